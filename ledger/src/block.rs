@@ -1,0 +1,139 @@
+//! Building blocks and checking their hashes and orderer signature.
+
+use prost::Message;
+
+use crate::crypto::sha256;
+use crate::identity::{IdentityError, Membership, Role, SigningIdentity};
+use crate::proto::{Block, BlockData, BlockHeader, BlockMetadata};
+
+/// SHA-256 of a block's encoded header: what the next block's `previous_hash` holds.
+pub fn header_hash(header: &BlockHeader) -> Vec<u8> {
+    sha256(&header.encode_to_vec())
+}
+
+/// SHA-256 of a block's encoded data: what its header's `data_hash` holds.
+pub fn data_hash(data: &BlockData) -> Vec<u8> {
+    sha256(&data.encode_to_vec())
+}
+
+/// Cuts block `number` from `envelopes` and signs its header as `orderer`.
+pub fn new_block(
+    number: u64,
+    previous_hash: Vec<u8>,
+    envelopes: Vec<Vec<u8>>,
+    orderer: &SigningIdentity,
+) -> Result<Block, IdentityError> {
+    let data = BlockData { envelopes };
+    let header = BlockHeader {
+        number,
+        previous_hash,
+        data_hash: data_hash(&data),
+    };
+    let signature = orderer.endorse(&header.encode_to_vec())?;
+    Ok(Block {
+        header: Some(header),
+        data: Some(data),
+        metadata: Some(BlockMetadata {
+            orderer_signature: Some(signature),
+            validation_flags: Vec::new(),
+        }),
+    })
+}
+
+/// Why a block's frame (header, data hash, orderer signature) is not acceptable.
+#[derive(Debug, thiserror::Error)]
+pub enum BlockError {
+    /// A part of the block is missing.
+    #[error("block {number} has no {part}")]
+    Missing {
+        /// Block number, if known.
+        number: u64,
+        /// Missing part.
+        part: &'static str,
+    },
+    /// The block is not the next one.
+    #[error("block {got} arrived where block {expected} was expected")]
+    WrongNumber {
+        /// Expected number.
+        expected: u64,
+        /// Number found.
+        got: u64,
+    },
+    /// The hash chain is broken.
+    #[error("block {0}: previous-block hash does not match the hash of block {prev}", prev = .0.saturating_sub(1))]
+    BrokenChain(u64),
+    /// The data does not match the header.
+    #[error("block {0}: data hash does not match its transactions")]
+    DataHash(u64),
+    /// The orderer's signature is missing or invalid.
+    #[error("block {number}: orderer signature rejected: {reason}")]
+    OrdererSignature {
+        /// Block number.
+        number: u64,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Checks number, hash chain, data hash and the orderer's signature of `block`.
+pub fn check_frame(
+    block: &Block,
+    expected: u64,
+    previous_hash: &[u8],
+    orderers: &Membership,
+) -> Result<(), BlockError> {
+    let header = block.header.as_ref().ok_or(BlockError::Missing {
+        number: expected,
+        part: "header",
+    })?;
+    let n = header.number;
+    if n != expected {
+        return Err(BlockError::WrongNumber { expected, got: n });
+    }
+    if header.previous_hash != previous_hash {
+        return Err(BlockError::BrokenChain(n));
+    }
+    let data = block.data.as_ref().ok_or(BlockError::Missing {
+        number: n,
+        part: "data",
+    })?;
+    if data_hash(data) != header.data_hash {
+        return Err(BlockError::DataHash(n));
+    }
+    let sig = block
+        .metadata
+        .as_ref()
+        .and_then(|m| m.orderer_signature.as_ref())
+        .ok_or(BlockError::Missing {
+            number: n,
+            part: "orderer signature",
+        })?;
+    let signer = sig.endorser.as_ref().ok_or(BlockError::Missing {
+        number: n,
+        part: "orderer identity",
+    })?;
+    let principal = orderers
+        .principal(signer)
+        .map_err(|e| BlockError::OrdererSignature {
+            number: n,
+            reason: e.to_string(),
+        })?;
+    if principal.role != Role::Orderer {
+        return Err(BlockError::OrdererSignature {
+            number: n,
+            reason: format!("signer has role {}", principal.role),
+        });
+    }
+    let signed = [
+        header.encode_to_vec().as_slice(),
+        signer.encode_to_vec().as_slice(),
+    ]
+    .concat();
+    if !crate::crypto::verify(&principal.key, &signed, &sig.signature) {
+        return Err(BlockError::OrdererSignature {
+            number: n,
+            reason: "signature does not verify".into(),
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,331 @@
+//! The append-only block store: one data file of length-prefixed encoded blocks and an
+//! index file of fixed-size (offset, length) entries, plus an in-memory tx-id index.
+//!
+//! The data file is the truth. Blocks are written data first, index second; after a crash
+//! `open` re-indexes complete records the index missed and cuts a torn record off the end
+//! of the data file. Anything else that does not add up is reported, never repaired.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use prost::Message;
+
+use crate::block::header_hash;
+use crate::proto::{Block, Envelope, Payload};
+use crate::validate::ValidationCode;
+
+const DATA_FILE: &str = "blocks.dat";
+const INDEX_FILE: &str = "blocks.idx";
+const LEN_PREFIX: u64 = 8;
+const INDEX_ENTRY: u64 = 16;
+
+/// Why the block store cannot be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum BlockStoreError {
+    /// File system error.
+    #[error("block store `{path}`: {source}")]
+    Io {
+        /// File.
+        path: String,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Stored bytes do not decode or do not add up.
+    #[error("block store `{path}`: {reason}")]
+    Corrupt {
+        /// File.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A block that does not continue the chain.
+    #[error(
+        "block {got} cannot be appended: the store expects block {expected} chained to the last hash"
+    )]
+    NotNext {
+        /// Expected number.
+        expected: u64,
+        /// Offered number.
+        got: u64,
+    },
+    /// No such block.
+    #[error("block {0} is not in the store")]
+    NoBlock(u64),
+}
+
+/// Where a transaction is and how it was judged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TxLocation {
+    /// Block number.
+    pub block: u64,
+    /// Position in the block.
+    pub index: u32,
+    /// Validation code.
+    pub code: ValidationCode,
+}
+
+/// An opened block store.
+pub struct BlockStore {
+    dir: PathBuf,
+    data: File,
+    index: File,
+    entries: Vec<(u64, u64)>,
+    last_hash: Vec<u8>,
+    txids: HashMap<String, TxLocation>,
+    sync: bool,
+}
+
+impl BlockStore {
+    /// Opens or creates the store in `dir`, recovering from a crash mid-append. With `sync`
+    /// every append is flushed to disk before it returns.
+    pub fn open(dir: &Path, sync: bool) -> Result<Self, BlockStoreError> {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let data_path = dir.join(DATA_FILE);
+        let index_path = dir.join(INDEX_FILE);
+        let open = |p: &Path| {
+            OpenOptions::new()
+                .read(true)
+                .append(true)
+                .create(true)
+                .open(p)
+                .map_err(io(p))
+        };
+        let data = open(&data_path)?;
+        let index = open(&index_path)?;
+        let corrupt = |reason: String| BlockStoreError::Corrupt {
+            path: data_path.display().to_string(),
+            reason,
+        };
+
+        let index_bytes = std::fs::read(&index_path).map_err(io(&index_path))?;
+        let whole = index_bytes.len() - index_bytes.len() % INDEX_ENTRY as usize;
+        let mut entries: Vec<(u64, u64)> = index_bytes[..whole]
+            .chunks_exact(INDEX_ENTRY as usize)
+            .map(|c| (le_u64(&c[..8]), le_u64(&c[8..])))
+            .collect();
+        let data_len = data.metadata().map_err(io(&data_path))?.len();
+        let mut end = 0;
+        for (i, &(off, len)) in entries.iter().enumerate() {
+            if off != end || off + LEN_PREFIX + len > data_len {
+                return Err(corrupt(format!(
+                    "index entry of block {i} does not match the data file"
+                )));
+            }
+            end = off + LEN_PREFIX + len;
+        }
+        // Records written after the last index entry: complete ones are re-indexed, a torn
+        // one (the process died mid-write) is cut off.
+        let mut rebuilt_index = whole != index_bytes.len();
+        while end < data_len {
+            let Some(len) = read_len(&data, end, data_len) else {
+                break;
+            };
+            if end + LEN_PREFIX + len > data_len {
+                break;
+            }
+            entries.push((end, len));
+            end += LEN_PREFIX + len;
+            rebuilt_index = true;
+        }
+        if end < data_len {
+            data.set_len(end).map_err(io(&data_path))?;
+        }
+        if rebuilt_index {
+            let mut buf = Vec::with_capacity(entries.len() * INDEX_ENTRY as usize);
+            for (o, l) in &entries {
+                buf.extend_from_slice(&o.to_le_bytes());
+                buf.extend_from_slice(&l.to_le_bytes());
+            }
+            std::fs::write(&index_path, &buf).map_err(io(&index_path))?;
+        }
+        let mut store = BlockStore {
+            dir: dir.to_path_buf(),
+            data,
+            index,
+            entries,
+            last_hash: Vec::new(),
+            txids: HashMap::new(),
+            sync,
+        };
+        for n in 0..store.height() {
+            let block = store.block(n)?;
+            let header = block
+                .header
+                .as_ref()
+                .ok_or_else(|| corrupt(format!("block {n} has no header")))?;
+            if header.number != n {
+                return Err(corrupt(format!("record {n} holds block {}", header.number)));
+            }
+            store.last_hash = header_hash(header);
+            store.index_txs(&block);
+        }
+        Ok(store)
+    }
+
+    /// Number of blocks.
+    pub fn height(&self) -> u64 {
+        self.entries.len() as u64
+    }
+
+    /// Hash of the last block's header (empty when there is none).
+    pub fn last_hash(&self) -> &[u8] {
+        &self.last_hash
+    }
+
+    /// Appends the next block.
+    pub fn append(&mut self, block: &Block) -> Result<(), BlockStoreError> {
+        let expected = self.height();
+        let header = block.header.as_ref().ok_or(BlockStoreError::NotNext {
+            expected,
+            got: u64::MAX,
+        })?;
+        if header.number != expected || header.previous_hash != self.last_hash {
+            return Err(BlockStoreError::NotNext {
+                expected,
+                got: header.number,
+            });
+        }
+        let bytes = block.encode_to_vec();
+        let offset = self.entries.last().map_or(0, |(o, l)| o + LEN_PREFIX + l);
+        let len = bytes.len() as u64;
+        let data_path = self.dir.join(DATA_FILE);
+        let index_path = self.dir.join(INDEX_FILE);
+        let mut rec = Vec::with_capacity(bytes.len() + 8);
+        rec.extend_from_slice(&len.to_le_bytes());
+        rec.extend_from_slice(&bytes);
+        self.data.write_all(&rec).map_err(io(&data_path))?;
+        if self.sync {
+            self.data.sync_data().map_err(io(&data_path))?;
+        }
+        let mut entry = [0u8; 16];
+        entry[..8].copy_from_slice(&offset.to_le_bytes());
+        entry[8..].copy_from_slice(&len.to_le_bytes());
+        self.index.write_all(&entry).map_err(io(&index_path))?;
+        self.entries.push((offset, len));
+        self.last_hash = header_hash(header);
+        self.index_txs(block);
+        Ok(())
+    }
+
+    /// Block `n`.
+    pub fn block(&self, n: u64) -> Result<Block, BlockStoreError> {
+        let &(off, len) = usize::try_from(n)
+            .ok()
+            .and_then(|i| self.entries.get(i))
+            .ok_or(BlockStoreError::NoBlock(n))?;
+        let path = self.dir.join(DATA_FILE);
+        let size = usize::try_from(len).map_err(|_| BlockStoreError::Corrupt {
+            path: path.display().to_string(),
+            reason: format!("block {n} too large"),
+        })?;
+        let mut buf = vec![0u8; size];
+        self.data
+            .read_exact_at(&mut buf, off + LEN_PREFIX)
+            .map_err(io(&path))?;
+        Block::decode(buf.as_slice()).map_err(|e| BlockStoreError::Corrupt {
+            path: path.display().to_string(),
+            reason: format!("block {n} does not decode: {e}"),
+        })
+    }
+
+    /// Where transaction `tx_id` was first committed.
+    pub fn tx(&self, tx_id: &str) -> Option<TxLocation> {
+        self.txids.get(tx_id).copied()
+    }
+
+    /// Number of indexed transactions.
+    pub fn tx_count(&self) -> usize {
+        self.txids.len()
+    }
+
+    fn index_txs(&mut self, block: &Block) {
+        let Some(header) = &block.header else { return };
+        let flags = block
+            .metadata
+            .as_ref()
+            .map(|m| m.validation_flags.as_slice())
+            .unwrap_or_default();
+        for (i, env) in block
+            .data
+            .iter()
+            .flat_map(|d| d.envelopes.iter())
+            .enumerate()
+        {
+            let Some(tx_id) = envelope_tx_id(env) else {
+                continue;
+            };
+            let code = flags.get(i).map_or(ValidationCode::NotValidated, |f| {
+                ValidationCode::from_u8(*f)
+            });
+            let loc = TxLocation {
+                block: header.number,
+                index: i as u32,
+                code,
+            };
+            // The first occurrence owns the id; later ones were marked DUPLICATE_TXID.
+            self.txids.entry(tx_id).or_insert(loc);
+        }
+    }
+}
+
+/// The tx id in an encoded envelope's header, if it decodes.
+pub fn envelope_tx_id(env: &[u8]) -> Option<String> {
+    let env = Envelope::decode(env).ok()?;
+    let payload = Payload::decode(env.payload.as_slice()).ok()?;
+    payload.header.map(|h| h.tx_id).filter(|t| !t.is_empty())
+}
+
+/// Every record of a block store's data file, without repairing anything: each complete
+/// record's bytes, and a description of trailing bytes that are not a whole record.
+pub fn raw_records(dir: &Path) -> Result<(Vec<Vec<u8>>, Option<String>), BlockStoreError> {
+    let path = dir.join(DATA_FILE);
+    let bytes = std::fs::read(&path).map_err(io(&path))?;
+    let mut out = Vec::new();
+    let mut pos = 0usize;
+    while pos < bytes.len() {
+        if bytes.len() - pos < 8 {
+            return Ok((
+                out,
+                Some(format!("{} stray bytes at offset {pos}", bytes.len() - pos)),
+            ));
+        }
+        let len = usize::try_from(le_u64(&bytes[pos..pos + 8])).unwrap_or(usize::MAX);
+        if len > bytes.len() - pos - 8 {
+            return Ok((
+                out,
+                Some(format!(
+                    "record at offset {pos} claims {len} bytes, past the end of the file"
+                )),
+            ));
+        }
+        out.push(bytes[pos + 8..pos + 8 + len].to_vec());
+        pos += 8 + len;
+    }
+    Ok((out, None))
+}
+
+fn read_len(f: &File, at: u64, file_len: u64) -> Option<u64> {
+    if at + LEN_PREFIX > file_len {
+        return None;
+    }
+    let mut b = [0u8; 8];
+    f.read_exact_at(&mut b, at).ok()?;
+    Some(u64::from_le_bytes(b))
+}
+
+fn le_u64(b: &[u8]) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[..8]);
+    u64::from_le_bytes(a)
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BlockStoreError + '_ {
+    move |source| BlockStoreError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}

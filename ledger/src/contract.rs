@@ -1,0 +1,250 @@
+//! The contract trait peers run while endorsing, and the context it runs in.
+//!
+//! A contract sees only what the context hands it: the world state before the transaction
+//! (reads are recorded with their versions for MVCC validation), the creator's identity and
+//! the proposal's timestamp. There is no clock and no randomness in reach, so every
+//! endorsing peer computes the same result from the same state.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::identity::Role;
+use crate::proto::{ContractEvent, KvRead, KvWrite, NsRwSet, RangeQueryInfo, TxRwSet};
+use crate::state::{StateError, WorldState};
+
+/// A contract failed; the message goes back to the client and nothing is endorsed.
+#[derive(Debug, thiserror::Error)]
+pub enum ContractError {
+    /// The contract refused the request.
+    #[error("{0}")]
+    Refused(String),
+    /// The world state could not be read.
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+impl ContractError {
+    /// A refusal with a message for the client.
+    pub fn refused(msg: impl Into<String>) -> Self {
+        ContractError::Refused(msg.into())
+    }
+}
+
+/// Business logic run by endorsing peers.
+#[async_trait]
+pub trait Contract: Send + Sync {
+    /// Runs `function` with `args`, reading and writing through `ctx`; returns the payload
+    /// for the client.
+    async fn invoke(
+        &self,
+        ctx: &mut Context<'_>,
+        function: &str,
+        args: &[Vec<u8>],
+    ) -> Result<Vec<u8>, ContractError>;
+}
+
+/// The installed contracts, by name.
+#[derive(Clone, Default)]
+pub struct Contracts {
+    map: HashMap<String, Arc<dyn Contract>>,
+}
+
+impl Contracts {
+    /// No contracts.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Installs `contract` under `name`.
+    pub fn with(mut self, name: &str, contract: Arc<dyn Contract>) -> Self {
+        self.map.insert(name.to_string(), contract);
+        self
+    }
+
+    /// The contract named `name`.
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn Contract>> {
+        self.map.get(name)
+    }
+}
+
+/// Who proposed the transaction, as checked by the endorsing peer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Creator {
+    /// Organisation.
+    pub msp_id: String,
+    /// Role.
+    pub role: Role,
+    /// Certificate common name.
+    pub name: String,
+}
+
+/// What a contract reads and writes during one simulation.
+pub struct Context<'a> {
+    namespace: &'a str,
+    state: &'a dyn WorldState,
+    creator: Creator,
+    timestamp_ms: i64,
+    tx_id: &'a str,
+    reads: BTreeMap<String, KvRead>,
+    ranges: Vec<RangeQueryInfo>,
+    writes: BTreeMap<String, KvWrite>,
+    events: Vec<ContractEvent>,
+}
+
+impl<'a> Context<'a> {
+    /// A context over `state` for a transaction of `creator` at `timestamp_ms`.
+    pub fn new(
+        namespace: &'a str,
+        state: &'a dyn WorldState,
+        creator: Creator,
+        timestamp_ms: i64,
+        tx_id: &'a str,
+    ) -> Self {
+        Context {
+            namespace,
+            state,
+            creator,
+            timestamp_ms,
+            tx_id,
+            reads: BTreeMap::new(),
+            ranges: Vec::new(),
+            writes: BTreeMap::new(),
+            events: Vec::new(),
+        }
+    }
+
+    /// The proposal's creator.
+    pub fn creator(&self) -> &Creator {
+        &self.creator
+    }
+
+    /// The proposal's timestamp, milliseconds since the epoch: the only time a contract sees.
+    pub fn timestamp_ms(&self) -> i64 {
+        self.timestamp_ms
+    }
+
+    /// The transaction id.
+    pub fn tx_id(&self) -> &str {
+        self.tx_id
+    }
+
+    /// Value of `key` as committed before this transaction (Fabric semantics: a
+    /// transaction does not see its own writes).
+    pub async fn get(&mut self, key: &str) -> Result<Option<Vec<u8>>, ContractError> {
+        let found = self.state.get(self.namespace, key).await?;
+        self.reads.entry(key.to_string()).or_insert_with(|| KvRead {
+            key: key.to_string(),
+            version: found.as_ref().map(|v| v.version),
+        });
+        Ok(found.map(|v| v.value))
+    }
+
+    /// Sets `key` to `value` when the transaction commits.
+    pub fn put(&mut self, key: &str, value: Vec<u8>) -> Result<(), ContractError> {
+        check_key(key)?;
+        self.writes.insert(
+            key.to_string(),
+            KvWrite {
+                key: key.to_string(),
+                is_delete: false,
+                value,
+            },
+        );
+        Ok(())
+    }
+
+    /// Deletes `key` when the transaction commits.
+    pub fn delete(&mut self, key: &str) -> Result<(), ContractError> {
+        check_key(key)?;
+        self.writes.insert(
+            key.to_string(),
+            KvWrite {
+                key: key.to_string(),
+                is_delete: true,
+                value: Vec::new(),
+            },
+        );
+        Ok(())
+    }
+
+    /// Entries with `start <= key < end` (empty `end`: unbounded), recorded so that a key
+    /// appearing or vanishing in the range before commit invalidates the transaction.
+    pub async fn range(
+        &mut self,
+        start: &str,
+        end: &str,
+    ) -> Result<Vec<(String, Vec<u8>)>, ContractError> {
+        let found = self.state.range(self.namespace, start, end).await?;
+        self.ranges.push(RangeQueryInfo {
+            start_key: start.to_string(),
+            end_key: end.to_string(),
+            reads: found
+                .iter()
+                .map(|(k, v)| KvRead {
+                    key: k.clone(),
+                    version: Some(v.version),
+                })
+                .collect(),
+        });
+        Ok(found.into_iter().map(|(k, v)| (k, v.value)).collect())
+    }
+
+    /// All entries under a partial composite key.
+    pub async fn range_by_partial_composite_key(
+        &mut self,
+        object_type: &str,
+        attrs: &[&str],
+    ) -> Result<Vec<(String, Vec<u8>)>, ContractError> {
+        let start = composite_key(object_type, attrs);
+        // U+10FFFF sorts after every other character's UTF-8 encoding, closing the range.
+        let end = format!("{start}\u{10FFFF}");
+        self.range(&start, &end).await
+    }
+
+    /// Emits an event, delivered to clients if the transaction commits valid.
+    pub fn set_event(&mut self, name: &str, payload: Vec<u8>) {
+        self.events.push(ContractEvent {
+            contract: self.namespace.to_string(),
+            name: name.to_string(),
+            payload,
+        });
+    }
+
+    /// The read-write set and events of the simulation.
+    pub fn into_results(self) -> (TxRwSet, Vec<ContractEvent>) {
+        let ns = NsRwSet {
+            namespace: self.namespace.to_string(),
+            reads: self.reads.into_values().collect(),
+            range_queries: self.ranges,
+            writes: self.writes.into_values().collect(),
+        };
+        (
+            TxRwSet {
+                ns_rwsets: vec![ns],
+            },
+            self.events,
+        )
+    }
+}
+
+/// A composite key as Fabric builds it: NUL, the object type, then each attribute
+/// followed by NUL. Composite keys sort together and never collide with plain keys.
+pub fn composite_key(object_type: &str, attrs: &[&str]) -> String {
+    let mut k = String::from('\u{0}');
+    k.push_str(object_type);
+    k.push('\u{0}');
+    for a in attrs {
+        k.push_str(a);
+        k.push('\u{0}');
+    }
+    k
+}
+
+fn check_key(key: &str) -> Result<(), ContractError> {
+    if key.is_empty() {
+        return Err(ContractError::refused("an empty key cannot be written"));
+    }
+    Ok(())
+}

@@ -1,0 +1,54 @@
+//! Hashing and ECDSA P-256 signing primitives, all delegated to openssl.
+
+use openssl::ec::{EcGroup, EcKey};
+use openssl::error::ErrorStack;
+use openssl::hash::{MessageDigest, hash};
+use openssl::nid::Nid;
+use openssl::pkey::{PKey, PKeyRef, Private, Public};
+use openssl::sign::{Signer, Verifier};
+
+/// SHA-256 of `data`.
+pub fn sha256(data: &[u8]) -> Vec<u8> {
+    // SHA-256 over an in-memory buffer cannot fail short of allocation failure inside openssl.
+    match hash(MessageDigest::sha256(), data) {
+        Ok(d) => d.to_vec(),
+        Err(e) => panic!("openssl SHA-256 failed: {e}"),
+    }
+}
+
+/// SHA-256 over several parts, as if they were concatenated.
+pub fn sha256_parts(parts: &[&[u8]]) -> Vec<u8> {
+    let mut h = match openssl::hash::Hasher::new(MessageDigest::sha256()) {
+        Ok(h) => h,
+        Err(e) => panic!("openssl SHA-256 failed: {e}"),
+    };
+    for p in parts {
+        if let Err(e) = h.update(p) {
+            panic!("openssl SHA-256 failed: {e}");
+        }
+    }
+    match h.finish() {
+        Ok(d) => d.to_vec(),
+        Err(e) => panic!("openssl SHA-256 failed: {e}"),
+    }
+}
+
+/// A fresh ECDSA P-256 private key.
+pub fn new_p256_key() -> Result<PKey<Private>, ErrorStack> {
+    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1)?;
+    PKey::from_ec_key(EcKey::generate(&group)?)
+}
+
+/// ECDSA-SHA256 signature (DER) of `msg`.
+pub fn sign(key: &PKeyRef<Private>, msg: &[u8]) -> Result<Vec<u8>, ErrorStack> {
+    Signer::new(MessageDigest::sha256(), key)?.sign_oneshot_to_vec(msg)
+}
+
+/// Whether `sig` is a valid ECDSA-SHA256 signature of `msg` under `key`; malformed
+/// signatures count as invalid.
+pub fn verify(key: &PKeyRef<Public>, msg: &[u8], sig: &[u8]) -> bool {
+    match Verifier::new(MessageDigest::sha256(), key) {
+        Ok(mut v) => v.verify_oneshot(sig, msg).unwrap_or(false),
+        Err(_) => false,
+    }
+}

@@ -1,0 +1,233 @@
+//! The client's gateway: evaluate a query on one peer, collect the endorsements a
+//! contract's policy needs, submit to the ordering service, await the commit status, and
+//! follow block and contract events.
+
+use std::sync::Arc;
+
+use tokio::sync::{broadcast, oneshot};
+
+use crate::identity::{IdentityError, SigningIdentity};
+use crate::ledger::BlockEvent;
+use crate::order::{OrderError, OrderingService};
+use crate::peer::{EndorseError, Peer};
+use crate::proto::Response;
+use crate::tx::{Endorsed, EndorsementMismatch, Proposed, now_ms};
+use crate::validate::ValidationCode;
+
+/// Why a gateway call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// A peer refused.
+    #[error(transparent)]
+    Endorse(#[from] EndorseError),
+    /// The endorsements cannot be combined.
+    #[error(transparent)]
+    Mismatch(#[from] EndorsementMismatch),
+    /// The orderer refused.
+    #[error(transparent)]
+    Order(#[from] OrderError),
+    /// Signing failed.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    /// No peer of the organisations the policy needs is reachable.
+    #[error(
+        "contract `{contract}` on `{channel}`: no reachable peers can satisfy its endorsement policy {policy}"
+    )]
+    PolicyUnsatisfiable {
+        /// Channel.
+        channel: String,
+        /// Contract.
+        contract: String,
+        /// Policy text.
+        policy: String,
+    },
+    /// The contract is not defined.
+    #[error("contract `{contract}` is not defined on channel `{channel}`")]
+    Undefined {
+        /// Channel.
+        channel: String,
+        /// Contract.
+        contract: String,
+    },
+    /// The local peer has not joined the channel.
+    #[error("the gateway's peer has not joined channel `{0}`")]
+    UnknownChannel(String),
+    /// The commit status never arrived (the peer stopped).
+    #[error("transaction {0}: the peer stopped before reporting its commit status")]
+    StatusLost(String),
+}
+
+/// A client's connection to the network, acting as one identity.
+pub struct Gateway {
+    identity: SigningIdentity,
+    local: Arc<Peer>,
+    peers: Vec<Arc<Peer>>,
+    orderer: Arc<dyn OrderingService>,
+}
+
+/// A submitted transaction whose commit status can be awaited.
+pub struct Submitted {
+    tx_id: String,
+    response: Response,
+    status: oneshot::Receiver<ValidationCode>,
+}
+
+impl Submitted {
+    /// Transaction id.
+    pub fn tx_id(&self) -> &str {
+        &self.tx_id
+    }
+
+    /// The contract's answer (as endorsed; it counts only if the status is VALID).
+    pub fn response(&self) -> &Response {
+        &self.response
+    }
+
+    /// Waits for the local peer to commit the transaction and returns its validation code.
+    pub async fn status(self) -> Result<ValidationCode, GatewayError> {
+        self.status
+            .await
+            .map_err(|_| GatewayError::StatusLost(self.tx_id))
+    }
+}
+
+impl Gateway {
+    /// A gateway acting as `identity`, with `local` (its organisation's peer) for queries
+    /// and commit status, `peers` for endorsement, and `orderer`.
+    pub fn new(
+        identity: SigningIdentity,
+        local: Arc<Peer>,
+        peers: Vec<Arc<Peer>>,
+        orderer: Arc<dyn OrderingService>,
+    ) -> Self {
+        Gateway {
+            identity,
+            local,
+            peers,
+            orderer,
+        }
+    }
+
+    /// The identity the gateway acts as.
+    pub fn identity(&self) -> &SigningIdentity {
+        &self.identity
+    }
+
+    /// Runs a query on the local peer.
+    pub async fn evaluate(
+        &self,
+        channel: &str,
+        contract: &str,
+        function: &str,
+        args: Vec<Vec<u8>>,
+    ) -> Result<Vec<u8>, GatewayError> {
+        let p = Proposed::new(&self.identity, channel, contract, function, args, now_ms())?;
+        Ok(self.local.evaluate(p.signed()).await?)
+    }
+
+    /// Proposes `contract.function(args)` and collects endorsements from a peer of every
+    /// organisation the contract's policy names; checks they agree and meet the policy.
+    pub async fn endorse(
+        &self,
+        channel: &str,
+        contract: &str,
+        function: &str,
+        args: Vec<Vec<u8>>,
+    ) -> Result<Endorsed, GatewayError> {
+        let policy = self
+            .local
+            .endorsement_policy(channel, contract)
+            .await?
+            .ok_or_else(|| GatewayError::Undefined {
+                channel: channel.into(),
+                contract: contract.into(),
+            })?;
+        let proposed = Proposed::new(&self.identity, channel, contract, function, args, now_ms())?;
+        let orgs = policy.orgs();
+        let mut tasks = tokio::task::JoinSet::new();
+        for peer in self
+            .peers
+            .iter()
+            .filter(|p| orgs.iter().any(|o| o == p.msp_id()))
+        {
+            let (peer, sp) = (peer.clone(), proposed.signed().clone());
+            tasks.spawn(async move { peer.endorse(&sp).await });
+        }
+        let mut responses = Vec::new();
+        while let Some(r) = tasks.join_next().await {
+            // A panicked endorsement task is a lost response, like an unreachable peer.
+            if let Ok(r) = r {
+                responses.push(r?);
+            }
+        }
+        let endorsed = Endorsed::collect(proposed, responses)?;
+        let signers: Vec<(String, crate::identity::Role)> = endorsed
+            .endorsers()
+            .into_iter()
+            .map(|o| (o, crate::identity::Role::Peer))
+            .collect();
+        if !policy.is_satisfied_by(&signers) {
+            return Err(GatewayError::PolicyUnsatisfiable {
+                channel: channel.into(),
+                contract: contract.into(),
+                policy: policy.to_string(),
+            });
+        }
+        Ok(endorsed)
+    }
+
+    /// Signs and sends an endorsed transaction to the orderer.
+    pub async fn submit(
+        &self,
+        endorsed: Endorsed,
+        channel: &str,
+    ) -> Result<Submitted, GatewayError> {
+        let ledger = self
+            .local
+            .ledger(channel)
+            .ok_or_else(|| GatewayError::UnknownChannel(channel.into()))?;
+        let tx_id = endorsed.tx_id().to_string();
+        let response = endorsed.response().clone();
+        // Watch before sending so that a fast commit cannot be missed.
+        let status = ledger.watch_tx(&tx_id);
+        self.orderer
+            .broadcast(endorsed.into_envelope(&self.identity)?)
+            .await?;
+        Ok(Submitted {
+            tx_id,
+            response,
+            status,
+        })
+    }
+
+    /// Endorses, submits and waits for the commit: the whole round trip.
+    pub async fn submit_transaction(
+        &self,
+        channel: &str,
+        contract: &str,
+        function: &str,
+        args: Vec<Vec<u8>>,
+    ) -> Result<(String, ValidationCode, Response), GatewayError> {
+        let endorsed = self.endorse(channel, contract, function, args).await?;
+        let submitted = self.submit(endorsed, channel).await?;
+        let (tx_id, response) = (submitted.tx_id.clone(), submitted.response.clone());
+        Ok((tx_id, submitted.status().await?, response))
+    }
+
+    /// The validation code of a committed transaction, if the local peer has it.
+    pub fn commit_status(&self, channel: &str, tx_id: &str) -> Option<ValidationCode> {
+        self.local.ledger(channel)?.tx(tx_id).map(|l| l.code)
+    }
+
+    /// Block events (with the contract events of valid transactions) of `channel`.
+    pub fn events(
+        &self,
+        channel: &str,
+    ) -> Result<broadcast::Receiver<Arc<BlockEvent>>, GatewayError> {
+        Ok(self
+            .local
+            .ledger(channel)
+            .ok_or_else(|| GatewayError::UnknownChannel(channel.into()))?
+            .subscribe())
+    }
+}

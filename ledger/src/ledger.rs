@@ -1,0 +1,231 @@
+//! One peer's ledger of one channel: its block store, its world state and the
+//! configuration in force; commits validated blocks and recovers after a crash.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex, RwLock};
+
+use prost::Message;
+use tokio::sync::{broadcast, oneshot};
+
+use crate::blockstore::{BlockStore, BlockStoreError, TxLocation};
+use crate::channel::{CONFIG_KEY, CONFIG_NAMESPACE, ChannelError, ChannelState, genesis_config};
+use crate::proto::{Block, ChannelConfig};
+use crate::state::{StateError, WorldState, next_block};
+use crate::validate::{
+    LedgerView, TxOutcome, ValidateError, ValidatedBlock, ValidationCode, block_update,
+    validate_block,
+};
+
+/// Why a ledger cannot be opened or a block committed.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// Block store failure.
+    #[error(transparent)]
+    Store(#[from] BlockStoreError),
+    /// World state failure.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// The block was refused as a whole.
+    #[error(transparent)]
+    Validate(#[from] ValidateError),
+    /// The configuration is unusable.
+    #[error(transparent)]
+    Channel(#[from] ChannelError),
+    /// The stored chain does not start with this channel's genesis block.
+    #[error("channel `{0}`: the stored block 0 is not this channel's genesis block")]
+    GenesisMismatch(String),
+    /// The genesis block carries no readable configuration.
+    #[error("the genesis block carries no channel configuration")]
+    BadGenesis,
+}
+
+/// A committed block's outcome, as streamed to clients.
+#[derive(Clone, Debug)]
+pub struct BlockEvent {
+    /// Channel.
+    pub channel: String,
+    /// Block number.
+    pub number: u64,
+    /// Outcome of each transaction.
+    pub txs: Vec<TxOutcome>,
+}
+
+/// A peer's ledger of one channel.
+pub struct ChannelLedger {
+    name: String,
+    store: Mutex<BlockStore>,
+    state: Arc<dyn WorldState>,
+    channel: RwLock<Arc<ChannelState>>,
+    commit_lock: tokio::sync::Mutex<()>,
+    events: broadcast::Sender<Arc<BlockEvent>>,
+    waiters: Mutex<HashMap<String, Vec<oneshot::Sender<ValidationCode>>>>,
+    replayed: u64,
+}
+
+impl ChannelLedger {
+    /// Opens the ledger in `dir`, starting it from `genesis` if empty, and replays into the
+    /// world state every stored block above its savepoint.
+    pub async fn open(
+        dir: &Path,
+        genesis: &Block,
+        state: Arc<dyn WorldState>,
+        sync: bool,
+    ) -> Result<Self, LedgerError> {
+        let config = genesis_config(genesis).ok_or(LedgerError::BadGenesis)?;
+        let name = config.channel_id.clone();
+        let mut store = BlockStore::open(&dir.join("blocks"), sync)?;
+        if store.height() == 0 {
+            store.append(genesis)?;
+        } else if store.block(0)?.header != genesis.header {
+            return Err(LedgerError::GenesisMismatch(name));
+        }
+        let mut replayed = 0;
+        for n in next_block(state.savepoint().await?)..store.height() {
+            state.commit(&block_update(&store.block(n)?)).await?;
+            replayed += 1;
+        }
+        let channel = Arc::new(ChannelState::new(
+            current_config(state.as_ref(), config).await?,
+        )?);
+        let (events, _) = broadcast::channel(1024);
+        Ok(ChannelLedger {
+            name,
+            store: Mutex::new(store),
+            state,
+            channel: RwLock::new(channel),
+            commit_lock: tokio::sync::Mutex::new(()),
+            events,
+            waiters: Mutex::new(HashMap::new()),
+            replayed,
+        })
+    }
+
+    /// Channel name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// How many blocks `open` replayed into the world state.
+    pub fn replayed_on_open(&self) -> u64 {
+        self.replayed
+    }
+
+    /// The configuration in force.
+    pub fn channel(&self) -> Arc<ChannelState> {
+        match self.channel.read() {
+            Ok(c) => c.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// The world state.
+    pub fn state(&self) -> &dyn WorldState {
+        self.state.as_ref()
+    }
+
+    fn store(&self) -> std::sync::MutexGuard<'_, BlockStore> {
+        // A panic while holding the lock cannot leave the store half-written in memory:
+        // `append` updates its fields only after the file writes succeeded.
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Number of committed blocks.
+    pub fn height(&self) -> u64 {
+        self.store().height()
+    }
+
+    /// Committed block `n`.
+    pub fn block(&self, n: u64) -> Result<Block, LedgerError> {
+        Ok(self.store().block(n)?)
+    }
+
+    /// Where and how `tx_id` was committed.
+    pub fn tx(&self, tx_id: &str) -> Option<TxLocation> {
+        self.store().tx(tx_id)
+    }
+
+    /// Number of committed transactions.
+    pub fn tx_count(&self) -> usize {
+        self.store().tx_count()
+    }
+
+    /// A receiver of the validation code of `tx_id`, resolved at once if already committed.
+    pub fn watch_tx(&self, tx_id: &str) -> oneshot::Receiver<ValidationCode> {
+        let (tx, rx) = oneshot::channel();
+        let mut waiters = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
+        // Checked under the waiters lock, which commit also takes before notifying, so a
+        // commit cannot slip between the check and the registration.
+        match self.tx(tx_id) {
+            Some(loc) => {
+                let _ = tx.send(loc.code);
+            }
+            None => waiters.entry(tx_id.to_string()).or_default().push(tx),
+        }
+        rx
+    }
+
+    /// A stream of committed blocks' outcomes.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<BlockEvent>> {
+        self.events.subscribe()
+    }
+
+    /// Validates and commits the next block.
+    pub async fn commit(&self, block: Block) -> Result<Arc<BlockEvent>, LedgerError> {
+        let _guard = self.commit_lock.lock().await;
+        let channel = self.channel();
+        let (height, previous_hash) = {
+            let s = self.store();
+            (s.height(), s.last_hash().to_vec())
+        };
+        let is_committed = |id: &str| self.tx(id).is_some();
+        let view = LedgerView {
+            channel: &channel,
+            state: self.state.as_ref(),
+            height,
+            previous_hash: &previous_hash,
+            is_committed: &is_committed,
+        };
+        let validated = validate_block(block, &view).await?;
+        self.apply(validated).await
+    }
+
+    async fn apply(&self, v: ValidatedBlock) -> Result<Arc<BlockEvent>, LedgerError> {
+        // Block first, state second: a crash in between is repaired by replay on open.
+        self.store().append(&v.block)?;
+        self.state.commit(&v.update).await?;
+        if let Some(config) = v.new_config {
+            let next = Arc::new(ChannelState::new(config)?);
+            *self.channel.write().unwrap_or_else(|p| p.into_inner()) = next;
+        }
+        let event = Arc::new(BlockEvent {
+            channel: self.name.clone(),
+            number: v.update.block_num,
+            txs: v.outcomes,
+        });
+        let mut waiters = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
+        for o in &event.txs {
+            if let Some(list) = waiters.remove(&o.tx_id) {
+                let code = self.tx(&o.tx_id).map_or(o.code, |l| l.code);
+                for w in list {
+                    let _ = w.send(code);
+                }
+            }
+        }
+        drop(waiters);
+        let _ = self.events.send(event.clone());
+        Ok(event)
+    }
+}
+
+/// The configuration in force: the last one committed to the world state, else genesis.
+async fn current_config(
+    state: &dyn WorldState,
+    genesis: ChannelConfig,
+) -> Result<ChannelConfig, StateError> {
+    Ok(state
+        .get(CONFIG_NAMESPACE, CONFIG_KEY)
+        .await?
+        .and_then(|v| ChannelConfig::decode(v.value.as_slice()).ok())
+        .unwrap_or(genesis))
+}

@@ -1,0 +1,21 @@
+//! A generic permissioned ledger in the Hyperledger Fabric model: clients propose,
+//! organisations' peers endorse by simulating contracts, an ordering service cuts signed
+//! blocks, and every peer validates and commits them to a hash-chained block store and a
+//! versioned world state. It knows nothing of what the contracts are for.
+
+pub mod block;
+pub mod blockstore;
+pub mod channel;
+pub mod contract;
+pub mod crypto;
+pub mod gateway;
+pub mod identity;
+pub mod ledger;
+pub mod order;
+pub mod peer;
+pub mod policy;
+pub mod proto;
+pub mod state;
+pub mod system;
+pub mod tx;
+pub mod validate;

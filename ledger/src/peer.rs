@@ -1,0 +1,309 @@
+//! A peer: endorses proposals by simulating contracts, answers queries, and commits the
+//! blocks the ordering service delivers to its channel ledgers.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+use prost::Message;
+
+use crate::contract::{Context, ContractError, Contracts, Creator};
+use crate::crypto::sha256;
+use crate::identity::{IdentityError, SigningIdentity};
+use crate::ledger::{ChannelLedger, LedgerError};
+use crate::order::OrderingService;
+use crate::policy::Policy;
+use crate::proto::{
+    Block, Proposal, ProposalResponse, ProposalResponsePayload, Response, SignedProposal,
+};
+use crate::state::{StateError, WorldState};
+use crate::system::lifecycle::{self, LIFECYCLE, Lifecycle};
+use crate::system::query::{self, QUERY};
+
+/// Why a peer refused a proposal.
+#[derive(Debug, thiserror::Error)]
+pub enum EndorseError {
+    /// The proposal does not decode or lacks parts.
+    #[error("malformed proposal: {0}")]
+    Malformed(String),
+    /// The peer has not joined the channel.
+    #[error("peer `{peer}` has not joined channel `{channel}`")]
+    UnknownChannel {
+        /// Peer.
+        peer: String,
+        /// Channel.
+        channel: String,
+    },
+    /// The creator is not acceptable.
+    #[error("transaction {tx_id}: creator refused: {source}")]
+    Creator {
+        /// Transaction.
+        tx_id: String,
+        /// Cause.
+        #[source]
+        source: IdentityError,
+    },
+    /// The tx id does not match nonce and creator.
+    #[error("transaction {0}: tx id is not the hash of nonce and creator")]
+    BadTxId(String),
+    /// The tx id is already on the ledger.
+    #[error("transaction {0} is already on the ledger")]
+    Duplicate(String),
+    /// The contract is not installed or not defined on the channel.
+    #[error("contract `{contract}` is not {what} on channel `{channel}`")]
+    UnknownContract {
+        /// Contract.
+        contract: String,
+        /// Channel.
+        channel: String,
+        /// `installed` or `defined`.
+        what: &'static str,
+    },
+    /// The contract refused.
+    #[error("transaction {tx_id}: contract `{contract}` refused: {message}")]
+    Contract {
+        /// Transaction.
+        tx_id: String,
+        /// Contract.
+        contract: String,
+        /// Its message.
+        message: String,
+    },
+    /// The world state failed.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// Signing failed.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+}
+
+/// A peer of one organisation.
+pub struct Peer {
+    identity: SigningIdentity,
+    contracts: Contracts,
+    channels: RwLock<HashMap<String, Arc<ChannelLedger>>>,
+}
+
+impl Peer {
+    /// A peer signing as `identity` and running `contracts` (the lifecycle contract is
+    /// always installed).
+    pub fn new(identity: SigningIdentity, contracts: Contracts) -> Self {
+        let contracts = contracts.with(LIFECYCLE, Arc::new(Lifecycle));
+        Peer {
+            identity,
+            contracts,
+            channels: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// The peer's organisation.
+    pub fn msp_id(&self) -> &str {
+        self.identity.msp_id()
+    }
+
+    /// The peer's identity.
+    pub fn identity(&self) -> &SigningIdentity {
+        &self.identity
+    }
+
+    /// Joins a channel: opens (and recovers) its ledger in `dir`.
+    pub async fn join(
+        &self,
+        dir: &Path,
+        genesis: &Block,
+        state: Arc<dyn WorldState>,
+        sync: bool,
+    ) -> Result<Arc<ChannelLedger>, LedgerError> {
+        let ledger = Arc::new(ChannelLedger::open(dir, genesis, state, sync).await?);
+        self.channels
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(ledger.name().to_string(), ledger.clone());
+        Ok(ledger)
+    }
+
+    /// The ledger of `channel`.
+    pub fn ledger(&self, channel: &str) -> Option<Arc<ChannelLedger>> {
+        self.channels
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(channel)
+            .cloned()
+    }
+
+    /// Names of the joined channels, sorted.
+    pub fn channel_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .channels
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .cloned()
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Pulls blocks of `channel` from the ordering service and commits them, until the
+    /// stream ends or a block is refused (which is returned).
+    pub fn start_delivery(
+        self: &Arc<Self>,
+        channel: &str,
+        orderer: Arc<dyn OrderingService>,
+    ) -> tokio::task::JoinHandle<Result<(), String>> {
+        let ledger = self.ledger(channel);
+        let channel = channel.to_string();
+        tokio::spawn(async move {
+            let ledger = ledger.ok_or_else(|| format!("not joined to `{channel}`"))?;
+            let mut blocks = orderer
+                .deliver(&channel, ledger.height())
+                .await
+                .map_err(|e| e.to_string())?;
+            while let Some(block) = blocks.recv().await {
+                ledger.commit(block).await.map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The endorsement policy of `contract` on `channel`, if it is defined.
+    pub async fn endorsement_policy(
+        &self,
+        channel: &str,
+        contract: &str,
+    ) -> Result<Option<Policy>, EndorseError> {
+        let ledger = self.channel_ledger(channel)?;
+        let cs = ledger.channel();
+        Ok(lifecycle::endorsement_policy(ledger.state(), &cs, contract)
+            .await?
+            .and_then(Result::ok))
+    }
+
+    fn channel_ledger(&self, channel: &str) -> Result<Arc<ChannelLedger>, EndorseError> {
+        self.ledger(channel)
+            .ok_or_else(|| EndorseError::UnknownChannel {
+                peer: self.identity.name().to_string(),
+                channel: channel.to_string(),
+            })
+    }
+
+    /// Checks a signed proposal and its creator; returns it decoded with its ledger.
+    fn check_proposal(
+        &self,
+        sp: &SignedProposal,
+    ) -> Result<(Proposal, Creator, Arc<ChannelLedger>), EndorseError> {
+        let p = Proposal::decode(sp.proposal_bytes.as_slice())
+            .map_err(|e| EndorseError::Malformed(e.to_string()))?;
+        let ledger = self.channel_ledger(&p.channel)?;
+        let creator = p
+            .creator
+            .as_ref()
+            .ok_or_else(|| EndorseError::Malformed("no creator".into()))?;
+        if crate::tx::tx_id(&p.nonce, &creator.encode_to_vec()) != p.tx_id {
+            return Err(EndorseError::BadTxId(p.tx_id));
+        }
+        let principal = ledger
+            .channel()
+            .members()
+            .verify(creator, p.timestamp_ms, &sp.proposal_bytes, &sp.signature)
+            .map_err(|source| EndorseError::Creator {
+                tx_id: p.tx_id.clone(),
+                source,
+            })?;
+        let creator = Creator {
+            msp_id: principal.msp_id.clone(),
+            role: principal.role,
+            name: principal.name.clone(),
+        };
+        Ok((p, creator, ledger))
+    }
+
+    async fn simulate(
+        &self,
+        p: &Proposal,
+        creator: Creator,
+        ledger: &ChannelLedger,
+    ) -> Result<ProposalResponsePayload, EndorseError> {
+        let contract =
+            self.contracts
+                .get(&p.contract)
+                .ok_or_else(|| EndorseError::UnknownContract {
+                    contract: p.contract.clone(),
+                    channel: p.channel.clone(),
+                    what: "installed",
+                })?;
+        let mut ctx = Context::new(
+            &p.contract,
+            ledger.state(),
+            creator,
+            p.timestamp_ms,
+            &p.tx_id,
+        );
+        let payload = contract
+            .invoke(&mut ctx, &p.function, &p.args)
+            .await
+            .map_err(|e| match e {
+                ContractError::State(s) => EndorseError::State(s),
+                ContractError::Refused(message) => EndorseError::Contract {
+                    tx_id: p.tx_id.clone(),
+                    contract: p.contract.clone(),
+                    message,
+                },
+            })?;
+        let (rwset, events) = ctx.into_results();
+        Ok(ProposalResponsePayload {
+            proposal_hash: Vec::new(),
+            results: Some(rwset),
+            events,
+            response: Some(Response {
+                status: 200,
+                message: String::new(),
+                payload,
+            }),
+        })
+    }
+
+    /// Endorses a proposal: checks it, simulates the contract and signs the result.
+    pub async fn endorse(&self, sp: &SignedProposal) -> Result<ProposalResponse, EndorseError> {
+        let (p, creator, ledger) = self.check_proposal(sp)?;
+        if ledger.tx(&p.tx_id).is_some() {
+            return Err(EndorseError::Duplicate(p.tx_id));
+        }
+        let cs = ledger.channel();
+        if lifecycle::definition(ledger.state(), &cs, &p.contract)
+            .await?
+            .is_none()
+        {
+            return Err(EndorseError::UnknownContract {
+                contract: p.contract,
+                channel: p.channel,
+                what: "defined",
+            });
+        }
+        let mut payload = self.simulate(&p, creator, &ledger).await?;
+        payload.proposal_hash = sha256(&sp.proposal_bytes);
+        let payload = payload.encode_to_vec();
+        let endorsement = self.identity.endorse(&payload)?;
+        Ok(ProposalResponse {
+            payload,
+            endorsement: Some(endorsement),
+        })
+    }
+
+    /// Runs a query: the contract's answer without endorsement or commit, or the query
+    /// system contract's.
+    pub async fn evaluate(&self, sp: &SignedProposal) -> Result<Vec<u8>, EndorseError> {
+        let (p, creator, ledger) = self.check_proposal(sp)?;
+        if p.contract == QUERY {
+            return query::query(&ledger, &p.function, &p.args).map_err(|message| {
+                EndorseError::Contract {
+                    tx_id: p.tx_id.clone(),
+                    contract: p.contract.clone(),
+                    message,
+                }
+            });
+        }
+        let payload = self.simulate(&p, creator, &ledger).await?;
+        Ok(payload.response.map(|r| r.payload).unwrap_or_default())
+    }
+}

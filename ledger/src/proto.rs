@@ -1,0 +1,397 @@
+//! The ledger's wire messages: protobuf (prost), written out by hand so that no build step
+//! needs `protoc`. `ledger/proto/ledger.proto` documents the same messages field by field;
+//! a change here must change it too. Field numbers never change meaning once released.
+
+/// Encoding version stamped into headers; bumped only for incompatible changes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Who signed something: the organisation (MSP id) and its PEM certificate.
+#[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
+pub struct SerializedIdentity {
+    /// Organisation id.
+    #[prost(string, tag = "1")]
+    pub msp_id: String,
+    /// X.509 certificate, PEM.
+    #[prost(bytes = "vec", tag = "2")]
+    pub cert_pem: Vec<u8>,
+}
+
+/// A request to run a contract function, made and signed by a client.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Proposal {
+    /// Channel the transaction is for.
+    #[prost(string, tag = "1")]
+    pub channel: String,
+    /// Contract (and world-state namespace) to run.
+    #[prost(string, tag = "2")]
+    pub contract: String,
+    /// Function of the contract.
+    #[prost(string, tag = "3")]
+    pub function: String,
+    /// Arguments, opaque to the ledger.
+    #[prost(bytes = "vec", repeated, tag = "4")]
+    pub args: Vec<Vec<u8>>,
+    /// The client who proposes.
+    #[prost(message, optional, tag = "5")]
+    pub creator: Option<SerializedIdentity>,
+    /// Random bytes making the tx id unique.
+    #[prost(bytes = "vec", tag = "6")]
+    pub nonce: Vec<u8>,
+    /// Client's clock, milliseconds since the Unix epoch; the only time contracts see.
+    #[prost(int64, tag = "7")]
+    pub timestamp_ms: i64,
+    /// Hex SHA-256 of nonce and serialized creator.
+    #[prost(string, tag = "8")]
+    pub tx_id: String,
+    /// Encoding version.
+    #[prost(uint32, tag = "9")]
+    pub format_version: u32,
+}
+
+/// A proposal with the creator's signature over its bytes.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct SignedProposal {
+    /// Encoded `Proposal`.
+    #[prost(bytes = "vec", tag = "1")]
+    pub proposal_bytes: Vec<u8>,
+    /// Creator's signature over `proposal_bytes`.
+    #[prost(bytes = "vec", tag = "2")]
+    pub signature: Vec<u8>,
+}
+
+/// A world-state version: the block and the transaction within it that last wrote a key.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Message)]
+pub struct Version {
+    /// Block number.
+    #[prost(uint64, tag = "1")]
+    pub block_num: u64,
+    /// Transaction index within the block.
+    #[prost(uint64, tag = "2")]
+    pub tx_num: u64,
+}
+
+/// A key read during simulation, with the version seen (none: the key did not exist).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct KvRead {
+    /// Key.
+    #[prost(string, tag = "1")]
+    pub key: String,
+    /// Version read.
+    #[prost(message, optional, tag = "2")]
+    pub version: Option<Version>,
+}
+
+/// A key written during simulation.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct KvWrite {
+    /// Key.
+    #[prost(string, tag = "1")]
+    pub key: String,
+    /// True for a delete; `value` is then empty.
+    #[prost(bool, tag = "2")]
+    pub is_delete: bool,
+    /// New value.
+    #[prost(bytes = "vec", tag = "3")]
+    pub value: Vec<u8>,
+}
+
+/// A range query made during simulation and what it returned, for phantom checks.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RangeQueryInfo {
+    /// First key (inclusive).
+    #[prost(string, tag = "1")]
+    pub start_key: String,
+    /// Last key (exclusive); empty means unbounded.
+    #[prost(string, tag = "2")]
+    pub end_key: String,
+    /// Keys and versions returned, in key order.
+    #[prost(message, repeated, tag = "3")]
+    pub reads: Vec<KvRead>,
+}
+
+/// Reads, range queries and writes of one namespace.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct NsRwSet {
+    /// Namespace (the contract name).
+    #[prost(string, tag = "1")]
+    pub namespace: String,
+    /// Point reads.
+    #[prost(message, repeated, tag = "2")]
+    pub reads: Vec<KvRead>,
+    /// Range queries.
+    #[prost(message, repeated, tag = "3")]
+    pub range_queries: Vec<RangeQueryInfo>,
+    /// Writes, in the order made; the last write of a key wins.
+    #[prost(message, repeated, tag = "4")]
+    pub writes: Vec<KvWrite>,
+}
+
+/// All namespaces a transaction touched.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct TxRwSet {
+    /// One entry per namespace.
+    #[prost(message, repeated, tag = "1")]
+    pub ns_rwsets: Vec<NsRwSet>,
+}
+
+/// An event a contract emitted; delivered to clients only if its transaction is valid.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ContractEvent {
+    /// Contract that emitted it.
+    #[prost(string, tag = "1")]
+    pub contract: String,
+    /// Event name.
+    #[prost(string, tag = "2")]
+    pub name: String,
+    /// Event payload.
+    #[prost(bytes = "vec", tag = "3")]
+    pub payload: Vec<u8>,
+}
+
+/// The contract's answer.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Response {
+    /// 200 for success, 500 for a contract error.
+    #[prost(int32, tag = "1")]
+    pub status: i32,
+    /// Error message when `status` is not 200.
+    #[prost(string, tag = "2")]
+    pub message: String,
+    /// Returned bytes.
+    #[prost(bytes = "vec", tag = "3")]
+    pub payload: Vec<u8>,
+}
+
+/// What an endorser signs: the proposal's hash and the simulation's outcome.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ProposalResponsePayload {
+    /// SHA-256 of the proposal bytes.
+    #[prost(bytes = "vec", tag = "1")]
+    pub proposal_hash: Vec<u8>,
+    /// Read and write sets.
+    #[prost(message, optional, tag = "2")]
+    pub results: Option<TxRwSet>,
+    /// Events emitted.
+    #[prost(message, repeated, tag = "3")]
+    pub events: Vec<ContractEvent>,
+    /// The contract's answer.
+    #[prost(message, optional, tag = "4")]
+    pub response: Option<Response>,
+}
+
+/// A signature by an identity (an endorser, an admin, an orderer).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Endorsement {
+    /// Signer.
+    #[prost(message, optional, tag = "1")]
+    pub endorser: Option<SerializedIdentity>,
+    /// Signature (ECDSA-SHA256, DER) over the signed bytes followed by the encoded signer.
+    #[prost(bytes = "vec", tag = "2")]
+    pub signature: Vec<u8>,
+}
+
+/// A peer's answer to a proposal.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ProposalResponse {
+    /// Encoded `ProposalResponsePayload`.
+    #[prost(bytes = "vec", tag = "1")]
+    pub payload: Vec<u8>,
+    /// The peer's endorsement of `payload`.
+    #[prost(message, optional, tag = "2")]
+    pub endorsement: Option<Endorsement>,
+}
+
+/// Kind of transaction carried by a payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
+#[repr(i32)]
+pub enum TxType {
+    /// A contract invocation with endorsements.
+    Endorser = 0,
+    /// A channel configuration update signed by admins.
+    Config = 1,
+}
+
+/// Header common to every transaction.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Header {
+    /// Kind of transaction.
+    #[prost(enumeration = "TxType", tag = "1")]
+    pub tx_type: i32,
+    /// Channel.
+    #[prost(string, tag = "2")]
+    pub channel: String,
+    /// Transaction id.
+    #[prost(string, tag = "3")]
+    pub tx_id: String,
+    /// Who signs the envelope.
+    #[prost(message, optional, tag = "4")]
+    pub creator: Option<SerializedIdentity>,
+    /// Milliseconds since the Unix epoch; certificates are checked at this time.
+    #[prost(int64, tag = "5")]
+    pub timestamp_ms: i64,
+    /// Encoding version.
+    #[prost(uint32, tag = "6")]
+    pub format_version: u32,
+}
+
+/// The signed content of an envelope.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Payload {
+    /// Header.
+    #[prost(message, optional, tag = "1")]
+    pub header: Option<Header>,
+    /// Encoded `EndorserTransaction` or `ConfigUpdateEnvelope`, by `header.tx_type`.
+    #[prost(bytes = "vec", tag = "2")]
+    pub data: Vec<u8>,
+}
+
+/// The unit the orderer orders: a payload and its creator's signature.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Envelope {
+    /// Encoded `Payload`.
+    #[prost(bytes = "vec", tag = "1")]
+    pub payload: Vec<u8>,
+    /// Creator's signature over `payload`.
+    #[prost(bytes = "vec", tag = "2")]
+    pub signature: Vec<u8>,
+}
+
+/// A contract invocation ready for ordering.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct EndorserTransaction {
+    /// The exact proposal bytes the endorsers hashed.
+    #[prost(bytes = "vec", tag = "1")]
+    pub proposal_bytes: Vec<u8>,
+    /// Encoded `ProposalResponsePayload` all endorsers signed.
+    #[prost(bytes = "vec", tag = "2")]
+    pub response_payload: Vec<u8>,
+    /// Endorsements of `response_payload`.
+    #[prost(message, repeated, tag = "3")]
+    pub endorsements: Vec<Endorsement>,
+}
+
+/// One organisation of a channel: its CA and its revocation list.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct OrgConfig {
+    /// Organisation id.
+    #[prost(string, tag = "1")]
+    pub msp_id: String,
+    /// Root CA certificate, PEM.
+    #[prost(bytes = "vec", tag = "2")]
+    pub ca_cert_pem: Vec<u8>,
+    /// Certificate revocation list signed by the CA, PEM; empty for none.
+    #[prost(bytes = "vec", tag = "3")]
+    pub crl_pem: Vec<u8>,
+}
+
+/// The ordering service of a channel and its block-cutting parameters.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct OrdererConfig {
+    /// The ordering organisation.
+    #[prost(message, optional, tag = "1")]
+    pub org: Option<OrgConfig>,
+    /// Most transactions per block.
+    #[prost(uint32, tag = "2")]
+    pub max_message_count: u32,
+    /// A block is cut once it would grow past this many bytes.
+    #[prost(uint32, tag = "3")]
+    pub preferred_max_bytes: u32,
+    /// Larger transactions are refused.
+    #[prost(uint32, tag = "4")]
+    pub absolute_max_bytes: u32,
+    /// A non-empty batch is cut this long after its first transaction arrived.
+    #[prost(uint64, tag = "5")]
+    pub batch_timeout_ms: u64,
+}
+
+/// A contract and the endorsement policy it is validated against.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ContractDefinition {
+    /// Contract name.
+    #[prost(string, tag = "1")]
+    pub name: String,
+    /// Version label.
+    #[prost(string, tag = "2")]
+    pub version: String,
+    /// Policy text (see `policy`), or `ALL`, `MAJORITY`, `ANY` of the member peers.
+    #[prost(string, tag = "3")]
+    pub endorsement_policy: String,
+}
+
+/// A channel's configuration: members, orderer, contracts. Block 0 carries the first one.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ChannelConfig {
+    /// Channel name.
+    #[prost(string, tag = "1")]
+    pub channel_id: String,
+    /// Incremented by every update.
+    #[prost(uint64, tag = "2")]
+    pub sequence: u64,
+    /// Member organisations.
+    #[prost(message, repeated, tag = "3")]
+    pub orgs: Vec<OrgConfig>,
+    /// Ordering service.
+    #[prost(message, optional, tag = "4")]
+    pub orderer: Option<OrdererConfig>,
+    /// Contracts defined at channel creation.
+    #[prost(message, repeated, tag = "5")]
+    pub contracts: Vec<ContractDefinition>,
+}
+
+/// A proposed new configuration and the admin signatures over it.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ConfigUpdateEnvelope {
+    /// Encoded `ChannelConfig`.
+    #[prost(bytes = "vec", tag = "1")]
+    pub config_bytes: Vec<u8>,
+    /// Admin signatures over `config_bytes`.
+    #[prost(message, repeated, tag = "2")]
+    pub signatures: Vec<Endorsement>,
+}
+
+/// Block header; its hash chains the blocks.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct BlockHeader {
+    /// Block number, from 0.
+    #[prost(uint64, tag = "1")]
+    pub number: u64,
+    /// SHA-256 of the previous block's encoded header; empty for block 0.
+    #[prost(bytes = "vec", tag = "2")]
+    pub previous_hash: Vec<u8>,
+    /// SHA-256 of the encoded `BlockData`.
+    #[prost(bytes = "vec", tag = "3")]
+    pub data_hash: Vec<u8>,
+}
+
+/// The ordered transactions.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct BlockData {
+    /// Encoded envelopes.
+    #[prost(bytes = "vec", repeated, tag = "1")]
+    pub envelopes: Vec<Vec<u8>>,
+}
+
+/// What is added to a block after the header: the orderer's signature, the peer's flags.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct BlockMetadata {
+    /// Orderer's signature over the encoded header.
+    #[prost(message, optional, tag = "1")]
+    pub orderer_signature: Option<Endorsement>,
+    /// One validation code per transaction, set by the committing peer.
+    #[prost(bytes = "vec", tag = "2")]
+    pub validation_flags: Vec<u8>,
+}
+
+/// A block.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Block {
+    /// Header.
+    #[prost(message, optional, tag = "1")]
+    pub header: Option<BlockHeader>,
+    /// Transactions.
+    #[prost(message, optional, tag = "2")]
+    pub data: Option<BlockData>,
+    /// Signature and flags.
+    #[prost(message, optional, tag = "3")]
+    pub metadata: Option<BlockMetadata>,
+}

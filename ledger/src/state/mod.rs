@@ -1,0 +1,141 @@
+//! The versioned world state: current value and version of every key, key history, and
+//! the savepoint (last block applied), behind one trait with a SQLite and a PostgreSQL
+//! implementation.
+
+mod postgres;
+mod sqlite;
+
+pub use postgres::PostgresState;
+pub use sqlite::SqliteState;
+
+use async_trait::async_trait;
+
+use crate::proto::Version;
+
+/// A value with the version (block, transaction) that wrote it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VersionedValue {
+    /// Value.
+    pub value: Vec<u8>,
+    /// Version.
+    pub version: Version,
+}
+
+/// One write of a committed block; `value: None` deletes the key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StateWrite {
+    /// Namespace.
+    pub namespace: String,
+    /// Key.
+    pub key: String,
+    /// New value, or none for a delete.
+    pub value: Option<Vec<u8>>,
+    /// Block and transaction that wrote it.
+    pub version: Version,
+}
+
+/// All writes of one block's valid transactions, applied at once with the savepoint.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BlockUpdate {
+    /// The block.
+    pub block_num: u64,
+    /// Writes in transaction order; at most one per key and transaction.
+    pub writes: Vec<StateWrite>,
+}
+
+/// One past value of a key; `value: None` is a delete.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryEntry {
+    /// Version that wrote it.
+    pub version: Version,
+    /// Value, or none for a delete.
+    pub value: Option<Vec<u8>>,
+}
+
+/// A current entry of the world state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StateEntry {
+    /// Namespace.
+    pub namespace: String,
+    /// Key.
+    pub key: String,
+    /// Value and version.
+    pub value: VersionedValue,
+}
+
+/// Why the world state could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// The database refused or failed.
+    #[error("world state database error while {action}: {source}")]
+    Db {
+        /// What was being done.
+        action: &'static str,
+        /// sqlx's error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// A block was applied out of order, which would lose or repeat writes.
+    #[error(
+        "block {got} cannot be applied to a world state whose savepoint expects block {expected}"
+    )]
+    OutOfOrder {
+        /// The block the state expects next.
+        expected: u64,
+        /// The block offered.
+        got: u64,
+    },
+    /// A stored number does not fit.
+    #[error("world state holds a corrupt {0}")]
+    Corrupt(&'static str),
+    /// A PostgreSQL schema name that is not plain lowercase letters, digits and `_`.
+    #[error("`{0}` is not a usable schema name (lowercase letters, digits, `_`)")]
+    BadSchema(String),
+}
+
+pub(crate) fn db(action: &'static str) -> impl FnOnce(sqlx::Error) -> StateError {
+    move |source| StateError::Db { action, source }
+}
+
+/// The versioned key-value store a peer keeps per channel.
+#[async_trait]
+pub trait WorldState: Send + Sync {
+    /// Current value of a key.
+    async fn get(&self, namespace: &str, key: &str) -> Result<Option<VersionedValue>, StateError>;
+    /// Entries with `start <= key < end` in key order (byte order); an empty `end` is unbounded.
+    async fn range(
+        &self,
+        namespace: &str,
+        start: &str,
+        end: &str,
+    ) -> Result<Vec<(String, VersionedValue)>, StateError>;
+    /// Applies a block's writes and moves the savepoint to it, atomically; refuses any
+    /// block but the one after the savepoint.
+    async fn commit(&self, update: &BlockUpdate) -> Result<(), StateError>;
+    /// The last block applied, if any.
+    async fn savepoint(&self) -> Result<Option<u64>, StateError>;
+    /// Every value a key has had, oldest first.
+    async fn history(&self, namespace: &str, key: &str) -> Result<Vec<HistoryEntry>, StateError>;
+    /// Every current entry, ordered by namespace and key.
+    async fn entries(&self) -> Result<Vec<StateEntry>, StateError>;
+    /// Removes everything, savepoint included, to rebuild from the blocks.
+    async fn clear(&self) -> Result<(), StateError>;
+}
+
+/// The block a state whose savepoint is `savepoint` must apply next.
+pub(crate) fn next_block(savepoint: Option<u64>) -> u64 {
+    savepoint.map_or(0, |s| s + 1)
+}
+
+pub(crate) fn to_i64(v: u64) -> i64 {
+    // Block and transaction numbers stay far below 2^63; saturate rather than wrap.
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+pub(crate) fn to_u64(v: i64) -> Result<u64, StateError> {
+    u64::try_from(v).map_err(|_| StateError::Corrupt("negative version"))
+}
+
+pub(crate) fn key_string(bytes: Vec<u8>) -> Result<String, StateError> {
+    String::from_utf8(bytes).map_err(|_| StateError::Corrupt("non-UTF-8 key"))
+}

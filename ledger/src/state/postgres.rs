@@ -1,0 +1,248 @@
+//! World state in PostgreSQL through sqlx: one schema per peer and channel, so several
+//! peers can share a database server.
+
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{ConnectOptions, Connection, Row};
+
+use super::{
+    BlockUpdate, HistoryEntry, StateEntry, StateError, VersionedValue, WorldState, db, key_string,
+    next_block, to_i64, to_u64,
+};
+use crate::proto::Version;
+
+const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS state (ns TEXT NOT NULL, key BYTEA NOT NULL, value BYTEA NOT NULL, \
+     block_num BIGINT NOT NULL, tx_num BIGINT NOT NULL, PRIMARY KEY (ns, key))",
+    "CREATE TABLE IF NOT EXISTS history (ns TEXT NOT NULL, key BYTEA NOT NULL, block_num BIGINT NOT NULL, \
+     tx_num BIGINT NOT NULL, value BYTEA, PRIMARY KEY (ns, key, block_num, tx_num))",
+    "CREATE TABLE IF NOT EXISTS savepoint (id INTEGER PRIMARY KEY CHECK (id = 0), block_num BIGINT NOT NULL)",
+];
+
+/// World state in a PostgreSQL schema.
+pub struct PostgresState {
+    pool: PgPool,
+}
+
+impl PostgresState {
+    /// Connects to `url` and uses (creating if needed) `schema`.
+    pub async fn connect(url: &str, schema: &str) -> Result<Self, StateError> {
+        if schema.is_empty()
+            || !schema
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        {
+            return Err(StateError::BadSchema(schema.to_string()));
+        }
+        let base = PgConnectOptions::from_str(url).map_err(db("parsing the PostgreSQL URL"))?;
+        let mut conn = base
+            .connect()
+            .await
+            .map_err(db("connecting to PostgreSQL"))?;
+        // The name was checked above to be a plain identifier, so quoting it is enough.
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "CREATE SCHEMA IF NOT EXISTS \"{schema}\""
+        )))
+        .execute(&mut conn)
+        .await
+        .map_err(db("creating the schema"))?;
+        conn.close().await.map_err(db("connecting to PostgreSQL"))?;
+        let opts = base.options([("search_path", schema)]);
+        let pool = PgPoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts)
+            .await
+            .map_err(db("connecting to PostgreSQL"))?;
+        for stmt in SCHEMA {
+            sqlx::query(*stmt)
+                .execute(&pool)
+                .await
+                .map_err(db("creating the tables"))?;
+        }
+        Ok(PostgresState { pool })
+    }
+}
+
+fn version(row: &PgRow) -> Result<Version, StateError> {
+    Ok(Version {
+        block_num: to_u64(row.get("block_num"))?,
+        tx_num: to_u64(row.get("tx_num"))?,
+    })
+}
+
+#[async_trait]
+impl WorldState for PostgresState {
+    async fn get(&self, namespace: &str, key: &str) -> Result<Option<VersionedValue>, StateError> {
+        let row =
+            sqlx::query("SELECT value, block_num, tx_num FROM state WHERE ns = $1 AND key = $2")
+                .bind(namespace)
+                .bind(key.as_bytes())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db("reading a key"))?;
+        row.map(|r| {
+            Ok(VersionedValue {
+                value: r.get("value"),
+                version: version(&r)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn range(
+        &self,
+        namespace: &str,
+        start: &str,
+        end: &str,
+    ) -> Result<Vec<(String, VersionedValue)>, StateError> {
+        let rows = sqlx::query(
+            "SELECT key, value, block_num, tx_num FROM state \
+             WHERE ns = $1 AND key >= $2 AND (NOT $3 OR key < $4) ORDER BY key",
+        )
+        .bind(namespace)
+        .bind(start.as_bytes())
+        .bind(!end.is_empty())
+        .bind(end.as_bytes())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("reading a range"))?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    key_string(r.get("key"))?,
+                    VersionedValue {
+                        value: r.get("value"),
+                        version: version(r)?,
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    async fn commit(&self, update: &BlockUpdate) -> Result<(), StateError> {
+        let mut tx = self.pool.begin().await.map_err(db("starting a commit"))?;
+        // Lock the savepoint row so two committers cannot both pass the order check.
+        let sp: Option<i64> =
+            sqlx::query_scalar("SELECT block_num FROM savepoint WHERE id = 0 FOR UPDATE")
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db("reading the savepoint"))?;
+        let expected = next_block(sp.map(to_u64).transpose()?);
+        if update.block_num != expected {
+            return Err(StateError::OutOfOrder {
+                expected,
+                got: update.block_num,
+            });
+        }
+        for w in &update.writes {
+            let (b, t) = (to_i64(w.version.block_num), to_i64(w.version.tx_num));
+            match &w.value {
+                Some(v) => {
+                    sqlx::query(
+                        "INSERT INTO state (ns, key, value, block_num, tx_num) VALUES ($1, $2, $3, $4, $5) \
+                         ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, \
+                         block_num = excluded.block_num, tx_num = excluded.tx_num",
+                    )
+                    .bind(&w.namespace)
+                    .bind(w.key.as_bytes())
+                    .bind(v)
+                    .bind(b)
+                    .bind(t)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db("writing a key"))?;
+                }
+                None => {
+                    sqlx::query("DELETE FROM state WHERE ns = $1 AND key = $2")
+                        .bind(&w.namespace)
+                        .bind(w.key.as_bytes())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db("deleting a key"))?;
+                }
+            }
+            sqlx::query("INSERT INTO history (ns, key, block_num, tx_num, value) VALUES ($1, $2, $3, $4, $5)")
+                .bind(&w.namespace)
+                .bind(w.key.as_bytes())
+                .bind(b)
+                .bind(t)
+                .bind(w.value.as_deref())
+                .execute(&mut *tx)
+                .await
+                .map_err(db("writing history"))?;
+        }
+        sqlx::query(
+            "INSERT INTO savepoint (id, block_num) VALUES (0, $1) \
+             ON CONFLICT (id) DO UPDATE SET block_num = excluded.block_num",
+        )
+        .bind(to_i64(update.block_num))
+        .execute(&mut *tx)
+        .await
+        .map_err(db("moving the savepoint"))?;
+        tx.commit().await.map_err(db("committing a block"))
+    }
+
+    async fn savepoint(&self) -> Result<Option<u64>, StateError> {
+        let sp: Option<i64> = sqlx::query_scalar("SELECT block_num FROM savepoint WHERE id = 0")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db("reading the savepoint"))?;
+        sp.map(to_u64).transpose()
+    }
+
+    async fn history(&self, namespace: &str, key: &str) -> Result<Vec<HistoryEntry>, StateError> {
+        let rows = sqlx::query(
+            "SELECT value, block_num, tx_num FROM history WHERE ns = $1 AND key = $2 ORDER BY block_num, tx_num",
+        )
+        .bind(namespace)
+        .bind(key.as_bytes())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("reading history"))?;
+        rows.iter()
+            .map(|r| {
+                Ok(HistoryEntry {
+                    version: version(r)?,
+                    value: r.get("value"),
+                })
+            })
+            .collect()
+    }
+
+    async fn entries(&self) -> Result<Vec<StateEntry>, StateError> {
+        let rows =
+            sqlx::query("SELECT ns, key, value, block_num, tx_num FROM state ORDER BY ns, key")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db("reading all entries"))?;
+        rows.iter()
+            .map(|r| {
+                Ok(StateEntry {
+                    namespace: r.get("ns"),
+                    key: key_string(r.get("key"))?,
+                    value: VersionedValue {
+                        value: r.get("value"),
+                        version: version(r)?,
+                    },
+                })
+            })
+            .collect()
+    }
+
+    async fn clear(&self) -> Result<(), StateError> {
+        let mut tx = self.pool.begin().await.map_err(db("starting a clear"))?;
+        for t in [
+            "DELETE FROM state",
+            "DELETE FROM history",
+            "DELETE FROM savepoint",
+        ] {
+            sqlx::query(t)
+                .execute(&mut *tx)
+                .await
+                .map_err(db("clearing the state"))?;
+        }
+        tx.commit().await.map_err(db("clearing the state"))
+    }
+}

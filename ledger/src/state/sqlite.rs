@@ -1,0 +1,252 @@
+//! The embedded world state: SQLite through sqlx, in WAL mode.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Row, SqlitePool as Pool};
+
+use super::{
+    BlockUpdate, HistoryEntry, StateEntry, StateError, VersionedValue, WorldState, db, key_string,
+    next_block, to_i64, to_u64,
+};
+use crate::proto::Version;
+
+const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS state (ns TEXT NOT NULL, key BLOB NOT NULL, value BLOB NOT NULL, \
+     block_num INTEGER NOT NULL, tx_num INTEGER NOT NULL, PRIMARY KEY (ns, key)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS history (ns TEXT NOT NULL, key BLOB NOT NULL, block_num INTEGER NOT NULL, \
+     tx_num INTEGER NOT NULL, value BLOB, PRIMARY KEY (ns, key, block_num, tx_num)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS savepoint (id INTEGER PRIMARY KEY CHECK (id = 0), block_num INTEGER NOT NULL)",
+];
+
+/// World state in a SQLite file.
+pub struct SqliteState {
+    pool: Pool,
+}
+
+impl SqliteState {
+    /// Opens (creating if needed) the database file at `path`.
+    pub async fn open(path: &Path) -> Result<Self, StateError> {
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // In WAL mode NORMAL loses no committed transaction when the process dies; only
+            // an operating-system crash can lose the last ones, which replay restores.
+            .synchronous(SqliteSynchronous::Normal);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts)
+            .await
+            .map_err(db("opening SQLite"))?;
+        Self::init(pool).await
+    }
+
+    /// A private in-memory database (one connection, so every query sees the same data).
+    pub async fn in_memory() -> Result<Self, StateError> {
+        let opts =
+            SqliteConnectOptions::from_str("sqlite::memory:").map_err(db("opening SQLite"))?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(opts)
+            .await
+            .map_err(db("opening SQLite"))?;
+        Self::init(pool).await
+    }
+
+    async fn init(pool: SqlitePool) -> Result<Self, StateError> {
+        for stmt in SCHEMA {
+            sqlx::query(*stmt)
+                .execute(&pool)
+                .await
+                .map_err(db("creating the schema"))?;
+        }
+        Ok(SqliteState { pool })
+    }
+}
+
+fn version(row: &sqlx::sqlite::SqliteRow) -> Result<Version, StateError> {
+    Ok(Version {
+        block_num: to_u64(row.get("block_num"))?,
+        tx_num: to_u64(row.get("tx_num"))?,
+    })
+}
+
+#[async_trait]
+impl WorldState for SqliteState {
+    async fn get(&self, namespace: &str, key: &str) -> Result<Option<VersionedValue>, StateError> {
+        let row =
+            sqlx::query("SELECT value, block_num, tx_num FROM state WHERE ns = ? AND key = ?")
+                .bind(namespace)
+                .bind(key.as_bytes())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db("reading a key"))?;
+        row.map(|r| {
+            Ok(VersionedValue {
+                value: r.get("value"),
+                version: version(&r)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn range(
+        &self,
+        namespace: &str,
+        start: &str,
+        end: &str,
+    ) -> Result<Vec<(String, VersionedValue)>, StateError> {
+        let rows = sqlx::query(
+            "SELECT key, value, block_num, tx_num FROM state \
+             WHERE ns = ? AND key >= ? AND (? = 0 OR key < ?) ORDER BY key",
+        )
+        .bind(namespace)
+        .bind(start.as_bytes())
+        .bind(i64::from(!end.is_empty()))
+        .bind(end.as_bytes())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("reading a range"))?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    key_string(r.get("key"))?,
+                    VersionedValue {
+                        value: r.get("value"),
+                        version: version(r)?,
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    async fn commit(&self, update: &BlockUpdate) -> Result<(), StateError> {
+        let mut tx = self.pool.begin().await.map_err(db("starting a commit"))?;
+        let sp: Option<i64> = sqlx::query_scalar("SELECT block_num FROM savepoint WHERE id = 0")
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db("reading the savepoint"))?;
+        let expected = next_block(sp.map(to_u64).transpose()?);
+        if update.block_num != expected {
+            return Err(StateError::OutOfOrder {
+                expected,
+                got: update.block_num,
+            });
+        }
+        for w in &update.writes {
+            let (b, t) = (to_i64(w.version.block_num), to_i64(w.version.tx_num));
+            match &w.value {
+                Some(v) => {
+                    sqlx::query(
+                        "INSERT INTO state (ns, key, value, block_num, tx_num) VALUES (?, ?, ?, ?, ?) \
+                         ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, \
+                         block_num = excluded.block_num, tx_num = excluded.tx_num",
+                    )
+                    .bind(&w.namespace)
+                    .bind(w.key.as_bytes())
+                    .bind(v)
+                    .bind(b)
+                    .bind(t)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db("writing a key"))?;
+                }
+                None => {
+                    sqlx::query("DELETE FROM state WHERE ns = ? AND key = ?")
+                        .bind(&w.namespace)
+                        .bind(w.key.as_bytes())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db("deleting a key"))?;
+                }
+            }
+            sqlx::query(
+                "INSERT INTO history (ns, key, block_num, tx_num, value) VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(&w.namespace)
+            .bind(w.key.as_bytes())
+            .bind(b)
+            .bind(t)
+            .bind(w.value.as_deref())
+            .execute(&mut *tx)
+            .await
+            .map_err(db("writing history"))?;
+        }
+        sqlx::query(
+            "INSERT INTO savepoint (id, block_num) VALUES (0, ?) \
+             ON CONFLICT (id) DO UPDATE SET block_num = excluded.block_num",
+        )
+        .bind(to_i64(update.block_num))
+        .execute(&mut *tx)
+        .await
+        .map_err(db("moving the savepoint"))?;
+        tx.commit().await.map_err(db("committing a block"))
+    }
+
+    async fn savepoint(&self) -> Result<Option<u64>, StateError> {
+        let sp: Option<i64> = sqlx::query_scalar("SELECT block_num FROM savepoint WHERE id = 0")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db("reading the savepoint"))?;
+        sp.map(to_u64).transpose()
+    }
+
+    async fn history(&self, namespace: &str, key: &str) -> Result<Vec<HistoryEntry>, StateError> {
+        let rows = sqlx::query(
+            "SELECT value, block_num, tx_num FROM history WHERE ns = ? AND key = ? ORDER BY block_num, tx_num",
+        )
+        .bind(namespace)
+        .bind(key.as_bytes())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("reading history"))?;
+        rows.iter()
+            .map(|r| {
+                Ok(HistoryEntry {
+                    version: version(r)?,
+                    value: r.get("value"),
+                })
+            })
+            .collect()
+    }
+
+    async fn entries(&self) -> Result<Vec<StateEntry>, StateError> {
+        let rows =
+            sqlx::query("SELECT ns, key, value, block_num, tx_num FROM state ORDER BY ns, key")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db("reading all entries"))?;
+        rows.iter()
+            .map(|r| {
+                Ok(StateEntry {
+                    namespace: r.get("ns"),
+                    key: key_string(r.get("key"))?,
+                    value: VersionedValue {
+                        value: r.get("value"),
+                        version: version(r)?,
+                    },
+                })
+            })
+            .collect()
+    }
+
+    async fn clear(&self) -> Result<(), StateError> {
+        let mut tx = self.pool.begin().await.map_err(db("starting a clear"))?;
+        for t in [
+            "DELETE FROM state",
+            "DELETE FROM history",
+            "DELETE FROM savepoint",
+        ] {
+            sqlx::query(t)
+                .execute(&mut *tx)
+                .await
+                .map_err(db("clearing the state"))?;
+        }
+        tx.commit().await.map_err(db("clearing the state"))
+    }
+}

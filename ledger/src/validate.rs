@@ -1,0 +1,522 @@
+//! Validation of ordered blocks: the only place that decides whether a transaction is
+//! valid. Stateless checks (decoding, signatures, certificates, policies) run in parallel
+//! across a block's transactions; the stateful ones (duplicate ids, MVCC, phantoms) run in
+//! block order, each seeing the writes of the valid transactions before it.
+
+use std::collections::{HashMap, HashSet};
+
+use prost::Message;
+use rayon::prelude::*;
+
+use crate::block::{BlockError, check_frame};
+use crate::channel::{CONFIG_KEY, CONFIG_NAMESPACE, ChannelState};
+use crate::crypto::sha256;
+use crate::identity::Role;
+use crate::policy::Policy;
+use crate::proto::{
+    Block, ChannelConfig, ConfigUpdateEnvelope, ContractEvent, EndorserTransaction, Envelope,
+    Header, Payload, Proposal, ProposalResponsePayload, TxRwSet, TxType, Version,
+};
+use crate::state::{BlockUpdate, StateError, StateWrite, WorldState};
+use crate::system::{config, lifecycle};
+
+/// Fabric's transaction validation codes (same numbers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum ValidationCode {
+    /// Valid: its writes are applied.
+    Valid = 0,
+    /// The envelope or payload does not decode or lacks a header.
+    BadPayload = 2,
+    /// The creator's certificate or signature is not acceptable.
+    BadCreatorSignature = 4,
+    /// The endorser transaction is inconsistent with its proposal.
+    InvalidEndorserTransaction = 5,
+    /// The configuration update is not acceptable.
+    InvalidConfigTransaction = 6,
+    /// The tx id is not the hash of nonce and creator.
+    BadProposalTxid = 8,
+    /// The tx id was already used.
+    DuplicateTxid = 9,
+    /// The endorsements do not satisfy the contract's policy.
+    EndorsementPolicyFailure = 10,
+    /// A key read has changed since simulation.
+    MvccReadConflict = 11,
+    /// A range read has gained or lost keys since simulation.
+    PhantomReadConflict = 12,
+    /// The transaction is for another channel.
+    TargetChainNotFound = 14,
+    /// The read-write set touches a namespace other than its contract's.
+    IllegalWriteset = 23,
+    /// The contract has no definition on the channel.
+    InvalidContract = 25,
+    /// Not validated yet.
+    NotValidated = 254,
+    /// Any other reason.
+    InvalidOtherReason = 255,
+}
+
+impl ValidationCode {
+    /// The code stored as a validation flag byte.
+    pub fn from_u8(v: u8) -> Self {
+        use ValidationCode::*;
+        match v {
+            0 => Valid,
+            2 => BadPayload,
+            4 => BadCreatorSignature,
+            5 => InvalidEndorserTransaction,
+            6 => InvalidConfigTransaction,
+            8 => BadProposalTxid,
+            9 => DuplicateTxid,
+            10 => EndorsementPolicyFailure,
+            11 => MvccReadConflict,
+            12 => PhantomReadConflict,
+            14 => TargetChainNotFound,
+            23 => IllegalWriteset,
+            25 => InvalidContract,
+            254 => NotValidated,
+            _ => InvalidOtherReason,
+        }
+    }
+
+    /// Fabric's name of the code.
+    pub fn as_str(self) -> &'static str {
+        use ValidationCode::*;
+        match self {
+            Valid => "VALID",
+            BadPayload => "BAD_PAYLOAD",
+            BadCreatorSignature => "BAD_CREATOR_SIGNATURE",
+            InvalidEndorserTransaction => "INVALID_ENDORSER_TRANSACTION",
+            InvalidConfigTransaction => "INVALID_CONFIG_TRANSACTION",
+            BadProposalTxid => "BAD_PROPOSAL_TXID",
+            DuplicateTxid => "DUPLICATE_TXID",
+            EndorsementPolicyFailure => "ENDORSEMENT_POLICY_FAILURE",
+            MvccReadConflict => "MVCC_READ_CONFLICT",
+            PhantomReadConflict => "PHANTOM_READ_CONFLICT",
+            TargetChainNotFound => "TARGET_CHAIN_NOT_FOUND",
+            IllegalWriteset => "ILLEGAL_WRITESET",
+            InvalidContract => "INVALID_CONTRACT",
+            NotValidated => "NOT_VALIDATED",
+            InvalidOtherReason => "INVALID_OTHER_REASON",
+        }
+    }
+}
+
+impl std::fmt::Display for ValidationCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a whole block was refused (as opposed to a transaction marked invalid).
+#[derive(Debug, thiserror::Error)]
+pub enum ValidateError {
+    /// Header, chain or orderer signature is wrong.
+    #[error(transparent)]
+    Frame(#[from] BlockError),
+    /// The world state could not be read.
+    #[error("validating block {block}: {source}")]
+    State {
+        /// Block number.
+        block: u64,
+        /// Cause.
+        #[source]
+        source: StateError,
+    },
+}
+
+/// The outcome of one transaction, for clients.
+#[derive(Clone, Debug)]
+pub struct TxOutcome {
+    /// Transaction id (empty when the payload did not decode).
+    pub tx_id: String,
+    /// Verdict.
+    pub code: ValidationCode,
+    /// Contract events, only for valid transactions.
+    pub events: Vec<ContractEvent>,
+}
+
+/// A block whose every transaction has a validation code: the only thing that can be
+/// committed.
+pub struct ValidatedBlock {
+    pub(crate) block: Block,
+    pub(crate) update: BlockUpdate,
+    pub(crate) new_config: Option<ChannelConfig>,
+    pub(crate) outcomes: Vec<TxOutcome>,
+}
+
+impl ValidatedBlock {
+    /// The block with its validation flags set.
+    pub fn block(&self) -> &Block {
+        &self.block
+    }
+
+    /// Per-transaction outcomes.
+    pub fn outcomes(&self) -> &[TxOutcome] {
+        &self.outcomes
+    }
+}
+
+/// What validation of the next block needs to know about the ledger.
+pub struct LedgerView<'a> {
+    /// Configuration in force.
+    pub channel: &'a ChannelState,
+    /// Committed world state.
+    pub state: &'a dyn WorldState,
+    /// Number the block must have.
+    pub height: u64,
+    /// Hash of the last committed header.
+    pub previous_hash: &'a [u8],
+    /// Whether a tx id is already committed.
+    pub is_committed: &'a (dyn Fn(&str) -> bool + Sync),
+}
+
+enum Checked {
+    Invalid(ValidationCode, String),
+    Endorser {
+        tx_id: String,
+        contract: String,
+        endorsers: Vec<(String, Role)>,
+        rwset: TxRwSet,
+        events: Vec<ContractEvent>,
+    },
+    Config {
+        tx_id: String,
+        config: ChannelConfig,
+    },
+}
+
+impl Checked {
+    fn tx_id(&self) -> &str {
+        match self {
+            Checked::Invalid(_, t)
+            | Checked::Endorser { tx_id: t, .. }
+            | Checked::Config { tx_id: t, .. } => t,
+        }
+    }
+}
+
+/// Validates `block` against the ledger, setting its validation flags.
+pub async fn validate_block(
+    mut block: Block,
+    view: &LedgerView<'_>,
+) -> Result<ValidatedBlock, ValidateError> {
+    check_frame(
+        &block,
+        view.height,
+        view.previous_hash,
+        view.channel.orderers(),
+    )?;
+    let number = view.height;
+    let envelopes = block
+        .data
+        .as_ref()
+        .map(|d| d.envelopes.as_slice())
+        .unwrap_or_default();
+    let checked: Vec<Checked> = envelopes
+        .par_iter()
+        .map(|e| check_envelope(e, view.channel))
+        .collect();
+
+    let state_err = |source| ValidateError::State {
+        block: number,
+        source,
+    };
+    let mut policies: HashMap<String, Option<Policy>> = HashMap::new();
+    for c in &checked {
+        if let Checked::Endorser { contract, .. } = c
+            && !policies.contains_key(contract)
+        {
+            let p = lifecycle::endorsement_policy(view.state, view.channel, contract)
+                .await
+                .map_err(state_err)?;
+            policies.insert(contract.clone(), p.and_then(Result::ok));
+        }
+    }
+
+    let mut codes = Vec::with_capacity(checked.len());
+    let mut outcomes = Vec::with_capacity(checked.len());
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut written: HashSet<(String, String)> = HashSet::new();
+    let mut new_config = None;
+    let alone = checked.len() == 1;
+    for c in checked {
+        let tx_id = c.tx_id().to_string();
+        let duplicate = !tx_id.is_empty() && (seen.contains(&tx_id) || (view.is_committed)(&tx_id));
+        let (code, events) = match c {
+            Checked::Invalid(code, _) => (code, Vec::new()),
+            _ if duplicate => (ValidationCode::DuplicateTxid, Vec::new()),
+            Checked::Config { config, .. } => {
+                // A configuration changes who may sign what, so it must stand alone.
+                if alone {
+                    new_config = Some(config);
+                    (ValidationCode::Valid, Vec::new())
+                } else {
+                    (ValidationCode::InvalidConfigTransaction, Vec::new())
+                }
+            }
+            Checked::Endorser {
+                contract,
+                endorsers,
+                rwset,
+                events,
+                ..
+            } => {
+                let code = match policies.get(&contract).and_then(Option::as_ref) {
+                    None => ValidationCode::InvalidContract,
+                    Some(p) if !p.is_satisfied_by(&endorsers) => {
+                        ValidationCode::EndorsementPolicyFailure
+                    }
+                    Some(_) => check_reads(&rwset, &contract, view.state, &written)
+                        .await
+                        .map_err(state_err)?,
+                };
+                if code == ValidationCode::Valid {
+                    for ns in &rwset.ns_rwsets {
+                        for w in &ns.writes {
+                            written.insert((ns.namespace.clone(), w.key.clone()));
+                        }
+                    }
+                }
+                (
+                    code,
+                    if code == ValidationCode::Valid {
+                        events
+                    } else {
+                        Vec::new()
+                    },
+                )
+            }
+        };
+        if !tx_id.is_empty() {
+            seen.insert(tx_id.clone());
+        }
+        codes.push(code as u8);
+        outcomes.push(TxOutcome {
+            tx_id,
+            code,
+            events,
+        });
+    }
+    if let Some(m) = block.metadata.as_mut() {
+        m.validation_flags = codes;
+    }
+    let update = block_update(&block);
+    Ok(ValidatedBlock {
+        block,
+        update,
+        new_config,
+        outcomes,
+    })
+}
+
+fn check_envelope(bytes: &[u8], channel: &ChannelState) -> Checked {
+    use ValidationCode::*;
+    let Ok(env) = Envelope::decode(bytes) else {
+        return Checked::Invalid(BadPayload, String::new());
+    };
+    let Ok(payload) = Payload::decode(env.payload.as_slice()) else {
+        return Checked::Invalid(BadPayload, String::new());
+    };
+    let Some(header) = payload.header else {
+        return Checked::Invalid(BadPayload, String::new());
+    };
+    let tx_id = header.tx_id.clone();
+    let invalid = |code| Checked::Invalid(code, tx_id.clone());
+    if header.tx_id.is_empty() {
+        return invalid(BadPayload);
+    }
+    if header.channel != channel.id() {
+        return invalid(TargetChainNotFound);
+    }
+    let Some(creator) = &header.creator else {
+        return invalid(BadPayload);
+    };
+    if channel
+        .members()
+        .verify(creator, header.timestamp_ms, &env.payload, &env.signature)
+        .is_err()
+    {
+        return invalid(BadCreatorSignature);
+    }
+    match TxType::try_from(header.tx_type) {
+        Ok(TxType::Endorser) => {
+            check_endorser(&header, &payload.data, channel).unwrap_or_else(invalid)
+        }
+        Ok(TxType::Config) => {
+            let Ok(update) = ConfigUpdateEnvelope::decode(payload.data.as_slice()) else {
+                return invalid(BadPayload);
+            };
+            match config::check_update(channel, &update, header.timestamp_ms) {
+                Ok(config) => Checked::Config { tx_id, config },
+                Err(_) => invalid(InvalidConfigTransaction),
+            }
+        }
+        Err(_) => invalid(BadPayload),
+    }
+}
+
+fn check_endorser(
+    header: &Header,
+    data: &[u8],
+    channel: &ChannelState,
+) -> Result<Checked, ValidationCode> {
+    use ValidationCode::*;
+    let tx = EndorserTransaction::decode(data).map_err(|_| BadPayload)?;
+    let proposal = Proposal::decode(tx.proposal_bytes.as_slice()).map_err(|_| BadPayload)?;
+    if proposal.tx_id != header.tx_id
+        || proposal.creator != header.creator
+        || proposal.channel != header.channel
+        || proposal.timestamp_ms != header.timestamp_ms
+    {
+        return Err(InvalidEndorserTransaction);
+    }
+    let creator_bytes = proposal
+        .creator
+        .as_ref()
+        .map(Message::encode_to_vec)
+        .unwrap_or_default();
+    if crate::tx::tx_id(&proposal.nonce, &creator_bytes) != proposal.tx_id {
+        return Err(BadProposalTxid);
+    }
+    let response =
+        ProposalResponsePayload::decode(tx.response_payload.as_slice()).map_err(|_| BadPayload)?;
+    if response.proposal_hash != sha256(&tx.proposal_bytes)
+        || response.response.as_ref().is_none_or(|r| r.status != 200)
+    {
+        return Err(InvalidEndorserTransaction);
+    }
+    let rwset = response.results.unwrap_or_default();
+    if rwset
+        .ns_rwsets
+        .iter()
+        .any(|ns| ns.namespace != proposal.contract)
+    {
+        return Err(IllegalWriteset);
+    }
+    let mut endorsers = Vec::new();
+    for e in &tx.endorsements {
+        // An invalid endorsement simply does not count; the policy decides.
+        if let Ok(p) =
+            channel
+                .members()
+                .verify_endorsement(e, header.timestamp_ms, &tx.response_payload)
+            && !endorsers.iter().any(|(o, r, n): &(String, Role, String)| {
+                *o == p.msp_id && *r == p.role && *n == p.name
+            })
+        {
+            endorsers.push((p.msp_id.clone(), p.role, p.name.clone()));
+        }
+    }
+    Ok(Checked::Endorser {
+        tx_id: header.tx_id.clone(),
+        contract: proposal.contract,
+        endorsers: endorsers.into_iter().map(|(o, r, _)| (o, r)).collect(),
+        rwset,
+        events: response.events,
+    })
+}
+
+async fn check_reads(
+    rwset: &TxRwSet,
+    contract: &str,
+    state: &dyn WorldState,
+    written: &HashSet<(String, String)>,
+) -> Result<ValidationCode, StateError> {
+    for ns in &rwset.ns_rwsets {
+        for r in &ns.reads {
+            if written.contains(&(ns.namespace.clone(), r.key.clone())) {
+                return Ok(ValidationCode::MvccReadConflict);
+            }
+            let current = state.get(contract, &r.key).await?.map(|v| v.version);
+            if current != r.version {
+                return Ok(ValidationCode::MvccReadConflict);
+            }
+        }
+        for q in &ns.range_queries {
+            let in_range = |k: &str| {
+                k >= q.start_key.as_str() && (q.end_key.is_empty() || k < q.end_key.as_str())
+            };
+            if written
+                .iter()
+                .any(|(n, k)| *n == ns.namespace && in_range(k))
+            {
+                return Ok(ValidationCode::PhantomReadConflict);
+            }
+            let now = state.range(contract, &q.start_key, &q.end_key).await?;
+            let same = now.len() == q.reads.len()
+                && now
+                    .iter()
+                    .zip(&q.reads)
+                    .all(|((k, v), r)| *k == r.key && Some(v.version) == r.version);
+            if !same {
+                return Ok(ValidationCode::PhantomReadConflict);
+            }
+        }
+    }
+    Ok(ValidationCode::Valid)
+}
+
+/// The world-state writes of a block's valid transactions, per its validation flags.
+/// Commit, crash recovery and rebuilding all derive writes here and nowhere else.
+pub fn block_update(block: &Block) -> BlockUpdate {
+    let block_num = block.header.as_ref().map_or(0, |h| h.number);
+    let flags = block
+        .metadata
+        .as_ref()
+        .map(|m| m.validation_flags.as_slice())
+        .unwrap_or_default();
+    let mut writes = Vec::new();
+    for (i, env) in block
+        .data
+        .iter()
+        .flat_map(|d| d.envelopes.iter())
+        .enumerate()
+    {
+        if flags.get(i) != Some(&(ValidationCode::Valid as u8)) {
+            continue;
+        }
+        let version = Version {
+            block_num,
+            tx_num: i as u64,
+        };
+        let Some((header, data)) = Envelope::decode(env.as_slice())
+            .ok()
+            .and_then(|e| Payload::decode(e.payload.as_slice()).ok())
+            .and_then(|p| Some((p.header?, p.data)))
+        else {
+            continue;
+        };
+        if header.tx_type == TxType::Config as i32 {
+            if let Ok(update) = ConfigUpdateEnvelope::decode(data.as_slice()) {
+                writes.push(StateWrite {
+                    namespace: CONFIG_NAMESPACE.into(),
+                    key: CONFIG_KEY.into(),
+                    value: Some(update.config_bytes),
+                    version,
+                });
+            }
+            continue;
+        }
+        let rwset = EndorserTransaction::decode(data.as_slice())
+            .ok()
+            .and_then(|t| ProposalResponsePayload::decode(t.response_payload.as_slice()).ok())
+            .and_then(|p| p.results)
+            .unwrap_or_default();
+        for ns in rwset.ns_rwsets {
+            // Last write of a key within a transaction wins.
+            let mut last: Vec<StateWrite> = Vec::new();
+            for w in ns.writes {
+                last.retain(|x| x.key != w.key);
+                last.push(StateWrite {
+                    namespace: ns.namespace.clone(),
+                    key: w.key,
+                    value: if w.is_delete { None } else { Some(w.value) },
+                    version,
+                });
+            }
+            writes.extend(last);
+        }
+    }
+    BlockUpdate { block_num, writes }
+}
