@@ -6,7 +6,9 @@ use openssl::asn1::{Asn1Integer, Asn1Time};
 use openssl::bn::{BigNum, MsbOption};
 use openssl::hash::MessageDigest;
 use openssl::pkey::{PKey, Private};
-use openssl::x509::extension::{BasicConstraints, KeyUsage};
+use openssl::x509::extension::{
+    AuthorityKeyIdentifier, BasicConstraints, CrlNumber, KeyUsage, SubjectKeyIdentifier,
+};
 use openssl::x509::{
     X509, X509Builder, X509Crl, X509CrlBuilder, X509NameBuilder, X509RevokedBuilder,
 };
@@ -59,6 +61,12 @@ impl CertificateAuthority {
             .build()
             .map_err(ossl("building a CA certificate"))?;
         b.append_extension(ku)
+            .map_err(ossl("building a CA certificate"))?;
+        // CRLs name their issuer by key identifier, so the CA certificate must carry one.
+        let ski = SubjectKeyIdentifier::new()
+            .build(&b.x509v3_context(None, None))
+            .map_err(ossl("building a CA certificate"))?;
+        b.append_extension(ski)
             .map_err(ossl("building a CA certificate"))?;
         b.sign(&key, MessageDigest::sha256())
             .map_err(ossl("signing a CA certificate"))?;
@@ -152,6 +160,19 @@ impl CertificateAuthority {
             b.add_revoked(r.build()).map_err(ossl("building a CRL"))?;
         }
         b.sort().map_err(ossl("building a CRL"))?;
+        let ctx_builder = X509Builder::new().map_err(ossl("building a CRL"))?;
+        let aki = AuthorityKeyIdentifier::new()
+            .keyid(true)
+            .build(&ctx_builder.x509v3_context(Some(&self.cert), None))
+            .map_err(ossl("building a CRL"))?;
+        b.append_extension(aki).map_err(ossl("building a CRL"))?;
+        // The CRL number only has to grow from one list to the next; the clock does that.
+        let number =
+            BigNum::from_u32(u32::try_from(crate::tx::now_ms() / 1000).unwrap_or(u32::MAX))
+                .and_then(CrlNumber::new)
+                .and_then(CrlNumber::build)
+                .map_err(ossl("building a CRL"))?;
+        b.append_extension(number).map_err(ossl("building a CRL"))?;
         b.sign(&self.key, MessageDigest::sha256())
             .map_err(ossl("signing a CRL"))?;
         b.build()

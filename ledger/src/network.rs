@@ -1,0 +1,485 @@
+//! An embedded network in a directory: `init` lays out CAs, certificates, genesis blocks
+//! and a config file; `Network::open` runs the solo orderer and one peer per organisation
+//! in this process, as a multi-process network would run them on several machines.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use prost::Message;
+use serde::{Deserialize, Serialize};
+
+use crate::channel::{ChannelError, genesis_block};
+use crate::contract::Contracts;
+use crate::gateway::Gateway;
+use crate::identity::{CertificateAuthority, IdentityError, Role, SigningIdentity};
+use crate::ledger::LedgerError;
+use crate::order::{OrderingService, SoloOrderer};
+use crate::peer::Peer;
+use crate::proto::{Block, ChannelConfig, ContractDefinition, OrdererConfig, OrgConfig};
+use crate::state::{PostgresState, SqliteState, StateError, WorldState};
+
+/// Name of the ordering organisation, which is never an application member.
+pub const ORDERER_ORG: &str = "orderer";
+/// Name of the channel all members share.
+pub const CONSORTIUM_CHANNEL: &str = "consortium";
+const CONFIG_FILE: &str = "network.toml";
+const CERT_DAYS: u32 = 3650;
+
+/// Why a network cannot be laid out or started.
+#[derive(Debug, thiserror::Error)]
+pub enum NetworkError {
+    /// File system error.
+    #[error("`{path}`: {source}")]
+    Io {
+        /// Path.
+        path: String,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The config file does not parse.
+    #[error("`{path}`: {reason}")]
+    Config {
+        /// Path.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// The organisation list is unusable.
+    #[error("{0}")]
+    BadOrgs(String),
+    /// The directory already holds a network.
+    #[error("`{0}` already holds a network; choose an empty directory")]
+    Exists(String),
+    /// Identity material failure.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    /// Channel configuration failure.
+    #[error(transparent)]
+    Channel(#[from] ChannelError),
+    /// A ledger failed to open.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// A world state failed to open.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// An unknown organisation.
+    #[error("organisation `{0}` is not part of this network")]
+    UnknownOrg(String),
+}
+
+/// Where peers keep their world state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "backend", rename_all = "lowercase")]
+pub enum StateBackend {
+    /// A SQLite file per peer and channel.
+    Sqlite,
+    /// A PostgreSQL schema per peer and channel in the database at `url`.
+    Postgres {
+        /// Connection URL.
+        url: String,
+    },
+}
+
+/// Block-cutting parameters of the ordering service.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrdererParams {
+    /// Most transactions per block.
+    pub max_message_count: u32,
+    /// Preferred largest block, bytes.
+    pub preferred_max_bytes: u32,
+    /// Largest transaction accepted, bytes.
+    pub absolute_max_bytes: u32,
+    /// Batch timeout, milliseconds.
+    pub batch_timeout_ms: u64,
+}
+
+impl Default for OrdererParams {
+    fn default() -> Self {
+        // Fabric's defaults, except a shorter timeout suited to an embedded network.
+        OrdererParams {
+            max_message_count: 500,
+            preferred_max_bytes: 2 * 1024 * 1024,
+            absolute_max_bytes: 10 * 1024 * 1024,
+            batch_timeout_ms: 200,
+        }
+    }
+}
+
+/// A channel of the network and its members.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelSpec {
+    /// Channel name.
+    pub name: String,
+    /// Member organisations.
+    pub orgs: Vec<String>,
+}
+
+/// A contract defined on every channel at creation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContractSpec {
+    /// Contract name.
+    pub name: String,
+    /// Endorsement policy text or `ALL` / `MAJORITY` / `ANY`.
+    pub policy: String,
+}
+
+/// The content of `network.toml`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkConfig {
+    /// Application organisations.
+    pub orgs: Vec<String>,
+    /// Whether block appends are flushed to disk before they return.
+    pub sync: bool,
+    /// World-state backend.
+    pub state: StateBackend,
+    /// Orderer parameters.
+    pub orderer: OrdererParams,
+    /// Channels.
+    pub channels: Vec<ChannelSpec>,
+}
+
+/// Choices for `init`.
+#[derive(Clone, Debug)]
+pub struct InitOptions {
+    /// Orderer parameters.
+    pub orderer: OrdererParams,
+    /// Contracts defined on every channel.
+    pub contracts: Vec<ContractSpec>,
+    /// World-state backend.
+    pub state: StateBackend,
+    /// Whether to create a channel per pair of organisations besides the consortium.
+    pub pair_channels: bool,
+    /// Whether block appends are flushed to disk.
+    pub sync: bool,
+}
+
+impl Default for InitOptions {
+    fn default() -> Self {
+        InitOptions {
+            orderer: OrdererParams::default(),
+            contracts: Vec::new(),
+            state: StateBackend::Sqlite,
+            pair_channels: true,
+            sync: true,
+        }
+    }
+}
+
+/// The name of the channel of a pair of organisations (in sorted order).
+pub fn pair_channel(a: &str, b: &str) -> String {
+    if a < b {
+        format!("{a}.{b}")
+    } else {
+        format!("{b}.{a}")
+    }
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> NetworkError + '_ {
+    move |source| NetworkError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+fn valid_org(id: &str) -> bool {
+    let len_ok = (2..=32).contains(&id.len());
+    let first_ok = id.chars().next().is_some_and(|c| c.is_ascii_lowercase());
+    len_ok
+        && first_ok
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// The directory of an organisation's keys and certificates.
+pub fn crypto_dir(dir: &Path, org: &str) -> PathBuf {
+    dir.join("crypto").join(org)
+}
+
+fn genesis_path(dir: &Path, channel: &str) -> PathBuf {
+    dir.join("genesis").join(format!("{channel}.block"))
+}
+
+/// The orderer's block directory of `channel`.
+pub fn orderer_dir(dir: &Path, channel: &str) -> PathBuf {
+    dir.join("orderer").join(channel)
+}
+
+/// A peer's ledger directory of `channel`.
+pub fn peer_dir(dir: &Path, org: &str, channel: &str) -> PathBuf {
+    dir.join("peers").join(org).join(channel)
+}
+
+/// Lays out a new network of `orgs` in `dir`: a CA per organisation issuing a peer, an
+/// admin and a client certificate, an orderer organisation, the genesis block of the
+/// consortium channel and of one channel per pair, and `network.toml`.
+pub fn init(
+    dir: &Path,
+    orgs: &[String],
+    opts: &InitOptions,
+) -> Result<NetworkConfig, NetworkError> {
+    if orgs.is_empty() {
+        return Err(NetworkError::BadOrgs(
+            "a network needs at least one organisation".into(),
+        ));
+    }
+    let mut sorted = orgs.to_vec();
+    sorted.sort();
+    sorted.dedup();
+    if sorted.len() != orgs.len() {
+        return Err(NetworkError::BadOrgs(
+            "an organisation is listed twice".into(),
+        ));
+    }
+    if let Some(bad) = orgs
+        .iter()
+        .find(|o| !valid_org(o) || o.as_str() == ORDERER_ORG)
+    {
+        return Err(NetworkError::BadOrgs(format!(
+            "`{bad}` is not a usable organisation id: 2 to 32 of a-z, 0-9, `-`, starting with a letter, and not `{ORDERER_ORG}`"
+        )));
+    }
+    if dir.join(CONFIG_FILE).exists() {
+        return Err(NetworkError::Exists(dir.display().to_string()));
+    }
+    std::fs::create_dir_all(dir.join("genesis")).map_err(io(dir))?;
+
+    let orderer_ca = CertificateAuthority::new(ORDERER_ORG, CERT_DAYS)?;
+    let odir = crypto_dir(dir, ORDERER_ORG);
+    std::fs::create_dir_all(&odir).map_err(io(&odir))?;
+    orderer_ca.save(&odir)?;
+    let orderer = orderer_ca.issue("orderer0", Role::Orderer, CERT_DAYS)?;
+    orderer.save(&odir, "orderer")?;
+    let orderer_org = OrgConfig {
+        msp_id: ORDERER_ORG.into(),
+        ca_cert_pem: orderer_ca.cert_pem()?,
+        crl_pem: orderer_ca.crl_pem()?,
+    };
+
+    let mut org_configs = BTreeMap::new();
+    for org in orgs {
+        let ca = CertificateAuthority::new(org, CERT_DAYS)?;
+        let cdir = crypto_dir(dir, org);
+        std::fs::create_dir_all(&cdir).map_err(io(&cdir))?;
+        ca.save(&cdir)?;
+        ca.issue(&format!("peer0.{org}"), Role::Peer, CERT_DAYS)?
+            .save(&cdir, "peer")?;
+        ca.issue(&format!("admin.{org}"), Role::Admin, CERT_DAYS)?
+            .save(&cdir, "admin")?;
+        ca.issue(&format!("client.{org}"), Role::Client, CERT_DAYS)?
+            .save(&cdir, "client")?;
+        org_configs.insert(
+            org.clone(),
+            OrgConfig {
+                msp_id: org.clone(),
+                ca_cert_pem: ca.cert_pem()?,
+                crl_pem: ca.crl_pem()?,
+            },
+        );
+    }
+
+    let mut channels = vec![ChannelSpec {
+        name: CONSORTIUM_CHANNEL.into(),
+        orgs: orgs.to_vec(),
+    }];
+    if opts.pair_channels {
+        for (i, a) in orgs.iter().enumerate() {
+            for b in &orgs[i + 1..] {
+                let mut pair = vec![a.clone(), b.clone()];
+                pair.sort();
+                channels.push(ChannelSpec {
+                    name: pair_channel(a, b),
+                    orgs: pair,
+                });
+            }
+        }
+    }
+    let o = &opts.orderer;
+    let now = crate::tx::now_ms();
+    for ch in &channels {
+        let config = ChannelConfig {
+            channel_id: ch.name.clone(),
+            sequence: 0,
+            orgs: ch
+                .orgs
+                .iter()
+                .filter_map(|o| org_configs.get(o).cloned())
+                .collect(),
+            orderer: Some(OrdererConfig {
+                org: Some(orderer_org.clone()),
+                max_message_count: o.max_message_count,
+                preferred_max_bytes: o.preferred_max_bytes,
+                absolute_max_bytes: o.absolute_max_bytes,
+                batch_timeout_ms: o.batch_timeout_ms,
+            }),
+            contracts: opts
+                .contracts
+                .iter()
+                .map(|c| ContractDefinition {
+                    name: c.name.clone(),
+                    version: "1".into(),
+                    endorsement_policy: c.policy.clone(),
+                })
+                .collect(),
+        };
+        let block = genesis_block(&config, &orderer, now)?;
+        let path = genesis_path(dir, &ch.name);
+        std::fs::write(&path, block.encode_to_vec()).map_err(io(&path))?;
+    }
+    let config = NetworkConfig {
+        orgs: orgs.to_vec(),
+        sync: opts.sync,
+        state: opts.state.clone(),
+        orderer: opts.orderer.clone(),
+        channels,
+    };
+    let path = dir.join(CONFIG_FILE);
+    let text = toml::to_string_pretty(&config).map_err(|e| NetworkError::Config {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    std::fs::write(&path, text).map_err(io(&path))?;
+    Ok(config)
+}
+
+/// Reads `network.toml` of the network in `dir`.
+pub fn load_config(dir: &Path) -> Result<NetworkConfig, NetworkError> {
+    let path = dir.join(CONFIG_FILE);
+    let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+    toml::from_str(&text).map_err(|e| NetworkError::Config {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })
+}
+
+/// Reads the genesis block of `channel`.
+pub fn load_genesis(dir: &Path, channel: &str) -> Result<Block, NetworkError> {
+    let path = genesis_path(dir, channel);
+    let bytes = std::fs::read(&path).map_err(io(&path))?;
+    Block::decode(bytes.as_slice()).map_err(|e| NetworkError::Config {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })
+}
+
+/// Opens the world state of `org`'s peer on `channel`.
+pub async fn open_state(
+    dir: &Path,
+    config: &NetworkConfig,
+    org: &str,
+    channel: &str,
+) -> Result<Arc<dyn WorldState>, NetworkError> {
+    Ok(match &config.state {
+        StateBackend::Sqlite => {
+            let pdir = peer_dir(dir, org, channel);
+            std::fs::create_dir_all(&pdir).map_err(io(&pdir))?;
+            Arc::new(SqliteState::open(&pdir.join("state.sqlite")).await?)
+        }
+        StateBackend::Postgres { url } => {
+            let schema: String = format!("{org}__{channel}")
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                .collect();
+            Arc::new(PostgresState::connect(url, &schema).await?)
+        }
+    })
+}
+
+/// A running embedded network.
+pub struct Network {
+    dir: PathBuf,
+    config: NetworkConfig,
+    orderer: Arc<SoloOrderer>,
+    peers: BTreeMap<String, Arc<Peer>>,
+    deliveries: Vec<tokio::task::JoinHandle<Result<(), String>>>,
+}
+
+impl Network {
+    /// Starts the orderer and every organisation's peer, each recovering its ledgers, and
+    /// connects the peers to the orderer's delivery.
+    pub async fn open(dir: &Path, contracts: Contracts) -> Result<Self, NetworkError> {
+        let config = load_config(dir)?;
+        let mut genesis = BTreeMap::new();
+        for ch in &config.channels {
+            genesis.insert(ch.name.clone(), load_genesis(dir, &ch.name)?);
+        }
+        let orderer_id = SigningIdentity::load(&crypto_dir(dir, ORDERER_ORG), "orderer")?;
+        let blocks: Vec<Block> = genesis.values().cloned().collect();
+        let orderer =
+            SoloOrderer::start(&dir.join("orderer"), orderer_id, &blocks, config.sync).await?;
+        let mut peers = BTreeMap::new();
+        let mut deliveries = Vec::new();
+        for org in &config.orgs {
+            let identity = SigningIdentity::load(&crypto_dir(dir, org), "peer")?;
+            let peer = Arc::new(Peer::new(identity, contracts.clone()));
+            for ch in config.channels.iter().filter(|c| c.orgs.contains(org)) {
+                let state = open_state(dir, &config, org, &ch.name).await?;
+                let g = &genesis[&ch.name];
+                peer.join(&peer_dir(dir, org, &ch.name), g, state, config.sync)
+                    .await?;
+                let service: Arc<dyn OrderingService> = orderer.clone();
+                deliveries.push(peer.start_delivery(&ch.name, service));
+            }
+            peers.insert(org.clone(), peer);
+        }
+        Ok(Network {
+            dir: dir.to_path_buf(),
+            config,
+            orderer,
+            peers,
+            deliveries,
+        })
+    }
+
+    /// The network's configuration.
+    pub fn config(&self) -> &NetworkConfig {
+        &self.config
+    }
+
+    /// The peer of `org`.
+    pub fn peer(&self, org: &str) -> Option<&Arc<Peer>> {
+        self.peers.get(org)
+    }
+
+    /// The ordering service.
+    pub fn orderer(&self) -> Arc<dyn OrderingService> {
+        self.orderer.clone()
+    }
+
+    /// Loads identity `name` (`client`, `admin` or `peer`) of `org`.
+    pub fn identity(&self, org: &str, name: &str) -> Result<SigningIdentity, NetworkError> {
+        if !self.peers.contains_key(org) {
+            return Err(NetworkError::UnknownOrg(org.into()));
+        }
+        Ok(SigningIdentity::load(&crypto_dir(&self.dir, org), name)?)
+    }
+
+    /// A gateway acting as `identity`, using its organisation's peer for queries.
+    pub fn gateway_for(&self, identity: SigningIdentity) -> Result<Gateway, NetworkError> {
+        let local = self
+            .peers
+            .get(identity.msp_id())
+            .ok_or_else(|| NetworkError::UnknownOrg(identity.msp_id().into()))?;
+        Ok(Gateway::new(
+            identity,
+            local.clone(),
+            self.peers.values().cloned().collect(),
+            self.orderer.clone(),
+        ))
+    }
+
+    /// A gateway acting as `org`'s client identity.
+    pub fn gateway(&self, org: &str) -> Result<Gateway, NetworkError> {
+        self.gateway_for(self.identity(org, "client")?)
+    }
+}
+
+impl Drop for Network {
+    fn drop(&mut self) {
+        for d in &self.deliveries {
+            d.abort();
+        }
+    }
+}

@@ -1,0 +1,36 @@
+//! Helpers shared by the ledger's integration tests.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::sync::Arc;
+
+use ledger::contract::Contracts;
+use ledger::network::{self, ContractSpec, InitOptions, OrdererParams};
+use ledger::sample::{KV, KvContract};
+
+/// The contracts every test network runs.
+pub fn contracts() -> Contracts {
+    Contracts::new().with(KV, Arc::new(KvContract))
+}
+
+/// Lays out a network of `orgs` whose `kv` contract needs `policy`, with fast block cutting.
+pub fn init(dir: &Path, orgs: &[&str], policy: &str) -> network::NetworkConfig {
+    let orgs: Vec<String> = orgs.iter().map(|s| s.to_string()).collect();
+    let opts = InitOptions {
+        orderer: OrdererParams {
+            max_message_count: 50,
+            batch_timeout_ms: 20,
+            ..OrdererParams::default()
+        },
+        contracts: vec![ContractSpec {
+            name: KV.into(),
+            policy: policy.into(),
+        }],
+        sync: false,
+        ..InitOptions::default()
+    };
+    match network::init(dir, &orgs, &opts) {
+        Ok(c) => c,
+        Err(e) => panic!("network init failed: {e}"),
+    }
+}
