@@ -72,8 +72,9 @@ impl Policy {
 
     /// Whether the signers, each `(organisation, role)` and each usable once, satisfy it.
     pub fn is_satisfied_by(&self, signers: &[(String, Role)]) -> bool {
-        let mut used = vec![false; signers.len()];
-        self.consume(signers, &mut used)
+        !self
+            .outcomes(signers, &vec![false; signers.len()])
+            .is_empty()
     }
 
     /// The organisations the policy names, in order of first mention.
@@ -96,44 +97,62 @@ impl Policy {
         }
     }
 
-    // Greedy like Fabric's evaluator: a sub-policy that succeeds keeps the signers it used,
-    // one that fails gives them back, so one signature never counts twice.
-    fn consume(&self, signers: &[(String, Role)], used: &mut [bool]) -> bool {
+    // Every way of satisfying the policy, as the set of signers each way uses. A search
+    // rather than Fabric's greedy pass: greedy can spend a signer on an early branch and
+    // then fail a later one that only that signer could meet. Policies and signer lists
+    // are a handful of entries, so the search stays small.
+    fn outcomes(&self, signers: &[(String, Role)], used: &[bool]) -> Vec<Vec<bool>> {
         match self {
-            Policy::Signed(p) => {
-                for (i, (org, role)) in signers.iter().enumerate() {
-                    if !used[i] && p.matches(org, *role) {
-                        used[i] = true;
-                        return true;
-                    }
-                }
-                false
-            }
+            Policy::Signed(p) => (0..signers.len())
+                .filter(|&i| !used[i] && p.matches(&signers[i].0, signers[i].1))
+                .map(|i| {
+                    let mut u = used.to_vec();
+                    u[i] = true;
+                    u
+                })
+                .collect(),
             Policy::OutOf(n, subs) => {
-                let mut met = 0;
-                for s in subs {
-                    let mut trial = used.to_vec();
-                    if s.consume(signers, &mut trial) {
-                        used.copy_from_slice(&trial);
-                        met += 1;
-                        if met >= *n {
-                            return true;
-                        }
-                    }
-                }
-                *n == 0
+                let items: Vec<(&Policy, u64)> = subs.iter().map(|s| (s, 1)).collect();
+                combine(&items, *n as u64, signers, used)
             }
             Policy::Weighted { threshold, entries } => {
-                let mut sum = 0u64;
-                for (p, w) in entries {
-                    if Policy::Signed(p.clone()).consume(signers, used) {
-                        sum = sum.saturating_add(*w);
-                    }
-                }
-                sum >= *threshold
+                let principals: Vec<Policy> = entries
+                    .iter()
+                    .map(|(p, _)| Policy::Signed(p.clone()))
+                    .collect();
+                let items: Vec<(&Policy, u64)> = principals
+                    .iter()
+                    .zip(entries)
+                    .map(|(p, (_, w))| (p, *w))
+                    .collect();
+                combine(&items, *threshold, signers, used)
             }
         }
     }
+}
+
+/// Ways to reach `need` (count or weight) from `items`, each item used at most once.
+fn combine(
+    items: &[(&Policy, u64)],
+    need: u64,
+    signers: &[(String, Role)],
+    used: &[bool],
+) -> Vec<Vec<bool>> {
+    if need == 0 {
+        return vec![used.to_vec()];
+    }
+    let Some(((first, weight), rest)) = items.split_first() else {
+        return Vec::new();
+    };
+    let mut out = combine(rest, need, signers, used);
+    for u in first.outcomes(signers, used) {
+        for o in combine(rest, need.saturating_sub(*weight), signers, &u) {
+            if !out.contains(&o) {
+                out.push(o);
+            }
+        }
+    }
+    out
 }
 
 impl fmt::Display for PrincipalSpec {

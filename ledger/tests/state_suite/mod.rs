@@ -1,0 +1,269 @@
+//! The world-state conformance suite: every `WorldState` implementation must pass each
+//! of these functions. Backends instantiate it in their own test file.
+
+use ledger::proto::Version;
+use ledger::state::{BlockUpdate, StateError, StateWrite, WorldState};
+
+fn v(block_num: u64, tx_num: u64) -> Version {
+    Version { block_num, tx_num }
+}
+
+fn put(ns: &str, key: &str, value: &str, version: Version) -> StateWrite {
+    StateWrite {
+        namespace: ns.into(),
+        key: key.into(),
+        value: Some(value.as_bytes().to_vec()),
+        version,
+    }
+}
+
+fn del(ns: &str, key: &str, version: Version) -> StateWrite {
+    StateWrite {
+        namespace: ns.into(),
+        key: key.into(),
+        value: None,
+        version,
+    }
+}
+
+/// A fresh, empty store per call.
+pub trait Fresh {
+    /// The store type.
+    type Store: WorldState;
+    /// Opens an empty store.
+    fn fresh(&self) -> impl std::future::Future<Output = Self::Store>;
+}
+
+/// Runs every check of the suite against fresh stores from `backend`.
+pub async fn run_all<F: Fresh>(backend: &F) {
+    reads_what_was_committed(&backend.fresh().await).await;
+    blocks_apply_in_order_only(&backend.fresh().await).await;
+    deletes_remove_keys_and_leave_history(&backend.fresh().await).await;
+    ranges_are_ordered_bounded_and_namespaced(&backend.fresh().await).await;
+    keys_are_bytes_including_nul(&backend.fresh().await).await;
+    a_failed_commit_changes_nothing(&backend.fresh().await).await;
+    entries_and_clear(&backend.fresh().await).await;
+}
+
+async fn reads_what_was_committed(s: &impl WorldState) {
+    assert_eq!(s.savepoint().await.unwrap(), None);
+    assert_eq!(s.get("ns", "a").await.unwrap(), None);
+    s.commit(&BlockUpdate {
+        block_num: 0,
+        writes: vec![put("ns", "a", "1", v(0, 0))],
+    })
+    .await
+    .unwrap();
+    s.commit(&BlockUpdate {
+        block_num: 1,
+        writes: vec![put("ns", "a", "2", v(1, 3))],
+    })
+    .await
+    .unwrap();
+    let got = s.get("ns", "a").await.unwrap().unwrap();
+    assert_eq!(got.value, b"2");
+    assert_eq!(got.version, v(1, 3));
+    assert_eq!(s.savepoint().await.unwrap(), Some(1));
+    assert_eq!(s.get("other", "a").await.unwrap(), None);
+}
+
+async fn blocks_apply_in_order_only(s: &impl WorldState) {
+    let skip = s
+        .commit(&BlockUpdate {
+            block_num: 1,
+            writes: vec![],
+        })
+        .await;
+    assert!(
+        matches!(
+            skip,
+            Err(StateError::OutOfOrder {
+                expected: 0,
+                got: 1
+            })
+        ),
+        "{skip:?}"
+    );
+    s.commit(&BlockUpdate {
+        block_num: 0,
+        writes: vec![put("ns", "a", "1", v(0, 0))],
+    })
+    .await
+    .unwrap();
+    // Applying the same block twice is refused: replay after a crash cannot double-apply.
+    let again = s
+        .commit(&BlockUpdate {
+            block_num: 0,
+            writes: vec![put("ns", "a", "9", v(0, 0))],
+        })
+        .await;
+    assert!(
+        matches!(
+            again,
+            Err(StateError::OutOfOrder {
+                expected: 1,
+                got: 0
+            })
+        ),
+        "{again:?}"
+    );
+    assert_eq!(s.get("ns", "a").await.unwrap().unwrap().value, b"1");
+}
+
+async fn deletes_remove_keys_and_leave_history(s: &impl WorldState) {
+    s.commit(&BlockUpdate {
+        block_num: 0,
+        writes: vec![put("ns", "k", "1", v(0, 0))],
+    })
+    .await
+    .unwrap();
+    s.commit(&BlockUpdate {
+        block_num: 1,
+        writes: vec![put("ns", "k", "2", v(1, 0))],
+    })
+    .await
+    .unwrap();
+    s.commit(&BlockUpdate {
+        block_num: 2,
+        writes: vec![del("ns", "k", v(2, 1))],
+    })
+    .await
+    .unwrap();
+    assert_eq!(s.get("ns", "k").await.unwrap(), None);
+    let h = s.history("ns", "k").await.unwrap();
+    let h: Vec<(Version, Option<Vec<u8>>)> = h.into_iter().map(|e| (e.version, e.value)).collect();
+    assert_eq!(
+        h,
+        vec![
+            (v(0, 0), Some(b"1".to_vec())),
+            (v(1, 0), Some(b"2".to_vec())),
+            (v(2, 1), None)
+        ]
+    );
+    // Deleting an absent key is harmless.
+    s.commit(&BlockUpdate {
+        block_num: 3,
+        writes: vec![del("ns", "never", v(3, 0))],
+    })
+    .await
+    .unwrap();
+}
+
+async fn ranges_are_ordered_bounded_and_namespaced(s: &impl WorldState) {
+    let writes = vec![
+        put("ns", "b", "2", v(0, 0)),
+        put("ns", "a", "1", v(0, 1)),
+        put("ns", "c", "3", v(0, 2)),
+        put("ns", "ca", "4", v(0, 3)),
+        put("zz", "b", "x", v(0, 4)),
+    ];
+    s.commit(&BlockUpdate {
+        block_num: 0,
+        writes,
+    })
+    .await
+    .unwrap();
+    let keys = |r: Vec<(String, ledger::state::VersionedValue)>| {
+        r.into_iter().map(|(k, _)| k).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        keys(s.range("ns", "", "").await.unwrap()),
+        ["a", "b", "c", "ca"]
+    );
+    assert_eq!(keys(s.range("ns", "b", "c").await.unwrap()), ["b"]);
+    assert_eq!(
+        keys(s.range("ns", "b", "").await.unwrap()),
+        ["b", "c", "ca"]
+    );
+    assert_eq!(keys(s.range("ns", "c", "d").await.unwrap()), ["c", "ca"]);
+    let r = s.range("zz", "", "").await.unwrap();
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].1.version, v(0, 4));
+}
+
+async fn keys_are_bytes_including_nul(s: &impl WorldState) {
+    let ck = ledger::contract::composite_key("acct", &["alpha", "x"]);
+    let ck2 = ledger::contract::composite_key("acct", &["beta", "y"]);
+    let utf = "clé-日本";
+    s.commit(&BlockUpdate {
+        block_num: 0,
+        writes: vec![
+            put("ns", &ck, "1", v(0, 0)),
+            put("ns", &ck2, "2", v(0, 1)),
+            put("ns", utf, "3", v(0, 2)),
+        ],
+    })
+    .await
+    .unwrap();
+    assert_eq!(s.get("ns", &ck).await.unwrap().unwrap().value, b"1");
+    let prefix = ledger::contract::composite_key("acct", &["alpha"]);
+    let r = s
+        .range("ns", &prefix, &format!("{prefix}\u{10FFFF}"))
+        .await
+        .unwrap();
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].0, ck);
+    assert_eq!(s.get("ns", utf).await.unwrap().unwrap().value, b"3");
+}
+
+async fn a_failed_commit_changes_nothing(s: &impl WorldState) {
+    s.commit(&BlockUpdate {
+        block_num: 0,
+        writes: vec![put("ns", "a", "1", v(0, 0))],
+    })
+    .await
+    .unwrap();
+    // Two writes of the same key and version violate the history key: the whole block fails.
+    let bad = BlockUpdate {
+        block_num: 1,
+        writes: vec![put("ns", "b", "1", v(1, 0)), put("ns", "b", "2", v(1, 0))],
+    };
+    assert!(s.commit(&bad).await.is_err());
+    assert_eq!(s.get("ns", "b").await.unwrap(), None);
+    assert_eq!(s.savepoint().await.unwrap(), Some(0));
+    s.commit(&BlockUpdate {
+        block_num: 1,
+        writes: vec![put("ns", "b", "1", v(1, 0))],
+    })
+    .await
+    .unwrap();
+}
+
+async fn entries_and_clear(s: &impl WorldState) {
+    let writes = vec![
+        put("b", "k", "1", v(0, 0)),
+        put("a", "z", "2", v(0, 1)),
+        put("a", "y", "3", v(0, 2)),
+    ];
+    s.commit(&BlockUpdate {
+        block_num: 0,
+        writes,
+    })
+    .await
+    .unwrap();
+    let e: Vec<(String, String)> = s
+        .entries()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.namespace, e.key))
+        .collect();
+    assert_eq!(
+        e,
+        [
+            ("a".into(), "y".into()),
+            ("a".into(), "z".into()),
+            ("b".into(), "k".into())
+        ]
+    );
+    s.clear().await.unwrap();
+    assert!(s.entries().await.unwrap().is_empty());
+    assert_eq!(s.savepoint().await.unwrap(), None);
+    assert!(s.history("a", "y").await.unwrap().is_empty());
+    s.commit(&BlockUpdate {
+        block_num: 0,
+        writes: vec![],
+    })
+    .await
+    .unwrap();
+}

@@ -1,0 +1,614 @@
+//! One crafted transaction per validation code, committed to two peers' ledgers without
+//! the gateway's or orderer's own checks in the way, so only `validate` judges.
+
+mod common;
+
+use std::sync::Arc;
+
+use ledger::block::{header_hash, new_block};
+use ledger::channel::config_envelope;
+use ledger::identity::{CertificateAuthority, Role, SigningIdentity};
+use ledger::ledger::ChannelLedger;
+use ledger::network::{CONSORTIUM_CHANNEL, ORDERER_ORG, crypto_dir, load_genesis, peer_dir};
+use ledger::peer::Peer;
+use ledger::proto::{
+    ContractDefinition, EndorserTransaction, Envelope, OrgConfig, Payload, ProposalResponse,
+};
+use ledger::sample::KV;
+use ledger::state::SqliteState;
+use ledger::system::config::{next_config, sign_update};
+use ledger::system::lifecycle::LIFECYCLE;
+use ledger::tx::{Endorsed, Proposed, now_ms};
+use ledger::validate::ValidationCode;
+use prost::Message;
+
+const CH: &str = CONSORTIUM_CHANNEL;
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    alpha: Arc<Peer>,
+    beta: Arc<Peer>,
+    orderer: SigningIdentity,
+}
+
+fn b(s: &str) -> Vec<u8> {
+    s.as_bytes().to_vec()
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    common::init(
+        dir.path(),
+        &["alpha", "beta"],
+        "AND('alpha.peer', 'beta.peer')",
+    );
+    let genesis = load_genesis(dir.path(), CH).unwrap();
+    let mut peers = Vec::new();
+    for org in ["alpha", "beta"] {
+        let id = SigningIdentity::load(&crypto_dir(dir.path(), org), "peer").unwrap();
+        let peer = Arc::new(Peer::new(id, common::contracts()));
+        let state = Arc::new(SqliteState::in_memory().await.unwrap());
+        peer.join(&peer_dir(dir.path(), org, CH), &genesis, state, false)
+            .await
+            .unwrap();
+        peers.push(peer);
+    }
+    let orderer = SigningIdentity::load(&crypto_dir(dir.path(), ORDERER_ORG), "orderer").unwrap();
+    let beta = peers.pop().unwrap();
+    let alpha = peers.pop().unwrap();
+    Fixture {
+        dir,
+        alpha,
+        beta,
+        orderer,
+    }
+}
+
+impl Fixture {
+    fn ledger(&self, peer: &Peer) -> Arc<ChannelLedger> {
+        peer.ledger(CH).unwrap()
+    }
+
+    fn id(&self, org: &str, name: &str) -> SigningIdentity {
+        SigningIdentity::load(&crypto_dir(self.dir.path(), org), name).unwrap()
+    }
+
+    /// Orders `envelopes` into the next block and commits it on both peers, which must agree.
+    async fn commit(&self, envelopes: Vec<Vec<u8>>) -> Vec<ValidationCode> {
+        let la = self.ledger(&self.alpha);
+        let n = la.height();
+        let prev = header_hash(la.block(n - 1).unwrap().header.as_ref().unwrap());
+        let block = new_block(n, prev, envelopes, &self.orderer).unwrap();
+        let a = la.commit(block.clone()).await.unwrap();
+        let bt = self.ledger(&self.beta).commit(block).await.unwrap();
+        let codes: Vec<ValidationCode> = a.txs.iter().map(|t| t.code).collect();
+        assert_eq!(
+            codes,
+            bt.txs.iter().map(|t| t.code).collect::<Vec<_>>(),
+            "peers disagree"
+        );
+        codes
+    }
+
+    async fn proposal(
+        &self,
+        creator: &SigningIdentity,
+        function: &str,
+        args: Vec<Vec<u8>>,
+    ) -> Proposed {
+        Proposed::new(creator, CH, KV, function, args, now_ms()).unwrap()
+    }
+
+    async fn responses(&self, p: &Proposed, peers: &[&Peer]) -> Vec<ProposalResponse> {
+        let mut out = Vec::new();
+        for peer in peers {
+            out.push(peer.endorse(p.signed()).await.unwrap());
+        }
+        out
+    }
+
+    /// A correctly endorsed and signed envelope of `kv.function(args)` by alpha's client.
+    async fn envelope(&self, function: &str, args: Vec<Vec<u8>>) -> Envelope {
+        let client = self.id("alpha", "client");
+        self.envelope_as(&client, KV, function, args).await
+    }
+
+    async fn envelope_as(
+        &self,
+        creator: &SigningIdentity,
+        contract: &str,
+        function: &str,
+        args: Vec<Vec<u8>>,
+    ) -> Envelope {
+        let p = Proposed::new(creator, CH, contract, function, args, now_ms()).unwrap();
+        let r = self.responses(&p, &[&self.alpha, &self.beta]).await;
+        Endorsed::collect(p, r)
+            .unwrap()
+            .into_envelope(creator)
+            .unwrap()
+    }
+
+    /// An envelope of `kv.put(key, 1)` endorsed by alpha's peer only.
+    async fn alpha_only(&self, key: &str) -> Vec<u8> {
+        let client = self.id("alpha", "client");
+        let p = Proposed::new(&client, CH, KV, "put", vec![b(key), b("1")], now_ms()).unwrap();
+        let r = self.alpha.endorse(p.signed()).await.unwrap();
+        Endorsed::collect(p, vec![r])
+            .unwrap()
+            .into_envelope(&client)
+            .unwrap()
+            .encode_to_vec()
+    }
+
+    async fn get(&self, key: &str) -> Option<Vec<u8>> {
+        self.ledger(&self.alpha)
+            .state()
+            .get(KV, key)
+            .await
+            .unwrap()
+            .map(|v| v.value)
+    }
+}
+
+fn resign(env: &Envelope, signer: &SigningIdentity) -> Envelope {
+    Envelope {
+        payload: env.payload.clone(),
+        signature: signer.sign(&env.payload).unwrap(),
+    }
+}
+
+fn edit_tx(
+    env: &Envelope,
+    signer: &SigningIdentity,
+    f: impl FnOnce(&mut EndorserTransaction),
+) -> Envelope {
+    let mut payload = Payload::decode(env.payload.as_slice()).unwrap();
+    let mut tx = EndorserTransaction::decode(payload.data.as_slice()).unwrap();
+    f(&mut tx);
+    payload.data = tx.encode_to_vec();
+    let payload = payload.encode_to_vec();
+    Envelope {
+        signature: signer.sign(&payload).unwrap(),
+        payload,
+    }
+}
+
+#[tokio::test]
+async fn valid_transaction_is_applied() {
+    let f = fixture().await;
+    let env = f.envelope("put", vec![b("k"), b("v")]).await;
+    assert_eq!(
+        f.commit(vec![env.encode_to_vec()]).await,
+        vec![ValidationCode::Valid]
+    );
+    assert_eq!(f.get("k").await, Some(b("v")));
+}
+
+#[tokio::test]
+async fn malformed_payload_is_bad_payload() {
+    let f = fixture().await;
+    let client = f.id("alpha", "client");
+    let garbage = vec![0xff, 0xff, 0xff];
+    let signed_garbage = Envelope {
+        signature: client.sign(&garbage).unwrap(),
+        payload: garbage.clone(),
+    };
+    let codes = f
+        .commit(vec![garbage, signed_garbage.encode_to_vec()])
+        .await;
+    assert_eq!(
+        codes,
+        vec![ValidationCode::BadPayload, ValidationCode::BadPayload]
+    );
+}
+
+#[tokio::test]
+async fn forged_creator_signature_is_refused_and_changes_nothing() {
+    let f = fixture().await;
+    let mut env = f.envelope("put", vec![b("k"), b("v")]).await;
+    let last = env.signature.len() - 1;
+    env.signature[last] ^= 1;
+    // Re-signing by someone else than the creator is a forgery too.
+    let other = resign(
+        &f.envelope("put", vec![b("k2"), b("v")]).await,
+        &f.id("beta", "client"),
+    );
+    let codes = f
+        .commit(vec![env.encode_to_vec(), other.encode_to_vec()])
+        .await;
+    assert_eq!(
+        codes,
+        vec![
+            ValidationCode::BadCreatorSignature,
+            ValidationCode::BadCreatorSignature
+        ]
+    );
+    assert_eq!(f.get("k").await, None);
+    assert_eq!(f.get("k2").await, None);
+}
+
+#[tokio::test]
+async fn non_member_certificate_is_refused() {
+    let f = fixture().await;
+    // An outsider CA claiming to be alpha, and an outsider organisation.
+    let fake_alpha = CertificateAuthority::new("alpha", 10)
+        .unwrap()
+        .issue("client.alpha", Role::Client, 10)
+        .unwrap();
+    let mallory = CertificateAuthority::new("mallory", 10)
+        .unwrap()
+        .issue("m", Role::Client, 10)
+        .unwrap();
+    let env = f.envelope("put", vec![b("k"), b("v")]).await;
+    let mut codes = Vec::new();
+    for outsider in [&fake_alpha, &mallory] {
+        let mut payload = Payload::decode(env.payload.as_slice()).unwrap();
+        payload.header.as_mut().unwrap().creator = Some(outsider.serialized().clone());
+        let payload = payload.encode_to_vec();
+        codes.push(
+            Envelope {
+                signature: outsider.sign(&payload).unwrap(),
+                payload,
+            }
+            .encode_to_vec(),
+        );
+    }
+    assert_eq!(
+        f.commit(codes).await,
+        vec![ValidationCode::BadCreatorSignature; 2]
+    );
+    // Peers refuse to endorse for outsiders in the first place.
+    let p = f.proposal(&mallory, "put", vec![b("k"), b("v")]).await;
+    assert!(f.alpha.endorse(p.signed()).await.is_err());
+}
+
+#[tokio::test]
+async fn replayed_tx_id_is_duplicate_in_a_later_block_and_in_the_same_block() {
+    let f = fixture().await;
+    let env = f
+        .envelope("put", vec![b("k"), b("v")])
+        .await
+        .encode_to_vec();
+    assert_eq!(
+        f.commit(vec![env.clone()]).await,
+        vec![ValidationCode::Valid]
+    );
+    assert_eq!(
+        f.commit(vec![env]).await,
+        vec![ValidationCode::DuplicateTxid]
+    );
+    let twice = f
+        .envelope("put", vec![b("k3"), b("v")])
+        .await
+        .encode_to_vec();
+    assert_eq!(
+        f.commit(vec![twice.clone(), twice]).await,
+        vec![ValidationCode::Valid, ValidationCode::DuplicateTxid]
+    );
+}
+
+#[tokio::test]
+async fn missing_or_forged_endorsement_fails_the_policy() {
+    let f = fixture().await;
+    let client = f.id("alpha", "client");
+    let p = f.proposal(&client, "put", vec![b("k"), b("v")]).await;
+    let only_alpha = f.responses(&p, &[&f.alpha]).await;
+    let env = Endorsed::collect(p, only_alpha)
+        .unwrap()
+        .into_envelope(&client)
+        .unwrap();
+    let good = f.envelope("put", vec![b("k2"), b("v")]).await;
+    let forged = edit_tx(&good, &client, |tx| {
+        let s = &mut tx.endorsements[1].signature;
+        let last = s.len() - 1;
+        s[last] ^= 1;
+    });
+    // Two endorsements by the same organisation do not make up for the other one.
+    let good2 = f.envelope("put", vec![b("k3"), b("v")]).await;
+    let doubled = edit_tx(&good2, &client, |tx| {
+        let first = tx.endorsements[0].clone();
+        tx.endorsements = vec![first.clone(), first];
+    });
+    let codes = f
+        .commit(vec![
+            env.encode_to_vec(),
+            forged.encode_to_vec(),
+            doubled.encode_to_vec(),
+        ])
+        .await;
+    assert_eq!(codes, vec![ValidationCode::EndorsementPolicyFailure; 3]);
+    assert_eq!(f.get("k").await, None);
+}
+
+#[tokio::test]
+async fn endorsement_of_another_proposal_is_an_invalid_endorser_transaction() {
+    let f = fixture().await;
+    let client = f.id("alpha", "client");
+    let a = f.envelope("put", vec![b("a"), b("1")]).await;
+    let other = f.envelope("put", vec![b("b"), b("2")]).await;
+    let other_tx = EndorserTransaction::decode(
+        Payload::decode(other.payload.as_slice())
+            .unwrap()
+            .data
+            .as_slice(),
+    )
+    .unwrap();
+    let swapped = edit_tx(&a, &client, |tx| {
+        tx.response_payload = other_tx.response_payload.clone();
+        tx.endorsements = other_tx.endorsements.clone();
+    });
+    assert_eq!(
+        f.commit(vec![swapped.encode_to_vec()]).await,
+        vec![ValidationCode::InvalidEndorserTransaction]
+    );
+}
+
+#[tokio::test]
+async fn a_tx_id_not_derived_from_nonce_and_creator_is_refused() {
+    let f = fixture().await;
+    let client = f.id("alpha", "client");
+    let env = f.envelope("put", vec![b("a"), b("1")]).await;
+    let mut payload = Payload::decode(env.payload.as_slice()).unwrap();
+    let mut tx = EndorserTransaction::decode(payload.data.as_slice()).unwrap();
+    let mut proposal = ledger::proto::Proposal::decode(tx.proposal_bytes.as_slice()).unwrap();
+    proposal.tx_id = "00".repeat(32);
+    tx.proposal_bytes = proposal.encode_to_vec();
+    payload.header.as_mut().unwrap().tx_id = proposal.tx_id.clone();
+    payload.data = tx.encode_to_vec();
+    let payload = payload.encode_to_vec();
+    let env = Envelope {
+        signature: client.sign(&payload).unwrap(),
+        payload,
+    };
+    assert_eq!(
+        f.commit(vec![env.encode_to_vec()]).await,
+        vec![ValidationCode::BadProposalTxid]
+    );
+}
+
+#[tokio::test]
+async fn stale_read_is_an_mvcc_conflict() {
+    let f = fixture().await;
+    // Both read the counter at the same version; the first to commit wins.
+    let one = f.envelope("incr", vec![b("n")]).await.encode_to_vec();
+    let two = f.envelope("incr", vec![b("n")]).await.encode_to_vec();
+    assert_eq!(f.commit(vec![one]).await, vec![ValidationCode::Valid]);
+    assert_eq!(
+        f.commit(vec![two]).await,
+        vec![ValidationCode::MvccReadConflict]
+    );
+    // Within one block the earlier valid write makes the later read stale too.
+    let three = f.envelope("incr", vec![b("n")]).await.encode_to_vec();
+    let four = f.envelope("incr", vec![b("n")]).await.encode_to_vec();
+    assert_eq!(
+        f.commit(vec![three, four]).await,
+        vec![ValidationCode::Valid, ValidationCode::MvccReadConflict]
+    );
+    assert_eq!(f.get("n").await, Some(b("2")));
+}
+
+#[tokio::test]
+async fn a_key_appearing_in_a_read_range_is_a_phantom() {
+    let f = fixture().await;
+    let seed = f
+        .envelope("put", vec![b("acct/1"), b("5")])
+        .await
+        .encode_to_vec();
+    assert_eq!(f.commit(vec![seed]).await, vec![ValidationCode::Valid]);
+    let sum = f
+        .envelope("sum", vec![b("acct/"), b("acct0"), b("total")])
+        .await
+        .encode_to_vec();
+    let insert = f
+        .envelope("put", vec![b("acct/2"), b("7")])
+        .await
+        .encode_to_vec();
+    assert_eq!(f.commit(vec![insert]).await, vec![ValidationCode::Valid]);
+    assert_eq!(
+        f.commit(vec![sum]).await,
+        vec![ValidationCode::PhantomReadConflict]
+    );
+    // In the same block: the insert comes first, the range read after it is a phantom.
+    let sum = f
+        .envelope("sum", vec![b("acct/"), b("acct0"), b("total")])
+        .await
+        .encode_to_vec();
+    let insert = f
+        .envelope("put", vec![b("acct/3"), b("1")])
+        .await
+        .encode_to_vec();
+    assert_eq!(
+        f.commit(vec![insert, sum]).await,
+        vec![ValidationCode::Valid, ValidationCode::PhantomReadConflict]
+    );
+    assert_eq!(f.get("total").await, None);
+}
+
+#[tokio::test]
+async fn a_revoked_certificate_is_refused_after_a_crl_update_signed_by_a_majority() {
+    let f = fixture().await;
+    let mut ca = CertificateAuthority::load(&crypto_dir(f.dir.path(), "alpha")).unwrap();
+    let doomed = ca.issue("client2.alpha", Role::Client, 10).unwrap();
+    let before = f
+        .envelope_as(&doomed, KV, "put", vec![b("x"), b("1")])
+        .await
+        .encode_to_vec();
+    assert_eq!(f.commit(vec![before]).await, vec![ValidationCode::Valid]);
+
+    ca.revoke(&doomed).unwrap();
+    let crl = ca.crl_pem().unwrap();
+    let current = f.ledger(&f.alpha).channel().config().clone();
+    let next = next_config(&current, |c| {
+        for o in c.orgs.iter_mut().filter(|o| o.msp_id == "alpha") {
+            o.crl_pem = crl.clone();
+        }
+    });
+    let (admin_a, admin_b) = (f.id("alpha", "admin"), f.id("beta", "admin"));
+    // One admin of two organisations is not a majority.
+    let lone = sign_update(&next, &[&admin_a]).unwrap();
+    let lone = config_envelope(&lone, CH, &admin_a, now_ms()).unwrap();
+    assert_eq!(
+        f.commit(vec![lone.encode_to_vec()]).await,
+        vec![ValidationCode::InvalidConfigTransaction]
+    );
+    // A client's signature does not count as an admin's.
+    let clients = sign_update(&next, &[&admin_a, &f.id("beta", "client")]).unwrap();
+    let clients = config_envelope(&clients, CH, &admin_a, now_ms()).unwrap();
+    assert_eq!(
+        f.commit(vec![clients.encode_to_vec()]).await,
+        vec![ValidationCode::InvalidConfigTransaction]
+    );
+    let both = sign_update(&next, &[&admin_a, &admin_b]).unwrap();
+    let both = config_envelope(&both, CH, &admin_a, now_ms()).unwrap();
+    assert_eq!(
+        f.commit(vec![both.encode_to_vec()]).await,
+        vec![ValidationCode::Valid]
+    );
+    assert_eq!(f.ledger(&f.beta).channel().config().sequence, 1);
+
+    let after =
+        ledger::tx::Proposed::new(&doomed, CH, KV, "put", vec![b("y"), b("1")], now_ms()).unwrap();
+    assert!(
+        f.alpha.endorse(after.signed()).await.is_err(),
+        "peers refuse a revoked creator"
+    );
+    let mut env = Envelope::decode(
+        f.envelope("put", vec![b("y"), b("1")])
+            .await
+            .encode_to_vec()
+            .as_slice(),
+    )
+    .unwrap();
+    let mut payload = Payload::decode(env.payload.as_slice()).unwrap();
+    payload.header.as_mut().unwrap().creator = Some(doomed.serialized().clone());
+    env.payload = payload.encode_to_vec();
+    env.signature = doomed.sign(&env.payload).unwrap();
+    assert_eq!(
+        f.commit(vec![env.encode_to_vec()]).await,
+        vec![ValidationCode::BadCreatorSignature]
+    );
+    assert_eq!(f.get("y").await, None);
+}
+
+#[tokio::test]
+async fn an_organisation_added_by_config_update_can_transact() {
+    let f = fixture().await;
+    let gamma_ca = CertificateAuthority::new("gamma", 10).unwrap();
+    let gamma_client = gamma_ca.issue("client.gamma", Role::Client, 10).unwrap();
+    let current = f.ledger(&f.alpha).channel().config().clone();
+    let next = next_config(&current, |c| {
+        c.orgs.push(OrgConfig {
+            msp_id: "gamma".into(),
+            ca_cert_pem: gamma_ca.cert_pem().unwrap(),
+            crl_pem: gamma_ca.crl_pem().unwrap(),
+        })
+    });
+    let (admin_a, admin_b) = (f.id("alpha", "admin"), f.id("beta", "admin"));
+    let p = Proposed::new(&gamma_client, CH, KV, "put", vec![b("g"), b("1")], now_ms()).unwrap();
+    assert!(
+        f.alpha.endorse(p.signed()).await.is_err(),
+        "gamma is not a member yet"
+    );
+    let update = sign_update(&next, &[&admin_a, &admin_b]).unwrap();
+    let env = config_envelope(&update, CH, &admin_b, now_ms()).unwrap();
+    assert_eq!(
+        f.commit(vec![env.encode_to_vec()]).await,
+        vec![ValidationCode::Valid]
+    );
+    // Replaying the same update is stale (its sequence is used up).
+    let env = config_envelope(&update, CH, &admin_b, now_ms()).unwrap();
+    assert_eq!(
+        f.commit(vec![env.encode_to_vec()]).await,
+        vec![ValidationCode::InvalidConfigTransaction]
+    );
+    let env = f
+        .envelope_as(&gamma_client, KV, "put", vec![b("g"), b("1")])
+        .await;
+    assert_eq!(
+        f.commit(vec![env.encode_to_vec()]).await,
+        vec![ValidationCode::Valid]
+    );
+}
+
+#[tokio::test]
+async fn lifecycle_approval_by_a_majority_changes_the_policy_in_force() {
+    let f = fixture().await;
+    let client = f.id("alpha", "client");
+    let env = f.alpha_only("before").await;
+    assert_eq!(
+        f.commit(vec![env]).await,
+        vec![ValidationCode::EndorsementPolicyFailure]
+    );
+
+    let def = ContractDefinition {
+        name: KV.into(),
+        version: "2".into(),
+        endorsement_policy: "OR('alpha.peer', 'beta.peer')".into(),
+    };
+    // A client may not approve; an admin may, for its own organisation only.
+    let p = Proposed::new(
+        &client,
+        CH,
+        LIFECYCLE,
+        "approve",
+        vec![def.encode_to_vec()],
+        now_ms(),
+    )
+    .unwrap();
+    assert!(f.alpha.endorse(p.signed()).await.is_err());
+    let approve_a = f
+        .envelope_as(
+            &f.id("alpha", "admin"),
+            LIFECYCLE,
+            "approve",
+            vec![def.encode_to_vec()],
+        )
+        .await;
+    assert_eq!(
+        f.commit(vec![approve_a.encode_to_vec()]).await,
+        vec![ValidationCode::Valid]
+    );
+    // One of two is not a majority: the old policy still holds.
+    let env = f.alpha_only("half").await;
+    assert_eq!(
+        f.commit(vec![env]).await,
+        vec![ValidationCode::EndorsementPolicyFailure]
+    );
+    let approve_b = f
+        .envelope_as(
+            &f.id("beta", "admin"),
+            LIFECYCLE,
+            "approve",
+            vec![def.encode_to_vec()],
+        )
+        .await;
+    assert_eq!(
+        f.commit(vec![approve_b.encode_to_vec()]).await,
+        vec![ValidationCode::Valid]
+    );
+    let env = f.alpha_only("after").await;
+    assert_eq!(f.commit(vec![env]).await, vec![ValidationCode::Valid]);
+    assert_eq!(f.get("after").await, Some(b("1")));
+}
+
+#[tokio::test]
+async fn a_block_not_signed_by_the_orderer_is_refused_whole() {
+    let f = fixture().await;
+    let la = f.ledger(&f.alpha);
+    let prev = header_hash(la.block(0).unwrap().header.as_ref().unwrap());
+    let env = f
+        .envelope("put", vec![b("k"), b("v")])
+        .await
+        .encode_to_vec();
+    let rogue = new_block(1, prev.clone(), vec![env.clone()], &f.id("alpha", "peer")).unwrap();
+    assert!(la.commit(rogue).await.is_err());
+    let mut tampered = new_block(1, prev, vec![env], &f.orderer).unwrap();
+    tampered
+        .data
+        .as_mut()
+        .unwrap()
+        .envelopes
+        .push(vec![1, 2, 3]);
+    assert!(la.commit(tampered).await.is_err());
+    assert_eq!(la.height(), 1);
+}
