@@ -3,6 +3,7 @@
 //! blocks, and every peer validates and commits them to a hash-chained block store and a
 //! versioned world state. It knows nothing of what the contracts are for.
 
+pub mod bench;
 pub mod block;
 pub mod blockstore;
 pub mod channel;
@@ -10,6 +11,7 @@ pub mod contract;
 pub mod crypto;
 pub mod gateway;
 pub mod identity;
+pub mod info;
 pub mod ledger;
 pub mod network;
 pub mod order;
@@ -21,3 +23,4 @@ pub mod state;
 pub mod system;
 pub mod tx;
 pub mod validate;
+pub mod verify;

@@ -34,3 +34,21 @@ pub fn init(dir: &Path, orgs: &[&str], policy: &str) -> network::NetworkConfig {
         Err(e) => panic!("network init failed: {e}"),
     }
 }
+
+/// Waits until every peer of `channel` has committed as many blocks as `org`'s peer.
+pub async fn wait_synced(net: &network::Network, org: &str, channel: &str) {
+    let target = net.peer(org).unwrap().ledger(channel).unwrap().height();
+    for _ in 0..500 {
+        let behind = net
+            .config()
+            .orgs
+            .iter()
+            .filter_map(|o| net.peer(o).unwrap().ledger(channel))
+            .any(|l| l.height() < target);
+        if !behind {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("peers of {channel} did not reach height {target}");
+}

@@ -1,0 +1,258 @@
+//! `bench ledger`: an embedded network of two organisations (one peer each, solo
+//! orderer) under `AND` of both peers, driven by concurrent clients; every signature is
+//! really made and really checked. Reports in the manner of Hyperledger Caliper.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Semaphore;
+
+use crate::contract::Contracts;
+use crate::gateway::{Gateway, GatewayError};
+use crate::network::{
+    self, CONSORTIUM_CHANNEL, ContractSpec, InitOptions, Network, NetworkError, OrdererParams,
+};
+use crate::sample::{KV, KvContract};
+use crate::validate::ValidationCode;
+
+/// Benchmark settings.
+#[derive(Clone, Debug)]
+pub struct BenchConfig {
+    /// Transactions to submit.
+    pub txs: usize,
+    /// Transactions in flight at once.
+    pub concurrency: usize,
+    /// Bytes of each value written.
+    pub value_size: usize,
+    /// Block cutting.
+    pub orderer: OrdererParams,
+    /// Network directory (a temporary one when `None`).
+    pub dir: Option<PathBuf>,
+}
+
+impl Default for BenchConfig {
+    fn default() -> Self {
+        BenchConfig {
+            txs: 10_000,
+            concurrency: 1_000,
+            value_size: 100,
+            orderer: OrdererParams {
+                max_message_count: 500,
+                batch_timeout_ms: 100,
+                ..OrdererParams::default()
+            },
+            dir: None,
+        }
+    }
+}
+
+/// Why the benchmark could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// Network set-up failed.
+    #[error(transparent)]
+    Network(#[from] NetworkError),
+    /// The temporary directory could not be made.
+    #[error("cannot create a temporary directory: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Results, Caliper style.
+#[derive(Clone, Debug)]
+pub struct BenchReport {
+    /// Transactions submitted.
+    pub txs: usize,
+    /// Committed VALID.
+    pub succeeded: usize,
+    /// Refused or committed invalid.
+    pub failed: usize,
+    /// Submissions per second.
+    pub send_rate: f64,
+    /// Latency minimum, seconds.
+    pub min: f64,
+    /// Latency maximum, seconds.
+    pub max: f64,
+    /// Latency mean, seconds.
+    pub avg: f64,
+    /// Latency median, seconds.
+    pub p50: f64,
+    /// Latency 99th percentile, seconds.
+    pub p99: f64,
+    /// Valid commits per second.
+    pub throughput: f64,
+    /// Wall time, seconds.
+    pub elapsed: f64,
+    /// Blocks cut.
+    pub blocks: u64,
+    /// First failure message, if any.
+    pub first_error: Option<String>,
+}
+
+impl fmt::Display for BenchReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let line = "+-------------+-------+------+-----------------+----------+----------+----------+----------+----------+------------------+";
+        writeln!(f, "{line}")?;
+        writeln!(
+            f,
+            "| Name        | Succ  | Fail | Send Rate (TPS) | Min (s)  | Avg (s)  | p50 (s)  | p99 (s)  | Max (s)  | Throughput (TPS) |"
+        )?;
+        writeln!(f, "{line}")?;
+        writeln!(
+            f,
+            "| kv-create   | {:<5} | {:<4} | {:<15.1} | {:<8.3} | {:<8.3} | {:<8.3} | {:<8.3} | {:<8.3} | {:<16.1} |",
+            self.succeeded,
+            self.failed,
+            self.send_rate,
+            self.min,
+            self.avg,
+            self.p50,
+            self.p99,
+            self.max,
+            self.throughput
+        )?;
+        writeln!(f, "{line}")?;
+        writeln!(
+            f,
+            "{} transactions in {:.2} s, {} blocks; 2 organisations, 1 peer each, solo orderer, policy AND('org1.peer', 'org2.peer')",
+            self.txs, self.elapsed, self.blocks
+        )?;
+        if let Some(e) = &self.first_error {
+            writeln!(f, "first failure: {e}")?;
+        }
+        Ok(())
+    }
+}
+
+struct Sample {
+    latency: Duration,
+    sent_at: Duration,
+    outcome: Result<ValidationCode, String>,
+}
+
+async fn one(gw: &Gateway, i: usize, value: Vec<u8>, start: Instant) -> Sample {
+    let t0 = Instant::now();
+    let mut sent_at = Duration::ZERO;
+    let outcome = async {
+        let e = gw
+            .endorse(
+                CONSORTIUM_CHANNEL,
+                KV,
+                "create",
+                vec![format!("key{i:09}").into_bytes(), value],
+            )
+            .await?;
+        let s = gw.submit(e, CONSORTIUM_CHANNEL).await?;
+        sent_at = start.elapsed();
+        s.status().await
+    }
+    .await
+    .map_err(|e: GatewayError| e.to_string());
+    Sample {
+        latency: t0.elapsed(),
+        sent_at,
+        outcome,
+    }
+}
+
+/// Runs the benchmark.
+pub async fn run(cfg: BenchConfig) -> Result<BenchReport, BenchError> {
+    let scratch = tempfile::tempdir()?;
+    let dir = cfg
+        .dir
+        .clone()
+        .unwrap_or_else(|| scratch.path().to_path_buf());
+    let opts = InitOptions {
+        orderer: cfg.orderer.clone(),
+        contracts: vec![ContractSpec {
+            name: KV.into(),
+            policy: "AND('org1.peer', 'org2.peer')".into(),
+        }],
+        pair_channels: false,
+        ..InitOptions::default()
+    };
+    network::init(&dir, &["org1".to_string(), "org2".to_string()], &opts)?;
+    let net = Network::open(&dir, Contracts::new().with(KV, Arc::new(KvContract))).await?;
+    let gw = Arc::new(net.gateway("org1")?);
+    let limit = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
+    let value = vec![b'x'; cfg.value_size];
+    let start = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..cfg.txs {
+        // The semaphore is never closed, so acquiring cannot fail.
+        let Ok(permit) = limit.clone().acquire_owned().await else {
+            break;
+        };
+        let (gw, value) = (gw.clone(), value.clone());
+        tasks.spawn(async move {
+            let s = one(&gw, i, value, start).await;
+            drop(permit);
+            s
+        });
+    }
+    let mut samples = Vec::with_capacity(cfg.txs);
+    while let Some(r) = tasks.join_next().await {
+        if let Ok(s) = r {
+            samples.push(s);
+        }
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let blocks = net
+        .peer("org1")
+        .and_then(|p| p.ledger(CONSORTIUM_CHANNEL))
+        .map_or(0, |l| l.height());
+    Ok(report(cfg.txs, samples, elapsed, blocks))
+}
+
+fn report(txs: usize, samples: Vec<Sample>, elapsed: f64, blocks: u64) -> BenchReport {
+    let succeeded = samples
+        .iter()
+        .filter(|s| matches!(s.outcome, Ok(ValidationCode::Valid)))
+        .count();
+    let first_error = samples.iter().find_map(|s| match &s.outcome {
+        Ok(ValidationCode::Valid) => None,
+        Ok(code) => Some(format!("committed as {code}")),
+        Err(e) => Some(e.clone()),
+    });
+    let mut lat: Vec<f64> = samples.iter().map(|s| s.latency.as_secs_f64()).collect();
+    lat.sort_by(f64::total_cmp);
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 * p).ceil() as usize).saturating_sub(1))
+            .copied()
+            .unwrap_or(0.0)
+    };
+    let last_send = samples
+        .iter()
+        .map(|s| s.sent_at)
+        .max()
+        .unwrap_or_default()
+        .as_secs_f64();
+    BenchReport {
+        txs,
+        succeeded,
+        failed: txs - succeeded,
+        send_rate: if last_send > 0.0 {
+            txs as f64 / last_send
+        } else {
+            0.0
+        },
+        min: lat.first().copied().unwrap_or(0.0),
+        max: lat.last().copied().unwrap_or(0.0),
+        avg: if lat.is_empty() {
+            0.0
+        } else {
+            lat.iter().sum::<f64>() / lat.len() as f64
+        },
+        p50: pct(0.50),
+        p99: pct(0.99),
+        throughput: if elapsed > 0.0 {
+            succeeded as f64 / elapsed
+        } else {
+            0.0
+        },
+        elapsed,
+        blocks,
+        first_error,
+    }
+}

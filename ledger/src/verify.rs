@@ -1,0 +1,420 @@
+//! `ledger verify`: re-checks every node's chain of every channel from its files —
+//! framing and index, hash chain, data hashes, orderer signatures, every validation flag
+//! (by validating again from genesis), agreement between nodes, and each peer's world
+//! state against the replay.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+use prost::Message;
+
+use crate::blockstore::raw_records;
+use crate::ledger::ChannelLedger;
+use crate::network::{NetworkError, load_config, load_genesis, open_state, orderer_dir, peer_dir};
+use crate::proto::{Block, BlockHeader};
+use crate::state::{SqliteState, StateEntry, WorldState};
+use crate::validate::ValidationCode;
+
+/// Most world-state differences listed per chain; the count is always given.
+const MAX_LISTED: usize = 10;
+
+/// One thing found wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fault {
+    /// Node (`orderer` or `peer0.ORG`).
+    pub node: String,
+    /// Channel.
+    pub channel: String,
+    /// Block, when the fault is in one.
+    pub block: Option<u64>,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// What was checked of one node's chain.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChainSummary {
+    /// Node.
+    pub node: String,
+    /// Channel.
+    pub channel: String,
+    /// Blocks read.
+    pub blocks: u64,
+    /// Transactions in them.
+    pub txs: u64,
+    /// Valid transactions by re-validation.
+    pub valid: u64,
+    /// World-state entries compared (peers only).
+    pub state_entries: usize,
+}
+
+/// The outcome of `verify_dir`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Chains checked.
+    pub chains: Vec<ChainSummary>,
+    /// Faults found.
+    pub faults: Vec<Fault>,
+    /// Nodes and channels whose block store does not exist yet (never started).
+    pub not_started: Vec<String>,
+}
+
+impl VerifyReport {
+    /// Whether no fault was found.
+    pub fn is_ok(&self) -> bool {
+        self.faults.is_empty()
+    }
+}
+
+impl fmt::Display for VerifyReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for c in &self.chains {
+            writeln!(
+                f,
+                "checked {:<14} {:<24} {:>6} blocks {:>8} txs {:>8} valid {:>8} state entries",
+                c.node, c.channel, c.blocks, c.txs, c.valid, c.state_entries
+            )?;
+        }
+        for n in &self.not_started {
+            writeln!(f, "not started {n}: only its genesis block exists")?;
+        }
+        if self.faults.is_empty() {
+            return writeln!(
+                f,
+                "ledger verify: OK, no fault in {} chains",
+                self.chains.len()
+            );
+        }
+        for x in &self.faults {
+            match x.block {
+                Some(b) => writeln!(
+                    f,
+                    "FAULT {} {} block {}: {}",
+                    x.node, x.channel, b, x.message
+                )?,
+                None => writeln!(f, "FAULT {} {}: {}", x.node, x.channel, x.message)?,
+            }
+        }
+        writeln!(f, "ledger verify: {} fault(s)", self.faults.len())
+    }
+}
+
+struct Chain<'a> {
+    node: String,
+    channel: &'a str,
+    faults: Vec<Fault>,
+}
+
+impl Chain<'_> {
+    fn fault(&mut self, block: Option<u64>, message: impl Into<String>) {
+        self.faults.push(Fault {
+            node: self.node.clone(),
+            channel: self.channel.to_string(),
+            block,
+            message: message.into(),
+        });
+    }
+}
+
+/// Verifies the network in `dir`.
+pub async fn verify_dir(dir: &Path) -> Result<VerifyReport, NetworkError> {
+    let config = load_config(dir)?;
+    let mut report = VerifyReport::default();
+    for ch in &config.channels {
+        let genesis = load_genesis(dir, &ch.name)?;
+        if !orderer_dir(dir, &ch.name).exists() {
+            report.not_started.push(format!("orderer {}", ch.name));
+        }
+        let (orderer_headers, summary, faults) = if orderer_dir(dir, &ch.name).exists() {
+            verify_chain(
+                "orderer".into(),
+                &ch.name,
+                &orderer_dir(dir, &ch.name),
+                &genesis,
+                None,
+            )
+            .await?
+        } else {
+            (Vec::new(), ChainSummary::default(), Vec::new())
+        };
+        if !summary.node.is_empty() {
+            report.chains.push(summary);
+        }
+        report.faults.extend(faults);
+        for org in &ch.orgs {
+            let node = format!("peer0.{org}");
+            let blocks = peer_dir(dir, org, &ch.name).join("blocks");
+            if !blocks.exists() {
+                // A peer that never started has only the genesis file, checked above.
+                report.not_started.push(format!("{node} {}", ch.name));
+                continue;
+            }
+            let state = open_state(dir, &config, org, &ch.name).await?;
+            let (headers, summary, mut faults) =
+                verify_chain(node.clone(), &ch.name, &blocks, &genesis, Some(state)).await?;
+            for (n, h) in headers.iter().enumerate() {
+                match orderer_headers.get(n) {
+                    Some(o) if o == h => {}
+                    Some(_) => faults.push(fault(
+                        &node,
+                        &ch.name,
+                        Some(n as u64),
+                        "differs from the orderer's block",
+                    )),
+                    None => faults.push(fault(
+                        &node,
+                        &ch.name,
+                        Some(n as u64),
+                        "is not in the orderer's chain",
+                    )),
+                }
+            }
+            report.chains.push(summary);
+            report.faults.extend(faults);
+        }
+    }
+    Ok(report)
+}
+
+fn fault(node: &str, channel: &str, block: Option<u64>, message: &str) -> Fault {
+    Fault {
+        node: node.into(),
+        channel: channel.into(),
+        block,
+        message: message.into(),
+    }
+}
+
+async fn verify_chain(
+    node: String,
+    channel: &str,
+    blocks_dir: &Path,
+    genesis: &Block,
+    state: Option<Arc<dyn WorldState>>,
+) -> Result<(Vec<BlockHeader>, ChainSummary, Vec<Fault>), NetworkError> {
+    let mut c = Chain {
+        node: node.clone(),
+        channel,
+        faults: Vec::new(),
+    };
+    let mut summary = ChainSummary {
+        node,
+        channel: channel.to_string(),
+        blocks: 0,
+        txs: 0,
+        valid: 0,
+        state_entries: 0,
+    };
+    let mut headers = Vec::new();
+    let (records, trailing) = match raw_records(blocks_dir) {
+        Ok(r) => r,
+        Err(e) => {
+            c.fault(None, e.to_string());
+            return Ok((headers, summary, c.faults));
+        }
+    };
+    if let Some(t) = trailing {
+        c.fault(None, format!("data file ends in a broken record: {t}"));
+    }
+    check_index(&mut c, blocks_dir, &records);
+    summary.blocks = records.len() as u64;
+
+    let scratch = tempfile::tempdir().map_err(|source| NetworkError::Io {
+        path: "temporary directory".into(),
+        source,
+    })?;
+    let replay_state: Arc<dyn WorldState> = Arc::new(SqliteState::in_memory().await?);
+    let replay = ChannelLedger::open(scratch.path(), genesis, replay_state.clone(), false).await?;
+    for (n, bytes) in records.iter().enumerate() {
+        let n = n as u64;
+        let mut block = match Block::decode(bytes.as_slice()) {
+            Ok(b) => b,
+            Err(e) => {
+                c.fault(
+                    Some(n),
+                    format!("does not decode ({e}); later blocks not checked"),
+                );
+                break;
+            }
+        };
+        let Some(header) = block.header.clone() else {
+            c.fault(Some(n), "has no header; later blocks not checked");
+            break;
+        };
+        headers.push(header.clone());
+        let stored = block
+            .metadata
+            .as_ref()
+            .map(|m| m.validation_flags.clone())
+            .unwrap_or_default();
+        let txs = block.data.as_ref().map_or(0, |d| d.envelopes.len());
+        summary.txs += txs as u64;
+        if n == 0 {
+            if block != *genesis {
+                c.fault(Some(0), "is not the channel's genesis block");
+            }
+            summary.valid += 1;
+            continue;
+        }
+        if let Some(m) = block.metadata.as_mut() {
+            m.validation_flags.clear();
+        }
+        let event = match replay.commit(block).await {
+            Ok(e) => e,
+            Err(e) => {
+                c.fault(
+                    Some(n),
+                    format!("refused on re-validation: {e}; later blocks not checked"),
+                );
+                break;
+            }
+        };
+        summary.valid += event
+            .txs
+            .iter()
+            .filter(|t| t.code == ValidationCode::Valid)
+            .count() as u64;
+        if state.is_none() {
+            if !stored.is_empty() {
+                c.fault(Some(n), "orderer block carries validation flags");
+            }
+            continue;
+        }
+        if stored.len() != txs {
+            c.fault(
+                Some(n),
+                format!(
+                    "has {} validation flags for {txs} transactions",
+                    stored.len()
+                ),
+            );
+            continue;
+        }
+        for (i, t) in event.txs.iter().enumerate() {
+            let s = ValidationCode::from_u8(stored[i]);
+            if s != t.code {
+                c.fault(
+                    Some(n),
+                    format!(
+                        "tx {i} ({}): stored flag {s}, validating again gives {}",
+                        t.tx_id, t.code
+                    ),
+                );
+            }
+        }
+    }
+    if let Some(state) = state {
+        compare_state(
+            &mut c,
+            state.as_ref(),
+            replay_state.as_ref(),
+            summary.blocks,
+            &mut summary,
+        )
+        .await?;
+    }
+    Ok((headers, summary, c.faults))
+}
+
+fn check_index(c: &mut Chain<'_>, dir: &Path, records: &[Vec<u8>]) {
+    let Ok(index) = std::fs::read(dir.join("blocks.idx")) else {
+        c.fault(None, "index file blocks.idx is missing");
+        return;
+    };
+    let mut offset = 0u64;
+    for (n, (r, e)) in records.iter().zip(index.chunks_exact(16)).enumerate() {
+        let (mut o, mut l) = ([0u8; 8], [0u8; 8]);
+        o.copy_from_slice(&e[..8]);
+        l.copy_from_slice(&e[8..]);
+        if u64::from_le_bytes(o) != offset || u64::from_le_bytes(l) != r.len() as u64 {
+            c.fault(Some(n as u64), "index entry does not match the data file");
+        }
+        offset += 8 + r.len() as u64;
+    }
+    // An index shorter than the data is what a crash between the two writes leaves; the
+    // next open re-indexes it, so it is not a fault. A longer one is.
+    if index.len() / 16 > records.len() {
+        c.fault(
+            None,
+            format!(
+                "index lists {} blocks, the data file holds {}",
+                index.len() / 16,
+                records.len()
+            ),
+        );
+    }
+}
+
+async fn compare_state(
+    c: &mut Chain<'_>,
+    actual: &dyn WorldState,
+    replayed: &dyn WorldState,
+    blocks: u64,
+    summary: &mut ChainSummary,
+) -> Result<(), NetworkError> {
+    let sp = actual.savepoint().await?;
+    if blocks > 0 && sp != Some(blocks - 1) {
+        let sp = sp.map_or("none".to_string(), |s| s.to_string());
+        c.fault(
+            None,
+            format!(
+                "world state savepoint is block {sp} but the chain ends at block {}",
+                blocks - 1
+            ),
+        );
+    }
+    let a = actual.entries().await?;
+    let r = replayed.entries().await?;
+    summary.state_entries = a.len();
+    let key = |e: &StateEntry| (e.namespace.clone(), e.key.clone());
+    let mut diffs = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < r.len() {
+        match (a.get(i), r.get(j)) {
+            (Some(x), Some(y)) if key(x) == key(y) => {
+                if x.value != y.value {
+                    diffs.push(format!(
+                        "key {}/{:?}: value or version differs from the replay",
+                        x.namespace, x.key
+                    ));
+                }
+                i += 1;
+                j += 1;
+            }
+            (Some(x), Some(y)) if key(x) < key(y) => {
+                diffs.push(format!(
+                    "key {}/{:?} is in the world state but not in the replay",
+                    x.namespace, x.key
+                ));
+                i += 1;
+            }
+            (Some(x), None) => {
+                diffs.push(format!(
+                    "key {}/{:?} is in the world state but not in the replay",
+                    x.namespace, x.key
+                ));
+                i += 1;
+            }
+            (_, Some(y)) => {
+                diffs.push(format!(
+                    "key {}/{:?} is missing from the world state",
+                    y.namespace, y.key
+                ));
+                j += 1;
+            }
+            (None, None) => break,
+        }
+    }
+    let total = diffs.len();
+    for d in diffs.into_iter().take(MAX_LISTED) {
+        c.fault(None, d);
+    }
+    if total > MAX_LISTED {
+        c.fault(
+            None,
+            format!("{} more world-state differences", total - MAX_LISTED),
+        );
+    }
+    Ok(())
+}

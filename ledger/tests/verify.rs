@@ -1,0 +1,192 @@
+//! `ledger verify` passes on a healthy network and pinpoints a flipped byte in a block
+//! file, a forged validation flag, a tampered world state and a torn index.
+
+mod common;
+
+use std::path::Path;
+
+use ledger::network::{CONSORTIUM_CHANNEL, Network, pair_channel, peer_dir};
+use ledger::sample::KV;
+use ledger::validate::ValidationCode;
+use ledger::verify::verify_dir;
+
+fn b(s: &str) -> Vec<u8> {
+    s.as_bytes().to_vec()
+}
+
+/// A network with a few blocks of valid and invalid transactions on two channels.
+async fn busy_network(dir: &Path) {
+    common::init(dir, &["alpha", "beta", "gamma"], "MAJORITY");
+    let net = Network::open(dir, common::contracts()).await.unwrap();
+    let gw = net.gateway("alpha").unwrap();
+    for i in 0..5 {
+        let (_, code, _) = gw
+            .submit_transaction(
+                CONSORTIUM_CHANNEL,
+                KV,
+                "put",
+                vec![b(&format!("k{i}")), b("v")],
+            )
+            .await
+            .unwrap();
+        assert_eq!(code, ValidationCode::Valid);
+    }
+    let e1 = gw
+        .endorse(CONSORTIUM_CHANNEL, KV, "incr", vec![b("n")])
+        .await
+        .unwrap();
+    let e2 = gw
+        .endorse(CONSORTIUM_CHANNEL, KV, "incr", vec![b("n")])
+        .await
+        .unwrap();
+    let s1 = gw.submit(e1, CONSORTIUM_CHANNEL).await.unwrap();
+    let s2 = gw.submit(e2, CONSORTIUM_CHANNEL).await.unwrap();
+    let mut codes = vec![s1.status().await.unwrap(), s2.status().await.unwrap()];
+    codes.sort_by_key(|c| *c as u8);
+    assert_eq!(
+        codes,
+        vec![ValidationCode::Valid, ValidationCode::MvccReadConflict]
+    );
+    let ab = pair_channel("alpha", "beta");
+    let (_, code, _) = gw
+        .submit_transaction(&ab, KV, "put", vec![b("pair"), b("1")])
+        .await
+        .unwrap();
+    assert_eq!(code, ValidationCode::Valid);
+    common::wait_synced(&net, "alpha", CONSORTIUM_CHANNEL).await;
+    common::wait_synced(&net, "alpha", &ab).await;
+}
+
+fn flip(path: &Path, offset_from: impl Fn(usize) -> usize) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let at = offset_from(bytes.len());
+    bytes[at] ^= 0x40;
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_healthy_network_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    busy_network(dir.path()).await;
+    let report = verify_dir(dir.path()).await.unwrap();
+    assert!(report.is_ok(), "{report}");
+    let alpha = report
+        .chains
+        .iter()
+        .find(|c| c.node == "peer0.alpha" && c.channel == CONSORTIUM_CHANNEL)
+        .unwrap();
+    assert_eq!(alpha.txs, 8, "{report}");
+    assert_eq!(alpha.valid, 7, "{report}");
+    assert!(report.to_string().contains("OK"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flipped_byte_in_a_block_file_is_found() {
+    let dir = tempfile::tempdir().unwrap();
+    busy_network(dir.path()).await;
+    let blocks = peer_dir(dir.path(), "beta", CONSORTIUM_CHANNEL)
+        .join("blocks")
+        .join("blocks.dat");
+    // Somewhere inside block 1's transactions (the genesis record comes first).
+    let genesis_len = {
+        let bytes = std::fs::read(&blocks).unwrap();
+        8 + u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize
+    };
+    flip(&blocks, |_| genesis_len + 8 + 600);
+    let report = verify_dir(dir.path()).await.unwrap();
+    assert!(!report.is_ok());
+    let text = report.to_string();
+    assert!(
+        report.faults.iter().any(|f| f.node == "peer0.beta"
+            && f.channel == CONSORTIUM_CHANNEL
+            && f.block == Some(1)),
+        "{text}"
+    );
+    assert!(
+        report.faults.iter().all(|f| f.node == "peer0.beta"),
+        "only beta's copy is damaged: {text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_validation_flag_is_found() {
+    let dir = tempfile::tempdir().unwrap();
+    busy_network(dir.path()).await;
+    let blocks = peer_dir(dir.path(), "gamma", CONSORTIUM_CHANNEL)
+        .join("blocks")
+        .join("blocks.dat");
+    // Re-encode the block holding the MVCC conflict with every flag set to VALID.
+    use prost::Message;
+    let bytes = std::fs::read(&blocks).unwrap();
+    let mut out = Vec::new();
+    let mut pos = 0;
+    let mut forged = false;
+    while pos < bytes.len() {
+        let len = u64::from_le_bytes(bytes[pos..pos + 8].try_into().unwrap()) as usize;
+        let mut block = ledger::proto::Block::decode(&bytes[pos + 8..pos + 8 + len]).unwrap();
+        let m = block.metadata.as_mut().unwrap();
+        if m.validation_flags
+            .contains(&(ValidationCode::MvccReadConflict as u8))
+        {
+            m.validation_flags.iter_mut().for_each(|f| *f = 0);
+            forged = true;
+        }
+        let enc = block.encode_to_vec();
+        out.extend_from_slice(&(enc.len() as u64).to_le_bytes());
+        out.extend_from_slice(&enc);
+        pos += 8 + len;
+    }
+    assert!(forged);
+    std::fs::write(&blocks, out).unwrap();
+    let report = verify_dir(dir.path()).await.unwrap();
+    let text = report.to_string();
+    assert!(
+        text.contains("stored flag VALID, validating again gives MVCC_READ_CONFLICT"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tampered_world_state_is_found() {
+    let dir = tempfile::tempdir().unwrap();
+    busy_network(dir.path()).await;
+    let db = peer_dir(dir.path(), "alpha", CONSORTIUM_CHANNEL).join("state.sqlite");
+    let state = ledger::state::SqliteState::open(&db).await.unwrap();
+    use ledger::state::WorldState;
+    let sp = state.savepoint().await.unwrap().unwrap();
+    // Wipe the state behind the ledger's back, as a lost disk or a rogue admin might.
+    state.clear().await.unwrap();
+    drop(state);
+    let report = verify_dir(dir.path()).await.unwrap();
+    let text = report.to_string();
+    assert!(
+        text.contains(&format!(
+            "savepoint is block none but the chain ends at block {sp}"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("is missing from the world state"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_truncated_block_file_is_found() {
+    let dir = tempfile::tempdir().unwrap();
+    busy_network(dir.path()).await;
+    let blocks = peer_dir(dir.path(), "alpha", CONSORTIUM_CHANNEL)
+        .join("blocks")
+        .join("blocks.dat");
+    let len = std::fs::metadata(&blocks).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&blocks)
+        .unwrap()
+        .set_len(len - 5)
+        .unwrap();
+    let report = verify_dir(dir.path()).await.unwrap();
+    let text = report.to_string();
+    assert!(text.contains("broken record"), "{text}");
+    assert!(
+        report.faults.iter().all(|f| f.node == "peer0.alpha"),
+        "{text}"
+    );
+}
