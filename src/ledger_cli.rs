@@ -136,6 +136,11 @@ async fn stress_commit(dir: &Path, txs: usize) -> anyhow::Result<i32> {
     while let Some(done) = tasks.join_next().await {
         report(done.map_err(|e| e.to_string()).and_then(|r| r))?;
     }
+    // Every peer, not only the gateway's, finishes committing before the process exits.
+    if !net.settle(std::time::Duration::from_secs(30)).await {
+        eprintln!("stress-commit: peers did not catch up with the orderer within 30 s");
+        failed += 1;
+    }
     Ok(if failed == 0 { 0 } else { 1 })
 }
 

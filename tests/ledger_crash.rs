@@ -50,7 +50,7 @@ fn commit_then_kill(dir: &Path, after: usize) -> (Vec<String>, bool) {
             "1000000",
         ])
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("stress.err")).unwrap())
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
@@ -92,8 +92,9 @@ fn commit_then_kill(dir: &Path, after: usize) -> (Vec<String>, bool) {
     });
     assert!(
         acked.len() >= after,
-        "stress-commit stopped after {} commits",
-        acked.len()
+        "stress-commit stopped after {} commits: {}",
+        acked.len(),
+        std::fs::read_to_string(dir.join("stress.err")).unwrap_or_default()
     );
     (acked, interrupted)
 }

@@ -433,6 +433,30 @@ impl Network {
         })
     }
 
+    /// Waits until every peer has committed every block the orderer has cut, so that
+    /// stopping the process leaves no commit half-done; false if that takes over `limit`.
+    pub async fn settle(&self, limit: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let behind = self.config.channels.iter().any(|ch| {
+                let cut = self.orderer.height(&ch.name).unwrap_or(0);
+                ch.orgs.iter().any(|o| {
+                    self.peers
+                        .get(o)
+                        .and_then(|p| p.ledger(&ch.name))
+                        .is_some_and(|l| l.height() < cut)
+                })
+            });
+            if !behind {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
     /// The network's configuration.
     pub fn config(&self) -> &NetworkConfig {
         &self.config

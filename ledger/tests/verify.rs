@@ -148,24 +148,51 @@ async fn a_forged_validation_flag_is_found() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tampered_world_state_is_found() {
+    use ledger::state::{BlockUpdate, StateWrite, WorldState};
     let dir = tempfile::tempdir().unwrap();
     busy_network(dir.path()).await;
+    // Change a value behind the ledger's back, as a rogue admin with SQL access might.
     let db = peer_dir(dir.path(), "alpha", CONSORTIUM_CHANNEL).join("state.sqlite");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    sqlx::query("UPDATE state SET value = X'00' WHERE key = CAST('k1' AS BLOB)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    // And apply a block to beta's state that its chain does not hold.
+    let db = peer_dir(dir.path(), "beta", CONSORTIUM_CHANNEL).join("state.sqlite");
     let state = ledger::state::SqliteState::open(&db).await.unwrap();
-    use ledger::state::WorldState;
-    let sp = state.savepoint().await.unwrap().unwrap();
-    // Wipe the state behind the ledger's back, as a lost disk or a rogue admin might.
-    state.clear().await.unwrap();
+    let next = state.savepoint().await.unwrap().unwrap() + 1;
+    let write = StateWrite {
+        namespace: KV.into(),
+        key: "forged".into(),
+        value: Some(b("1")),
+        version: Default::default(),
+    };
+    state
+        .commit(&BlockUpdate {
+            block_num: next,
+            writes: vec![write],
+        })
+        .await
+        .unwrap();
     drop(state);
     let report = verify_dir(dir.path()).await.unwrap();
     let text = report.to_string();
     assert!(
+        text.contains(
+            r#"FAULT peer0.alpha consortium: key kv/"k1": value or version differs from the replay"#
+        ),
+        "{text}"
+    );
+    assert!(
         text.contains(&format!(
-            "savepoint is block none but the chain ends at block {sp}"
+            "FAULT peer0.beta consortium: world state savepoint is block {next}, beyond"
         )),
         "{text}"
     );
-    assert!(text.contains("is missing from the world state"), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

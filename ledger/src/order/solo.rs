@@ -94,6 +94,11 @@ impl SoloOrderer {
         Ok(Arc::new(SoloOrderer { channels }))
     }
 
+    /// Number of blocks cut on `channel`.
+    pub fn height(&self, channel: &str) -> Option<u64> {
+        self.channels.get(channel).map(|c| *c.height.borrow())
+    }
+
     fn channel(&self, name: &str) -> Result<&Arc<SoloChannel>, OrderError> {
         self.channels
             .get(name)
