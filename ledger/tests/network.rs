@@ -133,3 +133,276 @@ async fn of_concurrent_conflicting_transactions_exactly_one_wins() {
         .unwrap();
     assert_eq!(v, b("1"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_rebuilds_its_world_state_from_its_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    common::init(dir.path(), &["alpha", "beta"], "ANY");
+    let before = {
+        let net = Network::open(dir.path(), common::contracts())
+            .await
+            .unwrap();
+        let gw = net.gateway("alpha").unwrap();
+        for i in 0..6 {
+            let (_, code, _) = gw
+                .submit_transaction(
+                    CONSORTIUM_CHANNEL,
+                    KV,
+                    "incr",
+                    vec![b(&format!("c{}", i % 2))],
+                )
+                .await
+                .unwrap();
+            assert_eq!(code, ValidationCode::Valid);
+        }
+        gw.submit_transaction(CONSORTIUM_CHANNEL, KV, "del", vec![b("c1")])
+            .await
+            .unwrap();
+        assert!(net.settle(std::time::Duration::from_secs(10)).await);
+        net.peer("alpha")
+            .unwrap()
+            .ledger(CONSORTIUM_CHANNEL)
+            .unwrap()
+            .state()
+            .entries()
+            .await
+            .unwrap()
+    };
+    let db =
+        ledger::network::peer_dir(dir.path(), "alpha", CONSORTIUM_CHANNEL).join("state.sqlite");
+    for f in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{f}", db.display()));
+    }
+    let net = Network::open(dir.path(), common::contracts())
+        .await
+        .unwrap();
+    let ledger = net
+        .peer("alpha")
+        .unwrap()
+        .ledger(CONSORTIUM_CHANNEL)
+        .unwrap();
+    assert_eq!(ledger.replayed_on_open(), ledger.height());
+    assert_eq!(ledger.state().entries().await.unwrap(), before);
+    assert_eq!(
+        ledger.state().get(KV, "c0").await.unwrap().unwrap().value,
+        b("3")
+    );
+    assert_eq!(ledger.state().history(KV, "c1").await.unwrap().len(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_refuses_endorsements_that_disagree() {
+    use async_trait::async_trait;
+    use ledger::contract::{Context, Contract, ContractError, Contracts};
+    use ledger::gateway::{Gateway, GatewayError};
+    use ledger::identity::SigningIdentity;
+    use ledger::network::{ORDERER_ORG, crypto_dir, load_genesis, peer_dir};
+    use ledger::order::SoloOrderer;
+    use ledger::peer::Peer;
+    use std::sync::Arc;
+
+    /// Writes a different value on each peer: the non-determinism endorsement catches.
+    struct Skewed(&'static str);
+    #[async_trait]
+    impl Contract for Skewed {
+        async fn invoke(
+            &self,
+            ctx: &mut Context<'_>,
+            _: &str,
+            _: &[Vec<u8>],
+        ) -> Result<Vec<u8>, ContractError> {
+            ctx.put("k", self.0.as_bytes().to_vec())?;
+            Ok(Vec::new())
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    common::init(
+        dir.path(),
+        &["alpha", "beta"],
+        "AND('alpha.peer', 'beta.peer')",
+    );
+    let genesis = load_genesis(dir.path(), CONSORTIUM_CHANNEL).unwrap();
+    let orderer_id =
+        SigningIdentity::load(&crypto_dir(dir.path(), ORDERER_ORG), "orderer").unwrap();
+    let orderer = SoloOrderer::start(
+        &dir.path().join("orderer"),
+        orderer_id,
+        std::slice::from_ref(&genesis),
+        false,
+    )
+    .await
+    .unwrap();
+    let mut peers = Vec::new();
+    for (org, value) in [("alpha", "a"), ("beta", "b")] {
+        let id = SigningIdentity::load(&crypto_dir(dir.path(), org), "peer").unwrap();
+        let peer = Arc::new(Peer::new(
+            id,
+            Contracts::new().with(KV, Arc::new(Skewed(value))),
+        ));
+        let state = Arc::new(ledger::state::SqliteState::in_memory().await.unwrap());
+        peer.join(
+            &peer_dir(dir.path(), org, CONSORTIUM_CHANNEL),
+            &genesis,
+            state,
+            false,
+        )
+        .await
+        .unwrap();
+        peers.push(peer);
+    }
+    let client = SigningIdentity::load(&crypto_dir(dir.path(), "alpha"), "client").unwrap();
+    let gw = Gateway::new(client, peers[0].clone(), peers.clone(), orderer);
+    let err = gw
+        .endorse(CONSORTIUM_CHANNEL, KV, "any", vec![])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, GatewayError::Mismatch(_)), "{err}");
+    assert!(err.to_string().contains("disagree"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_orderer_refuses_outsiders_oversized_and_stale_envelopes() {
+    use ledger::identity::{CertificateAuthority, Role};
+    use ledger::network::{ContractSpec, InitOptions, OrdererParams};
+    use ledger::order::OrderError;
+    use ledger::tx::Proposed;
+    let dir = tempfile::tempdir().unwrap();
+    let opts = InitOptions {
+        orderer: OrdererParams {
+            absolute_max_bytes: 4096,
+            batch_timeout_ms: 10,
+            ..OrdererParams::default()
+        },
+        contracts: vec![ContractSpec {
+            name: KV.into(),
+            policy: "ANY".into(),
+        }],
+        sync: false,
+        ..InitOptions::default()
+    };
+    ledger::network::init(dir.path(), &["alpha".into(), "beta".into()], &opts).unwrap();
+    let net = Network::open(dir.path(), common::contracts())
+        .await
+        .unwrap();
+    let gw = net.gateway("alpha").unwrap();
+    let client = net.identity("alpha", "client").unwrap();
+    let big = gw
+        .endorse(CONSORTIUM_CHANNEL, KV, "put", vec![b("big"), vec![7; 5000]])
+        .await
+        .unwrap();
+    let err = net
+        .orderer()
+        .broadcast(big.into_envelope(&client).unwrap())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, OrderError::TooLarge { limit: 4096, .. }),
+        "{err}"
+    );
+    let mallory = CertificateAuthority::new("mallory", 10)
+        .unwrap()
+        .issue("m", Role::Client, 10)
+        .unwrap();
+    let ok = gw
+        .endorse(CONSORTIUM_CHANNEL, KV, "put", vec![b("k"), b("v")])
+        .await
+        .unwrap();
+    let err = net
+        .orderer()
+        .broadcast(ok.into_envelope(&mallory).unwrap())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, OrderError::Creator { .. }), "{err}");
+    // A proposal dated an hour ago cannot be slipped past a certificate's expiry.
+    let old = Proposed::new(
+        &client,
+        CONSORTIUM_CHANNEL,
+        KV,
+        "put",
+        vec![b("k"), b("v")],
+        ledger::tx::now_ms() - 3_600_000,
+    )
+    .unwrap();
+    let r = net
+        .peer("alpha")
+        .unwrap()
+        .endorse(old.signed())
+        .await
+        .unwrap();
+    let env = ledger::tx::Endorsed::collect(old, vec![r])
+        .unwrap()
+        .into_envelope(&client)
+        .unwrap();
+    let err = net.orderer().broadcast(env).await.unwrap_err();
+    assert!(matches!(err, OrderError::Skew { .. }), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_network_runs_on_postgresql() {
+    use ledger::network::{ContractSpec, InitOptions, OrdererParams, StateBackend};
+    let Ok(url) = std::env::var("ICLEAR_TEST_PG_URL") else {
+        assert!(
+            std::env::var("ICLEAR_REQUIRE_PG").as_deref() != Ok("1"),
+            "ICLEAR_REQUIRE_PG=1 but ICLEAR_TEST_PG_URL is unset"
+        );
+        eprintln!(
+            "\n*** NOTICE: ICLEAR_TEST_PG_URL is unset: the PostgreSQL network test is SKIPPED (scripts/with-postgres.sh runs it). ***\n"
+        );
+        return;
+    };
+    // Schemas are named after organisations and channels: unique organisations per run.
+    let tag = &ledger::tx::tx_id(&ledger::tx::nonce(), b"")[..6];
+    let (a, bb) = (format!("a{tag}"), format!("b{tag}"));
+    let dir = tempfile::tempdir().unwrap();
+    let opts = InitOptions {
+        orderer: OrdererParams {
+            batch_timeout_ms: 10,
+            ..OrdererParams::default()
+        },
+        contracts: vec![ContractSpec {
+            name: KV.into(),
+            policy: "ALL".into(),
+        }],
+        state: StateBackend::Postgres { url },
+        sync: false,
+        ..InitOptions::default()
+    };
+    ledger::network::init(dir.path(), &[a.clone(), bb.clone()], &opts).unwrap();
+    {
+        let net = Network::open(dir.path(), common::contracts())
+            .await
+            .unwrap();
+        let gw = net.gateway(&a).unwrap();
+        let one = gw
+            .endorse(CONSORTIUM_CHANNEL, KV, "incr", vec![b("n")])
+            .await
+            .unwrap();
+        let two = gw
+            .endorse(CONSORTIUM_CHANNEL, KV, "incr", vec![b("n")])
+            .await
+            .unwrap();
+        let (s1, s2) = (
+            gw.submit(one, CONSORTIUM_CHANNEL).await.unwrap(),
+            gw.submit(two, CONSORTIUM_CHANNEL).await.unwrap(),
+        );
+        let mut codes = vec![s1.status().await.unwrap(), s2.status().await.unwrap()];
+        codes.sort_by_key(|c| *c as u8);
+        assert_eq!(
+            codes,
+            vec![ValidationCode::Valid, ValidationCode::MvccReadConflict]
+        );
+        assert!(net.settle(std::time::Duration::from_secs(10)).await);
+    }
+    let report = ledger::verify::verify_dir(dir.path()).await.unwrap();
+    assert!(report.is_ok(), "{report}");
+    let net = Network::open(dir.path(), common::contracts())
+        .await
+        .unwrap();
+    let got = net
+        .gateway(&bb)
+        .unwrap()
+        .evaluate(CONSORTIUM_CHANNEL, KV, "get", vec![b("n")])
+        .await
+        .unwrap();
+    assert_eq!(got, b("1"));
+}
