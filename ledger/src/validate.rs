@@ -233,6 +233,25 @@ pub async fn validate_block(
             policies.insert(contract.clone(), p.and_then(Result::ok));
         }
     }
+    // Versions of every key the block's transactions read, fetched once per namespace
+    // rather than once per read.
+    let mut read_keys: HashMap<&str, Vec<String>> = HashMap::new();
+    for c in &checked {
+        if let Checked::Endorser { rwset, .. } = c {
+            for ns in &rwset.ns_rwsets {
+                let keys = read_keys.entry(ns.namespace.as_str()).or_default();
+                keys.extend(ns.reads.iter().map(|r| r.key.clone()));
+            }
+        }
+    }
+    let mut committed: HashMap<(String, String), Version> = HashMap::new();
+    for (ns, mut keys) in read_keys {
+        keys.sort();
+        keys.dedup();
+        for (k, v) in view.state.versions(ns, &keys).await.map_err(state_err)? {
+            committed.insert((ns.to_string(), k), v);
+        }
+    }
 
     let mut codes = Vec::with_capacity(checked.len());
     let mut outcomes = Vec::with_capacity(checked.len());
@@ -267,7 +286,7 @@ pub async fn validate_block(
                     Some(p) if !p.is_satisfied_by(&endorsers) => {
                         ValidationCode::EndorsementPolicyFailure
                     }
-                    Some(_) => check_reads(&rwset, &contract, view.state, &written)
+                    Some(_) => check_reads(&rwset, &contract, view.state, &committed, &written)
                         .await
                         .map_err(state_err)?,
                 };
@@ -421,15 +440,16 @@ async fn check_reads(
     rwset: &TxRwSet,
     contract: &str,
     state: &dyn WorldState,
+    committed: &HashMap<(String, String), Version>,
     written: &HashSet<(String, String)>,
 ) -> Result<ValidationCode, StateError> {
     for ns in &rwset.ns_rwsets {
         for r in &ns.reads {
-            if written.contains(&(ns.namespace.clone(), r.key.clone())) {
+            let key = (ns.namespace.clone(), r.key.clone());
+            if written.contains(&key) {
                 return Ok(ValidationCode::MvccReadConflict);
             }
-            let current = state.get(contract, &r.key).await?.map(|v| v.version);
-            if current != r.version {
+            if committed.get(&key).copied() != r.version {
                 return Ok(ValidationCode::MvccReadConflict);
             }
         }

@@ -8,6 +8,8 @@ mod sqlite;
 pub use postgres::PostgresState;
 pub use sqlite::SqliteState;
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 
 use crate::proto::Version;
@@ -102,6 +104,12 @@ pub(crate) fn db(action: &'static str) -> impl FnOnce(sqlx::Error) -> StateError
 pub trait WorldState: Send + Sync {
     /// Current value of a key.
     async fn get(&self, namespace: &str, key: &str) -> Result<Option<VersionedValue>, StateError>;
+    /// Current versions of `keys` in one round trip; absent keys are absent from the map.
+    async fn versions(
+        &self,
+        namespace: &str,
+        keys: &[String],
+    ) -> Result<HashMap<String, Version>, StateError>;
     /// Entries with `start <= key < end` in key order (byte order); an empty `end` is unbounded.
     async fn range(
         &self,
@@ -120,6 +128,22 @@ pub trait WorldState: Send + Sync {
     async fn entries(&self) -> Result<Vec<StateEntry>, StateError>;
     /// Removes everything, savepoint included, to rebuild from the blocks.
     async fn clear(&self) -> Result<(), StateError>;
+}
+
+/// Rows per multi-row statement: far below SQLite's and PostgreSQL's bind limits.
+pub(crate) const CHUNK: usize = 1000;
+
+/// A block's writes as the state table needs them: the last write of each key wins, split
+/// into upserts and deletes. (History keeps every write.)
+pub(crate) fn final_writes(writes: &[StateWrite]) -> (Vec<&StateWrite>, Vec<&StateWrite>) {
+    let mut last: HashMap<(&str, &str), &StateWrite> = HashMap::new();
+    for w in writes {
+        last.insert((w.namespace.as_str(), w.key.as_str()), w);
+    }
+    let mut all: Vec<&StateWrite> = last.into_values().collect();
+    // Deterministic statement order keeps lock order stable across peers sharing a server.
+    all.sort_by(|a, b| (&a.namespace, &a.key).cmp(&(&b.namespace, &b.key)));
+    all.into_iter().partition(|w| w.value.is_some())
 }
 
 /// The block a state whose savepoint is `savepoint` must apply next.

@@ -3,15 +3,19 @@
 
 use std::str::FromStr;
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{ConnectOptions, Connection, Row};
+use sqlx::{ConnectOptions, Connection, Postgres, QueryBuilder, Row};
 
 use super::{
-    BlockUpdate, HistoryEntry, StateEntry, StateError, VersionedValue, WorldState, db, key_string,
-    next_block, to_i64, to_u64,
+    BlockUpdate, CHUNK, HistoryEntry, StateEntry, StateError, VersionedValue, WorldState, db,
+    final_writes, key_string, next_block, to_i64, to_u64,
 };
 use crate::proto::Version;
+
+const DELETE_KEY: &str = "DELETE FROM state WHERE ns = $1 AND key = $2";
 
 const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS state (ns TEXT NOT NULL, key BYTEA NOT NULL, value BYTEA NOT NULL, \
@@ -121,6 +125,35 @@ impl WorldState for PostgresState {
             .collect()
     }
 
+    async fn versions(
+        &self,
+        namespace: &str,
+        keys: &[String],
+    ) -> Result<HashMap<String, Version>, StateError> {
+        let mut out = HashMap::with_capacity(keys.len());
+        for chunk in keys.chunks(CHUNK) {
+            let mut qb = QueryBuilder::<Postgres>::new(
+                "SELECT key, block_num, tx_num FROM state WHERE ns = ",
+            );
+            qb.push_bind(namespace.to_string());
+            qb.push(" AND key IN (");
+            let mut list = qb.separated(", ");
+            for k in chunk {
+                list.push_bind(k.as_bytes().to_vec());
+            }
+            list.push_unseparated(")");
+            let rows = qb
+                .build()
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db("reading versions"))?;
+            for r in &rows {
+                out.insert(key_string(r.get("key"))?, version(r)?);
+            }
+        }
+        Ok(out)
+    }
+
     async fn commit(&self, update: &BlockUpdate) -> Result<(), StateError> {
         let mut tx = self.pool.begin().await.map_err(db("starting a commit"))?;
         // Lock the savepoint row so two committers cannot both pass the order check.
@@ -136,39 +169,47 @@ impl WorldState for PostgresState {
                 got: update.block_num,
             });
         }
-        for w in &update.writes {
-            let (b, t) = (to_i64(w.version.block_num), to_i64(w.version.tx_num));
-            match &w.value {
-                Some(v) => {
-                    sqlx::query(
-                        "INSERT INTO state (ns, key, value, block_num, tx_num) VALUES ($1, $2, $3, $4, $5) \
-                         ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, \
-                         block_num = excluded.block_num, tx_num = excluded.tx_num",
-                    )
-                    .bind(&w.namespace)
-                    .bind(w.key.as_bytes())
-                    .bind(v)
-                    .bind(b)
-                    .bind(t)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db("writing a key"))?;
-                }
-                None => {
-                    sqlx::query("DELETE FROM state WHERE ns = $1 AND key = $2")
-                        .bind(&w.namespace)
-                        .bind(w.key.as_bytes())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db("deleting a key"))?;
-                }
-            }
-            sqlx::query("INSERT INTO history (ns, key, block_num, tx_num, value) VALUES ($1, $2, $3, $4, $5)")
+        let (puts, deletes) = final_writes(&update.writes);
+        for chunk in puts.chunks(CHUNK) {
+            let mut qb = QueryBuilder::<Postgres>::new(
+                "INSERT INTO state (ns, key, value, block_num, tx_num) ",
+            );
+            qb.push_values(chunk, |mut row, w| {
+                row.push_bind(w.namespace.clone())
+                    .push_bind(w.key.as_bytes().to_vec())
+                    .push_bind(w.value.clone().unwrap_or_default())
+                    .push_bind(to_i64(w.version.block_num))
+                    .push_bind(to_i64(w.version.tx_num));
+            });
+            qb.push(
+                " ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, \
+                 block_num = excluded.block_num, tx_num = excluded.tx_num",
+            );
+            qb.build()
+                .execute(&mut *tx)
+                .await
+                .map_err(db("writing keys"))?;
+        }
+        for w in deletes {
+            sqlx::query(DELETE_KEY)
                 .bind(&w.namespace)
                 .bind(w.key.as_bytes())
-                .bind(b)
-                .bind(t)
-                .bind(w.value.as_deref())
+                .execute(&mut *tx)
+                .await
+                .map_err(db("deleting a key"))?;
+        }
+        for chunk in update.writes.chunks(CHUNK) {
+            let mut qb = QueryBuilder::<Postgres>::new(
+                "INSERT INTO history (ns, key, block_num, tx_num, value) ",
+            );
+            qb.push_values(chunk, |mut row, w| {
+                row.push_bind(w.namespace.clone())
+                    .push_bind(w.key.as_bytes().to_vec())
+                    .push_bind(to_i64(w.version.block_num))
+                    .push_bind(to_i64(w.version.tx_num))
+                    .push_bind(w.value.clone());
+            });
+            qb.build()
                 .execute(&mut *tx)
                 .await
                 .map_err(db("writing history"))?;

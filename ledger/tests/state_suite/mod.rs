@@ -37,6 +37,8 @@ pub trait Fresh {
 /// Runs every check of the suite against fresh stores from `backend`.
 pub async fn run_all<F: Fresh>(backend: &F) {
     reads_what_was_committed(&backend.fresh().await).await;
+    versions_of_many_keys_at_once(&backend.fresh().await).await;
+    a_block_writing_a_key_twice_keeps_the_last(&backend.fresh().await).await;
     blocks_apply_in_order_only(&backend.fresh().await).await;
     deletes_remove_keys_and_leave_history(&backend.fresh().await).await;
     ranges_are_ordered_bounded_and_namespaced(&backend.fresh().await).await;
@@ -266,4 +268,49 @@ async fn entries_and_clear(s: &impl WorldState) {
     })
     .await
     .unwrap();
+}
+
+async fn versions_of_many_keys_at_once(s: &impl WorldState) {
+    // More keys than one statement takes, so the chunking is exercised too.
+    let writes: Vec<StateWrite> = (0..2500)
+        .map(|i| put("ns", &format!("k{i:05}"), "x", v(0, i)))
+        .collect();
+    s.commit(&BlockUpdate {
+        block_num: 0,
+        writes,
+    })
+    .await
+    .unwrap();
+    let mut keys: Vec<String> = (0..2600).step_by(2).map(|i| format!("k{i:05}")).collect();
+    keys.push("absent".into());
+    let got = s.versions("ns", &keys).await.unwrap();
+    assert_eq!(got.len(), 1250);
+    assert_eq!(got["k00042"], v(0, 42));
+    assert_eq!(got["k02498"], v(0, 2498));
+    assert!(!got.contains_key("k02500") && !got.contains_key("absent"));
+    assert!(s.versions("other", &keys).await.unwrap().is_empty());
+    assert!(s.versions("ns", &[]).await.unwrap().is_empty());
+}
+
+async fn a_block_writing_a_key_twice_keeps_the_last(s: &impl WorldState) {
+    let writes = vec![
+        put("ns", "k", "first", v(0, 0)),
+        put("ns", "gone", "x", v(0, 0)),
+        put("ns", "k", "second", v(0, 1)),
+        del("ns", "gone", v(0, 2)),
+    ];
+    s.commit(&BlockUpdate {
+        block_num: 0,
+        writes,
+    })
+    .await
+    .unwrap();
+    let got = s.get("ns", "k").await.unwrap().unwrap();
+    assert_eq!(
+        (got.value.as_slice(), got.version),
+        (b"second".as_slice(), v(0, 1))
+    );
+    assert_eq!(s.get("ns", "gone").await.unwrap(), None);
+    assert_eq!(s.history("ns", "k").await.unwrap().len(), 2);
+    assert_eq!(s.history("ns", "gone").await.unwrap().len(), 2);
 }
