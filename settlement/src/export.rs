@@ -1,0 +1,357 @@
+//! The export files of SPEC §9, byte for byte.
+
+use std::io::{self, Write};
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use crate::carrier::CarrierId;
+use crate::cdr::{CdrView, RejectReason};
+use crate::money::{Currency, format_fixed};
+use crate::ratesheet::Ratesheet;
+use crate::rating::Rated;
+use crate::reconcile::{Outcome, Pairing, SideRecord};
+use crate::statement::Statement;
+use crate::time::Timestamp;
+
+/// A CSV writer with `\n` line endings and quotes only where needed.
+pub fn csv_writer<W: Write>(w: W) -> csv::Writer<W> {
+    csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(w)
+}
+
+fn io_err(e: csv::Error) -> io::Error {
+    match e.into_kind() {
+        csv::ErrorKind::Io(e) => e,
+        other => io::Error::other(format!("{other:?}")),
+    }
+}
+
+/// Writes a timestamp as `YYYY-MM-DDTHH:MM:SSZ` into a reused buffer.
+fn fmt_time(t: Timestamp, buf: &mut String) -> &str {
+    buf.clear();
+    use std::fmt::Write as _;
+    let _ = write!(buf, "{t}");
+    buf
+}
+
+/// Writes a decimal with exactly `dp` decimals into a reused buffer.
+fn fmt_dec(d: Decimal, dp: u32, buf: &mut String) -> &str {
+    buf.clear();
+    use std::fmt::Write as _;
+    let mut v = d;
+    v.rescale(dp);
+    if v.is_zero() {
+        v.set_sign_positive(true);
+    }
+    let _ = write!(buf, "{v}");
+    buf
+}
+
+/// The rejects file: `[side,]line,reason,raw`.
+pub struct RejectsWriter<W: Write> {
+    csv: csv::Writer<W>,
+    with_side: bool,
+}
+
+impl<W: Write> RejectsWriter<W> {
+    /// Starts the file and writes its header; `with_side` adds the `side` column of
+    /// `iclear reconcile`.
+    pub fn new(w: W, with_side: bool) -> io::Result<Self> {
+        let mut csv = csv_writer(w);
+        if with_side {
+            csv.write_record(["side", "line", "reason", "raw"])
+                .map_err(io_err)?;
+        } else {
+            csv.write_record(["line", "reason", "raw"])
+                .map_err(io_err)?;
+        }
+        Ok(RejectsWriter { csv, with_side })
+    }
+
+    /// One rejected row; invalid UTF-8 in `raw` becomes U+FFFD.
+    pub fn write(
+        &mut self,
+        side: &str,
+        line: u64,
+        reason: RejectReason,
+        raw: &[u8],
+    ) -> io::Result<()> {
+        if self.with_side {
+            self.csv.write_field(side).map_err(io_err)?;
+        }
+        let mut n = itoa::Buffer::new();
+        self.csv.write_field(n.format(line)).map_err(io_err)?;
+        self.csv.write_field(reason.as_str()).map_err(io_err)?;
+        self.csv
+            .write_field(String::from_utf8_lossy(raw).as_bytes())
+            .map_err(io_err)?;
+        self.csv.write_record(None::<&[u8]>).map_err(io_err)
+    }
+
+    /// Flushes and returns the inner writer.
+    pub fn finish(self) -> io::Result<W> {
+        self.csv.into_inner().map_err(|e| e.into_error())
+    }
+}
+
+/// The rated records file of `iclear rate`.
+pub struct RatedWriter<W: Write> {
+    csv: csv::Writer<W>,
+    reporter: String,
+    currency: Currency,
+    decimals: u32,
+    time: String,
+    money: String,
+}
+
+impl<W: Write> RatedWriter<W> {
+    /// Starts the file and writes its header.
+    pub fn new(w: W, reporter: Option<CarrierId>, sheet: &Ratesheet) -> io::Result<Self> {
+        let mut csv = csv_writer(w);
+        csv.write_record([
+            "record_id",
+            "reporter",
+            "service",
+            "orig_carrier",
+            "term_carrier",
+            "a_number",
+            "b_number",
+            "start_time",
+            "units",
+            "prefix",
+            "destination",
+            "billable_units",
+            "rate",
+            "charge",
+            "currency",
+            "status",
+        ])
+        .map_err(io_err)?;
+        Ok(RatedWriter {
+            csv,
+            reporter: reporter.map(|r| r.to_string()).unwrap_or_default(),
+            currency: sheet.terms().currency,
+            decimals: sheet.terms().decimals,
+            time: String::with_capacity(24),
+            money: String::with_capacity(32),
+        })
+    }
+
+    /// One rated record.
+    pub fn write(&mut self, rec: &CdrView<'_>, rated: &Rated, sheet: &Ratesheet) -> io::Result<()> {
+        let u = &rec.usage;
+        let row = rated.row.map(|i| sheet.row(i));
+        let mut units = itoa::Buffer::new();
+        let mut billable = itoa::Buffer::new();
+        let fields: [&[u8]; 16] = [
+            rec.record_id.as_bytes(),
+            self.reporter.as_bytes(),
+            u.service.as_str().as_bytes(),
+            u.orig.as_str().as_bytes(),
+            u.term.as_str().as_bytes(),
+            u.a_number.digits(),
+            u.b_number.digits(),
+            fmt_time(u.start, &mut self.time).as_bytes(),
+            units.format(u.units).as_bytes(),
+            row.map_or(&b""[..], |r| r.prefix.as_bytes()),
+            row.map_or(&b""[..], |r| r.destination.as_bytes()),
+            billable.format(rated.billable).as_bytes(),
+            row.map_or(&b""[..], |r| r.rate_text.as_bytes()),
+            fmt_dec(rated.charge, self.decimals, &mut self.money).as_bytes(),
+            self.currency.as_str().as_bytes(),
+            if row.is_some() { b"rated" } else { b"no_rate" },
+        ];
+        self.csv.write_record(fields).map_err(io_err)
+    }
+
+    /// Flushes and returns the inner writer.
+    pub fn finish(self) -> io::Result<W> {
+        self.csv.into_inner().map_err(|e| e.into_error())
+    }
+}
+
+/// `discrepancies.csv`: every pairing but `matched`, in the pairings' canonical order.
+pub fn write_discrepancies<W: Write>(
+    w: W,
+    payer: &[SideRecord],
+    payee: &[SideRecord],
+    pairings: &[Pairing],
+    decimals: u32,
+) -> io::Result<W> {
+    let mut csv = csv_writer(w);
+    csv.write_record([
+        "outcome",
+        "payer_record_id",
+        "payee_record_id",
+        "a_number",
+        "b_number",
+        "payer_start_time",
+        "payee_start_time",
+        "payer_units",
+        "payee_units",
+        "payer_charge",
+        "payee_charge",
+        "charge_delta",
+    ])
+    .map_err(io_err)?;
+    for p in pairings.iter().filter(|p| p.outcome != Outcome::Matched) {
+        let pr = p.payer.map(|k| &payer[k as usize]);
+        let q = p.payee.map(|k| &payee[k as usize]);
+        let Some(any) = q.or(pr) else { continue };
+        let side = |r: Option<&SideRecord>| -> [String; 4] {
+            match r {
+                Some(r) => [
+                    r.cdr.record_id.to_string(),
+                    r.cdr.usage.start.to_string(),
+                    r.cdr.usage.units.to_string(),
+                    format_fixed(r.rated.charge, decimals),
+                ],
+                None => Default::default(),
+            }
+        };
+        let [pid, pstart, punits, pcharge] = side(pr);
+        let [qid, qstart, qunits, qcharge] = side(q);
+        let charge = |r: Option<&SideRecord>| r.map_or(Decimal::ZERO, |r| r.rated.charge);
+        let delta = format_fixed(charge(q) - charge(pr), decimals);
+        csv.write_record([
+            p.outcome.as_str(),
+            &pid,
+            &qid,
+            any.cdr.usage.a_number.as_str(),
+            any.cdr.usage.b_number.as_str(),
+            &pstart,
+            &qstart,
+            &punits,
+            &qunits,
+            &pcharge,
+            &qcharge,
+            &delta,
+        ])
+        .map_err(io_err)?;
+    }
+    csv.into_inner().map_err(|e| e.into_error())
+}
+
+/// `statement.csv`: one row per line, in byte order of the destination.
+pub fn write_statement<W: Write>(w: W, st: &Statement, decimals: u32) -> io::Result<W> {
+    let mut csv = csv_writer(w);
+    csv.write_record([
+        "destination",
+        "payer_count",
+        "payer_units",
+        "payer_charge",
+        "payee_count",
+        "payee_units",
+        "payee_charge",
+        "variance",
+        "variance_pct",
+    ])
+    .map_err(io_err)?;
+    for l in &st.lines {
+        csv.write_record([
+            l.destination.clone(),
+            l.payer.count.to_string(),
+            l.payer.units.to_string(),
+            format_fixed(l.payer.charge, decimals),
+            l.payee.count.to_string(),
+            l.payee.units.to_string(),
+            format_fixed(l.payee.charge, decimals),
+            format_fixed(l.variance(), decimals),
+            l.variance_pct()
+                .map(|p| format_fixed(p, 2))
+                .unwrap_or_default(),
+        ])
+        .map_err(io_err)?;
+    }
+    csv.into_inner().map_err(|e| e.into_error())
+}
+
+/// The outcome counts of `summary.json`, every outcome present.
+#[derive(Serialize)]
+struct Outcomes {
+    matched: u64,
+    units_mismatch: u64,
+    missing_at_payer: u64,
+    missing_at_payee: u64,
+    no_rate: u64,
+}
+
+/// `summary.json`, keys in the SPEC's order.
+#[derive(Serialize)]
+struct Summary<'a> {
+    payer: &'a str,
+    payee: &'a str,
+    service: &'a str,
+    from: &'a str,
+    to: &'a str,
+    currency: &'a str,
+    payer_total: String,
+    payee_total: String,
+    variance_total: String,
+    variance_pct: Option<String>,
+    amount_billed: String,
+    status: String,
+    outcomes: Outcomes,
+    out_of_scope: u64,
+    rejected: u64,
+}
+
+/// What `summary.json` says besides the statement itself.
+#[derive(Debug, Clone)]
+pub struct SummaryContext<'a> {
+    /// The payer.
+    pub payer: CarrierId,
+    /// The payee.
+    pub payee: CarrierId,
+    /// The service.
+    pub service: crate::service::Service,
+    /// `from` as the user gave it.
+    pub from_text: &'a str,
+    /// `to` as the user gave it.
+    pub to_text: &'a str,
+    /// The sheet's currency.
+    pub currency: Currency,
+    /// The sheet's decimals.
+    pub decimals: u32,
+    /// Valid rows left out of the statement's scope, both files.
+    pub out_of_scope: u64,
+    /// Rejected rows, both files.
+    pub rejected: u64,
+}
+
+/// `summary.json`, pretty-printed, with a final newline.
+pub fn write_summary<W: Write>(
+    mut w: W,
+    st: &Statement,
+    ctx: &SummaryContext<'_>,
+) -> io::Result<W> {
+    let o = st.outcomes;
+    let s = Summary {
+        payer: ctx.payer.as_str(),
+        payee: ctx.payee.as_str(),
+        service: ctx.service.as_str(),
+        from: ctx.from_text,
+        to: ctx.to_text,
+        currency: ctx.currency.as_str(),
+        payer_total: format_fixed(st.payer_total, ctx.decimals),
+        payee_total: format_fixed(st.payee_total, ctx.decimals),
+        variance_total: format_fixed(st.variance_total(), ctx.decimals),
+        variance_pct: st.variance_pct().map(|p| format_fixed(p, 2)),
+        amount_billed: format_fixed(st.amount_billed, ctx.currency.minor_unit()),
+        status: st.status.to_string(),
+        outcomes: Outcomes {
+            matched: o[0],
+            units_mismatch: o[1],
+            missing_at_payer: o[2],
+            missing_at_payee: o[3],
+            no_rate: o[4],
+        },
+        out_of_scope: ctx.out_of_scope,
+        rejected: ctx.rejected,
+    };
+    serde_json::to_writer_pretty(&mut w, &s).map_err(io::Error::other)?;
+    w.write_all(b"\n")?;
+    Ok(w)
+}

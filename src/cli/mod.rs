@@ -1,0 +1,82 @@
+//! Subcommands and the mapping of failures to exit statuses (SPEC §10: 0 success, 1 a fault
+//! found or input rejected as a whole, 2 bad usage).
+
+mod args;
+
+mod files;
+
+mod progress;
+mod rate;
+mod reconcile;
+
+use std::fmt;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// iclear settles money between telecom carriers.
+#[derive(Debug, Parser)]
+#[command(name = "iclear", version, about, propagate_version = true)]
+pub struct Cli {
+    /// The network's directory (ledger commands).
+    #[arg(long, global = true)]
+    pub dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Rate a CDR file with one ratesheet, no ledger.
+    Rate(rate::RateArgs),
+    /// Reconcile a payer's and a payee's CDRs into a statement, no ledger.
+    Reconcile(reconcile::ReconcileArgs),
+}
+
+/// Why a command did not succeed, and so its exit status.
+#[derive(Debug)]
+pub enum Failure {
+    /// Bad usage: exit 2.
+    Usage(String),
+    /// The command ran but failed or refused its input: exit 1.
+    Fault(anyhow::Error),
+}
+
+impl Failure {
+    /// The exit status of SPEC §10.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Failure::Usage(_) => 2,
+            Failure::Fault(_) => 1,
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Usage(m) => write!(f, "usage: {m}"),
+            Failure::Fault(e) => write!(f, "{e:#}"),
+        }
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Fault(e)
+    }
+}
+
+/// A usage error with a message.
+pub fn usage(msg: impl Into<String>) -> Failure {
+    Failure::Usage(msg.into())
+}
+
+/// Runs a parsed command line; the `u8` is the exit status of a run that finished.
+pub fn run(cli: Cli) -> Result<u8, Failure> {
+    match cli.command {
+        Command::Rate(a) => rate::run(a),
+        Command::Reconcile(a) => reconcile::run(a),
+    }
+}
