@@ -52,16 +52,40 @@ pub trait SeenIds {
     fn first_time(&mut self, id: &str) -> bool;
 }
 
-/// Every accepted id, exactly: for inputs held in memory anyway.
-#[derive(Debug, Default)]
-pub struct ExactIds(HashSet<Box<str>>);
+/// Every accepted id, exactly, in one arena of bytes: no allocation per id.
+#[derive(Default)]
+pub struct ExactIds {
+    arena: Vec<u8>,
+    /// `(start, len)` of each id in `arena`.
+    table: hashbrown::HashTable<(u64, u32)>,
+    hasher: foldhash::fast::RandomState,
+}
+
+impl std::fmt::Debug for ExactIds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ExactIds({} ids)", self.table.len())
+    }
+}
 
 impl SeenIds for ExactIds {
     fn first_time(&mut self, id: &str) -> bool {
-        if self.0.contains(id) {
-            return false;
+        let (arena, hasher) = (&self.arena, &self.hasher);
+        let get =
+            |&(start, len): &(u64, u32)| &arena[start as usize..start as usize + len as usize];
+        let hash = hasher.hash_one(id.as_bytes());
+        match self.table.entry(
+            hash,
+            |e| get(e) == id.as_bytes(),
+            |e| hasher.hash_one(get(e)),
+        ) {
+            hashbrown::hash_table::Entry::Occupied(_) => false,
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                // Ids are at most 64 characters, so the length fits.
+                v.insert((self.arena.len() as u64, id.len() as u32));
+                self.arena.extend_from_slice(id.as_bytes());
+                true
+            }
         }
-        self.0.insert(id.into())
     }
 }
 
@@ -137,6 +161,24 @@ impl SeenIds for ScreenedIds {
             return false;
         }
         self.seen.insert(id.into())
+    }
+}
+
+/// One of the two ways to judge `duplicate`, chosen by the caller per input size.
+#[derive(Debug)]
+pub enum Dedupe {
+    /// Every id held: one pass.
+    Exact(ExactIds),
+    /// Only suspects held: needs a [`Prescan`] first.
+    Screened(ScreenedIds),
+}
+
+impl SeenIds for Dedupe {
+    fn first_time(&mut self, id: &str) -> bool {
+        match self {
+            Dedupe::Exact(x) => x.first_time(id),
+            Dedupe::Screened(x) => x.first_time(id),
+        }
     }
 }
 

@@ -40,12 +40,40 @@ pub fn parse_decimal(s: &str) -> Option<Decimal> {
 
 /// Writes `d` with exactly `dp` decimals, plain, never `-0` (SPEC §9, §6.3).
 pub fn format_fixed(d: Decimal, dp: u32) -> String {
+    let mut buf: FixedBuf = [0; 48];
+    write_fixed(d, dp, &mut buf).to_string()
+}
+
+/// Room for any [`Decimal`] written plain: sign, 29 digits, point, leading zero.
+pub type FixedBuf = [u8; 48];
+
+/// Writes `d` with exactly `dp` decimals into `buf` without allocating (exports write one
+/// per record). A value that cannot take `dp` decimals within 28 digits keeps its own scale.
+pub fn write_fixed(d: Decimal, dp: u32, buf: &mut FixedBuf) -> &str {
     let mut v = d;
     v.rescale(dp);
-    if v.is_zero() {
-        v.set_sign_positive(true);
+    let scale = v.scale() as usize;
+    let m = v.mantissa();
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(m.unsigned_abs()).as_bytes();
+    let mut n = 0;
+    if m < 0 {
+        buf[n] = b'-';
+        n += 1;
     }
-    v.to_string()
+    // Pad with zeros so there is at least one digit before the point.
+    let width = digits.len().max(scale + 1);
+    let pad = width - digits.len();
+    for k in 0..width {
+        if scale > 0 && k == width - scale {
+            buf[n] = b'.';
+            n += 1;
+        }
+        buf[n] = if k < pad { b'0' } else { digits[k - pad] };
+        n += 1;
+    }
+    // Only ASCII was written.
+    std::str::from_utf8(&buf[..n]).unwrap_or_default()
 }
 
 /// How a computed amount is brought to a number of decimals (SPEC §4).
@@ -325,6 +353,19 @@ mod tests {
             Some(Decimal::MAX)
         );
         assert_eq!(parse_decimal("79228162514264337593543950336"), None);
+    }
+
+    proptest! {
+        #[test]
+        fn fixed_format_equals_rust_decimal(m in any::<i64>(), scale in 0u32..20, dp in 0u32..10) {
+            let d = Decimal::new(m, scale);
+            let mut want = d;
+            want.rescale(dp);
+            if want.is_zero() {
+                want.set_sign_positive(true);
+            }
+            prop_assert_eq!(format_fixed(d, dp), want.to_string());
+        }
     }
 
     #[test]

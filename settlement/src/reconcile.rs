@@ -3,16 +3,41 @@
 use std::cmp::Ordering;
 use std::fmt;
 
-use crate::cdr::Cdr;
+use crate::cdr::CdrView;
+use crate::number::Number;
 use crate::rating::Rated;
+use crate::time::Timestamp;
 
-/// A record of one side with its rating.
+/// A record of one side of a statement, with its rating. Service and carriers are the
+/// statement's own, so they are not kept: millions of these are held at once.
 #[derive(Debug, Clone)]
 pub struct SideRecord {
-    /// The record as its reporter sent it.
-    pub cdr: Cdr,
+    /// The reporting carrier's id of the record.
+    pub record_id: Box<str>,
+    /// Calling party.
+    pub a_number: Number,
+    /// Called party.
+    pub b_number: Number,
+    /// Start, whole UTC seconds.
+    pub start: Timestamp,
+    /// Units in the service's own units.
+    pub units: u64,
     /// Its rating with the statement's ratesheet.
     pub rated: Rated,
+}
+
+impl SideRecord {
+    /// Keeps what a statement needs of an in-scope record.
+    pub fn new(cdr: &CdrView<'_>, rated: Rated) -> SideRecord {
+        SideRecord {
+            record_id: cdr.record_id.into(),
+            a_number: cdr.usage.a_number,
+            b_number: cdr.usage.b_number,
+            start: cdr.usage.start,
+            units: cdr.usage.units,
+            rated,
+        }
+    }
 }
 
 /// What became of a record or a pair (SPEC §6.1), in the order the table is read.
@@ -78,16 +103,39 @@ pub struct MatchRules {
     pub units_tolerance: u64,
 }
 
-fn order(a: &SideRecord, b: &SideRecord) -> Ordering {
-    let (x, y) = (&a.cdr.usage, &b.cdr.usage);
-    (x.a_number, x.b_number, x.start)
-        .cmp(&(y.a_number, y.b_number, y.start))
-        .then_with(|| a.cdr.record_id.as_bytes().cmp(b.cdr.record_id.as_bytes()))
+/// Indices of a side in `(a_number, b_number, start_time, record_id)` order.
+///
+/// Sorts a contiguous array of keys rather than chasing indices into the records: the
+/// sides hold millions.
+fn sorted(side: &[SideRecord]) -> Vec<u32> {
+    let mut keys: Vec<(Number, Number, i64, u32)> = side
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.a_number, r.b_number, r.start.0, i as u32))
+        .collect();
+    keys.sort_unstable_by(|x, y| {
+        (x.0, x.1, x.2).cmp(&(y.0, y.1, y.2)).then_with(|| {
+            side[x.3 as usize]
+                .record_id
+                .as_bytes()
+                .cmp(side[y.3 as usize].record_id.as_bytes())
+        })
+    });
+    keys.into_iter().map(|k| k.3).collect()
 }
 
-fn same_group(a: &SideRecord, b: &SideRecord) -> Ordering {
-    let (x, y) = (&a.cdr.usage, &b.cdr.usage);
-    (x.a_number, x.b_number).cmp(&(y.a_number, y.b_number))
+fn group_of(r: &SideRecord) -> (Number, Number) {
+    (r.a_number, r.b_number)
+}
+
+/// Where the group that starts at `start` ends (groups are short: scan).
+fn group_end(ix: &[u32], side: &[SideRecord], start: usize) -> usize {
+    let g = group_of(&side[ix[start] as usize]);
+    start
+        + ix[start..]
+            .iter()
+            .take_while(|&&k| group_of(&side[k as usize]) == g)
+            .count()
 }
 
 /// Matches every record of the period; each ends in exactly one pairing. The pairings come
@@ -98,23 +146,14 @@ pub fn match_records(
     payee: &[SideRecord],
     rules: MatchRules,
 ) -> Vec<Pairing> {
-    let sorted = |side: &[SideRecord]| {
-        let mut ix: Vec<u32> = (0..side.len() as u32).collect();
-        ix.sort_unstable_by(|&a, &b| order(&side[a as usize], &side[b as usize]));
-        ix
-    };
     let (p_ix, q_ix) = (sorted(payer), sorted(payee));
     let mut out = Vec::with_capacity(payer.len().max(payee.len()) + payer.len() / 16);
     let (mut i, mut j) = (0, 0);
     while i < p_ix.len() || j < q_ix.len() {
         let cmp = match (p_ix.get(i), q_ix.get(j)) {
-            (Some(&p), Some(&q)) => same_group(&payer[p as usize], &payee[q as usize]),
+            (Some(&p), Some(&q)) => group_of(&payer[p as usize]).cmp(&group_of(&payee[q as usize])),
             (Some(_), None) => Ordering::Less,
             _ => Ordering::Greater,
-        };
-        let group_end = |ix: &[u32], side: &[SideRecord], start: usize| {
-            let first = &side[ix[start] as usize];
-            start + ix[start..].partition_point(|&k| same_group(&side[k as usize], first).is_eq())
         };
         let (pe, qe) = match cmp {
             Ordering::Less => (group_end(&p_ix, payer, i), j),
@@ -140,13 +179,12 @@ fn match_group(
     let mut taken = vec![false; ps.len()];
     let mut partner: Vec<Option<usize>> = vec![None; qs.len()];
     for (qk, &q) in qs.iter().enumerate() {
-        let rec = &payee[q as usize].cdr.usage;
-        let lo = ps.partition_point(|&p| {
-            payer[p as usize].cdr.usage.start.0 < rec.start.0.saturating_sub(window)
-        });
+        let rec = &payee[q as usize];
+        let lo =
+            ps.partition_point(|&p| payer[p as usize].start.0 < rec.start.0.saturating_sub(window));
         let mut best: Option<(u64, u64, usize)> = None;
         for (pk, &p) in ps.iter().enumerate().skip(lo) {
-            let cand = &payer[p as usize].cdr.usage;
+            let cand = &payer[p as usize];
             if cand.start.0 > rec.start.0.saturating_add(window) {
                 break;
             }
@@ -177,9 +215,7 @@ fn match_group(
                 let prec = &payer[p as usize];
                 let outcome = if qrec.rated.row.is_none() {
                     Outcome::NoRate
-                } else if prec.cdr.usage.units.abs_diff(qrec.cdr.usage.units)
-                    <= rules.units_tolerance
-                {
+                } else if prec.units.abs_diff(qrec.units) <= rules.units_tolerance {
                     Outcome::Matched
                 } else {
                     Outcome::UnitsMismatch
@@ -200,13 +236,13 @@ fn match_group(
                 payee: Some(q),
             },
         };
-        events.push((qrec.cdr.usage.start.0, pairing));
+        events.push((qrec.start.0, pairing));
     }
     for (pk, &p) in ps.iter().enumerate() {
         if !taken[pk] {
             let prec = &payer[p as usize];
             events.push((
-                prec.cdr.usage.start.0,
+                prec.start.0,
                 Pairing {
                     outcome: if prec.rated.row.is_none() {
                         Outcome::NoRate
@@ -220,7 +256,7 @@ fn match_group(
         }
     }
     fn id(side: &[SideRecord], k: Option<u32>) -> Option<&[u8]> {
-        k.map(|k| side[k as usize].cdr.record_id.as_bytes())
+        k.map(|k| side[k as usize].record_id.as_bytes())
     }
     events.sort_by(|(ta, a), (tb, b)| {
         ta.cmp(tb)
@@ -233,27 +269,15 @@ fn match_group(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::carrier::CarrierId;
-    use crate::cdr::Usage;
-    use crate::number::Number;
-    use crate::service::Service;
-    use crate::time::Timestamp;
     use rust_decimal::Decimal;
 
     fn rec(id: &str, b: &str, start: i64, units: u64, rated: bool) -> SideRecord {
         SideRecord {
-            cdr: Cdr {
-                record_id: id.into(),
-                usage: Usage {
-                    service: Service::Voice,
-                    orig: CarrierId::parse("alpha").unwrap(),
-                    term: CarrierId::parse("beta").unwrap(),
-                    a_number: Number::parse("441234567890").unwrap(),
-                    b_number: Number::parse(b).unwrap(),
-                    start: Timestamp(start),
-                    units,
-                },
-            },
+            record_id: id.into(),
+            a_number: Number::parse("441234567890").unwrap(),
+            b_number: Number::parse(b).unwrap(),
+            start: Timestamp(start),
+            units,
             rated: Rated {
                 row: rated.then_some(0),
                 billable: units,
@@ -272,7 +296,7 @@ mod tests {
         payee: &[SideRecord],
     ) -> Vec<(Outcome, Option<&'static str>, Option<&'static str>)> {
         let name = |side: &[SideRecord], k: Option<u32>| {
-            k.map(|k| -> &'static str { Box::leak(side[k as usize].cdr.record_id.clone()) })
+            k.map(|k| -> &'static str { Box::leak(side[k as usize].record_id.clone()) })
         };
         match_records(payer, payee, RULES)
             .into_iter()

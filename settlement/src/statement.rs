@@ -1,6 +1,5 @@
 //! Statement lines, totals, the amount billed and the status (SPEC §6.2, §6.3).
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use rust_decimal::Decimal;
@@ -151,11 +150,12 @@ pub fn check_deal(deal: &Deal, sheet: &Ratesheet) -> Result<(), StatementError> 
     Ok(())
 }
 
-/// Where a pairing's records go: a named line, or a deal commitment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum LineKey<'a> {
-    Destination(&'a str),
-    Commitment(usize),
+/// One line's running sums: per side the totals and the billable units.
+#[derive(Debug, Clone, Copy, Default)]
+struct Acc {
+    used: bool,
+    payer: (SideTotals, u128),
+    payee: (SideTotals, u128),
 }
 
 /// Computes the statement of matched records (SPEC §6.2, §6.3).
@@ -186,18 +186,19 @@ pub fn build_statement(
     let covering = |r: &SideRecord| -> Option<usize> {
         let d = deal?;
         r.rated.row?;
-        if !d.contains(r.cdr.usage.start) {
+        if !d.contains(r.start) {
             return None;
         }
         commitments
             .iter()
-            .copied()
-            .find(|&i| d.commitments[i].covers_number(&r.cdr.usage.b_number))
+            .position(|&i| d.commitments[i].covers_number(&r.b_number))
     };
-    let mut lines: BTreeMap<LineKey<'_>, (SideTotals, SideTotals, u128, u128)> = BTreeMap::new();
-    for &c in &commitments {
-        lines.insert(LineKey::Commitment(c), Default::default());
-    }
+    // Accumulators: one per destination of the sheet, one for the empty destination, one
+    // per commitment; per side totals and billable units.
+    let dests = sheet.destinations();
+    let empty = dests.len();
+    let first_commitment = empty + 1;
+    let mut acc = vec![Acc::default(); first_commitment + commitments.len()];
     let mut outcomes = [0u64; 5];
     for p in pairings {
         outcomes[Outcome::ALL
@@ -208,51 +209,64 @@ pub fn build_statement(
         let pr = p.payer.map(|k| &payer[k as usize]);
         // The payee record decides the line of a pair; a lone record decides its own.
         let Some(decider) = q.or(pr) else { continue };
-        let key = match covering(decider) {
-            Some(c) => LineKey::Commitment(c),
-            None => {
-                LineKey::Destination(decider.rated.row.map_or("", |i| &sheet.row(i).destination))
-            }
+        let slot = match covering(decider) {
+            Some(k) => first_commitment + k,
+            None => decider
+                .rated
+                .row
+                .map_or(empty, |i| sheet.destination_id(i) as usize),
         };
-        let entry = lines.entry(key).or_default();
-        for (rec, side, billable) in [
-            (pr, &mut entry.0, &mut entry.2),
-            (q, &mut entry.1, &mut entry.3),
-        ] {
+        let a = &mut acc[slot];
+        a.used = true;
+        for (rec, side) in [(pr, &mut a.payer), (q, &mut a.payee)] {
             if let Some(r) = rec {
-                side.count += 1;
-                side.units += r.cdr.usage.units as u128;
-                side.charge = side
+                side.0.count += 1;
+                side.0.units += r.units as u128;
+                side.0.charge = side
+                    .0
                     .charge
                     .checked_add(r.rated.charge)
                     .ok_or(StatementError::Overflow)?;
-                *billable += r.rated.billable as u128;
+                side.1 += r.rated.billable as u128;
             }
         }
     }
     let unit = scope.service.rate_unit();
     let currency = sheet.terms().currency;
-    let mut out: Vec<StatementLine> = Vec::with_capacity(lines.len());
-    for (key, (mut p, mut q, pb, qb)) in lines {
-        let destination = match key {
-            LineKey::Destination(d) => d.to_string(),
-            LineKey::Commitment(c) => {
-                let d = deal.ok_or(StatementError::NoDealId)?;
-                let commitment = &d.commitments[c];
-                p.charge = commitment
-                    .total(pb, unit, currency)
-                    .ok_or(StatementError::Overflow)?;
-                q.charge = commitment
-                    .total(qb, unit, currency)
-                    .ok_or(StatementError::Overflow)?;
-                format!("deal:{}:{}", d.id.as_deref().unwrap_or_default(), c + 1)
-            }
+    let mut out: Vec<StatementLine> = Vec::new();
+    for (slot, a) in acc.into_iter().enumerate() {
+        let (mut p, mut q) = (a.payer.0, a.payee.0);
+        let destination = if slot < empty {
+            dests[slot].to_string()
+        } else if slot == empty {
+            String::new()
+        } else {
+            let (d, c) = (
+                deal.ok_or(StatementError::NoDealId)?,
+                commitments[slot - first_commitment],
+            );
+            let commitment = &d.commitments[c];
+            p.charge = commitment
+                .total(a.payer.1, unit, currency)
+                .ok_or(StatementError::Overflow)?;
+            q.charge = commitment
+                .total(a.payee.1, unit, currency)
+                .ok_or(StatementError::Overflow)?;
+            // Every commitment gets its line, records or not: its shortfall is owed.
+            out.push(StatementLine {
+                destination: format!("deal:{}:{}", d.id.as_deref().unwrap_or_default(), c + 1),
+                payer: p,
+                payee: q,
+            });
+            continue;
         };
-        out.push(StatementLine {
-            destination,
-            payer: p,
-            payee: q,
-        });
+        if a.used {
+            out.push(StatementLine {
+                destination,
+                payer: p,
+                payee: q,
+            });
+        }
     }
     out.sort_by(|a, b| a.destination.as_bytes().cmp(b.destination.as_bytes()));
     let sum = |f: fn(&StatementLine) -> Decimal| {

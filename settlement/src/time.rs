@@ -231,19 +231,42 @@ impl Timestamp {
     }
 }
 
-impl fmt::Display for Timestamp {
-    /// `YYYY-MM-DDTHH:MM:SSZ` (SPEC §9).
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Timestamp {
+    /// Writes `YYYY-MM-DDTHH:MM:SSZ` (SPEC §9) into `out`, without the formatting machinery:
+    /// exports write one per record.
+    pub fn write_utc(self, out: &mut [u8; 20]) -> &str {
         let days = self.0.div_euclid(86_400);
         let rem = self.0.rem_euclid(86_400);
         let (y, m, d) = civil_from_days(days);
-        write!(
-            f,
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-            rem / 3600,
-            rem % 3600 / 60,
-            rem % 60
-        )
+        // Parsing keeps years within 0000..=9999.
+        let y = y.clamp(0, 9999) as u32;
+        let two = |v: u32| [b'0' + (v / 10) as u8, b'0' + (v % 10) as u8];
+        out[..4].copy_from_slice(&[
+            b'0' + (y / 1000) as u8,
+            b'0' + (y / 100 % 10) as u8,
+            b'0' + (y / 10 % 10) as u8,
+            b'0' + (y % 10) as u8,
+        ]);
+        out[4] = b'-';
+        out[5..7].copy_from_slice(&two(m));
+        out[7] = b'-';
+        out[8..10].copy_from_slice(&two(d));
+        out[10] = b'T';
+        out[11..13].copy_from_slice(&two((rem / 3600) as u32));
+        out[13] = b':';
+        out[14..16].copy_from_slice(&two((rem % 3600 / 60) as u32));
+        out[16] = b':';
+        out[17..19].copy_from_slice(&two((rem % 60) as u32));
+        out[19] = b'Z';
+        // Only ASCII was written.
+        std::str::from_utf8(out).unwrap_or_default()
+    }
+}
+
+impl fmt::Display for Timestamp {
+    /// `YYYY-MM-DDTHH:MM:SSZ` (SPEC §9).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.write_utc(&mut [0; 20]))
     }
 }
 

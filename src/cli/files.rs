@@ -1,18 +1,17 @@
 //! Opening inputs and writing outputs so that a failed run leaves no partial file.
 
 use std::fs::{self, File};
-use std::io::{BufReader, BufWriter};
+use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-/// Read buffer: large enough that reads are few.
-const READ_BUF: usize = 1 << 20;
+/// Write buffer of outputs that are not CSV (the CSV writers buffer on their own).
+const WRITE_BUF: usize = 1 << 16;
 
-/// Opens an input file for buffered reading.
-pub fn open(path: &Path) -> anyhow::Result<BufReader<File>> {
-    let f = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
-    Ok(BufReader::with_capacity(READ_BUF, f))
+/// Opens an input file (the line reader buffers it).
+pub fn open(path: &Path) -> anyhow::Result<File> {
+    File::open(path).with_context(|| format!("{}: cannot open", path.display()))
 }
 
 /// An output written beside its final path and renamed into place by [`Output::commit`].
@@ -33,7 +32,7 @@ impl Output {
                 tmp,
                 path: path.to_path_buf(),
             },
-            BufWriter::with_capacity(READ_BUF, f),
+            BufWriter::with_capacity(WRITE_BUF, f),
         ))
     }
 
@@ -51,10 +50,8 @@ impl Output {
 
 /// Flushes a buffered writer, naming the file on failure.
 pub fn finish(w: BufWriter<File>, path: &Path) -> anyhow::Result<()> {
-    let f = w
-        .into_inner()
+    w.into_inner()
         .map_err(|e| e.into_error())
         .with_context(|| format!("{}: cannot write", path.display()))?;
-    f.sync_data().ok();
     Ok(())
 }

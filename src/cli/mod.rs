@@ -2,8 +2,10 @@
 //! found or input rejected as a whole, 2 bad usage).
 
 mod args;
+mod bench;
 
 mod files;
+mod fixtures;
 
 mod progress;
 mod rate;
@@ -32,6 +34,12 @@ pub enum Command {
     Rate(rate::RateArgs),
     /// Reconcile a payer's and a payee's CDRs into a statement, no ledger.
     Reconcile(reconcile::ReconcileArgs),
+    /// Sample data sets.
+    #[command(subcommand)]
+    Fixtures(fixtures::FixturesCmd),
+    /// Measure throughput.
+    #[command(subcommand)]
+    Bench(bench::BenchCmd),
 }
 
 /// Why a command did not succeed, and so its exit status.
@@ -78,5 +86,7 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
     match cli.command {
         Command::Rate(a) => rate::run(a),
         Command::Reconcile(a) => reconcile::run(a),
+        Command::Fixtures(c) => fixtures::run(c),
+        Command::Bench(c) => bench::run(c),
     }
 }

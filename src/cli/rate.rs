@@ -7,7 +7,7 @@ use clap::Args;
 use settlement::carrier::CarrierId;
 use settlement::cdr::CdrReader;
 use settlement::export::{RatedWriter, RejectsWriter};
-use settlement::intake::Tally;
+use settlement::intake::{Dedupe, ExactIds, Tally};
 use settlement::offline::{prescan_ids, rate_records};
 use settlement::ratesheet::Ratesheet;
 
@@ -57,7 +57,7 @@ pub fn run(a: RateArgs) -> Result<u8, Failure> {
     let terms = a.terms.terms()?;
     let spec = a.format.spec()?;
     let sheet = load_sheet(&a.ratesheet, terms)?;
-    let tally = rate_file(&sheet, &a.cdrs, spec, a.reporter, &a.out)?;
+    let tally = rate_file(&sheet, &a.cdrs, spec, a.reporter, &a.out, EXACT_DEDUPE_MAX)?;
     println!(
         "{}: {} rows, {} accepted, {} rejected{}{}; wrote {} and {}",
         a.cdrs.display(),
@@ -72,6 +72,10 @@ pub fn run(a: RateArgs) -> Result<u8, Failure> {
     Ok(0)
 }
 
+/// Files up to this size are deduplicated in one pass with every id in memory (about
+/// 50 bytes an id); larger ones take a prescan so memory stays bounded.
+pub const EXACT_DEDUPE_MAX: u64 = 128 << 20;
+
 /// Rates `cdrs` into `out` and its rejects file; nothing is left behind on failure.
 pub fn rate_file(
     sheet: &Ratesheet,
@@ -79,6 +83,7 @@ pub fn rate_file(
     spec: settlement::cdr::FormatSpec,
     reporter: Option<CarrierId>,
     out: &Path,
+    exact_dedupe_max: u64,
 ) -> anyhow::Result<Tally> {
     let reader = |input| {
         CdrReader::new(input, spec, reporter)
@@ -87,10 +92,16 @@ pub fn rate_file(
     let size = std::fs::metadata(cdrs)
         .with_context(|| format!("{}: cannot open", cdrs.display()))?
         .len();
-    // Bounded-memory dedupe: a first pass finds the ids that may repeat.
-    let mut seen = prescan_ids(reader(open(cdrs)?)?, size / 40)
-        .with_context(|| cdrs.display().to_string())?
-        .finish();
+    let mut seen = if size <= exact_dedupe_max {
+        Dedupe::Exact(ExactIds::default())
+    } else {
+        // Bounded-memory dedupe: a first pass finds the ids that may repeat.
+        Dedupe::Screened(
+            prescan_ids(reader(open(cdrs)?)?, size / 40)
+                .with_context(|| cdrs.display().to_string())?
+                .finish(),
+        )
+    };
     let rejects_out = rejects_path(out);
     let (rated_file, rated_w) = Output::create(out)?;
     let (rejects_file, rejects_w) = match Output::create(&rejects_out) {
@@ -137,5 +148,47 @@ pub fn rate_file(
             rejects_file.abandon();
             Err(e)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use settlement::money::{Currency, Rounding};
+    use settlement::ratesheet::SheetTerms;
+    use settlement::service::Service;
+
+    #[test]
+    fn both_dedupe_strategies_write_the_same_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let small = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/small");
+        let terms = SheetTerms::new(
+            Service::Voice,
+            Currency::parse("EUR").unwrap(),
+            4,
+            Rounding::HalfUp,
+        )
+        .unwrap();
+        let sheet = load_sheet(&small.join("ratesheet.csv"), terms).unwrap();
+        let beta = CarrierId::parse("beta");
+        let mut outputs = vec![];
+        for (name, limit) in [("exact.csv", u64::MAX), ("screened.csv", 0)] {
+            let out = dir.path().join(name);
+            let tally = rate_file(
+                &sheet,
+                &small.join("beta.csv"),
+                settlement::cdr::FormatSpec::Native,
+                beta,
+                &out,
+                limit,
+            )
+            .unwrap();
+            assert!(tally.rejected[settlement::cdr::RejectReason::Duplicate.index()] > 0);
+            outputs.push((
+                std::fs::read(&out).unwrap(),
+                std::fs::read(rejects_path(&out)).unwrap(),
+            ));
+        }
+        assert_eq!(outputs[0], outputs[1]);
     }
 }

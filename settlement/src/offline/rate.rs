@@ -1,6 +1,6 @@
 //! `iclear rate`: stream a CDR file through one ratesheet (SPEC §10).
 
-use std::io::{BufRead, Write};
+use std::io::{Read, Write};
 
 use super::RunError;
 use crate::cdr::CdrReader;
@@ -8,16 +8,13 @@ use crate::export::{RatedWriter, RejectsWriter};
 use crate::intake::{Prescan, SeenIds, Tally};
 use crate::ratesheet::Ratesheet;
 
-/// The first pass of bounded-memory dedupe: notes the id of every row that passes the
-/// row checks. `expected` sizes the filter (a file's length over 40 is ample).
-pub fn prescan_ids<R: BufRead>(
-    mut input: CdrReader<R>,
-    expected: u64,
-) -> Result<Prescan, RunError> {
+/// The first pass of bounded-memory dedupe: notes the id of every row whose fields split
+/// (a superset of the accepted rows). `expected` sizes the filter (a file's length over 40 is ample).
+pub fn prescan_ids<R: Read>(mut input: CdrReader<R>, expected: u64) -> Result<Prescan, RunError> {
     let mut pre = Prescan::new(expected);
-    while let Some(row) = input.next_row().map_err(RunError::Read)? {
-        if let Ok(rec) = row.outcome {
-            pre.observe(rec.record_id);
+    while let Some(id) = input.next_id().map_err(RunError::Read)? {
+        if let Some(id) = id {
+            pre.observe(id);
         }
     }
     Ok(pre)
@@ -25,7 +22,7 @@ pub fn prescan_ids<R: BufRead>(
 
 /// Rates every accepted row in input order and writes each rejected row with its reason;
 /// `progress` hears the bytes read now and then.
-pub fn rate_records<R: BufRead, W: Write, X: Write>(
+pub fn rate_records<R: Read, W: Write, X: Write>(
     mut input: CdrReader<R>,
     seen: &mut impl SeenIds,
     sheet: &Ratesheet,

@@ -1,6 +1,6 @@
 //! `iclear reconcile`: both sides' files, matched and stated (SPEC §6, §10).
 
-use std::io::BufRead;
+use std::io::Read;
 
 use rust_decimal::Decimal;
 
@@ -26,7 +26,7 @@ pub struct SideLoad {
 }
 
 /// Reads one side's file (its reporter set on the reader) and rates what is in scope.
-pub fn load_side<R: BufRead>(
+pub fn load_side<R: Read>(
     mut input: CdrReader<R>,
     scope: &StatementScope,
     sheet: &Ratesheet,
@@ -59,10 +59,7 @@ pub fn load_side<R: BufRead>(
                     line: row.line,
                     source,
                 })?;
-                load.records.push(SideRecord {
-                    cdr: rec.to_owned(),
-                    rated,
-                });
+                load.records.push(SideRecord::new(&rec, rated));
             }
             Err(reason) => {
                 load.tally.reject(reason);

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::io::{self, BufRead};
+use std::io::{self, Read};
 
 use rust_decimal::Decimal;
 
@@ -65,7 +65,7 @@ const REQUIRED: usize = 4;
 
 impl Ratesheet {
     /// Reads and validates a ratesheet file; on any problem nothing is kept.
-    pub fn read(input: impl BufRead, terms: SheetTerms) -> Result<Ratesheet, RatesheetError> {
+    pub fn read(input: impl Read, terms: SheetTerms) -> Result<Ratesheet, RatesheetError> {
         let mut lines = LineReader::new(input);
         let mut fields = Fields::default();
         let header = lines.next_line()?.ok_or(RatesheetError::NoHeader)?;
@@ -125,10 +125,13 @@ impl Ratesheet {
                 }
             }
         }
+        // Problems between rows are listed too, among the rows that parsed.
+        problems.extend(whole_sheet_problems(&rows));
         if !problems.is_empty() {
+            problems.sort_by_key(|p| p.line);
             return Err(RatesheetError::Rows(problems));
         }
-        Ratesheet::from_rows(terms, rows)
+        Ok(Ratesheet::from_rows(terms, rows))
     }
 }
 
@@ -255,6 +258,5 @@ pub(super) fn whole_sheet_problems(rows: &[RateRow]) -> Vec<Problem> {
             }
         }
     }
-    problems.sort_by(|a, b| a.line.cmp(&b.line).then_with(|| a.message.cmp(&b.message)));
     problems
 }
