@@ -4,11 +4,20 @@
 //! line; `""` inside quotes is one `"`; an unquoted field may contain neither `"` nor `\r`.
 //! A quote left open at the end of the line is an error: fields never span lines.
 
-/// The fields of one line, unescaped, in one reused buffer.
+/// Where one field's text is: in the line itself, or unescaped in [`Fields`]' own buffer.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: u32,
+    end: u32,
+    own: bool,
+}
+
+/// The fields of one line as spans: most fields are slices of the line, only quoted
+/// fields with `""` in them are unescaped into a reused buffer.
 #[derive(Debug, Default)]
 pub struct Fields {
-    text: String,
-    ends: Vec<usize>,
+    spans: Vec<Span>,
+    unescaped: String,
 }
 
 /// The line's quoting is broken (the row is `bad_row`).
@@ -16,72 +25,98 @@ pub struct Fields {
 pub struct BadQuoting;
 
 impl Fields {
-    /// Splits `line`, replacing what was held before.
+    /// Splits `line`, replacing what was held before; the fields are then read with the
+    /// same `line`.
     pub fn split(&mut self, line: &str) -> Result<(), BadQuoting> {
-        self.text.clear();
-        self.ends.clear();
+        self.spans.clear();
+        self.unescaped.clear();
         let b = line.as_bytes();
         let mut i = 0;
         loop {
             if b.get(i) == Some(&b'"') {
-                i += 1;
-                loop {
-                    let q = memchr::memchr(b'"', &b[i..]).ok_or(BadQuoting)? + i;
-                    self.text.push_str(&line[i..q]);
-                    if b.get(q + 1) == Some(&b'"') {
-                        self.text.push('"');
-                        i = q + 2;
-                    } else {
-                        i = q + 1;
-                        break;
-                    }
-                }
-                self.ends.push(self.text.len());
+                i = self.quoted(line, i + 1)?;
                 match b.get(i) {
                     None => return Ok(()),
                     Some(b',') => i += 1,
                     Some(_) => return Err(BadQuoting),
                 }
             } else {
-                let end = memchr::memchr(b',', &b[i..]).map_or(b.len(), |p| p + i);
-                let field = &b[i..end];
-                if memchr::memchr2(b'"', b'\r', field).is_some() {
-                    return Err(BadQuoting);
+                // One pass: find the comma, refusing a quote or a carriage return on the way.
+                let start = i;
+                while let Some(&c) = b.get(i) {
+                    match c {
+                        b',' => break,
+                        b'"' | b'\r' => return Err(BadQuoting),
+                        _ => i += 1,
+                    }
                 }
-                self.text.push_str(&line[i..end]);
-                self.ends.push(self.text.len());
-                if end == b.len() {
+                self.spans.push(Span {
+                    start: start as u32,
+                    end: i as u32,
+                    own: false,
+                });
+                if i == b.len() {
                     return Ok(());
                 }
-                i = end + 1;
+                i += 1;
+            }
+        }
+    }
+
+    /// Reads a quoted field whose text starts at `i`; returns the index after its closing quote.
+    fn quoted(&mut self, line: &str, mut i: usize) -> Result<usize, BadQuoting> {
+        let b = line.as_bytes();
+        let start = i;
+        let q = memchr::memchr(b'"', &b[i..]).ok_or(BadQuoting)? + i;
+        if b.get(q + 1) != Some(&b'"') {
+            // No escaped quote: the field is a slice of the line.
+            self.spans.push(Span {
+                start: start as u32,
+                end: q as u32,
+                own: false,
+            });
+            return Ok(q + 1);
+        }
+        let own_start = self.unescaped.len();
+        loop {
+            let q = memchr::memchr(b'"', &b[i..]).ok_or(BadQuoting)? + i;
+            self.unescaped.push_str(&line[i..q]);
+            if b.get(q + 1) == Some(&b'"') {
+                self.unescaped.push('"');
+                i = q + 2;
+            } else {
+                self.spans.push(Span {
+                    start: own_start as u32,
+                    end: self.unescaped.len() as u32,
+                    own: true,
+                });
+                return Ok(q + 1);
             }
         }
     }
 
     /// How many fields the line has.
     pub fn len(&self) -> usize {
-        self.ends.len()
+        self.spans.len()
     }
 
     /// Whether there are no fields (never after a successful split).
     pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
+        self.spans.is_empty()
     }
 
-    /// Field `i`, unescaped; empty when out of range.
-    pub fn get(&self, i: usize) -> &str {
-        match self.ends.get(i) {
-            Some(&end) => {
-                let start = if i == 0 { 0 } else { self.ends[i - 1] };
-                &self.text[start..end]
-            }
+    /// Field `i` of `line` (the line last split), unescaped; empty when out of range.
+    pub fn get<'a>(&'a self, line: &'a str, i: usize) -> &'a str {
+        match self.spans.get(i) {
+            Some(s) if s.own => &self.unescaped[s.start as usize..s.end as usize],
+            Some(s) => &line[s.start as usize..s.end as usize],
             None => "",
         }
     }
 
-    /// All fields in order.
-    pub fn iter(&self) -> impl Iterator<Item = &str> {
-        (0..self.len()).map(|i| self.get(i))
+    /// All fields of `line` in order.
+    pub fn iter<'a>(&'a self, line: &'a str) -> impl Iterator<Item = &'a str> {
+        (0..self.len()).map(move |i| self.get(line, i))
     }
 }
 
@@ -93,7 +128,7 @@ mod tests {
     fn split(s: &str) -> Result<Vec<String>, BadQuoting> {
         let mut f = Fields::default();
         f.split(s)?;
-        Ok(f.iter().map(str::to_string).collect())
+        Ok(f.iter(s).map(str::to_string).collect())
     }
 
     #[test]

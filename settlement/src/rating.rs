@@ -108,7 +108,11 @@ fn charge_u128(
         .checked_add(r.checked_mul(b as u128)?)?
         .checked_mul(pow(dp)?)?;
     let den = (unit as u128).checked_mul(pow(s)?)?;
-    let (q, rem) = (num / den, num % den);
+    // Nearly every charge fits 64 bits, where division is several times cheaper.
+    let (q, rem) = match (u64::try_from(num), u64::try_from(den)) {
+        (Ok(n), Ok(d)) => ((n / d) as u128, (n % d) as u128),
+        _ => (num / den, num % den),
+    };
     let q = q + mode.bumps(q & 1 == 1, rem, den) as u128;
     if q >= 1u128 << 96 {
         return None;

@@ -113,7 +113,7 @@ impl<R: Read> CdrReader<R> {
                 let header = lines.next_line()?.ok_or(ReadError::NoHeader)?;
                 let text = std::str::from_utf8(header.bytes).map_err(|_| ReadError::BadHeader)?;
                 fields.split(text).map_err(|_| ReadError::BadHeader)?;
-                Layout::Native(native_layout(&fields)?)
+                Layout::Native(native_layout(&fields, text)?)
             }
             FormatSpec::Asterisk(ctx) => Layout::Switch(SwitchLayout::Asterisk, ctx),
             FormatSpec::Freeswitch(ctx) => Layout::Switch(SwitchLayout::Freeswitch, ctx),
@@ -146,9 +146,11 @@ impl<R: Read> CdrReader<R> {
             return Ok(Some(None));
         }
         Ok(Some(match &self.layout {
-            Layout::Native(l) => (self.fields.len() == l.width).then(|| self.fields.get(l.at[0])),
+            Layout::Native(l) => {
+                (self.fields.len() == l.width).then(|| self.fields.get(text, l.at[0]))
+            }
             Layout::Switch(sl, _) => {
-                switch::raw_record(*sl, &self.fields, line.bytes, &mut self.hashed_id)
+                switch::raw_record(*sl, &self.fields, text, &mut self.hashed_id)
                     .ok()
                     .map(|r| r.record_id)
             }
@@ -175,9 +177,9 @@ impl<R: Read> CdrReader<R> {
     }
 }
 
-fn native_layout(header: &Fields) -> Result<NativeLayout, ReadError> {
+fn native_layout(header: &Fields, text: &str) -> Result<NativeLayout, ReadError> {
     let mut at = [usize::MAX; 8];
-    for (i, name) in header.iter().enumerate() {
+    for (i, name) in header.iter(text).enumerate() {
         if let Some(k) = NATIVE_COLUMNS.iter().position(|c| *c == name) {
             if at[k] != usize::MAX {
                 return Err(ReadError::DuplicateColumn(NATIVE_COLUMNS[k]));
@@ -219,7 +221,7 @@ fn check_row<'a>(
             if fields.len() != l.width {
                 return Err(RejectReason::BadRow);
             }
-            let f = |k: usize| fields.get(l.at[k]);
+            let f = |k: usize| fields.get(text, l.at[k]);
             let raw = RawRecord {
                 record_id: f(0),
                 service: Some(f(1)),
@@ -232,7 +234,7 @@ fn check_row<'a>(
             build(raw, carriers, reporter, Zone::Utc, false)
         }
         Layout::Switch(sl, ctx) => {
-            let raw = switch::raw_record(*sl, fields, bytes, hashed_id)?;
+            let raw = switch::raw_record(*sl, fields, text, hashed_id)?;
             build(
                 raw,
                 (Some(ctx.orig), Some(ctx.term)),

@@ -21,7 +21,7 @@ pub enum SwitchLayout {
 pub(super) fn raw_record<'a>(
     layout: SwitchLayout,
     fields: &'a Fields,
-    line: &[u8],
+    line: &'a str,
     hashed_id: &'a mut String,
 ) -> Result<RawRecord<'a>, RejectReason> {
     // (a, b, start, billsec, unique id)
@@ -40,10 +40,10 @@ pub(super) fn raw_record<'a>(
         }
     };
     // `get` is empty past the last field: a missing uniqueid is an empty one.
-    let mut record_id = fields.get(id);
+    let mut record_id = fields.get(line, id);
     if record_id.is_empty() {
         hashed_id.clear();
-        for byte in Sha256::digest(line) {
+        for byte in Sha256::digest(line.as_bytes()) {
             // Writing to a String cannot fail.
             let _ = write!(hashed_id, "{byte:02x}");
         }
@@ -52,9 +52,9 @@ pub(super) fn raw_record<'a>(
     Ok(RawRecord {
         record_id,
         service: None,
-        a_number: fields.get(a),
-        b_number: fields.get(b),
-        start_time: fields.get(start),
-        units: fields.get(billsec),
+        a_number: fields.get(line, a),
+        b_number: fields.get(line, b),
+        start_time: fields.get(line, start),
+        units: fields.get(line, billsec),
     })
 }

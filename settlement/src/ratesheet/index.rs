@@ -16,12 +16,20 @@ struct Period {
     row: u32,
 }
 
-/// The trie: node 0 is the root; child 0 means "none" (the root is nobody's child).
+/// One trie node: its children by digit and its own periods, in one cache line.
+#[derive(Debug, Clone, Copy, Default)]
+struct Node {
+    /// Child per digit; 0 means none (the root is nobody's child).
+    children: [u32; 10],
+    /// Its periods as a range of `periods`.
+    start: u32,
+    len: u32,
+}
+
+/// The trie: node 0 is the root.
 #[derive(Debug, Default)]
 pub(super) struct PrefixIndex {
-    children: Vec<[u32; 10]>,
-    /// For each node, its periods as a range of `periods`.
-    spans: Vec<(u32, u32)>,
+    nodes: Vec<Node>,
     periods: Vec<Period>,
 }
 
@@ -37,8 +45,7 @@ impl PrefixIndex {
                 .then_with(|| ra.from.cmp(&rb.from))
         });
         let mut ix = PrefixIndex {
-            children: vec![[0; 10]],
-            spans: vec![(0, 0)],
+            nodes: vec![Node::default()],
             periods: Vec::with_capacity(rows.len()),
         };
         let mut i = 0;
@@ -55,7 +62,8 @@ impl PrefixIndex {
                 });
                 i += 1;
             }
-            ix.spans[node] = (start, ix.periods.len() as u32 - start);
+            ix.nodes[node].start = start;
+            ix.nodes[node].len = ix.periods.len() as u32 - start;
         }
         ix
     }
@@ -64,12 +72,11 @@ impl PrefixIndex {
         let mut node = 0usize;
         for &d in digits {
             let k = (d - b'0') as usize;
-            let next = self.children[node][k];
+            let next = self.nodes[node].children[k];
             node = if next == 0 {
-                self.children.push([0; 10]);
-                self.spans.push((0, 0));
-                let n = self.children.len() - 1;
-                self.children[node][k] = n as u32;
+                self.nodes.push(Node::default());
+                let n = self.nodes.len() - 1;
+                self.nodes[node].children[k] = n as u32;
                 n
             } else {
                 next as usize
@@ -83,12 +90,15 @@ impl PrefixIndex {
         let mut node = 0usize;
         let mut best = None;
         for &d in number {
-            let next = self.children[node][(d.wrapping_sub(b'0') as usize).min(9)];
-            if next == 0 || !d.is_ascii_digit() {
+            if !d.is_ascii_digit() {
+                break;
+            }
+            let next = self.nodes[node].children[(d - b'0') as usize];
+            if next == 0 {
                 break;
             }
             node = next as usize;
-            let (start, len) = self.spans[node];
+            let Node { start, len, .. } = self.nodes[node];
             if len > 0 {
                 let periods = &self.periods[start as usize..(start + len) as usize];
                 // Last period starting at or before t; earlier ones end before it starts.

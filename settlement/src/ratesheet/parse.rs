@@ -72,7 +72,7 @@ impl Ratesheet {
         let text = std::str::from_utf8(header.bytes).map_err(|_| RatesheetError::BadHeader)?;
         fields.split(text).map_err(|_| RatesheetError::BadHeader)?;
         let mut at = [usize::MAX; 8];
-        for (i, name) in fields.iter().enumerate() {
+        for (i, name) in fields.iter(text).enumerate() {
             if let Some(k) = COLUMNS.iter().position(|c| *c == name) {
                 if at[k] != usize::MAX {
                     return Err(RatesheetError::DuplicateColumn(COLUMNS[k]));
@@ -111,11 +111,13 @@ impl Ratesheet {
                     message,
                 }),
                 Ok(()) => {
+                    // The line was checked to be UTF-8 just above.
+                    let text = std::str::from_utf8(line.bytes).unwrap_or_default();
                     let get = |k: usize| {
                         if at[k] == usize::MAX {
                             ""
                         } else {
-                            fields.get(at[k])
+                            fields.get(text, at[k])
                         }
                     };
                     match parse_row(number, get) {
