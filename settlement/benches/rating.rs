@@ -52,7 +52,7 @@ fn sheet_text(rows: usize) -> String {
         let cc = 30 + (i % 40);
         let prefix = format!("{cc}{}", 100_000 + i / 40);
         let rate = 1 + r.next() % 900;
-        if i % 5 == 0 && n + 1 < rows {
+        if i.is_multiple_of(5) && n + 1 < rows {
             let _ = writeln!(
                 s,
                 "{prefix},Dest {cc} {i},0.{rate:04},2026-01-01,2026-10-15,60,60,"
