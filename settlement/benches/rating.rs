@@ -164,7 +164,7 @@ fn matching(c: &mut Criterion) {
             CarrierId::parse(reporter),
         )
         .unwrap();
-        load_side(rd, &scope, &sheet).unwrap()
+        load_side(rd, &scope, &sheet, &mut |_| {}).unwrap()
     };
     let (payer, payee) = (side("alpha"), side("beta"));
     let rules = MatchRules {

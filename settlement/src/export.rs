@@ -29,6 +29,20 @@ fn io_err(e: csv::Error) -> io::Error {
     }
 }
 
+/// The raw line as text with each byte that is not valid UTF-8 replaced by U+FFFD (SPEC §9:
+/// one per byte, where `from_utf8_lossy` would write one per invalid sequence).
+pub fn replace_invalid_bytes(raw: &[u8]) -> std::borrow::Cow<'_, str> {
+    if let Ok(s) = std::str::from_utf8(raw) {
+        return s.into();
+    }
+    let mut out = String::with_capacity(raw.len() + 8);
+    for chunk in raw.utf8_chunks() {
+        out.push_str(chunk.valid());
+        out.extend(std::iter::repeat_n('\u{FFFD}', chunk.invalid().len()));
+    }
+    out.into()
+}
+
 /// The rejects file: `[side,]line,reason,raw`.
 pub struct RejectsWriter<W: Write> {
     csv: csv::Writer<W>,
@@ -65,7 +79,7 @@ impl<W: Write> RejectsWriter<W> {
         self.csv.write_field(n.format(line)).map_err(io_err)?;
         self.csv.write_field(reason.as_str()).map_err(io_err)?;
         self.csv
-            .write_field(String::from_utf8_lossy(raw).as_bytes())
+            .write_field(replace_invalid_bytes(raw).as_bytes())
             .map_err(io_err)?;
         self.csv.write_record(None::<&[u8]>).map_err(io_err)
     }
@@ -363,6 +377,16 @@ pub fn write_summary<W: Write>(
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn invalid_bytes_each_become_a_replacement_character() {
+        // A truncated four-byte sequence is three invalid bytes, then a stray 0xFF.
+        assert_eq!(
+            replace_invalid_bytes(b"a\xF0\x9F\x98b\xFFc"),
+            "a\u{FFFD}\u{FFFD}\u{FFFD}b\u{FFFD}c"
+        );
+        assert_eq!(replace_invalid_bytes("é,x".as_bytes()), "é,x");
+    }
 
     proptest! {
         #[test]

@@ -147,7 +147,7 @@ fn load(rows: &[String], reporter: &str, sheet: &Ratesheet) -> SideLoad {
     let text = format!("{HEADER}\n{}\n", rows.join("\n"));
     let reader =
         CdrReader::new(text.as_bytes(), FormatSpec::Native, Some(carrier(reporter))).unwrap();
-    load_side(reader, &scope(), sheet).unwrap()
+    load_side(reader, &scope(), sheet, &mut |_| {}).unwrap()
 }
 
 /// The three exported files of a reconciliation, as bytes.

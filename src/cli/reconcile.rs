@@ -3,6 +3,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Context;
 use clap::Args;
@@ -20,6 +21,7 @@ use settlement::statement::{StatementScope, check_deal};
 
 use super::args::{Bound, TermsArgs, decimal_flag};
 use super::files::{Output, finish, open};
+use super::progress::Progress;
 use super::rate::load_sheet;
 use super::{Failure, usage};
 
@@ -95,12 +97,23 @@ pub fn run(a: ReconcileArgs) -> Result<u8, Failure> {
         Some(path) => Some(load_deal(path, &sheet)?),
         None => None,
     };
-    // The two files are independent: read and rate them on both cores.
+    // The two files are independent: read and rate them on both cores, with one progress
+    // bar over both.
+    let size = |p: &Path| fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    let mut progress = Progress::new("reading", size(&a.payer_cdrs) + size(&a.payee_cdrs));
+    let payer_done = AtomicU64::new(0);
     let (payer, payee) = std::thread::scope(|s| {
-        let payer = s.spawn(|| load(&a.payer_cdrs, a.payer, &scope, &sheet));
-        let payee = load(&a.payee_cdrs, a.payee, &scope, &sheet);
+        let payer = s.spawn(|| {
+            load(&a.payer_cdrs, a.payer, &scope, &sheet, &mut |b| {
+                payer_done.store(b, Ordering::Relaxed)
+            })
+        });
+        let payee = load(&a.payee_cdrs, a.payee, &scope, &sheet, &mut |b| {
+            progress.set(b + payer_done.load(Ordering::Relaxed))
+        });
         (payer.join(), payee)
     });
+    progress.finish();
     let payer = payer.map_err(|_| anyhow::anyhow!("reading the payer's file failed"))??;
     let payee = payee?;
     let rec = reconcile(
@@ -179,10 +192,11 @@ fn load(
     reporter: CarrierId,
     scope: &StatementScope,
     sheet: &Ratesheet,
+    progress: &mut dyn FnMut(u64),
 ) -> anyhow::Result<SideLoad> {
     let reader = CdrReader::new(open(path)?, FormatSpec::Native, Some(reporter))
         .with_context(|| format!("{}: CDR file refused", path.display()))?;
-    load_side(reader, scope, sheet).with_context(|| path.display().to_string())
+    load_side(reader, scope, sheet, progress).with_context(|| path.display().to_string())
 }
 
 fn write_out<F>(path: &Path, body: F) -> anyhow::Result<()>

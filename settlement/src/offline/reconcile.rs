@@ -25,16 +25,26 @@ pub struct SideLoad {
     pub out_of_scope: u64,
 }
 
-/// Reads one side's file (its reporter set on the reader) and rates what is in scope.
+/// Reads one side's file (its reporter set on the reader) and rates what is in scope;
+/// `progress` hears the bytes read now and then.
 pub fn load_side<R: Read>(
     mut input: CdrReader<R>,
     scope: &StatementScope,
     sheet: &Ratesheet,
+    progress: &mut dyn FnMut(u64),
 ) -> Result<SideLoad, RunError> {
     let mut load = SideLoad::default();
     let mut seen = ExactIds::default();
     let (from, to) = (scope.from.ceil_secs(), scope.to.ceil_secs());
-    while let Some(row) = input.next_row().map_err(RunError::Read)? {
+    let mut rows = 0u64;
+    loop {
+        rows += 1;
+        if rows.is_multiple_of(65_536) {
+            progress(input.bytes_read());
+        }
+        let Some(row) = input.next_row().map_err(RunError::Read)? else {
+            break;
+        };
         let outcome = row.outcome.and_then(|rec| {
             if seen.first_time(rec.record_id) {
                 Ok(rec)
@@ -67,6 +77,7 @@ pub fn load_side<R: Read>(
             }
         }
     }
+    progress(input.bytes_read());
     Ok(load)
 }
 
