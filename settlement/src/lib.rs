@@ -6,11 +6,13 @@
 pub mod carrier;
 pub mod cdr;
 pub mod deal;
+pub mod dispute;
 pub mod export;
 pub mod fields;
 pub mod intake;
 pub mod lines;
 pub mod money;
+pub mod netting;
 pub mod number;
 pub mod offline;
 pub mod ratesheet;

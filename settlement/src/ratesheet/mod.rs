@@ -1,6 +1,7 @@
 //! Ratesheets (SPEC §3): the CSV file, all-or-nothing validation, and the row that rates a
 //! record (§3.2).
 
+pub mod change;
 mod index;
 mod parse;
 
