@@ -3,7 +3,7 @@
 //! kills. Everything they do lives in the `ledger` crate; this file only parses and prints.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -28,12 +28,9 @@ pub enum LedgerCmd {
     },
 }
 
-/// `iclear network init --dir DIR --carriers a,b,c`
+/// `iclear network init --dir DIR --carriers a,b,c` (`--dir` is the global flag)
 #[derive(clap::Args, Debug, Clone, PartialEq, Eq)]
 pub struct NetworkInitArgs {
-    /// Directory to create the network in (must not hold one yet).
-    #[arg(long)]
-    pub dir: PathBuf,
     /// Carrier ids, comma-separated.
     #[arg(long, value_delimiter = ',', required = true)]
     pub carriers: Vec<String>,
@@ -58,13 +55,9 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 /// Runs `network init`.
-pub fn run_network_init(args: &NetworkInitArgs) -> anyhow::Result<i32> {
-    let config = network::init(&args.dir, &args.carriers, &InitOptions::default())?;
-    println!(
-        "network of {} in {}",
-        config.orgs.join(", "),
-        args.dir.display()
-    );
+pub fn run_network_init(dir: &Path, args: &NetworkInitArgs) -> anyhow::Result<i32> {
+    let config = network::init(dir, &args.carriers, &InitOptions::default())?;
+    println!("network of {} in {}", config.orgs.join(", "), dir.display());
     for ch in &config.channels {
         println!("  channel {:<24} members {}", ch.name, ch.orgs.join(", "));
     }

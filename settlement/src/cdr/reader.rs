@@ -1,0 +1,529 @@
+//! One reader for every CDR format: lines, fields, and the row checks of SPEC §2.4 up to
+//! `bad_units` (`duplicate` and `period_closed` need state and are judged by the caller).
+
+use std::io::{self, Read};
+
+use super::switch::{self, SwitchLayout};
+use super::{CdrView, RejectReason, Usage, parse_units, valid_record_id};
+use crate::carrier::CarrierId;
+use crate::fields::Fields;
+use crate::lines::LineReader;
+use crate::number::Number;
+use crate::service::Service;
+use crate::time::{Timestamp, Zone};
+
+/// What the switch formats cannot say themselves: the carriers and the clock's zone.
+#[derive(Debug, Clone, Copy)]
+pub struct SwitchContext {
+    /// The payer of every record.
+    pub orig: CarrierId,
+    /// The payee of every record.
+    pub term: CarrierId,
+    /// The zone of the switch's local timestamps.
+    pub zone: Zone,
+}
+
+/// Which format a file is in (SPEC §2.1, §2.2).
+#[derive(Debug, Clone, Copy)]
+pub enum FormatSpec {
+    /// iclear's native CSV with a header.
+    Native,
+    /// Asterisk `cdr-csv` (`Master.csv`).
+    Asterisk(SwitchContext),
+    /// FreeSWITCH `mod_cdr_csv`, template `example`.
+    Freeswitch(SwitchContext),
+}
+
+/// A file that cannot be read as a whole.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// Reading failed.
+    #[error("cannot read: {0}")]
+    Io(#[from] io::Error),
+    /// A native file without a header line.
+    #[error("line 1: the header row is missing (the file is empty)")]
+    NoHeader,
+    /// The header is not valid UTF-8 or its quoting is broken.
+    #[error("line 1: the header row is not valid UTF-8 CSV")]
+    BadHeader,
+    /// A known column is named twice.
+    #[error("line 1: column `{0}` is named twice in the header")]
+    DuplicateColumn(&'static str),
+    /// A required column is missing.
+    #[error("line 1: the header has no column `{0}`")]
+    MissingColumn(&'static str),
+}
+
+/// The columns of the native format, in the order of SPEC §2.1.
+const NATIVE_COLUMNS: [&str; 8] = [
+    "record_id",
+    "service",
+    "orig_carrier",
+    "term_carrier",
+    "a_number",
+    "b_number",
+    "start_time",
+    "units",
+];
+
+/// Where each native column sits in this file.
+#[derive(Debug, Clone, Copy)]
+struct NativeLayout {
+    at: [usize; 8],
+    width: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Layout {
+    Native(NativeLayout),
+    Switch(SwitchLayout, SwitchContext),
+}
+
+/// One data row: where it was, its raw bytes, and what became of it.
+#[derive(Debug)]
+pub struct Row<'a> {
+    /// Line number in the file (the header is line 1).
+    pub line: u64,
+    /// The raw line, without its line ending.
+    pub raw: &'a [u8],
+    /// The record, or why it was rejected.
+    pub outcome: Result<CdrView<'a>, RejectReason>,
+}
+
+/// Streams the rows of one CDR file in constant memory.
+pub struct CdrReader<R> {
+    lines: LineReader<R>,
+    fields: Fields,
+    layout: Layout,
+    reporter: Option<CarrierId>,
+    hashed_id: String,
+}
+
+impl<R: Read> CdrReader<R> {
+    /// Starts reading; for the native format this reads and checks the header.
+    pub fn new(
+        input: R,
+        format: FormatSpec,
+        reporter: Option<CarrierId>,
+    ) -> Result<Self, ReadError> {
+        let mut lines = LineReader::new(input);
+        let mut fields = Fields::default();
+        let layout = match format {
+            FormatSpec::Native => {
+                let header = lines.next_line()?.ok_or(ReadError::NoHeader)?;
+                let text = std::str::from_utf8(header.bytes).map_err(|_| ReadError::BadHeader)?;
+                fields.split(text).map_err(|_| ReadError::BadHeader)?;
+                Layout::Native(native_layout(&fields, text)?)
+            }
+            FormatSpec::Asterisk(ctx) => Layout::Switch(SwitchLayout::Asterisk, ctx),
+            FormatSpec::Freeswitch(ctx) => Layout::Switch(SwitchLayout::Freeswitch, ctx),
+        };
+        Ok(CdrReader {
+            lines,
+            fields,
+            layout,
+            reporter,
+            hashed_id: String::new(),
+        })
+    }
+
+    /// Bytes read so far, for progress reporting.
+    pub fn bytes_read(&self) -> u64 {
+        self.lines.bytes_read()
+    }
+
+    /// The record id the next data row would have, if its fields can be split: a cheap
+    /// superset of the ids of accepted rows, for the dedupe prescan. The outer `None` is the
+    /// end of the file.
+    pub fn next_id(&mut self) -> io::Result<Option<Option<&str>>> {
+        let Some(line) = self.lines.next_nonblank_line()? else {
+            return Ok(None);
+        };
+        let Ok(text) = std::str::from_utf8(line.bytes) else {
+            return Ok(Some(None));
+        };
+        if self.fields.split(text).is_err() {
+            return Ok(Some(None));
+        }
+        Ok(Some(match &self.layout {
+            Layout::Native(l) => {
+                (self.fields.len() == l.width).then(|| self.fields.get(text, l.at[0]))
+            }
+            Layout::Switch(sl, _) => {
+                switch::raw_record(*sl, &self.fields, text, &mut self.hashed_id)
+                    .ok()
+                    .map(|r| r.record_id)
+            }
+        }))
+    }
+
+    /// The next data row, skipping blank lines; `None` at the end of the file.
+    pub fn next_row(&mut self) -> io::Result<Option<Row<'_>>> {
+        let Some(line) = self.lines.next_nonblank_line()? else {
+            return Ok(None);
+        };
+        let outcome = check_row(
+            line.bytes,
+            &mut self.fields,
+            &self.layout,
+            self.reporter,
+            &mut self.hashed_id,
+        );
+        Ok(Some(Row {
+            line: line.number,
+            raw: line.bytes,
+            outcome,
+        }))
+    }
+}
+
+fn native_layout(header: &Fields, text: &str) -> Result<NativeLayout, ReadError> {
+    let mut at = [usize::MAX; 8];
+    for (i, name) in header.iter(text).enumerate() {
+        if let Some(k) = NATIVE_COLUMNS.iter().position(|c| *c == name) {
+            if at[k] != usize::MAX {
+                return Err(ReadError::DuplicateColumn(NATIVE_COLUMNS[k]));
+            }
+            at[k] = i;
+        }
+    }
+    if let Some(k) = at.iter().position(|&i| i == usize::MAX) {
+        return Err(ReadError::MissingColumn(NATIVE_COLUMNS[k]));
+    }
+    Ok(NativeLayout {
+        at,
+        width: header.len(),
+    })
+}
+
+/// The text of each field a record is built from, whatever the format.
+pub(super) struct RawRecord<'a> {
+    pub record_id: &'a str,
+    pub service: Option<&'a str>,
+    pub a_number: &'a str,
+    pub b_number: &'a str,
+    pub start_time: &'a str,
+    pub units: &'a str,
+}
+
+fn check_row<'a>(
+    bytes: &'a [u8],
+    fields: &'a mut Fields,
+    layout: &Layout,
+    reporter: Option<CarrierId>,
+    hashed_id: &'a mut String,
+) -> Result<CdrView<'a>, RejectReason> {
+    let text = std::str::from_utf8(bytes).map_err(|_| RejectReason::BadRow)?;
+    fields.split(text).map_err(|_| RejectReason::BadRow)?;
+    let fields: &'a Fields = fields;
+    match layout {
+        Layout::Native(l) => {
+            if fields.len() != l.width {
+                return Err(RejectReason::BadRow);
+            }
+            let f = |k: usize| fields.get(text, l.at[k]);
+            let raw = RawRecord {
+                record_id: f(0),
+                service: Some(f(1)),
+                a_number: f(4),
+                b_number: f(5),
+                start_time: f(6),
+                units: f(7),
+            };
+            let carriers = (CarrierId::parse(f(2)), CarrierId::parse(f(3)));
+            build(raw, carriers, reporter, Zone::Utc, false)
+        }
+        Layout::Switch(sl, ctx) => {
+            let raw = switch::raw_record(*sl, fields, text, hashed_id)?;
+            build(
+                raw,
+                (Some(ctx.orig), Some(ctx.term)),
+                reporter,
+                ctx.zone,
+                true,
+            )
+        }
+    }
+}
+
+/// Applies the checks of SPEC §2.4 in their order of precedence.
+fn build<'a>(
+    raw: RawRecord<'a>,
+    carriers: (Option<CarrierId>, Option<CarrierId>),
+    reporter: Option<CarrierId>,
+    zone: Zone,
+    local_time: bool,
+) -> Result<CdrView<'a>, RejectReason> {
+    if !valid_record_id(raw.record_id) {
+        return Err(RejectReason::BadRecordId);
+    }
+    let service = match raw.service {
+        Some(s) => Service::parse(s).ok_or(RejectReason::BadService)?,
+        None => Service::Voice,
+    };
+    let (Some(orig), Some(term)) = carriers else {
+        return Err(RejectReason::BadCarrier);
+    };
+    if orig == term {
+        return Err(RejectReason::BadCarrier);
+    }
+    if reporter.is_some_and(|r| r != orig && r != term) {
+        return Err(RejectReason::NotParty);
+    }
+    let (Some(a_number), Some(b_number)) =
+        (Number::parse(raw.a_number), Number::parse(raw.b_number))
+    else {
+        return Err(RejectReason::BadNumber);
+    };
+    let start = if local_time {
+        Timestamp::parse_local(raw.start_time, zone)
+    } else {
+        Timestamp::parse_rfc3339(raw.start_time)
+    }
+    .ok_or(RejectReason::BadTime)?;
+    let units = parse_units(raw.units).ok_or(RejectReason::BadUnits)?;
+    Ok(CdrView {
+        record_id: raw.record_id,
+        usage: Usage {
+            service,
+            orig,
+            term,
+            a_number,
+            b_number,
+            start,
+            units,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str =
+        "record_id,service,orig_carrier,term_carrier,a_number,b_number,start_time,units";
+
+    fn alpha() -> CarrierId {
+        CarrierId::parse("alpha").unwrap()
+    }
+
+    fn beta() -> CarrierId {
+        CarrierId::parse("beta").unwrap()
+    }
+
+    /// `(line, Ok(record_id) | Err(reason))` of every row.
+    fn read(
+        format: FormatSpec,
+        reporter: Option<CarrierId>,
+        input: &[u8],
+    ) -> Vec<(u64, Result<String, RejectReason>)> {
+        let mut r = CdrReader::new(input, format, reporter).unwrap();
+        let mut out = vec![];
+        while let Some(row) = r.next_row().unwrap() {
+            out.push((row.line, row.outcome.map(|c| c.record_id.to_string())));
+        }
+        out
+    }
+
+    fn native(rows: &[&str]) -> Vec<(u64, Result<String, RejectReason>)> {
+        let text = format!("{HEADER}\n{}\n", rows.join("\n"));
+        read(FormatSpec::Native, Some(alpha()), text.as_bytes())
+    }
+
+    fn reason(row: &str) -> Result<String, RejectReason> {
+        native(&[row]).remove(0).1
+    }
+
+    #[test]
+    fn each_reason_and_its_precedence() {
+        let ok = "R1,voice,alpha,beta,+441234567,+491234567,2026-10-01T00:00:00Z,60";
+        assert_eq!(reason(ok), Ok("R1".into()));
+        use RejectReason::*;
+        let cases = [
+            (
+                "R1,voice,alpha,beta,+441234567,+491234567,2026-10-01T00:00:00Z",
+                BadRow,
+            ),
+            (
+                "R1,voice,alpha,beta,+441234567,+491234567,2026-10-01T00:00:00Z,60,9",
+                BadRow,
+            ),
+            (
+                "\"R1,voice,alpha,beta,+441234567,+491234567,2026-10-01T00:00:00Z,60",
+                BadRow,
+            ),
+            (
+                ",voice,alpha,beta,+441234567,+491234567,2026-10-01T00:00:00Z,60",
+                BadRecordId,
+            ),
+            (
+                "\"R\t1\",voice,alpha,beta,+441234567,+491234567,2026-10-01T00:00:00Z,60",
+                BadRecordId,
+            ),
+            (
+                "R1,Voice,alpha,beta,+441234567,+491234567,2026-10-01T00:00:00Z,60",
+                BadService,
+            ),
+            (
+                "R1,voice,alpha,alpha,+441234567,+491234567,2026-10-01T00:00:00Z,60",
+                BadCarrier,
+            ),
+            (
+                "R1,voice,Alpha,beta,+441234567,+491234567,2026-10-01T00:00:00Z,60",
+                BadCarrier,
+            ),
+            (
+                "R1,voice,gamma,beta,+441234567,+491234567,2026-10-01T00:00:00Z,60",
+                NotParty,
+            ),
+            (
+                "R1,voice,alpha,beta,+4412,+491234567,2026-10-01T00:00:00Z,60",
+                BadNumber,
+            ),
+            (
+                "R1,voice,alpha,beta,+441234567,+491234567,2026-10-01 00:00:00Z,60",
+                BadTime,
+            ),
+            (
+                "R1,voice,alpha,beta,+441234567,+491234567,2026-10-01T00:00:00Z,-60",
+                BadUnits,
+            ),
+            (
+                "R1,voice,alpha,beta,+441234567,+491234567,2026-10-01T00:00:00Z,",
+                BadUnits,
+            ),
+            // Several faults: the first in the list wins.
+            (",sms2,alpha,alpha,x,y,z,w", BadRecordId),
+            ("R1,sms2,alpha,alpha,x,y,z,w", BadService),
+            ("R1,sms,gamma,delta,x,y,z,w", NotParty),
+            ("R1,sms,alpha,beta,x,y,z,w", BadNumber),
+            ("R1,sms,alpha,beta,4412345678,4912345678,z,w", BadTime),
+        ];
+        for (row, want) in cases {
+            assert_eq!(reason(row), Err(want), "{row}");
+        }
+    }
+
+    #[test]
+    fn lines_blank_rows_bom_crlf_and_bad_utf8() {
+        let input = b"\xEF\xBB\xBFunits,start_time,b_number,a_number,term_carrier,orig_carrier,service,record_id,note\r\n\
+60,2026-10-01T00:00:00Z,491234567,441234567,beta,alpha,voice,R1,x\r\n\
+\r\n\
+   \n\
+60,2026-10-01T00:00:00Z,491234567,441234567,beta,alpha,voice,R\xFF2,x\n\
+60,2026-10-01T00:00:00Z,491234567,441234567,beta,alpha,voice,R3,x\r\r\n\
+60,2026-10-01T00:00:00Z,491234567,441234567,beta,alpha,voice,\"R4\r\",x\n\
+60,2026-10-01T00:00:00Z,491234567,441234567,beta,alpha,voice,R5,x";
+        let got = read(FormatSpec::Native, None, input);
+        assert_eq!(
+            got,
+            vec![
+                (2, Ok("R1".into())),
+                (5, Err(RejectReason::BadRow)),
+                (6, Err(RejectReason::BadRow)),
+                (7, Err(RejectReason::BadRecordId)),
+                (8, Ok("R5".into())),
+            ]
+        );
+    }
+
+    #[test]
+    fn header_refusals() {
+        let err = |h: &[u8]| {
+            CdrReader::new(h, FormatSpec::Native, None)
+                .err()
+                .map(|e| e.to_string())
+        };
+        assert!(err(b"").unwrap().contains("missing"));
+        assert!(
+            err(format!("{HEADER},units\n").as_bytes())
+                .unwrap()
+                .contains("`units` is named twice")
+        );
+        assert!(
+            err(b"record_id,service\n")
+                .unwrap()
+                .contains("no column `orig_carrier`")
+        );
+        assert!(
+            err(format!("{HEADER},x,x\n").as_bytes()).is_none(),
+            "unknown columns may repeat"
+        );
+        assert!(
+            err(b"\"record_id,service\n")
+                .unwrap()
+                .contains("not valid UTF-8 CSV")
+        );
+    }
+
+    fn switch(orig: CarrierId, term: CarrierId, zone: &str) -> SwitchContext {
+        SwitchContext {
+            orig,
+            term,
+            zone: zone.parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn asterisk_rows() {
+        let line16 = r#""","1001","491511234567","default","""Alice"" <1001>","SIP/1001-0001","SIP/t-0002","Dial","SIP/t","2026-10-25 02:30:00","2026-10-25 02:30:05","2026-10-25 02:31:05",65,60,"ANSWERED","DOCUMENTATION""#;
+        let line17 = format!("{line16},\"1761354600.1\"");
+        let line18 = format!("{line17},\"vip\"");
+        let line15 = line16.rsplit_once(',').unwrap().0.to_string();
+        let short_src = line16.replacen("\"1001\"", "\"441234567\"", 1);
+        let input = format!("{short_src}\n{line17}\n{line18}\n{line15}\n{line16}\n");
+        let ctx = switch(alpha(), beta(), "Europe/Berlin");
+        let mut r =
+            CdrReader::new(input.as_bytes(), FormatSpec::Asterisk(ctx), Some(beta())).unwrap();
+        let first = r.next_row().unwrap().unwrap();
+        let rec = first.outcome.unwrap();
+        // No uniqueid: the id is the SHA-256 of the line.
+        assert_eq!(rec.record_id.len(), 64);
+        assert_eq!(rec.usage.units, 60);
+        assert_eq!(rec.usage.a_number.as_str(), "441234567");
+        // The earlier of the two 02:30s on the night the clocks go back.
+        assert_eq!(rec.usage.start.to_string(), "2026-10-25T00:30:00Z");
+        let ids: Vec<_> = std::iter::from_fn(|| {
+            r.next_row()
+                .unwrap()
+                .map(|row| (row.line, row.outcome.map(|c| c.record_id.to_string())))
+        })
+        .collect();
+        assert_eq!(
+            ids,
+            vec![
+                (2, Err(RejectReason::BadNumber)),
+                (3, Err(RejectReason::BadNumber)),
+                (4, Err(RejectReason::BadRow)),
+                (5, Err(RejectReason::BadNumber)),
+            ]
+        );
+        // `1001` is too short for E.164; with a long src the 17- and 18-field rows pass.
+        let ok17 = line17.replacen("\"1001\"", "\"441234567\"", 1);
+        let got = read(
+            FormatSpec::Asterisk(ctx),
+            None,
+            format!("{ok17}\n").as_bytes(),
+        );
+        assert_eq!(got, vec![(1, Ok("1761354600.1".to_string()))]);
+    }
+
+    #[test]
+    fn freeswitch_rows_and_switch_carriers() {
+        let row = "\"Alice\",\"441234567\",\"491511234567\",\"default\",\"2026-10-01 10:00:00\",\"2026-10-01 10:00:02\",\"2026-10-01 10:01:02\",\"62\",\"60\",\"NORMAL_CLEARING\",\"a1b2\",\"c3d4\",\"\",\"PCMA\",\"PCMA\"";
+        let ctx = switch(alpha(), beta(), "UTC");
+        let input = format!("{row}\n{row},\"x\"\n");
+        let got = read(FormatSpec::Freeswitch(ctx), None, input.as_bytes());
+        assert_eq!(
+            got,
+            vec![(1, Ok("a1b2".into())), (2, Err(RejectReason::BadRow))]
+        );
+        // The reporter must be one of the carriers given on the command line.
+        let gamma = CarrierId::parse("gamma").unwrap();
+        let got = read(FormatSpec::Freeswitch(ctx), Some(gamma), row.as_bytes());
+        assert_eq!(got, vec![(1, Err(RejectReason::NotParty))]);
+        let same = switch(alpha(), alpha(), "UTC");
+        let got = read(FormatSpec::Freeswitch(same), None, row.as_bytes());
+        assert_eq!(got, vec![(1, Err(RejectReason::BadCarrier))]);
+    }
+}

@@ -1,0 +1,411 @@
+//! The export files of SPEC §9, byte for byte.
+
+use std::io::{self, Write};
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use crate::carrier::CarrierId;
+use crate::cdr::{CdrView, RejectReason};
+use crate::money::{Currency, FixedBuf, format_fixed, write_fixed};
+use crate::ratesheet::Ratesheet;
+use crate::rating::Rated;
+use crate::reconcile::{Outcome, Pairing, SideRecord};
+use crate::statement::Statement;
+
+/// A CSV writer with `\n` line endings and quotes only where needed; its buffer is large
+/// so that it writes through any smaller buffer beneath it in big blocks.
+pub fn csv_writer<W: Write>(w: W) -> csv::Writer<W> {
+    csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .buffer_capacity(1 << 20)
+        .from_writer(w)
+}
+
+fn io_err(e: csv::Error) -> io::Error {
+    match e.into_kind() {
+        csv::ErrorKind::Io(e) => e,
+        other => io::Error::other(format!("{other:?}")),
+    }
+}
+
+/// The raw line as text with each byte that is not valid UTF-8 replaced by U+FFFD (SPEC §9:
+/// one per byte, where `from_utf8_lossy` would write one per invalid sequence).
+pub fn replace_invalid_bytes(raw: &[u8]) -> std::borrow::Cow<'_, str> {
+    if let Ok(s) = std::str::from_utf8(raw) {
+        return s.into();
+    }
+    let mut out = String::with_capacity(raw.len() + 8);
+    for chunk in raw.utf8_chunks() {
+        out.push_str(chunk.valid());
+        out.extend(std::iter::repeat_n('\u{FFFD}', chunk.invalid().len()));
+    }
+    out.into()
+}
+
+/// The rejects file: `[side,]line,reason,raw`.
+pub struct RejectsWriter<W: Write> {
+    csv: csv::Writer<W>,
+    with_side: bool,
+}
+
+impl<W: Write> RejectsWriter<W> {
+    /// Starts the file and writes its header; `with_side` adds the `side` column of
+    /// `iclear reconcile`.
+    pub fn new(w: W, with_side: bool) -> io::Result<Self> {
+        let mut csv = csv_writer(w);
+        if with_side {
+            csv.write_record(["side", "line", "reason", "raw"])
+                .map_err(io_err)?;
+        } else {
+            csv.write_record(["line", "reason", "raw"])
+                .map_err(io_err)?;
+        }
+        Ok(RejectsWriter { csv, with_side })
+    }
+
+    /// One rejected row; invalid UTF-8 in `raw` becomes U+FFFD.
+    pub fn write(
+        &mut self,
+        side: &str,
+        line: u64,
+        reason: RejectReason,
+        raw: &[u8],
+    ) -> io::Result<()> {
+        if self.with_side {
+            self.csv.write_field(side).map_err(io_err)?;
+        }
+        let mut n = itoa::Buffer::new();
+        self.csv.write_field(n.format(line)).map_err(io_err)?;
+        self.csv.write_field(reason.as_str()).map_err(io_err)?;
+        self.csv
+            .write_field(replace_invalid_bytes(raw).as_bytes())
+            .map_err(io_err)?;
+        self.csv.write_record(None::<&[u8]>).map_err(io_err)
+    }
+
+    /// Flushes and returns the inner writer.
+    pub fn finish(self) -> io::Result<W> {
+        self.csv.into_inner().map_err(|e| e.into_error())
+    }
+}
+
+/// Appends one CSV field, quoted exactly when the csv crate's "necessary" style would
+/// (it holds `,`, `"`, `\r` or `\n`), so the bytes equal those of [`csv_writer`].
+fn push_field(line: &mut Vec<u8>, field: &[u8]) {
+    if field
+        .iter()
+        .any(|b| matches!(b, b',' | b'"' | b'\r' | b'\n'))
+    {
+        line.push(b'"');
+        for &b in field {
+            if b == b'"' {
+                line.push(b'"');
+            }
+            line.push(b);
+        }
+        line.push(b'"');
+    } else {
+        line.extend_from_slice(field);
+    }
+}
+
+/// Output is handed to the writer beneath in blocks of about this size.
+const BLOCK: usize = 1 << 20;
+
+/// The rated records file of `iclear rate`, one record per call, written without the
+/// generic CSV machinery: all but two fields are digits, ids or fixed words that never
+/// need quotes.
+pub struct RatedWriter<W: Write> {
+    out: W,
+    block: Vec<u8>,
+    reporter: String,
+    currency: Currency,
+    decimals: u32,
+}
+
+const RATED_HEADER: &str = "record_id,reporter,service,orig_carrier,term_carrier,a_number,b_number,start_time,units,prefix,destination,billable_units,rate,charge,currency,status\n";
+
+impl<W: Write> RatedWriter<W> {
+    /// Starts the file and writes its header.
+    pub fn new(out: W, reporter: Option<CarrierId>, sheet: &Ratesheet) -> io::Result<Self> {
+        let mut block = Vec::with_capacity(BLOCK + 4096);
+        block.extend_from_slice(RATED_HEADER.as_bytes());
+        Ok(RatedWriter {
+            out,
+            block,
+            reporter: reporter.map(|r| r.to_string()).unwrap_or_default(),
+            currency: sheet.terms().currency,
+            decimals: sheet.terms().decimals,
+        })
+    }
+
+    /// One rated record.
+    pub fn write(&mut self, rec: &CdrView<'_>, rated: &Rated, sheet: &Ratesheet) -> io::Result<()> {
+        let u = &rec.usage;
+        let row = rated.row.map(|i| sheet.row(i));
+        let b = &mut self.block;
+        push_field(b, rec.record_id.as_bytes());
+        for f in [
+            self.reporter.as_bytes(),
+            u.service.as_str().as_bytes(),
+            u.orig.as_str().as_bytes(),
+            u.term.as_str().as_bytes(),
+            u.a_number.digits(),
+            u.b_number.digits(),
+            u.start.write_utc(&mut [0; 20]).as_bytes(),
+            itoa::Buffer::new().format(u.units).as_bytes(),
+            row.map_or(&b""[..], |r| r.prefix.as_bytes()),
+        ] {
+            b.push(b',');
+            b.extend_from_slice(f);
+        }
+        b.push(b',');
+        push_field(b, row.map_or(&b""[..], |r| r.destination.as_bytes()));
+        let mut money: FixedBuf = [0; 48];
+        for f in [
+            itoa::Buffer::new().format(rated.billable).as_bytes(),
+            row.map_or(&b""[..], |r| r.rate_text.as_bytes()),
+            write_fixed(rated.charge, self.decimals, &mut money).as_bytes(),
+            self.currency.as_str().as_bytes(),
+            if row.is_some() { b"rated" } else { b"no_rate" },
+        ] {
+            b.push(b',');
+            b.extend_from_slice(f);
+        }
+        b.push(b'\n');
+        if b.len() >= BLOCK {
+            self.out.write_all(b)?;
+            b.clear();
+        }
+        Ok(())
+    }
+
+    /// Writes what is left and returns the inner writer.
+    pub fn finish(mut self) -> io::Result<W> {
+        self.out.write_all(&self.block)?;
+        self.out.flush()?;
+        Ok(self.out)
+    }
+}
+
+/// `discrepancies.csv`: every pairing but `matched`, in the pairings' canonical order.
+pub fn write_discrepancies<W: Write>(
+    w: W,
+    payer: &[SideRecord],
+    payee: &[SideRecord],
+    pairings: &[Pairing],
+    decimals: u32,
+) -> io::Result<W> {
+    let mut csv = csv_writer(w);
+    csv.write_record([
+        "outcome",
+        "payer_record_id",
+        "payee_record_id",
+        "a_number",
+        "b_number",
+        "payer_start_time",
+        "payee_start_time",
+        "payer_units",
+        "payee_units",
+        "payer_charge",
+        "payee_charge",
+        "charge_delta",
+    ])
+    .map_err(io_err)?;
+    for p in pairings.iter().filter(|p| p.outcome != Outcome::Matched) {
+        let pr = p.payer.map(|k| &payer[k as usize]);
+        let q = p.payee.map(|k| &payee[k as usize]);
+        let Some(any) = q.or(pr) else { continue };
+        let side = |r: Option<&SideRecord>| -> [String; 4] {
+            match r {
+                Some(r) => [
+                    r.record_id.to_string(),
+                    r.start.to_string(),
+                    r.units.to_string(),
+                    format_fixed(r.rated.charge, decimals),
+                ],
+                None => Default::default(),
+            }
+        };
+        let [pid, pstart, punits, pcharge] = side(pr);
+        let [qid, qstart, qunits, qcharge] = side(q);
+        let charge = |r: Option<&SideRecord>| r.map_or(Decimal::ZERO, |r| r.rated.charge);
+        let delta = format_fixed(charge(q) - charge(pr), decimals);
+        csv.write_record([
+            p.outcome.as_str(),
+            &pid,
+            &qid,
+            any.a_number.as_str(),
+            any.b_number.as_str(),
+            &pstart,
+            &qstart,
+            &punits,
+            &qunits,
+            &pcharge,
+            &qcharge,
+            &delta,
+        ])
+        .map_err(io_err)?;
+    }
+    csv.into_inner().map_err(|e| e.into_error())
+}
+
+/// `statement.csv`: one row per line, in byte order of the destination.
+pub fn write_statement<W: Write>(w: W, st: &Statement, decimals: u32) -> io::Result<W> {
+    let mut csv = csv_writer(w);
+    csv.write_record([
+        "destination",
+        "payer_count",
+        "payer_units",
+        "payer_charge",
+        "payee_count",
+        "payee_units",
+        "payee_charge",
+        "variance",
+        "variance_pct",
+    ])
+    .map_err(io_err)?;
+    for l in &st.lines {
+        csv.write_record([
+            l.destination.clone(),
+            l.payer.count.to_string(),
+            l.payer.units.to_string(),
+            format_fixed(l.payer.charge, decimals),
+            l.payee.count.to_string(),
+            l.payee.units.to_string(),
+            format_fixed(l.payee.charge, decimals),
+            format_fixed(l.variance(), decimals),
+            l.variance_pct()
+                .map(|p| format_fixed(p, 2))
+                .unwrap_or_default(),
+        ])
+        .map_err(io_err)?;
+    }
+    csv.into_inner().map_err(|e| e.into_error())
+}
+
+/// The outcome counts of `summary.json`, every outcome present.
+#[derive(Serialize)]
+struct Outcomes {
+    matched: u64,
+    units_mismatch: u64,
+    missing_at_payer: u64,
+    missing_at_payee: u64,
+    no_rate: u64,
+}
+
+/// `summary.json`, keys in the SPEC's order.
+#[derive(Serialize)]
+struct Summary<'a> {
+    payer: &'a str,
+    payee: &'a str,
+    service: &'a str,
+    from: &'a str,
+    to: &'a str,
+    currency: &'a str,
+    payer_total: String,
+    payee_total: String,
+    variance_total: String,
+    variance_pct: Option<String>,
+    amount_billed: String,
+    status: String,
+    outcomes: Outcomes,
+    out_of_scope: u64,
+    rejected: u64,
+}
+
+/// What `summary.json` says besides the statement itself.
+#[derive(Debug, Clone)]
+pub struct SummaryContext<'a> {
+    /// The payer.
+    pub payer: CarrierId,
+    /// The payee.
+    pub payee: CarrierId,
+    /// The service.
+    pub service: crate::service::Service,
+    /// `from` as the user gave it.
+    pub from_text: &'a str,
+    /// `to` as the user gave it.
+    pub to_text: &'a str,
+    /// The sheet's currency.
+    pub currency: Currency,
+    /// The sheet's decimals.
+    pub decimals: u32,
+    /// Valid rows left out of the statement's scope, both files.
+    pub out_of_scope: u64,
+    /// Rejected rows, both files.
+    pub rejected: u64,
+}
+
+/// `summary.json`, pretty-printed, with a final newline.
+pub fn write_summary<W: Write>(
+    mut w: W,
+    st: &Statement,
+    ctx: &SummaryContext<'_>,
+) -> io::Result<W> {
+    let o = st.outcomes;
+    let s = Summary {
+        payer: ctx.payer.as_str(),
+        payee: ctx.payee.as_str(),
+        service: ctx.service.as_str(),
+        from: ctx.from_text,
+        to: ctx.to_text,
+        currency: ctx.currency.as_str(),
+        payer_total: format_fixed(st.payer_total, ctx.decimals),
+        payee_total: format_fixed(st.payee_total, ctx.decimals),
+        variance_total: format_fixed(st.variance_total(), ctx.decimals),
+        variance_pct: st.variance_pct().map(|p| format_fixed(p, 2)),
+        amount_billed: format_fixed(st.amount_billed, ctx.currency.minor_unit()),
+        status: st.status.to_string(),
+        outcomes: Outcomes {
+            matched: o[0],
+            units_mismatch: o[1],
+            missing_at_payer: o[2],
+            missing_at_payee: o[3],
+            no_rate: o[4],
+        },
+        out_of_scope: ctx.out_of_scope,
+        rejected: ctx.rejected,
+    };
+    serde_json::to_writer_pretty(&mut w, &s).map_err(io::Error::other)?;
+    w.write_all(b"\n")?;
+    Ok(w)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn invalid_bytes_each_become_a_replacement_character() {
+        // A truncated four-byte sequence is three invalid bytes, then a stray 0xFF.
+        assert_eq!(
+            replace_invalid_bytes(b"a\xF0\x9F\x98b\xFFc"),
+            "a\u{FFFD}\u{FFFD}\u{FFFD}b\u{FFFD}c"
+        );
+        assert_eq!(replace_invalid_bytes("é,x".as_bytes()), "é,x");
+    }
+
+    proptest! {
+        #[test]
+        fn own_quoting_equals_the_csv_crate(fields in proptest::collection::vec("[a,\"\r\n é]{0,8}", 1..6)) {
+            let mut ours = Vec::new();
+            for (i, f) in fields.iter().enumerate() {
+                if i > 0 {
+                    ours.push(b',');
+                }
+                push_field(&mut ours, f.as_bytes());
+            }
+            ours.push(b'\n');
+            let mut theirs = csv_writer(Vec::new());
+            theirs.write_record(&fields).unwrap();
+            let theirs = theirs.into_inner().unwrap();
+            // The csv crate quotes a lone empty field so that the row is not blank.
+            if !(fields.len() == 1 && fields[0].is_empty()) {
+                prop_assert_eq!(ours, theirs);
+            }
+        }
+    }
+}

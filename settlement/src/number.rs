@@ -1,0 +1,134 @@
+//! E.164 numbers and their normalisation (SPEC §2.3).
+
+use std::fmt;
+
+/// Most digits an E.164 number has.
+const MAX_DIGITS: usize = 15;
+
+/// A normalised E.164 number: 6 to 15 ASCII digits, no `+`.
+///
+/// Inline and `Copy`: every CDR has two and the matcher groups by them.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Number {
+    // Digits first so that the derived order is byte order of the digits for equal
+    // prefixes; `len` breaks ties the way byte order does (shorter first).
+    digits: [u8; MAX_DIGITS],
+    len: u8,
+}
+
+impl Number {
+    /// Normalises a number as written by a carrier; `None` when it is not one (`bad_number`).
+    pub fn parse(s: &str) -> Option<Number> {
+        // Two more than the maximum so that a leading `00` can still be dropped.
+        let mut buf = [0u8; MAX_DIGITS + 2];
+        let mut n = 0usize;
+        let mut plus = false;
+        for &c in s.as_bytes() {
+            match c {
+                b' ' | b'-' | b'(' | b')' | b'.' => {}
+                // After the separators are removed, a `+` may only lead.
+                b'+' if n == 0 && !plus => plus = true,
+                b'0'..=b'9' => {
+                    if n == buf.len() {
+                        return None;
+                    }
+                    buf[n] = c;
+                    n += 1;
+                }
+                _ => return None,
+            }
+        }
+        let body = if !plus && n >= 2 && buf[0] == b'0' && buf[1] == b'0' {
+            &buf[2..n]
+        } else {
+            &buf[..n]
+        };
+        if body.len() < 6 || body.len() > MAX_DIGITS {
+            return None;
+        }
+        let mut digits = [0u8; MAX_DIGITS];
+        digits[..body.len()].copy_from_slice(body);
+        Some(Number {
+            digits,
+            len: body.len() as u8,
+        })
+    }
+
+    /// The digits, e.g. `491511234567`.
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(self.digits()).unwrap_or_default()
+    }
+
+    /// The digits as bytes.
+    pub fn digits(&self) -> &[u8] {
+        &self.digits[..self.len as usize]
+    }
+}
+
+impl fmt::Display for Number {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for Number {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Number({})", self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn norm(s: &str) -> Option<String> {
+        Number::parse(s).map(|n| n.to_string())
+    }
+
+    #[test]
+    fn spec_examples() {
+        assert_eq!(norm("+49 151 1234-5678").as_deref(), Some("4915112345678"));
+        assert_eq!(
+            norm("0049 (151) 1234.5678").as_deref(),
+            Some("4915112345678")
+        );
+        assert_eq!(norm("4915112345678").as_deref(), Some("4915112345678"));
+        // `00` is removed once only.
+        assert_eq!(norm("0000123456").as_deref(), Some("00123456"));
+        // North America's 011 is not an exit code here.
+        assert_eq!(norm("011441234567").as_deref(), Some("011441234567"));
+        // `+` wins over `00`: `+00...` keeps its zeros.
+        assert_eq!(norm("+00123456").as_deref(), Some("00123456"));
+        assert_eq!(norm("12345").as_deref(), None);
+        assert_eq!(norm("123456").as_deref(), Some("123456"));
+        assert_eq!(norm("1234567890123456").as_deref(), None);
+        assert_eq!(norm("001234567890123456").as_deref(), None);
+        assert_eq!(
+            norm("00123456789012345").as_deref(),
+            Some("123456789012345")
+        );
+        assert_eq!(norm("+1234567890123456").as_deref(), None);
+        assert_eq!(norm("12+3456789").as_deref(), None);
+        assert_eq!(norm("++123456789").as_deref(), None);
+        assert_eq!(norm("123456x").as_deref(), None);
+        assert_eq!(norm("１２３４５６").as_deref(), None);
+        assert_eq!(norm("\t123456").as_deref(), None);
+        assert_eq!(norm("").as_deref(), None);
+        // Separators may stand before the `+`.
+        assert_eq!(norm(" +44 20 7946 0000").as_deref(), Some("442079460000"));
+        assert_eq!(norm("(00)44 20 7946 0000").as_deref(), Some("442079460000"));
+    }
+
+    proptest! {
+        #[test]
+        fn normalised_numbers_are_fixed_points(s in "[0-9 +().-]{0,24}") {
+            if let Some(n) = Number::parse(&s) {
+                prop_assert!((6..=15).contains(&n.digits().len()));
+                prop_assert!(n.digits().iter().all(u8::is_ascii_digit));
+                let again = Number::parse(&format!("+{n}"));
+                prop_assert_eq!(again, Some(n));
+            }
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! `iclear reconcile`: both sides' files, matched and stated (SPEC §6, §10).
+
+use std::io::Read;
+
+use rust_decimal::Decimal;
+
+use super::RunError;
+use crate::cdr::{CdrReader, RejectReason};
+use crate::deal::Deal;
+use crate::intake::{ExactIds, SeenIds, Tally};
+use crate::ratesheet::Ratesheet;
+use crate::reconcile::{MatchRules, Pairing, SideRecord, match_records};
+use crate::statement::{Statement, StatementScope, build_statement};
+
+/// One side's file, read: the in-scope records rated, the rejected rows, the counts.
+#[derive(Debug, Default)]
+pub struct SideLoad {
+    /// Records of the statement's payer, payee, service and period, rated.
+    pub records: Vec<SideRecord>,
+    /// Rejected rows: line, reason, raw bytes.
+    pub rejects: Vec<(u64, RejectReason, Vec<u8>)>,
+    /// Accepted and rejected counts.
+    pub tally: Tally,
+    /// Valid rows outside the scope.
+    pub out_of_scope: u64,
+}
+
+/// Reads one side's file (its reporter set on the reader) and rates what is in scope;
+/// `progress` hears the bytes read now and then.
+pub fn load_side<R: Read>(
+    mut input: CdrReader<R>,
+    scope: &StatementScope,
+    sheet: &Ratesheet,
+    progress: &mut dyn FnMut(u64),
+) -> Result<SideLoad, RunError> {
+    let mut load = SideLoad::default();
+    let mut seen = ExactIds::default();
+    let (from, to) = (scope.from.ceil_secs(), scope.to.ceil_secs());
+    let mut rows = 0u64;
+    loop {
+        rows += 1;
+        if rows.is_multiple_of(65_536) {
+            progress(input.bytes_read());
+        }
+        let Some(row) = input.next_row().map_err(RunError::Read)? else {
+            break;
+        };
+        let outcome = row.outcome.and_then(|rec| {
+            if seen.first_time(rec.record_id) {
+                Ok(rec)
+            } else {
+                Err(RejectReason::Duplicate)
+            }
+        });
+        match outcome {
+            Ok(rec) => {
+                load.tally.accept();
+                let u = &rec.usage;
+                let in_scope = u.orig == scope.payer
+                    && u.term == scope.payee
+                    && u.service == scope.service
+                    && from <= u.start.0
+                    && u.start.0 < to;
+                if !in_scope {
+                    load.out_of_scope += 1;
+                    continue;
+                }
+                let rated = sheet.rate(u).map_err(|source| RunError::Charge {
+                    line: row.line,
+                    source,
+                })?;
+                load.records.push(SideRecord::new(&rec, rated));
+            }
+            Err(reason) => {
+                load.tally.reject(reason);
+                load.rejects.push((row.line, reason, row.raw.to_vec()));
+            }
+        }
+    }
+    progress(input.bytes_read());
+    Ok(load)
+}
+
+/// Both sides matched and stated.
+#[derive(Debug)]
+pub struct Reconciliation {
+    /// Every pair and lone record, in canonical order.
+    pub pairings: Vec<Pairing>,
+    /// The statement.
+    pub statement: Statement,
+}
+
+/// Matches the two sides and computes the statement.
+pub fn reconcile(
+    scope: &StatementScope,
+    payer: &SideLoad,
+    payee: &SideLoad,
+    sheet: &Ratesheet,
+    deal: Option<&Deal>,
+    rules: MatchRules,
+    threshold_pct: Decimal,
+) -> Result<Reconciliation, RunError> {
+    let pairings = match_records(&payer.records, &payee.records, rules);
+    let statement = build_statement(
+        scope,
+        &payer.records,
+        &payee.records,
+        &pairings,
+        sheet,
+        deal,
+        threshold_pct,
+    )?;
+    Ok(Reconciliation {
+        pairings,
+        statement,
+    })
+}

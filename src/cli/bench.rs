@@ -1,0 +1,147 @@
+//! `iclear bench`: throughput of the whole commands on generated data (written first, not
+//! timed), printed as records per second.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use fixtures::{GenConfig, GenSummary, generate};
+use settlement::carrier::CarrierId;
+use settlement::cdr::FormatSpec;
+use settlement::money::{Currency, Rounding};
+use settlement::ratesheet::SheetTerms;
+use settlement::service::Service;
+
+use super::Failure;
+use super::args::{Bound, TermsArgs};
+use super::rate::{EXACT_DEDUPE_MAX, load_sheet, rate_file};
+use super::reconcile::{ReconcileArgs, run as reconcile_run};
+
+/// Benchmarks.
+#[derive(Debug, Subcommand)]
+pub enum BenchCmd {
+    /// `iclear rate` on the payee's generated file, output written.
+    Rate(BenchArgs),
+    /// `iclear reconcile` of both generated files, end to end.
+    Reconcile(BenchArgs),
+    /// An embedded two-organisation network under AND(both): a Caliper-style table.
+    Ledger(crate::ledger_cli::BenchLedgerArgs),
+}
+
+/// Size and place of a benchmark.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Usage events to generate (about this many records per side).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub records: u64,
+    /// The generator's seed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Where the data and outputs go (default: a fresh directory under the system's temp).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
+fn prepare(a: &BenchArgs) -> anyhow::Result<(PathBuf, GenSummary)> {
+    let dir = match &a.dir {
+        Some(d) => d.clone(),
+        None => std::env::temp_dir().join(format!("iclear-bench-{}-{}", a.records, a.seed)),
+    };
+    std::fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create", dir.display()))?;
+    let t = Instant::now();
+    let s = generate(
+        &GenConfig {
+            records: a.records,
+            seed: a.seed,
+        },
+        &dir,
+    )
+    .with_context(|| format!("{}: cannot generate", dir.display()))?;
+    eprintln!(
+        "generated {} + {} rows in {:.2?}",
+        s.payer_rows,
+        s.payee_rows,
+        t.elapsed()
+    );
+    Ok((dir, s))
+}
+
+fn eur_voice() -> anyhow::Result<SheetTerms> {
+    Ok(SheetTerms::new(
+        Service::Voice,
+        Currency::parse("EUR").context("EUR")?,
+        4,
+        Rounding::HalfUp,
+    )?)
+}
+
+fn report(what: &str, rows: u64, secs: f64) {
+    println!(
+        "{what}: {rows} records in {secs:.3} s = {:.0} records/s",
+        rows as f64 / secs
+    );
+}
+
+pub fn run(cmd: BenchCmd) -> Result<u8, Failure> {
+    match cmd {
+        BenchCmd::Rate(a) => {
+            let (dir, s) = prepare(&a)?;
+            let t = Instant::now();
+            let sheet = load_sheet(&s.ratesheet, eur_voice()?)?;
+            let load = t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            let beta = CarrierId::parse("beta");
+            let out = dir.join("rated.csv");
+            let tally = rate_file(
+                &sheet,
+                &s.payee_cdrs,
+                FormatSpec::Native,
+                beta,
+                &out,
+                EXACT_DEDUPE_MAX,
+            )?;
+            let secs = t.elapsed().as_secs_f64();
+            println!("ratesheet: {} rows loaded in {load:.3} s", s.ratesheet_rows);
+            report("iclear rate", tally.rows(), secs);
+        }
+        BenchCmd::Reconcile(a) => {
+            let (dir, s) = prepare(&a)?;
+            let args = reconcile_args(&s, &dir.join("out"))?;
+            let t = Instant::now();
+            reconcile_run(args)?;
+            let secs = t.elapsed().as_secs_f64();
+            report("iclear reconcile", s.payer_rows + s.payee_rows, secs);
+        }
+        BenchCmd::Ledger(a) => {
+            let code = crate::ledger_cli::run_bench_ledger(&a)?;
+            return Ok(u8::try_from(code).unwrap_or(1));
+        }
+    }
+    Ok(0)
+}
+
+fn reconcile_args(s: &GenSummary, out: &Path) -> anyhow::Result<ReconcileArgs> {
+    let bound = |t: &str| t.parse::<Bound>().map_err(anyhow::Error::msg);
+    let carrier = |c: &str| c.parse::<CarrierId>().map_err(anyhow::Error::from);
+    Ok(ReconcileArgs {
+        ratesheet: s.ratesheet.clone(),
+        terms: TermsArgs {
+            service: Service::Voice,
+            currency: "EUR".parse()?,
+            decimals: 4,
+            rounding: Rounding::HalfUp,
+        },
+        payer: carrier("alpha")?,
+        payee: carrier("beta")?,
+        payer_cdrs: s.payer_cdrs.clone(),
+        payee_cdrs: s.payee_cdrs.clone(),
+        from: bound("2026-10-01")?,
+        to: bound("2026-11-01")?,
+        match_window: 10,
+        units_tolerance: None,
+        threshold_pct: "1.0".parse()?,
+        deal: Some(s.deal.clone()),
+        out_dir: out.to_path_buf(),
+    })
+}

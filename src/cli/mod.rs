@@ -1,0 +1,120 @@
+//! Subcommands and the mapping of failures to exit statuses (SPEC §10: 0 success, 1 a fault
+//! found or input rejected as a whole, 2 bad usage).
+
+mod args;
+mod bench;
+
+mod files;
+mod fixtures;
+
+mod progress;
+mod rate;
+mod reconcile;
+
+use std::fmt;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// iclear settles money between telecom carriers.
+#[derive(Debug, Parser)]
+#[command(name = "iclear", version, about, propagate_version = true)]
+pub struct Cli {
+    /// The network's directory (ledger commands).
+    #[arg(long, global = true)]
+    pub dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Rate a CDR file with one ratesheet, no ledger.
+    Rate(rate::RateArgs),
+    /// Reconcile a payer's and a payee's CDRs into a statement, no ledger.
+    Reconcile(reconcile::ReconcileArgs),
+    /// Sample data sets.
+    #[command(subcommand)]
+    Fixtures(fixtures::FixturesCmd),
+    /// Measure throughput.
+    #[command(subcommand)]
+    Bench(bench::BenchCmd),
+    /// Lay out a network.
+    #[command(subcommand)]
+    Network(NetworkCmd),
+    /// Inspect and verify the ledger of the network in --dir.
+    #[command(subcommand)]
+    Ledger(crate::ledger_cli::LedgerCmd),
+}
+
+/// Network administration.
+#[derive(Debug, Subcommand)]
+pub enum NetworkCmd {
+    /// Create CAs, certificates, the consortium channel and one channel per pair in --dir.
+    Init(crate::ledger_cli::NetworkInitArgs),
+}
+
+/// Why a command did not succeed, and so its exit status.
+#[derive(Debug)]
+pub enum Failure {
+    /// Bad usage: exit 2.
+    Usage(String),
+    /// The command ran but failed or refused its input: exit 1.
+    Fault(anyhow::Error),
+}
+
+impl Failure {
+    /// The exit status of SPEC §10.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Failure::Usage(_) => 2,
+            Failure::Fault(_) => 1,
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Usage(m) => write!(f, "usage: {m}"),
+            Failure::Fault(e) => write!(f, "{e:#}"),
+        }
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Fault(e)
+    }
+}
+
+/// A usage error with a message.
+pub fn usage(msg: impl Into<String>) -> Failure {
+    Failure::Usage(msg.into())
+}
+
+/// Runs a parsed command line; the `u8` is the exit status of a run that finished.
+pub fn run(cli: Cli) -> Result<u8, Failure> {
+    match cli.command {
+        Command::Rate(a) => rate::run(a),
+        Command::Reconcile(a) => reconcile::run(a),
+        Command::Fixtures(c) => fixtures::run(c),
+        Command::Bench(c) => bench::run(c),
+        Command::Network(NetworkCmd::Init(a)) => {
+            let dir = cli
+                .dir
+                .ok_or_else(|| usage("`network init` needs --dir DIR"))?;
+            ledger_status(crate::ledger_cli::run_network_init(&dir, &a))
+        }
+        Command::Ledger(c) => {
+            let dir = cli.dir.ok_or_else(|| usage("`ledger` needs --dir DIR"))?;
+            ledger_status(crate::ledger_cli::run_ledger(&dir, &c))
+        }
+    }
+}
+
+/// The ledger commands report 0 or 1 themselves.
+fn ledger_status(r: anyhow::Result<i32>) -> Result<u8, Failure> {
+    Ok(u8::try_from(r?).unwrap_or(1))
+}
