@@ -165,6 +165,38 @@ impl Ratesheet {
         &self.rows[i as usize]
     }
 
+    /// The rows as a ratesheet file of SPEC §3 (all eight columns, bounds in RFC 3339 UTC
+    /// with their exact fractions): reading it back gives the same rows.
+    pub fn to_csv(&self) -> String {
+        let mut w = crate::export::csv_writer(Vec::new());
+        let header = [
+            "prefix",
+            "destination",
+            "rate",
+            "effective_from",
+            "effective_to",
+            "first_increment",
+            "next_increment",
+            "connect_fee",
+        ];
+        // Writing to a Vec cannot fail.
+        let _ = w.write_record(header);
+        for r in &self.rows {
+            let _ = w.write_record([
+                r.prefix.to_string(),
+                r.destination.to_string(),
+                r.rate_text.to_string(),
+                r.from.to_string(),
+                r.to.as_ref().map(|t| t.to_string()).unwrap_or_default(),
+                r.first_increment.to_string(),
+                r.next_increment.to_string(),
+                r.connect_fee.to_string(),
+            ]);
+        }
+        let bytes = w.into_inner().unwrap_or_default();
+        String::from_utf8(bytes).unwrap_or_default()
+    }
+
     /// SPEC §3.2: among the rows in force at `start` (whole seconds), the one with the
     /// longest prefix that starts `b_number`.
     pub fn find(&self, b_number: &[u8], start: i64) -> Option<u32> {
@@ -311,6 +343,25 @@ mod tests {
             ),
             (1, 1, Decimal::ZERO, None)
         );
+    }
+
+    #[test]
+    fn written_sheets_read_back_the_same() {
+        let s = sheet(&[
+            "49,\"Germany, all\",0.0100,2026-01-01,,60,60,",
+            "4915,Germany Mobile,0.0200,2026-01-01T00:00:00.25+01:00,2026-10-15,30,6,0.005",
+        ])
+        .unwrap();
+        let again = Ratesheet::read(s.to_csv().as_bytes(), terms()).unwrap();
+        let strip = |r: &RateRow| RateRow {
+            line: 0,
+            ..r.clone()
+        };
+        assert_eq!(
+            s.rows().iter().map(strip).collect::<Vec<_>>(),
+            again.rows().iter().map(strip).collect::<Vec<_>>()
+        );
+        assert_eq!(again.to_csv(), s.to_csv());
     }
 
     #[test]
