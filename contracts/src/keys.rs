@@ -1,0 +1,33 @@
+//! World-state keys, built with the ledger's composite keys so that parts never run together.
+
+use ledger::contract::composite_key;
+
+/// The pair's agreement parameters.
+pub fn agreement() -> String {
+    composite_key("agreement", &[])
+}
+
+/// The sheet in force of an owner, service and scope (`*` for all counterparties).
+pub fn sheet(owner: &str, service: &str, scope: &str) -> String {
+    composite_key("sheet", &[owner, service, scope])
+}
+
+/// A deal by id.
+pub fn deal(id: &str) -> String {
+    composite_key("deal", &[id])
+}
+
+/// Marks that `reporter` had `record_id` accepted (the `duplicate` rule across batches).
+pub fn seen(reporter: &str, record_id: &str) -> String {
+    composite_key("seen", &[reporter, record_id])
+}
+
+/// Periods already stated for a payer, payee and service (`period_closed`).
+pub fn closed(payer: &str, payee: &str, service: &str) -> String {
+    composite_key("closed", &[payer, payee, service])
+}
+
+/// A batch's summary by transaction id.
+pub fn batch(tx_id: &str) -> String {
+    composite_key("batch", &[tx_id])
+}

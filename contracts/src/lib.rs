@@ -1,0 +1,74 @@
+//! The telecom contracts that endorsing peers run (DESIGN.md: "Where the telecom logic sits
+//! on the ledger"). Every rule comes from `settlement`; this crate only reads and writes the
+//! world state around it.
+//!
+//! A ledger contract sees only its own namespace, and these rules read each other's state
+//! (usage is rated with the published ratesheets, under the pair's agreement), so they are
+//! one contract, [`Clearing`], whose functions are named `area.step`.
+
+mod agreement;
+mod deal;
+mod keys;
+mod ratesheet;
+mod store;
+mod usage;
+
+pub use agreement::Agreement;
+pub use deal::{DealRecord, DealState};
+pub use usage::BatchSummary;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use ledger::contract::{Context, Contract, ContractError, Contracts};
+use ledger::network::ContractSpec;
+
+/// The contract's name on every channel.
+pub const CLEARING: &str = "iclear";
+
+/// The endorsement policy: every member of the channel — on a pair's channel, AND(payer,
+/// payee), so nothing is committed that both carriers did not compute alike.
+pub const POLICY: &str = "ALL";
+
+/// iclear's contract: one namespace for agreements, ratesheets, deals and usage.
+#[derive(Debug, Default)]
+pub struct Clearing;
+
+#[async_trait]
+impl Contract for Clearing {
+    async fn invoke(
+        &self,
+        ctx: &mut Context<'_>,
+        function: &str,
+        args: &[Vec<u8>],
+    ) -> Result<Vec<u8>, ContractError> {
+        match function {
+            "agreement.set" => agreement::set(ctx, args).await,
+            "agreement.get" => agreement::get(ctx).await,
+            "ratesheet.publish" => ratesheet::publish(ctx, args).await,
+            "ratesheet.get" => ratesheet::get(ctx, args).await,
+            "deal.propose" => deal::propose(ctx, args).await,
+            "deal.accept" => deal::accept(ctx, args).await,
+            "deal.withdraw" => deal::withdraw(ctx, args).await,
+            "deal.get" => deal::get(ctx, args).await,
+            "usage.submit" => usage::submit(ctx, args).await,
+            "usage.batch" => usage::batch(ctx, args).await,
+            other => Err(ContractError::refused(format!(
+                "iclear has no function `{other}`"
+            ))),
+        }
+    }
+}
+
+/// The contracts a peer installs.
+pub fn installed() -> Contracts {
+    Contracts::new().with(CLEARING, Arc::new(Clearing))
+}
+
+/// The contract definitions a network is created with.
+pub fn specs() -> Vec<ContractSpec> {
+    vec![ContractSpec {
+        name: CLEARING.into(),
+        policy: POLICY.into(),
+    }]
+}

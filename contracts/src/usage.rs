@@ -1,0 +1,245 @@
+//! CDR batches (DESIGN.md "Usage in batches"): one batch is one transaction on the pair's
+//! channel. Both carriers' peers read it, judge every row (SPEC §2.4, with `duplicate`
+//! across all batches and `period_closed`) and rate it with the ratesheets in their own
+//! world state while endorsing; the batch commits only if both computed the same summary.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use ledger::contract::{Context, ContractError};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use settlement::carrier::CarrierId;
+use settlement::cdr::{CdrReader, FormatSpec, RejectReason};
+use settlement::intake::Tally;
+use settlement::money::format_fixed;
+use settlement::ratesheet::Ratesheet;
+use settlement::service::Service;
+use settlement::time::Instant;
+
+use crate::store::{arg, caller, get_json, put_json, reply};
+use crate::{keys, ratesheet};
+
+/// A stated period `[from, to)` that no longer takes records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClosedPeriod {
+    /// Start, as given when the statement was issued.
+    pub from: String,
+    /// End, exclusive.
+    pub to: String,
+}
+
+/// The charges of one direction and service in a batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChargeTotal {
+    /// Who pays.
+    pub payer: String,
+    /// Who is paid.
+    pub payee: String,
+    /// The service.
+    pub service: String,
+    /// The sheet's currency, empty when no sheet rated any record.
+    pub currency: String,
+    /// Accepted records.
+    pub records: u64,
+    /// Of which rated (not `no_rate`).
+    pub rated: u64,
+    /// Their units, in the service's own units.
+    pub units: u64,
+    /// Exact sum of their charges, with the sheet's decimals.
+    pub charge: String,
+}
+
+/// What a batch did, as both peers computed it: the transaction's payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchSummary {
+    /// The carrier that submitted it.
+    pub reporter: String,
+    /// The other carrier of the channel.
+    pub counterparty: String,
+    /// Data rows.
+    pub rows: u64,
+    /// Accepted rows.
+    pub accepted: u64,
+    /// Rejected rows per reason.
+    pub rejected: BTreeMap<String, u64>,
+    /// Each rejected row's line and reason.
+    pub rejects: Vec<(u64, String)>,
+    /// Charges by direction and service.
+    pub charges: Vec<ChargeTotal>,
+}
+
+/// One direction of traffic: payer, payee, service.
+type Direction = (CarrierId, CarrierId, Service);
+
+/// A direction's running totals within a batch.
+#[derive(Debug, Default)]
+struct Running {
+    currency: String,
+    records: u64,
+    rated: u64,
+    units: u64,
+    charge: Decimal,
+}
+
+/// `usage.submit COUNTERPARTY CSV`: judges, dedupes and rates one batch of the caller's
+/// records (native CSV with a header) and stores its summary.
+pub async fn submit(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, ContractError> {
+    let reporter = caller(ctx)?;
+    let other = arg(args, 0, "counterparty")?;
+    let counterparty = CarrierId::parse(other)
+        .filter(|c| *c != reporter)
+        .ok_or_else(|| {
+            ContractError::refused(format!("counterparty `{other}` is not another carrier"))
+        })?;
+    let csv = args
+        .get(1)
+        .ok_or_else(|| ContractError::refused("argument 2 (CDR file) is missing"))?;
+    let mut reader = CdrReader::new(&csv[..], FormatSpec::Native, Some(reporter))
+        .map_err(|e| ContractError::refused(format!("CDR batch refused: {e}")))?;
+    let mut tally = Tally::default();
+    let mut rejects = Vec::new();
+    let mut in_batch: HashSet<String> = HashSet::new();
+    let mut sheets: HashMap<Direction, Option<Ratesheet>> = HashMap::new();
+    let mut closed: HashMap<Direction, Vec<(i64, i64)>> = HashMap::new();
+    let mut totals: BTreeMap<Direction, Running> = BTreeMap::new();
+    while let Some(row) = reader
+        .next_row()
+        .map_err(|e| ContractError::refused(format!("CDR batch unreadable: {e}")))?
+    {
+        let line = row.line;
+        let rec = match row.outcome {
+            Err(reason) => Err(reason),
+            // A record of this channel is between the reporter and the counterparty.
+            Ok(rec) if rec.usage.orig != counterparty && rec.usage.term != counterparty => {
+                Err(RejectReason::NotParty)
+            }
+            Ok(rec) => Ok(rec),
+        };
+        let rec = match rec {
+            Ok(rec) => {
+                let id = rec.record_id.to_string();
+                let seen = in_batch.contains(&id)
+                    || ctx
+                        .get(&keys::seen(reporter.as_str(), &id))
+                        .await?
+                        .is_some();
+                if seen {
+                    Err(RejectReason::Duplicate)
+                } else {
+                    let u = rec.usage;
+                    let dir = (u.orig, u.term, u.service);
+                    if let std::collections::hash_map::Entry::Vacant(e) = closed.entry(dir) {
+                        e.insert(closed_periods(ctx, u.orig, u.term, u.service).await?);
+                    }
+                    let is_closed = closed
+                        .get(&dir)
+                        .is_some_and(|ps| ps.iter().any(|&(f, t)| f <= u.start.0 && u.start.0 < t));
+                    if is_closed {
+                        Err(RejectReason::PeriodClosed)
+                    } else {
+                        in_batch.insert(id.clone());
+                        Ok((id, u))
+                    }
+                }
+            }
+            Err(r) => Err(r),
+        };
+        match rec {
+            Err(reason) => {
+                tally.reject(reason);
+                rejects.push((line, reason.as_str().to_string()));
+            }
+            Ok((id, u)) => {
+                tally.accept();
+                ctx.put(&keys::seen(reporter.as_str(), &id), Vec::new())?;
+                let dir = (u.orig, u.term, u.service);
+                if let std::collections::hash_map::Entry::Vacant(e) = sheets.entry(dir) {
+                    e.insert(ratesheet::sheet_for(ctx, u.term, u.orig, u.service).await?);
+                }
+                let sheet = sheets.get(&dir).and_then(Option::as_ref);
+                let entry = totals.entry(dir).or_insert_with(|| Running {
+                    currency: sheet
+                        .map(|s| s.terms().currency.to_string())
+                        .unwrap_or_default(),
+                    ..Running::default()
+                });
+                entry.records += 1;
+                entry.units += u.units;
+                if let Some(s) = sheet {
+                    let rated = s
+                        .rate(&u)
+                        .map_err(|e| ContractError::refused(format!("line {line}: {e}")))?;
+                    if rated.row.is_some() {
+                        entry.rated += 1;
+                    }
+                    entry.charge = entry
+                        .charge
+                        .checked_add(rated.charge)
+                        .ok_or_else(|| ContractError::refused("charge total overflow"))?;
+                }
+            }
+        }
+    }
+    let charges = totals
+        .into_iter()
+        .map(|((payer, payee, service), r)| {
+            let dp = sheets
+                .get(&(payer, payee, service))
+                .and_then(Option::as_ref)
+                .map_or(0, |s| s.terms().decimals);
+            ChargeTotal {
+                payer: payer.to_string(),
+                payee: payee.to_string(),
+                service: service.to_string(),
+                currency: r.currency,
+                records: r.records,
+                rated: r.rated,
+                units: r.units,
+                charge: format_fixed(r.charge, dp),
+            }
+        })
+        .collect();
+    let summary = BatchSummary {
+        reporter: reporter.to_string(),
+        counterparty: counterparty.to_string(),
+        rows: tally.rows(),
+        accepted: tally.accepted,
+        rejected: settlement::cdr::RejectReason::ALL
+            .iter()
+            .filter(|r| tally.rejected[r.index()] > 0)
+            .map(|r| (r.as_str().to_string(), tally.rejected[r.index()]))
+            .collect(),
+        rejects,
+        charges,
+    };
+    let key = keys::batch(ctx.tx_id());
+    put_json(ctx, &key, &summary)?;
+    reply(&summary)
+}
+
+async fn closed_periods(
+    ctx: &mut Context<'_>,
+    payer: CarrierId,
+    payee: CarrierId,
+    service: Service,
+) -> Result<Vec<(i64, i64)>, ContractError> {
+    let key = keys::closed(payer.as_str(), payee.as_str(), service.as_str());
+    let periods: Vec<ClosedPeriod> = get_json(ctx, &key).await?.unwrap_or_default();
+    Ok(periods
+        .iter()
+        .filter_map(|p| {
+            let f = Instant::parse_date_or_rfc3339(&p.from)?;
+            let t = Instant::parse_date_or_rfc3339(&p.to)?;
+            Some((f.ceil_secs(), t.ceil_secs()))
+        })
+        .collect())
+}
+
+/// `usage.batch TX_ID`: a committed batch's summary.
+pub async fn batch(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, ContractError> {
+    let tx = arg(args, 0, "transaction id")?;
+    match get_json::<BatchSummary>(ctx, &keys::batch(tx)).await? {
+        Some(s) => reply(&s),
+        None => Err(ContractError::refused(format!("no batch {tx}"))),
+    }
+}

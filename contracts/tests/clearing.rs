@@ -1,0 +1,297 @@
+//! The clearing contract on a real embedded network of two carriers: every step endorsed by
+//! both carriers' peers, ordered, validated and committed.
+
+use std::path::Path;
+
+use contracts::{BatchSummary, CLEARING, DealRecord, DealState};
+use ledger::gateway::Gateway;
+use ledger::network::{self, InitOptions, Network, OrdererParams, pair_channel};
+use ledger::validate::ValidationCode;
+
+const SHEET: &str =
+    "prefix,destination,rate,effective_from,effective_to,first_increment,next_increment,connect_fee
+49,Germany,0.0100,2026-01-01,,60,60,
+4915,Germany Mobile,0.0500,2026-01-01,,30,6,
+";
+
+const TERMS: &str = r#"{"owner":"beta","service":"voice","currency":"EUR"}"#;
+
+const CDRS: &str = "record_id,service,orig_carrier,term_carrier,a_number,b_number,start_time,units
+A1,voice,alpha,beta,441234567,4930123456,2026-10-01T10:00:00Z,61
+A2,voice,alpha,beta,441234567,491511234567,2026-10-01T11:00:00Z,30
+A3,voice,alpha,beta,441234567,861012345678,2026-10-01T12:00:00Z,30
+A4,voice,alpha,gamma,441234567,4930123456,2026-10-01T12:00:00Z,30
+A1,voice,alpha,beta,441234567,4930123456,2026-10-02T10:00:00Z,61
+A5,voice,alpha,beta,441234567,4930123456,2026-10-02T10:00:00Z,x
+";
+
+fn init(dir: &Path) {
+    let opts = InitOptions {
+        orderer: OrdererParams {
+            max_message_count: 10,
+            batch_timeout_ms: 20,
+            ..OrdererParams::default()
+        },
+        contracts: contracts::specs(),
+        sync: false,
+        ..InitOptions::default()
+    };
+    network::init(dir, &["alpha".to_string(), "beta".to_string()], &opts).expect("network init");
+}
+
+async fn open(dir: &Path) -> Network {
+    Network::open(dir, contracts::installed())
+        .await
+        .expect("network opens")
+}
+
+fn b(s: &str) -> Vec<u8> {
+    s.as_bytes().to_vec()
+}
+
+/// Submits and waits for the commit; `Err` carries the refusal or the validation code.
+async fn submit(gw: &Gateway, function: &str, args: Vec<Vec<u8>>) -> Result<Vec<u8>, String> {
+    let ch = pair_channel("alpha", "beta");
+    match gw.submit_transaction(&ch, CLEARING, function, args).await {
+        Ok((_, ValidationCode::Valid, response)) => Ok(response.payload),
+        Ok((_, code, _)) => Err(format!("committed as {code:?}")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ratesheets_are_published_by_their_owner_under_the_change_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    init(dir.path());
+    let net = open(dir.path()).await;
+    let (alpha, beta) = (net.gateway("alpha").unwrap(), net.gateway("beta").unwrap());
+    // alpha cannot publish beta's sheet.
+    let err = submit(&alpha, "ratesheet.publish", vec![b(TERMS), b(SHEET)])
+        .await
+        .unwrap_err();
+    assert!(
+        err.contains("alpha cannot publish beta's ratesheet"),
+        "{err}"
+    );
+    // A bad file is refused whole, with its lines.
+    let bad = submit(
+        &beta,
+        "ratesheet.publish",
+        vec![
+            b(TERMS),
+            b("prefix,destination,rate,effective_from\n4x,Bad,1,2026-01-01\n"),
+        ],
+    )
+    .await
+    .unwrap_err();
+    assert!(bad.contains("line 2: prefix `4x`"), "{bad}");
+    // The first publication is the baseline, whatever its dates.
+    submit(&beta, "ratesheet.publish", vec![b(TERMS), b(SHEET)])
+        .await
+        .unwrap();
+    // Editing a published rate is retroactive.
+    let edit = SHEET.replace("49,Germany,0.0100", "49,Germany,0.0200");
+    let err = submit(&beta, "ratesheet.publish", vec![b(TERMS), b(&edit)])
+        .await
+        .unwrap_err();
+    assert!(err.contains("retroactive_change"), "{err}");
+    // A raise on a new prefix that starts tomorrow lacks the default 7 days' notice.
+    let tomorrow = chrono_like_date(1);
+    let raise = format!("prefix,destination,rate,effective_from\n4930,Berlin,0.0900,{tomorrow}\n");
+    let err = submit(&beta, "ratesheet.publish", vec![b(TERMS), b(&raise)])
+        .await
+        .unwrap_err();
+    assert!(err.contains("insufficient_notice"), "{err}");
+    // With eight days' notice it is accepted, and the sheet in force has three rows.
+    let later = chrono_like_date(8);
+    let raise = format!("prefix,destination,rate,effective_from\n4930,Berlin,0.0900,{later}\n");
+    let out = submit(&beta, "ratesheet.publish", vec![b(TERMS), b(&raise)])
+        .await
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out).contains("\"rows\":3"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+}
+
+/// `YYYY-MM-DD` of the day `days` after today (UTC), from the system clock the gateway
+/// stamps proposals with.
+fn chrono_like_date(days: i64) -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let t = settlement::time::Timestamp((secs / 86_400 + days) * 86_400);
+    t.to_string()[..10].to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deal_is_in_force_once_the_other_party_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    init(dir.path());
+    let net = open(dir.path()).await;
+    let (alpha, beta) = (net.gateway("alpha").unwrap(), net.gateway("beta").unwrap());
+    let deal = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../fixtures/small/deal.toml"
+    ))
+    .unwrap();
+    let proposed: DealRecord = serde_json::from_slice(
+        &submit(&alpha, "deal.propose", vec![b(&deal)])
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (proposed.id.as_str(), proposed.state),
+        ("alpha-beta-2026q4", DealState::Proposed)
+    );
+    let again = submit(&beta, "deal.propose", vec![b(&deal)])
+        .await
+        .unwrap_err();
+    assert!(again.contains("already exists"), "{again}");
+    let own = submit(&alpha, "deal.accept", vec![b("alpha-beta-2026q4")])
+        .await
+        .unwrap_err();
+    assert!(own.contains("only the party that did not propose"), "{own}");
+    let accepted: DealRecord = serde_json::from_slice(
+        &submit(&beta, "deal.accept", vec![b("alpha-beta-2026q4")])
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(accepted.state, DealState::InForce);
+    let late = submit(&alpha, "deal.withdraw", vec![b("alpha-beta-2026q4")])
+        .await
+        .unwrap_err();
+    assert!(late.contains("only while proposed"), "{late}");
+    // A deal without an id gets one from its transaction, the same on both peers.
+    let anon: String = deal
+        .lines()
+        .filter(|l| !l.starts_with("id ="))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let rec: DealRecord =
+        serde_json::from_slice(&submit(&beta, "deal.propose", vec![b(&anon)]).await.unwrap())
+            .unwrap();
+    assert!(rec.id.starts_with("deal-"), "{}", rec.id);
+    let withdrawn: DealRecord = serde_json::from_slice(
+        &submit(&beta, "deal.withdraw", vec![b(&rec.id)])
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(withdrawn.state, DealState::Withdrawn);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_is_judged_rated_and_deduplicated_across_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    init(dir.path());
+    let net = open(dir.path()).await;
+    let (alpha, beta) = (net.gateway("alpha").unwrap(), net.gateway("beta").unwrap());
+    submit(&beta, "ratesheet.publish", vec![b(TERMS), b(SHEET)])
+        .await
+        .unwrap();
+    let s: BatchSummary = serde_json::from_slice(
+        &submit(&alpha, "usage.submit", vec![b("beta"), b(CDRS)])
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!((s.rows, s.accepted), (6, 3));
+    assert_eq!(
+        s.rejects,
+        vec![
+            (5, "not_party".to_string()),
+            (6, "duplicate".to_string()),
+            (7, "bad_units".to_string())
+        ]
+    );
+    // 61 s at 0.01 billed 60/60 = 0.02; 30 s at 0.05 billed 30/6 = 0.025; one no_rate.
+    assert_eq!(s.charges.len(), 1);
+    let c = &s.charges[0];
+    assert_eq!(
+        (
+            c.records,
+            c.rated,
+            c.units,
+            c.charge.as_str(),
+            c.currency.as_str()
+        ),
+        (3, 2, 121, "0.0450", "EUR")
+    );
+    // The same file again adds nothing: every record is a duplicate of the first batch.
+    let again: BatchSummary = serde_json::from_slice(
+        &submit(&alpha, "usage.submit", vec![b("beta"), b(CDRS)])
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(again.accepted, 0);
+    assert_eq!(again.rejected.get("duplicate"), Some(&4));
+    // beta's records are beta's own: the same ids from beta are not duplicates of alpha's.
+    let theirs: BatchSummary = serde_json::from_slice(
+        &submit(&beta, "usage.submit", vec![b("alpha"), b(CDRS)])
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(theirs.accepted, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_with_a_tampered_ratesheet_cannot_get_a_batch_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    init(dir.path());
+    {
+        let net = open(dir.path()).await;
+        let beta = net.gateway("beta").unwrap();
+        submit(&beta, "ratesheet.publish", vec![b(TERMS), b(SHEET)])
+            .await
+            .unwrap();
+        assert!(net.settle(std::time::Duration::from_secs(5)).await);
+    }
+    // beta edits the sheet in its own peer's world state: 49 at 0.0200 instead of 0.0100.
+    let db =
+        network::peer_dir(dir.path(), "beta", &pair_channel("alpha", "beta")).join("state.sqlite");
+    let url = format!("sqlite://{}", db.display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let key = ledger::contract::composite_key("sheet", &["beta", "voice", "*"]);
+    let (value,): (Vec<u8>,) = sqlx::query_as("SELECT value FROM state WHERE ns = ? AND key = ?")
+        .bind(CLEARING)
+        .bind(key.as_bytes())
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let tampered = String::from_utf8(value)
+        .unwrap()
+        .replace("49,Germany,0.0100", "49,Germany,0.0200");
+    assert!(tampered.contains("0.0200"));
+    sqlx::query("UPDATE state SET value = ? WHERE ns = ? AND key = ?")
+        .bind(tampered.as_bytes())
+        .bind(CLEARING)
+        .bind(key.as_bytes())
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let net = open(dir.path()).await;
+    let alpha = net.gateway("alpha").unwrap();
+    // The two peers compute different charges, so the endorsements disagree.
+    let err = submit(&alpha, "usage.submit", vec![b("beta"), b(CDRS)])
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_lowercase().contains("differ") || err.to_lowercase().contains("agree"),
+        "{err}"
+    );
+    // Records that only touch an untampered row still go through.
+    let mobile = "record_id,service,orig_carrier,term_carrier,a_number,b_number,start_time,units
+M1,voice,alpha,beta,441234567,491511234567,2026-10-01T11:00:00Z,30
+";
+    submit(&alpha, "usage.submit", vec![b("beta"), b(mobile)])
+        .await
+        .unwrap();
+}
