@@ -4,11 +4,13 @@
 use std::fmt;
 
 use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
 
 use crate::time::Timestamp;
 
 /// Where a dispute stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum DisputeState {
     /// Opened by the payer, awaiting the payee.
     Open,
@@ -65,7 +67,8 @@ impl fmt::Display for DisputeState {
 }
 
 /// Which side of the statement acts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Side {
     /// The carrier that owes (and opened the dispute).
     Payer,
@@ -120,7 +123,7 @@ impl Step {
 }
 
 /// A dispute's figures and state.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Dispute {
     /// Where it stands.
     pub state: DisputeState,

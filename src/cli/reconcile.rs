@@ -11,9 +11,7 @@ use rust_decimal::Decimal;
 use settlement::carrier::CarrierId;
 use settlement::cdr::{CdrReader, FormatSpec};
 use settlement::deal::Deal;
-use settlement::export::{
-    RejectsWriter, SummaryContext, write_discrepancies, write_statement, write_summary,
-};
+use settlement::export::{RejectsWriter, SummaryContext};
 use settlement::offline::{SideLoad, load_side, reconcile};
 use settlement::ratesheet::Ratesheet;
 use settlement::reconcile::MatchRules;
@@ -130,12 +128,6 @@ pub fn run(a: ReconcileArgs) -> Result<u8, Failure> {
         .with_context(|| format!("{}: cannot create", a.out_dir.display()))?;
     let decimals = sheet.terms().decimals;
     let st = &rec.statement;
-    write_out(&a.out_dir.join("discrepancies.csv"), |w| {
-        write_discrepancies(w, &payer.records, &payee.records, &rec.pairings, decimals)
-    })?;
-    write_out(&a.out_dir.join("statement.csv"), |w| {
-        write_statement(w, st, decimals)
-    })?;
     let ctx = SummaryContext {
         payer: a.payer,
         payee: a.payee,
@@ -147,9 +139,19 @@ pub fn run(a: ReconcileArgs) -> Result<u8, Failure> {
         out_of_scope: payer.out_of_scope + payee.out_of_scope,
         rejected: payer.tally.rejected_total() + payee.tally.rejected_total(),
     };
-    write_out(&a.out_dir.join("summary.json"), |w| {
-        write_summary(w, st, &ctx)
-    })?;
+    let files = rec
+        .files(&payer.records, &payee.records, &ctx)
+        .context("cannot write the statement")?;
+    for (name, bytes) in [
+        ("discrepancies.csv", &files.discrepancies),
+        ("statement.csv", &files.statement),
+        ("summary.json", &files.summary),
+    ] {
+        write_out(&a.out_dir.join(name), |mut w| {
+            std::io::Write::write_all(&mut w, bytes)?;
+            Ok(w)
+        })?;
+    }
     write_out(&a.out_dir.join("rejects.csv"), |w| {
         let mut rj = RejectsWriter::new(w, true)?;
         for (side, load) in [("payer", &payer), ("payee", &payee)] {

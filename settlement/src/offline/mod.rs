@@ -5,7 +5,7 @@ mod rate;
 mod reconcile;
 
 pub use rate::{prescan_ids, rate_records};
-pub use reconcile::{Reconciliation, SideLoad, load_side, reconcile};
+pub use reconcile::{Reconciliation, SideLoad, StatementFiles, load_side, reconcile};
 
 use std::io;
 

@@ -7,6 +7,7 @@ use rust_decimal::Decimal;
 use super::RunError;
 use crate::cdr::{CdrReader, RejectReason};
 use crate::deal::Deal;
+use crate::export::{SummaryContext, write_discrepancies, write_statement, write_summary};
 use crate::intake::{ExactIds, SeenIds, Tally};
 use crate::ratesheet::Ratesheet;
 use crate::reconcile::{MatchRules, Pairing, SideRecord, match_records};
@@ -88,6 +89,40 @@ pub struct Reconciliation {
     pub pairings: Vec<Pairing>,
     /// The statement.
     pub statement: Statement,
+}
+
+/// The three files of a statement, as bytes (SPEC §9): the same bytes whether the
+/// verification tool writes them or a peer computes them while endorsing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatementFiles {
+    /// `discrepancies.csv`.
+    pub discrepancies: Vec<u8>,
+    /// `statement.csv`.
+    pub statement: Vec<u8>,
+    /// `summary.json`.
+    pub summary: Vec<u8>,
+}
+
+impl Reconciliation {
+    /// Writes the statement's files for these sides.
+    pub fn files(
+        &self,
+        payer: &[SideRecord],
+        payee: &[SideRecord],
+        ctx: &SummaryContext<'_>,
+    ) -> std::io::Result<StatementFiles> {
+        Ok(StatementFiles {
+            discrepancies: write_discrepancies(
+                Vec::new(),
+                payer,
+                payee,
+                &self.pairings,
+                ctx.decimals,
+            )?,
+            statement: write_statement(Vec::new(), &self.statement, ctx.decimals)?,
+            summary: write_summary(Vec::new(), &self.statement, ctx)?,
+        })
+    }
 }
 
 /// Matches the two sides and computes the statement.
