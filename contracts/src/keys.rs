@@ -31,3 +31,13 @@ pub fn closed(payer: &str, payee: &str, service: &str) -> String {
 pub fn batch(tx_id: &str) -> String {
     composite_key("batch", &[tx_id])
 }
+
+/// The accepted records of one batch, reporter and direction.
+pub fn records(payer: &str, payee: &str, service: &str, reporter: &str, tx_id: &str) -> String {
+    composite_key("records", &[payer, payee, service, reporter, tx_id])
+}
+
+/// An issued statement.
+pub fn statement(payer: &str, payee: &str, service: &str, from: &str, to: &str) -> String {
+    composite_key("statement", &[payer, payee, service, from, to])
+}

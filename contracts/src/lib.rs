@@ -10,11 +10,13 @@ mod agreement;
 mod deal;
 mod keys;
 mod ratesheet;
+mod statement;
 mod store;
 mod usage;
 
 pub use agreement::Agreement;
 pub use deal::{DealRecord, DealState};
+pub use statement::{IssuedStatement, StatementId};
 pub use usage::BatchSummary;
 
 use std::sync::Arc;
@@ -53,6 +55,8 @@ impl Contract for Clearing {
             "deal.get" => deal::get(ctx, args).await,
             "usage.submit" => usage::submit(ctx, args).await,
             "usage.batch" => usage::batch(ctx, args).await,
+            "statement.issue" => statement::issue(ctx, args).await,
+            "statement.get" => statement::get(ctx, args).await,
             other => Err(ContractError::refused(format!(
                 "iclear has no function `{other}`"
             ))),

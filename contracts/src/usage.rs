@@ -49,6 +49,30 @@ pub struct ChargeTotal {
     pub charge: String,
 }
 
+/// One accepted record as the world state keeps it for reconciliation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredRecord {
+    /// The reporter's record id.
+    pub id: String,
+    /// Calling number, normalised.
+    pub a: String,
+    /// Called number, normalised.
+    pub b: String,
+    /// Start, UTC seconds.
+    pub start: i64,
+    /// Units.
+    pub units: u64,
+}
+
+/// The accepted records of one batch and direction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredBatch {
+    /// Who reported them.
+    pub reporter: String,
+    /// The records.
+    pub records: Vec<StoredRecord>,
+}
+
 /// What a batch did, as both peers computed it: the transaction's payload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BatchSummary {
@@ -102,20 +126,13 @@ pub async fn submit(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, 
     let mut sheets: HashMap<Direction, Option<Ratesheet>> = HashMap::new();
     let mut closed: HashMap<Direction, Vec<(i64, i64)>> = HashMap::new();
     let mut totals: BTreeMap<Direction, Running> = BTreeMap::new();
+    let mut kept: BTreeMap<Direction, Vec<StoredRecord>> = BTreeMap::new();
     while let Some(row) = reader
         .next_row()
         .map_err(|e| ContractError::refused(format!("CDR batch unreadable: {e}")))?
     {
         let line = row.line;
         let rec = match row.outcome {
-            Err(reason) => Err(reason),
-            // A record of this channel is between the reporter and the counterparty.
-            Ok(rec) if rec.usage.orig != counterparty && rec.usage.term != counterparty => {
-                Err(RejectReason::NotParty)
-            }
-            Ok(rec) => Ok(rec),
-        };
-        let rec = match rec {
             Ok(rec) => {
                 let id = rec.record_id.to_string();
                 let seen = in_batch.contains(&id)
@@ -153,6 +170,19 @@ pub async fn submit(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, 
                 tally.accept();
                 ctx.put(&keys::seen(reporter.as_str(), &id), Vec::new())?;
                 let dir = (u.orig, u.term, u.service);
+                // Only this pair's traffic can be stated on this channel. A valid record
+                // with a third carrier is counted (SPEC §2.4 has no reason to reject it),
+                // but ingest routes such records to their own pair's channel.
+                let ours = u.orig == counterparty || u.term == counterparty;
+                if ours {
+                    kept.entry(dir).or_default().push(StoredRecord {
+                        id,
+                        a: u.a_number.to_string(),
+                        b: u.b_number.to_string(),
+                        start: u.start.0,
+                        units: u.units,
+                    });
+                }
                 if let std::collections::hash_map::Entry::Vacant(e) = sheets.entry(dir) {
                     e.insert(ratesheet::sheet_for(ctx, u.term, u.orig, u.service).await?);
                 }
@@ -212,8 +242,22 @@ pub async fn submit(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, 
         rejects,
         charges,
     };
-    let key = keys::batch(ctx.tx_id());
-    put_json(ctx, &key, &summary)?;
+    let tx = ctx.tx_id().to_string();
+    for ((payer, payee, service), records) in kept {
+        let key = keys::records(
+            payer.as_str(),
+            payee.as_str(),
+            service.as_str(),
+            reporter.as_str(),
+            &tx,
+        );
+        let batch = StoredBatch {
+            reporter: reporter.to_string(),
+            records,
+        };
+        put_json(ctx, &key, &batch)?;
+    }
+    put_json(ctx, &keys::batch(&tx), &summary)?;
     reply(&summary)
 }
 

@@ -50,10 +50,25 @@ fn b(s: &str) -> Vec<u8> {
 }
 
 /// Submits and waits for the commit; `Err` carries the refusal or the validation code.
-async fn submit(gw: &Gateway, function: &str, args: Vec<Vec<u8>>) -> Result<Vec<u8>, String> {
+///
+/// A commit is awaited on every peer, as a client that acts next on another carrier's
+/// behalf must: each endorser simulates against its own committed state.
+async fn submit(
+    net: &Network,
+    org: &str,
+    function: &str,
+    args: Vec<Vec<u8>>,
+) -> Result<Vec<u8>, String> {
     let ch = pair_channel("alpha", "beta");
+    let gw: Gateway = net.gateway(org).map_err(|e| e.to_string())?;
     match gw.submit_transaction(&ch, CLEARING, function, args).await {
-        Ok((_, ValidationCode::Valid, response)) => Ok(response.payload),
+        Ok((_, ValidationCode::Valid, response)) => {
+            assert!(
+                net.settle(std::time::Duration::from_secs(10)).await,
+                "peers did not catch up"
+            );
+            Ok(response.payload)
+        }
         Ok((_, code, _)) => Err(format!("committed as {code:?}")),
         Err(e) => Err(e.to_string()),
     }
@@ -64,9 +79,8 @@ async fn ratesheets_are_published_by_their_owner_under_the_change_rules() {
     let dir = tempfile::tempdir().unwrap();
     init(dir.path());
     let net = open(dir.path()).await;
-    let (alpha, beta) = (net.gateway("alpha").unwrap(), net.gateway("beta").unwrap());
     // alpha cannot publish beta's sheet.
-    let err = submit(&alpha, "ratesheet.publish", vec![b(TERMS), b(SHEET)])
+    let err = submit(&net, "alpha", "ratesheet.publish", vec![b(TERMS), b(SHEET)])
         .await
         .unwrap_err();
     assert!(
@@ -75,7 +89,8 @@ async fn ratesheets_are_published_by_their_owner_under_the_change_rules() {
     );
     // A bad file is refused whole, with its lines.
     let bad = submit(
-        &beta,
+        &net,
+        "beta",
         "ratesheet.publish",
         vec![
             b(TERMS),
@@ -86,26 +101,26 @@ async fn ratesheets_are_published_by_their_owner_under_the_change_rules() {
     .unwrap_err();
     assert!(bad.contains("line 2: prefix `4x`"), "{bad}");
     // The first publication is the baseline, whatever its dates.
-    submit(&beta, "ratesheet.publish", vec![b(TERMS), b(SHEET)])
+    submit(&net, "beta", "ratesheet.publish", vec![b(TERMS), b(SHEET)])
         .await
         .unwrap();
     // Editing a published rate is retroactive.
     let edit = SHEET.replace("49,Germany,0.0100", "49,Germany,0.0200");
-    let err = submit(&beta, "ratesheet.publish", vec![b(TERMS), b(&edit)])
+    let err = submit(&net, "beta", "ratesheet.publish", vec![b(TERMS), b(&edit)])
         .await
         .unwrap_err();
     assert!(err.contains("retroactive_change"), "{err}");
     // A raise on a new prefix that starts tomorrow lacks the default 7 days' notice.
     let tomorrow = chrono_like_date(1);
     let raise = format!("prefix,destination,rate,effective_from\n4930,Berlin,0.0900,{tomorrow}\n");
-    let err = submit(&beta, "ratesheet.publish", vec![b(TERMS), b(&raise)])
+    let err = submit(&net, "beta", "ratesheet.publish", vec![b(TERMS), b(&raise)])
         .await
         .unwrap_err();
     assert!(err.contains("insufficient_notice"), "{err}");
     // With eight days' notice it is accepted, and the sheet in force has three rows.
     let later = chrono_like_date(8);
     let raise = format!("prefix,destination,rate,effective_from\n4930,Berlin,0.0900,{later}\n");
-    let out = submit(&beta, "ratesheet.publish", vec![b(TERMS), b(&raise)])
+    let out = submit(&net, "beta", "ratesheet.publish", vec![b(TERMS), b(&raise)])
         .await
         .unwrap();
     assert!(
@@ -131,14 +146,13 @@ async fn a_deal_is_in_force_once_the_other_party_accepts() {
     let dir = tempfile::tempdir().unwrap();
     init(dir.path());
     let net = open(dir.path()).await;
-    let (alpha, beta) = (net.gateway("alpha").unwrap(), net.gateway("beta").unwrap());
     let deal = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../fixtures/small/deal.toml"
     ))
     .unwrap();
     let proposed: DealRecord = serde_json::from_slice(
-        &submit(&alpha, "deal.propose", vec![b(&deal)])
+        &submit(&net, "alpha", "deal.propose", vec![b(&deal)])
             .await
             .unwrap(),
     )
@@ -147,22 +161,22 @@ async fn a_deal_is_in_force_once_the_other_party_accepts() {
         (proposed.id.as_str(), proposed.state),
         ("alpha-beta-2026q4", DealState::Proposed)
     );
-    let again = submit(&beta, "deal.propose", vec![b(&deal)])
+    let again = submit(&net, "beta", "deal.propose", vec![b(&deal)])
         .await
         .unwrap_err();
     assert!(again.contains("already exists"), "{again}");
-    let own = submit(&alpha, "deal.accept", vec![b("alpha-beta-2026q4")])
+    let own = submit(&net, "alpha", "deal.accept", vec![b("alpha-beta-2026q4")])
         .await
         .unwrap_err();
     assert!(own.contains("only the party that did not propose"), "{own}");
     let accepted: DealRecord = serde_json::from_slice(
-        &submit(&beta, "deal.accept", vec![b("alpha-beta-2026q4")])
+        &submit(&net, "beta", "deal.accept", vec![b("alpha-beta-2026q4")])
             .await
             .unwrap(),
     )
     .unwrap();
     assert_eq!(accepted.state, DealState::InForce);
-    let late = submit(&alpha, "deal.withdraw", vec![b("alpha-beta-2026q4")])
+    let late = submit(&net, "alpha", "deal.withdraw", vec![b("alpha-beta-2026q4")])
         .await
         .unwrap_err();
     assert!(late.contains("only while proposed"), "{late}");
@@ -172,12 +186,15 @@ async fn a_deal_is_in_force_once_the_other_party_accepts() {
         .filter(|l| !l.starts_with("id ="))
         .collect::<Vec<_>>()
         .join("\n");
-    let rec: DealRecord =
-        serde_json::from_slice(&submit(&beta, "deal.propose", vec![b(&anon)]).await.unwrap())
-            .unwrap();
+    let rec: DealRecord = serde_json::from_slice(
+        &submit(&net, "beta", "deal.propose", vec![b(&anon)])
+            .await
+            .unwrap(),
+    )
+    .unwrap();
     assert!(rec.id.starts_with("deal-"), "{}", rec.id);
     let withdrawn: DealRecord = serde_json::from_slice(
-        &submit(&beta, "deal.withdraw", vec![b(&rec.id)])
+        &submit(&net, "beta", "deal.withdraw", vec![b(&rec.id)])
             .await
             .unwrap(),
     )
@@ -190,27 +207,28 @@ async fn a_batch_is_judged_rated_and_deduplicated_across_batches() {
     let dir = tempfile::tempdir().unwrap();
     init(dir.path());
     let net = open(dir.path()).await;
-    let (alpha, beta) = (net.gateway("alpha").unwrap(), net.gateway("beta").unwrap());
-    submit(&beta, "ratesheet.publish", vec![b(TERMS), b(SHEET)])
+    submit(&net, "beta", "ratesheet.publish", vec![b(TERMS), b(SHEET)])
         .await
         .unwrap();
     let s: BatchSummary = serde_json::from_slice(
-        &submit(&alpha, "usage.submit", vec![b("beta"), b(CDRS)])
+        &submit(&net, "alpha", "usage.submit", vec![b("beta"), b(CDRS)])
             .await
             .unwrap(),
     )
     .unwrap();
-    assert_eq!((s.rows, s.accepted), (6, 3));
+    // A4 (alpha → gamma) is valid: counted, not kept for this pair's statements.
+    assert_eq!((s.rows, s.accepted), (6, 4));
     assert_eq!(
         s.rejects,
-        vec![
-            (5, "not_party".to_string()),
-            (6, "duplicate".to_string()),
-            (7, "bad_units".to_string())
-        ]
+        vec![(6, "duplicate".to_string()), (7, "bad_units".to_string())]
     );
     // 61 s at 0.01 billed 60/60 = 0.02; 30 s at 0.05 billed 30/6 = 0.025; one no_rate.
-    assert_eq!(s.charges.len(), 1);
+    assert_eq!(s.charges.len(), 2);
+    let g = &s.charges[1];
+    assert_eq!(
+        (g.payee.as_str(), g.records, g.rated, g.currency.as_str()),
+        ("gamma", 1, 0, "")
+    );
     let c = &s.charges[0];
     assert_eq!(
         (
@@ -224,21 +242,23 @@ async fn a_batch_is_judged_rated_and_deduplicated_across_batches() {
     );
     // The same file again adds nothing: every record is a duplicate of the first batch.
     let again: BatchSummary = serde_json::from_slice(
-        &submit(&alpha, "usage.submit", vec![b("beta"), b(CDRS)])
+        &submit(&net, "alpha", "usage.submit", vec![b("beta"), b(CDRS)])
             .await
             .unwrap(),
     )
     .unwrap();
     assert_eq!(again.accepted, 0);
-    assert_eq!(again.rejected.get("duplicate"), Some(&4));
+    assert_eq!(again.rejected.get("duplicate"), Some(&5));
     // beta's records are beta's own: the same ids from beta are not duplicates of alpha's.
     let theirs: BatchSummary = serde_json::from_slice(
-        &submit(&beta, "usage.submit", vec![b("alpha"), b(CDRS)])
+        &submit(&net, "beta", "usage.submit", vec![b("alpha"), b(CDRS)])
             .await
             .unwrap(),
     )
     .unwrap();
+    // beta is a party of all but A4, which is `not_party` from beta.
     assert_eq!(theirs.accepted, 3);
+    assert_eq!(theirs.rejected.get("not_party"), Some(&1));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -247,8 +267,7 @@ async fn a_peer_with_a_tampered_ratesheet_cannot_get_a_batch_committed() {
     init(dir.path());
     {
         let net = open(dir.path()).await;
-        let beta = net.gateway("beta").unwrap();
-        submit(&beta, "ratesheet.publish", vec![b(TERMS), b(SHEET)])
+        submit(&net, "beta", "ratesheet.publish", vec![b(TERMS), b(SHEET)])
             .await
             .unwrap();
         assert!(net.settle(std::time::Duration::from_secs(5)).await);
@@ -278,9 +297,8 @@ async fn a_peer_with_a_tampered_ratesheet_cannot_get_a_batch_committed() {
         .unwrap();
     pool.close().await;
     let net = open(dir.path()).await;
-    let alpha = net.gateway("alpha").unwrap();
     // The two peers compute different charges, so the endorsements disagree.
-    let err = submit(&alpha, "usage.submit", vec![b("beta"), b(CDRS)])
+    let err = submit(&net, "alpha", "usage.submit", vec![b("beta"), b(CDRS)])
         .await
         .unwrap_err();
     assert!(
@@ -291,7 +309,108 @@ async fn a_peer_with_a_tampered_ratesheet_cannot_get_a_batch_committed() {
     let mobile = "record_id,service,orig_carrier,term_carrier,a_number,b_number,start_time,units
 M1,voice,alpha,beta,441234567,491511234567,2026-10-01T11:00:00Z,30
 ";
-    submit(&alpha, "usage.submit", vec![b("beta"), b(mobile)])
+    submit(&net, "alpha", "usage.submit", vec![b("beta"), b(mobile)])
         .await
         .unwrap();
+}
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(format!(
+        "{}/../fixtures/small/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+const OCTOBER: &str =
+    r#"{"payer":"alpha","payee":"beta","service":"voice","from":"2026-10-01","to":"2026-11-01"}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_issued_statement_equals_the_offline_reconciliation_and_closes_the_period() {
+    let dir = tempfile::tempdir().unwrap();
+    init(dir.path());
+    let net = open(dir.path()).await;
+    let beta = net.gateway("beta").unwrap();
+    submit(
+        &net,
+        "beta",
+        "ratesheet.publish",
+        vec![b(TERMS), b(&fixture("ratesheet.csv"))],
+    )
+    .await
+    .unwrap();
+    submit(
+        &net,
+        "alpha",
+        "deal.propose",
+        vec![b(&fixture("deal.toml"))],
+    )
+    .await
+    .unwrap();
+    submit(&net, "beta", "deal.accept", vec![b("alpha-beta-2026q4")])
+        .await
+        .unwrap();
+    submit(
+        &net,
+        "alpha",
+        "usage.submit",
+        vec![b("beta"), b(&fixture("alpha.csv"))],
+    )
+    .await
+    .unwrap();
+    submit(
+        &net,
+        "beta",
+        "usage.submit",
+        vec![b("alpha"), b(&fixture("beta.csv"))],
+    )
+    .await
+    .unwrap();
+    let issued = submit(&net, "alpha", "statement.issue", vec![b(OCTOBER)])
+        .await
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&issued).contains("\"amount_billed\":\"5.85\""),
+        "{}",
+        String::from_utf8_lossy(&issued)
+    );
+    let got: contracts::IssuedStatement = serde_json::from_slice(
+        &beta
+            .evaluate(
+                &pair_channel("alpha", "beta"),
+                CLEARING,
+                "statement.get",
+                vec![b(OCTOBER)],
+            )
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        got.statement_csv,
+        fixture("expected/reconcile/statement.csv")
+    );
+    assert_eq!(
+        got.discrepancies_csv,
+        fixture("expected/reconcile/discrepancies.csv")
+    );
+    assert_eq!(got.summary_json, fixture("expected/reconcile/summary.json"));
+    // The period is closed: issuing again is refused, and a late record is `period_closed`.
+    let again = submit(&net, "beta", "statement.issue", vec![b(OCTOBER)])
+        .await
+        .unwrap_err();
+    assert!(
+        again.contains("overlaps the statement already issued"),
+        "{again}"
+    );
+    let late = "record_id,service,orig_carrier,term_carrier,a_number,b_number,start_time,units
+LATE1,voice,alpha,beta,441234567,4930123456,2026-10-20T10:00:00Z,61
+";
+    let s: BatchSummary = serde_json::from_slice(
+        &submit(&net, "beta", "usage.submit", vec![b("alpha"), b(late)])
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(s.rejects, vec![(2, "period_closed".to_string())]);
 }

@@ -1,0 +1,310 @@
+//! Issuing a statement (SPEC §6, §6.4): each carrier's peer recomputes the reconciliation of
+//! the period from the records in its own world state while endorsing; the transaction
+//! commits only if both computed the same files (their hash is the payload), and it closes
+//! the period.
+
+use ledger::contract::{Context, ContractError};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use settlement::carrier::CarrierId;
+use settlement::cdr::{CdrView, Usage};
+use settlement::export::SummaryContext;
+use settlement::money::{format_fixed, parse_decimal};
+use settlement::number::Number;
+use settlement::offline::{SideLoad, reconcile};
+use settlement::reconcile::{MatchRules, SideRecord};
+use settlement::service::Service;
+use settlement::statement::StatementScope;
+use settlement::time::{Instant, Timestamp};
+
+use crate::deal::{DealRecord, DealState};
+use crate::store::{caller, get_json, json_arg, now, put_json, reply};
+use crate::usage::{BatchSummary, ClosedPeriod, StoredBatch};
+use crate::{agreement, keys, ratesheet};
+
+/// Which statement: payer, payee, service and period as given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatementId {
+    /// Who pays.
+    pub payer: String,
+    /// Who bills.
+    pub payee: String,
+    /// The service.
+    pub service: String,
+    /// Start (date or RFC 3339, as given).
+    pub from: String,
+    /// End, exclusive.
+    pub to: String,
+}
+
+impl StatementId {
+    /// Its world-state key.
+    pub fn key(&self) -> String {
+        keys::statement(
+            &self.payer,
+            &self.payee,
+            &self.service,
+            &self.from,
+            &self.to,
+        )
+    }
+}
+
+/// An issued statement as both peers computed it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssuedStatement {
+    /// Which statement.
+    pub id: StatementId,
+    /// Who issued it.
+    pub issued_by: String,
+    /// Transaction time, seconds.
+    pub issued_at: i64,
+    /// Lowercase hex SHA-256 of the three files, in the order below.
+    pub hash: String,
+    /// The currency.
+    pub currency: String,
+    /// The amount billed, in the currency's minor unit.
+    pub amount_billed: String,
+    /// Each line's destination and payee charge, the ceilings of line disputes.
+    pub lines: Vec<(String, String)>,
+    /// `statement.csv`.
+    pub statement_csv: String,
+    /// `discrepancies.csv`.
+    pub discrepancies_csv: String,
+    /// `summary.json`.
+    pub summary_json: String,
+}
+
+fn refused(m: impl Into<String>) -> ContractError {
+    ContractError::refused(m)
+}
+
+/// `statement.issue STATEMENT_ID_JSON`: computes and records the statement; refused when the
+/// period overlaps one already issued.
+pub async fn issue(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, ContractError> {
+    let id: StatementId = json_arg(args, 0, "statement")?;
+    let me = caller(ctx)?;
+    let payer = CarrierId::parse(&id.payer)
+        .ok_or_else(|| refused(format!("payer `{}` is not a carrier id", id.payer)))?;
+    let payee = CarrierId::parse(&id.payee)
+        .ok_or_else(|| refused(format!("payee `{}` is not a carrier id", id.payee)))?;
+    if me != payer && me != payee {
+        return Err(refused(format!("{me} is neither the payer nor the payee")));
+    }
+    let service = Service::parse(&id.service)
+        .ok_or_else(|| refused(format!("`{}` is not a service", id.service)))?;
+    let bound = |s: &str| {
+        Instant::parse_date_or_rfc3339(s)
+            .ok_or_else(|| refused(format!("`{s}` is not a date or RFC 3339 time")))
+    };
+    let (from, to) = (bound(&id.from)?, bound(&id.to)?);
+    if to <= from {
+        return Err(refused("`to` must be after `from`"));
+    }
+    // The period must not overlap one already stated; issuing closes it.
+    let closed_key = keys::closed(payer.as_str(), payee.as_str(), service.as_str());
+    let mut closed: Vec<ClosedPeriod> = get_json(ctx, &closed_key).await?.unwrap_or_default();
+    for p in &closed {
+        if let (Some(f), Some(t)) = (
+            Instant::parse_date_or_rfc3339(&p.from),
+            Instant::parse_date_or_rfc3339(&p.to),
+        ) && f < to
+            && from < t
+        {
+            return Err(refused(format!(
+                "the period overlaps the statement already issued for {} to {}",
+                p.from, p.to
+            )));
+        }
+    }
+    let terms = agreement::load(ctx).await?;
+    let rules = MatchRules {
+        match_window: terms.as_ref().map_or(10, |a| a.match_window),
+        units_tolerance: terms
+            .as_ref()
+            .and_then(|a| a.units_tolerance)
+            .unwrap_or_else(|| service.default_units_tolerance()),
+    };
+    let threshold = terms
+        .as_ref()
+        .and_then(|a| parse_decimal(&a.threshold_pct))
+        .unwrap_or(Decimal::ONE);
+    let sheet = ratesheet::sheet_for(ctx, payee, payer, service)
+        .await?
+        .ok_or_else(|| refused(format!("{payee} has no {service} ratesheet for {payer}")))?;
+    let deal = deal_in_force(
+        ctx,
+        payer,
+        payee,
+        service,
+        &from,
+        &to,
+        sheet.terms().currency,
+    )
+    .await?;
+    let scope = StatementScope {
+        payer,
+        payee,
+        service,
+        from: from.clone(),
+        to: to.clone(),
+    };
+    // Both sides' records of the direction, and the counts `summary.json` reports.
+    let (mut payer_side, mut payee_side) = (SideLoad::default(), SideLoad::default());
+    let (lo, hi) = (from.ceil_secs(), to.ceil_secs());
+    for (_, value) in ctx
+        .range_by_partial_composite_key(
+            "records",
+            &[payer.as_str(), payee.as_str(), service.as_str()],
+        )
+        .await?
+    {
+        let batch: StoredBatch = serde_json::from_slice(&value)
+            .map_err(|e| refused(format!("stored records unreadable: {e}")))?;
+        let side = if batch.reporter == payer.as_str() {
+            &mut payer_side
+        } else {
+            &mut payee_side
+        };
+        for r in batch.records {
+            if !(lo <= r.start && r.start < hi) {
+                continue;
+            }
+            let (Some(a_number), Some(b_number)) = (Number::parse(&r.a), Number::parse(&r.b))
+            else {
+                return Err(refused(format!("stored record {} has a bad number", r.id)));
+            };
+            let usage = Usage {
+                service,
+                orig: payer,
+                term: payee,
+                a_number,
+                b_number,
+                start: Timestamp(r.start),
+                units: r.units,
+            };
+            let rated = sheet.rate(&usage).map_err(|e| refused(e.to_string()))?;
+            side.records.push(SideRecord::new(
+                &CdrView {
+                    record_id: &r.id,
+                    usage,
+                },
+                rated,
+            ));
+        }
+    }
+    let (mut accepted, mut rejected) = (0u64, 0u64);
+    for (_, value) in ctx.range_by_partial_composite_key("batch", &[]).await? {
+        let b: BatchSummary = serde_json::from_slice(&value)
+            .map_err(|e| refused(format!("stored batch unreadable: {e}")))?;
+        if b.reporter == payer.as_str() || b.reporter == payee.as_str() {
+            accepted += b.accepted;
+            rejected += b.rows - b.accepted;
+        }
+    }
+    let in_scope = (payer_side.records.len() + payee_side.records.len()) as u64;
+    let rec = reconcile(
+        &scope,
+        &payer_side,
+        &payee_side,
+        &sheet,
+        deal.as_ref(),
+        rules,
+        threshold,
+    )
+    .map_err(|e| refused(format!("cannot compute the statement: {e}")))?;
+    let currency = sheet.terms().currency;
+    let summary = SummaryContext {
+        payer,
+        payee,
+        service,
+        from_text: &id.from,
+        to_text: &id.to,
+        currency,
+        decimals: sheet.terms().decimals,
+        out_of_scope: accepted.saturating_sub(in_scope),
+        rejected,
+    };
+    let files = rec
+        .files(&payer_side.records, &payee_side.records, &summary)
+        .map_err(|e| refused(e.to_string()))?;
+    let hash =
+        ledger::crypto::sha256_parts(&[&files.discrepancies, &files.statement, &files.summary]);
+    let text = |b: Vec<u8>| String::from_utf8(b).map_err(|e| refused(e.to_string()));
+    let issued = IssuedStatement {
+        id: id.clone(),
+        issued_by: me.to_string(),
+        issued_at: now(ctx).0,
+        hash: hash.iter().map(|b| format!("{b:02x}")).collect(),
+        currency: currency.to_string(),
+        amount_billed: format_fixed(rec.statement.amount_billed, currency.minor_unit()),
+        lines: rec
+            .statement
+            .lines
+            .iter()
+            .map(|l| {
+                (
+                    l.destination.clone(),
+                    format_fixed(l.payee.charge, sheet.terms().decimals),
+                )
+            })
+            .collect(),
+        statement_csv: text(files.statement)?,
+        discrepancies_csv: text(files.discrepancies)?,
+        summary_json: text(files.summary)?,
+    };
+    closed.push(ClosedPeriod {
+        from: id.from.clone(),
+        to: id.to.clone(),
+    });
+    put_json(ctx, &closed_key, &closed)?;
+    put_json(ctx, &id.key(), &issued)?;
+    reply(&serde_json::json!({
+        "hash": issued.hash,
+        "amount_billed": issued.amount_billed,
+        "currency": issued.currency,
+        "status": rec.statement.status.to_string(),
+    }))
+}
+
+/// The first deal (by id) in force between the two carriers whose period overlaps the
+/// statement's, with a commitment of this direction and service, in the sheet's currency.
+async fn deal_in_force(
+    ctx: &mut Context<'_>,
+    payer: CarrierId,
+    payee: CarrierId,
+    service: Service,
+    from: &Instant,
+    to: &Instant,
+    currency: settlement::money::Currency,
+) -> Result<Option<settlement::deal::Deal>, ContractError> {
+    for (_, value) in ctx.range_by_partial_composite_key("deal", &[]).await? {
+        let record: DealRecord = serde_json::from_slice(&value)
+            .map_err(|e| refused(format!("stored deal unreadable: {e}")))?;
+        if record.state != DealState::InForce {
+            continue;
+        }
+        let deal = record.deal()?;
+        if deal.parties.contains(&payer)
+            && deal.parties.contains(&payee)
+            && deal.currency == currency
+            && deal.overlaps(from, to)
+            && deal
+                .commitments
+                .iter()
+                .any(|c| c.applies_to(payer, payee, service))
+        {
+            return Ok(Some(deal));
+        }
+    }
+    Ok(None)
+}
+
+/// `statement.get STATEMENT_ID_JSON`: the issued statement with its files.
+pub async fn get(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, ContractError> {
+    let id: StatementId = json_arg(args, 0, "statement")?;
+    match get_json::<IssuedStatement>(ctx, &id.key()).await? {
+        Some(s) => reply(&s),
+        None => Err(refused("no such statement has been issued")),
+    }
+}
