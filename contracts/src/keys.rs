@@ -41,3 +41,18 @@ pub fn records(payer: &str, payee: &str, service: &str, reporter: &str, tx_id: &
 pub fn statement(payer: &str, payee: &str, service: &str, from: &str, to: &str) -> String {
     composite_key("statement", &[payer, payee, service, from, to])
 }
+
+/// A dispute by id.
+pub fn dispute(id: &str) -> String {
+    composite_key("dispute", &[id])
+}
+
+/// The dispute not yet final on a statement's line (`*`: the whole statement).
+pub fn open_dispute(statement_key: &str, line: &str) -> String {
+    composite_key("open-dispute", &[statement_key, line])
+}
+
+/// A payment by id.
+pub fn payment(id: &str) -> String {
+    composite_key("payment", &[id])
+}

@@ -4,11 +4,14 @@
 //!
 //! A ledger contract sees only its own namespace, and these rules read each other's state
 //! (usage is rated with the published ratesheets, under the pair's agreement), so they are
-//! one contract, [`Clearing`], whose functions are named `area.step`.
+//! one contract, [`Clearing`], whose functions are named `area.step`: agreements,
+//! ratesheets, deals, usage batches, statements, disputes and payments.
 
 mod agreement;
 mod deal;
+mod dispute;
 mod keys;
+mod payment;
 mod ratesheet;
 mod statement;
 mod store;
@@ -16,6 +19,8 @@ mod usage;
 
 pub use agreement::Agreement;
 pub use deal::{DealRecord, DealState};
+pub use dispute::{DisputeRecord, OpenRequest};
+pub use payment::{Balance, PaymentRecord, PaymentRequest};
 pub use statement::{IssuedStatement, StatementId};
 pub use usage::BatchSummary;
 
@@ -57,6 +62,12 @@ impl Contract for Clearing {
             "usage.batch" => usage::batch(ctx, args).await,
             "statement.issue" => statement::issue(ctx, args).await,
             "statement.get" => statement::get(ctx, args).await,
+            "dispute.open" => dispute::open(ctx, args).await,
+            "dispute.step" => dispute::step(ctx, args).await,
+            "dispute.get" => dispute::get(ctx, args).await,
+            "payment.record" => payment::record(ctx, args).await,
+            "payment.confirm" => payment::confirm(ctx, args).await,
+            "payment.balance" => payment::balances(ctx, args).await,
             other => Err(ContractError::refused(format!(
                 "iclear has no function `{other}`"
             ))),

@@ -414,3 +414,178 @@ LATE1,voice,alpha,beta,441234567,4930123456,2026-10-20T10:00:00Z,61
     .unwrap();
     assert_eq!(s.rejects, vec![(2, "period_closed".to_string())]);
 }
+
+/// Publishes beta's sheet, signs the deal, submits both carriers' October files and issues
+/// the statement (amount billed 5.85 EUR).
+async fn october(net: &Network) {
+    submit(
+        net,
+        "beta",
+        "ratesheet.publish",
+        vec![b(TERMS), b(&fixture("ratesheet.csv"))],
+    )
+    .await
+    .unwrap();
+    submit(net, "alpha", "deal.propose", vec![b(&fixture("deal.toml"))])
+        .await
+        .unwrap();
+    submit(net, "beta", "deal.accept", vec![b("alpha-beta-2026q4")])
+        .await
+        .unwrap();
+    submit(
+        net,
+        "alpha",
+        "usage.submit",
+        vec![b("beta"), b(&fixture("alpha.csv"))],
+    )
+    .await
+    .unwrap();
+    submit(
+        net,
+        "beta",
+        "usage.submit",
+        vec![b("alpha"), b(&fixture("beta.csv"))],
+    )
+    .await
+    .unwrap();
+    submit(net, "alpha", "statement.issue", vec![b(OCTOBER)])
+        .await
+        .unwrap();
+}
+
+fn open_request(line: Option<&str>, claimed: &str) -> String {
+    serde_json::json!({
+        "statement": serde_json::from_str::<serde_json::Value>(OCTOBER).unwrap(),
+        "line": line,
+        "claimed": claimed,
+        "reason": "UK mobile billed above our records",
+    })
+    .to_string()
+}
+
+async fn balance(net: &Network) -> Vec<contracts::Balance> {
+    let gw = net.gateway("alpha").unwrap();
+    let out = gw
+        .evaluate(
+            &pair_channel("alpha", "beta"),
+            CLEARING,
+            "payment.balance",
+            vec![b("alpha"), b("beta")],
+        )
+        .await
+        .unwrap();
+    serde_json::from_slice(&out).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dispute_worked_to_its_end_then_paid() {
+    let dir = tempfile::tempdir().unwrap();
+    init(dir.path());
+    let net = open(dir.path()).await;
+    october(&net).await;
+    // Only the payer opens, within the claim's ceiling.
+    let err = submit(
+        &net,
+        "beta",
+        "dispute.open",
+        vec![b(&open_request(None, "1.00"))],
+    )
+    .await
+    .unwrap_err();
+    assert!(err.contains("only the payer (alpha)"), "{err}");
+    let err = submit(
+        &net,
+        "alpha",
+        "dispute.open",
+        vec![b(&open_request(Some("United Kingdom Mobile"), "0.0900"))],
+    )
+    .await
+    .unwrap_err();
+    assert!(err.contains("at most 0.0800"), "{err}");
+    let d: contracts::DisputeRecord = serde_json::from_slice(
+        &submit(
+            &net,
+            "alpha",
+            "dispute.open",
+            vec![b(&open_request(None, "1.00"))],
+        )
+        .await
+        .unwrap(),
+    )
+    .unwrap();
+    let err = submit(
+        &net,
+        "alpha",
+        "dispute.open",
+        vec![b(&open_request(None, "0.50"))],
+    )
+    .await
+    .unwrap_err();
+    assert!(err.contains("not final yet"), "{err}");
+    // The payee counters; the payee cannot take its own counter, the payer can.
+    submit(
+        &net,
+        "beta",
+        "dispute.step",
+        vec![b(&d.id), b("counter"), b("0.60"), b("half the UK gap")],
+    )
+    .await
+    .unwrap();
+    let err = submit(
+        &net,
+        "beta",
+        "dispute.step",
+        vec![b(&d.id), b("accept-counter"), b(""), b("")],
+    )
+    .await
+    .unwrap_err();
+    assert!(err.contains("the dispute is countered: the payee cannot accept-counter; the payer may accept-counter, escalate, withdraw"), "{err}");
+    let done: contracts::DisputeRecord = serde_json::from_slice(
+        &submit(
+            &net,
+            "alpha",
+            "dispute.step",
+            vec![b(&d.id), b("accept-counter"), b(""), b("agreed")],
+        )
+        .await
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        done.dispute.state,
+        settlement::dispute::DisputeState::CounterAccepted
+    );
+    assert_eq!(
+        done.history
+            .iter()
+            .map(|e| e.step.as_str())
+            .collect::<Vec<_>>(),
+        ["open", "counter", "accept-counter"]
+    );
+    // Due: 5.85 − 0.60; a payment counts once the payee confirms it.
+    assert_eq!(balance(&net).await[0].balance, "5.25");
+    let pay = r#"{"payee":"beta","amount":"5.00","currency":"EUR","date":"2026-11-20","reference":"TRX-1"}"#;
+    let p: contracts::PaymentRecord = serde_json::from_slice(
+        &submit(&net, "alpha", "payment.record", vec![b(pay)])
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(balance(&net).await[0].balance, "5.25");
+    let err = submit(&net, "alpha", "payment.confirm", vec![b(&p.id)])
+        .await
+        .unwrap_err();
+    assert!(err.contains("by its payee (beta)"), "{err}");
+    submit(&net, "beta", "payment.confirm", vec![b(&p.id)])
+        .await
+        .unwrap();
+    let bal = balance(&net).await;
+    assert_eq!(
+        (
+            bal[0].debtor.as_str(),
+            bal[0].due.as_str(),
+            bal[0].balance.as_str()
+        ),
+        ("alpha", "5.25", "0.25")
+    );
+}
