@@ -56,7 +56,13 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 /// Runs `network init`.
 pub fn run_network_init(dir: &Path, args: &NetworkInitArgs) -> anyhow::Result<i32> {
-    let config = network::init(dir, &args.carriers, &InitOptions::default())?;
+    // Every channel runs the clearing contract under AND(all members): on a pair's channel
+    // that is both carriers.
+    let options = InitOptions {
+        contracts: contracts::specs(),
+        ..InitOptions::default()
+    };
+    let config = network::init(dir, &args.carriers, &options)?;
     println!("network of {} in {}", config.orgs.join(", "), dir.display());
     for ch in &config.channels {
         println!("  channel {:<24} members {}", ch.name, ch.orgs.join(", "));

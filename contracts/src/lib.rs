@@ -67,6 +67,8 @@ impl Contract for Clearing {
             "dispute.get" => dispute::get(ctx, args).await,
             "payment.record" => payment::record(ctx, args).await,
             "payment.confirm" => payment::confirm(ctx, args).await,
+            "payment.get" => payment::get(ctx, args).await,
+            "usage.rated" => statement::rated(ctx, args).await,
             "payment.balance" => payment::balances(ctx, args).await,
             other => Err(ContractError::refused(format!(
                 "iclear has no function `{other}`"

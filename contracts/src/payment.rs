@@ -115,6 +115,15 @@ pub async fn confirm(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>,
     reply(&rec)
 }
 
+/// `payment.get ID`.
+pub async fn get(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, ContractError> {
+    let id = arg(args, 0, "payment id")?;
+    match get_json::<PaymentRecord>(ctx, &keys::payment(id)).await? {
+        Some(p) => reply(&p),
+        None => Err(refused(format!("no payment `{id}`"))),
+    }
+}
+
 /// One netted position with its balance, as `payment.balance` reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Balance {

@@ -308,3 +308,73 @@ pub async fn get(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, Con
         None => Err(refused("no such statement has been issued")),
     }
 }
+
+/// `usage.rated STATEMENT_ID_JSON`: the rated records of both carriers for the period and
+/// direction (SPEC §9 rated records; the payer's first, each side by start time and id).
+pub async fn rated(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, ContractError> {
+    let id: StatementId = json_arg(args, 0, "statement")?;
+    let (payer, payee) = match (CarrierId::parse(&id.payer), CarrierId::parse(&id.payee)) {
+        (Some(a), Some(b)) => (a, b),
+        _ => return Err(refused("payer and payee must be carrier ids")),
+    };
+    let service = Service::parse(&id.service)
+        .ok_or_else(|| refused(format!("`{}` is not a service", id.service)))?;
+    let bound = |s: &str| {
+        Instant::parse_date_or_rfc3339(s)
+            .ok_or_else(|| refused(format!("`{s}` is not a date or RFC 3339 time")))
+    };
+    let (lo, hi) = (bound(&id.from)?.ceil_secs(), bound(&id.to)?.ceil_secs());
+    let sheet = ratesheet::sheet_for(ctx, payee, payer, service)
+        .await?
+        .ok_or_else(|| refused(format!("{payee} has no {service} ratesheet for {payer}")))?;
+    let mut sides: [Vec<crate::usage::StoredRecord>; 2] = [Vec::new(), Vec::new()];
+    for (_, value) in ctx
+        .range_by_partial_composite_key(
+            "records",
+            &[payer.as_str(), payee.as_str(), service.as_str()],
+        )
+        .await?
+    {
+        let batch: StoredBatch = serde_json::from_slice(&value)
+            .map_err(|e| refused(format!("stored records unreadable: {e}")))?;
+        let side = usize::from(batch.reporter != payer.as_str());
+        sides[side].extend(
+            batch
+                .records
+                .into_iter()
+                .filter(|r| lo <= r.start && r.start < hi),
+        );
+    }
+    let mut w = settlement::export::RatedWriter::new(Vec::new(), None, &sheet)
+        .map_err(|e| refused(e.to_string()))?;
+    for (side, reporter) in sides.iter_mut().zip([payer, payee]) {
+        side.sort_by(|x, y| (x.start, x.id.as_bytes()).cmp(&(y.start, y.id.as_bytes())));
+        w.set_reporter(Some(reporter));
+        for r in side.iter() {
+            let (Some(a_number), Some(b_number)) = (Number::parse(&r.a), Number::parse(&r.b))
+            else {
+                return Err(refused(format!("stored record {} has a bad number", r.id)));
+            };
+            let usage = Usage {
+                service,
+                orig: payer,
+                term: payee,
+                a_number,
+                b_number,
+                start: Timestamp(r.start),
+                units: r.units,
+            };
+            let rated = sheet.rate(&usage).map_err(|e| refused(e.to_string()))?;
+            w.write(
+                &CdrView {
+                    record_id: &r.id,
+                    usage,
+                },
+                &rated,
+                &sheet,
+            )
+            .map_err(|e| refused(e.to_string()))?;
+        }
+    }
+    w.finish().map_err(|e| refused(e.to_string()))
+}

@@ -140,6 +140,11 @@ impl<W: Write> RatedWriter<W> {
         })
     }
 
+    /// The reporter written on the records that follow.
+    pub fn set_reporter(&mut self, reporter: Option<CarrierId>) {
+        self.reporter = reporter.map(|r| r.to_string()).unwrap_or_default();
+    }
+
     /// One rated record.
     pub fn write(&mut self, rec: &CdrView<'_>, rated: &Rated, sheet: &Ratesheet) -> io::Result<()> {
         let u = &rec.usage;

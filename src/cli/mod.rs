@@ -3,6 +3,7 @@
 
 mod args;
 mod bench;
+mod clearing;
 
 mod files;
 mod fixtures;
@@ -23,6 +24,9 @@ pub struct Cli {
     /// The network's directory (ledger commands).
     #[arg(long, global = true)]
     pub dir: Option<PathBuf>,
+    /// The carrier a ledger command acts as.
+    #[arg(long = "as", global = true, value_name = "CARRIER")]
+    pub as_carrier: Option<settlement::carrier::CarrierId>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -46,6 +50,23 @@ pub enum Command {
     /// Inspect and verify the ledger of the network in --dir.
     #[command(subcommand)]
     Ledger(crate::ledger_cli::LedgerCmd),
+    /// Ratesheets on the ledger.
+    #[command(subcommand)]
+    Ratesheet(clearing::RatesheetCmd),
+    /// Bilateral deals on the ledger.
+    #[command(subcommand)]
+    Deal(clearing::DealCmd),
+    /// Statements on the ledger.
+    #[command(subcommand)]
+    Statement(clearing::StatementCmd),
+    /// Export an issued statement, its discrepancies, or rated records.
+    Export(clearing::ExportArgs),
+    /// Disputes on issued statements.
+    #[command(subcommand)]
+    Dispute(clearing::DisputeCmd),
+    /// Payments and balances.
+    #[command(subcommand)]
+    Payment(clearing::PaymentCmd),
 }
 
 /// Network administration.
@@ -107,6 +128,16 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
                 .ok_or_else(|| usage("`network init` needs --dir DIR"))?;
             ledger_status(crate::ledger_cli::run_network_init(&dir, &a))
         }
+        Command::Ratesheet(c) => {
+            clearing::run(cli.dir, cli.as_carrier, clearing::Action::Ratesheet(c))
+        }
+        Command::Deal(c) => clearing::run(cli.dir, cli.as_carrier, clearing::Action::Deal(c)),
+        Command::Statement(c) => {
+            clearing::run(cli.dir, cli.as_carrier, clearing::Action::Statement(c))
+        }
+        Command::Export(a) => clearing::run(cli.dir, cli.as_carrier, clearing::Action::Export(a)),
+        Command::Dispute(c) => clearing::run(cli.dir, cli.as_carrier, clearing::Action::Dispute(c)),
+        Command::Payment(c) => clearing::run(cli.dir, cli.as_carrier, clearing::Action::Payment(c)),
         Command::Ledger(c) => {
             let dir = cli.dir.ok_or_else(|| usage("`ledger` needs --dir DIR"))?;
             ledger_status(crate::ledger_cli::run_ledger(&dir, &c))
