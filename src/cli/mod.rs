@@ -3,7 +3,9 @@
 
 mod args;
 mod bench;
+mod cdr;
 mod clearing;
+mod demo;
 
 mod files;
 mod fixtures;
@@ -67,6 +69,11 @@ pub enum Command {
     /// Payments and balances.
     #[command(subcommand)]
     Payment(clearing::PaymentCmd),
+    /// CDR files onto the ledger.
+    #[command(subcommand)]
+    Cdr(cdr::CdrCmd),
+    /// A settlement month on a fresh network of three carriers, with a report.
+    Demo(demo::DemoArgs),
 }
 
 /// Network administration.
@@ -138,6 +145,8 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Export(a) => clearing::run(cli.dir, cli.as_carrier, clearing::Action::Export(a)),
         Command::Dispute(c) => clearing::run(cli.dir, cli.as_carrier, clearing::Action::Dispute(c)),
         Command::Payment(c) => clearing::run(cli.dir, cli.as_carrier, clearing::Action::Payment(c)),
+        Command::Cdr(c) => cdr::run(cli.dir, cli.as_carrier, c),
+        Command::Demo(a) => demo::run(a, cli.dir),
         Command::Ledger(c) => {
             let dir = cli.dir.ok_or_else(|| usage("`ledger` needs --dir DIR"))?;
             ledger_status(crate::ledger_cli::run_ledger(&dir, &c))
