@@ -5,7 +5,7 @@ use std::path::Path;
 
 use contracts::{BatchSummary, CLEARING, DealRecord, DealState};
 use ledger::gateway::Gateway;
-use ledger::network::{self, InitOptions, Network, OrdererParams, pair_channel};
+use ledger::network::{self, InitOptions, Network, OrdererParams, StateBackend, pair_channel};
 use ledger::validate::ValidationCode;
 
 const SHEET: &str =
@@ -25,8 +25,83 @@ A1,voice,alpha,beta,441234567,4930123456,2026-10-02T10:00:00Z,61
 A5,voice,alpha,beta,441234567,4930123456,2026-10-02T10:00:00Z,x
 ";
 
-fn init(dir: &Path) {
+/// Where the peers keep their world state.
+#[derive(Debug, Clone)]
+enum Backend {
+    Sqlite,
+    /// A database of its own on the test script's PostgreSQL server.
+    Postgres(String),
+}
+
+/// A fresh database on the PostgreSQL server of `ICLEAR_TEST_PG_URL`, or `None` (with a
+/// notice) when the variable is unset and `ICLEAR_REQUIRE_PG` is not `1`.
+async fn postgres() -> Option<Backend> {
+    let Ok(url) = std::env::var("ICLEAR_TEST_PG_URL") else {
+        assert!(
+            std::env::var("ICLEAR_REQUIRE_PG").as_deref() != Ok("1"),
+            "ICLEAR_REQUIRE_PG=1 but ICLEAR_TEST_PG_URL is unset"
+        );
+        eprintln!(
+            "\n*** NOTICE: ICLEAR_TEST_PG_URL is unset: the PostgreSQL run of the clearing suite is SKIPPED (scripts/with-postgres.sh runs it). ***\n"
+        );
+        return None;
+    };
+    let name = format!(
+        "clearing_{}",
+        &ledger::tx::tx_id(&ledger::tx::nonce(), b"")[..12]
+    );
+    let pool = sqlx::PgPool::connect(&url)
+        .await
+        .expect("PostgreSQL answers");
+    // The name is ours: a fixed prefix and hex digits.
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&pool)
+        .await
+        .expect("a database can be created");
+    pool.close().await;
+    let base = url.rsplit_once('/').map_or(url.as_str(), |(b, _)| b);
+    Some(Backend::Postgres(format!("{base}/{name}")))
+}
+
+/// Instantiates each test body once per backend.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(b) = super::postgres().await {
+                        super::$name(b).await
+                    }
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    ratesheets_are_published_by_their_owner_under_the_change_rules,
+    a_deal_is_in_force_once_the_other_party_accepts,
+    a_batch_is_judged_rated_and_deduplicated_across_batches,
+    a_peer_with_a_tampered_ratesheet_cannot_get_a_batch_committed,
+    the_issued_statement_equals_the_offline_reconciliation_and_closes_the_period,
+    a_dispute_worked_to_its_end_then_paid,
+);
+
+fn init(dir: &Path, backend: &Backend) {
     let opts = InitOptions {
+        state: match backend {
+            Backend::Sqlite => StateBackend::Sqlite,
+            Backend::Postgres(url) => StateBackend::Postgres { url: url.clone() },
+        },
         orderer: OrdererParams {
             max_message_count: 10,
             batch_timeout_ms: 20,
@@ -74,10 +149,9 @@ async fn submit(
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ratesheets_are_published_by_their_owner_under_the_change_rules() {
+async fn ratesheets_are_published_by_their_owner_under_the_change_rules(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    init(dir.path());
+    init(dir.path(), &backend);
     let net = open(dir.path()).await;
     // alpha cannot publish beta's sheet.
     let err = submit(&net, "alpha", "ratesheet.publish", vec![b(TERMS), b(SHEET)])
@@ -141,10 +215,9 @@ fn chrono_like_date(days: i64) -> String {
     t.to_string()[..10].to_string()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_deal_is_in_force_once_the_other_party_accepts() {
+async fn a_deal_is_in_force_once_the_other_party_accepts(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    init(dir.path());
+    init(dir.path(), &backend);
     let net = open(dir.path()).await;
     let deal = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -202,10 +275,9 @@ async fn a_deal_is_in_force_once_the_other_party_accepts() {
     assert_eq!(withdrawn.state, DealState::Withdrawn);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_batch_is_judged_rated_and_deduplicated_across_batches() {
+async fn a_batch_is_judged_rated_and_deduplicated_across_batches(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    init(dir.path());
+    init(dir.path(), &backend);
     let net = open(dir.path()).await;
     submit(&net, "beta", "ratesheet.publish", vec![b(TERMS), b(SHEET)])
         .await
@@ -261,10 +333,9 @@ async fn a_batch_is_judged_rated_and_deduplicated_across_batches() {
     assert_eq!(theirs.rejected.get("not_party"), Some(&1));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_peer_with_a_tampered_ratesheet_cannot_get_a_batch_committed() {
+async fn a_peer_with_a_tampered_ratesheet_cannot_get_a_batch_committed(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    init(dir.path());
+    init(dir.path(), &backend);
     {
         let net = open(dir.path()).await;
         submit(&net, "beta", "ratesheet.publish", vec![b(TERMS), b(SHEET)])
@@ -273,29 +344,61 @@ async fn a_peer_with_a_tampered_ratesheet_cannot_get_a_batch_committed() {
         assert!(net.settle(std::time::Duration::from_secs(5)).await);
     }
     // beta edits the sheet in its own peer's world state: 49 at 0.0200 instead of 0.0100.
-    let db =
-        network::peer_dir(dir.path(), "beta", &pair_channel("alpha", "beta")).join("state.sqlite");
-    let url = format!("sqlite://{}", db.display());
-    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
     let key = ledger::contract::composite_key("sheet", &["beta", "voice", "*"]);
-    let (value,): (Vec<u8>,) = sqlx::query_as("SELECT value FROM state WHERE ns = ? AND key = ?")
-        .bind(CLEARING)
-        .bind(key.as_bytes())
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    let tampered = String::from_utf8(value)
-        .unwrap()
-        .replace("49,Germany,0.0100", "49,Germany,0.0200");
-    assert!(tampered.contains("0.0200"));
-    sqlx::query("UPDATE state SET value = ? WHERE ns = ? AND key = ?")
-        .bind(tampered.as_bytes())
-        .bind(CLEARING)
-        .bind(key.as_bytes())
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
+    let tamper = |value: Vec<u8>| {
+        let t = String::from_utf8(value)
+            .unwrap()
+            .replace("49,Germany,0.0100", "49,Germany,0.0200");
+        assert!(t.contains("0.0200"));
+        t.into_bytes()
+    };
+    match &backend {
+        Backend::Sqlite => {
+            let db = network::peer_dir(dir.path(), "beta", &pair_channel("alpha", "beta"))
+                .join("state.sqlite");
+            let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+                .await
+                .unwrap();
+            let (value,): (Vec<u8>,) =
+                sqlx::query_as("SELECT value FROM state WHERE ns = ? AND key = ?")
+                    .bind(CLEARING)
+                    .bind(key.as_bytes())
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+            sqlx::query("UPDATE state SET value = ? WHERE ns = ? AND key = ?")
+                .bind(tamper(value))
+                .bind(CLEARING)
+                .bind(key.as_bytes())
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+        }
+        Backend::Postgres(url) => {
+            // One schema per peer and channel: beta's peer on `alpha.beta`.
+            let pool = sqlx::PgPool::connect(url).await.unwrap();
+            let table = "\"beta__alpha_beta\".state";
+            let (value,): (Vec<u8>,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT value FROM {table} WHERE ns = $1 AND key = $2"
+            )))
+            .bind(CLEARING)
+            .bind(key.as_bytes())
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE {table} SET value = $1 WHERE ns = $2 AND key = $3"
+            )))
+            .bind(tamper(value))
+            .bind(CLEARING)
+            .bind(key.as_bytes())
+            .execute(&pool)
+            .await
+            .unwrap();
+            pool.close().await;
+        }
+    }
     let net = open(dir.path()).await;
     // The two peers compute different charges, so the endorsements disagree.
     let err = submit(&net, "alpha", "usage.submit", vec![b("beta"), b(CDRS)])
@@ -325,10 +428,11 @@ fn fixture(name: &str) -> String {
 const OCTOBER: &str =
     r#"{"payer":"alpha","payee":"beta","service":"voice","from":"2026-10-01","to":"2026-11-01"}"#;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_issued_statement_equals_the_offline_reconciliation_and_closes_the_period() {
+async fn the_issued_statement_equals_the_offline_reconciliation_and_closes_the_period(
+    backend: Backend,
+) {
     let dir = tempfile::tempdir().unwrap();
-    init(dir.path());
+    init(dir.path(), &backend);
     let net = open(dir.path()).await;
     let beta = net.gateway("beta").unwrap();
     submit(
@@ -477,10 +581,9 @@ async fn balance(net: &Network) -> Vec<contracts::Balance> {
     serde_json::from_slice(&out).unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_dispute_worked_to_its_end_then_paid() {
+async fn a_dispute_worked_to_its_end_then_paid(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    init(dir.path());
+    init(dir.path(), &backend);
     let net = open(dir.path()).await;
     october(&net).await;
     // Only the payer opens, within the claim's ceiling.

@@ -61,6 +61,9 @@ pub struct ChannelLedger {
     events: broadcast::Sender<Arc<BlockEvent>>,
     waiters: Mutex<HashMap<String, Vec<oneshot::Sender<ValidationCode>>>>,
     replayed: u64,
+    /// Blocks whose writes are in the world state too. The block store is appended first,
+    /// so its height can run one block ahead of what queries and simulations see.
+    committed: std::sync::atomic::AtomicU64,
 }
 
 impl ChannelLedger {
@@ -89,8 +92,10 @@ impl ChannelLedger {
             current_config(state.as_ref(), config).await?,
         )?);
         let (events, _) = broadcast::channel(1024);
+        let committed = std::sync::atomic::AtomicU64::new(store.height());
         Ok(ChannelLedger {
             name,
+            committed,
             store: Mutex::new(store),
             state,
             channel: RwLock::new(channel),
@@ -133,6 +138,12 @@ impl ChannelLedger {
     /// Number of committed blocks.
     pub fn height(&self) -> u64 {
         self.store().height()
+    }
+
+    /// Number of blocks whose writes the world state holds: what a query or a simulation
+    /// on this peer sees.
+    pub fn committed_height(&self) -> u64 {
+        self.committed.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Committed block `n`.
@@ -194,6 +205,10 @@ impl ChannelLedger {
         // Block first, state second: a crash in between is repaired by replay on open.
         self.store().append(&v.block)?;
         self.state.commit(&v.update).await?;
+        // The block just appended is the last of the store.
+        let height = self.store().height();
+        self.committed
+            .store(height, std::sync::atomic::Ordering::Release);
         if let Some(config) = v.new_config {
             let next = Arc::new(ChannelState::new(config)?);
             *self.channel.write().unwrap_or_else(|p| p.into_inner()) = next;

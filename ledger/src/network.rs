@@ -436,6 +436,8 @@ impl Network {
     /// Waits until every peer has committed every block the orderer has cut, so that
     /// stopping the process leaves no commit half-done; false if that takes over `limit`.
     pub async fn settle(&self, limit: std::time::Duration) -> bool {
+        // Waits for the world states, not only the block stores: a client's next
+        // transaction is simulated against them.
         let deadline = tokio::time::Instant::now() + limit;
         loop {
             let behind = self.config.channels.iter().any(|ch| {
@@ -444,7 +446,7 @@ impl Network {
                     self.peers
                         .get(o)
                         .and_then(|p| p.ledger(&ch.name))
-                        .is_some_and(|l| l.height() < cut)
+                        .is_some_and(|l| l.committed_height() < cut)
                 })
             });
             if !behind {
