@@ -27,6 +27,22 @@ pub enum BenchCmd {
     Reconcile(BenchArgs),
     /// An embedded two-organisation network under AND(both): a Caliper-style table.
     Ledger(crate::ledger_cli::BenchLedgerArgs),
+    /// Both carriers' CDR files through endorsement by both, ordering and commit, to an
+    /// issued statement.
+    Clearing(ClearingArgs),
+}
+
+/// `bench clearing`'s flags.
+#[derive(Debug, Args)]
+pub struct ClearingArgs {
+    #[command(flatten)]
+    pub data: BenchArgs,
+    /// Records per batch (one transaction each).
+    #[arg(long, default_value_t = 5_000)]
+    pub batch_size: usize,
+    /// Batches in flight at once.
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
 }
 
 /// Size and place of a benchmark.
@@ -113,6 +129,9 @@ pub fn run(cmd: BenchCmd) -> Result<u8, Failure> {
             let secs = t.elapsed().as_secs_f64();
             report("iclear reconcile", s.payer_rows + s.payee_rows, secs);
         }
+        BenchCmd::Clearing(a) => {
+            return super::clearing::block_on(clearing(a)).map_err(Failure::from);
+        }
         BenchCmd::Ledger(a) => {
             let code = crate::ledger_cli::run_bench_ledger(&a)?;
             return Ok(u8::try_from(code).unwrap_or(1));
@@ -144,4 +163,86 @@ fn reconcile_args(s: &GenSummary, out: &Path) -> anyhow::Result<ReconcileArgs> {
         deal: Some(s.deal.clone()),
         out_dir: out.to_path_buf(),
     })
+}
+
+/// Times the clearing of one generated month between alpha and beta, phase by phase.
+async fn clearing(a: ClearingArgs) -> anyhow::Result<u8> {
+    use super::clearing::Session;
+    let (dir, s) = prepare(&a.data)?;
+    let net_dir = dir.join("network");
+    if net_dir.exists() {
+        std::fs::remove_dir_all(&net_dir)
+            .with_context(|| format!("{}: cannot replace", net_dir.display()))?;
+    }
+    ledger::network::init(
+        &net_dir,
+        &["alpha".to_string(), "beta".to_string()],
+        &ledger::network::InitOptions {
+            contracts: contracts::specs(),
+            ..ledger::network::InitOptions::default()
+        },
+    )?;
+    let carrier = |c: &str| CarrierId::parse(c).context("carrier id");
+    let (alpha, beta) = (carrier("alpha")?, carrier("beta")?);
+    let terms = r#"{"owner":"beta","service":"voice","currency":"EUR"}"#;
+    let sheet = std::fs::read(&s.ratesheet)?;
+    let deal = std::fs::read(&s.deal)?;
+    let t = Instant::now();
+    let b_session = Session::open(&net_dir, beta).await?;
+    b_session
+        .submit(
+            alpha,
+            "ratesheet.publish",
+            vec![terms.as_bytes().to_vec(), sheet],
+        )
+        .await?;
+    drop(b_session);
+    let a_session = Session::open(&net_dir, alpha).await?;
+    let deal_id = settlement::deal::Deal::parse(std::str::from_utf8(&deal)?)?
+        .id
+        .unwrap_or_default();
+    a_session.submit(beta, "deal.propose", vec![deal]).await?;
+    drop(a_session);
+    let b_session = Session::open(&net_dir, beta).await?;
+    b_session
+        .submit(alpha, "deal.accept", vec![deal_id.into_bytes()])
+        .await?;
+    drop(b_session);
+    println!(
+        "setup (network, ratesheet, deal): {:.3} s",
+        t.elapsed().as_secs_f64()
+    );
+    let mut total = 0.0;
+    for (who, file) in [(alpha, &s.payer_cdrs), (beta, &s.payee_cdrs)] {
+        let session = Session::open(&net_dir, who).await?;
+        let t = Instant::now();
+        let r = super::cdr::submit(
+            &session,
+            file,
+            FormatSpec::Native,
+            &dir.join(format!("{who}.rejects.csv")),
+            a.batch_size,
+            a.concurrency,
+        )
+        .await?;
+        let secs = t.elapsed().as_secs_f64();
+        total += secs;
+        report(
+            &format!("submit {who}'s file ({} batches)", r.batches),
+            r.rows,
+            secs,
+        );
+    }
+    let session = Session::open(&net_dir, alpha).await?;
+    let t = Instant::now();
+    let october = r#"{"payer":"alpha","payee":"beta","service":"voice","from":"2026-10-01","to":"2026-11-01"}"#;
+    session
+        .submit(beta, "statement.issue", vec![october.as_bytes().to_vec()])
+        .await?;
+    let secs = t.elapsed().as_secs_f64();
+    total += secs;
+    let rows = s.payer_rows + s.payee_rows;
+    report("issue the statement", rows, secs);
+    report("end to end (submissions and statement)", rows, total);
+    Ok(0)
 }

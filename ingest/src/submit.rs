@@ -1,0 +1,625 @@
+//! One submission (SPEC §2.4): a first pass proves the source readable, a second cuts its
+//! valid records into batches that go to the sink with bounded concurrency, and every row
+//! ends in the report as accepted or rejected with one reason.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use contracts::BatchSummary;
+use futures_util::StreamExt;
+use settlement::carrier::CarrierId;
+use settlement::cdr::{CdrReader, FormatSpec, ReadError, RejectReason};
+use settlement::export::RejectsWriter;
+use settlement::intake::{Prescan, ScreenedIds, SeenIds, Tally};
+use tokio::sync::mpsc;
+
+use crate::batch::{Batch, Batcher};
+use crate::error::IngestError;
+use crate::sink::{BatchSink, SinkError};
+use crate::source::{CdrSource, FileSource};
+
+/// How a source is cut into batches and sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubmitOptions {
+    /// Records per batch; 0 counts as 1.
+    pub batch_size: usize,
+    /// Batches in flight at once; 0 counts as 1.
+    pub concurrency: usize,
+}
+
+impl Default for SubmitOptions {
+    fn default() -> Self {
+        SubmitOptions {
+            batch_size: 5_000,
+            concurrency: 4,
+        }
+    }
+}
+
+/// What became of every row of a submission: `rows = accepted + rejected` (SPEC §2.4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubmitReport {
+    /// Data rows read.
+    pub rows: u64,
+    /// Rows accepted by the ledger.
+    pub accepted: u64,
+    /// Rejected rows per reason, in [`RejectReason::ALL`] order.
+    pub rejected: [u64; 10],
+    /// Batches committed.
+    pub batches: u64,
+    /// The source had valid records and every one of them was a `duplicate`: it had been
+    /// submitted before, and this submission added nothing.
+    pub already_submitted: bool,
+}
+
+impl SubmitReport {
+    /// The counts as a [`Tally`], e.g. to print `reasons()`.
+    pub fn tally(&self) -> Tally {
+        Tally {
+            accepted: self.accepted,
+            rejected: self.rejected,
+        }
+    }
+
+    /// All rejected rows.
+    pub fn rejected_total(&self) -> u64 {
+        self.rejected.iter().sum()
+    }
+}
+
+/// Submits the CDR file at `path` as `reporter` and writes its rejects file to
+/// `rejects_out`; `progress(bytes, total)` hears how far the submission is.
+///
+/// A file that cannot be read, or whose native header is refused, is an error and nothing
+/// of it is submitted.
+pub async fn submit_file<S>(
+    path: &Path,
+    reporter: CarrierId,
+    format: FormatSpec,
+    opts: &SubmitOptions,
+    sink: &S,
+    rejects_out: &Path,
+    progress: impl FnMut(u64, u64),
+) -> Result<SubmitReport, IngestError>
+where
+    S: BatchSink + ?Sized,
+{
+    let source = FileSource::new(path);
+    submit_source(source, reporter, format, opts, sink, rejects_out, progress).await
+}
+
+/// One rejected row, kept until the rejects file is written in line order.
+#[derive(Debug)]
+struct Reject {
+    line: u64,
+    reason: RejectReason,
+    raw: Box<[u8]>,
+}
+
+/// What the reading task judged itself.
+#[derive(Debug, Default)]
+struct Local {
+    rows: u64,
+    tally: Tally,
+    rejects: Vec<Reject>,
+    /// Valid rows sent in batches.
+    sent: u64,
+}
+
+/// [`submit_file`] for any [`CdrSource`].
+pub async fn submit_source<C, S>(
+    source: C,
+    reporter: CarrierId,
+    format: FormatSpec,
+    opts: &SubmitOptions,
+    sink: &S,
+    rejects_out: &Path,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<SubmitReport, IngestError>
+where
+    C: CdrSource,
+    S: BatchSink + ?Sized,
+{
+    let name = source.name();
+    let source = Arc::new(source);
+    // Pass 1, before anything is sent: the whole source must be readable.
+    let (total, ids) = {
+        let source = source.clone();
+        tokio::task::spawn_blocking(move || scan(&*source, format))
+            .await
+            .map_err(|e| task_error(&name, e))?
+            .map_err(|error| IngestError::Unreadable {
+                source_name: name.clone(),
+                error,
+            })?
+    };
+    progress(0, total);
+
+    // Pass 2: the reading task cuts batches; the channel's bound keeps only a few waiting.
+    let concurrency = opts.concurrency.max(1);
+    let (tx, mut rx) = mpsc::channel::<Batch>(concurrency);
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (source, stop, size) = (source.clone(), stop.clone(), opts.batch_size);
+        tokio::task::spawn_blocking(move || {
+            read_batches(&*source, format, reporter, ids, size, &tx, &stop)
+        })
+    };
+    let batches = futures_util::stream::poll_fn(|cx| rx.poll_recv(cx));
+    let mut submitted = batches
+        .map(|batch| {
+            let stop = stop.clone();
+            async move {
+                // After a fatal error nothing more is sent; what is in flight completes.
+                if stop.load(Ordering::Relaxed) {
+                    return (batch, None);
+                }
+                let result = sink.submit(batch.counterparty, batch.csv.clone()).await;
+                (batch, Some(result))
+            }
+        })
+        .buffer_unordered(concurrency);
+
+    let mut acc = Accounts::new(name.clone(), reporter);
+    let mut retry = Vec::new();
+    // The first fatal error stops new batches; those in flight are still accounted for, so
+    // the error can say how many batches were committed.
+    let mut failed: Option<IngestError> = None;
+    let mut done = 0u64;
+    while let Some((batch, result)) = submitted.next().await {
+        let outcome = match result {
+            None => Ok(()),
+            Some(Ok(summary)) => {
+                done = done.max(batch.bytes_read);
+                progress(done, total);
+                acc.apply(&batch, &summary)
+            }
+            // A conflict with a batch in flight: sent again once the others are done.
+            Some(Err(e)) if e.is_transient() => {
+                retry.push(batch);
+                Ok(())
+            }
+            Some(Err(e)) => Err(acc.submit_error(&batch, e)),
+        };
+        if let Err(e) = outcome {
+            stop.store(true, Ordering::Relaxed);
+            failed.get_or_insert(e);
+        }
+    }
+    drop(submitted);
+    let local = reader.await.map_err(|e| task_error(&name, e))?;
+    if let Some(e) = failed {
+        return Err(e.with_committed(acc.batches));
+    }
+    let local = local.map_err(|error| IngestError::ReadFailed {
+        source_name: name.clone(),
+        committed: acc.batches,
+        error,
+    })?;
+    for batch in retry {
+        let summary = resubmit(sink, &batch)
+            .await
+            .map_err(|error| acc.submit_error(&batch, error))?;
+        done = done.max(batch.bytes_read);
+        acc.apply(&batch, &summary)?;
+        progress(done, total);
+    }
+
+    let report = acc.finish(local, rejects_out).await?;
+    progress(total, total);
+    Ok(report)
+}
+
+/// How often a batch that met a transient failure is sent again, and the pauses between:
+/// a peer that lags behind another catches up within a block or two.
+const RETRY_PAUSES_MS: [u64; 3] = [0, 100, 500];
+
+async fn resubmit<S: BatchSink + ?Sized>(
+    sink: &S,
+    batch: &Batch,
+) -> Result<BatchSummary, SinkError> {
+    let mut pauses = RETRY_PAUSES_MS.into_iter().peekable();
+    loop {
+        if let Some(ms) = pauses.next() {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+        match sink.submit(batch.counterparty, batch.csv.clone()).await {
+            Ok(summary) => return Ok(summary),
+            Err(e) if e.is_transient() && pauses.peek().is_some() => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn task_error(name: &str, e: tokio::task::JoinError) -> IngestError {
+    IngestError::Task {
+        source_name: name.to_string(),
+        detail: e.to_string(),
+    }
+}
+
+/// Pass 1: reads every line, so that a source that cannot be read fails before anything is
+/// sent, and notes the record ids that may repeat. Returns the bytes read and the dedupe set.
+fn scan<C: CdrSource + ?Sized>(
+    source: &C,
+    format: FormatSpec,
+) -> Result<(u64, ScreenedIds), ReadError> {
+    let mut reader = CdrReader::new(source.open()?, format, None)?;
+    // A CDR line is rarely shorter than 40 bytes, so this overestimates the ids.
+    let mut pre = Prescan::new(source.size_hint().unwrap_or(0) / 40);
+    while let Some(id) = reader.next_id()? {
+        if let Some(id) = id {
+            pre.observe(id);
+        }
+    }
+    Ok((reader.bytes_read(), pre.finish()))
+}
+
+/// Pass 2: judges every row as far as a single file can (SPEC §2.4 up to `bad_units`, and
+/// `duplicate` within the file), and sends the valid records in batches.
+fn read_batches<C: CdrSource + ?Sized>(
+    source: &C,
+    format: FormatSpec,
+    reporter: CarrierId,
+    mut ids: ScreenedIds,
+    batch_size: usize,
+    tx: &mpsc::Sender<Batch>,
+    stop: &AtomicBool,
+) -> Result<Local, ReadError> {
+    let mut reader = CdrReader::new(source.open()?, format, Some(reporter))?;
+    let mut batcher = Batcher::new(batch_size);
+    let mut local = Local::default();
+    let send = |batch: Batch, local: &mut Local| -> bool {
+        local.sent += batch.origins.len() as u64;
+        tx.blocking_send(batch).is_ok()
+    };
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(local);
+        }
+        let bytes_read = reader.bytes_read();
+        let Some(row) = reader.next_row()? else { break };
+        local.rows += 1;
+        let rec = match row.outcome {
+            Err(reason) => Err(reason),
+            // Repeats within the file are judged here, first line first: the ledger keeps
+            // ids per pair channel, and batches in flight together would race for the id.
+            Ok(rec) if !ids.first_time(rec.record_id) => Err(RejectReason::Duplicate),
+            Ok(rec) => Ok(rec),
+        };
+        match rec {
+            Err(reason) => {
+                local.tally.reject(reason);
+                local.rejects.push(Reject {
+                    line: row.line,
+                    reason,
+                    raw: row.raw.into(),
+                });
+            }
+            Ok(rec) => {
+                // The reader has checked that the reporter is one of the two carriers.
+                let u = rec.usage;
+                let counterparty = if u.orig == reporter { u.term } else { u.orig };
+                // Progress counts the bytes before this row: it never runs ahead.
+                if let Some(full) = batcher.push(counterparty, &rec, row.line, row.raw, bytes_read)
+                    && !send(full, &mut local)
+                {
+                    // The submitting side has stopped; it reports why.
+                    return Ok(local);
+                }
+            }
+        }
+    }
+    let end = reader.bytes_read();
+    for batch in batcher.finish(end) {
+        if !send(batch, &mut local) {
+            break;
+        }
+    }
+    Ok(local)
+}
+
+/// The ledger's verdicts as they come back, mapped to the file's lines.
+struct Accounts {
+    name: String,
+    reporter: CarrierId,
+    tally: Tally,
+    rejects: Vec<Reject>,
+    batches: u64,
+    /// Rows the ledger judged.
+    judged: u64,
+}
+
+impl Accounts {
+    fn new(name: String, reporter: CarrierId) -> Self {
+        Accounts {
+            name,
+            reporter,
+            tally: Tally::default(),
+            rejects: Vec::new(),
+            batches: 0,
+            judged: 0,
+        }
+    }
+
+    fn submit_error(&self, batch: &Batch, error: SinkError) -> IngestError {
+        IngestError::Submit {
+            source_name: self.name.clone(),
+            counterparty: batch.counterparty,
+            first_line: batch.first_line(),
+            committed: self.batches,
+            error: Box::new(error),
+        }
+    }
+
+    fn unaccounted(&self, batch: &Batch, detail: String) -> IngestError {
+        IngestError::Unaccounted {
+            source_name: self.name.clone(),
+            detail: format!(
+                "the batch for `{}` starting at line {}: {detail}",
+                batch.counterparty,
+                batch.first_line()
+            ),
+        }
+    }
+
+    /// Takes one committed batch's summary; it must account for every row sent.
+    fn apply(&mut self, batch: &Batch, s: &BatchSummary) -> Result<(), IngestError> {
+        if s.reporter != self.reporter.as_str() || s.counterparty != batch.counterparty.as_str() {
+            return Err(self.unaccounted(
+                batch,
+                format!(
+                    "the answer is for {}'s records with {}, not {}'s",
+                    s.reporter, s.counterparty, self.reporter
+                ),
+            ));
+        }
+        let sent = batch.origins.len() as u64;
+        let rejected: u64 = s.rejected.values().sum();
+        if s.rows != sent || s.accepted + rejected != sent || s.rejects.len() as u64 != rejected {
+            return Err(self.unaccounted(
+                batch,
+                format!(
+                    "{sent} rows sent, {} reported, {} accepted, {rejected} rejected, {} rejects listed",
+                    s.rows,
+                    s.accepted,
+                    s.rejects.len()
+                ),
+            ));
+        }
+        let mut tally = Tally {
+            accepted: s.accepted,
+            ..Tally::default()
+        };
+        let mut rejects = Vec::with_capacity(s.rejects.len());
+        for (batch_line, reason) in &s.rejects {
+            let known = RejectReason::ALL.iter().find(|r| r.as_str() == reason);
+            let (Some(&reason), Some(origin)) = (known, batch.origin(*batch_line)) else {
+                return Err(self.unaccounted(
+                    batch,
+                    format!("reject `{reason}` at batch line {batch_line} is not a row sent"),
+                ));
+            };
+            tally.reject(reason);
+            rejects.push(Reject {
+                line: origin.line,
+                reason,
+                raw: origin.raw.clone(),
+            });
+        }
+        if tally
+            .rejected
+            .iter()
+            .zip(RejectReason::ALL)
+            .any(|(n, r)| s.rejected.get(r.as_str()).copied().unwrap_or(0) != *n)
+        {
+            return Err(self.unaccounted(
+                batch,
+                "the per-reason counts disagree with the rejects listed".into(),
+            ));
+        }
+        self.tally.accepted += tally.accepted;
+        for (sum, n) in self.tally.rejected.iter_mut().zip(tally.rejected) {
+            *sum += n;
+        }
+        self.rejects.extend(rejects);
+        self.batches += 1;
+        self.judged += sent;
+        Ok(())
+    }
+
+    /// Merges the local verdicts, checks every row is accounted for, writes the rejects file.
+    async fn finish(
+        mut self,
+        local: Local,
+        rejects_out: &Path,
+    ) -> Result<SubmitReport, IngestError> {
+        if self.judged != local.sent {
+            return Err(IngestError::Unaccounted {
+                source_name: self.name,
+                detail: format!(
+                    "{} rows sent, {} judged by the ledger",
+                    local.sent, self.judged
+                ),
+            });
+        }
+        let mut tally = self.tally;
+        tally.accepted += local.tally.accepted;
+        for (sum, n) in tally.rejected.iter_mut().zip(local.tally.rejected) {
+            *sum += n;
+        }
+        self.rejects.extend(local.rejects);
+        let duplicates = tally.rejected[RejectReason::Duplicate.index()];
+        let local_dups = local.tally.rejected[RejectReason::Duplicate.index()];
+        let valid = local.sent + local_dups;
+        let report = SubmitReport {
+            rows: local.rows,
+            accepted: tally.accepted,
+            rejected: tally.rejected,
+            batches: self.batches,
+            already_submitted: valid > 0 && duplicates == valid,
+        };
+        if report.rows != tally.rows() {
+            return Err(IngestError::Unaccounted {
+                source_name: self.name,
+                detail: format!(
+                    "{} rows read, {} accepted and {} rejected",
+                    report.rows,
+                    tally.accepted,
+                    tally.rejected_total()
+                ),
+            });
+        }
+        let mut rejects = self.rejects;
+        rejects.sort_unstable_by_key(|r| r.line);
+        let path = rejects_out.to_path_buf();
+        tokio::task::spawn_blocking(move || write_rejects(&path, &rejects))
+            .await
+            .map_err(|e| task_error(&self.name, e))?
+            .map_err(|error| IngestError::Rejects {
+                path: rejects_out.to_path_buf(),
+                error,
+            })?;
+        Ok(report)
+    }
+}
+
+/// Writes the rejects file (SPEC §9) beside its final path and renames it into place, so a
+/// reader never sees half a file.
+fn write_rejects(path: &Path, rejects: &[Reject]) -> io::Result<()> {
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    let written = (|| {
+        let file = std::fs::File::create(&partial)?;
+        let mut w = RejectsWriter::new(file, false)?;
+        for r in rejects {
+            w.write("", r.line, r.reason, &r.raw)?;
+        }
+        w.finish()?.sync_all()?;
+        std::fs::rename(&partial, path)
+    })();
+    if written.is_err() {
+        // Best effort: the error that matters is the one being returned.
+        let _ = std::fs::remove_file(&partial);
+    }
+    written
+}
+
+#[cfg(test)]
+mod tests {
+    //! The checks on a sink's answers, which a real ledger never gets wrong: a sink that
+    //! lies stands in for it here (the honest paths run on a real network in tests/).
+
+    use std::collections::BTreeMap;
+
+    use async_trait::async_trait;
+
+    use super::*;
+
+    /// Accepts every row but the first of each batch, which it calls `reason` at `line`.
+    struct Lying {
+        line: u64,
+        reason: &'static str,
+        rows_delta: u64,
+    }
+
+    #[async_trait]
+    impl BatchSink for Lying {
+        async fn submit(&self, cp: CarrierId, csv: Vec<u8>) -> Result<BatchSummary, SinkError> {
+            let rows = csv.iter().filter(|b| **b == b'\n').count() as u64 - 1;
+            Ok(BatchSummary {
+                reporter: "alpha".into(),
+                counterparty: cp.to_string(),
+                rows: rows + self.rows_delta,
+                accepted: rows - 1,
+                rejected: BTreeMap::from([(self.reason.to_string(), 1)]),
+                rejects: vec![(self.line, self.reason.to_string())],
+                charges: vec![],
+            })
+        }
+    }
+
+    const FILE: &str =
+        "record_id,service,orig_carrier,term_carrier,a_number,b_number,start_time,units
+R1,voice,alpha,beta,441234567,4930123456,2026-10-01T10:00:00Z,60
+R2,voice,alpha,beta,441234567,4930123456,2026-10-01T10:00:00Z,60
+";
+
+    async fn run(sink: Lying) -> (Result<SubmitReport, IngestError>, bool) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.csv");
+        std::fs::write(&path, FILE).unwrap();
+        let rejects = dir.path().join("f.rejects.csv");
+        let alpha = CarrierId::parse("alpha").unwrap();
+        let opts = SubmitOptions::default();
+        let r = submit_file(
+            &path,
+            alpha,
+            FormatSpec::Native,
+            &opts,
+            &sink,
+            &rejects,
+            |_, _| {},
+        )
+        .await;
+        (r, rejects.exists())
+    }
+
+    #[tokio::test]
+    async fn an_honest_answer_is_mapped_to_file_lines() {
+        let (r, written) = run(Lying {
+            line: 3,
+            reason: "period_closed",
+            rows_delta: 0,
+        })
+        .await;
+        let r = r.unwrap();
+        assert_eq!(
+            (r.rows, r.accepted, r.tally().reasons()),
+            (2, 1, "period_closed=1".into())
+        );
+        assert!(written);
+    }
+
+    #[tokio::test]
+    async fn answers_that_do_not_account_for_every_row_are_errors() {
+        for (sink, want) in [
+            (
+                Lying {
+                    line: 2,
+                    reason: "duplicate",
+                    rows_delta: 1,
+                },
+                "2 rows sent, 3 reported",
+            ),
+            (
+                Lying {
+                    line: 4,
+                    reason: "duplicate",
+                    rows_delta: 0,
+                },
+                "batch line 4 is not a row sent",
+            ),
+            (
+                Lying {
+                    line: 2,
+                    reason: "late",
+                    rows_delta: 0,
+                },
+                "reject `late`",
+            ),
+        ] {
+            let (r, written) = run(sink).await;
+            let msg = r.unwrap_err().to_string();
+            assert!(
+                msg.contains("f.csv: not every row is accounted for") && msg.contains(want),
+                "{msg}"
+            );
+            assert!(!written, "no rejects file from a submission that failed");
+        }
+    }
+}
