@@ -1,0 +1,271 @@
+//! The settlement month through the command line, on an embedded network in a directory:
+//! ratesheet, deal, both carriers' CDR files, statement, exports (equal to `iclear
+//! reconcile`'s files on the same inputs), a dispute, payments, and `iclear demo`.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn small(name: &str) -> String {
+    format!("{}/fixtures/small/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn iclear(dir: &Path, who: Option<&str>, args: &[&str]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_iclear"));
+    c.arg("--dir").arg(dir);
+    if let Some(w) = who {
+        c.args(["--as", w]);
+    }
+    c.args(args).output().expect("the binary runs")
+}
+
+fn ok(o: Output) -> String {
+    assert!(
+        o.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+const PERIOD: [&str; 10] = [
+    "--payer",
+    "alpha",
+    "--payee",
+    "beta",
+    "--service",
+    "voice",
+    "--from",
+    "2026-10-01",
+    "--to",
+    "2026-11-01",
+];
+
+#[test]
+fn a_settlement_month_through_the_command_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let net = tmp.path().join("net");
+    ok(iclear(
+        &net,
+        None,
+        &["network", "init", "--carriers", "alpha,beta,gamma"],
+    ));
+    let out = ok(iclear(
+        &net,
+        Some("beta"),
+        &[
+            "ratesheet",
+            "publish",
+            "--file",
+            &small("ratesheet.csv"),
+            "--service",
+            "voice",
+            "--currency",
+            "EUR",
+        ],
+    ));
+    assert!(
+        out.contains("for alpha: 10 rows in force") && out.contains("for gamma"),
+        "{out}"
+    );
+    let id = ok(iclear(
+        &net,
+        Some("alpha"),
+        &["deal", "propose", "--file", &small("deal.toml")],
+    ));
+    assert_eq!(id.trim(), "alpha-beta-2026q4");
+    ok(iclear(
+        &net,
+        Some("beta"),
+        &["deal", "accept", "--id", "alpha-beta-2026q4"],
+    ));
+    // Each carrier submits its own file; rejects beside it.
+    for (who, file) in [("alpha", "alpha.csv"), ("beta", "beta.csv")] {
+        let rejects = tmp.path().join(format!("{who}.rejects.csv"));
+        let out = ok(iclear(
+            &net,
+            Some(who),
+            &[
+                "cdr",
+                "submit",
+                "--file",
+                &small(file),
+                "--batch-size",
+                "7",
+                "--rejects",
+                rejects.to_str().unwrap(),
+            ],
+        ));
+        assert!(out.contains("rejected"), "{out}");
+    }
+    let mut issue = vec!["statement", "issue"];
+    issue.extend(PERIOD);
+    let out = ok(iclear(&net, Some("alpha"), &issue));
+    assert!(out.contains("amount billed 5.85 EUR (agreed)"), "{out}");
+    // The ledger's exports equal the offline tool's files on the same inputs.
+    for (kind, file) in [
+        ("statement", "statement.csv"),
+        ("discrepancies", "discrepancies.csv"),
+    ] {
+        let path = tmp.path().join(file);
+        let mut args = vec!["export", kind, "--out", path.to_str().unwrap()];
+        args.extend(PERIOD);
+        ok(iclear(&net, Some("beta"), &args));
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            std::fs::read_to_string(small(&format!("expected/reconcile/{file}"))).unwrap(),
+            "{file}"
+        );
+    }
+    // summary.json agrees in every figure of the statement. Its two counts about the input
+    // files are the channel's own on the ledger: rows that ingest rejects locally (malformed,
+    // not the carrier's) never reach a channel, and the two valid rows with gamma (alpha →
+    // gamma, beta → gamma) went to gamma's channels, where beta (or alpha) cannot see them.
+    let summary = std::fs::read_to_string(tmp.path().join("summary.json")).unwrap();
+    let expected = std::fs::read_to_string(small("expected/reconcile/summary.json")).unwrap();
+    let expected = expected
+        .replace("\"out_of_scope\": 8", "\"out_of_scope\": 6")
+        .replace("\"rejected\": 17", "\"rejected\": 0");
+    assert_eq!(summary, expected);
+    // Submitting a file again adds nothing, and says so: its rows are duplicates, and the
+    // issued statement does not change.
+    let again_rejects = tmp.path().join("again.rejects.csv");
+    let again = ok(iclear(
+        &net,
+        Some("alpha"),
+        &[
+            "cdr",
+            "submit",
+            "--file",
+            &small("alpha.csv"),
+            "--rejects",
+            again_rejects.to_str().unwrap(),
+        ],
+    ));
+    assert!(
+        again.contains("0 accepted") && again.contains("submitted before: nothing was added"),
+        "{again}"
+    );
+    let rated = tmp.path().join("rated.csv");
+    let mut args = vec!["export", "rated", "--out", rated.to_str().unwrap()];
+    args.extend(PERIOD);
+    ok(iclear(&net, Some("alpha"), &args));
+    let rated = std::fs::read_to_string(&rated).unwrap();
+    assert!(rated.starts_with("record_id,reporter,service,"), "{rated}");
+    assert!(
+        rated.lines().any(|l| l.contains(",beta,voice,alpha,beta,")),
+        "both sides are exported"
+    );
+    // A dispute on the whole statement, worked to its end.
+    let mut open = vec![
+        "dispute",
+        "open",
+        "--claimed",
+        "1.00",
+        "--reason",
+        "missing calls",
+    ];
+    open.extend(PERIOD);
+    let dispute = ok(iclear(&net, Some("alpha"), &open));
+    let dispute = dispute.trim();
+    let refused = iclear(&net, Some("alpha"), &["dispute", "accept", "--id", dispute]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr)
+            .contains("the dispute is open: the payer cannot accept; the payer may escalate, withdraw; the payee may accept, reject, counter")
+    );
+    ok(iclear(
+        &net,
+        Some("beta"),
+        &[
+            "dispute", "counter", "--id", dispute, "--amount", "0.60", "--reason", "half",
+        ],
+    ));
+    let done = ok(iclear(
+        &net,
+        Some("alpha"),
+        &["dispute", "accept-counter", "--id", dispute],
+    ));
+    assert!(done.contains("counter_accepted, adjustment 0.60"), "{done}");
+    // Payment of what is due, confirmed by the payee.
+    let pay = ok(iclear(
+        &net,
+        Some("alpha"),
+        &[
+            "payment",
+            "record",
+            "--payee",
+            "beta",
+            "--amount",
+            "5.25",
+            "--currency",
+            "EUR",
+            "--date",
+            "2026-11-20",
+            "--reference",
+            "TRX-9",
+        ],
+    ));
+    ok(iclear(
+        &net,
+        Some("beta"),
+        &["payment", "confirm", "--id", pay.trim()],
+    ));
+    let bal = ok(iclear(
+        &net,
+        Some("alpha"),
+        &["payment", "balance", "--with", "beta"],
+    ));
+    assert!(
+        bal.contains("alpha owes beta 5.25 — balance after confirmed payments 0.00"),
+        "{bal}"
+    );
+    // And the whole ledger checks out.
+    ok(iclear(&net, None, &["ledger", "verify"]));
+}
+
+#[test]
+fn ledger_commands_need_dir_and_as() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut args = vec!["statement", "issue"];
+    args.extend(PERIOD);
+    let o = Command::new(env!("CARGO_BIN_EXE_iclear"))
+        .args(&args)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let o = iclear(tmp.path(), None, &args);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("needs --as CARRIER"));
+    let o = iclear(tmp.path(), Some("gamma"), &args);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("gamma is neither --payer nor --payee"));
+}
+
+#[test]
+fn the_demo_runs_a_month_end_to_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("demo");
+    let out = ok(iclear(&dir, None, &["demo", "--records", "500"]));
+    for want in [
+        "deal: gen-alpha-beta-2026q4 proposed by alpha, accepted by beta: in force",
+        "alpha → beta: amount billed",
+        "counter_accepted",
+        "balance now: 0.00 EUR",
+        "ledger verify: every block, signature, validation flag and world state checks out",
+    ] {
+        assert!(out.contains(want), "{want}\n{out}");
+    }
+    assert!(dir.join("exports/alpha-beta/statement.csv").is_file());
+    // The network is left in DIR for the other commands, and a second demo replaces it.
+    ok(iclear(&dir, None, &["ledger", "info"]));
+    ok(iclear(&dir, None, &["demo", "--records", "200"]));
+    // A directory that is not a demo's is refused.
+    let other = tmp.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("keep.txt"), "mine").unwrap();
+    let o = iclear(&other, None, &["demo"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(other.join("keep.txt").exists());
+}
