@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use prost::Message;
@@ -10,8 +11,10 @@ use tokio::sync::{broadcast, oneshot};
 
 use crate::blockstore::{BlockStore, BlockStoreError, TxLocation};
 use crate::channel::{CONFIG_KEY, CONFIG_NAMESPACE, ChannelError, ChannelState, genesis_config};
+use crate::policy::Policy;
 use crate::proto::{Block, ChannelConfig};
 use crate::state::{StateError, WorldState, next_block};
+use crate::system::lifecycle::{self, LIFECYCLE};
 use crate::validate::{
     LedgerView, TxOutcome, ValidateError, ValidatedBlock, ValidationCode, block_update,
     validate_block,
@@ -61,6 +64,10 @@ pub struct ChannelLedger {
     events: broadcast::Sender<Arc<BlockEvent>>,
     waiters: Mutex<HashMap<String, Vec<oneshot::Sender<ValidationCode>>>>,
     replayed: u64,
+    // Endorsement policies in force, by contract: looked up on every endorsement, changed
+    // only by blocks that write the lifecycle or configuration namespaces.
+    policies: Mutex<HashMap<String, Option<Policy>>>,
+    policies_generation: AtomicU64,
 }
 
 impl ChannelLedger {
@@ -98,6 +105,8 @@ impl ChannelLedger {
             events,
             waiters: Mutex::new(HashMap::new()),
             replayed,
+            policies: Mutex::new(HashMap::new()),
+            policies_generation: AtomicU64::new(0),
         })
     }
 
@@ -150,6 +159,30 @@ impl ChannelLedger {
         self.store().tx_count()
     }
 
+    /// The endorsement policy of `contract` in force on this channel, if it is defined.
+    /// Validation reads it from the world state itself; this cached copy serves endorsers.
+    pub async fn endorsement_policy(&self, contract: &str) -> Result<Option<Policy>, StateError> {
+        if let Some(p) = self
+            .policies
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(contract)
+        {
+            return Ok(p.clone());
+        }
+        let generation = self.policies_generation.load(Ordering::SeqCst);
+        let channel = self.channel();
+        let policy = lifecycle::endorsement_policy(self.state.as_ref(), &channel, contract)
+            .await?
+            .and_then(Result::ok);
+        let mut cache = self.policies.lock().unwrap_or_else(|p| p.into_inner());
+        // A commit that changed definitions meanwhile makes this lookup stale: don't keep it.
+        if self.policies_generation.load(Ordering::SeqCst) == generation {
+            cache.insert(contract.to_string(), policy.clone());
+        }
+        Ok(policy)
+    }
+
     /// A receiver of the validation code of `tx_id`, resolved at once if already committed.
     pub fn watch_tx(&self, tx_id: &str) -> oneshot::Receiver<ValidationCode> {
         let (tx, rx) = oneshot::channel();
@@ -197,6 +230,16 @@ impl ChannelLedger {
         if let Some(config) = v.new_config {
             let next = Arc::new(ChannelState::new(config)?);
             *self.channel.write().unwrap_or_else(|p| p.into_inner()) = next;
+        }
+        let definitions_changed = v
+            .update
+            .writes
+            .iter()
+            .any(|w| w.namespace == LIFECYCLE || w.namespace == CONFIG_NAMESPACE);
+        if definitions_changed {
+            let mut cache = self.policies.lock().unwrap_or_else(|p| p.into_inner());
+            self.policies_generation.fetch_add(1, Ordering::SeqCst);
+            cache.clear();
         }
         let event = Arc::new(BlockEvent {
             channel: self.name.clone(),

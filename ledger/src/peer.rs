@@ -17,7 +17,7 @@ use crate::proto::{
     Block, Proposal, ProposalResponse, ProposalResponsePayload, Response, SignedProposal,
 };
 use crate::state::{StateError, WorldState};
-use crate::system::lifecycle::{self, LIFECYCLE, Lifecycle};
+use crate::system::lifecycle::{LIFECYCLE, Lifecycle};
 use crate::system::query::{self, QUERY};
 
 /// Why a peer refused a proposal.
@@ -172,11 +172,10 @@ impl Peer {
         channel: &str,
         contract: &str,
     ) -> Result<Option<Policy>, EndorseError> {
-        let ledger = self.channel_ledger(channel)?;
-        let cs = ledger.channel();
-        Ok(lifecycle::endorsement_policy(ledger.state(), &cs, contract)
-            .await?
-            .and_then(Result::ok))
+        Ok(self
+            .channel_ledger(channel)?
+            .endorsement_policy(contract)
+            .await?)
     }
 
     fn channel_ledger(&self, channel: &str) -> Result<Arc<ChannelLedger>, EndorseError> {
@@ -269,11 +268,7 @@ impl Peer {
         if ledger.tx(&p.tx_id).is_some() {
             return Err(EndorseError::Duplicate(p.tx_id));
         }
-        let cs = ledger.channel();
-        if lifecycle::definition(ledger.state(), &cs, &p.contract)
-            .await?
-            .is_none()
-        {
+        if ledger.endorsement_policy(&p.contract).await?.is_none() {
             return Err(EndorseError::UnknownContract {
                 contract: p.contract,
                 channel: p.channel,
