@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use openssl::asn1::{Asn1Time, Asn1TimeRef};
+use openssl::ec::EcKey;
 use openssl::pkey::{PKey, Public};
 use openssl::x509::{CrlStatus, X509, X509Crl};
 use prost::Message;
@@ -52,7 +53,7 @@ pub struct Principal {
     /// Subject common name.
     pub name: String,
     /// Public key.
-    pub key: PKey<Public>,
+    pub key: EcKey<Public>,
     /// Start of validity, seconds since the epoch.
     pub not_before: i64,
     /// End of validity, seconds since the epoch.
@@ -149,7 +150,10 @@ impl Membership {
                 msp_id: id.msp_id.clone(),
             });
         }
-        let key = cert.public_key().map_err(ossl("reading a public key"))?;
+        let key = cert
+            .public_key()
+            .and_then(|k| crypto::public_ec_key(&k))
+            .map_err(ossl("reading a public key"))?;
         let p = Arc::new(Principal {
             msp_id: org,
             role,
