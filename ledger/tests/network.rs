@@ -406,3 +406,51 @@ async fn a_network_runs_on_postgresql() {
         .unwrap();
     assert_eq!(got, b("1"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_asks_just_the_peers_the_policy_needs() {
+    use ledger::gateway::GatewayError;
+    use ledger::peer::EndorseError;
+    let dir = tempfile::tempdir().unwrap();
+    common::init(dir.path(), &["alpha", "beta", "gamma"], "MAJORITY");
+    let net = Network::open(dir.path(), common::contracts())
+        .await
+        .unwrap();
+    let gw = net.gateway("gamma").unwrap();
+    let e = gw
+        .endorse(CONSORTIUM_CHANNEL, KV, "put", vec![b("k"), b("v")])
+        .await
+        .unwrap();
+    assert_eq!(e.endorsers().len(), 2, "{:?}", e.endorsers());
+    let s = gw.submit(e, CONSORTIUM_CHANNEL).await.unwrap();
+    assert_eq!(s.status().await.unwrap(), ValidationCode::Valid);
+    // The lifecycle contract needs ANY one peer.
+    let admin = net
+        .gateway_for(net.identity("beta", "admin").unwrap())
+        .unwrap();
+    let def = ledger::proto::ContractDefinition {
+        name: KV.into(),
+        version: "2".into(),
+        endorsement_policy: "ALL".into(),
+    };
+    let e = admin
+        .endorse(
+            CONSORTIUM_CHANNEL,
+            "_lifecycle",
+            "approve",
+            vec![prost::Message::encode_to_vec(&def)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(e.endorsers().len(), 1);
+    // A refusal by the contract comes back as the contract's own message.
+    let err = gw
+        .endorse(CONSORTIUM_CHANNEL, KV, "create", vec![b("k"), b("again")])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, GatewayError::Endorse(EndorseError::Contract { .. })),
+        "{err}"
+    );
+    assert!(err.to_string().contains("key `k` already exists"), "{err}");
+}
