@@ -9,8 +9,9 @@ use tokio::sync::{broadcast, oneshot};
 use crate::identity::{IdentityError, Role, SigningIdentity};
 use crate::ledger::BlockEvent;
 use crate::order::{OrderError, OrderingService};
-use crate::peer::{EndorseError, Peer};
+use crate::peer::EndorseError;
 use crate::proto::{ProposalResponse, Response};
+use crate::transport::PeerClient;
 use crate::tx::{Endorsed, EndorsementMismatch, Proposed, now_ms};
 use crate::validate::ValidationCode;
 
@@ -59,7 +60,7 @@ pub enum GatewayError {
 
 /// Endorses `proposed` on each of `peers` concurrently: the responses, and the refusals.
 async fn endorse_on(
-    peers: Vec<Arc<Peer>>,
+    peers: Vec<Arc<dyn PeerClient>>,
     proposed: &Proposed,
 ) -> (Vec<ProposalResponse>, Vec<EndorseError>) {
     let mut tasks = tokio::task::JoinSet::new();
@@ -91,8 +92,8 @@ fn signers_of(responses: &[ProposalResponse]) -> Vec<(String, Role)> {
 /// A client's connection to the network, acting as one identity.
 pub struct Gateway {
     identity: SigningIdentity,
-    local: Arc<Peer>,
-    peers: Vec<Arc<Peer>>,
+    local: Arc<dyn PeerClient>,
+    peers: Vec<Arc<dyn PeerClient>>,
     orderer: Arc<dyn OrderingService>,
 }
 
@@ -127,8 +128,8 @@ impl Gateway {
     /// and commit status, `peers` for endorsement, and `orderer`.
     pub fn new(
         identity: SigningIdentity,
-        local: Arc<Peer>,
-        peers: Vec<Arc<Peer>>,
+        local: Arc<dyn PeerClient>,
+        peers: Vec<Arc<dyn PeerClient>>,
         orderer: Arc<dyn OrderingService>,
     ) -> Self {
         Gateway {
@@ -178,7 +179,7 @@ impl Gateway {
         // ask just enough of them to meet the policy if all agree; only if some refuse or
         // fail, ask the rest.
         let orgs = policy.orgs();
-        let candidates: Vec<&Arc<Peer>> = orgs
+        let candidates: Vec<&Arc<dyn PeerClient>> = orgs
             .iter()
             .flat_map(|o| self.peers.iter().filter(move |p| p.msp_id() == o))
             .collect();
@@ -191,7 +192,7 @@ impl Gateway {
             first.push((*p).clone());
             planned.push((p.msp_id().to_string(), Role::Peer));
         }
-        let rest: Vec<Arc<Peer>> = candidates
+        let rest: Vec<Arc<dyn PeerClient>> = candidates
             .iter()
             .skip(first.len())
             .map(|p| (*p).clone())
@@ -222,14 +223,13 @@ impl Gateway {
         endorsed: Endorsed,
         channel: &str,
     ) -> Result<Submitted, GatewayError> {
-        let ledger = self
-            .local
-            .ledger(channel)
-            .ok_or_else(|| GatewayError::UnknownChannel(channel.into()))?;
         let tx_id = endorsed.tx_id().to_string();
         let response = endorsed.response().clone();
         // Watch before sending so that a fast commit cannot be missed.
-        let status = ledger.watch_tx(&tx_id);
+        let status = self
+            .local
+            .watch_tx(channel, &tx_id)
+            .ok_or_else(|| GatewayError::UnknownChannel(channel.into()))?;
         self.orderer
             .broadcast(endorsed.into_envelope(&self.identity)?)
             .await?;
@@ -256,7 +256,7 @@ impl Gateway {
 
     /// The validation code of a committed transaction, if the local peer has it.
     pub fn commit_status(&self, channel: &str, tx_id: &str) -> Option<ValidationCode> {
-        self.local.ledger(channel)?.tx(tx_id).map(|l| l.code)
+        self.local.tx_status(channel, tx_id)
     }
 
     /// Block events (with the contract events of valid transactions) of `channel`.
@@ -264,10 +264,8 @@ impl Gateway {
         &self,
         channel: &str,
     ) -> Result<broadcast::Receiver<Arc<BlockEvent>>, GatewayError> {
-        Ok(self
-            .local
-            .ledger(channel)
-            .ok_or_else(|| GatewayError::UnknownChannel(channel.into()))?
-            .subscribe())
+        self.local
+            .events(channel)
+            .ok_or_else(|| GatewayError::UnknownChannel(channel.into()))
     }
 }

@@ -21,6 +21,7 @@ pub mod proto;
 pub mod sample;
 pub mod state;
 pub mod system;
+pub mod transport;
 pub mod tx;
 pub mod validate;
 pub mod verify;

@@ -59,6 +59,22 @@ async fn a_transaction_commits_on_every_peer_and_is_queryable() {
         .await
         .unwrap();
     assert_eq!(String::from_utf8(loc).unwrap(), "1:0:VALID");
+    let block = gamma
+        .evaluate(CONSORTIUM_CHANNEL, "_query", "block", vec![b("1")])
+        .await
+        .unwrap();
+    let block = <ledger::proto::Block as prost::Message>::decode(block.as_slice()).unwrap();
+    assert_eq!(block.header.unwrap().number, 1);
+    assert_eq!(
+        ledger::blockstore::envelope_tx_id(&block.data.unwrap().envelopes[0]).as_deref(),
+        Some(tx_id.as_str())
+    );
+    assert!(
+        gamma
+            .evaluate(CONSORTIUM_CHANNEL, "_query", "block", vec![b("9")])
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -251,6 +267,8 @@ async fn the_gateway_refuses_endorsements_that_disagree() {
         peers.push(peer);
     }
     let client = SigningIdentity::load(&crypto_dir(dir.path(), "alpha"), "client").unwrap();
+    let peers: Vec<Arc<dyn ledger::transport::PeerClient>> =
+        peers.into_iter().map(|p| p as _).collect();
     let gw = Gateway::new(client, peers[0].clone(), peers.clone(), orderer);
     let err = gw
         .endorse(CONSORTIUM_CHANNEL, KV, "any", vec![])
