@@ -153,16 +153,25 @@ impl Peer {
     ) -> tokio::task::JoinHandle<Result<(), String>> {
         let ledger = self.ledger(channel);
         let channel = channel.to_string();
+        let peer = self.identity.name().to_string();
         tokio::spawn(async move {
-            let ledger = ledger.ok_or_else(|| format!("not joined to `{channel}`"))?;
-            let mut blocks = orderer
-                .deliver(&channel, ledger.height())
-                .await
-                .map_err(|e| e.to_string())?;
-            while let Some(block) = blocks.recv().await {
-                ledger.commit(block).await.map_err(|e| e.to_string())?;
+            let run = async {
+                let ledger = ledger.ok_or_else(|| format!("not joined to `{channel}`"))?;
+                let mut blocks = orderer
+                    .deliver(&channel, ledger.height())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                while let Some(block) = blocks.recv().await {
+                    ledger.commit(block).await.map_err(|e| e.to_string())?;
+                }
+                Ok(())
+            };
+            let result: Result<(), String> = run.await;
+            // A peer that stops committing falls silently behind; say so where operators look.
+            if let Err(e) = &result {
+                eprintln!("peer {peer}: delivery of channel `{channel}` stopped: {e}");
             }
-            Ok(())
+            result
         })
     }
 
