@@ -203,6 +203,26 @@ impl ChannelLedger {
         self.events.subscribe()
     }
 
+    /// Rebuilds the world state from the blocks: clears it and replays every block, as
+    /// `open` does for the blocks above a savepoint. Returns the number of blocks replayed.
+    pub async fn rebuild_state(&self) -> Result<u64, LedgerError> {
+        let _guard = self.commit_lock.lock().await;
+        self.state.clear().await?;
+        let height = self.height();
+        for n in 0..height {
+            let block = self.block(n)?;
+            self.state.commit(&block_update(&block)).await?;
+        }
+        let genesis = genesis_config(&self.block(0)?).ok_or(LedgerError::BadGenesis)?;
+        let config = current_config(self.state.as_ref(), genesis).await?;
+        *self.channel.write().unwrap_or_else(|p| p.into_inner()) =
+            Arc::new(ChannelState::new(config)?);
+        let mut cache = self.policies.lock().unwrap_or_else(|p| p.into_inner());
+        self.policies_generation.fetch_add(1, Ordering::SeqCst);
+        cache.clear();
+        Ok(height)
+    }
+
     /// Validates and commits the next block.
     pub async fn commit(&self, block: Block) -> Result<Arc<BlockEvent>, LedgerError> {
         let _guard = self.commit_lock.lock().await;

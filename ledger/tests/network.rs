@@ -204,6 +204,16 @@ async fn a_peer_rebuilds_its_world_state_from_its_blocks() {
         b("3")
     );
     assert_eq!(ledger.state().history(KV, "c1").await.unwrap().len(), 4);
+    // The same, on a running peer, without touching files.
+    assert_eq!(ledger.rebuild_state().await.unwrap(), ledger.height());
+    assert_eq!(ledger.state().entries().await.unwrap(), before);
+    assert_eq!(ledger.state().history(KV, "c1").await.unwrap().len(), 4);
+    let gw = net.gateway("beta").unwrap();
+    let (_, code, _) = gw
+        .submit_transaction(CONSORTIUM_CHANNEL, KV, "incr", vec![b("c0")])
+        .await
+        .unwrap();
+    assert_eq!(code, ValidationCode::Valid);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
