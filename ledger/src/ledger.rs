@@ -231,7 +231,7 @@ impl ChannelLedger {
             let s = self.store();
             (s.height(), s.last_hash().to_vec())
         };
-        let is_committed = |id: &str| self.tx(id).is_some();
+        let is_committed = |id: &str| self.tx(id).is_some_and(|l| l.code.claims_tx_id());
         let view = LedgerView {
             channel: &channel,
             state: self.state.as_ref(),

@@ -274,7 +274,7 @@ impl Peer {
     /// Endorses a proposal: checks it, simulates the contract and signs the result.
     pub async fn endorse(&self, sp: &SignedProposal) -> Result<ProposalResponse, EndorseError> {
         let (p, creator, ledger) = self.check_proposal(sp)?;
-        if ledger.tx(&p.tx_id).is_some() {
+        if ledger.tx(&p.tx_id).is_some_and(|l| l.code.claims_tx_id()) {
             return Err(EndorseError::Duplicate(p.tx_id));
         }
         if ledger.endorsement_policy(&p.contract).await?.is_none() {

@@ -79,6 +79,18 @@ impl ValidationCode {
         }
     }
 
+    /// Whether a transaction with this code holds on to its tx id, so that a later one
+    /// with the same id is a duplicate. Codes given before the creator and the tx id were
+    /// proven do not: otherwise anyone could burn a tx id they saw in flight by sending a
+    /// forged envelope carrying it.
+    pub fn claims_tx_id(self) -> bool {
+        use ValidationCode::*;
+        !matches!(
+            self,
+            BadPayload | BadCreatorSignature | BadProposalTxid | TargetChainNotFound | NotValidated
+        )
+    }
+
     /// Fabric's name of the code.
     pub fn as_str(self) -> &'static str {
         use ValidationCode::*;
@@ -307,7 +319,7 @@ pub async fn validate_block(
                 )
             }
         };
-        if !tx_id.is_empty() {
+        if !tx_id.is_empty() && code.claims_tx_id() {
             seen.insert(tx_id.clone());
         }
         codes.push(code as u8);

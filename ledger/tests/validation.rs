@@ -683,3 +683,33 @@ async fn a_peer_cannot_forge_another_organisations_lifecycle_approval() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_forged_envelope_cannot_burn_a_tx_id_it_copied() {
+    let f = fixture().await;
+    let mallory = f.id("beta", "client");
+    let victim = f.envelope("put", vec![b("v"), b("1")]).await;
+    // Mallory copies the victim's payload (and so its tx id) and signs it herself.
+    let forged = resign(&victim, &mallory).encode_to_vec();
+    let codes = f.commit(vec![forged.clone(), victim.encode_to_vec()]).await;
+    assert_eq!(
+        codes,
+        vec![ValidationCode::BadCreatorSignature, ValidationCode::Valid]
+    );
+    // In separate blocks too; and the victim's id is then really taken.
+    let victim2 = f.envelope("put", vec![b("w"), b("1")]).await;
+    assert_eq!(
+        f.commit(vec![resign(&victim2, &mallory).encode_to_vec()])
+            .await,
+        vec![ValidationCode::BadCreatorSignature]
+    );
+    assert_eq!(
+        f.commit(vec![victim2.encode_to_vec()]).await,
+        vec![ValidationCode::Valid]
+    );
+    assert_eq!(
+        f.commit(vec![victim2.encode_to_vec()]).await,
+        vec![ValidationCode::DuplicateTxid]
+    );
+    assert_eq!(f.get("w").await, Some(b("1")));
+}
