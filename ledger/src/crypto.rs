@@ -45,14 +45,24 @@ pub fn new_p256_key() -> Result<PKey<Private>, ErrorStack> {
 
 /// ECDSA-SHA256 signature (DER) of `msg`.
 pub fn sign(key: &EcKeyRef<Private>, msg: &[u8]) -> Result<Vec<u8>, ErrorStack> {
-    EcdsaSig::sign(&sha256(msg), key)?.to_der()
+    sign_parts(key, &[msg])
+}
+
+/// ECDSA-SHA256 signature (DER) of the concatenation of `parts`, without building it.
+pub fn sign_parts(key: &EcKeyRef<Private>, parts: &[&[u8]]) -> Result<Vec<u8>, ErrorStack> {
+    EcdsaSig::sign(&sha256_parts(parts), key)?.to_der()
 }
 
 /// Whether `sig` is a valid ECDSA-SHA256 signature (DER) of `msg` under `key`; malformed
 /// signatures count as invalid.
 pub fn verify(key: &EcKeyRef<Public>, msg: &[u8], sig: &[u8]) -> bool {
+    verify_parts(key, &[msg], sig)
+}
+
+/// `verify` over the concatenation of `parts`, without building it.
+pub fn verify_parts(key: &EcKeyRef<Public>, parts: &[&[u8]], sig: &[u8]) -> bool {
     match EcdsaSig::from_der(sig) {
-        Ok(s) => s.verify(&sha256(msg), key).unwrap_or(false),
+        Ok(s) => s.verify(&sha256_parts(parts), key).unwrap_or(false),
         Err(_) => false,
     }
 }

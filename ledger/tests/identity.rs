@@ -142,4 +142,12 @@ fn signatures_are_standard_ecdsa_sha256_interchangeable_with_evp() {
     assert!(ledger::crypto::verify(&pub_ec, msg, &evp));
     assert!(!ledger::crypto::verify(&pub_ec, b"other", &evp));
     assert!(!ledger::crypto::verify(&pub_ec, msg, b"not DER"));
+    // Signing parts is signing their concatenation.
+    let parts = ledger::crypto::sign_parts(&ec, &[b"inter", b"operable"]).unwrap();
+    assert!(ledger::crypto::verify(&pub_ec, msg, &parts));
+    assert!(ledger::crypto::verify_parts(
+        &pub_ec,
+        &[b"interop", b"erable"],
+        &ours
+    ));
 }

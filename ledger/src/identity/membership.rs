@@ -176,9 +176,19 @@ impl Membership {
         msg: &[u8],
         sig: &[u8],
     ) -> Result<Arc<Principal>, IdentityError> {
+        self.verify_parts(id, at_ms, &[msg], sig)
+    }
+
+    fn verify_parts(
+        &self,
+        id: &SerializedIdentity,
+        at_ms: i64,
+        parts: &[&[u8]],
+        sig: &[u8],
+    ) -> Result<Arc<Principal>, IdentityError> {
         let p = self.principal(id)?;
         p.check_time(at_ms)?;
-        if !crypto::verify(&p.key, msg, sig) {
+        if !crypto::verify_parts(&p.key, parts, sig) {
             return Err(IdentityError::BadSignature(p.name.clone()));
         }
         Ok(p)
@@ -195,8 +205,8 @@ impl Membership {
             .endorser
             .as_ref()
             .ok_or_else(|| IdentityError::UnknownOrg(String::new()))?;
-        let signed = [msg, id.encode_to_vec().as_slice()].concat();
-        self.verify(id, at_ms, &signed, &e.signature)
+        let signer = id.encode_to_vec();
+        self.verify_parts(id, at_ms, &[msg, &signer], &e.signature)
     }
 }
 

@@ -251,7 +251,8 @@ impl SigningIdentity {
     /// Signs `msg` followed by this identity's encoded form, as endorsements and
     /// configuration signatures do, binding the signer into what is signed.
     pub fn endorse(&self, msg: &[u8]) -> Result<crate::proto::Endorsement, IdentityError> {
-        let signature = self.sign(&[msg, self.serialized_bytes.as_slice()].concat())?;
+        let signature = crypto::sign_parts(&self.ec_key, &[msg, &self.serialized_bytes])
+            .map_err(ossl("signing"))?;
         Ok(crate::proto::Endorsement {
             endorser: Some(self.serialized.clone()),
             signature,
