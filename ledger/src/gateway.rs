@@ -6,11 +6,12 @@ use std::sync::Arc;
 
 use tokio::sync::{broadcast, oneshot};
 
-use crate::identity::{IdentityError, SigningIdentity};
+use crate::identity::{IdentityError, Role, SigningIdentity};
 use crate::ledger::BlockEvent;
 use crate::order::{OrderError, OrderingService};
-use crate::peer::{EndorseError, Peer};
-use crate::proto::Response;
+use crate::peer::EndorseError;
+use crate::proto::{ProposalResponse, Response};
+use crate::transport::PeerClient;
 use crate::tx::{Endorsed, EndorsementMismatch, Proposed, now_ms};
 use crate::validate::ValidationCode;
 
@@ -57,11 +58,42 @@ pub enum GatewayError {
     StatusLost(String),
 }
 
+/// Endorses `proposed` on each of `peers` concurrently: the responses, and the refusals.
+async fn endorse_on(
+    peers: Vec<Arc<dyn PeerClient>>,
+    proposed: &Proposed,
+) -> (Vec<ProposalResponse>, Vec<EndorseError>) {
+    let mut tasks = tokio::task::JoinSet::new();
+    for peer in peers {
+        let sp = proposed.signed().clone();
+        tasks.spawn(async move { peer.endorse(&sp).await });
+    }
+    let (mut ok, mut failed) = (Vec::new(), Vec::new());
+    while let Some(r) = tasks.join_next().await {
+        // A panicked endorsement task is a lost response, like an unreachable peer.
+        match r {
+            Ok(Ok(resp)) => ok.push(resp),
+            Ok(Err(e)) => failed.push(e),
+            Err(_) => {}
+        }
+    }
+    (ok, failed)
+}
+
+/// The (organisation, role) of each endorser of `responses`.
+fn signers_of(responses: &[ProposalResponse]) -> Vec<(String, Role)> {
+    responses
+        .iter()
+        .filter_map(|r| r.endorsement.as_ref()?.endorser.as_ref())
+        .map(|id| (id.msp_id.clone(), Role::Peer))
+        .collect()
+}
+
 /// A client's connection to the network, acting as one identity.
 pub struct Gateway {
     identity: SigningIdentity,
-    local: Arc<Peer>,
-    peers: Vec<Arc<Peer>>,
+    local: Arc<dyn PeerClient>,
+    peers: Vec<Arc<dyn PeerClient>>,
     orderer: Arc<dyn OrderingService>,
 }
 
@@ -96,8 +128,8 @@ impl Gateway {
     /// and commit status, `peers` for endorsement, and `orderer`.
     pub fn new(
         identity: SigningIdentity,
-        local: Arc<Peer>,
-        peers: Vec<Arc<Peer>>,
+        local: Arc<dyn PeerClient>,
+        peers: Vec<Arc<dyn PeerClient>>,
         orderer: Arc<dyn OrderingService>,
     ) -> Self {
         Gateway {
@@ -143,36 +175,45 @@ impl Gateway {
                 contract: contract.into(),
             })?;
         let proposed = Proposed::new(&self.identity, channel, contract, function, args, now_ms())?;
+        // Peers of the organisations the policy names, in the order it names them. First
+        // ask just enough of them to meet the policy if all agree; only if some refuse or
+        // fail, ask the rest.
         let orgs = policy.orgs();
-        let mut tasks = tokio::task::JoinSet::new();
-        for peer in self
-            .peers
+        let candidates: Vec<&Arc<dyn PeerClient>> = orgs
             .iter()
-            .filter(|p| orgs.iter().any(|o| o == p.msp_id()))
-        {
-            let (peer, sp) = (peer.clone(), proposed.signed().clone());
-            tasks.spawn(async move { peer.endorse(&sp).await });
-        }
-        let mut responses = Vec::new();
-        while let Some(r) = tasks.join_next().await {
-            // A panicked endorsement task is a lost response, like an unreachable peer.
-            if let Ok(r) = r {
-                responses.push(r?);
-            }
-        }
-        let endorsed = Endorsed::collect(proposed, responses)?;
-        let signers: Vec<(String, crate::identity::Role)> = endorsed
-            .endorsers()
-            .into_iter()
-            .map(|o| (o, crate::identity::Role::Peer))
+            .flat_map(|o| self.peers.iter().filter(move |p| p.msp_id() == o))
             .collect();
-        if !policy.is_satisfied_by(&signers) {
+        let mut first = Vec::new();
+        let mut planned: Vec<(String, Role)> = Vec::new();
+        for p in &candidates {
+            if policy.is_satisfied_by(&planned) {
+                break;
+            }
+            first.push((*p).clone());
+            planned.push((p.msp_id().to_string(), Role::Peer));
+        }
+        let rest: Vec<Arc<dyn PeerClient>> = candidates
+            .iter()
+            .skip(first.len())
+            .map(|p| (*p).clone())
+            .collect();
+        let (mut responses, mut errors) = endorse_on(first, &proposed).await;
+        if !policy.is_satisfied_by(&signers_of(&responses)) && !rest.is_empty() {
+            let (more, more_errors) = endorse_on(rest, &proposed).await;
+            responses.extend(more);
+            errors.extend(more_errors);
+        }
+        if !policy.is_satisfied_by(&signers_of(&responses)) {
+            if let Some(e) = errors.into_iter().next() {
+                return Err(e.into());
+            }
             return Err(GatewayError::PolicyUnsatisfiable {
                 channel: channel.into(),
                 contract: contract.into(),
                 policy: policy.to_string(),
             });
         }
+        let endorsed = Endorsed::collect(proposed, responses)?;
         Ok(endorsed)
     }
 
@@ -182,14 +223,13 @@ impl Gateway {
         endorsed: Endorsed,
         channel: &str,
     ) -> Result<Submitted, GatewayError> {
-        let ledger = self
-            .local
-            .ledger(channel)
-            .ok_or_else(|| GatewayError::UnknownChannel(channel.into()))?;
         let tx_id = endorsed.tx_id().to_string();
         let response = endorsed.response().clone();
         // Watch before sending so that a fast commit cannot be missed.
-        let status = ledger.watch_tx(&tx_id);
+        let status = self
+            .local
+            .watch_tx(channel, &tx_id)
+            .ok_or_else(|| GatewayError::UnknownChannel(channel.into()))?;
         self.orderer
             .broadcast(endorsed.into_envelope(&self.identity)?)
             .await?;
@@ -216,7 +256,7 @@ impl Gateway {
 
     /// The validation code of a committed transaction, if the local peer has it.
     pub fn commit_status(&self, channel: &str, tx_id: &str) -> Option<ValidationCode> {
-        self.local.ledger(channel)?.tx(tx_id).map(|l| l.code)
+        self.local.tx_status(channel, tx_id)
     }
 
     /// Block events (with the contract events of valid transactions) of `channel`.
@@ -224,10 +264,8 @@ impl Gateway {
         &self,
         channel: &str,
     ) -> Result<broadcast::Receiver<Arc<BlockEvent>>, GatewayError> {
-        Ok(self
-            .local
-            .ledger(channel)
-            .ok_or_else(|| GatewayError::UnknownChannel(channel.into()))?
-            .subscribe())
+        self.local
+            .events(channel)
+            .ok_or_else(|| GatewayError::UnknownChannel(channel.into()))
     }
 }

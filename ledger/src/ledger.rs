@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use prost::Message;
@@ -10,8 +11,10 @@ use tokio::sync::{broadcast, oneshot};
 
 use crate::blockstore::{BlockStore, BlockStoreError, TxLocation};
 use crate::channel::{CONFIG_KEY, CONFIG_NAMESPACE, ChannelError, ChannelState, genesis_config};
+use crate::policy::Policy;
 use crate::proto::{Block, ChannelConfig};
 use crate::state::{StateError, WorldState, next_block};
+use crate::system::lifecycle::{self, LIFECYCLE};
 use crate::validate::{
     LedgerView, TxOutcome, ValidateError, ValidatedBlock, ValidationCode, block_update,
     validate_block,
@@ -63,7 +66,11 @@ pub struct ChannelLedger {
     replayed: u64,
     /// Blocks whose writes are in the world state too. The block store is appended first,
     /// so its height can run one block ahead of what queries and simulations see.
-    committed: std::sync::atomic::AtomicU64,
+    committed: AtomicU64,
+    // Endorsement policies in force, by contract: looked up on every endorsement, changed
+    // only by blocks that write the lifecycle or configuration namespaces.
+    policies: Mutex<HashMap<String, Option<Policy>>>,
+    policies_generation: AtomicU64,
 }
 
 impl ChannelLedger {
@@ -92,7 +99,7 @@ impl ChannelLedger {
             current_config(state.as_ref(), config).await?,
         )?);
         let (events, _) = broadcast::channel(1024);
-        let committed = std::sync::atomic::AtomicU64::new(store.height());
+        let committed = AtomicU64::new(store.height());
         Ok(ChannelLedger {
             name,
             committed,
@@ -103,6 +110,8 @@ impl ChannelLedger {
             events,
             waiters: Mutex::new(HashMap::new()),
             replayed,
+            policies: Mutex::new(HashMap::new()),
+            policies_generation: AtomicU64::new(0),
         })
     }
 
@@ -143,7 +152,7 @@ impl ChannelLedger {
     /// Number of blocks whose writes the world state holds: what a query or a simulation
     /// on this peer sees.
     pub fn committed_height(&self) -> u64 {
-        self.committed.load(std::sync::atomic::Ordering::Acquire)
+        self.committed.load(Ordering::Acquire)
     }
 
     /// Committed block `n`.
@@ -159,6 +168,30 @@ impl ChannelLedger {
     /// Number of committed transactions.
     pub fn tx_count(&self) -> usize {
         self.store().tx_count()
+    }
+
+    /// The endorsement policy of `contract` in force on this channel, if it is defined.
+    /// Validation reads it from the world state itself; this cached copy serves endorsers.
+    pub async fn endorsement_policy(&self, contract: &str) -> Result<Option<Policy>, StateError> {
+        if let Some(p) = self
+            .policies
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(contract)
+        {
+            return Ok(p.clone());
+        }
+        let generation = self.policies_generation.load(Ordering::SeqCst);
+        let channel = self.channel();
+        let policy = lifecycle::endorsement_policy(self.state.as_ref(), &channel, contract)
+            .await?
+            .and_then(Result::ok);
+        let mut cache = self.policies.lock().unwrap_or_else(|p| p.into_inner());
+        // A commit that changed definitions meanwhile makes this lookup stale: don't keep it.
+        if self.policies_generation.load(Ordering::SeqCst) == generation {
+            cache.insert(contract.to_string(), policy.clone());
+        }
+        Ok(policy)
     }
 
     /// A receiver of the validation code of `tx_id`, resolved at once if already committed.
@@ -181,6 +214,26 @@ impl ChannelLedger {
         self.events.subscribe()
     }
 
+    /// Rebuilds the world state from the blocks: clears it and replays every block, as
+    /// `open` does for the blocks above a savepoint. Returns the number of blocks replayed.
+    pub async fn rebuild_state(&self) -> Result<u64, LedgerError> {
+        let _guard = self.commit_lock.lock().await;
+        self.state.clear().await?;
+        let height = self.height();
+        for n in 0..height {
+            let block = self.block(n)?;
+            self.state.commit(&block_update(&block)).await?;
+        }
+        let genesis = genesis_config(&self.block(0)?).ok_or(LedgerError::BadGenesis)?;
+        let config = current_config(self.state.as_ref(), genesis).await?;
+        *self.channel.write().unwrap_or_else(|p| p.into_inner()) =
+            Arc::new(ChannelState::new(config)?);
+        let mut cache = self.policies.lock().unwrap_or_else(|p| p.into_inner());
+        self.policies_generation.fetch_add(1, Ordering::SeqCst);
+        cache.clear();
+        Ok(height)
+    }
+
     /// Validates and commits the next block.
     pub async fn commit(&self, block: Block) -> Result<Arc<BlockEvent>, LedgerError> {
         let _guard = self.commit_lock.lock().await;
@@ -189,7 +242,7 @@ impl ChannelLedger {
             let s = self.store();
             (s.height(), s.last_hash().to_vec())
         };
-        let is_committed = |id: &str| self.tx(id).is_some();
+        let is_committed = |id: &str| self.tx(id).is_some_and(|l| l.code.claims_tx_id());
         let view = LedgerView {
             channel: &channel,
             state: self.state.as_ref(),
@@ -207,11 +260,20 @@ impl ChannelLedger {
         self.state.commit(&v.update).await?;
         // The block just appended is the last of the store.
         let height = self.store().height();
-        self.committed
-            .store(height, std::sync::atomic::Ordering::Release);
+        self.committed.store(height, Ordering::Release);
         if let Some(config) = v.new_config {
             let next = Arc::new(ChannelState::new(config)?);
             *self.channel.write().unwrap_or_else(|p| p.into_inner()) = next;
+        }
+        let definitions_changed = v
+            .update
+            .writes
+            .iter()
+            .any(|w| w.namespace == LIFECYCLE || w.namespace == CONFIG_NAMESPACE);
+        if definitions_changed {
+            let mut cache = self.policies.lock().unwrap_or_else(|p| p.into_inner());
+            self.policies_generation.fetch_add(1, Ordering::SeqCst);
+            cache.clear();
         }
         let event = Arc::new(BlockEvent {
             channel: self.name.clone(),

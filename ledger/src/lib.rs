@@ -3,6 +3,8 @@
 //! blocks, and every peer validates and commits them to a hash-chained block store and a
 //! versioned world state. It knows nothing of what the contracts are for.
 
+#![warn(missing_docs)]
+
 pub mod bench;
 pub mod block;
 pub mod blockstore;
@@ -21,6 +23,7 @@ pub mod proto;
 pub mod sample;
 pub mod state;
 pub mod system;
+pub mod transport;
 pub mod tx;
 pub mod validate;
 pub mod verify;

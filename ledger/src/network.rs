@@ -18,6 +18,7 @@ use crate::order::{OrderingService, SoloOrderer};
 use crate::peer::Peer;
 use crate::proto::{Block, ChannelConfig, ContractDefinition, OrdererConfig, OrgConfig};
 use crate::state::{PostgresState, SqliteState, StateError, WorldState};
+use crate::transport::PeerClient;
 
 /// Name of the ordering organisation, which is never an application member.
 pub const ORDERER_ORG: &str = "orderer";
@@ -488,10 +489,15 @@ impl Network {
             .peers
             .get(identity.msp_id())
             .ok_or_else(|| NetworkError::UnknownOrg(identity.msp_id().into()))?;
+        let peers = self
+            .peers
+            .values()
+            .map(|p| p.clone() as Arc<dyn PeerClient>)
+            .collect();
         Ok(Gateway::new(
             identity,
             local.clone(),
-            self.peers.values().cloned().collect(),
+            peers,
             self.orderer.clone(),
         ))
     }

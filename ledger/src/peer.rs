@@ -17,7 +17,7 @@ use crate::proto::{
     Block, Proposal, ProposalResponse, ProposalResponsePayload, Response, SignedProposal,
 };
 use crate::state::{StateError, WorldState};
-use crate::system::lifecycle::{self, LIFECYCLE, Lifecycle};
+use crate::system::lifecycle::{LIFECYCLE, Lifecycle};
 use crate::system::query::{self, QUERY};
 
 /// Why a peer refused a proposal.
@@ -153,16 +153,25 @@ impl Peer {
     ) -> tokio::task::JoinHandle<Result<(), String>> {
         let ledger = self.ledger(channel);
         let channel = channel.to_string();
+        let peer = self.identity.name().to_string();
         tokio::spawn(async move {
-            let ledger = ledger.ok_or_else(|| format!("not joined to `{channel}`"))?;
-            let mut blocks = orderer
-                .deliver(&channel, ledger.height())
-                .await
-                .map_err(|e| e.to_string())?;
-            while let Some(block) = blocks.recv().await {
-                ledger.commit(block).await.map_err(|e| e.to_string())?;
+            let run = async {
+                let ledger = ledger.ok_or_else(|| format!("not joined to `{channel}`"))?;
+                let mut blocks = orderer
+                    .deliver(&channel, ledger.height())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                while let Some(block) = blocks.recv().await {
+                    ledger.commit(block).await.map_err(|e| e.to_string())?;
+                }
+                Ok(())
+            };
+            let result: Result<(), String> = run.await;
+            // A peer that stops committing falls silently behind; say so where operators look.
+            if let Err(e) = &result {
+                eprintln!("peer {peer}: delivery of channel `{channel}` stopped: {e}");
             }
-            Ok(())
+            result
         })
     }
 
@@ -172,11 +181,10 @@ impl Peer {
         channel: &str,
         contract: &str,
     ) -> Result<Option<Policy>, EndorseError> {
-        let ledger = self.channel_ledger(channel)?;
-        let cs = ledger.channel();
-        Ok(lifecycle::endorsement_policy(ledger.state(), &cs, contract)
-            .await?
-            .and_then(Result::ok))
+        Ok(self
+            .channel_ledger(channel)?
+            .endorsement_policy(contract)
+            .await?)
     }
 
     fn channel_ledger(&self, channel: &str) -> Result<Arc<ChannelLedger>, EndorseError> {
@@ -266,14 +274,10 @@ impl Peer {
     /// Endorses a proposal: checks it, simulates the contract and signs the result.
     pub async fn endorse(&self, sp: &SignedProposal) -> Result<ProposalResponse, EndorseError> {
         let (p, creator, ledger) = self.check_proposal(sp)?;
-        if ledger.tx(&p.tx_id).is_some() {
+        if ledger.tx(&p.tx_id).is_some_and(|l| l.code.claims_tx_id()) {
             return Err(EndorseError::Duplicate(p.tx_id));
         }
-        let cs = ledger.channel();
-        if lifecycle::definition(ledger.state(), &cs, &p.contract)
-            .await?
-            .is_none()
-        {
+        if ledger.endorsement_policy(&p.contract).await?.is_none() {
             return Err(EndorseError::UnknownContract {
                 contract: p.contract,
                 channel: p.channel,

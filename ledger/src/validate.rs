@@ -11,7 +11,7 @@ use rayon::prelude::*;
 use crate::block::{BlockError, check_frame};
 use crate::channel::{CONFIG_KEY, CONFIG_NAMESPACE, ChannelState};
 use crate::crypto::sha256;
-use crate::identity::Role;
+use crate::identity::{Principal, Role};
 use crate::policy::Policy;
 use crate::proto::{
     Block, ChannelConfig, ConfigUpdateEnvelope, ContractEvent, EndorserTransaction, Envelope,
@@ -77,6 +77,18 @@ impl ValidationCode {
             254 => NotValidated,
             _ => InvalidOtherReason,
         }
+    }
+
+    /// Whether a transaction with this code holds on to its tx id, so that a later one
+    /// with the same id is a duplicate. Codes given before the creator and the tx id were
+    /// proven do not: otherwise anyone could burn a tx id they saw in flight by sending a
+    /// forged envelope carrying it.
+    pub fn claims_tx_id(self) -> bool {
+        use ValidationCode::*;
+        !matches!(
+            self,
+            BadPayload | BadCreatorSignature | BadProposalTxid | TargetChainNotFound | NotValidated
+        )
     }
 
     /// Fabric's name of the code.
@@ -307,7 +319,7 @@ pub async fn validate_block(
                 )
             }
         };
-        if !tx_id.is_empty() {
+        if !tx_id.is_empty() && code.claims_tx_id() {
             seen.insert(tx_id.clone());
         }
         codes.push(code as u8);
@@ -351,16 +363,16 @@ fn check_envelope(bytes: &[u8], channel: &ChannelState) -> Checked {
     let Some(creator) = &header.creator else {
         return invalid(BadPayload);
     };
-    if channel
-        .members()
-        .verify(creator, header.timestamp_ms, &env.payload, &env.signature)
-        .is_err()
-    {
+    let Ok(principal) =
+        channel
+            .members()
+            .verify(creator, header.timestamp_ms, &env.payload, &env.signature)
+    else {
         return invalid(BadCreatorSignature);
-    }
+    };
     match TxType::try_from(header.tx_type) {
         Ok(TxType::Endorser) => {
-            check_endorser(&header, &payload.data, channel).unwrap_or_else(invalid)
+            check_endorser(&header, &principal, &payload.data, channel).unwrap_or_else(invalid)
         }
         Ok(TxType::Config) => {
             let Ok(update) = ConfigUpdateEnvelope::decode(payload.data.as_slice()) else {
@@ -377,6 +389,7 @@ fn check_envelope(bytes: &[u8], channel: &ChannelState) -> Checked {
 
 fn check_endorser(
     header: &Header,
+    creator: &Principal,
     data: &[u8],
     channel: &ChannelState,
 ) -> Result<Checked, ValidationCode> {
@@ -412,6 +425,20 @@ fn check_endorser(
         .any(|ns| ns.namespace != proposal.contract)
     {
         return Err(IllegalWriteset);
+    }
+    // Any member's peer may endorse an approval, so the writes themselves must show that
+    // an admin approved for its own organisation only; otherwise one organisation's peer
+    // could forge the approvals of the others.
+    if proposal.contract == lifecycle::LIFECYCLE {
+        let own = |key: &str| lifecycle::approval_org(key) == Some(creator.msp_id.as_str());
+        let writes_ok = rwset
+            .ns_rwsets
+            .iter()
+            .flat_map(|ns| &ns.writes)
+            .all(|w| own(&w.key));
+        if creator.role != Role::Admin || !writes_ok {
+            return Err(IllegalWriteset);
+        }
     }
     let mut endorsers = Vec::new();
     for e in &tx.endorsements {

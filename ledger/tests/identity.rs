@@ -121,3 +121,33 @@ fn identities_save_and_load() {
             .is_ok()
     );
 }
+
+#[test]
+fn signatures_are_standard_ecdsa_sha256_interchangeable_with_evp() {
+    use openssl::hash::MessageDigest;
+    use openssl::pkey::PKey;
+    use openssl::sign::{Signer, Verifier};
+    let key = ledger::crypto::new_p256_key().unwrap();
+    let ec = key.ec_key().unwrap();
+    let public = PKey::public_key_from_pem(&key.public_key_to_pem().unwrap()).unwrap();
+    let msg = b"interoperable";
+    let ours = ledger::crypto::sign(&ec, msg).unwrap();
+    let mut v = Verifier::new(MessageDigest::sha256(), &public).unwrap();
+    assert!(v.verify_oneshot(&ours, msg).unwrap());
+    let evp = Signer::new(MessageDigest::sha256(), &key)
+        .unwrap()
+        .sign_oneshot_to_vec(msg)
+        .unwrap();
+    let pub_ec = ledger::crypto::public_ec_key(&public).unwrap();
+    assert!(ledger::crypto::verify(&pub_ec, msg, &evp));
+    assert!(!ledger::crypto::verify(&pub_ec, b"other", &evp));
+    assert!(!ledger::crypto::verify(&pub_ec, msg, b"not DER"));
+    // Signing parts is signing their concatenation.
+    let parts = ledger::crypto::sign_parts(&ec, &[b"inter", b"operable"]).unwrap();
+    assert!(ledger::crypto::verify(&pub_ec, msg, &parts));
+    assert!(ledger::crypto::verify_parts(
+        &pub_ec,
+        &[b"interop", b"erable"],
+        &ours
+    ));
+}

@@ -59,6 +59,22 @@ async fn a_transaction_commits_on_every_peer_and_is_queryable() {
         .await
         .unwrap();
     assert_eq!(String::from_utf8(loc).unwrap(), "1:0:VALID");
+    let block = gamma
+        .evaluate(CONSORTIUM_CHANNEL, "_query", "block", vec![b("1")])
+        .await
+        .unwrap();
+    let block = <ledger::proto::Block as prost::Message>::decode(block.as_slice()).unwrap();
+    assert_eq!(block.header.unwrap().number, 1);
+    assert_eq!(
+        ledger::blockstore::envelope_tx_id(&block.data.unwrap().envelopes[0]).as_deref(),
+        Some(tx_id.as_str())
+    );
+    assert!(
+        gamma
+            .evaluate(CONSORTIUM_CHANNEL, "_query", "block", vec![b("9")])
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -188,6 +204,16 @@ async fn a_peer_rebuilds_its_world_state_from_its_blocks() {
         b("3")
     );
     assert_eq!(ledger.state().history(KV, "c1").await.unwrap().len(), 4);
+    // The same, on a running peer, without touching files.
+    assert_eq!(ledger.rebuild_state().await.unwrap(), ledger.height());
+    assert_eq!(ledger.state().entries().await.unwrap(), before);
+    assert_eq!(ledger.state().history(KV, "c1").await.unwrap().len(), 4);
+    let gw = net.gateway("beta").unwrap();
+    let (_, code, _) = gw
+        .submit_transaction(CONSORTIUM_CHANNEL, KV, "incr", vec![b("c0")])
+        .await
+        .unwrap();
+    assert_eq!(code, ValidationCode::Valid);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -251,6 +277,8 @@ async fn the_gateway_refuses_endorsements_that_disagree() {
         peers.push(peer);
     }
     let client = SigningIdentity::load(&crypto_dir(dir.path(), "alpha"), "client").unwrap();
+    let peers: Vec<Arc<dyn ledger::transport::PeerClient>> =
+        peers.into_iter().map(|p| p as _).collect();
     let gw = Gateway::new(client, peers[0].clone(), peers.clone(), orderer);
     let err = gw
         .endorse(CONSORTIUM_CHANNEL, KV, "any", vec![])
@@ -405,4 +433,52 @@ async fn a_network_runs_on_postgresql() {
         .await
         .unwrap();
     assert_eq!(got, b("1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_asks_just_the_peers_the_policy_needs() {
+    use ledger::gateway::GatewayError;
+    use ledger::peer::EndorseError;
+    let dir = tempfile::tempdir().unwrap();
+    common::init(dir.path(), &["alpha", "beta", "gamma"], "MAJORITY");
+    let net = Network::open(dir.path(), common::contracts())
+        .await
+        .unwrap();
+    let gw = net.gateway("gamma").unwrap();
+    let e = gw
+        .endorse(CONSORTIUM_CHANNEL, KV, "put", vec![b("k"), b("v")])
+        .await
+        .unwrap();
+    assert_eq!(e.endorsers().len(), 2, "{:?}", e.endorsers());
+    let s = gw.submit(e, CONSORTIUM_CHANNEL).await.unwrap();
+    assert_eq!(s.status().await.unwrap(), ValidationCode::Valid);
+    // The lifecycle contract needs ANY one peer.
+    let admin = net
+        .gateway_for(net.identity("beta", "admin").unwrap())
+        .unwrap();
+    let def = ledger::proto::ContractDefinition {
+        name: KV.into(),
+        version: "2".into(),
+        endorsement_policy: "ALL".into(),
+    };
+    let e = admin
+        .endorse(
+            CONSORTIUM_CHANNEL,
+            "_lifecycle",
+            "approve",
+            vec![prost::Message::encode_to_vec(&def)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(e.endorsers().len(), 1);
+    // A refusal by the contract comes back as the contract's own message.
+    let err = gw
+        .endorse(CONSORTIUM_CHANNEL, KV, "create", vec![b("k"), b("again")])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, GatewayError::Endorse(EndorseError::Contract { .. })),
+        "{err}"
+    );
+    assert!(err.to_string().contains("key `k` already exists"), "{err}");
 }

@@ -162,3 +162,24 @@ fn channel_shorthands_resolve_against_members() {
         Policy::parse("OR('alpha.peer')").unwrap()
     );
 }
+
+#[test]
+fn many_signatures_do_not_blow_up_evaluation() {
+    let p = Policy::parse(
+        "AND('alpha.peer', 'beta.peer', OutOf(2, 'gamma.peer', 'delta.peer', 'alpha.peer'))",
+    )
+    .unwrap();
+    let mut many = String::new();
+    for _ in 0..2000 {
+        many.push_str("alpha.peer beta.peer gamma.client ");
+    }
+    let start = std::time::Instant::now();
+    assert!(!p.is_satisfied_by(&signers(&many)));
+    many.push_str("gamma.peer");
+    assert!(p.is_satisfied_by(&signers(&many)));
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+}

@@ -612,3 +612,104 @@ async fn a_block_not_signed_by_the_orderer_is_refused_whole() {
     assert!(la.commit(tampered).await.is_err());
     assert_eq!(la.height(), 1);
 }
+
+#[tokio::test]
+async fn a_peer_cannot_forge_another_organisations_lifecycle_approval() {
+    use ledger::contract::composite_key;
+    use ledger::proto::{KvWrite, NsRwSet, ProposalResponsePayload, Response, TxRwSet};
+    let f = fixture().await;
+    let (admin_a, peer_a, client_a) = (
+        f.id("alpha", "admin"),
+        f.id("alpha", "peer"),
+        f.id("alpha", "client"),
+    );
+    let def = ContractDefinition {
+        name: KV.into(),
+        version: "9".into(),
+        endorsement_policy: "OR('alpha.peer')".into(),
+    };
+    // alpha's peer signs a result its contract would never produce: beta's approval.
+    let forge = |creator: &SigningIdentity, org: &str| {
+        let p = Proposed::new(
+            creator,
+            CH,
+            LIFECYCLE,
+            "approve",
+            vec![def.encode_to_vec()],
+            now_ms(),
+        )
+        .unwrap();
+        let payload = ProposalResponsePayload {
+            proposal_hash: ledger::crypto::sha256(&p.signed().proposal_bytes),
+            results: Some(TxRwSet {
+                ns_rwsets: vec![NsRwSet {
+                    namespace: LIFECYCLE.into(),
+                    writes: vec![KvWrite {
+                        key: composite_key("approval", &[KV, org]),
+                        is_delete: false,
+                        value: def.encode_to_vec(),
+                    }],
+                    ..Default::default()
+                }],
+            }),
+            events: vec![],
+            response: Some(Response {
+                status: 200,
+                ..Default::default()
+            }),
+        }
+        .encode_to_vec();
+        let endorsement = peer_a.endorse(&payload).unwrap();
+        let r = ProposalResponse {
+            payload,
+            endorsement: Some(endorsement),
+        };
+        Endorsed::collect(p, vec![r])
+            .unwrap()
+            .into_envelope(creator)
+            .unwrap()
+            .encode_to_vec()
+    };
+    let for_beta = forge(&admin_a, "beta");
+    let by_client = forge(&client_a, "alpha");
+    let own = forge(&admin_a, "alpha");
+    let codes = f.commit(vec![for_beta, by_client, own]).await;
+    assert_eq!(
+        codes,
+        vec![
+            ValidationCode::IllegalWriteset,
+            ValidationCode::IllegalWriteset,
+            ValidationCode::Valid
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_forged_envelope_cannot_burn_a_tx_id_it_copied() {
+    let f = fixture().await;
+    let mallory = f.id("beta", "client");
+    let victim = f.envelope("put", vec![b("v"), b("1")]).await;
+    // Mallory copies the victim's payload (and so its tx id) and signs it herself.
+    let forged = resign(&victim, &mallory).encode_to_vec();
+    let codes = f.commit(vec![forged.clone(), victim.encode_to_vec()]).await;
+    assert_eq!(
+        codes,
+        vec![ValidationCode::BadCreatorSignature, ValidationCode::Valid]
+    );
+    // In separate blocks too; and the victim's id is then really taken.
+    let victim2 = f.envelope("put", vec![b("w"), b("1")]).await;
+    assert_eq!(
+        f.commit(vec![resign(&victim2, &mallory).encode_to_vec()])
+            .await,
+        vec![ValidationCode::BadCreatorSignature]
+    );
+    assert_eq!(
+        f.commit(vec![victim2.encode_to_vec()]).await,
+        vec![ValidationCode::Valid]
+    );
+    assert_eq!(
+        f.commit(vec![victim2.encode_to_vec()]).await,
+        vec![ValidationCode::DuplicateTxid]
+    );
+    assert_eq!(f.get("w").await, Some(b("1")));
+}

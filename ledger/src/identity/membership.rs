@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use openssl::asn1::{Asn1Time, Asn1TimeRef};
+use openssl::ec::EcKey;
 use openssl::pkey::{PKey, Public};
 use openssl::x509::{CrlStatus, X509, X509Crl};
 use prost::Message;
@@ -52,7 +53,7 @@ pub struct Principal {
     /// Subject common name.
     pub name: String,
     /// Public key.
-    pub key: PKey<Public>,
+    pub key: EcKey<Public>,
     /// Start of validity, seconds since the epoch.
     pub not_before: i64,
     /// End of validity, seconds since the epoch.
@@ -149,7 +150,10 @@ impl Membership {
                 msp_id: id.msp_id.clone(),
             });
         }
-        let key = cert.public_key().map_err(ossl("reading a public key"))?;
+        let key = cert
+            .public_key()
+            .and_then(|k| crypto::public_ec_key(&k))
+            .map_err(ossl("reading a public key"))?;
         let p = Arc::new(Principal {
             msp_id: org,
             role,
@@ -172,9 +176,19 @@ impl Membership {
         msg: &[u8],
         sig: &[u8],
     ) -> Result<Arc<Principal>, IdentityError> {
+        self.verify_parts(id, at_ms, &[msg], sig)
+    }
+
+    fn verify_parts(
+        &self,
+        id: &SerializedIdentity,
+        at_ms: i64,
+        parts: &[&[u8]],
+        sig: &[u8],
+    ) -> Result<Arc<Principal>, IdentityError> {
         let p = self.principal(id)?;
         p.check_time(at_ms)?;
-        if !crypto::verify(&p.key, msg, sig) {
+        if !crypto::verify_parts(&p.key, parts, sig) {
             return Err(IdentityError::BadSignature(p.name.clone()));
         }
         Ok(p)
@@ -191,8 +205,8 @@ impl Membership {
             .endorser
             .as_ref()
             .ok_or_else(|| IdentityError::UnknownOrg(String::new()))?;
-        let signed = [msg, id.encode_to_vec().as_slice()].concat();
-        self.verify(id, at_ms, &signed, &e.signature)
+        let signer = id.encode_to_vec();
+        self.verify_parts(id, at_ms, &[msg, &signer], &e.signature)
     }
 }
 

@@ -10,6 +10,7 @@ pub use membership::{Membership, Msp, Principal};
 use std::fmt;
 use std::path::Path;
 
+use openssl::ec::EcKey;
 use openssl::error::ErrorStack;
 use openssl::nid::Nid;
 use openssl::pkey::{PKey, Private};
@@ -153,6 +154,7 @@ pub struct SigningIdentity {
     role: Role,
     name: String,
     key: PKey<Private>,
+    ec_key: EcKey<Private>,
     serialized: SerializedIdentity,
     serialized_bytes: Vec<u8>,
 }
@@ -178,11 +180,13 @@ impl SigningIdentity {
             cert_pem,
         };
         let serialized_bytes = serialized.encode_to_vec();
+        let ec_key = key.ec_key().map_err(ossl("reading a private key"))?;
         Ok(SigningIdentity {
             msp_id,
             role,
             name,
             key,
+            ec_key,
             serialized,
             serialized_bytes,
         })
@@ -241,13 +245,14 @@ impl SigningIdentity {
 
     /// Signs `msg` (ECDSA P-256, SHA-256).
     pub fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, IdentityError> {
-        crypto::sign(&self.key, msg).map_err(ossl("signing"))
+        crypto::sign(&self.ec_key, msg).map_err(ossl("signing"))
     }
 
     /// Signs `msg` followed by this identity's encoded form, as endorsements and
     /// configuration signatures do, binding the signer into what is signed.
     pub fn endorse(&self, msg: &[u8]) -> Result<crate::proto::Endorsement, IdentityError> {
-        let signature = self.sign(&[msg, self.serialized_bytes.as_slice()].concat())?;
+        let signature = crypto::sign_parts(&self.ec_key, &[msg, &self.serialized_bytes])
+            .map_err(ossl("signing"))?;
         Ok(crate::proto::Endorsement {
             endorser: Some(self.serialized.clone()),
             signature,

@@ -103,14 +103,24 @@ impl Policy {
     // are a handful of entries, so the search stays small.
     fn outcomes(&self, signers: &[(String, Role)], used: &[bool]) -> Vec<Vec<bool>> {
         match self {
-            Policy::Signed(p) => (0..signers.len())
-                .filter(|&i| !used[i] && p.matches(&signers[i].0, signers[i].1))
-                .map(|i| {
+            Policy::Signed(p) => {
+                // Signers of the same organisation and role are interchangeable, so one
+                // branch per such class (its first unused signer) suffices; this keeps the
+                // search small however many signatures a transaction carries.
+                let mut out: Vec<Vec<bool>> = Vec::new();
+                let mut classes: Vec<(&str, Role)> = Vec::new();
+                for (i, (org, role)) in signers.iter().enumerate() {
+                    if used[i] || !p.matches(org, *role) || classes.contains(&(org.as_str(), *role))
+                    {
+                        continue;
+                    }
+                    classes.push((org.as_str(), *role));
                     let mut u = used.to_vec();
                     u[i] = true;
-                    u
-                })
-                .collect(),
+                    out.push(u);
+                }
+                out
+            }
             Policy::OutOf(n, subs) => {
                 let items: Vec<(&Policy, u64)> = subs.iter().map(|s| (s, 1)).collect();
                 combine(&items, *n as u64, signers, used)

@@ -72,6 +72,14 @@ fn approval_key(name: &str, org: &str) -> String {
     composite_key("approval", &[name, org])
 }
 
+/// The organisation whose approval `key` records, if it is an approval key.
+pub fn approval_org(key: &str) -> Option<&str> {
+    let rest = key.strip_prefix("\u{0}approval\u{0}")?;
+    let mut parts = rest.split('\u{0}');
+    let (name, org, end) = (parts.next()?, parts.next()?, parts.next()?);
+    (!name.is_empty() && !org.is_empty() && end.is_empty() && parts.next().is_none()).then_some(org)
+}
+
 /// The definition of `name` in force on this channel, if any.
 pub async fn definition(
     state: &dyn WorldState,
