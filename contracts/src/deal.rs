@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use settlement::deal::Deal;
 
 use crate::keys;
-use crate::store::{arg, caller, get_json, now, put_json, reply};
+use crate::store::{arg, caller, emit, get_json, now, put_json, reply};
 
 /// Where a deal stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,6 +88,7 @@ pub async fn propose(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>,
         decided_at: None,
     };
     put_json(ctx, &keys::deal(&id), &record)?;
+    emit(ctx, "deal", &record)?;
     reply(&record)
 }
 
@@ -112,6 +113,7 @@ pub async fn accept(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, 
     record.state = DealState::InForce;
     record.decided_at = Some(now(ctx).0);
     put_json(ctx, &keys::deal(&id), &record)?;
+    emit(ctx, "deal", &record)?;
     reply(&record)
 }
 
@@ -129,6 +131,7 @@ pub async fn withdraw(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>
     record.state = DealState::Withdrawn;
     record.decided_at = Some(now(ctx).0);
     put_json(ctx, &keys::deal(&id), &record)?;
+    emit(ctx, "deal", &record)?;
     reply(&record)
 }
 

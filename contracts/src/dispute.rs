@@ -9,7 +9,7 @@ use settlement::dispute::{Dispute, Side, Step};
 use settlement::money::parse_decimal;
 
 use crate::statement::{IssuedStatement, StatementId};
-use crate::store::{arg, caller, get_json, json_arg, now, put_json, reply};
+use crate::store::{arg, caller, emit, get_json, json_arg, now, put_json, reply};
 use crate::{agreement, keys};
 
 /// What the payer asks for when opening a dispute.
@@ -136,6 +136,7 @@ pub async fn open(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, Co
     };
     put_json(ctx, &marker, &id)?;
     put_json(ctx, &keys::dispute(&id), &record)?;
+    emit(ctx, "dispute", &record)?;
     reply(&record)
 }
 
@@ -194,6 +195,7 @@ pub async fn step(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, Co
         ctx.delete(&marker)?;
     }
     put_json(ctx, &keys::dispute(&id), &record)?;
+    emit(ctx, "dispute", &record)?;
     reply(&record)
 }
 

@@ -12,7 +12,7 @@ use settlement::time::Instant;
 use crate::dispute::DisputeRecord;
 use crate::keys;
 use crate::statement::IssuedStatement;
-use crate::store::{arg, caller, get_json, json_arg, now, put_json, reply};
+use crate::store::{arg, caller, emit, get_json, json_arg, now, put_json, reply};
 
 /// A payment as recorded by its payer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,6 +94,7 @@ pub async fn record(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, 
         confirmed_at: None,
     };
     put_json(ctx, &keys::payment(&id), &rec)?;
+    emit(ctx, "payment", &rec)?;
     reply(&rec)
 }
 
@@ -112,6 +113,7 @@ pub async fn confirm(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>,
     }
     rec.confirmed_at = Some(now(ctx).0);
     put_json(ctx, &keys::payment(&id), &rec)?;
+    emit(ctx, "payment", &rec)?;
     reply(&rec)
 }
 

@@ -18,7 +18,7 @@ use settlement::statement::StatementScope;
 use settlement::time::{Instant, Timestamp};
 
 use crate::deal::{DealRecord, DealState};
-use crate::store::{caller, get_json, json_arg, now, put_json, reply};
+use crate::store::{caller, emit, get_json, json_arg, now, put_json, reply};
 use crate::usage::{BatchSummary, ClosedPeriod, StoredBatch};
 use crate::{agreement, keys, ratesheet};
 
@@ -259,12 +259,17 @@ pub async fn issue(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, C
     });
     put_json(ctx, &closed_key, &closed)?;
     put_json(ctx, &id.key(), &issued)?;
-    reply(&serde_json::json!({
+    let summary = serde_json::json!({
+        "id": issued.id,
+        "issued_by": issued.issued_by,
+        "issued_at": issued.issued_at,
         "hash": issued.hash,
         "amount_billed": issued.amount_billed,
         "currency": issued.currency,
         "status": rec.statement.status.to_string(),
-    }))
+    });
+    emit(ctx, "statement", &summary)?;
+    reply(&summary)
 }
 
 /// The first deal (by id) in force between the two carriers whose period overlaps the

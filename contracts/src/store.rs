@@ -60,6 +60,17 @@ pub fn put_json<T: Serialize>(
     ctx.put(key, bytes)
 }
 
+/// Emits a contract event carrying `value` as JSON: the read model is built from them.
+pub fn emit<T: Serialize>(
+    ctx: &mut Context<'_>,
+    name: &str,
+    value: &T,
+) -> Result<(), ContractError> {
+    let bytes = serde_json::to_vec(value).map_err(|e| ContractError::refused(e.to_string()))?;
+    ctx.set_event(name, bytes);
+    Ok(())
+}
+
 /// A value as the JSON payload returned to the client.
 pub fn reply<T: Serialize>(value: &T) -> Result<Vec<u8>, ContractError> {
     serde_json::to_vec(value).map_err(|e| ContractError::refused(e.to_string()))

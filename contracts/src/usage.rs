@@ -16,7 +16,7 @@ use settlement::ratesheet::Ratesheet;
 use settlement::service::Service;
 use settlement::time::Instant;
 
-use crate::store::{arg, caller, get_json, put_json, reply};
+use crate::store::{arg, caller, emit, get_json, put_json, reply};
 use crate::{keys, ratesheet};
 
 /// A stated period `[from, to)` that no longer takes records.
@@ -73,6 +73,54 @@ pub struct StoredBatch {
     pub records: Vec<StoredRecord>,
 }
 
+/// One accepted record of this pair as both peers rated it: what the read model keeps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RatedRecord {
+    /// The reporter's record id.
+    pub record_id: String,
+    /// Who pays.
+    pub payer: String,
+    /// Who is paid.
+    pub payee: String,
+    /// voice, sms or data.
+    pub service: String,
+    /// Calling number, normalised.
+    pub a_number: String,
+    /// Called number, normalised.
+    pub b_number: String,
+    /// Start, UTC seconds.
+    pub start: i64,
+    /// Units.
+    pub units: u64,
+    /// The prefix of the row that rated it, empty for `no_rate`.
+    pub prefix: String,
+    /// Its destination, empty for `no_rate`.
+    pub destination: String,
+    /// Billable units.
+    pub billable: u64,
+    /// The charge with the sheet's decimals.
+    pub charge: String,
+    /// The sheet's currency, empty when no sheet applied.
+    pub currency: String,
+}
+
+/// The event of a committed batch: its counts and its rated records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchEvent {
+    /// The transaction.
+    pub tx_id: String,
+    /// Who submitted it.
+    pub reporter: String,
+    /// The other carrier of the channel.
+    pub counterparty: String,
+    /// Data rows.
+    pub rows: u64,
+    /// Accepted rows.
+    pub accepted: u64,
+    /// The accepted records of this pair, rated.
+    pub records: Vec<RatedRecord>,
+}
+
 /// What a batch did, as both peers computed it: the transaction's payload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BatchSummary {
@@ -127,6 +175,7 @@ pub async fn submit(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, 
     let mut closed: HashMap<Direction, Vec<(i64, i64)>> = HashMap::new();
     let mut totals: BTreeMap<Direction, Running> = BTreeMap::new();
     let mut kept: BTreeMap<Direction, Vec<StoredRecord>> = BTreeMap::new();
+    let mut rated_records: Vec<RatedRecord> = Vec::new();
     while let Some(row) = reader
         .next_row()
         .map_err(|e| ContractError::refused(format!("CDR batch unreadable: {e}")))?
@@ -174,6 +223,7 @@ pub async fn submit(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, 
                 // with a third carrier is counted (SPEC §2.4 has no reason to reject it),
                 // but ingest routes such records to their own pair's channel.
                 let ours = u.orig == counterparty || u.term == counterparty;
+                let record_id = id.clone();
                 if ours {
                     kept.entry(dir).or_default().push(StoredRecord {
                         id,
@@ -195,17 +245,39 @@ pub async fn submit(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, 
                 });
                 entry.records += 1;
                 entry.units += u.units;
+                let mut out = RatedRecord {
+                    record_id,
+                    payer: u.orig.to_string(),
+                    payee: u.term.to_string(),
+                    service: u.service.to_string(),
+                    a_number: u.a_number.to_string(),
+                    b_number: u.b_number.to_string(),
+                    start: u.start.0,
+                    units: u.units,
+                    prefix: String::new(),
+                    destination: String::new(),
+                    billable: 0,
+                    charge: "0".into(),
+                    currency: entry.currency.clone(),
+                };
                 if let Some(s) = sheet {
                     let rated = s
                         .rate(&u)
                         .map_err(|e| ContractError::refused(format!("line {line}: {e}")))?;
-                    if rated.row.is_some() {
+                    if let Some(i) = rated.row {
                         entry.rated += 1;
+                        out.prefix = s.row(i).prefix.to_string();
+                        out.destination = s.row(i).destination.to_string();
                     }
+                    out.billable = rated.billable;
+                    out.charge = format_fixed(rated.charge, s.terms().decimals);
                     entry.charge = entry
                         .charge
                         .checked_add(rated.charge)
                         .ok_or_else(|| ContractError::refused("charge total overflow"))?;
+                }
+                if ours {
+                    rated_records.push(out);
                 }
             }
         }
@@ -258,6 +330,18 @@ pub async fn submit(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, 
         put_json(ctx, &key, &batch)?;
     }
     put_json(ctx, &keys::batch(&tx), &summary)?;
+    emit(
+        ctx,
+        "batch",
+        &BatchEvent {
+            tx_id: tx,
+            reporter: summary.reporter.clone(),
+            counterparty: summary.counterparty.clone(),
+            rows: summary.rows,
+            accepted: summary.accepted,
+            records: rated_records,
+        },
+    )?;
     reply(&summary)
 }
 

@@ -504,6 +504,53 @@ async fn check_reads(
     Ok(ValidationCode::Valid)
 }
 
+/// The outcome of every transaction of a committed block, read back from the block itself
+/// (its validation flags and the events in each valid transaction's response): what the
+/// peer streamed when it committed the block, so that anything derived from the event
+/// stream can be rebuilt from the block store.
+pub fn block_outcomes(block: &Block) -> Vec<TxOutcome> {
+    let flags = block
+        .metadata
+        .as_ref()
+        .map(|m| m.validation_flags.as_slice())
+        .unwrap_or_default();
+    block
+        .data
+        .iter()
+        .flat_map(|d| d.envelopes.iter())
+        .enumerate()
+        .map(|(i, env)| {
+            let code = flags.get(i).map_or(ValidationCode::NotValidated, |f| {
+                ValidationCode::from_u8(*f)
+            });
+            let payload = Envelope::decode(env.as_slice())
+                .ok()
+                .and_then(|e| Payload::decode(e.payload.as_slice()).ok());
+            let tx_id = payload
+                .as_ref()
+                .and_then(|p| p.header.as_ref())
+                .map(|h| h.tx_id.clone())
+                .unwrap_or_default();
+            let events = if code == ValidationCode::Valid {
+                payload
+                    .and_then(|p| EndorserTransaction::decode(p.data.as_slice()).ok())
+                    .and_then(|t| {
+                        ProposalResponsePayload::decode(t.response_payload.as_slice()).ok()
+                    })
+                    .map(|r| r.events)
+                    .unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            TxOutcome {
+                tx_id,
+                code,
+                events,
+            }
+        })
+        .collect()
+}
+
 /// The world-state writes of a block's valid transactions, per its validation flags.
 /// Commit, crash recovery and rebuilding all derive writes here and nowhere else.
 pub fn block_update(block: &Block) -> BlockUpdate {
