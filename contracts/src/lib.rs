@@ -13,6 +13,7 @@ mod dispute;
 mod keys;
 mod payment;
 mod ratesheet;
+pub mod readmodel;
 mod statement;
 mod store;
 mod usage;
@@ -22,7 +23,7 @@ pub use deal::{DealRecord, DealState};
 pub use dispute::{DisputeRecord, OpenRequest};
 pub use payment::{Balance, PaymentRecord, PaymentRequest};
 pub use statement::{IssuedStatement, StatementId};
-pub use usage::BatchSummary;
+pub use usage::{BatchEvent, BatchSummary, RatedRecord};
 
 use std::sync::Arc;
 

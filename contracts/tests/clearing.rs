@@ -1,20 +1,18 @@
 //! The clearing contract on a real embedded network of two carriers: every step endorsed by
-//! both carriers' peers, ordered, validated and committed.
+//! both carriers' peers, ordered, validated and committed — on SQLite and on PostgreSQL.
 
-use std::path::Path;
+#[macro_use]
+mod common;
 
+use common::*;
 use contracts::{BatchSummary, CLEARING, DealRecord, DealState};
-use ledger::gateway::Gateway;
-use ledger::network::{self, InitOptions, Network, OrdererParams, StateBackend, pair_channel};
-use ledger::validate::ValidationCode;
+use ledger::network::{self, Network, pair_channel};
 
 const SHEET: &str =
     "prefix,destination,rate,effective_from,effective_to,first_increment,next_increment,connect_fee
 49,Germany,0.0100,2026-01-01,,60,60,
 4915,Germany Mobile,0.0500,2026-01-01,,30,6,
 ";
-
-const TERMS: &str = r#"{"owner":"beta","service":"voice","currency":"EUR"}"#;
 
 const CDRS: &str = "record_id,service,orig_carrier,term_carrier,a_number,b_number,start_time,units
 A1,voice,alpha,beta,441234567,4930123456,2026-10-01T10:00:00Z,61
@@ -25,68 +23,6 @@ A1,voice,alpha,beta,441234567,4930123456,2026-10-02T10:00:00Z,61
 A5,voice,alpha,beta,441234567,4930123456,2026-10-02T10:00:00Z,x
 ";
 
-/// Where the peers keep their world state.
-#[derive(Debug, Clone)]
-enum Backend {
-    Sqlite,
-    /// A database of its own on the test script's PostgreSQL server.
-    Postgres(String),
-}
-
-/// A fresh database on the PostgreSQL server of `ICLEAR_TEST_PG_URL`, or `None` (with a
-/// notice) when the variable is unset and `ICLEAR_REQUIRE_PG` is not `1`.
-async fn postgres() -> Option<Backend> {
-    let Ok(url) = std::env::var("ICLEAR_TEST_PG_URL") else {
-        assert!(
-            std::env::var("ICLEAR_REQUIRE_PG").as_deref() != Ok("1"),
-            "ICLEAR_REQUIRE_PG=1 but ICLEAR_TEST_PG_URL is unset"
-        );
-        eprintln!(
-            "\n*** NOTICE: ICLEAR_TEST_PG_URL is unset: the PostgreSQL run of the clearing suite is SKIPPED (scripts/with-postgres.sh runs it). ***\n"
-        );
-        return None;
-    };
-    let name = format!(
-        "clearing_{}",
-        &ledger::tx::tx_id(&ledger::tx::nonce(), b"")[..12]
-    );
-    let pool = sqlx::PgPool::connect(&url)
-        .await
-        .expect("PostgreSQL answers");
-    // The name is ours: a fixed prefix and hex digits.
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&pool)
-        .await
-        .expect("a database can be created");
-    pool.close().await;
-    let base = url.rsplit_once('/').map_or(url.as_str(), |(b, _)| b);
-    Some(Backend::Postgres(format!("{base}/{name}")))
-}
-
-/// Instantiates each test body once per backend.
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Backend::Sqlite).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    if let Some(b) = super::postgres().await {
-                        super::$name(b).await
-                    }
-                }
-            )*
-        }
-    };
-}
-
 on_both_backends!(
     ratesheets_are_published_by_their_owner_under_the_change_rules,
     a_deal_is_in_force_once_the_other_party_accepts,
@@ -95,59 +31,6 @@ on_both_backends!(
     the_issued_statement_equals_the_offline_reconciliation_and_closes_the_period,
     a_dispute_worked_to_its_end_then_paid,
 );
-
-fn init(dir: &Path, backend: &Backend) {
-    let opts = InitOptions {
-        state: match backend {
-            Backend::Sqlite => StateBackend::Sqlite,
-            Backend::Postgres(url) => StateBackend::Postgres { url: url.clone() },
-        },
-        orderer: OrdererParams {
-            max_message_count: 10,
-            batch_timeout_ms: 20,
-            ..OrdererParams::default()
-        },
-        contracts: contracts::specs(),
-        sync: false,
-        ..InitOptions::default()
-    };
-    network::init(dir, &["alpha".to_string(), "beta".to_string()], &opts).expect("network init");
-}
-
-async fn open(dir: &Path) -> Network {
-    Network::open(dir, contracts::installed())
-        .await
-        .expect("network opens")
-}
-
-fn b(s: &str) -> Vec<u8> {
-    s.as_bytes().to_vec()
-}
-
-/// Submits and waits for the commit; `Err` carries the refusal or the validation code.
-///
-/// A commit is awaited on every peer, as a client that acts next on another carrier's
-/// behalf must: each endorser simulates against its own committed state.
-async fn submit(
-    net: &Network,
-    org: &str,
-    function: &str,
-    args: Vec<Vec<u8>>,
-) -> Result<Vec<u8>, String> {
-    let ch = pair_channel("alpha", "beta");
-    let gw: Gateway = net.gateway(org).map_err(|e| e.to_string())?;
-    match gw.submit_transaction(&ch, CLEARING, function, args).await {
-        Ok((_, ValidationCode::Valid, response)) => {
-            assert!(
-                net.settle(std::time::Duration::from_secs(10)).await,
-                "peers did not catch up"
-            );
-            Ok(response.payload)
-        }
-        Ok((_, code, _)) => Err(format!("committed as {code:?}")),
-        Err(e) => Err(e.to_string()),
-    }
-}
 
 async fn ratesheets_are_published_by_their_owner_under_the_change_rules(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
@@ -417,17 +300,6 @@ M1,voice,alpha,beta,441234567,491511234567,2026-10-01T11:00:00Z,30
         .unwrap();
 }
 
-fn fixture(name: &str) -> String {
-    std::fs::read_to_string(format!(
-        "{}/../fixtures/small/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap()
-}
-
-const OCTOBER: &str =
-    r#"{"payer":"alpha","payee":"beta","service":"voice","from":"2026-10-01","to":"2026-11-01"}"#;
-
 async fn the_issued_statement_equals_the_offline_reconciliation_and_closes_the_period(
     backend: Backend,
 ) {
@@ -517,44 +389,6 @@ LATE1,voice,alpha,beta,441234567,4930123456,2026-10-20T10:00:00Z,61
     )
     .unwrap();
     assert_eq!(s.rejects, vec![(2, "period_closed".to_string())]);
-}
-
-/// Publishes beta's sheet, signs the deal, submits both carriers' October files and issues
-/// the statement (amount billed 5.85 EUR).
-async fn october(net: &Network) {
-    submit(
-        net,
-        "beta",
-        "ratesheet.publish",
-        vec![b(TERMS), b(&fixture("ratesheet.csv"))],
-    )
-    .await
-    .unwrap();
-    submit(net, "alpha", "deal.propose", vec![b(&fixture("deal.toml"))])
-        .await
-        .unwrap();
-    submit(net, "beta", "deal.accept", vec![b("alpha-beta-2026q4")])
-        .await
-        .unwrap();
-    submit(
-        net,
-        "alpha",
-        "usage.submit",
-        vec![b("beta"), b(&fixture("alpha.csv"))],
-    )
-    .await
-    .unwrap();
-    submit(
-        net,
-        "beta",
-        "usage.submit",
-        vec![b("alpha"), b(&fixture("beta.csv"))],
-    )
-    .await
-    .unwrap();
-    submit(net, "alpha", "statement.issue", vec![b(OCTOBER)])
-        .await
-        .unwrap();
 }
 
 fn open_request(line: Option<&str>, claimed: &str) -> String {
