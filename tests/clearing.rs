@@ -253,6 +253,7 @@ fn the_demo_runs_a_month_end_to_end() {
         "alpha → beta: amount billed",
         "counter_accepted",
         "balance now: 0.00 EUR",
+        "read model: alpha's view of alpha.beta rebuilt from",
         "ledger verify: every block, signature, validation flag and world state checks out",
     ] {
         assert!(out.contains(want), "{want}\n{out}");

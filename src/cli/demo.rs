@@ -349,6 +349,26 @@ async fn demo(dir: &Path, records: u64) -> anyhow::Result<u8> {
         ga.amount_billed, ga.currency
     )?;
 
+    // alpha's read model, derived from its peer's blocks: what a dashboard reads.
+    {
+        let session = Session::open(&net_dir, carrier("alpha")?).await?;
+        let channel = network::pair_channel("alpha", "beta");
+        let ledger = session
+            .network()
+            .peer("alpha")
+            .and_then(|p| p.ledger(&channel))
+            .context("alpha's peer has no alpha.beta ledger")?;
+        let path = dir.join("readmodel-alpha.sqlite");
+        let model = contracts::readmodel::ReadModel::sqlite(&path).await?;
+        let blocks = model.rebuild(&ledger).await?;
+        let totals = model.record_totals(&channel).await?;
+        writeln!(
+            report,
+            "read model: alpha's view of alpha.beta rebuilt from {blocks} blocks into {} ({} reporter/direction groups of rated records)",
+            path.display(),
+            totals.len()
+        )?;
+    }
     let verify = ledger::verify::verify_dir(&net_dir).await?;
     writeln!(
         report,
