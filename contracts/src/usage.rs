@@ -140,6 +140,9 @@ pub struct BatchSummary {
     pub charges: Vec<ChargeTotal>,
 }
 
+/// A row as the reader judged it: the record's id and usage, or why it was rejected.
+type Judged = Result<(String, settlement::cdr::Usage), RejectReason>;
+
 /// One direction of traffic: payer, payee, service.
 type Direction = (CarrierId, CarrierId, Service);
 
@@ -176,23 +179,38 @@ pub async fn submit(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, 
     let mut totals: BTreeMap<Direction, Running> = BTreeMap::new();
     let mut kept: BTreeMap<Direction, Vec<StoredRecord>> = BTreeMap::new();
     let mut rated_records: Vec<RatedRecord> = Vec::new();
+    // First the rows, then one read for every id the batch could accept: the `duplicate`
+    // rule across batches costs one round trip to the world state per batch, not per record.
+    let mut parsed: Vec<(u64, Judged)> = Vec::new();
     while let Some(row) = reader
         .next_row()
         .map_err(|e| ContractError::refused(format!("CDR batch unreadable: {e}")))?
     {
-        let line = row.line;
-        let rec = match row.outcome {
-            Ok(rec) => {
-                let id = rec.record_id.to_string();
+        parsed.push((
+            row.line,
+            row.outcome
+                .map(|rec| (rec.record_id.to_string(), rec.usage)),
+        ));
+    }
+    let seen_keys: Vec<String> = parsed
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().ok())
+        .map(|(id, _)| keys::seen(reporter.as_str(), id))
+        .collect();
+    let committed: HashSet<String> = seen_keys
+        .iter()
+        .zip(ctx.exist(&seen_keys).await?)
+        .filter(|(_, exists)| *exists)
+        .map(|(k, _)| k.clone())
+        .collect();
+    for (line, outcome) in parsed {
+        let rec = match outcome {
+            Ok((id, u)) => {
                 let seen = in_batch.contains(&id)
-                    || ctx
-                        .get(&keys::seen(reporter.as_str(), &id))
-                        .await?
-                        .is_some();
+                    || committed.contains(&keys::seen(reporter.as_str(), &id));
                 if seen {
                     Err(RejectReason::Duplicate)
                 } else {
-                    let u = rec.usage;
                     let dir = (u.orig, u.term, u.service);
                     if let std::collections::hash_map::Entry::Vacant(e) = closed.entry(dir) {
                         e.insert(closed_periods(ctx, u.orig, u.term, u.service).await?);

@@ -141,6 +141,24 @@ impl<'a> Context<'a> {
         Ok(found.map(|v| v.value))
     }
 
+    /// Which of `keys` exist, as committed before this transaction, in one round trip to
+    /// the world state; each key is recorded as read (with its version, or as absent)
+    /// exactly as [`Context::get`] would record it.
+    pub async fn exist(&mut self, keys: &[String]) -> Result<Vec<bool>, ContractError> {
+        let found = self.state.versions(self.namespace, keys).await?;
+        Ok(keys
+            .iter()
+            .map(|k| {
+                let version = found.get(k).copied();
+                self.reads.entry(k.clone()).or_insert_with(|| KvRead {
+                    key: k.clone(),
+                    version,
+                });
+                version.is_some()
+            })
+            .collect())
+    }
+
     /// Sets `key` to `value` when the transaction commits.
     pub fn put(&mut self, key: &str, value: Vec<u8>) -> Result<(), ContractError> {
         check_key(key)?;

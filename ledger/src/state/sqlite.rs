@@ -41,7 +41,11 @@ impl SqliteState {
             .journal_mode(SqliteJournalMode::Wal)
             // In WAL mode NORMAL loses no committed transaction when the process dies; only
             // an operating-system crash can lose the last ones, which replay restores.
-            .synchronous(SqliteSynchronous::Normal);
+            .synchronous(SqliteSynchronous::Normal)
+            // The default 2 MiB page cache makes every key lookup of a large state a file
+            // read; 64 MiB per connection and memory-mapped reads keep the hot pages close.
+            .pragma("cache_size", "-65536")
+            .pragma("mmap_size", "268435456");
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(opts)
