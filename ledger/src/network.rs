@@ -53,6 +53,9 @@ pub enum NetworkError {
     /// The directory already holds a network.
     #[error("`{0}` already holds a network; choose an empty directory")]
     Exists(String),
+    /// Another process has the network open.
+    #[error("the network in `{0}` is open in another process; wait for it to finish")]
+    InUse(String),
     /// Identity material failure.
     #[error(transparent)]
     Identity(#[from] IdentityError),
@@ -391,6 +394,9 @@ pub async fn open_state(
 /// A running embedded network.
 pub struct Network {
     dir: PathBuf,
+    // Held for the network's lifetime: one process at a time writes its files. The
+    // operating system releases it when the process ends, however it ends.
+    _lock: std::fs::File,
     config: NetworkConfig,
     orderer: Arc<SoloOrderer>,
     peers: BTreeMap<String, Arc<Peer>>,
@@ -402,6 +408,15 @@ impl Network {
     /// connects the peers to the orderer's delivery.
     pub async fn open(dir: &Path, contracts: Contracts) -> Result<Self, NetworkError> {
         let config = load_config(dir)?;
+        let lock_path = dir.join("network.lock");
+        let lock = std::fs::File::create(&lock_path).map_err(io(&lock_path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(NetworkError::InUse(dir.display().to_string()));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(&lock_path)(e)),
+        }
         let mut genesis = BTreeMap::new();
         for ch in &config.channels {
             genesis.insert(ch.name.clone(), load_genesis(dir, &ch.name)?);
@@ -427,6 +442,7 @@ impl Network {
         }
         Ok(Network {
             dir: dir.to_path_buf(),
+            _lock: lock,
             config,
             orderer,
             peers,

@@ -187,8 +187,9 @@ async fn clearing(a: ClearingArgs) -> anyhow::Result<u8> {
     let terms = r#"{"owner":"beta","service":"voice","currency":"EUR"}"#;
     let sheet = std::fs::read(&s.ratesheet)?;
     let deal = std::fs::read(&s.deal)?;
+    let root = Session::open(&net_dir, alpha).await?;
     let t = Instant::now();
-    let b_session = Session::open(&net_dir, beta).await?;
+    let b_session = root.as_carrier(beta)?;
     b_session
         .submit(
             alpha,
@@ -197,13 +198,13 @@ async fn clearing(a: ClearingArgs) -> anyhow::Result<u8> {
         )
         .await?;
     drop(b_session);
-    let a_session = Session::open(&net_dir, alpha).await?;
+    let a_session = root.as_carrier(alpha)?;
     let deal_id = settlement::deal::Deal::parse(std::str::from_utf8(&deal)?)?
         .id
         .unwrap_or_default();
     a_session.submit(beta, "deal.propose", vec![deal]).await?;
     drop(a_session);
-    let b_session = Session::open(&net_dir, beta).await?;
+    let b_session = root.as_carrier(beta)?;
     b_session
         .submit(alpha, "deal.accept", vec![deal_id.into_bytes()])
         .await?;
@@ -214,7 +215,7 @@ async fn clearing(a: ClearingArgs) -> anyhow::Result<u8> {
     );
     let mut total = 0.0;
     for (who, file) in [(alpha, &s.payer_cdrs), (beta, &s.payee_cdrs)] {
-        let session = Session::open(&net_dir, who).await?;
+        let session = root.as_carrier(who)?;
         let t = Instant::now();
         let r = super::cdr::submit(
             &session,
@@ -233,7 +234,7 @@ async fn clearing(a: ClearingArgs) -> anyhow::Result<u8> {
             secs,
         );
     }
-    let session = Session::open(&net_dir, alpha).await?;
+    let session = root.as_carrier(alpha)?;
     let t = Instant::now();
     let october = r#"{"payer":"alpha","payee":"beta","service":"voice","from":"2026-10-01","to":"2026-11-01"}"#;
     session

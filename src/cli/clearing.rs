@@ -20,7 +20,7 @@ const SETTLE: Duration = Duration::from_secs(30);
 
 /// A carrier's session on the embedded network in `--dir`.
 pub struct Session {
-    net: Network,
+    net: std::sync::Arc<Network>,
     me: CarrierId,
 }
 
@@ -30,13 +30,20 @@ impl Session {
         let net = Network::open(dir, contracts::installed())
             .await
             .with_context(|| format!("{}: cannot open the network", dir.display()))?;
+        Session::on(std::sync::Arc::new(net), me)
+    }
+
+    /// A session as `me` on a network already open (a process opens a network once).
+    pub fn on(net: std::sync::Arc<Network>, me: CarrierId) -> anyhow::Result<Session> {
         if !net.config().orgs.iter().any(|o| o == me.as_str()) {
-            bail!(
-                "{me} is not an organisation of the network in {}",
-                dir.display()
-            );
+            bail!("{me} is not an organisation of this network");
         }
         Ok(Session { net, me })
+    }
+
+    /// The same network, as another carrier.
+    pub fn as_carrier(&self, other: CarrierId) -> anyhow::Result<Session> {
+        Session::on(self.net.clone(), other)
     }
 
     /// The carrier acting.

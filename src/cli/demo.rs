@@ -94,6 +94,9 @@ async fn demo(dir: &Path, records: u64) -> anyhow::Result<u8> {
         "network: alpha, beta and gamma, one channel per pair, in {}",
         net_dir.display()
     )?;
+    // One process opens the network once and acts as each carrier in turn.
+    let root = Session::open(&net_dir, carrier("alpha")?).await?;
+    let session = |who: &str| -> anyhow::Result<Session> { root.as_carrier(carrier(who)?) };
 
     // October 2026 traffic: alpha ↔ beta both ways, and gamma → alpha.
     let base = data.join("generated");
@@ -116,7 +119,7 @@ async fn demo(dir: &Path, records: u64) -> anyhow::Result<u8> {
 
     // Each payee publishes its deck for all counterparties.
     for (_, payee) in [("alpha", "beta"), ("beta", "alpha")] {
-        let s = Session::open(&net_dir, carrier(payee)?).await?;
+        let s = session(payee)?;
         let sheet = data
             .join(format!(
                 "{}-{payee}",
@@ -139,7 +142,7 @@ async fn demo(dir: &Path, records: u64) -> anyhow::Result<u8> {
     )?;
 
     // alpha proposes the generated deal, beta signs it.
-    let alpha = Session::open(&net_dir, carrier("alpha")?).await?;
+    let alpha = session("alpha")?;
     let beta_id = carrier("beta")?;
     let deal_text = fs::read_to_string(data.join("alpha-beta/deal.toml"))?;
     let deal = settlement::deal::Deal::parse(&deal_text)?;
@@ -148,7 +151,7 @@ async fn demo(dir: &Path, records: u64) -> anyhow::Result<u8> {
         .submit(beta_id, "deal.propose", vec![deal_text.into_bytes()])
         .await?;
     drop(alpha);
-    let beta = Session::open(&net_dir, beta_id).await?;
+    let beta = root.as_carrier(beta_id)?;
     beta.submit(
         carrier("alpha")?,
         "deal.accept",
@@ -169,7 +172,7 @@ async fn demo(dir: &Path, records: u64) -> anyhow::Result<u8> {
     for (payer, payee) in flows {
         let flow = data.join(format!("{payer}-{payee}"));
         for (reporter, file) in [(payer, "payer.csv"), (payee, "payee.csv")] {
-            let s = Session::open(&net_dir, carrier(reporter)?).await?;
+            let s = session(reporter)?;
             let path = flow.join(file);
             let rejects = flow.join(format!("{reporter}.rejects.csv"));
             let r = super::cdr::submit(&s, &path, FormatSpec::Native, &rejects, 5_000, 4).await?;
@@ -198,7 +201,7 @@ async fn demo(dir: &Path, records: u64) -> anyhow::Result<u8> {
     fs::create_dir_all(&exports)?;
     let mut billed = Vec::new();
     for (payer, payee) in flows {
-        let s = Session::open(&net_dir, carrier(payer)?).await?;
+        let s = session(payer)?;
         let out: serde_json::Value = serde_json::from_slice(
             &s.submit(
                 carrier(payee)?,
@@ -240,7 +243,7 @@ async fn demo(dir: &Path, records: u64) -> anyhow::Result<u8> {
     let counter = (claimed / rust_decimal::Decimal::from(2))
         .round_dp(2)
         .max(rust_decimal::Decimal::new(1, 2));
-    let alpha = Session::open(&net_dir, carrier("alpha")?).await?;
+    let alpha = session("alpha")?;
     let open = serde_json::json!({
         "statement": serde_json::from_str::<serde_json::Value>(&october("alpha", "beta"))?,
         "claimed": claimed.to_string(),
@@ -253,7 +256,7 @@ async fn demo(dir: &Path, records: u64) -> anyhow::Result<u8> {
             .await?,
     )?;
     drop(alpha);
-    let beta = Session::open(&net_dir, beta_id).await?;
+    let beta = root.as_carrier(beta_id)?;
     beta.submit(
         carrier("alpha")?,
         "dispute.step",
@@ -266,7 +269,7 @@ async fn demo(dir: &Path, records: u64) -> anyhow::Result<u8> {
     )
     .await?;
     drop(beta);
-    let alpha = Session::open(&net_dir, carrier("alpha")?).await?;
+    let alpha = session("alpha")?;
     let done: contracts::DisputeRecord = serde_json::from_slice(
         &alpha
             .submit(
@@ -301,7 +304,7 @@ async fn demo(dir: &Path, records: u64) -> anyhow::Result<u8> {
     )?;
     drop(alpha);
     for p in &balances {
-        let debtor = Session::open(&net_dir, carrier(&p.debtor)?).await?;
+        let debtor = session(&p.debtor)?;
         let req = serde_json::json!({"payee": p.creditor, "amount": p.balance, "currency": p.currency, "date": "2026-11-20", "reference": "DEMO-1"});
         let pay: contracts::PaymentRecord = serde_json::from_slice(
             &debtor
@@ -313,7 +316,7 @@ async fn demo(dir: &Path, records: u64) -> anyhow::Result<u8> {
                 .await?,
         )?;
         drop(debtor);
-        let creditor = Session::open(&net_dir, carrier(&p.creditor)?).await?;
+        let creditor = session(&p.creditor)?;
         creditor
             .submit(
                 carrier(&p.debtor)?,
@@ -351,9 +354,8 @@ async fn demo(dir: &Path, records: u64) -> anyhow::Result<u8> {
 
     // alpha's read model, derived from its peer's blocks: what a dashboard reads.
     {
-        let session = Session::open(&net_dir, carrier("alpha")?).await?;
         let channel = network::pair_channel("alpha", "beta");
-        let ledger = session
+        let ledger = root
             .network()
             .peer("alpha")
             .and_then(|p| p.ledger(&channel))
