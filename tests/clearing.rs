@@ -270,3 +270,135 @@ fn the_demo_runs_a_month_end_to_end() {
     assert_eq!(o.status.code(), Some(1));
     assert!(other.join("keep.txt").exists());
 }
+
+#[test]
+fn a_submission_killed_mid_file_and_run_again_counts_every_record_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let net = tmp.path().join("net");
+    let data = tmp.path().join("data");
+    ok(iclear(
+        &net,
+        None,
+        &["network", "init", "--carriers", "alpha,beta"],
+    ));
+    ok(iclear(
+        &net,
+        None,
+        &[
+            "fixtures",
+            "generate",
+            "--records",
+            "20000",
+            "--seed",
+            "3",
+            "--out",
+            data.to_str().unwrap(),
+        ],
+    ));
+    let file = data.join("payer.csv");
+    // What the file holds once judged alone: the records the ledger must end up with.
+    let rated = tmp.path().join("rated.csv");
+    let offline = ok(iclear(
+        &net,
+        None,
+        &[
+            "rate",
+            "--ratesheet",
+            data.join("ratesheet.csv").to_str().unwrap(),
+            "--service",
+            "voice",
+            "--currency",
+            "EUR",
+            "--cdrs",
+            file.to_str().unwrap(),
+            "--reporter",
+            "alpha",
+            "--out",
+            rated.to_str().unwrap(),
+        ],
+    ));
+    let accepted: u64 = offline
+        .split(" accepted")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    let submit = |rejects: &str| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_iclear"));
+        c.args([
+            "--dir",
+            net.to_str().unwrap(),
+            "--as",
+            "alpha",
+            "cdr",
+            "submit",
+            "--file",
+            file.to_str().unwrap(),
+        ])
+        .args([
+            "--batch-size",
+            "200",
+            "--rejects",
+            tmp.path().join(rejects).to_str().unwrap(),
+        ]);
+        c
+    };
+    // kill -9 once some batches have committed and others are in flight.
+    let mut child = submit("first.csv")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let valid_txs = || -> u64 {
+        let info = ok(iclear(&net, None, &["ledger", "info"]));
+        info.lines()
+            .find(|l| l.starts_with("peer0.alpha") && l.contains("alpha.beta"))
+            .and_then(|l| l.split_whitespace().nth(4))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while valid_txs() < 5 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The first run did not finish (its rejects file is written only at the end).
+    assert!(
+        !tmp.path().join("first.csv").exists(),
+        "the kill came too late to test anything"
+    );
+    let again = ok(submit("second.csv").output().unwrap());
+    // The second run found the first run's records already there, and added the rest.
+    assert!(again.contains("duplicate="), "{again}");
+    assert!(!again.contains(" 0 accepted"), "{again}");
+    // Every record once: count what the ledger committed, from the blocks themselves.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (records, batches) = rt.block_on(async {
+        let network = ledger::network::Network::open(&net, contracts::installed())
+            .await
+            .unwrap();
+        let channel = ledger::network::pair_channel("alpha", "beta");
+        let l = network.peer("beta").unwrap().ledger(&channel).unwrap();
+        let model = contracts::readmodel::ReadModel::sqlite(&tmp.path().join("rm.sqlite"))
+            .await
+            .unwrap();
+        model.rebuild(&l).await.unwrap();
+        let dump = model.dump(&channel).await.unwrap();
+        let records = dump
+            .lines()
+            .filter(|l| l.starts_with("rm_records|"))
+            .count() as u64;
+        let batches: u64 = dump
+            .lines()
+            .filter(|l| l.starts_with("rm_batches|"))
+            .map(|l| l.rsplit('|').next().unwrap().parse::<u64>().unwrap())
+            .sum();
+        (records, batches)
+    });
+    assert_eq!(records, accepted, "records committed once each");
+    assert_eq!(
+        batches, accepted,
+        "the batches' accepted counts add up to the same"
+    );
+    ok(iclear(&net, None, &["ledger", "verify"]));
+}
