@@ -19,7 +19,7 @@ use settlement::time::{Instant, Timestamp};
 
 use crate::deal::{DealRecord, DealState};
 use crate::store::{caller, emit, get_json, json_arg, now, put_json, reply};
-use crate::usage::{BatchSummary, ClosedPeriod, StoredBatch};
+use crate::usage::{BatchSummary, ClosedPeriod, StoredBatch, StoredRecord};
 use crate::{agreement, keys, ratesheet};
 
 /// Which statement: payer, payee, service and period as given.
@@ -151,38 +151,14 @@ pub async fn issue(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, C
     };
     // Both sides' records of the direction, and the counts `summary.json` reports.
     let (mut payer_side, mut payee_side) = (SideLoad::default(), SideLoad::default());
-    let (lo, hi) = (from.ceil_secs(), to.ceil_secs());
-    for (_, value) in ctx
-        .range_by_partial_composite_key(
-            "records",
-            &[payer.as_str(), payee.as_str(), service.as_str()],
-        )
-        .await?
-    {
-        let batch: StoredBatch = serde_json::from_slice(&value)
-            .map_err(|e| refused(format!("stored records unreadable: {e}")))?;
-        let side = if batch.reporter == payer.as_str() {
-            &mut payer_side
-        } else {
-            &mut payee_side
-        };
-        for r in batch.records {
-            if !(lo <= r.start && r.start < hi) {
-                continue;
-            }
-            let (Some(a_number), Some(b_number)) = (Number::parse(&r.a), Number::parse(&r.b))
-            else {
-                return Err(refused(format!("stored record {} has a bad number", r.id)));
-            };
-            let usage = Usage {
-                service,
-                orig: payer,
-                term: payee,
-                a_number,
-                b_number,
-                start: Timestamp(r.start),
-                units: r.units,
-            };
+    let [payer_records, payee_records] =
+        stored_records(ctx, payer, payee, service, from.ceil_secs(), to.ceil_secs()).await?;
+    for (side, records) in [
+        (&mut payer_side, payer_records),
+        (&mut payee_side, payee_records),
+    ] {
+        for r in &records {
+            let usage = usage_of(r, payer, payee, service)?;
             let rated = sheet.rate(&usage).map_err(|e| refused(e.to_string()))?;
             side.records.push(SideRecord::new(
                 &CdrView {
@@ -332,7 +308,40 @@ pub async fn rated(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, C
     let sheet = ratesheet::sheet_for(ctx, payee, payer, service)
         .await?
         .ok_or_else(|| refused(format!("{payee} has no {service} ratesheet for {payer}")))?;
-    let mut sides: [Vec<crate::usage::StoredRecord>; 2] = [Vec::new(), Vec::new()];
+    let mut sides = stored_records(ctx, payer, payee, service, lo, hi).await?;
+    let mut w = settlement::export::RatedWriter::new(Vec::new(), None, &sheet)
+        .map_err(|e| refused(e.to_string()))?;
+    for (side, reporter) in sides.iter_mut().zip([payer, payee]) {
+        side.sort_by(|x, y| (x.start, x.id.as_bytes()).cmp(&(y.start, y.id.as_bytes())));
+        w.set_reporter(Some(reporter));
+        for r in side.iter() {
+            let usage = usage_of(r, payer, payee, service)?;
+            let rated = sheet.rate(&usage).map_err(|e| refused(e.to_string()))?;
+            w.write(
+                &CdrView {
+                    record_id: &r.id,
+                    usage,
+                },
+                &rated,
+                &sheet,
+            )
+            .map_err(|e| refused(e.to_string()))?;
+        }
+    }
+    w.finish().map_err(|e| refused(e.to_string()))
+}
+
+/// Both carriers' stored records of one direction that start in `[lo, hi)`: the payer's,
+/// then the payee's (each in the order the batches stored them).
+async fn stored_records(
+    ctx: &mut Context<'_>,
+    payer: CarrierId,
+    payee: CarrierId,
+    service: Service,
+    lo: i64,
+    hi: i64,
+) -> Result<[Vec<StoredRecord>; 2], ContractError> {
+    let mut sides: [Vec<StoredRecord>; 2] = [Vec::new(), Vec::new()];
     for (_, value) in ctx
         .range_by_partial_composite_key(
             "records",
@@ -350,36 +359,26 @@ pub async fn rated(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, C
                 .filter(|r| lo <= r.start && r.start < hi),
         );
     }
-    let mut w = settlement::export::RatedWriter::new(Vec::new(), None, &sheet)
-        .map_err(|e| refused(e.to_string()))?;
-    for (side, reporter) in sides.iter_mut().zip([payer, payee]) {
-        side.sort_by(|x, y| (x.start, x.id.as_bytes()).cmp(&(y.start, y.id.as_bytes())));
-        w.set_reporter(Some(reporter));
-        for r in side.iter() {
-            let (Some(a_number), Some(b_number)) = (Number::parse(&r.a), Number::parse(&r.b))
-            else {
-                return Err(refused(format!("stored record {} has a bad number", r.id)));
-            };
-            let usage = Usage {
-                service,
-                orig: payer,
-                term: payee,
-                a_number,
-                b_number,
-                start: Timestamp(r.start),
-                units: r.units,
-            };
-            let rated = sheet.rate(&usage).map_err(|e| refused(e.to_string()))?;
-            w.write(
-                &CdrView {
-                    record_id: &r.id,
-                    usage,
-                },
-                &rated,
-                &sheet,
-            )
-            .map_err(|e| refused(e.to_string()))?;
-        }
-    }
-    w.finish().map_err(|e| refused(e.to_string()))
+    Ok(sides)
+}
+
+/// A stored record of the direction `payer → payee` as the engine's usage.
+fn usage_of(
+    r: &StoredRecord,
+    payer: CarrierId,
+    payee: CarrierId,
+    service: Service,
+) -> Result<Usage, ContractError> {
+    let (Some(a_number), Some(b_number)) = (Number::parse(&r.a), Number::parse(&r.b)) else {
+        return Err(refused(format!("stored record {} has a bad number", r.id)));
+    };
+    Ok(Usage {
+        service,
+        orig: payer,
+        term: payee,
+        a_number,
+        b_number,
+        start: Timestamp(r.start),
+        units: r.units,
+    })
 }

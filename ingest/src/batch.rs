@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use settlement::carrier::CarrierId;
 use settlement::cdr::CdrView;
+use settlement::export::push_field;
 
 /// The header of every batch; the contract counts it as line 1 of the batch.
 pub(crate) const HEADER: &[u8] =
@@ -83,26 +84,6 @@ pub(crate) fn write_native(out: &mut Vec<u8>, rec: &CdrView<'_>) {
         out.extend_from_slice(f);
     }
     out.push(b'\n');
-}
-
-/// RFC 4180: a field is quoted when it holds `,`, `"`, `\r` or `\n`, with inner quotes
-/// doubled. Only the record id can need it; the other fields are ids, digits and times.
-fn push_field(out: &mut Vec<u8>, field: &[u8]) {
-    if field
-        .iter()
-        .any(|b| matches!(b, b',' | b'"' | b'\r' | b'\n'))
-    {
-        out.push(b'"');
-        for &b in field {
-            if b == b'"' {
-                out.push(b'"');
-            }
-            out.push(b);
-        }
-        out.push(b'"');
-    } else {
-        out.extend_from_slice(field);
-    }
 }
 
 /// The open batch of each counterparty; a batch is handed out as soon as it is full.

@@ -92,7 +92,7 @@ impl<W: Write> RejectsWriter<W> {
 
 /// Appends one CSV field, quoted exactly when the csv crate's "necessary" style would
 /// (it holds `,`, `"`, `\r` or `\n`), so the bytes equal those of [`csv_writer`].
-fn push_field(line: &mut Vec<u8>, field: &[u8]) {
+pub fn push_field(line: &mut Vec<u8>, field: &[u8]) {
     if field
         .iter()
         .any(|b| matches!(b, b',' | b'"' | b'\r' | b'\n'))

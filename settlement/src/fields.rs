@@ -120,6 +120,38 @@ impl Fields {
     }
 }
 
+/// A header's fault: a known column named twice, or a required one missing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeaderFault {
+    /// This column is named twice.
+    Duplicate(&'static str),
+    /// This required column is absent.
+    Missing(&'static str),
+}
+
+/// Where each of `columns` sits in a header line (`usize::MAX` when absent); the first
+/// `required` must be present, unknown columns are ignored and may repeat.
+pub fn locate<const N: usize>(
+    header: &Fields,
+    line: &str,
+    columns: [&'static str; N],
+    required: usize,
+) -> Result<[usize; N], HeaderFault> {
+    let mut at = [usize::MAX; N];
+    for (i, name) in header.iter(line).enumerate() {
+        if let Some(k) = columns.iter().position(|c| *c == name) {
+            if at[k] != usize::MAX {
+                return Err(HeaderFault::Duplicate(columns[k]));
+            }
+            at[k] = i;
+        }
+    }
+    match at[..required].iter().position(|&i| i == usize::MAX) {
+        Some(k) => Err(HeaderFault::Missing(columns[k])),
+        None => Ok(at),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,7 @@ use std::io::{self, Read};
 use super::switch::{self, SwitchLayout};
 use super::{CdrView, RejectReason, Usage, parse_units, valid_record_id};
 use crate::carrier::CarrierId;
-use crate::fields::Fields;
+use crate::fields::{Fields, HeaderFault, locate};
 use crate::lines::LineReader;
 use crate::number::Number;
 use crate::service::Service;
@@ -178,18 +178,10 @@ impl<R: Read> CdrReader<R> {
 }
 
 fn native_layout(header: &Fields, text: &str) -> Result<NativeLayout, ReadError> {
-    let mut at = [usize::MAX; 8];
-    for (i, name) in header.iter(text).enumerate() {
-        if let Some(k) = NATIVE_COLUMNS.iter().position(|c| *c == name) {
-            if at[k] != usize::MAX {
-                return Err(ReadError::DuplicateColumn(NATIVE_COLUMNS[k]));
-            }
-            at[k] = i;
-        }
-    }
-    if let Some(k) = at.iter().position(|&i| i == usize::MAX) {
-        return Err(ReadError::MissingColumn(NATIVE_COLUMNS[k]));
-    }
+    let at = locate(header, text, NATIVE_COLUMNS, NATIVE_COLUMNS.len()).map_err(|f| match f {
+        HeaderFault::Duplicate(c) => ReadError::DuplicateColumn(c),
+        HeaderFault::Missing(c) => ReadError::MissingColumn(c),
+    })?;
     Ok(NativeLayout {
         at,
         width: header.len(),

@@ -7,7 +7,7 @@ use std::io::{self, Read};
 use rust_decimal::Decimal;
 
 use super::{RateRow, Ratesheet, SheetTerms};
-use crate::fields::Fields;
+use crate::fields::{Fields, HeaderFault, locate};
 use crate::lines::LineReader;
 use crate::money::parse_decimal;
 use crate::time::Instant;
@@ -71,18 +71,10 @@ impl Ratesheet {
         let header = lines.next_line()?.ok_or(RatesheetError::NoHeader)?;
         let text = std::str::from_utf8(header.bytes).map_err(|_| RatesheetError::BadHeader)?;
         fields.split(text).map_err(|_| RatesheetError::BadHeader)?;
-        let mut at = [usize::MAX; 8];
-        for (i, name) in fields.iter(text).enumerate() {
-            if let Some(k) = COLUMNS.iter().position(|c| *c == name) {
-                if at[k] != usize::MAX {
-                    return Err(RatesheetError::DuplicateColumn(COLUMNS[k]));
-                }
-                at[k] = i;
-            }
-        }
-        if let Some(k) = at[..REQUIRED].iter().position(|&i| i == usize::MAX) {
-            return Err(RatesheetError::MissingColumn(COLUMNS[k]));
-        }
+        let at = locate(&fields, text, COLUMNS, REQUIRED).map_err(|f| match f {
+            HeaderFault::Duplicate(c) => RatesheetError::DuplicateColumn(c),
+            HeaderFault::Missing(c) => RatesheetError::MissingColumn(c),
+        })?;
         let width = fields.len();
         let mut rows = Vec::new();
         let mut problems = Vec::new();
