@@ -41,9 +41,6 @@ pub enum LedgerError {
     /// The genesis block carries no readable configuration.
     #[error("the genesis block carries no channel configuration")]
     BadGenesis,
-    /// A background task writing the block failed.
-    #[error("block write interrupted: {0}")]
-    Interrupted(String),
 }
 
 /// A committed block's outcome, as streamed to clients.
@@ -60,7 +57,7 @@ pub struct BlockEvent {
 /// A peer's ledger of one channel.
 pub struct ChannelLedger {
     name: String,
-    store: Arc<Mutex<BlockStore>>,
+    store: Mutex<BlockStore>,
     state: Arc<dyn WorldState>,
     channel: RwLock<Arc<ChannelState>>,
     commit_lock: tokio::sync::Mutex<()>,
@@ -101,7 +98,7 @@ impl ChannelLedger {
         let (events, _) = broadcast::channel(1024);
         Ok(ChannelLedger {
             name,
-            store: Arc::new(Mutex::new(store)),
+            store: Mutex::new(store),
             state,
             channel: RwLock::new(channel),
             commit_lock: tokio::sync::Mutex::new(()),
@@ -248,18 +245,7 @@ impl ChannelLedger {
 
     async fn apply(&self, v: ValidatedBlock) -> Result<Arc<BlockEvent>, LedgerError> {
         // Block first, state second: a crash in between is repaired by replay on open.
-        // Appending ends in fsync; off the async workers, so that endorsement and ordering
-        // go on meanwhile.
-        let store = self.store.clone();
-        let block = v.block;
-        tokio::task::spawn_blocking(move || {
-            store
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .append(&block)
-        })
-        .await
-        .map_err(|e| LedgerError::Interrupted(e.to_string()))??;
+        self.store().append(&v.block)?;
         self.state.commit(&v.update).await?;
         if let Some(config) = v.new_config {
             let next = Arc::new(ChannelState::new(config)?);
