@@ -4,6 +4,7 @@
 //! block order, each seeing the writes of the valid transactions before it.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use prost::Message;
 use rayon::prelude::*;
@@ -126,6 +127,14 @@ pub enum ValidateError {
     /// Header, chain or orderer signature is wrong.
     #[error(transparent)]
     Frame(#[from] BlockError),
+    /// The parallel signature checks did not complete.
+    #[error("validating block {block}: signature checks interrupted: {reason}")]
+    Interrupted {
+        /// Block number.
+        block: u64,
+        /// Why.
+        reason: String,
+    },
     /// The world state could not be read.
     #[error("validating block {block}: {source}")]
     State {
@@ -172,7 +181,7 @@ impl ValidatedBlock {
 /// What validation of the next block needs to know about the ledger.
 pub struct LedgerView<'a> {
     /// Configuration in force.
-    pub channel: &'a ChannelState,
+    pub channel: &'a Arc<ChannelState>,
     /// Committed world state.
     pub state: &'a dyn WorldState,
     /// Number the block must have.
@@ -210,7 +219,7 @@ impl Checked {
 
 /// Validates `block` against the ledger, setting its validation flags.
 pub async fn validate_block(
-    mut block: Block,
+    block: Block,
     view: &LedgerView<'_>,
 ) -> Result<ValidatedBlock, ValidateError> {
     check_frame(
@@ -220,15 +229,26 @@ pub async fn validate_block(
         view.channel.orderers(),
     )?;
     let number = view.height;
-    let envelopes = block
-        .data
-        .as_ref()
-        .map(|d| d.envelopes.as_slice())
-        .unwrap_or_default();
-    let checked: Vec<Checked> = envelopes
-        .par_iter()
-        .map(|e| check_envelope(e, view.channel))
-        .collect();
+    // The signature checks run on rayon's threads; waiting for them on a blocking thread
+    // leaves the async workers free for endorsement and ordering meanwhile.
+    let channel = view.channel.clone();
+    let (mut block, checked) = tokio::task::spawn_blocking(move || {
+        let envelopes = block
+            .data
+            .as_ref()
+            .map(|d| d.envelopes.as_slice())
+            .unwrap_or_default();
+        let checked: Vec<Checked> = envelopes
+            .par_iter()
+            .map(|e| check_envelope(e, &channel))
+            .collect();
+        (block, checked)
+    })
+    .await
+    .map_err(|e| ValidateError::Interrupted {
+        block: number,
+        reason: e.to_string(),
+    })?;
 
     let state_err = |source| ValidateError::State {
         block: number,

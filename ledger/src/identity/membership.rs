@@ -14,6 +14,9 @@ use super::{IdentityError, Role, ossl, subject_parts};
 use crate::crypto;
 use crate::proto::{Endorsement, OrgConfig, SerializedIdentity};
 
+/// Certificates whose checks are remembered before the cache starts over.
+const MAX_CACHED_CERTIFICATES: usize = 10_000;
+
 /// One organisation's verifier: its CA certificate and its revocation list.
 pub struct Msp {
     ca_key: PKey<Public>,
@@ -163,6 +166,10 @@ impl Membership {
             not_after: unix_secs(cert.not_after())?,
         });
         if let Ok(mut c) = self.cache.lock() {
+            // A member's CA can mint certificates without end; bound what they can make us keep.
+            if c.len() >= MAX_CACHED_CERTIFICATES {
+                c.clear();
+            }
             c.insert(id.cert_pem.clone(), p.clone());
         }
         Ok(p)

@@ -130,7 +130,7 @@ async fn run(ch: Arc<SoloChannel>, mut rx: mpsc::Receiver<Queued>, identity: Sig
             Some(d) => match tokio::time::timeout_at(d, rx.recv()).await {
                 Ok(m) => m,
                 Err(_) => {
-                    write_block(&ch, cutter.cut(), &identity);
+                    write_block(&ch, cutter.cut(), &identity).await;
                     deadline = None;
                     continue;
                 }
@@ -146,7 +146,7 @@ async fn run(ch: Arc<SoloChannel>, mut rx: mpsc::Receiver<Queued>, identity: Sig
             }
         }
         for batch in cutter.ordered(msg.bytes, msg.config.is_some()) {
-            write_block(&ch, batch, &identity);
+            write_block(&ch, batch, &identity).await;
         }
         if let Some(cfg) = accepted_config
             && let Ok(state) = ChannelState::new(cfg)
@@ -164,22 +164,33 @@ async fn run(ch: Arc<SoloChannel>, mut rx: mpsc::Receiver<Queued>, identity: Sig
     }
 }
 
-fn write_block(ch: &SoloChannel, batch: Vec<Vec<u8>>, identity: &SigningIdentity) {
+/// Cuts, signs and stores the next block. Storing ends in fsync, so it runs off the async
+/// workers; blocks are still written one at a time, in order, because the caller awaits.
+async fn write_block(ch: &Arc<SoloChannel>, batch: Vec<Vec<u8>>, identity: &SigningIdentity) {
     if batch.is_empty() {
         return;
     }
-    let mut store = ch.store.lock().unwrap_or_else(|p| p.into_inner());
-    let n = store.height();
-    let appended = new_block(n, store.last_hash().to_vec(), batch, identity)
-        .map_err(|e| e.to_string())
-        .and_then(|b| store.append(&b).map_err(|e| e.to_string()));
-    match appended {
-        Ok(()) => {
-            let _ = ch.height.send(n + 1);
+    let (ch, identity) = (ch.clone(), identity.clone());
+    let written = tokio::task::spawn_blocking(move || {
+        let mut store = ch.store.lock().unwrap_or_else(|p| p.into_inner());
+        let n = store.height();
+        let appended = new_block(n, store.last_hash().to_vec(), batch, &identity)
+            .map_err(|e| e.to_string())
+            .and_then(|b| store.append(&b).map_err(|e| e.to_string()));
+        match appended {
+            Ok(()) => {
+                let _ = ch.height.send(n + 1);
+                Ok(())
+            }
+            Err(e) => Err(format!("cannot write block {n}: {e}")),
         }
-        // The batch is lost to the clients, who see no commit and time out; the chain
-        // itself stays consistent because nothing was appended.
-        Err(e) => eprintln!("solo orderer: cannot write block {n}: {e}"),
+    })
+    .await
+    .unwrap_or_else(|e| Err(format!("block writer failed: {e}")));
+    // The batch is lost to its clients, who see no commit and time out; the chain itself
+    // stays consistent because nothing was appended.
+    if let Err(e) = written {
+        eprintln!("solo orderer: {e}");
     }
 }
 
