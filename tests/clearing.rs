@@ -402,3 +402,107 @@ fn a_submission_killed_mid_file_and_run_again_counts_every_record_once() {
     );
     ok(iclear(&net, None, &["ledger", "verify"]));
 }
+
+#[test]
+fn up_serves_the_network_to_other_commands_until_stopped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let net = tmp.path().join("net");
+    ok(iclear(
+        &net,
+        None,
+        &["network", "init", "--carriers", "alpha,beta,gamma"],
+    ));
+    // A served gateway has no authentication: only loopback is served.
+    let o = iclear(&net, None, &["up", "--listen", "0.0.0.0:0"]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let mut server = Command::new(env!("CARGO_BIN_EXE_iclear"))
+        .args(["--dir", net.to_str().unwrap(), "up"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !net.join("up.json").exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(net.join("up.json").exists(), "up did not start");
+    // The server holds the network: these commands can only reach it through the server.
+    ok(iclear(
+        &net,
+        Some("beta"),
+        &[
+            "ratesheet",
+            "publish",
+            "--file",
+            &small("ratesheet.csv"),
+            "--service",
+            "voice",
+            "--currency",
+            "EUR",
+        ],
+    ));
+    ok(iclear(
+        &net,
+        Some("alpha"),
+        &["deal", "propose", "--file", &small("deal.toml")],
+    ));
+    ok(iclear(
+        &net,
+        Some("beta"),
+        &["deal", "accept", "--id", "alpha-beta-2026q4"],
+    ));
+    for (who, file) in [("alpha", "alpha.csv"), ("beta", "beta.csv")] {
+        let rejects = tmp.path().join(format!("{who}.rejects.csv"));
+        ok(iclear(
+            &net,
+            Some(who),
+            &[
+                "cdr",
+                "submit",
+                "--file",
+                &small(file),
+                "--rejects",
+                rejects.to_str().unwrap(),
+            ],
+        ));
+    }
+    let mut issue = vec!["statement", "issue"];
+    issue.extend(PERIOD);
+    assert!(ok(iclear(&net, Some("alpha"), &issue)).contains("amount billed 5.85 EUR"));
+    let out = tmp.path().join("statement.csv");
+    let mut export = vec!["export", "statement", "--out", out.to_str().unwrap()];
+    export.extend(PERIOD);
+    ok(iclear(&net, Some("beta"), &export));
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        std::fs::read_to_string(small("expected/reconcile/statement.csv")).unwrap()
+    );
+    // A refusal comes back through the server with exit 1.
+    let o = iclear(
+        &net,
+        Some("alpha"),
+        &["deal", "accept", "--id", "alpha-beta-2026q4"],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not proposed"));
+    // SIGTERM stops it cleanly; then the network opens in process again.
+    let pid = server.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(server.wait().unwrap().success());
+    assert!(!net.join("up.json").exists());
+    ok(iclear(&net, None, &["ledger", "verify"]));
+    let rated_path = tmp.path().join("rated.csv");
+    let mut rated = vec!["export", "rated", "--out", rated_path.to_str().unwrap()];
+    rated.extend(PERIOD);
+    ok(iclear(&net, Some("alpha"), &rated));
+}

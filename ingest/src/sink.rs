@@ -22,6 +22,14 @@ pub enum SinkError {
         /// Its validation code.
         code: ValidationCode,
     },
+    /// A gateway served by another process (`iclear up`) refused or failed the batch.
+    #[error("the served network refused the batch: {message}")]
+    Remote {
+        /// What it said.
+        message: String,
+        /// Whether sending the batch again may succeed (as for the variants above).
+        transient: bool,
+    },
     /// The contract's reply is not a batch summary.
     #[error("transaction {tx_id}: the contract's reply is not a batch summary: {error}")]
     BadReply {
@@ -43,6 +51,7 @@ impl SinkError {
                 ValidationCode::MvccReadConflict | ValidationCode::PhantomReadConflict
             ),
             SinkError::Gateway(GatewayError::Mismatch(_)) => true,
+            SinkError::Remote { transient, .. } => *transient,
             SinkError::Gateway(_) | SinkError::BadReply { .. } => false,
         }
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use ingest::{GatewaySink, SubmitOptions, SubmitReport, submit_file};
+use ingest::{SubmitOptions, SubmitReport, submit_file};
 use settlement::cdr::FormatSpec;
 
 use super::Failure;
@@ -50,7 +50,7 @@ pub async fn submit(
     batch_size: usize,
     concurrency: usize,
 ) -> anyhow::Result<SubmitReport> {
-    let sink = GatewaySink::new(s.network().gateway(s.me().as_str())?, s.me());
+    let sink = super::clearing::SessionSink(s);
     let opts = SubmitOptions {
         batch_size,
         concurrency,
@@ -74,7 +74,9 @@ pub async fn submit(
     if let Some(p) = progress {
         p.finish();
     }
-    s.network().settle(Duration::from_secs(60)).await;
+    if let Ok(net) = s.network() {
+        net.settle(Duration::from_secs(60)).await;
+    }
     Ok(report)
 }
 

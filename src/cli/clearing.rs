@@ -18,15 +18,76 @@ use super::{Failure, usage};
 /// How long peers may take to catch up after a commit before the command reports it.
 const SETTLE: Duration = Duration::from_secs(30);
 
-/// A carrier's session on the embedded network in `--dir`.
+/// How a session reaches the network: in this process, or served by `iclear up`.
+#[derive(Clone)]
+enum Link {
+    /// This process opened the network.
+    Embedded(std::sync::Arc<Network>),
+    /// Another process serves it.
+    Served(Served),
+}
+
+/// A network served by `iclear up`.
+#[derive(Clone)]
+struct Served {
+    url: String,
+    orgs: Vec<String>,
+    agent: ureq::Agent,
+}
+
+impl Served {
+    /// Calls a route; a refusal comes back as the server's [`super::up::Fault`].
+    async fn call(&self, route: &str, call: super::up::Call) -> Result<Vec<u8>, super::up::Fault> {
+        let (agent, url) = (self.agent.clone(), format!("{}/v1/{route}", self.url));
+        let transport = |error: String| super::up::Fault {
+            error,
+            transient: false,
+        };
+        tokio::task::spawn_blocking(move || {
+            let mut r = agent
+                .post(&url)
+                .send_json(&call)
+                .map_err(|e| transport(format!("{url}: {e}")))?;
+            if r.status() == 200 {
+                let reply: super::up::Reply = r
+                    .body_mut()
+                    .read_json()
+                    .map_err(|e| transport(e.to_string()))?;
+                hex::decode(reply.payload).map_err(|e| transport(e.to_string()))
+            } else {
+                Err(r
+                    .body_mut()
+                    .read_json::<super::up::Fault>()
+                    .unwrap_or_else(|e| transport(format!("{url}: status {}: {e}", r.status()))))
+            }
+        })
+        .await
+        .unwrap_or_else(|e| Err(transport(e.to_string())))
+    }
+}
+
+/// A carrier's session on the network in `--dir`.
 pub struct Session {
-    net: std::sync::Arc<Network>,
+    link: Link,
     me: CarrierId,
 }
 
 impl Session {
-    /// Opens the network in `dir` as `me`.
+    /// Reaches the network in `dir` as `me`: through `iclear up` if it serves the network,
+    /// else by opening it in this process.
     pub async fn open(dir: &Path, me: CarrierId) -> anyhow::Result<Session> {
+        let d = dir.to_path_buf();
+        if let Some(url) = tokio::task::spawn_blocking(move || super::up::served(&d)).await? {
+            let agent = super::up::agent();
+            let (a, u) = (agent.clone(), format!("{url}/v1/orgs"));
+            let orgs: Vec<String> =
+                tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<String>> {
+                    Ok(a.get(&u).call()?.body_mut().read_json()?)
+                })
+                .await??;
+            let link = Link::Served(Served { url, orgs, agent });
+            return Session::with_link(link, me);
+        }
         let net = Network::open(dir, contracts::installed())
             .await
             .with_context(|| format!("{}: cannot open the network", dir.display()))?;
@@ -35,15 +96,20 @@ impl Session {
 
     /// A session as `me` on a network already open (a process opens a network once).
     pub fn on(net: std::sync::Arc<Network>, me: CarrierId) -> anyhow::Result<Session> {
-        if !net.config().orgs.iter().any(|o| o == me.as_str()) {
+        Session::with_link(Link::Embedded(net), me)
+    }
+
+    fn with_link(link: Link, me: CarrierId) -> anyhow::Result<Session> {
+        let s = Session { link, me };
+        if !s.orgs().iter().any(|o| o == me.as_str()) {
             bail!("{me} is not an organisation of this network");
         }
-        Ok(Session { net, me })
+        Ok(s)
     }
 
     /// The same network, as another carrier.
     pub fn as_carrier(&self, other: CarrierId) -> anyhow::Result<Session> {
-        Session::on(self.net.clone(), other)
+        Session::with_link(self.link.clone(), other)
     }
 
     /// The carrier acting.
@@ -51,20 +117,40 @@ impl Session {
         self.me
     }
 
-    /// The network.
-    pub fn network(&self) -> &Network {
-        &self.net
+    /// The network, when this process opened it.
+    pub fn network(&self) -> anyhow::Result<&Network> {
+        match &self.link {
+            Link::Embedded(net) => Ok(net),
+            Link::Served(s) => bail!(
+                "the network is served by `iclear up` at {}; this needs it in process",
+                s.url
+            ),
+        }
+    }
+
+    fn orgs(&self) -> Vec<String> {
+        match &self.link {
+            Link::Embedded(net) => net.config().orgs.clone(),
+            Link::Served(s) => s.orgs.clone(),
+        }
     }
 
     /// The other carriers of the network.
     pub fn partners(&self) -> Vec<CarrierId> {
-        self.net
-            .config()
-            .orgs
+        self.orgs()
             .iter()
             .filter_map(|o| CarrierId::parse(o))
             .filter(|o| *o != self.me)
             .collect()
+    }
+
+    fn call(&self, other: CarrierId, function: &str, args: Vec<Vec<u8>>) -> super::up::Call {
+        super::up::Call {
+            as_carrier: self.me.to_string(),
+            other: other.to_string(),
+            function: function.to_string(),
+            args: args.iter().map(hex::encode).collect(),
+        }
     }
 
     /// Submits `function` on the pair channel with `other`, waits for every peer to commit,
@@ -75,17 +161,50 @@ impl Session {
         function: &str,
         args: Vec<Vec<u8>>,
     ) -> anyhow::Result<Vec<u8>> {
-        let gw = self.net.gateway(self.me.as_str())?;
+        self.submit_raw(other, function, args)
+            .await
+            .map_err(|f| anyhow::anyhow!("{}", f.error))
+    }
+
+    /// As [`Session::submit`], with the refusal as the served API reports it.
+    pub async fn submit_raw(
+        &self,
+        other: CarrierId,
+        function: &str,
+        args: Vec<Vec<u8>>,
+    ) -> Result<Vec<u8>, super::up::Fault> {
+        let net = match &self.link {
+            Link::Served(s) => return s.call("submit", self.call(other, function, args)).await,
+            Link::Embedded(net) => net,
+        };
+        let fault = |error: String, transient| super::up::Fault { error, transient };
+        let gw = net
+            .gateway(self.me.as_str())
+            .map_err(|e| fault(e.to_string(), false))?;
         let channel = pair_channel(self.me.as_str(), other.as_str());
         let (tx, code, response) = gw
             .submit_transaction(&channel, CLEARING, function, args)
             .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            .map_err(|e| {
+                let transient = matches!(e, ledger::gateway::GatewayError::Mismatch(_));
+                fault(e.to_string(), transient)
+            })?;
         if code != ValidationCode::Valid {
-            bail!("transaction {tx} was committed as {code}: it changed nothing");
+            return Err(fault(
+                format!("transaction {tx} was committed as {code}: it changed nothing"),
+                matches!(
+                    code,
+                    ValidationCode::MvccReadConflict | ValidationCode::PhantomReadConflict
+                ),
+            ));
         }
-        if !self.net.settle(SETTLE).await {
-            bail!("transaction {tx} committed, but not every peer caught up within {SETTLE:?}");
+        if !net.settle(SETTLE).await {
+            return Err(fault(
+                format!(
+                    "transaction {tx} committed, but not every peer caught up within {SETTLE:?}"
+                ),
+                false,
+            ));
         }
         Ok(response.payload)
     }
@@ -97,11 +216,19 @@ impl Session {
         function: &str,
         args: Vec<Vec<u8>>,
     ) -> anyhow::Result<Vec<u8>> {
-        let gw = self.net.gateway(self.me.as_str())?;
-        let channel = pair_channel(self.me.as_str(), other.as_str());
-        gw.evaluate(&channel, CLEARING, function, args)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))
+        match &self.link {
+            Link::Served(s) => s
+                .call("query", self.call(other, function, args))
+                .await
+                .map_err(|f| anyhow::anyhow!("{}", f.error)),
+            Link::Embedded(net) => {
+                let gw = net.gateway(self.me.as_str())?;
+                let channel = pair_channel(self.me.as_str(), other.as_str());
+                gw.evaluate(&channel, CLEARING, function, args)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))
+            }
+        }
     }
 
     /// The partner on whose channel `get_function ID` finds something (deals, disputes,
@@ -117,6 +244,35 @@ impl Session {
             }
         }
         bail!("no `{id}` on any channel of {}", self.me)
+    }
+}
+
+/// Submits CDR batches through a session, whichever way it reaches the network.
+pub struct SessionSink<'a>(pub &'a Session);
+
+#[async_trait::async_trait]
+impl ingest::BatchSink for SessionSink<'_> {
+    async fn submit(
+        &self,
+        counterparty: CarrierId,
+        csv: Vec<u8>,
+    ) -> Result<contracts::BatchSummary, ingest::SinkError> {
+        let payload = self
+            .0
+            .submit_raw(
+                counterparty,
+                "usage.submit",
+                vec![counterparty.as_str().as_bytes().to_vec(), csv],
+            )
+            .await
+            .map_err(|f| ingest::SinkError::Remote {
+                message: f.error,
+                transient: f.transient,
+            })?;
+        serde_json::from_slice(&payload).map_err(|error| ingest::SinkError::BadReply {
+            tx_id: String::new(),
+            error,
+        })
     }
 }
 

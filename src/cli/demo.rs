@@ -356,7 +356,7 @@ async fn demo(dir: &Path, records: u64) -> anyhow::Result<u8> {
     {
         let channel = network::pair_channel("alpha", "beta");
         let ledger = root
-            .network()
+            .network()?
             .peer("alpha")
             .and_then(|p| p.ledger(&channel))
             .context("alpha's peer has no alpha.beta ledger")?;

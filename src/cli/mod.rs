@@ -13,6 +13,7 @@ mod fixtures;
 mod progress;
 mod rate;
 mod reconcile;
+mod up;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -74,6 +75,8 @@ pub enum Command {
     Cdr(cdr::CdrCmd),
     /// A settlement month on a fresh network of three carriers, with a report.
     Demo(demo::DemoArgs),
+    /// Keep the network in --dir open and serve it to other commands (loopback only).
+    Up(up::UpArgs),
 }
 
 /// Network administration.
@@ -147,6 +150,7 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Payment(c) => clearing::run(cli.dir, cli.as_carrier, clearing::Action::Payment(c)),
         Command::Cdr(c) => cdr::run(cli.dir, cli.as_carrier, c),
         Command::Demo(a) => demo::run(a, cli.dir),
+        Command::Up(a) => up::run(cli.dir, a),
         Command::Ledger(c) => {
             let dir = cli.dir.ok_or_else(|| usage("`ledger` needs --dir DIR"))?;
             ledger_status(crate::ledger_cli::run_ledger(&dir, &c))
