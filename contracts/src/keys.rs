@@ -56,3 +56,8 @@ pub fn open_dispute(statement_key: &str, line: &str) -> String {
 pub fn payment(id: &str) -> String {
     composite_key("payment", &[id])
 }
+
+/// A carrier's profile.
+pub fn partner(carrier: &str) -> String {
+    composite_key("partner", &[carrier])
+}

@@ -11,6 +11,7 @@ mod agreement;
 mod deal;
 mod dispute;
 mod keys;
+mod partner;
 mod payment;
 mod ratesheet;
 pub mod readmodel;
@@ -21,6 +22,7 @@ mod usage;
 pub use agreement::Agreement;
 pub use deal::{DealRecord, DealState};
 pub use dispute::{DisputeRecord, OpenRequest};
+pub use partner::Profile;
 pub use payment::{Balance, PaymentRecord, PaymentRequest};
 pub use statement::{IssuedStatement, StatementId};
 pub use usage::{BatchEvent, BatchSummary, RatedRecord};
@@ -53,6 +55,8 @@ impl Contract for Clearing {
         match function {
             "agreement.set" => agreement::set(ctx, args).await,
             "agreement.get" => agreement::get(ctx).await,
+            "partner.register" => partner::register(ctx, args).await,
+            "partner.get" => partner::get(ctx, args).await,
             "ratesheet.publish" => ratesheet::publish(ctx, args).await,
             "ratesheet.get" => ratesheet::get(ctx, args).await,
             "deal.propose" => deal::propose(ctx, args).await,

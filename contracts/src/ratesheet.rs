@@ -87,6 +87,25 @@ pub struct StoredSheet {
     pub csv: String,
     /// Transaction time of the last publication, seconds.
     pub published_at: i64,
+    /// Version of the sheet in force: 1 for the baseline, one more per publication.
+    #[serde(default)]
+    pub version: u32,
+    /// Every publication so far, oldest first.
+    #[serde(default)]
+    pub history: Vec<Publication>,
+}
+
+/// One publication of a sheet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Publication {
+    /// The version it made.
+    pub version: u32,
+    /// Its transaction.
+    pub tx_id: String,
+    /// Its transaction time, seconds.
+    pub at: i64,
+    /// Rows in the file published.
+    pub rows: usize,
 }
 
 impl StoredSheet {
@@ -112,6 +131,7 @@ pub async fn publish(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>,
     let sheet_terms = terms.sheet_terms()?;
     let sheet = Ratesheet::read(csv.as_bytes(), sheet_terms)
         .map_err(|e| ContractError::refused(format!("ratesheet refused: {e}")))?;
+    let published_rows = sheet.rows().len();
     let key = keys::sheet(&terms.owner, &terms.service, terms.scope());
     let previous: Option<StoredSheet> = get_json(ctx, &key).await?;
     let old = match &previous {
@@ -139,13 +159,25 @@ pub async fn publish(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>,
                 .join("; "),
         )
     })?;
+    let version = previous.as_ref().map_or(0, |p| p.version) + 1;
+    let mut history = previous.map(|p| p.history).unwrap_or_default();
+    history.push(Publication {
+        version,
+        tx_id: ctx.tx_id().to_string(),
+        at: at.0,
+        rows: published_rows,
+    });
     let stored = StoredSheet {
         terms,
         csv: merged.to_csv(),
         published_at: at.0,
+        version,
+        history,
     };
     put_json(ctx, &key, &stored)?;
-    reply(&serde_json::json!({ "rows": merged.rows().len(), "published_at": at.0 }))
+    reply(
+        &serde_json::json!({ "rows": merged.rows().len(), "published_at": at.0, "version": version }),
+    )
 }
 
 /// `ratesheet.get OWNER SERVICE SCOPE`: the sheet in force (`*` is the general scope).

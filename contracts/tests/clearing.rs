@@ -30,6 +30,7 @@ on_both_backends!(
     a_peer_with_a_tampered_ratesheet_cannot_get_a_batch_committed,
     the_issued_statement_equals_the_offline_reconciliation_and_closes_the_period,
     a_dispute_worked_to_its_end_then_paid,
+    carriers_register_their_own_profiles_and_sheets_keep_their_versions,
 );
 
 async fn ratesheets_are_published_by_their_owner_under_the_change_rules(backend: Backend) {
@@ -525,4 +526,85 @@ async fn a_dispute_worked_to_its_end_then_paid(backend: Backend) {
         ),
         ("alpha", "5.25", "0.25")
     );
+}
+
+async fn carriers_register_their_own_profiles_and_sheets_keep_their_versions(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    init(dir.path(), &backend);
+    let net = open(dir.path()).await;
+    let consortium = ledger::network::CONSORTIUM_CHANNEL;
+    let alpha = net.gateway("alpha").unwrap();
+    let profile = r#"{"name":"Alpha Telecom","country":"DE","contact":"settlement@alpha.example"}"#;
+    let (_, code, _) = alpha
+        .submit_transaction(consortium, CLEARING, "partner.register", vec![b(profile)])
+        .await
+        .unwrap();
+    assert_eq!(code, ledger::validate::ValidationCode::Valid);
+    // Nobody registers another carrier's profile.
+    let forged = r#"{"carrier":"beta","name":"Not Beta","country":"DE","contact":"x"}"#;
+    let err = alpha
+        .submit_transaction(consortium, CLEARING, "partner.register", vec![b(forged)])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("alpha can only register its own profile"),
+        "{err}"
+    );
+    assert!(net.settle(std::time::Duration::from_secs(10)).await);
+    let got: contracts::Profile = serde_json::from_slice(
+        &net.gateway("beta")
+            .unwrap()
+            .evaluate(consortium, CLEARING, "partner.get", vec![b("alpha")])
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (got.carrier.as_str(), got.name.as_str()),
+        ("alpha", "Alpha Telecom")
+    );
+    // Each accepted publication makes a version; refused ones leave no trace.
+    submit(&net, "beta", "ratesheet.publish", vec![b(TERMS), b(SHEET)])
+        .await
+        .unwrap();
+    let edit = SHEET.replace("49,Germany,0.0100", "49,Germany,0.0200");
+    assert!(
+        submit(&net, "beta", "ratesheet.publish", vec![b(TERMS), b(&edit)])
+            .await
+            .is_err()
+    );
+    let cut = format!(
+        "prefix,destination,rate,effective_from\n4930,Berlin,0.0050,{}\n",
+        chrono_like_date(1)
+    );
+    let out = submit(&net, "beta", "ratesheet.publish", vec![b(TERMS), b(&cut)])
+        .await
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out).contains("\"version\":2"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+    let sheet: serde_json::Value = serde_json::from_slice(
+        &net.gateway("alpha")
+            .unwrap()
+            .evaluate(
+                &pair_channel("alpha", "beta"),
+                CLEARING,
+                "ratesheet.get",
+                vec![b("beta"), b("voice"), b("*")],
+            )
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(sheet["version"], 2);
+    let rows: Vec<u64> = sheet["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["rows"].as_u64().unwrap())
+        .collect();
+    assert_eq!(rows, [2, 1]);
 }
