@@ -27,7 +27,7 @@ on_both_backends!(
     ratesheets_are_published_by_their_owner_under_the_change_rules,
     a_deal_is_in_force_once_the_other_party_accepts,
     a_batch_is_judged_rated_and_deduplicated_across_batches,
-    a_peer_with_a_tampered_ratesheet_cannot_get_a_batch_committed,
+    a_peer_with_a_tampered_ratesheet_cannot_get_a_batch_or_a_statement_committed,
     the_issued_statement_equals_the_offline_reconciliation_and_closes_the_period,
     a_dispute_worked_to_its_end_then_paid,
     carriers_register_their_own_profiles_and_sheets_keep_their_versions,
@@ -217,12 +217,22 @@ async fn a_batch_is_judged_rated_and_deduplicated_across_batches(backend: Backen
     assert_eq!(theirs.rejected.get("not_party"), Some(&1));
 }
 
-async fn a_peer_with_a_tampered_ratesheet_cannot_get_a_batch_committed(backend: Backend) {
+async fn a_peer_with_a_tampered_ratesheet_cannot_get_a_batch_or_a_statement_committed(
+    backend: Backend,
+) {
     let dir = tempfile::tempdir().unwrap();
     init(dir.path(), &backend);
     {
         let net = open(dir.path()).await;
         submit(&net, "beta", "ratesheet.publish", vec![b(TERMS), b(SHEET)])
+            .await
+            .unwrap();
+        // beta's own records, rated on the 49 row by both peers before any tampering.
+        let honest =
+            "record_id,service,orig_carrier,term_carrier,a_number,b_number,start_time,units
+B1,voice,alpha,beta,441234567,4930123456,2026-10-03T10:00:00Z,61
+";
+        submit(&net, "beta", "usage.submit", vec![b("alpha"), b(honest)])
             .await
             .unwrap();
         assert!(net.settle(std::time::Duration::from_secs(5)).await);
@@ -299,6 +309,15 @@ M1,voice,alpha,beta,441234567,491511234567,2026-10-01T11:00:00Z,30
     submit(&net, "alpha", "usage.submit", vec![b("beta"), b(mobile)])
         .await
         .unwrap();
+    // Nor can a statement be issued: beta's peer rates B1 at its tampered 0.0200, alpha's at
+    // 0.0100, so the two peers' statements (and their hashes) differ.
+    let err = submit(&net, "beta", "statement.issue", vec![b(OCTOBER)])
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_lowercase().contains("differ") || err.to_lowercase().contains("agree"),
+        "{err}"
+    );
 }
 
 async fn the_issued_statement_equals_the_offline_reconciliation_and_closes_the_period(
