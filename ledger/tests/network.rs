@@ -373,8 +373,10 @@ async fn a_network_runs_on_postgresql() {
             std::env::var("ICLEAR_REQUIRE_PG").as_deref() != Ok("1"),
             "ICLEAR_REQUIRE_PG=1 but ICLEAR_TEST_PG_URL is unset"
         );
-        eprintln!(
-            "\n*** NOTICE: ICLEAR_TEST_PG_URL is unset: the PostgreSQL network test is SKIPPED (scripts/with-postgres.sh runs it). ***\n"
+        // The stderr handle, not eprintln!, which the test harness captures.
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            b"\n*** NOTICE: ICLEAR_TEST_PG_URL is unset: the PostgreSQL network test is SKIPPED (scripts/with-postgres.sh runs it). ***\n",
         );
         return;
     };

@@ -4,6 +4,7 @@
 
 mod state_suite;
 
+use std::io::Write;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use ledger::state::PostgresState;
@@ -32,11 +33,12 @@ pub fn pg_url() -> Option<String> {
                 std::env::var("ICLEAR_REQUIRE_PG").as_deref() != Ok("1"),
                 "ICLEAR_REQUIRE_PG=1 but ICLEAR_TEST_PG_URL is unset: run under scripts/with-postgres.sh"
             );
-            eprintln!(
-                "\n*** NOTICE: ICLEAR_TEST_PG_URL is unset: PostgreSQL world-state tests SKIPPED. ***"
-            );
-            eprintln!(
-                "*** Run them with: bash scripts/with-postgres.sh env ICLEAR_REQUIRE_PG=1 cargo test -p ledger ***\n"
+            // Written to the stderr handle, not with eprintln!, which the test harness
+            // captures: a skip must be seen.
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n*** NOTICE: ICLEAR_TEST_PG_URL is unset: PostgreSQL world-state tests SKIPPED. ***\n\
+                 *** Run them with: bash scripts/with-postgres.sh env ICLEAR_REQUIRE_PG=1 cargo test -p ledger ***\n"
             );
             None
         }
