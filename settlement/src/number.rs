@@ -19,6 +19,20 @@ pub struct Number {
 impl Number {
     /// Normalises a number as written by a carrier; `None` when it is not one (`bad_number`).
     pub fn parse(s: &str) -> Option<Number> {
+        // Most numbers arrive as plain digits, with or without `+`: take them as they are.
+        let b = s.as_bytes();
+        let (plain, body) = match b.split_first() {
+            Some((b'+', rest)) => (true, rest),
+            _ => (b.len() < 2 || b[0] != b'0' || b[1] != b'0', b),
+        };
+        if plain && (6..=MAX_DIGITS).contains(&body.len()) && body.iter().all(u8::is_ascii_digit) {
+            let mut digits = [0u8; MAX_DIGITS];
+            digits[..body.len()].copy_from_slice(body);
+            return Some(Number {
+                digits,
+                len: body.len() as u8,
+            });
+        }
         // Two more than the maximum so that a leading `00` can still be dropped.
         let mut buf = [0u8; MAX_DIGITS + 2];
         let mut n = 0usize;
@@ -120,7 +134,25 @@ mod tests {
         assert_eq!(norm("(00)44 20 7946 0000").as_deref(), Some("442079460000"));
     }
 
+    /// The rules of SPEC §2.3 written out plainly, to hold the fast path to them.
+    fn reference(s: &str) -> Option<String> {
+        let kept: String = s.chars().filter(|c| !" -().".contains(*c)).collect();
+        let body = if let Some(rest) = kept.strip_prefix('+') {
+            rest.to_string()
+        } else if let Some(rest) = kept.strip_prefix("00") {
+            rest.to_string()
+        } else {
+            kept
+        };
+        ((6..=15).contains(&body.len()) && body.bytes().all(|b| b.is_ascii_digit())).then_some(body)
+    }
+
     proptest! {
+        #[test]
+        fn parse_follows_the_plain_rules(s in "[0-9 +().-]{0,20}") {
+            prop_assert_eq!(norm(&s), reference(&s));
+        }
+
         #[test]
         fn normalised_numbers_are_fixed_points(s in "[0-9 +().-]{0,24}") {
             if let Some(n) = Number::parse(&s) {

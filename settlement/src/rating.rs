@@ -58,29 +58,87 @@ impl Ratesheet {
                 charge: Decimal::ZERO,
             });
         };
-        let r = self.row(i);
-        let billable = billable_units(usage.units, r.first_increment, r.next_increment);
+        let calc = self.calc(i);
+        let billable = billable_units(usage.units, calc.first, calc.next);
         let charge = if billable == 0 {
             Decimal::ZERO
         } else {
-            charge(
-                r,
-                billable,
-                terms.service.rate_unit(),
-                terms.decimals,
-                terms.rounding,
-            )
-            .ok_or_else(|| ChargeOverflow {
-                units: usage.units,
-                rate: r.rate,
-                prefix: r.prefix.to_string(),
-            })?
+            calc.charge(billable, terms.decimals, terms.rounding)
+                .or_else(|| {
+                    let r = self.row(i);
+                    charge(
+                        r,
+                        billable,
+                        terms.service.rate_unit(),
+                        terms.decimals,
+                        terms.rounding,
+                    )
+                })
+                .ok_or_else(|| {
+                    let r = self.row(i);
+                    ChargeOverflow {
+                        units: usage.units,
+                        rate: r.rate,
+                        prefix: r.prefix.to_string(),
+                    }
+                })?
         };
         Ok(Rated {
             row: Some(i),
             billable,
             charge,
         })
+    }
+}
+
+/// A row's rating factors, computed once per sheet and kept contiguous: a charge is then
+/// `(fee + rate·b) / den` rounded, in integers, with the same exact arithmetic as [`charge`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RowCalc {
+    /// First increment.
+    pub(crate) first: u64,
+    /// Next increments.
+    pub(crate) next: u64,
+    /// `c·U·10^(s+dp)`, or `None` when it overflows (then the general path rates).
+    fee: Option<u128>,
+    /// `r·10^(s+dp)`.
+    rate: Option<u128>,
+    /// `U·10^s`.
+    den: Option<u128>,
+}
+
+impl RowCalc {
+    /// The factors of `row` for rate unit `unit` and `dp` decimals.
+    pub(crate) fn new(row: &RateRow, unit: u64, dp: u32) -> RowCalc {
+        let (r, c) = (row.rate, row.connect_fee);
+        let s = r.scale().max(c.scale());
+        let pow = |e: u32| 10u128.checked_pow(e);
+        let scaled = |d: Decimal| (d.mantissa() as u128).checked_mul(pow(s - d.scale())?);
+        let fee = scaled(c)
+            .and_then(|c| c.checked_mul(unit as u128))
+            .and_then(|c| c.checked_mul(pow(dp)?));
+        let rate = scaled(r).and_then(|r| r.checked_mul(pow(dp)?));
+        let den = pow(s).and_then(|p| p.checked_mul(unit as u128));
+        RowCalc {
+            first: row.first_increment,
+            next: row.next_increment,
+            fee,
+            rate,
+            den,
+        }
+    }
+
+    /// The charge of `b` billable units, or `None` when 128 bits do not hold it.
+    #[inline]
+    fn charge(&self, b: u64, dp: u32, mode: Rounding) -> Option<Decimal> {
+        let (fee, rate, den) = (self.fee?, self.rate?, self.den?);
+        let num = rate.checked_mul(b as u128)?.checked_add(fee)?;
+        let (q, rem) = match (u64::try_from(num), u64::try_from(den)) {
+            (Ok(n), Ok(d)) => ((n / d) as u128, (n % d) as u128),
+            _ => (num / den, num % den),
+        };
+        let q = q + mode.bumps(q & 1 == 1, rem, den) as u128;
+        (q < 1u128 << 96).then(|| Decimal::from_i128_with_scale(q as i128, dp))
     }
 }
 
@@ -250,6 +308,29 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn precomputed_factors_equal_the_exact_path(
+            rm in 0u64..10_000_000_000, rs in 0u32..12, fm in 0u64..1_000_000, fs in 0u32..6,
+            b in 1u64..1_000_000_000_000_000, unit in prop_oneof![Just(1u64), Just(60), Just(1_048_576)],
+            dp in 0u32..10, mode in mode(),
+        ) {
+            let row = RateRow {
+                line: 2,
+                prefix: "49".into(),
+                destination: "Germany".into(),
+                rate: Decimal::new(rm as i64, rs),
+                rate_text: "".into(),
+                from: crate::time::Instant { secs: 0, frac: "".into() },
+                to: None,
+                first_increment: 1,
+                next_increment: 1,
+                connect_fee: Decimal::new(fm as i64, fs),
+            };
+            if let Some(got) = RowCalc::new(&row, unit, dp).charge(b, dp, mode) {
+                prop_assert_eq!(Some(got), charge_exact(row.rate, row.connect_fee, b, unit, dp, mode));
+            }
+        }
+
         #[test]
         fn fast_path_equals_exact_path(
             rm in 0u64..10_000_000_000, rs in 0u32..12, fm in 0u64..1_000_000, fs in 0u32..6,

@@ -114,6 +114,8 @@ pub struct Ratesheet {
     destination_of: Vec<u32>,
     /// Distinct destination names, in order of first appearance.
     destinations: Vec<Box<str>>,
+    /// Each row's rating factors, contiguous for the hot path.
+    calc: Vec<crate::rating::RowCalc>,
 }
 
 impl Ratesheet {
@@ -131,13 +133,23 @@ impl Ratesheet {
                 })
             })
             .collect();
+        let calc = rows
+            .iter()
+            .map(|r| crate::rating::RowCalc::new(r, terms.service.rate_unit(), terms.decimals))
+            .collect();
         Ratesheet {
             terms,
             rows,
             index,
             destination_of,
             destinations,
+            calc,
         }
+    }
+
+    /// Row `i`'s rating factors.
+    pub(crate) fn calc(&self, i: u32) -> &crate::rating::RowCalc {
+        &self.calc[i as usize]
     }
 
     /// Dense id of row `i`'s destination: rows of one destination share it.
