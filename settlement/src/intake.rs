@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::hash::BuildHasher;
 
-use crate::cdr::RejectReason;
+use crate::cdr::{CdrView, RejectReason};
 
 /// How many rows were accepted and how many rejected for each reason.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -50,6 +50,20 @@ impl Tally {
 pub trait SeenIds {
     /// Records `id` as accepted; `false` when it already was (the row is a `duplicate`).
     fn first_time(&mut self, id: &str) -> bool;
+
+    /// SPEC §2.4's `duplicate` rule on a row the reader judged: a valid row whose id was
+    /// already accepted becomes `duplicate`; otherwise its id now counts as accepted.
+    fn judge<'a>(
+        &mut self,
+        outcome: Result<CdrView<'a>, RejectReason>,
+    ) -> Result<CdrView<'a>, RejectReason> {
+        let rec = outcome?;
+        if self.first_time(rec.record_id) {
+            Ok(rec)
+        } else {
+            Err(RejectReason::Duplicate)
+        }
+    }
 }
 
 /// Every accepted id, exactly, in one arena of bytes: no allocation per id.

@@ -40,13 +40,7 @@ pub fn rate_records<R: Read, W: Write, X: Write>(
         let Some(row) = input.next_row().map_err(RunError::Read)? else {
             break;
         };
-        let outcome = row.outcome.and_then(|rec| {
-            if seen.first_time(rec.record_id) {
-                Ok(rec)
-            } else {
-                Err(crate::cdr::RejectReason::Duplicate)
-            }
-        });
+        let outcome = seen.judge(row.outcome);
         match outcome {
             Ok(rec) => {
                 let r = sheet.rate(&rec.usage).map_err(|source| RunError::Charge {

@@ -46,13 +46,7 @@ pub fn load_side<R: Read>(
         let Some(row) = input.next_row().map_err(RunError::Read)? else {
             break;
         };
-        let outcome = row.outcome.and_then(|rec| {
-            if seen.first_time(rec.record_id) {
-                Ok(rec)
-            } else {
-                Err(RejectReason::Duplicate)
-            }
-        });
+        let outcome = seen.judge(row.outcome);
         match outcome {
             Ok(rec) => {
                 load.tally.accept();
