@@ -454,6 +454,8 @@ async fn the_gateway_asks_just_the_peers_the_policy_needs() {
     assert_eq!(e.endorsers().len(), 2, "{:?}", e.endorsers());
     let s = gw.submit(e, CONSORTIUM_CHANNEL).await.unwrap();
     assert_eq!(s.status().await.unwrap(), ValidationCode::Valid);
+    // The next endorsers may be peers other than gamma's: let every peer commit `k` first.
+    assert!(net.settle(std::time::Duration::from_secs(10)).await);
     // The lifecycle contract needs ANY one peer.
     let admin = net
         .gateway_for(net.identity("beta", "admin").unwrap())
