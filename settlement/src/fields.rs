@@ -120,35 +120,61 @@ impl Fields {
     }
 }
 
-/// A header's fault: a known column named twice, or a required one missing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HeaderFault {
-    /// This column is named twice.
-    Duplicate(&'static str),
-    /// This required column is absent.
-    Missing(&'static str),
+/// Why the header line of a CSV file cannot be used; the file is refused whole.
+#[derive(Debug, thiserror::Error)]
+pub enum HeaderError {
+    /// Reading failed.
+    #[error("cannot read: {0}")]
+    Io(#[from] std::io::Error),
+    /// The file is empty.
+    #[error("line 1: the header row is missing (the file is empty)")]
+    NoHeader,
+    /// The header is not valid UTF-8 or its quoting is broken.
+    #[error("line 1: the header row is not valid UTF-8 CSV")]
+    BadHeader,
+    /// A known column is named twice.
+    #[error("line 1: column `{0}` is named twice in the header")]
+    DuplicateColumn(&'static str),
+    /// A required column is missing.
+    #[error("line 1: the header has no column `{0}`")]
+    MissingColumn(&'static str),
 }
 
-/// Where each of `columns` sits in a header line (`usize::MAX` when absent); the first
-/// `required` must be present, unknown columns are ignored and may repeat.
-pub fn locate<const N: usize>(
-    header: &Fields,
-    line: &str,
+/// Where each known column sits in a file, and how many fields each row must have.
+#[derive(Debug, Clone, Copy)]
+pub struct Header<const N: usize> {
+    /// Field index of each of the columns asked for; `usize::MAX` when an optional one is absent.
+    pub at: [usize; N],
+    /// Fields in the header line.
+    pub width: usize,
+}
+
+/// Reads a file's first line as its header and finds `columns` in it: the first `required`
+/// must be present; unknown columns are ignored and may repeat, known ones may not.
+pub fn read_header<R: std::io::Read, const N: usize>(
+    lines: &mut crate::lines::LineReader<R>,
+    fields: &mut Fields,
     columns: [&'static str; N],
     required: usize,
-) -> Result<[usize; N], HeaderFault> {
+) -> Result<Header<N>, HeaderError> {
+    let line = lines.next_line()?.ok_or(HeaderError::NoHeader)?;
+    let text = std::str::from_utf8(line.bytes).map_err(|_| HeaderError::BadHeader)?;
+    fields.split(text).map_err(|_| HeaderError::BadHeader)?;
     let mut at = [usize::MAX; N];
-    for (i, name) in header.iter(line).enumerate() {
+    for (i, name) in fields.iter(text).enumerate() {
         if let Some(k) = columns.iter().position(|c| *c == name) {
             if at[k] != usize::MAX {
-                return Err(HeaderFault::Duplicate(columns[k]));
+                return Err(HeaderError::DuplicateColumn(columns[k]));
             }
             at[k] = i;
         }
     }
     match at[..required].iter().position(|&i| i == usize::MAX) {
-        Some(k) => Err(HeaderFault::Missing(columns[k])),
-        None => Ok(at),
+        Some(k) => Err(HeaderError::MissingColumn(columns[k])),
+        None => Ok(Header {
+            at,
+            width: fields.len(),
+        }),
     }
 }
 

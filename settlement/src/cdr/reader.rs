@@ -6,7 +6,7 @@ use std::io::{self, Read};
 use super::switch::{self, SwitchLayout};
 use super::{CdrView, RejectReason, Usage, parse_units, valid_record_id};
 use crate::carrier::CarrierId;
-use crate::fields::{Fields, HeaderFault, locate};
+use crate::fields::{Fields, Header, HeaderError, read_header};
 use crate::lines::LineReader;
 use crate::number::Number;
 use crate::service::Service;
@@ -34,25 +34,8 @@ pub enum FormatSpec {
     Freeswitch(SwitchContext),
 }
 
-/// A file that cannot be read as a whole.
-#[derive(Debug, thiserror::Error)]
-pub enum ReadError {
-    /// Reading failed.
-    #[error("cannot read: {0}")]
-    Io(#[from] io::Error),
-    /// A native file without a header line.
-    #[error("line 1: the header row is missing (the file is empty)")]
-    NoHeader,
-    /// The header is not valid UTF-8 or its quoting is broken.
-    #[error("line 1: the header row is not valid UTF-8 CSV")]
-    BadHeader,
-    /// A known column is named twice.
-    #[error("line 1: column `{0}` is named twice in the header")]
-    DuplicateColumn(&'static str),
-    /// A required column is missing.
-    #[error("line 1: the header has no column `{0}`")]
-    MissingColumn(&'static str),
-}
+/// A CDR file that cannot be read as a whole: its header is unusable or unreadable.
+pub type ReadError = HeaderError;
 
 /// The columns of the native format, in the order of SPEC §2.1.
 const NATIVE_COLUMNS: [&str; 8] = [
@@ -66,16 +49,9 @@ const NATIVE_COLUMNS: [&str; 8] = [
     "units",
 ];
 
-/// Where each native column sits in this file.
-#[derive(Debug, Clone, Copy)]
-struct NativeLayout {
-    at: [usize; 8],
-    width: usize,
-}
-
 #[derive(Debug, Clone, Copy)]
 enum Layout {
-    Native(NativeLayout),
+    Native(Header<8>),
     Switch(SwitchLayout, SwitchContext),
 }
 
@@ -109,12 +85,12 @@ impl<R: Read> CdrReader<R> {
         let mut lines = LineReader::new(input);
         let mut fields = Fields::default();
         let layout = match format {
-            FormatSpec::Native => {
-                let header = lines.next_line()?.ok_or(ReadError::NoHeader)?;
-                let text = std::str::from_utf8(header.bytes).map_err(|_| ReadError::BadHeader)?;
-                fields.split(text).map_err(|_| ReadError::BadHeader)?;
-                Layout::Native(native_layout(&fields, text)?)
-            }
+            FormatSpec::Native => Layout::Native(read_header(
+                &mut lines,
+                &mut fields,
+                NATIVE_COLUMNS,
+                NATIVE_COLUMNS.len(),
+            )?),
             FormatSpec::Asterisk(ctx) => Layout::Switch(SwitchLayout::Asterisk, ctx),
             FormatSpec::Freeswitch(ctx) => Layout::Switch(SwitchLayout::Freeswitch, ctx),
         };
@@ -175,17 +151,6 @@ impl<R: Read> CdrReader<R> {
             outcome,
         }))
     }
-}
-
-fn native_layout(header: &Fields, text: &str) -> Result<NativeLayout, ReadError> {
-    let at = locate(header, text, NATIVE_COLUMNS, NATIVE_COLUMNS.len()).map_err(|f| match f {
-        HeaderFault::Duplicate(c) => ReadError::DuplicateColumn(c),
-        HeaderFault::Missing(c) => ReadError::MissingColumn(c),
-    })?;
-    Ok(NativeLayout {
-        at,
-        width: header.len(),
-    })
 }
 
 /// The text of each field a record is built from, whatever the format.

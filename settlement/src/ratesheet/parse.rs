@@ -7,7 +7,7 @@ use std::io::{self, Read};
 use rust_decimal::Decimal;
 
 use super::{RateRow, Ratesheet, SheetTerms};
-use crate::fields::{Fields, HeaderFault, locate};
+use crate::fields::{Fields, Header, HeaderError, read_header};
 use crate::lines::LineReader;
 use crate::money::parse_decimal;
 use crate::time::Instant;
@@ -33,18 +33,9 @@ pub enum RatesheetError {
     /// Reading failed.
     #[error("cannot read: {0}")]
     Io(#[from] io::Error),
-    /// The file is empty.
-    #[error("line 1: the header row is missing (the file is empty)")]
-    NoHeader,
-    /// The header is not valid UTF-8 CSV.
-    #[error("line 1: the header row is not valid UTF-8 CSV")]
-    BadHeader,
-    /// A column is named twice.
-    #[error("line 1: column `{0}` is named twice in the header")]
-    DuplicateColumn(&'static str),
-    /// A required column is missing.
-    #[error("line 1: the header has no column `{0}`")]
-    MissingColumn(&'static str),
+    /// The header is unusable.
+    #[error(transparent)]
+    Header(#[from] HeaderError),
     /// Rows with problems; the upload is all or nothing.
     #[error("{} problem(s):\n{}", .0.len(), .0.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
     Rows(Vec<Problem>),
@@ -68,14 +59,7 @@ impl Ratesheet {
     pub fn read(input: impl Read, terms: SheetTerms) -> Result<Ratesheet, RatesheetError> {
         let mut lines = LineReader::new(input);
         let mut fields = Fields::default();
-        let header = lines.next_line()?.ok_or(RatesheetError::NoHeader)?;
-        let text = std::str::from_utf8(header.bytes).map_err(|_| RatesheetError::BadHeader)?;
-        fields.split(text).map_err(|_| RatesheetError::BadHeader)?;
-        let at = locate(&fields, text, COLUMNS, REQUIRED).map_err(|f| match f {
-            HeaderFault::Duplicate(c) => RatesheetError::DuplicateColumn(c),
-            HeaderFault::Missing(c) => RatesheetError::MissingColumn(c),
-        })?;
-        let width = fields.len();
+        let Header { at, width } = read_header(&mut lines, &mut fields, COLUMNS, REQUIRED)?;
         let mut rows = Vec::new();
         let mut problems = Vec::new();
         while let Some(line) = lines.next_nonblank_line()? {
