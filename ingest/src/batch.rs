@@ -6,11 +6,7 @@ use std::collections::BTreeMap;
 
 use settlement::carrier::CarrierId;
 use settlement::cdr::CdrView;
-use settlement::export::push_field;
-
-/// The header of every batch; the contract counts it as line 1 of the batch.
-pub(crate) const HEADER: &[u8] =
-    b"record_id,service,orig_carrier,term_carrier,a_number,b_number,start_time,units\n";
+use settlement::export::{NATIVE_HEADER, push_native_record};
 
 /// Where one row of a batch came from in the file.
 #[derive(Debug)]
@@ -36,8 +32,8 @@ pub(crate) struct Batch {
 
 impl Batch {
     fn new(counterparty: CarrierId, capacity: usize) -> Self {
-        let mut csv = Vec::with_capacity(HEADER.len() + capacity * 96);
-        csv.extend_from_slice(HEADER);
+        let mut csv = Vec::with_capacity(NATIVE_HEADER.len() + capacity * 96);
+        csv.extend_from_slice(NATIVE_HEADER.as_bytes());
         Batch {
             counterparty,
             csv,
@@ -58,32 +54,12 @@ impl Batch {
     }
 
     fn push(&mut self, rec: &CdrView<'_>, line: u64, raw: &[u8]) {
-        write_native(&mut self.csv, rec);
+        push_native_record(&mut self.csv, rec);
         self.origins.push(Origin {
             line,
             raw: raw.into(),
         });
     }
-}
-
-/// Appends one record as a native CSV line: normalised numbers, `YYYY-MM-DDTHH:MM:SSZ`.
-pub(crate) fn write_native(out: &mut Vec<u8>, rec: &CdrView<'_>) {
-    let u = &rec.usage;
-    let units = u.units.to_string();
-    push_field(out, rec.record_id.as_bytes());
-    for f in [
-        u.service.as_str().as_bytes(),
-        u.orig.as_str().as_bytes(),
-        u.term.as_str().as_bytes(),
-        u.a_number.digits(),
-        u.b_number.digits(),
-        u.start.write_utc(&mut [0; 20]).as_bytes(),
-        units.as_bytes(),
-    ] {
-        out.push(b',');
-        out.extend_from_slice(f);
-    }
-    out.push(b'\n');
 }
 
 /// The open batch of each counterparty; a batch is handed out as soon as it is full.

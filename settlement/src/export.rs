@@ -6,7 +6,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use crate::carrier::CarrierId;
-use crate::cdr::{CdrView, RejectReason};
+use crate::cdr::{CdrView, RejectReason, Usage};
 use crate::money::{Currency, FixedBuf, format_fixed, write_fixed};
 use crate::ratesheet::Ratesheet;
 use crate::rating::Rated;
@@ -110,6 +110,35 @@ pub fn push_field(line: &mut Vec<u8>, field: &[u8]) {
     }
 }
 
+/// The header of a native CSV file (SPEC §2.1) as iclear writes one.
+pub const NATIVE_HEADER: &str =
+    "record_id,service,orig_carrier,term_carrier,a_number,b_number,start_time,units\n";
+
+/// Appends `,service,orig_carrier,term_carrier,a_number,b_number,start_time,units`: what a
+/// record measured, in the order both the native format and the rated export write it.
+fn push_usage(out: &mut Vec<u8>, u: &Usage) {
+    for f in [
+        u.service.as_str().as_bytes(),
+        u.orig.as_str().as_bytes(),
+        u.term.as_str().as_bytes(),
+        u.a_number.digits(),
+        u.b_number.digits(),
+        u.start.write_utc(&mut [0; 20]).as_bytes(),
+        itoa::Buffer::new().format(u.units).as_bytes(),
+    ] {
+        out.push(b',');
+        out.extend_from_slice(f);
+    }
+}
+
+/// Appends one record as a line of native CSV under [`NATIVE_HEADER`]: normalised numbers,
+/// `YYYY-MM-DDTHH:MM:SSZ` times.
+pub fn push_native_record(out: &mut Vec<u8>, rec: &CdrView<'_>) {
+    push_field(out, rec.record_id.as_bytes());
+    push_usage(out, &rec.usage);
+    out.push(b'\n');
+}
+
 /// Output is handed to the writer beneath in blocks of about this size.
 const BLOCK: usize = 1 << 20;
 
@@ -151,20 +180,11 @@ impl<W: Write> RatedWriter<W> {
         let row = rated.row.map(|i| sheet.row(i));
         let b = &mut self.block;
         push_field(b, rec.record_id.as_bytes());
-        for f in [
-            self.reporter.as_bytes(),
-            u.service.as_str().as_bytes(),
-            u.orig.as_str().as_bytes(),
-            u.term.as_str().as_bytes(),
-            u.a_number.digits(),
-            u.b_number.digits(),
-            u.start.write_utc(&mut [0; 20]).as_bytes(),
-            itoa::Buffer::new().format(u.units).as_bytes(),
-            row.map_or(&b""[..], |r| r.prefix.as_bytes()),
-        ] {
-            b.push(b',');
-            b.extend_from_slice(f);
-        }
+        b.push(b',');
+        b.extend_from_slice(self.reporter.as_bytes());
+        push_usage(b, u);
+        b.push(b',');
+        b.extend_from_slice(row.map_or(&b""[..], |r| r.prefix.as_bytes()));
         b.push(b',');
         push_field(b, row.map_or(&b""[..], |r| r.destination.as_bytes()));
         let mut money: FixedBuf = [0; 48];
@@ -382,6 +402,38 @@ pub fn write_summary<W: Write>(
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn native_records_read_back_as_they_were() {
+        let text = format!(
+            "{NATIVE_HEADER}\"id,1\",voice,alpha,beta,+44 20 7946 0000,0049151234567,2026-10-01T01:00:00+01:00,0061\n"
+        );
+        let mut r =
+            crate::cdr::CdrReader::new(text.as_bytes(), crate::cdr::FormatSpec::Native, None)
+                .unwrap();
+        let row = r.next_row().unwrap().unwrap();
+        let rec = row.outcome.unwrap();
+        let mut out = NATIVE_HEADER.as_bytes().to_vec();
+        push_native_record(&mut out, &rec);
+        let written = String::from_utf8(out).unwrap();
+        assert_eq!(
+            written.lines().nth(1),
+            Some("\"id,1\",voice,alpha,beta,442079460000,49151234567,2026-10-01T00:00:00Z,61")
+        );
+        let mut again =
+            crate::cdr::CdrReader::new(written.as_bytes(), crate::cdr::FormatSpec::Native, None)
+                .unwrap();
+        assert_eq!(
+            again
+                .next_row()
+                .unwrap()
+                .unwrap()
+                .outcome
+                .unwrap()
+                .to_owned(),
+            rec.to_owned()
+        );
+    }
 
     #[test]
     fn invalid_bytes_each_become_a_replacement_character() {
