@@ -16,7 +16,7 @@ use settlement::ratesheet::Ratesheet;
 use settlement::service::Service;
 use settlement::time::Instant;
 
-use crate::store::{arg, caller, emit, get_json, put_json, reply};
+use crate::store::{arg, caller, emit, fetch, get_json, put_json, reply};
 use crate::{keys, ratesheet};
 
 /// A stated period `[from, to)` that no longer takes records.
@@ -197,18 +197,16 @@ pub async fn submit(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, 
         .filter_map(|(_, r)| r.as_ref().ok())
         .map(|(id, _)| keys::seen(reporter.as_str(), id))
         .collect();
-    let committed: HashSet<String> = seen_keys
-        .iter()
-        .zip(ctx.exist(&seen_keys).await?)
-        .filter(|(_, exists)| *exists)
-        .map(|(k, _)| k.clone())
-        .collect();
+    let exists = ctx.exist(&seen_keys).await?;
+    // One key per valid row, in the rows' order.
+    let mut seen = seen_keys.into_iter().zip(exists);
     for (line, outcome) in parsed {
         let rec = match outcome {
             Ok((id, u)) => {
-                let seen = in_batch.contains(&id)
-                    || committed.contains(&keys::seen(reporter.as_str(), &id));
-                if seen {
+                let (seen_key, committed) = seen
+                    .next()
+                    .ok_or_else(|| ContractError::refused("a batch row lost its dedupe key"))?;
+                if committed || in_batch.contains(&id) {
                     Err(RejectReason::Duplicate)
                 } else {
                     let dir = (u.orig, u.term, u.service);
@@ -222,7 +220,7 @@ pub async fn submit(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, 
                         Err(RejectReason::PeriodClosed)
                     } else {
                         in_batch.insert(id.clone());
-                        Ok((id, u))
+                        Ok((id, seen_key, u))
                     }
                 }
             }
@@ -233,9 +231,9 @@ pub async fn submit(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, 
                 tally.reject(reason);
                 rejects.push((line, reason.as_str().to_string()));
             }
-            Ok((id, u)) => {
+            Ok((id, seen_key, u)) => {
                 tally.accept();
-                ctx.put(&keys::seen(reporter.as_str(), &id), Vec::new())?;
+                ctx.put(&seen_key, Vec::new())?;
                 let dir = (u.orig, u.term, u.service);
                 // Only this pair's traffic can be stated on this channel. A valid record
                 // with a third carrier is counted (SPEC §2.4 has no reason to reject it),
@@ -384,8 +382,6 @@ async fn closed_periods(
 /// `usage.batch TX_ID`: a committed batch's summary.
 pub async fn batch(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, ContractError> {
     let tx = arg(args, 0, "transaction id")?;
-    match get_json::<BatchSummary>(ctx, &keys::batch(tx)).await? {
-        Some(s) => reply(&s),
-        None => Err(ContractError::refused(format!("no batch {tx}"))),
-    }
+    let summary: BatchSummary = fetch(ctx, &keys::batch(tx), || format!("no batch {tx}")).await?;
+    reply(&summary)
 }
