@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use settlement::deal::Deal;
 
 use crate::keys;
-use crate::store::{arg, caller, emit, get_json, now, put_json, reply};
+use crate::store::{arg, caller, emit, fetch, get_json, now, put_json, reply};
 
 /// Where a deal stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,9 +48,7 @@ impl DealRecord {
 }
 
 async fn load(ctx: &mut Context<'_>, id: &str) -> Result<DealRecord, ContractError> {
-    get_json(ctx, &keys::deal(id))
-        .await?
-        .ok_or_else(|| ContractError::refused(format!("no deal `{id}`")))
+    fetch(ctx, &keys::deal(id), || format!("no deal `{id}`")).await
 }
 
 /// `deal.propose TOML`: checks the deal (SPEC §5) and records it as proposed by the caller,

@@ -9,7 +9,7 @@ use settlement::dispute::{Dispute, Side, Step};
 use settlement::money::parse_decimal;
 
 use crate::statement::{IssuedStatement, StatementId};
-use crate::store::{arg, caller, emit, get_json, json_arg, now, put_json, reply};
+use crate::store::{arg, caller, emit, fetch, get_json, json_arg, now, put_json, reply};
 use crate::{agreement, keys};
 
 /// What the payer asks for when opening a dispute.
@@ -81,9 +81,8 @@ pub async fn open(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, Co
         )));
     }
     let key = req.statement.key();
-    let issued: IssuedStatement = get_json(ctx, &key)
-        .await?
-        .ok_or_else(|| refused("no such statement has been issued"))?;
+    let issued: IssuedStatement =
+        fetch(ctx, &key, || "no such statement has been issued".into()).await?;
     let ceiling = match &req.line {
         None => amount(&issued.amount_billed, "amount billed")?,
         Some(line) => {
@@ -147,9 +146,8 @@ pub async fn step(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, Co
     let name = arg(args, 1, "step")?.to_string();
     let amount_text = arg(args, 2, "amount")?.to_string();
     let reason = arg(args, 3, "reason")?.to_string();
-    let mut record: DisputeRecord = get_json(ctx, &keys::dispute(&id))
-        .await?
-        .ok_or_else(|| refused(format!("no dispute `{id}`")))?;
+    let mut record: DisputeRecord =
+        fetch(ctx, &keys::dispute(&id), || format!("no dispute `{id}`")).await?;
     let me = caller(ctx)?;
     let side = if me.as_str() == record.statement.payer {
         Side::Payer
@@ -202,8 +200,7 @@ pub async fn step(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, Co
 /// `dispute.get ID`.
 pub async fn get(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, ContractError> {
     let id = arg(args, 0, "dispute id")?;
-    match get_json::<DisputeRecord>(ctx, &keys::dispute(id)).await? {
-        Some(d) => reply(&d),
-        None => Err(refused(format!("no dispute `{id}`"))),
-    }
+    let record: DisputeRecord =
+        fetch(ctx, &keys::dispute(id), || format!("no dispute `{id}`")).await?;
+    reply(&record)
 }

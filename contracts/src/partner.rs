@@ -5,7 +5,7 @@ use ledger::contract::{Context, ContractError};
 use serde::{Deserialize, Serialize};
 
 use crate::keys;
-use crate::store::{arg, caller, emit, get_json, json_arg, now, put_json, reply};
+use crate::store::{arg, caller, emit, fetch, json_arg, now, put_json, reply};
 
 /// What a carrier tells its partners about itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,8 +52,7 @@ pub async fn register(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>
 /// `partner.get CARRIER`.
 pub async fn get(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, ContractError> {
     let id = arg(args, 0, "carrier")?;
-    match get_json::<Profile>(ctx, &keys::partner(id)).await? {
-        Some(p) => reply(&p),
-        None => Err(ContractError::refused(format!("{id} has no profile"))),
-    }
+    let profile: Profile =
+        fetch(ctx, &keys::partner(id), || format!("{id} has no profile")).await?;
+    reply(&profile)
 }

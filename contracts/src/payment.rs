@@ -12,7 +12,7 @@ use settlement::time::Instant;
 use crate::dispute::DisputeRecord;
 use crate::keys;
 use crate::statement::IssuedStatement;
-use crate::store::{arg, caller, emit, get_json, json_arg, now, put_json, reply};
+use crate::store::{arg, caller, emit, fetch, json_arg, now, put_json, reply};
 
 /// A payment as recorded by its payer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,9 +101,8 @@ pub async fn record(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, 
 /// `payment.confirm ID`: the payee confirms receipt.
 pub async fn confirm(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, ContractError> {
     let id = arg(args, 0, "payment id")?.to_string();
-    let mut rec: PaymentRecord = get_json(ctx, &keys::payment(&id))
-        .await?
-        .ok_or_else(|| refused(format!("no payment `{id}`")))?;
+    let mut rec: PaymentRecord =
+        fetch(ctx, &keys::payment(&id), || format!("no payment `{id}`")).await?;
     let me = caller(ctx)?;
     if me.as_str() != rec.payee || rec.confirmed_at.is_some() {
         return Err(refused(format!(
@@ -120,10 +119,9 @@ pub async fn confirm(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>,
 /// `payment.get ID`.
 pub async fn get(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, ContractError> {
     let id = arg(args, 0, "payment id")?;
-    match get_json::<PaymentRecord>(ctx, &keys::payment(id)).await? {
-        Some(p) => reply(&p),
-        None => Err(refused(format!("no payment `{id}`"))),
-    }
+    let rec: PaymentRecord =
+        fetch(ctx, &keys::payment(id), || format!("no payment `{id}`")).await?;
+    reply(&rec)
 }
 
 /// One netted position with its balance, as `payment.balance` reports it.

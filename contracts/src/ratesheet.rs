@@ -10,7 +10,7 @@ use settlement::ratesheet::change::publish as check_change;
 use settlement::ratesheet::{Ratesheet, SheetTerms};
 use settlement::service::Service;
 
-use crate::store::{arg, caller, get_json, json_arg, now, put_json, reply};
+use crate::store::{arg, caller, fetch, get_json, json_arg, now, put_json, reply};
 use crate::{agreement, keys};
 
 /// The metadata of an upload (SPEC §3).
@@ -187,10 +187,8 @@ pub async fn get(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, Con
         arg(args, 1, "service")?,
         arg(args, 2, "scope")?,
     );
-    match get_json::<StoredSheet>(ctx, &key).await? {
-        Some(s) => reply(&s),
-        None => Err(ContractError::refused("no such ratesheet")),
-    }
+    let sheet: StoredSheet = fetch(ctx, &key, || "no such ratesheet".into()).await?;
+    reply(&sheet)
 }
 
 /// SPEC §3.2: the payee's sheet for the payer as named counterparty if there is one, else

@@ -18,7 +18,7 @@ use settlement::statement::StatementScope;
 use settlement::time::{Instant, Timestamp};
 
 use crate::deal::{DealRecord, DealState};
-use crate::store::{caller, emit, get_json, json_arg, now, put_json, reply};
+use crate::store::{caller, emit, fetch, get_json, json_arg, now, put_json, reply};
 use crate::usage::{BatchSummary, ClosedPeriod, StoredBatch, StoredRecord};
 use crate::{agreement, keys, ratesheet};
 
@@ -38,6 +38,23 @@ pub struct StatementId {
 }
 
 impl StatementId {
+    /// Its payer, payee, service and period bounds, each checked.
+    pub fn parse(
+        &self,
+    ) -> Result<(CarrierId, CarrierId, Service, Instant, Instant), ContractError> {
+        let payer = CarrierId::parse(&self.payer)
+            .ok_or_else(|| refused(format!("payer `{}` is not a carrier id", self.payer)))?;
+        let payee = CarrierId::parse(&self.payee)
+            .ok_or_else(|| refused(format!("payee `{}` is not a carrier id", self.payee)))?;
+        let service = Service::parse(&self.service)
+            .ok_or_else(|| refused(format!("`{}` is not a service", self.service)))?;
+        let bound = |s: &str| {
+            Instant::parse_date_or_rfc3339(s)
+                .ok_or_else(|| refused(format!("`{s}` is not a date or RFC 3339 time")))
+        };
+        Ok((payer, payee, service, bound(&self.from)?, bound(&self.to)?))
+    }
+
     /// Its world-state key.
     pub fn key(&self) -> String {
         keys::statement(
@@ -84,20 +101,10 @@ fn refused(m: impl Into<String>) -> ContractError {
 pub async fn issue(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, ContractError> {
     let id: StatementId = json_arg(args, 0, "statement")?;
     let me = caller(ctx)?;
-    let payer = CarrierId::parse(&id.payer)
-        .ok_or_else(|| refused(format!("payer `{}` is not a carrier id", id.payer)))?;
-    let payee = CarrierId::parse(&id.payee)
-        .ok_or_else(|| refused(format!("payee `{}` is not a carrier id", id.payee)))?;
+    let (payer, payee, service, from, to) = id.parse()?;
     if me != payer && me != payee {
         return Err(refused(format!("{me} is neither the payer nor the payee")));
     }
-    let service = Service::parse(&id.service)
-        .ok_or_else(|| refused(format!("`{}` is not a service", id.service)))?;
-    let bound = |s: &str| {
-        Instant::parse_date_or_rfc3339(s)
-            .ok_or_else(|| refused(format!("`{s}` is not a date or RFC 3339 time")))
-    };
-    let (from, to) = (bound(&id.from)?, bound(&id.to)?);
     if to <= from {
         return Err(refused("`to` must be after `from`"));
     }
@@ -284,27 +291,19 @@ async fn deal_in_force(
 /// `statement.get STATEMENT_ID_JSON`: the issued statement with its files.
 pub async fn get(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, ContractError> {
     let id: StatementId = json_arg(args, 0, "statement")?;
-    match get_json::<IssuedStatement>(ctx, &id.key()).await? {
-        Some(s) => reply(&s),
-        None => Err(refused("no such statement has been issued")),
-    }
+    let issued: IssuedStatement = fetch(ctx, &id.key(), || {
+        "no such statement has been issued".into()
+    })
+    .await?;
+    reply(&issued)
 }
 
 /// `usage.rated STATEMENT_ID_JSON`: the rated records of both carriers for the period and
 /// direction (SPEC §9 rated records; the payer's first, each side by start time and id).
 pub async fn rated(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, ContractError> {
     let id: StatementId = json_arg(args, 0, "statement")?;
-    let (payer, payee) = match (CarrierId::parse(&id.payer), CarrierId::parse(&id.payee)) {
-        (Some(a), Some(b)) => (a, b),
-        _ => return Err(refused("payer and payee must be carrier ids")),
-    };
-    let service = Service::parse(&id.service)
-        .ok_or_else(|| refused(format!("`{}` is not a service", id.service)))?;
-    let bound = |s: &str| {
-        Instant::parse_date_or_rfc3339(s)
-            .ok_or_else(|| refused(format!("`{s}` is not a date or RFC 3339 time")))
-    };
-    let (lo, hi) = (bound(&id.from)?.ceil_secs(), bound(&id.to)?.ceil_secs());
+    let (payer, payee, service, from, to) = id.parse()?;
+    let (lo, hi) = (from.ceil_secs(), to.ceil_secs());
     let sheet = ratesheet::sheet_for(ctx, payee, payer, service)
         .await?
         .ok_or_else(|| refused(format!("{payee} has no {service} ratesheet for {payer}")))?;

@@ -50,6 +50,17 @@ pub async fn get_json<T: DeserializeOwned>(
     }
 }
 
+/// Reads a JSON value that must be there; `missing` says what is not.
+pub async fn fetch<T: DeserializeOwned>(
+    ctx: &mut Context<'_>,
+    key: &str,
+    missing: impl FnOnce() -> String,
+) -> Result<T, ContractError> {
+    get_json(ctx, key)
+        .await?
+        .ok_or_else(|| ContractError::refused(missing()))
+}
+
 /// Writes a JSON value.
 pub fn put_json<T: Serialize>(
     ctx: &mut Context<'_>,
