@@ -14,13 +14,11 @@ use std::time::Duration;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context;
 use clap::Args;
-use contracts::CLEARING;
-use ledger::gateway::GatewayError;
-use ledger::network::{Network, pair_channel};
-use ledger::validate::ValidationCode;
+use ledger::network::Network;
 use serde::{Deserialize, Serialize};
+use settlement::carrier::CarrierId;
 
-use super::clearing::block_on;
+use super::clearing::{Session, block_on};
 use super::{Failure, usage};
 
 /// `up`'s flags.
@@ -80,51 +78,35 @@ struct Served {
 }
 
 impl Served {
-    async fn submit(&self, call: Call) -> Result<Vec<u8>, Fault> {
-        let fault = |error: String, transient| Fault { error, transient };
-        let gw = self
-            .net
-            .gateway(&call.as_carrier)
-            .map_err(|e| fault(e.to_string(), false))?;
-        let args = decode(&call.args).map_err(|e| fault(e, false))?;
-        let channel = pair_channel(&call.as_carrier, &call.other);
-        match gw
-            .submit_transaction(&channel, CLEARING, &call.function, args)
-            .await
-        {
-            Ok((_, ValidationCode::Valid, response)) => {
-                // The next call may be endorsed by any peer: let them all commit first.
-                self.net.settle(Duration::from_secs(30)).await;
-                Ok(response.payload)
-            }
-            Ok((tx, code, _)) => Err(fault(
-                format!("transaction {tx} was committed as {code}: it changed nothing"),
-                matches!(
-                    code,
-                    ValidationCode::MvccReadConflict | ValidationCode::PhantomReadConflict
-                ),
-            )),
-            Err(e) => {
-                let transient = matches!(e, GatewayError::Mismatch(_));
-                Err(fault(e.to_string(), transient))
-            }
-        }
-    }
-
-    async fn query(&self, call: Call) -> Result<Vec<u8>, Fault> {
+    /// The session of the call's carrier and the other carrier of its channel.
+    fn session(&self, call: &Call) -> Result<(Session, CarrierId, Vec<Vec<u8>>), Fault> {
         let fault = |error: String| Fault {
             error,
             transient: false,
         };
-        let gw = self
-            .net
-            .gateway(&call.as_carrier)
-            .map_err(|e| fault(e.to_string()))?;
-        let args = decode(&call.args).map_err(fault)?;
-        let channel = pair_channel(&call.as_carrier, &call.other);
-        gw.evaluate(&channel, CLEARING, &call.function, args)
+        let carrier = |s: &str| {
+            CarrierId::parse(s).ok_or_else(|| fault(format!("`{s}` is not a carrier id")))
+        };
+        let me = carrier(&call.as_carrier)?;
+        let other = carrier(&call.other)?;
+        let session = Session::on(self.net.clone(), me).map_err(|e| fault(e.to_string()))?;
+        Ok((session, other, decode(&call.args).map_err(fault)?))
+    }
+
+    async fn submit(&self, call: Call) -> Result<Vec<u8>, Fault> {
+        let (session, other, args) = self.session(&call)?;
+        session.submit_raw(other, &call.function, args).await
+    }
+
+    async fn query(&self, call: Call) -> Result<Vec<u8>, Fault> {
+        let (session, other, args) = self.session(&call)?;
+        session
+            .query(other, &call.function, args)
             .await
-            .map_err(|e| fault(e.to_string()))
+            .map_err(|e| Fault {
+                error: e.to_string(),
+                transient: false,
+            })
     }
 }
 
