@@ -116,6 +116,21 @@ impl From<i64> for Val {
     }
 }
 
+/// Binds every value of a statement, whatever the backend's query type (the two backends'
+/// queries are different types with the same `bind`).
+macro_rules! bind_all {
+    ($query:expr, $vals:expr) => {{
+        let mut q = $query;
+        for v in $vals {
+            q = match v {
+                Val::I(i) => q.bind(i),
+                Val::S(s) => q.bind(s),
+            };
+        }
+        q
+    }};
+}
+
 /// `$N` placeholders as SQLite writes them (`?N`); the SQL text is otherwise shared.
 fn for_sqlite(sql: &str) -> String {
     sql.replace('$', "?")
@@ -189,28 +204,16 @@ impl ReadModel {
             Db::Sqlite(pool) => {
                 let mut tx = pool.begin().await?;
                 for (sql, vals) in batch.0 {
-                    let mut q = sqlx::query(sqlx::AssertSqlSafe(for_sqlite(sql)));
-                    for v in vals {
-                        q = match v {
-                            Val::I(i) => q.bind(i),
-                            Val::S(s) => q.bind(s),
-                        };
-                    }
-                    q.execute(&mut *tx).await?;
+                    bind_all!(sqlx::query(sqlx::AssertSqlSafe(for_sqlite(sql))), vals)
+                        .execute(&mut *tx)
+                        .await?;
                 }
                 tx.commit().await?;
             }
             Db::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
                 for (sql, vals) in batch.0 {
-                    let mut q = sqlx::query(sql);
-                    for v in vals {
-                        q = match v {
-                            Val::I(i) => q.bind(i),
-                            Val::S(s) => q.bind(s),
-                        };
-                    }
-                    q.execute(&mut *tx).await?;
+                    bind_all!(sqlx::query(sql), vals).execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
             }
