@@ -9,6 +9,8 @@ pub use reconcile::{Reconciliation, SideLoad, StatementFiles, load_side, reconci
 
 use std::io;
 
+use crate::cdr::{CdrReader, Row};
+use crate::intake::SeenIds;
 use crate::rating::ChargeOverflow;
 
 /// A run that could not finish.
@@ -31,4 +33,23 @@ pub enum RunError {
     /// The statement could not be computed.
     #[error(transparent)]
     Statement(#[from] crate::statement::StatementError),
+}
+
+/// The next data row with SPEC §2.4's `duplicate` rule applied; `progress` hears the bytes
+/// read every 65,536 rows.
+fn next_judged<'a, R: std::io::Read>(
+    input: &'a mut CdrReader<R>,
+    seen: &mut impl SeenIds,
+    rows: &mut u64,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Option<Row<'a>>, RunError> {
+    *rows += 1;
+    if rows.is_multiple_of(65_536) {
+        progress(input.bytes_read());
+    }
+    let Some(mut row) = input.next_row().map_err(RunError::Read)? else {
+        return Ok(None);
+    };
+    row.outcome = seen.judge(row.outcome);
+    Ok(Some(row))
 }

@@ -32,16 +32,8 @@ pub fn rate_records<R: Read, W: Write, X: Write>(
 ) -> Result<Tally, RunError> {
     let mut tally = Tally::default();
     let mut rows = 0u64;
-    loop {
-        rows += 1;
-        if rows.is_multiple_of(65_536) {
-            progress(input.bytes_read());
-        }
-        let Some(row) = input.next_row().map_err(RunError::Read)? else {
-            break;
-        };
-        let outcome = seen.judge(row.outcome);
-        match outcome {
+    while let Some(row) = super::next_judged(&mut input, seen, &mut rows, progress)? {
+        match row.outcome {
             Ok(rec) => {
                 let r = sheet.rate(&rec.usage).map_err(|source| RunError::Charge {
                     line: row.line,

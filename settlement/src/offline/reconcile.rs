@@ -8,7 +8,7 @@ use super::RunError;
 use crate::cdr::{CdrReader, RejectReason};
 use crate::deal::Deal;
 use crate::export::{SummaryContext, write_discrepancies, write_statement, write_summary};
-use crate::intake::{ExactIds, SeenIds, Tally};
+use crate::intake::{ExactIds, Tally};
 use crate::ratesheet::Ratesheet;
 use crate::reconcile::{MatchRules, Pairing, SideRecord, match_records};
 use crate::statement::{Statement, StatementScope, build_statement};
@@ -38,16 +38,8 @@ pub fn load_side<R: Read>(
     let mut seen = ExactIds::default();
     let (from, to) = (scope.from.ceil_secs(), scope.to.ceil_secs());
     let mut rows = 0u64;
-    loop {
-        rows += 1;
-        if rows.is_multiple_of(65_536) {
-            progress(input.bytes_read());
-        }
-        let Some(row) = input.next_row().map_err(RunError::Read)? else {
-            break;
-        };
-        let outcome = seen.judge(row.outcome);
-        match outcome {
+    while let Some(row) = super::next_judged(&mut input, &mut seen, &mut rows, progress)? {
+        match row.outcome {
             Ok(rec) => {
                 load.tally.accept();
                 let u = &rec.usage;
