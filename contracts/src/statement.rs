@@ -112,10 +112,8 @@ pub async fn issue(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, C
     let closed_key = keys::closed(payer.as_str(), payee.as_str(), service.as_str());
     let mut closed: Vec<ClosedPeriod> = get_json(ctx, &closed_key).await?.unwrap_or_default();
     for p in &closed {
-        if let (Some(f), Some(t)) = (
-            Instant::parse_date_or_rfc3339(&p.from),
-            Instant::parse_date_or_rfc3339(&p.to),
-        ) && f < to
+        if let Some((f, t)) = p.bounds()
+            && f < to
             && from < t
         {
             return Err(refused(format!(

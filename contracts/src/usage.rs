@@ -28,6 +28,16 @@ pub struct ClosedPeriod {
     pub to: String,
 }
 
+impl ClosedPeriod {
+    /// The period's exact bounds; `None` if the stored text is not a date or time.
+    pub fn bounds(&self) -> Option<(Instant, Instant)> {
+        Some((
+            Instant::parse_date_or_rfc3339(&self.from)?,
+            Instant::parse_date_or_rfc3339(&self.to)?,
+        ))
+    }
+}
+
 /// The charges of one direction and service in a batch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChargeTotal {
@@ -371,11 +381,8 @@ async fn closed_periods(
     let periods: Vec<ClosedPeriod> = get_json(ctx, &key).await?.unwrap_or_default();
     Ok(periods
         .iter()
-        .filter_map(|p| {
-            let f = Instant::parse_date_or_rfc3339(&p.from)?;
-            let t = Instant::parse_date_or_rfc3339(&p.to)?;
-            Some((f.ceil_secs(), t.ceil_secs()))
-        })
+        .filter_map(ClosedPeriod::bounds)
+        .map(|(f, t)| (f.ceil_secs(), t.ceil_secs()))
         .collect())
 }
 
