@@ -5,8 +5,26 @@ use ledger::contract::{Context, ContractError};
 use serde::{Deserialize, Serialize};
 use settlement::deal::Deal;
 
-use crate::keys;
-use crate::store::{arg, caller, emit, fetch, get_json, now, put_json, reply};
+use settlement::carrier::CarrierId;
+
+use crate::store::{caller, emit, fetch, get_json, new_id, now, put_json};
+use crate::{agreement, keys};
+
+/// `deal.propose`'s request: the deal file (TOML, SPEC §5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProposeDeal {
+    /// The file's text.
+    pub toml: String,
+}
+
+/// A deal named by its id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DealId {
+    /// The id.
+    pub id: String,
+}
 
 /// Where a deal stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,8 +45,10 @@ pub struct DealRecord {
     pub id: String,
     /// The deal file as proposed.
     pub toml: String,
+    /// Its two parties.
+    pub parties: [CarrierId; 2],
     /// Who proposed it.
-    pub proposer: String,
+    pub proposer: CarrierId,
     /// Where it stands.
     pub state: DealState,
     /// When it was proposed, seconds.
@@ -38,10 +58,11 @@ pub struct DealRecord {
 }
 
 impl DealRecord {
-    /// The deal, parsed, with its id filled in.
+    /// The deal, parsed, with its id filled in; a stored deal that does not parse is
+    /// corrupt state.
     pub fn deal(&self) -> Result<Deal, ContractError> {
-        let mut d = Deal::parse(&self.toml)
-            .map_err(|e| ContractError::refused(format!("stored deal unreadable: {e}")))?;
+        let mut d =
+            Deal::parse(&self.toml).map_err(|e| ContractError::corrupt(keys::deal(&self.id), e))?;
         d.id = Some(self.id.clone());
         Ok(d)
     }
@@ -51,24 +72,29 @@ async fn load(ctx: &mut Context<'_>, id: &str) -> Result<DealRecord, ContractErr
     fetch(ctx, &keys::deal(id), || format!("no deal `{id}`")).await
 }
 
-/// `deal.propose TOML`: checks the deal (SPEC §5) and records it as proposed by the caller,
-/// who must be a party; replies with the deal id.
-pub async fn propose(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, ContractError> {
-    let toml = arg(args, 0, "deal file")?;
+/// `deal.propose`: checks the deal (SPEC §5) and records it as proposed by the caller; its
+/// parties must be the channel's two carriers.
+pub async fn propose(ctx: &mut Context<'_>, req: ProposeDeal) -> Result<DealRecord, ContractError> {
     let deal =
-        Deal::parse(toml).map_err(|e| ContractError::refused(format!("deal refused: {e}")))?;
+        Deal::parse(&req.toml).map_err(|e| ContractError::refused(format!("deal refused: {e}")))?;
     let me = caller(ctx)?;
-    if !deal.parties.contains(&me) {
+    let pair = agreement::pair(ctx)?;
+    let mut parties = deal.parties;
+    parties.sort();
+    if parties != pair {
+        return Err(ContractError::refused(format!(
+            "the deal is between {} and {}, but this channel is {}'s and {}'s",
+            deal.parties[0], deal.parties[1], pair[0], pair[1]
+        )));
+    }
+    if !parties.contains(&me) {
         return Err(ContractError::refused(format!(
             "{me} is not a party of this deal ({} and {})",
             deal.parties[0], deal.parties[1]
         )));
     }
     // An id assigned from the transaction id is the same on every endorsing peer.
-    let id = deal
-        .id
-        .clone()
-        .unwrap_or_else(|| format!("deal-{}", &ctx.tx_id()[..16.min(ctx.tx_id().len())]));
+    let id = deal.id.clone().unwrap_or_else(|| new_id(ctx, "deal"));
     if get_json::<DealRecord>(ctx, &keys::deal(&id))
         .await?
         .is_some()
@@ -79,30 +105,30 @@ pub async fn propose(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>,
     }
     let record = DealRecord {
         id: id.clone(),
-        toml: toml.to_string(),
-        proposer: me.to_string(),
+        toml: req.toml,
+        parties,
+        proposer: me,
         state: DealState::Proposed,
         proposed_at: now(ctx).0,
         decided_at: None,
     };
     put_json(ctx, &keys::deal(&id), &record)?;
     emit(ctx, "deal", &record)?;
-    reply(&record)
+    Ok(record)
 }
 
-/// `deal.accept ID`: the other party signs; the deal is in force.
-pub async fn accept(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, ContractError> {
-    let id = arg(args, 0, "deal id")?.to_string();
-    let mut record = load(ctx, &id).await?;
+/// `deal.accept`: the other party signs; the deal is in force.
+pub async fn accept(ctx: &mut Context<'_>, req: DealId) -> Result<DealRecord, ContractError> {
+    let mut record = load(ctx, &req.id).await?;
     let me = caller(ctx)?;
-    let deal = record.deal()?;
+    let id = &record.id;
     if record.state != DealState::Proposed {
         return Err(ContractError::refused(format!(
             "deal `{id}` is {:?}, not proposed",
             record.state
         )));
     }
-    if !deal.parties.contains(&me) || record.proposer == me.as_str() {
+    if !record.parties.contains(&me) || record.proposer == me {
         return Err(ContractError::refused(format!(
             "only the party that did not propose deal `{id}` may accept it (proposed by {})",
             record.proposer
@@ -110,31 +136,29 @@ pub async fn accept(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, 
     }
     record.state = DealState::InForce;
     record.decided_at = Some(now(ctx).0);
-    put_json(ctx, &keys::deal(&id), &record)?;
+    put_json(ctx, &keys::deal(&record.id), &record)?;
     emit(ctx, "deal", &record)?;
-    reply(&record)
+    Ok(record)
 }
 
-/// `deal.withdraw ID`: the proposer takes back a proposal the other party has not accepted.
-pub async fn withdraw(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, ContractError> {
-    let id = arg(args, 0, "deal id")?.to_string();
-    let mut record = load(ctx, &id).await?;
+/// `deal.withdraw`: the proposer takes back a proposal the other party has not accepted.
+pub async fn withdraw(ctx: &mut Context<'_>, req: DealId) -> Result<DealRecord, ContractError> {
+    let mut record = load(ctx, &req.id).await?;
     let me = caller(ctx)?;
-    if record.proposer != me.as_str() || record.state != DealState::Proposed {
+    if record.proposer != me || record.state != DealState::Proposed {
         return Err(ContractError::refused(format!(
-            "deal `{id}` is {:?}; only its proposer ({}) may withdraw it, and only while proposed",
-            record.state, record.proposer
+            "deal `{}` is {:?}; only its proposer ({}) may withdraw it, and only while proposed",
+            record.id, record.state, record.proposer
         )));
     }
     record.state = DealState::Withdrawn;
     record.decided_at = Some(now(ctx).0);
-    put_json(ctx, &keys::deal(&id), &record)?;
+    put_json(ctx, &keys::deal(&record.id), &record)?;
     emit(ctx, "deal", &record)?;
-    reply(&record)
+    Ok(record)
 }
 
-/// `deal.get ID`.
-pub async fn get(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, ContractError> {
-    let id = arg(args, 0, "deal id")?.to_string();
-    reply(&load(ctx, &id).await?)
+/// `deal.get`.
+pub async fn get(ctx: &mut Context<'_>, req: DealId) -> Result<DealRecord, ContractError> {
+    load(ctx, &req.id).await
 }

@@ -11,13 +11,45 @@ use serde::{Deserialize, Serialize};
 use settlement::carrier::CarrierId;
 use settlement::cdr::{CdrReader, FormatSpec, RejectReason};
 use settlement::intake::Tally;
-use settlement::money::format_fixed;
 use settlement::ratesheet::Ratesheet;
 use settlement::service::Service;
 use settlement::time::Instant;
 
-use crate::store::{arg, caller, emit, fetch, get_json, put_json, reply};
-use crate::{keys, ratesheet};
+use settlement::money::Currency;
+
+use crate::store::{caller, emit, fetch, get_json, put_json};
+use crate::{agreement, keys, ratesheet};
+
+/// `usage.submit`'s request: the other carrier of the channel and the batch, native CSV
+/// with a header, carried as the call's body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitBatch {
+    /// The other carrier of the channel.
+    pub counterparty: CarrierId,
+    /// The records (SPEC §2.1), carried as the call's body, not in the JSON.
+    #[serde(skip)]
+    pub csv: Vec<u8>,
+}
+
+impl crate::api::Request for SubmitBatch {
+    fn body(&mut self) -> Option<Vec<u8>> {
+        Some(std::mem::take(&mut self.csv))
+    }
+
+    fn set_body(&mut self, body: Vec<u8>) -> Result<(), ContractError> {
+        self.csv = body;
+        Ok(())
+    }
+}
+
+/// A committed batch, by its transaction id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchQuery {
+    /// The batch's transaction.
+    pub tx_id: String,
+}
 
 /// A stated period `[from, to)` that no longer takes records.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,13 +74,13 @@ impl ClosedPeriod {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChargeTotal {
     /// Who pays.
-    pub payer: String,
+    pub payer: CarrierId,
     /// Who is paid.
-    pub payee: String,
+    pub payee: CarrierId,
     /// The service.
-    pub service: String,
-    /// The sheet's currency, empty when no sheet rated any record.
-    pub currency: String,
+    pub service: Service,
+    /// The sheet's currency, none when no sheet rated any record.
+    pub currency: Option<Currency>,
     /// Accepted records.
     pub records: u64,
     /// Of which rated (not `no_rate`).
@@ -56,7 +88,7 @@ pub struct ChargeTotal {
     /// Their units, in the service's own units.
     pub units: u64,
     /// Exact sum of their charges, with the sheet's decimals.
-    pub charge: String,
+    pub charge: Decimal,
 }
 
 /// One accepted record as the world state keeps it for reconciliation.
@@ -78,7 +110,7 @@ pub struct StoredRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredBatch {
     /// Who reported them.
-    pub reporter: String,
+    pub reporter: CarrierId,
     /// The records.
     pub records: Vec<StoredRecord>,
 }
@@ -89,11 +121,11 @@ pub struct RatedRecord {
     /// The reporter's record id.
     pub record_id: String,
     /// Who pays.
-    pub payer: String,
+    pub payer: CarrierId,
     /// Who is paid.
-    pub payee: String,
+    pub payee: CarrierId,
     /// voice, sms or data.
-    pub service: String,
+    pub service: Service,
     /// Calling number, normalised.
     pub a_number: String,
     /// Called number, normalised.
@@ -109,9 +141,9 @@ pub struct RatedRecord {
     /// Billable units.
     pub billable: u64,
     /// The charge with the sheet's decimals.
-    pub charge: String,
-    /// The sheet's currency, empty when no sheet applied.
-    pub currency: String,
+    pub charge: Decimal,
+    /// The sheet's currency, none when no sheet applied.
+    pub currency: Option<Currency>,
 }
 
 /// The event of a committed batch: its counts and its rated records.
@@ -120,9 +152,11 @@ pub struct BatchEvent {
     /// The transaction.
     pub tx_id: String,
     /// Who submitted it.
-    pub reporter: String,
+    pub reporter: CarrierId,
     /// The other carrier of the channel.
-    pub counterparty: String,
+    pub counterparty: CarrierId,
+    /// Rejected rows per reason.
+    pub rejected: BTreeMap<String, u64>,
     /// Data rows.
     pub rows: u64,
     /// Accepted rows.
@@ -135,9 +169,9 @@ pub struct BatchEvent {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BatchSummary {
     /// The carrier that submitted it.
-    pub reporter: String,
+    pub reporter: CarrierId,
     /// The other carrier of the channel.
-    pub counterparty: String,
+    pub counterparty: CarrierId,
     /// Data rows.
     pub rows: u64,
     /// Accepted rows.
@@ -159,26 +193,28 @@ type Direction = (CarrierId, CarrierId, Service);
 /// A direction's running totals within a batch.
 #[derive(Debug, Default)]
 struct Running {
-    currency: String,
+    currency: Option<Currency>,
     records: u64,
     rated: u64,
     units: u64,
     charge: Decimal,
 }
 
-/// `usage.submit COUNTERPARTY CSV`: judges, dedupes and rates one batch of the caller's
-/// records (native CSV with a header) and stores its summary.
-pub async fn submit(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, ContractError> {
+/// `usage.submit`: judges, dedupes and rates one batch of the caller's records (native CSV
+/// with a header) and stores its summary.
+pub async fn submit(
+    ctx: &mut Context<'_>,
+    req: SubmitBatch,
+) -> Result<BatchSummary, ContractError> {
     let reporter = caller(ctx)?;
-    let other = arg(args, 0, "counterparty")?;
-    let counterparty = CarrierId::parse(other)
-        .filter(|c| *c != reporter)
-        .ok_or_else(|| {
-            ContractError::refused(format!("counterparty `{other}` is not another carrier"))
-        })?;
-    let csv = args
-        .get(1)
-        .ok_or_else(|| ContractError::refused("argument 2 (CDR file) is missing"))?;
+    let counterparty = req.counterparty;
+    let pair = agreement::pair(ctx)?;
+    if counterparty == reporter || !pair.contains(&counterparty) || !pair.contains(&reporter) {
+        return Err(ContractError::refused(format!(
+            "counterparty {counterparty} is not the other carrier of this channel"
+        )));
+    }
+    let csv = req.csv;
     let mut reader = CdrReader::new(&csv[..], FormatSpec::Native, Some(reporter))
         .map_err(|e| ContractError::refused(format!("CDR batch refused: {e}")))?;
     let mut tally = Tally::default();
@@ -264,18 +300,18 @@ pub async fn submit(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, 
                 }
                 let sheet = sheets.get(&dir).and_then(Option::as_ref);
                 let entry = totals.entry(dir).or_insert_with(|| Running {
-                    currency: sheet
-                        .map(|s| s.terms().currency.to_string())
-                        .unwrap_or_default(),
+                    currency: sheet.map(|s| s.terms().currency),
                     ..Running::default()
                 });
                 entry.records += 1;
-                entry.units += u.units;
+                entry.units = entry.units.checked_add(u.units).ok_or_else(|| {
+                    ContractError::refused(format!("line {line}: units total overflows"))
+                })?;
                 let mut out = RatedRecord {
                     record_id,
-                    payer: u.orig.to_string(),
-                    payee: u.term.to_string(),
-                    service: u.service.to_string(),
+                    payer: u.orig,
+                    payee: u.term,
+                    service: u.service,
                     a_number: u.a_number.to_string(),
                     b_number: u.b_number.to_string(),
                     start: u.start.0,
@@ -283,8 +319,8 @@ pub async fn submit(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, 
                     prefix: String::new(),
                     destination: String::new(),
                     billable: 0,
-                    charge: "0".into(),
-                    currency: entry.currency.clone(),
+                    charge: Decimal::ZERO,
+                    currency: entry.currency,
                 };
                 if let Some(s) = sheet {
                     let rated = s
@@ -296,7 +332,7 @@ pub async fn submit(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, 
                         out.destination = s.row(i).destination.to_string();
                     }
                     out.billable = rated.billable;
-                    out.charge = format_fixed(rated.charge, s.terms().decimals);
+                    out.charge = rated.charge;
                     entry.charge = entry
                         .charge
                         .checked_add(rated.charge)
@@ -316,20 +352,20 @@ pub async fn submit(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, 
                 .and_then(Option::as_ref)
                 .map_or(0, |s| s.terms().decimals);
             ChargeTotal {
-                payer: payer.to_string(),
-                payee: payee.to_string(),
-                service: service.to_string(),
+                payer,
+                payee,
+                service,
                 currency: r.currency,
                 records: r.records,
                 rated: r.rated,
                 units: r.units,
-                charge: format_fixed(r.charge, dp),
+                charge: fixed(r.charge, dp),
             }
         })
         .collect();
     let summary = BatchSummary {
-        reporter: reporter.to_string(),
-        counterparty: counterparty.to_string(),
+        reporter,
+        counterparty,
         rows: tally.rows(),
         accepted: tally.accepted,
         rejected: settlement::cdr::RejectReason::ALL
@@ -349,10 +385,7 @@ pub async fn submit(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, 
             reporter.as_str(),
             &tx,
         );
-        let batch = StoredBatch {
-            reporter: reporter.to_string(),
-            records,
-        };
+        let batch = StoredBatch { reporter, records };
         put_json(ctx, &key, &batch)?;
     }
     put_json(ctx, &keys::batch(&tx), &summary)?;
@@ -361,14 +394,22 @@ pub async fn submit(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, 
         "batch",
         &BatchEvent {
             tx_id: tx,
-            reporter: summary.reporter.clone(),
-            counterparty: summary.counterparty.clone(),
+            reporter,
+            counterparty,
+            rejected: summary.rejected.clone(),
             rows: summary.rows,
             accepted: summary.accepted,
             records: rated_records,
         },
     )?;
-    reply(&summary)
+    Ok(summary)
+}
+
+/// A charge with exactly `dp` decimals, as the sheet writes it.
+fn fixed(d: Decimal, dp: u32) -> Decimal {
+    let mut d = d;
+    d.rescale(dp);
+    d
 }
 
 async fn closed_periods(
@@ -379,16 +420,18 @@ async fn closed_periods(
 ) -> Result<Vec<(i64, i64)>, ContractError> {
     let key = keys::closed(payer.as_str(), payee.as_str(), service.as_str());
     let periods: Vec<ClosedPeriod> = get_json(ctx, &key).await?.unwrap_or_default();
-    Ok(periods
+    periods
         .iter()
-        .filter_map(ClosedPeriod::bounds)
-        .map(|(f, t)| (f.ceil_secs(), t.ceil_secs()))
-        .collect())
+        .map(|p| {
+            p.bounds()
+                .map(|(f, t)| (f.ceil_secs(), t.ceil_secs()))
+                .ok_or_else(|| ContractError::corrupt(key.clone(), format!("period {p:?}")))
+        })
+        .collect()
 }
 
-/// `usage.batch TX_ID`: a committed batch's summary.
-pub async fn batch(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, ContractError> {
-    let tx = arg(args, 0, "transaction id")?;
-    let summary: BatchSummary = fetch(ctx, &keys::batch(tx), || format!("no batch {tx}")).await?;
-    reply(&summary)
+/// `usage.batch`: a committed batch's summary.
+pub async fn batch(ctx: &mut Context<'_>, q: BatchQuery) -> Result<BatchSummary, ContractError> {
+    let tx = &q.tx_id;
+    fetch(ctx, &keys::batch(tx), || format!("no batch {tx}")).await
 }

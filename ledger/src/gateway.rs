@@ -53,6 +53,19 @@ pub enum GatewayError {
     /// The local peer has not joined the channel.
     #[error("the gateway's peer has not joined channel `{0}`")]
     UnknownChannel(String),
+    /// The proposal alone is larger than the ordering service accepts a transaction to be,
+    /// so no peer is asked to simulate it.
+    #[error(
+        "the proposal is {size} bytes, above channel `{channel}`'s limit of {limit} bytes for a whole transaction: send it in smaller parts"
+    )]
+    TooLarge {
+        /// Channel.
+        channel: String,
+        /// The proposal's size.
+        size: usize,
+        /// The channel's absolute limit.
+        limit: u32,
+    },
     /// The commit status never arrived (the peer stopped).
     #[error("transaction {0}: the peer stopped before reporting its commit status")]
     StatusLost(String),
@@ -175,6 +188,16 @@ impl Gateway {
                 contract: contract.into(),
             })?;
         let proposed = Proposed::new(&self.identity, channel, contract, function, args, now_ms())?;
+        let size = proposed.signed().proposal_bytes.len();
+        if let Some(limit) = self.local.max_tx_bytes(channel)
+            && size > limit as usize
+        {
+            return Err(GatewayError::TooLarge {
+                channel: channel.into(),
+                size,
+                limit,
+            });
+        }
         // Peers of the organisations the policy names, in the order it names them. First
         // ask just enough of them to meet the policy if all agree; only if some refuse or
         // fail, ask the rest.

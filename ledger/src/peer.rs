@@ -69,6 +69,17 @@ pub enum EndorseError {
         /// Its message.
         message: String,
     },
+    /// The contract could not run: this peer's state is corrupt or the contract failed.
+    /// Not the caller's fault, and not something the caller can fix by asking again.
+    #[error("transaction {tx_id}: contract `{contract}` failed on this peer: {message}")]
+    ContractFault {
+        /// Transaction.
+        tx_id: String,
+        /// Contract.
+        contract: String,
+        /// What failed.
+        message: String,
+    },
     /// The world state failed.
     #[error(transparent)]
     State(#[from] StateError),
@@ -246,7 +257,8 @@ impl Peer {
             creator,
             p.timestamp_ms,
             &p.tx_id,
-        );
+        )
+        .with_members(ledger.channel().org_ids().to_vec());
         let payload = contract
             .invoke(&mut ctx, &p.function, &p.args)
             .await
@@ -257,6 +269,13 @@ impl Peer {
                     contract: p.contract.clone(),
                     message,
                 },
+                fault @ (ContractError::Corrupt { .. } | ContractError::Internal(_)) => {
+                    EndorseError::ContractFault {
+                        tx_id: p.tx_id.clone(),
+                        contract: p.contract.clone(),
+                        message: fault.to_string(),
+                    }
+                }
             })?;
         let (rwset, events) = ctx.into_results();
         Ok(ProposalResponsePayload {

@@ -28,6 +28,9 @@ pub trait PeerClient: Send + Sync {
         channel: &str,
         contract: &str,
     ) -> Result<Option<Policy>, EndorseError>;
+    /// The largest transaction the channel's ordering service accepts, bytes; `None` if
+    /// the peer has not joined `channel`.
+    fn max_tx_bytes(&self, channel: &str) -> Option<u32>;
     /// The validation code of `tx_id` once committed (at once if it already is); `None`
     /// if the peer has not joined `channel`.
     fn watch_tx(&self, channel: &str, tx_id: &str) -> Option<oneshot::Receiver<ValidationCode>>;
@@ -57,6 +60,15 @@ impl PeerClient for Peer {
         contract: &str,
     ) -> Result<Option<Policy>, EndorseError> {
         Peer::endorsement_policy(self, channel, contract).await
+    }
+
+    fn max_tx_bytes(&self, channel: &str) -> Option<u32> {
+        Some(
+            self.ledger(channel)?
+                .channel()
+                .orderer_params()
+                .absolute_max_bytes,
+        )
     }
 
     fn watch_tx(&self, channel: &str, tx_id: &str) -> Option<oneshot::Receiver<ValidationCode>> {

@@ -13,6 +13,8 @@ mod fixtures;
 mod progress;
 mod rate;
 mod reconcile;
+mod served;
+mod session;
 mod up;
 
 use std::fmt;
@@ -59,6 +61,9 @@ pub enum Command {
     /// Bilateral deals on the ledger.
     #[command(subcommand)]
     Deal(clearing::DealCmd),
+    /// The pair's agreement: notice, matching, threshold and dispute window (SPEC §1.1).
+    #[command(subcommand)]
+    Agreement(clearing::AgreementCmd),
     /// Statements on the ledger.
     #[command(subcommand)]
     Statement(clearing::StatementCmd),
@@ -142,6 +147,9 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
             clearing::run(cli.dir, cli.as_carrier, clearing::Action::Ratesheet(c))
         }
         Command::Deal(c) => clearing::run(cli.dir, cli.as_carrier, clearing::Action::Deal(c)),
+        Command::Agreement(c) => {
+            clearing::run(cli.dir, cli.as_carrier, clearing::Action::Agreement(c))
+        }
         Command::Statement(c) => {
             clearing::run(cli.dir, cli.as_carrier, clearing::Action::Statement(c))
         }

@@ -1,24 +1,25 @@
-//! `iclear --dir DIR up`: keeps the embedded network open and serves its gateway on loopback
-//! to other `iclear` commands (and, later, the portal), which find it through `DIR/up.json`.
+//! `iclear --dir DIR up`: keeps the embedded network open, with every carrier's read model
+//! following its peer, and serves the typed client's transport on loopback to other
+//! `iclear` commands, which find it through `DIR/up.json` (`cli::served` is the client).
 //!
-//! The API is four routes: `GET /v1/health`, `GET /v1/orgs`, `POST /v1/submit` and
-//! `POST /v1/query`, whose body names the carrier acting, the other carrier of the pair's
-//! channel, the contract function and its arguments (hex). There is no authentication, so
-//! only loopback addresses are served: every identity of an embedded network lives in DIR.
+//! The API is `GET /v1/health`, `GET /v1/orgs`, `POST /v1/submit`, `POST /v1/evaluate`
+//! and `POST /v1/view`: typed calls and read-model questions as one carrier. There is no
+//! authentication, so only loopback addresses are served: every identity of an embedded
+//! network lives in DIR anyway (SPEC §11: the embedded network is for trying iclear).
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context;
 use clap::Args;
-use ledger::network::Network;
-use serde::{Deserialize, Serialize};
-use settlement::carrier::CarrierId;
+use contracts::api::Call;
+use contracts::client::{ClientError, Embedded, Transport, WireError};
 
-use super::clearing::{Session, block_on};
+use super::served::{CallRequest, Payload, UP_FILE, UpFile, ViewRequest};
+use super::session::block_on;
 use super::{Failure, usage};
 
 /// `up`'s flags.
@@ -29,128 +30,85 @@ pub struct UpArgs {
     pub listen: SocketAddr,
 }
 
-/// The file that tells other commands where the network is served.
-pub const UP_FILE: &str = "up.json";
-
-/// What `up.json` holds.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct UpFile {
-    /// Base URL, e.g. `http://127.0.0.1:40123`.
-    pub url: String,
-    /// The serving process.
-    pub pid: u32,
-}
-
-/// A contract call on a pair's channel, as one carrier.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Call {
-    /// The carrier acting.
-    pub as_carrier: String,
-    /// The other carrier of the pair's channel.
-    pub other: String,
-    /// The clearing contract's function.
-    pub function: String,
-    /// Arguments, hex.
-    pub args: Vec<String>,
-}
-
-/// A successful call's payload, hex.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Reply {
-    /// The contract's reply, hex.
-    pub payload: String,
-}
-
-/// A refused or failed call.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Fault {
-    /// What happened.
-    pub error: String,
-    /// Whether the same call may succeed when sent again.
-    pub transient: bool,
-}
-
-struct Served {
-    net: Arc<Network>,
+struct State {
+    net: Arc<Embedded>,
     // The network's tasks and database pools live on this runtime; the web workers hand
     // every call over to it.
     runtime: tokio::runtime::Handle,
 }
 
-impl Served {
-    /// The session of the call's carrier and the other carrier of its channel.
-    fn session(&self, call: &Call) -> Result<(Session, CarrierId, Vec<Vec<u8>>), Fault> {
-        let fault = |error: String| Fault {
-            error,
-            transient: false,
-        };
-        let carrier = |s: &str| {
-            CarrierId::parse(s).ok_or_else(|| fault(format!("`{s}` is not a carrier id")))
-        };
-        let me = carrier(&call.as_carrier)?;
-        let other = carrier(&call.other)?;
-        let session = Session::on(self.net.clone(), me).map_err(|e| fault(e.to_string()))?;
-        Ok((session, other, decode(&call.args).map_err(fault)?))
-    }
-
-    async fn submit(&self, call: Call) -> Result<Vec<u8>, Fault> {
-        let (session, other, args) = self.session(&call)?;
-        session.submit_raw(other, &call.function, args).await
-    }
-
-    async fn query(&self, call: Call) -> Result<Vec<u8>, Fault> {
-        let (session, other, args) = self.session(&call)?;
-        session
-            .query(other, &call.function, args)
-            .await
-            .map_err(|e| Fault {
-                error: e.to_string(),
-                transient: false,
-            })
-    }
+fn fault(e: &ClientError) -> HttpResponse {
+    HttpResponse::UnprocessableEntity().json(WireError::from(e))
 }
 
-fn decode(args: &[String]) -> Result<Vec<Vec<u8>>, String> {
-    args.iter()
-        .map(|a| hex::decode(a).map_err(|e| format!("an argument is not hex: {e}")))
-        .collect()
+fn received(req: &CallRequest) -> Result<Call, ClientError> {
+    let args = req
+        .args
+        .iter()
+        .map(hex::decode)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ClientError::Usage(format!("an argument is not hex: {e}")))?;
+    Call::received(&req.function, args)
+        .ok_or_else(|| ClientError::Usage(format!("no contract function `{}`", req.function)))
 }
 
-fn answer(r: Result<Result<Vec<u8>, Fault>, tokio::task::JoinError>) -> HttpResponse {
-    match r {
-        Ok(Ok(payload)) => HttpResponse::Ok().json(Reply {
+async fn call(state: web::Data<State>, req: web::Json<CallRequest>, writes: bool) -> HttpResponse {
+    let req = req.into_inner();
+    let call = match received(&req) {
+        Ok(c) if c.writes == writes => c,
+        Ok(c) => {
+            return fault(&ClientError::Usage(format!(
+                "`{}` is sent to /v1/{}",
+                c.function,
+                if c.writes { "submit" } else { "evaluate" }
+            )));
+        }
+        Err(e) => return fault(&e),
+    };
+    let net = state.net.clone();
+    let done = state
+        .runtime
+        .spawn(async move {
+            if writes {
+                net.submit(req.as_carrier, &req.channel, call).await
+            } else {
+                net.evaluate(req.as_carrier, &req.channel, call).await
+            }
+        })
+        .await;
+    match done {
+        Ok(Ok(payload)) => HttpResponse::Ok().json(Payload {
             payload: hex::encode(payload),
         }),
-        Ok(Err(fault)) => HttpResponse::UnprocessableEntity().json(fault),
-        Err(e) => HttpResponse::InternalServerError().json(Fault {
-            error: format!("the call failed: {e}"),
-            transient: false,
-        }),
+        Ok(Err(e)) => fault(&e),
+        Err(e) => fault(&ClientError::Fault(format!("the call failed: {e}"))),
     }
 }
 
-async fn submit(state: web::Data<Arc<Served>>, call: web::Json<Call>) -> HttpResponse {
-    let s = state.get_ref().clone();
-    answer(
-        s.runtime
-            .clone()
-            .spawn(async move { s.submit(call.into_inner()).await })
-            .await,
-    )
+async fn submit(state: web::Data<State>, req: web::Json<CallRequest>) -> HttpResponse {
+    call(state, req, true).await
 }
 
-async fn query(state: web::Data<Arc<Served>>, call: web::Json<Call>) -> HttpResponse {
-    let s = state.get_ref().clone();
-    answer(
-        s.runtime
-            .clone()
-            .spawn(async move { s.query(call.into_inner()).await })
-            .await,
-    )
+async fn evaluate(state: web::Data<State>, req: web::Json<CallRequest>) -> HttpResponse {
+    call(state, req, false).await
 }
 
-async fn orgs(state: web::Data<Arc<Served>>) -> HttpResponse {
-    HttpResponse::Ok().json(&state.net.config().orgs)
+async fn view(state: web::Data<State>, req: web::Json<ViewRequest>) -> HttpResponse {
+    let req = req.into_inner();
+    let net = state.net.clone();
+    match state
+        .runtime
+        .spawn(async move { net.view(req.as_carrier, req.view).await })
+        .await
+    {
+        Ok(Ok(reply)) => HttpResponse::Ok().json(reply),
+        Ok(Err(e)) => fault(&e),
+        Err(e) => fault(&ClientError::Fault(format!("the view failed: {e}"))),
+    }
+}
+
+async fn orgs(state: web::Data<State>) -> HttpResponse {
+    HttpResponse::Ok().json(state.net.members())
 }
 
 async fn health() -> HttpResponse {
@@ -158,7 +116,7 @@ async fn health() -> HttpResponse {
 }
 
 /// Waits for Ctrl-C or SIGTERM.
-async fn stop_signal() {
+pub async fn stop_signal() {
     #[cfg(unix)]
     {
         let mut term =
@@ -189,24 +147,23 @@ pub fn run(dir: Option<PathBuf>, a: UpArgs) -> Result<u8, Failure> {
 }
 
 async fn serve(dir: PathBuf, listen: SocketAddr) -> anyhow::Result<u8> {
-    let net = Arc::new(
-        Network::open(&dir, contracts::installed())
-            .await
-            .with_context(|| format!("{}: cannot open the network", dir.display()))?,
-    );
-    let served = Arc::new(Served {
+    let net = Embedded::open(&dir).await?;
+    // A request carries at most one transaction, hex-encoded: twice the ordering service's
+    // largest, plus room for the JSON around it.
+    let limit = 2 * net.network().config().orderer.absolute_max_bytes as usize + (64 << 10);
+    let data = web::Data::new(State {
         net: net.clone(),
         runtime: tokio::runtime::Handle::current(),
     });
-    let data = web::Data::new(served);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
-            .app_data(web::JsonConfig::default().limit(512 << 20))
+            .app_data(web::JsonConfig::default().limit(limit))
             .route("/v1/health", web::get().to(health))
             .route("/v1/orgs", web::get().to(orgs))
             .route("/v1/submit", web::post().to(submit))
-            .route("/v1/query", web::post().to(query))
+            .route("/v1/evaluate", web::post().to(evaluate))
+            .route("/v1/view", web::post().to(view))
     })
     .workers(2)
     .disable_signals()
@@ -239,25 +196,8 @@ async fn serve(dir: PathBuf, listen: SocketAddr) -> anyhow::Result<u8> {
         }
     };
     let _ = std::fs::remove_file(&up_path);
-    net.settle(Duration::from_secs(30)).await;
+    net.network().settle(Duration::from_secs(30)).await;
     outcome?;
     println!("stopped");
     Ok(0)
-}
-
-/// The served network of `dir`, if `iclear up` is serving it.
-pub fn served(dir: &Path) -> Option<String> {
-    let up: UpFile = serde_json::from_slice(&std::fs::read(dir.join(UP_FILE)).ok()?).ok()?;
-    let agent = agent();
-    let mut r = agent.get(&format!("{}/v1/health", up.url)).call().ok()?;
-    (r.status() == 200 && r.body_mut().read_to_string().ok()? == "ok").then_some(up.url)
-}
-
-/// A client that reads error bodies instead of turning statuses into errors.
-pub fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(600)))
-        .build()
-        .into()
 }
