@@ -151,8 +151,8 @@ pub async fn issue(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, C
         payer,
         payee,
         service,
-        from: from.clone(),
-        to: to.clone(),
+        period: settlement::period::Period::parse(&id.from, &id.to)
+            .map_err(|e| refused(e.to_string()))?,
     };
     // Both sides' records of the direction, and the counts `summary.json` reports.
     let (mut payer_side, mut payee_side) = (SideLoad::default(), SideLoad::default());

@@ -7,6 +7,7 @@ use toml::Value;
 use crate::carrier::CarrierId;
 use crate::money::{Currency, Exact, Rounding, parse_decimal};
 use crate::number::Number;
+use crate::period::{Period, PeriodError};
 use crate::service::Service;
 use crate::time::{Instant, Timestamp};
 
@@ -45,10 +46,8 @@ pub struct Deal {
     pub id: Option<String>,
     /// The two carriers.
     pub parties: [CarrierId; 2],
-    /// Start (inclusive).
-    pub from: Instant,
-    /// End (exclusive).
-    pub to: Instant,
+    /// `[from, to)`, as the file gives it.
+    pub period: Period,
     /// The currency of every price.
     pub currency: Currency,
     /// Commitments in file order (a record belongs to the first that covers it).
@@ -120,18 +119,12 @@ fn decimal(v: &Value, field: &str) -> Result<Decimal, DealError> {
     }
 }
 
-fn instant(v: &Value, field: &str) -> Result<Instant, DealError> {
-    let text = match v {
-        Value::String(s) => s.clone(),
-        Value::Datetime(d) => d.to_string(),
-        _ => return Err(field_err(field, "must be a date or an RFC 3339 time")),
-    };
-    Instant::parse_date_or_rfc3339(&text).ok_or_else(|| {
-        field_err(
-            field,
-            format!("`{text}` is not a date YYYY-MM-DD or an RFC 3339 time with an offset"),
-        )
-    })
+fn bound_text(v: &Value, field: &str) -> Result<String, DealError> {
+    match v {
+        Value::String(s) => Ok(s.clone()),
+        Value::Datetime(d) => Ok(d.to_string()),
+        _ => Err(field_err(field, "must be a date or an RFC 3339 time")),
+    }
 }
 
 impl Deal {
@@ -171,13 +164,12 @@ impl Deal {
                 "parties must be two different carriers, not {a} twice"
             )));
         }
-        let from = instant(get(&t, "from", "")?, "from")?;
-        let to = instant(get(&t, "to", "")?, "to")?;
-        if to <= from {
-            return Err(DealError::Rule(format!(
-                "`to` ({to}) must be after `from` ({from})"
-            )));
-        }
+        let from = bound_text(get(&t, "from", "")?, "from")?;
+        let to = bound_text(get(&t, "to", "")?, "to")?;
+        let period = Period::parse(&from, &to).map_err(|e| match e {
+            PeriodError::Bound { bound, .. } => field_err(bound, e.to_string()),
+            PeriodError::NotAfter { .. } => DealError::Rule(e.to_string()),
+        })?;
         let cur = string(get(&t, "currency", "")?, "currency")?;
         let currency = Currency::parse(cur)
             .ok_or_else(|| field_err("currency", format!("`{cur}` is not an ISO 4217 code")))?;
@@ -197,21 +189,20 @@ impl Deal {
         Ok(Deal {
             id,
             parties: [a, b],
-            from,
-            to,
+            period,
             currency,
             commitments,
         })
     }
 
-    /// Whether `[from, to)` shares time with the deal.
+    /// Whether `[from, to)` shares time with the deal ([`Period::overlaps_bounds`]).
     pub fn overlaps(&self, from: &Instant, to: &Instant) -> bool {
-        self.from < *to && *from < self.to
+        self.period.overlaps_bounds(from, to)
     }
 
-    /// Whether a record starting at `t` lies in the deal's period.
+    /// Whether a record starting at `t` lies in the deal's period ([`Period::contains`]).
     pub fn contains(&self, t: Timestamp) -> bool {
-        self.from.ceil_secs() <= t.0 && t.0 < self.to.ceil_secs()
+        self.period.contains(t)
     }
 }
 
@@ -391,7 +382,7 @@ tiers = [{ up_to = "50000", rate = "0.0100" }, { rate = "0.0080" }]
         let deal = Deal::parse(SAMPLE).unwrap();
         assert_eq!(deal.id.as_deref(), Some("alpha-beta-2026q4"));
         assert_eq!(deal.commitments[0].tiers.len(), 2);
-        assert_eq!(deal.to.to_string(), "2027-01-01T00:00:00Z");
+        assert_eq!(deal.period.to().to_string(), "2027-01-01T00:00:00Z");
     }
 
     #[test]

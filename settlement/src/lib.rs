@@ -15,6 +15,7 @@ pub mod money;
 pub mod netting;
 pub mod number;
 pub mod offline;
+pub mod period;
 pub mod ratesheet;
 pub mod rating;
 pub mod reconcile;
