@@ -3,6 +3,7 @@
 //! No I/O beyond the readers and writers it is handed, no clock, no floats: money is
 //! [`rust_decimal::Decimal`] and every rounding is the one the SPEC names.
 
+pub mod agreement;
 pub mod carrier;
 pub mod cdr;
 pub mod deal;
