@@ -169,13 +169,10 @@ pub async fn balances(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>
             .iter()
             .filter(|d| d.statement == s.id)
             .filter_map(|d| d.dispute.adjustment());
-        dues.push(Due::after_disputes(
-            payer,
-            payee,
-            currency,
-            billed,
-            adjustments,
-        ));
+        dues.push(
+            Due::after_disputes(payer, payee, currency, billed, adjustments)
+                .map_err(|e| refused(e.to_string()))?,
+        );
     }
     let payments: Vec<Payment> = ctx
         .range_by_partial_composite_key("payment", &[])
@@ -194,17 +191,20 @@ pub async fn balances(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>
         })
         .collect();
     let out: Vec<Balance> = net(a, b, &dues)
+        .map_err(|e| refused(e.to_string()))?
         .iter()
-        .map(|pos| Balance {
-            currency: pos.currency.to_string(),
-            debtor: pos.debtor.to_string(),
-            creditor: pos.creditor.to_string(),
-            due: settlement::money::format_fixed(pos.amount, pos.currency.minor_unit()),
-            balance: settlement::money::format_fixed(
-                balance(pos, &payments),
-                pos.currency.minor_unit(),
-            ),
+        .map(|pos| {
+            Ok(Balance {
+                currency: pos.currency.to_string(),
+                debtor: pos.debtor.to_string(),
+                creditor: pos.creditor.to_string(),
+                due: settlement::money::format_fixed(pos.amount, pos.currency.minor_unit()),
+                balance: settlement::money::format_fixed(
+                    balance(pos, &payments).map_err(|e| refused(e.to_string()))?,
+                    pos.currency.minor_unit(),
+                ),
+            })
         })
-        .collect();
+        .collect::<Result<_, ContractError>>()?;
     reply(&out)
 }
