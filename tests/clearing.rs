@@ -605,7 +605,11 @@ fn up_serves_the_network_to_other_commands_until_stopped() {
         &["deal", "accept", "--id", "alpha-beta-2026q4"],
     );
     assert_eq!(o.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("not proposed"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("the deal is in_force: the proposer cannot accept"),
+        "{err}"
+    );
     // SIGTERM stops it cleanly; then the network opens in process again.
     let pid = server.id().to_string();
     assert!(

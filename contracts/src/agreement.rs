@@ -126,7 +126,6 @@ pub async fn propose(
     req: AgreementProposal,
 ) -> Result<AgreementState, ContractError> {
     let (me, _) = sides(ctx, req.with)?;
-    req.terms.check().map_err(|e| refused(e.to_string()))?;
     let mut s = state(ctx).await?;
     s.pending = Some(PendingTerms {
         by: me,

@@ -3,7 +3,8 @@
 
 use ledger::contract::{Context, ContractError};
 use serde::{Deserialize, Serialize};
-use settlement::deal::Deal;
+pub use settlement::deal::DealState;
+use settlement::deal::{Deal, DealAction, DealRole};
 
 use settlement::carrier::CarrierId;
 
@@ -24,18 +25,6 @@ pub struct ProposeDeal {
 pub struct DealId {
     /// The id.
     pub id: String,
-}
-
-/// Where a deal stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DealState {
-    /// Signed by its proposer only.
-    Proposed,
-    /// Signed by both: its commitments apply.
-    InForce,
-    /// Withdrawn before the other party accepted.
-    Withdrawn,
 }
 
 /// A deal as the ledger keeps it.
@@ -117,45 +106,34 @@ pub async fn propose(ctx: &mut Context<'_>, req: ProposeDeal) -> Result<DealReco
     Ok(record)
 }
 
-/// `deal.accept`: the other party signs; the deal is in force.
-pub async fn accept(ctx: &mut Context<'_>, req: DealId) -> Result<DealRecord, ContractError> {
+/// `deal.accept` and `deal.withdraw`: the step of the deal's lifecycle (settlement's) that
+/// the caller may take, refused with the state and who may act.
+async fn decide(
+    ctx: &mut Context<'_>,
+    req: DealId,
+    action: DealAction,
+) -> Result<DealRecord, ContractError> {
     let mut record = load(ctx, &req.id).await?;
     let me = caller(ctx)?;
-    let id = &record.id;
-    if record.state != DealState::Proposed {
-        return Err(ContractError::refused(format!(
-            "deal `{id}` is {:?}, not proposed",
-            record.state
-        )));
-    }
-    if !record.parties.contains(&me) || record.proposer == me {
-        return Err(ContractError::refused(format!(
-            "only the party that did not propose deal `{id}` may accept it (proposed by {})",
-            record.proposer
-        )));
-    }
-    record.state = DealState::InForce;
+    let refuse = |e: settlement::deal::DealStepError| {
+        ContractError::refused(format!("deal `{}`: {e}", record.id))
+    };
+    let role = DealRole::of(record.parties, record.proposer, me).map_err(refuse)?;
+    record.state = record.state.next(action, role).map_err(refuse)?;
     record.decided_at = Some(now(ctx).0);
     put_json(ctx, &keys::deal(&record.id), &record)?;
     emit(ctx, "deal", &record)?;
     Ok(record)
 }
 
+/// `deal.accept`: the other party signs; the deal is in force.
+pub async fn accept(ctx: &mut Context<'_>, req: DealId) -> Result<DealRecord, ContractError> {
+    decide(ctx, req, DealAction::Accept).await
+}
+
 /// `deal.withdraw`: the proposer takes back a proposal the other party has not accepted.
 pub async fn withdraw(ctx: &mut Context<'_>, req: DealId) -> Result<DealRecord, ContractError> {
-    let mut record = load(ctx, &req.id).await?;
-    let me = caller(ctx)?;
-    if record.proposer != me || record.state != DealState::Proposed {
-        return Err(ContractError::refused(format!(
-            "deal `{}` is {:?}; only its proposer ({}) may withdraw it, and only while proposed",
-            record.id, record.state, record.proposer
-        )));
-    }
-    record.state = DealState::Withdrawn;
-    record.decided_at = Some(now(ctx).0);
-    put_json(ctx, &keys::deal(&record.id), &record)?;
-    emit(ctx, "deal", &record)?;
-    Ok(record)
+    decide(ctx, req, DealAction::Withdraw).await
 }
 
 /// `deal.get`.

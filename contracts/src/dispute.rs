@@ -6,7 +6,7 @@ use ledger::contract::{Context, ContractError};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use settlement::carrier::CarrierId;
-use settlement::dispute::{Dispute, Side, Step};
+use settlement::dispute::{Cap, Dispute, Side, Step, StepName};
 
 use crate::statement::{IssuedStatement, StatementId};
 use crate::store::{caller, emit, fetch, get_json, new_id, now, put_json};
@@ -37,7 +37,7 @@ pub struct DisputeStep {
     /// The dispute.
     pub id: String,
     /// The step, as SPEC §7 names it (`accept`, `counter`, …).
-    pub step: String,
+    pub step: StepName,
     /// The amount of a counter or a settlement proposal.
     #[serde(default)]
     pub amount: Option<Decimal>,
@@ -146,7 +146,7 @@ pub async fn open(ctx: &mut Context<'_>, req: OpenRequest) -> Result<DisputeReco
             }
         )));
     }
-    let window = agreement::terms(ctx).await?.dispute_window_days;
+    let window = agreement::terms(ctx).await?.dispute_window_days();
     let at = now(ctx);
     let dispute = Dispute::open(
         req.claimed,
@@ -191,84 +191,61 @@ pub async fn step(ctx: &mut Context<'_>, req: DisputeStep) -> Result<DisputeReco
     } else {
         return Err(refused(format!("{me} is not a party of dispute {id}")));
     };
-    let needs_amount = |what: &str| -> Result<Decimal, ContractError> {
-        req.amount
-            .ok_or_else(|| refused(format!("`{what}` needs an amount")))
-    };
-    let step = match req.step.as_str() {
-        "accept" => Step::Accept,
-        "reject" => Step::Reject,
-        "counter" => Step::Counter(needs_amount("counter")?),
-        "accept-counter" => Step::AcceptCounter,
-        "escalate" => Step::Escalate,
-        "withdraw" => Step::Withdraw,
-        "propose-settlement" => Step::ProposeSettlement(needs_amount("propose-settlement")?),
-        "accept-settlement" => Step::AcceptSettlement,
-        other => return Err(refused(format!("`{other}` is not a dispute step"))),
+    let step = Step::new(req.step, req.amount).map_err(|e| refused(e.to_string()))?;
+    let statement = record.statement.clone();
+    let (issued, line_ceiling) = ceiling(ctx, &statement, record.line.as_deref()).await?;
+    let adjustments_key = keys::adjustments(&statement.key());
+    let mut made: Adjustments = get_json(ctx, &adjustments_key).await?.unwrap_or_default();
+    let on_line = [record
+        .line
+        .as_ref()
+        .and_then(|l| made.lines.get(l).copied())
+        .unwrap_or_default()];
+    let on_statement = [made.total];
+    let line_cap = record.line.as_ref().map(|_| Cap {
+        ceiling: line_ceiling,
+        final_adjustments: &on_line,
+    });
+    let statement_cap = Cap {
+        ceiling: issued.amount_billed,
+        final_adjustments: &on_statement,
     };
     record.dispute = record
         .dispute
-        .apply(step, side)
+        .apply_capped(step, side, line_cap, statement_cap)
         .map_err(|e| refused(format!("dispute {id}: {e}")))?;
     record.history.push(Entry {
-        step: req.step,
+        step: req.step.as_str().to_string(),
         by: me,
         at: now(ctx).0,
         reason: req.reason,
         amount: req.amount,
     });
     if record.dispute.state.is_final() {
-        let statement_key = record.statement.key();
-        let marker = keys::open_dispute(&statement_key, record.line.as_deref().unwrap_or("*"));
+        let marker = keys::open_dispute(&statement.key(), record.line.as_deref().unwrap_or("*"));
         ctx.delete(&marker)?;
         if let Some(adjustment) = record.dispute.adjustment().filter(|a| !a.is_zero()) {
-            adjust(ctx, &record, adjustment).await?;
+            // Within the caps just checked, so these sums are representable.
+            let overflow = || ContractError::internal("a capped adjustment overflowed");
+            made.total = made.total.checked_add(adjustment).ok_or_else(overflow)?;
+            if let Some(line) = &record.line {
+                let after = on_line[0].checked_add(adjustment).ok_or_else(overflow)?;
+                made.lines.insert(line.clone(), after);
+            }
+            put_json(ctx, &adjustments_key, &made)?;
+            account::adjust(
+                ctx,
+                statement.payer,
+                statement.payee,
+                issued.currency,
+                adjustment,
+            )
+            .await?;
         }
     }
     put_json(ctx, &keys::dispute(&id), &record)?;
     emit(ctx, "dispute", &record)?;
     Ok(record)
-}
-
-/// Books a final adjustment: within the line's payee charge and the statement's amount
-/// billed, counting the final adjustments already made (SPEC §7), then on the account.
-async fn adjust(
-    ctx: &mut Context<'_>,
-    record: &DisputeRecord,
-    adjustment: Decimal,
-) -> Result<(), ContractError> {
-    let s = &record.statement;
-    let (issued, line_ceiling) = ceiling(ctx, s, record.line.as_deref()).await?;
-    let key = keys::adjustments(&s.key());
-    let mut made: Adjustments = get_json(ctx, &key).await?.unwrap_or_default();
-    let over = |what: &str, ceiling: Decimal, before: Decimal| {
-        refused(format!(
-            "dispute {}: an adjustment of {adjustment} after {before} already adjusted would exceed the {what} ({ceiling})",
-            record.id
-        ))
-    };
-    let total = made
-        .total
-        .checked_add(adjustment)
-        .filter(|t| *t <= issued.amount_billed)
-        .ok_or_else(|| {
-            over(
-                "statement's amount billed",
-                issued.amount_billed,
-                made.total,
-            )
-        })?;
-    if let Some(line) = &record.line {
-        let before = made.lines.get(line).copied().unwrap_or_default();
-        let after = before
-            .checked_add(adjustment)
-            .filter(|t| *t <= line_ceiling)
-            .ok_or_else(|| over("line's payee charge", line_ceiling, before))?;
-        made.lines.insert(line.clone(), after);
-    }
-    made.total = total;
-    put_json(ctx, &key, &made)?;
-    account::adjust(ctx, s.payer, s.payee, issued.currency, adjustment).await
 }
 
 /// `dispute.get`.

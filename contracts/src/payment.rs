@@ -8,13 +8,10 @@ use serde::{Deserialize, Serialize};
 use settlement::carrier::CarrierId;
 use settlement::money::Currency;
 use settlement::netting::{balance, net};
-use settlement::time::Instant;
+use settlement::payment::PaymentTerms;
 
 use crate::store::{caller, emit, fetch, new_id, now, put_json};
 use crate::{account, agreement, keys};
-
-/// The largest payment (SPEC §8): 10^15.
-const MAX_PAYMENT: Decimal = Decimal::from_parts(0xa4c6_8000, 0x0003_8d7e, 0, false, 0);
 
 /// A payment as recorded by its payer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,29 +87,14 @@ pub async fn record(
             req.payee
         )));
     }
-    let minor = req.currency.minor_unit();
-    if req.amount <= Decimal::ZERO || req.amount.normalize().scale() > minor {
-        return Err(refused(format!(
-            "amount {} is not > 0 with at most {minor} decimals ({})",
-            req.amount, req.currency
-        )));
-    }
-    if req.amount > MAX_PAYMENT {
-        return Err(refused(format!("amount {} is above 10^15", req.amount)));
-    }
     let at = now(ctx);
-    let date = match Instant::parse_date_or_rfc3339(&req.date) {
-        Some(d) if req.date.len() == 10 => d,
-        _ => return Err(refused(format!("date `{}` is not YYYY-MM-DD", req.date))),
-    };
-    let earliest = Instant::parse_date_or_rfc3339("2000-01-01")
-        .ok_or_else(|| ContractError::internal("2000-01-01 does not parse"))?;
-    if date < earliest || date.ceil_secs() > at.0.saturating_add(86_400) {
-        return Err(refused(format!(
-            "date {} is before 2000-01-01 or more than one day after the transaction's time",
-            req.date
-        )));
-    }
+    let terms = PaymentTerms::check(
+        &req.amount.to_string(),
+        req.currency.as_str(),
+        &req.date,
+        at,
+    )
+    .map_err(|e| refused(e.to_string()))?;
     if !account::load(ctx).await?.has_currency(req.currency) {
         return Err(refused(format!(
             "no statement between {me} and {} is in {}",
@@ -124,9 +106,9 @@ pub async fn record(
         id: id.clone(),
         payer: me,
         payee: req.payee,
-        amount: req.amount,
-        currency: req.currency,
-        date: req.date,
+        amount: terms.amount(),
+        currency: terms.currency(),
+        date: terms.date().to_string(),
         reference: req.reference,
         recorded_at: at.0,
         confirmed_at: None,
@@ -186,14 +168,17 @@ pub async fn balances(
     q: BalanceQuery,
 ) -> Result<Vec<Balance>, ContractError> {
     let (dues, payments) = account::load(ctx).await?.dues_and_payments()?;
-    let positions = net(q.a, q.b, &dues);
+    let unrepresentable = |e: settlement::netting::NettingError| {
+        ContractError::refused(format!("the balance cannot be computed: {e}"))
+    };
+    let positions = net(q.a, q.b, &dues).map_err(unrepresentable)?;
     positions
         .iter()
         .map(|pos| {
             let minor = pos.currency.minor_unit();
             let mut due = pos.amount;
             due.rescale(minor);
-            let mut left = balance(pos, &payments);
+            let mut left = balance(pos, &payments).map_err(unrepresentable)?;
             left.rescale(minor);
             Ok(Balance {
                 currency: pos.currency,

@@ -6,7 +6,7 @@ use ledger::contract::{Context, ContractError};
 use serde::{Deserialize, Serialize};
 use settlement::carrier::CarrierId;
 use settlement::money::{Currency, Rounding};
-use settlement::ratesheet::change::{ChangeProblem, publish as merge_change};
+use settlement::ratesheet::change::{Prior, check_publication};
 use settlement::ratesheet::{Ratesheet, SheetTerms};
 use settlement::service::Service;
 
@@ -212,33 +212,34 @@ pub async fn publish(
         )));
     }
     let old = previous.as_ref().map(StoredSheet::sheet).transpose()?;
-    // A counterparty's first sheet after a general one is judged against the general one
-    // (SPEC §3.1): only the owner's very first publication for the service is a baseline.
-    let general = match (&previous, terms.counterparty) {
-        (None, Some(_)) => {
-            let key = keys::sheet(terms.owner.as_str(), terms.service.as_str(), "*");
-            get_json::<StoredSheet>(ctx, &key)
-                .await?
-                .map(|s| s.sheet())
-                .transpose()?
-        }
+    // SPEC §3.1: only the owner's very first publication for the service on this channel,
+    // in any scope, is the baseline; a counterparty's first sheet after a general one is
+    // judged against the general one.
+    let other_scope = match terms.counterparty {
+        Some(_) => "*".to_string(),
+        None => parties
+            .iter()
+            .find(|p| **p != me)
+            .map(|p| p.to_string())
+            .unwrap_or_default(),
+    };
+    let other_key = keys::sheet(terms.owner.as_str(), terms.service.as_str(), &other_scope);
+    let other: Option<StoredSheet> = get_json(ctx, &other_key).await?;
+    let general = match (terms.counterparty, &other) {
+        (Some(_), Some(g)) => Some(g.sheet()?),
         _ => None,
     };
-    let notice_days = agreement::terms(ctx).await?.notice_days;
-    let at = now(ctx);
-    let reread = || {
-        Ratesheet::read(&csv[..], terms.sheet_terms()?)
-            .map_err(|e| ContractError::internal(e.to_string()))
+    let prior = if old.is_none() && other.is_none() {
+        Prior::Baseline
+    } else {
+        Prior::Published {
+            scope: old.as_ref(),
+            general: general.as_ref().or(old.as_ref()),
+        }
     };
-    let merged = check_change(
-        old.as_ref(),
-        general.as_ref(),
-        sheet,
-        reread,
-        at,
-        notice_days,
-    )?
-    .map_err(|problems| {
+    let notice_days = agreement::terms(ctx).await?.notice_days();
+    let at = now(ctx);
+    let merged = check_publication(prior, sheet, at, notice_days).map_err(|problems| {
         ContractError::refused(
             problems
                 .iter()
@@ -296,23 +297,4 @@ pub async fn sheet_for(
         }
     }
     Ok(None)
-}
-
-/// SPEC §3.1 for one publication: against the sheet in force for its scope, or — for a
-/// counterparty's first sheet — against the owner's general sheet, whose rows stay its own.
-fn check_change(
-    old: Option<&Ratesheet>,
-    general: Option<&Ratesheet>,
-    publication: Ratesheet,
-    reread: impl FnOnce() -> Result<Ratesheet, ContractError>,
-    at: settlement::time::Timestamp,
-    notice_days: u32,
-) -> Result<Result<Ratesheet, Vec<ChangeProblem>>, ContractError> {
-    Ok(match (old, general) {
-        (None, Some(general)) => match merge_change(Some(general), publication, at, notice_days) {
-            Ok(_) => Ok(reread()?),
-            Err(problems) => Err(problems),
-        },
-        _ => merge_change(old, publication, at, notice_days),
-    })
 }

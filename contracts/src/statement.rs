@@ -12,19 +12,19 @@ use settlement::export::SummaryContext;
 use settlement::money::Currency;
 use settlement::number::Number;
 use settlement::offline::{SideLoad, reconcile};
-use settlement::reconcile::{MatchRules, SideRecord};
+use settlement::period::Period;
+use settlement::reconcile::SideRecord;
 use settlement::service::Service;
 use settlement::statement::StatementScope;
 use settlement::time::{Instant, Timestamp};
 
 use crate::deal::{DealRecord, DealState};
 use crate::store::{caller, emit, fetch, get_json, now, put_json, range_json};
-use crate::usage::{BatchSummary, ClosedPeriod, StoredBatch, StoredRecord};
+use crate::usage::{BatchSummary, StoredBatch, StoredRecord};
 use crate::{account, agreement, keys, ratesheet};
 
 /// Which statement: payer, payee, service and period as given.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct StatementId {
     /// Who pays.
     pub payer: CarrierId,
@@ -32,37 +32,20 @@ pub struct StatementId {
     pub payee: CarrierId,
     /// The service.
     pub service: Service,
-    /// Start (date or RFC 3339, as given).
-    pub from: String,
-    /// End, exclusive.
-    pub to: String,
+    /// `[from, to)`, each bound as given (the statement is keyed on the text).
+    #[serde(flatten)]
+    pub period: Period,
 }
 
 impl StatementId {
-    /// The period's exact bounds, each checked, `to` after `from`.
-    pub fn bounds(&self) -> Result<(Instant, Instant), ContractError> {
-        let bound = |s: &str| {
-            Instant::parse_date_or_rfc3339(s)
-                .ok_or_else(|| refused(format!("`{s}` is not a date or RFC 3339 time")))
-        };
-        let (from, to) = (bound(&self.from)?, bound(&self.to)?);
-        if to <= from {
-            return Err(refused(format!(
-                "the period {} to {} is empty: `to` must be after `from`",
-                self.from, self.to
-            )));
-        }
-        Ok((from, to))
-    }
-
     /// Its world-state key.
     pub fn key(&self) -> String {
         keys::statement(
             self.payer.as_str(),
             self.payee.as_str(),
             self.service.as_str(),
-            &self.from,
-            &self.to,
+            self.period.from_text(),
+            self.period.to_text(),
         )
     }
 
@@ -157,34 +140,27 @@ pub async fn issue(
             pair[0], pair[1]
         )));
     }
-    let (from, to) = id.bounds()?;
+    let period = &id.period;
+    let (from, to) = (period.from().clone(), period.to().clone());
     let at = now(ctx);
-    if to.ceil_secs() > at.0 {
+    if !period.has_ended_by(at) {
         return Err(refused(format!(
-            "the period {} to {} has not ended: only an ended period can be stated (SPEC §6.4)",
-            id.from, id.to
+            "the period {period} has not ended: only an ended period can be stated (SPEC §6.4)"
         )));
     }
     // The period must not overlap one already stated; issuing closes it.
     let closed_key = keys::closed(payer.as_str(), payee.as_str(), service.as_str());
-    let mut closed: Vec<ClosedPeriod> = get_json(ctx, &closed_key).await?.unwrap_or_default();
-    for p in &closed {
-        if let Some((f, t)) = p.bounds()
-            && f < to
-            && from < t
-        {
-            return Err(refused(format!(
-                "the period overlaps the statement already issued for {} to {}",
-                p.from, p.to
-            )));
-        }
+    let mut closed: Vec<Period> = get_json(ctx, &closed_key).await?.unwrap_or_default();
+    if let Some(p) = closed.iter().find(|p| p.overlaps(period)) {
+        return Err(refused(format!(
+            "the period overlaps the statement already issued for {} to {}",
+            p.from_text(),
+            p.to_text()
+        )));
     }
     let terms = agreement::terms(ctx).await?;
-    let rules = MatchRules {
-        match_window: terms.match_window,
-        units_tolerance: terms.units_tolerance(service),
-    };
-    let threshold = terms.threshold_pct;
+    let rules = terms.match_rules(service);
+    let threshold = terms.threshold_pct();
     let sheet = ratesheet::sheet_for(ctx, payee, payer, service)
         .await?
         .ok_or_else(|| refused(format!("{payee} has no {service} ratesheet for {payer}")))?;
@@ -202,8 +178,7 @@ pub async fn issue(
         payer,
         payee,
         service,
-        from: from.clone(),
-        to: to.clone(),
+        period: id.period.clone(),
     };
     // Both sides' records of the direction, and the counts `summary.json` reports.
     let (mut payer_side, mut payee_side) = (SideLoad::default(), SideLoad::default());
@@ -250,8 +225,8 @@ pub async fn issue(
         payer,
         payee,
         service,
-        from_text: &id.from,
-        to_text: &id.to,
+        from_text: id.period.from_text(),
+        to_text: id.period.to_text(),
         currency,
         decimals: sheet.terms().decimals,
         out_of_scope: accepted.saturating_sub(in_scope),
@@ -284,10 +259,7 @@ pub async fn issue(
         discrepancies_csv: text(files.discrepancies)?,
         summary_json: text(files.summary)?,
     };
-    closed.push(ClosedPeriod {
-        from: id.from.clone(),
-        to: id.to.clone(),
-    });
+    closed.push(id.period.clone());
     put_json(ctx, &closed_key, &closed)?;
     put_json(ctx, &id.key(), &issued)?;
     account::bill(ctx, payer, payee, currency, issued.amount_billed).await?;
@@ -348,8 +320,7 @@ pub async fn get(ctx: &mut Context<'_>, id: StatementId) -> Result<IssuedStateme
 /// rated records; the payer's first, each side by start time and id).
 pub async fn rated(ctx: &mut Context<'_>, id: StatementId) -> Result<String, ContractError> {
     let (payer, payee, service) = (id.payer, id.payee, id.service);
-    let (from, to) = id.bounds()?;
-    let (lo, hi) = (from.ceil_secs(), to.ceil_secs());
+    let (lo, hi) = (id.period.from().ceil_secs(), id.period.to().ceil_secs());
     let sheet = ratesheet::sheet_for(ctx, payee, payer, service)
         .await?
         .ok_or_else(|| refused(format!("{payee} has no {service} ratesheet for {payer}")))?;

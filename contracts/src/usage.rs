@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 use settlement::carrier::CarrierId;
 use settlement::cdr::{CdrReader, FormatSpec, RejectReason};
 use settlement::intake::Tally;
+use settlement::period::Period;
 use settlement::ratesheet::Ratesheet;
 use settlement::service::Service;
-use settlement::time::Instant;
 
 use settlement::money::Currency;
 
@@ -49,25 +49,6 @@ impl crate::api::Request for SubmitBatch {
 pub struct BatchQuery {
     /// The batch's transaction.
     pub tx_id: String,
-}
-
-/// A stated period `[from, to)` that no longer takes records.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ClosedPeriod {
-    /// Start, as given when the statement was issued.
-    pub from: String,
-    /// End, exclusive.
-    pub to: String,
-}
-
-impl ClosedPeriod {
-    /// The period's exact bounds; `None` if the stored text is not a date or time.
-    pub fn bounds(&self) -> Option<(Instant, Instant)> {
-        Some((
-            Instant::parse_date_or_rfc3339(&self.from)?,
-            Instant::parse_date_or_rfc3339(&self.to)?,
-        ))
-    }
 }
 
 /// The charges of one direction and service in a batch.
@@ -221,7 +202,7 @@ pub async fn submit(
     let mut rejects = Vec::new();
     let mut in_batch: HashSet<String> = HashSet::new();
     let mut sheets: HashMap<Direction, Option<Ratesheet>> = HashMap::new();
-    let mut closed: HashMap<Direction, Vec<(i64, i64)>> = HashMap::new();
+    let mut closed: HashMap<Direction, Vec<std::ops::Range<i64>>> = HashMap::new();
     let mut totals: BTreeMap<Direction, Running> = BTreeMap::new();
     let mut kept: BTreeMap<Direction, Vec<StoredRecord>> = BTreeMap::new();
     let mut rated_records: Vec<RatedRecord> = Vec::new();
@@ -261,7 +242,7 @@ pub async fn submit(
                     }
                     let is_closed = closed
                         .get(&dir)
-                        .is_some_and(|ps| ps.iter().any(|&(f, t)| f <= u.start.0 && u.start.0 < t));
+                        .is_some_and(|ps| ps.iter().any(|r| r.contains(&u.start.0)));
                     if is_closed {
                         Err(RejectReason::PeriodClosed)
                     } else {
@@ -412,22 +393,16 @@ fn fixed(d: Decimal, dp: u32) -> Decimal {
     d
 }
 
+/// The stated periods of a direction: records starting in them are `period_closed`.
 async fn closed_periods(
     ctx: &mut Context<'_>,
     payer: CarrierId,
     payee: CarrierId,
     service: Service,
-) -> Result<Vec<(i64, i64)>, ContractError> {
+) -> Result<Vec<std::ops::Range<i64>>, ContractError> {
     let key = keys::closed(payer.as_str(), payee.as_str(), service.as_str());
-    let periods: Vec<ClosedPeriod> = get_json(ctx, &key).await?.unwrap_or_default();
-    periods
-        .iter()
-        .map(|p| {
-            p.bounds()
-                .map(|(f, t)| (f.ceil_secs(), t.ceil_secs()))
-                .ok_or_else(|| ContractError::corrupt(key.clone(), format!("period {p:?}")))
-        })
-        .collect()
+    let periods: Vec<Period> = get_json(ctx, &key).await?.unwrap_or_default();
+    Ok(periods.iter().map(Period::start_seconds).collect())
 }
 
 /// `usage.batch`: a committed batch's summary.

@@ -157,7 +157,10 @@ async fn a_deal_is_in_force_once_the_other_party_accepts(backend: Backend) {
         .call::<api::AcceptDeal>("alpha", deal_id("alpha-beta-2026q4"))
         .await
         .unwrap_err();
-    assert!(own.contains("only the party that did not propose"), "{own}");
+    assert!(
+        own.contains("the proposer cannot accept; the other party may accept"),
+        "{own}"
+    );
     let accepted = net
         .call::<api::AcceptDeal>("beta", deal_id("alpha-beta-2026q4"))
         .await
@@ -167,7 +170,10 @@ async fn a_deal_is_in_force_once_the_other_party_accepts(backend: Backend) {
         .call::<api::WithdrawDeal>("alpha", deal_id("alpha-beta-2026q4"))
         .await
         .unwrap_err();
-    assert!(late.contains("only while proposed"), "{late}");
+    assert!(
+        late.contains("the deal is in_force: the proposer cannot withdraw"),
+        "{late}"
+    );
     // A deal without an id gets one from its transaction, the same on both peers.
     let anon: String = toml
         .lines()
@@ -357,8 +363,7 @@ async fn the_issued_statement_equals_the_offline_reconciliation_and_closes_the_p
     let net = open(dir.path()).await;
     // A period that has not ended cannot be stated (SPEC §6.4), whoever asks.
     let mut future = october_id();
-    future.from = "2026-11-01".into();
-    future.to = "9999-01-01".into();
+    future.period = settlement::period::Period::parse("2026-11-01", "9999-01-01").unwrap();
     let err = net
         .call::<api::IssueStatement>("alpha", future)
         .await
@@ -417,7 +422,7 @@ fn open_request(line: Option<&str>, claimed: &str) -> OpenRequest {
 fn step(id: &str, step: &str, amount: Option<&str>, reason: &str) -> DisputeStep {
     DisputeStep {
         id: id.into(),
-        step: step.into(),
+        step: step.parse().unwrap(),
         amount: amount.map(d),
         reason: reason.into(),
     }
@@ -562,10 +567,7 @@ async fn adjustments_never_exceed_what_they_adjust(backend: Backend) {
         .call::<api::StepDispute>("beta", step(&again.id, "accept", None, ""))
         .await
         .unwrap_err();
-    assert!(
-        err.contains("would exceed the line's payee charge"),
-        "{err}"
-    );
+    assert!(err.contains("more than its payee charge"), "{err}");
     // Whole-statement disputes: 5.77 more fits in 5.85 − 0.08; one cent more does not.
     let whole = net
         .call::<api::OpenDispute>("alpha", open_request(None, "5.77"))
@@ -582,10 +584,7 @@ async fn adjustments_never_exceed_what_they_adjust(backend: Backend) {
         .call::<api::StepDispute>("beta", step(&more.id, "accept", None, ""))
         .await
         .unwrap_err();
-    assert!(
-        err.contains("would exceed the statement's amount billed"),
-        "{err}"
-    );
+    assert!(err.contains("more than its amount billed"), "{err}");
     let bal = balance(&net).await;
     assert!(
         bal.iter().all(|b| b.due.is_zero()),
@@ -608,14 +607,14 @@ async fn payments_out_of_bounds_are_refused(backend: Backend) {
     );
     october(&net).await;
     for (amount, date, why) in [
-        ("0", "2026-11-20", "not > 0"),
-        ("-1.00", "2026-11-20", "not > 0"),
-        ("1.001", "2026-11-20", "at most 2 decimals"),
+        ("0", "2026-11-20", "must be more than 0"),
+        ("-1.00", "2026-11-20", "is not a decimal"),
+        ("1.001", "2026-11-20", "more decimals than EUR's minor unit"),
         ("79228162514264337593543950335", "2026-11-20", "above 10^15"),
         ("1000000000000000.01", "2026-11-20", "above 10^15"),
         ("1.00", "1999-12-31", "before 2000-01-01"),
         ("1.00", "2999-01-01", "more than one day after"),
-        ("1.00", "20261120", "is not YYYY-MM-DD"),
+        ("1.00", "20261120", "is not a date YYYY-MM-DD"),
     ] {
         let err = net
             .call::<api::RecordPayment>("alpha", payment(amount, date))
@@ -646,14 +645,15 @@ async fn the_agreement_is_proposed_by_one_carrier_and_accepted_by_the_other(back
     let start = net.call::<api::GetAgreement>("alpha", ()).await.unwrap();
     assert_eq!(
         (
-            start.in_force.notice_days,
-            start.in_force.dispute_window_days
+            start.in_force.notice_days(),
+            start.in_force.dispute_window_days()
         ),
         (7, 60)
     );
-    let mut terms = start.in_force.clone();
-    terms.notice_days = 0;
-    terms.dispute_window_days = 0;
+    let mut draft = start.in_force.draft();
+    draft.notice_days = 0;
+    draft.dispute_window_days = 1;
+    let terms = contracts::AgreementTerms::try_from(draft).unwrap();
     // A proposal naming another carrier is refused.
     let err = net
         .call::<api::ProposeAgreement>(
@@ -677,7 +677,7 @@ async fn the_agreement_is_proposed_by_one_carrier_and_accepted_by_the_other(back
         .await
         .unwrap();
     // Proposed, not in force: alpha alone changed nothing.
-    assert_eq!(proposed.in_force.notice_days, 7);
+    assert_eq!(proposed.in_force.notice_days(), 7);
     let err = net
         .call::<api::AcceptAgreement>("alpha", with("beta"))
         .await
@@ -689,10 +689,10 @@ async fn the_agreement_is_proposed_by_one_carrier_and_accepted_by_the_other(back
         .unwrap();
     assert_eq!(
         (
-            accepted.in_force.notice_days,
-            accepted.in_force.dispute_window_days
+            accepted.in_force.notice_days(),
+            accepted.in_force.dispute_window_days()
         ),
-        (0, 0)
+        (0, 1)
     );
     assert!(accepted.pending.is_none());
     assert_eq!(accepted.history.len(), 1);

@@ -441,8 +441,7 @@ async fn rows_of_an_issued_period_are_period_closed_with_their_file_lines() {
                 payer: carrier("alpha"),
                 payee: carrier("beta"),
                 service: Service::Voice,
-                from: "2026-10-01".into(),
-                to: "2026-11-01".into(),
+                period: settlement::period::Period::parse("2026-10-01", "2026-11-01").unwrap(),
             },
         )
         .await

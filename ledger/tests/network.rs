@@ -3,6 +3,7 @@
 
 mod common;
 
+use ledger::gateway::GatewayError;
 use ledger::network::{CONSORTIUM_CHANNEL, Network, pair_channel};
 use ledger::sample::KV;
 use ledger::validate::ValidationCode;
@@ -314,8 +315,20 @@ async fn the_orderer_refuses_outsiders_oversized_and_stale_envelopes() {
         .unwrap();
     let gw = net.gateway("alpha").unwrap();
     let client = net.identity("alpha", "client").unwrap();
-    let big = gw
+    // A proposal that alone exceeds the limit is refused by the gateway before any peer
+    // simulates it.
+    let refused = gw
         .endorse(CONSORTIUM_CHANNEL, KV, "put", vec![b("big"), vec![7; 5000]])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, GatewayError::TooLarge { limit: 4096, .. }),
+        "{refused}"
+    );
+    // One that fits, but whose transaction (proposal, written value, endorsements) does
+    // not, is refused by the orderer.
+    let big = gw
+        .endorse(CONSORTIUM_CHANNEL, KV, "put", vec![b("big"), vec![7; 2500]])
         .await
         .unwrap();
     let err = net

@@ -16,6 +16,8 @@ pub mod money;
 pub mod netting;
 pub mod number;
 pub mod offline;
+pub mod payment;
+pub mod period;
 pub mod ratesheet;
 pub mod rating;
 pub mod reconcile;

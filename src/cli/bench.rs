@@ -238,8 +238,7 @@ async fn clearing(a: ClearingArgs) -> anyhow::Result<u8> {
                 payer: alpha.me(),
                 payee: beta.me(),
                 service: Service::Voice,
-                from: "2026-10-01".into(),
-                to: "2026-11-01".into(),
+                period: settlement::period::Period::parse("2026-10-01", "2026-11-01")?,
             },
         )
         .await?;

@@ -16,6 +16,8 @@ use contracts::{
 };
 use rust_decimal::Decimal;
 use settlement::carrier::CarrierId;
+use settlement::dispute::StepName;
+use settlement::period::Period;
 
 use super::args::decimal_flag;
 use super::session::{block_on, connect};
@@ -148,21 +150,26 @@ pub struct StatementArgs {
 }
 
 impl StatementArgs {
-    /// The statement's id as the contract names it.
-    pub fn id(&self) -> StatementId {
-        StatementId {
+    /// The statement's id as the contract names it; a period that is not one is a usage
+    /// error.
+    pub fn id(&self) -> Result<StatementId, Failure> {
+        Ok(StatementId {
             payer: self.payer,
             payee: self.payee,
             service: self.service,
-            from: self.from.text.clone(),
-            to: self.to.text.clone(),
-        }
+            period: Period::parse(&self.from.text, &self.to.text)
+                .map_err(|e| usage(e.to_string()))?,
+        })
     }
 
     fn other(&self, me: CarrierId) -> Result<CarrierId, Failure> {
-        self.id()
+        self.id()?
             .other(me)
             .ok_or_else(|| usage(format!("{me} is neither --payer nor --payee")))
+    }
+
+    fn checked(&self) -> anyhow::Result<StatementId> {
+        self.id().map_err(|e| anyhow::anyhow!("{e}"))
     }
 }
 
@@ -347,7 +354,7 @@ async fn act(c: &Clearing, action: Action) -> anyhow::Result<u8> {
         Action::Agreement(cmd) => agreement(c, cmd).await,
         Action::Statement(StatementCmd::Issue(a)) => {
             let other = a.other(c.me()).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let out = c.call::<api::IssueStatement>(other, a.id()).await?;
+            let out = c.call::<api::IssueStatement>(other, a.checked()?).await?;
             println!(
                 "issued {} {} → {} {} to {}: amount billed {} {} ({}), hash {}",
                 a.service,
@@ -373,8 +380,8 @@ async fn act(c: &Clearing, action: Action) -> anyhow::Result<u8> {
                     s.id.payer,
                     s.id.payee,
                     s.id.service,
-                    s.id.from,
-                    s.id.to,
+                    s.id.period.from_text(),
+                    s.id.period.to_text(),
                     s.amount_billed,
                     s.currency,
                     s.status,
@@ -484,14 +491,18 @@ async fn deal(c: &Clearing, cmd: DealCmd) -> anyhow::Result<u8> {
 async fn agreement(c: &Clearing, cmd: AgreementCmd) -> anyhow::Result<u8> {
     let state = match cmd {
         AgreementCmd::Propose(a) => {
-            let now = c.call::<api::GetAgreement>(a.with, ()).await?.in_force;
-            let terms = AgreementTerms {
-                notice_days: a.notice_days.unwrap_or(now.notice_days),
-                match_window: a.match_window.unwrap_or(now.match_window),
-                units_tolerance: a.units_tolerance.or(now.units_tolerance),
-                threshold_pct: a.threshold_pct.unwrap_or(now.threshold_pct),
-                dispute_window_days: a.dispute_window_days.unwrap_or(now.dispute_window_days),
-            };
+            // Terms not given keep the value in force; settlement checks the bounds.
+            let mut draft = c
+                .call::<api::GetAgreement>(a.with, ())
+                .await?
+                .in_force
+                .draft();
+            draft.notice_days = a.notice_days.unwrap_or(draft.notice_days);
+            draft.match_window = a.match_window.unwrap_or(draft.match_window);
+            draft.units_tolerance = a.units_tolerance.or(draft.units_tolerance);
+            draft.threshold_pct = a.threshold_pct.unwrap_or(draft.threshold_pct);
+            draft.dispute_window_days = a.dispute_window_days.unwrap_or(draft.dispute_window_days);
+            let terms = AgreementTerms::try_from(draft)?;
             let s = c
                 .call::<api::ProposeAgreement>(
                     a.with,
@@ -516,12 +527,12 @@ async fn agreement(c: &Clearing, cmd: AgreementCmd) -> anyhow::Result<u8> {
     let t = &state.in_force;
     println!(
         "in force: notice_days {}, match_window {} s, units_tolerance {}, threshold_pct {}, dispute_window_days {}",
-        t.notice_days,
-        t.match_window,
-        t.units_tolerance
+        t.notice_days(),
+        t.match_window(),
+        t.units_tolerance()
             .map_or("the service's default".to_string(), |u| u.to_string()),
-        t.threshold_pct,
-        t.dispute_window_days
+        t.threshold_pct(),
+        t.dispute_window_days()
     );
     if let Some(p) = &state.pending {
         println!("pending: proposed by {} — {:?}", p.by, p.terms);
@@ -540,7 +551,7 @@ async fn export(c: &Clearing, a: &ExportArgs) -> anyhow::Result<u8> {
         .statement
         .other(c.me())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let id = a.statement.id();
+    let id = a.statement.checked()?;
     let (bytes, summary) = match a.kind {
         ExportKind::Rated => (c.call::<api::Rated>(other, id).await?.into_bytes(), None),
         ExportKind::Discrepancies => {
@@ -585,8 +596,8 @@ fn show_dispute(d: &contracts::DisputeRecord) {
         s.payer,
         s.payee,
         s.service,
-        s.from,
-        s.to,
+        s.period.from_text(),
+        s.period.to_text(),
         d.line
             .as_deref()
             .map(|l| format!(", line `{l}`"))
@@ -615,7 +626,7 @@ async fn dispute(c: &Clearing, cmd: DisputeCmd) -> anyhow::Result<u8> {
                 None => None,
             };
             let req = OpenRequest {
-                statement: o.statement.id(),
+                statement: o.statement.checked()?,
                 line: o.line,
                 claimed: o.claimed,
                 reason: o.reason,
@@ -654,14 +665,14 @@ async fn dispute(c: &Clearing, cmd: DisputeCmd) -> anyhow::Result<u8> {
             println!("  next: {}", d.dispute.who_may_act());
             return Ok(0);
         }
-        DisputeCmd::Accept(a) => ("accept", a),
-        DisputeCmd::Reject(a) => ("reject", a),
-        DisputeCmd::Counter(a) => ("counter", a),
-        DisputeCmd::AcceptCounter(a) => ("accept-counter", a),
-        DisputeCmd::Escalate(a) => ("escalate", a),
-        DisputeCmd::Withdraw(a) => ("withdraw", a),
-        DisputeCmd::ProposeSettlement(a) => ("propose-settlement", a),
-        DisputeCmd::AcceptSettlement(a) => ("accept-settlement", a),
+        DisputeCmd::Accept(a) => (StepName::Accept, a),
+        DisputeCmd::Reject(a) => (StepName::Reject, a),
+        DisputeCmd::Counter(a) => (StepName::Counter, a),
+        DisputeCmd::AcceptCounter(a) => (StepName::AcceptCounter, a),
+        DisputeCmd::Escalate(a) => (StepName::Escalate, a),
+        DisputeCmd::Withdraw(a) => (StepName::Withdraw, a),
+        DisputeCmd::ProposeSettlement(a) => (StepName::ProposeSettlement, a),
+        DisputeCmd::AcceptSettlement(a) => (StepName::AcceptSettlement, a),
     };
     let other = c.locate(Kind::Dispute, &step.id).await?;
     let out = c
@@ -669,7 +680,7 @@ async fn dispute(c: &Clearing, cmd: DisputeCmd) -> anyhow::Result<u8> {
             other,
             DisputeStep {
                 id: step.id,
-                step: name.to_string(),
+                step: name,
                 amount: step.amount,
                 reason: step.reason,
             },

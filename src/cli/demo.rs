@@ -19,6 +19,7 @@ use contracts::{
     BalanceQuery, DealId, DisputeStep, OpenRequest, PaymentId, PaymentRequest, StatementId,
 };
 use rust_decimal::Decimal;
+use settlement::dispute::StepName;
 use settlement::service::Service;
 
 use super::Failure;
@@ -211,8 +212,7 @@ async fn demo(dir: &Path, records: u64) -> anyhow::Result<u8> {
             payer: carrier(payer)?,
             payee: carrier(payee)?,
             service: Service::Voice,
-            from: "2026-10-01".into(),
-            to: "2026-11-01".into(),
+            period: settlement::period::Period::parse("2026-10-01", "2026-11-01")?,
         })
     };
     let mut billed = Vec::new();
@@ -264,19 +264,23 @@ async fn demo(dir: &Path, records: u64) -> anyhow::Result<u8> {
             },
         )
         .await?;
-    let step = |step: &str, amount: Option<Decimal>, reason: &str| DisputeStep {
+    let step = |step: StepName, amount: Option<Decimal>, reason: &str| DisputeStep {
         id: d.id.clone(),
-        step: step.into(),
+        step,
         amount,
         reason: reason.into(),
     };
     beta.call::<api::StepDispute>(
         alpha.me(),
-        step("counter", Some(counter), "half: our CDRs show the calls"),
+        step(
+            StepName::Counter,
+            Some(counter),
+            "half: our CDRs show the calls",
+        ),
     )
     .await?;
     let done = alpha
-        .call::<api::StepDispute>(beta.me(), step("accept-counter", None, "agreed"))
+        .call::<api::StepDispute>(beta.me(), step(StepName::AcceptCounter, None, "agreed"))
         .await?;
     let adjustment = done.dispute.adjustment().unwrap_or_default();
     writeln!(

@@ -172,8 +172,7 @@ pub fn october_id() -> StatementId {
         payer: carrier("alpha"),
         payee: carrier("beta"),
         service: Service::Voice,
-        from: "2026-10-01".into(),
-        to: "2026-11-01".into(),
+        period: settlement::period::Period::parse("2026-10-01", "2026-11-01").unwrap(),
     }
 }
 
