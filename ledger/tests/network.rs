@@ -499,3 +499,38 @@ async fn the_gateway_asks_just_the_peers_the_policy_needs() {
     );
     assert!(err.to_string().contains("key `k` already exists"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_stops_committing_is_seen_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    common::init(
+        dir.path(),
+        &["alpha", "beta"],
+        "OR('alpha.peer', 'beta.peer')",
+    );
+    let net = Network::open(dir.path(), common::contracts())
+        .await
+        .unwrap();
+    assert!(net.health().is_ok());
+    // beta's world state loses its table behind the peer's back: its next commit fails.
+    let db = ledger::network::peer_dir(dir.path(), "beta", CONSORTIUM_CHANNEL).join("state.sqlite");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    sqlx::query("DROP TABLE state")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let gw = net.gateway("alpha").unwrap();
+    gw.submit_transaction(CONSORTIUM_CHANNEL, KV, "create", vec![b("k"), b("v")])
+        .await
+        .unwrap();
+    // Waiting for every peer gives up once one has stopped, and says which and why.
+    assert!(!net.settle(std::time::Duration::from_secs(30)).await);
+    let err = net.health().unwrap_err().to_string();
+    assert!(
+        err.contains("beta's peer on `consortium` stopped committing"),
+        "{err}"
+    );
+}

@@ -110,9 +110,12 @@ impl Embedded {
         self.models.get(&carrier)
     }
 
-    /// A fault if any read model follower has stopped: what depends on it must not go on
-    /// as if it were current.
+    /// A fault if any peer stopped committing or any read model follower stopped: what
+    /// depends on them must not go on as if they were current.
     fn health(&self) -> Result<(), ClientError> {
+        self.net
+            .health()
+            .map_err(|e| ClientError::Fault(e.to_string()))?;
         let followers = self
             .followers
             .lock()
