@@ -18,6 +18,7 @@ pub mod partner;
 pub mod payment;
 pub mod ratesheet;
 pub mod readmodel;
+mod rows;
 pub mod statement;
 mod store;
 pub mod usage;
@@ -30,7 +31,9 @@ pub use partner::{PartnerQuery, Profile, ProfileRequest};
 pub use payment::{Balance, BalanceQuery, PaymentId, PaymentRecord, PaymentRequest};
 pub use ratesheet::{PublishRatesheet, Published, SheetQuery, StoredSheet, Terms};
 pub use statement::{IssuedStatement, StatementId, StatementIssued};
-pub use usage::{BatchEvent, BatchQuery, BatchSummary, RatedRecord, SubmitBatch};
+pub use usage::{
+    BatchEvent, BatchQuery, BatchSummary, RatedDirection, RatedRecord, RatedRow, SubmitBatch,
+};
 
 use std::sync::Arc;
 

@@ -72,8 +72,9 @@ pub struct ChargeTotal {
     pub charge: Decimal,
 }
 
-/// One accepted record as the world state keeps it for reconciliation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One accepted record as the world state keeps it for reconciliation; stored as
+/// `[id, a, b, start, units]` (see `rows`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredRecord {
     /// The reporter's record id.
     pub id: String,
@@ -127,6 +128,45 @@ pub struct RatedRecord {
     pub currency: Option<Currency>,
 }
 
+/// A rated record within its direction (payer, payee, service and currency are the
+/// direction's): a JSON array of its fields in this order (see `rows`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RatedRow {
+    /// The reporter's record id.
+    pub record_id: String,
+    /// Calling number, normalised.
+    pub a_number: String,
+    /// Called number, normalised.
+    pub b_number: String,
+    /// Start, UTC seconds.
+    pub start: i64,
+    /// Units.
+    pub units: u64,
+    /// The prefix of the row that rated it, empty for `no_rate`.
+    pub prefix: String,
+    /// Its destination, empty for `no_rate`.
+    pub destination: String,
+    /// Billable units.
+    pub billable: u64,
+    /// The charge with the sheet's decimals.
+    pub charge: Decimal,
+}
+
+/// The rated records of one direction of a batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RatedDirection {
+    /// Who pays.
+    pub payer: CarrierId,
+    /// Who is paid.
+    pub payee: CarrierId,
+    /// The service.
+    pub service: Service,
+    /// The sheet's currency, none when no sheet applied.
+    pub currency: Option<Currency>,
+    /// The records, in the batch's order.
+    pub records: Vec<RatedRow>,
+}
+
 /// The event of a committed batch: its counts and its rated records.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BatchEvent {
@@ -142,8 +182,38 @@ pub struct BatchEvent {
     pub rows: u64,
     /// Accepted rows.
     pub accepted: u64,
-    /// The accepted records of this pair, rated.
+    /// The accepted records of this pair, rated, one object each: the first form of the
+    /// event, still read from older blocks; batches now announce `directions`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub records: Vec<RatedRecord>,
+    /// The accepted records of this pair, rated, grouped by direction.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub directions: Vec<RatedDirection>,
+}
+
+impl BatchEvent {
+    /// Every rated record of the batch, whichever form the event has.
+    pub fn rated_records(self) -> impl Iterator<Item = RatedRecord> {
+        let grouped = self.directions.into_iter().flat_map(|d| {
+            let (payer, payee, service, currency) = (d.payer, d.payee, d.service, d.currency);
+            d.records.into_iter().map(move |r| RatedRecord {
+                record_id: r.record_id,
+                payer,
+                payee,
+                service,
+                a_number: r.a_number,
+                b_number: r.b_number,
+                start: r.start,
+                units: r.units,
+                prefix: r.prefix,
+                destination: r.destination,
+                billable: r.billable,
+                charge: r.charge,
+                currency,
+            })
+        });
+        self.records.into_iter().chain(grouped)
+    }
 }
 
 /// What a batch did, as both peers computed it: the transaction's payload.
@@ -205,7 +275,7 @@ pub async fn submit(
     let mut closed: HashMap<Direction, Vec<std::ops::Range<i64>>> = HashMap::new();
     let mut totals: BTreeMap<Direction, Running> = BTreeMap::new();
     let mut kept: BTreeMap<Direction, Vec<StoredRecord>> = BTreeMap::new();
-    let mut rated_records: Vec<RatedRecord> = Vec::new();
+    let mut rated: BTreeMap<Direction, RatedDirection> = BTreeMap::new();
     // First the rows, then one read for every id the batch could accept: the `duplicate`
     // rule across batches costs one round trip to the world state per batch, not per record.
     let mut parsed: Vec<(u64, Judged)> = Vec::new();
@@ -288,11 +358,8 @@ pub async fn submit(
                 entry.units = entry.units.checked_add(u.units).ok_or_else(|| {
                     ContractError::refused(format!("line {line}: units total overflows"))
                 })?;
-                let mut out = RatedRecord {
+                let mut out = RatedRow {
                     record_id,
-                    payer: u.orig,
-                    payee: u.term,
-                    service: u.service,
                     a_number: u.a_number.to_string(),
                     b_number: u.b_number.to_string(),
                     start: u.start.0,
@@ -301,8 +368,8 @@ pub async fn submit(
                     destination: String::new(),
                     billable: 0,
                     charge: Decimal::ZERO,
-                    currency: entry.currency,
                 };
+                let currency = entry.currency;
                 if let Some(s) = sheet {
                     let rated = s
                         .rate(&u)
@@ -320,7 +387,17 @@ pub async fn submit(
                         .ok_or_else(|| ContractError::refused("charge total overflow"))?;
                 }
                 if ours {
-                    rated_records.push(out);
+                    rated
+                        .entry(dir)
+                        .or_insert_with(|| RatedDirection {
+                            payer: u.orig,
+                            payee: u.term,
+                            service: u.service,
+                            currency,
+                            records: Vec::new(),
+                        })
+                        .records
+                        .push(out);
                 }
             }
         }
@@ -380,7 +457,8 @@ pub async fn submit(
             rejected: summary.rejected.clone(),
             rows: summary.rows,
             accepted: summary.accepted,
-            records: rated_records,
+            records: Vec::new(),
+            directions: rated.into_values().collect(),
         },
     )?;
     Ok(summary)

@@ -618,18 +618,24 @@ pub fn block_update(block: &Block) -> BlockUpdate {
             .and_then(|p| p.results)
             .unwrap_or_default();
         for ns in rwset.ns_rwsets {
-            // Last write of a key within a transaction wins.
-            let mut last: Vec<StateWrite> = Vec::new();
+            // Last write of a key within a transaction wins, in the order of the last
+            // writes (an earlier write of the key leaves an empty slot): linear in the
+            // writes, which a large transaction has thousands of.
+            let mut last: Vec<Option<StateWrite>> = Vec::with_capacity(ns.writes.len());
+            let mut at: std::collections::HashMap<String, usize> =
+                std::collections::HashMap::with_capacity(ns.writes.len());
             for w in ns.writes {
-                last.retain(|x| x.key != w.key);
-                last.push(StateWrite {
+                if let Some(i) = at.insert(w.key.clone(), last.len()) {
+                    last[i] = None;
+                }
+                last.push(Some(StateWrite {
                     namespace: ns.namespace.clone(),
                     key: w.key,
                     value: if w.is_delete { None } else { Some(w.value) },
                     version,
-                });
+                }));
             }
-            writes.extend(last);
+            writes.extend(last.into_iter().flatten());
         }
     }
     BlockUpdate { block_num, writes }

@@ -247,5 +247,22 @@ async fn clearing(a: ClearingArgs) -> anyhow::Result<u8> {
     let rows = s.payer_rows + s.payee_rows;
     report("issue the statement", rows, secs);
     report("end to end (submissions and statement)", rows, total);
+    // The offline engine on the same files in the same run: the ledger's share of it is the
+    // figure to compare across machines and loads.
+    let args = reconcile_args(&s, &dir.join("offline"))?;
+    let t = Instant::now();
+    reconcile_run(args).map_err(|e| anyhow::anyhow!("offline reconcile: {e}"))?;
+    let offline = t.elapsed().as_secs_f64();
+    report(
+        "iclear reconcile of the same files (offline engine)",
+        rows,
+        offline,
+    );
+    println!(
+        "clearing / offline engine: {:.3} (end to end {:.0} against {:.0} records/s)",
+        offline / total,
+        rows as f64 / total,
+        rows as f64 / offline
+    );
     Ok(0)
 }

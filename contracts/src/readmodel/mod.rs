@@ -187,8 +187,70 @@ pub struct ReadModel {
     db: Db,
 }
 
+/// A statement's text: shared SQL with `$N` placeholders, or a multi-row insert of rated
+/// records rendered for its backend.
+enum Sql {
+    /// `$N` placeholders, rewritten to `?N` for SQLite.
+    Text(&'static str),
+    /// `INSERT INTO rm_records` of this many rows.
+    Records(usize),
+}
+
 /// The statements of one block, run in one database transaction with the savepoint.
-struct Batch(Vec<(&'static str, Vec<Val>)>);
+struct Batch(Vec<(Sql, Vec<Val>)>);
+
+impl Batch {
+    fn push(&mut self, sql: &'static str, vals: Vec<Val>) {
+        self.0.push((Sql::Text(sql), vals));
+    }
+}
+
+/// Rows of `rm_records` per multi-row `INSERT`: 17 values a row keeps a statement well
+/// under both backends' limits on bound values (SQLite 32,766, PostgreSQL 65,535).
+const RECORDS_PER_INSERT: usize = 500;
+
+/// The columns of `rm_records`, in the order `record_values` gives them.
+const RECORD_COLUMNS: &str = "INSERT INTO rm_records (channel, reporter, record_id, tx_id, payer, payee, service, \
+     a_number, b_number, start_time, units, prefix, destination, billable, charge, charge_nano, currency) VALUES ";
+
+/// One multi-row `INSERT` of `rows` records. SQLite gets anonymous `?` placeholders
+/// (bound in order): it looks numbered ones up by a linear scan per value, which makes a
+/// statement of thousands of values quadratic. PostgreSQL gets `$N`.
+fn records_insert(rows: usize, sqlite: bool) -> String {
+    let mut sql = String::with_capacity(RECORD_COLUMNS.len() + rows * 110);
+    sql.push_str(RECORD_COLUMNS);
+    let mut n = 0;
+    for row in 0..rows {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for col in 0..17 {
+            if col > 0 {
+                sql.push_str(", ");
+            }
+            n += 1;
+            if sqlite {
+                sql.push('?');
+            } else {
+                sql.push('$');
+                sql.push_str(&n.to_string());
+            }
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+impl Sql {
+    fn render(&self, sqlite: bool) -> String {
+        match self {
+            Sql::Text(t) if sqlite => for_sqlite(t),
+            Sql::Text(t) => (*t).to_string(),
+            Sql::Records(rows) => records_insert(*rows, sqlite),
+        }
+    }
+}
 
 impl ReadModel {
     /// Opens (creating) a read model in a SQLite file.
@@ -235,8 +297,10 @@ impl ReadModel {
     }
 
     async fn create(&self) -> Result<(), ReadModelError> {
-        self.run(Batch(SCHEMA.iter().map(|s| (*s, Vec::new())).collect()))
-            .await
+        self.run(Batch(
+            SCHEMA.iter().map(|s| (Sql::Text(s), Vec::new())).collect(),
+        ))
+        .await
     }
 
     /// Runs statements in one transaction.
@@ -245,7 +309,7 @@ impl ReadModel {
             Db::Sqlite(pool) => {
                 let mut tx = pool.begin().await?;
                 for (sql, vals) in batch.0 {
-                    bind_all!(sqlx::query(sqlx::AssertSqlSafe(for_sqlite(sql))), vals)
+                    bind_all!(sqlx::query(sqlx::AssertSqlSafe(sql.render(true))), vals)
                         .execute(&mut *tx)
                         .await?;
                 }
@@ -254,7 +318,9 @@ impl ReadModel {
             Db::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
                 for (sql, vals) in batch.0 {
-                    bind_all!(sqlx::query(sql), vals).execute(&mut *tx).await?;
+                    bind_all!(sqlx::query(sqlx::AssertSqlSafe(sql.render(false))), vals)
+                        .execute(&mut *tx)
+                        .await?;
                 }
                 tx.commit().await?;
             }
@@ -325,7 +391,7 @@ impl ReadModel {
         let mut batch = Batch(Vec::new());
         let n = to_i64(number)?;
         for t in block_audit(block) {
-            batch.0.push((
+            batch.push(
                 "INSERT INTO rm_transactions (channel, block, idx, tx_id, code, org, user_name, at_ms, function) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 vec![
@@ -339,7 +405,7 @@ impl ReadModel {
                     t.timestamp_ms.into(),
                     t.function.into(),
                 ],
-            ));
+            );
         }
         for o in block_outcomes(block)
             .iter()
@@ -349,11 +415,11 @@ impl ReadModel {
                 event(channel, n, &o.tx_id, &e.name, &e.payload, &mut batch)?;
             }
         }
-        batch.0.push((
+        batch.push(
             "INSERT INTO rm_savepoint (channel, block) VALUES ($1, $2) \
              ON CONFLICT (channel) DO UPDATE SET block = excluded.block",
             vec![channel.into(), n.into()],
-        ));
+        );
         self.run(batch).await?;
         Ok(true)
     }
@@ -379,10 +445,11 @@ impl ReadModel {
     /// Drops what was derived for `channel` and derives it again from the block store.
     pub async fn rebuild(&self, ledger: &ChannelLedger) -> Result<u64, ReadModelError> {
         let channel = ledger.name();
-        let mut batch = Batch(vec![(
+        let mut batch = Batch(Vec::new());
+        batch.push(
             "DELETE FROM rm_savepoint WHERE channel = $1",
             vec![channel.into()],
-        )]);
+        );
         for sql in [
             "DELETE FROM rm_transactions WHERE channel = $1",
             "DELETE FROM rm_batches WHERE channel = $1",
@@ -393,7 +460,7 @@ impl ReadModel {
             "DELETE FROM rm_deals WHERE channel = $1",
             "DELETE FROM rm_sheets WHERE channel = $1",
         ] {
-            batch.0.push((sql, vec![channel.into()]));
+            batch.push(sql, vec![channel.into()]);
         }
         self.run(batch).await?;
         self.catch_up(ledger).await
@@ -475,7 +542,7 @@ fn event(
         "batch" => {
             let b: BatchEvent = serde_json::from_slice(payload).map_err(|e| bad(e.to_string()))?;
             let rejected = serde_json::to_string(&b.rejected).map_err(|e| bad(e.to_string()))?;
-            batch.0.push((
+            batch.push(
                 "INSERT INTO rm_batches (channel, tx_id, block, reporter, counterparty, rows_total, accepted, rejected) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 vec![
@@ -488,20 +555,24 @@ fn event(
                     to_i64(b.accepted)?.into(),
                     rejected.into(),
                 ],
-            ));
-            for r in b.records {
-                batch.0.push((
-                    "INSERT INTO rm_records (channel, reporter, record_id, tx_id, payer, payee, service, a_number, \
-                     b_number, start_time, units, prefix, destination, billable, charge, charge_nano, currency) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
-                    record_values(channel, b.reporter, &b.tx_id, r)?,
-                ));
+            );
+            // Many rows per statement: one round trip to the database per 500 records.
+            let (reporter, tx_id) = (b.reporter, b.tx_id.clone());
+            let mut records = b.rated_records().peekable();
+            while records.peek().is_some() {
+                let mut vals = Vec::with_capacity(RECORDS_PER_INSERT * 17);
+                let mut rows = 0;
+                for r in records.by_ref().take(RECORDS_PER_INSERT) {
+                    vals.extend(record_values(channel, reporter, &tx_id, r)?);
+                    rows += 1;
+                }
+                batch.0.push((Sql::Records(rows), vals));
             }
         }
         "statement" => {
             let s: StatementIssued =
                 serde_json::from_slice(payload).map_err(|e| bad(e.to_string()))?;
-            batch.0.push((
+            batch.push(
                 "INSERT INTO rm_statements (channel, payer, payee, service, period_from, period_to, issued_at, body) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 vec![
@@ -514,21 +585,21 @@ fn event(
                     s.issued_at.into(),
                     body()?,
                 ],
-            ));
+            );
         }
         "dispute" => {
             let d: DisputeRecord =
                 serde_json::from_slice(payload).map_err(|e| bad(e.to_string()))?;
-            batch.0.push((
+            batch.push(
                 "INSERT INTO rm_disputes (channel, id, state, body) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (channel, id) DO UPDATE SET state = excluded.state, body = excluded.body",
                 vec![ch(), d.id.into(), d.dispute.state.as_str().into(), body()?],
-            ));
+            );
         }
         "payment" => {
             let p: PaymentRecord =
                 serde_json::from_slice(payload).map_err(|e| bad(e.to_string()))?;
-            batch.0.push((
+            batch.push(
                 "INSERT INTO rm_payments (channel, id, confirmed, body) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (channel, id) DO UPDATE SET confirmed = excluded.confirmed, body = excluded.body",
                 vec![
@@ -537,12 +608,12 @@ fn event(
                     Val::I(i64::from(p.confirmed_at.is_some())),
                     body()?,
                 ],
-            ));
+            );
         }
         "deal" => {
             let d: DealRecord = serde_json::from_slice(payload).map_err(|e| bad(e.to_string()))?;
             let state = serde_json::to_value(d.state).map_err(|e| bad(e.to_string()))?;
-            batch.0.push((
+            batch.push(
                 "INSERT INTO rm_deals (channel, id, state, body) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (channel, id) DO UPDATE SET state = excluded.state, body = excluded.body",
                 vec![
@@ -551,7 +622,7 @@ fn event(
                     state.as_str().unwrap_or_default().into(),
                     body()?,
                 ],
-            ));
+            );
         }
         "ratesheet" => {
             let e: SheetEvent = serde_json::from_slice(payload).map_err(|e| bad(e.to_string()))?;
@@ -559,7 +630,7 @@ fn event(
                 .terms
                 .counterparty
                 .map_or("*".to_string(), |c| c.to_string());
-            batch.0.push((
+            batch.push(
                 "INSERT INTO rm_sheets (channel, owner, service, scope, version, published_at, body) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 vec![
@@ -571,7 +642,7 @@ fn event(
                     e.published_at.into(),
                     body()?,
                 ],
-            ));
+            );
         }
         "partner" => {}
         other => return Err(bad(format!("no read model table takes `{other}` events"))),
