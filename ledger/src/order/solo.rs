@@ -23,7 +23,7 @@ use crate::system::config;
 
 /// Envelopes whose timestamp is further than this from the orderer's clock are refused,
 /// which bounds how far a client can backdate a transaction past its certificate's expiry.
-const MAX_SKEW_MS: i64 = 15 * 60 * 1000;
+use crate::tx::MAX_SKEW_MS;
 
 struct Queued {
     bytes: Vec<u8>,
