@@ -31,7 +31,7 @@ use super::{Node, RoleMatch};
 use crate::identity::Role;
 
 /// Most table rows (summed over every step of a policy) an evaluation may visit.
-pub(super) const MAX_WORK: u64 = 1 << 20;
+pub(super) const MAX_WORK: u64 = 1 << 16;
 
 /// Slots of an organisation-wide resource: peer, orderer, client, admin, member.
 pub(super) const ORG_SLOTS: usize = 5;
