@@ -9,6 +9,9 @@ use ledger::crypto;
 use ledger::identity::Role;
 use ledger::policy::{Policy, resolve};
 
+/// A named policy and the signers it is evaluated against.
+type Case = (&'static str, Policy, Vec<(String, Role)>);
+
 fn orgs(n: usize) -> Vec<String> {
     (0..n).map(|i| format!("org{i}")).collect()
 }
@@ -26,7 +29,7 @@ fn list(orgs: &[String], role: &str) -> String {
 
 /// The most entangled policy of its family the cost bound accepts: `OutOf(k, …)` over
 /// every pair of n organisations (a set-packing puzzle), the largest n that parses.
-fn entangled() -> (&'static str, Policy, Vec<(String, Role)>) {
+fn entangled() -> Case {
     let mut best = None;
     for n in 4..16 {
         let members = orgs(n);
@@ -61,7 +64,7 @@ fn bench(c: &mut Criterion) {
     let everyone = peers(&hundred);
     let mut g = c.benchmark_group("policy");
 
-    let cases: Vec<(&str, Policy, Vec<(String, Role)>)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "ALL of 100",
             resolve("ALL", &hundred).unwrap(),
