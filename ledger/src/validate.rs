@@ -362,6 +362,76 @@ pub async fn validate_block(
     })
 }
 
+/// What the stateless checks make of one envelope: everything validation decides before
+/// it reads the world state (decoding, channel, creator signature and membership, tx id,
+/// proposal and response consistency, namespaces, lifecycle writes, endorsement
+/// signatures, configuration updates). Deterministic, and total on any bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Stateless {
+    /// Refused, with the tx id when the header could be read.
+    Invalid {
+        /// Verdict.
+        code: ValidationCode,
+        /// Transaction id, possibly empty.
+        tx_id: String,
+    },
+    /// A contract invocation still to be judged against the endorsement policy in force,
+    /// duplicate tx ids and MVCC.
+    Endorser {
+        /// Transaction id.
+        tx_id: String,
+        /// Contract invoked.
+        contract: String,
+        /// The distinct valid endorsers, as the policy sees them.
+        endorsers: Vec<(String, Role)>,
+    },
+    /// A configuration update whose admin signatures and next configuration hold.
+    Config {
+        /// Transaction id.
+        tx_id: String,
+        /// The next configuration's sequence.
+        sequence: u64,
+    },
+}
+
+/// The stateless checks of one encoded envelope against the configuration in force.
+pub fn check_envelope_stateless(bytes: &[u8], channel: &ChannelState) -> Stateless {
+    match check_envelope(bytes, channel) {
+        Checked::Invalid(code, tx_id) => Stateless::Invalid { code, tx_id },
+        Checked::Endorser {
+            tx_id,
+            contract,
+            endorsers,
+            ..
+        } => Stateless::Endorser {
+            tx_id,
+            contract,
+            endorsers,
+        },
+        Checked::Config { tx_id, config } => Stateless::Config {
+            tx_id,
+            sequence: config.sequence,
+        },
+    }
+}
+
+/// The stateless checks of a whole block: its frame (number, chain, data hash, orderer
+/// signature) and then each envelope, in order.
+pub fn check_block_stateless(
+    block: &Block,
+    expected: u64,
+    previous_hash: &[u8],
+    channel: &ChannelState,
+) -> Result<Vec<Stateless>, BlockError> {
+    check_frame(block, expected, previous_hash, channel.orderers())?;
+    Ok(block
+        .data
+        .iter()
+        .flat_map(|d| &d.envelopes)
+        .map(|e| check_envelope_stateless(e, channel))
+        .collect())
+}
+
 fn check_envelope(bytes: &[u8], channel: &ChannelState) -> Checked {
     use ValidationCode::*;
     let Ok(env) = Envelope::decode(bytes) else {
