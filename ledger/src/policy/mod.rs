@@ -224,9 +224,13 @@ impl fmt::Display for Policy {
 }
 
 /// Expands the channel-relative shorthands `ALL`, `MAJORITY` and `ANY` (of the member
-/// organisations' peers) and parses anything else as a policy text.
+/// organisations' peers) and parses anything else as a policy text. Over no members at
+/// all each shorthand needs nothing, as Fabric's implicit meta policies do (a channel
+/// always has members; the lifecycle contract resolves against none only to check the
+/// text).
 pub fn resolve(text: &str, member_orgs: &[String]) -> Result<Policy, PolicyError> {
     let need = match text.trim() {
+        _ if member_orgs.is_empty() && is_shorthand(text) => 0,
         "ALL" => member_orgs.len(),
         "MAJORITY" => member_orgs.len() / 2 + 1,
         "ANY" => 1,
@@ -260,6 +264,10 @@ pub fn resolve(text: &str, member_orgs: &[String]) -> Result<Policy, PolicyError
         children,
     });
     Policy::build(nodes, &[], text)
+}
+
+fn is_shorthand(text: &str) -> bool {
+    matches!(text.trim(), "ALL" | "MAJORITY" | "ANY")
 }
 
 #[cfg(test)]

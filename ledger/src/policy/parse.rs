@@ -107,13 +107,24 @@ impl Parser<'_> {
         w
     }
 
+    /// A whole number, bare or (as Fabric also accepts) in single quotes: `2` or `'2'`.
     fn number(&mut self) -> Result<(u64, usize), PolicyError> {
         self.skip_ws();
         let start = self.pos;
+        let quoted = self.peek() == Some('\'');
+        if quoted {
+            self.pos += 1;
+        }
         let w = self.word();
+        let closed = !quoted || self.peek() == Some('\'');
+        if quoted && closed {
+            self.pos += 1;
+        }
         w.parse::<u64>()
+            .ok()
+            .filter(|_| closed)
             .map(|n| (n, start))
-            .map_err(|_| self.error_at(start, format!("expected a whole number, found `{w}`")))
+            .ok_or_else(|| self.error_at(start, format!("expected a whole number, found `{w}`")))
     }
 
     fn push(&mut self, node: Node, column: usize) -> usize {
