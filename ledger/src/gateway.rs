@@ -102,9 +102,13 @@ fn signers_of(responses: &[ProposalResponse]) -> Vec<(String, Role)> {
         .collect()
 }
 
+/// Where a gateway takes a proposal's time from: milliseconds since the epoch.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
 /// A client's connection to the network, acting as one identity.
 pub struct Gateway {
     identity: SigningIdentity,
+    clock: Clock,
     local: Arc<dyn PeerClient>,
     peers: Vec<Arc<dyn PeerClient>>,
     orderer: Arc<dyn OrderingService>,
@@ -147,10 +151,18 @@ impl Gateway {
     ) -> Self {
         Gateway {
             identity,
+            clock: Arc::new(now_ms),
             local,
             peers,
             orderer,
         }
+    }
+
+    /// The same gateway stamping proposals with `clock` instead of this machine's clock (a
+    /// client whose clock is wrong, for tests of SPEC §1.2's bound).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// The identity the gateway acts as.
@@ -166,7 +178,14 @@ impl Gateway {
         function: &str,
         args: Vec<Vec<u8>>,
     ) -> Result<Vec<u8>, GatewayError> {
-        let p = Proposed::new(&self.identity, channel, contract, function, args, now_ms())?;
+        let p = Proposed::new(
+            &self.identity,
+            channel,
+            contract,
+            function,
+            args,
+            (self.clock)(),
+        )?;
         Ok(self.local.evaluate(p.signed()).await?)
     }
 
@@ -187,7 +206,14 @@ impl Gateway {
                 channel: channel.into(),
                 contract: contract.into(),
             })?;
-        let proposed = Proposed::new(&self.identity, channel, contract, function, args, now_ms())?;
+        let proposed = Proposed::new(
+            &self.identity,
+            channel,
+            contract,
+            function,
+            args,
+            (self.clock)(),
+        )?;
         let size = proposed.signed().proposal_bytes.len();
         if let Some(limit) = self.local.max_tx_bytes(channel)
             && size > limit as usize

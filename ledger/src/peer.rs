@@ -46,6 +46,18 @@ pub enum EndorseError {
     /// The tx id does not match nonce and creator.
     #[error("transaction {0}: tx id is not the hash of nonce and creator")]
     BadTxId(String),
+    /// The proposal's timestamp is too far from this peer's clock (SPEC §1.2).
+    #[error(
+        "transaction {tx_id}: its timestamp is {skew_ms} ms away from this peer's clock (limit {limit_ms} ms)"
+    )]
+    Skew {
+        /// Transaction.
+        tx_id: String,
+        /// How far.
+        skew_ms: u64,
+        /// The limit.
+        limit_ms: u64,
+    },
     /// The tx id is already on the ledger.
     #[error("transaction {0} is already on the ledger")]
     Duplicate(String),
@@ -220,6 +232,14 @@ impl Peer {
             .ok_or_else(|| EndorseError::Malformed("no creator".into()))?;
         if crate::tx::tx_id(&p.nonce, &creator.encode_to_vec()) != p.tx_id {
             return Err(EndorseError::BadTxId(p.tx_id));
+        }
+        let skew_ms = crate::tx::now_ms().abs_diff(p.timestamp_ms);
+        if skew_ms > crate::tx::MAX_SKEW_MS {
+            return Err(EndorseError::Skew {
+                tx_id: p.tx_id,
+                skew_ms,
+                limit_ms: crate::tx::MAX_SKEW_MS,
+            });
         }
         let principal = ledger
             .channel()
