@@ -181,14 +181,25 @@ pub async fn issue(
         period: id.period.clone(),
     };
     // Both sides' records of the direction, and the counts `summary.json` reports.
-    let (mut payer_side, mut payee_side) = (SideLoad::default(), SideLoad::default());
-    let [payer_records, payee_records] =
-        stored_records(ctx, payer, payee, service, from.ceil_secs(), to.ceil_secs()).await?;
-    for (side, records) in [
-        (&mut payer_side, payer_records),
-        (&mut payee_side, payee_records),
-    ] {
-        for r in &records {
+    // Each stored batch is decoded and turned into the engine's compact records before the
+    // next one, so only one batch's decoded records are held at a time, never a period's.
+    let mut sides = [SideLoad::default(), SideLoad::default()];
+    let (lo, hi) = (from.ceil_secs(), to.ceil_secs());
+    for (key, raw) in ctx
+        .range_by_partial_composite_key(
+            "records",
+            &[payer.as_str(), payee.as_str(), service.as_str()],
+        )
+        .await?
+    {
+        let batch: StoredBatch =
+            serde_json::from_slice(&raw).map_err(|e| ContractError::corrupt(key, e))?;
+        let side = &mut sides[usize::from(batch.reporter != payer)];
+        for r in batch
+            .records
+            .iter()
+            .filter(|r| lo <= r.start && r.start < hi)
+        {
             let usage = usage_of(r, payer, payee, service)?;
             let rated = sheet.rate(&usage).map_err(|e| refused(e.to_string()))?;
             side.records.push(SideRecord::new(
@@ -200,6 +211,7 @@ pub async fn issue(
             ));
         }
     }
+    let [payer_side, payee_side] = sides;
     let (mut accepted, mut rejected) = (0u64, 0u64);
     for (key, b) in range_json::<BatchSummary>(ctx, "batch", &[]).await? {
         if b.reporter == payer || b.reporter == payee {
