@@ -135,8 +135,7 @@ async fn identify(req: HttpRequest) -> Result<Caller, PortalError> {
         let user = p
             .users
             .by_token(token.trim())
-            .await
-            .map_err(|e| PortalError::Fault(e.to_string()))?
+            .await?
             .ok_or(PortalError::Unauthenticated)?;
         return Ok(Caller {
             user,
@@ -149,8 +148,7 @@ async fn identify(req: HttpRequest) -> Result<Caller, PortalError> {
     let session = p
         .users
         .session(cookie.value())
-        .await
-        .map_err(|e| PortalError::Fault(e.to_string()))?
+        .await?
         .ok_or(PortalError::Unauthenticated)?;
     Ok(Caller {
         user: session.user,

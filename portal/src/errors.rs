@@ -140,6 +140,17 @@ impl From<sqlx::Error> for PortalError {
     }
 }
 
+impl From<crate::users::UserError> for PortalError {
+    fn from(e: crate::users::UserError) -> PortalError {
+        use crate::users::UserError as U;
+        match e {
+            U::BadName(_) | U::WeakPassword | U::Exists(_) => PortalError::bad(e.to_string()),
+            U::NoUser { .. } => PortalError::NotFound(e.to_string()),
+            U::Db(_) | U::Hash(_) | U::Random(_) => PortalError::Fault(e.to_string()),
+        }
+    }
+}
+
 /// The JSON body of a refused request.
 #[derive(Debug, Serialize, serde::Deserialize)]
 pub struct ErrorBody {

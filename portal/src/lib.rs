@@ -10,6 +10,7 @@ pub mod charts;
 pub mod errors;
 pub mod metrics;
 pub mod pages;
+pub mod reconciliation;
 pub mod uploads;
 pub mod users;
 
@@ -129,26 +130,44 @@ fn json_error(
     PortalError::bad(format!("the JSON body is not valid: {err}")).into()
 }
 
-fn query_error(
-    err: actix_web::error::QueryPayloadError,
-    _: &actix_web::HttpRequest,
-) -> actix_web::Error {
-    PortalError::bad(format!("the query is not valid: {err}")).into()
+/// An extractor's error as the API's JSON or as a page, by where the request went.
+fn by_kind(req: &actix_web::HttpRequest, e: PortalError) -> actix_web::Error {
+    if req.path().starts_with("/api/") {
+        e.into()
+    } else {
+        pages::PageError(e).into()
+    }
 }
 
-fn path_error(err: actix_web::error::PathError, _: &actix_web::HttpRequest) -> actix_web::Error {
-    PortalError::NotFound(format!("no such resource: {err}")).into()
+fn query_error(
+    err: actix_web::error::QueryPayloadError,
+    req: &actix_web::HttpRequest,
+) -> actix_web::Error {
+    by_kind(
+        req,
+        PortalError::bad(format!("the query is not valid: {err}")),
+    )
+}
+
+fn path_error(err: actix_web::error::PathError, req: &actix_web::HttpRequest) -> actix_web::Error {
+    by_kind(
+        req,
+        PortalError::NotFound(format!("no such resource: {err}")),
+    )
 }
 
 fn form_error(
     err: actix_web::error::UrlencodedError,
-    _: &actix_web::HttpRequest,
+    req: &actix_web::HttpRequest,
 ) -> actix_web::Error {
-    PortalError::bad(format!("the form is not valid: {err}")).into()
+    by_kind(
+        req,
+        PortalError::bad(format!("the form is not valid: {err}")),
+    )
 }
 
-async fn not_found() -> Result<HttpResponse, PortalError> {
-    Err(PortalError::NotFound("no such page".into()))
+async fn not_found(req: actix_web::HttpRequest) -> Result<HttpResponse, actix_web::Error> {
+    Err(by_kind(&req, PortalError::NotFound("no such page".into())))
 }
 
 /// Every route of the portal and its API, with its extractors' error handling.

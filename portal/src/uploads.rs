@@ -56,6 +56,17 @@ pub struct UploadStatus {
     pub message: Option<String>,
 }
 
+impl UploadState {
+    /// As the API writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UploadState::Running => "running",
+            UploadState::Done => "done",
+            UploadState::Failed => "failed",
+        }
+    }
+}
+
 struct Upload {
     carrier: CarrierId,
     status: UploadStatus,

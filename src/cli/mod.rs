@@ -16,6 +16,7 @@ mod reconcile;
 mod served;
 mod session;
 mod up;
+mod user;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -80,8 +81,12 @@ pub enum Command {
     Cdr(cdr::CdrCmd),
     /// A settlement month on a fresh network of three carriers, with a report.
     Demo(demo::DemoArgs),
-    /// Keep the network in --dir open and serve it to other commands (loopback only).
+    /// Keep the network in --dir open and serve it to other commands (loopback only),
+    /// and the portal.
     Up(up::UpArgs),
+    /// The portal's users (SPEC §13).
+    #[command(subcommand)]
+    User(user::UserCmd),
 }
 
 /// Network administration.
@@ -159,6 +164,7 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Cdr(c) => cdr::run(cli.dir, cli.as_carrier, c),
         Command::Demo(a) => demo::run(a, cli.dir),
         Command::Up(a) => up::run(cli.dir, a),
+        Command::User(c) => user::run(cli.dir, cli.as_carrier, c),
         Command::Ledger(c) => {
             let dir = cli.dir.ok_or_else(|| usage("`ledger` needs --dir DIR"))?;
             ledger_status(crate::ledger_cli::run_ledger(&dir, &c))

@@ -28,6 +28,39 @@ pub struct UpArgs {
     /// Loopback address to serve on (port 0 picks a free one).
     #[arg(long, default_value = "127.0.0.1:0")]
     pub listen: SocketAddr,
+    /// Serve the portal too, on this address (`--portal` alone: 127.0.0.1:8080).
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:8080")]
+    pub portal: Option<SocketAddr>,
+}
+
+/// Starts the portal over an open embedded network; users live in `DIR/portal.sqlite`.
+pub async fn start_portal(
+    dir: &std::path::Path,
+    net: Arc<Embedded>,
+    addr: SocketAddr,
+) -> anyhow::Result<(actix_web::dev::Server, SocketAddr)> {
+    let users = portal::Users::open(&super::user::users_db(dir)).await?;
+    let network = net.network().clone();
+    let heights: portal::Heights = Arc::new(move || {
+        let mut out = Vec::new();
+        for org in &network.config().orgs {
+            if let Some(peer) = network.peer(org) {
+                for channel in peer.channel_names() {
+                    if let Some(l) = peer.ledger(&channel) {
+                        out.push((format!("{org}/{channel}"), l.committed_height()));
+                    }
+                }
+            }
+        }
+        out
+    });
+    let p = portal::Portal::new(portal::Config {
+        transport: net,
+        users,
+        upload_dir: dir.join("portal-uploads"),
+        heights: Some(heights),
+    })?;
+    portal::serve(Arc::new(p), addr).with_context(|| format!("the portal cannot listen on {addr}"))
 }
 
 struct State {
@@ -143,11 +176,24 @@ pub fn run(dir: Option<PathBuf>, a: UpArgs) -> Result<u8, Failure> {
             a.listen
         )));
     }
-    block_on(serve(dir, a.listen)).map_err(Failure::from)
+    block_on(serve(dir, a.listen, a.portal)).map_err(Failure::from)
 }
 
-async fn serve(dir: PathBuf, listen: SocketAddr) -> anyhow::Result<u8> {
+async fn serve(dir: PathBuf, listen: SocketAddr, portal: Option<SocketAddr>) -> anyhow::Result<u8> {
     let net = Embedded::open(&dir).await?;
+    let portal = match portal {
+        Some(addr) => {
+            let (server, addr) = start_portal(&dir, net.clone(), addr).await?;
+            println!(
+                "the portal is at http://{addr}/ (users: `iclear --dir {} --as CARRIER user add`)",
+                dir.display()
+            );
+            let handle = server.handle();
+            tokio::spawn(server);
+            Some(handle)
+        }
+        None => None,
+    };
     // A request carries at most one transaction, hex-encoded: twice the ordering service's
     // largest, plus room for the JSON around it.
     let limit = 2 * net.network().config().orderer.absolute_max_bytes as usize + (64 << 10);
@@ -195,6 +241,9 @@ async fn serve(dir: PathBuf, listen: SocketAddr) -> anyhow::Result<u8> {
             Ok(())
         }
     };
+    if let Some(p) = portal {
+        p.stop(true).await;
+    }
     let _ = std::fs::remove_file(&up_path);
     net.network().settle(Duration::from_secs(30)).await;
     outcome?;

@@ -1,13 +1,13 @@
 //! The JSON API of SPEC §13, `/api/v1/…`: the same permissions as the pages, for a session
 //! (with its CSRF header on changes) or `Authorization: Bearer TOKEN`.
 
-mod audit;
-mod disputes;
-mod partners;
-mod payments;
-mod sheets;
-mod statements;
-mod uploads;
+pub mod audit;
+pub mod disputes;
+pub mod partners;
+pub mod payments;
+pub mod sheets;
+pub mod statements;
+pub mod uploads;
 
 use actix_web::{HttpResponse, web};
 use serde::Serialize;

@@ -115,3 +115,116 @@ pub fn json(body: &[u8]) -> serde_json::Value {
     serde_json::from_slice(body)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(body)))
 }
+
+/// Ids of what [`month`] made.
+pub struct Month {
+    pub dispute: String,
+    pub payment: String,
+    pub upload: String,
+}
+
+/// October 2026 of alpha → beta through the API: beta's sheet, both sides' CDRs, the
+/// statement, a dispute and a payment.
+pub async fn month<S, B>(app: &S, p: &Portal, data: &Path) -> Month
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    fixtures::generate(
+        &fixtures::GenConfig {
+            records: 300,
+            seed: 7,
+        },
+        data,
+    )
+    .expect("generated");
+    let settle = token(p, "alpha", "alpha-settle").await;
+    let beta = token(p, "beta", "beta-admin").await;
+    let sheet = std::fs::read(data.join("ratesheet.csv")).expect("sheet");
+    let (s, b) = send(
+        app,
+        Method::POST,
+        "/api/v1/ratesheets?service=voice&currency=EUR",
+        Some(&beta),
+        "text/csv",
+        sheet,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+    let mut upload = String::new();
+    for (who, file) in [(&settle, "payer.csv"), (&beta, "payee.csv")] {
+        let body = std::fs::read(data.join(file)).expect("cdrs");
+        let (s, b) = send(
+            app,
+            Method::POST,
+            "/api/v1/cdr-files",
+            Some(who),
+            "text/csv",
+            body,
+        )
+        .await;
+        assert_eq!(s, StatusCode::ACCEPTED);
+        let id = json(&b)["id"].as_str().expect("id").to_string();
+        for _ in 0..6000 {
+            let (_, b) = send(
+                app,
+                Method::GET,
+                &format!("/api/v1/cdr-files/{id}"),
+                Some(who),
+                "application/json",
+                vec![],
+            )
+            .await;
+            if json(&b)["state"] != "running" {
+                assert_eq!(json(&b)["state"], "done");
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        if upload.is_empty() {
+            upload = id;
+        }
+    }
+    let scope = serde_json::json!({"payer": "alpha", "payee": "beta", "service": "voice", "from": "2026-10-01", "to": "2026-11-01"});
+    let (s, _) = send(
+        app,
+        Method::POST,
+        "/api/v1/statements",
+        Some(&settle),
+        "application/json",
+        scope.to_string().into_bytes(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let mut open = scope.clone();
+    open["claimed"] = "1.00".into();
+    open["reason"] = "test".into();
+    let (s, b) = send(
+        app,
+        Method::POST,
+        "/api/v1/disputes",
+        Some(&settle),
+        "application/json",
+        open.to_string().into_bytes(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let dispute = json(&b)["id"].as_str().expect("id").to_string();
+    let pay = serde_json::json!({"payee": "beta", "amount": "10.00", "currency": "EUR", "date": "2026-11-15", "reference": "T-1"});
+    let (s, b) = send(
+        app,
+        Method::POST,
+        "/api/v1/payments",
+        Some(&settle),
+        "application/json",
+        pay.to_string().into_bytes(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let payment = json(&b)["id"].as_str().expect("id").to_string();
+    Month {
+        dispute,
+        payment,
+        upload,
+    }
+}
