@@ -37,3 +37,5 @@ cargo clippy --locked --workspace --all-targets -- -D warnings
 export ICLEAR_SKIP_BROWSER=0
 echo "== cargo test (with a throwaway PostgreSQL; the portal's browser test in headless Chromium)"
 ICLEAR_REQUIRE_PG=1 bash scripts/with-postgres.sh cargo test --locked --workspace
+echo "== the portal's API against its own OpenAPI document (schemathesis; no 5xx)"
+bash scripts/api-check.sh

@@ -152,7 +152,7 @@ impl From<crate::users::UserError> for PortalError {
 }
 
 /// The JSON body of a refused request.
-#[derive(Debug, Serialize, serde::Deserialize)]
+#[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// A code: `not_found`, `forbidden`, a rule's code, …
     pub error: String,

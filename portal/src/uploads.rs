@@ -19,7 +19,7 @@ use crate::errors::PortalError;
 use crate::users::random_hex;
 
 /// Where a submission is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum UploadState {
     /// Being judged and submitted.
@@ -31,7 +31,7 @@ pub enum UploadState {
 }
 
 /// An upload as `GET /api/v1/cdr-files/{id}` shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct UploadStatus {
     /// Its id.
     pub id: String,

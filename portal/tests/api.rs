@@ -261,6 +261,20 @@ async fn a_month_through_the_api_and_the_permission_matrix() {
         );
         assert_eq!(json(&b)["error"], "not_found");
     }
+    let (s, _) = send(
+        &app,
+        Method::GET,
+        "/api/v1/transactions?offset=9223372036854775808",
+        Some(&viewer),
+        JSON,
+        vec![],
+    )
+    .await;
+    assert_eq!(
+        s,
+        StatusCode::BAD_REQUEST,
+        "an offset past i64 is the caller's mistake, not a fault"
+    );
     // gamma's lists hold nothing of alpha and beta's.
     for uri in [
         "/api/v1/deals",

@@ -9,7 +9,8 @@ use crate::errors::PortalError;
 use crate::{Caller, Portal};
 
 /// `GET /api/v1/transactions`'s query.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// One partner's channel only.
     pub with: Option<String>,
@@ -36,13 +37,21 @@ pub async fn trail(
         None => None,
     };
     let limit = q.limit.unwrap_or(50).clamp(1, MAX_PAGE);
+    // The read model counts in signed 64 bits: a larger offset is past any trail.
     let offset = q.offset.unwrap_or(0);
+    if i64::try_from(offset).is_err() {
+        return Err(PortalError::field(
+            "offset",
+            format!("offset {offset} is larger than any trail"),
+        ));
+    }
     let tx = q.tx_id.filter(|t| !t.is_empty());
     p.run(async move { Ok(c.transactions(with, tx, offset, limit).await?) })
         .await
 }
 
 /// `GET /api/v1/transactions?[with=&tx_id=&offset=&limit=]`.
+#[utoipa::path(get, path = "/api/v1/transactions", tag = "audit", params(AuditQuery), responses((status = 200, body = serde_json::Value), (status = 400, description = "a malformed request", body = crate::errors::ErrorBody), (status = 401, description = "no credentials", body = crate::errors::ErrorBody), (status = 404, description = "not on the caller's channels", body = crate::errors::ErrorBody)))]
 pub async fn transactions(
     p: web::Data<Portal>,
     caller: Caller,

@@ -14,7 +14,7 @@ use crate::errors::PortalError;
 use crate::{Caller, Portal};
 
 /// `POST /api/v1/disputes`'s body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct OpenBody {
     /// The statement's scope.
     #[serde(flatten)]
@@ -23,6 +23,7 @@ pub struct OpenBody {
     pub line: Option<String>,
     /// The amount claimed.
     #[serde(with = "rust_decimal::serde::str")]
+    #[schema(value_type = String)]
     pub claimed: Decimal,
     /// Why.
     pub reason: String,
@@ -48,6 +49,7 @@ pub async fn open_dispute(
 }
 
 /// `POST /api/v1/disputes` → `{"id"}`.
+#[utoipa::path(post, path = "/api/v1/disputes", tag = "disputes", request_body = OpenBody, responses((status = 201, body = super::Created), (status = 400, description = "a malformed request", body = crate::errors::ErrorBody), (status = 401, description = "no credentials", body = crate::errors::ErrorBody), (status = 403, description = "the role may not, or a session call without its CSRF header", body = crate::errors::ErrorBody), (status = 404, description = "not on the caller's channels", body = crate::errors::ErrorBody), (status = 422, description = "a rule refused it", body = crate::errors::ErrorBody)))]
 pub async fn open(
     p: web::Data<Portal>,
     caller: Caller,
@@ -79,6 +81,7 @@ pub async fn dispute(
 }
 
 /// `GET /api/v1/disputes/{id}`.
+#[utoipa::path(get, path = "/api/v1/disputes/{id}", tag = "disputes", params(("id" = String, Path)), responses((status = 200, body = serde_json::Value), (status = 401, description = "no credentials", body = crate::errors::ErrorBody), (status = 404, description = "not on the caller's channels", body = crate::errors::ErrorBody)))]
 pub async fn get(
     p: web::Data<Portal>,
     caller: Caller,
@@ -88,6 +91,7 @@ pub async fn get(
 }
 
 /// `GET /api/v1/disputes`.
+#[utoipa::path(get, path = "/api/v1/disputes", tag = "disputes", responses((status = 200, body = serde_json::Value), (status = 401, description = "no credentials", body = crate::errors::ErrorBody)))]
 pub async fn list(p: web::Data<Portal>, caller: Caller) -> Result<HttpResponse, PortalError> {
     let c = p.client(&caller)?;
     let list = p.run(async move { Ok(c.disputes(None).await?) }).await?;
@@ -95,10 +99,11 @@ pub async fn list(p: web::Data<Portal>, caller: Caller) -> Result<HttpResponse, 
 }
 
 /// `POST /api/v1/disputes/{id}/{step}`'s body.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct StepBody {
     /// The amount a counter or settlement proposes.
     #[serde(default, with = "rust_decimal::serde::str_option")]
+    #[schema(value_type = Option<String>)]
     pub amount: Option<Decimal>,
     /// Why.
     #[serde(default)]
@@ -137,6 +142,7 @@ pub async fn take_step(
 }
 
 /// `POST /api/v1/disputes/{id}/{step}` `{amount?, reason?}`.
+#[utoipa::path(post, path = "/api/v1/disputes/{id}/{step}", tag = "disputes", params(("id" = String, Path), ("step" = String, Path, description = "a step of SPEC §7")), request_body = Option<StepBody>, responses((status = 200, body = serde_json::Value), (status = 400, description = "a malformed request", body = crate::errors::ErrorBody), (status = 401, description = "no credentials", body = crate::errors::ErrorBody), (status = 403, description = "the role may not, or a session call without its CSRF header", body = crate::errors::ErrorBody), (status = 404, description = "not on the caller's channels", body = crate::errors::ErrorBody), (status = 422, description = "a rule refused it", body = crate::errors::ErrorBody)))]
 pub async fn step(
     p: web::Data<Portal>,
     caller: Caller,

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod disputes;
+pub mod openapi;
 pub mod partners;
 pub mod payments;
 pub mod sheets;
@@ -20,7 +21,8 @@ pub use statements::{StatementFile, StatementPath};
 
 /// Every API route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/me", web::get().to(me))
+    cfg.route("/openapi.json", web::get().to(openapi::document))
+        .route("/me", web::get().to(me))
         .route("/partners", web::get().to(partners::list))
         .route("/agreements/{partner}", web::post().to(partners::propose))
         .route(
@@ -61,19 +63,22 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// `GET /api/v1/me`.
-#[derive(Debug, Serialize, serde::Deserialize)]
+#[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Me {
     /// The user's name.
     pub name: String,
     /// Its carrier.
+    #[schema(value_type = String)]
     pub carrier: CarrierId,
-    /// Its role.
+    /// Its role: admin, settlement or viewer.
+    #[schema(value_type = String)]
     pub role: Role,
     /// The session's anti-forgery token (empty for a token), for the `X-CSRF-Token` header.
     pub csrf: String,
 }
 
-async fn me(caller: Caller) -> HttpResponse {
+#[utoipa::path(get, path = "/api/v1/me", tag = "me", responses((status = 200, body = Me), (status = 401, description = "no credentials", body = crate::errors::ErrorBody)))]
+pub async fn me(caller: Caller) -> HttpResponse {
     HttpResponse::Ok().json(Me {
         name: caller.user.name.clone(),
         carrier: caller.carrier(),
@@ -97,7 +102,7 @@ pub fn partner(
 }
 
 /// `{"id"}`.
-#[derive(Debug, Serialize, serde::Deserialize)]
+#[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Created {
     /// The new thing's id.
     pub id: String,

@@ -42,6 +42,7 @@ pub async fn partners_of(p: &Portal, caller: &Caller) -> Result<Vec<PartnerView>
 }
 
 /// `GET /api/v1/partners`.
+#[utoipa::path(get, path = "/api/v1/partners", tag = "partners", responses((status = 200, body = serde_json::Value), (status = 401, description = "no credentials", body = crate::errors::ErrorBody)))]
 pub async fn list(p: web::Data<Portal>, caller: Caller) -> Result<HttpResponse, PortalError> {
     Ok(HttpResponse::Ok().json(partners_of(&p, &caller).await?))
 }
@@ -79,6 +80,7 @@ pub async fn propose_terms(
 
 /// `POST /api/v1/agreements/{partner}` `{notice_days, match_window, units_tolerance,
 /// threshold_pct, dispute_window_days}` (any of them).
+#[utoipa::path(post, path = "/api/v1/agreements/{partner}", tag = "partners", params(("partner" = String, Path)), request_body = serde_json::Value, responses((status = 200, body = serde_json::Value), (status = 400, description = "a malformed request", body = crate::errors::ErrorBody), (status = 401, description = "no credentials", body = crate::errors::ErrorBody), (status = 403, description = "the role may not, or a session call without its CSRF header", body = crate::errors::ErrorBody), (status = 404, description = "not on the caller's channels", body = crate::errors::ErrorBody), (status = 422, description = "a rule refused it", body = crate::errors::ErrorBody)))]
 pub async fn propose(
     p: web::Data<Portal>,
     caller: Caller,
@@ -107,6 +109,7 @@ pub async fn accept_terms(
 }
 
 /// `POST /api/v1/agreements/{partner}/accept`.
+#[utoipa::path(post, path = "/api/v1/agreements/{partner}/accept", tag = "partners", params(("partner" = String, Path)), responses((status = 200, body = serde_json::Value), (status = 401, description = "no credentials", body = crate::errors::ErrorBody), (status = 403, description = "the role may not, or a session call without its CSRF header", body = crate::errors::ErrorBody), (status = 404, description = "not on the caller's channels", body = crate::errors::ErrorBody), (status = 422, description = "a rule refused it", body = crate::errors::ErrorBody)))]
 pub async fn accept(
     p: web::Data<Portal>,
     caller: Caller,

@@ -14,14 +14,17 @@ use crate::errors::PortalError;
 use crate::{Caller, Portal};
 
 /// `POST /api/v1/payments`'s body: a payment the caller made.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct PaymentBody {
     /// Who was paid.
+    #[schema(value_type = String)]
     pub payee: CarrierId,
     /// How much.
     #[serde(with = "rust_decimal::serde::str")]
+    #[schema(value_type = String)]
     pub amount: Decimal,
     /// In what.
+    #[schema(value_type = String)]
     pub currency: Currency,
     /// Value date, `YYYY-MM-DD`.
     pub date: String,
@@ -49,6 +52,7 @@ pub async fn record_payment(
 }
 
 /// `POST /api/v1/payments` → `{"id"}`.
+#[utoipa::path(post, path = "/api/v1/payments", tag = "payments", request_body = PaymentBody, responses((status = 201, body = super::Created), (status = 400, description = "a malformed request", body = crate::errors::ErrorBody), (status = 401, description = "no credentials", body = crate::errors::ErrorBody), (status = 403, description = "the role may not, or a session call without its CSRF header", body = crate::errors::ErrorBody), (status = 404, description = "not on the caller's channels", body = crate::errors::ErrorBody), (status = 422, description = "a rule refused it", body = crate::errors::ErrorBody)))]
 pub async fn record(
     p: web::Data<Portal>,
     caller: Caller,
@@ -79,6 +83,7 @@ pub async fn confirm_payment(
 }
 
 /// `POST /api/v1/payments/{id}/confirm`.
+#[utoipa::path(post, path = "/api/v1/payments/{id}/confirm", tag = "payments", params(("id" = String, Path)), responses((status = 200, body = serde_json::Value), (status = 401, description = "no credentials", body = crate::errors::ErrorBody), (status = 403, description = "the role may not, or a session call without its CSRF header", body = crate::errors::ErrorBody), (status = 404, description = "not on the caller's channels", body = crate::errors::ErrorBody), (status = 422, description = "a rule refused it", body = crate::errors::ErrorBody)))]
 pub async fn confirm(
     p: web::Data<Portal>,
     caller: Caller,
@@ -90,6 +95,7 @@ pub async fn confirm(
 }
 
 /// `GET /api/v1/payments`.
+#[utoipa::path(get, path = "/api/v1/payments", tag = "payments", responses((status = 200, body = serde_json::Value), (status = 401, description = "no credentials", body = crate::errors::ErrorBody)))]
 pub async fn list(p: web::Data<Portal>, caller: Caller) -> Result<HttpResponse, PortalError> {
     let c = p.client(&caller)?;
     let list = p.run(async move { Ok(c.payments(None).await?) }).await?;
@@ -97,7 +103,8 @@ pub async fn list(p: web::Data<Portal>, caller: Caller) -> Result<HttpResponse, 
 }
 
 /// `?with=CARRIER`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct With {
     /// The partner.
     pub with: String,
@@ -118,6 +125,7 @@ pub async fn balance(p: &Portal, caller: &Caller, with: &str) -> Result<Vec<Bala
 }
 
 /// `GET /api/v1/balances?with=CARRIER`.
+#[utoipa::path(get, path = "/api/v1/balances", tag = "payments", params(With), responses((status = 200, body = serde_json::Value), (status = 400, description = "a malformed request", body = crate::errors::ErrorBody), (status = 401, description = "no credentials", body = crate::errors::ErrorBody), (status = 404, description = "not on the caller's channels", body = crate::errors::ErrorBody)))]
 pub async fn balances(
     p: web::Data<Portal>,
     caller: Caller,

@@ -65,22 +65,28 @@ pub async fn sheets(p: &Portal, caller: &Caller) -> Result<Vec<SheetView>, Porta
 }
 
 /// `GET /api/v1/ratesheets`.
+#[utoipa::path(get, path = "/api/v1/ratesheets", tag = "ratesheets", responses((status = 200, body = serde_json::Value), (status = 401, description = "no credentials", body = crate::errors::ErrorBody)))]
 pub async fn list(p: web::Data<Portal>, caller: Caller) -> Result<HttpResponse, PortalError> {
     Ok(HttpResponse::Ok().json(sheets(&p, &caller).await?))
 }
 
 /// `POST /api/v1/ratesheets`'s query.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PublishQuery {
     /// voice, sms or data.
+    #[param(value_type = String)]
     pub service: Service,
     /// ISO 4217.
+    #[param(value_type = String)]
     pub currency: Currency,
     /// One partner only (default: every partner).
+    #[param(value_type = Option<String>)]
     pub counterparty: Option<CarrierId>,
     /// Decimals of a charge (default 4).
     pub decimals: Option<u32>,
     /// half_up (default), half_even, up or down.
+    #[param(value_type = Option<String>)]
     pub rounding: Option<Rounding>,
 }
 
@@ -140,6 +146,7 @@ pub async fn publish_sheet(
 
 /// `POST /api/v1/ratesheets?service=&currency=[&counterparty=&decimals=&rounding=]`, body:
 /// the CSV.
+#[utoipa::path(post, path = "/api/v1/ratesheets", tag = "ratesheets", params(PublishQuery), request_body(content = String, content_type = "text/csv"), responses((status = 200, body = serde_json::Value), (status = 400, description = "a malformed request", body = crate::errors::ErrorBody), (status = 401, description = "no credentials", body = crate::errors::ErrorBody), (status = 403, description = "the role may not, or a session call without its CSRF header", body = crate::errors::ErrorBody), (status = 404, description = "not on the caller's channels", body = crate::errors::ErrorBody), (status = 422, description = "a rule refused it", body = crate::errors::ErrorBody)))]
 pub async fn publish(
     p: web::Data<Portal>,
     caller: Caller,
@@ -153,6 +160,7 @@ pub async fn publish(
 }
 
 /// `GET /api/v1/deals`.
+#[utoipa::path(get, path = "/api/v1/deals", tag = "deals", responses((status = 200, body = serde_json::Value), (status = 401, description = "no credentials", body = crate::errors::ErrorBody)))]
 pub async fn deals(p: web::Data<Portal>, caller: Caller) -> Result<HttpResponse, PortalError> {
     let c = p.client(&caller)?;
     let list: Vec<DealRecord> = p.run(async move { Ok(c.deals(None).await?) }).await?;
@@ -183,6 +191,7 @@ pub async fn propose(p: &Portal, caller: &Caller, toml: String) -> Result<String
 }
 
 /// `POST /api/v1/deals`, body: TOML.
+#[utoipa::path(post, path = "/api/v1/deals", tag = "deals", request_body(content = String, content_type = "text/plain"), responses((status = 201, body = super::Created), (status = 400, description = "a malformed request", body = crate::errors::ErrorBody), (status = 401, description = "no credentials", body = crate::errors::ErrorBody), (status = 403, description = "the role may not, or a session call without its CSRF header", body = crate::errors::ErrorBody), (status = 404, description = "not on the caller's channels", body = crate::errors::ErrorBody), (status = 422, description = "a rule refused it", body = crate::errors::ErrorBody)))]
 pub async fn propose_deal(
     p: web::Data<Portal>,
     caller: Caller,
@@ -220,6 +229,7 @@ pub async fn decide(
 }
 
 /// `POST /api/v1/deals/{id}/accept`.
+#[utoipa::path(post, path = "/api/v1/deals/{id}/accept", tag = "deals", params(("id" = String, Path)), responses((status = 200, body = serde_json::Value), (status = 401, description = "no credentials", body = crate::errors::ErrorBody), (status = 403, description = "the role may not, or a session call without its CSRF header", body = crate::errors::ErrorBody), (status = 404, description = "not on the caller's channels", body = crate::errors::ErrorBody), (status = 422, description = "a rule refused it", body = crate::errors::ErrorBody)))]
 pub async fn accept_deal(
     p: web::Data<Portal>,
     caller: Caller,
@@ -231,6 +241,7 @@ pub async fn accept_deal(
 }
 
 /// `POST /api/v1/deals/{id}/withdraw`.
+#[utoipa::path(post, path = "/api/v1/deals/{id}/withdraw", tag = "deals", params(("id" = String, Path)), responses((status = 200, body = serde_json::Value), (status = 401, description = "no credentials", body = crate::errors::ErrorBody), (status = 403, description = "the role may not, or a session call without its CSRF header", body = crate::errors::ErrorBody), (status = 404, description = "not on the caller's channels", body = crate::errors::ErrorBody), (status = 422, description = "a rule refused it", body = crate::errors::ErrorBody)))]
 pub async fn withdraw_deal(
     p: web::Data<Portal>,
     caller: Caller,

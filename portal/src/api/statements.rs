@@ -12,13 +12,16 @@ use crate::errors::PortalError;
 use crate::{Caller, Portal};
 
 /// `POST /api/v1/statements`'s body: a statement's scope.
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, utoipa::ToSchema)]
 pub struct Scope {
     /// Who pays.
+    #[schema(value_type = String)]
     pub payer: CarrierId,
     /// Who is paid.
+    #[schema(value_type = String)]
     pub payee: CarrierId,
     /// voice, sms or data.
+    #[schema(value_type = String)]
     pub service: Service,
     /// Start of the period (date or RFC 3339), inclusive.
     pub from: String,
@@ -68,6 +71,7 @@ pub async fn issue_statement(
 }
 
 /// `POST /api/v1/statements` → the summary (§9).
+#[utoipa::path(post, path = "/api/v1/statements", tag = "statements", request_body = Scope, responses((status = 200, body = serde_json::Value), (status = 400, description = "a malformed request", body = crate::errors::ErrorBody), (status = 401, description = "no credentials", body = crate::errors::ErrorBody), (status = 403, description = "the role may not, or a session call without its CSRF header", body = crate::errors::ErrorBody), (status = 404, description = "not on the caller's channels", body = crate::errors::ErrorBody), (status = 422, description = "a rule refused it", body = crate::errors::ErrorBody)))]
 pub async fn issue(
     p: web::Data<Portal>,
     caller: Caller,
@@ -82,6 +86,7 @@ pub async fn issue(
 }
 
 /// `GET /api/v1/statements`: the issued statements of the caller's channels.
+#[utoipa::path(get, path = "/api/v1/statements", tag = "statements", responses((status = 200, body = serde_json::Value), (status = 401, description = "no credentials", body = crate::errors::ErrorBody)))]
 pub async fn list(p: web::Data<Portal>, caller: Caller) -> Result<HttpResponse, PortalError> {
     let c = p.client(&caller)?;
     let list = p.run(async move { Ok(c.statements(None).await?) }).await?;
@@ -139,6 +144,7 @@ pub async fn get_statement(
 }
 
 /// `GET /api/v1/statements/{payer}/{payee}/{service}/{from}/{to}/{file}`.
+#[utoipa::path(get, path = "/api/v1/statements/{payer}/{payee}/{service}/{from}/{to}/{file}", tag = "statements", params(("payer" = String, Path), ("payee" = String, Path), ("service" = String, Path), ("from" = String, Path), ("to" = String, Path), ("file" = String, Path, description = "summary.json, statement.csv, discrepancies.csv or rated.csv")), responses((status = 200, body = String), (status = 401, description = "no credentials", body = crate::errors::ErrorBody), (status = 404, description = "not on the caller's channels", body = crate::errors::ErrorBody)))]
 pub async fn file(
     p: web::Data<Portal>,
     caller: Caller,

@@ -13,13 +13,16 @@ use crate::errors::PortalError;
 use crate::{Caller, Portal};
 
 /// `POST /api/v1/cdr-files`'s query.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct FormatQuery {
     /// native (default), asterisk or freeswitch.
     pub format: Option<String>,
     /// A switch file's payer.
+    #[param(value_type = Option<String>)]
     pub orig: Option<CarrierId>,
     /// A switch file's payee.
+    #[param(value_type = Option<String>)]
     pub term: Option<CarrierId>,
     /// A switch file's IANA zone (default UTC).
     pub tz: Option<String>,
@@ -68,6 +71,7 @@ impl FormatQuery {
 }
 
 /// `POST /api/v1/cdr-files?[format=&orig=&term=&tz=&name=]`, body: the file → 202 `{"id"}`.
+#[utoipa::path(post, path = "/api/v1/cdr-files", tag = "cdr-files", params(FormatQuery), request_body(content = String, content_type = "application/octet-stream"), responses((status = 202, body = super::Created), (status = 400, description = "a malformed request", body = crate::errors::ErrorBody), (status = 401, description = "no credentials", body = crate::errors::ErrorBody), (status = 403, description = "the role may not, or a session call without its CSRF header", body = crate::errors::ErrorBody)))]
 pub async fn upload(
     p: web::Data<Portal>,
     caller: Caller,
@@ -88,6 +92,7 @@ pub async fn upload(
 }
 
 /// `GET /api/v1/cdr-files/{id}`.
+#[utoipa::path(get, path = "/api/v1/cdr-files/{id}", tag = "cdr-files", params(("id" = String, Path)), responses((status = 200, body = crate::uploads::UploadStatus), (status = 401, description = "no credentials", body = crate::errors::ErrorBody), (status = 404, description = "not on the caller's channels", body = crate::errors::ErrorBody)))]
 pub async fn status(
     p: web::Data<Portal>,
     caller: Caller,
@@ -98,6 +103,7 @@ pub async fn status(
 
 /// `GET /api/v1/cdr-files`: this node's uploads and every committed batch of the
 /// carrier's channels, from any source.
+#[utoipa::path(get, path = "/api/v1/cdr-files", tag = "cdr-files", responses((status = 200, body = serde_json::Value), (status = 401, description = "no credentials", body = crate::errors::ErrorBody)))]
 pub async fn list(p: web::Data<Portal>, caller: Caller) -> Result<HttpResponse, PortalError> {
     let uploads = p.uploads.list(caller.carrier())?;
     let c = p.client(&caller)?;
@@ -106,6 +112,7 @@ pub async fn list(p: web::Data<Portal>, caller: Caller) -> Result<HttpResponse, 
 }
 
 /// `GET /api/v1/cdr-files/{id}/rejects.csv`.
+#[utoipa::path(get, path = "/api/v1/cdr-files/{id}/rejects.csv", tag = "cdr-files", params(("id" = String, Path)), responses((status = 200, body = String, content_type = "text/csv"), (status = 401, description = "no credentials", body = crate::errors::ErrorBody), (status = 404, description = "not on the caller's channels", body = crate::errors::ErrorBody)))]
 pub async fn rejects(
     p: web::Data<Portal>,
     caller: Caller,
