@@ -16,9 +16,9 @@ for component in rustfmt clippy; do
 done
 
 # Debian packages: openssl headers for the ledger's cryptography, PostgreSQL for the
-# world-state suite run against a real server.
+# world-state suite run against a real server, protoc for the gRPC services of node/.
 missing=()
-for pkg in pkg-config libssl-dev postgresql; do
+for pkg in pkg-config libssl-dev postgresql protobuf-compiler; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
