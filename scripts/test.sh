@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: formatting, lints, and every test of the workspace,
-# the PostgreSQL ones against a real server started (and stopped) by scripts/with-postgres.sh.
+# the PostgreSQL ones against a real server started (and stopped) by scripts/with-postgres.sh,
+# then every fuzz target briefly (fuzz/smoke.sh; set ICLEAR_FUZZ_SECONDS, default 10).
 # Installs what it needs on a fresh machine of this project's kind (Debian, Rust via rustup).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,3 +35,15 @@ echo "== cargo clippy"
 cargo clippy --locked --workspace --all-targets -- -D warnings
 echo "== cargo test (with a throwaway PostgreSQL)"
 ICLEAR_REQUIRE_PG=1 bash scripts/with-postgres.sh cargo test --locked --workspace
+
+# Fuzz targets (fuzz/): nightly and cargo-fuzz, installed when missing.
+if ! rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+  echo "== installing the nightly toolchain (for cargo-fuzz)"
+  rustup toolchain install nightly --profile minimal
+fi
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  echo "== installing cargo-fuzz"
+  cargo install cargo-fuzz --locked
+fi
+echo "== fuzz smoke run (every target ${ICLEAR_FUZZ_SECONDS:-10} s)"
+bash fuzz/smoke.sh "${ICLEAR_FUZZ_SECONDS:-10}"

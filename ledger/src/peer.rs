@@ -54,9 +54,9 @@ pub enum EndorseError {
         /// Transaction.
         tx_id: String,
         /// How far.
-        skew_ms: i64,
+        skew_ms: u64,
         /// The limit.
-        limit_ms: i64,
+        limit_ms: u64,
     },
     /// The tx id is already on the ledger.
     #[error("transaction {0} is already on the ledger")]
@@ -252,9 +252,7 @@ impl Peer {
         if crate::tx::tx_id(&p.nonce, &creator.encode_to_vec()) != p.tx_id {
             return Err(EndorseError::BadTxId(p.tx_id));
         }
-        let skew_ms = crate::tx::now_ms()
-            .saturating_sub(p.timestamp_ms)
-            .saturating_abs();
+        let skew_ms = crate::tx::now_ms().abs_diff(p.timestamp_ms);
         if skew_ms > crate::tx::MAX_SKEW_MS {
             return Err(EndorseError::Skew {
                 tx_id: p.tx_id,

@@ -30,7 +30,7 @@ pub fn tx_id(nonce: &[u8], creator_bytes: &[u8]) -> String {
 /// How far a transaction's timestamp may be from the clock of an endorsing peer or of the
 /// ordering service (SPEC §1.2): the timestamp is every rule's "now", chosen by the client,
 /// so the parties that did not choose it bound it by their own clocks.
-pub const MAX_SKEW_MS: i64 = 15 * 60 * 1000;
+pub const MAX_SKEW_MS: u64 = 15 * 60 * 1000;
 
 /// Milliseconds since the Unix epoch, by this machine's clock.
 pub fn now_ms() -> i64 {

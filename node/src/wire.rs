@@ -21,10 +21,10 @@ struct Refusal {
     channel: String,
     #[prost(string, tag = "5")]
     message: String,
-    #[prost(int64, tag = "6")]
-    a: i64,
-    #[prost(int64, tag = "7")]
-    b: i64,
+    #[prost(uint64, tag = "6")]
+    a: u64,
+    #[prost(uint64, tag = "7")]
+    b: u64,
 }
 
 fn status(code: Code, message: String, r: Refusal) -> Status {
@@ -221,8 +221,8 @@ pub(crate) fn order_status(e: &OrderError) -> Status {
             Code::ResourceExhausted,
             Refusal {
                 tx_id: tx_id.clone(),
-                a: i64::try_from(*size).unwrap_or(i64::MAX),
-                b: i64::from(*limit),
+                a: u64::try_from(*size).unwrap_or(u64::MAX),
+                b: u64::from(*limit),
                 ..refusal("too_large")
             },
         ),

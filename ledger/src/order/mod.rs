@@ -47,9 +47,9 @@ pub enum OrderError {
         /// Transaction.
         tx_id: String,
         /// Distance.
-        skew_ms: i64,
+        skew_ms: u64,
         /// Limit.
-        limit_ms: i64,
+        limit_ms: u64,
     },
     /// A configuration update is not acceptable.
     #[error("transaction {tx_id}: configuration update refused: {reason}")]

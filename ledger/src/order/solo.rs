@@ -21,8 +21,8 @@ use crate::ledger::LedgerError;
 use crate::proto::{Block, ConfigUpdateEnvelope, Envelope, Payload, TxType};
 use crate::system::config;
 
-/// Envelopes whose timestamp is further than this from the orderer's clock are refused,
-/// which bounds how far a client can backdate a transaction past its certificate's expiry.
+// Envelopes whose timestamp is further than this from the orderer's clock are refused,
+// which bounds how far a client can backdate a transaction (SPEC §1.2).
 use crate::tx::MAX_SKEW_MS;
 
 struct Queued {
@@ -214,7 +214,8 @@ impl OrderingService for SoloOrderer {
                 limit,
             });
         }
-        let skew_ms = (crate::tx::now_ms() - header.timestamp_ms).abs();
+        // `abs_diff`: a timestamp of i64::MIN or MAX from a client must not overflow.
+        let skew_ms = crate::tx::now_ms().abs_diff(header.timestamp_ms);
         if skew_ms > MAX_SKEW_MS {
             return Err(OrderError::Skew {
                 tx_id,
