@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: formatting, lints, and every test of the workspace,
-# the PostgreSQL ones against a real server started (and stopped) by scripts/with-postgres.sh.
+# the PostgreSQL ones against a real server started (and stopped) by scripts/with-postgres.sh,
+# then every fuzz target briefly (fuzz/smoke.sh; set ICLEAR_FUZZ_SECONDS, default 10).
 # Installs what it needs on a fresh machine of this project's kind (Debian, Rust via rustup).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,10 +17,11 @@ for component in rustfmt clippy; do
 done
 
 # Debian packages: openssl headers for the ledger's cryptography, PostgreSQL for the
-# world-state suite run against a real server, Chromium and its driver for the portal's
-# browser tests (Debian's: a test tool's own browser download cannot work offline).
+# world-state suite run against a real server, protoc for the gRPC services of node/,
+# Chromium and its driver for the portal's browser test (Debian's: a test tool's own
+# browser download cannot work offline).
 missing=()
-for pkg in pkg-config libssl-dev postgresql chromium chromium-driver; do
+for pkg in pkg-config libssl-dev postgresql protobuf-compiler chromium chromium-driver; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -39,3 +41,15 @@ echo "== cargo test (with a throwaway PostgreSQL; the portal's browser test in h
 ICLEAR_REQUIRE_PG=1 bash scripts/with-postgres.sh cargo test --locked --workspace
 echo "== the portal's API against its own OpenAPI document (schemathesis; no 5xx)"
 bash scripts/api-check.sh
+
+# Fuzz targets (fuzz/): nightly and cargo-fuzz, installed when missing.
+if ! rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+  echo "== installing the nightly toolchain (for cargo-fuzz)"
+  rustup toolchain install nightly --profile minimal
+fi
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  echo "== installing cargo-fuzz"
+  cargo install cargo-fuzz --locked
+fi
+echo "== fuzz smoke run (every target ${ICLEAR_FUZZ_SECONDS:-10} s)"
+bash fuzz/smoke.sh "${ICLEAR_FUZZ_SECONDS:-10}"

@@ -537,24 +537,28 @@ fn up_serves_the_network_to_other_commands_until_stopped() {
         None,
         &["network", "init", "--carriers", "alpha,beta,gamma"],
     ));
-    // A served gateway has no authentication: only loopback is served.
-    let o = iclear(&net, None, &["up", "--listen", "0.0.0.0:0"]);
-    assert_eq!(
-        o.status.code(),
-        Some(2),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let mut server = Command::new(env!("CARGO_BIN_EXE_iclear"))
-        .args(["--dir", net.to_str().unwrap(), "up"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !net.join("up.json").exists() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(20));
+    let socket = net.join("up/control.sock");
+    let start = || {
+        let server = Command::new(env!("CARGO_BIN_EXE_iclear"))
+            .args(["--dir", net.to_str().unwrap(), "up"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !socket.exists() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert!(socket.exists(), "up did not start");
+        server
+    };
+    let mut server = start();
+    // Only the network's owner reaches it: a directory of its own (0700), a socket 0600.
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&net.join("up")), 0o700);
+        assert_eq!(mode(&socket), 0o600);
     }
-    assert!(net.join("up.json").exists(), "up did not start");
     // The server holds the network: these commands can only reach it through the server.
     ok(iclear(
         &net,
@@ -628,8 +632,31 @@ fn up_serves_the_network_to_other_commands_until_stopped() {
             .success()
     );
     assert!(server.wait().unwrap().success());
-    assert!(!net.join("up.json").exists());
+    assert!(!socket.exists());
     ok(iclear(&net, None, &["ledger", "verify"]));
+    // A socket left by an `up` killed with SIGKILL answers nothing: commands open the
+    // network themselves.
+    let mut killed = start();
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+    assert!(socket.exists());
+    ok(iclear(&net, Some("alpha"), &["deal", "list"]));
+    // A control directory others can enter is not trusted: refused, not used.
+    let mut server = start();
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(net.join("up"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let o = iclear(&net, Some("alpha"), &["deal", "list"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("not the network owner's alone"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    server.kill().unwrap();
+    server.wait().unwrap();
+    std::fs::remove_dir_all(net.join("up")).unwrap();
     let rated_path = tmp.path().join("rated.csv");
     let mut rated = vec!["export", "rated", "--out", rated_path.to_str().unwrap()];
     rated.extend(PERIOD);

@@ -38,9 +38,13 @@ pub struct Account {
 }
 
 /// What to add to a line.
-enum Entry {
+#[derive(Debug, Clone, Copy)]
+pub enum Entry {
+    /// A statement billed this amount.
     Billed(Decimal),
+    /// A dispute ended with this adjustment.
     Adjusted(Decimal),
+    /// The payee confirmed a payment of this amount.
     Paid(Decimal),
 }
 
@@ -122,7 +126,9 @@ pub async fn load(ctx: &mut Context<'_>) -> Result<Account, ContractError> {
     Ok(get_json(ctx, &keys::account()).await?.unwrap_or_default())
 }
 
-async fn record(
+/// Books `entry` on the line of `payer` → `payee` in `currency`; a total that cannot be
+/// represented refuses the transaction.
+pub async fn book(
     ctx: &mut Context<'_>,
     payer: CarrierId,
     payee: CarrierId,
@@ -136,37 +142,4 @@ async fn record(
         ))
     })?;
     put_json(ctx, &keys::account(), &account)
-}
-
-/// A statement billed `amount`.
-pub async fn bill(
-    ctx: &mut Context<'_>,
-    payer: CarrierId,
-    payee: CarrierId,
-    currency: Currency,
-    amount: Decimal,
-) -> Result<(), ContractError> {
-    record(ctx, payer, payee, currency, Entry::Billed(amount)).await
-}
-
-/// A dispute ended with an adjustment of `amount`.
-pub async fn adjust(
-    ctx: &mut Context<'_>,
-    payer: CarrierId,
-    payee: CarrierId,
-    currency: Currency,
-    amount: Decimal,
-) -> Result<(), ContractError> {
-    record(ctx, payer, payee, currency, Entry::Adjusted(amount)).await
-}
-
-/// The payee confirmed a payment of `amount`.
-pub async fn pay(
-    ctx: &mut Context<'_>,
-    payer: CarrierId,
-    payee: CarrierId,
-    currency: Currency,
-    amount: Decimal,
-) -> Result<(), ContractError> {
-    record(ctx, payer, payee, currency, Entry::Paid(amount)).await
 }

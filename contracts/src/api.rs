@@ -150,6 +150,22 @@ macro_rules! functions {
     };
 }
 
+/// Requests whose `$field: Vec<u8>` (skipped by serde) travels as the call's raw body.
+macro_rules! body_requests {
+    ($($t:ty => $field:ident),* $(,)?) => {$(
+        impl Request for $t {
+            fn body(&mut self) -> Option<Vec<u8>> {
+                Some(std::mem::take(&mut self.$field))
+            }
+
+            fn set_body(&mut self, body: Vec<u8>) -> Result<(), ContractError> {
+                self.$field = body;
+                Ok(())
+            }
+        }
+    )*};
+}
+
 /// Requests that are JSON alone.
 macro_rules! json_requests {
     ($($t:ty),* $(,)?) => { $(impl Request for $t {})* };
@@ -163,6 +179,8 @@ use crate::payment::{Balance, BalanceQuery, PaymentId, PaymentRecord, PaymentReq
 use crate::ratesheet::{PublishRatesheet, Published, SheetQuery, StoredSheet};
 use crate::statement::{IssuedStatement, StatementId, StatementIssued};
 use crate::usage::{BatchQuery, BatchSummary, SubmitBatch};
+
+body_requests!(PublishRatesheet => csv, SubmitBatch => csv);
 
 json_requests!(
     AgreementProposal,

@@ -233,12 +233,12 @@ pub async fn step(ctx: &mut Context<'_>, req: DisputeStep) -> Result<DisputeReco
                 made.lines.insert(line.clone(), after);
             }
             put_json(ctx, &adjustments_key, &made)?;
-            account::adjust(
+            account::book(
                 ctx,
                 statement.payer,
                 statement.payee,
                 issued.currency,
-                adjustment,
+                account::Entry::Adjusted(adjustment),
             )
             .await?;
         }

@@ -134,7 +134,14 @@ pub async fn confirm(
         )));
     }
     rec.confirmed_at = Some(now(ctx).0);
-    account::pay(ctx, rec.payer, rec.payee, rec.currency, rec.amount).await?;
+    account::book(
+        ctx,
+        rec.payer,
+        rec.payee,
+        rec.currency,
+        account::Entry::Paid(rec.amount),
+    )
+    .await?;
     put_json(ctx, &keys::payment(&id), &rec)?;
     emit(ctx, "payment", &rec)?;
     Ok(rec)

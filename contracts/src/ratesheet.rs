@@ -64,17 +64,6 @@ pub struct PublishRatesheet {
     pub csv: Vec<u8>,
 }
 
-impl crate::api::Request for PublishRatesheet {
-    fn body(&mut self) -> Option<Vec<u8>> {
-        Some(std::mem::take(&mut self.csv))
-    }
-
-    fn set_body(&mut self, body: Vec<u8>) -> Result<(), ContractError> {
-        self.csv = body;
-        Ok(())
-    }
-}
-
 /// What a publication did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Published {

@@ -262,7 +262,14 @@ pub async fn issue(
     closed.push(id.period.clone());
     put_json(ctx, &closed_key, &closed)?;
     put_json(ctx, &id.key(), &issued)?;
-    account::bill(ctx, payer, payee, currency, issued.amount_billed).await?;
+    account::book(
+        ctx,
+        payer,
+        payee,
+        currency,
+        account::Entry::Billed(issued.amount_billed),
+    )
+    .await?;
     let announced = StatementIssued {
         id,
         issued_by: me,

@@ -32,17 +32,6 @@ pub struct SubmitBatch {
     pub csv: Vec<u8>,
 }
 
-impl crate::api::Request for SubmitBatch {
-    fn body(&mut self) -> Option<Vec<u8>> {
-        Some(std::mem::take(&mut self.csv))
-    }
-
-    fn set_body(&mut self, body: Vec<u8>) -> Result<(), ContractError> {
-        self.csv = body;
-        Ok(())
-    }
-}
-
 /// A committed batch, by its transaction id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -110,25 +110,33 @@ impl BlockStore {
         let data_len = data.metadata().map_err(io(&data_path))?.len();
         let mut end = 0;
         for (i, &(off, len)) in entries.iter().enumerate() {
-            if off != end || off + LEN_PREFIX + len > data_len {
-                return Err(corrupt(format!(
-                    "index entry of block {i} does not match the data file"
-                )));
+            match record_end(off, len) {
+                Some(next) if off == end && next <= data_len => end = next,
+                _ => {
+                    return Err(corrupt(format!(
+                        "index entry of block {i} (offset {off}, length {len}) does not match the data file of {data_len} bytes"
+                    )));
+                }
             }
-            end = off + LEN_PREFIX + len;
         }
         // Records written after the last index entry: complete ones are re-indexed, a torn
-        // one (the process died mid-write) is cut off.
+        // one (the process died mid-write) is cut off. A length no file can hold is not
+        // what a torn write leaves: that is corruption.
         let mut rebuilt_index = whole != index_bytes.len();
         while end < data_len {
-            let Some(len) = read_len(&data, end, data_len) else {
+            let Some(len) = read_len(&data, end, data_len).map_err(io(&data_path))? else {
                 break;
             };
-            if end + LEN_PREFIX + len > data_len {
+            let Some(next) = record_end(end, len) else {
+                return Err(corrupt(format!(
+                    "record at offset {end} claims {len} bytes, more than any file can hold"
+                )));
+            };
+            if next > data_len {
                 break;
             }
             entries.push((end, len));
-            end += LEN_PREFIX + len;
+            end = next;
             rebuilt_index = true;
         }
         if end < data_len {
@@ -161,7 +169,7 @@ impl BlockStore {
                 return Err(corrupt(format!("record {n} holds block {}", header.number)));
             }
             store.last_hash = header_hash(header);
-            store.index_txs(&block);
+            store.index_txs(&block)?;
         }
         Ok(store)
     }
@@ -190,7 +198,14 @@ impl BlockStore {
             });
         }
         let bytes = block.encode_to_vec();
-        let offset = self.entries.last().map_or(0, |(o, l)| o + LEN_PREFIX + l);
+        let offset = match self.entries.last() {
+            // Every entry was checked or written to end inside the file.
+            Some(&(o, l)) => record_end(o, l).ok_or_else(|| BlockStoreError::Corrupt {
+                path: self.dir.join(DATA_FILE).display().to_string(),
+                reason: format!("the last record (offset {o}, length {l}) ends past 2^64"),
+            })?,
+            None => 0,
+        };
         let len = bytes.len() as u64;
         let data_path = self.dir.join(DATA_FILE);
         let index_path = self.dir.join(INDEX_FILE);
@@ -207,7 +222,7 @@ impl BlockStore {
         self.index.write_all(&entry).map_err(io(&index_path))?;
         self.entries.push((offset, len));
         self.last_hash = header_hash(header);
-        self.index_txs(block);
+        self.index_txs(block)?;
         Ok(())
     }
 
@@ -222,10 +237,16 @@ impl BlockStore {
             path: path.display().to_string(),
             reason: format!("block {n} too large"),
         })?;
+        // Entries were checked at open to lie inside the data file (or were written by
+        // `append`), so `size` is no more than the file holds.
+        let at = off
+            .checked_add(LEN_PREFIX)
+            .ok_or_else(|| BlockStoreError::Corrupt {
+                path: path.display().to_string(),
+                reason: format!("block {n} starts past 2^64"),
+            })?;
         let mut buf = vec![0u8; size];
-        self.data
-            .read_exact_at(&mut buf, off + LEN_PREFIX)
-            .map_err(io(&path))?;
+        self.data.read_exact_at(&mut buf, at).map_err(io(&path))?;
         Block::decode(buf.as_slice()).map_err(|e| BlockStoreError::Corrupt {
             path: path.display().to_string(),
             reason: format!("block {n} does not decode: {e}"),
@@ -242,8 +263,10 @@ impl BlockStore {
         self.txids.len()
     }
 
-    fn index_txs(&mut self, block: &Block) {
-        let Some(header) = &block.header else { return };
+    fn index_txs(&mut self, block: &Block) -> Result<(), BlockStoreError> {
+        let Some(header) = &block.header else {
+            return Ok(());
+        };
         let flags = block
             .metadata
             .as_ref()
@@ -261,9 +284,13 @@ impl BlockStore {
             let code = flags.get(i).map_or(ValidationCode::NotValidated, |f| {
                 ValidationCode::from_u8(*f)
             });
+            let index = u32::try_from(i).map_err(|_| BlockStoreError::Corrupt {
+                path: self.dir.join(DATA_FILE).display().to_string(),
+                reason: format!("block {} holds more than 2^32 transactions", header.number),
+            })?;
             let loc = TxLocation {
                 block: header.number,
-                index: i as u32,
+                index,
                 code,
             };
             // The first occurrence that claims the id owns it (later ones were marked
@@ -275,6 +302,7 @@ impl BlockStore {
                 }
             }
         }
+        Ok(())
     }
 }
 
@@ -314,13 +342,19 @@ pub fn raw_records(dir: &Path) -> Result<(Vec<Vec<u8>>, Option<String>), BlockSt
     Ok((out, None))
 }
 
-fn read_len(f: &File, at: u64, file_len: u64) -> Option<u64> {
-    if at + LEN_PREFIX > file_len {
-        return None;
+/// Where a record of `len` bytes at `offset` ends, if that is a position a file can have.
+fn record_end(offset: u64, len: u64) -> Option<u64> {
+    offset.checked_add(LEN_PREFIX)?.checked_add(len)
+}
+
+/// The length prefix at `at`, or `None` when fewer than its 8 bytes are left in the file.
+fn read_len(f: &File, at: u64, file_len: u64) -> std::io::Result<Option<u64>> {
+    if at.checked_add(LEN_PREFIX).is_none_or(|e| e > file_len) {
+        return Ok(None);
     }
     let mut b = [0u8; 8];
-    f.read_exact_at(&mut b, at).ok()?;
-    Some(u64::from_le_bytes(b))
+    f.read_exact_at(&mut b, at)?;
+    Ok(Some(u64::from_le_bytes(b)))
 }
 
 fn le_u64(b: &[u8]) -> u64 {
@@ -333,5 +367,91 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BlockStoreError + '_ {
     move |source| BlockStoreError::Io {
         path: path.display().to_string(),
         source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store_with(
+        data: &[u8],
+        index: &[u8],
+    ) -> (tempfile::TempDir, Result<BlockStore, BlockStoreError>) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(DATA_FILE), data).unwrap();
+        std::fs::write(dir.path().join(INDEX_FILE), index).unwrap();
+        let opened = BlockStore::open(dir.path(), false);
+        (dir, opened)
+    }
+
+    fn entry(offset: u64, len: u64) -> Vec<u8> {
+        [offset.to_le_bytes(), len.to_le_bytes()].concat()
+    }
+
+    fn corrupt_reason(r: Result<BlockStoreError, BlockStore>) -> String {
+        match r {
+            Ok(BlockStoreError::Corrupt { reason, .. }) => reason,
+            Ok(other) => panic!("expected Corrupt, got {other}"),
+            Err(_) => panic!("expected Corrupt, the store opened"),
+        }
+    }
+
+    fn flip<T, E>(r: Result<T, E>) -> Result<E, T> {
+        match r {
+            Ok(t) => Err(t),
+            Err(e) => Ok(e),
+        }
+    }
+
+    #[test]
+    fn a_length_no_file_can_hold_is_corruption_not_an_allocation() {
+        let (_d, r) = store_with(&[0xff; 8], &[]);
+        assert!(corrupt_reason(flip(r)).contains("more than any file can hold"));
+        let (_d, r) = store_with(
+            &[(u64::MAX - 7).to_le_bytes().as_slice(), &[1, 2]].concat(),
+            &[],
+        );
+        assert!(corrupt_reason(flip(r)).contains("more than any file can hold"));
+    }
+
+    #[test]
+    fn an_index_entry_past_2_pow_64_is_corruption() {
+        let data = [0u8; 16];
+        let (_d, r) = store_with(&data, &entry(0, u64::MAX - 7));
+        assert!(corrupt_reason(flip(r)).contains("index entry of block 0"));
+        let (_d, r) = store_with(&data, &entry(u64::MAX, 1));
+        assert!(corrupt_reason(flip(r)).contains("index entry of block 0"));
+        let (_d, r) = store_with(&data, &[entry(0, 0), entry(8, u64::MAX)].concat());
+        assert!(corrupt_reason(flip(r)).contains("index entry of block 1"));
+    }
+
+    #[test]
+    fn a_torn_trailing_record_is_still_cut() {
+        // A length prefix promising 100 bytes followed by 10: a write that died midway.
+        let mut data = 100u64.to_le_bytes().to_vec();
+        data.extend_from_slice(&[0u8; 10]);
+        let (dir, r) = store_with(&data, &[]);
+        let store = r.unwrap();
+        assert_eq!(store.height(), 0);
+        assert_eq!(
+            std::fs::metadata(dir.path().join(DATA_FILE)).unwrap().len(),
+            0
+        );
+        // Fewer than 8 bytes: a torn length prefix.
+        let (dir, r) = store_with(&[1, 2, 3], &[]);
+        assert_eq!(r.unwrap().height(), 0);
+        assert_eq!(
+            std::fs::metadata(dir.path().join(DATA_FILE)).unwrap().len(),
+            0
+        );
+    }
+
+    #[test]
+    fn a_record_that_does_not_decode_is_corruption() {
+        let mut data = 3u64.to_le_bytes().to_vec();
+        data.extend_from_slice(&[0xff, 0xff, 0xff]);
+        let (_d, r) = store_with(&data, &entry(0, 3));
+        assert!(corrupt_reason(flip(r)).contains("does not decode"));
     }
 }

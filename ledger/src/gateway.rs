@@ -102,9 +102,13 @@ fn signers_of(responses: &[ProposalResponse]) -> Vec<(String, Role)> {
         .collect()
 }
 
+/// Where a gateway takes a proposal's time from: milliseconds since the epoch.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
 /// A client's connection to the network, acting as one identity.
 pub struct Gateway {
     identity: SigningIdentity,
+    clock: Clock,
     local: Arc<dyn PeerClient>,
     peers: Vec<Arc<dyn PeerClient>>,
     orderer: Arc<dyn OrderingService>,
@@ -147,10 +151,18 @@ impl Gateway {
     ) -> Self {
         Gateway {
             identity,
+            clock: Arc::new(now_ms),
             local,
             peers,
             orderer,
         }
+    }
+
+    /// The same gateway stamping proposals with `clock` instead of this machine's clock (a
+    /// client whose clock is wrong, for tests of SPEC §1.2's bound).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// The identity the gateway acts as.
@@ -166,7 +178,14 @@ impl Gateway {
         function: &str,
         args: Vec<Vec<u8>>,
     ) -> Result<Vec<u8>, GatewayError> {
-        let p = Proposed::new(&self.identity, channel, contract, function, args, now_ms())?;
+        let p = Proposed::new(
+            &self.identity,
+            channel,
+            contract,
+            function,
+            args,
+            (self.clock)(),
+        )?;
         Ok(self.local.evaluate(p.signed()).await?)
     }
 
@@ -187,9 +206,16 @@ impl Gateway {
                 channel: channel.into(),
                 contract: contract.into(),
             })?;
-        let proposed = Proposed::new(&self.identity, channel, contract, function, args, now_ms())?;
+        let proposed = Proposed::new(
+            &self.identity,
+            channel,
+            contract,
+            function,
+            args,
+            (self.clock)(),
+        )?;
         let size = proposed.signed().proposal_bytes.len();
-        if let Some(limit) = self.local.max_tx_bytes(channel)
+        if let Some(limit) = self.local.max_tx_bytes(channel).await?
             && size > limit as usize
         {
             return Err(GatewayError::TooLarge {
@@ -252,6 +278,7 @@ impl Gateway {
         let status = self
             .local
             .watch_tx(channel, &tx_id)
+            .await?
             .ok_or_else(|| GatewayError::UnknownChannel(channel.into()))?;
         self.orderer
             .broadcast(endorsed.into_envelope(&self.identity)?)
@@ -278,17 +305,22 @@ impl Gateway {
     }
 
     /// The validation code of a committed transaction, if the local peer has it.
-    pub fn commit_status(&self, channel: &str, tx_id: &str) -> Option<ValidationCode> {
-        self.local.tx_status(channel, tx_id)
+    pub async fn commit_status(
+        &self,
+        channel: &str,
+        tx_id: &str,
+    ) -> Result<Option<ValidationCode>, GatewayError> {
+        Ok(self.local.tx_status(channel, tx_id).await?)
     }
 
     /// Block events (with the contract events of valid transactions) of `channel`.
-    pub fn events(
+    pub async fn events(
         &self,
         channel: &str,
     ) -> Result<broadcast::Receiver<Arc<BlockEvent>>, GatewayError> {
         self.local
             .events(channel)
+            .await?
             .ok_or_else(|| GatewayError::UnknownChannel(channel.into()))
     }
 }

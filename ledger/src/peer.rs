@@ -46,6 +46,18 @@ pub enum EndorseError {
     /// The tx id does not match nonce and creator.
     #[error("transaction {0}: tx id is not the hash of nonce and creator")]
     BadTxId(String),
+    /// The proposal's timestamp is too far from this peer's clock (SPEC §1.2).
+    #[error(
+        "transaction {tx_id}: its timestamp is {skew_ms} ms away from this peer's clock (limit {limit_ms} ms)"
+    )]
+    Skew {
+        /// Transaction.
+        tx_id: String,
+        /// How far.
+        skew_ms: u64,
+        /// The limit.
+        limit_ms: u64,
+    },
     /// The tx id is already on the ledger.
     #[error("transaction {0} is already on the ledger")]
     Duplicate(String),
@@ -86,6 +98,24 @@ pub enum EndorseError {
     /// Signing failed.
     #[error(transparent)]
     Identity(#[from] IdentityError),
+    /// The peer could not be reached: no connection, or it broke. The same call may
+    /// succeed once the peer is back.
+    #[error("peer `{peer}` unreachable: {reason}")]
+    Unreachable {
+        /// The peer's organisation or address.
+        peer: String,
+        /// Why.
+        reason: String,
+    },
+    /// A remote peer refused for a reason that does not travel with its structure (its
+    /// creator check, its world state, its signing key); the message is the peer's own.
+    #[error("peer `{peer}`: {message}")]
+    Remote {
+        /// The peer's organisation.
+        peer: String,
+        /// The refusal as the peer worded it.
+        message: String,
+    },
 }
 
 /// A peer of one organisation.
@@ -173,6 +203,7 @@ impl Peer {
                     .await
                     .map_err(|e| e.to_string())?;
                 while let Some(block) = blocks.recv().await {
+                    let block = block.map_err(|e| e.to_string())?;
                     ledger.commit(block).await.map_err(|e| e.to_string())?;
                 }
                 Ok(())
@@ -220,6 +251,14 @@ impl Peer {
             .ok_or_else(|| EndorseError::Malformed("no creator".into()))?;
         if crate::tx::tx_id(&p.nonce, &creator.encode_to_vec()) != p.tx_id {
             return Err(EndorseError::BadTxId(p.tx_id));
+        }
+        let skew_ms = crate::tx::now_ms().abs_diff(p.timestamp_ms);
+        if skew_ms > crate::tx::MAX_SKEW_MS {
+            return Err(EndorseError::Skew {
+                tx_id: p.tx_id,
+                skew_ms,
+                limit_ms: crate::tx::MAX_SKEW_MS,
+            });
         }
         let principal = ledger
             .channel()

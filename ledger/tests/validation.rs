@@ -713,3 +713,46 @@ async fn a_forged_envelope_cannot_burn_a_tx_id_it_copied() {
     );
     assert_eq!(f.get("w").await, Some(b("1")));
 }
+
+#[tokio::test]
+async fn the_stateless_seam_judges_envelopes_and_blocks_without_the_world_state() {
+    use ledger::validate::{Stateless, check_block_stateless, check_envelope_stateless};
+    let f = fixture().await;
+    let la = f.ledger(&f.alpha);
+    let channel = la.channel();
+    let env = f
+        .envelope("put", vec![b("k"), b("v")])
+        .await
+        .encode_to_vec();
+    let verdict = check_envelope_stateless(&env, &channel);
+    let Stateless::Endorser {
+        contract,
+        mut endorsers,
+        ..
+    } = verdict
+    else {
+        panic!("{verdict:?}");
+    };
+    endorsers.sort();
+    assert_eq!(contract, KV);
+    assert_eq!(
+        endorsers,
+        vec![("alpha".into(), Role::Peer), ("beta".into(), Role::Peer)]
+    );
+    assert!(matches!(
+        check_envelope_stateless(&[0xff, 0xff], &channel),
+        Stateless::Invalid {
+            code: ValidationCode::BadPayload,
+            ..
+        }
+    ));
+    let n = la.height();
+    let prev = header_hash(la.block(n - 1).unwrap().header.as_ref().unwrap());
+    let block = new_block(n, prev.clone(), vec![env, vec![1, 2, 3]], &f.orderer).unwrap();
+    let verdicts = check_block_stateless(&block, n, &prev, &channel).unwrap();
+    assert!(matches!(verdicts[0], Stateless::Endorser { .. }));
+    assert!(matches!(verdicts[1], Stateless::Invalid { .. }));
+    assert!(check_block_stateless(&block, n + 1, &prev, &channel).is_err());
+    // Nothing was committed by judging.
+    assert_eq!(la.height(), n);
+}

@@ -1,41 +1,42 @@
 //! `iclear --dir DIR up`: keeps the embedded network open, with every carrier's read model
-//! following its peer, and serves the typed client's transport on loopback to other
-//! `iclear` commands, which find it through `DIR/up.json` (`cli::served` is the client).
-//!
-//! The API is `GET /v1/health`, `GET /v1/orgs`, `POST /v1/submit`, `POST /v1/evaluate`
-//! and `POST /v1/view`: typed calls and read-model questions as one carrier. There is no
-//! authentication, so only loopback addresses are served: every identity of an embedded
-//! network lives in DIR anyway (SPEC §11: the embedded network is for trying iclear).
+//! following its peer, and serves the typed client's transport to other `iclear` commands
+//! of the network's owner on a Unix socket in DIR (`cli::served` is the client and holds
+//! the wire types). Only the owner's processes can connect: the socket's directory is
+//! mode 0700 and the socket 0600 (SPEC §11: the embedded network, which holds every key in
+//! DIR, is for trying iclear). With `--portal` it serves the partner portal too (SPEC §13),
+//! which has its own users and sign-in.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::{App, HttpResponse, HttpServer, web};
-use anyhow::Context;
+use anyhow::{Context, bail};
 use clap::Args;
 use contracts::api::Call;
 use contracts::client::{ClientError, Embedded, Transport, WireError};
+use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
 
-use super::served::{CallRequest, Payload, UP_FILE, UpFile, ViewRequest};
+use super::served::{
+    CallRequest, Request, Response, control_dir, control_socket, line_limit, network_owner,
+    read_line,
+};
 use super::session::block_on;
 use super::{Failure, usage};
 
 /// `up`'s flags.
 #[derive(Debug, Args)]
 pub struct UpArgs {
-    /// Loopback address to serve on (port 0 picks a free one).
-    #[arg(long, default_value = "127.0.0.1:0")]
-    pub listen: SocketAddr,
     /// Serve the portal too, on this address (`--portal` alone: 127.0.0.1:8080).
     #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:8080")]
     pub portal: Option<SocketAddr>,
 }
 
 /// Starts the portal over an open embedded network; users live in `DIR/portal.sqlite`.
+/// Returns the running server's handle and its address.
 pub async fn start_portal(
-    dir: &std::path::Path,
+    dir: &Path,
     net: Arc<Embedded>,
     addr: SocketAddr,
 ) -> anyhow::Result<(actix_web::dev::Server, SocketAddr)> {
@@ -63,123 +64,119 @@ pub async fn start_portal(
     portal::serve(Arc::new(p), addr).with_context(|| format!("the portal cannot listen on {addr}"))
 }
 
-struct State {
-    net: Arc<Embedded>,
-    // The network's tasks and database pools live on this runtime; the web workers hand
-    // every call over to it.
-    runtime: tokio::runtime::Handle,
-}
-
-fn fault(e: &ClientError) -> HttpResponse {
-    HttpResponse::UnprocessableEntity().json(WireError::from(e))
-}
-
-fn received(req: &CallRequest) -> Result<Call, ClientError> {
+fn received(req: &CallRequest, writes: bool) -> Result<Call, ClientError> {
     let args = req
         .args
         .iter()
         .map(hex::decode)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| ClientError::Usage(format!("an argument is not hex: {e}")))?;
-    Call::received(&req.function, args)
-        .ok_or_else(|| ClientError::Usage(format!("no contract function `{}`", req.function)))
-}
-
-async fn call(state: web::Data<State>, req: web::Json<CallRequest>, writes: bool) -> HttpResponse {
-    let req = req.into_inner();
-    let call = match received(&req) {
-        Ok(c) if c.writes == writes => c,
-        Ok(c) => {
-            return fault(&ClientError::Usage(format!(
-                "`{}` is sent to /v1/{}",
-                c.function,
-                if c.writes { "submit" } else { "evaluate" }
-            )));
-        }
-        Err(e) => return fault(&e),
-    };
-    let net = state.net.clone();
-    let done = state
-        .runtime
-        .spawn(async move {
-            if writes {
-                net.submit(req.as_carrier, &req.channel, call).await
+    let call = Call::received(&req.function, args)
+        .ok_or_else(|| ClientError::Usage(format!("no contract function `{}`", req.function)))?;
+    if call.writes != writes {
+        return Err(ClientError::Usage(format!(
+            "`{}` is {}",
+            call.function,
+            if call.writes {
+                "submitted, not evaluated"
             } else {
-                net.evaluate(req.as_carrier, &req.channel, call).await
+                "evaluated, not submitted"
             }
-        })
-        .await;
-    match done {
-        Ok(Ok(payload)) => HttpResponse::Ok().json(Payload {
-            payload: hex::encode(payload),
-        }),
-        Ok(Err(e)) => fault(&e),
-        Err(e) => fault(&ClientError::Fault(format!("the call failed: {e}"))),
+        )));
     }
+    Ok(call)
 }
 
-async fn submit(state: web::Data<State>, req: web::Json<CallRequest>) -> HttpResponse {
-    call(state, req, true).await
+async fn answer(net: &Embedded, request: Request) -> Response {
+    let result = match request {
+        Request::Orgs => return Response::Orgs(net.members()),
+        Request::Submit(req) => match received(&req, true) {
+            Ok(call) => net
+                .submit(req.as_carrier, &req.channel, call)
+                .await
+                .map(|p| Response::Payload(hex::encode(p))),
+            Err(e) => Err(e),
+        },
+        Request::Evaluate(req) => match received(&req, false) {
+            Ok(call) => net
+                .evaluate(req.as_carrier, &req.channel, call)
+                .await
+                .map(|p| Response::Payload(hex::encode(p))),
+            Err(e) => Err(e),
+        },
+        Request::View { as_carrier, view } => net.view(as_carrier, view).await.map(Response::View),
+    };
+    result.unwrap_or_else(|e| Response::Error(WireError::from(&e)))
 }
 
-async fn evaluate(state: web::Data<State>, req: web::Json<CallRequest>) -> HttpResponse {
-    call(state, req, false).await
-}
-
-async fn view(state: web::Data<State>, req: web::Json<ViewRequest>) -> HttpResponse {
-    let req = req.into_inner();
-    let net = state.net.clone();
-    match state
-        .runtime
-        .spawn(async move { net.view(req.as_carrier, req.view).await })
-        .await
-    {
-        Ok(Ok(reply)) => HttpResponse::Ok().json(reply),
-        Ok(Err(e)) => fault(&e),
-        Err(e) => fault(&ClientError::Fault(format!("the view failed: {e}"))),
-    }
-}
-
-async fn orgs(state: web::Data<State>) -> HttpResponse {
-    HttpResponse::Ok().json(state.net.members())
-}
-
-async fn health() -> HttpResponse {
-    HttpResponse::Ok().body("ok")
+/// Serves one connection: one request line, one response line.
+async fn connection(net: Arc<Embedded>, stream: UnixStream, limit: usize) -> anyhow::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let Some(line) = read_line(&mut BufReader::new(read), limit).await? else {
+        return Ok(());
+    };
+    let response = match serde_json::from_slice::<Request>(&line) {
+        Ok(request) => answer(&net, request).await,
+        Err(e) => Response::Error(WireError::from(&ClientError::Usage(format!(
+            "not a request: {e}"
+        )))),
+    };
+    let mut out = serde_json::to_vec(&response)?;
+    out.push(b'\n');
+    write.write_all(&out).await?;
+    write.shutdown().await?;
+    Ok(())
 }
 
 /// Waits for Ctrl-C or SIGTERM.
 pub async fn stop_signal() {
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(t) => t,
-                Err(_) => return std::future::pending().await,
-            };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(t) => t,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
     }
 }
 
 pub fn run(dir: Option<PathBuf>, a: UpArgs) -> Result<u8, Failure> {
     let dir = dir.ok_or_else(|| usage("`up` needs --dir DIR (the network's directory)"))?;
-    if !a.listen.ip().is_loopback() {
-        return Err(usage(format!(
-            "--listen {} is not a loopback address: the served gateway has no authentication",
-            a.listen
-        )));
-    }
-    block_on(serve(dir, a.listen, a.portal)).map_err(Failure::from)
+    block_on(serve(dir, a.portal)).map_err(Failure::from)
 }
 
-async fn serve(dir: PathBuf, listen: SocketAddr, portal: Option<SocketAddr>) -> anyhow::Result<u8> {
+/// Binds the control socket in a directory of the network owner's alone.
+fn bind(dir: &Path) -> anyhow::Result<UnixListener> {
+    use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, PermissionsExt as _};
+    let owner =
+        network_owner(dir).with_context(|| format!("{}: no network here", dir.display()))?;
+    let cdir = control_dir(dir);
+    if !cdir.exists() {
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&cdir)
+            .with_context(|| format!("{}: cannot create", cdir.display()))?;
+    }
+    let meta = std::fs::symlink_metadata(&cdir)?;
+    if !meta.is_dir() || meta.uid() != owner || meta.mode() & 0o077 != 0 {
+        bail!(
+            "{}: not a directory of the network owner's alone (mode 0700); remove it and start again",
+            cdir.display()
+        );
+    }
+    let socket = control_socket(dir);
+    // The network's lock is held by this process: a socket there is a stopped `up`'s.
+    if std::fs::symlink_metadata(&socket).is_ok() {
+        std::fs::remove_file(&socket)
+            .with_context(|| format!("{}: cannot remove the old socket", socket.display()))?;
+    }
+    let listener = UnixListener::bind(&socket)
+        .with_context(|| format!("{}: cannot listen", socket.display()))?;
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+async fn serve(dir: PathBuf, portal: Option<SocketAddr>) -> anyhow::Result<u8> {
     let net = Embedded::open(&dir).await?;
     let portal = match portal {
         Some(addr) => {
@@ -194,57 +191,47 @@ async fn serve(dir: PathBuf, listen: SocketAddr, portal: Option<SocketAddr>) -> 
         }
         None => None,
     };
-    // A request carries at most one transaction, hex-encoded: twice the ordering service's
-    // largest, plus room for the JSON around it.
-    let limit = 2 * net.network().config().orderer.absolute_max_bytes as usize + (64 << 10);
-    let data = web::Data::new(State {
-        net: net.clone(),
-        runtime: tokio::runtime::Handle::current(),
-    });
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(data.clone())
-            .app_data(web::JsonConfig::default().limit(limit))
-            .route("/v1/health", web::get().to(health))
-            .route("/v1/orgs", web::get().to(orgs))
-            .route("/v1/submit", web::post().to(submit))
-            .route("/v1/evaluate", web::post().to(evaluate))
-            .route("/v1/view", web::post().to(view))
-    })
-    .workers(2)
-    .disable_signals()
-    .bind(listen)
-    .with_context(|| format!("cannot listen on {listen}"))?;
-    let addr = server
-        .addrs()
-        .first()
-        .copied()
-        .context("the server has no address")?;
-    let up = UpFile {
-        url: format!("http://{addr}"),
-        pid: std::process::id(),
-    };
-    let up_path = dir.join(UP_FILE);
-    std::fs::write(&up_path, serde_json::to_vec(&up)?)
-        .with_context(|| format!("{}: cannot write", up_path.display()))?;
+    let limit = line_limit(net.network().config().orderer.absolute_max_bytes);
+    let listener = bind(&dir)?;
+    let socket = control_socket(&dir);
     println!(
-        "serving the network in {} at {} (Ctrl-C or SIGTERM stops)",
+        "serving the network in {} to your own iclear commands on {} (Ctrl-C or SIGTERM stops)",
         dir.display(),
-        up.url
+        socket.display()
     );
-    let running = server.run();
-    let handle = running.handle();
-    let outcome = tokio::select! {
-        r = running => r.context("the server stopped"),
-        _ = stop_signal() => {
-            handle.stop(true).await;
-            Ok(())
+    let mut connections = tokio::task::JoinSet::new();
+    let outcome: anyhow::Result<()> = loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let net = net.clone();
+                    connections.spawn(async move {
+                        if let Err(e) = connection(net, stream, limit).await {
+                            eprintln!("iclear up: a connection failed: {e:#}");
+                        }
+                    });
+                }
+                Err(e) => break Err(anyhow::Error::new(e).context("the control socket failed")),
+            },
+            Some(done) = connections.join_next(), if !connections.is_empty() => {
+                if let Err(e) = done {
+                    eprintln!("iclear up: a connection's task failed: {e}");
+                }
+            }
+            _ = stop_signal() => break Ok(()),
         }
     };
+    drop(listener);
+    let _ = std::fs::remove_file(&socket);
     if let Some(p) = portal {
         p.stop(true).await;
     }
-    let _ = std::fs::remove_file(&up_path);
+    // Let calls in flight finish, then every peer commit what was cut.
+    while let Some(done) = connections.join_next().await {
+        if let Err(e) = done {
+            eprintln!("iclear up: a connection's task failed: {e}");
+        }
+    }
     net.network().settle(Duration::from_secs(30)).await;
     outcome?;
     println!("stopped");

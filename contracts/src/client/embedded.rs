@@ -192,6 +192,9 @@ fn classify(e: GatewayError) -> ClientError {
         GatewayError::Endorse(EndorseError::Contract { message, .. }) => {
             ClientError::Refused(message)
         }
+        GatewayError::Endorse(e @ EndorseError::Skew { .. }) => ClientError::Refused(format!(
+            "{e}: this machine's clock is wrong, and the peers judge every rule by the transaction's time"
+        )),
         GatewayError::Mismatch(m) => ClientError::Disagreement(m.to_string()),
         GatewayError::TooLarge { .. } => ClientError::TooLarge(e.to_string()),
         GatewayError::StatusLost(_) | GatewayError::Order(_) => {

@@ -1,14 +1,33 @@
 //! Endorsement policies: `AND`, `OR`, `OutOf(n, …)` and `Weighted(t, 'org.role'=w, …)`
 //! over principals `'org.role'`, and their evaluation against a set of signers.
+//!
+//! A policy arrives as text from other organisations (a `_lifecycle` approval, a channel
+//! configuration), so everything here is bounded by the text, never by the stack: the text
+//! is at most [`MAX_TEXT_BYTES`], operators nest at most [`MAX_DEPTH`] deep and take at
+//! most [`MAX_WIDTH`] sub-policies, and a parsed policy is a flat arena of nodes, so
+//! parsing, evaluating, printing, cloning and dropping it recurse nowhere. Evaluation is
+//! exact and its cost is bounded when the policy is built (see `plan`).
 
+mod eval;
 mod parse;
+mod plan;
 
+use std::collections::HashSet;
 use std::fmt;
 
 use crate::identity::Role;
 
+/// Longest policy text accepted, in bytes. A consortium of a hundred organisations
+/// writes its policies in a few kilobytes.
+pub const MAX_TEXT_BYTES: usize = 64 * 1024;
+/// Deepest nesting of operators (`AND`, `OR`, `OutOf`, `Weighted`) accepted.
+pub const MAX_DEPTH: usize = 32;
+/// Most sub-policies of one operator (and most entries of one `Weighted`), and most
+/// member organisations the shorthands `ALL`, `MAJORITY` and `ANY` expand to.
+pub const MAX_WIDTH: usize = 1024;
+
 /// Which role a principal demands; `member` accepts any.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum RoleMatch {
     /// Any certificate of the organisation.
     Member,
@@ -17,7 +36,7 @@ pub enum RoleMatch {
 }
 
 /// `'org.role'`: a signer of organisation `org` with role `role`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct PrincipalSpec {
     /// Organisation id.
     pub msp_id: String,
@@ -36,25 +55,50 @@ impl PrincipalSpec {
     }
 }
 
-/// A parsed endorsement policy.
+/// One node of a policy. Nodes live in one vector in post-order (every node after its
+/// sub-policies, the root last), so no part of a policy owns another through a pointer.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Policy {
+enum Node {
     /// One signature of the principal.
     Signed(PrincipalSpec),
-    /// At least `n` of the sub-policies (`AND` is all of them, `OR` one).
-    OutOf(usize, Vec<Policy>),
-    /// The weights of the satisfied principals add up to at least `threshold`.
-    Weighted {
-        /// Sum of weights needed.
-        threshold: u64,
-        /// Principals and their weights.
-        entries: Vec<(PrincipalSpec, u64)>,
+    /// The weights of the satisfied children add up to at least `need`: `OutOf` (and
+    /// `AND`, `OR`) with every weight 1, or `Weighted`, whose children are all `Signed`.
+    Gate {
+        kind: GateKind,
+        need: u64,
+        /// (node index, weight), in the order written.
+        children: Vec<(usize, u64)>,
     },
 }
 
-/// A policy text that does not parse, with the column (1-based) of the offending part.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum GateKind {
+    OutOf,
+    Weighted,
+}
+
+/// A parsed endorsement policy: exact evaluation in a time bounded when it was built.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    /// Post-order; never empty; the root is the last node.
+    nodes: Vec<Node>,
+    /// How evaluation walks the nodes; derived from them.
+    plan: plan::Plan,
+}
+
+impl PartialEq for Policy {
+    fn eq(&self, other: &Self) -> bool {
+        // The plan is a function of the nodes.
+        self.nodes == other.nodes
+    }
+}
+
+impl Eq for Policy {}
+
+/// A policy text that does not parse or exceeds a limit, with the column (1-based, in
+/// characters) of the offending part.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("policy `{text}`, column {column}: {message}")]
+#[error("policy {}, column {column}: {message}", excerpt(text, *column))]
 pub struct PolicyError {
     /// The whole policy text.
     pub text: String,
@@ -64,105 +108,65 @@ pub struct PolicyError {
     pub message: String,
 }
 
+/// The policy as the message shows it: whole when short, else the stretch around `column`.
+fn excerpt(text: &str, column: usize) -> String {
+    const WINDOW: usize = 30;
+    let count = text.chars().count();
+    if count <= 2 * WINDOW {
+        return format!("`{text}`");
+    }
+    let from = column.saturating_sub(WINDOW + 1);
+    let to = column.saturating_add(WINDOW).min(count);
+    let part: String = text.chars().skip(from).take(to - from).collect();
+    format!(
+        "`{}{part}{}` ({count} characters)",
+        if from > 0 { "…" } else { "" },
+        if to < count { "…" } else { "" }
+    )
+}
+
 impl Policy {
     /// Parses a policy text.
     pub fn parse(text: &str) -> Result<Policy, PolicyError> {
-        parse::parse(text)
+        let (nodes, columns) = parse::parse(text)?;
+        Policy::build(nodes, &columns, text)
+    }
+
+    fn build(nodes: Vec<Node>, columns: &[usize], text: &str) -> Result<Policy, PolicyError> {
+        let plan = plan::Plan::new(&nodes).map_err(|e| PolicyError {
+            text: text.to_string(),
+            column: columns.get(e.node).map_or(1, |c| c + 1),
+            message: e.message,
+        })?;
+        Ok(Policy { nodes, plan })
     }
 
     /// Whether the signers, each `(organisation, role)` and each usable once, satisfy it.
+    /// Exact, and independent of the order of the signers: it decides whether some
+    /// assignment of distinct signers to principals satisfies the policy (not Fabric's
+    /// greedy pass, which can spend a signer on an early branch that a later one needed).
     pub fn is_satisfied_by(&self, signers: &[(String, Role)]) -> bool {
-        !self
-            .outcomes(signers, &vec![false; signers.len()])
-            .is_empty()
+        eval::satisfied(&self.nodes, &self.plan, signers)
     }
 
     /// The organisations the policy names, in order of first mention.
     pub fn orgs(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        self.collect_orgs(&mut out);
-        out
+        // Post-order keeps the principals in the order they are written.
+        let mut seen = HashSet::new();
+        self.nodes
+            .iter()
+            .filter_map(|n| match n {
+                Node::Signed(p) => Some(&p.msp_id),
+                Node::Gate { .. } => None,
+            })
+            .filter(|o| seen.insert(o.as_str()))
+            .cloned()
+            .collect()
     }
 
-    fn collect_orgs(&self, out: &mut Vec<String>) {
-        let mut add = |p: &PrincipalSpec| {
-            if !out.contains(&p.msp_id) {
-                out.push(p.msp_id.clone());
-            }
-        };
-        match self {
-            Policy::Signed(p) => add(p),
-            Policy::Weighted { entries, .. } => entries.iter().for_each(|(p, _)| add(p)),
-            Policy::OutOf(_, subs) => subs.iter().for_each(|s| s.collect_orgs(out)),
-        }
+    fn root(&self) -> usize {
+        self.nodes.len() - 1
     }
-
-    // Every way of satisfying the policy, as the set of signers each way uses. A search
-    // rather than Fabric's greedy pass: greedy can spend a signer on an early branch and
-    // then fail a later one that only that signer could meet. Policies and signer lists
-    // are a handful of entries, so the search stays small.
-    fn outcomes(&self, signers: &[(String, Role)], used: &[bool]) -> Vec<Vec<bool>> {
-        match self {
-            Policy::Signed(p) => {
-                // Signers of the same organisation and role are interchangeable, so one
-                // branch per such class (its first unused signer) suffices; this keeps the
-                // search small however many signatures a transaction carries.
-                let mut out: Vec<Vec<bool>> = Vec::new();
-                let mut classes: Vec<(&str, Role)> = Vec::new();
-                for (i, (org, role)) in signers.iter().enumerate() {
-                    if used[i] || !p.matches(org, *role) || classes.contains(&(org.as_str(), *role))
-                    {
-                        continue;
-                    }
-                    classes.push((org.as_str(), *role));
-                    let mut u = used.to_vec();
-                    u[i] = true;
-                    out.push(u);
-                }
-                out
-            }
-            Policy::OutOf(n, subs) => {
-                let items: Vec<(&Policy, u64)> = subs.iter().map(|s| (s, 1)).collect();
-                combine(&items, *n as u64, signers, used)
-            }
-            Policy::Weighted { threshold, entries } => {
-                let principals: Vec<Policy> = entries
-                    .iter()
-                    .map(|(p, _)| Policy::Signed(p.clone()))
-                    .collect();
-                let items: Vec<(&Policy, u64)> = principals
-                    .iter()
-                    .zip(entries)
-                    .map(|(p, (_, w))| (p, *w))
-                    .collect();
-                combine(&items, *threshold, signers, used)
-            }
-        }
-    }
-}
-
-/// Ways to reach `need` (count or weight) from `items`, each item used at most once.
-fn combine(
-    items: &[(&Policy, u64)],
-    need: u64,
-    signers: &[(String, Role)],
-    used: &[bool],
-) -> Vec<Vec<bool>> {
-    if need == 0 {
-        return vec![used.to_vec()];
-    }
-    let Some(((first, weight), rest)) = items.split_first() else {
-        return Vec::new();
-    };
-    let mut out = combine(rest, need, signers, used);
-    for u in first.outcomes(signers, used) {
-        for o in combine(rest, need.saturating_sub(*weight), signers, &u) {
-            if !out.contains(&o) {
-                out.push(o);
-            }
-        }
-    }
-    out
 }
 
 impl fmt::Display for PrincipalSpec {
@@ -175,45 +179,96 @@ impl fmt::Display for PrincipalSpec {
 }
 
 impl fmt::Display for Policy {
+    /// The canonical text (`AND` and `OR` print as `OutOf`), which parses back to the same
+    /// policy. Written with an explicit stack.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Policy::Signed(p) => write!(f, "{p}"),
-            Policy::OutOf(n, subs) => {
-                write!(f, "OutOf({n}")?;
-                for s in subs {
-                    write!(f, ", {s}")?;
+        // (node, index of the next child to print)
+        let mut stack = vec![(self.root(), 0usize)];
+        while let Some((v, i)) = stack.pop() {
+            match &self.nodes[v] {
+                Node::Signed(p) => write!(f, "{p}")?,
+                Node::Gate {
+                    kind: GateKind::Weighted,
+                    need,
+                    children,
+                } => {
+                    write!(f, "Weighted({need}")?;
+                    for &(c, w) in children {
+                        if let Node::Signed(p) = &self.nodes[c] {
+                            write!(f, ", {p}={w}")?;
+                        }
+                    }
+                    write!(f, ")")?;
                 }
-                write!(f, ")")
-            }
-            Policy::Weighted { threshold, entries } => {
-                write!(f, "Weighted({threshold}")?;
-                for (p, w) in entries {
-                    write!(f, ", {p}={w}")?;
+                Node::Gate {
+                    kind: GateKind::OutOf,
+                    need,
+                    children,
+                } => {
+                    if i == 0 {
+                        write!(f, "OutOf({need}")?;
+                    }
+                    match children.get(i) {
+                        Some(&(c, _)) => {
+                            write!(f, ", ")?;
+                            stack.push((v, i + 1));
+                            stack.push((c, 0));
+                        }
+                        None => write!(f, ")")?,
+                    }
                 }
-                write!(f, ")")
             }
         }
+        Ok(())
     }
 }
 
 /// Expands the channel-relative shorthands `ALL`, `MAJORITY` and `ANY` (of the member
-/// organisations' peers) and parses anything else as a policy text.
+/// organisations' peers) and parses anything else as a policy text. Over no members at
+/// all each shorthand needs nothing, as Fabric's implicit meta policies do (a channel
+/// always has members; the lifecycle contract resolves against none only to check the
+/// text).
 pub fn resolve(text: &str, member_orgs: &[String]) -> Result<Policy, PolicyError> {
-    let peers = || {
-        member_orgs
-            .iter()
-            .map(|o| {
-                Policy::Signed(PrincipalSpec {
-                    msp_id: o.clone(),
-                    role: RoleMatch::Role(Role::Peer),
-                })
-            })
-            .collect::<Vec<_>>()
+    let need = match text.trim() {
+        _ if member_orgs.is_empty() && is_shorthand(text) => 0,
+        "ALL" => member_orgs.len(),
+        "MAJORITY" => member_orgs.len() / 2 + 1,
+        "ANY" => 1,
+        other => return Policy::parse(other),
     };
-    match text.trim() {
-        "ALL" => Ok(Policy::OutOf(member_orgs.len(), peers())),
-        "MAJORITY" => Ok(Policy::OutOf(member_orgs.len() / 2 + 1, peers())),
-        "ANY" => Ok(Policy::OutOf(1, peers())),
-        other => Policy::parse(other),
+    let error = |message: String| PolicyError {
+        text: text.to_string(),
+        column: 1,
+        message,
+    };
+    if member_orgs.len() > MAX_WIDTH {
+        return Err(error(format!(
+            "the channel has {} member organisations; a policy may name at most {MAX_WIDTH}",
+            member_orgs.len()
+        )));
     }
+    let mut nodes: Vec<Node> = member_orgs
+        .iter()
+        .map(|o| {
+            Node::Signed(PrincipalSpec {
+                msp_id: o.clone(),
+                role: RoleMatch::Role(Role::Peer),
+            })
+        })
+        .collect();
+    let children = (0..nodes.len()).map(|i| (i, 1)).collect();
+    nodes.push(Node::Gate {
+        kind: GateKind::OutOf,
+        // `usize` always fits in `u64` on the platforms Rust supports.
+        need: u64::try_from(need).map_err(|_| error("too many member organisations".into()))?,
+        children,
+    });
+    Policy::build(nodes, &[], text)
 }
+
+fn is_shorthand(text: &str) -> bool {
+    matches!(text.trim(), "ALL" | "MAJORITY" | "ANY")
+}
+
+#[cfg(test)]
+mod tests;

@@ -23,6 +23,9 @@ pub enum ConfigError {
         /// Channel it names.
         got: String,
     },
+    /// The configuration in force has the largest sequence there is: no update can follow.
+    #[error("the channel configuration's sequence is at its maximum; no update can follow it")]
+    SequenceExhausted,
     /// The sequence is not the next one (a stale or replayed update).
     #[error("configuration update has sequence {got}, expected {expected}")]
     WrongSequence {
@@ -60,7 +63,8 @@ pub fn next_config(
 ) -> ChannelConfig {
     let mut next = current.clone();
     change(&mut next);
-    next.sequence = current.sequence + 1;
+    // Saturating: an update past u64::MAX is refused by `check_update` anyway.
+    next.sequence = current.sequence.saturating_add(1);
     next
 }
 
@@ -93,7 +97,11 @@ pub fn check_update(
             got: next.channel_id,
         });
     }
-    let expected = current.config().sequence + 1;
+    let expected = current
+        .config()
+        .sequence
+        .checked_add(1)
+        .ok_or(ConfigError::SequenceExhausted)?;
     if next.sequence != expected {
         return Err(ConfigError::WrongSequence {
             expected,

@@ -75,12 +75,17 @@ async fn net(backend: &impl Backend) -> Net {
 
 /// An envelope the orderer accepts (it checks the creator, not the endorsements).
 fn envelope(creator: &SigningIdentity, tag: u8, size: usize) -> Envelope {
+    envelope_at(creator, tag, size, now_ms())
+}
+
+/// `envelope` with the timestamp `timestamp_ms`.
+fn envelope_at(creator: &SigningIdentity, tag: u8, size: usize, timestamp_ms: i64) -> Envelope {
     let header = Header {
         tx_type: TxType::Endorser as i32,
         channel: CH.into(),
         tx_id: ledger::tx::tx_id(&ledger::tx::nonce(), creator.serialized_bytes()),
         creator: Some(creator.serialized().clone()),
-        timestamp_ms: now_ms(),
+        timestamp_ms,
         format_version: FORMAT_VERSION,
     };
     let payload = Payload {
@@ -107,13 +112,17 @@ fn tags(block: &Block) -> Vec<u8> {
         .collect()
 }
 
-async fn take(rx: &mut tokio::sync::mpsc::Receiver<Block>, n: usize) -> Vec<Block> {
+async fn take(
+    rx: &mut tokio::sync::mpsc::Receiver<ledger::order::Delivered>,
+    n: usize,
+) -> Vec<Block> {
     let mut out = Vec::new();
     while out.len() < n {
         let b = tokio::time::timeout(Duration::from_secs(10), rx.recv())
             .await
             .expect("no block within 10 s")
-            .unwrap();
+            .expect("the stream ended")
+            .expect("the stream broke");
         out.push(b);
     }
     out
@@ -193,6 +202,16 @@ async fn refuses_outsiders_oversized_and_unknown_channels(backend: &impl Backend
         n.orderer.deliver("nope", 0).await.unwrap_err(),
         OrderError::UnknownChannel(_)
     ));
+    // Timestamps at the ends of i64 are far from the clock, not an overflow.
+    for ts in [i64::MIN, i64::MAX] {
+        assert!(matches!(
+            n.orderer
+                .broadcast(envelope_at(&client, 1, 10, ts))
+                .await
+                .unwrap_err(),
+            OrderError::Skew { .. }
+        ));
+    }
 }
 
 async fn configuration_updates_stand_alone_and_take_effect(backend: &impl Backend) {

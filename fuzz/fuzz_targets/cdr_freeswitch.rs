@@ -1,0 +1,11 @@
+//! `settlement::cdr::CdrReader` on FreeSWITCH `mod_cdr_csv` files, local times in
+//! Europe/Berlin.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use settlement::cdr::FormatSpec;
+
+fuzz_target!(|data: &[u8]| {
+    let ctx = iclear_fuzz::cdr::switch_context();
+    iclear_fuzz::cdr::read_all(data, FormatSpec::Freeswitch(ctx), Some(ctx.orig));
+});

@@ -1,0 +1,29 @@
+//! Validation's stateless checks of one envelope (`ledger::validate::check_envelope_stateless`)
+//! against the fixture channel, and what commit and rebuild read from a stored one
+//! (`block_update`, `block_outcomes`, the block store's tx-id index).
+#![no_main]
+
+use ledger::proto::{Block, BlockData, BlockHeader, BlockMetadata};
+use ledger::validate::{ValidationCode, block_outcomes, block_update, check_envelope_stateless};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let channel = iclear_fuzz::channel();
+    let _ = check_envelope_stateless(data, &channel.state);
+    let _ = ledger::blockstore::envelope_tx_id(data);
+    let stored = Block {
+        header: Some(BlockHeader {
+            number: 1,
+            ..BlockHeader::default()
+        }),
+        data: Some(BlockData {
+            envelopes: vec![data.to_vec()],
+        }),
+        metadata: Some(BlockMetadata {
+            orderer_signature: None,
+            validation_flags: vec![ValidationCode::Valid as u8],
+        }),
+    };
+    let _ = block_update(&stored);
+    let _ = block_outcomes(&stored);
+});

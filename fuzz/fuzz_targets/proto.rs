@@ -1,0 +1,38 @@
+//! Decoding of every ledger wire message (`ledger::proto`): the first byte picks the
+//! message, the rest is its encoding. What decodes must encode and decode back to itself.
+#![no_main]
+
+use ledger::proto::*;
+use libfuzzer_sys::fuzz_target;
+use prost::Message;
+
+fn round_trip<M: Message + Default + PartialEq + std::fmt::Debug>(bytes: &[u8]) {
+    if let Ok(m) = M::decode(bytes) {
+        let again = M::decode(m.encode_to_vec().as_slice()).expect("an encoding decodes");
+        assert_eq!(again, m);
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&kind, bytes)) = data.split_first() else {
+        return;
+    };
+    match kind % 16 {
+        0 => round_trip::<Block>(bytes),
+        1 => round_trip::<Envelope>(bytes),
+        2 => round_trip::<Payload>(bytes),
+        3 => round_trip::<EndorserTransaction>(bytes),
+        4 => round_trip::<Proposal>(bytes),
+        5 => round_trip::<SignedProposal>(bytes),
+        6 => round_trip::<ProposalResponsePayload>(bytes),
+        7 => round_trip::<ProposalResponse>(bytes),
+        8 => round_trip::<TxRwSet>(bytes),
+        9 => round_trip::<ChannelConfig>(bytes),
+        10 => round_trip::<ConfigUpdateEnvelope>(bytes),
+        11 => round_trip::<ContractDefinition>(bytes),
+        12 => round_trip::<BlockMetadata>(bytes),
+        13 => round_trip::<Endorsement>(bytes),
+        14 => round_trip::<Header>(bytes),
+        _ => round_trip::<SerializedIdentity>(bytes),
+    }
+});

@@ -1,0 +1,238 @@
+//! What the fuzz targets share: the channel the envelope and block targets are judged
+//! against (the genesis block of a pair's channel, checked in with the seeds signed by its
+//! members), a runtime, and a world state set up like a pair's channel after a month of
+//! clearing, for the contract dispatcher.
+//!
+//! Every target must only ever *return* on any input; a panic, an abort, a stack overflow,
+//! a timeout or an out-of-memory is a finding (`fuzz/README.md`).
+
+use std::sync::{Arc, OnceLock};
+
+use contracts::{CLEARING, Clearing};
+use ledger::block::header_hash;
+use ledger::channel::{ChannelState, genesis_config};
+use ledger::contract::{Context, Contract, Creator};
+use ledger::identity::Role;
+use ledger::proto::{Block, Version};
+use ledger::state::{BlockUpdate, SqliteState, StateWrite, WorldState};
+use prost::Message;
+
+/// The genesis block of channel `alpha.beta` the seeds were made on (`examples/make_seeds`
+/// writes it; read at run time so that the example can build before it exists).
+pub const GENESIS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/alpha.beta.block");
+
+/// The channel the seeds were signed for, its genesis block, and that block's hash.
+pub struct Channel {
+    /// Configuration in force: members alpha and beta, the ordering organisation.
+    pub state: Arc<ChannelState>,
+    /// Block 0.
+    pub genesis: Block,
+    /// What block 1 must chain to.
+    pub genesis_hash: Vec<u8>,
+}
+
+/// The fixture channel, built once.
+pub fn channel() -> &'static Channel {
+    static CHANNEL: OnceLock<Channel> = OnceLock::new();
+    CHANNEL.get_or_init(|| {
+        let bytes = std::fs::read(GENESIS).expect("fuzz/fixtures/alpha.beta.block is readable");
+        let genesis = Block::decode(bytes.as_slice()).expect("the checked-in genesis block decodes");
+        let config = genesis_config(&genesis).expect("the genesis block holds a configuration");
+        let state = Arc::new(ChannelState::new(config).expect("the genesis configuration is usable"));
+        let genesis_hash = header_hash(genesis.header.as_ref().expect("genesis has a header"));
+        Channel {
+            state,
+            genesis,
+            genesis_hash,
+        }
+    })
+}
+
+/// A single-threaded runtime for the targets that call async code.
+pub fn runtime() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime starts")
+    })
+}
+
+/// 2026-11-02T00:00:00Z, after the fixtures' October: every simulation runs at this time.
+pub const NOW_MS: i64 = 1_793_577_600_000;
+
+/// beta's voice sheet terms, as the contract tests use them.
+pub const TERMS: &str = r#"{"owner":"beta","service":"voice","currency":"EUR"}"#;
+
+/// The small fixtures (`fixtures/small`).
+pub mod fixtures {
+    /// beta's ratesheet.
+    pub const RATESHEET: &str = include_str!("../../fixtures/small/ratesheet.csv");
+    /// The deal of October.
+    pub const DEAL: &str = include_str!("../../fixtures/small/deal.toml");
+    /// alpha's CDRs, native format.
+    pub const ALPHA_CDRS: &str = include_str!("../../fixtures/small/alpha.csv");
+    /// beta's CDRs, native format.
+    pub const BETA_CDRS: &str = include_str!("../../fixtures/small/beta.csv");
+    /// alpha's Asterisk switch.
+    pub const ASTERISK: &str = include_str!("../../fixtures/small/asterisk/Master.csv");
+    /// alpha's FreeSWITCH switch.
+    pub const FREESWITCH: &str = include_str!("../../fixtures/small/freeswitch/Master.csv");
+}
+
+/// The calls that set up the contract target's world state: a pair's agreement, beta's
+/// sheet, a deal in force, both sides' October usage. (creator, function, args)
+pub fn setup_calls() -> Vec<(&'static str, &'static str, Vec<Vec<u8>>)> {
+    let b = |s: &str| s.as_bytes().to_vec();
+    vec![
+        (
+            "alpha",
+            "agreement.set",
+            vec![b(r#"{"parties":["alpha","beta"]}"#)],
+        ),
+        (
+            "beta",
+            "ratesheet.publish",
+            vec![b(TERMS), b(fixtures::RATESHEET)],
+        ),
+        ("alpha", "deal.propose", vec![b(fixtures::DEAL)]),
+        ("beta", "deal.accept", vec![b("alpha-beta-2026q4")]),
+        (
+            "alpha",
+            "usage.submit",
+            vec![b("beta"), b(fixtures::ALPHA_CDRS)],
+        ),
+        (
+            "beta",
+            "usage.submit",
+            vec![b("alpha"), b(fixtures::BETA_CDRS)],
+        ),
+    ]
+}
+
+/// A client of `org`.
+pub fn creator(org: &str, role: Role) -> Creator {
+    Creator {
+        msp_id: org.to_string(),
+        role,
+        name: format!("{org}-{role}"),
+    }
+}
+
+/// The world state of the contract target: `setup_calls`, each simulated by `Clearing` and
+/// committed as a block of its own. Built once; simulations never write to it.
+pub fn clearing_state() -> &'static SqliteState {
+    static STATE: OnceLock<SqliteState> = OnceLock::new();
+    STATE.get_or_init(|| {
+        runtime().block_on(async {
+            let state = SqliteState::in_memory()
+                .await
+                .expect("an in-memory world state opens");
+            for (n, (org, function, args)) in setup_calls().into_iter().enumerate() {
+                let tx_id = format!("setup-{n}");
+                let mut ctx = Context::new(
+                    CLEARING,
+                    &state,
+                    creator(org, Role::Client),
+                    NOW_MS,
+                    &tx_id,
+                );
+                if let Err(e) = Clearing.invoke(&mut ctx, function, &args).await {
+                    panic!("setup call {function} by {org} refused: {e}");
+                }
+                let (rwset, _) = ctx.into_results();
+                let version = Version {
+                    block_num: n as u64,
+                    tx_num: 0,
+                };
+                let writes = rwset
+                    .ns_rwsets
+                    .into_iter()
+                    .flat_map(|ns| {
+                        let namespace = ns.namespace;
+                        ns.writes.into_iter().map(move |w| StateWrite {
+                            namespace: namespace.clone(),
+                            key: w.key,
+                            value: (!w.is_delete).then_some(w.value),
+                            version,
+                        })
+                    })
+                    .collect();
+                state
+                    .commit(&BlockUpdate {
+                        block_num: n as u64,
+                        writes,
+                    })
+                    .await
+                    .expect("the setup commits");
+            }
+            state
+        })
+    })
+}
+
+/// `creator\0function\0arg\0arg…` → its parts; `creator` is `org` or `org.role`.
+pub fn split_call(data: &[u8]) -> Option<(Creator, String, Vec<Vec<u8>>)> {
+    let mut parts = data.split(|b| *b == 0);
+    let who = std::str::from_utf8(parts.next()?).ok()?;
+    let function = std::str::from_utf8(parts.next()?).ok()?.to_string();
+    let (org, role) = match who.rsplit_once('.') {
+        Some((org, role)) => (org, Role::parse(role).unwrap_or(Role::Client)),
+        None => (who, Role::Client),
+    };
+    Some((
+        creator(org, role),
+        function,
+        parts.map(<[u8]>::to_vec).collect(),
+    ))
+}
+
+/// Runs one call of the contract dispatcher against the clearing state.
+pub fn invoke_clearing(data: &[u8]) {
+    let Some((who, function, args)) = split_call(data) else {
+        return;
+    };
+    let state = clearing_state();
+    runtime().block_on(async {
+        let mut ctx = Context::new(CLEARING, state, who, NOW_MS, "fuzz");
+        // Refusals are answers; only a panic (or a hang) is a finding. A world-state error
+        // here would be one too: the state is in memory and healthy.
+        if let Err(ledger::contract::ContractError::State(e)) =
+            Clearing.invoke(&mut ctx, &function, &args).await
+        {
+            panic!("world state failed under {function}: {e}");
+        }
+        let _ = ctx.into_results();
+    });
+}
+
+/// Helpers of the CDR targets.
+pub mod cdr {
+    use settlement::carrier::CarrierId;
+    use settlement::cdr::{CdrReader, FormatSpec, SwitchContext};
+    use settlement::time::Zone;
+
+    /// alpha's switch towards beta, clock in Europe/Berlin.
+    pub fn switch_context() -> SwitchContext {
+        SwitchContext {
+            orig: CarrierId::parse("alpha").expect("a carrier id"),
+            term: CarrierId::parse("beta").expect("a carrier id"),
+            zone: "Europe/Berlin".parse::<Zone>().expect("an IANA zone"),
+        }
+    }
+
+    /// Reads every row of a file, and then every id, as intake does.
+    pub fn read_all(data: &[u8], format: FormatSpec, reporter: Option<CarrierId>) {
+        if let Ok(mut reader) = CdrReader::new(data, format, reporter) {
+            while let Ok(Some(row)) = reader.next_row() {
+                let _ = (row.line, row.raw.len(), row.outcome.is_ok());
+            }
+        }
+        if let Ok(mut reader) = CdrReader::new(data, format, reporter) {
+            while let Ok(Some(id)) = reader.next_id() {
+                let _ = id.map(str::len);
+            }
+        }
+    }
+}

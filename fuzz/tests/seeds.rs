@@ -1,0 +1,63 @@
+//! The seeds reach deep: the checked-in envelopes and blocks pass validation's stateless
+//! checks against the checked-in genesis, and the contract target's world state sets up.
+//! (`cargo test --manifest-path fuzz/Cargo.toml`, stable is enough.)
+
+use std::path::Path;
+
+use ledger::proto::Block;
+use ledger::validate::{Stateless, check_block_stateless, check_envelope_stateless};
+use prost::Message;
+
+fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus").join(target);
+    let mut out: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| {
+            let path = e.unwrap().path();
+            (
+                path.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&path).unwrap(),
+            )
+        })
+        .collect();
+    out.sort();
+    assert!(!out.is_empty(), "no seeds for {target}");
+    out
+}
+
+#[test]
+fn envelope_seeds_pass_the_stateless_checks() {
+    let channel = iclear_fuzz::channel();
+    for (name, bytes) in seeds("envelope") {
+        let verdict = check_envelope_stateless(&bytes, &channel.state);
+        match (name.as_str(), &verdict) {
+            ("config-update", Stateless::Config { sequence, .. }) => assert_eq!(*sequence, 1),
+            (_, Stateless::Endorser { endorsers, .. }) => assert!(!endorsers.is_empty()),
+            _ => panic!("{name}: {verdict:?}"),
+        }
+    }
+}
+
+#[test]
+fn block_seeds_pass_the_frame_and_envelope_checks() {
+    let channel = iclear_fuzz::channel();
+    for (name, bytes) in seeds("block") {
+        let block = Block::decode(bytes.as_slice()).unwrap();
+        let verdicts = check_block_stateless(&block, 1, &channel.genesis_hash, &channel.state)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(
+            verdicts
+                .iter()
+                .all(|v| !matches!(v, Stateless::Invalid { .. })),
+            "{name}: {verdicts:?}"
+        );
+    }
+}
+
+#[test]
+fn the_contract_state_is_set_up_and_seeds_run() {
+    let _ = iclear_fuzz::clearing_state();
+    for (_, bytes) in seeds("contract") {
+        iclear_fuzz::invoke_clearing(&bytes);
+    }
+}
