@@ -142,6 +142,9 @@ fn users_tokens_and_the_portal_of_up() {
         .call();
     let anonymous = ureq::get(&format!("{url}api/v1/partners")).call();
     let health = ureq::get(&format!("{url}healthz")).call();
+    let metrics = ureq::get(&format!("{url}metrics"))
+        .call()
+        .map(|mut r| r.body_mut().read_to_string().unwrap_or_default());
     up.kill().expect("up stopped");
     let _ = up.wait();
 
@@ -156,4 +159,17 @@ fn users_tokens_and_the_portal_of_up() {
         other => panic!("no credentials must be 401, got {other:?}"),
     }
     assert!(health.is_ok());
+    let metrics = metrics.expect("metrics");
+    assert!(
+        metrics.contains("ledger_height{org=\"alpha\",channel=\"alpha.beta\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("readmodel_lag_blocks{org=\"beta\",channel=\"alpha.beta\"} 0"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("portal_requests_total{route=\"/api/v1/me\",status=\"200\"} 1"),
+        "{metrics}"
+    );
 }

@@ -34,8 +34,28 @@ pub use users::{Role, User, Users};
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
                        connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-/// Where the network's heights come from, for `/metrics` (per channel, of this node).
-pub type Heights = Arc<dyn Fn() -> Vec<(String, u64)> + Send + Sync>;
+/// One channel of one peer as `/metrics` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelStatus {
+    /// The peer's organisation.
+    pub org: String,
+    /// The channel.
+    pub channel: String,
+    /// Blocks the peer committed.
+    pub height: u64,
+    /// Blocks its read model applied.
+    pub applied: u64,
+}
+
+/// Where the node's ledger heights and read-model positions come from, for `/metrics`.
+#[async_trait::async_trait]
+pub trait LedgerStatus: Send + Sync {
+    /// Every channel of every peer this node runs.
+    async fn channels(&self) -> Vec<ChannelStatus>;
+}
+
+/// A shared [`LedgerStatus`].
+pub type Heights = Arc<dyn LedgerStatus>;
 
 /// Everything a handler needs.
 pub struct Portal {

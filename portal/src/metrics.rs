@@ -120,11 +120,34 @@ pub async fn healthz() -> HttpResponse {
 pub async fn prometheus(portal: web::Data<Portal>) -> HttpResponse {
     let mut out = String::new();
     portal.metrics.render(&mut out);
-    if let Some(heights) = &portal.heights {
-        out.push_str("# HELP ledger_height Committed blocks per channel.\n");
+    if let Some(status) = portal.heights.clone() {
+        let channels = portal
+            .run(async move { Ok(status.channels().await) })
+            .await
+            .unwrap_or_default();
+        out.push_str("# HELP ledger_height Blocks committed, per peer and channel.\n");
         out.push_str("# TYPE ledger_height gauge\n");
-        for (channel, h) in heights() {
-            let _ = writeln!(out, "ledger_height{{channel=\"{}\"}} {h}", escape(&channel));
+        for c in &channels {
+            let _ = writeln!(
+                out,
+                "ledger_height{{org=\"{}\",channel=\"{}\"}} {}",
+                escape(&c.org),
+                escape(&c.channel),
+                c.height
+            );
+        }
+        out.push_str(
+            "# HELP readmodel_lag_blocks Blocks committed but not yet in the read model.\n",
+        );
+        out.push_str("# TYPE readmodel_lag_blocks gauge\n");
+        for c in &channels {
+            let _ = writeln!(
+                out,
+                "readmodel_lag_blocks{{org=\"{}\",channel=\"{}\"}} {}",
+                escape(&c.org),
+                escape(&c.channel),
+                c.height.saturating_sub(c.applied)
+            );
         }
     }
     let _ = writeln!(

@@ -479,6 +479,7 @@ async fn a_month_through_the_api_and_the_permission_matrix() {
         Some("nosniff")
     );
     let (s, b) = send(&app, Method::GET, "/metrics", None, JSON, vec![]).await;
+    // (the network's heights and read-model lag are the binary's: tests/portal.rs)
     assert_eq!(s, StatusCode::OK);
     let text = String::from_utf8_lossy(&b);
     assert!(

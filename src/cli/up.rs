@@ -33,6 +33,46 @@ pub struct UpArgs {
     pub portal: Option<SocketAddr>,
 }
 
+/// The embedded network's heights and read-model positions, for the portal's metrics.
+struct Status(Arc<Embedded>);
+
+#[async_trait::async_trait]
+impl portal::LedgerStatus for Status {
+    async fn channels(&self) -> Vec<portal::ChannelStatus> {
+        let network = self.0.network();
+        let mut out = Vec::new();
+        for org in &network.config().orgs {
+            let Some(peer) = network.peer(org) else {
+                continue;
+            };
+            let model =
+                settlement::carrier::CarrierId::parse(org).and_then(|c| self.0.read_model(c));
+            for channel in peer.channel_names() {
+                let Some(ledger) = peer.ledger(&channel) else {
+                    continue;
+                };
+                // The savepoint is the last block applied; none applied is 0 blocks.
+                let applied = match model {
+                    Some(m) => m
+                        .savepoint(&channel)
+                        .await
+                        .ok()
+                        .flatten()
+                        .map_or(0, |b| b + 1),
+                    None => 0,
+                };
+                out.push(portal::ChannelStatus {
+                    org: org.clone(),
+                    channel,
+                    height: ledger.committed_height(),
+                    applied,
+                });
+            }
+        }
+        out
+    }
+}
+
 /// Starts the portal over an open embedded network; users live in `DIR/portal.sqlite`.
 /// Returns the running server's handle and its address.
 pub async fn start_portal(
@@ -41,20 +81,7 @@ pub async fn start_portal(
     addr: SocketAddr,
 ) -> anyhow::Result<(actix_web::dev::Server, SocketAddr)> {
     let users = portal::Users::open(&super::user::users_db(dir)).await?;
-    let network = net.network().clone();
-    let heights: portal::Heights = Arc::new(move || {
-        let mut out = Vec::new();
-        for org in &network.config().orgs {
-            if let Some(peer) = network.peer(org) {
-                for channel in peer.channel_names() {
-                    if let Some(l) = peer.ledger(&channel) {
-                        out.push((format!("{org}/{channel}"), l.committed_height()));
-                    }
-                }
-            }
-        }
-        out
-    });
+    let heights: portal::Heights = Arc::new(Status(net.clone()));
     let p = portal::Portal::new(portal::Config {
         transport: net,
         users,
