@@ -364,7 +364,11 @@ fn ledger_commands_need_dir_and_as() {
 fn the_demo_runs_a_month_end_to_end() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("demo");
-    let out = ok(iclear(&dir, None, &["demo", "--records", "500"]));
+    let out = ok(iclear(
+        &dir,
+        None,
+        &["demo", "--no-serve", "--records", "500"],
+    ));
     for want in [
         "deal: gen-alpha-beta-2026q4 proposed by alpha, accepted by beta: in force",
         "alpha → beta: beta bills",
@@ -378,12 +382,16 @@ fn the_demo_runs_a_month_end_to_end() {
     assert!(dir.join("exports/alpha-beta/statement.csv").is_file());
     // The network is left in DIR for the other commands, and a second demo replaces it.
     ok(iclear(&dir, None, &["ledger", "info"]));
-    ok(iclear(&dir, None, &["demo", "--records", "200"]));
+    ok(iclear(
+        &dir,
+        None,
+        &["demo", "--no-serve", "--records", "200"],
+    ));
     // A directory that is not a demo's is refused.
     let other = tmp.path().join("other");
     std::fs::create_dir_all(&other).unwrap();
     std::fs::write(other.join("keep.txt"), "mine").unwrap();
-    let o = iclear(&other, None, &["demo"]);
+    let o = iclear(&other, None, &["demo", "--no-serve"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(other.join("keep.txt").exists());
 }

@@ -215,7 +215,7 @@ impl Gateway {
             (self.clock)(),
         )?;
         let size = proposed.signed().proposal_bytes.len();
-        if let Some(limit) = self.local.max_tx_bytes(channel)
+        if let Some(limit) = self.local.max_tx_bytes(channel).await?
             && size > limit as usize
         {
             return Err(GatewayError::TooLarge {
@@ -278,6 +278,7 @@ impl Gateway {
         let status = self
             .local
             .watch_tx(channel, &tx_id)
+            .await?
             .ok_or_else(|| GatewayError::UnknownChannel(channel.into()))?;
         self.orderer
             .broadcast(endorsed.into_envelope(&self.identity)?)
@@ -304,17 +305,22 @@ impl Gateway {
     }
 
     /// The validation code of a committed transaction, if the local peer has it.
-    pub fn commit_status(&self, channel: &str, tx_id: &str) -> Option<ValidationCode> {
-        self.local.tx_status(channel, tx_id)
+    pub async fn commit_status(
+        &self,
+        channel: &str,
+        tx_id: &str,
+    ) -> Result<Option<ValidationCode>, GatewayError> {
+        Ok(self.local.tx_status(channel, tx_id).await?)
     }
 
     /// Block events (with the contract events of valid transactions) of `channel`.
-    pub fn events(
+    pub async fn events(
         &self,
         channel: &str,
     ) -> Result<broadcast::Receiver<Arc<BlockEvent>>, GatewayError> {
         self.local
             .events(channel)
+            .await?
             .ok_or_else(|| GatewayError::UnknownChannel(channel.into()))
     }
 }

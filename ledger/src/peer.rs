@@ -98,6 +98,24 @@ pub enum EndorseError {
     /// Signing failed.
     #[error(transparent)]
     Identity(#[from] IdentityError),
+    /// The peer could not be reached: no connection, or it broke. The same call may
+    /// succeed once the peer is back.
+    #[error("peer `{peer}` unreachable: {reason}")]
+    Unreachable {
+        /// The peer's organisation or address.
+        peer: String,
+        /// Why.
+        reason: String,
+    },
+    /// A remote peer refused for a reason that does not travel with its structure (its
+    /// creator check, its world state, its signing key); the message is the peer's own.
+    #[error("peer `{peer}`: {message}")]
+    Remote {
+        /// The peer's organisation.
+        peer: String,
+        /// The refusal as the peer worded it.
+        message: String,
+    },
 }
 
 /// A peer of one organisation.
@@ -185,6 +203,7 @@ impl Peer {
                     .await
                     .map_err(|e| e.to_string())?;
                 while let Some(block) = blocks.recv().await {
+                    let block = block.map_err(|e| e.to_string())?;
                     ledger.commit(block).await.map_err(|e| e.to_string())?;
                 }
                 Ok(())

@@ -24,7 +24,7 @@ async fn a_transaction_commits_on_every_peer_and_is_queryable() {
         .await
         .unwrap();
     let gw = net.gateway("alpha").unwrap();
-    let mut events = gw.events(CONSORTIUM_CHANNEL).unwrap();
+    let mut events = gw.events(CONSORTIUM_CHANNEL).await.unwrap();
     let (tx_id, code, _) = gw
         .submit_transaction(CONSORTIUM_CHANNEL, KV, "create", vec![b("k1"), b("v1")])
         .await
@@ -41,13 +41,21 @@ async fn a_transaction_commits_on_every_peer_and_is_queryable() {
     // gamma's peer validates and commits the same block although it did not endorse.
     let gamma = net.gateway("gamma").unwrap();
     for _ in 0..100 {
-        if gamma.commit_status(CONSORTIUM_CHANNEL, &tx_id).is_some() {
+        if gamma
+            .commit_status(CONSORTIUM_CHANNEL, &tx_id)
+            .await
+            .unwrap()
+            .is_some()
+        {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert_eq!(
-        gamma.commit_status(CONSORTIUM_CHANNEL, &tx_id),
+        gamma
+            .commit_status(CONSORTIUM_CHANNEL, &tx_id)
+            .await
+            .unwrap(),
         Some(ValidationCode::Valid)
     );
     let height = gamma

@@ -4,7 +4,9 @@
 
 use std::fmt::Write as _;
 use std::fs;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::Args;
@@ -32,6 +34,12 @@ pub struct DemoArgs {
     /// Usage events per direction.
     #[arg(long, default_value_t = 20_000)]
     pub records: u64,
+    /// Stop after the report instead of serving the portal.
+    #[arg(long)]
+    pub no_serve: bool,
+    /// Where the portal listens (port 0 picks a free one).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub portal: std::net::SocketAddr,
 }
 
 /// Marks a directory as the demo's own, so that it may be replaced.
@@ -80,10 +88,43 @@ fn renamed(from: &Path, to: &Path, payer: &str, payee: &str) -> anyhow::Result<(
 
 pub fn run(args: DemoArgs, dir: Option<PathBuf>) -> Result<u8, Failure> {
     let dir = dir.unwrap_or_else(|| PathBuf::from("iclear-demo"));
-    block_on(demo(&dir, args.records)).map_err(Failure::from)
+    let serve = (!args.no_serve).then_some(args.portal);
+    block_on(demo(&dir, args.records, serve)).map_err(Failure::from)
 }
 
-async fn demo(dir: &Path, records: u64) -> anyhow::Result<u8> {
+/// After the month: a user per carrier (an admin, with a fresh password printed once), and
+/// the portal until Ctrl-C.
+async fn serve_portal(dir: &Path, net: Arc<Embedded>, addr: SocketAddr) -> anyhow::Result<()> {
+    let users = portal::Users::open(&super::user::users_db(dir)).await?;
+    let mut logins = Vec::new();
+    for who in ["alpha", "beta", "gamma"] {
+        let name = format!("{who}-analyst");
+        let password = portal::users::random_hex(8)?;
+        users
+            .add(carrier(who)?, &name, portal::Role::Admin, &password)
+            .await?;
+        logins.push((name, password));
+    }
+    let (server, bound) = super::up::start_portal(dir, net, addr).await?;
+    println!("\nthe portal: http://{bound}/ — sign in as any of (admin of its carrier):");
+    for (name, password) in &logins {
+        println!("  {name:<14} password {password}");
+    }
+    println!(
+        "API: `curl -H 'Authorization: Bearer TOKEN' http://{bound}/api/v1/me` with a token from \
+         `iclear --dir {} --as alpha user token --name alpha-analyst`; Ctrl-C stops",
+        dir.display()
+    );
+    let handle = server.handle();
+    tokio::select! {
+        r = server => r.context("the portal stopped")?,
+        _ = super::up::stop_signal() => handle.stop(true).await,
+    }
+    println!("stopped");
+    Ok(())
+}
+
+async fn demo(dir: &Path, records: u64, serve: Option<SocketAddr>) -> anyhow::Result<u8> {
     prepare(dir)?;
     let mut report = String::new();
     // The network is DIR itself, so `iclear --dir DIR …` works on it afterwards.
@@ -399,5 +440,11 @@ async fn demo(dir: &Path, records: u64) -> anyhow::Result<u8> {
         writeln!(report, "  {me} --dir {} {cmd}", net_dir.display())?;
     }
     print!("{report}");
-    Ok(if verify.is_ok() { 0 } else { 1 })
+    if !verify.is_ok() {
+        return Ok(1);
+    }
+    if let Some(addr) = serve {
+        serve_portal(dir, net.clone(), addr).await?;
+    }
+    Ok(0)
 }

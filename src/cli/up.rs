@@ -3,8 +3,10 @@
 //! of the network's owner on a Unix socket in DIR (`cli::served` is the client and holds
 //! the wire types). Only the owner's processes can connect: the socket's directory is
 //! mode 0700 and the socket 0600 (SPEC §11: the embedded network, which holds every key in
-//! DIR, is for trying iclear).
+//! DIR, is for trying iclear). With `--portal` it serves the partner portal too (SPEC §13),
+//! which has its own users and sign-in.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,7 +27,69 @@ use super::{Failure, usage};
 
 /// `up`'s flags.
 #[derive(Debug, Args)]
-pub struct UpArgs {}
+pub struct UpArgs {
+    /// Serve the portal too, on this address (`--portal` alone: 127.0.0.1:8080).
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:8080")]
+    pub portal: Option<SocketAddr>,
+}
+
+/// The embedded network's heights and read-model positions, for the portal's metrics.
+struct Status(Arc<Embedded>);
+
+#[async_trait::async_trait]
+impl portal::LedgerStatus for Status {
+    async fn channels(&self) -> Vec<portal::ChannelStatus> {
+        let network = self.0.network();
+        let mut out = Vec::new();
+        for org in &network.config().orgs {
+            let Some(peer) = network.peer(org) else {
+                continue;
+            };
+            let model =
+                settlement::carrier::CarrierId::parse(org).and_then(|c| self.0.read_model(c));
+            for channel in peer.channel_names() {
+                let Some(ledger) = peer.ledger(&channel) else {
+                    continue;
+                };
+                // The savepoint is the last block applied; none applied is 0 blocks.
+                let applied = match model {
+                    Some(m) => m
+                        .savepoint(&channel)
+                        .await
+                        .ok()
+                        .flatten()
+                        .map_or(0, |b| b + 1),
+                    None => 0,
+                };
+                out.push(portal::ChannelStatus {
+                    org: org.clone(),
+                    channel,
+                    height: ledger.committed_height(),
+                    applied,
+                });
+            }
+        }
+        out
+    }
+}
+
+/// Starts the portal over an open embedded network; users live in `DIR/portal.sqlite`.
+/// Returns the running server's handle and its address.
+pub async fn start_portal(
+    dir: &Path,
+    net: Arc<Embedded>,
+    addr: SocketAddr,
+) -> anyhow::Result<(actix_web::dev::Server, SocketAddr)> {
+    let users = portal::Users::open(&super::user::users_db(dir)).await?;
+    let heights: portal::Heights = Arc::new(Status(net.clone()));
+    let p = portal::Portal::new(portal::Config {
+        transport: net,
+        users,
+        upload_dir: dir.join("portal-uploads"),
+        heights: Some(heights),
+    })?;
+    portal::serve(Arc::new(p), addr).with_context(|| format!("the portal cannot listen on {addr}"))
+}
 
 fn received(req: &CallRequest, writes: bool) -> Result<Call, ClientError> {
     let args = req
@@ -103,9 +167,9 @@ pub async fn stop_signal() {
     }
 }
 
-pub fn run(dir: Option<PathBuf>, _: UpArgs) -> Result<u8, Failure> {
+pub fn run(dir: Option<PathBuf>, a: UpArgs) -> Result<u8, Failure> {
     let dir = dir.ok_or_else(|| usage("`up` needs --dir DIR (the network's directory)"))?;
-    block_on(serve(dir)).map_err(Failure::from)
+    block_on(serve(dir, a.portal)).map_err(Failure::from)
 }
 
 /// Binds the control socket in a directory of the network owner's alone.
@@ -139,8 +203,21 @@ fn bind(dir: &Path) -> anyhow::Result<UnixListener> {
     Ok(listener)
 }
 
-async fn serve(dir: PathBuf) -> anyhow::Result<u8> {
+async fn serve(dir: PathBuf, portal: Option<SocketAddr>) -> anyhow::Result<u8> {
     let net = Embedded::open(&dir).await?;
+    let portal = match portal {
+        Some(addr) => {
+            let (server, addr) = start_portal(&dir, net.clone(), addr).await?;
+            println!(
+                "the portal is at http://{addr}/ (users: `iclear --dir {} --as CARRIER user add`)",
+                dir.display()
+            );
+            let handle = server.handle();
+            tokio::spawn(server);
+            Some(handle)
+        }
+        None => None,
+    };
     let limit = line_limit(net.network().config().orderer.absolute_max_bytes);
     let listener = bind(&dir)?;
     let socket = control_socket(&dir);
@@ -173,6 +250,9 @@ async fn serve(dir: PathBuf) -> anyhow::Result<u8> {
     };
     drop(listener);
     let _ = std::fs::remove_file(&socket);
+    if let Some(p) = portal {
+        p.stop(true).await;
+    }
     // Let calls in flight finish, then every peer commit what was cut.
     while let Some(done) = connections.join_next().await {
         if let Err(e) = done {

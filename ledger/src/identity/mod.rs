@@ -262,7 +262,8 @@ impl SigningIdentity {
 
 /// Writes a private key readable and writable by its owner alone (mode 0600 from the moment
 /// the file exists: it is created with that mode, never widened and narrowed later).
-pub(crate) fn write_private(path: &Path, data: &[u8]) -> Result<(), IdentityError> {
+/// Writes a private key file mode 0600 (see above); for other crates laying out key material.
+pub fn write_private(path: &Path, data: &[u8]) -> Result<(), IdentityError> {
     use std::io::Write as _;
     #[cfg(unix)]
     use std::os::unix::fs::OpenOptionsExt as _;

@@ -115,8 +115,8 @@ fn excerpt(text: &str, column: usize) -> String {
     if count <= 2 * WINDOW {
         return format!("`{text}`");
     }
-    let from = column.saturating_sub(WINDOW + 1);
     let to = column.saturating_add(WINDOW).min(count);
+    let from = column.saturating_sub(WINDOW + 1).min(to);
     let part: String = text.chars().skip(from).take(to - from).collect();
     format!(
         "`{}{part}{}` ({count} characters)",

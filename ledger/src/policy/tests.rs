@@ -382,4 +382,10 @@ fn long_policies_are_shown_around_the_error() {
         "{shown}"
     );
     assert!(shown.contains("unknown role `boss`"), "{shown}");
+    // A column past the end (the fields are public) still shows.
+    let odd = PolicyError {
+        column: usize::MAX,
+        ..err
+    };
+    assert!(odd.to_string().contains("characters)"));
 }
