@@ -158,10 +158,11 @@ async fn main() {
         let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
         write(&c, &format!("setup-{i}-{function}"), &call(org, function, &args));
     }
+    let tag = contracts::api::ENCODING;
     let october = br#"{"payer":"alpha","payee":"beta","service":"voice","from":"2026-10-01","to":"2026-11-01"}"#;
-    write(&c, "statement-issue", &call("beta", "statement.issue", &[october]));
-    write(&c, "ratesheet-get", &call("alpha", "ratesheet.get", &[b"beta", b"voice", b"alpha"]));
-    write(&c, "payment-balance", &call("alpha", "payment.balance", &[b"beta"]));
+    write(&c, "statement-issue", &call("beta", "statement.issue", &[tag, october]));
+    write(&c, "ratesheet-get", &call("alpha", "ratesheet.get", &[tag, br#"{"owner":"beta","service":"voice"}"#]));
+    write(&c, "payment-balance", &call("alpha", "payment.balance", &[tag, br#"{"a":"alpha","b":"beta"}"#]));
 
     // Text parsers: the small fixtures and a few hand-made edges.
     let t = |target: &str, name: &str, text: &str| write(&corpus(target), name, text.as_bytes());

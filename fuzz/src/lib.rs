@@ -62,8 +62,6 @@ pub fn runtime() -> &'static tokio::runtime::Runtime {
 /// 2026-11-02T00:00:00Z, after the fixtures' October: every simulation runs at this time.
 pub const NOW_MS: i64 = 1_793_577_600_000;
 
-/// beta's voice sheet terms, as the contract tests use them.
-pub const TERMS: &str = r#"{"owner":"beta","service":"voice","currency":"EUR"}"#;
 
 /// The small fixtures (`fixtures/small`).
 pub mod fixtures {
@@ -81,34 +79,65 @@ pub mod fixtures {
     pub const FREESWITCH: &str = include_str!("../../fixtures/small/freeswitch/Master.csv");
 }
 
-/// The calls that set up the contract target's world state: a pair's agreement, beta's
-/// sheet, a deal in force, both sides' October usage. (creator, function, args)
+/// The calls that set up the contract target's world state: beta's sheet, a deal in force,
+/// both sides' October usage — typed requests, encoded as every client encodes them.
+/// (creator, function, args)
 pub fn setup_calls() -> Vec<(&'static str, &'static str, Vec<Vec<u8>>)> {
-    let b = |s: &str| s.as_bytes().to_vec();
+    use contracts::api::{self, Function};
+    use contracts::{DealId, ProposeDeal, PublishRatesheet, SubmitBatch, Terms};
+    use settlement::carrier::CarrierId;
+    fn encoded<F: Function>(org: &'static str, req: F::Request) -> (&'static str, &'static str, Vec<Vec<u8>>) {
+        let call = api::call::<F>(req).expect("a setup request encodes");
+        (org, call.function, call.args)
+    }
+    let carrier = |c: &str| CarrierId::parse(c).expect("a carrier id");
     vec![
-        (
-            "alpha",
-            "agreement.set",
-            vec![b(r#"{"parties":["alpha","beta"]}"#)],
-        ),
-        (
+        encoded::<api::PublishSheet>(
             "beta",
-            "ratesheet.publish",
-            vec![b(TERMS), b(fixtures::RATESHEET)],
+            PublishRatesheet {
+                terms: Terms {
+                    owner: carrier("beta"),
+                    service: settlement::service::Service::Voice,
+                    currency: "EUR".parse().expect("a currency"),
+                    counterparty: None,
+                    decimals: 4,
+                    rounding: settlement::money::Rounding::HalfUp,
+                },
+                csv: fixtures::RATESHEET.as_bytes().to_vec(),
+            },
         ),
-        ("alpha", "deal.propose", vec![b(fixtures::DEAL)]),
-        ("beta", "deal.accept", vec![b("alpha-beta-2026q4")]),
-        (
+        encoded::<api::ProposeDealFn>(
             "alpha",
-            "usage.submit",
-            vec![b("beta"), b(fixtures::ALPHA_CDRS)],
+            ProposeDeal {
+                toml: fixtures::DEAL.to_string(),
+            },
         ),
-        (
+        encoded::<api::AcceptDeal>(
             "beta",
-            "usage.submit",
-            vec![b("alpha"), b(fixtures::BETA_CDRS)],
+            DealId {
+                id: "alpha-beta-2026q4".into(),
+            },
+        ),
+        encoded::<api::Submit>(
+            "alpha",
+            SubmitBatch {
+                counterparty: carrier("beta"),
+                csv: fixtures::ALPHA_CDRS.as_bytes().to_vec(),
+            },
+        ),
+        encoded::<api::Submit>(
+            "beta",
+            SubmitBatch {
+                counterparty: carrier("alpha"),
+                csv: fixtures::BETA_CDRS.as_bytes().to_vec(),
+            },
         ),
     ]
+}
+
+/// The members of the contract target's channel.
+pub fn members() -> Vec<String> {
+    vec!["alpha".to_string(), "beta".to_string()]
 }
 
 /// A client of `org`.
@@ -137,7 +166,8 @@ pub fn clearing_state() -> &'static SqliteState {
                     creator(org, Role::Client),
                     NOW_MS,
                     &tx_id,
-                );
+                )
+                .with_members(members());
                 if let Err(e) = Clearing.invoke(&mut ctx, function, &args).await {
                     panic!("setup call {function} by {org} refused: {e}");
                 }
@@ -195,7 +225,7 @@ pub fn invoke_clearing(data: &[u8]) {
     };
     let state = clearing_state();
     runtime().block_on(async {
-        let mut ctx = Context::new(CLEARING, state, who, NOW_MS, "fuzz");
+        let mut ctx = Context::new(CLEARING, state, who, NOW_MS, "fuzz").with_members(members());
         // Refusals are answers; only a panic (or a hang) is a finding. A world-state error
         // here would be one too: the state is in memory and healthy.
         if let Err(ledger::contract::ContractError::State(e)) =
