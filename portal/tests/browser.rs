@@ -79,15 +79,27 @@ async fn browser(port: u16) -> Client {
         .expect("a browser session")
 }
 
+/// The text of `css` once it satisfies `done`. A click that submits a form navigates while
+/// the old page can still be read, so an element found there may go stale or still show the
+/// old text: both are waited out (for up to two minutes) rather than taken as the answer.
+async fn text_when(c: &Client, css: &str, done: impl Fn(&str) -> bool) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let mut last = String::from("(never appeared)");
+    while std::time::Instant::now() < deadline {
+        if let Ok(e) = c.find(Locator::Css(css)).await {
+            match e.text().await {
+                Ok(t) if done(&t) => return t,
+                Ok(t) => last = t,
+                Err(e) => last = format!("(unreadable: {e})"),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{css} never showed what was expected; last seen: {last}");
+}
+
 async fn text(c: &Client, css: &str) -> String {
-    c.wait()
-        .at_most(Duration::from_secs(120))
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css} never appeared: {e}"))
-        .text()
-        .await
-        .expect("text")
+    text_when(c, css, |_| true).await
 }
 
 async fn fill(c: &Client, css: &str, value: &str) {
@@ -174,7 +186,7 @@ async fn a_month_in_the_browser() {
     .await
     .expect("pasted");
     click(&c, "#publish").await;
-    assert!(text(&c, "#notice").await.contains("Published"));
+    text_when(&c, "#notice", |t| t.contains("Published")).await;
     shot(&c, "03-ratesheet-published").await;
 
     // beta's own records go in through the API's client (the browser does alpha's).
@@ -203,7 +215,7 @@ async fn a_month_in_the_browser() {
         .await
         .expect("file chosen");
     click(&c, "#upload").await;
-    let result = text(&c, "#upload-result").await;
+    let result = text_when(&c, "#upload-result", |t| t.contains("done")).await;
     assert!(
         result.contains("done") && result.contains("accepted"),
         "{result}"
@@ -217,7 +229,7 @@ async fn a_month_in_the_browser() {
     fill(&c, "#from", "2026-10-01").await;
     fill(&c, "#to", "2026-11-01").await;
     click(&c, "#issue").await;
-    assert!(text(&c, "#notice").await.contains("Statement issued"));
+    text_when(&c, "#notice", |t| t.contains("Statement issued")).await;
     shot(&c, "05-statement-issued").await;
     c.goto(&format!(
         "{base}/statements/view?payer=alpha&payee=beta&service=voice&from=2026-10-01&to=2026-11-01"
@@ -231,7 +243,7 @@ async fn a_month_in_the_browser() {
     fill(&c, "#claimed", "1.00").await;
     fill(&c, "#reason", "calls billed twice").await;
     click(&c, "#open-dispute").await;
-    let opened = text(&c, "#notice").await;
+    let opened = text_when(&c, "#notice", |t| t.starts_with("Dispute")).await;
     let id = opened
         .split_whitespace()
         .nth(1)
@@ -245,7 +257,7 @@ async fn a_month_in_the_browser() {
     fill(&c, "#date", "2026-11-20").await;
     fill(&c, "#reference", "BANK-42").await;
     click(&c, "#record-payment").await;
-    let recorded = text(&c, "#notice").await;
+    let recorded = text_when(&c, "#notice", |t| t.starts_with("Payment")).await;
     let pay_id = recorded
         .split_whitespace()
         .nth(1)
@@ -260,11 +272,11 @@ async fn a_month_in_the_browser() {
         .expect("dispute");
     fill(&c, "#reason-accept", "agreed").await;
     click(&c, "#step-accept").await;
-    assert_eq!(text(&c, "#dispute-state").await, "accepted");
+    text_when(&c, "#dispute-state", |t| t == "accepted").await;
     shot(&c, "08-dispute-settled").await;
     c.goto(&format!("{base}/payments")).await.expect("payments");
     click(&c, &format!("#confirm-{pay_id}")).await;
-    assert!(text(&c, "#notice").await.contains("confirmed"));
+    text_when(&c, "#notice", |t| t.contains("confirmed")).await;
     shot(&c, "09-payment-confirmed").await;
     sign_out(&c).await;
 
