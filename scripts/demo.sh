@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The main job: a settlement month on a fresh embedded network of three carriers, with a
 # report of what happened and where the data is (iclear demo). Builds what it needs.
+# Works from any working directory and with CARGO_TARGET_DIR set: the network goes in
+# ./iclear-demo of the caller's working directory (or --dir DIR).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+root=$(cd "$(dirname "$0")/.." && pwd)
 
 if ! command -v cargo >/dev/null 2>&1; then
   echo "cargo is not installed: install Rust 1.94 or later (https://rustup.rs) and run this again" >&2
@@ -16,5 +18,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-cargo build --locked --release --quiet
-exec ./target/release/iclear demo --dir iclear-demo "$@"
+dir=iclear-demo
+args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --dir) dir=$2; shift 2 ;;
+    --dir=*) dir=${1#--dir=}; shift ;;
+    *) args+=("$1"); shift ;;
+  esac
+done
+exec cargo run --locked --release --quiet --manifest-path "$root/Cargo.toml" --bin iclear -- \
+  demo --dir "$dir" "${args[@]+"${args[@]}"}"

@@ -17,9 +17,11 @@ for component in rustfmt clippy; do
 done
 
 # Debian packages: openssl headers for the ledger's cryptography, PostgreSQL for the
-# world-state suite run against a real server.
+# world-state suite run against a real server, protoc for the gRPC services of node/,
+# Chromium and its driver for the portal's browser test (Debian's: a test tool's own
+# browser download cannot work offline).
 missing=()
-for pkg in pkg-config libssl-dev postgresql; do
+for pkg in pkg-config libssl-dev postgresql protobuf-compiler chromium chromium-driver; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -33,8 +35,12 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --locked --workspace --all-targets -- -D warnings
-echo "== cargo test (with a throwaway PostgreSQL)"
+# The portal's browser test runs for real here; only ICLEAR_SKIP_BROWSER=1 skips it.
+export ICLEAR_SKIP_BROWSER=0
+echo "== cargo test (with a throwaway PostgreSQL; the portal's browser test in headless Chromium)"
 ICLEAR_REQUIRE_PG=1 bash scripts/with-postgres.sh cargo test --locked --workspace
+echo "== the portal's API against its own OpenAPI document (schemathesis; no 5xx)"
+bash scripts/api-check.sh
 
 # Fuzz targets (fuzz/): nightly and cargo-fuzz, installed when missing.
 if ! rustup toolchain list 2>/dev/null | grep -q '^nightly'; then

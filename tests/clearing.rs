@@ -66,7 +66,7 @@ fn a_settlement_month_through_the_command_line() {
         ],
     ));
     assert!(
-        out.contains("for alpha: 10 rows in force") && out.contains("for gamma"),
+        out.contains("for alpha: version 1, 10 rows in force") && out.contains("for gamma"),
         "{out}"
     );
     let id = ok(iclear(
@@ -122,7 +122,8 @@ fn a_settlement_month_through_the_command_line() {
     // files are the channel's own on the ledger: rows that ingest rejects locally (malformed,
     // not the carrier's) never reach a channel, and the two valid rows with gamma (alpha →
     // gamma, beta → gamma) went to gamma's channels, where beta (or alpha) cannot see them.
-    let summary = std::fs::read_to_string(tmp.path().join("summary.json")).unwrap();
+    // The summary goes beside the export it belongs to, named after it.
+    let summary = std::fs::read_to_string(tmp.path().join("statement.summary.json")).unwrap();
     let expected = std::fs::read_to_string(small("expected/reconcile/summary.json")).unwrap();
     let expected = expected
         .replace("\"out_of_scope\": 8", "\"out_of_scope\": 6")
@@ -221,8 +222,124 @@ fn a_settlement_month_through_the_command_line() {
         bal.contains("alpha owes beta 5.25 — balance after confirmed payments 0.00"),
         "{bal}"
     );
+    // What was done can be found again, from each side's read model.
+    let deals = ok(iclear(
+        &net,
+        Some("beta"),
+        &["deal", "list", "--with", "alpha"],
+    ));
+    assert!(
+        deals.contains(&format!("{}: alpha and beta, InForce", id.trim())),
+        "{deals}"
+    );
+    let disputes = ok(iclear(&net, Some("beta"), &["dispute", "list"]));
+    assert!(
+        disputes.contains(&format!(
+            "{dispute}: alpha → beta voice 2026-10-01 to 2026-11-01, counter_accepted"
+        )),
+        "{disputes}"
+    );
+    let shown = ok(iclear(
+        &net,
+        Some("alpha"),
+        &["dispute", "show", "--id", dispute],
+    ));
+    assert!(shown.contains("counter by beta (0.60): half"), "{shown}");
+    let payments = ok(iclear(
+        &net,
+        Some("alpha"),
+        &["payment", "list", "--with", "beta"],
+    ));
+    assert!(
+        payments.contains("alpha → beta 5.25 EUR on 2026-11-20 (TRX-9), confirmed"),
+        "{payments}"
+    );
+    let statements = ok(iclear(&net, Some("alpha"), &["statement", "list"]));
+    assert!(
+        statements.contains("alpha → beta voice 2026-10-01 to 2026-11-01: 5.85 EUR (agreed)"),
+        "{statements}"
+    );
+    // The agreement: proposed by one, in force once the other accepts.
+    ok(iclear(
+        &net,
+        Some("alpha"),
+        &[
+            "agreement",
+            "propose",
+            "--with",
+            "beta",
+            "--notice-days",
+            "14",
+        ],
+    ));
+    let shown = ok(iclear(
+        &net,
+        Some("beta"),
+        &["agreement", "show", "--with", "alpha"],
+    ));
+    assert!(
+        shown.contains("in force: notice_days 7") && shown.contains("pending: proposed by alpha"),
+        "{shown}"
+    );
+    let own = iclear(
+        &net,
+        Some("alpha"),
+        &["agreement", "accept", "--with", "beta"],
+    );
+    assert_eq!(own.status.code(), Some(1));
+    let accepted = ok(iclear(
+        &net,
+        Some("beta"),
+        &["agreement", "accept", "--with", "alpha"],
+    ));
+    assert!(accepted.contains("in force: notice_days 14"), "{accepted}");
     // And the whole ledger checks out.
     ok(iclear(&net, None, &["ledger", "verify"]));
+}
+
+#[test]
+fn no_command_writes_next_to_its_input_and_a_missing_network_says_how_to_make_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("inputs");
+    std::fs::create_dir_all(&input).unwrap();
+    let file = input.join("alpha.csv");
+    std::fs::copy(small("alpha.csv"), &file).unwrap();
+    let none = tmp.path().join("nowhere");
+    let o = iclear(
+        &none,
+        Some("alpha"),
+        &["cdr", "submit", "--file", file.to_str().unwrap()],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("no network here") && err.contains("network init"),
+        "{err}"
+    );
+    let net = tmp.path().join("net");
+    ok(Command::new(env!("CARGO_BIN_EXE_iclear"))
+        .args([
+            "network",
+            "init",
+            "--dir",
+            net.to_str().unwrap(),
+            "--carriers",
+            "alpha,beta,gamma",
+        ])
+        .output()
+        .unwrap());
+    let out = ok(iclear(
+        &net,
+        Some("alpha"),
+        &["cdr", "submit", "--file", file.to_str().unwrap()],
+    ));
+    assert!(out.contains("rejects in"), "{out}");
+    assert_eq!(
+        std::fs::read_dir(&input).unwrap().count(),
+        1,
+        "nothing was written beside the input"
+    );
+    assert!(net.join("rejects/alpha.rejects.csv").is_file(), "{out}");
 }
 
 #[test]
@@ -247,13 +364,17 @@ fn ledger_commands_need_dir_and_as() {
 fn the_demo_runs_a_month_end_to_end() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("demo");
-    let out = ok(iclear(&dir, None, &["demo", "--records", "500"]));
+    let out = ok(iclear(
+        &dir,
+        None,
+        &["demo", "--no-serve", "--records", "500"],
+    ));
     for want in [
         "deal: gen-alpha-beta-2026q4 proposed by alpha, accepted by beta: in force",
-        "alpha → beta: amount billed",
+        "alpha → beta: beta bills",
         "counter_accepted",
         "balance now: 0.00 EUR",
-        "read model: alpha's view of alpha.beta rebuilt from",
+        "read model: alpha's, following its peer:",
         "ledger verify: every block, signature, validation flag and world state checks out",
     ] {
         assert!(out.contains(want), "{want}\n{out}");
@@ -261,12 +382,16 @@ fn the_demo_runs_a_month_end_to_end() {
     assert!(dir.join("exports/alpha-beta/statement.csv").is_file());
     // The network is left in DIR for the other commands, and a second demo replaces it.
     ok(iclear(&dir, None, &["ledger", "info"]));
-    ok(iclear(&dir, None, &["demo", "--records", "200"]));
+    ok(iclear(
+        &dir,
+        None,
+        &["demo", "--no-serve", "--records", "200"],
+    ));
     // A directory that is not a demo's is refused.
     let other = tmp.path().join("other");
     std::fs::create_dir_all(&other).unwrap();
     std::fs::write(other.join("keep.txt"), "mine").unwrap();
-    let o = iclear(&other, None, &["demo"]);
+    let o = iclear(&other, None, &["demo", "--no-serve"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(other.join("keep.txt").exists());
 }
@@ -391,7 +516,7 @@ fn a_submission_killed_mid_file_and_run_again_counts_every_record_once() {
         let batches: u64 = dump
             .lines()
             .filter(|l| l.starts_with("rm_batches|"))
-            .map(|l| l.rsplit('|').next().unwrap().parse::<u64>().unwrap())
+            .map(|l| l.split('|').nth(7).unwrap().parse::<u64>().unwrap())
             .sum();
         (records, batches)
     });
@@ -412,24 +537,28 @@ fn up_serves_the_network_to_other_commands_until_stopped() {
         None,
         &["network", "init", "--carriers", "alpha,beta,gamma"],
     ));
-    // A served gateway has no authentication: only loopback is served.
-    let o = iclear(&net, None, &["up", "--listen", "0.0.0.0:0"]);
-    assert_eq!(
-        o.status.code(),
-        Some(2),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let mut server = Command::new(env!("CARGO_BIN_EXE_iclear"))
-        .args(["--dir", net.to_str().unwrap(), "up"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !net.join("up.json").exists() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(20));
+    let socket = net.join("up/control.sock");
+    let start = || {
+        let server = Command::new(env!("CARGO_BIN_EXE_iclear"))
+            .args(["--dir", net.to_str().unwrap(), "up"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !socket.exists() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert!(socket.exists(), "up did not start");
+        server
+    };
+    let mut server = start();
+    // Only the network's owner reaches it: a directory of its own (0700), a socket 0600.
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&net.join("up")), 0o700);
+        assert_eq!(mode(&socket), 0o600);
     }
-    assert!(net.join("up.json").exists(), "up did not start");
     // The server holds the network: these commands can only reach it through the server.
     ok(iclear(
         &net,
@@ -488,7 +617,11 @@ fn up_serves_the_network_to_other_commands_until_stopped() {
         &["deal", "accept", "--id", "alpha-beta-2026q4"],
     );
     assert_eq!(o.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("not proposed"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("the deal is in_force: the proposer cannot accept"),
+        "{err}"
+    );
     // SIGTERM stops it cleanly; then the network opens in process again.
     let pid = server.id().to_string();
     assert!(
@@ -499,8 +632,31 @@ fn up_serves_the_network_to_other_commands_until_stopped() {
             .success()
     );
     assert!(server.wait().unwrap().success());
-    assert!(!net.join("up.json").exists());
+    assert!(!socket.exists());
     ok(iclear(&net, None, &["ledger", "verify"]));
+    // A socket left by an `up` killed with SIGKILL answers nothing: commands open the
+    // network themselves.
+    let mut killed = start();
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+    assert!(socket.exists());
+    ok(iclear(&net, Some("alpha"), &["deal", "list"]));
+    // A control directory others can enter is not trusted: refused, not used.
+    let mut server = start();
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(net.join("up"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let o = iclear(&net, Some("alpha"), &["deal", "list"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("not the network owner's alone"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    server.kill().unwrap();
+    server.wait().unwrap();
+    std::fs::remove_dir_all(net.join("up")).unwrap();
     let rated_path = tmp.path().join("rated.csv");
     let mut rated = vec!["export", "rated", "--out", rated_path.to_str().unwrap()];
     rated.extend(PERIOD);

@@ -237,6 +237,11 @@ fn a_bad_deal_is_refused() {
             deal.replacen("{ rate = ", "{ up_to = \"999999\", rate = ", 1),
             "last tier must have no up_to",
         ),
+        (
+            "typo.toml",
+            deal.replacen("shortfall_rate", "shortfal_rate", 1),
+            "line 14, column 1: unknown key `shortfal_rate` in commitment[0]",
+        ),
     ];
     for (name, text, says) in cases {
         assert_ne!(text, deal, "{name}: the edit must change the deal");

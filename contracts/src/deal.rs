@@ -3,21 +3,28 @@
 
 use ledger::contract::{Context, ContractError};
 use serde::{Deserialize, Serialize};
-use settlement::deal::Deal;
+pub use settlement::deal::DealState;
+use settlement::deal::{Deal, DealAction, DealRole};
 
-use crate::keys;
-use crate::store::{arg, caller, emit, fetch, get_json, now, put_json, reply};
+use settlement::carrier::CarrierId;
 
-/// Where a deal stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DealState {
-    /// Signed by its proposer only.
-    Proposed,
-    /// Signed by both: its commitments apply.
-    InForce,
-    /// Withdrawn before the other party accepted.
-    Withdrawn,
+use crate::store::{caller, emit, fetch, get_json, new_id, now, put_json};
+use crate::{agreement, keys};
+
+/// `deal.propose`'s request: the deal file (TOML, SPEC §5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProposeDeal {
+    /// The file's text.
+    pub toml: String,
+}
+
+/// A deal named by its id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DealId {
+    /// The id.
+    pub id: String,
 }
 
 /// A deal as the ledger keeps it.
@@ -27,8 +34,10 @@ pub struct DealRecord {
     pub id: String,
     /// The deal file as proposed.
     pub toml: String,
+    /// Its two parties.
+    pub parties: [CarrierId; 2],
     /// Who proposed it.
-    pub proposer: String,
+    pub proposer: CarrierId,
     /// Where it stands.
     pub state: DealState,
     /// When it was proposed, seconds.
@@ -38,10 +47,11 @@ pub struct DealRecord {
 }
 
 impl DealRecord {
-    /// The deal, parsed, with its id filled in.
+    /// The deal, parsed, with its id filled in; a stored deal that does not parse is
+    /// corrupt state.
     pub fn deal(&self) -> Result<Deal, ContractError> {
-        let mut d = Deal::parse(&self.toml)
-            .map_err(|e| ContractError::refused(format!("stored deal unreadable: {e}")))?;
+        let mut d =
+            Deal::parse(&self.toml).map_err(|e| ContractError::corrupt(keys::deal(&self.id), e))?;
         d.id = Some(self.id.clone());
         Ok(d)
     }
@@ -51,24 +61,29 @@ async fn load(ctx: &mut Context<'_>, id: &str) -> Result<DealRecord, ContractErr
     fetch(ctx, &keys::deal(id), || format!("no deal `{id}`")).await
 }
 
-/// `deal.propose TOML`: checks the deal (SPEC §5) and records it as proposed by the caller,
-/// who must be a party; replies with the deal id.
-pub async fn propose(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, ContractError> {
-    let toml = arg(args, 0, "deal file")?;
+/// `deal.propose`: checks the deal (SPEC §5) and records it as proposed by the caller; its
+/// parties must be the channel's two carriers.
+pub async fn propose(ctx: &mut Context<'_>, req: ProposeDeal) -> Result<DealRecord, ContractError> {
     let deal =
-        Deal::parse(toml).map_err(|e| ContractError::refused(format!("deal refused: {e}")))?;
+        Deal::parse(&req.toml).map_err(|e| ContractError::refused(format!("deal refused: {e}")))?;
     let me = caller(ctx)?;
-    if !deal.parties.contains(&me) {
+    let pair = agreement::pair(ctx)?;
+    let mut parties = deal.parties;
+    parties.sort();
+    if parties != pair {
+        return Err(ContractError::refused(format!(
+            "the deal is between {} and {}, but this channel is {}'s and {}'s",
+            deal.parties[0], deal.parties[1], pair[0], pair[1]
+        )));
+    }
+    if !parties.contains(&me) {
         return Err(ContractError::refused(format!(
             "{me} is not a party of this deal ({} and {})",
             deal.parties[0], deal.parties[1]
         )));
     }
     // An id assigned from the transaction id is the same on every endorsing peer.
-    let id = deal
-        .id
-        .clone()
-        .unwrap_or_else(|| format!("deal-{}", &ctx.tx_id()[..16.min(ctx.tx_id().len())]));
+    let id = deal.id.clone().unwrap_or_else(|| new_id(ctx, "deal"));
     if get_json::<DealRecord>(ctx, &keys::deal(&id))
         .await?
         .is_some()
@@ -79,62 +94,49 @@ pub async fn propose(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>,
     }
     let record = DealRecord {
         id: id.clone(),
-        toml: toml.to_string(),
-        proposer: me.to_string(),
+        toml: req.toml,
+        parties,
+        proposer: me,
         state: DealState::Proposed,
         proposed_at: now(ctx).0,
         decided_at: None,
     };
     put_json(ctx, &keys::deal(&id), &record)?;
     emit(ctx, "deal", &record)?;
-    reply(&record)
+    Ok(record)
 }
 
-/// `deal.accept ID`: the other party signs; the deal is in force.
-pub async fn accept(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, ContractError> {
-    let id = arg(args, 0, "deal id")?.to_string();
-    let mut record = load(ctx, &id).await?;
+/// `deal.accept` and `deal.withdraw`: the step of the deal's lifecycle (settlement's) that
+/// the caller may take, refused with the state and who may act.
+async fn decide(
+    ctx: &mut Context<'_>,
+    req: DealId,
+    action: DealAction,
+) -> Result<DealRecord, ContractError> {
+    let mut record = load(ctx, &req.id).await?;
     let me = caller(ctx)?;
-    let deal = record.deal()?;
-    if record.state != DealState::Proposed {
-        return Err(ContractError::refused(format!(
-            "deal `{id}` is {:?}, not proposed",
-            record.state
-        )));
-    }
-    if !deal.parties.contains(&me) || record.proposer == me.as_str() {
-        return Err(ContractError::refused(format!(
-            "only the party that did not propose deal `{id}` may accept it (proposed by {})",
-            record.proposer
-        )));
-    }
-    record.state = DealState::InForce;
+    let refuse = |e: settlement::deal::DealStepError| {
+        ContractError::refused(format!("deal `{}`: {e}", record.id))
+    };
+    let role = DealRole::of(record.parties, record.proposer, me).map_err(refuse)?;
+    record.state = record.state.next(action, role).map_err(refuse)?;
     record.decided_at = Some(now(ctx).0);
-    put_json(ctx, &keys::deal(&id), &record)?;
+    put_json(ctx, &keys::deal(&record.id), &record)?;
     emit(ctx, "deal", &record)?;
-    reply(&record)
+    Ok(record)
 }
 
-/// `deal.withdraw ID`: the proposer takes back a proposal the other party has not accepted.
-pub async fn withdraw(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, ContractError> {
-    let id = arg(args, 0, "deal id")?.to_string();
-    let mut record = load(ctx, &id).await?;
-    let me = caller(ctx)?;
-    if record.proposer != me.as_str() || record.state != DealState::Proposed {
-        return Err(ContractError::refused(format!(
-            "deal `{id}` is {:?}; only its proposer ({}) may withdraw it, and only while proposed",
-            record.state, record.proposer
-        )));
-    }
-    record.state = DealState::Withdrawn;
-    record.decided_at = Some(now(ctx).0);
-    put_json(ctx, &keys::deal(&id), &record)?;
-    emit(ctx, "deal", &record)?;
-    reply(&record)
+/// `deal.accept`: the other party signs; the deal is in force.
+pub async fn accept(ctx: &mut Context<'_>, req: DealId) -> Result<DealRecord, ContractError> {
+    decide(ctx, req, DealAction::Accept).await
 }
 
-/// `deal.get ID`.
-pub async fn get(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, ContractError> {
-    let id = arg(args, 0, "deal id")?.to_string();
-    reply(&load(ctx, &id).await?)
+/// `deal.withdraw`: the proposer takes back a proposal the other party has not accepted.
+pub async fn withdraw(ctx: &mut Context<'_>, req: DealId) -> Result<DealRecord, ContractError> {
+    decide(ctx, req, DealAction::Withdraw).await
+}
+
+/// `deal.get`.
+pub async fn get(ctx: &mut Context<'_>, req: DealId) -> Result<DealRecord, ContractError> {
+    load(ctx, &req.id).await
 }

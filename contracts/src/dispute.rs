@@ -5,28 +5,53 @@
 use ledger::contract::{Context, ContractError};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use settlement::dispute::{Dispute, Side, Step};
-use settlement::money::parse_decimal;
+use settlement::carrier::CarrierId;
+use settlement::dispute::{Cap, Dispute, Side, Step, StepName};
 
 use crate::statement::{IssuedStatement, StatementId};
-use crate::store::{arg, caller, emit, fetch, get_json, json_arg, now, put_json, reply};
-use crate::{agreement, keys};
+use crate::store::{caller, emit, fetch, get_json, new_id, now, put_json};
+use crate::{account, agreement, keys};
 
 /// What the payer asks for when opening a dispute.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct OpenRequest {
     /// The issued statement.
     pub statement: StatementId,
     /// One line's destination, or none for the whole statement.
     #[serde(default)]
     pub line: Option<String>,
-    /// The amount claimed, a decimal.
-    pub claimed: String,
+    /// The amount claimed.
+    pub claimed: Decimal,
     /// Why.
     pub reason: String,
     /// Discrepancy records or other evidence, as text.
     #[serde(default)]
     pub evidence: Option<String>,
+}
+
+/// One step of SPEC §7's table, by the caller.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DisputeStep {
+    /// The dispute.
+    pub id: String,
+    /// The step, as SPEC §7 names it (`accept`, `counter`, …).
+    pub step: StepName,
+    /// The amount of a counter or a settlement proposal.
+    #[serde(default)]
+    pub amount: Option<Decimal>,
+    /// Why.
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// A dispute named by its id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DisputeId {
+    /// The id.
+    pub id: String,
 }
 
 /// One step in a dispute's history.
@@ -35,13 +60,13 @@ pub struct Entry {
     /// `open` or the step's name.
     pub step: String,
     /// The carrier that took it.
-    pub by: String,
+    pub by: CarrierId,
     /// Transaction time, seconds.
     pub at: i64,
     /// Why.
     pub reason: String,
     /// The step's amount, if it has one.
-    pub amount: Option<String>,
+    pub amount: Option<Decimal>,
 }
 
 /// A dispute as the ledger keeps it.
@@ -61,39 +86,55 @@ pub struct DisputeRecord {
     pub history: Vec<Entry>,
 }
 
+/// The final adjustments made so far on one statement (SPEC §7's caps).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Adjustments {
+    /// On the whole statement, all lines included.
+    pub total: Decimal,
+    /// Per line.
+    pub lines: std::collections::BTreeMap<String, Decimal>,
+}
+
 fn refused(m: impl Into<String>) -> ContractError {
     ContractError::refused(m)
 }
 
-fn amount(text: &str, what: &str) -> Result<Decimal, ContractError> {
-    parse_decimal(text).ok_or_else(|| refused(format!("{what} `{text}` is not a decimal ≥ 0")))
+/// The issued statement and the ceiling of a dispute on it (or on one of its lines).
+async fn ceiling(
+    ctx: &mut Context<'_>,
+    statement: &StatementId,
+    line: Option<&str>,
+) -> Result<(IssuedStatement, Decimal), ContractError> {
+    let issued: IssuedStatement = fetch(ctx, &statement.key(), || {
+        "no such statement has been issued".into()
+    })
+    .await?;
+    let ceiling = match line {
+        None => issued.amount_billed,
+        Some(line) => {
+            issued
+                .lines
+                .iter()
+                .find(|l| l.destination == line)
+                .ok_or_else(|| refused(format!("the statement has no line `{line}`")))?
+                .payee_charge
+        }
+    };
+    Ok((issued, ceiling))
 }
 
-/// `dispute.open OPEN_REQUEST_JSON`: opened by the payer within the window, at most one
-/// dispute not yet final per line (and per whole statement).
-pub async fn open(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, ContractError> {
-    let req: OpenRequest = json_arg(args, 0, "dispute")?;
+/// `dispute.open`: opened by the payer within the window, at most one dispute not yet final
+/// per line (and per whole statement).
+pub async fn open(ctx: &mut Context<'_>, req: OpenRequest) -> Result<DisputeRecord, ContractError> {
     let me = caller(ctx)?;
-    if me.as_str() != req.statement.payer {
+    if me != req.statement.payer {
         return Err(refused(format!(
             "only the payer ({}) may open a dispute",
             req.statement.payer
         )));
     }
     let key = req.statement.key();
-    let issued: IssuedStatement =
-        fetch(ctx, &key, || "no such statement has been issued".into()).await?;
-    let ceiling = match &req.line {
-        None => amount(&issued.amount_billed, "amount billed")?,
-        Some(line) => {
-            let (_, charge) = issued
-                .lines
-                .iter()
-                .find(|(d, _)| d == line)
-                .ok_or_else(|| refused(format!("the statement has no line `{line}`")))?;
-            amount(charge, "line charge")?
-        }
-    };
+    let (issued, ceiling) = ceiling(ctx, &req.statement, req.line.as_deref()).await?;
     let marker = keys::open_dispute(&key, req.line.as_deref().unwrap_or("*"));
     if let Some(other) = get_json::<String>(ctx, &marker).await? {
         return Err(refused(format!(
@@ -105,20 +146,17 @@ pub async fn open(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, Co
             }
         )));
     }
-    let window = agreement::load(ctx)
-        .await?
-        .map_or(60, |a| a.dispute_window_days);
+    let window = agreement::terms(ctx).await?.dispute_window_days();
     let at = now(ctx);
-    let claimed = amount(&req.claimed, "claimed amount")?;
     let dispute = Dispute::open(
-        claimed,
+        req.claimed,
         ceiling,
         settlement::time::Timestamp(issued.issued_at),
         at,
         window,
     )
     .map_err(|e| refused(e.to_string()))?;
-    let id = format!("disp-{}", &ctx.tx_id()[..16.min(ctx.tx_id().len())]);
+    let id = new_id(ctx, "disp");
     let record = DisputeRecord {
         id: id.clone(),
         statement: req.statement,
@@ -127,80 +165,91 @@ pub async fn open(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, Co
         evidence: req.evidence,
         history: vec![Entry {
             step: "open".into(),
-            by: me.to_string(),
+            by: me,
             at: at.0,
             reason: req.reason,
-            amount: Some(claimed.to_string()),
+            amount: Some(req.claimed),
         }],
     };
     put_json(ctx, &marker, &id)?;
     put_json(ctx, &keys::dispute(&id), &record)?;
     emit(ctx, "dispute", &record)?;
-    reply(&record)
+    Ok(record)
 }
 
-/// `dispute.step ID STEP AMOUNT REASON`: one step of SPEC §7's table by the caller
-/// (`AMOUNT` empty for steps without one); refused with the state and who may act.
-pub async fn step(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, ContractError> {
-    let id = arg(args, 0, "dispute id")?.to_string();
-    let name = arg(args, 1, "step")?.to_string();
-    let amount_text = arg(args, 2, "amount")?.to_string();
-    let reason = arg(args, 3, "reason")?.to_string();
+/// `dispute.step`: one step of SPEC §7's table by the caller; refused with the state and who
+/// may act, or when its adjustment would exceed what it adjusts.
+pub async fn step(ctx: &mut Context<'_>, req: DisputeStep) -> Result<DisputeRecord, ContractError> {
+    let id = req.id;
     let mut record: DisputeRecord =
         fetch(ctx, &keys::dispute(&id), || format!("no dispute `{id}`")).await?;
     let me = caller(ctx)?;
-    let side = if me.as_str() == record.statement.payer {
+    let side = if me == record.statement.payer {
         Side::Payer
-    } else if me.as_str() == record.statement.payee {
+    } else if me == record.statement.payee {
         Side::Payee
     } else {
         return Err(refused(format!("{me} is not a party of dispute {id}")));
     };
-    let needs_amount = |what: &str| -> Result<Decimal, ContractError> {
-        if amount_text.is_empty() {
-            Err(refused(format!("`{what}` needs an amount")))
-        } else {
-            amount(&amount_text, "amount")
-        }
-    };
-    let step = match name.as_str() {
-        "accept" => Step::Accept,
-        "reject" => Step::Reject,
-        "counter" => Step::Counter(needs_amount("counter")?),
-        "accept-counter" => Step::AcceptCounter,
-        "escalate" => Step::Escalate,
-        "withdraw" => Step::Withdraw,
-        "propose-settlement" => Step::ProposeSettlement(needs_amount("propose-settlement")?),
-        "accept-settlement" => Step::AcceptSettlement,
-        other => return Err(refused(format!("`{other}` is not a dispute step"))),
+    let step = Step::new(req.step, req.amount).map_err(|e| refused(e.to_string()))?;
+    let statement = record.statement.clone();
+    let (issued, line_ceiling) = ceiling(ctx, &statement, record.line.as_deref()).await?;
+    let adjustments_key = keys::adjustments(&statement.key());
+    let mut made: Adjustments = get_json(ctx, &adjustments_key).await?.unwrap_or_default();
+    let on_line = [record
+        .line
+        .as_ref()
+        .and_then(|l| made.lines.get(l).copied())
+        .unwrap_or_default()];
+    let on_statement = [made.total];
+    let line_cap = record.line.as_ref().map(|_| Cap {
+        ceiling: line_ceiling,
+        final_adjustments: &on_line,
+    });
+    let statement_cap = Cap {
+        ceiling: issued.amount_billed,
+        final_adjustments: &on_statement,
     };
     record.dispute = record
         .dispute
-        .apply(step, side)
+        .apply_capped(step, side, line_cap, statement_cap)
         .map_err(|e| refused(format!("dispute {id}: {e}")))?;
     record.history.push(Entry {
-        step: name,
-        by: me.to_string(),
+        step: req.step.as_str().to_string(),
+        by: me,
         at: now(ctx).0,
-        reason,
-        amount: (!amount_text.is_empty()).then_some(amount_text),
+        reason: req.reason,
+        amount: req.amount,
     });
     if record.dispute.state.is_final() {
-        let marker = keys::open_dispute(
-            &record.statement.key(),
-            record.line.as_deref().unwrap_or("*"),
-        );
+        let marker = keys::open_dispute(&statement.key(), record.line.as_deref().unwrap_or("*"));
         ctx.delete(&marker)?;
+        if let Some(adjustment) = record.dispute.adjustment().filter(|a| !a.is_zero()) {
+            // Within the caps just checked, so these sums are representable.
+            let overflow = || ContractError::internal("a capped adjustment overflowed");
+            made.total = made.total.checked_add(adjustment).ok_or_else(overflow)?;
+            if let Some(line) = &record.line {
+                let after = on_line[0].checked_add(adjustment).ok_or_else(overflow)?;
+                made.lines.insert(line.clone(), after);
+            }
+            put_json(ctx, &adjustments_key, &made)?;
+            account::book(
+                ctx,
+                statement.payer,
+                statement.payee,
+                issued.currency,
+                account::Entry::Adjusted(adjustment),
+            )
+            .await?;
+        }
     }
     put_json(ctx, &keys::dispute(&id), &record)?;
     emit(ctx, "dispute", &record)?;
-    reply(&record)
+    Ok(record)
 }
 
-/// `dispute.get ID`.
-pub async fn get(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, ContractError> {
-    let id = arg(args, 0, "dispute id")?;
-    let record: DisputeRecord =
-        fetch(ctx, &keys::dispute(id), || format!("no dispute `{id}`")).await?;
-    reply(&record)
+/// `dispute.get`.
+pub async fn get(ctx: &mut Context<'_>, req: DisputeId) -> Result<DisputeRecord, ContractError> {
+    let id = req.id;
+    fetch(ctx, &keys::dispute(&id), || format!("no dispute `{id}`")).await
 }

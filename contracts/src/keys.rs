@@ -61,3 +61,13 @@ pub fn payment(id: &str) -> String {
 pub fn partner(carrier: &str) -> String {
     composite_key("partner", &[carrier])
 }
+
+/// The pair's running account: billed, adjusted, paid per direction and currency.
+pub fn account() -> String {
+    composite_key("account", &[])
+}
+
+/// The final adjustments on an issued statement, whole and per line.
+pub fn adjustments(statement_key: &str) -> String {
+    composite_key("adjustments", &[statement_key])
+}

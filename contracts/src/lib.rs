@@ -7,25 +7,33 @@
 //! one contract, [`Clearing`], whose functions are named `area.step`: agreements,
 //! ratesheets, deals, usage batches, statements, disputes and payments.
 
-mod agreement;
-mod deal;
-mod dispute;
+mod account;
+pub mod agreement;
+pub mod api;
+pub mod client;
+pub mod deal;
+pub mod dispute;
 mod keys;
-mod partner;
-mod payment;
-mod ratesheet;
+pub mod partner;
+pub mod payment;
+pub mod ratesheet;
 pub mod readmodel;
-mod statement;
+mod rows;
+pub mod statement;
 mod store;
-mod usage;
+pub mod usage;
 
-pub use agreement::Agreement;
-pub use deal::{DealRecord, DealState};
-pub use dispute::{DisputeRecord, OpenRequest};
-pub use partner::Profile;
-pub use payment::{Balance, PaymentRecord, PaymentRequest};
-pub use statement::{IssuedStatement, StatementId};
-pub use usage::{BatchEvent, BatchSummary, RatedRecord};
+pub use account::{Account, AccountLine};
+pub use agreement::{AgreementProposal, AgreementState, AgreementTerms, Counterparty};
+pub use deal::{DealId, DealRecord, DealState, ProposeDeal};
+pub use dispute::{DisputeId, DisputeRecord, DisputeStep, OpenRequest};
+pub use partner::{PartnerQuery, Profile, ProfileRequest};
+pub use payment::{Balance, BalanceQuery, PaymentId, PaymentRecord, PaymentRequest};
+pub use ratesheet::{PublishRatesheet, Published, SheetQuery, StoredSheet, Terms};
+pub use statement::{IssuedStatement, StatementId, StatementIssued};
+pub use usage::{
+    BatchEvent, BatchQuery, BatchSummary, RatedDirection, RatedRecord, RatedRow, SubmitBatch,
+};
 
 use std::sync::Arc;
 
@@ -44,6 +52,20 @@ pub const POLICY: &str = "ALL";
 #[derive(Debug, Default)]
 pub struct Clearing;
 
+/// Routes a call to the handler of the function it names: decodes the request into the
+/// function's type, runs the handler, encodes its reply.
+macro_rules! dispatch {
+    ($ctx:ident, $function:ident, $args:ident; $($f:ty => $handler:path,)*) => {
+        $(
+            if $function == <$f as Function>::NAME {
+                let request = api::decode_request::<$f>($args)?;
+                let reply: <$f as Function>::Reply = $handler($ctx, request).await?;
+                return api::encode_reply::<$f>(&reply);
+            }
+        )*
+    };
+}
+
 #[async_trait]
 impl Contract for Clearing {
     async fn invoke(
@@ -52,33 +74,36 @@ impl Contract for Clearing {
         function: &str,
         args: &[Vec<u8>],
     ) -> Result<Vec<u8>, ContractError> {
-        match function {
-            "agreement.set" => agreement::set(ctx, args).await,
-            "agreement.get" => agreement::get(ctx).await,
-            "partner.register" => partner::register(ctx, args).await,
-            "partner.get" => partner::get(ctx, args).await,
-            "ratesheet.publish" => ratesheet::publish(ctx, args).await,
-            "ratesheet.get" => ratesheet::get(ctx, args).await,
-            "deal.propose" => deal::propose(ctx, args).await,
-            "deal.accept" => deal::accept(ctx, args).await,
-            "deal.withdraw" => deal::withdraw(ctx, args).await,
-            "deal.get" => deal::get(ctx, args).await,
-            "usage.submit" => usage::submit(ctx, args).await,
-            "usage.batch" => usage::batch(ctx, args).await,
-            "statement.issue" => statement::issue(ctx, args).await,
-            "statement.get" => statement::get(ctx, args).await,
-            "dispute.open" => dispute::open(ctx, args).await,
-            "dispute.step" => dispute::step(ctx, args).await,
-            "dispute.get" => dispute::get(ctx, args).await,
-            "payment.record" => payment::record(ctx, args).await,
-            "payment.confirm" => payment::confirm(ctx, args).await,
-            "payment.get" => payment::get(ctx, args).await,
-            "usage.rated" => statement::rated(ctx, args).await,
-            "payment.balance" => payment::balances(ctx, args).await,
-            other => Err(ContractError::refused(format!(
-                "iclear has no function `{other}`"
-            ))),
-        }
+        use api::*;
+        dispatch!(ctx, function, args;
+            ProposeAgreement => agreement::propose,
+            AcceptAgreement => agreement::accept,
+            GetAgreement => agreement::get,
+            RegisterPartner => partner::register,
+            GetPartner => partner::get,
+            PublishSheet => ratesheet::publish,
+            GetSheet => ratesheet::get,
+            ProposeDealFn => deal::propose,
+            AcceptDeal => deal::accept,
+            WithdrawDeal => deal::withdraw,
+            GetDeal => deal::get,
+            Submit => usage::submit,
+            GetBatch => usage::batch,
+            Rated => statement::rated,
+            IssueStatement => statement::issue,
+            GetStatement => statement::get,
+            OpenDispute => dispute::open,
+            StepDispute => dispute::step,
+            GetDispute => dispute::get,
+            RecordPayment => payment::record,
+            ConfirmPayment => payment::confirm,
+            GetPayment => payment::get,
+            GetBalance => payment::balances,
+        );
+        Err(ContractError::refused(format!(
+            "iclear has no function `{function}` (it has {})",
+            NAMES.join(", ")
+        )))
     }
 }
 

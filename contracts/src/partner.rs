@@ -3,56 +3,73 @@
 
 use ledger::contract::{Context, ContractError};
 use serde::{Deserialize, Serialize};
+use settlement::carrier::CarrierId;
 
 use crate::keys;
-use crate::store::{arg, caller, emit, fetch, json_arg, now, put_json, reply};
+use crate::store::{caller, emit, fetch, now, put_json};
 
 /// What a carrier tells its partners about itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Profile {
-    /// The carrier id (set from the caller, whatever the request says).
-    #[serde(default)]
-    pub carrier: String,
+#[serde(deny_unknown_fields)]
+pub struct ProfileRequest {
     /// Legal name.
     pub name: String,
     /// ISO 3166 country code.
     pub country: String,
     /// Where settlement teams reach it.
     pub contact: String,
+}
+
+/// A carrier's profile as the ledger keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Profile {
+    /// The carrier (the caller that set it).
+    pub carrier: CarrierId,
+    /// What it said.
+    #[serde(flatten)]
+    pub details: ProfileRequest,
     /// When it was last set, seconds.
-    #[serde(default)]
     pub updated_at: i64,
 }
 
-/// `partner.register PROFILE_JSON`: sets the caller's own profile.
-pub async fn register(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, ContractError> {
-    let mut profile: Profile = json_arg(args, 0, "profile")?;
-    let me = caller(ctx)?;
-    if profile.name.trim().is_empty() {
-        return Err(ContractError::refused("a profile needs a name"));
-    }
-    if profile.country.len() != 2 || !profile.country.bytes().all(|b| b.is_ascii_uppercase()) {
-        return Err(ContractError::refused(format!(
-            "country `{}` is not an ISO 3166 code (two capital letters)",
-            profile.country
-        )));
-    }
-    if !profile.carrier.is_empty() && profile.carrier != me.as_str() {
-        return Err(ContractError::refused(format!(
-            "{me} can only register its own profile"
-        )));
-    }
-    profile.carrier = me.to_string();
-    profile.updated_at = now(ctx).0;
-    put_json(ctx, &keys::partner(me.as_str()), &profile)?;
-    emit(ctx, "partner", &profile)?;
-    reply(&profile)
+/// Which carrier's profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartnerQuery {
+    /// The carrier.
+    pub carrier: CarrierId,
 }
 
-/// `partner.get CARRIER`.
-pub async fn get(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, ContractError> {
-    let id = arg(args, 0, "carrier")?;
-    let profile: Profile =
-        fetch(ctx, &keys::partner(id), || format!("{id} has no profile")).await?;
-    reply(&profile)
+/// `partner.register`: sets the caller's own profile.
+pub async fn register(
+    ctx: &mut Context<'_>,
+    req: ProfileRequest,
+) -> Result<Profile, ContractError> {
+    let me = caller(ctx)?;
+    if req.name.trim().is_empty() {
+        return Err(ContractError::refused("a profile needs a name"));
+    }
+    if req.country.len() != 2 || !req.country.bytes().all(|b| b.is_ascii_uppercase()) {
+        return Err(ContractError::refused(format!(
+            "country `{}` is not an ISO 3166 code (two capital letters)",
+            req.country
+        )));
+    }
+    let profile = Profile {
+        carrier: me,
+        details: req,
+        updated_at: now(ctx).0,
+    };
+    put_json(ctx, &keys::partner(me.as_str()), &profile)?;
+    emit(ctx, "partner", &profile)?;
+    Ok(profile)
+}
+
+/// `partner.get`.
+pub async fn get(ctx: &mut Context<'_>, q: PartnerQuery) -> Result<Profile, ContractError> {
+    let id = q.carrier;
+    fetch(ctx, &keys::partner(id.as_str()), || {
+        format!("{id} has no profile")
+    })
+    .await
 }

@@ -1,18 +1,17 @@
 //! Payments and balances (SPEC §8): the payer records a payment, the payee confirms it; the
 //! balance is what is due after statements and final disputes, netted per currency, minus
-//! confirmed payments.
+//! confirmed payments — read from the pair's running account, never by scanning.
 
 use ledger::contract::{Context, ContractError};
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use settlement::carrier::CarrierId;
-use settlement::money::{Currency, parse_decimal};
-use settlement::netting::{Due, Payment, balance, net};
-use settlement::time::Instant;
+use settlement::money::Currency;
+use settlement::netting::{balance, net};
+use settlement::payment::PaymentTerms;
 
-use crate::dispute::DisputeRecord;
-use crate::keys;
-use crate::statement::IssuedStatement;
-use crate::store::{arg, caller, emit, fetch, json_arg, now, put_json, reply};
+use crate::store::{caller, emit, fetch, new_id, now, put_json};
+use crate::{account, agreement, keys};
 
 /// A payment as recorded by its payer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -20,13 +19,13 @@ pub struct PaymentRecord {
     /// Its id.
     pub id: String,
     /// Who paid.
-    pub payer: String,
+    pub payer: CarrierId,
     /// Who was paid.
-    pub payee: String,
-    /// How much, a decimal.
-    pub amount: String,
+    pub payee: CarrierId,
+    /// How much.
+    pub amount: Decimal,
     /// ISO 4217.
-    pub currency: String,
+    pub currency: Currency,
     /// Value date, `YYYY-MM-DD`.
     pub date: String,
     /// The payer's reference.
@@ -39,172 +38,162 @@ pub struct PaymentRecord {
 
 /// What the payer gives when recording a payment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PaymentRequest {
     /// Who is paid.
-    pub payee: String,
+    pub payee: CarrierId,
     /// How much.
-    pub amount: String,
+    pub amount: Decimal,
     /// ISO 4217.
-    pub currency: String,
+    pub currency: Currency,
     /// Value date, `YYYY-MM-DD`.
     pub date: String,
     /// The payer's reference.
     pub reference: String,
 }
 
+/// A payment named by its id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentId {
+    /// The id.
+    pub id: String,
+}
+
+/// Whose balance: the two carriers of the channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BalanceQuery {
+    /// One carrier.
+    pub a: CarrierId,
+    /// The other.
+    pub b: CarrierId,
+}
+
 fn refused(m: impl Into<String>) -> ContractError {
     ContractError::refused(m)
 }
 
-/// `payment.record PAYMENT_REQUEST_JSON`: recorded by the payer.
-pub async fn record(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, ContractError> {
-    let req: PaymentRequest = json_arg(args, 0, "payment")?;
+/// `payment.record`: recorded by the payer, refused outside SPEC §8's bounds.
+pub async fn record(
+    ctx: &mut Context<'_>,
+    req: PaymentRequest,
+) -> Result<PaymentRecord, ContractError> {
     let me = caller(ctx)?;
-    if CarrierId::parse(&req.payee).is_none_or(|p| p == me) {
+    let pair = agreement::pair(ctx)?;
+    if req.payee == me || !pair.contains(&req.payee) || !pair.contains(&me) {
         return Err(refused(format!(
-            "payee `{}` is not another carrier",
+            "payee {} is not the other carrier of this channel",
             req.payee
         )));
     }
-    if parse_decimal(&req.amount).is_none_or(|a| a.is_zero()) {
+    let at = now(ctx);
+    let terms = PaymentTerms::check(
+        &req.amount.to_string(),
+        req.currency.as_str(),
+        &req.date,
+        at,
+    )
+    .map_err(|e| refused(e.to_string()))?;
+    if !account::load(ctx).await?.has_currency(req.currency) {
         return Err(refused(format!(
-            "amount `{}` is not a decimal > 0",
-            req.amount
+            "no statement between {me} and {} is in {}",
+            req.payee, req.currency
         )));
     }
-    if Currency::parse(&req.currency).is_none() {
-        return Err(refused(format!(
-            "`{}` is not a currency code",
-            req.currency
-        )));
-    }
-    if req.date.len() != 10 || Instant::parse_date_or_rfc3339(&req.date).is_none() {
-        return Err(refused(format!("date `{}` is not YYYY-MM-DD", req.date)));
-    }
-    let id = format!("pay-{}", &ctx.tx_id()[..16.min(ctx.tx_id().len())]);
+    let id = new_id(ctx, "pay");
     let rec = PaymentRecord {
         id: id.clone(),
-        payer: me.to_string(),
+        payer: me,
         payee: req.payee,
-        amount: req.amount,
-        currency: req.currency,
-        date: req.date,
+        amount: terms.amount(),
+        currency: terms.currency(),
+        date: terms.date().to_string(),
         reference: req.reference,
-        recorded_at: now(ctx).0,
+        recorded_at: at.0,
         confirmed_at: None,
     };
     put_json(ctx, &keys::payment(&id), &rec)?;
     emit(ctx, "payment", &rec)?;
-    reply(&rec)
+    Ok(rec)
 }
 
-/// `payment.confirm ID`: the payee confirms receipt.
-pub async fn confirm(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, ContractError> {
-    let id = arg(args, 0, "payment id")?.to_string();
+/// `payment.confirm`: the payee confirms receipt.
+pub async fn confirm(
+    ctx: &mut Context<'_>,
+    req: PaymentId,
+) -> Result<PaymentRecord, ContractError> {
+    let id = req.id;
     let mut rec: PaymentRecord =
         fetch(ctx, &keys::payment(&id), || format!("no payment `{id}`")).await?;
     let me = caller(ctx)?;
-    if me.as_str() != rec.payee || rec.confirmed_at.is_some() {
+    if me != rec.payee || rec.confirmed_at.is_some() {
         return Err(refused(format!(
             "payment {id} can be confirmed once, by its payee ({})",
             rec.payee
         )));
     }
     rec.confirmed_at = Some(now(ctx).0);
+    account::book(
+        ctx,
+        rec.payer,
+        rec.payee,
+        rec.currency,
+        account::Entry::Paid(rec.amount),
+    )
+    .await?;
     put_json(ctx, &keys::payment(&id), &rec)?;
     emit(ctx, "payment", &rec)?;
-    reply(&rec)
+    Ok(rec)
 }
 
-/// `payment.get ID`.
-pub async fn get(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, ContractError> {
-    let id = arg(args, 0, "payment id")?;
-    let rec: PaymentRecord =
-        fetch(ctx, &keys::payment(id), || format!("no payment `{id}`")).await?;
-    reply(&rec)
+/// `payment.get`.
+pub async fn get(ctx: &mut Context<'_>, req: PaymentId) -> Result<PaymentRecord, ContractError> {
+    let id = req.id;
+    fetch(ctx, &keys::payment(&id), || format!("no payment `{id}`")).await
 }
 
 /// One netted position with its balance, as `payment.balance` reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Balance {
     /// ISO 4217.
-    pub currency: String,
+    pub currency: Currency,
     /// The net payer.
-    pub debtor: String,
+    pub debtor: CarrierId,
     /// The net payee.
-    pub creditor: String,
+    pub creditor: CarrierId,
     /// Netted amount due.
-    pub due: String,
+    pub due: Decimal,
     /// What is left after confirmed payments.
-    pub balance: String,
+    pub balance: Decimal,
 }
 
-/// `payment.balance A B`: per currency, who owes whom after statements, final disputes and
+/// `payment.balance`: per currency, who owes whom after statements, final disputes and
 /// confirmed payments.
-pub async fn balances(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, ContractError> {
-    let carrier = |i: usize, name: &str| -> Result<CarrierId, ContractError> {
-        let s = arg(args, i, name)?;
-        CarrierId::parse(s).ok_or_else(|| refused(format!("`{s}` is not a carrier id")))
+pub async fn balances(
+    ctx: &mut Context<'_>,
+    q: BalanceQuery,
+) -> Result<Vec<Balance>, ContractError> {
+    let (dues, payments) = account::load(ctx).await?.dues_and_payments()?;
+    let unrepresentable = |e: settlement::netting::NettingError| {
+        ContractError::refused(format!("the balance cannot be computed: {e}"))
     };
-    let (a, b) = (carrier(0, "carrier")?, carrier(1, "carrier")?);
-    let disputes: Vec<DisputeRecord> = ctx
-        .range_by_partial_composite_key("dispute", &[])
-        .await?
-        .into_iter()
-        .filter_map(|(_, v)| serde_json::from_slice(&v).ok())
-        .collect();
-    let mut dues = Vec::new();
-    for (_, v) in ctx.range_by_partial_composite_key("statement", &[]).await? {
-        let s: IssuedStatement = serde_json::from_slice(&v)
-            .map_err(|e| refused(format!("stored statement unreadable: {e}")))?;
-        let (Some(payer), Some(payee), Some(currency), Some(billed)) = (
-            CarrierId::parse(&s.id.payer),
-            CarrierId::parse(&s.id.payee),
-            Currency::parse(&s.currency),
-            parse_decimal(&s.amount_billed),
-        ) else {
-            continue;
-        };
-        let adjustments = disputes
-            .iter()
-            .filter(|d| d.statement == s.id)
-            .filter_map(|d| d.dispute.adjustment());
-        dues.push(Due::after_disputes(
-            payer,
-            payee,
-            currency,
-            billed,
-            adjustments,
-        ));
-    }
-    let payments: Vec<Payment> = ctx
-        .range_by_partial_composite_key("payment", &[])
-        .await?
-        .into_iter()
-        .filter_map(|(_, v)| serde_json::from_slice::<PaymentRecord>(&v).ok())
-        .filter_map(|p| {
-            Some(Payment {
-                payer: CarrierId::parse(&p.payer)?,
-                payee: CarrierId::parse(&p.payee)?,
-                amount: parse_decimal(&p.amount)?,
-                currency: Currency::parse(&p.currency)?,
-                reference: p.reference,
-                confirmed: p.confirmed_at.is_some(),
+    let positions = net(q.a, q.b, &dues).map_err(unrepresentable)?;
+    positions
+        .iter()
+        .map(|pos| {
+            let minor = pos.currency.minor_unit();
+            let mut due = pos.amount;
+            due.rescale(minor);
+            let mut left = balance(pos, &payments).map_err(unrepresentable)?;
+            left.rescale(minor);
+            Ok(Balance {
+                currency: pos.currency,
+                debtor: pos.debtor,
+                creditor: pos.creditor,
+                due,
+                balance: left,
             })
         })
-        .collect();
-    let out: Vec<Balance> = net(a, b, &dues)
-        .iter()
-        .map(|pos| Balance {
-            currency: pos.currency.to_string(),
-            debtor: pos.debtor.to_string(),
-            creditor: pos.creditor.to_string(),
-            due: settlement::money::format_fixed(pos.amount, pos.currency.minor_unit()),
-            balance: settlement::money::format_fixed(
-                balance(pos, &payments),
-                pos.currency.minor_unit(),
-            ),
-        })
-        .collect();
-    reply(&out)
+        .collect()
 }

@@ -6,76 +6,86 @@ use ledger::contract::{Context, ContractError};
 use serde::{Deserialize, Serialize};
 use settlement::carrier::CarrierId;
 use settlement::money::{Currency, Rounding};
-use settlement::ratesheet::change::publish as check_change;
+use settlement::ratesheet::change::{Prior, check_publication};
 use settlement::ratesheet::{Ratesheet, SheetTerms};
 use settlement::service::Service;
 
-use crate::store::{arg, caller, fetch, get_json, json_arg, now, put_json, reply};
+use crate::store::{caller, emit, fetch, get_json, now, put_json};
 use crate::{agreement, keys};
 
 /// The metadata of an upload (SPEC §3).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Terms {
     /// The payee publishing it.
-    pub owner: String,
+    pub owner: CarrierId,
     /// voice, sms or data.
-    pub service: String,
+    pub service: Service,
     /// ISO 4217.
-    pub currency: String,
+    pub currency: Currency,
     /// The one counterparty it is for; none for all.
     #[serde(default)]
-    pub counterparty: Option<String>,
+    pub counterparty: Option<CarrierId>,
     /// Decimals of each charge.
     #[serde(default = "default_decimals")]
     pub decimals: u32,
     /// half_up, half_even, up or down.
-    #[serde(default = "default_rounding")]
-    pub rounding: String,
+    #[serde(default)]
+    pub rounding: Rounding,
 }
 
 fn default_decimals() -> u32 {
     4
 }
 
-fn default_rounding() -> String {
-    "half_up".into()
-}
-
 impl Terms {
     /// The engine's terms, or a refusal naming the bad field.
     pub fn sheet_terms(&self) -> Result<SheetTerms, ContractError> {
-        let refuse = |m: String| ContractError::refused(m);
-        let service: Service = self
-            .service
-            .parse()
-            .map_err(|e: settlement::service::BadService| refuse(e.to_string()))?;
-        let currency: Currency = self
-            .currency
-            .parse()
-            .map_err(|e: settlement::money::BadCurrency| refuse(e.to_string()))?;
-        let rounding: Rounding = self
-            .rounding
-            .parse()
-            .map_err(|e: settlement::money::BadRounding| refuse(e.to_string()))?;
-        let mut t = SheetTerms::new(service, currency, self.decimals, rounding)
-            .map_err(|e| refuse(e.to_string()))?;
-        t.owner = Some(
-            CarrierId::parse(&self.owner)
-                .ok_or_else(|| refuse(format!("owner `{}` is not a carrier id", self.owner)))?,
-        );
-        t.counterparty = match &self.counterparty {
-            None => None,
-            Some(c) => Some(
-                CarrierId::parse(c)
-                    .ok_or_else(|| refuse(format!("counterparty `{c}` is not a carrier id")))?,
-            ),
-        };
+        let mut t = SheetTerms::new(self.service, self.currency, self.decimals, self.rounding)
+            .map_err(|e| ContractError::refused(e.to_string()))?;
+        t.owner = Some(self.owner);
+        t.counterparty = self.counterparty;
         Ok(t)
     }
 
     fn scope(&self) -> &str {
-        self.counterparty.as_deref().unwrap_or("*")
+        self.counterparty.as_ref().map_or("*", CarrierId::as_str)
     }
+}
+
+/// `ratesheet.publish`'s request: the terms, and the file as the call's body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishRatesheet {
+    /// The upload's metadata.
+    pub terms: Terms,
+    /// The ratesheet file (CSV), carried as the call's body, not in the JSON.
+    #[serde(skip)]
+    pub csv: Vec<u8>,
+}
+
+/// What a publication did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Published {
+    /// Rows in force afterwards.
+    pub rows: usize,
+    /// Its transaction time, seconds.
+    pub published_at: i64,
+    /// The version it made.
+    pub version: u32,
+}
+
+/// Which sheet: an owner's, for a service, general or for one counterparty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SheetQuery {
+    /// The payee that published it.
+    pub owner: CarrierId,
+    /// The service.
+    pub service: Service,
+    /// The counterparty scope; none for the general sheet.
+    #[serde(default)]
+    pub counterparty: Option<CarrierId>,
 }
 
 /// The sheet in force for one owner, service and scope.
@@ -95,6 +105,19 @@ pub struct StoredSheet {
     pub history: Vec<Publication>,
 }
 
+/// The event of a publication: which sheet, its version and size.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SheetEvent {
+    /// The sheet's terms.
+    pub terms: Terms,
+    /// The version made.
+    pub version: u32,
+    /// Transaction time, seconds.
+    pub published_at: i64,
+    /// Rows in force.
+    pub rows: usize,
+}
+
 /// One publication of a sheet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Publication {
@@ -109,48 +132,103 @@ pub struct Publication {
 }
 
 impl StoredSheet {
-    /// The sheet, parsed.
+    /// The sheet, parsed; a stored sheet that does not parse is corrupt state.
     pub fn sheet(&self) -> Result<Ratesheet, ContractError> {
-        Ratesheet::read(self.csv.as_bytes(), self.terms.sheet_terms()?)
-            .map_err(|e| ContractError::refused(format!("the stored ratesheet is unreadable: {e}")))
+        let key = keys::sheet(
+            self.terms.owner.as_str(),
+            self.terms.service.as_str(),
+            self.terms.scope(),
+        );
+        let terms = self
+            .terms
+            .sheet_terms()
+            .map_err(|e| ContractError::corrupt(key.clone(), e))?;
+        Ratesheet::read(self.csv.as_bytes(), terms).map_err(|e| ContractError::corrupt(key, e))
+    }
+
+    /// What the read model keeps of a publication.
+    pub fn event(&self) -> SheetEvent {
+        SheetEvent {
+            terms: self.terms.clone(),
+            version: self.version,
+            published_at: self.published_at,
+            rows: self.csv.lines().count().saturating_sub(1),
+        }
     }
 }
 
-/// `ratesheet.publish TERMS_JSON CSV`: validates the file (SPEC §3) and the change rules
-/// (§3.1, judged by the transaction's time) and stores the sheet in force.
-pub async fn publish(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, ContractError> {
-    let terms: Terms = json_arg(args, 0, "terms")?;
-    let csv = arg(args, 1, "ratesheet file")?;
+/// `ratesheet.publish`: validates the file (SPEC §3) and the change rules (§3.1, judged
+/// by the transaction's time) and stores the sheet in force. The owner is the caller, and
+/// a named counterparty must be the other carrier of the channel.
+pub async fn publish(
+    ctx: &mut Context<'_>,
+    req: PublishRatesheet,
+) -> Result<Published, ContractError> {
+    let PublishRatesheet { terms, csv } = req;
     let me = caller(ctx)?;
-    if terms.owner != me.as_str() {
+    if terms.owner != me {
         return Err(ContractError::refused(format!(
             "{me} cannot publish {}'s ratesheet",
             terms.owner
         )));
     }
+    let parties = agreement::pair(ctx)?;
+    if !parties.contains(&me) {
+        return Err(ContractError::refused(format!(
+            "{me} is not a carrier of this channel"
+        )));
+    }
+    if let Some(c) = terms.counterparty
+        && (c == me || !parties.contains(&c))
+    {
+        return Err(ContractError::refused(format!(
+            "counterparty {c} is not the other carrier of this channel"
+        )));
+    }
     let sheet_terms = terms.sheet_terms()?;
-    let sheet = Ratesheet::read(csv.as_bytes(), sheet_terms)
+    let sheet = Ratesheet::read(&csv[..], sheet_terms)
         .map_err(|e| ContractError::refused(format!("ratesheet refused: {e}")))?;
     let published_rows = sheet.rows().len();
-    let key = keys::sheet(&terms.owner, &terms.service, terms.scope());
+    let key = keys::sheet(terms.owner.as_str(), terms.service.as_str(), terms.scope());
     let previous: Option<StoredSheet> = get_json(ctx, &key).await?;
-    let old = match &previous {
-        Some(p) => {
-            if (&p.terms.currency, p.terms.decimals, &p.terms.rounding)
-                != (&terms.currency, terms.decimals, &terms.rounding)
-            {
-                return Err(ContractError::refused(format!(
-                    "this scope is published in {} with {} decimals, {}; a later publication must keep them",
-                    p.terms.currency, p.terms.decimals, p.terms.rounding
-                )));
-            }
-            Some(p.sheet()?)
-        }
-        None => None,
+    if let Some(p) = &previous
+        && (p.terms.currency, p.terms.decimals, p.terms.rounding)
+            != (terms.currency, terms.decimals, terms.rounding)
+    {
+        return Err(ContractError::refused(format!(
+            "this scope is published in {} with {} decimals, {}; a later publication must keep them",
+            p.terms.currency, p.terms.decimals, p.terms.rounding
+        )));
+    }
+    let old = previous.as_ref().map(StoredSheet::sheet).transpose()?;
+    // SPEC §3.1: only the owner's very first publication for the service on this channel,
+    // in any scope, is the baseline; a counterparty's first sheet after a general one is
+    // judged against the general one.
+    let other_scope = match terms.counterparty {
+        Some(_) => "*".to_string(),
+        None => parties
+            .iter()
+            .find(|p| **p != me)
+            .map(|p| p.to_string())
+            .unwrap_or_default(),
     };
-    let notice_days = agreement::load(ctx).await?.map_or(7, |a| a.notice_days);
+    let other_key = keys::sheet(terms.owner.as_str(), terms.service.as_str(), &other_scope);
+    let other: Option<StoredSheet> = get_json(ctx, &other_key).await?;
+    let general = match (terms.counterparty, &other) {
+        (Some(_), Some(g)) => Some(g.sheet()?),
+        _ => None,
+    };
+    let prior = if old.is_none() && other.is_none() {
+        Prior::Baseline
+    } else {
+        Prior::Published {
+            scope: old.as_ref(),
+            general: general.as_ref().or(old.as_ref()),
+        }
+    };
+    let notice_days = agreement::terms(ctx).await?.notice_days();
     let at = now(ctx);
-    let merged = check_change(old.as_ref(), sheet, at, notice_days).map_err(|problems| {
+    let merged = check_publication(prior, sheet, at, notice_days).map_err(|problems| {
         ContractError::refused(
             problems
                 .iter()
@@ -175,20 +253,22 @@ pub async fn publish(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>,
         history,
     };
     put_json(ctx, &key, &stored)?;
-    reply(
-        &serde_json::json!({ "rows": merged.rows().len(), "published_at": at.0, "version": version }),
-    )
+    emit(ctx, "ratesheet", &stored.event())?;
+    Ok(Published {
+        rows: merged.rows().len(),
+        published_at: at.0,
+        version,
+    })
 }
 
-/// `ratesheet.get OWNER SERVICE SCOPE`: the sheet in force (`*` is the general scope).
-pub async fn get(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, ContractError> {
-    let key = keys::sheet(
-        arg(args, 0, "owner")?,
-        arg(args, 1, "service")?,
-        arg(args, 2, "scope")?,
-    );
-    let sheet: StoredSheet = fetch(ctx, &key, || "no such ratesheet".into()).await?;
-    reply(&sheet)
+/// `ratesheet.get`: the sheet in force for an owner, service and scope.
+pub async fn get(ctx: &mut Context<'_>, q: SheetQuery) -> Result<StoredSheet, ContractError> {
+    let scope = q.counterparty.as_ref().map_or("*", CarrierId::as_str);
+    let key = keys::sheet(q.owner.as_str(), q.service.as_str(), scope);
+    fetch(ctx, &key, || {
+        format!("{} has no such {} ratesheet", q.owner, q.service)
+    })
+    .await
 }
 
 /// SPEC §3.2: the payee's sheet for the payer as named counterparty if there is one, else

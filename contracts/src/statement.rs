@@ -9,62 +9,65 @@ use serde::{Deserialize, Serialize};
 use settlement::carrier::CarrierId;
 use settlement::cdr::{CdrView, Usage};
 use settlement::export::SummaryContext;
-use settlement::money::{format_fixed, parse_decimal};
+use settlement::money::Currency;
 use settlement::number::Number;
 use settlement::offline::{SideLoad, reconcile};
-use settlement::reconcile::{MatchRules, SideRecord};
+use settlement::period::Period;
+use settlement::reconcile::SideRecord;
 use settlement::service::Service;
 use settlement::statement::StatementScope;
 use settlement::time::{Instant, Timestamp};
 
 use crate::deal::{DealRecord, DealState};
-use crate::store::{caller, emit, fetch, get_json, json_arg, now, put_json, reply};
-use crate::usage::{BatchSummary, ClosedPeriod, StoredBatch, StoredRecord};
-use crate::{agreement, keys, ratesheet};
+use crate::store::{caller, emit, fetch, get_json, now, put_json, range_json};
+use crate::usage::{BatchSummary, StoredBatch, StoredRecord};
+use crate::{account, agreement, keys, ratesheet};
 
 /// Which statement: payer, payee, service and period as given.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatementId {
     /// Who pays.
-    pub payer: String,
+    pub payer: CarrierId,
     /// Who bills.
-    pub payee: String,
+    pub payee: CarrierId,
     /// The service.
-    pub service: String,
-    /// Start (date or RFC 3339, as given).
-    pub from: String,
-    /// End, exclusive.
-    pub to: String,
+    pub service: Service,
+    /// `[from, to)`, each bound as given (the statement is keyed on the text).
+    #[serde(flatten)]
+    pub period: Period,
 }
 
 impl StatementId {
-    /// Its payer, payee, service and period bounds, each checked.
-    pub fn parse(
-        &self,
-    ) -> Result<(CarrierId, CarrierId, Service, Instant, Instant), ContractError> {
-        let payer = CarrierId::parse(&self.payer)
-            .ok_or_else(|| refused(format!("payer `{}` is not a carrier id", self.payer)))?;
-        let payee = CarrierId::parse(&self.payee)
-            .ok_or_else(|| refused(format!("payee `{}` is not a carrier id", self.payee)))?;
-        let service = Service::parse(&self.service)
-            .ok_or_else(|| refused(format!("`{}` is not a service", self.service)))?;
-        let bound = |s: &str| {
-            Instant::parse_date_or_rfc3339(s)
-                .ok_or_else(|| refused(format!("`{s}` is not a date or RFC 3339 time")))
-        };
-        Ok((payer, payee, service, bound(&self.from)?, bound(&self.to)?))
-    }
-
     /// Its world-state key.
     pub fn key(&self) -> String {
         keys::statement(
-            &self.payer,
-            &self.payee,
-            &self.service,
-            &self.from,
-            &self.to,
+            self.payer.as_str(),
+            self.payee.as_str(),
+            self.service.as_str(),
+            self.period.from_text(),
+            self.period.to_text(),
         )
     }
+
+    /// The other carrier of the statement than `me`, if `me` is a party.
+    pub fn other(&self, me: CarrierId) -> Option<CarrierId> {
+        if me == self.payer {
+            Some(self.payee)
+        } else if me == self.payee {
+            Some(self.payer)
+        } else {
+            None
+        }
+    }
+}
+
+/// One line of an issued statement: the ceiling of a dispute on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineCharge {
+    /// The line's destination (`deal:ID:N` for a deal's line, empty for unrated records).
+    pub destination: String,
+    /// The payee's charge on it.
+    pub payee_charge: Decimal,
 }
 
 /// An issued statement as both peers computed it.
@@ -73,17 +76,19 @@ pub struct IssuedStatement {
     /// Which statement.
     pub id: StatementId,
     /// Who issued it.
-    pub issued_by: String,
+    pub issued_by: CarrierId,
     /// Transaction time, seconds.
     pub issued_at: i64,
     /// Lowercase hex SHA-256 of the three files, in the order below.
     pub hash: String,
     /// The currency.
-    pub currency: String,
+    pub currency: Currency,
     /// The amount billed, in the currency's minor unit.
-    pub amount_billed: String,
-    /// Each line's destination and payee charge, the ceilings of line disputes.
-    pub lines: Vec<(String, String)>,
+    pub amount_billed: Decimal,
+    /// `agreed` or `disputable`.
+    pub status: String,
+    /// Each line's payee charge, the ceilings of line disputes.
+    pub lines: Vec<LineCharge>,
     /// `statement.csv`.
     pub statement_csv: String,
     /// `discrepancies.csv`.
@@ -92,48 +97,70 @@ pub struct IssuedStatement {
     pub summary_json: String,
 }
 
+/// What issuing a statement answers and announces (without the files).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatementIssued {
+    /// Which statement.
+    pub id: StatementId,
+    /// Who issued it.
+    pub issued_by: CarrierId,
+    /// Transaction time, seconds.
+    pub issued_at: i64,
+    /// Lowercase hex SHA-256 of the three files.
+    pub hash: String,
+    /// The amount billed.
+    pub amount_billed: Decimal,
+    /// The currency.
+    pub currency: Currency,
+    /// `agreed` or `disputable`.
+    pub status: String,
+    /// The statement's totals per line, as `statement.csv` has them.
+    pub summary_json: String,
+}
+
 fn refused(m: impl Into<String>) -> ContractError {
     ContractError::refused(m)
 }
 
-/// `statement.issue STATEMENT_ID_JSON`: computes and records the statement; refused when the
-/// period overlaps one already issued.
-pub async fn issue(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, ContractError> {
-    let id: StatementId = json_arg(args, 0, "statement")?;
+/// `statement.issue`: computes and records the statement; refused when the period has not
+/// ended by the transaction's time (SPEC §6.4) or overlaps one already issued.
+pub async fn issue(
+    ctx: &mut Context<'_>,
+    id: StatementId,
+) -> Result<StatementIssued, ContractError> {
     let me = caller(ctx)?;
-    let (payer, payee, service, from, to) = id.parse()?;
+    let (payer, payee, service) = (id.payer, id.payee, id.service);
     if me != payer && me != payee {
         return Err(refused(format!("{me} is neither the payer nor the payee")));
     }
-    if to <= from {
-        return Err(refused("`to` must be after `from`"));
+    let pair = agreement::pair(ctx)?;
+    if !pair.contains(&payer) || !pair.contains(&payee) || payer == payee {
+        return Err(refused(format!(
+            "{payer} → {payee} is not a direction of this channel ({} and {})",
+            pair[0], pair[1]
+        )));
+    }
+    let period = &id.period;
+    let (from, to) = (period.from().clone(), period.to().clone());
+    let at = now(ctx);
+    if !period.has_ended_by(at) {
+        return Err(refused(format!(
+            "the period {period} has not ended: only an ended period can be stated (SPEC §6.4)"
+        )));
     }
     // The period must not overlap one already stated; issuing closes it.
     let closed_key = keys::closed(payer.as_str(), payee.as_str(), service.as_str());
-    let mut closed: Vec<ClosedPeriod> = get_json(ctx, &closed_key).await?.unwrap_or_default();
-    for p in &closed {
-        if let Some((f, t)) = p.bounds()
-            && f < to
-            && from < t
-        {
-            return Err(refused(format!(
-                "the period overlaps the statement already issued for {} to {}",
-                p.from, p.to
-            )));
-        }
+    let mut closed: Vec<Period> = get_json(ctx, &closed_key).await?.unwrap_or_default();
+    if let Some(p) = closed.iter().find(|p| p.overlaps(period)) {
+        return Err(refused(format!(
+            "the period overlaps the statement already issued for {} to {}",
+            p.from_text(),
+            p.to_text()
+        )));
     }
-    let terms = agreement::load(ctx).await?;
-    let rules = MatchRules {
-        match_window: terms.as_ref().map_or(10, |a| a.match_window),
-        units_tolerance: terms
-            .as_ref()
-            .and_then(|a| a.units_tolerance)
-            .unwrap_or_else(|| service.default_units_tolerance()),
-    };
-    let threshold = terms
-        .as_ref()
-        .and_then(|a| parse_decimal(&a.threshold_pct))
-        .unwrap_or(Decimal::ONE);
+    let terms = agreement::terms(ctx).await?;
+    let rules = terms.match_rules(service);
+    let threshold = terms.threshold_pct();
     let sheet = ratesheet::sheet_for(ctx, payee, payer, service)
         .await?
         .ok_or_else(|| refused(format!("{payee} has no {service} ratesheet for {payer}")))?;
@@ -151,18 +178,28 @@ pub async fn issue(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, C
         payer,
         payee,
         service,
-        from: from.clone(),
-        to: to.clone(),
+        period: id.period.clone(),
     };
     // Both sides' records of the direction, and the counts `summary.json` reports.
-    let (mut payer_side, mut payee_side) = (SideLoad::default(), SideLoad::default());
-    let [payer_records, payee_records] =
-        stored_records(ctx, payer, payee, service, from.ceil_secs(), to.ceil_secs()).await?;
-    for (side, records) in [
-        (&mut payer_side, payer_records),
-        (&mut payee_side, payee_records),
-    ] {
-        for r in &records {
+    // Each stored batch is decoded and turned into the engine's compact records before the
+    // next one, so only one batch's decoded records are held at a time, never a period's.
+    let mut sides = [SideLoad::default(), SideLoad::default()];
+    let (lo, hi) = (from.ceil_secs(), to.ceil_secs());
+    for (key, raw) in ctx
+        .range_by_partial_composite_key(
+            "records",
+            &[payer.as_str(), payee.as_str(), service.as_str()],
+        )
+        .await?
+    {
+        let batch: StoredBatch =
+            serde_json::from_slice(&raw).map_err(|e| ContractError::corrupt(key, e))?;
+        let side = &mut sides[usize::from(batch.reporter != payer)];
+        for r in batch
+            .records
+            .iter()
+            .filter(|r| lo <= r.start && r.start < hi)
+        {
             let usage = usage_of(r, payer, payee, service)?;
             let rated = sheet.rate(&usage).map_err(|e| refused(e.to_string()))?;
             side.records.push(SideRecord::new(
@@ -174,13 +211,14 @@ pub async fn issue(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, C
             ));
         }
     }
+    let [payer_side, payee_side] = sides;
     let (mut accepted, mut rejected) = (0u64, 0u64);
-    for (_, value) in ctx.range_by_partial_composite_key("batch", &[]).await? {
-        let b: BatchSummary = serde_json::from_slice(&value)
-            .map_err(|e| refused(format!("stored batch unreadable: {e}")))?;
-        if b.reporter == payer.as_str() || b.reporter == payee.as_str() {
-            accepted += b.accepted;
-            rejected += b.rows - b.accepted;
+    for (key, b) in range_json::<BatchSummary>(ctx, "batch", &[]).await? {
+        if b.reporter == payer || b.reporter == payee {
+            let overflow = || ContractError::corrupt(key.clone(), "counts overflow");
+            accepted = accepted.checked_add(b.accepted).ok_or_else(overflow)?;
+            let r = b.rows.checked_sub(b.accepted).ok_or_else(overflow)?;
+            rejected = rejected.checked_add(r).ok_or_else(overflow)?;
         }
     }
     let in_scope = (payer_side.records.len() + payee_side.records.len()) as u64;
@@ -199,8 +237,8 @@ pub async fn issue(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, C
         payer,
         payee,
         service,
-        from_text: &id.from,
-        to_text: &id.to,
+        from_text: id.period.from_text(),
+        to_text: id.period.to_text(),
         currency,
         decimals: sheet.terms().decimals,
         out_of_scope: accepted.saturating_sub(in_scope),
@@ -214,43 +252,48 @@ pub async fn issue(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, C
     let text = |b: Vec<u8>| String::from_utf8(b).map_err(|e| refused(e.to_string()));
     let issued = IssuedStatement {
         id: id.clone(),
-        issued_by: me.to_string(),
-        issued_at: now(ctx).0,
+        issued_by: me,
+        issued_at: at.0,
         hash: hash.iter().map(|b| format!("{b:02x}")).collect(),
-        currency: currency.to_string(),
-        amount_billed: format_fixed(rec.statement.amount_billed, currency.minor_unit()),
+        currency,
+        amount_billed: rec.statement.amount_billed,
+        status: rec.statement.status.to_string(),
         lines: rec
             .statement
             .lines
             .iter()
-            .map(|l| {
-                (
-                    l.destination.clone(),
-                    format_fixed(l.payee.charge, sheet.terms().decimals),
-                )
+            .map(|l| LineCharge {
+                destination: l.destination.clone(),
+                payee_charge: l.payee.charge,
             })
             .collect(),
         statement_csv: text(files.statement)?,
         discrepancies_csv: text(files.discrepancies)?,
         summary_json: text(files.summary)?,
     };
-    closed.push(ClosedPeriod {
-        from: id.from.clone(),
-        to: id.to.clone(),
-    });
+    closed.push(id.period.clone());
     put_json(ctx, &closed_key, &closed)?;
     put_json(ctx, &id.key(), &issued)?;
-    let summary = serde_json::json!({
-        "id": issued.id,
-        "issued_by": issued.issued_by,
-        "issued_at": issued.issued_at,
-        "hash": issued.hash,
-        "amount_billed": issued.amount_billed,
-        "currency": issued.currency,
-        "status": rec.statement.status.to_string(),
-    });
-    emit(ctx, "statement", &summary)?;
-    reply(&summary)
+    account::book(
+        ctx,
+        payer,
+        payee,
+        currency,
+        account::Entry::Billed(issued.amount_billed),
+    )
+    .await?;
+    let announced = StatementIssued {
+        id,
+        issued_by: me,
+        issued_at: at.0,
+        hash: issued.hash,
+        amount_billed: issued.amount_billed,
+        currency,
+        status: issued.status,
+        summary_json: issued.summary_json,
+    };
+    emit(ctx, "statement", &announced)?;
+    Ok(announced)
 }
 
 /// The first deal (by id) in force between the two carriers whose period overlaps the
@@ -264,9 +307,7 @@ async fn deal_in_force(
     to: &Instant,
     currency: settlement::money::Currency,
 ) -> Result<Option<settlement::deal::Deal>, ContractError> {
-    for (_, value) in ctx.range_by_partial_composite_key("deal", &[]).await? {
-        let record: DealRecord = serde_json::from_slice(&value)
-            .map_err(|e| refused(format!("stored deal unreadable: {e}")))?;
+    for (_, record) in range_json::<DealRecord>(ctx, "deal", &[]).await? {
         if record.state != DealState::InForce {
             continue;
         }
@@ -286,28 +327,25 @@ async fn deal_in_force(
     Ok(None)
 }
 
-/// `statement.get STATEMENT_ID_JSON`: the issued statement with its files.
-pub async fn get(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, ContractError> {
-    let id: StatementId = json_arg(args, 0, "statement")?;
-    let issued: IssuedStatement = fetch(ctx, &id.key(), || {
+/// `statement.get`: the issued statement with its files.
+pub async fn get(ctx: &mut Context<'_>, id: StatementId) -> Result<IssuedStatement, ContractError> {
+    fetch(ctx, &id.key(), || {
         "no such statement has been issued".into()
     })
-    .await?;
-    reply(&issued)
+    .await
 }
 
-/// `usage.rated STATEMENT_ID_JSON`: the rated records of both carriers for the period and
-/// direction (SPEC §9 rated records; the payer's first, each side by start time and id).
-pub async fn rated(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, ContractError> {
-    let id: StatementId = json_arg(args, 0, "statement")?;
-    let (payer, payee, service, from, to) = id.parse()?;
-    let (lo, hi) = (from.ceil_secs(), to.ceil_secs());
+/// `usage.rated`: the rated records of both carriers for the period and direction (SPEC §9
+/// rated records; the payer's first, each side by start time and id).
+pub async fn rated(ctx: &mut Context<'_>, id: StatementId) -> Result<String, ContractError> {
+    let (payer, payee, service) = (id.payer, id.payee, id.service);
+    let (lo, hi) = (id.period.from().ceil_secs(), id.period.to().ceil_secs());
     let sheet = ratesheet::sheet_for(ctx, payee, payer, service)
         .await?
         .ok_or_else(|| refused(format!("{payee} has no {service} ratesheet for {payer}")))?;
     let mut sides = stored_records(ctx, payer, payee, service, lo, hi).await?;
     let mut w = settlement::export::RatedWriter::new(Vec::new(), None, &sheet)
-        .map_err(|e| refused(e.to_string()))?;
+        .map_err(|e| ContractError::internal(e.to_string()))?;
     for (side, reporter) in sides.iter_mut().zip([payer, payee]) {
         side.sort_by(|x, y| (x.start, x.id.as_bytes()).cmp(&(y.start, y.id.as_bytes())));
         w.set_reporter(Some(reporter));
@@ -322,10 +360,13 @@ pub async fn rated(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, C
                 &rated,
                 &sheet,
             )
-            .map_err(|e| refused(e.to_string()))?;
+            .map_err(|e| ContractError::internal(e.to_string()))?;
         }
     }
-    w.finish().map_err(|e| refused(e.to_string()))
+    let bytes = w
+        .finish()
+        .map_err(|e| ContractError::internal(e.to_string()))?;
+    String::from_utf8(bytes).map_err(|e| ContractError::internal(e.to_string()))
 }
 
 /// Both carriers' stored records of one direction that start in `[lo, hi)`: the payer's,
@@ -339,16 +380,14 @@ async fn stored_records(
     hi: i64,
 ) -> Result<[Vec<StoredRecord>; 2], ContractError> {
     let mut sides: [Vec<StoredRecord>; 2] = [Vec::new(), Vec::new()];
-    for (_, value) in ctx
-        .range_by_partial_composite_key(
-            "records",
-            &[payer.as_str(), payee.as_str(), service.as_str()],
-        )
-        .await?
+    for (_, batch) in range_json::<StoredBatch>(
+        ctx,
+        "records",
+        &[payer.as_str(), payee.as_str(), service.as_str()],
+    )
+    .await?
     {
-        let batch: StoredBatch = serde_json::from_slice(&value)
-            .map_err(|e| refused(format!("stored records unreadable: {e}")))?;
-        let side = usize::from(batch.reporter != payer.as_str());
+        let side = usize::from(batch.reporter != payer);
         sides[side].extend(
             batch
                 .records
@@ -367,7 +406,10 @@ fn usage_of(
     service: Service,
 ) -> Result<Usage, ContractError> {
     let (Some(a_number), Some(b_number)) = (Number::parse(&r.a), Number::parse(&r.b)) else {
-        return Err(refused(format!("stored record {} has a bad number", r.id)));
+        return Err(ContractError::corrupt(
+            keys::records(payer.as_str(), payee.as_str(), service.as_str(), "*", "*"),
+            format!("stored record {} has a bad number", r.id),
+        ));
     };
     Ok(Usage {
         service,

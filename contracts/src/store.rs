@@ -1,29 +1,11 @@
-//! Small helpers every contract function uses: arguments, the caller, the time, JSON values.
+//! Small helpers every contract function uses: the caller, the time, stored JSON values
+//! (an unreadable one is corrupt state, never skipped) and events.
 
 use ledger::contract::{Context, ContractError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use settlement::carrier::CarrierId;
 use settlement::time::Timestamp;
-
-/// Argument `i` as text, named in the refusal when missing or not UTF-8.
-pub fn arg<'a>(args: &'a [Vec<u8>], i: usize, name: &str) -> Result<&'a str, ContractError> {
-    let raw = args
-        .get(i)
-        .ok_or_else(|| ContractError::refused(format!("argument {} ({name}) is missing", i + 1)))?;
-    std::str::from_utf8(raw)
-        .map_err(|_| ContractError::refused(format!("argument {} ({name}) is not UTF-8", i + 1)))
-}
-
-/// Argument `i` as JSON.
-pub fn json_arg<T: DeserializeOwned>(
-    args: &[Vec<u8>],
-    i: usize,
-    name: &str,
-) -> Result<T, ContractError> {
-    serde_json::from_str(arg(args, i, name)?)
-        .map_err(|e| ContractError::refused(format!("argument {} ({name}): {e}", i + 1)))
-}
 
 /// The carrier that proposed the transaction (its organisation).
 pub fn caller(ctx: &Context<'_>) -> Result<CarrierId, ContractError> {
@@ -44,9 +26,9 @@ pub async fn get_json<T: DeserializeOwned>(
 ) -> Result<Option<T>, ContractError> {
     match ctx.get(key).await? {
         None => Ok(None),
-        Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-            ContractError::refused(format!("stored value of {key:?} is unreadable: {e}"))
-        }),
+        Some(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| ContractError::corrupt(key, e)),
     }
 }
 
@@ -67,7 +49,8 @@ pub fn put_json<T: Serialize>(
     key: &str,
     value: &T,
 ) -> Result<(), ContractError> {
-    let bytes = serde_json::to_vec(value).map_err(|e| ContractError::refused(e.to_string()))?;
+    let bytes = serde_json::to_vec(value)
+        .map_err(|e| ContractError::internal(format!("{key:?} not encoded: {e}")))?;
     ctx.put(key, bytes)
 }
 
@@ -77,12 +60,31 @@ pub fn emit<T: Serialize>(
     name: &str,
     value: &T,
 ) -> Result<(), ContractError> {
-    let bytes = serde_json::to_vec(value).map_err(|e| ContractError::refused(e.to_string()))?;
+    let bytes = serde_json::to_vec(value)
+        .map_err(|e| ContractError::internal(format!("event {name} not encoded: {e}")))?;
     ctx.set_event(name, bytes);
     Ok(())
 }
 
-/// A value as the JSON payload returned to the client.
-pub fn reply<T: Serialize>(value: &T) -> Result<Vec<u8>, ContractError> {
-    serde_json::to_vec(value).map_err(|e| ContractError::refused(e.to_string()))
+/// Decodes every value under a partial composite key; an unreadable one is corrupt state.
+pub async fn range_json<T: DeserializeOwned>(
+    ctx: &mut Context<'_>,
+    object_type: &str,
+    attrs: &[&str],
+) -> Result<Vec<(String, T)>, ContractError> {
+    ctx.range_by_partial_composite_key(object_type, attrs)
+        .await?
+        .into_iter()
+        .map(|(k, v)| match serde_json::from_slice(&v) {
+            Ok(t) => Ok((k, t)),
+            Err(e) => Err(ContractError::corrupt(k, e)),
+        })
+        .collect()
+}
+
+/// An id for a new object, the same on every endorsing peer: a prefix and the start of the
+/// transaction id.
+pub fn new_id(ctx: &Context<'_>, prefix: &str) -> String {
+    let tx = ctx.tx_id();
+    format!("{prefix}-{}", &tx[..16.min(tx.len())])
 }

@@ -11,44 +11,46 @@ use serde::{Deserialize, Serialize};
 use settlement::carrier::CarrierId;
 use settlement::cdr::{CdrReader, FormatSpec, RejectReason};
 use settlement::intake::Tally;
-use settlement::money::format_fixed;
+use settlement::period::Period;
 use settlement::ratesheet::Ratesheet;
 use settlement::service::Service;
-use settlement::time::Instant;
 
-use crate::store::{arg, caller, emit, fetch, get_json, put_json, reply};
-use crate::{keys, ratesheet};
+use settlement::money::Currency;
 
-/// A stated period `[from, to)` that no longer takes records.
+use crate::store::{caller, emit, fetch, get_json, put_json};
+use crate::{agreement, keys, ratesheet};
+
+/// `usage.submit`'s request: the other carrier of the channel and the batch, native CSV
+/// with a header, carried as the call's body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ClosedPeriod {
-    /// Start, as given when the statement was issued.
-    pub from: String,
-    /// End, exclusive.
-    pub to: String,
+#[serde(deny_unknown_fields)]
+pub struct SubmitBatch {
+    /// The other carrier of the channel.
+    pub counterparty: CarrierId,
+    /// The records (SPEC §2.1), carried as the call's body, not in the JSON.
+    #[serde(skip)]
+    pub csv: Vec<u8>,
 }
 
-impl ClosedPeriod {
-    /// The period's exact bounds; `None` if the stored text is not a date or time.
-    pub fn bounds(&self) -> Option<(Instant, Instant)> {
-        Some((
-            Instant::parse_date_or_rfc3339(&self.from)?,
-            Instant::parse_date_or_rfc3339(&self.to)?,
-        ))
-    }
+/// A committed batch, by its transaction id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchQuery {
+    /// The batch's transaction.
+    pub tx_id: String,
 }
 
 /// The charges of one direction and service in a batch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChargeTotal {
     /// Who pays.
-    pub payer: String,
+    pub payer: CarrierId,
     /// Who is paid.
-    pub payee: String,
+    pub payee: CarrierId,
     /// The service.
-    pub service: String,
-    /// The sheet's currency, empty when no sheet rated any record.
-    pub currency: String,
+    pub service: Service,
+    /// The sheet's currency, none when no sheet rated any record.
+    pub currency: Option<Currency>,
     /// Accepted records.
     pub records: u64,
     /// Of which rated (not `no_rate`).
@@ -56,11 +58,12 @@ pub struct ChargeTotal {
     /// Their units, in the service's own units.
     pub units: u64,
     /// Exact sum of their charges, with the sheet's decimals.
-    pub charge: String,
+    pub charge: Decimal,
 }
 
-/// One accepted record as the world state keeps it for reconciliation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One accepted record as the world state keeps it for reconciliation; stored as
+/// `[id, a, b, start, units]` (see `rows`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredRecord {
     /// The reporter's record id.
     pub id: String,
@@ -78,7 +81,7 @@ pub struct StoredRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredBatch {
     /// Who reported them.
-    pub reporter: String,
+    pub reporter: CarrierId,
     /// The records.
     pub records: Vec<StoredRecord>,
 }
@@ -89,11 +92,11 @@ pub struct RatedRecord {
     /// The reporter's record id.
     pub record_id: String,
     /// Who pays.
-    pub payer: String,
+    pub payer: CarrierId,
     /// Who is paid.
-    pub payee: String,
+    pub payee: CarrierId,
     /// voice, sms or data.
-    pub service: String,
+    pub service: Service,
     /// Calling number, normalised.
     pub a_number: String,
     /// Called number, normalised.
@@ -109,9 +112,48 @@ pub struct RatedRecord {
     /// Billable units.
     pub billable: u64,
     /// The charge with the sheet's decimals.
-    pub charge: String,
-    /// The sheet's currency, empty when no sheet applied.
-    pub currency: String,
+    pub charge: Decimal,
+    /// The sheet's currency, none when no sheet applied.
+    pub currency: Option<Currency>,
+}
+
+/// A rated record within its direction (payer, payee, service and currency are the
+/// direction's): a JSON array of its fields in this order (see `rows`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RatedRow {
+    /// The reporter's record id.
+    pub record_id: String,
+    /// Calling number, normalised.
+    pub a_number: String,
+    /// Called number, normalised.
+    pub b_number: String,
+    /// Start, UTC seconds.
+    pub start: i64,
+    /// Units.
+    pub units: u64,
+    /// The prefix of the row that rated it, empty for `no_rate`.
+    pub prefix: String,
+    /// Its destination, empty for `no_rate`.
+    pub destination: String,
+    /// Billable units.
+    pub billable: u64,
+    /// The charge with the sheet's decimals.
+    pub charge: Decimal,
+}
+
+/// The rated records of one direction of a batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RatedDirection {
+    /// Who pays.
+    pub payer: CarrierId,
+    /// Who is paid.
+    pub payee: CarrierId,
+    /// The service.
+    pub service: Service,
+    /// The sheet's currency, none when no sheet applied.
+    pub currency: Option<Currency>,
+    /// The records, in the batch's order.
+    pub records: Vec<RatedRow>,
 }
 
 /// The event of a committed batch: its counts and its rated records.
@@ -120,24 +162,56 @@ pub struct BatchEvent {
     /// The transaction.
     pub tx_id: String,
     /// Who submitted it.
-    pub reporter: String,
+    pub reporter: CarrierId,
     /// The other carrier of the channel.
-    pub counterparty: String,
+    pub counterparty: CarrierId,
+    /// Rejected rows per reason.
+    pub rejected: BTreeMap<String, u64>,
     /// Data rows.
     pub rows: u64,
     /// Accepted rows.
     pub accepted: u64,
-    /// The accepted records of this pair, rated.
+    /// The accepted records of this pair, rated, one object each: the first form of the
+    /// event, still read from older blocks; batches now announce `directions`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub records: Vec<RatedRecord>,
+    /// The accepted records of this pair, rated, grouped by direction.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub directions: Vec<RatedDirection>,
+}
+
+impl BatchEvent {
+    /// Every rated record of the batch, whichever form the event has.
+    pub fn rated_records(self) -> impl Iterator<Item = RatedRecord> {
+        let grouped = self.directions.into_iter().flat_map(|d| {
+            let (payer, payee, service, currency) = (d.payer, d.payee, d.service, d.currency);
+            d.records.into_iter().map(move |r| RatedRecord {
+                record_id: r.record_id,
+                payer,
+                payee,
+                service,
+                a_number: r.a_number,
+                b_number: r.b_number,
+                start: r.start,
+                units: r.units,
+                prefix: r.prefix,
+                destination: r.destination,
+                billable: r.billable,
+                charge: r.charge,
+                currency,
+            })
+        });
+        self.records.into_iter().chain(grouped)
+    }
 }
 
 /// What a batch did, as both peers computed it: the transaction's payload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BatchSummary {
     /// The carrier that submitted it.
-    pub reporter: String,
+    pub reporter: CarrierId,
     /// The other carrier of the channel.
-    pub counterparty: String,
+    pub counterparty: CarrierId,
     /// Data rows.
     pub rows: u64,
     /// Accepted rows.
@@ -159,36 +233,38 @@ type Direction = (CarrierId, CarrierId, Service);
 /// A direction's running totals within a batch.
 #[derive(Debug, Default)]
 struct Running {
-    currency: String,
+    currency: Option<Currency>,
     records: u64,
     rated: u64,
     units: u64,
     charge: Decimal,
 }
 
-/// `usage.submit COUNTERPARTY CSV`: judges, dedupes and rates one batch of the caller's
-/// records (native CSV with a header) and stores its summary.
-pub async fn submit(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, ContractError> {
+/// `usage.submit`: judges, dedupes and rates one batch of the caller's records (native CSV
+/// with a header) and stores its summary.
+pub async fn submit(
+    ctx: &mut Context<'_>,
+    req: SubmitBatch,
+) -> Result<BatchSummary, ContractError> {
     let reporter = caller(ctx)?;
-    let other = arg(args, 0, "counterparty")?;
-    let counterparty = CarrierId::parse(other)
-        .filter(|c| *c != reporter)
-        .ok_or_else(|| {
-            ContractError::refused(format!("counterparty `{other}` is not another carrier"))
-        })?;
-    let csv = args
-        .get(1)
-        .ok_or_else(|| ContractError::refused("argument 2 (CDR file) is missing"))?;
+    let counterparty = req.counterparty;
+    let pair = agreement::pair(ctx)?;
+    if counterparty == reporter || !pair.contains(&counterparty) || !pair.contains(&reporter) {
+        return Err(ContractError::refused(format!(
+            "counterparty {counterparty} is not the other carrier of this channel"
+        )));
+    }
+    let csv = req.csv;
     let mut reader = CdrReader::new(&csv[..], FormatSpec::Native, Some(reporter))
         .map_err(|e| ContractError::refused(format!("CDR batch refused: {e}")))?;
     let mut tally = Tally::default();
     let mut rejects = Vec::new();
     let mut in_batch: HashSet<String> = HashSet::new();
     let mut sheets: HashMap<Direction, Option<Ratesheet>> = HashMap::new();
-    let mut closed: HashMap<Direction, Vec<(i64, i64)>> = HashMap::new();
+    let mut closed: HashMap<Direction, Vec<std::ops::Range<i64>>> = HashMap::new();
     let mut totals: BTreeMap<Direction, Running> = BTreeMap::new();
     let mut kept: BTreeMap<Direction, Vec<StoredRecord>> = BTreeMap::new();
-    let mut rated_records: Vec<RatedRecord> = Vec::new();
+    let mut rated: BTreeMap<Direction, RatedDirection> = BTreeMap::new();
     // First the rows, then one read for every id the batch could accept: the `duplicate`
     // rule across batches costs one round trip to the world state per batch, not per record.
     let mut parsed: Vec<(u64, Judged)> = Vec::new();
@@ -225,7 +301,7 @@ pub async fn submit(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, 
                     }
                     let is_closed = closed
                         .get(&dir)
-                        .is_some_and(|ps| ps.iter().any(|&(f, t)| f <= u.start.0 && u.start.0 < t));
+                        .is_some_and(|ps| ps.iter().any(|r| r.contains(&u.start.0)));
                     if is_closed {
                         Err(RejectReason::PeriodClosed)
                     } else {
@@ -264,18 +340,15 @@ pub async fn submit(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, 
                 }
                 let sheet = sheets.get(&dir).and_then(Option::as_ref);
                 let entry = totals.entry(dir).or_insert_with(|| Running {
-                    currency: sheet
-                        .map(|s| s.terms().currency.to_string())
-                        .unwrap_or_default(),
+                    currency: sheet.map(|s| s.terms().currency),
                     ..Running::default()
                 });
                 entry.records += 1;
-                entry.units += u.units;
-                let mut out = RatedRecord {
+                entry.units = entry.units.checked_add(u.units).ok_or_else(|| {
+                    ContractError::refused(format!("line {line}: units total overflows"))
+                })?;
+                let mut out = RatedRow {
                     record_id,
-                    payer: u.orig.to_string(),
-                    payee: u.term.to_string(),
-                    service: u.service.to_string(),
                     a_number: u.a_number.to_string(),
                     b_number: u.b_number.to_string(),
                     start: u.start.0,
@@ -283,9 +356,9 @@ pub async fn submit(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, 
                     prefix: String::new(),
                     destination: String::new(),
                     billable: 0,
-                    charge: "0".into(),
-                    currency: entry.currency.clone(),
+                    charge: Decimal::ZERO,
                 };
+                let currency = entry.currency;
                 if let Some(s) = sheet {
                     let rated = s
                         .rate(&u)
@@ -296,14 +369,24 @@ pub async fn submit(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, 
                         out.destination = s.row(i).destination.to_string();
                     }
                     out.billable = rated.billable;
-                    out.charge = format_fixed(rated.charge, s.terms().decimals);
+                    out.charge = rated.charge;
                     entry.charge = entry
                         .charge
                         .checked_add(rated.charge)
                         .ok_or_else(|| ContractError::refused("charge total overflow"))?;
                 }
                 if ours {
-                    rated_records.push(out);
+                    rated
+                        .entry(dir)
+                        .or_insert_with(|| RatedDirection {
+                            payer: u.orig,
+                            payee: u.term,
+                            service: u.service,
+                            currency,
+                            records: Vec::new(),
+                        })
+                        .records
+                        .push(out);
                 }
             }
         }
@@ -316,20 +399,20 @@ pub async fn submit(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, 
                 .and_then(Option::as_ref)
                 .map_or(0, |s| s.terms().decimals);
             ChargeTotal {
-                payer: payer.to_string(),
-                payee: payee.to_string(),
-                service: service.to_string(),
+                payer,
+                payee,
+                service,
                 currency: r.currency,
                 records: r.records,
                 rated: r.rated,
                 units: r.units,
-                charge: format_fixed(r.charge, dp),
+                charge: fixed(r.charge, dp),
             }
         })
         .collect();
     let summary = BatchSummary {
-        reporter: reporter.to_string(),
-        counterparty: counterparty.to_string(),
+        reporter,
+        counterparty,
         rows: tally.rows(),
         accepted: tally.accepted,
         rejected: settlement::cdr::RejectReason::ALL
@@ -349,10 +432,7 @@ pub async fn submit(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, 
             reporter.as_str(),
             &tx,
         );
-        let batch = StoredBatch {
-            reporter: reporter.to_string(),
-            records,
-        };
+        let batch = StoredBatch { reporter, records };
         put_json(ctx, &key, &batch)?;
     }
     put_json(ctx, &keys::batch(&tx), &summary)?;
@@ -361,34 +441,39 @@ pub async fn submit(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, 
         "batch",
         &BatchEvent {
             tx_id: tx,
-            reporter: summary.reporter.clone(),
-            counterparty: summary.counterparty.clone(),
+            reporter,
+            counterparty,
+            rejected: summary.rejected.clone(),
             rows: summary.rows,
             accepted: summary.accepted,
-            records: rated_records,
+            records: Vec::new(),
+            directions: rated.into_values().collect(),
         },
     )?;
-    reply(&summary)
+    Ok(summary)
 }
 
+/// A charge with exactly `dp` decimals, as the sheet writes it.
+fn fixed(d: Decimal, dp: u32) -> Decimal {
+    let mut d = d;
+    d.rescale(dp);
+    d
+}
+
+/// The stated periods of a direction: records starting in them are `period_closed`.
 async fn closed_periods(
     ctx: &mut Context<'_>,
     payer: CarrierId,
     payee: CarrierId,
     service: Service,
-) -> Result<Vec<(i64, i64)>, ContractError> {
+) -> Result<Vec<std::ops::Range<i64>>, ContractError> {
     let key = keys::closed(payer.as_str(), payee.as_str(), service.as_str());
-    let periods: Vec<ClosedPeriod> = get_json(ctx, &key).await?.unwrap_or_default();
-    Ok(periods
-        .iter()
-        .filter_map(ClosedPeriod::bounds)
-        .map(|(f, t)| (f.ceil_secs(), t.ceil_secs()))
-        .collect())
+    let periods: Vec<Period> = get_json(ctx, &key).await?.unwrap_or_default();
+    Ok(periods.iter().map(Period::start_seconds).collect())
 }
 
-/// `usage.batch TX_ID`: a committed batch's summary.
-pub async fn batch(ctx: &mut Context<'_>, args: &[Vec<u8>]) -> Result<Vec<u8>, ContractError> {
-    let tx = arg(args, 0, "transaction id")?;
-    let summary: BatchSummary = fetch(ctx, &keys::batch(tx), || format!("no batch {tx}")).await?;
-    reply(&summary)
+/// `usage.batch`: a committed batch's summary.
+pub async fn batch(ctx: &mut Context<'_>, q: BatchQuery) -> Result<BatchSummary, ContractError> {
+    let tx = &q.tx_id;
+    fetch(ctx, &keys::batch(tx), || format!("no batch {tx}")).await
 }

@@ -1,12 +1,19 @@
 //! The clearing contract on a real embedded network of two carriers: every step endorsed by
-//! both carriers' peers, ordered, validated and committed — on SQLite and on PostgreSQL.
+//! both carriers' peers, ordered, validated and committed — on SQLite and on PostgreSQL —
+//! and called only through the typed API.
 
 #[macro_use]
 mod common;
 
 use common::*;
-use contracts::{BatchSummary, CLEARING, DealRecord, DealState};
-use ledger::network::{self, Network, pair_channel};
+use contracts::api;
+use contracts::{
+    AgreementProposal, BalanceQuery, CLEARING, Counterparty, DealState, DisputeStep, OpenRequest,
+    PartnerQuery, PaymentId, PaymentRequest, ProfileRequest, ProposeDeal, SheetQuery,
+};
+use ledger::network::{self, pair_channel};
+use rust_decimal::Decimal;
+use settlement::service::Service;
 
 const SHEET: &str =
     "prefix,destination,rate,effective_from,effective_to,first_increment,next_increment,connect_fee
@@ -31,14 +38,22 @@ on_both_backends!(
     the_issued_statement_equals_the_offline_reconciliation_and_closes_the_period,
     a_dispute_worked_to_its_end_then_paid,
     carriers_register_their_own_profiles_and_sheets_keep_their_versions,
+    the_agreement_is_proposed_by_one_carrier_and_accepted_by_the_other,
+    adjustments_never_exceed_what_they_adjust,
+    payments_out_of_bounds_are_refused,
 );
+
+fn d(s: &str) -> Decimal {
+    s.parse().unwrap()
+}
 
 async fn ratesheets_are_published_by_their_owner_under_the_change_rules(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     init(dir.path(), &backend);
     let net = open(dir.path()).await;
     // alpha cannot publish beta's sheet.
-    let err = submit(&net, "alpha", "ratesheet.publish", vec![b(TERMS), b(SHEET)])
+    let err = net
+        .call::<api::PublishSheet>("alpha", sheet(SHEET))
         .await
         .unwrap_err();
     assert!(
@@ -46,45 +61,66 @@ async fn ratesheets_are_published_by_their_owner_under_the_change_rules(backend:
         "{err}"
     );
     // A bad file is refused whole, with its lines.
-    let bad = submit(
-        &net,
-        "beta",
-        "ratesheet.publish",
-        vec![
-            b(TERMS),
-            b("prefix,destination,rate,effective_from\n4x,Bad,1,2026-01-01\n"),
-        ],
-    )
-    .await
-    .unwrap_err();
+    let bad = net
+        .call::<api::PublishSheet>(
+            "beta",
+            sheet("prefix,destination,rate,effective_from\n4x,Bad,1,2026-01-01\n"),
+        )
+        .await
+        .unwrap_err();
     assert!(bad.contains("line 2: prefix `4x`"), "{bad}");
+    // A sheet for a counterparty that is not the other carrier of the channel is refused.
+    let mut stray = sheet(SHEET);
+    stray.terms.counterparty = Some(carrier("gamma"));
+    let err = net
+        .call::<api::PublishSheet>("beta", stray)
+        .await
+        .unwrap_err();
+    assert!(
+        err.contains("not the other carrier of this channel"),
+        "{err}"
+    );
     // The first publication is the baseline, whatever its dates.
-    submit(&net, "beta", "ratesheet.publish", vec![b(TERMS), b(SHEET)])
+    net.call::<api::PublishSheet>("beta", sheet(SHEET))
         .await
         .unwrap();
     // Editing a published rate is retroactive.
     let edit = SHEET.replace("49,Germany,0.0100", "49,Germany,0.0200");
-    let err = submit(&net, "beta", "ratesheet.publish", vec![b(TERMS), b(&edit)])
+    let err = net
+        .call::<api::PublishSheet>("beta", sheet(&edit))
         .await
         .unwrap_err();
     assert!(err.contains("retroactive_change"), "{err}");
     // A raise on a new prefix that starts tomorrow lacks the default 7 days' notice.
     let tomorrow = chrono_like_date(1);
     let raise = format!("prefix,destination,rate,effective_from\n4930,Berlin,0.0900,{tomorrow}\n");
-    let err = submit(&net, "beta", "ratesheet.publish", vec![b(TERMS), b(&raise)])
+    let err = net
+        .call::<api::PublishSheet>("beta", sheet(&raise))
         .await
         .unwrap_err();
     assert!(err.contains("insufficient_notice"), "{err}");
     // With eight days' notice it is accepted, and the sheet in force has three rows.
     let later = chrono_like_date(8);
     let raise = format!("prefix,destination,rate,effective_from\n4930,Berlin,0.0900,{later}\n");
-    let out = submit(&net, "beta", "ratesheet.publish", vec![b(TERMS), b(&raise)])
+    let out = net
+        .call::<api::PublishSheet>("beta", sheet(&raise))
         .await
         .unwrap();
+    assert_eq!(out.rows, 3);
+    // A first sheet for alpha alone is no new baseline: a dearer row from yesterday is
+    // judged against the general sheet, and refused.
+    let mut scoped = sheet(&format!(
+        "prefix,destination,rate,effective_from\n49,Germany,0.0300,{}\n",
+        chrono_like_date(-1)
+    ));
+    scoped.terms.counterparty = Some(carrier("alpha"));
+    let err = net
+        .call::<api::PublishSheet>("beta", scoped)
+        .await
+        .unwrap_err();
     assert!(
-        String::from_utf8_lossy(&out).contains("\"rows\":3"),
-        "{}",
-        String::from_utf8_lossy(&out)
+        err.contains("retroactive_change") || err.contains("insufficient_notice"),
+        "{err}"
     );
 }
 
@@ -103,75 +139,77 @@ async fn a_deal_is_in_force_once_the_other_party_accepts(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     init(dir.path(), &backend);
     let net = open(dir.path()).await;
-    let deal = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../fixtures/small/deal.toml"
-    ))
-    .unwrap();
-    let proposed: DealRecord = serde_json::from_slice(
-        &submit(&net, "alpha", "deal.propose", vec![b(&deal)])
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let toml = fixture("deal.toml");
+    let proposed = net
+        .call::<api::ProposeDealFn>("alpha", ProposeDeal { toml: toml.clone() })
+        .await
+        .unwrap();
     assert_eq!(
         (proposed.id.as_str(), proposed.state),
         ("alpha-beta-2026q4", DealState::Proposed)
     );
-    let again = submit(&net, "beta", "deal.propose", vec![b(&deal)])
+    let again = net
+        .call::<api::ProposeDealFn>("beta", ProposeDeal { toml: toml.clone() })
         .await
         .unwrap_err();
     assert!(again.contains("already exists"), "{again}");
-    let own = submit(&net, "alpha", "deal.accept", vec![b("alpha-beta-2026q4")])
+    let own = net
+        .call::<api::AcceptDeal>("alpha", deal_id("alpha-beta-2026q4"))
         .await
         .unwrap_err();
-    assert!(own.contains("only the party that did not propose"), "{own}");
-    let accepted: DealRecord = serde_json::from_slice(
-        &submit(&net, "beta", "deal.accept", vec![b("alpha-beta-2026q4")])
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    assert!(
+        own.contains("the proposer cannot accept; the other party may accept"),
+        "{own}"
+    );
+    let accepted = net
+        .call::<api::AcceptDeal>("beta", deal_id("alpha-beta-2026q4"))
+        .await
+        .unwrap();
     assert_eq!(accepted.state, DealState::InForce);
-    let late = submit(&net, "alpha", "deal.withdraw", vec![b("alpha-beta-2026q4")])
+    let late = net
+        .call::<api::WithdrawDeal>("alpha", deal_id("alpha-beta-2026q4"))
         .await
         .unwrap_err();
-    assert!(late.contains("only while proposed"), "{late}");
+    assert!(
+        late.contains("the deal is in_force: the proposer cannot withdraw"),
+        "{late}"
+    );
     // A deal without an id gets one from its transaction, the same on both peers.
-    let anon: String = deal
+    let anon: String = toml
         .lines()
         .filter(|l| !l.starts_with("id ="))
         .collect::<Vec<_>>()
         .join("\n");
-    let rec: DealRecord = serde_json::from_slice(
-        &submit(&net, "beta", "deal.propose", vec![b(&anon)])
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let rec = net
+        .call::<api::ProposeDealFn>("beta", ProposeDeal { toml: anon.clone() })
+        .await
+        .unwrap();
     assert!(rec.id.starts_with("deal-"), "{}", rec.id);
-    let withdrawn: DealRecord = serde_json::from_slice(
-        &submit(&net, "beta", "deal.withdraw", vec![b(&rec.id)])
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let withdrawn = net
+        .call::<api::WithdrawDeal>("beta", deal_id(&rec.id))
+        .await
+        .unwrap();
     assert_eq!(withdrawn.state, DealState::Withdrawn);
+    // A deal between other carriers cannot be proposed on this channel.
+    let elsewhere = anon.replace("\"beta\"", "\"gamma\"");
+    let err = net
+        .call::<api::ProposeDealFn>("alpha", ProposeDeal { toml: elsewhere })
+        .await
+        .unwrap_err();
+    assert!(err.contains("this channel is"), "{err}");
 }
 
 async fn a_batch_is_judged_rated_and_deduplicated_across_batches(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     init(dir.path(), &backend);
     let net = open(dir.path()).await;
-    submit(&net, "beta", "ratesheet.publish", vec![b(TERMS), b(SHEET)])
+    net.call::<api::PublishSheet>("beta", sheet(SHEET))
         .await
         .unwrap();
-    let s: BatchSummary = serde_json::from_slice(
-        &submit(&net, "alpha", "usage.submit", vec![b("beta"), b(CDRS)])
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let s = net
+        .call::<api::Submit>("alpha", batch("beta", CDRS))
+        .await
+        .unwrap();
     // A4 (alpha → gamma) is valid: counted, not kept for this pair's statements.
     assert_eq!((s.rows, s.accepted), (6, 4));
     assert_eq!(
@@ -182,8 +220,8 @@ async fn a_batch_is_judged_rated_and_deduplicated_across_batches(backend: Backen
     assert_eq!(s.charges.len(), 2);
     let g = &s.charges[1];
     assert_eq!(
-        (g.payee.as_str(), g.records, g.rated, g.currency.as_str()),
-        ("gamma", 1, 0, "")
+        (g.payee.as_str(), g.records, g.rated, g.currency),
+        ("gamma", 1, 0, None)
     );
     let c = &s.charges[0];
     assert_eq!(
@@ -191,27 +229,23 @@ async fn a_batch_is_judged_rated_and_deduplicated_across_batches(backend: Backen
             c.records,
             c.rated,
             c.units,
-            c.charge.as_str(),
-            c.currency.as_str()
+            c.charge.to_string(),
+            c.currency.map(|c| c.to_string())
         ),
-        (3, 2, 121, "0.0450", "EUR")
+        (3, 2, 121, "0.0450".to_string(), Some("EUR".to_string()))
     );
     // The same file again adds nothing: every record is a duplicate of the first batch.
-    let again: BatchSummary = serde_json::from_slice(
-        &submit(&net, "alpha", "usage.submit", vec![b("beta"), b(CDRS)])
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let again = net
+        .call::<api::Submit>("alpha", batch("beta", CDRS))
+        .await
+        .unwrap();
     assert_eq!(again.accepted, 0);
     assert_eq!(again.rejected.get("duplicate"), Some(&5));
     // beta's records are beta's own: the same ids from beta are not duplicates of alpha's.
-    let theirs: BatchSummary = serde_json::from_slice(
-        &submit(&net, "beta", "usage.submit", vec![b("alpha"), b(CDRS)])
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let theirs = net
+        .call::<api::Submit>("beta", batch("alpha", CDRS))
+        .await
+        .unwrap();
     // beta is a party of all but A4, which is `not_party` from beta.
     assert_eq!(theirs.accepted, 3);
     assert_eq!(theirs.rejected.get("not_party"), Some(&1));
@@ -224,7 +258,7 @@ async fn a_peer_with_a_tampered_ratesheet_cannot_get_a_batch_or_a_statement_comm
     init(dir.path(), &backend);
     {
         let net = open(dir.path()).await;
-        submit(&net, "beta", "ratesheet.publish", vec![b(TERMS), b(SHEET)])
+        net.call::<api::PublishSheet>("beta", sheet(SHEET))
             .await
             .unwrap();
         // beta's own records, rated on the 49 row by both peers before any tampering.
@@ -232,10 +266,9 @@ async fn a_peer_with_a_tampered_ratesheet_cannot_get_a_batch_or_a_statement_comm
             "record_id,service,orig_carrier,term_carrier,a_number,b_number,start_time,units
 B1,voice,alpha,beta,441234567,4930123456,2026-10-03T10:00:00Z,61
 ";
-        submit(&net, "beta", "usage.submit", vec![b("alpha"), b(honest)])
+        net.call::<api::Submit>("beta", batch("alpha", honest))
             .await
             .unwrap();
-        assert!(net.settle(std::time::Duration::from_secs(5)).await);
     }
     // beta edits the sheet in its own peer's world state: 49 at 0.0200 instead of 0.0100.
     let key = ledger::contract::composite_key("sheet", &["beta", "voice", "*"]);
@@ -295,7 +328,8 @@ B1,voice,alpha,beta,441234567,4930123456,2026-10-03T10:00:00Z,61
     }
     let net = open(dir.path()).await;
     // The two peers compute different charges, so the endorsements disagree.
-    let err = submit(&net, "alpha", "usage.submit", vec![b("beta"), b(CDRS)])
+    let err = net
+        .call::<api::Submit>("alpha", batch("beta", CDRS))
         .await
         .unwrap_err();
     assert!(
@@ -306,12 +340,13 @@ B1,voice,alpha,beta,441234567,4930123456,2026-10-03T10:00:00Z,61
     let mobile = "record_id,service,orig_carrier,term_carrier,a_number,b_number,start_time,units
 M1,voice,alpha,beta,441234567,491511234567,2026-10-01T11:00:00Z,30
 ";
-    submit(&net, "alpha", "usage.submit", vec![b("beta"), b(mobile)])
+    net.call::<api::Submit>("alpha", batch("beta", mobile))
         .await
         .unwrap();
     // Nor can a statement be issued: beta's peer rates B1 at its tampered 0.0200, alpha's at
     // 0.0100, so the two peers' statements (and their hashes) differ.
-    let err = submit(&net, "beta", "statement.issue", vec![b(OCTOBER)])
+    let err = net
+        .call::<api::IssueStatement>("beta", october_id())
         .await
         .unwrap_err();
     assert!(
@@ -326,62 +361,20 @@ async fn the_issued_statement_equals_the_offline_reconciliation_and_closes_the_p
     let dir = tempfile::tempdir().unwrap();
     init(dir.path(), &backend);
     let net = open(dir.path()).await;
-    let beta = net.gateway("beta").unwrap();
-    submit(
-        &net,
-        "beta",
-        "ratesheet.publish",
-        vec![b(TERMS), b(&fixture("ratesheet.csv"))],
-    )
-    .await
-    .unwrap();
-    submit(
-        &net,
-        "alpha",
-        "deal.propose",
-        vec![b(&fixture("deal.toml"))],
-    )
-    .await
-    .unwrap();
-    submit(&net, "beta", "deal.accept", vec![b("alpha-beta-2026q4")])
+    // A period that has not ended cannot be stated (SPEC §6.4), whoever asks.
+    let mut future = october_id();
+    future.period = settlement::period::Period::parse("2026-11-01", "9999-01-01").unwrap();
+    let err = net
+        .call::<api::IssueStatement>("alpha", future)
+        .await
+        .unwrap_err();
+    assert!(err.contains("has not ended"), "{err}");
+    october(&net).await;
+    let got = net
+        .call::<api::GetStatement>("beta", october_id())
         .await
         .unwrap();
-    submit(
-        &net,
-        "alpha",
-        "usage.submit",
-        vec![b("beta"), b(&fixture("alpha.csv"))],
-    )
-    .await
-    .unwrap();
-    submit(
-        &net,
-        "beta",
-        "usage.submit",
-        vec![b("alpha"), b(&fixture("beta.csv"))],
-    )
-    .await
-    .unwrap();
-    let issued = submit(&net, "alpha", "statement.issue", vec![b(OCTOBER)])
-        .await
-        .unwrap();
-    assert!(
-        String::from_utf8_lossy(&issued).contains("\"amount_billed\":\"5.85\""),
-        "{}",
-        String::from_utf8_lossy(&issued)
-    );
-    let got: contracts::IssuedStatement = serde_json::from_slice(
-        &beta
-            .evaluate(
-                &pair_channel("alpha", "beta"),
-                CLEARING,
-                "statement.get",
-                vec![b(OCTOBER)],
-            )
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    assert_eq!(got.amount_billed.to_string(), "5.85");
     assert_eq!(
         got.statement_csv,
         fixture("expected/reconcile/statement.csv")
@@ -392,7 +385,8 @@ async fn the_issued_statement_equals_the_offline_reconciliation_and_closes_the_p
     );
     assert_eq!(got.summary_json, fixture("expected/reconcile/summary.json"));
     // The period is closed: issuing again is refused, and a late record is `period_closed`.
-    let again = submit(&net, "beta", "statement.issue", vec![b(OCTOBER)])
+    let again = net
+        .call::<api::IssueStatement>("beta", october_id())
         .await
         .unwrap_err();
     assert!(
@@ -402,37 +396,58 @@ async fn the_issued_statement_equals_the_offline_reconciliation_and_closes_the_p
     let late = "record_id,service,orig_carrier,term_carrier,a_number,b_number,start_time,units
 LATE1,voice,alpha,beta,441234567,4930123456,2026-10-20T10:00:00Z,61
 ";
-    let s: BatchSummary = serde_json::from_slice(
-        &submit(&net, "beta", "usage.submit", vec![b("alpha"), b(late)])
-            .await
-            .unwrap(),
-    )
-    .unwrap();
-    assert_eq!(s.rejects, vec![(2, "period_closed".to_string())]);
-}
-
-fn open_request(line: Option<&str>, claimed: &str) -> String {
-    serde_json::json!({
-        "statement": serde_json::from_str::<serde_json::Value>(OCTOBER).unwrap(),
-        "line": line,
-        "claimed": claimed,
-        "reason": "UK mobile billed above our records",
-    })
-    .to_string()
-}
-
-async fn balance(net: &Network) -> Vec<contracts::Balance> {
-    let gw = net.gateway("alpha").unwrap();
-    let out = gw
-        .evaluate(
-            &pair_channel("alpha", "beta"),
-            CLEARING,
-            "payment.balance",
-            vec![b("alpha"), b("beta")],
-        )
+    let s = net
+        .call::<api::Submit>("beta", batch("alpha", late))
         .await
         .unwrap();
-    serde_json::from_slice(&out).unwrap()
+    assert_eq!(s.rejects, vec![(2, "period_closed".to_string())]);
+    // The read model of each carrier lists the statement.
+    for org in ["alpha", "beta"] {
+        let listed = net.client(org).statements(None).await.unwrap();
+        assert_eq!(listed.len(), 1, "{org}");
+        assert_eq!(listed[0].amount_billed.to_string(), "5.85");
+    }
+}
+
+fn open_request(line: Option<&str>, claimed: &str) -> OpenRequest {
+    OpenRequest {
+        statement: october_id(),
+        line: line.map(str::to_string),
+        claimed: d(claimed),
+        reason: "UK mobile billed above our records".into(),
+        evidence: None,
+    }
+}
+
+fn step(id: &str, step: &str, amount: Option<&str>, reason: &str) -> DisputeStep {
+    DisputeStep {
+        id: id.into(),
+        step: step.parse().unwrap(),
+        amount: amount.map(d),
+        reason: reason.into(),
+    }
+}
+
+async fn balance(net: &Net) -> Vec<contracts::Balance> {
+    net.call::<api::GetBalance>(
+        "alpha",
+        BalanceQuery {
+            a: carrier("alpha"),
+            b: carrier("beta"),
+        },
+    )
+    .await
+    .unwrap()
+}
+
+fn payment(amount: &str, date: &str) -> PaymentRequest {
+    PaymentRequest {
+        payee: carrier("beta"),
+        amount: d(amount),
+        currency: "EUR".parse().unwrap(),
+        date: date.into(),
+        reference: "TRX-1".into(),
+    }
 }
 
 async fn a_dispute_worked_to_its_end_then_paid(backend: Backend) {
@@ -441,73 +456,44 @@ async fn a_dispute_worked_to_its_end_then_paid(backend: Backend) {
     let net = open(dir.path()).await;
     october(&net).await;
     // Only the payer opens, within the claim's ceiling.
-    let err = submit(
-        &net,
-        "beta",
-        "dispute.open",
-        vec![b(&open_request(None, "1.00"))],
-    )
-    .await
-    .unwrap_err();
+    let err = net
+        .call::<api::OpenDispute>("beta", open_request(None, "1.00"))
+        .await
+        .unwrap_err();
     assert!(err.contains("only the payer (alpha)"), "{err}");
-    let err = submit(
-        &net,
-        "alpha",
-        "dispute.open",
-        vec![b(&open_request(Some("United Kingdom Mobile"), "0.0900"))],
-    )
-    .await
-    .unwrap_err();
-    assert!(err.contains("at most 0.0800"), "{err}");
-    let d: contracts::DisputeRecord = serde_json::from_slice(
-        &submit(
-            &net,
+    let err = net
+        .call::<api::OpenDispute>(
             "alpha",
-            "dispute.open",
-            vec![b(&open_request(None, "1.00"))],
+            open_request(Some("United Kingdom Mobile"), "0.0900"),
         )
         .await
-        .unwrap(),
-    )
-    .unwrap();
-    let err = submit(
-        &net,
-        "alpha",
-        "dispute.open",
-        vec![b(&open_request(None, "0.50"))],
-    )
-    .await
-    .unwrap_err();
+        .unwrap_err();
+    assert!(err.contains("at most 0.0800"), "{err}");
+    let dispute = net
+        .call::<api::OpenDispute>("alpha", open_request(None, "1.00"))
+        .await
+        .unwrap();
+    let err = net
+        .call::<api::OpenDispute>("alpha", open_request(None, "0.50"))
+        .await
+        .unwrap_err();
     assert!(err.contains("not final yet"), "{err}");
     // The payee counters; the payee cannot take its own counter, the payer can.
-    submit(
-        &net,
+    net.call::<api::StepDispute>(
         "beta",
-        "dispute.step",
-        vec![b(&d.id), b("counter"), b("0.60"), b("half the UK gap")],
+        step(&dispute.id, "counter", Some("0.60"), "half the UK gap"),
     )
     .await
     .unwrap();
-    let err = submit(
-        &net,
-        "beta",
-        "dispute.step",
-        vec![b(&d.id), b("accept-counter"), b(""), b("")],
-    )
-    .await
-    .unwrap_err();
-    assert!(err.contains("the dispute is countered: the payee cannot accept-counter; the payer may accept-counter, escalate, withdraw"), "{err}");
-    let done: contracts::DisputeRecord = serde_json::from_slice(
-        &submit(
-            &net,
-            "alpha",
-            "dispute.step",
-            vec![b(&d.id), b("accept-counter"), b(""), b("agreed")],
-        )
+    let err = net
+        .call::<api::StepDispute>("beta", step(&dispute.id, "accept-counter", None, ""))
         .await
-        .unwrap(),
-    )
-    .unwrap();
+        .unwrap_err();
+    assert!(err.contains("the dispute is countered: the payee cannot accept-counter; the payer may accept-counter, escalate, withdraw"), "{err}");
+    let done = net
+        .call::<api::StepDispute>("alpha", step(&dispute.id, "accept-counter", None, "agreed"))
+        .await
+        .unwrap();
     assert_eq!(
         done.dispute.state,
         settlement::dispute::DisputeState::CounterAccepted
@@ -519,77 +505,239 @@ async fn a_dispute_worked_to_its_end_then_paid(backend: Backend) {
             .collect::<Vec<_>>(),
         ["open", "counter", "accept-counter"]
     );
+    // The read model has it, with its history.
+    let listed = net.client("beta").disputes(None).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].history.len(), 3);
     // Due: 5.85 − 0.60; a payment counts once the payee confirms it.
-    assert_eq!(balance(&net).await[0].balance, "5.25");
-    let pay = r#"{"payee":"beta","amount":"5.00","currency":"EUR","date":"2026-11-20","reference":"TRX-1"}"#;
-    let p: contracts::PaymentRecord = serde_json::from_slice(
-        &submit(&net, "alpha", "payment.record", vec![b(pay)])
-            .await
-            .unwrap(),
-    )
-    .unwrap();
-    assert_eq!(balance(&net).await[0].balance, "5.25");
-    let err = submit(&net, "alpha", "payment.confirm", vec![b(&p.id)])
+    assert_eq!(balance(&net).await[0].balance.to_string(), "5.25");
+    let p = net
+        .call::<api::RecordPayment>("alpha", payment("5.00", "2026-11-20"))
+        .await
+        .unwrap();
+    assert_eq!(balance(&net).await[0].balance.to_string(), "5.25");
+    let err = net
+        .call::<api::ConfirmPayment>("alpha", PaymentId { id: p.id.clone() })
         .await
         .unwrap_err();
     assert!(err.contains("by its payee (beta)"), "{err}");
-    submit(&net, "beta", "payment.confirm", vec![b(&p.id)])
+    net.call::<api::ConfirmPayment>("beta", PaymentId { id: p.id.clone() })
         .await
         .unwrap();
     let bal = balance(&net).await;
     assert_eq!(
         (
             bal[0].debtor.as_str(),
-            bal[0].due.as_str(),
-            bal[0].balance.as_str()
+            bal[0].due.to_string(),
+            bal[0].balance.to_string()
         ),
-        ("alpha", "5.25", "0.25")
+        ("alpha", "5.25".to_string(), "0.25".to_string())
     );
+    let paid = net.client("alpha").payments(None).await.unwrap();
+    assert_eq!(paid.len(), 1);
+    assert!(paid[0].confirmed_at.is_some());
+}
+
+async fn adjustments_never_exceed_what_they_adjust(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    init(dir.path(), &backend);
+    let net = open(dir.path()).await;
+    october(&net).await;
+    // A line dispute accepted in full: 0.08 of the line's 0.08.
+    let line = net
+        .call::<api::OpenDispute>(
+            "alpha",
+            open_request(Some("United Kingdom Mobile"), "0.0800"),
+        )
+        .await
+        .unwrap();
+    net.call::<api::StepDispute>("beta", step(&line.id, "accept", None, ""))
+        .await
+        .unwrap();
+    // The line is final: a second dispute on it may open, but accepting it would take the
+    // line's adjustments past its payee charge.
+    let again = net
+        .call::<api::OpenDispute>(
+            "alpha",
+            open_request(Some("United Kingdom Mobile"), "0.0100"),
+        )
+        .await
+        .unwrap();
+    let err = net
+        .call::<api::StepDispute>("beta", step(&again.id, "accept", None, ""))
+        .await
+        .unwrap_err();
+    assert!(err.contains("more than its payee charge"), "{err}");
+    // Whole-statement disputes: 5.77 more fits in 5.85 − 0.08; one cent more does not.
+    let whole = net
+        .call::<api::OpenDispute>("alpha", open_request(None, "5.77"))
+        .await
+        .unwrap();
+    net.call::<api::StepDispute>("beta", step(&whole.id, "accept", None, ""))
+        .await
+        .unwrap();
+    let more = net
+        .call::<api::OpenDispute>("alpha", open_request(None, "0.01"))
+        .await
+        .unwrap();
+    let err = net
+        .call::<api::StepDispute>("beta", step(&more.id, "accept", None, ""))
+        .await
+        .unwrap_err();
+    assert!(err.contains("more than its amount billed"), "{err}");
+    let bal = balance(&net).await;
+    assert!(
+        bal.iter().all(|b| b.due.is_zero()),
+        "nothing is left due: {bal:?}"
+    );
+}
+
+async fn payments_out_of_bounds_are_refused(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    init(dir.path(), &backend);
+    let net = open(dir.path()).await;
+    // Before any statement there is no currency to pay in.
+    let err = net
+        .call::<api::RecordPayment>("alpha", payment("5.00", "2026-11-20"))
+        .await
+        .unwrap_err();
+    assert!(
+        err.contains("no statement between alpha and beta is in EUR"),
+        "{err}"
+    );
+    october(&net).await;
+    for (amount, date, why) in [
+        ("0", "2026-11-20", "must be more than 0"),
+        ("-1.00", "2026-11-20", "is not a decimal"),
+        ("1.001", "2026-11-20", "more decimals than EUR's minor unit"),
+        ("79228162514264337593543950335", "2026-11-20", "above 10^15"),
+        ("1000000000000000.01", "2026-11-20", "above 10^15"),
+        ("1.00", "1999-12-31", "before 2000-01-01"),
+        ("1.00", "2999-01-01", "more than one day after"),
+        ("1.00", "20261120", "is not a date YYYY-MM-DD"),
+    ] {
+        let err = net
+            .call::<api::RecordPayment>("alpha", payment(amount, date))
+            .await
+            .unwrap_err();
+        assert!(err.contains(why), "{amount} {date}: {err}");
+    }
+    let mut yen = payment("1", "2026-11-20");
+    yen.currency = "JPY".parse().unwrap();
+    let err = net
+        .call::<api::RecordPayment>("alpha", yen)
+        .await
+        .unwrap_err();
+    assert!(err.contains("is in JPY"), "{err}");
+    // The largest payment allowed goes through, and the balance stays exact.
+    net.call::<api::RecordPayment>("alpha", payment("1000000000000000", "2026-11-20"))
+        .await
+        .unwrap();
+    assert_eq!(balance(&net).await[0].balance.to_string(), "5.85");
+}
+
+async fn the_agreement_is_proposed_by_one_carrier_and_accepted_by_the_other(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    init(dir.path(), &backend);
+    let net = open(dir.path()).await;
+    let with = |who: &str| Counterparty { with: carrier(who) };
+    // The defaults hold until both have signed terms.
+    let start = net.call::<api::GetAgreement>("alpha", ()).await.unwrap();
+    assert_eq!(
+        (
+            start.in_force.notice_days(),
+            start.in_force.dispute_window_days()
+        ),
+        (7, 60)
+    );
+    let mut draft = start.in_force.draft();
+    draft.notice_days = 0;
+    draft.dispute_window_days = 1;
+    let terms = contracts::AgreementTerms::try_from(draft).unwrap();
+    // A proposal naming another carrier is refused.
+    let err = net
+        .call::<api::ProposeAgreement>(
+            "alpha",
+            AgreementProposal {
+                with: carrier("gamma"),
+                terms: terms.clone(),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(err.contains("between alpha and beta"), "{err}");
+    let proposed = net
+        .call::<api::ProposeAgreement>(
+            "alpha",
+            AgreementProposal {
+                with: carrier("beta"),
+                terms: terms.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    // Proposed, not in force: alpha alone changed nothing.
+    assert_eq!(proposed.in_force.notice_days(), 7);
+    let err = net
+        .call::<api::AcceptAgreement>("alpha", with("beta"))
+        .await
+        .unwrap_err();
+    assert!(err.contains("only beta may accept them"), "{err}");
+    let accepted = net
+        .call::<api::AcceptAgreement>("beta", with("alpha"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            accepted.in_force.notice_days(),
+            accepted.in_force.dispute_window_days()
+        ),
+        (0, 1)
+    );
+    assert!(accepted.pending.is_none());
+    assert_eq!(accepted.history.len(), 1);
+    // Nothing is pending any more.
+    let err = net
+        .call::<api::AcceptAgreement>("beta", with("alpha"))
+        .await
+        .unwrap_err();
+    assert!(err.contains("no agreement proposal is pending"), "{err}");
 }
 
 async fn carriers_register_their_own_profiles_and_sheets_keep_their_versions(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     init(dir.path(), &backend);
     let net = open(dir.path()).await;
-    let consortium = ledger::network::CONSORTIUM_CHANNEL;
-    let alpha = net.gateway("alpha").unwrap();
-    let profile = r#"{"name":"Alpha Telecom","country":"DE","contact":"settlement@alpha.example"}"#;
-    let (_, code, _) = alpha
-        .submit_transaction(consortium, CLEARING, "partner.register", vec![b(profile)])
+    let alpha = net.client("alpha");
+    let profile = ProfileRequest {
+        name: "Alpha Telecom".into(),
+        country: "DE".into(),
+        contact: "settlement@alpha.example".into(),
+    };
+    let set = alpha
+        .call_consortium::<api::RegisterPartner>(profile)
         .await
         .unwrap();
-    assert_eq!(code, ledger::validate::ValidationCode::Valid);
-    // Nobody registers another carrier's profile.
-    let forged = r#"{"carrier":"beta","name":"Not Beta","country":"DE","contact":"x"}"#;
-    let err = alpha
-        .submit_transaction(consortium, CLEARING, "partner.register", vec![b(forged)])
+    // The carrier is the caller, whatever else is said.
+    assert_eq!(set.carrier.as_str(), "alpha");
+    let got = net
+        .client("beta")
+        .call_consortium::<api::GetPartner>(PartnerQuery {
+            carrier: carrier("alpha"),
+        })
         .await
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("alpha can only register its own profile"),
-        "{err}"
-    );
-    assert!(net.settle(std::time::Duration::from_secs(10)).await);
-    let got: contracts::Profile = serde_json::from_slice(
-        &net.gateway("beta")
-            .unwrap()
-            .evaluate(consortium, CLEARING, "partner.get", vec![b("alpha")])
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+        .unwrap();
     assert_eq!(
-        (got.carrier.as_str(), got.name.as_str()),
+        (got.carrier.as_str(), got.details.name.as_str()),
         ("alpha", "Alpha Telecom")
     );
     // Each accepted publication makes a version; refused ones leave no trace.
-    submit(&net, "beta", "ratesheet.publish", vec![b(TERMS), b(SHEET)])
+    net.call::<api::PublishSheet>("beta", sheet(SHEET))
         .await
         .unwrap();
     let edit = SHEET.replace("49,Germany,0.0100", "49,Germany,0.0200");
     assert!(
-        submit(&net, "beta", "ratesheet.publish", vec![b(TERMS), b(&edit)])
+        net.call::<api::PublishSheet>("beta", sheet(&edit))
             .await
             .is_err()
     );
@@ -597,33 +745,23 @@ async fn carriers_register_their_own_profiles_and_sheets_keep_their_versions(bac
         "prefix,destination,rate,effective_from\n4930,Berlin,0.0050,{}\n",
         chrono_like_date(1)
     );
-    let out = submit(&net, "beta", "ratesheet.publish", vec![b(TERMS), b(&cut)])
+    let out = net
+        .call::<api::PublishSheet>("beta", sheet(&cut))
         .await
         .unwrap();
-    assert!(
-        String::from_utf8_lossy(&out).contains("\"version\":2"),
-        "{}",
-        String::from_utf8_lossy(&out)
-    );
-    let sheet: serde_json::Value = serde_json::from_slice(
-        &net.gateway("alpha")
-            .unwrap()
-            .evaluate(
-                &pair_channel("alpha", "beta"),
-                CLEARING,
-                "ratesheet.get",
-                vec![b("beta"), b("voice"), b("*")],
-            )
-            .await
-            .unwrap(),
-    )
-    .unwrap();
-    assert_eq!(sheet["version"], 2);
-    let rows: Vec<u64> = sheet["history"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["rows"].as_u64().unwrap())
-        .collect();
+    assert_eq!(out.version, 2);
+    let stored = net
+        .call::<api::GetSheet>(
+            "alpha",
+            SheetQuery {
+                owner: carrier("beta"),
+                service: Service::Voice,
+                counterparty: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(stored.version, 2);
+    let rows: Vec<usize> = stored.history.iter().map(|p| p.rows).collect();
     assert_eq!(rows, [2, 1]);
 }

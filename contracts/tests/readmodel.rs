@@ -8,7 +8,9 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use contracts::api;
 use contracts::readmodel::{ReadModel, ReadModelError};
+use contracts::{PaymentId, PaymentRequest};
 use ledger::network::pair_channel;
 
 on_both_backends!(a_followed_read_model_equals_one_rebuilt_from_the_blocks);
@@ -29,23 +31,31 @@ async fn a_followed_read_model_equals_one_rebuilt_from_the_blocks(backend: Backe
     init(dir.path(), &backend);
     let net = open(dir.path()).await;
     let channel = pair_channel("alpha", "beta");
-    let alpha_ledger = net.peer("alpha").unwrap().ledger(&channel).unwrap();
+    let alpha_ledger = net
+        .network()
+        .peer("alpha")
+        .unwrap()
+        .ledger(&channel)
+        .unwrap();
     let followed = model(&backend, dir.path(), "alpha").await;
     let follower = followed.clone().follow(alpha_ledger.clone());
     october(&net).await;
-    let pay = r#"{"payee":"beta","amount":"5.85","currency":"EUR","date":"2026-11-20","reference":"T-1"}"#;
-    let paid = submit(&net, "alpha", "payment.record", vec![b(pay)])
+    let paid = net
+        .call::<api::RecordPayment>(
+            "alpha",
+            PaymentRequest {
+                payee: carrier("beta"),
+                amount: "5.85".parse().unwrap(),
+                currency: "EUR".parse().unwrap(),
+                date: "2026-11-20".into(),
+                reference: "T-1".into(),
+            },
+        )
         .await
         .unwrap();
-    let id: serde_json::Value = serde_json::from_slice(&paid).unwrap();
-    submit(
-        &net,
-        "beta",
-        "payment.confirm",
-        vec![b(id["id"].as_str().unwrap())],
-    )
-    .await
-    .unwrap();
+    net.call::<api::ConfirmPayment>("beta", PaymentId { id: paid.id })
+        .await
+        .unwrap();
     // The follower catches up with the peer's committed height.
     let height = alpha_ledger.committed_height();
     for _ in 0..500 {
@@ -81,31 +91,53 @@ async fn a_followed_read_model_equals_one_rebuilt_from_the_blocks(backend: Backe
         ],
         "{dump}"
     );
+    let statement = dump
+        .lines()
+        .find(|l| l.starts_with("rm_statements|alpha.beta|alpha|beta|voice|2026-10-01|2026-11-01|"))
+        .unwrap_or_else(|| panic!("{dump}"));
     assert!(
-        dump.contains(
-            "rm_statements|alpha.beta|alpha|beta|voice|2026-10-01|2026-11-01|5.85|EUR|agreed|"
-        ),
-        "{dump}"
+        statement.contains(r#""amount_billed":"5.85","currency":"EUR","status":"agreed""#),
+        "{statement}"
     );
+    let payment = dump
+        .lines()
+        .find(|l| l.starts_with("rm_payments|"))
+        .unwrap_or_else(|| panic!("{dump}"));
     assert!(
-        dump.contains("|5.85|EUR|1\n"),
-        "the payment is confirmed: {dump}"
+        payment.contains(r#"|1|{"#) && payment.contains(r#""amount":"5.85""#),
+        "the payment is confirmed: {payment}"
+    );
+    // Every transaction is in the audit trail, with who proposed it.
+    let audit = followed
+        .transactions(Some(&channel), None, 0, 1000)
+        .await
+        .unwrap();
+    assert!(
+        audit.iter().any(
+            |t| t.function == <api::ConfirmPayment as api::Function>::NAME
+                && t.org == "beta"
+                && t.code == "VALID"
+        ),
+        "{audit:?}"
     );
     // Another peer's model, rebuilt from its block store, agrees row for row.
-    let beta_ledger = net.peer("beta").unwrap().ledger(&channel).unwrap();
+    let beta_ledger = net
+        .network()
+        .peer("beta")
+        .unwrap()
+        .ledger(&channel)
+        .unwrap();
     let rebuilt = model(&backend, dir.path(), "beta").await;
     assert_eq!(rebuilt.rebuild(&beta_ledger).await.unwrap(), height);
     assert_eq!(rebuilt.dump(&channel).await.unwrap(), dump);
     // Replays change nothing; a block out of order is refused.
     assert_eq!(rebuilt.catch_up(&beta_ledger).await.unwrap(), 0);
-    let block = beta_ledger.block(1).unwrap();
-    assert!(
-        !rebuilt
-            .apply(&channel, 1, &ledger::validate::block_outcomes(&block))
-            .await
-            .unwrap()
-    );
-    let err = rebuilt.apply(&channel, height + 1, &[]).await.unwrap_err();
+    let mut block = beta_ledger.block(1).unwrap();
+    assert!(!rebuilt.apply(&channel, &block).await.unwrap());
+    if let Some(h) = block.header.as_mut() {
+        h.number = height + 1;
+    }
+    let err = rebuilt.apply(&channel, &block).await.unwrap_err();
     assert!(matches!(err, ReadModelError::Gap { .. }), "{err}");
     assert_eq!(rebuilt.rebuild(&beta_ledger).await.unwrap(), height);
     assert_eq!(rebuilt.dump(&channel).await.unwrap(), dump);

@@ -13,6 +13,6 @@ mod source;
 mod submit;
 
 pub use error::IngestError;
-pub use sink::{BatchSink, GatewaySink, SinkError};
+pub use sink::{BatchSink, SinkError};
 pub use source::{CdrSource, FileSource};
 pub use submit::{SubmitOptions, SubmitReport, submit_file, submit_source};

@@ -1,58 +1,27 @@
-//! Where batches go: the ledger through a gateway today; the same trait lets another
-//! transport (or a queue in front of the gateway) take its place.
+//! Where batches go: the ledger through the typed client (`contracts::client::Clearing`,
+//! whatever its transport); the trait lets a test stand in for it.
 
 use async_trait::async_trait;
-use contracts::{BatchSummary, CLEARING};
-use ledger::gateway::{Gateway, GatewayError};
-use ledger::network::pair_channel;
-use ledger::validate::ValidationCode;
+use contracts::api::Submit;
+use contracts::client::{Clearing, ClientError};
+use contracts::{BatchSummary, SubmitBatch};
 use settlement::carrier::CarrierId;
 
 /// Why a batch was not committed.
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
-    /// The gateway or an endorsing peer refused the batch.
-    #[error("the gateway refused the batch: {0}")]
-    Gateway(#[from] GatewayError),
-    /// The batch was ordered but committed as invalid: it changed nothing.
-    #[error("transaction {tx_id} was committed as {code}, so it changed nothing")]
-    Invalid {
-        /// The transaction.
-        tx_id: String,
-        /// Its validation code.
-        code: ValidationCode,
-    },
-    /// A gateway served by another process (`iclear up`) refused or failed the batch.
-    #[error("the served network refused the batch: {message}")]
-    Remote {
-        /// What it said.
-        message: String,
-        /// Whether sending the batch again may succeed (as for the variants above).
-        transient: bool,
-    },
-    /// The contract's reply is not a batch summary.
-    #[error("transaction {tx_id}: the contract's reply is not a batch summary: {error}")]
-    BadReply {
-        /// The transaction.
-        tx_id: String,
-        /// Why it does not decode.
-        error: serde_json::Error,
-    },
+    /// The client could not commit it.
+    #[error("{0}")]
+    Client(#[from] ClientError),
 }
 
 impl SinkError {
-    /// Whether the same batch may succeed when sent again: a read conflict with a concurrent
-    /// batch, or endorsing peers that disagreed because one had not yet committed a block
-    /// the other had.
+    /// Whether the same batch may succeed when sent again (the client's one classification:
+    /// a read conflict with a concurrent batch, peers that disagreed because one had not yet
+    /// committed a block the other had, a network that did not answer in time).
     pub fn is_transient(&self) -> bool {
         match self {
-            SinkError::Invalid { code, .. } => matches!(
-                code,
-                ValidationCode::MvccReadConflict | ValidationCode::PhantomReadConflict
-            ),
-            SinkError::Gateway(GatewayError::Mismatch(_)) => true,
-            SinkError::Remote { transient, .. } => *transient,
-            SinkError::Gateway(_) | SinkError::BadReply { .. } => false,
+            SinkError::Client(e) => e.is_transient(),
         }
     }
 }
@@ -69,37 +38,16 @@ pub trait BatchSink: Send + Sync {
     ) -> Result<BatchSummary, SinkError>;
 }
 
-/// Submits batches as `usage.submit` on the pair's channel, acting as the reporter.
-pub struct GatewaySink {
-    gateway: Gateway,
-    reporter: CarrierId,
-}
-
-impl GatewaySink {
-    /// A sink for `reporter`'s batches through `gateway` (which must act as the reporter).
-    pub fn new(gateway: Gateway, reporter: CarrierId) -> Self {
-        GatewaySink { gateway, reporter }
-    }
-}
-
+/// Batches go to the ledger as `usage.submit` on the pair's channel, as the client's carrier.
 #[async_trait]
-impl BatchSink for GatewaySink {
+impl BatchSink for Clearing {
     async fn submit(
         &self,
         counterparty: CarrierId,
         csv: Vec<u8>,
     ) -> Result<BatchSummary, SinkError> {
-        let channel = pair_channel(self.reporter.as_str(), counterparty.as_str());
-        let args = vec![counterparty.as_str().as_bytes().to_vec(), csv];
-        // `submit_transaction` returns once the local peer has committed the batch.
-        let (tx_id, code, response) = self
-            .gateway
-            .submit_transaction(&channel, CLEARING, "usage.submit", args)
-            .await?;
-        if code != ValidationCode::Valid {
-            return Err(SinkError::Invalid { tx_id, code });
-        }
-        serde_json::from_slice(&response.payload)
-            .map_err(|error| SinkError::BadReply { tx_id, error })
+        Ok(self
+            .call::<Submit>(counterparty, SubmitBatch { counterparty, csv })
+            .await?)
     }
 }

@@ -368,7 +368,7 @@ impl Accounts {
 
     /// Takes one committed batch's summary; it must account for every row sent.
     fn apply(&mut self, batch: &Batch, s: &BatchSummary) -> Result<(), IngestError> {
-        if s.reporter != self.reporter.as_str() || s.counterparty != batch.counterparty.as_str() {
+        if s.reporter != self.reporter || s.counterparty != batch.counterparty {
             return Err(self.unaccounted(
                 batch,
                 format!(
@@ -532,8 +532,8 @@ mod tests {
         async fn submit(&self, cp: CarrierId, csv: Vec<u8>) -> Result<BatchSummary, SinkError> {
             let rows = csv.iter().filter(|b| **b == b'\n').count() as u64 - 1;
             Ok(BatchSummary {
-                reporter: "alpha".into(),
-                counterparty: cp.to_string(),
+                reporter: CarrierId::parse("alpha").unwrap(),
+                counterparty: cp,
                 rows: rows + self.rows_delta,
                 accepted: rows - 1,
                 rejected: BTreeMap::from([(self.reason.to_string(), 1)]),

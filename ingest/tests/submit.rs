@@ -2,14 +2,16 @@
 //! both carriers of its pair channel, ordered, validated and committed.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
-use contracts::CLEARING;
-use ingest::{GatewaySink, IngestError, SubmitOptions, SubmitReport, submit_file};
-use ledger::network::{self, InitOptions, Network, OrdererParams, pair_channel};
-use ledger::validate::ValidationCode;
+use contracts::api;
+use contracts::client::{Clearing, Embedded};
+use ingest::{IngestError, SubmitOptions, SubmitReport, submit_file};
+use ledger::network::{self, InitOptions, OrdererParams, pair_channel};
 use settlement::carrier::CarrierId;
 use settlement::cdr::{FormatSpec, RejectReason, SwitchContext};
+use settlement::service::Service;
 
 const SHEET: &str =
     "prefix,destination,rate,effective_from,effective_to,first_increment,next_increment,connect_fee
@@ -22,7 +24,8 @@ const HEADER: &str =
 /// A running network with beta's voice ratesheet published.
 struct Fixture {
     dir: tempfile::TempDir,
-    net: Network,
+    net: Arc<Embedded>,
+    alpha: Clearing,
 }
 
 impl Fixture {
@@ -40,22 +43,26 @@ impl Fixture {
         };
         let orgs = ["alpha", "beta", "gamma"].map(String::from);
         network::init(dir.path(), &orgs, &opts).unwrap();
-        let net = Network::open(dir.path(), contracts::installed())
-            .await
-            .unwrap();
-        let terms = r#"{"owner":"beta","service":"voice","currency":"EUR"}"#;
-        let gw = net.gateway("beta").unwrap();
-        let (_, code, _) = gw
-            .submit_transaction(
-                &pair_channel("alpha", "beta"),
-                CLEARING,
-                "ratesheet.publish",
-                vec![terms.into(), SHEET.into()],
-            )
-            .await
-            .unwrap();
-        assert_eq!(code, ValidationCode::Valid);
-        let f = Fixture { dir, net };
+        let net = Embedded::open(dir.path()).await.unwrap();
+        let alpha = Clearing::new(net.clone(), carrier("alpha")).unwrap();
+        let beta = Clearing::new(net.clone(), carrier("beta")).unwrap();
+        beta.call::<api::PublishSheet>(
+            carrier("alpha"),
+            contracts::PublishRatesheet {
+                terms: contracts::Terms {
+                    owner: carrier("beta"),
+                    service: Service::Voice,
+                    currency: "EUR".parse().unwrap(),
+                    counterparty: None,
+                    decimals: 4,
+                    rounding: Default::default(),
+                },
+                csv: SHEET.into(),
+            },
+        )
+        .await
+        .unwrap();
+        let f = Fixture { dir, net, alpha };
         f.settle().await;
         f
     }
@@ -63,7 +70,7 @@ impl Fixture {
     /// Waits until every peer has committed every block: the next submission is endorsed by
     /// peers that have all seen the last one.
     async fn settle(&self) {
-        assert!(self.net.settle(Duration::from_secs(10)).await);
+        assert!(self.net.network().settle(Duration::from_secs(10)).await);
     }
 
     fn file(&self, name: &str, content: &[u8]) -> PathBuf {
@@ -73,7 +80,7 @@ impl Fixture {
     }
 
     fn height(&self, a: &str, b: &str) -> u64 {
-        let peer = self.net.peer("alpha").unwrap();
+        let peer = self.net.network().peer("alpha").unwrap();
         peer.ledger(&pair_channel(a, b)).unwrap().height()
     }
 
@@ -84,7 +91,6 @@ impl Fixture {
         format: FormatSpec,
         opts: SubmitOptions,
     ) -> (Result<SubmitReport, IngestError>, PathBuf) {
-        let sink = GatewaySink::new(self.net.gateway("alpha").unwrap(), carrier("alpha"));
         let rejects = path.with_extension("rejects.csv");
         let mut seen = vec![];
         let report = submit_file(
@@ -92,7 +98,7 @@ impl Fixture {
             carrier("alpha"),
             format,
             &opts,
-            &sink,
+            &self.alpha,
             &rejects,
             |done, total| seen.push((done, total)),
         )
@@ -427,18 +433,19 @@ async fn a_batch_the_ledger_refuses_stops_the_submission_and_names_its_line() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rows_of_an_issued_period_are_period_closed_with_their_file_lines() {
     let f = Fixture::new().await;
-    let october = r#"{"payer":"alpha","payee":"beta","service":"voice","from":"2026-10-01","to":"2026-11-01"}"#;
-    let gw = f.net.gateway("alpha").unwrap();
-    let (_, code, _) = gw
-        .submit_transaction(
-            &pair_channel("alpha", "beta"),
-            CLEARING,
-            "statement.issue",
-            vec![october.into()],
+    // No ratesheet for gamma is needed: the statement is alpha → beta's.
+    f.alpha
+        .call::<api::IssueStatement>(
+            carrier("beta"),
+            contracts::StatementId {
+                payer: carrier("alpha"),
+                payee: carrier("beta"),
+                service: Service::Voice,
+                period: settlement::period::Period::parse("2026-10-01", "2026-11-01").unwrap(),
+            },
         )
         .await
         .unwrap();
-    assert_eq!(code, ValidationCode::Valid);
     f.settle().await;
     let text = format!(
         "{HEADER}\n{}\n{}\n{}\n{}\n",

@@ -90,6 +90,79 @@ pub struct BenchReport {
     pub block_bytes: u64,
     /// First failure message, if any.
     pub first_error: Option<String>,
+    /// The cryptography's own limit, measured in the same run.
+    pub ceiling: Option<Ceiling>,
+}
+
+/// Signatures made and checked per transaction (see `ledger/BENCHMARKS.md`): the client signs
+/// the proposal and the envelope and each of the two endorsing peers its endorsement; each
+/// endorsing peer checks the proposal, the orderer the envelope's creator, and each of the
+/// two committing peers the creator and both endorsements.
+pub const SIGNS_PER_TX: u32 = 4;
+/// See [`SIGNS_PER_TX`].
+pub const VERIFIES_PER_TX: u32 = 9;
+
+/// The cryptography's ceiling on this machine: the sign and verify rates of the network's
+/// own keys (one core, timed back to back), times the signatures a transaction needs, over
+/// the cores.
+#[derive(Clone, Debug)]
+pub struct Ceiling {
+    /// Signatures per second on one core (the mean over the client's and the peers' keys).
+    pub signs_per_s: f64,
+    /// Verifications per second on one core.
+    pub verifies_per_s: f64,
+    /// Cores available to the process.
+    pub cores: usize,
+    /// Bytes of the message signed and checked in the measurement.
+    pub message_bytes: usize,
+}
+
+impl Ceiling {
+    /// Transactions per second if the cores did nothing but the signatures.
+    pub fn tx_per_s(&self) -> f64 {
+        let per_tx = f64::from(SIGNS_PER_TX) / self.signs_per_s
+            + f64::from(VERIFIES_PER_TX) / self.verifies_per_s;
+        self.cores as f64 / per_tx
+    }
+}
+
+/// Times `rounds` signatures and verifications with each of `ids`, over a message of
+/// `message_bytes` (a transaction's size): the identities' own sign and the same ECDSA
+/// verification every check goes through.
+pub fn measure_ceiling(
+    ids: &[crate::identity::SigningIdentity],
+    rounds: usize,
+    message_bytes: usize,
+) -> Option<Ceiling> {
+    let msg = vec![0x5a_u8; message_bytes];
+    let (mut sign_s, mut verify_s, mut n) = (0.0, 0.0, 0usize);
+    for id in ids {
+        let cert = openssl::x509::X509::from_pem(&id.serialized().cert_pem).ok()?;
+        let key = cert.public_key().ok()?.ec_key().ok()?;
+        let t = Instant::now();
+        let mut sigs = Vec::with_capacity(rounds);
+        for _ in 0..rounds {
+            sigs.push(id.sign(&msg).ok()?);
+        }
+        sign_s += t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        for sig in &sigs {
+            if !crate::crypto::verify(&key, &msg, sig) {
+                return None;
+            }
+        }
+        verify_s += t.elapsed().as_secs_f64();
+        n += rounds;
+    }
+    if n == 0 || sign_s <= 0.0 || verify_s <= 0.0 {
+        return None;
+    }
+    Some(Ceiling {
+        signs_per_s: n as f64 / sign_s,
+        verifies_per_s: n as f64 / verify_s,
+        cores: std::thread::available_parallelism().map_or(1, usize::from),
+        message_bytes,
+    })
 }
 
 impl fmt::Display for BenchReport {
@@ -126,6 +199,20 @@ impl fmt::Display for BenchReport {
             self.block_bytes as f64 / 1_048_576.0,
             self.block_bytes / (self.txs.max(1) as u64)
         )?;
+        if let Some(c) = &self.ceiling {
+            let ceiling = c.tx_per_s();
+            writeln!(
+                f,
+                "crypto ceiling: {:.0} signs/s and {:.0} verifies/s per core (this network's P-256 keys, {}-byte messages); \
+                 {SIGNS_PER_TX} signs + {VERIFIES_PER_TX} verifies a transaction on {} cores = {:.0} tx/s",
+                c.signs_per_s, c.verifies_per_s, c.message_bytes, c.cores, ceiling
+            )?;
+            writeln!(
+                f,
+                "throughput / crypto ceiling: {:.1} %",
+                100.0 * self.throughput / ceiling
+            )?;
+        }
         if let Some(e) = &self.first_error {
             writeln!(f, "first failure: {e}")?;
         }
@@ -182,6 +269,14 @@ pub async fn run(cfg: BenchConfig) -> Result<BenchReport, BenchError> {
     };
     network::init(&dir, &["org1".to_string(), "org2".to_string()], &opts)?;
     let net = Network::open(&dir, Contracts::new().with(KV, Arc::new(KvContract))).await?;
+    // The ceiling first, on an idle network: the client's and both peers' own keys, over
+    // messages of about a transaction's size.
+    let ids = [
+        net.identity("org1", "client")?,
+        net.identity("org1", "peer")?,
+        net.identity("org2", "peer")?,
+    ];
+    let ceiling = measure_ceiling(&ids, 1_000, 3_000);
     let gw = Arc::new(net.gateway("org1")?);
     let limit = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
     let value = vec![b'x'; cfg.value_size];
@@ -216,6 +311,7 @@ pub async fn run(cfg: BenchConfig) -> Result<BenchReport, BenchError> {
     let block_bytes = std::fs::metadata(data).map_or(0, |m| m.len());
     Ok(BenchReport {
         block_bytes,
+        ceiling,
         ..report(cfg.txs, samples, elapsed, blocks)
     })
 }
@@ -270,5 +366,6 @@ fn report(txs: usize, samples: Vec<Sample>, elapsed: f64, blocks: u64) -> BenchR
         blocks,
         block_bytes: 0,
         first_error,
+        ceiling: None,
     }
 }

@@ -17,9 +17,22 @@ use crate::state::{StateError, WorldState};
 /// A contract failed; the message goes back to the client and nothing is endorsed.
 #[derive(Debug, thiserror::Error)]
 pub enum ContractError {
-    /// The contract refused the request.
+    /// The contract refused the request: the caller asked for something the rules forbid
+    /// or sent something malformed. Sending it again changes nothing.
     #[error("{0}")]
     Refused(String),
+    /// A value in the world state is not what the contract wrote: the peer's state is
+    /// damaged, and nothing must be computed from it.
+    #[error("corrupt world state at {key:?}: {message}")]
+    Corrupt {
+        /// The key whose value is unreadable.
+        key: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The contract itself failed (a value it built cannot be encoded, an invariant broke).
+    #[error("internal fault: {0}")]
+    Internal(String),
     /// The world state could not be read.
     #[error(transparent)]
     State(#[from] StateError),
@@ -29,6 +42,19 @@ impl ContractError {
     /// A refusal with a message for the client.
     pub fn refused(msg: impl Into<String>) -> Self {
         ContractError::Refused(msg.into())
+    }
+
+    /// A stored value at `key` that cannot be read.
+    pub fn corrupt(key: impl Into<String>, message: impl std::fmt::Display) -> Self {
+        ContractError::Corrupt {
+            key: key.into(),
+            message: message.to_string(),
+        }
+    }
+
+    /// A fault of the contract's own making.
+    pub fn internal(msg: impl Into<String>) -> Self {
+        ContractError::Internal(msg.into())
     }
 }
 
@@ -87,6 +113,7 @@ pub struct Context<'a> {
     creator: Creator,
     timestamp_ms: i64,
     tx_id: &'a str,
+    members: Vec<String>,
     reads: BTreeMap<String, KvRead>,
     ranges: Vec<RangeQueryInfo>,
     writes: BTreeMap<String, KvWrite>,
@@ -108,11 +135,24 @@ impl<'a> Context<'a> {
             creator,
             timestamp_ms,
             tx_id,
+            members: Vec::new(),
             reads: BTreeMap::new(),
             ranges: Vec::new(),
             writes: BTreeMap::new(),
             events: Vec::new(),
         }
+    }
+
+    /// The same context, on a channel whose member organisations are `members`.
+    pub fn with_members(mut self, members: Vec<String>) -> Self {
+        self.members = members;
+        self
+    }
+
+    /// The member organisations of the transaction's channel, as its configuration says
+    /// (empty when the context was built without a channel).
+    pub fn channel_members(&self) -> &[String] {
+        &self.members
     }
 
     /// The proposal's creator.

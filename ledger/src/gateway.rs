@@ -53,6 +53,19 @@ pub enum GatewayError {
     /// The local peer has not joined the channel.
     #[error("the gateway's peer has not joined channel `{0}`")]
     UnknownChannel(String),
+    /// The proposal alone is larger than the ordering service accepts a transaction to be,
+    /// so no peer is asked to simulate it.
+    #[error(
+        "the proposal is {size} bytes, above channel `{channel}`'s limit of {limit} bytes for a whole transaction: send it in smaller parts"
+    )]
+    TooLarge {
+        /// Channel.
+        channel: String,
+        /// The proposal's size.
+        size: usize,
+        /// The channel's absolute limit.
+        limit: u32,
+    },
     /// The commit status never arrived (the peer stopped).
     #[error("transaction {0}: the peer stopped before reporting its commit status")]
     StatusLost(String),
@@ -89,9 +102,13 @@ fn signers_of(responses: &[ProposalResponse]) -> Vec<(String, Role)> {
         .collect()
 }
 
+/// Where a gateway takes a proposal's time from: milliseconds since the epoch.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
 /// A client's connection to the network, acting as one identity.
 pub struct Gateway {
     identity: SigningIdentity,
+    clock: Clock,
     local: Arc<dyn PeerClient>,
     peers: Vec<Arc<dyn PeerClient>>,
     orderer: Arc<dyn OrderingService>,
@@ -134,10 +151,18 @@ impl Gateway {
     ) -> Self {
         Gateway {
             identity,
+            clock: Arc::new(now_ms),
             local,
             peers,
             orderer,
         }
+    }
+
+    /// The same gateway stamping proposals with `clock` instead of this machine's clock (a
+    /// client whose clock is wrong, for tests of SPEC §1.2's bound).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// The identity the gateway acts as.
@@ -153,7 +178,14 @@ impl Gateway {
         function: &str,
         args: Vec<Vec<u8>>,
     ) -> Result<Vec<u8>, GatewayError> {
-        let p = Proposed::new(&self.identity, channel, contract, function, args, now_ms())?;
+        let p = Proposed::new(
+            &self.identity,
+            channel,
+            contract,
+            function,
+            args,
+            (self.clock)(),
+        )?;
         Ok(self.local.evaluate(p.signed()).await?)
     }
 
@@ -174,7 +206,24 @@ impl Gateway {
                 channel: channel.into(),
                 contract: contract.into(),
             })?;
-        let proposed = Proposed::new(&self.identity, channel, contract, function, args, now_ms())?;
+        let proposed = Proposed::new(
+            &self.identity,
+            channel,
+            contract,
+            function,
+            args,
+            (self.clock)(),
+        )?;
+        let size = proposed.signed().proposal_bytes.len();
+        if let Some(limit) = self.local.max_tx_bytes(channel).await?
+            && size > limit as usize
+        {
+            return Err(GatewayError::TooLarge {
+                channel: channel.into(),
+                size,
+                limit,
+            });
+        }
         // Peers of the organisations the policy names, in the order it names them. First
         // ask just enough of them to meet the policy if all agree; only if some refuse or
         // fail, ask the rest.
@@ -229,6 +278,7 @@ impl Gateway {
         let status = self
             .local
             .watch_tx(channel, &tx_id)
+            .await?
             .ok_or_else(|| GatewayError::UnknownChannel(channel.into()))?;
         self.orderer
             .broadcast(endorsed.into_envelope(&self.identity)?)
@@ -255,17 +305,22 @@ impl Gateway {
     }
 
     /// The validation code of a committed transaction, if the local peer has it.
-    pub fn commit_status(&self, channel: &str, tx_id: &str) -> Option<ValidationCode> {
-        self.local.tx_status(channel, tx_id)
+    pub async fn commit_status(
+        &self,
+        channel: &str,
+        tx_id: &str,
+    ) -> Result<Option<ValidationCode>, GatewayError> {
+        Ok(self.local.tx_status(channel, tx_id).await?)
     }
 
     /// Block events (with the contract events of valid transactions) of `channel`.
-    pub fn events(
+    pub async fn events(
         &self,
         channel: &str,
     ) -> Result<broadcast::Receiver<Arc<BlockEvent>>, GatewayError> {
         self.local
             .events(channel)
+            .await?
             .ok_or_else(|| GatewayError::UnknownChannel(channel.into()))
     }
 }

@@ -41,6 +41,87 @@ pub enum LedgerError {
     /// The genesis block carries no readable configuration.
     #[error("the genesis block carries no channel configuration")]
     BadGenesis,
+    /// The world state records blocks the block store does not hold.
+    #[error(
+        "channel `{channel}`: the world state's savepoint is block {savepoint}, but the block store ends before it (height {height}); the peer will not start on state ahead of its blocks — rebuild the state from the blocks or restore them"
+    )]
+    StateAhead {
+        /// Channel.
+        channel: String,
+        /// The state's last block.
+        savepoint: u64,
+        /// Blocks in the store.
+        height: u64,
+    },
+    /// A stored block, validated again during replay, does not carry the verdicts stored
+    /// with it.
+    #[error("channel `{channel}`: stored block {block} does not validate as stored: {reason}")]
+    Replay {
+        /// Channel.
+        channel: String,
+        /// The block.
+        block: u64,
+        /// What differs.
+        reason: String,
+    },
+}
+
+/// Validates a stored block again before its writes are replayed into the state: its
+/// frame (number, hash chain, orderer signature) and every transaction, which must get the
+/// very validation codes stored with it — replay trusts no flag it did not check.
+async fn revalidate(
+    store: &BlockStore,
+    channel: &Arc<ChannelState>,
+    state: &dyn WorldState,
+    stored: Block,
+    name: &str,
+) -> Result<ValidatedBlock, LedgerError> {
+    let n = stored.header.as_ref().map_or(0, |h| h.number);
+    let previous = store.block(n.saturating_sub(1))?;
+    let previous_hash = previous
+        .header
+        .as_ref()
+        .map(crate::block::header_hash)
+        .unwrap_or_default();
+    let flags = stored
+        .metadata
+        .as_ref()
+        .map(|m| m.validation_flags.clone())
+        .unwrap_or_default();
+    // A transaction of this block or a later one is not "already committed" for it.
+    let is_committed = |id: &str| {
+        store
+            .tx(id)
+            .is_some_and(|l| l.block < n && l.code.claims_tx_id())
+    };
+    let view = LedgerView {
+        channel,
+        state,
+        height: n,
+        previous_hash: &previous_hash,
+        is_committed: &is_committed,
+    };
+    let validated = validate_block(stored, &view)
+        .await
+        .map_err(|e| LedgerError::Replay {
+            channel: name.into(),
+            block: n,
+            reason: e.to_string(),
+        })?;
+    let computed = validated
+        .block()
+        .metadata
+        .as_ref()
+        .map(|m| m.validation_flags.clone())
+        .unwrap_or_default();
+    if computed != flags {
+        return Err(LedgerError::Replay {
+            channel: name.into(),
+            block: n,
+            reason: format!("stored validation flags {flags:?}, computed {computed:?}"),
+        });
+    }
+    Ok(validated)
 }
 
 /// A committed block's outcome, as streamed to clients.
@@ -90,14 +171,37 @@ impl ChannelLedger {
         } else if store.block(0)?.header != genesis.header {
             return Err(LedgerError::GenesisMismatch(name));
         }
-        let mut replayed = 0;
-        for n in next_block(state.savepoint().await?)..store.height() {
-            state.commit(&block_update(&store.block(n)?)).await?;
-            replayed += 1;
+        let savepoint = state.savepoint().await?;
+        if let Some(s) = savepoint
+            && s >= store.height()
+        {
+            // The state holds writes of blocks this peer does not have: it cannot be trusted,
+            // and nothing here may be discarded to make the two agree.
+            return Err(LedgerError::StateAhead {
+                channel: name,
+                savepoint: s,
+                height: store.height(),
+            });
         }
-        let channel = Arc::new(ChannelState::new(
+        let mut channel = Arc::new(ChannelState::new(
             current_config(state.as_ref(), config).await?,
         )?);
+        let mut replayed = 0;
+        for n in next_block(savepoint)..store.height() {
+            let stored = store.block(n)?;
+            let update = if n == 0 {
+                // The genesis block was compared with the channel's own above.
+                block_update(&stored)
+            } else {
+                let validated = revalidate(&store, &channel, state.as_ref(), stored, &name).await?;
+                if let Some(config) = validated.new_config.clone() {
+                    channel = Arc::new(ChannelState::new(config)?);
+                }
+                validated.update
+            };
+            state.commit(&update).await?;
+            replayed += 1;
+        }
         let (events, _) = broadcast::channel(1024);
         let committed = AtomicU64::new(store.height());
         Ok(ChannelLedger {

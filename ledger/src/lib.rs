@@ -5,6 +5,7 @@
 
 #![warn(missing_docs)]
 
+pub mod audit;
 pub mod bench;
 pub mod block;
 pub mod blockstore;

@@ -71,6 +71,9 @@ pub enum NetworkError {
     /// An unknown organisation.
     #[error("organisation `{0}` is not part of this network")]
     UnknownOrg(String),
+    /// A peer stopped committing blocks.
+    #[error("{0}")]
+    Stopped(String),
 }
 
 /// Where peers keep their world state.
@@ -400,7 +403,10 @@ pub struct Network {
     config: NetworkConfig,
     orderer: Arc<SoloOrderer>,
     peers: BTreeMap<String, Arc<Peer>>,
-    deliveries: Vec<tokio::task::JoinHandle<Result<(), String>>>,
+    deliveries: Vec<tokio::task::JoinHandle<()>>,
+    /// Why a peer's delivery stopped, for every one that did: what depends on the peer
+    /// (a client waiting for its commit, a read model) must not go on as if it were current.
+    stopped: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Network {
@@ -427,6 +433,7 @@ impl Network {
             SoloOrderer::start(&dir.join("orderer"), orderer_id, &blocks, config.sync).await?;
         let mut peers = BTreeMap::new();
         let mut deliveries = Vec::new();
+        let stopped: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
         for org in &config.orgs {
             let identity = SigningIdentity::load(&crypto_dir(dir, org), "peer")?;
             let peer = Arc::new(Peer::new(identity, contracts.clone()));
@@ -436,7 +443,21 @@ impl Network {
                 peer.join(&peer_dir(dir, org, &ch.name), g, state, config.sync)
                     .await?;
                 let service: Arc<dyn OrderingService> = orderer.clone();
-                deliveries.push(peer.start_delivery(&ch.name, service));
+                let delivery = peer.start_delivery(&ch.name, service);
+                let (stopped, what) = (stopped.clone(), format!("{org}'s peer on `{}`", ch.name));
+                // Watches the delivery: an end, an error or a panic is recorded.
+                deliveries.push(tokio::spawn(async move {
+                    let why = match delivery.await {
+                        Ok(Ok(())) => "its block stream ended".to_string(),
+                        Ok(Err(e)) => e,
+                        Err(e) if e.is_cancelled() => return,
+                        Err(e) => format!("its task failed: {e}"),
+                    };
+                    stopped
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(format!("{what} stopped committing: {why}"));
+                }));
             }
             peers.insert(org.clone(), peer);
         }
@@ -447,6 +468,7 @@ impl Network {
             orderer,
             peers,
             deliveries,
+            stopped,
         })
     }
 
@@ -457,6 +479,9 @@ impl Network {
         // transaction is simulated against them.
         let deadline = tokio::time::Instant::now() + limit;
         loop {
+            if self.health().is_err() {
+                return false;
+            }
             let behind = self.config.channels.iter().any(|ch| {
                 let cut = self.orderer.height(&ch.name).unwrap_or(0);
                 ch.orgs.iter().any(|o| {
@@ -473,6 +498,16 @@ impl Network {
                 return false;
             }
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
+    /// An error naming every peer whose delivery stopped (it no longer commits blocks).
+    pub fn health(&self) -> Result<(), NetworkError> {
+        let stopped = self.stopped.lock().unwrap_or_else(|p| p.into_inner());
+        if stopped.is_empty() {
+            Ok(())
+        } else {
+            Err(NetworkError::Stopped(stopped.join("; ")))
         }
     }
 

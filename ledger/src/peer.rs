@@ -46,6 +46,18 @@ pub enum EndorseError {
     /// The tx id does not match nonce and creator.
     #[error("transaction {0}: tx id is not the hash of nonce and creator")]
     BadTxId(String),
+    /// The proposal's timestamp is too far from this peer's clock (SPEC §1.2).
+    #[error(
+        "transaction {tx_id}: its timestamp is {skew_ms} ms away from this peer's clock (limit {limit_ms} ms)"
+    )]
+    Skew {
+        /// Transaction.
+        tx_id: String,
+        /// How far.
+        skew_ms: u64,
+        /// The limit.
+        limit_ms: u64,
+    },
     /// The tx id is already on the ledger.
     #[error("transaction {0} is already on the ledger")]
     Duplicate(String),
@@ -69,12 +81,41 @@ pub enum EndorseError {
         /// Its message.
         message: String,
     },
+    /// The contract could not run: this peer's state is corrupt or the contract failed.
+    /// Not the caller's fault, and not something the caller can fix by asking again.
+    #[error("transaction {tx_id}: contract `{contract}` failed on this peer: {message}")]
+    ContractFault {
+        /// Transaction.
+        tx_id: String,
+        /// Contract.
+        contract: String,
+        /// What failed.
+        message: String,
+    },
     /// The world state failed.
     #[error(transparent)]
     State(#[from] StateError),
     /// Signing failed.
     #[error(transparent)]
     Identity(#[from] IdentityError),
+    /// The peer could not be reached: no connection, or it broke. The same call may
+    /// succeed once the peer is back.
+    #[error("peer `{peer}` unreachable: {reason}")]
+    Unreachable {
+        /// The peer's organisation or address.
+        peer: String,
+        /// Why.
+        reason: String,
+    },
+    /// A remote peer refused for a reason that does not travel with its structure (its
+    /// creator check, its world state, its signing key); the message is the peer's own.
+    #[error("peer `{peer}`: {message}")]
+    Remote {
+        /// The peer's organisation.
+        peer: String,
+        /// The refusal as the peer worded it.
+        message: String,
+    },
 }
 
 /// A peer of one organisation.
@@ -162,6 +203,7 @@ impl Peer {
                     .await
                     .map_err(|e| e.to_string())?;
                 while let Some(block) = blocks.recv().await {
+                    let block = block.map_err(|e| e.to_string())?;
                     ledger.commit(block).await.map_err(|e| e.to_string())?;
                 }
                 Ok(())
@@ -210,6 +252,14 @@ impl Peer {
         if crate::tx::tx_id(&p.nonce, &creator.encode_to_vec()) != p.tx_id {
             return Err(EndorseError::BadTxId(p.tx_id));
         }
+        let skew_ms = crate::tx::now_ms().abs_diff(p.timestamp_ms);
+        if skew_ms > crate::tx::MAX_SKEW_MS {
+            return Err(EndorseError::Skew {
+                tx_id: p.tx_id,
+                skew_ms,
+                limit_ms: crate::tx::MAX_SKEW_MS,
+            });
+        }
         let principal = ledger
             .channel()
             .members()
@@ -246,7 +296,8 @@ impl Peer {
             creator,
             p.timestamp_ms,
             &p.tx_id,
-        );
+        )
+        .with_members(ledger.channel().org_ids().to_vec());
         let payload = contract
             .invoke(&mut ctx, &p.function, &p.args)
             .await
@@ -257,6 +308,13 @@ impl Peer {
                     contract: p.contract.clone(),
                     message,
                 },
+                fault @ (ContractError::Corrupt { .. } | ContractError::Internal(_)) => {
+                    EndorseError::ContractFault {
+                        tx_id: p.tx_id.clone(),
+                        contract: p.contract.clone(),
+                        message: fault.to_string(),
+                    }
+                }
             })?;
         let (rwset, events) = ctx.into_results();
         Ok(ProposalResponsePayload {

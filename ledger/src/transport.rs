@@ -1,6 +1,6 @@
-//! The seam between a gateway and the peers it talks to. Today peers run in the gateway's
-//! process; a gRPC client implementing `PeerClient` will reach remote ones without the
-//! gateway changing.
+//! The seam between a gateway and the peers it talks to: the in-process `Peer` here, and
+//! the gRPC client of the `node` crate for peers of other processes and machines. Every
+//! call may fail for want of a connection (`EndorseError::Unreachable`).
 
 use std::sync::Arc;
 
@@ -28,13 +28,28 @@ pub trait PeerClient: Send + Sync {
         channel: &str,
         contract: &str,
     ) -> Result<Option<Policy>, EndorseError>;
+    /// The largest transaction the channel's ordering service accepts, bytes; `None` if
+    /// the peer has not joined `channel`.
+    async fn max_tx_bytes(&self, channel: &str) -> Result<Option<u32>, EndorseError>;
     /// The validation code of `tx_id` once committed (at once if it already is); `None`
     /// if the peer has not joined `channel`.
-    fn watch_tx(&self, channel: &str, tx_id: &str) -> Option<oneshot::Receiver<ValidationCode>>;
+    /// Armed when this returns: a commit after it is never missed.
+    async fn watch_tx(
+        &self,
+        channel: &str,
+        tx_id: &str,
+    ) -> Result<Option<oneshot::Receiver<ValidationCode>>, EndorseError>;
     /// The validation code of a committed transaction.
-    fn tx_status(&self, channel: &str, tx_id: &str) -> Option<ValidationCode>;
+    async fn tx_status(
+        &self,
+        channel: &str,
+        tx_id: &str,
+    ) -> Result<Option<ValidationCode>, EndorseError>;
     /// Committed blocks' outcomes on `channel`; `None` if not joined.
-    fn events(&self, channel: &str) -> Option<broadcast::Receiver<Arc<BlockEvent>>>;
+    async fn events(
+        &self,
+        channel: &str,
+    ) -> Result<Option<broadcast::Receiver<Arc<BlockEvent>>>, EndorseError>;
 }
 
 #[async_trait]
@@ -59,15 +74,35 @@ impl PeerClient for Peer {
         Peer::endorsement_policy(self, channel, contract).await
     }
 
-    fn watch_tx(&self, channel: &str, tx_id: &str) -> Option<oneshot::Receiver<ValidationCode>> {
-        Some(self.ledger(channel)?.watch_tx(tx_id))
+    async fn max_tx_bytes(&self, channel: &str) -> Result<Option<u32>, EndorseError> {
+        Ok(self
+            .ledger(channel)
+            .map(|l| l.channel().orderer_params().absolute_max_bytes))
     }
 
-    fn tx_status(&self, channel: &str, tx_id: &str) -> Option<ValidationCode> {
-        self.ledger(channel)?.tx(tx_id).map(|l| l.code)
+    async fn watch_tx(
+        &self,
+        channel: &str,
+        tx_id: &str,
+    ) -> Result<Option<oneshot::Receiver<ValidationCode>>, EndorseError> {
+        Ok(self.ledger(channel).map(|l| l.watch_tx(tx_id)))
     }
 
-    fn events(&self, channel: &str) -> Option<broadcast::Receiver<Arc<BlockEvent>>> {
-        Some(self.ledger(channel)?.subscribe())
+    async fn tx_status(
+        &self,
+        channel: &str,
+        tx_id: &str,
+    ) -> Result<Option<ValidationCode>, EndorseError> {
+        Ok(self
+            .ledger(channel)
+            .and_then(|l| l.tx(tx_id))
+            .map(|l| l.code))
+    }
+
+    async fn events(
+        &self,
+        channel: &str,
+    ) -> Result<Option<broadcast::Receiver<Arc<BlockEvent>>>, EndorseError> {
+        Ok(self.ledger(channel).map(|l| l.subscribe()))
     }
 }

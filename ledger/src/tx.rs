@@ -27,6 +27,12 @@ pub fn tx_id(nonce: &[u8], creator_bytes: &[u8]) -> String {
 }
 
 /// Milliseconds since the Unix epoch by the local clock.
+/// How far a transaction's timestamp may be from the clock of an endorsing peer or of the
+/// ordering service (SPEC §1.2): the timestamp is every rule's "now", chosen by the client,
+/// so the parties that did not choose it bound it by their own clocks.
+pub const MAX_SKEW_MS: u64 = 15 * 60 * 1000;
+
+/// Milliseconds since the Unix epoch, by this machine's clock.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -151,3 +151,34 @@ fn signatures_are_standard_ecdsa_sha256_interchangeable_with_evp() {
         &ours
     ));
 }
+
+#[cfg(unix)]
+#[test]
+fn private_keys_are_readable_by_their_owner_alone() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    ledger::network::init(
+        dir.path(),
+        &["alpha".to_string(), "beta".to_string()],
+        &ledger::network::InitOptions::default(),
+    )
+    .unwrap();
+    let mut keys = 0;
+    let mut stack = vec![dir.path().to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "key") {
+                let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+                assert_eq!(mode, 0o600, "{}", p.display());
+                keys += 1;
+            }
+        }
+    }
+    assert!(
+        keys >= 4,
+        "every CA, peer, client and the orderer has a key: {keys}"
+    );
+}

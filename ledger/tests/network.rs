@@ -3,6 +3,7 @@
 
 mod common;
 
+use ledger::gateway::GatewayError;
 use ledger::network::{CONSORTIUM_CHANNEL, Network, pair_channel};
 use ledger::sample::KV;
 use ledger::validate::ValidationCode;
@@ -23,7 +24,7 @@ async fn a_transaction_commits_on_every_peer_and_is_queryable() {
         .await
         .unwrap();
     let gw = net.gateway("alpha").unwrap();
-    let mut events = gw.events(CONSORTIUM_CHANNEL).unwrap();
+    let mut events = gw.events(CONSORTIUM_CHANNEL).await.unwrap();
     let (tx_id, code, _) = gw
         .submit_transaction(CONSORTIUM_CHANNEL, KV, "create", vec![b("k1"), b("v1")])
         .await
@@ -40,13 +41,21 @@ async fn a_transaction_commits_on_every_peer_and_is_queryable() {
     // gamma's peer validates and commits the same block although it did not endorse.
     let gamma = net.gateway("gamma").unwrap();
     for _ in 0..100 {
-        if gamma.commit_status(CONSORTIUM_CHANNEL, &tx_id).is_some() {
+        if gamma
+            .commit_status(CONSORTIUM_CHANNEL, &tx_id)
+            .await
+            .unwrap()
+            .is_some()
+        {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert_eq!(
-        gamma.commit_status(CONSORTIUM_CHANNEL, &tx_id),
+        gamma
+            .commit_status(CONSORTIUM_CHANNEL, &tx_id)
+            .await
+            .unwrap(),
         Some(ValidationCode::Valid)
     );
     let height = gamma
@@ -314,8 +323,20 @@ async fn the_orderer_refuses_outsiders_oversized_and_stale_envelopes() {
         .unwrap();
     let gw = net.gateway("alpha").unwrap();
     let client = net.identity("alpha", "client").unwrap();
-    let big = gw
+    // A proposal that alone exceeds the limit is refused by the gateway before any peer
+    // simulates it.
+    let refused = gw
         .endorse(CONSORTIUM_CHANNEL, KV, "put", vec![b("big"), vec![7; 5000]])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, GatewayError::TooLarge { limit: 4096, .. }),
+        "{refused}"
+    );
+    // One that fits, but whose transaction (proposal, written value, endorsements) does
+    // not, is refused by the orderer.
+    let big = gw
+        .endorse(CONSORTIUM_CHANNEL, KV, "put", vec![b("big"), vec![7; 2500]])
         .await
         .unwrap();
     let err = net
@@ -351,17 +372,38 @@ async fn the_orderer_refuses_outsiders_oversized_and_stale_envelopes() {
         ledger::tx::now_ms() - 3_600_000,
     )
     .unwrap();
-    let r = net
+    // The endorsing peer refuses it (SPEC §1.2)…
+    let err = net
         .peer("alpha")
         .unwrap()
         .endorse(old.signed())
         .await
-        .unwrap();
-    let env = ledger::tx::Endorsed::collect(old, vec![r])
-        .unwrap()
-        .into_envelope(&client)
-        .unwrap();
-    let err = net.orderer().broadcast(env).await.unwrap_err();
+        .unwrap_err();
+    assert!(
+        matches!(err, ledger::peer::EndorseError::Skew { .. }),
+        "{err}"
+    );
+    // …and so does the orderer, whatever the envelope carries.
+    use ledger::proto::{Envelope, FORMAT_VERSION, Header, Payload, TxType};
+    use prost::Message;
+    let payload = Payload {
+        header: Some(Header {
+            tx_type: TxType::Endorser as i32,
+            channel: CONSORTIUM_CHANNEL.into(),
+            tx_id: old.tx_id().to_string(),
+            creator: Some(client.serialized().clone()),
+            timestamp_ms: ledger::tx::now_ms() - 3_600_000,
+            format_version: FORMAT_VERSION,
+        }),
+        data: Vec::new(),
+    }
+    .encode_to_vec();
+    let signature = client.sign(&payload).unwrap();
+    let err = net
+        .orderer()
+        .broadcast(Envelope { payload, signature })
+        .await
+        .unwrap_err();
     assert!(matches!(err, OrderError::Skew { .. }), "{err}");
 }
 
@@ -485,4 +527,78 @@ async fn the_gateway_asks_just_the_peers_the_policy_needs() {
         "{err}"
     );
     assert!(err.to_string().contains("key `k` already exists"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_stops_committing_is_seen_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    common::init(
+        dir.path(),
+        &["alpha", "beta"],
+        "OR('alpha.peer', 'beta.peer')",
+    );
+    let net = Network::open(dir.path(), common::contracts())
+        .await
+        .unwrap();
+    assert!(net.health().is_ok());
+    // beta's world state loses its table behind the peer's back: its next commit fails.
+    let db = ledger::network::peer_dir(dir.path(), "beta", CONSORTIUM_CHANNEL).join("state.sqlite");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    sqlx::query("DROP TABLE state")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let gw = net.gateway("alpha").unwrap();
+    gw.submit_transaction(CONSORTIUM_CHANNEL, KV, "create", vec![b("k"), b("v")])
+        .await
+        .unwrap();
+    // Waiting for every peer gives up once one has stopped, and says which and why.
+    assert!(!net.settle(std::time::Duration::from_secs(30)).await);
+    let err = net.health().unwrap_err().to_string();
+    assert!(
+        err.contains("beta's peer on `consortium` stopped committing"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_whose_clock_is_30_days_behind_cannot_move_the_rules_now() {
+    let dir = tempfile::tempdir().unwrap();
+    common::init(
+        dir.path(),
+        &["alpha", "beta"],
+        "AND('alpha.peer', 'beta.peer')",
+    );
+    let net = Network::open(dir.path(), common::contracts())
+        .await
+        .unwrap();
+    let behind: ledger::gateway::Clock =
+        std::sync::Arc::new(|| ledger::tx::now_ms() - 30 * 86_400_000);
+    let gw = net.gateway("alpha").unwrap().with_clock(behind);
+    let err = gw
+        .submit_transaction(CONSORTIUM_CHANNEL, KV, "create", vec![b("k"), b("v")])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            GatewayError::Endorse(ledger::peer::EndorseError::Skew { .. })
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("away from this peer's clock"),
+        "{err}"
+    );
+    // Within the margin, the client's own time is the transaction's.
+    let close: ledger::gateway::Clock = std::sync::Arc::new(|| ledger::tx::now_ms() - 60_000);
+    let gw = net.gateway("alpha").unwrap().with_clock(close);
+    let (_, code, _) = gw
+        .submit_transaction(CONSORTIUM_CHANNEL, KV, "create", vec![b("k"), b("v")])
+        .await
+        .unwrap();
+    assert_eq!(code, ValidationCode::Valid);
 }

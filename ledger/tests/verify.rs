@@ -115,29 +115,7 @@ async fn a_forged_validation_flag_is_found() {
     let blocks = peer_dir(dir.path(), "gamma", CONSORTIUM_CHANNEL)
         .join("blocks")
         .join("blocks.dat");
-    // Re-encode the block holding the MVCC conflict with every flag set to VALID.
-    use prost::Message;
-    let bytes = std::fs::read(&blocks).unwrap();
-    let mut out = Vec::new();
-    let mut pos = 0;
-    let mut forged = false;
-    while pos < bytes.len() {
-        let len = u64::from_le_bytes(bytes[pos..pos + 8].try_into().unwrap()) as usize;
-        let mut block = ledger::proto::Block::decode(&bytes[pos + 8..pos + 8 + len]).unwrap();
-        let m = block.metadata.as_mut().unwrap();
-        if m.validation_flags
-            .contains(&(ValidationCode::MvccReadConflict as u8))
-        {
-            m.validation_flags.iter_mut().for_each(|f| *f = 0);
-            forged = true;
-        }
-        let enc = block.encode_to_vec();
-        out.extend_from_slice(&(enc.len() as u64).to_le_bytes());
-        out.extend_from_slice(&enc);
-        pos += 8 + len;
-    }
-    assert!(forged);
-    std::fs::write(&blocks, out).unwrap();
+    forge_flags(&blocks);
     let report = verify_dir(dir.path()).await.unwrap();
     let text = report.to_string();
     assert!(
@@ -215,5 +193,78 @@ async fn a_truncated_block_file_is_found() {
     assert!(
         report.faults.iter().all(|f| f.node == "peer0.alpha"),
         "{text}"
+    );
+}
+
+/// Rewrites a peer's block file with every flag of the block holding an MVCC conflict set
+/// to VALID (same lengths, so the index still points at every block).
+fn forge_flags(blocks: &Path) {
+    use prost::Message;
+    let bytes = std::fs::read(blocks).unwrap();
+    let (mut out, mut pos, mut forged) = (Vec::new(), 0, false);
+    while pos < bytes.len() {
+        let len = u64::from_le_bytes(bytes[pos..pos + 8].try_into().unwrap()) as usize;
+        let mut block = ledger::proto::Block::decode(&bytes[pos + 8..pos + 8 + len]).unwrap();
+        let m = block.metadata.as_mut().unwrap();
+        if m.validation_flags
+            .contains(&(ValidationCode::MvccReadConflict as u8))
+        {
+            m.validation_flags.iter_mut().for_each(|f| *f = 0);
+            forged = true;
+        }
+        let enc = block.encode_to_vec();
+        out.extend_from_slice(&(enc.len() as u64).to_le_bytes());
+        out.extend_from_slice(&enc);
+        pos += 8 + len;
+    }
+    assert!(forged);
+    std::fs::write(blocks, out).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_validates_stored_blocks_again_and_trusts_no_forged_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    busy_network(dir.path()).await;
+    let peer = peer_dir(dir.path(), "gamma", CONSORTIUM_CHANNEL);
+    forge_flags(&peer.join("blocks").join("blocks.dat"));
+    // Without its state, gamma's peer replays every block on start: the forged one is found.
+    std::fs::remove_file(peer.join("state.sqlite")).unwrap();
+    let err = Network::open(dir.path(), common::contracts())
+        .await
+        .err()
+        .expect("the peer refuses to start")
+        .to_string();
+    assert!(
+        err.contains("does not validate as stored: stored validation flags"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_whose_state_is_ahead_of_its_blocks_refuses_to_start() {
+    use ledger::state::{BlockUpdate, WorldState};
+    let dir = tempfile::tempdir().unwrap();
+    busy_network(dir.path()).await;
+    let db = peer_dir(dir.path(), "beta", CONSORTIUM_CHANNEL).join("state.sqlite");
+    let state = ledger::state::SqliteState::open(&db).await.unwrap();
+    let next = state.savepoint().await.unwrap().unwrap() + 1;
+    state
+        .commit(&BlockUpdate {
+            block_num: next,
+            writes: vec![],
+        })
+        .await
+        .unwrap();
+    drop(state);
+    let err = Network::open(dir.path(), common::contracts())
+        .await
+        .err()
+        .expect("the peer refuses to start")
+        .to_string();
+    assert!(
+        err.contains(&format!(
+            "the world state's savepoint is block {next}, but the block store ends before it"
+        )),
+        "{err}"
     );
 }

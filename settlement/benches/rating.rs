@@ -10,11 +10,11 @@ use settlement::cdr::{CdrReader, FormatSpec};
 use settlement::intake::{ExactIds, SeenIds};
 use settlement::money::{Currency, Rounding};
 use settlement::offline::load_side;
+use settlement::period::Period;
 use settlement::ratesheet::{Ratesheet, SheetTerms};
 use settlement::reconcile::{MatchRules, match_records};
 use settlement::service::Service;
 use settlement::statement::StatementScope;
-use settlement::time::Instant;
 
 const RECORDS: usize = 200_000;
 
@@ -154,8 +154,7 @@ fn matching(c: &mut Criterion) {
         payer: CarrierId::parse("alpha").unwrap(),
         payee: CarrierId::parse("beta").unwrap(),
         service: Service::Voice,
-        from: Instant::parse_date_or_rfc3339("2026-10-01").unwrap(),
-        to: Instant::parse_date_or_rfc3339("2026-11-01").unwrap(),
+        period: Period::parse("2026-10-01", "2026-11-01").unwrap(),
     };
     let side = |reporter| {
         let rd = CdrReader::new(

@@ -9,7 +9,7 @@ const MAX_LEN: usize = 32;
 /// A carrier's ledger organisation id, e.g. `alpha` or `beta-tel`.
 ///
 /// Stored inline (no allocation) because every CDR carries two of them.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct CarrierId {
     len: u8,
     bytes: [u8; MAX_LEN],
@@ -48,6 +48,19 @@ impl CarrierId {
     }
 }
 
+/// Carrier ids sort as their text (`alpha` < `beta` < `beta-tel`), as pair channels name them.
+impl Ord for CarrierId {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl PartialOrd for CarrierId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
 impl FromStr for CarrierId {
     type Err = BadCarrierId;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -70,6 +83,12 @@ impl fmt::Debug for CarrierId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_sort_as_their_text() {
+        let [a, b, bt] = ["alpha", "beta", "beta-tel"].map(|s| CarrierId::parse(s).unwrap());
+        assert!(a < b && b < bt);
+    }
 
     #[test]
     fn accepts_and_refuses_per_spec() {

@@ -1,5 +1,6 @@
 //! What each carrier of a pair owes after statements and disputes, netted per currency,
-//! and what is left after payments (SPEC §8).
+//! and what is left after payments (SPEC §8). Every sum is checked: an amount that cannot
+//! be represented is a [`NettingError`], never a wrapped or panicking figure.
 
 use std::collections::BTreeMap;
 
@@ -7,6 +8,16 @@ use rust_decimal::Decimal;
 
 use crate::carrier::CarrierId;
 use crate::money::Currency;
+
+/// A sum of §8 that does not fit in a [`Decimal`] (28 digits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the {what} in {currency} cannot be represented: it needs more than 28 digits")]
+pub struct NettingError {
+    /// `amount due`, `net position` or `balance`.
+    pub what: &'static str,
+    /// The currency of the sum.
+    pub currency: Currency,
+}
 
 /// One direction's amount due for a period: the issued statement's amount billed minus the
 /// adjustments of its final disputes.
@@ -30,14 +41,20 @@ impl Due {
         currency: Currency,
         billed: Decimal,
         adjustments: impl IntoIterator<Item = Decimal>,
-    ) -> Due {
-        let amount = adjustments.into_iter().fold(billed, |a, x| a - x);
-        Due {
+    ) -> Result<Due, NettingError> {
+        let amount = adjustments
+            .into_iter()
+            .try_fold(billed, |a, x| a.checked_sub(x))
+            .ok_or(NettingError {
+                what: "amount due",
+                currency,
+            })?;
+        Ok(Due {
             payer,
             payee,
             currency,
             amount,
-        }
+        })
     }
 }
 
@@ -72,7 +89,7 @@ pub struct Payment {
 }
 
 /// Nets the dues between `a` and `b` per currency (SPEC §8); currencies in code order.
-pub fn net(a: CarrierId, b: CarrierId, dues: &[Due]) -> Vec<Position> {
+pub fn net(a: CarrierId, b: CarrierId, dues: &[Due]) -> Result<Vec<Position>, NettingError> {
     // Positive: a owes b.
     let mut by_currency: BTreeMap<&str, (Currency, Decimal)> = BTreeMap::new();
     for d in dues {
@@ -83,12 +100,17 @@ pub fn net(a: CarrierId, b: CarrierId, dues: &[Due]) -> Vec<Position> {
         } else {
             continue;
         };
-        by_currency
+        let sum = &mut by_currency
             .entry(d.currency.as_str())
             .or_insert((d.currency, Decimal::ZERO))
-            .1 += signed;
+            .1;
+        *sum = sum.checked_add(signed).ok_or(NettingError {
+            what: "net position",
+            currency: d.currency,
+        })?;
     }
-    by_currency
+    // Decimal's range is symmetric: negating and `abs` cannot overflow.
+    Ok(by_currency
         .into_values()
         .map(|(currency, v)| {
             let (debtor, creditor) = if v >= Decimal::ZERO { (a, b) } else { (b, a) };
@@ -99,12 +121,12 @@ pub fn net(a: CarrierId, b: CarrierId, dues: &[Due]) -> Vec<Position> {
                 amount: v.abs(),
             }
         })
-        .collect()
+        .collect())
 }
 
 /// What the debtor still owes: the position minus confirmed payments from debtor to
 /// creditor in its currency (negative when overpaid).
-pub fn balance(position: &Position, payments: &[Payment]) -> Decimal {
+pub fn balance(position: &Position, payments: &[Payment]) -> Result<Decimal, NettingError> {
     payments
         .iter()
         .filter(|p| {
@@ -113,7 +135,11 @@ pub fn balance(position: &Position, payments: &[Payment]) -> Decimal {
                 && p.payee == position.creditor
                 && p.currency == position.currency
         })
-        .fold(position.amount, |left, p| left - p.amount)
+        .try_fold(position.amount, |left, p| left.checked_sub(p.amount))
+        .ok_or(NettingError {
+            what: "balance",
+            currency: position.currency,
+        })
 }
 
 #[cfg(test)]
@@ -136,12 +162,12 @@ mod tests {
     fn nets_per_currency_after_disputes() {
         let (a, b) = (c("alpha"), c("beta"));
         let dues = [
-            Due::after_disputes(a, b, cur("EUR"), d("1000.00"), [d("100.00")]),
-            Due::after_disputes(b, a, cur("EUR"), d("1200.00"), []),
-            Due::after_disputes(a, b, cur("USD"), d("50.00"), [d("0")]),
-            Due::after_disputes(c("gamma"), b, cur("EUR"), d("7.00"), []),
+            Due::after_disputes(a, b, cur("EUR"), d("1000.00"), [d("100.00")]).unwrap(),
+            Due::after_disputes(b, a, cur("EUR"), d("1200.00"), []).unwrap(),
+            Due::after_disputes(a, b, cur("USD"), d("50.00"), [d("0")]).unwrap(),
+            Due::after_disputes(c("gamma"), b, cur("EUR"), d("7.00"), []).unwrap(),
         ];
-        let pos = net(a, b, &dues);
+        let pos = net(a, b, &dues).unwrap();
         assert_eq!(pos.len(), 2);
         assert_eq!(
             (pos[0].currency, pos[0].debtor, pos[0].amount),
@@ -161,8 +187,92 @@ mod tests {
         };
         assert_eq!(
             balance(&pos[0], &[pay("200.00", true), pay("50.00", false)]),
-            d("100.00")
+            Ok(d("100.00"))
         );
-        assert_eq!(balance(&pos[0], &[pay("350.00", true)]), d("-50.00"));
+        assert_eq!(balance(&pos[0], &[pay("350.00", true)]), Ok(d("-50.00")));
+    }
+
+    #[test]
+    fn overflow_is_an_error_not_a_panic() {
+        let (a, b) = (c("alpha"), c("beta"));
+        let eur = cur("EUR");
+        // The payment of the report: Decimal::MAX confirmed against a due of 300.
+        let pos = net(
+            a,
+            b,
+            &[Due::after_disputes(b, a, eur, d("300.00"), []).unwrap()],
+        )
+        .unwrap();
+        let huge = Payment {
+            payer: b,
+            payee: a,
+            amount: Decimal::MAX,
+            currency: eur,
+            reference: "T1".into(),
+            confirmed: true,
+        };
+        assert_eq!(
+            balance(&pos[0], &[huge.clone(), huge.clone()]),
+            Err(NettingError {
+                what: "balance",
+                currency: eur
+            })
+        );
+        // One of them alone fits: the balance is exact.
+        assert_eq!(
+            balance(&pos[0], std::slice::from_ref(&huge)),
+            Ok(d("300.00") - Decimal::MAX)
+        );
+        // Adjustments that take a due below the range.
+        assert!(Due::after_disputes(a, b, eur, Decimal::MIN, [Decimal::ONE]).is_err());
+        // Two dues whose sum does not fit.
+        let max = Due::after_disputes(a, b, eur, Decimal::MAX, []).unwrap();
+        let e = net(a, b, &[max, max]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the net position in EUR cannot be represented: it needs more than 28 digits"
+        );
+        // Opposite directions net to zero without overflowing.
+        let back = Due::after_disputes(b, a, eur, Decimal::MAX, []).unwrap();
+        assert_eq!(net(a, b, &[max, back]).unwrap()[0].amount, Decimal::ZERO);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn netting_is_exact_for_representable_sums(
+            dues in proptest::collection::vec((proptest::bool::ANY, 0i64..1_000_000_000_000), 0..8),
+            paid in proptest::collection::vec(0i64..1_000_000_000_000, 0..4),
+        ) {
+            let (a, b) = (c("alpha"), c("beta"));
+            let eur = cur("EUR");
+            let cents = |v: i64| Decimal::new(v, 2);
+            let ds: Vec<Due> = dues
+                .iter()
+                .map(|&(ab, v)| {
+                    let (p, q) = if ab { (a, b) } else { (b, a) };
+                    Due::after_disputes(p, q, eur, cents(v), []).unwrap()
+                })
+                .collect();
+            let signed: i64 = dues.iter().map(|&(ab, v)| if ab { v } else { -v }).sum();
+            let pos = net(a, b, &ds).unwrap();
+            proptest::prop_assert_eq!(pos.len(), usize::from(!dues.is_empty()));
+            if let Some(p) = pos.first() {
+                proptest::prop_assert_eq!(p.amount, cents(signed.abs()));
+                proptest::prop_assert_eq!(p.debtor, if signed >= 0 { a } else { b });
+                let payments: Vec<Payment> = paid
+                    .iter()
+                    .map(|&v| Payment {
+                        payer: p.debtor,
+                        payee: p.creditor,
+                        amount: cents(v),
+                        currency: eur,
+                        reference: String::new(),
+                        confirmed: true,
+                    })
+                    .collect();
+                let left = signed.abs() - paid.iter().sum::<i64>();
+                proptest::prop_assert_eq!(balance(p, &payments), Ok(cents(left)));
+            }
+        }
     }
 }

@@ -7,10 +7,10 @@ use rust_decimal::Decimal;
 use crate::carrier::CarrierId;
 use crate::deal::Deal;
 use crate::money::{Exact, Rounding, to_minor_unit};
+use crate::period::Period;
 use crate::ratesheet::Ratesheet;
 use crate::reconcile::{Outcome, Pairing, SideRecord};
 use crate::service::Service;
-use crate::time::Instant;
 
 /// Whose statement, for what, over which period.
 #[derive(Debug, Clone)]
@@ -21,10 +21,8 @@ pub struct StatementScope {
     pub payee: CarrierId,
     /// The service.
     pub service: Service,
-    /// Start (inclusive).
-    pub from: Instant,
-    /// End (exclusive).
-    pub to: Instant,
+    /// `[from, to)`: the records whose start time it contains.
+    pub period: Period,
 }
 
 /// One side's figures on a line.
@@ -123,6 +121,12 @@ pub enum StatementError {
     /// A sum left the range of 28 digits.
     #[error("the statement's charges do not fit in 28 digits")]
     Overflow,
+    /// A count or a units total left the range of its integer.
+    #[error("the statement's {what} total does not fit in its integer")]
+    CountOverflow {
+        /// `count`, `units` or `billable units`.
+        what: &'static str,
+    },
     /// The deal is priced in another currency than the ratesheet.
     #[error("the deal's currency {deal} differs from the ratesheet's {sheet}")]
     Currency {
@@ -150,6 +154,12 @@ pub fn check_deal(deal: &Deal, sheet: &Ratesheet) -> Result<(), StatementError> 
     Ok(())
 }
 
+/// `n + 1`, or the overflow of the count named `what`.
+fn plus_one(n: u64, what: &'static str) -> Result<u64, StatementError> {
+    n.checked_add(1)
+        .ok_or(StatementError::CountOverflow { what })
+}
+
 /// One line's running sums: per side the totals and the billable units.
 #[derive(Debug, Clone, Copy, Default)]
 struct Acc {
@@ -173,7 +183,7 @@ pub fn build_statement(
     }
     // The commitments of this payer, payee and service whose deal overlaps the period.
     let commitments: Vec<usize> = deal
-        .filter(|d| d.overlaps(&scope.from, &scope.to))
+        .filter(|d| d.period.overlaps(&scope.period))
         .map(|d| {
             d.commitments
                 .iter()
@@ -186,7 +196,7 @@ pub fn build_statement(
     let covering = |r: &SideRecord| -> Option<usize> {
         let d = deal?;
         r.rated.row?;
-        if !d.contains(r.start) {
+        if !d.period.contains(r.start) {
             return None;
         }
         commitments
@@ -201,10 +211,11 @@ pub fn build_statement(
     let mut acc = vec![Acc::default(); first_commitment + commitments.len()];
     let mut outcomes = [0u64; 5];
     for p in pairings {
-        outcomes[Outcome::ALL
+        let k = Outcome::ALL
             .iter()
             .position(|o| *o == p.outcome)
-            .unwrap_or(0)] += 1;
+            .unwrap_or(0);
+        outcomes[k] = plus_one(outcomes[k], "outcome")?;
         let q = p.payee.map(|k| &payee[k as usize]);
         let pr = p.payer.map(|k| &payer[k as usize]);
         // The payee record decides the line of a pair; a lone record decides its own.
@@ -220,14 +231,22 @@ pub fn build_statement(
         a.used = true;
         for (rec, side) in [(pr, &mut a.payer), (q, &mut a.payee)] {
             if let Some(r) = rec {
-                side.0.count += 1;
-                side.0.units += r.units as u128;
+                side.0.count = plus_one(side.0.count, "count")?;
+                side.0.units = side
+                    .0
+                    .units
+                    .checked_add(u128::from(r.units))
+                    .ok_or(StatementError::CountOverflow { what: "units" })?;
                 side.0.charge = side
                     .0
                     .charge
                     .checked_add(r.rated.charge)
                     .ok_or(StatementError::Overflow)?;
-                side.1 += r.rated.billable as u128;
+                side.1 = side.1.checked_add(u128::from(r.rated.billable)).ok_or(
+                    StatementError::CountOverflow {
+                        what: "billable units",
+                    },
+                )?;
             }
         }
     }
@@ -301,4 +320,22 @@ pub fn build_statement(
         status,
         outcomes,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_are_checked() {
+        assert_eq!(plus_one(41, "count"), Ok(42));
+        assert_eq!(
+            plus_one(u64::MAX, "count"),
+            Err(StatementError::CountOverflow { what: "count" })
+        );
+        assert_eq!(
+            StatementError::CountOverflow { what: "units" }.to_string(),
+            "the statement's units total does not fit in its integer"
+        );
+    }
 }

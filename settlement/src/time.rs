@@ -47,6 +47,16 @@ impl Instant {
     }
 }
 
+impl From<Timestamp> for Instant {
+    /// A whole second as an exact instant.
+    fn from(t: Timestamp) -> Instant {
+        Instant {
+            secs: t.0,
+            frac: "".into(),
+        }
+    }
+}
+
 impl Ord for Instant {
     fn cmp(&self, other: &Self) -> Ordering {
         // Fraction digits without trailing zeros order like the numbers they write.

@@ -9,11 +9,11 @@ use settlement::deal::Deal;
 use settlement::export::{SummaryContext, write_discrepancies, write_statement, write_summary};
 use settlement::money::{Currency, Rounding};
 use settlement::offline::{SideLoad, load_side, reconcile};
+use settlement::period::Period;
 use settlement::ratesheet::{Ratesheet, SheetTerms};
 use settlement::reconcile::MatchRules;
 use settlement::service::Service;
 use settlement::statement::StatementScope;
-use settlement::time::Instant;
 
 const SHEET: &str =
     "prefix,destination,rate,effective_from,effective_to,first_increment,next_increment,connect_fee
@@ -50,8 +50,7 @@ fn scope() -> StatementScope {
         payer: carrier("alpha"),
         payee: carrier("beta"),
         service: Service::Voice,
-        from: Instant::parse_date_or_rfc3339("2026-10-01").unwrap(),
-        to: Instant::parse_date_or_rfc3339("2026-11-01").unwrap(),
+        period: Period::parse("2026-10-01", "2026-11-01").unwrap(),
     }
 }
 

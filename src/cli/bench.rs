@@ -130,7 +130,7 @@ pub fn run(cmd: BenchCmd) -> Result<u8, Failure> {
             report("iclear reconcile", s.payer_rows + s.payee_rows, secs);
         }
         BenchCmd::Clearing(a) => {
-            return super::clearing::block_on(clearing(a)).map_err(Failure::from);
+            return super::session::block_on(clearing(a)).map_err(Failure::from);
         }
         BenchCmd::Ledger(a) => {
             let code = crate::ledger_cli::run_bench_ledger(&a)?;
@@ -167,7 +167,8 @@ fn reconcile_args(s: &GenSummary, out: &Path) -> anyhow::Result<ReconcileArgs> {
 
 /// Times the clearing of one generated month between alpha and beta, phase by phase.
 async fn clearing(a: ClearingArgs) -> anyhow::Result<u8> {
-    use super::clearing::Session;
+    use contracts::api;
+    use contracts::client::{Clearing, Embedded};
     let (dir, s) = prepare(&a.data)?;
     let net_dir = dir.join("network");
     if net_dir.exists() {
@@ -183,45 +184,40 @@ async fn clearing(a: ClearingArgs) -> anyhow::Result<u8> {
         },
     )?;
     let carrier = |c: &str| CarrierId::parse(c).context("carrier id");
-    let (alpha, beta) = (carrier("alpha")?, carrier("beta")?);
-    let terms = r#"{"owner":"beta","service":"voice","currency":"EUR"}"#;
-    let sheet = std::fs::read(&s.ratesheet)?;
-    let deal = std::fs::read(&s.deal)?;
-    let root = Session::open(&net_dir, alpha).await?;
+    let net = Embedded::open(&net_dir).await?;
+    let alpha = Clearing::new(net.clone(), carrier("alpha")?)?;
+    let beta = Clearing::new(net.clone(), carrier("beta")?)?;
     let t = Instant::now();
-    let b_session = root.as_carrier(beta)?;
-    b_session
-        .submit(
-            alpha,
-            "ratesheet.publish",
-            vec![terms.as_bytes().to_vec(), sheet],
-        )
+    beta.call::<api::PublishSheet>(
+        alpha.me(),
+        contracts::PublishRatesheet {
+            terms: contracts::Terms {
+                owner: beta.me(),
+                service: Service::Voice,
+                currency: "EUR".parse()?,
+                counterparty: None,
+                decimals: 4,
+                rounding: Rounding::HalfUp,
+            },
+            csv: std::fs::read(&s.ratesheet)?,
+        },
+    )
+    .await?;
+    let deal_id = super::clearing::propose_deal(&alpha, &s.deal).await?;
+    beta.call::<api::AcceptDeal>(alpha.me(), contracts::DealId { id: deal_id })
         .await?;
-    drop(b_session);
-    let a_session = root.as_carrier(alpha)?;
-    let deal_id = settlement::deal::Deal::parse(std::str::from_utf8(&deal)?)?
-        .id
-        .unwrap_or_default();
-    a_session.submit(beta, "deal.propose", vec![deal]).await?;
-    drop(a_session);
-    let b_session = root.as_carrier(beta)?;
-    b_session
-        .submit(alpha, "deal.accept", vec![deal_id.into_bytes()])
-        .await?;
-    drop(b_session);
     println!(
         "setup (network, ratesheet, deal): {:.3} s",
         t.elapsed().as_secs_f64()
     );
     let mut total = 0.0;
-    for (who, file) in [(alpha, &s.payer_cdrs), (beta, &s.payee_cdrs)] {
-        let session = root.as_carrier(who)?;
+    for (who, file) in [(&alpha, &s.payer_cdrs), (&beta, &s.payee_cdrs)] {
         let t = Instant::now();
         let r = super::cdr::submit(
-            &session,
+            who,
             file,
             FormatSpec::Native,
-            &dir.join(format!("{who}.rejects.csv")),
+            &dir.join(format!("{}.rejects.csv", who.me())),
             a.batch_size,
             a.concurrency,
         )
@@ -229,21 +225,44 @@ async fn clearing(a: ClearingArgs) -> anyhow::Result<u8> {
         let secs = t.elapsed().as_secs_f64();
         total += secs;
         report(
-            &format!("submit {who}'s file ({} batches)", r.batches),
+            &format!("submit {}'s file ({} batches)", who.me(), r.batches),
             r.rows,
             secs,
         );
     }
-    let session = root.as_carrier(alpha)?;
     let t = Instant::now();
-    let october = r#"{"payer":"alpha","payee":"beta","service":"voice","from":"2026-10-01","to":"2026-11-01"}"#;
-    session
-        .submit(beta, "statement.issue", vec![october.as_bytes().to_vec()])
+    alpha
+        .call::<api::IssueStatement>(
+            beta.me(),
+            contracts::StatementId {
+                payer: alpha.me(),
+                payee: beta.me(),
+                service: Service::Voice,
+                period: settlement::period::Period::parse("2026-10-01", "2026-11-01")?,
+            },
+        )
         .await?;
     let secs = t.elapsed().as_secs_f64();
     total += secs;
     let rows = s.payer_rows + s.payee_rows;
     report("issue the statement", rows, secs);
     report("end to end (submissions and statement)", rows, total);
+    // The offline engine on the same files in the same run: the ledger's share of it is the
+    // figure to compare across machines and loads.
+    let args = reconcile_args(&s, &dir.join("offline"))?;
+    let t = Instant::now();
+    reconcile_run(args).map_err(|e| anyhow::anyhow!("offline reconcile: {e}"))?;
+    let offline = t.elapsed().as_secs_f64();
+    report(
+        "iclear reconcile of the same files (offline engine)",
+        rows,
+        offline,
+    );
+    println!(
+        "clearing / offline engine: {:.3} (end to end {:.0} against {:.0} records/s)",
+        offline / total,
+        rows as f64 / total,
+        rows as f64 / offline
+    );
     Ok(0)
 }

@@ -2,18 +2,17 @@
 //! progress, counts per reason and a rejects file (SPEC §2.4, §9).
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use contracts::client::Clearing;
 use ingest::{SubmitOptions, SubmitReport, submit_file};
 use settlement::cdr::FormatSpec;
 
 use super::Failure;
 use super::args::FormatArgs;
-use super::clearing::{Session, block_on};
 use super::progress::Progress;
-use super::rate::rejects_path;
+use super::session::{block_on, connect};
 
 /// `cdr …`
 #[derive(Debug, Subcommand)]
@@ -36,46 +35,49 @@ pub struct SubmitArgs {
     /// Batches in flight at once.
     #[arg(long, default_value_t = 4)]
     pub concurrency: usize,
-    /// The rejects file (default: FILE without `.csv`, plus `.rejects.csv`).
+    /// The rejects file (default: DIR/rejects/ and the file's name, with `.rejects.csv`
+    /// for `.csv`; nothing is written next to the input).
     #[arg(long)]
     pub rejects: Option<PathBuf>,
 }
 
-/// Submits one file as the session's carrier and waits for every peer to commit.
+/// Where `cdr submit` writes a file's rejects unless told: under the network's directory.
+fn default_rejects(dir: &Path, file: &Path) -> PathBuf {
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "cdrs".into());
+    let stem = name.strip_suffix(".csv").unwrap_or(&name);
+    dir.join("rejects").join(format!("{stem}.rejects.csv"))
+}
+
+/// Submits one file as the client's carrier; returns once every batch is committed.
 pub async fn submit(
-    s: &Session,
+    s: &Clearing,
     path: &Path,
     format: FormatSpec,
     rejects: &Path,
     batch_size: usize,
     concurrency: usize,
 ) -> anyhow::Result<SubmitReport> {
-    let sink = super::clearing::SessionSink(s);
+    if let Some(parent) = rejects.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("{}: cannot create", parent.display()))?;
+    }
     let opts = SubmitOptions {
         batch_size,
         concurrency,
     };
     let mut progress: Option<Progress> = None;
-    let report = submit_file(
-        path,
-        s.me(),
-        format,
-        &opts,
-        &sink,
-        rejects,
-        |done, total| {
-            progress
-                .get_or_insert_with(|| Progress::new("submitting", total))
-                .set(done)
-        },
-    )
+    let report = submit_file(path, s.me(), format, &opts, s, rejects, |done, total| {
+        progress
+            .get_or_insert_with(|| Progress::new("submitting", total))
+            .set(done)
+    })
     .await
     .with_context(|| format!("{}: not submitted", path.display()))?;
     if let Some(p) = progress {
         p.finish();
-    }
-    if let Ok(net) = s.network() {
-        net.settle(Duration::from_secs(60)).await;
     }
     Ok(report)
 }
@@ -90,9 +92,12 @@ pub fn run(
         dir.ok_or_else(|| super::usage("this command needs --dir DIR (the network's directory)"))?;
     let me = me.ok_or_else(|| super::usage("this command needs --as CARRIER"))?;
     let format = a.format.spec()?;
-    let rejects = a.rejects.clone().unwrap_or_else(|| rejects_path(&a.file));
+    let rejects = a
+        .rejects
+        .clone()
+        .unwrap_or_else(|| default_rejects(&dir, &a.file));
     block_on(async {
-        let s = Session::open(&dir, me).await?;
+        let s = connect(&dir, me).await?;
         let r = submit(&s, &a.file, format, &rejects, a.batch_size, a.concurrency).await?;
         let t = r.tally();
         println!(

@@ -1,297 +1,27 @@
-//! The commands that act on the ledger as one carrier (`--dir DIR --as CARRIER`): publish
-//! ratesheets, sign deals, issue statements, export, dispute and pay (SPEC §10). Each opens
-//! the embedded network in DIR, submits through the carrier's gateway, and waits until every
-//! peer has committed before it returns.
+//! The commands that act on the ledger as one carrier (`--dir DIR --as CARRIER`, SPEC §10):
+//! their flags, and how each builds a typed request for the client and prints its reply.
+//! Nothing here knows how the network is reached (`cli::session`) or what a rule says
+//! (`contracts`, `settlement`).
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::{Args, Subcommand};
-use contracts::CLEARING;
-use ledger::network::{Network, pair_channel};
-use ledger::validate::ValidationCode;
+use contracts::api;
+use contracts::client::Clearing;
+use contracts::readmodel::views::Kind;
+use contracts::{
+    AgreementProposal, AgreementTerms, BalanceQuery, Counterparty, DealId, DisputeId, DisputeStep,
+    OpenRequest, PaymentId, PaymentRequest, ProposeDeal, PublishRatesheet, StatementId, Terms,
+};
+use rust_decimal::Decimal;
 use settlement::carrier::CarrierId;
+use settlement::dispute::StepName;
+use settlement::period::Period;
 
+use super::args::decimal_flag;
+use super::session::{block_on, connect};
 use super::{Failure, usage};
-
-/// How long peers may take to catch up after a commit before the command reports it.
-const SETTLE: Duration = Duration::from_secs(30);
-
-/// How a session reaches the network: in this process, or served by `iclear up`.
-#[derive(Clone)]
-enum Link {
-    /// This process opened the network.
-    Embedded(std::sync::Arc<Network>),
-    /// Another process serves it.
-    Served(Served),
-}
-
-/// A network served by `iclear up`.
-#[derive(Clone)]
-struct Served {
-    url: String,
-    orgs: Vec<String>,
-    agent: ureq::Agent,
-}
-
-impl Served {
-    /// Calls a route; a refusal comes back as the server's [`super::up::Fault`].
-    async fn call(&self, route: &str, call: super::up::Call) -> Result<Vec<u8>, super::up::Fault> {
-        let (agent, url) = (self.agent.clone(), format!("{}/v1/{route}", self.url));
-        let transport = |error: String| super::up::Fault {
-            error,
-            transient: false,
-        };
-        tokio::task::spawn_blocking(move || {
-            let mut r = agent
-                .post(&url)
-                .send_json(&call)
-                .map_err(|e| transport(format!("{url}: {e}")))?;
-            if r.status() == 200 {
-                let reply: super::up::Reply = r
-                    .body_mut()
-                    .read_json()
-                    .map_err(|e| transport(e.to_string()))?;
-                hex::decode(reply.payload).map_err(|e| transport(e.to_string()))
-            } else {
-                Err(r
-                    .body_mut()
-                    .read_json::<super::up::Fault>()
-                    .unwrap_or_else(|e| transport(format!("{url}: status {}: {e}", r.status()))))
-            }
-        })
-        .await
-        .unwrap_or_else(|e| Err(transport(e.to_string())))
-    }
-}
-
-/// A carrier's session on the network in `--dir`.
-pub struct Session {
-    link: Link,
-    me: CarrierId,
-}
-
-impl Session {
-    /// Reaches the network in `dir` as `me`: through `iclear up` if it serves the network,
-    /// else by opening it in this process.
-    pub async fn open(dir: &Path, me: CarrierId) -> anyhow::Result<Session> {
-        let d = dir.to_path_buf();
-        if let Some(url) = tokio::task::spawn_blocking(move || super::up::served(&d)).await? {
-            let agent = super::up::agent();
-            let (a, u) = (agent.clone(), format!("{url}/v1/orgs"));
-            let orgs: Vec<String> =
-                tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<String>> {
-                    Ok(a.get(&u).call()?.body_mut().read_json()?)
-                })
-                .await??;
-            let link = Link::Served(Served { url, orgs, agent });
-            return Session::with_link(link, me);
-        }
-        let net = Network::open(dir, contracts::installed())
-            .await
-            .with_context(|| format!("{}: cannot open the network", dir.display()))?;
-        Session::on(std::sync::Arc::new(net), me)
-    }
-
-    /// A session as `me` on a network already open (a process opens a network once).
-    pub fn on(net: std::sync::Arc<Network>, me: CarrierId) -> anyhow::Result<Session> {
-        Session::with_link(Link::Embedded(net), me)
-    }
-
-    fn with_link(link: Link, me: CarrierId) -> anyhow::Result<Session> {
-        let s = Session { link, me };
-        if !s.orgs().iter().any(|o| o == me.as_str()) {
-            bail!("{me} is not an organisation of this network");
-        }
-        Ok(s)
-    }
-
-    /// The same network, as another carrier.
-    pub fn as_carrier(&self, other: CarrierId) -> anyhow::Result<Session> {
-        Session::with_link(self.link.clone(), other)
-    }
-
-    /// The carrier acting.
-    pub fn me(&self) -> CarrierId {
-        self.me
-    }
-
-    /// The network, when this process opened it.
-    pub fn network(&self) -> anyhow::Result<&Network> {
-        match &self.link {
-            Link::Embedded(net) => Ok(net),
-            Link::Served(s) => bail!(
-                "the network is served by `iclear up` at {}; this needs it in process",
-                s.url
-            ),
-        }
-    }
-
-    fn orgs(&self) -> Vec<String> {
-        match &self.link {
-            Link::Embedded(net) => net.config().orgs.clone(),
-            Link::Served(s) => s.orgs.clone(),
-        }
-    }
-
-    /// The other carriers of the network.
-    pub fn partners(&self) -> Vec<CarrierId> {
-        self.orgs()
-            .iter()
-            .filter_map(|o| CarrierId::parse(o))
-            .filter(|o| *o != self.me)
-            .collect()
-    }
-
-    fn call(&self, other: CarrierId, function: &str, args: Vec<Vec<u8>>) -> super::up::Call {
-        super::up::Call {
-            as_carrier: self.me.to_string(),
-            other: other.to_string(),
-            function: function.to_string(),
-            args: args.iter().map(hex::encode).collect(),
-        }
-    }
-
-    /// Submits `function` on the pair channel with `other`, waits for every peer to commit,
-    /// and returns the contract's reply; a refusal or an invalid commit is an error.
-    pub async fn submit(
-        &self,
-        other: CarrierId,
-        function: &str,
-        args: Vec<Vec<u8>>,
-    ) -> anyhow::Result<Vec<u8>> {
-        self.submit_raw(other, function, args)
-            .await
-            .map_err(|f| anyhow::anyhow!("{}", f.error))
-    }
-
-    /// As [`Session::submit`], with the refusal as the served API reports it.
-    pub async fn submit_raw(
-        &self,
-        other: CarrierId,
-        function: &str,
-        args: Vec<Vec<u8>>,
-    ) -> Result<Vec<u8>, super::up::Fault> {
-        let net = match &self.link {
-            Link::Served(s) => return s.call("submit", self.call(other, function, args)).await,
-            Link::Embedded(net) => net,
-        };
-        let fault = |error: String, transient| super::up::Fault { error, transient };
-        let gw = net
-            .gateway(self.me.as_str())
-            .map_err(|e| fault(e.to_string(), false))?;
-        let channel = pair_channel(self.me.as_str(), other.as_str());
-        let (tx, code, response) = gw
-            .submit_transaction(&channel, CLEARING, function, args)
-            .await
-            .map_err(|e| {
-                let transient = matches!(e, ledger::gateway::GatewayError::Mismatch(_));
-                fault(e.to_string(), transient)
-            })?;
-        if code != ValidationCode::Valid {
-            return Err(fault(
-                format!("transaction {tx} was committed as {code}: it changed nothing"),
-                matches!(
-                    code,
-                    ValidationCode::MvccReadConflict | ValidationCode::PhantomReadConflict
-                ),
-            ));
-        }
-        if !net.settle(SETTLE).await {
-            return Err(fault(
-                format!(
-                    "transaction {tx} committed, but not every peer caught up within {SETTLE:?}"
-                ),
-                false,
-            ));
-        }
-        Ok(response.payload)
-    }
-
-    /// Evaluates a query on this carrier's own peer.
-    pub async fn query(
-        &self,
-        other: CarrierId,
-        function: &str,
-        args: Vec<Vec<u8>>,
-    ) -> anyhow::Result<Vec<u8>> {
-        match &self.link {
-            Link::Served(s) => s
-                .call("query", self.call(other, function, args))
-                .await
-                .map_err(|f| anyhow::anyhow!("{}", f.error)),
-            Link::Embedded(net) => {
-                let gw = net.gateway(self.me.as_str())?;
-                let channel = pair_channel(self.me.as_str(), other.as_str());
-                gw.evaluate(&channel, CLEARING, function, args)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("{e}"))
-            }
-        }
-    }
-
-    /// The partner on whose channel `get_function ID` finds something (deals, disputes,
-    /// payments are found by id).
-    pub async fn find(&self, get_function: &str, id: &str) -> anyhow::Result<CarrierId> {
-        for p in self.partners() {
-            if self
-                .query(p, get_function, vec![id.as_bytes().to_vec()])
-                .await
-                .is_ok()
-            {
-                return Ok(p);
-            }
-        }
-        bail!("no `{id}` on any channel of {}", self.me)
-    }
-}
-
-/// Submits CDR batches through a session, whichever way it reaches the network.
-pub struct SessionSink<'a>(pub &'a Session);
-
-#[async_trait::async_trait]
-impl ingest::BatchSink for SessionSink<'_> {
-    async fn submit(
-        &self,
-        counterparty: CarrierId,
-        csv: Vec<u8>,
-    ) -> Result<contracts::BatchSummary, ingest::SinkError> {
-        let payload = self
-            .0
-            .submit_raw(
-                counterparty,
-                "usage.submit",
-                vec![counterparty.as_str().as_bytes().to_vec(), csv],
-            )
-            .await
-            .map_err(|f| ingest::SinkError::Remote {
-                message: f.error,
-                transient: f.transient,
-            })?;
-        serde_json::from_slice(&payload).map_err(|error| ingest::SinkError::BadReply {
-            tx_id: String::new(),
-            error,
-        })
-    }
-}
-
-/// Runs an async command on a fresh runtime.
-pub fn block_on<T>(f: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?
-        .block_on(f)
-}
-
-fn b(s: &str) -> Vec<u8> {
-    s.as_bytes().to_vec()
-}
-
-fn show(bytes: &[u8]) -> anyhow::Result<serde_json::Value> {
-    serde_json::from_slice(bytes).context("the contract's reply is not JSON")
-}
 
 /// `ratesheet …`
 #[derive(Debug, Subcommand)]
@@ -344,6 +74,59 @@ pub enum DealCmd {
         #[arg(long)]
         id: String,
     },
+    /// Deals with one partner or all, newest first.
+    List(ListArgs),
+}
+
+/// A list's filter.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only those with this partner.
+    #[arg(long)]
+    pub with: Option<CarrierId>,
+}
+
+/// `agreement …`
+#[derive(Debug, Subcommand)]
+pub enum AgreementCmd {
+    /// Propose new terms for the agreement with a partner (SPEC §1.1); terms not given keep
+    /// their value in force.
+    Propose(AgreementArgs),
+    /// Accept the terms the partner proposed.
+    Accept {
+        /// The partner.
+        #[arg(long)]
+        with: CarrierId,
+    },
+    /// The terms in force and any pending proposal.
+    Show {
+        /// The partner.
+        #[arg(long)]
+        with: CarrierId,
+    },
+}
+
+/// `agreement propose`'s flags.
+#[derive(Debug, Args)]
+pub struct AgreementArgs {
+    /// The partner.
+    #[arg(long)]
+    pub with: CarrierId,
+    /// Days of notice a rate raise needs.
+    #[arg(long)]
+    pub notice_days: Option<u32>,
+    /// Largest start-time difference of a matched pair, seconds.
+    #[arg(long)]
+    pub match_window: Option<u64>,
+    /// Largest units difference of a matched pair.
+    #[arg(long)]
+    pub units_tolerance: Option<u64>,
+    /// Largest variance of an agreed statement, percent.
+    #[arg(long, value_parser = decimal_flag)]
+    pub threshold_pct: Option<Decimal>,
+    /// Days after issue in which a statement may be disputed.
+    #[arg(long)]
+    pub dispute_window_days: Option<u32>,
 }
 
 /// Which statement: payer, payee, service and period.
@@ -367,33 +150,36 @@ pub struct StatementArgs {
 }
 
 impl StatementArgs {
-    fn json(&self) -> String {
-        serde_json::json!({
-            "payer": self.payer.as_str(),
-            "payee": self.payee.as_str(),
-            "service": self.service.as_str(),
-            "from": self.from.text,
-            "to": self.to.text,
+    /// The statement's id as the contract names it; a period that is not one is a usage
+    /// error.
+    pub fn id(&self) -> Result<StatementId, Failure> {
+        Ok(StatementId {
+            payer: self.payer,
+            payee: self.payee,
+            service: self.service,
+            period: Period::parse(&self.from.text, &self.to.text)
+                .map_err(|e| usage(e.to_string()))?,
         })
-        .to_string()
     }
 
     fn other(&self, me: CarrierId) -> Result<CarrierId, Failure> {
-        if me == self.payer {
-            Ok(self.payee)
-        } else if me == self.payee {
-            Ok(self.payer)
-        } else {
-            Err(usage(format!("{me} is neither --payer nor --payee")))
-        }
+        self.id()?
+            .other(me)
+            .ok_or_else(|| usage(format!("{me} is neither --payer nor --payee")))
+    }
+
+    fn checked(&self) -> anyhow::Result<StatementId> {
+        self.id().map_err(|e| anyhow::anyhow!("{e}"))
     }
 }
 
 /// `statement …`
 #[derive(Debug, Subcommand)]
 pub enum StatementCmd {
-    /// Issue the statement of a period; both carriers' peers compute it.
+    /// Issue the statement of an ended period; both carriers' peers compute it.
     Issue(StatementArgs),
+    /// Issued statements with one partner or all.
+    List(ListArgs),
 }
 
 /// What to export.
@@ -403,7 +189,7 @@ pub enum ExportKind {
     Rated,
     /// `discrepancies.csv` of an issued statement.
     Discrepancies,
-    /// `statement.csv` of an issued statement (and `summary.json` beside it).
+    /// `statement.csv` of an issued statement, and its `summary.json` beside it.
     Statement,
 }
 
@@ -415,7 +201,8 @@ pub struct ExportArgs {
     pub kind: ExportKind,
     #[command(flatten)]
     pub statement: StatementArgs,
-    /// Where to write.
+    /// Where to write (a statement's summary goes beside it, as OUT without `.csv` plus
+    /// `.summary.json`).
     #[arg(long)]
     pub out: PathBuf,
 }
@@ -441,6 +228,14 @@ pub enum DisputeCmd {
     ProposeSettlement(DisputeStepArgs),
     /// The side that did not propose accepts the settlement.
     AcceptSettlement(DisputeStepArgs),
+    /// Disputes with one partner or all, most recently moved first.
+    List(ListArgs),
+    /// One dispute with its history.
+    Show {
+        /// The dispute's id.
+        #[arg(long)]
+        id: String,
+    },
 }
 
 /// `dispute open`'s flags.
@@ -452,8 +247,8 @@ pub struct DisputeOpenArgs {
     #[arg(long)]
     pub line: Option<String>,
     /// The amount claimed.
-    #[arg(long)]
-    pub claimed: String,
+    #[arg(long, value_parser = decimal_flag)]
+    pub claimed: Decimal,
     /// Why.
     #[arg(long)]
     pub reason: String,
@@ -469,8 +264,8 @@ pub struct DisputeStepArgs {
     #[arg(long)]
     pub id: String,
     /// The amount of a counter or settlement proposal.
-    #[arg(long)]
-    pub amount: Option<String>,
+    #[arg(long, value_parser = decimal_flag)]
+    pub amount: Option<Decimal>,
     /// Why.
     #[arg(long, default_value = "")]
     pub reason: String,
@@ -485,8 +280,8 @@ pub enum PaymentCmd {
         #[arg(long)]
         payee: CarrierId,
         /// How much.
-        #[arg(long)]
-        amount: String,
+        #[arg(long, value_parser = decimal_flag)]
+        amount: Decimal,
         /// ISO 4217.
         #[arg(long)]
         currency: settlement::money::Currency,
@@ -509,6 +304,8 @@ pub enum PaymentCmd {
         #[arg(long)]
         with: CarrierId,
     },
+    /// Payments with one partner or all, newest first.
+    List(ListArgs),
 }
 
 /// The ledger commands a carrier runs.
@@ -518,6 +315,8 @@ pub enum Action {
     Ratesheet(RatesheetCmd),
     /// `deal`.
     Deal(DealCmd),
+    /// `agreement`.
+    Agreement(AgreementCmd),
     /// `statement`.
     Statement(StatementCmd),
     /// `export`.
@@ -542,22 +341,20 @@ pub fn run(dir: Option<PathBuf>, me: Option<CarrierId>, action: Action) -> Resul
         o.statement.other(me)?;
     }
     block_on(async move {
-        let s = Session::open(&dir, me).await?;
-        act(&s, action).await
+        let c = connect(&dir, me).await?;
+        act(&c, action).await
     })
     .map_err(Failure::from)
 }
 
-async fn act(s: &Session, action: Action) -> anyhow::Result<u8> {
+async fn act(c: &Clearing, action: Action) -> anyhow::Result<u8> {
     match action {
-        Action::Ratesheet(RatesheetCmd::Publish(a)) => publish(s, &a).await,
-        Action::Deal(cmd) => deal(s, cmd).await,
+        Action::Ratesheet(RatesheetCmd::Publish(a)) => publish(c, &a).await,
+        Action::Deal(cmd) => deal(c, cmd).await,
+        Action::Agreement(cmd) => agreement(c, cmd).await,
         Action::Statement(StatementCmd::Issue(a)) => {
-            let other = a.other(s.me()).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let out = show(
-                &s.submit(other, "statement.issue", vec![b(&a.json())])
-                    .await?,
-            )?;
+            let other = a.other(c.me()).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let out = c.call::<api::IssueStatement>(other, a.checked()?).await?;
             println!(
                 "issued {} {} → {} {} to {}: amount billed {} {} ({}), hash {}",
                 a.service,
@@ -565,136 +362,261 @@ async fn act(s: &Session, action: Action) -> anyhow::Result<u8> {
                 a.payee,
                 a.from.text,
                 a.to.text,
-                out["amount_billed"].as_str().unwrap_or(""),
-                out["currency"].as_str().unwrap_or(""),
-                out["status"].as_str().unwrap_or(""),
-                out["hash"].as_str().unwrap_or("")
+                out.amount_billed,
+                out.currency,
+                out.status,
+                out.hash
             );
             Ok(0)
         }
-        Action::Export(a) => export(s, &a).await,
-        Action::Dispute(cmd) => dispute(s, cmd).await,
-        Action::Payment(cmd) => payment(s, cmd).await,
+        Action::Statement(StatementCmd::List(l)) => {
+            let list = c.statements(l.with).await?;
+            if list.is_empty() {
+                println!("no statement has been issued");
+            }
+            for s in list {
+                println!(
+                    "{} → {} {} {} to {}: {} {} ({}), issued by {}",
+                    s.id.payer,
+                    s.id.payee,
+                    s.id.service,
+                    s.id.period.from_text(),
+                    s.id.period.to_text(),
+                    s.amount_billed,
+                    s.currency,
+                    s.status,
+                    s.issued_by
+                );
+            }
+            Ok(0)
+        }
+        Action::Export(a) => export(c, &a).await,
+        Action::Dispute(cmd) => dispute(c, cmd).await,
+        Action::Payment(cmd) => payment(c, cmd).await,
     }
 }
 
 /// Publishes a ratesheet on each channel it concerns and reports the rows in force.
-pub async fn publish(s: &Session, a: &PublishArgs) -> anyhow::Result<u8> {
-    let csv = std::fs::read_to_string(&a.file)
-        .with_context(|| format!("{}: cannot read", a.file.display()))?;
-    let terms = serde_json::json!({
-        "owner": s.me().as_str(),
-        "service": a.service.as_str(),
-        "currency": a.currency.as_str(),
-        "counterparty": a.counterparty.map(|c| c.to_string()),
-        "decimals": a.decimals,
-        "rounding": a.rounding.to_string(),
-    })
-    .to_string();
+pub async fn publish(c: &Clearing, a: &PublishArgs) -> anyhow::Result<u8> {
+    let csv =
+        std::fs::read(&a.file).with_context(|| format!("{}: cannot read", a.file.display()))?;
+    let terms = Terms {
+        owner: c.me(),
+        service: a.service,
+        currency: a.currency,
+        counterparty: a.counterparty,
+        decimals: a.decimals,
+        rounding: a.rounding,
+    };
     // A sheet for all counterparties is published on each pair's channel, where each
     // counterparty's peer checks it too.
     let partners = match a.counterparty {
-        Some(c) => vec![c],
-        None => s.partners(),
+        Some(p) => vec![p],
+        None => c.partners(),
     };
     for p in partners {
-        let out = show(
-            &s.submit(p, "ratesheet.publish", vec![b(&terms), b(&csv)])
-                .await
-                .with_context(|| {
-                    format!(
-                        "{}: not published on the channel with {p}",
-                        a.file.display()
-                    )
-                })?,
-        )?;
+        let request = PublishRatesheet {
+            terms: terms.clone(),
+            csv: csv.clone(),
+        };
+        let out = c
+            .call::<api::PublishSheet>(p, request)
+            .await
+            .with_context(|| {
+                format!(
+                    "{}: not published on the channel with {p}",
+                    a.file.display()
+                )
+            })?;
         println!(
-            "published {} {} ratesheet for {p}: {} rows in force",
-            s.me(),
+            "published {} {} ratesheet for {p}: version {}, {} rows in force",
+            c.me(),
             a.service,
-            out["rows"]
+            out.version,
+            out.rows
         );
     }
     Ok(0)
 }
 
-async fn deal(s: &Session, cmd: DealCmd) -> anyhow::Result<u8> {
+/// Reads a deal file and proposes it to its other party; returns the deal's id.
+pub async fn propose_deal(c: &Clearing, file: &Path) -> anyhow::Result<String> {
+    let toml = std::fs::read_to_string(file)
+        .with_context(|| format!("{}: cannot read", file.display()))?;
+    let deal = settlement::deal::Deal::parse(&toml)
+        .with_context(|| format!("{}: deal refused", file.display()))?;
+    let other = deal
+        .parties
+        .iter()
+        .copied()
+        .find(|p| *p != c.me())
+        .context("the deal's parties do not include another carrier")?;
+    let out = c
+        .call::<api::ProposeDealFn>(other, ProposeDeal { toml })
+        .await?;
+    Ok(out.id)
+}
+
+async fn deal(c: &Clearing, cmd: DealCmd) -> anyhow::Result<u8> {
     match cmd {
-        DealCmd::Propose { file } => {
-            let text = std::fs::read_to_string(&file)
-                .with_context(|| format!("{}: cannot read", file.display()))?;
-            let deal = settlement::deal::Deal::parse(&text)
-                .with_context(|| format!("{}: deal refused", file.display()))?;
-            let other = deal
-                .parties
-                .iter()
-                .copied()
-                .find(|p| *p != s.me())
-                .context("the deal's parties do not include another carrier")?;
-            let out = show(&s.submit(other, "deal.propose", vec![b(&text)]).await?)?;
-            println!("{}", out["id"].as_str().unwrap_or_default());
-        }
-        DealCmd::Accept { id } | DealCmd::Withdraw { id } if id.is_empty() => {
-            bail!("--id is empty")
-        }
+        DealCmd::Propose { file } => println!("{}", propose_deal(c, &file).await?),
         DealCmd::Accept { id } => {
-            let other = s.find("deal.get", &id).await?;
-            s.submit(other, "deal.accept", vec![b(&id)]).await?;
+            let other = c.locate(Kind::Deal, &id).await?;
+            c.call::<api::AcceptDeal>(other, DealId { id: id.clone() })
+                .await?;
             println!("deal {id} is in force");
         }
         DealCmd::Withdraw { id } => {
-            let other = s.find("deal.get", &id).await?;
-            s.submit(other, "deal.withdraw", vec![b(&id)]).await?;
+            let other = c.locate(Kind::Deal, &id).await?;
+            c.call::<api::WithdrawDeal>(other, DealId { id: id.clone() })
+                .await?;
             println!("deal {id} withdrawn");
         }
-    }
-    Ok(0)
-}
-
-async fn export(s: &Session, a: &ExportArgs) -> anyhow::Result<u8> {
-    let other = a
-        .statement
-        .other(s.me())
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let (bytes, extra): (Vec<u8>, Option<Vec<u8>>) = match a.kind {
-        ExportKind::Rated => (
-            s.query(other, "usage.rated", vec![b(&a.statement.json())])
-                .await?,
-            None,
-        ),
-        kind => {
-            let st: contracts::IssuedStatement = serde_json::from_slice(
-                &s.query(other, "statement.get", vec![b(&a.statement.json())])
-                    .await?,
-            )
-            .context("the stored statement is unreadable")?;
-            match kind {
-                ExportKind::Discrepancies => (st.discrepancies_csv.into_bytes(), None),
-                _ => (
-                    st.statement_csv.into_bytes(),
-                    Some(st.summary_json.into_bytes()),
-                ),
+        DealCmd::List(l) => {
+            let deals = c.deals(l.with).await?;
+            if deals.is_empty() {
+                println!("no deal");
+            }
+            for d in deals {
+                println!(
+                    "{}: {} and {}, {:?}, proposed by {}",
+                    d.id, d.parties[0], d.parties[1], d.state, d.proposer
+                );
             }
         }
-    };
-    std::fs::write(&a.out, &bytes).with_context(|| format!("{}: cannot write", a.out.display()))?;
-    if let Some(summary) = extra {
-        let path = a.out.with_file_name("summary.json");
-        std::fs::write(&path, summary)
-            .with_context(|| format!("{}: cannot write", path.display()))?;
-        println!("wrote {} and {}", a.out.display(), path.display());
-    } else {
-        println!("wrote {}", a.out.display());
     }
     Ok(0)
 }
 
-async fn dispute(s: &Session, cmd: DisputeCmd) -> anyhow::Result<u8> {
+async fn agreement(c: &Clearing, cmd: AgreementCmd) -> anyhow::Result<u8> {
+    let state = match cmd {
+        AgreementCmd::Propose(a) => {
+            // Terms not given keep the value in force; settlement checks the bounds.
+            let mut draft = c
+                .call::<api::GetAgreement>(a.with, ())
+                .await?
+                .in_force
+                .draft();
+            draft.notice_days = a.notice_days.unwrap_or(draft.notice_days);
+            draft.match_window = a.match_window.unwrap_or(draft.match_window);
+            draft.units_tolerance = a.units_tolerance.or(draft.units_tolerance);
+            draft.threshold_pct = a.threshold_pct.unwrap_or(draft.threshold_pct);
+            draft.dispute_window_days = a.dispute_window_days.unwrap_or(draft.dispute_window_days);
+            let terms = AgreementTerms::try_from(draft)?;
+            let s = c
+                .call::<api::ProposeAgreement>(
+                    a.with,
+                    AgreementProposal {
+                        with: a.with,
+                        terms,
+                    },
+                )
+                .await?;
+            println!("proposed to {}; in force once {} accepts", a.with, a.with);
+            s
+        }
+        AgreementCmd::Accept { with } => {
+            let s = c
+                .call::<api::AcceptAgreement>(with, Counterparty { with })
+                .await?;
+            println!("the agreement with {with} is in force");
+            s
+        }
+        AgreementCmd::Show { with } => c.call::<api::GetAgreement>(with, ()).await?,
+    };
+    let t = &state.in_force;
+    println!(
+        "in force: notice_days {}, match_window {} s, units_tolerance {}, threshold_pct {}, dispute_window_days {}",
+        t.notice_days(),
+        t.match_window(),
+        t.units_tolerance()
+            .map_or("the service's default".to_string(), |u| u.to_string()),
+        t.threshold_pct(),
+        t.dispute_window_days()
+    );
+    if let Some(p) = &state.pending {
+        println!("pending: proposed by {} — {:?}", p.by, p.terms);
+    }
+    Ok(0)
+}
+
+/// `X` for `X.csv`: where an output's companion files go.
+fn stem(out: &Path) -> String {
+    let s = out.as_os_str().to_string_lossy();
+    s.strip_suffix(".csv").unwrap_or(&s).to_string()
+}
+
+async fn export(c: &Clearing, a: &ExportArgs) -> anyhow::Result<u8> {
+    let other = a
+        .statement
+        .other(c.me())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let id = a.statement.checked()?;
+    let (bytes, summary) = match a.kind {
+        ExportKind::Rated => (c.call::<api::Rated>(other, id).await?.into_bytes(), None),
+        ExportKind::Discrepancies => {
+            let st = c.call::<api::GetStatement>(other, id).await?;
+            (st.discrepancies_csv.into_bytes(), None)
+        }
+        ExportKind::Statement => {
+            let st = c.call::<api::GetStatement>(other, id).await?;
+            (
+                st.statement_csv.into_bytes(),
+                Some(st.summary_json.into_bytes()),
+            )
+        }
+    };
+    write(&a.out, &bytes)?;
+    match summary {
+        Some(summary) => {
+            let path = PathBuf::from(format!("{}.summary.json", stem(&a.out)));
+            write(&path, &summary)?;
+            println!("wrote {} and {}", a.out.display(), path.display());
+        }
+        None => println!("wrote {}", a.out.display()),
+    }
+    Ok(0)
+}
+
+/// Writes a whole file beside its final name and renames it into place.
+fn write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let (out, mut w) = super::files::Output::create(path)?;
+    w.write_all(bytes)
+        .with_context(|| format!("{}: cannot write", path.display()))?;
+    super::files::finish(w, path)?;
+    out.commit()
+}
+
+fn show_dispute(d: &contracts::DisputeRecord) {
+    let s = &d.statement;
+    println!(
+        "{}: {} → {} {} {} to {}{}, {} (claimed {}{})",
+        d.id,
+        s.payer,
+        s.payee,
+        s.service,
+        s.period.from_text(),
+        s.period.to_text(),
+        d.line
+            .as_deref()
+            .map(|l| format!(", line `{l}`"))
+            .unwrap_or_default(),
+        d.dispute.state,
+        d.dispute.claimed,
+        d.dispute
+            .adjustment()
+            .map(|a| format!(", adjustment {a}"))
+            .unwrap_or_default()
+    );
+}
+
+async fn dispute(c: &Clearing, cmd: DisputeCmd) -> anyhow::Result<u8> {
     let (name, step) = match cmd {
         DisputeCmd::Open(o) => {
             let other = o
                 .statement
-                .other(s.me())
+                .other(c.me())
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             let evidence = match &o.evidence {
                 Some(p) => Some(
@@ -703,41 +625,67 @@ async fn dispute(s: &Session, cmd: DisputeCmd) -> anyhow::Result<u8> {
                 ),
                 None => None,
             };
-            let req = serde_json::json!({
-                "statement": serde_json::from_str::<serde_json::Value>(&o.statement.json())?,
-                "line": o.line,
-                "claimed": o.claimed,
-                "reason": o.reason,
-                "evidence": evidence,
-            })
-            .to_string();
-            let out = show(&s.submit(other, "dispute.open", vec![b(&req)]).await?)?;
-            println!("{}", out["id"].as_str().unwrap_or_default());
+            let req = OpenRequest {
+                statement: o.statement.checked()?,
+                line: o.line,
+                claimed: o.claimed,
+                reason: o.reason,
+                evidence,
+            };
+            let out = c.call::<api::OpenDispute>(other, req).await?;
+            println!("{}", out.id);
             return Ok(0);
         }
-        DisputeCmd::Accept(a) => ("accept", a),
-        DisputeCmd::Reject(a) => ("reject", a),
-        DisputeCmd::Counter(a) => ("counter", a),
-        DisputeCmd::AcceptCounter(a) => ("accept-counter", a),
-        DisputeCmd::Escalate(a) => ("escalate", a),
-        DisputeCmd::Withdraw(a) => ("withdraw", a),
-        DisputeCmd::ProposeSettlement(a) => ("propose-settlement", a),
-        DisputeCmd::AcceptSettlement(a) => ("accept-settlement", a),
+        DisputeCmd::List(l) => {
+            let list = c.disputes(l.with).await?;
+            if list.is_empty() {
+                println!("no dispute");
+            }
+            list.iter().for_each(show_dispute);
+            return Ok(0);
+        }
+        DisputeCmd::Show { id } => {
+            let other = c.locate(Kind::Dispute, &id).await?;
+            let d = c.call::<api::GetDispute>(other, DisputeId { id }).await?;
+            show_dispute(&d);
+            for e in &d.history {
+                println!(
+                    "  {} {} by {}{}{}",
+                    settlement::time::Timestamp(e.at),
+                    e.step,
+                    e.by,
+                    e.amount.map(|a| format!(" ({a})")).unwrap_or_default(),
+                    if e.reason.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", e.reason)
+                    }
+                );
+            }
+            println!("  next: {}", d.dispute.who_may_act());
+            return Ok(0);
+        }
+        DisputeCmd::Accept(a) => (StepName::Accept, a),
+        DisputeCmd::Reject(a) => (StepName::Reject, a),
+        DisputeCmd::Counter(a) => (StepName::Counter, a),
+        DisputeCmd::AcceptCounter(a) => (StepName::AcceptCounter, a),
+        DisputeCmd::Escalate(a) => (StepName::Escalate, a),
+        DisputeCmd::Withdraw(a) => (StepName::Withdraw, a),
+        DisputeCmd::ProposeSettlement(a) => (StepName::ProposeSettlement, a),
+        DisputeCmd::AcceptSettlement(a) => (StepName::AcceptSettlement, a),
     };
-    let other = s.find("dispute.get", &step.id).await?;
-    let out: contracts::DisputeRecord = serde_json::from_slice(
-        &s.submit(
+    let other = c.locate(Kind::Dispute, &step.id).await?;
+    let out = c
+        .call::<api::StepDispute>(
             other,
-            "dispute.step",
-            vec![
-                b(&step.id),
-                b(name),
-                b(step.amount.as_deref().unwrap_or("")),
-                b(&step.reason),
-            ],
+            DisputeStep {
+                id: step.id,
+                step: name,
+                amount: step.amount,
+                reason: step.reason,
+            },
         )
-        .await?,
-    )?;
+        .await?;
     let adjustment = out
         .dispute
         .adjustment()
@@ -747,7 +695,7 @@ async fn dispute(s: &Session, cmd: DisputeCmd) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-async fn payment(s: &Session, cmd: PaymentCmd) -> anyhow::Result<u8> {
+async fn payment(c: &Clearing, cmd: PaymentCmd) -> anyhow::Result<u8> {
     match cmd {
         PaymentCmd::Record {
             payee,
@@ -756,35 +704,56 @@ async fn payment(s: &Session, cmd: PaymentCmd) -> anyhow::Result<u8> {
             date,
             reference,
         } => {
-            let req = serde_json::json!({
-                "payee": payee.as_str(), "amount": amount, "currency": currency.as_str(),
-                "date": date, "reference": reference,
-            })
-            .to_string();
-            let out = show(&s.submit(payee, "payment.record", vec![b(&req)]).await?)?;
-            println!("{}", out["id"].as_str().unwrap_or_default());
+            let req = PaymentRequest {
+                payee,
+                amount,
+                currency,
+                date,
+                reference,
+            };
+            let out = c.call::<api::RecordPayment>(payee, req).await?;
+            println!("{}", out.id);
         }
         PaymentCmd::Confirm { id } => {
-            let other = s.find("payment.get", &id).await?;
-            s.submit(other, "payment.confirm", vec![b(&id)]).await?;
+            let other = c.locate(Kind::Payment, &id).await?;
+            c.call::<api::ConfirmPayment>(other, PaymentId { id: id.clone() })
+                .await?;
             println!("payment {id} confirmed");
         }
         PaymentCmd::Balance { with } => {
-            let out: Vec<contracts::Balance> = serde_json::from_slice(
-                &s.query(
-                    with,
-                    "payment.balance",
-                    vec![b(s.me().as_str()), b(with.as_str())],
-                )
-                .await?,
-            )?;
+            let out = c
+                .call::<api::GetBalance>(with, BalanceQuery { a: c.me(), b: with })
+                .await?;
             if out.is_empty() {
-                println!("nothing is due between {} and {with}", s.me());
+                println!("nothing is due between {} and {with}", c.me());
             }
             for p in out {
                 println!(
                     "{}: {} owes {} {} — balance after confirmed payments {}",
                     p.currency, p.debtor, p.creditor, p.due, p.balance
+                );
+            }
+        }
+        PaymentCmd::List(l) => {
+            let list = c.payments(l.with).await?;
+            if list.is_empty() {
+                println!("no payment");
+            }
+            for p in list {
+                println!(
+                    "{}: {} → {} {} {} on {} ({}), {}",
+                    p.id,
+                    p.payer,
+                    p.payee,
+                    p.amount,
+                    p.currency,
+                    p.date,
+                    p.reference,
+                    if p.confirmed_at.is_some() {
+                        "confirmed"
+                    } else {
+                        "awaiting confirmation"
+                    }
                 );
             }
         }

@@ -4,7 +4,9 @@
 
 use std::fmt::Write as _;
 use std::fs;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::Args;
@@ -13,8 +15,17 @@ use ledger::network::{self, InitOptions};
 use settlement::carrier::CarrierId;
 use settlement::cdr::FormatSpec;
 
+use contracts::api;
+use contracts::client::{Clearing, Embedded};
+use contracts::{
+    BalanceQuery, DealId, DisputeStep, OpenRequest, PaymentId, PaymentRequest, StatementId,
+};
+use rust_decimal::Decimal;
+use settlement::dispute::StepName;
+use settlement::service::Service;
+
 use super::Failure;
-use super::clearing::{Session, block_on};
+use super::session::block_on;
 
 /// `iclear demo`'s flags (the network goes in the global `--dir`, default `iclear-demo`;
 /// a previous demo there is replaced, anything else is refused).
@@ -23,6 +34,12 @@ pub struct DemoArgs {
     /// Usage events per direction.
     #[arg(long, default_value_t = 20_000)]
     pub records: u64,
+    /// Stop after the report instead of serving the portal.
+    #[arg(long)]
+    pub no_serve: bool,
+    /// Where the portal listens (port 0 picks a free one).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub portal: std::net::SocketAddr,
 }
 
 /// Marks a directory as the demo's own, so that it may be replaced.
@@ -71,10 +88,43 @@ fn renamed(from: &Path, to: &Path, payer: &str, payee: &str) -> anyhow::Result<(
 
 pub fn run(args: DemoArgs, dir: Option<PathBuf>) -> Result<u8, Failure> {
     let dir = dir.unwrap_or_else(|| PathBuf::from("iclear-demo"));
-    block_on(demo(&dir, args.records)).map_err(Failure::from)
+    let serve = (!args.no_serve).then_some(args.portal);
+    block_on(demo(&dir, args.records, serve)).map_err(Failure::from)
 }
 
-async fn demo(dir: &Path, records: u64) -> anyhow::Result<u8> {
+/// After the month: a user per carrier (an admin, with a fresh password printed once), and
+/// the portal until Ctrl-C.
+async fn serve_portal(dir: &Path, net: Arc<Embedded>, addr: SocketAddr) -> anyhow::Result<()> {
+    let users = portal::Users::open(&super::user::users_db(dir)).await?;
+    let mut logins = Vec::new();
+    for who in ["alpha", "beta", "gamma"] {
+        let name = format!("{who}-analyst");
+        let password = portal::users::random_hex(8)?;
+        users
+            .add(carrier(who)?, &name, portal::Role::Admin, &password)
+            .await?;
+        logins.push((name, password));
+    }
+    let (server, bound) = super::up::start_portal(dir, net, addr).await?;
+    println!("\nthe portal: http://{bound}/ — sign in as any of (admin of its carrier):");
+    for (name, password) in &logins {
+        println!("  {name:<14} password {password}");
+    }
+    println!(
+        "API: `curl -H 'Authorization: Bearer TOKEN' http://{bound}/api/v1/me` with a token from \
+         `iclear --dir {} --as alpha user token --name alpha-analyst`; Ctrl-C stops",
+        dir.display()
+    );
+    let handle = server.handle();
+    tokio::select! {
+        r = server => r.context("the portal stopped")?,
+        _ = super::up::stop_signal() => handle.stop(true).await,
+    }
+    println!("stopped");
+    Ok(())
+}
+
+async fn demo(dir: &Path, records: u64, serve: Option<SocketAddr>) -> anyhow::Result<u8> {
     prepare(dir)?;
     let mut report = String::new();
     // The network is DIR itself, so `iclear --dir DIR …` works on it afterwards.
@@ -94,9 +144,12 @@ async fn demo(dir: &Path, records: u64) -> anyhow::Result<u8> {
         "network: alpha, beta and gamma, one channel per pair, in {}",
         net_dir.display()
     )?;
-    // One process opens the network once and acts as each carrier in turn.
-    let root = Session::open(&net_dir, carrier("alpha")?).await?;
-    let session = |who: &str| -> anyhow::Result<Session> { root.as_carrier(carrier(who)?) };
+    // One process opens the network once, with every carrier's read model following its
+    // peer, and acts as each carrier in turn.
+    let net = Embedded::open(&net_dir).await?;
+    let client =
+        |who: &str| -> anyhow::Result<Clearing> { Ok(Clearing::new(net.clone(), carrier(who)?)?) };
+    let (alpha, beta, gamma) = (client("alpha")?, client("beta")?, client("gamma")?);
 
     // October 2026 traffic: alpha ↔ beta both ways, and gamma → alpha.
     let base = data.join("generated");
@@ -113,28 +166,21 @@ async fn demo(dir: &Path, records: u64) -> anyhow::Result<u8> {
     }
     writeln!(
         report,
-        "traffic: {} events a direction for October 2026 (generator seed 2026; deck of {} rows with a mid-month change)",
-        records, g.ratesheet_rows
+        "traffic: October 2026, {records} usage events a direction (generator seed 2026; a deck of {} rows with a mid-month change)",
+        g.ratesheet_rows
     )?;
 
     // Each payee publishes its deck for all counterparties.
-    for (_, payee) in [("alpha", "beta"), ("beta", "alpha")] {
-        let s = session(payee)?;
-        let sheet = data
-            .join(format!(
-                "{}-{payee}",
-                if payee == "beta" { "alpha" } else { "beta" }
-            ))
-            .join("ratesheet.csv");
+    for (payer, payee) in [("alpha", "beta"), ("beta", "alpha")] {
         let args = super::clearing::PublishArgs {
-            file: sheet,
-            service: settlement::service::Service::Voice,
+            file: data.join(format!("{payer}-{payee}")).join("ratesheet.csv"),
+            service: Service::Voice,
             currency: "EUR".parse()?,
             counterparty: None,
             decimals: 4,
             rounding: settlement::money::Rounding::HalfUp,
         };
-        super::clearing::publish(&s, &args).await?;
+        super::clearing::publish(&client(payee)?, &args).await?;
     }
     writeln!(
         report,
@@ -142,23 +188,14 @@ async fn demo(dir: &Path, records: u64) -> anyhow::Result<u8> {
     )?;
 
     // alpha proposes the generated deal, beta signs it.
-    let alpha = session("alpha")?;
-    let beta_id = carrier("beta")?;
-    let deal_text = fs::read_to_string(data.join("alpha-beta/deal.toml"))?;
-    let deal = settlement::deal::Deal::parse(&deal_text)?;
-    let deal_id = deal.id.clone().unwrap_or_default();
-    alpha
-        .submit(beta_id, "deal.propose", vec![deal_text.into_bytes()])
-        .await?;
-    drop(alpha);
-    let beta = root.as_carrier(beta_id)?;
-    beta.submit(
-        carrier("alpha")?,
-        "deal.accept",
-        vec![deal_id.clone().into_bytes()],
+    let deal_id = super::clearing::propose_deal(&alpha, &data.join("alpha-beta/deal.toml")).await?;
+    beta.call::<api::AcceptDeal>(
+        alpha.me(),
+        DealId {
+            id: deal_id.clone(),
+        },
     )
     .await?;
-    drop(beta);
     writeln!(
         report,
         "deal: {deal_id} proposed by alpha, accepted by beta: in force"
@@ -167,210 +204,207 @@ async fn demo(dir: &Path, records: u64) -> anyhow::Result<u8> {
     // Each carrier submits its own records of each flow.
     writeln!(
         report,
-        "CDR files submitted (batches endorsed by both carriers' peers):"
+        "CDR files, each carrier's own records of each flow (batches endorsed by both carriers' peers):"
     )?;
+    let rejects_dir = dir.join("rejects");
+    fs::create_dir_all(&rejects_dir)?;
     for (payer, payee) in flows {
         let flow = data.join(format!("{payer}-{payee}"));
         for (reporter, file) in [(payer, "payer.csv"), (payee, "payee.csv")] {
-            let s = session(reporter)?;
             let path = flow.join(file);
-            let rejects = flow.join(format!("{reporter}.rejects.csv"));
-            let r = super::cdr::submit(&s, &path, FormatSpec::Native, &rejects, 5_000, 4).await?;
+            let rejects = rejects_dir.join(format!("{payer}-{payee}.{reporter}.rejects.csv"));
+            let r = super::cdr::submit(
+                &client(reporter)?,
+                &path,
+                FormatSpec::Native,
+                &rejects,
+                5_000,
+                4,
+            )
+            .await?;
             writeln!(
                 report,
-                "  {reporter:<5} {}: {} rows, {} accepted, {} rejected (rejects in {})",
-                path.display(),
+                "  {reporter:<5} {payer} → {payee}: {} rows, {} accepted, {} rejected{}{}",
                 r.rows,
                 r.accepted,
                 r.rows - r.accepted,
-                rejects.display()
+                if r.rows > r.accepted { ": " } else { "" },
+                r.tally().reasons(),
             )?;
         }
     }
+    writeln!(
+        report,
+        "  (rows ≠ events: each side's file is its own view of the {records} events — calls one side \
+         never recorded are missing from its file, and a few rows per file are malformed or repeated \
+         on purpose and rejected with a reason; the rejected rows are in {})",
+        rejects_dir.display()
+    )?;
 
     // Statements, issued by the payer, computed by both peers.
-    let october = |payer: &str, payee: &str| {
-        serde_json::json!({"payer": payer, "payee": payee, "service": "voice", "from": "2026-10-01", "to": "2026-11-01"})
-            .to_string()
-    };
     writeln!(
         report,
         "statements for October 2026, computed by both carriers' peers:"
     )?;
     let exports = dir.join("exports");
     fs::create_dir_all(&exports)?;
+    let october = |payer: &str, payee: &str| -> anyhow::Result<StatementId> {
+        Ok(StatementId {
+            payer: carrier(payer)?,
+            payee: carrier(payee)?,
+            service: Service::Voice,
+            period: settlement::period::Period::parse("2026-10-01", "2026-11-01")?,
+        })
+    };
     let mut billed = Vec::new();
     for (payer, payee) in flows {
-        let s = session(payer)?;
-        let out: serde_json::Value = serde_json::from_slice(
-            &s.submit(
-                carrier(payee)?,
-                "statement.issue",
-                vec![october(payer, payee).into_bytes()],
-            )
-            .await?,
-        )?;
-        let st: contracts::IssuedStatement = serde_json::from_slice(
-            &s.query(
-                carrier(payee)?,
-                "statement.get",
-                vec![october(payer, payee).into_bytes()],
-            )
-            .await?,
-        )?;
+        let c = client(payer)?;
+        let out = c
+            .call::<api::IssueStatement>(carrier(payee)?, october(payer, payee)?)
+            .await?;
+        let st = c
+            .call::<api::GetStatement>(carrier(payee)?, october(payer, payee)?)
+            .await?;
         let folder = exports.join(format!("{payer}-{payee}"));
         fs::create_dir_all(&folder)?;
         fs::write(folder.join("statement.csv"), &st.statement_csv)?;
         fs::write(folder.join("discrepancies.csv"), &st.discrepancies_csv)?;
         fs::write(folder.join("summary.json"), &st.summary_json)?;
+        let summary: serde_json::Value = serde_json::from_str(&st.summary_json)?;
         writeln!(
             report,
-            "  {payer} → {payee}: amount billed {} {} ({}), files in {}",
+            "  {payer} → {payee}: {payee} bills {} {} ({}); out_of_scope {} = records on the channel outside \
+             this direction and month (the other direction's traffic), rejected {}; files in {}",
             st.amount_billed,
             st.currency,
-            out["status"].as_str().unwrap_or(""),
+            out.status,
+            summary["out_of_scope"],
+            summary["rejected"],
             folder.display()
         )?;
-        billed.push((payer, payee, st));
+        billed.push(st);
     }
 
     // alpha disputes part of beta's bill; beta counters; alpha accepts.
-    let (_, _, ab) = &billed[0];
-    let amount: rust_decimal::Decimal = ab.amount_billed.parse()?;
-    let claimed = (amount / rust_decimal::Decimal::from(100))
+    let ab = &billed[0];
+    let claimed = (ab.amount_billed / Decimal::from(100))
         .round_dp(2)
-        .max(rust_decimal::Decimal::new(1, 2));
-    let counter = (claimed / rust_decimal::Decimal::from(2))
+        .max(Decimal::new(1, 2));
+    let counter = (claimed / Decimal::from(2))
         .round_dp(2)
-        .max(rust_decimal::Decimal::new(1, 2));
-    let alpha = session("alpha")?;
-    let open = serde_json::json!({
-        "statement": serde_json::from_str::<serde_json::Value>(&october("alpha", "beta"))?,
-        "claimed": claimed.to_string(),
-        "reason": "calls missing from our records",
-        "evidence": "see exports/alpha-beta/discrepancies.csv",
-    });
-    let d: contracts::DisputeRecord = serde_json::from_slice(
-        &alpha
-            .submit(beta_id, "dispute.open", vec![open.to_string().into_bytes()])
-            .await?,
-    )?;
-    drop(alpha);
-    let beta = root.as_carrier(beta_id)?;
-    beta.submit(
-        carrier("alpha")?,
-        "dispute.step",
-        vec![
-            d.id.clone().into_bytes(),
-            b"counter".to_vec(),
-            counter.to_string().into_bytes(),
-            b"half: our CDRs show the calls".to_vec(),
-        ],
+        .max(Decimal::new(1, 2));
+    let d = alpha
+        .call::<api::OpenDispute>(
+            beta.me(),
+            OpenRequest {
+                statement: october("alpha", "beta")?,
+                line: None,
+                claimed,
+                reason: "calls missing from our records".into(),
+                evidence: Some("see exports/alpha-beta/discrepancies.csv".into()),
+            },
+        )
+        .await?;
+    let step = |step: StepName, amount: Option<Decimal>, reason: &str| DisputeStep {
+        id: d.id.clone(),
+        step,
+        amount,
+        reason: reason.into(),
+    };
+    beta.call::<api::StepDispute>(
+        alpha.me(),
+        step(
+            StepName::Counter,
+            Some(counter),
+            "half: our CDRs show the calls",
+        ),
     )
     .await?;
-    drop(beta);
-    let alpha = session("alpha")?;
-    let done: contracts::DisputeRecord = serde_json::from_slice(
-        &alpha
-            .submit(
-                beta_id,
-                "dispute.step",
-                vec![
-                    d.id.clone().into_bytes(),
-                    b"accept-counter".to_vec(),
-                    Vec::new(),
-                    b"agreed".to_vec(),
-                ],
-            )
-            .await?,
-    )?;
+    let done = alpha
+        .call::<api::StepDispute>(beta.me(), step(StepName::AcceptCounter, None, "agreed"))
+        .await?;
+    let adjustment = done.dispute.adjustment().unwrap_or_default();
     writeln!(
         report,
-        "dispute {}: alpha claimed {claimed} EUR on alpha → beta, beta countered {counter}, alpha accepted: {} (adjustment {})",
-        done.id,
-        done.dispute.state,
-        done.dispute.adjustment().unwrap_or_default()
+        "dispute {}: alpha claimed {claimed} EUR of beta's bill, beta countered {counter}, alpha accepted: {} (adjustment {adjustment})",
+        done.id, done.dispute.state,
     )?;
 
     // Net positions, then the debtor pays and the creditor confirms.
-    let balances: Vec<contracts::Balance> = serde_json::from_slice(
-        &alpha
-            .query(
-                beta_id,
-                "payment.balance",
-                vec![b"alpha".to_vec(), b"beta".to_vec()],
-            )
-            .await?,
+    let balances = alpha
+        .call::<api::GetBalance>(
+            beta.me(),
+            BalanceQuery {
+                a: alpha.me(),
+                b: beta.me(),
+            },
+        )
+        .await?;
+    let ba = &billed[1];
+    writeln!(
+        report,
+        "netting alpha ↔ beta: alpha owes beta {} − {adjustment} (dispute) = {}; beta owes alpha {}; in EUR they net to:",
+        ab.amount_billed,
+        ab.amount_billed - adjustment,
+        ba.amount_billed
     )?;
-    drop(alpha);
     for p in &balances {
-        let debtor = session(&p.debtor)?;
-        let req = serde_json::json!({"payee": p.creditor, "amount": p.balance, "currency": p.currency, "date": "2026-11-20", "reference": "DEMO-1"});
-        let pay: contracts::PaymentRecord = serde_json::from_slice(
-            &debtor
-                .submit(
-                    carrier(&p.creditor)?,
-                    "payment.record",
-                    vec![req.to_string().into_bytes()],
-                )
-                .await?,
-        )?;
-        drop(debtor);
-        let creditor = session(&p.creditor)?;
-        creditor
-            .submit(
-                carrier(&p.debtor)?,
-                "payment.confirm",
-                vec![pay.id.clone().into_bytes()],
+        let debtor = client(p.debtor.as_str())?;
+        let pay = debtor
+            .call::<api::RecordPayment>(
+                p.creditor,
+                PaymentRequest {
+                    payee: p.creditor,
+                    amount: p.balance,
+                    currency: p.currency,
+                    date: "2026-11-20".into(),
+                    reference: "DEMO-1".into(),
+                },
             )
+            .await?;
+        let creditor = client(p.creditor.as_str())?;
+        creditor
+            .call::<api::ConfirmPayment>(p.debtor, PaymentId { id: pay.id.clone() })
             .await?;
         writeln!(
             report,
-            "alpha ↔ beta netted: {} owes {} {} {}; paid ({}) and confirmed",
-            p.debtor, p.creditor, p.due, p.currency, pay.id
+            "  {} owes {} {} {}: paid ({}) and confirmed by {}",
+            p.debtor, p.creditor, p.due, p.currency, pay.id, p.creditor
         )?;
-        let after: Vec<contracts::Balance> = serde_json::from_slice(
-            &creditor
-                .query(
-                    carrier(&p.debtor)?,
-                    "payment.balance",
-                    vec![
-                        p.debtor.clone().into_bytes(),
-                        p.creditor.clone().into_bytes(),
-                    ],
-                )
-                .await?,
-        )?;
+        let after = creditor
+            .call::<api::GetBalance>(
+                p.debtor,
+                BalanceQuery {
+                    a: p.debtor,
+                    b: p.creditor,
+                },
+            )
+            .await?;
         for a in after {
             writeln!(report, "  balance now: {} {}", a.balance, a.currency)?;
         }
     }
-    let (_, _, ga) = &billed[2];
+    let ga = &billed[2];
     writeln!(
         report,
         "gamma → alpha: {} {} due, unpaid",
         ga.amount_billed, ga.currency
     )?;
 
-    // alpha's read model, derived from its peer's blocks: what a dashboard reads.
-    {
-        let channel = network::pair_channel("alpha", "beta");
-        let ledger = root
-            .network()?
-            .peer("alpha")
-            .and_then(|p| p.ledger(&channel))
-            .context("alpha's peer has no alpha.beta ledger")?;
-        let path = dir.join("readmodel-alpha.sqlite");
-        let model = contracts::readmodel::ReadModel::sqlite(&path).await?;
-        let blocks = model.rebuild(&ledger).await?;
-        let totals = model.record_totals(&channel).await?;
-        writeln!(
-            report,
-            "read model: alpha's view of alpha.beta rebuilt from {blocks} blocks into {} ({} reporter/direction groups of rated records)",
-            path.display(),
-            totals.len()
-        )?;
-    }
+    // alpha's read model, derived from its peer's blocks: what lists and dashboards read.
+    let submissions = alpha.submissions(None).await?;
+    let audit = alpha.transactions(None, None, 0, 100_000).await?;
+    let days = alpha
+        .daily_traffic(Some(beta.me()), 1_790_812_800, 1_793_491_200)
+        .await?;
+    let _ = gamma;
+    writeln!(
+        report,
+        "read model: alpha's, following its peer: {} CDR batches, {} transactions in the audit trail, {} day/direction rows of traffic with beta",
+        submissions.len(),
+        audit.len(),
+        days.len()
+    )?;
     let verify = ledger::verify::verify_dir(&net_dir).await?;
     writeln!(
         report,
@@ -384,19 +418,33 @@ async fn demo(dir: &Path, records: u64) -> anyhow::Result<u8> {
     if !verify.is_ok() {
         write!(report, "{verify}")?;
     }
+    let me = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "iclear".into());
     writeln!(
         report,
-        "\nwhere the data is: {} (the network), {} (CDR files, ratesheets, rejects), {} (statement files)",
+        "\nwhere the data is: {} (the network), {} (CDR files, ratesheets), {} (rejected rows), {} (statement files)",
         dir.display(),
         data.display(),
+        rejects_dir.display(),
         exports.display()
     )?;
-    writeln!(report, "  iclear --dir {} ledger info", net_dir.display())?;
-    writeln!(
-        report,
-        "  iclear --dir {} --as alpha payment balance --with beta",
-        net_dir.display()
-    )?;
+    writeln!(report, "next steps:")?;
+    for cmd in [
+        "ledger info".to_string(),
+        "--as alpha payment balance --with beta".into(),
+        "--as alpha dispute list".into(),
+        "--as beta statement list".into(),
+        format!("--as alpha dispute show --id {}", done.id),
+    ] {
+        writeln!(report, "  {me} --dir {} {cmd}", net_dir.display())?;
+    }
     print!("{report}");
-    Ok(if verify.is_ok() { 0 } else { 1 })
+    if !verify.is_ok() {
+        return Ok(1);
+    }
+    if let Some(addr) = serve {
+        serve_portal(dir, net.clone(), addr).await?;
+    }
+    Ok(0)
 }

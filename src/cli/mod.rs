@@ -9,11 +9,15 @@ mod demo;
 
 mod files;
 mod fixtures;
+mod org;
 
 mod progress;
 mod rate;
 mod reconcile;
+mod served;
+mod session;
 mod up;
+mod user;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -59,6 +63,9 @@ pub enum Command {
     /// Bilateral deals on the ledger.
     #[command(subcommand)]
     Deal(clearing::DealCmd),
+    /// The pair's agreement: notice, matching, threshold and dispute window (SPEC §1.1).
+    #[command(subcommand)]
+    Agreement(clearing::AgreementCmd),
     /// Statements on the ledger.
     #[command(subcommand)]
     Statement(clearing::StatementCmd),
@@ -75,8 +82,18 @@ pub enum Command {
     Cdr(cdr::CdrCmd),
     /// A settlement month on a fresh network of three carriers, with a report.
     Demo(demo::DemoArgs),
-    /// Keep the network in --dir open and serve it to other commands (loopback only).
+    /// One organisation's own material (SPEC §11).
+    #[command(subcommand)]
+    Org(org::OrgCmd),
+    /// Channels of separate organisations (SPEC §11).
+    #[command(subcommand)]
+    Channel(org::ChannelCmd),
+    /// Keep the network in --dir open and serve it to other commands of its owner, and
+    /// with --portal the partner portal.
     Up(up::UpArgs),
+    /// The portal's users (SPEC §13).
+    #[command(subcommand)]
+    User(user::UserCmd),
 }
 
 /// Network administration.
@@ -142,6 +159,9 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
             clearing::run(cli.dir, cli.as_carrier, clearing::Action::Ratesheet(c))
         }
         Command::Deal(c) => clearing::run(cli.dir, cli.as_carrier, clearing::Action::Deal(c)),
+        Command::Agreement(c) => {
+            clearing::run(cli.dir, cli.as_carrier, clearing::Action::Agreement(c))
+        }
         Command::Statement(c) => {
             clearing::run(cli.dir, cli.as_carrier, clearing::Action::Statement(c))
         }
@@ -151,6 +171,9 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Cdr(c) => cdr::run(cli.dir, cli.as_carrier, c),
         Command::Demo(a) => demo::run(a, cli.dir),
         Command::Up(a) => up::run(cli.dir, a),
+        Command::User(c) => user::run(cli.dir, cli.as_carrier, c),
+        Command::Org(c) => org::run_org(cli.dir, c),
+        Command::Channel(c) => org::run_channel(c),
         Command::Ledger(c) => {
             let dir = cli.dir.ok_or_else(|| usage("`ledger` needs --dir DIR"))?;
             ledger_status(crate::ledger_cli::run_ledger(&dir, &c))

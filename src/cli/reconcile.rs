@@ -13,6 +13,7 @@ use settlement::cdr::{CdrReader, FormatSpec};
 use settlement::deal::Deal;
 use settlement::export::{RejectsWriter, SummaryContext};
 use settlement::offline::{SideLoad, load_side, reconcile};
+use settlement::period::Period;
 use settlement::ratesheet::Ratesheet;
 use settlement::reconcile::MatchRules;
 use settlement::statement::{StatementScope, check_deal};
@@ -81,8 +82,7 @@ pub fn run(a: ReconcileArgs) -> Result<u8, Failure> {
         payer: a.payer,
         payee: a.payee,
         service: terms.service,
-        from: a.from.at.clone(),
-        to: a.to.at.clone(),
+        period: Period::parse(&a.from.text, &a.to.text).map_err(|e| usage(e.to_string()))?,
     };
     let rules = MatchRules {
         match_window: a.match_window,

@@ -1,263 +1,266 @@
-//! `iclear --dir DIR up`: keeps the embedded network open and serves its gateway on loopback
-//! to other `iclear` commands (and, later, the portal), which find it through `DIR/up.json`.
-//!
-//! The API is four routes: `GET /v1/health`, `GET /v1/orgs`, `POST /v1/submit` and
-//! `POST /v1/query`, whose body names the carrier acting, the other carrier of the pair's
-//! channel, the contract function and its arguments (hex). There is no authentication, so
-//! only loopback addresses are served: every identity of an embedded network lives in DIR.
+//! `iclear --dir DIR up`: keeps the embedded network open, with every carrier's read model
+//! following its peer, and serves the typed client's transport to other `iclear` commands
+//! of the network's owner on a Unix socket in DIR (`cli::served` is the client and holds
+//! the wire types). Only the owner's processes can connect: the socket's directory is
+//! mode 0700 and the socket 0600 (SPEC §11: the embedded network, which holds every key in
+//! DIR, is for trying iclear). With `--portal` it serves the partner portal too (SPEC §13),
+//! which has its own users and sign-in.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::{App, HttpResponse, HttpServer, web};
-use anyhow::Context;
+use anyhow::{Context, bail};
 use clap::Args;
-use ledger::network::Network;
-use serde::{Deserialize, Serialize};
-use settlement::carrier::CarrierId;
+use contracts::api::Call;
+use contracts::client::{ClientError, Embedded, Transport, WireError};
+use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
 
-use super::clearing::{Session, block_on};
+use super::served::{
+    CallRequest, Request, Response, control_dir, control_socket, line_limit, network_owner,
+    read_line,
+};
+use super::session::block_on;
 use super::{Failure, usage};
 
 /// `up`'s flags.
 #[derive(Debug, Args)]
 pub struct UpArgs {
-    /// Loopback address to serve on (port 0 picks a free one).
-    #[arg(long, default_value = "127.0.0.1:0")]
-    pub listen: SocketAddr,
+    /// Serve the portal too, on this address (`--portal` alone: 127.0.0.1:8080).
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:8080")]
+    pub portal: Option<SocketAddr>,
 }
 
-/// The file that tells other commands where the network is served.
-pub const UP_FILE: &str = "up.json";
+/// The embedded network's heights and read-model positions, for the portal's metrics.
+struct Status(Arc<Embedded>);
 
-/// What `up.json` holds.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct UpFile {
-    /// Base URL, e.g. `http://127.0.0.1:40123`.
-    pub url: String,
-    /// The serving process.
-    pub pid: u32,
-}
-
-/// A contract call on a pair's channel, as one carrier.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Call {
-    /// The carrier acting.
-    pub as_carrier: String,
-    /// The other carrier of the pair's channel.
-    pub other: String,
-    /// The clearing contract's function.
-    pub function: String,
-    /// Arguments, hex.
-    pub args: Vec<String>,
-}
-
-/// A successful call's payload, hex.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Reply {
-    /// The contract's reply, hex.
-    pub payload: String,
-}
-
-/// A refused or failed call.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Fault {
-    /// What happened.
-    pub error: String,
-    /// Whether the same call may succeed when sent again.
-    pub transient: bool,
-}
-
-struct Served {
-    net: Arc<Network>,
-    // The network's tasks and database pools live on this runtime; the web workers hand
-    // every call over to it.
-    runtime: tokio::runtime::Handle,
-}
-
-impl Served {
-    /// The session of the call's carrier and the other carrier of its channel.
-    fn session(&self, call: &Call) -> Result<(Session, CarrierId, Vec<Vec<u8>>), Fault> {
-        let fault = |error: String| Fault {
-            error,
-            transient: false,
-        };
-        let carrier = |s: &str| {
-            CarrierId::parse(s).ok_or_else(|| fault(format!("`{s}` is not a carrier id")))
-        };
-        let me = carrier(&call.as_carrier)?;
-        let other = carrier(&call.other)?;
-        let session = Session::on(self.net.clone(), me).map_err(|e| fault(e.to_string()))?;
-        Ok((session, other, decode(&call.args).map_err(fault)?))
-    }
-
-    async fn submit(&self, call: Call) -> Result<Vec<u8>, Fault> {
-        let (session, other, args) = self.session(&call)?;
-        session.submit_raw(other, &call.function, args).await
-    }
-
-    async fn query(&self, call: Call) -> Result<Vec<u8>, Fault> {
-        let (session, other, args) = self.session(&call)?;
-        session
-            .query(other, &call.function, args)
-            .await
-            .map_err(|e| Fault {
-                error: e.to_string(),
-                transient: false,
-            })
+#[async_trait::async_trait]
+impl portal::LedgerStatus for Status {
+    async fn channels(&self) -> Vec<portal::ChannelStatus> {
+        let network = self.0.network();
+        let mut out = Vec::new();
+        for org in &network.config().orgs {
+            let Some(peer) = network.peer(org) else {
+                continue;
+            };
+            let model =
+                settlement::carrier::CarrierId::parse(org).and_then(|c| self.0.read_model(c));
+            for channel in peer.channel_names() {
+                let Some(ledger) = peer.ledger(&channel) else {
+                    continue;
+                };
+                // The savepoint is the last block applied; none applied is 0 blocks.
+                let applied = match model {
+                    Some(m) => m
+                        .savepoint(&channel)
+                        .await
+                        .ok()
+                        .flatten()
+                        .map_or(0, |b| b + 1),
+                    None => 0,
+                };
+                out.push(portal::ChannelStatus {
+                    org: org.clone(),
+                    channel,
+                    height: ledger.committed_height(),
+                    applied,
+                });
+            }
+        }
+        out
     }
 }
 
-fn decode(args: &[String]) -> Result<Vec<Vec<u8>>, String> {
-    args.iter()
-        .map(|a| hex::decode(a).map_err(|e| format!("an argument is not hex: {e}")))
-        .collect()
+/// Starts the portal over an open embedded network; users live in `DIR/portal.sqlite`.
+/// Returns the running server's handle and its address.
+pub async fn start_portal(
+    dir: &Path,
+    net: Arc<Embedded>,
+    addr: SocketAddr,
+) -> anyhow::Result<(actix_web::dev::Server, SocketAddr)> {
+    let users = portal::Users::open(&super::user::users_db(dir)).await?;
+    let heights: portal::Heights = Arc::new(Status(net.clone()));
+    let p = portal::Portal::new(portal::Config {
+        transport: net,
+        users,
+        upload_dir: dir.join("portal-uploads"),
+        heights: Some(heights),
+    })?;
+    portal::serve(Arc::new(p), addr).with_context(|| format!("the portal cannot listen on {addr}"))
 }
 
-fn answer(r: Result<Result<Vec<u8>, Fault>, tokio::task::JoinError>) -> HttpResponse {
-    match r {
-        Ok(Ok(payload)) => HttpResponse::Ok().json(Reply {
-            payload: hex::encode(payload),
-        }),
-        Ok(Err(fault)) => HttpResponse::UnprocessableEntity().json(fault),
-        Err(e) => HttpResponse::InternalServerError().json(Fault {
-            error: format!("the call failed: {e}"),
-            transient: false,
-        }),
+fn received(req: &CallRequest, writes: bool) -> Result<Call, ClientError> {
+    let args = req
+        .args
+        .iter()
+        .map(hex::decode)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ClientError::Usage(format!("an argument is not hex: {e}")))?;
+    let call = Call::received(&req.function, args)
+        .ok_or_else(|| ClientError::Usage(format!("no contract function `{}`", req.function)))?;
+    if call.writes != writes {
+        return Err(ClientError::Usage(format!(
+            "`{}` is {}",
+            call.function,
+            if call.writes {
+                "submitted, not evaluated"
+            } else {
+                "evaluated, not submitted"
+            }
+        )));
     }
+    Ok(call)
 }
 
-async fn submit(state: web::Data<Arc<Served>>, call: web::Json<Call>) -> HttpResponse {
-    let s = state.get_ref().clone();
-    answer(
-        s.runtime
-            .clone()
-            .spawn(async move { s.submit(call.into_inner()).await })
-            .await,
-    )
+async fn answer(net: &Embedded, request: Request) -> Response {
+    let result = match request {
+        Request::Orgs => return Response::Orgs(net.members()),
+        Request::Submit(req) => match received(&req, true) {
+            Ok(call) => net
+                .submit(req.as_carrier, &req.channel, call)
+                .await
+                .map(|p| Response::Payload(hex::encode(p))),
+            Err(e) => Err(e),
+        },
+        Request::Evaluate(req) => match received(&req, false) {
+            Ok(call) => net
+                .evaluate(req.as_carrier, &req.channel, call)
+                .await
+                .map(|p| Response::Payload(hex::encode(p))),
+            Err(e) => Err(e),
+        },
+        Request::View { as_carrier, view } => net.view(as_carrier, view).await.map(Response::View),
+    };
+    result.unwrap_or_else(|e| Response::Error(WireError::from(&e)))
 }
 
-async fn query(state: web::Data<Arc<Served>>, call: web::Json<Call>) -> HttpResponse {
-    let s = state.get_ref().clone();
-    answer(
-        s.runtime
-            .clone()
-            .spawn(async move { s.query(call.into_inner()).await })
-            .await,
-    )
-}
-
-async fn orgs(state: web::Data<Arc<Served>>) -> HttpResponse {
-    HttpResponse::Ok().json(&state.net.config().orgs)
-}
-
-async fn health() -> HttpResponse {
-    HttpResponse::Ok().body("ok")
+/// Serves one connection: one request line, one response line.
+async fn connection(net: Arc<Embedded>, stream: UnixStream, limit: usize) -> anyhow::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let Some(line) = read_line(&mut BufReader::new(read), limit).await? else {
+        return Ok(());
+    };
+    let response = match serde_json::from_slice::<Request>(&line) {
+        Ok(request) => answer(&net, request).await,
+        Err(e) => Response::Error(WireError::from(&ClientError::Usage(format!(
+            "not a request: {e}"
+        )))),
+    };
+    let mut out = serde_json::to_vec(&response)?;
+    out.push(b'\n');
+    write.write_all(&out).await?;
+    write.shutdown().await?;
+    Ok(())
 }
 
 /// Waits for Ctrl-C or SIGTERM.
-async fn stop_signal() {
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(t) => t,
-                Err(_) => return std::future::pending().await,
-            };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+pub async fn stop_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(t) => t,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
     }
 }
 
 pub fn run(dir: Option<PathBuf>, a: UpArgs) -> Result<u8, Failure> {
     let dir = dir.ok_or_else(|| usage("`up` needs --dir DIR (the network's directory)"))?;
-    if !a.listen.ip().is_loopback() {
-        return Err(usage(format!(
-            "--listen {} is not a loopback address: the served gateway has no authentication",
-            a.listen
-        )));
-    }
-    block_on(serve(dir, a.listen)).map_err(Failure::from)
+    block_on(serve(dir, a.portal)).map_err(Failure::from)
 }
 
-async fn serve(dir: PathBuf, listen: SocketAddr) -> anyhow::Result<u8> {
-    let net = Arc::new(
-        Network::open(&dir, contracts::installed())
-            .await
-            .with_context(|| format!("{}: cannot open the network", dir.display()))?,
-    );
-    let served = Arc::new(Served {
-        net: net.clone(),
-        runtime: tokio::runtime::Handle::current(),
-    });
-    let data = web::Data::new(served);
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(data.clone())
-            .app_data(web::JsonConfig::default().limit(512 << 20))
-            .route("/v1/health", web::get().to(health))
-            .route("/v1/orgs", web::get().to(orgs))
-            .route("/v1/submit", web::post().to(submit))
-            .route("/v1/query", web::post().to(query))
-    })
-    .workers(2)
-    .disable_signals()
-    .bind(listen)
-    .with_context(|| format!("cannot listen on {listen}"))?;
-    let addr = server
-        .addrs()
-        .first()
-        .copied()
-        .context("the server has no address")?;
-    let up = UpFile {
-        url: format!("http://{addr}"),
-        pid: std::process::id(),
+/// Binds the control socket in a directory of the network owner's alone.
+fn bind(dir: &Path) -> anyhow::Result<UnixListener> {
+    use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, PermissionsExt as _};
+    let owner =
+        network_owner(dir).with_context(|| format!("{}: no network here", dir.display()))?;
+    let cdir = control_dir(dir);
+    if !cdir.exists() {
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&cdir)
+            .with_context(|| format!("{}: cannot create", cdir.display()))?;
+    }
+    let meta = std::fs::symlink_metadata(&cdir)?;
+    if !meta.is_dir() || meta.uid() != owner || meta.mode() & 0o077 != 0 {
+        bail!(
+            "{}: not a directory of the network owner's alone (mode 0700); remove it and start again",
+            cdir.display()
+        );
+    }
+    let socket = control_socket(dir);
+    // The network's lock is held by this process: a socket there is a stopped `up`'s.
+    if std::fs::symlink_metadata(&socket).is_ok() {
+        std::fs::remove_file(&socket)
+            .with_context(|| format!("{}: cannot remove the old socket", socket.display()))?;
+    }
+    let listener = UnixListener::bind(&socket)
+        .with_context(|| format!("{}: cannot listen", socket.display()))?;
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+async fn serve(dir: PathBuf, portal: Option<SocketAddr>) -> anyhow::Result<u8> {
+    let net = Embedded::open(&dir).await?;
+    let portal = match portal {
+        Some(addr) => {
+            let (server, addr) = start_portal(&dir, net.clone(), addr).await?;
+            println!(
+                "the portal is at http://{addr}/ (users: `iclear --dir {} --as CARRIER user add`)",
+                dir.display()
+            );
+            let handle = server.handle();
+            tokio::spawn(server);
+            Some(handle)
+        }
+        None => None,
     };
-    let up_path = dir.join(UP_FILE);
-    std::fs::write(&up_path, serde_json::to_vec(&up)?)
-        .with_context(|| format!("{}: cannot write", up_path.display()))?;
+    let limit = line_limit(net.network().config().orderer.absolute_max_bytes);
+    let listener = bind(&dir)?;
+    let socket = control_socket(&dir);
     println!(
-        "serving the network in {} at {} (Ctrl-C or SIGTERM stops)",
+        "serving the network in {} to your own iclear commands on {} (Ctrl-C or SIGTERM stops)",
         dir.display(),
-        up.url
+        socket.display()
     );
-    let running = server.run();
-    let handle = running.handle();
-    let outcome = tokio::select! {
-        r = running => r.context("the server stopped"),
-        _ = stop_signal() => {
-            handle.stop(true).await;
-            Ok(())
+    let mut connections = tokio::task::JoinSet::new();
+    let outcome: anyhow::Result<()> = loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let net = net.clone();
+                    connections.spawn(async move {
+                        if let Err(e) = connection(net, stream, limit).await {
+                            eprintln!("iclear up: a connection failed: {e:#}");
+                        }
+                    });
+                }
+                Err(e) => break Err(anyhow::Error::new(e).context("the control socket failed")),
+            },
+            Some(done) = connections.join_next(), if !connections.is_empty() => {
+                if let Err(e) = done {
+                    eprintln!("iclear up: a connection's task failed: {e}");
+                }
+            }
+            _ = stop_signal() => break Ok(()),
         }
     };
-    let _ = std::fs::remove_file(&up_path);
-    net.settle(Duration::from_secs(30)).await;
+    drop(listener);
+    let _ = std::fs::remove_file(&socket);
+    if let Some(p) = portal {
+        p.stop(true).await;
+    }
+    // Let calls in flight finish, then every peer commit what was cut.
+    while let Some(done) = connections.join_next().await {
+        if let Err(e) = done {
+            eprintln!("iclear up: a connection's task failed: {e}");
+        }
+    }
+    net.network().settle(Duration::from_secs(30)).await;
     outcome?;
     println!("stopped");
     Ok(0)
-}
-
-/// The served network of `dir`, if `iclear up` is serving it.
-pub fn served(dir: &Path) -> Option<String> {
-    let up: UpFile = serde_json::from_slice(&std::fs::read(dir.join(UP_FILE)).ok()?).ok()?;
-    let agent = agent();
-    let mut r = agent.get(&format!("{}/v1/health", up.url)).call().ok()?;
-    (r.status() == 200 && r.body_mut().read_to_string().ok()? == "ok").then_some(up.url)
-}
-
-/// A client that reads error bodies instead of turning statuses into errors.
-pub fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(600)))
-        .build()
-        .into()
 }

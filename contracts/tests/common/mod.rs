@@ -1,16 +1,18 @@
 //! What the contract tests share: networks of alpha and beta on either world-state backend,
-//! submitting and waiting for every peer, and the small fixtures' October.
+//! typed calls through the client (which waits for every peer), and the small fixtures'
+//! October.
 #![allow(dead_code)]
 
 use std::path::Path;
+use std::sync::Arc;
 
-use contracts::CLEARING;
-use ledger::gateway::Gateway;
-use ledger::network::{self, InitOptions, Network, OrdererParams, StateBackend, pair_channel};
-use ledger::validate::ValidationCode;
-
-/// beta's sheet terms for alpha.
-pub const TERMS: &str = r#"{"owner":"beta","service":"voice","currency":"EUR"}"#;
+use contracts::api::{self, Function};
+use contracts::client::{Clearing, Embedded};
+use contracts::{DealId, ProposeDeal, PublishRatesheet, StatementId, SubmitBatch, Terms};
+use ledger::network::{self, InitOptions, Network, OrdererParams, StateBackend};
+use settlement::carrier::CarrierId;
+use settlement::money::Rounding;
+use settlement::service::Service;
 
 /// Where the peers keep their world state.
 #[derive(Debug, Clone)]
@@ -93,38 +95,43 @@ pub fn init(dir: &Path, backend: &Backend) {
     network::init(dir, &["alpha".to_string(), "beta".to_string()], &opts).expect("network init");
 }
 
-pub async fn open(dir: &Path) -> Network {
-    Network::open(dir, contracts::installed())
-        .await
-        .expect("network opens")
+/// An open embedded network of alpha and beta, through the typed client.
+pub struct Net {
+    pub emb: Arc<Embedded>,
 }
 
-pub fn b(s: &str) -> Vec<u8> {
-    s.as_bytes().to_vec()
+pub async fn open(dir: &Path) -> Net {
+    Net {
+        emb: Embedded::open(dir).await.expect("network opens"),
+    }
 }
 
-/// Submits and waits for the commit; `Err` carries the refusal or the validation code.
-///
-/// A commit is awaited on every peer, as a client that acts next on another carrier's
-/// behalf must: each endorser simulates against its own committed state.
-pub async fn submit(
-    net: &Network,
-    org: &str,
-    function: &str,
-    args: Vec<Vec<u8>>,
-) -> Result<Vec<u8>, String> {
-    let ch = pair_channel("alpha", "beta");
-    let gw: Gateway = net.gateway(org).map_err(|e| e.to_string())?;
-    match gw.submit_transaction(&ch, CLEARING, function, args).await {
-        Ok((_, ValidationCode::Valid, response)) => {
-            assert!(
-                net.settle(std::time::Duration::from_secs(10)).await,
-                "peers did not catch up"
-            );
-            Ok(response.payload)
-        }
-        Ok((_, code, _)) => Err(format!("committed as {code:?}")),
-        Err(e) => Err(e.to_string()),
+pub fn carrier(s: &str) -> CarrierId {
+    CarrierId::parse(s).unwrap()
+}
+
+/// The other carrier of the alpha–beta pair.
+fn other(org: &str) -> CarrierId {
+    carrier(if org == "alpha" { "beta" } else { "alpha" })
+}
+
+impl Net {
+    pub fn network(&self) -> &Network {
+        self.emb.network()
+    }
+
+    pub fn client(&self, org: &str) -> Clearing {
+        Clearing::new(self.emb.clone(), carrier(org)).unwrap()
+    }
+
+    /// Calls `F` as `org` on the alpha–beta channel; submitted ones are awaited on every
+    /// peer (each endorser simulates against its own committed state). `Err` is the
+    /// client's message.
+    pub async fn call<F: Function>(&self, org: &str, req: F::Request) -> Result<F::Reply, String> {
+        self.client(org)
+            .call::<F>(other(org), req)
+            .await
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -136,43 +143,67 @@ pub fn fixture(name: &str) -> String {
     .unwrap()
 }
 
-pub const OCTOBER: &str =
-    r#"{"payer":"alpha","payee":"beta","service":"voice","from":"2026-10-01","to":"2026-11-01"}"#;
+/// beta's voice sheet in EUR for every counterparty, with `csv` as its rows.
+pub fn sheet(csv: &str) -> PublishRatesheet {
+    PublishRatesheet {
+        terms: Terms {
+            owner: carrier("beta"),
+            service: Service::Voice,
+            currency: "EUR".parse().unwrap(),
+            counterparty: None,
+            decimals: 4,
+            rounding: Rounding::HalfUp,
+        },
+        csv: csv.as_bytes().to_vec(),
+    }
+}
+
+/// A batch of `csv` for the channel with `to`.
+pub fn batch(to: &str, csv: &str) -> SubmitBatch {
+    SubmitBatch {
+        counterparty: carrier(to),
+        csv: csv.as_bytes().to_vec(),
+    }
+}
+
+/// alpha → beta voice in October 2026.
+pub fn october_id() -> StatementId {
+    StatementId {
+        payer: carrier("alpha"),
+        payee: carrier("beta"),
+        service: Service::Voice,
+        period: settlement::period::Period::parse("2026-10-01", "2026-11-01").unwrap(),
+    }
+}
+
+pub fn deal_id(id: &str) -> DealId {
+    DealId { id: id.into() }
+}
 
 /// Publishes beta's sheet, signs the deal, submits both carriers' October files and issues
 /// the statement (amount billed 5.85 EUR).
-pub async fn october(net: &Network) {
-    submit(
-        net,
-        "beta",
-        "ratesheet.publish",
-        vec![b(TERMS), b(&fixture("ratesheet.csv"))],
-    )
-    .await
-    .unwrap();
-    submit(net, "alpha", "deal.propose", vec![b(&fixture("deal.toml"))])
+pub async fn october(net: &Net) {
+    net.call::<api::PublishSheet>("beta", sheet(&fixture("ratesheet.csv")))
         .await
         .unwrap();
-    submit(net, "beta", "deal.accept", vec![b("alpha-beta-2026q4")])
-        .await
-        .unwrap();
-    submit(
-        net,
+    net.call::<api::ProposeDealFn>(
         "alpha",
-        "usage.submit",
-        vec![b("beta"), b(&fixture("alpha.csv"))],
+        ProposeDeal {
+            toml: fixture("deal.toml"),
+        },
     )
     .await
     .unwrap();
-    submit(
-        net,
-        "beta",
-        "usage.submit",
-        vec![b("alpha"), b(&fixture("beta.csv"))],
-    )
-    .await
-    .unwrap();
-    submit(net, "alpha", "statement.issue", vec![b(OCTOBER)])
+    net.call::<api::AcceptDeal>("beta", deal_id("alpha-beta-2026q4"))
+        .await
+        .unwrap();
+    net.call::<api::Submit>("alpha", batch("beta", &fixture("alpha.csv")))
+        .await
+        .unwrap();
+    net.call::<api::Submit>("beta", batch("alpha", &fixture("beta.csv")))
+        .await
+        .unwrap();
+    net.call::<api::IssueStatement>("alpha", october_id())
         .await
         .unwrap();
 }

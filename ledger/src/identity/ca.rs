@@ -13,7 +13,7 @@ use openssl::x509::{
     X509, X509Builder, X509Crl, X509CrlBuilder, X509NameBuilder, X509RevokedBuilder,
 };
 
-use super::{IdentityError, Role, SigningIdentity, ossl, write_file};
+use super::{IdentityError, Role, SigningIdentity, ossl, write_file, write_private};
 use crate::crypto;
 
 /// Certificates start an hour early so that clocks a little behind still accept them.
@@ -188,7 +188,7 @@ impl CertificateAuthority {
             .key
             .private_key_to_pem_pkcs8()
             .map_err(ossl("encoding a CA key"))?;
-        write_file(&dir.join("ca.key"), &key)?;
+        write_private(&dir.join("ca.key"), &key)?;
         write_file(&dir.join("crl.pem"), &self.crl_pem()?)
     }
 

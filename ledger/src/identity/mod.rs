@@ -215,7 +215,7 @@ impl SigningIdentity {
             .private_key_to_pem_pkcs8()
             .map_err(ossl("encoding a private key"))?;
         write_file(&dir.join(format!("{name}.pem")), &self.serialized.cert_pem)?;
-        write_file(&dir.join(format!("{name}.key")), &key_pem)
+        write_private(&dir.join(format!("{name}.key")), &key_pem)
     }
 
     /// Organisation id.
@@ -258,6 +258,26 @@ impl SigningIdentity {
             signature,
         })
     }
+}
+
+/// Writes a private key readable and writable by its owner alone (mode 0600 from the moment
+/// the file exists: it is created with that mode, never widened and narrowed later).
+/// Writes a private key file mode 0600 (see above); for other crates laying out key material.
+pub fn write_private(path: &Path, data: &[u8]) -> Result<(), IdentityError> {
+    use std::io::Write as _;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let io = |source| IdentityError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut f = options.open(path).map_err(io)?;
+    f.write_all(data).map_err(io)?;
+    f.sync_all().map_err(io)
 }
 
 pub(crate) fn write_file(path: &Path, data: &[u8]) -> Result<(), IdentityError> {

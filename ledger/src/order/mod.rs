@@ -62,13 +62,24 @@ pub enum OrderError {
     /// The ordering service has stopped or failed.
     #[error("ordering service unavailable: {0}")]
     Unavailable(String),
+    /// The ordering service could not be reached: no connection, or it broke.
+    #[error("ordering service unreachable: {0}")]
+    Unreachable(String),
 }
+
+/// One item of a block stream: the next block, or why the stream broke.
+pub type Delivered = Result<Block, OrderError>;
 
 /// An ordering service: accepts envelopes, delivers signed blocks in one order to all.
 #[async_trait]
 pub trait OrderingService: Send + Sync {
     /// Checks an envelope's creator and queues it for ordering.
     async fn broadcast(&self, envelope: Envelope) -> Result<(), OrderError>;
-    /// Streams the blocks of `channel` from number `from` on, then new ones as cut.
-    async fn deliver(&self, channel: &str, from: u64) -> Result<mpsc::Receiver<Block>, OrderError>;
+    /// Streams the blocks of `channel` from number `from` on, then new ones as cut. The
+    /// stream never just ends while the service runs: a failure arrives as an error item.
+    async fn deliver(
+        &self,
+        channel: &str,
+        from: u64,
+    ) -> Result<mpsc::Receiver<Delivered>, OrderError>;
 }

@@ -12,7 +12,7 @@ use prost::Message;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use super::{BlockCutter, OrderError, OrderingService};
+use super::{BlockCutter, Delivered, OrderError, OrderingService};
 use crate::block::new_block;
 use crate::blockstore::BlockStore;
 use crate::channel::{ChannelState, genesis_config};
@@ -21,9 +21,9 @@ use crate::ledger::LedgerError;
 use crate::proto::{Block, ConfigUpdateEnvelope, Envelope, Payload, TxType};
 use crate::system::config;
 
-/// Envelopes whose timestamp is further than this from the orderer's clock are refused,
-/// which bounds how far a client can backdate a transaction past its certificate's expiry.
-const MAX_SKEW_MS: u64 = 15 * 60 * 1000;
+// Envelopes whose timestamp is further than this from the orderer's clock are refused,
+// which bounds how far a client can backdate a transaction (SPEC §1.2).
+use crate::tx::MAX_SKEW_MS;
 
 struct Queued {
     bytes: Vec<u8>,
@@ -258,8 +258,13 @@ impl OrderingService for SoloOrderer {
             .map_err(|_| OrderError::Unavailable("ordering task stopped".into()))
     }
 
-    async fn deliver(&self, channel: &str, from: u64) -> Result<mpsc::Receiver<Block>, OrderError> {
+    async fn deliver(
+        &self,
+        channel: &str,
+        from: u64,
+    ) -> Result<mpsc::Receiver<Delivered>, OrderError> {
         let ch = self.channel(channel)?.clone();
+        let name = channel.to_string();
         let (tx, rx) = mpsc::channel(64);
         let mut height = ch.height.subscribe();
         tokio::spawn(async move {
@@ -272,12 +277,16 @@ impl OrderingService for SoloOrderer {
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
                         .block(next);
-                    let Ok(block) = block else { return };
-                    if tx.send(block).await.is_err() {
+                    let failed = block.is_err();
+                    let item = block.map_err(|e| {
+                        OrderError::Unavailable(format!("block {next} of `{name}`: {e}"))
+                    });
+                    if tx.send(item).await.is_err() || failed {
                         return;
                     }
                     next += 1;
                 }
+                // This task holds the channel, hence the sender: `changed` cannot fail.
                 if height.changed().await.is_err() {
                     return;
                 }

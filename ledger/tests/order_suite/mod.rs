@@ -112,13 +112,17 @@ fn tags(block: &Block) -> Vec<u8> {
         .collect()
 }
 
-async fn take(rx: &mut tokio::sync::mpsc::Receiver<Block>, n: usize) -> Vec<Block> {
+async fn take(
+    rx: &mut tokio::sync::mpsc::Receiver<ledger::order::Delivered>,
+    n: usize,
+) -> Vec<Block> {
     let mut out = Vec::new();
     while out.len() < n {
         let b = tokio::time::timeout(Duration::from_secs(10), rx.recv())
             .await
             .expect("no block within 10 s")
-            .unwrap();
+            .expect("the stream ended")
+            .expect("the stream broke");
         out.push(b);
     }
     out

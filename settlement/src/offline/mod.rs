@@ -30,6 +30,12 @@ pub enum RunError {
         /// What overflowed.
         source: ChargeOverflow,
     },
+    /// A count left the range of its integer.
+    #[error("the count of {what} does not fit in 64 bits")]
+    CountOverflow {
+        /// What was counted.
+        what: &'static str,
+    },
     /// The statement could not be computed.
     #[error(transparent)]
     Statement(#[from] crate::statement::StatementError),
@@ -43,7 +49,8 @@ fn next_judged<'a, R: std::io::Read>(
     rows: &mut u64,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Option<Row<'a>>, RunError> {
-    *rows += 1;
+    // Only paces progress reports: wrapping cannot change a result.
+    *rows = rows.wrapping_add(1);
     if rows.is_multiple_of(65_536) {
         progress(input.bytes_read());
     }

@@ -36,7 +36,6 @@ pub fn load_side<R: Read>(
 ) -> Result<SideLoad, RunError> {
     let mut load = SideLoad::default();
     let mut seen = ExactIds::default();
-    let (from, to) = (scope.from.ceil_secs(), scope.to.ceil_secs());
     let mut rows = 0u64;
     while let Some(row) = super::next_judged(&mut input, &mut seen, &mut rows, progress)? {
         match row.outcome {
@@ -46,10 +45,14 @@ pub fn load_side<R: Read>(
                 let in_scope = u.orig == scope.payer
                     && u.term == scope.payee
                     && u.service == scope.service
-                    && from <= u.start.0
-                    && u.start.0 < to;
+                    && scope.period.contains(u.start);
                 if !in_scope {
-                    load.out_of_scope += 1;
+                    load.out_of_scope =
+                        load.out_of_scope
+                            .checked_add(1)
+                            .ok_or(RunError::CountOverflow {
+                                what: "out-of-scope rows",
+                            })?;
                     continue;
                 }
                 let rated = sheet.rate(u).map_err(|source| RunError::Charge {

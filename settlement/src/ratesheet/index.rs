@@ -5,6 +5,7 @@
 //! validated), so one binary search finds the one in force.
 
 use super::RateRow;
+use crate::time::Instant;
 
 /// Periods of one prefix: whole-second bounds and the row they belong to.
 #[derive(Debug, Clone, Copy)]
@@ -83,6 +84,46 @@ impl PrefixIndex {
             };
         }
         node
+    }
+
+    /// The periods of exactly `prefix`, by start; empty when the sheet has none.
+    fn periods_of(&self, prefix: &[u8]) -> &[Period] {
+        let mut node = 0usize;
+        for &d in prefix {
+            if !d.is_ascii_digit() {
+                return &[];
+            }
+            let next = self.nodes[node].children[(d - b'0') as usize];
+            if next == 0 {
+                return &[];
+            }
+            node = next as usize;
+        }
+        let Node { start, len, .. } = self.nodes[node];
+        &self.periods[start as usize..(start + len) as usize]
+    }
+
+    /// [`PrefixIndex::find`] at an exact instant: the row with the longest prefix of
+    /// `number` whose period holds `at` (`from ≤ at < to`, fractions compared exactly).
+    pub(super) fn find_exact(&self, number: &[u8], at: &Instant, rows: &[RateRow]) -> Option<u32> {
+        (1..=number.len()).rev().find_map(|n| {
+            let periods = self.periods_of(&number[..n]);
+            // Periods are ordered by their exact start (see `build`).
+            let k = periods.partition_point(|p| rows[p.row as usize].from <= *at);
+            let row = periods.get(k.checked_sub(1)?)?.row;
+            rows[row as usize]
+                .to
+                .as_ref()
+                .is_none_or(|to| at < to)
+                .then_some(row)
+        })
+    }
+
+    /// The last row of exactly `prefix` that starts before `at`.
+    pub(super) fn last_before(&self, prefix: &[u8], at: &Instant, rows: &[RateRow]) -> Option<u32> {
+        let periods = self.periods_of(prefix);
+        let k = periods.partition_point(|p| rows[p.row as usize].from < *at);
+        Some(periods.get(k.checked_sub(1)?)?.row)
     }
 
     /// The row in force at `t` with the longest prefix of `number`.

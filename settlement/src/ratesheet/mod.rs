@@ -209,6 +209,17 @@ impl Ratesheet {
         String::from_utf8(bytes).unwrap_or_default()
     }
 
+    /// SPEC §3.2 at an exact instant (any fraction of a second): among the rows whose
+    /// period holds `at`, the one with the longest prefix that starts `number`.
+    pub fn find_at(&self, number: &[u8], at: &Instant) -> Option<u32> {
+        self.index.find_exact(number, at, &self.rows)
+    }
+
+    /// The last row of exactly `prefix` that starts before `at`, ended or not.
+    pub fn last_row_before(&self, prefix: &[u8], at: &Instant) -> Option<u32> {
+        self.index.last_before(prefix, at, &self.rows)
+    }
+
     /// SPEC §3.2: among the rows in force at `start` (whole seconds), the one with the
     /// longest prefix that starts `b_number`.
     pub fn find(&self, b_number: &[u8], start: i64) -> Option<u32> {
@@ -289,6 +300,34 @@ mod tests {
         ]);
         assert_eq!(p.len(), 1);
         assert!(p[0].1.contains("overlaps the period of line 2"), "{p:?}");
+    }
+
+    #[test]
+    fn lookups_at_exact_instants() {
+        let s = sheet(&[
+            "49,Germany,0.01,2026-01-01,,60,60,",
+            "4915,Germany Mobile,0.02,2026-01-01,2026-10-15T00:00:00.5Z,30,6,",
+            "4915,Germany Mobile,0.03,2026-10-20,,30,6,",
+        ])
+        .unwrap();
+        let at = |x: &str| Instant::parse_date_or_rfc3339(x).unwrap();
+        let find = |n: &str, x: &str| s.find_at(n.as_bytes(), &at(x)).map(|i| s.row(i).line);
+        // Half a second before the end of 4915's first row it still rates; at the end 49 does.
+        assert_eq!(find("4915", "2026-10-15T00:00:00.25Z"), Some(3));
+        assert_eq!(find("4915", "2026-10-15T00:00:00.5Z"), Some(2));
+        assert_eq!(find("4915", "2026-10-20"), Some(4));
+        assert_eq!(find("491512", "2026-10-19"), Some(2));
+        assert_eq!(find("4915", "2025-12-31"), None);
+        assert_eq!(find("33", "2026-10-19"), None);
+        let last = |p: &str, x: &str| {
+            s.last_row_before(p.as_bytes(), &at(x))
+                .map(|i| s.row(i).line)
+        };
+        assert_eq!(last("4915", "2026-10-19"), Some(3));
+        assert_eq!(last("4915", "2026-10-20"), Some(3));
+        assert_eq!(last("4915", "2026-10-21"), Some(4));
+        assert_eq!(last("4915", "2026-01-01"), None);
+        assert_eq!(last("491", "2026-10-21"), None);
     }
 
     #[test]

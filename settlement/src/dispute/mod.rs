@@ -1,5 +1,12 @@
-//! Disputes (SPEC §7): who may move a dispute from which state, and the adjustment each
-//! final state makes to the amount billed.
+//! Disputes (SPEC §7): who may move a dispute from which state, the adjustment each final
+//! state makes to the amount billed, the steps' names (`step`) and the caps on adjustments
+//! (`caps`).
+
+mod caps;
+mod step;
+
+pub use caps::{Adjusted, Cap, check_caps};
+pub use step::{BadStepName, Step, StepName};
 
 use std::fmt;
 
@@ -85,43 +92,6 @@ impl fmt::Display for Side {
     }
 }
 
-/// A step one side takes on a dispute.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
-    /// The payee accepts the claim.
-    Accept,
-    /// The payee rejects the claim.
-    Reject,
-    /// The payee offers this amount instead (at most the claim).
-    Counter(Decimal),
-    /// The payer takes the counter offer.
-    AcceptCounter,
-    /// The payer escalates.
-    Escalate,
-    /// The payer withdraws.
-    Withdraw,
-    /// Either side proposes settling at this amount.
-    ProposeSettlement(Decimal),
-    /// The side that did not propose accepts the settlement.
-    AcceptSettlement,
-}
-
-impl Step {
-    /// The step's name as on the command line.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Step::Accept => "accept",
-            Step::Reject => "reject",
-            Step::Counter(_) => "counter",
-            Step::AcceptCounter => "accept-counter",
-            Step::Escalate => "escalate",
-            Step::Withdraw => "withdraw",
-            Step::ProposeSettlement(_) => "propose-settlement",
-            Step::AcceptSettlement => "accept-settlement",
-        }
-    }
-}
-
 /// A dispute's figures and state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Dispute {
@@ -162,6 +132,34 @@ pub enum DisputeError {
         /// The rule it breaks.
         rule: String,
     },
+    /// A step needs an amount and has none, or has one it does not take.
+    #[error("`{step}` {rule}")]
+    StepAmount {
+        /// The step.
+        step: StepName,
+        /// `needs an amount` or `takes no amount`.
+        rule: &'static str,
+    },
+    /// A final adjustment would take more off a line or a statement than it carries.
+    #[error(
+        "the adjustment {adjustment} would bring the final adjustments on the {what} to {total}, more than its {} {ceiling} ({already} already adjusted)",
+        what.ceiling_name()
+    )]
+    AdjustmentExceeds {
+        /// The line or the whole statement.
+        what: Adjusted,
+        /// The adjustment refused.
+        adjustment: Decimal,
+        /// The final adjustments already on it.
+        already: Decimal,
+        /// `already + adjustment`.
+        total: Decimal,
+        /// The line's payee charge or the statement's amount billed.
+        ceiling: Decimal,
+    },
+    /// The sum of the adjustments cannot be represented.
+    #[error("the final adjustments on the {0} do not fit in 28 digits")]
+    AdjustmentOverflow(Adjusted),
     /// The step is not allowed now, or not for this side.
     #[error("the dispute is {state}: the {actor} cannot {step}; {who}")]
     Refused {
@@ -170,7 +168,7 @@ pub enum DisputeError {
         /// Who tried.
         actor: Side,
         /// What they tried.
-        step: &'static str,
+        step: StepName,
         /// Who may act, and how.
         who: String,
     },
@@ -263,7 +261,7 @@ impl Dispute {
             return Err(DisputeError::Refused {
                 state: self.state,
                 actor,
-                step: step.name(),
+                step: step.step_name(),
                 who: self.who_may_act(),
             });
         };

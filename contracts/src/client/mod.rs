@@ -1,0 +1,357 @@
+//! The typed client: everything one carrier can do, as typed requests over a [`Transport`]
+//! (the embedded network in process today; a node reached over gRPC plugs in behind the
+//! same trait without touching callers). It is the one place that classifies faults as
+//! transient or not ([`ClientError::is_transient`]).
+
+mod embedded;
+pub use embedded::readmodel_dir;
+mod view;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use ledger::network::pair_channel;
+use ledger::validate::ValidationCode;
+use settlement::carrier::CarrierId;
+
+pub use embedded::Embedded;
+pub use view::{View, ViewReply};
+
+use crate::api::{self, Call, Function};
+use crate::readmodel::views::Kind;
+use crate::readmodel::{AuditEntry, DailyTraffic, Submission};
+use crate::{DealRecord, DisputeRecord, PaymentRecord, StatementIssued};
+
+/// Why a call did not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// A contract refused: the request breaks a rule or is malformed. Sending it again
+    /// changes nothing.
+    #[error("{0}")]
+    Refused(String),
+    /// The transaction was ordered but judged invalid: it changed nothing.
+    #[error("transaction {tx_id} was committed as {code}: it changed nothing")]
+    Invalid {
+        /// The transaction.
+        tx_id: String,
+        /// Its validation code.
+        code: ValidationCode,
+    },
+    /// The network could not be reached or did not finish in time; the same call may
+    /// succeed later.
+    #[error("{0}")]
+    Unavailable(String),
+    /// Peers disagreed on the result (a peer behind the others): the same call may
+    /// succeed once they agree.
+    #[error("{0}")]
+    Disagreement(String),
+    /// A peer or the network is broken (corrupt state, a failed task): not the caller's
+    /// fault, and not something asking again fixes.
+    #[error("{0}")]
+    Fault(String),
+    /// The request is larger than the ordering service accepts.
+    #[error("{0}")]
+    TooLarge(String),
+    /// The caller is not who it must be (not a member, not a party).
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl ClientError {
+    /// Whether the same call may succeed when sent again unchanged.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ClientError::Invalid { code, .. } => matches!(
+                code,
+                ValidationCode::MvccReadConflict | ValidationCode::PhantomReadConflict
+            ),
+            ClientError::Unavailable(_) | ClientError::Disagreement(_) => true,
+            ClientError::Refused(_)
+            | ClientError::Fault(_)
+            | ClientError::TooLarge(_)
+            | ClientError::Usage(_) => false,
+        }
+    }
+
+    /// A reply that does not decode as its type: the peer and this client disagree on the
+    /// API, which is a fault.
+    fn bad_reply(function: &str, e: impl std::fmt::Display) -> ClientError {
+        ClientError::Fault(format!("the reply of {function} does not decode: {e}"))
+    }
+}
+
+/// How a client reaches the network: submits and evaluates encoded calls on a channel as
+/// a carrier, and asks that carrier's read model.
+#[async_trait]
+pub trait Transport: Send + Sync {
+    /// The carriers of the network.
+    fn members(&self) -> Vec<CarrierId>;
+    /// Endorses, orders and commits `call` on `channel` as `me`, and waits until the
+    /// carriers' peers and read models have it; returns the contract's reply.
+    async fn submit(
+        &self,
+        me: CarrierId,
+        channel: &str,
+        call: Call,
+    ) -> Result<Vec<u8>, ClientError>;
+    /// Runs a query on `me`'s own peer.
+    async fn evaluate(
+        &self,
+        me: CarrierId,
+        channel: &str,
+        call: Call,
+    ) -> Result<Vec<u8>, ClientError>;
+    /// Asks `me`'s read model.
+    async fn view(&self, me: CarrierId, view: View) -> Result<ViewReply, ClientError>;
+}
+
+/// One carrier's client.
+#[derive(Clone)]
+pub struct Clearing {
+    transport: Arc<dyn Transport>,
+    me: CarrierId,
+}
+
+impl Clearing {
+    /// A client acting as `me`; refused when `me` is not a carrier of the network.
+    pub fn new(transport: Arc<dyn Transport>, me: CarrierId) -> Result<Clearing, ClientError> {
+        if !transport.members().contains(&me) {
+            return Err(ClientError::Usage(format!(
+                "{me} is not an organisation of this network"
+            )));
+        }
+        Ok(Clearing { transport, me })
+    }
+
+    /// The same network, as another carrier (only where the transport holds its identity).
+    pub fn as_carrier(&self, other: CarrierId) -> Result<Clearing, ClientError> {
+        Clearing::new(self.transport.clone(), other)
+    }
+
+    /// The carrier acting.
+    pub fn me(&self) -> CarrierId {
+        self.me
+    }
+
+    /// The other carriers of the network.
+    pub fn partners(&self) -> Vec<CarrierId> {
+        self.transport
+            .members()
+            .into_iter()
+            .filter(|c| *c != self.me)
+            .collect()
+    }
+
+    fn channel(&self, with: CarrierId) -> Result<String, ClientError> {
+        if with == self.me || !self.transport.members().contains(&with) {
+            return Err(ClientError::Usage(format!(
+                "{with} is not another carrier of this network"
+            )));
+        }
+        Ok(pair_channel(self.me.as_str(), with.as_str()))
+    }
+
+    /// Calls `F` on the channel shared with `with`: submitted when it writes, evaluated on
+    /// this carrier's peer when it reads.
+    pub async fn call<F: Function>(
+        &self,
+        with: CarrierId,
+        request: F::Request,
+    ) -> Result<F::Reply, ClientError> {
+        let channel = self.channel(with)?;
+        let call = api::call::<F>(request)
+            .map_err(|e| ClientError::Fault(format!("{}: request not encoded: {e}", F::NAME)))?;
+        let payload = if F::WRITES {
+            self.transport.submit(self.me, &channel, call).await?
+        } else {
+            self.transport.evaluate(self.me, &channel, call).await?
+        };
+        api::decode_reply::<F>(&payload).map_err(|e| ClientError::bad_reply(F::NAME, e))
+    }
+
+    /// Calls `F` on the consortium channel that every member shares (the partner
+    /// directory).
+    pub async fn call_consortium<F: Function>(
+        &self,
+        request: F::Request,
+    ) -> Result<F::Reply, ClientError> {
+        let call = api::call::<F>(request)
+            .map_err(|e| ClientError::Fault(format!("{}: request not encoded: {e}", F::NAME)))?;
+        let channel = ledger::network::CONSORTIUM_CHANNEL;
+        let payload = if F::WRITES {
+            self.transport.submit(self.me, channel, call).await?
+        } else {
+            self.transport.evaluate(self.me, channel, call).await?
+        };
+        api::decode_reply::<F>(&payload).map_err(|e| ClientError::bad_reply(F::NAME, e))
+    }
+
+    /// Asks this carrier's read model.
+    pub async fn view(&self, view: View) -> Result<ViewReply, ClientError> {
+        if let Some(with) = view.with() {
+            self.channel(with)?;
+        }
+        self.transport.view(self.me, view).await
+    }
+
+    /// The partner on whose channel a deal, dispute or payment `id` is.
+    pub async fn locate(&self, kind: Kind, id: &str) -> Result<CarrierId, ClientError> {
+        let reply = self
+            .view(View::Locate {
+                kind,
+                id: id.to_string(),
+            })
+            .await?;
+        match reply {
+            ViewReply::Located(Some(c)) => Ok(c),
+            ViewReply::Located(None) => Err(ClientError::Refused(format!(
+                "no {} `{id}` on any channel of {}",
+                kind.as_str(),
+                self.me
+            ))),
+            other => Err(ClientError::bad_reply("locate", format!("{other:?}"))),
+        }
+    }
+
+    /// Deals with one partner or all.
+    pub async fn deals(&self, with: Option<CarrierId>) -> Result<Vec<DealRecord>, ClientError> {
+        match self.view(View::Deals { with }).await? {
+            ViewReply::Deals(d) => Ok(d),
+            other => Err(ClientError::bad_reply("deals", format!("{other:?}"))),
+        }
+    }
+
+    /// Disputes with one partner or all.
+    pub async fn disputes(
+        &self,
+        with: Option<CarrierId>,
+    ) -> Result<Vec<DisputeRecord>, ClientError> {
+        match self.view(View::Disputes { with }).await? {
+            ViewReply::Disputes(d) => Ok(d),
+            other => Err(ClientError::bad_reply("disputes", format!("{other:?}"))),
+        }
+    }
+
+    /// Payments with one partner or all.
+    pub async fn payments(
+        &self,
+        with: Option<CarrierId>,
+    ) -> Result<Vec<PaymentRecord>, ClientError> {
+        match self.view(View::Payments { with }).await? {
+            ViewReply::Payments(p) => Ok(p),
+            other => Err(ClientError::bad_reply("payments", format!("{other:?}"))),
+        }
+    }
+
+    /// Issued statements with one partner or all.
+    pub async fn statements(
+        &self,
+        with: Option<CarrierId>,
+    ) -> Result<Vec<StatementIssued>, ClientError> {
+        match self.view(View::Statements { with }).await? {
+            ViewReply::Statements(s) => Ok(s),
+            other => Err(ClientError::bad_reply("statements", format!("{other:?}"))),
+        }
+    }
+
+    /// Committed CDR batches with one partner or all.
+    pub async fn submissions(
+        &self,
+        with: Option<CarrierId>,
+    ) -> Result<Vec<Submission>, ClientError> {
+        match self.view(View::Submissions { with }).await? {
+            ViewReply::Submissions(s) => Ok(s),
+            other => Err(ClientError::bad_reply("submissions", format!("{other:?}"))),
+        }
+    }
+
+    /// Daily traffic and charges with one partner or all, for records in `[from, to)`.
+    pub async fn daily_traffic(
+        &self,
+        with: Option<CarrierId>,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<DailyTraffic>, ClientError> {
+        match self.view(View::Daily { with, from, to }).await? {
+            ViewReply::Daily(d) => Ok(d),
+            other => Err(ClientError::bad_reply(
+                "daily traffic",
+                format!("{other:?}"),
+            )),
+        }
+    }
+
+    /// The audit trail of this carrier's channels, newest first.
+    pub async fn transactions(
+        &self,
+        with: Option<CarrierId>,
+        tx_id: Option<String>,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<AuditEntry>, ClientError> {
+        match self
+            .view(View::Transactions {
+                with,
+                tx_id,
+                offset,
+                limit,
+            })
+            .await?
+        {
+            ViewReply::Transactions(t) => Ok(t),
+            other => Err(ClientError::bad_reply("transactions", format!("{other:?}"))),
+        }
+    }
+}
+
+/// A [`ClientError`] as it travels between processes (e.g. from `iclear up`), so the
+/// receiving side classifies it exactly as the sending side did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct WireError {
+    /// `refused`, `invalid`, `unavailable`, `disagreement`, `fault`, `too_large` or `usage`.
+    pub kind: String,
+    /// The message.
+    pub message: String,
+    /// For `invalid`: the transaction and its validation code.
+    #[serde(default)]
+    pub invalid: Option<(String, u8)>,
+}
+
+impl From<&ClientError> for WireError {
+    fn from(e: &ClientError) -> WireError {
+        let kind = match e {
+            ClientError::Refused(_) => "refused",
+            ClientError::Invalid { .. } => "invalid",
+            ClientError::Unavailable(_) => "unavailable",
+            ClientError::Disagreement(_) => "disagreement",
+            ClientError::Fault(_) => "fault",
+            ClientError::TooLarge(_) => "too_large",
+            ClientError::Usage(_) => "usage",
+        };
+        WireError {
+            kind: kind.into(),
+            message: e.to_string(),
+            invalid: match e {
+                ClientError::Invalid { tx_id, code } => Some((tx_id.clone(), *code as u8)),
+                _ => None,
+            },
+        }
+    }
+}
+
+impl From<WireError> for ClientError {
+    fn from(w: WireError) -> ClientError {
+        match (w.kind.as_str(), w.invalid) {
+            ("invalid", Some((tx_id, code))) => ClientError::Invalid {
+                tx_id,
+                code: ValidationCode::from_u8(code),
+            },
+            ("refused", _) => ClientError::Refused(w.message),
+            ("unavailable", _) => ClientError::Unavailable(w.message),
+            ("disagreement", _) => ClientError::Disagreement(w.message),
+            ("too_large", _) => ClientError::TooLarge(w.message),
+            ("usage", _) => ClientError::Usage(w.message),
+            _ => ClientError::Fault(w.message),
+        }
+    }
+}

@@ -1,0 +1,702 @@
+//! The read model (DESIGN.md "Usage in batches"): tables every peer derives from its committed
+//! blocks — rated records, batches, statements, disputes, payments — from the events the
+//! clearing contract emits, for exports and dashboards. It is never a source of truth: it
+//! follows the event stream block by block behind a savepoint, and can be rebuilt from the
+//! block store at any time. SQLite by default, PostgreSQL through the same SQL.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use ledger::audit::block_audit;
+use ledger::ledger::ChannelLedger;
+use ledger::proto::Block;
+use ledger::validate::{ValidationCode, block_outcomes};
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+use settlement::carrier::CarrierId;
+use sqlx::{PgPool, SqlitePool};
+
+use crate::CLEARING;
+use crate::deal::DealRecord;
+use crate::dispute::DisputeRecord;
+use crate::payment::PaymentRecord;
+use crate::ratesheet::SheetEvent;
+use crate::statement::StatementIssued;
+use crate::usage::{BatchEvent, RatedRecord};
+
+pub mod views;
+
+pub use views::{AuditEntry, DailyTraffic, Submission};
+
+/// Why the read model could not be read or advanced.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadModelError {
+    /// The database failed.
+    #[error("read model database: {0}")]
+    Db(#[from] sqlx::Error),
+    /// A block arrived out of order.
+    #[error("channel {channel}: block {got} cannot follow block {have:?} (a block is missing)")]
+    Gap {
+        /// The channel.
+        channel: String,
+        /// The last block applied.
+        have: Option<u64>,
+        /// The block offered.
+        got: u64,
+    },
+    /// The ledger could not be read.
+    #[error("channel {channel}: {message}")]
+    Ledger {
+        /// The channel.
+        channel: String,
+        /// What failed.
+        message: String,
+    },
+    /// A figure does not fit the database's integers.
+    #[error("the figure {0} is too large to store")]
+    Range(String),
+    /// A stored row is not what this model wrote.
+    #[error("read model row unreadable: {0}")]
+    Corrupt(String),
+    /// An event's payload is not what the contract writes.
+    #[error("channel {channel}, transaction {tx_id}: event `{event}` is unreadable: {message}")]
+    Event {
+        /// The channel.
+        channel: String,
+        /// The transaction.
+        tx_id: String,
+        /// The event's name.
+        event: String,
+        /// The decoding error.
+        message: String,
+    },
+}
+
+const SCHEMA: [&str; 9] = [
+    "CREATE TABLE IF NOT EXISTS rm_savepoint (channel TEXT PRIMARY KEY, block BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS rm_transactions (channel TEXT NOT NULL, block BIGINT NOT NULL, idx BIGINT NOT NULL, \
+     tx_id TEXT NOT NULL, code TEXT NOT NULL, org TEXT NOT NULL, user_name TEXT NOT NULL, at_ms BIGINT NOT NULL, \
+     function TEXT NOT NULL, PRIMARY KEY (channel, block, idx))",
+    "CREATE TABLE IF NOT EXISTS rm_batches (channel TEXT NOT NULL, tx_id TEXT NOT NULL, block BIGINT NOT NULL, \
+     reporter TEXT NOT NULL, counterparty TEXT NOT NULL, rows_total BIGINT NOT NULL, accepted BIGINT NOT NULL, \
+     rejected TEXT NOT NULL, PRIMARY KEY (channel, tx_id))",
+    "CREATE TABLE IF NOT EXISTS rm_records (channel TEXT NOT NULL, reporter TEXT NOT NULL, record_id TEXT NOT NULL, \
+     tx_id TEXT NOT NULL, payer TEXT NOT NULL, payee TEXT NOT NULL, service TEXT NOT NULL, a_number TEXT NOT NULL, \
+     b_number TEXT NOT NULL, start_time BIGINT NOT NULL, units BIGINT NOT NULL, prefix TEXT NOT NULL, \
+     destination TEXT NOT NULL, billable BIGINT NOT NULL, charge TEXT NOT NULL, charge_nano BIGINT NOT NULL, \
+     currency TEXT NOT NULL, PRIMARY KEY (channel, reporter, record_id))",
+    "CREATE TABLE IF NOT EXISTS rm_statements (channel TEXT NOT NULL, payer TEXT NOT NULL, payee TEXT NOT NULL, \
+     service TEXT NOT NULL, period_from TEXT NOT NULL, period_to TEXT NOT NULL, issued_at BIGINT NOT NULL, \
+     body TEXT NOT NULL, PRIMARY KEY (channel, payer, payee, service, period_from, period_to))",
+    "CREATE TABLE IF NOT EXISTS rm_disputes (channel TEXT NOT NULL, id TEXT NOT NULL, state TEXT NOT NULL, \
+     body TEXT NOT NULL, PRIMARY KEY (channel, id))",
+    "CREATE TABLE IF NOT EXISTS rm_payments (channel TEXT NOT NULL, id TEXT NOT NULL, confirmed BIGINT NOT NULL, \
+     body TEXT NOT NULL, PRIMARY KEY (channel, id))",
+    "CREATE TABLE IF NOT EXISTS rm_deals (channel TEXT NOT NULL, id TEXT NOT NULL, state TEXT NOT NULL, \
+     body TEXT NOT NULL, PRIMARY KEY (channel, id))",
+    "CREATE TABLE IF NOT EXISTS rm_sheets (channel TEXT NOT NULL, owner TEXT NOT NULL, service TEXT NOT NULL, \
+     scope TEXT NOT NULL, version BIGINT NOT NULL, published_at BIGINT NOT NULL, body TEXT NOT NULL, \
+     PRIMARY KEY (channel, owner, service, scope, version))",
+];
+
+/// Every table, in the order `dump` walks them, with its ordering key.
+const TABLES: [(&str, &str); 8] = [
+    ("rm_transactions", "block, idx"),
+    ("rm_batches", "tx_id"),
+    ("rm_records", "reporter, record_id"),
+    ("rm_statements", "payer, payee, service, period_from"),
+    ("rm_disputes", "id"),
+    ("rm_payments", "id"),
+    ("rm_deals", "id"),
+    ("rm_sheets", "owner, service, scope, version"),
+];
+
+#[derive(Clone)]
+enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// A value bound into a statement.
+#[derive(Clone)]
+enum Val {
+    I(i64),
+    S(String),
+}
+
+impl From<&str> for Val {
+    fn from(s: &str) -> Val {
+        Val::S(s.to_string())
+    }
+}
+
+impl From<String> for Val {
+    fn from(s: String) -> Val {
+        Val::S(s)
+    }
+}
+
+impl From<i64> for Val {
+    fn from(v: i64) -> Val {
+        Val::I(v)
+    }
+}
+
+impl From<CarrierId> for Val {
+    fn from(v: CarrierId) -> Val {
+        Val::S(v.to_string())
+    }
+}
+
+/// Binds every value of a statement, whatever the backend's query type (the two backends'
+/// queries are different types with the same `bind`).
+macro_rules! bind_all {
+    ($query:expr, $vals:expr) => {{
+        let mut q = $query;
+        for v in $vals {
+            q = match v {
+                Val::I(i) => q.bind(i),
+                Val::S(s) => q.bind(s),
+            };
+        }
+        q
+    }};
+}
+
+/// `$N` placeholders as SQLite writes them (`?N`); the SQL text is otherwise shared.
+fn for_sqlite(sql: &str) -> String {
+    sql.replace('$', "?")
+}
+
+/// A count or figure as the database stores it; one beyond `i64` cannot be stored.
+fn to_i64(v: u64) -> Result<i64, ReadModelError> {
+    i64::try_from(v).map_err(|_| ReadModelError::Range(v.to_string()))
+}
+
+/// A charge in billionths, for sums in SQL (charges have at most 9 decimals).
+fn nano(charge: Decimal) -> Result<i64, ReadModelError> {
+    charge
+        .checked_mul(Decimal::from(1_000_000_000u64))
+        .and_then(|d| d.trunc().to_i64())
+        .ok_or_else(|| ReadModelError::Range(charge.to_string()))
+}
+
+/// One peer's read model.
+#[derive(Clone)]
+pub struct ReadModel {
+    db: Db,
+}
+
+/// A statement's text: shared SQL with `$N` placeholders, or a multi-row insert of rated
+/// records rendered for its backend.
+enum Sql {
+    /// `$N` placeholders, rewritten to `?N` for SQLite.
+    Text(&'static str),
+    /// `INSERT INTO rm_records` of this many rows.
+    Records(usize),
+}
+
+/// The statements of one block, run in one database transaction with the savepoint.
+struct Batch(Vec<(Sql, Vec<Val>)>);
+
+impl Batch {
+    fn push(&mut self, sql: &'static str, vals: Vec<Val>) {
+        self.0.push((Sql::Text(sql), vals));
+    }
+}
+
+/// Rows of `rm_records` per multi-row `INSERT`: 17 values a row keeps a statement well
+/// under both backends' limits on bound values (SQLite 32,766, PostgreSQL 65,535).
+const RECORDS_PER_INSERT: usize = 500;
+
+/// The columns of `rm_records`, in the order `record_values` gives them.
+const RECORD_COLUMNS: &str = "INSERT INTO rm_records (channel, reporter, record_id, tx_id, payer, payee, service, \
+     a_number, b_number, start_time, units, prefix, destination, billable, charge, charge_nano, currency) VALUES ";
+
+/// One multi-row `INSERT` of `rows` records. SQLite gets anonymous `?` placeholders
+/// (bound in order): it looks numbered ones up by a linear scan per value, which makes a
+/// statement of thousands of values quadratic. PostgreSQL gets `$N`.
+fn records_insert(rows: usize, sqlite: bool) -> String {
+    let mut sql = String::with_capacity(RECORD_COLUMNS.len() + rows * 110);
+    sql.push_str(RECORD_COLUMNS);
+    let mut n = 0;
+    for row in 0..rows {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for col in 0..17 {
+            if col > 0 {
+                sql.push_str(", ");
+            }
+            n += 1;
+            if sqlite {
+                sql.push('?');
+            } else {
+                sql.push('$');
+                sql.push_str(&n.to_string());
+            }
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+impl Sql {
+    fn render(&self, sqlite: bool) -> String {
+        match self {
+            Sql::Text(t) if sqlite => for_sqlite(t),
+            Sql::Text(t) => (*t).to_string(),
+            Sql::Records(rows) => records_insert(*rows, sqlite),
+        }
+    }
+}
+
+impl ReadModel {
+    /// Opens (creating) a read model in a SQLite file.
+    pub async fn sqlite(path: &Path) -> Result<ReadModel, ReadModelError> {
+        let opts = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal);
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(opts)
+            .await?;
+        let rm = ReadModel {
+            db: Db::Sqlite(pool),
+        };
+        rm.create().await?;
+        Ok(rm)
+    }
+
+    /// Opens (creating) a read model in a PostgreSQL schema of its own.
+    pub async fn postgres(url: &str, schema: &str) -> Result<ReadModel, ReadModelError> {
+        let schema: String = schema
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        let base = PgPool::connect(url).await?;
+        // The name is made of ASCII letters, digits and underscores only.
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "CREATE SCHEMA IF NOT EXISTS \"{schema}\""
+        )))
+        .execute(&base)
+        .await?;
+        base.close().await;
+        let opts: sqlx::postgres::PgConnectOptions = url.parse()?;
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(2)
+            .connect_with(opts.options([("search_path", schema.as_str())]))
+            .await?;
+        let rm = ReadModel {
+            db: Db::Postgres(pool),
+        };
+        rm.create().await?;
+        Ok(rm)
+    }
+
+    async fn create(&self) -> Result<(), ReadModelError> {
+        self.run(Batch(
+            SCHEMA.iter().map(|s| (Sql::Text(s), Vec::new())).collect(),
+        ))
+        .await
+    }
+
+    /// Runs statements in one transaction.
+    async fn run(&self, batch: Batch) -> Result<(), ReadModelError> {
+        match &self.db {
+            Db::Sqlite(pool) => {
+                let mut tx = pool.begin().await?;
+                for (sql, vals) in batch.0 {
+                    bind_all!(sqlx::query(sqlx::AssertSqlSafe(sql.render(true))), vals)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+            }
+            Db::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                for (sql, vals) in batch.0 {
+                    bind_all!(sqlx::query(sqlx::AssertSqlSafe(sql.render(false))), vals)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Rows of a query, each column as text (integers in decimal).
+    async fn rows(&self, sql: &str, vals: Vec<Val>) -> Result<Vec<Vec<String>>, ReadModelError> {
+        use sqlx::Row;
+        Ok(match &self.db {
+            Db::Sqlite(pool) => {
+                let q = bind_all!(sqlx::query(sqlx::AssertSqlSafe(for_sqlite(sql))), vals);
+                let rows = q.fetch_all(pool).await?;
+                rows.iter()
+                    .map(|r| (0..r.len()).map(|i| text_sqlite(r, i)).collect())
+                    .collect::<Result<_, _>>()?
+            }
+            Db::Postgres(pool) => {
+                let q = bind_all!(sqlx::query(sqlx::AssertSqlSafe(sql.to_string())), vals);
+                let rows = q.fetch_all(pool).await?;
+                rows.iter()
+                    .map(|r| (0..r.len()).map(|i| text_pg(r, i)).collect())
+                    .collect::<Result<_, _>>()?
+            }
+        })
+    }
+
+    /// Rows of a query over one channel as text, one line a row, fields joined by `|`.
+    async fn lines(&self, sql: &str, channel: &str) -> Result<Vec<String>, ReadModelError> {
+        Ok(self
+            .rows(sql, vec![channel.into()])
+            .await?
+            .into_iter()
+            .map(|cols| cols.join("|"))
+            .collect())
+    }
+
+    /// The last block applied for `channel`.
+    pub async fn savepoint(&self, channel: &str) -> Result<Option<u64>, ReadModelError> {
+        let rows = self
+            .lines("SELECT block FROM rm_savepoint WHERE channel = $1", channel)
+            .await?;
+        rows.first()
+            .map(|b| {
+                b.parse()
+                    .map_err(|_| ReadModelError::Corrupt(format!("savepoint `{b}`")))
+            })
+            .transpose()
+    }
+
+    /// Applies one committed block; a block already applied is skipped (`false`), a block
+    /// that does not follow the savepoint is an error.
+    pub async fn apply(&self, channel: &str, block: &Block) -> Result<bool, ReadModelError> {
+        let number = block.header.as_ref().map_or(0, |h| h.number);
+        let have = self.savepoint(channel).await?;
+        if have.is_some_and(|h| number <= h) {
+            return Ok(false);
+        }
+        let expected = have.map_or(0, |h| h + 1);
+        if number != expected {
+            return Err(ReadModelError::Gap {
+                channel: channel.into(),
+                have,
+                got: number,
+            });
+        }
+        let mut batch = Batch(Vec::new());
+        let n = to_i64(number)?;
+        for t in block_audit(block) {
+            batch.push(
+                "INSERT INTO rm_transactions (channel, block, idx, tx_id, code, org, user_name, at_ms, function) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                vec![
+                    channel.into(),
+                    n.into(),
+                    to_i64(t.index as u64)?.into(),
+                    t.tx_id.into(),
+                    t.code.as_str().into(),
+                    t.org.into(),
+                    t.user.into(),
+                    t.timestamp_ms.into(),
+                    t.function.into(),
+                ],
+            );
+        }
+        for o in block_outcomes(block)
+            .iter()
+            .filter(|o| o.code == ValidationCode::Valid)
+        {
+            for e in o.events.iter().filter(|e| e.contract == CLEARING) {
+                event(channel, n, &o.tx_id, &e.name, &e.payload, &mut batch)?;
+            }
+        }
+        batch.push(
+            "INSERT INTO rm_savepoint (channel, block) VALUES ($1, $2) \
+             ON CONFLICT (channel) DO UPDATE SET block = excluded.block",
+            vec![channel.into(), n.into()],
+        );
+        self.run(batch).await?;
+        Ok(true)
+    }
+
+    /// Applies every committed block above the savepoint, read from the peer's block store.
+    pub async fn catch_up(&self, ledger: &ChannelLedger) -> Result<u64, ReadModelError> {
+        let channel = ledger.name().to_string();
+        let from = self.savepoint(&channel).await?.map_or(0, |h| h + 1);
+        let to = ledger.committed_height();
+        let mut applied = 0;
+        for n in from..to {
+            let block = ledger.block(n).map_err(|e| ReadModelError::Ledger {
+                channel: channel.clone(),
+                message: e.to_string(),
+            })?;
+            if self.apply(&channel, &block).await? {
+                applied += 1;
+            }
+        }
+        Ok(applied)
+    }
+
+    /// Drops what was derived for `channel` and derives it again from the block store.
+    pub async fn rebuild(&self, ledger: &ChannelLedger) -> Result<u64, ReadModelError> {
+        let channel = ledger.name();
+        let mut batch = Batch(Vec::new());
+        batch.push(
+            "DELETE FROM rm_savepoint WHERE channel = $1",
+            vec![channel.into()],
+        );
+        for sql in [
+            "DELETE FROM rm_transactions WHERE channel = $1",
+            "DELETE FROM rm_batches WHERE channel = $1",
+            "DELETE FROM rm_records WHERE channel = $1",
+            "DELETE FROM rm_statements WHERE channel = $1",
+            "DELETE FROM rm_disputes WHERE channel = $1",
+            "DELETE FROM rm_payments WHERE channel = $1",
+            "DELETE FROM rm_deals WHERE channel = $1",
+            "DELETE FROM rm_sheets WHERE channel = $1",
+        ] {
+            batch.push(sql, vec![channel.into()]);
+        }
+        self.run(batch).await?;
+        self.catch_up(ledger).await
+    }
+
+    /// Follows a peer's ledger: catches up from the block store, then again each time a
+    /// block commits. Every block is read back from the store, so nothing is skipped
+    /// whatever the event stream drops; the task ends with the error that stopped it.
+    pub fn follow(
+        self,
+        ledger: Arc<ChannelLedger>,
+    ) -> tokio::task::JoinHandle<Result<(), ReadModelError>> {
+        tokio::spawn(async move {
+            // Subscribe before catching up, so no block falls between the two.
+            let mut events = ledger.subscribe();
+            self.catch_up(&ledger).await?;
+            loop {
+                match events.recv().await {
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        self.catch_up(&ledger).await?;
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return Ok(()),
+                }
+            }
+        })
+    }
+
+    /// Every row derived for `channel`, as text in a fixed order: two read models agree iff
+    /// their dumps are equal.
+    pub async fn dump(&self, channel: &str) -> Result<String, ReadModelError> {
+        let mut out = String::new();
+        for (table, key) in TABLES {
+            // Table and key names are the constants above.
+            let sql = format!("SELECT * FROM {table} WHERE channel = $1 ORDER BY {key}");
+            for line in self.lines(&sql, channel).await? {
+                out.push_str(table);
+                out.push('|');
+                out.push_str(&line);
+                out.push('\n');
+            }
+        }
+        Ok(out)
+    }
+
+    /// Count of the rated records of a payer, payee and service, and their charges' sum
+    /// per reporter, as `reporter|records|charges` lines (a dashboard's figures).
+    pub async fn record_totals(&self, channel: &str) -> Result<Vec<String>, ReadModelError> {
+        self.lines(
+            "SELECT reporter, payer, payee, service, COUNT(*) FROM rm_records WHERE channel = $1 \
+             GROUP BY reporter, payer, payee, service ORDER BY reporter, payer, payee, service",
+            channel,
+        )
+        .await
+    }
+}
+
+/// The statements deriving one event's rows.
+fn event(
+    channel: &str,
+    block: i64,
+    tx_id: &str,
+    name: &str,
+    payload: &[u8],
+    batch: &mut Batch,
+) -> Result<(), ReadModelError> {
+    let bad = |message: String| ReadModelError::Event {
+        channel: channel.into(),
+        tx_id: tx_id.into(),
+        event: name.into(),
+        message,
+    };
+    let body = || -> Result<Val, ReadModelError> {
+        String::from_utf8(payload.to_vec())
+            .map(Val::S)
+            .map_err(|e| bad(e.to_string()))
+    };
+    let ch = || Val::from(channel);
+    match name {
+        "batch" => {
+            let b: BatchEvent = serde_json::from_slice(payload).map_err(|e| bad(e.to_string()))?;
+            let rejected = serde_json::to_string(&b.rejected).map_err(|e| bad(e.to_string()))?;
+            batch.push(
+                "INSERT INTO rm_batches (channel, tx_id, block, reporter, counterparty, rows_total, accepted, rejected) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                vec![
+                    ch(),
+                    b.tx_id.clone().into(),
+                    block.into(),
+                    b.reporter.into(),
+                    b.counterparty.into(),
+                    to_i64(b.rows)?.into(),
+                    to_i64(b.accepted)?.into(),
+                    rejected.into(),
+                ],
+            );
+            // Many rows per statement: one round trip to the database per 500 records.
+            let (reporter, tx_id) = (b.reporter, b.tx_id.clone());
+            let mut records = b.rated_records().peekable();
+            while records.peek().is_some() {
+                let mut vals = Vec::with_capacity(RECORDS_PER_INSERT * 17);
+                let mut rows = 0;
+                for r in records.by_ref().take(RECORDS_PER_INSERT) {
+                    vals.extend(record_values(channel, reporter, &tx_id, r)?);
+                    rows += 1;
+                }
+                batch.0.push((Sql::Records(rows), vals));
+            }
+        }
+        "statement" => {
+            let s: StatementIssued =
+                serde_json::from_slice(payload).map_err(|e| bad(e.to_string()))?;
+            batch.push(
+                "INSERT INTO rm_statements (channel, payer, payee, service, period_from, period_to, issued_at, body) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                vec![
+                    ch(),
+                    s.id.payer.into(),
+                    s.id.payee.into(),
+                    s.id.service.as_str().into(),
+                    s.id.period.from_text().into(),
+                    s.id.period.to_text().into(),
+                    s.issued_at.into(),
+                    body()?,
+                ],
+            );
+        }
+        "dispute" => {
+            let d: DisputeRecord =
+                serde_json::from_slice(payload).map_err(|e| bad(e.to_string()))?;
+            batch.push(
+                "INSERT INTO rm_disputes (channel, id, state, body) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (channel, id) DO UPDATE SET state = excluded.state, body = excluded.body",
+                vec![ch(), d.id.into(), d.dispute.state.as_str().into(), body()?],
+            );
+        }
+        "payment" => {
+            let p: PaymentRecord =
+                serde_json::from_slice(payload).map_err(|e| bad(e.to_string()))?;
+            batch.push(
+                "INSERT INTO rm_payments (channel, id, confirmed, body) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (channel, id) DO UPDATE SET confirmed = excluded.confirmed, body = excluded.body",
+                vec![
+                    ch(),
+                    p.id.into(),
+                    Val::I(i64::from(p.confirmed_at.is_some())),
+                    body()?,
+                ],
+            );
+        }
+        "deal" => {
+            let d: DealRecord = serde_json::from_slice(payload).map_err(|e| bad(e.to_string()))?;
+            let state = serde_json::to_value(d.state).map_err(|e| bad(e.to_string()))?;
+            batch.push(
+                "INSERT INTO rm_deals (channel, id, state, body) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (channel, id) DO UPDATE SET state = excluded.state, body = excluded.body",
+                vec![
+                    ch(),
+                    d.id.into(),
+                    state.as_str().unwrap_or_default().into(),
+                    body()?,
+                ],
+            );
+        }
+        "ratesheet" => {
+            let e: SheetEvent = serde_json::from_slice(payload).map_err(|e| bad(e.to_string()))?;
+            let scope = e
+                .terms
+                .counterparty
+                .map_or("*".to_string(), |c| c.to_string());
+            batch.push(
+                "INSERT INTO rm_sheets (channel, owner, service, scope, version, published_at, body) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                vec![
+                    ch(),
+                    e.terms.owner.into(),
+                    e.terms.service.as_str().into(),
+                    scope.into(),
+                    i64::from(e.version).into(),
+                    e.published_at.into(),
+                    body()?,
+                ],
+            );
+        }
+        "partner" => {}
+        other => return Err(bad(format!("no read model table takes `{other}` events"))),
+    }
+    Ok(())
+}
+
+fn record_values(
+    channel: &str,
+    reporter: CarrierId,
+    tx_id: &str,
+    r: RatedRecord,
+) -> Result<Vec<Val>, ReadModelError> {
+    Ok(vec![
+        channel.into(),
+        reporter.into(),
+        r.record_id.into(),
+        tx_id.into(),
+        r.payer.into(),
+        r.payee.into(),
+        r.service.as_str().into(),
+        r.a_number.into(),
+        r.b_number.into(),
+        Val::I(r.start),
+        to_i64(r.units)?.into(),
+        r.prefix.into(),
+        r.destination.into(),
+        to_i64(r.billable)?.into(),
+        r.charge.to_string().into(),
+        nano(r.charge)?.into(),
+        r.currency.map(|c| c.to_string()).unwrap_or_default().into(),
+    ])
+}
+
+fn text_sqlite(r: &sqlx::sqlite::SqliteRow, i: usize) -> Result<String, ReadModelError> {
+    use sqlx::Row;
+    r.try_get::<i64, _>(i)
+        .map(|v| v.to_string())
+        .or_else(|_| r.try_get::<String, _>(i))
+        .or_else(|_| {
+            r.try_get::<Option<String>, _>(i)
+                .map(Option::unwrap_or_default)
+        })
+        .map_err(|e| ReadModelError::Corrupt(e.to_string()))
+}
+
+fn text_pg(r: &sqlx::postgres::PgRow, i: usize) -> Result<String, ReadModelError> {
+    use sqlx::Row;
+    r.try_get::<i64, _>(i)
+        .map(|v| v.to_string())
+        .or_else(|_| r.try_get::<String, _>(i))
+        .or_else(|_| {
+            r.try_get::<Option<String>, _>(i)
+                .map(Option::unwrap_or_default)
+        })
+        .map_err(|e| ReadModelError::Corrupt(e.to_string()))
+}

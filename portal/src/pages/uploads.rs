@@ -1,0 +1,52 @@
+//! CDR uploads: the form (the file goes to the API as the request body, streamed, with a
+//! progress bar), the uploads of this node with their counts and rejects files, and every
+//! committed batch of the carrier's channels, from any source.
+
+use actix_web::web;
+use askama::Template;
+use contracts::readmodel::Submission;
+use serde::Deserialize;
+
+use super::{Frame, PageCaller, PageResult, html, signed_in};
+use crate::Portal;
+use crate::uploads::UploadStatus;
+
+#[derive(Template)]
+#[template(path = "uploads.html")]
+struct Uploads {
+    page: Frame,
+    uploads: Vec<UploadStatus>,
+    batches: Vec<Submission>,
+    partners: Vec<String>,
+    just: Option<UploadStatus>,
+}
+
+/// `?id=` of an upload just finished.
+#[derive(Debug, Deserialize)]
+pub struct Query {
+    id: Option<String>,
+}
+
+/// `GET /uploads`.
+pub async fn page(p: web::Data<Portal>, caller: PageCaller, q: web::Query<Query>) -> PageResult {
+    let caller = signed_in(caller)?;
+    let page = Frame::new(&caller, "CDR uploads", "uploads");
+    let uploads = p.uploads.list(caller.carrier())?;
+    let just = match &q.id {
+        Some(id) => Some(p.uploads.status(caller.carrier(), id)?),
+        None => None,
+    };
+    let c = p.client(&caller)?;
+    let partners = c.partners().iter().map(|x| x.to_string()).collect();
+    let batches = p.run(async move { Ok(c.submissions(None).await?) }).await?;
+    html(
+        actix_web::http::StatusCode::OK,
+        &Uploads {
+            page,
+            uploads,
+            batches,
+            partners,
+            just,
+        },
+    )
+}

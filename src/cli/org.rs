@@ -1,0 +1,112 @@
+//! Separate organisations (SPEC §11): `org init` lays out one organisation's own material;
+//! `channel genesis` makes the consortium's founding file from the members' `org.json`.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand};
+use ledger::network::OrdererParams;
+use node::genesis::Genesis;
+use node::org::{self, NodeKind};
+
+use super::{Failure, usage};
+
+/// One organisation's material.
+#[derive(Debug, Subcommand)]
+pub enum OrgCmd {
+    /// Create an organisation's CAs, node, admin, client and TLS identities in --dir.
+    Init(OrgInitArgs),
+}
+
+/// `org init`.
+#[derive(Debug, Args)]
+pub struct OrgInitArgs {
+    /// Organisation id.
+    #[arg(long)]
+    org: String,
+    /// Where its node listens, HOST:PORT (the host goes into its TLS certificate).
+    #[arg(long)]
+    address: String,
+    /// An ordering organisation rather than a carrier.
+    #[arg(long)]
+    orderer: bool,
+}
+
+/// Channels.
+#[derive(Debug, Subcommand)]
+pub enum ChannelCmd {
+    /// The consortium channel and one channel per pair of carriers, from the members' org.json.
+    Genesis(GenesisArgs),
+}
+
+/// `channel genesis`.
+#[derive(Debug, Args)]
+pub struct GenesisArgs {
+    /// An organisation's org.json (the ordering organisation's and each carrier's).
+    #[arg(long = "org", required = true)]
+    orgs: Vec<PathBuf>,
+    /// Where to write the genesis file.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+/// Runs `org init`.
+pub fn run_org(dir: Option<PathBuf>, cmd: OrgCmd) -> Result<u8, Failure> {
+    let OrgCmd::Init(a) = cmd;
+    let dir = dir.ok_or_else(|| usage("`org init` needs --dir ORGDIR"))?;
+    if !valid_id(&a.org) {
+        return Err(usage(format!(
+            "--org `{}`: 2 to 32 of a-z, 0-9, `-`, starting with a letter",
+            a.org
+        )));
+    }
+    let kind = if a.orderer {
+        NodeKind::Orderer
+    } else {
+        NodeKind::Peer
+    };
+    let info = org::init(&dir, &a.org, &a.address, kind)
+        .with_context(|| format!("org init in `{}`", dir.display()))?;
+    println!(
+        "organisation {} ({:?} at {}) in {}; share {}",
+        info.org,
+        info.node,
+        info.address,
+        dir.display(),
+        dir.join(org::ORG_FILE).display()
+    );
+    Ok(0)
+}
+
+fn valid_id(id: &str) -> bool {
+    (2..=32).contains(&id.len())
+        && id.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// Runs `channel genesis`.
+pub fn run_channel(cmd: ChannelCmd) -> Result<u8, Failure> {
+    let ChannelCmd::Genesis(a) = cmd;
+    let mut orgs = Vec::new();
+    for path in &a.orgs {
+        orgs.push(org::load(path).map_err(anyhow::Error::from)?);
+    }
+    let genesis = Genesis::new(orgs, OrdererParams::default(), contracts::specs())
+        .map_err(|e| usage(e.to_string()))?;
+    let bytes = genesis.to_bytes().map_err(anyhow::Error::from)?;
+    std::fs::write(&a.out, bytes).with_context(|| format!("writing `{}`", a.out.display()))?;
+    println!(
+        "genesis of {} channels for {} in {}",
+        genesis.channels.len(),
+        genesis
+            .carriers
+            .iter()
+            .map(|c| c.org.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        a.out.display()
+    );
+    Ok(0)
+}

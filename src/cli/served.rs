@@ -1,0 +1,260 @@
+//! A network served by `iclear up`: the typed client's transport for commands run while `up`
+//! holds the network open. They talk over a Unix socket in the network's directory,
+//! `DIR/up/control.sock`, in a directory of mode 0700 and a socket of mode 0600 owned by
+//! the network's owner, so only that user's processes reach it — never "any process that
+//! can reach a loopback port" — and a socket left by a stopped `up` answers nothing.
+//!
+//! One request per connection: a JSON line in, a JSON line out. The wire types here are
+//! shared by the server (`cli::up`) and this client, so both sides agree by construction.
+
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use contracts::api::Call;
+use contracts::client::{ClientError, Transport, View, ViewReply, WireError};
+use serde::{Deserialize, Serialize};
+use settlement::carrier::CarrierId;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+
+/// The directory of the control socket, inside the network's directory.
+pub fn control_dir(dir: &Path) -> PathBuf {
+    dir.join("up")
+}
+
+/// The control socket.
+pub fn control_socket(dir: &Path) -> PathBuf {
+    control_dir(dir).join("control.sock")
+}
+
+/// A contract call on a channel, as one carrier.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CallRequest {
+    /// The carrier acting.
+    pub as_carrier: CarrierId,
+    /// The channel.
+    pub channel: String,
+    /// The contract function.
+    pub function: String,
+    /// Its encoded arguments, hex.
+    pub args: Vec<String>,
+}
+
+/// What a client asks `up`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "route", rename_all = "snake_case")]
+pub enum Request {
+    /// The carriers of the network.
+    Orgs,
+    /// A call that writes.
+    Submit(CallRequest),
+    /// A call that reads.
+    Evaluate(CallRequest),
+    /// A question to a carrier's read model.
+    View {
+        /// The carrier asking.
+        as_carrier: CarrierId,
+        /// The question.
+        view: View,
+    },
+}
+
+/// What `up` answers.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Response {
+    /// The carriers.
+    Orgs(Vec<CarrierId>),
+    /// A call's reply, hex.
+    Payload(String),
+    /// A view's answer.
+    View(ViewReply),
+    /// Why it failed, as the client classifies it.
+    Error(WireError),
+}
+
+/// The longest line either side accepts: a transaction the ordering service takes, hex
+/// encoded, and the JSON around it.
+pub fn line_limit(max_tx_bytes: u32) -> usize {
+    2 * max_tx_bytes as usize + (64 << 10)
+}
+
+/// Reads one line of at most `limit` bytes; `None` at the end of the stream.
+pub async fn read_line<R: tokio::io::AsyncBufRead + Unpin>(
+    r: &mut R,
+    limit: usize,
+) -> std::io::Result<Option<Vec<u8>>> {
+    use tokio::io::AsyncReadExt as _;
+    let mut line = Vec::new();
+    let n = r
+        .take(limit as u64 + 1)
+        .read_until(b'\n', &mut line)
+        .await?;
+    if n == 0 {
+        return Ok(None);
+    }
+    if line.last() != Some(&b'\n') {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("a request longer than {limit} bytes, or cut short"),
+        ));
+    }
+    Ok(Some(line))
+}
+
+/// The owner of the network in `dir` (of its `network.toml`): the only user whose `up` a
+/// command trusts.
+#[cfg(unix)]
+pub fn network_owner(dir: &Path) -> std::io::Result<u32> {
+    use std::os::unix::fs::MetadataExt as _;
+    Ok(std::fs::metadata(dir.join("network.toml"))?.uid())
+}
+
+/// The network served for `dir`, reached through `up`'s control socket.
+pub struct Served {
+    socket: PathBuf,
+    members: Vec<CarrierId>,
+    limit: usize,
+}
+
+impl Served {
+    /// The served network of `dir`, if an `iclear up` of the network's owner answers on its
+    /// control socket; `None` when there is no socket or nothing listens on it.
+    pub async fn find(dir: &Path) -> Result<Option<Served>, ClientError> {
+        let socket = control_socket(dir);
+        if !trusted(dir, &socket)? {
+            return Ok(None);
+        }
+        let mut served = Served {
+            socket,
+            members: Vec::new(),
+            limit: line_limit(u32::MAX / 4),
+        };
+        match served.ask(&Request::Orgs).await {
+            Ok(Response::Orgs(members)) => {
+                served.members = members;
+                Ok(Some(served))
+            }
+            Ok(Response::Error(e)) => Err(e.into()),
+            Ok(other) => Err(ClientError::Fault(format!(
+                "`up` answered {other:?} to a question for its carriers"
+            ))),
+            // A socket left by an `up` that is gone: nothing serves the network.
+            Err(ClientError::Unavailable(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn ask(&self, request: &Request) -> Result<Response, ClientError> {
+        let unavailable =
+            |e: std::io::Error| ClientError::Unavailable(format!("{}: {e}", self.socket.display()));
+        let stream = UnixStream::connect(&self.socket)
+            .await
+            .map_err(unavailable)?;
+        let (read, mut write) = stream.into_split();
+        let mut line = serde_json::to_vec(request)
+            .map_err(|e| ClientError::Fault(format!("request not encoded: {e}")))?;
+        line.push(b'\n');
+        write.write_all(&line).await.map_err(unavailable)?;
+        write.shutdown().await.map_err(unavailable)?;
+        let reply = read_line(&mut BufReader::new(read), self.limit)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| {
+                ClientError::Unavailable(format!("{}: no answer", self.socket.display()))
+            })?;
+        serde_json::from_slice(&reply)
+            .map_err(|e| ClientError::Fault(format!("`up`'s answer does not decode: {e}")))
+    }
+
+    async fn call(&self, request: Request) -> Result<Vec<u8>, ClientError> {
+        match self.ask(&request).await? {
+            Response::Payload(hex) => hex::decode(hex)
+                .map_err(|e| ClientError::Fault(format!("`up`'s reply is not hex: {e}"))),
+            Response::Error(e) => Err(e.into()),
+            other => Err(ClientError::Fault(format!(
+                "`up` answered {other:?} to a call"
+            ))),
+        }
+    }
+}
+
+/// Whether the control socket is the network owner's: its directory owned by them and
+/// closed to everyone else, the socket theirs. A socket that fails these checks is an
+/// error, not a fallback: somebody else put it there.
+#[cfg(unix)]
+fn trusted(dir: &Path, socket: &Path) -> Result<bool, ClientError> {
+    use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _};
+    let Ok(meta) = std::fs::symlink_metadata(socket) else {
+        return Ok(false);
+    };
+    let owner = network_owner(dir)
+        .map_err(|e| ClientError::Usage(format!("{}: no network here: {e}", dir.display())))?;
+    let parent = std::fs::symlink_metadata(control_dir(dir))
+        .map_err(|e| ClientError::Fault(e.to_string()))?;
+    let fault = |why: &str| {
+        Err(ClientError::Fault(format!(
+            "{}: {why}; refusing to talk to it (remove it if no `iclear up` of yours runs)",
+            socket.display()
+        )))
+    };
+    if !parent.is_dir() || parent.uid() != owner || parent.mode() & 0o077 != 0 {
+        return fault("its directory is not the network owner's alone");
+    }
+    if !meta.file_type().is_socket() || meta.uid() != owner {
+        return fault("it is not a socket of the network's owner");
+    }
+    Ok(true)
+}
+
+#[async_trait]
+impl Transport for Served {
+    fn members(&self) -> Vec<CarrierId> {
+        self.members.clone()
+    }
+
+    async fn submit(
+        &self,
+        me: CarrierId,
+        channel: &str,
+        call: Call,
+    ) -> Result<Vec<u8>, ClientError> {
+        self.call(Request::Submit(call_request(me, channel, call)))
+            .await
+    }
+
+    async fn evaluate(
+        &self,
+        me: CarrierId,
+        channel: &str,
+        call: Call,
+    ) -> Result<Vec<u8>, ClientError> {
+        self.call(Request::Evaluate(call_request(me, channel, call)))
+            .await
+    }
+
+    async fn view(&self, me: CarrierId, view: View) -> Result<ViewReply, ClientError> {
+        match self
+            .ask(&Request::View {
+                as_carrier: me,
+                view,
+            })
+            .await?
+        {
+            Response::View(v) => Ok(v),
+            Response::Error(e) => Err(e.into()),
+            other => Err(ClientError::Fault(format!(
+                "`up` answered {other:?} to a view"
+            ))),
+        }
+    }
+}
+
+fn call_request(me: CarrierId, channel: &str, call: Call) -> CallRequest {
+    CallRequest {
+        as_carrier: me,
+        channel: channel.to_string(),
+        function: call.function.to_string(),
+        args: call.args.iter().map(hex::encode).collect(),
+    }
+}
