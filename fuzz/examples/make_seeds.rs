@@ -57,7 +57,10 @@ async fn main() {
     let net = Network::open(dir, contracts::installed()).await.unwrap();
     let id = |org: &str, name: &str| SigningIdentity::load(&crypto_dir(dir, org), name).unwrap();
     let mut envelopes: Vec<(String, Envelope)> = Vec::new();
-    for (org, function, args) in setup_calls().into_iter().take(3) {
+    // Calls that need no earlier state (an accept needs its proposal committed first).
+    let independent = [0, 2, 3];
+    let setup = setup_calls();
+    for (org, function, args) in independent.iter().map(|&i| setup[i].clone()) {
         let client = id(org, "client");
         let gw = net.gateway_for(client.clone()).unwrap();
         let endorsed = gw.endorse(&channel, CLEARING, function, args).await.unwrap();
@@ -85,7 +88,8 @@ async fn main() {
         }
     });
     let update = sign_update(&next, &[&id("alpha", "admin"), &id("beta", "admin")]).unwrap();
-    let env = config_envelope(&update, &channel, &admin, iclear_fuzz::NOW_MS).unwrap();
+    // Stamped now: the certificates were issued a moment ago.
+    let env = config_envelope(&update, &channel, &admin, ledger::tx::now_ms()).unwrap();
     envelopes.push(("config-update".into(), env));
     drop(net);
 
@@ -158,10 +162,19 @@ async fn main() {
         let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
         write(&c, &format!("setup-{i}-{function}"), &call(org, function, &args));
     }
+    let iclear = contracts::api::ENCODING;
     let october = br#"{"payer":"alpha","payee":"beta","service":"voice","from":"2026-10-01","to":"2026-11-01"}"#;
-    write(&c, "statement-issue", &call("beta", "statement.issue", &[october]));
-    write(&c, "ratesheet-get", &call("alpha", "ratesheet.get", &[b"beta", b"voice", b"alpha"]));
-    write(&c, "payment-balance", &call("alpha", "payment.balance", &[b"beta"]));
+    write(&c, "statement-issue", &call("beta", "statement.issue", &[iclear, october]));
+    write(
+        &c,
+        "ratesheet-get",
+        &call("alpha", "ratesheet.get", &[iclear, br#"{"owner":"beta","service":"voice"}"#]),
+    );
+    write(
+        &c,
+        "payment-balance",
+        &call("alpha", "payment.balance", &[iclear, br#"{"a":"alpha","b":"beta"}"#]),
+    );
 
     // Text parsers: the small fixtures and a few hand-made edges.
     let t = |target: &str, name: &str, text: &str| write(&corpus(target), name, text.as_bytes());
