@@ -10,6 +10,8 @@ secs="${1:-10}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
+echo "== cargo fmt --check (fuzz/, outside the workspace)"
+cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 echo "== cargo fuzz build (nightly, no sanitizer, unoptimised)"
 cargo +nightly fuzz build -s none --dev
 mapfile -t targets < <(cargo +nightly fuzz list)

@@ -36,9 +36,11 @@ pub fn channel() -> &'static Channel {
     static CHANNEL: OnceLock<Channel> = OnceLock::new();
     CHANNEL.get_or_init(|| {
         let bytes = std::fs::read(GENESIS).expect("fuzz/fixtures/alpha.beta.block is readable");
-        let genesis = Block::decode(bytes.as_slice()).expect("the checked-in genesis block decodes");
+        let genesis =
+            Block::decode(bytes.as_slice()).expect("the checked-in genesis block decodes");
         let config = genesis_config(&genesis).expect("the genesis block holds a configuration");
-        let state = Arc::new(ChannelState::new(config).expect("the genesis configuration is usable"));
+        let state =
+            Arc::new(ChannelState::new(config).expect("the genesis configuration is usable"));
         let genesis_hash = header_hash(genesis.header.as_ref().expect("genesis has a header"));
         Channel {
             state,
@@ -83,7 +85,9 @@ pub mod fixtures {
 /// built with the contract's typed API so that a change to it is a compile error here.
 pub fn setup_calls() -> Vec<(&'static str, &'static str, Vec<Vec<u8>>)> {
     use contracts::api::{self, Function};
-    use contracts::{AgreementProposal, Counterparty, DealId, ProposeDeal, PublishRatesheet, SubmitBatch};
+    use contracts::{
+        AgreementProposal, Counterparty, DealId, ProposeDeal, PublishRatesheet, SubmitBatch,
+    };
     use settlement::carrier::CarrierId;
     use settlement::money::{Currency, Rounding};
     use settlement::service::Service;
@@ -179,14 +183,9 @@ pub fn clearing_state() -> &'static SqliteState {
                 .expect("an in-memory world state opens");
             for (n, (org, function, args)) in setup_calls().into_iter().enumerate() {
                 let tx_id = format!("setup-{n}");
-                let mut ctx = Context::new(
-                    CLEARING,
-                    &state,
-                    creator(org, Role::Client),
-                    NOW_MS,
-                    &tx_id,
-                )
-                .with_members(members());
+                let mut ctx =
+                    Context::new(CLEARING, &state, creator(org, Role::Client), NOW_MS, &tx_id)
+                        .with_members(members());
                 if let Err(e) = Clearing.invoke(&mut ctx, function, &args).await {
                     panic!("setup call {function} by {org} refused: {e}");
                 }
