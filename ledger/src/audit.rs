@@ -5,8 +5,8 @@
 use openssl::x509::X509;
 use prost::Message;
 
-use crate::proto::{Block, EndorserTransaction, Envelope, Payload, Proposal};
-use crate::validate::ValidationCode;
+use crate::proto::{Block, EndorserTransaction, Proposal};
+use crate::validate::{ValidationCode, stored_transactions};
 
 /// One transaction of a block as an auditor sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,23 +31,8 @@ pub struct TxAudit {
 
 /// Every transaction of `block`, in order.
 pub fn block_audit(block: &Block) -> Vec<TxAudit> {
-    let flags = block
-        .metadata
-        .as_ref()
-        .map(|m| m.validation_flags.as_slice())
-        .unwrap_or_default();
-    block
-        .data
-        .iter()
-        .flat_map(|d| d.envelopes.iter())
-        .enumerate()
-        .map(|(index, env)| {
-            let code = flags.get(index).map_or(ValidationCode::NotValidated, |f| {
-                ValidationCode::from_u8(*f)
-            });
-            let payload = Envelope::decode(env.as_slice())
-                .ok()
-                .and_then(|e| Payload::decode(e.payload.as_slice()).ok());
+    stored_transactions(block)
+        .map(|(index, code, payload)| {
             let header = payload.as_ref().and_then(|p| p.header.clone());
             let creator = header.as_ref().and_then(|h| h.creator.clone());
             let user = creator

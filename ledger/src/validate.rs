@@ -157,6 +157,33 @@ pub struct TxOutcome {
     pub events: Vec<ContractEvent>,
 }
 
+/// Every transaction of a stored block, in order: its position, the validation code stored
+/// with it, and its payload (`None` when the envelope does not decode). Reads only; judges
+/// nothing.
+pub fn stored_transactions(
+    block: &Block,
+) -> impl Iterator<Item = (usize, ValidationCode, Option<Payload>)> + '_ {
+    let flags = block
+        .metadata
+        .as_ref()
+        .map(|m| m.validation_flags.as_slice())
+        .unwrap_or_default();
+    block
+        .data
+        .iter()
+        .flat_map(|d| d.envelopes.iter())
+        .enumerate()
+        .map(move |(i, env)| {
+            let code = flags.get(i).map_or(ValidationCode::NotValidated, |f| {
+                ValidationCode::from_u8(*f)
+            });
+            let payload = Envelope::decode(env.as_slice())
+                .ok()
+                .and_then(|e| Payload::decode(e.payload.as_slice()).ok());
+            (i, code, payload)
+        })
+}
+
 /// A block whose every transaction has a validation code: the only thing that can be
 /// committed.
 pub struct ValidatedBlock {
@@ -606,23 +633,8 @@ async fn check_reads(
 /// peer streamed when it committed the block, so that anything derived from the event
 /// stream can be rebuilt from the block store.
 pub fn block_outcomes(block: &Block) -> Vec<TxOutcome> {
-    let flags = block
-        .metadata
-        .as_ref()
-        .map(|m| m.validation_flags.as_slice())
-        .unwrap_or_default();
-    block
-        .data
-        .iter()
-        .flat_map(|d| d.envelopes.iter())
-        .enumerate()
-        .map(|(i, env)| {
-            let code = flags.get(i).map_or(ValidationCode::NotValidated, |f| {
-                ValidationCode::from_u8(*f)
-            });
-            let payload = Envelope::decode(env.as_slice())
-                .ok()
-                .and_then(|e| Payload::decode(e.payload.as_slice()).ok());
+    stored_transactions(block)
+        .map(|(_, code, payload)| {
             let tx_id = payload
                 .as_ref()
                 .and_then(|p| p.header.as_ref())
