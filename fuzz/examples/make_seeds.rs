@@ -18,7 +18,9 @@ use ledger::block::{header_hash, new_block};
 use ledger::blockstore::BlockStore;
 use ledger::channel::{config_envelope, genesis_config};
 use ledger::identity::SigningIdentity;
-use ledger::network::{self, InitOptions, Network, ORDERER_ORG, crypto_dir, load_genesis, pair_channel};
+use ledger::network::{
+    self, InitOptions, Network, ORDERER_ORG, crypto_dir, load_genesis, pair_channel,
+};
 use ledger::proto::{Block, ContractDefinition, Envelope};
 use ledger::system::config::{next_config, sign_update};
 use ledger::system::lifecycle::LIFECYCLE;
@@ -30,7 +32,9 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) {
 }
 
 fn corpus(target: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus").join(target)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("corpus")
+        .join(target)
 }
 
 fn with_kind(kind: u8, bytes: &[u8]) -> Vec<u8> {
@@ -52,16 +56,29 @@ async fn main() {
     let channel = pair_channel("alpha", "beta");
     let genesis = load_genesis(dir, &channel).unwrap();
     let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    write(&here.join("fixtures"), "alpha.beta.block", &genesis.encode_to_vec());
+    write(
+        &here.join("fixtures"),
+        "alpha.beta.block",
+        &genesis.encode_to_vec(),
+    );
 
     let net = Network::open(dir, contracts::installed()).await.unwrap();
     let id = |org: &str, name: &str| SigningIdentity::load(&crypto_dir(dir, org), name).unwrap();
     let mut envelopes: Vec<(String, Envelope)> = Vec::new();
-    for (org, function, args) in setup_calls().into_iter().take(3) {
+    // Calls that need no earlier state (an accept needs its proposal committed first).
+    let independent = [0, 2, 3];
+    let setup = setup_calls();
+    for (org, function, args) in independent.iter().map(|&i| setup[i].clone()) {
         let client = id(org, "client");
         let gw = net.gateway_for(client.clone()).unwrap();
-        let endorsed = gw.endorse(&channel, CLEARING, function, args).await.unwrap();
-        envelopes.push((function.replace('.', "-"), endorsed.into_envelope(&client).unwrap()));
+        let endorsed = gw
+            .endorse(&channel, CLEARING, function, args)
+            .await
+            .unwrap();
+        envelopes.push((
+            function.replace('.', "-"),
+            endorsed.into_envelope(&client).unwrap(),
+        ));
     }
     // A lifecycle approval by alpha's admin, endorsed by alpha's peer alone (ANY).
     let admin = id("alpha", "admin");
@@ -76,7 +93,10 @@ async fn main() {
         .endorse(&channel, LIFECYCLE, "approve", vec![def.encode_to_vec()])
         .await
         .unwrap();
-    envelopes.push(("lifecycle-approve".into(), endorsed.into_envelope(&admin).unwrap()));
+    envelopes.push((
+        "lifecycle-approve".into(),
+        endorsed.into_envelope(&admin).unwrap(),
+    ));
     // A configuration update signed by both admins.
     let config = genesis_config(&genesis).unwrap();
     let next = next_config(&config, |c| {
@@ -85,7 +105,8 @@ async fn main() {
         }
     });
     let update = sign_update(&next, &[&id("alpha", "admin"), &id("beta", "admin")]).unwrap();
-    let env = config_envelope(&update, &channel, &admin, iclear_fuzz::NOW_MS).unwrap();
+    // Stamped now: the certificates were issued a moment ago.
+    let env = config_envelope(&update, &channel, &admin, ledger::tx::now_ms()).unwrap();
     envelopes.push(("config-update".into(), env));
     drop(net);
 
@@ -96,11 +117,18 @@ async fn main() {
     let block: Block = new_block(
         1,
         header_hash(genesis.header.as_ref().unwrap()),
-        envelopes[..3].iter().map(|(_, e)| e.encode_to_vec()).collect(),
+        envelopes[..3]
+            .iter()
+            .map(|(_, e)| e.encode_to_vec())
+            .collect(),
         &orderer,
     )
     .unwrap();
-    write(&corpus("block"), "three-clearing-txs", &block.encode_to_vec());
+    write(
+        &corpus("block"),
+        "three-clearing-txs",
+        &block.encode_to_vec(),
+    );
     let config_block = new_block(
         1,
         header_hash(genesis.header.as_ref().unwrap()),
@@ -108,7 +136,11 @@ async fn main() {
         &orderer,
     )
     .unwrap();
-    write(&corpus("block"), "config-update", &config_block.encode_to_vec());
+    write(
+        &corpus("block"),
+        "config-update",
+        &config_block.encode_to_vec(),
+    );
 
     // proto: one seed per message kind that has a real example here.
     let (_, first) = &envelopes[0];
@@ -141,7 +173,11 @@ async fn main() {
     };
     let b = corpus("blockstore");
     write(&b, "two-blocks", &framed(&idx, &dat));
-    write(&b, "torn-second-block", &framed(&idx[..16], &dat[..dat.len() - 100]));
+    write(
+        &b,
+        "torn-second-block",
+        &framed(&idx[..16], &dat[..dat.len() - 100]),
+    );
     write(&b, "length-past-2-pow-64", &framed(&[], &[0xff; 8]));
 
     // contract: the setup calls and the reads after them.
@@ -156,25 +192,65 @@ async fn main() {
     };
     for (i, (org, function, args)) in setup_calls().into_iter().enumerate() {
         let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
-        write(&c, &format!("setup-{i}-{function}"), &call(org, function, &args));
+        write(
+            &c,
+            &format!("setup-{i}-{function}"),
+            &call(org, function, &args),
+        );
     }
-    let tag = contracts::api::ENCODING;
+    let iclear = contracts::api::ENCODING;
     let october = br#"{"payer":"alpha","payee":"beta","service":"voice","from":"2026-10-01","to":"2026-11-01"}"#;
-    write(&c, "statement-issue", &call("beta", "statement.issue", &[tag, october]));
-    write(&c, "ratesheet-get", &call("alpha", "ratesheet.get", &[tag, br#"{"owner":"beta","service":"voice"}"#]));
-    write(&c, "payment-balance", &call("alpha", "payment.balance", &[tag, br#"{"a":"alpha","b":"beta"}"#]));
+    write(
+        &c,
+        "statement-issue",
+        &call("beta", "statement.issue", &[iclear, october]),
+    );
+    write(
+        &c,
+        "ratesheet-get",
+        &call(
+            "alpha",
+            "ratesheet.get",
+            &[iclear, br#"{"owner":"beta","service":"voice"}"#],
+        ),
+    );
+    write(
+        &c,
+        "payment-balance",
+        &call(
+            "alpha",
+            "payment.balance",
+            &[iclear, br#"{"a":"alpha","b":"beta"}"#],
+        ),
+    );
 
     // Text parsers: the small fixtures and a few hand-made edges.
     let t = |target: &str, name: &str, text: &str| write(&corpus(target), name, text.as_bytes());
     t("cdr_native", "alpha", fixtures::ALPHA_CDRS);
-    t("cdr_native", "quoted", "record_id,service,orig_carrier,term_carrier,a_number,b_number,start_time,units\n\"A,1\",voice,alpha,beta,\"+49 30 1\",4930123,2026-10-01T00:00:00+02:00,60\r\n");
+    t(
+        "cdr_native",
+        "quoted",
+        "record_id,service,orig_carrier,term_carrier,a_number,b_number,start_time,units\n\"A,1\",voice,alpha,beta,\"+49 30 1\",4930123,2026-10-01T00:00:00+02:00,60\r\n",
+    );
     t("cdr_asterisk", "master", fixtures::ASTERISK);
     t("cdr_freeswitch", "master", fixtures::FREESWITCH);
     t("ratesheet", "beta", fixtures::RATESHEET);
-    t("ratesheet", "closed-rows", "prefix,destination,rate,effective_from,effective_to\n49,DE,0.01,2026-01-01,2026-06-01\n49,DE,0.02,2026-06-01,\n");
+    t(
+        "ratesheet",
+        "closed-rows",
+        "prefix,destination,rate,effective_from,effective_to\n49,DE,0.01,2026-01-01,2026-06-01\n49,DE,0.02,2026-06-01,\n",
+    );
     t("deal", "october", fixtures::DEAL);
     t("policy", "all", "ALL\0\x00\x01\x02");
-    t("policy", "nested", "OR(AND('alpha.admin', 'beta.admin'), OutOf(2, 'alpha.peer', 'beta.peer', 'gamma.member'))\0\x40\x40\x00\x01\x02");
-    t("policy", "weighted", "Weighted(18446744073709551615, 'alpha.peer'=18446744073709551615, 'beta.member'=2)\0\x00\x41");
+    t(
+        "policy",
+        "nested",
+        "OR(AND('alpha.admin', 'beta.admin'), OutOf(2, 'alpha.peer', 'beta.peer', 'gamma.member'))\0\x40\x40\x00\x01\x02",
+    );
+    t(
+        "policy",
+        "weighted",
+        "Weighted(18446744073709551615, 'alpha.peer'=18446744073709551615, 'beta.member'=2)\0\x00\x41",
+    );
     println!("seeds written under {}", here.display());
 }

@@ -1,6 +1,6 @@
 //! A whole block as a peer receives it: decoding, the stateless checks of its frame and
 //! every envelope (`ledger::validate::check_block_stateless`) as block 1 of the fixture
-//! channel, and what commit and rebuild derive from it.
+//! channel, and what commit, rebuild and the audit trail derive from it.
 #![no_main]
 
 use ledger::proto::Block;
@@ -16,4 +16,5 @@ fuzz_target!(|data: &[u8]| {
     let _ = check_block_stateless(&block, 1, &channel.genesis_hash, &channel.state);
     let _ = block_update(&block);
     let _ = block_outcomes(&block);
+    let _ = ledger::audit::block_audit(&block);
 });

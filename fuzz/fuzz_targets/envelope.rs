@@ -1,6 +1,6 @@
 //! Validation's stateless checks of one envelope (`ledger::validate::check_envelope_stateless`)
 //! against the fixture channel, and what commit and rebuild read from a stored one
-//! (`block_update`, `block_outcomes`, the block store's tx-id index).
+//! (`block_update`, `block_outcomes`, the audit trail's `block_audit`, the block store's tx-id index).
 #![no_main]
 
 use ledger::proto::{Block, BlockData, BlockHeader, BlockMetadata};
@@ -26,4 +26,5 @@ fuzz_target!(|data: &[u8]| {
     };
     let _ = block_update(&stored);
     let _ = block_outcomes(&stored);
+    let _ = ledger::audit::block_audit(&stored);
 });

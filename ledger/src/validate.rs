@@ -544,17 +544,23 @@ fn check_endorser(
     {
         return Err(IllegalWriteset);
     }
-    // Any member's peer may endorse an approval, so the writes themselves must show that
-    // an admin approved for its own organisation only; otherwise one organisation's peer
-    // could forge the approvals of the others.
+    // Any member's peer may endorse an approval, so the result itself must show that an
+    // admin approved for its own organisation only; otherwise one organisation's peer
+    // could forge the approvals of the others. And it must be exactly what `approve`
+    // makes — one write, no reads, no range queries: anything more is that one peer's
+    // choice, and every range query costs every validating peer a world-state query.
     if proposal.contract == lifecycle::LIFECYCLE {
         let own = |key: &str| lifecycle::approval_org(key) == Some(creator.msp_id.as_str());
-        let writes_ok = rwset
+        let writes: Vec<_> = rwset.ns_rwsets.iter().flat_map(|ns| &ns.writes).collect();
+        let reads = rwset
             .ns_rwsets
             .iter()
-            .flat_map(|ns| &ns.writes)
-            .all(|w| own(&w.key));
-        if creator.role != Role::Admin || !writes_ok {
+            .any(|ns| !ns.reads.is_empty() || !ns.range_queries.is_empty());
+        if creator.role != Role::Admin
+            || reads
+            || writes.len() != 1
+            || !writes.iter().all(|w| own(&w.key))
+        {
             return Err(IllegalWriteset);
         }
     }

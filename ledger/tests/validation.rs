@@ -613,16 +613,69 @@ async fn a_block_not_signed_by_the_orderer_is_refused_whole() {
     assert_eq!(la.height(), 1);
 }
 
+/// A `_lifecycle` approval of `def` proposed by `creator` whose result, signed by alpha's
+/// peer alone (the lifecycle's policy is ANY), is `rwset`: whatever that peer chose.
+fn forged_approval(
+    f: &Fixture,
+    creator: &SigningIdentity,
+    def: &ContractDefinition,
+    rwset: ledger::proto::NsRwSet,
+) -> Vec<u8> {
+    use ledger::proto::{ProposalResponsePayload, Response, TxRwSet};
+    let p = Proposed::new(
+        creator,
+        CH,
+        LIFECYCLE,
+        "approve",
+        vec![def.encode_to_vec()],
+        now_ms(),
+    )
+    .unwrap();
+    let payload = ProposalResponsePayload {
+        proposal_hash: ledger::crypto::sha256(&p.signed().proposal_bytes),
+        results: Some(TxRwSet {
+            ns_rwsets: vec![rwset],
+        }),
+        events: vec![],
+        response: Some(Response {
+            status: 200,
+            ..Default::default()
+        }),
+    }
+    .encode_to_vec();
+    let endorsement = f.id("alpha", "peer").endorse(&payload).unwrap();
+    let r = ProposalResponse {
+        payload,
+        endorsement: Some(endorsement),
+    };
+    Endorsed::collect(p, vec![r])
+        .unwrap()
+        .into_envelope(creator)
+        .unwrap()
+        .encode_to_vec()
+}
+
+/// The one write an approval of `def` by `org` makes.
+fn approval_write(def: &ContractDefinition, org: &str) -> ledger::proto::KvWrite {
+    ledger::proto::KvWrite {
+        key: ledger::contract::composite_key("approval", &[&def.name, org]),
+        is_delete: false,
+        value: def.encode_to_vec(),
+    }
+}
+
+fn lifecycle_rwset(writes: Vec<ledger::proto::KvWrite>) -> ledger::proto::NsRwSet {
+    ledger::proto::NsRwSet {
+        namespace: LIFECYCLE.into(),
+        writes,
+        ..Default::default()
+    }
+}
+
 #[tokio::test]
 async fn a_peer_cannot_forge_another_organisations_lifecycle_approval() {
-    use ledger::contract::composite_key;
-    use ledger::proto::{KvWrite, NsRwSet, ProposalResponsePayload, Response, TxRwSet};
     let f = fixture().await;
-    let (admin_a, peer_a, client_a) = (
-        f.id("alpha", "admin"),
-        f.id("alpha", "peer"),
-        f.id("alpha", "client"),
-    );
+    let (admin_a, client_a) = (f.id("alpha", "admin"), f.id("alpha", "client"));
     let def = ContractDefinition {
         name: KV.into(),
         version: "9".into(),
@@ -630,45 +683,12 @@ async fn a_peer_cannot_forge_another_organisations_lifecycle_approval() {
     };
     // alpha's peer signs a result its contract would never produce: beta's approval.
     let forge = |creator: &SigningIdentity, org: &str| {
-        let p = Proposed::new(
+        forged_approval(
+            &f,
             creator,
-            CH,
-            LIFECYCLE,
-            "approve",
-            vec![def.encode_to_vec()],
-            now_ms(),
+            &def,
+            lifecycle_rwset(vec![approval_write(&def, org)]),
         )
-        .unwrap();
-        let payload = ProposalResponsePayload {
-            proposal_hash: ledger::crypto::sha256(&p.signed().proposal_bytes),
-            results: Some(TxRwSet {
-                ns_rwsets: vec![NsRwSet {
-                    namespace: LIFECYCLE.into(),
-                    writes: vec![KvWrite {
-                        key: composite_key("approval", &[KV, org]),
-                        is_delete: false,
-                        value: def.encode_to_vec(),
-                    }],
-                    ..Default::default()
-                }],
-            }),
-            events: vec![],
-            response: Some(Response {
-                status: 200,
-                ..Default::default()
-            }),
-        }
-        .encode_to_vec();
-        let endorsement = peer_a.endorse(&payload).unwrap();
-        let r = ProposalResponse {
-            payload,
-            endorsement: Some(endorsement),
-        };
-        Endorsed::collect(p, vec![r])
-            .unwrap()
-            .into_envelope(creator)
-            .unwrap()
-            .encode_to_vec()
     };
     let for_beta = forge(&admin_a, "beta");
     let by_client = forge(&client_a, "alpha");
@@ -682,6 +702,52 @@ async fn a_peer_cannot_forge_another_organisations_lifecycle_approval() {
             ValidationCode::Valid
         ]
     );
+}
+
+#[tokio::test]
+async fn a_lifecycle_approval_is_its_one_write_and_nothing_else() {
+    use ledger::proto::{KvRead, RangeQueryInfo};
+    let f = fixture().await;
+    let admin_a = f.id("alpha", "admin");
+    let def = ContractDefinition {
+        name: KV.into(),
+        version: "9".into(),
+        endorsement_policy: "OR('alpha.peer')".into(),
+    };
+    let other = ContractDefinition {
+        name: "other".into(),
+        ..def.clone()
+    };
+    // One peer alone endorses an approval, so anything more in it is that peer's choice,
+    // and every read or range query would cost every peer a world-state query to validate.
+    let mut ranges = lifecycle_rwset(vec![approval_write(&def, "alpha")]);
+    ranges.range_queries = vec![
+        RangeQueryInfo {
+            start_key: "a".into(),
+            end_key: "b".into(),
+            reads: vec![],
+        };
+        1000
+    ];
+    let mut reads = lifecycle_rwset(vec![approval_write(&def, "alpha")]);
+    reads.reads = vec![KvRead {
+        key: "x".into(),
+        version: None,
+    }];
+    let two = lifecycle_rwset(vec![
+        approval_write(&def, "alpha"),
+        approval_write(&other, "alpha"),
+    ]);
+    let none = lifecycle_rwset(vec![]);
+    let codes = f
+        .commit(vec![
+            forged_approval(&f, &admin_a, &def, ranges),
+            forged_approval(&f, &admin_a, &def, reads),
+            forged_approval(&f, &admin_a, &def, two),
+            forged_approval(&f, &admin_a, &def, none),
+        ])
+        .await;
+    assert_eq!(codes, vec![ValidationCode::IllegalWriteset; 4]);
 }
 
 #[tokio::test]
