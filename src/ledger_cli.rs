@@ -75,7 +75,12 @@ pub fn run_ledger(dir: &Path, cmd: &LedgerCmd) -> anyhow::Result<i32> {
     let rt = runtime()?;
     match cmd {
         LedgerCmd::Verify => {
-            let report = rt.block_on(ledger::verify::verify_dir(dir))?;
+            // An organisation's directory (SPEC §11) keeps its own node's chains only.
+            let report = if dir.join(node::org::ORG_FILE).exists() {
+                rt.block_on(node::start::verify(dir))?
+            } else {
+                rt.block_on(ledger::verify::verify_dir(dir))?
+            };
             print!("{report}");
             Ok(if report.is_ok() { 0 } else { 1 })
         }

@@ -186,6 +186,24 @@ pub async fn verify_dir(dir: &Path) -> Result<VerifyReport, NetworkError> {
     Ok(report)
 }
 
+/// Verifies one node's chain of `channel` kept in `blocks_dir` (an organisation's own
+/// node, SPEC §11), from its accepted `genesis` block on, and its world state if given.
+/// The chain's block headers are returned, for comparing with another node's.
+pub async fn verify_node_chain(
+    report: &mut VerifyReport,
+    node: &str,
+    channel: &str,
+    blocks_dir: &Path,
+    genesis: &Block,
+    state: Option<Arc<dyn WorldState>>,
+) -> Result<Vec<BlockHeader>, NetworkError> {
+    let (headers, summary, faults) =
+        verify_chain(node.to_string(), channel, blocks_dir, genesis, state).await?;
+    report.chains.push(summary);
+    report.faults.extend(faults);
+    Ok(headers)
+}
+
 fn fault(node: &str, channel: &str, block: Option<u64>, message: &str) -> Fault {
     Fault {
         node: node.into(),

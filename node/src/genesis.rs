@@ -141,3 +141,61 @@ impl Genesis {
             .collect()
     }
 }
+
+impl Genesis {
+    /// Trust in every member organisation's TLS CA: whom a node serves and dials.
+    pub fn trust(&self) -> crate::tls::Trust {
+        crate::tls::Trust::new(
+            std::iter::once(&self.orderer)
+                .chain(&self.carriers)
+                .map(|o| o.tls_ca_cert_pem.as_bytes()),
+        )
+    }
+
+    /// The configuration of `channel` this file founds.
+    pub fn channel_config(&self, channel: &str) -> Option<ChannelConfig> {
+        self.channel_configs()
+            .into_iter()
+            .find(|c| c.channel_id == channel)
+    }
+
+    /// The channels `org` is a member of.
+    pub fn channels_of(&self, org: &str) -> Vec<&ChannelSpec> {
+        self.channels
+            .iter()
+            .filter(|c| c.orgs.iter().any(|o| o == org))
+            .collect()
+    }
+
+    /// Checks block 0 of `channel` as received from the ordering service: it must carry
+    /// exactly the configuration this file founds and be signed by the ordering
+    /// organisation this file names. A peer joins no channel on any other block 0.
+    pub fn check_block(
+        &self,
+        channel: &str,
+        block: &ledger::proto::Block,
+    ) -> Result<(), NodeError> {
+        let bad = |reason: String| NodeError::Config {
+            path: format!("block 0 of `{channel}`"),
+            reason,
+        };
+        let want = self
+            .channel_config(channel)
+            .ok_or_else(|| bad("the genesis file founds no such channel".into()))?;
+        let got = ledger::channel::genesis_config(block)
+            .ok_or_else(|| bad("it carries no channel configuration".into()))?;
+        if got != want {
+            return Err(bad(
+                "its configuration differs from the genesis file's: the ordering service and this organisation were founded differently".into(),
+            ));
+        }
+        let orderer = want
+            .orderer
+            .as_ref()
+            .and_then(|o| o.org.clone())
+            .ok_or_else(|| bad("no ordering organisation".into()))?;
+        let members =
+            ledger::identity::Membership::new(&[orderer]).map_err(|e| bad(e.to_string()))?;
+        ledger::block::check_frame(block, 0, &[], &members).map_err(|e| bad(e.to_string()))
+    }
+}

@@ -10,6 +10,7 @@ pub mod client;
 pub mod genesis;
 pub mod org;
 pub mod serve;
+pub mod start;
 pub mod tls;
 mod wire;
 

@@ -90,7 +90,7 @@ pub fn run(
     let CdrCmd::Submit(a) = cmd;
     let dir =
         dir.ok_or_else(|| super::usage("this command needs --dir DIR (the network's directory)"))?;
-    let me = me.ok_or_else(|| super::usage("this command needs --as CARRIER"))?;
+    let me = super::session::acting_as(&dir, me)?;
     let format = a.format.spec()?;
     let rejects = a
         .rejects

@@ -330,7 +330,7 @@ pub enum Action {
 /// Runs one carrier command on the network in `dir`.
 pub fn run(dir: Option<PathBuf>, me: Option<CarrierId>, action: Action) -> Result<u8, Failure> {
     let dir = dir.ok_or_else(|| usage("this command needs --dir DIR (the network's directory)"))?;
-    let me = me.ok_or_else(|| usage("this command needs --as CARRIER"))?;
+    let me = super::session::acting_as(&dir, me)?;
     // Usage errors first, before the network is opened.
     if let Action::Statement(StatementCmd::Issue(s))
     | Action::Export(ExportArgs { statement: s, .. }) = &action

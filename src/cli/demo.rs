@@ -105,7 +105,8 @@ async fn serve_portal(dir: &Path, net: Arc<Embedded>, addr: SocketAddr) -> anyho
             .await?;
         logins.push((name, password));
     }
-    let (server, bound) = super::up::start_portal(dir, net, addr).await?;
+    let (server, bound) =
+        super::up::start_portal(dir, net.clone(), Some(super::up::heights(net)), addr).await?;
     println!("\nthe portal: http://{bound}/ — sign in as any of (admin of its carrier):");
     for (name, password) in &logins {
         println!("  {name:<14} password {password}");
@@ -118,7 +119,7 @@ async fn serve_portal(dir: &Path, net: Arc<Embedded>, addr: SocketAddr) -> anyho
     let handle = server.handle();
     tokio::select! {
         r = server => r.context("the portal stopped")?,
-        _ = super::up::stop_signal() => handle.stop(true).await,
+        _ = super::control::stop_signal() => handle.stop(true).await,
     }
     println!("stopped");
     Ok(())

@@ -5,10 +5,12 @@ mod args;
 mod bench;
 mod cdr;
 mod clearing;
+mod control;
 mod demo;
 
 mod files;
 mod fixtures;
+mod node_start;
 mod org;
 
 mod progress;
@@ -85,6 +87,9 @@ pub enum Command {
     /// One organisation's own material (SPEC §11).
     #[command(subcommand)]
     Org(org::OrgCmd),
+    /// One organisation's node (SPEC §11).
+    #[command(subcommand)]
+    Node(node_start::NodeCmd),
     /// Channels of separate organisations (SPEC §11).
     #[command(subcommand)]
     Channel(org::ChannelCmd),
@@ -174,6 +179,7 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
         Command::User(c) => user::run(cli.dir, cli.as_carrier, c),
         Command::Org(c) => org::run_org(cli.dir, c),
         Command::Channel(c) => org::run_channel(c),
+        Command::Node(c) => node_start::run(cli.dir, c),
         Command::Ledger(c) => {
             let dir = cli.dir.ok_or_else(|| usage("`ledger` needs --dir DIR"))?;
             ledger_status(crate::ledger_cli::run_ledger(&dir, &c))

@@ -102,12 +102,18 @@ pub async fn read_line<R: tokio::io::AsyncBufRead + Unpin>(
     Ok(Some(line))
 }
 
-/// The owner of the network in `dir` (of its `network.toml`): the only user whose `up` a
-/// command trusts.
+/// The owner of the network or organisation in `dir` (of its `network.toml`, or of an
+/// organisation directory's `org.json`): the only user whose server a command trusts.
 #[cfg(unix)]
 pub fn network_owner(dir: &Path) -> std::io::Result<u32> {
     use std::os::unix::fs::MetadataExt as _;
-    Ok(std::fs::metadata(dir.join("network.toml"))?.uid())
+    let org = dir.join(node::org::ORG_FILE);
+    let file = if org.exists() {
+        org
+    } else {
+        dir.join("network.toml")
+    };
+    Ok(std::fs::metadata(file)?.uid())
 }
 
 /// The network served for `dir`, reached through `up`'s control socket.

@@ -9,9 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use ledger::gateway::{Gateway, GatewayError};
+use ledger::gateway::Gateway;
 use ledger::network::Network;
-use ledger::peer::EndorseError;
 use ledger::validate::ValidationCode;
 use settlement::carrier::CarrierId;
 use tokio::task::JoinHandle;
@@ -186,24 +185,6 @@ impl Drop for Embedded {
     }
 }
 
-/// Sorts a gateway's failure into the client's kinds.
-fn classify(e: GatewayError) -> ClientError {
-    match e {
-        GatewayError::Endorse(EndorseError::Contract { message, .. }) => {
-            ClientError::Refused(message)
-        }
-        GatewayError::Endorse(e @ EndorseError::Skew { .. }) => ClientError::Refused(format!(
-            "{e}: this machine's clock is wrong, and the peers judge every rule by the transaction's time"
-        )),
-        GatewayError::Mismatch(m) => ClientError::Disagreement(m.to_string()),
-        GatewayError::TooLarge { .. } => ClientError::TooLarge(e.to_string()),
-        GatewayError::StatusLost(_) | GatewayError::Order(_) => {
-            ClientError::Unavailable(e.to_string())
-        }
-        other => ClientError::Fault(other.to_string()),
-    }
-}
-
 #[async_trait]
 impl Transport for Embedded {
     fn members(&self) -> Vec<CarrierId> {
@@ -223,7 +204,7 @@ impl Transport for Embedded {
             .gateway(me)?
             .submit_transaction(channel, CLEARING, call.function, call.args)
             .await
-            .map_err(classify)?;
+            .map_err(ClientError::from)?;
         if code != ValidationCode::Valid {
             return Err(ClientError::Invalid { tx_id: tx, code });
         }
@@ -240,7 +221,7 @@ impl Transport for Embedded {
         self.gateway(me)?
             .evaluate(channel, CLEARING, call.function, call.args)
             .await
-            .map_err(classify)
+            .map_err(ClientError::from)
     }
 
     async fn view(&self, me: CarrierId, view: View) -> Result<ViewReply, ClientError> {

@@ -10,7 +10,9 @@ mod view;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use ledger::gateway::GatewayError;
 use ledger::network::pair_channel;
+use ledger::peer::EndorseError;
 use ledger::validate::ValidationCode;
 use settlement::carrier::CarrierId;
 
@@ -77,6 +79,29 @@ impl ClientError {
     /// API, which is a fault.
     fn bad_reply(function: &str, e: impl std::fmt::Display) -> ClientError {
         ClientError::Fault(format!("the reply of {function} does not decode: {e}"))
+    }
+}
+
+/// Sorts a gateway's failure into the client's kinds.
+impl From<GatewayError> for ClientError {
+    fn from(e: GatewayError) -> ClientError {
+        match e {
+            GatewayError::Endorse(EndorseError::Contract { message, .. }) => {
+                ClientError::Refused(message)
+            }
+            GatewayError::Endorse(e @ EndorseError::Skew { .. }) => ClientError::Refused(format!(
+                "{e}: this machine's clock is wrong, and the peers judge every rule by the transaction's time"
+            )),
+            GatewayError::Endorse(e @ EndorseError::Unreachable { .. }) => {
+                ClientError::Unavailable(e.to_string())
+            }
+            GatewayError::Mismatch(m) => ClientError::Disagreement(m.to_string()),
+            GatewayError::TooLarge { .. } => ClientError::TooLarge(e.to_string()),
+            GatewayError::StatusLost(_) | GatewayError::Order(_) => {
+                ClientError::Unavailable(e.to_string())
+            }
+            other => ClientError::Fault(other.to_string()),
+        }
     }
 }
 

@@ -1,0 +1,74 @@
+//! `ledger verify` in an organisation's directory: every chain its node keeps, from the
+//! block 0 it accepted, block by block (hash chain, orderer signatures, each transaction's
+//! validation redone) and, for a peer on SQLite, its world state against the blocks.
+
+use std::path::Path;
+
+use ledger::proto::Block;
+use ledger::verify::{VerifyReport, verify_node_chain};
+use prost::Message;
+
+use super::genesis_dir;
+use super::peer::{StateChoice, open_state};
+use crate::NodeError;
+use crate::org::{self, NodeKind};
+
+/// Verifies what the node of `dir` keeps, its peer's world state where it keeps it
+/// (SQLite in `dir`, or the PostgreSQL database it was started with).
+pub async fn verify(dir: &Path) -> Result<VerifyReport, NodeError> {
+    let info = org::load(&dir.join(org::ORG_FILE))?;
+    let mut report = VerifyReport::default();
+    let gdir = genesis_dir(dir);
+    let mut channels: Vec<String> = match std::fs::read_dir(&gdir) {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                e.file_name()
+                    .to_str()
+                    .and_then(|n| n.strip_suffix(".block"))
+                    .map(str::to_string)
+            })
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(source) => {
+            return Err(NodeError::Io {
+                path: gdir.display().to_string(),
+                source,
+            });
+        }
+    };
+    channels.sort();
+    let fail = |reason: String| NodeError::Config {
+        path: dir.display().to_string(),
+        reason,
+    };
+    for channel in channels {
+        let bytes = crate::read(&super::block_path(dir, &channel))?;
+        let genesis = Block::decode(bytes.as_slice()).map_err(|e| fail(e.to_string()))?;
+        let (node, blocks) = match info.node {
+            NodeKind::Orderer => (
+                format!("orderer0.{}", info.org),
+                dir.join("orderer").join(&channel),
+            ),
+            NodeKind::Peer => (
+                format!("peer0.{}", info.org),
+                dir.join("peer").join(&channel).join("blocks"),
+            ),
+        };
+        if !blocks.exists() {
+            report.not_started.push(format!("{node} {channel}"));
+            continue;
+        }
+        let state = match info.node {
+            NodeKind::Orderer => None,
+            NodeKind::Peer => {
+                let choice = StateChoice::kept(dir)?.unwrap_or(StateChoice::Sqlite);
+                Some(open_state(dir, &choice, &info.org, &channel).await?)
+            }
+        };
+        verify_node_chain(&mut report, &node, &channel, &blocks, &genesis, state)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+    }
+    Ok(report)
+}

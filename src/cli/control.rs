@@ -1,0 +1,172 @@
+//! The control socket through which a user's own `iclear` commands reach a running
+//! `iclear up` (the embedded network) or `iclear node start` (one organisation's node):
+//! `DIR/up/control.sock`, in a directory of mode 0700 and a socket of mode 0600 owned by
+//! the directory's owner. `cli::served` is the client and holds the wire types.
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use contracts::api::Call;
+use contracts::client::{ClientError, Transport, WireError};
+use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+
+use super::served::{
+    CallRequest, Request, Response, control_dir, control_socket, network_owner, read_line,
+};
+
+fn received(req: &CallRequest, writes: bool) -> Result<Call, ClientError> {
+    let args = req
+        .args
+        .iter()
+        .map(hex::decode)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ClientError::Usage(format!("an argument is not hex: {e}")))?;
+    let call = Call::received(&req.function, args)
+        .ok_or_else(|| ClientError::Usage(format!("no contract function `{}`", req.function)))?;
+    if call.writes != writes {
+        return Err(ClientError::Usage(format!(
+            "`{}` is {}",
+            call.function,
+            if call.writes {
+                "submitted, not evaluated"
+            } else {
+                "evaluated, not submitted"
+            }
+        )));
+    }
+    Ok(call)
+}
+
+async fn answer(net: &dyn Transport, request: Request) -> Response {
+    let result = match request {
+        Request::Orgs => return Response::Orgs(net.members()),
+        Request::Submit(req) => match received(&req, true) {
+            Ok(call) => net
+                .submit(req.as_carrier, &req.channel, call)
+                .await
+                .map(|p| Response::Payload(hex::encode(p))),
+            Err(e) => Err(e),
+        },
+        Request::Evaluate(req) => match received(&req, false) {
+            Ok(call) => net
+                .evaluate(req.as_carrier, &req.channel, call)
+                .await
+                .map(|p| Response::Payload(hex::encode(p))),
+            Err(e) => Err(e),
+        },
+        Request::View { as_carrier, view } => net.view(as_carrier, view).await.map(Response::View),
+    };
+    result.unwrap_or_else(|e| Response::Error(WireError::from(&e)))
+}
+
+/// Serves one connection: one request line, one response line.
+async fn connection(
+    net: Arc<dyn Transport>,
+    stream: UnixStream,
+    limit: usize,
+) -> anyhow::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let Some(line) = read_line(&mut BufReader::new(read), limit).await? else {
+        return Ok(());
+    };
+    let response = match serde_json::from_slice::<Request>(&line) {
+        Ok(request) => answer(net.as_ref(), request).await,
+        Err(e) => Response::Error(WireError::from(&ClientError::Usage(format!(
+            "not a request: {e}"
+        )))),
+    };
+    let mut out = serde_json::to_vec(&response)?;
+    out.push(b'\n');
+    write.write_all(&out).await?;
+    write.shutdown().await?;
+    Ok(())
+}
+
+/// Waits for Ctrl-C or SIGTERM.
+pub async fn stop_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(t) => t,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+/// Binds the control socket in a directory of the network owner's alone.
+pub fn bind(dir: &Path) -> anyhow::Result<UnixListener> {
+    use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, PermissionsExt as _};
+    let owner = network_owner(dir)
+        .with_context(|| format!("{}: no network or organisation here", dir.display()))?;
+    let cdir = control_dir(dir);
+    if !cdir.exists() {
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&cdir)
+            .with_context(|| format!("{}: cannot create", cdir.display()))?;
+    }
+    let meta = std::fs::symlink_metadata(&cdir)?;
+    if !meta.is_dir() || meta.uid() != owner || meta.mode() & 0o077 != 0 {
+        bail!(
+            "{}: not a directory of the network owner's alone (mode 0700); remove it and start again",
+            cdir.display()
+        );
+    }
+    let socket = control_socket(dir);
+    // This process holds the directory (the network's lock, or the node's ports): a
+    // socket there is a stopped server's.
+    if std::fs::symlink_metadata(&socket).is_ok() {
+        std::fs::remove_file(&socket)
+            .with_context(|| format!("{}: cannot remove the old socket", socket.display()))?;
+    }
+    let listener = UnixListener::bind(&socket)
+        .with_context(|| format!("{}: cannot listen", socket.display()))?;
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+/// Serves `net` on `listener` to one request per connection until `stop` completes or the
+/// socket fails; then lets the calls in flight finish. `who` names the server in its log.
+pub async fn serve(
+    who: &str,
+    listener: UnixListener,
+    net: Arc<dyn Transport>,
+    limit: usize,
+    stop: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let mut connections = tokio::task::JoinSet::new();
+    let mut stop = std::pin::pin!(stop);
+    let outcome: anyhow::Result<()> = loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let net = net.clone();
+                    let who = who.to_string();
+                    connections.spawn(async move {
+                        if let Err(e) = connection(net, stream, limit).await {
+                            eprintln!("{who}: a connection failed: {e:#}");
+                        }
+                    });
+                }
+                Err(e) => break Err(anyhow::Error::new(e).context("the control socket failed")),
+            },
+            Some(done) = connections.join_next(), if !connections.is_empty() => {
+                if let Err(e) = done {
+                    eprintln!("{who}: a connection's task failed: {e}");
+                }
+            }
+            _ = &mut stop => break Ok(()),
+        }
+    };
+    drop(listener);
+    while let Some(done) = connections.join_next().await {
+        if let Err(e) = done {
+            eprintln!("{who}: a connection's task failed: {e}");
+        }
+    }
+    outcome
+}
