@@ -16,7 +16,12 @@ use ledger::validate::ValidationCode;
 #[derive(clap::Subcommand, Debug, Clone, PartialEq, Eq)]
 pub enum LedgerCmd {
     /// Re-check every block, signature, validation flag and the world state; exit 1 on any fault.
-    Verify,
+    Verify {
+        /// In an organisation's directory: also compare every shared channel's block
+        /// hashes with the node of another organisation at HOST:PORT (SPEC §11).
+        #[arg(long, value_name = "HOST:PORT")]
+        against: Option<String>,
+    },
     /// Show organisations, channels, heights and last block hashes.
     Info,
     /// Commit `kv` transactions in a loop, printing `TXID CODE` per commit (crash tests).
@@ -74,9 +79,20 @@ pub fn run_network_init(dir: &Path, args: &NetworkInitArgs) -> anyhow::Result<i3
 pub fn run_ledger(dir: &Path, cmd: &LedgerCmd) -> anyhow::Result<i32> {
     let rt = runtime()?;
     match cmd {
-        LedgerCmd::Verify => {
+        LedgerCmd::Verify { against } => {
+            let org_dir = dir.join(node::org::ORG_FILE).exists();
+            if let Some(address) = against {
+                anyhow::ensure!(
+                    org_dir,
+                    "--against compares an organisation's node with another's: --dir must be an organisation's directory (iclear org init)"
+                );
+                // Its own node is asked, not its files: they are the running node's.
+                let report = rt.block_on(node::start::verify_against(dir, address))?;
+                print!("{report}");
+                return Ok(if report.is_ok() { 0 } else { 1 });
+            }
             // An organisation's directory (SPEC §11) keeps its own node's chains only.
-            let report = if dir.join(node::org::ORG_FILE).exists() {
+            let report = if org_dir {
                 rt.block_on(node::start::verify(dir))?
             } else {
                 rt.block_on(ledger::verify::verify_dir(dir))?

@@ -382,6 +382,30 @@ fn three_carriers_and_an_orderer_as_separate_processes() {
             );
         }
     }
+    // Each organisation's node and another's hold the same blocks of every channel they
+    // share: a carrier against its partner and against the ordering service.
+    let beta_addr = format!("127.0.0.1:{}", ports[2]);
+    let orderer_addr = format!("127.0.0.1:{}", ports[0]);
+    let out = ok(iclear(
+        &alpha.dir,
+        &["ledger", "verify", "--against", &beta_addr],
+    ));
+    assert!(
+        out.contains("same  alpha.beta") && out.contains("OK, 2 shared channel(s) agree"),
+        "{out}"
+    );
+    let out = ok(iclear(
+        &gamma.dir,
+        &["ledger", "verify", "--against", &orderer_addr],
+    ));
+    assert!(out.contains("OK, 3 shared channel(s) agree"), "{out}");
+    let unknown = iclear(
+        &alpha.dir,
+        &["ledger", "verify", "--against", "127.0.0.1:1"],
+    );
+    assert_eq!(unknown.status.code(), Some(1), "{unknown:?}");
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no member"));
+
     // Stopped cleanly, every organisation's chains verify.
     for n in [&mut alpha, &mut beta, &mut gamma, &mut orderer] {
         n.stop();
@@ -396,6 +420,26 @@ fn three_carriers_and_an_orderer_as_separate_processes() {
     }
 
     step("verified");
+    // A node's chains were founded by its genesis file: it does not start on another.
+    let other = root.join("other-genesis.json");
+    let mut args = vec!["channel".to_string(), "genesis".into()];
+    for org in ["ordering", "alpha", "beta"] {
+        args.push("--org".into());
+        args.push(root.join(org).join("org.json").display().to_string());
+    }
+    args.push("--out".into());
+    args.push(other.display().to_string());
+    ok(bin().args(&args).output().expect("the binary runs"));
+    let refused = iclear(
+        &alpha.dir,
+        &["node", "start", "--genesis", other.to_str().expect("path")],
+    );
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("founded with another genesis file"),
+        "{refused:?}"
+    );
+
     // No organisation's directory holds another's private key, and every key is 0600.
     let mut files: Vec<(String, Files)> = Vec::new();
     for (org, _, _) in orgs {

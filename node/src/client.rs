@@ -125,6 +125,20 @@ impl RemotePeer {
         })
     }
 
+    /// The header hash of every block the peer committed on `channel`, from block 0.
+    pub async fn header_hashes(&self, channel: &str) -> Result<Vec<Vec<u8>>, EndorseError> {
+        let reply = self
+            .backoff
+            .retry(|| {
+                let mut c = self.deliver.clone();
+                let channel = channel.to_string();
+                async move { c.headers(pb::ChannelRequest { channel }).await }
+            })
+            .await
+            .map_err(|s| self.err(s))?;
+        Ok(reply.into_inner().hashes)
+    }
+
     fn err(&self, s: Status) -> EndorseError {
         endorse_error(&format!("{} at {}", self.msp_id, self.address), s)
     }

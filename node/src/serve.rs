@@ -188,6 +188,28 @@ impl pb::deliver_server::Deliver for PeerService {
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
+    async fn headers(
+        &self,
+        request: Request<pb::ChannelRequest>,
+    ) -> Result<Response<pb::HeaderHashes>, Status> {
+        let channel = request.into_inner().channel;
+        let ledger = self
+            .peer
+            .ledger(&channel)
+            .ok_or_else(|| endorse_status(&unknown(&self.peer, channel.clone())))?;
+        let mut hashes = Vec::new();
+        for n in 0..ledger.committed_height() {
+            let block = ledger
+                .block(n)
+                .map_err(|e| Status::internal(format!("block {n} of `{channel}`: {e}")))?;
+            let header = block.header.as_ref().ok_or_else(|| {
+                Status::internal(format!("block {n} of `{channel}` has no header"))
+            })?;
+            hashes.push(ledger::block::header_hash(header));
+        }
+        Ok(Response::new(pb::HeaderHashes { hashes }))
+    }
+
     async fn block_events(
         &self,
         request: Request<pb::ChannelRequest>,

@@ -3,6 +3,7 @@
 //! its gateway and read model. Each node signs only with its own organisation's keys and
 //! reaches the others over gRPC with mutual TLS.
 
+mod against;
 mod orderer;
 mod peer;
 mod transport;
@@ -12,6 +13,7 @@ pub use verify::verify;
 
 use std::path::{Path, PathBuf};
 
+pub use against::{AgainstReport, Compared, verify_against};
 pub use orderer::OrdererNode;
 pub use peer::{PeerNode, StateChoice};
 
@@ -45,6 +47,7 @@ pub fn plan(dir: &Path, genesis: &Genesis) -> Result<(OrgInfo, NodeKind), NodeEr
         });
     }
     let kind = info.node;
+    keep_genesis(dir, genesis)?;
     Ok((info, kind))
 }
 
@@ -60,4 +63,39 @@ fn write_new(path: &Path, bytes: &[u8]) -> Result<(), NodeError> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, bytes).map_err(io)?;
     std::fs::rename(&tmp, path).map_err(io)
+}
+
+/// Where a node keeps the genesis file it was founded with.
+fn genesis_copy(dir: &Path) -> PathBuf {
+    genesis_dir(dir).join("genesis.json")
+}
+
+/// Keeps a copy of `genesis` on a node's first start; a later start with another genesis
+/// file is refused: the node's chains were founded by this one.
+pub fn keep_genesis(dir: &Path, genesis: &Genesis) -> Result<(), NodeError> {
+    let bytes = genesis.to_bytes()?;
+    let path = genesis_copy(dir);
+    if path.exists() {
+        if crate::read(&path)? != bytes {
+            return Err(NodeError::Config {
+                path: path.display().to_string(),
+                reason: "this node was founded with another genesis file; start it with that one"
+                    .into(),
+            });
+        }
+        return Ok(());
+    }
+    write_new(&path, &bytes)
+}
+
+/// The genesis file a node was founded with.
+pub fn saved_genesis(dir: &Path) -> Result<Genesis, NodeError> {
+    let path = genesis_copy(dir);
+    if !path.exists() {
+        return Err(NodeError::Config {
+            path: path.display().to_string(),
+            reason: "this organisation's node has never started".into(),
+        });
+    }
+    Genesis::load(&path)
 }
