@@ -51,6 +51,16 @@ pub fn plan(dir: &Path, genesis: &Genesis) -> Result<(OrgInfo, NodeKind), NodeEr
     Ok((info, kind))
 }
 
+/// A block kept in `path` (a channel's accepted block 0).
+fn read_block(path: &Path) -> Result<ledger::proto::Block, NodeError> {
+    use prost::Message as _;
+    let bytes = crate::read(path)?;
+    ledger::proto::Block::decode(bytes.as_slice()).map_err(|e| NodeError::Config {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })
+}
+
 /// Writes `bytes` to `path` by way of a temporary file renamed into place.
 fn write_new(path: &Path, bytes: &[u8]) -> Result<(), NodeError> {
     let io = |source| NodeError::Io {

@@ -11,7 +11,7 @@ use ledger::order::SoloOrderer;
 use ledger::proto::Block;
 use prost::Message;
 
-use super::{block_path, write_new};
+use super::{block_path, read_block, write_new};
 use crate::NodeError;
 use crate::genesis::Genesis;
 use crate::org::{crypto_dir, tls_dir};
@@ -32,11 +32,7 @@ impl OrdererNode {
         for config in genesis.channel_configs() {
             let path = block_path(dir, &config.channel_id);
             let block = if path.exists() {
-                let bytes = crate::read(&path)?;
-                Block::decode(bytes.as_slice()).map_err(|e| NodeError::Config {
-                    path: path.display().to_string(),
-                    reason: e.to_string(),
-                })?
+                read_block(&path)?
             } else {
                 let block =
                     ledger::channel::genesis_block(&config, &identity, ledger::tx::now_ms())

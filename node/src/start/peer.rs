@@ -21,7 +21,7 @@ use prost::Message;
 use settlement::carrier::CarrierId;
 use tokio::task::JoinHandle;
 
-use super::{block_path, write_new};
+use super::{block_path, read_block, write_new};
 use crate::NodeError;
 use crate::client::{Backoff, Dial, RemoteOrderer, RemotePeer};
 use crate::genesis::Genesis;
@@ -391,11 +391,7 @@ async fn block_zero(
 ) -> Result<Block, NodeError> {
     let path = block_path(dir, channel);
     let block = if path.exists() {
-        let bytes = crate::read(&path)?;
-        Block::decode(bytes.as_slice()).map_err(|e| NodeError::Config {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })?
+        read_block(&path)?
     } else {
         let unreachable = |why: String| NodeError::Serve {
             addr: genesis.orderer.address.clone(),

@@ -4,9 +4,7 @@
 
 use std::path::Path;
 
-use ledger::proto::Block;
 use ledger::verify::{VerifyReport, verify_node_chain};
-use prost::Message;
 
 use super::genesis_dir;
 use super::peer::{StateChoice, open_state};
@@ -43,8 +41,7 @@ pub async fn verify(dir: &Path) -> Result<VerifyReport, NodeError> {
         reason,
     };
     for channel in channels {
-        let bytes = crate::read(&super::block_path(dir, &channel))?;
-        let genesis = Block::decode(bytes.as_slice()).map_err(|e| fail(e.to_string()))?;
+        let genesis = super::read_block(&super::block_path(dir, &channel))?;
         let (node, blocks) = match info.node {
             NodeKind::Orderer => (
                 format!("orderer0.{}", info.org),
