@@ -8,7 +8,6 @@ use std::sync::Arc;
 use ledger::identity::SigningIdentity;
 use ledger::order::OrderingService;
 use ledger::order::SoloOrderer;
-use ledger::proto::Block;
 use prost::Message;
 
 use super::{block_path, read_block, write_new};
