@@ -178,6 +178,7 @@ use crate::partner::{PartnerQuery, Profile, ProfileRequest};
 use crate::payment::{Balance, BalanceQuery, PaymentId, PaymentRecord, PaymentRequest};
 use crate::ratesheet::{PublishRatesheet, Published, SheetQuery, StoredSheet};
 use crate::statement::{IssuedStatement, StatementId, StatementIssued};
+use crate::stream::{StreamPosition, StreamQuery};
 use crate::usage::{BatchQuery, BatchSummary, SubmitBatch};
 
 body_requests!(PublishRatesheet => csv, SubmitBatch => csv);
@@ -192,6 +193,7 @@ json_requests!(
     DealId,
     ProposeDeal,
     BatchQuery,
+    StreamQuery,
     StatementId,
     OpenRequest,
     DisputeId,
@@ -228,6 +230,8 @@ functions! {
     Submit = "usage.submit", true, SubmitBatch => BatchSummary;
     /// A committed batch's summary.
     GetBatch = "usage.batch", false, BatchQuery => BatchSummary;
+    /// The caller's position of a Kafka partition on the channel (SPEC §12).
+    StreamAt = "usage.stream_position", false, StreamQuery => Option<StreamPosition>;
     /// The rated records of both carriers for a statement's scope (CSV of SPEC §9).
     Rated = "usage.rated", false, StatementId => String;
     /// Issues a statement; both peers compute it (SPEC §6).

@@ -22,6 +22,11 @@ pub fn seen(reporter: &str, record_id: &str) -> String {
     composite_key("seen", &[reporter, record_id])
 }
 
+/// `reporter`'s position of a Kafka partition on this channel (SPEC §12).
+pub fn stream(reporter: &str, topic: &str, partition: i32) -> String {
+    composite_key("stream", &[reporter, topic, &partition.to_string()])
+}
+
 /// Periods already stated for a payer, payee and service (`period_closed`).
 pub fn closed(payer: &str, payee: &str, service: &str) -> String {
     composite_key("closed", &[payer, payee, service])

@@ -21,6 +21,7 @@ pub mod readmodel;
 mod rows;
 pub mod statement;
 mod store;
+pub mod stream;
 pub mod usage;
 
 pub use account::{Account, AccountLine};
@@ -31,6 +32,7 @@ pub use partner::{PartnerQuery, Profile, ProfileRequest};
 pub use payment::{Balance, BalanceQuery, PaymentId, PaymentRecord, PaymentRequest};
 pub use ratesheet::{PublishRatesheet, Published, SheetQuery, StoredSheet, Terms};
 pub use statement::{IssuedStatement, StatementId, StatementIssued};
+pub use stream::{StreamChunk, StreamPosition, StreamQuery};
 pub use usage::{
     BatchEvent, BatchQuery, BatchSummary, RatedDirection, RatedRecord, RatedRow, SubmitBatch,
 };
@@ -89,6 +91,7 @@ impl Contract for Clearing {
             GetDeal => deal::get,
             Submit => usage::submit,
             GetBatch => usage::batch,
+            StreamAt => stream::position,
             Rated => statement::rated,
             IssueStatement => statement::issue,
             GetStatement => statement::get,

@@ -30,6 +30,10 @@ pub struct SubmitBatch {
     /// The records (SPEC §2.1), carried as the call's body, not in the JSON.
     #[serde(skip)]
     pub csv: Vec<u8>,
+    /// The Kafka offsets the batch covers, when it was consumed from a topic (SPEC §12):
+    /// the partition's position moves with the batch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<crate::stream::StreamChunk>,
 }
 
 /// A committed batch, by its transaction id.
@@ -254,7 +258,7 @@ pub async fn submit(
             "counterparty {counterparty} is not the other carrier of this channel"
         )));
     }
-    let csv = req.csv;
+    let (csv, req_stream) = (req.csv, req.stream);
     let mut reader = CdrReader::new(&csv[..], FormatSpec::Native, Some(reporter))
         .map_err(|e| ContractError::refused(format!("CDR batch refused: {e}")))?;
     let mut tally = Tally::default();
@@ -423,6 +427,9 @@ pub async fn submit(
         rejects,
         charges,
     };
+    if let Some(chunk) = &req_stream {
+        crate::stream::advance(ctx, reporter, chunk, &summary).await?;
+    }
     let tx = ctx.tx_id().to_string();
     for ((payer, payee, service), records) in kept {
         let key = keys::records(

@@ -41,6 +41,7 @@ on_both_backends!(
     the_agreement_is_proposed_by_one_carrier_and_accepted_by_the_other,
     adjustments_never_exceed_what_they_adjust,
     payments_out_of_bounds_are_refused,
+    a_stream_position_moves_with_its_batch_and_a_replayed_range_is_refused,
 );
 
 fn d(s: &str) -> Decimal {
@@ -764,4 +765,85 @@ async fn carriers_register_their_own_profiles_and_sheets_keep_their_versions(bac
     assert_eq!(stored.version, 2);
     let rows: Vec<usize> = stored.history.iter().map(|p| p.rows).collect();
     assert_eq!(rows, [2, 1]);
+}
+
+/// A batch of `csv` covering offsets `[from, to)` of partition 0 of `cdrs`.
+fn streamed(csv: &str, from: i64, to: i64, local: &[(&str, u64)]) -> contracts::SubmitBatch {
+    let mut b = batch("beta", csv);
+    b.stream = Some(contracts::StreamChunk {
+        topic: "cdrs".into(),
+        partition: 0,
+        from,
+        to,
+        local_rejects: local.iter().map(|(r, n)| (r.to_string(), *n)).collect(),
+    });
+    b
+}
+
+async fn a_stream_position_moves_with_its_batch_and_a_replayed_range_is_refused(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    init(dir.path(), &backend);
+    let net = open(dir.path()).await;
+    let at = |net: &Net| {
+        let c = net.client("alpha");
+        async move {
+            c.call::<api::StreamAt>(
+                carrier("beta"),
+                contracts::StreamQuery {
+                    topic: "cdrs".into(),
+                    partition: 0,
+                },
+            )
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(at(&net).await, None);
+    // Offsets 0..8: six rows in the batch, two messages the consumer rejected itself.
+    net.call::<api::Submit>("alpha", streamed(CDRS, 0, 8, &[("bad_row", 2)]))
+        .await
+        .unwrap();
+    let p = at(&net).await.unwrap();
+    assert_eq!((p.next, p.accepted), (8, 4));
+    assert_eq!(p.rejected.get("bad_row"), Some(&2));
+    assert_eq!(p.rejected.get("duplicate"), Some(&1));
+    // The same range again (a consumer that crashed before it saw the commit) is refused,
+    // and so is a range that skips ahead: nothing is counted twice or lost.
+    for (from, to) in [(0, 8), (9, 12)] {
+        let e = net
+            .call::<api::Submit>("alpha", streamed(CDRS, from, to, &[]))
+            .await
+            .unwrap_err();
+        assert!(e.contains("stands at offset 8"), "{e}");
+    }
+    // A range with only the consumer's own rejects moves the position too (a header-only
+    // batch), and more messages than offsets, or an unknown reason, are refused.
+    let header = CDRS.lines().next().unwrap().to_string() + "\n";
+    net.call::<api::Submit>("alpha", streamed(&header, 8, 10, &[("bad_row", 1)]))
+        .await
+        .unwrap();
+    assert_eq!(at(&net).await.unwrap().next, 10);
+    let e = net
+        .call::<api::Submit>("alpha", streamed(&header, 10, 11, &[("bad_row", 2)]))
+        .await
+        .unwrap_err();
+    assert!(e.contains("2 messages counted in a range of 1"), "{e}");
+    let e = net
+        .call::<api::Submit>("alpha", streamed(&header, 10, 11, &[("lost", 1)]))
+        .await
+        .unwrap_err();
+    assert!(e.contains("not a reject reason"), "{e}");
+    // Each carrier's position is its own.
+    let beta = net
+        .client("beta")
+        .call::<api::StreamAt>(
+            carrier("alpha"),
+            contracts::StreamQuery {
+                topic: "cdrs".into(),
+                partition: 0,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(beta, None);
 }

@@ -142,6 +142,7 @@ pub fn setup_calls() -> Vec<(&'static str, &'static str, Vec<Vec<u8>>)> {
             encoded::<api::Submit>(SubmitBatch {
                 counterparty: beta,
                 csv: fixtures::ALPHA_CDRS.as_bytes().to_vec(),
+                stream: None,
             }),
         ),
         (
@@ -149,6 +150,7 @@ pub fn setup_calls() -> Vec<(&'static str, &'static str, Vec<Vec<u8>>)> {
             encoded::<api::Submit>(SubmitBatch {
                 counterparty: alpha,
                 csv: fixtures::BETA_CDRS.as_bytes().to_vec(),
+                stream: None,
             }),
         ),
     ];

@@ -12,6 +12,8 @@ mod sink;
 mod source;
 mod submit;
 
+pub mod kafka;
+
 pub use error::IngestError;
 pub use sink::{BatchSink, SinkError};
 pub use source::{CdrSource, FileSource};

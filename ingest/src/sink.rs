@@ -47,7 +47,14 @@ impl BatchSink for Clearing {
         csv: Vec<u8>,
     ) -> Result<BatchSummary, SinkError> {
         Ok(self
-            .call::<Submit>(counterparty, SubmitBatch { counterparty, csv })
+            .call::<Submit>(
+                counterparty,
+                SubmitBatch {
+                    counterparty,
+                    csv,
+                    stream: None,
+                },
+            )
             .await?)
     }
 }

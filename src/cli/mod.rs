@@ -18,6 +18,7 @@ mod rate;
 mod reconcile;
 mod served;
 mod session;
+mod stream;
 mod up;
 mod user;
 
@@ -87,6 +88,9 @@ pub enum Command {
     /// One organisation's own material (SPEC §11).
     #[command(subcommand)]
     Org(org::OrgCmd),
+    /// CDR streams: Kafka ingestion with an exactly-once effect (SPEC §12).
+    #[command(subcommand)]
+    Ingest(stream::IngestCmd),
     /// One organisation's node (SPEC §11).
     #[command(subcommand)]
     Node(node_start::NodeCmd),
@@ -180,6 +184,7 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Org(c) => org::run_org(cli.dir, c),
         Command::Channel(c) => org::run_channel(c),
         Command::Node(c) => node_start::run(cli.dir, c),
+        Command::Ingest(c) => stream::run(cli.dir, cli.as_carrier, c),
         Command::Ledger(c) => {
             let dir = cli.dir.ok_or_else(|| usage("`ledger` needs --dir DIR"))?;
             ledger_status(crate::ledger_cli::run_ledger(&dir, &c))

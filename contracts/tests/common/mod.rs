@@ -163,6 +163,7 @@ pub fn batch(to: &str, csv: &str) -> SubmitBatch {
     SubmitBatch {
         counterparty: carrier(to),
         csv: csv.as_bytes().to_vec(),
+        stream: None,
     }
 }
 

@@ -1,6 +1,7 @@
 //! Usage records (CDRs), the reasons a row is rejected, and the readers of every input
 //! format (SPEC §2).
 
+pub mod message;
 mod reader;
 mod switch;
 

@@ -1,0 +1,151 @@
+//! Stream positions (SPEC §12): where a carrier's Kafka partition stands on a pair's
+//! channel. A batch consumed from a topic carries the range of offsets it covers, and the
+//! position moves in the same commit as the batch's records — so a consumer that crashes,
+//! restarts or loses its partition to another resumes from what the ledger holds, and a
+//! redelivered range is refused rather than counted twice. The counts of every message of
+//! the range (accepted, rejected by reason — the reporter's local verdicts included) are
+//! kept with the position, for `ingest status`.
+
+use std::collections::BTreeMap;
+
+use ledger::contract::Context;
+use serde::{Deserialize, Serialize};
+use settlement::carrier::CarrierId;
+use settlement::cdr::RejectReason;
+
+use crate::ContractError;
+use crate::keys;
+use crate::store::{caller, get_json, put_json};
+use crate::usage::BatchSummary;
+
+/// The offsets `[from, to)` of one partition a batch covers, and the verdicts its reporter
+/// gave messages that never reached a batch (unreadable, not its own).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamChunk {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+    /// The first offset covered: the position the ledger holds, if it holds one.
+    pub from: i64,
+    /// One past the last offset covered: the new position.
+    pub to: i64,
+    /// Messages of the range the reporter rejected itself, by reason (SPEC §2.4 names).
+    #[serde(default)]
+    pub local_rejects: BTreeMap<String, u64>,
+}
+
+/// Which partition's position to read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamQuery {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+}
+
+/// A partition's position on a channel and what became of the messages before it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamPosition {
+    /// The next offset to consume.
+    pub next: i64,
+    /// Messages accepted.
+    pub accepted: u64,
+    /// Messages rejected, by reason.
+    pub rejected: BTreeMap<String, u64>,
+}
+
+fn refused(msg: String) -> ContractError {
+    ContractError::refused(msg)
+}
+
+/// A Kafka topic name: 1 to 249 of `a-z A-Z 0-9 . _ -`.
+fn valid_topic(t: &str) -> bool {
+    (1..=249).contains(&t.len())
+        && t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// Moves `reporter`'s position of the chunk's partition from `from` to `to`, adding the
+/// batch's verdicts; refuses a chunk that does not start where the ledger stands.
+pub(crate) async fn advance(
+    ctx: &mut Context<'_>,
+    reporter: CarrierId,
+    chunk: &StreamChunk,
+    batch: &BatchSummary,
+) -> Result<(), ContractError> {
+    if !valid_topic(&chunk.topic) || chunk.partition < 0 {
+        return Err(refused(format!(
+            "stream position: `{}` partition {} is not a Kafka topic and partition",
+            chunk.topic, chunk.partition
+        )));
+    }
+    if chunk.from < 0 || chunk.to <= chunk.from {
+        return Err(refused(format!(
+            "stream position: [{}, {}) is not a range of offsets",
+            chunk.from, chunk.to
+        )));
+    }
+    let key = keys::stream(reporter.as_str(), &chunk.topic, chunk.partition);
+    let mut at: StreamPosition = match get_json(ctx, &key).await? {
+        Some(p) => p,
+        None => StreamPosition {
+            next: chunk.from,
+            ..StreamPosition::default()
+        },
+    };
+    if at.next != chunk.from {
+        return Err(refused(format!(
+            "stream position: {} partition {} stands at offset {} on this channel, the batch starts at {}: consume from the ledger's position",
+            chunk.topic, chunk.partition, at.next, chunk.from
+        )));
+    }
+    let mut local = 0u64;
+    for (reason, n) in &chunk.local_rejects {
+        if !RejectReason::ALL.iter().any(|r| r.as_str() == reason) {
+            return Err(refused(format!(
+                "stream position: `{reason}` is not a reject reason"
+            )));
+        }
+        local = local
+            .checked_add(*n)
+            .ok_or_else(|| refused("stream position: reject counts overflow".into()))?;
+        let slot = at.rejected.entry(reason.clone()).or_default();
+        *slot = slot
+            .checked_add(*n)
+            .ok_or_else(|| refused("stream position: reject counts overflow".into()))?;
+    }
+    let span = u64::try_from(chunk.to - chunk.from).unwrap_or(u64::MAX);
+    let counted = batch
+        .rows
+        .checked_add(local)
+        .ok_or_else(|| refused("stream position: counts overflow".into()))?;
+    if counted > span {
+        return Err(refused(format!(
+            "stream position: {counted} messages counted in a range of {span} offsets"
+        )));
+    }
+    at.accepted = at
+        .accepted
+        .checked_add(batch.accepted)
+        .ok_or_else(|| refused("stream position: counts overflow".into()))?;
+    for (reason, n) in &batch.rejected {
+        let slot = at.rejected.entry(reason.clone()).or_default();
+        *slot = slot
+            .checked_add(*n)
+            .ok_or_else(|| refused("stream position: reject counts overflow".into()))?;
+    }
+    at.next = chunk.to;
+    put_json(ctx, &key, &at)
+}
+
+/// `usage.stream_position`: the caller's position of a partition on this channel.
+pub async fn position(
+    ctx: &mut Context<'_>,
+    q: StreamQuery,
+) -> Result<Option<StreamPosition>, ContractError> {
+    let reporter = caller(ctx)?;
+    get_json(ctx, &keys::stream(reporter.as_str(), &q.topic, q.partition)).await
+}

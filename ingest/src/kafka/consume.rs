@@ -1,0 +1,340 @@
+//! The consuming loop: chunks per partition, each committed to every pair channel of the
+//! reporter together with the partition's position there.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use contracts::api::Submit;
+use contracts::client::{Clearing, ClientError};
+use contracts::{BatchSummary, StreamChunk, SubmitBatch};
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
+use rdkafka::message::Message;
+use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
+use settlement::carrier::CarrierId;
+use settlement::cdr::RejectReason;
+use settlement::export::NATIVE_HEADER;
+
+use super::dead_letter::DeadLetter;
+use settlement::cdr::message;
+
+use super::{KafkaError, KafkaOptions, positions};
+
+const WAIT: Duration = Duration::from_secs(10);
+/// Pauses before a chunk that met a transient ledger failure is sent again.
+const RETRY_PAUSES_MS: [u64; 5] = [100, 500, 1000, 2000, 5000];
+
+/// Logs rebalances and notes revoked partitions for the loop to drop.
+struct Rebalances {
+    revoked: Mutex<Vec<i32>>,
+}
+
+impl ClientContext for Rebalances {}
+
+impl ConsumerContext for Rebalances {
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let parts = |tpl: &TopicPartitionList| -> Vec<i32> {
+            tpl.elements().iter().map(|e| e.partition()).collect()
+        };
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                eprintln!("ingest kafka: assigned partitions {:?}", parts(tpl))
+            }
+            Rebalance::Revoke(tpl) => {
+                let revoked = parts(tpl);
+                eprintln!(
+                    "ingest kafka: partitions {revoked:?} revoked; their uncommitted messages are left to the next owner"
+                );
+                self.revoked
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .extend(revoked);
+            }
+            Rebalance::Error(e) => eprintln!("ingest kafka: rebalance failed: {e}"),
+        }
+    }
+}
+
+/// A message kept until its chunk commits.
+struct Held {
+    offset: i64,
+    key: Option<Vec<u8>>,
+    value: Option<Vec<u8>>,
+}
+
+/// What the loop knows of one assigned partition.
+struct Partition {
+    /// Each partner channel's position (`None`: nothing there yet).
+    at: BTreeMap<CarrierId, Option<i64>>,
+    /// The first offset the open chunk covers.
+    from: i64,
+    /// After a seek: messages are ignored until this offset arrives.
+    awaiting: Option<i64>,
+    chunk: Vec<Held>,
+    since: Instant,
+    /// The source offset of the last dead-lettered reject.
+    dead_high: Option<i64>,
+}
+
+/// Consumes `opts.topic` as the client's carrier until `stop` completes or a failure that
+/// retrying does not cure. Whatever it was doing when stopped or killed, nothing is lost
+/// or counted twice: the next run resumes from the ledger's positions.
+pub async fn consume(
+    client: &Clearing,
+    opts: &KafkaOptions,
+    stop: impl Future<Output = ()>,
+) -> Result<(), KafkaError> {
+    let consumer: StreamConsumer<Rebalances> = ClientConfig::new()
+        .set("bootstrap.servers", &opts.brokers)
+        .set("group.id", &opts.group)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.partition.eof", "false")
+        // Bounded memory whatever the backlog: the loop stops polling while it commits.
+        .set("queued.max.messages.kbytes", "16384")
+        .create_with_context(Rebalances {
+            revoked: Mutex::new(Vec::new()),
+        })?;
+    consumer.subscribe(&[&opts.topic])?;
+    let dead = match &opts.dead_letter_topic {
+        Some(t) => Some(DeadLetter::new(&opts.brokers, t)?),
+        None => None,
+    };
+    let mut parts: HashMap<i32, Partition> = HashMap::new();
+    let tick = opts
+        .linger
+        .clamp(Duration::from_millis(10), Duration::from_millis(200));
+    let mut stop = std::pin::pin!(stop);
+    let consumer = Arc::new(consumer);
+    loop {
+        let next = tokio::select! {
+            _ = &mut stop => return Ok(()),
+            m = tokio::time::timeout(tick, consumer.recv()) => m,
+        };
+        for p in consumer
+            .context()
+            .revoked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
+            parts.remove(&p);
+        }
+        if let Ok(m) = next {
+            let m = match m {
+                Ok(m) => m,
+                Err(e) => {
+                    eprintln!("ingest kafka: {e}; the client reconnects");
+                    continue;
+                }
+            };
+            let (p, offset) = (m.partition(), m.offset());
+            if let std::collections::hash_map::Entry::Vacant(e) = parts.entry(p) {
+                e.insert(assign(client, &consumer, dead.as_ref(), opts, p, offset).await?);
+            }
+            let Some(part) = parts.get_mut(&p) else {
+                continue;
+            };
+            match part.awaiting {
+                Some(want) if offset != want => continue,
+                Some(_) => part.awaiting = None,
+                None => {}
+            }
+            if offset < next_offset(part) {
+                continue;
+            }
+            if part.chunk.is_empty() {
+                part.since = Instant::now();
+            }
+            part.chunk.push(Held {
+                offset,
+                key: m.key().map(<[u8]>::to_vec),
+                value: m.payload().map(<[u8]>::to_vec),
+            });
+            if part.chunk.len() >= opts.batch_size.max(1) {
+                flush(client, &consumer, dead.as_ref(), opts, p, &mut parts).await?;
+            }
+        }
+        let due: Vec<i32> = parts
+            .iter()
+            .filter(|(_, part)| !part.chunk.is_empty() && part.since.elapsed() >= opts.linger)
+            .map(|(p, _)| *p)
+            .collect();
+        for p in due {
+            flush(client, &consumer, dead.as_ref(), opts, p, &mut parts).await?;
+        }
+    }
+}
+
+/// The offset after the open chunk's last message.
+fn next_offset(part: &Partition) -> i64 {
+    part.chunk.last().map_or(part.from, |h| h.offset + 1)
+}
+
+/// A partition seen for the first time: where the ledger says it stands; the consumer is
+/// moved there if the broker delivered from elsewhere.
+async fn assign(
+    client: &Clearing,
+    consumer: &StreamConsumer<Rebalances>,
+    dead: Option<&DeadLetter>,
+    opts: &KafkaOptions,
+    p: i32,
+    first: i64,
+) -> Result<Partition, KafkaError> {
+    let loaded = positions::load(client, &opts.topic, p).await?;
+    // Messages the broker no longer keeps (retention) cannot be read: start at its first.
+    let (low, _) = consumer.fetch_watermarks(&opts.topic, p, WAIT)?;
+    let start = positions::resume_at(&loaded).unwrap_or(low).max(low);
+    let dead_high = match dead {
+        Some(d) => d.last_offset(&opts.topic, p)?,
+        None => None,
+    };
+    let awaiting = if first == start {
+        None
+    } else {
+        consumer.seek(&opts.topic, p, Offset::Offset(start), WAIT)?;
+        Some(start)
+    };
+    eprintln!("ingest kafka: partition {p} resumes at offset {start} (the ledger's position)");
+    Ok(Partition {
+        at: loaded
+            .into_iter()
+            .map(|(c, s)| (c, s.map(|s| s.next)))
+            .collect(),
+        from: start,
+        awaiting,
+        chunk: Vec::new(),
+        since: Instant::now(),
+        dead_high,
+    })
+}
+
+/// Commits the open chunk of partition `p` on every partner channel.
+async fn flush(
+    client: &Clearing,
+    consumer: &StreamConsumer<Rebalances>,
+    dead: Option<&DeadLetter>,
+    opts: &KafkaOptions,
+    p: i32,
+    parts: &mut HashMap<i32, Partition>,
+) -> Result<(), KafkaError> {
+    let Some(part) = parts.get_mut(&p) else {
+        return Ok(());
+    };
+    let (from, to) = (part.from, next_offset(part));
+    let me = client.me();
+    let partners = client.partners();
+    let mut local: Vec<(i64, RejectReason)> = Vec::new();
+    let mut records: BTreeMap<CarrierId, Vec<(i64, Vec<u8>)>> = BTreeMap::new();
+    for held in &part.chunk {
+        match message::judge(held.value.as_deref(), opts.format, me) {
+            Ok((cp, line)) if partners.contains(&cp) => {
+                records.entry(cp).or_default().push((held.offset, line));
+            }
+            // A counterparty this carrier shares no channel with cannot be stated.
+            Ok(_) => local.push((held.offset, RejectReason::BadCarrier)),
+            Err(reason) => local.push((held.offset, reason)),
+        }
+    }
+    if let Some(d) = dead {
+        for (offset, reason) in &local {
+            if part.dead_high.is_some_and(|h| *offset <= h) {
+                continue;
+            }
+            let held = part.chunk.iter().find(|h| h.offset == *offset);
+            d.send(
+                &opts.topic,
+                p,
+                *offset,
+                reason.as_str(),
+                held.and_then(|h| h.key.as_deref()),
+                held.and_then(|h| h.value.as_deref()),
+            )
+            .await?;
+            part.dead_high = Some(*offset);
+        }
+    }
+    for (i, partner) in partners.iter().enumerate() {
+        let at = part.at.get(partner).copied().flatten().unwrap_or(from);
+        if at >= to {
+            continue;
+        }
+        let mut csv = NATIVE_HEADER.as_bytes().to_vec();
+        for (offset, line) in records.get(partner).into_iter().flatten() {
+            if *offset >= at {
+                csv.extend_from_slice(line);
+            }
+        }
+        // The reporter's own verdicts are counted once, with the first channel.
+        let mut local_rejects = BTreeMap::new();
+        if i == 0 {
+            for (offset, reason) in &local {
+                if *offset >= at {
+                    *local_rejects
+                        .entry(reason.as_str().to_string())
+                        .or_insert(0u64) += 1;
+                }
+            }
+        }
+        let batch = SubmitBatch {
+            counterparty: *partner,
+            csv,
+            stream: Some(StreamChunk {
+                topic: opts.topic.clone(),
+                partition: p,
+                from: at,
+                to,
+                local_rejects,
+            }),
+        };
+        match submit(client, batch).await {
+            Ok(_) => {
+                part.at.insert(*partner, Some(to));
+            }
+            Err(ClientError::Refused(why)) if why.contains("stream position") => {
+                // Another consumer of the group committed this range first: start over
+                // from what the ledger holds.
+                eprintln!(
+                    "ingest kafka: partition {p}: {why}; re-reading from the ledger's position"
+                );
+                parts.remove(&p);
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    part.chunk.clear();
+    part.from = to;
+    // For standard lag tools only: the ledger's positions are what counts.
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(&opts.topic, p, Offset::Offset(to))?;
+    if let Err(e) = consumer.commit(&tpl, CommitMode::Async) {
+        eprintln!(
+            "ingest kafka: the group offset of partition {p} was not committed ({e}); lag tools lag"
+        );
+    }
+    Ok(())
+}
+
+/// One `usage.submit`, sent again after transient failures.
+async fn submit(client: &Clearing, batch: SubmitBatch) -> Result<BatchSummary, ClientError> {
+    let mut pauses = RETRY_PAUSES_MS.iter();
+    loop {
+        match client
+            .call::<Submit>(batch.counterparty, batch.clone())
+            .await
+        {
+            Err(e) if e.is_transient() => match pauses.next() {
+                Some(ms) => {
+                    eprintln!("ingest kafka: {e}; trying again");
+                    tokio::time::sleep(Duration::from_millis(*ms)).await;
+                }
+                None => return Err(e),
+            },
+            other => return other,
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! The dead-letter topic: a rejected message with headers `reason`, `topic`, `partition`
+//! and `offset`, produced to the same partition number as its source. The last message of
+//! a dead-letter partition is how far that source partition's rejects got: after a crash
+//! they are not produced twice.
+
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use rdkafka::Offset;
+use rdkafka::TopicPartitionList;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+
+use super::KafkaError;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// A dead-letter topic.
+pub struct DeadLetter {
+    topic: String,
+    brokers: String,
+    producer: FutureProducer,
+}
+
+impl DeadLetter {
+    /// The topic `topic` on `brokers`.
+    pub fn new(brokers: &str, topic: &str) -> Result<Self, KafkaError> {
+        let producer = ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .set("acks", "all")
+            .set("enable.idempotence", "false")
+            .create()?;
+        Ok(DeadLetter {
+            topic: topic.to_string(),
+            brokers: brokers.to_string(),
+            producer,
+        })
+    }
+
+    /// The source offset of the last reject dead-lettered for `partition`, if any.
+    pub fn last_offset(
+        &self,
+        source_topic: &str,
+        partition: i32,
+    ) -> Result<Option<i64>, KafkaError> {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &self.brokers)
+            .set("group.id", "iclear-dead-letter-reader")
+            .set("enable.auto.commit", "false")
+            .create()?;
+        let (low, high) = consumer.fetch_watermarks(&self.topic, partition, WAIT)?;
+        if high <= low {
+            return Ok(None);
+        }
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(&self.topic, partition, Offset::Offset(high - 1))?;
+        consumer.assign(&tpl)?;
+        let deadline = std::time::Instant::now() + WAIT;
+        while std::time::Instant::now() < deadline {
+            let Some(m) = consumer.poll(Duration::from_millis(200)) else {
+                continue;
+            };
+            let m = m?;
+            let header = |name: &str| -> Option<String> {
+                m.headers()?.iter().find(|h| h.key == name).and_then(|h| {
+                    h.value
+                        .and_then(|v| std::str::from_utf8(v).ok())
+                        .map(str::to_string)
+                })
+            };
+            if header("topic").as_deref() != Some(source_topic) {
+                return Err(KafkaError::DeadLetter(format!(
+                    "`{}` partition {partition} ends with a message from another topic: give each source topic its own dead-letter topic",
+                    self.topic
+                )));
+            }
+            let offset = header("offset")
+                .and_then(|o| o.parse().ok())
+                .ok_or_else(|| {
+                    KafkaError::DeadLetter(format!(
+                        "`{}` partition {partition} ends with a message without an `offset` header",
+                        self.topic
+                    ))
+                })?;
+            return Ok(Some(offset));
+        }
+        Err(KafkaError::DeadLetter(format!(
+            "the last message of `{}` partition {partition} could not be read",
+            self.topic
+        )))
+    }
+
+    /// Produces one reject and waits for the broker to have it.
+    pub async fn send(
+        &self,
+        source_topic: &str,
+        partition: i32,
+        offset: i64,
+        reason: &str,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+    ) -> Result<(), KafkaError> {
+        let (partition_s, offset_s) = (partition.to_string(), offset.to_string());
+        let headers = OwnedHeaders::new()
+            .insert(Header {
+                key: "reason",
+                value: Some(reason),
+            })
+            .insert(Header {
+                key: "topic",
+                value: Some(source_topic),
+            })
+            .insert(Header {
+                key: "partition",
+                value: Some(&partition_s),
+            })
+            .insert(Header {
+                key: "offset",
+                value: Some(&offset_s),
+            });
+        let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&self.topic)
+            .partition(partition)
+            .headers(headers);
+        if let Some(k) = key {
+            record = record.key(k);
+        }
+        if let Some(v) = value {
+            record = record.payload(v);
+        }
+        self.producer
+            .send(record, WAIT)
+            .await
+            .map_err(|(e, _)| KafkaError::Kafka(e))?;
+        Ok(())
+    }
+}

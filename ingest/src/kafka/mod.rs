@@ -1,0 +1,53 @@
+//! Kafka stream ingestion (SPEC §12) with an exactly-once effect on the ledger. Messages
+//! are consumed per partition in chunks (by size or linger); a chunk's records go to each
+//! pair channel as one `usage.submit` that also moves the partition's position on that
+//! channel (`contracts::stream`), in the same commit. On start, after a crash or on a new
+//! assignment, a partition resumes from the positions the ledger holds; a redelivered range
+//! is skipped, and one another consumer committed first is refused and re-read. Kafka's
+//! group offsets are committed after the ledger, for standard lag tools only. Messages the
+//! reporter rejects itself go to the dead-letter topic before their chunk commits, each
+//! once: the dead-letter topic's last message per partition says how far it got.
+
+mod consume;
+mod dead_letter;
+mod positions;
+mod status;
+
+use std::time::Duration;
+
+pub use consume::consume;
+pub use settlement::cdr::message::{MessageFormat, judge};
+pub use status::{PartitionStatus, TopicStatus, status};
+
+/// What `ingest kafka` consumes and how.
+#[derive(Debug, Clone)]
+pub struct KafkaOptions {
+    /// `HOST:PORT[,...]`.
+    pub brokers: String,
+    /// The topic.
+    pub topic: String,
+    /// The consumer group.
+    pub group: String,
+    /// How messages are written.
+    pub format: MessageFormat,
+    /// Messages per chunk, at most.
+    pub batch_size: usize,
+    /// How long a partly filled chunk waits for more messages.
+    pub linger: Duration,
+    /// Where rejected messages go.
+    pub dead_letter_topic: Option<String>,
+}
+
+/// Why consuming stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum KafkaError {
+    /// The Kafka client failed.
+    #[error("kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    /// The ledger refused or could not be reached for long.
+    #[error("ledger: {0}")]
+    Ledger(#[from] contracts::client::ClientError),
+    /// The dead-letter topic cannot be used.
+    #[error("dead-letter topic: {0}")]
+    DeadLetter(String),
+}

@@ -1,0 +1,83 @@
+//! `ingest status`: per partition, the position the ledger holds, the lag behind the
+//! broker, and what became of the messages before the position.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use contracts::client::Clearing;
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use serde::Serialize;
+
+use super::{KafkaError, positions};
+
+/// One partition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PartitionStatus {
+    /// The partition.
+    pub partition: i32,
+    /// The next offset to consume, as the ledger holds it (`None`: never consumed).
+    pub position: Option<i64>,
+    /// Messages on the broker after the position.
+    pub lag: i64,
+    /// Messages accepted.
+    pub accepted: u64,
+    /// Messages rejected, by reason.
+    pub rejected: BTreeMap<String, u64>,
+}
+
+/// A topic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TopicStatus {
+    /// The topic.
+    pub topic: String,
+    /// Its partitions.
+    pub partitions: Vec<PartitionStatus>,
+}
+
+/// The status of `topic` for the client's carrier.
+pub async fn status(
+    client: &Clearing,
+    brokers: &str,
+    topic: &str,
+) -> Result<TopicStatus, KafkaError> {
+    let wait = Duration::from_secs(10);
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "iclear-status")
+        .create()?;
+    let metadata = consumer.fetch_metadata(Some(topic), wait)?;
+    let mut ids: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .filter(|t| t.name() == topic)
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    ids.sort_unstable();
+    let mut partitions = Vec::new();
+    for p in ids {
+        let loaded = positions::load(client, topic, p).await?;
+        let position = positions::resume_at(&loaded);
+        let (low, high) = consumer.fetch_watermarks(topic, p, wait)?;
+        let mut accepted = 0u64;
+        let mut rejected: BTreeMap<String, u64> = BTreeMap::new();
+        for s in loaded.values().flatten() {
+            accepted = accepted.saturating_add(s.accepted);
+            for (r, n) in &s.rejected {
+                let slot = rejected.entry(r.clone()).or_default();
+                *slot = slot.saturating_add(*n);
+            }
+        }
+        partitions.push(PartitionStatus {
+            partition: p,
+            position,
+            lag: (high - position.unwrap_or(low)).max(0),
+            accepted,
+            rejected,
+        });
+    }
+    Ok(TopicStatus {
+        topic: topic.to_string(),
+        partitions,
+    })
+}
