@@ -234,13 +234,14 @@ fn a_topic_is_counted_exactly_once_through_crashes_a_broker_restart_and_a_rebala
         None,
         &["network", "init", "--carriers", "alpha,beta,gamma"],
     ));
+    let up_log = std::fs::File::create(root.join("up.log")).expect("up log");
     let up = Proc(
         Command::new(env!("CARGO_BIN_EXE_iclear"))
             .arg("--dir")
             .arg(&net)
             .arg("up")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(up_log.try_clone().expect("log"))
+            .stderr(up_log)
             .spawn()
             .expect("up runs"),
     );
@@ -302,6 +303,18 @@ fn a_topic_is_counted_exactly_once_through_crashes_a_broker_restart_and_a_rebala
             (key, l.as_bytes().to_vec())
         })
         .collect();
+    // Traffic with gamma, enough for the consumer to be killed in the middle of it; it does
+    // not touch alpha → beta's statement.
+    for i in 0..300 {
+        let id = format!("G{i:04}");
+        let line = format!(
+            "{id},voice,alpha,gamma,441234567,4930123456,2026-10-02T10:{:02}:{:02}Z,{}",
+            i / 60,
+            i % 60,
+            10 + i
+        );
+        values.push((id, line.into_bytes()));
+    }
     values.push(("poison-1".into(), b"\xff\xfe\xfd".to_vec()));
     values.push(("poison-2".into(), b"only,three,fields".to_vec()));
     values.push(("poison-3".into(), Vec::new()));
@@ -328,9 +341,24 @@ fn a_topic_is_counted_exactly_once_through_crashes_a_broker_restart_and_a_rebala
         let (a, r, _) = status(net, &brokers);
         total(a, &r) == produced
     };
-    // Killed with SIGKILL at several moments, restarted each time.
-    for (i, wait_ms) in [700u64, 1300, 400, 2100, 900].into_iter().enumerate() {
+    // Killed with SIGKILL at several moments while it works, restarted each time.
+    for (i, wait_ms) in [150u64, 900, 400, 1300, 50].into_iter().enumerate() {
+        let (a, r, _) = status(&net, &brokers);
+        let before = total(a, &r);
         let mut c = consumer(&net, &brokers, &logs);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (a, r, _) = status(&net, &brokers);
+            if total(a, &r) > before {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the consumer never counted anything:\n{}",
+                std::fs::read_to_string(&logs).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
         std::thread::sleep(Duration::from_millis(wait_ms));
         let _ = c.0.kill();
         let _ = c.0.wait();
@@ -359,8 +387,9 @@ fn a_topic_is_counted_exactly_once_through_crashes_a_broker_restart_and_a_rebala
         while !done(&net) {
             assert!(
                 Instant::now() < deadline,
-                "not every message was counted:\n{}",
-                std::fs::read_to_string(&logs).unwrap_or_default()
+                "not every message was counted:\n{}\nup:\n{}",
+                std::fs::read_to_string(&logs).unwrap_or_default(),
+                std::fs::read_to_string(root.join("up.log")).unwrap_or_default()
             );
             std::thread::sleep(Duration::from_millis(300));
         }

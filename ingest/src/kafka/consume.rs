@@ -93,6 +93,9 @@ pub async fn consume(
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
         .set("enable.partition.eof", "false")
+        // A consumer killed without leaving the group holds its partitions this long.
+        .set("session.timeout.ms", "6000")
+        .set("heartbeat.interval.ms", "1000")
         // Bounded memory whatever the backlog: the loop stops polling while it commits.
         .set("queued.max.messages.kbytes", "16384")
         .create_with_context(Rebalances {
