@@ -30,6 +30,9 @@ pub enum BenchCmd {
     /// Both carriers' CDR files through endorsement by both, ordering and commit, to an
     /// issued statement.
     Clearing(ClearingArgs),
+    /// alpha's CDRs from a Kafka topic to committed batches, beside `cdr submit` of the
+    /// same file in the same run.
+    Kafka(super::bench_kafka::KafkaBenchArgs),
 }
 
 /// `bench clearing`'s flags.
@@ -59,7 +62,7 @@ pub struct BenchArgs {
     pub dir: Option<PathBuf>,
 }
 
-fn prepare(a: &BenchArgs) -> anyhow::Result<(PathBuf, GenSummary)> {
+pub(super) fn prepare(a: &BenchArgs) -> anyhow::Result<(PathBuf, GenSummary)> {
     let dir = match &a.dir {
         Some(d) => d.clone(),
         None => std::env::temp_dir().join(format!("iclear-bench-{}-{}", a.records, a.seed)),
@@ -92,7 +95,7 @@ fn eur_voice() -> anyhow::Result<SheetTerms> {
     )?)
 }
 
-fn report(what: &str, rows: u64, secs: f64) {
+pub(super) fn report(what: &str, rows: u64, secs: f64) {
     println!(
         "{what}: {rows} records in {secs:.3} s = {:.0} records/s",
         rows as f64 / secs
@@ -132,6 +135,9 @@ pub fn run(cmd: BenchCmd) -> Result<u8, Failure> {
         BenchCmd::Clearing(a) => {
             return super::session::block_on(clearing(a)).map_err(Failure::from);
         }
+        BenchCmd::Kafka(a) => {
+            return super::session::block_on(super::bench_kafka::kafka(a)).map_err(Failure::from);
+        }
         BenchCmd::Ledger(a) => {
             let code = crate::ledger_cli::run_bench_ledger(&a)?;
             return Ok(u8::try_from(code).unwrap_or(1));
@@ -166,17 +172,20 @@ fn reconcile_args(s: &GenSummary, out: &Path) -> anyhow::Result<ReconcileArgs> {
 }
 
 /// Times the clearing of one generated month between alpha and beta, phase by phase.
-async fn clearing(a: ClearingArgs) -> anyhow::Result<u8> {
+/// A fresh embedded network of alpha and beta in `net_dir`, with beta's sheet and the
+/// generated deal in force: what a benchmark's clearing needs.
+pub(super) async fn setup(
+    net_dir: &Path,
+    s: &GenSummary,
+) -> anyhow::Result<(contracts::client::Clearing, contracts::client::Clearing)> {
     use contracts::api;
     use contracts::client::{Clearing, Embedded};
-    let (dir, s) = prepare(&a.data)?;
-    let net_dir = dir.join("network");
     if net_dir.exists() {
-        std::fs::remove_dir_all(&net_dir)
+        std::fs::remove_dir_all(net_dir)
             .with_context(|| format!("{}: cannot replace", net_dir.display()))?;
     }
     ledger::network::init(
-        &net_dir,
+        net_dir,
         &["alpha".to_string(), "beta".to_string()],
         &ledger::network::InitOptions {
             contracts: contracts::specs(),
@@ -184,7 +193,7 @@ async fn clearing(a: ClearingArgs) -> anyhow::Result<u8> {
         },
     )?;
     let carrier = |c: &str| CarrierId::parse(c).context("carrier id");
-    let net = Embedded::open(&net_dir).await?;
+    let net = Embedded::open(net_dir).await?;
     let alpha = Clearing::new(net.clone(), carrier("alpha")?)?;
     let beta = Clearing::new(net.clone(), carrier("beta")?)?;
     let t = Instant::now();
@@ -210,6 +219,13 @@ async fn clearing(a: ClearingArgs) -> anyhow::Result<u8> {
         "setup (network, ratesheet, deal): {:.3} s",
         t.elapsed().as_secs_f64()
     );
+    Ok((alpha, beta))
+}
+
+async fn clearing(a: ClearingArgs) -> anyhow::Result<u8> {
+    use contracts::api;
+    let (dir, s) = prepare(&a.data)?;
+    let (alpha, beta) = setup(&dir.join("network"), &s).await?;
     let mut total = 0.0;
     for (who, file) in [(&alpha, &s.payer_cdrs), (&beta, &s.payee_cdrs)] {
         let t = Instant::now();

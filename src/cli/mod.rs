@@ -3,6 +3,7 @@
 
 mod args;
 mod bench;
+mod bench_kafka;
 mod cdr;
 mod clearing;
 mod control;
