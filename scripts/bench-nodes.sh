@@ -55,7 +55,8 @@ wait_for() { # wait_for COMMAND...: until it succeeds (60 s)
 "$bin" --dir "$work/net" network init --carriers alpha,beta,gamma >/dev/null
 "$bin" --dir "$work/net" up >"$work/up.log" 2>&1 &
 pids+=($!)
-wait_for "$bin" --dir "$work/net" --as alpha deal list
+# The socket, not a command: a command run before `up` holds the network opens it itself.
+wait_for test -S "$work/net/up/control.sock"
 embedded=$(month "$work/net" "$work/net" "--as alpha" "--as beta")
 kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true
 

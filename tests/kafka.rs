@@ -354,8 +354,9 @@ fn a_topic_is_counted_exactly_once_through_crashes_a_broker_restart_and_a_rebala
             }
             assert!(
                 Instant::now() < deadline,
-                "the consumer never counted anything:\n{}",
-                std::fs::read_to_string(&logs).unwrap_or_default()
+                "the consumer never counted anything:\n{}\nup:\n{}",
+                std::fs::read_to_string(&logs).unwrap_or_default(),
+                std::fs::read_to_string(root.join("up.log")).unwrap_or_default()
             );
             std::thread::sleep(Duration::from_millis(100));
         }

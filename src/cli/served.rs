@@ -136,19 +136,38 @@ impl Served {
             members: Vec::new(),
             limit: line_limit(u32::MAX / 4),
         };
-        match served.ask(&Request::Orgs).await {
-            Ok(Response::Orgs(members)) => {
-                served.members = members;
-                Ok(Some(served))
+        // A socket nobody listens on is a stopped server's: connecting is refused at once.
+        // Anything else (a server that accepted and then said nothing) is asked again,
+        // then reported: a command never opens the network behind a running server.
+        let mut last = None;
+        for pause_ms in [0u64, 50, 200, 500] {
+            tokio::time::sleep(std::time::Duration::from_millis(pause_ms)).await;
+            if let Err(e) = UnixStream::connect(&served.socket).await
+                && matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound
+                )
+            {
+                return Ok(None);
             }
-            Ok(Response::Error(e)) => Err(e.into()),
-            Ok(other) => Err(ClientError::Fault(format!(
-                "`up` answered {other:?} to a question for its carriers"
-            ))),
-            // A socket left by an `up` that is gone: nothing serves the network.
-            Err(ClientError::Unavailable(_)) => Ok(None),
-            Err(e) => Err(e),
+            match served.ask(&Request::Orgs).await {
+                Ok(Response::Orgs(members)) => {
+                    served.members = members;
+                    return Ok(Some(served));
+                }
+                Ok(Response::Error(e)) => return Err(e.into()),
+                Ok(other) => {
+                    return Err(ClientError::Fault(format!(
+                        "the server answered {other:?} to a question for its carriers"
+                    )));
+                }
+                Err(e @ ClientError::Unavailable(_)) => last = Some(e),
+                Err(e) => return Err(e),
+            }
         }
+        Err(last.unwrap_or_else(|| {
+            ClientError::Unavailable(format!("{}: no answer", served.socket.display()))
+        }))
     }
 
     async fn ask(&self, request: &Request) -> Result<Response, ClientError> {

@@ -136,7 +136,23 @@ pub async fn consume(
             };
             let (p, offset) = (m.partition(), m.offset());
             if let std::collections::hash_map::Entry::Vacant(e) = parts.entry(p) {
-                e.insert(assign(client, &consumer, dead.as_ref(), opts, p, offset).await?);
+                match assign(client, &consumer, dead.as_ref(), opts, p, offset).await {
+                    Ok(part) => {
+                        e.insert(part);
+                    }
+                    // The partition is set up again with its next message (and the consumer
+                    // moved back to the ledger's position then).
+                    Err(KafkaError::Kafka(why)) => {
+                        eprintln!("ingest kafka: partition {p} not set up ({why}); trying again");
+                        continue;
+                    }
+                    Err(KafkaError::Ledger(why)) if why.is_transient() => {
+                        eprintln!("ingest kafka: partition {p} not set up ({why}); trying again");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        continue;
+                    }
+                    Err(other) => return Err(other),
+                }
             }
             let Some(part) = parts.get_mut(&p) else {
                 continue;
@@ -158,18 +174,44 @@ pub async fn consume(
                 value: m.payload().map(<[u8]>::to_vec),
             });
             if part.chunk.len() >= opts.batch_size.max(1) {
-                flush(client, &consumer, dead.as_ref(), opts, p, &mut parts).await?;
+                flush_all(client, &consumer, dead.as_ref(), opts, &mut parts).await?;
             }
         }
-        let due: Vec<i32> = parts
-            .iter()
-            .filter(|(_, part)| !part.chunk.is_empty() && part.since.elapsed() >= opts.linger)
-            .map(|(p, _)| *p)
-            .collect();
-        for p in due {
-            flush(client, &consumer, dead.as_ref(), opts, p, &mut parts).await?;
+        if parts
+            .values()
+            .any(|part| !part.chunk.is_empty() && part.since.elapsed() >= opts.linger)
+        {
+            flush_all(client, &consumer, dead.as_ref(), opts, &mut parts).await?;
         }
     }
+}
+
+/// Commits the open chunk of every partition, the partitions side by side (each one's
+/// chunks stay in order: one at a time per partition). A partition whose range another
+/// consumer committed first is dropped, to be re-read from the ledger's position.
+async fn flush_all(
+    client: &Clearing,
+    consumer: &StreamConsumer<Rebalances>,
+    dead: Option<&DeadLetter>,
+    opts: &KafkaOptions,
+    parts: &mut HashMap<i32, Partition>,
+) -> Result<(), KafkaError> {
+    let results =
+        futures_util::future::join_all(
+            parts
+                .iter_mut()
+                .filter(|(_, part)| !part.chunk.is_empty())
+                .map(|(p, part)| async move {
+                    (*p, flush(client, consumer, dead, opts, *p, part).await)
+                }),
+        )
+        .await;
+    for (p, result) in results {
+        if !result? {
+            parts.remove(&p);
+        }
+    }
+    Ok(())
 }
 
 /// The offset after the open chunk's last message.
@@ -195,11 +237,14 @@ async fn assign(
         Some(d) => d.last_offset(&opts.topic, p)?,
         None => None,
     };
-    let awaiting = if first == start {
-        None
-    } else {
+    // Delivered from before the position (Kafka's group offset trails the ledger): the
+    // messages before it are skipped as they come. From after it (a group offset ahead of
+    // the ledger, e.g. reset by hand): the consumer goes back, or nothing there would count.
+    let awaiting = if first > start {
         consumer.seek(&opts.topic, p, Offset::Offset(start), WAIT)?;
         Some(start)
+    } else {
+        None
     };
     eprintln!("ingest kafka: partition {p} resumes at offset {start} (the ledger's position)");
     Ok(Partition {
@@ -215,18 +260,16 @@ async fn assign(
     })
 }
 
-/// Commits the open chunk of partition `p` on every partner channel.
+/// Commits the open chunk of partition `p` on every partner channel; false when another
+/// consumer committed the range first (the partition is to be re-read).
 async fn flush(
     client: &Clearing,
     consumer: &StreamConsumer<Rebalances>,
     dead: Option<&DeadLetter>,
     opts: &KafkaOptions,
     p: i32,
-    parts: &mut HashMap<i32, Partition>,
-) -> Result<(), KafkaError> {
-    let Some(part) = parts.get_mut(&p) else {
-        return Ok(());
-    };
+    part: &mut Partition,
+) -> Result<bool, KafkaError> {
     let (from, to) = (part.from, next_offset(part));
     let me = client.me();
     let partners = client.partners();
@@ -303,8 +346,7 @@ async fn flush(
                 eprintln!(
                     "ingest kafka: partition {p}: {why}; re-reading from the ledger's position"
                 );
-                parts.remove(&p);
-                return Ok(());
+                return Ok(false);
             }
             Err(e) => return Err(e.into()),
         }
@@ -319,7 +361,7 @@ async fn flush(
             "ingest kafka: the group offset of partition {p} was not committed ({e}); lag tools lag"
         );
     }
-    Ok(())
+    Ok(true)
 }
 
 /// One `usage.submit`, sent again after transient failures.
