@@ -234,7 +234,7 @@ async fn assign(
     let (low, _) = consumer.fetch_watermarks(&opts.topic, p, WAIT)?;
     let start = positions::resume_at(&loaded).unwrap_or(low).max(low);
     let dead_high = match dead {
-        Some(d) => d.last_offset(&opts.topic, p)?,
+        Some(d) => d.last_offset(&opts.topic, p).await?,
         None => None,
     };
     // Delivered from before the position (Kafka's group offset trails the ledger): the

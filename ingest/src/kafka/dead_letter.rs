@@ -38,57 +38,21 @@ impl DeadLetter {
         })
     }
 
-    /// The source offset of the last reject dead-lettered for `partition`, if any.
-    pub fn last_offset(
+    /// The source offset of the last reject dead-lettered for `partition`, if any (read
+    /// off the async threads: the Kafka client's calls block).
+    pub async fn last_offset(
         &self,
         source_topic: &str,
         partition: i32,
     ) -> Result<Option<i64>, KafkaError> {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &self.brokers)
-            .set("group.id", "iclear-dead-letter-reader")
-            .set("enable.auto.commit", "false")
-            .create()?;
-        let (low, high) = consumer.fetch_watermarks(&self.topic, partition, WAIT)?;
-        if high <= low {
-            return Ok(None);
-        }
-        let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(&self.topic, partition, Offset::Offset(high - 1))?;
-        consumer.assign(&tpl)?;
-        let deadline = std::time::Instant::now() + WAIT;
-        while std::time::Instant::now() < deadline {
-            let Some(m) = consumer.poll(Duration::from_millis(200)) else {
-                continue;
-            };
-            let m = m?;
-            let header = |name: &str| -> Option<String> {
-                m.headers()?.iter().find(|h| h.key == name).and_then(|h| {
-                    h.value
-                        .and_then(|v| std::str::from_utf8(v).ok())
-                        .map(str::to_string)
-                })
-            };
-            if header("topic").as_deref() != Some(source_topic) {
-                return Err(KafkaError::DeadLetter(format!(
-                    "`{}` partition {partition} ends with a message from another topic: give each source topic its own dead-letter topic",
-                    self.topic
-                )));
-            }
-            let offset = header("offset")
-                .and_then(|o| o.parse().ok())
-                .ok_or_else(|| {
-                    KafkaError::DeadLetter(format!(
-                        "`{}` partition {partition} ends with a message without an `offset` header",
-                        self.topic
-                    ))
-                })?;
-            return Ok(Some(offset));
-        }
-        Err(KafkaError::DeadLetter(format!(
-            "the last message of `{}` partition {partition} could not be read",
-            self.topic
-        )))
+        let (brokers, topic, source) = (
+            self.brokers.clone(),
+            self.topic.clone(),
+            source_topic.to_string(),
+        );
+        tokio::task::spawn_blocking(move || last_offset(&brokers, &topic, &source, partition))
+            .await
+            .map_err(|e| KafkaError::DeadLetter(format!("the reader failed: {e}")))?
     }
 
     /// Produces one reject and waits for the broker to have it.
@@ -134,4 +98,58 @@ impl DeadLetter {
             .map_err(|(e, _)| KafkaError::Kafka(e))?;
         Ok(())
     }
+}
+
+/// The source offset of the last message of `topic`'s `partition` (see `last_offset`).
+fn last_offset(
+    brokers: &str,
+    topic: &str,
+    source_topic: &str,
+    partition: i32,
+) -> Result<Option<i64>, KafkaError> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "iclear-dead-letter-reader")
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let (low, high) = consumer.fetch_watermarks(topic, partition, WAIT)?;
+    if high <= low {
+        return Ok(None);
+    }
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, partition, Offset::Offset(high - 1))?;
+    consumer.assign(&tpl)?;
+    let deadline = std::time::Instant::now() + WAIT;
+    while std::time::Instant::now() < deadline {
+        let Some(m) = consumer.poll(Duration::from_millis(200)) else {
+            continue;
+        };
+        let m = m?;
+        let header = |name: &str| -> Option<String> {
+            m.headers()?.iter().find(|h| h.key == name).and_then(|h| {
+                h.value
+                    .and_then(|v| std::str::from_utf8(v).ok())
+                    .map(str::to_string)
+            })
+        };
+        if header("topic").as_deref() != Some(source_topic) {
+            return Err(KafkaError::DeadLetter(format!(
+                "`{}` partition {partition} ends with a message from another topic: give each source topic its own dead-letter topic",
+                topic
+            )));
+        }
+        let offset = header("offset")
+            .and_then(|o| o.parse().ok())
+            .ok_or_else(|| {
+                KafkaError::DeadLetter(format!(
+                    "`{}` partition {partition} ends with a message without an `offset` header",
+                    topic
+                ))
+            })?;
+        return Ok(Some(offset));
+    }
+    Err(KafkaError::DeadLetter(format!(
+        "the last message of `{}` partition {partition} could not be read",
+        topic
+    )))
 }

@@ -41,24 +41,15 @@ pub async fn status(
     brokers: &str,
     topic: &str,
 ) -> Result<TopicStatus, KafkaError> {
-    let wait = Duration::from_secs(10);
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", "iclear-status")
-        .create()?;
-    let metadata = consumer.fetch_metadata(Some(topic), wait)?;
-    let mut ids: Vec<i32> = metadata
-        .topics()
-        .iter()
-        .filter(|t| t.name() == topic)
-        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-        .collect();
-    ids.sort_unstable();
+    // The Kafka client's metadata calls block: off the async threads.
+    let (brokers_s, topic_s) = (brokers.to_string(), topic.to_string());
+    let marks = tokio::task::spawn_blocking(move || watermarks(&brokers_s, &topic_s))
+        .await
+        .map_err(|e| KafkaError::DeadLetter(format!("the watermark reader failed: {e}")))??;
     let mut partitions = Vec::new();
-    for p in ids {
+    for (p, low, high) in marks {
         let loaded = positions::load(client, topic, p).await?;
         let position = positions::resume_at(&loaded);
-        let (low, high) = consumer.fetch_watermarks(topic, p, wait)?;
         let mut accepted = 0u64;
         let mut rejected: BTreeMap<String, u64> = BTreeMap::new();
         for s in loaded.values().flatten() {
@@ -80,4 +71,27 @@ pub async fn status(
         topic: topic.to_string(),
         partitions,
     })
+}
+
+/// Every partition of `topic` with its low and high watermarks.
+fn watermarks(brokers: &str, topic: &str) -> Result<Vec<(i32, i64, i64)>, KafkaError> {
+    let wait = Duration::from_secs(10);
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "iclear-status")
+        .create()?;
+    let metadata = consumer.fetch_metadata(Some(topic), wait)?;
+    let mut ids: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .filter(|t| t.name() == topic)
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    ids.sort_unstable();
+    let mut out = Vec::with_capacity(ids.len());
+    for p in ids {
+        let (low, high) = consumer.fetch_watermarks(topic, p, wait)?;
+        out.push((p, low, high));
+    }
+    Ok(out)
 }
