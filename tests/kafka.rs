@@ -245,13 +245,16 @@ fn a_topic_is_counted_exactly_once_through_crashes_a_broker_restart_and_a_rebala
             .spawn()
             .expect("up runs"),
     );
+    // Waits for the socket, not for a command to succeed: a command run before `up` holds
+    // the network would open it itself and keep `up` out.
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !iclear(&net, Some("alpha"), &["deal", "list"])
-        .status
-        .success()
-    {
-        assert!(Instant::now() < deadline, "up never served");
-        std::thread::sleep(Duration::from_millis(100));
+    while !net.join("up/control.sock").exists() {
+        assert!(
+            Instant::now() < deadline,
+            "up never served: {}",
+            std::fs::read_to_string(root.join("up.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
     ok(iclear(
         &net,
