@@ -5,6 +5,7 @@
 
 use serde_json::Value;
 
+use super::reader::NATIVE_COLUMNS as COLUMNS;
 use super::{CdrReader, FormatSpec, RejectReason};
 use crate::carrier::CarrierId;
 use crate::export::{NATIVE_HEADER, push_native_record};
@@ -17,18 +18,6 @@ pub enum MessageFormat {
     /// A JSON object with the native columns as keys.
     Json,
 }
-
-/// The columns of a native line, in order.
-const COLUMNS: [&str; 8] = [
-    "record_id",
-    "service",
-    "orig_carrier",
-    "term_carrier",
-    "a_number",
-    "b_number",
-    "start_time",
-    "units",
-];
 
 /// A message judged: the counterparty and the record as a native CSV data line (with its
 /// line ending), or why it is rejected.

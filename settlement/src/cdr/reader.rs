@@ -38,7 +38,7 @@ pub enum FormatSpec {
 pub type ReadError = HeaderError;
 
 /// The columns of the native format, in the order of SPEC §2.1.
-const NATIVE_COLUMNS: [&str; 8] = [
+pub(crate) const NATIVE_COLUMNS: [&str; 8] = [
     "record_id",
     "service",
     "orig_carrier",
