@@ -33,6 +33,10 @@ pub struct KafkaBenchArgs {
     /// How long a partly filled batch waits, in milliseconds.
     #[arg(long, default_value_t = 200)]
     pub linger_ms: u64,
+    /// Then produce this many messages per second (half the sustained rate, say) while
+    /// the consumer runs, and report the latency from produce to committed; 0 skips it.
+    #[arg(long, default_value_t = 0)]
+    pub latency_rate: u64,
 }
 
 pub async fn kafka(a: KafkaBenchArgs) -> anyhow::Result<u8> {
@@ -126,6 +130,10 @@ pub async fn kafka(a: KafkaBenchArgs) -> anyhow::Result<u8> {
         stream,
     );
 
+    if a.latency_rate > 0 {
+        latency(&a, &topic, &alpha, &text, &opts).await?;
+    }
+
     let (alpha, _beta) = setup(&dir.join("network-file"), &s).await?;
     let t = Instant::now();
     let r = super::cdr::submit(
@@ -146,4 +154,126 @@ pub async fn kafka(a: KafkaBenchArgs) -> anyhow::Result<u8> {
         r.rows as f64 / file
     );
     Ok(0)
+}
+
+/// Produces alpha's records again, under new ids, at `a.latency_rate` a second while the
+/// consumer runs, and reports the time from each message's acknowledgement by the broker to
+/// the ledger's position passing it (sampled every 10 ms).
+async fn latency(
+    a: &KafkaBenchArgs,
+    topic: &str,
+    alpha: &contracts::client::Clearing,
+    text: &str,
+    opts: &KafkaOptions,
+) -> anyhow::Result<()> {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &a.brokers)
+        .set("linger.ms", "0")
+        .create()?;
+    let lines: Vec<String> = text
+        .lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .take(usize::try_from(a.latency_rate.saturating_mul(20)).unwrap_or(usize::MAX))
+        .map(|l| format!("L{l}"))
+        .collect();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let consumer = {
+        let (alpha, opts) = (alpha.clone(), opts.clone());
+        tokio::spawn(async move {
+            ingest::kafka::consume(&alpha, &opts, async {
+                let _ = stop_rx.await;
+            })
+            .await
+        })
+    };
+    // The watcher: when each partition's position first passed each offset.
+    let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel::<(i32, i64, Instant)>();
+    let (watch_stop_tx, mut watch_stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let watcher = {
+        let (alpha, topic, partitions) = (alpha.clone(), topic.to_string(), a.partitions);
+        tokio::spawn(async move {
+            loop {
+                if watch_stop_rx.try_recv().is_ok() {
+                    return;
+                }
+                for p in 0..partitions {
+                    if let Ok(loaded) = ingest::kafka::positions::load(&alpha, &topic, p).await
+                        && let Some(at) = ingest::kafka::positions::resume_at(&loaded)
+                    {
+                        let _ = seen_tx.send((p, at, Instant::now()));
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+    };
+    let interval = Duration::from_secs_f64(1.0 / a.latency_rate as f64);
+    let started = Instant::now();
+    let mut acked: Vec<(i32, i64, Instant)> = Vec::with_capacity(lines.len());
+    let mut pending = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let due = started + interval.mul_f64(i as f64);
+        tokio::time::sleep_until(due.into()).await;
+        let key = line.split(',').next().unwrap_or_default().to_string();
+        let send = producer
+            .send_result(FutureRecord::to(topic).key(&key).payload(line))
+            .map_err(|(e, _)| e)?;
+        pending.push(tokio::spawn(async move {
+            let r = send.await;
+            (r, Instant::now())
+        }));
+    }
+    for p in pending {
+        let (r, at) = p.await?;
+        let d = r?.map_err(|(e, _)| e)?;
+        acked.push((d.partition, d.offset, at));
+    }
+    let produced_in = started.elapsed().as_secs_f64();
+    // Wait until every message is past its partition's position.
+    let mut passed: std::collections::HashMap<i32, Vec<(i64, Instant)>> = Default::default();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        while let Ok((p, at, when)) = seen_rx.try_recv() {
+            passed.entry(p).or_default().push((at, when));
+        }
+        let done = acked.iter().all(|(p, o, _)| {
+            passed
+                .get(p)
+                .is_some_and(|v| v.iter().any(|(at, _)| at > o))
+        });
+        if done || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _ = watch_stop_tx.send(());
+    let _ = stop_tx.send(());
+    watcher.await?;
+    consumer.await??;
+    let mut lat: Vec<f64> = acked
+        .iter()
+        .filter_map(|(p, o, sent)| {
+            passed
+                .get(p)?
+                .iter()
+                .find(|(at, _)| at > o)
+                .map(|(_, when)| when.saturating_duration_since(*sent).as_secs_f64() * 1000.0)
+        })
+        .collect();
+    lat.sort_by(f64::total_cmp);
+    let pct = |q: f64| -> f64 {
+        let i = ((lat.len() as f64 - 1.0) * q).round() as usize;
+        lat.get(i).copied().unwrap_or(f64::NAN)
+    };
+    println!(
+        "latency at {} messages/s ({} messages produced in {produced_in:.1} s, {} seen committed): p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms (produce acknowledged → ledger position past it; sampled every 10 ms)",
+        a.latency_rate,
+        acked.len(),
+        lat.len(),
+        pct(0.5),
+        pct(0.99),
+        lat.last().copied().unwrap_or(f64::NAN)
+    );
+    Ok(())
 }

@@ -10,7 +10,7 @@
 
 mod consume;
 mod dead_letter;
-mod positions;
+pub mod positions;
 mod status;
 
 use std::time::Duration;
