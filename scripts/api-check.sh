@@ -13,7 +13,7 @@ if ! [ -x "$st" ]; then
   python3 -m venv /opt/schemathesis
   /opt/schemathesis/bin/pip install -q schemathesis
 fi
-target=${CARGO_TARGET_DIR:-target}
+target="$(bash scripts/target-dir.sh)"
 cargo build --locked --bin iclear
 bin="$target/debug/iclear"
 work=$(mktemp -d)

@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 records="${1:-100000}"
 cargo build --release --locked --bin iclear >&2
-target="${CARGO_TARGET_DIR:-$PWD/target}"
+target="$(bash scripts/target-dir.sh)"
 bin="$target/release/iclear"
 work="$(mktemp -d)"
 pids=()

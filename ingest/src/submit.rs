@@ -302,7 +302,7 @@ fn read_batches<C: CdrSource + ?Sized>(
             Ok(rec) => {
                 // The reader has checked that the reporter is one of the two carriers.
                 let u = rec.usage;
-                let counterparty = if u.orig == reporter { u.term } else { u.orig };
+                let counterparty = u.counterparty(reporter);
                 // Progress counts the bytes before this row: it never runs ahead.
                 if let Some(full) = batcher.push(counterparty, &rec, row.line, row.raw, bytes_read)
                     && !send(full, &mut local)

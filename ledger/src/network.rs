@@ -378,10 +378,21 @@ pub async fn open_state(
     org: &str,
     channel: &str,
 ) -> Result<Arc<dyn WorldState>, NetworkError> {
-    Ok(match &config.state {
+    open_state_in(&peer_dir(dir, org, channel), &config.state, org, channel).await
+}
+
+/// Opens the world state of `org`'s peer on `channel` on `backend`: a SQLite file in the
+/// peer's directory `pdir`, or the PostgreSQL schema named after the organisation and
+/// channel. An embedded network and an organisation's own node (`node start`) both use it.
+pub async fn open_state_in(
+    pdir: &Path,
+    backend: &StateBackend,
+    org: &str,
+    channel: &str,
+) -> Result<Arc<dyn WorldState>, NetworkError> {
+    Ok(match backend {
         StateBackend::Sqlite => {
-            let pdir = peer_dir(dir, org, channel);
-            std::fs::create_dir_all(&pdir).map_err(io(&pdir))?;
+            std::fs::create_dir_all(pdir).map_err(io(pdir))?;
             Arc::new(SqliteState::open(&pdir.join("state.sqlite")).await?)
         }
         StateBackend::Postgres { url } => {

@@ -142,15 +142,22 @@ impl Served {
         let mut last = None;
         for pause_ms in [0u64, 50, 200, 500] {
             tokio::time::sleep(std::time::Duration::from_millis(pause_ms)).await;
-            if let Err(e) = UnixStream::connect(&served.socket).await
-                && matches!(
-                    e.kind(),
-                    std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound
-                )
-            {
-                return Ok(None);
-            }
-            match served.ask(&Request::Orgs).await {
+            let stream = match UnixStream::connect(&served.socket).await {
+                Ok(stream) => stream,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound
+                    ) =>
+                {
+                    return Ok(None);
+                }
+                Err(e) => {
+                    last = Some(served.unavailable(e));
+                    continue;
+                }
+            };
+            match served.exchange(stream, &Request::Orgs).await {
                 Ok(Response::Orgs(members)) => {
                     served.members = members;
                     return Ok(Some(served));
@@ -170,12 +177,24 @@ impl Served {
         }))
     }
 
+    fn unavailable(&self, e: std::io::Error) -> ClientError {
+        ClientError::Unavailable(format!("{}: {e}", self.socket.display()))
+    }
+
     async fn ask(&self, request: &Request) -> Result<Response, ClientError> {
-        let unavailable =
-            |e: std::io::Error| ClientError::Unavailable(format!("{}: {e}", self.socket.display()));
         let stream = UnixStream::connect(&self.socket)
             .await
-            .map_err(unavailable)?;
+            .map_err(|e| self.unavailable(e))?;
+        self.exchange(stream, request).await
+    }
+
+    /// One request and its answer on a connected stream.
+    async fn exchange(
+        &self,
+        stream: UnixStream,
+        request: &Request,
+    ) -> Result<Response, ClientError> {
+        let unavailable = |e: std::io::Error| self.unavailable(e);
         let (read, mut write) = stream.into_split();
         let mut line = serde_json::to_vec(request)
             .map_err(|e| ClientError::Fault(format!("request not encoded: {e}")))?;

@@ -12,10 +12,11 @@ use contracts::readmodel::{ReadModel, ReadModelError};
 use ledger::gateway::Gateway;
 use ledger::identity::SigningIdentity;
 use ledger::ledger::ChannelLedger;
+use ledger::network::StateBackend;
 use ledger::order::OrderingService;
 use ledger::peer::Peer;
 use ledger::proto::Block;
-use ledger::state::{PostgresState, SqliteState, WorldState};
+use ledger::state::WorldState;
 use ledger::transport::PeerClient;
 use prost::Message;
 use settlement::carrier::CarrierId;
@@ -420,35 +421,16 @@ pub(super) async fn open_state(
     org: &str,
     channel: &str,
 ) -> Result<Arc<dyn WorldState>, NodeError> {
-    let fail = |reason: String| NodeError::Config {
-        path: format!("the world state of `{channel}`"),
-        reason,
+    let backend = match choice {
+        StateChoice::Sqlite => StateBackend::Sqlite,
+        StateChoice::Postgres(url) => StateBackend::Postgres { url: url.clone() },
     };
-    Ok(match choice {
-        StateChoice::Sqlite => {
-            let pdir = peer_dir(dir, channel);
-            std::fs::create_dir_all(&pdir).map_err(|source| NodeError::Io {
-                path: pdir.display().to_string(),
-                source,
-            })?;
-            Arc::new(
-                SqliteState::open(&pdir.join("state.sqlite"))
-                    .await
-                    .map_err(|e| fail(e.to_string()))?,
-            )
-        }
-        StateChoice::Postgres(url) => {
-            let schema: String = format!("{org}__{channel}")
-                .chars()
-                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-                .collect();
-            Arc::new(
-                PostgresState::connect(url, &schema)
-                    .await
-                    .map_err(|e| fail(e.to_string()))?,
-            )
-        }
-    })
+    ledger::network::open_state_in(&peer_dir(dir, channel), &backend, org, channel)
+        .await
+        .map_err(|e| NodeError::Config {
+            path: format!("the world state of `{channel}`"),
+            reason: e.to_string(),
+        })
 }
 
 /// Commits the blocks of `ledger`'s channel as the ordering service cuts them, each

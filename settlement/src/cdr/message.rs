@@ -41,8 +41,7 @@ pub fn judge(value: Option<&[u8]>, format: MessageFormat, reporter: CarrierId) -
         .map_err(|_| RejectReason::BadRow)?
         .ok_or(RejectReason::BadRow)?;
     let rec = row.outcome?;
-    let u = &rec.usage;
-    let counterparty = if u.orig == reporter { u.term } else { u.orig };
+    let counterparty = rec.usage.counterparty(reporter);
     let mut out = Vec::with_capacity(line.len() + 1);
     push_native_record(&mut out, &rec);
     Ok((counterparty, out))

@@ -102,6 +102,18 @@ pub struct Usage {
     pub units: u64,
 }
 
+impl Usage {
+    /// The other carrier of the record, as `reporter` (one of its two carriers, as the
+    /// reader checked: `not_party` otherwise) sees it: the pair channel it belongs on.
+    pub fn counterparty(&self, reporter: CarrierId) -> CarrierId {
+        if self.orig == reporter {
+            self.term
+        } else {
+            self.orig
+        }
+    }
+}
+
 /// A record borrowed from the reader's buffers.
 #[derive(Debug, Clone, Copy)]
 pub struct CdrView<'a> {
