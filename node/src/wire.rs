@@ -140,12 +140,16 @@ pub(crate) fn endorse_status(e: &EndorseError) -> Status {
 }
 
 /// Whether a status says the call did not reach the service (or its answer did not come
-/// back): a transport failure, not a refusal.
+/// back): a transport failure, not a refusal. Our services put a [`Refusal`] in every
+/// status they send, so a status without one either has a transport code or was made on
+/// this side from a connection error (an HTTP/2 reset while a server stops comes as
+/// `Internal` with the h2 error as its source).
 pub(crate) fn is_transport(s: &Status) -> bool {
-    matches!(
-        s.code(),
-        Code::Unavailable | Code::Unknown | Code::Cancelled | Code::DeadlineExceeded
-    ) && s.details().is_empty()
+    s.details().is_empty()
+        && (matches!(
+            s.code(),
+            Code::Unavailable | Code::Unknown | Code::Cancelled | Code::DeadlineExceeded
+        ) || std::error::Error::source(s).is_some())
 }
 
 pub(crate) fn endorse_error(peer: &str, s: Status) -> EndorseError {
@@ -294,6 +298,37 @@ pub(crate) fn order_error(s: Status) -> OrderError {
             tx_id: r.tx_id,
             reason: r.message,
         },
-        _ => OrderError::Unavailable(r.message),
+        "unavailable" => OrderError::Unavailable(r.message),
+        // Not one of our refusals: what the transport said, with its code.
+        _ => OrderError::Unavailable(format!("{:?}: {}", s.code(), s.message())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn a_connection_error_is_transport_and_a_refusal_is_not() {
+        // An HTTP/2 reset surfaces as `Internal` carrying its cause: retry it.
+        let mut reset = Status::internal("h2 protocol error: http2 error");
+        reset.set_source(Arc::new(std::io::Error::other("connection reset")));
+        assert!(is_transport(&reset));
+        assert!(matches!(order_error(reset), OrderError::Unreachable(_)));
+        // The same code received from a server, without a cause, is its answer.
+        let answered = Status::internal("boom");
+        assert!(!is_transport(&answered));
+        match order_error(answered) {
+            OrderError::Unavailable(m) => assert_eq!(m, "Internal: boom"),
+            other => panic!("{other:?}"),
+        }
+        // Our own refusals round-trip, whatever their code.
+        let refused = order_status(&OrderError::Unavailable("ordering task stopped".into()));
+        assert!(!is_transport(&refused));
+        match order_error(refused) {
+            OrderError::Unavailable(m) => assert_eq!(m, "ordering task stopped"),
+            other => panic!("{other:?}"),
+        }
     }
 }
