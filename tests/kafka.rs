@@ -12,7 +12,7 @@
 //! (scripts/test.sh) makes that a failure.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -21,6 +21,7 @@ use rdkafka::Message;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Headers;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use testkit::Broker;
 
 fn small(name: &str) -> String {
     format!("{}/fixtures/small/{name}", env!("CARGO_MANIFEST_DIR"))
@@ -44,98 +45,6 @@ fn ok(o: Output) -> String {
         String::from_utf8_lossy(&o.stderr)
     );
     String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn tansu() -> Option<PathBuf> {
-    let path = std::env::var_os("ICLEAR_TANSU")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/opt/tansu/bin/tansu"));
-    if path.exists() {
-        return Some(path);
-    }
-    assert!(
-        std::env::var("ICLEAR_REQUIRE_KAFKA").as_deref() != Ok("1"),
-        "ICLEAR_REQUIRE_KAFKA=1 but no tansu at {} (scripts/install-tansu.sh installs it)",
-        path.display()
-    );
-    eprintln!(
-        "\n*** NOTICE: no tansu at {}: the Kafka test is SKIPPED (scripts/test.sh installs and runs it). ***\n",
-        path.display()
-    );
-    None
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// A tansu broker keeping its data in `dir`; killed when dropped.
-struct Broker {
-    bin: PathBuf,
-    dir: PathBuf,
-    port: u16,
-    child: Option<Child>,
-}
-
-impl Broker {
-    fn start(&mut self) {
-        let url = format!("tcp://127.0.0.1:{}", self.port);
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.join("broker.log"))
-            .expect("broker log");
-        let child = Command::new(&self.bin)
-            .current_dir(&self.dir)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
-            .args(["--storage-engine", "sqlite://tansu.db"])
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("tansu starts");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "the broker never listened");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    fn address(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    fn create_topic(&self, name: &str, partitions: u32) {
-        let out = Command::new(&self.bin)
-            .args(["topic", "create", "--broker"])
-            .arg(format!("tcp://127.0.0.1:{}", self.port))
-            .args(["--partitions", &partitions.to_string(), name])
-            .output()
-            .expect("tansu topic create runs");
-        assert!(out.status.success(), "topic {name}: {out:?}");
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        self.stop();
-    }
 }
 
 /// A child process killed when dropped.
@@ -209,20 +118,13 @@ fn total(accepted: u64, rejected: &BTreeMap<String, u64>) -> u64 {
 
 #[test]
 fn a_topic_is_counted_exactly_once_through_crashes_a_broker_restart_and_a_rebalance() {
-    let Some(bin) = tansu() else {
-        return;
-    };
     let tmp = tempfile::tempdir().expect("temp dir");
     let root = tmp.path();
     let bdir = root.join("broker");
     std::fs::create_dir_all(&bdir).expect("broker dir");
-    let mut broker = Broker {
-        bin,
-        dir: bdir,
-        port: free_port(),
-        child: None,
+    let Some(mut broker) = Broker::start_in(&bdir) else {
+        return;
     };
-    broker.start();
     broker.create_topic("alpha-cdrs", 4);
     broker.create_topic("alpha-rejects", 4);
     let brokers = broker.address();

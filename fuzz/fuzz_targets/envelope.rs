@@ -22,6 +22,7 @@ fuzz_target!(|data: &[u8]| {
         metadata: Some(BlockMetadata {
             orderer_signature: None,
             validation_flags: vec![ValidationCode::Valid as u8],
+            kafka_next_offset: 0,
         }),
     };
     let _ = block_update(&stored);

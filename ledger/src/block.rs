@@ -36,6 +36,7 @@ pub fn new_block(
         metadata: Some(BlockMetadata {
             orderer_signature: Some(signature),
             validation_flags: Vec::new(),
+            kafka_next_offset: 0,
         }),
     })
 }

@@ -7,7 +7,7 @@ use crate::block::new_block;
 use crate::identity::{IdentityError, Membership, SigningIdentity};
 use crate::proto::{
     Block, ChannelConfig, ConfigUpdateEnvelope, Envelope, FORMAT_VERSION, Header, OrdererConfig,
-    Payload, TxType,
+    OrderingKind, OrgConfig, Payload, TxType,
 };
 use crate::validate::ValidationCode;
 
@@ -76,7 +76,27 @@ impl ChannelState {
             source,
         };
         let members = Membership::new(&config.orgs).map_err(msp)?;
-        let orderers = Membership::new(std::slice::from_ref(orderer_org)).map_err(msp)?;
+        let orderer_orgs: Vec<OrgConfig> = std::iter::once(orderer_org)
+            .chain(&orderer.more_orgs)
+            .cloned()
+            .collect();
+        let mut orderer_ids: Vec<&str> = orderer_orgs.iter().map(|o| o.msp_id.as_str()).collect();
+        orderer_ids.sort();
+        orderer_ids.dedup();
+        if orderer_ids.len() != orderer_orgs.len() {
+            return Err(invalid("an ordering organisation is listed twice"));
+        }
+        match OrderingKind::try_from(orderer.kind) {
+            Ok(OrderingKind::Solo) if !orderer.more_orgs.is_empty() => {
+                return Err(invalid("solo ordering has one ordering organisation"));
+            }
+            Ok(OrderingKind::Kafka) if orderer.brokers.is_empty() => {
+                return Err(invalid("Kafka ordering names no brokers"));
+            }
+            Ok(_) => {}
+            Err(_) => return Err(invalid("the ordering service kind is unknown")),
+        }
+        let orderers = Membership::new(&orderer_orgs).map_err(msp)?;
         let mut org_ids: Vec<String> = config.orgs.iter().map(|o| o.msp_id.clone()).collect();
         org_ids.sort();
         org_ids.dedup();
@@ -106,7 +126,7 @@ impl ChannelState {
         &self.members
     }
 
-    /// Membership of the ordering organisation.
+    /// Membership of the ordering organisations.
     pub fn orderers(&self) -> &Membership {
         &self.orderers
     }
@@ -171,10 +191,148 @@ pub fn genesis_block(
     Ok(block)
 }
 
+/// Block 0 of a channel whose header and data depend on its configuration alone, so that
+/// several orderer nodes (Kafka ordering) make the same block and cut the same chain on it;
+/// each signs it as its own. Its configuration envelope carries no creator signature:
+/// the genesis configuration is the root of trust, which every node compares with its
+/// genesis file rather than checks by signature.
+pub fn shared_genesis_block(
+    config: &ChannelConfig,
+    orderer: &SigningIdentity,
+) -> Result<Block, ChannelError> {
+    ChannelState::new(config.clone())?;
+    let config_bytes = config.encode_to_vec();
+    let payload = Payload {
+        header: Some(Header {
+            tx_type: TxType::Config as i32,
+            channel: config.channel_id.clone(),
+            tx_id: hex::encode(crate::crypto::sha256(&config_bytes)),
+            creator: None,
+            timestamp_ms: 0,
+            format_version: FORMAT_VERSION,
+        }),
+        data: ConfigUpdateEnvelope {
+            config_bytes,
+            signatures: Vec::new(),
+        }
+        .encode_to_vec(),
+    };
+    let env = Envelope {
+        payload: payload.encode_to_vec(),
+        signature: Vec::new(),
+    };
+    let mut block =
+        new_block(0, Vec::new(), vec![env.encode_to_vec()], orderer).map_err(|source| {
+            ChannelError::Msp {
+                channel: config.channel_id.clone(),
+                source,
+            }
+        })?;
+    if let Some(m) = block.metadata.as_mut() {
+        m.validation_flags = vec![ValidationCode::Valid as u8];
+    }
+    Ok(block)
+}
+
 /// The configuration carried by a genesis block.
 pub fn genesis_config(block: &Block) -> Option<ChannelConfig> {
     let env = Envelope::decode(block.data.as_ref()?.envelopes.first()?.as_slice()).ok()?;
     let payload = Payload::decode(env.payload.as_slice()).ok()?;
     let update = ConfigUpdateEnvelope::decode(payload.data.as_slice()).ok()?;
     ChannelConfig::decode(update.config_bytes.as_slice()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::{CertificateAuthority, Role};
+
+    fn org(name: &str) -> OrgConfig {
+        let ca = CertificateAuthority::new(name, 30).unwrap();
+        OrgConfig {
+            msp_id: name.into(),
+            ca_cert_pem: ca.cert_pem().unwrap(),
+            crl_pem: Vec::new(),
+        }
+    }
+
+    fn config(orderer: OrdererConfig) -> ChannelConfig {
+        ChannelConfig {
+            channel_id: "c".into(),
+            sequence: 0,
+            orgs: vec![org("alpha")],
+            orderer: Some(orderer),
+            contracts: Vec::new(),
+        }
+    }
+
+    fn orderer_section(kind: OrderingKind, brokers: &[&str], orgs: &[&str]) -> OrdererConfig {
+        let orgs: Vec<OrgConfig> = orgs.iter().map(|o| org(o)).collect();
+        OrdererConfig {
+            org: orgs.first().cloned(),
+            max_message_count: 10,
+            preferred_max_bytes: 1000,
+            absolute_max_bytes: 1000,
+            batch_timeout_ms: 100,
+            kind: kind as i32,
+            brokers: brokers.iter().map(|b| b.to_string()).collect(),
+            more_orgs: orgs.into_iter().skip(1).collect(),
+        }
+    }
+
+    fn refusal(orderer: OrdererConfig) -> String {
+        match ChannelState::new(config(orderer)) {
+            Err(ChannelError::Invalid { reason, .. }) => reason,
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("accepted"),
+        }
+    }
+
+    #[test]
+    fn the_orderer_section_names_a_usable_ordering_service() {
+        let solo2 = orderer_section(OrderingKind::Solo, &[], &["o1", "o2"]);
+        assert!(refusal(solo2).contains("one ordering organisation"));
+        let nobrokers = orderer_section(OrderingKind::Kafka, &[], &["o1"]);
+        assert!(refusal(nobrokers).contains("no brokers"));
+        let twice = orderer_section(OrderingKind::Kafka, &["b:9092"], &["o1", "o1"]);
+        assert!(refusal(twice).contains("listed twice"));
+        let mut unknown = orderer_section(OrderingKind::Solo, &[], &["o1"]);
+        unknown.kind = 7;
+        assert!(refusal(unknown).contains("unknown"));
+        let two = orderer_section(OrderingKind::Kafka, &["b:9092"], &["o1", "o2"]);
+        assert!(ChannelState::new(config(two)).is_ok());
+    }
+
+    #[test]
+    fn a_shared_genesis_block_is_the_same_whoever_makes_it_and_each_signs_it() {
+        let (ca1, ca2) = (
+            CertificateAuthority::new("o1", 30).unwrap(),
+            CertificateAuthority::new("o2", 30).unwrap(),
+        );
+        let section = OrdererConfig {
+            org: Some(OrgConfig {
+                msp_id: "o1".into(),
+                ca_cert_pem: ca1.cert_pem().unwrap(),
+                crl_pem: Vec::new(),
+            }),
+            more_orgs: vec![OrgConfig {
+                msp_id: "o2".into(),
+                ca_cert_pem: ca2.cert_pem().unwrap(),
+                crl_pem: Vec::new(),
+            }],
+            ..orderer_section(OrderingKind::Kafka, &["b:9092"], &["o1"])
+        };
+        let cfg = config(section);
+        let o1 = ca1.issue("orderer0", Role::Orderer, 30).unwrap();
+        let o2 = ca2.issue("orderer0", Role::Orderer, 30).unwrap();
+        let (b1, b2) = (
+            shared_genesis_block(&cfg, &o1).unwrap(),
+            shared_genesis_block(&cfg, &o2).unwrap(),
+        );
+        assert_eq!((&b1.header, &b1.data), (&b2.header, &b2.data));
+        assert_eq!(genesis_config(&b1), Some(cfg.clone()));
+        let state = ChannelState::new(cfg).unwrap();
+        crate::block::check_frame(&b1, 0, &[], state.orderers()).unwrap();
+        crate::block::check_frame(&b2, 0, &[], state.orderers()).unwrap();
+    }
 }

@@ -41,6 +41,9 @@ pub enum LedgerError {
     /// The genesis block carries no readable configuration.
     #[error("the genesis block carries no channel configuration")]
     BadGenesis,
+    /// The Kafka cluster of a Kafka ordering service cannot be used.
+    #[error("Kafka ordering: {0}")]
+    Kafka(String),
     /// The world state records blocks the block store does not hold.
     #[error(
         "channel `{channel}`: the world state's savepoint is block {savepoint}, but the block store ends before it (height {height}); the peer will not start on state ahead of its blocks — rebuild the state from the blocks or restore them"

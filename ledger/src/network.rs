@@ -9,14 +9,16 @@ use std::sync::Arc;
 use prost::Message;
 use serde::{Deserialize, Serialize};
 
-use crate::channel::{ChannelError, genesis_block};
+use crate::channel::{ChannelError, genesis_block, shared_genesis_block};
 use crate::contract::Contracts;
 use crate::gateway::Gateway;
 use crate::identity::{CertificateAuthority, IdentityError, Role, SigningIdentity};
 use crate::ledger::LedgerError;
-use crate::order::{OrderingService, SoloOrderer};
+use crate::order::{KafkaOrderer, OrderingService, SoloOrderer};
 use crate::peer::Peer;
-use crate::proto::{Block, ChannelConfig, ContractDefinition, OrdererConfig, OrgConfig};
+use crate::proto::{
+    Block, ChannelConfig, ContractDefinition, OrdererConfig, OrderingKind, OrgConfig,
+};
 use crate::state::{PostgresState, SqliteState, StateError, WorldState};
 use crate::transport::PeerClient;
 
@@ -89,7 +91,28 @@ pub enum StateBackend {
     },
 }
 
-/// Block-cutting parameters of the ordering service.
+/// Which ordering service cuts a network's blocks.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "service", rename_all = "lowercase")]
+pub enum OrderingMode {
+    /// One orderer node.
+    #[default]
+    Solo,
+    /// Orderer nodes on one topic per channel of these Kafka brokers (`HOST:PORT`).
+    Kafka {
+        /// Bootstrap brokers.
+        brokers: Vec<String>,
+    },
+}
+
+impl OrderingMode {
+    /// Whether it is solo (the default, left out of files).
+    pub fn is_solo(&self) -> bool {
+        *self == OrderingMode::Solo
+    }
+}
+
+/// The ordering service and its block-cutting parameters.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrdererParams {
     /// Most transactions per block.
@@ -100,6 +123,9 @@ pub struct OrdererParams {
     pub absolute_max_bytes: u32,
     /// Batch timeout, milliseconds.
     pub batch_timeout_ms: u64,
+    /// The ordering service.
+    #[serde(default, skip_serializing_if = "OrderingMode::is_solo")]
+    pub mode: OrderingMode,
 }
 
 impl Default for OrdererParams {
@@ -110,6 +136,41 @@ impl Default for OrdererParams {
             preferred_max_bytes: 2 * 1024 * 1024,
             absolute_max_bytes: 10 * 1024 * 1024,
             batch_timeout_ms: 200,
+            mode: OrderingMode::Solo,
+        }
+    }
+}
+
+impl OrdererParams {
+    /// A channel's orderer section: these parameters and the ordering organisations
+    /// (`orgs[0]` first; Kafka ordering may have several).
+    pub fn to_config(&self, orgs: &[OrgConfig]) -> OrdererConfig {
+        let (kind, brokers) = match &self.mode {
+            OrderingMode::Solo => (OrderingKind::Solo, Vec::new()),
+            OrderingMode::Kafka { brokers } => (OrderingKind::Kafka, brokers.clone()),
+        };
+        OrdererConfig {
+            org: orgs.first().cloned(),
+            max_message_count: self.max_message_count,
+            preferred_max_bytes: self.preferred_max_bytes,
+            absolute_max_bytes: self.absolute_max_bytes,
+            batch_timeout_ms: self.batch_timeout_ms,
+            kind: kind as i32,
+            brokers,
+            more_orgs: orgs.iter().skip(1).cloned().collect(),
+        }
+    }
+
+    /// Block 0 of a channel of `config`, signed by `orderer`: with Kafka ordering the
+    /// same bytes at every orderer node (see `shared_genesis_block`).
+    pub fn genesis_block(
+        &self,
+        config: &ChannelConfig,
+        orderer: &SigningIdentity,
+    ) -> Result<Block, ChannelError> {
+        match self.mode {
+            OrderingMode::Solo => genesis_block(config, orderer, crate::tx::now_ms()),
+            OrderingMode::Kafka { .. } => shared_genesis_block(config, orderer),
         }
     }
 }
@@ -147,6 +208,28 @@ pub struct NetworkConfig {
     pub channels: Vec<ChannelSpec>,
 }
 
+/// The embedded network's ordering service.
+enum Orderer {
+    Solo(Arc<SoloOrderer>),
+    Kafka(Arc<KafkaOrderer>),
+}
+
+impl Orderer {
+    fn service(&self) -> Arc<dyn OrderingService> {
+        match self {
+            Orderer::Solo(o) => o.clone(),
+            Orderer::Kafka(o) => o.clone(),
+        }
+    }
+
+    fn height(&self, channel: &str) -> Option<u64> {
+        match self {
+            Orderer::Solo(o) => o.height(channel),
+            Orderer::Kafka(o) => o.height(channel),
+        }
+    }
+}
+
 /// Choices for `init`.
 #[derive(Clone, Debug)]
 pub struct InitOptions {
@@ -160,6 +243,9 @@ pub struct InitOptions {
     pub pair_channels: bool,
     /// Whether block appends are flushed to disk.
     pub sync: bool,
+    /// Ordering organisations besides `orderer` (Kafka ordering: each may run orderer
+    /// nodes).
+    pub more_orderer_orgs: Vec<String>,
 }
 
 impl Default for InitOptions {
@@ -170,6 +256,7 @@ impl Default for InitOptions {
             state: StateBackend::Sqlite,
             pair_channels: true,
             sync: true,
+            more_orderer_orgs: Vec::new(),
         }
     }
 }
@@ -248,22 +335,50 @@ pub fn init(
             "`{bad}` is not a usable organisation id: 2 to 32 of a-z, 0-9, `-`, starting with a letter, and not `{ORDERER_ORG}`"
         )));
     }
+    let mut orderer_names = opts.more_orderer_orgs.clone();
+    orderer_names.sort();
+    orderer_names.dedup();
+    if let Some(bad) = opts
+        .more_orderer_orgs
+        .iter()
+        .find(|o| !valid_org(o) || o.as_str() == ORDERER_ORG || orgs.contains(o))
+    {
+        return Err(NetworkError::BadOrgs(format!(
+            "`{bad}` is not a usable ordering organisation id: a valid id that no carrier and no other orderer has"
+        )));
+    }
+    if orderer_names.len() != opts.more_orderer_orgs.len() {
+        return Err(NetworkError::BadOrgs(
+            "an ordering organisation is listed twice".into(),
+        ));
+    }
     if dir.join(CONFIG_FILE).exists() {
         return Err(NetworkError::Exists(dir.display().to_string()));
     }
     std::fs::create_dir_all(dir.join("genesis")).map_err(io(dir))?;
 
-    let orderer_ca = CertificateAuthority::new(ORDERER_ORG, CERT_DAYS)?;
-    let odir = crypto_dir(dir, ORDERER_ORG);
-    std::fs::create_dir_all(&odir).map_err(io(&odir))?;
-    orderer_ca.save(&odir)?;
-    let orderer = orderer_ca.issue("orderer0", Role::Orderer, CERT_DAYS)?;
-    orderer.save(&odir, "orderer")?;
-    let orderer_org = OrgConfig {
-        msp_id: ORDERER_ORG.into(),
-        ca_cert_pem: orderer_ca.cert_pem()?,
-        crl_pem: orderer_ca.crl_pem()?,
-    };
+    // The ordering organisations: `orderer`, and with Kafka ordering any others asked for,
+    // each with its CA and its orderer node's identity.
+    let mut orderer_orgs = Vec::new();
+    let mut orderer = None;
+    for name in
+        std::iter::once(ORDERER_ORG).chain(opts.more_orderer_orgs.iter().map(String::as_str))
+    {
+        let ca = CertificateAuthority::new(name, CERT_DAYS)?;
+        let odir = crypto_dir(dir, name);
+        std::fs::create_dir_all(&odir).map_err(io(&odir))?;
+        ca.save(&odir)?;
+        let id = ca.issue("orderer0", Role::Orderer, CERT_DAYS)?;
+        id.save(&odir, "orderer")?;
+        orderer.get_or_insert(id);
+        orderer_orgs.push(OrgConfig {
+            msp_id: name.into(),
+            ca_cert_pem: ca.cert_pem()?,
+            crl_pem: ca.crl_pem()?,
+        });
+    }
+    let orderer =
+        orderer.ok_or_else(|| NetworkError::BadOrgs("no ordering organisation".into()))?;
 
     let mut org_configs = BTreeMap::new();
     for org in orgs {
@@ -304,7 +419,6 @@ pub fn init(
         }
     }
     let o = &opts.orderer;
-    let now = crate::tx::now_ms();
     for ch in &channels {
         let config = ChannelConfig {
             channel_id: ch.name.clone(),
@@ -314,13 +428,7 @@ pub fn init(
                 .iter()
                 .filter_map(|o| org_configs.get(o).cloned())
                 .collect(),
-            orderer: Some(OrdererConfig {
-                org: Some(orderer_org.clone()),
-                max_message_count: o.max_message_count,
-                preferred_max_bytes: o.preferred_max_bytes,
-                absolute_max_bytes: o.absolute_max_bytes,
-                batch_timeout_ms: o.batch_timeout_ms,
-            }),
+            orderer: Some(o.to_config(&orderer_orgs)),
             contracts: opts
                 .contracts
                 .iter()
@@ -331,7 +439,7 @@ pub fn init(
                 })
                 .collect(),
         };
-        let block = genesis_block(&config, &orderer, now)?;
+        let block = o.genesis_block(&config, &orderer)?;
         let path = genesis_path(dir, &ch.name);
         std::fs::write(&path, block.encode_to_vec()).map_err(io(&path))?;
     }
@@ -412,7 +520,7 @@ pub struct Network {
     // operating system releases it when the process ends, however it ends.
     _lock: std::fs::File,
     config: NetworkConfig,
-    orderer: Arc<SoloOrderer>,
+    orderer: Orderer,
     peers: BTreeMap<String, Arc<Peer>>,
     deliveries: Vec<tokio::task::JoinHandle<()>>,
     /// Why a peer's delivery stopped, for every one that did: what depends on the peer
@@ -440,8 +548,15 @@ impl Network {
         }
         let orderer_id = SigningIdentity::load(&crypto_dir(dir, ORDERER_ORG), "orderer")?;
         let blocks: Vec<Block> = genesis.values().cloned().collect();
-        let orderer =
-            SoloOrderer::start(&dir.join("orderer"), orderer_id, &blocks, config.sync).await?;
+        let orderer_dir = dir.join("orderer");
+        let orderer = match config.orderer.mode {
+            OrderingMode::Solo => Orderer::Solo(
+                SoloOrderer::start(&orderer_dir, orderer_id, &blocks, config.sync).await?,
+            ),
+            OrderingMode::Kafka { .. } => Orderer::Kafka(
+                KafkaOrderer::start(&orderer_dir, orderer_id, &blocks, config.sync).await?,
+            ),
+        };
         let mut peers = BTreeMap::new();
         let mut deliveries = Vec::new();
         let stopped: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
@@ -453,7 +568,7 @@ impl Network {
                 let g = &genesis[&ch.name];
                 peer.join(&peer_dir(dir, org, &ch.name), g, state, config.sync)
                     .await?;
-                let service: Arc<dyn OrderingService> = orderer.clone();
+                let service = orderer.service();
                 let delivery = peer.start_delivery(&ch.name, service);
                 let (stopped, what) = (stopped.clone(), format!("{org}'s peer on `{}`", ch.name));
                 // Watches the delivery: an end, an error or a panic is recorded.
@@ -534,7 +649,7 @@ impl Network {
 
     /// The ordering service.
     pub fn orderer(&self) -> Arc<dyn OrderingService> {
-        self.orderer.clone()
+        self.orderer.service()
     }
 
     /// Loads identity `name` (`client`, `admin` or `peer`) of `org`.
@@ -560,7 +675,7 @@ impl Network {
             identity,
             local.clone(),
             peers,
-            self.orderer.clone(),
+            self.orderer.service(),
         ))
     }
 

@@ -302,6 +302,80 @@ pub struct OrdererConfig {
     /// A non-empty batch is cut this long after its first transaction arrived.
     #[prost(uint64, tag = "5")]
     pub batch_timeout_ms: u64,
+    /// Which ordering service cuts the blocks.
+    #[prost(enumeration = "OrderingKind", tag = "6")]
+    pub kind: i32,
+    /// Kafka: the brokers (`HOST:PORT`) every orderer node of the channel uses.
+    #[prost(string, repeated, tag = "7")]
+    pub brokers: Vec<String>,
+    /// Further ordering organisations (Kafka: several run orderer nodes); `org` is the
+    /// first.
+    #[prost(message, repeated, tag = "8")]
+    pub more_orgs: Vec<OrgConfig>,
+}
+
+/// Which ordering service a channel uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
+#[repr(i32)]
+pub enum OrderingKind {
+    /// One orderer node (SPEC §11).
+    Solo = 0,
+    /// Orderer nodes of one or several organisations on one Kafka topic per channel.
+    Kafka = 1,
+}
+
+/// What an orderer node writes into a channel's Kafka topic (Fabric 1.x's
+/// `KafkaMessage`). Every orderer node consumes the same stream and cuts the same blocks.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct KafkaMessage {
+    /// The message.
+    #[prost(oneof = "KafkaMessageKind", tags = "1, 2, 3")]
+    pub kind: Option<KafkaMessageKind>,
+}
+
+/// The kinds of [`KafkaMessage`].
+#[derive(Clone, PartialEq, prost::Oneof)]
+pub enum KafkaMessageKind {
+    /// An envelope to order.
+    #[prost(message, tag = "1")]
+    Regular(KafkaRegular),
+    /// Cut block `block_number` now if it is still pending (the batch timeout).
+    #[prost(message, tag = "2")]
+    TimeToCut(KafkaTimeToCut),
+    /// Written by an orderer node when it starts; it orders nothing.
+    #[prost(message, tag = "3")]
+    Connect(KafkaConnect),
+}
+
+/// An envelope and the configuration it was admitted under.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct KafkaRegular {
+    /// The encoded `Envelope`.
+    #[prost(bytes = "vec", tag = "1")]
+    pub envelope: Vec<u8>,
+    /// The channel configuration sequence it was checked against; a later configuration
+    /// checks it again.
+    #[prost(uint64, tag = "2")]
+    pub config_seq: u64,
+    /// Whether it is a configuration update (ordered in a block of its own).
+    #[prost(bool, tag = "3")]
+    pub config: bool,
+}
+
+/// The batch timeout of a block, as a message in the stream.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct KafkaTimeToCut {
+    /// The block to cut.
+    #[prost(uint64, tag = "1")]
+    pub block_number: u64,
+}
+
+/// An orderer node's announcement that it started.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct KafkaConnect {
+    /// The orderer organisation.
+    #[prost(string, tag = "1")]
+    pub org: String,
 }
 
 /// A contract and the endorsement policy it is validated against.
@@ -380,6 +454,10 @@ pub struct BlockMetadata {
     /// One validation code per transaction, set by the committing peer.
     #[prost(bytes = "vec", tag = "2")]
     pub validation_flags: Vec<u8>,
+    /// Kafka ordering: the offset in the channel's topic after the last message this
+    /// block took in; a restarted orderer node resumes there. 0 for solo and block 0.
+    #[prost(uint64, tag = "3")]
+    pub kafka_next_offset: u64,
 }
 
 /// A block.

@@ -787,6 +787,7 @@ mod tests {
             metadata: Some(BlockMetadata {
                 orderer_signature: None,
                 validation_flags: vec![ValidationCode::Valid as u8],
+                kafka_next_offset: 0,
             }),
         };
         let update = block_update(&block);

@@ -127,6 +127,7 @@ impl Genesis {
                     preferred_max_bytes: p.preferred_max_bytes,
                     absolute_max_bytes: p.absolute_max_bytes,
                     batch_timeout_ms: p.batch_timeout_ms,
+                    ..OrdererConfig::default()
                 }),
                 contracts: self
                     .contracts

@@ -1,10 +1,14 @@
-//! The ordering service seam: peers and gateways see only `OrderingService`, so a
-//! Kafka-based orderer can replace `solo` without touching them.
+//! The ordering service seam: peers and gateways see only `OrderingService`; `solo` and
+//! `kafka` implement it and pass the same suite.
 
+mod chain;
 mod cutter;
+mod kafka;
 mod solo;
 
+pub use chain::config_update_of;
 pub use cutter::BlockCutter;
+pub use kafka::{KafkaOrderer, topic_of};
 pub use solo::SoloOrderer;
 
 use async_trait::async_trait;

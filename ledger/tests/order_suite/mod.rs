@@ -1,5 +1,5 @@
-//! The ordering-service conformance suite: what every `OrderingService` (solo today, Kafka
-//! later) must do. Backends instantiate it in their own test file.
+//! The ordering-service conformance suite: what every `OrderingService` (solo, Kafka) must
+//! do. Backends instantiate it in their own test file.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -9,7 +9,7 @@ use ledger::block::{check_frame, header_hash};
 use ledger::channel::{ChannelState, config_envelope, genesis_config};
 use ledger::identity::SigningIdentity;
 use ledger::network::{
-    self, CONSORTIUM_CHANNEL, InitOptions, OrdererParams, crypto_dir, load_genesis,
+    self, CONSORTIUM_CHANNEL, InitOptions, OrdererParams, OrderingMode, crypto_dir, load_genesis,
 };
 use ledger::order::{OrderError, OrderingService};
 use ledger::proto::{Block, Envelope, FORMAT_VERSION, Header, Payload, TxType};
@@ -26,9 +26,14 @@ pub trait Backend {
         identity: SigningIdentity,
         genesis: &[Block],
     ) -> impl std::future::Future<Output = Arc<dyn OrderingService>>;
+
+    /// The ordering service the channels' configuration names.
+    fn mode(&self) -> OrderingMode {
+        OrderingMode::Solo
+    }
 }
 
-const CH: &str = CONSORTIUM_CHANNEL;
+pub const CH: &str = CONSORTIUM_CHANNEL;
 
 struct Net {
     dir: tempfile::TempDir,
@@ -49,6 +54,7 @@ async fn net(backend: &impl Backend) -> Net {
             max_message_count: 3,
             batch_timeout_ms: 150,
             absolute_max_bytes: 20_000,
+            mode: backend.mode(),
             ..OrdererParams::default()
         },
         pair_channels: false,
@@ -74,7 +80,7 @@ async fn net(backend: &impl Backend) -> Net {
 }
 
 /// An envelope the orderer accepts (it checks the creator, not the endorsements).
-fn envelope(creator: &SigningIdentity, tag: u8, size: usize) -> Envelope {
+pub fn envelope(creator: &SigningIdentity, tag: u8, size: usize) -> Envelope {
     envelope_at(creator, tag, size, now_ms())
 }
 
@@ -99,7 +105,7 @@ fn envelope_at(creator: &SigningIdentity, tag: u8, size: usize, timestamp_ms: i6
     }
 }
 
-fn tags(block: &Block) -> Vec<u8> {
+pub fn tags(block: &Block) -> Vec<u8> {
     block
         .data
         .iter()
@@ -112,7 +118,7 @@ fn tags(block: &Block) -> Vec<u8> {
         .collect()
 }
 
-async fn take(
+pub async fn take(
     rx: &mut tokio::sync::mpsc::Receiver<ledger::order::Delivered>,
     n: usize,
 ) -> Vec<Block> {

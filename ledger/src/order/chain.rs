@@ -1,0 +1,302 @@
+//! What every ordering service keeps for a channel and how it admits an envelope: its
+//! block store, the configuration in force, the tip its delivery streams follow, and
+//! whether its ordering task failed. Solo and Kafka differ only in how they decide the
+//! order and the cuts.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, RwLock};
+
+use prost::Message;
+use tokio::sync::{mpsc, watch};
+
+use super::{Delivered, OrderError};
+use crate::block::new_block;
+use crate::blockstore::BlockStore;
+use crate::channel::{ChannelState, genesis_config};
+use crate::identity::SigningIdentity;
+use crate::ledger::LedgerError;
+use crate::proto::{Block, ChannelConfig, ConfigUpdateEnvelope, Envelope, Header, Payload, TxType};
+use crate::system::config;
+use crate::tx::MAX_SKEW_MS;
+
+/// How far a channel's ordering has gone.
+#[derive(Clone, Debug, Default)]
+struct Tip {
+    height: u64,
+    /// Set once when the ordering task stops on an error; nothing is cut after it.
+    failure: Option<String>,
+}
+
+/// One channel of an ordering service.
+pub(crate) struct Chain {
+    name: String,
+    store: Mutex<BlockStore>,
+    tip: watch::Sender<Tip>,
+    state: RwLock<Arc<ChannelState>>,
+}
+
+impl Chain {
+    /// Opens the channel's block store under `dir`, starting it from `genesis` when empty,
+    /// and finds the configuration in force: the last update the stored blocks accepted.
+    pub(crate) fn open(dir: &Path, genesis: &Block, sync: bool) -> Result<Chain, LedgerError> {
+        let mut cfg = genesis_config(genesis).ok_or(LedgerError::BadGenesis)?;
+        let name = cfg.channel_id.clone();
+        let mut store = BlockStore::open(&dir.join(&name), sync)?;
+        if store.height() == 0 {
+            store.append(genesis)?;
+        } else if store.block(0)?.header != genesis.header {
+            return Err(LedgerError::GenesisMismatch(name));
+        }
+        for n in 1..store.height() {
+            let block = store.block(n)?;
+            for env in block.data.iter().flat_map(|d| d.envelopes.iter()) {
+                if let Some((update, at)) = config_update_of(env) {
+                    let current = ChannelState::new(cfg.clone())?;
+                    if let Ok(next) = config::check_update(&current, &update, at) {
+                        cfg = next;
+                    }
+                }
+            }
+        }
+        let state = ChannelState::new(cfg)?;
+        let (tip, _) = watch::channel(Tip {
+            height: store.height(),
+            failure: None,
+        });
+        Ok(Chain {
+            name,
+            store: Mutex::new(store),
+            tip,
+            state: RwLock::new(Arc::new(state)),
+        })
+    }
+
+    /// The channel's name.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The configuration in force.
+    pub(crate) fn state(&self) -> Arc<ChannelState> {
+        self.state.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Puts `config` in force, as the block just written carried it.
+    pub(crate) fn set_config(&self, config: ChannelConfig) -> Result<(), LedgerError> {
+        let state = ChannelState::new(config)?;
+        *self.state.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(state);
+        Ok(())
+    }
+
+    /// Number of blocks.
+    pub(crate) fn height(&self) -> u64 {
+        self.tip.borrow().height
+    }
+
+    /// The last block.
+    pub(crate) fn last_block(&self) -> Result<Block, LedgerError> {
+        let store = self.store.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(store.block(store.height().saturating_sub(1))?)
+    }
+
+    /// Why the ordering task stopped, if it did.
+    pub(crate) fn failure(&self) -> Option<String> {
+        self.tip.borrow().failure.clone()
+    }
+
+    /// Marks the channel failed: delivery streams end with `reason`, broadcasts are refused.
+    pub(crate) fn fail(&self, reason: String) {
+        self.tip.send_modify(|t| {
+            t.failure.get_or_insert(reason);
+        });
+    }
+
+    /// Cuts, signs and stores the next block (blocking: storing ends in fsync).
+    /// `kafka_next_offset` is recorded in its metadata.
+    pub(crate) fn append(
+        &self,
+        batch: Vec<Vec<u8>>,
+        identity: &SigningIdentity,
+        kafka_next_offset: u64,
+    ) -> Result<(), String> {
+        let mut store = self.store.lock().unwrap_or_else(|p| p.into_inner());
+        let n = store.height();
+        let mut block = new_block(n, store.last_hash().to_vec(), batch, identity)
+            .map_err(|e| format!("cannot sign block {n} of `{}`: {e}", self.name))?;
+        if let Some(m) = block.metadata.as_mut() {
+            m.kafka_next_offset = kafka_next_offset;
+        }
+        store
+            .append(&block)
+            .map_err(|e| format!("cannot write block {n} of `{}`: {e}", self.name))?;
+        self.tip.send_modify(|t| t.height = n + 1);
+        Ok(())
+    }
+
+    /// Streams blocks from `from` on, then new ones as cut; ends with an error item if
+    /// the ordering task fails.
+    pub(crate) fn deliver(self: &Arc<Self>, from: u64) -> mpsc::Receiver<Delivered> {
+        let (tx, rx) = mpsc::channel(64);
+        let ch = self.clone();
+        let mut tip = self.tip.subscribe();
+        tokio::spawn(async move {
+            let mut next = from;
+            loop {
+                let Tip { height, failure } = tip.borrow_and_update().clone();
+                while next < height {
+                    let block = ch
+                        .store
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .block(next);
+                    let failed = block.is_err();
+                    let item = block.map_err(|e| {
+                        OrderError::Unavailable(format!("block {next} of `{}`: {e}", ch.name))
+                    });
+                    if tx.send(item).await.is_err() || failed {
+                        return;
+                    }
+                    next += 1;
+                }
+                if let Some(f) = failure {
+                    let _ = tx.send(Err(OrderError::Unavailable(f))).await;
+                    return;
+                }
+                // This task holds the channel, hence the sender: `changed` cannot fail.
+                if tip.changed().await.is_err() {
+                    return;
+                }
+            }
+        });
+        rx
+    }
+}
+
+/// An envelope the ordering service accepted, ready to order.
+pub(crate) struct Admitted {
+    /// The encoded envelope.
+    pub(crate) bytes: Vec<u8>,
+    /// A configuration update and its time, checked again when it is ordered.
+    pub(crate) config: Option<(ConfigUpdateEnvelope, i64)>,
+}
+
+/// An envelope as a client sent it, its payload decoded once.
+pub(crate) struct Incoming<'a> {
+    envelope: &'a Envelope,
+    payload: Payload,
+    header: Header,
+}
+
+impl<'a> Incoming<'a> {
+    /// Decodes `envelope`'s payload and header.
+    pub(crate) fn decode(envelope: &'a Envelope) -> Result<Self, OrderError> {
+        let mut payload = Payload::decode(envelope.payload.as_slice())
+            .map_err(|e| OrderError::Malformed(e.to_string()))?;
+        let header = payload
+            .header
+            .take()
+            .ok_or_else(|| OrderError::Malformed("no header".into()))?;
+        Ok(Incoming {
+            envelope,
+            payload,
+            header,
+        })
+    }
+
+    /// The channel it names.
+    pub(crate) fn channel(&self) -> &str {
+        &self.header.channel
+    }
+
+    /// Checks it against the configuration in force: see [`admit`].
+    pub(crate) fn admit(
+        &self,
+        state: &ChannelState,
+        now_ms: Option<i64>,
+    ) -> Result<Admitted, OrderError> {
+        admit(
+            state,
+            self.envelope,
+            &self.header,
+            &self.payload.data,
+            now_ms,
+        )
+    }
+}
+
+/// Checks an envelope against the configuration in force: size, creator and signature, a
+/// configuration update's rules, and, when `now_ms` is given, its timestamp against the
+/// orderer's clock (only at admission: ordering itself must not read a clock).
+pub(crate) fn admit(
+    state: &ChannelState,
+    envelope: &Envelope,
+    header: &Header,
+    data: &[u8],
+    now_ms: Option<i64>,
+) -> Result<Admitted, OrderError> {
+    let tx_id = header.tx_id.clone();
+    let bytes = envelope.encode_to_vec();
+    let limit = state.orderer_params().absolute_max_bytes;
+    if bytes.len() > limit as usize {
+        return Err(OrderError::TooLarge {
+            tx_id,
+            size: bytes.len(),
+            limit,
+        });
+    }
+    if let Some(now) = now_ms {
+        // `abs_diff`: a timestamp of i64::MIN or MAX from a client must not overflow.
+        let skew_ms = now.abs_diff(header.timestamp_ms);
+        if skew_ms > MAX_SKEW_MS {
+            return Err(OrderError::Skew {
+                tx_id,
+                skew_ms,
+                limit_ms: MAX_SKEW_MS,
+            });
+        }
+    }
+    let creator = header
+        .creator
+        .as_ref()
+        .ok_or_else(|| OrderError::Malformed("no creator".into()))?;
+    state
+        .members()
+        .verify(
+            creator,
+            header.timestamp_ms,
+            &envelope.payload,
+            &envelope.signature,
+        )
+        .map_err(|e| OrderError::Creator {
+            tx_id: tx_id.clone(),
+            reason: e.to_string(),
+        })?;
+    let config = if header.tx_type == TxType::Config as i32 {
+        let update =
+            ConfigUpdateEnvelope::decode(data).map_err(|e| OrderError::Malformed(e.to_string()))?;
+        config::check_update(state, &update, header.timestamp_ms).map_err(|e| {
+            OrderError::Config {
+                tx_id: tx_id.clone(),
+                reason: e.to_string(),
+            }
+        })?;
+        Some((update, header.timestamp_ms))
+    } else {
+        None
+    };
+    Ok(Admitted { bytes, config })
+}
+
+/// The configuration update an ordered envelope carries, if it is one.
+pub fn config_update_of(env: &[u8]) -> Option<(ConfigUpdateEnvelope, i64)> {
+    let env = Envelope::decode(env).ok()?;
+    let payload = Payload::decode(env.payload.as_slice()).ok()?;
+    let header = payload.header?;
+    if header.tx_type != TxType::Config as i32 {
+        return None;
+    }
+    Some((
+        ConfigUpdateEnvelope::decode(payload.data.as_slice()).ok()?,
+        header.timestamp_ms,
+    ))
+}

@@ -1,0 +1,120 @@
+//! What iclear's tests start for real and stop afterwards. A test that needs a Kafka
+//! broker runs tansu, the Kafka-protocol broker `scripts/install-tansu.sh` installs, with
+//! SQLite storage in a directory of the test's, so that a restart keeps every message.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+/// The tansu binary (`ICLEAR_TANSU`, else `/opt/tansu/bin/tansu`), or `None` with a
+/// notice that the test is skipped. With `ICLEAR_REQUIRE_KAFKA=1` (scripts/test.sh) a
+/// missing broker is a failure instead.
+pub fn tansu() -> Option<PathBuf> {
+    let path = std::env::var_os("ICLEAR_TANSU")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/opt/tansu/bin/tansu"));
+    if path.exists() {
+        return Some(path);
+    }
+    assert!(
+        std::env::var("ICLEAR_REQUIRE_KAFKA").as_deref() != Ok("1"),
+        "ICLEAR_REQUIRE_KAFKA=1 but no tansu at {} (scripts/install-tansu.sh installs it)",
+        path.display()
+    );
+    eprintln!(
+        "\n*** NOTICE: no tansu at {}: this Kafka test is SKIPPED (scripts/test.sh installs and runs it). ***\n",
+        path.display()
+    );
+    None
+}
+
+/// A port nobody listens on now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A tansu broker keeping its data in a directory; killed when dropped.
+pub struct Broker {
+    bin: PathBuf,
+    dir: PathBuf,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl Broker {
+    /// Starts a broker on a free port with its storage in `dir`, or `None` (skipped) when
+    /// tansu is not installed.
+    pub fn start_in(dir: &Path) -> Option<Broker> {
+        let mut b = Broker {
+            bin: tansu()?,
+            dir: dir.to_path_buf(),
+            port: free_port(),
+            child: None,
+        };
+        b.start();
+        Some(b)
+    }
+
+    /// Starts it (again, on the same port and storage) and waits until it listens.
+    pub fn start(&mut self) {
+        let url = format!("tcp://127.0.0.1:{}", self.port);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("broker.log"))
+            .expect("broker log");
+        let child = Command::new(&self.bin)
+            .current_dir(&self.dir)
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", "sqlite://tansu.db"])
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("tansu starts");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "the broker never listened");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Kills it (SIGKILL): what it acknowledged is in its storage.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// `HOST:PORT`.
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Creates `name` with `partitions` partitions.
+    pub fn create_topic(&self, name: &str, partitions: u32) {
+        let out = Command::new(&self.bin)
+            .args(["topic", "create", "--broker"])
+            .arg(format!("tcp://127.0.0.1:{}", self.port))
+            .args(["--partitions", &partitions.to_string(), name])
+            .output()
+            .expect("tansu topic create runs");
+        assert!(out.status.success(), "topic {name}: {out:?}");
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
