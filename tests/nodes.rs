@@ -7,170 +7,15 @@
 //! directory; a process acting for alpha cannot sign as beta. With `ICLEAR_TEST_PG_URL` set
 //! (scripts/with-postgres.sh), beta's peer keeps its world state in PostgreSQL.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-fn small(name: &str) -> String {
-    format!("{}/fixtures/small/{name}", env!("CARGO_MANIFEST_DIR"))
-}
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_iclear"))
-}
-
-fn iclear(dir: &Path, args: &[&str]) -> Output {
-    bin()
-        .arg("--dir")
-        .arg(dir)
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn ok(o: Output) -> String {
-    assert!(
-        o.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// One organisation's node process; killed (SIGKILL) when dropped.
-struct Node {
-    dir: PathBuf,
-    genesis: PathBuf,
-    state: Option<String>,
-    log: PathBuf,
-    child: Option<Child>,
-}
-
-impl Node {
-    fn new(dir: PathBuf, genesis: &Path, state: Option<String>) -> Node {
-        let log = dir.with_extension("log");
-        Node {
-            dir,
-            genesis: genesis.to_path_buf(),
-            state,
-            log,
-            child: None,
-        }
-    }
-
-    fn start(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .expect("node log");
-        let mut c = bin();
-        c.arg("--dir")
-            .arg(&self.dir)
-            .args(["node", "start", "--genesis"])
-            .arg(&self.genesis);
-        if let Some(url) = &self.state {
-            c.args(["--state", url]);
-        }
-        let child = c
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("node starts");
-        self.child = Some(child);
-    }
-
-    /// Waits until a carrier's node answers its own commands.
-    fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            if let Some(c) = self.child.as_mut()
-                && let Ok(Some(status)) = c.try_wait()
-            {
-                panic!(
-                    "{} exited with {status}:\n{}",
-                    self.dir.display(),
-                    std::fs::read_to_string(&self.log).unwrap_or_default()
-                );
-            }
-            if iclear(&self.dir, &["deal", "list"]).status.success() {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} never answered:\n{}",
-                self.dir.display(),
-                std::fs::read_to_string(&self.log).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-
-    /// Waits until the orderer listens.
-    fn wait_listening(&self, port: u16) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "the orderer never listened");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    /// Stops the node as an operator does (SIGTERM) and waits for it.
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let pid = c.id().to_string();
-            let _ = Command::new("kill").args(["-TERM", &pid]).status();
-            let deadline = Instant::now() + Duration::from_secs(60);
-            loop {
-                if let Ok(Some(_)) = c.try_wait() {
-                    break;
-                }
-                if Instant::now() > deadline {
-                    let _ = c.kill();
-                    let _ = c.wait();
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        }
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-const PERIOD: [&str; 10] = [
-    "--payer",
-    "alpha",
-    "--payee",
-    "beta",
-    "--service",
-    "voice",
-    "--from",
-    "2026-10-01",
-    "--to",
-    "2026-11-01",
-];
+use common::{
+    Node, PERIOD, agree, bin, exports_are_golden, found, iclear, ok, submit_args, through_a_crash,
+};
+use testkit::free_port;
 
 /// Files and their bytes.
 type Files = Vec<(PathBuf, Vec<u8>)>;
@@ -215,30 +60,7 @@ fn three_carriers_and_an_orderer_as_separate_processes() {
         ("beta", ports[2], false),
         ("gamma", ports[3], false),
     ];
-    for (org, port, orderer) in orgs {
-        let mut args = vec![
-            "org".to_string(),
-            "init".into(),
-            "--org".into(),
-            org.into(),
-            "--address".into(),
-            format!("127.0.0.1:{port}"),
-        ];
-        if orderer {
-            args.push("--orderer".into());
-        }
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        ok(iclear(&root.join(org), &args));
-    }
-    let genesis = root.join("genesis.json");
-    let mut args = vec!["channel".to_string(), "genesis".into()];
-    for (org, _, _) in orgs {
-        args.push("--org".into());
-        args.push(root.join(org).join("org.json").display().to_string());
-    }
-    args.push("--out".into());
-    args.push(genesis.display().to_string());
-    ok(bin().args(&args).output().expect("the binary runs"));
+    let genesis = found(root, &orgs, &[]);
 
     let pg = std::env::var("ICLEAR_TEST_PG_URL").ok();
     assert!(
@@ -265,94 +87,35 @@ fn three_carriers_and_an_orderer_as_separate_processes() {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("acts as alpha only"));
 
     step("ratesheet");
-    let out = ok(iclear(
-        &beta.dir,
-        &[
-            "ratesheet",
-            "publish",
-            "--file",
-            &small("ratesheet.csv"),
-            "--service",
-            "voice",
-            "--currency",
-            "EUR",
-        ],
-    ));
+    let out = agree(&alpha.dir, &beta.dir);
     assert!(
         out.contains("for alpha: version 1, 10 rows in force") && out.contains("for gamma"),
         "{out}"
     );
-    let id = ok(iclear(
-        &alpha.dir,
-        &["deal", "propose", "--file", &small("deal.toml")],
-    ));
-    assert_eq!(id.trim(), "alpha-beta-2026q4");
-    ok(iclear(
-        &beta.dir,
-        &["deal", "accept", "--id", "alpha-beta-2026q4"],
-    ));
 
     // alpha submits its file one record per transaction, and beta's peer (which must
     // endorse each) is killed with SIGKILL in the middle and restarted: the submission
     // waits for it and finishes, beta's peer catches up by itself, nothing is lost or
     // counted twice (the exports below say so), and the same file again adds nothing.
-    let rejects = root.join("alpha.rejects.csv");
-    let rejects_s = rejects.display().to_string();
-    let alpha_csv = small("alpha.csv");
-    let submit = [
-        "cdr",
-        "submit",
-        "--file",
-        &alpha_csv,
-        "--batch-size",
-        "1",
-        "--rejects",
-        &rejects_s,
-    ];
-    let beta_rejects = root.join("beta.rejects.csv").display().to_string();
-    let beta_csv = small("beta.csv");
-    let beta_submit = [
-        "cdr",
-        "submit",
-        "--file",
-        &beta_csv,
-        "--batch-size",
-        "1",
-        "--rejects",
-        &beta_rejects,
-    ];
+    let submit = submit_args(root, "alpha");
+    let beta_submit = submit_args(root, "beta");
     // Then beta submits its own the same way while the orderer is killed and restarted.
     let (alpha_dir, beta_dir) = (alpha.dir.clone(), beta.dir.clone());
     for (submitter, args, victim) in [
         (alpha_dir, &submit, &mut beta),
         (beta_dir, &beta_submit, &mut orderer),
     ] {
-        let mut running = bin()
-            .arg("--dir")
-            .arg(&submitter)
-            .args(args.iter())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("submission runs");
-        std::thread::sleep(Duration::from_millis(1000));
-        assert!(
-            matches!(running.try_wait(), Ok(None)),
-            "the submission is still under way when the node is killed"
-        );
-        victim.kill();
-        step(&format!("{} killed", victim.dir.display()));
-        std::thread::sleep(Duration::from_millis(1000));
-        victim.start();
-        let out = ok(running.wait_with_output().expect("submission ends"));
+        let out = through_a_crash(&submitter, args, victim);
         assert!(out.contains("rejected"), "{out}");
         step(&format!(
-            "{} submitted: {}",
+            "{} submitted through a crash of {}: {}",
             submitter.display(),
+            victim.dir.display(),
             out.trim()
         ));
     }
     beta.wait_ready();
+    let submit: Vec<&str> = submit.iter().map(String::as_str).collect();
     let again = ok(iclear(&alpha.dir, &submit));
     assert!(
         again.contains("0 accepted") && again.contains("submitted before: nothing was added"),
@@ -365,23 +128,7 @@ fn three_carriers_and_an_orderer_as_separate_processes() {
     let out = ok(iclear(&alpha.dir, &issue));
     assert!(out.contains("amount billed 5.85 EUR (agreed)"), "{out}");
     // The same files as the embedded network's and the offline tool's, from either side.
-    for (who, dir) in [("alpha", &alpha.dir), ("beta", &beta.dir)] {
-        for (kind, file) in [
-            ("statement", "statement.csv"),
-            ("discrepancies", "discrepancies.csv"),
-        ] {
-            let path = root.join(format!("{who}.{file}"));
-            let mut args = vec!["export", kind, "--out", path.to_str().expect("path")];
-            args.extend(PERIOD);
-            ok(iclear(dir, &args));
-            assert_eq!(
-                std::fs::read_to_string(&path).expect("export"),
-                std::fs::read_to_string(small(&format!("expected/reconcile/{file}")))
-                    .expect("golden"),
-                "{who}'s {file}"
-            );
-        }
-    }
+    exports_are_golden(root, &alpha.dir, &beta.dir);
     // Each organisation's node and another's hold the same blocks of every channel they
     // share: a carrier against its partner and against the ordering service.
     let beta_addr = format!("127.0.0.1:{}", ports[2]);

@@ -91,10 +91,65 @@ fn each_organisation_keeps_its_own_keys_and_genesis_is_deterministic() {
         names,
         ["consortium", "alpha.beta", "alpha.gamma", "beta.gamma"]
     );
-    // Two ordering organisations, or none, is a usage error.
-    let out = Command::new(env!("CARGO_BIN_EXE_iclear"))
-        .args(["channel", "genesis", "--org", &a, "--org", &b, "--out", o1])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    // No ordering organisation, two with solo ordering, Kafka without brokers and brokers
+    // without Kafka are usage errors, each saying so.
+    let d2 = dir("ordering2");
+    let mut args = vec![
+        "--dir",
+        d2.to_str().unwrap(),
+        "org",
+        "init",
+        "--org",
+        "ordering2",
+    ];
+    args.extend(["--address", "127.0.0.1:7054", "--orderer"]);
+    iclear(&args);
+    let o2org = json("ordering2");
+    let refused = |args: &[&str], says: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_iclear"))
+            .args(["channel", "genesis"])
+            .args(args)
+            .args(["--out", o1])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{args:?}: {err}");
+    };
+    refused(
+        &["--org", &a, "--org", &b],
+        "exactly one ordering organisation, 0 given",
+    );
+    let two = ["--org", &o, "--org", &o2org, "--org", &a, "--org", &b];
+    refused(&two, "exactly one ordering organisation, 2 given");
+    refused(
+        &[&two[..], &["--ordering", "kafka"]].concat(),
+        "needs --brokers",
+    );
+    refused(
+        &["--org", &o, "--org", &a, "--brokers", "k:9092"],
+        "--brokers is for --ordering kafka",
+    );
+    // Kafka ordering with two ordering organisations: both are in every channel's orderer
+    // section, and the file is the same whatever the order of the inputs.
+    let kafka = [
+        &two[..],
+        &["--ordering", "kafka", "--brokers", "k1:9092,k2:9092"],
+    ]
+    .concat();
+    iclear(&[&["channel", "genesis"], &kafka[..], &["--out", o1]].concat());
+    let reordered = ["--org", &b, "--org", &o2org, "--org", &a, "--org", &o];
+    let kafka2 = [
+        &reordered[..],
+        &["--ordering", "kafka", "--brokers", "k1:9092,k2:9092"],
+    ]
+    .concat();
+    iclear(&[&["channel", "genesis"], &kafka2[..], &["--out", o2]].concat());
+    let (k1, k2) = (std::fs::read(&out1).unwrap(), std::fs::read(&out2).unwrap());
+    assert_eq!(k1, k2, "the same org.json files gave different bytes");
+    let genesis: serde_json::Value = serde_json::from_slice(&k1).unwrap();
+    assert_eq!(genesis["orderer"]["org"], "ordering");
+    assert_eq!(genesis["more_orderers"][0]["org"], "ordering2");
+    assert_eq!(genesis["params"]["mode"]["service"], "kafka");
+    assert_eq!(genesis["params"]["mode"]["brokers"][1], "k2:9092");
 }

@@ -14,7 +14,7 @@ use crate::contract::Contracts;
 use crate::gateway::Gateway;
 use crate::identity::{CertificateAuthority, IdentityError, Role, SigningIdentity};
 use crate::ledger::LedgerError;
-use crate::order::{KafkaOrderer, OrderingService, SoloOrderer};
+use crate::order::{Orderer, OrderingService};
 use crate::peer::Peer;
 use crate::proto::{
     Block, ChannelConfig, ContractDefinition, OrdererConfig, OrderingKind, OrgConfig,
@@ -206,28 +206,6 @@ pub struct NetworkConfig {
     pub orderer: OrdererParams,
     /// Channels.
     pub channels: Vec<ChannelSpec>,
-}
-
-/// The embedded network's ordering service.
-enum Orderer {
-    Solo(Arc<SoloOrderer>),
-    Kafka(Arc<KafkaOrderer>),
-}
-
-impl Orderer {
-    fn service(&self) -> Arc<dyn OrderingService> {
-        match self {
-            Orderer::Solo(o) => o.clone(),
-            Orderer::Kafka(o) => o.clone(),
-        }
-    }
-
-    fn height(&self, channel: &str) -> Option<u64> {
-        match self {
-            Orderer::Solo(o) => o.height(channel),
-            Orderer::Kafka(o) => o.height(channel),
-        }
-    }
 }
 
 /// Choices for `init`.
@@ -549,14 +527,7 @@ impl Network {
         let orderer_id = SigningIdentity::load(&crypto_dir(dir, ORDERER_ORG), "orderer")?;
         let blocks: Vec<Block> = genesis.values().cloned().collect();
         let orderer_dir = dir.join("orderer");
-        let orderer = match config.orderer.mode {
-            OrderingMode::Solo => Orderer::Solo(
-                SoloOrderer::start(&orderer_dir, orderer_id, &blocks, config.sync).await?,
-            ),
-            OrderingMode::Kafka { .. } => Orderer::Kafka(
-                KafkaOrderer::start(&orderer_dir, orderer_id, &blocks, config.sync).await?,
-            ),
-        };
+        let orderer = Orderer::start(&orderer_dir, orderer_id, &blocks, config.sync).await?;
         let mut peers = BTreeMap::new();
         let mut deliveries = Vec::new();
         let stopped: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();

@@ -4,8 +4,8 @@
 //! it and compare bytes. The ordering organisation's node turns each channel into its
 //! signed genesis block on first start; every peer checks that block against this file.
 
-use ledger::network::{ChannelSpec, ContractSpec, OrdererParams, pair_channel};
-use ledger::proto::{ChannelConfig, ContractDefinition, OrdererConfig, OrgConfig};
+use ledger::network::{ChannelSpec, ContractSpec, OrdererParams, OrderingMode, pair_channel};
+use ledger::proto::{ChannelConfig, ContractDefinition, OrgConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::NodeError;
@@ -14,8 +14,11 @@ use crate::org::{NodeKind, OrgInfo};
 /// The consortium's founding description.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Genesis {
-    /// The ordering organisation.
+    /// The ordering organisation (with Kafka ordering, the first of them by id).
     pub orderer: OrgInfo,
+    /// Further ordering organisations, sorted by id (Kafka ordering only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more_orderers: Vec<OrgInfo>,
     /// The carriers, sorted by id.
     pub carriers: Vec<OrgInfo>,
     /// Block cutting.
@@ -40,14 +43,26 @@ impl Genesis {
         params: OrdererParams,
         contracts: Vec<ContractSpec>,
     ) -> Result<Genesis, NodeError> {
-        let (orderers, mut carriers): (Vec<_>, Vec<_>) =
+        let (mut orderers, mut carriers): (Vec<_>, Vec<_>) =
             orgs.into_iter().partition(|o| o.node == NodeKind::Orderer);
-        let [orderer] = <[OrgInfo; 1]>::try_from(orderers).map_err(|o| {
-            bad(format!(
-                "exactly one ordering organisation is needed, {} given",
-                o.len()
-            ))
-        })?;
+        orderers.sort_by(|a, b| a.org.cmp(&b.org));
+        let kafka = matches!(params.mode, OrderingMode::Kafka { .. });
+        if orderers.is_empty() || (!kafka && orderers.len() > 1) {
+            return Err(bad(format!(
+                "solo ordering needs exactly one ordering organisation, {} given (Kafka ordering may have several)",
+                orderers.len()
+            )));
+        }
+        if let OrderingMode::Kafka { brokers } = &params.mode
+            && brokers.is_empty()
+        {
+            return Err(bad("Kafka ordering needs --brokers".into()));
+        }
+        let mut orderers = orderers.into_iter();
+        let orderer = orderers
+            .next()
+            .ok_or_else(|| bad("no ordering organisation".into()))?;
+        let more_orderers: Vec<OrgInfo> = orderers.collect();
         if carriers.is_empty() {
             return Err(bad("at least one carrier is needed".into()));
         }
@@ -55,8 +70,14 @@ impl Genesis {
         if let Some(w) = carriers.windows(2).find(|w| w[0].org == w[1].org) {
             return Err(bad(format!("`{}` is given twice", w[0].org)));
         }
-        if carriers.iter().any(|c| c.org == orderer.org) {
-            return Err(bad(format!("`{}` is given twice", orderer.org)));
+        let mut all: Vec<&str> = std::iter::once(&orderer)
+            .chain(&more_orderers)
+            .chain(&carriers)
+            .map(|o| o.org.as_str())
+            .collect();
+        all.sort();
+        if let Some(w) = all.windows(2).find(|w| w[0] == w[1]) {
+            return Err(bad(format!("`{}` is given twice", w[0])));
         }
         let names: Vec<String> = carriers.iter().map(|c| c.org.clone()).collect();
         let mut channels = vec![ChannelSpec {
@@ -73,6 +94,7 @@ impl Genesis {
         }
         Ok(Genesis {
             orderer,
+            more_orderers,
             carriers,
             params,
             contracts,
@@ -95,11 +117,19 @@ impl Genesis {
         })
     }
 
+    /// The ordering organisations.
+    pub fn orderers(&self) -> impl Iterator<Item = &OrgInfo> {
+        std::iter::once(&self.orderer).chain(&self.more_orderers)
+    }
+
+    /// Every organisation: orderers, then carriers.
+    pub fn orgs(&self) -> impl Iterator<Item = &OrgInfo> {
+        self.orderers().chain(&self.carriers)
+    }
+
     /// An organisation of the genesis, carrier or orderer.
     pub fn org(&self, id: &str) -> Option<&OrgInfo> {
-        std::iter::once(&self.orderer)
-            .chain(&self.carriers)
-            .find(|o| o.org == id)
+        self.orgs().find(|o| o.org == id)
     }
 
     /// The configuration of each channel, in the order of `channels`.
@@ -110,6 +140,7 @@ impl Genesis {
             crl_pem: o.crl_pem.clone().into_bytes(),
         };
         let p = &self.params;
+        let orderer_orgs: Vec<OrgConfig> = self.orderers().map(org_config).collect();
         self.channels
             .iter()
             .map(|ch| ChannelConfig {
@@ -121,14 +152,7 @@ impl Genesis {
                     .filter_map(|name| self.carriers.iter().find(|c| &c.org == name))
                     .map(org_config)
                     .collect(),
-                orderer: Some(OrdererConfig {
-                    org: Some(org_config(&self.orderer)),
-                    max_message_count: p.max_message_count,
-                    preferred_max_bytes: p.preferred_max_bytes,
-                    absolute_max_bytes: p.absolute_max_bytes,
-                    batch_timeout_ms: p.batch_timeout_ms,
-                    ..OrdererConfig::default()
-                }),
+                orderer: Some(p.to_config(&orderer_orgs)),
                 contracts: self
                     .contracts
                     .iter()
@@ -146,11 +170,7 @@ impl Genesis {
 impl Genesis {
     /// Trust in every member organisation's TLS CA: whom a node serves and dials.
     pub fn trust(&self) -> crate::tls::Trust {
-        crate::tls::Trust::new(
-            std::iter::once(&self.orderer)
-                .chain(&self.carriers)
-                .map(|o| o.tls_ca_cert_pem.as_bytes()),
-        )
+        crate::tls::Trust::new(self.orgs().map(|o| o.tls_ca_cert_pem.as_bytes()))
     }
 
     /// The configuration of `channel` this file founds.
@@ -170,7 +190,7 @@ impl Genesis {
 
     /// Checks block 0 of `channel` as received from the ordering service: it must carry
     /// exactly the configuration this file founds and be signed by the ordering
-    /// organisation this file names. A peer joins no channel on any other block 0.
+    /// organisations this file names. A peer joins no channel on any other block 0.
     pub fn check_block(
         &self,
         channel: &str,
@@ -190,13 +210,7 @@ impl Genesis {
                 "its configuration differs from the genesis file's: the ordering service and this organisation were founded differently".into(),
             ));
         }
-        let orderer = want
-            .orderer
-            .as_ref()
-            .and_then(|o| o.org.clone())
-            .ok_or_else(|| bad("no ordering organisation".into()))?;
-        let members =
-            ledger::identity::Membership::new(&[orderer]).map_err(|e| bad(e.to_string()))?;
-        ledger::block::check_frame(block, 0, &[], &members).map_err(|e| bad(e.to_string()))
+        let state = ledger::channel::ChannelState::new(want).map_err(|e| bad(e.to_string()))?;
+        ledger::block::check_frame(block, 0, &[], state.orderers()).map_err(|e| bad(e.to_string()))
     }
 }

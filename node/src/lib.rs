@@ -1,12 +1,14 @@
 //! One organisation's node: its peer (or orderer) served over gRPC with mutual TLS, and
 //! the gRPC clients (`RemotePeer`, `RemoteOrderer`) through which a gateway reaches the
-//! peers and ordering service of other processes and machines. The clients implement the
+//! peers and ordering service of other processes and machines (`failover::Orderers` when
+//! several orderer nodes serve it). The clients implement the
 //! ledger's `PeerClient` and `OrderingService`, so the gateway and the peers' delivery do
 //! not know whether what they talk to is in their process or across the network.
 
 #![warn(missing_docs)]
 
 pub mod client;
+pub mod failover;
 pub mod genesis;
 pub mod org;
 pub mod serve;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
-use ledger::network::OrdererParams;
+use ledger::network::{OrdererParams, OrderingMode};
 use node::genesis::Genesis;
 use node::org::{self, NodeKind};
 
@@ -48,6 +48,20 @@ pub struct GenesisArgs {
     /// Where to write the genesis file.
     #[arg(long)]
     out: PathBuf,
+    /// The ordering service: one orderer node (`solo`), or orderer nodes of every ordering
+    /// organisation given on one Kafka topic per channel (`kafka`, needs --brokers).
+    #[arg(long, value_enum, default_value = "solo")]
+    ordering: OrderingArg,
+    /// Kafka brokers, HOST:PORT[,...] (with --ordering kafka).
+    #[arg(long, value_delimiter = ',')]
+    brokers: Vec<String>,
+}
+
+/// `--ordering`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum OrderingArg {
+    Solo,
+    Kafka,
 }
 
 /// Runs `org init`.
@@ -93,8 +107,20 @@ pub fn run_channel(cmd: ChannelCmd) -> Result<u8, Failure> {
     for path in &a.orgs {
         orgs.push(org::load(path).map_err(anyhow::Error::from)?);
     }
-    let genesis = Genesis::new(orgs, OrdererParams::default(), contracts::specs())
-        .map_err(|e| usage(e.to_string()))?;
+    let mode = match (a.ordering, a.brokers.is_empty()) {
+        (OrderingArg::Solo, true) => OrderingMode::Solo,
+        (OrderingArg::Solo, false) => {
+            return Err(usage("--brokers is for --ordering kafka"));
+        }
+        (OrderingArg::Kafka, true) => return Err(usage("--ordering kafka needs --brokers")),
+        (OrderingArg::Kafka, false) => OrderingMode::Kafka { brokers: a.brokers },
+    };
+    let params = OrdererParams {
+        mode,
+        ..OrdererParams::default()
+    };
+    let genesis =
+        Genesis::new(orgs, params, contracts::specs()).map_err(|e| usage(e.to_string()))?;
     let bytes = genesis.to_bytes().map_err(anyhow::Error::from)?;
     std::fs::write(&a.out, bytes).with_context(|| format!("writing `{}`", a.out.display()))?;
     println!(

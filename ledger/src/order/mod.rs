@@ -11,10 +11,15 @@ pub use cutter::BlockCutter;
 pub use kafka::{KafkaOrderer, topic_of};
 pub use solo::SoloOrderer;
 
+use std::path::Path;
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 
-use crate::proto::{Block, Envelope};
+use crate::identity::SigningIdentity;
+use crate::ledger::LedgerError;
+use crate::proto::{Block, Envelope, OrderingKind};
 
 /// Why the ordering service refused an envelope or a delivery.
 #[derive(Debug, thiserror::Error)]
@@ -86,4 +91,63 @@ pub trait OrderingService: Send + Sync {
         channel: &str,
         from: u64,
     ) -> Result<mpsc::Receiver<Delivered>, OrderError>;
+}
+
+/// An orderer node's ordering service, of the kind its channels' configuration names.
+pub enum Orderer {
+    /// Solo.
+    Solo(Arc<SoloOrderer>),
+    /// This node's part of Kafka ordering.
+    Kafka(Arc<KafkaOrderer>),
+}
+
+impl Orderer {
+    /// Starts the ordering of the channels of `genesis_blocks`, which must all name the
+    /// same kind of ordering service, keeping blocks under `dir` and signing as `identity`.
+    pub async fn start(
+        dir: &Path,
+        identity: SigningIdentity,
+        genesis_blocks: &[Block],
+        sync: bool,
+    ) -> Result<Orderer, LedgerError> {
+        let kind_of = |b: &Block| {
+            crate::channel::genesis_config(b)
+                .and_then(|c| c.orderer)
+                .map(|o| o.kind)
+                .ok_or(LedgerError::BadGenesis)
+        };
+        let kinds = genesis_blocks
+            .iter()
+            .map(kind_of)
+            .collect::<Result<Vec<_>, _>>()?;
+        let kind = kinds.first().copied().unwrap_or(OrderingKind::Solo as i32);
+        if kinds.iter().any(|k| *k != kind) {
+            return Err(LedgerError::Kafka(
+                "the channels name different ordering services; one node runs one kind".into(),
+            ));
+        }
+        if kind == OrderingKind::Kafka as i32 {
+            let o = KafkaOrderer::start(dir, identity, genesis_blocks, sync).await?;
+            Ok(Orderer::Kafka(o))
+        } else {
+            let o = SoloOrderer::start(dir, identity, genesis_blocks, sync).await?;
+            Ok(Orderer::Solo(o))
+        }
+    }
+
+    /// The service, for peers and servers.
+    pub fn service(&self) -> Arc<dyn OrderingService> {
+        match self {
+            Orderer::Solo(o) => o.clone(),
+            Orderer::Kafka(o) => o.clone(),
+        }
+    }
+
+    /// Number of blocks cut on `channel`.
+    pub fn height(&self, channel: &str) -> Option<u64> {
+        match self {
+            Orderer::Solo(o) => o.height(channel),
+            Orderer::Kafka(o) => o.height(channel),
+        }
+    }
 }

@@ -93,8 +93,8 @@ impl fmt::Display for AgainstReport {
 pub async fn verify_against(dir: &Path, address: &str) -> Result<AgainstReport, NodeError> {
     let me = org::load(&dir.join(org::ORG_FILE))?;
     let genesis = saved_genesis(dir)?;
-    let other = std::iter::once(&genesis.orderer)
-        .chain(&genesis.carriers)
+    let other = genesis
+        .orgs()
         .find(|o| o.address == address)
         .cloned()
         .ok_or_else(|| NodeError::Config {

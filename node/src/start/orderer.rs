@@ -1,13 +1,12 @@
-//! The ordering organisation's node: the solo ordering service of every channel of the
-//! genesis file, served as `AtomicBroadcast`. On its first start it makes each channel's
-//! block 0 from the genesis file and signs it; afterwards it keeps those blocks.
+//! An ordering organisation's node: the ordering service (solo, or this node's part of
+//! Kafka ordering) of every channel of the genesis file, served as `AtomicBroadcast`. On
+//! its first start it makes each channel's block 0 from the genesis file and signs it;
+//! afterwards it keeps those blocks.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use ledger::identity::SigningIdentity;
-use ledger::order::OrderingService;
-use ledger::order::SoloOrderer;
+use ledger::order::Orderer;
 use prost::Message;
 
 use super::{block_path, read_block, write_new};
@@ -19,7 +18,7 @@ use crate::tls::TlsIdentity;
 
 /// A running orderer node.
 pub struct OrdererNode {
-    orderer: Arc<SoloOrderer>,
+    orderer: Orderer,
     serving: Serving,
 }
 
@@ -33,26 +32,28 @@ impl OrdererNode {
             let block = if path.exists() {
                 read_block(&path)?
             } else {
-                let block =
-                    ledger::channel::genesis_block(&config, &identity, ledger::tx::now_ms())
-                        .map_err(|e| NodeError::Config {
-                            path: path.display().to_string(),
-                            reason: e.to_string(),
-                        })?;
+                let block = genesis
+                    .params
+                    .genesis_block(&config, &identity)
+                    .map_err(|e| NodeError::Config {
+                        path: path.display().to_string(),
+                        reason: e.to_string(),
+                    })?;
                 write_new(&path, &block.encode_to_vec())?;
                 block
             };
             genesis.check_block(&config.channel_id, &block)?;
             blocks.push(block);
         }
-        let orderer = SoloOrderer::start(&dir.join("orderer"), identity, &blocks, true)
+        let store = dir.join("orderer");
+        let orderer = Orderer::start(&store, identity, &blocks, true)
             .await
             .map_err(|e| NodeError::Serve {
                 addr: listen.into(),
                 reason: format!("the ordering service cannot start: {e}"),
             })?;
         let tls = TlsIdentity::load(&tls_dir(dir), "node")?;
-        let service: Arc<dyn OrderingService> = orderer.clone();
+        let service = orderer.service();
         let serving = serve(
             listen,
             &tls,

@@ -24,7 +24,8 @@ use tokio::task::JoinHandle;
 
 use super::{block_path, read_block, write_new};
 use crate::NodeError;
-use crate::client::{Backoff, Dial, RemoteOrderer, RemotePeer};
+use crate::client::{Backoff, Dial, RemotePeer};
+use crate::failover::Orderers;
 use crate::genesis::Genesis;
 use crate::org::{crypto_dir, tls_dir};
 use crate::serve::{Services, Serving, serve};
@@ -160,10 +161,8 @@ impl PeerNode {
             me: tls.clone(),
             trust: trust.clone(),
         };
-        let orderer = Arc::new(RemoteOrderer::new(
-            &dial(&genesis.orderer.address),
-            Backoff::default(),
-        )?);
+        let orderer_dials: Vec<Dial> = genesis.orderers().map(|o| dial(&o.address)).collect();
+        let orderer = Arc::new(Orderers::new(&orderer_dials, Backoff::default())?);
         state.remember(dir)?;
         let mut channels = BTreeMap::new();
         for ch in genesis.channels_of(&info.org) {
@@ -388,14 +387,18 @@ async fn block_zero(
     dir: &Path,
     genesis: &Genesis,
     channel: &str,
-    orderer: &RemoteOrderer,
+    orderer: &Orderers,
 ) -> Result<Block, NodeError> {
     let path = block_path(dir, channel);
     let block = if path.exists() {
         read_block(&path)?
     } else {
         let unreachable = |why: String| NodeError::Serve {
-            addr: genesis.orderer.address.clone(),
+            addr: genesis
+                .orderers()
+                .map(|o| o.address.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
             reason: format!("block 0 of `{channel}` from the ordering service: {why}"),
         };
         let mut blocks = orderer
