@@ -50,6 +50,22 @@ pub struct BenchLedgerArgs {
     /// Transactions in flight at once.
     #[arg(long, default_value_t = 1_000)]
     pub concurrency: usize,
+    /// `kafka`: run the same load on solo ordering and then on Kafka ordering (on
+    /// --brokers), and compare them.
+    #[arg(long, value_enum, default_value = "solo")]
+    pub ordering: BenchOrdering,
+    /// Kafka brokers, HOST:PORT[,...] (with --ordering kafka).
+    #[arg(long, value_delimiter = ',')]
+    pub brokers: Vec<String>,
+}
+
+/// `bench ledger --ordering`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchOrdering {
+    /// Solo only.
+    Solo,
+    /// Solo, then Kafka, in the same run.
+    Kafka,
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -166,12 +182,29 @@ async fn stress_commit(dir: &Path, txs: usize) -> anyhow::Result<i32> {
 
 /// Runs `bench ledger`.
 pub fn run_bench_ledger(args: &BenchLedgerArgs) -> anyhow::Result<i32> {
+    // The caller has checked that --brokers goes with --ordering kafka.
+    let kafka = (args.ordering == BenchOrdering::Kafka).then(|| args.brokers.clone());
     let cfg = ledger::bench::BenchConfig {
         txs: args.txs,
         concurrency: args.concurrency,
         ..Default::default()
     };
-    let report = runtime()?.block_on(ledger::bench::run(cfg))?;
-    print!("{report}");
-    Ok(if report.failed == 0 { 0 } else { 1 })
+    let rt = runtime()?;
+    let solo = rt.block_on(ledger::bench::run(cfg.clone()))?;
+    print!("{solo}");
+    let mut failed = solo.failed;
+    if let Some(brokers) = kafka {
+        let mut cfg = cfg;
+        cfg.orderer.mode = ledger::network::OrderingMode::Kafka { brokers };
+        let on_kafka = rt.block_on(ledger::bench::run(cfg))?;
+        println!();
+        print!("{on_kafka}");
+        failed += on_kafka.failed;
+        println!(
+            "\nKafka / solo, same run: throughput {:.2}, p50 latency {:.2}",
+            on_kafka.throughput / solo.throughput.max(f64::MIN_POSITIVE),
+            on_kafka.p50 / solo.p50.max(f64::MIN_POSITIVE)
+        );
+    }
+    Ok(if failed == 0 { 0 } else { 1 })
 }

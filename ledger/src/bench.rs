@@ -1,5 +1,5 @@
-//! `bench ledger`: an embedded network of two organisations (one peer each, solo
-//! orderer) under `AND` of both peers, driven by concurrent clients; every signature is
+//! `bench ledger`: an embedded network of two organisations (one peer each, a solo or a
+//! Kafka orderer) under `AND` of both peers, driven by concurrent clients; every signature is
 //! really made and really checked. Reports in the manner of Hyperledger Caliper.
 
 use std::fmt;
@@ -92,6 +92,8 @@ pub struct BenchReport {
     pub first_error: Option<String>,
     /// The cryptography's own limit, measured in the same run.
     pub ceiling: Option<Ceiling>,
+    /// The ordering service: `solo` or `Kafka`.
+    pub ordering: &'static str,
 }
 
 /// Signatures made and checked per transaction (see `ledger/BENCHMARKS.md`): the client signs
@@ -190,8 +192,8 @@ impl fmt::Display for BenchReport {
         writeln!(f, "{line}")?;
         writeln!(
             f,
-            "{} transactions in {:.2} s, {} blocks; 2 organisations, 1 peer each, solo orderer, policy AND('org1.peer', 'org2.peer')",
-            self.txs, self.elapsed, self.blocks
+            "{} transactions in {:.2} s, {} blocks; 2 organisations, 1 peer each, {} ordering, policy AND('org1.peer', 'org2.peer')",
+            self.txs, self.elapsed, self.blocks, self.ordering
         )?;
         writeln!(
             f,
@@ -312,6 +314,10 @@ pub async fn run(cfg: BenchConfig) -> Result<BenchReport, BenchError> {
     Ok(BenchReport {
         block_bytes,
         ceiling,
+        ordering: match cfg.orderer.mode {
+            network::OrderingMode::Solo => "solo",
+            network::OrderingMode::Kafka { .. } => "Kafka",
+        },
         ..report(cfg.txs, samples, elapsed, blocks)
     })
 }
@@ -367,5 +373,6 @@ fn report(txs: usize, samples: Vec<Sample>, elapsed: f64, blocks: u64) -> BenchR
         block_bytes: 0,
         first_error,
         ceiling: None,
+        ordering: "solo",
     }
 }

@@ -12,13 +12,15 @@ use std::time::{Duration, Instant};
 
 use ledger::block::check_frame;
 use ledger::channel::{ChannelState, config_envelope, genesis_config, shared_genesis_block};
-use ledger::identity::SigningIdentity;
+use ledger::identity::{CertificateAuthority, Role, SigningIdentity};
 use ledger::network::{self, InitOptions, OrdererParams, OrderingMode, crypto_dir, load_genesis};
-use ledger::order::{KafkaOrderer, OrderingService};
-use ledger::proto::Block;
+use ledger::order::{KafkaOrderer, OrderError, OrderingService};
+use ledger::proto::{Block, KafkaMessage, KafkaMessageKind, KafkaRegular, OrgConfig};
 use ledger::system::config::{next_config, sign_update};
 use ledger::tx::now_ms;
 use order_suite::{CH, envelope, tags};
+use prost::Message as _;
+use rdkafka::producer::{FutureProducer, FutureRecord};
 use testkit::Broker;
 
 struct Kafka {
@@ -186,18 +188,74 @@ fn two_ordering_organisations_cut_one_chain_through_a_crash_a_broker_restart_and
     submit(&b, 3);
     submit(&a, 3);
 
-    // A configuration update ordered through the topic: from its block on, blocks of 6
-    // (the longer timeout leaves them time to fill).
+    // A configuration update ordered through the topic admits gamma and lets beta go; from
+    // its block on, blocks of 6 (the longer timeout leaves them time to fill).
+    let gamma_ca = CertificateAuthority::new("gamma", 30).unwrap();
+    let gamma = gamma_ca.issue("client0", Role::Client, 30).unwrap();
+    let from_gamma = envelope(&gamma, 200, 50);
+    let refused = a.rt.block_on(a.orderer.broadcast(from_gamma.clone()));
+    assert!(
+        matches!(refused, Err(OrderError::Creator { .. })),
+        "{refused:?}"
+    );
+    // beta's transaction, admitted now but written into the topic after the update.
+    let from_beta = envelope(&id("beta", "client"), 201, 50);
     let current = genesis_config(&genesis_a).unwrap();
     let next = next_config(&current, |c| {
         if let Some(o) = c.orderer.as_mut() {
             o.max_message_count = 6;
             o.batch_timeout_ms = 5_000;
         }
+        c.orgs.retain(|o| o.msp_id != "beta");
+        c.orgs.push(OrgConfig {
+            msp_id: "gamma".into(),
+            ca_cert_pem: gamma_ca.cert_pem().unwrap(),
+            crl_pem: Vec::new(),
+        });
     });
     let update = sign_update(&next, &[&id("alpha", "admin"), &id("beta", "admin")]).unwrap();
     b.broadcast(config_envelope(&update, CH, &id("alpha", "admin"), now_ms()).unwrap());
-    submit(&a, 12);
+    // Written straight into the topic, as only an orderer node could: bytes that are no
+    // ordering message, and beta's envelope under the configuration before the update.
+    // Every node skips the first and, checking the second again, drops it.
+    let topic = ledger::order::topic_of(&genesis_a).unwrap();
+    let stale = KafkaMessage {
+        kind: Some(KafkaMessageKind::Regular(KafkaRegular {
+            envelope: from_beta.encode_to_vec(),
+            config_seq: 0,
+            config: false,
+        })),
+    };
+    let producer: FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", broker.address())
+        .create()
+        .unwrap();
+    b.rt.block_on(async {
+        for payload in [vec![0xff, 0x01, 0x02], stale.encode_to_vec()] {
+            let record: FutureRecord<'_, (), [u8]> =
+                FutureRecord::to(&topic).partition(0).payload(&payload);
+            producer
+                .send(record, Duration::from_secs(30))
+                .await
+                .unwrap();
+        }
+    });
+    // Once a node has the update, gamma is a member to it.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !b
+        .chain(b.orderer.height(CH).unwrap())
+        .iter()
+        .skip(1)
+        .any(is_config)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the update was not ordered within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    b.broadcast(from_gamma);
+    submit(&a, 11);
     let total = tag;
 
     // a's chain until every transaction is in it; b must hold the same blocks.
@@ -205,7 +263,7 @@ fn two_ordering_organisations_cut_one_chain_through_a_crash_a_broker_restart_and
     let chain_a = loop {
         let h = a.orderer.height(CH).unwrap();
         let chain = a.chain(h);
-        if all_tags(&chain).len() >= total as usize {
+        if all_tags(&chain).len() > total as usize {
             break chain;
         }
         assert!(Instant::now() < deadline, "transactions missing after 60 s");
@@ -214,10 +272,10 @@ fn two_ordering_organisations_cut_one_chain_through_a_crash_a_broker_restart_and
     let chain_b = b.chain(chain_a.len() as u64);
     let mut got = all_tags(&chain_a);
     got.sort();
+    let want: Vec<u8> = (1..=total).chain([200]).collect();
     assert_eq!(
-        got,
-        (1..=total).collect::<Vec<_>>(),
-        "every transaction ordered once"
+        got, want,
+        "every transaction ordered once, beta's late one not at all"
     );
     let state = ChannelState::new(current).unwrap();
     let mut prev = Vec::new();

@@ -13,10 +13,10 @@ use settlement::money::{Currency, Rounding};
 use settlement::ratesheet::SheetTerms;
 use settlement::service::Service;
 
-use super::Failure;
 use super::args::{Bound, TermsArgs};
 use super::rate::{EXACT_DEDUPE_MAX, load_sheet, rate_file};
 use super::reconcile::{ReconcileArgs, run as reconcile_run};
+use super::{Failure, usage};
 
 /// Benchmarks.
 #[derive(Debug, Subcommand)]
@@ -139,6 +139,11 @@ pub fn run(cmd: BenchCmd) -> Result<u8, Failure> {
             return super::session::block_on(super::bench_kafka::kafka(a)).map_err(Failure::from);
         }
         BenchCmd::Ledger(a) => {
+            if (a.ordering == crate::ledger_cli::BenchOrdering::Kafka) == a.brokers.is_empty() {
+                return Err(usage(
+                    "--brokers goes with --ordering kafka, and only with it",
+                ));
+            }
             let code = crate::ledger_cli::run_bench_ledger(&a)?;
             return Ok(u8::try_from(code).unwrap_or(1));
         }

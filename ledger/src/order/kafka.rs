@@ -138,6 +138,10 @@ impl KafkaOrderer {
                 // An offset the topic no longer holds is an error, never a silent jump.
                 .set("auto.offset.reset", "error")
                 .set("enable.partition.eof", "false")
+                // Blocks are cut from what the consumer sees: it asks again at once rather
+                // than leaving the broker up to half a second to gather more.
+                .set("fetch.wait.max.ms", "5")
+                .set("fetch.error.backoff.ms", "20")
                 .set("message.max.bytes", &max_bytes)
                 .set("fetch.max.bytes", &max_bytes)
                 .set("max.partition.fetch.bytes", &max_bytes)
