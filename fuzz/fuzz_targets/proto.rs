@@ -1,4 +1,5 @@
-//! Decoding of every ledger wire message (`ledger::proto`): the first byte picks the
+//! Decoding of every ledger wire message (`ledger::proto`, and what orderer nodes write
+//! into a Kafka topic): the first byte picks the
 //! message, the rest is its encoding. What decodes must encode and decode back to itself.
 #![no_main]
 
@@ -17,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&kind, bytes)) = data.split_first() else {
         return;
     };
-    match kind % 16 {
+    match kind % 17 {
         0 => round_trip::<Block>(bytes),
         1 => round_trip::<Envelope>(bytes),
         2 => round_trip::<Payload>(bytes),
@@ -33,6 +34,7 @@ fuzz_target!(|data: &[u8]| {
         12 => round_trip::<BlockMetadata>(bytes),
         13 => round_trip::<Endorsement>(bytes),
         14 => round_trip::<Header>(bytes),
-        _ => round_trip::<SerializedIdentity>(bytes),
+        15 => round_trip::<SerializedIdentity>(bytes),
+        _ => round_trip::<KafkaMessage>(bytes),
     }
 });
