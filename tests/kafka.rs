@@ -58,6 +58,10 @@ impl Drop for Proc {
 }
 
 fn consumer(net: &Path, brokers: &str, log: &Path) -> Proc {
+    consumer_with(net, brokers, log, &[])
+}
+
+fn consumer_with(net: &Path, brokers: &str, log: &Path, extra: &[&str]) -> Proc {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -75,6 +79,7 @@ fn consumer(net: &Path, brokers: &str, log: &Path) -> Proc {
                 "alpha-rejects",
             ])
             .args(["--batch-size", "3", "--linger-ms", "50"])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
@@ -210,11 +215,12 @@ fn a_topic_is_counted_exactly_once_through_crashes_a_broker_restart_and_a_rebala
         .collect();
     // Traffic with gamma, enough for the consumer to be killed in the middle of it; it does
     // not touch alpha → beta's statement.
-    for i in 0..300 {
+    for i in 0..600 {
         let id = format!("G{i:04}");
         let line = format!(
-            "{id},voice,alpha,gamma,441234567,4930123456,2026-10-02T10:{:02}:{:02}Z,{}",
-            i / 60,
+            "{id},voice,alpha,gamma,441234567,4930123456,2026-10-02T{:02}:{:02}:{:02}Z,{}",
+            10 + i / 3600,
+            (i / 60) % 60,
             i % 60,
             10 + i
         );
@@ -246,8 +252,28 @@ fn a_topic_is_counted_exactly_once_through_crashes_a_broker_restart_and_a_rebala
         let (a, r, _) = status(net, &brokers);
         total(a, &r) == produced
     };
-    // Killed with SIGKILL at several moments while it works, restarted each time.
-    for (i, wait_ms) in [150u64, 900, 400, 1300, 50].into_iter().enumerate() {
+    // Killed with SIGKILL at ten random moments while it works, restarted each time: each
+    // time it has counted something, then runs 20 to 1,500 ms more.
+    let seed = std::env::var("ICLEAR_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64)
+        });
+    let mut x = seed | 1;
+    let waits: Vec<u64> = (0..10)
+        .map(|_| {
+            // xorshift64: arbitrary moments, reproducible with ICLEAR_TEST_SEED.
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            20 + x % 1_481
+        })
+        .collect();
+    eprintln!("kill moments (ICLEAR_TEST_SEED={seed}): {waits:?} ms");
+    for (i, wait_ms) in waits.into_iter().enumerate() {
         let (a, r, _) = status(&net, &brokers);
         let before = total(a, &r);
         let mut c = consumer(&net, &brokers, &logs);
@@ -286,7 +312,9 @@ fn a_topic_is_counted_exactly_once_through_crashes_a_broker_restart_and_a_rebala
     {
         let _first = consumer(&net, &brokers, &logs);
         std::thread::sleep(Duration::from_millis(500));
-        let _second = consumer(&net, &brokers, &logs);
+        let metrics_port = testkit::free_port();
+        let metrics_addr = format!("127.0.0.1:{metrics_port}");
+        let _second = consumer_with(&net, &brokers, &logs, &["--metrics", &metrics_addr]);
         std::thread::sleep(Duration::from_millis(1500));
         drop(_first);
         let deadline = Instant::now() + Duration::from_secs(180);
@@ -299,6 +327,32 @@ fn a_topic_is_counted_exactly_once_through_crashes_a_broker_restart_and_a_rebala
             );
             std::thread::sleep(Duration::from_millis(300));
         }
+        // The consumer's Prometheus endpoint says what `ingest status` says.
+        let text = ureq::get(&format!("http://{metrics_addr}/metrics"))
+            .call()
+            .expect("/metrics answers")
+            .into_body()
+            .read_to_string()
+            .expect("metrics text");
+        let mut counted = 0u64;
+        for line in text
+            .lines()
+            .filter(|l| l.starts_with("iclear_ingest_messages_total{"))
+        {
+            let n: u64 = line
+                .rsplit(' ')
+                .next()
+                .and_then(|n| n.parse().ok())
+                .expect("count");
+            counted += n;
+        }
+        assert_eq!(counted, produced, "{text}");
+        assert!(
+            text.lines()
+                .filter(|l| l.starts_with("iclear_ingest_lag{"))
+                .all(|l| l.ends_with(" 0")),
+            "{text}"
+        );
     }
 
     // Exactly once: every message counted once, nothing left.

@@ -182,6 +182,7 @@ fn reconcile_args(s: &GenSummary, out: &Path) -> anyhow::Result<ReconcileArgs> {
 pub(super) async fn setup(
     net_dir: &Path,
     s: &GenSummary,
+    orderer: ledger::network::OrdererParams,
 ) -> anyhow::Result<(contracts::client::Clearing, contracts::client::Clearing)> {
     use contracts::api;
     use contracts::client::{Clearing, Embedded};
@@ -194,6 +195,7 @@ pub(super) async fn setup(
         &["alpha".to_string(), "beta".to_string()],
         &ledger::network::InitOptions {
             contracts: contracts::specs(),
+            orderer,
             ..ledger::network::InitOptions::default()
         },
     )?;
@@ -230,7 +232,7 @@ pub(super) async fn setup(
 async fn clearing(a: ClearingArgs) -> anyhow::Result<u8> {
     use contracts::api;
     let (dir, s) = prepare(&a.data)?;
-    let (alpha, beta) = setup(&dir.join("network"), &s).await?;
+    let (alpha, beta) = setup(&dir.join("network"), &s, Default::default()).await?;
     let mut total = 0.0;
     for (who, file) in [(&alpha, &s.payer_cdrs), (&beta, &s.payee_cdrs)] {
         let t = Instant::now();

@@ -37,6 +37,10 @@ pub struct KafkaBenchArgs {
     /// the consumer runs, and report the latency from produce to committed; 0 skips it.
     #[arg(long, default_value_t = 0)]
     pub latency_rate: u64,
+    /// The bench networks' batch timeout, in milliseconds: how long the ordering service
+    /// waits for more transactions before it cuts a block (the network's own setting).
+    #[arg(long, default_value_t = ledger::network::OrdererParams::default().batch_timeout_ms)]
+    pub batch_timeout_ms: u64,
 }
 
 pub async fn kafka(a: KafkaBenchArgs) -> anyhow::Result<u8> {
@@ -92,7 +96,15 @@ pub async fn kafka(a: KafkaBenchArgs) -> anyhow::Result<u8> {
         t.elapsed().as_secs_f64(),
     );
 
-    let (alpha, _beta) = setup(&dir.join("network-stream"), &s).await?;
+    let orderer = ledger::network::OrdererParams {
+        batch_timeout_ms: a.batch_timeout_ms.max(1),
+        ..Default::default()
+    };
+    println!(
+        "bench networks: batch timeout {} ms; consumer: chunks of {} messages or {} ms",
+        orderer.batch_timeout_ms, a.batch_size, a.linger_ms
+    );
+    let (alpha, _beta) = setup(&dir.join("network-stream"), &s, orderer.clone()).await?;
     let opts = KafkaOptions {
         brokers: a.brokers.clone(),
         topic: topic.clone(),
@@ -134,7 +146,7 @@ pub async fn kafka(a: KafkaBenchArgs) -> anyhow::Result<u8> {
         latency(&a, &topic, &alpha, &text, &opts).await?;
     }
 
-    let (alpha, _beta) = setup(&dir.join("network-file"), &s).await?;
+    let (alpha, _beta) = setup(&dir.join("network-file"), &s, orderer).await?;
     let t = Instant::now();
     let r = super::cdr::submit(
         &alpha,

@@ -3,10 +3,14 @@
 //! Both run as the carrier of `--dir` (through its node, or `--as` on an embedded network
 //! served by `iclear up`).
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use actix_web::{App, HttpResponse, HttpServer, web};
+use anyhow::Context as _;
 use clap::{Args, Subcommand, ValueEnum};
+use contracts::client::Clearing;
 use ingest::kafka::{KafkaOptions, MessageFormat};
 
 use super::session::{acting_as, block_on, connect};
@@ -54,6 +58,10 @@ pub struct KafkaArgs {
     /// Where rejected messages go, with headers reason, topic, partition and offset.
     #[arg(long)]
     dead_letter_topic: Option<String>,
+    /// Serve Prometheus metrics (`/metrics`: per partition the ledger's position, the lag
+    /// and the counts by outcome; `/healthz`) on this address, e.g. 127.0.0.1:9464.
+    #[arg(long)]
+    metrics: Option<SocketAddr>,
 }
 
 /// `ingest status`.
@@ -102,11 +110,25 @@ pub fn run(
             };
             block_on(async move {
                 let client = connect(&dir, me).await?;
+                let metrics = match a.metrics {
+                    Some(addr) => {
+                        let (server, bound) = serve_metrics(&client, &opts, addr)?;
+                        eprintln!("ingest kafka: metrics at http://{bound}/metrics");
+                        let handle = server.handle();
+                        tokio::spawn(server);
+                        Some(handle)
+                    }
+                    None => None,
+                };
                 eprintln!(
                     "ingest kafka: {} as {me}, group {} (Ctrl-C or SIGTERM stops)",
                     opts.topic, opts.group
                 );
-                ingest::kafka::consume(&client, &opts, control::stop_signal()).await?;
+                let consumed = ingest::kafka::consume(&client, &opts, control::stop_signal()).await;
+                if let Some(h) = metrics {
+                    h.stop(true).await;
+                }
+                consumed?;
                 eprintln!("ingest kafka: stopped");
                 Ok(0)
             })
@@ -140,5 +162,54 @@ pub fn run(
             Ok(0)
         })
         .map_err(Failure::from),
+    }
+}
+
+/// What `/metrics` reads: the carrier's client and the topic on its brokers.
+struct Watched {
+    client: Clearing,
+    brokers: String,
+    topic: String,
+}
+
+/// Serves `/metrics` (the topic's status, read from the ledger and the brokers at each
+/// scrape) and `/healthz` on `addr`.
+fn serve_metrics(
+    client: &Clearing,
+    opts: &KafkaOptions,
+    addr: SocketAddr,
+) -> anyhow::Result<(actix_web::dev::Server, SocketAddr)> {
+    let data = web::Data::new(Watched {
+        client: client.clone(),
+        brokers: opts.brokers.clone(),
+        topic: opts.topic.clone(),
+    });
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .route("/metrics", web::get().to(metrics))
+            .route(
+                "/healthz",
+                web::get()
+                    .to(|| async { HttpResponse::Ok().content_type("text/plain").body("ok\n") }),
+            )
+    })
+    .workers(1)
+    .disable_signals()
+    .bind(addr)
+    .with_context(|| format!("the metrics endpoint cannot listen on {addr}"))?;
+    let bound = server.addrs().first().copied().unwrap_or(addr);
+    Ok((server.run(), bound))
+}
+
+async fn metrics(w: web::Data<Watched>) -> HttpResponse {
+    match ingest::kafka::status(&w.client, &w.brokers, &w.topic).await {
+        Ok(s) => HttpResponse::Ok()
+            .content_type("text/plain; version=0.0.4")
+            .body(s.prometheus()),
+        // A scrape that cannot read the ledger or the brokers fails visibly.
+        Err(e) => HttpResponse::ServiceUnavailable()
+            .content_type("text/plain")
+            .body(format!("{e}\n")),
     }
 }

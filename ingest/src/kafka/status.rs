@@ -35,6 +35,65 @@ pub struct TopicStatus {
     pub partitions: Vec<PartitionStatus>,
 }
 
+impl TopicStatus {
+    /// The status in Prometheus text format: per partition, the position the ledger
+    /// holds, the lag behind the broker, and the messages counted by outcome.
+    pub fn prometheus(&self) -> String {
+        use std::fmt::Write as _;
+        let t = label(&self.topic);
+        let mut out = String::new();
+        out.push_str(
+            "# HELP iclear_ingest_position Next offset to consume, as the ledger holds it.\n",
+        );
+        out.push_str("# TYPE iclear_ingest_position gauge\n");
+        for p in &self.partitions {
+            if let Some(pos) = p.position {
+                let _ = writeln!(
+                    out,
+                    "iclear_ingest_position{{topic=\"{t}\",partition=\"{}\"}} {pos}",
+                    p.partition
+                );
+            }
+        }
+        out.push_str(
+            "# HELP iclear_ingest_lag Messages on the broker after the ledger's position.\n",
+        );
+        out.push_str("# TYPE iclear_ingest_lag gauge\n");
+        for p in &self.partitions {
+            let _ = writeln!(
+                out,
+                "iclear_ingest_lag{{topic=\"{t}\",partition=\"{}\"}} {}",
+                p.partition, p.lag
+            );
+        }
+        out.push_str("# HELP iclear_ingest_messages_total Messages counted on the ledger, by outcome and reason.\n");
+        out.push_str("# TYPE iclear_ingest_messages_total counter\n");
+        for p in &self.partitions {
+            let _ = writeln!(
+                out,
+                "iclear_ingest_messages_total{{topic=\"{t}\",partition=\"{}\",outcome=\"accepted\",reason=\"\"}} {}",
+                p.partition, p.accepted
+            );
+            for (reason, n) in &p.rejected {
+                let reason = label(reason);
+                let _ = writeln!(
+                    out,
+                    "iclear_ingest_messages_total{{topic=\"{t}\",partition=\"{}\",outcome=\"rejected\",reason=\"{reason}\"}} {n}",
+                    p.partition
+                );
+            }
+        }
+        out
+    }
+}
+
+/// A Prometheus label value: backslash, quote and newline escaped.
+fn label(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
 /// The status of `topic` for the client's carrier.
 pub async fn status(
     client: &Clearing,
@@ -94,4 +153,45 @@ fn watermarks(brokers: &str, topic: &str) -> Result<Vec<(i32, i64, i64)>, KafkaE
         out.push((p, low, high));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prometheus_text_has_every_partition_and_outcome() {
+        let s = TopicStatus {
+            topic: "alpha-cdrs".into(),
+            partitions: vec![
+                PartitionStatus {
+                    partition: 0,
+                    position: Some(42),
+                    lag: 3,
+                    accepted: 40,
+                    rejected: BTreeMap::from([("bad_row".to_string(), 2)]),
+                },
+                PartitionStatus {
+                    partition: 1,
+                    position: None,
+                    lag: 7,
+                    accepted: 0,
+                    rejected: BTreeMap::new(),
+                },
+            ],
+        };
+        let text = s.prometheus();
+        for line in [
+            "iclear_ingest_position{topic=\"alpha-cdrs\",partition=\"0\"} 42",
+            "iclear_ingest_lag{topic=\"alpha-cdrs\",partition=\"1\"} 7",
+            "iclear_ingest_messages_total{topic=\"alpha-cdrs\",partition=\"0\",outcome=\"accepted\",reason=\"\"} 40",
+            "iclear_ingest_messages_total{topic=\"alpha-cdrs\",partition=\"0\",outcome=\"rejected\",reason=\"bad_row\"} 2",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "{line} missing from:\n{text}"
+            );
+        }
+        assert!(!text.contains("iclear_ingest_position{topic=\"alpha-cdrs\",partition=\"1\"}"));
+    }
 }
