@@ -303,6 +303,9 @@ async fn flush(
             part.dead_high = Some(*offset);
         }
     }
+    // Each partner channel holds its own position of the partition: their submissions are
+    // independent and go side by side.
+    let mut batches = Vec::new();
     for (i, partner) in partners.iter().enumerate() {
         let at = part.at.get(partner).copied().flatten().unwrap_or(from);
         if at >= to {
@@ -325,7 +328,7 @@ async fn flush(
                 }
             }
         }
-        let batch = SubmitBatch {
+        batches.push(SubmitBatch {
             counterparty: *partner,
             csv,
             stream: Some(StreamChunk {
@@ -335,10 +338,18 @@ async fn flush(
                 to,
                 local_rejects,
             }),
-        };
-        match submit(client, batch).await {
+        });
+    }
+    let submitted = futures_util::future::join_all(batches.into_iter().map(|batch| async move {
+        let partner = batch.counterparty;
+        (partner, submit(client, batch).await)
+    }))
+    .await;
+    let mut taken_by_another = false;
+    for (partner, result) in submitted {
+        match result {
             Ok(_) => {
-                part.at.insert(*partner, Some(to));
+                part.at.insert(partner, Some(to));
             }
             Err(ClientError::Refused(why)) if why.contains("stream position") => {
                 // Another consumer of the group committed this range first: start over
@@ -346,10 +357,13 @@ async fn flush(
                 eprintln!(
                     "ingest kafka: partition {p}: {why}; re-reading from the ledger's position"
                 );
-                return Ok(false);
+                taken_by_another = true;
             }
             Err(e) => return Err(e.into()),
         }
+    }
+    if taken_by_another {
+        return Ok(false);
     }
     part.chunk.clear();
     part.from = to;
