@@ -127,6 +127,14 @@ fn each_organisation_keeps_its_own_keys_and_genesis_is_deterministic() {
         "needs --brokers",
     );
     refused(
+        &[
+            &two[..],
+            &["--ordering", "kafka", "--brokers", "k1:9092,kafka2"],
+        ]
+        .concat(),
+        "broker `kafka2` is not HOST:PORT",
+    );
+    refused(
         &["--org", &o, "--org", &a, "--brokers", "k:9092"],
         "--brokers is for --ordering kafka",
     );

@@ -53,10 +53,18 @@ impl Genesis {
                 orderers.len()
             )));
         }
-        if let OrderingMode::Kafka { brokers } = &params.mode
-            && brokers.is_empty()
-        {
-            return Err(bad("Kafka ordering needs --brokers".into()));
+        if let OrderingMode::Kafka { brokers } = &params.mode {
+            if brokers.is_empty() {
+                return Err(bad("Kafka ordering needs --brokers".into()));
+            }
+            let port = |b: &str| {
+                b.rsplit_once(':')
+                    .filter(|(host, _)| !host.is_empty())
+                    .and_then(|(_, p)| p.parse::<u16>().ok())
+            };
+            if let Some(b) = brokers.iter().find(|b| port(b).is_none()) {
+                return Err(bad(format!("broker `{b}` is not HOST:PORT")));
+            }
         }
         let mut orderers = orderers.into_iter();
         let orderer = orderers
