@@ -236,14 +236,47 @@ struct Cutting {
     deadline: Option<Instant>,
 }
 
+/// A batch cut from the stream, with the offset to resume from once it is stored.
+type Cut = (Vec<Vec<u8>>, u64);
+
 impl Cutting {
     fn new(chain: &Chain) -> Self {
-        let p = chain.state().orderer_params();
+        Cutting::with(&chain.state().orderer_params())
+    }
+
+    fn with(p: &crate::proto::OrdererConfig) -> Self {
         Cutting {
             cutter: BlockCutter::new(p.max_message_count, p.preferred_max_bytes),
             timeout: Duration::from_millis(p.batch_timeout_ms.max(1)),
             deadline: None,
         }
+    }
+
+    /// Takes in the envelope at `offset`: the batches it causes. A batch resumes at this
+    /// offset (the message is still pending, or in a later batch), except the last one when
+    /// it holds the message: that one resumes after it.
+    fn envelope(&mut self, offset: u64, bytes: Vec<u8>, isolated: bool) -> Vec<Cut> {
+        let batches = self.cutter.ordered(bytes, isolated);
+        let holds_last = self.cutter.is_empty();
+        let count = batches.len();
+        batches
+            .into_iter()
+            .enumerate()
+            .map(|(i, batch)| {
+                let next = if holds_last && i + 1 == count {
+                    offset + 1
+                } else {
+                    offset
+                };
+                (batch, next)
+            })
+            .collect()
+    }
+
+    /// A time-to-cut for `block_number`, at `offset`, when the chain holds `height` blocks:
+    /// the pending batch if that block is the next one and anything is pending.
+    fn time_to_cut(&mut self, offset: u64, block_number: u64, height: u64) -> Option<Cut> {
+        (block_number == height && !self.cutter.is_empty()).then(|| (self.cutter.cut(), offset + 1))
     }
 }
 
@@ -340,8 +373,10 @@ impl Node {
         match kind {
             KafkaMessageKind::Connect(_) => Ok(()),
             KafkaMessageKind::TimeToCut(KafkaTimeToCut { block_number }) => {
-                if block_number == self.chain.height() && !cut.cutter.is_empty() {
-                    self.write(cut.cutter.cut(), offset + 1).await?;
+                if let Some((batch, next)) =
+                    cut.time_to_cut(offset, block_number, self.chain.height())
+                {
+                    self.write(batch, next).await?;
                 }
                 Ok(())
             }
@@ -380,18 +415,8 @@ impl Node {
             },
             None => None,
         };
-        let batches = cut
-            .cutter
-            .ordered(admitted.bytes, admitted.config.is_some());
-        // A batch holds this message only if it is the last cut and nothing is pending.
-        let holds_last = cut.cutter.is_empty();
-        let count = batches.len();
-        for (i, batch) in batches.into_iter().enumerate() {
-            let next = if holds_last && i + 1 == count {
-                offset + 1
-            } else {
-                offset
-            };
+        let isolated = admitted.config.is_some();
+        for (batch, next) in cut.envelope(offset, admitted.bytes, isolated) {
             self.write(batch, next).await?;
         }
         if let Some(cfg) = next_config {
@@ -442,5 +467,96 @@ impl OrderingService for KafkaOrderer {
         from: u64,
     ) -> Result<mpsc::Receiver<Delivered>, OrderError> {
         Ok(self.channel(channel)?.chain.deliver(from))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::Cutting;
+    use crate::proto::OrdererConfig;
+
+    /// What a topic holds, as far as cutting goes.
+    #[derive(Clone, Debug)]
+    enum Msg {
+        /// An envelope of this many bytes; isolated (a configuration update) or not.
+        Envelope(usize, bool),
+        /// A time-to-cut for this block number.
+        TimeToCut(u64),
+        /// CONNECT, or anything that is no ordering message.
+        Other,
+    }
+
+    fn msg() -> impl Strategy<Value = Msg> {
+        prop_oneof![
+            6 => (1usize..40, prop::bool::weighted(0.05)).prop_map(|(n, i)| Msg::Envelope(n, i)),
+            2 => (1u64..12).prop_map(Msg::TimeToCut),
+            1 => Just(Msg::Other),
+        ]
+    }
+
+    /// One orderer node over `stream`, restarted after each of `restarts` messages taken
+    /// (counted over the whole run): like a real node it then keeps its blocks, starts a new
+    /// cutter and reads again from the offset its last block records. Returns its blocks.
+    fn node(stream: &[Msg], restarts: &[usize]) -> Vec<Vec<Vec<u8>>> {
+        let params = OrdererConfig {
+            max_message_count: 4,
+            preferred_max_bytes: 100,
+            absolute_max_bytes: 1000,
+            batch_timeout_ms: 10,
+            ..OrdererConfig::default()
+        };
+        let mut cut = Cutting::with(&params);
+        let mut blocks: Vec<(Vec<Vec<u8>>, u64)> = Vec::new();
+        let (mut offset, mut taken) = (0usize, 0usize);
+        while offset < stream.len() {
+            if restarts.contains(&taken) {
+                cut = Cutting::with(&params);
+                offset = blocks.last().map_or(0, |b| b.1 as usize);
+            }
+            taken += 1;
+            let at = offset as u64;
+            match &stream[offset] {
+                Msg::Envelope(n, isolated) => {
+                    // Each envelope's bytes name its offset, so a double is seen.
+                    let mut bytes = vec![0u8; *n];
+                    bytes.extend_from_slice(&at.to_be_bytes());
+                    blocks.extend(cut.envelope(at, bytes, *isolated));
+                }
+                // Block 0 is the genesis block: the chain's height is one more.
+                Msg::TimeToCut(n) => {
+                    blocks.extend(cut.time_to_cut(at, *n, blocks.len() as u64 + 1))
+                }
+                Msg::Other => {}
+            }
+            offset += 1;
+        }
+        blocks.into_iter().map(|b| b.0).collect()
+    }
+
+    proptest! {
+        #[test]
+        fn a_node_restarted_anywhere_cuts_the_same_blocks(
+            stream in prop::collection::vec(msg(), 0..120),
+            restarts in prop::collection::vec(0usize..200, 0..6),
+        ) {
+            let once = node(&stream, &[]);
+            prop_assert_eq!(&node(&stream, &restarts), &once);
+            // Every envelope is ordered at most once and in the topic's order: the blocks
+            // hold a prefix of the topic's envelopes.
+            let ordered: Vec<&Vec<u8>> = once.iter().flatten().collect();
+            let offsets: Vec<u64> = ordered
+                .iter()
+                .map(|b| u64::from_be_bytes(b[b.len() - 8..].try_into().unwrap()))
+                .collect();
+            let envelopes: Vec<u64> = stream
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| matches!(m, Msg::Envelope(..)))
+                .map(|(i, _)| i as u64)
+                .collect();
+            prop_assert_eq!(&offsets[..], &envelopes[..offsets.len()]);
+        }
     }
 }
