@@ -57,27 +57,37 @@ impl Orderers {
         (0..n).map(move |i| (start + i) % n)
     }
 
+    /// `call` on each node in turn, the current one first, until one answers or refuses;
+    /// a node that cannot be reached (or has stopped) passes it on to the next. The node
+    /// that answered becomes the current one.
+    async fn first<T, F, Fut>(&self, call: F) -> Result<T, OrderError>
+    where
+        F: Fn(RemoteOrderer) -> Fut,
+        Fut: std::future::Future<Output = Result<T, OrderError>>,
+    {
+        let mut failures = Vec::new();
+        for k in self.order() {
+            let (address, node) = &self.nodes[k];
+            match call(node.clone()).await {
+                Ok(answer) => {
+                    self.current.store(k, Ordering::Relaxed);
+                    return Ok(answer);
+                }
+                Err(e) if moves_on(&e) => failures.push(format!("{address}: {e}")),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(OrderError::Unreachable(failures.join("; ")))
+    }
+
     /// A block stream of `channel` from `from` at the first node that gives one.
     async fn open(
         &self,
         channel: &str,
         from: u64,
     ) -> Result<mpsc::Receiver<Delivered>, OrderError> {
-        let mut failures = Vec::new();
-        for k in self.order() {
-            let (address, node) = &self.nodes[k];
-            match node.deliver(channel, from).await {
-                Ok(rx) => {
-                    self.current.store(k, Ordering::Relaxed);
-                    return Ok(rx);
-                }
-                Err(e @ (OrderError::Unreachable(_) | OrderError::Unavailable(_))) => {
-                    failures.push(format!("{address}: {e}"));
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Err(OrderError::Unreachable(failures.join("; ")))
+        self.first(|node| async move { node.deliver(channel, from).await })
+            .await
     }
 
     fn next(&self) {
@@ -93,19 +103,11 @@ fn moves_on(e: &OrderError) -> bool {
 #[async_trait]
 impl OrderingService for Orderers {
     async fn broadcast(&self, envelope: Envelope) -> Result<(), OrderError> {
-        let mut failures = Vec::new();
-        for k in self.order().collect::<Vec<_>>() {
-            let (address, node) = &self.nodes[k];
-            match node.broadcast(envelope.clone()).await {
-                Ok(()) => {
-                    self.current.store(k, Ordering::Relaxed);
-                    return Ok(());
-                }
-                Err(e) if moves_on(&e) => failures.push(format!("{address}: {e}")),
-                Err(e) => return Err(e),
-            }
-        }
-        Err(OrderError::Unreachable(failures.join("; ")))
+        self.first(|node| {
+            let envelope = envelope.clone();
+            async move { node.broadcast(envelope).await }
+        })
+        .await
     }
 
     async fn deliver(

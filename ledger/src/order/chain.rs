@@ -176,8 +176,19 @@ impl Chain {
 pub(crate) struct Admitted {
     /// The encoded envelope.
     pub(crate) bytes: Vec<u8>,
-    /// A configuration update and its time, checked again when it is ordered.
-    pub(crate) config: Option<(ConfigUpdateEnvelope, i64)>,
+    /// The configuration update it carries, if it is one.
+    pub(crate) config: Option<ConfigChange>,
+}
+
+/// A configuration update as admitted: the update, its time, and the configuration it
+/// makes of the one it was checked against.
+pub(crate) struct ConfigChange {
+    /// The signed update.
+    pub(crate) update: ConfigUpdateEnvelope,
+    /// Its transaction time.
+    pub(crate) at: i64,
+    /// The configuration it makes.
+    pub(crate) next: ChannelConfig,
 }
 
 /// An envelope as a client sent it, its payload decoded once.
@@ -208,83 +219,71 @@ impl<'a> Incoming<'a> {
         &self.header.channel
     }
 
-    /// Checks it against the configuration in force: see [`admit`].
+    /// Checks it against the configuration in force: size, creator and signature, a
+    /// configuration update's rules, and, when `now_ms` is given, its timestamp against the
+    /// orderer's clock (only at admission: ordering itself must not read a clock).
     pub(crate) fn admit(
         &self,
         state: &ChannelState,
         now_ms: Option<i64>,
     ) -> Result<Admitted, OrderError> {
-        admit(
-            state,
-            self.envelope,
-            &self.header,
-            &self.payload.data,
-            now_ms,
-        )
-    }
-}
-
-/// Checks an envelope against the configuration in force: size, creator and signature, a
-/// configuration update's rules, and, when `now_ms` is given, its timestamp against the
-/// orderer's clock (only at admission: ordering itself must not read a clock).
-pub(crate) fn admit(
-    state: &ChannelState,
-    envelope: &Envelope,
-    header: &Header,
-    data: &[u8],
-    now_ms: Option<i64>,
-) -> Result<Admitted, OrderError> {
-    let tx_id = header.tx_id.clone();
-    let bytes = envelope.encode_to_vec();
-    let limit = state.orderer_params().absolute_max_bytes;
-    if bytes.len() > limit as usize {
-        return Err(OrderError::TooLarge {
-            tx_id,
-            size: bytes.len(),
-            limit,
-        });
-    }
-    if let Some(now) = now_ms {
-        // `abs_diff`: a timestamp of i64::MIN or MAX from a client must not overflow.
-        let skew_ms = now.abs_diff(header.timestamp_ms);
-        if skew_ms > MAX_SKEW_MS {
-            return Err(OrderError::Skew {
+        let header = &self.header;
+        let tx_id = header.tx_id.clone();
+        let bytes = self.envelope.encode_to_vec();
+        let limit = state.orderer_params().absolute_max_bytes;
+        if bytes.len() > limit as usize {
+            return Err(OrderError::TooLarge {
                 tx_id,
-                skew_ms,
-                limit_ms: MAX_SKEW_MS,
+                size: bytes.len(),
+                limit,
             });
         }
-    }
-    let creator = header
-        .creator
-        .as_ref()
-        .ok_or_else(|| OrderError::Malformed("no creator".into()))?;
-    state
-        .members()
-        .verify(
-            creator,
-            header.timestamp_ms,
-            &envelope.payload,
-            &envelope.signature,
-        )
-        .map_err(|e| OrderError::Creator {
-            tx_id: tx_id.clone(),
-            reason: e.to_string(),
-        })?;
-    let config = if header.tx_type == TxType::Config as i32 {
-        let update =
-            ConfigUpdateEnvelope::decode(data).map_err(|e| OrderError::Malformed(e.to_string()))?;
-        config::check_update(state, &update, header.timestamp_ms).map_err(|e| {
-            OrderError::Config {
+        if let Some(now) = now_ms {
+            // `abs_diff`: a timestamp of i64::MIN or MAX from a client must not overflow.
+            let skew_ms = now.abs_diff(header.timestamp_ms);
+            if skew_ms > MAX_SKEW_MS {
+                return Err(OrderError::Skew {
+                    tx_id,
+                    skew_ms,
+                    limit_ms: MAX_SKEW_MS,
+                });
+            }
+        }
+        let creator = header
+            .creator
+            .as_ref()
+            .ok_or_else(|| OrderError::Malformed("no creator".into()))?;
+        state
+            .members()
+            .verify(
+                creator,
+                header.timestamp_ms,
+                &self.envelope.payload,
+                &self.envelope.signature,
+            )
+            .map_err(|e| OrderError::Creator {
                 tx_id: tx_id.clone(),
                 reason: e.to_string(),
-            }
-        })?;
-        Some((update, header.timestamp_ms))
-    } else {
-        None
-    };
-    Ok(Admitted { bytes, config })
+            })?;
+        let config = if header.tx_type == TxType::Config as i32 {
+            let update = ConfigUpdateEnvelope::decode(self.payload.data.as_slice())
+                .map_err(|e| OrderError::Malformed(e.to_string()))?;
+            let next = config::check_update(state, &update, header.timestamp_ms).map_err(|e| {
+                OrderError::Config {
+                    tx_id: tx_id.clone(),
+                    reason: e.to_string(),
+                }
+            })?;
+            Some(ConfigChange {
+                update,
+                at: header.timestamp_ms,
+                next,
+            })
+        } else {
+            None
+        };
+        Ok(Admitted { bytes, config })
+    }
 }
 
 /// The configuration update an ordered envelope carries, if it is one.

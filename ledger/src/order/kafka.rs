@@ -36,7 +36,6 @@ use crate::ledger::LedgerError;
 use crate::proto::{
     Block, Envelope, KafkaConnect, KafkaMessage, KafkaMessageKind, KafkaRegular, KafkaTimeToCut,
 };
-use crate::system::config;
 
 /// How long a write into the topic may take before the broadcast is refused.
 const SEND_TIMEOUT: Duration = Duration::from_secs(30);
@@ -74,7 +73,7 @@ fn kafka(what: &str) -> impl Fn(KafkaError) -> LedgerError + '_ {
 
 impl KafkaOrderer {
     /// Starts this node's part of the ordering of the channels of `genesis_blocks` (each
-    /// must name Kafka ordering and its brokers), keeping blocks under `dir`, signing as
+    /// must name Kafka ordering and the same brokers), keeping blocks under `dir`, signing as
     /// `identity`. Creates each channel's topic if needed and writes a CONNECT message
     /// into it, so a node that cannot reach the cluster does not start.
     pub async fn start(
@@ -89,14 +88,19 @@ impl KafkaOrderer {
             let topic = topic_of(genesis).ok_or(LedgerError::BadGenesis)?;
             chains.push((Arc::new(chain), topic));
         }
-        let Some(first) = chains.first() else {
-            return Ok(Arc::new(KafkaOrderer {
-                channels: HashMap::new(),
-                producer: ClientConfig::new().create().map_err(kafka("producer"))?,
-            }));
-        };
-        let params = first.0.state().orderer_params();
-        let brokers = params.brokers.join(",");
+        // One node talks to one cluster: every channel must name the same brokers.
+        let mut clusters = chains
+            .iter()
+            .map(|(c, _)| c.state().orderer_params().brokers.join(","));
+        let brokers = clusters
+            .next()
+            .ok_or_else(|| LedgerError::Kafka("no channel to order".into()))?;
+        if clusters.any(|b| b != brokers) {
+            return Err(LedgerError::Kafka(
+                "the channels name different Kafka brokers; one orderer node uses one cluster"
+                    .into(),
+            ));
+        }
         let max_bytes = chains
             .iter()
             .map(|(c, _)| c.state().orderer_params().absolute_max_bytes)
@@ -408,14 +412,9 @@ impl Node {
                 Err(_) => return Ok(()),
             }
         };
-        let next_config = match &admitted.config {
-            Some((update, at)) => match config::check_update(&state, update, *at) {
-                Ok(cfg) => Some(cfg),
-                Err(_) => return Ok(()),
-            },
-            None => None,
-        };
-        let isolated = admitted.config.is_some();
+        // A configuration update was checked against the configuration in force just now.
+        let next_config = admitted.config.map(|change| change.next);
+        let isolated = next_config.is_some();
         for (batch, next) in cut.envelope(offset, admitted.bytes, isolated) {
             self.write(batch, next).await?;
         }

@@ -80,9 +80,9 @@ async fn run(ch: Arc<Chain>, mut rx: mpsc::Receiver<Admitted>, identity: Signing
         };
         let Some(msg) = next else { break };
         let mut accepted_config = None;
-        if let Some((update, at)) = &msg.config {
+        if let Some(change) = &msg.config {
             // Checked again now: an earlier update may have moved the sequence on.
-            match config::check_update(&ch.state(), update, *at) {
+            match config::check_update(&ch.state(), &change.update, change.at) {
                 Ok(cfg) => accepted_config = Some(cfg),
                 Err(_) => continue,
             }
