@@ -176,7 +176,7 @@ use crate::deal::{DealId, DealRecord, ProposeDeal};
 use crate::dispute::{DisputeId, DisputeRecord, DisputeStep, OpenRequest};
 use crate::partner::{PartnerQuery, Profile, ProfileRequest};
 use crate::payment::{Balance, BalanceQuery, PaymentId, PaymentRecord, PaymentRequest};
-use crate::ratesheet::{PublishRatesheet, Published, SheetQuery, StoredSheet};
+use crate::ratesheet::{Preview, PublishRatesheet, Published, SheetQuery, StoredSheet};
 use crate::statement::{IssuedStatement, StatementId, StatementIssued};
 use crate::stream::{StreamPosition, StreamQuery};
 use crate::usage::{BatchQuery, BatchSummary, SubmitBatch};
@@ -218,6 +218,8 @@ functions! {
     PublishSheet = "ratesheet.publish", true, PublishRatesheet => Published;
     /// The sheet in force for an owner, service and scope.
     GetSheet = "ratesheet.get", false, SheetQuery => StoredSheet;
+    /// What publishing a ratesheet now would change, or its problems; writes nothing.
+    PreviewSheet = "ratesheet.preview", false, PublishRatesheet => Preview;
     /// Proposes a deal (SPEC §5).
     ProposeDealFn = "deal.propose", true, ProposeDeal => DealRecord;
     /// Accepts a deal the other party proposed.

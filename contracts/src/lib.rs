@@ -30,7 +30,9 @@ pub use deal::{DealId, DealRecord, DealState, ProposeDeal};
 pub use dispute::{DisputeId, DisputeRecord, DisputeStep, OpenRequest};
 pub use partner::{PartnerQuery, Profile, ProfileRequest};
 pub use payment::{Balance, BalanceQuery, PaymentId, PaymentRecord, PaymentRequest};
-pub use ratesheet::{PublishRatesheet, Published, SheetQuery, StoredSheet, Terms};
+pub use ratesheet::{
+    Preview, PublishRatesheet, Published, SheetChange, SheetQuery, StoredSheet, Terms,
+};
 pub use statement::{IssuedStatement, StatementId, StatementIssued};
 pub use stream::{StreamChunk, StreamPosition, StreamQuery};
 pub use usage::{
@@ -85,6 +87,7 @@ impl Contract for Clearing {
             GetPartner => partner::get,
             PublishSheet => ratesheet::publish,
             GetSheet => ratesheet::get,
+            PreviewSheet => ratesheet::preview,
             ProposeDealFn => deal::propose,
             AcceptDeal => deal::accept,
             WithdrawDeal => deal::withdraw,

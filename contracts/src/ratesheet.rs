@@ -6,9 +6,11 @@ use ledger::contract::{Context, ContractError};
 use serde::{Deserialize, Serialize};
 use settlement::carrier::CarrierId;
 use settlement::money::{Currency, Rounding};
-use settlement::ratesheet::change::{Prior, check_publication};
-use settlement::ratesheet::{Ratesheet, SheetTerms};
+use settlement::ratesheet::change::{ChangeProblem, Prior, check_publication};
+use settlement::ratesheet::diff::{ChangeClass, RowChange, diff};
+use settlement::ratesheet::{Ratesheet, RatesheetError, SheetTerms};
 use settlement::service::Service;
+use settlement::time::Timestamp;
 
 use crate::store::{caller, emit, fetch, get_json, now, put_json};
 use crate::{agreement, keys};
@@ -157,14 +159,56 @@ impl StoredSheet {
     }
 }
 
-/// `ratesheet.publish`: validates the file (SPEC §3) and the change rules (§3.1, judged
-/// by the transaction's time) and stores the sheet in force. The owner is the caller, and
-/// a named counterparty must be the other carrier of the channel.
-pub async fn publish(
-    ctx: &mut Context<'_>,
-    req: PublishRatesheet,
-) -> Result<Published, ContractError> {
-    let PublishRatesheet { terms, csv } = req;
+/// A publication judged as the contract judges it, before anything is written.
+struct Judged {
+    key: String,
+    previous: Option<StoredSheet>,
+    /// What the upload is compared with: the scope's sheet, or the general one for a
+    /// counterparty's first sheet.
+    reference: Option<Ratesheet>,
+    /// Rows in the file.
+    published_rows: usize,
+    at: Timestamp,
+    notice_days: u32,
+    /// The sheet in force afterwards, or every problem by line.
+    outcome: Result<Ratesheet, Problems>,
+}
+
+/// Why a publication would be refused: its file (SPEC §3) or its change (§3.1).
+enum Problems {
+    File(RatesheetError),
+    Change(Vec<ChangeProblem>),
+}
+
+impl Problems {
+    /// Each problem on its own, with its line where it has one.
+    fn each(&self) -> Vec<String> {
+        match self {
+            Problems::File(RatesheetError::Rows(rows)) => {
+                rows.iter().map(ToString::to_string).collect()
+            }
+            Problems::File(e) => vec![e.to_string()],
+            Problems::Change(c) => c.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    /// The refusal `ratesheet.publish` gives.
+    fn refusal(self) -> ContractError {
+        ContractError::refused(match self {
+            Problems::File(e) => format!("ratesheet refused: {e}"),
+            Problems::Change(c) => c
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+        })
+    }
+}
+
+/// Judges a publication by the caller (SPEC §3, §3.1) at the transaction's time: who may
+/// publish and for whom are refusals; the file's and the change rules' problems are the
+/// outcome, every one with its line.
+async fn judge(ctx: &mut Context<'_>, terms: &Terms, csv: &[u8]) -> Result<Judged, ContractError> {
     let me = caller(ctx)?;
     if terms.owner != me {
         return Err(ContractError::refused(format!(
@@ -186,9 +230,6 @@ pub async fn publish(
         )));
     }
     let sheet_terms = terms.sheet_terms()?;
-    let sheet = Ratesheet::read(&csv[..], sheet_terms)
-        .map_err(|e| ContractError::refused(format!("ratesheet refused: {e}")))?;
-    let published_rows = sheet.rows().len();
     let key = keys::sheet(terms.owner.as_str(), terms.service.as_str(), terms.scope());
     let previous: Option<StoredSheet> = get_json(ctx, &key).await?;
     if let Some(p) = &previous
@@ -218,32 +259,55 @@ pub async fn publish(
         (Some(_), Some(g)) => Some(g.sheet()?),
         _ => None,
     };
-    let prior = if old.is_none() && other.is_none() {
-        Prior::Baseline
-    } else {
-        Prior::Published {
-            scope: old.as_ref(),
-            general: general.as_ref().or(old.as_ref()),
-        }
-    };
     let notice_days = agreement::terms(ctx).await?.notice_days();
     let at = now(ctx);
-    let merged = check_publication(prior, sheet, at, notice_days).map_err(|problems| {
-        ContractError::refused(
-            problems
-                .iter()
-                .map(|p| p.to_string())
-                .collect::<Vec<_>>()
-                .join("; "),
-        )
-    })?;
-    let version = previous.as_ref().map_or(0, |p| p.version) + 1;
-    let mut history = previous.map(|p| p.history).unwrap_or_default();
+    let baseline = old.is_none() && other.is_none();
+    let reference = old.or(general);
+    let (published_rows, outcome) = match Ratesheet::read(csv, sheet_terms) {
+        Err(e) => (0, Err(Problems::File(e))),
+        Ok(sheet) => {
+            let rows = sheet.rows().len();
+            let prior = if baseline {
+                Prior::Baseline
+            } else {
+                Prior::Published {
+                    scope: previous.as_ref().and(reference.as_ref()),
+                    general: reference.as_ref(),
+                }
+            };
+            let judged = check_publication(prior, sheet, at, notice_days).map_err(Problems::Change);
+            (rows, judged)
+        }
+    };
+    Ok(Judged {
+        key,
+        previous,
+        reference,
+        published_rows,
+        at,
+        notice_days,
+        outcome,
+    })
+}
+
+/// `ratesheet.publish`: validates the file (SPEC §3) and the change rules (§3.1, judged
+/// by the transaction's time) and stores the sheet in force. The owner is the caller, and
+/// a named counterparty must be the other carrier of the channel.
+pub async fn publish(
+    ctx: &mut Context<'_>,
+    req: PublishRatesheet,
+) -> Result<Published, ContractError> {
+    let PublishRatesheet { terms, csv } = req;
+    let judged = judge(ctx, &terms, &csv).await?;
+    let merged = judged.outcome.map_err(Problems::refusal)?;
+    let at = judged.at;
+    let version = judged.previous.as_ref().map_or(0, |p| p.version) + 1;
+    let mut history = judged.previous.map(|p| p.history).unwrap_or_default();
     history.push(Publication {
         version,
         tx_id: ctx.tx_id().to_string(),
         at: at.0,
-        rows: published_rows,
+        rows: judged.published_rows,
     });
     let stored = StoredSheet {
         terms,
@@ -252,12 +316,96 @@ pub async fn publish(
         version,
         history,
     };
-    put_json(ctx, &key, &stored)?;
+    put_json(ctx, &judged.key, &stored)?;
     emit(ctx, "ratesheet", &stored.event())?;
     Ok(Published {
         rows: merged.rows().len(),
         published_at: at.0,
         version,
+    })
+}
+
+/// One row a publication would change, as a rate notification shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SheetChange {
+    /// new, dearer, cheaper, same, closed or removed.
+    pub class: ChangeClass,
+    /// The row's line in its file.
+    pub line: u64,
+    /// The prefix.
+    pub prefix: String,
+    /// The destination.
+    pub destination: String,
+    /// The rate as written.
+    pub rate: String,
+    /// When the change takes effect (RFC 3339).
+    pub takes_effect: String,
+    /// The terms that moved, each as `name old → new`.
+    pub terms: Vec<String>,
+}
+
+impl From<&RowChange> for SheetChange {
+    fn from(c: &RowChange) -> SheetChange {
+        SheetChange {
+            class: c.class,
+            line: c.row.line,
+            prefix: c.row.prefix.to_string(),
+            destination: c.row.destination.to_string(),
+            rate: c.row.rate_text.to_string(),
+            takes_effect: c.takes_effect().to_string(),
+            terms: c.terms.clone(),
+        }
+    }
+}
+
+/// `ratesheet.preview`'s reply: what publishing the file now would do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Preview {
+    /// The time it was judged at (the proposal's), seconds.
+    pub at: i64,
+    /// The agreement's notice for a raise, days.
+    pub notice_days: u32,
+    /// The earliest a raise may take effect if published now (RFC 3339).
+    pub earliest_raise: String,
+    /// The version it would make.
+    pub version: u32,
+    /// Every problem by line; empty when the publication would be accepted.
+    pub problems: Vec<String>,
+    /// The rows that would change against the sheet in force (against the general sheet
+    /// for a counterparty's first sheet); empty when there are problems.
+    pub changes: Vec<SheetChange>,
+}
+
+/// `ratesheet.preview`: judges a publication exactly as `ratesheet.publish` would at the
+/// proposal's time, writes nothing, and says what it would change or what is wrong.
+pub async fn preview(
+    ctx: &mut Context<'_>,
+    req: PublishRatesheet,
+) -> Result<Preview, ContractError> {
+    let judged = judge(ctx, &req.terms, &req.csv).await?;
+    let earliest = Timestamp(
+        judged
+            .at
+            .0
+            .saturating_add(i64::from(judged.notice_days).saturating_mul(86_400)),
+    );
+    let (problems, changes) = match &judged.outcome {
+        Err(problems) => (problems.each(), Vec::new()),
+        Ok(merged) => (
+            Vec::new(),
+            diff(judged.reference.as_ref(), merged)
+                .iter()
+                .map(SheetChange::from)
+                .collect(),
+        ),
+    };
+    Ok(Preview {
+        at: judged.at.0,
+        notice_days: judged.notice_days,
+        earliest_raise: earliest.to_string(),
+        version: judged.previous.as_ref().map_or(0, |p| p.version) + 1,
+        problems,
+        changes,
     })
 }
 

@@ -100,9 +100,69 @@ async fn ratesheets_are_published_by_their_owner_under_the_change_rules(backend:
         .await
         .unwrap_err();
     assert!(err.contains("insufficient_notice"), "{err}");
-    // With eight days' notice it is accepted, and the sheet in force has three rows.
+    // A preview judges it the same way and writes nothing: the problem, with its line.
+    let seen = net
+        .call::<api::PreviewSheet>("beta", sheet(&raise))
+        .await
+        .unwrap();
+    assert_eq!((seen.version, seen.notice_days), (2, 7));
+    assert!(seen.changes.is_empty(), "{seen:?}");
+    assert!(
+        seen.problems.len() == 1 && seen.problems[0].starts_with("line 2: insufficient_notice"),
+        "{seen:?}"
+    );
+    let bad = net
+        .call::<api::PreviewSheet>(
+            "beta",
+            sheet("prefix,destination,rate,effective_from\n4x,Bad,1,2026-01-01\n"),
+        )
+        .await
+        .unwrap();
+    assert!(
+        bad.problems[0].starts_with("line 2: prefix `4x`"),
+        "{bad:?}"
+    );
+    // The preview of an acceptable raise: the row, dearer than the row in force for its
+    // prefix (49), from its date; the owner alone may ask.
     let later = chrono_like_date(8);
     let raise = format!("prefix,destination,rate,effective_from\n4930,Berlin,0.0900,{later}\n");
+    let seen = net
+        .call::<api::PreviewSheet>("beta", sheet(&raise))
+        .await
+        .unwrap();
+    assert!(seen.problems.is_empty(), "{seen:?}");
+    assert_eq!(seen.changes.len(), 1, "{seen:?}");
+    let c = &seen.changes[0];
+    assert_eq!(
+        (
+            c.class,
+            c.prefix.as_str(),
+            c.terms
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .as_slice()
+        ),
+        (
+            settlement::ratesheet::diff::ChangeClass::Dearer,
+            "4930",
+            &[
+                "rate 0.0100 → 0.0900",
+                "first_increment 60 → 1",
+                "next_increment 60 → 1"
+            ][..]
+        )
+    );
+    assert!(c.takes_effect.starts_with(&later), "{c:?}");
+    let err = net
+        .call::<api::PreviewSheet>("alpha", sheet(&raise))
+        .await
+        .unwrap_err();
+    assert!(
+        err.contains("alpha cannot publish beta's ratesheet"),
+        "{err}"
+    );
+    // With eight days' notice it is accepted, and the sheet in force has three rows.
     let out = net
         .call::<api::PublishSheet>("beta", sheet(&raise))
         .await
@@ -765,6 +825,31 @@ async fn carriers_register_their_own_profiles_and_sheets_keep_their_versions(bac
     assert_eq!(stored.version, 2);
     let rows: Vec<usize> = stored.history.iter().map(|p| p.rows).collect();
     assert_eq!(rows, [2, 1]);
+    // Each carrier's read model keeps every version's rows: their difference is the cut.
+    for (me, partner) in [("alpha", "beta"), ("beta", "alpha")] {
+        let versions = net
+            .client(me)
+            .sheet_versions(carrier(partner), carrier("beta"), Service::Voice, None)
+            .await
+            .unwrap();
+        let numbers: Vec<u32> = versions.iter().map(|v| v.event.version).collect();
+        assert_eq!(numbers, [1, 2], "{me}");
+        let (v1, v2) = (versions[0].sheet().unwrap(), versions[1].sheet().unwrap());
+        assert_eq!((v1.rows().len(), v2.rows().len()), (2, 3));
+        let d = settlement::ratesheet::diff::diff(Some(&v1), &v2);
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(
+            (d[0].class, &*d[0].row.prefix),
+            (settlement::ratesheet::diff::ChangeClass::Cheaper, "4930")
+        );
+    }
+    // Only a channel of the caller's may be asked.
+    let err = net
+        .client("beta")
+        .sheet_versions(carrier("gamma"), carrier("beta"), Service::Voice, None)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("gamma"), "{err}");
 }
 
 /// A batch of `csv` covering offsets `[from, to)` of partition 0 of `cdrs`.

@@ -46,7 +46,15 @@ async fn a_month_through_the_api_and_the_permission_matrix() {
     let mut broken = sheet.clone();
     broken.extend_from_slice(b"not,a,valid,row\n");
     let uri = "/api/v1/ratesheets?service=voice&currency=EUR";
-    let (s, b) = send(&app, Method::POST, uri, Some(&beta), "text/csv", broken).await;
+    let (s, b) = send(
+        &app,
+        Method::POST,
+        uri,
+        Some(&beta),
+        "text/csv",
+        broken.clone(),
+    )
+    .await;
     assert_eq!(
         s,
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -76,6 +84,90 @@ async fn a_month_through_the_api_and_the_permission_matrix() {
         Some(2),
         "published to both partners"
     );
+    // A preview judges without publishing: the broken sheet's line on each channel, and the
+    // sheet in force again changes nothing.
+    let preview = "/api/v1/ratesheets/preview?service=voice&currency=EUR";
+    let (s, b) = send(
+        &app,
+        Method::POST,
+        preview,
+        Some(&beta),
+        "text/csv",
+        broken.clone(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+    let seen = json(&b);
+    assert_eq!(seen.as_array().map(|a| a.len()), Some(2));
+    for on in seen.as_array().into_iter().flatten() {
+        let problems = on["preview"]["problems"].as_array().expect("problems");
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.as_str().unwrap_or_default().starts_with("line ")),
+            "{on}"
+        );
+        assert_eq!(on["preview"]["version"], 2);
+    }
+    let (s, b) = send(
+        &app,
+        Method::POST,
+        preview,
+        Some(&beta),
+        "text/csv",
+        sheet.clone(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+    for on in json(&b).as_array().into_iter().flatten() {
+        assert_eq!(
+            on["preview"]["problems"].as_array().map(Vec::len),
+            Some(0),
+            "{on}"
+        );
+        assert_eq!(
+            on["preview"]["changes"].as_array().map(Vec::len),
+            Some(0),
+            "{on}"
+        );
+    }
+    // The one version, every row of it new against nothing.
+    let (s, b) = send(
+        &app,
+        Method::GET,
+        "/api/v1/ratesheets/versions?with=alpha&owner=beta&service=voice",
+        Some(&beta),
+        JSON,
+        vec![],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+    let versions = json(&b);
+    assert_eq!(versions.as_array().map(Vec::len), Some(1), "{versions}");
+    let rows = versions[0]["rows"].as_u64().expect("rows");
+    let (s, b) = send(
+        &app,
+        Method::GET,
+        "/api/v1/ratesheets/diff?with=alpha&owner=beta&service=voice&from=0&to=1",
+        Some(&beta),
+        JSON,
+        vec![],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+    let changes = json(&b)["changes"].as_array().cloned().unwrap_or_default();
+    assert_eq!(changes.len() as u64, rows);
+    assert!(changes.iter().all(|c| c["class"] == "new"));
+    let (s, _) = send(
+        &app,
+        Method::GET,
+        "/api/v1/ratesheets/diff?with=alpha&owner=beta&service=voice&from=0&to=9",
+        Some(&beta),
+        JSON,
+        vec![],
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "no version 9");
     let (s, b) = send(
         &app,
         Method::POST,
@@ -215,6 +307,8 @@ async fn a_month_through_the_api_and_the_permission_matrix() {
         "/api/v1/me".to_string(),
         "/api/v1/partners".into(),
         "/api/v1/ratesheets".into(),
+        "/api/v1/ratesheets/versions?with=beta&owner=beta&service=voice".into(),
+        "/api/v1/ratesheets/diff?with=beta&owner=beta&service=voice&from=0&to=1".into(),
         "/api/v1/deals".into(),
         "/api/v1/cdr-files".into(),
         format!("/api/v1/cdr-files/{alpha_upload}"),
@@ -240,6 +334,8 @@ async fn a_month_through_the_api_and_the_permission_matrix() {
         format!("/api/v1/disputes/{dispute}"),
         "/api/v1/balances?with=gamma".into(),
         "/api/v1/transactions?with=gamma".into(),
+        "/api/v1/ratesheets/versions?with=alpha&owner=beta&service=voice".into(),
+        "/api/v1/ratesheets/diff?with=alpha&owner=beta&service=voice&from=0&to=1".into(),
     ];
     for uri in &own_reads {
         for t in [&admin, &settle, &viewer] {
@@ -305,6 +401,11 @@ async fn a_month_through_the_api_and_the_permission_matrix() {
         ),
         (
             "/api/v1/ratesheets?service=voice&currency=EUR".into(),
+            String::new(),
+            "settle",
+        ),
+        (
+            "/api/v1/ratesheets/preview?service=voice&currency=EUR".into(),
             String::new(),
             "settle",
         ),

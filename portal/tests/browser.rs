@@ -188,6 +188,28 @@ async fn a_month_in_the_browser() {
     click(&c, "#publish").await;
     text_when(&c, "#notice", |t| t.contains("Published")).await;
     shot(&c, "03-ratesheet-published").await;
+    // A new destination previewed before it is published: what it changes, nothing written.
+    c.execute(
+        "document.getElementById('csv').value = arguments[0];",
+        vec![format!("{sheet}8889,Testland,0.5000,2030-01-01,,1,1,\n").into()],
+    )
+    .await
+    .expect("pasted");
+    click(&c, "#preview").await;
+    let seen = text_when(&c, "#previews", |t| t.contains("8889")).await;
+    assert!(seen.contains("new") && seen.contains("Testland"), "{seen}");
+    shot(&c, "03a-ratesheet-preview").await;
+    c.goto(&format!(
+        "{base}/ratesheets/versions?with=alpha&owner=beta&service=voice"
+    ))
+    .await
+    .expect("versions");
+    let changes = text(&c, "#change-counts").await;
+    assert!(
+        changes.contains("new") && !changes.contains("8889"),
+        "{changes}"
+    );
+    shot(&c, "03b-ratesheet-versions").await;
 
     // beta's own records go in through the API's client (the browser does alpha's).
     let beta = Clearing::new(p.transport.clone(), c_("beta")).expect("client");

@@ -151,6 +151,10 @@ async fn sign_in_pages_forms_and_isolation() {
                 "id=\"publish-form\"",
             ],
         ),
+        (
+            "/ratesheets/versions?with=beta&owner=beta&service=voice",
+            vec!["id=\"versions\"", "id=\"changes\"", "class=\"change-new\""],
+        ),
         ("/deals", vec!["id=\"deals\"", "id=\"toml\""]),
         (
             "/uploads",
@@ -261,6 +265,62 @@ async fn sign_in_pages_forms_and_isolation() {
     let body = String::from_utf8_lossy(&test::read_body(res).await).into_owned();
     assert!(body.contains("id=\"error-summary\"") && body.contains("id=\"amount-error\""));
 
+    // A ratesheet previewed: without the token refused; with it, judged and not published.
+    let (_, page) = get(&app, "/ratesheets", &settle).await;
+    let token = csrf_of(&page);
+    let sheet = |csrf: &str| {
+        vec![
+            ("csrf", csrf.to_string()),
+            ("service", "voice".into()),
+            ("currency", "EUR".into()),
+            ("counterparty", "beta".into()),
+            ("decimals", "4".into()),
+            ("rounding", "half_up".into()),
+            (
+                "csv",
+                "prefix,destination,rate,effective_from\n44,UK,0.0100,2026-01-01\n".into(),
+            ),
+        ]
+    };
+    let res = test::call_service(
+        &app,
+        test::TestRequest::post()
+            .uri("/ratesheets/preview")
+            .cookie(settle.clone())
+            .set_form(sheet(""))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let res = test::call_service(
+        &app,
+        test::TestRequest::post()
+            .uri("/ratesheets/preview")
+            .cookie(settle.clone())
+            .set_form(sheet(&token))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body = String::from_utf8_lossy(&test::read_body(res).await).into_owned();
+    assert!(
+        body.contains("id=\"previews\"")
+            && body.contains("class=\"change-new\"")
+            && body.contains("It would be accepted"),
+        "{body}"
+    );
+    assert!(body.contains("44,UK,0.0100"), "the sheet stays in the form");
+    let (_, body) = get(
+        &app,
+        "/ratesheets/versions?with=beta&owner=alpha&service=voice&counterparty=beta",
+        &settle,
+    )
+    .await;
+    assert!(
+        body.contains("no version on this channel"),
+        "a preview publishes nothing: {body}"
+    );
+
     // A settlement user sees no admin form and may not send one.
     let (_, page) = get(&app, "/partners", &settle).await;
     assert!(!page.contains("id=\"propose-terms\""));
@@ -290,6 +350,7 @@ async fn sign_in_pages_forms_and_isolation() {
         format!("/disputes/view?id={}", m.dispute),
         statement.to_string(),
         "/?partner=alpha".into(),
+        "/ratesheets/versions?with=alpha&owner=beta&service=voice".into(),
     ] {
         let (s, body) = get(&app, &uri, &gamma).await;
         if uri.starts_with("/?") {

@@ -15,12 +15,13 @@ use ledger::network::pair_channel;
 use ledger::peer::EndorseError;
 use ledger::validate::ValidationCode;
 use settlement::carrier::CarrierId;
+use settlement::service::Service;
 
 pub use embedded::Embedded;
 pub use view::{View, ViewReply};
 
 use crate::api::{self, Call, Function};
-use crate::readmodel::views::Kind;
+use crate::readmodel::views::{Kind, SheetVersion};
 use crate::readmodel::{AuditEntry, DailyTraffic, Submission};
 use crate::{DealRecord, DisputeRecord, PaymentRecord, StatementIssued};
 
@@ -243,6 +244,30 @@ impl Clearing {
         match self.view(View::Deals { with }).await? {
             ViewReply::Deals(d) => Ok(d),
             other => Err(ClientError::bad_reply("deals", format!("{other:?}"))),
+        }
+    }
+
+    /// Every version of `owner`'s sheet for `service` and scope on the channel with `with`,
+    /// oldest first.
+    pub async fn sheet_versions(
+        &self,
+        with: CarrierId,
+        owner: CarrierId,
+        service: Service,
+        counterparty: Option<CarrierId>,
+    ) -> Result<Vec<SheetVersion>, ClientError> {
+        let view = View::SheetVersions {
+            with,
+            owner,
+            service,
+            counterparty,
+        };
+        match self.view(view).await? {
+            ViewReply::SheetVersions(v) => Ok(v),
+            other => Err(ClientError::bad_reply(
+                "sheet versions",
+                format!("{other:?}"),
+            )),
         }
     }
 

@@ -4,9 +4,10 @@ use ledger::network::pair_channel;
 use serde::{Deserialize, Serialize};
 use settlement::carrier::CarrierId;
 
-use crate::readmodel::views::Kind;
+use crate::readmodel::views::{Kind, SheetVersion};
 use crate::readmodel::{AuditEntry, DailyTraffic, ReadModel, ReadModelError, Submission};
 use crate::{DealRecord, DisputeRecord, PaymentRecord, StatementIssued};
+use settlement::service::Service;
 
 /// A question to one carrier's read model; `with` narrows it to the channel shared with
 /// that partner, none asks across all the carrier's channels.
@@ -58,6 +59,17 @@ pub enum View {
         /// Entries to return.
         limit: u64,
     },
+    /// Every version of one owner's sheet on the channel with a partner.
+    SheetVersions {
+        /// The partner.
+        with: CarrierId,
+        /// Who published it (the caller or the partner).
+        owner: CarrierId,
+        /// Its service.
+        service: Service,
+        /// Its counterparty scope; none for the general sheet.
+        counterparty: Option<CarrierId>,
+    },
     /// The partner on whose channel a deal, dispute or payment is.
     Locate {
         /// What is looked for.
@@ -85,6 +97,8 @@ pub enum ViewReply {
     Daily(Vec<DailyTraffic>),
     /// Audit entries.
     Transactions(Vec<AuditEntry>),
+    /// Sheet versions, oldest first.
+    SheetVersions(Vec<SheetVersion>),
     /// The partner found, if any.
     Located(Option<CarrierId>),
 }
@@ -100,6 +114,7 @@ impl View {
             | View::Submissions { with }
             | View::Daily { with, .. }
             | View::Transactions { with, .. } => *with,
+            View::SheetVersions { with, .. } => Some(*with),
             View::Locate { .. } => None,
         }
     }
@@ -126,6 +141,15 @@ impl ReadModel {
                 ..
             } => ViewReply::Transactions(
                 self.transactions(ch, tx_id.as_deref(), offset, limit)
+                    .await?,
+            ),
+            View::SheetVersions {
+                owner,
+                service,
+                counterparty,
+                ..
+            } => ViewReply::SheetVersions(
+                self.sheet_versions(ch.unwrap_or_default(), owner, service, counterparty)
                     .await?,
             ),
             View::Locate { kind, id } => {

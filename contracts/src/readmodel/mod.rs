@@ -10,7 +10,7 @@ use std::sync::Arc;
 use ledger::audit::block_audit;
 use ledger::ledger::ChannelLedger;
 use ledger::proto::Block;
-use ledger::validate::{ValidationCode, block_outcomes};
+use ledger::validate::{ValidationCode, block_outcomes, block_update};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use settlement::carrier::CarrierId;
@@ -19,8 +19,9 @@ use sqlx::{PgPool, SqlitePool};
 use crate::CLEARING;
 use crate::deal::DealRecord;
 use crate::dispute::DisputeRecord;
+use crate::keys;
 use crate::payment::PaymentRecord;
-use crate::ratesheet::SheetEvent;
+use crate::ratesheet::{SheetEvent, StoredSheet};
 use crate::statement::StatementIssued;
 use crate::usage::{BatchEvent, RatedRecord};
 
@@ -96,7 +97,24 @@ const SCHEMA: [&str; 9] = [
      body TEXT NOT NULL, PRIMARY KEY (channel, id))",
     "CREATE TABLE IF NOT EXISTS rm_sheets (channel TEXT NOT NULL, owner TEXT NOT NULL, service TEXT NOT NULL, \
      scope TEXT NOT NULL, version BIGINT NOT NULL, published_at BIGINT NOT NULL, body TEXT NOT NULL, \
-     PRIMARY KEY (channel, owner, service, scope, version))",
+     csv TEXT NOT NULL, PRIMARY KEY (channel, owner, service, scope, version))",
+];
+
+/// The tables' layout. A model made with another layout is dropped when opened and derived
+/// again from the blocks (it is never a source of truth).
+const SCHEMA_VERSION: i64 = 2;
+
+/// Every table of [`SCHEMA`], dropped when the layout changes.
+const DROP: [&str; 9] = [
+    "DROP TABLE IF EXISTS rm_savepoint",
+    "DROP TABLE IF EXISTS rm_transactions",
+    "DROP TABLE IF EXISTS rm_batches",
+    "DROP TABLE IF EXISTS rm_records",
+    "DROP TABLE IF EXISTS rm_statements",
+    "DROP TABLE IF EXISTS rm_disputes",
+    "DROP TABLE IF EXISTS rm_payments",
+    "DROP TABLE IF EXISTS rm_deals",
+    "DROP TABLE IF EXISTS rm_sheets",
 ];
 
 /// Every table, in the order `dump` walks them, with its ordering key.
@@ -297,10 +315,30 @@ impl ReadModel {
     }
 
     async fn create(&self) -> Result<(), ReadModelError> {
-        self.run(Batch(
-            SCHEMA.iter().map(|s| (Sql::Text(s), Vec::new())).collect(),
-        ))
-        .await
+        let mut batch = Batch(Vec::new());
+        batch.push(
+            "CREATE TABLE IF NOT EXISTS rm_schema (version BIGINT NOT NULL)",
+            Vec::new(),
+        );
+        self.run(batch).await?;
+        let have = self
+            .rows("SELECT version FROM rm_schema", Vec::new())
+            .await?;
+        let mut batch = Batch(Vec::new());
+        if have != [[SCHEMA_VERSION.to_string()]] {
+            for sql in DROP {
+                batch.push(sql, Vec::new());
+            }
+            batch.push("DELETE FROM rm_schema", Vec::new());
+            batch.push(
+                "INSERT INTO rm_schema (version) VALUES ($1)",
+                vec![Val::I(SCHEMA_VERSION)],
+            );
+        }
+        for sql in SCHEMA {
+            batch.push(sql, Vec::new());
+        }
+        self.run(batch).await
     }
 
     /// Runs statements in one transaction.
@@ -407,12 +445,19 @@ impl ReadModel {
                 ],
             );
         }
-        for o in block_outcomes(block)
+        for (index, o) in block_outcomes(block)
             .iter()
-            .filter(|o| o.code == ValidationCode::Valid)
+            .enumerate()
+            .filter(|(_, o)| o.code == ValidationCode::Valid)
         {
+            let tx = Tx {
+                block,
+                number: n,
+                index,
+                id: &o.tx_id,
+            };
             for e in o.events.iter().filter(|e| e.contract == CLEARING) {
-                event(channel, n, &o.tx_id, &e.name, &e.payload, &mut batch)?;
+                event(channel, &tx, &e.name, &e.payload, &mut batch)?;
             }
         }
         batch.push(
@@ -518,17 +563,38 @@ impl ReadModel {
 }
 
 /// The statements deriving one event's rows.
+/// The transaction an event came from.
+struct Tx<'a> {
+    block: &'a Block,
+    number: i64,
+    /// Its position in the block.
+    index: usize,
+    id: &'a str,
+}
+
+impl Tx<'_> {
+    /// The value this transaction wrote to `key` of the clearing contract, if it did.
+    fn wrote(&self, key: &str) -> Option<Vec<u8>> {
+        block_update(self.block)
+            .writes
+            .into_iter()
+            .find(|w| {
+                w.version.tx_num == self.index as u64 && w.namespace == CLEARING && w.key == key
+            })
+            .and_then(|w| w.value)
+    }
+}
+
 fn event(
     channel: &str,
-    block: i64,
-    tx_id: &str,
+    tx: &Tx<'_>,
     name: &str,
     payload: &[u8],
     batch: &mut Batch,
 ) -> Result<(), ReadModelError> {
     let bad = |message: String| ReadModelError::Event {
         channel: channel.into(),
-        tx_id: tx_id.into(),
+        tx_id: tx.id.into(),
         event: name.into(),
         message,
     };
@@ -548,7 +614,7 @@ fn event(
                 vec![
                     ch(),
                     b.tx_id.clone().into(),
-                    block.into(),
+                    tx.number.into(),
                     b.reporter.into(),
                     b.counterparty.into(),
                     to_i64(b.rows)?.into(),
@@ -630,9 +696,15 @@ fn event(
                 .terms
                 .counterparty
                 .map_or("*".to_string(), |c| c.to_string());
+            // The rows in force after this version are the sheet the transaction wrote.
+            let key = keys::sheet(e.terms.owner.as_str(), e.terms.service.as_str(), &scope);
+            let stored: StoredSheet = tx
+                .wrote(&key)
+                .ok_or_else(|| bad(format!("the transaction wrote no `{key}`")))
+                .and_then(|v| serde_json::from_slice(&v).map_err(|e| bad(e.to_string())))?;
             batch.push(
-                "INSERT INTO rm_sheets (channel, owner, service, scope, version, published_at, body) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                "INSERT INTO rm_sheets (channel, owner, service, scope, version, published_at, body, csv) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 vec![
                     ch(),
                     e.terms.owner.into(),
@@ -641,6 +713,7 @@ fn event(
                     i64::from(e.version).into(),
                     e.published_at.into(),
                     body()?,
+                    stored.csv.into(),
                 ],
             );
         }
@@ -699,4 +772,38 @@ fn text_pg(r: &sqlx::postgres::PgRow, i: usize) -> Result<String, ReadModelError
                 .map(Option::unwrap_or_default)
         })
         .map_err(|e| ReadModelError::Corrupt(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_model_of_another_layout_is_dropped_and_derived_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.sqlite");
+        let rm = ReadModel::sqlite(&path).await.unwrap();
+        let mut b = Batch(Vec::new());
+        b.push(
+            "INSERT INTO rm_savepoint (channel, block) VALUES ($1, $2)",
+            vec!["alpha.beta".into(), Val::I(7)],
+        );
+        rm.run(b).await.unwrap();
+        drop(rm);
+        // The same layout is kept as it is.
+        let rm = ReadModel::sqlite(&path).await.unwrap();
+        assert_eq!(rm.savepoint("alpha.beta").await.unwrap(), Some(7));
+        let mut b = Batch(Vec::new());
+        b.push("UPDATE rm_schema SET version = $1", vec![Val::I(1)]);
+        rm.run(b).await.unwrap();
+        drop(rm);
+        // Another layout is dropped: the model starts again from block 0.
+        let rm = ReadModel::sqlite(&path).await.unwrap();
+        assert_eq!(rm.savepoint("alpha.beta").await.unwrap(), None);
+        let version = rm
+            .rows("SELECT version FROM rm_schema", Vec::new())
+            .await
+            .unwrap();
+        assert_eq!(version, [[SCHEMA_VERSION.to_string()]]);
+    }
 }

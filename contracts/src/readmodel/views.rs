@@ -13,7 +13,10 @@ use super::{ReadModel, ReadModelError, Val};
 use crate::deal::DealRecord;
 use crate::dispute::DisputeRecord;
 use crate::payment::PaymentRecord;
+use crate::ratesheet::SheetEvent;
 use crate::statement::StatementIssued;
+use settlement::ratesheet::Ratesheet;
+use settlement::service::Service;
 
 /// One CDR batch as it was committed: a submission's counts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,6 +83,29 @@ pub struct AuditEntry {
     pub function: String,
 }
 
+/// One version of a published sheet: the rows in force once it was published.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SheetVersion {
+    /// What was published, and when.
+    pub event: SheetEvent,
+    /// The rows in force afterwards, as a canonical ratesheet file.
+    pub csv: String,
+}
+
+impl SheetVersion {
+    /// The rows, parsed; a stored version that does not parse is a corrupt row.
+    pub fn sheet(&self) -> Result<Ratesheet, ReadModelError> {
+        let terms = self
+            .event
+            .terms
+            .sheet_terms()
+            .map_err(|e| ReadModelError::Corrupt(format!("sheet version terms: {e}")))?;
+        Ratesheet::read(self.csv.as_bytes(), terms).map_err(|e| {
+            ReadModelError::Corrupt(format!("sheet version {}: {e}", self.event.version))
+        })
+    }
+}
+
 /// Things found by id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -144,6 +170,41 @@ impl ReadModel {
             .await?;
         deals.sort_by(|a, b| b.proposed_at.cmp(&a.proposed_at).then(a.id.cmp(&b.id)));
         Ok(deals)
+    }
+
+    /// Every version of one owner's sheet for a service and scope (`None`: its general
+    /// sheet) on `channel`, oldest first.
+    pub async fn sheet_versions(
+        &self,
+        channel: &str,
+        owner: CarrierId,
+        service: Service,
+        counterparty: Option<CarrierId>,
+    ) -> Result<Vec<SheetVersion>, ReadModelError> {
+        let scope = counterparty.map_or("*".to_string(), |c| c.to_string());
+        self.rows(
+            "SELECT body, csv FROM rm_sheets WHERE channel = $1 AND owner = $2 AND service = $3 \
+             AND scope = $4 ORDER BY version",
+            vec![
+                channel.into(),
+                owner.into(),
+                service.as_str().into(),
+                scope.into(),
+            ],
+        )
+        .await?
+        .into_iter()
+        .map(|r| match <[String; 2]>::try_from(r) {
+            Ok([body, csv]) => Ok(SheetVersion {
+                event: json(&body)?,
+                csv,
+            }),
+            Err(r) => Err(ReadModelError::Corrupt(format!(
+                "a sheet version row of {} columns",
+                r.len()
+            ))),
+        })
+        .collect()
     }
 
     /// Disputes, most recently moved first.

@@ -9,6 +9,7 @@ pub mod payments;
 pub mod sheets;
 pub mod statements;
 pub mod uploads;
+pub mod versions;
 
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
@@ -31,6 +32,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .route("/ratesheets", web::get().to(sheets::list))
         .route("/ratesheets", web::post().to(sheets::publish))
+        .route("/ratesheets/versions", web::get().to(versions::list))
+        .route("/ratesheets/diff", web::get().to(versions::compare))
+        .route("/ratesheets/preview", web::post().to(versions::preview))
         .route("/deals", web::get().to(sheets::deals))
         .route("/deals", web::post().to(sheets::propose_deal))
         .route("/deals/{id}/accept", web::post().to(sheets::accept_deal))

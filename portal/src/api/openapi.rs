@@ -16,6 +16,9 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         crate::api::partners::accept,
         crate::api::sheets::list,
         crate::api::sheets::publish,
+        crate::api::versions::list,
+        crate::api::versions::compare,
+        crate::api::versions::preview,
         crate::api::sheets::deals,
         crate::api::sheets::propose_deal,
         crate::api::sheets::accept_deal,
@@ -37,7 +40,12 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         crate::api::payments::balances,
         crate::api::audit::transactions
     ),
-    components(schemas(crate::errors::ErrorBody)),
+    components(schemas(
+        crate::errors::ErrorBody,
+        crate::api::versions::VersionView,
+        crate::api::versions::SheetDiff,
+        crate::api::versions::PreviewOn
+    )),
     modifiers(&Bearer),
     security(("bearer" = []))
 )]

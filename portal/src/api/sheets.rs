@@ -1,7 +1,8 @@
 //! Ratesheets (in force, with versions; publish) and deals (propose, accept, withdraw).
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use contracts::client::ClientError;
+use contracts::api::Function;
+use contracts::client::{Clearing, ClientError};
 use contracts::readmodel::views::Kind;
 use contracts::{
     DealId, DealRecord, ProposeDeal, PublishRatesheet, SheetQuery, StoredSheet, Terms, api,
@@ -101,14 +102,12 @@ pub struct PublishedOn {
     pub rows: usize,
 }
 
-/// Publishes a sheet as the caller's carrier, on each partner's channel (or one).
-pub async fn publish_sheet(
-    p: &Portal,
+/// The channels a publication goes to (each partner's, or the one it is for) and its terms.
+pub fn publication(
     caller: &Caller,
+    c: &Clearing,
     q: PublishQuery,
-    csv: Vec<u8>,
-) -> Result<Vec<PublishedOn>, PortalError> {
-    let c = p.client(caller)?;
+) -> Result<(Vec<CarrierId>, Terms), PortalError> {
     let partners = match q.counterparty {
         Some(cp) => vec![partner(caller, &c.partners(), cp.as_str())?],
         None => c.partners(),
@@ -121,27 +120,52 @@ pub async fn publish_sheet(
         decimals: q.decimals.unwrap_or(4),
         rounding: q.rounding.unwrap_or(Rounding::HalfUp),
     };
+    Ok((partners, terms))
+}
+
+/// Calls `F` with a publication on each partner's channel it goes to (or one), in turn.
+pub async fn on_each_channel<F>(
+    p: &Portal,
+    caller: &Caller,
+    q: PublishQuery,
+    csv: Vec<u8>,
+) -> Result<Vec<(CarrierId, F::Reply)>, PortalError>
+where
+    F: Function<Request = PublishRatesheet>,
+    F::Reply: Send + 'static,
+{
+    let c = p.client(caller)?;
+    let (partners, terms) = publication(caller, &c, q)?;
     p.run(async move {
         let mut out = Vec::new();
         for with in partners {
-            let r = c
-                .call::<api::PublishSheet>(
-                    with,
-                    PublishRatesheet {
-                        terms: terms.clone(),
-                        csv: csv.clone(),
-                    },
-                )
-                .await?;
-            out.push(PublishedOn {
-                partner: with,
-                version: r.version,
-                rows: r.rows,
-            });
+            let req = PublishRatesheet {
+                terms: terms.clone(),
+                csv: csv.clone(),
+            };
+            out.push((with, c.call::<F>(with, req).await?));
         }
         Ok(out)
     })
     .await
+}
+
+/// Publishes a sheet as the caller's carrier, on each partner's channel (or one).
+pub async fn publish_sheet(
+    p: &Portal,
+    caller: &Caller,
+    q: PublishQuery,
+    csv: Vec<u8>,
+) -> Result<Vec<PublishedOn>, PortalError> {
+    Ok(on_each_channel::<api::PublishSheet>(p, caller, q, csv)
+        .await?
+        .into_iter()
+        .map(|(partner, r)| PublishedOn {
+            partner,
+            version: r.version,
+            rows: r.rows,
+        })
+        .collect())
 }
 
 /// `POST /api/v1/ratesheets?service=&currency=[&counterparty=&decimals=&rounding=]`, body:

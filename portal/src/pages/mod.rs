@@ -36,6 +36,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/partners/accept", web::post().to(partners::accept))
         .route("/ratesheets", web::get().to(ratesheets::page))
         .route("/ratesheets", web::post().to(ratesheets::publish))
+        .route("/ratesheets/preview", web::post().to(ratesheets::preview))
+        .route(
+            "/ratesheets/versions",
+            web::get().to(ratesheets::versions_page),
+        )
         .route("/deals", web::get().to(deals::page))
         .route("/deals", web::post().to(deals::propose))
         .route("/deals/decide", web::post().to(deals::decide))

@@ -67,7 +67,7 @@ pub enum Prior<'a> {
 }
 
 /// Whether two rows say the same thing, whatever line they came from.
-fn same_terms(a: &RateRow, b: &RateRow) -> bool {
+pub(super) fn same_terms(a: &RateRow, b: &RateRow) -> bool {
     a.destination == b.destination
         && a.rate == b.rate
         && a.to == b.to
@@ -77,7 +77,7 @@ fn same_terms(a: &RateRow, b: &RateRow) -> bool {
 }
 
 /// Whether `new` closes the open row `old`: the same row but for its new `effective_to`.
-fn closes(old: &RateRow, new: &RateRow) -> bool {
+pub(super) fn closes(old: &RateRow, new: &RateRow) -> bool {
     old.to.is_none()
         && new.to.is_some()
         && same_terms(
@@ -89,43 +89,63 @@ fn closes(old: &RateRow, new: &RateRow) -> bool {
         )
 }
 
-/// The terms of `new` that are higher than those of `reference` (§3.1's raise): each as
-/// `name old → new`.
-fn raised_terms(new: &RateRow, reference: &RateRow) -> Vec<String> {
-    let mut up = Vec::new();
-    if new.rate > reference.rate {
-        up.push(format!("rate {} → {}", reference.rate, new.rate));
-    }
-    if new.connect_fee > reference.connect_fee {
-        up.push(format!(
-            "connect_fee {} → {}",
-            reference.connect_fee, new.connect_fee
-        ));
-    }
-    if new.first_increment > reference.first_increment {
-        up.push(format!(
-            "first_increment {} → {}",
-            reference.first_increment, new.first_increment
-        ));
-    }
-    if new.next_increment > reference.next_increment {
-        up.push(format!(
-            "next_increment {} → {}",
-            reference.next_increment, new.next_increment
-        ));
-    }
-    up
+/// The terms of `new` that are higher (`up`) or lower (`down`) than those of `reference`:
+/// each as `name old → new`. Any term higher makes `new` a raise (§3.1), whatever else is
+/// lower.
+pub(super) fn term_changes(new: &RateRow, reference: &RateRow) -> (Vec<String>, Vec<String>) {
+    let (mut up, mut down) = (Vec::new(), Vec::new());
+    let mut compare = |name: &str, old: String, new: String, ord: std::cmp::Ordering| match ord {
+        std::cmp::Ordering::Greater => up.push(format!("{name} {old} → {new}")),
+        std::cmp::Ordering::Less => down.push(format!("{name} {old} → {new}")),
+        std::cmp::Ordering::Equal => {}
+    };
+    compare(
+        "rate",
+        reference.rate.to_string(),
+        new.rate.to_string(),
+        new.rate.cmp(&reference.rate),
+    );
+    compare(
+        "connect_fee",
+        reference.connect_fee.to_string(),
+        new.connect_fee.to_string(),
+        new.connect_fee.cmp(&reference.connect_fee),
+    );
+    compare(
+        "first_increment",
+        reference.first_increment.to_string(),
+        new.first_increment.to_string(),
+        new.first_increment.cmp(&reference.first_increment),
+    );
+    compare(
+        "next_increment",
+        reference.next_increment.to_string(),
+        new.next_increment.to_string(),
+        new.next_increment.cmp(&reference.next_increment),
+    );
+    (up, down)
+}
+
+/// The row a new row is compared with (§3.1): the one that would rate its prefix at its
+/// `effective_from` without it, and the prefix's own last row where that row has ended
+/// before it.
+pub(super) fn references<'a>(
+    reference: Option<&'a Ratesheet>,
+    new: &RateRow,
+) -> (Option<&'a RateRow>, Option<&'a RateRow>) {
+    let prefix = new.prefix.as_bytes();
+    let in_force = reference.and_then(|s| s.find_at(prefix, &new.from).map(|i| s.row(i)));
+    let ended = reference
+        .and_then(|s| s.last_row_before(prefix, &new.from).map(|i| s.row(i)))
+        .filter(|r| r.to.as_ref().is_some_and(|to| *to <= new.from));
+    (in_force, ended)
 }
 
 /// Why a new row is a raise (§3.1), or `None` when it is not: compared with the row that
 /// would rate its prefix at its `effective_from` without this publication, and with the
 /// prefix's own last row where that row has ended; with neither, every term counts as 0.
 fn raise(reference: Option<&Ratesheet>, new: &RateRow) -> Option<String> {
-    let prefix = new.prefix.as_bytes();
-    let in_force = reference.and_then(|s| s.find_at(prefix, &new.from).map(|i| s.row(i)));
-    let ended = reference
-        .and_then(|s| s.last_row_before(prefix, &new.from).map(|i| s.row(i)))
-        .filter(|r| r.to.as_ref().is_some_and(|to| *to <= new.from));
+    let (in_force, ended) = references(reference, new);
     if in_force.is_none() && ended.is_none() {
         return Some(format!(
             "nothing rates prefix {} at {}, so pricing it is a raise",
@@ -133,7 +153,7 @@ fn raise(reference: Option<&Ratesheet>, new: &RateRow) -> Option<String> {
         ));
     }
     let describe = |r: &RateRow, what: &str| {
-        let up = raised_terms(new, r);
+        let (up, _) = term_changes(new, r);
         (!up.is_empty()).then(|| {
             format!(
                 "{} over {what} (prefix {} from {}, line {})",
@@ -303,28 +323,7 @@ mod tests {
     use crate::ratesheet::SheetTerms;
     use crate::service::Service;
 
-    fn sheet(rows: &[&str]) -> Ratesheet {
-        let terms = SheetTerms::new(
-            Service::Voice,
-            Currency::parse("EUR").unwrap(),
-            4,
-            Rounding::HalfUp,
-        )
-        .unwrap();
-        // Rows may leave out the last three columns (increments 1, no connect fee).
-        let rows: Vec<String> = rows
-            .iter()
-            .map(|r| match r.matches(',').count() {
-                4 => format!("{r},,,"),
-                _ => r.to_string(),
-            })
-            .collect();
-        let text = format!(
-            "prefix,destination,rate,effective_from,effective_to,first_increment,next_increment,connect_fee\n{}\n",
-            rows.join("\n")
-        );
-        Ratesheet::read(text.as_bytes(), terms).unwrap()
-    }
+    use crate::ratesheet::test_sheet as sheet;
 
     fn published<'a>(scope: Option<&'a Ratesheet>, general: Option<&'a Ratesheet>) -> Prior<'a> {
         Prior::Published { scope, general }

@@ -2,6 +2,7 @@
 //! record (§3.2).
 
 pub mod change;
+pub mod diff;
 mod index;
 mod parse;
 
@@ -225,6 +226,31 @@ impl Ratesheet {
     pub fn find(&self, b_number: &[u8], start: i64) -> Option<u32> {
         self.index.find(b_number, start)
     }
+}
+
+/// A voice sheet in EUR with 4 decimals from its rows; a row may leave out the last three
+/// columns (increments 1, no connect fee).
+#[cfg(test)]
+pub(crate) fn test_sheet(rows: &[&str]) -> Ratesheet {
+    let terms = SheetTerms::new(
+        Service::Voice,
+        Currency::parse("EUR").unwrap(),
+        4,
+        Rounding::HalfUp,
+    )
+    .unwrap();
+    let rows: Vec<String> = rows
+        .iter()
+        .map(|r| match r.matches(',').count() {
+            4 => format!("{r},,,"),
+            _ => r.to_string(),
+        })
+        .collect();
+    let text = format!(
+        "prefix,destination,rate,effective_from,effective_to,first_increment,next_increment,connect_fee\n{}\n",
+        rows.join("\n")
+    );
+    Ratesheet::read(text.as_bytes(), terms).unwrap()
 }
 
 #[cfg(test)]
