@@ -462,6 +462,40 @@ LATE1,voice,alpha,beta,441234567,4930123456,2026-10-20T10:00:00Z,61
         .await
         .unwrap();
     assert_eq!(s.rejects, vec![(2, "period_closed".to_string())]);
+    // The deal's progress, as each carrier's read model has it: the October records are all
+    // of its period so far, so each side's total is the statement's deal line.
+    for org in ["alpha", "beta"] {
+        let progress = net.client(org).deal_progress(None).await.unwrap();
+        assert_eq!(progress.len(), 1, "{org}");
+        let p = &progress[0];
+        assert_eq!(p.id, "alpha-beta-2026q4");
+        let totals: Vec<Vec<(String, u64, String)>> = p
+            .commitments
+            .iter()
+            .map(|c| {
+                c.sides
+                    .iter()
+                    .map(|s| {
+                        (
+                            s.reporter.to_string(),
+                            s.records,
+                            s.total_if_ended_now.to_string(),
+                        )
+                    })
+                    .collect()
+            })
+            .collect();
+        let side = |who: &str, n: u64, total: &str| (who.to_string(), n, total.to_string());
+        assert_eq!(
+            totals,
+            [
+                vec![side("alpha", 4, "1.11"), side("beta", 4, "1.13")],
+                vec![side("beta", 0, "1.00"), side("alpha", 0, "1.00")],
+                vec![side("alpha", 0, "0.01"), side("beta", 0, "0.01")],
+            ],
+            "{org}"
+        );
+    }
     // The read model of each carrier lists the statement.
     for org in ["alpha", "beta"] {
         let listed = net.client(org).statements(None).await.unwrap();

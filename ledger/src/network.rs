@@ -270,6 +270,20 @@ pub fn crypto_dir(dir: &Path, org: &str) -> PathBuf {
     dir.join("crypto").join(org)
 }
 
+/// A carrier's certificate files in the network's directory, each with what it is for.
+pub fn certificate_files(dir: &Path, org: &str) -> Vec<(&'static str, PathBuf)> {
+    let d = crypto_dir(dir, org);
+    [
+        ("CA", "ca.pem"),
+        ("peer", "peer.pem"),
+        ("admin", "admin.pem"),
+        ("client", "client.pem"),
+    ]
+    .into_iter()
+    .map(|(role, file)| (role, d.join(file)))
+    .collect()
+}
+
 fn genesis_path(dir: &Path, channel: &str) -> PathBuf {
     dir.join("genesis").join(format!("{channel}.block"))
 }

@@ -52,6 +52,21 @@ pub fn tls_dir(dir: &Path) -> PathBuf {
     dir.join("tls")
 }
 
+/// A carrier organisation's certificate files in its directory, each with what it is for.
+pub fn certificate_files(dir: &Path) -> Vec<(&'static str, PathBuf)> {
+    let (crypto, tls) = (crypto_dir(dir), tls_dir(dir));
+    [
+        ("CA", crypto.join("ca.pem")),
+        ("peer", crypto.join("peer.pem")),
+        ("admin", crypto.join("admin.pem")),
+        ("client", crypto.join("client.pem")),
+        ("TLS CA", tls.join("tlsca.pem")),
+        ("TLS node", tls.join("node.pem")),
+        ("TLS client", tls.join("client.pem")),
+    ]
+    .into()
+}
+
 fn host_of(address: &str) -> Result<&str, NodeError> {
     let (host, port) = address
         .rsplit_once(':')

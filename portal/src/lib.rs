@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod certs;
 pub mod charts;
 pub mod errors;
 pub mod metrics;
@@ -71,6 +72,8 @@ pub struct Portal {
     pub metrics: metrics::Metrics,
     /// The network's committed heights, if known.
     pub heights: Option<Heights>,
+    /// The carriers' certificate files, for the expiry alarm.
+    pub certificates: Vec<certs::CertFile>,
     // The network's tasks and pools live on this runtime; handlers hand calls to it.
     runtime: tokio::runtime::Handle,
 }
@@ -85,6 +88,8 @@ pub struct Config {
     pub upload_dir: PathBuf,
     /// The network's heights, for metrics.
     pub heights: Option<Heights>,
+    /// The carriers' certificate files, for the expiry alarm.
+    pub certificates: Vec<certs::CertFile>,
 }
 
 impl Portal {
@@ -103,6 +108,7 @@ impl Portal {
             uploads: uploads::Uploads::new(config.upload_dir),
             metrics: metrics::Metrics::default(),
             heights: config.heights,
+            certificates: config.certificates,
             runtime: tokio::runtime::Handle::current(),
         })
     }

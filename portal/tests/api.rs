@@ -274,7 +274,61 @@ async fn a_month_through_the_api_and_the_permission_matrix() {
     .await;
     assert_eq!(s, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
     assert!(json(&b).is_object());
+    // The deal's progress: its alpha → beta commitment has records from both sides.
+    let (s, b) = send(
+        &app,
+        Method::GET,
+        "/api/v1/deals/progress",
+        Some(&viewer),
+        JSON,
+        vec![],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+    let progress = json(&b);
+    assert_eq!(progress.as_array().map(Vec::len), Some(1), "{progress}");
+    let first = &progress[0]["commitments"][0];
+    assert_eq!(
+        (first["payer"].as_str(), first["payee"].as_str()),
+        (Some("alpha"), Some("beta"))
+    );
     let base = "/api/v1/statements/alpha/beta/voice/2026-10-01/2026-11-01";
+    // October is all of the deal's traffic so far: each side's records and total are the
+    // statement's line for the commitment.
+    let (s, b) = send(
+        &app,
+        Method::GET,
+        &format!("{base}/statement.csv"),
+        Some(&viewer),
+        JSON,
+        vec![],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let csv = String::from_utf8_lossy(&b).into_owned();
+    let line: Vec<&str> = csv
+        .lines()
+        .find(|l| l.starts_with("deal:gen-alpha-beta-2026q4:1,"))
+        .expect("the commitment's line")
+        .split(',')
+        .collect();
+    let sides = first["sides"].as_array().expect("sides");
+    let amount = |v: &str| v.parse::<rust_decimal::Decimal>().expect("an amount");
+    assert_eq!(
+        (
+            sides[0]["records"].to_string(),
+            amount(sides[0]["total_if_ended_now"].as_str().unwrap_or_default()),
+            sides[1]["records"].to_string(),
+            amount(sides[1]["total_if_ended_now"].as_str().unwrap_or_default()),
+        ),
+        (
+            line[1].to_string(),
+            amount(line[3]),
+            line[4].to_string(),
+            amount(line[6])
+        ),
+        "{progress}\n{csv}"
+    );
     let mut open = scope.clone();
     open["claimed"] = "1.00".into();
     open["reason"] = "a test claim".into();
@@ -310,6 +364,7 @@ async fn a_month_through_the_api_and_the_permission_matrix() {
         "/api/v1/ratesheets/versions?with=beta&owner=beta&service=voice".into(),
         "/api/v1/ratesheets/diff?with=beta&owner=beta&service=voice&from=0&to=1".into(),
         "/api/v1/deals".into(),
+        "/api/v1/deals/progress".into(),
         "/api/v1/cdr-files".into(),
         format!("/api/v1/cdr-files/{alpha_upload}"),
         format!("/api/v1/cdr-files/{alpha_upload}/rejects.csv"),
@@ -374,6 +429,7 @@ async fn a_month_through_the_api_and_the_permission_matrix() {
     // gamma's lists hold nothing of alpha and beta's.
     for uri in [
         "/api/v1/deals",
+        "/api/v1/deals/progress",
         "/api/v1/disputes",
         "/api/v1/payments",
         "/api/v1/statements",

@@ -224,6 +224,17 @@ async fn a_month_in_the_browser() {
     )
     .await
     .expect("beta's records");
+    // beta proposes the deal by its TOML; alpha accepts it below.
+    c.goto(&format!("{base}/deals")).await.expect("deals");
+    let deal = std::fs::read_to_string(data.join("deal.toml")).expect("deal");
+    c.execute(
+        "document.getElementById('toml').value = arguments[0];",
+        vec![deal.into()],
+    )
+    .await
+    .expect("pasted");
+    click(&c, "#propose-deal").await;
+    text_when(&c, "#notice", |t| t.contains("gen-alpha-beta-2026q4")).await;
     sign_out(&c).await;
 
     // alpha uploads its file and watches it finish.
@@ -243,6 +254,14 @@ async fn a_month_in_the_browser() {
         "{result}"
     );
     shot(&c, "04-upload-done").await;
+    c.goto(&format!("{base}/deals")).await.expect("deals");
+    click(&c, "#accept-gen-alpha-beta-2026q4").await;
+    let progress = text_when(&c, "#progress-gen-alpha-beta-2026q4", |t| {
+        t.contains("Total if the period ended now")
+    })
+    .await;
+    assert!(progress.contains("alpha → beta"), "{progress}");
+    shot(&c, "04a-deal-progress").await;
 
     // The statement, then a dispute on it.
     c.goto(&format!("{base}/statements"))

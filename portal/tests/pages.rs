@@ -140,6 +140,7 @@ async fn sign_in_pages_forms_and_isolation() {
                 "id=\"largest\"",
                 "id=\"balance\"",
                 "Alarms",
+                "the expiring test certificate",
             ],
         ),
         ("/partners", vec!["id=\"partners\"", "beta", "gamma"]),
@@ -155,7 +156,14 @@ async fn sign_in_pages_forms_and_isolation() {
             "/ratesheets/versions?with=beta&owner=beta&service=voice",
             vec!["id=\"versions\"", "id=\"changes\"", "class=\"change-new\""],
         ),
-        ("/deals", vec!["id=\"deals\"", "id=\"toml\""]),
+        (
+            "/deals",
+            vec![
+                "id=\"deals\"",
+                "id=\"toml\"",
+                "Progress of the deals in force",
+            ],
+        ),
         (
             "/uploads",
             vec![
@@ -355,6 +363,10 @@ async fn sign_in_pages_forms_and_isolation() {
         let (s, body) = get(&app, &uri, &gamma).await;
         if uri.starts_with("/?") {
             assert_eq!(s, StatusCode::OK);
+            assert!(
+                !body.contains("certificate ("),
+                "gamma's certificates are fine, and alpha's are not gamma's alarm"
+            );
             assert!(
                 !body.contains("alpha → beta"),
                 "gamma's dashboard shows nothing of alpha → beta"

@@ -105,8 +105,15 @@ async fn serve_portal(dir: &Path, net: Arc<Embedded>, addr: SocketAddr) -> anyho
             .await?;
         logins.push((name, password));
     }
-    let (server, bound) =
-        super::up::start_portal(dir, net.clone(), Some(super::up::heights(net)), addr).await?;
+    let certificates = super::up::embedded_certificates(dir, net.as_ref());
+    let (server, bound) = super::up::start_portal(
+        dir,
+        net.clone(),
+        Some(super::up::heights(net)),
+        certificates,
+        addr,
+    )
+    .await?;
     println!("\nthe portal: http://{bound}/ — sign in as any of (admin of its carrier):");
     for (name, password) in &logins {
         println!("  {name:<14} password {password}");

@@ -84,8 +84,14 @@ pub fn run(dir: Option<PathBuf>, cmd: NodeCmd) -> Result<u8, Failure> {
                 );
                 let portal = match a.portal {
                     Some(addr) => {
-                        let (server, addr) =
-                            super::up::start_portal(&dir, node.clone(), None, addr).await?;
+                        let (server, addr) = super::up::start_portal(
+                            &dir,
+                            node.clone(),
+                            None,
+                            node_certificates(&dir, &info.org)?,
+                            addr,
+                        )
+                        .await?;
                         println!("the portal of {} is at http://{addr}/", info.org);
                         let handle = server.handle();
                         tokio::spawn(server);
@@ -137,4 +143,21 @@ pub fn run(dir: Option<PathBuf>, cmd: NodeCmd) -> Result<u8, Failure> {
         Ok(0)
     })
     .map_err(Failure::from)
+}
+
+/// A carrier node's own certificate files (identity and TLS), for the portal's alarm.
+fn node_certificates(
+    dir: &std::path::Path,
+    org: &str,
+) -> anyhow::Result<Vec<portal::certs::CertFile>> {
+    let carrier = settlement::carrier::CarrierId::parse(org)
+        .with_context(|| format!("organisation `{org}` is not a carrier id"))?;
+    Ok(node::org::certificate_files(dir)
+        .into_iter()
+        .map(|(role, path)| portal::certs::CertFile {
+            carrier,
+            role: role.into(),
+            path,
+        })
+        .collect())
 }

@@ -73,12 +73,30 @@ pub fn heights(net: Arc<Embedded>) -> portal::Heights {
     Arc::new(Status(net))
 }
 
+/// Every carrier's certificate files of the embedded network in `dir`.
+pub fn embedded_certificates(dir: &Path, net: &dyn Transport) -> Vec<portal::certs::CertFile> {
+    net.members()
+        .into_iter()
+        .flat_map(|carrier| {
+            ledger::network::certificate_files(dir, carrier.as_str())
+                .into_iter()
+                .map(move |(role, path)| portal::certs::CertFile {
+                    carrier,
+                    role: role.into(),
+                    path,
+                })
+        })
+        .collect()
+}
+
 /// Starts the portal over `net` (the embedded network, or a node); users live in
-/// `DIR/portal.sqlite`. Returns the running server's handle and its address.
+/// `DIR/portal.sqlite`, and the dashboard watches `certificates`. Returns the running
+/// server's handle and its address.
 pub async fn start_portal(
     dir: &Path,
     net: Arc<dyn Transport>,
     heights: Option<portal::Heights>,
+    certificates: Vec<portal::certs::CertFile>,
     addr: SocketAddr,
 ) -> anyhow::Result<(actix_web::dev::Server, SocketAddr)> {
     let users = portal::Users::open(&super::user::users_db(dir)).await?;
@@ -87,6 +105,7 @@ pub async fn start_portal(
         users,
         upload_dir: dir.join("portal-uploads"),
         heights,
+        certificates,
     })?;
     portal::serve(Arc::new(p), addr).with_context(|| format!("the portal cannot listen on {addr}"))
 }
@@ -100,8 +119,14 @@ async fn serve(dir: PathBuf, portal: Option<SocketAddr>) -> anyhow::Result<u8> {
     let net = Embedded::open(&dir).await?;
     let portal = match portal {
         Some(addr) => {
-            let (server, addr) =
-                start_portal(&dir, net.clone(), Some(heights(net.clone())), addr).await?;
+            let (server, addr) = start_portal(
+                &dir,
+                net.clone(),
+                Some(heights(net.clone())),
+                embedded_certificates(&dir, net.as_ref()),
+                addr,
+            )
+            .await?;
             println!(
                 "the portal is at http://{addr}/ (users: `iclear --dir {} --as CARRIER user add`)",
                 dir.display()

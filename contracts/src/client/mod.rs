@@ -21,7 +21,7 @@ pub use embedded::Embedded;
 pub use view::{View, ViewReply};
 
 use crate::api::{self, Call, Function};
-use crate::readmodel::views::{Kind, SheetVersion};
+use crate::readmodel::views::{DealProgress, Kind, SheetVersion};
 use crate::readmodel::{AuditEntry, DailyTraffic, Submission};
 use crate::{DealRecord, DisputeRecord, PaymentRecord, StatementIssued};
 
@@ -266,6 +266,20 @@ impl Clearing {
             ViewReply::SheetVersions(v) => Ok(v),
             other => Err(ClientError::bad_reply(
                 "sheet versions",
+                format!("{other:?}"),
+            )),
+        }
+    }
+
+    /// How far the deals in force with one partner or all have come.
+    pub async fn deal_progress(
+        &self,
+        with: Option<CarrierId>,
+    ) -> Result<Vec<DealProgress>, ClientError> {
+        match self.view(View::DealProgress { with }).await? {
+            ViewReply::DealProgress(d) => Ok(d),
+            other => Err(ClientError::bad_reply(
+                "deal progress",
                 format!("{other:?}"),
             )),
         }

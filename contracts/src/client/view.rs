@@ -4,7 +4,7 @@ use ledger::network::pair_channel;
 use serde::{Deserialize, Serialize};
 use settlement::carrier::CarrierId;
 
-use crate::readmodel::views::{Kind, SheetVersion};
+use crate::readmodel::views::{DealProgress, Kind, SheetVersion};
 use crate::readmodel::{AuditEntry, DailyTraffic, ReadModel, ReadModelError, Submission};
 use crate::{DealRecord, DisputeRecord, PaymentRecord, StatementIssued};
 use settlement::service::Service;
@@ -70,6 +70,11 @@ pub enum View {
         /// Its counterparty scope; none for the general sheet.
         counterparty: Option<CarrierId>,
     },
+    /// How far the deals in force have come.
+    DealProgress {
+        /// The partner.
+        with: Option<CarrierId>,
+    },
     /// The partner on whose channel a deal, dispute or payment is.
     Locate {
         /// What is looked for.
@@ -99,6 +104,8 @@ pub enum ViewReply {
     Transactions(Vec<AuditEntry>),
     /// Sheet versions, oldest first.
     SheetVersions(Vec<SheetVersion>),
+    /// Deal progress.
+    DealProgress(Vec<DealProgress>),
     /// The partner found, if any.
     Located(Option<CarrierId>),
 }
@@ -113,7 +120,8 @@ impl View {
             | View::Statements { with }
             | View::Submissions { with }
             | View::Daily { with, .. }
-            | View::Transactions { with, .. } => *with,
+            | View::Transactions { with, .. }
+            | View::DealProgress { with } => *with,
             View::SheetVersions { with, .. } => Some(*with),
             View::Locate { .. } => None,
         }
@@ -152,6 +160,7 @@ impl ReadModel {
                 self.sheet_versions(ch.unwrap_or_default(), owner, service, counterparty)
                     .await?,
             ),
+            View::DealProgress { .. } => ViewReply::DealProgress(self.deal_progress(ch).await?),
             View::Locate { kind, id } => {
                 let found = self.locate(kind, &id).await?;
                 ViewReply::Located(found.and_then(|channel| partner_of(me, &channel)))

@@ -15,6 +15,8 @@ use crate::dispute::DisputeRecord;
 use crate::payment::PaymentRecord;
 use crate::ratesheet::SheetEvent;
 use crate::statement::StatementIssued;
+use settlement::deal::DealState;
+use settlement::deal::progress::{CommitmentProgress, Traffic};
 use settlement::ratesheet::Ratesheet;
 use settlement::service::Service;
 
@@ -104,6 +106,19 @@ impl SheetVersion {
             ReadModelError::Corrupt(format!("sheet version {}: {e}", self.event.version))
         })
     }
+}
+
+/// How far an in-force deal's commitments have come.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DealProgress {
+    /// The deal.
+    pub id: String,
+    /// Its period's start (RFC 3339).
+    pub from: String,
+    /// Its period's end, exclusive.
+    pub to: String,
+    /// Each commitment, in the file's order.
+    pub commitments: Vec<CommitmentProgress>,
 }
 
 /// Things found by id.
@@ -205,6 +220,73 @@ impl ReadModel {
             ))),
         })
         .collect()
+    }
+
+    /// The progress of every deal in force on `channel` (or every channel): the records of
+    /// its period so far, as each carrier reported them.
+    pub async fn deal_progress(
+        &self,
+        channel: Option<&str>,
+    ) -> Result<Vec<DealProgress>, ReadModelError> {
+        let rows = self
+            .rows(
+                "SELECT channel, body FROM rm_deals WHERE ($1 = '' OR channel = $1) AND state = $2 \
+                 ORDER BY id",
+                vec![filter(channel), DealState::InForce.as_str().into()],
+            )
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let [channel, body] = <[String; 2]>::try_from(r).map_err(|r| {
+                ReadModelError::Corrupt(format!("a deal row of {} columns", r.len()))
+            })?;
+            let record: DealRecord = json(&body)?;
+            let deal = record
+                .deal()
+                .map_err(|e| ReadModelError::Corrupt(format!("deal {}: {e}", record.id)))?;
+            let period = deal.period.start_seconds();
+            let digits = i64::try_from(deal.longest_prefix())
+                .map_err(|_| ReadModelError::Range(deal.longest_prefix().to_string()))?;
+            let traffic = self
+                .rows(
+                    "SELECT reporter, payer, payee, service, substr(b_number, 1, CAST($4 AS INTEGER)), \
+                     COUNT(*), CAST(SUM(billable) AS TEXT) FROM rm_records \
+                     WHERE channel = $1 AND start_time >= $2 AND start_time < $3 \
+                     GROUP BY reporter, payer, payee, service, substr(b_number, 1, CAST($4 AS INTEGER))",
+                    vec![
+                        channel.as_str().into(),
+                        Val::I(period.start),
+                        Val::I(period.end),
+                        Val::I(digits),
+                    ],
+                )
+                .await?
+                .iter()
+                .map(|r| {
+                    Ok(Traffic {
+                        reporter: carrier(&r[0])?,
+                        payer: carrier(&r[1])?,
+                        payee: carrier(&r[2])?,
+                        service: r[3]
+                            .parse()
+                            .map_err(|_| ReadModelError::Corrupt(format!("service `{}`", r[3])))?,
+                        number_prefix: r[4].clone(),
+                        records: int(&r[5])?,
+                        billable: int(&r[6])?,
+                    })
+                })
+                .collect::<Result<Vec<_>, ReadModelError>>()?;
+            let commitments = deal
+                .progress(&traffic)
+                .map_err(|e| ReadModelError::Range(format!("deal {}: {e}", record.id)))?;
+            out.push(DealProgress {
+                id: record.id,
+                from: deal.period.from().to_string(),
+                to: deal.period.to().to_string(),
+                commitments,
+            });
+        }
+        Ok(out)
     }
 
     /// Disputes, most recently moved first.

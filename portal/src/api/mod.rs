@@ -36,6 +36,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/ratesheets/diff", web::get().to(versions::compare))
         .route("/ratesheets/preview", web::post().to(versions::preview))
         .route("/deals", web::get().to(sheets::deals))
+        .route("/deals/progress", web::get().to(sheets::progress))
         .route("/deals", web::post().to(sheets::propose_deal))
         .route("/deals/{id}/accept", web::post().to(sheets::accept_deal))
         .route(

@@ -20,6 +20,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         crate::api::versions::compare,
         crate::api::versions::preview,
         crate::api::sheets::deals,
+        crate::api::sheets::progress,
         crate::api::sheets::propose_deal,
         crate::api::sheets::accept_deal,
         crate::api::sheets::withdraw_deal,

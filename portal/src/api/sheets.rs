@@ -191,6 +191,17 @@ pub async fn deals(p: web::Data<Portal>, caller: Caller) -> Result<HttpResponse,
     Ok(HttpResponse::Ok().json(list))
 }
 
+/// `GET /api/v1/deals/progress`: each deal in force, each commitment's volume so far as
+/// each carrier reported it.
+#[utoipa::path(get, path = "/api/v1/deals/progress", tag = "deals", responses((status = 200, body = serde_json::Value), (status = 401, description = "no credentials", body = crate::errors::ErrorBody)))]
+pub async fn progress(p: web::Data<Portal>, caller: Caller) -> Result<HttpResponse, PortalError> {
+    let c = p.client(&caller)?;
+    let list = p
+        .run(async move { Ok(c.deal_progress(None).await?) })
+        .await?;
+    Ok(HttpResponse::Ok().json(list))
+}
+
 /// Proposes a deal file to its other party; returns the deal's id.
 pub async fn propose(p: &Portal, caller: &Caller, toml: String) -> Result<String, PortalError> {
     let c = p.client(caller)?;

@@ -109,6 +109,9 @@ fn f(d: Decimal) -> f64 {
     d.to_f64().unwrap_or(0.0)
 }
 
+/// A certificate of the carrier's expiring within this many days is an alarm (SPEC §13).
+const CERT_ALARM_DAYS: u32 = 30;
+
 /// `GET /?partner=&service=&from=&to=`.
 pub async fn page(p: web::Data<Portal>, caller: PageCaller, q: web::Query<Query>) -> PageResult {
     let caller = signed_in(caller)?;
@@ -134,7 +137,9 @@ pub async fn page(p: web::Data<Portal>, caller: PageCaller, q: web::Query<Query>
         Period::parse(&from, &to).map_err(|e| PortalError::field("from", e.to_string()))?;
     let data = gather(&p, &caller, with, service, period.clone()).await?;
     let me = caller.carrier();
-    let dash = build(&caller, partners, with, service, &from, &to, me, data);
+    let mut dash = build(&caller, partners, with, service, &from, &to, me, data);
+    dash.alarms
+        .extend(crate::certs::expiring(&p.certificates, me, CERT_ALARM_DAYS));
     html(actix_web::http::StatusCode::OK, &dash)
 }
 

@@ -4,6 +4,7 @@
 use actix_web::web;
 use askama::Template;
 use contracts::DealRecord;
+use contracts::readmodel::views::DealProgress;
 use serde::Deserialize;
 
 use super::{Frame, PageCaller, PageResult, form_change, html, signed_in};
@@ -17,6 +18,7 @@ use crate::{Caller, Portal};
 struct Deals {
     page: Frame,
     deals: Vec<DealRecord>,
+    progress: Vec<DealProgress>,
     toml: String,
 }
 
@@ -29,8 +31,18 @@ async fn render(
     let mut page = Frame::new(caller, "Deals", "deals");
     let status = page.outcome(outcome);
     let c = p.client(caller)?;
-    let deals = p.run(async move { Ok(c.deals(None).await?) }).await?;
-    html(status, &Deals { page, deals, toml })
+    let (deals, progress) = p
+        .run(async move { Ok((c.deals(None).await?, c.deal_progress(None).await?)) })
+        .await?;
+    html(
+        status,
+        &Deals {
+            page,
+            deals,
+            progress,
+            toml,
+        },
+    )
 }
 
 /// `GET /deals`.

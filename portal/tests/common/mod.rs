@@ -12,6 +12,7 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::{App, test, web};
 use contracts::client::Embedded;
 use ledger::network::{self, InitOptions};
+use portal::certs::CertFile;
 use portal::{Config, Portal, Role, Users};
 use settlement::carrier::CarrierId;
 
@@ -50,12 +51,34 @@ pub async fn portal(dir: &Path) -> Arc<Portal> {
             .await
             .expect("user added");
     }
+    // Every carrier's own certificates, and one of alpha's that expires in 20 days.
+    let mut certificates: Vec<CertFile> = carriers
+        .iter()
+        .flat_map(|carrier| {
+            network::certificate_files(&net_dir, carrier)
+                .into_iter()
+                .map(|(role, path)| CertFile {
+                    carrier: c(carrier),
+                    role: role.into(),
+                    path,
+                })
+        })
+        .collect();
+    let soon = dir.join("alpha-renewal.pem");
+    let ca = ledger::identity::CertificateAuthority::new("alpha", 20).expect("a CA");
+    std::fs::write(&soon, ca.cert_pem().expect("pem")).expect("written");
+    certificates.push(CertFile {
+        carrier: c("alpha"),
+        role: "expiring test".into(),
+        path: soon,
+    });
     Arc::new(
         Portal::new(Config {
             transport: net,
             users,
             upload_dir: dir.join("uploads"),
             heights: None,
+            certificates,
         })
         .expect("portal"),
     )

@@ -3,6 +3,7 @@
 
 mod file;
 pub mod lifecycle;
+pub mod progress;
 
 pub use file::{DealError, DealProblem, Position};
 pub use lifecycle::{DealAction, DealRole, DealState, DealStepError};
