@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod cache;
 pub mod certs;
 pub mod charts;
 pub mod errors;
@@ -74,9 +75,14 @@ pub struct Portal {
     pub heights: Option<Heights>,
     /// The carriers' certificate files, for the expiry alarm.
     pub certificates: Vec<certs::CertFile>,
+    /// Dashboards' data by what they show, as of their channel's read model.
+    pub dashboards: cache::Cache<String, pages::dashboard::Data>,
     // The network's tasks and pools live on this runtime; handlers hand calls to it.
     runtime: tokio::runtime::Handle,
 }
+
+/// Dashboards (carrier, partner, service, period) whose data is kept.
+const DASHBOARDS_CACHED: usize = 256;
 
 /// How to build a portal.
 pub struct Config {
@@ -109,6 +115,7 @@ impl Portal {
             metrics: metrics::Metrics::default(),
             heights: config.heights,
             certificates: config.certificates,
+            dashboards: cache::Cache::new(DASHBOARDS_CACHED),
             runtime: tokio::runtime::Handle::current(),
         })
     }

@@ -218,6 +218,23 @@ async fn sign_in_pages_forms_and_isolation() {
     assert!(body.contains("id=\"step-withdraw\""));
     assert!(!body.contains("id=\"step-accept\""));
 
+    // The dashboard as it stands, to see it move once a payment commits.
+    let dashboard = "/?partner=beta&from=2026-10-01&to=2026-11-01";
+    let balance = |page: &str| {
+        page.split("id=\"balance\"")
+            .nth(1)
+            .and_then(|t| t.split("</table>").next())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (_, before) = get(&app, dashboard, &settle).await;
+    let (_, again) = get(&app, dashboard, &settle).await;
+    assert_eq!(
+        balance(&before),
+        balance(&again),
+        "nothing moved between two looks"
+    );
+
     // Forms: without the token refused; with it, done.
     let (_, page) = get(&app, "/payments", &settle).await;
     let token = csrf_of(&page);
@@ -257,6 +274,25 @@ async fn sign_in_pages_forms_and_isolation() {
     assert_eq!(res.status(), StatusCode::OK);
     let body = String::from_utf8_lossy(&test::read_body(res).await).into_owned();
     assert!(body.contains("recorded"), "{body}");
+    // beta confirms the month's payment: that block is a new version of the channel, so
+    // the dashboard is read again and its balance moves.
+    let beta = common::token(&p, "beta", "beta-admin").await;
+    let (s, b) = send(
+        &app,
+        actix_web::http::Method::POST,
+        &format!("/api/v1/payments/{}/confirm", m.payment),
+        Some(&beta),
+        "application/json",
+        vec![],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+    let (_, after) = get(&app, dashboard, &settle).await;
+    assert_ne!(
+        balance(&before),
+        balance(&after),
+        "the balance shows the payment"
+    );
     // A bad field: the summary and the message beside the field.
     let mut bad = pay(&token);
     bad[2].1 = "five".into();

@@ -271,6 +271,15 @@ impl Clearing {
         }
     }
 
+    /// The last block of the channel with `with` that the carrier's read model applied: what
+    /// its answers are as of.
+    pub async fn savepoint(&self, with: CarrierId) -> Result<Option<u64>, ClientError> {
+        match self.view(View::Savepoint { with }).await? {
+            ViewReply::Savepoint(s) => Ok(s),
+            other => Err(ClientError::bad_reply("savepoint", format!("{other:?}"))),
+        }
+    }
+
     /// How far the deals in force with one partner or all have come.
     pub async fn deal_progress(
         &self,

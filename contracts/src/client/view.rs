@@ -70,6 +70,11 @@ pub enum View {
         /// Its counterparty scope; none for the general sheet.
         counterparty: Option<CarrierId>,
     },
+    /// The last block of the channel with a partner that the model has applied.
+    Savepoint {
+        /// The partner.
+        with: CarrierId,
+    },
     /// How far the deals in force have come.
     DealProgress {
         /// The partner.
@@ -104,6 +109,8 @@ pub enum ViewReply {
     Transactions(Vec<AuditEntry>),
     /// Sheet versions, oldest first.
     SheetVersions(Vec<SheetVersion>),
+    /// The last block applied, if any.
+    Savepoint(Option<u64>),
     /// Deal progress.
     DealProgress(Vec<DealProgress>),
     /// The partner found, if any.
@@ -122,7 +129,7 @@ impl View {
             | View::Daily { with, .. }
             | View::Transactions { with, .. }
             | View::DealProgress { with } => *with,
-            View::SheetVersions { with, .. } => Some(*with),
+            View::SheetVersions { with, .. } | View::Savepoint { with } => Some(*with),
             View::Locate { .. } => None,
         }
     }
@@ -160,6 +167,9 @@ impl ReadModel {
                 self.sheet_versions(ch.unwrap_or_default(), owner, service, counterparty)
                     .await?,
             ),
+            View::Savepoint { .. } => {
+                ViewReply::Savepoint(self.savepoint(ch.unwrap_or_default()).await?)
+            }
             View::DealProgress { .. } => ViewReply::DealProgress(self.deal_progress(ch).await?),
             View::Locate { kind, id } => {
                 let found = self.locate(kind, &id).await?;

@@ -100,6 +100,9 @@ const SCHEMA: [&str; 9] = [
      csv TEXT NOT NULL, PRIMARY KEY (channel, owner, service, scope, version))",
 ];
 
+/// Connections that read a SQLite model side by side (pages, exports, the CLI's lists).
+const SQLITE_READERS: u32 = 4;
+
 /// The tables' layout. A model made with another layout is dropped when opened and derived
 /// again from the blocks (it is never a source of truth).
 const SCHEMA_VERSION: i64 = 2;
@@ -131,7 +134,7 @@ const TABLES: [(&str, &str); 8] = [
 
 #[derive(Clone)]
 enum Db {
-    Sqlite(SqlitePool),
+    Sqlite { write: SqlitePool, read: SqlitePool },
     Postgres(PgPool),
 }
 
@@ -277,12 +280,18 @@ impl ReadModel {
             .filename(path)
             .create_if_missing(true)
             .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal);
-        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        // One writer (followers of several channels take turns), and readers beside it:
+        // in WAL mode readers never wait for the writer nor it for them.
+        let write = sqlx::sqlite::SqlitePoolOptions::new()
             .max_connections(1)
+            .connect_with(opts.clone())
+            .await?;
+        let read = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(SQLITE_READERS)
             .connect_with(opts)
             .await?;
         let rm = ReadModel {
-            db: Db::Sqlite(pool),
+            db: Db::Sqlite { write, read },
         };
         rm.create().await?;
         Ok(rm)
@@ -344,8 +353,8 @@ impl ReadModel {
     /// Runs statements in one transaction.
     async fn run(&self, batch: Batch) -> Result<(), ReadModelError> {
         match &self.db {
-            Db::Sqlite(pool) => {
-                let mut tx = pool.begin().await?;
+            Db::Sqlite { write, .. } => {
+                let mut tx = write.begin().await?;
                 for (sql, vals) in batch.0 {
                     bind_all!(sqlx::query(sqlx::AssertSqlSafe(sql.render(true))), vals)
                         .execute(&mut *tx)
@@ -370,9 +379,9 @@ impl ReadModel {
     async fn rows(&self, sql: &str, vals: Vec<Val>) -> Result<Vec<Vec<String>>, ReadModelError> {
         use sqlx::Row;
         Ok(match &self.db {
-            Db::Sqlite(pool) => {
+            Db::Sqlite { read, .. } => {
                 let q = bind_all!(sqlx::query(sqlx::AssertSqlSafe(for_sqlite(sql))), vals);
-                let rows = q.fetch_all(pool).await?;
+                let rows = q.fetch_all(read).await?;
                 rows.iter()
                     .map(|r| (0..r.len()).map(|i| text_sqlite(r, i)).collect())
                     .collect::<Result<_, _>>()?

@@ -135,16 +135,29 @@ pub async fn page(p: web::Data<Portal>, caller: PageCaller, q: web::Query<Query>
     let to = q.to.filter(|s| !s.is_empty()).unwrap_or(dto);
     let period =
         Period::parse(&from, &to).map_err(|e| PortalError::field("from", e.to_string()))?;
-    let data = gather(&p, &caller, with, service, period.clone()).await?;
     let me = caller.carrier();
-    let mut dash = build(&caller, partners, with, service, &from, &to, me, data);
+    // The page's data as of the channel's read model: cached until the next block (or the
+    // next day, since the alarms look ahead from today).
+    let c = p.client(&caller)?;
+    let version = p
+        .run(async move { Ok(c.savepoint(with).await?) })
+        .await?
+        .map_or(0, |h| h.saturating_add(1));
+    let key = format!("{me}|{with}|{service}|{from}|{to}|{}", today());
+    let data = p
+        .dashboards
+        .get(key, version, || {
+            gather(&p, &caller, with, service, period.clone())
+        })
+        .await?;
+    let mut dash = build(&caller, partners, with, service, &from, &to, me, &data);
     dash.alarms
         .extend(crate::certs::expiring(&p.certificates, me, CERT_ALARM_DAYS));
     html(actix_web::http::StatusCode::OK, &dash)
 }
 
 /// What the dashboard reads, through the client.
-struct Data {
+pub struct Data {
     daily: Vec<DailyTraffic>,
     statements: Vec<StatementIssued>,
     disputes: Vec<DisputeRecord>,
@@ -165,58 +178,76 @@ async fn gather(
     let c = p.client(caller)?;
     p.run(async move {
         let range = period.start_seconds();
-        let daily: Vec<DailyTraffic> = c
-            .daily_traffic(Some(with), range.start, range.end)
-            .await?
-            .into_iter()
-            .filter(|d| d.service == service.as_str())
-            .collect();
-        let statements: Vec<StatementIssued> = c
-            .statements(Some(with))
-            .await?
-            .into_iter()
-            .filter(|s| s.id.service == service && s.id.period == period)
-            .collect();
-        let disputes = c
-            .disputes(Some(with))
-            .await?
-            .into_iter()
-            .filter(|d| !d.dispute.state.is_final())
-            .collect();
         let me = c.me();
-        let balances = c
-            .call::<api::GetBalance>(with, contracts::BalanceQuery { a: me, b: with })
-            .await?;
-        let threshold_pct = c
-            .call::<api::GetAgreement>(with, ())
-            .await?
-            .in_force
-            .threshold_pct();
+        // The independent questions go side by side.
+        let daily = async {
+            Ok::<_, PortalError>(
+                c.daily_traffic(Some(with), range.start, range.end)
+                    .await?
+                    .into_iter()
+                    .filter(|d| d.service == service.as_str())
+                    .collect::<Vec<_>>(),
+            )
+        };
+        let statements = async {
+            Ok(c.statements(Some(with))
+                .await?
+                .into_iter()
+                .filter(|s| s.id.service == service && s.id.period == period)
+                .collect::<Vec<_>>())
+        };
+        let disputes = async {
+            Ok(c.disputes(Some(with))
+                .await?
+                .into_iter()
+                .filter(|d| !d.dispute.state.is_final())
+                .collect::<Vec<_>>())
+        };
+        let balances = async {
+            Ok(
+                c.call::<api::GetBalance>(with, contracts::BalanceQuery { a: me, b: with })
+                    .await?,
+            )
+        };
+        let threshold_pct = async {
+            Ok(c.call::<api::GetAgreement>(with, ())
+                .await?
+                .in_force
+                .threshold_pct())
+        };
+        let sheet = |counterparty| {
+            let c = c.clone();
+            async move {
+                let q = contracts::SheetQuery {
+                    owner: with,
+                    service,
+                    counterparty,
+                };
+                match c.call::<api::GetSheet>(with, q).await {
+                    Ok(s) => Ok(Some(s.csv)),
+                    Err(ClientError::Refused(_)) => Ok(None),
+                    Err(e) => Err(PortalError::from(e)),
+                }
+            }
+        };
+        let (daily, statements, disputes, balances, threshold_pct, general, own) = tokio::try_join!(
+            daily,
+            statements,
+            disputes,
+            balances,
+            threshold_pct,
+            sheet(None),
+            sheet(Some(me))
+        )?;
         let (mut lines, mut discrepancies) = (Vec::new(), Vec::new());
         if let Some(s) = statements.first() {
-            let st = c.call::<api::GetStatement>(with, s.id.clone()).await?;
+            let (st, rated) = tokio::try_join!(
+                c.call::<api::GetStatement>(with, s.id.clone()),
+                c.call::<api::Rated>(with, s.id.clone())
+            )?;
             lines = reconciliation::lines(&st.statement_csv)?;
-            let rated = c.call::<api::Rated>(with, s.id.clone()).await?;
             let dest = reconciliation::destinations(&rated, s.id.payer.as_str())?;
             discrepancies = reconciliation::discrepancies(&st.discrepancies_csv, &dest)?;
-        }
-        let mut partner_sheets = Vec::new();
-        for counterparty in [None, Some(me)] {
-            match c
-                .call::<api::GetSheet>(
-                    with,
-                    contracts::SheetQuery {
-                        owner: with,
-                        service,
-                        counterparty,
-                    },
-                )
-                .await
-            {
-                Ok(s) => partner_sheets.push(s.csv),
-                Err(ClientError::Refused(_)) => {}
-                Err(e) => return Err(e.into()),
-            }
         }
         Ok(Data {
             daily,
@@ -226,7 +257,7 @@ async fn gather(
             threshold_pct,
             lines,
             discrepancies,
-            partner_sheets,
+            partner_sheets: general.into_iter().chain(own).collect(),
         })
     })
     .await
@@ -276,7 +307,7 @@ fn build(
     from: &str,
     to: &str,
     me: CarrierId,
-    d: Data,
+    d: &Data,
 ) -> Dashboard {
     // Per direction and reporter.
     let mut rep: BTreeMap<(String, String), (u64, u64, Decimal)> = BTreeMap::new();
@@ -427,9 +458,9 @@ fn build(
         to: to.to_string(),
         reported,
         variances,
-        statements: d.statements,
-        open_disputes: d.disputes,
-        balances: d.balances,
+        statements: d.statements.clone(),
+        open_disputes: d.disputes.clone(),
+        balances: d.balances.clone(),
         days,
         traffic_svg,
         outcomes,

@@ -3,7 +3,7 @@
 //! never shows a form its user's role may not send.
 
 mod audit;
-mod dashboard;
+pub mod dashboard;
 mod deals;
 mod disputes;
 mod partners;
