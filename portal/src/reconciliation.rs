@@ -9,6 +9,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::errors::PortalError;
+use settlement::reconcile::Outcome;
 
 /// One line of `statement.csv`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -184,6 +185,27 @@ pub fn by_outcome(all: &[Discrepancy]) -> Vec<(String, u64)> {
     out
 }
 
+/// The discrepancies of a statement per outcome (every outcome but `matched`, in §6's
+/// order), from its summary (§9); an outcome the summary lacks counts 0 and is left out.
+pub fn discrepancy_counts(summary_json: &str) -> Result<Vec<(String, u64)>, PortalError> {
+    #[derive(serde::Deserialize)]
+    struct Summary {
+        outcomes: std::collections::BTreeMap<String, u64>,
+    }
+    let s: Summary = serde_json::from_str(summary_json)
+        .map_err(|e| PortalError::Fault(format!("a statement's summary is unreadable: {e}")))?;
+    Ok(Outcome::ALL
+        .iter()
+        .filter(|o| **o != Outcome::Matched)
+        .filter_map(|o| {
+            s.outcomes
+                .get(o.as_str())
+                .filter(|n| **n > 0)
+                .map(|n| (o.as_str().to_string(), *n))
+        })
+        .collect())
+}
+
 /// The `n` lines with the largest variance in absolute value.
 pub fn largest_variance(lines: &[Line], n: usize) -> Vec<Line> {
     let mut v: Vec<Line> = lines
@@ -210,6 +232,30 @@ mod tests {
     const RATED: &str = "record_id,reporter,service,orig_carrier,term_carrier,a_number,b_number,start_time,units,prefix,destination,billable_units,rate,charge,currency,status\n\
         A-1003,alpha,voice,alpha,beta,4930,4916,2026-10-03T12:00:00Z,180,4916,Germany mobile,180,0.06,0.1800,EUR,rated\n\
         B-5004,beta,voice,alpha,beta,4930,4420,2026-10-04T09:00:00Z,47,44,UK,47,0.012,0.0096,EUR,rated\n";
+
+    #[test]
+    fn discrepancies_per_outcome_come_from_the_summary() {
+        let summary = include_str!("../../fixtures/small/expected/reconcile/summary.json");
+        let got = discrepancy_counts(summary).unwrap();
+        let want = [
+            ("units_mismatch", 2),
+            ("missing_at_payer", 4),
+            ("missing_at_payee", 6),
+            ("no_rate", 3),
+        ];
+        assert_eq!(
+            got,
+            want.map(|(o, n)| (o.to_string(), n)).to_vec(),
+            "matched is no discrepancy"
+        );
+        // The same as counting the discrepancies file of that statement.
+        let csv = include_str!("../../fixtures/small/expected/reconcile/discrepancies.csv");
+        let all = discrepancies(csv, &HashMap::new()).unwrap();
+        let mut counted = by_outcome(&all);
+        counted.sort_by_key(|(o, _)| want.iter().position(|(w, _)| w == o));
+        assert_eq!(counted, got);
+        assert!(discrepancy_counts("{}").is_err());
+    }
 
     #[test]
     fn lines_discrepancies_filters_and_pages() {

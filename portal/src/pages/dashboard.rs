@@ -164,7 +164,8 @@ pub struct Data {
     balances: Vec<Balance>,
     threshold_pct: Decimal,
     lines: Vec<Line>,
-    discrepancies: Vec<reconciliation::Discrepancy>,
+    /// Discrepancies per outcome, from the statement's summary.
+    outcomes: Vec<(String, u64)>,
     partner_sheets: Vec<String>,
 }
 
@@ -239,15 +240,13 @@ async fn gather(
             sheet(None),
             sheet(Some(me))
         )?;
-        let (mut lines, mut discrepancies) = (Vec::new(), Vec::new());
+        // The statement's lines for the largest variances; the counts per outcome are in
+        // its summary, so the month's records are not read for the page.
+        let (mut lines, mut outcomes) = (Vec::new(), Vec::new());
         if let Some(s) = statements.first() {
-            let (st, rated) = tokio::try_join!(
-                c.call::<api::GetStatement>(with, s.id.clone()),
-                c.call::<api::Rated>(with, s.id.clone())
-            )?;
+            let st = c.call::<api::GetStatement>(with, s.id.clone()).await?;
             lines = reconciliation::lines(&st.statement_csv)?;
-            let dest = reconciliation::destinations(&rated, s.id.payer.as_str())?;
-            discrepancies = reconciliation::discrepancies(&st.discrepancies_csv, &dest)?;
+            outcomes = reconciliation::discrepancy_counts(&s.summary_json)?;
         }
         Ok(Data {
             daily,
@@ -256,7 +255,7 @@ async fn gather(
             balances,
             threshold_pct,
             lines,
-            discrepancies,
+            outcomes,
             partner_sheets: general.into_iter().chain(own).collect(),
         })
     })
@@ -433,7 +432,7 @@ fn build(
             },
         ],
     );
-    let outcomes = reconciliation::by_outcome(&d.discrepancies);
+    let outcomes = d.outcomes.clone();
     let outcomes_svg = hbars(
         "Discrepancies by outcome",
         &outcomes
