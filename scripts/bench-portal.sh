@@ -53,7 +53,7 @@ run() { # $1 = portal | cli
     while :; do
       ST=$(curl -sf -H "Authorization: Bearer $T" "http://127.0.0.1:$PORT/api/v1/cdr-files/$ID")
       echo "$ST" | grep -q '"state":"running"' || break
-      sleep 1
+      sleep 0.5
     done
     echo "$ST"
   else

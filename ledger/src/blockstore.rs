@@ -2,8 +2,10 @@
 //! index file of fixed-size (offset, length) entries, plus an in-memory tx-id index.
 //!
 //! The data file is the truth. Blocks are written data first, index second; after a crash
-//! `open` re-indexes complete records the index missed and cuts a torn record off the end
-//! of the data file. Anything else that does not add up is reported, never repaired.
+//! `open` re-indexes complete records the index missed and cuts a torn record — one whose
+//! length runs past the end of the file, which only an unfinished append leaves — off the end
+//! of the data file, saying so first. Anything else that does not add up is reported, never
+//! repaired.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -68,6 +70,27 @@ pub struct TxLocation {
     pub code: ValidationCode,
 }
 
+/// A torn trailing record that `open` cut off the data file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TornRecord {
+    /// The data file.
+    pub path: String,
+    /// Where the record began (the data file's length afterwards).
+    pub offset: u64,
+    /// How many bytes were cut.
+    pub bytes: u64,
+}
+
+impl std::fmt::Display for TornRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "block store `{}`: a torn record of {} bytes at offset {} (an append that did not finish) is cut off; every block before it is complete",
+            self.path, self.bytes, self.offset
+        )
+    }
+}
+
 /// An opened block store.
 pub struct BlockStore {
     dir: PathBuf,
@@ -77,6 +100,7 @@ pub struct BlockStore {
     last_hash: Vec<u8>,
     txids: HashMap<String, TxLocation>,
     sync: bool,
+    torn: Option<TornRecord>,
 }
 
 impl BlockStore {
@@ -139,7 +163,13 @@ impl BlockStore {
             end = next;
             rebuilt_index = true;
         }
-        if end < data_len {
+        let torn = (end < data_len).then(|| TornRecord {
+            path: data_path.display().to_string(),
+            offset: end,
+            bytes: data_len - end,
+        });
+        if let Some(t) = &torn {
+            eprintln!("{t}");
             data.set_len(end).map_err(io(&data_path))?;
         }
         if rebuilt_index {
@@ -158,6 +188,7 @@ impl BlockStore {
             last_hash: Vec::new(),
             txids: HashMap::new(),
             sync,
+            torn,
         };
         for n in 0..store.height() {
             let block = store.block(n)?;
@@ -172,6 +203,11 @@ impl BlockStore {
             store.index_txs(&block)?;
         }
         Ok(store)
+    }
+
+    /// The torn record `open` cut off the data file, if it found one.
+    pub fn torn(&self) -> Option<&TornRecord> {
+        self.torn.as_ref()
     }
 
     /// Number of blocks.
@@ -435,6 +471,11 @@ mod tests {
         let store = r.unwrap();
         assert_eq!(store.height(), 0);
         assert_eq!(
+            store.torn().map(|t| (t.offset, t.bytes)),
+            Some((0, 18)),
+            "the cut is reported"
+        );
+        assert_eq!(
             std::fs::metadata(dir.path().join(DATA_FILE)).unwrap().len(),
             0
         );
@@ -445,6 +486,78 @@ mod tests {
             std::fs::metadata(dir.path().join(DATA_FILE)).unwrap().len(),
             0
         );
+    }
+
+    fn chain(n: u64) -> Vec<Block> {
+        let mut prev = Vec::new();
+        (0..n)
+            .map(|number| {
+                let data = crate::proto::BlockData {
+                    envelopes: vec![vec![number as u8; 40]],
+                };
+                let header = crate::proto::BlockHeader {
+                    number,
+                    previous_hash: prev.clone(),
+                    data_hash: crate::block::data_hash(&data),
+                };
+                prev = header_hash(&header);
+                Block {
+                    header: Some(header),
+                    data: Some(data),
+                    metadata: None,
+                }
+            })
+            .collect()
+    }
+
+    /// Only what an unfinished append leaves is ever cut, and the cut is reported; a store
+    /// that does not add up otherwise is refused with its files as they were.
+    #[test]
+    fn only_a_torn_tail_is_cut_and_a_refusal_changes_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocks = chain(4);
+        let mut store = BlockStore::open(dir.path(), false).unwrap();
+        for b in &blocks[..3] {
+            store.append(b).unwrap();
+        }
+        drop(store);
+        let data_path = dir.path().join(DATA_FILE);
+        let index_path = dir.path().join(INDEX_FILE);
+        let intact = std::fs::read(&data_path).unwrap();
+        let record = |b: &Block| {
+            let bytes = b.encode_to_vec();
+            [(bytes.len() as u64).to_le_bytes().to_vec(), bytes].concat()
+        };
+        // A crash mid-append of block 3: half its record is on disk.
+        let fourth = record(&blocks[3]);
+        let mut torn = intact.clone();
+        torn.extend_from_slice(&fourth[..fourth.len() / 2]);
+        std::fs::write(&data_path, &torn).unwrap();
+        let store = BlockStore::open(dir.path(), false).unwrap();
+        assert_eq!(store.height(), 3);
+        assert_eq!(
+            store.torn().map(|t| (t.offset, t.bytes)),
+            Some((intact.len() as u64, (fourth.len() / 2) as u64))
+        );
+        drop(store);
+        assert_eq!(std::fs::read(&data_path).unwrap(), intact);
+        // A crash between the data and the index: the whole record is kept and indexed.
+        let mut whole = intact.clone();
+        whole.extend_from_slice(&fourth);
+        std::fs::write(&data_path, &whole).unwrap();
+        let store = BlockStore::open(dir.path(), false).unwrap();
+        assert_eq!((store.height(), store.torn()), (4, None));
+        drop(store);
+        // An edited index (block 1 a byte longer, so block 2 no longer starts where it
+        // ends): refused, and neither file is touched.
+        let index = std::fs::read(&index_path).unwrap();
+        let mut edited = index.clone();
+        edited[INDEX_ENTRY as usize + 8] = edited[INDEX_ENTRY as usize + 8].wrapping_add(1);
+        std::fs::write(&index_path, &edited).unwrap();
+        let r = BlockStore::open(dir.path(), false);
+        assert!(corrupt_reason(flip(r)).contains("index entry of block 2"));
+        assert_eq!(std::fs::read(&data_path).unwrap(), whole);
+        assert_eq!(std::fs::read(&index_path).unwrap(), edited);
     }
 
     #[test]

@@ -186,6 +186,7 @@ impl ChannelLedger {
                 height: store.height(),
             });
         }
+        check_history(&store, config.clone(), next_block(savepoint), &name)?;
         let mut channel = Arc::new(ChannelState::new(
             current_config(state.as_ref(), config).await?,
         )?);
@@ -407,9 +408,56 @@ async fn current_config(
     state: &dyn WorldState,
     genesis: ChannelConfig,
 ) -> Result<ChannelConfig, StateError> {
-    Ok(state
-        .get(CONFIG_NAMESPACE, CONFIG_KEY)
-        .await?
-        .and_then(|v| ChannelConfig::decode(v.value.as_slice()).ok())
-        .unwrap_or(genesis))
+    match state.get(CONFIG_NAMESPACE, CONFIG_KEY).await? {
+        None => Ok(genesis),
+        Some(v) => ChannelConfig::decode(v.value.as_slice())
+            .map_err(|_| StateError::Corrupt("channel configuration")),
+    }
+}
+
+/// Checks the frame of every stored block from 1 to `upto` (exclusive) — number, hash
+/// chain, data hash and the orderer's signature under the configuration in force when it
+/// was cut — without executing it again: the blocks a world state already holds are still
+/// this channel's, untouched.
+fn check_history(
+    store: &BlockStore,
+    genesis: ChannelConfig,
+    upto: u64,
+    name: &str,
+) -> Result<(), LedgerError> {
+    let mut channel = ChannelState::new(genesis)?;
+    let mut previous_hash = match store.block(0)?.header {
+        Some(h) => crate::block::header_hash(&h),
+        None => return Err(LedgerError::BadGenesis),
+    };
+    for n in 1..upto {
+        let block = store.block(n)?;
+        crate::block::check_frame(&block, n, &previous_hash, channel.orderers()).map_err(|e| {
+            LedgerError::Replay {
+                channel: name.into(),
+                block: n,
+                reason: e.to_string(),
+            }
+        })?;
+        for w in block_update(&block).writes {
+            if w.namespace == CONFIG_NAMESPACE
+                && w.key == CONFIG_KEY
+                && let Some(v) = w.value
+            {
+                let config =
+                    ChannelConfig::decode(v.as_slice()).map_err(|e| LedgerError::Replay {
+                        channel: name.into(),
+                        block: n,
+                        reason: format!("its configuration does not decode: {e}"),
+                    })?;
+                channel = ChannelState::new(config)?;
+            }
+        }
+        previous_hash = block
+            .header
+            .as_ref()
+            .map(crate::block::header_hash)
+            .unwrap_or_default();
+    }
+    Ok(())
 }

@@ -268,3 +268,44 @@ async fn a_peer_whose_state_is_ahead_of_its_blocks_refuses_to_start() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_whose_applied_blocks_were_rewritten_refuses_to_start() {
+    use prost::Message;
+    let dir = tempfile::tempdir().unwrap();
+    busy_network(dir.path()).await;
+    // gamma's state already holds block 1; a byte of one of its transactions is changed in
+    // place (same length, so the store itself still adds up).
+    let path = peer_dir(dir.path(), "gamma", CONSORTIUM_CHANNEL)
+        .join("blocks")
+        .join("blocks.dat");
+    let bytes = std::fs::read(&path).unwrap();
+    let (mut out, mut pos, mut n) = (Vec::new(), 0, 0);
+    while pos < bytes.len() {
+        let len = u64::from_le_bytes(bytes[pos..pos + 8].try_into().unwrap()) as usize;
+        let mut block = ledger::proto::Block::decode(&bytes[pos + 8..pos + 8 + len]).unwrap();
+        if n == 1 {
+            let env = &mut block.data.as_mut().unwrap().envelopes[0];
+            let last = env.len() - 1;
+            env[last] ^= 0x01;
+        }
+        let enc = block.encode_to_vec();
+        assert_eq!(enc.len(), len);
+        out.extend_from_slice(&(enc.len() as u64).to_le_bytes());
+        out.extend_from_slice(&enc);
+        pos += 8 + len;
+        n += 1;
+    }
+    std::fs::write(&path, out).unwrap();
+    let err = Network::open(dir.path(), common::contracts())
+        .await
+        .err()
+        .expect("the peer refuses to start")
+        .to_string();
+    assert!(
+        err.contains(
+            "stored block 1 does not validate as stored: block 1: data hash does not match"
+        ),
+        "{err}"
+    );
+}

@@ -47,8 +47,30 @@ impl Chain {
         } else if store.block(0)?.header != genesis.header {
             return Err(LedgerError::GenesisMismatch(name));
         }
+        // Every stored block is checked again (number, hash chain, data hash, the signature
+        // of an orderer of the configuration then in force) while the configuration is
+        // followed: a rewritten or truncated-and-regrown store is refused, never served.
+        let mut previous_hash = store
+            .block(0)?
+            .header
+            .as_ref()
+            .map(crate::block::header_hash)
+            .ok_or(LedgerError::BadGenesis)?;
         for n in 1..store.height() {
             let block = store.block(n)?;
+            let current = ChannelState::new(cfg.clone())?;
+            crate::block::check_frame(&block, n, &previous_hash, current.orderers()).map_err(
+                |e| LedgerError::Replay {
+                    channel: name.clone(),
+                    block: n,
+                    reason: e.to_string(),
+                },
+            )?;
+            previous_hash = block
+                .header
+                .as_ref()
+                .map(crate::block::header_hash)
+                .unwrap_or_default();
             for env in block.data.iter().flat_map(|d| d.envelopes.iter()) {
                 if let Some((update, at)) = config_update_of(env) {
                     let current = ChannelState::new(cfg.clone())?;
