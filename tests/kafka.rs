@@ -142,11 +142,14 @@ fn a_topic_is_counted_exactly_once_through_crashes_a_broker_restart_and_a_rebala
         &["network", "init", "--carriers", "alpha,beta,gamma"],
     ));
     let up_log = std::fs::File::create(root.join("up.log")).expect("up log");
+    let portal_addr = format!("127.0.0.1:{}", testkit::free_port());
     let up = Proc(
         Command::new(env!("CARGO_BIN_EXE_iclear"))
             .arg("--dir")
             .arg(&net)
             .arg("up")
+            .arg("--portal")
+            .arg(&portal_addr)
             .stdout(up_log.try_clone().expect("log"))
             .stderr(up_log)
             .spawn()
@@ -368,6 +371,26 @@ fn a_topic_is_counted_exactly_once_through_crashes_a_broker_restart_and_a_rebala
     assert_eq!(total(accepted, &rejected), produced, "{rejected:?}");
     assert_eq!(lag, 0);
     assert_eq!(rejected.get("bad_row"), Some(&(1 + 3)), "{rejected:?}");
+    // The node's own metrics (the portal's `/metrics`) count the same from its read model:
+    // every message once, over the carrier's channels.
+    let text = ureq::get(&format!("http://{portal_addr}/metrics"))
+        .call()
+        .expect("the portal's /metrics answers")
+        .into_body()
+        .read_to_string()
+        .expect("metrics text");
+    let mut counted = 0u64;
+    for line in text.lines().filter(|l| {
+        l.starts_with("iclear_stream_messages_total{carrier=\"alpha\"")
+            && l.contains("topic=\"alpha-cdrs\"")
+    }) {
+        counted += line
+            .rsplit(' ')
+            .next()
+            .and_then(|n| n.parse::<u64>().ok())
+            .expect("count");
+    }
+    assert_eq!(counted, produced, "{text}");
 
     // The dead-letter topic holds the messages rejected before the ledger, each once, with
     // their headers.

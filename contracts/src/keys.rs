@@ -27,6 +27,22 @@ pub fn stream(reporter: &str, topic: &str, partition: i32) -> String {
     composite_key("stream", &[reporter, topic, &partition.to_string()])
 }
 
+/// What every [`stream`] key starts with.
+pub fn stream_prefix() -> String {
+    composite_key("stream", &[])
+}
+
+/// The reporter, topic and partition of a [`stream`] key; `None` for any other key.
+pub fn parse_stream(key: &str) -> Option<(&str, &str, i32)> {
+    let rest = key.strip_prefix(&stream_prefix())?;
+    let mut parts = rest.split('\u{0}');
+    let (reporter, topic, partition) = (parts.next()?, parts.next()?, parts.next()?);
+    match (parts.next(), parts.next()) {
+        (Some(""), None) => Some((reporter, topic, partition.parse().ok()?)),
+        _ => None,
+    }
+}
+
 /// Periods already stated for a payer, payee and service (`period_closed`).
 pub fn closed(payer: &str, payee: &str, service: &str) -> String {
     composite_key("closed", &[payer, payee, service])
@@ -75,4 +91,18 @@ pub fn account() -> String {
 /// The final adjustments on an issued statement, whole and per line.
 pub fn adjustments(statement_key: &str) -> String {
     composite_key("adjustments", &[statement_key])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stream_key_reads_back_and_nothing_else_does() {
+        let k = stream("alpha", "cdrs.v1", 3);
+        assert_eq!(parse_stream(&k), Some(("alpha", "cdrs.v1", 3)));
+        assert_eq!(parse_stream(&sheet("alpha", "voice", "*")), None);
+        assert_eq!(parse_stream(&format!("{k}extra\u{0}")), None);
+        assert_eq!(parse_stream(&stream_prefix()), None);
+    }
 }

@@ -965,4 +965,20 @@ async fn a_stream_position_moves_with_its_batch_and_a_replayed_range_is_refused(
         .await
         .unwrap();
     assert_eq!(beta, None);
+    // Both carriers' read models hold alpha's position and counts, as the ledger does.
+    let ledger = at(&net).await.unwrap();
+    for org in ["alpha", "beta"] {
+        let rows = net.client(org).streams(None).await.unwrap();
+        assert_eq!(rows.len(), 1, "{org}: {rows:?}");
+        let r = &rows[0];
+        assert_eq!(
+            (r.reporter.as_str(), r.topic.as_str(), r.partition, r.next),
+            ("alpha", "cdrs", 0, 10),
+            "{org}"
+        );
+        assert_eq!(
+            (r.accepted, &r.rejected),
+            (ledger.accepted, &ledger.rejected)
+        );
+    }
 }

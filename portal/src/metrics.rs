@@ -150,6 +150,7 @@ pub async fn prometheus(portal: web::Data<Portal>) -> HttpResponse {
             );
         }
     }
+    streams(&portal, &mut out).await;
     let _ = writeln!(
         out,
         "# HELP portal_uploads_running CDR uploads being submitted.\n# TYPE portal_uploads_running gauge\nportal_uploads_running {}",
@@ -158,6 +159,66 @@ pub async fn prometheus(portal: web::Data<Portal>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(out)
+}
+
+/// Each Kafka partition the portal's carriers stream from, as the ledger holds it (SPEC §12):
+/// the position and the messages per outcome. The lag behind the broker needs the broker:
+/// `ingest kafka --metrics` serves it.
+async fn streams(portal: &Portal, out: &mut String) {
+    let transport = portal.transport.clone();
+    let rows = portal
+        .run(async move {
+            let mut rows = Vec::new();
+            for me in transport.acts_for() {
+                let c = contracts::client::Clearing::new(transport.clone(), me)?;
+                // Each row is on both carriers' ledgers: its reporter's read is the one kept.
+                rows.extend(
+                    c.streams(None)
+                        .await?
+                        .into_iter()
+                        .filter(|r| r.reporter == me),
+                );
+            }
+            Ok(rows)
+        })
+        .await;
+    out.push_str("# HELP iclear_stream_position The next offset of a Kafka partition the ledger holds, per channel.\n");
+    out.push_str("# TYPE iclear_stream_position gauge\n");
+    out.push_str("# HELP iclear_stream_messages_total Messages of a partition counted on the ledger, by outcome and reason.\n");
+    out.push_str("# TYPE iclear_stream_messages_total counter\n");
+    let rows = match rows {
+        Ok(rows) => rows,
+        Err(e) => {
+            let _ = writeln!(
+                out,
+                "# the stream positions could not be read: {}\nportal_metrics_errors{{part=\"streams\"}} 1",
+                e.to_string().replace('\n', " ")
+            );
+            return;
+        }
+    };
+    for r in &rows {
+        let labels = format!(
+            "carrier=\"{}\",channel=\"{}\",topic=\"{}\",partition=\"{}\"",
+            escape(r.reporter.as_str()),
+            escape(&r.channel),
+            escape(&r.topic),
+            r.partition
+        );
+        let _ = writeln!(out, "iclear_stream_position{{{labels}}} {}", r.next);
+        let _ = writeln!(
+            out,
+            "iclear_stream_messages_total{{{labels},outcome=\"accepted\",reason=\"\"}} {}",
+            r.accepted
+        );
+        for (reason, n) in &r.rejected {
+            let _ = writeln!(
+                out,
+                "iclear_stream_messages_total{{{labels},outcome=\"rejected\",reason=\"{}\"}} {n}",
+                escape(reason)
+            );
+        }
+    }
 }
 
 #[cfg(test)]

@@ -170,6 +170,7 @@ async fn sign_in_pages_forms_and_isolation() {
                 "id=\"uploads\"",
                 "id=\"batches\"",
                 "id=\"upload-progress\"",
+                "id=\"streams\"",
                 &m.upload,
             ],
         ),

@@ -21,7 +21,7 @@ pub use embedded::Embedded;
 pub use view::{View, ViewReply};
 
 use crate::api::{self, Call, Function};
-use crate::readmodel::views::{DealProgress, Kind, SheetVersion};
+use crate::readmodel::views::{DealProgress, Kind, SheetVersion, StreamRow};
 use crate::readmodel::{AuditEntry, DailyTraffic, Submission};
 use crate::{DealRecord, DisputeRecord, PaymentRecord, StatementIssued};
 
@@ -112,6 +112,10 @@ impl From<GatewayError> for ClientError {
 pub trait Transport: Send + Sync {
     /// The carriers of the network.
     fn members(&self) -> Vec<CarrierId>;
+    /// The carriers it can act for (every member, unless it holds one carrier's keys only).
+    fn acts_for(&self) -> Vec<CarrierId> {
+        self.members()
+    }
     /// Endorses, orders and commits `call` on `channel` as `me`, and waits until the
     /// carriers' peers and read models have it; returns the contract's reply.
     async fn submit(
@@ -277,6 +281,15 @@ impl Clearing {
         match self.view(View::Savepoint { with }).await? {
             ViewReply::Savepoint(s) => Ok(s),
             other => Err(ClientError::bad_reply("savepoint", format!("{other:?}"))),
+        }
+    }
+
+    /// The carrier's Kafka partitions' positions and counts on its channels with one partner
+    /// or all, as the ledger holds them.
+    pub async fn streams(&self, with: Option<CarrierId>) -> Result<Vec<StreamRow>, ClientError> {
+        match self.view(View::Streams { with }).await? {
+            ViewReply::Streams(s) => Ok(s),
+            other => Err(ClientError::bad_reply("streams", format!("{other:?}"))),
         }
     }
 

@@ -4,7 +4,7 @@ use ledger::network::pair_channel;
 use serde::{Deserialize, Serialize};
 use settlement::carrier::CarrierId;
 
-use crate::readmodel::views::{DealProgress, Kind, SheetVersion};
+use crate::readmodel::views::{DealProgress, Kind, SheetVersion, StreamRow};
 use crate::readmodel::{AuditEntry, DailyTraffic, ReadModel, ReadModelError, Submission};
 use crate::{DealRecord, DisputeRecord, PaymentRecord, StatementIssued};
 use settlement::service::Service;
@@ -75,6 +75,11 @@ pub enum View {
         /// The partner.
         with: CarrierId,
     },
+    /// Kafka partitions' positions and counts.
+    Streams {
+        /// The partner.
+        with: Option<CarrierId>,
+    },
     /// How far the deals in force have come.
     DealProgress {
         /// The partner.
@@ -111,6 +116,8 @@ pub enum ViewReply {
     SheetVersions(Vec<SheetVersion>),
     /// The last block applied, if any.
     Savepoint(Option<u64>),
+    /// Stream positions.
+    Streams(Vec<StreamRow>),
     /// Deal progress.
     DealProgress(Vec<DealProgress>),
     /// The partner found, if any.
@@ -128,7 +135,8 @@ impl View {
             | View::Submissions { with }
             | View::Daily { with, .. }
             | View::Transactions { with, .. }
-            | View::DealProgress { with } => *with,
+            | View::DealProgress { with }
+            | View::Streams { with } => *with,
             View::SheetVersions { with, .. } | View::Savepoint { with } => Some(*with),
             View::Locate { .. } => None,
         }
@@ -170,6 +178,7 @@ impl ReadModel {
             View::Savepoint { .. } => {
                 ViewReply::Savepoint(self.savepoint(ch.unwrap_or_default()).await?)
             }
+            View::Streams { .. } => ViewReply::Streams(self.streams(ch).await?),
             View::DealProgress { .. } => ViewReply::DealProgress(self.deal_progress(ch).await?),
             View::Locate { kind, id } => {
                 let found = self.locate(kind, &id).await?;

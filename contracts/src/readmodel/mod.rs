@@ -23,6 +23,7 @@ use crate::keys;
 use crate::payment::PaymentRecord;
 use crate::ratesheet::{SheetEvent, StoredSheet};
 use crate::statement::StatementIssued;
+use crate::stream::StreamPosition;
 use crate::usage::{BatchEvent, RatedRecord};
 
 pub mod views;
@@ -73,7 +74,7 @@ pub enum ReadModelError {
     },
 }
 
-const SCHEMA: [&str; 9] = [
+const SCHEMA: [&str; 10] = [
     "CREATE TABLE IF NOT EXISTS rm_savepoint (channel TEXT PRIMARY KEY, block BIGINT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS rm_transactions (channel TEXT NOT NULL, block BIGINT NOT NULL, idx BIGINT NOT NULL, \
      tx_id TEXT NOT NULL, code TEXT NOT NULL, org TEXT NOT NULL, user_name TEXT NOT NULL, at_ms BIGINT NOT NULL, \
@@ -98,6 +99,9 @@ const SCHEMA: [&str; 9] = [
     "CREATE TABLE IF NOT EXISTS rm_sheets (channel TEXT NOT NULL, owner TEXT NOT NULL, service TEXT NOT NULL, \
      scope TEXT NOT NULL, version BIGINT NOT NULL, published_at BIGINT NOT NULL, body TEXT NOT NULL, \
      csv TEXT NOT NULL, PRIMARY KEY (channel, owner, service, scope, version))",
+    "CREATE TABLE IF NOT EXISTS rm_streams (channel TEXT NOT NULL, reporter TEXT NOT NULL, topic TEXT NOT NULL, \
+     kafka_partition BIGINT NOT NULL, next_offset BIGINT NOT NULL, accepted BIGINT NOT NULL, rejected TEXT NOT NULL, \
+     PRIMARY KEY (channel, reporter, topic, kafka_partition))",
 ];
 
 /// Connections that read a SQLite model side by side (pages, exports, the CLI's lists).
@@ -105,10 +109,10 @@ const SQLITE_READERS: u32 = 4;
 
 /// The tables' layout. A model made with another layout is dropped when opened and derived
 /// again from the blocks (it is never a source of truth).
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// Every table of [`SCHEMA`], dropped when the layout changes.
-const DROP: [&str; 9] = [
+const DROP: [&str; 10] = [
     "DROP TABLE IF EXISTS rm_savepoint",
     "DROP TABLE IF EXISTS rm_transactions",
     "DROP TABLE IF EXISTS rm_batches",
@@ -118,10 +122,11 @@ const DROP: [&str; 9] = [
     "DROP TABLE IF EXISTS rm_payments",
     "DROP TABLE IF EXISTS rm_deals",
     "DROP TABLE IF EXISTS rm_sheets",
+    "DROP TABLE IF EXISTS rm_streams",
 ];
 
 /// Every table, in the order `dump` walks them, with its ordering key.
-const TABLES: [(&str, &str); 8] = [
+const TABLES: [(&str, &str); 9] = [
     ("rm_transactions", "block, idx"),
     ("rm_batches", "tx_id"),
     ("rm_records", "reporter, record_id"),
@@ -130,6 +135,7 @@ const TABLES: [(&str, &str); 8] = [
     ("rm_payments", "id"),
     ("rm_deals", "id"),
     ("rm_sheets", "owner, service, scope, version"),
+    ("rm_streams", "reporter, topic, kafka_partition"),
 ];
 
 #[derive(Clone)]
@@ -454,6 +460,7 @@ impl ReadModel {
                 ],
             );
         }
+        let writes = std::cell::OnceCell::new();
         for (index, o) in block_outcomes(block)
             .iter()
             .enumerate()
@@ -461,6 +468,7 @@ impl ReadModel {
         {
             let tx = Tx {
                 block,
+                writes: &writes,
                 number: n,
                 index,
                 id: &o.tx_id,
@@ -513,6 +521,7 @@ impl ReadModel {
             "DELETE FROM rm_payments WHERE channel = $1",
             "DELETE FROM rm_deals WHERE channel = $1",
             "DELETE FROM rm_sheets WHERE channel = $1",
+            "DELETE FROM rm_streams WHERE channel = $1",
         ] {
             batch.push(sql, vec![channel.into()]);
         }
@@ -575,6 +584,8 @@ impl ReadModel {
 /// The transaction an event came from.
 struct Tx<'a> {
     block: &'a Block,
+    /// The block's writes, decoded once for all its transactions and only if one asks.
+    writes: &'a std::cell::OnceCell<ledger::state::BlockUpdate>,
     number: i64,
     /// Its position in the block.
     index: usize,
@@ -582,15 +593,19 @@ struct Tx<'a> {
 }
 
 impl Tx<'_> {
-    /// The value this transaction wrote to `key` of the clearing contract, if it did.
-    fn wrote(&self, key: &str) -> Option<Vec<u8>> {
-        block_update(self.block)
+    /// The clearing contract's keys this transaction wrote that start with `prefix`, with
+    /// their values (none for a delete).
+    fn wrote(&self, prefix: &str) -> impl Iterator<Item = (&str, Option<&[u8]>)> {
+        self.writes
+            .get_or_init(|| block_update(self.block))
             .writes
-            .into_iter()
-            .find(|w| {
-                w.version.tx_num == self.index as u64 && w.namespace == CLEARING && w.key == key
+            .iter()
+            .filter(move |w| {
+                w.version.tx_num == self.index as u64
+                    && w.namespace == CLEARING
+                    && w.key.starts_with(prefix)
             })
-            .and_then(|w| w.value)
+            .map(|w| (w.key.as_str(), w.value.as_deref()))
     }
 }
 
@@ -631,6 +646,36 @@ fn event(
                     rejected.into(),
                 ],
             );
+            // A batch from a Kafka partition moved the reporter's position of it in the
+            // same transaction: the position and its counts, as the ledger holds them.
+            for (key, value) in tx.wrote(&keys::stream_prefix()) {
+                let Some(value) = value else { continue };
+                let (reporter, topic, partition) = keys::parse_stream(key).ok_or_else(|| {
+                    bad(format!(
+                        "a stream key `{}` of another form",
+                        key.escape_debug()
+                    ))
+                })?;
+                let p: StreamPosition =
+                    serde_json::from_slice(value).map_err(|e| bad(e.to_string()))?;
+                let rejected =
+                    serde_json::to_string(&p.rejected).map_err(|e| bad(e.to_string()))?;
+                batch.push(
+                    "INSERT INTO rm_streams (channel, reporter, topic, kafka_partition, next_offset, accepted, rejected) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (channel, reporter, topic, kafka_partition) \
+                     DO UPDATE SET next_offset = excluded.next_offset, accepted = excluded.accepted, \
+                     rejected = excluded.rejected",
+                    vec![
+                        ch(),
+                        reporter.into(),
+                        topic.into(),
+                        Val::I(i64::from(partition)),
+                        Val::I(p.next),
+                        to_i64(p.accepted)?.into(),
+                        rejected.into(),
+                    ],
+                );
+            }
             // Many rows per statement: one round trip to the database per 500 records.
             let (reporter, tx_id) = (b.reporter, b.tx_id.clone());
             let mut records = b.rated_records().peekable();
@@ -709,8 +754,10 @@ fn event(
             let key = keys::sheet(e.terms.owner.as_str(), e.terms.service.as_str(), &scope);
             let stored: StoredSheet = tx
                 .wrote(&key)
+                .find(|(k, _)| *k == key)
+                .and_then(|(_, v)| v)
                 .ok_or_else(|| bad(format!("the transaction wrote no `{key}`")))
-                .and_then(|v| serde_json::from_slice(&v).map_err(|e| bad(e.to_string())))?;
+                .and_then(|v| serde_json::from_slice(v).map_err(|e| bad(e.to_string())))?;
             batch.push(
                 "INSERT INTO rm_sheets (channel, owner, service, scope, version, published_at, body, csv) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",

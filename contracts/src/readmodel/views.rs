@@ -108,6 +108,25 @@ impl SheetVersion {
     }
 }
 
+/// A Kafka partition's position on one channel, as the ledger holds it (SPEC §12).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamRow {
+    /// The channel.
+    pub channel: String,
+    /// Whose stream.
+    pub reporter: CarrierId,
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+    /// The next offset to consume.
+    pub next: i64,
+    /// Messages accepted.
+    pub accepted: u64,
+    /// Messages rejected, by reason.
+    pub rejected: BTreeMap<String, u64>,
+}
+
 /// How far an in-force deal's commitments have come.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DealProgress {
@@ -287,6 +306,30 @@ impl ReadModel {
             });
         }
         Ok(out)
+    }
+
+    /// Every Kafka partition's position and counts on `channel` (or every channel).
+    pub async fn streams(&self, channel: Option<&str>) -> Result<Vec<StreamRow>, ReadModelError> {
+        self.rows(
+            "SELECT channel, reporter, topic, kafka_partition, next_offset, accepted, rejected \
+             FROM rm_streams WHERE ($1 = '' OR channel = $1) \
+             ORDER BY channel, reporter, topic, kafka_partition",
+            vec![filter(channel)],
+        )
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(StreamRow {
+                channel: r[0].clone(),
+                reporter: carrier(&r[1])?,
+                topic: r[2].clone(),
+                partition: int(&r[3])?,
+                next: int(&r[4])?,
+                accepted: int(&r[5])?,
+                rejected: json(&r[6])?,
+            })
+        })
+        .collect()
     }
 
     /// Disputes, most recently moved first.

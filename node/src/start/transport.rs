@@ -98,6 +98,10 @@ impl Transport for PeerNode {
         self.members.clone()
     }
 
+    fn acts_for(&self) -> Vec<CarrierId> {
+        vec![self.me]
+    }
+
     async fn submit(
         &self,
         me: CarrierId,

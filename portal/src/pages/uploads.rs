@@ -5,6 +5,7 @@
 use actix_web::web;
 use askama::Template;
 use contracts::readmodel::Submission;
+use contracts::readmodel::views::StreamRow;
 use serde::Deserialize;
 
 use super::{Frame, PageCaller, PageResult, html, signed_in};
@@ -17,6 +18,7 @@ struct Uploads {
     page: Frame,
     uploads: Vec<UploadStatus>,
     batches: Vec<Submission>,
+    streams: Vec<StreamRow>,
     partners: Vec<String>,
     just: Option<UploadStatus>,
 }
@@ -38,13 +40,16 @@ pub async fn page(p: web::Data<Portal>, caller: PageCaller, q: web::Query<Query>
     };
     let c = p.client(&caller)?;
     let partners = c.partners().iter().map(|x| x.to_string()).collect();
-    let batches = p.run(async move { Ok(c.submissions(None).await?) }).await?;
+    let (batches, streams) = p
+        .run(async move { Ok(tokio::try_join!(c.submissions(None), c.streams(None))?) })
+        .await?;
     html(
         actix_web::http::StatusCode::OK,
         &Uploads {
             page,
             uploads,
             batches,
+            streams,
             partners,
             just,
         },
