@@ -20,6 +20,52 @@ use testkit::free_port;
 /// Files and their bytes.
 type Files = Vec<(PathBuf, Vec<u8>)>;
 
+/// A client TLS certificate that alpha's own TLS CA issued, but which expired yesterday, is
+/// refused at the ordering node's handshake; the same certificate made the same way and
+/// still valid gets block 0 of the consortium channel.
+fn expired_certificates_are_refused(root: &Path, orderer: &str) {
+    use ledger::order::OrderingService;
+    use node::client::{Backoff, Dial, RemoteOrderer};
+    use node::tls::{TlsIdentity, Trust};
+    let read = |p: PathBuf| std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    let tls = root.join("alpha").join("tls");
+    let (ca_cert, ca_key) = (read(tls.join("tlsca.pem")), read(tls.join("tlsca.key")));
+    let trust = Trust::new([read(root.join("ordering").join("tls").join("tlsca.pem")).as_slice()]);
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let deliver = |from: i64, until: i64| {
+        let (cert_pem, key_pem) =
+            testkit::tls::issue(&ca_cert, &ca_key, "client.alpha", "127.0.0.1", from, until)
+                .expect("a certificate");
+        let dial = Dial {
+            address: orderer.to_string(),
+            me: TlsIdentity { cert_pem, key_pem },
+            trust: trust.clone(),
+        };
+        let backoff = Backoff {
+            initial: std::time::Duration::from_millis(50),
+            max: std::time::Duration::from_millis(200),
+            attempts: 2,
+        };
+        runtime.block_on(async {
+            let o = RemoteOrderer::new(&dial, backoff).expect("a client");
+            match o.deliver("consortium", 0).await {
+                Ok(mut blocks) => blocks.recv().await.map(|b| b.map(|_| ())),
+                Err(e) => Some(Err(e)),
+            }
+        })
+    };
+    let refused = deliver(-30, -1);
+    assert!(
+        matches!(
+            refused,
+            Some(Err(ledger::order::OrderError::Unreachable(_)))
+        ),
+        "{refused:?}"
+    );
+    let taken = deliver(-1, 30);
+    assert!(matches!(taken, Some(Ok(()))), "{taken:?}");
+}
+
 /// Every private key's bytes under `dir`.
 fn private_keys(dir: &Path) -> Files {
     let mut found = Vec::new();
@@ -152,6 +198,9 @@ fn three_carriers_and_an_orderer_as_separate_processes() {
     );
     assert_eq!(unknown.status.code(), Some(1), "{unknown:?}");
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no member"));
+
+    step("an expired client certificate");
+    expired_certificates_are_refused(root, &orderer_addr);
 
     // Stopped cleanly, every organisation's chains verify.
     for n in [&mut alpha, &mut beta, &mut gamma, &mut orderer] {

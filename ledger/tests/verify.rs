@@ -196,15 +196,30 @@ async fn a_truncated_block_file_is_found() {
     );
 }
 
-/// Rewrites a peer's block file with every flag of the block holding an MVCC conflict set
-/// to VALID (same lengths, so the index still points at every block).
-fn forge_flags(blocks: &Path) {
+/// Rewrites every block of a block file in place with `edit` (block number, block); each
+/// must keep its length, so the index still points at every block.
+fn rewrite_blocks(path: &Path, mut edit: impl FnMut(u64, &mut ledger::proto::Block)) {
     use prost::Message;
-    let bytes = std::fs::read(blocks).unwrap();
-    let (mut out, mut pos, mut forged) = (Vec::new(), 0, false);
+    let bytes = std::fs::read(path).unwrap();
+    let (mut out, mut pos, mut n) = (Vec::new(), 0, 0);
     while pos < bytes.len() {
         let len = u64::from_le_bytes(bytes[pos..pos + 8].try_into().unwrap()) as usize;
         let mut block = ledger::proto::Block::decode(&bytes[pos + 8..pos + 8 + len]).unwrap();
+        edit(n, &mut block);
+        let enc = block.encode_to_vec();
+        assert_eq!(enc.len(), len, "block {n} changed length");
+        out.extend_from_slice(&(enc.len() as u64).to_le_bytes());
+        out.extend_from_slice(&enc);
+        pos += 8 + len;
+        n += 1;
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+/// Sets every flag of the blocks holding an MVCC-invalidated transaction to VALID.
+fn forge_flags(blocks: &Path) {
+    let mut forged = false;
+    rewrite_blocks(blocks, |_, block| {
         let m = block.metadata.as_mut().unwrap();
         if m.validation_flags
             .contains(&(ValidationCode::MvccReadConflict as u8))
@@ -212,13 +227,8 @@ fn forge_flags(blocks: &Path) {
             m.validation_flags.iter_mut().for_each(|f| *f = 0);
             forged = true;
         }
-        let enc = block.encode_to_vec();
-        out.extend_from_slice(&(enc.len() as u64).to_le_bytes());
-        out.extend_from_slice(&enc);
-        pos += 8 + len;
-    }
+    });
     assert!(forged);
-    std::fs::write(blocks, out).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -271,7 +281,6 @@ async fn a_peer_whose_state_is_ahead_of_its_blocks_refuses_to_start() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_whose_applied_blocks_were_rewritten_refuses_to_start() {
-    use prost::Message;
     let dir = tempfile::tempdir().unwrap();
     busy_network(dir.path()).await;
     // gamma's state already holds block 1; a byte of one of its transactions is changed in
@@ -279,24 +288,13 @@ async fn a_peer_whose_applied_blocks_were_rewritten_refuses_to_start() {
     let path = peer_dir(dir.path(), "gamma", CONSORTIUM_CHANNEL)
         .join("blocks")
         .join("blocks.dat");
-    let bytes = std::fs::read(&path).unwrap();
-    let (mut out, mut pos, mut n) = (Vec::new(), 0, 0);
-    while pos < bytes.len() {
-        let len = u64::from_le_bytes(bytes[pos..pos + 8].try_into().unwrap()) as usize;
-        let mut block = ledger::proto::Block::decode(&bytes[pos + 8..pos + 8 + len]).unwrap();
+    rewrite_blocks(&path, |n, block| {
         if n == 1 {
             let env = &mut block.data.as_mut().unwrap().envelopes[0];
             let last = env.len() - 1;
             env[last] ^= 0x01;
         }
-        let enc = block.encode_to_vec();
-        assert_eq!(enc.len(), len);
-        out.extend_from_slice(&(enc.len() as u64).to_le_bytes());
-        out.extend_from_slice(&enc);
-        pos += 8 + len;
-        n += 1;
-    }
-    std::fs::write(&path, out).unwrap();
+    });
     let err = Network::open(dir.path(), common::contracts())
         .await
         .err()

@@ -257,72 +257,20 @@ async fn a_caller_without_a_member_tls_certificate_is_refused() {
 /// A certificate for 127.0.0.1 that `ca` (saved in `ca_dir`) issued, valid between
 /// `from` and `until` days from now (negative: in the past).
 fn valid_between(ca: &TlsCa, ca_dir: &Path, from: i64, until: i64) -> TlsIdentity {
-    use openssl::asn1::Asn1Time;
-    use openssl::hash::MessageDigest;
-    use openssl::pkey::PKey;
-    use openssl::x509::extension::{ExtendedKeyUsage, KeyUsage, SubjectAlternativeName};
-    use openssl::x509::{X509, X509Builder, X509NameBuilder};
     if !ca_dir.join("tlsca.key").exists() {
         std::fs::create_dir_all(ca_dir).unwrap();
         ca.save(ca_dir).unwrap();
     }
-    let ca_key =
-        PKey::private_key_from_pem(&std::fs::read(ca_dir.join("tlsca.key")).unwrap()).unwrap();
-    let ca_cert = X509::from_pem(&ca.cert_pem().unwrap()).unwrap();
-    let key = PKey::from_ec_key(
-        openssl::ec::EcKey::generate(
-            &openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).unwrap(),
-        )
-        .unwrap(),
+    let (cert_pem, key_pem) = testkit::tls::issue(
+        &ca.cert_pem().unwrap(),
+        &std::fs::read(ca_dir.join("tlsca.key")).unwrap(),
+        "client",
+        "127.0.0.1",
+        from,
+        until,
     )
     .unwrap();
-    let mut name = X509NameBuilder::new().unwrap();
-    name.append_entry_by_text("CN", "client").unwrap();
-    name.append_entry_by_text("O", "member").unwrap();
-    let name = name.build();
-    let mut b = X509Builder::new().unwrap();
-    b.set_version(2).unwrap();
-    b.set_subject_name(&name).unwrap();
-    b.set_issuer_name(ca_cert.subject_name()).unwrap();
-    b.set_pubkey(&key).unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    b.set_serial_number(
-        &openssl::asn1::Asn1Integer::from_bn(&openssl::bn::BigNum::from_u32(7).unwrap()).unwrap(),
-    )
-    .unwrap();
-    b.set_not_before(&Asn1Time::from_unix(now + from * 86_400).unwrap())
-        .unwrap();
-    b.set_not_after(&Asn1Time::from_unix(now + until * 86_400).unwrap())
-        .unwrap();
-    let san = SubjectAlternativeName::new()
-        .ip("127.0.0.1")
-        .build(&b.x509v3_context(Some(&ca_cert), None))
-        .unwrap();
-    b.append_extension(san).unwrap();
-    b.append_extension(
-        KeyUsage::new()
-            .critical()
-            .digital_signature()
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
-    b.append_extension(
-        ExtendedKeyUsage::new()
-            .server_auth()
-            .client_auth()
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
-    b.sign(&ca_key, MessageDigest::sha256()).unwrap();
-    TlsIdentity {
-        cert_pem: b.build().to_pem().unwrap(),
-        key_pem: key.private_key_to_pem_pkcs8().unwrap(),
-    }
+    TlsIdentity { cert_pem, key_pem }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,6 +1,9 @@
 //! What iclear's tests start for real and stop afterwards. A test that needs a Kafka
 //! broker runs tansu, the Kafka-protocol broker `scripts/install-tansu.sh` installs, with
 //! SQLite storage in a directory of the test's, so that a restart keeps every message.
+//! `tls` makes the certificates a node must refuse (expired, not yet valid).
+
+pub mod tls;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
