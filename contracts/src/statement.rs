@@ -122,6 +122,9 @@ fn refused(m: impl Into<String>) -> ContractError {
     ContractError::refused(m)
 }
 
+/// Stored batches read from the world state at a time while a statement is computed.
+const BATCHES_PER_READ: u32 = 4;
+
 /// `statement.issue`: computes and records the statement; refused when the period has not
 /// ended by the transaction's time (SPEC §6.4) or overlaps one already issued.
 pub async fn issue(
@@ -181,36 +184,38 @@ pub async fn issue(
         period: id.period.clone(),
     };
     // Both sides' records of the direction, and the counts `summary.json` reports.
-    // Each stored batch is decoded and turned into the engine's compact records before the
-    // next one, so only one batch's decoded records are held at a time, never a period's.
+    // Stored batches are read a few at a time, and each is decoded and turned into the
+    // engine's compact records before the next one: only the compact records of the period
+    // are held, never its stored batches.
     let mut sides = [SideLoad::default(), SideLoad::default()];
     let (lo, hi) = (from.ceil_secs(), to.ceil_secs());
-    for (key, raw) in ctx
-        .range_by_partial_composite_key(
-            "records",
-            &[payer.as_str(), payee.as_str(), service.as_str()],
-        )
-        .await?
-    {
-        let batch: StoredBatch =
-            serde_json::from_slice(&raw).map_err(|e| ContractError::corrupt(key, e))?;
-        let side = &mut sides[usize::from(batch.reporter != payer)];
-        for r in batch
-            .records
-            .iter()
-            .filter(|r| lo <= r.start && r.start < hi)
-        {
-            let usage = usage_of(r, payer, payee, service)?;
-            let rated = sheet.rate(&usage).map_err(|e| refused(e.to_string()))?;
-            side.records.push(SideRecord::new(
-                &CdrView {
-                    record_id: &r.id,
-                    usage,
-                },
-                rated,
-            ));
-        }
-    }
+    ctx.range_each_by_partial_composite_key(
+        "records",
+        &[payer.as_str(), payee.as_str(), service.as_str()],
+        BATCHES_PER_READ,
+        |key, raw| {
+            let batch: StoredBatch =
+                serde_json::from_slice(&raw).map_err(|e| ContractError::corrupt(key, e))?;
+            let side = &mut sides[usize::from(batch.reporter != payer)];
+            for r in batch
+                .records
+                .iter()
+                .filter(|r| lo <= r.start && r.start < hi)
+            {
+                let usage = usage_of(r, payer, payee, service)?;
+                let rated = sheet.rate(&usage).map_err(|e| refused(e.to_string()))?;
+                side.records.push(SideRecord::new(
+                    &CdrView {
+                        record_id: &r.id,
+                        usage,
+                    },
+                    rated,
+                ));
+            }
+            Ok(())
+        },
+    )
+    .await?;
     let [payer_side, payee_side] = sides;
     let (mut accepted, mut rejected) = (0u64, 0u64);
     for (key, b) in range_json::<BatchSummary>(ctx, "batch", &[]).await? {

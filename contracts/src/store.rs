@@ -66,20 +66,28 @@ pub fn emit<T: Serialize>(
     Ok(())
 }
 
-/// Decodes every value under a partial composite key; an unreadable one is corrupt state.
+/// Values read from the world state at a time by [`range_json`].
+const VALUES_PER_READ: u32 = 16;
+
+/// Decodes every value under a partial composite key, a page at a time (the stored bytes of
+/// the whole range are never held at once); an unreadable one is corrupt state.
 pub async fn range_json<T: DeserializeOwned>(
     ctx: &mut Context<'_>,
     object_type: &str,
     attrs: &[&str],
 ) -> Result<Vec<(String, T)>, ContractError> {
-    ctx.range_by_partial_composite_key(object_type, attrs)
-        .await?
-        .into_iter()
-        .map(|(k, v)| match serde_json::from_slice(&v) {
-            Ok(t) => Ok((k, t)),
+    let mut out = Vec::new();
+    ctx.range_each_by_partial_composite_key(object_type, attrs, VALUES_PER_READ, |k, v| {
+        match serde_json::from_slice(&v) {
+            Ok(t) => {
+                out.push((k, t));
+                Ok(())
+            }
             Err(e) => Err(ContractError::corrupt(k, e)),
-        })
-        .collect()
+        }
+    })
+    .await?;
+    Ok(out)
 }
 
 /// An id for a new object, the same on every endorsing peer: a prefix and the start of the

@@ -249,6 +249,60 @@ impl<'a> Context<'a> {
         Ok(found.into_iter().map(|(k, v)| (k, v.value)).collect())
     }
 
+    /// Calls `each` with every entry of `start <= key < end` in key order, reading `page`
+    /// entries at a time so that the range's values are never all in memory at once; the
+    /// whole range is recorded for validation exactly as [`Context::range`] records it.
+    pub async fn range_each(
+        &mut self,
+        start: &str,
+        end: &str,
+        page: u32,
+        mut each: impl FnMut(String, Vec<u8>) -> Result<(), ContractError>,
+    ) -> Result<(), ContractError> {
+        let mut reads = Vec::new();
+        let mut from = start.to_string();
+        loop {
+            let found = self
+                .state
+                .range_page(self.namespace, &from, end, page.max(1))
+                .await?;
+            let full = found.len() >= page.max(1) as usize;
+            let mut last = None;
+            for (k, v) in found {
+                reads.push(KvRead {
+                    key: k.clone(),
+                    version: Some(v.version),
+                });
+                last = Some(k.clone());
+                each(k, v.value)?;
+            }
+            match last {
+                // The least key after `k` is `k` followed by NUL.
+                Some(k) if full => from = format!("{k}\u{0}"),
+                _ => break,
+            }
+        }
+        self.ranges.push(RangeQueryInfo {
+            start_key: start.to_string(),
+            end_key: end.to_string(),
+            reads,
+        });
+        Ok(())
+    }
+
+    /// [`Context::range_each`] over the entries under a partial composite key.
+    pub async fn range_each_by_partial_composite_key(
+        &mut self,
+        object_type: &str,
+        attrs: &[&str],
+        page: u32,
+        each: impl FnMut(String, Vec<u8>) -> Result<(), ContractError>,
+    ) -> Result<(), ContractError> {
+        let start = composite_key(object_type, attrs);
+        let end = format!("{start}\u{10FFFF}");
+        self.range_each(&start, &end, page, each).await
+    }
+
     /// All entries under a partial composite key.
     pub async fn range_by_partial_composite_key(
         &mut self,
@@ -305,4 +359,68 @@ fn check_key(key: &str) -> Result<(), ContractError> {
         return Err(ContractError::refused("an empty key cannot be written"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::Version;
+    use crate::state::{BlockUpdate, SqliteState, StateWrite};
+
+    /// Reading a range page by page records for validation exactly what reading it whole
+    /// records, and hands over every entry once, in order.
+    #[tokio::test]
+    async fn a_range_read_in_pages_is_recorded_as_the_whole_range() {
+        let state = SqliteState::in_memory().await.unwrap();
+        let writes = (0..10u64)
+            .map(|i| StateWrite {
+                namespace: "cc".into(),
+                key: composite_key("records", &["a", &format!("{i:02}")]),
+                value: Some(vec![i as u8]),
+                version: Version {
+                    block_num: 0,
+                    tx_num: i,
+                },
+            })
+            .collect();
+        state
+            .commit(&BlockUpdate {
+                block_num: 0,
+                writes,
+            })
+            .await
+            .unwrap();
+        let creator = || Creator {
+            msp_id: "alpha".into(),
+            role: Role::Client,
+            name: "client".into(),
+        };
+        let mut whole = Context::new("cc", &state, creator(), 0, "t1");
+        let all = whole
+            .range_by_partial_composite_key("records", &["a"])
+            .await
+            .unwrap();
+        let mut paged = Context::new("cc", &state, creator(), 0, "t2");
+        let mut seen = Vec::new();
+        paged
+            .range_each_by_partial_composite_key("records", &["a"], 3, |k, v| {
+                seen.push((k, v));
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert_eq!(seen, all);
+        assert_eq!(paged.into_results().0, whole.into_results().0);
+        // An error from the caller stops the read and is what it returns.
+        let mut failing = Context::new("cc", &state, creator(), 0, "t3");
+        let mut calls = 0;
+        let err = failing
+            .range_each_by_partial_composite_key("records", &["a"], 3, |_, _| {
+                calls += 1;
+                Err(ContractError::refused("stop"))
+            })
+            .await
+            .unwrap_err();
+        assert_eq!((calls, err.to_string().contains("stop")), (1, true));
+    }
 }

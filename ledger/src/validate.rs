@@ -614,12 +614,14 @@ async fn check_reads(
             }) {
                 return Ok(ValidationCode::PhantomReadConflict);
             }
-            let now = state.range(contract, &q.start_key, &q.end_key).await?;
+            let now = state
+                .range_versions(contract, &q.start_key, &q.end_key)
+                .await?;
             let same = now.len() == q.reads.len()
                 && now
                     .iter()
                     .zip(&q.reads)
-                    .all(|((k, v), r)| *k == r.key && Some(v.version) == r.version);
+                    .all(|((k, v), r)| *k == r.key && Some(*v) == r.version);
             if !same {
                 return Ok(ValidationCode::PhantomReadConflict);
             }

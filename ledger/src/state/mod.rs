@@ -117,6 +117,23 @@ pub trait WorldState: Send + Sync {
         start: &str,
         end: &str,
     ) -> Result<Vec<(String, VersionedValue)>, StateError>;
+    /// The first `limit` entries of [`WorldState::range`]: a long range read page by page,
+    /// so that its values are never all in memory at once.
+    async fn range_page(
+        &self,
+        namespace: &str,
+        start: &str,
+        end: &str,
+        limit: u32,
+    ) -> Result<Vec<(String, VersionedValue)>, StateError>;
+    /// The keys and versions of [`WorldState::range`] without their values: what checking a
+    /// range read for phantoms compares.
+    async fn range_versions(
+        &self,
+        namespace: &str,
+        start: &str,
+        end: &str,
+    ) -> Result<Vec<(String, Version)>, StateError>;
     /// Applies a block's writes and moves the savepoint to it, atomically; refuses any
     /// block but the one after the savepoint.
     async fn commit(&self, update: &BlockUpdate) -> Result<(), StateError>;

@@ -76,6 +76,42 @@ fn version(row: &PgRow) -> Result<Version, StateError> {
     })
 }
 
+impl PostgresState {
+    /// Entries with `start <= key < end` in key order, at most `limit` of them.
+    async fn select_range(
+        &self,
+        namespace: &str,
+        start: &str,
+        end: &str,
+        limit: Option<u32>,
+    ) -> Result<Vec<(String, VersionedValue)>, StateError> {
+        let rows = sqlx::query(
+            "SELECT key, value, block_num, tx_num FROM state \
+             WHERE ns = $1 AND key >= $2 AND (NOT $3 OR key < $4) ORDER BY key LIMIT $5",
+        )
+        .bind(namespace)
+        .bind(start.as_bytes())
+        .bind(!end.is_empty())
+        .bind(end.as_bytes())
+        // PostgreSQL reads a NULL limit as none.
+        .bind(limit.map(i64::from))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("reading a range"))?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    key_string(r.get("key"))?,
+                    VersionedValue {
+                        value: r.get("value"),
+                        version: version(r)?,
+                    },
+                ))
+            })
+            .collect()
+    }
+}
+
 #[async_trait]
 impl WorldState for PostgresState {
     async fn get(&self, namespace: &str, key: &str) -> Result<Option<VersionedValue>, StateError> {
@@ -101,8 +137,27 @@ impl WorldState for PostgresState {
         start: &str,
         end: &str,
     ) -> Result<Vec<(String, VersionedValue)>, StateError> {
+        self.select_range(namespace, start, end, None).await
+    }
+
+    async fn range_page(
+        &self,
+        namespace: &str,
+        start: &str,
+        end: &str,
+        limit: u32,
+    ) -> Result<Vec<(String, VersionedValue)>, StateError> {
+        self.select_range(namespace, start, end, Some(limit)).await
+    }
+
+    async fn range_versions(
+        &self,
+        namespace: &str,
+        start: &str,
+        end: &str,
+    ) -> Result<Vec<(String, Version)>, StateError> {
         let rows = sqlx::query(
-            "SELECT key, value, block_num, tx_num FROM state \
+            "SELECT key, block_num, tx_num FROM state \
              WHERE ns = $1 AND key >= $2 AND (NOT $3 OR key < $4) ORDER BY key",
         )
         .bind(namespace)
@@ -111,17 +166,9 @@ impl WorldState for PostgresState {
         .bind(end.as_bytes())
         .fetch_all(&self.pool)
         .await
-        .map_err(db("reading a range"))?;
+        .map_err(db("reading a range's versions"))?;
         rows.iter()
-            .map(|r| {
-                Ok((
-                    key_string(r.get("key"))?,
-                    VersionedValue {
-                        value: r.get("value"),
-                        version: version(r)?,
-                    },
-                ))
-            })
+            .map(|r| Ok((key_string(r.get("key"))?, version(r)?)))
             .collect()
     }
 

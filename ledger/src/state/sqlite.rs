@@ -84,6 +84,42 @@ fn version(row: &sqlx::sqlite::SqliteRow) -> Result<Version, StateError> {
     })
 }
 
+impl SqliteState {
+    /// Entries with `start <= key < end` in key order, at most `limit` of them.
+    async fn select_range(
+        &self,
+        namespace: &str,
+        start: &str,
+        end: &str,
+        limit: Option<u32>,
+    ) -> Result<Vec<(String, VersionedValue)>, StateError> {
+        let rows = sqlx::query(
+            "SELECT key, value, block_num, tx_num FROM state \
+             WHERE ns = ? AND key >= ? AND (? = 0 OR key < ?) ORDER BY key LIMIT ?",
+        )
+        .bind(namespace)
+        .bind(start.as_bytes())
+        .bind(i64::from(!end.is_empty()))
+        .bind(end.as_bytes())
+        // SQLite reads a negative limit as none.
+        .bind(limit.map_or(-1, i64::from))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("reading a range"))?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    key_string(r.get("key"))?,
+                    VersionedValue {
+                        value: r.get("value"),
+                        version: version(r)?,
+                    },
+                ))
+            })
+            .collect()
+    }
+}
+
 #[async_trait]
 impl WorldState for SqliteState {
     async fn get(&self, namespace: &str, key: &str) -> Result<Option<VersionedValue>, StateError> {
@@ -109,8 +145,27 @@ impl WorldState for SqliteState {
         start: &str,
         end: &str,
     ) -> Result<Vec<(String, VersionedValue)>, StateError> {
+        self.select_range(namespace, start, end, None).await
+    }
+
+    async fn range_page(
+        &self,
+        namespace: &str,
+        start: &str,
+        end: &str,
+        limit: u32,
+    ) -> Result<Vec<(String, VersionedValue)>, StateError> {
+        self.select_range(namespace, start, end, Some(limit)).await
+    }
+
+    async fn range_versions(
+        &self,
+        namespace: &str,
+        start: &str,
+        end: &str,
+    ) -> Result<Vec<(String, Version)>, StateError> {
         let rows = sqlx::query(
-            "SELECT key, value, block_num, tx_num FROM state \
+            "SELECT key, block_num, tx_num FROM state \
              WHERE ns = ? AND key >= ? AND (? = 0 OR key < ?) ORDER BY key",
         )
         .bind(namespace)
@@ -119,17 +174,9 @@ impl WorldState for SqliteState {
         .bind(end.as_bytes())
         .fetch_all(&self.pool)
         .await
-        .map_err(db("reading a range"))?;
+        .map_err(db("reading a range's versions"))?;
         rows.iter()
-            .map(|r| {
-                Ok((
-                    key_string(r.get("key"))?,
-                    VersionedValue {
-                        value: r.get("value"),
-                        version: version(r)?,
-                    },
-                ))
-            })
+            .map(|r| Ok((key_string(r.get("key"))?, version(r)?)))
             .collect()
     }
 

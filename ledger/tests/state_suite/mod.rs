@@ -42,6 +42,7 @@ pub async fn run_all<F: Fresh>(backend: &F) {
     blocks_apply_in_order_only(&backend.fresh().await).await;
     deletes_remove_keys_and_leave_history(&backend.fresh().await).await;
     ranges_are_ordered_bounded_and_namespaced(&backend.fresh().await).await;
+    ranges_read_in_pages_and_as_versions_are_the_same_range(&backend.fresh().await).await;
     keys_are_bytes_including_nul(&backend.fresh().await).await;
     a_failed_commit_changes_nothing(&backend.fresh().await).await;
     entries_and_clear(&backend.fresh().await).await;
@@ -181,6 +182,56 @@ async fn ranges_are_ordered_bounded_and_namespaced(s: &impl WorldState) {
     let r = s.range("zz", "", "").await.unwrap();
     assert_eq!(r.len(), 1);
     assert_eq!(r[0].1.version, v(0, 4));
+}
+
+async fn ranges_read_in_pages_and_as_versions_are_the_same_range(s: &impl WorldState) {
+    let prefix = ledger::contract::composite_key("records", &["alpha"]);
+    let mut writes: Vec<StateWrite> = (0..7u64)
+        .map(|i| {
+            let k = ledger::contract::composite_key("records", &["alpha", &format!("b{i}")]);
+            put("ns", &k, &format!("v{i}"), v(1, i))
+        })
+        .collect();
+    // A key that extends another by a NUL and more: the page after `k` must still hold it.
+    let base = ledger::contract::composite_key("records", &["alpha", "b3"]);
+    writes.push(put("ns", &format!("{base}\u{0}x"), "nul", v(1, 7)));
+    writes.push(put("ns", "zz", "out", v(1, 8)));
+    s.commit(&BlockUpdate {
+        block_num: 0,
+        writes,
+    })
+    .await
+    .unwrap();
+    let end = format!("{prefix}\u{10FFFF}");
+    let whole = s.range("ns", &prefix, &end).await.unwrap();
+    assert_eq!(whole.len(), 8);
+    // Page by page, each starting just after the last key read, gives the whole range.
+    for page in [1u32, 3, 8, 100] {
+        let (mut got, mut from) = (Vec::new(), prefix.clone());
+        loop {
+            let p = s.range_page("ns", &from, &end, page).await.unwrap();
+            assert!(p.len() <= page as usize);
+            let full = p.len() == page as usize;
+            if let Some((k, _)) = p.last() {
+                from = format!("{k}\u{0}");
+            }
+            got.extend(p);
+            if !full {
+                break;
+            }
+        }
+        assert_eq!(got, whole, "pages of {page}");
+    }
+    // Keys and versions alone, the same as the range's.
+    let versions = s.range_versions("ns", &prefix, &end).await.unwrap();
+    assert_eq!(
+        versions,
+        whole
+            .iter()
+            .map(|(k, v)| (k.clone(), v.version))
+            .collect::<Vec<_>>()
+    );
+    assert!(s.range_versions("nope", "", "").await.unwrap().is_empty());
 }
 
 async fn keys_are_bytes_including_nul(s: &impl WorldState) {
