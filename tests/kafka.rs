@@ -50,6 +50,22 @@ fn ok(o: Output) -> String {
 /// A child process killed when dropped.
 struct Proc(Child);
 
+impl Proc {
+    /// Stops it as an operator does (SIGTERM) and waits up to 30 s for it to leave; killed
+    /// after that.
+    fn stop(mut self) {
+        let pid = self.0.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
 impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -309,13 +325,16 @@ fn a_topic_is_counted_exactly_once_through_crashes_a_broker_restart_and_a_rebala
     // Two consumers of one group: partitions move between them as the second joins and the
     // first leaves.
     {
-        let _first = consumer(&net, &brokers, &logs);
+        let first = consumer(&net, &brokers, &logs);
         std::thread::sleep(Duration::from_millis(500));
         let metrics_port = testkit::free_port();
         let metrics_addr = format!("127.0.0.1:{metrics_port}");
         let _second = consumer_with(&net, &brokers, &logs, &["--metrics", &metrics_addr]);
         std::thread::sleep(Duration::from_millis(1500));
-        drop(_first);
+        // The first leaves the group as a stopped consumer does. (Killed consumers are the
+        // ten crashes above; tansu 0.6's coordinator was once seen, in CI, never to hand a
+        // killed member's partitions on when its session expired during a rebalance.)
+        first.stop();
         // Slow is allowed (tansu and ten restarts make it so); stuck is not: no message
         // counted for two minutes fails, and so does not finishing within seven.
         let deadline = Instant::now() + Duration::from_secs(420);
