@@ -123,9 +123,18 @@ pub fn bind(dir: &Path) -> anyhow::Result<UnixListener> {
         std::fs::remove_file(&socket)
             .with_context(|| format!("{}: cannot remove the old socket", socket.display()))?;
     }
-    let listener = UnixListener::bind(&socket)
-        .with_context(|| format!("{}: cannot listen", socket.display()))?;
-    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))?;
+    // Bound under a temporary name, made 0600, then renamed: the socket appears at its
+    // path with its final mode, never for a moment with the umask's.
+    let fresh = cdir.join(format!(".control.sock.{}", std::process::id()));
+    if std::fs::symlink_metadata(&fresh).is_ok() {
+        std::fs::remove_file(&fresh)
+            .with_context(|| format!("{}: cannot remove the old socket", fresh.display()))?;
+    }
+    let listener = UnixListener::bind(&fresh)
+        .with_context(|| format!("{}: cannot listen", fresh.display()))?;
+    std::fs::set_permissions(&fresh, std::fs::Permissions::from_mode(0o600))?;
+    std::fs::rename(&fresh, &socket)
+        .with_context(|| format!("{}: cannot put the socket in place", socket.display()))?;
     Ok(listener)
 }
 
