@@ -105,19 +105,31 @@ impl SeenIds for ExactIds {
 
 /// Fixed keys: the hash must be the same in the prescan and the main pass.
 fn id_hash(id: &str) -> u64 {
-    std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
-        .hash_one(id)
+    // foldhash's quality variant: fast, well mixed in every bit (the Bloom filter takes
+    // its block from the high bits and its probes from the low ones). An id crafted to
+    // collide only makes the main pass keep more ids exactly: never a wrong verdict.
+    const ID_HASH: foldhash::quality::FixedState =
+        foldhash::quality::FixedState::with_seed(0x1c1e_a75e_771e);
+    ID_HASH.hash_one(id)
 }
 
 /// A first pass over a file's record ids that finds the few that may repeat, so that the
 /// main pass keeps exact ids only for those: bounded memory for files of any size.
 #[derive(Debug)]
 pub struct Prescan {
-    bits: Vec<u64>,
-    suspects: HashSet<u64>,
+    /// A blocked Bloom filter: each id sets four bits of one cache line.
+    blocks: Vec<Block>,
+    suspects: HashSet<u64, foldhash::fast::FixedState>,
 }
 
-/// Bits per expected id: about 0.1 % false positives with four probes.
+/// 512 bits on one cache line: an id's probes cost one memory access, where four probes
+/// anywhere in the filter cost four (the prescan waits on memory, not on arithmetic).
+#[derive(Debug, Clone, Copy, Default)]
+#[repr(align(64))]
+struct Block([u64; 8]);
+
+/// Bits per expected id: a few false positives per thousand ids with four probes in one
+/// block (a false positive only makes the main pass remember that id exactly).
 const BITS_PER_ID: u64 = 16;
 /// The filter never grows past this many bytes.
 const MAX_FILTER_BYTES: u64 = 128 << 20;
@@ -127,22 +139,24 @@ impl Prescan {
     pub fn new(expected_ids: u64) -> Prescan {
         let bytes = (expected_ids.max(1024) * BITS_PER_ID / 8).min(MAX_FILTER_BYTES);
         Prescan {
-            bits: vec![0; (bytes / 8) as usize],
-            suspects: HashSet::new(),
+            blocks: vec![Block::default(); (bytes / 64).max(1) as usize],
+            suspects: HashSet::default(),
         }
     }
 
     /// Notes one id seen in the file.
     pub fn observe(&mut self, id: &str) {
         let h = id_hash(id);
-        let n = self.bits.len() as u64 * 64;
-        let (h1, h2) = (h, (h >> 32) | 1);
+        // The block from the high bits (a multiply, not a division), the four probes from
+        // 9-bit slices of the low ones.
+        let i = ((u128::from(h) * self.blocks.len() as u128) >> 64) as usize;
+        let block = &mut self.blocks[i].0;
         let mut all_set = true;
-        for k in 0..4u64 {
-            let bit = h1.wrapping_add(k.wrapping_mul(h2)) % n;
+        for k in 0..4 {
+            let bit = (h >> (9 * k)) & 511;
             let (word, mask) = ((bit / 64) as usize, 1u64 << (bit % 64));
-            all_set &= self.bits[word] & mask != 0;
-            self.bits[word] |= mask;
+            all_set &= block[word] & mask != 0;
+            block[word] |= mask;
         }
         if all_set {
             self.suspects.insert(h);
@@ -161,7 +175,7 @@ impl Prescan {
 /// Exact dedupe that only remembers ids the prescan flagged as possibly repeated.
 #[derive(Debug)]
 pub struct ScreenedIds {
-    suspects: HashSet<u64>,
+    suspects: HashSet<u64, foldhash::fast::FixedState>,
     seen: HashSet<Box<str>>,
 }
 
