@@ -186,7 +186,14 @@ impl ChannelLedger {
                 height: store.height(),
             });
         }
-        check_history(&store, config.clone(), next_block(savepoint), &name)?;
+        // The blocks the state already holds are still this channel's, untouched.
+        check_frames(
+            &store,
+            config.clone(),
+            next_block(savepoint),
+            &name,
+            |b, _| committed_config(b, &name),
+        )?;
         let mut channel = Arc::new(ChannelState::new(
             current_config(state.as_ref(), config).await?,
         )?);
@@ -417,15 +424,18 @@ async fn current_config(
 
 /// Checks the frame of every stored block from 1 to `upto` (exclusive) — number, hash
 /// chain, data hash and the orderer's signature under the configuration in force when it
-/// was cut — without executing it again: the blocks a world state already holds are still
-/// this channel's, untouched.
-fn check_history(
+/// was cut — without executing it again; `next` says which configuration a block puts in
+/// force, if any. Returns the configuration in force after block `upto - 1`. Peers and
+/// orderers both walk their stores this way at start.
+pub(crate) fn check_frames(
     store: &BlockStore,
     genesis: ChannelConfig,
     upto: u64,
     name: &str,
-) -> Result<(), LedgerError> {
-    let mut channel = ChannelState::new(genesis)?;
+    mut next: impl FnMut(&Block, &ChannelConfig) -> Result<Option<ChannelConfig>, LedgerError>,
+) -> Result<ChannelConfig, LedgerError> {
+    let mut config = genesis;
+    let mut channel = ChannelState::new(config.clone())?;
     let mut previous_hash = match store.block(0)?.header {
         Some(h) => crate::block::header_hash(&h),
         None => return Err(LedgerError::BadGenesis),
@@ -439,19 +449,9 @@ fn check_history(
                 reason: e.to_string(),
             }
         })?;
-        for w in block_update(&block).writes {
-            if w.namespace == CONFIG_NAMESPACE
-                && w.key == CONFIG_KEY
-                && let Some(v) = w.value
-            {
-                let config =
-                    ChannelConfig::decode(v.as_slice()).map_err(|e| LedgerError::Replay {
-                        channel: name.into(),
-                        block: n,
-                        reason: format!("its configuration does not decode: {e}"),
-                    })?;
-                channel = ChannelState::new(config)?;
-            }
+        if let Some(c) = next(&block, &config)? {
+            channel = ChannelState::new(c.clone())?;
+            config = c;
         }
         previous_hash = block
             .header
@@ -459,5 +459,24 @@ fn check_history(
             .map(crate::block::header_hash)
             .unwrap_or_default();
     }
-    Ok(())
+    Ok(config)
+}
+
+/// The configuration a committed block's valid configuration transaction put in force.
+fn committed_config(block: &Block, name: &str) -> Result<Option<ChannelConfig>, LedgerError> {
+    let n = block.header.as_ref().map_or(0, |h| h.number);
+    block_update(block)
+        .writes
+        .into_iter()
+        .filter(|w| w.namespace == CONFIG_NAMESPACE && w.key == CONFIG_KEY)
+        .filter_map(|w| w.value)
+        .next_back()
+        .map(|v| {
+            ChannelConfig::decode(v.as_slice()).map_err(|e| LedgerError::Replay {
+                channel: name.into(),
+                block: n,
+                reason: format!("its configuration does not decode: {e}"),
+            })
+        })
+        .transpose()
 }

@@ -39,7 +39,7 @@ impl Chain {
     /// Opens the channel's block store under `dir`, starting it from `genesis` when empty,
     /// and finds the configuration in force: the last update the stored blocks accepted.
     pub(crate) fn open(dir: &Path, genesis: &Block, sync: bool) -> Result<Chain, LedgerError> {
-        let mut cfg = genesis_config(genesis).ok_or(LedgerError::BadGenesis)?;
+        let cfg = genesis_config(genesis).ok_or(LedgerError::BadGenesis)?;
         let name = cfg.channel_id.clone();
         let mut store = BlockStore::open(&dir.join(&name), sync)?;
         if store.height() == 0 {
@@ -50,36 +50,18 @@ impl Chain {
         // Every stored block is checked again (number, hash chain, data hash, the signature
         // of an orderer of the configuration then in force) while the configuration is
         // followed: a rewritten or truncated-and-regrown store is refused, never served.
-        let mut previous_hash = store
-            .block(0)?
-            .header
-            .as_ref()
-            .map(crate::block::header_hash)
-            .ok_or(LedgerError::BadGenesis)?;
-        for n in 1..store.height() {
-            let block = store.block(n)?;
-            let current = ChannelState::new(cfg.clone())?;
-            crate::block::check_frame(&block, n, &previous_hash, current.orderers()).map_err(
-                |e| LedgerError::Replay {
-                    channel: name.clone(),
-                    block: n,
-                    reason: e.to_string(),
-                },
-            )?;
-            previous_hash = block
-                .header
-                .as_ref()
-                .map(crate::block::header_hash)
-                .unwrap_or_default();
+        let cfg = crate::ledger::check_frames(&store, cfg, store.height(), &name, |block, cfg| {
+            let mut next = None;
             for env in block.data.iter().flat_map(|d| d.envelopes.iter()) {
                 if let Some((update, at)) = config_update_of(env) {
-                    let current = ChannelState::new(cfg.clone())?;
-                    if let Ok(next) = config::check_update(&current, &update, at) {
-                        cfg = next;
+                    let current = ChannelState::new(next.clone().unwrap_or_else(|| cfg.clone()))?;
+                    if let Ok(c) = config::check_update(&current, &update, at) {
+                        next = Some(c);
                     }
                 }
             }
-        }
+            Ok(next)
+        })?;
         let state = ChannelState::new(cfg)?;
         let (tip, _) = watch::channel(Tip {
             height: store.height(),

@@ -94,15 +94,8 @@ pub async fn versions(
     .await
 }
 
-/// The rows that differ between versions `from` and `to` of the sheet `scope` names.
-pub async fn sheet_diff(
-    p: &Portal,
-    caller: &Caller,
-    scope: SheetScope,
-    from: u32,
-    to: u32,
-) -> Result<SheetDiff, PortalError> {
-    let all = versions(p, caller, scope).await?;
+/// The rows that differ between versions `from` and `to` of a sheet, given its versions.
+pub fn sheet_diff(all: &[SheetVersion], from: u32, to: u32) -> Result<SheetDiff, PortalError> {
     let find = |n: u32, field: &str| {
         all.iter()
             .find(|v| v.event.version == n)
@@ -205,7 +198,8 @@ pub async fn compare(
     q: web::Query<DiffQuery>,
 ) -> Result<HttpResponse, PortalError> {
     let (scope, from, to) = q.into_inner().split();
-    Ok(HttpResponse::Ok().json(sheet_diff(&p, &caller, scope, from, to).await?))
+    let all = versions(&p, &caller, scope).await?;
+    Ok(HttpResponse::Ok().json(sheet_diff(&all, from, to)?))
 }
 
 /// `POST /api/v1/ratesheets/preview?service=&currency=[&counterparty=&decimals=&rounding=]`,

@@ -273,13 +273,13 @@ pub async fn versions_page(
         service: q.service,
         counterparty: q.counterparty.clone(),
     };
-    let all = versions(&p, &caller, scope.clone()).await?;
+    let all = versions(&p, &caller, scope).await?;
     let last = all.last().map_or(0, |v| v.event.version);
     let to = q.to.unwrap_or(last);
     let from = q.from.unwrap_or(to.saturating_sub(1));
     let changes = match last {
         0 => Vec::new(),
-        _ => sheet_diff(&p, &caller, scope, from, to).await?.changes,
+        _ => sheet_diff(&all, from, to)?.changes,
     };
     let counts = [
         ChangeClass::New,

@@ -87,7 +87,12 @@ impl Commitment {
 
     /// Whether one of its prefixes starts `b_number`.
     pub fn covers_number(&self, b_number: &Number) -> bool {
-        let digits = b_number.digits();
+        self.covers_digits(b_number.digits())
+    }
+
+    /// Whether one of its prefixes starts `digits` (a number, or its first digits at least
+    /// as long as the longest prefix).
+    pub fn covers_digits(&self, digits: &[u8]) -> bool {
         self.prefixes
             .iter()
             .any(|p| digits.starts_with(p.as_bytes()))

@@ -93,9 +93,7 @@ impl Deal {
         for t in traffic {
             let Some(k) = self.commitments.iter().position(|c| {
                 c.applies_to(t.payer, t.payee, t.service)
-                    && c.prefixes
-                        .iter()
-                        .any(|p| t.number_prefix.as_bytes().starts_with(p.as_bytes()))
+                    && c.covers_digits(t.number_prefix.as_bytes())
             }) else {
                 continue;
             };
