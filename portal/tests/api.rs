@@ -21,6 +21,7 @@ async fn a_month_through_the_api_and_the_permission_matrix() {
         &GenConfig {
             records: 300,
             seed: 7,
+            variety: fixtures::Variety::Uniform,
         },
         &data,
     )

@@ -153,6 +153,7 @@ async fn a_month_in_the_browser() {
         &fixtures::GenConfig {
             records: 400,
             seed: 11,
+            variety: fixtures::Variety::Uniform,
         },
         &data,
     )

@@ -60,12 +60,26 @@ pub struct BenchArgs {
     /// Where the data and outputs go (default: a fresh directory under the system's temp).
     #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// Generate data as varied as real switch exports (`fixtures generate --varied`).
+    #[arg(long)]
+    pub varied: bool,
+}
+
+impl BenchArgs {
+    fn variety(&self) -> fixtures::Variety {
+        super::fixtures::variety(self.varied)
+    }
 }
 
 pub(super) fn prepare(a: &BenchArgs) -> anyhow::Result<(PathBuf, GenSummary)> {
     let dir = match &a.dir {
         Some(d) => d.clone(),
-        None => std::env::temp_dir().join(format!("iclear-bench-{}-{}", a.records, a.seed)),
+        None => std::env::temp_dir().join(format!(
+            "iclear-bench-{}-{}{}",
+            a.records,
+            a.seed,
+            if a.varied { "-varied" } else { "" }
+        )),
     };
     std::fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create", dir.display()))?;
     let t = Instant::now();
@@ -73,6 +87,7 @@ pub(super) fn prepare(a: &BenchArgs) -> anyhow::Result<(PathBuf, GenSummary)> {
         &GenConfig {
             records: a.records,
             seed: a.seed,
+            variety: a.variety(),
         },
         &dir,
     )

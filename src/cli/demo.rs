@@ -165,6 +165,7 @@ async fn demo(dir: &Path, records: u64, serve: Option<SocketAddr>) -> anyhow::Re
         &GenConfig {
             records,
             seed: 2026,
+            variety: fixtures::Variety::Uniform,
         },
         &base,
     )?;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use fixtures::{GenConfig, generate};
+use fixtures::{GenConfig, Variety, generate};
 
 use super::Failure;
 
@@ -27,6 +27,25 @@ pub struct GenerateArgs {
     /// Where to write (created if missing).
     #[arg(long)]
     pub out: PathBuf,
+    /// Vary the lines as real switch exports do: numbers and times in several forms, and
+    /// a few percent of rejected rows of every reason.
+    #[arg(long)]
+    pub varied: bool,
+}
+
+impl GenerateArgs {
+    fn variety(&self) -> Variety {
+        variety(self.varied)
+    }
+}
+
+/// The generator's variety for a `--varied` flag.
+pub fn variety(varied: bool) -> Variety {
+    if varied {
+        Variety::Varied
+    } else {
+        Variety::Uniform
+    }
 }
 
 pub fn run(cmd: FixturesCmd) -> Result<u8, Failure> {
@@ -37,6 +56,7 @@ pub fn run(cmd: FixturesCmd) -> Result<u8, Failure> {
         &GenConfig {
             records: a.records,
             seed: a.seed,
+            variety: a.variety(),
         },
         &a.out,
     )

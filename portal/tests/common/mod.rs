@@ -157,6 +157,7 @@ where
         &fixtures::GenConfig {
             records: 300,
             seed: 7,
+            variety: fixtures::Variety::Uniform,
         },
         data,
     )
