@@ -99,7 +99,9 @@ pub struct BenchReport {
 /// Signatures made and checked per transaction (see `ledger/BENCHMARKS.md`): the client signs
 /// the proposal and the envelope and each of the two endorsing peers its endorsement; each
 /// endorsing peer checks the proposal, the orderer the envelope's creator, and each of the
-/// two committing peers the creator and both endorsements.
+/// two committing peers the creator and both endorsements. (A committing peer knows its own
+/// endorsement without verifying it, `identity::OwnEndorsements`: the ceiling counts the
+/// checks the protocol asks for, not the ones left to do.)
 pub const SIGNS_PER_TX: u32 = 4;
 /// See [`SIGNS_PER_TX`].
 pub const VERIFIES_PER_TX: u32 = 9;

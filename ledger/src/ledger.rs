@@ -11,6 +11,7 @@ use tokio::sync::{broadcast, oneshot};
 
 use crate::blockstore::{BlockStore, BlockStoreError, TxLocation};
 use crate::channel::{CONFIG_KEY, CONFIG_NAMESPACE, ChannelError, ChannelState, genesis_config};
+use crate::identity::OwnEndorsements;
 use crate::policy::Policy;
 use crate::proto::{Block, ChannelConfig};
 use crate::state::{StateError, WorldState, next_block};
@@ -103,6 +104,8 @@ async fn revalidate(
         height: n,
         previous_hash: &previous_hash,
         is_committed: &is_committed,
+        // Replay checks every signature: it may run long after the endorsements were made.
+        own: None,
     };
     let validated = validate_block(stored, &view)
         .await
@@ -155,6 +158,8 @@ pub struct ChannelLedger {
     // only by blocks that write the lifecycle or configuration namespaces.
     policies: Mutex<HashMap<String, Option<Policy>>>,
     policies_generation: AtomicU64,
+    /// The committing peer's own endorsements, once it has said which they are.
+    own: std::sync::OnceLock<Arc<OwnEndorsements>>,
 }
 
 impl ChannelLedger {
@@ -227,6 +232,7 @@ impl ChannelLedger {
             replayed,
             policies: Mutex::new(HashMap::new()),
             policies_generation: AtomicU64::new(0),
+            own: std::sync::OnceLock::new(),
         })
     }
 
@@ -349,6 +355,12 @@ impl ChannelLedger {
         Ok(height)
     }
 
+    /// Tells the ledger which endorsements its peer made itself (set once; later calls
+    /// change nothing): their signatures are not verified again when they are committed.
+    pub fn know_own_endorsements(&self, own: Arc<OwnEndorsements>) {
+        let _ = self.own.set(own);
+    }
+
     /// Validates and commits the next block.
     pub async fn commit(&self, block: Block) -> Result<Arc<BlockEvent>, LedgerError> {
         let _guard = self.commit_lock.lock().await;
@@ -364,6 +376,7 @@ impl ChannelLedger {
             height,
             previous_hash: &previous_hash,
             is_committed: &is_committed,
+            own: self.own.get(),
         };
         let validated = validate_block(block, &view).await?;
         self.apply(validated).await

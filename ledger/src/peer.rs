@@ -9,7 +9,7 @@ use prost::Message;
 
 use crate::contract::{Context, ContractError, Contracts, Creator};
 use crate::crypto::sha256;
-use crate::identity::{IdentityError, SigningIdentity};
+use crate::identity::{IdentityError, OwnEndorsements, SigningIdentity};
 use crate::ledger::{ChannelLedger, LedgerError};
 use crate::order::OrderingService;
 use crate::policy::Policy;
@@ -121,6 +121,7 @@ pub enum EndorseError {
 /// A peer of one organisation.
 pub struct Peer {
     identity: SigningIdentity,
+    own: Arc<OwnEndorsements>,
     contracts: Contracts,
     channels: RwLock<HashMap<String, Arc<ChannelLedger>>>,
 }
@@ -131,6 +132,7 @@ impl Peer {
     pub fn new(identity: SigningIdentity, contracts: Contracts) -> Self {
         let contracts = contracts.with(LIFECYCLE, Arc::new(Lifecycle));
         Peer {
+            own: Arc::new(OwnEndorsements::new(identity.serialized_bytes())),
             identity,
             contracts,
             channels: RwLock::new(HashMap::new()),
@@ -156,6 +158,7 @@ impl Peer {
         sync: bool,
     ) -> Result<Arc<ChannelLedger>, LedgerError> {
         let ledger = Arc::new(ChannelLedger::open(dir, genesis, state, sync).await?);
+        ledger.know_own_endorsements(self.own.clone());
         self.channels
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -346,6 +349,7 @@ impl Peer {
         payload.proposal_hash = sha256(&sp.proposal_bytes);
         let payload = payload.encode_to_vec();
         let endorsement = self.identity.endorse(&payload)?;
+        self.own.remember(&payload, &endorsement);
         Ok(ProposalResponse {
             payload,
             endorsement: Some(endorsement),

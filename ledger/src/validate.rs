@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use crate::block::{BlockError, check_frame};
 use crate::channel::{CONFIG_KEY, CONFIG_NAMESPACE, ChannelState};
 use crate::crypto::sha256;
-use crate::identity::{Principal, Role};
+use crate::identity::{OwnEndorsements, Principal, Role};
 use crate::policy::Policy;
 use crate::proto::{
     Block, ChannelConfig, ConfigUpdateEnvelope, ContractEvent, EndorserTransaction, Envelope,
@@ -217,6 +217,8 @@ pub struct LedgerView<'a> {
     pub previous_hash: &'a [u8],
     /// Whether a tx id is already committed.
     pub is_committed: &'a (dyn Fn(&str) -> bool + Sync),
+    /// The validating peer's own latest endorsements, whose signatures need no check.
+    pub own: Option<&'a Arc<OwnEndorsements>>,
 }
 
 enum Checked {
@@ -259,6 +261,7 @@ pub async fn validate_block(
     // The signature checks run on rayon's threads; waiting for them on a blocking thread
     // leaves the async workers free for endorsement and ordering meanwhile.
     let channel = view.channel.clone();
+    let own = view.own.cloned();
     let (mut block, checked) = tokio::task::spawn_blocking(move || {
         let envelopes = block
             .data
@@ -267,7 +270,7 @@ pub async fn validate_block(
             .unwrap_or_default();
         let checked: Vec<Checked> = envelopes
             .par_iter()
-            .map(|e| check_envelope(e, &channel))
+            .map(|e| check_envelope(e, &channel, own.as_deref()))
             .collect();
         (block, checked)
     })
@@ -423,7 +426,7 @@ pub enum Stateless {
 
 /// The stateless checks of one encoded envelope against the configuration in force.
 pub fn check_envelope_stateless(bytes: &[u8], channel: &ChannelState) -> Stateless {
-    match check_envelope(bytes, channel) {
+    match check_envelope(bytes, channel, None) {
         Checked::Invalid(code, tx_id) => Stateless::Invalid { code, tx_id },
         Checked::Endorser {
             tx_id,
@@ -459,7 +462,7 @@ pub fn check_block_stateless(
         .collect())
 }
 
-fn check_envelope(bytes: &[u8], channel: &ChannelState) -> Checked {
+fn check_envelope(bytes: &[u8], channel: &ChannelState, own: Option<&OwnEndorsements>) -> Checked {
     use ValidationCode::*;
     let Ok(env) = Envelope::decode(bytes) else {
         return Checked::Invalid(BadPayload, String::new());
@@ -490,7 +493,7 @@ fn check_envelope(bytes: &[u8], channel: &ChannelState) -> Checked {
     };
     match TxType::try_from(header.tx_type) {
         Ok(TxType::Endorser) => {
-            check_endorser(&header, &principal, &payload.data, channel).unwrap_or_else(invalid)
+            check_endorser(&header, &principal, &payload.data, channel, own).unwrap_or_else(invalid)
         }
         Ok(TxType::Config) => {
             let Ok(update) = ConfigUpdateEnvelope::decode(payload.data.as_slice()) else {
@@ -510,6 +513,7 @@ fn check_endorser(
     creator: &Principal,
     data: &[u8],
     channel: &ChannelState,
+    own: Option<&OwnEndorsements>,
 ) -> Result<Checked, ValidationCode> {
     use ValidationCode::*;
     let tx = EndorserTransaction::decode(data).map_err(|_| BadPayload)?;
@@ -569,11 +573,12 @@ fn check_endorser(
     let mut counted: HashSet<(String, Role, String)> = HashSet::new();
     for e in &tx.endorsements {
         // An invalid endorsement simply does not count; the policy decides.
-        if let Ok(p) =
-            channel
-                .members()
-                .verify_endorsement(e, header.timestamp_ms, &tx.response_payload)
-            && counted.insert((p.msp_id.clone(), p.role, p.name.clone()))
+        if let Ok(p) = channel.members().verify_endorsement_knowing(
+            e,
+            header.timestamp_ms,
+            &tx.response_payload,
+            own,
+        ) && counted.insert((p.msp_id.clone(), p.role, p.name.clone()))
         {
             endorsers.push((p.msp_id.clone(), p.role));
         }

@@ -320,6 +320,49 @@ async fn missing_or_forged_endorsement_fails_the_policy() {
     assert_eq!(f.get("k").await, None);
 }
 
+/// A committing peer takes an endorsement of its own on trust only over the very result it
+/// signed: its signature moved onto another result is verified like anyone's, and fails on
+/// both peers alike.
+#[tokio::test]
+async fn a_peer_s_own_signature_moved_onto_another_result_is_not_trusted() {
+    let f = fixture().await;
+    let client = f.id("alpha", "client");
+    let endorsed_by_both = f.envelope("put", vec![b("k1"), b("v")]).await;
+    let tx = EndorserTransaction::decode(
+        Payload::decode(endorsed_by_both.payload.as_slice())
+            .unwrap()
+            .data
+            .as_slice(),
+    )
+    .unwrap();
+    let alphas = tx
+        .endorsements
+        .iter()
+        .find(|e| e.endorser.as_ref().is_some_and(|id| id.msp_id == "alpha"))
+        .unwrap()
+        .clone();
+    let p = f.proposal(&client, "put", vec![b("k2"), b("v")]).await;
+    let only_beta = f.responses(&p, &[&f.beta]).await;
+    let env = Endorsed::collect(p, only_beta)
+        .unwrap()
+        .into_envelope(&client)
+        .unwrap();
+    let moved = edit_tx(&env, &client, |tx| tx.endorsements.push(alphas));
+    assert_eq!(
+        f.commit(vec![
+            moved.encode_to_vec(),
+            endorsed_by_both.encode_to_vec()
+        ])
+        .await,
+        vec![
+            ValidationCode::EndorsementPolicyFailure,
+            ValidationCode::Valid
+        ]
+    );
+    assert_eq!(f.get("k2").await, None);
+    assert_eq!(f.get("k1").await, Some(b("v")));
+}
+
 #[tokio::test]
 async fn endorsement_of_another_proposal_is_an_invalid_endorser_transaction() {
     let f = fixture().await;

@@ -201,6 +201,25 @@ impl Membership {
         Ok(p)
     }
 
+    /// [`Membership::verify_endorsement`] for an endorsement that `own` shows this peer
+    /// made itself over `msg`: everything but the signature, which is known good.
+    pub fn verify_endorsement_knowing(
+        &self,
+        e: &Endorsement,
+        at_ms: i64,
+        msg: &[u8],
+        own: Option<&super::OwnEndorsements>,
+    ) -> Result<Arc<Principal>, IdentityError> {
+        match (&e.endorser, own) {
+            (Some(id), Some(own)) if own.made(e, msg) => {
+                let p = self.principal(id)?;
+                p.check_time(at_ms)?;
+                Ok(p)
+            }
+            _ => self.verify_endorsement(e, at_ms, msg),
+        }
+    }
+
     /// Checks an endorsement-style signature: over `msg` followed by the encoded signer.
     pub fn verify_endorsement(
         &self,

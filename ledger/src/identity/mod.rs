@@ -3,9 +3,11 @@
 
 mod ca;
 mod membership;
+mod own;
 
 pub use ca::CertificateAuthority;
 pub use membership::{Membership, Msp, Principal};
+pub use own::OwnEndorsements;
 
 use std::fmt;
 use std::path::Path;
