@@ -120,7 +120,21 @@ async fn a_followed_read_model_equals_one_rebuilt_from_the_blocks(backend: Backe
         ),
         "{audit:?}"
     );
-    // Another peer's model, rebuilt from its block store, agrees row for row.
+    // The daily sums answer whole days exactly as the records themselves do (October 2026).
+    let (from, to) = (1_790_812_800, 1_793_491_200);
+    let daily = followed
+        .daily_traffic(Some(&channel), from, to)
+        .await
+        .unwrap();
+    assert!(daily.iter().map(|d| d.records).sum::<u64>() >= 50, "{daily:?}");
+    assert_eq!(
+        daily,
+        followed
+            .daily_traffic_of_records(Some(&channel), from, to)
+            .await
+            .unwrap()
+    );
+        // Another peer's model, rebuilt from its block store, agrees row for row.
     let beta_ledger = net
         .network()
         .peer("beta")

@@ -4,6 +4,7 @@
 //! follows the event stream block by block behind a savepoint, and can be rebuilt from the
 //! block store at any time. SQLite by default, PostgreSQL through the same SQL.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -74,7 +75,7 @@ pub enum ReadModelError {
     },
 }
 
-const SCHEMA: [&str; 10] = [
+const SCHEMA: [&str; 11] = [
     "CREATE TABLE IF NOT EXISTS rm_savepoint (channel TEXT PRIMARY KEY, block BIGINT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS rm_transactions (channel TEXT NOT NULL, block BIGINT NOT NULL, idx BIGINT NOT NULL, \
      tx_id TEXT NOT NULL, code TEXT NOT NULL, org TEXT NOT NULL, user_name TEXT NOT NULL, at_ms BIGINT NOT NULL, \
@@ -102,6 +103,12 @@ const SCHEMA: [&str; 10] = [
     "CREATE TABLE IF NOT EXISTS rm_streams (channel TEXT NOT NULL, reporter TEXT NOT NULL, topic TEXT NOT NULL, \
      kafka_partition BIGINT NOT NULL, next_offset BIGINT NOT NULL, accepted BIGINT NOT NULL, rejected TEXT NOT NULL, \
      PRIMARY KEY (channel, reporter, topic, kafka_partition))",
+    // `rm_records` summed per UTC day as blocks arrive, so that a month's traffic is read
+    // in a few rows however many records it has.
+    "CREATE TABLE IF NOT EXISTS rm_daily (channel TEXT NOT NULL, day BIGINT NOT NULL, payer TEXT NOT NULL, \
+     payee TEXT NOT NULL, service TEXT NOT NULL, reporter TEXT NOT NULL, currency TEXT NOT NULL, \
+     records BIGINT NOT NULL, units BIGINT NOT NULL, charge_nano BIGINT NOT NULL, \
+     PRIMARY KEY (channel, day, payer, payee, service, reporter, currency))",
 ];
 
 /// Connections that read a SQLite model side by side (pages, exports, the CLI's lists).
@@ -109,10 +116,10 @@ const SQLITE_READERS: u32 = 4;
 
 /// The tables' layout. A model made with another layout is dropped when opened and derived
 /// again from the blocks (it is never a source of truth).
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 /// Every table of [`SCHEMA`], dropped when the layout changes.
-const DROP: [&str; 10] = [
+const DROP: [&str; 11] = [
     "DROP TABLE IF EXISTS rm_savepoint",
     "DROP TABLE IF EXISTS rm_transactions",
     "DROP TABLE IF EXISTS rm_batches",
@@ -123,10 +130,11 @@ const DROP: [&str; 10] = [
     "DROP TABLE IF EXISTS rm_deals",
     "DROP TABLE IF EXISTS rm_sheets",
     "DROP TABLE IF EXISTS rm_streams",
+    "DROP TABLE IF EXISTS rm_daily",
 ];
 
 /// Every table, in the order `dump` walks them, with its ordering key.
-const TABLES: [(&str, &str); 9] = [
+const TABLES: [(&str, &str); 10] = [
     ("rm_transactions", "block, idx"),
     ("rm_batches", "tx_id"),
     ("rm_records", "reporter, record_id"),
@@ -136,6 +144,7 @@ const TABLES: [(&str, &str); 9] = [
     ("rm_deals", "id"),
     ("rm_sheets", "owner, service, scope, version"),
     ("rm_streams", "reporter, topic, kafka_partition"),
+    ("rm_daily", "day, payer, payee, service, reporter, currency"),
 ];
 
 #[derive(Clone)]
@@ -522,6 +531,7 @@ impl ReadModel {
             "DELETE FROM rm_deals WHERE channel = $1",
             "DELETE FROM rm_sheets WHERE channel = $1",
             "DELETE FROM rm_streams WHERE channel = $1",
+            "DELETE FROM rm_daily WHERE channel = $1",
         ] {
             batch.push(sql, vec![channel.into()]);
         }
@@ -679,15 +689,18 @@ fn event(
             // Many rows per statement: one round trip to the database per 500 records.
             let (reporter, tx_id) = (b.reporter, b.tx_id.clone());
             let mut records = b.rated_records().peekable();
+            let mut days = Days::default();
             while records.peek().is_some() {
                 let mut vals = Vec::with_capacity(RECORDS_PER_INSERT * 17);
                 let mut rows = 0;
                 for r in records.by_ref().take(RECORDS_PER_INSERT) {
+                    days.add(&r)?;
                     vals.extend(record_values(channel, reporter, &tx_id, r)?);
                     rows += 1;
                 }
                 batch.0.push((Sql::Records(rows), vals));
             }
+            days.push(batch, channel, reporter);
         }
         "statement" => {
             let s: StatementIssued =
@@ -777,6 +790,78 @@ fn event(
         other => return Err(bad(format!("no read model table takes `{other}` events"))),
     }
     Ok(())
+}
+
+/// One batch's records summed per UTC day and direction, for `rm_daily`.
+#[derive(Default)]
+struct Days(HashMap<DayKey, DayTotals>);
+
+/// Day (since 1970-01-01), payer, payee, service and currency.
+type DayKey = (i64, CarrierId, CarrierId, &'static str, String);
+
+#[derive(Default)]
+struct DayTotals {
+    records: i64,
+    units: i64,
+    charge_nano: i64,
+}
+
+impl Days {
+    fn add(&mut self, r: &RatedRecord) -> Result<(), ReadModelError> {
+        let key = (
+            r.start.div_euclid(86_400),
+            r.payer,
+            r.payee,
+            r.service.as_str(),
+            r.currency.map(|c| c.to_string()).unwrap_or_default(),
+        );
+        let t = self.0.entry(key).or_default();
+        let overflow = || ReadModelError::Range(format!("a day's totals with {}", r.record_id));
+        t.records = t.records.checked_add(1).ok_or_else(overflow)?;
+        t.units = t.units.checked_add(to_i64(r.units)?).ok_or_else(overflow)?;
+        t.charge_nano = t
+            .charge_nano
+            .checked_add(nano(r.charge)?)
+            .ok_or_else(overflow)?;
+        Ok(())
+    }
+
+    /// Adds the sums to `rm_daily` (PostgreSQL refuses a sum past 64 bits; SQLite would
+    /// turn it into a float, which reading it back refuses as corrupt).
+    fn push(self, batch: &mut Batch, channel: &str, reporter: CarrierId) {
+        let mut days: Vec<_> = self.0.into_iter().collect();
+        // One order on every peer and backend.
+        days.sort_by(|(a, _), (b, _)| {
+            (a.0, a.1.as_str(), a.2.as_str(), a.3, &a.4).cmp(&(
+                b.0,
+                b.1.as_str(),
+                b.2.as_str(),
+                b.3,
+                &b.4,
+            ))
+        });
+        for ((day, payer, payee, service, currency), t) in days {
+            batch.push(
+                "INSERT INTO rm_daily (channel, day, payer, payee, service, reporter, currency, records, units, charge_nano) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                 ON CONFLICT (channel, day, payer, payee, service, reporter, currency) DO UPDATE SET \
+                 records = rm_daily.records + excluded.records, units = rm_daily.units + excluded.units, \
+                 charge_nano = rm_daily.charge_nano + excluded.charge_nano",
+                vec![
+                    channel.into(),
+                    Val::I(day),
+                    payer.into(),
+                    payee.into(),
+                    service.into(),
+                    reporter.into(),
+                    currency.into(),
+                    Val::I(t.records),
+                    Val::I(t.units),
+                    Val::I(t.charge_nano),
+                ],
+            );
+        }
+    }
 }
 
 fn record_values(

@@ -403,8 +403,36 @@ impl ReadModel {
     }
 
     /// Records, units and charges per UTC day, direction and reporter, for records that
-    /// start in `[from, to)` (seconds).
+    /// start in `[from, to)` (seconds): from the daily sums when the range is whole days,
+    /// otherwise counted from the records.
     pub async fn daily_traffic(
+        &self,
+        channel: Option<&str>,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<DailyTraffic>, ReadModelError> {
+        if from.rem_euclid(86_400) != 0 || to.rem_euclid(86_400) != 0 {
+            return self.daily_traffic_of_records(channel, from, to).await;
+        }
+        let rows = self
+            .rows(
+                "SELECT day, payer, payee, service, reporter, currency, CAST(SUM(records) AS TEXT), \
+                 CAST(SUM(units) AS TEXT), CAST(SUM(charge_nano) AS TEXT) FROM rm_daily \
+                 WHERE ($1 = '' OR channel = $1) AND day >= $2 AND day < $3 \
+                 GROUP BY day, payer, payee, service, reporter, currency \
+                 ORDER BY day, payer, payee, service, reporter, currency",
+                vec![
+                    filter(channel),
+                    Val::I(from.div_euclid(86_400)),
+                    Val::I(to.div_euclid(86_400)),
+                ],
+            )
+            .await?;
+        daily_rows(&rows)
+    }
+
+    /// [`ReadModel::daily_traffic`] counted from the records themselves, for any range.
+    pub async fn daily_traffic_of_records(
         &self,
         channel: Option<&str>,
         from: i64,
@@ -420,26 +448,7 @@ impl ReadModel {
                 vec![filter(channel), Val::I(from), Val::I(to)],
             )
             .await?;
-        rows.iter()
-            .map(|r| {
-                let day: i64 = int(&r[0])?;
-                let date = chrono_day(day)?;
-                let nanos: i128 = int(&r[8])?;
-                Ok(DailyTraffic {
-                    day: date,
-                    payer: carrier(&r[1])?,
-                    payee: carrier(&r[2])?,
-                    service: r[3].clone(),
-                    reporter: carrier(&r[4])?,
-                    currency: r[5].clone(),
-                    records: int(&r[6])?,
-                    units: int(&r[7])?,
-                    charge: Decimal::try_from_i128_with_scale(nanos, 9)
-                        .map_err(|e| ReadModelError::Corrupt(e.to_string()))?
-                        .normalize(),
-                })
-            })
-            .collect()
+        daily_rows(&rows)
     }
 
     /// The audit trail, newest first: `limit` entries from `offset`, or those of one
@@ -504,4 +513,29 @@ fn chrono_day(day: i64) -> Result<String, ReadModelError> {
     text.get(..10)
         .map(str::to_string)
         .ok_or_else(|| ReadModelError::Corrupt(format!("day {day}")))
+}
+
+/// `DailyTraffic` rows from `SELECT day, payer, payee, service, reporter, currency,
+/// records, units, charge_nano`.
+fn daily_rows(rows: &[Vec<String>]) -> Result<Vec<DailyTraffic>, ReadModelError> {
+    rows.iter()
+        .map(|r| {
+            let day: i64 = int(&r[0])?;
+            let date = chrono_day(day)?;
+            let nanos: i128 = int(&r[8])?;
+            Ok(DailyTraffic {
+                day: date,
+                payer: carrier(&r[1])?,
+                payee: carrier(&r[2])?,
+                service: r[3].clone(),
+                reporter: carrier(&r[4])?,
+                currency: r[5].clone(),
+                records: int(&r[6])?,
+                units: int(&r[7])?,
+                charge: Decimal::try_from_i128_with_scale(nanos, 9)
+                    .map_err(|e| ReadModelError::Corrupt(e.to_string()))?
+                    .normalize(),
+            })
+        })
+        .collect()
 }
