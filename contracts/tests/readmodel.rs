@@ -126,7 +126,10 @@ async fn a_followed_read_model_equals_one_rebuilt_from_the_blocks(backend: Backe
         .daily_traffic(Some(&channel), from, to)
         .await
         .unwrap();
-    assert!(daily.iter().map(|d| d.records).sum::<u64>() >= 50, "{daily:?}");
+    assert!(
+        daily.iter().map(|d| d.records).sum::<u64>() >= 50,
+        "{daily:?}"
+    );
     assert_eq!(
         daily,
         followed
@@ -134,7 +137,7 @@ async fn a_followed_read_model_equals_one_rebuilt_from_the_blocks(backend: Backe
             .await
             .unwrap()
     );
-        // Another peer's model, rebuilt from its block store, agrees row for row.
+    // Another peer's model, rebuilt from its block store, agrees row for row.
     let beta_ledger = net
         .network()
         .peer("beta")
