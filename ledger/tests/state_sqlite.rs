@@ -7,14 +7,18 @@ use state_suite::Fresh;
 
 struct File(tempfile::TempDir);
 
+/// A file of a name never used before in `dir`.
+fn new_file(dir: &tempfile::TempDir) -> std::path::PathBuf {
+    dir.path().join(format!(
+        "{}.sqlite",
+        ledger::tx::tx_id(&ledger::tx::nonce(), b"")
+    ))
+}
+
 impl Fresh for File {
     type Store = SqliteState;
     async fn fresh(&self) -> SqliteState {
-        let path = self.0.path().join(format!(
-            "{}.sqlite",
-            ledger::tx::tx_id(&ledger::tx::nonce(), b"")
-        ));
-        SqliteState::open(&path).await.unwrap()
+        SqliteState::open(&new_file(&self.0)).await.unwrap()
     }
 }
 
@@ -25,10 +29,7 @@ struct FirstLayout(tempfile::TempDir);
 impl Fresh for FirstLayout {
     type Store = SqliteState;
     async fn fresh(&self) -> SqliteState {
-        let path = self.0.path().join(format!(
-            "{}.sqlite",
-            ledger::tx::tx_id(&ledger::tx::nonce(), b"")
-        ));
+        let path = new_file(&self.0);
         let opts = sqlx::sqlite::SqliteConnectOptions::new()
             .filename(&path)
             .create_if_missing(true);
