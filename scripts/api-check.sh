@@ -13,9 +13,7 @@ if ! [ -x "$st" ]; then
   python3 -m venv /opt/schemathesis
   /opt/schemathesis/bin/pip install -q schemathesis
 fi
-target="$(bash scripts/target-dir.sh)"
-cargo build --locked --bin iclear
-bin="$target/debug/iclear"
+bin="$(bash scripts/built-bin.sh)"
 work=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$bin" demo --dir "$work/demo" --records 500 --portal "127.0.0.1:$port" >"$work/demo.log" 2>&1 &

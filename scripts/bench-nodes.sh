@@ -8,13 +8,11 @@
 #
 #   scripts/bench-nodes.sh [RECORDS]
 #
-# Uses the release binary (built if missing), wherever CARGO_TARGET_DIR puts it.
+# Builds the release binary and uses it wherever cargo puts it (scripts/built-bin.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 records="${1:-100000}"
-cargo build --release --locked --bin iclear >&2
-target="$(bash scripts/target-dir.sh)"
-bin="$target/release/iclear"
+bin="$(bash scripts/built-bin.sh --release)"
 work="$(mktemp -d)"
 pids=()
 cleanup() {

@@ -5,16 +5,14 @@
 #
 #   scripts/bench-ordering.sh [TXS] [CONCURRENCY]
 #
-# Uses the release binary (built if missing), wherever CARGO_TARGET_DIR puts it.
+# Builds the release binary and uses it wherever cargo puts it (scripts/built-bin.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 txs="${1:-10000}"
 concurrency="${2:-1000}"
 bash scripts/install-tansu.sh >&2
 tansu="${ICLEAR_TANSU:-/opt/tansu/bin/tansu}"
-cargo build --release --locked --bin iclear >&2
-target="$(bash scripts/target-dir.sh)"
-bin="$target/release/iclear"
+bin="$(bash scripts/built-bin.sh --release)"
 work="$(mktemp -d)"
 broker=""
 cleanup() {

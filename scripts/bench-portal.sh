@@ -10,15 +10,12 @@
 #
 #   scripts/bench-portal.sh [EVENTS] [REQUESTS]
 #
-# Builds and uses the release binary wherever CARGO_TARGET_DIR puts it (or ICLEAR_BIN); works in
+# Builds and uses the release binary wherever cargo puts it (or ICLEAR_BIN); works in
 # ICLEAR_BENCH_DIR (default /tmp/pbench), and removes the first network once measured, so
 # the disk holds one network at a time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ -z "${ICLEAR_BIN:-}" ]; then
-  cargo build --release --locked --bin iclear >&2
-fi
-B=${ICLEAR_BIN:-$(bash scripts/target-dir.sh)/release/iclear}
+B=${ICLEAR_BIN:-$(bash scripts/built-bin.sh --release)}
 command -v ab >/dev/null || { echo "ab (apache2-utils) is needed for the dashboard load" >&2; exit 1; }
 W=${ICLEAR_BENCH_DIR:-/tmp/pbench}
 rm -rf "$W"; mkdir -p "$W"
