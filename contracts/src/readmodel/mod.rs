@@ -15,6 +15,7 @@ use ledger::validate::{ValidationCode, block_outcomes, block_update};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use settlement::carrier::CarrierId;
+use settlement::money::Currency;
 use sqlx::{PgPool, SqlitePool};
 
 use crate::CLEARING;
@@ -797,7 +798,7 @@ fn event(
 struct Days(HashMap<DayKey, DayTotals>);
 
 /// Day (since 1970-01-01), payer, payee, service and currency.
-type DayKey = (i64, CarrierId, CarrierId, &'static str, String);
+type DayKey = (i64, CarrierId, CarrierId, &'static str, Option<Currency>);
 
 #[derive(Default)]
 struct DayTotals {
@@ -813,7 +814,7 @@ impl Days {
             r.payer,
             r.payee,
             r.service.as_str(),
-            r.currency.map(|c| c.to_string()).unwrap_or_default(),
+            r.currency,
         );
         let t = self.0.entry(key).or_default();
         let overflow = || ReadModelError::Range(format!("a day's totals with {}", r.record_id));
@@ -832,12 +833,15 @@ impl Days {
         let mut days: Vec<_> = self.0.into_iter().collect();
         // One order on every peer and backend.
         days.sort_by(|(a, _), (b, _)| {
-            (a.0, a.1.as_str(), a.2.as_str(), a.3, &a.4).cmp(&(
+            fn currency(c: &Option<Currency>) -> &str {
+                c.as_ref().map_or("", Currency::as_str)
+            }
+            (a.0, a.1.as_str(), a.2.as_str(), a.3, currency(&a.4)).cmp(&(
                 b.0,
                 b.1.as_str(),
                 b.2.as_str(),
                 b.3,
-                &b.4,
+                currency(&b.4),
             ))
         });
         for ((day, payer, payee, service, currency), t) in days {
@@ -854,7 +858,7 @@ impl Days {
                     payee.into(),
                     service.into(),
                     reporter.into(),
-                    currency.into(),
+                    currency.map(|c| c.to_string()).unwrap_or_default().into(),
                     Val::I(t.records),
                     Val::I(t.units),
                     Val::I(t.charge_nano),

@@ -8,10 +8,8 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
-use prost::Message;
-
 use crate::crypto::sha256;
-use crate::proto::Endorsement;
+use crate::proto::{Endorsement, SerializedIdentity};
 
 /// How many of its latest endorsements a peer remembers: far more than are in flight
 /// between endorsing and committing; older ones are verified like anyone else's.
@@ -19,7 +17,7 @@ const REMEMBERED: usize = 16_384;
 
 /// A peer's latest endorsements, by the digest of the result it signed.
 pub struct OwnEndorsements {
-    signer: Vec<u8>,
+    signer: SerializedIdentity,
     recent: Mutex<Recent>,
 }
 
@@ -30,10 +28,10 @@ struct Recent {
 }
 
 impl OwnEndorsements {
-    /// For the identity whose encoded `SerializedIdentity` is `signer`.
-    pub fn new(signer: &[u8]) -> Self {
+    /// For the identity `signer`.
+    pub fn new(signer: &SerializedIdentity) -> Self {
         OwnEndorsements {
-            signer: signer.to_vec(),
+            signer: signer.clone(),
             recent: Mutex::new(Recent::default()),
         }
     }
@@ -42,27 +40,26 @@ impl OwnEndorsements {
     pub fn remember(&self, result: &[u8], endorsement: &Endorsement) {
         let digest = sha256(result);
         let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(known) = recent.signatures.get_mut(&digest) {
+            // The same result endorsed again: its latest signature is the one to know.
+            known.clone_from(&endorsement.signature);
+            return;
+        }
         if recent.order.len() >= REMEMBERED
             && let Some(old) = recent.order.pop_front()
         {
             recent.signatures.remove(&old);
         }
-        if recent
+        recent
             .signatures
-            .insert(digest.clone(), endorsement.signature.clone())
-            .is_none()
-        {
-            recent.order.push_back(digest);
-        }
+            .insert(digest.clone(), endorsement.signature.clone());
+        recent.order.push_back(digest);
     }
 
     /// Whether `endorsement` over `result` is one this identity made: same signer, same
     /// result, same signature bytes.
     pub fn made(&self, endorsement: &Endorsement, result: &[u8]) -> bool {
-        let Some(endorser) = &endorsement.endorser else {
-            return false;
-        };
-        if endorser.encode_to_vec() != self.signer {
+        if endorsement.endorser.as_ref() != Some(&self.signer) {
             return false;
         }
         let digest = sha256(result);
@@ -84,7 +81,7 @@ mod tests {
         let ca = CertificateAuthority::new("alpha", 30).unwrap();
         let me = ca.issue("peer0", Role::Peer, 30).unwrap();
         let other = ca.issue("peer1", Role::Peer, 30).unwrap();
-        let own = OwnEndorsements::new(me.serialized_bytes());
+        let own = OwnEndorsements::new(me.serialized());
         let e = me.endorse(b"result").unwrap();
         assert!(!own.made(&e, b"result"), "nothing remembered yet");
         own.remember(b"result", &e);
@@ -106,7 +103,7 @@ mod tests {
     fn it_remembers_a_bounded_number() {
         let ca = CertificateAuthority::new("alpha", 30).unwrap();
         let me = ca.issue("peer0", Role::Peer, 30).unwrap();
-        let own = OwnEndorsements::new(me.serialized_bytes());
+        let own = OwnEndorsements::new(me.serialized());
         let first = me.endorse(b"0").unwrap();
         own.remember(b"0", &first);
         let e = me.endorse(b"x").unwrap();
