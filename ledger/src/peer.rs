@@ -132,7 +132,7 @@ impl Peer {
     pub fn new(identity: SigningIdentity, contracts: Contracts) -> Self {
         let contracts = contracts.with(LIFECYCLE, Arc::new(Lifecycle));
         Peer {
-            own: Arc::new(OwnEndorsements::new(identity.serialized())),
+            own: Arc::new(OwnEndorsements::new(identity.serialized_bytes())),
             identity,
             contracts,
             channels: RwLock::new(HashMap::new()),

@@ -15,7 +15,6 @@ use ledger::validate::{ValidationCode, block_outcomes, block_update};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use settlement::carrier::CarrierId;
-use settlement::money::Currency;
 use sqlx::{PgPool, SqlitePool};
 
 use crate::CLEARING;
@@ -798,7 +797,7 @@ fn event(
 struct Days(HashMap<DayKey, DayTotals>);
 
 /// Day (since 1970-01-01), payer, payee, service and currency.
-type DayKey = (i64, CarrierId, CarrierId, &'static str, Option<Currency>);
+type DayKey = (i64, CarrierId, CarrierId, &'static str, String);
 
 #[derive(Default)]
 struct DayTotals {
@@ -814,7 +813,7 @@ impl Days {
             r.payer,
             r.payee,
             r.service.as_str(),
-            r.currency,
+            r.currency.map(|c| c.to_string()).unwrap_or_default(),
         );
         let t = self.0.entry(key).or_default();
         let overflow = || ReadModelError::Range(format!("a day's totals with {}", r.record_id));
@@ -833,15 +832,12 @@ impl Days {
         let mut days: Vec<_> = self.0.into_iter().collect();
         // One order on every peer and backend.
         days.sort_by(|(a, _), (b, _)| {
-            fn currency(c: &Option<Currency>) -> &str {
-                c.as_ref().map_or("", Currency::as_str)
-            }
-            (a.0, a.1.as_str(), a.2.as_str(), a.3, currency(&a.4)).cmp(&(
+            (a.0, a.1.as_str(), a.2.as_str(), a.3, &a.4).cmp(&(
                 b.0,
                 b.1.as_str(),
                 b.2.as_str(),
                 b.3,
-                currency(&b.4),
+                &b.4,
             ))
         });
         for ((day, payer, payee, service, currency), t) in days {
@@ -858,7 +854,7 @@ impl Days {
                     payee.into(),
                     service.into(),
                     reporter.into(),
-                    currency.map(|c| c.to_string()).unwrap_or_default().into(),
+                    currency.into(),
                     Val::I(t.records),
                     Val::I(t.units),
                     Val::I(t.charge_nano),

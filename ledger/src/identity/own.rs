@@ -8,8 +8,10 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
+use prost::Message;
+
 use crate::crypto::sha256;
-use crate::proto::{Endorsement, SerializedIdentity};
+use crate::proto::Endorsement;
 
 /// How many of its latest endorsements a peer remembers: far more than are in flight
 /// between endorsing and committing; older ones are verified like anyone else's.
@@ -17,7 +19,7 @@ const REMEMBERED: usize = 16_384;
 
 /// A peer's latest endorsements, by the digest of the result it signed.
 pub struct OwnEndorsements {
-    signer: SerializedIdentity,
+    signer: Vec<u8>,
     recent: Mutex<Recent>,
 }
 
@@ -28,10 +30,10 @@ struct Recent {
 }
 
 impl OwnEndorsements {
-    /// For the identity `signer`.
-    pub fn new(signer: &SerializedIdentity) -> Self {
+    /// For the identity whose encoded `SerializedIdentity` is `signer`.
+    pub fn new(signer: &[u8]) -> Self {
         OwnEndorsements {
-            signer: signer.clone(),
+            signer: signer.to_vec(),
             recent: Mutex::new(Recent::default()),
         }
     }
@@ -40,26 +42,27 @@ impl OwnEndorsements {
     pub fn remember(&self, result: &[u8], endorsement: &Endorsement) {
         let digest = sha256(result);
         let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(known) = recent.signatures.get_mut(&digest) {
-            // The same result endorsed again: its latest signature is the one to know.
-            known.clone_from(&endorsement.signature);
-            return;
-        }
         if recent.order.len() >= REMEMBERED
             && let Some(old) = recent.order.pop_front()
         {
             recent.signatures.remove(&old);
         }
-        recent
+        if recent
             .signatures
-            .insert(digest.clone(), endorsement.signature.clone());
-        recent.order.push_back(digest);
+            .insert(digest.clone(), endorsement.signature.clone())
+            .is_none()
+        {
+            recent.order.push_back(digest);
+        }
     }
 
     /// Whether `endorsement` over `result` is one this identity made: same signer, same
     /// result, same signature bytes.
     pub fn made(&self, endorsement: &Endorsement, result: &[u8]) -> bool {
-        if endorsement.endorser.as_ref() != Some(&self.signer) {
+        let Some(endorser) = &endorsement.endorser else {
+            return false;
+        };
+        if endorser.encode_to_vec() != self.signer {
             return false;
         }
         let digest = sha256(result);
@@ -81,7 +84,7 @@ mod tests {
         let ca = CertificateAuthority::new("alpha", 30).unwrap();
         let me = ca.issue("peer0", Role::Peer, 30).unwrap();
         let other = ca.issue("peer1", Role::Peer, 30).unwrap();
-        let own = OwnEndorsements::new(me.serialized());
+        let own = OwnEndorsements::new(me.serialized_bytes());
         let e = me.endorse(b"result").unwrap();
         assert!(!own.made(&e, b"result"), "nothing remembered yet");
         own.remember(b"result", &e);
@@ -103,7 +106,7 @@ mod tests {
     fn it_remembers_a_bounded_number() {
         let ca = CertificateAuthority::new("alpha", 30).unwrap();
         let me = ca.issue("peer0", Role::Peer, 30).unwrap();
-        let own = OwnEndorsements::new(me.serialized());
+        let own = OwnEndorsements::new(me.serialized_bytes());
         let first = me.endorse(b"0").unwrap();
         own.remember(b"0", &first);
         let e = me.endorse(b"x").unwrap();
