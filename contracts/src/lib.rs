@@ -34,7 +34,7 @@ pub use ratesheet::{
     Preview, PublishRatesheet, Published, SheetChange, SheetQuery, StoredSheet, Terms,
 };
 pub use statement::{IssuedStatement, StatementId, StatementIssued};
-pub use stream::{StreamChunk, StreamPosition, StreamQuery};
+pub use stream::{StreamChunk, StreamPosition, StreamQuery, StreamReject};
 pub use usage::{
     BatchEvent, BatchQuery, BatchSummary, RatedDirection, RatedRecord, RatedRow, SubmitBatch,
 };

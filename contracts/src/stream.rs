@@ -34,6 +34,26 @@ pub struct StreamChunk {
     /// Messages of the range the reporter rejected itself, by reason (SPEC §2.4 names).
     #[serde(default)]
     pub local_rejects: BTreeMap<String, u64>,
+    /// The offset of each data row of the batch, in the rows' order: how a reject the
+    /// ledger judges (`duplicate`, `period_closed`) is found again on the topic.
+    #[serde(default)]
+    pub offsets: Vec<i64>,
+    /// The consumer's word that every reject of the partition before this offset is on its
+    /// dead-letter topic (or that it keeps none): the ledger's rejects before it are
+    /// forgotten, the later ones are kept until a batch says they were dead-lettered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dead_lettered_to: Option<i64>,
+}
+
+/// A message the ledger rejected, by its offset, not yet dead-lettered as far as the
+/// ledger knows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamReject {
+    /// The message's offset in its partition.
+    pub offset: i64,
+    /// Why (a SPEC §2.4 name).
+    pub reason: String,
 }
 
 /// Which partition's position to read.
@@ -55,6 +75,13 @@ pub struct StreamPosition {
     pub accepted: u64,
     /// Messages rejected, by reason.
     pub rejected: BTreeMap<String, u64>,
+    /// Every reject before this offset is dead-lettered, as the consumer said (`None`:
+    /// positions from before it said so, whose rejects were all dead-lettered).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dead_lettered_to: Option<i64>,
+    /// The ledger's rejects on this channel at or after `dead_lettered_to`, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub undelivered: Vec<StreamReject>,
 }
 
 fn refused(msg: String) -> ContractError {
@@ -69,13 +96,16 @@ fn valid_topic(t: &str) -> bool {
 }
 
 /// Moves `reporter`'s position of the chunk's partition from `from` to `to`, adding the
-/// batch's verdicts; refuses a chunk that does not start where the ledger stands.
+/// batch's verdicts; refuses a chunk that does not start where the ledger stands. The
+/// batch's rows rejected here (`row_rejects`: row index and reason) are returned by their
+/// offsets, and kept with the position until they are said to be dead-lettered.
 pub(crate) async fn advance(
     ctx: &mut Context<'_>,
     reporter: CarrierId,
     chunk: &StreamChunk,
     batch: &BatchSummary,
-) -> Result<(), ContractError> {
+    row_rejects: &[(usize, RejectReason)],
+) -> Result<Vec<StreamReject>, ContractError> {
     if !valid_topic(&chunk.topic) || chunk.partition < 0 {
         return Err(refused(format!(
             "stream position: `{}` partition {} is not a Kafka topic and partition",
@@ -100,6 +130,29 @@ pub(crate) async fn advance(
         return Err(refused(format!(
             "stream position: {} partition {} stands at offset {} on this channel, the batch starts at {}: consume from the ledger's position",
             chunk.topic, chunk.partition, at.next, chunk.from
+        )));
+    }
+    let offsets_fit = u64::try_from(chunk.offsets.len()).is_ok_and(|n| n == batch.rows)
+        && chunk.offsets.windows(2).all(|w| w[0] < w[1])
+        && chunk
+            .offsets
+            .iter()
+            .all(|o| (chunk.from..chunk.to).contains(o));
+    if !offsets_fit {
+        return Err(refused(format!(
+            "stream position: the batch's {} rows need as many increasing offsets within [{}, {}), it names {}",
+            batch.rows,
+            chunk.from,
+            chunk.to,
+            chunk.offsets.len()
+        )));
+    }
+    if let Some(to) = chunk.dead_lettered_to
+        && to > chunk.from
+    {
+        return Err(refused(format!(
+            "stream position: rejects dead-lettered to offset {to}, past the batch's start {}",
+            chunk.from
         )));
     }
     let mut local = 0u64;
@@ -137,8 +190,26 @@ pub(crate) async fn advance(
             .checked_add(*n)
             .ok_or_else(|| refused("stream position: reject counts overflow".into()))?;
     }
+    let mut found = Vec::with_capacity(row_rejects.len());
+    for (row, reason) in row_rejects {
+        let offset = chunk
+            .offsets
+            .get(*row)
+            .copied()
+            .ok_or_else(|| refused(format!("stream position: row {row} has no offset")))?;
+        found.push(StreamReject {
+            offset,
+            reason: reason.as_str().to_string(),
+        });
+    }
     at.next = chunk.to;
-    put_json(ctx, &key, &at)
+    if let Some(to) = chunk.dead_lettered_to {
+        at.dead_lettered_to = Some(at.dead_lettered_to.map_or(to, |was| was.max(to)));
+        at.undelivered.retain(|r| r.offset >= to);
+    }
+    at.undelivered.extend(found.iter().cloned());
+    put_json(ctx, &key, &at)?;
+    Ok(found)
 }
 
 /// `usage.stream_position`: the caller's position of a partition on this channel.

@@ -224,6 +224,9 @@ pub struct BatchSummary {
     pub rejected: BTreeMap<String, u64>,
     /// Each rejected row's line and reason.
     pub rejects: Vec<(u64, String)>,
+    /// For a batch consumed from a topic: each row rejected here, by its offset.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stream_rejects: Vec<crate::stream::StreamReject>,
     /// Charges by direction and service.
     pub charges: Vec<ChargeTotal>,
 }
@@ -263,6 +266,7 @@ pub async fn submit(
         .map_err(|e| ContractError::refused(format!("CDR batch refused: {e}")))?;
     let mut tally = Tally::default();
     let mut rejects = Vec::new();
+    let mut row_rejects = Vec::new();
     let mut in_batch: HashSet<String> = HashSet::new();
     let mut sheets: HashMap<Direction, Option<Ratesheet>> = HashMap::new();
     let mut closed: HashMap<Direction, Vec<std::ops::Range<i64>>> = HashMap::new();
@@ -290,7 +294,7 @@ pub async fn submit(
     let exists = ctx.exist(&seen_keys).await?;
     // One key per valid row, in the rows' order.
     let mut seen = seen_keys.into_iter().zip(exists);
-    for (line, outcome) in parsed {
+    for (row, (line, outcome)) in parsed.into_iter().enumerate() {
         let rec = match outcome {
             Ok((id, u)) => {
                 let (seen_key, committed) = seen
@@ -320,6 +324,7 @@ pub async fn submit(
             Err(reason) => {
                 tally.reject(reason);
                 rejects.push((line, reason.as_str().to_string()));
+                row_rejects.push((row, reason));
             }
             Ok((id, seen_key, u)) => {
                 tally.accept();
@@ -414,7 +419,7 @@ pub async fn submit(
             }
         })
         .collect();
-    let summary = BatchSummary {
+    let mut summary = BatchSummary {
         reporter,
         counterparty,
         rows: tally.rows(),
@@ -425,10 +430,12 @@ pub async fn submit(
             .map(|r| (r.as_str().to_string(), tally.rejected[r.index()]))
             .collect(),
         rejects,
+        stream_rejects: Vec::new(),
         charges,
     };
     if let Some(chunk) = &req_stream {
-        crate::stream::advance(ctx, reporter, chunk, &summary).await?;
+        summary.stream_rejects =
+            crate::stream::advance(ctx, reporter, chunk, &summary, &row_rejects).await?;
     }
     let tx = ctx.tx_id().to_string();
     for ((payer, payee, service), records) in kept {

@@ -886,8 +886,10 @@ async fn carriers_register_their_own_profiles_and_sheets_keep_their_versions(bac
     assert!(err.to_string().contains("gamma"), "{err}");
 }
 
-/// A batch of `csv` covering offsets `[from, to)` of partition 0 of `cdrs`.
+/// A batch of `csv` covering offsets `[from, to)` of partition 0 of `cdrs`, its rows at the
+/// range's first offsets.
 fn streamed(csv: &str, from: i64, to: i64, local: &[(&str, u64)]) -> contracts::SubmitBatch {
+    let rows = i64::try_from(csv.lines().count()).unwrap() - 1;
     let mut b = batch("beta", csv);
     b.stream = Some(contracts::StreamChunk {
         topic: "cdrs".into(),
@@ -895,6 +897,8 @@ fn streamed(csv: &str, from: i64, to: i64, local: &[(&str, u64)]) -> contracts::
         from,
         to,
         local_rejects: local.iter().map(|(r, n)| (r.to_string(), *n)).collect(),
+        offsets: (from..from + rows).collect(),
+        dead_lettered_to: None,
     });
     b
 }
@@ -919,13 +923,23 @@ async fn a_stream_position_moves_with_its_batch_and_a_replayed_range_is_refused(
     };
     assert_eq!(at(&net).await, None);
     // Offsets 0..8: six rows in the batch, two messages the consumer rejected itself.
-    net.call::<api::Submit>("alpha", streamed(CDRS, 0, 8, &[("bad_row", 2)]))
+    let done = net
+        .call::<api::Submit>("alpha", streamed(CDRS, 0, 8, &[("bad_row", 2)]))
         .await
         .unwrap();
     let p = at(&net).await.unwrap();
     assert_eq!((p.next, p.accepted), (8, 4));
     assert_eq!(p.rejected.get("bad_row"), Some(&2));
     assert_eq!(p.rejected.get("duplicate"), Some(&1));
+    // The rows the ledger rejected, by their offsets: in the reply, and kept with the
+    // position until a batch says they were dead-lettered.
+    let found = |v: &[contracts::StreamReject]| -> Vec<(i64, String)> {
+        v.iter().map(|r| (r.offset, r.reason.clone())).collect()
+    };
+    let expected = vec![(4, "duplicate".to_string()), (5, "bad_units".to_string())];
+    assert_eq!(found(&done.stream_rejects), expected);
+    assert_eq!(found(&p.undelivered), expected);
+    assert_eq!(p.dead_lettered_to, None);
     // The same range again (a consumer that crashed before it saw the commit) is refused,
     // and so is a range that skips ahead: nothing is counted twice or lost.
     for (from, to) in [(0, 8), (9, 12)] {
@@ -938,10 +952,34 @@ async fn a_stream_position_moves_with_its_batch_and_a_replayed_range_is_refused(
     // A range with only the consumer's own rejects moves the position too (a header-only
     // batch), and more messages than offsets, or an unknown reason, are refused.
     let header = CDRS.lines().next().unwrap().to_string() + "\n";
-    net.call::<api::Submit>("alpha", streamed(&header, 8, 10, &[("bad_row", 1)]))
-        .await
-        .unwrap();
-    assert_eq!(at(&net).await.unwrap().next, 10);
+    // Rows without an offset each, offsets out of order or out of the range, and a
+    // dead-letter mark past the batch's start are refused.
+    let two_rows = format!(
+        "{header}{}\n{}\n",
+        CDRS.lines().nth(2).unwrap(),
+        CDRS.lines().nth(3).unwrap()
+    );
+    let mut wrong = Vec::new();
+    for offsets in [vec![8], vec![9, 8], vec![8, 12]] {
+        let mut b = streamed(&two_rows, 8, 10, &[]);
+        b.stream.as_mut().unwrap().offsets = offsets;
+        wrong.push(b);
+    }
+    let mut early = streamed(&header, 8, 10, &[("bad_row", 1)]);
+    early.stream.as_mut().unwrap().dead_lettered_to = Some(9);
+    for b in wrong {
+        let e = net.call::<api::Submit>("alpha", b).await.unwrap_err();
+        assert!(e.contains("increasing offsets within [8, 10)"), "{e}");
+    }
+    let e = net.call::<api::Submit>("alpha", early).await.unwrap_err();
+    assert!(e.contains("past the batch's start 8"), "{e}");
+    let mut next = streamed(&header, 8, 10, &[("bad_row", 1)]);
+    next.stream.as_mut().unwrap().dead_lettered_to = Some(8);
+    net.call::<api::Submit>("alpha", next).await.unwrap();
+    let p = at(&net).await.unwrap();
+    assert_eq!(p.next, 10);
+    assert_eq!(p.dead_lettered_to, Some(8));
+    assert!(p.undelivered.is_empty(), "{:?}", p.undelivered);
     let e = net
         .call::<api::Submit>("alpha", streamed(&header, 10, 11, &[("bad_row", 2)]))
         .await

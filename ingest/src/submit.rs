@@ -538,6 +538,7 @@ mod tests {
                 accepted: rows - 1,
                 rejected: BTreeMap::from([(self.reason.to_string(), 1)]),
                 rejects: vec![(self.line, self.reason.to_string())],
+                stream_rejects: vec![],
                 charges: vec![],
             })
         }

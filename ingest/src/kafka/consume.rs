@@ -21,7 +21,7 @@ use settlement::export::NATIVE_HEADER;
 use super::dead_letter::DeadLetter;
 use settlement::cdr::message;
 
-use super::{KafkaError, KafkaOptions, positions};
+use super::{Held, KafkaError, KafkaOptions, positions, reread};
 
 const WAIT: Duration = Duration::from_secs(10);
 /// Pauses before a chunk that met a transient ledger failure is sent again.
@@ -58,13 +58,6 @@ impl ConsumerContext for Rebalances {
     }
 }
 
-/// A message kept until its chunk commits.
-struct Held {
-    offset: i64,
-    key: Option<Vec<u8>>,
-    value: Option<Vec<u8>>,
-}
-
 /// What the loop knows of one assigned partition.
 struct Partition {
     /// Each partner channel's position (`None`: nothing there yet).
@@ -77,6 +70,10 @@ struct Partition {
     since: Instant,
     /// The source offset of the last dead-lettered reject.
     dead_high: Option<i64>,
+    /// Every reject before this offset is dead-lettered (or no dead-letter topic is kept).
+    lettered_to: i64,
+    /// Rejects the ledger judged that are not dead-lettered yet, by offset.
+    undelivered: BTreeMap<i64, String>,
 }
 
 /// Consumes `opts.topic` as the client's carrier until `stop` completes or a failure that
@@ -247,7 +244,20 @@ async fn assign(
         None
     };
     eprintln!("ingest kafka: partition {p} resumes at offset {start} (the ledger's position)");
-    Ok(Partition {
+    // The ledger's rejects some channel still holds as not dead-lettered, and from where
+    // the rejects of committed ranges may be missing from the dead-letter topic (a consumer
+    // stopped between a commit and its dead letters).
+    let undelivered: BTreeMap<i64, String> = loaded
+        .values()
+        .flatten()
+        .flat_map(|s| s.undelivered.iter().map(|r| (r.offset, r.reason.clone())))
+        .collect();
+    let floor = loaded
+        .values()
+        .flatten()
+        .map(|s| s.dead_lettered_to.unwrap_or(s.next))
+        .min();
+    let mut part = Partition {
         at: loaded
             .into_iter()
             .map(|(c, s)| (c, s.map(|s| s.next)))
@@ -257,7 +267,97 @@ async fn assign(
         chunk: Vec::new(),
         since: Instant::now(),
         dead_high,
-    })
+        lettered_to: start,
+        undelivered,
+    };
+    if let (Some(d), Some(floor)) = (dead, floor)
+        && floor < start
+    {
+        let from = floor.max(low).max(dead_high.map_or(i64::MIN, |h| h + 1));
+        let held = if from < start {
+            eprintln!(
+                "ingest kafka: partition {p}: re-reading offsets [{from}, {start}) for rejects committed but not yet dead-lettered"
+            );
+            reread::range(&opts.brokers, &opts.topic, p, from, start).await?
+        } else {
+            Vec::new()
+        };
+        let (local, _) = verdicts(client, opts, &held);
+        deliver(d, opts, p, &mut part, &held, &local, start).await?;
+    }
+    part.undelivered = part.undelivered.split_off(&start);
+    Ok(part)
+}
+
+/// The records of `held` per partner channel (offset and native CSV line), and the
+/// messages the reporter rejects itself.
+type Verdicts = (
+    Vec<(i64, RejectReason)>,
+    BTreeMap<CarrierId, Vec<(i64, Vec<u8>)>>,
+);
+
+/// Each message's verdict as far as the reporter can judge it.
+fn verdicts(client: &Clearing, opts: &KafkaOptions, held: &[Held]) -> Verdicts {
+    let me = client.me();
+    let partners = client.partners();
+    let mut local = Vec::new();
+    let mut records: BTreeMap<CarrierId, Vec<(i64, Vec<u8>)>> = BTreeMap::new();
+    for h in held {
+        match message::judge(h.value.as_deref(), opts.format, me) {
+            Ok((cp, line)) if partners.contains(&cp) => {
+                records.entry(cp).or_default().push((h.offset, line));
+            }
+            // A counterparty this carrier shares no channel with cannot be stated.
+            Ok(_) => local.push((h.offset, RejectReason::BadCarrier)),
+            Err(reason) => local.push((h.offset, reason)),
+        }
+    }
+    (local, records)
+}
+
+/// Dead-letters the rejects before offset `to` — `local` ones and those the ledger judged —
+/// in offset order, each once; from then on every reject before `to` is dead-lettered.
+async fn deliver(
+    dead: &DeadLetter,
+    opts: &KafkaOptions,
+    p: i32,
+    part: &mut Partition,
+    held: &[Held],
+    local: &[(i64, RejectReason)],
+    to: i64,
+) -> Result<(), KafkaError> {
+    let mut due: BTreeMap<i64, String> = local
+        .iter()
+        .map(|(o, r)| (*o, r.as_str().to_string()))
+        .collect();
+    due.extend(part.undelivered.range(..to).map(|(o, r)| (*o, r.clone())));
+    for (offset, reason) in due {
+        if part.dead_high.is_some_and(|h| offset <= h) {
+            continue;
+        }
+        let message = held
+            .binary_search_by_key(&offset, |h| h.offset)
+            .ok()
+            .map(|i| &held[i]);
+        if message.is_none() {
+            eprintln!(
+                "ingest kafka: partition {p} offset {offset} ({reason}) is no longer on the broker: its dead letter has no key or value"
+            );
+        }
+        dead.send(
+            &opts.topic,
+            p,
+            offset,
+            &reason,
+            message.and_then(|h| h.key.as_deref()),
+            message.and_then(|h| h.value.as_deref()),
+        )
+        .await?;
+        part.dead_high = Some(offset);
+    }
+    part.undelivered = part.undelivered.split_off(&to);
+    part.lettered_to = to;
+    Ok(())
 }
 
 /// Commits the open chunk of partition `p` on every partner channel; false when another
@@ -271,38 +371,8 @@ async fn flush(
     part: &mut Partition,
 ) -> Result<bool, KafkaError> {
     let (from, to) = (part.from, next_offset(part));
-    let me = client.me();
     let partners = client.partners();
-    let mut local: Vec<(i64, RejectReason)> = Vec::new();
-    let mut records: BTreeMap<CarrierId, Vec<(i64, Vec<u8>)>> = BTreeMap::new();
-    for held in &part.chunk {
-        match message::judge(held.value.as_deref(), opts.format, me) {
-            Ok((cp, line)) if partners.contains(&cp) => {
-                records.entry(cp).or_default().push((held.offset, line));
-            }
-            // A counterparty this carrier shares no channel with cannot be stated.
-            Ok(_) => local.push((held.offset, RejectReason::BadCarrier)),
-            Err(reason) => local.push((held.offset, reason)),
-        }
-    }
-    if let Some(d) = dead {
-        for (offset, reason) in &local {
-            if part.dead_high.is_some_and(|h| *offset <= h) {
-                continue;
-            }
-            let held = part.chunk.iter().find(|h| h.offset == *offset);
-            d.send(
-                &opts.topic,
-                p,
-                *offset,
-                reason.as_str(),
-                held.and_then(|h| h.key.as_deref()),
-                held.and_then(|h| h.value.as_deref()),
-            )
-            .await?;
-            part.dead_high = Some(*offset);
-        }
-    }
+    let (local, records) = verdicts(client, opts, &part.chunk);
     // Each partner channel holds its own position of the partition: their submissions are
     // independent and go side by side.
     let mut batches = Vec::new();
@@ -312,9 +382,11 @@ async fn flush(
             continue;
         }
         let mut csv = NATIVE_HEADER.as_bytes().to_vec();
+        let mut offsets = Vec::new();
         for (offset, line) in records.get(partner).into_iter().flatten() {
             if *offset >= at {
                 csv.extend_from_slice(line);
+                offsets.push(*offset);
             }
         }
         // The reporter's own verdicts are counted once, with the first channel.
@@ -337,6 +409,8 @@ async fn flush(
                 from: at,
                 to,
                 local_rejects,
+                offsets,
+                dead_lettered_to: Some(part.lettered_to),
             }),
         });
     }
@@ -348,8 +422,14 @@ async fn flush(
     let mut taken_by_another = false;
     for (partner, result) in submitted {
         match result {
-            Ok(_) => {
+            Ok(summary) => {
                 part.at.insert(partner, Some(to));
+                part.undelivered.extend(
+                    summary
+                        .stream_rejects
+                        .into_iter()
+                        .map(|r| (r.offset, r.reason)),
+                );
             }
             Err(ClientError::Refused(why)) if why.contains("stream position") => {
                 // Another consumer of the group committed this range first: start over
@@ -365,7 +445,15 @@ async fn flush(
     if taken_by_another {
         return Ok(false);
     }
-    part.chunk.clear();
+    // The range is on the ledger: its rejects go to the dead-letter topic, in order.
+    let held = std::mem::take(&mut part.chunk);
+    match dead {
+        Some(d) => deliver(d, opts, p, part, &held, &local, to).await?,
+        None => {
+            part.undelivered = part.undelivered.split_off(&to);
+            part.lettered_to = to;
+        }
+    }
     part.from = to;
     // For standard lag tools only: the ledger's positions are what counts.
     let mut tpl = TopicPartitionList::new();

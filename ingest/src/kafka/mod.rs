@@ -4,13 +4,19 @@
 //! channel (`contracts::stream`), in the same commit. On start, after a crash or on a new
 //! assignment, a partition resumes from the positions the ledger holds; a redelivered range
 //! is skipped, and one another consumer committed first is refused and re-read. Kafka's
-//! group offsets are committed after the ledger, for standard lag tools only. Messages the
-//! reporter rejects itself go to the dead-letter topic before their chunk commits, each
-//! once: the dead-letter topic's last message per partition says how far it got.
+//! group offsets are committed after the ledger, for standard lag tools only.
+//!
+//! Rejects — the reporter's own verdicts and the ledger's (`duplicate`, `period_closed`) —
+//! go to the dead-letter topic after their chunk commits, in offset order, each once: the
+//! dead-letter topic's last message per partition says how far it got, and the ledger
+//! keeps its own rejects by offset until a later chunk says they were dead-lettered. A
+//! consumer stopped between a commit and its dead letters leaves them to the next one,
+//! which re-reads that range from the broker.
 
 mod consume;
 mod dead_letter;
 pub mod positions;
+mod reread;
 mod status;
 
 use std::time::Duration;
@@ -18,6 +24,13 @@ use std::time::Duration;
 pub use consume::consume;
 pub use settlement::cdr::message::{MessageFormat, judge};
 pub use status::{PartitionStatus, TopicStatus, status};
+
+/// A message kept until its chunk commits and its dead letter, if any, is sent.
+struct Held {
+    offset: i64,
+    key: Option<Vec<u8>>,
+    value: Option<Vec<u8>>,
+}
 
 /// What `ingest kafka` consumes and how.
 #[derive(Debug, Clone)]
