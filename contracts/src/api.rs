@@ -177,7 +177,7 @@ use crate::dispute::{DisputeId, DisputeRecord, DisputeStep, OpenRequest};
 use crate::partner::{PartnerQuery, Profile, ProfileRequest};
 use crate::payment::{Balance, BalanceQuery, PaymentId, PaymentRecord, PaymentRequest};
 use crate::ratesheet::{Preview, PublishRatesheet, Published, SheetQuery, StoredSheet};
-use crate::statement::{IssuedStatement, StatementId, StatementIssued};
+use crate::statement::{IssuedStatement, PartAttached, PartQuery, StatementId, StatementIssued};
 use crate::stream::{StreamPosition, StreamQuery};
 use crate::usage::{BatchQuery, BatchSummary, SubmitBatch};
 
@@ -195,6 +195,7 @@ json_requests!(
     BatchQuery,
     StreamQuery,
     StatementId,
+    PartQuery,
     OpenRequest,
     DisputeId,
     DisputeStep,
@@ -238,8 +239,13 @@ functions! {
     Rated = "usage.rated", false, StatementId => String;
     /// Issues a statement; both peers compute it (SPEC §6).
     IssueStatement = "statement.issue", true, StatementId => StatementIssued;
-    /// An issued statement with its files.
+    /// An issued statement with its files (`discrepancies.csv` whole, or its first part).
     GetStatement = "statement.get", false, StatementId => IssuedStatement;
+    /// Records a further part of a statement's `discrepancies.csv`, computed again and
+    /// checked against the digest the statement holds.
+    AttachPart = "statement.attach", true, PartQuery => PartAttached;
+    /// A part of a statement's `discrepancies.csv`; `None` when it is not attached yet.
+    GetPart = "statement.part", false, PartQuery => Option<String>;
     /// Opens a dispute (SPEC §7).
     OpenDispute = "dispute.open", true, OpenRequest => DisputeRecord;
     /// One step of a dispute.

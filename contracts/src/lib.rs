@@ -33,7 +33,7 @@ pub use payment::{Balance, BalanceQuery, PaymentId, PaymentRecord, PaymentReques
 pub use ratesheet::{
     Preview, PublishRatesheet, Published, SheetChange, SheetQuery, StoredSheet, Terms,
 };
-pub use statement::{IssuedStatement, StatementId, StatementIssued};
+pub use statement::{IssuedStatement, PartAttached, PartQuery, StatementId, StatementIssued};
 pub use stream::{StreamChunk, StreamPosition, StreamQuery, StreamReject};
 pub use usage::{
     BatchEvent, BatchQuery, BatchSummary, RatedDirection, RatedRecord, RatedRow, SubmitBatch,
@@ -98,6 +98,8 @@ impl Contract for Clearing {
             Rated => statement::rated,
             IssueStatement => statement::issue,
             GetStatement => statement::get,
+            AttachPart => statement::attach,
+            GetPart => statement::part,
             OpenDispute => dispute::open,
             StepDispute => dispute::step,
             GetDispute => dispute::get,

@@ -91,10 +91,40 @@ pub struct IssuedStatement {
     pub lines: Vec<LineCharge>,
     /// `statement.csv`.
     pub statement_csv: String,
-    /// `discrepancies.csv`.
+    /// `discrepancies.csv` whole when it fits in one part (`PART_BYTES`), else its first
+    /// part: the others are kept under their own keys by `statement.attach`.
     pub discrepancies_csv: String,
     /// `summary.json`.
     pub summary_json: String,
+    /// When `discrepancies.csv` takes more than one part: each part's SHA-256 (lowercase
+    /// hex), in order, the first being `discrepancies_csv`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub discrepancy_parts: Vec<String>,
+}
+
+/// The most bytes of `discrepancies.csv` one transaction carries: a larger file is cut
+/// after a line into parts of at most this size, well within a transaction's limit.
+pub const PART_BYTES: usize = 4 << 20;
+
+/// Which part of an issued statement's `discrepancies.csv`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartQuery {
+    /// The statement.
+    pub statement: StatementId,
+    /// The part, from 0.
+    pub index: u32,
+}
+
+/// A part recorded by `statement.attach`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartAttached {
+    /// The part.
+    pub index: u32,
+    /// Its size.
+    pub bytes: u64,
+    /// False when it was already attached (nothing written).
+    pub written: bool,
 }
 
 /// What issuing a statement answers and announces (without the files).
@@ -116,6 +146,10 @@ pub struct StatementIssued {
     pub status: String,
     /// The statement's totals per line, as `statement.csv` has them.
     pub summary_json: String,
+    /// The parts of `discrepancies.csv` (0 or 1: it is whole in the statement; more: parts
+    /// 1 and after are to be attached, `statement.attach`).
+    #[serde(default)]
+    pub parts: u32,
 }
 
 fn refused(m: impl Into<String>) -> ContractError {
@@ -144,7 +178,6 @@ pub async fn issue(
         )));
     }
     let period = &id.period;
-    let (from, to) = (period.from().clone(), period.to().clone());
     let at = now(ctx);
     if !period.has_ended_by(at) {
         return Err(refused(format!(
@@ -161,6 +194,82 @@ pub async fn issue(
             p.to_text()
         )));
     }
+    let Computed {
+        rec,
+        files,
+        currency,
+    } = compute(ctx, &id).await?;
+    let hash =
+        ledger::crypto::sha256_parts(&[&files.discrepancies, &files.statement, &files.summary]);
+    let text = |b: Vec<u8>| String::from_utf8(b).map_err(|e| refused(e.to_string()));
+    let issued = IssuedStatement {
+        id: id.clone(),
+        issued_by: me,
+        issued_at: at.0,
+        hash: hex(&hash),
+        currency,
+        amount_billed: rec.statement.amount_billed,
+        status: rec.statement.status.to_string(),
+        lines: rec
+            .statement
+            .lines
+            .iter()
+            .map(|l| LineCharge {
+                destination: l.destination.clone(),
+                payee_charge: l.payee.charge,
+            })
+            .collect(),
+        statement_csv: text(files.statement)?,
+        discrepancies_csv: String::new(),
+        summary_json: text(files.summary)?,
+        discrepancy_parts: Vec::new(),
+    };
+    let mut issued = issued;
+    let parts = cut(&files.discrepancies, PART_BYTES);
+    if parts.len() > 1 {
+        issued.discrepancy_parts = parts.iter().map(|p| part_digest(p)).collect();
+    }
+    issued.discrepancies_csv = text(parts.first().map_or_else(Vec::new, |p| p.to_vec()))?;
+    let part_count = u32::try_from(parts.len())
+        .map_err(|_| refused("the statement's discrepancies have too many parts"))?;
+    closed.push(id.period.clone());
+    put_json(ctx, &closed_key, &closed)?;
+    put_json(ctx, &id.key(), &issued)?;
+    account::book(
+        ctx,
+        payer,
+        payee,
+        currency,
+        account::Entry::Billed(issued.amount_billed),
+    )
+    .await?;
+    let announced = StatementIssued {
+        id,
+        issued_by: me,
+        issued_at: at.0,
+        hash: issued.hash,
+        amount_billed: issued.amount_billed,
+        currency,
+        status: issued.status,
+        summary_json: issued.summary_json,
+        parts: part_count,
+    };
+    emit(ctx, "statement", &announced)?;
+    Ok(announced)
+}
+
+/// A statement as one peer computes it from its world state.
+struct Computed {
+    rec: settlement::offline::Reconciliation,
+    files: settlement::offline::StatementFiles,
+    currency: Currency,
+}
+
+/// Reconciles the statement's direction and period from the stored records, under the
+/// sheet, deal and matching rules in force.
+async fn compute(ctx: &mut Context<'_>, id: &StatementId) -> Result<Computed, ContractError> {
+    let (payer, payee, service) = (id.payer, id.payee, id.service);
+    let (from, to) = (id.period.from().clone(), id.period.to().clone());
     let terms = agreement::terms(ctx).await?;
     let rules = terms.match_rules(service);
     let threshold = terms.threshold_pct();
@@ -252,53 +361,128 @@ pub async fn issue(
     let files = rec
         .files(&payer_side.records, &payee_side.records, &summary)
         .map_err(|e| refused(e.to_string()))?;
-    let hash =
-        ledger::crypto::sha256_parts(&[&files.discrepancies, &files.statement, &files.summary]);
-    let text = |b: Vec<u8>| String::from_utf8(b).map_err(|e| refused(e.to_string()));
-    let issued = IssuedStatement {
-        id: id.clone(),
-        issued_by: me,
-        issued_at: at.0,
-        hash: hash.iter().map(|b| format!("{b:02x}")).collect(),
+    Ok(Computed {
+        rec,
+        files,
         currency,
-        amount_billed: rec.statement.amount_billed,
-        status: rec.statement.status.to_string(),
-        lines: rec
-            .statement
-            .lines
-            .iter()
-            .map(|l| LineCharge {
-                destination: l.destination.clone(),
-                payee_charge: l.payee.charge,
-            })
-            .collect(),
-        statement_csv: text(files.statement)?,
-        discrepancies_csv: text(files.discrepancies)?,
-        summary_json: text(files.summary)?,
+    })
+}
+
+/// Lowercase hex.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The digest a part of `discrepancies.csv` is recorded and checked by: its SHA-256 in
+/// lowercase hex.
+pub fn part_digest(part: &[u8]) -> String {
+    hex(&ledger::crypto::sha256(part))
+}
+
+/// `file` cut after a line end into parts of at most `max` bytes (a longer line is a part
+/// of its own); none for an empty file.
+fn cut(file: &[u8], max: usize) -> Vec<&[u8]> {
+    let mut parts = Vec::new();
+    let mut rest = file;
+    while !rest.is_empty() {
+        let end = if rest.len() <= max {
+            rest.len()
+        } else {
+            match rest[..max].iter().rposition(|b| *b == b'\n') {
+                Some(i) => i + 1,
+                None => rest
+                    .iter()
+                    .position(|b| *b == b'\n')
+                    .map_or(rest.len(), |i| i + 1),
+            }
+        };
+        let (part, tail) = rest.split_at(end);
+        parts.push(part);
+        rest = tail;
+    }
+    parts
+}
+
+/// The key of part `index` of the statement at `statement_key`.
+fn part_key(statement_key: &str, index: u32) -> String {
+    ledger::contract::composite_key("statement-part", &[statement_key, &index.to_string()])
+}
+
+/// `statement.attach`: records part `index` (from 1) of an issued statement's
+/// `discrepancies.csv`. Each peer computes the statement again and keeps the part only if it
+/// hashes to the digest the statement recorded — so no one can attach other bytes, and a
+/// part is refused if what the statement was computed from has changed since. Either
+/// party may attach; a part already attached is left as it is.
+pub async fn attach(ctx: &mut Context<'_>, q: PartQuery) -> Result<PartAttached, ContractError> {
+    let me = caller(ctx)?;
+    if q.statement.other(me).is_none() {
+        return Err(refused(format!("{me} is neither the payer nor the payee")));
+    }
+    let st_key = q.statement.key();
+    let st: IssuedStatement =
+        fetch(ctx, &st_key, || "no such statement has been issued".into()).await?;
+    let n = st.discrepancy_parts.len();
+    let index = usize::try_from(q.index).unwrap_or(usize::MAX);
+    let Some(digest) = st.discrepancy_parts.get(index).filter(|_| index > 0) else {
+        return Err(refused(format!(
+            "the statement's discrepancies have {} part(s) to attach, numbered 1 to {}: there is no part {}",
+            n.saturating_sub(1),
+            n.saturating_sub(1),
+            q.index
+        )));
     };
-    closed.push(id.period.clone());
-    put_json(ctx, &closed_key, &closed)?;
-    put_json(ctx, &id.key(), &issued)?;
-    account::book(
-        ctx,
-        payer,
-        payee,
-        currency,
-        account::Entry::Billed(issued.amount_billed),
-    )
-    .await?;
-    let announced = StatementIssued {
-        id,
-        issued_by: me,
-        issued_at: at.0,
-        hash: issued.hash,
-        amount_billed: issued.amount_billed,
-        currency,
-        status: issued.status,
-        summary_json: issued.summary_json,
-    };
-    emit(ctx, "statement", &announced)?;
-    Ok(announced)
+    let key = part_key(&st_key, q.index);
+    if let Some(stored) = ctx.get(&key).await? {
+        return Ok(PartAttached {
+            index: q.index,
+            bytes: stored.len() as u64,
+            written: false,
+        });
+    }
+    let Computed { files, .. } = compute(ctx, &q.statement).await?;
+    let parts = cut(&files.discrepancies, PART_BYTES);
+    let part = parts
+        .get(index)
+        .filter(|p| part_digest(p) == *digest)
+        .ok_or_else(|| {
+            refused(format!(
+                "part {} of the statement's discrepancies cannot be computed again as it was issued: the records, sheet, deal or rules it came from have changed",
+                q.index
+            ))
+        })?;
+    let bytes = part.len() as u64;
+    ctx.put(&key, part.to_vec())?;
+    Ok(PartAttached {
+        index: q.index,
+        bytes,
+        written: true,
+    })
+}
+
+/// `statement.part`: part `index` of an issued statement's `discrepancies.csv` (part 0 is
+/// the statement's own `discrepancies_csv`); `None` when it is not attached yet.
+pub async fn part(ctx: &mut Context<'_>, q: PartQuery) -> Result<Option<String>, ContractError> {
+    let st_key = q.statement.key();
+    let st: IssuedStatement =
+        fetch(ctx, &st_key, || "no such statement has been issued".into()).await?;
+    if q.index == 0 {
+        return Ok(Some(st.discrepancies_csv));
+    }
+    let n = st.discrepancy_parts.len();
+    if usize::try_from(q.index).map_or(true, |i| i >= n) {
+        return Err(refused(format!(
+            "the statement's discrepancies have {} part(s): there is no part {}",
+            n.max(1),
+            q.index
+        )));
+    }
+    let key = part_key(&st_key, q.index);
+    match ctx.get(&key).await? {
+        None => Ok(None),
+        Some(bytes) => String::from_utf8(bytes)
+            .map(Some)
+            .map_err(|e| ContractError::corrupt(key, e)),
+    }
 }
 
 /// The first deal (by id) in force between the two carriers whose period overlaps the
@@ -425,4 +609,24 @@ fn usage_of(
         start: Timestamp(r.start),
         units: r.units,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cut;
+
+    #[test]
+    fn parts_end_at_line_ends_and_make_the_file_again() {
+        let file = b"h\naaaa\nbb\ncccccc\nd\n";
+        let parts = cut(file, 8);
+        assert_eq!(parts, vec![&b"h\naaaa\n"[..], b"bb\n", b"cccccc\n", b"d\n"]);
+        assert_eq!(parts.concat(), file);
+        // A line longer than a part is a part of its own; no trailing newline is kept as is.
+        assert_eq!(
+            cut(b"x\nyyyyyyyyyy\nz", 4),
+            vec![&b"x\n"[..], b"yyyyyyyyyy\n", b"z"]
+        );
+        assert!(cut(b"", 4).is_empty());
+        assert_eq!(cut(b"abc\n", 4), vec![&b"abc\n"[..]]);
+    }
 }

@@ -245,7 +245,6 @@ pub(super) async fn setup(
 }
 
 async fn clearing(a: ClearingArgs) -> anyhow::Result<u8> {
-    use contracts::api;
     let (dir, s) = prepare(&a.data)?;
     let (alpha, beta) = setup(&dir.join("network"), &s, Default::default()).await?;
     let mut total = 0.0;
@@ -270,7 +269,7 @@ async fn clearing(a: ClearingArgs) -> anyhow::Result<u8> {
     }
     let t = Instant::now();
     alpha
-        .call::<api::IssueStatement>(
+        .issue_statement(
             beta.me(),
             contracts::StatementId {
                 payer: alpha.me(),

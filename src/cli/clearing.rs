@@ -354,7 +354,7 @@ async fn act(c: &Clearing, action: Action) -> anyhow::Result<u8> {
         Action::Agreement(cmd) => agreement(c, cmd).await,
         Action::Statement(StatementCmd::Issue(a)) => {
             let other = a.other(c.me()).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let out = c.call::<api::IssueStatement>(other, a.checked()?).await?;
+            let out = c.issue_statement(other, a.checked()?).await?;
             println!(
                 "issued {} {} → {} {} to {}: amount billed {} {} ({}), hash {}",
                 a.service,
@@ -555,7 +555,7 @@ async fn export(c: &Clearing, a: &ExportArgs) -> anyhow::Result<u8> {
     let (bytes, summary) = match a.kind {
         ExportKind::Rated => (c.call::<api::Rated>(other, id).await?.into_bytes(), None),
         ExportKind::Discrepancies => {
-            let st = c.call::<api::GetStatement>(other, id).await?;
+            let st = c.statement(other, id).await?;
             (st.discrepancies_csv.into_bytes(), None)
         }
         ExportKind::Statement => {

@@ -269,11 +269,9 @@ async fn demo(dir: &Path, records: u64, serve: Option<SocketAddr>) -> anyhow::Re
     for (payer, payee) in flows {
         let c = client(payer)?;
         let out = c
-            .call::<api::IssueStatement>(carrier(payee)?, october(payer, payee)?)
+            .issue_statement(carrier(payee)?, october(payer, payee)?)
             .await?;
-        let st = c
-            .call::<api::GetStatement>(carrier(payee)?, october(payer, payee)?)
-            .await?;
+        let st = c.statement(carrier(payee)?, october(payer, payee)?).await?;
         let folder = exports.join(format!("{payer}-{payee}"));
         fs::create_dir_all(&folder)?;
         fs::write(folder.join("statement.csv"), &st.statement_csv)?;

@@ -23,7 +23,10 @@ pub use view::{View, ViewReply};
 use crate::api::{self, Call, Function};
 use crate::readmodel::views::{DealProgress, Kind, SheetVersion, StreamRow};
 use crate::readmodel::{AuditEntry, DailyTraffic, Submission};
-use crate::{DealRecord, DisputeRecord, PaymentRecord, StatementIssued};
+use crate::{
+    DealRecord, DisputeRecord, IssuedStatement, PartQuery, PaymentRecord, StatementId,
+    StatementIssued,
+};
 
 /// Why a call did not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -197,6 +200,61 @@ impl Clearing {
             self.transport.evaluate(self.me, &channel, call).await?
         };
         api::decode_reply::<F>(&payload).map_err(|e| ClientError::bad_reply(F::NAME, e))
+    }
+
+    /// Issues a statement (SPEC §6) and attaches the further parts of its
+    /// `discrepancies.csv` when it is too large for one transaction.
+    pub async fn issue_statement(
+        &self,
+        with: CarrierId,
+        id: StatementId,
+    ) -> Result<StatementIssued, ClientError> {
+        let issued = self.call::<api::IssueStatement>(with, id.clone()).await?;
+        for index in 1..issued.parts {
+            self.call::<api::AttachPart>(
+                with,
+                PartQuery {
+                    statement: id.clone(),
+                    index,
+                },
+            )
+            .await?;
+        }
+        Ok(issued)
+    }
+
+    /// An issued statement with the whole of its `discrepancies.csv`: further parts are
+    /// read, checked against the digests the statement holds and joined. A part not
+    /// attached yet (its issuer stopped first) is attached now: either party may.
+    pub async fn statement(
+        &self,
+        with: CarrierId,
+        id: StatementId,
+    ) -> Result<IssuedStatement, ClientError> {
+        let mut st = self.call::<api::GetStatement>(with, id.clone()).await?;
+        for (index, digest) in st.discrepancy_parts.iter().enumerate().skip(1) {
+            let q = PartQuery {
+                statement: id.clone(),
+                index: u32::try_from(index)
+                    .map_err(|_| ClientError::Fault("too many statement parts".into()))?,
+            };
+            let part = match self.call::<api::GetPart>(with, q.clone()).await? {
+                Some(p) => p,
+                None => {
+                    self.call::<api::AttachPart>(with, q.clone()).await?;
+                    self.call::<api::GetPart>(with, q).await?.ok_or_else(|| {
+                        ClientError::Fault(format!("part {index} was attached but is not found"))
+                    })?
+                }
+            };
+            if crate::statement::part_digest(part.as_bytes()) != *digest {
+                return Err(ClientError::Fault(format!(
+                    "part {index} of the statement's discrepancies does not match its digest on the ledger"
+                )));
+            }
+            st.discrepancies_csv.push_str(&part);
+        }
+        Ok(st)
     }
 
     /// Calls `F` on the consortium channel that every member shares (the partner

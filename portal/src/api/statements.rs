@@ -66,7 +66,7 @@ pub async fn issue_statement(
 ) -> Result<StatementIssued, PortalError> {
     let c = p.client(caller)?;
     let (id, other) = scope.id(caller, &c.partners())?;
-    p.run(async move { Ok(c.call::<api::IssueStatement>(other, id).await?) })
+    p.run(async move { Ok(c.issue_statement(other, id).await?) })
         .await
 }
 
@@ -135,12 +135,8 @@ pub async fn get_statement(
 ) -> Result<IssuedStatement, PortalError> {
     let c = p.client(caller)?;
     let (id, other) = scope.id(caller, &c.partners())?;
-    p.run(async move {
-        c.call::<api::GetStatement>(other, id)
-            .await
-            .map_err(PortalError::absent)
-    })
-    .await
+    p.run(async move { c.statement(other, id).await.map_err(PortalError::absent) })
+        .await
 }
 
 /// `GET /api/v1/statements/{payer}/{payee}/{service}/{from}/{to}/{file}`.
