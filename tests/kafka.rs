@@ -157,6 +157,32 @@ fn a_topic_is_counted_exactly_once_through_crashes_a_broker_restart_and_a_rebala
         None,
         &["network", "init", "--carriers", "alpha,beta,gamma"],
     ));
+    // An API token of alpha's, for the portal's view of the stream.
+    let mut add = Command::new(env!("CARGO_BIN_EXE_iclear"))
+        .arg("--dir")
+        .arg(&net)
+        .args([
+            "--as", "alpha", "user", "add", "--name", "ops", "--role", "viewer",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("user add runs");
+    std::io::Write::write_all(
+        &mut add.stdin.take().expect("stdin"),
+        b"a long enough password\n",
+    )
+    .expect("password written");
+    let added = add.wait_with_output().expect("user add ends");
+    assert!(added.status.success(), "{added:?}");
+    let token = ok(iclear(
+        &net,
+        Some("alpha"),
+        &["user", "token", "--name", "ops"],
+    ))
+    .trim()
+    .to_string();
     let up_log = std::fs::File::create(root.join("up.log")).expect("up log");
     let portal_addr = format!("127.0.0.1:{}", testkit::free_port());
     let up = Proc(
@@ -166,6 +192,8 @@ fn a_topic_is_counted_exactly_once_through_crashes_a_broker_restart_and_a_rebala
             .arg("up")
             .arg("--portal")
             .arg(&portal_addr)
+            .arg("--kafka-brokers")
+            .arg(&brokers)
             .stdout(up_log.try_clone().expect("log"))
             .stderr(up_log)
             .spawn()
@@ -419,6 +447,13 @@ fn a_topic_is_counted_exactly_once_through_crashes_a_broker_restart_and_a_rebala
             .expect("count");
     }
     assert_eq!(counted, produced, "{text}");
+    // Told the brokers, it shows every partition's lag: none is left.
+    let lags: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("iclear_stream_lag{carrier=\"alpha\""))
+        .collect();
+    assert!(!lags.is_empty(), "{text}");
+    assert!(lags.iter().all(|l| l.ends_with(" 0")), "{text}");
 
     // The dead-letter topic holds every rejected message, each once, with its headers.
     let reader: BaseConsumer = ClientConfig::new()
@@ -465,6 +500,61 @@ fn a_topic_is_counted_exactly_once_through_crashes_a_broker_restart_and_a_rebala
     // record and the three sent again.
     assert_eq!(rejected.get("duplicate"), Some(&(1 + 3)), "{rejected:?}");
     assert_eq!(by_reason, rejected);
+    // The portal shows the same rejected messages, with their bodies, to alpha.
+    let mut shown: Vec<(String, String)> = Vec::new();
+    let mut bodies: Vec<String> = Vec::new();
+    for p in 0..4 {
+        let page: serde_json::Value = serde_json::from_str(
+            &ureq::get(&format!(
+                "http://{portal_addr}/api/v1/streams/alpha-cdrs/{p}/rejects?limit=1000"
+            ))
+            .header("Authorization", &format!("Bearer {token}"))
+            .call()
+            .expect("the portal's stream rejects answer")
+            .into_body()
+            .read_to_string()
+            .expect("a page"),
+        )
+        .expect("JSON");
+        assert_eq!(page["dead_letter_topic"], "alpha-rejects", "{page}");
+        assert_eq!(page["earlier"], serde_json::Value::Null, "{page}");
+        for m in page["messages"].as_array().expect("messages") {
+            shown.push((
+                format!("{p}/{}", m["offset"]),
+                m["reason"].as_str().expect("reason").to_string(),
+            ));
+            if let Some(v) = m["value"].as_str() {
+                bodies.push(v.to_string());
+            }
+        }
+    }
+    shown.sort();
+    let mut expected = dead.clone();
+    expected.sort();
+    assert_eq!(shown, expected);
+    assert!(
+        bodies.iter().any(|b| b == "only,three,fields"),
+        "{bodies:?}"
+    );
+    // And on its pages: the uploads page links each partition's dead letters.
+    let page = |path: &str| {
+        ureq::get(&format!("http://{portal_addr}{path}"))
+            .header("Authorization", &format!("Bearer {token}"))
+            .call()
+            .expect("the page answers")
+            .into_body()
+            .read_to_string()
+            .expect("HTML")
+    };
+    assert!(
+        page("/uploads").contains("/uploads/stream?topic=alpha-cdrs&amp;partition=0"),
+        "no dead-letter link"
+    );
+    let pages: String = (0..4)
+        .map(|p| page(&format!("/uploads/stream?topic=alpha-cdrs&partition={p}")))
+        .collect();
+    assert!(pages.contains("<code>only,three,fields</code>"), "{pages}");
+    assert_eq!(pages.matches("<td>duplicate</td>").count(), 4, "{pages}");
 
     // The statement from the stream equals the one from the same CDRs as a file.
     let out = ok(iclear(

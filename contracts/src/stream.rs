@@ -43,6 +43,10 @@ pub struct StreamChunk {
     /// forgotten, the later ones are kept until a batch says they were dead-lettered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dead_lettered_to: Option<i64>,
+    /// The topic the consumer dead-letters this partition's rejects to, if any: where the
+    /// portal finds the rejected messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dead_letter_topic: Option<String>,
 }
 
 /// A message the ledger rejected, by its offset, not yet dead-lettered as far as the
@@ -82,6 +86,9 @@ pub struct StreamPosition {
     /// The ledger's rejects on this channel at or after `dead_lettered_to`, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub undelivered: Vec<StreamReject>,
+    /// Where the last consumer dead-lettered the partition's rejects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dead_letter_topic: Option<String>,
 }
 
 fn refused(msg: String) -> ContractError {
@@ -110,6 +117,14 @@ pub(crate) async fn advance(
         return Err(refused(format!(
             "stream position: `{}` partition {} is not a Kafka topic and partition",
             chunk.topic, chunk.partition
+        )));
+    }
+    if let Some(t) = &chunk.dead_letter_topic
+        && (!valid_topic(t) || *t == chunk.topic)
+    {
+        return Err(refused(format!(
+            "stream position: `{t}` is not a dead-letter topic for `{}`",
+            chunk.topic
         )));
     }
     if chunk.from < 0 || chunk.to <= chunk.from {
@@ -208,6 +223,9 @@ pub(crate) async fn advance(
         at.undelivered.retain(|r| r.offset >= to);
     }
     at.undelivered.extend(found.iter().cloned());
+    if chunk.dead_letter_topic.is_some() {
+        at.dead_letter_topic.clone_from(&chunk.dead_letter_topic);
+    }
     put_json(ctx, &key, &at)?;
     Ok(found)
 }

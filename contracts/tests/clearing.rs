@@ -899,6 +899,7 @@ fn streamed(csv: &str, from: i64, to: i64, local: &[(&str, u64)]) -> contracts::
         local_rejects: local.iter().map(|(r, n)| (r.to_string(), *n)).collect(),
         offsets: (from..from + rows).collect(),
         dead_lettered_to: None,
+        dead_letter_topic: None,
     });
     b
 }
@@ -973,12 +974,19 @@ async fn a_stream_position_moves_with_its_batch_and_a_replayed_range_is_refused(
     }
     let e = net.call::<api::Submit>("alpha", early).await.unwrap_err();
     assert!(e.contains("past the batch's start 8"), "{e}");
+    // The topic itself is no dead-letter topic for it.
+    let mut own = streamed(&header, 8, 10, &[("bad_row", 1)]);
+    own.stream.as_mut().unwrap().dead_letter_topic = Some("cdrs".into());
+    let e = net.call::<api::Submit>("alpha", own).await.unwrap_err();
+    assert!(e.contains("not a dead-letter topic for `cdrs`"), "{e}");
     let mut next = streamed(&header, 8, 10, &[("bad_row", 1)]);
     next.stream.as_mut().unwrap().dead_lettered_to = Some(8);
+    next.stream.as_mut().unwrap().dead_letter_topic = Some("cdrs-rejects".into());
     net.call::<api::Submit>("alpha", next).await.unwrap();
     let p = at(&net).await.unwrap();
     assert_eq!(p.next, 10);
     assert_eq!(p.dead_lettered_to, Some(8));
+    assert_eq!(p.dead_letter_topic.as_deref(), Some("cdrs-rejects"));
     assert!(p.undelivered.is_empty(), "{:?}", p.undelivered);
     let e = net
         .call::<api::Submit>("alpha", streamed(&header, 10, 11, &[("bad_row", 2)]))

@@ -162,6 +162,7 @@ async fn dead_letters_a_stopped_consumer_left_are_sent_by_the_next_once() {
                     local_rejects: BTreeMap::from([("bad_row".to_string(), 1)]),
                     offsets: vec![0, 1, 3],
                     dead_lettered_to: Some(0),
+                    dead_letter_topic: Some(DEAD.into()),
                 }),
             },
         )

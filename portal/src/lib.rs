@@ -13,6 +13,7 @@ pub mod errors;
 pub mod metrics;
 pub mod pages;
 pub mod reconciliation;
+pub mod streams;
 pub mod uploads;
 pub mod users;
 
@@ -77,6 +78,9 @@ pub struct Portal {
     pub certificates: Vec<certs::CertFile>,
     /// Dashboards' data by what they show, as of their channel's read model.
     pub dashboards: cache::Cache<String, pages::dashboard::Data>,
+    /// The Kafka brokers the carriers stream through, if the portal is told: for each
+    /// partition's lag and its dead letters.
+    pub kafka_brokers: Option<String>,
     // The network's tasks and pools live on this runtime; handlers hand calls to it.
     runtime: tokio::runtime::Handle,
 }
@@ -96,6 +100,8 @@ pub struct Config {
     pub heights: Option<Heights>,
     /// The carriers' certificate files, for the expiry alarm.
     pub certificates: Vec<certs::CertFile>,
+    /// The Kafka brokers the carriers stream through, if known.
+    pub kafka_brokers: Option<String>,
 }
 
 impl Portal {
@@ -116,6 +122,7 @@ impl Portal {
             heights: config.heights,
             certificates: config.certificates,
             dashboards: cache::Cache::new(DASHBOARDS_CACHED),
+            kafka_brokers: config.kafka_brokers,
             runtime: tokio::runtime::Handle::current(),
         })
     }

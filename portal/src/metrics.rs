@@ -162,8 +162,8 @@ pub async fn prometheus(portal: web::Data<Portal>) -> HttpResponse {
 }
 
 /// Each Kafka partition the portal's carriers stream from, as the ledger holds it (SPEC §12):
-/// the position and the messages per outcome. The lag behind the broker needs the broker:
-/// `ingest kafka --metrics` serves it.
+/// the position and the messages per outcome; and, when the portal knows the brokers, the
+/// lag behind them.
 async fn streams(portal: &Portal, out: &mut String) {
     let transport = portal.transport.clone();
     let rows = portal
@@ -197,7 +197,31 @@ async fn streams(portal: &Portal, out: &mut String) {
             return;
         }
     };
-    for r in &rows {
+    let lags = match &portal.kafka_brokers {
+        Some(brokers) => {
+            let parts = rows
+                .iter()
+                .map(|r| (r.topic.clone(), r.partition))
+                .collect();
+            match ingest::kafka::high_watermarks(brokers, parts).await {
+                Ok(highs) => Some(highs),
+                Err(e) => {
+                    let _ = writeln!(
+                        out,
+                        "# the brokers' offsets could not be read: {}\nportal_metrics_errors{{part=\"stream_lag\"}} 1",
+                        e.to_string().replace('\n', " ")
+                    );
+                    None
+                }
+            }
+        }
+        None => None,
+    };
+    if lags.is_some() {
+        out.push_str("# HELP iclear_stream_lag Messages on the broker after the position the ledger holds, per channel.\n");
+        out.push_str("# TYPE iclear_stream_lag gauge\n");
+    }
+    for (i, r) in rows.iter().enumerate() {
         let labels = format!(
             "carrier=\"{}\",channel=\"{}\",topic=\"{}\",partition=\"{}\"",
             escape(r.reporter.as_str()),
@@ -206,6 +230,13 @@ async fn streams(portal: &Portal, out: &mut String) {
             r.partition
         );
         let _ = writeln!(out, "iclear_stream_position{{{labels}}} {}", r.next);
+        if let Some(high) = lags.as_ref().and_then(|l| l.get(i)) {
+            let _ = writeln!(
+                out,
+                "iclear_stream_lag{{{labels}}} {}",
+                (high - r.next).max(0)
+            );
+        }
         let _ = writeln!(
             out,
             "iclear_stream_messages_total{{{labels},outcome=\"accepted\",reason=\"\"}} {}",

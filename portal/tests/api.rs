@@ -551,6 +551,22 @@ async fn a_month_through_the_api_and_the_permission_matrix() {
         "gamma cannot issue alpha and beta's statement: {}",
         String::from_utf8_lossy(&b)
     );
+    // A portal not told the Kafka brokers cannot show a stream's dead letters, and says so.
+    let (s, b) = send(
+        &app,
+        Method::GET,
+        "/api/v1/streams/alpha-cdrs/0/rejects",
+        Some(&gamma),
+        JSON,
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert!(
+        String::from_utf8_lossy(&b).contains("--kafka-brokers"),
+        "{}",
+        String::from_utf8_lossy(&b)
+    );
 
     // The payee confirms the payment; the admin proposes terms and beta accepts them.
     let (s, b) = send(

@@ -111,6 +111,7 @@ async fn serve_portal(dir: &Path, net: Arc<Embedded>, addr: SocketAddr) -> anyho
         net.clone(),
         Some(super::up::heights(net)),
         certificates,
+        None,
         addr,
     )
     .await?;

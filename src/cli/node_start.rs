@@ -40,6 +40,10 @@ pub struct StartArgs {
     /// Serve the carrier's portal too, on this address.
     #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:8080")]
     portal: Option<SocketAddr>,
+    /// The Kafka brokers the carrier streams CDRs through (`HOST:PORT[,...]`): the portal
+    /// then shows each partition's lag and rejected messages, and `/metrics` the lag.
+    #[arg(long, value_name = "HOST:PORT[,...]", requires = "portal")]
+    kafka_brokers: Option<String>,
 }
 
 /// Runs `node start`.
@@ -89,6 +93,7 @@ pub fn run(dir: Option<PathBuf>, cmd: NodeCmd) -> Result<u8, Failure> {
                             node.clone(),
                             None,
                             node_certificates(&dir, &info.org)?,
+                            a.kafka_brokers.clone(),
                             addr,
                         )
                         .await?;

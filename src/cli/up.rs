@@ -26,6 +26,10 @@ pub struct UpArgs {
     /// Serve the portal too, on this address (`--portal` alone: 127.0.0.1:8080).
     #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:8080")]
     pub portal: Option<SocketAddr>,
+    /// The Kafka brokers the carriers stream CDRs through (`HOST:PORT[,...]`): the portal
+    /// then shows each partition's lag and rejected messages, and `/metrics` the lag.
+    #[arg(long, value_name = "HOST:PORT[,...]", requires = "portal")]
+    pub kafka_brokers: Option<String>,
 }
 
 /// The embedded network's heights and read-model positions, for the portal's metrics.
@@ -97,6 +101,7 @@ pub async fn start_portal(
     net: Arc<dyn Transport>,
     heights: Option<portal::Heights>,
     certificates: Vec<portal::certs::CertFile>,
+    kafka_brokers: Option<String>,
     addr: SocketAddr,
 ) -> anyhow::Result<(actix_web::dev::Server, SocketAddr)> {
     let users = portal::Users::open(&super::user::users_db(dir)).await?;
@@ -106,16 +111,21 @@ pub async fn start_portal(
         upload_dir: dir.join("portal-uploads"),
         heights,
         certificates,
+        kafka_brokers,
     })?;
     portal::serve(Arc::new(p), addr).with_context(|| format!("the portal cannot listen on {addr}"))
 }
 
 pub fn run(dir: Option<PathBuf>, a: UpArgs) -> Result<u8, Failure> {
     let dir = dir.ok_or_else(|| usage("`up` needs --dir DIR (the network's directory)"))?;
-    block_on(serve(dir, a.portal)).map_err(Failure::from)
+    block_on(serve(dir, a.portal, a.kafka_brokers)).map_err(Failure::from)
 }
 
-async fn serve(dir: PathBuf, portal: Option<SocketAddr>) -> anyhow::Result<u8> {
+async fn serve(
+    dir: PathBuf,
+    portal: Option<SocketAddr>,
+    kafka_brokers: Option<String>,
+) -> anyhow::Result<u8> {
     let net = Embedded::open(&dir).await?;
     let portal = match portal {
         Some(addr) => {
@@ -124,6 +134,7 @@ async fn serve(dir: PathBuf, portal: Option<SocketAddr>) -> anyhow::Result<u8> {
                 net.clone(),
                 Some(heights(net.clone())),
                 embedded_certificates(&dir, net.as_ref()),
+                kafka_brokers,
                 addr,
             )
             .await?;

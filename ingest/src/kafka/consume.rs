@@ -411,6 +411,7 @@ async fn flush(
                 local_rejects,
                 offsets,
                 dead_lettered_to: Some(part.lettered_to),
+                dead_letter_topic: opts.dead_letter_topic.clone(),
             }),
         });
     }

@@ -22,8 +22,9 @@ mod status;
 use std::time::Duration;
 
 pub use consume::consume;
+pub use dead_letter::{DeadLetterMessage, DeadLetterPage, read_page};
 pub use settlement::cdr::message::{MessageFormat, judge};
-pub use status::{PartitionStatus, TopicStatus, status};
+pub use status::{PartitionStatus, TopicStatus, high_watermarks, status};
 
 /// A message kept until its chunk commits and its dead letter, if any, is sent.
 struct Held {

@@ -132,6 +132,27 @@ pub async fn status(
     })
 }
 
+/// The high watermark (the next offset to be written) of each `(topic, partition)`, in
+/// order: with a position, the lag behind the broker.
+pub async fn high_watermarks(
+    brokers: &str,
+    parts: Vec<(String, i32)>,
+) -> Result<Vec<i64>, KafkaError> {
+    let brokers = brokers.to_string();
+    tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &brokers)
+            .set("group.id", "iclear-status")
+            .create()?;
+        parts
+            .iter()
+            .map(|(t, p)| Ok(consumer.fetch_watermarks(t, *p, Duration::from_secs(10))?.1))
+            .collect()
+    })
+    .await
+    .map_err(|e| KafkaError::DeadLetter(format!("the watermark reader failed: {e}")))?
+}
+
 /// Every partition of `topic` with its low and high watermarks.
 fn watermarks(brokers: &str, topic: &str) -> Result<Vec<(i32, i64, i64)>, KafkaError> {
     let wait = Duration::from_secs(10);

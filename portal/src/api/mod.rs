@@ -8,6 +8,7 @@ pub mod partners;
 pub mod payments;
 pub mod sheets;
 pub mod statements;
+pub mod streams;
 pub mod uploads;
 pub mod versions;
 
@@ -64,7 +65,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/payments", web::post().to(payments::record))
         .route("/payments/{id}/confirm", web::post().to(payments::confirm))
         .route("/balances", web::get().to(payments::balances))
-        .route("/transactions", web::get().to(audit::transactions));
+        .route("/transactions", web::get().to(audit::transactions))
+        .route(
+            "/streams/{topic}/{partition}/rejects",
+            web::get().to(streams::rejects),
+        );
 }
 
 /// `GET /api/v1/me`.

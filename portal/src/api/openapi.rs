@@ -28,6 +28,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         crate::api::uploads::status,
         crate::api::uploads::list,
         crate::api::uploads::rejects,
+        crate::api::streams::rejects,
         crate::api::statements::issue,
         crate::api::statements::list,
         crate::api::statements::file,
@@ -106,6 +107,7 @@ mod tests {
             "/api/v1/payments/{id}/confirm",
             "/api/v1/balances",
             "/api/v1/transactions",
+            "/api/v1/streams/{topic}/{partition}/rejects",
         ] {
             assert!(
                 doc.paths.paths.contains_key(path),

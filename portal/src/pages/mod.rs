@@ -45,6 +45,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/deals", web::post().to(deals::propose))
         .route("/deals/decide", web::post().to(deals::decide))
         .route("/uploads", web::get().to(uploads::page))
+        .route("/uploads/stream", web::get().to(uploads::stream))
         .route("/statements", web::get().to(statements::page))
         .route("/statements", web::post().to(statements::issue))
         .route("/statements/view", web::get().to(statements::view))

@@ -21,6 +21,8 @@ struct Uploads {
     streams: Vec<StreamRow>,
     partners: Vec<String>,
     just: Option<UploadStatus>,
+    /// The portal can read the streams' dead letters.
+    brokers: bool,
 }
 
 /// `?id=` of an upload just finished.
@@ -52,6 +54,38 @@ pub async fn page(p: web::Data<Portal>, caller: PageCaller, q: web::Query<Query>
             streams,
             partners,
             just,
+            brokers: p.kafka_brokers.is_some(),
         },
+    )
+}
+
+#[derive(Template)]
+#[template(path = "stream_rejects.html")]
+struct StreamRejectsPage {
+    page: Frame,
+    rejects: crate::streams::StreamRejects,
+}
+
+/// `?topic=&partition=[&before=]` of a stream's dead letters.
+#[derive(Debug, Deserialize)]
+pub struct StreamQuery {
+    topic: String,
+    partition: i32,
+    before: Option<i64>,
+}
+
+/// `GET /uploads/stream`: a partition's rejected messages, newest page first.
+pub async fn stream(
+    p: web::Data<Portal>,
+    caller: PageCaller,
+    q: web::Query<StreamQuery>,
+) -> PageResult {
+    let caller = signed_in(caller)?;
+    let page = Frame::new(&caller, "Rejected stream messages", "uploads");
+    let q = q.into_inner();
+    let rejects = crate::streams::rejects(&p, &caller, q.topic, q.partition, q.before, 100).await?;
+    html(
+        actix_web::http::StatusCode::OK,
+        &StreamRejectsPage { page, rejects },
     )
 }

@@ -79,6 +79,7 @@ pub async fn portal(dir: &Path) -> Arc<Portal> {
             upload_dir: dir.join("uploads"),
             heights: None,
             certificates,
+            kafka_brokers: None,
         })
         .expect("portal"),
     )
