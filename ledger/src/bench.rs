@@ -90,8 +90,11 @@ pub struct BenchReport {
     pub block_bytes: u64,
     /// First failure message, if any.
     pub first_error: Option<String>,
-    /// The cryptography's own limit, measured in the same run.
+    /// The cryptography's own limit, measured in the same run: the mean of its measures
+    /// before and after the load.
     pub ceiling: Option<Ceiling>,
+    /// The ceiling measured before and after the load, transactions per second.
+    pub ceiling_before_after: Option<(f64, f64)>,
     /// The ordering service: `solo` or `Kafka`.
     pub ordering: &'static str,
 }
@@ -105,6 +108,9 @@ pub struct BenchReport {
 pub const SIGNS_PER_TX: u32 = 4;
 /// See [`SIGNS_PER_TX`].
 pub const VERIFIES_PER_TX: u32 = 9;
+
+/// Signatures (and verifications) per key in one measure of the ceiling.
+const CEILING_ROUNDS: usize = 2_000;
 
 /// The cryptography's ceiling on this machine: the sign and verify rates of the network's
 /// own keys (one core, timed back to back), times the signatures a transaction needs, over
@@ -127,6 +133,16 @@ impl Ceiling {
         let per_tx = f64::from(SIGNS_PER_TX) / self.signs_per_s
             + f64::from(VERIFIES_PER_TX) / self.verifies_per_s;
         self.cores as f64 / per_tx
+    }
+
+    /// The mean of two measures of the same keys (rates averaged).
+    pub fn mean(&self, other: &Ceiling) -> Ceiling {
+        Ceiling {
+            signs_per_s: (self.signs_per_s + other.signs_per_s) / 2.0,
+            verifies_per_s: (self.verifies_per_s + other.verifies_per_s) / 2.0,
+            cores: self.cores,
+            message_bytes: self.message_bytes,
+        }
     }
 }
 
@@ -211,6 +227,12 @@ impl fmt::Display for BenchReport {
                  {SIGNS_PER_TX} signs + {VERIFIES_PER_TX} verifies a transaction on {} cores = {:.0} tx/s",
                 c.signs_per_s, c.verifies_per_s, c.message_bytes, c.cores, ceiling
             )?;
+            if let Some((b, a)) = self.ceiling_before_after {
+                writeln!(
+                    f,
+                    "  (the mean of {b:.0} tx/s measured before the load and {a:.0} tx/s after it)"
+                )?;
+            }
             writeln!(
                 f,
                 "throughput / crypto ceiling: {:.1} %",
@@ -273,14 +295,15 @@ pub async fn run(cfg: BenchConfig) -> Result<BenchReport, BenchError> {
     };
     network::init(&dir, &["org1".to_string(), "org2".to_string()], &opts)?;
     let net = Network::open(&dir, Contracts::new().with(KV, Arc::new(KvContract))).await?;
-    // The ceiling first, on an idle network: the client's and both peers' own keys, over
-    // messages of about a transaction's size.
+    // The ceiling on the idle network, before the load and again after it (a shared
+    // machine's speed drifts): the client's and both peers' own keys, over messages of
+    // about a transaction's size.
     let ids = [
         net.identity("org1", "client")?,
         net.identity("org1", "peer")?,
         net.identity("org2", "peer")?,
     ];
-    let ceiling = measure_ceiling(&ids, 1_000, 3_000);
+    let before = measure_ceiling(&ids, CEILING_ROUNDS, 3_000);
     let gw = Arc::new(net.gateway("org1")?);
     let limit = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
     let value = vec![b'x'; cfg.value_size];
@@ -313,9 +336,20 @@ pub async fn run(cfg: BenchConfig) -> Result<BenchReport, BenchError> {
         .join("blocks")
         .join("blocks.dat");
     let block_bytes = std::fs::metadata(data).map_or(0, |m| m.len());
+    // The network is closed and left to settle before the second measure, so that nothing
+    // of it runs beside the measure.
+    drop(gw);
+    drop(net);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let after = measure_ceiling(&ids, CEILING_ROUNDS, 3_000);
+    let (ceiling, ceiling_before_after) = match (before, after) {
+        (Some(b), Some(a)) => (Some(b.mean(&a)), Some((b.tx_per_s(), a.tx_per_s()))),
+        _ => (None, None),
+    };
     Ok(BenchReport {
         block_bytes,
         ceiling,
+        ceiling_before_after,
         ordering: match cfg.orderer.mode {
             network::OrderingMode::Solo => "solo",
             network::OrderingMode::Kafka { .. } => "Kafka",
@@ -375,6 +409,7 @@ fn report(txs: usize, samples: Vec<Sample>, elapsed: f64, blocks: u64) -> BenchR
         block_bytes: 0,
         first_error,
         ceiling: None,
+        ceiling_before_after: None,
         ordering: "solo",
     }
 }
