@@ -202,6 +202,10 @@ pub async fn issue(
     let hash =
         ledger::crypto::sha256_parts(&[&files.discrepancies, &files.statement, &files.summary]);
     let text = |b: Vec<u8>| String::from_utf8(b).map_err(|e| refused(e.to_string()));
+    // Cut after a line end, so each part is whole lines of UTF-8.
+    let parts = cut(&files.discrepancies, PART_BYTES);
+    let part_count = u32::try_from(parts.len())
+        .map_err(|_| refused("the statement's discrepancies have too many parts"))?;
     let issued = IssuedStatement {
         id: id.clone(),
         issued_by: me,
@@ -220,18 +224,14 @@ pub async fn issue(
             })
             .collect(),
         statement_csv: text(files.statement)?,
-        discrepancies_csv: String::new(),
+        discrepancies_csv: text(parts.first().map_or_else(Vec::new, |p| p.to_vec()))?,
         summary_json: text(files.summary)?,
-        discrepancy_parts: Vec::new(),
+        discrepancy_parts: if parts.len() > 1 {
+            parts.iter().map(|p| part_digest(p)).collect()
+        } else {
+            Vec::new()
+        },
     };
-    let mut issued = issued;
-    let parts = cut(&files.discrepancies, PART_BYTES);
-    if parts.len() > 1 {
-        issued.discrepancy_parts = parts.iter().map(|p| part_digest(p)).collect();
-    }
-    issued.discrepancies_csv = text(parts.first().map_or_else(Vec::new, |p| p.to_vec()))?;
-    let part_count = u32::try_from(parts.len())
-        .map_err(|_| refused("the statement's discrepancies have too many parts"))?;
     closed.push(id.period.clone());
     put_json(ctx, &closed_key, &closed)?;
     put_json(ctx, &id.key(), &issued)?;

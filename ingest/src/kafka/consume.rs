@@ -273,6 +273,11 @@ async fn assign(
     if let (Some(d), Some(floor)) = (dead, floor)
         && floor < start
     {
+        if floor < low {
+            eprintln!(
+                "ingest kafka: partition {p}: offsets [{floor}, {low}) are no longer on the broker; the rejects there that only the consumer judged cannot be dead-lettered"
+            );
+        }
         let from = floor.max(low).max(dead_high.map_or(i64::MIN, |h| h + 1));
         let held = if from < start {
             eprintln!(
