@@ -196,9 +196,27 @@ pub async fn issue(
     }
     let Computed {
         rec,
-        files,
+        payer_side,
+        payee_side,
+        decimals,
         currency,
     } = compute(ctx, &id).await?;
+    let (accepted, rejected) = batch_counts(ctx, payer, payee).await?;
+    let in_scope = (payer_side.records.len() + payee_side.records.len()) as u64;
+    let summary = SummaryContext {
+        payer,
+        payee,
+        service,
+        from_text: id.period.from_text(),
+        to_text: id.period.to_text(),
+        currency,
+        decimals,
+        out_of_scope: accepted.saturating_sub(in_scope),
+        rejected,
+    };
+    let files = rec
+        .files(&payer_side.records, &payee_side.records, &summary)
+        .map_err(|e| refused(e.to_string()))?;
     let hash =
         ledger::crypto::sha256_parts(&[&files.discrepancies, &files.statement, &files.summary]);
     let text = |b: Vec<u8>| String::from_utf8(b).map_err(|e| refused(e.to_string()));
@@ -210,7 +228,7 @@ pub async fn issue(
         id: id.clone(),
         issued_by: me,
         issued_at: at.0,
-        hash: hex(&hash),
+        hash: hex::encode(&hash),
         currency,
         amount_billed: rec.statement.amount_billed,
         status: rec.statement.status.to_string(),
@@ -258,10 +276,13 @@ pub async fn issue(
     Ok(announced)
 }
 
-/// A statement as one peer computes it from its world state.
+/// A statement as one peer computes it from its world state: the reconciliation, the two
+/// sides it was computed from, and the sheet's decimals and currency.
 struct Computed {
     rec: settlement::offline::Reconciliation,
-    files: settlement::offline::StatementFiles,
+    payer_side: SideLoad,
+    payee_side: SideLoad,
+    decimals: u32,
     currency: Currency,
 }
 
@@ -292,8 +313,7 @@ async fn compute(ctx: &mut Context<'_>, id: &StatementId) -> Result<Computed, Co
         service,
         period: id.period.clone(),
     };
-    // Both sides' records of the direction, and the counts `summary.json` reports.
-    // Stored batches are read a few at a time, and each is decoded and turned into the
+    // Both sides' records of the direction. Stored batches are read a few at a time, and each is decoded and turned into the
     // engine's compact records before the next one: only the compact records of the period
     // are held, never its stored batches.
     let mut sides = [SideLoad::default(), SideLoad::default()];
@@ -326,16 +346,6 @@ async fn compute(ctx: &mut Context<'_>, id: &StatementId) -> Result<Computed, Co
     )
     .await?;
     let [payer_side, payee_side] = sides;
-    let (mut accepted, mut rejected) = (0u64, 0u64);
-    for (key, b) in range_json::<BatchSummary>(ctx, "batch", &[]).await? {
-        if b.reporter == payer || b.reporter == payee {
-            let overflow = || ContractError::corrupt(key.clone(), "counts overflow");
-            accepted = accepted.checked_add(b.accepted).ok_or_else(overflow)?;
-            let r = b.rows.checked_sub(b.accepted).ok_or_else(overflow)?;
-            rejected = rejected.checked_add(r).ok_or_else(overflow)?;
-        }
-    }
-    let in_scope = (payer_side.records.len() + payee_side.records.len()) as u64;
     let rec = reconcile(
         &scope,
         &payer_side,
@@ -346,37 +356,38 @@ async fn compute(ctx: &mut Context<'_>, id: &StatementId) -> Result<Computed, Co
         threshold,
     )
     .map_err(|e| refused(format!("cannot compute the statement: {e}")))?;
-    let currency = sheet.terms().currency;
-    let summary = SummaryContext {
-        payer,
-        payee,
-        service,
-        from_text: id.period.from_text(),
-        to_text: id.period.to_text(),
-        currency,
-        decimals: sheet.terms().decimals,
-        out_of_scope: accepted.saturating_sub(in_scope),
-        rejected,
-    };
-    let files = rec
-        .files(&payer_side.records, &payee_side.records, &summary)
-        .map_err(|e| refused(e.to_string()))?;
     Ok(Computed {
         rec,
-        files,
-        currency,
+        payer_side,
+        payee_side,
+        decimals: sheet.terms().decimals,
+        currency: sheet.terms().currency,
     })
 }
 
-/// Lowercase hex.
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// The rows accepted and rejected over every batch the two carriers submitted on the
+/// channel: the counts `summary.json` reports.
+async fn batch_counts(
+    ctx: &mut Context<'_>,
+    payer: CarrierId,
+    payee: CarrierId,
+) -> Result<(u64, u64), ContractError> {
+    let (mut accepted, mut rejected) = (0u64, 0u64);
+    for (key, b) in range_json::<BatchSummary>(ctx, "batch", &[]).await? {
+        if b.reporter == payer || b.reporter == payee {
+            let overflow = || ContractError::corrupt(key.clone(), "counts overflow");
+            accepted = accepted.checked_add(b.accepted).ok_or_else(overflow)?;
+            let r = b.rows.checked_sub(b.accepted).ok_or_else(overflow)?;
+            rejected = rejected.checked_add(r).ok_or_else(overflow)?;
+        }
+    }
+    Ok((accepted, rejected))
 }
 
 /// The digest a part of `discrepancies.csv` is recorded and checked by: its SHA-256 in
 /// lowercase hex.
 pub fn part_digest(part: &[u8]) -> String {
-    hex(&ledger::crypto::sha256(part))
+    hex::encode(ledger::crypto::sha256(part))
 }
 
 /// `file` cut after a line end into parts of at most `max` bytes (a longer line is a part
@@ -439,8 +450,14 @@ pub async fn attach(ctx: &mut Context<'_>, q: PartQuery) -> Result<PartAttached,
             written: false,
         });
     }
-    let Computed { files, .. } = compute(ctx, &q.statement).await?;
-    let parts = cut(&files.discrepancies, PART_BYTES);
+    // Only the discrepancies: not the batch counts `summary.json` needs, whose read of
+    // every batch would also make the attach conflict with any batch committed meanwhile.
+    let c = compute(ctx, &q.statement).await?;
+    let discrepancies = c
+        .rec
+        .discrepancies(&c.payer_side.records, &c.payee_side.records, c.decimals)
+        .map_err(|e| refused(e.to_string()))?;
+    let parts = cut(&discrepancies, PART_BYTES);
     let part = parts
         .get(index)
         .filter(|p| part_digest(p) == *digest)

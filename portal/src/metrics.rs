@@ -201,10 +201,10 @@ async fn streams(portal: &Portal, out: &mut String) {
         Some(brokers) => {
             let parts = rows
                 .iter()
-                .map(|r| (r.topic.clone(), r.partition))
+                .map(|r| (r.topic.clone(), r.partition, r.next))
                 .collect();
-            match ingest::kafka::high_watermarks(brokers, parts).await {
-                Ok(highs) => Some(highs),
+            match ingest::kafka::lags(brokers, parts).await {
+                Ok(lags) => Some(lags),
                 Err(e) => {
                     let _ = writeln!(
                         out,
@@ -230,12 +230,8 @@ async fn streams(portal: &Portal, out: &mut String) {
             r.partition
         );
         let _ = writeln!(out, "iclear_stream_position{{{labels}}} {}", r.next);
-        if let Some(high) = lags.as_ref().and_then(|l| l.get(i)) {
-            let _ = writeln!(
-                out,
-                "iclear_stream_lag{{{labels}}} {}",
-                (high - r.next).max(0)
-            );
+        if let Some(lag) = lags.as_ref().and_then(|l| l.get(i)) {
+            let _ = writeln!(out, "iclear_stream_lag{{{labels}}} {lag}");
         }
         let _ = writeln!(
             out,

@@ -2,8 +2,7 @@
 //! read from the dead-letter topic its consumer names on the ledger, on the brokers the
 //! portal is told (`--kafka-brokers`).
 
-use contracts::{StreamQuery, api};
-use ingest::kafka::DeadLetterPage;
+use ingest::kafka::{DeadLetterPage, positions};
 use serde::Serialize;
 
 use crate::errors::PortalError;
@@ -44,26 +43,16 @@ pub async fn rejects(
     })?;
     let c = p.client(caller)?;
     let me = c.me();
-    let q = StreamQuery {
-        topic: topic.clone(),
-        partition,
-    };
-    // The consumer names its dead-letter topic with every chunk, on every channel.
-    let (streamed, named) = p
-        .run(async move {
-            let (mut streamed, mut named) = (false, None);
-            for partner in c.partners() {
-                if let Some(at) = c.call::<api::StreamAt>(partner, q.clone()).await? {
-                    streamed = true;
-                    if at.dead_letter_topic.is_some() {
-                        named = at.dead_letter_topic;
-                        break;
-                    }
-                }
-            }
-            Ok((streamed, named))
-        })
+    let t = topic.clone();
+    let loaded = p
+        .run(async move { Ok(positions::load(&c, &t, partition).await?) })
         .await?;
+    // The consumer names its dead-letter topic with every chunk, on every channel.
+    let streamed = loaded.values().any(Option::is_some);
+    let named = loaded
+        .into_values()
+        .flatten()
+        .find_map(|at| at.dead_letter_topic);
     let dead_letter_topic = match (streamed, named) {
         (_, Some(t)) => t,
         (false, None) => {

@@ -50,9 +50,10 @@ impl DeadLetter {
             self.topic.clone(),
             source_topic.to_string(),
         );
-        tokio::task::spawn_blocking(move || last_offset(&brokers, &topic, &source, partition))
-            .await
-            .map_err(|e| KafkaError::DeadLetter(format!("the reader failed: {e}")))?
+        super::off_runtime("reader", move || {
+            last_offset(&brokers, &topic, &source, partition)
+        })
+        .await
     }
 
     /// Produces one reject and waits for the broker to have it.
@@ -140,9 +141,10 @@ pub async fn read_page(
         topic.to_string(),
         source_topic.to_string(),
     );
-    tokio::task::spawn_blocking(move || page(&brokers, &topic, &source, partition, before, limit))
-        .await
-        .map_err(|e| KafkaError::DeadLetter(format!("the reader failed: {e}")))?
+    super::off_runtime("reader", move || {
+        page(&brokers, &topic, &source, partition, before, limit)
+    })
+    .await
 }
 
 fn page(
@@ -204,12 +206,11 @@ fn page(
 
 /// A consumer for reading dead-letter partitions by offset (it commits nothing).
 fn reader(brokers: &str) -> Result<BaseConsumer, KafkaError> {
-    Ok(ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", "iclear-dead-letter-reader")
-        .set("enable.auto.commit", "false")
-        .create()?)
+    Ok(super::reader_config(brokers, READER_GROUP).create()?)
 }
+
+/// The group of the consumers that read partitions by offset (it commits nothing).
+pub(super) const READER_GROUP: &str = "iclear-dead-letter-reader";
 
 /// A header of `m` as UTF-8, if it has it.
 fn header(m: &rdkafka::message::BorrowedMessage<'_>, name: &str) -> Option<String> {

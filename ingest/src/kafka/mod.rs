@@ -24,7 +24,27 @@ use std::time::Duration;
 pub use consume::consume;
 pub use dead_letter::{DeadLetterMessage, DeadLetterPage, read_page};
 pub use settlement::cdr::message::{MessageFormat, judge};
-pub use status::{PartitionStatus, TopicStatus, high_watermarks, status};
+pub use status::{PartitionStatus, TopicStatus, lags, status};
+
+/// Runs `f`, a call of the Kafka client's that blocks, off the async threads; `what` names
+/// it if its thread fails.
+async fn off_runtime<T: Send + 'static>(
+    what: &'static str,
+    f: impl FnOnce() -> Result<T, KafkaError> + Send + 'static,
+) -> Result<T, KafkaError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| KafkaError::DeadLetter(format!("the {what} failed: {e}")))?
+}
+
+/// A consumer's configuration for reading partitions by offset, committing nothing.
+fn reader_config(brokers: &str, group: &str) -> rdkafka::ClientConfig {
+    let mut c = rdkafka::ClientConfig::new();
+    c.set("bootstrap.servers", brokers)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false");
+    c
+}
 
 /// A message kept until its chunk commits and its dead letter, if any, is sent.
 struct Held {

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 
 use super::{Held, KafkaError};
 
@@ -23,9 +23,10 @@ pub(super) async fn range(
     to: i64,
 ) -> Result<Vec<Held>, KafkaError> {
     let (brokers, topic) = (brokers.to_string(), topic.to_string());
-    tokio::task::spawn_blocking(move || read(&brokers, &topic, partition, from, to))
-        .await
-        .map_err(|e| KafkaError::DeadLetter(format!("the re-reader failed: {e}")))?
+    super::off_runtime("re-reader", move || {
+        read(&brokers, &topic, partition, from, to)
+    })
+    .await
 }
 
 fn read(
@@ -35,10 +36,7 @@ fn read(
     from: i64,
     to: i64,
 ) -> Result<Vec<Held>, KafkaError> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", "iclear-dead-letter-reader")
-        .set("enable.auto.commit", "false")
+    let consumer: BaseConsumer = super::reader_config(brokers, super::dead_letter::READER_GROUP)
         .set("enable.partition.eof", "true")
         .create()?;
     let mut tpl = TopicPartitionList::new();

@@ -102,9 +102,8 @@ pub async fn status(
 ) -> Result<TopicStatus, KafkaError> {
     // The Kafka client's metadata calls block: off the async threads.
     let (brokers_s, topic_s) = (brokers.to_string(), topic.to_string());
-    let marks = tokio::task::spawn_blocking(move || watermarks(&brokers_s, &topic_s))
-        .await
-        .map_err(|e| KafkaError::DeadLetter(format!("the watermark reader failed: {e}")))??;
+    let marks =
+        super::off_runtime("watermark reader", move || watermarks(&brokers_s, &topic_s)).await?;
     let mut partitions = Vec::new();
     for (p, low, high) in marks {
         let loaded = positions::load(client, topic, p).await?;
@@ -121,7 +120,7 @@ pub async fn status(
         partitions.push(PartitionStatus {
             partition: p,
             position,
-            lag: (high - position.unwrap_or(low)).max(0),
+            lag: lag(high, low, position),
             accepted,
             rejected,
         });
@@ -132,35 +131,42 @@ pub async fn status(
     })
 }
 
-/// The high watermark (the next offset to be written) of each `(topic, partition)`, in
-/// order: with a position, the lag behind the broker.
-pub async fn high_watermarks(
-    brokers: &str,
-    parts: Vec<(String, i32)>,
-) -> Result<Vec<i64>, KafkaError> {
+/// Messages on the broker after `position` (`None`: nothing consumed yet, so from the
+/// partition's first offset `low`), given its high watermark.
+fn lag(high: i64, low: i64, position: Option<i64>) -> i64 {
+    (high - position.unwrap_or(low)).max(0)
+}
+
+/// The lag behind the broker of each `(topic, partition, position)`, in order.
+pub async fn lags(brokers: &str, parts: Vec<(String, i32, i64)>) -> Result<Vec<i64>, KafkaError> {
     let brokers = brokers.to_string();
-    tokio::task::spawn_blocking(move || {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &brokers)
-            .set("group.id", "iclear-status")
-            .create()?;
+    super::off_runtime("watermark reader", move || {
+        let consumer = status_consumer(&brokers)?;
         parts
             .iter()
-            .map(|(t, p)| Ok(consumer.fetch_watermarks(t, *p, Duration::from_secs(10))?.1))
+            .map(|(t, p, position)| {
+                let (low, high) = consumer.fetch_watermarks(t, *p, WAIT)?;
+                Ok(lag(high, low, Some(*position)))
+            })
             .collect()
     })
     .await
-    .map_err(|e| KafkaError::DeadLetter(format!("the watermark reader failed: {e}")))?
+}
+
+/// How long a metadata call may take.
+const WAIT: Duration = Duration::from_secs(10);
+
+fn status_consumer(brokers: &str) -> Result<BaseConsumer, KafkaError> {
+    Ok(ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "iclear-status")
+        .create()?)
 }
 
 /// Every partition of `topic` with its low and high watermarks.
 fn watermarks(brokers: &str, topic: &str) -> Result<Vec<(i32, i64, i64)>, KafkaError> {
-    let wait = Duration::from_secs(10);
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", "iclear-status")
-        .create()?;
-    let metadata = consumer.fetch_metadata(Some(topic), wait)?;
+    let consumer = status_consumer(brokers)?;
+    let metadata = consumer.fetch_metadata(Some(topic), WAIT)?;
     let mut ids: Vec<i32> = metadata
         .topics()
         .iter()
@@ -170,7 +176,7 @@ fn watermarks(brokers: &str, topic: &str) -> Result<Vec<(i32, i64, i64)>, KafkaE
     ids.sort_unstable();
     let mut out = Vec::with_capacity(ids.len());
     for p in ids {
-        let (low, high) = consumer.fetch_watermarks(topic, p, wait)?;
+        let (low, high) = consumer.fetch_watermarks(topic, p, WAIT)?;
         out.push((p, low, high));
     }
     Ok(out)

@@ -101,16 +101,20 @@ impl Reconciliation {
         ctx: &SummaryContext<'_>,
     ) -> std::io::Result<StatementFiles> {
         Ok(StatementFiles {
-            discrepancies: write_discrepancies(
-                Vec::new(),
-                payer,
-                payee,
-                &self.pairings,
-                ctx.decimals,
-            )?,
+            discrepancies: self.discrepancies(payer, payee, ctx.decimals)?,
             statement: write_statement(Vec::new(), &self.statement, ctx.decimals)?,
             summary: write_summary(Vec::new(), &self.statement, ctx)?,
         })
+    }
+
+    /// `discrepancies.csv` alone, the same bytes [`Reconciliation::files`] writes.
+    pub fn discrepancies(
+        &self,
+        payer: &[SideRecord],
+        payee: &[SideRecord],
+        decimals: u32,
+    ) -> std::io::Result<Vec<u8>> {
+        write_discrepancies(Vec::new(), payer, payee, &self.pairings, decimals)
     }
 }
 
