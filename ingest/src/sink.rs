@@ -30,6 +30,13 @@ impl SinkError {
 /// header) and returns what the ledger made of every row once it is committed.
 #[async_trait]
 pub trait BatchSink: Send + Sync {
+    /// The carriers a batch may name as counterparty (those the reporter shares a channel
+    /// with); `None`: any. A record with another counterparty is `bad_carrier`: nothing
+    /// could ever state it.
+    fn counterparties(&self) -> Option<Vec<CarrierId>> {
+        None
+    }
+
     /// Submits one batch and waits until it is committed.
     async fn submit(
         &self,
@@ -41,6 +48,10 @@ pub trait BatchSink: Send + Sync {
 /// Batches go to the ledger as `usage.submit` on the pair's channel, as the client's carrier.
 #[async_trait]
 impl BatchSink for Clearing {
+    fn counterparties(&self) -> Option<Vec<CarrierId>> {
+        Some(self.partners())
+    }
+
     async fn submit(
         &self,
         counterparty: CarrierId,

@@ -144,8 +144,14 @@ where
     let stop = Arc::new(AtomicBool::new(false));
     let reader = {
         let (source, stop, size) = (source.clone(), stop.clone(), opts.batch_size);
+        let partners = sink.counterparties();
         tokio::task::spawn_blocking(move || {
-            read_batches(&*source, format, reporter, ids, size, &tx, &stop)
+            let judge = Judge {
+                format,
+                reporter,
+                partners,
+            };
+            read_batches(&*source, &judge, ids, size, &tx, &stop)
         })
     };
     let batches = futures_util::stream::poll_fn(|cx| rx.poll_recv(cx));
@@ -258,18 +264,27 @@ fn scan<C: CdrSource + ?Sized>(
     Ok((reader.bytes_read(), pre.finish()))
 }
 
-/// Pass 2: judges every row as far as a single file can (SPEC §2.4 up to `bad_units`, and
-/// `duplicate` within the file), and sends the valid records in batches.
-fn read_batches<C: CdrSource + ?Sized>(
-    source: &C,
+/// Who judges a file's rows and against what.
+struct Judge {
     format: FormatSpec,
     reporter: CarrierId,
+    /// The counterparties a record may have (`BatchSink::counterparties`).
+    partners: Option<Vec<CarrierId>>,
+}
+
+/// Pass 2: judges every row as far as a single file can (SPEC §2.4 up to `bad_units`, a
+/// counterparty the reporter shares no channel with as `bad_carrier`, and `duplicate`
+/// within the file), and sends the valid records in batches.
+fn read_batches<C: CdrSource + ?Sized>(
+    source: &C,
+    judge: &Judge,
     mut ids: ScreenedIds,
     batch_size: usize,
     tx: &mpsc::Sender<Batch>,
     stop: &AtomicBool,
 ) -> Result<Local, ReadError> {
-    let mut reader = CdrReader::new(source.open()?, format, Some(reporter))?;
+    let reporter = judge.reporter;
+    let mut reader = CdrReader::new(source.open()?, judge.format, Some(reporter))?;
     let mut batcher = Batcher::new(batch_size);
     let mut local = Local::default();
     let send = |batch: Batch, local: &mut Local| -> bool {
@@ -285,6 +300,15 @@ fn read_batches<C: CdrSource + ?Sized>(
         local.rows += 1;
         let rec = match row.outcome {
             Err(reason) => Err(reason),
+            // The reader has checked that the reporter is one of the two carriers.
+            Ok(rec)
+                if judge
+                    .partners
+                    .as_ref()
+                    .is_some_and(|p| !p.contains(&rec.usage.counterparty(reporter))) =>
+            {
+                Err(RejectReason::BadCarrier)
+            }
             // Repeats within the file are judged here, first line first: the ledger keeps
             // ids per pair channel, and batches in flight together would race for the id.
             Ok(rec) if !ids.first_time(rec.record_id) => Err(RejectReason::Duplicate),
@@ -300,7 +324,6 @@ fn read_batches<C: CdrSource + ?Sized>(
                 });
             }
             Ok(rec) => {
-                // The reader has checked that the reporter is one of the two carriers.
                 let u = rec.usage;
                 let counterparty = u.counterparty(reporter);
                 // Progress counts the bytes before this row: it never runs ahead.
@@ -568,6 +591,70 @@ R2,voice,alpha,beta,441234567,4930123456,2026-10-01T10:00:00Z,60
         )
         .await;
         (r, rejects.exists())
+    }
+
+    /// Accepts every row it is sent, and says it shares channels with beta only.
+    struct BetaOnly(std::sync::Mutex<Vec<(CarrierId, Vec<u8>)>>);
+
+    #[async_trait]
+    impl BatchSink for BetaOnly {
+        fn counterparties(&self) -> Option<Vec<CarrierId>> {
+            Some(vec![CarrierId::parse("beta").unwrap()])
+        }
+
+        async fn submit(&self, cp: CarrierId, csv: Vec<u8>) -> Result<BatchSummary, SinkError> {
+            let rows = csv.iter().filter(|b| **b == b'\n').count() as u64 - 1;
+            self.0.lock().unwrap().push((cp, csv));
+            Ok(BatchSummary {
+                reporter: CarrierId::parse("alpha").unwrap(),
+                counterparty: cp,
+                rows,
+                accepted: rows,
+                rejected: BTreeMap::new(),
+                rejects: vec![],
+                stream_rejects: vec![],
+                charges: vec![],
+            })
+        }
+    }
+
+    /// A record whose counterparty shares no channel with the reporter is `bad_carrier`
+    /// (nothing could state it), is never sent, and leaves its id free.
+    #[tokio::test]
+    async fn a_counterparty_without_a_channel_is_bad_carrier() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.csv");
+        let file = FILE.replace("R2,voice,alpha,beta", "R2,voice,alpha,gamma")
+            + "R2,voice,beta,alpha,441234567,4930123456,2026-10-01T11:00:00Z,60\n";
+        std::fs::write(&path, file).unwrap();
+        let rejects = dir.path().join("f.rejects.csv");
+        let sink = BetaOnly(Default::default());
+        let alpha = CarrierId::parse("alpha").unwrap();
+        let r = submit_file(
+            &path,
+            alpha,
+            FormatSpec::Native,
+            &SubmitOptions::default(),
+            &sink,
+            &rejects,
+            |_, _| {},
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            (r.rows, r.accepted, r.tally().reasons()),
+            (3, 2, "bad_carrier=1".into())
+        );
+        let sent = sink.0.lock().unwrap();
+        assert!(
+            sent.iter().all(|(cp, csv)| cp.as_str() == "beta"
+                && !String::from_utf8_lossy(csv).contains("gamma"))
+        );
+        let rejects = std::fs::read_to_string(&rejects).unwrap();
+        assert!(
+            rejects.contains("3,bad_carrier,\"R2,voice,alpha,gamma"),
+            "{rejects}"
+        );
     }
 
     #[tokio::test]

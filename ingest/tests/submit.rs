@@ -407,8 +407,23 @@ async fn a_file_without_rejects_gets_a_rejects_file_with_its_header_only() {
     assert_eq!(rejects_of(&rejects), "line,reason,raw\n");
 }
 
+/// The client, except that it does not screen counterparties: every batch reaches the
+/// ledger, which judges it.
+struct Unscreened<'a>(&'a Clearing);
+
+#[async_trait::async_trait]
+impl ingest::BatchSink for Unscreened<'_> {
+    async fn submit(
+        &self,
+        counterparty: CarrierId,
+        csv: Vec<u8>,
+    ) -> Result<contracts::BatchSummary, ingest::SinkError> {
+        ingest::BatchSink::submit(self.0, counterparty, csv).await
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_batch_the_ledger_refuses_stops_the_submission_and_names_its_line() {
+async fn a_counterparty_without_a_channel_is_bad_carrier_and_never_sent() {
     let f = Fixture::new().await;
     // delta is no carrier of this network: there is no alpha.delta channel.
     let text = format!(
@@ -419,7 +434,38 @@ async fn a_batch_the_ledger_refuses_stops_the_submission_and_names_its_line() {
     );
     let path = f.file("delta.csv", text.as_bytes());
     let (report, rejects) = f.submit(&path, FormatSpec::Native, opts(1, 1)).await;
-    let err = report.unwrap_err();
+    let report = report.unwrap();
+    assert_eq!((report.rows, report.accepted, report.batches), (3, 2, 2));
+    assert!(
+        rejects_of(&rejects).contains("\n3,bad_carrier,"),
+        "{}",
+        rejects_of(&rejects)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_the_ledger_refuses_stops_the_submission_and_names_its_line() {
+    let f = Fixture::new().await;
+    // A batch for delta, which has no channel with alpha, reaches the ledger unscreened.
+    let text = format!(
+        "{HEADER}\n{}\n{}\n{}\n",
+        row("D1", "beta"),
+        row("D2", "delta"),
+        row("D3", "beta"),
+    );
+    let path = f.file("delta.csv", text.as_bytes());
+    let rejects = path.with_extension("rejects.csv");
+    let err = submit_file(
+        &path,
+        carrier("alpha"),
+        FormatSpec::Native,
+        &opts(1, 1),
+        &Unscreened(&f.alpha),
+        &rejects,
+        |_, _| {},
+    )
+    .await
+    .unwrap_err();
     let msg = err.to_string();
     assert!(
         matches!(err, IngestError::Submit { .. })
