@@ -234,6 +234,52 @@ pub fn shared_genesis_block(
     Ok(block)
 }
 
+/// Block 0 of a channel created on a running network: it carries the creation request
+/// itself — the configuration with the signatures of its members' admins — and the time
+/// the ordering service admitted it, so a peer checks those signatures before it joins
+/// (`system::config::check_creation`). Header and data depend on the request alone, so
+/// orderer nodes given the same request make the same block; each signs it as its own.
+pub fn created_genesis_block(
+    update: &ConfigUpdateEnvelope,
+    at_ms: i64,
+    orderer: &SigningIdentity,
+) -> Result<Block, ChannelError> {
+    let config = ChannelConfig::decode(update.config_bytes.as_slice()).map_err(|e| {
+        ChannelError::Invalid {
+            channel: String::new(),
+            reason: format!("the creation request does not decode: {e}"),
+        }
+    })?;
+    ChannelState::new(config.clone())?;
+    let data = update.encode_to_vec();
+    let payload = Payload {
+        header: Some(Header {
+            tx_type: TxType::Config as i32,
+            channel: config.channel_id.clone(),
+            tx_id: hex::encode(crate::crypto::sha256(&data)),
+            creator: None,
+            timestamp_ms: at_ms,
+            format_version: FORMAT_VERSION,
+        }),
+        data,
+    };
+    let env = Envelope {
+        payload: payload.encode_to_vec(),
+        signature: Vec::new(),
+    };
+    let mut block =
+        new_block(0, Vec::new(), vec![env.encode_to_vec()], orderer).map_err(|source| {
+            ChannelError::Msp {
+                channel: config.channel_id.clone(),
+                source,
+            }
+        })?;
+    if let Some(m) = block.metadata.as_mut() {
+        m.validation_flags = vec![ValidationCode::Valid as u8];
+    }
+    Ok(block)
+}
+
 /// The configuration carried by a genesis block.
 pub fn genesis_config(block: &Block) -> Option<ChannelConfig> {
     let env = Envelope::decode(block.data.as_ref()?.envelopes.first()?.as_slice()).ok()?;
@@ -253,6 +299,7 @@ mod tests {
             msp_id: name.into(),
             ca_cert_pem: ca.cert_pem().unwrap(),
             crl_pem: Vec::new(),
+            ..Default::default()
         }
     }
 
@@ -314,11 +361,13 @@ mod tests {
                 msp_id: "o1".into(),
                 ca_cert_pem: ca1.cert_pem().unwrap(),
                 crl_pem: Vec::new(),
+                ..Default::default()
             }),
             more_orgs: vec![OrgConfig {
                 msp_id: "o2".into(),
                 ca_cert_pem: ca2.cert_pem().unwrap(),
                 crl_pem: Vec::new(),
+                ..Default::default()
             }],
             ..orderer_section(OrderingKind::Kafka, &["b:9092"], &["o1"])
         };

@@ -110,7 +110,7 @@ pub struct Gateway {
     identity: SigningIdentity,
     clock: Clock,
     local: Arc<dyn PeerClient>,
-    peers: Vec<Arc<dyn PeerClient>>,
+    peers: std::sync::RwLock<Vec<Arc<dyn PeerClient>>>,
     orderer: Arc<dyn OrderingService>,
 }
 
@@ -153,9 +153,17 @@ impl Gateway {
             identity,
             clock: Arc::new(now_ms),
             local,
-            peers,
+            peers: std::sync::RwLock::new(peers),
             orderer,
         }
+    }
+
+    /// Endorses on `peer` too from now on (an organisation that joined the network).
+    pub fn add_peer(&self, peer: Arc<dyn PeerClient>) {
+        self.peers
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(peer);
     }
 
     /// The same gateway stamping proposals with `clock` instead of this machine's clock (a
@@ -228,9 +236,10 @@ impl Gateway {
         // ask just enough of them to meet the policy if all agree; only if some refuse or
         // fail, ask the rest.
         let orgs = policy.orgs();
+        let peers = self.peers.read().unwrap_or_else(|p| p.into_inner()).clone();
         let candidates: Vec<&Arc<dyn PeerClient>> = orgs
             .iter()
-            .flat_map(|o| self.peers.iter().filter(move |p| p.msp_id() == o))
+            .flat_map(|o| peers.iter().filter(move |p| p.msp_id() == o))
             .collect();
         let mut first = Vec::new();
         let mut planned: Vec<(String, Role)> = Vec::new();

@@ -367,6 +367,7 @@ pub fn init(
             msp_id: name.into(),
             ca_cert_pem: ca.cert_pem()?,
             crl_pem: ca.crl_pem()?,
+            ..Default::default()
         });
     }
     let orderer =
@@ -390,6 +391,7 @@ pub fn init(
                 msp_id: org.clone(),
                 ca_cert_pem: ca.cert_pem()?,
                 crl_pem: ca.crl_pem()?,
+                ..Default::default()
             },
         );
     }

@@ -282,6 +282,14 @@ pub struct OrgConfig {
     /// Certificate revocation list signed by the CA, PEM; empty for none.
     #[prost(bytes = "vec", tag = "3")]
     pub crl_pem: Vec<u8>,
+    /// The CA certificate of its TLS certificates, PEM; empty where nodes do not talk TLS
+    /// (the embedded network). Opaque to the ledger: nodes trust it.
+    #[prost(bytes = "vec", tag = "4")]
+    pub tls_ca_cert_pem: Vec<u8>,
+    /// Its node's `HOST:PORT`; empty where nodes do not talk over the network. Opaque to
+    /// the ledger: nodes dial it.
+    #[prost(string, tag = "5")]
+    pub endpoint: String,
 }
 
 /// The ordering service of a channel and its block-cutting parameters.
@@ -329,7 +337,7 @@ pub enum OrderingKind {
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct KafkaMessage {
     /// The message.
-    #[prost(oneof = "KafkaMessageKind", tags = "1, 2, 3")]
+    #[prost(oneof = "KafkaMessageKind", tags = "1, 2, 3, 4")]
     pub kind: Option<KafkaMessageKind>,
 }
 
@@ -345,6 +353,19 @@ pub enum KafkaMessageKind {
     /// Written by an orderer node when it starts; it orders nothing.
     #[prost(message, tag = "3")]
     Connect(KafkaConnect),
+    /// On the consortium's topic: a request to create a channel, which every orderer node
+    /// checks against the consortium's configuration at that point of the stream and
+    /// carries out alike (the role of Fabric 1.x's system channel). It is cut into no block.
+    #[prost(message, tag = "4")]
+    Create(KafkaCreate),
+}
+
+/// A channel creation request as an orderer node admitted it.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct KafkaCreate {
+    /// The encoded configuration `Envelope` naming the new channel.
+    #[prost(bytes = "vec", tag = "1")]
+    pub envelope: Vec<u8>,
 }
 
 /// An envelope and the configuration it was admitted under.

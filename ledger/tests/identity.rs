@@ -10,6 +10,7 @@ fn org(ca: &CertificateAuthority) -> OrgConfig {
         msp_id: ca.msp_id().into(),
         ca_cert_pem: ca.cert_pem().unwrap(),
         crl_pem: ca.crl_pem().unwrap(),
+        ..Default::default()
     }
 }
 

@@ -211,6 +211,7 @@ fn two_ordering_organisations_cut_one_chain_through_a_crash_a_broker_restart_and
             msp_id: "gamma".into(),
             ca_cert_pem: gamma_ca.cert_pem().unwrap(),
             crl_pem: Vec::new(),
+            ..Default::default()
         });
     });
     let update = sign_update(&next, &[&id("alpha", "admin"), &id("beta", "admin")]).unwrap();
@@ -317,4 +318,118 @@ fn two_ordering_organisations_cut_one_chain_through_a_crash_a_broker_restart_and
         vec![6, 6],
         "after the update, blocks of 6"
     );
+}
+
+/// Waits until `node` has cut `n` blocks of `channel`; its first `n` blocks.
+fn blocks_of(node: &Node, channel: &str, n: u64) -> Vec<Block> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while node.orderer.height(channel).unwrap_or(0) < n {
+        assert!(
+            Instant::now() < deadline,
+            "`{channel}`: fewer than {n} blocks after 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    node.rt.block_on(async {
+        let mut rx = node.orderer.deliver(channel, 0).await.unwrap();
+        order_suite::take(&mut rx, n as usize).await
+    })
+}
+
+/// A channel created on a running Kafka ordering service (SPEC §11, `channel create`): the
+/// request reaches one orderer node, travels the consortium's topic, and every node makes
+/// the same channel — block 0 alike but for each node's signature — and cuts the same
+/// blocks on it; a restarted node keeps it; a request not signed by both members' admins
+/// is refused.
+#[test]
+fn a_channel_created_through_one_orderer_node_is_made_by_every_node() {
+    use ledger::system::config::member_channel;
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(broker) = Broker::start_in(tmp.path()) else {
+        return;
+    };
+    let net = tmp.path().join("net");
+    let opts = InitOptions {
+        orderer: OrdererParams {
+            max_message_count: 4,
+            batch_timeout_ms: 100,
+            mode: OrderingMode::Kafka {
+                brokers: vec![broker.address()],
+            },
+            ..OrdererParams::default()
+        },
+        pair_channels: false,
+        more_orderer_orgs: vec!["ordererb".into()],
+        ..InitOptions::default()
+    };
+    network::init(&net, &["alpha".into(), "beta".into()], &opts).unwrap();
+    let id = |org: &str, name: &str| SigningIdentity::load(&crypto_dir(&net, org), name).unwrap();
+    let (id_a, id_b) = (
+        id(network::ORDERER_ORG, "orderer"),
+        id("ordererb", "orderer"),
+    );
+    let genesis_a = load_genesis(&net, CH).unwrap();
+    let consortium = genesis_config(&genesis_a).unwrap();
+    let genesis_b = shared_genesis_block(&consortium, &id_b).unwrap();
+    let (dir_a, dir_b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let a = Node::start(&dir_a, &id_a, &genesis_a);
+    let mut b = Node::start(&dir_b, &id_b, &genesis_b);
+
+    let config = member_channel(&consortium, "alpha.beta", &["alpha", "beta"]).unwrap();
+    let (admin_a, admin_b) = (id("alpha", "admin"), id("beta", "admin"));
+    let lone = sign_update(&config, &[&admin_a]).unwrap();
+    let lone = config_envelope(&lone, "alpha.beta", &admin_a, now_ms()).unwrap();
+    let refused = a.rt.block_on(a.orderer.broadcast(lone)).unwrap_err();
+    assert!(
+        refused.to_string().contains("an admin of beta"),
+        "{refused}"
+    );
+    let both = sign_update(&config, &[&admin_a, &admin_b]).unwrap();
+    a.broadcast(config_envelope(&both, "alpha.beta", &admin_a, now_ms()).unwrap());
+
+    let (zero_a, zero_b) = (
+        blocks_of(&a, "alpha.beta", 1).remove(0),
+        blocks_of(&b, "alpha.beta", 1).remove(0),
+    );
+    assert_eq!(
+        zero_a.header, zero_b.header,
+        "the same block 0 at every node"
+    );
+    assert_eq!(zero_a.data, zero_b.data);
+    assert_eq!(genesis_config(&zero_a), Some(config.clone()));
+    let state = ChannelState::new(config).unwrap();
+    check_frame(&zero_a, 0, &[], state.orderers()).unwrap();
+    check_frame(&zero_b, 0, &[], state.orderers()).unwrap();
+
+    // Transactions on it through either node are cut alike by both.
+    let client = id("alpha", "client");
+    let on_channel = |t: u8| {
+        let mut env = envelope(&client, t, 40);
+        let mut payload = ledger::proto::Payload::decode(env.payload.as_slice()).unwrap();
+        payload.header.as_mut().unwrap().channel = "alpha.beta".into();
+        env.payload = payload.encode_to_vec();
+        env.signature = client.sign(&env.payload).unwrap();
+        env
+    };
+    b.broadcast(on_channel(1));
+    a.broadcast(on_channel(2));
+    let (chain_a, chain_b) = (
+        blocks_of(&a, "alpha.beta", 2),
+        blocks_of(&b, "alpha.beta", 2),
+    );
+    assert_eq!(chain_a[1].header, chain_b[1].header);
+
+    // Restarted, node b orders the created channel again from its own blocks.
+    b.crash();
+    b = Node::start(&dir_b, &id_b, &genesis_b);
+    b.broadcast(on_channel(3));
+    let h = a.orderer.height("alpha.beta").unwrap();
+    let chain_b = blocks_of(&b, "alpha.beta", h.max(3));
+    let chain_a = blocks_of(&a, "alpha.beta", chain_b.len() as u64);
+    for (x, y) in chain_a.iter().zip(&chain_b) {
+        assert_eq!(x.header, y.header);
+    }
+    let mut got: Vec<u8> = chain_a.iter().skip(1).flat_map(tags).collect();
+    got.sort();
+    assert_eq!(got, vec![1, 2, 3]);
 }

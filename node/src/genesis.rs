@@ -142,11 +142,7 @@ impl Genesis {
 
     /// The configuration of each channel, in the order of `channels`.
     pub fn channel_configs(&self) -> Vec<ChannelConfig> {
-        let org_config = |o: &OrgInfo| OrgConfig {
-            msp_id: o.org.clone(),
-            ca_cert_pem: o.ca_cert_pem.clone().into_bytes(),
-            crl_pem: o.crl_pem.clone().into_bytes(),
-        };
+        let org_config = OrgInfo::config;
         let p = &self.params;
         let orderer_orgs: Vec<OrgConfig> = self.orderers().map(org_config).collect();
         self.channels
@@ -179,6 +175,31 @@ impl Genesis {
     /// Trust in every member organisation's TLS CA: whom a node serves and dials.
     pub fn trust(&self) -> crate::tls::Trust {
         crate::tls::Trust::new(self.orgs().map(|o| o.tls_ca_cert_pem.as_bytes()))
+    }
+
+    /// Trust in the TLS CAs of this file's organisations, of `own`, and of the members of
+    /// the consortium's configuration in force (`consortium`): a carrier admitted since
+    /// the genesis is served and dialled from the block that admits it on.
+    pub fn trust_with(
+        &self,
+        consortium: Option<&ChannelConfig>,
+        own: &OrgInfo,
+    ) -> crate::tls::Trust {
+        let mut pems: Vec<&[u8]> = self
+            .orgs()
+            .chain(std::iter::once(own))
+            .map(|o| o.tls_ca_cert_pem.as_bytes())
+            .collect();
+        pems.extend(
+            consortium
+                .iter()
+                .flat_map(|c| c.orgs.iter())
+                .map(|o| o.tls_ca_cert_pem.as_slice())
+                .filter(|p| !p.is_empty()),
+        );
+        pems.sort();
+        pems.dedup();
+        crate::tls::Trust::new(pems)
     }
 
     /// The configuration of `channel` this file founds.

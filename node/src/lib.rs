@@ -7,6 +7,8 @@
 
 #![warn(missing_docs)]
 
+pub mod accept;
+pub mod admin;
 pub mod client;
 pub mod failover;
 pub mod genesis;
@@ -58,6 +60,9 @@ pub enum NodeError {
         /// Why.
         reason: String,
     },
+    /// The network refused what was asked of it.
+    #[error("{0}")]
+    Refused(String),
     /// An address does not parse.
     #[error("`{0}` is not a usable address: HOST:PORT")]
     Address(String),

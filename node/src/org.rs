@@ -42,6 +42,20 @@ pub struct OrgInfo {
     pub tls_ca_cert_pem: String,
 }
 
+impl OrgInfo {
+    /// Its section of a channel configuration: what the ledger checks (its CA and CRL) and
+    /// what nodes use to reach and trust its node (its TLS CA and address).
+    pub fn config(&self) -> ledger::proto::OrgConfig {
+        ledger::proto::OrgConfig {
+            msp_id: self.org.clone(),
+            ca_cert_pem: self.ca_cert_pem.clone().into_bytes(),
+            crl_pem: self.crl_pem.clone().into_bytes(),
+            tls_ca_cert_pem: self.tls_ca_cert_pem.clone().into_bytes(),
+            endpoint: self.address.clone(),
+        }
+    }
+}
+
 /// The identity material directory of an organisation directory.
 pub fn crypto_dir(dir: &Path) -> PathBuf {
     dir.join("crypto")
@@ -145,6 +159,15 @@ fn save(dir: &Path, info: &OrgInfo) -> Result<(), NodeError> {
     })?;
     text.push('\n');
     crate::write(&path, text.as_bytes())
+}
+
+/// Replaces the revocation list in `dir`'s `org.json` (after its CA revoked a
+/// certificate), so what the organisation shares says it.
+pub fn set_crl(dir: &Path, crl_pem: &[u8]) -> Result<OrgInfo, NodeError> {
+    let mut info = load(&dir.join(ORG_FILE))?;
+    info.crl_pem = String::from_utf8_lossy(crl_pem).into_owned();
+    save(dir, &info)?;
+    Ok(info)
 }
 
 /// Reads an `org.json`.

@@ -16,6 +16,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use crate::NodeError;
+use crate::accept::Acceptor;
 use crate::pb;
 use crate::tls::{TlsIdentity, Trust};
 use crate::wire::{endorse_status, order_status};
@@ -327,6 +328,7 @@ impl pb::atomic_broadcast_server::AtomicBroadcast for OrdererService {
 /// A running server; stops when dropped or on `stop`.
 pub struct Serving {
     addr: SocketAddr,
+    acceptor: Arc<Acceptor>,
     stopping: tokio::sync::watch::Sender<bool>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<Result<(), NodeError>>,
@@ -336,6 +338,11 @@ impl Serving {
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Its TLS, whose trust can be replaced while it serves.
+    pub fn acceptor(&self) -> Arc<Acceptor> {
+        self.acceptor.clone()
     }
 
     /// Stops accepting and waits for the server to end; its failure, if it failed.
@@ -403,9 +410,8 @@ pub async fn serve(
         .map_err(|e| fail(e.to_string()))?;
     let local = listener.local_addr().map_err(|e| fail(e.to_string()))?;
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
-    let mut builder = tonic::transport::Server::builder()
-        .tls_config(trust.server(me))
-        .map_err(|e| fail(e.to_string()))?;
+    let acceptor = Acceptor::new(me, trust)?;
+    let mut builder = tonic::transport::Server::builder();
     let mut router = builder.add_optional_service(services.peer.clone().map(|p| {
         pb::endorser_server::EndorserServer::new(PeerService::new(p, stopping.clone()))
             .max_decoding_message_size(MAX_MESSAGE)
@@ -424,7 +430,7 @@ pub async fn serve(
         .max_encoding_message_size(MAX_MESSAGE)
     }));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    let incoming = acceptor.clone().incoming(listener);
     let addr_s = local.to_string();
     let task = tokio::spawn(async move {
         router
@@ -439,6 +445,7 @@ pub async fn serve(
             })
     });
     Ok(Serving {
+        acceptor,
         addr: local,
         stopping: stopping_tx,
         stop: Some(stop),

@@ -17,7 +17,7 @@ use openssl::x509::extension::{
     BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName,
 };
 use openssl::x509::{X509, X509Builder, X509NameBuilder};
-use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
+use tonic::transport::{Certificate, ClientTlsConfig, Identity};
 
 use crate::NodeError;
 
@@ -210,11 +210,9 @@ impl Trust {
         Trust { bundle }
     }
 
-    /// The server side: present `me`, demand a client certificate issued by a trusted CA.
-    pub fn server(&self, me: &TlsIdentity) -> ServerTlsConfig {
-        ServerTlsConfig::new()
-            .identity(me.tonic())
-            .client_ca_root(Certificate::from_pem(&self.bundle))
+    /// The trusted CA certificates, PEM, one after another.
+    pub fn bundle(&self) -> &[u8] {
+        &self.bundle
     }
 
     /// The client side: present `me`, accept a server of a trusted CA named `host`.

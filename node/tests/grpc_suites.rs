@@ -254,6 +254,45 @@ async fn a_caller_without_a_member_tls_certificate_is_refused() {
     assert!(blocks.recv().await.unwrap().is_ok());
 }
 
+/// A carrier admitted while the server runs (`consortium add`): its TLS client is refused
+/// at the handshake until the server trusts its TLS CA, then served — without a restart,
+/// and without dropping a connection made before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newcomer_is_served_once_trusted_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = tls();
+    let (server, _) = orderer(dir.path(), &t, "127.0.0.1:0").await;
+    let member = RemoteOrderer::new(&dial(&t, server.addr()), quick()).unwrap();
+    let mut before = member.deliver("consortium", 0).await.unwrap();
+    assert!(before.recv().await.unwrap().is_ok());
+    let delta = TlsCa::new("delta").unwrap();
+    let newcomer = Dial {
+        address: server.addr().to_string(),
+        me: delta.issue("d", "127.0.0.1").unwrap(),
+        trust: t.trust.clone(),
+    };
+    let client = RemoteOrderer::new(&newcomer, quick()).unwrap();
+    let err = client.deliver("consortium", 0).await.unwrap_err();
+    assert!(matches!(err, OrderError::Unreachable(_)), "{err:?}");
+    let both = [t.trust.bundle(), delta.cert_pem().unwrap().as_slice()].concat();
+    server
+        .acceptor()
+        .trust(&Trust::new([both.as_slice()]))
+        .unwrap();
+    let client = RemoteOrderer::new(&newcomer, quick()).unwrap();
+    let mut blocks = client.deliver("consortium", 0).await.unwrap();
+    assert!(blocks.recv().await.unwrap().is_ok());
+    // The member is still served, and so is the stream it opened before.
+    let again = RemoteOrderer::new(&dial(&t, server.addr()), quick()).unwrap();
+    assert!(again.deliver("consortium", 0).await.is_ok());
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), before.recv())
+            .await
+            .is_err(),
+        "the stream from before neither ended nor broke: it waits for block 1"
+    );
+}
+
 /// A certificate for 127.0.0.1 that `ca` (saved in `ca_dir`) issued, valid between
 /// `from` and `until` days from now (negative: in the past).
 fn valid_between(ca: &TlsCa, ca_dir: &Path, from: i64, until: i64) -> TlsIdentity {

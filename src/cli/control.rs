@@ -10,11 +10,15 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use contracts::api::Call;
 use contracts::client::{ClientError, Transport, WireError};
+use ledger::proto::Envelope;
+use node::admin::Admin;
+use prost::Message as _;
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
 use super::served::{
-    CallRequest, Request, Response, control_dir, control_socket, network_owner, read_line,
+    AdminRequest, CallRequest, Request, Response, control_dir, control_socket, network_owner,
+    read_line,
 };
 
 fn received(req: &CallRequest, writes: bool) -> Result<Call, ClientError> {
@@ -40,8 +44,44 @@ fn received(req: &CallRequest, writes: bool) -> Result<Call, ClientError> {
     Ok(call)
 }
 
-async fn answer(net: &dyn Transport, request: Request) -> Response {
+/// What an admin's command asks: only an organisation's node answers it.
+async fn administer(admin: Option<&dyn Admin>, request: AdminRequest) -> Response {
+    let Some(admin) = admin else {
+        return Response::Error(WireError::from(&ClientError::Usage(
+            "the embedded network's organisations are fixed by `network init`; consortium and channel changes are made through organisations' own nodes (SPEC §11)".into(),
+        )));
+    };
+    match request {
+        AdminRequest::Channels => Response::Channels(admin.channels().await),
+        AdminRequest::Config { channel } => Response::Config(
+            admin
+                .config(&channel)
+                .await
+                .map(|c| hex::encode(c.encode_to_vec())),
+        ),
+        AdminRequest::Configure { envelope } => {
+            let envelope = match hex::decode(envelope)
+                .ok()
+                .and_then(|b| Envelope::decode(b.as_slice()).ok())
+            {
+                Some(e) => e,
+                None => {
+                    return Response::Error(WireError::from(&ClientError::Usage(
+                        "the envelope does not decode".into(),
+                    )));
+                }
+            };
+            match admin.configure(envelope).await {
+                Ok(what) => Response::Configured(what),
+                Err(e) => Response::Error(WireError::from(&ClientError::Usage(e.to_string()))),
+            }
+        }
+    }
+}
+
+async fn answer(net: &dyn Transport, admin: Option<&dyn Admin>, request: Request) -> Response {
     let result = match request {
+        Request::Admin(a) => return administer(admin, a).await,
         Request::Orgs => return Response::Orgs(net.members()),
         Request::Submit(req) => match received(&req, true) {
             Ok(call) => net
@@ -65,6 +105,7 @@ async fn answer(net: &dyn Transport, request: Request) -> Response {
 /// Serves one connection: one request line, one response line.
 async fn connection(
     net: Arc<dyn Transport>,
+    admin: Option<Arc<dyn Admin>>,
     stream: UnixStream,
     limit: usize,
 ) -> anyhow::Result<()> {
@@ -73,7 +114,7 @@ async fn connection(
         return Ok(());
     };
     let response = match serde_json::from_slice::<Request>(&line) {
-        Ok(request) => answer(net.as_ref(), request).await,
+        Ok(request) => answer(net.as_ref(), admin.as_deref(), request).await,
         Err(e) => Response::Error(WireError::from(&ClientError::Usage(format!(
             "not a request: {e}"
         )))),
@@ -138,12 +179,14 @@ pub fn bind(dir: &Path) -> anyhow::Result<UnixListener> {
     Ok(listener)
 }
 
-/// Serves `net` on `listener` to one request per connection until `stop` completes or the
-/// socket fails; then lets the calls in flight finish. `who` names the server in its log.
+/// Serves `net` (and, on an organisation's node, its `admin`'s changes) on `listener` to
+/// one request per connection until `stop` completes or the socket fails; then lets the
+/// calls in flight finish. `who` names the server in its log.
 pub async fn serve(
     who: &str,
     listener: UnixListener,
     net: Arc<dyn Transport>,
+    admin: Option<Arc<dyn Admin>>,
     limit: usize,
     stop: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
@@ -153,10 +196,10 @@ pub async fn serve(
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
-                    let net = net.clone();
+                    let (net, admin) = (net.clone(), admin.clone());
                     let who = who.to_string();
                     connections.spawn(async move {
-                        if let Err(e) = connection(net, stream, limit).await {
+                        if let Err(e) = connection(net, admin, stream, limit).await {
                             eprintln!("{who}: a connection failed: {e:#}");
                         }
                     });

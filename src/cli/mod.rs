@@ -1,6 +1,7 @@
 //! Subcommands and the mapping of failures to exit statuses (SPEC §10: 0 success, 1 a fault
 //! found or input rejected as a whole, 2 bad usage).
 
+mod admin;
 mod args;
 mod bench;
 mod bench_kafka;
@@ -98,6 +99,9 @@ pub enum Command {
     /// Channels of separate organisations (SPEC §11).
     #[command(subcommand)]
     Channel(org::ChannelCmd),
+    /// The consortium of a running network of separate organisations (SPEC §11).
+    #[command(subcommand)]
+    Consortium(admin::ConsortiumCmd),
     /// Keep the network in --dir open and serve it to other commands of its owner, and
     /// with --portal the partner portal.
     Up(up::UpArgs),
@@ -183,7 +187,8 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Up(a) => up::run(cli.dir, a),
         Command::User(c) => user::run(cli.dir, cli.as_carrier, c),
         Command::Org(c) => org::run_org(cli.dir, c),
-        Command::Channel(c) => org::run_channel(c),
+        Command::Channel(c) => org::run_channel(cli.dir, c),
+        Command::Consortium(c) => admin::run_consortium(cli.dir, c),
         Command::Node(c) => node_start::run(cli.dir, c),
         Command::Ingest(c) => stream::run(cli.dir, cli.as_carrier, c),
         Command::Ledger(c) => {

@@ -129,6 +129,7 @@ pub fn run(dir: Option<PathBuf>, cmd: NodeCmd) -> Result<u8, Failure> {
                     &format!("node {}", info.org),
                     listener,
                     node.clone(),
+                    Some(node.clone()),
                     limit,
                     stopper,
                 )

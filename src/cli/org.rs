@@ -16,6 +16,8 @@ use super::{Failure, usage};
 pub enum OrgCmd {
     /// Create an organisation's CAs, node, admin, client and TLS identities in --dir.
     Init(OrgInitArgs),
+    /// Revoke a certificate the organisation's CA issued, on every channel of its node.
+    Revoke(super::admin::RevokeArgs),
 }
 
 /// `org init`.
@@ -37,6 +39,8 @@ pub struct OrgInitArgs {
 pub enum ChannelCmd {
     /// The consortium channel and one channel per pair of carriers, from the members' org.json.
     Genesis(GenesisArgs),
+    /// A channel with another carrier on the running network: needs both carriers' admins.
+    Create(super::admin::CreateArgs),
 }
 
 /// `channel genesis`.
@@ -66,7 +70,10 @@ enum OrderingArg {
 
 /// Runs `org init`.
 pub fn run_org(dir: Option<PathBuf>, cmd: OrgCmd) -> Result<u8, Failure> {
-    let OrgCmd::Init(a) = cmd;
+    let a = match cmd {
+        OrgCmd::Init(a) => a,
+        OrgCmd::Revoke(a) => return super::admin::run_revoke(dir, a),
+    };
     let dir = dir.ok_or_else(|| usage("`org init` needs --dir ORGDIR"))?;
     if !valid_id(&a.org) {
         return Err(usage(format!(
@@ -101,8 +108,11 @@ fn valid_id(id: &str) -> bool {
 }
 
 /// Runs `channel genesis`.
-pub fn run_channel(cmd: ChannelCmd) -> Result<u8, Failure> {
-    let ChannelCmd::Genesis(a) = cmd;
+pub fn run_channel(dir: Option<PathBuf>, cmd: ChannelCmd) -> Result<u8, Failure> {
+    let a = match cmd {
+        ChannelCmd::Genesis(a) => a,
+        ChannelCmd::Create(a) => return super::admin::run_create(dir, a),
+    };
     let mut orgs = Vec::new();
     for path in &a.orgs {
         orgs.push(org::load(path).map_err(anyhow::Error::from)?);

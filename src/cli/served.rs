@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use contracts::api::Call;
 use contracts::client::{ClientError, Transport, View, ViewReply, WireError};
+use ledger::proto::{ChannelConfig, Envelope};
+use prost::Message as _;
 use serde::{Deserialize, Serialize};
 use settlement::carrier::CarrierId;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -57,6 +59,27 @@ pub enum Request {
         /// The question.
         view: View,
     },
+    /// An admin's command (an organisation's node only).
+    Admin(AdminRequest),
+}
+
+/// What an organisation's admin asks its own node (`node::admin`).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "admin", rename_all = "snake_case")]
+pub enum AdminRequest {
+    /// The channels of the node's peer.
+    Channels,
+    /// The configuration in force of a channel of the node's peer.
+    Config {
+        /// The channel.
+        channel: String,
+    },
+    /// A configuration envelope the admin signed, encoded, hex: an update of a channel of
+    /// the peer's, or the creation of a channel.
+    Configure {
+        /// The envelope.
+        envelope: String,
+    },
 }
 
 /// What `up` answers.
@@ -69,6 +92,12 @@ pub enum Response {
     Payload(String),
     /// A view's answer.
     View(ViewReply),
+    /// The channels of an organisation's node.
+    Channels(Vec<String>),
+    /// A channel's configuration in force, encoded, hex; none when the peer is not a member.
+    Config(Option<String>),
+    /// A configuration change took effect: what happened.
+    Configured(String),
     /// Why it failed, as the client classifies it.
     Error(WireError),
 }
@@ -209,6 +238,53 @@ impl Served {
             })?;
         serde_json::from_slice(&reply)
             .map_err(|e| ClientError::Fault(format!("`up`'s answer does not decode: {e}")))
+    }
+
+    /// The channels of the organisation's node.
+    pub async fn channels(&self) -> Result<Vec<String>, ClientError> {
+        match self.ask(&Request::Admin(AdminRequest::Channels)).await? {
+            Response::Channels(c) => Ok(c),
+            Response::Error(e) => Err(e.into()),
+            other => Err(ClientError::Fault(format!(
+                "the node answered {other:?} to a question for its channels"
+            ))),
+        }
+    }
+
+    /// The configuration in force of `channel` on the organisation's node.
+    pub async fn config(&self, channel: &str) -> Result<Option<ChannelConfig>, ClientError> {
+        let request = Request::Admin(AdminRequest::Config {
+            channel: channel.to_string(),
+        });
+        match self.ask(&request).await? {
+            Response::Config(None) => Ok(None),
+            Response::Config(Some(hex)) => hex::decode(hex)
+                .ok()
+                .and_then(|b| ChannelConfig::decode(b.as_slice()).ok())
+                .map(Some)
+                .ok_or_else(|| {
+                    ClientError::Fault("the node's configuration does not decode".into())
+                }),
+            Response::Error(e) => Err(e.into()),
+            other => Err(ClientError::Fault(format!(
+                "the node answered {other:?} to a question for a configuration"
+            ))),
+        }
+    }
+
+    /// Has the organisation's node send `envelope` (a configuration change its admin
+    /// signed) and wait until it took effect; what happened.
+    pub async fn configure(&self, envelope: &Envelope) -> Result<String, ClientError> {
+        let request = Request::Admin(AdminRequest::Configure {
+            envelope: hex::encode(envelope.encode_to_vec()),
+        });
+        match self.ask(&request).await? {
+            Response::Configured(what) => Ok(what),
+            Response::Error(e) => Err(e.into()),
+            other => Err(ClientError::Fault(format!(
+                "the node answered {other:?} to a configuration change"
+            ))),
+        }
     }
 
     async fn call(&self, request: Request) -> Result<Vec<u8>, ClientError> {

@@ -160,6 +160,7 @@ async fn serve(
         "iclear up",
         listener,
         net.clone(),
+        None,
         limit,
         control::stop_signal(),
     )

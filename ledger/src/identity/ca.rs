@@ -131,13 +131,30 @@ impl CertificateAuthority {
 
     /// Adds `identity`'s certificate to the revocation list.
     pub fn revoke(&mut self, identity: &SigningIdentity) -> Result<(), IdentityError> {
-        let cert = X509::from_pem(&identity.serialized().cert_pem)
-            .map_err(ossl("parsing a certificate"))?;
+        self.revoke_cert(&identity.serialized().cert_pem)
+    }
+
+    /// Adds the certificate `cert_pem`, which this CA must have issued, to the revocation
+    /// list (once).
+    pub fn revoke_cert(&mut self, cert_pem: &[u8]) -> Result<(), IdentityError> {
+        let cert = X509::from_pem(cert_pem).map_err(ossl("parsing a certificate"))?;
+        let key = self
+            .cert
+            .public_key()
+            .map_err(ossl("reading the CA's key"))?;
+        if !cert.verify(&key).unwrap_or(false) {
+            return Err(IdentityError::NotIssuedByMember {
+                subject: format!("{:?}", cert.subject_name()),
+                msp_id: self.msp_id.clone(),
+            });
+        }
         let serial = cert
             .serial_number()
             .to_bn()
             .map_err(ossl("reading a serial number"))?;
-        self.revoked.push(serial);
+        if !self.revoked.contains(&serial) {
+            self.revoked.push(serial);
+        }
         Ok(())
     }
 
@@ -189,6 +206,11 @@ impl CertificateAuthority {
             .private_key_to_pem_pkcs8()
             .map_err(ossl("encoding a CA key"))?;
         write_private(&dir.join("ca.key"), &key)?;
+        write_file(&dir.join("crl.pem"), &self.crl_pem()?)
+    }
+
+    /// Writes `crl.pem` into `dir` (after `revoke`); the CA's own files stay as saved.
+    pub fn save_crl(&self, dir: &Path) -> Result<(), IdentityError> {
         write_file(&dir.join("crl.pem"), &self.crl_pem()?)
     }
 

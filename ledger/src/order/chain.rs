@@ -75,6 +75,25 @@ impl Chain {
         })
     }
 
+    /// Opens a channel created on the running network (its block store under `dir` holds
+    /// its block 0), as `open` does.
+    pub(crate) fn reopen(dir: &Path, name: &str, sync: bool) -> Result<Chain, LedgerError> {
+        let genesis = BlockStore::open(&dir.join(name), sync)?.block(0)?;
+        match genesis_config(&genesis) {
+            Some(cfg) if cfg.channel_id == name => Chain::open(dir, &genesis, sync),
+            _ => Err(LedgerError::GenesisMismatch(name.to_string())),
+        }
+    }
+
+    /// Block 0.
+    pub(crate) fn genesis(&self) -> Result<Block, LedgerError> {
+        Ok(self
+            .store
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .block(0)?)
+    }
+
     /// The channel's name.
     pub(crate) fn name(&self) -> &str {
         &self.name
@@ -176,6 +195,34 @@ impl Chain {
     }
 }
 
+/// The channels whose block stores `dir` holds (those of the genesis file and those
+/// created since), sorted.
+pub(crate) fn stored_channels(dir: &Path) -> Result<Vec<String>, LedgerError> {
+    let io = |source| -> LedgerError {
+        crate::blockstore::BlockStoreError::Io {
+            path: dir.display().to_string(),
+            source,
+        }
+        .into()
+    };
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io(e)),
+    };
+    let mut names = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(io)?;
+        if entry.path().is_dir()
+            && let Some(name) = entry.file_name().to_str()
+        {
+            names.push(name.to_string());
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
 /// An envelope the ordering service accepted, ready to order.
 pub(crate) struct Admitted {
     /// The encoded envelope.
@@ -221,6 +268,73 @@ impl<'a> Incoming<'a> {
     /// The channel it names.
     pub(crate) fn channel(&self) -> &str {
         &self.header.channel
+    }
+
+    /// Whether it is a configuration envelope.
+    pub(crate) fn is_config(&self) -> bool {
+        self.header.tx_type == TxType::Config as i32
+    }
+
+    /// Checks it as the request to create its channel, which the ordering service does not
+    /// have yet: a configuration envelope whose creator is a member of the consortium,
+    /// whose time is within the skew of `now_ms`, and whose update `check_creation`
+    /// accepts against the consortium's configuration in force. Returns the update and its
+    /// time, from which the channel's block 0 is made.
+    pub(crate) fn creation(
+        &self,
+        consortium: &ChannelState,
+        now_ms: Option<i64>,
+    ) -> Result<(ConfigUpdateEnvelope, i64), OrderError> {
+        let header = &self.header;
+        if !self.is_config() {
+            return Err(OrderError::UnknownChannel(header.channel.clone()));
+        }
+        let tx_id = header.tx_id.clone();
+        if let Some(now) = now_ms {
+            let skew_ms = now.abs_diff(header.timestamp_ms);
+            if skew_ms > MAX_SKEW_MS {
+                return Err(OrderError::Skew {
+                    tx_id,
+                    skew_ms,
+                    limit_ms: MAX_SKEW_MS,
+                });
+            }
+        }
+        let creator = header
+            .creator
+            .as_ref()
+            .ok_or_else(|| OrderError::Malformed("no creator".into()))?;
+        consortium
+            .members()
+            .verify(
+                creator,
+                header.timestamp_ms,
+                &self.envelope.payload,
+                &self.envelope.signature,
+            )
+            .map_err(|e| OrderError::Creator {
+                tx_id: tx_id.clone(),
+                reason: e.to_string(),
+            })?;
+        let update = ConfigUpdateEnvelope::decode(self.payload.data.as_slice())
+            .map_err(|e| OrderError::Malformed(e.to_string()))?;
+        let config =
+            config::check_creation(consortium, &update, header.timestamp_ms).map_err(|e| {
+                OrderError::Config {
+                    tx_id: tx_id.clone(),
+                    reason: e.to_string(),
+                }
+            })?;
+        if config.channel_id != header.channel {
+            return Err(OrderError::Config {
+                tx_id,
+                reason: format!(
+                    "the envelope is for `{}` but creates `{}`",
+                    header.channel, config.channel_id
+                ),
+            });
+        }
+        Ok((update, header.timestamp_ms))
     }
 
     /// Checks it against the configuration in force: size, creator and signature, a

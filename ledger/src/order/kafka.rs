@@ -11,8 +11,8 @@
 //!   and a restarted node resumes from its own ledger there, not from group offsets.
 
 use std::collections::HashMap;
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -28,13 +28,16 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::chain::{Admitted, Chain, Incoming};
+use super::chain::{Admitted, Chain, Incoming, stored_channels};
 use super::{BlockCutter, Delivered, OrderError, OrderingService};
 use crate::block::header_hash;
+use crate::channel::{ChannelState, created_genesis_block};
 use crate::identity::SigningIdentity;
 use crate::ledger::LedgerError;
+use crate::network::CONSORTIUM_CHANNEL;
 use crate::proto::{
-    Block, Envelope, KafkaConnect, KafkaMessage, KafkaMessageKind, KafkaRegular, KafkaTimeToCut,
+    Block, Envelope, KafkaConnect, KafkaCreate, KafkaMessage, KafkaMessageKind, KafkaRegular,
+    KafkaTimeToCut,
 };
 
 /// How long a write into the topic may take before the broadcast is refused.
@@ -50,8 +53,15 @@ struct KafkaChannel {
 
 /// One orderer node of a Kafka ordering service.
 pub struct KafkaOrderer {
-    channels: HashMap<String, KafkaChannel>,
+    channels: RwLock<HashMap<String, Arc<KafkaChannel>>>,
     producer: FutureProducer,
+    brokers: String,
+    max_bytes: String,
+    dir: PathBuf,
+    identity: SigningIdentity,
+    sync: bool,
+    /// Channels made from the consortium's topic, for the task that starts ordering them.
+    created: mpsc::UnboundedSender<Arc<KafkaChannel>>,
 }
 
 /// The topic of a channel: its name and the hash of its block 0, so that two networks
@@ -84,14 +94,18 @@ impl KafkaOrderer {
     ) -> Result<Arc<Self>, LedgerError> {
         let mut chains = Vec::new();
         for genesis in genesis_blocks {
-            let chain = Chain::open(dir, genesis, sync)?;
-            let topic = topic_of(genesis).ok_or(LedgerError::BadGenesis)?;
-            chains.push((Arc::new(chain), topic));
+            chains.push(Chain::open(dir, genesis, sync)?);
+        }
+        // Channels created since the genesis (`Create` on the consortium's topic).
+        for name in stored_channels(dir)? {
+            if !chains.iter().any(|c| c.name() == name) {
+                chains.push(Chain::reopen(dir, &name, sync)?);
+            }
         }
         // One node talks to one cluster: every channel must name the same brokers.
         let mut clusters = chains
             .iter()
-            .map(|(c, _)| c.state().orderer_params().brokers.join(","));
+            .map(|c| c.state().orderer_params().brokers.join(","));
         let brokers = clusters
             .next()
             .ok_or_else(|| LedgerError::Kafka("no channel to order".into()))?;
@@ -103,7 +117,7 @@ impl KafkaOrderer {
         }
         let max_bytes = chains
             .iter()
-            .map(|(c, _)| c.state().orderer_params().absolute_max_bytes)
+            .map(|c| c.state().orderer_params().absolute_max_bytes)
             .max()
             .unwrap_or(0)
             .saturating_add(FRAMING)
@@ -119,68 +133,169 @@ impl KafkaOrderer {
             .set("linger.ms", "0")
             .create()
             .map_err(kafka("producer"))?;
-        create_topics(&brokers, chains.iter().map(|(_, t)| t.as_str())).await?;
-        let mut channels = HashMap::new();
-        for (chain, topic) in chains {
-            let connect = KafkaMessage {
-                kind: Some(KafkaMessageKind::Connect(KafkaConnect {
-                    org: identity.serialized().msp_id.clone(),
-                })),
-            };
-            send(&producer, &topic, &connect)
-                .await
-                .map_err(|e| LedgerError::Kafka(format!("topic {topic}: {e}")))?;
-            let next = chain
-                .last_block()?
-                .metadata
-                .map_or(0, |m| m.kafka_next_offset);
-            let consumer: StreamConsumer = ClientConfig::new()
-                .set("bootstrap.servers", &brokers)
-                .set("group.id", format!("iclear-orderer-{topic}"))
-                .set("enable.auto.commit", "false")
-                .set("enable.auto.offset.store", "false")
-                // An offset the topic no longer holds is an error, never a silent jump.
-                .set("auto.offset.reset", "error")
-                .set("enable.partition.eof", "false")
-                // Blocks are cut from what the consumer sees: it asks again at once rather
-                // than leaving the broker up to half a second to gather more.
-                .set("fetch.wait.max.ms", "5")
-                .set("fetch.error.backoff.ms", "20")
-                .set("message.max.bytes", &max_bytes)
-                .set("fetch.max.bytes", &max_bytes)
-                .set("max.partition.fetch.bytes", &max_bytes)
-                .create()
-                .map_err(kafka("consumer"))?;
-            let mut tpl = TopicPartitionList::new();
-            tpl.add_partition_offset(&topic, 0, Offset::Offset(next as i64))
-                .map_err(kafka("consumer"))?;
-            consumer.assign(&tpl).map_err(kafka("consumer"))?;
-            let node = Node {
-                chain: chain.clone(),
-                producer: producer.clone(),
-                topic: topic.clone(),
-                identity: identity.clone(),
-            };
-            tokio::spawn(async move {
-                let failure = node.order(consumer).await;
-                node.chain.fail(format!(
-                    "Kafka orderer of `{}` stopped: {failure}",
-                    node.topic
-                ));
-            });
-            channels.insert(chain.name().to_string(), KafkaChannel { chain, topic });
+        let (created, mut to_run) = mpsc::unbounded_channel::<Arc<KafkaChannel>>();
+        let orderer = Arc::new(KafkaOrderer {
+            channels: RwLock::new(HashMap::new()),
+            producer,
+            brokers,
+            max_bytes,
+            dir: dir.to_path_buf(),
+            identity,
+            sync,
+            created,
+        });
+        // Every channel is known before any is consumed: a creation request the consortium's
+        // topic holds again after a restart finds its channel already there.
+        let channels = chains
+            .into_iter()
+            .map(|c| orderer.register(c))
+            .collect::<Result<Vec<_>, _>>()?;
+        for ch in channels {
+            orderer.run(ch).await?;
         }
-        Ok(Arc::new(KafkaOrderer { channels, producer }))
+        let weak = Arc::downgrade(&orderer);
+        tokio::spawn(async move {
+            while let Some(ch) = to_run.recv().await {
+                let Some(orderer) = weak.upgrade() else {
+                    return;
+                };
+                let name = ch.chain.name().to_string();
+                // Its block 0 is stored: a restarted node orders it from there.
+                if let Err(e) = orderer.run(ch).await {
+                    eprintln!(
+                        "Kafka orderer: cannot order the channel `{name}` just created: {e}; restart the node"
+                    );
+                }
+            }
+        });
+        Ok(orderer)
+    }
+
+    /// Makes `chain` one of the node's channels, with its topic.
+    fn register(&self, chain: Chain) -> Result<Arc<KafkaChannel>, LedgerError> {
+        let topic = topic_of(&chain.genesis()?).ok_or(LedgerError::BadGenesis)?;
+        let ch = Arc::new(KafkaChannel {
+            chain: Arc::new(chain),
+            topic,
+        });
+        self.channels
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(ch.chain.name().to_string(), ch.clone());
+        Ok(ch)
+    }
+
+    /// Starts ordering channel `ch`: creates its topic if needed, writes a CONNECT message
+    /// into it (so a node that cannot reach the cluster says so) and consumes it from the
+    /// offset its last block records.
+    async fn run(self: &Arc<Self>, ch: Arc<KafkaChannel>) -> Result<(), LedgerError> {
+        let (chain, topic) = (ch.chain.clone(), ch.topic.clone());
+        create_topics(&self.brokers, std::iter::once(topic.as_str())).await?;
+        let connect = KafkaMessage {
+            kind: Some(KafkaMessageKind::Connect(KafkaConnect {
+                org: self.identity.serialized().msp_id.clone(),
+            })),
+        };
+        send(&self.producer, &topic, &connect)
+            .await
+            .map_err(|e| LedgerError::Kafka(format!("topic {topic}: {e}")))?;
+        let next = chain
+            .last_block()?
+            .metadata
+            .map_or(0, |m| m.kafka_next_offset);
+        let max_bytes = &self.max_bytes;
+        let consumer: StreamConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &self.brokers)
+            .set("group.id", format!("iclear-orderer-{topic}"))
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            // An offset the topic no longer holds is an error, never a silent jump.
+            .set("auto.offset.reset", "error")
+            .set("enable.partition.eof", "false")
+            // Blocks are cut from what the consumer sees: it asks again at once rather
+            // than leaving the broker up to half a second to gather more.
+            .set("fetch.wait.max.ms", "5")
+            .set("fetch.error.backoff.ms", "20")
+            .set("message.max.bytes", max_bytes)
+            .set("fetch.max.bytes", max_bytes)
+            .set("max.partition.fetch.bytes", max_bytes)
+            .create()
+            .map_err(kafka("consumer"))?;
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(&topic, 0, Offset::Offset(next as i64))
+            .map_err(kafka("consumer"))?;
+        consumer.assign(&tpl).map_err(kafka("consumer"))?;
+        let node = Node {
+            chain: chain.clone(),
+            producer: self.producer.clone(),
+            topic: topic.clone(),
+            identity: self.identity.clone(),
+            orderer: Arc::downgrade(self),
+        };
+        tokio::spawn(async move {
+            let failure = node.order(consumer).await;
+            node.chain.fail(format!(
+                "Kafka orderer of `{}` stopped: {failure}",
+                node.topic
+            ));
+        });
+        Ok(())
+    }
+
+    /// Carries out a creation request taken from the consortium's topic, if the
+    /// consortium's configuration at this point of the stream (`consortium`) allows it and
+    /// the channel does not exist: every node decides the same, makes the same block 0
+    /// (each signs its own copy) and so finds the same topic.
+    async fn create(
+        self: &Arc<Self>,
+        consortium: &ChannelState,
+        envelope: &[u8],
+    ) -> Result<(), String> {
+        let Ok(env) = Envelope::decode(envelope) else {
+            return Ok(());
+        };
+        let Ok(incoming) = Incoming::decode(&env) else {
+            return Ok(());
+        };
+        let Ok((update, at)) = incoming.creation(consortium, None) else {
+            return Ok(());
+        };
+        // Made once: a later request for it is void.
+        if self.get(incoming.channel()).is_some() {
+            return Ok(());
+        }
+        let genesis = created_genesis_block(&update, at, &self.identity)
+            .map_err(|e| format!("block 0 of `{}`: {e}", incoming.channel()))?;
+        let chain = Chain::open(&self.dir, &genesis, self.sync)
+            .map_err(|e| format!("`{}`: {e}", incoming.channel()))?;
+        let ch = self
+            .register(chain)
+            .map_err(|e| format!("`{}`: {e}", incoming.channel()))?;
+        self.created
+            .send(ch)
+            .map_err(|_| "the node is stopping".to_string())
+    }
+
+    fn get(&self, name: &str) -> Option<Arc<KafkaChannel>> {
+        self.channels
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
+    }
+
+    /// The configuration in force on `channel`.
+    pub fn config(&self, channel: &str) -> Option<crate::proto::ChannelConfig> {
+        self.get(channel).map(|c| c.chain.state().config().clone())
     }
 
     /// Number of blocks cut on `channel`.
     pub fn height(&self, channel: &str) -> Option<u64> {
-        self.channels.get(channel).map(|c| c.chain.height())
+        self.get(channel).map(|c| c.chain.height())
     }
 
-    fn channel(&self, name: &str) -> Result<&KafkaChannel, OrderError> {
-        self.channels
-            .get(name)
+    fn channel(&self, name: &str) -> Result<Arc<KafkaChannel>, OrderError> {
+        self.get(name)
             .ok_or_else(|| OrderError::UnknownChannel(name.to_string()))
     }
 }
@@ -230,6 +345,8 @@ struct Node {
     producer: FutureProducer,
     topic: String,
     identity: SigningIdentity,
+    /// The node's ordering service, which a creation request adds a channel to.
+    orderer: Weak<KafkaOrderer>,
 }
 
 /// The block being gathered: the cutter with the configuration's limits, and the batch
@@ -385,6 +502,14 @@ impl Node {
                 Ok(())
             }
             KafkaMessageKind::Regular(reg) => self.regular(cut, offset, reg).await,
+            // Only the consortium's topic carries them; anywhere else nothing acts on one.
+            KafkaMessageKind::Create(c) if self.chain.name() == CONSORTIUM_CHANNEL => {
+                match self.orderer.upgrade() {
+                    Some(orderer) => orderer.create(&self.chain.state(), &c.envelope).await,
+                    None => Ok(()),
+                }
+            }
+            KafkaMessageKind::Create(_) => Ok(()),
         }
     }
 
@@ -442,6 +567,22 @@ impl Node {
 impl OrderingService for KafkaOrderer {
     async fn broadcast(&self, envelope: Envelope) -> Result<(), OrderError> {
         let incoming = Incoming::decode(&envelope)?;
+        if self.get(incoming.channel()).is_none() && incoming.is_config() {
+            // A channel to create: checked here, then written into the consortium's topic,
+            // from which every orderer node makes it alike.
+            let consortium = self.channel(CONSORTIUM_CHANNEL)?;
+            incoming.creation(&consortium.chain.state(), Some(crate::tx::now_ms()))?;
+            let msg = KafkaMessage {
+                kind: Some(KafkaMessageKind::Create(KafkaCreate {
+                    envelope: envelope.encode_to_vec(),
+                })),
+            };
+            return send(&self.producer, &consortium.topic, &msg)
+                .await
+                .map_err(|e| {
+                    OrderError::Unavailable(format!("Kafka topic {}: {e}", consortium.topic))
+                });
+        }
         let ch = self.channel(incoming.channel())?;
         if let Some(f) = ch.chain.failure() {
             return Err(OrderError::Unavailable(f));

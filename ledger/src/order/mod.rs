@@ -143,6 +143,14 @@ impl Orderer {
         }
     }
 
+    /// The configuration in force on `channel`, as this node ordered it.
+    pub fn config(&self, channel: &str) -> Option<crate::proto::ChannelConfig> {
+        match self {
+            Orderer::Solo(o) => o.config(channel),
+            Orderer::Kafka(o) => o.config(channel),
+        }
+    }
+
     /// Number of blocks cut on `channel`.
     pub fn height(&self, channel: &str) -> Option<u64> {
         match self {

@@ -3,19 +3,21 @@
 //! every peer's delivery stream reads.
 
 use std::collections::HashMap;
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::chain::{Admitted, Chain, Incoming};
+use super::chain::{Admitted, Chain, Incoming, stored_channels};
 use super::{BlockCutter, Delivered, OrderError, OrderingService};
+use crate::channel::created_genesis_block;
 use crate::identity::SigningIdentity;
 use crate::ledger::LedgerError;
-use crate::proto::{Block, Envelope};
+use crate::network::CONSORTIUM_CHANNEL;
+use crate::proto::{Block, ChannelConfig, Envelope};
 use crate::system::config;
 
 struct SoloChannel {
@@ -25,37 +27,96 @@ struct SoloChannel {
 
 /// The solo ordering service.
 pub struct SoloOrderer {
-    channels: HashMap<String, SoloChannel>,
+    channels: RwLock<HashMap<String, Arc<SoloChannel>>>,
+    dir: PathBuf,
+    identity: SigningIdentity,
+    sync: bool,
+    creating: Mutex<()>,
 }
 
 impl SoloOrderer {
-    /// Starts ordering the channels of `genesis_blocks`, keeping blocks under `dir`, and
-    /// signing as `identity`.
+    /// Starts ordering the channels of `genesis_blocks`, and those created since on the
+    /// running network (each kept in its own block store under `dir`), keeping blocks
+    /// under `dir` and signing as `identity`.
     pub async fn start(
         dir: &Path,
         identity: SigningIdentity,
         genesis_blocks: &[Block],
         sync: bool,
     ) -> Result<Arc<Self>, LedgerError> {
-        let mut channels = HashMap::new();
+        let orderer = SoloOrderer {
+            channels: RwLock::new(HashMap::new()),
+            dir: dir.to_path_buf(),
+            identity,
+            sync,
+            creating: Mutex::new(()),
+        };
         for genesis in genesis_blocks {
-            let chain = Arc::new(Chain::open(dir, genesis, sync)?);
-            let (queue, rx) = mpsc::channel(4096);
-            tokio::spawn(run(chain.clone(), rx, identity.clone()));
-            channels.insert(chain.name().to_string(), SoloChannel { queue, chain });
+            orderer.add(Chain::open(dir, genesis, sync)?);
         }
-        Ok(Arc::new(SoloOrderer { channels }))
+        for name in stored_channels(dir)? {
+            if orderer.get(&name).is_none() {
+                orderer.add(Chain::reopen(dir, &name, sync)?);
+            }
+        }
+        Ok(Arc::new(orderer))
+    }
+
+    fn add(&self, chain: Chain) -> Arc<SoloChannel> {
+        let chain = Arc::new(chain);
+        let (queue, rx) = mpsc::channel(4096);
+        tokio::spawn(run(chain.clone(), rx, self.identity.clone()));
+        let ch = Arc::new(SoloChannel { queue, chain });
+        self.channels
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(ch.chain.name().to_string(), ch.clone());
+        ch
+    }
+
+    fn get(&self, name: &str) -> Option<Arc<SoloChannel>> {
+        self.channels
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
     }
 
     /// Number of blocks cut on `channel`.
     pub fn height(&self, channel: &str) -> Option<u64> {
-        self.channels.get(channel).map(|c| c.chain.height())
+        self.get(channel).map(|c| c.chain.height())
     }
 
-    fn channel(&self, name: &str) -> Result<&SoloChannel, OrderError> {
-        self.channels
-            .get(name)
+    /// The configuration in force on `channel`.
+    pub fn config(&self, channel: &str) -> Option<ChannelConfig> {
+        self.get(channel).map(|c| c.chain.state().config().clone())
+    }
+
+    fn channel(&self, name: &str) -> Result<Arc<SoloChannel>, OrderError> {
+        self.get(name)
             .ok_or_else(|| OrderError::UnknownChannel(name.to_string()))
+    }
+
+    /// Creates the channel `incoming` asks for, if the consortium's configuration in
+    /// force allows it (`Incoming::creation`): its block 0 carries the signed request.
+    fn create(&self, incoming: &Incoming<'_>) -> Result<(), OrderError> {
+        let consortium = self
+            .get(CONSORTIUM_CHANNEL)
+            .ok_or_else(|| OrderError::UnknownChannel(incoming.channel().to_string()))?;
+        let (update, at) =
+            incoming.creation(&consortium.chain.state(), Some(crate::tx::now_ms()))?;
+        // Held across the check and the insertion: two requests for one channel make one.
+        let _creating = self.creating.lock().unwrap_or_else(|p| p.into_inner());
+        if self.get(incoming.channel()).is_some() {
+            return Ok(());
+        }
+        let unavailable = |e: String| OrderError::Unavailable(e);
+        let genesis = created_genesis_block(&update, at, &self.identity)
+            .map_err(|e| unavailable(e.to_string()))?;
+        let chain =
+            Chain::open(&self.dir, &genesis, self.sync).map_err(|e| unavailable(e.to_string()))?;
+        self.add(chain);
+        Ok(())
     }
 }
 
@@ -135,7 +196,10 @@ async fn write_block(ch: &Arc<Chain>, batch: Vec<Vec<u8>>, identity: &SigningIde
 impl OrderingService for SoloOrderer {
     async fn broadcast(&self, envelope: Envelope) -> Result<(), OrderError> {
         let incoming = Incoming::decode(&envelope)?;
-        let ch = self.channel(incoming.channel())?;
+        let ch = match self.get(incoming.channel()) {
+            Some(ch) => ch,
+            None => return self.create(&incoming),
+        };
         if let Some(f) = ch.chain.failure() {
             return Err(OrderError::Unavailable(f));
         }

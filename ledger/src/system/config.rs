@@ -1,5 +1,8 @@
 //! Channel configuration updates (adding an organisation, replacing a CRL): a new
-//! configuration signed by admins of a majority of the current member organisations.
+//! configuration signed by admins of a majority of the current member organisations — or,
+//! when all it changes is one member's revocation list, by that member's own admin (as
+//! Fabric lets each organisation's admins modify its own group): an organisation revokes
+//! its own certificates without asking the others.
 
 use std::collections::BTreeSet;
 
@@ -84,6 +87,45 @@ pub fn sign_update(
     })
 }
 
+/// The member whose revocation list alone `next` changes (sequence apart), if that is all
+/// it changes.
+fn own_crl_change<'a>(current: &ChannelConfig, next: &'a ChannelConfig) -> Option<&'a str> {
+    if current.orgs.len() != next.orgs.len() {
+        return None;
+    }
+    let mut changed = None;
+    for (was, now) in current.orgs.iter().zip(&next.orgs) {
+        if was == now {
+            continue;
+        }
+        let same_but_crl = same_but_crl(was, now);
+        if !same_but_crl || changed.is_some() {
+            return None;
+        }
+        changed = Some(now.msp_id.as_str());
+    }
+    let rest_same = ChannelConfig {
+        orgs: Vec::new(),
+        sequence: 0,
+        ..current.clone()
+    } == ChannelConfig {
+        orgs: Vec::new(),
+        sequence: 0,
+        ..next.clone()
+    };
+    changed.filter(|_| rest_same)
+}
+
+fn same_but_crl(was: &crate::proto::OrgConfig, now: &crate::proto::OrgConfig) -> bool {
+    crate::proto::OrgConfig {
+        crl_pem: Vec::new(),
+        ..was.clone()
+    } == crate::proto::OrgConfig {
+        crl_pem: Vec::new(),
+        ..now.clone()
+    }
+}
+
 /// Checks an update against the configuration in force and returns the new configuration.
 pub fn check_update(
     current: &ChannelState,
@@ -120,6 +162,11 @@ pub fn check_update(
             orgs.insert(p.msp_id.clone());
         }
     }
+    if let Some(org) = own_crl_change(current.config(), &next)
+        && orgs.contains(org)
+    {
+        return Ok(next);
+    }
     let members = current.org_ids().len();
     let needed = members / 2 + 1;
     if orgs.len() < needed {
@@ -128,6 +175,112 @@ pub fn check_update(
             orgs: orgs.into_iter().collect::<Vec<_>>().join(", "),
             members,
             needed,
+        });
+    }
+    Ok(next)
+}
+
+/// Why a request to create a channel is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum CreationError {
+    /// The request does not decode.
+    #[error("the channel creation does not decode: {0}")]
+    Decode(#[from] prost::DecodeError),
+    /// The channel it names is the consortium's own.
+    #[error("`{0}` is the consortium's channel; it exists")]
+    Consortium(String),
+    /// An organisation it names is not a member of the consortium.
+    #[error("`{0}` is not a member of the consortium")]
+    NotAMember(String),
+    /// It names an organisation twice, or none.
+    #[error("a channel needs one or more distinct members of the consortium")]
+    Members,
+    /// Its configuration is not the one the consortium in force gives its members.
+    #[error(
+        "the configuration of `{0}` is not the one the consortium in force gives its members (made against another configuration?)"
+    )]
+    NotDerived(String),
+    /// Not every member of the new channel signed through an admin.
+    #[error("the creation of `{channel}` needs the signature of an admin of {missing}")]
+    Unsigned {
+        /// The channel.
+        channel: String,
+        /// The members whose admin did not sign.
+        missing: String,
+    },
+}
+
+/// The configuration of a new channel `channel` of `orgs`, every one a member of
+/// `consortium`: their member sections, the orderer section and the contract definitions
+/// as the consortium has them, sequence 0. The members come in the consortium's order, so
+/// every node derives the same bytes whatever the order they are named in.
+pub fn member_channel(
+    consortium: &ChannelConfig,
+    channel: &str,
+    orgs: &[&str],
+) -> Result<ChannelConfig, CreationError> {
+    if channel == consortium.channel_id {
+        return Err(CreationError::Consortium(channel.to_string()));
+    }
+    let distinct: BTreeSet<&str> = orgs.iter().copied().collect();
+    if distinct.is_empty() || distinct.len() != orgs.len() {
+        return Err(CreationError::Members);
+    }
+    if let Some(missing) = distinct
+        .iter()
+        .find(|o| !consortium.orgs.iter().any(|m| m.msp_id == **o))
+    {
+        return Err(CreationError::NotAMember(missing.to_string()));
+    }
+    Ok(ChannelConfig {
+        channel_id: channel.to_string(),
+        sequence: 0,
+        orgs: consortium
+            .orgs
+            .iter()
+            .filter(|m| distinct.contains(m.msp_id.as_str()))
+            .cloned()
+            .collect(),
+        orderer: consortium.orderer.clone(),
+        contracts: consortium.contracts.clone(),
+    })
+}
+
+/// Checks a request to create a channel against the consortium's configuration in force
+/// and returns the new channel's configuration: it must be exactly `member_channel` of
+/// the organisations it names, and an admin of every one of them must have signed it.
+/// The ordering service checks it before it creates the channel, and every peer again
+/// before it joins (block 0 of a created channel carries the signed request).
+pub fn check_creation(
+    consortium: &ChannelState,
+    update: &ConfigUpdateEnvelope,
+    at_ms: i64,
+) -> Result<ChannelConfig, CreationError> {
+    let next = ChannelConfig::decode(update.config_bytes.as_slice())?;
+    let orgs: Vec<&str> = next.orgs.iter().map(|o| o.msp_id.as_str()).collect();
+    let want = member_channel(consortium.config(), &next.channel_id, &orgs)?;
+    if want != next {
+        return Err(CreationError::NotDerived(next.channel_id));
+    }
+    let mut signed = BTreeSet::new();
+    for sig in &update.signatures {
+        if let Ok(p) = consortium
+            .members()
+            .verify_endorsement(sig, at_ms, &update.config_bytes)
+            && p.role == Role::Admin
+        {
+            signed.insert(p.msp_id.clone());
+        }
+    }
+    let missing: Vec<&str> = orgs
+        .iter()
+        .copied()
+        .filter(|o| !signed.contains(*o))
+        .collect();
+    if !missing.is_empty() {
+        return Err(CreationError::Unsigned {
+            channel: next.channel_id,
+            missing: missing.join(", "),
         });
     }
     Ok(next)

@@ -4,6 +4,8 @@
 //! reaches the others over gRPC with mutual TLS.
 
 mod against;
+mod configure;
+mod members;
 mod orderer;
 mod peer;
 mod transport;
@@ -33,11 +35,27 @@ fn block_path(dir: &Path, channel: &str) -> PathBuf {
 /// The organisation of `dir` and its place in `genesis`: what kind of node it runs.
 pub fn plan(dir: &Path, genesis: &Genesis) -> Result<(OrgInfo, NodeKind), NodeError> {
     let info = org::load(&dir.join(org::ORG_FILE))?;
-    let listed = genesis.org(&info.org).ok_or_else(|| NodeError::Config {
-        path: dir.display().to_string(),
-        reason: format!("`{}` is not a member of this genesis file", info.org),
-    })?;
-    if listed != &info {
+    let listed = match genesis.org(&info.org) {
+        Some(listed) => listed,
+        // A carrier admitted since the genesis (`consortium add`): its node joins the
+        // consortium's channel from block 0, which the genesis file vouches for.
+        None if info.node == NodeKind::Peer => &info,
+        None => {
+            return Err(NodeError::Config {
+                path: dir.display().to_string(),
+                reason: format!(
+                    "`{}` is not an ordering organisation of this genesis file",
+                    info.org
+                ),
+            });
+        }
+    };
+    // The revocation list moves on after the genesis (`org revoke`); the rest may not.
+    let founded = OrgInfo {
+        crl_pem: info.crl_pem.clone(),
+        ..listed.clone()
+    };
+    if founded != info {
         return Err(NodeError::Config {
             path: dir.display().to_string(),
             reason: format!(

@@ -4,22 +4,50 @@
 //! afterwards it keeps those blocks.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
 
 use ledger::identity::SigningIdentity;
+use ledger::network::CONSORTIUM_CHANNEL;
 use ledger::order::Orderer;
 use prost::Message;
 
 use super::{block_path, read_block, write_new};
 use crate::NodeError;
+use crate::accept::Acceptor;
 use crate::genesis::Genesis;
-use crate::org::{crypto_dir, tls_dir};
+use crate::org::{self, OrgInfo, crypto_dir, tls_dir};
 use crate::serve::{Services, Serving, serve};
 use crate::tls::TlsIdentity;
 
 /// A running orderer node.
 pub struct OrdererNode {
-    orderer: Orderer,
+    orderer: Arc<Orderer>,
     serving: Serving,
+    follower: tokio::task::JoinHandle<Result<(), NodeError>>,
+}
+
+/// How often the node looks at the consortium's configuration.
+const FOLLOW: Duration = Duration::from_secs(1);
+
+/// Admits, from the block that admits them on, the TLS clients of carriers the
+/// consortium admitted since the genesis (`consortium add`).
+async fn follow(
+    orderer: Arc<Orderer>,
+    genesis: Genesis,
+    info: OrgInfo,
+    acceptor: Arc<Acceptor>,
+) -> Result<(), NodeError> {
+    let mut sequence = None;
+    loop {
+        let consortium = orderer.config(CONSORTIUM_CHANNEL);
+        let now = consortium.as_ref().map(|c| c.sequence);
+        if now != sequence {
+            acceptor.trust(&genesis.trust_with(consortium.as_ref(), &info))?;
+            sequence = now;
+        }
+        tokio::time::sleep(FOLLOW).await;
+    }
 }
 
 impl OrdererNode {
@@ -52,19 +80,31 @@ impl OrdererNode {
                 addr: listen.into(),
                 reason: format!("the ordering service cannot start: {e}"),
             })?;
+        let orderer = Arc::new(orderer);
+        let info = org::load(&dir.join(org::ORG_FILE))?;
         let tls = TlsIdentity::load(&tls_dir(dir), "node")?;
         let service = orderer.service();
         let serving = serve(
             listen,
             &tls,
-            &genesis.trust(),
+            &genesis.trust_with(orderer.config(CONSORTIUM_CHANNEL).as_ref(), &info),
             Services {
                 peer: None,
                 orderer: Some(service),
             },
         )
         .await?;
-        Ok(OrdererNode { orderer, serving })
+        let follower = tokio::spawn(follow(
+            orderer.clone(),
+            genesis.clone(),
+            info,
+            serving.acceptor(),
+        ));
+        Ok(OrdererNode {
+            orderer,
+            serving,
+            follower,
+        })
     }
 
     /// Where it listens.
@@ -77,13 +117,28 @@ impl OrdererNode {
         self.orderer.height(channel)
     }
 
-    /// Waits until the server fails (it should not): why.
+    /// Waits until the server fails or the node stops following the consortium (neither
+    /// should happen): why.
     pub async fn failed(&mut self) -> NodeError {
-        self.serving.failed().await
+        tokio::select! {
+            e = self.serving.failed() => e,
+            r = &mut self.follower => match r {
+                Ok(Err(e)) => e,
+                Ok(Ok(())) => NodeError::Serve {
+                    addr: self.serving.addr().to_string(),
+                    reason: "the node stopped following the consortium".into(),
+                },
+                Err(e) => NodeError::Serve {
+                    addr: self.serving.addr().to_string(),
+                    reason: format!("following the consortium: {e}"),
+                },
+            },
+        }
     }
 
     /// Stops serving.
     pub async fn stop(self) -> Result<(), NodeError> {
+        self.follower.abort();
         self.serving.stop().await
     }
 }

@@ -3,7 +3,6 @@
 //! signs as the organisation's client and asks the channel partners' peers to endorse;
 //! and its read model, following the peer. Only this organisation's keys are loaded.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,7 +11,7 @@ use contracts::readmodel::{ReadModel, ReadModelError};
 use ledger::gateway::Gateway;
 use ledger::identity::SigningIdentity;
 use ledger::ledger::ChannelLedger;
-use ledger::network::StateBackend;
+use ledger::network::{CONSORTIUM_CHANNEL, StateBackend};
 use ledger::order::OrderingService;
 use ledger::peer::Peer;
 use ledger::proto::Block;
@@ -20,11 +19,11 @@ use ledger::state::WorldState;
 use ledger::transport::PeerClient;
 use prost::Message;
 use settlement::carrier::CarrierId;
-use tokio::task::JoinHandle;
 
+use super::members::{Live, created};
 use super::{block_path, read_block, write_new};
 use crate::NodeError;
-use crate::client::{Backoff, Dial, RemotePeer};
+use crate::client::{Backoff, Dial};
 use crate::failover::Orderers;
 use crate::genesis::Genesis;
 use crate::org::{crypto_dir, tls_dir};
@@ -40,26 +39,15 @@ pub enum StateChoice {
     Postgres(String),
 }
 
-/// A task the node cannot do without, and what it is.
-type Task = (String, JoinHandle<Result<(), String>>);
-
 /// A running carrier node.
 pub struct PeerNode {
     pub(super) me: CarrierId,
-    pub(super) members: Vec<CarrierId>,
-    pub(super) peer: Arc<Peer>,
-    pub(super) gateway: Gateway,
-    /// The other carriers' peers, by organisation.
-    pub(super) partners: BTreeMap<String, Arc<RemotePeer>>,
-    /// Each channel's members.
-    pub(super) channels: BTreeMap<String, Vec<String>>,
-    pub(super) model: ReadModel,
+    pub(super) live: Arc<Live>,
     pub(super) max_tx_bytes: u32,
-    tasks: Mutex<Vec<Task>>,
     serving: Mutex<Option<Serving>>,
 }
 
-fn peer_dir(dir: &Path, channel: &str) -> PathBuf {
+pub(super) fn peer_dir(dir: &Path, channel: &str) -> PathBuf {
     dir.join("peer").join(channel)
 }
 
@@ -155,105 +143,80 @@ impl PeerNode {
             contracts::installed(),
         ));
         let tls = TlsIdentity::load(&tls_dir(dir), "node")?;
-        let trust = genesis.trust();
-        let dial = |address: &str| Dial {
-            address: address.to_string(),
-            me: tls.clone(),
-            trust: trust.clone(),
-        };
-        let orderer_dials: Vec<Dial> = genesis.orderers().map(|o| dial(&o.address)).collect();
+        let trust = genesis.trust_with(None, &info);
+        let orderer_dials: Vec<Dial> = genesis
+            .orderers()
+            .map(|o| Dial {
+                address: o.address.clone(),
+                me: tls.clone(),
+                trust: trust.clone(),
+            })
+            .collect();
         let orderer = Arc::new(Orderers::new(&orderer_dials, Backoff::default())?);
         state.remember(dir)?;
-        let mut channels = BTreeMap::new();
-        for ch in genesis.channels_of(&info.org) {
-            let block = block_zero(dir, genesis, &ch.name, orderer.as_ref()).await?;
-            let state = open_state(dir, state, &info.org, &ch.name).await?;
-            peer.join(&peer_dir(dir, &ch.name), &block, state, true)
-                .await
-                .map_err(|e| NodeError::Config {
-                    path: peer_dir(dir, &ch.name).display().to_string(),
-                    reason: format!("the peer cannot open its ledger of `{}`: {e}", ch.name),
-                })?;
-            channels.insert(ch.name.clone(), ch.orgs.clone());
-        }
-        let mut tasks = Vec::new();
-        for channel in channels.keys() {
-            let ledger = peer.ledger(channel).ok_or_else(|| NodeError::Config {
-                path: channel.clone(),
-                reason: "not joined".into(),
-            })?;
-            let service: Arc<dyn OrderingService> = orderer.clone();
-            tasks.push((
-                format!("{me}'s peer on `{channel}`"),
-                tokio::spawn(commit_from(ledger, service)),
-            ));
-        }
-        let mut partners = BTreeMap::new();
-        for other in genesis.carriers.iter().filter(|c| c.org != info.org) {
-            partners.insert(
-                other.org.clone(),
-                Arc::new(RemotePeer::new(
-                    &other.org,
-                    &dial(&other.address),
-                    Backoff::default(),
-                )?),
-            );
-        }
-        let mut endorsers: Vec<Arc<dyn PeerClient>> = vec![peer.clone()];
-        endorsers.extend(partners.values().map(|p| p.clone() as Arc<dyn PeerClient>));
-        let gateway = Gateway::new(
-            SigningIdentity::load(&crypto, "client")?,
-            peer.clone(),
-            endorsers,
-            orderer.clone(),
-        );
         let model_path = dir.join("readmodel.sqlite");
         let model = ReadModel::sqlite(&model_path)
             .await
             .map_err(|e| model_error(&model_path, e))?;
-        for channel in channels.keys() {
-            if let Some(ledger) = peer.ledger(channel) {
-                model
-                    .catch_up(&ledger)
-                    .await
-                    .map_err(|e| model_error(&model_path, e))?;
-                let follower = model.clone().follow(ledger);
-                tasks.push((
-                    format!("{me}'s read model of `{channel}`"),
-                    tokio::spawn(async move {
-                        match follower.await {
-                            Ok(r) => r.map_err(|e| e.to_string()),
-                            Err(e) => Err(e.to_string()),
-                        }
-                    }),
-                ));
-            }
+        let gateway = Arc::new(Gateway::new(
+            SigningIdentity::load(&crypto, "client")?,
+            peer.clone(),
+            vec![peer.clone() as Arc<dyn PeerClient>],
+            orderer.clone(),
+        ));
+        let live = Arc::new(Live {
+            dir: dir.to_path_buf(),
+            info: info.clone(),
+            genesis: genesis.clone(),
+            state: state.clone(),
+            tls: tls.clone(),
+            peer: peer.clone(),
+            gateway,
+            orderer: orderer.clone(),
+            model,
+            partners: Default::default(),
+            channels: Default::default(),
+            tasks: Default::default(),
+            joining: Default::default(),
+        });
+        // The channels the genesis file founds with this carrier (a carrier admitted since
+        // joins the consortium's), then those created since that it accepted before.
+        let founded: Vec<String> = if genesis.org(&info.org).is_some() {
+            genesis
+                .channels_of(&info.org)
+                .iter()
+                .map(|c| c.name.clone())
+                .collect()
+        } else {
+            vec![CONSORTIUM_CHANNEL.to_string()]
+        };
+        for channel in &founded {
+            let block = block_zero(dir, genesis, channel, orderer.as_ref()).await?;
+            live.join(channel, &block).await?;
         }
+        for (channel, block) in created(dir, &founded)? {
+            live.join(&channel, &block).await?;
+        }
+        live.add_partners()?;
         let serving = serve(
             listen,
             &tls,
-            &trust,
+            &live.trust(),
             Services {
                 peer: Some(peer.clone()),
                 orderer: None,
             },
         )
         .await?;
-        let members = genesis
-            .carriers
-            .iter()
-            .filter_map(|c| CarrierId::parse(&c.org))
-            .collect();
+        let follower = live.clone().follow(serving.acceptor());
+        live.tasks.lock().unwrap_or_else(|p| p.into_inner()).push((
+            format!("{me}'s view of the consortium"),
+            tokio::spawn(follower),
+        ));
         Ok(PeerNode {
             me,
-            members,
-            peer,
-            gateway,
-            partners,
-            channels,
-            model,
+            live,
             max_tx_bytes: genesis.params.absolute_max_bytes,
-            tasks: Mutex::new(tasks),
             serving: Mutex::new(Some(serving)),
         })
     }
@@ -279,18 +242,34 @@ impl PeerNode {
 
     /// The peer.
     pub fn peer(&self) -> &Arc<Peer> {
-        &self.peer
+        &self.live.peer
     }
 
     /// The read model.
     pub fn read_model(&self) -> &ReadModel {
-        &self.model
+        &self.live.model
+    }
+
+    /// This carrier and those it shares a channel with: the partners it can clear with.
+    /// A member of the consortium with no channel with this carrier is not one.
+    pub fn members(&self) -> Vec<CarrierId> {
+        let channels = self.live.channels.read().unwrap_or_else(|p| p.into_inner());
+        let mut members: Vec<CarrierId> = channels
+            .iter()
+            .filter(|(name, _)| name.as_str() != CONSORTIUM_CHANNEL)
+            .flat_map(|(_, orgs)| orgs.iter())
+            .filter_map(|o| CarrierId::parse(o))
+            .chain(std::iter::once(self.me))
+            .collect();
+        members.sort();
+        members.dedup();
+        members
     }
 
     /// An error naming every task of the node that stopped (its peer no longer commits
     /// or its read model no longer follows): what depends on them must not go on.
     pub fn health(&self) -> Result<(), NodeError> {
-        let tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
+        let tasks = self.live.tasks.lock().unwrap_or_else(|p| p.into_inner());
         let stopped: Vec<&str> = tasks
             .iter()
             .filter(|(_, h)| h.is_finished())
@@ -314,7 +293,7 @@ impl PeerNode {
     pub async fn failed(&self) -> NodeError {
         loop {
             let finished = {
-                let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
+                let mut tasks = self.live.tasks.lock().unwrap_or_else(|p| p.into_inner());
                 tasks
                     .iter()
                     .position(|(_, h)| h.is_finished())
@@ -343,6 +322,7 @@ impl PeerNode {
             .unwrap_or_else(|p| p.into_inner())
             .take();
         for (_, h) in self
+            .live
             .tasks
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -357,15 +337,16 @@ impl PeerNode {
     }
 
     pub(super) fn ledger(&self, channel: &str) -> Option<Arc<ChannelLedger>> {
-        self.peer.ledger(channel)
+        self.live.peer.ledger(channel)
     }
 }
 
 impl Drop for PeerNode {
     fn drop(&mut self) {
         for (_, h) in self
+            .live
             .tasks
-            .get_mut()
+            .lock()
             .unwrap_or_else(|p| p.into_inner())
             .drain(..)
         {
@@ -374,7 +355,7 @@ impl Drop for PeerNode {
     }
 }
 
-fn model_error(path: &Path, e: ReadModelError) -> NodeError {
+pub(super) fn model_error(path: &Path, e: ReadModelError) -> NodeError {
     NodeError::Config {
         path: path.display().to_string(),
         reason: format!("read model: {e}"),
@@ -440,7 +421,7 @@ pub(super) async fn open_state(
 /// validated by this peer. When the ordering service cannot be reached, it tries again
 /// (saying so) from the next block it needs, so a node that was down, or whose orderer
 /// was, catches up by itself; a block this peer refuses ends the task with the reason.
-async fn commit_from(
+pub(super) async fn commit_from(
     ledger: Arc<ChannelLedger>,
     orderer: Arc<dyn OrderingService>,
 ) -> Result<(), String> {

@@ -48,6 +48,7 @@ impl PeerNode {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
             let have = self
+                .live
                 .model
                 .savepoint(channel)
                 .await
@@ -70,12 +71,12 @@ impl PeerNode {
     /// Waits (a while) until the other members' peers on `channel` have committed `tx_id`,
     /// so the partner's next command sees it; a partner that does not answer is skipped.
     async fn partners_committed(&self, channel: &str, tx_id: &str) {
-        let Some(orgs) = self.channels.get(channel) else {
+        let Some(orgs) = self.live.members_of(channel) else {
             return;
         };
         let deadline = tokio::time::Instant::now() + PARTNERS;
         for org in orgs.iter().filter(|o| o.as_str() != self.me.as_str()) {
-            let Some(partner) = self.partners.get(org) else {
+            let Some(partner) = self.live.partner(org) else {
                 continue;
             };
             while tokio::time::Instant::now() < deadline {
@@ -95,7 +96,7 @@ impl PeerNode {
 #[async_trait]
 impl Transport for PeerNode {
     fn members(&self) -> Vec<CarrierId> {
-        self.members.clone()
+        PeerNode::members(self)
     }
 
     fn acts_for(&self) -> Vec<CarrierId> {
@@ -110,11 +111,13 @@ impl Transport for PeerNode {
     ) -> Result<Vec<u8>, ClientError> {
         self.acting(me)?;
         let endorsed = self
+            .live
             .gateway
             .endorse(channel, CLEARING, call.function, call.args)
             .await
             .map_err(ClientError::from)?;
         let submitted = self
+            .live
             .gateway
             .submit(endorsed, channel)
             .await
@@ -144,7 +147,8 @@ impl Transport for PeerNode {
         call: Call,
     ) -> Result<Vec<u8>, ClientError> {
         self.acting(me)?;
-        self.gateway
+        self.live
+            .gateway
             .evaluate(channel, CLEARING, call.function, call.args)
             .await
             .map_err(ClientError::from)
@@ -152,10 +156,11 @@ impl Transport for PeerNode {
 
     async fn view(&self, me: CarrierId, view: View) -> Result<ViewReply, ClientError> {
         self.acting(me)?;
-        for channel in self.channels.keys() {
-            self.applied(channel, APPLY).await?;
+        for channel in self.live.channel_names() {
+            self.applied(&channel, APPLY).await?;
         }
-        self.model
+        self.live
+            .model
             .answer(me, view)
             .await
             .map_err(|e| ClientError::Fault(format!("{me}'s read model: {e}")))
