@@ -46,6 +46,11 @@ pub struct ClearingArgs {
     /// Batches in flight at once.
     #[arg(long, default_value_t = 4)]
     pub concurrency: usize,
+    /// Clear through running nodes of separate organisations instead of an embedded
+    /// network: alpha's and beta's organisation directories (SPEC §11), each command
+    /// through its own node. Their network must not have cleared the month yet.
+    #[arg(long, value_delimiter = ',', value_name = "ALPHA_DIR,BETA_DIR")]
+    pub nodes: Vec<PathBuf>,
 }
 
 /// Size and place of a benchmark.
@@ -199,7 +204,6 @@ pub(super) async fn setup(
     s: &GenSummary,
     orderer: ledger::network::OrdererParams,
 ) -> anyhow::Result<(contracts::client::Clearing, contracts::client::Clearing)> {
-    use contracts::api;
     use contracts::client::{Clearing, Embedded};
     if net_dir.exists() {
         std::fs::remove_dir_all(net_dir)
@@ -218,6 +222,43 @@ pub(super) async fn setup(
     let net = Embedded::open(net_dir).await?;
     let alpha = Clearing::new(net.clone(), carrier("alpha")?)?;
     let beta = Clearing::new(net.clone(), carrier("beta")?)?;
+    agree(&alpha, &beta, s, "network, ratesheet, deal").await?;
+    Ok((alpha, beta))
+}
+
+/// Clients of alpha and beta through their own running nodes (`--nodes`), with beta's
+/// sheet and the generated deal in force.
+async fn setup_nodes(
+    dirs: &[PathBuf],
+    s: &GenSummary,
+) -> anyhow::Result<(contracts::client::Clearing, contracts::client::Clearing)> {
+    let [alpha_dir, beta_dir] = dirs else {
+        anyhow::bail!("--nodes takes alpha's and beta's organisation directories");
+    };
+    let mut clients = Vec::new();
+    for (dir, want) in [(alpha_dir, "alpha"), (beta_dir, "beta")] {
+        let me = super::session::acting_as(dir, None).map_err(|e| anyhow::anyhow!("{e}"))?;
+        anyhow::ensure!(
+            me.as_str() == want,
+            "{}: --nodes takes alpha's directory, then beta's (the generated deal names them)",
+            dir.display()
+        );
+        clients.push(super::session::connect(dir, me).await?);
+    }
+    let beta = clients.pop().context("beta's client")?;
+    let alpha = clients.pop().context("alpha's client")?;
+    agree(&alpha, &beta, s, "ratesheet, deal through the nodes").await?;
+    Ok((alpha, beta))
+}
+
+/// beta publishes the generated ratesheet; alpha proposes the generated deal, beta accepts.
+async fn agree(
+    alpha: &contracts::client::Clearing,
+    beta: &contracts::client::Clearing,
+    s: &GenSummary,
+    what: &str,
+) -> anyhow::Result<()> {
+    use contracts::api;
     let t = Instant::now();
     beta.call::<api::PublishSheet>(
         alpha.me(),
@@ -234,19 +275,20 @@ pub(super) async fn setup(
         },
     )
     .await?;
-    let deal_id = super::clearing::propose_deal(&alpha, &s.deal).await?;
+    let deal_id = super::clearing::propose_deal(alpha, &s.deal).await?;
     beta.call::<api::AcceptDeal>(alpha.me(), contracts::DealId { id: deal_id })
         .await?;
-    println!(
-        "setup (network, ratesheet, deal): {:.3} s",
-        t.elapsed().as_secs_f64()
-    );
-    Ok((alpha, beta))
+    println!("setup ({what}): {:.3} s", t.elapsed().as_secs_f64());
+    Ok(())
 }
 
 async fn clearing(a: ClearingArgs) -> anyhow::Result<u8> {
     let (dir, s) = prepare(&a.data)?;
-    let (alpha, beta) = setup(&dir.join("network"), &s, Default::default()).await?;
+    let (alpha, beta) = if a.nodes.is_empty() {
+        setup(&dir.join("network"), &s, Default::default()).await?
+    } else {
+        setup_nodes(&a.nodes, &s).await?
+    };
     let mut total = 0.0;
     for (who, file) in [(&alpha, &s.payer_cdrs), (&beta, &s.payee_cdrs)] {
         let t = Instant::now();
