@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use common::{
-    Node, PERIOD, agree, bin, exports_are_golden, found, iclear, ok, submit_args, through_a_crash,
+    FOUNDERS, PERIOD, agree, bin, exports_are_golden, founded_and_running, iclear, ok, submit_args,
+    through_a_crash,
 };
-use testkit::free_port;
 
 /// Files and their bytes.
 type Files = Vec<(PathBuf, Vec<u8>)>;
@@ -99,32 +99,12 @@ fn three_carriers_and_an_orderer_as_separate_processes() {
     let root = tmp.path();
     let t0 = Instant::now();
     let step = |what: &str| eprintln!("[{:>6.1}s] {what}", t0.elapsed().as_secs_f64());
-    let ports: Vec<u16> = (0..4).map(|_| free_port()).collect();
-    let orgs = [
-        ("ordering", ports[0], true),
-        ("alpha", ports[1], false),
-        ("beta", ports[2], false),
-        ("gamma", ports[3], false),
-    ];
-    let genesis = found(root, &orgs, &[]);
-
     let pg = std::env::var("ICLEAR_TEST_PG_URL").ok();
     assert!(
         pg.is_some() || std::env::var("ICLEAR_REQUIRE_PG").as_deref() != Ok("1"),
         "ICLEAR_REQUIRE_PG=1 but ICLEAR_TEST_PG_URL is unset"
     );
-    let mut orderer = Node::new(root.join("ordering"), &genesis, None);
-    let mut alpha = Node::new(root.join("alpha"), &genesis, None);
-    let mut beta = Node::new(root.join("beta"), &genesis, pg.clone());
-    let mut gamma = Node::new(root.join("gamma"), &genesis, None);
-    orderer.start();
-    orderer.wait_listening(ports[0]);
-    for n in [&mut alpha, &mut beta, &mut gamma] {
-        n.start();
-    }
-    for n in [&mut alpha, &mut beta, &mut gamma] {
-        n.wait_ready();
-    }
+    let (ports, _, [mut orderer, mut alpha, mut beta, mut gamma]) = founded_and_running(root, pg);
 
     step("nodes ready");
     // A process acting for alpha signs as alpha only: its directory refuses --as beta.
@@ -238,12 +218,12 @@ fn three_carriers_and_an_orderer_as_separate_processes() {
 
     // No organisation's directory holds another's private key, and every key is 0600.
     let mut files: Vec<(String, Files)> = Vec::new();
-    for (org, _, _) in orgs {
+    for org in FOUNDERS {
         let mut f = Vec::new();
         all_files(&root.join(org), &mut f);
         files.push((org.to_string(), f));
     }
-    for (org, _, _) in orgs {
+    for org in FOUNDERS {
         for (path, key) in private_keys(&root.join(org)) {
             use std::os::unix::fs::PermissionsExt as _;
             let mode = std::fs::metadata(&path).expect("key").permissions().mode();

@@ -13,7 +13,10 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{Node, PERIOD, agree, bin, exports_are_golden, found, iclear, ok, small, submit_args};
+use common::{
+    Node, PERIOD, agree, bin, exports_are_golden, founded_and_running, iclear, ok, small,
+    submit_args,
+};
 use testkit::free_port;
 
 /// The small month's file of `who`, with beta's part played by delta (and the fixture's
@@ -144,31 +147,13 @@ fn a_carrier_joins_a_running_network_and_clears_a_month() {
     let root = tmp.path();
     let t0 = Instant::now();
     let step = |what: &str| eprintln!("[{:>6.1}s] {what}", t0.elapsed().as_secs_f64());
-    let ports: Vec<u16> = (0..5).map(|_| free_port()).collect();
-    let orgs = [
-        ("ordering", ports[0], true),
-        ("alpha", ports[1], false),
-        ("beta", ports[2], false),
-        ("gamma", ports[3], false),
-    ];
-    let genesis = found(root, &orgs, &[]);
-    let mut orderer = Node::new(root.join("ordering"), &genesis, None);
-    let mut alpha = Node::new(root.join("alpha"), &genesis, None);
-    let mut beta = Node::new(root.join("beta"), &genesis, None);
-    let mut gamma = Node::new(root.join("gamma"), &genesis, None);
-    orderer.start();
-    orderer.wait_listening(ports[0]);
-    for n in [&mut alpha, &mut beta, &mut gamma] {
-        n.start();
-    }
-    for n in [&mut alpha, &mut beta, &mut gamma] {
-        n.wait_ready();
-    }
+    let (ports, genesis, [mut orderer, mut alpha, mut beta, mut gamma]) =
+        founded_and_running(root, None);
     step("alpha, beta, gamma and the orderer run");
 
     // delta's own material, on its own "machine": nobody else's keys.
     let delta_dir = root.join("delta");
-    let address = format!("127.0.0.1:{}", ports[4]);
+    let address = format!("127.0.0.1:{}", free_port());
     ok(iclear(
         &delta_dir,
         &["org", "init", "--org", "delta", "--address", &address],
@@ -392,6 +377,21 @@ fn a_carrier_joins_a_running_network_and_clears_a_month() {
             );
         }
     }
+    // Each compares its chains with the other's node, channels created since included.
+    let alpha_addr = format!("127.0.0.1:{}", ports[1]);
+    let out = ok(iclear(
+        &delta.dir,
+        &["ledger", "verify", "--against", &alpha_addr],
+    ));
+    assert!(
+        out.contains("same  alpha.delta") && out.contains("OK, 2 shared channel(s) agree"),
+        "{out}"
+    );
+    let out = ok(iclear(
+        &alpha.dir,
+        &["ledger", "verify", "--against", &address],
+    ));
+    assert!(out.contains("OK, 2 shared channel(s) agree"), "{out}");
     step("alpha and delta cleared their month");
 
     // alpha and beta's month went on through all of it.
@@ -429,8 +429,7 @@ fn a_carrier_joins_a_running_network_and_clears_a_month() {
         stderr(&none)
     );
 
-    // Every organisation's chains verify, delta's included, and delta's directory holds
-    // only its own keys (tests/nodes.rs checks the founders' the same way).
+    // Every organisation's chains verify, delta's included.
     for n in [&mut alpha, &mut beta, &mut gamma, &mut delta, &mut orderer] {
         n.stop();
     }
@@ -442,6 +441,9 @@ fn a_carrier_joins_a_running_network_and_clears_a_month() {
             n.dir.display()
         );
     }
+    // The orderer's verify covers the channel created while it ran.
+    let out = ok(iclear(&orderer.dir, &["ledger", "verify"]));
+    assert!(out.contains("alpha.delta"), "{out}");
     // Restarted, alpha's and delta's nodes keep the channel created while they ran.
     orderer.start();
     orderer.wait_listening(ports[0]);

@@ -407,6 +407,18 @@ async fn a_file_without_rejects_gets_a_rejects_file_with_its_header_only() {
     assert_eq!(rejects_of(&rejects), "line,reason,raw\n");
 }
 
+/// alpha's file of three rows, the second with delta, which is no carrier of this network:
+/// there is no alpha.delta channel.
+fn with_delta(f: &Fixture) -> PathBuf {
+    let text = format!(
+        "{HEADER}\n{}\n{}\n{}\n",
+        row("D1", "beta"),
+        row("D2", "delta"),
+        row("D3", "beta"),
+    );
+    f.file("delta.csv", text.as_bytes())
+}
+
 /// The client, except that it does not screen counterparties: every batch reaches the
 /// ledger, which judges it.
 struct Unscreened<'a>(&'a Clearing);
@@ -425,14 +437,7 @@ impl ingest::BatchSink for Unscreened<'_> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_counterparty_without_a_channel_is_bad_carrier_and_never_sent() {
     let f = Fixture::new().await;
-    // delta is no carrier of this network: there is no alpha.delta channel.
-    let text = format!(
-        "{HEADER}\n{}\n{}\n{}\n",
-        row("D1", "beta"),
-        row("D2", "delta"),
-        row("D3", "beta"),
-    );
-    let path = f.file("delta.csv", text.as_bytes());
+    let path = with_delta(&f);
     let (report, rejects) = f.submit(&path, FormatSpec::Native, opts(1, 1)).await;
     let report = report.unwrap();
     assert_eq!((report.rows, report.accepted, report.batches), (3, 2, 2));
@@ -447,13 +452,7 @@ async fn a_counterparty_without_a_channel_is_bad_carrier_and_never_sent() {
 async fn a_batch_the_ledger_refuses_stops_the_submission_and_names_its_line() {
     let f = Fixture::new().await;
     // A batch for delta, which has no channel with alpha, reaches the ledger unscreened.
-    let text = format!(
-        "{HEADER}\n{}\n{}\n{}\n",
-        row("D1", "beta"),
-        row("D2", "delta"),
-        row("D3", "beta"),
-    );
-    let path = f.file("delta.csv", text.as_bytes());
+    let path = with_delta(&f);
     let rejects = path.with_extension("rejects.csv");
     let err = submit_file(
         &path,

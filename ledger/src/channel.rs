@@ -75,6 +75,14 @@ impl ChannelState {
             channel: channel.clone(),
             source,
         };
+        for org in config.orgs.iter().chain(&orderer_orgs_of(orderer)) {
+            if let Err(reason) = check_reach(org) {
+                return Err(ChannelError::Invalid {
+                    channel: channel.clone(),
+                    reason: format!("member `{}`: {reason}", org.msp_id),
+                });
+            }
+        }
         let members = Membership::new(&config.orgs).map_err(msp)?;
         let orderer_orgs: Vec<OrgConfig> = std::iter::once(orderer_org)
             .chain(&orderer.more_orgs)
@@ -142,6 +150,40 @@ impl ChannelState {
     }
 }
 
+fn orderer_orgs_of(orderer: &OrdererConfig) -> Vec<OrgConfig> {
+    orderer
+        .org
+        .iter()
+        .chain(&orderer.more_orgs)
+        .cloned()
+        .collect()
+}
+
+/// What nodes read of a member's section to reach it — its TLS CA and its node's address,
+/// both optional — is well formed: a member admitted with a TLS CA that does not parse, or
+/// an address that is not `HOST:PORT`, would break every node that follows the
+/// configuration, so such a configuration is refused where it is checked, once.
+fn check_reach(org: &OrgConfig) -> Result<(), String> {
+    if !org.tls_ca_cert_pem.is_empty() {
+        let certs = openssl::x509::X509::stack_from_pem(&org.tls_ca_cert_pem)
+            .map_err(|e| format!("its TLS CA is not a PEM certificate: {e}"))?;
+        if certs.is_empty() {
+            return Err("its TLS CA holds no certificate".into());
+        }
+    }
+    if !org.endpoint.is_empty() {
+        let port = org
+            .endpoint
+            .rsplit_once(':')
+            .filter(|(host, _)| !host.is_empty())
+            .and_then(|(_, p)| p.parse::<u16>().ok());
+        if port.is_none() {
+            return Err(format!("its address `{}` is not HOST:PORT", org.endpoint));
+        }
+    }
+    Ok(())
+}
+
 /// Encodes a configuration transaction for `channel` signed by `creator`.
 pub fn config_envelope(
     update: &ConfigUpdateEnvelope,
@@ -200,22 +242,36 @@ pub fn shared_genesis_block(
     config: &ChannelConfig,
     orderer: &SigningIdentity,
 ) -> Result<Block, ChannelError> {
-    ChannelState::new(config.clone())?;
     let config_bytes = config.encode_to_vec();
+    let tx_id = hex::encode(crate::crypto::sha256(&config_bytes));
+    let update = ConfigUpdateEnvelope {
+        config_bytes,
+        signatures: Vec::new(),
+    };
+    unsigned_genesis(config, &update, tx_id, 0, orderer)
+}
+
+/// Block 0 holding `update` (of `config`) as an unsigned configuration envelope with
+/// `tx_id` and `timestamp_ms`, signed by `orderer` and flagged valid: its header and data
+/// depend on these alone.
+fn unsigned_genesis(
+    config: &ChannelConfig,
+    update: &ConfigUpdateEnvelope,
+    tx_id: String,
+    timestamp_ms: i64,
+    orderer: &SigningIdentity,
+) -> Result<Block, ChannelError> {
+    ChannelState::new(config.clone())?;
     let payload = Payload {
         header: Some(Header {
             tx_type: TxType::Config as i32,
             channel: config.channel_id.clone(),
-            tx_id: hex::encode(crate::crypto::sha256(&config_bytes)),
+            tx_id,
             creator: None,
-            timestamp_ms: 0,
+            timestamp_ms,
             format_version: FORMAT_VERSION,
         }),
-        data: ConfigUpdateEnvelope {
-            config_bytes,
-            signatures: Vec::new(),
-        }
-        .encode_to_vec(),
+        data: update.encode_to_vec(),
     };
     let env = Envelope {
         payload: payload.encode_to_vec(),
@@ -250,34 +306,8 @@ pub fn created_genesis_block(
             reason: format!("the creation request does not decode: {e}"),
         }
     })?;
-    ChannelState::new(config.clone())?;
-    let data = update.encode_to_vec();
-    let payload = Payload {
-        header: Some(Header {
-            tx_type: TxType::Config as i32,
-            channel: config.channel_id.clone(),
-            tx_id: hex::encode(crate::crypto::sha256(&data)),
-            creator: None,
-            timestamp_ms: at_ms,
-            format_version: FORMAT_VERSION,
-        }),
-        data,
-    };
-    let env = Envelope {
-        payload: payload.encode_to_vec(),
-        signature: Vec::new(),
-    };
-    let mut block =
-        new_block(0, Vec::new(), vec![env.encode_to_vec()], orderer).map_err(|source| {
-            ChannelError::Msp {
-                channel: config.channel_id.clone(),
-                source,
-            }
-        })?;
-    if let Some(m) = block.metadata.as_mut() {
-        m.validation_flags = vec![ValidationCode::Valid as u8];
-    }
-    Ok(block)
+    let tx_id = hex::encode(crate::crypto::sha256(&update.encode_to_vec()));
+    unsigned_genesis(&config, update, tx_id, at_ms, orderer)
 }
 
 /// The configuration carried by a genesis block.
@@ -348,6 +378,38 @@ mod tests {
         assert!(refusal(unknown).contains("unknown"));
         let two = orderer_section(OrderingKind::Kafka, &["b:9092"], &["o1", "o2"]);
         assert!(ChannelState::new(config(two)).is_ok());
+    }
+
+    #[test]
+    fn a_members_tls_ca_and_address_must_be_usable_when_given() {
+        let section = orderer_section(OrderingKind::Solo, &[], &["o1"]);
+        let with = |change: fn(&mut OrgConfig)| {
+            let mut c = config(section.clone());
+            change(&mut c.orgs[0]);
+            ChannelState::new(c)
+        };
+        assert!(with(|_| {}).is_ok(), "both are optional");
+        let ok = with(|o| {
+            o.tls_ca_cert_pem = o.ca_cert_pem.clone();
+            o.endpoint = "alpha.example:7051".into();
+        });
+        assert!(ok.is_ok());
+        for (bad, says) in [
+            (
+                with(|o| o.tls_ca_cert_pem = b"not a certificate".to_vec()),
+                "TLS CA",
+            ),
+            (with(|o| o.endpoint = "alpha.example".into()), "HOST:PORT"),
+            (with(|o| o.endpoint = ":7051".into()), "HOST:PORT"),
+        ] {
+            match bad {
+                Err(ChannelError::Invalid { reason, .. }) => {
+                    assert!(reason.contains(says), "{reason}")
+                }
+                Err(e) => panic!("{e}"),
+                Ok(_) => panic!("accepted"),
+            }
+        }
     }
 
     #[test]

@@ -39,7 +39,9 @@ async fn a_channel_is_created_only_with_every_members_admin() {
     use ledger::network::{self, CONSORTIUM_CHANNEL, InitOptions, crypto_dir, load_genesis};
     use ledger::order::OrderError;
     use ledger::order::config_update_of;
-    use ledger::system::config::{check_creation, member_channel, sign_update};
+    use ledger::system::config::{
+        check_creation, check_creation_since, member_channel, sign_update,
+    };
     use ledger::tx::now_ms;
 
     let dir = tempfile::tempdir().unwrap();
@@ -150,6 +152,32 @@ async fn a_channel_is_created_only_with_every_members_admin() {
     let (update, at) = config_update_of(env).unwrap();
     let state = ChannelState::new(consortium.clone()).unwrap();
     assert_eq!(check_creation(&state, &update, at).unwrap(), config);
+    // Once alpha replaced its revocation list in the consortium, the request is no longer
+    // what the consortium gives its members, yet a peer joining late still accepts it: the
+    // same members with the same CAs, signed by both admins.
+    let mut ca =
+        ledger::identity::CertificateAuthority::load(&crypto_dir(dir.path(), "alpha")).unwrap();
+    ca.revoke(&id("alpha", "client")).unwrap();
+    let mut later = consortium.clone();
+    later.sequence += 1;
+    for o in later.orgs.iter_mut().filter(|o| o.msp_id == "alpha") {
+        o.crl_pem = ca.crl_pem().unwrap();
+    }
+    let later_state = ChannelState::new(later.clone()).unwrap();
+    assert!(check_creation(&later_state, &update, at).is_err());
+    assert_eq!(
+        check_creation_since(&later_state, &update, at).unwrap(),
+        config
+    );
+    // Not when the consortium's alpha has another CA than the request's.
+    let mut other_ca = later.clone();
+    let impostor = ledger::identity::CertificateAuthority::new("alpha", 30).unwrap();
+    for o in other_ca.orgs.iter_mut().filter(|o| o.msp_id == "alpha") {
+        o.ca_cert_pem = impostor.cert_pem().unwrap();
+        o.crl_pem = impostor.crl_pem().unwrap();
+    }
+    let other_state = ChannelState::new(other_ca).unwrap();
+    assert!(check_creation_since(&other_state, &update, at).is_err());
 
     drop(orderer);
     let again = start().await;

@@ -183,6 +183,43 @@ pub fn found(root: &Path, orgs: &[(&str, u16, bool)], extra: &[&str]) -> PathBuf
     genesis
 }
 
+/// The founders of the multi-process tests' network.
+pub const FOUNDERS: [&str; 4] = ["ordering", "alpha", "beta", "gamma"];
+
+/// The network of the multi-process tests under `root`: the ordering organisation and
+/// alpha, beta and gamma founded on free ports, each node started and ready (beta's world
+/// state in `beta_state` when given). Returns the ports (in `FOUNDERS` order), the genesis
+/// file and the nodes: orderer, alpha, beta, gamma.
+pub fn founded_and_running(
+    root: &Path,
+    beta_state: Option<String>,
+) -> (Vec<u16>, PathBuf, [Node; 4]) {
+    let ports: Vec<u16> = (0..4).map(|_| testkit::free_port()).collect();
+    let orgs: Vec<(&str, u16, bool)> = FOUNDERS
+        .iter()
+        .zip(&ports)
+        .map(|(org, port)| (*org, *port, *org == "ordering"))
+        .collect();
+    let genesis = found(root, &orgs, &[]);
+    let mut nodes = FOUNDERS.map(|org| {
+        let state = if org == "beta" {
+            beta_state.clone()
+        } else {
+            None
+        };
+        Node::new(root.join(org), &genesis, state)
+    });
+    nodes[0].start();
+    nodes[0].wait_listening(ports[0]);
+    for n in &mut nodes[1..] {
+        n.start();
+    }
+    for n in &mut nodes[1..] {
+        n.wait_ready();
+    }
+    (ports, genesis, nodes)
+}
+
 /// beta's ratesheet and the alpha–beta deal of the small month, agreed.
 pub fn agree(alpha: &Path, beta: &Path) -> String {
     let out = ok(iclear(

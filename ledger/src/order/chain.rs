@@ -275,76 +275,14 @@ impl<'a> Incoming<'a> {
         self.header.tx_type == TxType::Config as i32
     }
 
-    /// Checks it as the request to create its channel, which the ordering service does not
-    /// have yet: a configuration envelope whose creator is a member of the consortium,
-    /// whose time is within the skew of `now_ms`, and whose update `check_creation`
-    /// accepts against the consortium's configuration in force. Returns the update and its
-    /// time, from which the channel's block 0 is made.
-    pub(crate) fn creation(
-        &self,
-        consortium: &ChannelState,
-        now_ms: Option<i64>,
-    ) -> Result<(ConfigUpdateEnvelope, i64), OrderError> {
-        let header = &self.header;
-        if !self.is_config() {
-            return Err(OrderError::UnknownChannel(header.channel.clone()));
-        }
-        let tx_id = header.tx_id.clone();
-        if let Some(now) = now_ms {
-            let skew_ms = now.abs_diff(header.timestamp_ms);
-            if skew_ms > MAX_SKEW_MS {
-                return Err(OrderError::Skew {
-                    tx_id,
-                    skew_ms,
-                    limit_ms: MAX_SKEW_MS,
-                });
-            }
-        }
-        let creator = header
-            .creator
-            .as_ref()
-            .ok_or_else(|| OrderError::Malformed("no creator".into()))?;
-        consortium
-            .members()
-            .verify(
-                creator,
-                header.timestamp_ms,
-                &self.envelope.payload,
-                &self.envelope.signature,
-            )
-            .map_err(|e| OrderError::Creator {
-                tx_id: tx_id.clone(),
-                reason: e.to_string(),
-            })?;
-        let update = ConfigUpdateEnvelope::decode(self.payload.data.as_slice())
-            .map_err(|e| OrderError::Malformed(e.to_string()))?;
-        let config =
-            config::check_creation(consortium, &update, header.timestamp_ms).map_err(|e| {
-                OrderError::Config {
-                    tx_id: tx_id.clone(),
-                    reason: e.to_string(),
-                }
-            })?;
-        if config.channel_id != header.channel {
-            return Err(OrderError::Config {
-                tx_id,
-                reason: format!(
-                    "the envelope is for `{}` but creates `{}`",
-                    header.channel, config.channel_id
-                ),
-            });
-        }
-        Ok((update, header.timestamp_ms))
-    }
-
-    /// Checks it against the configuration in force: size, creator and signature, a
-    /// configuration update's rules, and, when `now_ms` is given, its timestamp against the
-    /// orderer's clock (only at admission: ordering itself must not read a clock).
-    pub(crate) fn admit(
+    /// What every envelope must pass against the configuration `state`: its size, its time
+    /// when `now_ms` is given (only at admission: ordering itself must not read a clock),
+    /// and its creator's signature and membership. Its encoded bytes.
+    fn check_envelope(
         &self,
         state: &ChannelState,
         now_ms: Option<i64>,
-    ) -> Result<Admitted, OrderError> {
+    ) -> Result<Vec<u8>, OrderError> {
         let header = &self.header;
         let tx_id = header.tx_id.clone();
         let bytes = self.envelope.encode_to_vec();
@@ -380,9 +318,59 @@ impl<'a> Incoming<'a> {
                 &self.envelope.signature,
             )
             .map_err(|e| OrderError::Creator {
-                tx_id: tx_id.clone(),
+                tx_id,
                 reason: e.to_string(),
             })?;
+        Ok(bytes)
+    }
+
+    /// Checks it as the request to create its channel, which the ordering service does not
+    /// have yet: a configuration envelope that passes `check_envelope` against the
+    /// consortium's configuration in force, and whose update `check_creation`
+    /// accepts against the consortium's configuration in force. Returns the update and its
+    /// time, from which the channel's block 0 is made.
+    pub(crate) fn creation(
+        &self,
+        consortium: &ChannelState,
+        now_ms: Option<i64>,
+    ) -> Result<(ConfigUpdateEnvelope, i64), OrderError> {
+        let header = &self.header;
+        if !self.is_config() {
+            return Err(OrderError::UnknownChannel(header.channel.clone()));
+        }
+        self.check_envelope(consortium, now_ms)?;
+        let tx_id = header.tx_id.clone();
+        let update = ConfigUpdateEnvelope::decode(self.payload.data.as_slice())
+            .map_err(|e| OrderError::Malformed(e.to_string()))?;
+        let config =
+            config::check_creation(consortium, &update, header.timestamp_ms).map_err(|e| {
+                OrderError::Config {
+                    tx_id: tx_id.clone(),
+                    reason: e.to_string(),
+                }
+            })?;
+        if config.channel_id != header.channel {
+            return Err(OrderError::Config {
+                tx_id,
+                reason: format!(
+                    "the envelope is for `{}` but creates `{}`",
+                    header.channel, config.channel_id
+                ),
+            });
+        }
+        Ok((update, header.timestamp_ms))
+    }
+
+    /// Checks it against the configuration in force: `check_envelope`, then a
+    /// configuration update's rules.
+    pub(crate) fn admit(
+        &self,
+        state: &ChannelState,
+        now_ms: Option<i64>,
+    ) -> Result<Admitted, OrderError> {
+        let header = &self.header;
+        let tx_id = header.tx_id.clone();
+        let bytes = self.check_envelope(state, now_ms)?;
         let config = if header.tx_type == TxType::Config as i32 {
             let update = ConfigUpdateEnvelope::decode(self.payload.data.as_slice())
                 .map_err(|e| OrderError::Malformed(e.to_string()))?;

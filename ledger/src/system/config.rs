@@ -87,6 +87,27 @@ pub fn sign_update(
     })
 }
 
+/// The members of `state` an admin of which validly signed `update` at `at_ms`. Invalid
+/// signatures are ignored rather than fatal: who signed decides.
+fn admin_signers(
+    state: &ChannelState,
+    update: &ConfigUpdateEnvelope,
+    at_ms: i64,
+) -> BTreeSet<String> {
+    update
+        .signatures
+        .iter()
+        .filter_map(|sig| {
+            state
+                .members()
+                .verify_endorsement(sig, at_ms, &update.config_bytes)
+                .ok()
+        })
+        .filter(|p| p.role == Role::Admin)
+        .map(|p| p.msp_id.clone())
+        .collect()
+}
+
 /// The member whose revocation list alone `next` changes (sequence apart), if that is all
 /// it changes.
 fn own_crl_change<'a>(current: &ChannelConfig, next: &'a ChannelConfig) -> Option<&'a str> {
@@ -151,17 +172,7 @@ pub fn check_update(
         });
     }
     ChannelState::new(next.clone())?;
-    let mut orgs = BTreeSet::new();
-    for sig in &update.signatures {
-        // Invalid signatures are ignored rather than fatal: the count decides.
-        if let Ok(p) = current
-            .members()
-            .verify_endorsement(sig, at_ms, &update.config_bytes)
-            && p.role == Role::Admin
-        {
-            orgs.insert(p.msp_id.clone());
-        }
-    }
+    let orgs = admin_signers(current, update, at_ms);
     if let Some(org) = own_crl_change(current.config(), &next)
         && orgs.contains(org)
     {
@@ -262,19 +273,68 @@ pub fn check_creation(
     if want != next {
         return Err(CreationError::NotDerived(next.channel_id));
     }
-    let mut signed = BTreeSet::new();
-    for sig in &update.signatures {
-        if let Ok(p) = consortium
-            .members()
-            .verify_endorsement(sig, at_ms, &update.config_bytes)
-            && p.role == Role::Admin
-        {
-            signed.insert(p.msp_id.clone());
-        }
-    }
+    let signed = admin_signers(consortium, update, at_ms);
     let missing: Vec<&str> = orgs
         .iter()
         .copied()
+        .filter(|o| !signed.contains(*o))
+        .collect();
+    if !missing.is_empty() {
+        return Err(CreationError::Unsigned {
+            channel: next.channel_id,
+            missing: missing.join(", "),
+        });
+    }
+    Ok(next)
+}
+
+/// Checks a channel's creation request after the fact — a peer joining a channel made
+/// while it was away — against the consortium's configuration in force now, which may
+/// have changed since (a member's revocation list or address, say). Either the request is
+/// what `check_creation` accepts now, or it names members of the consortium with the CAs
+/// they have now, the ordering organisations the consortium has now, a sequence of 0, and
+/// carries a signature of an admin of each member, checked under its own configuration at
+/// its own time.
+pub fn check_creation_since(
+    consortium: &ChannelState,
+    update: &ConfigUpdateEnvelope,
+    at_ms: i64,
+) -> Result<ChannelConfig, CreationError> {
+    let strict = match check_creation(consortium, update, at_ms) {
+        Ok(config) => return Ok(config),
+        Err(e @ (CreationError::NotDerived(_) | CreationError::Unsigned { .. })) => e,
+        Err(e) => return Err(e),
+    };
+    let next = ChannelConfig::decode(update.config_bytes.as_slice())?;
+    let same_ca = |org: &crate::proto::OrgConfig, among: &[crate::proto::OrgConfig]| {
+        among
+            .iter()
+            .any(|m| m.msp_id == org.msp_id && m.ca_cert_pem == org.ca_cert_pem)
+    };
+    let now = consortium.config();
+    let ordering = |c: &ChannelConfig| -> Vec<crate::proto::OrgConfig> {
+        c.orderer
+            .iter()
+            .flat_map(|o| o.org.iter().chain(&o.more_orgs))
+            .cloned()
+            .collect()
+    };
+    let (theirs, ours) = (ordering(&next), ordering(now));
+    if next.sequence != 0
+        || next.channel_id == now.channel_id
+        || next.orgs.is_empty()
+        || !next.orgs.iter().all(|o| same_ca(o, &now.orgs))
+        || theirs.len() != ours.len()
+        || !theirs.iter().all(|o| same_ca(o, &ours))
+    {
+        return Err(strict);
+    }
+    let own = ChannelState::new(next.clone()).map_err(|_| strict)?;
+    let signed = admin_signers(&own, update, at_ms);
+    let missing: Vec<&str> = next
+        .orgs
+        .iter()
+        .map(|o| o.msp_id.as_str())
         .filter(|o| !signed.contains(*o))
         .collect();
     if !missing.is_empty() {

@@ -93,13 +93,29 @@ impl fmt::Display for AgainstReport {
 pub async fn verify_against(dir: &Path, address: &str) -> Result<AgainstReport, NodeError> {
     let me = org::load(&dir.join(org::ORG_FILE))?;
     let genesis = saved_genesis(dir)?;
-    let other = genesis
-        .orgs()
+    let kept = kept_channels(dir)?;
+    // The organisations this node knows: the genesis file's, and the members of channels
+    // created since (their sections carry their address and TLS CA).
+    let mut known: Vec<OrgInfo> = genesis.orgs().cloned().collect();
+    for section in kept.iter().flat_map(|c| c.orgs.iter()) {
+        if !known.iter().any(|o| o.org == section.msp_id) {
+            known.push(OrgInfo {
+                org: section.msp_id.clone(),
+                node: NodeKind::Peer,
+                address: section.endpoint.clone(),
+                ca_cert_pem: String::from_utf8_lossy(&section.ca_cert_pem).into_owned(),
+                crl_pem: String::from_utf8_lossy(&section.crl_pem).into_owned(),
+                tls_ca_cert_pem: String::from_utf8_lossy(&section.tls_ca_cert_pem).into_owned(),
+            });
+        }
+    }
+    let other = known
+        .iter()
         .find(|o| o.address == address)
         .cloned()
         .ok_or_else(|| NodeError::Config {
             path: address.into(),
-            reason: "no member of this consortium's genesis file has that address".into(),
+            reason: "no member this organisation shares a channel with has that address".into(),
         })?;
     if other.org == me.org {
         return Err(NodeError::Config {
@@ -107,18 +123,28 @@ pub async fn verify_against(dir: &Path, address: &str) -> Result<AgainstReport, 
             reason: "that is this organisation's own node".into(),
         });
     }
+    let trust = crate::tls::Trust::new(
+        known
+            .iter()
+            .chain(std::iter::once(&me))
+            .map(|o| o.tls_ca_cert_pem.as_bytes()),
+    );
     let dial = |address: &str| -> Result<Dial, NodeError> {
         Ok(Dial {
             address: address.to_string(),
             me: TlsIdentity::load(&tls_dir(dir), "client")?,
-            trust: genesis.trust(),
+            trust: trust.clone(),
         })
     };
-    let shared: Vec<String> = genesis
-        .channels
+    // This node keeps only its own channels; every carrier is on the consortium's, those
+    // admitted since the genesis too.
+    let shared: Vec<String> = kept
         .iter()
-        .filter(|c| member(&me, &c.orgs) && member(&other, &c.orgs))
-        .map(|c| c.name.clone())
+        .filter(|c| {
+            let orgs: Vec<String> = c.orgs.iter().map(|o| o.msp_id.clone()).collect();
+            c.channel_id == ledger::network::CONSORTIUM_CHANNEL || member(&other, &orgs)
+        })
+        .map(|c| c.channel_id.clone())
         .collect();
     let ours = Chains::of(&me, &dial(&me.address)?)?;
     let theirs = Chains::of(&other, &dial(&other.address)?)?;
@@ -143,6 +169,30 @@ pub async fn verify_against(dir: &Path, address: &str) -> Result<AgainstReport, 
         other: other.org,
         channels,
     })
+}
+
+/// The founding configuration of every channel this node keeps (the blocks 0 it accepted:
+/// the genesis file's and those created since), sorted by channel.
+fn kept_channels(dir: &Path) -> Result<Vec<ledger::proto::ChannelConfig>, NodeError> {
+    let gdir = super::genesis_dir(dir);
+    let entries = std::fs::read_dir(&gdir).map_err(|source| NodeError::Io {
+        path: gdir.display().to_string(),
+        source,
+    })?;
+    let mut out = Vec::new();
+    for entry in entries.filter_map(|e| e.ok()) {
+        if entry.path().extension().is_some_and(|x| x == "block") {
+            let block = super::read_block(&entry.path())?;
+            let config =
+                ledger::channel::genesis_config(&block).ok_or_else(|| NodeError::Config {
+                    path: entry.path().display().to_string(),
+                    reason: "block 0 carries no channel configuration".into(),
+                })?;
+            out.push(config);
+        }
+    }
+    out.sort_by(|a, b| a.channel_id.cmp(&b.channel_id));
+    Ok(out)
 }
 
 /// An orderer is a member of every channel; a carrier of those that list it.

@@ -17,7 +17,7 @@ use ledger::network::{CONSORTIUM_CHANNEL, pair_channel};
 use ledger::order::{OrderingService, config_update_of};
 use ledger::peer::Peer;
 use ledger::proto::{Block, ChannelConfig};
-use ledger::system::config::check_creation;
+use ledger::system::config::check_creation_since;
 use ledger::transport::PeerClient;
 use prost::Message;
 use tokio::task::JoinHandle;
@@ -203,8 +203,9 @@ impl Live {
     }
 
     /// Checks block 0 of a channel created on the running network against the consortium
-    /// in force: it names this carrier, carries the configuration the consortium gives its
-    /// members, signed by an admin of each, and an orderer of the consortium signed it.
+    /// in force (`check_creation_since`: it may have been made while this node was away):
+    /// it names this carrier, its members and ordering organisations are the consortium's
+    /// with their CAs, an admin of each member signed it, and its orderer signed the block.
     fn check_created(&self, channel: &str, block: &Block) -> Result<(), NodeError> {
         let bad = |reason: String| NodeError::Config {
             path: format!("block 0 of `{channel}`"),
@@ -221,7 +222,8 @@ impl Live {
             .ok_or_else(|| bad("it carries no creation request".into()))?;
         let (update, at) =
             config_update_of(env).ok_or_else(|| bad("it carries no creation request".into()))?;
-        let config = check_creation(&consortium, &update, at).map_err(|e| bad(e.to_string()))?;
+        let config =
+            check_creation_since(&consortium, &update, at).map_err(|e| bad(e.to_string()))?;
         if config.channel_id != channel || !config.orgs.iter().any(|o| o.msp_id == self.info.org) {
             return Err(bad(format!(
                 "it creates `{}` without {}",
