@@ -5,13 +5,16 @@
 # statement issued — first in one process (`bench clearing`, every key), then through four
 # `iclear node start` processes (an orderer and three carriers on loopback, gRPC with mutual
 # TLS; `bench clearing --nodes`). Prints both outputs and the nodes / in-process ratio.
+# Then the same for SMALL usage events (default 2000) in transactions of one record each,
+# 64 in flight: what a transaction costs, where the records' own work no longer hides it.
 #
-#   scripts/bench-nodes.sh [RECORDS]
+#   scripts/bench-nodes.sh [RECORDS] [SMALL]
 #
 # Builds the release binary and uses it wherever cargo puts it (scripts/built-bin.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 records="${1:-100000}"
+small="${2:-2000}"
 bin="$(bash scripts/built-bin.sh --release)"
 work="$(mktemp -d)"
 pids=()
@@ -27,28 +30,42 @@ wait_for() { # wait_for COMMAND...: until it succeeds (60 s)
   echo "never ready: $*" >&2; return 1
 }
 
-echo "== in process (embedded network)"
-"$bin" bench clearing --records "$records" --dir "$work/embedded" | tee "$work/embedded.out"
-
-# Separate organisations.
-base_port=$(( 20000 + RANDOM % 20000 ))
-orgs=(ordering alpha beta gamma)
-for i in "${!orgs[@]}"; do
-  org="${orgs[$i]}"
-  flag=(); [ "$org" = ordering ] && flag=(--orderer)
-  "$bin" --dir "$work/$org" org init --org "$org" --address "127.0.0.1:$((base_port + i))" "${flag[@]}" >/dev/null
-done
-"$bin" channel genesis $(for o in "${orgs[@]}"; do echo --org "$work/$o/org.json"; done) --out "$work/genesis.json" >/dev/null
-for org in "${orgs[@]}"; do
-  "$bin" --dir "$work/$org" node start --genesis "$work/genesis.json" >"$work/$org.log" 2>&1 &
-  pids+=($!)
-  [ "$org" = ordering ] && sleep 1
-done
-for org in alpha beta gamma; do wait_for "$bin" --dir "$work/$org" deal list; done
-echo "== separate nodes (4 processes, mutual TLS)"
-"$bin" bench clearing --records "$records" --dir "$work/nodes" --nodes "$work/alpha,$work/beta" | tee "$work/nodes.out"
+# A fresh network of separate organisations in $work/$1: an orderer, alpha, beta, gamma.
+nodes_network() {
+  local net="$work/$1" base_port=$(( 20000 + RANDOM % 20000 )) orgs=(ordering alpha beta gamma)
+  for i in "${!orgs[@]}"; do
+    local org="${orgs[$i]}" flag=()
+    [ "$org" = ordering ] && flag=(--orderer)
+    "$bin" --dir "$net/$org" org init --org "$org" --address "127.0.0.1:$((base_port + i))" "${flag[@]}" >/dev/null
+  done
+  "$bin" channel genesis $(for o in "${orgs[@]}"; do echo --org "$net/$o/org.json"; done) --out "$net/genesis.json" >/dev/null
+  for org in "${orgs[@]}"; do
+    "$bin" --dir "$net/$org" node start --genesis "$net/genesis.json" >"$net/$org.log" 2>&1 &
+    pids+=($!)
+    [ "$org" = ordering ] && sleep 1
+  done
+  for org in alpha beta gamma; do wait_for "$bin" --dir "$net/$org" deal list; done
+}
 
 rate() { sed -n 's/^end to end (submissions and statement): .* = \([0-9]*\) records\/s$/\1/p' "$1"; }
-e=$(rate "$work/embedded.out"); n=$(rate "$work/nodes.out")
+ratio() { # ratio WHAT IN_PROCESS_OUT NODES_OUT
+  local e n; e=$(rate "$2"); n=$(rate "$3")
+  awk -v w="$1" -v e="$e" -v n="$n" 'BEGIN { printf "%s end to end: in process %d, nodes %d records/s; nodes / in process: %.2f\n", w, e, n, n/e }'
+}
+
+echo "== in process (embedded network)"
+"$bin" bench clearing --records "$records" --dir "$work/embedded" | tee "$work/embedded.out"
+nodes_network month
+echo "== separate nodes (4 processes, mutual TLS)"
+"$bin" bench clearing --records "$records" --dir "$work/nodes" --nodes "$work/month/alpha,$work/month/beta" | tee "$work/nodes.out"
+
+one=(--records "$small" --batch-size 1 --concurrency 64)
+echo "== one record per transaction, in process"
+"$bin" bench clearing "${one[@]}" --dir "$work/embedded-1" | tee "$work/embedded-1.out"
+nodes_network small
+echo "== one record per transaction, separate nodes"
+"$bin" bench clearing "${one[@]}" --dir "$work/nodes-1" --nodes "$work/small/alpha,$work/small/beta" | tee "$work/nodes-1.out"
+
 echo "machine: $(nproc) cores, $(uname -m)"
-awk -v e="$e" -v n="$n" 'BEGIN { printf "end to end: in process %d, nodes %d records/s; nodes / in process: %.2f\n", e, n, n/e }'
+ratio "batches of 5,000:" "$work/embedded.out" "$work/nodes.out"
+ratio "one record per transaction:" "$work/embedded-1.out" "$work/nodes-1.out"
