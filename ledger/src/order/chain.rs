@@ -195,9 +195,9 @@ impl Chain {
     }
 }
 
-/// The channels whose block stores `dir` holds (those of the genesis file and those
-/// created since), sorted.
-pub(crate) fn stored_channels(dir: &Path) -> Result<Vec<String>, LedgerError> {
+/// The channels whose block stores `dir` holds (an ordering service's: those of the
+/// genesis file and those created since), sorted.
+pub fn stored_channels(dir: &Path) -> Result<Vec<String>, LedgerError> {
     let io = |source| -> LedgerError {
         crate::blockstore::BlockStoreError::Io {
             path: dir.display().to_string(),

@@ -6,7 +6,7 @@ mod cutter;
 mod kafka;
 mod solo;
 
-pub use chain::config_update_of;
+pub use chain::{config_update_of, stored_channels};
 pub use cutter::BlockCutter;
 pub use kafka::{KafkaOrderer, topic_of};
 pub use solo::SoloOrderer;

@@ -273,19 +273,31 @@ pub fn check_creation(
     if want != next {
         return Err(CreationError::NotDerived(next.channel_id));
     }
-    let signed = admin_signers(consortium, update, at_ms);
-    let missing: Vec<&str> = orgs
+    signed_by_every_member(consortium, update, at_ms, next)
+}
+
+/// `config` (the new channel's), once an admin of each of its members signed `update`,
+/// each signature checked under `state`.
+fn signed_by_every_member(
+    state: &ChannelState,
+    update: &ConfigUpdateEnvelope,
+    at_ms: i64,
+    config: ChannelConfig,
+) -> Result<ChannelConfig, CreationError> {
+    let signed = admin_signers(state, update, at_ms);
+    let missing: Vec<&str> = config
+        .orgs
         .iter()
-        .copied()
+        .map(|o| o.msp_id.as_str())
         .filter(|o| !signed.contains(*o))
         .collect();
     if !missing.is_empty() {
         return Err(CreationError::Unsigned {
-            channel: next.channel_id,
+            channel: config.channel_id.clone(),
             missing: missing.join(", "),
         });
     }
-    Ok(next)
+    Ok(config)
 }
 
 /// Checks a channel's creation request after the fact — a peer joining a channel made
@@ -330,18 +342,5 @@ pub fn check_creation_since(
         return Err(strict);
     }
     let own = ChannelState::new(next.clone()).map_err(|_| strict)?;
-    let signed = admin_signers(&own, update, at_ms);
-    let missing: Vec<&str> = next
-        .orgs
-        .iter()
-        .map(|o| o.msp_id.as_str())
-        .filter(|o| !signed.contains(*o))
-        .collect();
-    if !missing.is_empty() {
-        return Err(CreationError::Unsigned {
-            channel: next.channel_id,
-            missing: missing.join(", "),
-        });
-    }
-    Ok(next)
+    signed_by_every_member(&own, update, at_ms, next)
 }

@@ -37,7 +37,11 @@ pub async fn verify(dir: &Path) -> Result<VerifyReport, NodeError> {
     };
     // An orderer keeps the channels created since the genesis in its store alone.
     let created = match info.node {
-        NodeKind::Orderer => stores(&dir.join("orderer"))?
+        NodeKind::Orderer => ledger::order::stored_channels(&dir.join("orderer"))
+            .map_err(|e| NodeError::Config {
+                path: dir.join("orderer").display().to_string(),
+                reason: e.to_string(),
+            })?
             .into_iter()
             .filter(|c| !channels.contains(c))
             .collect(),
@@ -83,29 +87,6 @@ pub async fn verify(dir: &Path) -> Result<VerifyReport, NodeError> {
             .map_err(|e| fail(e.to_string()))?;
     }
     Ok(report)
-}
-
-/// The channels whose block stores `dir` holds.
-fn stores(dir: &Path) -> Result<Vec<String>, NodeError> {
-    let io = |source| NodeError::Io {
-        path: dir.display().to_string(),
-        source,
-    };
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io(e)),
-    };
-    let mut out = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(io)?;
-        if entry.path().is_dir()
-            && let Some(name) = entry.file_name().to_str()
-        {
-            out.push(name.to_string());
-        }
-    }
-    Ok(out)
 }
 
 /// Block 0 of the block store in `dir`, read without opening (and so repairing) it.
