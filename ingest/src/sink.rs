@@ -6,6 +6,7 @@ use contracts::api::Submit;
 use contracts::client::{Clearing, ClientError};
 use contracts::{BatchSummary, SubmitBatch};
 use settlement::carrier::CarrierId;
+use settlement::cdr::RejectReason;
 
 /// Why a batch was not committed.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +44,19 @@ pub trait BatchSink: Send + Sync {
         counterparty: CarrierId,
         csv: Vec<u8>,
     ) -> Result<BatchSummary, SinkError>;
+}
+
+/// SPEC §2.4's `bad_carrier` for a valid record whose counterparty the reporter shares
+/// no channel with (`partners`, `None`: any): nothing could ever state it. The file path
+/// and the stream both judge with it.
+pub(crate) fn stated(
+    counterparty: CarrierId,
+    partners: Option<&[CarrierId]>,
+) -> Result<CarrierId, RejectReason> {
+    match partners {
+        Some(p) if !p.contains(&counterparty) => Err(RejectReason::BadCarrier),
+        _ => Ok(counterparty),
+    }
 }
 
 /// Batches go to the ledger as `usage.submit` on the pair's channel, as the client's carrier.

@@ -302,10 +302,11 @@ fn read_batches<C: CdrSource + ?Sized>(
             Err(reason) => Err(reason),
             // The reader has checked that the reporter is one of the two carriers.
             Ok(rec)
-                if judge
-                    .partners
-                    .as_ref()
-                    .is_some_and(|p| !p.contains(&rec.usage.counterparty(reporter))) =>
+                if crate::sink::stated(
+                    rec.usage.counterparty(reporter),
+                    judge.partners.as_deref(),
+                )
+                .is_err() =>
             {
                 Err(RejectReason::BadCarrier)
             }

@@ -54,6 +54,20 @@ impl OrgInfo {
             endpoint: self.address.clone(),
         }
     }
+
+    /// The organisation a channel configuration's member section describes (a carrier's:
+    /// sections of ordering organisations are read from the genesis file).
+    pub fn of_member(section: &ledger::proto::OrgConfig) -> OrgInfo {
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        OrgInfo {
+            org: section.msp_id.clone(),
+            node: NodeKind::Peer,
+            address: section.endpoint.clone(),
+            ca_cert_pem: text(&section.ca_cert_pem),
+            crl_pem: text(&section.crl_pem),
+            tls_ca_cert_pem: text(&section.tls_ca_cert_pem),
+        }
+    }
 }
 
 /// The identity material directory of an organisation directory.

@@ -308,12 +308,10 @@ fn verdicts(client: &Clearing, opts: &KafkaOptions, held: &[Held]) -> Verdicts {
     let mut local = Vec::new();
     let mut records: BTreeMap<CarrierId, Vec<(i64, Vec<u8>)>> = BTreeMap::new();
     for h in held {
-        match message::judge(h.value.as_deref(), opts.format, me) {
-            Ok((cp, line)) if partners.contains(&cp) => {
-                records.entry(cp).or_default().push((h.offset, line));
-            }
-            // A counterparty this carrier shares no channel with cannot be stated.
-            Ok(_) => local.push((h.offset, RejectReason::BadCarrier)),
+        let judged = message::judge(h.value.as_deref(), opts.format, me)
+            .and_then(|(cp, line)| crate::sink::stated(cp, Some(&partners)).map(|cp| (cp, line)));
+        match judged {
+            Ok((cp, line)) => records.entry(cp).or_default().push((h.offset, line)),
             Err(reason) => local.push((h.offset, reason)),
         }
     }

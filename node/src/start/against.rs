@@ -93,20 +93,13 @@ impl fmt::Display for AgainstReport {
 pub async fn verify_against(dir: &Path, address: &str) -> Result<AgainstReport, NodeError> {
     let me = org::load(&dir.join(org::ORG_FILE))?;
     let genesis = saved_genesis(dir)?;
-    let kept = kept_channels(dir)?;
+    let kept = kept_configs(dir)?;
     // The organisations this node knows: the genesis file's, and the members of channels
     // created since (their sections carry their address and TLS CA).
     let mut known: Vec<OrgInfo> = genesis.orgs().cloned().collect();
     for section in kept.iter().flat_map(|c| c.orgs.iter()) {
         if !known.iter().any(|o| o.org == section.msp_id) {
-            known.push(OrgInfo {
-                org: section.msp_id.clone(),
-                node: NodeKind::Peer,
-                address: section.endpoint.clone(),
-                ca_cert_pem: String::from_utf8_lossy(&section.ca_cert_pem).into_owned(),
-                crl_pem: String::from_utf8_lossy(&section.crl_pem).into_owned(),
-                tls_ca_cert_pem: String::from_utf8_lossy(&section.tls_ca_cert_pem).into_owned(),
-            });
+            known.push(OrgInfo::of_member(section));
         }
     }
     let other = known
@@ -173,26 +166,18 @@ pub async fn verify_against(dir: &Path, address: &str) -> Result<AgainstReport, 
 
 /// The founding configuration of every channel this node keeps (the blocks 0 it accepted:
 /// the genesis file's and those created since), sorted by channel.
-fn kept_channels(dir: &Path) -> Result<Vec<ledger::proto::ChannelConfig>, NodeError> {
-    let gdir = super::genesis_dir(dir);
-    let entries = std::fs::read_dir(&gdir).map_err(|source| NodeError::Io {
-        path: gdir.display().to_string(),
-        source,
-    })?;
-    let mut out = Vec::new();
-    for entry in entries.filter_map(|e| e.ok()) {
-        if entry.path().extension().is_some_and(|x| x == "block") {
-            let block = super::read_block(&entry.path())?;
-            let config =
-                ledger::channel::genesis_config(&block).ok_or_else(|| NodeError::Config {
-                    path: entry.path().display().to_string(),
-                    reason: "block 0 carries no channel configuration".into(),
-                })?;
-            out.push(config);
-        }
-    }
-    out.sort_by(|a, b| a.channel_id.cmp(&b.channel_id));
-    Ok(out)
+fn kept_configs(dir: &Path) -> Result<Vec<ledger::proto::ChannelConfig>, NodeError> {
+    super::kept_channels(dir)?
+        .iter()
+        .map(|channel| {
+            let path = super::block_path(dir, channel);
+            let block = super::read_block(&path)?;
+            ledger::channel::genesis_config(&block).ok_or_else(|| NodeError::Config {
+                path: path.display().to_string(),
+                reason: "block 0 carries no channel configuration".into(),
+            })
+        })
+        .collect()
 }
 
 /// An orderer is a member of every channel; a carrier of those that list it.

@@ -320,32 +320,12 @@ pub(super) fn created(
     dir: &std::path::Path,
     founded: &[String],
 ) -> Result<Vec<(String, Block)>, NodeError> {
-    let gdir = super::genesis_dir(dir);
-    let entries = match std::fs::read_dir(&gdir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => {
-            return Err(NodeError::Io {
-                path: gdir.display().to_string(),
-                source,
-            });
-        }
-    };
-    let mut out = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|source| NodeError::Io {
-            path: gdir.display().to_string(),
-            source,
-        })?;
-        let name = entry.file_name();
-        let Some(channel) = name.to_str().and_then(|n| n.strip_suffix(".block")) else {
-            continue;
-        };
-        if founded.iter().any(|f| f == channel) {
-            continue;
-        }
-        out.push((channel.to_string(), read_block(&entry.path())?));
-    }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(out)
+    super::kept_channels(dir)?
+        .into_iter()
+        .filter(|c| !founded.contains(c))
+        .map(|c| {
+            let block = read_block(&block_path(dir, &c))?;
+            Ok((c, block))
+        })
+        .collect()
 }

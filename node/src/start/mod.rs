@@ -69,6 +69,30 @@ pub fn plan(dir: &Path, genesis: &Genesis) -> Result<(OrgInfo, NodeKind), NodeEr
     Ok((info, kind))
 }
 
+/// The channels whose block 0 this node accepted and keeps — the genesis file's and those
+/// created since — sorted.
+fn kept_channels(dir: &Path) -> Result<Vec<String>, NodeError> {
+    let gdir = genesis_dir(dir);
+    let io = |source| NodeError::Io {
+        path: gdir.display().to_string(),
+        source,
+    };
+    let entries = match std::fs::read_dir(&gdir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io(e)),
+    };
+    let mut channels = Vec::new();
+    for entry in entries {
+        let name = entry.map_err(io)?.file_name();
+        if let Some(channel) = name.to_str().and_then(|n| n.strip_suffix(".block")) {
+            channels.push(channel.to_string());
+        }
+    }
+    channels.sort();
+    Ok(channels)
+}
+
 /// A block kept in `path` (a channel's accepted block 0).
 fn read_block(path: &Path) -> Result<ledger::proto::Block, NodeError> {
     use prost::Message as _;

@@ -6,7 +6,6 @@ use std::path::Path;
 
 use ledger::verify::{VerifyReport, verify_node_chain};
 
-use super::genesis_dir;
 use super::peer::{StateChoice, open_state};
 use crate::NodeError;
 use crate::org::{self, NodeKind};
@@ -16,25 +15,7 @@ use crate::org::{self, NodeKind};
 pub async fn verify(dir: &Path) -> Result<VerifyReport, NodeError> {
     let info = org::load(&dir.join(org::ORG_FILE))?;
     let mut report = VerifyReport::default();
-    let gdir = genesis_dir(dir);
-    let mut channels: Vec<String> = match std::fs::read_dir(&gdir) {
-        Ok(entries) => entries
-            .filter_map(|e| e.ok())
-            .filter_map(|e| {
-                e.file_name()
-                    .to_str()
-                    .and_then(|n| n.strip_suffix(".block"))
-                    .map(str::to_string)
-            })
-            .collect(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(source) => {
-            return Err(NodeError::Io {
-                path: gdir.display().to_string(),
-                source,
-            });
-        }
-    };
+    let mut channels = super::kept_channels(dir)?;
     // An orderer keeps the channels created since the genesis in its store alone.
     let created = match info.node {
         NodeKind::Orderer => ledger::order::stored_channels(&dir.join("orderer"))
