@@ -7,14 +7,18 @@
 # TLS; `bench clearing --nodes`). Prints both outputs and the nodes / in-process ratio.
 # Then the same for SMALL usage events (default 2000) in transactions of one record each,
 # 64 in flight: what a transaction costs, where the records' own work no longer hides it.
+# Then `bench ledger` for TXS transactions (default 10000): in process, then from org1's
+# client through three node processes (an orderer, org1, org2) of a network founded with
+# `channel genesis --bench`, each with its crypto ceiling measured in the run.
 #
-#   scripts/bench-nodes.sh [RECORDS] [SMALL]
+#   scripts/bench-nodes.sh [RECORDS] [SMALL] [TXS]
 #
 # Builds the release binary and uses it wherever cargo puts it (scripts/built-bin.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 records="${1:-100000}"
 small="${2:-2000}"
+txs="${3:-10000}"
 bin="$(bash scripts/built-bin.sh --release)"
 work="$(mktemp -d)"
 pids=()
@@ -30,22 +34,28 @@ wait_for() { # wait_for COMMAND...: until it succeeds (60 s)
   echo "never ready: $*" >&2; return 1
 }
 
-# A fresh network of separate organisations in $work/$1: an orderer, alpha, beta, gamma.
-nodes_network() {
-  local net="$work/$1" base_port=$(( 20000 + RANDOM % 20000 )) orgs=(ordering alpha beta gamma)
+# A fresh network of separate organisations in $work/$1: the ordering organisation and the
+# carriers named after it, founded with the `channel genesis` arguments in $genesis_args.
+network_of() {
+  local net="$work/$1" base_port=$(( 20000 + RANDOM % 20000 ))
+  shift
+  local orgs=(ordering "$@")
   for i in "${!orgs[@]}"; do
     local org="${orgs[$i]}" flag=()
     [ "$org" = ordering ] && flag=(--orderer)
     "$bin" --dir "$net/$org" org init --org "$org" --address "127.0.0.1:$((base_port + i))" "${flag[@]}" >/dev/null
   done
-  "$bin" channel genesis $(for o in "${orgs[@]}"; do echo --org "$net/$o/org.json"; done) --out "$net/genesis.json" >/dev/null
+  "$bin" channel genesis $(for o in "${orgs[@]}"; do echo --org "$net/$o/org.json"; done) --out "$net/genesis.json" "${genesis_args[@]}" >/dev/null
   for org in "${orgs[@]}"; do
     "$bin" --dir "$net/$org" node start --genesis "$net/genesis.json" >"$net/$org.log" 2>&1 &
     pids+=($!)
     [ "$org" = ordering ] && sleep 1
   done
-  for org in alpha beta gamma; do wait_for "$bin" --dir "$net/$org" deal list; done
+  for org in "$@"; do wait_for "$bin" --dir "$net/$org" deal list; done
 }
+genesis_args=()
+# The clearing network: an orderer, alpha, beta, gamma.
+nodes_network() { network_of "$1" alpha beta gamma; }
 
 rate() { sed -n 's/^end to end (submissions and statement): .* = \([0-9]*\) records\/s$/\1/p' "$1"; }
 ratio() { # ratio WHAT IN_PROCESS_OUT NODES_OUT
@@ -66,6 +76,19 @@ nodes_network small
 echo "== one record per transaction, separate nodes"
 "$bin" bench clearing "${one[@]}" --dir "$work/nodes-1" --nodes "$work/small/alpha,$work/small/beta" | tee "$work/nodes-1.out"
 
+echo "== bench ledger, in process"
+"$bin" bench ledger --txs "$txs" | tee "$work/ledger.out"
+genesis_args=(--bench)
+network_of ledger org1 org2
+echo "== bench ledger, separate nodes (3 processes, mutual TLS)"
+"$bin" bench ledger --txs "$txs" --nodes "$work/ledger/org1" | tee "$work/ledger-nodes.out"
+
+tps() { awk -F'|' '/^\| kv-create/ { gsub(/ /, "", $11); print $11 }' "$1"; }
+share() { sed -n 's/^throughput \/ crypto ceiling: \(.*\) %$/\1/p' "$1"; }
+
 echo "machine: $(nproc) cores, $(uname -m)"
 ratio "batches of 5,000:" "$work/embedded.out" "$work/nodes.out"
 ratio "one record per transaction:" "$work/embedded-1.out" "$work/nodes-1.out"
+awk -v e="$(tps "$work/ledger.out")" -v n="$(tps "$work/ledger-nodes.out")" \
+  -v ec="$(share "$work/ledger.out")" -v nc="$(share "$work/ledger-nodes.out")" \
+  'BEGIN { printf "bench ledger: in process %.0f tx/s (%s %% of its ceiling), nodes %.0f tx/s (%s %%); nodes / in process: %.2f\n", e, ec, n, nc, n/e }'

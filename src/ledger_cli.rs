@@ -57,6 +57,12 @@ pub struct BenchLedgerArgs {
     /// Kafka brokers, HOST:PORT[,...] (with --ordering kafka).
     #[arg(long, value_delimiter = ',')]
     pub brokers: Vec<String>,
+    /// Drive running nodes instead of an embedded network: the organisation directory of
+    /// the carrier whose client submits (SPEC §11), on a network founded with `channel
+    /// genesis --bench`. Its client endorses on both carriers' peers, sends to the ordering
+    /// service and hears of each commit from its own peer, each over gRPC with mutual TLS.
+    #[arg(long, value_name = "ORGDIR")]
+    pub nodes: Option<std::path::PathBuf>,
 }
 
 /// `bench ledger --ordering`.
@@ -190,6 +196,11 @@ pub fn run_bench_ledger(args: &BenchLedgerArgs) -> anyhow::Result<i32> {
         ..Default::default()
     };
     let rt = runtime()?;
+    if let Some(dir) = &args.nodes {
+        let report = rt.block_on(bench_on_nodes(dir, cfg.load()))?;
+        print!("{report}");
+        return Ok(if report.failed == 0 { 0 } else { 1 });
+    }
     let solo = rt.block_on(ledger::bench::run(cfg.clone()))?;
     print!("{solo}");
     let mut failed = solo.failed;
@@ -207,4 +218,35 @@ pub fn run_bench_ledger(args: &BenchLedgerArgs) -> anyhow::Result<i32> {
         );
     }
     Ok(if failed == 0 { 0 } else { 1 })
+}
+
+/// `bench ledger --nodes ORGDIR`: the same load as the embedded network's, from a client of
+/// the organisation in `dir` through the running nodes of its network.
+async fn bench_on_nodes(
+    dir: &Path,
+    load: ledger::bench::Load,
+) -> anyhow::Result<ledger::bench::BenchReport> {
+    use ledger::bench;
+    let client = node::remote::RemoteClient::open(dir)
+        .with_context(|| format!("a client of the organisation in `{}`", dir.display()))?;
+    // The ceiling of this organisation's own keys (the other's are of the same curve and
+    // not its to hold), before the load and after it.
+    let ids = node::remote::own_signers(dir)?;
+    let before = bench::measure(&ids);
+    let driven = bench::drive(client.gateway(), CONSORTIUM_CHANNEL, load).await;
+    let blocks = client.height(CONSORTIUM_CHANNEL).await?;
+    let data = node::start::peer_blocks(dir, CONSORTIUM_CHANNEL).join("blocks.dat");
+    let block_bytes = std::fs::metadata(data).map_or(0, |m| m.len());
+    let ordering = bench::ordering_name(client.ordering());
+    drop(client);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let (ceiling, ceiling_before_after) = bench::ceiling_of(before, bench::measure(&ids));
+    Ok(bench::BenchReport {
+        block_bytes,
+        ceiling,
+        ceiling_before_after,
+        ordering,
+        processes: bench::NODES,
+        ..driven.report(blocks)
+    })
 }

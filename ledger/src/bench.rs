@@ -97,7 +97,14 @@ pub struct BenchReport {
     pub ceiling_before_after: Option<(f64, f64)>,
     /// The ordering service: `solo` or `Kafka`.
     pub ordering: &'static str,
+    /// Where the organisations run: [`IN_PROCESS`] or [`NODES`].
+    pub processes: &'static str,
 }
+
+/// [`BenchReport::processes`] of the embedded network.
+pub const IN_PROCESS: &str = "1 peer each in one process";
+/// [`BenchReport::processes`] of separate organisations' nodes.
+pub const NODES: &str = "1 peer each in its own node process, gRPC with mutual TLS";
 
 /// Signatures made and checked per transaction (see `ledger/BENCHMARKS.md`): the client signs
 /// the proposal and the envelope and each of the two endorsing peers its endorsement; each
@@ -210,8 +217,8 @@ impl fmt::Display for BenchReport {
         writeln!(f, "{line}")?;
         writeln!(
             f,
-            "{} transactions in {:.2} s, {} blocks; 2 organisations, 1 peer each, {} ordering, policy AND('org1.peer', 'org2.peer')",
-            self.txs, self.elapsed, self.blocks, self.ordering
+            "{} transactions in {:.2} s, {} blocks; 2 organisations, {}, {} ordering, policy AND('org1.peer', 'org2.peer')",
+            self.txs, self.elapsed, self.blocks, self.processes, self.ordering
         )?;
         writeln!(
             f,
@@ -246,25 +253,21 @@ impl fmt::Display for BenchReport {
     }
 }
 
-struct Sample {
+/// One transaction's outcome.
+pub struct Sample {
     latency: Duration,
     sent_at: Duration,
     outcome: Result<ValidationCode, String>,
 }
 
-async fn one(gw: &Gateway, i: usize, value: Vec<u8>, start: Instant) -> Sample {
+async fn one(gw: &Gateway, channel: &str, key: String, value: Vec<u8>, start: Instant) -> Sample {
     let t0 = Instant::now();
     let mut sent_at = Duration::ZERO;
     let outcome = async {
         let e = gw
-            .endorse(
-                CONSORTIUM_CHANNEL,
-                KV,
-                "create",
-                vec![format!("key{i:09}").into_bytes(), value],
-            )
+            .endorse(channel, KV, "create", vec![key.into_bytes(), value])
             .await?;
-        let s = gw.submit(e, CONSORTIUM_CHANNEL).await?;
+        let s = gw.submit(e, channel).await?;
         sent_at = start.elapsed();
         s.status().await
     }
@@ -275,6 +278,118 @@ async fn one(gw: &Gateway, i: usize, value: Vec<u8>, start: Instant) -> Sample {
         sent_at,
         outcome,
     }
+}
+
+/// The load of a run: `kv` creations of distinct keys, a number in flight at once.
+#[derive(Clone, Copy, Debug)]
+pub struct Load {
+    /// Transactions to submit.
+    pub txs: usize,
+    /// Transactions in flight at once.
+    pub concurrency: usize,
+    /// Bytes of each value written.
+    pub value_size: usize,
+}
+
+impl BenchConfig {
+    /// This configuration's load.
+    pub fn load(&self) -> Load {
+        Load {
+            txs: self.txs,
+            concurrency: self.concurrency,
+            value_size: self.value_size,
+        }
+    }
+}
+
+/// What a load gave: each transaction's outcome and the wall time of the whole.
+pub struct Driven {
+    samples: Vec<Sample>,
+    elapsed: f64,
+    txs: usize,
+}
+
+/// Submits `load` through `gw` on `channel` and waits for every outcome. The `kv`
+/// contract must be defined on the channel under both organisations' endorsement.
+pub async fn drive(gw: Arc<Gateway>, channel: &str, load: Load) -> Driven {
+    let limit = Arc::new(Semaphore::new(load.concurrency.max(1)));
+    let value = vec![b'x'; load.value_size];
+    // Keys distinct from any earlier run's on the same channel (a node network is run
+    // against more than once).
+    let run = &crate::tx::tx_id(&crate::tx::nonce(), b"bench")[..8];
+    let start = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..load.txs {
+        // The semaphore is never closed, so acquiring cannot fail.
+        let Ok(permit) = limit.clone().acquire_owned().await else {
+            break;
+        };
+        let (gw, value, channel) = (gw.clone(), value.clone(), channel.to_string());
+        let key = format!("{run}/key{i:09}");
+        tasks.spawn(async move {
+            let s = one(&gw, &channel, key, value, start).await;
+            drop(permit);
+            s
+        });
+    }
+    let mut samples = Vec::with_capacity(load.txs);
+    while let Some(r) = tasks.join_next().await {
+        match r {
+            Ok(s) => samples.push(s),
+            // A task that panicked is a failed transaction, counted and reported.
+            Err(e) => samples.push(Sample {
+                latency: start.elapsed(),
+                sent_at: Duration::ZERO,
+                outcome: Err(format!("the submitting task failed: {e}")),
+            }),
+        }
+    }
+    Driven {
+        samples,
+        elapsed: start.elapsed().as_secs_f64(),
+        txs: load.txs,
+    }
+}
+
+impl Driven {
+    /// The report of this load, on a channel `blocks` high afterwards.
+    pub fn report(self, blocks: u64) -> BenchReport {
+        report(self.txs, self.samples, self.elapsed, blocks)
+    }
+}
+
+/// The identities whose keys the ceiling is measured with: the client's and both peers'.
+pub fn ceiling_ids(net: &Network) -> Result<Vec<crate::identity::SigningIdentity>, BenchError> {
+    Ok(vec![
+        net.identity("org1", "client")?,
+        net.identity("org1", "peer")?,
+        net.identity("org2", "peer")?,
+    ])
+}
+
+/// The ceiling of `ids` measured before and after a load (a shared machine's speed
+/// drifts): their mean, and each measure in transactions per second.
+pub fn ceiling_of(
+    before: Option<Ceiling>,
+    after: Option<Ceiling>,
+) -> (Option<Ceiling>, Option<(f64, f64)>) {
+    match (before, after) {
+        (Some(b), Some(a)) => (Some(b.mean(&a)), Some((b.tx_per_s(), a.tx_per_s()))),
+        _ => (None, None),
+    }
+}
+
+/// [`BenchReport::ordering`] of an ordering service.
+pub fn ordering_name(mode: &network::OrderingMode) -> &'static str {
+    match mode {
+        network::OrderingMode::Solo => "solo",
+        network::OrderingMode::Kafka { .. } => "Kafka",
+    }
+}
+
+/// One measure of the ceiling of `ids` over messages of about a transaction's size.
+pub fn measure(ids: &[crate::identity::SigningIdentity]) -> Option<Ceiling> {
+    measure_ceiling(ids, CEILING_ROUNDS, 3_000)
 }
 
 /// Runs the benchmark.
@@ -295,39 +410,11 @@ pub async fn run(cfg: BenchConfig) -> Result<BenchReport, BenchError> {
     };
     network::init(&dir, &["org1".to_string(), "org2".to_string()], &opts)?;
     let net = Network::open(&dir, Contracts::new().with(KV, Arc::new(KvContract))).await?;
-    // The ceiling on the idle network, before the load and again after it (a shared
-    // machine's speed drifts): the client's and both peers' own keys, over messages of
-    // about a transaction's size.
-    let ids = [
-        net.identity("org1", "client")?,
-        net.identity("org1", "peer")?,
-        net.identity("org2", "peer")?,
-    ];
-    let before = measure_ceiling(&ids, CEILING_ROUNDS, 3_000);
+    // The ceiling on the idle network, before the load and again after it.
+    let ids = ceiling_ids(&net)?;
+    let before = measure(&ids);
     let gw = Arc::new(net.gateway("org1")?);
-    let limit = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
-    let value = vec![b'x'; cfg.value_size];
-    let start = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for i in 0..cfg.txs {
-        // The semaphore is never closed, so acquiring cannot fail.
-        let Ok(permit) = limit.clone().acquire_owned().await else {
-            break;
-        };
-        let (gw, value) = (gw.clone(), value.clone());
-        tasks.spawn(async move {
-            let s = one(&gw, i, value, start).await;
-            drop(permit);
-            s
-        });
-    }
-    let mut samples = Vec::with_capacity(cfg.txs);
-    while let Some(r) = tasks.join_next().await {
-        if let Ok(s) = r {
-            samples.push(s);
-        }
-    }
-    let elapsed = start.elapsed().as_secs_f64();
+    let driven = drive(gw.clone(), CONSORTIUM_CHANNEL, cfg.load()).await;
     let blocks = net
         .peer("org1")
         .and_then(|p| p.ledger(CONSORTIUM_CHANNEL))
@@ -341,20 +428,13 @@ pub async fn run(cfg: BenchConfig) -> Result<BenchReport, BenchError> {
     drop(gw);
     drop(net);
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    let after = measure_ceiling(&ids, CEILING_ROUNDS, 3_000);
-    let (ceiling, ceiling_before_after) = match (before, after) {
-        (Some(b), Some(a)) => (Some(b.mean(&a)), Some((b.tx_per_s(), a.tx_per_s()))),
-        _ => (None, None),
-    };
+    let (ceiling, ceiling_before_after) = ceiling_of(before, measure(&ids));
     Ok(BenchReport {
         block_bytes,
         ceiling,
         ceiling_before_after,
-        ordering: match cfg.orderer.mode {
-            network::OrderingMode::Solo => "solo",
-            network::OrderingMode::Kafka { .. } => "Kafka",
-        },
-        ..report(cfg.txs, samples, elapsed, blocks)
+        ordering: ordering_name(&cfg.orderer.mode),
+        ..driven.report(blocks)
     })
 }
 
@@ -411,5 +491,6 @@ fn report(txs: usize, samples: Vec<Sample>, elapsed: f64, blocks: u64) -> BenchR
         ceiling: None,
         ceiling_before_after: None,
         ordering: "solo",
+        processes: IN_PROCESS,
     }
 }

@@ -13,6 +13,7 @@ pub mod client;
 pub mod failover;
 pub mod genesis;
 pub mod org;
+pub mod remote;
 pub mod serve;
 pub mod start;
 pub mod tls;

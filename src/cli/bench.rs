@@ -159,6 +159,11 @@ pub fn run(cmd: BenchCmd) -> Result<u8, Failure> {
             return super::session::block_on(super::bench_kafka::kafka(a)).map_err(Failure::from);
         }
         BenchCmd::Ledger(a) => {
+            if a.nodes.is_some() && a.ordering == crate::ledger_cli::BenchOrdering::Kafka {
+                return Err(usage(
+                    "with --nodes the ordering service is the nodes' network's: no --ordering kafka",
+                ));
+            }
             if (a.ordering == crate::ledger_cli::BenchOrdering::Kafka) == a.brokers.is_empty() {
                 return Err(usage(
                     "--brokers goes with --ordering kafka, and only with it",

@@ -59,6 +59,11 @@ pub struct GenesisArgs {
     /// Kafka brokers, HOST:PORT[,...] (with --ordering kafka).
     #[arg(long, value_delimiter = ',')]
     brokers: Vec<String>,
+    /// A network for `bench ledger --nodes`: the benchmark's key-value contract is defined
+    /// on every channel beside the clearing contract, under every member's endorsement, and
+    /// blocks are cut as `bench ledger` cuts them. Not for a network that clears money.
+    #[arg(long)]
+    bench: bool,
 }
 
 /// `--ordering`.
@@ -125,12 +130,23 @@ pub fn run_channel(dir: Option<PathBuf>, cmd: ChannelCmd) -> Result<u8, Failure>
         (OrderingArg::Kafka, true) => return Err(usage("--ordering kafka needs --brokers")),
         (OrderingArg::Kafka, false) => OrderingMode::Kafka { brokers: a.brokers },
     };
-    let params = OrdererParams {
-        mode,
-        ..OrdererParams::default()
+    let mut specs = contracts::specs();
+    let params = if a.bench {
+        specs.push(ledger::network::ContractSpec {
+            name: ledger::sample::KV.into(),
+            policy: contracts::POLICY.into(),
+        });
+        OrdererParams {
+            mode,
+            ..ledger::bench::BenchConfig::default().orderer
+        }
+    } else {
+        OrdererParams {
+            mode,
+            ..OrdererParams::default()
+        }
     };
-    let genesis =
-        Genesis::new(orgs, params, contracts::specs()).map_err(|e| usage(e.to_string()))?;
+    let genesis = Genesis::new(orgs, params, specs).map_err(|e| usage(e.to_string()))?;
     let bytes = genesis.to_bytes().map_err(anyhow::Error::from)?;
     std::fs::write(&a.out, bytes).with_context(|| format!("writing `{}`", a.out.display()))?;
     println!(

@@ -32,6 +32,11 @@ fn block_path(dir: &Path, channel: &str) -> PathBuf {
     genesis_dir(dir).join(format!("{channel}.block"))
 }
 
+/// Where a carrier's peer in `dir` keeps the blocks of `channel`.
+pub fn peer_blocks(dir: &Path, channel: &str) -> PathBuf {
+    peer::peer_dir(dir, channel).join("blocks")
+}
+
 /// The organisation of `dir` and its place in `genesis`: what kind of node it runs.
 pub fn plan(dir: &Path, genesis: &Genesis) -> Result<(OrgInfo, NodeKind), NodeError> {
     let info = org::load(&dir.join(org::ORG_FILE))?;

@@ -112,6 +112,15 @@ impl StateChoice {
     }
 }
 
+/// The contracts a carrier's peer installs: the clearing contract, and the key-value
+/// contract of `bench ledger --nodes`. A peer runs a contract only on a channel whose
+/// configuration defines it (Fabric's install and define), and only a benchmark genesis
+/// (`channel genesis --bench`) defines the key-value one; on a clearing network a proposal
+/// for it is refused (`tests/bench_nodes.rs`).
+fn installed() -> ledger::contract::Contracts {
+    contracts::installed().with(ledger::sample::KV, Arc::new(ledger::sample::KvContract))
+}
+
 /// A URL without its password, for messages.
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -140,7 +149,7 @@ impl PeerNode {
         let crypto = crypto_dir(dir);
         let peer = Arc::new(Peer::new(
             SigningIdentity::load(&crypto, "peer")?,
-            contracts::installed(),
+            installed(),
         ));
         let tls = TlsIdentity::load(&tls_dir(dir), "node")?;
         let trust = genesis.trust_with(None, &info);

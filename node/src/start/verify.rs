@@ -49,7 +49,7 @@ pub async fn verify(dir: &Path) -> Result<VerifyReport, NodeError> {
             ),
             NodeKind::Peer => (
                 format!("peer0.{}", info.org),
-                dir.join("peer").join(&channel).join("blocks"),
+                super::peer_blocks(dir, &channel),
             ),
         };
         if !blocks.exists() {
