@@ -22,9 +22,15 @@ txs="${3:-10000}"
 bin="$(bash scripts/built-bin.sh --release)"
 work="$(mktemp -d)"
 pids=()
-cleanup() {
+# Stops the running network's nodes, so that the next phase has the machine to itself.
+stop_nodes() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  pids=()
+}
+
+cleanup() {
+  stop_nodes
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -72,10 +78,12 @@ echo "== separate nodes (4 processes, mutual TLS)"
 one=(--records "$small" --batch-size 1 --concurrency 64)
 echo "== one record per transaction, in process"
 "$bin" bench clearing "${one[@]}" --dir "$work/embedded-1" | tee "$work/embedded-1.out"
+stop_nodes
 nodes_network small
 echo "== one record per transaction, separate nodes"
 "$bin" bench clearing "${one[@]}" --dir "$work/nodes-1" --nodes "$work/small/alpha,$work/small/beta" | tee "$work/nodes-1.out"
 
+stop_nodes
 echo "== bench ledger, in process"
 "$bin" bench ledger --txs "$txs" | tee "$work/ledger.out"
 genesis_args=(--bench)
