@@ -8,7 +8,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{Node, bin, found, iclear, ok};
+use common::{Node, bin, found, iclear, ok, start_network};
 use testkit::free_port;
 
 /// An ordering organisation and two carriers founded under `root` (`extra` passed to
@@ -26,14 +26,7 @@ fn network(root: &Path, carriers: [&str; 2], extra: &[&str]) -> [Node; 3] {
     );
     let mut nodes =
         ["ordering", carriers[0], carriers[1]].map(|org| Node::new(root.join(org), &genesis, None));
-    nodes[0].start();
-    nodes[0].wait_listening(ports[0]);
-    for n in &mut nodes[1..] {
-        n.start();
-    }
-    for n in &mut nodes[1..] {
-        n.wait_ready();
-    }
+    start_network(&mut nodes, ports[0]);
     nodes
 }
 

@@ -254,7 +254,7 @@ impl fmt::Display for BenchReport {
 }
 
 /// One transaction's outcome.
-pub struct Sample {
+struct Sample {
     latency: Duration,
     sent_at: Duration,
     outcome: Result<ValidationCode, String>,
@@ -359,7 +359,7 @@ impl Driven {
 }
 
 /// The identities whose keys the ceiling is measured with: the client's and both peers'.
-pub fn ceiling_ids(net: &Network) -> Result<Vec<crate::identity::SigningIdentity>, BenchError> {
+fn ceiling_ids(net: &Network) -> Result<Vec<crate::identity::SigningIdentity>, BenchError> {
     Ok(vec![
         net.identity("org1", "client")?,
         net.identity("org1", "peer")?,

@@ -91,7 +91,7 @@ pub async fn kafka(a: KafkaBenchArgs) -> anyhow::Result<u8> {
         p.await?.map_err(|(e, _)| e)?;
     }
     report(
-        "produce alpha's file to the topic",
+        &format!("produce alpha's file to topic {topic}"),
         produced,
         t.elapsed().as_secs_f64(),
     );

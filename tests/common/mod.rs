@@ -209,15 +209,24 @@ pub fn founded_and_running(
         };
         Node::new(root.join(org), &genesis, state)
     });
-    nodes[0].start();
-    nodes[0].wait_listening(ports[0]);
-    for n in &mut nodes[1..] {
+    start_network(&mut nodes, ports[0]);
+    (ports, genesis, nodes)
+}
+
+/// Starts a network's nodes: the orderer (`nodes[0]`, listening on `orderer_port`) first,
+/// then the carriers', until each answers its own commands.
+pub fn start_network(nodes: &mut [Node], orderer_port: u16) {
+    let Some((orderer, carriers)) = nodes.split_first_mut() else {
+        return;
+    };
+    orderer.start();
+    orderer.wait_listening(orderer_port);
+    for n in carriers.iter_mut() {
         n.start();
     }
-    for n in &mut nodes[1..] {
+    for n in carriers.iter_mut() {
         n.wait_ready();
     }
-    (ports, genesis, nodes)
 }
 
 /// beta's ratesheet and the alpha–beta deal of the small month, agreed.
