@@ -4,7 +4,8 @@
 //! orderer node is killed with SIGKILL in the middle of alpha's submission and the other in
 //! the middle of beta's, each restarted: the submissions finish through the node still up,
 //! the exports equal the golden files, and every carrier's chains agree with both orderer
-//! nodes' and verify. Skipped with a notice when tansu is not installed, unless
+//! nodes' and verify. Then a fourth carrier joins the running network, and its channel with
+//! alpha is created at both orderer nodes from the consortium's topic. Skipped with a notice when tansu is not installed, unless
 //! ICLEAR_REQUIRE_KAFKA=1 (scripts/test.sh) makes that a failure.
 
 mod common;
@@ -92,16 +93,98 @@ fn two_ordering_organisations_on_kafka_clear_a_month_through_orderer_crashes() {
     assert!(out.contains("amount billed 5.85 EUR (agreed)"), "{out}");
     exports_are_golden(root, &alpha.dir, &beta.dir);
 
-    // Every carrier's chains are both orderer nodes' chains.
-    for dir in [&alpha.dir, &beta.dir, &gamma.dir] {
+    // A carrier joins the running network on Kafka ordering too: admitted by alpha's and
+    // beta's admins, its node catches up through the orderer nodes, and the channel it
+    // opens with alpha is made by both orderer nodes from the consortium's topic.
+    let delta_dir = root.join("delta");
+    let address = format!("127.0.0.1:{}", free_port());
+    ok(iclear(
+        &delta_dir,
+        &["org", "init", "--org", "delta", "--address", &address],
+    ));
+    let delta_org = delta_dir.join("org.json");
+    let (delta_org, update, channel_update) = (
+        delta_org.to_str().expect("path"),
+        root.join("add-delta.update"),
+        root.join("alpha-delta.update"),
+    );
+    let add = [
+        "consortium",
+        "add",
+        "--org",
+        delta_org,
+        "--update",
+        update.to_str().expect("path"),
+    ];
+    ok(iclear(&alpha.dir, &add));
+    let out = ok(iclear(&beta.dir, &add));
+    assert!(
+        out.contains("`consortium`'s configuration is now at sequence 1"),
+        "{out}"
+    );
+    let mut delta = Node::new(delta_dir, &genesis, None);
+    delta.start();
+    delta.wait_ready();
+    let channel_update = channel_update.to_str().expect("path");
+    let create = |with: &'static str| {
+        [
+            "channel",
+            "create",
+            "--with",
+            with,
+            "--update",
+            channel_update,
+        ]
+    };
+    ok(iclear(&alpha.dir, &create("delta")));
+    let out = ok(iclear(&delta.dir, &create("alpha")));
+    assert!(
+        out.contains("`alpha.delta` is created; delta joined it"),
+        "{out}"
+    );
+    common::wait_member(&alpha.dir, "delta");
+    ok(iclear(
+        &alpha.dir,
+        &[
+            "agreement",
+            "propose",
+            "--with",
+            "delta",
+            "--match-window",
+            "10",
+        ],
+    ));
+    let out = ok(iclear(
+        &delta.dir,
+        &["agreement", "accept", "--with", "alpha"],
+    ));
+    assert!(
+        out.contains("the agreement with alpha is in force"),
+        "{out}"
+    );
+
+    // Every carrier's chains are both orderer nodes' chains, the created channel's too.
+    for (dir, channels) in [
+        (&alpha.dir, 4),
+        (&beta.dir, 3),
+        (&gamma.dir, 3),
+        (&delta.dir, 2),
+    ] {
         for port in [ports[0], ports[1]] {
-            agrees(dir, &format!("127.0.0.1:{port}"), 3);
+            agrees(dir, &format!("127.0.0.1:{port}"), channels);
         }
     }
-    for n in [&mut alpha, &mut beta, &mut gamma, &mut ordera, &mut orderb] {
+    for n in [
+        &mut alpha,
+        &mut beta,
+        &mut gamma,
+        &mut delta,
+        &mut ordera,
+        &mut orderb,
+    ] {
         n.stop();
     }
-    for n in [&alpha, &beta, &gamma, &ordera, &orderb] {
+    for n in [&alpha, &beta, &gamma, &delta, &ordera, &orderb] {
         let out = ok(iclear(&n.dir, &["ledger", "verify"]));
         assert!(
             out.contains("ledger verify: OK"),

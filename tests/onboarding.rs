@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use common::{
     Node, PERIOD, agree, bin, exports_are_golden, founded_and_running, iclear, ok, small,
-    submit_args,
+    submit_args, wait_member,
 };
 use testkit::free_port;
 
@@ -35,24 +35,6 @@ fn as_delta(root: &Path, who: &str) -> String {
 
 fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// Waits until `dir`'s node is a member of `channel` (it joins a created one by itself).
-fn wait_member(dir: &Path, with: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let o = iclear(dir, &["agreement", "show", "--with", with]);
-        if o.status.success() {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} never joined its channel with {with}: {}",
-            dir.display(),
-            stderr(&o)
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    }
 }
 
 /// alpha's answer from beta's peer (over mutual TLS, as alpha's node reaches it) to a

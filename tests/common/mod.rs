@@ -315,3 +315,22 @@ pub fn exports_are_golden(root: &Path, alpha: &Path, beta: &Path) {
         }
     }
 }
+
+/// Waits until `dir`'s node is a member of its channel with `with` (a node joins a created
+/// channel by itself).
+pub fn wait_member(dir: &Path, with: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let o = iclear(dir, &["agreement", "show", "--with", with]);
+        if o.status.success() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} never joined its channel with {with}: {}",
+            dir.display(),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
