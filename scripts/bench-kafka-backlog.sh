@@ -12,8 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 records="${1:-1000000}"
-bash scripts/install-tansu.sh >&2
-tansu="${ICLEAR_TANSU:-/opt/tansu/bin/tansu}"
+source scripts/tansu.sh
 bin="$(bash scripts/built-bin.sh --release)"
 work="$(mktemp -d)"
 pids=()
@@ -24,16 +23,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-url="tcp://127.0.0.1:$port"
-(cd "$work" && exec "$tansu" broker --listener-url "$url" --advertised-listener-url "$url" \
-  --storage-engine sqlite://tansu.db >"$work/broker.log" 2>&1) &
-pids+=($!)
-for _ in $(seq 1 600); do
-  python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 1)" 2>/dev/null && break
-  sleep 0.1
-done
-brokers="127.0.0.1:$port"
+tansu_start "$work"
+pids+=("$tansu_pid")
+brokers="$tansu_brokers"
 
 "$bin" bench kafka --brokers "$brokers" --records "$records" --dir "$work/bench" | tee "$work/bench.out"
 topic=$(sed -n "s/^produce alpha's file to topic \([^:]*\):.*/\1/p" "$work/bench.out")

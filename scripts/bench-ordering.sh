@@ -10,28 +10,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 txs="${1:-10000}"
 concurrency="${2:-1000}"
-bash scripts/install-tansu.sh >&2
-tansu="${ICLEAR_TANSU:-/opt/tansu/bin/tansu}"
+source scripts/tansu.sh
 bin="$(bash scripts/built-bin.sh --release)"
 work="$(mktemp -d)"
-broker=""
+tansu_pid=""
 cleanup() {
-  if [ -n "$broker" ]; then kill "$broker" 2>/dev/null || true; fi
+  if [ -n "$tansu_pid" ]; then kill "$tansu_pid" 2>/dev/null || true; fi
   wait 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-url="tcp://127.0.0.1:$port"
-(cd "$work" && exec "$tansu" broker --listener-url "$url" --advertised-listener-url "$url" \
-  --storage-engine sqlite://tansu.db >"$work/broker.log" 2>&1) &
-broker=$!
-for _ in $(seq 1 600); do
-  if python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 1)" 2>/dev/null; then
-    break
-  fi
-  sleep 0.1
-done
+tansu_start "$work"
 "$bin" bench ledger --txs "$txs" --concurrency "$concurrency" \
-  --ordering kafka --brokers "127.0.0.1:$port"
+  --ordering kafka --brokers "$tansu_brokers"

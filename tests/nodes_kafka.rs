@@ -143,25 +143,7 @@ fn two_ordering_organisations_on_kafka_clear_a_month_through_orderer_crashes() {
         "{out}"
     );
     common::wait_member(&alpha.dir, "delta");
-    ok(iclear(
-        &alpha.dir,
-        &[
-            "agreement",
-            "propose",
-            "--with",
-            "delta",
-            "--match-window",
-            "10",
-        ],
-    ));
-    let out = ok(iclear(
-        &delta.dir,
-        &["agreement", "accept", "--with", "alpha"],
-    ));
-    assert!(
-        out.contains("the agreement with alpha is in force"),
-        "{out}"
-    );
+    common::terms_agreed(&alpha.dir, &delta.dir, "delta");
 
     // Every carrier's chains are both orderer nodes' chains, the created channel's too.
     for (dir, channels) in [

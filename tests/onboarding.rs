@@ -274,25 +274,7 @@ fn a_carrier_joins_a_running_network_and_clears_a_month() {
             "EUR",
         ],
     ));
-    ok(iclear(
-        &alpha.dir,
-        &[
-            "agreement",
-            "propose",
-            "--with",
-            "delta",
-            "--match-window",
-            "10",
-        ],
-    ));
-    let out = ok(iclear(
-        &delta.dir,
-        &["agreement", "accept", "--with", "alpha"],
-    ));
-    assert!(
-        out.contains("the agreement with alpha is in force"),
-        "{out}"
-    );
+    common::terms_agreed(&alpha.dir, &delta.dir, "delta");
     let (alpha_file, delta_file) = (as_delta(root, "alpha"), as_delta(root, "beta"));
     for (dir, file) in [(&alpha.dir, &alpha_file), (&delta.dir, &delta_file)] {
         let rejects = root.join("delta-month.rejects.csv");

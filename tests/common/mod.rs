@@ -334,3 +334,27 @@ pub fn wait_member(dir: &Path, with: &str) {
         std::thread::sleep(Duration::from_millis(300));
     }
 }
+
+/// alpha (in `alpha`) proposes the channel's terms to `partner` (in `partner_dir`), with a
+/// 10-second match window, and the partner accepts them.
+pub fn terms_agreed(alpha: &Path, partner_dir: &Path, partner: &str) {
+    ok(iclear(
+        alpha,
+        &[
+            "agreement",
+            "propose",
+            "--with",
+            partner,
+            "--match-window",
+            "10",
+        ],
+    ));
+    let out = ok(iclear(
+        partner_dir,
+        &["agreement", "accept", "--with", "alpha"],
+    ));
+    assert!(
+        out.contains("the agreement with alpha is in force"),
+        "{out}"
+    );
+}
