@@ -358,3 +358,19 @@ pub fn terms_agreed(alpha: &Path, partner_dir: &Path, partner: &str) {
         "{out}"
     );
 }
+
+/// `args` run in `dir` until the node there no longer finds its own carrier outside the
+/// consortium (then as `ok`): a newcomer's node answers commands while it is still
+/// catching up on the block that admitted it.
+pub fn ok_once_admitted(dir: &Path, args: &[&str]) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let o = iclear(dir, args);
+        let early =
+            String::from_utf8_lossy(&o.stderr).contains("is not a member of the consortium");
+        if o.status.success() || !early || Instant::now() >= deadline {
+            return ok(o);
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
