@@ -236,17 +236,12 @@ async fn bench_on_nodes(
     let driven = bench::drive(client.gateway(), CONSORTIUM_CHANNEL, load).await;
     let blocks = client.height(CONSORTIUM_CHANNEL).await?;
     let data = node::start::peer_blocks(dir, CONSORTIUM_CHANNEL).join("blocks.dat");
-    let block_bytes = std::fs::metadata(data).map_or(0, |m| m.len());
-    let ordering = bench::ordering_name(client.ordering());
-    drop(client);
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    let (ceiling, ceiling_before_after) = bench::ceiling_of(before, bench::measure(&ids));
-    Ok(bench::BenchReport {
-        block_bytes,
-        ceiling,
-        ceiling_before_after,
-        ordering,
+    let ran = bench::Ran {
+        blocks,
+        block_bytes: std::fs::metadata(data).map_or(0, |m| m.len()),
+        ordering: bench::ordering_name(client.ordering()),
         processes: bench::NODES,
-        ..driven.report(blocks)
-    })
+    };
+    drop(client);
+    Ok(driven.report(ran, &ids, before).await)
 }

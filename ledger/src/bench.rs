@@ -351,10 +351,42 @@ pub async fn drive(gw: Arc<Gateway>, channel: &str, load: Load) -> Driven {
     }
 }
 
+/// Where a load ran, for its report.
+#[derive(Clone, Copy, Debug)]
+pub struct Ran {
+    /// The channel's height afterwards.
+    pub blocks: u64,
+    /// The size of one peer's block file of the channel.
+    pub block_bytes: u64,
+    /// [`BenchReport::ordering`].
+    pub ordering: &'static str,
+    /// [`BenchReport::processes`].
+    pub processes: &'static str,
+}
+
 impl Driven {
-    /// The report of this load, on a channel `blocks` high afterwards.
-    pub fn report(self, blocks: u64) -> BenchReport {
-        report(self.txs, self.samples, self.elapsed, blocks)
+    /// The report of this load on `ran`'s network, already closed: once it has settled, so
+    /// that nothing of it runs beside the measure, the ceiling of `ids` is measured again
+    /// and averaged with `before` (a shared machine's speed drifts).
+    pub async fn report(
+        self,
+        ran: Ran,
+        ids: &[crate::identity::SigningIdentity],
+        before: Option<Ceiling>,
+    ) -> BenchReport {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let (ceiling, ceiling_before_after) = match (before, measure(ids)) {
+            (Some(b), Some(a)) => (Some(b.mean(&a)), Some((b.tx_per_s(), a.tx_per_s()))),
+            _ => (None, None),
+        };
+        BenchReport {
+            block_bytes: ran.block_bytes,
+            ceiling,
+            ceiling_before_after,
+            ordering: ran.ordering,
+            processes: ran.processes,
+            ..report(self.txs, self.samples, self.elapsed, ran.blocks)
+        }
     }
 }
 
@@ -365,18 +397,6 @@ fn ceiling_ids(net: &Network) -> Result<Vec<crate::identity::SigningIdentity>, B
         net.identity("org1", "peer")?,
         net.identity("org2", "peer")?,
     ])
-}
-
-/// The ceiling of `ids` measured before and after a load (a shared machine's speed
-/// drifts): their mean, and each measure in transactions per second.
-pub fn ceiling_of(
-    before: Option<Ceiling>,
-    after: Option<Ceiling>,
-) -> (Option<Ceiling>, Option<(f64, f64)>) {
-    match (before, after) {
-        (Some(b), Some(a)) => (Some(b.mean(&a)), Some((b.tx_per_s(), a.tx_per_s()))),
-        _ => (None, None),
-    }
 }
 
 /// [`BenchReport::ordering`] of an ordering service.
@@ -422,20 +442,15 @@ pub async fn run(cfg: BenchConfig) -> Result<BenchReport, BenchError> {
     let data = network::peer_dir(&dir, "org1", CONSORTIUM_CHANNEL)
         .join("blocks")
         .join("blocks.dat");
-    let block_bytes = std::fs::metadata(data).map_or(0, |m| m.len());
-    // The network is closed and left to settle before the second measure, so that nothing
-    // of it runs beside the measure.
+    let ran = Ran {
+        blocks,
+        block_bytes: std::fs::metadata(data).map_or(0, |m| m.len()),
+        ordering: ordering_name(&cfg.orderer.mode),
+        processes: IN_PROCESS,
+    };
     drop(gw);
     drop(net);
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    let (ceiling, ceiling_before_after) = ceiling_of(before, measure(&ids));
-    Ok(BenchReport {
-        block_bytes,
-        ceiling,
-        ceiling_before_after,
-        ordering: ordering_name(&cfg.orderer.mode),
-        ..driven.report(blocks)
-    })
+    Ok(driven.report(ran, &ids, before).await)
 }
 
 fn report(txs: usize, samples: Vec<Sample>, elapsed: f64, blocks: u64) -> BenchReport {

@@ -25,6 +25,24 @@ pub struct Orderers {
 }
 
 impl Orderers {
+    /// The ordering service `genesis` founds: each of its orderer nodes, dialled as `me`
+    /// trusting `trust`.
+    pub fn of_genesis(
+        genesis: &crate::genesis::Genesis,
+        me: &crate::tls::TlsIdentity,
+        trust: &crate::tls::Trust,
+    ) -> Result<Self, NodeError> {
+        let dials: Vec<Dial> = genesis
+            .orderers()
+            .map(|o| Dial {
+                address: o.address.clone(),
+                me: me.clone(),
+                trust: trust.clone(),
+            })
+            .collect();
+        Orderers::new(&dials, Backoff::default())
+    }
+
     /// The orderer nodes at `dials`. With one node, a failure is retried on it with
     /// `backoff`; with several, each is given up on sooner, since another can serve.
     pub fn new(dials: &[Dial], backoff: Backoff) -> Result<Self, NodeError> {

@@ -64,8 +64,7 @@ impl RemoteClient {
                 Backoff::default(),
             )?));
         }
-        let orderer_dials: Vec<Dial> = genesis.orderers().map(|o| dial(&o.address)).collect();
-        let orderer = Arc::new(Orderers::new(&orderer_dials, Backoff::default())?);
+        let orderer = Arc::new(Orderers::of_genesis(&genesis, &tls, &trust)?);
         let gateway = Arc::new(Gateway::new(
             SigningIdentity::load(&crypto_dir(dir), "client")?,
             own.clone(),

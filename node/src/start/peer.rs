@@ -23,7 +23,6 @@ use settlement::carrier::CarrierId;
 use super::members::{Live, created};
 use super::{block_path, read_block, write_new};
 use crate::NodeError;
-use crate::client::{Backoff, Dial};
 use crate::failover::Orderers;
 use crate::genesis::Genesis;
 use crate::org::{crypto_dir, tls_dir};
@@ -153,15 +152,7 @@ impl PeerNode {
         ));
         let tls = TlsIdentity::load(&tls_dir(dir), "node")?;
         let trust = genesis.trust_with(None, &info);
-        let orderer_dials: Vec<Dial> = genesis
-            .orderers()
-            .map(|o| Dial {
-                address: o.address.clone(),
-                me: tls.clone(),
-                trust: trust.clone(),
-            })
-            .collect();
-        let orderer = Arc::new(Orderers::new(&orderer_dials, Backoff::default())?);
+        let orderer = Arc::new(Orderers::of_genesis(genesis, &tls, &trust)?);
         state.remember(dir)?;
         let model_path = dir.join("readmodel.sqlite");
         let model = ReadModel::sqlite(&model_path)
