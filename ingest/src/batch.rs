@@ -1,75 +1,141 @@
-//! Cutting valid records into per-counterparty batches of native CSV (SPEC §2.1), each
-//! remembering where its rows came from so the ledger's verdicts can be written back with
-//! the file's line numbers and raw lines.
+//! The second stage of the pipeline, whatever the source: valid records cut into
+//! per-counterparty batches of native CSV (SPEC §2.1), each remembering where its rows came
+//! from (a file's lines, a partition's offsets) so the ledger's verdicts can be traced back;
+//! and the check that a committed batch's summary accounts for every row sent.
 
 use std::collections::BTreeMap;
 
+use contracts::{BatchSummary, StreamChunk, SubmitBatch};
 use settlement::carrier::CarrierId;
-use settlement::cdr::CdrView;
-use settlement::export::{NATIVE_HEADER, push_native_record};
+use settlement::cdr::RejectReason;
+use settlement::export::NATIVE_HEADER;
+use settlement::intake::Tally;
 
-/// Where one row of a batch came from in the file.
-#[derive(Debug)]
-pub(crate) struct Origin {
-    /// The file's line number (the header, if any, is line 1).
-    pub line: u64,
-    /// The raw line, without its line ending.
-    pub raw: Box<[u8]>,
-}
+use crate::judge::Record;
 
 /// Records for one counterparty, serialised as a native CSV file.
 #[derive(Debug)]
-pub(crate) struct Batch {
+pub struct Batch<O> {
     /// The other carrier of every record.
     pub counterparty: CarrierId,
     /// Header and rows.
     pub csv: Vec<u8>,
     /// Row `i` of the batch (batch line `i + 2`) came from `origins[i]`.
-    pub origins: Vec<Origin>,
-    /// How far the reader was into the file when the batch was cut, for progress.
-    pub bytes_read: u64,
+    pub origins: Vec<O>,
 }
 
-impl Batch {
-    fn new(counterparty: CarrierId, capacity: usize) -> Self {
-        let mut csv = Vec::with_capacity(NATIVE_HEADER.len() + capacity * 96);
+/// What the ledger made of a batch's rows, traced back to where they came from.
+#[derive(Debug)]
+pub struct Accounted<'a, O> {
+    /// Accepted and rejected rows.
+    pub tally: Tally,
+    /// Each rejected row's origin and reason, in the summary's order.
+    pub rejects: Vec<(&'a O, RejectReason)>,
+}
+
+impl<O> Batch<O> {
+    /// An empty batch for `counterparty`, room for `capacity` rows.
+    pub fn new(counterparty: CarrierId, capacity: usize) -> Self {
+        let mut csv = Vec::with_capacity(NATIVE_HEADER.len() + capacity.min(1 << 16) * 96);
         csv.extend_from_slice(NATIVE_HEADER.as_bytes());
         Batch {
             counterparty,
             csv,
-            origins: Vec::with_capacity(capacity),
-            bytes_read: 0,
+            origins: Vec::with_capacity(capacity.min(1 << 16)),
         }
     }
 
-    /// The file line of the batch's first row, for messages.
-    pub fn first_line(&self) -> u64 {
-        self.origins.first().map_or(0, |o| o.line)
+    /// Adds one native data line (with its line ending) that came from `origin`.
+    pub fn push(&mut self, line: &[u8], origin: O) {
+        self.csv.extend_from_slice(line);
+        self.origins.push(origin);
+    }
+
+    /// Data rows.
+    pub fn len(&self) -> usize {
+        self.origins.len()
+    }
+
+    /// Whether it holds no row.
+    pub fn is_empty(&self) -> bool {
+        self.origins.is_empty()
     }
 
     /// The origin of the row at `batch_line` (the batch's header is line 1).
-    pub fn origin(&self, batch_line: u64) -> Option<&Origin> {
+    pub fn origin(&self, batch_line: u64) -> Option<&O> {
         let i = usize::try_from(batch_line.checked_sub(2)?).ok()?;
         self.origins.get(i)
     }
 
-    fn push(&mut self, rec: &CdrView<'_>, line: u64, raw: &[u8]) {
-        push_native_record(&mut self.csv, rec);
-        self.origins.push(Origin {
-            line,
-            raw: raw.into(),
-        });
+    /// The typed request that submits it, with the stream position it moves, if any.
+    pub fn request(&self, stream: Option<StreamChunk>) -> SubmitBatch {
+        SubmitBatch {
+            counterparty: self.counterparty,
+            csv: self.csv.clone(),
+            stream,
+        }
+    }
+
+    /// The committed summary `s` of this batch, submitted as `reporter`, checked to account
+    /// for every row sent and traced back to the rows' origins; `Err` says what does not add
+    /// up (a real ledger never gets it wrong; the check is what makes "every row is
+    /// accounted for" a fact rather than a hope).
+    pub fn account(
+        &self,
+        reporter: CarrierId,
+        s: &BatchSummary,
+    ) -> Result<Accounted<'_, O>, String> {
+        if s.reporter != reporter || s.counterparty != self.counterparty {
+            return Err(format!(
+                "the answer is for {}'s records with {}, not {reporter}'s",
+                s.reporter, s.counterparty
+            ));
+        }
+        let sent = self.origins.len() as u64;
+        let rejected: u64 = s.rejected.values().sum();
+        if s.rows != sent || s.accepted + rejected != sent || s.rejects.len() as u64 != rejected {
+            return Err(format!(
+                "{sent} rows sent, {} reported, {} accepted, {rejected} rejected, {} rejects listed",
+                s.rows,
+                s.accepted,
+                s.rejects.len()
+            ));
+        }
+        let mut tally = Tally {
+            accepted: s.accepted,
+            ..Tally::default()
+        };
+        let mut rejects = Vec::with_capacity(s.rejects.len());
+        for (batch_line, reason) in &s.rejects {
+            let known = RejectReason::ALL.iter().find(|r| r.as_str() == reason);
+            let (Some(&reason), Some(origin)) = (known, self.origin(*batch_line)) else {
+                return Err(format!(
+                    "reject `{reason}` at batch line {batch_line} is not a row sent"
+                ));
+            };
+            tally.reject(reason);
+            rejects.push((origin, reason));
+        }
+        if tally
+            .rejected
+            .iter()
+            .zip(RejectReason::ALL)
+            .any(|(n, r)| s.rejected.get(r.as_str()).copied().unwrap_or(0) != *n)
+        {
+            return Err("the per-reason counts disagree with the rejects listed".into());
+        }
+        Ok(Accounted { tally, rejects })
     }
 }
 
 /// The open batch of each counterparty; a batch is handed out as soon as it is full.
 #[derive(Debug)]
-pub(crate) struct Batcher {
+pub struct Batcher<O> {
     size: usize,
-    open: BTreeMap<CarrierId, Batch>,
+    open: BTreeMap<CarrierId, Batch<O>>,
 }
 
-impl Batcher {
+impl<O> Batcher<O> {
     /// Batches of at most `size` records (at least one).
     pub fn new(size: usize) -> Self {
         Batcher {
@@ -79,43 +145,26 @@ impl Batcher {
     }
 
     /// Adds a record; returns its counterparty's batch when this record filled it.
-    pub fn push(
-        &mut self,
-        counterparty: CarrierId,
-        rec: &CdrView<'_>,
-        line: u64,
-        raw: &[u8],
-        bytes_read: u64,
-    ) -> Option<Batch> {
-        let size = self.size;
-        let batch = self
-            .open
-            .entry(counterparty)
-            .or_insert_with(|| Batch::new(counterparty, size));
-        batch.push(rec, line, raw);
-        if batch.origins.len() < size {
+    pub fn push(&mut self, record: &Record, origin: O) -> Option<Batch<O>> {
+        let (size, cp) = (self.size, record.counterparty);
+        let batch = self.open.entry(cp).or_insert_with(|| Batch::new(cp, size));
+        batch.push(&record.line, origin);
+        if batch.len() < size {
             return None;
         }
-        let mut full = self.open.remove(&counterparty)?;
-        full.bytes_read = bytes_read;
-        Some(full)
+        self.open.remove(&cp)
     }
 
-    /// The partly filled batches left at the end of the file, in counterparty order.
-    pub fn finish(self, bytes_read: u64) -> Vec<Batch> {
-        self.open
-            .into_values()
-            .map(|mut b| {
-                b.bytes_read = bytes_read;
-                b
-            })
-            .collect()
+    /// The partly filled batches left, in counterparty order.
+    pub fn finish(self) -> Vec<Batch<O>> {
+        self.open.into_values().collect()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::judge::Judge;
     use settlement::cdr::{CdrReader, FormatSpec};
 
     const ROWS: &str =
@@ -129,21 +178,18 @@ mod tests {
         CarrierId::parse("alpha").unwrap()
     }
 
-    /// Every record of `input` (native) pushed through a batcher of `size`.
-    fn batches(input: &str, size: usize) -> Vec<Batch> {
+    /// Every record of `input` (native) pushed through a batcher of `size`; each row's
+    /// origin is its line.
+    fn batches(input: &str, size: usize) -> Vec<Batch<u64>> {
         let mut r = CdrReader::new(input.as_bytes(), FormatSpec::Native, Some(alpha())).unwrap();
+        let judge = Judge::new(alpha(), None);
         let mut b = Batcher::new(size);
         let mut out = vec![];
         while let Some(row) = r.next_row().unwrap() {
-            let rec = row.outcome.unwrap();
-            let cp = if rec.usage.orig == alpha() {
-                rec.usage.term
-            } else {
-                rec.usage.orig
-            };
-            out.extend(b.push(cp, &rec, row.line, row.raw, 0));
+            let rec = judge.record(&row.outcome.unwrap()).unwrap();
+            out.extend(b.push(&rec, row.line));
         }
-        out.extend(b.finish(0));
+        out.extend(b.finish());
         out
     }
 
@@ -175,8 +221,8 @@ mod tests {
         for b in &all {
             let mut r = CdrReader::new(&b.csv[..], FormatSpec::Native, None).unwrap();
             while let Some(row) = r.next_row().unwrap() {
-                let origin = b.origin(row.line).unwrap();
-                got.push((origin.line, row.outcome.unwrap().to_owned()));
+                let line = b.origin(row.line).unwrap();
+                got.push((*line, row.outcome.unwrap().to_owned()));
             }
         }
         got.sort_by_key(|(line, _)| *line);
@@ -193,10 +239,7 @@ mod tests {
         }
         let got: Vec<_> = batches(&rows, 3)
             .iter()
-            .map(|b| {
-                let lines: Vec<u64> = b.origins.iter().map(|o| o.line).collect();
-                (b.counterparty.to_string(), lines)
-            })
+            .map(|b| (b.counterparty.to_string(), b.origins.clone()))
             .collect();
         assert_eq!(
             got,
@@ -208,8 +251,57 @@ mod tests {
             ]
         );
         let b = &batches(&rows, 3)[0];
-        assert_eq!(b.origin(2).map(|o| o.line), Some(2));
-        assert_eq!(b.origin(4).map(|o| o.line), Some(5));
+        assert_eq!(b.origin(2), Some(&2));
+        assert_eq!(b.origin(4), Some(&5));
         assert!(b.origin(5).is_none() && b.origin(1).is_none() && b.origin(0).is_none());
+    }
+
+    fn summary(rows: u64, rejects: &[(u64, &str)]) -> BatchSummary {
+        let mut rejected = BTreeMap::new();
+        for (_, r) in rejects {
+            *rejected.entry(r.to_string()).or_insert(0) += 1;
+        }
+        BatchSummary {
+            reporter: alpha(),
+            counterparty: CarrierId::parse("beta").unwrap(),
+            rows,
+            accepted: rows - rejects.len() as u64,
+            rejected,
+            rejects: rejects.iter().map(|(l, r)| (*l, r.to_string())).collect(),
+            stream_rejects: vec![],
+            charges: vec![],
+        }
+    }
+
+    #[test]
+    fn a_summary_is_traced_back_to_origins_and_must_add_up() {
+        let b = &batches(ROWS, 10)[0];
+        let ok = b
+            .account(alpha(), &summary(2, &[(3, "duplicate")]))
+            .unwrap();
+        assert_eq!(ok.tally.accepted, 1);
+        assert_eq!(ok.rejects, [(&4, RejectReason::Duplicate)]);
+        for (s, want) in [
+            (summary(3, &[]), "2 rows sent, 3 reported"),
+            (
+                summary(2, &[(4, "duplicate")]),
+                "batch line 4 is not a row sent",
+            ),
+            (summary(2, &[(2, "late")]), "reject `late`"),
+        ] {
+            let err = b.account(alpha(), &s).unwrap_err();
+            assert!(err.contains(want), "{err}");
+        }
+        let mut counts = summary(2, &[(2, "duplicate")]);
+        counts.rejected = BTreeMap::from([("period_closed".to_string(), 1)]);
+        assert!(
+            b.account(alpha(), &counts)
+                .unwrap_err()
+                .contains("per-reason")
+        );
+        let err = b
+            .account(CarrierId::parse("gamma").unwrap(), &summary(2, &[]))
+            .unwrap_err();
+        assert!(err.contains("not gamma's"), "{err}");
     }
 }

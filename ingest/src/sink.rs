@@ -1,12 +1,14 @@
-//! Where batches go: the ledger through the typed client (`contracts::client::Clearing`,
-//! whatever its transport); the trait lets a test stand in for it.
+//! The third stage of the pipeline, whatever the source: where batches go. The ledger,
+//! through the typed client (`contracts::client::Clearing`, whatever its transport); the
+//! trait lets a test stand in for it.
+
+use std::time::Duration;
 
 use async_trait::async_trait;
 use contracts::api::Submit;
 use contracts::client::{Clearing, ClientError};
 use contracts::{BatchSummary, SubmitBatch};
 use settlement::carrier::CarrierId;
-use settlement::cdr::RejectReason;
 
 /// Why a batch was not committed.
 #[derive(Debug, thiserror::Error)]
@@ -25,10 +27,20 @@ impl SinkError {
             SinkError::Client(e) => e.is_transient(),
         }
     }
+
+    /// The ledger's refusal, if it refused the batch (e.g. a stream position another
+    /// consumer moved first).
+    pub fn refusal(&self) -> Option<&str> {
+        match self {
+            SinkError::Client(ClientError::Refused(why)) => Some(why),
+            SinkError::Client(_) => None,
+        }
+    }
 }
 
-/// Takes one batch of the reporter's records with one counterparty (native CSV with its
-/// header) and returns what the ledger made of every row once it is committed.
+/// Takes one batch of the reporter's records with one counterparty — native CSV with its
+/// header, and the stream position it moves, if any — and returns what the ledger made of
+/// every row once it is committed.
 #[async_trait]
 pub trait BatchSink: Send + Sync {
     /// The carriers a batch may name as counterparty (those the reporter shares a channel
@@ -39,23 +51,30 @@ pub trait BatchSink: Send + Sync {
     }
 
     /// Submits one batch and waits until it is committed.
-    async fn submit(
-        &self,
-        counterparty: CarrierId,
-        csv: Vec<u8>,
-    ) -> Result<BatchSummary, SinkError>;
+    async fn submit(&self, batch: SubmitBatch) -> Result<BatchSummary, SinkError>;
 }
 
-/// SPEC §2.4's `bad_carrier` for a valid record whose counterparty the reporter shares
-/// no channel with (`partners`, `None`: any): nothing could ever state it. The file path
-/// and the stream both judge with it.
-pub(crate) fn stated(
-    counterparty: CarrierId,
-    partners: Option<&[CarrierId]>,
-) -> Result<CarrierId, RejectReason> {
-    match partners {
-        Some(p) if !p.contains(&counterparty) => Err(RejectReason::BadCarrier),
-        _ => Ok(counterparty),
+/// Sends `batch` until it is committed, again after each transient failure with the next
+/// of `pauses` (the first is waited before the second attempt), or fails with the last
+/// error. `retrying` hears each failure that is tried again.
+pub async fn send<S: BatchSink + ?Sized>(
+    sink: &S,
+    batch: &SubmitBatch,
+    pauses: &[Duration],
+    mut retrying: impl FnMut(&SinkError),
+) -> Result<BatchSummary, SinkError> {
+    let mut pauses = pauses.iter();
+    loop {
+        match sink.submit(batch.clone()).await {
+            Err(e) if e.is_transient() => match pauses.next() {
+                Some(pause) => {
+                    retrying(&e);
+                    tokio::time::sleep(*pause).await;
+                }
+                None => return Err(e),
+            },
+            other => return other,
+        }
     }
 }
 
@@ -66,20 +85,7 @@ impl BatchSink for Clearing {
         Some(self.partners())
     }
 
-    async fn submit(
-        &self,
-        counterparty: CarrierId,
-        csv: Vec<u8>,
-    ) -> Result<BatchSummary, SinkError> {
-        Ok(self
-            .call::<Submit>(
-                counterparty,
-                SubmitBatch {
-                    counterparty,
-                    csv,
-                    stream: None,
-                },
-            )
-            .await?)
+    async fn submit(&self, batch: SubmitBatch) -> Result<BatchSummary, SinkError> {
+        Ok(self.call::<Submit>(batch.counterparty, batch).await?)
     }
 }

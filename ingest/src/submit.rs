@@ -1,6 +1,7 @@
-//! One submission (SPEC §2.4): a first pass proves the source readable, a second cuts its
-//! valid records into batches that go to the sink with bounded concurrency, and every row
-//! ends in the report as accepted or rejected with one reason.
+//! One file's submission (SPEC §2.4), the pipeline's file driver: the file's judged rows
+//! ([`FileSource`]) are cut into batches that go to the sink with bounded concurrency (a
+//! file needs no position: submitting it again is safe, its committed rows come back
+//! `duplicate`), and every row ends in the report as accepted or rejected with one reason.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -11,15 +12,16 @@ use std::time::Duration;
 use contracts::BatchSummary;
 use futures_util::StreamExt;
 use settlement::carrier::CarrierId;
-use settlement::cdr::{CdrReader, FormatSpec, ReadError, RejectReason};
+use settlement::cdr::{FormatSpec, ReadError, RejectReason};
 use settlement::export::RejectsWriter;
-use settlement::intake::{Prescan, ScreenedIds, SeenIds, Tally};
+use settlement::intake::Tally;
 use tokio::sync::mpsc;
 
 use crate::batch::{Batch, Batcher};
 use crate::error::IngestError;
-use crate::sink::{BatchSink, SinkError};
-use crate::source::{CdrSource, FileSource};
+use crate::judge::Judge;
+use crate::sink::{self, BatchSink, SinkError};
+use crate::source::{CdrSource, FileSource, Line};
 
 /// How a source is cut into batches and sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,78 +84,28 @@ pub async fn submit_file<S>(
     opts: &SubmitOptions,
     sink: &S,
     rejects_out: &Path,
-    progress: impl FnMut(u64, u64),
-) -> Result<SubmitReport, IngestError>
-where
-    S: BatchSink + ?Sized,
-{
-    let source = FileSource::new(path);
-    submit_source(source, reporter, format, opts, sink, rejects_out, progress).await
-}
-
-/// One rejected row, kept until the rejects file is written in line order.
-#[derive(Debug)]
-struct Reject {
-    line: u64,
-    reason: RejectReason,
-    raw: Box<[u8]>,
-}
-
-/// What the reading task judged itself.
-#[derive(Debug, Default)]
-struct Local {
-    rows: u64,
-    tally: Tally,
-    rejects: Vec<Reject>,
-    /// Valid rows sent in batches.
-    sent: u64,
-}
-
-/// [`submit_file`] for any [`CdrSource`].
-pub async fn submit_source<C, S>(
-    source: C,
-    reporter: CarrierId,
-    format: FormatSpec,
-    opts: &SubmitOptions,
-    sink: &S,
-    rejects_out: &Path,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<SubmitReport, IngestError>
 where
-    C: CdrSource,
     S: BatchSink + ?Sized,
 {
-    let name = source.name();
-    let source = Arc::new(source);
-    // Pass 1, before anything is sent: the whole source must be readable.
-    let (total, ids) = {
-        let source = source.clone();
-        tokio::task::spawn_blocking(move || scan(&*source, format))
-            .await
-            .map_err(|e| task_error(&name, e))?
-            .map_err(|error| IngestError::Unreadable {
-                source_name: name.clone(),
-                error,
-            })?
-    };
+    let name = path.display().to_string();
+    // Pass 1, before anything is sent: the whole file must be readable.
+    let judge = Judge::new(reporter, sink.counterparties());
+    let source = FileSource::open(path, format, judge)
+        .await
+        .map_err(|error| IngestError::Unreadable {
+            source_name: name.clone(),
+            error,
+        })?;
+    let total = source.total_bytes();
     progress(0, total);
 
-    // Pass 2: the reading task cuts batches; the channel's bound keeps only a few waiting.
+    // Pass 2: the feeding task cuts batches; the channel's bound keeps only a few waiting.
     let concurrency = opts.concurrency.max(1);
-    let (tx, mut rx) = mpsc::channel::<Batch>(concurrency);
+    let (tx, mut rx) = mpsc::channel::<Batch<Line>>(concurrency);
     let stop = Arc::new(AtomicBool::new(false));
-    let reader = {
-        let (source, stop, size) = (source.clone(), stop.clone(), opts.batch_size);
-        let partners = sink.counterparties();
-        tokio::task::spawn_blocking(move || {
-            let judge = Judge {
-                format,
-                reporter,
-                partners,
-            };
-            read_batches(&*source, &judge, ids, size, &tx, &stop)
-        })
-    };
+    let feeder = tokio::spawn(feed(source, opts.batch_size, tx, stop.clone()));
     let batches = futures_util::stream::poll_fn(|cx| rx.poll_recv(cx));
     let mut submitted = batches
         .map(|batch| {
@@ -163,7 +115,7 @@ where
                 if stop.load(Ordering::Relaxed) {
                     return (batch, None);
                 }
-                let result = sink.submit(batch.counterparty, batch.csv.clone()).await;
+                let result = sink.submit(batch.request(None)).await;
                 (batch, Some(result))
             }
         })
@@ -179,7 +131,7 @@ where
         let outcome = match result {
             None => Ok(()),
             Some(Ok(summary)) => {
-                done = done.max(batch.bytes_read);
+                done = done.max(batch.origins.last().map_or(0, |o| o.read_before));
                 progress(done, total);
                 acc.apply(&batch, &summary)
             }
@@ -196,7 +148,7 @@ where
         }
     }
     drop(submitted);
-    let local = reader.await.map_err(|e| task_error(&name, e))?;
+    let local = feeder.await.map_err(|e| task_error(&name, e))?;
     if let Some(e) = failed {
         return Err(e.with_committed(acc.batches));
     }
@@ -206,10 +158,10 @@ where
         error,
     })?;
     for batch in retry {
-        let summary = resubmit(sink, &batch)
+        let summary = sink::send(sink, &batch.request(None), &RETRY_PAUSES, |_| {})
             .await
             .map_err(|error| acc.submit_error(&batch, error))?;
-        done = done.max(batch.bytes_read);
+        done = done.max(batch.origins.last().map_or(0, |o| o.read_before));
         acc.apply(&batch, &summary)?;
         progress(done, total);
     }
@@ -219,26 +171,31 @@ where
     Ok(report)
 }
 
-/// How often a batch that met a transient failure is sent again, and the pauses between:
-/// a peer that lags behind another catches up within a block or two.
-const RETRY_PAUSES_MS: [u64; 3] = [0, 100, 500];
-
-async fn resubmit<S: BatchSink + ?Sized>(
-    sink: &S,
-    batch: &Batch,
-) -> Result<BatchSummary, SinkError> {
-    let mut pauses = RETRY_PAUSES_MS.into_iter().peekable();
-    loop {
-        if let Some(ms) = pauses.next() {
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-        }
-        match sink.submit(batch.counterparty, batch.csv.clone()).await {
-            Ok(summary) => return Ok(summary),
-            Err(e) if e.is_transient() && pauses.peek().is_some() => {}
-            Err(e) => return Err(e),
-        }
-    }
+/// One rejected row, kept until the rejects file is written in line order.
+#[derive(Debug)]
+struct Reject {
+    line: u64,
+    reason: RejectReason,
+    raw: Box<[u8]>,
 }
+
+/// What the feeding task judged itself.
+#[derive(Debug, Default)]
+struct Local {
+    rows: u64,
+    tally: Tally,
+    rejects: Vec<Reject>,
+    /// Valid rows sent in batches.
+    sent: u64,
+}
+
+/// After the others are done, a batch that met a transient failure is sent again with
+/// these pauses: a peer that lags behind another catches up within a block or two.
+const RETRY_PAUSES: [Duration; 3] = [
+    Duration::ZERO,
+    Duration::from_millis(100),
+    Duration::from_millis(500),
+];
 
 fn task_error(name: &str, e: tokio::task::JoinError) -> IngestError {
     IngestError::Task {
@@ -247,99 +204,46 @@ fn task_error(name: &str, e: tokio::task::JoinError) -> IngestError {
     }
 }
 
-/// Pass 1: reads every line, so that a source that cannot be read fails before anything is
-/// sent, and notes the record ids that may repeat. Returns the bytes read and the dedupe set.
-fn scan<C: CdrSource + ?Sized>(
-    source: &C,
-    format: FormatSpec,
-) -> Result<(u64, ScreenedIds), ReadError> {
-    let mut reader = CdrReader::new(source.open()?, format, None)?;
-    // A CDR line is rarely shorter than 40 bytes, so this overestimates the ids.
-    let mut pre = Prescan::new(source.size_hint().unwrap_or(0) / 40);
-    while let Some(id) = reader.next_id()? {
-        if let Some(id) = id {
-            pre.observe(id);
-        }
-    }
-    Ok((reader.bytes_read(), pre.finish()))
-}
-
-/// Who judges a file's rows and against what.
-struct Judge {
-    format: FormatSpec,
-    reporter: CarrierId,
-    /// The counterparties a record may have (`BatchSink::counterparties`).
-    partners: Option<Vec<CarrierId>>,
-}
-
-/// Pass 2: judges every row as far as a single file can (SPEC §2.4 up to `bad_units`, a
-/// counterparty the reporter shares no channel with as `bad_carrier`, and `duplicate`
-/// within the file), and sends the valid records in batches.
-fn read_batches<C: CdrSource + ?Sized>(
-    source: &C,
-    judge: &Judge,
-    mut ids: ScreenedIds,
+/// Pass 2: the file's judged rows, the valid ones cut into batches for the submitting side
+/// until the file ends or that side stops.
+async fn feed(
+    mut source: FileSource,
     batch_size: usize,
-    tx: &mpsc::Sender<Batch>,
-    stop: &AtomicBool,
+    tx: mpsc::Sender<Batch<Line>>,
+    stop: Arc<AtomicBool>,
 ) -> Result<Local, ReadError> {
-    let reporter = judge.reporter;
-    let mut reader = CdrReader::new(source.open()?, judge.format, Some(reporter))?;
     let mut batcher = Batcher::new(batch_size);
     let mut local = Local::default();
-    let send = |batch: Batch, local: &mut Local| -> bool {
-        local.sent += batch.origins.len() as u64;
-        tx.blocking_send(batch).is_ok()
-    };
-    loop {
+    while let Some(rows) = source.next_rows(Duration::MAX).await? {
         if stop.load(Ordering::Relaxed) {
             return Ok(local);
         }
-        let bytes_read = reader.bytes_read();
-        let Some(row) = reader.next_row()? else { break };
-        local.rows += 1;
-        let rec = match row.outcome {
-            Err(reason) => Err(reason),
-            // The reader has checked that the reporter is one of the two carriers.
-            Ok(rec)
-                if crate::sink::stated(
-                    rec.usage.counterparty(reporter),
-                    judge.partners.as_deref(),
-                )
-                .is_err() =>
-            {
-                Err(RejectReason::BadCarrier)
-            }
-            // Repeats within the file are judged here, first line first: the ledger keeps
-            // ids per pair channel, and batches in flight together would race for the id.
-            Ok(rec) if !ids.first_time(rec.record_id) => Err(RejectReason::Duplicate),
-            Ok(rec) => Ok(rec),
-        };
-        match rec {
-            Err(reason) => {
-                local.tally.reject(reason);
-                local.rejects.push(Reject {
-                    line: row.line,
-                    reason,
-                    raw: row.raw.into(),
-                });
-            }
-            Ok(rec) => {
-                let u = rec.usage;
-                let counterparty = u.counterparty(reporter);
-                // Progress counts the bytes before this row: it never runs ahead.
-                if let Some(full) = batcher.push(counterparty, &rec, row.line, row.raw, bytes_read)
-                    && !send(full, &mut local)
-                {
-                    // The submitting side has stopped; it reports why.
-                    return Ok(local);
+        for row in rows {
+            local.rows += 1;
+            match row.verdict {
+                Err(reason) => {
+                    local.tally.reject(reason);
+                    local.rejects.push(Reject {
+                        line: row.origin.line,
+                        reason,
+                        raw: row.origin.raw,
+                    });
+                }
+                Ok(record) => {
+                    if let Some(full) = batcher.push(&record, row.origin) {
+                        local.sent += full.len() as u64;
+                        if tx.send(full).await.is_err() {
+                            // The submitting side has stopped; it reports why.
+                            return Ok(local);
+                        }
+                    }
                 }
             }
         }
     }
-    let end = reader.bytes_read();
-    for batch in batcher.finish(end) {
-        if !send(batch, &mut local) {
+    for batch in batcher.finish() {
+        local.sent += batch.len() as u64;
+        if tx.send(batch).await.is_err() {
             break;
         }
     }
@@ -369,89 +273,45 @@ impl Accounts {
         }
     }
 
-    fn submit_error(&self, batch: &Batch, error: SinkError) -> IngestError {
+    fn submit_error(&self, batch: &Batch<Line>, error: SinkError) -> IngestError {
         IngestError::Submit {
             source_name: self.name.clone(),
             counterparty: batch.counterparty,
-            first_line: batch.first_line(),
+            first_line: batch.origins.first().map_or(0, |o| o.line),
             committed: self.batches,
             error: Box::new(error),
         }
     }
 
-    fn unaccounted(&self, batch: &Batch, detail: String) -> IngestError {
-        IngestError::Unaccounted {
-            source_name: self.name.clone(),
-            detail: format!(
-                "the batch for `{}` starting at line {}: {detail}",
-                batch.counterparty,
-                batch.first_line()
-            ),
-        }
-    }
-
     /// Takes one committed batch's summary; it must account for every row sent.
-    fn apply(&mut self, batch: &Batch, s: &BatchSummary) -> Result<(), IngestError> {
-        if s.reporter != self.reporter || s.counterparty != batch.counterparty {
-            return Err(self.unaccounted(
-                batch,
-                format!(
-                    "the answer is for {}'s records with {}, not {}'s",
-                    s.reporter, s.counterparty, self.reporter
-                ),
-            ));
-        }
-        let sent = batch.origins.len() as u64;
-        let rejected: u64 = s.rejected.values().sum();
-        if s.rows != sent || s.accepted + rejected != sent || s.rejects.len() as u64 != rejected {
-            return Err(self.unaccounted(
-                batch,
-                format!(
-                    "{sent} rows sent, {} reported, {} accepted, {rejected} rejected, {} rejects listed",
-                    s.rows,
-                    s.accepted,
-                    s.rejects.len()
-                ),
-            ));
-        }
-        let mut tally = Tally {
-            accepted: s.accepted,
-            ..Tally::default()
-        };
-        let mut rejects = Vec::with_capacity(s.rejects.len());
-        for (batch_line, reason) in &s.rejects {
-            let known = RejectReason::ALL.iter().find(|r| r.as_str() == reason);
-            let (Some(&reason), Some(origin)) = (known, batch.origin(*batch_line)) else {
-                return Err(self.unaccounted(
-                    batch,
-                    format!("reject `{reason}` at batch line {batch_line} is not a row sent"),
-                ));
-            };
-            tally.reject(reason);
-            rejects.push(Reject {
-                line: origin.line,
-                reason,
-                raw: origin.raw.clone(),
-            });
-        }
-        if tally
-            .rejected
-            .iter()
-            .zip(RejectReason::ALL)
-            .any(|(n, r)| s.rejected.get(r.as_str()).copied().unwrap_or(0) != *n)
-        {
-            return Err(self.unaccounted(
-                batch,
-                "the per-reason counts disagree with the rejects listed".into(),
-            ));
-        }
-        self.tally.accepted += tally.accepted;
-        for (sum, n) in self.tally.rejected.iter_mut().zip(tally.rejected) {
+    fn apply(&mut self, batch: &Batch<Line>, s: &BatchSummary) -> Result<(), IngestError> {
+        let accounted =
+            batch
+                .account(self.reporter, s)
+                .map_err(|detail| IngestError::Unaccounted {
+                    source_name: self.name.clone(),
+                    detail: format!(
+                        "the batch for `{}` starting at line {}: {detail}",
+                        batch.counterparty,
+                        batch.origins.first().map_or(0, |o| o.line)
+                    ),
+                })?;
+        self.tally.accepted += accounted.tally.accepted;
+        for (sum, n) in self.tally.rejected.iter_mut().zip(accounted.tally.rejected) {
             *sum += n;
         }
-        self.rejects.extend(rejects);
+        self.rejects.extend(
+            accounted
+                .rejects
+                .into_iter()
+                .map(|(origin, reason)| Reject {
+                    line: origin.line,
+                    reason,
+                    raw: origin.raw.clone(),
+                }),
+        );
         self.batches += 1;
-        self.judged += sent;
+        self.judged += batch.len() as u64;
         Ok(())
     }
 
@@ -541,6 +401,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use async_trait::async_trait;
+    use contracts::SubmitBatch;
 
     use super::*;
 
@@ -553,7 +414,8 @@ mod tests {
 
     #[async_trait]
     impl BatchSink for Lying {
-        async fn submit(&self, cp: CarrierId, csv: Vec<u8>) -> Result<BatchSummary, SinkError> {
+        async fn submit(&self, batch: SubmitBatch) -> Result<BatchSummary, SinkError> {
+            let (cp, csv) = (batch.counterparty, batch.csv);
             let rows = csv.iter().filter(|b| **b == b'\n').count() as u64 - 1;
             Ok(BatchSummary {
                 reporter: CarrierId::parse("alpha").unwrap(),
@@ -603,7 +465,8 @@ R2,voice,alpha,beta,441234567,4930123456,2026-10-01T10:00:00Z,60
             Some(vec![CarrierId::parse("beta").unwrap()])
         }
 
-        async fn submit(&self, cp: CarrierId, csv: Vec<u8>) -> Result<BatchSummary, SinkError> {
+        async fn submit(&self, batch: SubmitBatch) -> Result<BatchSummary, SinkError> {
+            let (cp, csv) = (batch.counterparty, batch.csv);
             let rows = csv.iter().filter(|b| **b == b'\n').count() as u64 - 1;
             self.0.lock().unwrap().push((cp, csv));
             Ok(BatchSummary {

@@ -427,10 +427,9 @@ struct Unscreened<'a>(&'a Clearing);
 impl ingest::BatchSink for Unscreened<'_> {
     async fn submit(
         &self,
-        counterparty: CarrierId,
-        csv: Vec<u8>,
+        batch: contracts::SubmitBatch,
     ) -> Result<contracts::BatchSummary, ingest::SinkError> {
-        ingest::BatchSink::submit(self.0, counterparty, csv).await
+        ingest::BatchSink::submit(self.0, batch).await
     }
 }
 

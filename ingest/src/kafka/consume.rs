@@ -3,60 +3,29 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use contracts::api::Submit;
-use contracts::client::{Clearing, ClientError};
-use contracts::{BatchSummary, StreamChunk, SubmitBatch};
-use rdkafka::consumer::{
-    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
-};
-use rdkafka::message::Message;
-use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
+use contracts::StreamChunk;
+use contracts::client::Clearing;
 use settlement::carrier::CarrierId;
 use settlement::cdr::RejectReason;
-use settlement::export::NATIVE_HEADER;
 
 use super::dead_letter::DeadLetter;
-use settlement::cdr::message;
-
+use super::source::TopicSource;
 use super::{Held, KafkaError, KafkaOptions, positions, reread};
+use crate::batch::Batch;
+use crate::judge::{Judge, Judged};
+use crate::sink;
+use crate::source::CdrSource;
 
-const WAIT: Duration = Duration::from_secs(10);
 /// Pauses before a chunk that met a transient ledger failure is sent again.
-const RETRY_PAUSES_MS: [u64; 5] = [100, 500, 1000, 2000, 5000];
-
-/// Logs rebalances and notes revoked partitions for the loop to drop.
-struct Rebalances {
-    revoked: Mutex<Vec<i32>>,
-}
-
-impl ClientContext for Rebalances {}
-
-impl ConsumerContext for Rebalances {
-    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        let parts = |tpl: &TopicPartitionList| -> Vec<i32> {
-            tpl.elements().iter().map(|e| e.partition()).collect()
-        };
-        match rebalance {
-            Rebalance::Assign(tpl) => {
-                eprintln!("ingest kafka: assigned partitions {:?}", parts(tpl))
-            }
-            Rebalance::Revoke(tpl) => {
-                let revoked = parts(tpl);
-                eprintln!(
-                    "ingest kafka: partitions {revoked:?} revoked; their uncommitted messages are left to the next owner"
-                );
-                self.revoked
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .extend(revoked);
-            }
-            Rebalance::Error(e) => eprintln!("ingest kafka: rebalance failed: {e}"),
-        }
-    }
-}
+const RETRY_PAUSES: [Duration; 5] = [
+    Duration::from_millis(100),
+    Duration::from_millis(500),
+    Duration::from_millis(1000),
+    Duration::from_millis(2000),
+    Duration::from_millis(5000),
+];
 
 /// What the loop knows of one assigned partition.
 struct Partition {
@@ -66,7 +35,8 @@ struct Partition {
     from: i64,
     /// After a seek: messages are ignored until this offset arrives.
     awaiting: Option<i64>,
-    chunk: Vec<Held>,
+    /// The open chunk's messages, judged as they came.
+    chunk: Vec<Judged<Held>>,
     since: Instant,
     /// The source offset of the last dead-lettered reject.
     dead_high: Option<i64>,
@@ -84,21 +54,8 @@ pub async fn consume(
     opts: &KafkaOptions,
     stop: impl Future<Output = ()>,
 ) -> Result<(), KafkaError> {
-    let consumer: StreamConsumer<Rebalances> = ClientConfig::new()
-        .set("bootstrap.servers", &opts.brokers)
-        .set("group.id", &opts.group)
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("enable.partition.eof", "false")
-        // A consumer killed without leaving the group holds its partitions this long.
-        .set("session.timeout.ms", "6000")
-        .set("heartbeat.interval.ms", "1000")
-        // Bounded memory whatever the backlog: the loop stops polling while it commits.
-        .set("queued.max.messages.kbytes", "16384")
-        .create_with_context(Rebalances {
-            revoked: Mutex::new(Vec::new()),
-        })?;
-    consumer.subscribe(&[&opts.topic])?;
+    let judge = Judge::new(client.me(), Some(client.partners()));
+    let mut source = TopicSource::subscribe(opts, judge)?;
     let dead = match &opts.dead_letter_topic {
         Some(t) => Some(DeadLetter::new(&opts.brokers, t)?),
         None => None,
@@ -108,32 +65,18 @@ pub async fn consume(
         .linger
         .clamp(Duration::from_millis(10), Duration::from_millis(200));
     let mut stop = std::pin::pin!(stop);
-    let consumer = Arc::new(consumer);
     loop {
-        let next = tokio::select! {
+        let rows = tokio::select! {
             _ = &mut stop => return Ok(()),
-            m = tokio::time::timeout(tick, consumer.recv()) => m,
+            rows = source.next_rows(tick) => rows?.unwrap_or_default(),
         };
-        for p in consumer
-            .context()
-            .revoked
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .drain(..)
-        {
+        for p in source.revoked() {
             parts.remove(&p);
         }
-        if let Ok(m) = next {
-            let m = match m {
-                Ok(m) => m,
-                Err(e) => {
-                    eprintln!("ingest kafka: {e}; the client reconnects");
-                    continue;
-                }
-            };
-            let (p, offset) = (m.partition(), m.offset());
+        for row in rows {
+            let (p, offset) = (row.origin.partition, row.origin.offset);
             if let std::collections::hash_map::Entry::Vacant(e) = parts.entry(p) {
-                match assign(client, &consumer, dead.as_ref(), opts, p, offset).await {
+                match assign(client, &source, dead.as_ref(), opts, p, offset).await {
                     Ok(part) => {
                         e.insert(part);
                     }
@@ -165,20 +108,16 @@ pub async fn consume(
             if part.chunk.is_empty() {
                 part.since = Instant::now();
             }
-            part.chunk.push(Held {
-                offset,
-                key: m.key().map(<[u8]>::to_vec),
-                value: m.payload().map(<[u8]>::to_vec),
-            });
+            part.chunk.push(row);
             if part.chunk.len() >= opts.batch_size.max(1) {
-                flush_all(client, &consumer, dead.as_ref(), opts, &mut parts).await?;
+                flush_all(client, &source, dead.as_ref(), opts, &mut parts).await?;
             }
         }
         if parts
             .values()
             .any(|part| !part.chunk.is_empty() && part.since.elapsed() >= opts.linger)
         {
-            flush_all(client, &consumer, dead.as_ref(), opts, &mut parts).await?;
+            flush_all(client, &source, dead.as_ref(), opts, &mut parts).await?;
         }
     }
 }
@@ -188,21 +127,20 @@ pub async fn consume(
 /// consumer committed first is dropped, to be re-read from the ledger's position.
 async fn flush_all(
     client: &Clearing,
-    consumer: &StreamConsumer<Rebalances>,
+    source: &TopicSource,
     dead: Option<&DeadLetter>,
     opts: &KafkaOptions,
     parts: &mut HashMap<i32, Partition>,
 ) -> Result<(), KafkaError> {
-    let results =
-        futures_util::future::join_all(
-            parts
-                .iter_mut()
-                .filter(|(_, part)| !part.chunk.is_empty())
-                .map(|(p, part)| async move {
-                    (*p, flush(client, consumer, dead, opts, *p, part).await)
-                }),
-        )
-        .await;
+    let results = futures_util::future::join_all(
+        parts
+            .iter_mut()
+            .filter(|(_, part)| !part.chunk.is_empty())
+            .map(
+                |(p, part)| async move { (*p, flush(client, source, dead, opts, *p, part).await) },
+            ),
+    )
+    .await;
     for (p, result) in results {
         if !result? {
             parts.remove(&p);
@@ -213,14 +151,14 @@ async fn flush_all(
 
 /// The offset after the open chunk's last message.
 fn next_offset(part: &Partition) -> i64 {
-    part.chunk.last().map_or(part.from, |h| h.offset + 1)
+    part.chunk.last().map_or(part.from, |h| h.origin.offset + 1)
 }
 
 /// A partition seen for the first time: where the ledger says it stands; the consumer is
 /// moved there if the broker delivered from elsewhere.
 async fn assign(
     client: &Clearing,
-    consumer: &StreamConsumer<Rebalances>,
+    source: &TopicSource,
     dead: Option<&DeadLetter>,
     opts: &KafkaOptions,
     p: i32,
@@ -228,7 +166,7 @@ async fn assign(
 ) -> Result<Partition, KafkaError> {
     let loaded = positions::load(client, &opts.topic, p).await?;
     // Messages the broker no longer keeps (retention) cannot be read: start at its first.
-    let (low, _) = consumer.fetch_watermarks(&opts.topic, p, WAIT)?;
+    let low = source.first_offset(p)?;
     let start = positions::resume_at(&loaded).unwrap_or(low).max(low);
     let dead_high = match dead {
         Some(d) => d.last_offset(&opts.topic, p).await?,
@@ -238,7 +176,7 @@ async fn assign(
     // messages before it are skipped as they come. From after it (a group offset ahead of
     // the ledger, e.g. reset by hand): the consumer goes back, or nothing there would count.
     let awaiting = if first > start {
-        consumer.seek(&opts.topic, p, Offset::Offset(start), WAIT)?;
+        source.seek(p, start)?;
         Some(start)
     } else {
         None
@@ -287,35 +225,19 @@ async fn assign(
         } else {
             Vec::new()
         };
-        let (local, _) = verdicts(client, opts, &held);
+        let local: Vec<(i64, RejectReason)> = held
+            .iter()
+            .filter_map(|h| {
+                source
+                    .verdict(h.value.as_deref())
+                    .err()
+                    .map(|r| (h.offset, r))
+            })
+            .collect();
         deliver(d, opts, p, &mut part, &held, &local, start).await?;
     }
     part.undelivered = part.undelivered.split_off(&start);
     Ok(part)
-}
-
-/// The records of `held` per partner channel (offset and native CSV line), and the
-/// messages the reporter rejects itself.
-type Verdicts = (
-    Vec<(i64, RejectReason)>,
-    BTreeMap<CarrierId, Vec<(i64, Vec<u8>)>>,
-);
-
-/// Each message's verdict as far as the reporter can judge it.
-fn verdicts(client: &Clearing, opts: &KafkaOptions, held: &[Held]) -> Verdicts {
-    let me = client.me();
-    let partners = client.partners();
-    let mut local = Vec::new();
-    let mut records: BTreeMap<CarrierId, Vec<(i64, Vec<u8>)>> = BTreeMap::new();
-    for h in held {
-        let judged = message::judge(h.value.as_deref(), opts.format, me)
-            .and_then(|(cp, line)| crate::sink::stated(cp, Some(&partners)).map(|cp| (cp, line)));
-        match judged {
-            Ok((cp, line)) => records.entry(cp).or_default().push((h.offset, line)),
-            Err(reason) => local.push((h.offset, reason)),
-        }
-    }
-    (local, records)
 }
 
 /// Dead-letters the rejects before offset `to` — `local` ones and those the ledger judged —
@@ -367,29 +289,34 @@ async fn deliver(
 /// consumer committed the range first (the partition is to be re-read).
 async fn flush(
     client: &Clearing,
-    consumer: &StreamConsumer<Rebalances>,
+    source: &TopicSource,
     dead: Option<&DeadLetter>,
     opts: &KafkaOptions,
     p: i32,
     part: &mut Partition,
 ) -> Result<bool, KafkaError> {
     let (from, to) = (part.from, next_offset(part));
-    let partners = client.partners();
-    let (local, records) = verdicts(client, opts, &part.chunk);
-    // Each partner channel holds its own position of the partition: their submissions are
-    // independent and go side by side.
+    let me = client.me();
+    let local: Vec<(i64, RejectReason)> = part
+        .chunk
+        .iter()
+        .filter_map(|row| row.verdict.as_ref().err().map(|r| (row.origin.offset, *r)))
+        .collect();
+    // Each partner channel holds its own position of the partition: their batches are
+    // independent and go side by side, each moving the position on its channel.
     let mut batches = Vec::new();
-    for (i, partner) in partners.iter().enumerate() {
+    for (i, partner) in client.partners().iter().enumerate() {
         let at = part.at.get(partner).copied().flatten().unwrap_or(from);
         if at >= to {
             continue;
         }
-        let mut csv = NATIVE_HEADER.as_bytes().to_vec();
-        let mut offsets = Vec::new();
-        for (offset, line) in records.get(partner).into_iter().flatten() {
-            if *offset >= at {
-                csv.extend_from_slice(line);
-                offsets.push(*offset);
+        let mut batch = Batch::new(*partner, part.chunk.len());
+        for row in &part.chunk {
+            if let Ok(record) = &row.verdict
+                && record.counterparty == *partner
+                && row.origin.offset >= at
+            {
+                batch.push(&record.line, row.origin.offset);
             }
         }
         // The reporter's own verdicts are counted once, with the first channel.
@@ -403,31 +330,37 @@ async fn flush(
                 }
             }
         }
-        batches.push(SubmitBatch {
-            counterparty: *partner,
-            csv,
-            stream: Some(StreamChunk {
-                topic: opts.topic.clone(),
-                partition: p,
-                from: at,
-                to,
-                local_rejects,
-                offsets,
-                dead_lettered_to: Some(part.lettered_to),
-                dead_letter_topic: opts.dead_letter_topic.clone(),
-            }),
-        });
+        let checkpoint = StreamChunk {
+            topic: opts.topic.clone(),
+            partition: p,
+            from: at,
+            to,
+            local_rejects,
+            offsets: batch.origins.clone(),
+            dead_lettered_to: Some(part.lettered_to),
+            dead_letter_topic: opts.dead_letter_topic.clone(),
+        };
+        let request = batch.request(Some(checkpoint));
+        batches.push((batch, request));
     }
-    let submitted = futures_util::future::join_all(batches.into_iter().map(|batch| async move {
-        let partner = batch.counterparty;
-        (partner, submit(client, batch).await)
+    let submitted = futures_util::future::join_all(batches.iter().map(|(_, request)| {
+        sink::send(client, request, &RETRY_PAUSES, |e| {
+            eprintln!("ingest kafka: {e}; trying again")
+        })
     }))
     .await;
     let mut taken_by_another = false;
-    for (partner, result) in submitted {
+    for ((batch, _), result) in batches.iter().zip(submitted) {
         match result {
             Ok(summary) => {
-                part.at.insert(partner, Some(to));
+                // Every row sent must be accounted for, as a file's are.
+                batch.account(me, &summary).map_err(|detail| {
+                    KafkaError::Unaccounted(format!(
+                        "partition {p} [{from}, {to}) for `{}`: {detail}",
+                        batch.counterparty
+                    ))
+                })?;
+                part.at.insert(batch.counterparty, Some(to));
                 part.undelivered.extend(
                     summary
                         .stream_rejects
@@ -435,11 +368,14 @@ async fn flush(
                         .map(|r| (r.offset, r.reason)),
                 );
             }
-            Err(ClientError::Refused(why)) if why.contains("stream position") => {
+            Err(e)
+                if e.refusal()
+                    .is_some_and(|why| why.contains("stream position")) =>
+            {
                 // Another consumer of the group committed this range first: start over
                 // from what the ledger holds.
                 eprintln!(
-                    "ingest kafka: partition {p}: {why}; re-reading from the ledger's position"
+                    "ingest kafka: partition {p}: {e}; re-reading from the ledger's position"
                 );
                 taken_by_another = true;
             }
@@ -450,7 +386,10 @@ async fn flush(
         return Ok(false);
     }
     // The range is on the ledger: its rejects go to the dead-letter topic, in order.
-    let held = std::mem::take(&mut part.chunk);
+    let held: Vec<Held> = std::mem::take(&mut part.chunk)
+        .into_iter()
+        .map(|row| row.origin)
+        .collect();
     match dead {
         Some(d) => deliver(d, opts, p, part, &held, &local, to).await?,
         None => {
@@ -459,33 +398,6 @@ async fn flush(
         }
     }
     part.from = to;
-    // For standard lag tools only: the ledger's positions are what counts.
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(&opts.topic, p, Offset::Offset(to))?;
-    if let Err(e) = consumer.commit(&tpl, CommitMode::Async) {
-        eprintln!(
-            "ingest kafka: the group offset of partition {p} was not committed ({e}); lag tools lag"
-        );
-    }
+    source.commit_group_offset(p, to);
     Ok(true)
-}
-
-/// One `usage.submit`, sent again after transient failures.
-async fn submit(client: &Clearing, batch: SubmitBatch) -> Result<BatchSummary, ClientError> {
-    let mut pauses = RETRY_PAUSES_MS.iter();
-    loop {
-        match client
-            .call::<Submit>(batch.counterparty, batch.clone())
-            .await
-        {
-            Err(e) if e.is_transient() => match pauses.next() {
-                Some(ms) => {
-                    eprintln!("ingest kafka: {e}; trying again");
-                    tokio::time::sleep(Duration::from_millis(*ms)).await;
-                }
-                None => return Err(e),
-            },
-            other => return other,
-        }
-    }
 }

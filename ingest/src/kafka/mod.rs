@@ -17,6 +17,7 @@ mod consume;
 mod dead_letter;
 pub mod positions;
 mod reread;
+mod source;
 mod status;
 
 use std::time::Duration;
@@ -24,6 +25,7 @@ use std::time::Duration;
 pub use consume::consume;
 pub use dead_letter::{DeadLetterMessage, DeadLetterPage, read_page};
 pub use settlement::cdr::message::{MessageFormat, judge};
+pub use source::TopicSource;
 pub use status::{PartitionStatus, TopicStatus, lags, status};
 
 /// Runs `f`, a call of the Kafka client's that blocks, off the async threads; `what` names
@@ -46,11 +48,18 @@ fn reader_config(brokers: &str, group: &str) -> rdkafka::ClientConfig {
     c
 }
 
-/// A message kept until its chunk commits and its dead letter, if any, is sent.
-struct Held {
-    offset: i64,
-    key: Option<Vec<u8>>,
-    value: Option<Vec<u8>>,
+/// Where a message of the topic was, and its body: kept until its chunk commits and its
+/// dead letter, if any, is sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    /// The partition.
+    pub partition: i32,
+    /// The message's offset in it.
+    pub offset: i64,
+    /// Its key.
+    pub key: Option<Vec<u8>>,
+    /// Its value.
+    pub value: Option<Vec<u8>>,
 }
 
 /// What `ingest kafka` consumes and how.
@@ -84,4 +93,15 @@ pub enum KafkaError {
     /// The dead-letter topic cannot be used.
     #[error("dead-letter topic: {0}")]
     DeadLetter(String),
+    /// The ledger's answer does not account for every message sent (SPEC §2.4).
+    #[error("not every message is accounted for: {0}")]
+    Unaccounted(String),
+}
+
+impl From<crate::SinkError> for KafkaError {
+    fn from(e: crate::SinkError) -> Self {
+        match e {
+            crate::SinkError::Client(e) => KafkaError::Ledger(e),
+        }
+    }
 }

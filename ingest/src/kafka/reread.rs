@@ -62,6 +62,7 @@ fn read(
         }
         if m.offset() >= from {
             out.push(Held {
+                partition,
                 offset: m.offset(),
                 key: m.key().map(<[u8]>::to_vec),
                 value: m.payload().map(<[u8]>::to_vec),

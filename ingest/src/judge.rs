@@ -1,0 +1,103 @@
+//! The first stage of the pipeline, whatever the source: each row judged as far as the
+//! reporter can (SPEC §2.4 up to `bad_units`, and `bad_carrier` for a counterparty it
+//! shares no channel with), everything that needs ledger state left to the contract.
+
+use settlement::carrier::CarrierId;
+use settlement::cdr::{CdrView, RejectReason};
+use settlement::export::push_native_record;
+
+/// One row of a source as the reporter judged it, with where it came from.
+#[derive(Debug)]
+pub struct Judged<O> {
+    /// Where the row was: a file's line, a partition's offset.
+    pub origin: O,
+    /// The record to send, or why the row is rejected.
+    pub verdict: Result<Record, RejectReason>,
+}
+
+/// A valid record, ready for its counterparty's batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// The other carrier of the record: the channel it goes to.
+    pub counterparty: CarrierId,
+    /// The record as a native CSV data line, normalised, with its line ending.
+    pub line: Vec<u8>,
+}
+
+/// Who judges rows and against what; the file and the stream judge alike with it.
+#[derive(Debug, Clone)]
+pub struct Judge {
+    reporter: CarrierId,
+    /// The carriers the reporter shares a channel with (`None`: any).
+    partners: Option<Vec<CarrierId>>,
+}
+
+impl Judge {
+    /// Judges for `reporter`, whose records may name `partners` as counterparty (`None`:
+    /// any; see [`crate::BatchSink::counterparties`]).
+    pub fn new(reporter: CarrierId, partners: Option<Vec<CarrierId>>) -> Self {
+        Judge { reporter, partners }
+    }
+
+    /// The carrier whose rows these are.
+    pub fn reporter(&self) -> CarrierId {
+        self.reporter
+    }
+
+    /// SPEC §2.4's `bad_carrier` for a valid record whose counterparty the reporter shares
+    /// no channel with: nothing could ever state it.
+    pub fn stated(&self, counterparty: CarrierId) -> Result<CarrierId, RejectReason> {
+        match &self.partners {
+            Some(p) if !p.contains(&counterparty) => Err(RejectReason::BadCarrier),
+            _ => Ok(counterparty),
+        }
+    }
+
+    /// A record the reader accepted (it has checked that the reporter is one of its two
+    /// carriers), judged against the reporter's channels and written as a native line.
+    pub fn record(&self, rec: &CdrView<'_>) -> Result<Record, RejectReason> {
+        let counterparty = self.stated(rec.usage.counterparty(self.reporter))?;
+        let mut line = Vec::with_capacity(96);
+        push_native_record(&mut line, rec);
+        Ok(Record { counterparty, line })
+    }
+
+    /// A message judged by `settlement::cdr::message` (counterparty and native line),
+    /// judged against the reporter's channels.
+    pub fn message(
+        &self,
+        judged: settlement::cdr::message::Judged,
+    ) -> Result<Record, RejectReason> {
+        let (counterparty, line) = judged?;
+        Ok(Record {
+            counterparty: self.stated(counterparty)?,
+            line,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(s: &str) -> CarrierId {
+        CarrierId::parse(s).unwrap()
+    }
+
+    #[test]
+    fn a_counterparty_without_a_channel_is_bad_carrier() {
+        let judge = Judge::new(c("alpha"), Some(vec![c("beta")]));
+        assert_eq!(judge.stated(c("beta")), Ok(c("beta")));
+        assert_eq!(judge.stated(c("gamma")), Err(RejectReason::BadCarrier));
+        assert_eq!(
+            judge.message(Ok((c("gamma"), b"x\n".to_vec()))),
+            Err(RejectReason::BadCarrier)
+        );
+        assert_eq!(
+            judge.message(Err(RejectReason::BadRow)),
+            Err(RejectReason::BadRow)
+        );
+        let any = Judge::new(c("alpha"), None);
+        assert_eq!(any.stated(c("gamma")), Ok(c("gamma")));
+    }
+}
