@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures_util::FutureExt;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
@@ -21,6 +22,8 @@ use crate::source::CdrSource;
 
 /// How long a call to the broker may take.
 const WAIT: Duration = Duration::from_secs(10);
+/// Messages handed out at once, at most.
+const MAX_ROWS: usize = 1024;
 
 /// Logs rebalances and notes revoked partitions for the loop to drop.
 struct Rebalances {
@@ -144,27 +147,40 @@ impl CdrSource for TopicSource {
         self.topic.clone()
     }
 
-    /// At most one message; none when `wait` passes first. A client error is logged and
-    /// counts as none: the client reconnects by itself.
+    /// The messages the client holds now, up to [`MAX_ROWS`], or the first to come within
+    /// `wait`; none when it passes first. A client error is logged and ends the list: the
+    /// client reconnects by itself.
     async fn next_rows(&mut self, wait: Duration) -> Result<Option<Vec<Judged<Held>>>, KafkaError> {
-        let m = match tokio::time::timeout(wait, self.consumer.recv()).await {
-            Err(_) => return Ok(Some(Vec::new())),
-            Ok(Err(e)) => {
-                eprintln!("ingest kafka: {e}; the client reconnects");
-                return Ok(Some(Vec::new()));
+        let mut rows = Vec::new();
+        let first = match tokio::time::timeout(wait, self.consumer.recv()).await {
+            Err(_) => return Ok(Some(rows)),
+            Ok(m) => m,
+        };
+        let mut next = Some(first);
+        while let Some(m) = next.take() {
+            let m = match m {
+                Ok(m) => m,
+                Err(e) => {
+                    eprintln!("ingest kafka: {e}; the client reconnects");
+                    break;
+                }
+            };
+            let held = Held {
+                partition: m.partition(),
+                offset: m.offset(),
+                key: m.key().map(<[u8]>::to_vec),
+                value: m.payload().map(<[u8]>::to_vec),
+            };
+            let verdict = self.verdict(held.value.as_deref());
+            rows.push(Judged {
+                origin: held,
+                verdict,
+            });
+            if rows.len() < MAX_ROWS {
+                // Only what is already there: nothing waits once a message came.
+                next = self.consumer.recv().now_or_never();
             }
-            Ok(Ok(m)) => m,
-        };
-        let held = Held {
-            partition: m.partition(),
-            offset: m.offset(),
-            key: m.key().map(<[u8]>::to_vec),
-            value: m.payload().map(<[u8]>::to_vec),
-        };
-        let verdict = self.verdict(held.value.as_deref());
-        Ok(Some(vec![Judged {
-            origin: held,
-            verdict,
-        }]))
+        }
+        Ok(Some(rows))
     }
 }
