@@ -24,6 +24,7 @@ use tonic::transport::{Channel, Endpoint};
 
 use crate::NodeError;
 use crate::pb;
+use crate::recent::Recent;
 use crate::serve::MAX_MESSAGE;
 use crate::tls::{TlsIdentity, Trust};
 use crate::wire::{endorse_error, is_transport, order_error};
@@ -100,6 +101,9 @@ impl Dial {
     }
 }
 
+/// How long a peer's answer about a policy or a size limit is kept (`recent`).
+const ANSWERS_KEPT: Duration = Duration::from_secs(1);
+
 /// A peer of another process, reached over gRPC.
 #[derive(Clone)]
 pub struct RemotePeer {
@@ -108,6 +112,10 @@ pub struct RemotePeer {
     endorser: pb::endorser_client::EndorserClient<Channel>,
     deliver: pb::deliver_client::DeliverClient<Channel>,
     backoff: Backoff,
+    /// Endorsement policies by channel and contract.
+    policies: Arc<Recent<Policy>>,
+    /// Size limits by channel.
+    limits: Arc<Recent<u32>>,
 }
 
 impl RemotePeer {
@@ -122,6 +130,8 @@ impl RemotePeer {
                 .max_encoding_message_size(MAX_MESSAGE),
             deliver: pb::deliver_client::DeliverClient::new(ch),
             backoff,
+            policies: Arc::new(Recent::new(ANSWERS_KEPT)),
+            limits: Arc::new(Recent::new(ANSWERS_KEPT)),
         })
     }
 
@@ -141,6 +151,55 @@ impl RemotePeer {
 
     fn err(&self, s: Status) -> EndorseError {
         endorse_error(&format!("{} at {}", self.msp_id, self.address), s)
+    }
+
+    /// The peer's answer: the policy of `contract` on `channel`, if defined.
+    async fn ask_policy(
+        &self,
+        channel: &str,
+        contract: &str,
+    ) -> Result<Option<Policy>, EndorseError> {
+        let req = pb::PolicyRequest {
+            channel: channel.into(),
+            contract: contract.into(),
+        };
+        let reply = self
+            .backoff
+            .retry(|| {
+                let mut c = self.endorser.clone();
+                let req = req.clone();
+                async move { c.endorsement_policy(req).await }
+            })
+            .await
+            .map_err(|s| self.err(s))?;
+        match reply.into_inner().policy {
+            None => Ok(None),
+            Some(text) => Policy::parse(&text)
+                .map(Some)
+                .map_err(|e| EndorseError::Remote {
+                    peer: self.msp_id.clone(),
+                    message: format!("its policy `{text}` does not parse: {e}"),
+                }),
+        }
+    }
+
+    /// The peer's answer: the size limit of `channel`, if it knows the channel.
+    async fn ask_limit(&self, channel: &str) -> Result<Option<u32>, EndorseError> {
+        let req = pb::ChannelRequest {
+            channel: channel.into(),
+        };
+        let reply = self
+            .backoff
+            .retry(|| {
+                let mut c = self.endorser.clone();
+                let req = req.clone();
+                async move { c.channel(req).await }
+            })
+            .await;
+        match reply {
+            Ok(r) => Ok(Some(r.into_inner().max_tx_bytes)),
+            Err(s) => self.unknown_channel(self.err(s)).map(|()| None),
+        }
     }
 
     fn unknown_channel(&self, e: EndorseError) -> Result<(), EndorseError> {
@@ -199,46 +258,14 @@ impl PeerClient for RemotePeer {
         channel: &str,
         contract: &str,
     ) -> Result<Option<Policy>, EndorseError> {
-        let req = pb::PolicyRequest {
-            channel: channel.into(),
-            contract: contract.into(),
-        };
-        let reply = self
-            .backoff
-            .retry(|| {
-                let mut c = self.endorser.clone();
-                let req = req.clone();
-                async move { c.endorsement_policy(req).await }
-            })
+        let question = format!("{channel}/{contract}");
+        self.policies
+            .or_ask(&question, self.ask_policy(channel, contract))
             .await
-            .map_err(|s| self.err(s))?;
-        match reply.into_inner().policy {
-            None => Ok(None),
-            Some(text) => Policy::parse(&text)
-                .map(Some)
-                .map_err(|e| EndorseError::Remote {
-                    peer: self.msp_id.clone(),
-                    message: format!("its policy `{text}` does not parse: {e}"),
-                }),
-        }
     }
 
     async fn max_tx_bytes(&self, channel: &str) -> Result<Option<u32>, EndorseError> {
-        let req = pb::ChannelRequest {
-            channel: channel.into(),
-        };
-        let reply = self
-            .backoff
-            .retry(|| {
-                let mut c = self.endorser.clone();
-                let req = req.clone();
-                async move { c.channel(req).await }
-            })
-            .await;
-        match reply {
-            Ok(r) => Ok(Some(r.into_inner().max_tx_bytes)),
-            Err(s) => self.unknown_channel(self.err(s)).map(|()| None),
-        }
+        self.limits.or_ask(channel, self.ask_limit(channel)).await
     }
 
     async fn watch_tx(

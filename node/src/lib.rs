@@ -13,6 +13,7 @@ pub mod client;
 pub mod failover;
 pub mod genesis;
 pub mod org;
+mod recent;
 pub mod remote;
 pub mod serve;
 pub mod start;
