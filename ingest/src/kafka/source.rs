@@ -78,6 +78,11 @@ impl TopicSource {
             .set("heartbeat.interval.ms", "1000")
             // Bounded memory whatever the backlog: the loop stops polling while it commits.
             .set("queued.max.messages.kbytes", "16384")
+            // A broker may hold a fetch this long even when data is there (tansu does), so
+            // it bounds the latency; a fetch's bytes are capped so that one partition's
+            // backlog does not fill every fetch (tansu fills a fetch partition by partition).
+            .set("fetch.wait.max.ms", "100")
+            .set("fetch.max.bytes", "1048576")
             .create_with_context(Rebalances {
                 revoked: Mutex::new(Vec::new()),
             })?;
