@@ -12,7 +12,7 @@ use ledger::gateway::Gateway;
 use ledger::identity::SigningIdentity;
 use ledger::ledger::ChannelLedger;
 use ledger::network::{CONSORTIUM_CHANNEL, StateBackend};
-use ledger::order::OrderingService;
+use ledger::order::{OrderError, OrderingService};
 use ledger::peer::Peer;
 use ledger::proto::Block;
 use ledger::state::WorldState;
@@ -362,6 +362,10 @@ pub(super) fn model_error(path: &Path, e: ReadModelError) -> NodeError {
     }
 }
 
+/// How long a node starting for the first time keeps asking an ordering service it cannot
+/// reach for a channel's block 0.
+const BLOCK_ZERO_PATIENCE: Duration = Duration::from_secs(60);
+
 /// Block 0 of `channel`: the one this node accepted before, or the ordering service's,
 /// checked against the genesis file and kept.
 async fn block_zero(
@@ -382,14 +386,30 @@ async fn block_zero(
                 .join(","),
             reason: format!("block 0 of `{channel}` from the ordering service: {why}"),
         };
-        let mut blocks = orderer
-            .deliver(channel, 0)
-            .await
-            .map_err(|e| unreachable(e.to_string()))?;
-        match blocks.recv().await {
-            Some(Ok(b)) => b,
-            Some(Err(e)) => return Err(unreachable(e.to_string())),
-            None => return Err(unreachable("the stream ended".into())),
+        // A newcomer may ask before the ordering service has taken in the configuration
+        // that admits it (its TLS trust included): what cannot be reached is asked again
+        // for a while; a refusal is final.
+        let deadline = tokio::time::Instant::now() + BLOCK_ZERO_PATIENCE;
+        loop {
+            let got = match orderer.deliver(channel, 0).await {
+                Ok(mut blocks) => match blocks.recv().await {
+                    Some(got) => got,
+                    None => Err(OrderError::Unreachable("the stream ended".into())),
+                },
+                Err(e) => Err(e),
+            };
+            match got {
+                Ok(b) => break b,
+                Err(e @ (OrderError::Unreachable(_) | OrderError::Unavailable(_)))
+                    if tokio::time::Instant::now() < deadline =>
+                {
+                    eprintln!(
+                        "block 0 of `{channel}` from the ordering service: {e}; trying again"
+                    );
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(e) => return Err(unreachable(e.to_string())),
+            }
         }
     };
     genesis.check_block(channel, &block)?;
