@@ -7,15 +7,6 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// mimalloc instead of glibc's malloc for Rust's allocations: the ledger's hot path
-/// allocates and frees small messages from many threads, where glibc's arena locks and
-/// consolidation cost about a tenth of the CPU. `bench clearing --records 1000000` ran 1.43
-/// times as fast with 0.72 times the CPU, at 1.22 times the peak RSS (BENCHMARKS.md, "The
-/// allocator"); a node short of memory trades speed back with `MIMALLOC_PURGE_DELAY=0`. The C libraries (OpenSSL,
-/// SQLite, librdkafka) still allocate with glibc, hence the arena limit below.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     limit_malloc_arenas();
     let args = cli::Cli::parse();
