@@ -4,7 +4,7 @@
 //! accounting of every row are the same stages after it.
 
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -122,7 +122,7 @@ fn thread_failed(e: tokio::task::JoinError) -> ReadError {
 
 /// Pass 1: reads every line, so that a file that cannot be read fails before anything is
 /// sent, and notes the record ids that may repeat. Returns the bytes read and the dedupe set.
-fn scan(path: &PathBuf, format: FormatSpec) -> Result<(u64, ScreenedIds), ReadError> {
+fn scan(path: &Path, format: FormatSpec) -> Result<(u64, ScreenedIds), ReadError> {
     let file = File::open(path)?;
     let size = file.metadata()?.len();
     let mut reader = CdrReader::new(file, format, None)?;

@@ -131,7 +131,7 @@ where
         let outcome = match result {
             None => Ok(()),
             Some(Ok(summary)) => {
-                done = done.max(batch.origins.last().map_or(0, |o| o.read_before));
+                done = done.max(read_to(&batch));
                 progress(done, total);
                 acc.apply(&batch, &summary)
             }
@@ -161,7 +161,7 @@ where
         let summary = sink::send(sink, &batch.request(None), &RETRY_PAUSES, |_| {})
             .await
             .map_err(|error| acc.submit_error(&batch, error))?;
-        done = done.max(batch.origins.last().map_or(0, |o| o.read_before));
+        done = done.max(read_to(&batch));
         acc.apply(&batch, &summary)?;
         progress(done, total);
     }
@@ -196,6 +196,16 @@ const RETRY_PAUSES: [Duration; 3] = [
     Duration::from_millis(100),
     Duration::from_millis(500),
 ];
+
+/// The file line of a batch's first row, for messages.
+fn first_line(batch: &Batch<Line>) -> u64 {
+    batch.origins.first().map_or(0, |o| o.line)
+}
+
+/// How far into the file a batch's rows go, for progress: the bytes before its last row.
+fn read_to(batch: &Batch<Line>) -> u64 {
+    batch.origins.last().map_or(0, |o| o.read_before)
+}
 
 fn task_error(name: &str, e: tokio::task::JoinError) -> IngestError {
     IngestError::Task {
@@ -277,7 +287,7 @@ impl Accounts {
         IngestError::Submit {
             source_name: self.name.clone(),
             counterparty: batch.counterparty,
-            first_line: batch.origins.first().map_or(0, |o| o.line),
+            first_line: first_line(batch),
             committed: self.batches,
             error: Box::new(error),
         }
@@ -293,7 +303,7 @@ impl Accounts {
                     detail: format!(
                         "the batch for `{}` starting at line {}: {detail}",
                         batch.counterparty,
-                        batch.origins.first().map_or(0, |o| o.line)
+                        first_line(batch)
                     ),
                 })?;
         self.tally.accepted += accounted.tally.accepted;
