@@ -66,6 +66,8 @@ pub async fn consume(
         .clamp(Duration::from_millis(10), Duration::from_millis(200));
     let mut stop = std::pin::pin!(stop);
     loop {
+        // Judged against the channels as they are now, as each flush sends to them.
+        source.judge_for(client.partners());
         let rows = tokio::select! {
             _ = &mut stop => return Ok(()),
             rows = source.next_rows(tick) => rows?.unwrap_or_default(),

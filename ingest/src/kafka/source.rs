@@ -100,6 +100,12 @@ impl TopicSource {
         &self.judge
     }
 
+    /// Judges the messages from now on against the reporter's current partner channels
+    /// (a channel created while the consumer runs takes its records from then on).
+    pub fn judge_for(&mut self, partners: Vec<settlement::carrier::CarrierId>) {
+        self.judge = Judge::new(self.judge.reporter(), Some(partners));
+    }
+
     /// A message's verdict, e.g. for one read again from the broker.
     pub fn verdict(&self, value: Option<&[u8]>) -> Result<Record, RejectReason> {
         self.judge
