@@ -222,58 +222,90 @@ pub fn write_discrepancies<W: Write>(
     pairings: &[Pairing],
     decimals: u32,
 ) -> io::Result<W> {
-    let mut csv = csv_writer(w);
-    csv.write_record([
-        "outcome",
-        "payer_record_id",
-        "payee_record_id",
-        "a_number",
-        "b_number",
-        "payer_start_time",
-        "payee_start_time",
-        "payer_units",
-        "payee_units",
-        "payer_charge",
-        "payee_charge",
-        "charge_delta",
-    ])
-    .map_err(io_err)?;
-    for p in pairings.iter().filter(|p| p.outcome != Outcome::Matched) {
-        let pr = p.payer.map(|k| &payer[k as usize]);
-        let q = p.payee.map(|k| &payee[k as usize]);
-        let Some(any) = q.or(pr) else { continue };
-        let side = |r: Option<&SideRecord>| -> [String; 4] {
-            match r {
-                Some(r) => [
-                    r.record_id.to_string(),
-                    r.start.to_string(),
-                    r.units.to_string(),
-                    format_fixed(r.rated.charge, decimals),
-                ],
-                None => Default::default(),
-            }
-        };
-        let [pid, pstart, punits, pcharge] = side(pr);
-        let [qid, qstart, qunits, qcharge] = side(q);
-        let charge = |r: Option<&SideRecord>| r.map_or(Decimal::ZERO, |r| r.rated.charge);
-        let delta = format_fixed(charge(q) - charge(pr), decimals);
+    let mut file = DiscrepancyWriter::new(w, decimals)?;
+    file.add(payer, payee, pairings)?;
+    file.finish()
+}
+
+/// `discrepancies.csv` written a part of the pairings at a time: parts added in canonical
+/// order make the same bytes as [`write_discrepancies`] of them all.
+pub struct DiscrepancyWriter<W: Write> {
+    csv: csv::Writer<W>,
+    decimals: u32,
+}
+
+impl<W: Write> DiscrepancyWriter<W> {
+    /// Starts the file and writes its header; charges get `decimals` places.
+    pub fn new(w: W, decimals: u32) -> io::Result<Self> {
+        let mut csv = csv_writer(w);
         csv.write_record([
-            p.outcome.as_str(),
-            &pid,
-            &qid,
-            any.a_number.as_str(),
-            any.b_number.as_str(),
-            &pstart,
-            &qstart,
-            &punits,
-            &qunits,
-            &pcharge,
-            &qcharge,
-            &delta,
+            "outcome",
+            "payer_record_id",
+            "payee_record_id",
+            "a_number",
+            "b_number",
+            "payer_start_time",
+            "payee_start_time",
+            "payer_units",
+            "payee_units",
+            "payer_charge",
+            "payee_charge",
+            "charge_delta",
         ])
         .map_err(io_err)?;
+        Ok(DiscrepancyWriter { csv, decimals })
     }
-    csv.into_inner().map_err(|e| e.into_error())
+
+    /// Writes the rows of `pairings`, whose indices point into `payer` and `payee`.
+    pub fn add(
+        &mut self,
+        payer: &[SideRecord],
+        payee: &[SideRecord],
+        pairings: &[Pairing],
+    ) -> io::Result<()> {
+        for p in pairings.iter().filter(|p| p.outcome != Outcome::Matched) {
+            let pr = p.payer.map(|k| &payer[k as usize]);
+            let q = p.payee.map(|k| &payee[k as usize]);
+            let Some(any) = q.or(pr) else { continue };
+            let side = |r: Option<&SideRecord>| -> [String; 4] {
+                match r {
+                    Some(r) => [
+                        r.record_id.to_string(),
+                        r.start.to_string(),
+                        r.units.to_string(),
+                        format_fixed(r.rated.charge, self.decimals),
+                    ],
+                    None => Default::default(),
+                }
+            };
+            let [pid, pstart, punits, pcharge] = side(pr);
+            let [qid, qstart, qunits, qcharge] = side(q);
+            let charge = |r: Option<&SideRecord>| r.map_or(Decimal::ZERO, |r| r.rated.charge);
+            let delta = format_fixed(charge(q) - charge(pr), self.decimals);
+            self.csv
+                .write_record([
+                    p.outcome.as_str(),
+                    &pid,
+                    &qid,
+                    any.a_number.as_str(),
+                    any.b_number.as_str(),
+                    &pstart,
+                    &qstart,
+                    &punits,
+                    &qunits,
+                    &pcharge,
+                    &qcharge,
+                    &delta,
+                ])
+                .map_err(io_err)?;
+        }
+        Ok(())
+    }
+
+    /// Writes what is left and returns the inner writer.
+    pub fn finish(self) -> io::Result<W> {
+        self.csv.into_inner().map_err(|e| e.into_error())
+    }
 }
 
 /// `statement.csv`: one row per line, in byte order of the destination.

@@ -178,148 +178,208 @@ pub fn build_statement(
     deal: Option<&Deal>,
     threshold_pct: Decimal,
 ) -> Result<Statement, StatementError> {
-    if let Some(d) = deal {
-        check_deal(d, sheet)?;
-    }
-    // The commitments of this payer, payee and service whose deal overlaps the period.
-    let commitments: Vec<usize> = deal
-        .filter(|d| d.period.overlaps(&scope.period))
-        .map(|d| {
-            d.commitments
-                .iter()
-                .enumerate()
-                .filter(|(_, c)| c.applies_to(scope.payer, scope.payee, scope.service))
-                .map(|(i, _)| i)
-                .collect()
-        })
-        .unwrap_or_default();
-    let covering = |r: &SideRecord| -> Option<usize> {
-        let d = deal?;
-        r.rated.row?;
-        if !d.period.contains(r.start) {
-            return None;
+    let mut sums = StatementSums::new(scope, sheet, deal)?;
+    sums.add(payer, payee, pairings)?;
+    sums.finish(threshold_pct)
+}
+
+/// A statement summed pairing by pairing, so that a reconciliation can be computed a part at
+/// a time: the parts' pairings added in any order give the statement of them all (every sum
+/// is exact, and each `(a_number, b_number)` group's pairings come whole from one part).
+#[derive(Debug)]
+pub struct StatementSums<'a> {
+    service: Service,
+    sheet: &'a Ratesheet,
+    deal: Option<&'a Deal>,
+    /// The commitments of this payer, payee and service whose deal overlaps the period.
+    commitments: Vec<usize>,
+    /// One per destination of the sheet, one for the empty destination, one per commitment.
+    acc: Vec<Acc>,
+    outcomes: [u64; 5],
+}
+
+impl<'a> StatementSums<'a> {
+    /// Nothing summed yet; refused when the deal cannot be used with the sheet.
+    pub fn new(
+        scope: &StatementScope,
+        sheet: &'a Ratesheet,
+        deal: Option<&'a Deal>,
+    ) -> Result<Self, StatementError> {
+        if let Some(d) = deal {
+            check_deal(d, sheet)?;
         }
-        commitments
-            .iter()
-            .position(|&i| d.commitments[i].covers_number(&r.b_number))
-    };
-    // Accumulators: one per destination of the sheet, one for the empty destination, one
-    // per commitment; per side totals and billable units.
-    let dests = sheet.destinations();
-    let empty = dests.len();
-    let first_commitment = empty + 1;
-    let mut acc = vec![Acc::default(); first_commitment + commitments.len()];
-    let mut outcomes = [0u64; 5];
-    for p in pairings {
-        let k = Outcome::ALL
-            .iter()
-            .position(|o| *o == p.outcome)
-            .unwrap_or(0);
-        outcomes[k] = plus_one(outcomes[k], "outcome")?;
-        let q = p.payee.map(|k| &payee[k as usize]);
-        let pr = p.payer.map(|k| &payer[k as usize]);
-        // The payee record decides the line of a pair; a lone record decides its own.
-        let Some(decider) = q.or(pr) else { continue };
-        let slot = match covering(decider) {
-            Some(k) => first_commitment + k,
-            None => decider
+        let commitments: Vec<usize> = deal
+            .filter(|d| d.period.overlaps(&scope.period))
+            .map(|d| {
+                d.commitments
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| c.applies_to(scope.payer, scope.payee, scope.service))
+                    .map(|(i, _)| i)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let acc = vec![Acc::default(); sheet.destinations().len() + 1 + commitments.len()];
+        Ok(StatementSums {
+            service: scope.service,
+            sheet,
+            deal,
+            commitments,
+            acc,
+            outcomes: [0; 5],
+        })
+    }
+
+    /// The accumulator of the line `r` decides: its commitment, else its destination.
+    fn slot(&self, r: &SideRecord) -> usize {
+        let empty = self.sheet.destinations().len();
+        let covering = || -> Option<usize> {
+            let d = self.deal?;
+            r.rated.row?;
+            if !d.period.contains(r.start) {
+                return None;
+            }
+            self.commitments
+                .iter()
+                .position(|&i| d.commitments[i].covers_number(&r.b_number))
+        };
+        match covering() {
+            Some(k) => empty + 1 + k,
+            None => r
                 .rated
                 .row
-                .map_or(empty, |i| sheet.destination_id(i) as usize),
-        };
-        let a = &mut acc[slot];
-        a.used = true;
-        for (rec, side) in [(pr, &mut a.payer), (q, &mut a.payee)] {
-            if let Some(r) = rec {
-                side.0.count = plus_one(side.0.count, "count")?;
-                side.0.units = side
-                    .0
-                    .units
-                    .checked_add(u128::from(r.units))
-                    .ok_or(StatementError::CountOverflow { what: "units" })?;
-                side.0.charge = side
-                    .0
-                    .charge
-                    .checked_add(r.rated.charge)
-                    .ok_or(StatementError::Overflow)?;
-                side.1 = side.1.checked_add(u128::from(r.rated.billable)).ok_or(
-                    StatementError::CountOverflow {
-                        what: "billable units",
-                    },
-                )?;
+                .map_or(empty, |i| self.sheet.destination_id(i) as usize),
+        }
+    }
+
+    /// Adds `pairings`, whose indices point into `payer` and `payee`.
+    pub fn add(
+        &mut self,
+        payer: &[SideRecord],
+        payee: &[SideRecord],
+        pairings: &[Pairing],
+    ) -> Result<(), StatementError> {
+        for p in pairings {
+            let k = Outcome::ALL
+                .iter()
+                .position(|o| *o == p.outcome)
+                .unwrap_or(0);
+            self.outcomes[k] = plus_one(self.outcomes[k], "outcome")?;
+            let q = p.payee.map(|k| &payee[k as usize]);
+            let pr = p.payer.map(|k| &payer[k as usize]);
+            // The payee record decides the line of a pair; a lone record decides its own.
+            let Some(decider) = q.or(pr) else { continue };
+            let slot = self.slot(decider);
+            let a = &mut self.acc[slot];
+            a.used = true;
+            for (rec, side) in [(pr, &mut a.payer), (q, &mut a.payee)] {
+                if let Some(r) = rec {
+                    side.0.count = plus_one(side.0.count, "count")?;
+                    side.0.units = side
+                        .0
+                        .units
+                        .checked_add(u128::from(r.units))
+                        .ok_or(StatementError::CountOverflow { what: "units" })?;
+                    side.0.charge = side
+                        .0
+                        .charge
+                        .checked_add(r.rated.charge)
+                        .ok_or(StatementError::Overflow)?;
+                    side.1 = side.1.checked_add(u128::from(r.rated.billable)).ok_or(
+                        StatementError::CountOverflow {
+                            what: "billable units",
+                        },
+                    )?;
+                }
             }
         }
+        Ok(())
     }
-    let unit = scope.service.rate_unit();
-    let currency = sheet.terms().currency;
-    let mut out: Vec<StatementLine> = Vec::new();
-    for (slot, a) in acc.into_iter().enumerate() {
-        let (mut p, mut q) = (a.payer.0, a.payee.0);
-        let destination = if slot < empty {
-            dests[slot].to_string()
-        } else if slot == empty {
-            String::new()
-        } else {
-            let (d, c) = (
-                deal.ok_or(StatementError::NoDealId)?,
-                commitments[slot - first_commitment],
-            );
-            let commitment = &d.commitments[c];
-            p.charge = commitment
-                .total(a.payer.1, unit, currency)
-                .ok_or(StatementError::Overflow)?;
-            q.charge = commitment
-                .total(a.payee.1, unit, currency)
-                .ok_or(StatementError::Overflow)?;
-            // Every commitment gets its line, records or not: its shortfall is owed.
-            out.push(StatementLine {
-                destination: format!("deal:{}:{}", d.id.as_deref().unwrap_or_default(), c + 1),
-                payer: p,
-                payee: q,
-            });
-            continue;
-        };
-        if a.used {
-            out.push(StatementLine {
-                destination,
-                payer: p,
-                payee: q,
-            });
+
+    /// The statement of everything added.
+    pub fn finish(self, threshold_pct: Decimal) -> Result<Statement, StatementError> {
+        let StatementSums {
+            service,
+            sheet,
+            deal,
+            commitments,
+            acc,
+            outcomes,
+        } = self;
+        let dests = sheet.destinations();
+        let empty = dests.len();
+        let first_commitment = empty + 1;
+        let unit = service.rate_unit();
+        let currency = sheet.terms().currency;
+        let mut out: Vec<StatementLine> = Vec::new();
+        for (slot, a) in acc.into_iter().enumerate() {
+            let (mut p, mut q) = (a.payer.0, a.payee.0);
+            let destination = if slot < empty {
+                dests[slot].to_string()
+            } else if slot == empty {
+                String::new()
+            } else {
+                let (d, c) = (
+                    deal.ok_or(StatementError::NoDealId)?,
+                    commitments[slot - first_commitment],
+                );
+                let commitment = &d.commitments[c];
+                p.charge = commitment
+                    .total(a.payer.1, unit, currency)
+                    .ok_or(StatementError::Overflow)?;
+                q.charge = commitment
+                    .total(a.payee.1, unit, currency)
+                    .ok_or(StatementError::Overflow)?;
+                // Every commitment gets its line, records or not: its shortfall is owed.
+                out.push(StatementLine {
+                    destination: format!("deal:{}:{}", d.id.as_deref().unwrap_or_default(), c + 1),
+                    payer: p,
+                    payee: q,
+                });
+                continue;
+            };
+            if a.used {
+                out.push(StatementLine {
+                    destination,
+                    payer: p,
+                    payee: q,
+                });
+            }
         }
+        out.sort_by(|a, b| a.destination.as_bytes().cmp(b.destination.as_bytes()));
+        let sum = |f: fn(&StatementLine) -> Decimal| {
+            out.iter()
+                .try_fold(Decimal::ZERO, |acc, l| acc.checked_add(f(l)))
+                .ok_or(StatementError::Overflow)
+        };
+        let payer_total = sum(|l| l.payer.charge)?;
+        let payee_total = sum(|l| l.payee.charge)?;
+        let variance = Exact::from(payee_total - payer_total);
+        let abs_variance = if variance.is_negative() {
+            Exact::zero().sub(&variance)
+        } else {
+            variance
+        };
+        // |variance| ≤ threshold_pct % of the payee total, compared exactly.
+        let allowed = Exact::from(threshold_pct).mul(&Exact::from(payee_total));
+        let status = if abs_variance
+            .mul(&Exact::int(100))
+            .cmp_value(&allowed)
+            .is_le()
+        {
+            Status::Agreed
+        } else {
+            Status::Disputable
+        };
+        Ok(Statement {
+            lines: out,
+            payer_total,
+            payee_total,
+            amount_billed: to_minor_unit(payee_total, currency),
+            status,
+            outcomes,
+        })
     }
-    out.sort_by(|a, b| a.destination.as_bytes().cmp(b.destination.as_bytes()));
-    let sum = |f: fn(&StatementLine) -> Decimal| {
-        out.iter()
-            .try_fold(Decimal::ZERO, |acc, l| acc.checked_add(f(l)))
-            .ok_or(StatementError::Overflow)
-    };
-    let payer_total = sum(|l| l.payer.charge)?;
-    let payee_total = sum(|l| l.payee.charge)?;
-    let variance = Exact::from(payee_total - payer_total);
-    let abs_variance = if variance.is_negative() {
-        Exact::zero().sub(&variance)
-    } else {
-        variance
-    };
-    // |variance| ≤ threshold_pct % of the payee total, compared exactly.
-    let allowed = Exact::from(threshold_pct).mul(&Exact::from(payee_total));
-    let status = if abs_variance
-        .mul(&Exact::int(100))
-        .cmp_value(&allowed)
-        .is_le()
-    {
-        Status::Agreed
-    } else {
-        Status::Disputable
-    };
-    Ok(Statement {
-        lines: out,
-        payer_total,
-        payee_total,
-        amount_billed: to_minor_unit(payee_total, currency),
-        status,
-        outcomes,
-    })
 }
 
 #[cfg(test)]
