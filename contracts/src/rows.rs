@@ -5,27 +5,29 @@
 //! values are in blocks and in the world state, so both readers also accept the first form
 //! (objects), which blocks and states written before keep.
 
+use std::borrow::Cow;
 use std::fmt;
+use std::marker::PhantomData;
 
 use rust_decimal::Decimal;
 use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde::ser::SerializeTuple;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::usage::{RatedRow, StoredRecord};
+use crate::usage::{RatedRow, StoredRecord, Text};
 
 /// The first form of a stored record, an object.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NamedStored {
-    id: String,
-    a: String,
-    b: String,
+struct NamedStored<S> {
+    id: S,
+    a: S,
+    b: S,
     start: i64,
     units: u64,
 }
 
-impl Serialize for StoredRecord {
+impl<T: Serialize> Serialize for StoredRecord<T> {
     /// `[id, a, b, start, units]`.
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut t = s.serialize_tuple(5)?;
@@ -55,15 +57,15 @@ fn end<'de, A: SeqAccess<'de>>(seq: &mut A) -> Result<(), A::Error> {
     }
 }
 
-impl<'de> Deserialize<'de> for StoredRecord {
+impl<'de, S: Deserialize<'de>> Deserialize<'de> for StoredRecord<S> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = StoredRecord;
+        struct V<S>(PhantomData<S>);
+        impl<'de, S: Deserialize<'de>> Visitor<'de> for V<S> {
+            type Value = StoredRecord<S>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a stored record: [id, a, b, start, units] or an object")
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<StoredRecord, A::Error> {
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<StoredRecord<S>, A::Error> {
                 let r = StoredRecord {
                     id: next(&mut seq, "id")?,
                     a: next(&mut seq, "calling number")?,
@@ -74,7 +76,7 @@ impl<'de> Deserialize<'de> for StoredRecord {
                 end(&mut seq)?;
                 Ok(r)
             }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<StoredRecord, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<StoredRecord<S>, A::Error> {
                 let n = NamedStored::deserialize(de::value::MapAccessDeserializer::new(map))?;
                 Ok(StoredRecord {
                     id: n.id,
@@ -85,7 +87,30 @@ impl<'de> Deserialize<'de> for StoredRecord {
                 })
             }
         }
-        d.deserialize_any(V)
+        d.deserialize_any(V(PhantomData))
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    /// Borrows the string from the input when it is there unescaped.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(s)))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(s.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, s: String) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(s)))
+            }
+        }
+        d.deserialize_str(V)
     }
 }
 
@@ -159,6 +184,37 @@ mod tests {
         assert!(serde_json::from_str::<StoredRecord>(r#"["x","1","2",3]"#).is_err());
         assert!(serde_json::from_str::<StoredRecord>(r#"["x","1","2",3,4,5]"#).is_err());
         assert!(serde_json::from_str::<StoredRecord>(r#"{"id":"x"}"#).is_err());
+    }
+
+    #[test]
+    fn a_stored_batch_reads_alike_borrowed_or_owned() {
+        use crate::usage::StoredBatch;
+        let json = r#"{"reporter":"alpha","records":[["r\"1","4930123","4420555",-5,7],{"id":"r2","a":"49301","b":"44205","start":1,"units":2}]}"#;
+        let owned: StoredBatch = serde_json::from_str(json).unwrap();
+        let borrowed: StoredBatch<Text<'_>> = serde_json::from_str(json).unwrap();
+        assert_eq!(borrowed.reporter, owned.reporter);
+        assert_eq!(borrowed.records.len(), 2);
+        for (b, o) in borrowed.records.iter().zip(&owned.records) {
+            assert_eq!(
+                (&*b.id, &*b.a, &*b.b, b.start, b.units),
+                (o.id.as_str(), o.a.as_str(), o.b.as_str(), o.start, o.units)
+            );
+        }
+        // Unescaped text is borrowed from the input; an escaped id cannot be.
+        assert!(matches!(borrowed.records[0].id.0, Cow::Owned(_)));
+        assert!(matches!(borrowed.records[0].a.0, Cow::Borrowed(_)));
+        assert!(matches!(borrowed.records[1].id.0, Cow::Borrowed(_)));
+        // The same refusals as the owned form.
+        for bad in [
+            r#"{"reporter":"alpha","records":[["x","1","2",3]]}"#,
+            r#"{"reporter":"alpha","records":[[1,"1","2",3,4]]}"#,
+        ] {
+            assert!(
+                serde_json::from_str::<StoredBatch<Text<'_>>>(bad).is_err(),
+                "{bad}"
+            );
+            assert!(serde_json::from_str::<StoredBatch>(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -66,15 +66,16 @@ pub struct ChargeTotal {
 }
 
 /// One accepted record as the world state keeps it for reconciliation; stored as
-/// `[id, a, b, start, units]` (see `rows`).
+/// `[id, a, b, start, units]` (see `rows`). Its text is owned, or borrowed from the stored
+/// bytes where it can be ([`Text`]) when a statement reads every record of a period.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredRecord {
+pub struct StoredRecord<S = String> {
     /// The reporter's record id.
-    pub id: String,
+    pub id: S,
     /// Calling number, normalised.
-    pub a: String,
+    pub a: S,
     /// Called number, normalised.
-    pub b: String,
+    pub b: S,
     /// Start, UTC seconds.
     pub start: i64,
     /// Units.
@@ -83,11 +84,23 @@ pub struct StoredRecord {
 
 /// The accepted records of one batch and direction.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StoredBatch {
+pub struct StoredBatch<S = String> {
     /// Who reported them.
     pub reporter: CarrierId,
     /// The records.
-    pub records: Vec<StoredRecord>,
+    pub records: Vec<StoredRecord<S>>,
+}
+
+/// Text read from stored JSON: borrowed from the bytes, or owned when the JSON escapes a
+/// character.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Text<'a>(pub std::borrow::Cow<'a, str>);
+
+impl std::ops::Deref for Text<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
 }
 
 /// One accepted record of this pair as both peers rated it: what the read model keeps.

@@ -8,15 +8,18 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use settlement::carrier::CarrierId;
 use settlement::cdr::{CdrView, Usage};
-use settlement::export::SummaryContext;
+use settlement::export::{SummaryContext, write_statement, write_summary};
 use settlement::money::Currency;
 use settlement::number::Number;
-use settlement::offline::{SideLoad, reconcile};
+use settlement::offline::StatementFiles;
 use settlement::period::Period;
-use settlement::reconcile::SideRecord;
 use settlement::service::Service;
-use settlement::statement::StatementScope;
 use settlement::time::{Instant, Timestamp};
+
+mod compute;
+
+use compute::{Computed, compute};
+pub use compute::{RECORDS_PER_PASS, set_records_per_pass};
 
 use crate::deal::{DealRecord, DealState};
 use crate::store::{caller, emit, fetch, get_json, now, put_json, range_json};
@@ -156,9 +159,6 @@ fn refused(m: impl Into<String>) -> ContractError {
     ContractError::refused(m)
 }
 
-/// Stored batches read from the world state at a time while a statement is computed.
-const BATCHES_PER_READ: u32 = 4;
-
 /// `statement.issue`: computes and records the statement; refused when the period has not
 /// ended by the transaction's time (SPEC §6.4) or overlaps one already issued.
 pub async fn issue(
@@ -195,14 +195,13 @@ pub async fn issue(
         )));
     }
     let Computed {
-        rec,
-        payer_side,
-        payee_side,
+        statement,
+        discrepancies,
+        in_scope,
         decimals,
         currency,
     } = compute(ctx, &id).await?;
     let (accepted, rejected) = batch_counts(ctx, payer, payee).await?;
-    let in_scope = (payer_side.records.len() + payee_side.records.len()) as u64;
     let summary = SummaryContext {
         payer,
         payee,
@@ -214,9 +213,13 @@ pub async fn issue(
         out_of_scope: accepted.saturating_sub(in_scope),
         rejected,
     };
-    let files = rec
-        .files(&payer_side.records, &payee_side.records, &summary)
-        .map_err(|e| refused(e.to_string()))?;
+    let files = StatementFiles {
+        discrepancies,
+        statement: write_statement(Vec::new(), &statement, decimals)
+            .map_err(|e| ContractError::internal(e.to_string()))?,
+        summary: write_summary(Vec::new(), &statement, &summary)
+            .map_err(|e| ContractError::internal(e.to_string()))?,
+    };
     let hash =
         ledger::crypto::sha256_parts(&[&files.discrepancies, &files.statement, &files.summary]);
     let text = |b: Vec<u8>| String::from_utf8(b).map_err(|e| refused(e.to_string()));
@@ -230,10 +233,9 @@ pub async fn issue(
         issued_at: at.0,
         hash: hex::encode(&hash),
         currency,
-        amount_billed: rec.statement.amount_billed,
-        status: rec.statement.status.to_string(),
-        lines: rec
-            .statement
+        amount_billed: statement.amount_billed,
+        status: statement.status.to_string(),
+        lines: statement
             .lines
             .iter()
             .map(|l| LineCharge {
@@ -274,95 +276,6 @@ pub async fn issue(
     };
     emit(ctx, "statement", &announced)?;
     Ok(announced)
-}
-
-/// A statement as one peer computes it from its world state: the reconciliation, the two
-/// sides it was computed from, and the sheet's decimals and currency.
-struct Computed {
-    rec: settlement::offline::Reconciliation,
-    payer_side: SideLoad,
-    payee_side: SideLoad,
-    decimals: u32,
-    currency: Currency,
-}
-
-/// Reconciles the statement's direction and period from the stored records, under the
-/// sheet, deal and matching rules in force.
-async fn compute(ctx: &mut Context<'_>, id: &StatementId) -> Result<Computed, ContractError> {
-    let (payer, payee, service) = (id.payer, id.payee, id.service);
-    let (from, to) = (id.period.from().clone(), id.period.to().clone());
-    let terms = agreement::terms(ctx).await?;
-    let rules = terms.match_rules(service);
-    let threshold = terms.threshold_pct();
-    let sheet = ratesheet::sheet_for(ctx, payee, payer, service)
-        .await?
-        .ok_or_else(|| refused(format!("{payee} has no {service} ratesheet for {payer}")))?;
-    let deal = deal_in_force(
-        ctx,
-        payer,
-        payee,
-        service,
-        &from,
-        &to,
-        sheet.terms().currency,
-    )
-    .await?;
-    let scope = StatementScope {
-        payer,
-        payee,
-        service,
-        period: id.period.clone(),
-    };
-    // Both sides' records of the direction. Stored batches are read a few at a time, and each is decoded and turned into the
-    // engine's compact records before the next one: only the compact records of the period
-    // are held, never its stored batches.
-    let mut sides = [SideLoad::default(), SideLoad::default()];
-    let (lo, hi) = (from.ceil_secs(), to.ceil_secs());
-    ctx.range_each_by_partial_composite_key(
-        "records",
-        &[payer.as_str(), payee.as_str(), service.as_str()],
-        BATCHES_PER_READ,
-        |key, raw| {
-            let batch: StoredBatch =
-                serde_json::from_slice(&raw).map_err(|e| ContractError::corrupt(key, e))?;
-            let side = &mut sides[usize::from(batch.reporter != payer)];
-            for r in batch
-                .records
-                .iter()
-                .filter(|r| lo <= r.start && r.start < hi)
-            {
-                let usage = usage_of(r, payer, payee, service)?;
-                let rated = sheet.rate(&usage).map_err(|e| refused(e.to_string()))?;
-                side.records.push(SideRecord::new(
-                    &CdrView {
-                        record_id: &r.id,
-                        usage,
-                    },
-                    rated,
-                ));
-            }
-            Ok(())
-        },
-    )
-    .await?;
-    let [payer_side, payee_side] = sides;
-    let rec = reconcile(
-        &scope,
-        &payer_side,
-        &payee_side,
-        &sheet,
-        deal.as_ref(),
-        rules,
-        threshold,
-    )
-    .map_err(|e| refused(format!("cannot compute the statement: {e}")))?;
-    Ok(Computed {
-        rec,
-        payer_side,
-        payee_side,
-        decimals: sheet.terms().decimals,
-        currency: sheet.terms().currency,
-    })
 }
 
 /// The rows accepted and rejected over every batch the two carriers submitted on the
@@ -452,11 +365,7 @@ pub async fn attach(ctx: &mut Context<'_>, q: PartQuery) -> Result<PartAttached,
     }
     // Only the discrepancies: not the batch counts `summary.json` needs, whose read of
     // every batch would also make the attach conflict with any batch committed meanwhile.
-    let c = compute(ctx, &q.statement).await?;
-    let discrepancies = c
-        .rec
-        .discrepancies(&c.payer_side.records, &c.payee_side.records, c.decimals)
-        .map_err(|e| refused(e.to_string()))?;
+    let discrepancies = compute(ctx, &q.statement).await?.discrepancies;
     let parts = cut(&discrepancies, PART_BYTES);
     let part = parts
         .get(index)
@@ -605,8 +514,8 @@ async fn stored_records(
 }
 
 /// A stored record of the direction `payer → payee` as the engine's usage.
-fn usage_of(
-    r: &StoredRecord,
+fn usage_of<S: std::ops::Deref<Target = str>>(
+    r: &StoredRecord<S>,
     payer: CarrierId,
     payee: CarrierId,
     service: Service,
@@ -614,7 +523,7 @@ fn usage_of(
     let (Some(a_number), Some(b_number)) = (Number::parse(&r.a), Number::parse(&r.b)) else {
         return Err(ContractError::corrupt(
             keys::records(payer.as_str(), payee.as_str(), service.as_str(), "*", "*"),
-            format!("stored record {} has a bad number", r.id),
+            format!("stored record {} has a bad number", &*r.id),
         ));
     };
     Ok(Usage {

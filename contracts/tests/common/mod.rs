@@ -181,6 +181,24 @@ pub fn deal_id(id: &str) -> DealId {
     DealId { id: id.into() }
 }
 
+/// The October statement as issued equals the offline engine's golden files, byte for byte.
+pub async fn assert_october_is_golden(net: &Net) {
+    let got = net
+        .call::<api::GetStatement>("beta", october_id())
+        .await
+        .unwrap();
+    assert_eq!(got.amount_billed.to_string(), "5.85");
+    assert_eq!(
+        got.statement_csv,
+        fixture("expected/reconcile/statement.csv")
+    );
+    assert_eq!(
+        got.discrepancies_csv,
+        fixture("expected/reconcile/discrepancies.csv")
+    );
+    assert_eq!(got.summary_json, fixture("expected/reconcile/summary.json"));
+}
+
 /// Publishes beta's sheet, signs the deal, submits both carriers' October files and issues
 /// the statement (amount billed 5.85 EUR).
 pub async fn october(net: &Net) {
