@@ -47,11 +47,13 @@ impl SqliteState {
             // In WAL mode NORMAL loses no committed transaction when the process dies; only
             // an operating-system crash can lose the last ones, which replay restores.
             .synchronous(SqliteSynchronous::Normal)
-            // Memory-mapped reads keep the hot pages close without copying them; a 16 MiB
-            // page cache per connection holds the key index's upper levels (more bought no
-            // speed once seeks stopped reading values, and cost a node's memory).
-            .pragma("cache_size", "-16384")
-            .pragma("mmap_size", "268435456");
+            // A 4 MiB page cache per connection holds the key index's upper levels, which is
+            // what seeks need (they never read values). No memory-mapped reads: every
+            // connection maps the file on its own, and a statement that reads a period's
+            // records mapped a peer's file once per connection: with 256 MiB maps, up to 600 MB
+            // of the 1.3 GB peak of `bench clearing --records 1000000` (BENCHMARKS.md).
+            .pragma("cache_size", "-4096")
+            .pragma("mmap_size", "0");
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(opts)
