@@ -289,6 +289,20 @@ async fn agree(
 
 async fn clearing(a: ClearingArgs) -> anyhow::Result<u8> {
     let (dir, s) = prepare(&a.data)?;
+    let rows = s.payer_rows + s.payee_rows;
+    // The offline engine on the same files in the same run: the ledger's share of it is the
+    // figure to compare across machines and loads. It runs first: its large buffers go back
+    // to the system when it ends, so the process's peak memory is the larger of the two
+    // phases' rather than the ledger's left-over heap plus the engine's.
+    let args = reconcile_args(&s, &dir.join("offline"))?;
+    let t = Instant::now();
+    reconcile_run(args).map_err(|e| anyhow::anyhow!("offline reconcile: {e}"))?;
+    let offline = t.elapsed().as_secs_f64();
+    report(
+        "iclear reconcile of the same files (offline engine)",
+        rows,
+        offline,
+    );
     let (alpha, beta) = if a.nodes.is_empty() {
         setup(&dir.join("network"), &s, Default::default()).await?
     } else {
@@ -328,25 +342,29 @@ async fn clearing(a: ClearingArgs) -> anyhow::Result<u8> {
         .await?;
     let secs = t.elapsed().as_secs_f64();
     total += secs;
-    let rows = s.payer_rows + s.payee_rows;
     report("issue the statement", rows, secs);
     report("end to end (submissions and statement)", rows, total);
-    // The offline engine on the same files in the same run: the ledger's share of it is the
-    // figure to compare across machines and loads.
-    let args = reconcile_args(&s, &dir.join("offline"))?;
-    let t = Instant::now();
-    reconcile_run(args).map_err(|e| anyhow::anyhow!("offline reconcile: {e}"))?;
-    let offline = t.elapsed().as_secs_f64();
-    report(
-        "iclear reconcile of the same files (offline engine)",
-        rows,
-        offline,
-    );
     println!(
         "clearing / offline engine: {:.3} (end to end {:.0} against {:.0} records/s)",
         offline / total,
         rows as f64 / total,
         rows as f64 / offline
     );
+    if let Some(kb) = peak_rss_kb() {
+        println!("peak RSS of this process: {kb} KB");
+    }
     Ok(0)
+}
+
+/// This process's peak resident memory so far (`VmHWM`), where the system reports it.
+fn peak_rss_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse()
+        .ok()
 }
