@@ -241,7 +241,7 @@ impl Pass<'_> {
         if self.sides[0].len() + self.sides[1].len() <= self.limit {
             return;
         }
-        match cut(&self.sides) {
+        match cut_point(&self.sides) {
             Some(at) => {
                 for s in &mut self.sides {
                     s.retain(|r| key_of(r) < at);
@@ -263,7 +263,7 @@ impl Pass<'_> {
 
 /// Where to cut the records held so that about half stay: the median key, or when more than
 /// half share the least key, the next key after it. `None` when they are one group.
-fn cut(sides: &[Vec<SideRecord>; 2]) -> Option<Key> {
+fn cut_point(sides: &[Vec<SideRecord>; 2]) -> Option<Key> {
     let mut keys: Vec<Key> = sides.iter().flatten().map(key_of).collect();
     let least = *keys.iter().min()?;
     let mid = keys.len() / 2;
@@ -318,17 +318,17 @@ mod tests {
             vec![at("441", "1"), at("444", "1")],
         ];
         // Keys 441 441 442 443 444: the median is 442, above the least.
-        assert_eq!(cut(&sides), Some(key("442", "1")));
+        assert_eq!(cut_point(&sides), Some(key("442", "1")));
         // Most share the least key: cut after that group.
         let sides = [
             vec![at("441", "1"), at("441", "1"), at("441", "1")],
             vec![at("441", "1"), at("450", "2"), at("450", "1")],
         ];
-        assert_eq!(cut(&sides), Some(key("450", "1")));
+        assert_eq!(cut_point(&sides), Some(key("450", "1")));
         // One group: no cut.
         let sides = [vec![at("441", "1"), at("441", "1")], vec![at("441", "1")]];
-        assert_eq!(cut(&sides), None);
-        assert_eq!(cut(&[Vec::new(), Vec::new()]), None);
+        assert_eq!(cut_point(&sides), None);
+        assert_eq!(cut_point(&[Vec::new(), Vec::new()]), None);
     }
 
     #[test]

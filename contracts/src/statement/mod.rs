@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use settlement::carrier::CarrierId;
 use settlement::cdr::{CdrView, Usage};
-use settlement::export::{SummaryContext, write_statement, write_summary};
+use settlement::export::SummaryContext;
 use settlement::money::Currency;
 use settlement::number::Number;
 use settlement::offline::StatementFiles;
@@ -213,13 +213,8 @@ pub async fn issue(
         out_of_scope: accepted.saturating_sub(in_scope),
         rejected,
     };
-    let files = StatementFiles {
-        discrepancies,
-        statement: write_statement(Vec::new(), &statement, decimals)
-            .map_err(|e| ContractError::internal(e.to_string()))?,
-        summary: write_summary(Vec::new(), &statement, &summary)
-            .map_err(|e| ContractError::internal(e.to_string()))?,
-    };
+    let files = StatementFiles::write(discrepancies, &statement, &summary)
+        .map_err(|e| ContractError::internal(e.to_string()))?;
     let hash =
         ledger::crypto::sha256_parts(&[&files.discrepancies, &files.statement, &files.summary]);
     let text = |b: Vec<u8>| String::from_utf8(b).map_err(|e| refused(e.to_string()));

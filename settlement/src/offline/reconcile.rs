@@ -92,6 +92,22 @@ pub struct StatementFiles {
     pub summary: Vec<u8>,
 }
 
+impl StatementFiles {
+    /// The files of `statement`, whose `discrepancies.csv` is already written (whole, or a
+    /// part at a time by a peer).
+    pub fn write(
+        discrepancies: Vec<u8>,
+        statement: &Statement,
+        ctx: &SummaryContext<'_>,
+    ) -> std::io::Result<StatementFiles> {
+        Ok(StatementFiles {
+            discrepancies,
+            statement: write_statement(Vec::new(), statement, ctx.decimals)?,
+            summary: write_summary(Vec::new(), statement, ctx)?,
+        })
+    }
+}
+
 impl Reconciliation {
     /// Writes the statement's files for these sides.
     pub fn files(
@@ -100,21 +116,9 @@ impl Reconciliation {
         payee: &[SideRecord],
         ctx: &SummaryContext<'_>,
     ) -> std::io::Result<StatementFiles> {
-        Ok(StatementFiles {
-            discrepancies: self.discrepancies(payer, payee, ctx.decimals)?,
-            statement: write_statement(Vec::new(), &self.statement, ctx.decimals)?,
-            summary: write_summary(Vec::new(), &self.statement, ctx)?,
-        })
-    }
-
-    /// `discrepancies.csv` alone, the same bytes [`Reconciliation::files`] writes.
-    pub fn discrepancies(
-        &self,
-        payer: &[SideRecord],
-        payee: &[SideRecord],
-        decimals: u32,
-    ) -> std::io::Result<Vec<u8>> {
-        write_discrepancies(Vec::new(), payer, payee, &self.pairings, decimals)
+        let discrepancies =
+            write_discrepancies(Vec::new(), payer, payee, &self.pairings, ctx.decimals)?;
+        StatementFiles::write(discrepancies, &self.statement, ctx)
     }
 }
 
