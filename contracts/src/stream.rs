@@ -19,7 +19,10 @@ use crate::store::{caller, get_json, put_json};
 use crate::usage::BatchSummary;
 
 /// The offsets `[from, to)` of one partition a batch covers, and the verdicts its reporter
-/// gave messages that never reached a batch (unreadable, not its own).
+/// gave messages that never reached a batch (unreadable, not its own). An empty range
+/// (`from == to`, no rows, no rejects) opens the position on a channel that has none: the
+/// consumer opens a channel before it judges any message with that partner, so a channel
+/// without a position is one no counted message was ever judged with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StreamChunk {
@@ -127,20 +130,28 @@ pub(crate) async fn advance(
             chunk.topic
         )));
     }
-    if chunk.from < 0 || chunk.to <= chunk.from {
+    if chunk.from < 0 || chunk.to < chunk.from {
         return Err(refused(format!(
             "stream position: [{}, {}) is not a range of offsets",
             chunk.from, chunk.to
         )));
     }
     let key = keys::stream(reporter.as_str(), &chunk.topic, chunk.partition);
-    let mut at: StreamPosition = match get_json(ctx, &key).await? {
-        Some(p) => p,
-        None => StreamPosition {
-            next: chunk.from,
-            ..StreamPosition::default()
-        },
-    };
+    let stored: Option<StreamPosition> = get_json(ctx, &key).await?;
+    // An empty range opens the channel's position: once, before any of the partition's
+    // messages is judged with this channel among the reporter's partners.
+    if chunk.from == chunk.to
+        && let Some(p) = &stored
+    {
+        return Err(refused(format!(
+            "stream position: {} partition {} is open on this channel already, at offset {}",
+            chunk.topic, chunk.partition, p.next
+        )));
+    }
+    let mut at = stored.unwrap_or_else(|| StreamPosition {
+        next: chunk.from,
+        ..StreamPosition::default()
+    });
     if at.next != chunk.from {
         return Err(refused(format!(
             "stream position: {} partition {} stands at offset {} on this channel, the batch starts at {}: consume from the ledger's position",

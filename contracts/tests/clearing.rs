@@ -985,6 +985,56 @@ async fn a_stream_position_moves_with_its_batch_and_a_replayed_range_is_refused(
         .await
         .unwrap_err();
     assert!(e.contains("not a reject reason"), "{e}");
+    // An empty range opens a channel's position, once: on a channel that has one it is
+    // refused, and an opening cannot count anything.
+    let e = net
+        .call::<api::Submit>("alpha", streamed(&header, 10, 10, &[]))
+        .await
+        .unwrap_err();
+    assert!(
+        e.contains("open on this channel already, at offset 10"),
+        "{e}"
+    );
+    let opening = |partition: i32, local: &[(&str, u64)]| {
+        let mut b = streamed(&header, 40, 40, local);
+        b.stream.as_mut().unwrap().partition = partition;
+        b
+    };
+    let e = net
+        .call::<api::Submit>("alpha", opening(1, &[("bad_row", 1)]))
+        .await
+        .unwrap_err();
+    assert!(e.contains("1 messages counted in a range of 0"), "{e}");
+    let e = net
+        .call::<api::Submit>("alpha", streamed(&header, 41, 40, &[]))
+        .await
+        .unwrap_err();
+    assert!(e.contains("[41, 40) is not a range of offsets"), "{e}");
+    net.call::<api::Submit>("alpha", opening(1, &[]))
+        .await
+        .unwrap();
+    let opened = net
+        .client("alpha")
+        .call::<api::StreamAt>(
+            carrier("beta"),
+            contracts::StreamQuery {
+                topic: "cdrs".into(),
+                partition: 1,
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((opened.next, opened.accepted), (40, 0));
+    assert!(opened.rejected.is_empty(), "{:?}", opened.rejected);
+    let e = net
+        .call::<api::Submit>("alpha", opening(1, &[]))
+        .await
+        .unwrap_err();
+    assert!(
+        e.contains("open on this channel already, at offset 40"),
+        "{e}"
+    );
     // Each carrier's position is its own.
     let beta = net
         .client("beta")
@@ -1002,8 +1052,8 @@ async fn a_stream_position_moves_with_its_batch_and_a_replayed_range_is_refused(
     let ledger = at(&net).await.unwrap();
     for org in ["alpha", "beta"] {
         let rows = net.client(org).streams(None).await.unwrap();
-        assert_eq!(rows.len(), 1, "{org}: {rows:?}");
-        let r = &rows[0];
+        assert_eq!(rows.len(), 2, "{org}: {rows:?}");
+        let r = rows.iter().find(|r| r.partition == 0).unwrap();
         assert_eq!(
             (r.reporter.as_str(), r.topic.as_str(), r.partition, r.next),
             ("alpha", "cdrs", 0, 10),

@@ -148,7 +148,8 @@ pub fn network_owner(dir: &Path) -> std::io::Result<u32> {
 /// The network served for `dir`, reached through `up`'s control socket.
 pub struct Served {
     socket: PathBuf,
-    members: Vec<CarrierId>,
+    /// The carriers as last asked (a node's change when a channel is created).
+    members: std::sync::RwLock<Vec<CarrierId>>,
     limit: usize,
 }
 
@@ -160,9 +161,9 @@ impl Served {
         if !trusted(dir, &socket)? {
             return Ok(None);
         }
-        let mut served = Served {
+        let served = Served {
             socket,
-            members: Vec::new(),
+            members: std::sync::RwLock::new(Vec::new()),
             limit: line_limit(u32::MAX / 4),
         };
         // A socket nobody listens on is a stopped server's: connecting is refused at once.
@@ -188,7 +189,7 @@ impl Served {
             };
             match served.exchange(stream, &Request::Orgs).await {
                 Ok(Response::Orgs(members)) => {
-                    served.members = members;
+                    served.set_members(members);
                     return Ok(Some(served));
                 }
                 Ok(Response::Error(e)) => return Err(e.into()),
@@ -204,6 +205,10 @@ impl Served {
         Err(last.unwrap_or_else(|| {
             ClientError::Unavailable(format!("{}: no answer", served.socket.display()))
         }))
+    }
+
+    fn set_members(&self, members: Vec<CarrierId>) {
+        *self.members.write().unwrap_or_else(|p| p.into_inner()) = members;
     }
 
     fn unavailable(&self, e: std::io::Error) -> ClientError {
@@ -330,7 +335,23 @@ fn trusted(dir: &Path, socket: &Path) -> Result<bool, ClientError> {
 #[async_trait]
 impl Transport for Served {
     fn members(&self) -> Vec<CarrierId> {
-        self.members.clone()
+        self.members
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    async fn refresh_members(&self) -> Result<(), ClientError> {
+        match self.ask(&Request::Orgs).await? {
+            Response::Orgs(members) => {
+                self.set_members(members);
+                Ok(())
+            }
+            Response::Error(e) => Err(e.into()),
+            other => Err(ClientError::Fault(format!(
+                "the server answered {other:?} to a question for its carriers"
+            ))),
+        }
     }
 
     async fn submit(

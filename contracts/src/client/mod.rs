@@ -115,6 +115,12 @@ impl From<GatewayError> for ClientError {
 pub trait Transport: Send + Sync {
     /// The carriers of the network.
     fn members(&self) -> Vec<CarrierId>;
+    /// Asks again for the carriers where the transport keeps a copy of them (a node's
+    /// partners change when a channel is created while a client runs); [`Transport::members`]
+    /// answers with them from then on.
+    async fn refresh_members(&self) -> Result<(), ClientError> {
+        Ok(())
+    }
     /// The carriers it can act for (every member, unless it holds one carrier's keys only).
     fn acts_for(&self) -> Vec<CarrierId> {
         self.members()
@@ -164,6 +170,13 @@ impl Clearing {
     /// The carrier acting.
     pub fn me(&self) -> CarrierId {
         self.me
+    }
+
+    /// The other carriers of the network as they are now: asked again where the transport
+    /// keeps a copy, for a client that runs while channels are created.
+    pub async fn refresh_partners(&self) -> Result<Vec<CarrierId>, ClientError> {
+        self.transport.refresh_members().await?;
+        Ok(self.partners())
     }
 
     /// The other carriers of the network.

@@ -27,10 +27,14 @@ const RETRY_PAUSES: [Duration; 5] = [
     Duration::from_millis(5000),
 ];
 
+/// How often the loop asks the node for the carrier's partner channels again.
+const PARTNERS_EVERY: Duration = Duration::from_secs(1);
+
 /// What the loop knows of one assigned partition.
 struct Partition {
-    /// Each partner channel's position (`None`: nothing there yet).
-    at: BTreeMap<CarrierId, Option<i64>>,
+    /// The position of each partner channel open for the partition: the partners its
+    /// messages are judged with (a record for another carrier is `bad_carrier`).
+    at: BTreeMap<CarrierId, i64>,
     /// The first offset the open chunk covers.
     from: i64,
     /// After a seek: messages are ignored until this offset arrives.
@@ -54,8 +58,10 @@ pub async fn consume(
     opts: &KafkaOptions,
     stop: impl Future<Output = ()>,
 ) -> Result<(), KafkaError> {
-    let judge = Judge::new(client.me(), Some(client.partners()));
+    let mut partners = client.partners();
+    let judge = Judge::new(client.me(), Some(partners.clone()));
     let mut source = TopicSource::subscribe(opts, judge)?;
+    let mut partners_asked = Instant::now();
     let dead = match &opts.dead_letter_topic {
         Some(t) => Some(DeadLetter::new(&opts.brokers, t)?),
         None => None,
@@ -66,8 +72,24 @@ pub async fn consume(
         .clamp(Duration::from_millis(10), Duration::from_millis(200));
     let mut stop = std::pin::pin!(stop);
     loop {
-        // Judged against the channels as they are now, as each flush sends to them.
-        source.judge_for(client.partners());
+        // A channel created while the loop runs: the chunks judged without it are
+        // committed first, then it opens on each partition (`open_channels`).
+        if partners_asked.elapsed() >= PARTNERS_EVERY {
+            partners_asked = Instant::now();
+            match client.refresh_partners().await {
+                Ok(now) if now != partners => {
+                    eprintln!("ingest kafka: the carrier's partners are now {now:?}");
+                    partners = now;
+                    source.judge_for(partners.clone());
+                    flush_all(client, &source, dead.as_ref(), opts, &partners, &mut parts).await?;
+                }
+                Ok(_) => {}
+                Err(e) if e.is_transient() => {
+                    eprintln!("ingest kafka: the carrier's partners not read again ({e})");
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
         let rows = tokio::select! {
             _ = &mut stop => return Ok(()),
             rows = source.next_rows(tick) => rows?.unwrap_or_default(),
@@ -78,10 +100,13 @@ pub async fn consume(
         for row in rows {
             let (p, offset) = (row.origin.partition, row.origin.offset);
             if let std::collections::hash_map::Entry::Vacant(e) = parts.entry(p) {
-                match assign(client, &source, dead.as_ref(), opts, p, offset).await {
-                    Ok(part) => {
+                match assign(client, &source, dead.as_ref(), opts, &partners, p, offset).await {
+                    Ok(Some(part)) => {
                         e.insert(part);
                     }
+                    // Another consumer opened a channel first: set up again with the next
+                    // message, from what the ledger holds then.
+                    Ok(None) => continue,
                     // The partition is set up again with its next message (and the consumer
                     // moved back to the ledger's position then).
                     Err(KafkaError::Kafka(why)) => {
@@ -110,28 +135,37 @@ pub async fn consume(
             if part.chunk.is_empty() {
                 part.since = Instant::now();
             }
+            let mut row = row;
+            // A partner whose channel is not open for this partition yet is none of its.
+            if let Ok(record) = &row.verdict
+                && !part.at.contains_key(&record.counterparty)
+            {
+                row.verdict = Err(RejectReason::BadCarrier);
+            }
             part.chunk.push(row);
             if part.chunk.len() >= opts.batch_size.max(1) {
-                flush_all(client, &source, dead.as_ref(), opts, &mut parts).await?;
+                flush_all(client, &source, dead.as_ref(), opts, &partners, &mut parts).await?;
             }
         }
         if parts
             .values()
             .any(|part| !part.chunk.is_empty() && part.since.elapsed() >= opts.linger)
         {
-            flush_all(client, &source, dead.as_ref(), opts, &mut parts).await?;
+            flush_all(client, &source, dead.as_ref(), opts, &partners, &mut parts).await?;
         }
     }
 }
 
 /// Commits the open chunk of every partition, the partitions side by side (each one's
-/// chunks stay in order: one at a time per partition). A partition whose range another
+/// chunks stay in order: one at a time per partition), then opens the channels of
+/// `partners` a partition does not have yet where it can. A partition whose range another
 /// consumer committed first is dropped, to be re-read from the ledger's position.
 async fn flush_all(
     client: &Clearing,
     source: &TopicSource,
     dead: Option<&DeadLetter>,
     opts: &KafkaOptions,
+    partners: &[CarrierId],
     parts: &mut HashMap<i32, Partition>,
 ) -> Result<(), KafkaError> {
     let results = futures_util::future::join_all(
@@ -148,7 +182,88 @@ async fn flush_all(
             parts.remove(&p);
         }
     }
+    let mut lost = Vec::new();
+    for (p, part) in parts.iter_mut() {
+        if !open_channels(client, opts, partners, *p, part).await? {
+            lost.push(*p);
+        }
+    }
+    for p in lost {
+        parts.remove(&p);
+    }
     Ok(())
+}
+
+/// Opens the position of each channel of `partners` that partition `p` does not have
+/// yet, at the partition's position — only between chunks and where every open channel
+/// stands at that position (after a restart some may still be ahead), so that no message
+/// before it was ever judged with that partner and every one after it is. None open yet
+/// (a partition never consumed) opens them all. False when another consumer opened one
+/// first (the partition is to be set up again).
+async fn open_channels(
+    client: &Clearing,
+    opts: &KafkaOptions,
+    partners: &[CarrierId],
+    p: i32,
+    part: &mut Partition,
+) -> Result<bool, KafkaError> {
+    let at = part.from;
+    let closed: Vec<CarrierId> = partners
+        .iter()
+        .filter(|c| !part.at.contains_key(c))
+        .copied()
+        .collect();
+    if closed.is_empty() || !part.chunk.is_empty() || part.at.values().any(|&o| o != at) {
+        return Ok(true);
+    }
+    let requests: Vec<_> = closed
+        .iter()
+        .map(|partner| {
+            Batch::<i64>::new(*partner, 0).request(Some(StreamChunk {
+                topic: opts.topic.clone(),
+                partition: p,
+                from: at,
+                to: at,
+                local_rejects: BTreeMap::new(),
+                offsets: Vec::new(),
+                dead_lettered_to: Some(part.lettered_to.min(at)),
+                dead_letter_topic: opts.dead_letter_topic.clone(),
+            }))
+        })
+        .collect();
+    let opened = futures_util::future::join_all(requests.iter().map(|request| {
+        sink::send(client, request, &RETRY_PAUSES, |e| {
+            eprintln!("ingest kafka: {e}; trying again")
+        })
+    }))
+    .await;
+    let mut taken_by_another = false;
+    for (partner, result) in closed.into_iter().zip(opened) {
+        match result {
+            Ok(_) => {
+                eprintln!(
+                    "ingest kafka: partition {p}: the channel with {partner} opened at offset {at}"
+                );
+                part.at.insert(partner, at);
+            }
+            Err(e) if moved_by_another(p, &e) => taken_by_another = true,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(!taken_by_another)
+}
+
+/// Whether the ledger refused a chunk because the partition's position on that channel is
+/// not where this consumer thought — another consumer of the group moved it first (the
+/// partition is to be re-read from the ledger's position); logged when so.
+fn moved_by_another(p: i32, e: &crate::SinkError) -> bool {
+    let moved = e
+        .refusal()
+        .is_some_and(|why| why.contains("stream position"));
+    if moved {
+        eprintln!("ingest kafka: partition {p}: {e}; re-reading from the ledger's position");
+    }
+    moved
 }
 
 /// The offset after the open chunk's last message.
@@ -156,16 +271,18 @@ fn next_offset(part: &Partition) -> i64 {
     part.chunk.last().map_or(part.from, |h| h.origin.offset + 1)
 }
 
-/// A partition seen for the first time: where the ledger says it stands; the consumer is
-/// moved there if the broker delivered from elsewhere.
+/// A partition seen for the first time: where the ledger says it stands, with the partner
+/// channels open for it; the consumer is moved there if the broker delivered from
+/// elsewhere. `None` when another consumer opened a channel first.
 async fn assign(
     client: &Clearing,
     source: &TopicSource,
     dead: Option<&DeadLetter>,
     opts: &KafkaOptions,
+    partners: &[CarrierId],
     p: i32,
     first: i64,
-) -> Result<Partition, KafkaError> {
+) -> Result<Option<Partition>, KafkaError> {
     let loaded = positions::load(client, &opts.topic, p).await?;
     // Messages the broker no longer keeps (retention) cannot be read: start at its first.
     let low = source.first_offset(p)?;
@@ -200,7 +317,7 @@ async fn assign(
     let mut part = Partition {
         at: loaded
             .into_iter()
-            .map(|(c, s)| (c, s.map(|s| s.next)))
+            .filter_map(|(c, s)| s.map(|s| (c, s.next)))
             .collect(),
         from: start,
         awaiting,
@@ -239,7 +356,9 @@ async fn assign(
         deliver(d, opts, p, &mut part, &held, &local, start).await?;
     }
     part.undelivered = part.undelivered.split_off(&start);
-    Ok(part)
+    Ok(open_channels(client, opts, partners, p, &mut part)
+        .await?
+        .then_some(part))
 }
 
 /// Dead-letters the rejects before offset `to` — `local` ones and those the ledger judged —
@@ -304,11 +423,10 @@ async fn flush(
         .iter()
         .filter_map(|row| row.verdict.as_ref().err().map(|r| (row.origin.offset, *r)))
         .collect();
-    // Each partner channel holds its own position of the partition: their batches are
+    // Each open channel holds its own position of the partition: their batches are
     // independent and go side by side, each moving the position on its channel.
     let mut batches = Vec::new();
-    for (i, partner) in client.partners().iter().enumerate() {
-        let at = part.at.get(partner).copied().flatten().unwrap_or(from);
+    for (i, (partner, &at)) in part.at.iter().enumerate() {
         if at >= to {
             continue;
         }
@@ -362,7 +480,7 @@ async fn flush(
                         batch.counterparty
                     ))
                 })?;
-                part.at.insert(batch.counterparty, Some(to));
+                part.at.insert(batch.counterparty, to);
                 part.undelivered.extend(
                     summary
                         .stream_rejects
@@ -370,17 +488,9 @@ async fn flush(
                         .map(|r| (r.offset, r.reason)),
                 );
             }
-            Err(e)
-                if e.refusal()
-                    .is_some_and(|why| why.contains("stream position")) =>
-            {
-                // Another consumer of the group committed this range first: start over
-                // from what the ledger holds.
-                eprintln!(
-                    "ingest kafka: partition {p}: {e}; re-reading from the ledger's position"
-                );
-                taken_by_another = true;
-            }
+            // Another consumer of the group committed this range first: start over from
+            // what the ledger holds.
+            Err(e) if moved_by_another(p, &e) => taken_by_another = true,
             Err(e) => return Err(e.into()),
         }
     }

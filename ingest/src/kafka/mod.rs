@@ -4,7 +4,10 @@
 //! channel (`contracts::stream`), in the same commit. On start, after a crash or on a new
 //! assignment, a partition resumes from the positions the ledger holds; a redelivered range
 //! is skipped, and one another consumer committed first is refused and re-read. Kafka's
-//! group offsets are committed after the ledger, for standard lag tools only.
+//! group offsets are committed after the ledger, for standard lag tools only. A
+//! partition's messages are judged with the partner channels open for it: a channel's
+//! position opens (an empty range) before the first message judged with that partner, so
+//! a channel created while the consumer runs, or is stopped, counts from its opening.
 //!
 //! Rejects — the reporter's own verdicts and the ledger's (`duplicate`, `period_closed`) —
 //! go to the dead-letter topic after their chunk commits, in offset order, each once: the

@@ -29,13 +29,9 @@ pub async fn load(
     Ok(out)
 }
 
-/// Where a partition resumes: the least position over the channels, `None` when some
-/// channel has none (read from the partition's start).
+/// Where a partition resumes: the least position over the channels open for it (a
+/// channel opens before any message is judged with it, so one without a position has
+/// nothing counted); `None` when none is open (never consumed: read from the start).
 pub fn resume_at(positions: &BTreeMap<CarrierId, Option<StreamPosition>>) -> Option<i64> {
-    let mut least: Option<i64> = None;
-    for p in positions.values() {
-        let next = p.as_ref()?.next;
-        least = Some(least.map_or(next, |l| l.min(next)));
-    }
-    least
+    positions.values().flatten().map(|p| p.next).min()
 }
