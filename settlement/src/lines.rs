@@ -33,9 +33,15 @@ pub struct LineReader<R> {
 impl<R: Read> LineReader<R> {
     /// Wraps a reader (it needs no buffering of its own).
     pub fn new(inner: R) -> Self {
+        Self::with_capacity(inner, CHUNK)
+    }
+
+    /// Wraps a reader of about `capacity` bytes in all (one message, not a file): the
+    /// buffer starts that large instead of a file's chunk, and grows as a file's does.
+    pub fn with_capacity(inner: R, capacity: usize) -> Self {
         LineReader {
             inner,
-            buf: vec![0; CHUNK],
+            buf: vec![0; capacity.clamp(64, CHUNK)],
             start: 0,
             end: 0,
             eof: false,
@@ -218,10 +224,17 @@ mod tests {
 
     proptest! {
         #[test]
-        fn same_lines_whatever_the_read_sizes(text in "[ab\r\n]{0,200}", step in 1usize..7) {
+        fn same_lines_whatever_the_read_and_buffer_sizes(
+            text in "[ab\r\n]{0,200}",
+            step in 1usize..7,
+            capacity in 0usize..300,
+        ) {
             let whole = lines(text.as_bytes());
             let trickled = lines_of(LineReader::new(Trickle(text.as_bytes(), step)));
             prop_assert_eq!(&whole, &trickled);
+            // A small first buffer (a message's) grows for a longer line, as a file's does.
+            let small = lines_of(LineReader::with_capacity(Trickle(text.as_bytes(), step), capacity));
+            prop_assert_eq!(&whole, &small);
             // Every byte is in a line or a line ending.
             let total: usize = whole.iter().map(|(_, l)| l.len()).sum();
             prop_assert!(total <= text.len());

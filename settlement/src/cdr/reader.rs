@@ -82,7 +82,25 @@ impl<R: Read> CdrReader<R> {
         format: FormatSpec,
         reporter: Option<CarrierId>,
     ) -> Result<Self, ReadError> {
-        let mut lines = LineReader::new(input);
+        Self::with_lines(LineReader::new(input), format, reporter)
+    }
+
+    /// As [`CdrReader::new`], for an input of about `capacity` bytes in all (one message):
+    /// its line buffer starts that large instead of a file's megabyte.
+    pub fn with_capacity(
+        input: R,
+        format: FormatSpec,
+        reporter: Option<CarrierId>,
+        capacity: usize,
+    ) -> Result<Self, ReadError> {
+        Self::with_lines(LineReader::with_capacity(input, capacity), format, reporter)
+    }
+
+    fn with_lines(
+        mut lines: LineReader<R>,
+        format: FormatSpec,
+        reporter: Option<CarrierId>,
+    ) -> Result<Self, ReadError> {
         let mut fields = Fields::default();
         let layout = match format {
             FormatSpec::Native => Layout::Native(read_header(
