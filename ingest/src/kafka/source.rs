@@ -78,10 +78,12 @@ impl TopicSource {
             .set("heartbeat.interval.ms", "1000")
             // Bounded memory whatever the backlog: the loop stops polling while it commits.
             .set("queued.max.messages.kbytes", "16384")
-            // A broker may hold a fetch this long even when data is there (tansu does), so
-            // it bounds the latency; a fetch's bytes are capped so that one partition's
-            // backlog does not fill every fetch (tansu fills a fetch partition by partition).
-            .set("fetch.wait.max.ms", "100")
+            // A broker may hold a fetch this long even when data is there (tansu 0.6 holds
+            // every fetch the whole wait), so it bounds the latency: 20 ms, where 100 ms
+            // added about 150 ms to the stream's p50 (BENCHMARKS.md). A fetch's bytes are
+            // capped so that one partition's backlog does not fill every fetch (tansu
+            // fills a fetch partition by partition).
+            .set("fetch.wait.max.ms", "20")
             .set("fetch.max.bytes", "1048576")
             .create_with_context(Rebalances {
                 revoked: Mutex::new(Vec::new()),
