@@ -370,7 +370,8 @@ pub(super) fn cpu_seconds() -> Option<f64> {
     Some(secs(u.ru_utime) + secs(u.ru_stime))
 }
 
-fn peak_rss_kb() -> Option<u64> {
+/// The process's peak resident memory (`VmHWM`), in KB.
+pub(super) fn peak_rss_kb() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     status
         .lines()

@@ -35,8 +35,12 @@ pub struct KafkaBenchArgs {
     pub linger_ms: u64,
     /// Then produce this many messages per second (half the sustained rate, say) while
     /// the consumer runs, and report the latency from produce to committed; 0 skips it.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, conflicts_with = "latency_share")]
     pub latency_rate: u64,
+    /// Or produce at this share of the rate the consumer sustained earlier in the same run
+    /// (0.5: half of it), whatever this machine's speed today.
+    #[arg(long, value_parser = share)]
+    pub latency_share: Option<f64>,
     /// The bench networks' batch timeout, in milliseconds: how long the ordering service
     /// waits for more transactions before it cuts a block (the network's own setting).
     #[arg(long, default_value_t = ledger::network::OrdererParams::default().batch_timeout_ms)]
@@ -142,8 +146,12 @@ pub async fn kafka(a: KafkaBenchArgs) -> anyhow::Result<u8> {
         stream,
     );
 
-    if a.latency_rate > 0 {
-        latency(&a, &topic, &alpha, &text, &opts).await?;
+    let rate = match a.latency_share {
+        Some(share) => (share * produced as f64 / stream).round() as u64,
+        None => a.latency_rate,
+    };
+    if rate > 0 {
+        latency(&a, rate, &topic, &alpha, &text, &opts).await?;
     }
 
     let (alpha, _beta) = setup(&dir.join("network-file"), &s, orderer).await?;
@@ -168,12 +176,13 @@ pub async fn kafka(a: KafkaBenchArgs) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-/// Produces alpha's records again, under new ids, at `a.latency_rate` a second while the
+/// Produces alpha's records again, under new ids, at `rate` a second while the
 /// consumer runs, and reports the time from each message's send (handed to the producer,
 /// which batches as librdkafka does by default: `linger.ms` 5) to the ledger's position
 /// passing it (sampled every 10 ms), and the CPU this process used meanwhile.
 async fn latency(
     a: &KafkaBenchArgs,
+    rate: u64,
     topic: &str,
     alpha: &contracts::client::Clearing,
     text: &str,
@@ -187,7 +196,7 @@ async fn latency(
         .lines()
         .skip(1)
         .filter(|l| !l.trim().is_empty())
-        .take(usize::try_from(a.latency_rate.saturating_mul(20)).unwrap_or(usize::MAX))
+        .take(usize::try_from(rate.saturating_mul(20)).unwrap_or(usize::MAX))
         .map(|l| format!("L{l}"))
         .collect();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -221,7 +230,7 @@ async fn latency(
             }
         })
     };
-    let interval = Duration::from_secs_f64(1.0 / a.latency_rate as f64);
+    let interval = Duration::from_secs_f64(1.0 / rate as f64);
     let cpu_before = super::bench::cpu_seconds();
     let started = Instant::now();
     let mut acked: Vec<(i32, i64, Instant)> = Vec::with_capacity(lines.len());
@@ -291,7 +300,7 @@ async fn latency(
     let pct = |q: f64| pct_of(&lat, q);
     println!(
         "latency at {} messages/s ({} messages produced in {produced_in:.1} s, {} seen committed): p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms (sent → ledger position past it; sampled every 10 ms)",
-        a.latency_rate,
+        rate,
         acked.len(),
         lat.len(),
         pct(0.5),
@@ -309,5 +318,18 @@ async fn latency(
             cpu / wall
         );
     }
+    if let Some(kb) = super::bench::peak_rss_kb() {
+        println!(
+            "peak RSS of this process so far (consumer, both peers and orderer, producer): {kb} KB"
+        );
+    }
     Ok(())
+}
+
+/// A share of a rate: a number in (0, 1].
+fn share(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(f) if f > 0.0 && f <= 1.0 => Ok(f),
+        _ => Err(format!("`{s}` is not a share in (0, 1]")),
+    }
 }
