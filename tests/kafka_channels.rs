@@ -17,59 +17,36 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::{Node, bin, founded_and_running, iclear, ok, ok_once_admitted, wait_member};
 use rdkafka::ClientConfig;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-use testkit::{Broker, free_port};
+use testkit::{Broker, Proc, free_port};
 
 const TOPIC: &str = "alpha-cdrs";
 const PARTITIONS: u32 = 2;
 
-/// `ingest kafka` on alpha's node; SIGTERM when stopped, SIGKILL when dropped.
-struct Consumer(Child);
-
-impl Consumer {
-    fn start(alpha: &Path, brokers: &str, log: &Path) -> Consumer {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .expect("consumer log");
-        Consumer(
-            bin()
-                .arg("--dir")
-                .arg(alpha)
-                .args(["ingest", "kafka", "--brokers", brokers, "--topic", TOPIC])
-                .args(["--batch-size", "4", "--linger-ms", "50"])
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().expect("log"))
-                .stderr(log)
-                .spawn()
-                .expect("the consumer runs"),
-        )
-    }
-
-    fn stop(mut self) {
-        let pid = self.0.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Consumer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// `ingest kafka` on alpha's node.
+fn consumer(alpha: &Path, brokers: &str, log: &Path) -> Proc {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("consumer log");
+    Proc(
+        bin()
+            .arg("--dir")
+            .arg(alpha)
+            .args(["ingest", "kafka", "--brokers", brokers, "--topic", TOPIC])
+            .args(["--batch-size", "4", "--linger-ms", "50"])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("the consumer runs"),
+    )
 }
 
 /// `ingest status --json` of alpha's topic: accepted, and rejected by reason.
@@ -122,10 +99,12 @@ fn all_counted(
     }
 }
 
-/// `n` records of alpha's with `partner` (alpha pays), ids `{tag}-{partner}-{i}`.
-fn records(tag: &str, partner: &str, n: u32) -> Vec<(String, String)> {
-    (0..n)
-        .map(|i| {
+/// For each `(partner, n)`, `n` records of alpha's with `partner` (alpha pays), ids
+/// `{tag}-{partner}-{i}`: keys and values of messages.
+fn traffic(tag: &str, with: &[(&str, u32)]) -> Vec<(String, String)> {
+    with.iter()
+        .flat_map(|&(partner, n)| (0..n).map(move |i| (partner, i)))
+        .map(|(partner, i)| {
             let id = format!("{tag}-{partner}-{i}");
             let line = format!(
                 "{id},voice,alpha,{partner},441234567,4930123{i:03},2026-10-03T10:{:02}:{:02}Z,{}",
@@ -219,14 +198,11 @@ fn a_channel_created_while_the_stream_is_consumed_counts_from_then_on() {
         produced
     };
     let log = root.join("consumer.log");
-    let consumer = Consumer::start(&alpha.dir, &brokers, &log);
+    let running = consumer(&alpha.dir, &brokers, &log);
 
     // 1. Only beta shares a channel with alpha: delta's and epsilon's records are not
     //    alpha's to state.
-    let first: Vec<_> = [("beta", 10), ("delta", 6), ("epsilon", 5)]
-        .iter()
-        .flat_map(|(p, n)| records("one", p, *n))
-        .collect();
+    let first = traffic("one", &[("beta", 10), ("delta", 6), ("epsilon", 5)]);
     let n = produce(&first);
     let (accepted, rejected) = all_counted(&alpha.dir, &brokers, n, &log);
     assert_eq!(accepted, 10);
@@ -249,10 +225,7 @@ fn a_channel_created_while_the_stream_is_consumed_counts_from_then_on() {
         std::thread::sleep(Duration::from_millis(200));
     }
     step("the running consumer opened the channel with delta on each partition");
-    let second: Vec<_> = [("beta", 4), ("delta", 7), ("epsilon", 3)]
-        .iter()
-        .flat_map(|(p, n)| records("two", p, *n))
-        .collect();
+    let second = traffic("two", &[("beta", 4), ("delta", 7), ("epsilon", 3)]);
     let n = produce(&second);
     let (accepted, rejected) = all_counted(&alpha.dir, &brokers, n, &log);
     assert_eq!(accepted, 10 + 4 + 7);
@@ -260,18 +233,15 @@ fn a_channel_created_while_the_stream_is_consumed_counts_from_then_on() {
 
     // 3. The channel with epsilon, created while the consumer is stopped; more messages
     //    wait meanwhile. From the restart on epsilon's records count — and only those.
-    consumer.stop();
+    running.stop();
     channel(root, &alpha.dir, &epsilon, "epsilon");
-    let third: Vec<_> = [("beta", 2), ("delta", 3), ("epsilon", 8)]
-        .iter()
-        .flat_map(|(p, n)| records("three", p, *n))
-        .collect();
+    let third = traffic("three", &[("beta", 2), ("delta", 3), ("epsilon", 8)]);
     let n = produce(&third);
-    let consumer = Consumer::start(&alpha.dir, &brokers, &log);
+    let running = consumer(&alpha.dir, &brokers, &log);
     let (accepted, rejected) = all_counted(&alpha.dir, &brokers, n, &log);
     step("restarted after the channel with epsilon: every message counted once");
     assert_eq!(accepted, 10 + 4 + 7 + 2 + 3 + 8);
     assert_eq!(rejected.get("bad_carrier"), Some(&(11 + 3)), "{rejected:?}");
     assert_eq!(rejected.values().sum::<u64>(), 11 + 3, "{rejected:?}");
-    consumer.stop();
+    running.stop();
 }

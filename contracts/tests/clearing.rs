@@ -895,27 +895,27 @@ async fn a_stream_position_moves_with_its_batch_and_a_replayed_range_is_refused(
     let dir = tempfile::tempdir().unwrap();
     init(dir.path(), &backend);
     let net = open(dir.path()).await;
-    let at = |net: &Net| {
+    let at = |net: &Net, partition: i32| {
         let c = net.client("alpha");
         async move {
             c.call::<api::StreamAt>(
                 carrier("beta"),
                 contracts::StreamQuery {
                     topic: "cdrs".into(),
-                    partition: 0,
+                    partition,
                 },
             )
             .await
             .unwrap()
         }
     };
-    assert_eq!(at(&net).await, None);
+    assert_eq!(at(&net, 0).await, None);
     // Offsets 0..8: six rows in the batch, two messages the consumer rejected itself.
     let done = net
         .call::<api::Submit>("alpha", streamed(CDRS, 0, 8, &[("bad_row", 2)]))
         .await
         .unwrap();
-    let p = at(&net).await.unwrap();
+    let p = at(&net, 0).await.unwrap();
     assert_eq!((p.next, p.accepted), (8, 4));
     assert_eq!(p.rejected.get("bad_row"), Some(&2));
     assert_eq!(p.rejected.get("duplicate"), Some(&1));
@@ -970,7 +970,7 @@ async fn a_stream_position_moves_with_its_batch_and_a_replayed_range_is_refused(
     next.stream.as_mut().unwrap().dead_lettered_to = Some(8);
     next.stream.as_mut().unwrap().dead_letter_topic = Some("cdrs-rejects".into());
     net.call::<api::Submit>("alpha", next).await.unwrap();
-    let p = at(&net).await.unwrap();
+    let p = at(&net, 0).await.unwrap();
     assert_eq!(p.next, 10);
     assert_eq!(p.dead_lettered_to, Some(8));
     assert_eq!(p.dead_letter_topic.as_deref(), Some("cdrs-rejects"));
@@ -1013,18 +1013,7 @@ async fn a_stream_position_moves_with_its_batch_and_a_replayed_range_is_refused(
     net.call::<api::Submit>("alpha", opening(1, &[]))
         .await
         .unwrap();
-    let opened = net
-        .client("alpha")
-        .call::<api::StreamAt>(
-            carrier("beta"),
-            contracts::StreamQuery {
-                topic: "cdrs".into(),
-                partition: 1,
-            },
-        )
-        .await
-        .unwrap()
-        .unwrap();
+    let opened = at(&net, 1).await.unwrap();
     assert_eq!((opened.next, opened.accepted), (40, 0));
     assert!(opened.rejected.is_empty(), "{:?}", opened.rejected);
     let e = net
@@ -1049,7 +1038,7 @@ async fn a_stream_position_moves_with_its_batch_and_a_replayed_range_is_refused(
         .unwrap();
     assert_eq!(beta, None);
     // Both carriers' read models hold alpha's position and counts, as the ledger does.
-    let ledger = at(&net).await.unwrap();
+    let ledger = at(&net, 0).await.unwrap();
     for org in ["alpha", "beta"] {
         let rows = net.client(org).streams(None).await.unwrap();
         assert_eq!(rows.len(), 2, "{org}: {rows:?}");

@@ -15,6 +15,30 @@ pub struct Judged<O> {
     pub verdict: Result<Record, RejectReason>,
 }
 
+impl<O> Judged<O> {
+    /// The row judged against fewer channels than its judge knew (those open for a topic's
+    /// partition, say): a record whose counterparty has none of them is `bad_carrier`.
+    pub fn within(mut self, has_channel: impl Fn(&CarrierId) -> bool) -> Self {
+        if let Ok(record) = &self.verdict {
+            let open = has_channel(&record.counterparty);
+            if let Err(why) = with_channel(record.counterparty, open) {
+                self.verdict = Err(why);
+            }
+        }
+        self
+    }
+}
+
+/// SPEC §2.4's `bad_carrier`: a valid record whose counterparty the reporter shares no
+/// channel with (`shared` says whether it does): nothing could ever state it.
+fn with_channel(counterparty: CarrierId, shared: bool) -> Result<CarrierId, RejectReason> {
+    if shared {
+        Ok(counterparty)
+    } else {
+        Err(RejectReason::BadCarrier)
+    }
+}
+
 /// A valid record, ready for its counterparty's batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
@@ -48,8 +72,8 @@ impl Judge {
     /// no channel with: nothing could ever state it.
     pub fn stated(&self, counterparty: CarrierId) -> Result<CarrierId, RejectReason> {
         match &self.partners {
-            Some(p) if !p.contains(&counterparty) => Err(RejectReason::BadCarrier),
-            _ => Ok(counterparty),
+            Some(p) => with_channel(counterparty, p.contains(&counterparty)),
+            None => Ok(counterparty),
         }
     }
 
@@ -99,5 +123,28 @@ mod tests {
         );
         let any = Judge::new(c("alpha"), None);
         assert_eq!(any.stated(c("gamma")), Ok(c("gamma")));
+    }
+
+    #[test]
+    fn within_fewer_channels_a_record_for_another_is_bad_carrier() {
+        let judged = |verdict| Judged { origin: 7, verdict };
+        let record = |to: &str| Record {
+            counterparty: c(to),
+            line: b"x\n".to_vec(),
+        };
+        let only_beta = |p: &CarrierId| *p == c("beta");
+        assert_eq!(
+            judged(Ok(record("beta"))).within(only_beta).verdict,
+            Ok(record("beta"))
+        );
+        assert_eq!(
+            judged(Ok(record("gamma"))).within(only_beta).verdict,
+            Err(RejectReason::BadCarrier)
+        );
+        // A reject stays what it was.
+        assert_eq!(
+            judged(Err(RejectReason::BadRow)).within(only_beta).verdict,
+            Err(RejectReason::BadRow)
+        );
     }
 }

@@ -356,7 +356,6 @@ async fn clearing(a: ClearingArgs) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-/// This process's peak resident memory so far (`VmHWM`), where the system reports it.
 /// The CPU time this process has used (user and system), in seconds.
 pub(super) fn cpu_seconds() -> Option<f64> {
     let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
@@ -370,7 +369,7 @@ pub(super) fn cpu_seconds() -> Option<f64> {
     Some(secs(u.ru_utime) + secs(u.ru_stime))
 }
 
-/// The process's peak resident memory (`VmHWM`), in KB.
+/// This process's peak resident memory so far (`VmHWM`), where the system reports it.
 pub(super) fn peak_rss_kb() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     status

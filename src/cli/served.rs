@@ -188,15 +188,9 @@ impl Served {
                 }
             };
             match served.exchange(stream, &Request::Orgs).await {
-                Ok(Response::Orgs(members)) => {
-                    served.set_members(members);
+                Ok(answer) => {
+                    served.set_members(answer)?;
                     return Ok(Some(served));
-                }
-                Ok(Response::Error(e)) => return Err(e.into()),
-                Ok(other) => {
-                    return Err(ClientError::Fault(format!(
-                        "the server answered {other:?} to a question for its carriers"
-                    )));
                 }
                 Err(e @ ClientError::Unavailable(_)) => last = Some(e),
                 Err(e) => return Err(e),
@@ -207,8 +201,19 @@ impl Served {
         }))
     }
 
-    fn set_members(&self, members: Vec<CarrierId>) {
+    /// Keeps the carriers of the server's answer to [`Request::Orgs`].
+    fn set_members(&self, answer: Response) -> Result<(), ClientError> {
+        let members = match answer {
+            Response::Orgs(members) => members,
+            Response::Error(e) => return Err(e.into()),
+            other => {
+                return Err(ClientError::Fault(format!(
+                    "the server answered {other:?} to a question for its carriers"
+                )));
+            }
+        };
         *self.members.write().unwrap_or_else(|p| p.into_inner()) = members;
+        Ok(())
     }
 
     fn unavailable(&self, e: std::io::Error) -> ClientError {
@@ -342,16 +347,8 @@ impl Transport for Served {
     }
 
     async fn refresh_members(&self) -> Result<(), ClientError> {
-        match self.ask(&Request::Orgs).await? {
-            Response::Orgs(members) => {
-                self.set_members(members);
-                Ok(())
-            }
-            Response::Error(e) => Err(e.into()),
-            other => Err(ClientError::Fault(format!(
-                "the server answered {other:?} to a question for its carriers"
-            ))),
-        }
+        let answer = self.ask(&Request::Orgs).await?;
+        self.set_members(answer)
     }
 
     async fn submit(

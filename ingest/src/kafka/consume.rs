@@ -135,14 +135,8 @@ pub async fn consume(
             if part.chunk.is_empty() {
                 part.since = Instant::now();
             }
-            let mut row = row;
             // A partner whose channel is not open for this partition yet is none of its.
-            if let Ok(record) = &row.verdict
-                && !part.at.contains_key(&record.counterparty)
-            {
-                row.verdict = Err(RejectReason::BadCarrier);
-            }
-            part.chunk.push(row);
+            part.chunk.push(row.within(|c| part.at.contains_key(c)));
             if part.chunk.len() >= opts.batch_size.max(1) {
                 flush_all(client, &source, dead.as_ref(), opts, &partners, &mut parts).await?;
             }
@@ -208,12 +202,15 @@ async fn open_channels(
     part: &mut Partition,
 ) -> Result<bool, KafkaError> {
     let at = part.from;
+    if !part.chunk.is_empty() || part.at.values().any(|&o| o != at) {
+        return Ok(true);
+    }
     let closed: Vec<CarrierId> = partners
         .iter()
         .filter(|c| !part.at.contains_key(c))
         .copied()
         .collect();
-    if closed.is_empty() || !part.chunk.is_empty() || part.at.values().any(|&o| o != at) {
+    if closed.is_empty() {
         return Ok(true);
     }
     let requests: Vec<_> = closed
