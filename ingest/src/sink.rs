@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use contracts::api::Submit;
-use contracts::client::{Clearing, ClientError};
+use contracts::client::{Clearing, ClientError, Settle};
 use contracts::{BatchSummary, SubmitBatch};
 use settlement::carrier::CarrierId;
 
@@ -87,5 +87,25 @@ impl BatchSink for Clearing {
 
     async fn submit(&self, batch: SubmitBatch) -> Result<BatchSummary, SinkError> {
         Ok(self.call::<Submit>(batch.counterparty, batch).await?)
+    }
+}
+
+/// Batches of a writer that reads back only the ledger (a stream's positions, never a
+/// view): each returns once the channel's peers have committed it, and the carrier's read
+/// model may trail a few blocks ([`Settle::Ledger`]), so the next batch need not wait for
+/// the read model to apply the last one.
+pub struct ToLedger<'a>(pub &'a Clearing);
+
+#[async_trait]
+impl BatchSink for ToLedger<'_> {
+    fn counterparties(&self) -> Option<Vec<CarrierId>> {
+        self.0.counterparties()
+    }
+
+    async fn submit(&self, batch: SubmitBatch) -> Result<BatchSummary, SinkError> {
+        Ok(self
+            .0
+            .call_settled::<Submit>(batch.counterparty, batch, Settle::Ledger)
+            .await?)
     }
 }

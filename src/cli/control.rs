@@ -85,7 +85,7 @@ async fn answer(net: &dyn Transport, admin: Option<&dyn Admin>, request: Request
         Request::Orgs => return Response::Orgs(net.members()),
         Request::Submit(req) => match received(&req, true) {
             Ok(call) => net
-                .submit(req.as_carrier, &req.channel, call)
+                .submit(req.as_carrier, &req.channel, call, req.settle)
                 .await
                 .map(|p| Response::Payload(hex::encode(p))),
             Err(e) => Err(e),

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use contracts::api::Call;
-use contracts::client::{ClientError, Transport, View, ViewReply, WireError};
+use contracts::client::{ClientError, Settle, Transport, View, ViewReply, WireError};
 use ledger::proto::{ChannelConfig, Envelope};
 use prost::Message as _;
 use serde::{Deserialize, Serialize};
@@ -40,6 +40,9 @@ pub struct CallRequest {
     pub function: String,
     /// Its encoded arguments, hex.
     pub args: Vec<String>,
+    /// A submission: what it waits for once committed (its read models by default).
+    #[serde(default)]
+    pub settle: Settle,
 }
 
 /// What a client asks `up`.
@@ -356,8 +359,9 @@ impl Transport for Served {
         me: CarrierId,
         channel: &str,
         call: Call,
+        settle: Settle,
     ) -> Result<Vec<u8>, ClientError> {
-        self.call(Request::Submit(call_request(me, channel, call)))
+        self.call(Request::Submit(call_request(me, channel, call, settle)))
             .await
     }
 
@@ -367,8 +371,13 @@ impl Transport for Served {
         channel: &str,
         call: Call,
     ) -> Result<Vec<u8>, ClientError> {
-        self.call(Request::Evaluate(call_request(me, channel, call)))
-            .await
+        self.call(Request::Evaluate(call_request(
+            me,
+            channel,
+            call,
+            Settle::default(),
+        )))
+        .await
     }
 
     async fn view(&self, me: CarrierId, view: View) -> Result<ViewReply, ClientError> {
@@ -388,11 +397,37 @@ impl Transport for Served {
     }
 }
 
-fn call_request(me: CarrierId, channel: &str, call: Call) -> CallRequest {
+fn call_request(me: CarrierId, channel: &str, call: Call, settle: Settle) -> CallRequest {
     CallRequest {
         as_carrier: me,
         channel: channel.to_string(),
         function: call.function.to_string(),
         args: call.args.iter().map(hex::encode).collect(),
+        settle,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_submission_from_a_client_that_does_not_say_what_it_waits_for_waits_for_the_views() {
+        let req: Request = serde_json::from_str(
+            r#"{"route":"submit","as_carrier":"alpha","channel":"alpha.beta","function":"usage.submit","args":[]}"#,
+        )
+        .unwrap();
+        let Request::Submit(call) = req else {
+            panic!("not a submission: {req:?}")
+        };
+        assert_eq!(call.settle, Settle::Views);
+        let req: Request = serde_json::from_str(
+            r#"{"route":"submit","as_carrier":"alpha","channel":"alpha.beta","function":"usage.submit","args":[],"settle":"ledger"}"#,
+        )
+        .unwrap();
+        let Request::Submit(call) = req else {
+            panic!("not a submission: {req:?}")
+        };
+        assert_eq!(call.settle, Settle::Ledger);
     }
 }

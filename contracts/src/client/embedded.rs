@@ -15,7 +15,7 @@ use ledger::validate::ValidationCode;
 use settlement::carrier::CarrierId;
 use tokio::task::JoinHandle;
 
-use super::{ClientError, Transport, View, ViewReply};
+use super::{ClientError, Settle, Transport, View, ViewReply};
 use crate::CLEARING;
 use crate::api::Call;
 use crate::readmodel::{ReadModel, ReadModelError};
@@ -128,8 +128,8 @@ impl Embedded {
     }
 
     /// Waits until every peer has committed what the orderer cut and every read model has
-    /// applied it.
-    async fn settle(&self) -> Result<(), ClientError> {
+    /// applied it, or (`Settle::Ledger`) is at most a few blocks short of it.
+    async fn settle(&self, settle: Settle) -> Result<(), ClientError> {
         if !self.net.settle(SETTLE).await {
             return Err(ClientError::Unavailable(format!(
                 "not every peer caught up within {SETTLE:?}"
@@ -144,7 +144,7 @@ impl Embedded {
                 let Some(ledger) = peer.ledger(&channel) else {
                     continue;
                 };
-                let want = ledger.committed_height().checked_sub(1);
+                let want = settle.applied_by(ledger.committed_height());
                 loop {
                     self.health()?;
                     let have = model
@@ -198,6 +198,7 @@ impl Transport for Embedded {
         me: CarrierId,
         channel: &str,
         call: Call,
+        settle: Settle,
     ) -> Result<Vec<u8>, ClientError> {
         self.health()?;
         let (tx, code, response) = self
@@ -208,7 +209,7 @@ impl Transport for Embedded {
         if code != ValidationCode::Valid {
             return Err(ClientError::Invalid { tx_id: tx, code });
         }
-        self.settle().await?;
+        self.settle(settle).await?;
         Ok(response.payload)
     }
 

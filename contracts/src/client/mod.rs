@@ -109,6 +109,36 @@ impl From<GatewayError> for ClientError {
     }
 }
 
+/// What a submission waits for once its own peer committed it. Either way the channel's
+/// peers have it when it returns, so the writer's next transaction is endorsed against it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Settle {
+    /// The carriers' read models have applied it too: the writer's next view sees it.
+    #[default]
+    Views,
+    /// A writer that reads back only the ledger (a stream's positions): the read models
+    /// may trail by up to [`Settle::LEDGER_TRAIL`] blocks, which still bounds how far
+    /// such a writer runs ahead of them.
+    Ledger,
+}
+
+impl Settle {
+    /// How many committed blocks a read model may not have applied yet under
+    /// [`Settle::Ledger`].
+    pub const LEDGER_TRAIL: u64 = 16;
+
+    /// The height of the last block a read model must have applied when its peer has
+    /// committed `height` blocks; `None`: nothing to wait for.
+    pub fn applied_by(self, height: u64) -> Option<u64> {
+        let trail = match self {
+            Settle::Views => 0,
+            Settle::Ledger => Settle::LEDGER_TRAIL,
+        };
+        height.checked_sub(1 + trail)
+    }
+}
+
 /// How a client reaches the network: submits and evaluates encoded calls on a channel as
 /// a carrier, and asks that carrier's read model.
 #[async_trait]
@@ -126,12 +156,14 @@ pub trait Transport: Send + Sync {
         self.members()
     }
     /// Endorses, orders and commits `call` on `channel` as `me`, and waits until the
-    /// carriers' peers and read models have it; returns the contract's reply.
+    /// carriers' peers have it, and their read models as `settle` says; returns the
+    /// contract's reply.
     async fn submit(
         &self,
         me: CarrierId,
         channel: &str,
         call: Call,
+        settle: Settle,
     ) -> Result<Vec<u8>, ClientError>;
     /// Runs a query on `me`'s own peer.
     async fn evaluate(
@@ -197,18 +229,31 @@ impl Clearing {
         Ok(pair_channel(self.me.as_str(), with.as_str()))
     }
 
-    /// Calls `F` on the channel shared with `with`: submitted when it writes, evaluated on
-    /// this carrier's peer when it reads.
+    /// Calls `F` on the channel shared with `with`: submitted when it writes (and returned
+    /// once this carrier's next view sees it), evaluated on this carrier's peer when it
+    /// reads.
     pub async fn call<F: Function>(
         &self,
         with: CarrierId,
         request: F::Request,
     ) -> Result<F::Reply, ClientError> {
+        self.call_settled::<F>(with, request, Settle::Views).await
+    }
+
+    /// [`Clearing::call`], a write returned once `settle` holds.
+    pub async fn call_settled<F: Function>(
+        &self,
+        with: CarrierId,
+        request: F::Request,
+        settle: Settle,
+    ) -> Result<F::Reply, ClientError> {
         let channel = self.channel(with)?;
         let call = api::call::<F>(request)
             .map_err(|e| ClientError::Fault(format!("{}: request not encoded: {e}", F::NAME)))?;
         let payload = if F::WRITES {
-            self.transport.submit(self.me, &channel, call).await?
+            self.transport
+                .submit(self.me, &channel, call, settle)
+                .await?
         } else {
             self.transport.evaluate(self.me, &channel, call).await?
         };
@@ -280,7 +325,9 @@ impl Clearing {
             .map_err(|e| ClientError::Fault(format!("{}: request not encoded: {e}", F::NAME)))?;
         let channel = ledger::network::CONSORTIUM_CHANNEL;
         let payload = if F::WRITES {
-            self.transport.submit(self.me, channel, call).await?
+            self.transport
+                .submit(self.me, channel, call, Settle::Views)
+                .await?
         } else {
             self.transport.evaluate(self.me, channel, call).await?
         };
@@ -510,5 +557,36 @@ impl From<WireError> for ClientError {
             ("usage", _) => ClientError::Usage(w.message),
             _ => ClientError::Fault(w.message),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Settle;
+
+    #[test]
+    fn a_ledger_settled_write_lets_the_read_model_trail_a_bounded_number_of_blocks() {
+        // Blocks 0..=9 committed: a view-settled write waits for block 9 itself.
+        assert_eq!(Settle::Views.applied_by(10), Some(9));
+        assert_eq!(Settle::Views.applied_by(1), Some(0));
+        assert_eq!(Settle::Views.applied_by(0), None);
+        // A ledger-settled one waits only for what is more than the trail behind.
+        let trail = Settle::LEDGER_TRAIL;
+        assert_eq!(Settle::Ledger.applied_by(trail), None);
+        assert_eq!(Settle::Ledger.applied_by(trail + 1), Some(0));
+        assert_eq!(Settle::Ledger.applied_by(trail + 40), Some(39));
+    }
+
+    #[test]
+    fn what_a_write_waits_for_is_named_on_the_wire_and_views_when_unsaid() {
+        assert_eq!(
+            serde_json::to_string(&Settle::Ledger).unwrap(),
+            "\"ledger\""
+        );
+        assert_eq!(
+            serde_json::from_str::<Settle>("\"views\"").unwrap(),
+            Settle::Views
+        );
+        assert_eq!(Settle::default(), Settle::Views);
     }
 }

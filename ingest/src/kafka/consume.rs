@@ -15,7 +15,7 @@ use super::source::TopicSource;
 use super::{Held, KafkaError, KafkaOptions, positions, reread};
 use crate::batch::Batch;
 use crate::judge::{Judge, Judged};
-use crate::sink;
+use crate::sink::{self, ToLedger};
 use crate::source::CdrSource;
 
 /// Pauses before a chunk that met a transient ledger failure is sent again.
@@ -228,8 +228,9 @@ async fn open_channels(
             }))
         })
         .collect();
+    let sink = ToLedger(client);
     let opened = futures_util::future::join_all(requests.iter().map(|request| {
-        sink::send(client, request, &RETRY_PAUSES, |e| {
+        sink::send(&sink, request, &RETRY_PAUSES, |e| {
             eprintln!("ingest kafka: {e}; trying again")
         })
     }))
@@ -460,8 +461,9 @@ async fn flush(
         let request = batch.request(Some(checkpoint));
         batches.push((batch, request));
     }
+    let sink = ToLedger(client);
     let submitted = futures_util::future::join_all(batches.iter().map(|(_, request)| {
-        sink::send(client, request, &RETRY_PAUSES, |e| {
+        sink::send(&sink, request, &RETRY_PAUSES, |e| {
             eprintln!("ingest kafka: {e}; trying again")
         })
     }))

@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use contracts::CLEARING;
 use contracts::api::Call;
-use contracts::client::{ClientError, Transport, View, ViewReply};
+use contracts::client::{ClientError, Settle, Transport, View, ViewReply};
 use ledger::transport::PeerClient;
 use ledger::validate::ValidationCode;
 use settlement::carrier::CarrierId;
@@ -36,15 +36,21 @@ impl PeerNode {
         self.health().map_err(|e| ClientError::Fault(e.to_string()))
     }
 
-    /// Waits until the read model has applied every block the peer committed on `channel`.
-    async fn applied(&self, channel: &str, limit: Duration) -> Result<(), ClientError> {
+    /// Waits until the read model has applied every block the peer committed on `channel`,
+    /// or (`Settle::Ledger`) is at most a few blocks short of it.
+    async fn applied(
+        &self,
+        channel: &str,
+        settle: Settle,
+        limit: Duration,
+    ) -> Result<(), ClientError> {
         let Some(ledger) = self.ledger(channel) else {
             return Err(ClientError::Usage(format!(
                 "{} is not a member of channel `{channel}`",
                 self.me
             )));
         };
-        let want = ledger.committed_height().checked_sub(1);
+        let want = settle.applied_by(ledger.committed_height());
         let deadline = tokio::time::Instant::now() + limit;
         loop {
             let have = self
@@ -108,6 +114,7 @@ impl Transport for PeerNode {
         me: CarrierId,
         channel: &str,
         call: Call,
+        settle: Settle,
     ) -> Result<Vec<u8>, ClientError> {
         self.acting(me)?;
         let endorsed = self
@@ -135,7 +142,7 @@ impl Transport for PeerNode {
         if code != ValidationCode::Valid {
             return Err(ClientError::Invalid { tx_id, code });
         }
-        self.applied(channel, APPLY).await?;
+        self.applied(channel, settle, APPLY).await?;
         self.partners_committed(channel, &tx_id).await;
         Ok(response.payload)
     }
@@ -157,7 +164,7 @@ impl Transport for PeerNode {
     async fn view(&self, me: CarrierId, view: View) -> Result<ViewReply, ClientError> {
         self.acting(me)?;
         for channel in self.live.channel_names() {
-            self.applied(&channel, APPLY).await?;
+            self.applied(&channel, Settle::Views, APPLY).await?;
         }
         self.live
             .model
