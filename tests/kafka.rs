@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
@@ -21,7 +21,7 @@ use rdkafka::Message;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Headers;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-use testkit::{Broker, Proc};
+use testkit::{Broker, Proc, spawn_logged};
 
 fn small(name: &str) -> String {
     format!("{}/fixtures/small/{name}", env!("CARGO_MANIFEST_DIR"))
@@ -52,12 +52,7 @@ fn consumer(net: &Path, brokers: &str, log: &Path) -> Proc {
 }
 
 fn consumer_with(net: &Path, brokers: &str, log: &Path, extra: &[&str]) -> Proc {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .expect("consumer log");
-    Proc(
+    Proc(spawn_logged(
         Command::new(env!("CARGO_BIN_EXE_iclear"))
             .arg("--dir")
             .arg(net)
@@ -69,13 +64,10 @@ fn consumer_with(net: &Path, brokers: &str, log: &Path, extra: &[&str]) -> Proc 
                 "alpha-rejects",
             ])
             .args(["--batch-size", "3", "--linger-ms", "50"])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("the consumer runs"),
-    )
+            .args(extra),
+        log,
+        "the consumer",
+    ))
 }
 
 /// `ingest status --json`: accepted, rejected by reason, and total lag.

@@ -17,36 +17,27 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::{Node, bin, founded_and_running, iclear, ok, ok_once_admitted, wait_member};
 use rdkafka::ClientConfig;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-use testkit::{Broker, Proc, free_port};
+use testkit::{Broker, Proc, free_port, spawn_logged};
 
 const TOPIC: &str = "alpha-cdrs";
 const PARTITIONS: u32 = 2;
 
 /// `ingest kafka` on alpha's node.
 fn consumer(alpha: &Path, brokers: &str, log: &Path) -> Proc {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .expect("consumer log");
-    Proc(
+    Proc(spawn_logged(
         bin()
             .arg("--dir")
             .arg(alpha)
             .args(["ingest", "kafka", "--brokers", brokers, "--topic", TOPIC])
-            .args(["--batch-size", "4", "--linger-ms", "50"])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("the consumer runs"),
-    )
+            .args(["--batch-size", "4", "--linger-ms", "50"]),
+        log,
+        "the consumer",
+    ))
 }
 
 /// `ingest status --json` of alpha's topic: accepted, and rejected by reason.

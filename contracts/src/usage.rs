@@ -275,11 +275,8 @@ pub async fn submit(
         )));
     }
     let (csv, req_stream) = (req.csv, req.stream);
-    // The batch is all in memory: a buffer of its size, not a file's zeroed megabyte for
-    // each endorsement of a stream's small chunks.
-    let mut reader =
-        CdrReader::with_capacity(&csv[..], FormatSpec::Native, Some(reporter), csv.len() + 1)
-            .map_err(|e| ContractError::refused(format!("CDR batch refused: {e}")))?;
+    let mut reader = CdrReader::in_memory(&csv, FormatSpec::Native, Some(reporter))
+        .map_err(|e| ContractError::refused(format!("CDR batch refused: {e}")))?;
     let mut tally = Tally::default();
     let mut rejects = Vec::new();
     let mut row_rejects = Vec::new();

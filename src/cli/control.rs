@@ -83,9 +83,9 @@ async fn answer(net: &dyn Transport, admin: Option<&dyn Admin>, request: Request
     let result = match request {
         Request::Admin(a) => return administer(admin, a).await,
         Request::Orgs => return Response::Orgs(net.members()),
-        Request::Submit(req) => match received(&req, true) {
+        Request::Submit { call: req, settle } => match received(&req, true) {
             Ok(call) => net
-                .submit(req.as_carrier, &req.channel, call, req.settle)
+                .submit(req.as_carrier, &req.channel, call, settle)
                 .await
                 .map(|p| Response::Payload(hex::encode(p))),
             Err(e) => Err(e),

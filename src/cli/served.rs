@@ -40,9 +40,6 @@ pub struct CallRequest {
     pub function: String,
     /// Its encoded arguments, hex.
     pub args: Vec<String>,
-    /// A submission: what it waits for once committed (its read models by default).
-    #[serde(default)]
-    pub settle: Settle,
 }
 
 /// What a client asks `up`.
@@ -52,7 +49,14 @@ pub enum Request {
     /// The carriers of the network.
     Orgs,
     /// A call that writes.
-    Submit(CallRequest),
+    Submit {
+        /// The call.
+        #[serde(flatten)]
+        call: CallRequest,
+        /// What it waits for once committed (the read models, when a client does not say).
+        #[serde(default)]
+        settle: Settle,
+    },
     /// A call that reads.
     Evaluate(CallRequest),
     /// A question to a carrier's read model.
@@ -361,8 +365,11 @@ impl Transport for Served {
         call: Call,
         settle: Settle,
     ) -> Result<Vec<u8>, ClientError> {
-        self.call(Request::Submit(call_request(me, channel, call, settle)))
-            .await
+        self.call(Request::Submit {
+            call: call_request(me, channel, call),
+            settle,
+        })
+        .await
     }
 
     async fn evaluate(
@@ -371,13 +378,8 @@ impl Transport for Served {
         channel: &str,
         call: Call,
     ) -> Result<Vec<u8>, ClientError> {
-        self.call(Request::Evaluate(call_request(
-            me,
-            channel,
-            call,
-            Settle::default(),
-        )))
-        .await
+        self.call(Request::Evaluate(call_request(me, channel, call)))
+            .await
     }
 
     async fn view(&self, me: CarrierId, view: View) -> Result<ViewReply, ClientError> {
@@ -397,13 +399,12 @@ impl Transport for Served {
     }
 }
 
-fn call_request(me: CarrierId, channel: &str, call: Call, settle: Settle) -> CallRequest {
+fn call_request(me: CarrierId, channel: &str, call: Call) -> CallRequest {
     CallRequest {
         as_carrier: me,
         channel: channel.to_string(),
         function: call.function.to_string(),
         args: call.args.iter().map(hex::encode).collect(),
-        settle,
     }
 }
 
@@ -411,23 +412,34 @@ fn call_request(me: CarrierId, channel: &str, call: Call, settle: Settle) -> Cal
 mod tests {
     use super::*;
 
+    /// The call and the wait of a submission request as the server reads it.
+    fn submission(json: &str) -> (CallRequest, Settle) {
+        match serde_json::from_str(json).unwrap() {
+            Request::Submit { call, settle } => (call, settle),
+            other => panic!("not a submission: {other:?}"),
+        }
+    }
+
     #[test]
     fn a_submission_from_a_client_that_does_not_say_what_it_waits_for_waits_for_the_views() {
-        let req: Request = serde_json::from_str(
-            r#"{"route":"submit","as_carrier":"alpha","channel":"alpha.beta","function":"usage.submit","args":[]}"#,
-        )
+        let call = r#""route":"submit","as_carrier":"alpha","channel":"alpha.beta","function":"usage.submit","args":[]"#;
+        let (unsaid, settle) = submission(&format!("{{{call}}}"));
+        assert_eq!(
+            (unsaid.function.as_str(), settle),
+            ("usage.submit", Settle::Views)
+        );
+        let (said, settle) = submission(&format!(r#"{{{call},"settle":"ledger"}}"#));
+        assert_eq!(
+            (said.channel.as_str(), settle),
+            ("alpha.beta", Settle::Ledger)
+        );
+        // And a client sends it beside the call's fields, as the server reads it.
+        let sent = serde_json::to_value(Request::Submit {
+            call: said,
+            settle: Settle::Ledger,
+        })
         .unwrap();
-        let Request::Submit(call) = req else {
-            panic!("not a submission: {req:?}")
-        };
-        assert_eq!(call.settle, Settle::Views);
-        let req: Request = serde_json::from_str(
-            r#"{"route":"submit","as_carrier":"alpha","channel":"alpha.beta","function":"usage.submit","args":[],"settle":"ledger"}"#,
-        )
-        .unwrap();
-        let Request::Submit(call) = req else {
-            panic!("not a submission: {req:?}")
-        };
-        assert_eq!(call.settle, Settle::Ledger);
+        assert_eq!(sent["settle"], "ledger");
+        assert_eq!(sent["function"], "usage.submit");
     }
 }

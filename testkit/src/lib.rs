@@ -6,7 +6,7 @@
 pub mod tls;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The tansu binary (`ICLEAR_TANSU`, else `/opt/tansu/bin/tansu`), or `None` with a
@@ -29,6 +29,24 @@ pub fn tansu() -> Option<PathBuf> {
         path.display()
     );
     None
+}
+
+/// Starts `cmd` with no input and its output and errors appended to the file `log` (kept
+/// for a failing test to show); `what` names it if it cannot start.
+pub fn spawn_logged(cmd: &mut Command, log: &Path, what: &str) -> Child {
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap_or_else(|e| panic!("{what}'s log {}: {e}", log.display()));
+    let err = out
+        .try_clone()
+        .unwrap_or_else(|e| panic!("{what}'s log: {e}"));
+    cmd.stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what} does not start: {e}"))
 }
 
 /// A child process, killed (SIGKILL) when dropped.
@@ -90,25 +108,20 @@ impl Broker {
     /// Starts it (again, on the same port and storage) and waits until it listens.
     pub fn start(&mut self) {
         let url = format!("tcp://127.0.0.1:{}", self.port);
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.join("broker.log"))
-            .expect("broker log");
-        let child = Command::new(&self.bin)
-            .current_dir(&self.dir)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
-            .args(["--storage-engine", "sqlite://tansu.db"])
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("tansu starts");
+        let child = spawn_logged(
+            Command::new(&self.bin)
+                .current_dir(&self.dir)
+                .args([
+                    "broker",
+                    "--listener-url",
+                    &url,
+                    "--advertised-listener-url",
+                    &url,
+                ])
+                .args(["--storage-engine", "sqlite://tansu.db"]),
+            &self.dir.join("broker.log"),
+            "tansu",
+        );
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(60);
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {

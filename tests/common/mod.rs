@@ -57,11 +57,6 @@ impl Node {
     }
 
     pub fn start(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .expect("node log");
         let mut c = bin();
         c.arg("--dir")
             .arg(&self.dir)
@@ -70,12 +65,7 @@ impl Node {
         if let Some(url) = &self.state {
             c.args(["--state", url]);
         }
-        let child = c
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("node starts");
+        let child = testkit::spawn_logged(&mut c, &self.log, "the node");
         self.child = Some(child);
     }
 

@@ -5,14 +5,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use contracts::StreamChunk;
 use contracts::client::Clearing;
+use contracts::{BatchSummary, StreamChunk, SubmitBatch};
 use settlement::carrier::CarrierId;
 use settlement::cdr::RejectReason;
 
 use super::dead_letter::DeadLetter;
 use super::source::TopicSource;
 use super::{Held, KafkaError, KafkaOptions, positions, reread};
+use crate::SinkError;
 use crate::batch::Batch;
 use crate::judge::{Judge, Judged};
 use crate::sink::{self, ToLedger};
@@ -228,13 +229,7 @@ async fn open_channels(
             }))
         })
         .collect();
-    let sink = ToLedger(client);
-    let opened = futures_util::future::join_all(requests.iter().map(|request| {
-        sink::send(&sink, request, &RETRY_PAUSES, |e| {
-            eprintln!("ingest kafka: {e}; trying again")
-        })
-    }))
-    .await;
+    let opened = commit_all(client, requests.iter()).await;
     let mut taken_by_another = false;
     for (partner, result) in closed.into_iter().zip(opened) {
         match result {
@@ -251,10 +246,26 @@ async fn open_channels(
     Ok(!taken_by_another)
 }
 
+/// Commits `requests` side by side (each on its own channel), each sent again after a
+/// transient failure; the consumer reads back only the ledger's positions, so each returns
+/// once the channel's peers have it ([`ToLedger`]). The outcomes, in order.
+async fn commit_all<'a>(
+    client: &Clearing,
+    requests: impl Iterator<Item = &'a SubmitBatch>,
+) -> Vec<Result<BatchSummary, SinkError>> {
+    let sink = ToLedger(client);
+    futures_util::future::join_all(requests.map(|request| {
+        sink::send(&sink, request, &RETRY_PAUSES, |e| {
+            eprintln!("ingest kafka: {e}; trying again")
+        })
+    }))
+    .await
+}
+
 /// Whether the ledger refused a chunk because the partition's position on that channel is
 /// not where this consumer thought — another consumer of the group moved it first (the
 /// partition is to be re-read from the ledger's position); logged when so.
-fn moved_by_another(p: i32, e: &crate::SinkError) -> bool {
+fn moved_by_another(p: i32, e: &SinkError) -> bool {
     let moved = e
         .refusal()
         .is_some_and(|why| why.contains("stream position"));
@@ -461,13 +472,7 @@ async fn flush(
         let request = batch.request(Some(checkpoint));
         batches.push((batch, request));
     }
-    let sink = ToLedger(client);
-    let submitted = futures_util::future::join_all(batches.iter().map(|(_, request)| {
-        sink::send(&sink, request, &RETRY_PAUSES, |e| {
-            eprintln!("ingest kafka: {e}; trying again")
-        })
-    }))
-    .await;
+    let submitted = commit_all(client, batches.iter().map(|(_, request)| request)).await;
     let mut taken_by_another = false;
     for ((batch, _), result) in batches.iter().zip(submitted) {
         match result {

@@ -34,15 +34,8 @@ pub fn judge(value: Option<&[u8]>, format: MessageFormat, reporter: CarrierId) -
     text.extend_from_slice(NATIVE_HEADER.as_bytes());
     text.extend_from_slice(&line);
     text.push(b'\n');
-    // A message's own size of buffer: a file's megabyte, zeroed for every message, cost
-    // a tenth of the stream's CPU (BENCHMARKS.md, Kafka stream ingestion).
-    let mut reader = CdrReader::with_capacity(
-        &text[..],
-        FormatSpec::Native,
-        Some(reporter),
-        text.len() + 1,
-    )
-    .map_err(|_| RejectReason::BadRow)?;
+    let mut reader = CdrReader::in_memory(&text, FormatSpec::Native, Some(reporter))
+        .map_err(|_| RejectReason::BadRow)?;
     let row = reader
         .next_row()
         .map_err(|_| RejectReason::BadRow)?

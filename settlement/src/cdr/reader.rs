@@ -75,6 +75,21 @@ pub struct CdrReader<R> {
     hashed_id: String,
 }
 
+impl<'a> CdrReader<&'a [u8]> {
+    /// As [`CdrReader::new`], for an input all in memory (a message, a batch): its line
+    /// buffer starts at the input's size instead of a file's zeroed megabyte, which cost a
+    /// tenth of a stream's CPU when every message paid it (BENCHMARKS.md, Kafka stream
+    /// ingestion).
+    pub fn in_memory(
+        input: &'a [u8],
+        format: FormatSpec,
+        reporter: Option<CarrierId>,
+    ) -> Result<Self, ReadError> {
+        let lines = LineReader::with_capacity(input, input.len() + 1);
+        Self::with_lines(lines, format, reporter)
+    }
+}
+
 impl<R: Read> CdrReader<R> {
     /// Starts reading; for the native format this reads and checks the header.
     pub fn new(
@@ -83,17 +98,6 @@ impl<R: Read> CdrReader<R> {
         reporter: Option<CarrierId>,
     ) -> Result<Self, ReadError> {
         Self::with_lines(LineReader::new(input), format, reporter)
-    }
-
-    /// As [`CdrReader::new`], for an input of about `capacity` bytes in all (one message):
-    /// its line buffer starts that large instead of a file's megabyte.
-    pub fn with_capacity(
-        input: R,
-        format: FormatSpec,
-        reporter: Option<CarrierId>,
-        capacity: usize,
-    ) -> Result<Self, ReadError> {
-        Self::with_lines(LineReader::with_capacity(input, capacity), format, reporter)
     }
 
     fn with_lines(
