@@ -15,6 +15,8 @@ use ledger::validate::{ValidationCode, block_outcomes, block_update};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use settlement::carrier::CarrierId;
+use settlement::money::Currency;
+use settlement::service::Service;
 use sqlx::{PgPool, SqlitePool};
 
 use crate::CLEARING;
@@ -228,7 +230,7 @@ pub struct ReadModel {
 enum Sql {
     /// `$N` placeholders, rewritten to `?N` for SQLite.
     Text(&'static str),
-    /// `INSERT INTO rm_records` of this many rows.
+    /// `INSERT INTO rm_records` of this many rows of one direction of one batch.
     Records(usize),
 }
 
@@ -241,40 +243,63 @@ impl Batch {
     }
 }
 
-/// Rows of `rm_records` per multi-row `INSERT`: 17 values a row keeps a statement well
+/// Rows of `rm_records` per multi-row `INSERT`: 10 values a row keeps a statement well
 /// under both backends' limits on bound values (SQLite 32,766, PostgreSQL 65,535).
 const RECORDS_PER_INSERT: usize = 500;
 
-/// The columns of `rm_records`, in the order `record_values` gives them.
-const RECORD_COLUMNS: &str = "INSERT INTO rm_records (channel, reporter, record_id, tx_id, payer, payee, service, \
-     a_number, b_number, start_time, units, prefix, destination, billable, charge, charge_nano, currency) VALUES ";
+/// The columns of `rm_records` that one direction of one batch shares, bound once per
+/// statement in the order `direction_values` gives them; then those of each record, in the
+/// order `record_values` gives them. Binding a value costs allocations on both sides of
+/// sqlx, and these seven were most of a row's (BENCHMARKS.md, issue 13).
+const RECORD_COLUMNS: &str = "INSERT INTO rm_records (channel, reporter, tx_id, payer, payee, service, currency, \
+     record_id, a_number, b_number, start_time, units, prefix, destination, billable, charge, charge_nano) SELECT ";
+const DIRECTION_COLUMNS: usize = 7;
+const ROW_COLUMNS: usize = 10;
 
-/// One multi-row `INSERT` of `rows` records. SQLite gets anonymous `?` placeholders
-/// (bound in order): it looks numbered ones up by a linear scan per value, which makes a
-/// statement of thousands of values quadratic. PostgreSQL gets `$N`.
+/// One multi-row `INSERT` of `rows` records of one direction: the direction's values once,
+/// the records' as a `VALUES` list (whose columns both backends name `column1`, ...).
+/// SQLite gets anonymous `?` placeholders (bound in order): it looks numbered ones up by a
+/// linear scan per value, which makes a statement of thousands of values quadratic.
+/// PostgreSQL gets `$N`.
 fn records_insert(rows: usize, sqlite: bool) -> String {
-    let mut sql = String::with_capacity(RECORD_COLUMNS.len() + rows * 110);
-    sql.push_str(RECORD_COLUMNS);
+    let mut sql = String::with_capacity(RECORD_COLUMNS.len() + 200 + rows * 70);
     let mut n = 0;
+    let mut param = |sql: &mut String| {
+        n += 1;
+        if sqlite {
+            sql.push('?');
+        } else {
+            sql.push('$');
+            sql.push_str(&n.to_string());
+        }
+    };
+    sql.push_str(RECORD_COLUMNS);
+    for _ in 0..DIRECTION_COLUMNS {
+        param(&mut sql);
+        sql.push_str(", ");
+    }
+    for col in 1..=ROW_COLUMNS {
+        if col > 1 {
+            sql.push_str(", ");
+        }
+        sql.push_str("column");
+        sql.push_str(&col.to_string());
+    }
+    sql.push_str(" FROM (VALUES ");
     for row in 0..rows {
         if row > 0 {
             sql.push_str(", ");
         }
         sql.push('(');
-        for col in 0..17 {
+        for col in 0..ROW_COLUMNS {
             if col > 0 {
                 sql.push_str(", ");
             }
-            n += 1;
-            if sqlite {
-                sql.push('?');
-            } else {
-                sql.push('$');
-                sql.push_str(&n.to_string());
-            }
+            param(&mut sql);
         }
         sql.push(')');
     }
+    sql.push_str(") AS records");
     sql
 }
 
@@ -294,7 +319,12 @@ impl ReadModel {
         let opts = sqlx::sqlite::SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
-            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal);
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+            // A commit needs no fsync of its own: in WAL mode NORMAL loses no committed
+            // transaction when the process dies, and what an operating-system crash takes
+            // is a block's update together with its savepoint, which the follower applies
+            // again from the block store.
+            .synchronous(sqlx::sqlite::SqliteSynchronous::Normal);
         // One writer (followers of several channels take turns), and readers beside it:
         // in WAL mode readers never wait for the writer nor it for them.
         let write = sqlx::sqlite::SqlitePoolOptions::new()
@@ -687,15 +717,22 @@ fn event(
                 );
             }
             // Many rows per statement: one round trip to the database per 500 records.
+            // A statement holds records of one direction (payer, payee, service, currency).
             let (reporter, tx_id) = (b.reporter, b.tx_id.clone());
             let mut records = b.rated_records().peekable();
             let mut days = Days::default();
-            while records.peek().is_some() {
-                let mut vals = Vec::with_capacity(RECORDS_PER_INSERT * 17);
+            while let Some(first) = records.peek() {
+                let direction = Direction::of(first);
+                let mut vals =
+                    Vec::with_capacity(DIRECTION_COLUMNS + RECORDS_PER_INSERT * ROW_COLUMNS);
+                vals.extend(direction.values(channel, reporter, &tx_id));
                 let mut rows = 0;
-                for r in records.by_ref().take(RECORDS_PER_INSERT) {
+                while rows < RECORDS_PER_INSERT {
+                    let Some(r) = records.next_if(|r| Direction::of(r) == direction) else {
+                        break;
+                    };
                     days.add(&r)?;
-                    vals.extend(record_values(channel, reporter, &tx_id, r)?);
+                    vals.extend(record_values(r)?);
                     rows += 1;
                 }
                 batch.0.push((Sql::Records(rows), vals));
@@ -797,7 +834,7 @@ fn event(
 struct Days(HashMap<DayKey, DayTotals>);
 
 /// Day (since 1970-01-01), payer, payee, service and currency.
-type DayKey = (i64, CarrierId, CarrierId, &'static str, String);
+type DayKey = (i64, CarrierId, CarrierId, &'static str, Option<Currency>);
 
 #[derive(Default)]
 struct DayTotals {
@@ -813,7 +850,7 @@ impl Days {
             r.payer,
             r.payee,
             r.service.as_str(),
-            r.currency.map(|c| c.to_string()).unwrap_or_default(),
+            r.currency,
         );
         let t = self.0.entry(key).or_default();
         let overflow = || ReadModelError::Range(format!("a day's totals with {}", r.record_id));
@@ -832,12 +869,12 @@ impl Days {
         let mut days: Vec<_> = self.0.into_iter().collect();
         // One order on every peer and backend.
         days.sort_by(|(a, _), (b, _)| {
-            (a.0, a.1.as_str(), a.2.as_str(), a.3, &a.4).cmp(&(
+            (a.0, a.1.as_str(), a.2.as_str(), a.3, currency_str(&a.4)).cmp(&(
                 b.0,
                 b.1.as_str(),
                 b.2.as_str(),
                 b.3,
-                &b.4,
+                currency_str(&b.4),
             ))
         });
         for ((day, payer, payee, service, currency), t) in days {
@@ -854,7 +891,7 @@ impl Days {
                     payee.into(),
                     service.into(),
                     reporter.into(),
-                    currency.into(),
+                    currency_text(currency).into(),
                     Val::I(t.records),
                     Val::I(t.units),
                     Val::I(t.charge_nano),
@@ -864,20 +901,52 @@ impl Days {
     }
 }
 
-fn record_values(
-    channel: &str,
-    reporter: CarrierId,
-    tx_id: &str,
-    r: RatedRecord,
-) -> Result<Vec<Val>, ReadModelError> {
-    Ok(vec![
-        channel.into(),
-        reporter.into(),
+/// What the records of one statement of `rm_records` share besides the batch.
+#[derive(PartialEq, Eq, Clone, Copy)]
+struct Direction {
+    payer: CarrierId,
+    payee: CarrierId,
+    service: Service,
+    currency: Option<Currency>,
+}
+
+impl Direction {
+    fn of(r: &RatedRecord) -> Direction {
+        Direction {
+            payer: r.payer,
+            payee: r.payee,
+            service: r.service,
+            currency: r.currency,
+        }
+    }
+
+    /// The values of `RECORD_COLUMNS`' first seven columns.
+    fn values(self, channel: &str, reporter: CarrierId, tx_id: &str) -> [Val; DIRECTION_COLUMNS] {
+        [
+            channel.into(),
+            reporter.into(),
+            tx_id.into(),
+            self.payer.into(),
+            self.payee.into(),
+            self.service.as_str().into(),
+            currency_text(self.currency).into(),
+        ]
+    }
+}
+
+/// A currency as `rm_records` and `rm_daily` hold it: empty when no sheet applied.
+fn currency_str(c: &Option<Currency>) -> &str {
+    c.as_ref().map_or("", Currency::as_str)
+}
+
+fn currency_text(c: Option<Currency>) -> String {
+    currency_str(&c).to_string()
+}
+
+/// The values of `RECORD_COLUMNS`' columns after the direction's.
+fn record_values(r: RatedRecord) -> Result<[Val; ROW_COLUMNS], ReadModelError> {
+    Ok([
         r.record_id.into(),
-        tx_id.into(),
-        r.payer.into(),
-        r.payee.into(),
-        r.service.as_str().into(),
         r.a_number.into(),
         r.b_number.into(),
         Val::I(r.start),
@@ -887,7 +956,6 @@ fn record_values(
         to_i64(r.billable)?.into(),
         r.charge.to_string().into(),
         nano(r.charge)?.into(),
-        r.currency.map(|c| c.to_string()).unwrap_or_default().into(),
     ])
 }
 
