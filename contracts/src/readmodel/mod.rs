@@ -248,7 +248,7 @@ impl Batch {
 const RECORDS_PER_INSERT: usize = 500;
 
 /// The columns of `rm_records` that one direction of one batch shares, bound once per
-/// statement in the order `direction_values` gives them; then those of each record, in the
+/// statement in the order `Direction::values` gives them; then those of each record, in the
 /// order `record_values` gives them. Binding a value costs allocations on both sides of
 /// sqlx, and these seven were most of a row's (BENCHMARKS.md, issue 13).
 const RECORD_COLUMNS: &str = "INSERT INTO rm_records (channel, reporter, tx_id, payer, payee, service, currency, \
@@ -986,6 +986,31 @@ fn text_pg(r: &sqlx::postgres::PgRow, i: usize) -> Result<String, ReadModelError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_records_insert_binds_the_direction_once_and_ten_values_a_record() {
+        let sqlite = records_insert(2, true);
+        assert_eq!(
+            sqlite.matches('?').count(),
+            DIRECTION_COLUMNS + 2 * ROW_COLUMNS
+        );
+        assert!(
+            sqlite.ends_with(
+                "SELECT ?, ?, ?, ?, ?, ?, ?, column1, column2, column3, column4, column5, column6, \
+                 column7, column8, column9, column10 FROM (VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?), \
+                 (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)) AS records"
+            ),
+            "{sqlite}"
+        );
+        let pg = records_insert(2, false);
+        assert!(
+            pg.contains("SELECT $1, $2, $3, $4, $5, $6, $7, column1,"),
+            "{pg}"
+        );
+        assert!(pg.contains("(VALUES ($8, $9,"), "{pg}");
+        assert!(pg.ends_with("$26, $27)) AS records"), "{pg}");
+        assert!(!pg.contains("$28"), "{pg}");
+    }
 
     #[tokio::test]
     async fn a_model_of_another_layout_is_dropped_and_derived_again() {
