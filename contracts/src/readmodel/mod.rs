@@ -731,8 +731,9 @@ fn event(
                     let Some(r) = records.next_if(|r| Direction::of(r) == direction) else {
                         break;
                     };
-                    days.add(&r)?;
-                    vals.extend(record_values(r)?);
+                    let sums = Sums::of(&r)?;
+                    days.add(direction, r.start, sums, &r.record_id)?;
+                    vals.extend(record_values(r, sums)?);
                     rows += 1;
                 }
                 batch.0.push((Sql::Records(rows), vals));
@@ -833,8 +834,8 @@ fn event(
 #[derive(Default)]
 struct Days(HashMap<DayKey, DayTotals>);
 
-/// Day (since 1970-01-01), payer, payee, service and currency.
-type DayKey = (i64, CarrierId, CarrierId, &'static str, Option<Currency>);
+/// Day (since 1970-01-01) and direction.
+type DayKey = (i64, Direction);
 
 #[derive(Default)]
 struct DayTotals {
@@ -843,22 +844,42 @@ struct DayTotals {
     charge_nano: i64,
 }
 
+/// A record's figures that `rm_records` holds and `rm_daily` sums, as the database stores
+/// them.
+#[derive(Clone, Copy)]
+struct Sums {
+    units: i64,
+    charge_nano: i64,
+}
+
+impl Sums {
+    fn of(r: &RatedRecord) -> Result<Sums, ReadModelError> {
+        Ok(Sums {
+            units: to_i64(r.units)?,
+            charge_nano: nano(r.charge)?,
+        })
+    }
+}
+
 impl Days {
-    fn add(&mut self, r: &RatedRecord) -> Result<(), ReadModelError> {
-        let key = (
-            r.start.div_euclid(86_400),
-            r.payer,
-            r.payee,
-            r.service.as_str(),
-            r.currency,
-        );
-        let t = self.0.entry(key).or_default();
-        let overflow = || ReadModelError::Range(format!("a day's totals with {}", r.record_id));
+    /// Adds record `id` of `direction`, started at `start` (UTC seconds).
+    fn add(
+        &mut self,
+        direction: Direction,
+        start: i64,
+        sums: Sums,
+        id: &str,
+    ) -> Result<(), ReadModelError> {
+        let t = self
+            .0
+            .entry((start.div_euclid(86_400), direction))
+            .or_default();
+        let overflow = || ReadModelError::Range(format!("a day's totals with {id}"));
         t.records = t.records.checked_add(1).ok_or_else(overflow)?;
-        t.units = t.units.checked_add(to_i64(r.units)?).ok_or_else(overflow)?;
+        t.units = t.units.checked_add(sums.units).ok_or_else(overflow)?;
         t.charge_nano = t
             .charge_nano
-            .checked_add(nano(r.charge)?)
+            .checked_add(sums.charge_nano)
             .ok_or_else(overflow)?;
         Ok(())
     }
@@ -868,16 +889,10 @@ impl Days {
     fn push(self, batch: &mut Batch, channel: &str, reporter: CarrierId) {
         let mut days: Vec<_> = self.0.into_iter().collect();
         // One order on every peer and backend.
-        days.sort_by(|(a, _), (b, _)| {
-            (a.0, a.1.as_str(), a.2.as_str(), a.3, currency_str(&a.4)).cmp(&(
-                b.0,
-                b.1.as_str(),
-                b.2.as_str(),
-                b.3,
-                currency_str(&b.4),
-            ))
+        days.sort_by(|((a_day, a), _), ((b_day, b), _)| {
+            (a_day, a.texts()).cmp(&(b_day, b.texts()))
         });
-        for ((day, payer, payee, service, currency), t) in days {
+        for ((day, d), t) in days {
             batch.push(
                 "INSERT INTO rm_daily (channel, day, payer, payee, service, reporter, currency, records, units, charge_nano) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
@@ -887,11 +902,11 @@ impl Days {
                 vec![
                     channel.into(),
                     Val::I(day),
-                    payer.into(),
-                    payee.into(),
-                    service.into(),
+                    d.payer.into(),
+                    d.payee.into(),
+                    d.service.as_str().into(),
                     reporter.into(),
-                    currency_text(currency).into(),
+                    d.currency_text().into(),
                     Val::I(t.records),
                     Val::I(t.units),
                     Val::I(t.charge_nano),
@@ -901,8 +916,9 @@ impl Days {
     }
 }
 
-/// What the records of one statement of `rm_records` share besides the batch.
-#[derive(PartialEq, Eq, Clone, Copy)]
+/// What the records of one statement of `rm_records`, and of one row of `rm_daily`,
+/// share besides the batch.
+#[derive(PartialEq, Eq, Hash, Clone, Copy)]
 struct Direction {
     payer: CarrierId,
     payee: CarrierId,
@@ -929,33 +945,40 @@ impl Direction {
             self.payer.into(),
             self.payee.into(),
             self.service.as_str().into(),
-            currency_text(self.currency).into(),
+            self.currency_text().into(),
         ]
+    }
+
+    /// Payer, payee, service and currency as the database holds them, in that order: the
+    /// order of `rm_daily`'s statements on every peer and backend.
+    fn texts(&self) -> (&str, &str, &str, &str) {
+        (
+            self.payer.as_str(),
+            self.payee.as_str(),
+            self.service.as_str(),
+            self.currency.as_ref().map_or("", Currency::as_str),
+        )
+    }
+
+    /// The currency as `rm_records` and `rm_daily` hold it: empty when no sheet applied.
+    fn currency_text(&self) -> String {
+        self.texts().3.to_string()
     }
 }
 
-/// A currency as `rm_records` and `rm_daily` hold it: empty when no sheet applied.
-fn currency_str(c: &Option<Currency>) -> &str {
-    c.as_ref().map_or("", Currency::as_str)
-}
-
-fn currency_text(c: Option<Currency>) -> String {
-    currency_str(&c).to_string()
-}
-
 /// The values of `RECORD_COLUMNS`' columns after the direction's.
-fn record_values(r: RatedRecord) -> Result<[Val; ROW_COLUMNS], ReadModelError> {
+fn record_values(r: RatedRecord, sums: Sums) -> Result<[Val; ROW_COLUMNS], ReadModelError> {
     Ok([
         r.record_id.into(),
         r.a_number.into(),
         r.b_number.into(),
         Val::I(r.start),
-        to_i64(r.units)?.into(),
+        sums.units.into(),
         r.prefix.into(),
         r.destination.into(),
         to_i64(r.billable)?.into(),
         r.charge.to_string().into(),
-        nano(r.charge)?.into(),
+        sums.charge_nano.into(),
     ])
 }
 
