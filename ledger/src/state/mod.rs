@@ -163,6 +163,30 @@ pub(crate) fn final_writes(writes: &[StateWrite]) -> (Vec<&StateWrite>, Vec<&Sta
     all.into_iter().partition(|w| w.value.is_some())
 }
 
+/// Writes grouped by namespace and version, in that order, each group in key order: the
+/// namespace and version a group shares are bound once per statement, not once per row.
+pub(crate) fn by_version<'a>(
+    writes: impl IntoIterator<Item = &'a StateWrite>,
+) -> Vec<(&'a str, Version, Vec<&'a StateWrite>)> {
+    let mut all: Vec<&StateWrite> = writes.into_iter().collect();
+    all.sort_by(|a, b| {
+        (&a.namespace, a.version.block_num, a.version.tx_num, &a.key).cmp(&(
+            &b.namespace,
+            b.version.block_num,
+            b.version.tx_num,
+            &b.key,
+        ))
+    });
+    let mut groups: Vec<(&str, Version, Vec<&StateWrite>)> = Vec::new();
+    for w in all {
+        match groups.last_mut() {
+            Some((ns, v, group)) if *ns == w.namespace && *v == w.version => group.push(w),
+            _ => groups.push((w.namespace.as_str(), w.version, vec![w])),
+        }
+    }
+    groups
+}
+
 /// The block a state whose savepoint is `savepoint` must apply next.
 pub(crate) fn next_block(savepoint: Option<u64>) -> u64 {
     savepoint.map_or(0, |s| s + 1)

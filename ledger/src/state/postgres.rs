@@ -7,10 +7,10 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{ConnectOptions, Connection, Postgres, QueryBuilder, Row};
+use sqlx::{ConnectOptions, Connection, Row};
 
 use super::{
-    BlockUpdate, CHUNK, HistoryEntry, StateEntry, StateError, VersionedValue, WorldState, db,
+    BlockUpdate, HistoryEntry, StateEntry, StateError, StateWrite, VersionedValue, WorldState, db,
     final_writes, key_string, next_block, to_i64, to_u64,
 };
 use crate::proto::Version;
@@ -24,6 +24,27 @@ const SCHEMA: &[&str] = &[
      tx_num BIGINT NOT NULL, value BYTEA, PRIMARY KEY (ns, key, block_num, tx_num))",
     "CREATE TABLE IF NOT EXISTS savepoint (id INTEGER PRIMARY KEY CHECK (id = 0), block_num BIGINT NOT NULL)",
 ];
+
+/// Writes as columns, one array each, for `UNNEST`.
+struct Columns<'a> {
+    namespaces: Vec<&'a str>,
+    keys: Vec<&'a [u8]>,
+    values: Vec<Option<&'a [u8]>>,
+    blocks: Vec<i64>,
+    txs: Vec<i64>,
+}
+
+impl<'a> Columns<'a> {
+    fn of(writes: &[&'a StateWrite]) -> Self {
+        Columns {
+            namespaces: writes.iter().map(|w| w.namespace.as_str()).collect(),
+            keys: writes.iter().map(|w| w.key.as_bytes()).collect(),
+            values: writes.iter().map(|w| w.value.as_deref()).collect(),
+            blocks: writes.iter().map(|w| to_i64(w.version.block_num)).collect(),
+            txs: writes.iter().map(|w| to_i64(w.version.tx_num)).collect(),
+        }
+    }
+}
 
 /// World state in a PostgreSQL schema.
 pub struct PostgresState {
@@ -178,25 +199,20 @@ impl WorldState for PostgresState {
         keys: &[String],
     ) -> Result<HashMap<String, Version>, StateError> {
         let mut out = HashMap::with_capacity(keys.len());
-        for chunk in keys.chunks(CHUNK) {
-            let mut qb = QueryBuilder::<Postgres>::new(
-                "SELECT key, block_num, tx_num FROM state WHERE ns = ",
-            );
-            qb.push_bind(namespace.to_string());
-            qb.push(" AND key IN (");
-            let mut list = qb.separated(", ");
-            for k in chunk {
-                list.push_bind(k.as_bytes().to_vec());
-            }
-            list.push_unseparated(")");
-            let rows = qb
-                .build()
+        if keys.is_empty() {
+            return Ok(out);
+        }
+        // The keys go as one array value, not one bound value each.
+        let list: Vec<&[u8]> = keys.iter().map(|k| k.as_bytes()).collect();
+        let rows =
+            sqlx::query("SELECT key, block_num, tx_num FROM state WHERE ns = $1 AND key = ANY($2)")
+                .bind(namespace)
+                .bind(list)
                 .fetch_all(&self.pool)
                 .await
                 .map_err(db("reading versions"))?;
-            for r in &rows {
-                out.insert(key_string(r.get("key"))?, version(r)?);
-            }
+        for r in &rows {
+            out.insert(key_string(r.get("key"))?, version(r)?);
         }
         Ok(out)
     }
@@ -217,25 +233,29 @@ impl WorldState for PostgresState {
             });
         }
         let (puts, deletes) = final_writes(&update.writes);
-        for chunk in puts.chunks(CHUNK) {
-            let mut qb = QueryBuilder::<Postgres>::new(
-                "INSERT INTO state (ns, key, value, block_num, tx_num) ",
-            );
-            qb.push_values(chunk, |mut row, w| {
-                row.push_bind(w.namespace.clone())
-                    .push_bind(w.key.as_bytes().to_vec())
-                    .push_bind(w.value.clone().unwrap_or_default())
-                    .push_bind(to_i64(w.version.block_num))
-                    .push_bind(to_i64(w.version.tx_num));
-            });
-            qb.push(
-                " ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, \
+        // Each column goes as one array, so a block's writes are one statement with five
+        // bound values; the rows keep their key order, and with it the lock order.
+        if !puts.is_empty() {
+            let cols = Columns::of(&puts);
+            sqlx::query(
+                "INSERT INTO state (ns, key, value, block_num, tx_num) \
+                 SELECT * FROM UNNEST($1::text[], $2::bytea[], $3::bytea[], $4::int8[], $5::int8[]) \
+                 ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, \
                  block_num = excluded.block_num, tx_num = excluded.tx_num",
-            );
-            qb.build()
-                .execute(&mut *tx)
-                .await
-                .map_err(db("writing keys"))?;
+            )
+            .bind(cols.namespaces)
+            .bind(cols.keys)
+            .bind(
+                cols.values
+                    .into_iter()
+                    .map(Option::unwrap_or_default)
+                    .collect::<Vec<&[u8]>>(),
+            )
+            .bind(cols.blocks)
+            .bind(cols.txs)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("writing keys"))?;
         }
         for w in deletes {
             sqlx::query(DELETE_KEY)
@@ -245,21 +265,21 @@ impl WorldState for PostgresState {
                 .await
                 .map_err(db("deleting a key"))?;
         }
-        for chunk in update.writes.chunks(CHUNK) {
-            let mut qb = QueryBuilder::<Postgres>::new(
-                "INSERT INTO history (ns, key, block_num, tx_num, value) ",
-            );
-            qb.push_values(chunk, |mut row, w| {
-                row.push_bind(w.namespace.clone())
-                    .push_bind(w.key.as_bytes().to_vec())
-                    .push_bind(to_i64(w.version.block_num))
-                    .push_bind(to_i64(w.version.tx_num))
-                    .push_bind(w.value.clone());
-            });
-            qb.build()
-                .execute(&mut *tx)
-                .await
-                .map_err(db("writing history"))?;
+        if !update.writes.is_empty() {
+            let all: Vec<&StateWrite> = update.writes.iter().collect();
+            let cols = Columns::of(&all);
+            sqlx::query(
+                "INSERT INTO history (ns, key, value, block_num, tx_num) \
+                 SELECT * FROM UNNEST($1::text[], $2::bytea[], $3::bytea[], $4::int8[], $5::int8[])",
+            )
+            .bind(cols.namespaces)
+            .bind(cols.keys)
+            .bind(cols.values)
+            .bind(cols.blocks)
+            .bind(cols.txs)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("writing history"))?;
         }
         sqlx::query(
             "INSERT INTO savepoint (id, block_num) VALUES (0, $1) \

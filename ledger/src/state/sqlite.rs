@@ -12,8 +12,8 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool as Pool};
 
 use super::{
-    BlockUpdate, CHUNK, HistoryEntry, StateEntry, StateError, VersionedValue, WorldState, db,
-    final_writes, key_string, next_block, to_i64, to_u64,
+    BlockUpdate, CHUNK, HistoryEntry, StateEntry, StateError, VersionedValue, WorldState,
+    by_version, db, final_writes, key_string, next_block, to_i64, to_u64,
 };
 use crate::proto::Version;
 
@@ -90,6 +90,37 @@ fn version(row: &sqlx::sqlite::SqliteRow) -> Result<Version, StateError> {
         block_num: to_u64(row.get("block_num"))?,
         tx_num: to_u64(row.get("tx_num"))?,
     })
+}
+
+/// Keys per versions query: one bound value each, so only the statement's size bounds it.
+const KEY_LIST: usize = 10_000;
+
+/// Keys as a JSON list of their bytes in hex, for `json_each` and `unhex`: any key,
+/// NUL and all, reaches SQLite as exactly its bytes.
+fn hex_list(keys: &[String]) -> String {
+    let mut list = String::with_capacity(keys.iter().map(|k| 2 * k.len() + 3).sum::<usize>() + 2);
+    list.push('[');
+    for (i, k) in keys.iter().enumerate() {
+        if i > 0 {
+            list.push(',');
+        }
+        list.push('"');
+        list.push_str(&hex::encode(k));
+        list.push('"');
+    }
+    list.push(']');
+    list
+}
+
+/// `?, column1, column2, ?, ? FROM (` with the group's namespace and version bound: the
+/// start of an insert whose rows are `VALUES (key, value)` pairs.
+fn push_shared(qb: &mut QueryBuilder<Sqlite>, ns: &str, v: Version) {
+    qb.push_bind(ns.to_string())
+        .push(", column1, column2, ")
+        .push_bind(to_i64(v.block_num))
+        .push(", ")
+        .push_bind(to_i64(v.tx_num))
+        .push(" FROM (");
 }
 
 impl SqliteState {
@@ -194,21 +225,18 @@ impl WorldState for SqliteState {
         keys: &[String],
     ) -> Result<HashMap<String, Version>, StateError> {
         let mut out = HashMap::with_capacity(keys.len());
-        for chunk in keys.chunks(CHUNK) {
-            let mut qb =
-                QueryBuilder::<Sqlite>::new("SELECT key, block_num, tx_num FROM state WHERE ns = ");
-            qb.push_bind(namespace.to_string());
-            qb.push(" AND key IN (");
-            let mut list = qb.separated(", ");
-            for k in chunk {
-                list.push_bind(k.as_bytes().to_vec());
-            }
-            list.push_unseparated(")");
-            let rows = qb
-                .build()
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db("reading versions"))?;
+        // The keys go as one bound value, a JSON list of their bytes in hex, not one value
+        // each: binding (an allocation and a copy per value) cost more than the seeks.
+        for chunk in keys.chunks(KEY_LIST) {
+            let rows = sqlx::query(
+                "SELECT key, block_num, tx_num FROM state \
+                 WHERE ns = ? AND key IN (SELECT unhex(value) FROM json_each(?))",
+            )
+            .bind(namespace)
+            .bind(hex_list(chunk))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("reading versions"))?;
             for r in &rows {
                 out.insert(key_string(r.get("key"))?, version(r)?);
             }
@@ -230,25 +258,28 @@ impl WorldState for SqliteState {
             });
         }
         let (puts, deletes) = final_writes(&update.writes);
-        for chunk in puts.chunks(CHUNK) {
-            let mut qb = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO state (ns, key, value, block_num, tx_num) ",
-            );
-            qb.push_values(chunk, |mut row, w| {
-                row.push_bind(w.namespace.clone())
-                    .push_bind(w.key.as_bytes().to_vec())
-                    .push_bind(w.value.clone().unwrap_or_default())
-                    .push_bind(to_i64(w.version.block_num))
-                    .push_bind(to_i64(w.version.tx_num));
-            });
-            qb.push(
-                " ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, \
-                 block_num = excluded.block_num, tx_num = excluded.tx_num",
-            );
-            qb.build()
-                .execute(&mut *tx)
-                .await
-                .map_err(db("writing keys"))?;
+        // A group's namespace and version are bound once per statement, a row's key and
+        // value each once. (`WHERE true` tells SQLite's parser that `ON CONFLICT` is the
+        // upsert's, not a join's.)
+        for (ns, v, group) in by_version(puts) {
+            for chunk in group.chunks(CHUNK) {
+                let mut qb = QueryBuilder::<Sqlite>::new(
+                    "INSERT INTO state (ns, key, value, block_num, tx_num) SELECT ",
+                );
+                push_shared(&mut qb, ns, v);
+                qb.push_values(chunk, |mut row, w| {
+                    row.push_bind(w.key.as_bytes())
+                        .push_bind(w.value.as_deref().unwrap_or_default());
+                });
+                qb.push(
+                    ") AS w WHERE true ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, \
+                     block_num = excluded.block_num, tx_num = excluded.tx_num",
+                );
+                qb.build()
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db("writing keys"))?;
+            }
         }
         for w in deletes {
             sqlx::query(DELETE_KEY)
@@ -258,21 +289,22 @@ impl WorldState for SqliteState {
                 .await
                 .map_err(db("deleting a key"))?;
         }
-        for chunk in update.writes.chunks(CHUNK) {
-            let mut qb = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO history (ns, key, block_num, tx_num, value) ",
-            );
-            qb.push_values(chunk, |mut row, w| {
-                row.push_bind(w.namespace.clone())
-                    .push_bind(w.key.as_bytes().to_vec())
-                    .push_bind(to_i64(w.version.block_num))
-                    .push_bind(to_i64(w.version.tx_num))
-                    .push_bind(w.value.clone());
-            });
-            qb.build()
-                .execute(&mut *tx)
-                .await
-                .map_err(db("writing history"))?;
+        for (ns, v, group) in by_version(&update.writes) {
+            for chunk in group.chunks(CHUNK) {
+                let mut qb = QueryBuilder::<Sqlite>::new(
+                    "INSERT INTO history (ns, key, value, block_num, tx_num) SELECT ",
+                );
+                push_shared(&mut qb, ns, v);
+                qb.push_values(chunk, |mut row, w| {
+                    row.push_bind(w.key.as_bytes())
+                        .push_bind(w.value.as_deref());
+                });
+                qb.push(") AS w");
+                qb.build()
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db("writing history"))?;
+            }
         }
         sqlx::query(
             "INSERT INTO savepoint (id, block_num) VALUES (0, ?) \

@@ -38,6 +38,7 @@ pub trait Fresh {
 pub async fn run_all<F: Fresh>(backend: &F) {
     reads_what_was_committed(&backend.fresh().await).await;
     versions_of_many_keys_at_once(&backend.fresh().await).await;
+    a_large_block_over_namespaces_and_transactions(&backend.fresh().await).await;
     a_block_writing_a_key_twice_keeps_the_last(&backend.fresh().await).await;
     blocks_apply_in_order_only(&backend.fresh().await).await;
     deletes_remove_keys_and_leave_history(&backend.fresh().await).await;
@@ -257,6 +258,76 @@ async fn keys_are_bytes_including_nul(s: &impl WorldState) {
     assert_eq!(r.len(), 1);
     assert_eq!(r[0].0, ck);
     assert_eq!(s.get("ns", utf).await.unwrap().unwrap().value, b"3");
+    // Many keys at once reach the store as exactly their bytes too.
+    let prefix_only = ledger::contract::composite_key("acct", &[]);
+    let got = s
+        .versions(
+            "ns",
+            &[ck.clone(), utf.to_string(), prefix_only, "clé".into()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 2);
+    assert_eq!((got[&ck], got[utf]), (v(0, 0), v(0, 2)));
+}
+
+async fn a_large_block_over_namespaces_and_transactions(s: &impl WorldState) {
+    // Groups of more rows than one statement takes, in two namespaces and three
+    // transactions, the later ones rewriting and deleting some of the earlier keys.
+    let key = |i: u64| format!("k{i:05}");
+    let mut writes: Vec<StateWrite> = Vec::new();
+    writes.extend((0..1500).map(|i| put("a", &key(i), &format!("a0-{i}"), v(4, 0))));
+    writes.extend((0..300).map(|i| put("b", &key(i), &format!("b0-{i}"), v(4, 0))));
+    writes.extend((1000..2200).map(|i| put("a", &key(i), &format!("a1-{i}"), v(4, 1))));
+    writes.extend((0..100).map(|i| del("a", &key(i), v(4, 2))));
+    writes.extend((0..100).map(|i| put("b", &key(i), &format!("b2-{i}"), v(4, 2))));
+    for b in 0..4 {
+        s.commit(&BlockUpdate {
+            block_num: b,
+            writes: vec![],
+        })
+        .await
+        .unwrap();
+    }
+    s.commit(&BlockUpdate {
+        block_num: 4,
+        writes,
+    })
+    .await
+    .unwrap();
+    let entries = s.entries().await.unwrap();
+    assert_eq!(entries.len(), 2100 + 300);
+    for e in &entries {
+        let i: u64 = e.key[1..].parse().unwrap();
+        let (value, version) = match (e.namespace.as_str(), i) {
+            ("a", 1000..) => (format!("a1-{i}"), v(4, 1)),
+            ("a", _) => (format!("a0-{i}"), v(4, 0)),
+            ("b", 0..100) => (format!("b2-{i}"), v(4, 2)),
+            _ => (format!("b0-{i}"), v(4, 0)),
+        };
+        assert_eq!(
+            (e.value.value.clone(), e.value.version),
+            (value.into_bytes(), version)
+        );
+    }
+    let all: Vec<String> = (0..2300).map(key).collect();
+    let got = s.versions("a", &all).await.unwrap();
+    assert_eq!(got.len(), 2100);
+    assert_eq!((got[&key(100)], got[&key(1000)]), (v(4, 0), v(4, 1)));
+    assert!(!got.contains_key(&key(99)) && !got.contains_key(&key(2200)));
+    let h = s.history("a", &key(50)).await.unwrap();
+    assert_eq!(h.len(), 2);
+    assert_eq!(
+        (h[0].version, h[0].value.as_deref()),
+        (v(4, 0), Some(&b"a0-50"[..]))
+    );
+    assert_eq!((h[1].version, h[1].value.as_deref()), (v(4, 2), None));
+    let h = s.history("a", &key(1200)).await.unwrap();
+    assert_eq!(
+        h.iter().map(|e| e.version).collect::<Vec<_>>(),
+        vec![v(4, 0), v(4, 1)]
+    );
+    assert_eq!(s.history("b", &key(299)).await.unwrap().len(), 1);
 }
 
 async fn a_failed_commit_changes_nothing(s: &impl WorldState) {
