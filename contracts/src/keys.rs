@@ -17,9 +17,18 @@ pub fn deal(id: &str) -> String {
     composite_key("deal", &[id])
 }
 
-/// Marks that `reporter` had `record_id` accepted (the `duplicate` rule across batches).
+/// That `reporter` had `record_id` accepted (the `duplicate` rule across batches): a claim
+/// (`Context::claim`), or on a channel that judged batches before claims, a key.
 pub fn seen(reporter: &str, record_id: &str) -> String {
     composite_key("seen", &[reporter, record_id])
+}
+
+/// Every `seen` key of `reporter`, as `[start, end)`.
+pub fn seen_range(reporter: &str) -> (String, String) {
+    let start = composite_key("seen", &[reporter]);
+    // U+10FFFF sorts after every other character's UTF-8 encoding, closing the range.
+    let end = format!("{start}\u{10FFFF}");
+    (start, end)
 }
 
 /// `reporter`'s position of a Kafka partition on this channel (SPEC §12).

@@ -304,7 +304,16 @@ pub async fn submit(
         .filter_map(|(_, r)| r.as_ref().ok())
         .map(|(id, _)| keys::seen(reporter.as_str(), id))
         .collect();
-    let exists = ctx.exist(&seen_keys).await?;
+    // Each accepted id is claimed. A channel that judged batches before claims existed
+    // holds a `seen` key per accepted id instead, and goes on that way: its ids stay
+    // exact, and such a key is never removed, so the channel never changes its kind.
+    let (start, end) = keys::seen_range(reporter.as_str());
+    let by_keys = !ctx.range_is_empty(&start, &end).await?;
+    let exists = if by_keys {
+        ctx.exist(&seen_keys).await?
+    } else {
+        ctx.claimed(&seen_keys).await?
+    };
     // One key per valid row, in the rows' order.
     let mut seen = seen_keys.into_iter().zip(exists);
     for (row, (line, outcome)) in parsed.into_iter().enumerate() {
@@ -341,7 +350,11 @@ pub async fn submit(
             }
             Ok((id, seen_key, u)) => {
                 tally.accept();
-                ctx.put(&seen_key, Vec::new())?;
+                if by_keys {
+                    ctx.put(&seen_key, Vec::new())?;
+                } else {
+                    ctx.claim(&seen_key)?;
+                }
                 let dir = (u.orig, u.term, u.service);
                 // Only this pair's traffic can be stated on this channel. A valid record
                 // with a third carrier is counted (SPEC §2.4 has no reason to reject it),
@@ -503,4 +516,92 @@ async fn closed_periods(
 pub async fn batch(ctx: &mut Context<'_>, q: BatchQuery) -> Result<BatchSummary, ContractError> {
     let tx = &q.tx_id;
     fetch(ctx, &keys::batch(tx), || format!("no batch {tx}")).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ledger::contract::{Context, Creator};
+    use ledger::identity::Role;
+    use ledger::proto::{TxRwSet, Version};
+    use ledger::state::{BlockUpdate, SqliteState, StateWrite, WorldState};
+
+    const CDRS: &str =
+        "record_id,service,orig_carrier,term_carrier,a_number,b_number,start_time,units
+A1,voice,alpha,beta,441234567,4930123456,2026-10-01T10:00:00Z,61
+A2,voice,alpha,beta,441234567,4930123456,2026-10-01T11:00:00Z,30
+A2,voice,alpha,beta,441234567,4930123456,2026-10-01T12:00:00Z,30
+";
+
+    /// Submits `CDRS` as alpha over `state`: the summary and what the batch read and wrote.
+    async fn submit_over(state: &SqliteState) -> (BatchSummary, TxRwSet) {
+        let creator = Creator {
+            msp_id: "alpha".into(),
+            role: Role::Client,
+            name: "client".into(),
+        };
+        let mut ctx = Context::new(crate::CLEARING, state, creator, 0, "tx1")
+            .with_members(vec!["alpha".into(), "beta".into()]);
+        let req = SubmitBatch {
+            counterparty: CarrierId::parse("beta").unwrap(),
+            csv: CDRS.as_bytes().to_vec(),
+            stream: None,
+        };
+        let summary = submit(&mut ctx, req).await.unwrap();
+        (summary, ctx.into_results().0)
+    }
+
+    /// A new channel claims each accepted id and keeps no `seen` key.
+    #[tokio::test]
+    async fn accepted_ids_are_claimed() {
+        let state = SqliteState::in_memory().await.unwrap();
+        let (summary, rwset) = submit_over(&state).await;
+        assert_eq!((summary.accepted, summary.rejects.len()), (2, 1));
+        let ns = &rwset.ns_rwsets[0];
+        assert_eq!(
+            ns.claims,
+            vec![keys::seen("alpha", "A1"), keys::seen("alpha", "A2")]
+        );
+        assert!(ns.unclaimed.is_empty());
+        assert!(
+            !ns.writes
+                .iter()
+                .any(|w| w.key.starts_with(&keys::seen_range("alpha").0))
+        );
+        // The range of `seen` keys was found empty, and that is what validation re-checks.
+        let (start, end) = keys::seen_range("alpha");
+        assert!(
+            ns.range_queries
+                .iter()
+                .any(|q| q.start_key == start && q.end_key == end && q.reads.is_empty())
+        );
+    }
+
+    /// A channel that judged batches before claims keeps judging by its `seen` keys: an id
+    /// accepted then is still a duplicate, and new ids get keys, not claims.
+    #[tokio::test]
+    async fn a_channel_with_seen_keys_goes_on_with_them() {
+        let state = SqliteState::in_memory().await.unwrap();
+        state
+            .commit(&BlockUpdate {
+                block_num: 0,
+                writes: vec![StateWrite {
+                    namespace: crate::CLEARING.into(),
+                    key: keys::seen("alpha", "A1"),
+                    value: Some(Vec::new()),
+                    version: Version::default(),
+                }],
+                claims: Vec::new(),
+            })
+            .await
+            .unwrap();
+        let (summary, rwset) = submit_over(&state).await;
+        assert_eq!(summary.accepted, 1);
+        assert_eq!(summary.rejected.get("duplicate"), Some(&2));
+        let ns = &rwset.ns_rwsets[0];
+        assert!(ns.claims.is_empty() && ns.unclaimed.is_empty());
+        assert!(ns.writes.iter().any(|w| w.key == keys::seen("alpha", "A2")));
+        assert!(ns.reads.iter().any(|r| r.key == keys::seen("alpha", "A1")));
+        assert!(state.claims().await.unwrap().is_empty());
+    }
 }

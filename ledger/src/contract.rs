@@ -5,7 +5,7 @@
 //! the proposal's timestamp. There is no clock and no randomness in reach, so every
 //! endorsing peer computes the same result from the same state.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -117,6 +117,8 @@ pub struct Context<'a> {
     reads: BTreeMap<String, KvRead>,
     ranges: Vec<RangeQueryInfo>,
     writes: BTreeMap<String, KvWrite>,
+    claims: BTreeSet<String>,
+    unclaimed: BTreeSet<String>,
     events: Vec<ContractEvent>,
 }
 
@@ -139,6 +141,8 @@ impl<'a> Context<'a> {
             reads: BTreeMap::new(),
             ranges: Vec::new(),
             writes: BTreeMap::new(),
+            claims: BTreeSet::new(),
+            unclaimed: BTreeSet::new(),
             events: Vec::new(),
         }
     }
@@ -199,6 +203,35 @@ impl<'a> Context<'a> {
             .collect())
     }
 
+    /// Which of `keys` some committed transaction has claimed ([`Context::claim`]), in one
+    /// round trip. A claim is forever, so a claimed key needs no record; a key found
+    /// unclaimed is recorded, and the transaction is valid only if it is still unclaimed
+    /// when it commits (or this transaction claims it).
+    pub async fn claimed(&mut self, keys: &[String]) -> Result<Vec<bool>, ContractError> {
+        let found = self.state.claimed(self.namespace, keys).await?;
+        Ok(keys
+            .iter()
+            .map(|k| {
+                let is = found.contains(k);
+                if !is && !self.claims.contains(k) {
+                    self.unclaimed.insert(k.clone());
+                }
+                is
+            })
+            .collect())
+    }
+
+    /// Claims `key` for good when the transaction commits: valid only if no transaction
+    /// claimed it before. Claims live apart from the keys [`Context::put`] writes; they
+    /// have no value and are never removed, which makes them the cheap way to remember
+    /// that something happened once (an accepted record's id).
+    pub fn claim(&mut self, key: &str) -> Result<(), ContractError> {
+        check_key(key)?;
+        self.unclaimed.remove(key);
+        self.claims.insert(key.to_string());
+        Ok(())
+    }
+
     /// Sets `key` to `value` when the transaction commits.
     pub fn put(&mut self, key: &str, value: Vec<u8>) -> Result<(), ContractError> {
         check_key(key)?;
@@ -247,6 +280,31 @@ impl<'a> Context<'a> {
                 .collect(),
         });
         Ok(found.into_iter().map(|(k, v)| (k, v.value)).collect())
+    }
+
+    /// Whether no key lies in `start <= key < end` (empty `end`: unbounded), read as one
+    /// key at most and recorded so that the answer still holds at commit: an empty range
+    /// as a range read (a key appearing in it invalidates the transaction), a non-empty
+    /// one as a point read of the key found (its change or removal does).
+    pub async fn range_is_empty(&mut self, start: &str, end: &str) -> Result<bool, ContractError> {
+        let found = self.state.range_page(self.namespace, start, end, 1).await?;
+        match found.into_iter().next() {
+            None => {
+                self.ranges.push(RangeQueryInfo {
+                    start_key: start.to_string(),
+                    end_key: end.to_string(),
+                    reads: Vec::new(),
+                });
+                Ok(true)
+            }
+            Some((key, v)) => {
+                self.reads.entry(key.clone()).or_insert(KvRead {
+                    key,
+                    version: Some(v.version),
+                });
+                Ok(false)
+            }
+        }
     }
 
     /// Calls `each` with every entry of `start <= key < end` in key order, reading `page`
@@ -331,6 +389,8 @@ impl<'a> Context<'a> {
             reads: self.reads.into_values().collect(),
             range_queries: self.ranges,
             writes: self.writes.into_values().collect(),
+            claims: self.claims.into_iter().collect(),
+            unclaimed: self.unclaimed.into_iter().collect(),
         };
         (
             TxRwSet {
@@ -367,6 +427,97 @@ mod tests {
     use crate::proto::Version;
     use crate::state::{BlockUpdate, SqliteState, StateWrite};
 
+    fn client() -> Creator {
+        Creator {
+            msp_id: "alpha".into(),
+            role: Role::Client,
+            name: "client".into(),
+        }
+    }
+
+    /// What a simulation learns about claims is recorded for validation: keys it found
+    /// unclaimed and did not claim, and its claims, each once and in key order; keys
+    /// found claimed need no record.
+    #[tokio::test]
+    async fn claims_and_keys_relied_on_as_unclaimed_are_recorded() {
+        let state = SqliteState::in_memory().await.unwrap();
+        state
+            .commit(&BlockUpdate {
+                block_num: 0,
+                writes: Vec::new(),
+                claims: vec![crate::state::StateClaim {
+                    namespace: "cc".into(),
+                    key: "old".into(),
+                    version: Version::default(),
+                }],
+            })
+            .await
+            .unwrap();
+        let mut ctx = Context::new("cc", &state, client(), 0, "t1");
+        let keys: Vec<String> = ["z", "old", "m", "a"].map(String::from).to_vec();
+        assert_eq!(
+            ctx.claimed(&keys).await.unwrap(),
+            vec![false, true, false, false]
+        );
+        ctx.claim("z").unwrap();
+        ctx.claim("b").unwrap();
+        ctx.claim("z").unwrap();
+        assert!(ctx.claim("").is_err());
+        // Claimed by this very simulation: still unclaimed in committed state, and not
+        // recorded again as relied on.
+        assert_eq!(ctx.claimed(&["b".into()]).await.unwrap(), vec![false]);
+        let (rwset, _) = ctx.into_results();
+        let ns = &rwset.ns_rwsets[0];
+        assert_eq!(ns.claims, vec!["b", "z"]);
+        assert_eq!(ns.unclaimed, vec!["a", "m"]);
+        assert!(ns.reads.is_empty() && ns.writes.is_empty());
+    }
+
+    /// An empty range is recorded as a range read, a non-empty one as a point read of the
+    /// one key found.
+    #[tokio::test]
+    async fn a_range_asked_for_emptiness_is_recorded_by_its_answer() {
+        let state = SqliteState::in_memory().await.unwrap();
+        let at = Version {
+            block_num: 0,
+            tx_num: 2,
+        };
+        let write = |key: &str| StateWrite {
+            namespace: "cc".into(),
+            key: key.into(),
+            value: Some(vec![1]),
+            version: at,
+        };
+        state
+            .commit(&BlockUpdate {
+                block_num: 0,
+                writes: vec![write("k/2"), write("k/1")],
+                claims: Vec::new(),
+            })
+            .await
+            .unwrap();
+        let mut ctx = Context::new("cc", &state, client(), 0, "t1");
+        assert!(ctx.range_is_empty("j/", "j0").await.unwrap());
+        assert!(!ctx.range_is_empty("k/", "k0").await.unwrap());
+        let (rwset, _) = ctx.into_results();
+        let ns = &rwset.ns_rwsets[0];
+        assert_eq!(
+            ns.range_queries,
+            vec![RangeQueryInfo {
+                start_key: "j/".into(),
+                end_key: "j0".into(),
+                reads: Vec::new(),
+            }]
+        );
+        assert_eq!(
+            ns.reads,
+            vec![KvRead {
+                key: "k/1".into(),
+                version: Some(at),
+            }]
+        );
+    }
+
     /// Reading a range page by page records for validation exactly what reading it whole
     /// records, and hands over every entry once, in order.
     #[tokio::test]
@@ -387,6 +538,7 @@ mod tests {
             .commit(&BlockUpdate {
                 block_num: 0,
                 writes,
+                claims: Vec::new(),
             })
             .await
             .unwrap();

@@ -124,6 +124,15 @@ pub struct NsRwSet {
     /// Writes, in the order made; the last write of a key wins.
     #[prost(message, repeated, tag = "4")]
     pub writes: Vec<KvWrite>,
+    /// Keys this transaction claims, in key order: a claim is made once and kept forever
+    /// (a record id accepted, say), so the transaction is valid only if no transaction
+    /// claimed any of them before it. Claims have no value, version read or history row.
+    #[prost(string, repeated, tag = "5")]
+    pub claims: Vec<String>,
+    /// Keys the transaction found unclaimed and relied on without claiming them, in key
+    /// order: valid only if they are still unclaimed when it commits.
+    #[prost(string, repeated, tag = "6")]
+    pub unclaimed: Vec<String>,
 }
 
 /// All namespaces a transaction touched.

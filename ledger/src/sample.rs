@@ -9,7 +9,9 @@ use crate::contract::{Context, Contract, ContractError};
 pub const KV: &str = "kv";
 
 /// `put(k, v)`, `create(k, v)` (refuses an existing key), `get(k)`, `del(k)`,
-/// `incr(k)` (decimal counter), `sum(start, end, total_key)` (range read, one write).
+/// `incr(k)` (decimal counter), `sum(start, end, total_key)` (range read, one write),
+/// `claim(k…)` (claims every key, refused if one is claimed), `unless_claimed(k, key, v)`
+/// (puts `key` only while `k` is unclaimed, without claiming it).
 pub struct KvContract;
 
 fn arg<'a>(args: &'a [Vec<u8>], i: usize, f: &str) -> Result<&'a str, ContractError> {
@@ -87,6 +89,29 @@ impl Contract for KvContract {
                 ctx.put(total, sum.to_string().into_bytes())?;
                 Ok(sum.to_string().into_bytes())
             }
+            "claim" => {
+                let keys = (0..args.len())
+                    .map(|i| arg(args, i, function).map(str::to_string))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let claimed = ctx.claimed(&keys).await?;
+                if let Some((k, _)) = keys.iter().zip(&claimed).find(|(_, c)| **c) {
+                    return Err(ContractError::refused(format!("key `{k}` is claimed")));
+                }
+                for k in &keys {
+                    ctx.claim(k)?;
+                }
+                Ok(Vec::new())
+            }
+            "unless_claimed" => {
+                let k = arg(args, 0, function)?.to_string();
+                if ctx.claimed(std::slice::from_ref(&k)).await?[..] == [false] {
+                    ctx.put(
+                        arg(args, 1, function)?,
+                        args.get(2).cloned().unwrap_or_default(),
+                    )?;
+                }
+                Ok(Vec::new())
+            }
             other => Err(ContractError::refused(format!(
                 "kv has no function `{other}`"
             ))),
@@ -122,6 +147,7 @@ mod tests {
                     write("s1", &i64::MAX.to_string(), 1),
                     write("s2", "1", 2),
                 ],
+                claims: Vec::new(),
             })
             .await
             .unwrap();

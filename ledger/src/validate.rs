@@ -18,7 +18,7 @@ use crate::proto::{
     Block, ChannelConfig, ConfigUpdateEnvelope, ContractEvent, EndorserTransaction, Envelope,
     Header, Payload, Proposal, ProposalResponsePayload, TxRwSet, TxType, Version,
 };
-use crate::state::{BlockUpdate, StateError, StateWrite, WorldState};
+use crate::state::{BlockUpdate, StateClaim, StateError, StateWrite, WorldState};
 use crate::system::{config, lifecycle};
 
 /// Fabric's transaction validation codes (same numbers).
@@ -315,6 +315,28 @@ pub async fn validate_block(
         }
     }
 
+    // Which of the keys the block's transactions claim, or rely on being unclaimed, are
+    // claimed already: one query per namespace.
+    let mut claim_keys: HashMap<&str, Vec<String>> = HashMap::new();
+    for c in &checked {
+        if let Checked::Endorser { rwset, .. } = c {
+            for ns in &rwset.ns_rwsets {
+                let keys = claim_keys.entry(ns.namespace.as_str()).or_default();
+                keys.extend(ns.claims.iter().chain(&ns.unclaimed).cloned());
+            }
+        }
+    }
+    let mut claimed: HashMap<String, HashSet<String>> = HashMap::new();
+    for (ns, mut keys) in claim_keys {
+        if keys.is_empty() {
+            continue;
+        }
+        keys.sort();
+        keys.dedup();
+        let found = view.state.claimed(ns, &keys).await.map_err(state_err)?;
+        claimed.insert(ns.to_string(), found);
+    }
+
     let mut codes = Vec::with_capacity(checked.len());
     let mut outcomes = Vec::with_capacity(checked.len());
     let mut seen: HashSet<String> = HashSet::new();
@@ -353,11 +375,30 @@ pub async fn validate_block(
                         .await
                         .map_err(state_err)?,
                 };
+                // A key claimed before, by an earlier block or an earlier transaction of
+                // this one, cannot be claimed again nor relied on as unclaimed.
+                let code = if code == ValidationCode::Valid
+                    && rwset.ns_rwsets.iter().any(|ns| {
+                        claimed.get(&ns.namespace).is_some_and(|keys| {
+                            ns.claims
+                                .iter()
+                                .chain(&ns.unclaimed)
+                                .any(|k| keys.contains(k))
+                        })
+                    }) {
+                    ValidationCode::MvccReadConflict
+                } else {
+                    code
+                };
                 if code == ValidationCode::Valid {
                     for ns in &rwset.ns_rwsets {
                         for w in &ns.writes {
                             written.insert((ns.namespace.clone(), w.key.clone()));
                         }
+                        claimed
+                            .entry(ns.namespace.clone())
+                            .or_default()
+                            .extend(ns.claims.iter().cloned());
                     }
                 }
                 (
@@ -548,6 +589,22 @@ fn check_endorser(
     {
         return Err(IllegalWriteset);
     }
+    // Each claim is made once: a namespace's claims come in one list, strictly ascending,
+    // and so do the keys relied on as unclaimed; anything else is not what a peer makes.
+    let claiming: Vec<_> = rwset
+        .ns_rwsets
+        .iter()
+        .filter(|ns| !ns.claims.is_empty() || !ns.unclaimed.is_empty())
+        .collect();
+    let ascending = |keys: &[String]| keys.windows(2).all(|w| w[0] < w[1]);
+    if claiming.len() > 1
+        || (!claiming.is_empty() && rwset.ns_rwsets.len() > 1)
+        || claiming
+            .iter()
+            .any(|ns| !ascending(&ns.claims) || !ascending(&ns.unclaimed))
+    {
+        return Err(IllegalWriteset);
+    }
     // Any member's peer may endorse an approval, so the result itself must show that an
     // admin approved for its own organisation only; otherwise one organisation's peer
     // could forge the approvals of the others. And it must be exactly what `approve`
@@ -556,10 +613,12 @@ fn check_endorser(
     if proposal.contract == lifecycle::LIFECYCLE {
         let own = |key: &str| lifecycle::approval_org(key) == Some(creator.msp_id.as_str());
         let writes: Vec<_> = rwset.ns_rwsets.iter().flat_map(|ns| &ns.writes).collect();
-        let reads = rwset
-            .ns_rwsets
-            .iter()
-            .any(|ns| !ns.reads.is_empty() || !ns.range_queries.is_empty());
+        let reads = rwset.ns_rwsets.iter().any(|ns| {
+            !ns.reads.is_empty()
+                || !ns.range_queries.is_empty()
+                || !ns.claims.is_empty()
+                || !ns.unclaimed.is_empty()
+        });
         if creator.role != Role::Admin
             || reads
             || writes.len() != 1
@@ -677,6 +736,7 @@ pub fn block_update(block: &Block) -> BlockUpdate {
         .map(|m| m.validation_flags.as_slice())
         .unwrap_or_default();
     let mut writes = Vec::new();
+    let mut claims = Vec::new();
     for (i, env) in block
         .data
         .iter()
@@ -714,6 +774,11 @@ pub fn block_update(block: &Block) -> BlockUpdate {
             .and_then(|p| p.results)
             .unwrap_or_default();
         for ns in rwset.ns_rwsets {
+            claims.extend(ns.claims.into_iter().map(|key| StateClaim {
+                namespace: ns.namespace.clone(),
+                key,
+                version,
+            }));
             // Last write of a key within a transaction wins, in the order of the last
             // writes; a map of where each key's write is keeps this linear.
             let mut last: Vec<Option<StateWrite>> = Vec::with_capacity(ns.writes.len());
@@ -732,7 +797,11 @@ pub fn block_update(block: &Block) -> BlockUpdate {
             writes.extend(last.into_iter().flatten());
         }
     }
-    BlockUpdate { block_num, writes }
+    BlockUpdate {
+        block_num,
+        writes,
+        claims,
+    }
 }
 
 #[cfg(test)]

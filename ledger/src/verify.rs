@@ -3,6 +3,7 @@
 //! (by validating again from genesis), agreement between nodes, and each peer's world
 //! state against the replay.
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use crate::blockstore::raw_records;
 use crate::ledger::ChannelLedger;
 use crate::network::{NetworkError, load_config, load_genesis, open_state, orderer_dir, peer_dir};
 use crate::proto::{Block, BlockHeader};
-use crate::state::{SqliteState, StateEntry, WorldState};
+use crate::state::{SqliteState, StateClaim, StateEntry, WorldState};
 use crate::validate::ValidationCode;
 
 /// Most world-state differences listed per chain; the count is always given.
@@ -47,6 +48,8 @@ pub struct ChainSummary {
     pub valid: u64,
     /// World-state entries compared (peers only).
     pub state_entries: usize,
+    /// Claims compared (peers only).
+    pub claims: usize,
     /// Blocks the world state is behind its block store (replayed on the next start).
     pub lagging: u64,
 }
@@ -74,8 +77,8 @@ impl fmt::Display for VerifyReport {
         for c in &self.chains {
             writeln!(
                 f,
-                "checked {:<14} {:<24} {:>6} blocks {:>8} txs {:>8} valid {:>8} state entries",
-                c.node, c.channel, c.blocks, c.txs, c.valid, c.state_entries
+                "checked {:<14} {:<24} {:>6} blocks {:>8} txs {:>8} valid {:>8} state entries {:>8} claims",
+                c.node, c.channel, c.blocks, c.txs, c.valid, c.state_entries, c.claims
             )?;
             if c.lagging > 0 {
                 writeln!(
@@ -258,8 +261,8 @@ async fn verify_chain(
         None => None,
     };
     let mut expected = match target {
-        Some(Some(0)) => Some(replay_state.entries().await?),
-        Some(None) => Some(Vec::new()),
+        Some(Some(0)) => Some(snapshot(replay_state.as_ref()).await?),
+        Some(None) => Some((Vec::new(), Vec::new())),
         _ => None,
     };
     for (n, bytes) in records.iter().enumerate() {
@@ -312,7 +315,7 @@ async fn verify_chain(
             .filter(|t| t.code == ValidationCode::Valid)
             .count() as u64;
         if target == Some(Some(n)) {
-            expected = Some(replay_state.entries().await?);
+            expected = Some(snapshot(replay_state.as_ref()).await?);
         }
         if state.is_none() {
             if !stored.is_empty() {
@@ -391,10 +394,17 @@ fn check_index(c: &mut Chain<'_>, dir: &Path, records: &[Vec<u8>]) {
     }
 }
 
+/// A world state's entries and claims.
+async fn snapshot(
+    state: &dyn WorldState,
+) -> Result<(Vec<StateEntry>, Vec<StateClaim>), NetworkError> {
+    Ok((state.entries().await?, state.claims().await?))
+}
+
 async fn compare_state(
     c: &mut Chain<'_>,
     actual: &dyn WorldState,
-    r: Vec<StateEntry>,
+    (r, replay_claims): (Vec<StateEntry>, Vec<StateClaim>),
     summary: &mut ChainSummary,
 ) -> Result<(), NetworkError> {
     let a = actual.entries().await?;
@@ -437,6 +447,23 @@ async fn compare_state(
             }
             (None, None) => break,
         }
+    }
+    // Claims, both sides in key order: each one only one side has is a difference.
+    let claims = actual.claims().await?;
+    summary.claims = claims.len();
+    let (mine, theirs): (BTreeSet<_>, BTreeSet<_>) =
+        (claims.iter().collect(), replay_claims.iter().collect());
+    for x in mine.difference(&theirs) {
+        diffs.push(format!(
+            "claim {}/{:?} at {:?} is in the world state but not in the replay",
+            x.namespace, x.key, x.version
+        ));
+    }
+    for y in theirs.difference(&mine) {
+        diffs.push(format!(
+            "claim {}/{:?} at {:?} is in the replay but not in the world state",
+            y.namespace, y.key, y.version
+        ));
     }
     let total = diffs.len();
     for d in diffs.into_iter().take(MAX_LISTED) {

@@ -431,6 +431,115 @@ async fn stale_read_is_an_mvcc_conflict() {
 }
 
 #[tokio::test]
+async fn a_key_is_claimed_once_across_blocks_and_within_one() {
+    let f = fixture().await;
+    // Both endorsed while `x` was unclaimed; the first to commit claims it.
+    let one = f
+        .envelope("claim", vec![b("x"), b("y")])
+        .await
+        .encode_to_vec();
+    let two = f.envelope("claim", vec![b("x")]).await.encode_to_vec();
+    assert_eq!(f.commit(vec![one]).await, vec![ValidationCode::Valid]);
+    assert_eq!(
+        f.commit(vec![two]).await,
+        vec![ValidationCode::MvccReadConflict]
+    );
+    // Within one block the earlier valid claim wins, and a later claim of another key
+    // still commits.
+    let three = f.envelope("claim", vec![b("z")]).await.encode_to_vec();
+    let four = f
+        .envelope("claim", vec![b("z"), b("w")])
+        .await
+        .encode_to_vec();
+    let five = f.envelope("claim", vec![b("w")]).await.encode_to_vec();
+    assert_eq!(
+        f.commit(vec![three, four, five]).await,
+        vec![
+            ValidationCode::Valid,
+            ValidationCode::MvccReadConflict,
+            ValidationCode::Valid
+        ]
+    );
+    // Both peers keep the claims, and a simulation sees them.
+    for peer in [&f.alpha, &f.beta] {
+        let p = f
+            .proposal(&f.id("alpha", "client"), "claim", vec![b("w")])
+            .await;
+        let refused = peer.endorse(p.signed()).await;
+        assert!(
+            refused.is_err_and(|e| e.to_string().contains("key `w` is claimed")),
+            "a claimed key was claimed again"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_key_relied_on_as_unclaimed_conflicts_once_claimed() {
+    let f = fixture().await;
+    let relies = f
+        .envelope("unless_claimed", vec![b("k"), b("out"), b("1")])
+        .await
+        .encode_to_vec();
+    let claim = f.envelope("claim", vec![b("k")]).await.encode_to_vec();
+    assert_eq!(f.commit(vec![claim]).await, vec![ValidationCode::Valid]);
+    assert_eq!(
+        f.commit(vec![relies]).await,
+        vec![ValidationCode::MvccReadConflict]
+    );
+    let relies = f
+        .envelope("unless_claimed", vec![b("j"), b("out"), b("2")])
+        .await
+        .encode_to_vec();
+    let claim = f.envelope("claim", vec![b("j")]).await.encode_to_vec();
+    assert_eq!(
+        f.commit(vec![claim, relies]).await,
+        vec![ValidationCode::Valid, ValidationCode::MvccReadConflict]
+    );
+    assert_eq!(f.get("out").await, None);
+    // Unclaimed at commit, it holds.
+    let relies = f
+        .envelope("unless_claimed", vec![b("i"), b("out"), b("3")])
+        .await
+        .encode_to_vec();
+    assert_eq!(f.commit(vec![relies]).await, vec![ValidationCode::Valid]);
+    assert_eq!(f.get("out").await, Some(b("3")));
+}
+
+#[tokio::test]
+async fn claims_repeated_or_out_of_order_are_an_illegal_writeset() {
+    let f = fixture().await;
+    let alpha_client = f.id("alpha", "client");
+    let edits: [fn(&mut ledger::proto::NsRwSet); 4] = [
+        |ns| ns.claims = vec!["a".into(), "a".into()],
+        |ns| ns.claims = vec!["b".into(), "a".into()],
+        |ns| ns.unclaimed = vec!["b".into(), "a".into()],
+        |ns| ns.claims = vec!["a".into()],
+    ];
+    let mut codes = Vec::new();
+    for edit in edits {
+        let env = f.envelope("claim", vec![b("a")]).await;
+        let env = edit_tx(&env, &alpha_client, |tx| {
+            let mut r =
+                ledger::proto::ProposalResponsePayload::decode(tx.response_payload.as_slice())
+                    .unwrap();
+            let rwset = r.results.as_mut().unwrap();
+            edit(&mut rwset.ns_rwsets[0]);
+            // The same claims a second time under the same namespace, for the last edit.
+            if rwset.ns_rwsets[0].claims == ["a"] {
+                let again = rwset.ns_rwsets[0].clone();
+                rwset.ns_rwsets.push(again);
+            }
+            tx.response_payload = r.encode_to_vec();
+        });
+        codes.extend(f.commit(vec![env.encode_to_vec()]).await);
+    }
+    assert_eq!(codes, vec![ValidationCode::IllegalWriteset; 4]);
+    // Nothing was claimed: `a` can still be.
+    let env = f.envelope("claim", vec![b("a")]).await.encode_to_vec();
+    assert_eq!(f.commit(vec![env]).await, vec![ValidationCode::Valid]);
+}
+
+#[tokio::test]
 async fn a_key_appearing_in_a_read_range_is_a_phantom() {
     let f = fixture().await;
     let seed = f

@@ -53,6 +53,11 @@ async fn busy_network(dir: &Path) {
         .await
         .unwrap();
     assert_eq!(code, ValidationCode::Valid);
+    let (_, code, _) = gw
+        .submit_transaction(CONSORTIUM_CHANNEL, KV, "claim", vec![b("c1"), b("c2")])
+        .await
+        .unwrap();
+    assert_eq!(code, ValidationCode::Valid);
     common::wait_synced(&net, "alpha", CONSORTIUM_CHANNEL).await;
     common::wait_synced(&net, "alpha", &ab).await;
 }
@@ -75,8 +80,9 @@ async fn a_healthy_network_verifies() {
         .iter()
         .find(|c| c.node == "peer0.alpha" && c.channel == CONSORTIUM_CHANNEL)
         .unwrap();
-    assert_eq!(alpha.txs, 8, "{report}");
-    assert_eq!(alpha.valid, 7, "{report}");
+    assert_eq!(alpha.txs, 9, "{report}");
+    assert_eq!(alpha.valid, 8, "{report}");
+    assert_eq!(alpha.claims, 2, "{report}");
     assert!(report.to_string().contains("OK"));
 }
 
@@ -139,6 +145,20 @@ async fn a_tampered_world_state_is_found() {
         .await
         .unwrap();
     pool.close().await;
+    // Take a claim out of gamma's state and put in one no transaction made.
+    let db = peer_dir(dir.path(), "gamma", CONSORTIUM_CHANNEL).join("state.sqlite");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM claims WHERE key = CAST('c1' AS BLOB)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO claims VALUES ('kv', CAST('c9' AS BLOB), 1, 0)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
     // And apply a block to beta's state that its chain does not hold.
     let db = peer_dir(dir.path(), "beta", CONSORTIUM_CHANNEL).join("state.sqlite");
     let state = ledger::state::SqliteState::open(&db).await.unwrap();
@@ -153,6 +173,7 @@ async fn a_tampered_world_state_is_found() {
         .commit(&BlockUpdate {
             block_num: next,
             writes: vec![write],
+            claims: Vec::new(),
         })
         .await
         .unwrap();
@@ -171,6 +192,19 @@ async fn a_tampered_world_state_is_found() {
         )),
         "{text}"
     );
+    for (claim, side) in [
+        ("c9", "in the world state but not in the replay"),
+        ("c1", "in the replay but not in the world state"),
+    ] {
+        let line = text
+            .lines()
+            .find(|l| {
+                l.starts_with("FAULT peer0.gamma consortium: claim kv/")
+                    && l.contains(&format!("\"{claim}\""))
+            })
+            .unwrap_or_else(|| panic!("no fault for claim {claim}: {text}"));
+        assert!(line.ends_with(side), "{line}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -262,6 +296,7 @@ async fn a_peer_whose_state_is_ahead_of_its_blocks_refuses_to_start() {
         .commit(&BlockUpdate {
             block_num: next,
             writes: vec![],
+            claims: Vec::new(),
         })
         .await
         .unwrap();

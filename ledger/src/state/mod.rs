@@ -8,7 +8,7 @@ mod sqlite;
 pub use postgres::PostgresState;
 pub use sqlite::SqliteState;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 
@@ -36,13 +36,27 @@ pub struct StateWrite {
     pub version: Version,
 }
 
-/// All writes of one block's valid transactions, applied at once with the savepoint.
+/// A key claimed by a committed transaction (see `NsRwSet::claims`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct StateClaim {
+    /// Namespace.
+    pub namespace: String,
+    /// Key.
+    pub key: String,
+    /// Block and transaction that claimed it.
+    pub version: Version,
+}
+
+/// All writes and claims of one block's valid transactions, applied at once with the
+/// savepoint.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BlockUpdate {
     /// The block.
     pub block_num: u64,
     /// Writes in transaction order; at most one per key and transaction.
     pub writes: Vec<StateWrite>,
+    /// Claims in transaction order; each key claimed at most once, ever.
+    pub claims: Vec<StateClaim>,
 }
 
 /// One past value of a key; `value: None` is a delete.
@@ -143,6 +157,14 @@ pub trait WorldState: Send + Sync {
     async fn history(&self, namespace: &str, key: &str) -> Result<Vec<HistoryEntry>, StateError>;
     /// Every current entry, ordered by namespace and key.
     async fn entries(&self) -> Result<Vec<StateEntry>, StateError>;
+    /// Which of `keys` are claimed in `namespace`, in one round trip.
+    async fn claimed(
+        &self,
+        namespace: &str,
+        keys: &[String],
+    ) -> Result<HashSet<String>, StateError>;
+    /// Every claim, ordered by namespace and key.
+    async fn claims(&self) -> Result<Vec<StateClaim>, StateError>;
     /// Removes everything, savepoint included, to rebuild from the blocks.
     async fn clear(&self) -> Result<(), StateError>;
 }
@@ -163,28 +185,33 @@ pub(crate) fn final_writes(writes: &[StateWrite]) -> (Vec<&StateWrite>, Vec<&Sta
     all.into_iter().partition(|w| w.value.is_some())
 }
 
-/// Writes grouped by namespace and version, in that order, each group in key order: the
-/// namespace and version a group shares are bound once per statement, not once per row.
+/// Writes grouped by namespace and version, in that order, each group in the order given:
+/// the namespace and version a group shares are bound once per statement, not per row.
 pub(crate) fn by_version<'a>(
     writes: impl IntoIterator<Item = &'a StateWrite>,
 ) -> Vec<(&'a str, Version, Vec<&'a StateWrite>)> {
-    let mut all: Vec<&StateWrite> = writes.into_iter().collect();
-    all.sort_by(|a, b| {
-        (&a.namespace, a.version.block_num, a.version.tx_num, &a.key).cmp(&(
-            &b.namespace,
-            b.version.block_num,
-            b.version.tx_num,
-            &b.key,
-        ))
-    });
-    let mut groups: Vec<(&str, Version, Vec<&StateWrite>)> = Vec::new();
-    for w in all {
-        match groups.last_mut() {
-            Some((ns, v, group)) if *ns == w.namespace && *v == w.version => group.push(w),
-            _ => groups.push((w.namespace.as_str(), w.version, vec![w])),
+    groups(
+        writes
+            .into_iter()
+            .map(|w| (w.namespace.as_str(), w.version, w)),
+    )
+}
+
+/// Items grouped by the namespace and version given with each, in that order, each group
+/// keeping the items' order among themselves.
+pub(crate) fn groups<'a, T>(
+    items: impl IntoIterator<Item = (&'a str, Version, &'a T)>,
+) -> Vec<(&'a str, Version, Vec<&'a T>)> {
+    let mut all: Vec<(&str, Version, &T)> = items.into_iter().collect();
+    all.sort_by_key(|(ns, v, _)| (*ns, v.block_num, v.tx_num));
+    let mut out: Vec<(&str, Version, Vec<&T>)> = Vec::new();
+    for (ns, v, item) in all {
+        match out.last_mut() {
+            Some((n, w, group)) if *n == ns && *w == v => group.push(item),
+            _ => out.push((ns, v, vec![item])),
         }
     }
-    groups
+    out
 }
 
 /// The block a state whose savepoint is `savepoint` must apply next.

@@ -3,15 +3,15 @@
 
 use std::str::FromStr;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{ConnectOptions, Connection, Row};
 
 use super::{
-    BlockUpdate, HistoryEntry, StateEntry, StateError, StateWrite, VersionedValue, WorldState, db,
-    final_writes, key_string, next_block, to_i64, to_u64,
+    BlockUpdate, HistoryEntry, StateClaim, StateEntry, StateError, StateWrite, VersionedValue,
+    WorldState, db, final_writes, key_string, next_block, to_i64, to_u64,
 };
 use crate::proto::Version;
 
@@ -23,6 +23,8 @@ const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS history (ns TEXT NOT NULL, key BYTEA NOT NULL, block_num BIGINT NOT NULL, \
      tx_num BIGINT NOT NULL, value BYTEA, PRIMARY KEY (ns, key, block_num, tx_num))",
     "CREATE TABLE IF NOT EXISTS savepoint (id INTEGER PRIMARY KEY CHECK (id = 0), block_num BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS claims (ns TEXT NOT NULL, key BYTEA NOT NULL, block_num BIGINT NOT NULL, \
+     tx_num BIGINT NOT NULL, PRIMARY KEY (ns, key))",
 ];
 
 /// Writes as columns, one array each, for `UNNEST`.
@@ -281,6 +283,35 @@ impl WorldState for PostgresState {
             .await
             .map_err(db("writing history"))?;
         }
+        if !update.claims.is_empty() {
+            let claims = &update.claims;
+            sqlx::query(
+                "INSERT INTO claims (ns, key, block_num, tx_num) \
+                 SELECT * FROM UNNEST($1::text[], $2::bytea[], $3::int8[], $4::int8[])",
+            )
+            .bind(
+                claims
+                    .iter()
+                    .map(|c| c.namespace.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(claims.iter().map(|c| c.key.as_bytes()).collect::<Vec<_>>())
+            .bind(
+                claims
+                    .iter()
+                    .map(|c| to_i64(c.version.block_num))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                claims
+                    .iter()
+                    .map(|c| to_i64(c.version.tx_num))
+                    .collect::<Vec<_>>(),
+            )
+            .execute(&mut *tx)
+            .await
+            .map_err(db("writing claims"))?;
+        }
         sqlx::query(
             "INSERT INTO savepoint (id, block_num) VALUES (0, $1) \
              ON CONFLICT (id) DO UPDATE SET block_num = excluded.block_num",
@@ -339,12 +370,51 @@ impl WorldState for PostgresState {
             .collect()
     }
 
+    async fn claimed(
+        &self,
+        namespace: &str,
+        keys: &[String],
+    ) -> Result<HashSet<String>, StateError> {
+        let mut out = HashSet::new();
+        if keys.is_empty() {
+            return Ok(out);
+        }
+        let list: Vec<&[u8]> = keys.iter().map(|k| k.as_bytes()).collect();
+        let rows = sqlx::query("SELECT key FROM claims WHERE ns = $1 AND key = ANY($2)")
+            .bind(namespace)
+            .bind(list)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("reading claims"))?;
+        for r in &rows {
+            out.insert(key_string(r.get("key"))?);
+        }
+        Ok(out)
+    }
+
+    async fn claims(&self) -> Result<Vec<StateClaim>, StateError> {
+        let rows = sqlx::query("SELECT ns, key, block_num, tx_num FROM claims ORDER BY ns, key")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("reading all claims"))?;
+        rows.iter()
+            .map(|r| {
+                Ok(StateClaim {
+                    namespace: r.get("ns"),
+                    key: key_string(r.get("key"))?,
+                    version: version(r)?,
+                })
+            })
+            .collect()
+    }
+
     async fn clear(&self) -> Result<(), StateError> {
         let mut tx = self.pool.begin().await.map_err(db("starting a clear"))?;
         for t in [
             "DELETE FROM state",
             "DELETE FROM history",
             "DELETE FROM savepoint",
+            "DELETE FROM claims",
         ] {
             sqlx::query(t)
                 .execute(&mut *tx)

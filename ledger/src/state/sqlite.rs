@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::str::FromStr;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use sqlx::sqlite::{
@@ -12,8 +12,8 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool as Pool};
 
 use super::{
-    BlockUpdate, CHUNK, HistoryEntry, StateEntry, StateError, VersionedValue, WorldState,
-    by_version, db, final_writes, key_string, next_block, to_i64, to_u64,
+    BlockUpdate, CHUNK, HistoryEntry, StateClaim, StateEntry, StateError, VersionedValue,
+    WorldState, by_version, db, final_writes, groups, key_string, next_block, to_i64, to_u64,
 };
 use crate::proto::Version;
 
@@ -30,6 +30,9 @@ const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS history (ns TEXT NOT NULL, key BLOB NOT NULL, block_num INTEGER NOT NULL, \
      tx_num INTEGER NOT NULL, value BLOB, PRIMARY KEY (ns, key, block_num, tx_num))",
     "CREATE TABLE IF NOT EXISTS savepoint (id INTEGER PRIMARY KEY CHECK (id = 0), block_num INTEGER NOT NULL)",
+    // Claims are small and never read by value: their B-tree cells hold the whole row.
+    "CREATE TABLE IF NOT EXISTS claims (ns TEXT NOT NULL, key BLOB NOT NULL, block_num INTEGER NOT NULL, \
+     tx_num INTEGER NOT NULL, PRIMARY KEY (ns, key)) WITHOUT ROWID",
 ];
 
 /// World state in a SQLite file.
@@ -306,6 +309,31 @@ impl WorldState for SqliteState {
                     .map_err(db("writing history"))?;
             }
         }
+        let claims = update
+            .claims
+            .iter()
+            .map(|c| (c.namespace.as_str(), c.version, c));
+        for (ns, v, group) in groups(claims) {
+            for chunk in group.chunks(CHUNK) {
+                let mut qb = QueryBuilder::<Sqlite>::new(
+                    "INSERT INTO claims (ns, key, block_num, tx_num) SELECT ",
+                );
+                qb.push_bind(ns.to_string())
+                    .push(", column1, ")
+                    .push_bind(to_i64(v.block_num))
+                    .push(", ")
+                    .push_bind(to_i64(v.tx_num))
+                    .push(" FROM (");
+                qb.push_values(chunk, |mut row, c| {
+                    row.push_bind(c.key.as_bytes());
+                });
+                qb.push(") AS c");
+                qb.build()
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db("writing claims"))?;
+            }
+        }
         sqlx::query(
             "INSERT INTO savepoint (id, block_num) VALUES (0, ?) \
              ON CONFLICT (id) DO UPDATE SET block_num = excluded.block_num",
@@ -364,12 +392,52 @@ impl WorldState for SqliteState {
             .collect()
     }
 
+    async fn claimed(
+        &self,
+        namespace: &str,
+        keys: &[String],
+    ) -> Result<HashSet<String>, StateError> {
+        let mut out = HashSet::new();
+        for chunk in keys.chunks(KEY_LIST) {
+            let rows = sqlx::query(
+                "SELECT key FROM claims \
+                 WHERE ns = ? AND key IN (SELECT unhex(value) FROM json_each(?))",
+            )
+            .bind(namespace)
+            .bind(hex_list(chunk))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("reading claims"))?;
+            for r in &rows {
+                out.insert(key_string(r.get("key"))?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn claims(&self) -> Result<Vec<StateClaim>, StateError> {
+        let rows = sqlx::query("SELECT ns, key, block_num, tx_num FROM claims ORDER BY ns, key")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("reading all claims"))?;
+        rows.iter()
+            .map(|r| {
+                Ok(StateClaim {
+                    namespace: r.get("ns"),
+                    key: key_string(r.get("key"))?,
+                    version: version(r)?,
+                })
+            })
+            .collect()
+    }
+
     async fn clear(&self) -> Result<(), StateError> {
         let mut tx = self.pool.begin().await.map_err(db("starting a clear"))?;
         for t in [
             "DELETE FROM state",
             "DELETE FROM history",
             "DELETE FROM savepoint",
+            "DELETE FROM claims",
         ] {
             sqlx::query(t)
                 .execute(&mut *tx)

@@ -2,7 +2,7 @@
 //! of these functions. Backends instantiate it in their own test file.
 
 use ledger::proto::Version;
-use ledger::state::{BlockUpdate, StateError, StateWrite, WorldState};
+use ledger::state::{BlockUpdate, StateClaim, StateError, StateWrite, WorldState};
 
 fn v(block_num: u64, tx_num: u64) -> Version {
     Version { block_num, tx_num }
@@ -39,6 +39,7 @@ pub async fn run_all<F: Fresh>(backend: &F) {
     reads_what_was_committed(&backend.fresh().await).await;
     versions_of_many_keys_at_once(&backend.fresh().await).await;
     a_large_block_over_namespaces_and_transactions(&backend.fresh().await).await;
+    claims_are_kept_apart_found_and_cleared(&backend.fresh().await).await;
     a_block_writing_a_key_twice_keeps_the_last(&backend.fresh().await).await;
     blocks_apply_in_order_only(&backend.fresh().await).await;
     deletes_remove_keys_and_leave_history(&backend.fresh().await).await;
@@ -55,12 +56,14 @@ async fn reads_what_was_committed(s: &impl WorldState) {
     s.commit(&BlockUpdate {
         block_num: 0,
         writes: vec![put("ns", "a", "1", v(0, 0))],
+        claims: Vec::new(),
     })
     .await
     .unwrap();
     s.commit(&BlockUpdate {
         block_num: 1,
         writes: vec![put("ns", "a", "2", v(1, 3))],
+        claims: Vec::new(),
     })
     .await
     .unwrap();
@@ -76,6 +79,7 @@ async fn blocks_apply_in_order_only(s: &impl WorldState) {
         .commit(&BlockUpdate {
             block_num: 1,
             writes: vec![],
+            claims: Vec::new(),
         })
         .await;
     assert!(
@@ -91,6 +95,7 @@ async fn blocks_apply_in_order_only(s: &impl WorldState) {
     s.commit(&BlockUpdate {
         block_num: 0,
         writes: vec![put("ns", "a", "1", v(0, 0))],
+        claims: Vec::new(),
     })
     .await
     .unwrap();
@@ -99,6 +104,7 @@ async fn blocks_apply_in_order_only(s: &impl WorldState) {
         .commit(&BlockUpdate {
             block_num: 0,
             writes: vec![put("ns", "a", "9", v(0, 0))],
+            claims: Vec::new(),
         })
         .await;
     assert!(
@@ -118,18 +124,21 @@ async fn deletes_remove_keys_and_leave_history(s: &impl WorldState) {
     s.commit(&BlockUpdate {
         block_num: 0,
         writes: vec![put("ns", "k", "1", v(0, 0))],
+        claims: Vec::new(),
     })
     .await
     .unwrap();
     s.commit(&BlockUpdate {
         block_num: 1,
         writes: vec![put("ns", "k", "2", v(1, 0))],
+        claims: Vec::new(),
     })
     .await
     .unwrap();
     s.commit(&BlockUpdate {
         block_num: 2,
         writes: vec![del("ns", "k", v(2, 1))],
+        claims: Vec::new(),
     })
     .await
     .unwrap();
@@ -148,6 +157,7 @@ async fn deletes_remove_keys_and_leave_history(s: &impl WorldState) {
     s.commit(&BlockUpdate {
         block_num: 3,
         writes: vec![del("ns", "never", v(3, 0))],
+        claims: Vec::new(),
     })
     .await
     .unwrap();
@@ -164,6 +174,7 @@ async fn ranges_are_ordered_bounded_and_namespaced(s: &impl WorldState) {
     s.commit(&BlockUpdate {
         block_num: 0,
         writes,
+        claims: Vec::new(),
     })
     .await
     .unwrap();
@@ -200,6 +211,7 @@ async fn ranges_read_in_pages_and_as_versions_are_the_same_range(s: &impl WorldS
     s.commit(&BlockUpdate {
         block_num: 0,
         writes,
+        claims: Vec::new(),
     })
     .await
     .unwrap();
@@ -246,6 +258,7 @@ async fn keys_are_bytes_including_nul(s: &impl WorldState) {
             put("ns", &ck2, "2", v(0, 1)),
             put("ns", utf, "3", v(0, 2)),
         ],
+        claims: Vec::new(),
     })
     .await
     .unwrap();
@@ -285,6 +298,7 @@ async fn a_large_block_over_namespaces_and_transactions(s: &impl WorldState) {
         s.commit(&BlockUpdate {
             block_num: b,
             writes: vec![],
+            claims: Vec::new(),
         })
         .await
         .unwrap();
@@ -292,6 +306,7 @@ async fn a_large_block_over_namespaces_and_transactions(s: &impl WorldState) {
     s.commit(&BlockUpdate {
         block_num: 4,
         writes,
+        claims: Vec::new(),
     })
     .await
     .unwrap();
@@ -334,6 +349,7 @@ async fn a_failed_commit_changes_nothing(s: &impl WorldState) {
     s.commit(&BlockUpdate {
         block_num: 0,
         writes: vec![put("ns", "a", "1", v(0, 0))],
+        claims: Vec::new(),
     })
     .await
     .unwrap();
@@ -341,6 +357,7 @@ async fn a_failed_commit_changes_nothing(s: &impl WorldState) {
     let bad = BlockUpdate {
         block_num: 1,
         writes: vec![put("ns", "b", "1", v(1, 0)), put("ns", "b", "2", v(1, 0))],
+        claims: Vec::new(),
     };
     assert!(s.commit(&bad).await.is_err());
     assert_eq!(s.get("ns", "b").await.unwrap(), None);
@@ -348,6 +365,7 @@ async fn a_failed_commit_changes_nothing(s: &impl WorldState) {
     s.commit(&BlockUpdate {
         block_num: 1,
         writes: vec![put("ns", "b", "1", v(1, 0))],
+        claims: Vec::new(),
     })
     .await
     .unwrap();
@@ -362,6 +380,7 @@ async fn entries_and_clear(s: &impl WorldState) {
     s.commit(&BlockUpdate {
         block_num: 0,
         writes,
+        claims: Vec::new(),
     })
     .await
     .unwrap();
@@ -387,6 +406,7 @@ async fn entries_and_clear(s: &impl WorldState) {
     s.commit(&BlockUpdate {
         block_num: 0,
         writes: vec![],
+        claims: Vec::new(),
     })
     .await
     .unwrap();
@@ -400,6 +420,7 @@ async fn versions_of_many_keys_at_once(s: &impl WorldState) {
     s.commit(&BlockUpdate {
         block_num: 0,
         writes,
+        claims: Vec::new(),
     })
     .await
     .unwrap();
@@ -424,6 +445,7 @@ async fn a_block_writing_a_key_twice_keeps_the_last(s: &impl WorldState) {
     s.commit(&BlockUpdate {
         block_num: 0,
         writes,
+        claims: Vec::new(),
     })
     .await
     .unwrap();
@@ -435,4 +457,61 @@ async fn a_block_writing_a_key_twice_keeps_the_last(s: &impl WorldState) {
     assert_eq!(s.get("ns", "gone").await.unwrap(), None);
     assert_eq!(s.history("ns", "k").await.unwrap().len(), 2);
     assert_eq!(s.history("ns", "gone").await.unwrap().len(), 2);
+}
+
+fn claim(ns: &str, key: &str, version: Version) -> StateClaim {
+    StateClaim {
+        namespace: ns.into(),
+        key: key.into(),
+        version,
+    }
+}
+
+async fn claims_are_kept_apart_found_and_cleared(s: &impl WorldState) {
+    let ck = ledger::contract::composite_key("seen", &["alpha", "r1"]);
+    // More claims than one statement takes, in two transactions and two namespaces.
+    let mut claims: Vec<StateClaim> = (0..1500)
+        .map(|i| claim("a", &format!("c{i:05}"), v(0, 0)))
+        .collect();
+    claims.push(claim("a", &ck, v(0, 1)));
+    claims.push(claim("b", "c00001", v(0, 1)));
+    s.commit(&BlockUpdate {
+        block_num: 0,
+        writes: vec![put("a", "c00002", "a value", v(0, 1))],
+        claims,
+    })
+    .await
+    .unwrap();
+    let asked: Vec<String> = ["c00000", "c01499", "c01500", "absent", &ck]
+        .iter()
+        .map(|k| k.to_string())
+        .collect();
+    let found = s.claimed("a", &asked).await.unwrap();
+    let mut found: Vec<&str> = found.iter().map(String::as_str).collect();
+    found.sort();
+    assert_eq!(found, vec![ck.as_str(), "c00000", "c01499"]);
+    assert!(s.claimed("a", &[]).await.unwrap().is_empty());
+    assert_eq!(s.claimed("b", &asked).await.unwrap().len(), 0);
+    // Claims are not entries, and entries are not claims.
+    assert_eq!(s.entries().await.unwrap().len(), 1);
+    assert!(s.get("a", "c00000").await.unwrap().is_none());
+    let all = s.claims().await.unwrap();
+    assert_eq!(all.len(), 1502);
+    assert_eq!(all[0], claim("a", &ck, v(0, 1)));
+    assert_eq!(all[1], claim("a", "c00000", v(0, 0)));
+    assert_eq!(all[1501], claim("b", "c00001", v(0, 1)));
+    // A claim is made once: the same key again fails the whole block.
+    let again = s
+        .commit(&BlockUpdate {
+            block_num: 1,
+            writes: vec![put("a", "later", "x", v(1, 0))],
+            claims: vec![claim("a", "c00007", v(1, 0))],
+        })
+        .await;
+    assert!(again.is_err(), "a key was claimed twice");
+    assert_eq!(s.savepoint().await.unwrap(), Some(0));
+    assert!(s.get("a", "later").await.unwrap().is_none());
+    s.clear().await.unwrap();
+    assert!(s.claims().await.unwrap().is_empty());
+    assert!(s.claimed("a", &asked).await.unwrap().is_empty());
 }
