@@ -212,7 +212,8 @@ pub fn clearing_state() -> &'static SqliteState {
                 state
                     .commit(&BlockUpdate {
                         block_num: n as u64,
-                        writes, claims: Vec::new(),
+                        writes,
+                        claims: Vec::new(),
                     })
                     .await
                     .expect("the setup commits");
