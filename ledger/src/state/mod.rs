@@ -185,33 +185,34 @@ pub(crate) fn final_writes(writes: &[StateWrite]) -> (Vec<&StateWrite>, Vec<&Sta
     all.into_iter().partition(|w| w.value.is_some())
 }
 
-/// Writes grouped by namespace and version, in that order, each group in the order given:
-/// the namespace and version a group shares are bound once per statement, not per row.
-pub(crate) fn by_version<'a>(
-    writes: impl IntoIterator<Item = &'a StateWrite>,
-) -> Vec<(&'a str, Version, Vec<&'a StateWrite>)> {
-    groups(
-        writes
-            .into_iter()
-            .map(|w| (w.namespace.as_str(), w.version, w)),
-    )
-}
-
-/// Items grouped by the namespace and version given with each, in that order, each group
-/// keeping the items' order among themselves.
-pub(crate) fn groups<'a, T>(
-    items: impl IntoIterator<Item = (&'a str, Version, &'a T)>,
-) -> Vec<(&'a str, Version, Vec<&'a T>)> {
-    let mut all: Vec<(&str, Version, &T)> = items.into_iter().collect();
-    all.sort_by_key(|(ns, v, _)| (*ns, v.block_num, v.tx_num));
-    let mut out: Vec<(&str, Version, Vec<&T>)> = Vec::new();
-    for (ns, v, item) in all {
+/// Items grouped by the namespace and block given with each, in that order, each group
+/// keeping the items' order among themselves: what a group shares is bound once per
+/// statement, not once per row. (A block's items all have its number, so a group is a
+/// namespace's items; a group per version would be a statement per transaction.)
+pub(crate) fn by_block<'a, T>(
+    items: impl IntoIterator<Item = (&'a str, u64, &'a T)>,
+) -> Vec<(&'a str, u64, Vec<&'a T>)> {
+    let mut all: Vec<(&str, u64, &T)> = items.into_iter().collect();
+    all.sort_by_key(|(ns, block, _)| (*ns, *block));
+    let mut out: Vec<(&str, u64, Vec<&T>)> = Vec::new();
+    for (ns, block, item) in all {
         match out.last_mut() {
-            Some((n, w, group)) if *n == ns && *w == v => group.push(item),
-            _ => out.push((ns, v, vec![item])),
+            Some((n, b, group)) if *n == ns && *b == block => group.push(item),
+            _ => out.push((ns, block, vec![item])),
         }
     }
     out
+}
+
+/// Writes [`by_block`].
+pub(crate) fn writes_by_block<'a>(
+    writes: impl IntoIterator<Item = &'a StateWrite>,
+) -> Vec<(&'a str, u64, Vec<&'a StateWrite>)> {
+    by_block(
+        writes
+            .into_iter()
+            .map(|w| (w.namespace.as_str(), w.version.block_num, w)),
+    )
 }
 
 /// The block a state whose savepoint is `savepoint` must apply next.

@@ -13,7 +13,8 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool as Pool};
 
 use super::{
     BlockUpdate, CHUNK, HistoryEntry, StateClaim, StateEntry, StateError, VersionedValue,
-    WorldState, by_version, db, final_writes, groups, key_string, next_block, to_i64, to_u64,
+    WorldState, by_block, db, final_writes, key_string, next_block, to_i64, to_u64,
+    writes_by_block,
 };
 use crate::proto::Version;
 
@@ -115,15 +116,17 @@ fn hex_list(keys: &[String]) -> String {
     list
 }
 
-/// `?, column1, column2, ?, ? FROM (` with the group's namespace and version bound: the
-/// start of an insert whose rows are `VALUES (key, value)` pairs.
-fn push_shared(qb: &mut QueryBuilder<Sqlite>, ns: &str, v: Version) {
-    qb.push_bind(ns.to_string())
-        .push(", column1, column2, ")
-        .push_bind(to_i64(v.block_num))
-        .push(", ")
-        .push_bind(to_i64(v.tx_num))
-        .push(" FROM (");
+/// `?, column1, …, ?, columnN FROM (` with the group's namespace and block bound: the start
+/// of an insert whose rows are `VALUES (…, tx_num)`, `values` values before the
+/// transaction's number.
+fn push_shared(qb: &mut QueryBuilder<Sqlite>, ns: &str, block: u64, values: usize) {
+    qb.push_bind(ns.to_string());
+    for c in 1..=values {
+        qb.push(format_args!(", column{c}"));
+    }
+    qb.push(", ")
+        .push_bind(to_i64(block))
+        .push(format_args!(", column{} FROM (", values + 1));
 }
 
 impl SqliteState {
@@ -261,18 +264,19 @@ impl WorldState for SqliteState {
             });
         }
         let (puts, deletes) = final_writes(&update.writes);
-        // A group's namespace and version are bound once per statement, a row's key and
-        // value each once. (`WHERE true` tells SQLite's parser that `ON CONFLICT` is the
-        // upsert's, not a join's.)
-        for (ns, v, group) in by_version(puts) {
+        // A group's namespace and block are bound once per statement, a row's key, value
+        // and transaction each once. (`WHERE true` tells SQLite's parser that `ON CONFLICT`
+        // is the upsert's, not a join's.)
+        for (ns, block, group) in writes_by_block(puts) {
             for chunk in group.chunks(CHUNK) {
                 let mut qb = QueryBuilder::<Sqlite>::new(
                     "INSERT INTO state (ns, key, value, block_num, tx_num) SELECT ",
                 );
-                push_shared(&mut qb, ns, v);
+                push_shared(&mut qb, ns, block, 2);
                 qb.push_values(chunk, |mut row, w| {
                     row.push_bind(w.key.as_bytes())
-                        .push_bind(w.value.as_deref().unwrap_or_default());
+                        .push_bind(w.value.as_deref().unwrap_or_default())
+                        .push_bind(to_i64(w.version.tx_num));
                 });
                 qb.push(
                     ") AS w WHERE true ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, \
@@ -292,15 +296,16 @@ impl WorldState for SqliteState {
                 .await
                 .map_err(db("deleting a key"))?;
         }
-        for (ns, v, group) in by_version(&update.writes) {
+        for (ns, block, group) in writes_by_block(&update.writes) {
             for chunk in group.chunks(CHUNK) {
                 let mut qb = QueryBuilder::<Sqlite>::new(
                     "INSERT INTO history (ns, key, value, block_num, tx_num) SELECT ",
                 );
-                push_shared(&mut qb, ns, v);
+                push_shared(&mut qb, ns, block, 2);
                 qb.push_values(chunk, |mut row, w| {
                     row.push_bind(w.key.as_bytes())
-                        .push_bind(w.value.as_deref());
+                        .push_bind(w.value.as_deref())
+                        .push_bind(to_i64(w.version.tx_num));
                 });
                 qb.push(") AS w");
                 qb.build()
@@ -312,20 +317,16 @@ impl WorldState for SqliteState {
         let claims = update
             .claims
             .iter()
-            .map(|c| (c.namespace.as_str(), c.version, c));
-        for (ns, v, group) in groups(claims) {
+            .map(|c| (c.namespace.as_str(), c.version.block_num, c));
+        for (ns, block, group) in by_block(claims) {
             for chunk in group.chunks(CHUNK) {
                 let mut qb = QueryBuilder::<Sqlite>::new(
                     "INSERT INTO claims (ns, key, block_num, tx_num) SELECT ",
                 );
-                qb.push_bind(ns.to_string())
-                    .push(", column1, ")
-                    .push_bind(to_i64(v.block_num))
-                    .push(", ")
-                    .push_bind(to_i64(v.tx_num))
-                    .push(" FROM (");
+                push_shared(&mut qb, ns, block, 1);
                 qb.push_values(chunk, |mut row, c| {
-                    row.push_bind(c.key.as_bytes());
+                    row.push_bind(c.key.as_bytes())
+                        .push_bind(to_i64(c.version.tx_num));
                 });
                 qb.push(") AS c");
                 qb.build()
