@@ -395,10 +395,12 @@ pub async fn validate_block(
                         for w in &ns.writes {
                             written.insert((ns.namespace.clone(), w.key.clone()));
                         }
-                        claimed
-                            .entry(ns.namespace.clone())
-                            .or_default()
-                            .extend(ns.claims.iter().cloned());
+                        if !ns.claims.is_empty() {
+                            claimed
+                                .entry(ns.namespace.clone())
+                                .or_default()
+                                .extend(ns.claims.iter().cloned());
+                        }
                     }
                 }
                 (

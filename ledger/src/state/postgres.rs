@@ -54,6 +54,29 @@ pub struct PostgresState {
 }
 
 impl PostgresState {
+    /// The rows `sql` selects for `keys`: it binds the namespace, then the keys as one
+    /// array value, not one bound value each.
+    async fn rows_for_keys(
+        &self,
+        sql: &'static str,
+        namespace: &str,
+        keys: &[String],
+        action: &'static str,
+    ) -> Result<Vec<PgRow>, StateError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list: Vec<&[u8]> = keys.iter().map(|k| k.as_bytes()).collect();
+        sqlx::query(sql)
+            .bind(namespace)
+            .bind(list)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db(action))
+    }
+}
+
+impl PostgresState {
     /// Connects to `url` and uses (creating if needed) `schema`.
     pub async fn connect(url: &str, schema: &str) -> Result<Self, StateError> {
         if schema.is_empty()
@@ -201,19 +224,11 @@ impl WorldState for PostgresState {
         keys: &[String],
     ) -> Result<HashMap<String, Version>, StateError> {
         let mut out = HashMap::with_capacity(keys.len());
-        if keys.is_empty() {
-            return Ok(out);
-        }
-        // The keys go as one array value, not one bound value each.
-        let list: Vec<&[u8]> = keys.iter().map(|k| k.as_bytes()).collect();
-        let rows =
-            sqlx::query("SELECT key, block_num, tx_num FROM state WHERE ns = $1 AND key = ANY($2)")
-                .bind(namespace)
-                .bind(list)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db("reading versions"))?;
-        for r in &rows {
+        let sql = "SELECT key, block_num, tx_num FROM state WHERE ns = $1 AND key = ANY($2)";
+        for r in &self
+            .rows_for_keys(sql, namespace, keys, "reading versions")
+            .await?
+        {
             out.insert(key_string(r.get("key"))?, version(r)?);
         }
         Ok(out)
@@ -376,17 +391,11 @@ impl WorldState for PostgresState {
         keys: &[String],
     ) -> Result<HashSet<String>, StateError> {
         let mut out = HashSet::new();
-        if keys.is_empty() {
-            return Ok(out);
-        }
-        let list: Vec<&[u8]> = keys.iter().map(|k| k.as_bytes()).collect();
-        let rows = sqlx::query("SELECT key FROM claims WHERE ns = $1 AND key = ANY($2)")
-            .bind(namespace)
-            .bind(list)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db("reading claims"))?;
-        for r in &rows {
+        let sql = "SELECT key FROM claims WHERE ns = $1 AND key = ANY($2)";
+        for r in &self
+            .rows_for_keys(sql, namespace, keys, "reading claims")
+            .await?
+        {
             out.insert(key_string(r.get("key"))?);
         }
         Ok(out)

@@ -130,6 +130,30 @@ fn push_shared(qb: &mut QueryBuilder<Sqlite>, ns: &str, block: u64, values: usiz
 }
 
 impl SqliteState {
+    /// The rows `sql` selects for `keys`: it binds the namespace, then the keys as one
+    /// value, a JSON list of their bytes in hex (`hex_list`), not one value each — binding
+    /// (an allocation and a copy per value) cost more than the seeks.
+    async fn rows_for_keys(
+        &self,
+        sql: &'static str,
+        namespace: &str,
+        keys: &[String],
+        action: &'static str,
+    ) -> Result<Vec<sqlx::sqlite::SqliteRow>, StateError> {
+        let mut rows = Vec::new();
+        for chunk in keys.chunks(KEY_LIST) {
+            rows.extend(
+                sqlx::query(sql)
+                    .bind(namespace)
+                    .bind(hex_list(chunk))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db(action))?,
+            );
+        }
+        Ok(rows)
+    }
+
     /// Entries with `start <= key < end` in key order, at most `limit` of them.
     async fn select_range(
         &self,
@@ -231,21 +255,13 @@ impl WorldState for SqliteState {
         keys: &[String],
     ) -> Result<HashMap<String, Version>, StateError> {
         let mut out = HashMap::with_capacity(keys.len());
-        // The keys go as one bound value, a JSON list of their bytes in hex, not one value
-        // each: binding (an allocation and a copy per value) cost more than the seeks.
-        for chunk in keys.chunks(KEY_LIST) {
-            let rows = sqlx::query(
-                "SELECT key, block_num, tx_num FROM state \
-                 WHERE ns = ? AND key IN (SELECT unhex(value) FROM json_each(?))",
-            )
-            .bind(namespace)
-            .bind(hex_list(chunk))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db("reading versions"))?;
-            for r in &rows {
-                out.insert(key_string(r.get("key"))?, version(r)?);
-            }
+        let sql = "SELECT key, block_num, tx_num FROM state \
+                   WHERE ns = ? AND key IN (SELECT unhex(value) FROM json_each(?))";
+        for r in &self
+            .rows_for_keys(sql, namespace, keys, "reading versions")
+            .await?
+        {
+            out.insert(key_string(r.get("key"))?, version(r)?);
         }
         Ok(out)
     }
@@ -399,19 +415,13 @@ impl WorldState for SqliteState {
         keys: &[String],
     ) -> Result<HashSet<String>, StateError> {
         let mut out = HashSet::new();
-        for chunk in keys.chunks(KEY_LIST) {
-            let rows = sqlx::query(
-                "SELECT key FROM claims \
-                 WHERE ns = ? AND key IN (SELECT unhex(value) FROM json_each(?))",
-            )
-            .bind(namespace)
-            .bind(hex_list(chunk))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db("reading claims"))?;
-            for r in &rows {
-                out.insert(key_string(r.get("key"))?);
-            }
+        let sql = "SELECT key FROM claims \
+                   WHERE ns = ? AND key IN (SELECT unhex(value) FROM json_each(?))";
+        for r in &self
+            .rows_for_keys(sql, namespace, keys, "reading claims")
+            .await?
+        {
+            out.insert(key_string(r.get("key"))?);
         }
         Ok(out)
     }
