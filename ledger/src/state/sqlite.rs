@@ -6,6 +6,7 @@ use std::str::FromStr;
 use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
+use sqlx::query_builder::Separated;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -116,10 +117,19 @@ fn hex_list(keys: &[String]) -> String {
     list
 }
 
-/// `?, column1, …, ?, columnN FROM (` with the group's namespace and block bound: the start
-/// of an insert whose rows are `VALUES (…, tx_num)`, `values` values before the
-/// transaction's number.
-fn push_shared(qb: &mut QueryBuilder<Sqlite>, ns: &str, block: u64, values: usize) {
+/// One multi-row insert of a group's rows: `head` (`INSERT INTO t (ns, …, block_num,
+/// tx_num) SELECT `), the group's namespace and block bound once, each row's `values`
+/// values and then its transaction's number from a `VALUES` list (`bind` binds them), and
+/// `tail`.
+fn grouped_insert<T>(
+    head: &'static str,
+    (ns, block): (&str, u64),
+    values: usize,
+    rows: &[T],
+    bind: impl FnMut(Separated<'_, Sqlite, &'static str>, &T),
+    tail: &'static str,
+) -> QueryBuilder<Sqlite> {
+    let mut qb = QueryBuilder::<Sqlite>::new(head);
     qb.push_bind(ns.to_string());
     for c in 1..=values {
         qb.push(format_args!(", column{c}"));
@@ -127,6 +137,9 @@ fn push_shared(qb: &mut QueryBuilder<Sqlite>, ns: &str, block: u64, values: usiz
     qb.push(", ")
         .push_bind(to_i64(block))
         .push(format_args!(", column{} FROM (", values + 1));
+    qb.push_values(rows, bind);
+    qb.push(") AS r").push(tail);
+    qb
 }
 
 impl SqliteState {
@@ -285,23 +298,23 @@ impl WorldState for SqliteState {
         // is the upsert's, not a join's.)
         for (ns, block, group) in writes_by_block(puts) {
             for chunk in group.chunks(CHUNK) {
-                let mut qb = QueryBuilder::<Sqlite>::new(
+                grouped_insert(
                     "INSERT INTO state (ns, key, value, block_num, tx_num) SELECT ",
-                );
-                push_shared(&mut qb, ns, block, 2);
-                qb.push_values(chunk, |mut row, w| {
-                    row.push_bind(w.key.as_bytes())
-                        .push_bind(w.value.as_deref().unwrap_or_default())
-                        .push_bind(to_i64(w.version.tx_num));
-                });
-                qb.push(
-                    ") AS w WHERE true ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, \
+                    (ns, block),
+                    2,
+                    chunk,
+                    |mut row, w| {
+                        row.push_bind(w.key.as_bytes())
+                            .push_bind(w.value.as_deref().unwrap_or_default())
+                            .push_bind(to_i64(w.version.tx_num));
+                    },
+                    " WHERE true ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, \
                      block_num = excluded.block_num, tx_num = excluded.tx_num",
-                );
-                qb.build()
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db("writing keys"))?;
+                )
+                .build()
+                .execute(&mut *tx)
+                .await
+                .map_err(db("writing keys"))?;
             }
         }
         for w in deletes {
@@ -314,20 +327,22 @@ impl WorldState for SqliteState {
         }
         for (ns, block, group) in writes_by_block(&update.writes) {
             for chunk in group.chunks(CHUNK) {
-                let mut qb = QueryBuilder::<Sqlite>::new(
+                grouped_insert(
                     "INSERT INTO history (ns, key, value, block_num, tx_num) SELECT ",
-                );
-                push_shared(&mut qb, ns, block, 2);
-                qb.push_values(chunk, |mut row, w| {
-                    row.push_bind(w.key.as_bytes())
-                        .push_bind(w.value.as_deref())
-                        .push_bind(to_i64(w.version.tx_num));
-                });
-                qb.push(") AS w");
-                qb.build()
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db("writing history"))?;
+                    (ns, block),
+                    2,
+                    chunk,
+                    |mut row, w| {
+                        row.push_bind(w.key.as_bytes())
+                            .push_bind(w.value.as_deref())
+                            .push_bind(to_i64(w.version.tx_num));
+                    },
+                    "",
+                )
+                .build()
+                .execute(&mut *tx)
+                .await
+                .map_err(db("writing history"))?;
             }
         }
         let claims = update
@@ -336,19 +351,21 @@ impl WorldState for SqliteState {
             .map(|c| (c.namespace.as_str(), c.version.block_num, c));
         for (ns, block, group) in by_block(claims) {
             for chunk in group.chunks(CHUNK) {
-                let mut qb = QueryBuilder::<Sqlite>::new(
+                grouped_insert(
                     "INSERT INTO claims (ns, key, block_num, tx_num) SELECT ",
-                );
-                push_shared(&mut qb, ns, block, 1);
-                qb.push_values(chunk, |mut row, c| {
-                    row.push_bind(c.key.as_bytes())
-                        .push_bind(to_i64(c.version.tx_num));
-                });
-                qb.push(") AS c");
-                qb.build()
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db("writing claims"))?;
+                    (ns, block),
+                    1,
+                    chunk,
+                    |mut row, c| {
+                        row.push_bind(c.key.as_bytes())
+                            .push_bind(to_i64(c.version.tx_num));
+                    },
+                    "",
+                )
+                .build()
+                .execute(&mut *tx)
+                .await
+                .map_err(db("writing claims"))?;
             }
         }
         sqlx::query(
