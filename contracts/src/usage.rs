@@ -353,7 +353,7 @@ pub async fn submit(
                 if by_keys {
                     ctx.put(&seen_key, Vec::new())?;
                 } else {
-                    ctx.claim(&seen_key)?;
+                    ctx.claim(seen_key)?;
                 }
                 let dir = (u.orig, u.term, u.service);
                 // Only this pair's traffic can be stated on this channel. A valid record
@@ -364,8 +364,8 @@ pub async fn submit(
                 if ours {
                     kept.entry(dir).or_default().push(StoredRecord {
                         id,
-                        a: u.a_number.to_string(),
-                        b: u.b_number.to_string(),
+                        a: u.a_number.as_str().to_owned(),
+                        b: u.b_number.as_str().to_owned(),
                         start: u.start.0,
                         units: u.units,
                     });
@@ -384,8 +384,8 @@ pub async fn submit(
                 })?;
                 let mut out = RatedRow {
                     record_id,
-                    a_number: u.a_number.to_string(),
-                    b_number: u.b_number.to_string(),
+                    a_number: u.a_number.as_str().to_owned(),
+                    b_number: u.b_number.as_str().to_owned(),
                     start: u.start.0,
                     units: u.units,
                     prefix: String::new(),

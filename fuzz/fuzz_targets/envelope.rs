@@ -1,10 +1,11 @@
 //! Validation's stateless checks of one envelope (`ledger::validate::check_envelope_stateless`)
 //! against the fixture channel, and what commit and rebuild read from a stored one
-//! (`block_update`, `block_outcomes`, the audit trail's `block_audit`, the block store's tx-id index).
+//! (`block_update`, `audit::block_transactions` with each
+//! transaction's writes, the block store's tx-id index).
 #![no_main]
 
 use ledger::proto::{Block, BlockData, BlockHeader, BlockMetadata};
-use ledger::validate::{ValidationCode, block_outcomes, block_update, check_envelope_stateless};
+use ledger::validate::{ValidationCode, block_update, check_envelope_stateless};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -26,6 +27,9 @@ fuzz_target!(|data: &[u8]| {
         }),
     };
     let _ = block_update(&stored);
-    let _ = block_outcomes(&stored);
-    let _ = ledger::audit::block_audit(&stored);
+    for tx in ledger::audit::block_transactions(&stored) {
+        for ns in tx.rwset.iter().flat_map(|r| &r.ns_rwsets) {
+            let _ = tx.writes(&ns.namespace).count();
+        }
+    }
 });

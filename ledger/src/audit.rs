@@ -1,12 +1,18 @@
-//! The audit view of a stored block: for every transaction, who proposed it (organisation
-//! and certificate name), when, which contract function, and its validation code. Read-only
-//! decoding of what validation already judged; it decides nothing.
+//! A stored block's transactions, each decoded once: who proposed it (organisation and
+//! certificate name), when, which contract function, its validation code, and for a valid
+//! contract transaction its events and read-write set. Read-only decoding of what
+//! validation already judged; it decides nothing. The audit trail, the outcomes a peer
+//! streams when it commits a block, and the read models all read stored blocks here.
+
+use std::collections::HashMap;
 
 use openssl::x509::X509;
 use prost::Message;
 
-use crate::proto::{Block, EndorserTransaction, Proposal};
-use crate::validate::{ValidationCode, stored_transactions};
+use crate::proto::{
+    Block, ContractEvent, EndorserTransaction, Proposal, ProposalResponsePayload, TxRwSet, TxType,
+};
+use crate::validate::{TxOutcome, ValidationCode, stored_transactions, takes_effect};
 
 /// One transaction of a block as an auditor sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,40 +35,237 @@ pub struct TxAudit {
     pub function: String,
 }
 
-/// Every transaction of `block`, in order.
-pub fn block_audit(block: &Block) -> Vec<TxAudit> {
+/// One transaction of a stored block, decoded once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredTx {
+    /// Who, when, what, and the verdict.
+    pub audit: TxAudit,
+    /// The contract events, only for a valid transaction: what the peer streamed when it
+    /// committed the block, so that anything derived from the event stream can be rebuilt
+    /// from the block store.
+    pub events: Vec<ContractEvent>,
+    /// The read-write set, only for a valid contract transaction.
+    pub rwset: Option<TxRwSet>,
+}
+
+impl StoredTx {
+    /// The transaction's outcome as the peer reported it at commit.
+    pub fn outcome(&self) -> TxOutcome {
+        TxOutcome {
+            tx_id: self.audit.tx_id.clone(),
+            code: self.audit.code,
+            events: self.events.clone(),
+        }
+    }
+
+    /// The writes of `namespace` this transaction made that take effect (the last write of
+    /// each key), in order, with their values (none for a delete): what the commit applied
+    /// for it.
+    pub fn writes(&self, namespace: &str) -> impl Iterator<Item = (&str, Option<&[u8]>)> {
+        self.rwset
+            .iter()
+            .flat_map(|r| &r.ns_rwsets)
+            .filter(move |ns| ns.namespace == namespace)
+            .flat_map(|ns| ns.writes.iter().zip(takes_effect(&ns.writes)))
+            .filter(|(_, effect)| *effect)
+            .map(|(w, _)| {
+                let value = (!w.is_delete).then_some(w.value.as_slice());
+                (w.key.as_str(), value)
+            })
+    }
+}
+
+/// Every transaction of `block`, in order, each decoded once.
+pub fn block_transactions(block: &Block) -> Vec<StoredTx> {
+    // A block's transactions come from few certificates: each is parsed once.
+    let mut users: HashMap<Vec<u8>, String> = HashMap::new();
     stored_transactions(block)
         .map(|(index, code, payload)| {
-            let header = payload.as_ref().and_then(|p| p.header.clone());
-            let creator = header.as_ref().and_then(|h| h.creator.clone());
-            let user = creator
+            let (header, tx) = match payload {
+                Some(p) => (
+                    p.header,
+                    EndorserTransaction::decode(p.data.as_slice()).ok(),
+                ),
+                None => (None, None),
+            };
+            let creator = header.as_ref().and_then(|h| h.creator.as_ref());
+            let user = match creator {
+                None => String::new(),
+                Some(c) => users
+                    .entry(c.cert_pem.clone())
+                    .or_insert_with(|| common_name(&c.cert_pem))
+                    .clone(),
+            };
+            let org = creator.map(|c| c.msp_id.clone()).unwrap_or_default();
+            let proposal = tx
                 .as_ref()
-                .and_then(|c| X509::from_pem(&c.cert_pem).ok())
-                .and_then(|cert| {
-                    let entry = cert
-                        .subject_name()
-                        .entries_by_nid(openssl::nid::Nid::COMMONNAME)
-                        .next()?;
-                    entry.data().to_string().ok()
-                })
-                .unwrap_or_default();
-            let proposal = payload
-                .as_ref()
-                .and_then(|p| EndorserTransaction::decode(p.data.as_slice()).ok())
                 .and_then(|t| Proposal::decode(t.proposal_bytes.as_slice()).ok());
-            TxAudit {
-                index,
-                tx_id: header.as_ref().map(|h| h.tx_id.clone()).unwrap_or_default(),
-                code,
-                org: creator.map(|c| c.msp_id).unwrap_or_default(),
-                user,
-                timestamp_ms: header.as_ref().map_or(0, |h| h.timestamp_ms),
-                contract: proposal
-                    .as_ref()
-                    .map(|p| p.contract.clone())
-                    .unwrap_or_default(),
-                function: proposal.map(|p| p.function).unwrap_or_default(),
+            let response = tx
+                .filter(|_| code == ValidationCode::Valid)
+                .and_then(|t| ProposalResponsePayload::decode(t.response_payload.as_slice()).ok());
+            // A configuration transaction has no read-write set; what the commit applies
+            // for it is the configuration (`validate::block_update`).
+            let config = header
+                .as_ref()
+                .is_some_and(|h| h.tx_type == TxType::Config as i32);
+            let (events, rwset) = match response {
+                Some(r) => (r.events, r.results.filter(|_| !config)),
+                None => (Vec::new(), None),
+            };
+            let (contract, function) = proposal
+                .map(|p| (p.contract, p.function))
+                .unwrap_or_default();
+            StoredTx {
+                audit: TxAudit {
+                    index,
+                    tx_id: header.as_ref().map(|h| h.tx_id.clone()).unwrap_or_default(),
+                    code,
+                    org,
+                    user,
+                    timestamp_ms: header.as_ref().map_or(0, |h| h.timestamp_ms),
+                    contract,
+                    function,
+                },
+                events,
+                rwset,
             }
         })
         .collect()
+}
+
+/// A PEM certificate's common name, empty when it has none or does not parse.
+fn common_name(pem: &[u8]) -> String {
+    X509::from_pem(pem)
+        .ok()
+        .and_then(|cert| {
+            let entry = cert
+                .subject_name()
+                .entries_by_nid(openssl::nid::Nid::COMMONNAME)
+                .next()?;
+            entry.data().to_string().ok()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{
+        BlockData, BlockHeader, BlockMetadata, Envelope, Header, KvWrite, NsRwSet, Payload,
+    };
+
+    fn write(key: &str, value: Option<&str>) -> KvWrite {
+        KvWrite {
+            key: key.into(),
+            is_delete: value.is_none(),
+            value: value.unwrap_or_default().as_bytes().to_vec(),
+        }
+    }
+
+    /// An envelope of a contract transaction `id` with these writes in `kv` and one event.
+    fn envelope(id: &str, writes: Vec<KvWrite>) -> Vec<u8> {
+        let response = ProposalResponsePayload {
+            results: Some(TxRwSet {
+                ns_rwsets: vec![NsRwSet {
+                    namespace: "kv".into(),
+                    writes,
+                    ..NsRwSet::default()
+                }],
+            }),
+            events: vec![ContractEvent {
+                contract: "kv".into(),
+                name: "put".into(),
+                payload: id.as_bytes().to_vec(),
+            }],
+            ..ProposalResponsePayload::default()
+        };
+        let proposal = Proposal {
+            contract: "kv".into(),
+            function: "put".into(),
+            ..Proposal::default()
+        };
+        let tx = EndorserTransaction {
+            proposal_bytes: proposal.encode_to_vec(),
+            response_payload: response.encode_to_vec(),
+            ..EndorserTransaction::default()
+        };
+        let payload = Payload {
+            header: Some(Header {
+                tx_id: id.into(),
+                timestamp_ms: 42,
+                ..Header::default()
+            }),
+            data: tx.encode_to_vec(),
+        };
+        Envelope {
+            payload: payload.encode_to_vec(),
+            signature: Vec::new(),
+        }
+        .encode_to_vec()
+    }
+
+    #[test]
+    fn a_valid_transaction_has_its_events_and_the_writes_that_took_effect() {
+        let writes = vec![
+            write("a", Some("1")),
+            write("b", Some("2")),
+            write("a", Some("3")),
+            write("c", None),
+            write("b", None),
+        ];
+        let block = Block {
+            header: Some(BlockHeader::default()),
+            data: Some(BlockData {
+                envelopes: vec![
+                    envelope("t1", writes.clone()),
+                    envelope("t2", writes),
+                    b"not an envelope".to_vec(),
+                ],
+            }),
+            metadata: Some(BlockMetadata {
+                orderer_signature: None,
+                validation_flags: vec![
+                    ValidationCode::Valid as u8,
+                    ValidationCode::MvccReadConflict as u8,
+                    ValidationCode::BadPayload as u8,
+                ],
+                kafka_next_offset: 0,
+            }),
+        };
+        let txs = block_transactions(&block);
+        assert_eq!(txs.len(), 3);
+        let valid = &txs[0];
+        assert_eq!(
+            (valid.audit.tx_id.as_str(), valid.audit.code),
+            ("t1", ValidationCode::Valid)
+        );
+        assert_eq!(
+            (valid.audit.contract.as_str(), valid.audit.function.as_str()),
+            ("kv", "put")
+        );
+        assert_eq!(valid.audit.timestamp_ms, 42);
+        assert_eq!(valid.events.len(), 1);
+        // The last write of each key, in the order of those last writes; none elsewhere.
+        let wrote: Vec<_> = valid.writes("kv").collect();
+        assert_eq!(
+            wrote,
+            vec![("a", Some(&b"3"[..])), ("c", None), ("b", None)]
+        );
+        assert_eq!(valid.writes("other").count(), 0);
+        // An invalid transaction is audited, but it announced and wrote nothing.
+        let invalid = &txs[1];
+        assert_eq!(
+            (invalid.audit.tx_id.as_str(), invalid.audit.code),
+            ("t2", ValidationCode::MvccReadConflict)
+        );
+        assert!(invalid.events.is_empty() && invalid.rwset.is_none());
+        assert_eq!(invalid.writes("kv").count(), 0);
+        // Bytes that are no envelope: their place and verdict, nothing else.
+        let garbage = &txs[2];
+        assert_eq!(garbage.audit.index, 2);
+        assert!(garbage.audit.tx_id.is_empty() && garbage.rwset.is_none());
+        // The outcome the peer streamed at commit.
+        assert_eq!(valid.outcome().events, valid.events);
+        assert!(txs[1].outcome().events.is_empty());
+    }
 }

@@ -225,10 +225,12 @@ impl<'a> Context<'a> {
     /// claimed it before. Claims live apart from the keys [`Context::put`] writes; they
     /// have no value and are never removed, which makes them the cheap way to remember
     /// that something happened once (an accepted record's id).
-    pub fn claim(&mut self, key: &str) -> Result<(), ContractError> {
-        check_key(key)?;
-        self.unclaimed.remove(key);
-        self.claims.insert(key.to_string());
+    pub fn claim(&mut self, key: impl Into<String>) -> Result<(), ContractError> {
+        let key = key.into();
+        check_key(&key)?;
+        // A key found unclaimed and then claimed is recorded as a claim only (see
+        // `into_results`).
+        self.claims.insert(key);
         Ok(())
     }
 
@@ -384,13 +386,15 @@ impl<'a> Context<'a> {
 
     /// The read-write set and events of the simulation.
     pub fn into_results(self) -> (TxRwSet, Vec<ContractEvent>) {
+        // Keys found unclaimed that the transaction then claimed are its claims.
+        let unclaimed = self.unclaimed.difference(&self.claims).cloned().collect();
         let ns = NsRwSet {
             namespace: self.namespace.to_string(),
             reads: self.reads.into_values().collect(),
             range_queries: self.ranges,
             writes: self.writes.into_values().collect(),
             claims: self.claims.into_iter().collect(),
-            unclaimed: self.unclaimed.into_iter().collect(),
+            unclaimed,
         };
         (
             TxRwSet {

@@ -16,7 +16,7 @@ use crate::identity::{OwnEndorsements, Principal, Role};
 use crate::policy::Policy;
 use crate::proto::{
     Block, ChannelConfig, ConfigUpdateEnvelope, ContractEvent, EndorserTransaction, Envelope,
-    Header, Payload, Proposal, ProposalResponsePayload, TxRwSet, TxType, Version,
+    Header, KvWrite, Payload, Proposal, ProposalResponsePayload, TxRwSet, TxType, Version,
 };
 use crate::state::{BlockUpdate, StateClaim, StateError, StateWrite, WorldState};
 use crate::system::{config, lifecycle};
@@ -233,6 +233,8 @@ enum Checked {
     Config {
         tx_id: String,
         config: ChannelConfig,
+        /// The next configuration as the transaction carries it: what the state keeps.
+        config_bytes: Vec<u8>,
     },
 }
 
@@ -344,16 +346,24 @@ pub async fn validate_block(
     let mut written: BTreeSet<(String, String)> = BTreeSet::new();
     let mut new_config = None;
     let alone = checked.len() == 1;
-    for c in checked {
+    // The update is built from the read-write sets decoded above, as `block_update` would
+    // build it from the stored block.
+    let mut update = UpdateBuilder::new(number);
+    for (index, c) in checked.into_iter().enumerate() {
         let tx_id = c.tx_id().to_string();
         let duplicate = !tx_id.is_empty() && (seen.contains(&tx_id) || (view.is_committed)(&tx_id));
         let (code, events) = match c {
             Checked::Invalid(code, _) => (code, Vec::new()),
             _ if duplicate => (ValidationCode::DuplicateTxid, Vec::new()),
-            Checked::Config { config, .. } => {
+            Checked::Config {
+                config,
+                config_bytes,
+                ..
+            } => {
                 // A configuration changes who may sign what, so it must stand alone.
                 if alone {
                     new_config = Some(config);
+                    update.config(index, config_bytes);
                     (ValidationCode::Valid, Vec::new())
                 } else {
                     (ValidationCode::InvalidConfigTransaction, Vec::new())
@@ -402,6 +412,7 @@ pub async fn validate_block(
                                 .extend(ns.claims.iter().cloned());
                         }
                     }
+                    update.transaction(index, rwset);
                 }
                 (
                     code,
@@ -426,7 +437,7 @@ pub async fn validate_block(
     if let Some(m) = block.metadata.as_mut() {
         m.validation_flags = codes;
     }
-    let update = block_update(&block);
+    let update = update.finish();
     Ok(ValidatedBlock {
         block,
         update,
@@ -481,7 +492,7 @@ pub fn check_envelope_stateless(bytes: &[u8], channel: &ChannelState) -> Statele
             contract,
             endorsers,
         },
-        Checked::Config { tx_id, config } => Stateless::Config {
+        Checked::Config { tx_id, config, .. } => Stateless::Config {
             tx_id,
             sequence: config.sequence,
         },
@@ -543,7 +554,11 @@ fn check_envelope(bytes: &[u8], channel: &ChannelState, own: Option<&OwnEndorsem
                 return invalid(BadPayload);
             };
             match config::check_update(channel, &update, header.timestamp_ms) {
-                Ok(config) => Checked::Config { tx_id, config },
+                Ok(config) => Checked::Config {
+                    tx_id,
+                    config,
+                    config_bytes: update.config_bytes,
+                },
                 Err(_) => invalid(InvalidConfigTransaction),
             }
         }
@@ -696,40 +711,9 @@ async fn check_reads(
     Ok(ValidationCode::Valid)
 }
 
-/// The outcome of every transaction of a committed block, read back from the block itself
-/// (its validation flags and the events in each valid transaction's response): what the
-/// peer streamed when it committed the block, so that anything derived from the event
-/// stream can be rebuilt from the block store.
-pub fn block_outcomes(block: &Block) -> Vec<TxOutcome> {
-    stored_transactions(block)
-        .map(|(_, code, payload)| {
-            let tx_id = payload
-                .as_ref()
-                .and_then(|p| p.header.as_ref())
-                .map(|h| h.tx_id.clone())
-                .unwrap_or_default();
-            let events = if code == ValidationCode::Valid {
-                payload
-                    .and_then(|p| EndorserTransaction::decode(p.data.as_slice()).ok())
-                    .and_then(|t| {
-                        ProposalResponsePayload::decode(t.response_payload.as_slice()).ok()
-                    })
-                    .map(|r| r.events)
-                    .unwrap_or_default()
-            } else {
-                Vec::new()
-            };
-            TxOutcome {
-                tx_id,
-                code,
-                events,
-            }
-        })
-        .collect()
-}
-
 /// The world-state writes of a block's valid transactions, per its validation flags.
-/// Commit, crash recovery and rebuilding all derive writes here and nowhere else.
+/// Commit, crash recovery and rebuilding all derive writes here, through [`UpdateBuilder`],
+/// which validation also feeds with the read-write sets it already decoded.
 pub fn block_update(block: &Block) -> BlockUpdate {
     let block_num = block.header.as_ref().map_or(0, |h| h.number);
     let flags = block
@@ -737,8 +721,7 @@ pub fn block_update(block: &Block) -> BlockUpdate {
         .as_ref()
         .map(|m| m.validation_flags.as_slice())
         .unwrap_or_default();
-    let mut writes = Vec::new();
-    let mut claims = Vec::new();
+    let mut update = UpdateBuilder::new(block_num);
     for (i, env) in block
         .data
         .iter()
@@ -748,10 +731,6 @@ pub fn block_update(block: &Block) -> BlockUpdate {
         if flags.get(i) != Some(&(ValidationCode::Valid as u8)) {
             continue;
         }
-        let version = Version {
-            block_num,
-            tx_num: i as u64,
-        };
         let Some((header, data)) = Envelope::decode(env.as_slice())
             .ok()
             .and_then(|e| Payload::decode(e.payload.as_slice()).ok())
@@ -760,13 +739,8 @@ pub fn block_update(block: &Block) -> BlockUpdate {
             continue;
         };
         if header.tx_type == TxType::Config as i32 {
-            if let Ok(update) = ConfigUpdateEnvelope::decode(data.as_slice()) {
-                writes.push(StateWrite {
-                    namespace: CONFIG_NAMESPACE.into(),
-                    key: CONFIG_KEY.into(),
-                    value: Some(update.config_bytes),
-                    version,
-                });
+            if let Ok(config) = ConfigUpdateEnvelope::decode(data.as_slice()) {
+                update.config(i, config.config_bytes);
             }
             continue;
         }
@@ -775,41 +749,101 @@ pub fn block_update(block: &Block) -> BlockUpdate {
             .and_then(|t| ProposalResponsePayload::decode(t.response_payload.as_slice()).ok())
             .and_then(|p| p.results)
             .unwrap_or_default();
-        for ns in rwset.ns_rwsets {
-            claims.extend(ns.claims.into_iter().map(|key| StateClaim {
-                namespace: ns.namespace.clone(),
-                key,
-                version,
-            }));
-            // Last write of a key within a transaction wins, in the order of the last
-            // writes; a map of where each key's write is keeps this linear.
-            let mut last: Vec<Option<StateWrite>> = Vec::with_capacity(ns.writes.len());
-            let mut at: HashMap<String, usize> = HashMap::with_capacity(ns.writes.len());
-            for w in ns.writes {
-                if let Some(i) = at.insert(w.key.clone(), last.len()) {
-                    last[i] = None;
-                }
-                last.push(Some(StateWrite {
-                    namespace: ns.namespace.clone(),
-                    key: w.key,
-                    value: if w.is_delete { None } else { Some(w.value) },
-                    version,
-                }));
-            }
-            writes.extend(last.into_iter().flatten());
+        update.transaction(i, rwset);
+    }
+    update.finish()
+}
+
+/// Whether each of a namespace's writes in one transaction takes effect: the last write of
+/// each key does, and the writes that take effect apply in their order. A map of each key's
+/// last write keeps this linear.
+pub fn takes_effect(writes: &[KvWrite]) -> Vec<bool> {
+    let mut last: HashMap<&str, usize> = HashMap::with_capacity(writes.len());
+    for (i, w) in writes.iter().enumerate() {
+        last.insert(w.key.as_str(), i);
+    }
+    writes
+        .iter()
+        .enumerate()
+        .map(|(i, w)| last.get(w.key.as_str()) == Some(&i))
+        .collect()
+}
+
+/// A block's world-state update, built from its valid transactions in block order: the one
+/// home of what a valid transaction changes in the state.
+pub(crate) struct UpdateBuilder {
+    block_num: u64,
+    writes: Vec<StateWrite>,
+    claims: Vec<StateClaim>,
+}
+
+impl UpdateBuilder {
+    pub(crate) fn new(block_num: u64) -> UpdateBuilder {
+        UpdateBuilder {
+            block_num,
+            writes: Vec::new(),
+            claims: Vec::new(),
         }
     }
-    BlockUpdate {
-        block_num,
-        writes,
-        claims,
+
+    fn version(&self, tx_num: usize) -> Version {
+        Version {
+            block_num: self.block_num,
+            tx_num: tx_num as u64,
+        }
+    }
+
+    /// A valid configuration transaction at `tx_num`: the next configuration's bytes.
+    pub(crate) fn config(&mut self, tx_num: usize, config_bytes: Vec<u8>) {
+        let version = self.version(tx_num);
+        self.writes.push(StateWrite {
+            namespace: CONFIG_NAMESPACE.into(),
+            key: CONFIG_KEY.into(),
+            value: Some(config_bytes),
+            version,
+        });
+    }
+
+    /// A valid contract transaction at `tx_num`: its claims, and its writes with the last
+    /// write of a key within the transaction winning, in the order of the last writes.
+    pub(crate) fn transaction(&mut self, tx_num: usize, rwset: TxRwSet) {
+        let version = self.version(tx_num);
+        for ns in rwset.ns_rwsets {
+            self.claims
+                .extend(ns.claims.into_iter().map(|key| StateClaim {
+                    namespace: ns.namespace.clone(),
+                    key,
+                    version,
+                }));
+            let effect = takes_effect(&ns.writes);
+            self.writes.extend(
+                ns.writes
+                    .into_iter()
+                    .zip(effect)
+                    .filter(|(_, effect)| *effect)
+                    .map(|(w, _)| StateWrite {
+                        namespace: ns.namespace.clone(),
+                        key: w.key,
+                        value: if w.is_delete { None } else { Some(w.value) },
+                        version,
+                    }),
+            );
+        }
+    }
+
+    pub(crate) fn finish(self) -> BlockUpdate {
+        BlockUpdate {
+            block_num: self.block_num,
+            writes: self.writes,
+            claims: self.claims,
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::{BlockData, BlockHeader, BlockMetadata, KvWrite, NsRwSet};
+    use crate::proto::{BlockData, BlockHeader, BlockMetadata, NsRwSet};
 
     fn write(key: &str, value: &str) -> KvWrite {
         KvWrite {

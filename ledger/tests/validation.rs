@@ -15,11 +15,11 @@ use ledger::proto::{
     ContractDefinition, EndorserTransaction, Envelope, OrgConfig, Payload, ProposalResponse,
 };
 use ledger::sample::KV;
-use ledger::state::SqliteState;
+use ledger::state::{SqliteState, WorldState};
 use ledger::system::config::{next_config, sign_update};
 use ledger::system::lifecycle::LIFECYCLE;
 use ledger::tx::{Endorsed, Proposed, now_ms};
-use ledger::validate::ValidationCode;
+use ledger::validate::{ValidationCode, block_update};
 use prost::Message;
 
 const CH: &str = CONSORTIUM_CHANNEL;
@@ -64,6 +64,26 @@ async fn fixture() -> Fixture {
     }
 }
 
+/// Validation commits the update it built from the read-write sets it decoded; the blocks
+/// it stored, replayed through `block_update` (as recovery and `ledger verify` do), must
+/// give the very same state: entries, versions and claims.
+async fn assert_replays(ledger: &ChannelLedger) {
+    let replay = SqliteState::in_memory().await.unwrap();
+    for n in 0..ledger.height() {
+        let block = ledger.block(n).unwrap();
+        replay.commit(&block_update(&block)).await.unwrap();
+    }
+    let state = ledger.state();
+    assert_eq!(
+        state.entries().await.unwrap(),
+        replay.entries().await.unwrap()
+    );
+    assert_eq!(
+        state.claims().await.unwrap(),
+        replay.claims().await.unwrap()
+    );
+}
+
 impl Fixture {
     fn ledger(&self, peer: &Peer) -> Arc<ChannelLedger> {
         peer.ledger(CH).unwrap()
@@ -87,6 +107,9 @@ impl Fixture {
             bt.txs.iter().map(|t| t.code).collect::<Vec<_>>(),
             "peers disagree"
         );
+        for peer in [&self.alpha, &self.beta] {
+            assert_replays(&self.ledger(peer)).await;
+        }
         codes
     }
 

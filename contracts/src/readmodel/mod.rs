@@ -8,10 +8,10 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use ledger::audit::block_audit;
+use ledger::audit::{StoredTx, block_transactions};
 use ledger::ledger::ChannelLedger;
 use ledger::proto::Block;
-use ledger::validate::{ValidationCode, block_outcomes, block_update};
+use ledger::validate::ValidationCode;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use settlement::carrier::CarrierId;
@@ -482,7 +482,8 @@ impl ReadModel {
         }
         let mut batch = Batch(Vec::new());
         let n = to_i64(number)?;
-        for t in block_audit(block) {
+        let txs = block_transactions(block);
+        for t in txs.iter().map(|t| &t.audit) {
             batch.push(
                 "INSERT INTO rm_transactions (channel, block, idx, tx_id, code, org, user_name, at_ms, function) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -490,29 +491,18 @@ impl ReadModel {
                     channel.into(),
                     n.into(),
                     to_i64(t.index as u64)?.into(),
-                    t.tx_id.into(),
+                    t.tx_id.as_str().into(),
                     t.code.as_str().into(),
-                    t.org.into(),
-                    t.user.into(),
+                    t.org.as_str().into(),
+                    t.user.as_str().into(),
                     t.timestamp_ms.into(),
-                    t.function.into(),
+                    t.function.as_str().into(),
                 ],
             );
         }
-        let writes = std::cell::OnceCell::new();
-        for (index, o) in block_outcomes(block)
-            .iter()
-            .enumerate()
-            .filter(|(_, o)| o.code == ValidationCode::Valid)
-        {
-            let tx = Tx {
-                block,
-                writes: &writes,
-                number: n,
-                index,
-                id: &o.tx_id,
-            };
-            for e in o.events.iter().filter(|e| e.contract == CLEARING) {
+        for stored in txs.iter().filter(|t| t.audit.code == ValidationCode::Valid) {
+            let tx = Tx { stored, number: n };
+            for e in stored.events.iter().filter(|e| e.contract == CLEARING) {
                 event(channel, &tx, &e.name, &e.payload, &mut batch)?;
             }
         }
@@ -620,32 +610,24 @@ impl ReadModel {
     }
 }
 
-/// The statements deriving one event's rows.
-/// The transaction an event came from.
+/// The transaction an event came from, as its block stores it.
 struct Tx<'a> {
-    block: &'a Block,
-    /// The block's writes, decoded once for all its transactions and only if one asks.
-    writes: &'a std::cell::OnceCell<ledger::state::BlockUpdate>,
+    stored: &'a StoredTx,
+    /// The block's number.
     number: i64,
-    /// Its position in the block.
-    index: usize,
-    id: &'a str,
 }
 
 impl Tx<'_> {
+    fn id(&self) -> &str {
+        &self.stored.audit.tx_id
+    }
+
     /// The clearing contract's keys this transaction wrote that start with `prefix`, with
     /// their values (none for a delete).
     fn wrote(&self, prefix: &str) -> impl Iterator<Item = (&str, Option<&[u8]>)> {
-        self.writes
-            .get_or_init(|| block_update(self.block))
-            .writes
-            .iter()
-            .filter(move |w| {
-                w.version.tx_num == self.index as u64
-                    && w.namespace == CLEARING
-                    && w.key.starts_with(prefix)
-            })
-            .map(|w| (w.key.as_str(), w.value.as_deref()))
+        self.stored
+            .writes(CLEARING)
+            .filter(move |(key, _)| key.starts_with(prefix))
     }
 }
 
@@ -658,7 +640,7 @@ fn event(
 ) -> Result<(), ReadModelError> {
     let bad = |message: String| ReadModelError::Event {
         channel: channel.into(),
-        tx_id: tx.id.into(),
+        tx_id: tx.id().into(),
         event: name.into(),
         message,
     };
