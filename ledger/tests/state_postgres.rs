@@ -60,3 +60,16 @@ async fn postgres_passes_the_suite() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn postgres_claims_are_found_after_reopening() {
+    let Some(url) = pg_url() else { return };
+    let schema = format!(
+        "reopen_{}",
+        &ledger::tx::tx_id(&ledger::tx::nonce(), b"")[..12]
+    );
+    state_suite::claims_are_found_after_reopening(|| async {
+        PostgresState::connect(&url, &schema).await.unwrap()
+    })
+    .await;
+}

@@ -2,6 +2,7 @@
 //! the savepoint (last block applied), behind one trait with a SQLite and a PostgreSQL
 //! implementation.
 
+mod claim_filter;
 mod postgres;
 mod sqlite;
 

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{ConnectOptions, Connection, Row};
 
+use super::claim_filter::ClaimFilter;
 use super::{
     BlockUpdate, HistoryEntry, StateClaim, StateEntry, StateError, StateWrite, VersionedValue,
     WorldState, db, final_writes, key_string, next_block, to_i64, to_u64,
@@ -51,6 +52,8 @@ impl<'a> Columns<'a> {
 /// World state in a PostgreSQL schema.
 pub struct PostgresState {
     pool: PgPool,
+    /// Every claim in the schema, as a Bloom filter (`claim_filter`).
+    claim_filter: ClaimFilter,
 }
 
 impl PostgresState {
@@ -111,7 +114,9 @@ impl PostgresState {
                 .await
                 .map_err(db("creating the tables"))?;
         }
-        Ok(PostgresState { pool })
+        let claims = sqlx::query_as("SELECT ns, key FROM claims").fetch(&pool);
+        let claim_filter = ClaimFilter::filled(claims).await?;
+        Ok(PostgresState { pool, claim_filter })
     }
 }
 
@@ -235,6 +240,13 @@ impl WorldState for PostgresState {
     }
 
     async fn commit(&self, update: &BlockUpdate) -> Result<(), StateError> {
+        // Into the filter first: no claim is ever in the database and not in the filter.
+        self.claim_filter.add(
+            update
+                .claims
+                .iter()
+                .map(|c| (c.namespace.as_str(), c.key.as_str())),
+        );
         let mut tx = self.pool.begin().await.map_err(db("starting a commit"))?;
         // Lock the savepoint row so two committers cannot both pass the order check.
         let sp: Option<i64> =
@@ -391,9 +403,10 @@ impl WorldState for PostgresState {
         keys: &[String],
     ) -> Result<HashSet<String>, StateError> {
         let mut out = HashSet::new();
+        let keys = self.claim_filter.may_be_claimed(namespace, keys);
         let sql = "SELECT key FROM claims WHERE ns = $1 AND key = ANY($2)";
         for r in &self
-            .rows_for_keys(sql, namespace, keys, "reading claims")
+            .rows_for_keys(sql, namespace, &keys, "reading claims")
             .await?
         {
             out.insert(key_string(r.get("key"))?);
@@ -430,6 +443,8 @@ impl WorldState for PostgresState {
                 .await
                 .map_err(db("clearing the state"))?;
         }
-        tx.commit().await.map_err(db("clearing the state"))
+        tx.commit().await.map_err(db("clearing the state"))?;
+        self.claim_filter.clear();
+        Ok(())
     }
 }

@@ -12,6 +12,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool as Pool};
 
+use super::claim_filter::ClaimFilter;
 use super::{
     BlockUpdate, CHUNK, HistoryEntry, StateClaim, StateEntry, StateError, VersionedValue,
     WorldState, by_block, db, final_writes, key_string, next_block, to_i64, to_u64,
@@ -40,6 +41,8 @@ const SCHEMA: &[&str] = &[
 /// World state in a SQLite file.
 pub struct SqliteState {
     pool: Pool,
+    /// Every claim in the file, as a Bloom filter (`claim_filter`).
+    claim_filter: ClaimFilter,
 }
 
 impl SqliteState {
@@ -86,7 +89,9 @@ impl SqliteState {
                 .await
                 .map_err(db("creating the schema"))?;
         }
-        Ok(SqliteState { pool })
+        let claims = sqlx::query_as("SELECT ns, key FROM claims").fetch(&pool);
+        let claim_filter = ClaimFilter::filled(claims).await?;
+        Ok(SqliteState { pool, claim_filter })
     }
 }
 
@@ -280,6 +285,13 @@ impl WorldState for SqliteState {
     }
 
     async fn commit(&self, update: &BlockUpdate) -> Result<(), StateError> {
+        // Into the filter first: no claim is ever in the database and not in the filter.
+        self.claim_filter.add(
+            update
+                .claims
+                .iter()
+                .map(|c| (c.namespace.as_str(), c.key.as_str())),
+        );
         let mut tx = self.pool.begin().await.map_err(db("starting a commit"))?;
         let sp: Option<i64> = sqlx::query_scalar("SELECT block_num FROM savepoint WHERE id = 0")
             .fetch_optional(&mut *tx)
@@ -432,10 +444,11 @@ impl WorldState for SqliteState {
         keys: &[String],
     ) -> Result<HashSet<String>, StateError> {
         let mut out = HashSet::new();
+        let keys = self.claim_filter.may_be_claimed(namespace, keys);
         let sql = "SELECT key FROM claims \
                    WHERE ns = ? AND key IN (SELECT unhex(value) FROM json_each(?))";
         for r in &self
-            .rows_for_keys(sql, namespace, keys, "reading claims")
+            .rows_for_keys(sql, namespace, &keys, "reading claims")
             .await?
         {
             out.insert(key_string(r.get("key"))?);
@@ -472,6 +485,8 @@ impl WorldState for SqliteState {
                 .await
                 .map_err(db("clearing the state"))?;
         }
-        tx.commit().await.map_err(db("clearing the state"))
+        tx.commit().await.map_err(db("clearing the state"))?;
+        self.claim_filter.clear();
+        Ok(())
     }
 }

@@ -515,3 +515,44 @@ async fn claims_are_kept_apart_found_and_cleared(s: &impl WorldState) {
     assert!(s.claims().await.unwrap().is_empty());
     assert!(s.claimed("a", &asked).await.unwrap().is_empty());
 }
+
+/// Claims committed before a state is opened again are found after it, in their
+/// namespace only, and cannot be made twice: the database holds them, and whatever the
+/// state keeps of them in memory is filled from it when it opens. `open` opens the same
+/// store each time.
+pub async fn claims_are_found_after_reopening<S, F>(open: impl Fn() -> F)
+where
+    S: WorldState,
+    F: std::future::Future<Output = S>,
+{
+    let keys: Vec<String> = (0..3000).map(|i| format!("id{i:05}")).collect();
+    let s = open().await;
+    s.commit(&BlockUpdate {
+        block_num: 0,
+        writes: Vec::new(),
+        claims: keys.iter().map(|k| claim("a", k, v(0, 0))).collect(),
+    })
+    .await
+    .unwrap();
+    drop(s);
+    let s = open().await;
+    let mut asked = keys.clone();
+    asked.extend((0..3000).map(|i| format!("new{i:05}")));
+    let found = s.claimed("a", &asked).await.unwrap();
+    assert_eq!(found.len(), keys.len());
+    assert!(keys.iter().all(|k| found.contains(k)));
+    assert!(s.claimed("b", &keys).await.unwrap().is_empty());
+    let again = s
+        .commit(&BlockUpdate {
+            block_num: 1,
+            writes: Vec::new(),
+            claims: vec![claim("a", "id00042", v(1, 0))],
+        })
+        .await;
+    assert!(again.is_err(), "a key was claimed twice across a reopening");
+    // Cleared, then opened again: nothing is claimed any more.
+    s.clear().await.unwrap();
+    drop(s);
+    let s = open().await;
+    assert!(s.claimed("a", &keys).await.unwrap().is_empty());
+}
