@@ -5,6 +5,7 @@
 //! streams when it commits a block, and the read models all read stored blocks here.
 
 use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 
 use openssl::x509::X509;
 use prost::Message;
@@ -77,8 +78,6 @@ impl StoredTx {
 
 /// Every transaction of `block`, in order, each decoded once.
 pub fn block_transactions(block: &Block) -> Vec<StoredTx> {
-    // A block's transactions come from few certificates: each is parsed once.
-    let mut users: HashMap<Vec<u8>, String> = HashMap::new();
     stored_transactions(block)
         .map(|(index, code, payload)| {
             let (header, tx) = match payload {
@@ -89,13 +88,9 @@ pub fn block_transactions(block: &Block) -> Vec<StoredTx> {
                 None => (None, None),
             };
             let creator = header.as_ref().and_then(|h| h.creator.as_ref());
-            let user = match creator {
-                None => String::new(),
-                Some(c) => users
-                    .entry(c.cert_pem.clone())
-                    .or_insert_with(|| common_name(&c.cert_pem))
-                    .clone(),
-            };
+            let user = creator
+                .map(|c| common_name(&c.cert_pem))
+                .unwrap_or_default();
             let org = creator.map(|c| c.msp_id.clone()).unwrap_or_default();
             let proposal = tx
                 .as_ref()
@@ -133,8 +128,31 @@ pub fn block_transactions(block: &Block) -> Vec<StoredTx> {
         .collect()
 }
 
-/// A PEM certificate's common name, empty when it has none or does not parse.
+/// Certificates whose common names are remembered; past this many the memory starts again.
+const NAMES_KEPT: usize = 1024;
+
+/// A PEM certificate's common name, empty when it has none or does not parse. Blocks come
+/// from few certificates, so each is parsed once and its name remembered (the name depends
+/// on the certificate's bytes alone).
 fn common_name(pem: &[u8]) -> String {
+    static NAMES: OnceLock<Mutex<HashMap<Vec<u8>, String>>> = OnceLock::new();
+    let names = NAMES.get_or_init(Mutex::default);
+    if let Ok(known) = names.lock()
+        && let Some(name) = known.get(pem)
+    {
+        return name.clone();
+    }
+    let name = parse_common_name(pem);
+    if let Ok(mut known) = names.lock() {
+        if known.len() >= NAMES_KEPT {
+            known.clear();
+        }
+        known.insert(pem.to_vec(), name.clone());
+    }
+    name
+}
+
+fn parse_common_name(pem: &[u8]) -> String {
     X509::from_pem(pem)
         .ok()
         .and_then(|cert| {
@@ -164,6 +182,14 @@ mod tests {
 
     /// An envelope of a contract transaction `id` with these writes in `kv` and one event.
     fn envelope(id: &str, writes: Vec<KvWrite>) -> Vec<u8> {
+        envelope_by(id, writes, None)
+    }
+
+    fn envelope_by(
+        id: &str,
+        writes: Vec<KvWrite>,
+        creator: Option<crate::proto::SerializedIdentity>,
+    ) -> Vec<u8> {
         let response = ProposalResponsePayload {
             results: Some(TxRwSet {
                 ns_rwsets: vec![NsRwSet {
@@ -193,6 +219,7 @@ mod tests {
             header: Some(Header {
                 tx_id: id.into(),
                 timestamp_ms: 42,
+                creator,
                 ..Header::default()
             }),
             data: tx.encode_to_vec(),
@@ -267,5 +294,50 @@ mod tests {
         // The outcome the peer streamed at commit.
         assert_eq!(valid.outcome().events, valid.events);
         assert!(txs[1].outcome().events.is_empty());
+    }
+
+    #[test]
+    fn the_creator_is_named_by_its_certificate_however_often_it_signs() {
+        use crate::identity::{CertificateAuthority, Role};
+        let ca = CertificateAuthority::new("alpha", 30).unwrap();
+        let ann = ca
+            .issue("ann", Role::Client, 30)
+            .unwrap()
+            .serialized()
+            .clone();
+        let bob = ca
+            .issue("bob", Role::Client, 30)
+            .unwrap()
+            .serialized()
+            .clone();
+        let mut forged = ann.clone();
+        forged.cert_pem = b"not a certificate".to_vec();
+        let creators = [Some(ann.clone()), Some(bob), Some(ann), Some(forged), None];
+        let block = Block {
+            header: Some(BlockHeader::default()),
+            data: Some(BlockData {
+                envelopes: creators
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| envelope_by(&format!("t{i}"), Vec::new(), c.clone()))
+                    .collect(),
+            }),
+            metadata: None,
+        };
+        let seen: Vec<(String, String)> = block_transactions(&block)
+            .into_iter()
+            .map(|t| (t.audit.org, t.audit.user))
+            .collect();
+        let named = |org: &str, user: &str| (org.to_string(), user.to_string());
+        assert_eq!(
+            seen,
+            vec![
+                named("alpha", "ann"),
+                named("alpha", "bob"),
+                named("alpha", "ann"),
+                named("alpha", ""),
+                named("", ""),
+            ]
+        );
     }
 }

@@ -408,7 +408,9 @@ impl<'a> Context<'a> {
 /// A composite key as Fabric builds it: NUL, the object type, then each attribute
 /// followed by NUL. Composite keys sort together and never collide with plain keys.
 pub fn composite_key(object_type: &str, attrs: &[&str]) -> String {
-    let mut k = String::from('\u{0}');
+    let len = 2 + object_type.len() + attrs.iter().map(|a| a.len() + 1).sum::<usize>();
+    let mut k = String::with_capacity(len);
+    k.push('\u{0}');
     k.push_str(object_type);
     k.push('\u{0}');
     for a in attrs {
