@@ -166,7 +166,7 @@ fn parse_common_name(pem: &[u8]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::proto::{
         BlockData, BlockHeader, BlockMetadata, Envelope, Header, KvWrite, NsRwSet, Payload,
@@ -185,7 +185,8 @@ mod tests {
         envelope_by(id, writes, None)
     }
 
-    fn envelope_by(
+    /// The same, by `creator`: what validation's tests store too.
+    pub(crate) fn envelope_by(
         id: &str,
         writes: Vec<KvWrite>,
         creator: Option<crate::proto::SerializedIdentity>,

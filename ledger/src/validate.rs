@@ -843,7 +843,7 @@ impl UpdateBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::{BlockData, BlockHeader, BlockMetadata, NsRwSet};
+    use crate::proto::{BlockData, BlockHeader, BlockMetadata};
 
     fn write(key: &str, value: &str) -> KvWrite {
         KvWrite {
@@ -851,35 +851,6 @@ mod tests {
             is_delete: false,
             value: value.as_bytes().to_vec(),
         }
-    }
-
-    fn envelope_with(writes: Vec<KvWrite>) -> Vec<u8> {
-        let response = ProposalResponsePayload {
-            results: Some(TxRwSet {
-                ns_rwsets: vec![NsRwSet {
-                    namespace: "kv".into(),
-                    writes,
-                    ..NsRwSet::default()
-                }],
-            }),
-            ..ProposalResponsePayload::default()
-        };
-        let tx = EndorserTransaction {
-            response_payload: response.encode_to_vec(),
-            ..EndorserTransaction::default()
-        };
-        let payload = Payload {
-            header: Some(Header {
-                tx_id: "t".into(),
-                ..Header::default()
-            }),
-            data: tx.encode_to_vec(),
-        };
-        Envelope {
-            payload: payload.encode_to_vec(),
-            signature: Vec::new(),
-        }
-        .encode_to_vec()
     }
 
     #[test]
@@ -894,7 +865,7 @@ mod tests {
                 ..BlockHeader::default()
             }),
             data: Some(BlockData {
-                envelopes: vec![envelope_with(writes)],
+                envelopes: vec![crate::audit::tests::envelope_by("t", writes, None)],
             }),
             metadata: Some(BlockMetadata {
                 orderer_signature: None,
