@@ -13,7 +13,7 @@ use prost::Message;
 use crate::proto::{
     Block, ContractEvent, EndorserTransaction, Proposal, ProposalResponsePayload, TxRwSet, TxType,
 };
-use crate::validate::{TxOutcome, ValidationCode, stored_transactions, takes_effect};
+use crate::validate::{ValidationCode, stored_transactions, takes_effect};
 
 /// One transaction of a block as an auditor sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,15 +50,6 @@ pub struct StoredTx {
 }
 
 impl StoredTx {
-    /// The transaction's outcome as the peer reported it at commit.
-    pub fn outcome(&self) -> TxOutcome {
-        TxOutcome {
-            tx_id: self.audit.tx_id.clone(),
-            code: self.audit.code,
-            events: self.events.clone(),
-        }
-    }
-
     /// The writes of `namespace` this transaction made that take effect (the last write of
     /// each key), in order, with their values (none for a delete): what the commit applied
     /// for it.
@@ -292,9 +283,6 @@ pub(crate) mod tests {
         let garbage = &txs[2];
         assert_eq!(garbage.audit.index, 2);
         assert!(garbage.audit.tx_id.is_empty() && garbage.rwset.is_none());
-        // The outcome the peer streamed at commit.
-        assert_eq!(valid.outcome().events, valid.events);
-        assert!(txs[1].outcome().events.is_empty());
     }
 
     #[test]

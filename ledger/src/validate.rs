@@ -757,7 +757,7 @@ pub fn block_update(block: &Block) -> BlockUpdate {
 /// Whether each of a namespace's writes in one transaction takes effect: the last write of
 /// each key does, and the writes that take effect apply in their order. A map of each key's
 /// last write keeps this linear.
-pub fn takes_effect(writes: &[KvWrite]) -> Vec<bool> {
+pub(crate) fn takes_effect(writes: &[KvWrite]) -> Vec<bool> {
     let mut last: HashMap<&str, usize> = HashMap::with_capacity(writes.len());
     for (i, w) in writes.iter().enumerate() {
         last.insert(w.key.as_str(), i);

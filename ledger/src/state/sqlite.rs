@@ -122,29 +122,33 @@ fn hex_list(keys: &[String]) -> String {
     list
 }
 
-/// One multi-row insert of a group's rows: `head` (`INSERT INTO t (ns, …, block_num,
-/// tx_num) SELECT `), the group's namespace and block bound once, each row's `values`
-/// values and then its transaction's number from a `VALUES` list (`bind` binds them), and
-/// `tail`.
-fn grouped_insert<T>(
-    head: &'static str,
-    (ns, block): (&str, u64),
-    values: usize,
-    rows: &[T],
-    bind: impl FnMut(Separated<'_, Sqlite, &'static str>, &T),
-    tail: &'static str,
-) -> QueryBuilder<Sqlite> {
-    let mut qb = QueryBuilder::<Sqlite>::new(head);
-    qb.push_bind(ns.to_string());
-    for c in 1..=values {
-        qb.push(format_args!(", column{c}"));
+/// The rows of each group inserted with the group's namespace and block bound once per
+/// statement: `head` (`INSERT INTO t (ns, …, block_num, tx_num) SELECT `), then each row's
+/// `values` values and its transaction's number from a `VALUES` list (`bind` binds them),
+/// then `tail`; `CHUNK` rows a statement.
+async fn insert_groups<T>(
+    tx: &mut sqlx::SqliteConnection,
+    groups: Vec<(&str, u64, Vec<&T>)>,
+    (head, values, tail): (&'static str, usize, &'static str),
+    mut bind: impl FnMut(Separated<'_, Sqlite, &'static str>, &T),
+    action: &'static str,
+) -> Result<(), StateError> {
+    for (ns, block, group) in groups {
+        for chunk in group.chunks(CHUNK) {
+            let mut qb = QueryBuilder::<Sqlite>::new(head);
+            qb.push_bind(ns.to_string());
+            for c in 1..=values {
+                qb.push(format_args!(", column{c}"));
+            }
+            qb.push(", ")
+                .push_bind(to_i64(block))
+                .push(format_args!(", column{} FROM (", values + 1));
+            qb.push_values(chunk, |row, item| bind(row, item));
+            qb.push(") AS r").push(tail);
+            qb.build().execute(&mut *tx).await.map_err(db(action))?;
+        }
     }
-    qb.push(", ")
-        .push_bind(to_i64(block))
-        .push(format_args!(", column{} FROM (", values + 1));
-    qb.push_values(rows, bind);
-    qb.push(") AS r").push(tail);
-    qb
+    Ok(())
 }
 
 impl SqliteState {
@@ -308,27 +312,23 @@ impl WorldState for SqliteState {
         // A group's namespace and block are bound once per statement, a row's key, value
         // and transaction each once. (`WHERE true` tells SQLite's parser that `ON CONFLICT`
         // is the upsert's, not a join's.)
-        for (ns, block, group) in writes_by_block(puts) {
-            for chunk in group.chunks(CHUNK) {
-                grouped_insert(
-                    "INSERT INTO state (ns, key, value, block_num, tx_num) SELECT ",
-                    (ns, block),
-                    2,
-                    chunk,
-                    |mut row, w| {
-                        row.push_bind(w.key.as_bytes())
-                            .push_bind(w.value.as_deref().unwrap_or_default())
-                            .push_bind(to_i64(w.version.tx_num));
-                    },
-                    " WHERE true ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, \
-                     block_num = excluded.block_num, tx_num = excluded.tx_num",
-                )
-                .build()
-                .execute(&mut *tx)
-                .await
-                .map_err(db("writing keys"))?;
-            }
-        }
+        insert_groups(
+            &mut tx,
+            writes_by_block(puts),
+            (
+                "INSERT INTO state (ns, key, value, block_num, tx_num) SELECT ",
+                2,
+                " WHERE true ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, \
+                 block_num = excluded.block_num, tx_num = excluded.tx_num",
+            ),
+            |mut row, w| {
+                row.push_bind(w.key.as_bytes())
+                    .push_bind(w.value.as_deref().unwrap_or_default())
+                    .push_bind(to_i64(w.version.tx_num));
+            },
+            "writing keys",
+        )
+        .await?;
         for w in deletes {
             sqlx::query(DELETE_KEY)
                 .bind(&w.namespace)
@@ -337,49 +337,41 @@ impl WorldState for SqliteState {
                 .await
                 .map_err(db("deleting a key"))?;
         }
-        for (ns, block, group) in writes_by_block(&update.writes) {
-            for chunk in group.chunks(CHUNK) {
-                grouped_insert(
-                    "INSERT INTO history (ns, key, value, block_num, tx_num) SELECT ",
-                    (ns, block),
-                    2,
-                    chunk,
-                    |mut row, w| {
-                        row.push_bind(w.key.as_bytes())
-                            .push_bind(w.value.as_deref())
-                            .push_bind(to_i64(w.version.tx_num));
-                    },
-                    "",
-                )
-                .build()
-                .execute(&mut *tx)
-                .await
-                .map_err(db("writing history"))?;
-            }
-        }
+        insert_groups(
+            &mut tx,
+            writes_by_block(&update.writes),
+            (
+                "INSERT INTO history (ns, key, value, block_num, tx_num) SELECT ",
+                2,
+                "",
+            ),
+            |mut row, w| {
+                row.push_bind(w.key.as_bytes())
+                    .push_bind(w.value.as_deref())
+                    .push_bind(to_i64(w.version.tx_num));
+            },
+            "writing history",
+        )
+        .await?;
         let claims = update
             .claims
             .iter()
             .map(|c| (c.namespace.as_str(), c.version.block_num, c));
-        for (ns, block, group) in by_block(claims) {
-            for chunk in group.chunks(CHUNK) {
-                grouped_insert(
-                    "INSERT INTO claims (ns, key, block_num, tx_num) SELECT ",
-                    (ns, block),
-                    1,
-                    chunk,
-                    |mut row, c| {
-                        row.push_bind(c.key.as_bytes())
-                            .push_bind(to_i64(c.version.tx_num));
-                    },
-                    "",
-                )
-                .build()
-                .execute(&mut *tx)
-                .await
-                .map_err(db("writing claims"))?;
-            }
-        }
+        insert_groups(
+            &mut tx,
+            by_block(claims),
+            (
+                "INSERT INTO claims (ns, key, block_num, tx_num) SELECT ",
+                1,
+                "",
+            ),
+            |mut row, c| {
+                row.push_bind(c.key.as_bytes())
+                    .push_bind(to_i64(c.version.tx_num));
+            },
+            "writing claims",
+        )
+        .await?;
         sqlx::query(
             "INSERT INTO savepoint (id, block_num) VALUES (0, ?) \
              ON CONFLICT (id) DO UPDATE SET block_num = excluded.block_num",
