@@ -344,7 +344,8 @@ B1,voice,alpha,beta,441234567,4930123456,2026-10-03T10:00:00Z,61
         Backend::Sqlite => {
             let db = network::peer_dir(dir.path(), "beta", &pair_channel("alpha", "beta"))
                 .join("state.sqlite");
-            let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+            let pool = ledger::state::pool_options::<sqlx::Sqlite>()
+                .connect(&format!("sqlite://{}", db.display()))
                 .await
                 .unwrap();
             let (value,): (Vec<u8>,) =
@@ -365,7 +366,10 @@ B1,voice,alpha,beta,441234567,4930123456,2026-10-03T10:00:00Z,61
         }
         Backend::Postgres(url) => {
             // One schema per peer and channel: beta's peer on `alpha.beta`.
-            let pool = sqlx::PgPool::connect(url).await.unwrap();
+            let pool = ledger::state::pool_options::<sqlx::Postgres>()
+                .connect(url)
+                .await
+                .unwrap();
             let table = "\"beta__alpha_beta\".state";
             let (value,): (Vec<u8>,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "SELECT value FROM {table} WHERE ns = $1 AND key = $2"

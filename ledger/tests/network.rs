@@ -543,7 +543,8 @@ async fn a_peer_that_stops_committing_is_seen_at_once() {
     assert!(net.health().is_ok());
     // beta's world state loses its table behind the peer's back: its next commit fails.
     let db = ledger::network::peer_dir(dir.path(), "beta", CONSORTIUM_CHANNEL).join("state.sqlite");
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+    let pool = ledger::state::pool_options::<sqlx::Sqlite>()
+        .connect(&format!("sqlite://{}", db.display()))
         .await
         .unwrap();
     sqlx::query("DROP TABLE state")

@@ -33,7 +33,10 @@ impl Fresh for FirstLayout {
         let opts = sqlx::sqlite::SqliteConnectOptions::new()
             .filename(&path)
             .create_if_missing(true);
-        let pool = sqlx::SqlitePool::connect_with(opts).await.unwrap();
+        let pool = ledger::state::pool_options::<sqlx::Sqlite>()
+            .connect_with(opts)
+            .await
+            .unwrap();
         for stmt in [
             "CREATE TABLE state (ns TEXT NOT NULL, key BLOB NOT NULL, value BLOB NOT NULL, \
              block_num INTEGER NOT NULL, tx_num INTEGER NOT NULL, PRIMARY KEY (ns, key)) WITHOUT ROWID",
@@ -87,10 +90,10 @@ async fn new_files_keep_values_out_of_the_key_index() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.sqlite");
     drop(SqliteState::open(&path).await.unwrap());
-    let pool =
-        sqlx::SqlitePool::connect_with(sqlx::sqlite::SqliteConnectOptions::new().filename(&path))
-            .await
-            .unwrap();
+    let pool = ledger::state::pool_options::<sqlx::Sqlite>()
+        .connect_with(sqlx::sqlite::SqliteConnectOptions::new().filename(&path))
+        .await
+        .unwrap();
     for table in ["state", "history"] {
         let sql: String = sqlx::query_scalar("SELECT sql FROM sqlite_master WHERE name = ?")
             .bind(table)

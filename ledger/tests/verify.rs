@@ -137,7 +137,8 @@ async fn a_tampered_world_state_is_found() {
     busy_network(dir.path()).await;
     // Change a value behind the ledger's back, as a rogue admin with SQL access might.
     let db = peer_dir(dir.path(), "alpha", CONSORTIUM_CHANNEL).join("state.sqlite");
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+    let pool = ledger::state::pool_options::<sqlx::Sqlite>()
+        .connect(&format!("sqlite://{}", db.display()))
         .await
         .unwrap();
     sqlx::query("UPDATE state SET value = X'00' WHERE key = CAST('k1' AS BLOB)")
@@ -147,7 +148,8 @@ async fn a_tampered_world_state_is_found() {
     pool.close().await;
     // Take a claim out of gamma's state and put in one no transaction made.
     let db = peer_dir(dir.path(), "gamma", CONSORTIUM_CHANNEL).join("state.sqlite");
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+    let pool = ledger::state::pool_options::<sqlx::Sqlite>()
+        .connect(&format!("sqlite://{}", db.display()))
         .await
         .unwrap();
     sqlx::query("DELETE FROM claims WHERE key = CAST('c1' AS BLOB)")

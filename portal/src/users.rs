@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use settlement::carrier::CarrierId;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool};
 
 /// Why the user store failed.
 #[derive(Debug, thiserror::Error)]
@@ -143,7 +143,7 @@ impl Users {
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal);
-        let pool = SqlitePoolOptions::new()
+        let pool = ledger::state::pool_options::<sqlx::Sqlite>()
             .max_connections(4)
             .connect_with(opts)
             .await?;

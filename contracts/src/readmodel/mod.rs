@@ -11,6 +11,7 @@ use std::sync::Arc;
 use ledger::audit::{StoredTx, block_transactions};
 use ledger::ledger::ChannelLedger;
 use ledger::proto::Block;
+use ledger::state::pool_options;
 use ledger::validate::ValidationCode;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
@@ -327,11 +328,11 @@ impl ReadModel {
             .synchronous(sqlx::sqlite::SqliteSynchronous::Normal);
         // One writer (followers of several channels take turns), and readers beside it:
         // in WAL mode readers never wait for the writer nor it for them.
-        let write = sqlx::sqlite::SqlitePoolOptions::new()
+        let write = pool_options::<sqlx::Sqlite>()
             .max_connections(1)
             .connect_with(opts.clone())
             .await?;
-        let read = sqlx::sqlite::SqlitePoolOptions::new()
+        let read = pool_options::<sqlx::Sqlite>()
             .max_connections(SQLITE_READERS)
             .connect_with(opts)
             .await?;
@@ -348,7 +349,10 @@ impl ReadModel {
             .chars()
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
             .collect();
-        let base = PgPool::connect(url).await?;
+        let base = pool_options::<sqlx::Postgres>()
+            .max_connections(1)
+            .connect(url)
+            .await?;
         // The name is made of ASCII letters, digits and underscores only.
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "CREATE SCHEMA IF NOT EXISTS \"{schema}\""
@@ -357,7 +361,7 @@ impl ReadModel {
         .await?;
         base.close().await;
         let opts: sqlx::postgres::PgConnectOptions = url.parse()?;
-        let pool = sqlx::postgres::PgPoolOptions::new()
+        let pool = pool_options::<sqlx::Postgres>()
             .max_connections(2)
             .connect_with(opts.options([("search_path", schema.as_str())]))
             .await?;

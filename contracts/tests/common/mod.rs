@@ -39,7 +39,8 @@ pub async fn postgres() -> Option<Backend> {
         "clearing_{}",
         &ledger::tx::tx_id(&ledger::tx::nonce(), b"")[..12]
     );
-    let pool = sqlx::PgPool::connect(&url)
+    let pool = ledger::state::pool_options::<sqlx::Postgres>()
+        .connect(&url)
         .await
         .expect("PostgreSQL answers");
     // The name is ours: a fixed prefix and hex digits.

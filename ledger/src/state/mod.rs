@@ -3,9 +3,11 @@
 //! implementation.
 
 mod claim_filter;
+mod pool;
 mod postgres;
 mod sqlite;
 
+pub use pool::pool_options;
 pub use postgres::PostgresState;
 pub use sqlite::SqliteState;
 

@@ -6,13 +6,13 @@ use std::str::FromStr;
 use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{ConnectOptions, Connection, Row};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgRow};
+use sqlx::{ConnectOptions, Connection, Postgres, Row};
 
 use super::claim_filter::ClaimFilter;
 use super::{
     BlockUpdate, HistoryEntry, StateClaim, StateEntry, StateError, StateWrite, VersionedValue,
-    WorldState, db, final_writes, key_string, next_block, to_i64, to_u64,
+    WorldState, db, final_writes, key_string, next_block, pool_options, to_i64, to_u64,
 };
 use crate::proto::Version;
 
@@ -103,7 +103,7 @@ impl PostgresState {
         .map_err(db("creating the schema"))?;
         conn.close().await.map_err(db("connecting to PostgreSQL"))?;
         let opts = base.options([("search_path", schema)]);
-        let pool = PgPoolOptions::new()
+        let pool = pool_options::<Postgres>()
             .max_connections(4)
             .connect_with(opts)
             .await

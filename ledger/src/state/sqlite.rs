@@ -7,15 +7,13 @@ use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use sqlx::query_builder::Separated;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool as Pool};
 
 use super::claim_filter::ClaimFilter;
 use super::{
     BlockUpdate, CHUNK, HistoryEntry, StateClaim, StateEntry, StateError, VersionedValue,
-    WorldState, by_block, db, final_writes, key_string, next_block, to_i64, to_u64,
+    WorldState, by_block, db, final_writes, key_string, next_block, pool_options, to_i64, to_u64,
     writes_by_block,
 };
 use crate::proto::Version;
@@ -62,7 +60,7 @@ impl SqliteState {
             // of the 1.3 GB peak of `bench clearing --records 1000000` (BENCHMARKS.md).
             .pragma("cache_size", "-4096")
             .pragma("mmap_size", "0");
-        let pool = SqlitePoolOptions::new()
+        let pool = pool_options::<Sqlite>()
             .max_connections(4)
             .connect_with(opts)
             .await
@@ -74,12 +72,17 @@ impl SqliteState {
     pub async fn in_memory() -> Result<Self, StateError> {
         let opts =
             SqliteConnectOptions::from_str("sqlite::memory:").map_err(db("opening SQLite"))?;
-        let pool = SqlitePoolOptions::new()
+        let pool = pool_options::<Sqlite>()
             .max_connections(1)
             .connect_with(opts)
             .await
             .map_err(db("opening SQLite"))?;
         Self::init(pool).await
+    }
+
+    #[cfg(test)]
+    pub(crate) fn pool(&self) -> &Pool {
+        &self.pool
     }
 
     async fn init(pool: SqlitePool) -> Result<Self, StateError> {
