@@ -21,6 +21,7 @@ pub mod readmodel;
 mod rows;
 pub mod statement;
 mod store;
+pub mod stored;
 pub mod stream;
 pub mod usage;
 

@@ -87,7 +87,12 @@ impl<'de, S: Deserialize<'de>> Deserialize<'de> for StoredRecord<S> {
                 })
             }
         }
-        d.deserialize_any(V(PhantomData))
+        // JSON has two forms to tell apart; a binary form (`stored`) has the array only.
+        if d.is_human_readable() {
+            d.deserialize_any(V(PhantomData))
+        } else {
+            d.deserialize_tuple(5, V(PhantomData))
+        }
     }
 }
 

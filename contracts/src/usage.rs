@@ -65,8 +65,8 @@ pub struct ChargeTotal {
     pub charge: Decimal,
 }
 
-/// One accepted record as the world state keeps it for reconciliation; stored as
-/// `[id, a, b, start, units]` (see `rows`). Its text is owned, or borrowed from the stored
+/// One accepted record as the world state keeps it for reconciliation, in the order
+/// `[id, a, b, start, units]` (see `rows` and `stored`). Its text is owned, or borrowed from the stored
 /// bytes where it can be ([`Text`]) when a statement reads every record of a period.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredRecord<S = String> {
@@ -91,8 +91,8 @@ pub struct StoredBatch<S = String> {
     pub records: Vec<StoredRecord<S>>,
 }
 
-/// Text read from stored JSON: borrowed from the bytes, or owned when the JSON escapes a
-/// character.
+/// Text read from a stored value: borrowed from the bytes, or owned when stored JSON escapes
+/// a character.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Text<'a>(pub std::borrow::Cow<'a, str>);
 
@@ -472,8 +472,10 @@ pub async fn submit(
             reporter.as_str(),
             &tx,
         );
-        let batch = StoredBatch { reporter, records };
-        put_json(ctx, &key, &batch)?;
+        let value = StoredBatch { reporter, records }
+            .to_stored()
+            .map_err(|e| ContractError::internal(format!("{key:?} not encoded: {e}")))?;
+        ctx.put(&key, value)?;
     }
     put_json(ctx, &keys::batch(&tx), &summary)?;
     emit(

@@ -1,5 +1,6 @@
 //! The seeds reach deep: the checked-in envelopes and blocks pass validation's stateless
-//! checks against the checked-in genesis, and the contract target's world state sets up.
+//! checks against the checked-in genesis, the contract target's world state sets up, and the
+//! stored batches read.
 //! (`cargo test --manifest-path fuzz/Cargo.toml`, stable is enough.)
 
 use std::path::Path;
@@ -61,5 +62,15 @@ fn the_contract_state_is_set_up_and_seeds_run() {
     let _ = iclear_fuzz::clearing_state();
     for (_, bytes) in seeds("contract") {
         iclear_fuzz::invoke_clearing(&bytes);
+    }
+}
+
+#[test]
+fn the_stored_batch_seeds_read_in_both_forms() {
+    use contracts::usage::StoredBatch;
+    for (name, bytes) in seeds("stored_batch") {
+        let batch =
+            StoredBatch::<String>::from_stored(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(batch.records.len(), 2, "{name}");
     }
 }

@@ -26,8 +26,7 @@ use settlement::reconcile::{SideRecord, match_records};
 use settlement::statement::{Statement, StatementScope, StatementSums};
 
 use super::{StatementId, deal_in_force, refused, usage_of};
-use crate::usage::{StoredBatch, Text};
-use crate::{agreement, ratesheet};
+use crate::{agreement, ratesheet, stored};
 
 /// The records (both sides) a pass holds before its range is cut, unless set otherwise
 /// ([`set_records_per_pass`]): about 40 MB of the engine's records, with the sort keys and
@@ -44,7 +43,7 @@ pub fn set_records_per_pass(n: usize) {
 }
 
 /// Stored batches read from the world state at a time.
-const BATCHES_PER_READ: u32 = 4;
+pub(super) const BATCHES_PER_READ: u32 = 4;
 
 /// What a statement is ordered and grouped by.
 type Key = (Number, Number);
@@ -158,35 +157,28 @@ async fn read(
         scope.period.from().ceil_secs(),
         scope.period.to().ceil_secs(),
     );
-    ctx.range_each_by_partial_composite_key(
-        "records",
-        &[payer.as_str(), payee.as_str(), service.as_str()],
-        BATCHES_PER_READ,
-        |key, raw| {
-            // The records' text borrowed from the stored bytes: a pass reads every record of
-            // the period and keeps few.
-            let batch: StoredBatch<Text<'_>> =
-                serde_json::from_slice(&raw).map_err(|e| ContractError::corrupt(key, e))?;
-            let side = usize::from(batch.reporter != payer);
-            for r in batch
-                .records
-                .iter()
-                .filter(|r| lo <= r.start && r.start < hi)
-            {
-                let usage = usage_of(r, payer, payee, service)?;
-                if !pass.wants(&(usage.a_number, usage.b_number)) {
-                    continue;
-                }
-                let rated = sheet.rate(&usage).map_err(|e| refused(e.to_string()))?;
-                let record = CdrView {
-                    record_id: &r.id,
-                    usage,
-                };
-                pass.hold(side, SideRecord::new(&record, rated));
+    stored::each_batch(ctx, (payer, payee, service), BATCHES_PER_READ, |batch| {
+        // The records' text is borrowed from the stored bytes: a pass reads every record of
+        // the period and keeps few.
+        let side = usize::from(batch.reporter != payer);
+        for r in batch
+            .records
+            .iter()
+            .filter(|r| lo <= r.start && r.start < hi)
+        {
+            let usage = usage_of(r, payer, payee, service)?;
+            if !pass.wants(&(usage.a_number, usage.b_number)) {
+                continue;
             }
-            Ok(())
-        },
-    )
+            let rated = sheet.rate(&usage).map_err(|e| refused(e.to_string()))?;
+            let record = CdrView {
+                record_id: &r.id,
+                usage,
+            };
+            pass.hold(side, SideRecord::new(&record, rated));
+        }
+        Ok(())
+    })
     .await
 }
 

@@ -18,13 +18,13 @@ use settlement::time::{Instant, Timestamp};
 
 mod compute;
 
-use compute::{Computed, compute};
+use compute::{BATCHES_PER_READ, Computed, compute};
 pub use compute::{RECORDS_PER_PASS, set_records_per_pass};
 
 use crate::deal::{DealRecord, DealState};
 use crate::store::{caller, emit, fetch, get_json, now, put_json, range_json};
-use crate::usage::{BatchSummary, StoredBatch, StoredRecord};
-use crate::{account, agreement, keys, ratesheet};
+use crate::usage::{BatchSummary, StoredRecord};
+use crate::{account, agreement, keys, ratesheet, stored};
 
 /// Which statement: payer, payee, service and period as given.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -490,21 +490,18 @@ async fn stored_records(
     hi: i64,
 ) -> Result<[Vec<StoredRecord>; 2], ContractError> {
     let mut sides: [Vec<StoredRecord>; 2] = [Vec::new(), Vec::new()];
-    for (_, batch) in range_json::<StoredBatch>(
-        ctx,
-        "records",
-        &[payer.as_str(), payee.as_str(), service.as_str()],
-    )
-    .await?
-    {
+    stored::each_batch(ctx, (payer, payee, service), BATCHES_PER_READ, |batch| {
         let side = usize::from(batch.reporter != payer);
         sides[side].extend(
             batch
                 .records
                 .into_iter()
-                .filter(|r| lo <= r.start && r.start < hi),
+                .filter(|r| lo <= r.start && r.start < hi)
+                .map(StoredRecord::into_owned),
         );
-    }
+        Ok(())
+    })
+    .await?;
     Ok(sides)
 }
 
