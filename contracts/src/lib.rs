@@ -10,6 +10,7 @@
 mod account;
 pub mod agreement;
 pub mod api;
+pub mod binary;
 pub mod client;
 pub mod deal;
 pub mod dispute;

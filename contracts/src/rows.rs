@@ -3,7 +3,8 @@
 //! name, and a batch's event groups its rated records by direction so that payer, payee,
 //! service and currency are written once per direction instead of once per record. These
 //! values are in blocks and in the world state, so both readers also accept the first form
-//! (objects), which blocks and states written before keep.
+//! (objects), which blocks and states written before keep. The same impls write and read
+//! the binary form (`binary`), which has the tuples only.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -87,7 +88,7 @@ impl<'de, S: Deserialize<'de>> Deserialize<'de> for StoredRecord<S> {
                 })
             }
         }
-        // JSON has two forms to tell apart; a binary form (`stored`) has the array only.
+        // JSON has two forms to tell apart; the binary form (`binary`) has the tuple only.
         if d.is_human_readable() {
             d.deserialize_any(V(PhantomData))
         } else {
@@ -163,7 +164,12 @@ impl<'de> Deserialize<'de> for RatedRow {
                 Ok(r)
             }
         }
-        d.deserialize_seq(V)
+        // A binary form (`binary`) writes a tuple without its length; JSON an array.
+        if d.is_human_readable() {
+            d.deserialize_seq(V)
+        } else {
+            d.deserialize_tuple(9, V)
+        }
     }
 }
 
@@ -232,17 +238,7 @@ mod tests {
             CarrierId::parse("beta").unwrap(),
         );
         let eur = Some("EUR".parse().unwrap());
-        let row = |id: &str| RatedRow {
-            record_id: id.into(),
-            a_number: "4930123456".into(),
-            b_number: "4420555123".into(),
-            start: 1_790_000_000,
-            units: 61,
-            prefix: "44".into(),
-            destination: "UK".into(),
-            billable: 120,
-            charge: Decimal::new(1234, 4),
-        };
+        let row = |id: &str| crate::binary::tests::row(id, Decimal::new(1234, 4));
         let record = |r: RatedRow, payer, payee| RatedRecord {
             record_id: r.record_id,
             payer,

@@ -2,60 +2,29 @@
 //! direction (`keys::records`), written by `usage.submit` and read by every statement of
 //! the direction, once per pass (`statement::compute`).
 //!
-//! The value is the byte [`BINARY`] followed by the [`StoredBatch`] in postcard: strings
-//! with their length in front, integers as variable-length bytes. A statement reads these
-//! values far more often than they are written, and postcard reads a record about as fast
-//! as it can be copied, where JSON has to scan each string for escapes. Batches stored as
-//! JSON, the form before, start with `{` and are still read.
+//! The value is the [`StoredBatch`] in the binary form of `binary`: a statement reads these
+//! values far more often than they are written. Batches stored as JSON, the form before,
+//! are still read.
 
 use ledger::contract::{Context, ContractError};
 use serde::{Deserialize, Serialize};
 use settlement::carrier::CarrierId;
 use settlement::service::Service;
 
+use crate::binary::{self, FormError};
 use crate::usage::{StoredBatch, StoredRecord, Text};
-
-/// The first byte of a batch stored in its binary form.
-const BINARY: u8 = 1;
-
-/// A stored batch that cannot be read.
-#[derive(Debug, thiserror::Error)]
-pub enum StoredBatchError {
-    /// The value is empty.
-    #[error("the stored batch is empty")]
-    Empty,
-    /// The binary form does not decode.
-    #[error("the stored batch does not decode: {0}")]
-    Binary(#[from] postcard::Error),
-    /// The binary form decodes but bytes are left after it.
-    #[error("{0} bytes follow the stored batch")]
-    Trailing(usize),
-    /// The JSON form does not decode.
-    #[error("the stored batch (JSON) does not decode: {0}")]
-    Json(#[from] serde_json::Error),
-}
 
 impl<S: Serialize> StoredBatch<S> {
     /// The value the world state keeps for this batch.
-    pub fn to_stored(&self) -> Result<Vec<u8>, StoredBatchError> {
-        Ok(postcard::to_extend(self, vec![BINARY])?)
+    pub fn to_stored(&self) -> Result<Vec<u8>, FormError> {
+        binary::to_binary(self)
     }
 }
 
 impl<'de, S: Deserialize<'de>> StoredBatch<S> {
     /// Reads a value the world state keeps, in either form.
-    pub fn from_stored(bytes: &'de [u8]) -> Result<Self, StoredBatchError> {
-        match bytes.split_first() {
-            None => Err(StoredBatchError::Empty),
-            Some((&BINARY, rest)) => {
-                let (batch, left) = postcard::take_from_bytes(rest)?;
-                match left.len() {
-                    0 => Ok(batch),
-                    n => Err(StoredBatchError::Trailing(n)),
-                }
-            }
-            Some(_) => Ok(serde_json::from_slice(bytes)?),
-        }
+    pub fn from_stored(bytes: &'de [u8]) -> Result<Self, FormError> {
+        binary::read::<Self, Self, Self>(bytes)
     }
 }
 
@@ -127,7 +96,7 @@ mod tests {
     #[test]
     fn a_batch_reads_back_owned_and_borrowed() {
         let stored = batch().to_stored().unwrap();
-        assert_eq!(stored[0], BINARY);
+        assert_eq!(stored[0], 1);
         assert_eq!(
             StoredBatch::<String>::from_stored(&stored).unwrap(),
             batch()
@@ -167,7 +136,7 @@ mod tests {
         let stored = batch().to_stored().unwrap();
         assert!(matches!(
             StoredBatch::<String>::from_stored(&[]),
-            Err(StoredBatchError::Empty)
+            Err(FormError::Empty)
         ));
         // Cut anywhere, the value is refused, never read as fewer records.
         for end in 1..stored.len() {
@@ -180,7 +149,7 @@ mod tests {
         longer.push(0);
         assert!(matches!(
             StoredBatch::<String>::from_stored(&longer),
-            Err(StoredBatchError::Trailing(1))
+            Err(FormError::Trailing(1))
         ));
         // A reporter that is not a carrier id, and text that is not UTF-8.
         let mut bad = batch();
@@ -196,7 +165,7 @@ mod tests {
         bytes[2..7].copy_from_slice(b"ALPHA");
         assert!(matches!(
             StoredBatch::<String>::from_stored(&bytes),
-            Err(StoredBatchError::Binary(_))
+            Err(FormError::Binary(_))
         ));
         assert!(StoredBatch::<String>::from_stored(b"not json").is_err());
     }
@@ -223,7 +192,7 @@ mod tests {
         /// Any bytes after the tag are read or refused, never a panic.
         #[test]
         fn any_bytes_are_read_or_refused(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
-            let mut value = vec![BINARY];
+            let mut value = vec![1];
             value.extend(bytes);
             let _ = StoredBatch::<Text<'_>>::from_stored(&value);
         }

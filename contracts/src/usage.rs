@@ -17,7 +17,7 @@ use settlement::service::Service;
 
 use settlement::money::Currency;
 
-use crate::store::{caller, emit, fetch, get_json, put_json};
+use crate::store::{caller, fetch, get_json, put_json};
 use crate::{agreement, keys, ratesheet};
 
 /// `usage.submit`'s request: the other carrier of the channel and the batch, native CSV
@@ -173,7 +173,8 @@ pub struct RatedDirection {
     pub records: Vec<RatedRow>,
 }
 
-/// The event of a committed batch: its counts and its rated records.
+/// The event of a committed batch: its counts and its rated records. Its payload is in the
+/// binary form of `binary` ([`BatchEvent::to_bytes`]); blocks written before carry JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BatchEvent {
     /// The transaction.
@@ -478,20 +479,20 @@ pub async fn submit(
         ctx.put(&key, value)?;
     }
     put_json(ctx, &keys::batch(&tx), &summary)?;
-    emit(
-        ctx,
-        "batch",
-        &BatchEvent {
-            tx_id: tx,
-            reporter,
-            counterparty,
-            rejected: summary.rejected.clone(),
-            rows: summary.rows,
-            accepted: summary.accepted,
-            records: Vec::new(),
-            directions: rated.into_values().collect(),
-        },
-    )?;
+    let event = BatchEvent {
+        tx_id: tx,
+        reporter,
+        counterparty,
+        rejected: summary.rejected.clone(),
+        rows: summary.rows,
+        accepted: summary.accepted,
+        records: Vec::new(),
+        directions: rated.into_values().collect(),
+    };
+    let payload = event
+        .to_bytes()
+        .map_err(|e| ContractError::internal(format!("event batch not encoded: {e}")))?;
+    ctx.set_event("batch", payload);
     Ok(summary)
 }
 

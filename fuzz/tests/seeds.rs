@@ -1,6 +1,6 @@
 //! The seeds reach deep: the checked-in envelopes and blocks pass validation's stateless
 //! checks against the checked-in genesis, the contract target's world state sets up, and the
-//! stored batches read.
+//! stored batches and batch events read.
 //! (`cargo test --manifest-path fuzz/Cargo.toml`, stable is enough.)
 
 use std::path::Path;
@@ -72,5 +72,14 @@ fn the_stored_batch_seeds_read_in_both_forms() {
         let batch =
             StoredBatch::<String>::from_stored(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(batch.records.len(), 2, "{name}");
+    }
+}
+
+#[test]
+fn the_batch_event_seeds_read_in_every_form() {
+    use contracts::usage::BatchEvent;
+    for (name, bytes) in seeds("batch_event") {
+        let event = BatchEvent::from_bytes(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(event.rated_records().count() > 0, "{name}");
     }
 }

@@ -656,7 +656,7 @@ fn event(
     let ch = || Val::from(channel);
     match name {
         "batch" => {
-            let b: BatchEvent = serde_json::from_slice(payload).map_err(|e| bad(e.to_string()))?;
+            let b = BatchEvent::from_bytes(payload).map_err(|e| bad(e.to_string()))?;
             let rejected = serde_json::to_string(&b.rejected).map_err(|e| bad(e.to_string()))?;
             batch.push(
                 "INSERT INTO rm_batches (channel, tx_id, block, reporter, counterparty, rows_total, accepted, rejected) \

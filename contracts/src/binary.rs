@@ -1,0 +1,246 @@
+//! The binary form of the two values every accepted record passes through: a batch's stored
+//! records in the world state (`stored`), which every statement pass reads, and a batch's
+//! event in the block, which each read model decodes.
+//!
+//! A value is the byte [`BINARY`] followed by the value in postcard: strings with their
+//! length in front, integers as variable-length bytes, no field names. A record reads about
+//! as fast as it can be copied, where JSON scans every string for escapes. Values written
+//! as JSON before (they start with `{`) still read.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use settlement::carrier::CarrierId;
+
+use crate::usage::{BatchEvent, RatedDirection, RatedRecord};
+
+/// The first byte of a value in its binary form.
+const BINARY: u8 = 1;
+
+/// A stored value or an event that cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum FormError {
+    /// The value is empty.
+    #[error("the value is empty")]
+    Empty,
+    /// The binary form does not decode.
+    #[error("the value does not decode: {0}")]
+    Binary(#[from] postcard::Error),
+    /// The binary form decodes but bytes are left after it.
+    #[error("{0} bytes follow the value")]
+    Trailing(usize),
+    /// The JSON form does not decode.
+    #[error("the value (JSON) does not decode: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// `value` in its binary form.
+pub(crate) fn to_binary<T: Serialize>(value: &T) -> Result<Vec<u8>, FormError> {
+    Ok(postcard::to_extend(value, vec![BINARY])?)
+}
+
+/// Reads a value in either form: the binary form as `B`, JSON as `J`, each all of the
+/// bytes.
+pub(crate) fn read<'de, T, B, J>(bytes: &'de [u8]) -> Result<T, FormError>
+where
+    B: Deserialize<'de> + Into<T>,
+    J: Deserialize<'de> + Into<T>,
+{
+    match bytes.split_first() {
+        None => Err(FormError::Empty),
+        Some((&BINARY, rest)) => {
+            let (value, left): (B, _) = postcard::take_from_bytes(rest)?;
+            match left.len() {
+                0 => Ok(value.into()),
+                n => Err(FormError::Trailing(n)),
+            }
+        }
+        Some(_) => Ok(serde_json::from_slice::<J>(bytes)?.into()),
+    }
+}
+
+/// A batch event's fields as the binary form writes them: every field, always (JSON leaves
+/// out an empty list by its name; postcard has no names to do that by).
+#[derive(Serialize)]
+struct EventOut<'a> {
+    tx_id: &'a str,
+    reporter: CarrierId,
+    counterparty: CarrierId,
+    rejected: &'a BTreeMap<String, u64>,
+    rows: u64,
+    accepted: u64,
+    records: &'a [RatedRecord],
+    directions: &'a [RatedDirection],
+}
+
+/// [`EventOut`] read back.
+#[derive(Deserialize)]
+struct EventIn {
+    tx_id: String,
+    reporter: CarrierId,
+    counterparty: CarrierId,
+    rejected: BTreeMap<String, u64>,
+    rows: u64,
+    accepted: u64,
+    records: Vec<RatedRecord>,
+    directions: Vec<RatedDirection>,
+}
+
+impl From<EventIn> for BatchEvent {
+    fn from(e: EventIn) -> BatchEvent {
+        BatchEvent {
+            tx_id: e.tx_id,
+            reporter: e.reporter,
+            counterparty: e.counterparty,
+            rejected: e.rejected,
+            rows: e.rows,
+            accepted: e.accepted,
+            records: e.records,
+            directions: e.directions,
+        }
+    }
+}
+
+impl BatchEvent {
+    /// The event's payload as `usage.submit` emits it.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, FormError> {
+        to_binary(&EventOut {
+            tx_id: &self.tx_id,
+            reporter: self.reporter,
+            counterparty: self.counterparty,
+            rejected: &self.rejected,
+            rows: self.rows,
+            accepted: self.accepted,
+            records: &self.records,
+            directions: &self.directions,
+        })
+    }
+
+    /// Reads an event's payload, in either form.
+    pub fn from_bytes(bytes: &[u8]) -> Result<BatchEvent, FormError> {
+        read::<BatchEvent, EventIn, BatchEvent>(bytes)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use proptest::prelude::*;
+    use rust_decimal::Decimal;
+    use settlement::service::Service;
+
+    use super::*;
+    use crate::usage::RatedRow;
+
+    /// A rated row with this id and charge, and text that JSON escapes.
+    pub(crate) fn row(id: &str, charge: Decimal) -> RatedRow {
+        RatedRow {
+            record_id: id.into(),
+            a_number: "4930123456".into(),
+            b_number: "4420555123".into(),
+            start: 1_790_000_000,
+            units: 61,
+            prefix: "44".into(),
+            destination: "UK, mobile \"EE\"".into(),
+            billable: 120,
+            charge,
+        }
+    }
+
+    fn event() -> BatchEvent {
+        let (alpha, beta) = (
+            CarrierId::parse("alpha").unwrap(),
+            CarrierId::parse("beta").unwrap(),
+        );
+        BatchEvent {
+            tx_id: "t1".into(),
+            reporter: alpha,
+            counterparty: beta,
+            rejected: [("duplicate".to_string(), 1)].into(),
+            rows: 4,
+            accepted: 3,
+            records: Vec::new(),
+            directions: vec![
+                RatedDirection {
+                    payer: alpha,
+                    payee: beta,
+                    service: Service::Voice,
+                    currency: Some("EUR".parse().unwrap()),
+                    records: vec![
+                        row("1", Decimal::new(1234, 4)),
+                        row("2", Decimal::new(-5, 0)),
+                    ],
+                },
+                RatedDirection {
+                    payer: beta,
+                    payee: alpha,
+                    service: Service::Sms,
+                    currency: None,
+                    records: vec![row("é3", Decimal::ZERO)],
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn an_event_reads_back_in_both_forms() {
+        let binary = event().to_bytes().unwrap();
+        assert_eq!(binary[0], BINARY);
+        assert_eq!(BatchEvent::from_bytes(&binary).unwrap(), event());
+        // Events in blocks written before are JSON, in either of their two forms.
+        let json = serde_json::to_vec(&event()).unwrap();
+        assert_eq!(BatchEvent::from_bytes(&json).unwrap(), event());
+        let first: Vec<RatedRecord> = event().rated_records().collect();
+        let first_form = BatchEvent {
+            records: first.clone(),
+            directions: Vec::new(),
+            ..event()
+        };
+        let json = serde_json::to_vec(&first_form).unwrap();
+        assert_eq!(BatchEvent::from_bytes(&json).unwrap(), first_form);
+        // The binary form carries the first form too, and the records come out the same.
+        let again = BatchEvent::from_bytes(&first_form.to_bytes().unwrap()).unwrap();
+        assert_eq!(again.rated_records().collect::<Vec<_>>(), first);
+        // The charge keeps its scale: 0.1234, -5, 0.
+        let charges: Vec<String> = BatchEvent::from_bytes(&binary)
+            .unwrap()
+            .rated_records()
+            .map(|r| r.charge.to_string())
+            .collect();
+        assert_eq!(charges, ["0.1234", "-5", "0"]);
+        assert!(binary.len() < serde_json::to_vec(&event()).unwrap().len());
+    }
+
+    #[test]
+    fn damaged_events_are_refused() {
+        let binary = event().to_bytes().unwrap();
+        assert!(matches!(BatchEvent::from_bytes(&[]), Err(FormError::Empty)));
+        for end in 1..binary.len() {
+            assert!(
+                BatchEvent::from_bytes(&binary[..end]).is_err(),
+                "cut at {end}"
+            );
+        }
+        let mut longer = binary.clone();
+        longer.extend([0, 0]);
+        assert!(matches!(
+            BatchEvent::from_bytes(&longer),
+            Err(FormError::Trailing(2))
+        ));
+        assert!(matches!(
+            BatchEvent::from_bytes(b"{\"tx_id\":1}"),
+            Err(FormError::Json(_))
+        ));
+    }
+
+    proptest! {
+        /// Any bytes after the tag are read or refused, never a panic.
+        #[test]
+        fn any_bytes_are_read_or_refused(bytes in proptest::collection::vec(any::<u8>(), 0..96)) {
+            let mut value = vec![BINARY];
+            value.extend(bytes);
+            if let Ok(e) = BatchEvent::from_bytes(&value) {
+                prop_assert_eq!(BatchEvent::from_bytes(&e.to_bytes().unwrap()).unwrap(), e);
+            }
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! `contracts::usage::BatchEvent::from_bytes` on any payload, as a read model reads a batch's
+//! event from a block (binary, or JSON from before); an event that reads is written again
+//! and reads back the same.
+#![no_main]
+
+use contracts::usage::BatchEvent;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(event) = BatchEvent::from_bytes(data) else {
+        return;
+    };
+    let again = event.to_bytes().expect("a read event writes");
+    assert_eq!(BatchEvent::from_bytes(&again).ok(), Some(event));
+});
