@@ -7,12 +7,9 @@
 //! as fast as it can be copied, where JSON scans every string for escapes. Values written
 //! as JSON before (they start with `{`) still read.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
-use settlement::carrier::CarrierId;
 
-use crate::usage::{BatchEvent, RatedDirection, RatedRecord};
+use crate::usage::BatchEvent;
 
 /// The first byte of a value in its binary form.
 const BINARY: u8 = 1;
@@ -39,86 +36,30 @@ pub(crate) fn to_binary<T: Serialize>(value: &T) -> Result<Vec<u8>, FormError> {
     Ok(postcard::to_extend(value, vec![BINARY])?)
 }
 
-/// Reads a value in either form: the binary form as `B`, JSON as `J`, each all of the
-/// bytes.
-pub(crate) fn read<'de, T, B, J>(bytes: &'de [u8]) -> Result<T, FormError>
-where
-    B: Deserialize<'de> + Into<T>,
-    J: Deserialize<'de> + Into<T>,
-{
+/// Reads a value in either form, each all of the bytes.
+pub(crate) fn read<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, FormError> {
     match bytes.split_first() {
         None => Err(FormError::Empty),
         Some((&BINARY, rest)) => {
-            let (value, left): (B, _) = postcard::take_from_bytes(rest)?;
+            let (value, left) = postcard::take_from_bytes(rest)?;
             match left.len() {
-                0 => Ok(value.into()),
+                0 => Ok(value),
                 n => Err(FormError::Trailing(n)),
             }
         }
-        Some(_) => Ok(serde_json::from_slice::<J>(bytes)?.into()),
-    }
-}
-
-/// A batch event's fields as the binary form writes them: every field, always (JSON leaves
-/// out an empty list by its name; postcard has no names to do that by).
-#[derive(Serialize)]
-struct EventOut<'a> {
-    tx_id: &'a str,
-    reporter: CarrierId,
-    counterparty: CarrierId,
-    rejected: &'a BTreeMap<String, u64>,
-    rows: u64,
-    accepted: u64,
-    records: &'a [RatedRecord],
-    directions: &'a [RatedDirection],
-}
-
-/// [`EventOut`] read back.
-#[derive(Deserialize)]
-struct EventIn {
-    tx_id: String,
-    reporter: CarrierId,
-    counterparty: CarrierId,
-    rejected: BTreeMap<String, u64>,
-    rows: u64,
-    accepted: u64,
-    records: Vec<RatedRecord>,
-    directions: Vec<RatedDirection>,
-}
-
-impl From<EventIn> for BatchEvent {
-    fn from(e: EventIn) -> BatchEvent {
-        BatchEvent {
-            tx_id: e.tx_id,
-            reporter: e.reporter,
-            counterparty: e.counterparty,
-            rejected: e.rejected,
-            rows: e.rows,
-            accepted: e.accepted,
-            records: e.records,
-            directions: e.directions,
-        }
+        Some(_) => Ok(serde_json::from_slice(bytes)?),
     }
 }
 
 impl BatchEvent {
     /// The event's payload as `usage.submit` emits it.
     pub fn to_bytes(&self) -> Result<Vec<u8>, FormError> {
-        to_binary(&EventOut {
-            tx_id: &self.tx_id,
-            reporter: self.reporter,
-            counterparty: self.counterparty,
-            rejected: &self.rejected,
-            rows: self.rows,
-            accepted: self.accepted,
-            records: &self.records,
-            directions: &self.directions,
-        })
+        to_binary(self)
     }
 
     /// Reads an event's payload, in either form.
     pub fn from_bytes(bytes: &[u8]) -> Result<BatchEvent, FormError> {
-        read::<BatchEvent, EventIn, BatchEvent>(bytes)
+        read(bytes)
     }
 }
 
@@ -126,10 +67,11 @@ impl BatchEvent {
 pub(crate) mod tests {
     use proptest::prelude::*;
     use rust_decimal::Decimal;
+    use settlement::carrier::CarrierId;
     use settlement::service::Service;
 
     use super::*;
-    use crate::usage::RatedRow;
+    use crate::usage::{RatedDirection, RatedRecord, RatedRow};
 
     /// A rated row with this id and charge, and text that JSON escapes.
     pub(crate) fn row(id: &str, charge: Decimal) -> RatedRow {
@@ -144,6 +86,15 @@ pub(crate) mod tests {
             billable: 120,
             charge,
         }
+    }
+
+    /// `e` as JSON as blocks before the binary form carry it: an empty list left out.
+    fn old_json(e: &BatchEvent) -> Vec<u8> {
+        let mut v = serde_json::to_value(e).unwrap();
+        v.as_object_mut()
+            .unwrap()
+            .retain(|_, x| x.as_array().is_none_or(|a| !a.is_empty()));
+        serde_json::to_vec(&v).unwrap()
     }
 
     fn event() -> BatchEvent {
@@ -187,7 +138,11 @@ pub(crate) mod tests {
         assert_eq!(binary[0], BINARY);
         assert_eq!(BatchEvent::from_bytes(&binary).unwrap(), event());
         // Events in blocks written before are JSON, in either of their two forms.
-        let json = serde_json::to_vec(&event()).unwrap();
+        let json = old_json(&event());
+        let top = |json: &[u8], key: &str| {
+            serde_json::from_slice::<serde_json::Value>(json).unwrap()[key].is_null()
+        };
+        assert!(top(&json, "records"));
         assert_eq!(BatchEvent::from_bytes(&json).unwrap(), event());
         let first: Vec<RatedRecord> = event().rated_records().collect();
         let first_form = BatchEvent {
@@ -195,7 +150,8 @@ pub(crate) mod tests {
             directions: Vec::new(),
             ..event()
         };
-        let json = serde_json::to_vec(&first_form).unwrap();
+        let json = old_json(&first_form);
+        assert!(top(&json, "directions"));
         assert_eq!(BatchEvent::from_bytes(&json).unwrap(), first_form);
         // The binary form carries the first form too, and the records come out the same.
         let again = BatchEvent::from_bytes(&first_form.to_bytes().unwrap()).unwrap();
@@ -207,7 +163,7 @@ pub(crate) mod tests {
             .map(|r| r.charge.to_string())
             .collect();
         assert_eq!(charges, ["0.1234", "-5", "0"]);
-        assert!(binary.len() < serde_json::to_vec(&event()).unwrap().len());
+        assert!(binary.len() < old_json(&event()).len());
     }
 
     #[test]

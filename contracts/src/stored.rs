@@ -24,7 +24,7 @@ impl<S: Serialize> StoredBatch<S> {
 impl<'de, S: Deserialize<'de>> StoredBatch<S> {
     /// Reads a value the world state keeps, in either form.
     pub fn from_stored(bytes: &'de [u8]) -> Result<Self, FormError> {
-        binary::read::<Self, Self, Self>(bytes)
+        binary::read(bytes)
     }
 }
 

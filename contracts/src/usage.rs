@@ -66,8 +66,9 @@ pub struct ChargeTotal {
 }
 
 /// One accepted record as the world state keeps it for reconciliation, in the order
-/// `[id, a, b, start, units]` (see `rows` and `stored`). Its text is owned, or borrowed from the stored
-/// bytes where it can be ([`Text`]) when a statement reads every record of a period.
+/// `[id, a, b, start, units]` (see `rows` and `stored`). Its text is owned, or borrowed from
+/// the stored bytes where it can be ([`Text`]) when a statement reads every record of a
+/// period.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredRecord<S = String> {
     /// The reporter's record id.
@@ -190,11 +191,13 @@ pub struct BatchEvent {
     /// Accepted rows.
     pub accepted: u64,
     /// The accepted records of this pair, rated, one object each: the first form of the
-    /// event, still read from older blocks; batches now announce `directions`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// event, still read from older blocks; batches now announce `directions`. (Older
+    /// JSON events leave out whichever list is empty; the binary form has no field names
+    /// and writes both.)
+    #[serde(default)]
     pub records: Vec<RatedRecord>,
     /// The accepted records of this pair, rated, grouped by direction.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub directions: Vec<RatedDirection>,
 }
 
