@@ -62,9 +62,35 @@ pub fn batch(tx_id: &str) -> String {
     composite_key("batch", &[tx_id])
 }
 
-/// The accepted records of one batch, reporter and direction.
+/// The accepted records of one batch, reporter and direction, as batches kept them before
+/// records were kept by bucket ([`bucketed`]); still read, no longer written.
 pub fn records(payer: &str, payee: &str, service: &str, reporter: &str, tx_id: &str) -> String {
     composite_key("records", &[payer, payee, service, reporter, tx_id])
+}
+
+/// The accepted records of one batch, reporter and direction whose numbers fall in
+/// `bucket` (`stored::Bucket`; written with two digits, so that key order is bucket order).
+pub fn bucketed(
+    (payer, payee, service): (&str, &str, &str),
+    bucket: u8,
+    reporter: &str,
+    tx_id: &str,
+) -> String {
+    let bucket = format!("{bucket:02}");
+    composite_key(
+        "bucketed",
+        &[payer, payee, service, &bucket, reporter, tx_id],
+    )
+}
+
+/// Every [`bucketed`] key of a direction in buckets `[from, until)`, as `[start, end)`.
+pub fn bucketed_range(
+    (payer, payee, service): (&str, &str, &str),
+    from: u8,
+    until: u8,
+) -> (String, String) {
+    let at = |b: u8| composite_key("bucketed", &[payer, payee, service, &format!("{b:02}")]);
+    (at(from), at(until))
 }
 
 /// An issued statement.

@@ -1,18 +1,63 @@
-//! How a batch's accepted records are kept in the world state: one value per batch and
-//! direction (`keys::records`), written by `usage.submit` and read by every statement of
-//! the direction, once per pass (`statement::compute`).
+//! How a batch's accepted records are kept in the world state, written by `usage.submit`
+//! and read by every statement of the direction (`statement::compute`) and by
+//! `usage.rated`.
 //!
-//! The value is the [`StoredBatch`] in the binary form of `binary`: a statement reads these
-//! values far more often than they are written. Batches stored as JSON, the form before,
-//! are still read.
+//! A batch keeps its records of a direction in [`BUCKETS`] values at most, one per
+//! [`Bucket`] it has records in (`keys::bucketed`). Every record of one `(a_number,
+//! b_number)` group is in the same bucket, and a statement reconciles a range of buckets at
+//! a time: it reads each stored record about once, where a statement over one value per
+//! batch read every batch once per pass. Batches stored before buckets (one value per batch
+//! and direction, `keys::records`) are still read: every pass reads them and keeps its
+//! buckets' records.
+//!
+//! A value is the [`StoredBatch`] in the binary form of `binary`. Values stored as JSON,
+//! the form before that, are still read.
 
 use ledger::contract::{Context, ContractError};
 use serde::{Deserialize, Serialize};
 use settlement::carrier::CarrierId;
+use settlement::number::Number;
 use settlement::service::Service;
+use xxhash_rust::xxh3::xxh3_64;
 
 use crate::binary::{self, FormError};
+use crate::keys;
 use crate::usage::{StoredBatch, StoredRecord, Text};
+
+/// How many buckets a direction's records are kept in.
+pub const BUCKETS: u8 = 32;
+
+/// Which of the [`BUCKETS`] a record is kept in: the top five bits of the XXH3 (64-bit) of
+/// its normalised numbers' digits, `a_number`, `:`, `b_number`. A function of the
+/// `(a_number, b_number)` group alone, so a group is never split between buckets; and part
+/// of the stored form: records already stored stay where this function put them, so it
+/// never changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Bucket(u8);
+
+impl Bucket {
+    /// The bucket of a record of these numbers.
+    pub fn of(a: &Number, b: &Number) -> Bucket {
+        let (a, b) = (a.digits(), b.digits());
+        // Two numbers of at most 15 digits and the separator.
+        let mut buf = [0u8; 31];
+        buf[..a.len()].copy_from_slice(a);
+        buf[a.len()] = b':';
+        let end = a.len() + 1 + b.len();
+        buf[a.len() + 1..end].copy_from_slice(b);
+        Bucket((xxh3_64(&buf[..end]) >> 59) as u8)
+    }
+
+    /// The bucket of this index, if there is one.
+    pub fn new(index: u8) -> Option<Bucket> {
+        (index < BUCKETS).then_some(Bucket(index))
+    }
+
+    /// Its index, `0..BUCKETS`.
+    pub fn index(self) -> u8 {
+        self.0
+    }
+}
 
 impl<S: Serialize> StoredBatch<S> {
     /// The value the world state keeps for this batch.
@@ -41,26 +86,61 @@ impl StoredRecord<Text<'_>> {
     }
 }
 
+/// One direction of traffic: payer, payee, service.
+pub type Direction = (CarrierId, CarrierId, Service);
+
+fn attrs((payer, payee, service): &Direction) -> (&str, &str, &str) {
+    (payer.as_str(), payee.as_str(), service.as_str())
+}
+
 /// Calls `each` with every stored batch of the direction `payer → payee` of `service`, both
-/// reporters', in key order, reading `page` values from the world state at a time. The
-/// records' text is borrowed from the stored bytes.
+/// reporters', kept before buckets and in every bucket, reading `page` values from the
+/// world state at a time. The records' text is borrowed from the stored bytes.
 pub async fn each_batch(
     ctx: &mut Context<'_>,
-    (payer, payee, service): (CarrierId, CarrierId, Service),
+    dir: Direction,
     page: u32,
     mut each: impl FnMut(StoredBatch<Text<'_>>) -> Result<(), ContractError>,
 ) -> Result<(), ContractError> {
+    each_unbucketed(ctx, dir, page, &mut each).await?;
+    let (start, end) = keys::bucketed_range(attrs(&dir), 0, BUCKETS);
+    ctx.range_each(&start, &end, page, |key, raw| each(decode(&key, &raw)?))
+        .await
+}
+
+/// [`each_batch`] of the batches kept before buckets only.
+pub async fn each_unbucketed(
+    ctx: &mut Context<'_>,
+    dir: Direction,
+    page: u32,
+    mut each: impl FnMut(StoredBatch<Text<'_>>) -> Result<(), ContractError>,
+) -> Result<(), ContractError> {
+    let (payer, payee, service) = attrs(&dir);
     ctx.range_each_by_partial_composite_key(
         "records",
-        &[payer.as_str(), payee.as_str(), service.as_str()],
+        &[payer, payee, service],
         page,
-        |key, raw| {
-            let batch =
-                StoredBatch::from_stored(&raw).map_err(|e| ContractError::corrupt(key, e))?;
-            each(batch)
-        },
+        |key, raw| each(decode(&key, &raw)?),
     )
     .await
+}
+
+/// [`each_batch`] of one bucket's values only: `each` must check that every record it
+/// uses is of `bucket` (a record in another bucket is corrupt state).
+pub async fn each_in_bucket(
+    ctx: &mut Context<'_>,
+    dir: Direction,
+    bucket: Bucket,
+    page: u32,
+    mut each: impl FnMut(StoredBatch<Text<'_>>) -> Result<(), ContractError>,
+) -> Result<(), ContractError> {
+    let (start, end) = keys::bucketed_range(attrs(&dir), bucket.0, bucket.0 + 1);
+    ctx.range_each(&start, &end, page, |key, raw| each(decode(&key, &raw)?))
+        .await
+}
+
+fn decode<'a>(key: &str, raw: &'a [u8]) -> Result<StoredBatch<Text<'a>>, ContractError> {
+    StoredBatch::from_stored(raw).map_err(|e| ContractError::corrupt(key, e))
 }
 
 #[cfg(test)]
@@ -168,6 +248,38 @@ mod tests {
             Err(FormError::Binary(_))
         ));
         assert!(StoredBatch::<String>::from_stored(b"not json").is_err());
+    }
+
+    #[test]
+    fn a_bucket_is_a_function_of_the_group_and_never_changes() {
+        let n = |s: &str| Number::parse(s).unwrap();
+        let of = |a: &str, b: &str| Bucket::of(&n(a), &n(b)).index();
+        // Pinned: records already stored stay in the bucket this function gave them.
+        assert_eq!(
+            [
+                of("441234567", "4930123456"),
+                of("4930123456", "441234567"),
+                of("123456", "123456"),
+                of("999999999999999", "999999999999999"),
+            ],
+            [9, 12, 25, 6]
+        );
+        // Of the normalised numbers: every way of writing them is the same group.
+        assert_eq!(
+            Bucket::of(&n("+44 1234 567"), &n("0049 30123456")),
+            Bucket::of(&n("441234567"), &n("4930123456"))
+        );
+        let mut counts = [0u32; BUCKETS as usize];
+        for i in 0..32_000u32 {
+            counts[usize::from(of(&format!("44{i:07}"), "4930123456"))] += 1;
+        }
+        // Spread: each bucket within a quarter of the mean of 1,000.
+        assert!(counts.iter().all(|c| (750..1250).contains(c)), "{counts:?}");
+        assert_eq!(
+            Bucket::new(BUCKETS - 1).map(Bucket::index),
+            Some(BUCKETS - 1)
+        );
+        assert_eq!(Bucket::new(BUCKETS), None);
     }
 
     proptest! {

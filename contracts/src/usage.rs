@@ -18,6 +18,7 @@ use settlement::service::Service;
 use settlement::money::Currency;
 
 use crate::store::{caller, fetch, get_json, put_json};
+use crate::stored::{Bucket, Direction};
 use crate::{agreement, keys, ratesheet};
 
 /// `usage.submit`'s request: the other carrier of the channel and the batch, native CSV
@@ -251,9 +252,6 @@ pub struct BatchSummary {
 /// A row as the reader judged it: the record's id and usage, or why it was rejected.
 type Judged = Result<(String, settlement::cdr::Usage), RejectReason>;
 
-/// One direction of traffic: payer, payee, service.
-type Direction = (CarrierId, CarrierId, Service);
-
 /// A direction's running totals within a batch.
 #[derive(Debug, Default)]
 struct Running {
@@ -288,7 +286,8 @@ pub async fn submit(
     let mut sheets: HashMap<Direction, Option<Ratesheet>> = HashMap::new();
     let mut closed: HashMap<Direction, Vec<std::ops::Range<i64>>> = HashMap::new();
     let mut totals: BTreeMap<Direction, Running> = BTreeMap::new();
-    let mut kept: BTreeMap<Direction, Vec<StoredRecord>> = BTreeMap::new();
+    // The accepted records of the pair, by direction and bucket (`stored`).
+    let mut kept: BTreeMap<(Direction, Bucket), Vec<StoredRecord>> = BTreeMap::new();
     let mut rated: BTreeMap<Direction, RatedDirection> = BTreeMap::new();
     // First the rows, then one read for every id the batch could accept: the `duplicate`
     // rule across batches costs one round trip to the world state per batch, not per record.
@@ -366,7 +365,8 @@ pub async fn submit(
                 let ours = u.orig == counterparty || u.term == counterparty;
                 let record_id = id.clone();
                 if ours {
-                    kept.entry(dir).or_default().push(StoredRecord {
+                    let bucket = Bucket::of(&u.a_number, &u.b_number);
+                    kept.entry((dir, bucket)).or_default().push(StoredRecord {
                         id,
                         a: u.a_number.as_str().to_owned(),
                         b: u.b_number.as_str().to_owned(),
@@ -468,11 +468,10 @@ pub async fn submit(
             crate::stream::advance(ctx, reporter, chunk, &summary, &row_rejects).await?;
     }
     let tx = ctx.tx_id().to_string();
-    for ((payer, payee, service), records) in kept {
-        let key = keys::records(
-            payer.as_str(),
-            payee.as_str(),
-            service.as_str(),
+    for (((payer, payee, service), bucket), records) in kept {
+        let key = keys::bucketed(
+            (payer.as_str(), payee.as_str(), service.as_str()),
+            bucket.index(),
             reporter.as_str(),
             &tx,
         );

@@ -263,43 +263,66 @@ impl<W: Write> DiscrepancyWriter<W> {
         payee: &[SideRecord],
         pairings: &[Pairing],
     ) -> io::Result<()> {
-        for p in pairings.iter().filter(|p| p.outcome != Outcome::Matched) {
-            let pr = p.payer.map(|k| &payer[k as usize]);
-            let q = p.payee.map(|k| &payee[k as usize]);
-            let Some(any) = q.or(pr) else { continue };
-            let side = |r: Option<&SideRecord>| -> [String; 4] {
-                match r {
-                    Some(r) => [
-                        r.record_id.to_string(),
-                        r.start.to_string(),
-                        r.units.to_string(),
-                        format_fixed(r.rated.charge, self.decimals),
-                    ],
-                    None => Default::default(),
-                }
-            };
-            let [pid, pstart, punits, pcharge] = side(pr);
-            let [qid, qstart, qunits, qcharge] = side(q);
-            let charge = |r: Option<&SideRecord>| r.map_or(Decimal::ZERO, |r| r.rated.charge);
-            let delta = format_fixed(charge(q) - charge(pr), self.decimals);
-            self.csv
-                .write_record([
-                    p.outcome.as_str(),
-                    &pid,
-                    &qid,
-                    any.a_number.as_str(),
-                    any.b_number.as_str(),
-                    &pstart,
-                    &qstart,
-                    &punits,
-                    &qunits,
-                    &pcharge,
-                    &qcharge,
-                    &delta,
-                ])
-                .map_err(io_err)?;
+        for p in pairings {
+            self.add_one(payer, payee, p)?;
         }
         Ok(())
+    }
+
+    /// Writes the row of one pairing, if it has one (a match has none), and says whether it
+    /// wrote one.
+    pub fn add_one(
+        &mut self,
+        payer: &[SideRecord],
+        payee: &[SideRecord],
+        p: &Pairing,
+    ) -> io::Result<bool> {
+        if p.outcome == Outcome::Matched {
+            return Ok(false);
+        }
+        let pr = p.payer.map(|k| &payer[k as usize]);
+        let q = p.payee.map(|k| &payee[k as usize]);
+        let Some(any) = q.or(pr) else {
+            return Ok(false);
+        };
+        let side = |r: Option<&SideRecord>| -> [String; 4] {
+            match r {
+                Some(r) => [
+                    r.record_id.to_string(),
+                    r.start.to_string(),
+                    r.units.to_string(),
+                    format_fixed(r.rated.charge, self.decimals),
+                ],
+                None => Default::default(),
+            }
+        };
+        let [pid, pstart, punits, pcharge] = side(pr);
+        let [qid, qstart, qunits, qcharge] = side(q);
+        let charge = |r: Option<&SideRecord>| r.map_or(Decimal::ZERO, |r| r.rated.charge);
+        let delta = format_fixed(charge(q) - charge(pr), self.decimals);
+        self.csv
+            .write_record([
+                p.outcome.as_str(),
+                &pid,
+                &qid,
+                any.a_number.as_str(),
+                any.b_number.as_str(),
+                &pstart,
+                &qstart,
+                &punits,
+                &qunits,
+                &pcharge,
+                &qcharge,
+                &delta,
+            ])
+            .map_err(io_err)?;
+        Ok(true)
+    }
+
+    /// The writer, with every row written so far flushed to it.
+    pub fn written(&mut self) -> io::Result<&W> {
+        self.csv.flush()?;
+        Ok(self.csv.get_ref())
     }
 
     /// Writes what is left and returns the inner writer.
