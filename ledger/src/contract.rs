@@ -12,6 +12,7 @@ use async_trait::async_trait;
 
 use crate::identity::Role;
 use crate::proto::{ContractEvent, KvRead, KvWrite, NsRwSet, RangeQueryInfo, TxRwSet};
+use crate::reads::{LISTED_READS_MAX, ReadsDigest};
 use crate::state::{StateError, WorldState};
 
 /// A contract failed; the message goes back to the client and nothing is endorsed.
@@ -270,16 +271,24 @@ impl<'a> Context<'a> {
         end: &str,
     ) -> Result<Vec<(String, Vec<u8>)>, ContractError> {
         let found = self.state.range(self.namespace, start, end).await?;
-        self.ranges.push(RangeQueryInfo {
-            start_key: start.to_string(),
-            end_key: end.to_string(),
-            reads: found
+        let (reads, reads_hash) = if found.len() > LISTED_READS_MAX {
+            let digest = ReadsDigest::of(found.iter().map(|(k, v)| (k.as_str(), v.version)));
+            (Vec::new(), digest)
+        } else {
+            let reads = found
                 .iter()
                 .map(|(k, v)| KvRead {
                     key: k.clone(),
                     version: Some(v.version),
                 })
-                .collect(),
+                .collect();
+            (reads, Vec::new())
+        };
+        self.ranges.push(RangeQueryInfo {
+            start_key: start.to_string(),
+            end_key: end.to_string(),
+            reads,
+            reads_hash,
         });
         Ok(found.into_iter().map(|(k, v)| (k, v.value)).collect())
     }
@@ -295,7 +304,7 @@ impl<'a> Context<'a> {
                 self.ranges.push(RangeQueryInfo {
                     start_key: start.to_string(),
                     end_key: end.to_string(),
-                    reads: Vec::new(),
+                    ..RangeQueryInfo::default()
                 });
                 Ok(true)
             }
@@ -320,6 +329,7 @@ impl<'a> Context<'a> {
         mut each: impl FnMut(String, Vec<u8>) -> Result<(), ContractError>,
     ) -> Result<(), ContractError> {
         let mut reads = Vec::new();
+        let mut digest = ReadsDigest::new();
         let mut from = start.to_string();
         loop {
             let found = self
@@ -329,10 +339,13 @@ impl<'a> Context<'a> {
             let full = found.len() >= page.max(1) as usize;
             let mut last = None;
             for (k, v) in found {
-                reads.push(KvRead {
-                    key: k.clone(),
-                    version: Some(v.version),
-                });
+                digest.add(&k, v.version);
+                if reads.len() <= LISTED_READS_MAX {
+                    reads.push(KvRead {
+                        key: k.clone(),
+                        version: Some(v.version),
+                    });
+                }
                 last = Some(k.clone());
                 each(k, v.value)?;
             }
@@ -342,10 +355,19 @@ impl<'a> Context<'a> {
                 _ => break,
             }
         }
+        // A long range is recorded by its digest, so that a transaction that reads a large
+        // range (a statement reads every stored batch) does not carry every key it read.
+        let reads_hash = if reads.len() > LISTED_READS_MAX {
+            reads.clear();
+            digest.finish()
+        } else {
+            Vec::new()
+        };
         self.ranges.push(RangeQueryInfo {
             start_key: start.to_string(),
             end_key: end.to_string(),
             reads,
+            reads_hash,
         });
         Ok(())
     }
@@ -512,7 +534,7 @@ mod tests {
             vec![RangeQueryInfo {
                 start_key: "j/".into(),
                 end_key: "j0".into(),
-                reads: Vec::new(),
+                ..RangeQueryInfo::default()
             }]
         );
         assert_eq!(

@@ -21,6 +21,7 @@ pub mod order;
 pub mod peer;
 pub mod policy;
 pub mod proto;
+pub mod reads;
 pub mod sample;
 pub mod state;
 pub mod system;

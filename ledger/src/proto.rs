@@ -104,9 +104,13 @@ pub struct RangeQueryInfo {
     /// Last key (exclusive); empty means unbounded.
     #[prost(string, tag = "2")]
     pub end_key: String,
-    /// Keys and versions returned, in key order.
+    /// Keys and versions returned, in key order; empty when `reads_hash` stands for them.
     #[prost(message, repeated, tag = "3")]
     pub reads: Vec<KvRead>,
+    /// The digest of the keys and versions returned (`reads::ReadsDigest`), for a range that
+    /// returned more than `reads::LISTED_READS_MAX`; empty when they are listed in `reads`.
+    #[prost(bytes = "vec", tag = "4")]
+    pub reads_hash: Vec<u8>,
 }
 
 /// Reads, range queries and writes of one namespace.

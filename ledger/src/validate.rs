@@ -18,6 +18,7 @@ use crate::proto::{
     Block, ChannelConfig, ConfigUpdateEnvelope, ContractEvent, EndorserTransaction, Envelope,
     Header, KvWrite, Payload, Proposal, ProposalResponsePayload, TxRwSet, TxType, Version,
 };
+use crate::reads::ReadsDigest;
 use crate::state::{BlockUpdate, StateClaim, StateError, StateWrite, WorldState};
 use crate::system::{config, lifecycle};
 
@@ -698,11 +699,18 @@ async fn check_reads(
             let now = state
                 .range_versions(contract, &q.start_key, &q.end_key)
                 .await?;
-            let same = now.len() == q.reads.len()
-                && now
-                    .iter()
-                    .zip(&q.reads)
-                    .all(|((k, v), r)| *k == r.key && Some(*v) == r.version);
+            // The reads are listed, or (a range that returned many) recorded by their
+            // digest; never both.
+            let same = if q.reads_hash.is_empty() {
+                now.len() == q.reads.len()
+                    && now
+                        .iter()
+                        .zip(&q.reads)
+                        .all(|((k, v), r)| *k == r.key && Some(*v) == r.version)
+            } else {
+                q.reads.is_empty()
+                    && ReadsDigest::of(now.iter().map(|(k, v)| (k.as_str(), *v))) == q.reads_hash
+            };
             if !same {
                 return Ok(ValidationCode::PhantomReadConflict);
             }

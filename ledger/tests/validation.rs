@@ -888,6 +888,70 @@ async fn a_peer_cannot_forge_another_organisations_lifecycle_approval() {
     );
 }
 
+/// The range query of a transaction's first namespace, as its endorsers recorded it.
+fn first_range(env: &Envelope) -> ledger::proto::RangeQueryInfo {
+    let payload = Payload::decode(env.payload.as_slice()).unwrap();
+    let tx = EndorserTransaction::decode(payload.data.as_slice()).unwrap();
+    let r = ledger::proto::ProposalResponsePayload::decode(tx.response_payload.as_slice()).unwrap();
+    r.results.unwrap().ns_rwsets[0].range_queries[0].clone()
+}
+
+#[tokio::test]
+async fn a_long_range_is_recorded_by_its_digest_and_checked_as_closely() {
+    let f = fixture().await;
+    // More keys than a read-write set lists.
+    let n = ledger::reads::LISTED_READS_MAX + 8;
+    let mut seed = Vec::new();
+    for i in 0..n {
+        let key = format!("acct/{i:03}");
+        seed.push(
+            f.envelope("put", vec![b(&key), b("1")])
+                .await
+                .encode_to_vec(),
+        );
+    }
+    assert!(
+        f.commit(seed)
+            .await
+            .iter()
+            .all(|c| *c == ValidationCode::Valid)
+    );
+    let sum = || f.envelope("sum", vec![b("acct/"), b("acct0"), b("total")]);
+    let unchanged = sum().await;
+    let q = first_range(&unchanged);
+    assert!(q.reads.is_empty(), "a long range is not listed");
+    assert_eq!(q.reads_hash.len(), 32);
+    assert_eq!(
+        f.commit(vec![unchanged.encode_to_vec()]).await,
+        vec![ValidationCode::Valid]
+    );
+    assert_eq!(f.get("total").await, Some(n.to_string().into_bytes()));
+    // A key of the range written again (a new version), removed, or added since: each is
+    // a phantom, as it is for a listed range.
+    for change in [
+        vec![b("put"), b("acct/005"), b("1")],
+        vec![b("del"), b("acct/006")],
+        vec![b("put"), b("acct/9999"), b("1")],
+    ] {
+        let read = sum().await.encode_to_vec();
+        let (function, args) = change.split_first().unwrap();
+        let function = String::from_utf8(function.clone()).unwrap();
+        let write = f.envelope(&function, args.to_vec()).await.encode_to_vec();
+        assert_eq!(f.commit(vec![write]).await, vec![ValidationCode::Valid]);
+        assert_eq!(
+            f.commit(vec![read]).await,
+            vec![ValidationCode::PhantomReadConflict],
+            "after {function}"
+        );
+    }
+    // A short range is still listed.
+    let short = f
+        .envelope("sum", vec![b("acct/00"), b("acct/005"), b("small")])
+        .await;
+    let q = first_range(&short);
+    assert_eq!((q.reads.len(), q.reads_hash.len()), (5, 0));
+}
+
 #[tokio::test]
 async fn a_lifecycle_approval_is_its_one_write_and_nothing_else() {
     use ledger::proto::{KvRead, RangeQueryInfo};
@@ -909,7 +973,7 @@ async fn a_lifecycle_approval_is_its_one_write_and_nothing_else() {
         RangeQueryInfo {
             start_key: "a".into(),
             end_key: "b".into(),
-            reads: vec![],
+            ..RangeQueryInfo::default()
         };
         1000
     ];
