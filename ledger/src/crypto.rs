@@ -33,6 +33,32 @@ pub fn sha256_parts(parts: &[&[u8]]) -> Vec<u8> {
     }
 }
 
+/// SHA-256 fed a part at a time: the digest of everything fed, as if concatenated.
+pub struct Sha256Stream(openssl::sha::Sha256);
+
+impl Default for Sha256Stream {
+    fn default() -> Self {
+        Sha256Stream(openssl::sha::Sha256::new())
+    }
+}
+
+impl Sha256Stream {
+    /// Nothing fed yet.
+    pub fn new() -> Self {
+        Sha256Stream::default()
+    }
+
+    /// Feeds the next bytes.
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    /// The digest of everything fed.
+    pub fn finish(self) -> Vec<u8> {
+        self.0.finish().to_vec()
+    }
+}
+
 /// A fresh ECDSA P-256 private key.
 pub fn new_p256_key() -> Result<PKey<Private>, ErrorStack> {
     let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1)?;

@@ -4,7 +4,7 @@
 //! each key and version would make its transaction grow with the ledger. Validation reads the
 //! range again, as it does for listed reads, and compares digests.
 
-use openssl::sha::Sha256;
+use crate::crypto::Sha256Stream;
 
 use crate::proto::Version;
 
@@ -14,13 +14,8 @@ pub const LISTED_READS_MAX: usize = 32;
 /// SHA-256 of a range's reads in key order: for each, the key's length (8 bytes, big
 /// endian), the key, and its version's block and transaction numbers (8 bytes each, big
 /// endian). Every key a range returns exists, so its version is always there.
-pub struct ReadsDigest(Sha256);
-
-impl Default for ReadsDigest {
-    fn default() -> Self {
-        ReadsDigest(Sha256::new())
-    }
-}
+#[derive(Default)]
+pub struct ReadsDigest(Sha256Stream);
 
 impl ReadsDigest {
     /// Nothing read yet.
@@ -38,7 +33,7 @@ impl ReadsDigest {
 
     /// The digest of the reads added.
     pub fn finish(self) -> Vec<u8> {
-        self.0.finish().to_vec()
+        self.0.finish()
     }
 
     /// The digest of `reads`, in their order.

@@ -103,8 +103,8 @@ fn pos_of(r: &SideRecord) -> Pos {
 pub(super) struct Computed {
     /// The statement.
     pub statement: Statement,
-    /// `discrepancies.csv`, whole.
-    pub discrepancies: Vec<u8>,
+    /// `discrepancies.csv`, a slice at a time.
+    pub discrepancies: SortedRows,
     /// The records of the period it was computed from, both sides.
     pub in_scope: u64,
     /// The sheet's decimals.
@@ -291,10 +291,14 @@ impl Discrepancies {
         Ok(())
     }
 
-    fn finish(self) -> std::io::Result<Vec<u8>> {
+    fn finish(self) -> std::io::Result<SortedRows> {
         let bytes = self.writer.finish()?;
         if self.rows.is_sorted_by_key(|(k, _)| *k) {
-            return Ok(bytes);
+            return Ok(SortedRows {
+                bytes,
+                header: 0,
+                spans: None,
+            });
         }
         let mut spans: Vec<(Key, usize, usize)> = Vec::with_capacity(self.rows.len());
         let mut start = self.header;
@@ -304,12 +308,43 @@ impl Discrepancies {
         }
         // Stable: a group's rows keep their order.
         spans.sort_by_key(|(k, _, _)| *k);
-        let mut out = Vec::with_capacity(bytes.len());
-        out.extend_from_slice(&bytes[..self.header]);
-        for (_, s, e) in spans {
-            out.extend_from_slice(&bytes[s..e]);
+        Ok(SortedRows {
+            bytes,
+            header: self.header,
+            spans: Some(spans.into_iter().map(|(_, s, e)| (s, e)).collect()),
+        })
+    }
+}
+
+/// `discrepancies.csv` in number order, given a slice at a time (the header, then each row)
+/// from the rows as their passes wrote them: never copied whole.
+pub(super) struct SortedRows {
+    bytes: Vec<u8>,
+    header: usize,
+    /// Each row's bytes in file order; `None` when `bytes` already is the file.
+    spans: Option<Vec<(usize, usize)>>,
+}
+
+impl SortedRows {
+    /// Calls `f` with the file's bytes in order, a slice at a time.
+    pub fn each(&self, mut f: impl FnMut(&[u8])) {
+        match &self.spans {
+            None => f(&self.bytes),
+            Some(spans) => {
+                f(&self.bytes[..self.header]);
+                for &(s, e) in spans {
+                    f(&self.bytes[s..e]);
+                }
+            }
         }
-        Ok(out)
+    }
+
+    /// The file, whole.
+    #[cfg(test)]
+    fn to_vec(&self) -> Vec<u8> {
+        let mut v = Vec::new();
+        self.each(|s| v.extend_from_slice(s));
+        v
     }
 }
 
@@ -847,7 +882,7 @@ mod tests {
             got.sort_by_key(|(k, _)| *k);
             let got: Vec<_> = got.into_iter().map(|(_, n)| n).collect();
             prop_assert_eq!(got, named(&payer, &payee, &whole));
-            prop_assert_eq!(file.finish().unwrap(), expected_file);
+            prop_assert_eq!(file.finish().unwrap().to_vec(), expected_file);
         }
     }
 }

@@ -8,18 +8,19 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use settlement::carrier::CarrierId;
 use settlement::cdr::{CdrView, Usage};
-use settlement::export::SummaryContext;
+use settlement::export::{SummaryContext, write_statement, write_summary};
 use settlement::money::Currency;
 use settlement::number::Number;
-use settlement::offline::StatementFiles;
 use settlement::period::Period;
 use settlement::service::Service;
 use settlement::time::{Instant, Timestamp};
 
 mod compute;
+mod parts;
 
 use compute::{BATCHES_PER_READ, Computed, compute};
 pub use compute::{RECORDS_PER_PASS, set_records_per_pass};
+use parts::{Cut, Parts};
 
 use crate::deal::{DealRecord, DealState};
 use crate::store::{caller, emit, fetch, get_json, now, put_json, range_json};
@@ -213,14 +214,25 @@ pub async fn issue(
         out_of_scope: accepted.saturating_sub(in_scope),
         rejected,
     };
-    let files = StatementFiles::write(discrepancies, &statement, &summary)
-        .map_err(|e| ContractError::internal(e.to_string()))?;
-    let hash =
-        ledger::crypto::sha256_parts(&[&files.discrepancies, &files.statement, &files.summary]);
+    let written = |e: std::io::Error| ContractError::internal(e.to_string());
+    let statement_csv = write_statement(Vec::new(), &statement, decimals).map_err(written)?;
+    let summary_json = write_summary(Vec::new(), &statement, &summary).map_err(written)?;
+    // The hash covers the three files as if concatenated; `discrepancies.csv` is fed a slice
+    // at a time, cut after line ends (so each part is whole lines of UTF-8), and only its
+    // first part is kept.
+    let mut hash = ledger::crypto::Sha256Stream::new();
+    let mut parts = Parts::keeping(0);
+    discrepancies.each(|slice| {
+        hash.update(slice);
+        parts.feed(slice);
+    });
+    drop(discrepancies);
+    hash.update(&statement_csv);
+    hash.update(&summary_json);
+    let hash = hash.finish();
+    let Cut { digests, kept } = parts.finish();
     let text = |b: Vec<u8>| String::from_utf8(b).map_err(|e| refused(e.to_string()));
-    // Cut after a line end, so each part is whole lines of UTF-8.
-    let parts = cut(&files.discrepancies, PART_BYTES);
-    let part_count = u32::try_from(parts.len())
+    let part_count = u32::try_from(digests.len())
         .map_err(|_| refused("the statement's discrepancies have too many parts"))?;
     let issued = IssuedStatement {
         id: id.clone(),
@@ -238,11 +250,11 @@ pub async fn issue(
                 payee_charge: l.payee.charge,
             })
             .collect(),
-        statement_csv: text(files.statement)?,
-        discrepancies_csv: text(parts.first().map_or_else(Vec::new, |p| p.to_vec()))?,
-        summary_json: text(files.summary)?,
-        discrepancy_parts: if parts.len() > 1 {
-            parts.iter().map(|p| part_digest(p)).collect()
+        statement_csv: text(statement_csv)?,
+        discrepancies_csv: text(kept.unwrap_or_default())?,
+        summary_json: text(summary_json)?,
+        discrepancy_parts: if digests.len() > 1 {
+            digests
         } else {
             Vec::new()
         },
@@ -298,30 +310,6 @@ pub fn part_digest(part: &[u8]) -> String {
     hex::encode(ledger::crypto::sha256(part))
 }
 
-/// `file` cut after a line end into parts of at most `max` bytes (a longer line is a part
-/// of its own); none for an empty file.
-fn cut(file: &[u8], max: usize) -> Vec<&[u8]> {
-    let mut parts = Vec::new();
-    let mut rest = file;
-    while !rest.is_empty() {
-        let end = if rest.len() <= max {
-            rest.len()
-        } else {
-            match rest[..max].iter().rposition(|b| *b == b'\n') {
-                Some(i) => i + 1,
-                None => rest
-                    .iter()
-                    .position(|b| *b == b'\n')
-                    .map_or(rest.len(), |i| i + 1),
-            }
-        };
-        let (part, tail) = rest.split_at(end);
-        parts.push(part);
-        rest = tail;
-    }
-    parts
-}
-
 /// The key of part `index` of the statement at `statement_key`.
 fn part_key(statement_key: &str, index: u32) -> String {
     ledger::contract::composite_key("statement-part", &[statement_key, &index.to_string()])
@@ -361,9 +349,12 @@ pub async fn attach(ctx: &mut Context<'_>, q: PartQuery) -> Result<PartAttached,
     // Only the discrepancies: not the batch counts `summary.json` needs, whose read of
     // every batch would also make the attach conflict with any batch committed meanwhile.
     let discrepancies = compute(ctx, &q.statement).await?.discrepancies;
-    let parts = cut(&discrepancies, PART_BYTES);
+    let mut parts = Parts::keeping(index);
+    discrepancies.each(|slice| parts.feed(slice));
+    drop(discrepancies);
     let part = parts
-        .get(index)
+        .finish()
+        .kept
         .filter(|p| part_digest(p) == *digest)
         .ok_or_else(|| {
             refused(format!(
@@ -372,7 +363,7 @@ pub async fn attach(ctx: &mut Context<'_>, q: PartQuery) -> Result<PartAttached,
             ))
         })?;
     let bytes = part.len() as u64;
-    ctx.put(&key, part.to_vec())?;
+    ctx.put(&key, part)?;
     Ok(PartAttached {
         index: q.index,
         bytes,
@@ -527,24 +518,4 @@ fn usage_of<S: std::ops::Deref<Target = str>>(
         start: Timestamp(r.start),
         units: r.units,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::cut;
-
-    #[test]
-    fn parts_end_at_line_ends_and_make_the_file_again() {
-        let file = b"h\naaaa\nbb\ncccccc\nd\n";
-        let parts = cut(file, 8);
-        assert_eq!(parts, vec![&b"h\naaaa\n"[..], b"bb\n", b"cccccc\n", b"d\n"]);
-        assert_eq!(parts.concat(), file);
-        // A line longer than a part is a part of its own; no trailing newline is kept as is.
-        assert_eq!(
-            cut(b"x\nyyyyyyyyyy\nz", 4),
-            vec![&b"x\n"[..], b"yyyyyyyyyy\n", b"z"]
-        );
-        assert!(cut(b"", 4).is_empty());
-        assert_eq!(cut(b"abc\n", 4), vec![&b"abc\n"[..]]);
-    }
 }
