@@ -269,21 +269,21 @@ impl<W: Write> DiscrepancyWriter<W> {
         Ok(())
     }
 
-    /// Writes the row of one pairing, if it has one (a match has none), and says whether it
-    /// wrote one.
-    pub fn add_one(
+    /// Writes the row of one pairing, if it has one (a match has none), and gives the record
+    /// whose numbers the row has (the payee's, else the payer's) when it wrote one.
+    pub fn add_one<'a>(
         &mut self,
-        payer: &[SideRecord],
-        payee: &[SideRecord],
+        payer: &'a [SideRecord],
+        payee: &'a [SideRecord],
         p: &Pairing,
-    ) -> io::Result<bool> {
+    ) -> io::Result<Option<&'a SideRecord>> {
         if p.outcome == Outcome::Matched {
-            return Ok(false);
+            return Ok(None);
         }
         let pr = p.payer.map(|k| &payer[k as usize]);
         let q = p.payee.map(|k| &payee[k as usize]);
         let Some(any) = q.or(pr) else {
-            return Ok(false);
+            return Ok(None);
         };
         let side = |r: Option<&SideRecord>| -> [String; 4] {
             match r {
@@ -316,7 +316,7 @@ impl<W: Write> DiscrepancyWriter<W> {
                 &delta,
             ])
             .map_err(io_err)?;
-        Ok(true)
+        Ok(Some(any))
     }
 
     /// The writer, with every row written so far flushed to it.

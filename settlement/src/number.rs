@@ -68,6 +68,21 @@ impl Number {
         })
     }
 
+    /// The number whose [`digits`](Number::digits) these are, taken as they are (not
+    /// normalised again); `None` unless 1 to 15 ASCII digits.
+    pub fn from_digits(digits: &[u8]) -> Option<Number> {
+        if digits.is_empty() || digits.len() > MAX_DIGITS || !digits.iter().all(u8::is_ascii_digit)
+        {
+            return None;
+        }
+        let mut d = [0u8; MAX_DIGITS];
+        d[..digits.len()].copy_from_slice(digits);
+        Some(Number {
+            digits: d,
+            len: digits.len() as u8,
+        })
+    }
+
     /// The digits, e.g. `491511234567`.
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(self.digits()).unwrap_or_default()
@@ -114,6 +129,15 @@ mod tests {
         assert_eq!(norm("011441234567").as_deref(), Some("011441234567"));
         // `+` wins over `00`: `+00...` keeps its zeros.
         assert_eq!(norm("+00123456").as_deref(), Some("00123456"));
+        assert_eq!(
+            Number::from_digits(b"00123456")
+                .map(|n| n.to_string())
+                .as_deref(),
+            Some("00123456")
+        );
+        assert_eq!(Number::from_digits(b""), None);
+        assert_eq!(Number::from_digits(b"12a456"), None);
+        assert_eq!(Number::from_digits(b"1234567890123456"), None);
         assert_eq!(norm("12345").as_deref(), None);
         assert_eq!(norm("123456").as_deref(), Some("123456"));
         assert_eq!(norm("1234567890123456").as_deref(), None);
@@ -161,6 +185,15 @@ mod tests {
                 let again = Number::parse(&format!("+{n}"));
                 prop_assert_eq!(again, Some(n));
             }
+        }
+
+        /// A number comes back whole from its digits (`+00…` keeps its zeros), and numbers
+        /// are ordered as their digits' bytes are.
+        #[test]
+        fn digits_give_the_number_back_in_byte_order(a in "\\+[0-9]{6,15}", b in "\\+[0-9]{6,15}") {
+            let (a, b) = (Number::parse(&a).unwrap(), Number::parse(&b).unwrap());
+            prop_assert_eq!(Number::from_digits(a.digits()), Some(a));
+            prop_assert_eq!(a.cmp(&b), a.digits().cmp(b.digits()));
         }
     }
 }

@@ -10,8 +10,8 @@
 //! bucket is read again), otherwise at the median of what it holds. It keeps the lower part
 //! and leaves the upper part to a later pass. A group is never cut, so each pass's pairings
 //! are the canonical pairings of its groups; sums are added up, and `discrepancies.csv`'s
-//! rows, each with its numbers, are put back in number order at the end, a group's rows in
-//! the order its pass wrote them: the same bytes as from one pass over everything
+//! rows, each pass's a sorted run kept in a scratch file (`runs`), are merged back into
+//! number order at the end, a group's rows in the order its pass wrote them: the same bytes as from one pass over everything
 //! (`settlement::offline::reconcile`). Which ranges a peer uses depends on the order it
 //! reads in and on nothing the other peer must agree on: only the files are compared.
 
@@ -20,13 +20,13 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use ledger::contract::{Context, ContractError};
 use settlement::cdr::CdrView;
-use settlement::export::DiscrepancyWriter;
 use settlement::money::Currency;
 use settlement::number::Number;
 use settlement::ratesheet::Ratesheet;
-use settlement::reconcile::{Pairing, SideRecord, match_records};
+use settlement::reconcile::{SideRecord, match_records};
 use settlement::statement::{Statement, StatementScope, StatementSums};
 
+use super::runs::{Discrepancies, SPILL_AFTER, SortedRows};
 use super::{StatementId, deal_in_force, refused, usage_of};
 use crate::stored::{self, BUCKETS, Bucket};
 use crate::usage::{StoredBatch, Text};
@@ -50,7 +50,7 @@ pub fn set_records_per_pass(n: usize) {
 pub(super) const BATCHES_PER_READ: u32 = 4;
 
 /// What a statement is ordered and grouped by.
-type Key = (Number, Number);
+pub(super) type Key = (Number, Number);
 
 /// Where a record stands in the order passes take: its bucket, then its numbers. `key:
 /// None` is the start of the bucket, before every record in it.
@@ -149,7 +149,7 @@ pub(super) async fn compute(
     let decimals = sheet.terms().decimals;
     let mut sums =
         StatementSums::new(&scope, &sheet, deal.as_ref()).map_err(|e| not_computed(&e))?;
-    let mut file = Discrepancies::new(decimals).map_err(written)?;
+    let mut file = Discrepancies::new(decimals, SPILL_AFTER).map_err(written)?;
     let mut in_scope = 0u64;
     let mut passes = Passes::new(PER_PASS.load(Relaxed));
     while let Some(mut pass) = passes.next() {
@@ -166,7 +166,7 @@ pub(super) async fn compute(
     }
     Ok(Computed {
         statement: sums.finish(threshold).map_err(|e| not_computed(&e))?,
-        discrepancies: file.finish().map_err(written)?,
+        discrepancies: file.finish(),
         in_scope,
         decimals,
         currency: sheet.terms().currency,
@@ -247,105 +247,6 @@ fn take(
         pass.hold(side, SideRecord::new(&record, rated));
     }
     Ok(())
-}
-
-/// `discrepancies.csv` of passes whose ranges are not in number order: each row is written
-/// as its pass gives it and remembered with its numbers; `finish` puts the rows in number
-/// order, a group's rows (all from one pass) in the order they were written.
-struct Discrepancies {
-    writer: DiscrepancyWriter<Vec<u8>>,
-    header: usize,
-    /// Each row's numbers and the end of its bytes; a row starts where the one before ends.
-    rows: Vec<(Key, usize)>,
-}
-
-impl Discrepancies {
-    fn new(decimals: u32) -> std::io::Result<Self> {
-        let mut writer = DiscrepancyWriter::new(Vec::new(), decimals)?;
-        let header = writer.written()?.len();
-        Ok(Discrepancies {
-            writer,
-            header,
-            rows: Vec::new(),
-        })
-    }
-
-    fn add(
-        &mut self,
-        payer: &[SideRecord],
-        payee: &[SideRecord],
-        pairings: &[Pairing],
-    ) -> std::io::Result<()> {
-        for p in pairings {
-            if self.writer.add_one(payer, payee, p)? {
-                let any = p
-                    .payee
-                    .map(|k| &payee[k as usize])
-                    .or(p.payer.map(|k| &payer[k as usize]));
-                if let Some(r) = any {
-                    let end = self.writer.written()?.len();
-                    self.rows.push((key_of(r), end));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn finish(self) -> std::io::Result<SortedRows> {
-        let bytes = self.writer.finish()?;
-        if self.rows.is_sorted_by_key(|(k, _)| *k) {
-            return Ok(SortedRows {
-                bytes,
-                header: 0,
-                spans: None,
-            });
-        }
-        let mut spans: Vec<(Key, usize, usize)> = Vec::with_capacity(self.rows.len());
-        let mut start = self.header;
-        for (k, end) in self.rows {
-            spans.push((k, start, end));
-            start = end;
-        }
-        // Stable: a group's rows keep their order.
-        spans.sort_by_key(|(k, _, _)| *k);
-        Ok(SortedRows {
-            bytes,
-            header: self.header,
-            spans: Some(spans.into_iter().map(|(_, s, e)| (s, e)).collect()),
-        })
-    }
-}
-
-/// `discrepancies.csv` in number order, given a slice at a time (the header, then each row)
-/// from the rows as their passes wrote them: never copied whole.
-pub(super) struct SortedRows {
-    bytes: Vec<u8>,
-    header: usize,
-    /// Each row's bytes in file order; `None` when `bytes` already is the file.
-    spans: Option<Vec<(usize, usize)>>,
-}
-
-impl SortedRows {
-    /// Calls `f` with the file's bytes in order, a slice at a time.
-    pub fn each(&self, mut f: impl FnMut(&[u8])) {
-        match &self.spans {
-            None => f(&self.bytes),
-            Some(spans) => {
-                f(&self.bytes[..self.header]);
-                for &(s, e) in spans {
-                    f(&self.bytes[s..e]);
-                }
-            }
-        }
-    }
-
-    /// The file, whole.
-    #[cfg(test)]
-    fn to_vec(&self) -> Vec<u8> {
-        let mut v = Vec::new();
-        self.each(|s| v.extend_from_slice(s));
-        v
-    }
 }
 
 /// The ranges still to read, the lowest on top, and how many records a pass may hold.
@@ -830,6 +731,7 @@ mod tests {
             payee in proptest::collection::vec((0u8..6, 0u8..4, 0i64..30, 0u64..4, any::<bool>()), 0..60),
             per_pass in 1usize..24,
             seed in any::<u64>(),
+            in_a_file in any::<bool>(),
         ) {
             let (payer, payee) = (side("p", &payer), side("q", &payee));
             let whole = match_records(&payer, &payee, RULES);
@@ -846,7 +748,7 @@ mod tests {
             let unbucketed = |(s, i): (usize, usize)| mix(s, i) % 3 == 0;
             let mut passes = Passes::new(per_pass);
             let mut got = Vec::new();
-            let mut file = Discrepancies::new(2).unwrap();
+            let mut file = Discrepancies::new(2, if in_a_file { 0 } else { SPILL_AFTER }).unwrap();
             let mut count = 0;
             while let Some(mut pass) = passes.next() {
                 count += 1;
@@ -882,7 +784,7 @@ mod tests {
             got.sort_by_key(|(k, _)| *k);
             let got: Vec<_> = got.into_iter().map(|(_, n)| n).collect();
             prop_assert_eq!(got, named(&payer, &payee, &whole));
-            prop_assert_eq!(file.finish().unwrap().to_vec(), expected_file);
+            prop_assert_eq!(file.finish().into_vec(), expected_file);
         }
     }
 }

@@ -17,6 +17,7 @@ use settlement::time::{Instant, Timestamp};
 
 mod compute;
 mod parts;
+mod runs;
 
 use compute::{BATCHES_PER_READ, Computed, compute};
 pub use compute::{RECORDS_PER_PASS, set_records_per_pass};
@@ -222,11 +223,12 @@ pub async fn issue(
     // first part is kept.
     let mut hash = ledger::crypto::Sha256Stream::new();
     let mut parts = Parts::keeping(0);
-    discrepancies.each(|slice| {
-        hash.update(slice);
-        parts.feed(slice);
-    });
-    drop(discrepancies);
+    discrepancies
+        .each(|slice| {
+            hash.update(slice);
+            parts.feed(slice);
+        })
+        .map_err(written)?;
     hash.update(&statement_csv);
     hash.update(&summary_json);
     let hash = hash.finish();
@@ -350,8 +352,9 @@ pub async fn attach(ctx: &mut Context<'_>, q: PartQuery) -> Result<PartAttached,
     // every batch would also make the attach conflict with any batch committed meanwhile.
     let discrepancies = compute(ctx, &q.statement).await?.discrepancies;
     let mut parts = Parts::keeping(index);
-    discrepancies.each(|slice| parts.feed(slice));
-    drop(discrepancies);
+    discrepancies
+        .each(|slice| parts.feed(slice))
+        .map_err(|e| ContractError::internal(e.to_string()))?;
     let part = parts
         .finish()
         .kept
