@@ -177,11 +177,13 @@ use crate::dispute::{DisputeId, DisputeRecord, DisputeStep, OpenRequest};
 use crate::partner::{PartnerQuery, Profile, ProfileRequest};
 use crate::payment::{Balance, BalanceQuery, PaymentId, PaymentRecord, PaymentRequest};
 use crate::ratesheet::{Preview, PublishRatesheet, Published, SheetQuery, StoredSheet};
-use crate::statement::{IssuedStatement, PartAttached, PartQuery, StatementId, StatementIssued};
+use crate::statement::{
+    IssuedStatement, PartAttached, PartBytes, PartQuery, StatementId, StatementIssued,
+};
 use crate::stream::{StreamPosition, StreamQuery};
 use crate::usage::{BatchQuery, BatchSummary, SubmitBatch};
 
-body_requests!(PublishRatesheet => csv, SubmitBatch => csv);
+body_requests!(PublishRatesheet => csv, SubmitBatch => csv, PartBytes => bytes);
 
 json_requests!(
     AgreementProposal,
@@ -241,9 +243,12 @@ functions! {
     IssueStatement = "statement.issue", true, StatementId => StatementIssued;
     /// An issued statement with its files (`discrepancies.csv` whole, or its first part).
     GetStatement = "statement.get", false, StatementId => IssuedStatement;
-    /// Records a further part of a statement's `discrepancies.csv`, computed again and
-    /// checked against the digest the statement holds.
-    AttachPart = "statement.attach", true, PartQuery => PartAttached;
+    /// Records a further part of a statement's `discrepancies.csv`, given its bytes, if they
+    /// hash to the digest the statement holds.
+    AttachPart = "statement.attach", true, PartBytes => PartAttached;
+    /// Computes the statement again on one peer and gives the parts of its
+    /// `discrepancies.csv` from a part on, to attach.
+    ComputeParts = "statement.compute_parts", false, PartQuery => Vec<String>;
     /// A part of a statement's `discrepancies.csv`; `None` when it is not attached yet.
     GetPart = "statement.part", false, PartQuery => Option<String>;
     /// Opens a dispute (SPEC §7).

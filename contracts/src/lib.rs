@@ -35,7 +35,9 @@ pub use payment::{Balance, BalanceQuery, PaymentId, PaymentRecord, PaymentReques
 pub use ratesheet::{
     Preview, PublishRatesheet, Published, SheetChange, SheetQuery, StoredSheet, Terms,
 };
-pub use statement::{IssuedStatement, PartAttached, PartQuery, StatementId, StatementIssued};
+pub use statement::{
+    IssuedStatement, PartAttached, PartBytes, PartQuery, StatementId, StatementIssued,
+};
 pub use stream::{StreamChunk, StreamPosition, StreamQuery, StreamReject};
 pub use usage::{
     BatchEvent, BatchQuery, BatchSummary, RatedDirection, RatedRecord, RatedRow, SubmitBatch,
@@ -101,6 +103,7 @@ impl Contract for Clearing {
             IssueStatement => statement::issue,
             GetStatement => statement::get,
             AttachPart => statement::attach,
+            ComputeParts => statement::compute_parts,
             GetPart => statement::part,
             OpenDispute => dispute::open,
             StepDispute => dispute::step,

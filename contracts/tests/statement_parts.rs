@@ -1,12 +1,12 @@
 //! A statement whose `discrepancies.csv` is larger than one transaction may carry: issued
-//! with its first part and the digest of every part, the others attached by transactions
-//! that compute the statement again, and read back whole — the same bytes the statement's
-//! hash covers.
+//! with its first part and the digest of every part, the others computed again on one peer
+//! and attached by transactions that carry their bytes, checked against the digests, and
+//! read back whole — the same bytes the statement's hash covers.
 
 mod common;
 
 use common::*;
-use contracts::{PartQuery, api, statement::PART_BYTES};
+use contracts::{PartBytes, PartQuery, api, statement::PART_BYTES};
 
 /// alpha's records of October that beta never reported: each is a line of
 /// `discrepancies.csv` (`missing_at_payee`).
@@ -31,6 +31,14 @@ fn part(index: u32) -> PartQuery {
     PartQuery {
         statement: october_id(),
         index,
+    }
+}
+
+fn bytes(index: u32, bytes: &[u8]) -> PartBytes {
+    PartBytes {
+        statement: october_id(),
+        index,
+        bytes: bytes.to_vec(),
     }
 }
 
@@ -72,11 +80,42 @@ async fn a_statement_too_large_for_one_transaction_is_issued_in_parts_and_read_w
     // Part 0 is the statement's own, and there is no part past the last.
     for index in [0, issued.parts] {
         let e = net
-            .call::<api::AttachPart>("beta", part(index))
+            .call::<api::AttachPart>("beta", bytes(index, b""))
+            .await
+            .unwrap_err();
+        assert!(e.contains(&format!("there is no part {index}")), "{e}");
+        let e = net
+            .call::<api::ComputeParts>("beta", part(index))
             .await
             .unwrap_err();
         assert!(e.contains(&format!("there is no part {index}")), "{e}");
     }
+    // The payee computes part 1 on its own peer, then tries to attach other bytes in its
+    // place: a row of alpha's dropped, or one changed. Both peers refuse, and nothing is
+    // attached.
+    let computed = net
+        .call::<api::ComputeParts>("beta", part(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        computed.len(),
+        (issued.parts as usize - 1).min(contracts::statement::PARTS_PER_COMPUTE as usize)
+    );
+    let genuine = computed[0].clone();
+    let dropped = genuine.split_inclusive('\n').skip(1).collect::<String>();
+    let changed = genuine.replacen(",61,", ",60,", 1);
+    assert_ne!(changed, genuine);
+    for forged in [dropped.as_bytes(), changed.as_bytes(), b"".as_slice()] {
+        let e = net
+            .call::<api::AttachPart>("beta", bytes(1, forged))
+            .await
+            .unwrap_err();
+        assert!(e.contains("do not hash to the digest"), "{e}");
+    }
+    assert_eq!(
+        net.call::<api::GetPart>("alpha", part(1)).await.unwrap(),
+        None
+    );
     // Reading it whole attaches what is missing (either party may), checks each part
     // against its digest, and gives back the very file the statement's hash covers.
     let whole = net
@@ -106,9 +145,21 @@ async fn a_statement_too_large_for_one_transaction_is_issued_in_parts_and_read_w
             .count(),
         RECORDS
     );
-    // Attaching again writes nothing.
-    let again = net.call::<api::AttachPart>("alpha", part(1)).await.unwrap();
+    // Attaching again writes nothing, whatever the bytes.
+    let again = net
+        .call::<api::AttachPart>("alpha", bytes(1, genuine.as_bytes()))
+        .await
+        .unwrap();
     assert!(!again.written);
+    let again = net
+        .call::<api::AttachPart>("beta", bytes(1, b"forged"))
+        .await
+        .unwrap();
+    assert!(!again.written);
+    assert_eq!(
+        net.call::<api::GetPart>("alpha", part(1)).await.unwrap(),
+        Some(genuine)
+    );
     assert!(
         net.call::<api::GetPart>("alpha", part(1))
             .await

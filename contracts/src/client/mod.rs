@@ -24,7 +24,7 @@ use crate::api::{self, Call, Function};
 use crate::readmodel::views::{DealProgress, Kind, SheetVersion, StreamRow};
 use crate::readmodel::{AuditEntry, DailyTraffic, Submission};
 use crate::{
-    DealRecord, DisputeRecord, IssuedStatement, PartQuery, PaymentRecord, StatementId,
+    DealRecord, DisputeRecord, IssuedStatement, PartBytes, PartQuery, PaymentRecord, StatementId,
     StatementIssued,
 };
 
@@ -261,48 +261,64 @@ impl Clearing {
     }
 
     /// Issues a statement (SPEC §6) and attaches the further parts of its
-    /// `discrepancies.csv` when it is too large for one transaction.
+    /// `discrepancies.csv` when it is too large for one transaction: computed again on one
+    /// peer a few parts at a time (`statement.compute_parts`), and each attached by a
+    /// transaction that carries its bytes, which both peers check against the digest the
+    /// statement recorded.
     pub async fn issue_statement(
         &self,
         with: CarrierId,
         id: StatementId,
     ) -> Result<StatementIssued, ClientError> {
         let issued = self.call::<api::IssueStatement>(with, id.clone()).await?;
+        let mut computed = Computed::default();
         for index in 1..issued.parts {
-            self.call::<api::AttachPart>(
-                with,
-                PartQuery {
-                    statement: id.clone(),
-                    index,
-                },
-            )
-            .await?;
+            let part = computed.take(self, with, &id, index).await?;
+            self.attach(with, &id, index, part).await?;
         }
         Ok(issued)
     }
 
+    /// Attaches part `index` of statement `id`'s `discrepancies.csv`.
+    async fn attach(
+        &self,
+        with: CarrierId,
+        id: &StatementId,
+        index: u32,
+        part: String,
+    ) -> Result<(), ClientError> {
+        let p = PartBytes {
+            statement: id.clone(),
+            index,
+            bytes: part.into_bytes(),
+        };
+        self.call::<api::AttachPart>(with, p).await.map(drop)
+    }
+
     /// An issued statement with the whole of its `discrepancies.csv`: further parts are
     /// read, checked against the digests the statement holds and joined. A part not
-    /// attached yet (its issuer stopped first) is attached now: either party may.
+    /// attached yet (its issuer stopped first) is computed and attached now: either party
+    /// may.
     pub async fn statement(
         &self,
         with: CarrierId,
         id: StatementId,
     ) -> Result<IssuedStatement, ClientError> {
         let mut st = self.call::<api::GetStatement>(with, id.clone()).await?;
+        let mut computed = Computed::default();
         for (index, digest) in st.discrepancy_parts.iter().enumerate().skip(1) {
+            let index = u32::try_from(index)
+                .map_err(|_| ClientError::Fault("too many statement parts".into()))?;
             let q = PartQuery {
                 statement: id.clone(),
-                index: u32::try_from(index)
-                    .map_err(|_| ClientError::Fault("too many statement parts".into()))?,
+                index,
             };
-            let part = match self.call::<api::GetPart>(with, q.clone()).await? {
+            let part = match self.call::<api::GetPart>(with, q).await? {
                 Some(p) => p,
                 None => {
-                    self.call::<api::AttachPart>(with, q.clone()).await?;
-                    self.call::<api::GetPart>(with, q).await?.ok_or_else(|| {
-                        ClientError::Fault(format!("part {index} was attached but is not found"))
-                    })?
+                    let part = computed.take(self, with, &id, index).await?;
+                    self.attach(with, &id, index, part.clone()).await?;
+                    part
                 }
             };
             if crate::statement::part_digest(part.as_bytes()) != *digest {
@@ -588,5 +604,42 @@ mod tests {
             Settle::Views
         );
         assert_eq!(Settle::default(), Settle::Views);
+    }
+}
+
+/// Parts of a statement's `discrepancies.csv` computed ahead by one
+/// `statement.compute_parts` and not yet used, from part `next` on.
+#[derive(Default)]
+struct Computed {
+    next: u32,
+    parts: std::collections::VecDeque<String>,
+}
+
+impl Computed {
+    /// Part `index`, computed (with the few after it) when it is not already at hand.
+    async fn take(
+        &mut self,
+        clearing: &Clearing,
+        with: CarrierId,
+        id: &StatementId,
+        index: u32,
+    ) -> Result<String, ClientError> {
+        while self.next < index && self.parts.pop_front().is_some() {
+            self.next += 1;
+        }
+        if self.next != index || self.parts.is_empty() {
+            let q = PartQuery {
+                statement: id.clone(),
+                index,
+            };
+            self.parts = clearing.call::<api::ComputeParts>(with, q).await?.into();
+            self.next = index;
+        }
+        self.next += 1;
+        self.parts.pop_front().ok_or_else(|| {
+            ClientError::Fault(format!(
+                "part {index} of the statement's discrepancies was not computed"
+            ))
+        })
     }
 }

@@ -111,6 +111,10 @@ pub struct IssuedStatement {
 /// after a line into parts of at most this size, well within a transaction's limit.
 pub const PART_BYTES: usize = 4 << 20;
 
+/// The parts of `discrepancies.csv` one `statement.compute_parts` gives at most: 16 MiB,
+/// well within a reply's limit.
+pub const PARTS_PER_COMPUTE: u32 = 4;
+
 /// Which part of an issued statement's `discrepancies.csv`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -119,6 +123,20 @@ pub struct PartQuery {
     pub statement: StatementId,
     /// The part, from 0.
     pub index: u32,
+}
+
+/// A part of an issued statement's `discrepancies.csv` to attach: its bytes travel as the
+/// call's raw body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartBytes {
+    /// The statement.
+    pub statement: StatementId,
+    /// The part, from 1 (part 0 is in the statement).
+    pub index: u32,
+    /// Its bytes.
+    #[serde(skip)]
+    pub bytes: Vec<u8>,
 }
 
 /// A part recorded by `statement.attach`.
@@ -222,7 +240,7 @@ pub async fn issue(
     // at a time, cut after line ends (so each part is whole lines of UTF-8), and only its
     // first part is kept.
     let mut hash = ledger::crypto::Sha256Stream::new();
-    let mut parts = Parts::keeping(0);
+    let mut parts = Parts::keeping(0..1);
     discrepancies
         .each(|slice| {
             hash.update(slice);
@@ -253,7 +271,7 @@ pub async fn issue(
             })
             .collect(),
         statement_csv: text(statement_csv)?,
-        discrepancies_csv: text(kept.unwrap_or_default())?,
+        discrepancies_csv: text(kept.into_iter().next().unwrap_or_default())?,
         summary_json: text(summary_json)?,
         discrepancy_parts: if digests.len() > 1 {
             digests
@@ -317,61 +335,98 @@ fn part_key(statement_key: &str, index: u32) -> String {
     ledger::contract::composite_key("statement-part", &[statement_key, &index.to_string()])
 }
 
-/// `statement.attach`: records part `index` (from 1) of an issued statement's
-/// `discrepancies.csv`. Each peer computes the statement again and keeps the part only if it
-/// hashes to the digest the statement recorded — so no one can attach other bytes, and a
-/// part is refused if what the statement was computed from has changed since. Either
-/// party may attach; a part already attached is left as it is.
-pub async fn attach(ctx: &mut Context<'_>, q: PartQuery) -> Result<PartAttached, ContractError> {
+/// The key of the issued statement `id` and the statement, which has a part `index` to
+/// attach, for its payer or payee; refused for part 0 (the statement's own) and past the
+/// last part.
+async fn with_part_to_attach(
+    ctx: &mut Context<'_>,
+    id: &StatementId,
+    index: u32,
+) -> Result<(String, IssuedStatement), ContractError> {
     let me = caller(ctx)?;
-    if q.statement.other(me).is_none() {
+    if id.other(me).is_none() {
         return Err(refused(format!("{me} is neither the payer nor the payee")));
     }
-    let st_key = q.statement.key();
+    let st_key = id.key();
     let st: IssuedStatement =
         fetch(ctx, &st_key, || "no such statement has been issued".into()).await?;
     let n = st.discrepancy_parts.len();
-    let index = usize::try_from(q.index).unwrap_or(usize::MAX);
-    let Some(digest) = st.discrepancy_parts.get(index).filter(|_| index > 0) else {
-        return Err(refused(format!(
-            "the statement's discrepancies have {} part(s) to attach, numbered 1 to {}: there is no part {}",
+    let i = usize::try_from(index).unwrap_or(usize::MAX);
+    match i {
+        1.. if i < n => Ok((st_key, st)),
+        _ => Err(refused(format!(
+            "the statement's discrepancies have {} part(s) to attach, numbered 1 to {}: there is no part {index}",
             n.saturating_sub(1),
             n.saturating_sub(1),
-            q.index
-        )));
-    };
-    let key = part_key(&st_key, q.index);
+        ))),
+    }
+}
+
+/// `statement.attach`: records part `index` (from 1) of an issued statement's
+/// `discrepancies.csv`, given its bytes. The statement recorded every part's SHA-256 when
+/// both peers computed it, so a part is kept only if it hashes to that digest: no one can
+/// attach other bytes, and nothing is computed again. Either party may attach; a part
+/// already attached is left as it is.
+pub async fn attach(ctx: &mut Context<'_>, p: PartBytes) -> Result<PartAttached, ContractError> {
+    let (st_key, st) = with_part_to_attach(ctx, &p.statement, p.index).await?;
+    let key = part_key(&st_key, p.index);
     if let Some(stored) = ctx.get(&key).await? {
         return Ok(PartAttached {
-            index: q.index,
+            index: p.index,
             bytes: stored.len() as u64,
             written: false,
         });
     }
-    // Only the discrepancies: not the batch counts `summary.json` needs, whose read of
-    // every batch would also make the attach conflict with any batch committed meanwhile.
-    let discrepancies = compute(ctx, &q.statement).await?.discrepancies;
-    let mut parts = Parts::keeping(index);
-    discrepancies
-        .each(|slice| parts.feed(slice))
-        .map_err(|e| ContractError::internal(e.to_string()))?;
-    let part = parts
-        .finish()
-        .kept
-        .filter(|p| part_digest(p) == *digest)
-        .ok_or_else(|| {
-            refused(format!(
-                "part {} of the statement's discrepancies cannot be computed again as it was issued: the records, sheet, deal or rules it came from have changed",
-                q.index
-            ))
-        })?;
-    let bytes = part.len() as u64;
-    ctx.put(&key, part)?;
+    if Some(&part_digest(&p.bytes)) != st.discrepancy_parts.get(p.index as usize) {
+        return Err(refused(format!(
+            "these {} bytes are not part {} of the statement's discrepancies: they do not hash to the digest the statement recorded",
+            p.bytes.len(),
+            p.index
+        )));
+    }
+    let bytes = p.bytes.len() as u64;
+    ctx.put(&key, p.bytes)?;
     Ok(PartAttached {
-        index: q.index,
+        index: p.index,
         bytes,
         written: true,
     })
+}
+
+/// `statement.compute_parts`: computes the statement again on the evaluating peer and gives
+/// the parts of its `discrepancies.csv` from `index` (at least 1), at most
+/// [`PARTS_PER_COMPUTE`], to be attached. Refused when a part no longer hashes to the digest
+/// the statement recorded: what the statement was computed from has changed since.
+pub async fn compute_parts(
+    ctx: &mut Context<'_>,
+    q: PartQuery,
+) -> Result<Vec<String>, ContractError> {
+    let (_, st) = with_part_to_attach(ctx, &q.statement, q.index).await?;
+    // Only the discrepancies: not the batch counts `summary.json` needs.
+    let discrepancies = compute(ctx, &q.statement).await?.discrepancies;
+    let from = q.index as usize;
+    let mut parts = Parts::keeping(from..from + PARTS_PER_COMPUTE as usize);
+    discrepancies
+        .each(|slice| parts.feed(slice))
+        .map_err(|e| ContractError::internal(e.to_string()))?;
+    let Cut { digests, kept } = parts.finish();
+    let changed = |i: usize| {
+        refused(format!(
+            "part {i} of the statement's discrepancies cannot be computed again as it was issued: the records, sheet, deal or rules it came from have changed"
+        ))
+    };
+    if kept.is_empty() {
+        return Err(changed(from));
+    }
+    kept.into_iter()
+        .zip(from..)
+        .map(|(part, i)| {
+            if digests.get(i) != st.discrepancy_parts.get(i) {
+                return Err(changed(i));
+            }
+            String::from_utf8(part).map_err(|e| ContractError::internal(e.to_string()))
+        })
+        .collect()
 }
 
 /// `statement.part`: part `index` of an issued statement's `discrepancies.csv` (part 0 is

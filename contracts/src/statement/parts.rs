@@ -1,6 +1,8 @@
 //! `discrepancies.csv` cut into the parts transactions carry, a slice at a time: a peer
-//! keeps the digest of every part and the bytes of the one part it needs, never the whole
+//! keeps the digest of every part and the bytes of the few parts it needs, never the whole
 //! file a second time (issue 13's memory goal).
+
+use std::ops::Range;
 
 use super::{PART_BYTES, part_digest};
 
@@ -10,30 +12,30 @@ pub(super) struct Parts {
     /// Bytes fed and not yet in a part.
     pending: Vec<u8>,
     digests: Vec<String>,
-    keep: usize,
-    kept: Option<Vec<u8>>,
+    keep: Range<usize>,
+    kept: Vec<Vec<u8>>,
 }
 
-/// What [`Parts`] found: every part's digest, in order, and the part it was asked to keep
-/// (`None` when the file has fewer parts).
+/// What [`Parts`] found: every part's digest, in order, and the parts it was asked to keep
+/// that the file has, in order.
 pub(super) struct Cut {
     pub digests: Vec<String>,
-    pub kept: Option<Vec<u8>>,
+    pub kept: Vec<Vec<u8>>,
 }
 
 impl Parts {
-    /// Parts of at most [`PART_BYTES`], keeping part `keep`'s bytes.
-    pub fn keeping(keep: usize) -> Self {
+    /// Parts of at most [`PART_BYTES`], keeping the bytes of the parts in `keep`.
+    pub fn keeping(keep: Range<usize>) -> Self {
         Parts::of(PART_BYTES, keep)
     }
 
-    fn of(max: usize, keep: usize) -> Self {
+    fn of(max: usize, keep: Range<usize>) -> Self {
         Parts {
             max: max.max(1),
             pending: Vec::new(),
             digests: Vec::new(),
             keep,
-            kept: None,
+            kept: Vec::new(),
         }
     }
 
@@ -73,8 +75,8 @@ impl Parts {
             };
             let part: Vec<u8> = self.pending.drain(..end).collect();
             self.digests.push(part_digest(&part));
-            if self.digests.len() - 1 == self.keep {
-                self.kept = Some(part);
+            if self.keep.contains(&(self.digests.len() - 1)) {
+                self.kept.push(part);
             }
         }
     }
@@ -127,16 +129,17 @@ mod tests {
 
     proptest! {
         /// Fed in any slices, the parts are the whole file's parts: their digests, and the
-        /// bytes of the one kept.
+        /// bytes of those kept.
         #[test]
         fn parts_fed_in_slices_are_the_whole_files_parts(
             file in proptest::collection::vec(prop_oneof![Just(b'\n'), Just(b'a'), Just(b'b')], 0..200),
             slices in proptest::collection::vec(0usize..40, 0..20),
             max in 1usize..30,
             keep in 0usize..12,
+            count in 0usize..4,
         ) {
             let whole = cut(&file, max);
-            let mut parts = Parts::of(max, keep);
+            let mut parts = Parts::of(max, keep..keep + count);
             let mut rest = &file[..];
             for n in slices {
                 let (slice, tail) = rest.split_at(n.min(rest.len()));
@@ -146,7 +149,8 @@ mod tests {
             parts.feed(rest);
             let got = parts.finish();
             prop_assert_eq!(got.digests, whole.iter().map(|p| part_digest(p)).collect::<Vec<_>>());
-            prop_assert_eq!(got.kept, whole.get(keep).map(|p| p.to_vec()));
+            let kept: Vec<Vec<u8>> = whole.iter().skip(keep).take(count).map(|p| p.to_vec()).collect();
+            prop_assert_eq!(got.kept, kept);
         }
     }
 }
