@@ -576,37 +576,6 @@ impl From<WireError> for ClientError {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::Settle;
-
-    #[test]
-    fn a_ledger_settled_write_lets_the_read_model_trail_a_bounded_number_of_blocks() {
-        // Blocks 0..=9 committed: a view-settled write waits for block 9 itself.
-        assert_eq!(Settle::Views.applied_by(10), Some(9));
-        assert_eq!(Settle::Views.applied_by(1), Some(0));
-        assert_eq!(Settle::Views.applied_by(0), None);
-        // A ledger-settled one waits only for what is more than the trail behind.
-        let trail = Settle::LEDGER_TRAIL;
-        assert_eq!(Settle::Ledger.applied_by(trail), None);
-        assert_eq!(Settle::Ledger.applied_by(trail + 1), Some(0));
-        assert_eq!(Settle::Ledger.applied_by(trail + 40), Some(39));
-    }
-
-    #[test]
-    fn what_a_write_waits_for_is_named_on_the_wire_and_views_when_unsaid() {
-        assert_eq!(
-            serde_json::to_string(&Settle::Ledger).unwrap(),
-            "\"ledger\""
-        );
-        assert_eq!(
-            serde_json::from_str::<Settle>("\"views\"").unwrap(),
-            Settle::Views
-        );
-        assert_eq!(Settle::default(), Settle::Views);
-    }
-}
-
 /// Parts of a statement's `discrepancies.csv` computed ahead by one
 /// `statement.compute_parts` and not yet used, from part `next` on.
 #[derive(Default)]
@@ -641,5 +610,36 @@ impl Computed {
                 "part {index} of the statement's discrepancies was not computed"
             ))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Settle;
+
+    #[test]
+    fn a_ledger_settled_write_lets_the_read_model_trail_a_bounded_number_of_blocks() {
+        // Blocks 0..=9 committed: a view-settled write waits for block 9 itself.
+        assert_eq!(Settle::Views.applied_by(10), Some(9));
+        assert_eq!(Settle::Views.applied_by(1), Some(0));
+        assert_eq!(Settle::Views.applied_by(0), None);
+        // A ledger-settled one waits only for what is more than the trail behind.
+        let trail = Settle::LEDGER_TRAIL;
+        assert_eq!(Settle::Ledger.applied_by(trail), None);
+        assert_eq!(Settle::Ledger.applied_by(trail + 1), Some(0));
+        assert_eq!(Settle::Ledger.applied_by(trail + 40), Some(39));
+    }
+
+    #[test]
+    fn what_a_write_waits_for_is_named_on_the_wire_and_views_when_unsaid() {
+        assert_eq!(
+            serde_json::to_string(&Settle::Ledger).unwrap(),
+            "\"ledger\""
+        );
+        assert_eq!(
+            serde_json::from_str::<Settle>("\"views\"").unwrap(),
+            Settle::Views
+        );
+        assert_eq!(Settle::default(), Settle::Views);
     }
 }
