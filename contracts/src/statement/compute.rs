@@ -11,9 +11,10 @@
 //! and leaves the upper part to a later pass. A group is never cut, so each pass's pairings
 //! are the canonical pairings of its groups; sums are added up, and `discrepancies.csv`'s
 //! rows, each pass's a sorted run kept in a scratch file (`runs`), are merged back into
-//! number order at the end, a group's rows in the order its pass wrote them: the same bytes as from one pass over everything
-//! (`settlement::offline::reconcile`). Which ranges a peer uses depends on the order it
-//! reads in and on nothing the other peer must agree on: only the files are compared.
+//! number order at the end, a group's rows in the order its pass wrote them: the same bytes
+//! as from one pass over everything (`settlement::offline::reconcile`). Which ranges a peer
+//! uses depends on the order it reads in and on nothing the other peer must agree on: only
+//! the files are compared.
 
 use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering::Relaxed;
