@@ -18,19 +18,11 @@ pub fn sha256(data: &[u8]) -> Vec<u8> {
 
 /// SHA-256 over several parts, as if they were concatenated.
 pub fn sha256_parts(parts: &[&[u8]]) -> Vec<u8> {
-    let mut h = match openssl::hash::Hasher::new(MessageDigest::sha256()) {
-        Ok(h) => h,
-        Err(e) => panic!("openssl SHA-256 failed: {e}"),
-    };
+    let mut h = Sha256Stream::new();
     for p in parts {
-        if let Err(e) = h.update(p) {
-            panic!("openssl SHA-256 failed: {e}");
-        }
+        h.update(p);
     }
-    match h.finish() {
-        Ok(d) => d.to_vec(),
-        Err(e) => panic!("openssl SHA-256 failed: {e}"),
-    }
+    h.finish()
 }
 
 /// SHA-256 fed a part at a time: the digest of everything fed, as if concatenated.
@@ -96,4 +88,21 @@ pub fn verify_parts(key: &EcKeyRef<Public>, parts: &[&[u8]], sig: &[u8]) -> bool
 /// The EC key inside a public key, for `verify`.
 pub fn public_ec_key(key: &PKey<Public>) -> Result<EcKey<Public>, ErrorStack> {
     key.ec_key()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha256_of_parts_is_sha256_of_their_concatenation() {
+        // FIPS 180-2's "abc".
+        let abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        assert_eq!(hex::encode(sha256(b"abc")), abc);
+        assert_eq!(hex::encode(sha256_parts(&[b"ab", b"", b"c"])), abc);
+        let mut s = Sha256Stream::new();
+        s.update(b"a");
+        s.update(b"bc");
+        assert_eq!(hex::encode(s.finish()), abc);
+    }
 }
