@@ -16,8 +16,10 @@ use settlement::service::Service;
 use settlement::time::{Instant, Timestamp};
 
 mod compute;
+mod held;
 mod parts;
 mod runs;
+mod scratch;
 
 use compute::{BATCHES_PER_READ, Computed, compute};
 pub use compute::{RECORDS_PER_PASS, set_records_per_pass};
