@@ -19,6 +19,7 @@ use crate::proto::{
 use crate::state::{StateError, WorldState};
 use crate::system::lifecycle::{LIFECYCLE, Lifecycle};
 use crate::system::query::{self, QUERY};
+use crate::validate::ValidateError;
 
 /// Why a peer refused a proposal.
 #[derive(Debug, thiserror::Error)]
@@ -200,23 +201,27 @@ impl Peer {
         let peer = self.identity.name().to_string();
         tokio::spawn(async move {
             let run = async {
-                let ledger = ledger.ok_or_else(|| format!("not joined to `{channel}`"))?;
+                let ledger = ledger.ok_or_else(|| (format!("not joined to `{channel}`"), true))?;
                 let mut blocks = orderer
                     .deliver(&channel, ledger.height())
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| (e.to_string(), true))?;
                 while let Some(block) = blocks.recv().await {
-                    let block = block.map_err(|e| e.to_string())?;
-                    ledger.commit(block).await.map_err(|e| e.to_string())?;
+                    let block = block.map_err(|e| (e.to_string(), true))?;
+                    ledger
+                        .commit(block)
+                        .await
+                        .map_err(|e| (e.to_string(), !is_shutdown(&e)))?;
                 }
                 Ok(())
             };
-            let result: Result<(), String> = run.await;
-            // A peer that stops committing falls silently behind; say so where operators look.
-            if let Err(e) = &result {
+            let result: Result<(), (String, bool)> = run.await;
+            // A peer that stops committing falls silently behind; say so where operators
+            // look, unless the process is ending anyway.
+            if let Err((e, true)) = &result {
                 eprintln!("peer {peer}: delivery of channel `{channel}` stopped: {e}");
             }
-            result
+            result.map_err(|(e, _)| e)
         })
     }
 
@@ -371,5 +376,46 @@ impl Peer {
         }
         let payload = self.simulate(&p, creator, &ledger).await?;
         Ok(payload.response.map(|r| r.payload).unwrap_or_default())
+    }
+}
+
+/// Whether a commit failed only because the runtime is shutting down: the block is not
+/// committed and is delivered again at the next start, so it is nothing to report.
+fn is_shutdown(e: &LedgerError) -> bool {
+    matches!(e, LedgerError::Validate(ValidateError::ShutDown { .. }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_shutdown_before_the_checks_goes_unreported() {
+        assert!(is_shutdown(&LedgerError::Validate(
+            ValidateError::ShutDown { block: 7 }
+        )));
+        let interrupted = ValidateError::Interrupted {
+            block: 7,
+            reason: "a signature check panicked".into(),
+        };
+        assert!(!is_shutdown(&LedgerError::Validate(interrupted)));
+        assert!(!is_shutdown(&LedgerError::BadGenesis));
+    }
+
+    /// What `ShutDown` names: a blocking task spawned while the runtime shuts down is
+    /// cancelled, not run.
+    #[test]
+    fn a_blocking_task_spawned_during_a_shutdown_is_cancelled() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let handle = rt.handle().clone();
+        rt.shutdown_background();
+        let task = handle.spawn_blocking(|| ());
+        let joined = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(task);
+        assert!(joined.is_err_and(|e| e.is_cancelled()));
     }
 }

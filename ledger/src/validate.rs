@@ -136,6 +136,14 @@ pub enum ValidateError {
         /// Why.
         reason: String,
     },
+    /// The runtime shut down before the signature checks ran (a blocking task is cancelled
+    /// only then): nothing of the block was committed, and it is delivered again at the
+    /// next start.
+    #[error("validating block {block}: the runtime shut down before its signature checks ran")]
+    ShutDown {
+        /// Block number.
+        block: u64,
+    },
     /// The world state could not be read.
     #[error("validating block {block}: {source}")]
     State {
@@ -278,9 +286,15 @@ pub async fn validate_block(
         (block, checked)
     })
     .await
-    .map_err(|e| ValidateError::Interrupted {
-        block: number,
-        reason: e.to_string(),
+    .map_err(|e| {
+        if e.is_cancelled() {
+            ValidateError::ShutDown { block: number }
+        } else {
+            ValidateError::Interrupted {
+                block: number,
+                reason: e.to_string(),
+            }
+        }
     })?;
 
     let state_err = |source| ValidateError::State {
