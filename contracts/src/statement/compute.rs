@@ -106,7 +106,9 @@ pub(super) async fn compute(
         StatementSums::new(&scope, &sheet, deal.as_ref()).map_err(|e| not_computed(&e))?;
     let mut file = Discrepancies::new(decimals, SPILL_AFTER).map_err(written)?;
     let mut in_scope = 0u64;
-    let mut held = Held::new(PER_PASS.load(Relaxed), SPILL_AFTER);
+    // Records sorted away are a period larger than a pass: they go straight to a file,
+    // whose pages the kernel may drop, rather than to memory first.
+    let mut held = Held::new(PER_PASS.load(Relaxed), 0);
     let mut reconcile = |[payer_side, payee_side]: Sides| {
         in_scope = in_scope
             .checked_add((payer_side.len() + payee_side.len()) as u64)

@@ -1,7 +1,7 @@
 //! The records a peer holds while it computes a statement, handed on as passes of whole
-//! `(a_number, b_number)` groups of at most about [`Held::limit`] records, so that it holds a
-//! bounded share of the period's records whatever its volume (issue 13's memory goal), and
-//! reads each stored record once.
+//! `(a_number, b_number)` groups of about as many records as [`Held::new`] is given, so that
+//! it holds a bounded share of the period's records whatever its volume (issue 13's memory
+//! goal) and reads each stored record once.
 //!
 //! Records come bucket by bucket (`stored::Bucket`, a function of the group), so every group
 //! held is whole once its bucket has been read. While the held records fit a pass they are
@@ -124,24 +124,28 @@ impl Held {
         if self.len() == 0 {
             return Ok(());
         }
-        let mut order: Vec<(Key, usize, usize)> = Vec::with_capacity(self.len());
+        // Side and index, 8 bytes a record: a pass holds fewer than 2^32 records.
+        let mut order: Vec<(u32, u32)> = Vec::with_capacity(self.len());
         for (side, records) in self.sides.iter().enumerate() {
-            order.extend(
-                records
-                    .iter()
-                    .enumerate()
-                    .map(|(i, r)| ((r.a_number, r.b_number), side, i)),
-            );
+            let count = u32::try_from(records.len())
+                .map_err(|_| io::Error::other("more than 2^32 records held"))?;
+            order.extend((0..count).map(|i| (side as u32, i)));
         }
-        order.sort_unstable();
+        let sides = &self.sides;
+        let record = |&(side, i): &(u32, u32)| &sides[side as usize][i as usize];
+        order.sort_unstable_by(|x, y| {
+            let (a, b) = (record(x), record(y));
+            (a.a_number, a.b_number, x).cmp(&(b.a_number, b.b_number, y))
+        });
         let mut frames = Vec::with_capacity(order.len().saturating_mul(64).min(WRITE_AT) + 256);
         let spill_after = self.spill_after;
         let scratch = self
             .scratch
             .get_or_insert_with(|| Scratch::new(spill_after));
         scratch.start_run();
-        for (key, side, i) in order {
-            encode(&mut frames, &key, side, &self.sides[side][i])?;
+        for (side, i) in order {
+            let r = &self.sides[side as usize][i as usize];
+            encode(&mut frames, &(r.a_number, r.b_number), side as usize, r)?;
             if frames.len() >= WRITE_AT {
                 scratch.append(&frames)?;
                 frames.clear();
