@@ -16,8 +16,8 @@ use settlement::reconcile::{Pairing, SideRecord};
 use super::compute::Key;
 use super::scratch::{self, Scratch};
 
-/// Bytes of framed rows (or records) a statement keeps in memory before it moves them to a
-/// scratch file.
+/// Bytes of framed rows a statement keeps in memory before it moves them to a scratch file
+/// (the records it sorts away go to a file from the first byte).
 pub(super) const SPILL_AFTER: usize = 8 << 20;
 
 /// `discrepancies.csv`'s rows as they are written, a pass's run at a time.
