@@ -188,32 +188,25 @@ fn encode(out: &mut Vec<u8>, key: &Key, side: usize, r: &SideRecord) -> io::Resu
 
 /// The record of a frame whose numbers were taken: its side and the record.
 fn decode((a_number, b_number): Key, body: &[u8]) -> io::Result<(usize, SideRecord)> {
-    let bad = || io::Error::other("the statement's scratch file holds a record it cannot read");
-    let mut rest = body;
-    let mut take = |n: usize| -> io::Result<&[u8]> {
-        let (head, tail) = rest.split_at_checked(n).ok_or_else(bad)?;
-        rest = tail;
-        Ok(head)
-    };
-    let side = match take(1)? {
+    let mut body = Body(body);
+    let side = match body.array()? {
         [0] => 0,
         [1] => 1,
-        _ => return Err(bad()),
+        _ => return Err(unreadable()),
     };
-    let id_len = u16::from_le_bytes(take(2)?.try_into().map_err(|_| bad())?);
-    let id = std::str::from_utf8(take(usize::from(id_len))?).map_err(|_| bad())?;
-    let start = i64::from_le_bytes(take(8)?.try_into().map_err(|_| bad())?);
-    let units = u64::from_le_bytes(take(8)?.try_into().map_err(|_| bad())?);
-    let row = match take(5)? {
+    let id_len = u16::from_le_bytes(body.array()?);
+    let id = std::str::from_utf8(body.bytes(usize::from(id_len))?).map_err(|_| unreadable())?;
+    let start = i64::from_le_bytes(body.array()?);
+    let units = u64::from_le_bytes(body.array()?);
+    let row = match body.array()? {
         [0, 0, 0, 0, 0] => None,
-        [1, row @ ..] => Some(u32::from_le_bytes(row.try_into().map_err(|_| bad())?)),
-        _ => return Err(bad()),
+        [1, a, b, c, d] => Some(u32::from_le_bytes([a, b, c, d])),
+        _ => return Err(unreadable()),
     };
-    let billable = u64::from_le_bytes(take(8)?.try_into().map_err(|_| bad())?);
-    let charge: [u8; 16] = take(16)?.try_into().map_err(|_| bad())?;
-    let charge = Decimal::deserialize(charge);
-    if !rest.is_empty() || charge.scale() > 28 {
-        return Err(bad());
+    let billable = u64::from_le_bytes(body.array()?);
+    let charge = Decimal::deserialize(body.array()?);
+    if !body.0.is_empty() || charge.scale() > 28 {
+        return Err(unreadable());
     }
     let record = SideRecord {
         record_id: id.into(),
@@ -228,6 +221,25 @@ fn decode((a_number, b_number): Key, body: &[u8]) -> io::Result<(usize, SideReco
         },
     };
     Ok((side, record))
+}
+
+fn unreadable() -> io::Error {
+    io::Error::other("the statement's scratch file holds a record it cannot read")
+}
+
+/// A record frame's body, read from the front.
+struct Body<'a>(&'a [u8]);
+
+impl<'a> Body<'a> {
+    fn bytes(&mut self, n: usize) -> io::Result<&'a [u8]> {
+        let (head, tail) = self.0.split_at_checked(n).ok_or_else(unreadable)?;
+        self.0 = tail;
+        Ok(head)
+    }
+
+    fn array<const N: usize>(&mut self) -> io::Result<[u8; N]> {
+        self.bytes(N)?.try_into().map_err(|_| unreadable())
+    }
 }
 
 #[cfg(test)]
