@@ -58,16 +58,22 @@ pub const POLICY: &str = "ALL";
 
 /// iclear's contract: one namespace for agreements, ratesheets, deals and usage.
 #[derive(Debug, Default)]
-pub struct Clearing;
+pub struct Clearing {
+    /// The later parts of large statements this peer computed, off the ledger.
+    kept: statement::KeptParts,
+}
 
 /// Routes a call to the handler of the function it names: decodes the request into the
-/// function's type, runs the handler, encodes its reply.
+/// function's type, runs the handler (with the peer's own state it names in brackets, if
+/// any), encodes its reply.
 macro_rules! dispatch {
-    ($ctx:ident, $function:ident, $args:ident; $($f:ty => $handler:path,)*) => {
+    ($ctx:ident, $function:ident, $args:ident;
+     $($f:ty => $handler:path $([$extra:expr])?,)*) => {
         $(
             if $function == <$f as Function>::NAME {
                 let request = api::decode_request::<$f>($args)?;
-                let reply: <$f as Function>::Reply = $handler($ctx, request).await?;
+                let reply: <$f as Function>::Reply =
+                    $handler($ctx, request $(, $extra)?).await?;
                 return api::encode_reply::<$f>(&reply);
             }
         )*
@@ -100,10 +106,10 @@ impl Contract for Clearing {
             GetBatch => usage::batch,
             StreamAt => stream::position,
             Rated => statement::rated,
-            IssueStatement => statement::issue,
+            IssueStatement => statement::issue[&self.kept],
             GetStatement => statement::get,
             AttachPart => statement::attach,
-            ComputeParts => statement::compute_parts,
+            ComputeParts => statement::compute_parts[&self.kept],
             GetPart => statement::part,
             OpenDispute => dispute::open,
             StepDispute => dispute::step,
@@ -122,7 +128,7 @@ impl Contract for Clearing {
 
 /// The contracts a peer installs.
 pub fn installed() -> Contracts {
-    Contracts::new().with(CLEARING, Arc::new(Clearing))
+    Contracts::new().with(CLEARING, Arc::new(Clearing::default()))
 }
 
 /// The contract definitions a network is created with.

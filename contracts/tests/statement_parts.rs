@@ -1,7 +1,8 @@
 //! A statement whose `discrepancies.csv` is larger than one transaction may carry: issued
-//! with its first part and the digest of every part, the others computed again on one peer
-//! and attached by transactions that carry their bytes, checked against the digests, and
-//! read back whole — the same bytes the statement's hash covers.
+//! with its first part and the digest of every part, the others handed out by one peer (as
+//! it kept them when it computed the statement, or computed again) and attached by
+//! transactions that carry their bytes, checked against the digests, and read back whole —
+//! the same bytes the statement's hash covers.
 
 mod common;
 
@@ -90,9 +91,9 @@ async fn a_statement_too_large_for_one_transaction_is_issued_in_parts_and_read_w
             .unwrap_err();
         assert!(e.contains(&format!("there is no part {index}")), "{e}");
     }
-    // The payee computes part 1 on its own peer, then tries to attach other bytes in its
-    // place: a row of alpha's dropped, or one changed. Both peers refuse, and nothing is
-    // attached.
+    // The payee has its peer hand out part 1 and those after it (as the peer kept them while
+    // it endorsed the statement), then tries to attach other bytes in its place: a row of
+    // alpha's dropped, or one changed. Both peers refuse, and nothing is attached.
     let computed = net
         .call::<api::ComputeParts>("beta", part(1))
         .await
@@ -117,7 +118,9 @@ async fn a_statement_too_large_for_one_transaction_is_issued_in_parts_and_read_w
         None
     );
     // Reading it whole attaches what is missing (either party may), checks each part
-    // against its digest, and gives back the very file the statement's hash covers.
+    // against its digest, and gives back the very file the statement's hash covers. The
+    // peer let go of the parts it kept once it handed out the last, so they are computed
+    // again for this: the same bytes.
     let whole = net
         .client("beta")
         .statement(carrier("alpha"), october_id())
@@ -131,6 +134,11 @@ async fn a_statement_too_large_for_one_transaction_is_issued_in_parts_and_read_w
     let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
     assert_eq!(hex, whole.hash);
     assert_eq!(whole.discrepancies_csv.lines().count(), RECORDS + 1);
+    assert!(
+        whole
+            .discrepancies_csv
+            .starts_with(&(st.discrepancies_csv.clone() + &computed.concat()))
+    );
     let limit = net.network().config().orderer.absolute_max_bytes as usize;
     assert!(
         whole.discrepancies_csv.len() > limit,

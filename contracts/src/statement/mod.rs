@@ -17,12 +17,14 @@ use settlement::time::{Instant, Timestamp};
 
 mod compute;
 mod held;
+mod kept;
 mod parts;
 mod runs;
 mod scratch;
 
 use compute::{BATCHES_PER_READ, Computed, compute};
 pub use compute::{RECORDS_PER_PASS, set_records_per_pass};
+pub use kept::{KEPT_BYTES, KEPT_STATEMENTS, KeptParts};
 use parts::{Cut, Parts};
 
 use crate::deal::{DealRecord, DealState};
@@ -182,10 +184,13 @@ fn refused(m: impl Into<String>) -> ContractError {
 }
 
 /// `statement.issue`: computes and records the statement; refused when the period has not
-/// ended by the transaction's time (SPEC §6.4) or overlaps one already issued.
+/// ended by the transaction's time (SPEC §6.4) or overlaps one already issued. The later
+/// parts of a `discrepancies.csv` too large for one transaction are kept in `kept`, for
+/// `statement.compute_parts` to hand out once the statement is committed.
 pub async fn issue(
     ctx: &mut Context<'_>,
     id: StatementId,
+    kept: &KeptParts,
 ) -> Result<StatementIssued, ContractError> {
     let me = caller(ctx)?;
     let (payer, payee, service) = (id.payer, id.payee, id.service);
@@ -242,17 +247,21 @@ pub async fn issue(
     // at a time, cut after line ends (so each part is whole lines of UTF-8), and only its
     // first part is kept.
     let mut hash = ledger::crypto::Sha256Stream::new();
-    let mut parts = Parts::keeping(0..1);
+    let mut parts = Parts::new();
     discrepancies
         .each(|slice| {
             hash.update(slice);
-            parts.feed(slice);
+            parts.feed(slice)
         })
         .map_err(written)?;
     hash.update(&statement_csv);
     hash.update(&summary_json);
     let hash = hash.finish();
-    let Cut { digests, kept } = parts.finish();
+    let Cut {
+        digests,
+        first,
+        rest,
+    } = parts.finish().map_err(written)?;
     let text = |b: Vec<u8>| String::from_utf8(b).map_err(|e| refused(e.to_string()));
     let part_count = u32::try_from(digests.len())
         .map_err(|_| refused("the statement's discrepancies have too many parts"))?;
@@ -273,7 +282,7 @@ pub async fn issue(
             })
             .collect(),
         statement_csv: text(statement_csv)?,
-        discrepancies_csv: text(kept.into_iter().next().unwrap_or_default())?,
+        discrepancies_csv: text(first)?,
         summary_json: text(summary_json)?,
         discrepancy_parts: if digests.len() > 1 {
             digests
@@ -284,6 +293,9 @@ pub async fn issue(
     closed.push(id.period.clone());
     put_json(ctx, &closed_key, &closed)?;
     put_json(ctx, &id.key(), &issued)?;
+    if let Some(rest) = rest {
+        kept.keep(id.key(), issued.discrepancy_parts.clone(), rest);
+    }
     account::book(
         ctx,
         payer,
@@ -395,40 +407,66 @@ pub async fn attach(ctx: &mut Context<'_>, p: PartBytes) -> Result<PartAttached,
     })
 }
 
-/// `statement.compute_parts`: computes the statement again on the evaluating peer and gives
-/// the parts of its `discrepancies.csv` from `index` (at least 1), at most
-/// [`PARTS_PER_COMPUTE`], to be attached. Refused when a part no longer hashes to the digest
-/// the statement recorded: what the statement was computed from has changed since.
+/// `statement.compute_parts`: the parts of an issued statement's `discrepancies.csv` from
+/// `index` (at least 1), at most [`PARTS_PER_COMPUTE`], to be attached. They are the parts
+/// the evaluating peer kept when it computed the statement (`kept`), or else the statement
+/// is computed again and all its later parts kept for the calls that follow. Either way each
+/// part is checked against the digest the statement recorded: refused when it no longer
+/// hashes to it, as what the statement was computed from has changed since.
 pub async fn compute_parts(
     ctx: &mut Context<'_>,
     q: PartQuery,
+    kept: &KeptParts,
 ) -> Result<Vec<String>, ContractError> {
-    let (_, st) = with_part_to_attach(ctx, &q.statement, q.index).await?;
+    let (st_key, st) = with_part_to_attach(ctx, &q.statement, q.index).await?;
+    let digests = &st.discrepancy_parts;
+    let from = q.index as usize;
+    let wanted = from..from
+        .saturating_add(PARTS_PER_COMPUTE as usize)
+        .min(digests.len());
+    let last = wanted.end == digests.len();
+    let internal = |e: std::io::Error| ContractError::internal(e.to_string());
+    if let Some(found) = kept.find(&st_key, digests) {
+        let read = found.parts.read(wanted, digests);
+        // Handed out to the end, or no longer as kept: not kept any more.
+        if last || read.is_err() {
+            kept.forget(&found);
+        }
+        let parts = read.map_err(|e| {
+            ContractError::internal(format!(
+                "the statement's parts this peer kept cannot be read: {e}"
+            ))
+        })?;
+        return parts.into_iter().map(part_text).collect();
+    }
     // Only the discrepancies: not the batch counts `summary.json` needs.
     let discrepancies = compute(ctx, &q.statement).await?.discrepancies;
-    let from = q.index as usize;
-    let mut parts = Parts::keeping(from..from + PARTS_PER_COMPUTE as usize);
+    let mut parts = Parts::new();
     discrepancies
         .each(|slice| parts.feed(slice))
-        .map_err(|e| ContractError::internal(e.to_string()))?;
-    let Cut { digests, kept } = parts.finish();
-    let changed = |i: usize| {
-        refused(format!(
+        .map_err(internal)?;
+    let cut = parts.finish().map_err(internal)?;
+    if let Some(i) = wanted
+        .clone()
+        .find(|&i| cut.digests.get(i) != digests.get(i))
+    {
+        return Err(refused(format!(
             "part {i} of the statement's discrepancies cannot be computed again as it was issued: the records, sheet, deal or rules it came from have changed"
-        ))
-    };
-    if kept.is_empty() {
-        return Err(changed(from));
+        )));
     }
-    kept.into_iter()
-        .zip(from..)
-        .map(|(part, i)| {
-            if digests.get(i) != st.discrepancy_parts.get(i) {
-                return Err(changed(i));
-            }
-            String::from_utf8(part).map_err(|e| ContractError::internal(e.to_string()))
-        })
-        .collect()
+    let rest = cut
+        .rest
+        .ok_or_else(|| ContractError::internal("the statement's later parts were not kept"))?;
+    let parts = rest.read(wanted, digests).map_err(internal)?;
+    if !last && cut.digests == *digests {
+        kept.keep(st_key, cut.digests, rest);
+    }
+    parts.into_iter().map(part_text).collect()
+}
+
+/// A part of `discrepancies.csv` as text: it is cut after line ends of UTF-8.
+fn part_text(part: Vec<u8>) -> Result<String, ContractError> {
+    String::from_utf8(part).map_err(|e| ContractError::internal(e.to_string()))
 }
 
 /// `statement.part`: part `index` of an issued statement's `discrepancies.csv` (part 0 is

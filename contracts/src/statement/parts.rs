@@ -1,9 +1,10 @@
 //! `discrepancies.csv` cut into the parts transactions carry, a slice at a time: a peer
-//! keeps the digest of every part and the bytes of the few parts it needs, never the whole
-//! file a second time (issue 13's memory goal).
+//! keeps the digest of every part and the bytes of the first, and writes every later part to
+//! a file ([`PartFile`]), never holding the whole file a second time (issue 13's memory goal).
 
-use std::ops::Range;
+use std::io;
 
+use super::kept::{PartFile, StoredParts};
 use super::{PART_BYTES, part_digest};
 
 /// The parts of a file fed a slice at a time, cut as [`cut`] cuts the whole file.
@@ -12,56 +13,59 @@ pub(super) struct Parts {
     /// Bytes fed and not yet in a part.
     pending: Vec<u8>,
     digests: Vec<String>,
-    keep: Range<usize>,
-    kept: Vec<Vec<u8>>,
+    first: Vec<u8>,
+    /// Parts 1 and after, from the second part on.
+    rest: Option<PartFile>,
 }
 
-/// What [`Parts`] found: every part's digest, in order, and the parts it was asked to keep
-/// that the file has, in order.
+/// What [`Parts`] found: every part's digest, in order, the first part, and the later ones
+/// when the file has more than one.
 pub(super) struct Cut {
     pub digests: Vec<String>,
-    pub kept: Vec<Vec<u8>>,
+    pub first: Vec<u8>,
+    pub rest: Option<StoredParts>,
 }
 
 impl Parts {
-    /// Parts of at most [`PART_BYTES`], keeping the bytes of the parts in `keep`.
-    pub fn keeping(keep: Range<usize>) -> Self {
-        Parts::of(PART_BYTES, keep)
+    /// Parts of at most [`PART_BYTES`].
+    pub fn new() -> Self {
+        Parts::of(PART_BYTES)
     }
 
-    fn of(max: usize, keep: Range<usize>) -> Self {
+    fn of(max: usize) -> Self {
         Parts {
             max: max.max(1),
             pending: Vec::new(),
             digests: Vec::new(),
-            keep,
-            kept: Vec::new(),
+            first: Vec::new(),
+            rest: None,
         }
     }
 
     /// Feeds the file's next bytes.
-    pub fn feed(&mut self, bytes: &[u8]) {
+    pub fn feed(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.pending.extend_from_slice(bytes);
-        self.cut_while(false);
+        self.cut_while(false)
     }
 
     /// The parts, once the whole file was fed.
-    pub fn finish(mut self) -> Cut {
-        self.cut_while(true);
-        Cut {
+    pub fn finish(mut self) -> io::Result<Cut> {
+        self.cut_while(true)?;
+        Ok(Cut {
             digests: self.digests,
-            kept: self.kept,
-        }
+            first: self.first,
+            rest: self.rest.map(PartFile::finish).transpose()?,
+        })
     }
 
     /// Makes every part the bytes pending decide: while more than `max` are pending, the
     /// part ends at the last line end within them (or, for a longer line, at its end once
     /// fed); at the end of the file, what is left is the last part.
-    fn cut_while(&mut self, at_end: bool) {
+    fn cut_while(&mut self, at_end: bool) -> io::Result<()> {
         while !self.pending.is_empty() {
             let end = if self.pending.len() <= self.max {
                 if !at_end {
-                    return;
+                    return Ok(());
                 }
                 self.pending.len()
             } else {
@@ -70,15 +74,23 @@ impl Parts {
                 match within.or_else(after) {
                     Some(i) => i + 1,
                     None if at_end => self.pending.len(),
-                    None => return,
+                    None => return Ok(()),
                 }
             };
             let part: Vec<u8> = self.pending.drain(..end).collect();
             self.digests.push(part_digest(&part));
-            if self.keep.contains(&(self.digests.len() - 1)) {
-                self.kept.push(part);
+            if self.digests.len() == 1 {
+                self.first = part;
+            } else {
+                if self.rest.is_none() {
+                    self.rest = Some(PartFile::new()?);
+                }
+                if let Some(rest) = self.rest.as_mut() {
+                    rest.push(&part)?;
+                }
             }
         }
+        Ok(())
     }
 }
 
@@ -128,29 +140,34 @@ mod tests {
     }
 
     proptest! {
-        /// Fed in any slices, the parts are the whole file's parts: their digests, and the
-        /// bytes of those kept.
+        /// Fed in any slices, the parts are the whole file's parts: their digests, the
+        /// first part's bytes, and the later parts' bytes read back from their file.
         #[test]
         fn parts_fed_in_slices_are_the_whole_files_parts(
             file in proptest::collection::vec(prop_oneof![Just(b'\n'), Just(b'a'), Just(b'b')], 0..200),
             slices in proptest::collection::vec(0usize..40, 0..20),
             max in 1usize..30,
-            keep in 0usize..12,
-            count in 0usize..4,
         ) {
             let whole = cut(&file, max);
-            let mut parts = Parts::of(max, keep..keep + count);
+            let mut parts = Parts::of(max);
             let mut rest = &file[..];
             for n in slices {
                 let (slice, tail) = rest.split_at(n.min(rest.len()));
-                parts.feed(slice);
+                parts.feed(slice).unwrap();
                 rest = tail;
             }
-            parts.feed(rest);
-            let got = parts.finish();
-            prop_assert_eq!(got.digests, whole.iter().map(|p| part_digest(p)).collect::<Vec<_>>());
-            let kept: Vec<Vec<u8>> = whole.iter().skip(keep).take(count).map(|p| p.to_vec()).collect();
-            prop_assert_eq!(got.kept, kept);
+            parts.feed(rest).unwrap();
+            let got = parts.finish().unwrap();
+            prop_assert_eq!(&got.digests, &whole.iter().map(|p| part_digest(p)).collect::<Vec<_>>());
+            prop_assert_eq!(&got.first[..], whole.first().copied().unwrap_or_default());
+            let later: Vec<Vec<u8>> = whole.iter().skip(1).map(|p| p.to_vec()).collect();
+            match got.rest {
+                None => prop_assert!(later.is_empty()),
+                Some(stored) => {
+                    prop_assert!(!later.is_empty());
+                    prop_assert_eq!(stored.read(1..whole.len(), &got.digests).unwrap(), later);
+                }
+            }
         }
     }
 }

@@ -86,12 +86,12 @@ pub(super) struct SortedRows {
 }
 
 impl SortedRows {
-    /// Calls `f` with the file's bytes in order, a slice at a time.
-    pub fn each(self, mut f: impl FnMut(&[u8])) -> io::Result<()> {
-        f(&self.header);
+    /// Calls `f` with the file's bytes in order, a slice at a time, until it fails.
+    pub fn each(self, mut f: impl FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
+        f(&self.header)?;
         let mut rows = self.scratch.merge()?;
         while let Some(frame) = rows.next()? {
-            f(scratch::take_key(frame)?.1);
+            f(scratch::take_key(frame)?.1)?;
         }
         Ok(())
     }
@@ -100,7 +100,11 @@ impl SortedRows {
     #[cfg(test)]
     pub fn into_vec(self) -> Vec<u8> {
         let mut v = Vec::new();
-        self.each(|s| v.extend_from_slice(s)).unwrap();
+        self.each(|s| {
+            v.extend_from_slice(s);
+            Ok(())
+        })
+        .unwrap();
         v
     }
 }
@@ -170,7 +174,7 @@ mod tests {
             .collect();
         let mut file = Discrepancies::new(2, usize::MAX).unwrap();
         file.add(&recs, &[], &pairings).unwrap();
-        let e = file.finish().each(|_| {}).unwrap_err();
+        let e = file.finish().each(|_| Ok(())).unwrap_err();
         assert!(e.to_string().contains("not in number order"), "{e}");
     }
 }
