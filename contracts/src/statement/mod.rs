@@ -115,9 +115,10 @@ pub struct IssuedStatement {
 /// after a line into parts of at most this size, well within a transaction's limit.
 pub const PART_BYTES: usize = 4 << 20;
 
-/// The parts of `discrepancies.csv` one `statement.compute_parts` gives at most: 16 MiB,
-/// well within a reply's limit.
-pub const PARTS_PER_COMPUTE: u32 = 4;
+/// The parts of `discrepancies.csv` one `statement.compute_parts` gives at most. The peer
+/// keeps every later part once it computed them, so a call costs a read of the part and
+/// one at a time holds 4 MiB in flight, not 16 (issue 13's memory goal).
+pub const PARTS_PER_COMPUTE: u32 = 1;
 
 /// Which part of an issued statement's `discrepancies.csv`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
