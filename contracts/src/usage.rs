@@ -3,14 +3,14 @@
 //! across all batches and `period_closed`) and rate it with the ratesheets in their own
 //! world state while endorsing; the batch commits only if both computed the same summary.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 
 use ledger::contract::{Context, ContractError};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use settlement::carrier::CarrierId;
 use settlement::cdr::{CdrReader, FormatSpec, RejectReason};
-use settlement::intake::Tally;
+use settlement::intake::{ExactIds, SeenIds, Tally};
 use settlement::period::Period;
 use settlement::ratesheet::Ratesheet;
 use settlement::service::Service;
@@ -18,7 +18,7 @@ use settlement::service::Service;
 use settlement::money::Currency;
 
 use crate::store::{caller, fetch, get_json, put_json};
-use crate::stored::{Bucket, Direction};
+use crate::stored::{BUCKETS, Bucket, Direction};
 use crate::{agreement, keys, ratesheet};
 
 /// `usage.submit`'s request: the other carrier of the channel and the batch, native CSV
@@ -262,6 +262,39 @@ struct Running {
     charge: Decimal,
 }
 
+/// What a batch holds for one direction of its records.
+struct DirState {
+    dir: Direction,
+    /// The direction's stated periods, once a record needed them.
+    closed: Option<Vec<std::ops::Range<i64>>>,
+    /// The sheet that rates it (`Some(None)`: none), once an accepted record needed it.
+    sheet: Option<Option<Ratesheet>>,
+    /// Its running totals, from its first accepted record.
+    running: Option<Running>,
+    /// Its accepted records of this pair, rated, in the batch's order.
+    rated: Option<RatedDirection>,
+    /// Which of `rated`'s records each bucket keeps (`stored`).
+    buckets: Vec<Vec<usize>>,
+}
+
+impl DirState {
+    /// The index of `dir`'s state in `dirs`, added when it is new.
+    fn find(dirs: &mut Vec<DirState>, dir: Direction) -> usize {
+        if let Some(i) = dirs.iter().position(|s| s.dir == dir) {
+            return i;
+        }
+        dirs.push(DirState {
+            dir,
+            closed: None,
+            sheet: None,
+            running: None,
+            rated: None,
+            buckets: vec![Vec::new(); usize::from(BUCKETS)],
+        });
+        dirs.len() - 1
+    }
+}
+
 /// `usage.submit`: judges, dedupes and rates one batch of the caller's records (native CSV
 /// with a header) and stores its summary.
 pub async fn submit(
@@ -282,13 +315,11 @@ pub async fn submit(
     let mut tally = Tally::default();
     let mut rejects = Vec::new();
     let mut row_rejects = Vec::new();
-    let mut in_batch: HashSet<String> = HashSet::new();
-    let mut sheets: HashMap<Direction, Option<Ratesheet>> = HashMap::new();
-    let mut closed: HashMap<Direction, Vec<std::ops::Range<i64>>> = HashMap::new();
-    let mut totals: BTreeMap<Direction, Running> = BTreeMap::new();
-    // The accepted records of the pair, by direction and bucket (`stored`).
-    let mut kept: BTreeMap<(Direction, Bucket), Vec<StoredRecord>> = BTreeMap::new();
-    let mut rated: BTreeMap<Direction, RatedDirection> = BTreeMap::new();
+    // The ids accepted so far in this batch.
+    let mut in_batch = ExactIds::default();
+    // What the batch holds for each direction of its records, in the order first seen: a
+    // batch has one or a few, so a record finds its own by comparing, not hashing.
+    let mut dirs: Vec<DirState> = Vec::new();
     // First the rows, then one read for every id the batch could accept: the `duplicate`
     // rule across batches costs one round trip to the world state per batch, not per record.
     let mut parsed: Vec<(u64, Judged)> = Vec::new();
@@ -328,18 +359,20 @@ pub async fn submit(
                 if committed || in_batch.contains(&id) {
                     Err(RejectReason::Duplicate)
                 } else {
-                    let dir = (u.orig, u.term, u.service);
-                    if let std::collections::hash_map::Entry::Vacant(e) = closed.entry(dir) {
-                        e.insert(closed_periods(ctx, u.orig, u.term, u.service).await?);
+                    let d = DirState::find(&mut dirs, (u.orig, u.term, u.service));
+                    if dirs[d].closed.is_none() {
+                        dirs[d].closed =
+                            Some(closed_periods(ctx, u.orig, u.term, u.service).await?);
                     }
-                    let is_closed = closed
-                        .get(&dir)
+                    let is_closed = dirs[d]
+                        .closed
+                        .as_ref()
                         .is_some_and(|ps| ps.iter().any(|r| r.contains(&u.start.0)));
                     if is_closed {
                         Err(RejectReason::PeriodClosed)
                     } else {
-                        in_batch.insert(id.clone());
-                        Ok((id, seen_key, u))
+                        in_batch.first_time(&id);
+                        Ok((id, seen_key, u, d))
                     }
                 }
             }
@@ -351,45 +384,30 @@ pub async fn submit(
                 rejects.push((line, reason.as_str().to_string()));
                 row_rejects.push((row, reason));
             }
-            Ok((id, seen_key, u)) => {
+            Ok((id, seen_key, u, d)) => {
                 tally.accept();
                 if by_keys {
                     ctx.put(&seen_key, Vec::new())?;
                 } else {
                     ctx.claim(seen_key)?;
                 }
-                let dir = (u.orig, u.term, u.service);
-                // Only this pair's traffic can be stated on this channel. A valid record
-                // with a third carrier is counted (SPEC §2.4 has no reason to reject it),
-                // but ingest routes such records to their own pair's channel.
-                let ours = u.orig == counterparty || u.term == counterparty;
-                let record_id = id.clone();
-                if ours {
-                    let bucket = Bucket::of(&u.a_number, &u.b_number);
-                    kept.entry((dir, bucket)).or_default().push(StoredRecord {
-                        id,
-                        a: u.a_number.as_str().to_owned(),
-                        b: u.b_number.as_str().to_owned(),
-                        start: u.start.0,
-                        units: u.units,
-                    });
+                let state = &mut dirs[d];
+                if state.sheet.is_none() {
+                    state.sheet = Some(ratesheet::sheet_for(ctx, u.term, u.orig, u.service).await?);
                 }
-                if let std::collections::hash_map::Entry::Vacant(e) = sheets.entry(dir) {
-                    e.insert(ratesheet::sheet_for(ctx, u.term, u.orig, u.service).await?);
-                }
-                let sheet = sheets.get(&dir).and_then(Option::as_ref);
-                let entry = totals.entry(dir).or_insert_with(|| Running {
+                let sheet = state.sheet.as_ref().and_then(Option::as_ref);
+                let running = state.running.get_or_insert_with(|| Running {
                     currency: sheet.map(|s| s.terms().currency),
                     ..Running::default()
                 });
-                entry.records += 1;
-                entry.units = entry.units.checked_add(u.units).ok_or_else(|| {
+                running.records += 1;
+                running.units = running.units.checked_add(u.units).ok_or_else(|| {
                     ContractError::refused(format!("line {line}: units total overflows"))
                 })?;
                 let mut out = RatedRow {
-                    record_id,
-                    a_number: u.a_number.as_str().to_owned(),
-                    b_number: u.b_number.as_str().to_owned(),
+                    record_id: id,
+                    a_number: String::new(),
+                    b_number: String::new(),
                     start: u.start.0,
                     units: u.units,
                     prefix: String::new(),
@@ -397,47 +415,56 @@ pub async fn submit(
                     billable: 0,
                     charge: Decimal::ZERO,
                 };
-                let currency = entry.currency;
                 if let Some(s) = sheet {
                     let rated = s
                         .rate(&u)
                         .map_err(|e| ContractError::refused(format!("line {line}: {e}")))?;
                     if let Some(i) = rated.row {
-                        entry.rated += 1;
+                        running.rated += 1;
                         out.prefix = s.row(i).prefix.to_string();
                         out.destination = s.row(i).destination.to_string();
                     }
                     out.billable = rated.billable;
                     out.charge = rated.charge;
-                    entry.charge = entry
+                    running.charge = running
                         .charge
                         .checked_add(rated.charge)
                         .ok_or_else(|| ContractError::refused("charge total overflow"))?;
                 }
-                if ours {
-                    rated
-                        .entry(dir)
-                        .or_insert_with(|| RatedDirection {
-                            payer: u.orig,
-                            payee: u.term,
-                            service: u.service,
-                            currency,
-                            records: Vec::new(),
-                        })
-                        .records
-                        .push(out);
+                // Only this pair's traffic can be stated on this channel. A valid record
+                // with a third carrier is counted (SPEC §2.4 has no reason to reject it),
+                // but ingest routes such records to their own pair's channel.
+                if u.orig == counterparty || u.term == counterparty {
+                    out.a_number = u.a_number.as_str().to_owned();
+                    out.b_number = u.b_number.as_str().to_owned();
+                    let currency = running.currency;
+                    let rated = state.rated.get_or_insert_with(|| RatedDirection {
+                        payer: u.orig,
+                        payee: u.term,
+                        service: u.service,
+                        currency,
+                        records: Vec::new(),
+                    });
+                    let bucket = Bucket::of(&u.a_number, &u.b_number);
+                    state.buckets[usize::from(bucket.index())].push(rated.records.len());
+                    rated.records.push(out);
                 }
             }
         }
     }
-    let charges = totals
-        .into_iter()
-        .map(|((payer, payee, service), r)| {
-            let dp = sheets
-                .get(&(payer, payee, service))
+    // Charges and rated records in the order of their directions.
+    dirs.sort_by_key(|state| state.dir);
+    let charges = dirs
+        .iter()
+        .filter_map(|state| {
+            let r = state.running.as_ref()?;
+            let (payer, payee, service) = state.dir;
+            let dp = state
+                .sheet
+                .as_ref()
                 .and_then(Option::as_ref)
                 .map_or(0, |s| s.terms().decimals);
-            ChargeTotal {
+            Some(ChargeTotal {
                 payer,
                 payee,
                 service,
@@ -446,7 +473,7 @@ pub async fn submit(
                 rated: r.rated,
                 units: r.units,
                 charge: fixed(r.charge, dp),
-            }
+            })
         })
         .collect();
     let mut summary = BatchSummary {
@@ -468,17 +495,38 @@ pub async fn submit(
             crate::stream::advance(ctx, reporter, chunk, &summary, &row_rejects).await?;
     }
     let tx = ctx.tx_id().to_string();
-    for (((payer, payee, service), bucket), records) in kept {
-        let key = keys::bucketed(
-            (payer.as_str(), payee.as_str(), service.as_str()),
-            bucket.index(),
-            reporter.as_str(),
-            &tx,
-        );
-        let value = StoredBatch { reporter, records }
-            .to_stored()
-            .map_err(|e| ContractError::internal(format!("{key:?} not encoded: {e}")))?;
-        ctx.put(&key, value)?;
+    // The accepted records of the pair, stored by direction and bucket (`stored`).
+    for state in &dirs {
+        let Some(rated) = &state.rated else { continue };
+        let (payer, payee, service) = state.dir;
+        for (bucket, rows) in (0..BUCKETS).zip(&state.buckets) {
+            if rows.is_empty() {
+                continue;
+            }
+            let key = keys::bucketed(
+                (payer.as_str(), payee.as_str(), service.as_str()),
+                bucket,
+                reporter.as_str(),
+                &tx,
+            );
+            let records = rows
+                .iter()
+                .map(|&i| {
+                    let r = &rated.records[i];
+                    StoredRecord {
+                        id: r.record_id.as_str(),
+                        a: r.a_number.as_str(),
+                        b: r.b_number.as_str(),
+                        start: r.start,
+                        units: r.units,
+                    }
+                })
+                .collect();
+            let value = StoredBatch { reporter, records }
+                .to_stored()
+                .map_err(|e| ContractError::internal(format!("{key:?} not encoded: {e}")))?;
+            ctx.put(&key, value)?;
+        }
     }
     put_json(ctx, &keys::batch(&tx), &summary)?;
     let event = BatchEvent {
@@ -489,7 +537,7 @@ pub async fn submit(
         rows: summary.rows,
         accepted: summary.accepted,
         records: Vec::new(),
-        directions: rated.into_values().collect(),
+        directions: dirs.into_iter().filter_map(|state| state.rated).collect(),
     };
     let payload = event
         .to_bytes()
@@ -540,6 +588,11 @@ A2,voice,alpha,beta,441234567,4930123456,2026-10-01T12:00:00Z,30
 
     /// Submits `CDRS` as alpha over `state`: the summary and what the batch read and wrote.
     async fn submit_over(state: &SqliteState) -> (BatchSummary, TxRwSet) {
+        submit_csv(state, CDRS).await
+    }
+
+    /// Submits `csv` as alpha over `state`.
+    async fn submit_csv(state: &SqliteState, csv: &str) -> (BatchSummary, TxRwSet) {
         let creator = Creator {
             msp_id: "alpha".into(),
             role: Role::Client,
@@ -549,7 +602,7 @@ A2,voice,alpha,beta,441234567,4930123456,2026-10-01T12:00:00Z,30
             .with_members(vec!["alpha".into(), "beta".into()]);
         let req = SubmitBatch {
             counterparty: CarrierId::parse("beta").unwrap(),
-            csv: CDRS.as_bytes().to_vec(),
+            csv: csv.as_bytes().to_vec(),
             stream: None,
         };
         let summary = submit(&mut ctx, req).await.unwrap();
@@ -608,5 +661,78 @@ A2,voice,alpha,beta,441234567,4930123456,2026-10-01T12:00:00Z,30
         assert!(ns.writes.iter().any(|w| w.key == keys::seen("alpha", "A2")));
         assert!(ns.reads.iter().any(|r| r.key == keys::seen("alpha", "A1")));
         assert!(state.claims().await.unwrap().is_empty());
+    }
+
+    /// Within a batch, rows are judged in order: an id accepted earlier makes a later row
+    /// `duplicate` even in a stated period, while a row refused as `period_closed` does not
+    /// take its id. Each direction is totalled and stored on its own, in the directions'
+    /// order; a third carrier's record is counted but not stored.
+    #[tokio::test]
+    async fn rows_are_judged_in_order_and_each_direction_kept_on_its_own() {
+        let state = SqliteState::in_memory().await.unwrap();
+        let september = vec![Period::parse("2026-09-01", "2026-10-01").unwrap()];
+        state
+            .commit(&BlockUpdate {
+                block_num: 0,
+                writes: vec![StateWrite {
+                    namespace: crate::CLEARING.into(),
+                    key: keys::closed("alpha", "beta", "voice"),
+                    value: Some(serde_json::to_vec(&september).unwrap()),
+                    version: Version::default(),
+                }],
+                claims: Vec::new(),
+            })
+            .await
+            .unwrap();
+        let csv = "record_id,service,orig_carrier,term_carrier,a_number,b_number,start_time,units
+X1,voice,alpha,beta,441234567,4930123456,2026-10-01T10:00:00Z,61
+X1,voice,alpha,beta,441234567,4930123456,2026-09-10T10:00:00Z,61
+Y1,voice,alpha,beta,441234567,4930123456,2026-09-10T10:00:00Z,10
+Y1,voice,alpha,beta,441234568,4930123456,2026-10-02T10:00:00Z,20
+Z1,voice,beta,alpha,4930123456,441234567,2026-10-03T10:00:00Z,5
+T1,voice,alpha,gamma,441234567,4930123456,2026-10-03T10:00:00Z,7
+";
+        let (summary, rwset) = submit_csv(&state, csv).await;
+        assert_eq!(summary.accepted, 4);
+        assert_eq!(
+            summary.rejects,
+            vec![
+                (3, "duplicate".to_string()),
+                (4, "period_closed".to_string())
+            ]
+        );
+        let totals: Vec<_> = summary
+            .charges
+            .iter()
+            .map(|c| (c.payer.as_str(), c.payee.as_str(), c.records, c.units))
+            .collect();
+        assert_eq!(
+            totals,
+            vec![
+                ("alpha", "beta", 2, 81),
+                ("alpha", "gamma", 1, 7),
+                ("beta", "alpha", 1, 5)
+            ]
+        );
+        // The pair's records, stored by direction and bucket: every accepted one but the
+        // third carrier's, each once.
+        let mut stored = Vec::new();
+        for w in &rwset.ns_rwsets[0].writes {
+            if w.key.contains("bucketed") {
+                let batch = StoredBatch::<String>::from_stored(&w.value).unwrap();
+                assert_eq!(batch.reporter.as_str(), "alpha");
+                stored.extend(batch.records.into_iter().map(|r| (r.id, r.start, r.units)));
+            }
+        }
+        stored.sort();
+        let at = |s: &str| settlement::time::Timestamp::parse_rfc3339(s).unwrap().0;
+        assert_eq!(
+            stored,
+            vec![
+                ("X1".to_string(), at("2026-10-01T10:00:00Z"), 61),
+                ("Y1".to_string(), at("2026-10-02T10:00:00Z"), 20),
+                ("Z1".to_string(), at("2026-10-03T10:00:00Z"), 5),
+            ]
+        );
     }
 }

@@ -81,6 +81,19 @@ impl std::fmt::Debug for ExactIds {
     }
 }
 
+impl ExactIds {
+    /// Whether `id` counts as accepted already, without counting it.
+    pub fn contains(&self, id: &str) -> bool {
+        let hash = self.hasher.hash_one(id.as_bytes());
+        let arena = &self.arena;
+        self.table
+            .find(hash, |&(start, len)| {
+                &arena[start as usize..start as usize + len as usize] == id.as_bytes()
+            })
+            .is_some()
+    }
+}
+
 impl SeenIds for ExactIds {
     fn first_time(&mut self, id: &str) -> bool {
         let (arena, hasher) = (&self.arena, &self.hasher);
@@ -224,6 +237,20 @@ mod tests {
             let mut exact = ExactIds::default();
             for id in &ids {
                 prop_assert_eq!(screened.first_time(id), exact.first_time(id));
+            }
+        }
+
+        /// An id is contained once counted, and looking does not count it.
+        #[test]
+        fn exact_ids_contain_what_was_counted(ids in proptest::collection::vec("[a-e]{1,3}", 0..300)) {
+            let mut exact = ExactIds::default();
+            let mut model = std::collections::HashSet::new();
+            for (k, id) in ids.iter().enumerate() {
+                prop_assert_eq!(exact.contains(id), model.contains(id));
+                // Every other id is only looked at.
+                if k % 2 == 0 {
+                    prop_assert_eq!(exact.first_time(id), model.insert(id));
+                }
             }
         }
     }
