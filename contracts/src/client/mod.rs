@@ -261,10 +261,10 @@ impl Clearing {
     }
 
     /// Issues a statement (SPEC §6) and attaches the further parts of its
-    /// `discrepancies.csv` when it is too large for one transaction: computed again on one
-    /// peer a few parts at a time (`statement.compute_parts`), and each attached by a
-    /// transaction that carries its bytes, which both peers check against the digest the
-    /// statement recorded.
+    /// `discrepancies.csv` when it is too large for one transaction: handed out by one peer
+    /// (`statement.compute_parts`, from the parts it kept when it computed the statement),
+    /// and each attached by a transaction that carries its bytes, which both peers check
+    /// against the digest the statement recorded.
     pub async fn issue_statement(
         &self,
         with: CarrierId,
@@ -297,7 +297,7 @@ impl Clearing {
 
     /// An issued statement with the whole of its `discrepancies.csv`: further parts are
     /// read, checked against the digests the statement holds and joined. A part not
-    /// attached yet (its issuer stopped first) is computed and attached now: either party
+    /// attached yet (its issuer stopped first) is handed out and attached now: either party
     /// may.
     pub async fn statement(
         &self,
@@ -576,7 +576,7 @@ impl From<WireError> for ClientError {
     }
 }
 
-/// Parts of a statement's `discrepancies.csv` computed ahead by one
+/// Parts of a statement's `discrepancies.csv` handed out ahead by one
 /// `statement.compute_parts` and not yet used, from part `next` on.
 #[derive(Default)]
 struct Computed {
@@ -585,7 +585,8 @@ struct Computed {
 }
 
 impl Computed {
-    /// Part `index`, computed (with the few after it) when it is not already at hand.
+    /// Part `index`, asked for (with any after it the peer gives) when it is not already at
+    /// hand.
     async fn take(
         &mut self,
         clearing: &Clearing,
