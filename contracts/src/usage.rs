@@ -371,7 +371,9 @@ pub async fn submit(
                     if is_closed {
                         Err(RejectReason::PeriodClosed)
                     } else {
-                        in_batch.first_time(&id);
+                        // Not in it yet (looked at above): counted now.
+                        let counted = in_batch.first_time(&id);
+                        debug_assert!(counted);
                         Ok((id, seen_key, u, d))
                     }
                 }

@@ -245,8 +245,8 @@ pub async fn issue(
     let statement_csv = write_statement(Vec::new(), &statement, decimals).map_err(written)?;
     let summary_json = write_summary(Vec::new(), &statement, &summary).map_err(written)?;
     // The hash covers the three files as if concatenated; `discrepancies.csv` is fed a slice
-    // at a time, cut after line ends (so each part is whole lines of UTF-8), and only its
-    // first part is kept.
+    // at a time, cut after line ends (so each part is whole lines of UTF-8): its first part
+    // goes in the statement, the later ones to `kept`.
     let mut hash = ledger::crypto::Sha256Stream::new();
     let mut parts = Parts::new();
     discrepancies
