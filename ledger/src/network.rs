@@ -516,7 +516,8 @@ pub struct Network {
     config: NetworkConfig,
     orderer: Orderer,
     peers: BTreeMap<String, Arc<Peer>>,
-    deliveries: Vec<tokio::task::JoinHandle<()>>,
+    /// Each peer's delivery (it commits the channel's blocks) and the task watching it.
+    deliveries: Vec<(tokio::task::AbortHandle, tokio::task::JoinHandle<()>)>,
     /// Why a peer's delivery stopped, for every one that did: what depends on the peer
     /// (a client waiting for its commit, a read model) must not go on as if it were current.
     stopped: Arc<std::sync::Mutex<Vec<String>>>,
@@ -557,9 +558,10 @@ impl Network {
                     .await?;
                 let service = orderer.service();
                 let delivery = peer.start_delivery(&ch.name, service);
+                let committing = delivery.abort_handle();
                 let (stopped, what) = (stopped.clone(), format!("{org}'s peer on `{}`", ch.name));
                 // Watches the delivery: an end, an error or a panic is recorded.
-                deliveries.push(tokio::spawn(async move {
+                let watcher = tokio::spawn(async move {
                     let why = match delivery.await {
                         Ok(Ok(())) => "its block stream ended".to_string(),
                         Ok(Err(e)) => e,
@@ -570,7 +572,8 @@ impl Network {
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
                         .push(format!("{what} stopped committing: {why}"));
-                }));
+                });
+                deliveries.push((committing, watcher));
             }
             peers.insert(org.clone(), peer);
         }
@@ -673,9 +676,13 @@ impl Network {
 }
 
 impl Drop for Network {
+    /// Stops every peer's commits (a block half-committed is completed by replay when the
+    /// network is opened again): once the network's lock is released, nothing of it may
+    /// still write to its files.
     fn drop(&mut self) {
-        for d in &self.deliveries {
-            d.abort();
+        for (committing, watcher) in &self.deliveries {
+            committing.abort();
+            watcher.abort();
         }
     }
 }

@@ -603,3 +603,62 @@ async fn a_client_whose_clock_is_30_days_behind_cannot_move_the_rules_now() {
         .unwrap();
     assert_eq!(code, ValidationCode::Valid);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_network_commits_nothing_more() {
+    let dir = tempfile::tempdir().unwrap();
+    common::init(dir.path(), &["alpha", "beta"], "MAJORITY");
+    let net = Network::open(dir.path(), common::contracts())
+        .await
+        .unwrap();
+    let gw = net.gateway("alpha").unwrap();
+    let (_, code, _) = gw
+        .submit_transaction(CONSORTIUM_CHANNEL, KV, "put", vec![b("k0"), b("v")])
+        .await
+        .unwrap();
+    assert_eq!(code, ValidationCode::Valid);
+    common::wait_synced(&net, "alpha", CONSORTIUM_CHANNEL).await;
+    let ledgers: Vec<_> = ["alpha", "beta"]
+        .iter()
+        .map(|o| net.peer(o).unwrap().ledger(CONSORTIUM_CHANNEL).unwrap())
+        .collect();
+    let heights = || -> Vec<u64> { ledgers.iter().map(|l| l.committed_height()).collect() };
+    let before = heights();
+    // Hold every thread of rayon's pool, where a block's signatures are checked: the peers
+    // receive the next block and cannot validate it yet.
+    let threads = rayon::current_num_threads();
+    let gate = std::sync::Arc::new(std::sync::Barrier::new(threads + 1));
+    for _ in 0..threads {
+        let gate = gate.clone();
+        rayon::spawn(move || {
+            gate.wait();
+        });
+    }
+    // Endorsed first, then ordered back to back: one block of several transactions (a
+    // block of one is checked on the calling thread, not the pool's).
+    let mut endorsed = Vec::new();
+    for i in 1..5 {
+        let key = format!("k{i}");
+        endorsed.push(
+            gw.endorse(CONSORTIUM_CHANNEL, KV, "put", vec![b(&key), b("v")])
+                .await
+                .unwrap(),
+        );
+    }
+    let mut submitted = Vec::new();
+    for e in endorsed {
+        submitted.push(gw.submit(e, CONSORTIUM_CHANNEL).await.unwrap());
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(heights(), before, "the peers wait for rayon's threads");
+    drop(submitted);
+    drop(gw);
+    drop(net);
+    // The network's lock is released: nothing of it may write any more, so no peer may
+    // go on to commit the block it was validating.
+    tokio::task::spawn_blocking(move || gate.wait())
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+    assert_eq!(heights(), before, "a dropped network's peers committed");
+}

@@ -35,7 +35,8 @@ pub fn init(dir: &Path, orgs: &[&str], policy: &str) -> network::NetworkConfig {
     }
 }
 
-/// Waits until every peer of `channel` has committed as many blocks as `org`'s peer.
+/// Waits until every peer of `channel` has committed, to its world state too, as many
+/// blocks as `org`'s peer has stored.
 pub async fn wait_synced(net: &network::Network, org: &str, channel: &str) {
     let target = net.peer(org).unwrap().ledger(channel).unwrap().height();
     for _ in 0..500 {
@@ -44,7 +45,7 @@ pub async fn wait_synced(net: &network::Network, org: &str, channel: &str) {
             .orgs
             .iter()
             .filter_map(|o| net.peer(o).unwrap().ledger(channel))
-            .any(|l| l.height() < target);
+            .any(|l| l.committed_height() < target);
         if !behind {
             return;
         }
