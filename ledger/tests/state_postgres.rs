@@ -73,3 +73,16 @@ async fn postgres_claims_are_found_after_reopening() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn postgres_keys_are_found_after_reopening() {
+    let Some(url) = pg_url() else { return };
+    let schema = format!(
+        "rekeys_{}",
+        &ledger::tx::tx_id(&ledger::tx::nonce(), b"")[..12]
+    );
+    state_suite::keys_are_found_after_reopening(|| async {
+        PostgresState::connect(&url, &schema).await.unwrap()
+    })
+    .await;
+}

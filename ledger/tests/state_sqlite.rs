@@ -80,6 +80,16 @@ async fn sqlite_file_claims_are_found_after_reopening() {
 }
 
 #[tokio::test]
+async fn sqlite_file_keys_are_found_after_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = new_file(&dir);
+    state_suite::keys_are_found_after_reopening(|| async {
+        SqliteState::open(&path).await.unwrap()
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn sqlite_file_of_the_first_layout_passes_the_suite() {
     state_suite::run_all(&FirstLayout(tempfile::tempdir().unwrap())).await;
 }

@@ -2,7 +2,7 @@
 //! the savepoint (last block applied), behind one trait with a SQLite and a PostgreSQL
 //! implementation.
 
-mod claim_filter;
+mod key_filter;
 mod pool;
 mod postgres;
 mod sqlite;

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgRow};
 use sqlx::{ConnectOptions, Connection, Postgres, Row};
 
-use super::claim_filter::ClaimFilter;
+use super::key_filter::KeyFilter;
 use super::{
     BlockUpdate, HistoryEntry, StateClaim, StateEntry, StateError, StateWrite, VersionedValue,
     WorldState, db, final_writes, key_string, next_block, pool_options, to_i64, to_u64,
@@ -52,8 +52,10 @@ impl<'a> Columns<'a> {
 /// World state in a PostgreSQL schema.
 pub struct PostgresState {
     pool: PgPool,
-    /// Every claim in the schema, as a Bloom filter (`claim_filter`).
-    claim_filter: ClaimFilter,
+    /// Every claim in the schema, as a Bloom filter (module `key_filter`).
+    claim_filter: KeyFilter,
+    /// Every key of the schema's state table, as a Bloom filter.
+    key_filter: KeyFilter,
 }
 
 impl PostgresState {
@@ -115,8 +117,14 @@ impl PostgresState {
                 .map_err(db("creating the tables"))?;
         }
         let claims = sqlx::query_as("SELECT ns, key FROM claims").fetch(&pool);
-        let claim_filter = ClaimFilter::filled(claims).await?;
-        Ok(PostgresState { pool, claim_filter })
+        let claim_filter = KeyFilter::filled(claims, "reading all claims").await?;
+        let keys = sqlx::query_as("SELECT ns, key FROM state").fetch(&pool);
+        let key_filter = KeyFilter::filled(keys, "reading all keys").await?;
+        Ok(PostgresState {
+            pool,
+            claim_filter,
+            key_filter,
+        })
     }
 }
 
@@ -166,6 +174,9 @@ impl PostgresState {
 #[async_trait]
 impl WorldState for PostgresState {
     async fn get(&self, namespace: &str, key: &str) -> Result<Option<VersionedValue>, StateError> {
+        if !self.key_filter.may_hold_key(namespace, key) {
+            return Ok(None);
+        }
         let row =
             sqlx::query("SELECT value, block_num, tx_num FROM state WHERE ns = $1 AND key = $2")
                 .bind(namespace)
@@ -228,10 +239,11 @@ impl WorldState for PostgresState {
         namespace: &str,
         keys: &[String],
     ) -> Result<HashMap<String, Version>, StateError> {
+        let keys = self.key_filter.may_hold(namespace, keys);
         let mut out = HashMap::with_capacity(keys.len());
         let sql = "SELECT key, block_num, tx_num FROM state WHERE ns = $1 AND key = ANY($2)";
         for r in &self
-            .rows_for_keys(sql, namespace, keys, "reading versions")
+            .rows_for_keys(sql, namespace, &keys, "reading versions")
             .await?
         {
             out.insert(key_string(r.get("key"))?, version(r)?);
@@ -240,12 +252,20 @@ impl WorldState for PostgresState {
     }
 
     async fn commit(&self, update: &BlockUpdate) -> Result<(), StateError> {
-        // Into the filter first: no claim is ever in the database and not in the filter.
+        // Into the filters first: no claim or key is ever in the database and not in its
+        // filter.
         self.claim_filter.add(
             update
                 .claims
                 .iter()
                 .map(|c| (c.namespace.as_str(), c.key.as_str())),
+        );
+        self.key_filter.add(
+            update
+                .writes
+                .iter()
+                .filter(|w| w.value.is_some())
+                .map(|w| (w.namespace.as_str(), w.key.as_str())),
         );
         let mut tx = self.pool.begin().await.map_err(db("starting a commit"))?;
         // Lock the savepoint row so two committers cannot both pass the order check.
@@ -403,7 +423,7 @@ impl WorldState for PostgresState {
         keys: &[String],
     ) -> Result<HashSet<String>, StateError> {
         let mut out = HashSet::new();
-        let keys = self.claim_filter.may_be_claimed(namespace, keys);
+        let keys = self.claim_filter.may_hold(namespace, keys);
         let sql = "SELECT key FROM claims WHERE ns = $1 AND key = ANY($2)";
         for r in &self
             .rows_for_keys(sql, namespace, &keys, "reading claims")
@@ -445,6 +465,7 @@ impl WorldState for PostgresState {
         }
         tx.commit().await.map_err(db("clearing the state"))?;
         self.claim_filter.clear();
+        self.key_filter.clear();
         Ok(())
     }
 }

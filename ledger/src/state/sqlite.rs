@@ -10,7 +10,7 @@ use sqlx::query_builder::Separated;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool as Pool};
 
-use super::claim_filter::ClaimFilter;
+use super::key_filter::KeyFilter;
 use super::{
     BlockUpdate, CHUNK, HistoryEntry, StateClaim, StateEntry, StateError, VersionedValue,
     WorldState, by_block, db, final_writes, key_string, next_block, pool_options, to_i64, to_u64,
@@ -39,8 +39,10 @@ const SCHEMA: &[&str] = &[
 /// World state in a SQLite file.
 pub struct SqliteState {
     pool: Pool,
-    /// Every claim in the file, as a Bloom filter (`claim_filter`).
-    claim_filter: ClaimFilter,
+    /// Every claim in the file, as a Bloom filter (module `key_filter`).
+    claim_filter: KeyFilter,
+    /// Every key of the file's state table, as a Bloom filter.
+    key_filter: KeyFilter,
 }
 
 impl SqliteState {
@@ -93,8 +95,14 @@ impl SqliteState {
                 .map_err(db("creating the schema"))?;
         }
         let claims = sqlx::query_as("SELECT ns, key FROM claims").fetch(&pool);
-        let claim_filter = ClaimFilter::filled(claims).await?;
-        Ok(SqliteState { pool, claim_filter })
+        let claim_filter = KeyFilter::filled(claims, "reading all claims").await?;
+        let keys = sqlx::query_as("SELECT ns, key FROM state").fetch(&pool);
+        let key_filter = KeyFilter::filled(keys, "reading all keys").await?;
+        Ok(SqliteState {
+            pool,
+            claim_filter,
+            key_filter,
+        })
     }
 }
 
@@ -217,6 +225,9 @@ impl SqliteState {
 #[async_trait]
 impl WorldState for SqliteState {
     async fn get(&self, namespace: &str, key: &str) -> Result<Option<VersionedValue>, StateError> {
+        if !self.key_filter.may_hold_key(namespace, key) {
+            return Ok(None);
+        }
         let row =
             sqlx::query("SELECT value, block_num, tx_num FROM state WHERE ns = ? AND key = ?")
                 .bind(namespace)
@@ -279,11 +290,12 @@ impl WorldState for SqliteState {
         namespace: &str,
         keys: &[String],
     ) -> Result<HashMap<String, Version>, StateError> {
+        let keys = self.key_filter.may_hold(namespace, keys);
         let mut out = HashMap::with_capacity(keys.len());
         let sql = "SELECT key, block_num, tx_num FROM state \
                    WHERE ns = ? AND key IN (SELECT unhex(value) FROM json_each(?))";
         for r in &self
-            .rows_for_keys(sql, namespace, keys, "reading versions")
+            .rows_for_keys(sql, namespace, &keys, "reading versions")
             .await?
         {
             out.insert(key_string(r.get("key"))?, version(r)?);
@@ -292,12 +304,20 @@ impl WorldState for SqliteState {
     }
 
     async fn commit(&self, update: &BlockUpdate) -> Result<(), StateError> {
-        // Into the filter first: no claim is ever in the database and not in the filter.
+        // Into the filters first: no claim or key is ever in the database and not in its
+        // filter.
         self.claim_filter.add(
             update
                 .claims
                 .iter()
                 .map(|c| (c.namespace.as_str(), c.key.as_str())),
+        );
+        self.key_filter.add(
+            update
+                .writes
+                .iter()
+                .filter(|w| w.value.is_some())
+                .map(|w| (w.namespace.as_str(), w.key.as_str())),
         );
         let mut tx = self.pool.begin().await.map_err(db("starting a commit"))?;
         let sp: Option<i64> = sqlx::query_scalar("SELECT block_num FROM savepoint WHERE id = 0")
@@ -439,7 +459,7 @@ impl WorldState for SqliteState {
         keys: &[String],
     ) -> Result<HashSet<String>, StateError> {
         let mut out = HashSet::new();
-        let keys = self.claim_filter.may_be_claimed(namespace, keys);
+        let keys = self.claim_filter.may_hold(namespace, keys);
         let sql = "SELECT key FROM claims \
                    WHERE ns = ? AND key IN (SELECT unhex(value) FROM json_each(?))";
         for r in &self
@@ -482,6 +502,49 @@ impl WorldState for SqliteState {
         }
         tx.commit().await.map_err(db("clearing the state"))?;
         self.claim_filter.clear();
+        self.key_filter.clear();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A key the state never wrote and did not find when it opened is answered from its
+    /// filter, without the database: a row put there behind its back (which its one writer,
+    /// its peer, never does) is not seen until the state is opened again.
+    #[tokio::test]
+    async fn an_absent_key_is_answered_without_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.sqlite");
+        let state = SqliteState::open(&path).await.unwrap();
+        sqlx::query("INSERT INTO state (ns, key, value, block_num, tx_num) VALUES (?, ?, ?, 0, 0)")
+            .bind("kv")
+            .bind(b"behind".as_slice())
+            .bind(b"its back".as_slice())
+            .execute(state.pool())
+            .await
+            .unwrap();
+        assert!(state.get("kv", "behind").await.unwrap().is_none());
+        assert!(
+            state
+                .versions("kv", &["behind".to_string()])
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        drop(state);
+        let state = SqliteState::open(&path).await.unwrap();
+        let found = state.get("kv", "behind").await.unwrap().unwrap();
+        assert_eq!(found.value, b"its back");
+        assert_eq!(
+            state
+                .versions("kv", &["behind".to_string()])
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
     }
 }

@@ -556,3 +556,50 @@ where
     let s = open().await;
     assert!(s.claimed("a", &keys).await.unwrap().is_empty());
 }
+
+/// Keys written before a state is opened again are read after it, by `get` and by
+/// `versions`, in their namespace only; a key deleted before stays absent, and a cleared
+/// state holds none after it is opened again. (What a state keeps in memory of its keys is
+/// filled from the database when it opens.) `open` opens the same store each time.
+pub async fn keys_are_found_after_reopening<S, F>(open: impl Fn() -> F)
+where
+    S: WorldState,
+    F: std::future::Future<Output = S>,
+{
+    let keys: Vec<String> = (0..3000).map(|i| format!("k{i:05}")).collect();
+    let s = open().await;
+    let mut writes: Vec<StateWrite> = keys.iter().map(|k| put("a", k, k, v(0, 0))).collect();
+    writes.push(del("a", "k00007", v(0, 1)));
+    s.commit(&BlockUpdate {
+        block_num: 0,
+        writes,
+        claims: Vec::new(),
+    })
+    .await
+    .unwrap();
+    drop(s);
+    let s = open().await;
+    for k in keys.iter().filter(|k| *k != "k00007") {
+        let got = s.get("a", k).await.unwrap().expect("a key written before");
+        assert_eq!(got.value, k.as_bytes());
+        assert_eq!(got.version, v(0, 0));
+    }
+    assert!(s.get("a", "k00007").await.unwrap().is_none());
+    assert!(s.get("b", "k00001").await.unwrap().is_none());
+    assert!(s.get("a", "never").await.unwrap().is_none());
+    let mut asked = keys.clone();
+    asked.extend((0..3000).map(|i| format!("new{i:05}")));
+    let found = s.versions("a", &asked).await.unwrap();
+    assert_eq!(found.len(), keys.len() - 1);
+    assert!(
+        keys.iter()
+            .all(|k| found.contains_key(k) == (k != "k00007"))
+    );
+    assert!(s.versions("b", &keys).await.unwrap().is_empty());
+    // Cleared, then opened again: nothing is held any more.
+    s.clear().await.unwrap();
+    drop(s);
+    let s = open().await;
+    assert!(s.get("a", "k00001").await.unwrap().is_none());
+    assert!(s.versions("a", &keys).await.unwrap().is_empty());
+}
