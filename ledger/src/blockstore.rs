@@ -222,6 +222,16 @@ impl BlockStore {
 
     /// Appends the next block.
     pub fn append(&mut self, block: &Block) -> Result<(), BlockStoreError> {
+        let written = self.stage(block)?.write()?;
+        self.record(written)
+    }
+
+    /// The next block checked against the store, encoded and its transactions located,
+    /// ready for [`Staged::write`], which needs no access to the store: a caller holding the
+    /// store behind a lock writes (and syncs) the block without it, so that readers of the
+    /// store are not kept waiting on the disk, then [`BlockStore::record`]s it. One append
+    /// at a time: a block staged is recorded, or dropped, before the next is staged.
+    pub fn stage(&self, block: &Block) -> Result<Staged, BlockStoreError> {
         let expected = self.height();
         let header = block.header.as_ref().ok_or(BlockStoreError::NotNext {
             expected,
@@ -233,32 +243,69 @@ impl BlockStore {
                 got: header.number,
             });
         }
-        let bytes = block.encode_to_vec();
+        let data_path = self.dir.join(DATA_FILE);
         let offset = match self.entries.last() {
             // Every entry was checked or written to end inside the file.
             Some(&(o, l)) => record_end(o, l).ok_or_else(|| BlockStoreError::Corrupt {
-                path: self.dir.join(DATA_FILE).display().to_string(),
+                path: data_path.display().to_string(),
                 reason: format!("the last record (offset {o}, length {l}) ends past 2^64"),
             })?,
             None => 0,
         };
-        let len = bytes.len() as u64;
-        let data_path = self.dir.join(DATA_FILE);
-        let index_path = self.dir.join(INDEX_FILE);
-        let mut rec = Vec::with_capacity(bytes.len() + 8);
-        rec.extend_from_slice(&len.to_le_bytes());
-        rec.extend_from_slice(&bytes);
-        self.data.write_all(&rec).map_err(io(&data_path))?;
-        if self.sync {
-            self.data.sync_data().map_err(io(&data_path))?;
+        let len = block.encoded_len() as u64;
+        let mut record = Vec::with_capacity(block.encoded_len() + 8);
+        record.extend_from_slice(&len.to_le_bytes());
+        block
+            .encode(&mut record)
+            .map_err(|e| BlockStoreError::Corrupt {
+                path: data_path.display().to_string(),
+                reason: format!("block {expected} does not encode: {e}"),
+            })?;
+        Ok(Staged {
+            data: self.data.try_clone().map_err(io(&data_path))?,
+            data_path,
+            sync: self.sync,
+            number: expected,
+            offset,
+            len,
+            record,
+            last_hash: header_hash(header),
+            txs: tx_locations(block, &self.dir)?,
+        })
+    }
+
+    /// Records a block [`Staged::write`] wrote: its index entry, its hash as the last, its
+    /// transactions. Refuses one staged before another append.
+    pub fn record(&mut self, written: Written) -> Result<(), BlockStoreError> {
+        let Written(staged) = written;
+        let expected = self.height();
+        let end = match self.entries.last() {
+            Some(&(o, l)) => record_end(o, l),
+            None => Some(0),
+        };
+        if staged.number != expected || end != Some(staged.offset) {
+            return Err(BlockStoreError::NotNext {
+                expected,
+                got: staged.number,
+            });
         }
+        let index_path = self.dir.join(INDEX_FILE);
         let mut entry = [0u8; 16];
-        entry[..8].copy_from_slice(&offset.to_le_bytes());
-        entry[8..].copy_from_slice(&len.to_le_bytes());
+        entry[..8].copy_from_slice(&staged.offset.to_le_bytes());
+        entry[8..].copy_from_slice(&staged.len.to_le_bytes());
         self.index.write_all(&entry).map_err(io(&index_path))?;
-        self.entries.push((offset, len));
-        self.last_hash = header_hash(header);
-        self.index_txs(block)?;
+        self.entries.push((staged.offset, staged.len));
+        self.last_hash = staged.last_hash;
+        for (tx_id, loc) in staged.txs {
+            // The first occurrence that claims the id owns it (later ones were marked
+            // DUPLICATE_TXID); one that does not claim it is kept only until one does.
+            match self.txids.get(&tx_id) {
+                Some(old) if old.code.claims_tx_id() || !loc.code.claims_tx_id() => {}
+                _ => {
+                    self.txids.insert(tx_id, loc);
+                }
+            }
+        }
         Ok(())
     }
 
@@ -300,39 +347,10 @@ impl BlockStore {
     }
 
     fn index_txs(&mut self, block: &Block) -> Result<(), BlockStoreError> {
-        let Some(header) = &block.header else {
-            return Ok(());
-        };
-        let flags = block
-            .metadata
-            .as_ref()
-            .map(|m| m.validation_flags.as_slice())
-            .unwrap_or_default();
-        for (i, env) in block
-            .data
-            .iter()
-            .flat_map(|d| d.envelopes.iter())
-            .enumerate()
-        {
-            let Some(tx_id) = envelope_tx_id(env) else {
-                continue;
-            };
-            let code = flags.get(i).map_or(ValidationCode::NotValidated, |f| {
-                ValidationCode::from_u8(*f)
-            });
-            let index = u32::try_from(i).map_err(|_| BlockStoreError::Corrupt {
-                path: self.dir.join(DATA_FILE).display().to_string(),
-                reason: format!("block {} holds more than 2^32 transactions", header.number),
-            })?;
-            let loc = TxLocation {
-                block: header.number,
-                index,
-                code,
-            };
-            // The first occurrence that claims the id owns it (later ones were marked
-            // DUPLICATE_TXID); one that does not claim it is kept only until one does.
+        for (tx_id, loc) in tx_locations(block, &self.dir)? {
+            // As in `record`.
             match self.txids.get(&tx_id) {
-                Some(old) if old.code.claims_tx_id() || !code.claims_tx_id() => {}
+                Some(old) if old.code.claims_tx_id() || !loc.code.claims_tx_id() => {}
                 _ => {
                     self.txids.insert(tx_id, loc);
                 }
@@ -340,6 +358,78 @@ impl BlockStore {
         }
         Ok(())
     }
+}
+
+/// A block [`BlockStore::stage`] made ready to append.
+pub struct Staged {
+    data: File,
+    data_path: PathBuf,
+    sync: bool,
+    number: u64,
+    offset: u64,
+    len: u64,
+    /// The block's length and its bytes, as the data file holds them.
+    record: Vec<u8>,
+    last_hash: Vec<u8>,
+    txs: Vec<(String, TxLocation)>,
+}
+
+impl Staged {
+    /// Writes the block at the end of the data file and, if the store syncs, flushes it to
+    /// disk. Until [`BlockStore::record`] indexes it, a reopened store finds it as a record
+    /// past the index and indexes it then (or cuts it off, torn).
+    pub fn write(mut self) -> Result<Written, BlockStoreError> {
+        self.data
+            .write_all(&self.record)
+            .map_err(io(&self.data_path))?;
+        if self.sync {
+            self.data.sync_data().map_err(io(&self.data_path))?;
+        }
+        self.record = Vec::new();
+        Ok(Written(self))
+    }
+}
+
+/// A staged block written to the data file, for [`BlockStore::record`].
+pub struct Written(Staged);
+
+/// Where each transaction of `block` is, by its id (those whose envelope decodes).
+fn tx_locations(block: &Block, dir: &Path) -> Result<Vec<(String, TxLocation)>, BlockStoreError> {
+    let Some(header) = &block.header else {
+        return Ok(Vec::new());
+    };
+    let flags = block
+        .metadata
+        .as_ref()
+        .map(|m| m.validation_flags.as_slice())
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for (i, env) in block
+        .data
+        .iter()
+        .flat_map(|d| d.envelopes.iter())
+        .enumerate()
+    {
+        let Some(tx_id) = envelope_tx_id(env) else {
+            continue;
+        };
+        let code = flags.get(i).map_or(ValidationCode::NotValidated, |f| {
+            ValidationCode::from_u8(*f)
+        });
+        let index = u32::try_from(i).map_err(|_| BlockStoreError::Corrupt {
+            path: dir.join(DATA_FILE).display().to_string(),
+            reason: format!("block {} holds more than 2^32 transactions", header.number),
+        })?;
+        out.push((
+            tx_id,
+            TxLocation {
+                block: header.number,
+                index,
+                code,
+            },
+        ));
+    }
+    Ok(out)
 }
 
 /// The tx id in an encoded envelope's header, if it decodes.
@@ -558,6 +648,54 @@ mod tests {
         assert!(corrupt_reason(flip(r)).contains("index entry of block 2"));
         assert_eq!(std::fs::read(&data_path).unwrap(), whole);
         assert_eq!(std::fs::read(&index_path).unwrap(), edited);
+    }
+
+    /// The split append: a block staged and written is not in the store until recorded,
+    /// then reads back as `append` leaves it; one written and never recorded (the process
+    /// died between) is found when the store opens again; a stale staging is refused.
+    #[test]
+    fn a_block_written_outside_the_store_counts_once_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocks = chain(3);
+        let mut store = BlockStore::open(dir.path(), true).unwrap();
+        store.append(&blocks[0]).unwrap();
+        let written = store.stage(&blocks[1]).unwrap().write().unwrap();
+        assert_eq!(store.height(), 1);
+        assert!(matches!(
+            store.stage(&blocks[2]),
+            Err(BlockStoreError::NotNext {
+                expected: 1,
+                got: 2
+            })
+        ));
+        store.record(written).unwrap();
+        assert_eq!(store.height(), 2);
+        assert_eq!(store.block(1).unwrap(), blocks[1]);
+        assert_eq!(
+            store.last_hash(),
+            header_hash(blocks[1].header.as_ref().unwrap())
+        );
+        // Staged before block 2 was appended another way: refused when recorded, and the
+        // store is as that append left it.
+        let stale = store.stage(&blocks[2]).unwrap();
+        store.append(&blocks[2]).unwrap();
+        let before = std::fs::read(dir.path().join(INDEX_FILE)).unwrap();
+        let stale = Written(stale);
+        assert!(matches!(
+            store.record(stale),
+            Err(BlockStoreError::NotNext { expected: 3, .. })
+        ));
+        assert_eq!(std::fs::read(dir.path().join(INDEX_FILE)).unwrap(), before);
+        drop(store);
+        // Written, never recorded.
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = BlockStore::open(dir.path(), true).unwrap();
+        store.append(&blocks[0]).unwrap();
+        store.stage(&blocks[1]).unwrap().write().unwrap();
+        drop(store);
+        let store = BlockStore::open(dir.path(), true).unwrap();
+        assert_eq!((store.height(), store.torn()), (2, None));
+        assert_eq!(store.block(1).unwrap(), blocks[1]);
     }
 
     #[test]

@@ -3,17 +3,13 @@
 use openssl::ec::{EcGroup, EcKey, EcKeyRef};
 use openssl::ecdsa::EcdsaSig;
 use openssl::error::ErrorStack;
-use openssl::hash::{MessageDigest, hash};
 use openssl::nid::Nid;
 use openssl::pkey::{PKey, Private, Public};
 
-/// SHA-256 of `data`.
+/// SHA-256 of `data`. (openssl's one-shot SHA-256, not its EVP `hash`: OpenSSL 3 looks the
+/// digest up in its providers, under a lock, on every EVP call.)
 pub fn sha256(data: &[u8]) -> Vec<u8> {
-    // SHA-256 over an in-memory buffer cannot fail short of allocation failure inside openssl.
-    match hash(MessageDigest::sha256(), data) {
-        Ok(d) => d.to_vec(),
-        Err(e) => panic!("openssl SHA-256 failed: {e}"),
-    }
+    openssl::sha::sha256(data).to_vec()
 }
 
 /// SHA-256 over several parts, as if they were concatenated.

@@ -383,8 +383,12 @@ impl ChannelLedger {
     }
 
     async fn apply(&self, v: ValidatedBlock) -> Result<Arc<BlockEvent>, LedgerError> {
-        // Block first, state second: a crash in between is repaired by replay on open.
-        self.store().append(&v.block)?;
+        // Block first, state second: a crash in between is repaired by replay on open. The
+        // store's lock is not held while the block is written and synced: endorsements and
+        // queries read the store meanwhile (the commit lock keeps appends one at a time).
+        let staged = self.store().stage(&v.block)?;
+        let written = staged.write()?;
+        self.store().record(written)?;
         self.state.commit(&v.update).await?;
         // The block just appended is the last of the store.
         let height = self.store().height();
