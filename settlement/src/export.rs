@@ -114,15 +114,33 @@ pub fn push_field(line: &mut Vec<u8>, field: &[u8]) {
 pub const NATIVE_HEADER: &str =
     "record_id,service,orig_carrier,term_carrier,a_number,b_number,start_time,units\n";
 
+/// How [`push_usage`] writes a number.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Numbers {
+    /// The normalised digits, as every export writes them (SPEC §9).
+    Digits,
+    /// The digits, with a `+` before those that begin with `00` (only `+00…` normalises
+    /// so): read again, a line gives back the same numbers, where `00…` alone would lose
+    /// its `00` (SPEC §2.3).
+    ReadAgain,
+}
+
 /// Appends `,service,orig_carrier,term_carrier,a_number,b_number,start_time,units`: what a
 /// record measured, in the order both the native format and the rated export write it.
-fn push_usage(out: &mut Vec<u8>, u: &Usage) {
+fn push_usage(out: &mut Vec<u8>, u: &Usage, numbers: Numbers) {
+    let (service, orig, term) = (u.service.as_str(), u.orig.as_str(), u.term.as_str());
+    for f in [service.as_bytes(), orig.as_bytes(), term.as_bytes()] {
+        out.push(b',');
+        out.extend_from_slice(f);
+    }
+    for n in [u.a_number.digits(), u.b_number.digits()] {
+        out.push(b',');
+        if numbers == Numbers::ReadAgain && n.starts_with(b"00") {
+            out.push(b'+');
+        }
+        out.extend_from_slice(n);
+    }
     for f in [
-        u.service.as_str().as_bytes(),
-        u.orig.as_str().as_bytes(),
-        u.term.as_str().as_bytes(),
-        u.a_number.digits(),
-        u.b_number.digits(),
         u.start.write_utc(&mut [0; 20]).as_bytes(),
         itoa::Buffer::new().format(u.units).as_bytes(),
     ] {
@@ -131,11 +149,13 @@ fn push_usage(out: &mut Vec<u8>, u: &Usage) {
     }
 }
 
-/// Appends one record as a line of native CSV under [`NATIVE_HEADER`]: normalised numbers,
+/// Appends one record as a line of native CSV under [`NATIVE_HEADER`], as iclear hands a
+/// judged record on to be read again (a batch's lines, a message's): normalised numbers
+/// (a `+` before one that begins with `00`, so that it reads back the same),
 /// `YYYY-MM-DDTHH:MM:SSZ` times.
 pub fn push_native_record(out: &mut Vec<u8>, rec: &CdrView<'_>) {
     push_field(out, rec.record_id.as_bytes());
-    push_usage(out, &rec.usage);
+    push_usage(out, &rec.usage, Numbers::ReadAgain);
     out.push(b'\n');
 }
 
@@ -182,7 +202,7 @@ impl<W: Write> RatedWriter<W> {
         push_field(b, rec.record_id.as_bytes());
         b.push(b',');
         b.extend_from_slice(self.reporter.as_bytes());
-        push_usage(b, u);
+        push_usage(b, u, Numbers::Digits);
         b.push(b',');
         b.extend_from_slice(row.map_or(&b""[..], |r| r.prefix.as_bytes()));
         b.push(b',');

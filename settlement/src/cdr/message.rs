@@ -100,6 +100,26 @@ mod tests {
 
     const LINE: &str = "R1,voice,alpha,beta,441234567,4930123456,2026-10-01T10:00:00Z,61";
 
+    /// Found by the `kafka_message` fuzz target: `+00…` normalises to digits that begin
+    /// with `00` (SPEC §2.3 removes the `+` only), which read again without their `+` would
+    /// lose the `00`. A judged line reads back as the same record.
+    #[test]
+    fn a_number_written_plus_double_zero_reads_back_the_same() {
+        let value = "\",R\"\"1\"\"\",sms,gamma,alpha,0044 1234 567,+00 (39) 123-456,2026-10-01T12:00:00.9+02:00,0060";
+        let (cp, line) = judge(Some(value.as_bytes()), MessageFormat::Native, alpha()).unwrap();
+        assert_eq!(cp.as_str(), "gamma");
+        assert_eq!(
+            std::str::from_utf8(&line).unwrap(),
+            "\",R\"\"1\"\"\",sms,gamma,alpha,441234567,+0039123456,2026-10-01T10:00:00Z,60\n"
+        );
+        let again = judge(
+            Some(&line[..line.len() - 1]),
+            MessageFormat::Native,
+            alpha(),
+        );
+        assert_eq!(again, Ok((cp, line)));
+    }
+
     #[test]
     fn a_native_line_and_its_json_give_the_same_record() {
         let (cp, native) = judge(Some(LINE.as_bytes()), MessageFormat::Native, alpha()).unwrap();
