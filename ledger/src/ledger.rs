@@ -17,9 +17,15 @@ use crate::proto::{Block, ChannelConfig};
 use crate::state::{StateError, WorldState, next_block};
 use crate::system::lifecycle::{self, LIFECYCLE};
 use crate::validate::{
-    LedgerView, TxOutcome, ValidateError, ValidatedBlock, ValidationCode, block_update,
-    validate_block,
+    LedgerView, Prechecked, TxOutcome, ValidateError, ValidatedBlock, ValidationCode, block_update,
+    precheck, validate_block, validate_prechecked,
 };
+
+/// The next block to commit, as delivered or with its stateless checks made.
+enum Next {
+    Delivered(Block),
+    Prechecked(Prechecked),
+}
 
 /// Why a ledger cannot be opened or a block committed.
 #[derive(Debug, thiserror::Error)]
@@ -363,6 +369,26 @@ impl ChannelLedger {
 
     /// Validates and commits the next block.
     pub async fn commit(&self, block: Block) -> Result<Arc<BlockEvent>, LedgerError> {
+        self.commit_next(Next::Delivered(block)).await
+    }
+
+    /// The stateless checks of a delivered block (every signature in it) under the
+    /// configuration in force now, made without the commit lock: a peer checks the next
+    /// block while it commits this one. [`ChannelLedger::commit_prechecked`] commits it.
+    pub async fn precheck(&self, block: Block) -> Result<Prechecked, LedgerError> {
+        let channel = self.channel();
+        let number = block.header.as_ref().map_or(self.height(), |h| h.number);
+        Ok(precheck(block, &channel, self.own.get(), number).await?)
+    }
+
+    /// Validates and commits the next block, [`ChannelLedger::precheck`]ed: checked again
+    /// first if a configuration was committed since its checks, so that its signatures
+    /// count under the configuration in force, as in [`ChannelLedger::commit`].
+    pub async fn commit_prechecked(&self, p: Prechecked) -> Result<Arc<BlockEvent>, LedgerError> {
+        self.commit_next(Next::Prechecked(p)).await
+    }
+
+    async fn commit_next(&self, next: Next) -> Result<Arc<BlockEvent>, LedgerError> {
         let _guard = self.commit_lock.lock().await;
         let channel = self.channel();
         let (height, previous_hash) = {
@@ -378,7 +404,17 @@ impl ChannelLedger {
             is_committed: &is_committed,
             own: self.own.get(),
         };
-        let validated = validate_block(block, &view).await?;
+        let validated = match next {
+            Next::Delivered(block) => validate_block(block, &view).await?,
+            Next::Prechecked(p) => {
+                let p = if p.checked_under(&channel) {
+                    p
+                } else {
+                    precheck(p.into_block(), &channel, self.own.get(), height).await?
+                };
+                validate_prechecked(p, &view).await?
+            }
+        };
         self.apply(validated).await
     }
 

@@ -206,14 +206,45 @@ impl Peer {
                     .deliver(&channel, ledger.height())
                     .await
                     .map_err(|e| (e.to_string(), true))?;
-                while let Some(block) = blocks.recv().await {
-                    let block = block.map_err(|e| (e.to_string(), true))?;
-                    ledger
-                        .commit(block)
-                        .await
-                        .map_err(|e| (e.to_string(), !is_shutdown(&e)))?;
-                }
-                Ok(())
+                // Two stages: the next block's signatures are checked while this one is
+                // validated against the state and committed. One block waits between them.
+                let (to_commit, mut prechecked) = tokio::sync::mpsc::channel(1);
+                // It owns the sender: once it ends (its stream ended or failed), the
+                // committing stage commits what was checked before and ends too.
+                let checker = ledger.clone();
+                let checking = async move {
+                    loop {
+                        let block = tokio::select! {
+                            b = blocks.recv() => match b {
+                                Some(b) => b.map_err(|e| (e.to_string(), true))?,
+                                None => return Ok(()),
+                            },
+                            // The committing stage stopped: its error is the one to report.
+                            () = to_commit.closed() => return Ok(()),
+                        };
+                        let p = checker
+                            .precheck(block)
+                            .await
+                            .map_err(|e| (e.to_string(), !is_shutdown(&e)))?;
+                        if to_commit.send(p).await.is_err() {
+                            return Ok(());
+                        }
+                    }
+                };
+                // It owns the receiver: once it ends (a commit failed), the checking stage
+                // sees the channel closed and ends too.
+                let committing = async move {
+                    while let Some(p) = prechecked.recv().await {
+                        ledger
+                            .commit_prechecked(p)
+                            .await
+                            .map_err(|e| (e.to_string(), !is_shutdown(&e)))?;
+                    }
+                    Ok(())
+                };
+                let (checked, committed): (Result<(), (String, bool)>, _) =
+                    tokio::join!(checking, committing);
+                committed.and(checked)
             };
             let result: Result<(), (String, bool)> = run.await;
             // A peer that stops committing falls silently behind; say so where operators

@@ -144,6 +144,15 @@ pub enum ValidateError {
         /// Block number.
         block: u64,
     },
+    /// A block's stateless checks were made under a configuration no longer in force
+    /// (the caller must check it again under the one that is).
+    #[error(
+        "validating block {block}: its signatures were checked under a configuration no longer in force"
+    )]
+    Stale {
+        /// Block number.
+        block: u64,
+    },
     /// The world state could not be read.
     #[error("validating block {block}: {source}")]
     State {
@@ -268,12 +277,45 @@ pub async fn validate_block(
         view.previous_hash,
         view.channel.orderers(),
     )?;
-    let number = view.height;
-    // The signature checks run on rayon's threads; waiting for them on a blocking thread
-    // leaves the async workers free for endorsement and ordering meanwhile.
-    let channel = view.channel.clone();
-    let own = view.own.cloned();
-    let (mut block, checked) = tokio::task::spawn_blocking(move || {
+    let p = precheck(block, view.channel, view.own, view.height).await?;
+    validate_checked(p.block, p.checked, view).await
+}
+
+/// A block whose envelopes have had the stateless checks (every signature among them)
+/// under one configuration, for [`validate_prechecked`]: a peer checks the next block's
+/// signatures while it commits the one before.
+pub struct Prechecked {
+    block: Block,
+    checked: Vec<Checked>,
+    channel: Arc<ChannelState>,
+}
+
+impl Prechecked {
+    /// Whether the checks were made under `channel`, the configuration in force: if not (a
+    /// configuration block was committed since), they must be made again.
+    pub fn checked_under(&self, channel: &Arc<ChannelState>) -> bool {
+        Arc::ptr_eq(&self.channel, channel)
+    }
+
+    /// The block, its checks dropped.
+    pub fn into_block(self) -> Block {
+        self.block
+    }
+}
+
+/// The stateless checks of each envelope of `block` under `channel`, on rayon's threads;
+/// waiting for them on a blocking thread leaves the async workers free for endorsement,
+/// ordering and the commit of the block before meanwhile. `number` names the block in an
+/// error.
+pub async fn precheck(
+    block: Block,
+    channel: &Arc<ChannelState>,
+    own: Option<&Arc<OwnEndorsements>>,
+    number: u64,
+) -> Result<Prechecked, ValidateError> {
+    let under = channel.clone();
+    let own = own.cloned();
+    let (block, checked) = tokio::task::spawn_blocking(move || {
         let envelopes = block
             .data
             .as_ref()
@@ -281,7 +323,7 @@ pub async fn validate_block(
             .unwrap_or_default();
         let checked: Vec<Checked> = envelopes
             .par_iter()
-            .map(|e| check_envelope(e, &channel, own.as_deref()))
+            .map(|e| check_envelope(e, &under, own.as_deref()))
             .collect();
         (block, checked)
     })
@@ -296,7 +338,41 @@ pub async fn validate_block(
             }
         }
     })?;
+    Ok(Prechecked {
+        block,
+        checked,
+        channel: channel.clone(),
+    })
+}
 
+/// Validates a block [`precheck`]ed under `view.channel` against the ledger: its frame,
+/// then everything that reads the world state.
+///
+/// # Errors
+/// [`ValidateError::Stale`] if the checks were made under another configuration.
+pub async fn validate_prechecked(
+    p: Prechecked,
+    view: &LedgerView<'_>,
+) -> Result<ValidatedBlock, ValidateError> {
+    if !p.checked_under(view.channel) {
+        return Err(ValidateError::Stale { block: view.height });
+    }
+    check_frame(
+        &p.block,
+        view.height,
+        view.previous_hash,
+        view.channel.orderers(),
+    )?;
+    validate_checked(p.block, p.checked, view).await
+}
+
+/// Everything validation decides after the stateless checks, `checked` being theirs.
+async fn validate_checked(
+    mut block: Block,
+    checked: Vec<Checked>,
+    view: &LedgerView<'_>,
+) -> Result<ValidatedBlock, ValidateError> {
+    let number = view.height;
     let state_err = |source| ValidateError::State {
         block: number,
         source,

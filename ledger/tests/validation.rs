@@ -673,6 +673,61 @@ async fn a_revoked_certificate_is_refused_after_its_organisation_replaces_its_cr
     assert_eq!(f.get("y").await, None);
 }
 
+/// A block whose signatures a peer checked ahead, while the block before it put a new
+/// configuration in force, is checked again under that configuration when it is committed:
+/// a creator the new configuration revokes is refused, though its signature passed under
+/// the configuration before.
+#[tokio::test]
+async fn a_block_checked_ahead_of_a_configuration_is_checked_again_under_it() {
+    let f = fixture().await;
+    let mut ca = CertificateAuthority::load(&crypto_dir(f.dir.path(), "alpha")).unwrap();
+    let doomed = ca.issue("client2.alpha", Role::Client, 10).unwrap();
+    // Endorsed while the certificate still stands.
+    let put = f
+        .envelope_as(&doomed, KV, "put", vec![b("z"), b("1")])
+        .await
+        .encode_to_vec();
+    ca.revoke(&doomed).unwrap();
+    let crl = ca.crl_pem().unwrap();
+    let la = f.ledger(&f.alpha);
+    let next = next_config(la.channel().config(), |c| {
+        for o in c.orgs.iter_mut().filter(|o| o.msp_id == "alpha") {
+            o.crl_pem = crl.clone();
+        }
+    });
+    let admin_a = f.id("alpha", "admin");
+    let update = sign_update(&next, &[&admin_a]).unwrap();
+    let config = config_envelope(&update, CH, &admin_a, now_ms())
+        .unwrap()
+        .encode_to_vec();
+    let n = la.height();
+    let prev = header_hash(la.block(n - 1).unwrap().header.as_ref().unwrap());
+    let config_block = new_block(n, prev, vec![config], &f.orderer).unwrap();
+    let prev = header_hash(config_block.header.as_ref().unwrap());
+    let put_block = new_block(n + 1, prev, vec![put], &f.orderer).unwrap();
+
+    // Checked ahead: the configuration in force does not revoke the creator yet.
+    let ahead = la.precheck(put_block).await.unwrap();
+    let committed = la.commit(config_block).await.unwrap();
+    assert_eq!(committed.txs[0].code, ValidationCode::Valid);
+    let committed = la.commit_prechecked(ahead).await.unwrap();
+    assert_eq!(committed.txs[0].code, ValidationCode::BadCreatorSignature);
+    assert_replays(&la).await;
+
+    // Checked ahead with no configuration in between: judged as `commit` judges it.
+    let env = f
+        .envelope("put", vec![b("w"), b("1")])
+        .await
+        .encode_to_vec();
+    let n = la.height();
+    let prev = header_hash(la.block(n - 1).unwrap().header.as_ref().unwrap());
+    let block = new_block(n, prev, vec![env], &f.orderer).unwrap();
+    let ahead = la.precheck(block).await.unwrap();
+    let committed = la.commit_prechecked(ahead).await.unwrap();
+    assert_eq!(committed.txs[0].code, ValidationCode::Valid);
+    assert_replays(&la).await;
+}
+
 #[tokio::test]
 async fn an_organisation_added_by_config_update_can_transact() {
     let f = fixture().await;
