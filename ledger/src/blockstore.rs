@@ -252,8 +252,9 @@ impl BlockStore {
             })?,
             None => 0,
         };
-        let len = block.encoded_len() as u64;
-        let mut record = Vec::with_capacity(block.encoded_len() + 8);
+        let encoded = block.encoded_len();
+        let len = encoded as u64;
+        let mut record = Vec::with_capacity(encoded + 8);
         record.extend_from_slice(&len.to_le_bytes());
         block
             .encode(&mut record)
@@ -296,16 +297,7 @@ impl BlockStore {
         self.index.write_all(&entry).map_err(io(&index_path))?;
         self.entries.push((staged.offset, staged.len));
         self.last_hash = staged.last_hash;
-        for (tx_id, loc) in staged.txs {
-            // The first occurrence that claims the id owns it (later ones were marked
-            // DUPLICATE_TXID); one that does not claim it is kept only until one does.
-            match self.txids.get(&tx_id) {
-                Some(old) if old.code.claims_tx_id() || !loc.code.claims_tx_id() => {}
-                _ => {
-                    self.txids.insert(tx_id, loc);
-                }
-            }
-        }
+        self.index_locations(staged.txs);
         Ok(())
     }
 
@@ -347,8 +339,15 @@ impl BlockStore {
     }
 
     fn index_txs(&mut self, block: &Block) -> Result<(), BlockStoreError> {
-        for (tx_id, loc) in tx_locations(block, &self.dir)? {
-            // As in `record`.
+        self.index_locations(tx_locations(block, &self.dir)?);
+        Ok(())
+    }
+
+    /// Indexes a block's transactions, in order. The first occurrence that claims an id
+    /// owns it (later ones were marked DUPLICATE_TXID); one that does not claim it is kept
+    /// only until one does.
+    fn index_locations(&mut self, txs: Vec<(String, TxLocation)>) {
+        for (tx_id, loc) in txs {
             match self.txids.get(&tx_id) {
                 Some(old) if old.code.claims_tx_id() || !loc.code.claims_tx_id() => {}
                 _ => {
@@ -356,7 +355,6 @@ impl BlockStore {
                 }
             }
         }
-        Ok(())
     }
 }
 

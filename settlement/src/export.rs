@@ -119,9 +119,8 @@ pub const NATIVE_HEADER: &str =
 enum Numbers {
     /// The normalised digits, as every export writes them (SPEC §9).
     Digits,
-    /// The digits, with a `+` before those that begin with `00` (only `+00…` normalises
-    /// so): read again, a line gives back the same numbers, where `00…` alone would lose
-    /// its `00` (SPEC §2.3).
+    /// As [`crate::number::Number::push_parsable`] writes them: read again, a line gives back the same
+    /// numbers (SPEC §2.3).
     ReadAgain,
 }
 
@@ -133,12 +132,12 @@ fn push_usage(out: &mut Vec<u8>, u: &Usage, numbers: Numbers) {
         out.push(b',');
         out.extend_from_slice(f);
     }
-    for n in [u.a_number.digits(), u.b_number.digits()] {
+    for n in [u.a_number, u.b_number] {
         out.push(b',');
-        if numbers == Numbers::ReadAgain && n.starts_with(b"00") {
-            out.push(b'+');
+        match numbers {
+            Numbers::Digits => out.extend_from_slice(n.digits()),
+            Numbers::ReadAgain => n.push_parsable(out),
         }
-        out.extend_from_slice(n);
     }
     for f in [
         u.start.write_utc(&mut [0; 20]).as_bytes(),

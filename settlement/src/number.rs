@@ -92,6 +92,16 @@ impl Number {
     pub fn digits(&self) -> &[u8] {
         &self.digits[..self.len as usize]
     }
+
+    /// Appends the number as input that [`Number::parse`] gives back whole: its digits,
+    /// with a `+` before digits that begin with `00` (only `+00…` normalises so), which
+    /// alone would lose that `00` as an exit code.
+    pub fn push_parsable(&self, out: &mut Vec<u8>) {
+        if self.digits().starts_with(b"00") {
+            out.push(b'+');
+        }
+        out.extend_from_slice(self.digits());
+    }
 }
 
 impl fmt::Display for Number {
@@ -175,6 +185,16 @@ mod tests {
         #[test]
         fn parse_follows_the_plain_rules(s in "[0-9 +().-]{0,20}") {
             prop_assert_eq!(norm(&s), reference(&s));
+        }
+
+        #[test]
+        fn a_number_written_parsable_parses_back_whole(s in "[0-9 +().-]{0,24}") {
+            if let Some(n) = Number::parse(&s) {
+                let mut out = Vec::new();
+                n.push_parsable(&mut out);
+                let text = String::from_utf8(out).unwrap();
+                prop_assert_eq!(Number::parse(&text), Some(n));
+            }
         }
 
         #[test]
