@@ -511,6 +511,29 @@ impl WorldState for SqliteState {
 mod tests {
     use super::*;
 
+    /// The bundled SQLite is built with `.cargo/config.toml`'s options: no memory statistics
+    /// (whose mutex every connection contended for) and SQLite's own small lookaside, since a
+    /// node keeps some thirty connections and 2.4 MB of lookaside each was a fifth of its
+    /// memory (BENCHMARKS.md, "Session twenty-five").
+    #[tokio::test]
+    async fn sqlite_is_built_with_the_projects_options() {
+        let state = SqliteState::in_memory().await.unwrap();
+        let options: Vec<String> = sqlx::query_scalar("PRAGMA compile_options")
+            .fetch_all(state.pool())
+            .await
+            .unwrap();
+        for wanted in ["DEFAULT_MEMSTATUS=0", "USE_ALLOCA"] {
+            assert!(
+                options.iter().any(|o| o == wanted),
+                "{wanted} in {options:?}"
+            );
+        }
+        assert!(
+            !options.iter().any(|o| o.starts_with("DEFAULT_LOOKASIDE")),
+            "no lookaside of our own: {options:?}"
+        );
+    }
+
     /// A key the state never wrote and did not find when it opened is answered from its
     /// filter, without the database: a row put there behind its back (which its one writer,
     /// its peer, never does) is not seen until the state is opened again.
