@@ -513,8 +513,8 @@ mod tests {
 
     /// The bundled SQLite is built with `.cargo/config.toml`'s options: no memory statistics
     /// (whose mutex every connection contended for) and SQLite's own small lookaside, since a
-    /// node keeps some thirty connections and 2.4 MB of lookaside each was a fifth of its
-    /// memory (BENCHMARKS.md, "Session twenty-five").
+    /// node keeps 27 connections and 2.4 MB of lookaside each was a fifth of its memory
+    /// (BENCHMARKS.md, "Session twenty-five").
     #[tokio::test]
     async fn sqlite_is_built_with_the_projects_options() {
         let state = SqliteState::in_memory().await.unwrap();
