@@ -123,3 +123,97 @@ async fn new_files_keep_values_out_of_the_key_index() {
         );
     }
 }
+
+fn put(key: &str, value: &[u8], block_num: u64) -> ledger::state::StateWrite {
+    ledger::state::StateWrite {
+        namespace: "ns".into(),
+        key: key.into(),
+        value: Some(value.to_vec()),
+        version: ledger::proto::Version {
+            block_num,
+            tx_num: 0,
+        },
+    }
+}
+
+async fn commit(state: &SqliteState, block_num: u64, writes: Vec<ledger::state::StateWrite>) {
+    use ledger::state::WorldState;
+    state
+        .commit(&ledger::state::BlockUpdate {
+            block_num,
+            writes,
+            claims: Vec::new(),
+        })
+        .await
+        .unwrap();
+}
+
+/// The `history` table's values by block, as the file holds them.
+async fn stored_history(path: &std::path::Path) -> Vec<(i64, Option<Vec<u8>>)> {
+    let pool = ledger::state::pool_options::<sqlx::Sqlite>()
+        .connect_with(sqlx::sqlite::SqliteConnectOptions::new().filename(path))
+        .await
+        .unwrap();
+    let rows = sqlx::query_as("SELECT block_num, value FROM history ORDER BY block_num")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    rows
+}
+
+/// A value is stored once: its state row holds it while it is current, its history row
+/// from when a later block replaces it.
+#[tokio::test]
+async fn a_current_value_is_stored_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.sqlite");
+    let state = SqliteState::open(&path).await.unwrap();
+    commit(&state, 0, vec![put("k", b"first", 0)]).await;
+    assert_eq!(stored_history(&path).await, [(0, None)]);
+    commit(&state, 1, vec![put("k", b"second", 1)]).await;
+    assert_eq!(
+        stored_history(&path).await,
+        [(0, Some(b"first".to_vec())), (1, None)]
+    );
+}
+
+/// Files written before keep a value in every history row, the current version's too:
+/// they read the same, and go on.
+#[tokio::test]
+async fn history_written_with_every_value_reads_the_same() {
+    use ledger::state::WorldState;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.sqlite");
+    let state = SqliteState::open(&path).await.unwrap();
+    commit(&state, 0, vec![put("k", b"first", 0)]).await;
+    commit(&state, 1, vec![put("k", b"second", 1)]).await;
+    drop(state);
+    let pool = ledger::state::pool_options::<sqlx::Sqlite>()
+        .connect_with(sqlx::sqlite::SqliteConnectOptions::new().filename(&path))
+        .await
+        .unwrap();
+    sqlx::query("UPDATE history SET value = ? WHERE block_num = 1")
+        .bind(b"second".as_slice())
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let state = SqliteState::open(&path).await.unwrap();
+    let values = |h: Vec<ledger::state::HistoryEntry>| -> Vec<Option<Vec<u8>>> {
+        h.into_iter().map(|e| e.value).collect()
+    };
+    assert_eq!(
+        values(state.history("ns", "k").await.unwrap()),
+        [Some(b"first".to_vec()), Some(b"second".to_vec())]
+    );
+    commit(&state, 2, vec![put("k", b"third", 2)]).await;
+    assert_eq!(
+        values(state.history("ns", "k").await.unwrap()),
+        [
+            Some(b"first".to_vec()),
+            Some(b"second".to_vec()),
+            Some(b"third".to_vec())
+        ]
+    );
+}

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::str::FromStr;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use async_trait::async_trait;
 use sqlx::query_builder::Separated;
@@ -12,9 +12,9 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool as Pool};
 
 use super::key_filter::KeyFilter;
 use super::{
-    BlockUpdate, CHUNK, HistoryEntry, StateClaim, StateEntry, StateError, VersionedValue,
-    WorldState, by_block, db, final_writes, key_string, next_block, pool_options, to_i64, to_u64,
-    writes_by_block,
+    BlockUpdate, CHUNK, HistoryEntry, StateClaim, StateEntry, StateError, StateWrite,
+    VersionedValue, WorldState, by_block, db, final_writes, key_string, next_block, pool_options,
+    to_i64, to_u64, writes_by_block,
 };
 use crate::proto::Version;
 
@@ -28,6 +28,11 @@ const DELETE_KEY: &str = "DELETE FROM state WHERE ns = ? AND key = ?";
 const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS state (ns TEXT NOT NULL, key BLOB NOT NULL, \
      block_num INTEGER NOT NULL, tx_num INTEGER NOT NULL, value BLOB NOT NULL, PRIMARY KEY (ns, key))",
+    // Every write of every key. A row's value is NULL for a delete, and for the key's
+    // current version, whose value is the state row's until a later block replaces or
+    // deletes it and `commit` moves it here: a value is stored once, not twice (a stored
+    // batch's records were a third of a peer's file). Rows written before keep their values
+    // and read the same.
     "CREATE TABLE IF NOT EXISTS history (ns TEXT NOT NULL, key BLOB NOT NULL, block_num INTEGER NOT NULL, \
      tx_num INTEGER NOT NULL, value BLOB, PRIMARY KEY (ns, key, block_num, tx_num))",
     "CREATE TABLE IF NOT EXISTS savepoint (id INTEGER PRIMARY KEY CHECK (id = 0), block_num INTEGER NOT NULL)",
@@ -131,6 +136,27 @@ fn hex_list(keys: &[String]) -> String {
     }
     list.push(']');
     list
+}
+
+/// One write of one key at one version: a block has at most one per key and transaction.
+fn write_id(w: &StateWrite) -> (&str, &str, u64, u64) {
+    (
+        w.namespace.as_str(),
+        w.key.as_str(),
+        w.version.block_num,
+        w.version.tx_num,
+    )
+}
+
+/// The keys of `writes` by namespace, each namespace once.
+fn by_namespace<'a>(writes: impl Iterator<Item = &'a StateWrite>) -> Vec<(&'a str, Vec<String>)> {
+    let mut out: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for w in writes {
+        out.entry(w.namespace.as_str())
+            .or_default()
+            .push(w.key.clone());
+    }
+    out.into_iter().collect()
 }
 
 /// The rows of each group inserted with the group's namespace and block bound once per
@@ -304,6 +330,19 @@ impl WorldState for SqliteState {
     }
 
     async fn commit(&self, update: &BlockUpdate) -> Result<(), StateError> {
+        let (puts, deletes) = final_writes(&update.writes);
+        // The writes that will be their keys' current versions.
+        let current: HashSet<_> = puts.iter().map(|w| write_id(w)).collect();
+        // The keys whose state row this block may change, asked before their own writes go
+        // into the filter: a new key has no current version to move into its history.
+        let replaced = by_namespace(puts.iter().chain(&deletes).copied())
+            .into_iter()
+            .map(|(ns, keys)| {
+                let keys = self.key_filter.may_hold(ns, &keys);
+                (ns, keys)
+            })
+            .filter(|(_, keys)| !keys.is_empty())
+            .collect::<Vec<_>>();
         // Into the filters first: no claim or key is ever in the database and not in its
         // filter.
         self.claim_filter.add(
@@ -331,7 +370,23 @@ impl WorldState for SqliteState {
                 got: update.block_num,
             });
         }
-        let (puts, deletes) = final_writes(&update.writes);
+        // The current values this block replaces or deletes move from their state rows into
+        // their history rows, before the state rows change.
+        for (ns, keys) in &replaced {
+            for chunk in keys.chunks(KEY_LIST) {
+                sqlx::query(
+                    "UPDATE history SET value = s.value FROM state AS s \
+                     WHERE s.ns = ? AND s.key IN (SELECT unhex(value) FROM json_each(?)) \
+                     AND history.ns = s.ns AND history.key = s.key AND history.block_num = s.block_num \
+                     AND history.tx_num = s.tx_num AND history.value IS NULL",
+                )
+                .bind(*ns)
+                .bind(hex_list(chunk))
+                .execute(&mut *tx)
+                .await
+                .map_err(db("keeping replaced values in history"))?;
+            }
+        }
         // A group's namespace and block are bound once per statement, a row's key, value
         // and transaction each once. (`WHERE true` tells SQLite's parser that `ON CONFLICT`
         // is the upsert's, not a join's.)
@@ -369,8 +424,10 @@ impl WorldState for SqliteState {
                 "",
             ),
             |mut row, w| {
+                // The block's last write of a key that stays is its state row's value.
+                let current = current.contains(&write_id(w));
                 row.push_bind(w.key.as_bytes())
-                    .push_bind(w.value.as_deref())
+                    .push_bind(if current { None } else { w.value.as_deref() })
                     .push_bind(to_i64(w.version.tx_num));
             },
             "writing history",
@@ -415,8 +472,13 @@ impl WorldState for SqliteState {
     }
 
     async fn history(&self, namespace: &str, key: &str) -> Result<Vec<HistoryEntry>, StateError> {
+        // A row without a value is a delete unless it is the key's current version, whose
+        // value is the state row's.
         let rows = sqlx::query(
-            "SELECT value, block_num, tx_num FROM history WHERE ns = ? AND key = ? ORDER BY block_num, tx_num",
+            "SELECT CASE WHEN h.value IS NULL AND s.block_num = h.block_num AND s.tx_num = h.tx_num \
+             THEN s.value ELSE h.value END AS value, h.block_num AS block_num, h.tx_num AS tx_num \
+             FROM history AS h LEFT JOIN state AS s ON s.ns = h.ns AND s.key = h.key \
+             WHERE h.ns = ? AND h.key = ? ORDER BY h.block_num, h.tx_num",
         )
         .bind(namespace)
         .bind(key.as_bytes())

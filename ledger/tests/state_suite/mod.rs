@@ -143,15 +143,9 @@ async fn deletes_remove_keys_and_leave_history(s: &impl WorldState) {
     .await
     .unwrap();
     assert_eq!(s.get("ns", "k").await.unwrap(), None);
-    let h = s.history("ns", "k").await.unwrap();
-    let h: Vec<(Version, Option<Vec<u8>>)> = h.into_iter().map(|e| (e.version, e.value)).collect();
     assert_eq!(
-        h,
-        vec![
-            (v(0, 0), Some(b"1".to_vec())),
-            (v(1, 0), Some(b"2".to_vec())),
-            (v(2, 1), None)
-        ]
+        values(s, "k").await,
+        history(&[(v(0, 0), Some("1")), (v(1, 0), Some("2")), (v(2, 1), None)])
     );
     // Deleting an absent key is harmless.
     s.commit(&BlockUpdate {
@@ -161,6 +155,54 @@ async fn deletes_remove_keys_and_leave_history(s: &impl WorldState) {
     })
     .await
     .unwrap();
+    assert_eq!(values(s, "never").await, history(&[(v(3, 0), None)]));
+    // A key written again after its delete, then replaced twice in one block: every value
+    // it had stays in its history, the current one too.
+    for (block_num, writes) in [
+        (4, vec![put("ns", "k", "3", v(4, 0))]),
+        (
+            5,
+            vec![put("ns", "k", "4", v(5, 0)), put("ns", "k", "5", v(5, 2))],
+        ),
+    ] {
+        s.commit(&BlockUpdate {
+            block_num,
+            writes,
+            claims: Vec::new(),
+        })
+        .await
+        .unwrap();
+    }
+    assert_eq!(s.get("ns", "k").await.unwrap().unwrap().value, b"5");
+    assert_eq!(
+        values(s, "k").await,
+        history(&[
+            (v(0, 0), Some("1")),
+            (v(1, 0), Some("2")),
+            (v(2, 1), None),
+            (v(4, 0), Some("3")),
+            (v(5, 0), Some("4")),
+            (v(5, 2), Some("5"))
+        ])
+    );
+}
+
+/// Key `key`'s history in namespace `ns`, as versions and values.
+async fn values(s: &impl WorldState, key: &str) -> Vec<(Version, Option<String>)> {
+    s.history("ns", key)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.version, e.value.map(|b| String::from_utf8(b).unwrap())))
+        .collect()
+}
+
+/// A history as `values` gives it.
+fn history(entries: &[(Version, Option<&str>)]) -> Vec<(Version, Option<String>)> {
+    entries
+        .iter()
+        .map(|(version, value)| (*version, value.map(str::to_string)))
+        .collect()
 }
 
 async fn ranges_are_ordered_bounded_and_namespaced(s: &impl WorldState) {
@@ -455,8 +497,14 @@ async fn a_block_writing_a_key_twice_keeps_the_last(s: &impl WorldState) {
         (b"second".as_slice(), v(0, 1))
     );
     assert_eq!(s.get("ns", "gone").await.unwrap(), None);
-    assert_eq!(s.history("ns", "k").await.unwrap().len(), 2);
-    assert_eq!(s.history("ns", "gone").await.unwrap().len(), 2);
+    assert_eq!(
+        values(s, "k").await,
+        history(&[(v(0, 0), Some("first")), (v(0, 1), Some("second"))])
+    );
+    assert_eq!(
+        values(s, "gone").await,
+        history(&[(v(0, 0), Some("x")), (v(0, 2), None)])
+    );
 }
 
 fn claim(ns: &str, key: &str, version: Version) -> StateClaim {
