@@ -152,6 +152,21 @@ impl Fixture {
     }
 
     /// An envelope of `kv.put(key, 1)` endorsed by alpha's peer only.
+    /// Commits `org`'s admin's `_lifecycle` approval of `def`, endorsed by both peers.
+    async fn approve_as(&self, org: &str, def: &ContractDefinition) -> ValidationCode {
+        let env = self
+            .envelope_as(
+                &self.id(org, "admin"),
+                LIFECYCLE,
+                "approve",
+                vec![def.encode_to_vec()],
+            )
+            .await;
+        let codes = self.commit(vec![env.encode_to_vec()]).await;
+        assert_eq!(codes.len(), 1, "one transaction, one code");
+        codes[0]
+    }
+
     async fn alpha_only(&self, key: &str) -> Vec<u8> {
         let client = self.id("alpha", "client");
         let p = Proposed::new(&client, CH, KV, "put", vec![b(key), b("1")], now_ms()).unwrap();
@@ -795,36 +810,14 @@ async fn lifecycle_approval_by_a_majority_changes_the_policy_in_force() {
     )
     .unwrap();
     assert!(f.alpha.endorse(p.signed()).await.is_err());
-    let approve_a = f
-        .envelope_as(
-            &f.id("alpha", "admin"),
-            LIFECYCLE,
-            "approve",
-            vec![def.encode_to_vec()],
-        )
-        .await;
-    assert_eq!(
-        f.commit(vec![approve_a.encode_to_vec()]).await,
-        vec![ValidationCode::Valid]
-    );
+    assert_eq!(f.approve_as("alpha", &def).await, ValidationCode::Valid);
     // One of two is not a majority: the old policy still holds.
     let env = f.alpha_only("half").await;
     assert_eq!(
         f.commit(vec![env]).await,
         vec![ValidationCode::EndorsementPolicyFailure]
     );
-    let approve_b = f
-        .envelope_as(
-            &f.id("beta", "admin"),
-            LIFECYCLE,
-            "approve",
-            vec![def.encode_to_vec()],
-        )
-        .await;
-    assert_eq!(
-        f.commit(vec![approve_b.encode_to_vec()]).await,
-        vec![ValidationCode::Valid]
-    );
+    assert_eq!(f.approve_as("beta", &def).await, ValidationCode::Valid);
     let env = f.alpha_only("after").await;
     assert_eq!(f.commit(vec![env]).await, vec![ValidationCode::Valid]);
     assert_eq!(f.get("after").await, Some(b("1")));
