@@ -91,6 +91,35 @@ async fn a_followed_read_model_equals_one_rebuilt_from_the_blocks(backend: Backe
         ],
         "{dump}"
     );
+    // Each record names its transaction by its place in the chain, which the audit trail
+    // names by id: a batch of the record's reporter, in that block.
+    let rows = |table: &str| -> Vec<Vec<String>> {
+        dump.lines()
+            .filter_map(|l| l.strip_prefix(table)?.strip_prefix('|'))
+            .map(|l| l.split('|').map(str::to_string).collect())
+            .collect()
+    };
+    let (records, txs, batches) = (
+        rows("rm_records"),
+        rows("rm_transactions"),
+        rows("rm_batches"),
+    );
+    let mut records_of = std::collections::BTreeMap::<String, usize>::new();
+    for r in &records {
+        // channel, reporter, record_id, block, idx, …
+        let tx = txs
+            .iter()
+            .find(|t| (&t[1], &t[2]) == (&r[3], &r[4]))
+            .unwrap_or_else(|| panic!("no transaction at {r:?}"));
+        // channel, tx_id, block, reporter, …
+        let b = batches
+            .iter()
+            .find(|b| b[1] == tx[3])
+            .unwrap_or_else(|| panic!("transaction {tx:?} is no batch"));
+        assert_eq!((&b[2], &b[3]), (&r[3], &r[1]), "{r:?} in {b:?}");
+        *records_of.entry(tx[3].clone()).or_default() += 1;
+    }
+    assert_eq!(records_of.values().collect::<Vec<_>>(), [&28, &28]);
     let statement = dump
         .lines()
         .find(|l| l.starts_with("rm_statements|alpha.beta|alpha|beta|voice|2026-10-01|2026-11-01|"))

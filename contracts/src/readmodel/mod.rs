@@ -86,8 +86,10 @@ const SCHEMA: [&str; 11] = [
     "CREATE TABLE IF NOT EXISTS rm_batches (channel TEXT NOT NULL, tx_id TEXT NOT NULL, block BIGINT NOT NULL, \
      reporter TEXT NOT NULL, counterparty TEXT NOT NULL, rows_total BIGINT NOT NULL, accepted BIGINT NOT NULL, \
      rejected TEXT NOT NULL, PRIMARY KEY (channel, tx_id))",
+    // A record's transaction by its place in the chain, `rm_transactions`' (channel, block,
+    // idx), not its 64-character id: a third of a row's bytes.
     "CREATE TABLE IF NOT EXISTS rm_records (channel TEXT NOT NULL, reporter TEXT NOT NULL, record_id TEXT NOT NULL, \
-     tx_id TEXT NOT NULL, payer TEXT NOT NULL, payee TEXT NOT NULL, service TEXT NOT NULL, a_number TEXT NOT NULL, \
+     block BIGINT NOT NULL, idx BIGINT NOT NULL, payer TEXT NOT NULL, payee TEXT NOT NULL, service TEXT NOT NULL, a_number TEXT NOT NULL, \
      b_number TEXT NOT NULL, start_time BIGINT NOT NULL, units BIGINT NOT NULL, prefix TEXT NOT NULL, \
      destination TEXT NOT NULL, billable BIGINT NOT NULL, charge TEXT NOT NULL, charge_nano BIGINT NOT NULL, \
      currency TEXT NOT NULL, PRIMARY KEY (channel, reporter, record_id))",
@@ -119,7 +121,7 @@ const SQLITE_READERS: u32 = 4;
 
 /// The tables' layout. A model made with another layout is dropped when opened and derived
 /// again from the blocks (it is never a source of truth).
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 /// Every table of [`SCHEMA`], dropped when the layout changes.
 const DROP: [&str; 11] = [
@@ -252,9 +254,9 @@ const RECORDS_PER_INSERT: usize = 500;
 /// statement in the order `Direction::values` gives them; then those of each record, in the
 /// order `record_values` gives them. Binding a value costs allocations on both sides of
 /// sqlx, and these seven were most of a row's (BENCHMARKS.md, issue 13).
-const RECORD_COLUMNS: &str = "INSERT INTO rm_records (channel, reporter, tx_id, payer, payee, service, currency, \
+const RECORD_COLUMNS: &str = "INSERT INTO rm_records (channel, reporter, block, idx, payer, payee, service, currency, \
      record_id, a_number, b_number, start_time, units, prefix, destination, billable, charge, charge_nano) SELECT ";
-const DIRECTION_COLUMNS: usize = 7;
+const DIRECTION_COLUMNS: usize = 8;
 const ROW_COLUMNS: usize = 10;
 
 /// One multi-row `INSERT` of `rows` records of one direction: the direction's values once,
@@ -626,6 +628,11 @@ impl Tx<'_> {
         &self.stored.audit.tx_id
     }
 
+    /// Its block's number and its index there: `rm_transactions`' key.
+    fn place(&self) -> Result<(i64, i64), ReadModelError> {
+        Ok((self.number, to_i64(self.stored.audit.index as u64)?))
+    }
+
     /// The clearing contract's keys this transaction wrote that start with `prefix`, with
     /// their values (none for a delete).
     fn wrote(&self, prefix: &str) -> impl Iterator<Item = (&str, Option<&[u8]>)> {
@@ -704,14 +711,14 @@ fn event(
             }
             // Many rows per statement: one round trip to the database per 500 records.
             // A statement holds records of one direction (payer, payee, service, currency).
-            let (reporter, tx_id) = (b.reporter, b.tx_id.clone());
+            let (reporter, place) = (b.reporter, tx.place()?);
             let mut records = b.rated_records().peekable();
             let mut days = Days::default();
             while let Some(first) = records.peek() {
                 let direction = Direction::of(first);
                 let mut vals =
                     Vec::with_capacity(DIRECTION_COLUMNS + RECORDS_PER_INSERT * ROW_COLUMNS);
-                vals.extend(direction.values(channel, reporter, &tx_id));
+                vals.extend(direction.values(channel, reporter, place));
                 let mut rows = 0;
                 while rows < RECORDS_PER_INSERT {
                     let Some(r) = records.next_if(|r| Direction::of(r) == direction) else {
@@ -922,12 +929,19 @@ impl Direction {
         }
     }
 
-    /// The values of `RECORD_COLUMNS`' first seven columns.
-    fn values(self, channel: &str, reporter: CarrierId, tx_id: &str) -> [Val; DIRECTION_COLUMNS] {
+    /// The values of `RECORD_COLUMNS`' first eight columns, for records of the transaction
+    /// at `(block, idx)`.
+    fn values(
+        self,
+        channel: &str,
+        reporter: CarrierId,
+        (block, idx): (i64, i64),
+    ) -> [Val; DIRECTION_COLUMNS] {
         [
             channel.into(),
             reporter.into(),
-            tx_id.into(),
+            block.into(),
+            idx.into(),
             self.payer.into(),
             self.payee.into(),
             self.service.as_str().into(),
@@ -1005,7 +1019,7 @@ mod tests {
         );
         assert!(
             sqlite.ends_with(
-                "SELECT ?, ?, ?, ?, ?, ?, ?, column1, column2, column3, column4, column5, column6, \
+                "SELECT ?, ?, ?, ?, ?, ?, ?, ?, column1, column2, column3, column4, column5, column6, \
                  column7, column8, column9, column10 FROM (VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?), \
                  (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)) AS records"
             ),
@@ -1013,12 +1027,12 @@ mod tests {
         );
         let pg = records_insert(2, false);
         assert!(
-            pg.contains("SELECT $1, $2, $3, $4, $5, $6, $7, column1,"),
+            pg.contains("SELECT $1, $2, $3, $4, $5, $6, $7, $8, column1,"),
             "{pg}"
         );
-        assert!(pg.contains("(VALUES ($8, $9,"), "{pg}");
-        assert!(pg.ends_with("$26, $27)) AS records"), "{pg}");
-        assert!(!pg.contains("$28"), "{pg}");
+        assert!(pg.contains("(VALUES ($9, $10,"), "{pg}");
+        assert!(pg.ends_with("$27, $28)) AS records"), "{pg}");
+        assert!(!pg.contains("$29"), "{pg}");
     }
 
     #[tokio::test]
