@@ -253,7 +253,7 @@ const RECORDS_PER_INSERT: usize = 500;
 /// The columns of `rm_records` that one direction of one batch shares, bound once per
 /// statement in the order `Direction::values` gives them; then those of each record, in the
 /// order `record_values` gives them. Binding a value costs allocations on both sides of
-/// sqlx, and these seven were most of a row's (BENCHMARKS.md, issue 13).
+/// sqlx, and these (seven then) were most of a row's (BENCHMARKS.md, issue 13).
 const RECORD_COLUMNS: &str = "INSERT INTO rm_records (channel, reporter, block, idx, payer, payee, service, currency, \
      record_id, a_number, b_number, start_time, units, prefix, destination, billable, charge, charge_nano) SELECT ";
 const DIRECTION_COLUMNS: usize = 8;
