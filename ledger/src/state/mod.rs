@@ -11,7 +11,7 @@ pub use pool::pool_options;
 pub use postgres::PostgresState;
 pub use sqlite::SqliteState;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use async_trait::async_trait;
 
@@ -216,6 +216,37 @@ pub(crate) fn writes_by_block<'a>(
             .into_iter()
             .map(|w| (w.namespace.as_str(), w.version.block_num, w)),
     )
+}
+
+/// One write of one key at one version: a block has at most one per key and transaction.
+pub(crate) fn write_id(w: &StateWrite) -> (&str, &str, u64, u64) {
+    (
+        w.namespace.as_str(),
+        w.key.as_str(),
+        w.version.block_num,
+        w.version.tx_num,
+    )
+}
+
+/// The keys of `writes` that `filter` says the state may hold, by namespace: those whose
+/// current value a block writing them may replace, and so must move into its history row.
+/// Ask before the block's own writes go into the filter.
+pub(crate) fn held_keys<'a>(
+    filter: &key_filter::KeyFilter,
+    writes: impl Iterator<Item = &'a StateWrite>,
+) -> Vec<(&'a str, Vec<String>)> {
+    let mut by_namespace: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for w in writes {
+        by_namespace
+            .entry(w.namespace.as_str())
+            .or_default()
+            .push(w.key.clone());
+    }
+    by_namespace
+        .into_iter()
+        .map(|(ns, keys)| (ns, filter.may_hold(ns, &keys)))
+        .filter(|(_, keys)| !keys.is_empty())
+        .collect()
 }
 
 /// The block a state whose savepoint is `savepoint` must apply next.

@@ -12,7 +12,8 @@ use sqlx::{ConnectOptions, Connection, Postgres, Row};
 use super::key_filter::KeyFilter;
 use super::{
     BlockUpdate, HistoryEntry, StateClaim, StateEntry, StateError, StateWrite, VersionedValue,
-    WorldState, db, final_writes, key_string, next_block, pool_options, to_i64, to_u64,
+    WorldState, db, final_writes, held_keys, key_string, next_block, pool_options, to_i64, to_u64,
+    write_id,
 };
 use crate::proto::Version;
 
@@ -21,6 +22,8 @@ const DELETE_KEY: &str = "DELETE FROM state WHERE ns = $1 AND key = $2";
 const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS state (ns TEXT NOT NULL, key BYTEA NOT NULL, value BYTEA NOT NULL, \
      block_num BIGINT NOT NULL, tx_num BIGINT NOT NULL, PRIMARY KEY (ns, key))",
+    // Every write of every key; a row's value is NULL for a delete and for the key's current
+    // version, whose value is the state row's until `commit` moves it here (as on SQLite).
     "CREATE TABLE IF NOT EXISTS history (ns TEXT NOT NULL, key BYTEA NOT NULL, block_num BIGINT NOT NULL, \
      tx_num BIGINT NOT NULL, value BYTEA, PRIMARY KEY (ns, key, block_num, tx_num))",
     "CREATE TABLE IF NOT EXISTS savepoint (id INTEGER PRIMARY KEY CHECK (id = 0), block_num BIGINT NOT NULL)",
@@ -252,6 +255,10 @@ impl WorldState for PostgresState {
     }
 
     async fn commit(&self, update: &BlockUpdate) -> Result<(), StateError> {
+        let (puts, deletes) = final_writes(&update.writes);
+        // The writes that will be their keys' current versions.
+        let current: HashSet<_> = puts.iter().map(|w| write_id(w)).collect();
+        let replaced = held_keys(&self.key_filter, puts.iter().chain(&deletes).copied());
         // Into the filters first: no claim or key is ever in the database and not in its
         // filter.
         self.claim_filter.add(
@@ -281,7 +288,20 @@ impl WorldState for PostgresState {
                 got: update.block_num,
             });
         }
-        let (puts, deletes) = final_writes(&update.writes);
+        // The current values this block replaces or deletes move from their state rows into
+        // their history rows, before the state rows change.
+        for (ns, keys) in &replaced {
+            sqlx::query(
+                "UPDATE history AS h SET value = s.value FROM state AS s \
+                 WHERE s.ns = $1 AND s.key = ANY($2::bytea[]) AND h.ns = s.ns AND h.key = s.key \
+                 AND h.block_num = s.block_num AND h.tx_num = s.tx_num AND h.value IS NULL",
+            )
+            .bind(*ns)
+            .bind(keys.iter().map(String::as_bytes).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await
+            .map_err(db("keeping replaced values in history"))?;
+        }
         // Each column goes as one array, so a block's writes are one statement with five
         // bound values; the rows keep their key order, and with it the lock order.
         if !puts.is_empty() {
@@ -316,7 +336,13 @@ impl WorldState for PostgresState {
         }
         if !update.writes.is_empty() {
             let all: Vec<&StateWrite> = update.writes.iter().collect();
-            let cols = Columns::of(&all);
+            let mut cols = Columns::of(&all);
+            // The block's last write of a key that stays is its state row's value.
+            for (value, w) in cols.values.iter_mut().zip(&all) {
+                if current.contains(&write_id(w)) {
+                    *value = None;
+                }
+            }
             sqlx::query(
                 "INSERT INTO history (ns, key, value, block_num, tx_num) \
                  SELECT * FROM UNNEST($1::text[], $2::bytea[], $3::bytea[], $4::int8[], $5::int8[])",
@@ -379,8 +405,13 @@ impl WorldState for PostgresState {
     }
 
     async fn history(&self, namespace: &str, key: &str) -> Result<Vec<HistoryEntry>, StateError> {
+        // A row without a value is a delete unless it is the key's current version, whose
+        // value is the state row's.
         let rows = sqlx::query(
-            "SELECT value, block_num, tx_num FROM history WHERE ns = $1 AND key = $2 ORDER BY block_num, tx_num",
+            "SELECT CASE WHEN h.value IS NULL AND s.block_num = h.block_num AND s.tx_num = h.tx_num \
+             THEN s.value ELSE h.value END AS value, h.block_num AS block_num, h.tx_num AS tx_num \
+             FROM history AS h LEFT JOIN state AS s ON s.ns = h.ns AND s.key = h.key \
+             WHERE h.ns = $1 AND h.key = $2 ORDER BY h.block_num, h.tx_num",
         )
         .bind(namespace)
         .bind(key.as_bytes())

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::str::FromStr;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use sqlx::query_builder::Separated;
@@ -12,9 +12,9 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool as Pool};
 
 use super::key_filter::KeyFilter;
 use super::{
-    BlockUpdate, CHUNK, HistoryEntry, StateClaim, StateEntry, StateError, StateWrite,
-    VersionedValue, WorldState, by_block, db, final_writes, key_string, next_block, pool_options,
-    to_i64, to_u64, writes_by_block,
+    BlockUpdate, CHUNK, HistoryEntry, StateClaim, StateEntry, StateError, VersionedValue,
+    WorldState, by_block, db, final_writes, held_keys, key_string, next_block, pool_options,
+    to_i64, to_u64, write_id, writes_by_block,
 };
 use crate::proto::Version;
 
@@ -136,27 +136,6 @@ fn hex_list(keys: &[String]) -> String {
     }
     list.push(']');
     list
-}
-
-/// One write of one key at one version: a block has at most one per key and transaction.
-fn write_id(w: &StateWrite) -> (&str, &str, u64, u64) {
-    (
-        w.namespace.as_str(),
-        w.key.as_str(),
-        w.version.block_num,
-        w.version.tx_num,
-    )
-}
-
-/// The keys of `writes` by namespace, each namespace once.
-fn by_namespace<'a>(writes: impl Iterator<Item = &'a StateWrite>) -> Vec<(&'a str, Vec<String>)> {
-    let mut out: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    for w in writes {
-        out.entry(w.namespace.as_str())
-            .or_default()
-            .push(w.key.clone());
-    }
-    out.into_iter().collect()
 }
 
 /// The rows of each group inserted with the group's namespace and block bound once per
@@ -333,16 +312,7 @@ impl WorldState for SqliteState {
         let (puts, deletes) = final_writes(&update.writes);
         // The writes that will be their keys' current versions.
         let current: HashSet<_> = puts.iter().map(|w| write_id(w)).collect();
-        // The keys whose state row this block may change, asked before their own writes go
-        // into the filter: a new key has no current version to move into its history.
-        let replaced = by_namespace(puts.iter().chain(&deletes).copied())
-            .into_iter()
-            .map(|(ns, keys)| {
-                let keys = self.key_filter.may_hold(ns, &keys);
-                (ns, keys)
-            })
-            .filter(|(_, keys)| !keys.is_empty())
-            .collect::<Vec<_>>();
+        let replaced = held_keys(&self.key_filter, puts.iter().chain(&deletes).copied());
         // Into the filters first: no claim or key is ever in the database and not in its
         // filter.
         self.claim_filter.add(
