@@ -100,10 +100,7 @@ async fn new_files_keep_values_out_of_the_key_index() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.sqlite");
     drop(SqliteState::open(&path).await.unwrap());
-    let pool = ledger::state::pool_options::<sqlx::Sqlite>()
-        .connect_with(sqlx::sqlite::SqliteConnectOptions::new().filename(&path))
-        .await
-        .unwrap();
+    let pool = behind_its_back(&path).await;
     for table in ["state", "history"] {
         let sql: String = sqlx::query_scalar("SELECT sql FROM sqlite_master WHERE name = ?")
             .bind(table)
@@ -148,12 +145,18 @@ async fn commit(state: &SqliteState, block_num: u64, writes: Vec<ledger::state::
         .unwrap();
 }
 
-/// The `history` table's values by block, as the file holds them.
-async fn stored_history(path: &std::path::Path) -> Vec<(i64, Option<Vec<u8>>)> {
-    let pool = ledger::state::pool_options::<sqlx::Sqlite>()
+/// A connection to the state file at `path` that bypasses `SqliteState`, to read or change
+/// what the file holds.
+async fn behind_its_back(path: &std::path::Path) -> sqlx::SqlitePool {
+    ledger::state::pool_options::<sqlx::Sqlite>()
         .connect_with(sqlx::sqlite::SqliteConnectOptions::new().filename(path))
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// The `history` table's values by block, as the file holds them.
+async fn stored_history(path: &std::path::Path) -> Vec<(i64, Option<Vec<u8>>)> {
+    let pool = behind_its_back(path).await;
     let rows = sqlx::query_as("SELECT block_num, value FROM history ORDER BY block_num")
         .fetch_all(&pool)
         .await
@@ -189,10 +192,7 @@ async fn history_written_with_every_value_reads_the_same() {
     commit(&state, 0, vec![put("k", b"first", 0)]).await;
     commit(&state, 1, vec![put("k", b"second", 1)]).await;
     drop(state);
-    let pool = ledger::state::pool_options::<sqlx::Sqlite>()
-        .connect_with(sqlx::sqlite::SqliteConnectOptions::new().filename(&path))
-        .await
-        .unwrap();
+    let pool = behind_its_back(&path).await;
     sqlx::query("UPDATE history SET value = ? WHERE block_num = 1")
         .bind(b"second".as_slice())
         .execute(&pool)

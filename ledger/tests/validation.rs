@@ -151,7 +151,6 @@ impl Fixture {
             .unwrap()
     }
 
-    /// An envelope of `kv.put(key, 1)` endorsed by alpha's peer only.
     /// Commits `org`'s admin's `_lifecycle` approval of `def`, endorsed by both peers.
     async fn approve_as(&self, org: &str, def: &ContractDefinition) -> ValidationCode {
         let env = self
@@ -167,6 +166,7 @@ impl Fixture {
         codes[0]
     }
 
+    /// An envelope of `kv.put(key, 1)` endorsed by alpha's peer only.
     async fn alpha_only(&self, key: &str) -> Vec<u8> {
         let client = self.id("alpha", "client");
         let p = Proposed::new(&client, CH, KV, "put", vec![b(key), b("1")], now_ms()).unwrap();

@@ -175,17 +175,63 @@ pub trait WorldState: Send + Sync {
 /// Rows per multi-row statement: far below SQLite's and PostgreSQL's bind limits.
 pub(crate) const CHUNK: usize = 1000;
 
-/// A block's writes as the state table needs them: the last write of each key wins, split
-/// into upserts and deletes. (History keeps every write.)
-pub(crate) fn final_writes(writes: &[StateWrite]) -> (Vec<&StateWrite>, Vec<&StateWrite>) {
-    let mut last: HashMap<(&str, &str), &StateWrite> = HashMap::new();
-    for w in writes {
-        last.insert((w.namespace.as_str(), w.key.as_str()), w);
+/// A block's writes as a commit needs them: the last write of each key wins the state
+/// table; history keeps every write.
+pub(crate) struct BlockWrites<'a> {
+    /// The last write of each key.
+    last: HashMap<(&'a str, &'a str), &'a StateWrite>,
+    /// The last writes that put a value, in key order: the state table's upserts.
+    pub(crate) puts: Vec<&'a StateWrite>,
+    /// The last writes that delete, in key order.
+    pub(crate) deletes: Vec<&'a StateWrite>,
+}
+
+impl<'a> BlockWrites<'a> {
+    pub(crate) fn of(writes: &'a [StateWrite]) -> Self {
+        let mut last: HashMap<(&str, &str), &StateWrite> = HashMap::new();
+        for w in writes {
+            last.insert((w.namespace.as_str(), w.key.as_str()), w);
+        }
+        let mut all: Vec<&StateWrite> = last.values().copied().collect();
+        // Deterministic statement order keeps lock order stable across peers sharing a server.
+        all.sort_by(|a, b| (&a.namespace, &a.key).cmp(&(&b.namespace, &b.key)));
+        let (puts, deletes) = all.into_iter().partition(|w| w.value.is_some());
+        BlockWrites {
+            last,
+            puts,
+            deletes,
+        }
     }
-    let mut all: Vec<&StateWrite> = last.into_values().collect();
-    // Deterministic statement order keeps lock order stable across peers sharing a server.
-    all.sort_by(|a, b| (&a.namespace, &a.key).cmp(&(&b.namespace, &b.key)));
-    all.into_iter().partition(|w| w.value.is_some())
+
+    /// What the history row of `w`, one of the writes this was made of, holds: its value,
+    /// unless `w` is its key's current version, whose value the state row holds (a later
+    /// block replacing or deleting the key moves it into this row); nothing for a delete.
+    /// A value is stored once, not twice.
+    pub(crate) fn history_value(&self, w: &'a StateWrite) -> Option<&'a [u8]> {
+        let current = self
+            .last
+            .get(&(w.namespace.as_str(), w.key.as_str()))
+            .is_some_and(|last| std::ptr::eq(*last, w));
+        if current { None } else { w.value.as_deref() }
+    }
+
+    /// The keys this block puts or deletes that `filter` says the state may hold, by
+    /// namespace: those whose current value must move into its history row before the state
+    /// row changes. Ask before the block's own writes go into the filter.
+    pub(crate) fn held_keys(&self, filter: &key_filter::KeyFilter) -> Vec<(&'a str, Vec<String>)> {
+        let mut by_namespace: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for w in self.puts.iter().chain(&self.deletes) {
+            by_namespace
+                .entry(w.namespace.as_str())
+                .or_default()
+                .push(w.key.clone());
+        }
+        by_namespace
+            .into_iter()
+            .map(|(ns, keys)| (ns, filter.may_hold(ns, &keys)))
+            .filter(|(_, keys)| !keys.is_empty())
+            .collect()
+    }
 }
 
 /// Items grouped by the namespace and block given with each, in that order, each group
@@ -216,37 +262,6 @@ pub(crate) fn writes_by_block<'a>(
             .into_iter()
             .map(|w| (w.namespace.as_str(), w.version.block_num, w)),
     )
-}
-
-/// One write of one key at one version: a block has at most one per key and transaction.
-pub(crate) fn write_id(w: &StateWrite) -> (&str, &str, u64, u64) {
-    (
-        w.namespace.as_str(),
-        w.key.as_str(),
-        w.version.block_num,
-        w.version.tx_num,
-    )
-}
-
-/// The keys of `writes` that `filter` says the state may hold, by namespace: those whose
-/// current value a block writing them may replace, and so must move into its history row.
-/// Ask before the block's own writes go into the filter.
-pub(crate) fn held_keys<'a>(
-    filter: &key_filter::KeyFilter,
-    writes: impl Iterator<Item = &'a StateWrite>,
-) -> Vec<(&'a str, Vec<String>)> {
-    let mut by_namespace: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    for w in writes {
-        by_namespace
-            .entry(w.namespace.as_str())
-            .or_default()
-            .push(w.key.clone());
-    }
-    by_namespace
-        .into_iter()
-        .map(|(ns, keys)| (ns, filter.may_hold(ns, &keys)))
-        .filter(|(_, keys)| !keys.is_empty())
-        .collect()
 }
 
 /// The block a state whose savepoint is `savepoint` must apply next.

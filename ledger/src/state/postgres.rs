@@ -11,9 +11,8 @@ use sqlx::{ConnectOptions, Connection, Postgres, Row};
 
 use super::key_filter::KeyFilter;
 use super::{
-    BlockUpdate, HistoryEntry, StateClaim, StateEntry, StateError, StateWrite, VersionedValue,
-    WorldState, db, final_writes, held_keys, key_string, next_block, pool_options, to_i64, to_u64,
-    write_id,
+    BlockUpdate, BlockWrites, HistoryEntry, StateClaim, StateEntry, StateError, StateWrite,
+    VersionedValue, WorldState, db, key_string, next_block, pool_options, to_i64, to_u64,
 };
 use crate::proto::Version;
 
@@ -41,11 +40,12 @@ struct Columns<'a> {
 }
 
 impl<'a> Columns<'a> {
-    fn of(writes: &[&'a StateWrite]) -> Self {
+    /// The columns of `writes`, each write's value as `value` gives it.
+    fn of(writes: &[&'a StateWrite], value: impl Fn(&'a StateWrite) -> Option<&'a [u8]>) -> Self {
         Columns {
             namespaces: writes.iter().map(|w| w.namespace.as_str()).collect(),
             keys: writes.iter().map(|w| w.key.as_bytes()).collect(),
-            values: writes.iter().map(|w| w.value.as_deref()).collect(),
+            values: writes.iter().map(|w| value(w)).collect(),
             blocks: writes.iter().map(|w| to_i64(w.version.block_num)).collect(),
             txs: writes.iter().map(|w| to_i64(w.version.tx_num)).collect(),
         }
@@ -255,10 +255,8 @@ impl WorldState for PostgresState {
     }
 
     async fn commit(&self, update: &BlockUpdate) -> Result<(), StateError> {
-        let (puts, deletes) = final_writes(&update.writes);
-        // The writes that will be their keys' current versions.
-        let current: HashSet<_> = puts.iter().map(|w| write_id(w)).collect();
-        let replaced = held_keys(&self.key_filter, puts.iter().chain(&deletes).copied());
+        let writes = BlockWrites::of(&update.writes);
+        let replaced = writes.held_keys(&self.key_filter);
         // Into the filters first: no claim or key is ever in the database and not in its
         // filter.
         self.claim_filter.add(
@@ -304,8 +302,8 @@ impl WorldState for PostgresState {
         }
         // Each column goes as one array, so a block's writes are one statement with five
         // bound values; the rows keep their key order, and with it the lock order.
-        if !puts.is_empty() {
-            let cols = Columns::of(&puts);
+        if !writes.puts.is_empty() {
+            let cols = Columns::of(&writes.puts, |w| w.value.as_deref());
             sqlx::query(
                 "INSERT INTO state (ns, key, value, block_num, tx_num) \
                  SELECT * FROM UNNEST($1::text[], $2::bytea[], $3::bytea[], $4::int8[], $5::int8[]) \
@@ -326,7 +324,7 @@ impl WorldState for PostgresState {
             .await
             .map_err(db("writing keys"))?;
         }
-        for w in deletes {
+        for w in &writes.deletes {
             sqlx::query(DELETE_KEY)
                 .bind(&w.namespace)
                 .bind(w.key.as_bytes())
@@ -336,13 +334,7 @@ impl WorldState for PostgresState {
         }
         if !update.writes.is_empty() {
             let all: Vec<&StateWrite> = update.writes.iter().collect();
-            let mut cols = Columns::of(&all);
-            // The block's last write of a key that stays is its state row's value.
-            for (value, w) in cols.values.iter_mut().zip(&all) {
-                if current.contains(&write_id(w)) {
-                    *value = None;
-                }
-            }
+            let cols = Columns::of(&all, |w| writes.history_value(w));
             sqlx::query(
                 "INSERT INTO history (ns, key, value, block_num, tx_num) \
                  SELECT * FROM UNNEST($1::text[], $2::bytea[], $3::bytea[], $4::int8[], $5::int8[])",

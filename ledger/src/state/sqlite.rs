@@ -12,9 +12,9 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool as Pool};
 
 use super::key_filter::KeyFilter;
 use super::{
-    BlockUpdate, CHUNK, HistoryEntry, StateClaim, StateEntry, StateError, VersionedValue,
-    WorldState, by_block, db, final_writes, held_keys, key_string, next_block, pool_options,
-    to_i64, to_u64, write_id, writes_by_block,
+    BlockUpdate, BlockWrites, CHUNK, HistoryEntry, StateClaim, StateEntry, StateError,
+    VersionedValue, WorldState, by_block, db, key_string, next_block, pool_options, to_i64, to_u64,
+    writes_by_block,
 };
 use crate::proto::Version;
 
@@ -309,10 +309,8 @@ impl WorldState for SqliteState {
     }
 
     async fn commit(&self, update: &BlockUpdate) -> Result<(), StateError> {
-        let (puts, deletes) = final_writes(&update.writes);
-        // The writes that will be their keys' current versions.
-        let current: HashSet<_> = puts.iter().map(|w| write_id(w)).collect();
-        let replaced = held_keys(&self.key_filter, puts.iter().chain(&deletes).copied());
+        let writes = BlockWrites::of(&update.writes);
+        let replaced = writes.held_keys(&self.key_filter);
         // Into the filters first: no claim or key is ever in the database and not in its
         // filter.
         self.claim_filter.add(
@@ -362,7 +360,7 @@ impl WorldState for SqliteState {
         // is the upsert's, not a join's.)
         insert_groups(
             &mut tx,
-            writes_by_block(puts),
+            writes_by_block(writes.puts.iter().copied()),
             (
                 "INSERT INTO state (ns, key, value, block_num, tx_num) SELECT ",
                 2,
@@ -377,7 +375,7 @@ impl WorldState for SqliteState {
             "writing keys",
         )
         .await?;
-        for w in deletes {
+        for w in &writes.deletes {
             sqlx::query(DELETE_KEY)
                 .bind(&w.namespace)
                 .bind(w.key.as_bytes())
@@ -394,10 +392,8 @@ impl WorldState for SqliteState {
                 "",
             ),
             |mut row, w| {
-                // The block's last write of a key that stays is its state row's value.
-                let current = current.contains(&write_id(w));
                 row.push_bind(w.key.as_bytes())
-                    .push_bind(if current { None } else { w.value.as_deref() })
+                    .push_bind(writes.history_value(w))
                     .push_bind(to_i64(w.version.tx_num));
             },
             "writing history",
