@@ -78,42 +78,65 @@ pub enum ReadModelError {
     },
 }
 
-const SCHEMA: [&str; 11] = [
-    "CREATE TABLE IF NOT EXISTS rm_savepoint (channel TEXT PRIMARY KEY, block BIGINT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS rm_transactions (channel TEXT NOT NULL, block BIGINT NOT NULL, idx BIGINT NOT NULL, \
-     tx_id TEXT NOT NULL, code TEXT NOT NULL, org TEXT NOT NULL, user_name TEXT NOT NULL, at_ms BIGINT NOT NULL, \
-     function TEXT NOT NULL, PRIMARY KEY (channel, block, idx))",
-    "CREATE TABLE IF NOT EXISTS rm_batches (channel TEXT NOT NULL, tx_id TEXT NOT NULL, block BIGINT NOT NULL, \
-     reporter TEXT NOT NULL, counterparty TEXT NOT NULL, rows_total BIGINT NOT NULL, accepted BIGINT NOT NULL, \
-     rejected TEXT NOT NULL, PRIMARY KEY (channel, tx_id))",
+const SCHEMA: [Sql; 11] = [
+    Sql::Text(
+        "CREATE TABLE IF NOT EXISTS rm_savepoint (channel TEXT PRIMARY KEY, block BIGINT NOT NULL)",
+    ),
+    Sql::Text(
+        "CREATE TABLE IF NOT EXISTS rm_transactions (channel TEXT NOT NULL, block BIGINT NOT NULL, idx BIGINT NOT NULL, \
+         tx_id TEXT NOT NULL, code TEXT NOT NULL, org TEXT NOT NULL, user_name TEXT NOT NULL, at_ms BIGINT NOT NULL, \
+         function TEXT NOT NULL, PRIMARY KEY (channel, block, idx))",
+    ),
+    Sql::Text(
+        "CREATE TABLE IF NOT EXISTS rm_batches (channel TEXT NOT NULL, tx_id TEXT NOT NULL, block BIGINT NOT NULL, \
+         reporter TEXT NOT NULL, counterparty TEXT NOT NULL, rows_total BIGINT NOT NULL, accepted BIGINT NOT NULL, \
+         rejected TEXT NOT NULL, PRIMARY KEY (channel, tx_id))",
+    ),
     // A record's transaction by its place in the chain, `rm_transactions`' (channel, block,
-    // idx), not its 64-character id: a third of a row's bytes.
-    "CREATE TABLE IF NOT EXISTS rm_records (channel TEXT NOT NULL, reporter TEXT NOT NULL, record_id TEXT NOT NULL, \
-     block BIGINT NOT NULL, idx BIGINT NOT NULL, payer TEXT NOT NULL, payee TEXT NOT NULL, service TEXT NOT NULL, a_number TEXT NOT NULL, \
-     b_number TEXT NOT NULL, start_time BIGINT NOT NULL, units BIGINT NOT NULL, prefix TEXT NOT NULL, \
-     destination TEXT NOT NULL, billable BIGINT NOT NULL, charge TEXT NOT NULL, charge_nano BIGINT NOT NULL, \
-     currency TEXT NOT NULL, PRIMARY KEY (channel, reporter, record_id))",
-    "CREATE TABLE IF NOT EXISTS rm_statements (channel TEXT NOT NULL, payer TEXT NOT NULL, payee TEXT NOT NULL, \
-     service TEXT NOT NULL, period_from TEXT NOT NULL, period_to TEXT NOT NULL, issued_at BIGINT NOT NULL, \
-     body TEXT NOT NULL, PRIMARY KEY (channel, payer, payee, service, period_from, period_to))",
-    "CREATE TABLE IF NOT EXISTS rm_disputes (channel TEXT NOT NULL, id TEXT NOT NULL, state TEXT NOT NULL, \
-     body TEXT NOT NULL, PRIMARY KEY (channel, id))",
-    "CREATE TABLE IF NOT EXISTS rm_payments (channel TEXT NOT NULL, id TEXT NOT NULL, confirmed BIGINT NOT NULL, \
-     body TEXT NOT NULL, PRIMARY KEY (channel, id))",
-    "CREATE TABLE IF NOT EXISTS rm_deals (channel TEXT NOT NULL, id TEXT NOT NULL, state TEXT NOT NULL, \
-     body TEXT NOT NULL, PRIMARY KEY (channel, id))",
-    "CREATE TABLE IF NOT EXISTS rm_sheets (channel TEXT NOT NULL, owner TEXT NOT NULL, service TEXT NOT NULL, \
-     scope TEXT NOT NULL, version BIGINT NOT NULL, published_at BIGINT NOT NULL, body TEXT NOT NULL, \
-     csv TEXT NOT NULL, PRIMARY KEY (channel, owner, service, scope, version))",
-    "CREATE TABLE IF NOT EXISTS rm_streams (channel TEXT NOT NULL, reporter TEXT NOT NULL, topic TEXT NOT NULL, \
-     kafka_partition BIGINT NOT NULL, next_offset BIGINT NOT NULL, accepted BIGINT NOT NULL, rejected TEXT NOT NULL, \
-     PRIMARY KEY (channel, reporter, topic, kafka_partition))",
+    // idx), not its 64-character id: a third of a row's bytes. Clustered by its key in
+    // SQLite (`Sql::Clustered`).
+    Sql::Clustered(
+        "CREATE TABLE IF NOT EXISTS rm_records (channel TEXT NOT NULL, reporter TEXT NOT NULL, record_id TEXT NOT NULL, \
+         block BIGINT NOT NULL, idx BIGINT NOT NULL, payer TEXT NOT NULL, payee TEXT NOT NULL, service TEXT NOT NULL, a_number TEXT NOT NULL, \
+         b_number TEXT NOT NULL, start_time BIGINT NOT NULL, units BIGINT NOT NULL, prefix TEXT NOT NULL, \
+         destination TEXT NOT NULL, billable BIGINT NOT NULL, charge TEXT NOT NULL, charge_nano BIGINT NOT NULL, \
+         currency TEXT NOT NULL, PRIMARY KEY (channel, reporter, record_id))",
+    ),
+    Sql::Text(
+        "CREATE TABLE IF NOT EXISTS rm_statements (channel TEXT NOT NULL, payer TEXT NOT NULL, payee TEXT NOT NULL, \
+         service TEXT NOT NULL, period_from TEXT NOT NULL, period_to TEXT NOT NULL, issued_at BIGINT NOT NULL, \
+         body TEXT NOT NULL, PRIMARY KEY (channel, payer, payee, service, period_from, period_to))",
+    ),
+    Sql::Text(
+        "CREATE TABLE IF NOT EXISTS rm_disputes (channel TEXT NOT NULL, id TEXT NOT NULL, state TEXT NOT NULL, \
+         body TEXT NOT NULL, PRIMARY KEY (channel, id))",
+    ),
+    Sql::Text(
+        "CREATE TABLE IF NOT EXISTS rm_payments (channel TEXT NOT NULL, id TEXT NOT NULL, confirmed BIGINT NOT NULL, \
+         body TEXT NOT NULL, PRIMARY KEY (channel, id))",
+    ),
+    Sql::Text(
+        "CREATE TABLE IF NOT EXISTS rm_deals (channel TEXT NOT NULL, id TEXT NOT NULL, state TEXT NOT NULL, \
+         body TEXT NOT NULL, PRIMARY KEY (channel, id))",
+    ),
+    Sql::Text(
+        "CREATE TABLE IF NOT EXISTS rm_sheets (channel TEXT NOT NULL, owner TEXT NOT NULL, service TEXT NOT NULL, \
+         scope TEXT NOT NULL, version BIGINT NOT NULL, published_at BIGINT NOT NULL, body TEXT NOT NULL, \
+         csv TEXT NOT NULL, PRIMARY KEY (channel, owner, service, scope, version))",
+    ),
+    Sql::Text(
+        "CREATE TABLE IF NOT EXISTS rm_streams (channel TEXT NOT NULL, reporter TEXT NOT NULL, topic TEXT NOT NULL, \
+         kafka_partition BIGINT NOT NULL, next_offset BIGINT NOT NULL, accepted BIGINT NOT NULL, rejected TEXT NOT NULL, \
+         PRIMARY KEY (channel, reporter, topic, kafka_partition))",
+    ),
     // `rm_records` summed per UTC day as blocks arrive, so that a month's traffic is read
     // in a few rows however many records it has.
-    "CREATE TABLE IF NOT EXISTS rm_daily (channel TEXT NOT NULL, day BIGINT NOT NULL, payer TEXT NOT NULL, \
-     payee TEXT NOT NULL, service TEXT NOT NULL, reporter TEXT NOT NULL, currency TEXT NOT NULL, \
-     records BIGINT NOT NULL, units BIGINT NOT NULL, charge_nano BIGINT NOT NULL, \
-     PRIMARY KEY (channel, day, payer, payee, service, reporter, currency))",
+    Sql::Text(
+        "CREATE TABLE IF NOT EXISTS rm_daily (channel TEXT NOT NULL, day BIGINT NOT NULL, payer TEXT NOT NULL, \
+         payee TEXT NOT NULL, service TEXT NOT NULL, reporter TEXT NOT NULL, currency TEXT NOT NULL, \
+         records BIGINT NOT NULL, units BIGINT NOT NULL, charge_nano BIGINT NOT NULL, \
+         PRIMARY KEY (channel, day, payer, payee, service, reporter, currency))",
+    ),
 ];
 
 /// Connections that read a SQLite model side by side (pages, exports, the CLI's lists).
@@ -121,7 +144,7 @@ const SQLITE_READERS: u32 = 4;
 
 /// The tables' layout. A model made with another layout is dropped when opened and derived
 /// again from the blocks (it is never a source of truth).
-const SCHEMA_VERSION: i64 = 5;
+const SCHEMA_VERSION: i64 = 6;
 
 /// Every table of [`SCHEMA`], dropped when the layout changes.
 const DROP: [&str; 11] = [
@@ -233,6 +256,10 @@ pub struct ReadModel {
 enum Sql {
     /// `$N` placeholders, rewritten to `?N` for SQLite.
     Text(&'static str),
+    /// A `CREATE TABLE` whose rows SQLite keeps in its primary key's B-tree (`WITHOUT
+    /// ROWID`): a table written a row per record, whose key is how it is looked up. A rowid
+    /// table would write each row twice, once to the table and once to the key's index.
+    Clustered(&'static str),
     /// `INSERT INTO rm_records` of this many rows of one direction of one batch.
     Records(usize),
 }
@@ -311,6 +338,8 @@ impl Sql {
         match self {
             Sql::Text(t) if sqlite => for_sqlite(t),
             Sql::Text(t) => (*t).to_string(),
+            Sql::Clustered(t) if sqlite => format!("{t} WITHOUT ROWID"),
+            Sql::Clustered(t) => (*t).to_string(),
             Sql::Records(rows) => records_insert(*rows, sqlite),
         }
     }
@@ -396,7 +425,7 @@ impl ReadModel {
             );
         }
         for sql in SCHEMA {
-            batch.push(sql, Vec::new());
+            batch.0.push((sql, Vec::new()));
         }
         self.run(batch).await
     }
@@ -1062,5 +1091,30 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(version, [[SCHEMA_VERSION.to_string()]]);
+    }
+
+    /// SQLite keeps the rated records in their key's B-tree, with no table beside it:
+    /// the table is `WITHOUT ROWID` and has no other index. PostgreSQL gets the shared
+    /// SQL as it is.
+    #[tokio::test]
+    async fn sqlite_keeps_the_records_in_their_keys_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        let rm = ReadModel::sqlite(&dir.path().join("model.sqlite"))
+            .await
+            .unwrap();
+        let sql = rm
+            .rows(
+                "SELECT type, sql FROM sqlite_master WHERE tbl_name = 'rm_records'",
+                Vec::new(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(sql.len(), 1, "{sql:?}");
+        assert_eq!(sql[0][0], "table");
+        assert!(sql[0][1].ends_with(") WITHOUT ROWID"), "{sql:?}");
+        let Sql::Clustered(table) = &SCHEMA[3] else {
+            panic!("rm_records is not clustered");
+        };
+        assert_eq!(Sql::Clustered(table).render(false), *table);
     }
 }
