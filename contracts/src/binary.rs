@@ -31,10 +31,18 @@ pub enum FormError {
     Json(#[from] serde_json::Error),
 }
 
-/// `value` in its binary form.
-pub(crate) fn to_binary<T: Serialize>(value: &T) -> Result<Vec<u8>, FormError> {
-    Ok(postcard::to_extend(value, vec![BINARY])?)
+/// `value` in its binary form, written into room for about `expected` bytes (a batch's
+/// values are hundreds of kilobytes: growing the buffer as it fills copied each of them
+/// several times).
+pub(crate) fn to_binary<T: Serialize>(value: &T, expected: usize) -> Result<Vec<u8>, FormError> {
+    let mut out = Vec::with_capacity(expected.saturating_add(1));
+    out.push(BINARY);
+    Ok(postcard::to_extend(value, out)?)
 }
+
+/// About how many bytes a record takes in a value's binary form: its id and numbers, its
+/// times and figures (and in an event its rating).
+pub(crate) const BYTES_PER_RECORD: usize = 64;
 
 /// Reads a value in either form, each all of the bytes.
 pub(crate) fn read<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, FormError> {
@@ -54,7 +62,13 @@ pub(crate) fn read<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, Form
 impl BatchEvent {
     /// The event's payload as `usage.submit` emits it.
     pub fn to_bytes(&self) -> Result<Vec<u8>, FormError> {
-        to_binary(self)
+        let records = self.records.len()
+            + self
+                .directions
+                .iter()
+                .map(|d| d.records.len())
+                .sum::<usize>();
+        to_binary(self, 3 * BYTES_PER_RECORD / 2 * records + 256)
     }
 
     /// Reads an event's payload, in either form.
