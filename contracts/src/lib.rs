@@ -15,6 +15,7 @@ pub mod client;
 pub mod deal;
 pub mod dispute;
 mod keys;
+pub mod parsed;
 pub mod partner;
 pub mod payment;
 pub mod ratesheet;
@@ -61,6 +62,8 @@ pub const POLICY: &str = "ALL";
 pub struct Clearing {
     /// The later parts of large statements this peer computed, off the ledger.
     kept: statement::KeptParts,
+    /// The ratesheets this peer rated batches with, parsed.
+    sheets: parsed::ParsedSheets,
 }
 
 /// Routes a call to the handler of the function it names: decodes the request into the
@@ -102,7 +105,7 @@ impl Contract for Clearing {
             AcceptDeal => deal::accept,
             WithdrawDeal => deal::withdraw,
             GetDeal => deal::get,
-            Submit => usage::submit,
+            Submit => usage::submit[&self.sheets],
             GetBatch => usage::batch,
             StreamAt => stream::position,
             Rated => statement::rated,

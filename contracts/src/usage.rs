@@ -4,6 +4,7 @@
 //! world state while endorsing; the batch commits only if both computed the same summary.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use ledger::contract::{Context, ContractError};
 use rust_decimal::Decimal;
@@ -17,9 +18,10 @@ use settlement::service::Service;
 
 use settlement::money::Currency;
 
+use crate::parsed::ParsedSheets;
 use crate::store::{caller, fetch, get_json, put_json};
 use crate::stored::{BUCKETS, Bucket, Direction};
-use crate::{agreement, keys, ratesheet};
+use crate::{agreement, keys};
 
 /// `usage.submit`'s request: the other carrier of the channel and the batch, native CSV
 /// with a header, carried as the call's body.
@@ -268,7 +270,7 @@ struct DirState {
     /// The direction's stated periods, once a record needed them.
     closed: Option<Vec<std::ops::Range<i64>>>,
     /// The sheet that rates it (`Some(None)`: none), once an accepted record needed it.
-    sheet: Option<Option<Ratesheet>>,
+    sheet: Option<Option<Arc<Ratesheet>>>,
     /// Its running totals, from its first accepted record.
     running: Option<Running>,
     /// Its accepted records of this pair, rated, in the batch's order.
@@ -300,6 +302,7 @@ impl DirState {
 pub async fn submit(
     ctx: &mut Context<'_>,
     req: SubmitBatch,
+    sheets: &ParsedSheets,
 ) -> Result<BatchSummary, ContractError> {
     let reporter = caller(ctx)?;
     let counterparty = req.counterparty;
@@ -395,7 +398,7 @@ pub async fn submit(
                 }
                 let state = &mut dirs[d];
                 if state.sheet.is_none() {
-                    state.sheet = Some(ratesheet::sheet_for(ctx, u.term, u.orig, u.service).await?);
+                    state.sheet = Some(sheets.sheet_for(ctx, u.term, u.orig, u.service).await?);
                 }
                 let sheet = state.sheet.as_ref().and_then(Option::as_ref);
                 let running = state.running.get_or_insert_with(|| Running {
@@ -607,7 +610,9 @@ A2,voice,alpha,beta,441234567,4930123456,2026-10-01T12:00:00Z,30
             csv: csv.as_bytes().to_vec(),
             stream: None,
         };
-        let summary = submit(&mut ctx, req).await.unwrap();
+        let summary = submit(&mut ctx, req, &ParsedSheets::default())
+            .await
+            .unwrap();
         (summary, ctx.into_results().0)
     }
 

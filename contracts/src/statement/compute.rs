@@ -350,7 +350,8 @@ mod tests {
                 csv: csv(0..60).into_bytes(),
                 stream: None,
             };
-            assert_eq!(submit(&mut ctx, req).await.unwrap().accepted, 60);
+            let sheets = crate::parsed::ParsedSheets::default();
+            assert_eq!(submit(&mut ctx, req, &sheets).await.unwrap().accepted, 60);
             let ns = ctx.into_results().0.ns_rwsets.remove(0);
             let writes: Vec<_> = ns
                 .writes
