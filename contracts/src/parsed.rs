@@ -13,8 +13,7 @@ use settlement::carrier::CarrierId;
 use settlement::ratesheet::Ratesheet;
 use settlement::service::Service;
 
-use crate::keys;
-use crate::ratesheet::StoredSheet;
+use crate::ratesheet::{StoredSheet, sheet_keys};
 
 /// Sheets kept: one per payee, service and scope a peer rates with, a few at a time.
 const KEPT: usize = 8;
@@ -50,8 +49,7 @@ impl ParsedSheets {
         payer: CarrierId,
         service: Service,
     ) -> Result<Option<Arc<Ratesheet>>, ContractError> {
-        for scope in [payer.as_str(), "*"] {
-            let key = keys::sheet(payee.as_str(), service.as_str(), scope);
+        for key in sheet_keys(payee, payer, service) {
             let Some(bytes) = ctx.get(&key).await? else {
                 continue;
             };
@@ -104,6 +102,7 @@ mod tests {
     use settlement::money::Rounding;
 
     use super::*;
+    use crate::keys;
     use crate::ratesheet::Terms;
 
     fn carrier(name: &str) -> CarrierId {

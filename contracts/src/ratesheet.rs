@@ -419,6 +419,12 @@ pub async fn get(ctx: &mut Context<'_>, q: SheetQuery) -> Result<StoredSheet, Co
     .await
 }
 
+/// SPEC §3.2: where the payee's sheet for the payer is, in the order to look: the sheet
+/// naming the payer as counterparty, else the general one.
+pub(crate) fn sheet_keys(payee: CarrierId, payer: CarrierId, service: Service) -> [String; 2] {
+    [payer.as_str(), "*"].map(|scope| keys::sheet(payee.as_str(), service.as_str(), scope))
+}
+
 /// SPEC §3.2: the payee's sheet for the payer as named counterparty if there is one, else
 /// its general one.
 pub async fn sheet_for(
@@ -427,8 +433,7 @@ pub async fn sheet_for(
     payer: CarrierId,
     service: Service,
 ) -> Result<Option<Ratesheet>, ContractError> {
-    for scope in [payer.as_str(), "*"] {
-        let key = keys::sheet(payee.as_str(), service.as_str(), scope);
+    for key in sheet_keys(payee, payer, service) {
         if let Some(s) = get_json::<StoredSheet>(ctx, &key).await? {
             return s.sheet().map(Some);
         }
