@@ -88,4 +88,17 @@ mod tests {
         assert_eq!(b, vec![vec![vec![7; 3]]]);
         assert!(c.is_empty());
     }
+
+    /// With a network's default parameters, a transaction of a CDR batch (5,000 records,
+    /// about 1 MB) is cut into a block as soon as it is ordered, while small transactions
+    /// still share blocks.
+    #[test]
+    fn by_default_a_batch_of_records_is_not_kept_waiting() {
+        let p = crate::network::OrdererParams::default();
+        let mut c = BlockCutter::new(p.max_message_count, p.preferred_max_bytes);
+        assert!(c.ordered(vec![1; 2_000], false).is_empty());
+        let b = c.ordered(vec![2; 1 << 20], false);
+        assert_eq!(b, vec![vec![vec![1; 2_000]], vec![vec![2; 1 << 20]]]);
+        assert!(c.is_empty());
+    }
 }
