@@ -40,9 +40,12 @@ pub(crate) fn to_binary<T: Serialize>(value: &T, expected: usize) -> Result<Vec<
     Ok(postcard::to_extend(value, out)?)
 }
 
-/// About how many bytes a record takes in a value's binary form: its id and numbers, its
-/// times and figures (and in an event its rating).
-pub(crate) const BYTES_PER_RECORD: usize = 64;
+/// About how many bytes a stored record takes in its binary form: its id, numbers, start
+/// and units.
+pub(crate) const STORED_BYTES_PER_RECORD: usize = 64;
+
+/// About how many bytes a rated record takes in an event: a stored record's and its rating.
+const EVENT_BYTES_PER_RECORD: usize = 96;
 
 /// Reads a value in either form, each all of the bytes.
 pub(crate) fn read<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, FormError> {
@@ -68,7 +71,7 @@ impl BatchEvent {
                 .iter()
                 .map(|d| d.records.len())
                 .sum::<usize>();
-        to_binary(self, 3 * BYTES_PER_RECORD / 2 * records + 256)
+        to_binary(self, EVENT_BYTES_PER_RECORD * records + 256)
     }
 
     /// Reads an event's payload, in either form.

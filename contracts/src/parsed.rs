@@ -13,7 +13,7 @@ use settlement::carrier::CarrierId;
 use settlement::ratesheet::Ratesheet;
 use settlement::service::Service;
 
-use crate::ratesheet::{StoredSheet, sheet_keys};
+use crate::ratesheet::{StoredSheet, stored_sheet_for};
 
 /// Sheets kept: one per payee, service and scope a peer rates with, a few at a time.
 const KEPT: usize = 8;
@@ -49,20 +49,15 @@ impl ParsedSheets {
         payer: CarrierId,
         service: Service,
     ) -> Result<Option<Arc<Ratesheet>>, ContractError> {
-        for key in sheet_keys(payee, payer, service) {
-            let Some(bytes) = ctx.get(&key).await? else {
-                continue;
-            };
-            if let Some(sheet) = self.find(&key, &bytes) {
-                return Ok(Some(sheet));
-            }
-            let stored: StoredSheet =
-                serde_json::from_slice(&bytes).map_err(|e| ContractError::corrupt(&key, e))?;
-            let sheet = Arc::new(stored.sheet()?);
-            self.keep(key, bytes, Arc::clone(&sheet));
+        let Some((key, bytes)) = stored_sheet_for(ctx, payee, payer, service).await? else {
+            return Ok(None);
+        };
+        if let Some(sheet) = self.find(&key, &bytes) {
             return Ok(Some(sheet));
         }
-        Ok(None)
+        let sheet = Arc::new(StoredSheet::parse(&key, &bytes)?);
+        self.keep(key, bytes, Arc::clone(&sheet));
+        Ok(Some(sheet))
     }
 
     /// The sheet parsed from exactly `bytes` under `key`, if kept. A lock poisoned by a

@@ -134,6 +134,14 @@ pub struct Publication {
 }
 
 impl StoredSheet {
+    /// The sheet stored as `bytes` under `key`, parsed; bytes that do not decode or parse
+    /// are corrupt state.
+    pub(crate) fn parse(key: &str, bytes: &[u8]) -> Result<Ratesheet, ContractError> {
+        let stored: StoredSheet =
+            serde_json::from_slice(bytes).map_err(|e| ContractError::corrupt(key, e))?;
+        stored.sheet()
+    }
+
     /// The sheet, parsed; a stored sheet that does not parse is corrupt state.
     pub fn sheet(&self) -> Result<Ratesheet, ContractError> {
         let key = keys::sheet(
@@ -419,24 +427,33 @@ pub async fn get(ctx: &mut Context<'_>, q: SheetQuery) -> Result<StoredSheet, Co
     .await
 }
 
-/// SPEC §3.2: where the payee's sheet for the payer is, in the order to look: the sheet
-/// naming the payer as counterparty, else the general one.
-pub(crate) fn sheet_keys(payee: CarrierId, payer: CarrierId, service: Service) -> [String; 2] {
-    [payer.as_str(), "*"].map(|scope| keys::sheet(payee.as_str(), service.as_str(), scope))
+/// SPEC §3.2: the stored payee's sheet for the payer as named counterparty if there is
+/// one, else its general one: its key and its bytes as the transaction read them.
+pub(crate) async fn stored_sheet_for(
+    ctx: &mut Context<'_>,
+    payee: CarrierId,
+    payer: CarrierId,
+    service: Service,
+) -> Result<Option<(String, Vec<u8>)>, ContractError> {
+    for scope in [payer.as_str(), "*"] {
+        let key = keys::sheet(payee.as_str(), service.as_str(), scope);
+        if let Some(bytes) = ctx.get(&key).await? {
+            return Ok(Some((key, bytes)));
+        }
+    }
+    Ok(None)
 }
 
 /// SPEC §3.2: the payee's sheet for the payer as named counterparty if there is one, else
-/// its general one.
+/// its general one, parsed.
 pub async fn sheet_for(
     ctx: &mut Context<'_>,
     payee: CarrierId,
     payer: CarrierId,
     service: Service,
 ) -> Result<Option<Ratesheet>, ContractError> {
-    for key in sheet_keys(payee, payer, service) {
-        if let Some(s) = get_json::<StoredSheet>(ctx, &key).await? {
-            return s.sheet().map(Some);
-        }
+    match stored_sheet_for(ctx, payee, payer, service).await? {
+        Some((key, bytes)) => StoredSheet::parse(&key, &bytes).map(Some),
+        None => Ok(None),
     }
-    Ok(None)
 }

@@ -62,7 +62,10 @@ impl Bucket {
 impl<S: Serialize> StoredBatch<S> {
     /// The value the world state keeps for this batch.
     pub fn to_stored(&self) -> Result<Vec<u8>, FormError> {
-        binary::to_binary(self, binary::BYTES_PER_RECORD * self.records.len() + 64)
+        binary::to_binary(
+            self,
+            binary::STORED_BYTES_PER_RECORD * self.records.len() + 64,
+        )
     }
 }
 
