@@ -1,8 +1,10 @@
 //! Decoding of every ledger wire message (`ledger::proto`, and what orderer nodes write
 //! into a Kafka topic): the first byte picks the
-//! message, the rest is its encoding. What decodes must encode and decode back to itself.
+//! message, the rest is its encoding. What decodes must encode and decode back to itself,
+//! and the borrowing views of `ledger::proto::view` must decode exactly what prost does.
 #![no_main]
 
+use ledger::proto::view::{EndorserTransactionView, EnvelopeView, PayloadView};
 use ledger::proto::*;
 use libfuzzer_sys::fuzz_target;
 use prost::Message;
@@ -14,15 +16,37 @@ fn round_trip<M: Message + Default + PartialEq + std::fmt::Debug>(bytes: &[u8]) 
     }
 }
 
+/// A view's decoding, owned, against prost's: both refuse, or both give the same message.
+fn agree<M: Message + Default + PartialEq + std::fmt::Debug>(bytes: &[u8], view: Option<M>) {
+    assert_eq!(view, M::decode(bytes).ok());
+}
+
 fuzz_target!(|data: &[u8]| {
     let Some((&kind, bytes)) = data.split_first() else {
         return;
     };
     match kind % 17 {
         0 => round_trip::<Block>(bytes),
-        1 => round_trip::<Envelope>(bytes),
-        2 => round_trip::<Payload>(bytes),
-        3 => round_trip::<EndorserTransaction>(bytes),
+        1 => {
+            round_trip::<Envelope>(bytes);
+            agree(
+                bytes,
+                EnvelopeView::decode(bytes).ok().map(|v| v.to_owned()),
+            );
+        }
+        2 => {
+            round_trip::<Payload>(bytes);
+            agree(bytes, PayloadView::decode(bytes).ok().map(|v| v.to_owned()));
+        }
+        3 => {
+            round_trip::<EndorserTransaction>(bytes);
+            agree(
+                bytes,
+                EndorserTransactionView::decode(bytes)
+                    .ok()
+                    .map(|v| v.to_owned()),
+            );
+        }
         4 => round_trip::<Proposal>(bytes),
         5 => round_trip::<SignedProposal>(bytes),
         6 => round_trip::<ProposalResponsePayload>(bytes),

@@ -10,9 +10,8 @@ use std::sync::{Mutex, OnceLock};
 use openssl::x509::X509;
 use prost::Message;
 
-use crate::proto::{
-    Block, ContractEvent, EndorserTransaction, Proposal, ProposalResponsePayload, TxRwSet, TxType,
-};
+use crate::proto::view::EndorserTransactionView;
+use crate::proto::{Block, ContractEvent, Proposal, ProposalResponsePayload, TxRwSet, TxType};
 use crate::validate::{ValidationCode, stored_transactions, takes_effect};
 
 /// One transaction of a block as an auditor sees it.
@@ -72,10 +71,7 @@ pub fn block_transactions(block: &Block) -> Vec<StoredTx> {
     stored_transactions(block)
         .map(|(index, code, payload)| {
             let (header, tx) = match payload {
-                Some(p) => (
-                    p.header,
-                    EndorserTransaction::decode(p.data.as_slice()).ok(),
-                ),
+                Some(p) => (p.header, EndorserTransactionView::decode(p.data).ok()),
                 None => (None, None),
             };
             let creator = header.as_ref().and_then(|h| h.creator.as_ref());
@@ -85,10 +81,10 @@ pub fn block_transactions(block: &Block) -> Vec<StoredTx> {
             let org = creator.map(|c| c.msp_id.clone()).unwrap_or_default();
             let proposal = tx
                 .as_ref()
-                .and_then(|t| Proposal::decode(t.proposal_bytes.as_slice()).ok());
+                .and_then(|t| Proposal::decode(t.proposal_bytes).ok());
             let response = tx
                 .filter(|_| code == ValidationCode::Valid)
-                .and_then(|t| ProposalResponsePayload::decode(t.response_payload.as_slice()).ok());
+                .and_then(|t| ProposalResponsePayload::decode(t.response_payload).ok());
             // A configuration transaction has no read-write set; what the commit applies
             // for it is the configuration (`validate::block_update`).
             let config = header
@@ -160,7 +156,8 @@ fn parse_common_name(pem: &[u8]) -> String {
 pub(crate) mod tests {
     use super::*;
     use crate::proto::{
-        BlockData, BlockHeader, BlockMetadata, Envelope, Header, KvWrite, NsRwSet, Payload,
+        BlockData, BlockHeader, BlockMetadata, EndorserTransaction, Envelope, Header, KvWrite,
+        NsRwSet, Payload,
     };
 
     fn write(key: &str, value: Option<&str>) -> KvWrite {

@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 use prost::Message;
 
 use crate::block::header_hash;
-use crate::proto::{Block, Envelope, Payload};
+use crate::proto::Block;
+use crate::proto::view::{EnvelopeView, PayloadView};
 use crate::validate::ValidationCode;
 
 const DATA_FILE: &str = "blocks.dat";
@@ -432,8 +433,8 @@ fn tx_locations(block: &Block, dir: &Path) -> Result<Vec<(String, TxLocation)>, 
 
 /// The tx id in an encoded envelope's header, if it decodes.
 pub fn envelope_tx_id(env: &[u8]) -> Option<String> {
-    let env = Envelope::decode(env).ok()?;
-    let payload = Payload::decode(env.payload.as_slice()).ok()?;
+    let env = EnvelopeView::decode(env).ok()?;
+    let payload = PayloadView::decode(env.payload).ok()?;
     payload.header.map(|h| h.tx_id).filter(|t| !t.is_empty())
 }
 

@@ -5,6 +5,8 @@
 /// Encoding version stamped into headers; bumped only for incompatible changes.
 pub const FORMAT_VERSION: u32 = 1;
 
+pub mod view;
+
 /// Who signed something: the organisation (MSP id) and its PEM certificate.
 #[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
 pub struct SerializedIdentity {

@@ -14,9 +14,10 @@ use crate::channel::{CONFIG_KEY, CONFIG_NAMESPACE, ChannelState};
 use crate::crypto::sha256;
 use crate::identity::{OwnEndorsements, Principal, Role};
 use crate::policy::Policy;
+use crate::proto::view::{EndorserTransactionView, EnvelopeView, PayloadView};
 use crate::proto::{
-    Block, ChannelConfig, ConfigUpdateEnvelope, ContractEvent, EndorserTransaction, Envelope,
-    Header, KvWrite, Payload, Proposal, ProposalResponsePayload, TxRwSet, TxType, Version,
+    Block, ChannelConfig, ConfigUpdateEnvelope, ContractEvent, Header, KvWrite, Proposal,
+    ProposalResponsePayload, TxRwSet, TxType, Version,
 };
 use crate::reads::ReadsDigest;
 use crate::state::{BlockUpdate, StateClaim, StateError, StateWrite, WorldState};
@@ -180,7 +181,7 @@ pub struct TxOutcome {
 /// nothing.
 pub fn stored_transactions(
     block: &Block,
-) -> impl Iterator<Item = (usize, ValidationCode, Option<Payload>)> + '_ {
+) -> impl Iterator<Item = (usize, ValidationCode, Option<PayloadView<'_>>)> + '_ {
     let flags = block
         .metadata
         .as_ref()
@@ -195,9 +196,9 @@ pub fn stored_transactions(
             let code = flags.get(i).map_or(ValidationCode::NotValidated, |f| {
                 ValidationCode::from_u8(*f)
             });
-            let payload = Envelope::decode(env.as_slice())
+            let payload = EnvelopeView::decode(env.as_slice())
                 .ok()
-                .and_then(|e| Payload::decode(e.payload.as_slice()).ok());
+                .and_then(|e| PayloadView::decode(e.payload).ok());
             (i, code, payload)
         })
 }
@@ -609,10 +610,10 @@ pub fn check_block_stateless(
 
 fn check_envelope(bytes: &[u8], channel: &ChannelState, own: Option<&OwnEndorsements>) -> Checked {
     use ValidationCode::*;
-    let Ok(env) = Envelope::decode(bytes) else {
+    let Ok(env) = EnvelopeView::decode(bytes) else {
         return Checked::Invalid(BadPayload, String::new());
     };
-    let Ok(payload) = Payload::decode(env.payload.as_slice()) else {
+    let Ok(payload) = PayloadView::decode(env.payload) else {
         return Checked::Invalid(BadPayload, String::new());
     };
     let Some(header) = payload.header else {
@@ -632,16 +633,16 @@ fn check_envelope(bytes: &[u8], channel: &ChannelState, own: Option<&OwnEndorsem
     let Ok(principal) =
         channel
             .members()
-            .verify(creator, header.timestamp_ms, &env.payload, &env.signature)
+            .verify(creator, header.timestamp_ms, env.payload, env.signature)
     else {
         return invalid(BadCreatorSignature);
     };
     match TxType::try_from(header.tx_type) {
         Ok(TxType::Endorser) => {
-            check_endorser(&header, &principal, &payload.data, channel, own).unwrap_or_else(invalid)
+            check_endorser(&header, &principal, payload.data, channel, own).unwrap_or_else(invalid)
         }
         Ok(TxType::Config) => {
-            let Ok(update) = ConfigUpdateEnvelope::decode(payload.data.as_slice()) else {
+            let Ok(update) = ConfigUpdateEnvelope::decode(payload.data) else {
                 return invalid(BadPayload);
             };
             match config::check_update(channel, &update, header.timestamp_ms) {
@@ -665,8 +666,8 @@ fn check_endorser(
     own: Option<&OwnEndorsements>,
 ) -> Result<Checked, ValidationCode> {
     use ValidationCode::*;
-    let tx = EndorserTransaction::decode(data).map_err(|_| BadPayload)?;
-    let proposal = Proposal::decode(tx.proposal_bytes.as_slice()).map_err(|_| BadPayload)?;
+    let tx = EndorserTransactionView::decode(data).map_err(|_| BadPayload)?;
+    let proposal = Proposal::decode(tx.proposal_bytes).map_err(|_| BadPayload)?;
     if proposal.tx_id != header.tx_id
         || proposal.creator != header.creator
         || proposal.channel != header.channel
@@ -682,9 +683,8 @@ fn check_endorser(
     if crate::tx::tx_id(&proposal.nonce, &creator_bytes) != proposal.tx_id {
         return Err(BadProposalTxid);
     }
-    let response =
-        ProposalResponsePayload::decode(tx.response_payload.as_slice()).map_err(|_| BadPayload)?;
-    if response.proposal_hash != sha256(&tx.proposal_bytes)
+    let response = ProposalResponsePayload::decode(tx.response_payload).map_err(|_| BadPayload)?;
+    if response.proposal_hash != sha256(tx.proposal_bytes)
         || response.response.as_ref().is_none_or(|r| r.status != 200)
     {
         return Err(InvalidEndorserTransaction);
@@ -743,7 +743,7 @@ fn check_endorser(
         if let Ok(p) = channel.members().verify_endorsement_knowing(
             e,
             header.timestamp_ms,
-            &tx.response_payload,
+            tx.response_payload,
             own,
         ) && counted.insert((p.msp_id.clone(), p.role, p.name.clone()))
         {
@@ -829,22 +829,22 @@ pub fn block_update(block: &Block) -> BlockUpdate {
         if flags.get(i) != Some(&(ValidationCode::Valid as u8)) {
             continue;
         }
-        let Some((header, data)) = Envelope::decode(env.as_slice())
+        let Some((header, data)) = EnvelopeView::decode(env.as_slice())
             .ok()
-            .and_then(|e| Payload::decode(e.payload.as_slice()).ok())
+            .and_then(|e| PayloadView::decode(e.payload).ok())
             .and_then(|p| Some((p.header?, p.data)))
         else {
             continue;
         };
         if header.tx_type == TxType::Config as i32 {
-            if let Ok(config) = ConfigUpdateEnvelope::decode(data.as_slice()) {
+            if let Ok(config) = ConfigUpdateEnvelope::decode(data) {
                 update.config(i, config.config_bytes);
             }
             continue;
         }
-        let rwset = EndorserTransaction::decode(data.as_slice())
+        let rwset = EndorserTransactionView::decode(data)
             .ok()
-            .and_then(|t| ProposalResponsePayload::decode(t.response_payload.as_slice()).ok())
+            .and_then(|t| ProposalResponsePayload::decode(t.response_payload).ok())
             .and_then(|p| p.results)
             .unwrap_or_default();
         update.transaction(i, rwset);

@@ -15,7 +15,8 @@ use crate::blockstore::BlockStore;
 use crate::channel::{ChannelState, genesis_config};
 use crate::identity::SigningIdentity;
 use crate::ledger::LedgerError;
-use crate::proto::{Block, ChannelConfig, ConfigUpdateEnvelope, Envelope, Header, Payload, TxType};
+use crate::proto::view::{EnvelopeView, PayloadView};
+use crate::proto::{Block, ChannelConfig, ConfigUpdateEnvelope, Envelope, Header, TxType};
 use crate::system::config;
 use crate::tx::MAX_SKEW_MS;
 
@@ -245,14 +246,14 @@ pub(crate) struct ConfigChange {
 /// An envelope as a client sent it, its payload decoded once.
 pub(crate) struct Incoming<'a> {
     envelope: &'a Envelope,
-    payload: Payload,
+    payload: PayloadView<'a>,
     header: Header,
 }
 
 impl<'a> Incoming<'a> {
     /// Decodes `envelope`'s payload and header.
     pub(crate) fn decode(envelope: &'a Envelope) -> Result<Self, OrderError> {
-        let mut payload = Payload::decode(envelope.payload.as_slice())
+        let mut payload = PayloadView::decode(&envelope.payload)
             .map_err(|e| OrderError::Malformed(e.to_string()))?;
         let header = payload
             .header
@@ -340,7 +341,7 @@ impl<'a> Incoming<'a> {
         }
         self.check_envelope(consortium, now_ms)?;
         let tx_id = header.tx_id.clone();
-        let update = ConfigUpdateEnvelope::decode(self.payload.data.as_slice())
+        let update = ConfigUpdateEnvelope::decode(self.payload.data)
             .map_err(|e| OrderError::Malformed(e.to_string()))?;
         let config =
             config::check_creation(consortium, &update, header.timestamp_ms).map_err(|e| {
@@ -372,7 +373,7 @@ impl<'a> Incoming<'a> {
         let tx_id = header.tx_id.clone();
         let bytes = self.check_envelope(state, now_ms)?;
         let config = if header.tx_type == TxType::Config as i32 {
-            let update = ConfigUpdateEnvelope::decode(self.payload.data.as_slice())
+            let update = ConfigUpdateEnvelope::decode(self.payload.data)
                 .map_err(|e| OrderError::Malformed(e.to_string()))?;
             let next = config::check_update(state, &update, header.timestamp_ms).map_err(|e| {
                 OrderError::Config {
@@ -394,14 +395,14 @@ impl<'a> Incoming<'a> {
 
 /// The configuration update an ordered envelope carries, if it is one.
 pub fn config_update_of(env: &[u8]) -> Option<(ConfigUpdateEnvelope, i64)> {
-    let env = Envelope::decode(env).ok()?;
-    let payload = Payload::decode(env.payload.as_slice()).ok()?;
+    let env = EnvelopeView::decode(env).ok()?;
+    let payload = PayloadView::decode(env.payload).ok()?;
     let header = payload.header?;
     if header.tx_type != TxType::Config as i32 {
         return None;
     }
     Some((
-        ConfigUpdateEnvelope::decode(payload.data.as_slice()).ok()?,
+        ConfigUpdateEnvelope::decode(payload.data).ok()?,
         header.timestamp_ms,
     ))
 }
