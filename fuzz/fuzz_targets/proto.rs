@@ -31,12 +31,15 @@ fuzz_target!(|data: &[u8]| {
             round_trip::<Envelope>(bytes);
             agree(
                 bytes,
-                EnvelopeView::decode(bytes).ok().map(|v| v.to_owned()),
+                EnvelopeView::decode(bytes).ok().map(|v| v.to_message()),
             );
         }
         2 => {
             round_trip::<Payload>(bytes);
-            agree(bytes, PayloadView::decode(bytes).ok().map(|v| v.to_owned()));
+            agree(
+                bytes,
+                PayloadView::decode(bytes).ok().map(|v| v.to_message()),
+            );
         }
         3 => {
             round_trip::<EndorserTransaction>(bytes);
@@ -44,7 +47,7 @@ fuzz_target!(|data: &[u8]| {
                 bytes,
                 EndorserTransactionView::decode(bytes)
                     .ok()
-                    .map(|v| v.to_owned()),
+                    .map(|v| v.to_message()),
             );
         }
         4 => round_trip::<Proposal>(bytes),

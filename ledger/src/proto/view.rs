@@ -87,8 +87,8 @@ impl<'a> EnvelopeView<'a> {
         Ok(out)
     }
 
-    /// The owned message.
-    pub fn to_owned(&self) -> Envelope {
+    /// The message, its bytes copied.
+    pub fn to_message(&self) -> Envelope {
         Envelope {
             payload: self.payload.to_vec(),
             signature: self.signature.to_vec(),
@@ -122,8 +122,8 @@ impl<'a> PayloadView<'a> {
         Ok(out)
     }
 
-    /// The owned message.
-    pub fn to_owned(&self) -> Payload {
+    /// The message, its bytes copied.
+    pub fn to_message(&self) -> Payload {
         Payload {
             header: self.header.clone(),
             data: self.data.to_vec(),
@@ -161,8 +161,8 @@ impl<'a> EndorserTransactionView<'a> {
         Ok(out)
     }
 
-    /// The owned message.
-    pub fn to_owned(&self) -> EndorserTransaction {
+    /// The message, its bytes copied.
+    pub fn to_message(&self) -> EndorserTransaction {
         EndorserTransaction {
             proposal_bytes: self.proposal_bytes.to_vec(),
             response_payload: self.response_payload.to_vec(),
@@ -218,17 +218,17 @@ mod tests {
 
     /// Each view agrees with prost's decoding of `bytes`, error for error.
     fn agree(bytes: &[u8]) -> Result<(), TestCaseError> {
-        let ours = EnvelopeView::decode(bytes).map(|v| v.to_owned());
+        let ours = EnvelopeView::decode(bytes).map(|v| v.to_message());
         prop_assert_eq!(ours.is_ok(), Envelope::decode(bytes).is_ok());
         if let (Ok(a), Ok(b)) = (ours, Envelope::decode(bytes)) {
             prop_assert_eq!(a, b);
         }
-        let ours = PayloadView::decode(bytes).map(|v| v.to_owned());
+        let ours = PayloadView::decode(bytes).map(|v| v.to_message());
         prop_assert_eq!(ours.is_ok(), Payload::decode(bytes).is_ok());
         if let (Ok(a), Ok(b)) = (ours, Payload::decode(bytes)) {
             prop_assert_eq!(a, b);
         }
-        let ours = EndorserTransactionView::decode(bytes).map(|v| v.to_owned());
+        let ours = EndorserTransactionView::decode(bytes).map(|v| v.to_message());
         prop_assert_eq!(ours.is_ok(), EndorserTransaction::decode(bytes).is_ok());
         if let (Ok(a), Ok(b)) = (ours, EndorserTransaction::decode(bytes)) {
             prop_assert_eq!(a, b);
@@ -241,7 +241,7 @@ mod tests {
         let bytes = sample();
         let env = EnvelopeView::decode(&bytes).expect("envelope");
         assert_eq!(
-            env.to_owned(),
+            env.to_message(),
             Envelope::decode(bytes.as_slice()).expect("prost")
         );
         let payload = PayloadView::decode(env.payload).expect("payload");
@@ -278,7 +278,7 @@ mod tests {
         assert_eq!(header.tx_id, "second");
         assert!(header.creator.is_some());
         assert_eq!(
-            view.to_owned(),
+            view.to_message(),
             Payload::decode(payload.as_slice()).expect("prost")
         );
         let envelope = [
