@@ -17,7 +17,7 @@ use prost::Message;
 
 use crate::block::header_hash;
 use crate::proto::Block;
-use crate::proto::view::{EnvelopeView, PayloadView};
+use crate::proto::view::PayloadView;
 use crate::validate::ValidationCode;
 
 const DATA_FILE: &str = "blocks.dat";
@@ -433,8 +433,7 @@ fn tx_locations(block: &Block, dir: &Path) -> Result<Vec<(String, TxLocation)>, 
 
 /// The tx id in an encoded envelope's header, if it decodes.
 pub fn envelope_tx_id(env: &[u8]) -> Option<String> {
-    let env = EnvelopeView::decode(env).ok()?;
-    let payload = PayloadView::decode(env.payload).ok()?;
+    let payload = PayloadView::of_envelope(env).ok()?;
     payload.header.map(|h| h.tx_id).filter(|t| !t.is_empty())
 }
 

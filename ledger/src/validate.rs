@@ -196,9 +196,7 @@ pub fn stored_transactions(
             let code = flags.get(i).map_or(ValidationCode::NotValidated, |f| {
                 ValidationCode::from_u8(*f)
             });
-            let payload = EnvelopeView::decode(env.as_slice())
-                .ok()
-                .and_then(|e| PayloadView::decode(e.payload).ok());
+            let payload = PayloadView::of_envelope(env).ok();
             (i, code, payload)
         })
 }
@@ -829,9 +827,8 @@ pub fn block_update(block: &Block) -> BlockUpdate {
         if flags.get(i) != Some(&(ValidationCode::Valid as u8)) {
             continue;
         }
-        let Some((header, data)) = EnvelopeView::decode(env.as_slice())
+        let Some((header, data)) = PayloadView::of_envelope(env)
             .ok()
-            .and_then(|e| PayloadView::decode(e.payload).ok())
             .and_then(|p| Some((p.header?, p.data)))
         else {
             continue;

@@ -15,7 +15,7 @@ use crate::blockstore::BlockStore;
 use crate::channel::{ChannelState, genesis_config};
 use crate::identity::SigningIdentity;
 use crate::ledger::LedgerError;
-use crate::proto::view::{EnvelopeView, PayloadView};
+use crate::proto::view::PayloadView;
 use crate::proto::{Block, ChannelConfig, ConfigUpdateEnvelope, Envelope, Header, TxType};
 use crate::system::config;
 use crate::tx::MAX_SKEW_MS;
@@ -395,8 +395,7 @@ impl<'a> Incoming<'a> {
 
 /// The configuration update an ordered envelope carries, if it is one.
 pub fn config_update_of(env: &[u8]) -> Option<(ConfigUpdateEnvelope, i64)> {
-    let env = EnvelopeView::decode(env).ok()?;
-    let payload = PayloadView::decode(env.payload).ok()?;
+    let payload = PayloadView::of_envelope(env).ok()?;
     let header = payload.header?;
     if header.tx_type != TxType::Config as i32 {
         return None;

@@ -122,6 +122,12 @@ impl<'a> PayloadView<'a> {
         Ok(out)
     }
 
+    /// The payload of the envelope encoded in `envelope`: the one step every reader of an
+    /// ordered transaction takes first.
+    pub fn of_envelope(envelope: &'a [u8]) -> Result<Self, DecodeError> {
+        Self::decode(EnvelopeView::decode(envelope)?.payload)
+    }
+
     /// The message, its bytes copied.
     pub fn to_message(&self) -> Payload {
         Payload {
@@ -245,6 +251,8 @@ mod tests {
             Envelope::decode(bytes.as_slice()).expect("prost")
         );
         let payload = PayloadView::decode(env.payload).expect("payload");
+        assert_eq!(PayloadView::of_envelope(&bytes), Ok(payload.clone()));
+        assert!(PayloadView::of_envelope(&bytes[..bytes.len() - 1]).is_err());
         assert_eq!(
             payload.header.as_ref().map(|h| h.tx_id.as_str()),
             Some("tx-1")
