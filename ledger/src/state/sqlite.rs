@@ -313,7 +313,7 @@ impl WorldState for SqliteState {
         let replaced = writes.held_keys(&self.key_filter);
         // Into the filters first: no claim or key is ever in the database and not in its
         // filter.
-        self.claim_filter.add(
+        self.claim_filter.add_new(
             update
                 .claims
                 .iter()
