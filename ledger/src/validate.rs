@@ -407,27 +407,38 @@ async fn validate_checked(
         }
     }
 
-    // Which of the keys the block's transactions claim, or rely on being unclaimed, are
-    // claimed already: one query per namespace.
-    let mut claim_keys: HashMap<&str, Vec<String>> = HashMap::new();
+    // Whether each transaction claims, or relies on as unclaimed, a key an earlier block
+    // claimed: asked of the lists the transaction carries, as they are (`check_endorser`
+    // holds each strictly ascending), so that no key is copied or sorted.
+    let mut claimed_before = Vec::with_capacity(checked.len());
     for c in &checked {
+        let mut found = false;
         if let Checked::Endorser { rwset, .. } = c {
             for ns in &rwset.ns_rwsets {
-                let keys = claim_keys.entry(ns.namespace.as_str()).or_default();
-                keys.extend(ns.claims.iter().chain(&ns.unclaimed).cloned());
+                for keys in [&ns.claims, &ns.unclaimed] {
+                    if !found && !keys.is_empty() {
+                        found = !view
+                            .state
+                            .claimed(&ns.namespace, keys)
+                            .await
+                            .map_err(state_err)?
+                            .is_empty();
+                    }
+                }
             }
         }
+        claimed_before.push(found);
     }
+    // The keys claimed by the block's valid transactions so far, for the transactions
+    // after them: kept only up to the block's last transaction that claims or relies on
+    // unclaimed keys (a block holds one CDR batch, most often, and no set is built).
+    let last_claiming = checked.iter().rposition(|c| {
+        matches!(c, Checked::Endorser { rwset, .. } if rwset
+            .ns_rwsets
+            .iter()
+            .any(|ns| !ns.claims.is_empty() || !ns.unclaimed.is_empty()))
+    });
     let mut claimed: HashMap<String, HashSet<String>> = HashMap::new();
-    for (ns, mut keys) in claim_keys {
-        if keys.is_empty() {
-            continue;
-        }
-        keys.sort();
-        keys.dedup();
-        let found = view.state.claimed(ns, &keys).await.map_err(state_err)?;
-        claimed.insert(ns.to_string(), found);
-    }
 
     let mut codes = Vec::with_capacity(checked.len());
     let mut outcomes = Vec::with_capacity(checked.len());
@@ -439,7 +450,7 @@ async fn validate_checked(
     // The update is built from the read-write sets decoded above, as `block_update` would
     // build it from the stored block.
     let mut update = UpdateBuilder::new(number);
-    for (index, c) in checked.into_iter().enumerate() {
+    for ((index, c), claimed_before) in checked.into_iter().enumerate().zip(claimed_before) {
         let tx_id = c.tx_id().to_string();
         let duplicate = !tx_id.is_empty() && (seen.contains(&tx_id) || (view.is_committed)(&tx_id));
         let (code, events) = match c {
@@ -478,14 +489,15 @@ async fn validate_checked(
                 // A key claimed before, by an earlier block or an earlier transaction of
                 // this one, cannot be claimed again nor relied on as unclaimed.
                 let code = if code == ValidationCode::Valid
-                    && rwset.ns_rwsets.iter().any(|ns| {
-                        claimed.get(&ns.namespace).is_some_and(|keys| {
-                            ns.claims
-                                .iter()
-                                .chain(&ns.unclaimed)
-                                .any(|k| keys.contains(k))
-                        })
-                    }) {
+                    && (claimed_before
+                        || rwset.ns_rwsets.iter().any(|ns| {
+                            claimed.get(&ns.namespace).is_some_and(|keys| {
+                                ns.claims
+                                    .iter()
+                                    .chain(&ns.unclaimed)
+                                    .any(|k| keys.contains(k))
+                            })
+                        })) {
                     ValidationCode::MvccReadConflict
                 } else {
                     code
@@ -495,7 +507,7 @@ async fn validate_checked(
                         for w in &ns.writes {
                             written.insert((ns.namespace.clone(), w.key.clone()));
                         }
-                        if !ns.claims.is_empty() {
+                        if !ns.claims.is_empty() && last_claiming.is_some_and(|last| index < last) {
                             claimed
                                 .entry(ns.namespace.clone())
                                 .or_default()

@@ -498,6 +498,32 @@ async fn a_key_is_claimed_once_across_blocks_and_within_one() {
             ValidationCode::Valid
         ]
     );
+    // A transaction that claims nothing between two that claim the same key changes
+    // nothing; nor does one after the block's last claim.
+    let claim_v = || f.envelope("claim", vec![b("v")]);
+    let (six, seven) = (
+        claim_v().await,
+        f.envelope("put", vec![b("p"), b("1")]).await,
+    );
+    let (eight, nine) = (
+        claim_v().await,
+        f.envelope("put", vec![b("q"), b("1")]).await,
+    );
+    assert_eq!(
+        f.commit(vec![
+            six.encode_to_vec(),
+            seven.encode_to_vec(),
+            eight.encode_to_vec(),
+            nine.encode_to_vec()
+        ])
+        .await,
+        vec![
+            ValidationCode::Valid,
+            ValidationCode::Valid,
+            ValidationCode::MvccReadConflict,
+            ValidationCode::Valid
+        ]
+    );
     // Both peers keep the claims, and a simulation sees them.
     for peer in [&f.alpha, &f.beta] {
         let p = f
