@@ -119,9 +119,9 @@ impl Blocks {
 
 struct Filters {
     limits: Limits,
-    /// Keyed at random for each filter, so the same keys collide differently in every
-    /// process: no one can choose record ids that all pass.
-    hasher: foldhash::quality::RandomState,
+    /// Keyed at random for each filter (see [`random_key`]), so the same keys collide
+    /// differently in every process: no one can choose record ids that all pass.
+    hasher: foldhash::quality::FixedState,
     /// The growing filter: stages, each sized for [`GROWTH`] times the keys of those before
     /// it; a key goes to the last.
     stages: Vec<Blocks>,
@@ -150,7 +150,7 @@ impl Filters {
     fn new(limits: Limits) -> Filters {
         Filters {
             limits,
-            hasher: foldhash::quality::RandomState::default(),
+            hasher: foldhash::quality::FixedState::with_seed(random_key()),
             stages: Vec::new(),
             capacity: 0,
             grown: 0,
@@ -197,6 +197,18 @@ impl Filters {
                 .later
                 .as_ref()
                 .is_some_and(|later| later.contains(hash))
+    }
+}
+
+/// A filter's hash key: from OpenSSL's random generator, or, should it fail, from
+/// foldhash's per-process seed (the address-space layout and a per-thread counter: enough
+/// that nobody outside the process knows it). A key that collides costs a read, never a
+/// wrong answer, so the fallback is no error.
+fn random_key() -> u64 {
+    let mut key = [0u8; 8];
+    match openssl::rand::rand_bytes(&mut key) {
+        Ok(()) => u64::from_le_bytes(key),
+        Err(_) => foldhash::quality::RandomState::default().hash_one(0u8),
     }
 }
 
