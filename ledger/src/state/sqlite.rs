@@ -540,9 +540,9 @@ mod tests {
     use super::*;
 
     /// The bundled SQLite is built with `.cargo/config.toml`'s options: no memory statistics
-    /// (whose mutex every connection contended for) and SQLite's own small lookaside, since a
-    /// node keeps 27 connections and 2.4 MB of lookaside each was a fifth of its memory
-    /// (BENCHMARKS.md, "Session twenty-five").
+    /// and no shared page cache (each had one mutex every connection contended for), and
+    /// SQLite's own small lookaside, since a node keeps 27 connections and 2.4 MB of
+    /// lookaside each was a fifth of its memory (BENCHMARKS.md, "Session twenty-five").
     #[tokio::test]
     async fn sqlite_is_built_with_the_projects_options() {
         let state = SqliteState::in_memory().await.unwrap();
@@ -559,6 +559,10 @@ mod tests {
         assert!(
             !options.iter().any(|o| o.starts_with("DEFAULT_LOOKASIDE")),
             "no lookaside of our own: {options:?}"
+        );
+        assert!(
+            !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
+            "page caches of their own: {options:?}"
         );
     }
 
