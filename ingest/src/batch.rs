@@ -132,14 +132,29 @@ impl<O> Batch<O> {
 #[derive(Debug)]
 pub struct Batcher<O> {
     size: usize,
+    max_bytes: usize,
     open: BTreeMap<CarrierId, Batch<O>>,
 }
 
+/// The bytes of native CSV at which a batch is cut whatever its records: a transaction
+/// carries its batch once (and the records' ids again, in its endorsements' claims), so
+/// 4 MiB keeps it well inside a channel's default limit of 10 MiB a transaction however
+/// long a file's records are. At 10,000 records of typical length (about 100 bytes) a
+/// batch is about 1 MB, and the count cuts it first.
+pub const MAX_BATCH_BYTES: usize = 4 << 20;
+
 impl<O> Batcher<O> {
-    /// Batches of at most `size` records (at least one).
+    /// Batches of at most `size` records (at least one), each cut sooner once it holds
+    /// [`MAX_BATCH_BYTES`].
     pub fn new(size: usize) -> Self {
+        Self::with_max_bytes(size, MAX_BATCH_BYTES)
+    }
+
+    /// Batches of at most `size` records, each cut once it holds `max_bytes` or more.
+    fn with_max_bytes(size: usize, max_bytes: usize) -> Self {
         Batcher {
             size: size.max(1),
+            max_bytes,
             open: BTreeMap::new(),
         }
     }
@@ -149,7 +164,7 @@ impl<O> Batcher<O> {
         let (size, cp) = (self.size, record.counterparty);
         let batch = self.open.entry(cp).or_insert_with(|| Batch::new(cp, size));
         batch.push(&record.line, origin);
-        if batch.len() < size {
+        if batch.len() < size && batch.csv.len() < self.max_bytes {
             return None;
         }
         self.open.remove(&cp)
@@ -181,9 +196,12 @@ mod tests {
     /// Every record of `input` (native) pushed through a batcher of `size`; each row's
     /// origin is its line.
     fn batches(input: &str, size: usize) -> Vec<Batch<u64>> {
+        cut(input, Batcher::new(size))
+    }
+
+    fn cut(input: &str, mut b: Batcher<u64>) -> Vec<Batch<u64>> {
         let mut r = CdrReader::new(input.as_bytes(), FormatSpec::Native, Some(alpha())).unwrap();
         let judge = Judge::new(alpha(), None);
-        let mut b = Batcher::new(size);
         let mut out = vec![];
         while let Some(row) = r.next_row().unwrap() {
             let rec = judge.record(&row.outcome.unwrap()).unwrap();
@@ -254,6 +272,32 @@ mod tests {
         assert_eq!(b.origin(2), Some(&2));
         assert_eq!(b.origin(4), Some(&5));
         assert!(b.origin(5).is_none() && b.origin(1).is_none() && b.origin(0).is_none());
+    }
+
+    /// However long its records, a batch is cut once it holds the byte limit: one record
+    /// more than fits is its last. A record longer than the limit is a batch alone.
+    #[test]
+    fn batches_are_cut_at_the_byte_limit() {
+        let mut rows = ROWS.lines().next().unwrap().to_string() + "\n";
+        for i in 0..7 {
+            rows.push_str(&format!(
+                "1,2026-10-01T10:00:00Z,4930123456,441234567,alpha,beta,data,X{i}\n"
+            ));
+        }
+        let header = NATIVE_HEADER.len();
+        let line = "X0,data,beta,alpha,441234567,4930123456,2026-10-01T10:00:00Z,1\n".len();
+        let sizes = |max_bytes: usize| -> Vec<usize> {
+            cut(&rows, Batcher::with_max_bytes(100, max_bytes))
+                .iter()
+                .filter(|b| b.counterparty.to_string() == "beta")
+                .map(|b| b.len())
+                .collect()
+        };
+        // Room for two lines: the second reaches the limit and cuts the batch.
+        assert_eq!(sizes(header + 2 * line), [2, 2, 2, 1]);
+        assert_eq!(sizes(header + 2 * line + 1), [3, 3, 1]);
+        // Smaller than any record: each is a batch of its own.
+        assert_eq!(sizes(1), [1; 7]);
     }
 
     fn summary(rows: u64, rejects: &[(u64, &str)]) -> BatchSummary {

@@ -20,9 +20,9 @@ mod submit;
 
 pub mod kafka;
 
-pub use batch::{Accounted, Batch, Batcher};
+pub use batch::{Accounted, Batch, Batcher, MAX_BATCH_BYTES};
 pub use error::IngestError;
 pub use judge::{Judge, Judged, Record};
 pub use sink::{BatchSink, SinkError, send};
 pub use source::{CdrSource, FileSource, Line};
-pub use submit::{SubmitOptions, SubmitReport, submit_file};
+pub use submit::{DEFAULT_BATCH_RECORDS, SubmitOptions, SubmitReport, submit_file};

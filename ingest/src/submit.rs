@@ -23,6 +23,12 @@ use crate::judge::Judge;
 use crate::sink::{self, BatchSink, SinkError};
 use crate::source::{CdrSource, FileSource, Line};
 
+/// Records per batch unless told: a transaction's own costs (its signatures, its block,
+/// each state's and read model's commit) shared by more records, at about 1 MB a batch;
+/// `bench clearing --records 1000000` cleared 7.5 % more a second than with 5,000 (BENCHMARKS.md,
+/// "Session thirty"). A batch is also cut at [`MAX_BATCH_BYTES`](crate::batch::MAX_BATCH_BYTES).
+pub const DEFAULT_BATCH_RECORDS: usize = 10_000;
+
 /// How a source is cut into batches and sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SubmitOptions {
@@ -35,7 +41,7 @@ pub struct SubmitOptions {
 impl Default for SubmitOptions {
     fn default() -> Self {
         SubmitOptions {
-            batch_size: 5_000,
+            batch_size: DEFAULT_BATCH_RECORDS,
             concurrency: 4,
         }
     }

@@ -29,8 +29,8 @@ pub struct SubmitArgs {
     pub file: PathBuf,
     #[command(flatten)]
     pub format: FormatArgs,
-    /// Records per batch (one transaction each).
-    #[arg(long, default_value_t = 5_000)]
+    /// Records per batch (one transaction each); a batch is also cut at 4 MiB.
+    #[arg(long, default_value_t = ingest::DEFAULT_BATCH_RECORDS)]
     pub batch_size: usize,
     /// Batches in flight at once.
     #[arg(long, default_value_t = 4)]

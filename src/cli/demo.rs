@@ -228,7 +228,7 @@ async fn demo(dir: &Path, records: u64, serve: Option<SocketAddr>) -> anyhow::Re
                 &path,
                 FormatSpec::Native,
                 &rejects,
-                5_000,
+                ingest::DEFAULT_BATCH_RECORDS,
                 4,
             )
             .await?;
