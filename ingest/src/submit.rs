@@ -24,9 +24,10 @@ use crate::sink::{self, BatchSink, SinkError};
 use crate::source::{CdrSource, FileSource, Line};
 
 /// Records per batch unless told: a transaction's own costs (its signatures, its block,
-/// each state's and read model's commit) shared by more records, at about 1 MB a batch;
-/// `bench clearing --records 1000000` cleared 7.5 % more a second than with 5,000 (BENCHMARKS.md,
-/// "Session thirty"). A batch is also cut at [`MAX_BATCH_BYTES`](crate::batch::MAX_BATCH_BYTES).
+/// each state's and read model's commit) shared by more records, at about 1 MB a batch.
+/// `bench clearing --records 1000000` cleared 7.5–9 % more a second than with 5,000
+/// (BENCHMARKS.md, "Session thirty"). A batch is also cut at
+/// [`MAX_BATCH_BYTES`](crate::batch::MAX_BATCH_BYTES).
 pub const DEFAULT_BATCH_RECORDS: usize = 10_000;
 
 /// How a source is cut into batches and sent.
