@@ -234,19 +234,22 @@ impl Filters {
         }
     }
 
-    /// Whether each of `hashes` may be held, in their order, the blocks of the one
-    /// [`AHEAD`] fetched while this one is read.
-    fn contains_each<'h>(&'h self, hashes: &'h [u64]) -> impl Iterator<Item = bool> + 'h {
-        hashes
-            .iter()
-            .take(AHEAD)
-            .for_each(|&h| self.prefetch_lookup(h));
-        hashes.iter().enumerate().map(move |(i, &hash)| {
-            if let Some(&next) = hashes.get(i + AHEAD) {
-                self.prefetch_lookup(next);
+    /// Hands each of `hashes` to `each`, in their order, `fetch` having been asked for its
+    /// blocks [`AHEAD`] hashes before: a batch's cache misses overlap.
+    fn each_fetched_ahead(
+        &mut self,
+        hashes: &[u64],
+        fetch: impl Fn(&Filters, u64),
+        mut each: impl FnMut(&mut Filters, u64),
+    ) {
+        for i in 0..hashes.len() + AHEAD {
+            if let Some(&hash) = hashes.get(i) {
+                fetch(self, hash);
             }
-            self.contains_hash(hash)
-        })
+            if let Some(&hash) = i.checked_sub(AHEAD).and_then(|j| hashes.get(j)) {
+                each(self, hash);
+            }
+        }
     }
 
     fn contains_hash(&self, hash: u64) -> bool {
@@ -317,16 +320,7 @@ impl KeyFilter {
     pub(crate) fn add_new<'a>(&self, keys: impl IntoIterator<Item = (&'a str, &'a str)>) {
         if let Ok(mut filters) = self.0.lock() {
             let hashes: Vec<u64> = keys.into_iter().map(|key| filters.hash(key)).collect();
-            hashes
-                .iter()
-                .take(AHEAD)
-                .for_each(|&h| filters.prefetch_insert(h));
-            for (i, &hash) in hashes.iter().enumerate() {
-                if let Some(&next) = hashes.get(i + AHEAD) {
-                    filters.prefetch_insert(next);
-                }
-                filters.insert(hash);
-            }
+            filters.each_fetched_ahead(&hashes, Filters::prefetch_insert, Filters::insert);
         }
     }
 
@@ -342,13 +336,17 @@ impl KeyFilter {
     /// holds is among them.
     pub(crate) fn may_hold(&self, namespace: &str, keys: &[String]) -> Vec<String> {
         match self.0.lock() {
-            Ok(filters) => {
+            Ok(mut filters) => {
                 let hashes: Vec<u64> = keys
                     .iter()
                     .map(|k| filters.hash((namespace, k.as_str())))
                     .collect();
+                let mut held = Vec::with_capacity(keys.len());
+                filters.each_fetched_ahead(&hashes, Filters::prefetch_lookup, |f, hash| {
+                    held.push(f.contains_hash(hash))
+                });
                 keys.iter()
-                    .zip(filters.contains_each(&hashes))
+                    .zip(held)
                     .filter(|(_, may)| *may)
                     .map(|(k, _)| k.clone())
                     .collect()
