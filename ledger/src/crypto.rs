@@ -21,7 +21,28 @@ pub fn sha256_parts(parts: &[&[u8]]) -> Vec<u8> {
     h.finish()
 }
 
-/// SHA-256 fed a part at a time: the digest of everything fed, as if concatenated.
+/// The SHA-256 digest that an ECDSA signature covers. A message hashed once can be signed
+/// or checked against several signatures, and a stored result need not be hashed again to
+/// be recognised.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Digest([u8; 32]);
+
+impl Digest {
+    /// The digest of `msg`.
+    pub fn of(msg: &[u8]) -> Digest {
+        Digest(openssl::sha::sha256(msg))
+    }
+
+    /// Its 32 bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+/// SHA-256 fed a part at a time: the digest of everything fed, as if concatenated. A clone
+/// carries on from what was fed so far: a long message hashed once, then each of several
+/// different endings.
+#[derive(Clone)]
 pub struct Sha256Stream(openssl::sha::Sha256);
 
 impl Default for Sha256Stream {
@@ -45,6 +66,18 @@ impl Sha256Stream {
     pub fn finish(self) -> Vec<u8> {
         self.0.finish().to_vec()
     }
+
+    /// The digest of everything fed, as a signature covers it.
+    pub fn finish_digest(self) -> Digest {
+        Digest(self.0.finish())
+    }
+
+    /// A stream fed `bytes`.
+    pub fn of(bytes: &[u8]) -> Self {
+        let mut s = Sha256Stream::new();
+        s.update(bytes);
+        s
+    }
 }
 
 /// A fresh ECDSA P-256 private key.
@@ -64,7 +97,16 @@ pub fn sign(key: &EcKeyRef<Private>, msg: &[u8]) -> Result<Vec<u8>, ErrorStack> 
 
 /// ECDSA-SHA256 signature (DER) of the concatenation of `parts`, without building it.
 pub fn sign_parts(key: &EcKeyRef<Private>, parts: &[&[u8]]) -> Result<Vec<u8>, ErrorStack> {
-    EcdsaSig::sign(&sha256_parts(parts), key)?.to_der()
+    let mut h = Sha256Stream::new();
+    for p in parts {
+        h.update(p);
+    }
+    sign_digest(key, &h.finish_digest())
+}
+
+/// ECDSA-SHA256 signature (DER) of the message whose digest is `digest`.
+pub fn sign_digest(key: &EcKeyRef<Private>, digest: &Digest) -> Result<Vec<u8>, ErrorStack> {
+    EcdsaSig::sign(digest.as_bytes(), key)?.to_der()
 }
 
 /// Whether `sig` is a valid ECDSA-SHA256 signature (DER) of `msg` under `key`; malformed
@@ -75,8 +117,17 @@ pub fn verify(key: &EcKeyRef<Public>, msg: &[u8], sig: &[u8]) -> bool {
 
 /// `verify` over the concatenation of `parts`, without building it.
 pub fn verify_parts(key: &EcKeyRef<Public>, parts: &[&[u8]], sig: &[u8]) -> bool {
+    let mut h = Sha256Stream::new();
+    for p in parts {
+        h.update(p);
+    }
+    verify_digest(key, &h.finish_digest(), sig)
+}
+
+/// `verify` of the message whose digest is `digest`.
+pub fn verify_digest(key: &EcKeyRef<Public>, digest: &Digest, sig: &[u8]) -> bool {
     match EcdsaSig::from_der(sig) {
-        Ok(s) => s.verify(&sha256_parts(parts), key).unwrap_or(false),
+        Ok(s) => s.verify(digest.as_bytes(), key).unwrap_or(false),
         Err(_) => false,
     }
 }
@@ -100,5 +151,28 @@ mod tests {
         s.update(b"a");
         s.update(b"bc");
         assert_eq!(hex::encode(s.finish()), abc);
+        assert_eq!(hex::encode(Digest::of(b"abc").as_bytes()), abc);
+        // A clone carries on from what was fed: "ab" once, then two endings.
+        let ab = Sha256Stream::of(b"ab");
+        let mut c = ab.clone();
+        c.update(b"c");
+        assert_eq!(c.finish_digest(), Digest::of(b"abc"));
+        let mut d = ab;
+        d.update(b"d");
+        assert_eq!(d.finish_digest(), Digest::of(b"abd"));
+    }
+
+    #[test]
+    fn a_signature_checks_the_same_by_message_and_by_digest() {
+        let key = new_p256_key().unwrap().ec_key().unwrap();
+        let public = EcKey::from_public_key(key.group(), key.public_key()).unwrap();
+        let by_parts = sign_parts(&key, &[b"res", b"ult"]).unwrap();
+        let by_digest = sign_digest(&key, &Digest::of(b"result")).unwrap();
+        for sig in [&by_parts, &by_digest] {
+            assert!(verify(&public, b"result", sig));
+            assert!(verify_digest(&public, &Digest::of(b"result"), sig));
+            assert!(!verify_digest(&public, &Digest::of(b"resulT"), sig));
+            assert!(!verify(&public, b"result ", sig));
+        }
     }
 }

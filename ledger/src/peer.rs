@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 use prost::Message;
 
 use crate::contract::{Context, ContractError, Contracts, Creator};
-use crate::crypto::sha256;
+use crate::crypto::Digest;
 use crate::identity::{IdentityError, OwnEndorsements, SigningIdentity};
 use crate::ledger::{ChannelLedger, LedgerError};
 use crate::order::OrderingService;
@@ -276,11 +276,13 @@ impl Peer {
             })
     }
 
-    /// Checks a signed proposal and its creator; returns it decoded with its ledger.
+    /// Checks a signed proposal and its creator; returns it decoded with its ledger, and
+    /// the digest of its bytes: what the creator signed, and the proposal hash a response
+    /// names.
     fn check_proposal(
         &self,
         sp: &SignedProposal,
-    ) -> Result<(Proposal, Creator, Arc<ChannelLedger>), EndorseError> {
+    ) -> Result<(Proposal, Creator, Arc<ChannelLedger>, Digest), EndorseError> {
         let p = Proposal::decode(sp.proposal_bytes.as_slice())
             .map_err(|e| EndorseError::Malformed(e.to_string()))?;
         let ledger = self.channel_ledger(&p.channel)?;
@@ -299,10 +301,11 @@ impl Peer {
                 limit_ms: crate::tx::MAX_SKEW_MS,
             });
         }
+        let digest = Digest::of(&sp.proposal_bytes);
         let principal = ledger
             .channel()
             .members()
-            .verify(creator, p.timestamp_ms, &sp.proposal_bytes, &sp.signature)
+            .verify_digest(creator, p.timestamp_ms, &digest, &sp.signature)
             .map_err(|source| EndorseError::Creator {
                 tx_id: p.tx_id.clone(),
                 source,
@@ -312,7 +315,7 @@ impl Peer {
             role: principal.role,
             name: principal.name.clone(),
         };
-        Ok((p, creator, ledger))
+        Ok((p, creator, ledger, digest))
     }
 
     async fn simulate(
@@ -370,7 +373,7 @@ impl Peer {
 
     /// Endorses a proposal: checks it, simulates the contract and signs the result.
     pub async fn endorse(&self, sp: &SignedProposal) -> Result<ProposalResponse, EndorseError> {
-        let (p, creator, ledger) = self.check_proposal(sp)?;
+        let (p, creator, ledger, proposal_hash) = self.check_proposal(sp)?;
         if ledger.tx(&p.tx_id).is_some_and(|l| l.code.claims_tx_id()) {
             return Err(EndorseError::Duplicate(p.tx_id));
         }
@@ -382,10 +385,10 @@ impl Peer {
             });
         }
         let mut payload = self.simulate(&p, creator, &ledger).await?;
-        payload.proposal_hash = sha256(&sp.proposal_bytes);
+        payload.proposal_hash = proposal_hash.as_bytes().to_vec();
         let payload = payload.encode_to_vec();
-        let endorsement = self.identity.endorse(&payload)?;
-        self.own.remember(&payload, &endorsement);
+        let (endorsement, signed) = self.identity.endorse_with_digest(&payload)?;
+        self.own.remember(signed, &endorsement);
         Ok(ProposalResponse {
             payload,
             endorsement: Some(endorsement),
@@ -395,7 +398,7 @@ impl Peer {
     /// Runs a query: the contract's answer without endorsement or commit, or the query
     /// system contract's.
     pub async fn evaluate(&self, sp: &SignedProposal) -> Result<Vec<u8>, EndorseError> {
-        let (p, creator, ledger) = self.check_proposal(sp)?;
+        let (p, creator, ledger, _) = self.check_proposal(sp)?;
         if p.contract == QUERY {
             return query::query(&ledger, &p.function, &p.args).map_err(|message| {
                 EndorseError::Contract {

@@ -11,7 +11,7 @@ use rayon::prelude::*;
 
 use crate::block::{BlockError, check_frame};
 use crate::channel::{CONFIG_KEY, CONFIG_NAMESPACE, ChannelState};
-use crate::crypto::sha256;
+use crate::crypto::{Sha256Stream, sha256};
 use crate::identity::{OwnEndorsements, Principal, Role};
 use crate::policy::Policy;
 use crate::proto::view::{EndorserTransactionView, EnvelopeView, PayloadView};
@@ -748,14 +748,16 @@ fn check_endorser(
     let mut endorsers = Vec::new();
     // Each identity counts once, however often it endorsed.
     let mut counted: HashSet<(String, Role, String)> = HashSet::new();
+    // Every endorsement signs the same result followed by its signer: the result is hashed
+    // once, each signer on a clone of that.
+    let result = Sha256Stream::of(tx.response_payload);
     for e in &tx.endorsements {
         // An invalid endorsement simply does not count; the policy decides.
-        if let Ok(p) = channel.members().verify_endorsement_knowing(
-            e,
-            header.timestamp_ms,
-            tx.response_payload,
-            own,
-        ) && counted.insert((p.msp_id.clone(), p.role, p.name.clone()))
+        if let Ok(p) =
+            channel
+                .members()
+                .verify_endorsement_knowing(e, header.timestamp_ms, &result, own)
+            && counted.insert((p.msp_id.clone(), p.role, p.name.clone()))
         {
             endorsers.push((p.msp_id.clone(), p.role));
         }

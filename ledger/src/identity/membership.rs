@@ -11,7 +11,7 @@ use openssl::x509::{CrlStatus, X509, X509Crl};
 use prost::Message;
 
 use super::{IdentityError, Role, ossl, subject_parts};
-use crate::crypto;
+use crate::crypto::{self, Digest, Sha256Stream};
 use crate::proto::{Endorsement, OrgConfig, SerializedIdentity};
 
 /// Certificates whose checks are remembered before the cache starts over.
@@ -183,40 +183,51 @@ impl Membership {
         msg: &[u8],
         sig: &[u8],
     ) -> Result<Arc<Principal>, IdentityError> {
-        self.verify_parts(id, at_ms, &[msg], sig)
+        self.verify_digest(id, at_ms, &Digest::of(msg), sig)
     }
 
-    fn verify_parts(
+    /// [`Membership::verify`] of the message whose digest is `digest`.
+    pub fn verify_digest(
         &self,
         id: &SerializedIdentity,
         at_ms: i64,
-        parts: &[&[u8]],
+        digest: &Digest,
         sig: &[u8],
     ) -> Result<Arc<Principal>, IdentityError> {
         let p = self.principal(id)?;
         p.check_time(at_ms)?;
-        if !crypto::verify_parts(&p.key, parts, sig) {
+        if !crypto::verify_digest(&p.key, digest, sig) {
             return Err(IdentityError::BadSignature(p.name.clone()));
         }
         Ok(p)
     }
 
-    /// [`Membership::verify_endorsement`] for an endorsement that `own` shows this peer
-    /// made itself over `msg`: everything but the signature, which is known good.
+    /// [`Membership::verify_endorsement`] of the message that `msg` was fed, which several
+    /// endorsements share: each ending (its signer) is hashed on a clone, so the message is
+    /// hashed once however many endorse it. The signature of an endorsement that `own`
+    /// shows this peer made itself over the same digest is known good; everything else
+    /// about it is checked.
     pub fn verify_endorsement_knowing(
         &self,
         e: &Endorsement,
         at_ms: i64,
-        msg: &[u8],
+        msg: &Sha256Stream,
         own: Option<&super::OwnEndorsements>,
     ) -> Result<Arc<Principal>, IdentityError> {
-        match (&e.endorser, own) {
-            (Some(id), Some(own)) if own.made(e, msg) => {
+        let id = e
+            .endorser
+            .as_ref()
+            .ok_or_else(|| IdentityError::UnknownOrg(String::new()))?;
+        let mut signed = msg.clone();
+        signed.update(&id.encode_to_vec());
+        let digest = signed.finish_digest();
+        match own {
+            Some(own) if own.made(e, &digest) => {
                 let p = self.principal(id)?;
                 p.check_time(at_ms)?;
                 Ok(p)
             }
-            _ => self.verify_endorsement(e, at_ms, msg),
+            _ => self.verify_digest(id, at_ms, &digest, &e.signature),
         }
     }
 
@@ -227,12 +238,7 @@ impl Membership {
         at_ms: i64,
         msg: &[u8],
     ) -> Result<Arc<Principal>, IdentityError> {
-        let id = e
-            .endorser
-            .as_ref()
-            .ok_or_else(|| IdentityError::UnknownOrg(String::new()))?;
-        let signer = id.encode_to_vec();
-        self.verify_parts(id, at_ms, &[msg, &signer], &e.signature)
+        self.verify_endorsement_knowing(e, at_ms, &Sha256Stream::of(msg), None)
     }
 }
 

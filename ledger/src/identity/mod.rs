@@ -253,12 +253,24 @@ impl SigningIdentity {
     /// Signs `msg` followed by this identity's encoded form, as endorsements and
     /// configuration signatures do, binding the signer into what is signed.
     pub fn endorse(&self, msg: &[u8]) -> Result<crate::proto::Endorsement, IdentityError> {
-        let signature = crypto::sign_parts(&self.ec_key, &[msg, &self.serialized_bytes])
-            .map_err(ossl("signing"))?;
-        Ok(crate::proto::Endorsement {
+        Ok(self.endorse_with_digest(msg)?.0)
+    }
+
+    /// [`SigningIdentity::endorse`], with the digest it signed (of `msg` followed by this
+    /// identity's encoded form).
+    pub fn endorse_with_digest(
+        &self,
+        msg: &[u8],
+    ) -> Result<(crate::proto::Endorsement, crypto::Digest), IdentityError> {
+        let mut h = crypto::Sha256Stream::of(msg);
+        h.update(&self.serialized_bytes);
+        let digest = h.finish_digest();
+        let signature = crypto::sign_digest(&self.ec_key, &digest).map_err(ossl("signing"))?;
+        let endorsement = crate::proto::Endorsement {
             endorser: Some(self.serialized.clone()),
             signature,
-        })
+        };
+        Ok((endorsement, digest))
     }
 }
 

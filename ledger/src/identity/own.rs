@@ -10,14 +10,15 @@ use std::sync::Mutex;
 
 use prost::Message;
 
-use crate::crypto::sha256;
+use crate::crypto::Digest;
 use crate::proto::Endorsement;
 
 /// How many of its latest endorsements a peer remembers: far more than are in flight
 /// between endorsing and committing; older ones are verified like anyone else's.
 const REMEMBERED: usize = 16_384;
 
-/// A peer's latest endorsements, by the digest of the result it signed.
+/// A peer's latest endorsements, by the digest it signed (of the result followed by the
+/// signer, as every endorsement's).
 pub struct OwnEndorsements {
     signer: Vec<u8>,
     recent: Mutex<Recent>,
@@ -25,8 +26,8 @@ pub struct OwnEndorsements {
 
 #[derive(Default)]
 struct Recent {
-    order: VecDeque<Vec<u8>>,
-    signatures: HashMap<Vec<u8>, Vec<u8>>,
+    order: VecDeque<Digest>,
+    signatures: HashMap<Digest, Vec<u8>>,
 }
 
 impl OwnEndorsements {
@@ -38,9 +39,8 @@ impl OwnEndorsements {
         }
     }
 
-    /// Remembers `endorsement`, just made by this identity over `result`.
-    pub fn remember(&self, result: &[u8], endorsement: &Endorsement) {
-        let digest = sha256(result);
+    /// Remembers `endorsement`, just made by this identity over `digest`.
+    pub fn remember(&self, digest: Digest, endorsement: &Endorsement) {
         let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
         if recent.order.len() >= REMEMBERED
             && let Some(old) = recent.order.pop_front()
@@ -49,27 +49,26 @@ impl OwnEndorsements {
         }
         if recent
             .signatures
-            .insert(digest.clone(), endorsement.signature.clone())
+            .insert(digest, endorsement.signature.clone())
             .is_none()
         {
             recent.order.push_back(digest);
         }
     }
 
-    /// Whether `endorsement` over `result` is one this identity made: same signer, same
-    /// result, same signature bytes.
-    pub fn made(&self, endorsement: &Endorsement, result: &[u8]) -> bool {
+    /// Whether `endorsement` over `digest` is one this identity made: same signer, same
+    /// digest, same signature bytes.
+    pub fn made(&self, endorsement: &Endorsement, digest: &Digest) -> bool {
         let Some(endorser) = &endorsement.endorser else {
             return false;
         };
         if endorser.encode_to_vec() != self.signer {
             return false;
         }
-        let digest = sha256(result);
         let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
         recent
             .signatures
-            .get(&digest)
+            .get(digest)
             .is_some_and(|s| *s == endorsement.signature)
     }
 }
@@ -79,27 +78,36 @@ mod tests {
     use super::*;
     use crate::identity::{CertificateAuthority, Role};
 
+    /// What `endorse_with_digest` signed, as validation computes it from the result.
+    fn signed(result: &[u8], e: &Endorsement) -> Digest {
+        let mut h = crate::crypto::Sha256Stream::of(result);
+        h.update(&e.endorser.as_ref().unwrap().encode_to_vec());
+        h.finish_digest()
+    }
+
     #[test]
     fn only_its_own_signature_over_the_same_result_is_known() {
         let ca = CertificateAuthority::new("alpha", 30).unwrap();
         let me = ca.issue("peer0", Role::Peer, 30).unwrap();
         let other = ca.issue("peer1", Role::Peer, 30).unwrap();
         let own = OwnEndorsements::new(me.serialized_bytes());
-        let e = me.endorse(b"result").unwrap();
-        assert!(!own.made(&e, b"result"), "nothing remembered yet");
-        own.remember(b"result", &e);
-        assert!(own.made(&e, b"result"));
+        let (e, digest) = me.endorse_with_digest(b"result").unwrap();
+        assert_eq!(digest, signed(b"result", &e));
+        assert!(!own.made(&e, &digest), "nothing remembered yet");
+        own.remember(digest, &e);
+        assert!(own.made(&e, &signed(b"result", &e)));
         // The same signature copied onto another result.
-        assert!(!own.made(&e, b"another result"));
+        assert!(!own.made(&e, &signed(b"another result", &e)));
         // Another signature of ours over the same result (a second endorsement of it).
         let again = me.endorse(b"result").unwrap();
-        assert!(!own.made(&again, b"result"));
-        // Our signature bytes under another identity.
+        assert!(!own.made(&again, &signed(b"result", &again)));
+        // Our signature bytes under another identity, over the same result.
         let forged = Endorsement {
             endorser: other.endorse(b"result").unwrap().endorser,
             signature: e.signature.clone(),
         };
-        assert!(!own.made(&forged, b"result"));
+        assert!(!own.made(&forged, &signed(b"result", &forged)));
+        assert!(!own.made(&forged, &digest));
     }
 
     #[test]
@@ -107,13 +115,13 @@ mod tests {
         let ca = CertificateAuthority::new("alpha", 30).unwrap();
         let me = ca.issue("peer0", Role::Peer, 30).unwrap();
         let own = OwnEndorsements::new(me.serialized_bytes());
-        let first = me.endorse(b"0").unwrap();
-        own.remember(b"0", &first);
+        let (first, digest) = me.endorse_with_digest(b"0").unwrap();
+        own.remember(digest, &first);
         let e = me.endorse(b"x").unwrap();
         for i in 1..=REMEMBERED {
-            own.remember(i.to_string().as_bytes(), &e);
+            own.remember(Digest::of(i.to_string().as_bytes()), &e);
         }
-        assert!(!own.made(&first, b"0"), "the oldest is forgotten");
+        assert!(!own.made(&first, &digest), "the oldest is forgotten");
         let recent = own.recent.lock().unwrap();
         assert_eq!(recent.order.len(), REMEMBERED);
         assert_eq!(recent.signatures.len(), REMEMBERED);
