@@ -5,7 +5,7 @@
 //! the proposal's timestamp. There is no clock and no randomness in reach, so every
 //! endorsing peer computes the same result from the same state.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -118,8 +118,11 @@ pub struct Context<'a> {
     reads: BTreeMap<String, KvRead>,
     ranges: Vec<RangeQueryInfo>,
     writes: BTreeMap<String, KvWrite>,
-    claims: BTreeSet<String>,
-    unclaimed: BTreeSet<String>,
+    /// Its claims, in no order until `into_results` sorts them (ids a reporter chose, so
+    /// hashed with a seed of this process's).
+    claims: HashSet<String, foldhash::fast::RandomState>,
+    /// Keys found unclaimed, as found (repeats included) until `into_results`.
+    unclaimed: Vec<String>,
     events: Vec<ContractEvent>,
 }
 
@@ -142,8 +145,8 @@ impl<'a> Context<'a> {
             reads: BTreeMap::new(),
             ranges: Vec::new(),
             writes: BTreeMap::new(),
-            claims: BTreeSet::new(),
-            unclaimed: BTreeSet::new(),
+            claims: HashSet::default(),
+            unclaimed: Vec::new(),
             events: Vec::new(),
         }
     }
@@ -215,7 +218,7 @@ impl<'a> Context<'a> {
             .map(|k| {
                 let is = found.contains(k);
                 if !is && !self.claims.contains(k) {
-                    self.unclaimed.insert(k.clone());
+                    self.unclaimed.push(k.clone());
                 }
                 is
             })
@@ -409,13 +412,18 @@ impl<'a> Context<'a> {
     /// The read-write set and events of the simulation.
     pub fn into_results(self) -> (TxRwSet, Vec<ContractEvent>) {
         // Keys found unclaimed that the transaction then claimed are its claims.
-        let unclaimed = self.unclaimed.difference(&self.claims).cloned().collect();
+        let mut unclaimed = self.unclaimed;
+        unclaimed.retain(|k| !self.claims.contains(k));
+        unclaimed.sort_unstable();
+        unclaimed.dedup();
+        let mut claims: Vec<String> = self.claims.into_iter().collect();
+        claims.sort_unstable();
         let ns = NsRwSet {
             namespace: self.namespace.to_string(),
             reads: self.reads.into_values().collect(),
             range_queries: self.ranges,
             writes: self.writes.into_values().collect(),
-            claims: self.claims.into_iter().collect(),
+            claims,
             unclaimed,
         };
         (
@@ -494,6 +502,8 @@ mod tests {
         // Claimed by this very simulation: still unclaimed in committed state, and not
         // recorded again as relied on.
         assert_eq!(ctx.claimed(&["b".into()]).await.unwrap(), vec![false]);
+        // Asked about twice, relied on once.
+        assert_eq!(ctx.claimed(&["m".into()]).await.unwrap(), vec![false]);
         let (rwset, _) = ctx.into_results();
         let ns = &rwset.ns_rwsets[0];
         assert_eq!(ns.claims, vec!["b", "z"]);
