@@ -14,11 +14,7 @@ pub fn sha256(data: &[u8]) -> Vec<u8> {
 
 /// SHA-256 over several parts, as if they were concatenated.
 pub fn sha256_parts(parts: &[&[u8]]) -> Vec<u8> {
-    let mut h = Sha256Stream::new();
-    for p in parts {
-        h.update(p);
-    }
-    h.finish()
+    Digest::of_parts(parts).as_bytes().to_vec()
 }
 
 /// The SHA-256 digest that an ECDSA signature covers. A message hashed once can be signed
@@ -31,6 +27,15 @@ impl Digest {
     /// The digest of `msg`.
     pub fn of(msg: &[u8]) -> Digest {
         Digest(openssl::sha::sha256(msg))
+    }
+
+    /// The digest of the concatenation of `parts`, without building it.
+    pub fn of_parts(parts: &[&[u8]]) -> Digest {
+        let mut h = Sha256Stream::new();
+        for p in parts {
+            h.update(p);
+        }
+        h.finish_digest()
     }
 
     /// Its 32 bytes.
@@ -97,11 +102,7 @@ pub fn sign(key: &EcKeyRef<Private>, msg: &[u8]) -> Result<Vec<u8>, ErrorStack> 
 
 /// ECDSA-SHA256 signature (DER) of the concatenation of `parts`, without building it.
 pub fn sign_parts(key: &EcKeyRef<Private>, parts: &[&[u8]]) -> Result<Vec<u8>, ErrorStack> {
-    let mut h = Sha256Stream::new();
-    for p in parts {
-        h.update(p);
-    }
-    sign_digest(key, &h.finish_digest())
+    sign_digest(key, &Digest::of_parts(parts))
 }
 
 /// ECDSA-SHA256 signature (DER) of the message whose digest is `digest`.
@@ -117,11 +118,7 @@ pub fn verify(key: &EcKeyRef<Public>, msg: &[u8], sig: &[u8]) -> bool {
 
 /// `verify` over the concatenation of `parts`, without building it.
 pub fn verify_parts(key: &EcKeyRef<Public>, parts: &[&[u8]], sig: &[u8]) -> bool {
-    let mut h = Sha256Stream::new();
-    for p in parts {
-        h.update(p);
-    }
-    verify_digest(key, &h.finish_digest(), sig)
+    verify_digest(key, &Digest::of_parts(parts), sig)
 }
 
 /// `verify` of the message whose digest is `digest`.

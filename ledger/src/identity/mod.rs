@@ -262,9 +262,7 @@ impl SigningIdentity {
         &self,
         msg: &[u8],
     ) -> Result<(crate::proto::Endorsement, crypto::Digest), IdentityError> {
-        let mut h = crypto::Sha256Stream::of(msg);
-        h.update(&self.serialized_bytes);
-        let digest = h.finish_digest();
+        let digest = crypto::Digest::of_parts(&[msg, &self.serialized_bytes]);
         let signature = crypto::sign_digest(&self.ec_key, &digest).map_err(ossl("signing"))?;
         let endorsement = crate::proto::Endorsement {
             endorser: Some(self.serialized.clone()),
