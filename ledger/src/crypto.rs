@@ -6,10 +6,9 @@ use openssl::error::ErrorStack;
 use openssl::nid::Nid;
 use openssl::pkey::{PKey, Private, Public};
 
-/// SHA-256 of `data`. (openssl's one-shot SHA-256, not its EVP `hash`: OpenSSL 3 looks the
-/// digest up in its providers, under a lock, on every EVP call.)
+/// SHA-256 of `data`, as bytes.
 pub fn sha256(data: &[u8]) -> Vec<u8> {
-    openssl::sha::sha256(data).to_vec()
+    Digest::of(data).as_bytes().to_vec()
 }
 
 /// SHA-256 over several parts, as if they were concatenated.
@@ -24,7 +23,8 @@ pub fn sha256_parts(parts: &[&[u8]]) -> Vec<u8> {
 pub struct Digest([u8; 32]);
 
 impl Digest {
-    /// The digest of `msg`.
+    /// The digest of `msg`. (openssl's one-shot SHA-256, not its EVP `hash`: OpenSSL 3 looks
+    /// the digest up in its providers, under a lock, on every EVP call.)
     pub fn of(msg: &[u8]) -> Digest {
         Digest(openssl::sha::sha256(msg))
     }

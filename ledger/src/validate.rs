@@ -11,7 +11,7 @@ use rayon::prelude::*;
 
 use crate::block::{BlockError, check_frame};
 use crate::channel::{CONFIG_KEY, CONFIG_NAMESPACE, ChannelState};
-use crate::crypto::{Sha256Stream, sha256};
+use crate::crypto::{Digest, Sha256Stream};
 use crate::identity::{OwnEndorsements, Principal, Role};
 use crate::policy::Policy;
 use crate::proto::view::{EndorserTransactionView, EnvelopeView, PayloadView};
@@ -694,7 +694,7 @@ fn check_endorser(
         return Err(BadProposalTxid);
     }
     let response = ProposalResponsePayload::decode(tx.response_payload).map_err(|_| BadPayload)?;
-    if response.proposal_hash != sha256(tx.proposal_bytes)
+    if response.proposal_hash.as_slice() != Digest::of(tx.proposal_bytes).as_bytes()
         || response.response.as_ref().is_none_or(|r| r.status != 200)
     {
         return Err(InvalidEndorserTransaction);

@@ -190,8 +190,13 @@ impl Filters {
     }
 
     /// Adds a key by its hash.
+    /// Whether the growing filter still takes keys; after it, the fixed filter does.
+    fn growing(&self) -> bool {
+        self.grown < self.limits.growing_keys
+    }
+
     fn insert(&mut self, hash: u64) {
-        if self.grown < self.limits.growing_keys {
+        if self.growing() {
             if self.grown == self.capacity {
                 let keys = (self.capacity * GROWTH).max(FIRST_CAPACITY);
                 self.stages
@@ -224,7 +229,7 @@ impl Filters {
     /// growing filter takes keys, the fixed filter's after. A stage added meanwhile only
     /// makes the fetch useless.
     fn prefetch_insert(&self, hash: u64) {
-        let target = if self.grown < self.limits.growing_keys {
+        let target = if self.growing() {
             self.stages.last()
         } else {
             self.later.as_ref()
