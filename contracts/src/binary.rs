@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::usage::BatchEvent;
+use crate::usage::{BatchEvent, Text};
 
 /// The first byte of a value in its binary form.
 const BINARY: u8 = 1;
@@ -80,6 +80,14 @@ impl BatchEvent {
     }
 }
 
+impl<'a> BatchEvent<Text<'a>> {
+    /// Reads an event's payload, in either form, its text borrowed from `bytes` where it is
+    /// there unescaped: what reads only a record's figures allocates nothing per record.
+    pub fn borrowed_from_bytes(bytes: &'a [u8]) -> Result<Self, FormError> {
+        read(bytes)
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use proptest::prelude::*;
@@ -88,7 +96,7 @@ pub(crate) mod tests {
     use settlement::service::Service;
 
     use super::*;
-    use crate::usage::{RatedDirection, RatedRecord, RatedRow};
+    use crate::usage::{RatedDirection, RatedRecord, RatedRow, Text};
 
     /// A rated row with this id and charge, and text that JSON escapes.
     pub(crate) fn row(id: &str, charge: Decimal) -> RatedRow {
@@ -181,6 +189,75 @@ pub(crate) mod tests {
             .collect();
         assert_eq!(charges, ["0.1234", "-5", "0"]);
         assert!(binary.len() < old_json(&event()).len());
+    }
+
+    /// The records of an event read with borrowed text are those read owned, in every form;
+    /// text is borrowed unless JSON escapes it.
+    #[test]
+    fn an_event_reads_alike_borrowed_or_owned() {
+        let first_form = BatchEvent {
+            records: event().rated_records().collect(),
+            directions: Vec::new(),
+            ..event()
+        };
+        for bytes in [
+            event().to_bytes().unwrap(),
+            old_json(&event()),
+            first_form.to_bytes().unwrap(),
+            old_json(&first_form),
+        ] {
+            let owned: Vec<RatedRecord> = BatchEvent::from_bytes(&bytes)
+                .unwrap()
+                .rated_records()
+                .collect();
+            let borrowed: Vec<RatedRecord<Text<'_>>> = BatchEvent::borrowed_from_bytes(&bytes)
+                .unwrap()
+                .rated_records()
+                .collect();
+            assert_eq!(owned.len(), 3);
+            assert_eq!(borrowed.len(), owned.len());
+            for (b, o) in borrowed.iter().zip(&owned) {
+                let text = |r: &RatedRecord<Text<'_>>| {
+                    [
+                        &r.record_id,
+                        &r.a_number,
+                        &r.b_number,
+                        &r.prefix,
+                        &r.destination,
+                    ]
+                    .map(|t| t.to_string())
+                };
+                assert_eq!(
+                    text(b),
+                    [
+                        &o.record_id,
+                        &o.a_number,
+                        &o.b_number,
+                        &o.prefix,
+                        &o.destination
+                    ]
+                    .map(|t| t.to_string())
+                );
+                assert_eq!(
+                    (b.payer, b.payee, b.service, b.currency),
+                    (o.payer, o.payee, o.service, o.currency)
+                );
+                assert_eq!(
+                    (b.start, b.units, b.billable, b.charge),
+                    (o.start, o.units, o.billable, o.charge)
+                );
+                assert!(matches!(b.a_number.0, std::borrow::Cow::Borrowed(_)));
+                // JSON escapes the destination's quotes; the binary form has nothing to escape.
+                let escaped = bytes[0] != BINARY;
+                assert_eq!(
+                    matches!(b.destination.0, std::borrow::Cow::Owned(_)),
+                    escaped,
+                    "{:?}",
+                    b.destination
+                );
+            }
+        }
+        assert!(BatchEvent::borrowed_from_bytes(b"{\"tx_id\":1}").is_err());
     }
 
     #[test]

@@ -120,7 +120,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
     }
 }
 
-impl Serialize for RatedRow {
+impl<T: Serialize> Serialize for RatedRow<T> {
     /// `[record_id, a_number, b_number, start, units, prefix, destination, billable, charge]`.
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut t = s.serialize_tuple(9)?;
@@ -137,18 +137,18 @@ impl Serialize for RatedRow {
     }
 }
 
-impl<'de> Deserialize<'de> for RatedRow {
+impl<'de, S: Deserialize<'de>> Deserialize<'de> for RatedRow<S> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = RatedRow;
+        struct V<S>(PhantomData<S>);
+        impl<'de, S: Deserialize<'de>> Visitor<'de> for V<S> {
+            type Value = RatedRow<S>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str(
                     "a rated row: [record_id, a_number, b_number, start, units, prefix, \
                      destination, billable, charge]",
                 )
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RatedRow, A::Error> {
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RatedRow<S>, A::Error> {
                 let r = RatedRow {
                     record_id: next(&mut seq, "record id")?,
                     a_number: next(&mut seq, "calling number")?,
@@ -166,9 +166,9 @@ impl<'de> Deserialize<'de> for RatedRow {
         }
         // A binary form (`binary`) writes a tuple without its length; JSON an array.
         if d.is_human_readable() {
-            d.deserialize_seq(V)
+            d.deserialize_seq(V(PhantomData))
         } else {
-            d.deserialize_tuple(9, V)
+            d.deserialize_tuple(9, V(PhantomData))
         }
     }
 }

@@ -108,10 +108,11 @@ impl std::ops::Deref for Text<'_> {
 }
 
 /// One accepted record of this pair as both peers rated it: what the read model keeps.
+/// Its text is owned, or borrowed from the event's bytes where it can be ([`Text`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RatedRecord {
+pub struct RatedRecord<S = String> {
     /// The reporter's record id.
-    pub record_id: String,
+    pub record_id: S,
     /// Who pays.
     pub payer: CarrierId,
     /// Who is paid.
@@ -119,17 +120,17 @@ pub struct RatedRecord {
     /// voice, sms or data.
     pub service: Service,
     /// Calling number, normalised.
-    pub a_number: String,
+    pub a_number: S,
     /// Called number, normalised.
-    pub b_number: String,
+    pub b_number: S,
     /// Start, UTC seconds.
     pub start: i64,
     /// Units.
     pub units: u64,
     /// The prefix of the row that rated it, empty for `no_rate`.
-    pub prefix: String,
+    pub prefix: S,
     /// Its destination, empty for `no_rate`.
-    pub destination: String,
+    pub destination: S,
     /// Billable units.
     pub billable: u64,
     /// The charge with the sheet's decimals.
@@ -141,21 +142,21 @@ pub struct RatedRecord {
 /// A rated record within its direction (payer, payee, service and currency are the
 /// direction's): a JSON array of its fields in this order (see `rows`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RatedRow {
+pub struct RatedRow<S = String> {
     /// The reporter's record id.
-    pub record_id: String,
+    pub record_id: S,
     /// Calling number, normalised.
-    pub a_number: String,
+    pub a_number: S,
     /// Called number, normalised.
-    pub b_number: String,
+    pub b_number: S,
     /// Start, UTC seconds.
     pub start: i64,
     /// Units.
     pub units: u64,
     /// The prefix of the row that rated it, empty for `no_rate`.
-    pub prefix: String,
+    pub prefix: S,
     /// Its destination, empty for `no_rate`.
-    pub destination: String,
+    pub destination: S,
     /// Billable units.
     pub billable: u64,
     /// The charge with the sheet's decimals.
@@ -164,7 +165,7 @@ pub struct RatedRow {
 
 /// The rated records of one direction of a batch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RatedDirection {
+pub struct RatedDirection<S = String> {
     /// Who pays.
     pub payer: CarrierId,
     /// Who is paid.
@@ -174,13 +175,13 @@ pub struct RatedDirection {
     /// The sheet's currency, none when no sheet applied.
     pub currency: Option<Currency>,
     /// The records, in the batch's order.
-    pub records: Vec<RatedRow>,
+    pub records: Vec<RatedRow<S>>,
 }
 
 /// The event of a committed batch: its counts and its rated records. Its payload is in the
 /// binary form of `binary` ([`BatchEvent::to_bytes`]); blocks written before carry JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BatchEvent {
+pub struct BatchEvent<S = String> {
     /// The transaction.
     pub tx_id: String,
     /// Who submitted it.
@@ -197,16 +198,17 @@ pub struct BatchEvent {
     /// event, still read from older blocks; batches now announce `directions`. (Older
     /// JSON events leave out whichever list is empty; the binary form has no field names
     /// and writes both.)
-    #[serde(default)]
-    pub records: Vec<RatedRecord>,
+    // `Vec::new`, not `Default`: serde's `default` would ask the text type for a default.
+    #[serde(default = "Vec::new")]
+    pub records: Vec<RatedRecord<S>>,
     /// The accepted records of this pair, rated, grouped by direction.
-    #[serde(default)]
-    pub directions: Vec<RatedDirection>,
+    #[serde(default = "Vec::new")]
+    pub directions: Vec<RatedDirection<S>>,
 }
 
-impl BatchEvent {
+impl<S> BatchEvent<S> {
     /// Every rated record of the batch, whichever form the event has.
-    pub fn rated_records(self) -> impl Iterator<Item = RatedRecord> {
+    pub fn rated_records(self) -> impl Iterator<Item = RatedRecord<S>> {
         let grouped = self.directions.into_iter().flat_map(|d| {
             let (payer, payee, service, currency) = (d.payer, d.payee, d.service, d.currency);
             d.records.into_iter().map(move |r| RatedRecord {
