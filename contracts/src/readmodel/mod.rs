@@ -78,67 +78,37 @@ pub enum ReadModelError {
     },
 }
 
-const SCHEMA: [Sql; 11] = [
-    Sql::Text(
-        "CREATE TABLE IF NOT EXISTS rm_savepoint (channel TEXT PRIMARY KEY, block BIGINT NOT NULL)",
-    ),
-    Sql::Text(
-        "CREATE TABLE IF NOT EXISTS rm_transactions (channel TEXT NOT NULL, block BIGINT NOT NULL, idx BIGINT NOT NULL, \
+/// Every table of the layout, created if missing.
+const SCHEMA: [&str; 11] = [
+    "CREATE TABLE IF NOT EXISTS rm_savepoint (channel TEXT PRIMARY KEY, block BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS rm_transactions (channel TEXT NOT NULL, block BIGINT NOT NULL, idx BIGINT NOT NULL, \
          tx_id TEXT NOT NULL, code TEXT NOT NULL, org TEXT NOT NULL, user_name TEXT NOT NULL, at_ms BIGINT NOT NULL, \
          function TEXT NOT NULL, PRIMARY KEY (channel, block, idx))",
-    ),
-    Sql::Text(
-        "CREATE TABLE IF NOT EXISTS rm_batches (channel TEXT NOT NULL, tx_id TEXT NOT NULL, block BIGINT NOT NULL, \
+    "CREATE TABLE IF NOT EXISTS rm_batches (channel TEXT NOT NULL, tx_id TEXT NOT NULL, block BIGINT NOT NULL, \
          reporter TEXT NOT NULL, counterparty TEXT NOT NULL, rows_total BIGINT NOT NULL, accepted BIGINT NOT NULL, \
          rejected TEXT NOT NULL, PRIMARY KEY (channel, tx_id))",
-    ),
-    // A record's transaction by its place in the chain, `rm_transactions`' (channel, block,
-    // idx), not its 64-character id: a third of a row's bytes. No key: rows are appended in
-    // the chain's order and read by scans (a month's traffic, a channel's totals), never
-    // looked up one by one; a record is accepted once because the contract's claim of its id
-    // is checked by both peers, not because this table checks it again.
-    Sql::Text(
-        "CREATE TABLE IF NOT EXISTS rm_records (channel TEXT NOT NULL, reporter TEXT NOT NULL, record_id TEXT NOT NULL, \
-         block BIGINT NOT NULL, idx BIGINT NOT NULL, payer TEXT NOT NULL, payee TEXT NOT NULL, service TEXT NOT NULL, a_number TEXT NOT NULL, \
-         b_number TEXT NOT NULL, start_time BIGINT NOT NULL, units BIGINT NOT NULL, prefix TEXT NOT NULL, \
-         destination TEXT NOT NULL, billable BIGINT NOT NULL, charge TEXT NOT NULL, charge_nano BIGINT NOT NULL, \
-         currency TEXT NOT NULL)",
-    ),
-    Sql::Text(
-        "CREATE TABLE IF NOT EXISTS rm_statements (channel TEXT NOT NULL, payer TEXT NOT NULL, payee TEXT NOT NULL, \
+    records::CREATE,
+    "CREATE TABLE IF NOT EXISTS rm_statements (channel TEXT NOT NULL, payer TEXT NOT NULL, payee TEXT NOT NULL, \
          service TEXT NOT NULL, period_from TEXT NOT NULL, period_to TEXT NOT NULL, issued_at BIGINT NOT NULL, \
          body TEXT NOT NULL, PRIMARY KEY (channel, payer, payee, service, period_from, period_to))",
-    ),
-    Sql::Text(
-        "CREATE TABLE IF NOT EXISTS rm_disputes (channel TEXT NOT NULL, id TEXT NOT NULL, state TEXT NOT NULL, \
+    "CREATE TABLE IF NOT EXISTS rm_disputes (channel TEXT NOT NULL, id TEXT NOT NULL, state TEXT NOT NULL, \
          body TEXT NOT NULL, PRIMARY KEY (channel, id))",
-    ),
-    Sql::Text(
-        "CREATE TABLE IF NOT EXISTS rm_payments (channel TEXT NOT NULL, id TEXT NOT NULL, confirmed BIGINT NOT NULL, \
+    "CREATE TABLE IF NOT EXISTS rm_payments (channel TEXT NOT NULL, id TEXT NOT NULL, confirmed BIGINT NOT NULL, \
          body TEXT NOT NULL, PRIMARY KEY (channel, id))",
-    ),
-    Sql::Text(
-        "CREATE TABLE IF NOT EXISTS rm_deals (channel TEXT NOT NULL, id TEXT NOT NULL, state TEXT NOT NULL, \
+    "CREATE TABLE IF NOT EXISTS rm_deals (channel TEXT NOT NULL, id TEXT NOT NULL, state TEXT NOT NULL, \
          body TEXT NOT NULL, PRIMARY KEY (channel, id))",
-    ),
-    Sql::Text(
-        "CREATE TABLE IF NOT EXISTS rm_sheets (channel TEXT NOT NULL, owner TEXT NOT NULL, service TEXT NOT NULL, \
+    "CREATE TABLE IF NOT EXISTS rm_sheets (channel TEXT NOT NULL, owner TEXT NOT NULL, service TEXT NOT NULL, \
          scope TEXT NOT NULL, version BIGINT NOT NULL, published_at BIGINT NOT NULL, body TEXT NOT NULL, \
          csv TEXT NOT NULL, PRIMARY KEY (channel, owner, service, scope, version))",
-    ),
-    Sql::Text(
-        "CREATE TABLE IF NOT EXISTS rm_streams (channel TEXT NOT NULL, reporter TEXT NOT NULL, topic TEXT NOT NULL, \
+    "CREATE TABLE IF NOT EXISTS rm_streams (channel TEXT NOT NULL, reporter TEXT NOT NULL, topic TEXT NOT NULL, \
          kafka_partition BIGINT NOT NULL, next_offset BIGINT NOT NULL, accepted BIGINT NOT NULL, rejected TEXT NOT NULL, \
          PRIMARY KEY (channel, reporter, topic, kafka_partition))",
-    ),
-    // `rm_records` summed per UTC day as blocks arrive, so that a month's traffic is read
+    // The rated records summed per UTC day as blocks arrive, so that a month's traffic is read
     // in a few rows however many records it has.
-    Sql::Text(
-        "CREATE TABLE IF NOT EXISTS rm_daily (channel TEXT NOT NULL, day BIGINT NOT NULL, payer TEXT NOT NULL, \
+    "CREATE TABLE IF NOT EXISTS rm_daily (channel TEXT NOT NULL, day BIGINT NOT NULL, payer TEXT NOT NULL, \
          payee TEXT NOT NULL, service TEXT NOT NULL, reporter TEXT NOT NULL, currency TEXT NOT NULL, \
          records BIGINT NOT NULL, units BIGINT NOT NULL, charge_nano BIGINT NOT NULL, \
          PRIMARY KEY (channel, day, payer, payee, service, reporter, currency))",
-    ),
 ];
 
 /// Connections that read a SQLite model side by side (pages, exports, the CLI's lists).
@@ -146,14 +116,16 @@ const SQLITE_READERS: u32 = 4;
 
 /// The tables' layout. A model made with another layout is dropped when opened and derived
 /// again from the blocks (it is never a source of truth).
-const SCHEMA_VERSION: i64 = 7;
+const SCHEMA_VERSION: i64 = 9;
 
-/// Every table of [`SCHEMA`], dropped when the layout changes.
-const DROP: [&str; 11] = [
+/// Every table of [`SCHEMA`] and of the layouts before it (`rm_records`, a row per record
+/// until version 8), dropped when the layout changes.
+const DROP: [&str; 12] = [
     "DROP TABLE IF EXISTS rm_savepoint",
     "DROP TABLE IF EXISTS rm_transactions",
     "DROP TABLE IF EXISTS rm_batches",
     "DROP TABLE IF EXISTS rm_records",
+    "DROP TABLE IF EXISTS rm_record_sets",
     "DROP TABLE IF EXISTS rm_statements",
     "DROP TABLE IF EXISTS rm_disputes",
     "DROP TABLE IF EXISTS rm_payments",
@@ -163,11 +135,10 @@ const DROP: [&str; 11] = [
     "DROP TABLE IF EXISTS rm_daily",
 ];
 
-/// Every table, in the order `dump` walks them, with its ordering key.
-const TABLES: [(&str, &str); 10] = [
+/// Every table but the records', in the order `dump` walks them, with its ordering key.
+const TABLES: [(&str, &str); 9] = [
     ("rm_transactions", "block, idx"),
     ("rm_batches", "tx_id"),
-    ("rm_records", "reporter, record_id"),
     ("rm_statements", "payer, payee, service, period_from"),
     ("rm_disputes", "id"),
     ("rm_payments", "id"),
@@ -229,6 +200,10 @@ macro_rules! bind_all {
     }};
 }
 
+mod records;
+
+use records::Span;
+
 /// `$N` placeholders as SQLite writes them (`?N`); the SQL text is otherwise shared.
 fn for_sqlite(sql: &str) -> String {
     sql.replace('$', "?")
@@ -251,93 +226,17 @@ fn nano(charge: Decimal) -> Result<i64, ReadModelError> {
 #[derive(Clone)]
 pub struct ReadModel {
     db: Db,
+    /// Where it reads rated records back (`records`).
+    chains: records::Chains,
 }
 
-/// A statement's text: shared SQL with `$N` placeholders, or a multi-row insert of rated
-/// records rendered for its backend.
-enum Sql {
-    /// `$N` placeholders, rewritten to `?N` for SQLite.
-    Text(&'static str),
-    /// `INSERT INTO rm_records` of this many rows of one direction of one batch.
-    Records(usize),
-}
-
-/// The statements of one block, run in one database transaction with the savepoint.
-struct Batch(Vec<(Sql, Vec<Val>)>);
+/// The statements of one block, run in one database transaction with the savepoint: SQL
+/// with `$N` placeholders, shared by both backends (`for_sqlite`).
+struct Batch(Vec<(&'static str, Vec<Val>)>);
 
 impl Batch {
     fn push(&mut self, sql: &'static str, vals: Vec<Val>) {
-        self.0.push((Sql::Text(sql), vals));
-    }
-}
-
-/// Rows of `rm_records` per multi-row `INSERT`: 10 values a row keeps a statement well
-/// under both backends' limits on bound values (SQLite 32,766, PostgreSQL 65,535).
-const RECORDS_PER_INSERT: usize = 500;
-
-/// The columns of `rm_records` that one direction of one batch shares, bound once per
-/// statement in the order `Direction::values` gives them; then those of each record, in the
-/// order `record_values` gives them. Binding a value costs allocations on both sides of
-/// sqlx, and these (seven then) were most of a row's (BENCHMARKS.md, issue 13).
-const RECORD_COLUMNS: &str = "INSERT INTO rm_records (channel, reporter, block, idx, payer, payee, service, currency, \
-     record_id, a_number, b_number, start_time, units, prefix, destination, billable, charge, charge_nano) SELECT ";
-const DIRECTION_COLUMNS: usize = 8;
-const ROW_COLUMNS: usize = 10;
-
-/// One multi-row `INSERT` of `rows` records of one direction: the direction's values once,
-/// the records' as a `VALUES` list (whose columns both backends name `column1`, ...).
-/// SQLite gets anonymous `?` placeholders (bound in order): it looks numbered ones up by a
-/// linear scan per value, which makes a statement of thousands of values quadratic.
-/// PostgreSQL gets `$N`.
-fn records_insert(rows: usize, sqlite: bool) -> String {
-    let mut sql = String::with_capacity(RECORD_COLUMNS.len() + 200 + rows * 70);
-    let mut n = 0;
-    let mut param = |sql: &mut String| {
-        n += 1;
-        if sqlite {
-            sql.push('?');
-        } else {
-            sql.push('$');
-            sql.push_str(&n.to_string());
-        }
-    };
-    sql.push_str(RECORD_COLUMNS);
-    for _ in 0..DIRECTION_COLUMNS {
-        param(&mut sql);
-        sql.push_str(", ");
-    }
-    for col in 1..=ROW_COLUMNS {
-        if col > 1 {
-            sql.push_str(", ");
-        }
-        sql.push_str("column");
-        sql.push_str(&col.to_string());
-    }
-    sql.push_str(" FROM (VALUES ");
-    for row in 0..rows {
-        if row > 0 {
-            sql.push_str(", ");
-        }
-        sql.push('(');
-        for col in 0..ROW_COLUMNS {
-            if col > 0 {
-                sql.push_str(", ");
-            }
-            param(&mut sql);
-        }
-        sql.push(')');
-    }
-    sql.push_str(") AS records");
-    sql
-}
-
-impl Sql {
-    fn render(&self, sqlite: bool) -> String {
-        match self {
-            Sql::Text(t) if sqlite => for_sqlite(t),
-            Sql::Text(t) => (*t).to_string(),
-            Sql::Records(rows) => records_insert(*rows, sqlite),
-        }
+        self.0.push((sql, vals));
     }
 }
 
@@ -365,6 +264,7 @@ impl ReadModel {
             .await?;
         let rm = ReadModel {
             db: Db::Sqlite { write, read },
+            chains: Default::default(),
         };
         rm.create().await?;
         Ok(rm)
@@ -394,6 +294,7 @@ impl ReadModel {
             .await?;
         let rm = ReadModel {
             db: Db::Postgres(pool),
+            chains: Default::default(),
         };
         rm.create().await?;
         Ok(rm)
@@ -421,7 +322,7 @@ impl ReadModel {
             );
         }
         for sql in SCHEMA {
-            batch.0.push((sql, Vec::new()));
+            batch.push(sql, Vec::new());
         }
         self.run(batch).await
     }
@@ -432,7 +333,7 @@ impl ReadModel {
             Db::Sqlite { write, .. } => {
                 let mut tx = write.begin().await?;
                 for (sql, vals) in batch.0 {
-                    bind_all!(sqlx::query(sqlx::AssertSqlSafe(sql.render(true))), vals)
+                    bind_all!(sqlx::query(sqlx::AssertSqlSafe(for_sqlite(sql))), vals)
                         .execute(&mut *tx)
                         .await?;
                 }
@@ -441,7 +342,7 @@ impl ReadModel {
             Db::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
                 for (sql, vals) in batch.0 {
-                    bind_all!(sqlx::query(sqlx::AssertSqlSafe(sql.render(false))), vals)
+                    bind_all!(sqlx::query(sqlx::AssertSqlSafe(sql.to_string())), vals)
                         .execute(&mut *tx)
                         .await?;
                 }
@@ -546,8 +447,15 @@ impl ReadModel {
         Ok(true)
     }
 
+    /// Applies every committed block above the savepoint, read from the peer's block store,
+    /// from which the model reads the channel's rated records back from now on.
+    pub async fn catch_up(&self, ledger: &Arc<ChannelLedger>) -> Result<u64, ReadModelError> {
+        self.read_from(ledger.name(), ledger.clone());
+        self.apply_stored(ledger).await
+    }
+
     /// Applies every committed block above the savepoint, read from the peer's block store.
-    pub async fn catch_up(&self, ledger: &ChannelLedger) -> Result<u64, ReadModelError> {
+    async fn apply_stored(&self, ledger: &ChannelLedger) -> Result<u64, ReadModelError> {
         let channel = ledger.name().to_string();
         let from = self.savepoint(&channel).await?.map_or(0, |h| h + 1);
         let to = ledger.committed_height();
@@ -565,7 +473,7 @@ impl ReadModel {
     }
 
     /// Drops what was derived for `channel` and derives it again from the block store.
-    pub async fn rebuild(&self, ledger: &ChannelLedger) -> Result<u64, ReadModelError> {
+    pub async fn rebuild(&self, ledger: &Arc<ChannelLedger>) -> Result<u64, ReadModelError> {
         let channel = ledger.name();
         let mut batch = Batch(Vec::new());
         batch.push(
@@ -575,7 +483,7 @@ impl ReadModel {
         for sql in [
             "DELETE FROM rm_transactions WHERE channel = $1",
             "DELETE FROM rm_batches WHERE channel = $1",
-            "DELETE FROM rm_records WHERE channel = $1",
+            "DELETE FROM rm_record_sets WHERE channel = $1",
             "DELETE FROM rm_statements WHERE channel = $1",
             "DELETE FROM rm_disputes WHERE channel = $1",
             "DELETE FROM rm_payments WHERE channel = $1",
@@ -604,7 +512,7 @@ impl ReadModel {
             loop {
                 match events.recv().await {
                     Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                        self.catch_up(&ledger).await?;
+                        self.apply_stored(&ledger).await?;
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => return Ok(()),
                 }
@@ -626,15 +534,18 @@ impl ReadModel {
                 out.push('\n');
             }
         }
+        self.dump_records(channel, &mut out).await?;
         Ok(out)
     }
 
-    /// Count of the rated records of a payer, payee and service, and their charges' sum
-    /// per reporter, as `reporter|records|charges` lines (a dashboard's figures).
+    /// Count of the rated records per reporter, payer, payee and service, as
+    /// `reporter|payer|payee|service|records` lines (a dashboard's figures, from the daily
+    /// sums).
     pub async fn record_totals(&self, channel: &str) -> Result<Vec<String>, ReadModelError> {
         self.lines(
-            "SELECT reporter, payer, payee, service, COUNT(*) FROM rm_records WHERE channel = $1 \
-             GROUP BY reporter, payer, payee, service ORDER BY reporter, payer, payee, service",
+            "SELECT reporter, payer, payee, service, CAST(SUM(records) AS BIGINT) FROM rm_daily \
+             WHERE channel = $1 GROUP BY reporter, payer, payee, service \
+             ORDER BY reporter, payer, payee, service",
             channel,
         )
         .await
@@ -688,7 +599,8 @@ fn event(
     let ch = || Val::from(channel);
     match name {
         "batch" => {
-            let b = BatchEvent::from_bytes(payload).map_err(|e| bad(e.to_string()))?;
+            // Its text borrowed: the model sums a record's figures and keeps none of its text.
+            let b = BatchEvent::borrowed_from_bytes(payload).map_err(|e| bad(e.to_string()))?;
             let rejected = serde_json::to_string(&b.rejected).map_err(|e| bad(e.to_string()))?;
             batch.push(
                 "INSERT INTO rm_batches (channel, tx_id, block, reporter, counterparty, rows_total, accepted, rejected) \
@@ -734,28 +646,16 @@ fn event(
                     ],
                 );
             }
-            // Many rows per statement: one round trip to the database per 500 records.
-            // A statement holds records of one direction (payer, payee, service, currency).
+            // The records stay in the block (`records`); each is summed into its day as it
+            // is read, so that a record the model cannot hold stops the block.
             let (reporter, place) = (b.reporter, tx.place()?);
-            let mut records = b.rated_records().peekable();
             let mut days = Days::default();
-            while let Some(first) = records.peek() {
-                let direction = Direction::of(first);
-                let mut vals =
-                    Vec::with_capacity(DIRECTION_COLUMNS + RECORDS_PER_INSERT * ROW_COLUMNS);
-                vals.extend(direction.values(channel, reporter, place));
-                let mut rows = 0;
-                while rows < RECORDS_PER_INSERT {
-                    let Some(r) = records.next_if(|r| Direction::of(r) == direction) else {
-                        break;
-                    };
-                    let sums = Sums::of(&r)?;
-                    days.add(direction, r.start, sums, &r.record_id)?;
-                    vals.extend(record_values(r, sums)?);
-                    rows += 1;
-                }
-                batch.0.push((Sql::Records(rows), vals));
+            let mut span = Span::default();
+            for r in b.rated_records() {
+                days.add(Direction::of(&r), r.start, Sums::of(&r)?, &r.record_id)?;
+                span.add(r.start);
             }
+            span.push(batch, channel, place);
             days.push(batch, channel, reporter);
         }
         "statement" => {
@@ -862,8 +762,7 @@ struct DayTotals {
     charge_nano: i64,
 }
 
-/// A record's figures that `rm_records` holds and `rm_daily` sums, as the database stores
-/// them.
+/// A record's figures that `rm_daily` sums, as the database stores them.
 #[derive(Clone, Copy)]
 struct Sums {
     units: i64,
@@ -871,7 +770,7 @@ struct Sums {
 }
 
 impl Sums {
-    fn of(r: &RatedRecord) -> Result<Sums, ReadModelError> {
+    fn of<S>(r: &RatedRecord<S>) -> Result<Sums, ReadModelError> {
         Ok(Sums {
             units: to_i64(r.units)?,
             charge_nano: nano(r.charge)?,
@@ -934,8 +833,7 @@ impl Days {
     }
 }
 
-/// What the records of one statement of `rm_records`, and of one row of `rm_daily`,
-/// share besides the batch.
+/// What the records of one row of `rm_daily` share besides the day and the reporter.
 #[derive(PartialEq, Eq, Hash, Clone, Copy)]
 struct Direction {
     payer: CarrierId,
@@ -945,33 +843,13 @@ struct Direction {
 }
 
 impl Direction {
-    fn of(r: &RatedRecord) -> Direction {
+    fn of<S>(r: &RatedRecord<S>) -> Direction {
         Direction {
             payer: r.payer,
             payee: r.payee,
             service: r.service,
             currency: r.currency,
         }
-    }
-
-    /// The values of `RECORD_COLUMNS`' first eight columns, for records of the transaction
-    /// at `(block, idx)`.
-    fn values(
-        self,
-        channel: &str,
-        reporter: CarrierId,
-        (block, idx): (i64, i64),
-    ) -> [Val; DIRECTION_COLUMNS] {
-        [
-            channel.into(),
-            reporter.into(),
-            block.into(),
-            idx.into(),
-            self.payer.into(),
-            self.payee.into(),
-            self.service.as_str().into(),
-            self.currency_text().into(),
-        ]
     }
 
     /// Payer, payee, service and currency as the database holds them, in that order: the
@@ -985,26 +863,10 @@ impl Direction {
         )
     }
 
-    /// The currency as `rm_records` and `rm_daily` hold it: empty when no sheet applied.
+    /// The currency as `rm_daily` holds it: empty when no sheet applied.
     fn currency_text(&self) -> String {
         self.texts().3.to_string()
     }
-}
-
-/// The values of `RECORD_COLUMNS`' columns after the direction's.
-fn record_values(r: RatedRecord, sums: Sums) -> Result<[Val; ROW_COLUMNS], ReadModelError> {
-    Ok([
-        r.record_id.into(),
-        r.a_number.into(),
-        r.b_number.into(),
-        Val::I(r.start),
-        sums.units.into(),
-        r.prefix.into(),
-        r.destination.into(),
-        to_i64(r.billable)?.into(),
-        r.charge.to_string().into(),
-        sums.charge_nano.into(),
-    ])
 }
 
 fn text_sqlite(r: &sqlx::sqlite::SqliteRow, i: usize) -> Result<String, ReadModelError> {
@@ -1035,31 +897,6 @@ fn text_pg(r: &sqlx::postgres::PgRow, i: usize) -> Result<String, ReadModelError
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_records_insert_binds_the_direction_once_and_ten_values_a_record() {
-        let sqlite = records_insert(2, true);
-        assert_eq!(
-            sqlite.matches('?').count(),
-            DIRECTION_COLUMNS + 2 * ROW_COLUMNS
-        );
-        assert!(
-            sqlite.ends_with(
-                "SELECT ?, ?, ?, ?, ?, ?, ?, ?, column1, column2, column3, column4, column5, column6, \
-                 column7, column8, column9, column10 FROM (VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?), \
-                 (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)) AS records"
-            ),
-            "{sqlite}"
-        );
-        let pg = records_insert(2, false);
-        assert!(
-            pg.contains("SELECT $1, $2, $3, $4, $5, $6, $7, $8, column1,"),
-            "{pg}"
-        );
-        assert!(pg.contains("(VALUES ($9, $10,"), "{pg}");
-        assert!(pg.ends_with("$27, $28)) AS records"), "{pg}");
-        assert!(!pg.contains("$29"), "{pg}");
-    }
-
     #[tokio::test]
     async fn a_model_of_another_layout_is_dropped_and_derived_again() {
         let dir = tempfile::tempdir().unwrap();
@@ -1087,27 +924,5 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(version, [[SCHEMA_VERSION.to_string()]]);
-    }
-
-    /// The rated records are appended: `rm_records` is a rowid table with no index, so a
-    /// record goes in at the end of one B-tree, not into the middle of a key's (a key of
-    /// reporter and id took a seek and often a page split a record).
-    #[tokio::test]
-    async fn sqlite_appends_the_records_to_a_table_without_an_index() {
-        let dir = tempfile::tempdir().unwrap();
-        let rm = ReadModel::sqlite(&dir.path().join("model.sqlite"))
-            .await
-            .unwrap();
-        let sql = rm
-            .rows(
-                "SELECT type, sql FROM sqlite_master WHERE tbl_name = 'rm_records'",
-                Vec::new(),
-            )
-            .await
-            .unwrap();
-        assert_eq!(sql.len(), 1, "{sql:?}");
-        assert_eq!(sql[0][0], "table");
-        assert!(!sql[0][1].contains("WITHOUT ROWID"), "{sql:?}");
-        assert!(!sql[0][1].contains("PRIMARY KEY"), "{sql:?}");
     }
 }

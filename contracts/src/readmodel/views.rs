@@ -16,7 +16,7 @@ use crate::payment::PaymentRecord;
 use crate::ratesheet::SheetEvent;
 use crate::statement::StatementIssued;
 use settlement::deal::DealState;
-use settlement::deal::progress::{CommitmentProgress, Traffic};
+use settlement::deal::progress::CommitmentProgress;
 use settlement::ratesheet::Ratesheet;
 use settlement::service::Service;
 
@@ -264,37 +264,9 @@ impl ReadModel {
                 .deal()
                 .map_err(|e| ReadModelError::Corrupt(format!("deal {}: {e}", record.id)))?;
             let period = deal.period.start_seconds();
-            let digits = i64::try_from(deal.longest_prefix())
-                .map_err(|_| ReadModelError::Range(deal.longest_prefix().to_string()))?;
             let traffic = self
-                .rows(
-                    "SELECT reporter, payer, payee, service, substr(b_number, 1, CAST($4 AS INTEGER)), \
-                     COUNT(*), CAST(SUM(billable) AS TEXT) FROM rm_records \
-                     WHERE channel = $1 AND start_time >= $2 AND start_time < $3 \
-                     GROUP BY reporter, payer, payee, service, substr(b_number, 1, CAST($4 AS INTEGER))",
-                    vec![
-                        channel.as_str().into(),
-                        Val::I(period.start),
-                        Val::I(period.end),
-                        Val::I(digits),
-                    ],
-                )
-                .await?
-                .iter()
-                .map(|r| {
-                    Ok(Traffic {
-                        reporter: carrier(&r[0])?,
-                        payer: carrier(&r[1])?,
-                        payee: carrier(&r[2])?,
-                        service: r[3]
-                            .parse()
-                            .map_err(|_| ReadModelError::Corrupt(format!("service `{}`", r[3])))?,
-                        number_prefix: r[4].clone(),
-                        records: int(&r[5])?,
-                        billable: int(&r[6])?,
-                    })
-                })
-                .collect::<Result<Vec<_>, ReadModelError>>()?;
+                .traffic(&channel, (period.start, period.end), deal.longest_prefix())
+                .await?;
             let commitments = deal
                 .progress(&traffic)
                 .map_err(|e| ReadModelError::Range(format!("deal {}: {e}", record.id)))?;
@@ -428,27 +400,9 @@ impl ReadModel {
                 ],
             )
             .await?;
-        daily_rows(&rows)
-    }
-
-    /// [`ReadModel::daily_traffic`] counted from the records themselves, for any range.
-    pub async fn daily_traffic_of_records(
-        &self,
-        channel: Option<&str>,
-        from: i64,
-        to: i64,
-    ) -> Result<Vec<DailyTraffic>, ReadModelError> {
-        let rows = self
-            .rows(
-                "SELECT start_time / 86400, payer, payee, service, reporter, currency, COUNT(*), \
-                 CAST(SUM(units) AS TEXT), CAST(SUM(charge_nano) AS TEXT) FROM rm_records \
-                 WHERE ($1 = '' OR channel = $1) AND start_time >= $2 AND start_time < $3 \
-                 GROUP BY start_time / 86400, payer, payee, service, reporter, currency \
-                 ORDER BY start_time / 86400, payer, payee, service, reporter, currency",
-                vec![filter(channel), Val::I(from), Val::I(to)],
-            )
-            .await?;
-        daily_rows(&rows)
+        let mut days = daily_rows(&rows)?;
+        sort_daily(&mut days);
+        Ok(days)
     }
 
     /// The audit trail, newest first: `limit` entries from `offset`, or those of one
@@ -507,7 +461,7 @@ impl ReadModel {
 }
 
 /// `YYYY-MM-DD` of a day number since the epoch.
-fn chrono_day(day: i64) -> Result<String, ReadModelError> {
+pub(super) fn day_text(day: i64) -> Result<String, ReadModelError> {
     let ts = settlement::time::Timestamp(day.saturating_mul(86_400));
     let text = ts.to_string();
     text.get(..10)
@@ -521,7 +475,7 @@ fn daily_rows(rows: &[Vec<String>]) -> Result<Vec<DailyTraffic>, ReadModelError>
     rows.iter()
         .map(|r| {
             let day: i64 = int(&r[0])?;
-            let date = chrono_day(day)?;
+            let date = day_text(day)?;
             let nanos: i128 = int(&r[8])?;
             Ok(DailyTraffic {
                 day: date,
@@ -538,4 +492,20 @@ fn daily_rows(rows: &[Vec<String>]) -> Result<Vec<DailyTraffic>, ReadModelError>
             })
         })
         .collect()
+}
+
+/// Days in the order both ways of counting them give: by day, then payer, payee, service,
+/// reporter and currency as text, byte by byte (whatever the database's collation).
+pub(super) fn sort_daily(days: &mut [DailyTraffic]) {
+    fn key(d: &DailyTraffic) -> (&str, &str, &str, &str, &str, &str) {
+        (
+            &d.day,
+            d.payer.as_str(),
+            d.payee.as_str(),
+            &d.service,
+            d.reporter.as_str(),
+            &d.currency,
+        )
+    }
+    days.sort_by(|a, b| key(a).cmp(&key(b)));
 }
