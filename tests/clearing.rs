@@ -662,3 +662,56 @@ fn up_serves_the_network_to_other_commands_until_stopped() {
     rated.extend(PERIOD);
     ok(iclear(&net, Some("alpha"), &rated));
 }
+
+/// `bench clearing --together`: both carriers' files submitted at once reach the statement
+/// the offline engine computes from the same files, and the ledger they leave checks out.
+#[test]
+fn bench_clearing_with_both_files_at_once_issues_the_offline_statement() {
+    let tmp = tempfile::tempdir().unwrap();
+    let work = tmp.path().join("bench");
+    let out = ok(Command::new(env!("CARGO_BIN_EXE_iclear"))
+        .args(["bench", "clearing", "--records", "3000", "--together"])
+        .args(["--batch-size", "500", "--dir"])
+        .arg(&work)
+        .output()
+        .expect("the binary runs"));
+    let count = |prefix: &str| -> u64 {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no line {prefix:?} in\n{out}"));
+        // "PREFIX… (N batches): R records in …"
+        let n = line[prefix.len()..]
+            .split_once(": ")
+            .and_then(|(_, rest)| rest.split_whitespace().next()?.parse().ok());
+        n.unwrap_or_else(|| panic!("no count in {line:?}"))
+    };
+    let (alpha, beta) = (
+        count("submit alpha's file ("),
+        count("submit beta's file ("),
+    );
+    // The offline engine read the same files: "…; payer file N rows (…), payee file M rows".
+    assert!(
+        out.contains(&format!("payer file {alpha} rows"))
+            && out.contains(&format!("payee file {beta} rows")),
+        "{out}"
+    );
+    assert_eq!(count("both files at once"), alpha + beta, "{out}");
+    assert_eq!(count("issue the statement"), alpha + beta, "{out}");
+    // The offline engine's amount, e.g. "voice alpha → beta 2026-10-01: amount billed
+    // 38494.64 EUR (agreed)", is the issued statement's.
+    let offline = out
+        .lines()
+        .find_map(|l| l.split_once("amount billed "))
+        .map(|(_, rest)| rest.split(',').next().unwrap().to_string())
+        .unwrap_or_else(|| panic!("no offline amount in\n{out}"));
+    let net = work.join("network");
+    let statements = ok(iclear(&net, Some("alpha"), &["statement", "list"]));
+    assert!(
+        statements.contains(&format!(
+            "alpha → beta voice 2026-10-01 to 2026-11-01: {offline}"
+        )),
+        "offline {offline:?}\n{statements}"
+    );
+    ok(iclear(&net, None, &["ledger", "verify"]));
+}

@@ -51,6 +51,11 @@ pub struct ClearingArgs {
     /// through its own node. Their network must not have cleared the month yet.
     #[arg(long, value_delimiter = ',', value_name = "ALPHA_DIR,BETA_DIR")]
     pub nodes: Vec<PathBuf>,
+    /// Both carriers submit their files at the same time, as two carriers' uploads reach a
+    /// clearing house (the offline engine also reads both files at once); without it alpha
+    /// submits, then beta.
+    #[arg(long)]
+    pub together: bool,
 }
 
 /// Size and place of a benchmark.
@@ -308,27 +313,55 @@ async fn clearing(a: ClearingArgs) -> anyhow::Result<u8> {
     } else {
         setup_nodes(&a.nodes, &s).await?
     };
-    let mut total = 0.0;
-    for (who, file) in [(&alpha, &s.payer_cdrs), (&beta, &s.payee_cdrs)] {
-        let t = Instant::now();
-        let r = super::cdr::submit(
-            who,
-            file,
-            FormatSpec::Native,
-            &dir.join(format!("{}.rejects.csv", who.me())),
-            a.batch_size,
-            a.concurrency,
-        )
-        .await?;
-        let secs = t.elapsed().as_secs_f64();
-        total += secs;
+    let clearing_cpu = cpu_seconds();
+    let t = Instant::now();
+    let submit = |c: &contracts::client::Clearing, file: &Path| {
+        let rejects = dir.join(format!("{}.rejects.csv", c.me()));
+        let (c, file, batch_size, concurrency) =
+            (c.clone(), file.to_path_buf(), a.batch_size, a.concurrency);
+        async move {
+            let t = Instant::now();
+            let cpu = cpu_seconds();
+            let r = super::cdr::submit(
+                &c,
+                &file,
+                FormatSpec::Native,
+                &rejects,
+                batch_size,
+                concurrency,
+            )
+            .await?;
+            let secs = t.elapsed().as_secs_f64();
+            anyhow::Ok((r, secs, cpu_busy(cpu, secs)))
+        }
+    };
+    let mut done = Vec::new();
+    if a.together {
+        let both = tokio::try_join!(submit(&alpha, &s.payer_cdrs), submit(&beta, &s.payee_cdrs))?;
+        done.extend([(alpha.me(), both.0), (beta.me(), both.1)]);
+    } else {
+        for (c, file) in [(&alpha, &s.payer_cdrs), (&beta, &s.payee_cdrs)] {
+            done.push((c.me(), submit(c, file).await?));
+        }
+    }
+    for (who, (r, secs, cpu)) in &done {
         report(
-            &format!("submit {}'s file ({} batches)", who.me(), r.batches),
+            &format!("submit {who}'s file ({} batches)", r.batches),
             r.rows,
-            secs,
+            *secs,
         );
+        if let (false, Some(cpu)) = (a.together, cpu) {
+            print_cpu(*cpu);
+        }
+    }
+    let mut total = t.elapsed().as_secs_f64();
+    if a.together {
+        let rows = done.iter().map(|(_, (r, _, _))| r.rows).sum();
+        report("both files at once", rows, total);
+        report_cpu(clearing_cpu, total);
     }
     let t = Instant::now();
+    let cpu = cpu_seconds();
     alpha
         .issue_statement(
             beta.me(),
@@ -343,7 +376,9 @@ async fn clearing(a: ClearingArgs) -> anyhow::Result<u8> {
     let secs = t.elapsed().as_secs_f64();
     total += secs;
     report("issue the statement", rows, secs);
+    report_cpu(cpu, secs);
     report("end to end (submissions and statement)", rows, total);
+    report_cpu(clearing_cpu, total);
     println!(
         "clearing / offline engine: {:.3} (end to end {:.0} against {:.0} records/s)",
         offline / total,
@@ -354,6 +389,25 @@ async fn clearing(a: ClearingArgs) -> anyhow::Result<u8> {
         println!("peak RSS of this process: {kb} KB");
     }
     Ok(0)
+}
+
+/// The CPU this process used since `before` (from [`cpu_seconds`]) over a phase of `secs`
+/// seconds, and how many cores that kept busy on average: what says whether a phase is
+/// short of CPU or waits. With `--nodes` the nodes are other processes, not counted here.
+fn report_cpu(before: Option<f64>, secs: f64) {
+    if let Some(busy) = cpu_busy(before, secs) {
+        print_cpu(busy);
+    }
+}
+
+/// The CPU used since `before` over `secs` seconds: (seconds, cores busy on average).
+fn cpu_busy(before: Option<f64>, secs: f64) -> Option<(f64, f64)> {
+    let cpu = cpu_seconds()? - before?;
+    Some((cpu, cpu / secs))
+}
+
+fn print_cpu((cpu, cores): (f64, f64)) {
+    println!("  CPU of this process: {cpu:.2} s, {cores:.2} cores busy");
 }
 
 /// The CPU time this process has used (user and system), in seconds.
