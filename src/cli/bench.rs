@@ -313,55 +313,29 @@ async fn clearing(a: ClearingArgs) -> anyhow::Result<u8> {
     } else {
         setup_nodes(&a.nodes, &s).await?
     };
-    let clearing_cpu = cpu_seconds();
-    let t = Instant::now();
-    let submit = |c: &contracts::client::Clearing, file: &Path| {
-        let rejects = dir.join(format!("{}.rejects.csv", c.me()));
-        let (c, file, batch_size, concurrency) =
-            (c.clone(), file.to_path_buf(), a.batch_size, a.concurrency);
-        async move {
-            let t = Instant::now();
-            let cpu = cpu_seconds();
-            let r = super::cdr::submit(
-                &c,
-                &file,
-                FormatSpec::Native,
-                &rejects,
-                batch_size,
-                concurrency,
-            )
-            .await?;
-            let secs = t.elapsed().as_secs_f64();
-            anyhow::Ok((r, secs, cpu_busy(cpu, secs)))
-        }
-    };
-    let mut done = Vec::new();
+    let whole = Stopwatch::start();
+    let files = [(&alpha, &s.payer_cdrs), (&beta, &s.payee_cdrs)];
     if a.together {
-        let both = tokio::try_join!(submit(&alpha, &s.payer_cdrs), submit(&beta, &s.payee_cdrs))?;
-        done.extend([(alpha.me(), both.0), (beta.me(), both.1)]);
+        let [(ca, fa), (cb, fb)] = files;
+        let (ra, rb) = tokio::try_join!(
+            submit_timed(ca, fa, &dir, &a),
+            submit_timed(cb, fb, &dir, &a)
+        )?;
+        for (c, (r, secs)) in [(ca, &ra), (cb, &rb)] {
+            report_file(c, r, *secs);
+        }
+        report("both files at once", ra.0.rows + rb.0.rows, whole.secs());
+        report_cpu(&whole);
     } else {
-        for (c, file) in [(&alpha, &s.payer_cdrs), (&beta, &s.payee_cdrs)] {
-            done.push((c.me(), submit(c, file).await?));
+        for (c, file) in files {
+            let phase = Stopwatch::start();
+            let (r, secs) = submit_timed(c, file, &dir, &a).await?;
+            report_file(c, &r, secs);
+            report_cpu(&phase);
         }
     }
-    for (who, (r, secs, cpu)) in &done {
-        report(
-            &format!("submit {who}'s file ({} batches)", r.batches),
-            r.rows,
-            *secs,
-        );
-        if let (false, Some(cpu)) = (a.together, cpu) {
-            print_cpu(*cpu);
-        }
-    }
-    let mut total = t.elapsed().as_secs_f64();
-    if a.together {
-        let rows = done.iter().map(|(_, (r, _, _))| r.rows).sum();
-        report("both files at once", rows, total);
-        report_cpu(clearing_cpu, total);
-    }
-    let t = Instant::now();
-    let cpu = cpu_seconds();
+    let mut total = whole.secs();
+    let statement = Stopwatch::start();
     alpha
         .issue_statement(
             beta.me(),
@@ -373,12 +347,12 @@ async fn clearing(a: ClearingArgs) -> anyhow::Result<u8> {
             },
         )
         .await?;
-    let secs = t.elapsed().as_secs_f64();
+    let secs = statement.secs();
     total += secs;
     report("issue the statement", rows, secs);
-    report_cpu(cpu, secs);
+    report_cpu(&statement);
     report("end to end (submissions and statement)", rows, total);
-    report_cpu(clearing_cpu, total);
+    report_cpu(&whole);
     println!(
         "clearing / offline engine: {:.3} (end to end {:.0} against {:.0} records/s)",
         offline / total,
@@ -391,27 +365,77 @@ async fn clearing(a: ClearingArgs) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-/// The CPU this process used since `before` (from [`cpu_seconds`]) over a phase of `secs`
-/// seconds, and how many cores that kept busy on average: what says whether a phase is
-/// short of CPU or waits. With `--nodes` the nodes are other processes, not counted here.
-fn report_cpu(before: Option<f64>, secs: f64) {
-    if let Some(busy) = cpu_busy(before, secs) {
-        print_cpu(busy);
+/// One carrier's file through `cdr submit` (rejects beside the data), and its seconds.
+async fn submit_timed(
+    c: &contracts::client::Clearing,
+    file: &Path,
+    dir: &Path,
+    a: &ClearingArgs,
+) -> anyhow::Result<(ingest::SubmitReport, f64)> {
+    let t = Instant::now();
+    let rejects = dir.join(format!("{}.rejects.csv", c.me()));
+    let r = super::cdr::submit(
+        c,
+        file,
+        FormatSpec::Native,
+        &rejects,
+        a.batch_size,
+        a.concurrency,
+    )
+    .await?;
+    Ok((r, t.elapsed().as_secs_f64()))
+}
+
+fn report_file(c: &contracts::client::Clearing, r: &ingest::SubmitReport, secs: f64) {
+    report(
+        &format!("submit {}'s file ({} batches)", c.me(), r.batches),
+        r.rows,
+        secs,
+    );
+}
+
+/// The wall time and this process's CPU since a phase began.
+pub(super) struct Stopwatch {
+    started: Instant,
+    cpu: Option<f64>,
+}
+
+impl Stopwatch {
+    pub(super) fn start() -> Stopwatch {
+        Stopwatch {
+            started: Instant::now(),
+            cpu: cpu_seconds(),
+        }
+    }
+
+    /// When the phase began.
+    pub(super) fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// Seconds since it began.
+    pub(super) fn secs(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+
+    /// CPU seconds this process used since it began, where the system reports them.
+    pub(super) fn cpu(&self) -> Option<f64> {
+        Some(cpu_seconds()? - self.cpu?)
     }
 }
 
-/// The CPU used since `before` over `secs` seconds: (seconds, cores busy on average).
-fn cpu_busy(before: Option<f64>, secs: f64) -> Option<(f64, f64)> {
-    let cpu = cpu_seconds()? - before?;
-    Some((cpu, cpu / secs))
-}
-
-fn print_cpu((cpu, cores): (f64, f64)) {
-    println!("  CPU of this process: {cpu:.2} s, {cores:.2} cores busy");
+/// The CPU a phase used so far and how many cores that kept busy on average: what says
+/// whether a phase is short of CPU or waits. With `--nodes` the nodes are other processes,
+/// not counted here.
+fn report_cpu(phase: &Stopwatch) {
+    if let Some(cpu) = phase.cpu() {
+        let busy = cpu / phase.secs();
+        println!("  CPU of this process: {cpu:.2} s, {busy:.2} cores busy");
+    }
 }
 
 /// The CPU time this process has used (user and system), in seconds.
-pub(super) fn cpu_seconds() -> Option<f64> {
+fn cpu_seconds() -> Option<f64> {
     let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
     // SAFETY: `getrusage` fills the struct it is given; RUSAGE_SELF is always valid.
     if unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) } != 0 {

@@ -231,8 +231,8 @@ async fn latency(
         })
     };
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
-    let cpu_before = super::bench::cpu_seconds();
-    let started = Instant::now();
+    let watch = super::bench::Stopwatch::start();
+    let started = watch.started();
     let mut acked: Vec<(i32, i64, Instant)> = Vec::with_capacity(lines.len());
     let mut pending = Vec::new();
     for (i, line) in lines.iter().enumerate() {
@@ -274,10 +274,8 @@ async fn latency(
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let cpu = super::bench::cpu_seconds()
-        .zip(cpu_before)
-        .map(|(after, before)| after - before);
-    let wall = started.elapsed().as_secs_f64();
+    let cpu = watch.cpu();
+    let wall = watch.secs();
     let _ = watch_stop_tx.send(());
     let _ = stop_tx.send(());
     watcher.await?;
