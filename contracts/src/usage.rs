@@ -178,6 +178,9 @@ pub struct RatedDirection<S = String> {
     pub records: Vec<RatedRow<S>>,
 }
 
+/// The name `usage.submit` sets its [`BatchEvent`] under, and readers find it by.
+pub const BATCH_EVENT: &str = "batch";
+
 /// The event of a committed batch: its counts and its rated records. Its payload is in the
 /// binary form of `binary` ([`BatchEvent::to_bytes`]); blocks written before carry JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -549,7 +552,7 @@ pub async fn submit(
     let payload = event
         .to_bytes()
         .map_err(|e| ContractError::internal(format!("event batch not encoded: {e}")))?;
-    ctx.set_event("batch", payload);
+    ctx.set_event(BATCH_EVENT, payload);
     Ok(summary)
 }
 

@@ -28,7 +28,7 @@ use crate::payment::PaymentRecord;
 use crate::ratesheet::{SheetEvent, StoredSheet};
 use crate::statement::StatementIssued;
 use crate::stream::StreamPosition;
-use crate::usage::{BatchEvent, RatedRecord};
+use crate::usage::{BATCH_EVENT, BatchEvent, RatedRecord};
 
 pub mod views;
 
@@ -598,7 +598,7 @@ fn event(
     };
     let ch = || Val::from(channel);
     match name {
-        "batch" => {
+        BATCH_EVENT => {
             // Its text borrowed: the model sums a record's figures and keeps none of its text.
             let b = BatchEvent::borrowed_from_bytes(payload).map_err(|e| bad(e.to_string()))?;
             let rejected = serde_json::to_string(&b.rejected).map_err(|e| bad(e.to_string()))?;

@@ -28,7 +28,7 @@ use super::{
     Batch, Days, Db, Direction, ReadModel, ReadModelError, Sums, Val, for_sqlite, nano, to_i64,
 };
 use crate::CLEARING;
-use crate::usage::{BatchEvent, RatedRecord};
+use crate::usage::{BATCH_EVENT, BatchEvent, RatedRecord};
 
 /// The table: one row per batch that accepted records, keyed by its transaction's place in
 /// the chain (a transaction sets one event).
@@ -188,7 +188,7 @@ impl ReadModel {
                     .and_then(|t| {
                         t.events
                             .iter()
-                            .find(|e| e.contract == CLEARING && e.name == "batch")
+                            .find(|e| e.contract == CLEARING && e.name == BATCH_EVENT)
                     })
                     .ok_or_else(|| corrupt("the block holds no valid batch there".into()))?;
                 let event =
