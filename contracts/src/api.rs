@@ -87,7 +87,7 @@ pub fn call<F: Function>(mut request: F::Request) -> Result<Call, serde_json::Er
 }
 
 /// Decodes the arguments of a call to `F`; a refusal names what is wrong.
-pub fn decode_request<F: Function>(args: &[Vec<u8>]) -> Result<F::Request, ContractError> {
+pub fn decode_request<F: Function>(args: Vec<Vec<u8>>) -> Result<F::Request, ContractError> {
     match args.first() {
         Some(tag) if tag == ENCODING => {}
         Some(tag) => {
@@ -107,7 +107,10 @@ pub fn decode_request<F: Function>(args: &[Vec<u8>]) -> Result<F::Request, Contr
         .map_err(|e| ContractError::refused(format!("{}: bad request: {e}", F::NAME)))?;
     match args.len() {
         2 => {}
-        3 => request.set_body(args[2].clone())?,
+        3 => {
+            let body = args.into_iter().nth(2).unwrap_or_default();
+            request.set_body(body)?;
+        }
         n => {
             return Err(ContractError::refused(format!(
                 "{}: {n} arguments, expected 2 or 3",

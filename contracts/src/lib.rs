@@ -89,7 +89,7 @@ impl Contract for Clearing {
         &self,
         ctx: &mut Context<'_>,
         function: &str,
-        args: &[Vec<u8>],
+        args: Vec<Vec<u8>>,
     ) -> Result<Vec<u8>, ContractError> {
         use api::*;
         dispatch!(ctx, function, args;

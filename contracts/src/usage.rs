@@ -330,7 +330,10 @@ pub async fn submit(
     let mut dirs: Vec<DirState> = Vec::new();
     // First the rows, then one read for every id the batch could accept: the `duplicate`
     // rule across batches costs one round trip to the world state per batch, not per record.
-    let mut parsed: Vec<(u64, Judged)> = Vec::new();
+    // Sized from the batch's lines (its header and rows, at most), so that it does not grow
+    // by copying itself as the rows come.
+    let lines = memchr::memchr_iter(b'\n', &csv).count() + 1;
+    let mut parsed: Vec<(u64, Judged)> = Vec::with_capacity(lines);
     while let Some(row) = reader
         .next_row()
         .map_err(|e| ContractError::refused(format!("CDR batch unreadable: {e}")))?
@@ -356,6 +359,9 @@ pub async fn submit(
     } else {
         ctx.claimed(&seen_keys).await?
     };
+    // The first direction with rated records has room for every valid row: a batch mostly
+    // holds one. Any other grows as it goes.
+    let mut room = seen_keys.len();
     // One key per valid row, in the rows' order.
     let mut seen = seen_keys.into_iter().zip(exists);
     for (row, (line, outcome)) in parsed.into_iter().enumerate() {
@@ -453,7 +459,7 @@ pub async fn submit(
                         payee: u.term,
                         service: u.service,
                         currency,
-                        records: Vec::new(),
+                        records: Vec::with_capacity(std::mem::take(&mut room)),
                     });
                     let bucket = Bucket::of(&u.a_number, &u.b_number);
                     state.buckets[usize::from(bucket.index())].push(rated.records.len());

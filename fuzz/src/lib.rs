@@ -188,7 +188,7 @@ pub fn clearing_state() -> &'static SqliteState {
                 let mut ctx =
                     Context::new(CLEARING, &state, creator(org, Role::Client), NOW_MS, &tx_id)
                         .with_members(members());
-                if let Err(e) = Clearing::default().invoke(&mut ctx, function, &args).await {
+                if let Err(e) = Clearing::default().invoke(&mut ctx, function, args).await {
                     panic!("setup call {function} by {org} refused: {e}");
                 }
                 let (rwset, _) = ctx.into_results();
@@ -249,7 +249,7 @@ pub fn invoke_clearing(data: &[u8]) {
         let mut ctx = Context::new(CLEARING, state, who, NOW_MS, "fuzz").with_members(members());
         // Refusals are answers. Anything else is a finding: the state is in memory and
         // healthy, so neither it nor the contract may fail.
-        match Clearing::default().invoke(&mut ctx, &function, &args).await {
+        match Clearing::default().invoke(&mut ctx, &function, args).await {
             Ok(_) | Err(ContractError::Refused(_)) => {}
             Err(e) => panic!("{function} failed instead of answering: {e}"),
         }

@@ -63,12 +63,13 @@ impl ContractError {
 #[async_trait]
 pub trait Contract: Send + Sync {
     /// Runs `function` with `args`, reading and writing through `ctx`; returns the payload
-    /// for the client.
+    /// for the client. The arguments are the contract's to keep: a batch's body is not
+    /// copied out of them.
     async fn invoke(
         &self,
         ctx: &mut Context<'_>,
         function: &str,
-        args: &[Vec<u8>],
+        args: Vec<Vec<u8>>,
     ) -> Result<Vec<u8>, ContractError>;
 }
 

@@ -318,9 +318,11 @@ impl Peer {
         Ok((p, creator, ledger, digest))
     }
 
+    /// Runs the proposal's function with `args`, its arguments taken out of it.
     async fn simulate(
         &self,
         p: &Proposal,
+        args: Vec<Vec<u8>>,
         creator: Creator,
         ledger: &ChannelLedger,
     ) -> Result<ProposalResponsePayload, EndorseError> {
@@ -341,7 +343,7 @@ impl Peer {
         )
         .with_members(ledger.channel().org_ids().to_vec());
         let payload = contract
-            .invoke(&mut ctx, &p.function, &p.args)
+            .invoke(&mut ctx, &p.function, args)
             .await
             .map_err(|e| match e {
                 ContractError::State(s) => EndorseError::State(s),
@@ -373,7 +375,7 @@ impl Peer {
 
     /// Endorses a proposal: checks it, simulates the contract and signs the result.
     pub async fn endorse(&self, sp: &SignedProposal) -> Result<ProposalResponse, EndorseError> {
-        let (p, creator, ledger, proposal_hash) = self.check_proposal(sp)?;
+        let (mut p, creator, ledger, proposal_hash) = self.check_proposal(sp)?;
         if ledger.tx(&p.tx_id).is_some_and(|l| l.code.claims_tx_id()) {
             return Err(EndorseError::Duplicate(p.tx_id));
         }
@@ -384,7 +386,8 @@ impl Peer {
                 what: "defined",
             });
         }
-        let mut payload = self.simulate(&p, creator, &ledger).await?;
+        let args = std::mem::take(&mut p.args);
+        let mut payload = self.simulate(&p, args, creator, &ledger).await?;
         payload.proposal_hash = proposal_hash.as_bytes().to_vec();
         let payload = payload.encode_to_vec();
         let (endorsement, signed) = self.identity.endorse_with_digest(&payload)?;
@@ -398,7 +401,7 @@ impl Peer {
     /// Runs a query: the contract's answer without endorsement or commit, or the query
     /// system contract's.
     pub async fn evaluate(&self, sp: &SignedProposal) -> Result<Vec<u8>, EndorseError> {
-        let (p, creator, ledger, _) = self.check_proposal(sp)?;
+        let (mut p, creator, ledger, _) = self.check_proposal(sp)?;
         if p.contract == QUERY {
             return query::query(&ledger, &p.function, &p.args).map_err(|message| {
                 EndorseError::Contract {
@@ -408,7 +411,8 @@ impl Peer {
                 }
             });
         }
-        let payload = self.simulate(&p, creator, &ledger).await?;
+        let args = std::mem::take(&mut p.args);
+        let payload = self.simulate(&p, args, creator, &ledger).await?;
         Ok(payload.response.map(|r| r.payload).unwrap_or_default())
     }
 }

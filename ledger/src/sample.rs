@@ -39,8 +39,9 @@ impl Contract for KvContract {
         &self,
         ctx: &mut Context<'_>,
         function: &str,
-        args: &[Vec<u8>],
+        args: Vec<Vec<u8>>,
     ) -> Result<Vec<u8>, ContractError> {
+        let args = args.as_slice();
         match function {
             "put" => {
                 let k = arg(args, 0, function)?;
@@ -160,7 +161,7 @@ mod tests {
             let mut ctx = Context::new(KV, &state, creator.clone(), 0, "tx");
             let args: Vec<Vec<u8>> = args.iter().map(|a| a.as_bytes().to_vec()).collect();
             let err = KvContract
-                .invoke(&mut ctx, function, &args)
+                .invoke(&mut ctx, function, args)
                 .await
                 .unwrap_err();
             assert!(

@@ -244,7 +244,7 @@ async fn the_gateway_refuses_endorsements_that_disagree() {
             &self,
             ctx: &mut Context<'_>,
             _: &str,
-            _: &[Vec<u8>],
+            _: Vec<Vec<u8>>,
         ) -> Result<Vec<u8>, ContractError> {
             ctx.put("k", self.0.as_bytes().to_vec())?;
             Ok(Vec::new())

@@ -30,7 +30,7 @@ impl Contract for Lifecycle {
         &self,
         ctx: &mut Context<'_>,
         function: &str,
-        args: &[Vec<u8>],
+        args: Vec<Vec<u8>>,
     ) -> Result<Vec<u8>, ContractError> {
         match function {
             "approve" => {
