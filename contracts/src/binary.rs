@@ -2,10 +2,14 @@
 //! records in the world state (`stored`), which every statement pass reads, and a batch's
 //! event in the block, which each read model decodes.
 //!
-//! A value is the byte [`BINARY`] followed by the value in postcard: strings with their
+//! A value is the byte `BINARY` followed by the value in postcard: strings with their
 //! length in front, integers as variable-length bytes, no field names. A record reads about
 //! as fast as it can be copied, where JSON scans every string for escapes. Values written
 //! as JSON before (they start with `{`) still read.
+//!
+//! A batch's event is written in the tabled form (`tabled`, the byte `TABLED` first): each
+//! direction's ratesheet rows once, each record its row's place. Events written in the binary
+//! form before still read, to the same event.
 
 use serde::{Deserialize, Serialize};
 
@@ -13,6 +17,9 @@ use crate::usage::{BatchEvent, Text};
 
 /// The first byte of a value in its binary form.
 const BINARY: u8 = 1;
+
+/// The first byte of an event in its tabled form (`tabled`).
+const TABLED: u8 = 2;
 
 /// A stored value or an event that cannot be read.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +36,9 @@ pub enum FormError {
     /// The JSON form does not decode.
     #[error("the value (JSON) does not decode: {0}")]
     Json(#[from] serde_json::Error),
+    /// The event cannot be written in its tabled form.
+    #[error(transparent)]
+    Table(#[from] crate::tabled::TableError),
 }
 
 /// `value` in its binary form, written into room for about `expected` bytes (a batch's
@@ -51,19 +61,35 @@ const EVENT_BYTES_PER_RECORD: usize = 96;
 pub(crate) fn read<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, FormError> {
     match bytes.split_first() {
         None => Err(FormError::Empty),
-        Some((&BINARY, rest)) => {
-            let (value, left) = postcard::take_from_bytes(rest)?;
-            match left.len() {
-                0 => Ok(value),
-                n => Err(FormError::Trailing(n)),
-            }
-        }
+        Some((&BINARY, rest)) => all(rest),
         Some(_) => Ok(serde_json::from_slice(bytes)?),
     }
 }
 
+/// `rest` in postcard, all of it.
+fn all<'de, T: Deserialize<'de>>(rest: &'de [u8]) -> Result<T, FormError> {
+    let (value, left) = postcard::take_from_bytes(rest)?;
+    match left.len() {
+        0 => Ok(value),
+        n => Err(FormError::Trailing(n)),
+    }
+}
+
+/// Reads an event in any of its forms: tabled, binary or JSON.
+fn read_event<'de, S>(bytes: &'de [u8]) -> Result<BatchEvent<S>, FormError>
+where
+    S: Deserialize<'de> + Clone,
+    BatchEvent<S>: Deserialize<'de>,
+{
+    match bytes.split_first() {
+        Some((&TABLED, rest)) => Ok(all::<crate::tabled::EventIn<S>>(rest)?.into_event()),
+        _ => read(bytes),
+    }
+}
+
 impl BatchEvent {
-    /// The event's payload as `usage.submit` emits it.
+    /// The event's payload as `usage.submit` emits it: the tabled form, or the binary form
+    /// for an event of the first form.
     pub fn to_bytes(&self) -> Result<Vec<u8>, FormError> {
         let records = self.records.len()
             + self
@@ -71,12 +97,20 @@ impl BatchEvent {
                 .iter()
                 .map(|d| d.records.len())
                 .sum::<usize>();
-        to_binary(self, EVENT_BYTES_PER_RECORD * records + 256)
+        let expected = EVENT_BYTES_PER_RECORD * records + 256;
+        match crate::tabled::tabled(self)? {
+            Some(tabled) => {
+                let mut out = Vec::with_capacity(expected.saturating_add(1));
+                out.push(TABLED);
+                Ok(postcard::to_extend(&tabled, out)?)
+            }
+            None => to_binary(self, expected),
+        }
     }
 
-    /// Reads an event's payload, in either form.
+    /// Reads an event's payload, in any of its forms.
     pub fn from_bytes(bytes: &[u8]) -> Result<BatchEvent, FormError> {
-        read(bytes)
+        read_event(bytes)
     }
 }
 
@@ -84,7 +118,7 @@ impl<'a> BatchEvent<Text<'a>> {
     /// Reads an event's payload, in either form, its text borrowed from `bytes` where it is
     /// there unescaped: what reads only a record's figures allocates nothing per record.
     pub fn borrowed_from_bytes(bytes: &'a [u8]) -> Result<Self, FormError> {
-        read(bytes)
+        read_event(bytes)
     }
 }
 
@@ -157,11 +191,20 @@ pub(crate) mod tests {
         }
     }
 
+    /// `e` in the binary form, untabled, as blocks before the tabled form carry it.
+    fn untabled(e: &BatchEvent) -> Vec<u8> {
+        to_binary(e, 0).unwrap()
+    }
+
     #[test]
-    fn an_event_reads_back_in_both_forms() {
+    fn an_event_reads_back_in_every_form() {
         let binary = event().to_bytes().unwrap();
-        assert_eq!(binary[0], BINARY);
+        assert_eq!(binary[0], TABLED);
         assert_eq!(BatchEvent::from_bytes(&binary).unwrap(), event());
+        // Events in blocks written before the tabled form are in the binary form.
+        let old = untabled(&event());
+        assert_eq!(old[0], BINARY);
+        assert_eq!(BatchEvent::from_bytes(&old).unwrap(), event());
         // Events in blocks written before are JSON, in either of their two forms.
         let json = old_json(&event());
         let top = |json: &[u8], key: &str| {
@@ -179,6 +222,7 @@ pub(crate) mod tests {
         assert!(top(&json, "directions"));
         assert_eq!(BatchEvent::from_bytes(&json).unwrap(), first_form);
         // The binary form carries the first form too, and the records come out the same.
+        assert_eq!(first_form.to_bytes().unwrap()[0], BINARY);
         let again = BatchEvent::from_bytes(&first_form.to_bytes().unwrap()).unwrap();
         assert_eq!(again.rated_records().collect::<Vec<_>>(), first);
         // The charge keeps its scale: 0.1234, -5, 0.
@@ -188,7 +232,35 @@ pub(crate) mod tests {
             .map(|r| r.charge.to_string())
             .collect();
         assert_eq!(charges, ["0.1234", "-5", "0"]);
-        assert!(binary.len() < old_json(&event()).len());
+        assert!(binary.len() < old.len());
+        assert!(old.len() < old_json(&event()).len());
+    }
+
+    /// A direction whose records share their ratesheet rows writes each row once.
+    #[test]
+    fn a_tabled_event_writes_each_ratesheet_row_once() {
+        let mut e = event();
+        let rows = &mut e.directions[0].records;
+        for i in 0..100 {
+            let mut r = row(&format!("r{i}"), Decimal::new(i, 2));
+            if i % 10 == 0 {
+                // A `no_rate` record: no row.
+                (r.prefix, r.destination) = (String::new(), String::new());
+            }
+            rows.push(r);
+        }
+        let tabled = e.to_bytes().unwrap();
+        assert_eq!(BatchEvent::from_bytes(&tabled).unwrap(), e);
+        let destination = b"UK, mobile \"EE\"";
+        let count = |bytes: &[u8]| {
+            bytes
+                .windows(destination.len())
+                .filter(|w| w == destination)
+                .count()
+        };
+        assert_eq!(count(&tabled), 2, "once in each direction's table");
+        assert_eq!(count(&untabled(&e)), 93);
+        assert!(tabled.len() * 4 < untabled(&e).len() * 3);
     }
 
     /// The records of an event read with borrowed text are those read owned, in every form;
@@ -202,6 +274,7 @@ pub(crate) mod tests {
         };
         for bytes in [
             event().to_bytes().unwrap(),
+            untabled(&event()),
             old_json(&event()),
             first_form.to_bytes().unwrap(),
             old_json(&first_form),
@@ -247,8 +320,9 @@ pub(crate) mod tests {
                     (o.start, o.units, o.billable, o.charge)
                 );
                 assert!(matches!(b.a_number.0, std::borrow::Cow::Borrowed(_)));
-                // JSON escapes the destination's quotes; the binary form has nothing to escape.
-                let escaped = bytes[0] != BINARY;
+                // JSON escapes the destination's quotes; the binary forms have nothing to
+                // escape.
+                let escaped = bytes[0] != BINARY && bytes[0] != TABLED;
                 assert_eq!(
                     matches!(b.destination.0, std::borrow::Cow::Owned(_)),
                     escaped,
@@ -262,20 +336,49 @@ pub(crate) mod tests {
 
     #[test]
     fn damaged_events_are_refused() {
-        let binary = event().to_bytes().unwrap();
         assert!(matches!(BatchEvent::from_bytes(&[]), Err(FormError::Empty)));
-        for end in 1..binary.len() {
-            assert!(
-                BatchEvent::from_bytes(&binary[..end]).is_err(),
-                "cut at {end}"
-            );
+        for binary in [event().to_bytes().unwrap(), untabled(&event())] {
+            for end in 1..binary.len() {
+                assert!(
+                    BatchEvent::from_bytes(&binary[..end]).is_err(),
+                    "cut at {end}"
+                );
+                assert!(BatchEvent::borrowed_from_bytes(&binary[..end]).is_err());
+            }
+            let mut longer = binary.clone();
+            longer.extend([0, 0]);
+            assert!(matches!(
+                BatchEvent::from_bytes(&longer),
+                Err(FormError::Trailing(2))
+            ));
         }
-        let mut longer = binary.clone();
-        longer.extend([0, 0]);
-        assert!(matches!(
-            BatchEvent::from_bytes(&longer),
-            Err(FormError::Trailing(2))
-        ));
+        // A record that names a row its direction's table does not have, and a charge
+        // whose scale no decimal has.
+        let one = BatchEvent {
+            directions: vec![RatedDirection {
+                records: vec![row("1", Decimal::new(7, 1))],
+                ..event().directions.remove(1)
+            }],
+            ..event()
+        };
+        let good = one.to_bytes().unwrap();
+        let n = good.len();
+        // The record's last four fields: its row's place 0, billable 120, mantissa 7
+        // (zigzag 14), scale 1.
+        assert_eq!(good[n - 4..], [0, 120, 14, 1][..]);
+        assert_eq!(BatchEvent::from_bytes(&good).unwrap(), one);
+        // (postcard keeps no message of a refusal made while reading.)
+        let mut place = good.clone();
+        place[n - 4] = 1;
+        let mut scale = good.clone();
+        scale[n - 1] = 29;
+        for bad in [place, scale] {
+            assert!(matches!(
+                BatchEvent::from_bytes(&bad),
+                Err(FormError::Binary(_))
+            ));
+            assert!(BatchEvent::borrowed_from_bytes(&bad).is_err());
+        }
         assert!(matches!(
             BatchEvent::from_bytes(b"{\"tx_id\":1}"),
             Err(FormError::Json(_))
@@ -286,10 +389,12 @@ pub(crate) mod tests {
         /// Any bytes after the tag are read or refused, never a panic.
         #[test]
         fn any_bytes_are_read_or_refused(bytes in proptest::collection::vec(any::<u8>(), 0..96)) {
-            let mut value = vec![BINARY];
-            value.extend(bytes);
-            if let Ok(e) = BatchEvent::from_bytes(&value) {
-                prop_assert_eq!(BatchEvent::from_bytes(&e.to_bytes().unwrap()).unwrap(), e);
+            for tag in [BINARY, TABLED] {
+                let mut value = vec![tag];
+                value.extend(&bytes);
+                if let Ok(e) = BatchEvent::from_bytes(&value) {
+                    prop_assert_eq!(BatchEvent::from_bytes(&e.to_bytes().unwrap()).unwrap(), e);
+                }
             }
         }
     }

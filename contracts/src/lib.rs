@@ -25,6 +25,7 @@ pub mod statement;
 mod store;
 pub mod stored;
 pub mod stream;
+mod tabled;
 pub mod usage;
 
 pub use account::{Account, AccountLine};

@@ -182,7 +182,8 @@ pub struct RatedDirection<S = String> {
 pub const BATCH_EVENT: &str = "batch";
 
 /// The event of a committed batch: its counts and its rated records. Its payload is in the
-/// binary form of `binary` ([`BatchEvent::to_bytes`]); blocks written before carry JSON.
+/// tabled form of `tabled` ([`BatchEvent::to_bytes`]); blocks written before carry the
+/// binary form of `binary`, or JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BatchEvent<S = String> {
     /// The transaction.

@@ -1,0 +1,286 @@
+//! The tabled binary form of a batch's event: each direction writes the ratesheet rows its
+//! records were rated by once, in a table, and each record the row's place in it; a charge
+//! is its integer mantissa and scale rather than its text. A direction's records come from
+//! a few rows of one sheet, so a record's prefix and destination (a third of its bytes in
+//! the first binary form) become one byte, in a value that every peer and the orderer hash
+//! several times and every read model decodes (BENCHMARKS.md, issue 13).
+//!
+//! Only events with their records grouped by direction are written this way; an event of
+//! the first form (`records`) keeps the first binary form (`binary`). Both forms read back
+//! to the same [`BatchEvent`], owned or with its text borrowed.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::marker::PhantomData;
+
+use rust_decimal::Decimal;
+use serde::de::{self, DeserializeSeed, SeqAccess, Visitor};
+use serde::ser::{SerializeSeq, SerializeTuple};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use settlement::carrier::CarrierId;
+use settlement::money::Currency;
+use settlement::service::Service;
+
+use crate::usage::{BatchEvent, RatedDirection, RatedRow};
+
+/// The event's fields in the tabled form, borrowed for writing.
+#[derive(Serialize)]
+struct EventOut<'a> {
+    tx_id: &'a str,
+    reporter: CarrierId,
+    counterparty: CarrierId,
+    rejected: &'a BTreeMap<String, u64>,
+    rows: u64,
+    accepted: u64,
+    directions: Vec<DirectionOut<'a>>,
+}
+
+/// A direction with its table of rows: `(payer, payee, service, currency, rows, records)`.
+struct DirectionOut<'a> {
+    dir: &'a RatedDirection,
+    /// The distinct `(prefix, destination)` pairs, in the order the records first use them.
+    table: Vec<(&'a str, &'a str)>,
+    /// Each record's place in `table`.
+    places: Vec<u32>,
+}
+
+impl<'a> DirectionOut<'a> {
+    fn of(dir: &'a RatedDirection) -> Result<Self, TableError> {
+        let mut table = Vec::new();
+        let mut index: HashMap<(&str, &str), u32> = HashMap::new();
+        let mut places = Vec::with_capacity(dir.records.len());
+        for r in &dir.records {
+            let pair = (r.prefix.as_str(), r.destination.as_str());
+            let place = match index.get(&pair) {
+                Some(&p) => p,
+                None => {
+                    let p = u32::try_from(table.len()).map_err(|_| TableError)?;
+                    index.insert(pair, p);
+                    table.push(pair);
+                    p
+                }
+            };
+            places.push(place);
+        }
+        Ok(DirectionOut { dir, table, places })
+    }
+}
+
+/// More distinct ratesheet rows in one direction than a place can number.
+#[derive(Debug, thiserror::Error)]
+#[error("a direction rated by more than 2^32 ratesheet rows")]
+pub struct TableError;
+
+impl Serialize for DirectionOut<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut t = s.serialize_tuple(6)?;
+        t.serialize_element(&self.dir.payer)?;
+        t.serialize_element(&self.dir.payee)?;
+        t.serialize_element(&self.dir.service)?;
+        t.serialize_element(&self.dir.currency)?;
+        t.serialize_element(&self.table)?;
+        t.serialize_element(&RowsOut(self))?;
+        t.end()
+    }
+}
+
+struct RowsOut<'a, 'b>(&'b DirectionOut<'a>);
+
+impl Serialize for RowsOut<'_, '_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let d = self.0;
+        let mut seq = s.serialize_seq(Some(d.dir.records.len()))?;
+        for (r, &place) in d.dir.records.iter().zip(&d.places) {
+            seq.serialize_element(&RowOut(r, place))?;
+        }
+        seq.end()
+    }
+}
+
+/// `(record_id, a_number, b_number, start, units, place, billable, mantissa, scale)`.
+struct RowOut<'a>(&'a RatedRow, u32);
+
+impl Serialize for RowOut<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let r = self.0;
+        let mut t = s.serialize_tuple(9)?;
+        t.serialize_element(&r.record_id)?;
+        t.serialize_element(&r.a_number)?;
+        t.serialize_element(&r.b_number)?;
+        t.serialize_element(&r.start)?;
+        t.serialize_element(&r.units)?;
+        t.serialize_element(&self.1)?;
+        t.serialize_element(&r.billable)?;
+        t.serialize_element(&r.charge.mantissa())?;
+        t.serialize_element(&r.charge.scale())?;
+        t.end()
+    }
+}
+
+/// `event`'s fields in the tabled form, for `postcard` to write; `None` for an event of the
+/// first form, which has no directions to table.
+pub(crate) fn tabled(event: &BatchEvent) -> Result<Option<impl Serialize + '_>, TableError> {
+    if !event.records.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(EventOut {
+        tx_id: &event.tx_id,
+        reporter: event.reporter,
+        counterparty: event.counterparty,
+        rejected: &event.rejected,
+        rows: event.rows,
+        accepted: event.accepted,
+        directions: event
+            .directions
+            .iter()
+            .map(DirectionOut::of)
+            .collect::<Result<_, _>>()?,
+    }))
+}
+
+/// An event read from the tabled form.
+#[derive(Deserialize)]
+#[serde(bound(deserialize = "S: Deserialize<'de> + Clone"))]
+pub(crate) struct EventIn<S> {
+    tx_id: String,
+    reporter: CarrierId,
+    counterparty: CarrierId,
+    rejected: BTreeMap<String, u64>,
+    rows: u64,
+    accepted: u64,
+    directions: Vec<DirectionIn<S>>,
+}
+
+impl<S> EventIn<S> {
+    pub(crate) fn into_event(self) -> BatchEvent<S> {
+        BatchEvent {
+            tx_id: self.tx_id,
+            reporter: self.reporter,
+            counterparty: self.counterparty,
+            rejected: self.rejected,
+            rows: self.rows,
+            accepted: self.accepted,
+            records: Vec::new(),
+            directions: self.directions.into_iter().map(|d| d.0).collect(),
+        }
+    }
+}
+
+struct DirectionIn<S>(RatedDirection<S>);
+
+impl<'de, S: Deserialize<'de> + Clone> Deserialize<'de> for DirectionIn<S> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<S>(PhantomData<S>);
+        impl<'de, S: Deserialize<'de> + Clone> Visitor<'de> for V<S> {
+            type Value = DirectionIn<S>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a direction: (payer, payee, service, currency, rows, records)")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<DirectionIn<S>, A::Error> {
+                let payer = next(&mut seq, "payer")?;
+                let payee = next(&mut seq, "payee")?;
+                let service: Service = next(&mut seq, "service")?;
+                let currency: Option<Currency> = next(&mut seq, "currency")?;
+                let table: Vec<(S, S)> = next(&mut seq, "ratesheet rows")?;
+                let records = seq
+                    .next_element_seed(RowsIn(&table))?
+                    .ok_or_else(|| de::Error::custom("direction has no records"))?;
+                Ok(DirectionIn(RatedDirection {
+                    payer,
+                    payee,
+                    service,
+                    currency,
+                    records,
+                }))
+            }
+        }
+        d.deserialize_tuple(6, V(PhantomData))
+    }
+}
+
+/// The next element of a tuple, or an error naming which one is missing.
+fn next<'de, A: SeqAccess<'de>, T: Deserialize<'de>>(
+    seq: &mut A,
+    what: &'static str,
+) -> Result<T, A::Error> {
+    seq.next_element()?
+        .ok_or_else(|| de::Error::custom(format!("no {what}")))
+}
+
+/// A direction's records, each naming its row of `table`.
+struct RowsIn<'t, S>(&'t [(S, S)]);
+
+impl<'de, S: Deserialize<'de> + Clone> DeserializeSeed<'de> for RowsIn<'_, S> {
+    type Value = Vec<RatedRow<S>>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de, S: Deserialize<'de> + Clone> Visitor<'de> for RowsIn<'_, S> {
+    type Value = Vec<RatedRow<S>>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a direction's records")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        // A length read from the input reserves no more than a batch could hold.
+        let mut rows = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 16));
+        while let Some(row) = seq.next_element_seed(RowIn(self.0))? {
+            rows.push(row);
+        }
+        Ok(rows)
+    }
+}
+
+struct RowIn<'t, S>(&'t [(S, S)]);
+
+impl<'de, S: Deserialize<'de> + Clone> DeserializeSeed<'de> for RowIn<'_, S> {
+    type Value = RatedRow<S>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_tuple(9, self)
+    }
+}
+
+impl<'de, S: Deserialize<'de> + Clone> Visitor<'de> for RowIn<'_, S> {
+    type Value = RatedRow<S>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(
+            "a rated record: (record_id, a_number, b_number, start, units, row, billable, \
+             mantissa, scale)",
+        )
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RatedRow<S>, A::Error> {
+        let record_id = next(&mut seq, "record id")?;
+        let a_number = next(&mut seq, "calling number")?;
+        let b_number = next(&mut seq, "called number")?;
+        let start = next(&mut seq, "start")?;
+        let units = next(&mut seq, "units")?;
+        let place: u32 = next(&mut seq, "ratesheet row")?;
+        let billable = next(&mut seq, "billable units")?;
+        let mantissa: i128 = next(&mut seq, "charge")?;
+        let scale: u32 = next(&mut seq, "charge's scale")?;
+        let (prefix, destination) = usize::try_from(place)
+            .ok()
+            .and_then(|p| self.0.get(p))
+            .cloned()
+            .ok_or_else(|| {
+                de::Error::custom(format!(
+                    "record names ratesheet row {place} of {}",
+                    self.0.len()
+                ))
+            })?;
+        let charge = Decimal::try_from_i128_with_scale(mantissa, scale)
+            .map_err(|e| de::Error::custom(format!("charge {mantissa}e-{scale}: {e}")))?;
+        Ok(RatedRow {
+            record_id,
+            a_number,
+            b_number,
+            start,
+            units,
+            prefix,
+            destination,
+            billable,
+            charge,
+        })
+    }
+}
