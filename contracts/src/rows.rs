@@ -41,13 +41,13 @@ impl<T: Serialize> Serialize for StoredRecord<T> {
     }
 }
 
-/// The next element of a row, or an error naming which one is missing.
-fn next<'de, A: SeqAccess<'de>, T: Deserialize<'de>>(
+/// The next element of a row or tuple, or an error naming which one is missing.
+pub(crate) fn next<'de, A: SeqAccess<'de>, T: Deserialize<'de>>(
     seq: &mut A,
     what: &'static str,
 ) -> Result<T, A::Error> {
     seq.next_element()?
-        .ok_or_else(|| de::Error::custom(format!("row has no {what}")))
+        .ok_or_else(|| de::Error::custom(format!("no {what}")))
 }
 
 /// Refuses a row with more elements than its form has.

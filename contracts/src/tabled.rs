@@ -21,6 +21,7 @@ use settlement::carrier::CarrierId;
 use settlement::money::Currency;
 use settlement::service::Service;
 
+use crate::rows::next;
 use crate::usage::{BatchEvent, RatedDirection, RatedRow};
 
 /// The event's fields in the tabled form, borrowed for writing.
@@ -196,15 +197,6 @@ impl<'de, S: Deserialize<'de> + Clone> Deserialize<'de> for DirectionIn<S> {
         }
         d.deserialize_tuple(6, V(PhantomData))
     }
-}
-
-/// The next element of a tuple, or an error naming which one is missing.
-fn next<'de, A: SeqAccess<'de>, T: Deserialize<'de>>(
-    seq: &mut A,
-    what: &'static str,
-) -> Result<T, A::Error> {
-    seq.next_element()?
-        .ok_or_else(|| de::Error::custom(format!("no {what}")))
 }
 
 /// A direction's records, each naming its row of `table`.
