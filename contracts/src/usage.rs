@@ -260,6 +260,10 @@ pub struct BatchSummary {
 /// A row as the reader judged it: the record's id and usage, or why it was rejected.
 type Judged = Result<(String, settlement::cdr::Usage), RejectReason>;
 
+/// The most rows a batch's parsed rows are sized for before its first row (about 10 MB): a
+/// client's batch is 10,000 rows by default, and a larger one grows from here.
+const PARSED_ROOM: usize = 1 << 16;
+
 /// A direction's running totals within a batch.
 #[derive(Debug, Default)]
 struct Running {
@@ -332,9 +336,10 @@ pub async fn submit(
     // First the rows, then one read for every id the batch could accept: the `duplicate`
     // rule across batches costs one round trip to the world state per batch, not per record.
     // Sized from the batch's lines (its header and rows, at most), so that it does not grow
-    // by copying itself as the rows come.
+    // by copying itself as the rows come; a body of blank lines reserves no more than
+    // `PARSED_ROOM` rows.
     let lines = memchr::memchr_iter(b'\n', &csv).count() + 1;
-    let mut parsed: Vec<(u64, Judged)> = Vec::with_capacity(lines);
+    let mut parsed: Vec<(u64, Judged)> = Vec::with_capacity(lines.min(PARSED_ROOM));
     while let Some(row) = reader
         .next_row()
         .map_err(|e| ContractError::refused(format!("CDR batch unreadable: {e}")))?

@@ -20,6 +20,7 @@ pub fn data_hash(data: &BlockData) -> Vec<u8> {
     let mut prefix = Vec::with_capacity(16);
     for envelope in &data.envelopes {
         prefix.clear();
+        // Field 1 of `BlockData`, `envelopes` (the tests pin the whole encoding).
         prost::encoding::encode_key(1, WireType::LengthDelimited, &mut prefix);
         prost::encoding::encode_varint(envelope.len() as u64, &mut prefix);
         hash.update(&prefix);
