@@ -48,7 +48,9 @@ struct DirectionOut<'a> {
 impl<'a> DirectionOut<'a> {
     fn of(dir: &'a RatedDirection) -> Result<Self, TableError> {
         let mut table = Vec::new();
-        let mut index: HashMap<(&str, &str), u32> = HashMap::new();
+        // Looked up once a record on each peer: foldhash rather than SipHash, seeded at
+        // random, over rows of a sheet both carriers accepted.
+        let mut index: HashMap<(&str, &str), u32, foldhash::fast::RandomState> = HashMap::default();
         let mut places = Vec::with_capacity(dir.records.len());
         for r in &dir.records {
             let pair = (r.prefix.as_str(), r.destination.as_str());
