@@ -2,7 +2,9 @@
 //! numbers and types of `proto/ledger.proto`), so peers of different builds agree on
 //! hashes and signatures.
 
-use ledger::proto::{BlockHeader, Envelope, Header, KvRead, SerializedIdentity, TxType, Version};
+use ledger::proto::{
+    BlockHeader, Envelope, Header, KvRead, NsRwSet, SerializedIdentity, TxType, Version,
+};
 use prost::Message;
 
 #[test]
@@ -44,6 +46,14 @@ fn messages_encode_to_the_documented_bytes() {
         signature: vec![3],
     };
     assert_eq!(hex::encode(env.encode_to_vec()), "0a020102120103");
+    let ns = NsRwSet {
+        namespace: "n".into(),
+        claims: vec!["a".into(), "b".into()],
+        unclaimed: vec!["c".into()],
+        ..NsRwSet::default()
+    };
+    // 0a 01 "n" | 2a 01 "a" | 2a 01 "b" | 32 01 "c"
+    assert_eq!(hex::encode(ns.encode_to_vec()), "0a016e2a01612a0162320163");
 }
 
 #[test]
