@@ -222,6 +222,13 @@ fn nano(charge: Decimal) -> Result<i64, ReadModelError> {
         .ok_or_else(|| ReadModelError::Range(charge.to_string()))
 }
 
+/// A sum of charges in billionths (`nano`) as a charge, without trailing zeros.
+fn from_nano(nanos: i128) -> Result<Decimal, ReadModelError> {
+    Decimal::try_from_i128_with_scale(nanos, 9)
+        .map(|d| d.normalize())
+        .map_err(|e| ReadModelError::Corrupt(e.to_string()))
+}
+
 /// One peer's read model.
 #[derive(Clone)]
 pub struct ReadModel {

@@ -17,7 +17,6 @@ use std::sync::Arc;
 use ledger::audit::{StoredTx, block_transactions};
 use ledger::ledger::ChannelLedger;
 use ledger::validate::ValidationCode;
-use rust_decimal::Decimal;
 use settlement::carrier::CarrierId;
 use settlement::deal::progress::Traffic;
 use settlement::money::Currency;
@@ -25,7 +24,8 @@ use settlement::service::Service;
 
 use super::views::{DailyTraffic, day_text, sort_daily};
 use super::{
-    Batch, Days, Db, Direction, ReadModel, ReadModelError, Sums, Val, for_sqlite, nano, to_i64,
+    Batch, Days, Db, Direction, ReadModel, ReadModelError, Sums, Val, for_sqlite, from_nano, nano,
+    to_i64,
 };
 use crate::CLEARING;
 use crate::usage::{BATCH_EVENT, BatchEvent, RatedRecord};
@@ -277,7 +277,7 @@ impl ReadModel {
                     reporter,
                     records: count(t.records)?,
                     units: count(t.units)?,
-                    charge: Decimal::new(t.charge_nano, 9).normalize(),
+                    charge: from_nano(i128::from(t.charge_nano))?,
                     currency: d.currency_text(),
                 });
             }
@@ -409,6 +409,7 @@ mod tests {
     use super::*;
     use crate::binary::tests::row;
     use crate::usage::RatedDirection;
+    use rust_decimal::Decimal;
 
     fn carrier(name: &str) -> CarrierId {
         CarrierId::parse(name).unwrap()

@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use settlement::carrier::CarrierId;
 
-use super::{ReadModel, ReadModelError, Val};
+use super::{ReadModel, ReadModelError, Val, from_nano};
 use crate::deal::DealRecord;
 use crate::dispute::DisputeRecord;
 use crate::payment::PaymentRecord;
@@ -486,9 +486,7 @@ fn daily_rows(rows: &[Vec<String>]) -> Result<Vec<DailyTraffic>, ReadModelError>
                 currency: r[5].clone(),
                 records: int(&r[6])?,
                 units: int(&r[7])?,
-                charge: Decimal::try_from_i128_with_scale(nanos, 9)
-                    .map_err(|e| ReadModelError::Corrupt(e.to_string()))?
-                    .normalize(),
+                charge: from_nano(nanos)?,
             })
         })
         .collect()
