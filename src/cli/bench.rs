@@ -321,17 +321,17 @@ async fn clearing(a: ClearingArgs) -> anyhow::Result<u8> {
             submit_timed(ca, fa, &dir, &a),
             submit_timed(cb, fb, &dir, &a)
         )?;
-        for (c, (r, secs)) in [(ca, &ra), (cb, &rb)] {
-            report_file(c, r, *secs);
+        // The CPU is this process's: only the two files' together means anything.
+        for (c, (r, lap)) in [(ca, &ra), (cb, &rb)] {
+            report_file(c, r, lap.secs);
         }
         report("both files at once", ra.0.rows + rb.0.rows, whole.secs());
-        report_cpu(&whole);
+        report_cpu(&whole.lap());
     } else {
         for (c, file) in files {
-            let phase = Stopwatch::start();
-            let (r, secs) = submit_timed(c, file, &dir, &a).await?;
-            report_file(c, &r, secs);
-            report_cpu(&phase);
+            let (r, lap) = submit_timed(c, file, &dir, &a).await?;
+            report_file(c, &r, lap.secs);
+            report_cpu(&lap);
         }
     }
     let mut total = whole.secs();
@@ -347,12 +347,12 @@ async fn clearing(a: ClearingArgs) -> anyhow::Result<u8> {
             },
         )
         .await?;
-    let secs = statement.secs();
-    total += secs;
-    report("issue the statement", rows, secs);
+    let statement = statement.lap();
+    total += statement.secs;
+    report("issue the statement", rows, statement.secs);
     report_cpu(&statement);
     report("end to end (submissions and statement)", rows, total);
-    report_cpu(&whole);
+    report_cpu(&whole.lap());
     println!(
         "clearing / offline engine: {:.3} (end to end {:.0} against {:.0} records/s)",
         offline / total,
@@ -365,14 +365,15 @@ async fn clearing(a: ClearingArgs) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-/// One carrier's file through `cdr submit` (rejects beside the data), and its seconds.
+/// One carrier's file through `cdr submit` (rejects beside the data), and its wall time and
+/// this process's CPU.
 async fn submit_timed(
     c: &contracts::client::Clearing,
     file: &Path,
     dir: &Path,
     a: &ClearingArgs,
-) -> anyhow::Result<(ingest::SubmitReport, f64)> {
-    let t = Instant::now();
+) -> anyhow::Result<(ingest::SubmitReport, Lap)> {
+    let watch = Stopwatch::start();
     let rejects = dir.join(format!("{}.rejects.csv", c.me()));
     let r = super::cdr::submit(
         c,
@@ -383,7 +384,7 @@ async fn submit_timed(
         a.concurrency,
     )
     .await?;
-    Ok((r, t.elapsed().as_secs_f64()))
+    Ok((r, watch.lap()))
 }
 
 fn report_file(c: &contracts::client::Clearing, r: &ingest::SubmitReport, secs: f64) {
@@ -422,14 +423,28 @@ impl Stopwatch {
     pub(super) fn cpu(&self) -> Option<f64> {
         Some(cpu_seconds()? - self.cpu?)
     }
+
+    /// The wall time and CPU so far, taken together.
+    pub(super) fn lap(&self) -> Lap {
+        Lap {
+            secs: self.secs(),
+            cpu: self.cpu(),
+        }
+    }
 }
 
-/// The CPU a phase used so far and how many cores that kept busy on average: what says
-/// whether a phase is short of CPU or waits. With `--nodes` the nodes are other processes,
-/// not counted here.
-fn report_cpu(phase: &Stopwatch) {
-    if let Some(cpu) = phase.cpu() {
-        let busy = cpu / phase.secs();
+/// A phase's wall time and this process's CPU over it.
+pub(super) struct Lap {
+    secs: f64,
+    cpu: Option<f64>,
+}
+
+/// The CPU a phase used and how many cores that kept busy on average: what says whether a
+/// phase is short of CPU or waits. With `--nodes` the nodes are other processes, not
+/// counted here.
+fn report_cpu(lap: &Lap) {
+    if let Some(cpu) = lap.cpu {
+        let busy = cpu / lap.secs;
         println!("  CPU of this process: {cpu:.2} s, {busy:.2} cores busy");
     }
 }
