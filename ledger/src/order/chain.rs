@@ -24,6 +24,10 @@ use crate::tx::MAX_SKEW_MS;
 #[derive(Clone, Debug, Default)]
 struct Tip {
     height: u64,
+    /// The block last appended (number `height - 1`), as stored: delivered from memory to
+    /// every stream that is caught up, instead of read back from the store once per peer.
+    /// Its envelopes are shared, not copied.
+    last: Option<Arc<Block>>,
     /// Set once when the ordering task stops on an error; nothing is cut after it.
     failure: Option<String>,
 }
@@ -66,6 +70,7 @@ impl Chain {
         let state = ChannelState::new(cfg)?;
         let (tip, _) = watch::channel(Tip {
             height: store.height(),
+            last: None,
             failure: None,
         });
         Ok(Chain {
@@ -153,7 +158,10 @@ impl Chain {
         store
             .append(&block)
             .map_err(|e| format!("cannot write block {n} of `{}`: {e}", self.name))?;
-        self.tip.send_modify(|t| t.height = n + 1);
+        self.tip.send_modify(|t| {
+            t.height = n + 1;
+            t.last = Some(Arc::new(block));
+        });
         Ok(())
     }
 
@@ -166,13 +174,20 @@ impl Chain {
         tokio::spawn(async move {
             let mut next = from;
             loop {
-                let Tip { height, failure } = tip.borrow_and_update().clone();
+                let Tip {
+                    height,
+                    last,
+                    failure,
+                } = tip.borrow_and_update().clone();
                 while next < height {
-                    let block = ch
-                        .store
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .block(next);
+                    let block = match &last {
+                        Some(b) if next + 1 == height => Ok(Block::clone(b)),
+                        _ => ch
+                            .store
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .block(next),
+                    };
                     let failed = block.is_err();
                     let item = block.map_err(|e| {
                         OrderError::Unavailable(format!("block {next} of `{}`: {e}", ch.name))
