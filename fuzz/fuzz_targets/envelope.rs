@@ -18,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
             ..BlockHeader::default()
         }),
         data: Some(BlockData {
-            envelopes: vec![data.to_vec()],
+            envelopes: vec![data.to_vec().into()],
         }),
         metadata: Some(BlockMetadata {
             orderer_signature: None,
@@ -28,7 +28,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let _ = block_update(&stored);
     for tx in ledger::audit::block_transactions(&stored) {
-        for ns in tx.rwset.iter().flat_map(|r| &r.ns_rwsets) {
+        for ns in tx.written.iter().flat_map(|r| &r.ns_rwsets) {
             let _ = tx.writes(&ns.namespace).count();
         }
     }

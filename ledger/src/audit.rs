@@ -11,7 +11,7 @@ use openssl::x509::X509;
 use prost::Message;
 
 use crate::proto::view::EndorserTransactionView;
-use crate::proto::{Block, ContractEvent, Proposal, ProposalResponsePayload, TxRwSet, TxType};
+use crate::proto::{Block, ContractEvent, KvWrite, TxType};
 use crate::validate::{ValidationCode, stored_transactions, takes_effect};
 
 /// One transaction of a block as an auditor sees it.
@@ -44,8 +44,53 @@ pub struct StoredTx {
     /// committed the block, so that anything derived from the event stream can be rebuilt
     /// from the block store.
     pub events: Vec<ContractEvent>,
-    /// The read-write set, only for a valid contract transaction.
-    pub rwset: Option<TxRwSet>,
+    /// The read-write set's writes, only for a valid contract transaction.
+    pub written: Option<TxWrites>,
+}
+
+/// What an audit reads of a `Proposal`: its contract and function. Its arguments (a CDR
+/// batch is a megabyte) are skipped, not copied.
+#[derive(Clone, PartialEq, prost::Message)]
+struct ProposalHead {
+    /// `Proposal.contract`.
+    #[prost(string, tag = "2")]
+    contract: String,
+    /// `Proposal.function`.
+    #[prost(string, tag = "3")]
+    function: String,
+}
+
+/// What an audit reads of a `ProposalResponsePayload`: the writes and the events.
+#[derive(Clone, PartialEq, prost::Message)]
+struct ResponseWrites {
+    /// `ProposalResponsePayload.results`, its writes.
+    #[prost(message, optional, tag = "2")]
+    results: Option<TxWrites>,
+    /// `ProposalResponsePayload.events`.
+    #[prost(message, repeated, tag = "3")]
+    events: Vec<ContractEvent>,
+}
+
+/// A `TxRwSet` as an audit reads it: each namespace's writes. Reads, range queries and
+/// claims (a key a record, for a CDR batch) are what validation judged; they are skipped
+/// here, not decoded. The fields kept decode exactly as the whole message's do: prost
+/// skips a field it does not know.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct TxWrites {
+    /// `TxRwSet.ns_rwsets`, each with its writes only.
+    #[prost(message, repeated, tag = "1")]
+    pub ns_rwsets: Vec<NsWrites>,
+}
+
+/// A `NsRwSet`'s namespace and writes.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct NsWrites {
+    /// `NsRwSet.namespace`.
+    #[prost(string, tag = "1")]
+    pub namespace: String,
+    /// `NsRwSet.writes`, in the order made.
+    #[prost(message, repeated, tag = "4")]
+    pub writes: Vec<KvWrite>,
 }
 
 impl StoredTx {
@@ -53,7 +98,7 @@ impl StoredTx {
     /// each key), in order, with their values (none for a delete): what the commit applied
     /// for it.
     pub fn writes(&self, namespace: &str) -> impl Iterator<Item = (&str, Option<&[u8]>)> {
-        self.rwset
+        self.written
             .iter()
             .flat_map(|r| &r.ns_rwsets)
             .filter(move |ns| ns.namespace == namespace)
@@ -81,16 +126,17 @@ pub fn block_transactions(block: &Block) -> Vec<StoredTx> {
             let org = creator.map(|c| c.msp_id.clone()).unwrap_or_default();
             let proposal = tx
                 .as_ref()
-                .and_then(|t| Proposal::decode(t.proposal_bytes).ok());
+                .and_then(|t| ProposalHead::decode(t.proposal_bytes).ok());
+            // Only a valid transaction's: validation decoded the whole of it.
             let response = tx
                 .filter(|_| code == ValidationCode::Valid)
-                .and_then(|t| ProposalResponsePayload::decode(t.response_payload).ok());
+                .and_then(|t| ResponseWrites::decode(t.response_payload).ok());
             // A configuration transaction has no read-write set; what the commit applies
             // for it is the configuration (`validate::block_update`).
             let config = header
                 .as_ref()
                 .is_some_and(|h| h.tx_type == TxType::Config as i32);
-            let (events, rwset) = match response {
+            let (events, written) = match response {
                 Some(r) => (r.events, r.results.filter(|_| !config)),
                 None => (Vec::new(), None),
             };
@@ -109,7 +155,7 @@ pub fn block_transactions(block: &Block) -> Vec<StoredTx> {
                     function,
                 },
                 events,
-                rwset,
+                written,
             }
         })
         .collect()
@@ -156,9 +202,88 @@ fn parse_common_name(pem: &[u8]) -> String {
 pub(crate) mod tests {
     use super::*;
     use crate::proto::{
-        BlockData, BlockHeader, BlockMetadata, EndorserTransaction, Envelope, Header, KvWrite,
-        NsRwSet, Payload,
+        BlockData, BlockHeader, BlockMetadata, EndorserTransaction, Envelope, Header, KvRead,
+        NsRwSet, Payload, Proposal, ProposalResponsePayload, RangeQueryInfo, Response, TxRwSet,
+        Version,
     };
+
+    /// The audit's partial messages read exactly the fields they keep, from messages that
+    /// carry every other field too (a batch's arguments, reads, range queries, claims).
+    #[test]
+    fn partial_messages_read_what_the_whole_ones_read() {
+        let proposal = Proposal {
+            channel: "c".into(),
+            contract: "clearing".into(),
+            function: "usage.submit".into(),
+            args: vec![vec![b'x'; 5000], b"alpha".to_vec()],
+            nonce: vec![1; 24],
+            timestamp_ms: 7,
+            tx_id: "t".into(),
+            ..Proposal::default()
+        }
+        .encode_to_vec();
+        let head = ProposalHead::decode(proposal.as_slice()).unwrap();
+        assert_eq!(
+            (head.contract.as_str(), head.function.as_str()),
+            ("clearing", "usage.submit")
+        );
+
+        let ns = |name: &str, writes: Vec<KvWrite>| NsRwSet {
+            namespace: name.into(),
+            reads: vec![KvRead {
+                key: "r".into(),
+                version: Some(Version {
+                    block_num: 3,
+                    tx_num: 1,
+                }),
+            }],
+            range_queries: vec![RangeQueryInfo {
+                start_key: "a".into(),
+                end_key: "b".into(),
+                reads_hash: vec![9; 32],
+                ..RangeQueryInfo::default()
+            }],
+            writes,
+            claims: (0..100)
+                .map(|i| format!("seen\u{0}alpha\u{0}A{i}"))
+                .collect(),
+            unclaimed: vec!["u".into()],
+        };
+        let whole = ProposalResponsePayload {
+            proposal_hash: vec![5; 32],
+            results: Some(TxRwSet {
+                ns_rwsets: vec![
+                    ns("kv", vec![write("a", Some("1")), write("b", None)]),
+                    ns("other", vec![write("c", Some("2"))]),
+                ],
+            }),
+            events: vec![ContractEvent {
+                contract: "kv".into(),
+                name: "put".into(),
+                payload: vec![4; 300],
+            }],
+            response: Some(Response {
+                status: 200,
+                payload: b"ok".to_vec(),
+                ..Response::default()
+            }),
+        };
+        let read = ResponseWrites::decode(whole.encode_to_vec().as_slice()).unwrap();
+        assert_eq!(read.events, whole.events);
+        let kept: Vec<(&str, &[KvWrite])> = whole
+            .results
+            .iter()
+            .flat_map(|r| &r.ns_rwsets)
+            .map(|n| (n.namespace.as_str(), n.writes.as_slice()))
+            .collect();
+        let got: Vec<(&str, &[KvWrite])> = read
+            .results
+            .iter()
+            .flat_map(|r| &r.ns_rwsets)
+            .map(|n| (n.namespace.as_str(), n.writes.as_slice()))
+            .collect();
+        assert_eq!((got.len(), got), (2, kept));
+    }
 
     fn write(key: &str, value: Option<&str>) -> KvWrite {
         KvWrite {
@@ -233,9 +358,9 @@ pub(crate) mod tests {
             header: Some(BlockHeader::default()),
             data: Some(BlockData {
                 envelopes: vec![
-                    envelope("t1", writes.clone()),
-                    envelope("t2", writes),
-                    b"not an envelope".to_vec(),
+                    envelope("t1", writes.clone()).into(),
+                    envelope("t2", writes).into(),
+                    bytes::Bytes::from_static(b"not an envelope"),
                 ],
             }),
             metadata: Some(BlockMetadata {
@@ -274,12 +399,12 @@ pub(crate) mod tests {
             (invalid.audit.tx_id.as_str(), invalid.audit.code),
             ("t2", ValidationCode::MvccReadConflict)
         );
-        assert!(invalid.events.is_empty() && invalid.rwset.is_none());
+        assert!(invalid.events.is_empty() && invalid.written.is_none());
         assert_eq!(invalid.writes("kv").count(), 0);
         // Bytes that are no envelope: their place and verdict, nothing else.
         let garbage = &txs[2];
         assert_eq!(garbage.audit.index, 2);
-        assert!(garbage.audit.tx_id.is_empty() && garbage.rwset.is_none());
+        assert!(garbage.audit.tx_id.is_empty() && garbage.written.is_none());
     }
 
     #[test]
@@ -305,7 +430,7 @@ pub(crate) mod tests {
                 envelopes: creators
                     .iter()
                     .enumerate()
-                    .map(|(i, c)| envelope_by(&format!("t{i}"), Vec::new(), c.clone()))
+                    .map(|(i, c)| envelope_by(&format!("t{i}"), Vec::new(), c.clone()).into())
                     .collect(),
             }),
             metadata: None,

@@ -1,5 +1,6 @@
 //! Building blocks and checking their hashes and orderer signature.
 
+use bytes::Bytes;
 use prost::Message;
 use prost::encoding::WireType;
 
@@ -36,7 +37,9 @@ pub fn new_block(
     envelopes: Vec<Vec<u8>>,
     orderer: &SigningIdentity,
 ) -> Result<Block, IdentityError> {
-    let data = BlockData { envelopes };
+    let data = BlockData {
+        envelopes: envelopes.into_iter().map(Bytes::from).collect(),
+    };
     let header = BlockHeader {
         number,
         previous_hash,
@@ -160,7 +163,7 @@ mod tests {
         fn data_hash_is_the_hash_of_the_encoded_data(
             envelopes in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..600), 0..6)
         ) {
-            let data = BlockData { envelopes };
+            let data = BlockData { envelopes: envelopes.into_iter().map(Bytes::from).collect() };
             prop_assert_eq!(data_hash(&data), sha256(&data.encode_to_vec()));
         }
     }
@@ -168,7 +171,7 @@ mod tests {
     #[test]
     fn data_hash_of_a_large_envelope_is_the_hash_of_the_encoded_data() {
         let data = BlockData {
-            envelopes: vec![vec![7; 3 << 20], Vec::new(), vec![1, 2, 3]],
+            envelopes: vec![vec![7; 3 << 20].into(), Bytes::new(), vec![1, 2, 3].into()],
         };
         assert_eq!(data_hash(&data), sha256(&data.encode_to_vec()));
     }

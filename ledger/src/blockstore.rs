@@ -323,7 +323,8 @@ impl BlockStore {
             })?;
         let mut buf = vec![0u8; size];
         self.data.read_exact_at(&mut buf, at).map_err(io(&path))?;
-        Block::decode(buf.as_slice()).map_err(|e| BlockStoreError::Corrupt {
+        // Decoded from a `Bytes`, the envelopes share the buffer instead of being copied.
+        Block::decode(bytes::Bytes::from(buf)).map_err(|e| BlockStoreError::Corrupt {
             path: path.display().to_string(),
             reason: format!("block {n} does not decode: {e}"),
         })
@@ -581,7 +582,7 @@ mod tests {
         (0..n)
             .map(|number| {
                 let data = crate::proto::BlockData {
-                    envelopes: vec![vec![number as u8; 40]],
+                    envelopes: vec![vec![number as u8; 40].into()],
                 };
                 let header = crate::proto::BlockHeader {
                     number,

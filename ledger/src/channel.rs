@@ -312,7 +312,7 @@ pub fn created_genesis_block(
 
 /// The configuration carried by a genesis block.
 pub fn genesis_config(block: &Block) -> Option<ChannelConfig> {
-    let env = Envelope::decode(block.data.as_ref()?.envelopes.first()?.as_slice()).ok()?;
+    let env = Envelope::decode(block.data.as_ref()?.envelopes.first()?.as_ref()).ok()?;
     let payload = Payload::decode(env.payload.as_slice()).ok()?;
     let update = ConfigUpdateEnvelope::decode(payload.data.as_slice()).ok()?;
     ChannelConfig::decode(update.config_bytes.as_slice()).ok()

@@ -476,9 +476,11 @@ pub struct BlockHeader {
 /// The ordered transactions.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct BlockData {
-    /// Encoded envelopes.
-    #[prost(bytes = "vec", repeated, tag = "1")]
-    pub envelopes: Vec<Vec<u8>>,
+    /// Encoded envelopes. A block decoded from a [`bytes::Bytes`] (as the block store and
+    /// the delivery streams decode it) shares their bytes with the buffer instead of copying
+    /// each envelope twice, as prost does into a `Vec<u8>`.
+    #[prost(bytes = "bytes", repeated, tag = "1")]
+    pub envelopes: Vec<bytes::Bytes>,
 }
 
 /// What is added to a block after the header: the orderer's signature, the peer's flags.

@@ -974,7 +974,7 @@ mod tests {
                 ..BlockHeader::default()
             }),
             data: Some(BlockData {
-                envelopes: vec![crate::audit::tests::envelope_by("t", writes, None)],
+                envelopes: vec![crate::audit::tests::envelope_by("t", writes, None).into()],
             }),
             metadata: Some(BlockMetadata {
                 orderer_signature: None,

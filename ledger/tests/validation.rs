@@ -866,7 +866,7 @@ async fn a_block_not_signed_by_the_orderer_is_refused_whole() {
         .as_mut()
         .unwrap()
         .envelopes
-        .push(vec![1, 2, 3]);
+        .push(vec![1, 2, 3].into());
     assert!(la.commit(tampered).await.is_err());
     assert_eq!(la.height(), 1);
 }

@@ -328,8 +328,10 @@ async fn a_peer_whose_applied_blocks_were_rewritten_refuses_to_start() {
     rewrite_blocks(&path, |n, block| {
         if n == 1 {
             let env = &mut block.data.as_mut().unwrap().envelopes[0];
-            let last = env.len() - 1;
-            env[last] ^= 0x01;
+            let mut flipped = env.to_vec();
+            let last = flipped.len() - 1;
+            flipped[last] ^= 0x01;
+            *env = flipped.into();
         }
     });
     let err = Network::open(dir.path(), common::contracts())

@@ -468,7 +468,7 @@ impl OrderingService for RemoteOrderer {
             let mut next = from;
             loop {
                 let item = match stream.message().await {
-                    Ok(Some(b)) => Block::decode(b.data.as_slice()).map_err(|e| {
+                    Ok(Some(b)) => Block::decode(prost::bytes::Bytes::from(b.data)).map_err(|e| {
                         OrderError::Malformed(format!("block {next} of `{channel}`: {e}"))
                     }),
                     // The server never ends a stream while it runs: an end is a break.

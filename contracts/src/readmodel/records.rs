@@ -512,7 +512,7 @@ mod tests {
                     name: name.into(),
                     payload,
                 }],
-                rwset: None,
+                written: None,
             };
             self.blocks[channel]
                 .0

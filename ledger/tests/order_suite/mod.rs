@@ -111,7 +111,7 @@ pub fn tags(block: &Block) -> Vec<u8> {
         .iter()
         .flat_map(|d| &d.envelopes)
         .map(|e| {
-            Payload::decode(Envelope::decode(e.as_slice()).unwrap().payload.as_slice())
+            Payload::decode(Envelope::decode(e.as_ref()).unwrap().payload.as_slice())
                 .unwrap()
                 .data[0]
         })
