@@ -4,7 +4,7 @@
 //! and the borrowing views of `ledger::proto::view` must decode exactly what prost does.
 #![no_main]
 
-use ledger::proto::view::{EndorserTransactionView, EnvelopeView, PayloadView};
+use ledger::proto::view::{EndorserTransactionView, EnvelopeView, PayloadView, ProposalView};
 use ledger::proto::*;
 use libfuzzer_sys::fuzz_target;
 use prost::Message;
@@ -50,7 +50,13 @@ fuzz_target!(|data: &[u8]| {
                     .map(|v| v.to_message()),
             );
         }
-        4 => round_trip::<Proposal>(bytes),
+        4 => {
+            round_trip::<Proposal>(bytes);
+            agree(
+                bytes,
+                ProposalView::decode(bytes).ok().map(|v| v.to_message()),
+            );
+        }
         5 => round_trip::<SignedProposal>(bytes),
         6 => round_trip::<ProposalResponsePayload>(bytes),
         7 => round_trip::<ProposalResponse>(bytes),

@@ -13,9 +13,8 @@ use crate::identity::{IdentityError, OwnEndorsements, SigningIdentity};
 use crate::ledger::{ChannelLedger, LedgerError};
 use crate::order::OrderingService;
 use crate::policy::Policy;
-use crate::proto::{
-    Block, Proposal, ProposalResponse, ProposalResponsePayload, Response, SignedProposal,
-};
+use crate::proto::view::ProposalView;
+use crate::proto::{Block, ProposalResponse, ProposalResponsePayload, Response, SignedProposal};
 use crate::state::{StateError, WorldState};
 use crate::system::lifecycle::{LIFECYCLE, Lifecycle};
 use crate::system::query::{self, QUERY};
@@ -279,18 +278,19 @@ impl Peer {
     /// Checks a signed proposal and its creator; returns it decoded with its ledger, and
     /// the digest of its bytes: what the creator signed, and the proposal hash a response
     /// names.
-    fn check_proposal(
+    fn check_proposal<'a>(
         &self,
-        sp: &SignedProposal,
-    ) -> Result<(Proposal, Creator, Arc<ChannelLedger>, Digest), EndorseError> {
-        let p = Proposal::decode(sp.proposal_bytes.as_slice())
+        sp: &'a SignedProposal,
+    ) -> Result<(ProposalView<'a>, Creator, Arc<ChannelLedger>, Digest), EndorseError> {
+        // Its arguments stay in `sp` until the contract is invoked with a copy of them.
+        let p = ProposalView::decode(sp.proposal_bytes.as_slice())
             .map_err(|e| EndorseError::Malformed(e.to_string()))?;
         let ledger = self.channel_ledger(&p.channel)?;
         let creator = p
             .creator
             .as_ref()
             .ok_or_else(|| EndorseError::Malformed("no creator".into()))?;
-        if crate::tx::tx_id(&p.nonce, &creator.encode_to_vec()) != p.tx_id {
+        if crate::tx::tx_id(p.nonce, &creator.encode_to_vec()) != p.tx_id {
             return Err(EndorseError::BadTxId(p.tx_id));
         }
         let skew_ms = crate::tx::now_ms().abs_diff(p.timestamp_ms);
@@ -321,7 +321,7 @@ impl Peer {
     /// Runs the proposal's function with `args`, its arguments taken out of it.
     async fn simulate(
         &self,
-        p: &Proposal,
+        p: &ProposalView<'_>,
         args: Vec<Vec<u8>>,
         creator: Creator,
         ledger: &ChannelLedger,
@@ -375,7 +375,7 @@ impl Peer {
 
     /// Endorses a proposal: checks it, simulates the contract and signs the result.
     pub async fn endorse(&self, sp: &SignedProposal) -> Result<ProposalResponse, EndorseError> {
-        let (mut p, creator, ledger, proposal_hash) = self.check_proposal(sp)?;
+        let (p, creator, ledger, proposal_hash) = self.check_proposal(sp)?;
         if ledger.tx(&p.tx_id).is_some_and(|l| l.code.claims_tx_id()) {
             return Err(EndorseError::Duplicate(p.tx_id));
         }
@@ -386,7 +386,7 @@ impl Peer {
                 what: "defined",
             });
         }
-        let args = std::mem::take(&mut p.args);
+        let args = p.args_owned();
         let mut payload = self.simulate(&p, args, creator, &ledger).await?;
         payload.proposal_hash = proposal_hash.as_bytes().to_vec();
         let payload = payload.encode_to_vec();
@@ -401,7 +401,7 @@ impl Peer {
     /// Runs a query: the contract's answer without endorsement or commit, or the query
     /// system contract's.
     pub async fn evaluate(&self, sp: &SignedProposal) -> Result<Vec<u8>, EndorseError> {
-        let (mut p, creator, ledger, _) = self.check_proposal(sp)?;
+        let (p, creator, ledger, _) = self.check_proposal(sp)?;
         if p.contract == QUERY {
             return query::query(&ledger, &p.function, &p.args).map_err(|message| {
                 EndorseError::Contract {
@@ -411,7 +411,7 @@ impl Peer {
                 }
             });
         }
-        let args = std::mem::take(&mut p.args);
+        let args = p.args_owned();
         let payload = self.simulate(&p, args, creator, &ledger).await?;
         Ok(payload.response.map(|r| r.payload).unwrap_or_default())
     }

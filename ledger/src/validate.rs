@@ -14,9 +14,9 @@ use crate::channel::{CONFIG_KEY, CONFIG_NAMESPACE, ChannelState};
 use crate::crypto::{Digest, Sha256Stream};
 use crate::identity::{OwnEndorsements, Principal, Role};
 use crate::policy::Policy;
-use crate::proto::view::{EndorserTransactionView, EnvelopeView, PayloadView};
+use crate::proto::view::{EndorserTransactionView, EnvelopeView, PayloadView, ProposalView};
 use crate::proto::{
-    Block, ChannelConfig, ConfigUpdateEnvelope, ContractEvent, Header, KvWrite, Proposal,
+    Block, ChannelConfig, ConfigUpdateEnvelope, ContractEvent, Header, KvWrite,
     ProposalResponsePayload, TxRwSet, TxType, Version,
 };
 use crate::reads::ReadsDigest;
@@ -677,7 +677,8 @@ fn check_endorser(
 ) -> Result<Checked, ValidationCode> {
     use ValidationCode::*;
     let tx = EndorserTransactionView::decode(data).map_err(|_| BadPayload)?;
-    let proposal = Proposal::decode(tx.proposal_bytes).map_err(|_| BadPayload)?;
+    // Its arguments are not read here: they stay in the block.
+    let proposal = ProposalView::decode(tx.proposal_bytes).map_err(|_| BadPayload)?;
     if proposal.tx_id != header.tx_id
         || proposal.creator != header.creator
         || proposal.channel != header.channel
@@ -690,7 +691,7 @@ fn check_endorser(
         .as_ref()
         .map(Message::encode_to_vec)
         .unwrap_or_default();
-    if crate::tx::tx_id(&proposal.nonce, &creator_bytes) != proposal.tx_id {
+    if crate::tx::tx_id(proposal.nonce, &creator_bytes) != proposal.tx_id {
         return Err(BadProposalTxid);
     }
     let response = ProposalResponsePayload::decode(tx.response_payload).map_err(|_| BadPayload)?;

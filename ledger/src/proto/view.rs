@@ -1,5 +1,6 @@
 //! The three messages that wrap a transaction's bytes — [`Envelope`], [`Payload`] and
-//! [`EndorserTransaction`] — decoded in place: their `bytes` fields borrow from the buffer.
+//! [`EndorserTransaction`] — and the [`Proposal`] inside, decoded in place: their `bytes`
+//! fields borrow from the buffer.
 //!
 //! prost decodes a `Vec<u8>` field by copying it twice (into a `Bytes`, then into the
 //! vector), and a CDR batch's transaction is about a megabyte that every peer and the
@@ -16,10 +17,13 @@
 
 use prost::DecodeError;
 use prost::encoding::{
-    DecodeContext, WireType, check_wire_type, decode_key, decode_varint, message, skip_field,
+    DecodeContext, WireType, check_wire_type, decode_key, decode_varint, int64, message,
+    skip_field, string, uint32,
 };
 
-use super::{Endorsement, EndorserTransaction, Envelope, Header, Payload};
+use super::{
+    Endorsement, EndorserTransaction, Envelope, Header, Payload, Proposal, SerializedIdentity,
+};
 
 /// A `bytes` field's value, as `prost::encoding::bytes::merge` reads it, borrowed.
 fn bytes_field<'a>(
@@ -177,6 +181,76 @@ impl<'a> EndorserTransactionView<'a> {
     }
 }
 
+/// A [`Proposal`] whose arguments (a CDR batch is a megabyte) stay in the buffer; every
+/// other field is decoded.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ProposalView<'a> {
+    /// Channel the transaction is for.
+    pub channel: String,
+    /// Contract (and world-state namespace) to run.
+    pub contract: String,
+    /// Function of the contract.
+    pub function: String,
+    /// Arguments, opaque to the ledger.
+    pub args: Vec<&'a [u8]>,
+    /// The client who proposes.
+    pub creator: Option<SerializedIdentity>,
+    /// Random bytes making the tx id unique.
+    pub nonce: &'a [u8],
+    /// Client's clock, milliseconds since the Unix epoch.
+    pub timestamp_ms: i64,
+    /// Hex SHA-256 of nonce and serialized creator.
+    pub tx_id: String,
+    /// Encoding version.
+    pub format_version: u32,
+}
+
+impl<'a> ProposalView<'a> {
+    /// Decodes `buf` exactly as `Proposal::decode` would.
+    pub fn decode(buf: &'a [u8]) -> Result<Self, DecodeError> {
+        let mut out = Self::default();
+        walk(buf, |tag, wire_type, buf, ctx| match tag {
+            1 => Some(string::merge(wire_type, &mut out.channel, buf, ctx)),
+            2 => Some(string::merge(wire_type, &mut out.contract, buf, ctx)),
+            3 => Some(string::merge(wire_type, &mut out.function, buf, ctx)),
+            // A repeated `bytes` field is never packed: each occurrence is one argument.
+            4 => Some(bytes_field(wire_type, buf, ctx).map(|v| out.args.push(v))),
+            5 => Some(message::merge(
+                wire_type,
+                out.creator.get_or_insert_with(SerializedIdentity::default),
+                buf,
+                ctx,
+            )),
+            6 => Some(bytes_field(wire_type, buf, ctx).map(|v| out.nonce = v)),
+            7 => Some(int64::merge(wire_type, &mut out.timestamp_ms, buf, ctx)),
+            8 => Some(string::merge(wire_type, &mut out.tx_id, buf, ctx)),
+            9 => Some(uint32::merge(wire_type, &mut out.format_version, buf, ctx)),
+            _ => None,
+        })?;
+        Ok(out)
+    }
+
+    /// The arguments, copied: what a contract is invoked with.
+    pub fn args_owned(&self) -> Vec<Vec<u8>> {
+        self.args.iter().map(|a| a.to_vec()).collect()
+    }
+
+    /// The message, its bytes copied.
+    pub fn to_message(&self) -> Proposal {
+        Proposal {
+            channel: self.channel.clone(),
+            contract: self.contract.clone(),
+            function: self.function.clone(),
+            args: self.args_owned(),
+            creator: self.creator.clone(),
+            nonce: self.nonce.to_vec(),
+            timestamp_ms: self.timestamp_ms,
+            tx_id: self.tx_id.clone(),
+            format_version: self.format_version,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,10 +272,29 @@ mod tests {
         }
     }
 
+    /// A proposal, every field set, its arguments several.
+    fn proposal() -> Proposal {
+        Proposal {
+            channel: "alpha.beta".into(),
+            contract: "clearing".into(),
+            function: "usage.submit".into(),
+            args: vec![
+                b"{\"reporter\":\"alpha\"}".to_vec(),
+                Vec::new(),
+                vec![b'x'; 200],
+            ],
+            creator: header("tx-1").creator,
+            nonce: vec![3; 24],
+            timestamp_ms: 1_790_000_000_000,
+            tx_id: "tx-1".into(),
+            format_version: 1,
+        }
+    }
+
     /// A valid envelope of an endorser transaction, every field set.
     fn sample() -> Vec<u8> {
         let tx = EndorserTransaction {
-            proposal_bytes: b"proposal".to_vec(),
+            proposal_bytes: proposal().encode_to_vec(),
             response_payload: vec![7; 300],
             endorsements: vec![
                 Endorsement {
@@ -239,6 +332,11 @@ mod tests {
         if let (Ok(a), Ok(b)) = (ours, EndorserTransaction::decode(bytes)) {
             prop_assert_eq!(a, b);
         }
+        let ours = ProposalView::decode(bytes).map(|v| v.to_message());
+        prop_assert_eq!(ours.is_ok(), Proposal::decode(bytes).is_ok());
+        if let (Ok(a), Ok(b)) = (ours, Proposal::decode(bytes)) {
+            prop_assert_eq!(a, b);
+        }
         Ok(())
     }
 
@@ -258,7 +356,10 @@ mod tests {
             Some("tx-1")
         );
         let tx = EndorserTransactionView::decode(payload.data).expect("transaction");
-        assert_eq!(tx.proposal_bytes, b"proposal");
+        assert_eq!(tx.proposal_bytes, proposal().encode_to_vec());
+        let p = ProposalView::decode(tx.proposal_bytes).expect("proposal");
+        assert_eq!(p.to_message(), proposal());
+        assert_eq!(p.args[2], &[b'x'; 200][..]);
         assert_eq!(tx.response_payload, &[7; 300][..]);
         assert_eq!(tx.endorsements.len(), 2);
     }
@@ -347,6 +448,20 @@ mod tests {
             agree(&bytes)?;
             let payload = Envelope::decode(bytes.as_slice()).map(|e| e.payload).unwrap_or_default();
             agree(&payload)?;
+            agree(&bytes[..cut.index(bytes.len())])?;
+        }
+
+        #[test]
+        fn a_mutated_proposal_decodes_as_prost_decodes_it(
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let mut bytes = proposal().encode_to_vec();
+            for (at, byte) in edits {
+                let i = at.index(bytes.len());
+                bytes[i] = byte;
+            }
+            agree(&bytes)?;
             agree(&bytes[..cut.index(bytes.len())])?;
         }
     }

@@ -10,7 +10,7 @@ pub const QUERY: &str = "_query";
 
 /// Answers `function(args)`: `height` (decimal text), `block` (number → encoded block),
 /// `tx` (tx id → `block:index:CODE`).
-pub fn query(ledger: &ChannelLedger, function: &str, args: &[Vec<u8>]) -> Result<Vec<u8>, String> {
+pub fn query(ledger: &ChannelLedger, function: &str, args: &[&[u8]]) -> Result<Vec<u8>, String> {
     let arg = |i: usize| {
         args.get(i)
             .map(|a| String::from_utf8_lossy(a).into_owned())
