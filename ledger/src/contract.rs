@@ -5,7 +5,7 @@
 //! the proposal's timestamp. There is no clock and no randomness in reach, so every
 //! endorsing peer computes the same result from the same state.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -119,9 +119,10 @@ pub struct Context<'a> {
     reads: BTreeMap<String, KvRead>,
     ranges: Vec<RangeQueryInfo>,
     writes: BTreeMap<String, KvWrite>,
-    /// Its claims, in no order until `into_results` sorts them (ids a reporter chose, so
-    /// hashed with a seed of this process's).
-    claims: HashSet<String, foldhash::fast::RandomState>,
+    /// Its claims as made, repeats included, until `into_results` sorts them: a contract
+    /// that claims in ascending order (a batch's record ids, mostly) leaves them sorted,
+    /// and sorting them is then one pass.
+    claims: Vec<String>,
     /// Keys found unclaimed, as found (repeats included) until `into_results`.
     unclaimed: Vec<String>,
     events: Vec<ContractEvent>,
@@ -146,7 +147,7 @@ impl<'a> Context<'a> {
             reads: BTreeMap::new(),
             ranges: Vec::new(),
             writes: BTreeMap::new(),
-            claims: HashSet::default(),
+            claims: Vec::new(),
             unclaimed: Vec::new(),
             events: Vec::new(),
         }
@@ -218,7 +219,8 @@ impl<'a> Context<'a> {
             .iter()
             .map(|k| {
                 let is = found.contains(k);
-                if !is && !self.claims.contains(k) {
+                // One this transaction claims too is left out by `into_results`.
+                if !is {
                     self.unclaimed.push(k.clone());
                 }
                 is
@@ -235,7 +237,7 @@ impl<'a> Context<'a> {
         check_key(&key)?;
         // A key found unclaimed and then claimed is recorded as a claim only (see
         // `into_results`).
-        self.claims.insert(key);
+        self.claims.push(key);
         Ok(())
     }
 
@@ -412,13 +414,19 @@ impl<'a> Context<'a> {
 
     /// The read-write set and events of the simulation.
     pub fn into_results(self) -> (TxRwSet, Vec<ContractEvent>) {
-        // Keys found unclaimed that the transaction then claimed are its claims.
+        let mut claims = self.claims;
+        claims.sort_unstable();
+        claims.dedup();
         let mut unclaimed = self.unclaimed;
-        unclaimed.retain(|k| !self.claims.contains(k));
         unclaimed.sort_unstable();
         unclaimed.dedup();
-        let mut claims: Vec<String> = self.claims.into_iter().collect();
-        claims.sort_unstable();
+        // Keys found unclaimed that the transaction claimed (before or after) are its claims
+        // only: one walk along both sorted lists (`retain` visits in order).
+        let mut c = claims.iter().peekable();
+        unclaimed.retain(|k| {
+            while c.next_if(|claim| *claim < k).is_some() {}
+            c.peek() != Some(&k)
+        });
         let ns = NsRwSet {
             namespace: self.namespace.to_string(),
             reads: self.reads.into_values().collect(),
@@ -510,6 +518,44 @@ mod tests {
         assert_eq!(ns.claims, vec!["b", "z"]);
         assert_eq!(ns.unclaimed, vec!["a", "m"]);
         assert!(ns.reads.is_empty() && ns.writes.is_empty());
+    }
+
+    proptest::proptest! {
+        /// Whatever the order and repeats of claims and of keys found unclaimed, the claims
+        /// are the set claimed and the keys relied on the set found minus the claims, each
+        /// sorted.
+        #[test]
+        fn claims_and_unclaimed_keys_are_sorted_sets(
+            steps in proptest::collection::vec((proptest::bool::ANY, 0u8..40), 0..120),
+        ) {
+            use std::collections::BTreeSet;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let (rwset, _) = rt.block_on(async {
+                let state = SqliteState::in_memory().await.unwrap();
+                let mut ctx = Context::new("cc", &state, client(), 0, "t1");
+                for (claim, k) in &steps {
+                    let key = format!("k{k}");
+                    if *claim {
+                        ctx.claim(key).unwrap();
+                    } else {
+                        assert_eq!(ctx.claimed(&[key]).await.unwrap(), vec![false]);
+                    }
+                }
+                ctx.into_results()
+            });
+            let key = |(_, k): &(bool, u8)| format!("k{k}");
+            let claimed: BTreeSet<String> = steps.iter().filter(|s| s.0).map(key).collect();
+            let found: BTreeSet<String> = steps.iter().filter(|s| !s.0).map(key).collect();
+            let ns = &rwset.ns_rwsets[0];
+            proptest::prop_assert_eq!(&ns.claims, &claimed.iter().cloned().collect::<Vec<_>>());
+            proptest::prop_assert_eq!(
+                &ns.unclaimed,
+                &found.difference(&claimed).cloned().collect::<Vec<_>>()
+            );
+        }
     }
 
     /// An empty range is recorded as a range read, a non-empty one as a point read of the
