@@ -755,9 +755,10 @@ fn event(
     Ok(())
 }
 
-/// One batch's records summed per UTC day and direction, for `rm_daily`.
+/// One batch's records summed per UTC day and direction, for `rm_daily`. Looked up once a
+/// record on each read model: foldhash rather than SipHash, seeded at random all the same.
 #[derive(Default)]
-struct Days(HashMap<DayKey, DayTotals>);
+struct Days(HashMap<DayKey, DayTotals, foldhash::fast::RandomState>);
 
 /// Day (since 1970-01-01) and direction.
 type DayKey = (i64, Direction);
