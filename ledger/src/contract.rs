@@ -417,16 +417,23 @@ impl<'a> Context<'a> {
         let mut claims = self.claims;
         claims.sort_unstable();
         claims.dedup();
+        // Keys found unclaimed that the transaction claimed (before or after) are its claims
+        // only. The two mostly follow the same order (a batch's rows), so a key is first
+        // compared with the claim after the last one found, and searched for otherwise;
+        // what is left, few keys as a rule, is sorted.
         let mut unclaimed = self.unclaimed;
+        let mut next = 0;
+        unclaimed.retain(|k| {
+            let at = match claims.get(next) {
+                Some(c) if c == k => next,
+                _ => claims.partition_point(|c| c < k),
+            };
+            let claimed = claims.get(at) == Some(k);
+            next = at + usize::from(claimed);
+            !claimed
+        });
         unclaimed.sort_unstable();
         unclaimed.dedup();
-        // Keys found unclaimed that the transaction claimed (before or after) are its claims
-        // only: one walk along both sorted lists (`retain` visits in order).
-        let mut c = claims.iter().peekable();
-        unclaimed.retain(|k| {
-            while c.next_if(|claim| *claim < k).is_some() {}
-            c.peek() != Some(&k)
-        });
         let ns = NsRwSet {
             namespace: self.namespace.to_string(),
             reads: self.reads.into_values().collect(),
