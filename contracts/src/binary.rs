@@ -45,8 +45,13 @@ pub enum FormError {
 /// values are hundreds of kilobytes: growing the buffer as it fills copied each of them
 /// several times).
 pub(crate) fn to_binary<T: Serialize>(value: &T, expected: usize) -> Result<Vec<u8>, FormError> {
+    tagged(BINARY, value, expected)
+}
+
+/// `tag` followed by `value` in postcard, written into room for about `expected` bytes.
+fn tagged<T: Serialize>(tag: u8, value: &T, expected: usize) -> Result<Vec<u8>, FormError> {
     let mut out = Vec::with_capacity(expected.saturating_add(1));
-    out.push(BINARY);
+    out.push(tag);
     Ok(postcard::to_extend(value, out)?)
 }
 
@@ -99,11 +104,7 @@ impl BatchEvent {
                 .sum::<usize>();
         let expected = EVENT_BYTES_PER_RECORD * records + 256;
         match crate::tabled::tabled(self)? {
-            Some(tabled) => {
-                let mut out = Vec::with_capacity(expected.saturating_add(1));
-                out.push(TABLED);
-                Ok(postcard::to_extend(&tabled, out)?)
-            }
+            Some(tabled) => tagged(TABLED, &tabled, expected),
             None => to_binary(self, expected),
         }
     }

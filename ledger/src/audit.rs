@@ -10,7 +10,7 @@ use std::sync::{Mutex, OnceLock};
 use openssl::x509::X509;
 use prost::Message;
 
-use crate::proto::view::EndorserTransactionView;
+use crate::proto::view::{EndorserTransactionView, ProposalView};
 use crate::proto::{Block, ContractEvent, KvWrite, TxType};
 use crate::validate::{ValidationCode, stored_transactions, takes_effect};
 
@@ -46,18 +46,6 @@ pub struct StoredTx {
     pub events: Vec<ContractEvent>,
     /// The read-write set's writes, only for a valid contract transaction.
     pub written: Option<TxWrites>,
-}
-
-/// What an audit reads of a `Proposal`: its contract and function. Its arguments (a CDR
-/// batch is a megabyte) are skipped, not copied.
-#[derive(Clone, PartialEq, prost::Message)]
-struct ProposalHead {
-    /// `Proposal.contract`.
-    #[prost(string, tag = "2")]
-    contract: String,
-    /// `Proposal.function`.
-    #[prost(string, tag = "3")]
-    function: String,
 }
 
 /// What an audit reads of a `ProposalResponsePayload`: the writes and the events.
@@ -126,7 +114,7 @@ pub fn block_transactions(block: &Block) -> Vec<StoredTx> {
             let org = creator.map(|c| c.msp_id.clone()).unwrap_or_default();
             let proposal = tx
                 .as_ref()
-                .and_then(|t| ProposalHead::decode(t.proposal_bytes).ok());
+                .and_then(|t| ProposalView::decode(t.proposal_bytes).ok());
             // Only a valid transaction's: validation decoded the whole of it.
             let response = tx
                 .filter(|_| code == ValidationCode::Valid)
@@ -207,27 +195,10 @@ pub(crate) mod tests {
         Version,
     };
 
-    /// The audit's partial messages read exactly the fields they keep, from messages that
-    /// carry every other field too (a batch's arguments, reads, range queries, claims).
+    /// The audit's partial response reads exactly the fields it keeps, from a response that
+    /// carries every other field too (reads, range queries, claims).
     #[test]
-    fn partial_messages_read_what_the_whole_ones_read() {
-        let proposal = Proposal {
-            channel: "c".into(),
-            contract: "clearing".into(),
-            function: "usage.submit".into(),
-            args: vec![vec![b'x'; 5000], b"alpha".to_vec()],
-            nonce: vec![1; 24],
-            timestamp_ms: 7,
-            tx_id: "t".into(),
-            ..Proposal::default()
-        }
-        .encode_to_vec();
-        let head = ProposalHead::decode(proposal.as_slice()).unwrap();
-        assert_eq!(
-            (head.contract.as_str(), head.function.as_str()),
-            ("clearing", "usage.submit")
-        );
-
+    fn the_partial_response_reads_what_the_whole_one_reads() {
         let ns = |name: &str, writes: Vec<KvWrite>| NsRwSet {
             namespace: name.into(),
             reads: vec![KvRead {

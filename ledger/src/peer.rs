@@ -318,11 +318,10 @@ impl Peer {
         Ok((p, creator, ledger, digest))
     }
 
-    /// Runs the proposal's function with `args`, its arguments taken out of it.
+    /// Runs the proposal's function with a copy of its arguments (the contract owns them).
     async fn simulate(
         &self,
         p: &ProposalView<'_>,
-        args: Vec<Vec<u8>>,
         creator: Creator,
         ledger: &ChannelLedger,
     ) -> Result<ProposalResponsePayload, EndorseError> {
@@ -343,7 +342,7 @@ impl Peer {
         )
         .with_members(ledger.channel().org_ids().to_vec());
         let payload = contract
-            .invoke(&mut ctx, &p.function, args)
+            .invoke(&mut ctx, &p.function, p.args_owned())
             .await
             .map_err(|e| match e {
                 ContractError::State(s) => EndorseError::State(s),
@@ -386,8 +385,7 @@ impl Peer {
                 what: "defined",
             });
         }
-        let args = p.args_owned();
-        let mut payload = self.simulate(&p, args, creator, &ledger).await?;
+        let mut payload = self.simulate(&p, creator, &ledger).await?;
         payload.proposal_hash = proposal_hash.as_bytes().to_vec();
         let payload = payload.encode_to_vec();
         let (endorsement, signed) = self.identity.endorse_with_digest(&payload)?;
@@ -411,8 +409,7 @@ impl Peer {
                 }
             });
         }
-        let args = p.args_owned();
-        let payload = self.simulate(&p, args, creator, &ledger).await?;
+        let payload = self.simulate(&p, creator, &ledger).await?;
         Ok(payload.response.map(|r| r.payload).unwrap_or_default())
     }
 }
