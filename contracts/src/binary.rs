@@ -92,9 +92,10 @@ where
     }
 }
 
-impl BatchEvent {
+impl<T: AsRef<str> + Serialize> BatchEvent<T> {
     /// The event's payload as `usage.submit` emits it: the tabled form, or the binary form
-    /// for an event of the first form.
+    /// for an event of the first form. Its text may be any string type (`usage.submit`'s
+    /// is inline, without an allocation a field); the bytes are the same.
     pub fn to_bytes(&self) -> Result<Vec<u8>, FormError> {
         let records = self.records.len()
             + self
@@ -108,7 +109,9 @@ impl BatchEvent {
             None => to_binary(self, expected),
         }
     }
+}
 
+impl BatchEvent {
     /// Reads an event's payload, in any of its forms.
     pub fn from_bytes(bytes: &[u8]) -> Result<BatchEvent, FormError> {
         read_event(bytes)
@@ -262,6 +265,29 @@ pub(crate) mod tests {
         assert_eq!(count(&tabled), 2, "once in each direction's table");
         assert_eq!(count(&untabled(&e)), 93);
         assert!(tabled.len() * 4 < untabled(&e).len() * 3);
+    }
+
+    /// `usage.submit` writes its event with inline text: the bytes are the owned text's, in
+    /// either form, for text short enough to be inline and for text that is not.
+    #[test]
+    fn an_event_writes_alike_whatever_its_text_type() {
+        let mut e = event();
+        e.directions[1].records.push(row(
+            &"a-record-id-longer-than-inline-text".repeat(2),
+            Decimal::ONE,
+        ));
+        let inline = |e: &BatchEvent| -> BatchEvent<smol_str::SmolStr> {
+            serde_json::from_slice(&serde_json::to_vec(e).unwrap()).unwrap()
+        };
+        assert_eq!(inline(&e).to_bytes().unwrap(), e.to_bytes().unwrap());
+        let first_form = BatchEvent {
+            records: e.clone().rated_records().collect(),
+            directions: Vec::new(),
+            ..e
+        };
+        let bytes = first_form.to_bytes().unwrap();
+        assert_eq!(bytes[0], BINARY);
+        assert_eq!(inline(&first_form).to_bytes().unwrap(), bytes);
     }
 
     /// The records of an event read with borrowed text are those read owned, in every form;

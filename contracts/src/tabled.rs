@@ -26,34 +26,34 @@ use crate::usage::{BatchEvent, RatedDirection, RatedRow};
 
 /// The event's fields in the tabled form, borrowed for writing.
 #[derive(Serialize)]
-struct EventOut<'a> {
+struct EventOut<'a, T: AsRef<str> + Serialize> {
     tx_id: &'a str,
     reporter: CarrierId,
     counterparty: CarrierId,
     rejected: &'a BTreeMap<String, u64>,
     rows: u64,
     accepted: u64,
-    directions: Vec<DirectionOut<'a>>,
+    directions: Vec<DirectionOut<'a, T>>,
 }
 
 /// A direction with its table of rows: `(payer, payee, service, currency, rows, records)`.
-struct DirectionOut<'a> {
-    dir: &'a RatedDirection,
+struct DirectionOut<'a, T> {
+    dir: &'a RatedDirection<T>,
     /// The distinct `(prefix, destination)` pairs, in the order the records first use them.
     table: Vec<(&'a str, &'a str)>,
     /// Each record's place in `table`.
     places: Vec<u32>,
 }
 
-impl<'a> DirectionOut<'a> {
-    fn of(dir: &'a RatedDirection) -> Result<Self, TableError> {
+impl<'a, T: AsRef<str>> DirectionOut<'a, T> {
+    fn of(dir: &'a RatedDirection<T>) -> Result<Self, TableError> {
         let mut table = Vec::new();
         // Looked up once a record on each peer: foldhash rather than SipHash, seeded at
         // random, over rows of a sheet both carriers accepted.
         let mut index: HashMap<(&str, &str), u32, foldhash::fast::RandomState> = HashMap::default();
         let mut places = Vec::with_capacity(dir.records.len());
         for r in &dir.records {
-            let pair = (r.prefix.as_str(), r.destination.as_str());
+            let pair = (r.prefix.as_ref(), r.destination.as_ref());
             let place = match index.get(&pair) {
                 Some(&p) => p,
                 None => {
@@ -74,7 +74,7 @@ impl<'a> DirectionOut<'a> {
 #[error("a direction rated by more than 2^32 ratesheet rows")]
 pub struct TableError;
 
-impl Serialize for DirectionOut<'_> {
+impl<T: Serialize> Serialize for DirectionOut<'_, T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut t = s.serialize_tuple(6)?;
         t.serialize_element(&self.dir.payer)?;
@@ -87,9 +87,9 @@ impl Serialize for DirectionOut<'_> {
     }
 }
 
-struct RowsOut<'a, 'b>(&'b DirectionOut<'a>);
+struct RowsOut<'a, 'b, T>(&'b DirectionOut<'a, T>);
 
-impl Serialize for RowsOut<'_, '_> {
+impl<T: Serialize> Serialize for RowsOut<'_, '_, T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let d = self.0;
         let mut seq = s.serialize_seq(Some(d.dir.records.len()))?;
@@ -101,9 +101,9 @@ impl Serialize for RowsOut<'_, '_> {
 }
 
 /// `(record_id, a_number, b_number, start, units, place, billable, mantissa, scale)`.
-struct RowOut<'a>(&'a RatedRow, u32);
+struct RowOut<'a, T>(&'a RatedRow<T>, u32);
 
-impl Serialize for RowOut<'_> {
+impl<T: Serialize> Serialize for RowOut<'_, T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let r = self.0;
         let mut t = s.serialize_tuple(9)?;
@@ -122,7 +122,9 @@ impl Serialize for RowOut<'_> {
 
 /// `event`'s fields in the tabled form, for `postcard` to write; `None` for an event of the
 /// first form, which has no directions to table.
-pub(crate) fn tabled(event: &BatchEvent) -> Result<Option<impl Serialize + '_>, TableError> {
+pub(crate) fn tabled<T: AsRef<str> + Serialize>(
+    event: &BatchEvent<T>,
+) -> Result<Option<impl Serialize + '_>, TableError> {
     if !event.records.is_empty() {
         return Ok(None);
     }

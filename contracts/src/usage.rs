@@ -15,6 +15,7 @@ use settlement::intake::{ExactIds, SeenIds, Tally};
 use settlement::period::Period;
 use settlement::ratesheet::Ratesheet;
 use settlement::service::Service;
+use smol_str::SmolStr;
 
 use settlement::money::Currency;
 
@@ -258,7 +259,7 @@ pub struct BatchSummary {
 }
 
 /// A row as the reader judged it: the record's id and usage, or why it was rejected.
-type Judged = Result<(String, settlement::cdr::Usage), RejectReason>;
+type Judged = Result<(SmolStr, settlement::cdr::Usage), RejectReason>;
 
 /// The most rows a batch's parsed rows are sized for before its first row (about 10 MB): a
 /// client's batch is 10,000 rows by default, and a larger one grows from here.
@@ -284,7 +285,7 @@ struct DirState {
     /// Its running totals, from its first accepted record.
     running: Option<Running>,
     /// Its accepted records of this pair, rated, in the batch's order.
-    rated: Option<RatedDirection>,
+    rated: Option<RatedDirection<SmolStr>>,
     /// Which of `rated`'s records each bucket keeps (`stored`).
     buckets: Vec<Vec<usize>>,
 }
@@ -347,7 +348,7 @@ pub async fn submit(
         parsed.push((
             row.line,
             row.outcome
-                .map(|rec| (rec.record_id.to_string(), rec.usage)),
+                .map(|rec| (SmolStr::new(rec.record_id), rec.usage)),
         ));
     }
     let seen_keys: Vec<String> = parsed
@@ -428,12 +429,12 @@ pub async fn submit(
                 })?;
                 let mut out = RatedRow {
                     record_id: id,
-                    a_number: String::new(),
-                    b_number: String::new(),
+                    a_number: SmolStr::default(),
+                    b_number: SmolStr::default(),
                     start: u.start.0,
                     units: u.units,
-                    prefix: String::new(),
-                    destination: String::new(),
+                    prefix: SmolStr::default(),
+                    destination: SmolStr::default(),
                     billable: 0,
                     charge: Decimal::ZERO,
                 };
@@ -443,8 +444,8 @@ pub async fn submit(
                         .map_err(|e| ContractError::refused(format!("line {line}: {e}")))?;
                     if let Some(i) = rated.row {
                         running.rated += 1;
-                        out.prefix = s.row(i).prefix.to_string();
-                        out.destination = s.row(i).destination.to_string();
+                        out.prefix = SmolStr::new(&s.row(i).prefix);
+                        out.destination = SmolStr::new(&s.row(i).destination);
                     }
                     out.billable = rated.billable;
                     out.charge = rated.charge;
@@ -457,8 +458,8 @@ pub async fn submit(
                 // with a third carrier is counted (SPEC §2.4 has no reason to reject it),
                 // but ingest routes such records to their own pair's channel.
                 if u.orig == counterparty || u.term == counterparty {
-                    out.a_number = u.a_number.as_str().to_owned();
-                    out.b_number = u.b_number.as_str().to_owned();
+                    out.a_number = SmolStr::new(u.a_number.as_str());
+                    out.b_number = SmolStr::new(u.b_number.as_str());
                     let currency = running.currency;
                     let rated = state.rated.get_or_insert_with(|| RatedDirection {
                         payer: u.orig,
