@@ -587,7 +587,12 @@ mod tests {
                 let header = crate::proto::BlockHeader {
                     number,
                     previous_hash: prev.clone(),
-                    data_hash: crate::block::data_hash(&data),
+                    data_hash: crate::block::data_hash_of(
+                        &data,
+                        crate::block::DataHashKind::CURRENT,
+                        None,
+                    ),
+                    data_hash_kind: crate::block::DataHashKind::CURRENT.code(),
                 };
                 prev = header_hash(&header);
                 Block {

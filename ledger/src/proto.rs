@@ -468,9 +468,15 @@ pub struct BlockHeader {
     /// SHA-256 of the previous block's encoded header; empty for block 0.
     #[prost(bytes = "vec", tag = "2")]
     pub previous_hash: Vec<u8>,
-    /// SHA-256 of the encoded `BlockData`.
+    /// The hash of the block's envelopes, of the kind `data_hash_kind` names
+    /// (`block::DataHashKind`).
     #[prost(bytes = "vec", tag = "3")]
     pub data_hash: Vec<u8>,
+    /// 0: SHA-256 of the encoded `BlockData` (every block written before the second kind,
+    /// whose headers, without the field, hash as they did); 1: over each envelope's
+    /// payload digest and its other bytes (`block::DataHashKind::PayloadDigests`).
+    #[prost(uint32, tag = "4")]
+    pub data_hash_kind: u32,
 }
 
 /// The ordered transactions.

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use prost::Message;
 use rayon::prelude::*;
 
-use crate::block::{BlockError, check_frame};
+use crate::block::{BlockError, EnvelopeSplit, check_frame_knowing};
 use crate::channel::{CONFIG_KEY, CONFIG_NAMESPACE, ChannelState};
 use crate::crypto::{Digest, Sha256Stream};
 use crate::identity::{OwnEndorsements, Principal, Role};
@@ -270,14 +270,10 @@ pub async fn validate_block(
     block: Block,
     view: &LedgerView<'_>,
 ) -> Result<ValidatedBlock, ValidateError> {
-    check_frame(
-        &block,
-        view.height,
-        view.previous_hash,
-        view.channel.orderers(),
-    )?;
+    // The envelopes first: their checks of the creators' signatures digest the payloads
+    // that the frame's data hash then takes (`block::DataHashKind`).
     let p = precheck(block, view.channel, view.own, view.height).await?;
-    validate_checked(p.block, p.checked, view).await
+    validate_prechecked(p, view).await
 }
 
 /// A block whose envelopes have had the stateless checks (every signature among them)
@@ -286,6 +282,8 @@ pub async fn validate_block(
 pub struct Prechecked {
     block: Block,
     checked: Vec<Checked>,
+    /// Each envelope's payload digest, for the frame's data hash.
+    digests: Vec<Digest>,
     channel: Arc<ChannelState>,
 }
 
@@ -314,17 +312,23 @@ pub async fn precheck(
 ) -> Result<Prechecked, ValidateError> {
     let under = channel.clone();
     let own = own.cloned();
-    let (block, checked) = tokio::task::spawn_blocking(move || {
+    let (block, checked, digests) = tokio::task::spawn_blocking(move || {
         let envelopes = block
             .data
             .as_ref()
             .map(|d| d.envelopes.as_slice())
             .unwrap_or_default();
-        let checked: Vec<Checked> = envelopes
+        let (checked, digests): (Vec<Checked>, Vec<Digest>) = envelopes
             .par_iter()
-            .map(|e| check_envelope(e, &under, own.as_deref()))
-            .collect();
-        (block, checked)
+            .map(|e| {
+                let digest = Digest::of(EnvelopeSplit::of(e).payload);
+                (
+                    check_envelope(e, &under, own.as_deref(), Some(&digest)),
+                    digest,
+                )
+            })
+            .unzip();
+        (block, checked, digests)
     })
     .await
     .map_err(|e| {
@@ -340,6 +344,7 @@ pub async fn precheck(
     Ok(Prechecked {
         block,
         checked,
+        digests,
         channel: channel.clone(),
     })
 }
@@ -356,11 +361,12 @@ pub async fn validate_prechecked(
     if !p.checked_under(view.channel) {
         return Err(ValidateError::Stale { block: view.height });
     }
-    check_frame(
+    check_frame_knowing(
         &p.block,
         view.height,
         view.previous_hash,
         view.channel.orderers(),
+        Some(&p.digests),
     )?;
     validate_checked(p.block, p.checked, view).await
 }
@@ -582,7 +588,11 @@ pub enum Stateless {
 
 /// The stateless checks of one encoded envelope against the configuration in force.
 pub fn check_envelope_stateless(bytes: &[u8], channel: &ChannelState) -> Stateless {
-    match check_envelope(bytes, channel, None) {
+    stateless(check_envelope(bytes, channel, None, None))
+}
+
+fn stateless(checked: Checked) -> Stateless {
+    match checked {
         Checked::Invalid(code, tx_id) => Stateless::Invalid { code, tx_id },
         Checked::Endorser {
             tx_id,
@@ -609,19 +619,42 @@ pub fn check_block_stateless(
     previous_hash: &[u8],
     channel: &ChannelState,
 ) -> Result<Vec<Stateless>, BlockError> {
-    check_frame(block, expected, previous_hash, channel.orderers())?;
-    Ok(block
-        .data
+    let envelopes: &[bytes::Bytes] = block.data.as_ref().map_or(&[], |d| &d.envelopes);
+    let digests: Vec<Digest> = envelopes
         .iter()
-        .flat_map(|d| &d.envelopes)
-        .map(|e| check_envelope_stateless(e, channel))
+        .map(|e| Digest::of(EnvelopeSplit::of(e).payload))
+        .collect();
+    check_frame_knowing(
+        block,
+        expected,
+        previous_hash,
+        channel.orderers(),
+        Some(&digests),
+    )?;
+    Ok(envelopes
+        .iter()
+        .zip(&digests)
+        .map(|(e, d)| stateless(check_envelope(e, channel, None, Some(d))))
         .collect())
 }
 
-fn check_envelope(bytes: &[u8], channel: &ChannelState, own: Option<&OwnEndorsements>) -> Checked {
+/// The stateless checks of one envelope. `payload_digest`, when given, is the digest of the
+/// payload as the block's data hash splits the envelope (`EnvelopeSplit`): the creator's
+/// signature is checked against it when the envelope decodes to that same payload, as every
+/// envelope this ledger makes does, so the payload is hashed once for both checks.
+fn check_envelope(
+    bytes: &[u8],
+    channel: &ChannelState,
+    own: Option<&OwnEndorsements>,
+    payload_digest: Option<&Digest>,
+) -> Checked {
     use ValidationCode::*;
     let Ok(env) = EnvelopeView::decode(bytes) else {
         return Checked::Invalid(BadPayload, String::new());
+    };
+    let payload_digest = match payload_digest {
+        Some(d) if std::ptr::eq(env.payload, EnvelopeSplit::of(bytes).payload) => *d,
+        _ => Digest::of(env.payload),
     };
     let Ok(payload) = PayloadView::decode(env.payload) else {
         return Checked::Invalid(BadPayload, String::new());
@@ -640,11 +673,12 @@ fn check_envelope(bytes: &[u8], channel: &ChannelState, own: Option<&OwnEndorsem
     let Some(creator) = &header.creator else {
         return invalid(BadPayload);
     };
-    let Ok(principal) =
-        channel
-            .members()
-            .verify(creator, header.timestamp_ms, env.payload, env.signature)
-    else {
+    let Ok(principal) = channel.members().verify_digest(
+        creator,
+        header.timestamp_ms,
+        &payload_digest,
+        env.signature,
+    ) else {
         return invalid(BadCreatorSignature);
     };
     match TxType::try_from(header.tx_type) {

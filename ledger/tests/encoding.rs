@@ -23,8 +23,19 @@ fn messages_encode_to_the_documented_bytes() {
         number: 2,
         previous_hash: vec![0xaa],
         data_hash: vec![0xbb, 0xcc],
+        data_hash_kind: 0,
     };
+    // A header of the first kind of data hash encodes as before the field existed, so the
+    // hash chain of blocks written before reads the same.
     assert_eq!(hex::encode(header.encode_to_vec()), "08021201aa1a02bbcc");
+    let header = BlockHeader {
+        data_hash_kind: 1,
+        ..header
+    };
+    assert_eq!(
+        hex::encode(header.encode_to_vec()),
+        "08021201aa1a02bbcc2001"
+    );
     let h = Header {
         tx_type: TxType::Config as i32,
         channel: "c".into(),

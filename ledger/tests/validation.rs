@@ -5,7 +5,7 @@ mod common;
 
 use std::sync::Arc;
 
-use ledger::block::{header_hash, new_block};
+use ledger::block::{DataHashKind, data_hash_of, header_hash, new_block};
 use ledger::channel::config_envelope;
 use ledger::identity::{CertificateAuthority, Role, SigningIdentity};
 use ledger::ledger::ChannelLedger;
@@ -111,6 +111,24 @@ impl Fixture {
             assert_replays(&self.ledger(peer)).await;
         }
         codes
+    }
+
+    /// Block `n`'s header made again with data hash `kind` (by its code) and signed by the
+    /// orderer, as an orderer writing that kind would have.
+    fn next_block_of_kind(&self, envelopes: Vec<Vec<u8>>, kind: u32) -> ledger::proto::Block {
+        let la = self.ledger(&self.alpha);
+        let n = la.height();
+        let prev = header_hash(la.block(n - 1).unwrap().header.as_ref().unwrap());
+        let mut block = new_block(n, prev, envelopes, &self.orderer).unwrap();
+        let data = block.data.as_ref().unwrap();
+        let header = block.header.as_mut().unwrap();
+        header.data_hash_kind = kind;
+        if let Some(k) = DataHashKind::of(kind) {
+            header.data_hash = data_hash_of(data, k, None);
+        }
+        let signature = self.orderer.endorse(&header.encode_to_vec()).unwrap();
+        block.metadata.as_mut().unwrap().orderer_signature = Some(signature);
+        block
     }
 
     async fn proposal(
@@ -220,6 +238,72 @@ async fn valid_transaction_is_applied() {
         vec![ValidationCode::Valid]
     );
     assert_eq!(f.get("k").await, Some(b("v")));
+}
+
+/// Blocks written before the second kind of data hash (`data_hash_kind` 0) still commit;
+/// a kind this ledger does not know, or a signed kind changed, is refused before anything is
+/// committed.
+#[tokio::test]
+async fn a_block_of_either_kind_of_data_hash_commits_and_no_other() {
+    let f = fixture().await;
+    let env = f.envelope("put", vec![b("k"), b("v")]).await;
+    let old = f.next_block_of_kind(vec![env.encode_to_vec()], 0);
+    let (la, lb) = (f.ledger(&f.alpha), f.ledger(&f.beta));
+    for l in [&la, &lb] {
+        let done = l.commit(old.clone()).await.unwrap();
+        assert_eq!(done.txs[0].code, ValidationCode::Valid);
+        assert_replays(l).await;
+    }
+    assert_eq!(f.get("k").await, Some(b("v")));
+    let env = f.envelope("put", vec![b("k2"), b("v")]).await;
+    let unknown = f.next_block_of_kind(vec![env.encode_to_vec()], 2);
+    let err = la.commit(unknown).await.unwrap_err().to_string();
+    assert!(err.contains("unknown kind 2 of data hash"), "{err}");
+    let mut changed = new_block(
+        la.height(),
+        header_hash(old.header.as_ref().unwrap()),
+        vec![env.encode_to_vec()],
+        &f.orderer,
+    )
+    .unwrap();
+    assert_eq!(changed.header.as_ref().unwrap().data_hash_kind, 1);
+    changed.header.as_mut().unwrap().data_hash_kind = 0;
+    assert!(la.commit(changed).await.is_err());
+    assert_eq!(f.get("k2").await, None);
+    assert_eq!(la.height(), old.header.as_ref().unwrap().number + 1);
+}
+
+/// An envelope whose payload is not where the data hash's split finds it (its signature
+/// first, or its payload field twice, the last one counting as prost decodes it) is judged
+/// on the payload it decodes to, not on the split's.
+#[tokio::test]
+async fn an_envelope_is_judged_on_the_payload_it_decodes_to() {
+    let f = fixture().await;
+    let env = f.envelope("put", vec![b("k"), b("v")]).await;
+    let mut signature_first = Envelope {
+        payload: Vec::new(),
+        signature: env.signature.clone(),
+    }
+    .encode_to_vec();
+    signature_first.extend(
+        Envelope {
+            payload: env.payload.clone(),
+            signature: Vec::new(),
+        }
+        .encode_to_vec(),
+    );
+    let other = f.envelope("put", vec![b("k2"), b("v2")]).await;
+    let mut payload_twice = Envelope {
+        payload: b"a decoy payload".to_vec(),
+        signature: Vec::new(),
+    }
+    .encode_to_vec();
+    payload_twice.extend(other.encode_to_vec());
+    assert_eq!(Envelope::decode(payload_twice.as_slice()).unwrap(), other);
+    let codes = f.commit(vec![signature_first, payload_twice]).await;
+    assert_eq!(codes, vec![ValidationCode::Valid, ValidationCode::Valid]);
+    assert_eq!(f.get("k").await, Some(b("v")));
+    assert_eq!(f.get("k2").await, Some(b("v2")));
 }
 
 #[tokio::test]
