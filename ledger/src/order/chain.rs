@@ -10,9 +10,10 @@ use prost::Message;
 use tokio::sync::{mpsc, watch};
 
 use super::{Delivered, OrderError};
-use crate::block::new_block;
+use crate::block::{EnvelopeSplit, new_block_knowing};
 use crate::blockstore::BlockStore;
 use crate::channel::{ChannelState, genesis_config};
+use crate::crypto::Digest;
 use crate::identity::SigningIdentity;
 use crate::ledger::LedgerError;
 use crate::proto::view::PayloadView;
@@ -140,17 +141,19 @@ impl Chain {
         });
     }
 
-    /// Cuts, signs and stores the next block (blocking: storing ends in fsync).
-    /// `kafka_next_offset` is recorded in its metadata.
+    /// Cuts, signs and stores the next block (blocking: storing ends in fsync), with the
+    /// envelopes' payload digests when admission made them. `kafka_next_offset` is
+    /// recorded in its metadata.
     pub(crate) fn append(
         &self,
         batch: Vec<Vec<u8>>,
+        digests: Option<&[Digest]>,
         identity: &SigningIdentity,
         kafka_next_offset: u64,
     ) -> Result<(), String> {
         let mut store = self.store.lock().unwrap_or_else(|p| p.into_inner());
         let n = store.height();
-        let mut block = new_block(n, store.last_hash().to_vec(), batch, identity)
+        let mut block = new_block_knowing(n, store.last_hash().to_vec(), batch, digests, identity)
             .map_err(|e| format!("cannot sign block {n} of `{}`: {e}", self.name))?;
         if let Some(m) = block.metadata.as_mut() {
             m.kafka_next_offset = kafka_next_offset;
@@ -243,6 +246,9 @@ pub fn stored_channels(dir: &Path) -> Result<Vec<String>, LedgerError> {
 pub(crate) struct Admitted {
     /// The encoded envelope.
     pub(crate) bytes: Vec<u8>,
+    /// The digest of its payload as the block's data hash splits it
+    /// (`block::EnvelopeSplit`), when its creator's signature was checked here.
+    pub(crate) payload_digest: Option<Digest>,
     /// The configuration update it carries, if it is one.
     pub(crate) config: Option<ConfigChange>,
 }
@@ -293,12 +299,13 @@ impl<'a> Incoming<'a> {
 
     /// What every envelope must pass against the configuration `state`: its size, its time
     /// when `now_ms` is given (only at admission: ordering itself must not read a clock),
-    /// and its creator's signature and membership. Its encoded bytes.
+    /// and its creator's signature and membership. Its encoded bytes and its payload's
+    /// digest as the block's data hash splits them (`block::EnvelopeSplit`).
     fn check_envelope(
         &self,
         state: &ChannelState,
         now_ms: Option<i64>,
-    ) -> Result<Vec<u8>, OrderError> {
+    ) -> Result<(Vec<u8>, Digest), OrderError> {
         let header = &self.header;
         let tx_id = header.tx_id.clone();
         let bytes = self.envelope.encode_to_vec();
@@ -325,19 +332,28 @@ impl<'a> Incoming<'a> {
             .creator
             .as_ref()
             .ok_or_else(|| OrderError::Malformed("no creator".into()))?;
+        // The encoding puts the payload first, so the split finds it, and one digest serves
+        // the signature and the block's data hash; anything else is hashed apart.
+        let split = EnvelopeSplit::of(&bytes).payload;
+        let payload_digest = Digest::of(split);
+        let signed = if split == self.envelope.payload.as_slice() {
+            payload_digest
+        } else {
+            Digest::of(&self.envelope.payload)
+        };
         state
             .members()
-            .verify(
+            .verify_digest(
                 creator,
                 header.timestamp_ms,
-                &self.envelope.payload,
+                &signed,
                 &self.envelope.signature,
             )
             .map_err(|e| OrderError::Creator {
                 tx_id,
                 reason: e.to_string(),
             })?;
-        Ok(bytes)
+        Ok((bytes, payload_digest))
     }
 
     /// Checks it as the request to create its channel, which the ordering service does not
@@ -386,7 +402,7 @@ impl<'a> Incoming<'a> {
     ) -> Result<Admitted, OrderError> {
         let header = &self.header;
         let tx_id = header.tx_id.clone();
-        let bytes = self.check_envelope(state, now_ms)?;
+        let (bytes, payload_digest) = self.check_envelope(state, now_ms)?;
         let config = if header.tx_type == TxType::Config as i32 {
             let update = ConfigUpdateEnvelope::decode(self.payload.data)
                 .map_err(|e| OrderError::Malformed(e.to_string()))?;
@@ -404,7 +420,11 @@ impl<'a> Incoming<'a> {
         } else {
             None
         };
-        Ok(Admitted { bytes, config })
+        Ok(Admitted {
+            bytes,
+            payload_digest: Some(payload_digest),
+            config,
+        })
     }
 }
 

@@ -1,15 +1,16 @@
 //! Fabric's block cutting rules, as a pure state machine the orderer drives.
 
 /// Groups ordered envelopes into batches by count and size; the batch timeout is the
-/// caller's (it calls `cut` when the timer fires).
-pub struct BlockCutter {
+/// caller's (it calls `cut` when the timer fires). An envelope is its bytes, or anything
+/// that carries them (`T`).
+pub struct BlockCutter<T = Vec<u8>> {
     max_message_count: usize,
     preferred_max_bytes: usize,
-    pending: Vec<Vec<u8>>,
+    pending: Vec<T>,
     pending_bytes: usize,
 }
 
-impl BlockCutter {
+impl<T: AsRef<[u8]>> BlockCutter<T> {
     /// A cutter with Fabric's `MaxMessageCount` and `PreferredMaxBytes`.
     pub fn new(max_message_count: u32, preferred_max_bytes: u32) -> Self {
         BlockCutter {
@@ -22,9 +23,9 @@ impl BlockCutter {
 
     /// Adds an envelope and returns the batches it caused to be cut (zero, one or two).
     /// An `isolated` envelope (a configuration update) always gets a batch of its own.
-    pub fn ordered(&mut self, env: Vec<u8>, isolated: bool) -> Vec<Vec<Vec<u8>>> {
+    pub fn ordered(&mut self, env: T, isolated: bool) -> Vec<Vec<T>> {
         let mut out = Vec::new();
-        let size = env.len();
+        let size = env.as_ref().len();
         if isolated || size > self.preferred_max_bytes {
             if !self.pending.is_empty() {
                 out.push(self.cut());
@@ -44,7 +45,7 @@ impl BlockCutter {
     }
 
     /// Cuts whatever is pending.
-    pub fn cut(&mut self) -> Vec<Vec<u8>> {
+    pub fn cut(&mut self) -> Vec<T> {
         self.pending_bytes = 0;
         std::mem::take(&mut self.pending)
     }

@@ -523,6 +523,7 @@ impl Node {
         let current = reg.config_seq == state.config().sequence && !reg.config;
         let admitted = if current {
             Admitted {
+                payload_digest: None,
                 bytes: reg.envelope,
                 config: None,
             }
@@ -557,7 +558,7 @@ impl Node {
             return Ok(());
         }
         let (chain, identity) = (self.chain.clone(), self.identity.clone());
-        tokio::task::spawn_blocking(move || chain.append(batch, &identity, next_offset))
+        tokio::task::spawn_blocking(move || chain.append(batch, None, &identity, next_offset))
             .await
             .unwrap_or_else(|e| Err(format!("block writer failed: {e}")))
     }

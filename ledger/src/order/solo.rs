@@ -14,6 +14,7 @@ use tokio::time::Instant;
 use super::chain::{Admitted, Chain, Incoming, stored_channels};
 use super::{BlockCutter, Delivered, OrderError, OrderingService};
 use crate::channel::created_genesis_block;
+use crate::crypto::Digest;
 use crate::identity::SigningIdentity;
 use crate::ledger::LedgerError;
 use crate::network::CONSORTIUM_CHANNEL;
@@ -122,7 +123,8 @@ impl SoloOrderer {
 
 async fn run(ch: Arc<Chain>, mut rx: mpsc::Receiver<Admitted>, identity: SigningIdentity) {
     let params = ch.state().orderer_params();
-    let mut cutter = BlockCutter::new(params.max_message_count, params.preferred_max_bytes);
+    let mut cutter: BlockCutter<Ordered> =
+        BlockCutter::new(params.max_message_count, params.preferred_max_bytes);
     let mut timeout = Duration::from_millis(params.batch_timeout_ms.max(1));
     let mut deadline: Option<Instant> = None;
     loop {
@@ -148,7 +150,12 @@ async fn run(ch: Arc<Chain>, mut rx: mpsc::Receiver<Admitted>, identity: Signing
                 Err(_) => continue,
             }
         }
-        for batch in cutter.ordered(msg.bytes, msg.config.is_some()) {
+        let isolated = msg.config.is_some();
+        let ordered = Ordered {
+            bytes: msg.bytes,
+            payload_digest: msg.payload_digest,
+        };
+        for batch in cutter.ordered(ordered, isolated) {
             if !write_block(&ch, batch, &identity).await {
                 return;
             }
@@ -172,17 +179,34 @@ async fn run(ch: Arc<Chain>, mut rx: mpsc::Receiver<Admitted>, identity: Signing
     }
 }
 
+/// An admitted envelope waiting to be cut into a block, with its payload's digest from
+/// admission, which the block's data hash takes instead of hashing the payload again.
+struct Ordered {
+    bytes: Vec<u8>,
+    payload_digest: Option<Digest>,
+}
+
+impl AsRef<[u8]> for Ordered {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
 /// Cuts, signs and stores the next block off the async workers; blocks are still written
 /// one at a time, in order, because the caller awaits. A block that cannot be written
 /// stops the channel: its delivery streams and later broadcasts say why.
-async fn write_block(ch: &Arc<Chain>, batch: Vec<Vec<u8>>, identity: &SigningIdentity) -> bool {
+async fn write_block(ch: &Arc<Chain>, batch: Vec<Ordered>, identity: &SigningIdentity) -> bool {
     if batch.is_empty() {
         return true;
     }
+    let digests: Option<Vec<Digest>> = batch.iter().map(|o| o.payload_digest).collect();
+    let envelopes = batch.into_iter().map(|o| o.bytes).collect();
     let (chain, identity) = (ch.clone(), identity.clone());
-    let written = tokio::task::spawn_blocking(move || chain.append(batch, &identity, 0))
-        .await
-        .unwrap_or_else(|e| Err(format!("block writer failed: {e}")));
+    let written = tokio::task::spawn_blocking(move || {
+        chain.append(envelopes, digests.as_deref(), &identity, 0)
+    })
+    .await
+    .unwrap_or_else(|e| Err(format!("block writer failed: {e}")));
     match written {
         Ok(()) => true,
         Err(e) => {
