@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 use prost::Message;
 
 use crate::contract::{Context, ContractError, Contracts, Creator};
-use crate::crypto::Digest;
+use crate::crypto::{Digest, Sha256Stream};
 use crate::identity::{IdentityError, OwnEndorsements, SigningIdentity};
 use crate::ledger::{ChannelLedger, LedgerError};
 use crate::order::OrderingService;
@@ -388,8 +388,17 @@ impl Peer {
         let mut payload = self.simulate(&p, creator, &ledger).await?;
         payload.proposal_hash = proposal_hash.as_bytes().to_vec();
         let payload = payload.encode_to_vec();
-        let (endorsement, signed) = self.identity.endorse_with_digest(&payload)?;
+        let result = Sha256Stream::of(&payload);
+        let (endorsement, signed) = self.identity.endorse_hashed(&result)?;
         self.own.remember(signed, &endorsement);
+        // Validation of the same bytes takes these hashes instead of making them again.
+        self.own.remember_bytes(
+            &p.tx_id,
+            &sp.proposal_bytes,
+            proposal_hash,
+            &payload,
+            &result,
+        );
         Ok(ProposalResponse {
             payload,
             endorsement: Some(endorsement),

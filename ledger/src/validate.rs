@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use crate::block::{BlockError, EnvelopeSplit, check_frame_knowing};
 use crate::channel::{CONFIG_KEY, CONFIG_NAMESPACE, ChannelState};
 use crate::crypto::{Digest, Sha256Stream};
-use crate::identity::{OwnEndorsements, Principal, Role};
+use crate::identity::{KnownHashes, OwnEndorsements, Principal, Role};
 use crate::policy::Policy;
 use crate::proto::view::{EndorserTransactionView, EnvelopeView, PayloadView, ProposalView};
 use crate::proto::{
@@ -728,8 +728,15 @@ fn check_endorser(
     if crate::tx::tx_id(proposal.nonce, &creator_bytes) != proposal.tx_id {
         return Err(BadProposalTxid);
     }
+    // The hashes of bytes this peer endorsed itself, if these are they.
+    let known = own.map_or_else(KnownHashes::default, |o| {
+        o.take_known(&header.tx_id, tx.proposal_bytes, tx.response_payload)
+    });
+    let proposal_digest = known
+        .proposal
+        .unwrap_or_else(|| Digest::of(tx.proposal_bytes));
     let response = ProposalResponsePayload::decode(tx.response_payload).map_err(|_| BadPayload)?;
-    if response.proposal_hash.as_slice() != Digest::of(tx.proposal_bytes).as_bytes()
+    if response.proposal_hash.as_slice() != proposal_digest.as_bytes()
         || response.response.as_ref().is_none_or(|r| r.status != 200)
     {
         return Err(InvalidEndorserTransaction);
@@ -785,7 +792,9 @@ fn check_endorser(
     let mut counted: HashSet<(String, Role, String)> = HashSet::new();
     // Every endorsement signs the same result followed by its signer: the result is hashed
     // once, each signer on a clone of that.
-    let result = Sha256Stream::of(tx.response_payload);
+    let result = known
+        .result
+        .unwrap_or_else(|| Sha256Stream::of(tx.response_payload));
     for e in &tx.endorsements {
         // An invalid endorsement simply does not count; the policy decides.
         if let Ok(p) =

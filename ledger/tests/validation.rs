@@ -12,7 +12,8 @@ use ledger::ledger::ChannelLedger;
 use ledger::network::{CONSORTIUM_CHANNEL, ORDERER_ORG, crypto_dir, load_genesis, peer_dir};
 use ledger::peer::Peer;
 use ledger::proto::{
-    ContractDefinition, EndorserTransaction, Envelope, OrgConfig, Payload, ProposalResponse,
+    ContractDefinition, EndorserTransaction, Envelope, OrgConfig, Payload, Proposal,
+    ProposalResponse, ProposalResponsePayload,
 };
 use ledger::sample::KV;
 use ledger::state::{SqliteState, WorldState};
@@ -483,6 +484,41 @@ async fn a_peer_s_own_signature_moved_onto_another_result_is_not_trusted() {
     );
     assert_eq!(f.get("k2").await, None);
     assert_eq!(f.get("k1").await, Some(b("v")));
+}
+
+/// Each endorsing peer keeps the bytes it endorsed with their hashes, and validation takes
+/// those hashes only for the very same bytes: a result or a proposal changed after
+/// endorsement, under the same transaction id, is judged on its own bytes.
+#[tokio::test]
+async fn bytes_changed_after_endorsement_are_judged_on_their_own() {
+    let f = fixture().await;
+    let client = f.id("alpha", "client");
+    let env = f.envelope("put", vec![b("k1"), b("v")]).await;
+    let result_changed = edit_tx(&env, &client, |tx| {
+        let mut r = ProposalResponsePayload::decode(tx.response_payload.as_slice()).unwrap();
+        let write = &mut r.results.as_mut().unwrap().ns_rwsets[0].writes[0];
+        write.value = b("w");
+        tx.response_payload = r.encode_to_vec();
+    });
+    let env2 = f.envelope("put", vec![b("k2"), b("v")]).await;
+    let proposal_changed = edit_tx(&env2, &client, |tx| {
+        let mut p = Proposal::decode(tx.proposal_bytes.as_slice()).unwrap();
+        p.args[1] = b("w");
+        tx.proposal_bytes = p.encode_to_vec();
+    });
+    assert_eq!(
+        f.commit(vec![
+            result_changed.encode_to_vec(),
+            proposal_changed.encode_to_vec()
+        ])
+        .await,
+        vec![
+            ValidationCode::EndorsementPolicyFailure,
+            ValidationCode::InvalidEndorserTransaction
+        ]
+    );
+    assert_eq!(f.get("k1").await, None);
+    assert_eq!(f.get("k2").await, None);
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ mod own;
 
 pub use ca::CertificateAuthority;
 pub use membership::{Membership, Msp, Principal};
-pub use own::OwnEndorsements;
+pub use own::{KnownHashes, OwnEndorsements};
 
 use std::fmt;
 use std::path::Path;
@@ -262,7 +262,18 @@ impl SigningIdentity {
         &self,
         msg: &[u8],
     ) -> Result<(crate::proto::Endorsement, crypto::Digest), IdentityError> {
-        let digest = crypto::Digest::of_parts(&[msg, &self.serialized_bytes]);
+        self.endorse_hashed(&crypto::Sha256Stream::of(msg))
+    }
+
+    /// [`SigningIdentity::endorse_with_digest`] of the message that `msg` was fed: the
+    /// caller keeps the stream, to recognise the same message later without hashing it.
+    pub fn endorse_hashed(
+        &self,
+        msg: &crypto::Sha256Stream,
+    ) -> Result<(crate::proto::Endorsement, crypto::Digest), IdentityError> {
+        let mut signed = msg.clone();
+        signed.update(&self.serialized_bytes);
+        let digest = signed.finish_digest();
         let signature = crypto::sign_digest(&self.ec_key, &digest).map_err(ossl("signing"))?;
         let endorsement = crate::proto::Endorsement {
             endorser: Some(self.serialized.clone()),

@@ -4,13 +4,19 @@
 //! ECDSA signatures are randomised, so no one else can produce those bytes, and a copy of
 //! them over any other result is not found here and is verified in full. The certificate
 //! checks (issuer, revocation, validity at the transaction's time) still run.
+//!
+//! It also keeps the bytes of its latest endorsements — the proposal and the result it
+//! signed — with their hashes, for a while and within a budget. Validation that finds the
+//! very same bytes in a block (compared byte for byte) takes those hashes instead of
+//! hashing the megabytes of a batch again: a digest is a function of the bytes, so nothing
+//! it checks changes.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 use prost::Message;
 
-use crate::crypto::Digest;
+use crate::crypto::{Digest, Sha256Stream};
 use crate::proto::Endorsement;
 
 /// How many of its latest endorsements a peer remembers: far more than are in flight
@@ -22,6 +28,45 @@ const REMEMBERED: usize = 16_384;
 pub struct OwnEndorsements {
     signer: Vec<u8>,
     recent: Mutex<Recent>,
+    known: Mutex<KnownBytes>,
+}
+
+/// How many bytes of its latest endorsements' proposals and results a peer keeps: several
+/// batches in flight (a batch of 10,000 records is about 1.7 MB of both), little beside the
+/// 512 MB a node may use. Older ones are hashed again at validation, like anyone else's.
+const KNOWN_BYTES: usize = 24 << 20;
+
+/// The proposal and the result of an endorsement, with their hashes.
+struct Known {
+    proposal: Vec<u8>,
+    proposal_digest: Digest,
+    result: Vec<u8>,
+    /// SHA-256 fed the result: what every endorsement's digest continues from.
+    result_hash: Sha256Stream,
+}
+
+impl Known {
+    fn len(&self) -> usize {
+        self.proposal.len() + self.result.len()
+    }
+}
+
+/// The endorsements' bytes, by transaction id, oldest first.
+#[derive(Default)]
+struct KnownBytes {
+    order: VecDeque<String>,
+    by_tx: HashMap<String, Known>,
+    bytes: usize,
+}
+
+/// What validation found of a transaction's bytes among a peer's own endorsements: each
+/// hash only when its bytes are the very ones endorsed.
+#[derive(Default)]
+pub struct KnownHashes {
+    /// The proposal's digest.
+    pub proposal: Option<Digest>,
+    /// SHA-256 fed the result.
+    pub result: Option<Sha256Stream>,
 }
 
 #[derive(Default)]
@@ -36,7 +81,64 @@ impl OwnEndorsements {
         OwnEndorsements {
             signer: signer.to_vec(),
             recent: Mutex::new(Recent::default()),
+            known: Mutex::new(KnownBytes::default()),
         }
+    }
+
+    /// Keeps the bytes of an endorsement of transaction `tx_id` just made: the proposal
+    /// and its digest, the result and SHA-256 fed it. The oldest are dropped to stay within
+    /// the budget; an endorsement larger than the budget is not kept.
+    pub fn remember_bytes(
+        &self,
+        tx_id: &str,
+        proposal: &[u8],
+        proposal_digest: Digest,
+        result: &[u8],
+        result_hash: &Sha256Stream,
+    ) {
+        let size = proposal.len() + result.len();
+        if size > KNOWN_BYTES {
+            return;
+        }
+        let known = Known {
+            proposal: proposal.to_vec(),
+            proposal_digest,
+            result: result.to_vec(),
+            result_hash: result_hash.clone(),
+        };
+        let mut k = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        while k.bytes + size > KNOWN_BYTES {
+            let Some(old) = k.order.pop_front() else {
+                break;
+            };
+            if let Some(gone) = k.by_tx.remove(&old) {
+                k.bytes -= gone.len();
+            }
+        }
+        k.bytes += size;
+        if let Some(replaced) = k.by_tx.insert(tx_id.to_owned(), known) {
+            k.bytes -= replaced.len();
+        } else {
+            k.order.push_back(tx_id.to_owned());
+        }
+    }
+
+    /// The hashes of transaction `tx_id`'s `proposal` and `result` if this peer endorsed
+    /// those very bytes (it forgets them: a transaction is validated once).
+    pub fn take_known(&self, tx_id: &str, proposal: &[u8], result: &[u8]) -> KnownHashes {
+        let known = {
+            let mut k = self.known.lock().unwrap_or_else(|p| p.into_inner());
+            let known = k.by_tx.remove(tx_id);
+            if let Some(gone) = &known {
+                k.bytes -= gone.len();
+            }
+            known
+        };
+        // Compared outside the lock: megabytes, while other endorsements are kept.
+        known.map_or_else(KnownHashes::default, |k| KnownHashes {
+            proposal: (k.proposal == proposal).then_some(k.proposal_digest),
+            result: (k.result == result).then_some(k.result_hash),
+        })
     }
 
     /// Remembers `endorsement`, just made by this identity over `digest`.
@@ -108,6 +210,76 @@ mod tests {
         };
         assert!(!own.made(&forged, &signed(b"result", &forged)));
         assert!(!own.made(&forged, &digest));
+    }
+
+    /// A hash is given only for the very bytes endorsed, once; other bytes under the same
+    /// transaction id, or another id, get none.
+    #[test]
+    fn known_bytes_give_their_hashes_only_for_the_same_bytes() {
+        let own = OwnEndorsements::new(b"me");
+        let (proposal, result) = (b"proposal".as_slice(), b"result".as_slice());
+        let remember = |tx: &str| {
+            own.remember_bytes(
+                tx,
+                proposal,
+                Digest::of(proposal),
+                result,
+                &Sha256Stream::of(result),
+            )
+        };
+        remember("t1");
+        let k = own.take_known("t1", proposal, result);
+        assert_eq!(k.proposal, Some(Digest::of(proposal)));
+        assert_eq!(
+            k.result.map(Sha256Stream::finish_digest),
+            Some(Digest::of(result))
+        );
+        let again = own.take_known("t1", proposal, result);
+        assert!(
+            again.proposal.is_none() && again.result.is_none(),
+            "taken once"
+        );
+        remember("t2");
+        let k = own.take_known("t2", b"another proposal", result);
+        assert!(k.proposal.is_none());
+        assert!(k.result.is_some());
+        remember("t3");
+        let k = own.take_known("t3", proposal, b"another result");
+        assert!(k.proposal.is_some() && k.result.is_none());
+        remember("t4");
+        let k = own.take_known("t5", proposal, result);
+        assert!(k.proposal.is_none() && k.result.is_none());
+        assert_eq!(
+            own.known.lock().unwrap().bytes,
+            proposal.len() + result.len()
+        );
+    }
+
+    /// The bytes kept stay within the budget, the oldest dropped first.
+    #[test]
+    fn known_bytes_stay_within_their_budget() {
+        let own = OwnEndorsements::new(b"me");
+        let big = vec![7u8; KNOWN_BYTES / 4];
+        let keep = |tx: &str| {
+            own.remember_bytes(tx, &big, Digest::of(&big), b"r", &Sha256Stream::of(b"r"))
+        };
+        for i in 0..6 {
+            keep(&format!("t{i}"));
+        }
+        let k = own.known.lock().unwrap();
+        assert!(k.bytes <= KNOWN_BYTES);
+        assert_eq!(k.by_tx.len(), 3);
+        assert!(!k.by_tx.contains_key("t2") && k.by_tx.contains_key("t3"));
+        drop(k);
+        let too_big = vec![0u8; KNOWN_BYTES + 1];
+        own.remember_bytes(
+            "huge",
+            &too_big,
+            Digest::of(b""),
+            b"",
+            &Sha256Stream::of(b""),
+        );
+        assert!(own.take_known("huge", &too_big, b"").proposal.is_none());
     }
 
     #[test]
