@@ -652,10 +652,6 @@ fn check_envelope(
     let Ok(env) = EnvelopeView::decode(bytes) else {
         return Checked::Invalid(BadPayload, String::new());
     };
-    let payload_digest = match payload_digest {
-        Some(d) if std::ptr::eq(env.payload, EnvelopeSplit::of(bytes).payload) => *d,
-        _ => Digest::of(env.payload),
-    };
     let Ok(payload) = PayloadView::decode(env.payload) else {
         return Checked::Invalid(BadPayload, String::new());
     };
@@ -672,6 +668,10 @@ fn check_envelope(
     }
     let Some(creator) = &header.creator else {
         return invalid(BadPayload);
+    };
+    let payload_digest = match payload_digest {
+        Some(d) if std::ptr::eq(env.payload, EnvelopeSplit::of(bytes).payload) => *d,
+        _ => Digest::of(env.payload),
     };
     let Ok(principal) = channel.members().verify_digest(
         creator,

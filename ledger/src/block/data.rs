@@ -27,6 +27,10 @@ pub enum DataHashKind {
     PayloadDigests,
 }
 
+/// The key of an `Envelope`'s field 1, `payload`, length-delimited: one byte (a test
+/// holds it to prost's encoding).
+const PAYLOAD_KEY: u8 = (1 << 3) | WireType::LengthDelimited as u8;
+
 /// The domain tag that opens the second kind's hash.
 const PAYLOAD_DIGESTS_TAG: &[u8] = b"iclear block data: payload digests\n";
 
@@ -75,10 +79,7 @@ impl<'a> EnvelopeSplit<'a> {
             payload: &[],
             tail: &[],
         };
-        // Field 1 of `Envelope`, `payload`, length-delimited: the key is one byte.
-        let mut key = Vec::with_capacity(1);
-        prost::encoding::encode_key(1, WireType::LengthDelimited, &mut key);
-        let Some(rest) = envelope.strip_prefix(key.as_slice()) else {
+        let Some(rest) = envelope.strip_prefix(&[PAYLOAD_KEY]) else {
             return whole;
         };
         let mut cursor = rest;
@@ -287,6 +288,9 @@ mod tests {
     /// are all head; so the two kinds differ, and the codes name them.
     #[test]
     fn odd_envelopes_are_all_head_and_the_kinds_differ() {
+        let mut key = Vec::new();
+        prost::encoding::encode_key(1, WireType::LengthDelimited, &mut key);
+        assert_eq!(key, [PAYLOAD_KEY]);
         for odd in [
             vec![],
             vec![0x12, 0x01, 0x00],
