@@ -51,7 +51,8 @@ impl Known {
     }
 }
 
-/// The endorsements' bytes, by transaction id, oldest first.
+/// The endorsements' bytes, by transaction id, oldest first (`order` may still name ids
+/// taken since).
 #[derive(Default)]
 struct KnownBytes {
     order: VecDeque<String>,
@@ -107,7 +108,9 @@ impl OwnEndorsements {
             result_hash: result_hash.clone(),
         };
         let mut k = self.known.lock().unwrap_or_else(|p| p.into_inner());
-        while k.bytes + size > KNOWN_BYTES {
+        // Ids already taken stay in `order` until they come to its front: it is bounded
+        // by count too, or a node's millions of small transactions would fill it.
+        while k.bytes + size > KNOWN_BYTES || k.order.len() >= REMEMBERED {
             let Some(old) = k.order.pop_front() else {
                 break;
             };
@@ -280,6 +283,22 @@ mod tests {
             &Sha256Stream::of(b""),
         );
         assert!(own.take_known("huge", &too_big, b"").proposal.is_none());
+    }
+
+    /// Endorsements made and validated one after the other, as a long-running peer's, keep
+    /// a bounded number of ids however many there are.
+    #[test]
+    fn known_bytes_keep_a_bounded_number_of_ids() {
+        let own = OwnEndorsements::new(b"me");
+        for i in 0..REMEMBERED + 100 {
+            let tx = format!("t{i}");
+            own.remember_bytes(&tx, b"p", Digest::of(b"p"), b"r", &Sha256Stream::of(b"r"));
+            assert!(own.take_known(&tx, b"p", b"r").proposal.is_some());
+        }
+        let k = own.known.lock().unwrap();
+        assert!(k.order.len() <= REMEMBERED);
+        assert!(k.by_tx.is_empty());
+        assert_eq!(k.bytes, 0);
     }
 
     #[test]
