@@ -6,9 +6,8 @@ use std::str::FromStr;
 use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
-use sqlx::query_builder::Separated;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSynchronous};
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool as Pool};
+use sqlx::{Row, Sqlite, SqlitePool as Pool};
 
 use super::key_filter::KeyFilter;
 use super::{
@@ -138,33 +137,64 @@ fn hex_list(keys: &[String]) -> String {
     list
 }
 
+/// A query with its values bound so far.
+type Bound<'a> = sqlx::query::Query<'a, Sqlite, sqlx::sqlite::SqliteArguments>;
+
 /// The rows of each group inserted with the group's namespace and block bound once per
 /// statement: `head` (`INSERT INTO t (ns, …, block_num, tx_num) SELECT `), then each row's
 /// `values` values and its transaction's number from a `VALUES` list (`bind` binds them),
-/// then `tail`; `CHUNK` rows a statement.
+/// then `tail`; `CHUNK` rows a statement. The statement's text depends only on its number
+/// of rows, so a full chunk's is written once a call, not a placeholder at a time.
 async fn insert_groups<T>(
     tx: &mut sqlx::SqliteConnection,
     groups: Vec<(&str, u64, Vec<&T>)>,
     (head, values, tail): (&'static str, usize, &'static str),
-    mut bind: impl FnMut(Separated<'_, Sqlite, &'static str>, &T),
+    bind: impl for<'a> Fn(Bound<'a>, &'a T) -> Bound<'a>,
     action: &'static str,
 ) -> Result<(), StateError> {
+    // Made of the static `head` and `tail` and placeholders only: no value is in the text.
+    let full: std::sync::Arc<str> = insert_text((head, values, tail), CHUNK).into();
     for (ns, block, group) in groups {
         for chunk in group.chunks(CHUNK) {
-            let mut qb = QueryBuilder::<Sqlite>::new(head);
-            qb.push_bind(ns.to_string());
-            for c in 1..=values {
-                qb.push(format_args!(", column{c}"));
+            let text = if chunk.len() == CHUNK {
+                full.clone()
+            } else {
+                insert_text((head, values, tail), chunk.len()).into()
+            };
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(text))
+                .bind(ns)
+                .bind(to_i64(block));
+            for &item in chunk {
+                q = bind(q, item);
             }
-            qb.push(", ")
-                .push_bind(to_i64(block))
-                .push(format_args!(", column{} FROM (", values + 1));
-            qb.push_values(chunk, |row, item| bind(row, item));
-            qb.push(") AS r").push(tail);
-            qb.build().execute(&mut *tx).await.map_err(db(action))?;
+            q.execute(&mut *tx).await.map_err(db(action))?;
         }
     }
     Ok(())
+}
+
+/// The text of [`insert_groups`]' statement of `rows` rows: `?` for the namespace, each
+/// row value's column, `?` for the block, the transaction's column, then the rows' values
+/// as a `VALUES` list of `values + 1` placeholders each.
+fn insert_text((head, values, tail): (&str, usize, &str), rows: usize) -> String {
+    use std::fmt::Write;
+    let row = format!("({})", vec!["?"; values + 1].join(", "));
+    let mut text = String::with_capacity(head.len() + tail.len() + 64 + rows * (row.len() + 2));
+    text.push_str(head);
+    text.push('?');
+    for c in 1..=values {
+        let _ = write!(text, ", column{c}");
+    }
+    let _ = write!(text, ", ?, column{} FROM (VALUES ", values + 1);
+    for r in 0..rows {
+        if r > 0 {
+            text.push_str(", ");
+        }
+        text.push_str(&row);
+    }
+    text.push_str(") AS r");
+    text.push_str(tail);
+    text
 }
 
 impl SqliteState {
@@ -367,10 +397,10 @@ impl WorldState for SqliteState {
                 " WHERE true ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, \
                  block_num = excluded.block_num, tx_num = excluded.tx_num",
             ),
-            |mut row, w| {
-                row.push_bind(w.key.as_bytes())
-                    .push_bind(w.value.as_deref().unwrap_or_default())
-                    .push_bind(to_i64(w.version.tx_num));
+            |q, w| {
+                q.bind(w.key.as_bytes())
+                    .bind(w.value.as_deref().unwrap_or_default())
+                    .bind(to_i64(w.version.tx_num))
             },
             "writing keys",
         )
@@ -391,10 +421,10 @@ impl WorldState for SqliteState {
                 2,
                 "",
             ),
-            |mut row, w| {
-                row.push_bind(w.key.as_bytes())
-                    .push_bind(writes.history_value(w))
-                    .push_bind(to_i64(w.version.tx_num));
+            |q, w| {
+                q.bind(w.key.as_bytes())
+                    .bind(writes.history_value(w))
+                    .bind(to_i64(w.version.tx_num))
             },
             "writing history",
         )
@@ -411,10 +441,7 @@ impl WorldState for SqliteState {
                 1,
                 "",
             ),
-            |mut row, c| {
-                row.push_bind(c.key.as_bytes())
-                    .push_bind(to_i64(c.version.tx_num));
-            },
+            |q, c| q.bind(c.key.as_bytes()).bind(to_i64(c.version.tx_num)),
             "writing claims",
         )
         .await?;
@@ -538,6 +565,25 @@ impl WorldState for SqliteState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An insert's text: the namespace's and block's placeholders around the row values'
+    /// columns, then one placeholder a value of each row.
+    #[test]
+    fn an_insert_statement_has_a_placeholder_a_value() {
+        let claims = (
+            "INSERT INTO claims (ns, key, block_num, tx_num) SELECT ",
+            1,
+            "",
+        );
+        assert_eq!(
+            insert_text(claims, 2),
+            "INSERT INTO claims (ns, key, block_num, tx_num) SELECT ?, column1, ?, column2 \
+             FROM (VALUES (?, ?), (?, ?)) AS r"
+        );
+        let text = insert_text(("SELECT ", 2, " WHERE true"), CHUNK);
+        assert_eq!(text.matches('?').count(), 2 + 3 * CHUNK);
+        assert!(text.ends_with("(?, ?, ?)) AS r WHERE true"));
+    }
 
     /// The bundled SQLite is built with `.cargo/config.toml`'s options: no memory statistics
     /// and no shared page cache (each had one mutex every connection contended for), and
