@@ -267,6 +267,19 @@ pub(crate) mod tests {
         assert!(tabled.len() * 4 < untabled(&e).len() * 3);
     }
 
+    /// A tagged value is its tag and then exactly postcard's bytes for it.
+    #[test]
+    fn a_tagged_value_is_its_tag_then_postcard() {
+        let e = event();
+        let tabled = crate::tabled::tabled(&e).unwrap().unwrap();
+        let mut want = vec![TABLED];
+        want.extend(postcard::to_allocvec(&tabled).unwrap());
+        assert_eq!(e.to_bytes().unwrap(), want);
+        let mut want = vec![BINARY];
+        want.extend(postcard::to_allocvec(&e).unwrap());
+        assert_eq!(to_binary(&e, 0).unwrap(), want);
+    }
+
     /// `usage.submit` writes its event with inline text: the bytes are the owned text's, in
     /// either form, for text short enough to be inline and for text that is not.
     #[test]
