@@ -9,7 +9,9 @@ use std::sync::Arc;
 use prost::Message;
 use rayon::prelude::*;
 
-use crate::block::{BlockError, EnvelopeSplit, check_frame_knowing};
+use crate::block::{
+    BlockError, EnvelopeSplit, check_frame_knowing, payload_digest, payload_digests,
+};
 use crate::channel::{CONFIG_KEY, CONFIG_NAMESPACE, ChannelState};
 use crate::crypto::{Digest, Sha256Stream};
 use crate::identity::{KnownHashes, OwnEndorsements, Principal, Role};
@@ -321,7 +323,7 @@ pub async fn precheck(
         let (checked, digests): (Vec<Checked>, Vec<Digest>) = envelopes
             .par_iter()
             .map(|e| {
-                let digest = Digest::of(EnvelopeSplit::of(e).payload);
+                let digest = payload_digest(e);
                 (
                     check_envelope(e, &under, own.as_deref(), Some(&digest)),
                     digest,
@@ -620,10 +622,7 @@ pub fn check_block_stateless(
     channel: &ChannelState,
 ) -> Result<Vec<Stateless>, BlockError> {
     let envelopes: &[bytes::Bytes] = block.data.as_ref().map_or(&[], |d| &d.envelopes);
-    let digests: Vec<Digest> = envelopes
-        .iter()
-        .map(|e| Digest::of(EnvelopeSplit::of(e).payload))
-        .collect();
+    let digests: Vec<Digest> = block.data.as_ref().map(payload_digests).unwrap_or_default();
     check_frame_knowing(
         block,
         expected,

@@ -102,14 +102,16 @@ impl<'a> EnvelopeSplit<'a> {
     }
 }
 
-/// The digest of each envelope's payload by [`EnvelopeSplit::of`], in the block's order:
-/// what the second kind needs, and what the creator's signature over the payload is checked
-/// against when the envelope decodes to that same payload.
+/// The digest of `envelope`'s payload by [`EnvelopeSplit::of`]: what the second kind takes
+/// of it, and what the creator's signature over the payload is checked against when the
+/// envelope decodes to that same payload.
+pub fn payload_digest(envelope: &[u8]) -> Digest {
+    Digest::of(EnvelopeSplit::of(envelope).payload)
+}
+
+/// [`payload_digest`] of each envelope, in the block's order.
 pub fn payload_digests(data: &BlockData) -> Vec<Digest> {
-    data.envelopes
-        .iter()
-        .map(|e| Digest::of(EnvelopeSplit::of(e).payload))
-        .collect()
+    data.envelopes.iter().map(|e| payload_digest(e)).collect()
 }
 
 /// `data`'s hash of `kind`. For the second kind, `digests` are the envelopes' payload
@@ -303,6 +305,9 @@ mod tests {
                 (&odd[..], &[][..], &[][..])
             );
         }
+        // An empty payload is not written at all, and the split finds none: still the
+        // envelope's payload, as the orderer relies on.
+        assert_eq!(EnvelopeSplit::of(&envelope(b"", b"sig")).payload, b"");
         let d = data(vec![envelope(b"payload", b"sig")]);
         assert_ne!(
             data_hash_of(&d, DataHashKind::Encoded, None),

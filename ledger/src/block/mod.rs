@@ -5,7 +5,7 @@ mod data;
 use bytes::Bytes;
 use prost::Message;
 
-pub use data::{DataHashKind, EnvelopeSplit, data_hash_of, payload_digests};
+pub use data::{DataHashKind, EnvelopeSplit, data_hash_of, payload_digest, payload_digests};
 
 use crate::crypto::{Digest, sha256};
 use crate::identity::{IdentityError, Membership, Role, SigningIdentity};

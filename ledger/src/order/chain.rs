@@ -332,21 +332,17 @@ impl<'a> Incoming<'a> {
             .creator
             .as_ref()
             .ok_or_else(|| OrderError::Malformed("no creator".into()))?;
-        // The encoding puts the payload first, so the split finds it, and one digest serves
-        // the signature and the block's data hash; anything else is hashed apart.
-        let split = EnvelopeSplit::of(&bytes).payload;
-        let payload_digest = Digest::of(split);
-        let signed = if split == self.envelope.payload.as_slice() {
-            payload_digest
-        } else {
-            Digest::of(&self.envelope.payload)
-        };
+        // `bytes` is prost's encoding of the envelope, which writes the payload first, so the
+        // split finds exactly the payload (the block module's tests hold this): one digest
+        // serves the signature and the block's data hash.
+        let payload_digest = Digest::of(&self.envelope.payload);
+        debug_assert_eq!(EnvelopeSplit::of(&bytes).payload, self.envelope.payload);
         state
             .members()
             .verify_digest(
                 creator,
                 header.timestamp_ms,
-                &signed,
+                &payload_digest,
                 &self.envelope.signature,
             )
             .map_err(|e| OrderError::Creator {
