@@ -356,7 +356,15 @@ impl WorldState for SqliteState {
                 .filter(|w| w.value.is_some())
                 .map(|w| (w.namespace.as_str(), w.key.as_str())),
         );
-        let mut tx = self.pool.begin().await.map_err(db("starting a commit"))?;
+        // The write lock is taken at the start, where SQLite waits for it (its busy timeout):
+        // a transaction that reads first and writes later is refused at once, without
+        // waiting, when another connection still holds the lock, as one rolling back a failed
+        // commit may for a moment.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db("starting a commit"))?;
         let sp: Option<i64> = sqlx::query_scalar("SELECT block_num FROM savepoint WHERE id = 0")
             .fetch_optional(&mut *tx)
             .await
@@ -543,7 +551,11 @@ impl WorldState for SqliteState {
     }
 
     async fn clear(&self) -> Result<(), StateError> {
-        let mut tx = self.pool.begin().await.map_err(db("starting a clear"))?;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db("starting a clear"))?;
         for t in [
             "DELETE FROM state",
             "DELETE FROM history",
