@@ -371,13 +371,15 @@ pub async fn submit(
     let mut room = seen_keys.len();
     // One key per valid row, in the rows' order.
     let mut seen = seen_keys.into_iter().zip(exists);
-    for (row, (line, outcome)) in parsed.into_iter().enumerate() {
+    // The rows are read where they lie: a row's usage is larger than a cache line, and
+    // moving it out of `parsed` and on through the match cost a copy each time.
+    for (row, &(line, ref outcome)) in parsed.iter().enumerate() {
         let rec = match outcome {
             Ok((id, u)) => {
                 let (seen_key, committed) = seen
                     .next()
                     .ok_or_else(|| ContractError::refused("a batch row lost its dedupe key"))?;
-                if committed || in_batch.contains(&id) {
+                if committed || in_batch.contains(id) {
                     Err(RejectReason::Duplicate)
                 } else {
                     let d = DirState::find(&mut dirs, (u.orig, u.term, u.service));
@@ -393,13 +395,13 @@ pub async fn submit(
                         Err(RejectReason::PeriodClosed)
                     } else {
                         // Not in it yet (looked at above): counted now.
-                        let counted = in_batch.first_time(&id);
+                        let counted = in_batch.first_time(id);
                         debug_assert!(counted);
                         Ok((id, seen_key, u, d))
                     }
                 }
             }
-            Err(r) => Err(r),
+            Err(r) => Err(*r),
         };
         match rec {
             Err(reason) => {
@@ -428,7 +430,7 @@ pub async fn submit(
                     ContractError::refused(format!("line {line}: units total overflows"))
                 })?;
                 let mut out = RatedRow {
-                    record_id: id,
+                    record_id: id.clone(),
                     a_number: SmolStr::default(),
                     b_number: SmolStr::default(),
                     start: u.start.0,
@@ -440,7 +442,7 @@ pub async fn submit(
                 };
                 if let Some(s) = sheet {
                     let rated = s
-                        .rate(&u)
+                        .rate(u)
                         .map_err(|e| ContractError::refused(format!("line {line}: {e}")))?;
                     if let Some(i) = rated.row {
                         running.rated += 1;
