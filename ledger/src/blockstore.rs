@@ -6,13 +6,18 @@
 //! length runs past the end of the file, which only an unfinished append leaves — off the end
 //! of the data file, saying so first. Anything else that does not add up is reported, never
 //! repaired.
+//!
+//! The bytes of the last few blocks appended stay in memory too ([`Recent`]): the readers
+//! right behind a commit (a read model, another peer's delivery) decode them from there
+//! instead of reading them back from the file. They are the very bytes written.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+use bytes::Bytes;
 use prost::Message;
 
 use crate::block::header_hash;
@@ -24,6 +29,10 @@ const DATA_FILE: &str = "blocks.dat";
 const INDEX_FILE: &str = "blocks.idx";
 const LEN_PREFIX: u64 = 8;
 const INDEX_ENTRY: u64 = 16;
+/// How many of the last blocks appended [`Recent`] holds, and how many of their bytes at
+/// most: a block larger than that is read from the file.
+const RECENT_BLOCKS: usize = 4;
+const RECENT_BYTES: usize = 16 << 20;
 
 /// Why the block store cannot be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +111,7 @@ pub struct BlockStore {
     txids: HashMap<String, TxLocation>,
     sync: bool,
     torn: Option<TornRecord>,
+    recent: Recent,
 }
 
 impl BlockStore {
@@ -190,6 +200,7 @@ impl BlockStore {
             txids: HashMap::new(),
             sync,
             torn,
+            recent: Recent::default(),
         };
         for n in 0..store.height() {
             let block = store.block(n)?;
@@ -299,6 +310,7 @@ impl BlockStore {
         self.entries.push((staged.offset, staged.len));
         self.last_hash = staged.last_hash;
         self.index_locations(staged.txs);
+        self.recent.keep(staged.number, staged.record);
         Ok(())
     }
 
@@ -309,6 +321,19 @@ impl BlockStore {
             .and_then(|i| self.entries.get(i))
             .ok_or(BlockStoreError::NoBlock(n))?;
         let path = self.dir.join(DATA_FILE);
+        let buf = match self.recent.get(n) {
+            Some(bytes) => bytes,
+            None => self.read(off, len, n, &path)?,
+        };
+        // Decoded from a `Bytes`, the envelopes share the buffer instead of being copied.
+        Block::decode(buf).map_err(|e| BlockStoreError::Corrupt {
+            path: path.display().to_string(),
+            reason: format!("block {n} does not decode: {e}"),
+        })
+    }
+
+    /// Block `n`'s bytes from the data file, at `off` and `len` bytes long.
+    fn read(&self, off: u64, len: u64, n: u64, path: &Path) -> Result<Bytes, BlockStoreError> {
         let size = usize::try_from(len).map_err(|_| BlockStoreError::Corrupt {
             path: path.display().to_string(),
             reason: format!("block {n} too large"),
@@ -322,12 +347,8 @@ impl BlockStore {
                 reason: format!("block {n} starts past 2^64"),
             })?;
         let mut buf = vec![0u8; size];
-        self.data.read_exact_at(&mut buf, at).map_err(io(&path))?;
-        // Decoded from a `Bytes`, the envelopes share the buffer instead of being copied.
-        Block::decode(bytes::Bytes::from(buf)).map_err(|e| BlockStoreError::Corrupt {
-            path: path.display().to_string(),
-            reason: format!("block {n} does not decode: {e}"),
-        })
+        self.data.read_exact_at(&mut buf, at).map_err(io(path))?;
+        Ok(Bytes::from(buf))
     }
 
     /// Where transaction `tx_id` was first committed.
@@ -385,13 +406,36 @@ impl Staged {
         if self.sync {
             self.data.sync_data().map_err(io(&self.data_path))?;
         }
-        self.record = Vec::new();
         Ok(Written(self))
     }
 }
 
 /// A staged block written to the data file, for [`BlockStore::record`].
 pub struct Written(Staged);
+
+/// The records of the last blocks appended, as written: each block's length prefix and
+/// bytes. At most [`RECENT_BLOCKS`] of them and [`RECENT_BYTES`] in all.
+#[derive(Default)]
+struct Recent(VecDeque<(u64, Bytes)>);
+
+impl Recent {
+    /// Keeps block `n`'s `record`, dropping the oldest kept past either bound (and the
+    /// record itself, if larger than all of them may be).
+    fn keep(&mut self, n: u64, record: Vec<u8>) {
+        self.0.push_back((n, Bytes::from(record)));
+        while self.0.len() > RECENT_BLOCKS
+            || self.0.iter().map(|(_, r)| r.len()).sum::<usize>() > RECENT_BYTES
+        {
+            self.0.pop_front();
+        }
+    }
+
+    /// Block `n`'s bytes, without their length prefix, if kept.
+    fn get(&self, n: u64) -> Option<Bytes> {
+        let (_, r) = self.0.iter().find(|(m, _)| *m == n)?;
+        Some(r.slice(LEN_PREFIX as usize..))
+    }
+}
 
 /// Where each transaction of `block` is, by its id (those whose envelope decodes).
 fn tx_locations(block: &Block, dir: &Path) -> Result<Vec<(String, TxLocation)>, BlockStoreError> {
@@ -577,6 +621,15 @@ mod tests {
         );
     }
 
+    impl BlockStore {
+        /// Block `n`'s bytes as the data file holds them, without the length prefix.
+        fn read_record(&self, n: u64) -> Vec<u8> {
+            let (off, len) = self.entries[n as usize];
+            let path = self.dir.join(DATA_FILE);
+            self.read(off, len, n, &path).unwrap().to_vec()
+        }
+    }
+
     fn chain(n: u64) -> Vec<Block> {
         let mut prev = Vec::new();
         (0..n)
@@ -602,6 +655,53 @@ mod tests {
                 }
             })
             .collect()
+    }
+
+    /// The last blocks appended are read from memory, the older ones from the file, and
+    /// every block reads as it was appended either way.
+    #[test]
+    fn the_last_blocks_appended_read_from_memory_as_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocks = chain(7);
+        let mut store = BlockStore::open(dir.path(), false).unwrap();
+        for b in &blocks {
+            store.append(b).unwrap();
+        }
+        let kept: Vec<u64> = store.recent.0.iter().map(|(n, _)| *n).collect();
+        assert_eq!(kept, vec![3, 4, 5, 6]);
+        for (n, b) in (0..).zip(&blocks) {
+            assert_eq!(store.block(n).unwrap(), *b, "block {n}");
+        }
+        // The kept blocks' bytes are the file's: a store opened from the files reads each
+        // block as the live one does, byte for byte.
+        let reopened = BlockStore::open(dir.path(), false).unwrap();
+        assert!(reopened.recent.0.is_empty());
+        for n in 0..7 {
+            assert_eq!(
+                store.recent.get(n).map(|b| b.to_vec()),
+                (n >= 3).then(|| reopened.read_record(n)),
+                "block {n}"
+            );
+        }
+    }
+
+    #[test]
+    fn recent_blocks_are_bounded_by_count_and_bytes() {
+        let mut recent = Recent::default();
+        recent.keep(0, vec![0; RECENT_BYTES / 2]);
+        recent.keep(1, vec![1; RECENT_BYTES / 2]);
+        assert_eq!(recent.0.len(), 2);
+        recent.keep(2, vec![2; 8 + 1]);
+        assert!(recent.get(0).is_none(), "past the bytes' bound");
+        assert_eq!(recent.get(2).as_deref(), Some([2u8].as_slice()));
+        // A record larger than the bound is not kept, and pushes out all the others.
+        recent.keep(3, vec![3; RECENT_BYTES + 1]);
+        assert!(recent.0.is_empty());
+        for n in 4..10 {
+            recent.keep(n, vec![0; 8]);
+        }
+        let kept: Vec<u64> = recent.0.iter().map(|(n, _)| *n).collect();
+        assert_eq!(kept, vec![6, 7, 8, 9]);
     }
 
     /// Only what an unfinished append leaves is ever cut, and the cut is reported; a store
