@@ -296,8 +296,8 @@ pub(crate) mod tests {
             ..Proposal::default()
         };
         let tx = EndorserTransaction {
-            proposal_bytes: proposal.encode_to_vec(),
-            response_payload: response.encode_to_vec(),
+            proposal_bytes: proposal.encode_to_vec().into(),
+            response_payload: response.encode_to_vec().into(),
             ..EndorserTransaction::default()
         };
         let payload = Payload {

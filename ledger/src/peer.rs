@@ -283,7 +283,7 @@ impl Peer {
         sp: &'a SignedProposal,
     ) -> Result<(ProposalView<'a>, Creator, Arc<ChannelLedger>, Digest), EndorseError> {
         // Its arguments stay in `sp` until the contract is invoked with a copy of them.
-        let p = ProposalView::decode(sp.proposal_bytes.as_slice())
+        let p = ProposalView::decode(&sp.proposal_bytes)
             .map_err(|e| EndorseError::Malformed(e.to_string()))?;
         let ledger = self.channel_ledger(&p.channel)?;
         let creator = p
@@ -387,16 +387,16 @@ impl Peer {
         }
         let mut payload = self.simulate(&p, creator, &ledger).await?;
         payload.proposal_hash = proposal_hash.as_bytes().to_vec();
-        let payload = payload.encode_to_vec();
+        let payload = bytes::Bytes::from(payload.encode_to_vec());
         let result = Sha256Stream::of(&payload);
         let (endorsement, signed) = self.identity.endorse_hashed(&result)?;
         self.own.remember(signed, &endorsement);
         // Validation of the same bytes takes these hashes instead of making them again.
         self.own.remember_bytes(
             &p.tx_id,
-            &sp.proposal_bytes,
+            sp.proposal_bytes.clone(),
             proposal_hash,
-            &payload,
+            payload.clone(),
             &result,
         );
         Ok(ProposalResponse {

@@ -54,8 +54,8 @@ pub struct Proposal {
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct SignedProposal {
     /// Encoded `Proposal`.
-    #[prost(bytes = "vec", tag = "1")]
-    pub proposal_bytes: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "1")]
+    pub proposal_bytes: bytes::Bytes,
     /// Creator's signature over `proposal_bytes`.
     #[prost(bytes = "vec", tag = "2")]
     pub signature: Vec<u8>,
@@ -209,8 +209,8 @@ pub struct Endorsement {
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct ProposalResponse {
     /// Encoded `ProposalResponsePayload`.
-    #[prost(bytes = "vec", tag = "1")]
-    pub payload: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "1")]
+    pub payload: bytes::Bytes,
     /// The peer's endorsement of `payload`.
     #[prost(message, optional, tag = "2")]
     pub endorsement: Option<Endorsement>,
@@ -275,11 +275,11 @@ pub struct Envelope {
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct EndorserTransaction {
     /// The exact proposal bytes the endorsers hashed.
-    #[prost(bytes = "vec", tag = "1")]
-    pub proposal_bytes: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "1")]
+    pub proposal_bytes: bytes::Bytes,
     /// Encoded `ProposalResponsePayload` all endorsers signed.
-    #[prost(bytes = "vec", tag = "2")]
-    pub response_payload: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "2")]
+    pub response_payload: bytes::Bytes,
     /// Endorsements of `response_payload`.
     #[prost(message, repeated, tag = "3")]
     pub endorsements: Vec<Endorsement>,

@@ -74,7 +74,7 @@ impl Proposed {
         Ok(Proposed {
             proposal,
             signed: SignedProposal {
-                proposal_bytes,
+                proposal_bytes: proposal_bytes.into(),
                 signature,
             },
         })
@@ -128,7 +128,7 @@ pub enum EndorsementMismatch {
 #[derive(Clone, Debug)]
 pub struct Endorsed {
     proposed: Proposed,
-    response_payload: Vec<u8>,
+    response_payload: bytes::Bytes,
     response: Response,
     endorsements: Vec<Endorsement>,
 }
@@ -141,7 +141,7 @@ impl Endorsed {
         responses: Vec<ProposalResponse>,
     ) -> Result<Self, EndorsementMismatch> {
         let tx_id = proposed.tx_id().to_string();
-        let mut payload: Option<(Vec<u8>, String)> = None;
+        let mut payload: Option<(bytes::Bytes, String)> = None;
         let mut endorsements = Vec::new();
         for r in responses {
             let e = r
@@ -170,7 +170,7 @@ impl Endorsed {
         }
         let (response_payload, peer) =
             payload.ok_or_else(|| EndorsementMismatch::None(tx_id.clone()))?;
-        let response = ProposalResponsePayload::decode(response_payload.as_slice())
+        let response = ProposalResponsePayload::decode(response_payload.as_ref())
             .ok()
             .and_then(|p| p.response)
             .ok_or(EndorsementMismatch::Malformed { tx_id, peer })?;

@@ -495,16 +495,16 @@ async fn bytes_changed_after_endorsement_are_judged_on_their_own() {
     let client = f.id("alpha", "client");
     let env = f.envelope("put", vec![b("k1"), b("v")]).await;
     let result_changed = edit_tx(&env, &client, |tx| {
-        let mut r = ProposalResponsePayload::decode(tx.response_payload.as_slice()).unwrap();
+        let mut r = ProposalResponsePayload::decode(tx.response_payload.as_ref()).unwrap();
         let write = &mut r.results.as_mut().unwrap().ns_rwsets[0].writes[0];
         write.value = b("w");
-        tx.response_payload = r.encode_to_vec();
+        tx.response_payload = r.encode_to_vec().into();
     });
     let env2 = f.envelope("put", vec![b("k2"), b("v")]).await;
     let proposal_changed = edit_tx(&env2, &client, |tx| {
-        let mut p = Proposal::decode(tx.proposal_bytes.as_slice()).unwrap();
+        let mut p = Proposal::decode(tx.proposal_bytes.as_ref()).unwrap();
         p.args[1] = b("w");
-        tx.proposal_bytes = p.encode_to_vec();
+        tx.proposal_bytes = p.encode_to_vec().into();
     });
     assert_eq!(
         f.commit(vec![
@@ -551,9 +551,9 @@ async fn a_tx_id_not_derived_from_nonce_and_creator_is_refused() {
     let env = f.envelope("put", vec![b("a"), b("1")]).await;
     let mut payload = Payload::decode(env.payload.as_slice()).unwrap();
     let mut tx = EndorserTransaction::decode(payload.data.as_slice()).unwrap();
-    let mut proposal = ledger::proto::Proposal::decode(tx.proposal_bytes.as_slice()).unwrap();
+    let mut proposal = ledger::proto::Proposal::decode(tx.proposal_bytes.as_ref()).unwrap();
     proposal.tx_id = "00".repeat(32);
-    tx.proposal_bytes = proposal.encode_to_vec();
+    tx.proposal_bytes = proposal.encode_to_vec().into();
     payload.header.as_mut().unwrap().tx_id = proposal.tx_id.clone();
     payload.data = tx.encode_to_vec();
     let payload = payload.encode_to_vec();
@@ -704,7 +704,7 @@ async fn claims_repeated_or_out_of_order_are_an_illegal_writeset() {
         let env = f.envelope("claim", vec![b("a")]).await;
         let env = edit_tx(&env, &alpha_client, |tx| {
             let mut r =
-                ledger::proto::ProposalResponsePayload::decode(tx.response_payload.as_slice())
+                ledger::proto::ProposalResponsePayload::decode(tx.response_payload.as_ref())
                     .unwrap();
             let rwset = r.results.as_mut().unwrap();
             edit(&mut rwset.ns_rwsets[0]);
@@ -713,7 +713,7 @@ async fn claims_repeated_or_out_of_order_are_an_illegal_writeset() {
                 let again = rwset.ns_rwsets[0].clone();
                 rwset.ns_rwsets.push(again);
             }
-            tx.response_payload = r.encode_to_vec();
+            tx.response_payload = r.encode_to_vec().into();
         });
         codes.extend(f.commit(vec![env.encode_to_vec()]).await);
     }
@@ -1023,7 +1023,7 @@ fn forged_approval(
     .encode_to_vec();
     let endorsement = f.id("alpha", "peer").endorse(&payload).unwrap();
     let r = ProposalResponse {
-        payload,
+        payload: payload.into(),
         endorsement: Some(endorsement),
     };
     Endorsed::collect(p, vec![r])
@@ -1086,7 +1086,7 @@ async fn a_peer_cannot_forge_another_organisations_lifecycle_approval() {
 fn first_range(env: &Envelope) -> ledger::proto::RangeQueryInfo {
     let payload = Payload::decode(env.payload.as_slice()).unwrap();
     let tx = EndorserTransaction::decode(payload.data.as_slice()).unwrap();
-    let r = ledger::proto::ProposalResponsePayload::decode(tx.response_payload.as_slice()).unwrap();
+    let r = ledger::proto::ProposalResponsePayload::decode(tx.response_payload.as_ref()).unwrap();
     r.results.unwrap().ns_rwsets[0].range_queries[0].clone()
 }
 

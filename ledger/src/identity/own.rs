@@ -14,6 +14,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
+use bytes::Bytes;
 use prost::Message;
 
 use crate::crypto::{Digest, Sha256Stream};
@@ -38,9 +39,9 @@ const KNOWN_BYTES: usize = 24 << 20;
 
 /// The proposal and the result of an endorsement, with their hashes.
 struct Known {
-    proposal: Vec<u8>,
+    proposal: Bytes,
     proposal_digest: Digest,
-    result: Vec<u8>,
+    result: Bytes,
     /// SHA-256 fed the result: what every endorsement's digest continues from.
     result_hash: Sha256Stream,
 }
@@ -88,13 +89,14 @@ impl OwnEndorsements {
 
     /// Keeps the bytes of an endorsement of transaction `tx_id` just made: the proposal
     /// and its digest, the result and SHA-256 fed it. The oldest are dropped to stay within
-    /// the budget; an endorsement larger than the budget is not kept.
+    /// the budget; an endorsement larger than the budget is not kept. The bytes are shared
+    /// with the proposal and the response, not copied.
     pub fn remember_bytes(
         &self,
         tx_id: &str,
-        proposal: &[u8],
+        proposal: Bytes,
         proposal_digest: Digest,
-        result: &[u8],
+        result: Bytes,
         result_hash: &Sha256Stream,
     ) {
         let size = proposal.len() + result.len();
@@ -102,9 +104,9 @@ impl OwnEndorsements {
             return;
         }
         let known = Known {
-            proposal: proposal.to_vec(),
+            proposal,
             proposal_digest,
-            result: result.to_vec(),
+            result,
             result_hash: result_hash.clone(),
         };
         let mut k = self.known.lock().unwrap_or_else(|p| p.into_inner());
@@ -224,9 +226,9 @@ mod tests {
         let remember = |tx: &str| {
             own.remember_bytes(
                 tx,
-                proposal,
+                Bytes::from_static(proposal),
                 Digest::of(proposal),
-                result,
+                Bytes::from_static(result),
                 &Sha256Stream::of(result),
             )
         };
@@ -262,9 +264,16 @@ mod tests {
     #[test]
     fn known_bytes_stay_within_their_budget() {
         let own = OwnEndorsements::new(b"me");
-        let big = vec![7u8; KNOWN_BYTES / 4];
+        let big = Bytes::from(vec![7u8; KNOWN_BYTES / 4]);
+        let r = Bytes::from_static(b"r");
         let keep = |tx: &str| {
-            own.remember_bytes(tx, &big, Digest::of(&big), b"r", &Sha256Stream::of(b"r"))
+            own.remember_bytes(
+                tx,
+                big.clone(),
+                Digest::of(&big),
+                r.clone(),
+                &Sha256Stream::of(&r),
+            )
         };
         for i in 0..6 {
             keep(&format!("t{i}"));
@@ -274,12 +283,12 @@ mod tests {
         assert_eq!(k.by_tx.len(), 3);
         assert!(!k.by_tx.contains_key("t2") && k.by_tx.contains_key("t3"));
         drop(k);
-        let too_big = vec![0u8; KNOWN_BYTES + 1];
+        let too_big = Bytes::from(vec![0u8; KNOWN_BYTES + 1]);
         own.remember_bytes(
             "huge",
-            &too_big,
+            too_big.clone(),
             Digest::of(b""),
-            b"",
+            Bytes::new(),
             &Sha256Stream::of(b""),
         );
         assert!(own.take_known("huge", &too_big, b"").proposal.is_none());
@@ -292,7 +301,13 @@ mod tests {
         let own = OwnEndorsements::new(b"me");
         for i in 0..REMEMBERED + 100 {
             let tx = format!("t{i}");
-            own.remember_bytes(&tx, b"p", Digest::of(b"p"), b"r", &Sha256Stream::of(b"r"));
+            own.remember_bytes(
+                &tx,
+                Bytes::from_static(b"p"),
+                Digest::of(b"p"),
+                Bytes::from_static(b"r"),
+                &Sha256Stream::of(b"r"),
+            );
             assert!(own.take_known(&tx, b"p", b"r").proposal.is_some());
         }
         let k = own.known.lock().unwrap();

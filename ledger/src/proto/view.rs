@@ -174,8 +174,8 @@ impl<'a> EndorserTransactionView<'a> {
     /// The message, its bytes copied.
     pub fn to_message(&self) -> EndorserTransaction {
         EndorserTransaction {
-            proposal_bytes: self.proposal_bytes.to_vec(),
-            response_payload: self.response_payload.to_vec(),
+            proposal_bytes: bytes::Bytes::copy_from_slice(self.proposal_bytes),
+            response_payload: bytes::Bytes::copy_from_slice(self.response_payload),
             endorsements: self.endorsements.clone(),
         }
     }
@@ -294,8 +294,8 @@ mod tests {
     /// A valid envelope of an endorser transaction, every field set.
     fn sample() -> Vec<u8> {
         let tx = EndorserTransaction {
-            proposal_bytes: proposal().encode_to_vec(),
-            response_payload: vec![7; 300],
+            proposal_bytes: proposal().encode_to_vec().into(),
+            response_payload: vec![7; 300].into(),
             endorsements: vec![
                 Endorsement {
                     endorser: None,
