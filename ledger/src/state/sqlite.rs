@@ -153,11 +153,13 @@ async fn insert_groups<T>(
     action: &'static str,
 ) -> Result<(), StateError> {
     // Made of the static `head` and `tail` and placeholders only: no value is in the text.
-    let full: std::sync::Arc<str> = insert_text((head, values, tail), CHUNK).into();
+    // A full chunk's is written when the first one comes (a small block has none).
+    let mut full: Option<std::sync::Arc<str>> = None;
     for (ns, block, group) in groups {
         for chunk in group.chunks(CHUNK) {
             let text = if chunk.len() == CHUNK {
-                full.clone()
+                full.get_or_insert_with(|| insert_text((head, values, tail), CHUNK).into())
+                    .clone()
             } else {
                 insert_text((head, values, tail), chunk.len()).into()
             };
