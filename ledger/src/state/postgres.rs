@@ -138,6 +138,24 @@ fn version(row: &PgRow) -> Result<Version, StateError> {
     })
 }
 
+/// A range's namespace, start and end (if it has one: an empty end is none), bound in that
+/// order to `text`, a read of state rows from the start and up to the end. The end is the
+/// index's upper bound, `key < $3`: as one text for both kinds of range, `(NOT $3 OR key <
+/// $4)`, it was a filter checked on every key from the start to the end of the namespace
+/// once PostgreSQL planned the statement for any parameters.
+fn bind_range<'q>(
+    text: &'static str,
+    namespace: &'q str,
+    (start, end): (&'q str, &'q str),
+) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+    let q = sqlx::query(text).bind(namespace).bind(start.as_bytes());
+    if end.is_empty() {
+        q
+    } else {
+        q.bind(end.as_bytes())
+    }
+}
+
 impl PostgresState {
     /// Entries with `start <= key < end` in key order, at most `limit` of them.
     async fn select_range(
@@ -147,19 +165,19 @@ impl PostgresState {
         end: &str,
         limit: Option<u32>,
     ) -> Result<Vec<(String, VersionedValue)>, StateError> {
-        let rows = sqlx::query(
-            "SELECT key, value, block_num, tx_num FROM state \
-             WHERE ns = $1 AND key >= $2 AND (NOT $3 OR key < $4) ORDER BY key LIMIT $5",
-        )
-        .bind(namespace)
-        .bind(start.as_bytes())
-        .bind(!end.is_empty())
-        .bind(end.as_bytes())
         // PostgreSQL reads a NULL limit as none.
-        .bind(limit.map(i64::from))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db("reading a range"))?;
+        let text = if end.is_empty() {
+            "SELECT key, value, block_num, tx_num FROM state \
+             WHERE ns = $1 AND key >= $2 ORDER BY key LIMIT $3"
+        } else {
+            "SELECT key, value, block_num, tx_num FROM state \
+             WHERE ns = $1 AND key >= $2 AND key < $3 ORDER BY key LIMIT $4"
+        };
+        let rows = bind_range(text, namespace, (start, end))
+            .bind(limit.map(i64::from))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("reading a range"))?;
         rows.iter()
             .map(|r| {
                 Ok((
@@ -221,17 +239,16 @@ impl WorldState for PostgresState {
         start: &str,
         end: &str,
     ) -> Result<Vec<(String, Version)>, StateError> {
-        let rows = sqlx::query(
+        let text = if end.is_empty() {
+            "SELECT key, block_num, tx_num FROM state WHERE ns = $1 AND key >= $2 ORDER BY key"
+        } else {
             "SELECT key, block_num, tx_num FROM state \
-             WHERE ns = $1 AND key >= $2 AND (NOT $3 OR key < $4) ORDER BY key",
-        )
-        .bind(namespace)
-        .bind(start.as_bytes())
-        .bind(!end.is_empty())
-        .bind(end.as_bytes())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db("reading a range's versions"))?;
+             WHERE ns = $1 AND key >= $2 AND key < $3 ORDER BY key"
+        };
+        let rows = bind_range(text, namespace, (start, end))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("reading a range's versions"))?;
         rows.iter()
             .map(|r| Ok((key_string(r.get("key"))?, version(r)?)))
             .collect()

@@ -40,6 +40,60 @@ const SCHEMA: &[&str] = &[
      tx_num INTEGER NOT NULL, PRIMARY KEY (ns, key)) WITHOUT ROWID",
 ];
 
+/// A range read's text: `columns` of the namespace's state rows from the start, up to the
+/// end if the range has one, in key order, as many as the limit if one is bound (the
+/// parameters in that order). The end is the index's upper bound: as a filter (`(? = 0 OR
+/// key < ?)`, one text for both) it was checked on every key from the start to the
+/// namespace's end, so that a small range early in a large namespace read all of it. The
+/// limit is `CAST(? AS INTEGER)`: SQLite plans with a bare parameter's value in `LIMIT ?`,
+/// and so prepares the statement again every time it is bound.
+macro_rules! range_text {
+    ($columns:literal, $end:expr, $limit:expr) => {
+        match ($end, $limit) {
+            (true, true) => concat!(
+                "SELECT ",
+                $columns,
+                " FROM state WHERE ns = ? AND key >= ? AND key < ? ",
+                "ORDER BY key LIMIT CAST(? AS INTEGER)"
+            ),
+            (true, false) => concat!(
+                "SELECT ",
+                $columns,
+                " FROM state WHERE ns = ? AND key >= ? AND key < ? ",
+                "ORDER BY key"
+            ),
+            (false, true) => concat!(
+                "SELECT ",
+                $columns,
+                " FROM state WHERE ns = ? AND key >= ? ",
+                "ORDER BY key LIMIT CAST(? AS INTEGER)"
+            ),
+            (false, false) => concat!(
+                "SELECT ",
+                $columns,
+                " FROM state WHERE ns = ? AND key >= ? ORDER BY key"
+            ),
+        }
+    };
+}
+
+/// Binds a range's parameters to [`range_text!`]'s text for it.
+fn bind_range<'q>(
+    text: &'static str,
+    namespace: &'q str,
+    (start, end): (&'q str, &'q str),
+    limit: Option<u32>,
+) -> Bound<'q> {
+    let mut q = sqlx::query(text).bind(namespace).bind(start.as_bytes());
+    if !end.is_empty() {
+        q = q.bind(end.as_bytes());
+    }
+    if let Some(limit) = limit {
+        q = q.bind(i64::from(limit));
+    }
+    q
+}
+
 /// World state in a SQLite file.
 pub struct SqliteState {
     pool: Pool,
@@ -232,19 +286,15 @@ impl SqliteState {
         end: &str,
         limit: Option<u32>,
     ) -> Result<Vec<(String, VersionedValue)>, StateError> {
-        let rows = sqlx::query(
-            "SELECT key, value, block_num, tx_num FROM state \
-             WHERE ns = ? AND key >= ? AND (? = 0 OR key < ?) ORDER BY key LIMIT ?",
-        )
-        .bind(namespace)
-        .bind(start.as_bytes())
-        .bind(i64::from(!end.is_empty()))
-        .bind(end.as_bytes())
-        // SQLite reads a negative limit as none.
-        .bind(limit.map_or(-1, i64::from))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db("reading a range"))?;
+        let text = range_text!(
+            "key, value, block_num, tx_num",
+            !end.is_empty(),
+            limit.is_some()
+        );
+        let rows = bind_range(text, namespace, (start, end), limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("reading a range"))?;
         rows.iter()
             .map(|r| {
                 Ok((
@@ -306,17 +356,11 @@ impl WorldState for SqliteState {
         start: &str,
         end: &str,
     ) -> Result<Vec<(String, Version)>, StateError> {
-        let rows = sqlx::query(
-            "SELECT key, block_num, tx_num FROM state \
-             WHERE ns = ? AND key >= ? AND (? = 0 OR key < ?) ORDER BY key",
-        )
-        .bind(namespace)
-        .bind(start.as_bytes())
-        .bind(i64::from(!end.is_empty()))
-        .bind(end.as_bytes())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db("reading a range's versions"))?;
+        let text = range_text!("key, block_num, tx_num", !end.is_empty(), false);
+        let rows = bind_range(text, namespace, (start, end), None)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("reading a range's versions"))?;
         rows.iter()
             .map(|r| Ok((key_string(r.get("key"))?, version(r)?)))
             .collect()
@@ -597,6 +641,44 @@ mod tests {
         let text = insert_text(("SELECT ", 2, " WHERE true"), CHUNK);
         assert_eq!(text.matches('?').count(), 2 + 3 * CHUNK);
         assert!(text.ends_with("(?, ?, ?)) AS r WHERE true"));
+    }
+
+    /// A range with an end is read from the index between its two bounds, whatever else its
+    /// read asks: not from its start to the end of the namespace, checking each key.
+    #[tokio::test]
+    async fn a_range_reads_the_index_between_its_bounds() {
+        let state = SqliteState::in_memory().await.unwrap();
+        for (text, limit) in [
+            (
+                range_text!("key, value, block_num, tx_num", true, true),
+                Some(5),
+            ),
+            (
+                range_text!("key, value, block_num, tx_num", true, false),
+                None,
+            ),
+            (range_text!("key, block_num, tx_num", true, false), None),
+        ] {
+            // The plan's rows are (id, parent, notused, detail).
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {text}")))
+                .bind("ns")
+                .bind(b"a".as_slice())
+                .bind(b"b".as_slice());
+            if let Some(n) = limit {
+                q = q.bind(i64::from(n));
+            }
+            let details: Vec<String> = q
+                .fetch_all(state.pool())
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.get("detail"))
+                .collect();
+            assert!(
+                details.iter().any(|d| d.contains("key>? AND key<?")),
+                "{text}: {details:?}"
+            );
+        }
     }
 
     /// The bundled SQLite is built with `.cargo/config.toml`'s options: no memory statistics

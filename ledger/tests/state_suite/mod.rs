@@ -233,6 +233,28 @@ async fn ranges_are_ordered_bounded_and_namespaced(s: &impl WorldState) {
         ["b", "c", "ca"]
     );
     assert_eq!(keys(s.range("ns", "c", "d").await.unwrap()), ["c", "ca"]);
+    // Pages of a range with an end and of one without, and the versions of each.
+    assert_eq!(
+        keys(s.range_page("ns", "b", "", 2).await.unwrap()),
+        ["b", "c"]
+    );
+    assert_eq!(
+        keys(s.range_page("ns", "a", "c", 5).await.unwrap()),
+        ["a", "b"]
+    );
+    assert_eq!(
+        keys(s.range_page("ns", "c", "", 5).await.unwrap()),
+        ["c", "ca"]
+    );
+    let versions = |r: Vec<(String, Version)>| r.into_iter().map(|(k, _)| k).collect::<Vec<_>>();
+    assert_eq!(
+        versions(s.range_versions("ns", "b", "").await.unwrap()),
+        ["b", "c", "ca"]
+    );
+    assert_eq!(
+        versions(s.range_versions("ns", "a", "c").await.unwrap()),
+        ["a", "b"]
+    );
     let r = s.range("zz", "", "").await.unwrap();
     assert_eq!(r.len(), 1);
     assert_eq!(r[0].1.version, v(0, 4));
