@@ -41,38 +41,28 @@ const SCHEMA: &[&str] = &[
 ];
 
 /// A range read's text: `columns` of the namespace's state rows from the start, up to the
-/// end if the range has one, in key order, as many as the limit if one is bound (the
-/// parameters in that order). The end is the index's upper bound: as a filter (`(? = 0 OR
-/// key < ?)`, one text for both) it was checked on every key from the start to the
-/// namespace's end, so that a small range early in a large namespace read all of it. The
-/// limit is `CAST(? AS INTEGER)`: SQLite plans with a bare parameter's value in `LIMIT ?`,
-/// and so prepares the statement again every time it is bound.
+/// end if the range has one, in key order, as many as the limit (the parameters in that
+/// order; a negative limit is none). The end is the index's upper bound: as a filter
+/// (`(? = 0 OR key < ?)`, one text for both) it was checked on every key from the start to
+/// the namespace's end, so that a small range early in a large namespace read all of it.
+/// The limit is `CAST(? AS INTEGER)`: SQLite plans with a bare parameter's value in
+/// `LIMIT ?`, and so prepares the statement again every time it is bound.
 macro_rules! range_text {
-    ($columns:literal, $end:expr, $limit:expr) => {
-        match ($end, $limit) {
-            (true, true) => concat!(
+    ($columns:literal, $end:expr) => {
+        if $end {
+            concat!(
                 "SELECT ",
                 $columns,
                 " FROM state WHERE ns = ? AND key >= ? AND key < ? ",
                 "ORDER BY key LIMIT CAST(? AS INTEGER)"
-            ),
-            (true, false) => concat!(
-                "SELECT ",
-                $columns,
-                " FROM state WHERE ns = ? AND key >= ? AND key < ? ",
-                "ORDER BY key"
-            ),
-            (false, true) => concat!(
+            )
+        } else {
+            concat!(
                 "SELECT ",
                 $columns,
                 " FROM state WHERE ns = ? AND key >= ? ",
                 "ORDER BY key LIMIT CAST(? AS INTEGER)"
-            ),
-            (false, false) => concat!(
-                "SELECT ",
-                $columns,
-                " FROM state WHERE ns = ? AND key >= ? ORDER BY key"
-            ),
+            )
         }
     };
 }
@@ -84,14 +74,13 @@ fn bind_range<'q>(
     (start, end): (&'q str, &'q str),
     limit: Option<u32>,
 ) -> Bound<'q> {
-    let mut q = sqlx::query(text).bind(namespace).bind(start.as_bytes());
-    if !end.is_empty() {
-        q = q.bind(end.as_bytes());
-    }
-    if let Some(limit) = limit {
-        q = q.bind(i64::from(limit));
-    }
-    q
+    let q = sqlx::query(text).bind(namespace).bind(start.as_bytes());
+    let q = if end.is_empty() {
+        q
+    } else {
+        q.bind(end.as_bytes())
+    };
+    q.bind(limit.map_or(-1, i64::from))
 }
 
 /// World state in a SQLite file.
@@ -286,11 +275,7 @@ impl SqliteState {
         end: &str,
         limit: Option<u32>,
     ) -> Result<Vec<(String, VersionedValue)>, StateError> {
-        let text = range_text!(
-            "key, value, block_num, tx_num",
-            !end.is_empty(),
-            limit.is_some()
-        );
+        let text = range_text!("key, value, block_num, tx_num", !end.is_empty());
         let rows = bind_range(text, namespace, (start, end), limit)
             .fetch_all(&self.pool)
             .await
@@ -356,7 +341,7 @@ impl WorldState for SqliteState {
         start: &str,
         end: &str,
     ) -> Result<Vec<(String, Version)>, StateError> {
-        let text = range_text!("key, block_num, tx_num", !end.is_empty(), false);
+        let text = range_text!("key, block_num, tx_num", !end.is_empty());
         let rows = bind_range(text, namespace, (start, end), None)
             .fetch_all(&self.pool)
             .await
@@ -649,24 +634,16 @@ mod tests {
     async fn a_range_reads_the_index_between_its_bounds() {
         let state = SqliteState::in_memory().await.unwrap();
         for (text, limit) in [
-            (
-                range_text!("key, value, block_num, tx_num", true, true),
-                Some(5),
-            ),
-            (
-                range_text!("key, value, block_num, tx_num", true, false),
-                None,
-            ),
-            (range_text!("key, block_num, tx_num", true, false), None),
+            (range_text!("key, value, block_num, tx_num", true), 5),
+            (range_text!("key, value, block_num, tx_num", true), -1),
+            (range_text!("key, block_num, tx_num", true), -1),
         ] {
             // The plan's rows are (id, parent, notused, detail).
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {text}")))
+            let q = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {text}")))
                 .bind("ns")
                 .bind(b"a".as_slice())
-                .bind(b"b".as_slice());
-            if let Some(n) = limit {
-                q = q.bind(i64::from(n));
-            }
+                .bind(b"b".as_slice())
+                .bind(i64::from(limit));
             let details: Vec<String> = q
                 .fetch_all(state.pool())
                 .await
