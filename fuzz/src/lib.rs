@@ -272,12 +272,30 @@ pub mod cdr {
         }
     }
 
-    /// Reads every row of a file, and then every id, as intake does.
+    /// Each row as `(line, raw, outcome)`, read whole and in blocks of whole lines.
+    type Rows = Vec<(u64, Vec<u8>, String)>;
+
+    fn rows_of(reader: &mut CdrReader<&[u8]>, rows: &mut Rows) {
+        while let Ok(Some(row)) = reader.next_row() {
+            rows.push((row.line, row.raw.to_vec(), format!("{:?}", row.outcome)));
+        }
+    }
+
+    /// Reads every row of a file, and then every id, as intake does; and the rows again in
+    /// blocks of whole lines, as `iclear rate` does on every core, which must be the same.
     pub fn read_all(data: &[u8], format: FormatSpec, reporter: Option<CarrierId>) {
         if let Ok(mut reader) = CdrReader::new(data, format, reporter) {
-            while let Ok(Some(row)) = reader.next_row() {
-                let _ = (row.line, row.raw.len(), row.outcome.is_ok());
+            let mut whole = Rows::new();
+            rows_of(&mut reader, &mut whole);
+            let (rows, mut lines) = CdrReader::new(data, format, reporter)
+                .expect("a header read once reads again")
+                .into_blocks();
+            let mut blocked = Rows::new();
+            let max = 1 + data.len() % 61;
+            while let Ok(Some(block)) = lines.next_block(max) {
+                rows_of(&mut rows.rows(&block), &mut blocked);
             }
+            assert_eq!(whole, blocked, "rows read in blocks of {max} bytes differ");
         }
         if let Ok(mut reader) = CdrReader::new(data, format, reporter) {
             while let Ok(Some(id)) = reader.next_id() {

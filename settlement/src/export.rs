@@ -161,43 +161,30 @@ pub fn push_native_record(out: &mut Vec<u8>, rec: &CdrView<'_>) {
 /// Output is handed to the writer beneath in blocks of about this size.
 const BLOCK: usize = 1 << 20;
 
-/// The rated records file of `iclear rate`, one record per call, written without the
-/// generic CSV machinery: all but two fields are digits, ids or fixed words that never
-/// need quotes.
-pub struct RatedWriter<W: Write> {
-    out: W,
-    block: Vec<u8>,
+/// How each line of the rated records file of `iclear rate` is written, without the generic
+/// CSV machinery: all but two fields are digits, ids or fixed words that never need quotes.
+/// Threads that rate parts of one file each format their lines with a copy.
+#[derive(Debug, Clone)]
+pub struct RatedFormat {
     reporter: String,
     currency: Currency,
     decimals: u32,
 }
 
-const RATED_HEADER: &str = "record_id,reporter,service,orig_carrier,term_carrier,a_number,b_number,start_time,units,prefix,destination,billable_units,rate,charge,currency,status\n";
-
-impl<W: Write> RatedWriter<W> {
-    /// Starts the file and writes its header.
-    pub fn new(out: W, reporter: Option<CarrierId>, sheet: &Ratesheet) -> io::Result<Self> {
-        let mut block = Vec::with_capacity(BLOCK + 4096);
-        block.extend_from_slice(RATED_HEADER.as_bytes());
-        Ok(RatedWriter {
-            out,
-            block,
+impl RatedFormat {
+    /// Lines of records reported by `reporter` (empty when none), charged in `sheet`'s terms.
+    pub fn new(reporter: Option<CarrierId>, sheet: &Ratesheet) -> Self {
+        RatedFormat {
             reporter: reporter.map(|r| r.to_string()).unwrap_or_default(),
             currency: sheet.terms().currency,
             decimals: sheet.terms().decimals,
-        })
+        }
     }
 
-    /// The reporter written on the records that follow.
-    pub fn set_reporter(&mut self, reporter: Option<CarrierId>) {
-        self.reporter = reporter.map(|r| r.to_string()).unwrap_or_default();
-    }
-
-    /// One rated record.
-    pub fn write(&mut self, rec: &CdrView<'_>, rated: &Rated, sheet: &Ratesheet) -> io::Result<()> {
+    /// Appends one rated record's line.
+    pub fn push(&self, b: &mut Vec<u8>, rec: &CdrView<'_>, rated: &Rated, sheet: &Ratesheet) {
         let u = &rec.usage;
         let row = rated.row.map(|i| sheet.row(i));
-        let b = &mut self.block;
         push_field(b, rec.record_id.as_bytes());
         b.push(b',');
         b.extend_from_slice(self.reporter.as_bytes());
@@ -218,9 +205,56 @@ impl<W: Write> RatedWriter<W> {
             b.extend_from_slice(f);
         }
         b.push(b'\n');
-        if b.len() >= BLOCK {
-            self.out.write_all(b)?;
-            b.clear();
+    }
+}
+
+/// The rated records file of `iclear rate`.
+pub struct RatedWriter<W: Write> {
+    out: W,
+    block: Vec<u8>,
+    format: RatedFormat,
+}
+
+const RATED_HEADER: &str = "record_id,reporter,service,orig_carrier,term_carrier,a_number,b_number,start_time,units,prefix,destination,billable_units,rate,charge,currency,status\n";
+
+impl<W: Write> RatedWriter<W> {
+    /// Starts the file and writes its header.
+    pub fn new(out: W, reporter: Option<CarrierId>, sheet: &Ratesheet) -> io::Result<Self> {
+        let mut block = Vec::with_capacity(BLOCK + 4096);
+        block.extend_from_slice(RATED_HEADER.as_bytes());
+        Ok(RatedWriter {
+            out,
+            block,
+            format: RatedFormat::new(reporter, sheet),
+        })
+    }
+
+    /// The reporter written on the records that follow.
+    pub fn set_reporter(&mut self, reporter: Option<CarrierId>) {
+        self.format.reporter = reporter.map(|r| r.to_string()).unwrap_or_default();
+    }
+
+    /// How this file's lines are written.
+    pub fn format(&self) -> &RatedFormat {
+        &self.format
+    }
+
+    /// One rated record.
+    pub fn write(&mut self, rec: &CdrView<'_>, rated: &Rated, sheet: &Ratesheet) -> io::Result<()> {
+        self.format.push(&mut self.block, rec, rated, sheet);
+        self.hand_on()
+    }
+
+    /// Lines [`RatedWriter::format`] wrote elsewhere.
+    pub fn write_lines(&mut self, lines: &[u8]) -> io::Result<()> {
+        self.block.extend_from_slice(lines);
+        self.hand_on()
+    }
+
+    fn hand_on(&mut self) -> io::Result<()> {
+        if self.block.len() >= BLOCK {
+            self.out.write_all(&self.block)?;
+            self.block.clear();
         }
         Ok(())
     }

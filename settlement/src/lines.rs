@@ -10,6 +10,30 @@ pub struct RawLine<'a> {
     pub number: u64,
     /// The line's bytes, not yet checked to be UTF-8.
     pub bytes: &'a [u8],
+    /// Where `bytes` begins in the reader's input.
+    pub offset: u64,
+}
+
+/// Whole lines copied out of a [`LineReader`], to be read on another thread: [`LineBlock::lines`]
+/// numbers them as the file's reader would have.
+#[derive(Debug)]
+pub struct LineBlock {
+    /// The number of the first line.
+    pub first: u64,
+    /// The lines with their endings (at the end of a file, the last may have none).
+    pub bytes: Vec<u8>,
+    /// Bytes of the input read up to the block's end, for progress reporting.
+    pub read_to: u64,
+}
+
+impl LineBlock {
+    /// The block's lines, numbered from [`LineBlock::first`]; their offsets are in
+    /// [`LineBlock::bytes`].
+    pub fn lines(&self) -> LineReader<&[u8]> {
+        let mut lines = LineReader::with_capacity(&self.bytes[..], self.bytes.len() + 1);
+        lines.number = self.first - 1;
+        lines
+    }
 }
 
 /// How much is read at a time.
@@ -28,6 +52,8 @@ pub struct LineReader<R> {
     eof: bool,
     number: u64,
     consumed: u64,
+    /// Where the line last handed out begins in the input.
+    offset: u64,
 }
 
 impl<R: Read> LineReader<R> {
@@ -47,6 +73,7 @@ impl<R: Read> LineReader<R> {
             eof: false,
             number: 0,
             consumed: 0,
+            offset: 0,
         }
     }
 
@@ -75,6 +102,43 @@ impl<R: Read> LineReader<R> {
         RawLine {
             number: self.number,
             bytes: &self.buf[start..end],
+            offset: self.offset,
+        }
+    }
+
+    /// The next whole lines, at most `max` bytes of them unless the first alone is longer,
+    /// copied out; `None` at the end of the input. Lines read after a block are numbered on
+    /// from its last.
+    pub fn next_block(&mut self, max: usize) -> io::Result<Option<LineBlock>> {
+        loop {
+            let pending = &self.buf[self.start..self.end];
+            let cut = match memchr::memrchr(b'\n', &pending[..pending.len().min(max)]) {
+                Some(p) => Some(p + 1),
+                // The first line alone is longer than `max`, or has no end yet.
+                None => memchr::memchr(b'\n', pending)
+                    .map(|p| p + 1)
+                    .or((self.eof && !pending.is_empty()).then_some(pending.len())),
+            };
+            if let Some(cut) = cut {
+                let bytes = pending[..cut].to_vec();
+                let mut lines = memchr::memchr_iter(b'\n', &bytes).count() as u64;
+                if bytes.last() != Some(&b'\n') {
+                    lines += 1;
+                }
+                let first = self.number + 1;
+                self.number += lines;
+                self.consumed += cut as u64;
+                self.start += cut;
+                return Ok(Some(LineBlock {
+                    first,
+                    bytes,
+                    read_to: self.consumed,
+                }));
+            }
+            if self.eof {
+                return Ok(None);
+            }
+            self.fill()?;
         }
     }
 
@@ -143,8 +207,10 @@ impl<R: Read> LineReader<R> {
 
     fn finish_line(&mut self, start: usize, end: usize, len: usize) -> (usize, usize) {
         self.number += 1;
+        self.offset = self.consumed;
         self.consumed += len as u64;
         if self.number == 1 && self.buf[start..end].starts_with(b"\xEF\xBB\xBF") {
+            self.offset += 3;
             return (start + 3, end);
         }
         (start, end)
@@ -220,6 +286,9 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(err.contains("line 1 is longer than 16 MiB"), "{err}");
+        let mut r = LineReader::new(&endless[..]);
+        let err = r.next_block(1 << 20).err().map(|e| e.to_string());
+        assert!(err.is_some_and(|e| e.contains("line 1 is longer than 16 MiB")));
     }
 
     proptest! {
@@ -238,6 +307,40 @@ mod tests {
             // Every byte is in a line or a line ending.
             let total: usize = whole.iter().map(|(_, l)| l.len()).sum();
             prop_assert!(total <= text.len());
+        }
+
+        #[test]
+        fn blocks_hold_the_lines_a_reader_would_hand_out(
+            text in "\u{feff}?[ab\r\n]{0,200}",
+            step in 1usize..7,
+            max in 0usize..40,
+            line_first in any::<bool>(),
+        ) {
+            let whole = lines(text.as_bytes());
+            let mut r = LineReader::new(Trickle(text.as_bytes(), step));
+            let mut got = vec![];
+            if line_first {
+                // A header read line by line, then the rest in blocks.
+                if let Some(l) = r.next_line().unwrap() {
+                    got.push((l.number, l.bytes.to_vec()));
+                }
+            }
+            let mut bytes = text.len() - usize::try_from(r.bytes_read()).unwrap();
+            while let Some(block) = r.next_block(max).unwrap() {
+                let ends = block.bytes.iter().filter(|&&b| b == b'\n').count();
+                prop_assert!(block.bytes.len() <= max || ends <= 1, "{} bytes", block.bytes.len());
+                prop_assert_eq!(block.read_to, r.bytes_read());
+                bytes -= block.bytes.len();
+                let mut read = block.lines();
+                while let Some(l) = read.next_line().unwrap() {
+                    // Offsets are where a line's bytes are in the block.
+                    let at = usize::try_from(l.offset).unwrap();
+                    prop_assert_eq!(&block.bytes[at..at + l.bytes.len()], l.bytes);
+                    got.push((l.number, l.bytes.to_vec()));
+                }
+            }
+            prop_assert_eq!(bytes, 0);
+            prop_assert_eq!(got, whole);
         }
     }
 }

@@ -8,7 +8,7 @@ use settlement::carrier::CarrierId;
 use settlement::cdr::CdrReader;
 use settlement::export::{RatedWriter, RejectsWriter};
 use settlement::intake::{Dedupe, ExactIds, Tally};
-use settlement::offline::{prescan_ids, rate_records};
+use settlement::offline::{Pipeline, prescan_ids, rate_records};
 use settlement::ratesheet::Ratesheet;
 
 use super::Failure;
@@ -122,6 +122,7 @@ pub fn rate_file(
             &mut rated,
             &mut rejects,
             &mut |b| progress.set(b),
+            Pipeline::for_this_machine(),
         )
         .with_context(|| cdrs.display().to_string())?;
         progress.finish();

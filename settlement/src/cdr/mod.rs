@@ -5,7 +5,7 @@ pub mod message;
 mod reader;
 mod switch;
 
-pub use reader::{CdrReader, FormatSpec, ReadError, Row, SwitchContext};
+pub use reader::{CdrReader, FormatSpec, ReadError, Row, RowFormat, SwitchContext};
 
 use std::fmt;
 

@@ -7,7 +7,7 @@ use super::switch::{self, SwitchLayout};
 use super::{CdrView, RejectReason, Usage, parse_units, valid_record_id};
 use crate::carrier::CarrierId;
 use crate::fields::{Fields, Header, HeaderError, read_header};
-use crate::lines::LineReader;
+use crate::lines::{LineBlock, LineReader};
 use crate::number::Number;
 use crate::service::Service;
 use crate::time::{Timestamp, Zone};
@@ -62,6 +62,8 @@ pub struct Row<'a> {
     pub line: u64,
     /// The raw line, without its line ending.
     pub raw: &'a [u8],
+    /// Where `raw` begins in the reader's input.
+    pub offset: u64,
     /// The record, or why it was rejected.
     pub outcome: Result<CdrView<'a>, RejectReason>,
 }
@@ -170,8 +172,41 @@ impl<R: Read> CdrReader<R> {
         Ok(Some(Row {
             line: line.number,
             raw: line.bytes,
+            offset: line.offset,
             outcome,
         }))
+    }
+
+    /// How the rows not yet read are judged, and the lines they are on: to read the rest of
+    /// the file in blocks, each on any thread (see [`RowFormat::rows`]).
+    pub fn into_blocks(self) -> (RowFormat, LineReader<R>) {
+        let format = RowFormat {
+            layout: self.layout,
+            reporter: self.reporter,
+        };
+        (format, self.lines)
+    }
+}
+
+/// How one file's data rows are judged, once its header is read: the same for every part of
+/// the file.
+#[derive(Debug, Clone, Copy)]
+pub struct RowFormat {
+    layout: Layout,
+    reporter: Option<CarrierId>,
+}
+
+impl RowFormat {
+    /// The rows of one block of the file's lines, judged as the file's own reader would judge
+    /// them; their offsets are in the block's bytes.
+    pub fn rows(self, block: &LineBlock) -> CdrReader<&[u8]> {
+        CdrReader {
+            lines: block.lines(),
+            fields: Fields::default(),
+            layout: self.layout,
+            reporter: self.reporter,
+            hashed_id: String::new(),
+        }
     }
 }
 

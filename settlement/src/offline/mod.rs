@@ -4,7 +4,7 @@
 mod rate;
 mod reconcile;
 
-pub use rate::{prescan_ids, rate_records};
+pub use rate::{Pipeline, prescan_ids, rate_records};
 pub use reconcile::{Reconciliation, SideLoad, StatementFiles, load_side, reconcile};
 
 use std::io;
