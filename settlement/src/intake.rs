@@ -116,14 +116,21 @@ impl SeenIds for ExactIds {
     }
 }
 
-/// Fixed keys: the hash must be the same in the prescan and the main pass.
-fn id_hash(id: &str) -> u64 {
-    // foldhash's quality variant: fast, well mixed in every bit (the Bloom filter takes
-    // its block from the high bits and its probes from the low ones). An id crafted to
-    // collide only makes the main pass keep more ids exactly: never a wrong verdict.
-    const ID_HASH: foldhash::quality::FixedState =
-        foldhash::quality::FixedState::with_seed(0x1c1e_a75e_771e);
-    ID_HASH.hash_one(id)
+/// A record id's hash as the prescan and the main pass both take it (fixed keys: it must
+/// be the same in both passes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdHash(u64);
+
+impl IdHash {
+    /// The hash of `id`.
+    pub fn of(id: &str) -> IdHash {
+        // foldhash's quality variant: fast, well mixed in every bit (the Bloom filter takes
+        // its block from the high bits and its probes from the low ones). An id crafted to
+        // collide only makes the main pass keep more ids exactly: never a wrong verdict.
+        const ID_HASH: foldhash::quality::FixedState =
+            foldhash::quality::FixedState::with_seed(0x1c1e_a75e_771e);
+        IdHash(ID_HASH.hash_one(id))
+    }
 }
 
 /// A first pass over a file's record ids that finds the few that may repeat, so that the
@@ -159,7 +166,11 @@ impl Prescan {
 
     /// Notes one id seen in the file.
     pub fn observe(&mut self, id: &str) {
-        let h = id_hash(id);
+        self.observe_hash(IdHash::of(id));
+    }
+
+    /// Notes one id seen in the file, by its hash (which another thread may have taken).
+    pub fn observe_hash(&mut self, IdHash(h): IdHash) {
         // The block from the high bits (a multiply, not a division), the four probes from
         // 9-bit slices of the low ones.
         let i = ((u128::from(h) * self.blocks.len() as u128) >> 64) as usize;
@@ -195,7 +206,7 @@ pub struct ScreenedIds {
 impl SeenIds for ScreenedIds {
     fn first_time(&mut self, id: &str) -> bool {
         // An id the prescan saw only once cannot repeat.
-        if !self.suspects.contains(&id_hash(id)) {
+        if !self.suspects.contains(&IdHash::of(id).0) {
             return true;
         }
         if self.seen.contains(id) {

@@ -31,7 +31,7 @@ impl LineBlock {
     /// [`LineBlock::bytes`].
     pub fn lines(&self) -> LineReader<&[u8]> {
         let mut lines = LineReader::with_capacity(&self.bytes[..], self.bytes.len() + 1);
-        lines.number = self.first - 1;
+        lines.number = self.first.saturating_sub(1);
         lines
     }
 }

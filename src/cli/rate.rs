@@ -97,9 +97,13 @@ pub fn rate_file(
     } else {
         // Bounded-memory dedupe: a first pass finds the ids that may repeat.
         Dedupe::Screened(
-            prescan_ids(reader(open(cdrs)?)?, size / 40)
-                .with_context(|| cdrs.display().to_string())?
-                .finish(),
+            prescan_ids(
+                reader(open(cdrs)?)?,
+                size / 40,
+                Pipeline::for_this_machine(),
+            )
+            .with_context(|| cdrs.display().to_string())?
+            .finish(),
         )
     };
     let rejects_out = rejects_path(out);

@@ -1,10 +1,12 @@
 //! The verification tools of SPEC §10 that need no ledger: `iclear rate` and
 //! `iclear reconcile`, as functions over readers and writers the caller opens.
 
+mod blocks;
 mod rate;
 mod reconcile;
 
-pub use rate::{Pipeline, prescan_ids, rate_records};
+pub use blocks::Pipeline;
+pub use rate::{prescan_ids, rate_records};
 pub use reconcile::{Reconciliation, SideLoad, StatementFiles, load_side, reconcile};
 
 use std::io;

@@ -1,52 +1,50 @@
 //! `iclear rate`: stream a CDR file through one ratesheet (SPEC §10), on every core.
 //!
-//! A reader thread cuts the file into blocks of whole lines; workers judge and rate each
-//! block's rows and write their lines; the caller's thread takes the blocks back in file
-//! order, applies the `duplicate` rule (the first occurrence wins, so it sees rows in file
-//! order) and writes both files. The files are the same bytes a row-by-row run writes.
+//! Workers judge and rate each block's rows and write their lines; the caller's thread
+//! takes the blocks back in file order, applies the `duplicate` rule (the first occurrence
+//! wins, so it sees rows in file order) and writes both files. The files are the same bytes
+//! a row-by-row run writes. The bounded-memory prescan is shared out the same way.
 
 use std::io::{self, Read, Write};
 use std::ops::Range;
-use std::sync::mpsc::{Receiver, sync_channel};
-use std::thread::ScopedJoinHandle;
 
 use super::RunError;
+use super::blocks::{Pipeline, in_blocks};
 use crate::cdr::{CdrReader, RejectReason, RowFormat};
 use crate::export::{RatedFormat, RatedWriter, RejectsWriter};
-use crate::intake::{Prescan, SeenIds, Tally};
+use crate::intake::{IdHash, Prescan, SeenIds, Tally};
 use crate::lines::LineBlock;
 use crate::ratesheet::Ratesheet;
 use crate::rating::ChargeOverflow;
 
 /// The first pass of bounded-memory dedupe: notes the id of every row whose fields split
-/// (a superset of the accepted rows). `expected` sizes the filter (a file's length over 40 is ample).
-pub fn prescan_ids<R: Read>(mut input: CdrReader<R>, expected: u64) -> Result<Prescan, RunError> {
+/// (a superset of the accepted rows). `expected` sizes the filter (a file's length over 40
+/// is ample). Workers find and hash the ids; the filter is filled on the caller's thread.
+pub fn prescan_ids<R: Read + Send>(
+    input: CdrReader<R>,
+    expected: u64,
+    pipeline: Pipeline,
+) -> Result<Prescan, RunError> {
+    let (format, lines) = input.into_blocks();
     let mut pre = Prescan::new(expected);
-    while let Some(id) = input.next_id().map_err(RunError::Read)? {
-        if let Some(id) = id {
-            pre.observe(id);
-        }
-    }
+    in_blocks(
+        lines,
+        pipeline,
+        |block| {
+            let mut ids = format.rows(&block);
+            // About 80 bytes a line.
+            let mut hashes = Vec::with_capacity(block.bytes.len() / 64);
+            while let Some(id) = ids.next_id()? {
+                hashes.extend(id.map(IdHash::of));
+            }
+            Ok(hashes)
+        },
+        |hashes| {
+            hashes.into_iter().for_each(|h| pre.observe_hash(h));
+            Ok(())
+        },
+    )?;
     Ok(pre)
-}
-
-/// How [`rate_records`] shares out its work.
-#[derive(Debug, Clone, Copy)]
-pub struct Pipeline {
-    /// Threads that judge and rate blocks (one at least).
-    pub workers: usize,
-    /// The most bytes of lines in a block (a longer line is a block of its own).
-    pub block: usize,
-}
-
-impl Pipeline {
-    /// A worker for each core, blocks of a megabyte.
-    pub fn for_this_machine() -> Self {
-        Pipeline {
-            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            block: 1 << 20,
-        }
-    }
 }
 
 /// Rates every accepted row in input order and writes each rejected row with its reason;
@@ -60,58 +58,21 @@ pub fn rate_records<R: Read + Send, W: Write, X: Write>(
     progress: &mut dyn FnMut(u64),
     pipeline: Pipeline,
 ) -> Result<Tally, RunError> {
-    let (format, mut lines) = input.into_blocks();
+    let (format, lines) = input.into_blocks();
     let lines_format = rated.format().clone();
-    let n = pipeline.workers.max(1);
-    std::thread::scope(|s| {
-        let mut to_workers = Vec::with_capacity(n);
-        let mut from_workers = Vec::with_capacity(n);
-        let mut workers = Vec::with_capacity(n);
-        for _ in 0..n {
-            // Two blocks waiting each way keep every thread busy and memory bounded.
-            let (to, blocks) = sync_channel::<LineBlock>(2);
-            let (done, from) = sync_channel(2);
-            let lines_format = &lines_format;
-            workers.push(s.spawn(move || {
-                for block in blocks {
-                    if done
-                        .send(rate_block(format, sheet, lines_format, block))
-                        .is_err()
-                    {
-                        // The writer stopped early; its error is the run's.
-                        return;
-                    }
-                }
-            }));
-            to_workers.push(to);
-            from_workers.push(from);
-        }
-        let reader = s.spawn(move || -> io::Result<u64> {
-            for k in 0usize.. {
-                let Some(block) = lines.next_block(pipeline.block)? else {
-                    break;
-                };
-                if to_workers[k % n].send(block).is_err() {
-                    break;
-                }
-            }
-            Ok(lines.bytes_read())
-        });
-        let written = write_in_order(from_workers, seen, rated, rejects, progress);
-        let read = joined(reader);
-        workers.into_iter().for_each(joined);
-        // A row's error comes before a read error after it, as in a row-by-row run.
-        let tally = written?;
-        progress(read.map_err(RunError::Read)?);
-        Ok(tally)
-    })
-}
-
-/// A thread's result; its panic goes on in the caller.
-fn joined<T>(thread: ScopedJoinHandle<'_, T>) -> T {
-    thread
-        .join()
-        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    let mut tally = Tally::default();
+    let read = in_blocks(
+        lines,
+        pipeline,
+        |block| rate_block(format, sheet, &lines_format, block),
+        |block| {
+            write_block(&block, seen, rated, rejects, &mut tally)?;
+            progress(block.block.read_to);
+            Ok(())
+        },
+    )?;
+    progress(read);
+    Ok(tally)
 }
 
 /// What a worker made of one row, before the `duplicate` rule.
@@ -185,47 +146,38 @@ fn rate_block(
     })
 }
 
-/// Takes the workers' blocks in file order (block `k` from worker `k mod n`) until the
-/// worker whose turn it is has no more.
-fn write_in_order<W: Write, X: Write>(
-    from_workers: Vec<Receiver<io::Result<RatedBlock>>>,
+/// Applies `duplicate` to a block's rows in order and writes each to its file.
+fn write_block<W: Write, X: Write>(
+    block: &RatedBlock,
     seen: &mut impl SeenIds,
     rated: &mut RatedWriter<W>,
     rejects: &mut RejectsWriter<X>,
-    progress: &mut dyn FnMut(u64),
-) -> Result<Tally, RunError> {
-    let mut tally = Tally::default();
-    for k in 0usize.. {
-        let Ok(block) = from_workers[k % from_workers.len()].recv() else {
-            break;
-        };
-        let block = block.map_err(RunError::Read)?;
-        for row in &block.rows {
-            let reason = match &row.judged {
-                Judged::Rejected(reason) => *reason,
-                Judged::Valid { id, rated: line } => {
-                    if seen.first_time(&block.ids[id.clone()]) {
-                        let line = line.as_ref().map_err(|source| RunError::Charge {
-                            line: row.line,
-                            source: (**source).clone(),
-                        })?;
-                        rated
-                            .write_lines(&block.rated[line.clone()])
-                            .map_err(RunError::Write)?;
-                        tally.accept();
-                        continue;
-                    }
-                    RejectReason::Duplicate
+    tally: &mut Tally,
+) -> Result<(), RunError> {
+    for row in &block.rows {
+        let reason = match &row.judged {
+            Judged::Rejected(reason) => *reason,
+            Judged::Valid { id, rated: line } => {
+                if seen.first_time(&block.ids[id.clone()]) {
+                    let line = line.as_ref().map_err(|source| RunError::Charge {
+                        line: row.line,
+                        source: (**source).clone(),
+                    })?;
+                    rated
+                        .write_lines(&block.rated[line.clone()])
+                        .map_err(RunError::Write)?;
+                    tally.accept();
+                    continue;
                 }
-            };
-            rejects
-                .write("", row.line, reason, &block.block.bytes[row.raw.clone()])
-                .map_err(RunError::Write)?;
-            tally.reject(reason);
-        }
-        progress(block.block.read_to);
+                RejectReason::Duplicate
+            }
+        };
+        rejects
+            .write("", row.line, reason, &block.block.bytes[row.raw.clone()])
+            .map_err(RunError::Write)?;
+        tally.reject(reason);
     }
-    Ok(tally)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -309,13 +261,25 @@ mod tests {
     }
 
     fn piped(input: &[u8], spec: FormatSpec, pipeline: Pipeline) -> Written {
+        piped_with(input, spec, pipeline, false)
+    }
+
+    /// With `screened`, dedupe as for a large file: a prescan (in blocks too) first.
+    fn piped_with(input: &[u8], spec: FormatSpec, pipeline: Pipeline, screened: bool) -> Written {
         let sheet = sheet(SHEET);
+        let beta = CarrierId::parse("beta");
+        let reader = || CdrReader::new(input, spec, beta).unwrap();
+        let mut seen = if screened {
+            // Sized for few ids, so that the filter's false positives are tried too.
+            Dedupe::Screened(prescan_ids(reader(), 1, pipeline).unwrap().finish())
+        } else {
+            Dedupe::Exact(ExactIds::default())
+        };
         files(|rated, rejects| {
-            let reader = CdrReader::new(input, spec, CarrierId::parse("beta")).unwrap();
             let mut last = 0;
             let tally = rate_records(
-                reader,
-                &mut Dedupe::Exact(ExactIds::default()),
+                reader(),
+                &mut seen,
                 &sheet,
                 rated,
                 rejects,
@@ -430,6 +394,7 @@ mod tests {
             native in any::<bool>(),
             workers in 1usize..5,
             block in 0usize..400,
+            screened in any::<bool>(),
         ) {
             let asterisk_rows: Vec<&str> = ASTERISK_FILE.lines().collect();
             let (input, spec) = if native {
@@ -438,7 +403,7 @@ mod tests {
                 (file(&asterisk_rows, ASTERISK_HUGE, None, &picks, bom, end), asterisk())
             };
             let want = one_by_one(&input, spec);
-            let got = piped(&input, spec, Pipeline { workers, block });
+            let got = piped_with(&input, spec, Pipeline { workers, block }, screened);
             prop_assert_eq!(got, want);
         }
     }
