@@ -245,10 +245,16 @@ impl<W: Write> RatedWriter<W> {
         self.hand_on()
     }
 
-    /// Lines [`RatedWriter::format`] wrote elsewhere.
+    /// Lines [`RatedWriter::format`] wrote elsewhere; a block's worth or more goes to the
+    /// writer beneath without a copy.
     pub fn write_lines(&mut self, lines: &[u8]) -> io::Result<()> {
-        self.block.extend_from_slice(lines);
-        self.hand_on()
+        if lines.len() < BLOCK {
+            self.block.extend_from_slice(lines);
+            return self.hand_on();
+        }
+        self.out.write_all(&self.block)?;
+        self.block.clear();
+        self.out.write_all(lines)
     }
 
     fn hand_on(&mut self) -> io::Result<()> {
@@ -510,6 +516,33 @@ pub fn write_summary<W: Write>(
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn rated_lines_written_elsewhere_keep_their_order_whatever_their_size() {
+        let terms = crate::ratesheet::SheetTerms::new(
+            crate::service::Service::Voice,
+            Currency::parse("EUR").unwrap(),
+            4,
+            crate::money::Rounding::HalfUp,
+        )
+        .unwrap();
+        let sheet = Ratesheet::read(
+            &b"prefix,destination,rate,effective_from,effective_to,first_increment,next_increment,connect_fee\n\
+               33,France,0.0150,2026-01-01,,60,60,\n"[..],
+            terms,
+        )
+        .unwrap();
+        let mut w = RatedWriter::new(Vec::new(), None, &sheet).unwrap();
+        let mut want = RATED_HEADER.as_bytes().to_vec();
+        // Small, then one larger than a block (written through), then small, then one
+        // that fills the block.
+        for (n, fill) in [(10, b'a'), (BLOCK + 5, b'b'), (7, b'c'), (BLOCK - 3, b'd')] {
+            let lines = vec![fill; n];
+            w.write_lines(&lines).unwrap();
+            want.extend_from_slice(&lines);
+        }
+        assert!(w.finish().unwrap() == want);
+    }
 
     #[test]
     fn native_records_read_back_as_they_were() {

@@ -82,6 +82,17 @@ impl std::fmt::Debug for ExactIds {
 }
 
 impl ExactIds {
+    /// Room for about `ids` ids, so that the table does not grow (and rehash every id)
+    /// on the way there.
+    pub fn with_capacity(ids: usize) -> Self {
+        ExactIds {
+            // Ids of a generated or exported file are about a dozen bytes.
+            arena: Vec::with_capacity(ids.saturating_mul(16)),
+            table: hashbrown::HashTable::with_capacity(ids),
+            hasher: foldhash::fast::RandomState::default(),
+        }
+    }
+
     /// Whether `id` counts as accepted already, without counting it.
     pub fn contains(&self, id: &str) -> bool {
         let hash = self.hasher.hash_one(id.as_bytes());

@@ -93,7 +93,10 @@ pub fn rate_file(
         .with_context(|| format!("{}: cannot open", cdrs.display()))?
         .len();
     let mut seen = if size <= exact_dedupe_max {
-        Dedupe::Exact(ExactIds::default())
+        // A row of a switch's export is 80 bytes or more.
+        Dedupe::Exact(ExactIds::with_capacity(
+            usize::try_from(size / 80).unwrap_or(usize::MAX),
+        ))
     } else {
         // Bounded-memory dedupe: a first pass finds the ids that may repeat.
         Dedupe::Screened(

@@ -146,7 +146,9 @@ fn rate_block(
     })
 }
 
-/// Applies `duplicate` to a block's rows in order and writes each to its file.
+/// Applies `duplicate` to a block's rows in order and writes each to its file. Rated lines
+/// are written in runs: the lines of accepted rows with no duplicate between them lie
+/// together in the block's rated lines.
 fn write_block<W: Write, X: Write>(
     block: &RatedBlock,
     seen: &mut impl SeenIds,
@@ -154,18 +156,32 @@ fn write_block<W: Write, X: Write>(
     rejects: &mut RejectsWriter<X>,
     tally: &mut Tally,
 ) -> Result<(), RunError> {
+    let mut run = 0..0;
     for row in &block.rows {
         let reason = match &row.judged {
             Judged::Rejected(reason) => *reason,
             Judged::Valid { id, rated: line } => {
                 if seen.first_time(&block.ids[id.clone()]) {
-                    let line = line.as_ref().map_err(|source| RunError::Charge {
-                        line: row.line,
-                        source: (**source).clone(),
-                    })?;
-                    rated
-                        .write_lines(&block.rated[line.clone()])
-                        .map_err(RunError::Write)?;
+                    let line = match line {
+                        Ok(line) => line,
+                        Err(source) => {
+                            // What came before the row is written, as in a row-by-row run.
+                            rated
+                                .write_lines(&block.rated[run])
+                                .map_err(RunError::Write)?;
+                            return Err(RunError::Charge {
+                                line: row.line,
+                                source: (**source).clone(),
+                            });
+                        }
+                    };
+                    if line.start != run.end {
+                        rated
+                            .write_lines(&block.rated[run])
+                            .map_err(RunError::Write)?;
+                        run = line.start..line.start;
+                    }
+                    run.end = line.end;
                     tally.accept();
                     continue;
                 }
@@ -177,7 +193,9 @@ fn write_block<W: Write, X: Write>(
             .map_err(RunError::Write)?;
         tally.reject(reason);
     }
-    Ok(())
+    rated
+        .write_lines(&block.rated[run])
+        .map_err(RunError::Write)
 }
 
 #[cfg(test)]
