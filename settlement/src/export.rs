@@ -174,11 +174,18 @@ pub struct RatedFormat {
 impl RatedFormat {
     /// Lines of records reported by `reporter` (empty when none), charged in `sheet`'s terms.
     pub fn new(reporter: Option<CarrierId>, sheet: &Ratesheet) -> Self {
-        RatedFormat {
-            reporter: reporter.map(|r| r.to_string()).unwrap_or_default(),
+        let mut format = RatedFormat {
+            reporter: String::new(),
             currency: sheet.terms().currency,
             decimals: sheet.terms().decimals,
-        }
+        };
+        format.set_reporter(reporter);
+        format
+    }
+
+    /// The reporter written on the lines that follow (empty when none).
+    fn set_reporter(&mut self, reporter: Option<CarrierId>) {
+        self.reporter = reporter.map(|r| r.to_string()).unwrap_or_default();
     }
 
     /// Appends one rated record's line.
@@ -231,7 +238,7 @@ impl<W: Write> RatedWriter<W> {
 
     /// The reporter written on the records that follow.
     pub fn set_reporter(&mut self, reporter: Option<CarrierId>) {
-        self.format.reporter = reporter.map(|r| r.to_string()).unwrap_or_default();
+        self.format.set_reporter(reporter);
     }
 
     /// How this file's lines are written.

@@ -137,7 +137,6 @@ fn rate_block(
             judged,
         });
     }
-    drop(reader);
     Ok(RatedBlock {
         block,
         rows,
