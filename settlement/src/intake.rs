@@ -58,8 +58,14 @@ pub trait SeenIds {
         outcome: Result<CdrView<'a>, RejectReason>,
     ) -> Result<CdrView<'a>, RejectReason> {
         let rec = outcome?;
-        if self.first_time(rec.record_id) {
-            Ok(rec)
+        self.judge_id(rec.record_id)?;
+        Ok(rec)
+    }
+
+    /// The same rule for a valid row known by its id alone (its record judged elsewhere).
+    fn judge_id(&mut self, id: &str) -> Result<(), RejectReason> {
+        if self.first_time(id) {
+            Ok(())
         } else {
             Err(RejectReason::Duplicate)
         }

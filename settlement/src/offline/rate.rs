@@ -159,8 +159,9 @@ fn write_block<W: Write, X: Write>(
     for row in &block.rows {
         let reason = match &row.judged {
             Judged::Rejected(reason) => *reason,
-            Judged::Valid { id, rated: line } => {
-                if seen.first_time(&block.ids[id.clone()]) {
+            Judged::Valid { id, rated: line } => match seen.judge_id(&block.ids[id.clone()]) {
+                Err(reason) => reason,
+                Ok(()) => {
                     let line = match line {
                         Ok(line) => line,
                         Err(source) => {
@@ -184,8 +185,7 @@ fn write_block<W: Write, X: Write>(
                     tally.accept();
                     continue;
                 }
-                RejectReason::Duplicate
-            }
+            },
         };
         rejects
             .write("", row.line, reason, &block.block.bytes[row.raw.clone()])
