@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use settlement::cdr::{CdrReader, FormatSpec, ReadError, RejectReason};
-use settlement::intake::{Prescan, ScreenedIds, SeenIds};
+use settlement::intake::{ScreenedIds, SeenIds};
+use settlement::offline::{Pipeline, RunError, prescan_ids};
 use tokio::sync::mpsc;
 
 use crate::judge::{Judge, Judged};
@@ -121,19 +122,20 @@ fn thread_failed(e: tokio::task::JoinError) -> ReadError {
 }
 
 /// Pass 1: reads every line, so that a file that cannot be read fails before anything is
-/// sent, and notes the record ids that may repeat. Returns the bytes read and the dedupe set.
+/// sent, and notes the record ids that may repeat, on every core (`iclear rate`'s prescan).
+/// Returns the bytes read and the dedupe set.
 fn scan(path: &Path, format: FormatSpec) -> Result<(u64, ScreenedIds), ReadError> {
     let file = File::open(path)?;
     let size = file.metadata()?.len();
-    let mut reader = CdrReader::new(file, format, None)?;
+    let reader = CdrReader::new(file, format, None)?;
     // A CDR line is rarely shorter than 40 bytes, so this overestimates the ids.
-    let mut pre = Prescan::new(size / 40);
-    while let Some(id) = reader.next_id()? {
-        if let Some(id) = id {
-            pre.observe(id);
-        }
-    }
-    Ok((reader.bytes_read(), pre.finish()))
+    let (pre, read) =
+        prescan_ids(reader, size / 40, Pipeline::for_this_machine()).map_err(|e| match e {
+            RunError::Read(e) => ReadError::Io(e),
+            // The prescan only reads; anything else is still the file's error, whole.
+            other => ReadError::Io(std::io::Error::other(other)),
+        })?;
+    Ok((read, pre.finish()))
 }
 
 /// Pass 2: every row judged, handed over in chunks until the file ends, the receiver is

@@ -162,3 +162,45 @@ async fn a_topic_is_a_source() {
     })
     .await;
 }
+
+/// A file larger than the prescan's blocks (a megabyte) is noted on every core: a record id
+/// repeated two megabytes after its first line, and one repeated on the next line, are both
+/// the file's own `duplicate`, and every other row is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeat_blocks_apart_in_a_large_file_is_duplicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("alpha.csv");
+    let row =
+        |id: &str| format!("{id},voice,alpha,beta,441234567,4930123456,2026-10-01T11:00:00Z,30\n");
+    let mut text = NATIVE_HEADER.to_string();
+    let ids: Vec<String> = (0..40_000).map(|i| format!("A{i}")).collect();
+    for id in &ids {
+        text.push_str(&row(id));
+    }
+    text.push_str(&row("A7"));
+    text.push_str(&row("B1"));
+    text.push_str(&row("B1"));
+    assert!(text.len() > 2 << 20, "{} bytes", text.len());
+    std::fs::write(&path, &text).unwrap();
+    let mut source = FileSource::open(&path, FormatSpec::Native, judge())
+        .await
+        .unwrap();
+    assert_eq!(source.total_bytes(), text.len() as u64);
+    let mut verdicts = Vec::new();
+    while let Some(rows) = source.next_rows(Duration::ZERO).await.unwrap() {
+        verdicts.extend(rows.into_iter().map(|r| (r.origin.line, r.verdict.err())));
+    }
+    let dups: Vec<u64> = verdicts
+        .iter()
+        .filter(|(_, why)| *why == Some(RejectReason::Duplicate))
+        .map(|(line, _)| *line)
+        .collect();
+    // Line 1 is the header, the 40,000 rows lines 2 to 40,001.
+    assert_eq!(dups, [40_002, 40_004]);
+    assert_eq!(verdicts.len(), 40_003);
+    assert!(
+        verdicts
+            .iter()
+            .all(|(_, why)| why.is_none() || *why == Some(RejectReason::Duplicate))
+    );
+}

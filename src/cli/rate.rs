@@ -106,6 +106,7 @@ pub fn rate_file(
                 Pipeline::for_this_machine(),
             )
             .with_context(|| cdrs.display().to_string())?
+            .0
             .finish(),
         )
     };

@@ -20,14 +20,15 @@ use crate::rating::ChargeOverflow;
 /// The first pass of bounded-memory dedupe: notes the id of every row whose fields split
 /// (a superset of the accepted rows). `expected` sizes the filter (a file's length over 40
 /// is ample). Workers find and hash the ids; the filter is filled on the caller's thread.
+/// Returns the filter and the bytes of the input read, the header's included.
 pub fn prescan_ids<R: Read + Send>(
     input: CdrReader<R>,
     expected: u64,
     pipeline: Pipeline,
-) -> Result<Prescan, RunError> {
+) -> Result<(Prescan, u64), RunError> {
     let (format, lines) = input.into_blocks();
     let mut pre = Prescan::new(expected);
-    in_blocks(
+    let read = in_blocks(
         lines,
         pipeline,
         |block| {
@@ -44,7 +45,7 @@ pub fn prescan_ids<R: Read + Send>(
             Ok(())
         },
     )?;
-    Ok(pre)
+    Ok((pre, read))
 }
 
 /// Rates every accepted row in input order and writes each rejected row with its reason;
@@ -288,7 +289,7 @@ mod tests {
         let reader = || CdrReader::new(input, spec, beta).unwrap();
         let mut seen = if screened {
             // Sized for few ids, so that the filter's false positives are tried too.
-            Dedupe::Screened(prescan_ids(reader(), 1, pipeline).unwrap().finish())
+            Dedupe::Screened(prescan_ids(reader(), 1, pipeline).unwrap().0.finish())
         } else {
             Dedupe::Exact(ExactIds::default())
         };
