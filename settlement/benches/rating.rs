@@ -7,6 +7,7 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use settlement::carrier::CarrierId;
 use settlement::cdr::{CdrReader, FormatSpec};
+use settlement::fields::Fields;
 use settlement::intake::{ExactIds, SeenIds};
 use settlement::money::{Currency, Rounding};
 use settlement::offline::load_side;
@@ -136,6 +137,36 @@ fn parse_and_rate(c: &mut Criterion) {
     g.finish();
 }
 
+/// Splitting lines into fields alone: plain lines (the common case), and lines whose
+/// fields are quoted, with and without `""` in them.
+fn splitting(c: &mut Criterion) {
+    let plain = cdr_text(RECORDS, 8_000);
+    let quoted: String = plain
+        .lines()
+        .enumerate()
+        .map(|(i, l)| match i % 2 {
+            0 => format!("\"{}\"\n", l.replacen(',', "\",\"", 2)),
+            _ => format!("\"a \"\"b\"\"\",{l}\n"),
+        })
+        .collect();
+    let mut g = c.benchmark_group("fields");
+    g.throughput(Throughput::Elements(RECORDS as u64));
+    for (name, text) in [("split plain", &plain), ("split quoted", &quoted)] {
+        g.bench_function(name, |b| {
+            let mut fields = Fields::default();
+            b.iter(|| {
+                let mut n = 0;
+                for line in text.lines() {
+                    fields.split(line).unwrap();
+                    n += fields.len();
+                }
+                black_box(n)
+            })
+        });
+    }
+    g.finish();
+}
+
 fn load_ratesheet(c: &mut Criterion) {
     let text = sheet_text(1_000_000);
     let mut g = c.benchmark_group("ratesheet");
@@ -179,5 +210,5 @@ fn matching(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, parse_and_rate, load_ratesheet, matching);
+criterion_group!(benches, splitting, parse_and_rate, load_ratesheet, matching);
 criterion_main!(benches);
