@@ -258,7 +258,10 @@ impl ReadModel {
             // transaction when the process dies, and what an operating-system crash takes
             // is a block's update together with its savepoint, which the follower applies
             // again from the block store.
-            .synchronous(sqlx::sqlite::SqliteSynchronous::Normal);
+            .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
+            // A block's statements keep their statement journals in memory, not in
+            // temporary files (as the world state's, `ledger::state::sqlite`).
+            .pragma("temp_store", "MEMORY");
         // One writer (followers of several channels take turns), and readers beside it:
         // in WAL mode readers never wait for the writer nor it for them.
         let write = pool_options::<sqlx::Sqlite>()

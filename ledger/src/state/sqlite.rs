@@ -108,7 +108,12 @@ impl SqliteState {
             // records mapped a peer's file once per connection: with 256 MiB maps, up to 600 MB
             // of the 1.3 GB peak of `bench clearing --records 1000000` (BENCHMARKS.md).
             .pragma("cache_size", "-4096")
-            .pragma("mmap_size", "0");
+            .pragma("mmap_size", "0")
+            // A block's inserts run as statements inside its one transaction, so each keeps
+            // a statement journal of the pages it changes; past 64 KiB SQLite spills that
+            // journal to a temporary file in the system's temporary directory, whatever the
+            // disk the state is on. In memory it costs a statement's pages at most.
+            .pragma("temp_store", "MEMORY");
         let pool = pool_options::<Sqlite>()
             .max_connections(4)
             .connect_with(opts)
@@ -683,6 +688,26 @@ mod tests {
             !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
             "page caches of their own: {options:?}"
         );
+    }
+
+    /// Every connection of a state in a file keeps its statement journals in memory
+    /// (`temp_store` 2): they never spill to a temporary file, on whatever disk that is.
+    #[tokio::test]
+    async fn statement_journals_stay_in_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = SqliteState::open(&dir.path().join("state.sqlite"))
+            .await
+            .unwrap();
+        let mut held = Vec::new();
+        for _ in 0..4 {
+            let mut conn = state.pool().acquire().await.unwrap();
+            let store: i64 = sqlx::query_scalar("PRAGMA temp_store")
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+            assert_eq!(store, 2, "connection {}", held.len());
+            held.push(conn);
+        }
     }
 
     /// A key the state never wrote and did not find when it opened is answered from its
