@@ -511,3 +511,26 @@ async fn rows_of_an_issued_period_are_period_closed_with_their_file_lines() {
         rejects_of(&rejects)
     );
 }
+
+/// The longest records SPEC §2.1 allows (64-character ids of four-byte characters, numbers
+/// of 15 digits) in a full batch of the default size still make a transaction the channel
+/// takes: every row is accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_default_batch_of_the_longest_records_fits_a_transaction() {
+    let f = Fixture::new().await;
+    let rows = ingest::DEFAULT_BATCH_RECORDS;
+    let mut text = format!("{HEADER}\n");
+    for i in 0..rows {
+        let id = format!("{}{i:06}", "\u{1D11E}".repeat(58));
+        assert_eq!(id.chars().count(), 64);
+        text.push_str(&format!(
+            "{id},voice,alpha,beta,+441234567890123,+493012345678901,2026-10-01T10:00:00Z,61\n"
+        ));
+    }
+    let path = f.file("long.csv", text.as_bytes());
+    let (report, _) = f
+        .submit(&path, FormatSpec::Native, SubmitOptions::default())
+        .await;
+    let report = report.unwrap();
+    assert_eq!((report.rows, report.accepted), (rows as u64, rows as u64));
+}

@@ -40,7 +40,7 @@ pub enum BenchCmd {
 pub struct ClearingArgs {
     #[command(flatten)]
     pub data: BenchArgs,
-    /// Records per batch (one transaction each); a batch is also cut at 4 MiB.
+    /// Records per batch (one transaction each); a batch is also cut at 2 MiB of CSV.
     #[arg(long, default_value_t = ingest::DEFAULT_BATCH_RECORDS)]
     pub batch_size: usize,
     /// Batches in flight at once.

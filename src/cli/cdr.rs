@@ -29,7 +29,7 @@ pub struct SubmitArgs {
     pub file: PathBuf,
     #[command(flatten)]
     pub format: FormatArgs,
-    /// Records per batch (one transaction each); a batch is also cut at 4 MiB.
+    /// Records per batch (one transaction each); a batch is also cut at 2 MiB of CSV.
     #[arg(long, default_value_t = ingest::DEFAULT_BATCH_RECORDS)]
     pub batch_size: usize,
     /// Batches in flight at once.
