@@ -237,11 +237,18 @@ async fn a_file_that_cannot_be_read_submits_nothing() {
         format!("{HEADER},units\n{}\n", row("B1", "beta")).as_bytes(),
     );
     let empty = f.file("empty.csv", b"");
+    // Valid rows before and after a line of more than 16 MiB: the first pass, which reads
+    // in blocks on every core, finds the long line before any row is sent.
+    let mut long = format!("{HEADER}\n{}\n", row("B1", "beta")).into_bytes();
+    long.extend(std::iter::repeat_n(b'x', (16 << 20) + 1));
+    long.extend(format!("\n{}\n", row("B2", "beta")).as_bytes());
+    let long = f.file("long-line.csv", &long);
     for (path, want) in [
         (&dir, "a-directory"),
         (&missing, "missing.csv"),
         (&twice, "`units` is named twice"),
         (&empty, "header row is missing"),
+        (&long, "line 3 is longer than 16 MiB"),
     ] {
         let (report, rejects) = f.submit(path, FormatSpec::Native, opts(3, 4)).await;
         let err = report.unwrap_err();
