@@ -908,6 +908,31 @@ fn text_pg(r: &sqlx::postgres::PgRow, i: usize) -> Result<String, ReadModelError
 mod tests {
     use super::*;
 
+    /// The writer and every reader of a SQLite read model keep statement journals in
+    /// memory (`temp_store` 2), never in temporary files.
+    #[tokio::test]
+    async fn statement_journals_stay_in_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let rm = ReadModel::sqlite(&dir.path().join("model.sqlite"))
+            .await
+            .unwrap();
+        let Db::Sqlite { write, read } = &rm.db else {
+            panic!("a SQLite model");
+        };
+        let mut held = Vec::new();
+        for (pool, n) in [(write, 1), (read, SQLITE_READERS)] {
+            for _ in 0..n {
+                let mut conn = pool.acquire().await.unwrap();
+                let store: i64 = sqlx::query_scalar("PRAGMA temp_store")
+                    .fetch_one(&mut *conn)
+                    .await
+                    .unwrap();
+                assert_eq!(store, 2, "connection {}", held.len());
+                held.push(conn);
+            }
+        }
+    }
+
     #[tokio::test]
     async fn a_model_of_another_layout_is_dropped_and_derived_again() {
         let dir = tempfile::tempdir().unwrap();
