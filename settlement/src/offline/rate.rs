@@ -157,45 +157,43 @@ fn write_block<W: Write, X: Write>(
     tally: &mut Tally,
 ) -> Result<(), RunError> {
     let mut run = 0..0;
+    let mut flush = |run: Range<usize>| {
+        rated
+            .write_lines(&block.rated[run])
+            .map_err(RunError::Write)
+    };
     for row in &block.rows {
-        let reason = match &row.judged {
-            Judged::Rejected(reason) => *reason,
-            Judged::Valid { id, rated: line } => match seen.judge_id(&block.ids[id.clone()]) {
-                Err(reason) => reason,
-                Ok(()) => {
-                    let line = match line {
-                        Ok(line) => line,
-                        Err(source) => {
-                            // What came before the row is written, as in a row-by-row run.
-                            rated
-                                .write_lines(&block.rated[run])
-                                .map_err(RunError::Write)?;
-                            return Err(RunError::Charge {
-                                line: row.line,
-                                source: (**source).clone(),
-                            });
-                        }
-                    };
-                    if line.start != run.end {
-                        rated
-                            .write_lines(&block.rated[run])
-                            .map_err(RunError::Write)?;
-                        run = line.start..line.start;
-                    }
-                    run.end = line.end;
-                    tally.accept();
-                    continue;
-                }
-            },
+        let judged = match &row.judged {
+            Judged::Rejected(reason) => Err(*reason),
+            Judged::Valid { id, rated: line } => {
+                seen.judge_id(&block.ids[id.clone()]).map(|()| line)
+            }
         };
-        rejects
-            .write("", row.line, reason, &block.block.bytes[row.raw.clone()])
-            .map_err(RunError::Write)?;
-        tally.reject(reason);
+        let line = match judged {
+            Err(reason) => {
+                rejects
+                    .write("", row.line, reason, &block.block.bytes[row.raw.clone()])
+                    .map_err(RunError::Write)?;
+                tally.reject(reason);
+                continue;
+            }
+            Ok(Err(source)) => {
+                // What came before the row is written, as in a row-by-row run.
+                flush(run)?;
+                return Err(RunError::Charge {
+                    line: row.line,
+                    source: (**source).clone(),
+                });
+            }
+            Ok(Ok(line)) => line,
+        };
+        if line.start != run.end {
+            flush(std::mem::replace(&mut run, line.start..line.start))?;
+        }
+        run.end = line.end;
+        tally.accept();
     }
-    rated
-        .write_lines(&block.rated[run])
-        .map_err(RunError::Write)
+    flush(run)
 }
 
 #[cfg(test)]
@@ -227,8 +225,9 @@ mod tests {
 9,Huge,9999999999999999999999,2026-01-01,,1,1,
 ";
 
-    /// What a run wrote: the rated file, the rejects file, and the tally's words, or the error.
-    type Written = Result<(Vec<u8>, Vec<u8>, String), String>;
+    /// What a run wrote: the rated file, the rejects file, and the tally's words; or the
+    /// error, with what the two files held when it came.
+    type Written = Result<(Vec<u8>, Vec<u8>, String), (String, Vec<u8>, Vec<u8>)>;
 
     fn files<R>(run: R) -> Written
     where
@@ -240,12 +239,16 @@ mod tests {
         let sheet = sheet(SHEET);
         let mut rated = RatedWriter::new(Vec::new(), CarrierId::parse("beta"), &sheet).unwrap();
         let mut rejects = RejectsWriter::new(Vec::new(), false).unwrap();
-        let tally = run(&mut rated, &mut rejects).map_err(|e| e.to_string())?;
-        Ok((
-            rated.finish().unwrap(),
-            rejects.finish().unwrap(),
-            format!("{} {} {}", tally.rows(), tally.accepted, tally.reasons()),
-        ))
+        let result = run(&mut rated, &mut rejects);
+        let (rated, rejects) = (rated.finish().unwrap(), rejects.finish().unwrap());
+        match result {
+            Ok(tally) => Ok((
+                rated,
+                rejects,
+                format!("{} {} {}", tally.rows(), tally.accepted, tally.reasons()),
+            )),
+            Err(e) => Err((e.to_string(), rated, rejects)),
+        }
     }
 
     /// The rule of SPEC §10 row by row, as the one-thread engine ran it: the reference the
@@ -468,7 +471,7 @@ mod tests {
         assert_eq!(
             want.as_ref()
                 .err()
-                .map(|e| e.starts_with("line 4: the charge")),
+                .map(|e| e.0.starts_with("line 4: the charge")),
             Some(true),
             "{want:?}"
         );
@@ -532,6 +535,9 @@ mod tests {
                 },
             )
         });
-        assert_eq!(got, Err("cannot read: the disk went away".to_string()));
+        assert_eq!(
+            got.map_err(|e| e.0),
+            Err("cannot read: the disk went away".to_string())
+        );
     }
 }
