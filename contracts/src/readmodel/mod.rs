@@ -250,18 +250,9 @@ impl Batch {
 impl ReadModel {
     /// Opens (creating) a read model in a SQLite file.
     pub async fn sqlite(path: &Path) -> Result<ReadModel, ReadModelError> {
-        let opts = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
-            // A commit needs no fsync of its own: in WAL mode NORMAL loses no committed
-            // transaction when the process dies, and what an operating-system crash takes
-            // is a block's update together with its savepoint, which the follower applies
-            // again from the block store.
-            .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
-            // A block's statements keep their statement journals in memory, not in
-            // temporary files (as the world state's, `ledger::state::sqlite`).
-            .pragma("temp_store", "MEMORY");
+        // A block's update and its savepoint commit together: what a crash takes, the
+        // follower applies again from the block store.
+        let opts = ledger::state::sqlite_file_options(path);
         // One writer (followers of several channels take turns), and readers beside it:
         // in WAL mode readers never wait for the writer nor it for them.
         let write = pool_options::<sqlx::Sqlite>()

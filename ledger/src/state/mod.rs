@@ -7,7 +7,7 @@ mod pool;
 mod postgres;
 mod sqlite;
 
-pub use pool::pool_options;
+pub use pool::{pool_options, sqlite_file_options};
 pub use postgres::PostgresState;
 pub use sqlite::SqliteState;
 

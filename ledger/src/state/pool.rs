@@ -1,4 +1,5 @@
-//! The options every sqlx pool of iclear starts from.
+//! The options every sqlx pool of iclear starts from, and those of every SQLite file a
+//! node applies blocks to (world states, read models).
 //!
 //! A sqlx 0.9 pool with an idle timeout or a maximum lifetime, and both are on by default,
 //! runs a maintenance task. That task sweeps `0..num_idle()`, and `num_idle` can wrap
@@ -9,8 +10,11 @@
 //! minimum, sqlx spawns no maintenance task; a pool's few connections then live as long
 //! as the pool.
 
+use std::path::Path;
+
 use sqlx::Database;
 use sqlx::pool::PoolOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 
 /// Pool options with no maintenance task (module docs); set the pool's size and connect.
 pub fn pool_options<DB: Database>() -> PoolOptions<DB> {
@@ -18,6 +22,24 @@ pub fn pool_options<DB: Database>() -> PoolOptions<DB> {
         .idle_timeout(None)
         .max_lifetime(None)
         .min_connections(0)
+}
+
+/// A SQLite file that blocks are applied to, one database transaction a block (a world
+/// state, a read model), created if missing.
+pub fn sqlite_file_options(path: &Path) -> SqliteConnectOptions {
+    SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        // In WAL mode NORMAL loses no committed transaction when the process dies; only an
+        // operating-system crash can lose the last ones, blocks that the block store gives
+        // again (a state's replay, a read model's follower).
+        .synchronous(SqliteSynchronous::Normal)
+        // A block's inserts run as statements inside its one transaction, so each keeps a
+        // statement journal of the pages it changes; past 64 KiB SQLite spills that journal
+        // to a temporary file in the system's temporary directory, whatever the disk the
+        // database is on. In memory it costs a statement's pages at most.
+        .pragma("temp_store", "MEMORY")
 }
 
 #[cfg(test)]

@@ -6,14 +6,14 @@ use std::str::FromStr;
 use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSynchronous};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 use sqlx::{Row, Sqlite, SqlitePool as Pool};
 
 use super::key_filter::KeyFilter;
 use super::{
     BlockUpdate, BlockWrites, CHUNK, HistoryEntry, StateClaim, StateEntry, StateError,
-    VersionedValue, WorldState, by_block, db, key_string, next_block, pool_options, to_i64, to_u64,
-    writes_by_block,
+    VersionedValue, WorldState, by_block, db, key_string, next_block, pool_options,
+    sqlite_file_options, to_i64, to_u64, writes_by_block,
 };
 use crate::proto::Version;
 
@@ -95,25 +95,14 @@ pub struct SqliteState {
 impl SqliteState {
     /// Opens (creating if needed) the database file at `path`.
     pub async fn open(path: &Path) -> Result<Self, StateError> {
-        let opts = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // In WAL mode NORMAL loses no committed transaction when the process dies; only
-            // an operating-system crash can lose the last ones, which replay restores.
-            .synchronous(SqliteSynchronous::Normal)
-            // A 4 MiB page cache per connection holds the key index's upper levels, which is
-            // what seeks need (they never read values). No memory-mapped reads: every
-            // connection maps the file on its own, and a statement that reads a period's
-            // records mapped a peer's file once per connection: with 256 MiB maps, up to 600 MB
-            // of the 1.3 GB peak of `bench clearing --records 1000000` (BENCHMARKS.md).
+        // A 4 MiB page cache per connection holds the key index's upper levels, which is
+        // what seeks need (they never read values). No memory-mapped reads: every
+        // connection maps the file on its own, and a statement that reads a period's
+        // records mapped a peer's file once per connection: with 256 MiB maps, up to 600 MB
+        // of the 1.3 GB peak of `bench clearing --records 1000000` (BENCHMARKS.md).
+        let opts = sqlite_file_options(path)
             .pragma("cache_size", "-4096")
-            .pragma("mmap_size", "0")
-            // A block's inserts run as statements inside its one transaction, so each keeps
-            // a statement journal of the pages it changes; past 64 KiB SQLite spills that
-            // journal to a temporary file in the system's temporary directory, whatever the
-            // disk the state is on. In memory it costs a statement's pages at most.
-            .pragma("temp_store", "MEMORY");
+            .pragma("mmap_size", "0");
         let pool = pool_options::<Sqlite>()
             .max_connections(4)
             .connect_with(opts)
