@@ -7,9 +7,11 @@
 //! as fast as it can be copied, where JSON scans every string for escapes. Values written
 //! as JSON before (they start with `{`) still read.
 //!
-//! A batch's event is written in the tabled form (`tabled`, the byte `TABLED` first): each
-//! direction's ratesheet rows once, each record its row's place. Events written in the binary
-//! form before still read, to the same event.
+//! A batch's event is written in the slim form (`slim`, the byte `SLIM` first): each
+//! record's rating alone, its id, numbers, start and units read back from the values its
+//! transaction stores. Events written before in the tabled form (`tabled`, the byte `TABLED`
+//! first: each direction's ratesheet rows once, each record whole with its row's place), in
+//! the binary form or in JSON still read, to the same event.
 
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +22,9 @@ const BINARY: u8 = 1;
 
 /// The first byte of an event in its tabled form (`tabled`).
 const TABLED: u8 = 2;
+
+/// The first byte of an event in its slim form (`slim`).
+const SLIM: u8 = 3;
 
 /// A stored value or an event that cannot be read.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +44,9 @@ pub enum FormError {
     /// The event cannot be written in its tabled form.
     #[error(transparent)]
     Table(#[from] crate::tabled::TableError),
+    /// A slim event's records and the values its transaction stored do not go together.
+    #[error("the event's records: {0}")]
+    Records(String),
 }
 
 /// `value` in its binary form, written into room for about `expected` bytes (a batch's
@@ -62,6 +70,10 @@ pub(crate) const STORED_BYTES_PER_RECORD: usize = 64;
 /// About how many bytes a rated record takes in an event: a stored record's and its rating.
 const EVENT_BYTES_PER_RECORD: usize = 96;
 
+/// About how many bytes a record's rating takes in a slim event: its row's place, billable
+/// units and charge.
+const SLIM_BYTES_PER_RECORD: usize = 12;
+
 /// Reads a value in either form, each all of the bytes.
 pub(crate) fn read<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, FormError> {
     match bytes.split_first() {
@@ -80,49 +92,108 @@ fn all<'de, T: Deserialize<'de>>(rest: &'de [u8]) -> Result<T, FormError> {
     }
 }
 
-/// Reads an event in any of its forms: tabled, binary or JSON.
-fn read_event<'de, S>(bytes: &'de [u8]) -> Result<BatchEvent<S>, FormError>
+/// Reads an event in any of its forms: slim (its records read from `written`, what its
+/// transaction wrote under a key), tabled, binary or JSON.
+fn read_event<'de, S>(
+    bytes: &'de [u8],
+    written: impl Fn(&str) -> Option<&'de [u8]>,
+) -> Result<BatchEvent<S>, FormError>
 where
     S: Deserialize<'de> + Clone,
     BatchEvent<S>: Deserialize<'de>,
 {
     match bytes.split_first() {
+        Some((&SLIM, rest)) => all::<crate::slim::EventIn<S>>(rest)?.join(written),
         Some((&TABLED, rest)) => Ok(all::<crate::tabled::EventIn<S>>(rest)?.into_event()),
         _ => read(bytes),
     }
 }
 
+/// What a transaction wrote, as a slim event's reader looks it up (`BatchEvent::from_tx`):
+/// the values of `writes` (a transaction's writes of the clearing contract, `None` for a
+/// delete) under the keys its batch stores records at.
+pub fn written_by<'a>(
+    writes: impl IntoIterator<Item = (&'a str, Option<&'a [u8]>)>,
+) -> impl Fn(&str) -> Option<&'a [u8]> {
+    let prefix = crate::keys::bucketed_prefix();
+    let stored: std::collections::HashMap<&str, &[u8]> = writes
+        .into_iter()
+        .filter(|(key, _)| key.starts_with(&prefix))
+        .filter_map(|(key, value)| Some((key, value?)))
+        .collect();
+    move |key| stored.get(key).copied()
+}
+
 impl<T: AsRef<str> + Serialize> BatchEvent<T> {
-    /// The event's payload as `usage.submit` emits it: the tabled form, or the binary form
-    /// for an event of the first form. Its text may be any string type (`usage.submit`'s
-    /// is inline, without an allocation a field); the bytes are the same.
+    /// The event's payload with its records in it: the tabled form, which `usage.submit`
+    /// emitted before the slim form, or the binary form for an event of the first form. Its
+    /// text may be any string type (`usage.submit`'s is inline, without an allocation a
+    /// field); the bytes are the same.
     pub fn to_bytes(&self) -> Result<Vec<u8>, FormError> {
-        let records = self.records.len()
-            + self
-                .directions
-                .iter()
-                .map(|d| d.records.len())
-                .sum::<usize>();
-        let expected = EVENT_BYTES_PER_RECORD * records + 256;
+        let expected = EVENT_BYTES_PER_RECORD * self.record_count() + 256;
         match crate::tabled::tabled(self)? {
             Some(tabled) => tagged(TABLED, &tabled, expected),
             None => to_binary(self, expected),
         }
     }
+
+    /// The event's payload in the slim form, as `usage.submit` emits it: each record's
+    /// rating alone, read back joined to the records its transaction stores
+    /// ([`BatchEvent::from_tx`]). So its records must be those, direction by direction, in
+    /// the order they are stored (bucket by bucket, each bucket's in its value's order);
+    /// their text and figures are not written. An event of the first form is refused.
+    pub fn to_slim_bytes(&self) -> Result<Vec<u8>, FormError> {
+        let slim = crate::slim::slim(self)?;
+        tagged(
+            SLIM,
+            &slim,
+            SLIM_BYTES_PER_RECORD * self.record_count() + 256,
+        )
+    }
+}
+
+impl<T> BatchEvent<T> {
+    /// Its records, in either list.
+    fn record_count(&self) -> usize {
+        self.records.len()
+            + self
+                .directions
+                .iter()
+                .map(|d| d.records.len())
+                .sum::<usize>()
+    }
 }
 
 impl BatchEvent {
-    /// Reads an event's payload, in any of its forms.
+    /// Reads an event's payload in a form that holds its records: tabled, binary or JSON. A
+    /// slim event reads only if it has no records ([`BatchEvent::from_tx`] reads them).
     pub fn from_bytes(bytes: &[u8]) -> Result<BatchEvent, FormError> {
-        read_event(bytes)
+        read_event(bytes, |_| None)
+    }
+
+    /// Reads an event's payload in any of its forms; a slim event's records are read from
+    /// `written`, what its transaction wrote under a key ([`written_by`]).
+    pub fn from_tx<'a>(
+        payload: &'a [u8],
+        written: impl Fn(&str) -> Option<&'a [u8]>,
+    ) -> Result<BatchEvent, FormError> {
+        read_event(payload, written)
     }
 }
 
 impl<'a> BatchEvent<Text<'a>> {
-    /// Reads an event's payload, in either form, its text borrowed from `bytes` where it is
-    /// there unescaped: what reads only a record's figures allocates nothing per record.
+    /// [`BatchEvent::from_bytes`] with the text borrowed from `bytes` where it is there
+    /// unescaped: what reads only a record's figures allocates nothing per record.
     pub fn borrowed_from_bytes(bytes: &'a [u8]) -> Result<Self, FormError> {
-        read_event(bytes)
+        read_event(bytes, |_| None)
+    }
+
+    /// [`BatchEvent::from_tx`] with the text borrowed from the payload and the stored values.
+    pub fn borrowed_from_tx(
+        payload: &'a [u8],
+        written: impl Fn(&str) -> Option<&'a [u8]>,
+    ) -> Result<Self, FormError> {
+        read_event(payload, written)
     }
 }
 
@@ -134,7 +205,7 @@ pub(crate) mod tests {
     use settlement::service::Service;
 
     use super::*;
-    use crate::usage::{RatedDirection, RatedRecord, RatedRow, Text};
+    use crate::usage::{RatedDirection, RatedRecord, RatedRow, StoredBatch, StoredRecord, Text};
 
     /// A rated row with this id and charge, and text that JSON escapes.
     pub(crate) fn row(id: &str, charge: Decimal) -> RatedRow {
@@ -425,8 +496,171 @@ pub(crate) mod tests {
         ));
     }
 
+    /// The values `usage.submit` would store for `e`'s records: each direction's in bucket
+    /// 3, or the first `split` of them in bucket 1 and the rest in bucket 30.
+    fn stored_values(e: &BatchEvent, split: Option<usize>) -> Vec<(String, Vec<u8>)> {
+        let mut out = Vec::new();
+        for d in &e.directions {
+            let records: Vec<StoredRecord> = d
+                .records
+                .iter()
+                .map(|r| StoredRecord {
+                    id: r.record_id.clone(),
+                    a: r.a_number.clone(),
+                    b: r.b_number.clone(),
+                    start: r.start,
+                    units: r.units,
+                })
+                .collect();
+            let parts = match split {
+                None => vec![(3, records)],
+                Some(n) => vec![(30, records[n..].to_vec()), (1, records[..n].to_vec())],
+            };
+            for (bucket, records) in parts {
+                let key = crate::keys::bucketed(
+                    (d.payer.as_str(), d.payee.as_str(), d.service.as_str()),
+                    bucket,
+                    e.reporter.as_str(),
+                    &e.tx_id,
+                );
+                let value = StoredBatch {
+                    reporter: e.reporter,
+                    records,
+                };
+                out.push((key, value.to_stored().unwrap()));
+            }
+        }
+        // What else a batch writes, which a reader passes over.
+        out.push((crate::keys::batch(&e.tx_id), b"{}".to_vec()));
+        out
+    }
+
+    fn writes<'a>(stored: &'a [(String, Vec<u8>)]) -> impl Fn(&str) -> Option<&'a [u8]> {
+        written_by(stored.iter().map(|(k, v)| (k.as_str(), Some(v.as_slice()))))
+    }
+
+    /// A slim event holds each record's rating alone, and reads back whole, owned or
+    /// borrowed, joined to the values its transaction stored, bucket by bucket. Every older
+    /// form reads the same through the same call.
+    #[test]
+    fn a_slim_event_reads_back_joined_to_its_stored_records() {
+        let e = event();
+        let slim = e.to_slim_bytes().unwrap();
+        assert_eq!(slim[0], SLIM);
+        let stored = stored_values(&e, None);
+        assert_eq!(BatchEvent::from_tx(&slim, writes(&stored)).unwrap(), e);
+        let owned: Vec<RatedRecord> = e.clone().rated_records().collect();
+        let borrowed: Vec<RatedRecord<Text<'_>>> =
+            BatchEvent::borrowed_from_tx(&slim, writes(&stored))
+                .unwrap()
+                .rated_records()
+                .collect();
+        assert_eq!(borrowed.len(), owned.len());
+        for (b, o) in borrowed.iter().zip(&owned) {
+            assert_eq!(
+                [&*b.record_id, &b.a_number, &b.destination],
+                [o.record_id.as_str(), &o.a_number, &o.destination]
+            );
+            assert_eq!((b.start, b.charge), (o.start, o.charge));
+            assert!(matches!(b.record_id.0, std::borrow::Cow::Borrowed(_)));
+        }
+        // Records split over two buckets are read in bucket order, the lower first.
+        let mut two = e.clone();
+        two.directions[0].records.push(row("4", Decimal::new(9, 1)));
+        let split = stored_values(&two, Some(1));
+        let slim_two = two.to_slim_bytes().unwrap();
+        assert_eq!(BatchEvent::from_tx(&slim_two, writes(&split)).unwrap(), two);
+        // The slim form writes no record's text: a hundred records more take at most five
+        // bytes each (place, billable, mantissa, scale), where the tabled form takes thirty.
+        assert!(!slim.windows(10).any(|w| w == b"4930123456"));
+        let mut big = e.clone();
+        for i in 0..100 {
+            big.directions[0]
+                .records
+                .push(row(&format!("r{i}"), Decimal::new(i, 2)));
+        }
+        let grown = |f: fn(&BatchEvent) -> Result<Vec<u8>, FormError>| {
+            f(&big).unwrap().len() - f(&e).unwrap().len()
+        };
+        assert!(grown(BatchEvent::to_slim_bytes) <= 500);
+        assert!(grown(BatchEvent::to_bytes) >= 3_000);
+        for older in [e.to_bytes().unwrap(), untabled(&e), old_json(&e)] {
+            assert_eq!(BatchEvent::from_tx(&older, writes(&stored)).unwrap(), e);
+            assert_eq!(BatchEvent::from_tx(&older, |_| None).unwrap(), e);
+        }
+        let first_form = BatchEvent {
+            records: owned,
+            directions: Vec::new(),
+            ..event()
+        };
+        assert!(matches!(
+            first_form.to_slim_bytes(),
+            Err(FormError::Records(_))
+        ));
+    }
+
+    /// A slim event whose transaction stored other records than it rates is refused: too
+    /// few, too many, none, another reporter's, or stored values that do not decode.
+    #[test]
+    fn a_slim_event_that_does_not_match_its_stored_records_is_refused() {
+        let e = event();
+        let slim = e.to_slim_bytes().unwrap();
+        let stored = stored_values(&e, None);
+        let refused = |stored: &[(String, Vec<u8>)]| {
+            BatchEvent::from_tx(&slim, writes(stored))
+                .unwrap_err()
+                .to_string()
+        };
+        let mut more = e.clone();
+        more.directions[1].records.push(row("5", Decimal::ZERO));
+        assert!(refused(&stored_values(&more, None)).contains("more stored records than its 1"));
+        let mut fewer = e.clone();
+        fewer.directions[0].records.pop();
+        assert!(refused(&stored_values(&fewer, None)).contains("1 of its 2 ratings have no"));
+        assert!(refused(&[]).contains("2 of its 2 ratings have no stored record"));
+        assert!(BatchEvent::from_bytes(&slim).is_err());
+        let mut theirs = stored.clone();
+        theirs[0].1 = StoredBatch {
+            reporter: e.counterparty,
+            ..StoredBatch::<String>::from_stored(&stored[0].1).unwrap()
+        }
+        .to_stored()
+        .unwrap();
+        assert!(refused(&theirs).contains("bucket 3 holds beta's records"));
+        let mut torn = stored.clone();
+        torn[0].1.pop();
+        assert!(matches!(
+            BatchEvent::from_tx(&slim, writes(&torn)),
+            Err(FormError::Binary(_))
+        ));
+        // A deleted value is no value.
+        let deleted = written_by(
+            stored
+                .iter()
+                .enumerate()
+                .map(|(i, (k, v))| (k.as_str(), (i != 0).then_some(v.as_slice()))),
+        );
+        assert!(BatchEvent::from_tx(&slim, deleted).is_err());
+        for end in 1..slim.len() {
+            assert!(BatchEvent::from_tx(&slim[..end], writes(&stored)).is_err());
+        }
+        // A rating that names a row the table does not have.
+        let n = slim.len();
+        let mut place = slim.clone();
+        // The last rating: place 0, billable 120, mantissa 0, scale 0.
+        assert_eq!(slim[n - 4..], [0, 120, 0, 0][..]);
+        place[n - 4] = 1;
+        assert!(
+            BatchEvent::from_tx(&place, writes(&stored))
+                .unwrap_err()
+                .to_string()
+                .contains("ratesheet row 1 of 1")
+        );
+    }
+
     proptest! {
-        /// Any bytes after the tag are read or refused, never a panic.
+        /// Any bytes after the tag are read or refused, never a panic; a slim event with the
+        /// values of `event()`'s batch.
         #[test]
         fn any_bytes_are_read_or_refused(bytes in proptest::collection::vec(any::<u8>(), 0..96)) {
             for tag in [BINARY, TABLED] {
@@ -435,6 +669,13 @@ pub(crate) mod tests {
                 if let Ok(e) = BatchEvent::from_bytes(&value) {
                     prop_assert_eq!(BatchEvent::from_bytes(&e.to_bytes().unwrap()).unwrap(), e);
                 }
+            }
+            let stored = stored_values(&event(), None);
+            let mut value = vec![SLIM];
+            value.extend(&bytes);
+            if let Ok(e) = BatchEvent::from_tx(&value, writes(&stored)) {
+                let again = e.to_slim_bytes().unwrap();
+                prop_assert_eq!(BatchEvent::from_tx(&again, writes(&stored)).unwrap(), e);
             }
         }
     }

@@ -83,6 +83,11 @@ pub fn bucketed(
     )
 }
 
+/// What every [`bucketed`] key starts with.
+pub fn bucketed_prefix() -> String {
+    composite_key("bucketed", &[])
+}
+
 /// Every [`bucketed`] key of a direction in buckets `[from, until)`, as `[start, end)`.
 pub fn bucketed_range(
     (payer, payee, service): (&str, &str, &str),

@@ -21,6 +21,7 @@ pub mod payment;
 pub mod ratesheet;
 pub mod readmodel;
 mod rows;
+mod slim;
 pub mod statement;
 mod store;
 pub mod stored;

@@ -7,7 +7,10 @@
 //!
 //! Only events with their records grouped by direction are written this way; an event of
 //! the first form (`records`) keeps the first binary form (`binary`). Both forms read back
-//! to the same [`BatchEvent`], owned or with its text borrowed.
+//! to the same [`BatchEvent`], owned or with its text borrowed. Since session forty-one
+//! `usage.submit` writes the slim form (`slim`), which shares this form's head, table and
+//! ratings and leaves the records' text to the stored values; blocks written before carry
+//! this form.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -24,15 +27,68 @@ use settlement::service::Service;
 use crate::rows::next;
 use crate::usage::{BatchEvent, RatedDirection, RatedRow};
 
-/// The event's fields in the tabled form, borrowed for writing.
+/// An event's fields before its records, borrowed for writing: the same in the tabled and
+/// the slim form (`slim`). postcard writes a struct as its fields one after the other, so a
+/// form's bytes are those of the head's fields followed by its directions.
 #[derive(Serialize)]
-struct EventOut<'a, T: AsRef<str> + Serialize> {
+pub(crate) struct HeadOut<'a> {
     tx_id: &'a str,
     reporter: CarrierId,
     counterparty: CarrierId,
     rejected: &'a BTreeMap<String, u64>,
     rows: u64,
     accepted: u64,
+}
+
+impl<'a> HeadOut<'a> {
+    pub(crate) fn of<T>(event: &'a BatchEvent<T>) -> Self {
+        HeadOut {
+            tx_id: &event.tx_id,
+            reporter: event.reporter,
+            counterparty: event.counterparty,
+            rejected: &event.rejected,
+            rows: event.rows,
+            accepted: event.accepted,
+        }
+    }
+}
+
+/// An event's fields before its records, read.
+#[derive(Deserialize)]
+pub(crate) struct HeadIn {
+    tx_id: String,
+    reporter: CarrierId,
+    counterparty: CarrierId,
+    rejected: BTreeMap<String, u64>,
+    rows: u64,
+    accepted: u64,
+}
+
+impl HeadIn {
+    /// Who reported the batch, and its transaction.
+    pub(crate) fn batch(&self) -> (CarrierId, &str) {
+        (self.reporter, &self.tx_id)
+    }
+
+    /// The event of this head and `directions`.
+    pub(crate) fn with<S>(self, directions: Vec<RatedDirection<S>>) -> BatchEvent<S> {
+        BatchEvent {
+            tx_id: self.tx_id,
+            reporter: self.reporter,
+            counterparty: self.counterparty,
+            rejected: self.rejected,
+            rows: self.rows,
+            accepted: self.accepted,
+            records: Vec::new(),
+            directions,
+        }
+    }
+}
+
+/// The event's fields in the tabled form, borrowed for writing.
+#[derive(Serialize)]
+struct EventOut<'a, T: AsRef<str> + Serialize> {
+    head: HeadOut<'a>,
     directions: Vec<DirectionOut<'a, T>>,
 }
 
@@ -47,26 +103,36 @@ struct DirectionOut<'a, T> {
 
 impl<'a, T: AsRef<str>> DirectionOut<'a, T> {
     fn of(dir: &'a RatedDirection<T>) -> Result<Self, TableError> {
-        let mut table = Vec::new();
-        // Looked up once a record on each peer: foldhash rather than SipHash, seeded at
-        // random, over rows of a sheet both carriers accepted.
-        let mut index: HashMap<(&str, &str), u32, foldhash::fast::RandomState> = HashMap::default();
-        let mut places = Vec::with_capacity(dir.records.len());
-        for r in &dir.records {
-            let pair = (r.prefix.as_ref(), r.destination.as_ref());
-            let place = match index.get(&pair) {
-                Some(&p) => p,
-                None => {
-                    let p = u32::try_from(table.len()).map_err(|_| TableError)?;
-                    index.insert(pair, p);
-                    table.push(pair);
-                    p
-                }
-            };
-            places.push(place);
-        }
+        let (table, places) = table(dir)?;
         Ok(DirectionOut { dir, table, places })
     }
+}
+
+/// A direction's distinct `(prefix, destination)` pairs, in the order its records first use
+/// them, and each record's place among them.
+pub(crate) type Table<'a> = (Vec<(&'a str, &'a str)>, Vec<u32>);
+
+/// The table of `dir`'s ratesheet rows, and each record's place in it.
+pub(crate) fn table<T: AsRef<str>>(dir: &RatedDirection<T>) -> Result<Table<'_>, TableError> {
+    let mut table = Vec::new();
+    // Looked up once a record on each peer: foldhash rather than SipHash, seeded at
+    // random, over rows of a sheet both carriers accepted.
+    let mut index: HashMap<(&str, &str), u32, foldhash::fast::RandomState> = HashMap::default();
+    let mut places = Vec::with_capacity(dir.records.len());
+    for r in &dir.records {
+        let pair = (r.prefix.as_ref(), r.destination.as_ref());
+        let place = match index.get(&pair) {
+            Some(&p) => p,
+            None => {
+                let p = u32::try_from(table.len()).map_err(|_| TableError)?;
+                index.insert(pair, p);
+                table.push(pair);
+                p
+            }
+        };
+        places.push(place);
+    }
+    Ok((table, places))
 }
 
 /// More distinct ratesheet rows in one direction than a place can number.
@@ -129,12 +195,7 @@ pub(crate) fn tabled<T: AsRef<str> + Serialize>(
         return Ok(None);
     }
     Ok(Some(EventOut {
-        tx_id: &event.tx_id,
-        reporter: event.reporter,
-        counterparty: event.counterparty,
-        rejected: &event.rejected,
-        rows: event.rows,
-        accepted: event.accepted,
+        head: HeadOut::of(event),
         directions: event
             .directions
             .iter()
@@ -147,27 +208,14 @@ pub(crate) fn tabled<T: AsRef<str> + Serialize>(
 #[derive(Deserialize)]
 #[serde(bound(deserialize = "S: Deserialize<'de> + Clone"))]
 pub(crate) struct EventIn<S> {
-    tx_id: String,
-    reporter: CarrierId,
-    counterparty: CarrierId,
-    rejected: BTreeMap<String, u64>,
-    rows: u64,
-    accepted: u64,
+    head: HeadIn,
     directions: Vec<DirectionIn<S>>,
 }
 
 impl<S> EventIn<S> {
     pub(crate) fn into_event(self) -> BatchEvent<S> {
-        BatchEvent {
-            tx_id: self.tx_id,
-            reporter: self.reporter,
-            counterparty: self.counterparty,
-            rejected: self.rejected,
-            rows: self.rows,
-            accepted: self.accepted,
-            records: Vec::new(),
-            directions: self.directions.into_iter().map(|d| d.0).collect(),
-        }
+        self.head
+            .with(self.directions.into_iter().map(|d| d.0).collect())
     }
 }
 
@@ -255,18 +303,8 @@ impl<'de, S: Deserialize<'de> + Clone> Visitor<'de> for RowIn<'_, S> {
         let billable = next(&mut seq, "billable units")?;
         let mantissa: i128 = next(&mut seq, "charge")?;
         let scale: u32 = next(&mut seq, "charge's scale")?;
-        let (prefix, destination) = usize::try_from(place)
-            .ok()
-            .and_then(|p| self.0.get(p))
-            .cloned()
-            .ok_or_else(|| {
-                de::Error::custom(format!(
-                    "record names ratesheet row {place} of {}",
-                    self.0.len()
-                ))
-            })?;
-        let charge = Decimal::try_from_i128_with_scale(mantissa, scale)
-            .map_err(|e| de::Error::custom(format!("charge {mantissa}e-{scale}: {e}")))?;
+        let ((prefix, destination), charge) =
+            rating(self.0, place, mantissa, scale).map_err(de::Error::custom)?;
         Ok(RatedRow {
             record_id,
             a_number,
@@ -279,4 +317,21 @@ impl<'de, S: Deserialize<'de> + Clone> Visitor<'de> for RowIn<'_, S> {
             charge,
         })
     }
+}
+
+/// A record's ratesheet row, its `place` in `table`, and its charge, `mantissa` at `scale`.
+pub(crate) fn rating<S: Clone>(
+    table: &[(S, S)],
+    place: u32,
+    mantissa: i128,
+    scale: u32,
+) -> Result<((S, S), Decimal), String> {
+    let row = usize::try_from(place)
+        .ok()
+        .and_then(|p| table.get(p))
+        .cloned()
+        .ok_or_else(|| format!("record names ratesheet row {place} of {}", table.len()))?;
+    let charge = Decimal::try_from_i128_with_scale(mantissa, scale)
+        .map_err(|e| format!("charge {mantissa}e-{scale}: {e}"))?;
+    Ok((row, charge))
 }

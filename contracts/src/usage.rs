@@ -554,6 +554,22 @@ pub async fn submit(
         }
     }
     put_json(ctx, &keys::batch(&tx), &summary)?;
+    // The event's records in the order they are stored, bucket by bucket: the slim form
+    // writes their ratings alone, and readers take the rest from the stored values.
+    let mut directions = Vec::with_capacity(dirs.len());
+    for state in dirs {
+        let Some(mut rated) = state.rated else {
+            continue;
+        };
+        let mut batch_order: Vec<_> = rated.records.drain(..).map(Some).collect();
+        for &i in state.buckets.iter().flatten() {
+            let record = batch_order[i].take().ok_or_else(|| {
+                ContractError::internal(format!("record {i} of a direction in two buckets"))
+            })?;
+            rated.records.push(record);
+        }
+        directions.push(rated);
+    }
     let event = BatchEvent {
         tx_id: tx,
         reporter,
@@ -562,10 +578,10 @@ pub async fn submit(
         rows: summary.rows,
         accepted: summary.accepted,
         records: Vec::new(),
-        directions: dirs.into_iter().filter_map(|state| state.rated).collect(),
+        directions,
     };
     let payload = event
-        .to_bytes()
+        .to_slim_bytes()
         .map_err(|e| ContractError::internal(format!("event batch not encoded: {e}")))?;
     ctx.set_event(BATCH_EVENT, payload);
     Ok(summary)
@@ -634,6 +650,152 @@ A2,voice,alpha,beta,441234567,4930123456,2026-10-01T12:00:00Z,30
             .await
             .unwrap();
         (summary, ctx.into_results().0)
+    }
+
+    /// beta's general voice sheet: a row for each of `4930` to `4939`, each its own rate
+    /// and destination, billed by the minute.
+    async fn publish_sheet(state: &SqliteState) {
+        let rows: String = (0..10)
+            .map(|d| format!("493{d},Germany {d},0.0{d}10,2026-01-01T00:00:00Z,,60,60,0\n"))
+            .collect();
+        let sheet = crate::ratesheet::StoredSheet {
+            terms: crate::ratesheet::Terms {
+                owner: CarrierId::parse("beta").unwrap(),
+                service: Service::Voice,
+                currency: "EUR".parse().unwrap(),
+                counterparty: None,
+                decimals: 4,
+                rounding: settlement::money::Rounding::default(),
+            },
+            csv: format!(
+                "prefix,destination,rate,effective_from,effective_to,first_increment,\
+                 next_increment,connect_fee\n{rows}"
+            ),
+            published_at: 0,
+            version: 1,
+            history: Vec::new(),
+        };
+        state
+            .commit(&BlockUpdate {
+                block_num: 0,
+                writes: vec![StateWrite {
+                    namespace: crate::CLEARING.into(),
+                    key: keys::sheet("beta", "voice", "*"),
+                    value: Some(serde_json::to_vec(&sheet).unwrap()),
+                    version: Version::default(),
+                }],
+                claims: Vec::new(),
+            })
+            .await
+            .unwrap();
+    }
+
+    /// The batch event is slim: each record's rating alone, in the order the records are
+    /// stored (bucket by bucket), not the batch's. Read back with the values the batch
+    /// stored, every record has its own rating: the row of its called number, and billable
+    /// minutes of its own units. Without those values, or with another batch's, it does not
+    /// read.
+    #[tokio::test]
+    async fn a_batch_event_reads_back_joined_to_the_stored_records() {
+        let state = SqliteState::in_memory().await.unwrap();
+        publish_sheet(&state).await;
+        let mut csv = String::from(
+            "record_id,service,orig_carrier,term_carrier,a_number,b_number,start_time,units\n",
+        );
+        for i in 0..300 {
+            let (a, b, units) = (
+                441_234_000 + i * 7,
+                4_930_000_000u64 + (i % 10) * 1_000_000 + i * 7,
+                1 + i * 13,
+            );
+            csv.push_str(&format!(
+                "R{i},voice,alpha,beta,{a},{b},2026-10-01T10:00:00Z,{units}\n"
+            ));
+            // A few of beta's own, the other direction.
+            if i % 50 == 0 {
+                csv.push_str(&format!(
+                    "S{i},voice,beta,alpha,{b},{a},2026-10-01T10:00:00Z,{units}\n"
+                ));
+            }
+        }
+        let creator = Creator {
+            msp_id: "alpha".into(),
+            role: Role::Client,
+            name: "client".into(),
+        };
+        let mut ctx = Context::new(crate::CLEARING, &state, creator, 0, "tx1")
+            .with_members(vec!["alpha".into(), "beta".into()]);
+        let req = SubmitBatch {
+            counterparty: CarrierId::parse("beta").unwrap(),
+            csv: csv.into_bytes(),
+            stream: None,
+        };
+        let summary = submit(&mut ctx, req, &ParsedSheets::default())
+            .await
+            .unwrap();
+        assert_eq!(summary.accepted, 306);
+        let (rwset, events) = ctx.into_results();
+        let payload = &events[0].payload;
+        let writes: Vec<(&str, Option<&[u8]>)> = rwset.ns_rwsets[0]
+            .writes
+            .iter()
+            .map(|w| (w.key.as_str(), Some(w.value.as_slice())))
+            .collect();
+        let event =
+            BatchEvent::from_tx(payload, crate::binary::written_by(writes.clone())).unwrap();
+        let records: Vec<RatedRecord> = event.clone().rated_records().collect();
+        assert_eq!(records.len(), 306);
+        let mut ids: Vec<&str> = records.iter().map(|r| r.record_id.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), 306, "each accepted record once");
+        for r in &records {
+            if r.payer.as_str() == "beta" {
+                // alpha publishes no sheet: beta's records are `no_rate`.
+                assert_eq!((r.prefix.as_str(), r.billable), ("", 0), "{r:?}");
+                continue;
+            }
+            let digit = &r.b_number[3..4];
+            assert_eq!(r.prefix, format!("493{digit}"), "{r:?}");
+            assert_eq!(r.destination, format!("Germany {digit}"), "{r:?}");
+            assert_eq!(r.billable, r.units.div_ceil(60) * 60, "{r:?}");
+            let rate = Decimal::new(10 + 100 * i64::from(digit.parse::<u8>().unwrap()), 4);
+            let minutes = Decimal::from(r.billable / 60);
+            assert_eq!(r.charge, (rate * minutes).round_dp(4), "{r:?}");
+        }
+        // Stored order, bucket by bucket: not the batch's.
+        let batch_order = records
+            .iter()
+            .filter(|r| r.payer.as_str() == "alpha")
+            .map(|r| r.record_id[1..].parse::<u64>().unwrap())
+            .collect::<Vec<_>>();
+        assert!(!batch_order.is_sorted());
+        // The slim event holds no record's text.
+        assert!(!payload.windows(4).any(|w| w == b"R299"));
+        // Without the stored values the records are missing; with one bucket's value gone
+        // or given to another reporter, the event is refused.
+        assert!(BatchEvent::from_bytes(payload).is_err());
+        let bucketed = keys::bucketed_prefix();
+        let first = writes
+            .iter()
+            .position(|(k, _)| k.starts_with(&bucketed))
+            .unwrap();
+        let mut fewer = writes.clone();
+        fewer.remove(first);
+        assert!(BatchEvent::from_tx(payload, crate::binary::written_by(fewer)).is_err());
+        let theirs = StoredBatch {
+            reporter: CarrierId::parse("beta").unwrap(),
+            ..StoredBatch::<String>::from_stored(writes[first].1.unwrap()).unwrap()
+        }
+        .to_stored()
+        .unwrap();
+        let mut other = writes.clone();
+        other[first].1 = Some(&theirs);
+        let refused = BatchEvent::from_tx(payload, crate::binary::written_by(other)).unwrap_err();
+        assert!(
+            refused.to_string().contains("holds beta's records"),
+            "{refused}"
+        );
     }
 
     /// A new channel claims each accepted id and keeps no `seen` key.

@@ -8,6 +8,7 @@
 
 use std::sync::{Arc, OnceLock};
 
+use contracts::usage::{BatchEvent, RatedRecord, Text};
 use contracts::{CLEARING, Clearing};
 use ledger::block::header_hash;
 use ledger::channel::{ChannelState, genesis_config};
@@ -303,4 +304,52 @@ pub mod cdr {
             }
         }
     }
+}
+
+/// A batch event read owned and read with its text borrowed (the `batch_event` and
+/// `slim_event` targets): both read or neither does, and their records are the same. The
+/// owned event, if it read.
+pub fn read_alike<E>(
+    owned: Result<BatchEvent, E>,
+    borrowed: Result<BatchEvent<Text<'_>>, E>,
+) -> Option<BatchEvent> {
+    let Ok(event) = owned else {
+        assert!(borrowed.is_err(), "read borrowed but not owned");
+        return None;
+    };
+    let Ok(borrowed) = borrowed else {
+        panic!("read owned but not borrowed");
+    };
+    let owned: Vec<RatedRecord> = event.clone().rated_records().collect();
+    let borrowed: Vec<RatedRecord<Text<'_>>> = borrowed.rated_records().collect();
+    assert_eq!(owned.len(), borrowed.len());
+    for (o, b) in owned.iter().zip(&borrowed) {
+        assert_eq!(
+            [
+                &o.record_id,
+                &o.a_number,
+                &o.b_number,
+                &o.prefix,
+                &o.destination
+            ]
+            .map(|t| t.as_str()),
+            [
+                &b.record_id,
+                &b.a_number,
+                &b.b_number,
+                &b.prefix,
+                &b.destination
+            ]
+            .map(|t| &**t)
+        );
+        assert_eq!(
+            (
+                o.payer, o.payee, o.service, o.currency, o.start, o.units, o.billable, o.charge
+            ),
+            (
+                b.payer, b.payee, b.service, b.currency, b.start, b.units, b.billable, b.charge
+            )
+        );
+    }
+    Some(event)
 }

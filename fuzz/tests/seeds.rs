@@ -83,3 +83,15 @@ fn the_batch_event_seeds_read_in_every_form() {
         assert!(event.rated_records().count() > 0, "{name}");
     }
 }
+
+#[test]
+fn the_slim_event_seed_reads_joined_to_its_stored_value() {
+    use contracts::usage::BatchEvent;
+    for (name, bytes) in seeds("slim_event") {
+        let (&cut, rest) = bytes.split_first().unwrap();
+        let (payload, stored) = rest.split_at(usize::from(cut));
+        let event = BatchEvent::from_tx(payload, |_| Some(stored))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(event.rated_records().count(), 32, "{name}");
+    }
+}

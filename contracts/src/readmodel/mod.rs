@@ -21,6 +21,7 @@ use settlement::service::Service;
 use sqlx::{PgPool, SqlitePool};
 
 use crate::CLEARING;
+use crate::binary::written_by;
 use crate::deal::DealRecord;
 use crate::dispute::DisputeRecord;
 use crate::keys;
@@ -601,7 +602,10 @@ fn event(
     match name {
         BATCH_EVENT => {
             // Its text borrowed: the model sums a record's figures and keeps none of its text.
-            let b = BatchEvent::borrowed_from_bytes(payload).map_err(|e| bad(e.to_string()))?;
+            // A slim event's records are the values its transaction stored.
+            let written = written_by(tx.stored.writes(CLEARING));
+            let b =
+                BatchEvent::borrowed_from_tx(payload, written).map_err(|e| bad(e.to_string()))?;
             let rejected = serde_json::to_string(&b.rejected).map_err(|e| bad(e.to_string()))?;
             batch.push(
                 "INSERT INTO rm_batches (channel, tx_id, block, reporter, counterparty, rows_total, accepted, rejected) \

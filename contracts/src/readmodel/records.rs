@@ -7,8 +7,10 @@
 //! another 4 % (BENCHMARKS.md, session thirty-two), while no query looks a record up: each one
 //! sums or lists the records of a range. Those queries read the sets whose span meets their
 //! range, a page at a time in the chain's order, read each one's event back from the
-//! channel's blocks ([`Chain`]: the peer's block store) and count in Rust. A set whose block
-//! holds no such event, or another number of records, is an error, never skipped. What a
+//! channel's blocks ([`Chain`]: the peer's block store), joined to the values its
+//! transaction stored (a slim event holds the records' ratings alone, `slim`), and count in
+//! Rust. A set whose block holds no such event, or another number of records, is an error,
+//! never skipped. What a
 //! dashboard reads often is summed per day as blocks arrive (`rm_daily`).
 
 use std::collections::HashMap;
@@ -28,6 +30,7 @@ use super::{
     to_i64,
 };
 use crate::CLEARING;
+use crate::binary::written_by;
 use crate::usage::{BATCH_EVENT, BatchEvent, RatedRecord};
 
 /// The table: one row per batch that accepted records, keyed by its transaction's place in
@@ -179,20 +182,22 @@ impl ReadModel {
                     held = Some((place.channel.clone(), block, txs));
                 }
                 let txs = held.as_ref().map_or(&[][..], |(_, _, txs)| txs);
-                let batch = txs
+                let (tx, batch) = txs
                     .iter()
                     .find(|t| {
                         i64::try_from(t.audit.index) == Ok(idx)
                             && t.audit.code == ValidationCode::Valid
                     })
                     .and_then(|t| {
-                        t.events
+                        let e = t
+                            .events
                             .iter()
-                            .find(|e| e.contract == CLEARING && e.name == BATCH_EVENT)
+                            .find(|e| e.contract == CLEARING && e.name == BATCH_EVENT)?;
+                        Some((t, e))
                     })
                     .ok_or_else(|| corrupt("the block holds no valid batch there".into()))?;
-                let event =
-                    BatchEvent::from_bytes(&batch.payload).map_err(|e| corrupt(e.to_string()))?;
+                let event = BatchEvent::from_tx(&batch.payload, written_by(tx.writes(CLEARING)))
+                    .map_err(|e| corrupt(e.to_string()))?;
                 let reporter = event.reporter;
                 let mut read = 0;
                 for r in event.rated_records() {

@@ -1,0 +1,168 @@
+//! The slim form of a batch's event: each record's rating alone (its ratesheet row's place in
+//! the direction's table, its billable units and its charge). A record's id, numbers, start
+//! and units are in the values the same transaction stores (`stored`, under
+//! `keys::bucketed`), which the block carries anyway; the tabled form (`tabled`) carried them
+//! a second time, about a quarter of a batch's bytes in the block, which both peers and the
+//! orderer hash, copy and store (BENCHMARKS.md, session forty-one).
+//!
+//! A direction's ratings are in the order of its stored records: bucket by bucket, and within
+//! a bucket in its value's order. A reader joins the two ([`EventIn::join`]): every stored
+//! record of the direction takes exactly one rating, in order, or the event is refused.
+
+use serde::{Deserialize, Serialize};
+use settlement::carrier::CarrierId;
+use settlement::money::Currency;
+use settlement::service::Service;
+
+use crate::binary::FormError;
+use crate::keys;
+use crate::stored::BUCKETS;
+use crate::tabled::{HeadIn, HeadOut, rating, table};
+use crate::usage::{BatchEvent, RatedDirection, RatedRow, StoredBatch};
+
+/// A record's rating: its ratesheet row's place in the direction's table, its billable
+/// units, and its charge's mantissa and scale.
+type Rating = (u32, u64, i128, u32);
+
+/// The event's fields in the slim form, borrowed for writing.
+#[derive(Serialize)]
+struct EventOut<'a> {
+    head: HeadOut<'a>,
+    directions: Vec<DirectionOut<'a>>,
+}
+
+/// `(payer, payee, service, currency, ratesheet rows, ratings)`.
+#[derive(Serialize)]
+struct DirectionOut<'a>(
+    CarrierId,
+    CarrierId,
+    Service,
+    Option<Currency>,
+    Vec<(&'a str, &'a str)>,
+    Vec<Rating>,
+);
+
+/// `event`'s fields in the slim form, for `postcard` to write. Its records must be those its
+/// transaction stores, in their stored order (the module's documentation); an event of the
+/// first form (`records`) has no slim form.
+pub(crate) fn slim<T: AsRef<str>>(event: &BatchEvent<T>) -> Result<impl Serialize + '_, FormError> {
+    if !event.records.is_empty() {
+        return Err(FormError::Records(
+            "an event of the first form has no slim form".into(),
+        ));
+    }
+    let mut directions = Vec::with_capacity(event.directions.len());
+    for dir in &event.directions {
+        let (rows, places) = table(dir)?;
+        let ratings = dir
+            .records
+            .iter()
+            .zip(places)
+            .map(|(r, place)| (place, r.billable, r.charge.mantissa(), r.charge.scale()))
+            .collect();
+        directions.push(DirectionOut(
+            dir.payer,
+            dir.payee,
+            dir.service,
+            dir.currency,
+            rows,
+            ratings,
+        ));
+    }
+    Ok(EventOut {
+        head: HeadOut::of(event),
+        directions,
+    })
+}
+
+/// An event read from the slim form, before its records are joined to their ratings.
+#[derive(Deserialize)]
+#[serde(bound(deserialize = "S: Deserialize<'de>"))]
+pub(crate) struct EventIn<S> {
+    head: HeadIn,
+    directions: Vec<DirectionIn<S>>,
+}
+
+#[derive(Deserialize)]
+#[serde(bound(deserialize = "S: Deserialize<'de>"))]
+struct DirectionIn<S>(
+    CarrierId,
+    CarrierId,
+    Service,
+    Option<Currency>,
+    Vec<(S, S)>,
+    Vec<Rating>,
+);
+
+impl<S: Clone> EventIn<S> {
+    /// The event with its records: each direction's stored records, read from `written` (the
+    /// value the transaction wrote under a key, if any), joined in order to its ratings.
+    pub(crate) fn join<'de>(
+        self,
+        written: impl Fn(&str) -> Option<&'de [u8]>,
+    ) -> Result<BatchEvent<S>, FormError>
+    where
+        S: Deserialize<'de>,
+    {
+        let (reporter, tx_id) = self.head.batch();
+        let mut directions = Vec::with_capacity(self.directions.len());
+        for DirectionIn(payer, payee, service, currency, table, ratings) in self.directions {
+            let refuse = |what: String| {
+                FormError::Records(format!("{payer} to {payee}, {}: {what}", service.as_str()))
+            };
+            let count = ratings.len();
+            let mut ratings = ratings.into_iter();
+            let mut records = Vec::with_capacity(count);
+            for bucket in 0..BUCKETS {
+                let key = keys::bucketed(
+                    (payer.as_str(), payee.as_str(), service.as_str()),
+                    bucket,
+                    reporter.as_str(),
+                    tx_id,
+                );
+                let Some(value) = written(&key) else {
+                    continue;
+                };
+                let stored = StoredBatch::<S>::from_stored(value)?;
+                if stored.reporter != reporter {
+                    return Err(refuse(format!(
+                        "bucket {bucket} holds {}'s records",
+                        stored.reporter
+                    )));
+                }
+                for r in stored.records {
+                    let (place, billable, mantissa, scale) = ratings.next().ok_or_else(|| {
+                        refuse(format!("more stored records than its {count} ratings"))
+                    })?;
+                    let ((prefix, destination), charge) =
+                        rating(&table, place, mantissa, scale).map_err(refuse)?;
+                    records.push(RatedRow {
+                        record_id: r.id,
+                        a_number: r.a,
+                        b_number: r.b,
+                        start: r.start,
+                        units: r.units,
+                        prefix,
+                        destination,
+                        billable,
+                        charge,
+                    });
+                }
+            }
+            if ratings.len() > 0 {
+                return Err(refuse(format!(
+                    "{} of its {count} ratings have no stored record",
+                    ratings.len()
+                )));
+            }
+            directions.push(RatedDirection {
+                payer,
+                payee,
+                service,
+                currency,
+                records,
+            });
+        }
+        Ok(self.head.with(directions))
+    }
+}
