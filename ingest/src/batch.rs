@@ -138,11 +138,12 @@ pub struct Batcher<O> {
 
 /// The bytes of native CSV at which a batch is cut whatever its records. A transaction
 /// carries a record's bytes several times: its line (the call's body), its id again in its
-/// claim's key, and its id and numbers in the stored and in the rated record. With the
-/// longest records SPEC §2.1 allows (64-character ids of four-byte characters) that is
-/// about 3.6 times the line, so 2 MiB keeps a batch under 8 MB, inside a channel's default
-/// limit of 10 MiB a transaction. (At 4 MiB a default batch of such records made an
-/// 11.3 MB transaction, refused by the gateway: `ingest/tests/submit.rs`,
+/// claim's key, and its id and numbers in the stored record (and, before the batch event's
+/// slim form, once more in the event). With the longest records SPEC §2.1 allows
+/// (64-character ids of four-byte characters) that was about 3.6 times the line, so 2 MiB
+/// kept a batch under 8 MB, inside a channel's default limit of 10 MiB a transaction; with
+/// the slim event there is more room still. (At 4 MiB a default batch of such records made
+/// an 11.3 MB transaction, refused by the gateway: `ingest/tests/submit.rs`,
 /// `a_default_batch_of_the_longest_records_fits_a_transaction`.) At 10,000 records of
 /// typical length (about 100 bytes) a batch is about 1 MB, and the count cuts it first.
 pub const MAX_BATCH_BYTES: usize = 2 << 20;
