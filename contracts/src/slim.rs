@@ -2,7 +2,7 @@
 //! the direction's table, its billable units and its charge). A record's id, numbers, start
 //! and units are in the values the same transaction stores (`stored`, under
 //! `keys::bucketed`), which the block carries anyway; the tabled form (`tabled`) carried them
-//! a second time, about a quarter of a batch's bytes in the block, which both peers and the
+//! a second time, about a fifth of a batch's bytes in the block, which both peers and the
 //! orderer hash, copy and store (BENCHMARKS.md, session forty-one).
 //!
 //! A direction's ratings are in the order of its stored records: bucket by bucket, and within
