@@ -143,13 +143,18 @@ impl<T: AsRef<str> + Serialize> BatchEvent<T> {
     /// the order they are stored (bucket by bucket, each bucket's in its value's order);
     /// their text and figures are not written. An event of the first form is refused.
     pub fn to_slim_bytes(&self) -> Result<Vec<u8>, FormError> {
-        let slim = crate::slim::slim(self)?;
-        tagged(
-            SLIM,
-            &slim,
-            SLIM_BYTES_PER_RECORD * self.record_count() + 256,
-        )
+        slim_bytes(&crate::slim::slim(self)?)
     }
+}
+
+/// A slim event's payload (`slim`): how `usage.submit` writes the ratings of the records it
+/// stores without gathering each record's text into an event first.
+pub(crate) fn slim_bytes(event: &crate::slim::EventOut<'_>) -> Result<Vec<u8>, FormError> {
+    tagged(
+        SLIM,
+        event,
+        SLIM_BYTES_PER_RECORD * event.record_count() + 256,
+    )
 }
 
 impl<T> BatchEvent<T> {

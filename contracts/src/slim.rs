@@ -8,7 +8,13 @@
 //! A direction's ratings are in the order of its stored records: bucket by bucket, and within
 //! a bucket in its value's order. A reader joins the two ([`EventIn::join`]): every stored
 //! record of the direction takes exactly one rating, in order, or the event is refused.
+//!
+//! `usage.submit` writes the ratings as it stores the records ([`Ratings`], in the same
+//! loop), so the order cannot differ and no record's text is gathered into an event first:
+//! copying each rated record whole into the event and then into bucket order cost about
+//! 2 % of the CPU of a clearing (BENCHMARKS.md, session forty-two).
 
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use settlement::carrier::CarrierId;
 use settlement::money::Currency;
@@ -17,7 +23,7 @@ use settlement::service::Service;
 use crate::binary::FormError;
 use crate::keys;
 use crate::stored::BUCKETS;
-use crate::tabled::{HeadIn, HeadOut, rating, table};
+use crate::tabled::{HeadIn, HeadOut, RowTable, TableError, rating};
 use crate::usage::{BatchEvent, RatedDirection, RatedRow, StoredBatch};
 
 /// A record's rating: its ratesheet row's place in the direction's table, its billable
@@ -26,9 +32,25 @@ type Rating = (u32, u64, i128, u32);
 
 /// The event's fields in the slim form, borrowed for writing.
 #[derive(Serialize)]
-struct EventOut<'a> {
+pub(crate) struct EventOut<'a> {
     head: HeadOut<'a>,
     directions: Vec<DirectionOut<'a>>,
+}
+
+impl<'a> EventOut<'a> {
+    /// The event with `head`'s fields before its records (whose own records are not
+    /// written) and `directions`.
+    pub(crate) fn new<T>(head: &'a BatchEvent<T>, directions: Vec<Ratings<'a>>) -> Self {
+        EventOut {
+            head: HeadOut::of(head),
+            directions: directions.into_iter().map(Ratings::into_out).collect(),
+        }
+    }
+
+    /// How many records its directions rate.
+    pub(crate) fn record_count(&self) -> usize {
+        self.directions.iter().map(|d| d.5.len()).sum()
+    }
 }
 
 /// `(payer, payee, service, currency, ratesheet rows, ratings)`.
@@ -42,10 +64,60 @@ struct DirectionOut<'a>(
     Vec<Rating>,
 );
 
+/// A direction's ratings as they are written, in the order of its stored records: the
+/// ratesheet rows they were rated by, tabled in the order first used, and each record's
+/// rating with its row's place in the table.
+pub(crate) struct Ratings<'a> {
+    direction: (CarrierId, CarrierId, Service, Option<Currency>),
+    table: RowTable<'a>,
+    ratings: Vec<Rating>,
+}
+
+impl<'a> Ratings<'a> {
+    /// No ratings yet of the direction from `payer` to `payee`, with room for `records`.
+    pub(crate) fn new(
+        (payer, payee, service): (CarrierId, CarrierId, Service),
+        currency: Option<Currency>,
+        records: usize,
+    ) -> Self {
+        Ratings {
+            direction: (payer, payee, service, currency),
+            table: RowTable::default(),
+            ratings: Vec::with_capacity(records),
+        }
+    }
+
+    /// The next stored record's rating: the ratesheet row `(prefix, destination)` that rated
+    /// it (both empty for none), its billable units and its charge.
+    pub(crate) fn push(
+        &mut self,
+        row: (&'a str, &'a str),
+        billable: u64,
+        charge: Decimal,
+    ) -> Result<(), TableError> {
+        let place = self.table.place(row)?;
+        self.ratings
+            .push((place, billable, charge.mantissa(), charge.scale()));
+        Ok(())
+    }
+
+    fn into_out(self) -> DirectionOut<'a> {
+        let (payer, payee, service, currency) = self.direction;
+        DirectionOut(
+            payer,
+            payee,
+            service,
+            currency,
+            self.table.into_rows(),
+            self.ratings,
+        )
+    }
+}
+
 /// `event`'s fields in the slim form, for `postcard` to write. Its records must be those its
 /// transaction stores, in their stored order (the module's documentation); an event of the
 /// first form (`records`) has no slim form.
-pub(crate) fn slim<T: AsRef<str>>(event: &BatchEvent<T>) -> Result<impl Serialize + '_, FormError> {
+pub(crate) fn slim<T: AsRef<str>>(event: &BatchEvent<T>) -> Result<EventOut<'_>, FormError> {
     if !event.records.is_empty() {
         return Err(FormError::Records(
             "an event of the first form has no slim form".into(),
@@ -53,26 +125,21 @@ pub(crate) fn slim<T: AsRef<str>>(event: &BatchEvent<T>) -> Result<impl Serializ
     }
     let mut directions = Vec::with_capacity(event.directions.len());
     for dir in &event.directions {
-        let (rows, places) = table(dir)?;
-        let ratings = dir
-            .records
-            .iter()
-            .zip(places)
-            .map(|(r, place)| (place, r.billable, r.charge.mantissa(), r.charge.scale()))
-            .collect();
-        directions.push(DirectionOut(
-            dir.payer,
-            dir.payee,
-            dir.service,
+        let mut ratings = Ratings::new(
+            (dir.payer, dir.payee, dir.service),
             dir.currency,
-            rows,
-            ratings,
-        ));
+            dir.records.len(),
+        );
+        for r in &dir.records {
+            ratings.push(
+                (r.prefix.as_ref(), r.destination.as_ref()),
+                r.billable,
+                r.charge,
+            )?;
+        }
+        directions.push(ratings);
     }
-    Ok(EventOut {
-        head: HeadOut::of(event),
-        directions,
-    })
+    Ok(EventOut::new(event, directions))
 }
 
 /// An event read from the slim form, before its records are joined to their ratings.

@@ -110,29 +110,45 @@ impl<'a, T: AsRef<str>> DirectionOut<'a, T> {
 
 /// A direction's distinct `(prefix, destination)` pairs, in the order its records first use
 /// them, and each record's place among them.
-pub(crate) type Table<'a> = (Vec<(&'a str, &'a str)>, Vec<u32>);
+type Table<'a> = (Vec<(&'a str, &'a str)>, Vec<u32>);
 
 /// The table of `dir`'s ratesheet rows, and each record's place in it.
-pub(crate) fn table<T: AsRef<str>>(dir: &RatedDirection<T>) -> Result<Table<'_>, TableError> {
-    let mut table = Vec::new();
+fn table<T: AsRef<str>>(dir: &RatedDirection<T>) -> Result<Table<'_>, TableError> {
+    let mut table = RowTable::default();
+    let places = dir
+        .records
+        .iter()
+        .map(|r| table.place((r.prefix.as_ref(), r.destination.as_ref())))
+        .collect::<Result<_, _>>()?;
+    Ok((table.rows, places))
+}
+
+/// The ratesheet rows `(prefix, destination)` a direction's records were rated by, distinct,
+/// in the order first used: the table of the tabled and the slim form.
+#[derive(Default)]
+pub(crate) struct RowTable<'a> {
+    rows: Vec<(&'a str, &'a str)>,
     // Looked up once a record on each peer: foldhash rather than SipHash, seeded at
     // random, over rows of a sheet both carriers accepted.
-    let mut index: HashMap<(&str, &str), u32, foldhash::fast::RandomState> = HashMap::default();
-    let mut places = Vec::with_capacity(dir.records.len());
-    for r in &dir.records {
-        let pair = (r.prefix.as_ref(), r.destination.as_ref());
-        let place = match index.get(&pair) {
-            Some(&p) => p,
-            None => {
-                let p = u32::try_from(table.len()).map_err(|_| TableError)?;
-                index.insert(pair, p);
-                table.push(pair);
-                p
-            }
-        };
-        places.push(place);
+    places: HashMap<(&'a str, &'a str), u32, foldhash::fast::RandomState>,
+}
+
+impl<'a> RowTable<'a> {
+    /// `row`'s place in the table, added when it is new.
+    pub(crate) fn place(&mut self, row: (&'a str, &'a str)) -> Result<u32, TableError> {
+        if let Some(&p) = self.places.get(&row) {
+            return Ok(p);
+        }
+        let p = u32::try_from(self.rows.len()).map_err(|_| TableError)?;
+        self.places.insert(row, p);
+        self.rows.push(row);
+        Ok(p)
     }
-    Ok((table, places))
+
+    /// The rows, in their places' order.
+    pub(crate) fn into_rows(self) -> Vec<(&'a str, &'a str)> {
+        self.rows
+    }
 }
 
 /// More distinct ratesheet rows in one direction than a place can number.

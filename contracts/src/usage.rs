@@ -20,6 +20,7 @@ use smol_str::SmolStr;
 use settlement::money::Currency;
 
 use crate::parsed::ParsedSheets;
+use crate::slim::{EventOut, Ratings};
 use crate::store::{caller, fetch, get_json, put_json};
 use crate::stored::{BUCKETS, Bucket, Direction};
 use crate::{agreement, keys};
@@ -275,8 +276,19 @@ struct Running {
     charge: Decimal,
 }
 
+/// An accepted record of the pair, rated: its id and usage where the batch's rows lie, and
+/// its rating.
+struct Accepted<'p> {
+    id: &'p str,
+    usage: &'p settlement::cdr::Usage,
+    /// The ratesheet row that rated it, if any.
+    row: Option<u32>,
+    billable: u64,
+    charge: Decimal,
+}
+
 /// What a batch holds for one direction of its records.
-struct DirState {
+struct DirState<'p> {
     dir: Direction,
     /// The direction's stated periods, once a record needed them.
     closed: Option<Vec<std::ops::Range<i64>>>,
@@ -285,14 +297,14 @@ struct DirState {
     /// Its running totals, from its first accepted record.
     running: Option<Running>,
     /// Its accepted records of this pair, rated, in the batch's order.
-    rated: Option<RatedDirection<SmolStr>>,
-    /// Which of `rated`'s records each bucket keeps (`stored`).
+    accepted: Vec<Accepted<'p>>,
+    /// Which of `accepted`'s records each bucket keeps (`stored`).
     buckets: Vec<Vec<usize>>,
 }
 
-impl DirState {
+impl DirState<'_> {
     /// The index of `dir`'s state in `dirs`, added when it is new.
-    fn find(dirs: &mut Vec<DirState>, dir: Direction) -> usize {
+    fn find(dirs: &mut Vec<Self>, dir: Direction) -> usize {
         if let Some(i) = dirs.iter().position(|s| s.dir == dir) {
             return i;
         }
@@ -301,7 +313,7 @@ impl DirState {
             closed: None,
             sheet: None,
             running: None,
-            rated: None,
+            accepted: Vec::new(),
             buckets: vec![Vec::new(); usize::from(BUCKETS)],
         });
         dirs.len() - 1
@@ -429,14 +441,10 @@ pub async fn submit(
                 running.units = running.units.checked_add(u.units).ok_or_else(|| {
                     ContractError::refused(format!("line {line}: units total overflows"))
                 })?;
-                let mut out = RatedRow {
-                    record_id: id.clone(),
-                    a_number: SmolStr::default(),
-                    b_number: SmolStr::default(),
-                    start: u.start.0,
-                    units: u.units,
-                    prefix: SmolStr::default(),
-                    destination: SmolStr::default(),
+                let mut out = Accepted {
+                    id,
+                    usage: u,
+                    row: None,
                     billable: 0,
                     charge: Decimal::ZERO,
                 };
@@ -444,11 +452,10 @@ pub async fn submit(
                     let rated = s
                         .rate(u)
                         .map_err(|e| ContractError::refused(format!("line {line}: {e}")))?;
-                    if let Some(i) = rated.row {
+                    if rated.row.is_some() {
                         running.rated += 1;
-                        out.prefix = SmolStr::new(&s.row(i).prefix);
-                        out.destination = SmolStr::new(&s.row(i).destination);
                     }
+                    out.row = rated.row;
                     out.billable = rated.billable;
                     out.charge = rated.charge;
                     running.charge = running
@@ -460,19 +467,12 @@ pub async fn submit(
                 // with a third carrier is counted (SPEC §2.4 has no reason to reject it),
                 // but ingest routes such records to their own pair's channel.
                 if u.orig == counterparty || u.term == counterparty {
-                    out.a_number = SmolStr::new(u.a_number.as_str());
-                    out.b_number = SmolStr::new(u.b_number.as_str());
-                    let currency = running.currency;
-                    let rated = state.rated.get_or_insert_with(|| RatedDirection {
-                        payer: u.orig,
-                        payee: u.term,
-                        service: u.service,
-                        currency,
-                        records: Vec::with_capacity(std::mem::take(&mut room)),
-                    });
+                    if state.accepted.is_empty() {
+                        state.accepted.reserve(std::mem::take(&mut room));
+                    }
                     let bucket = Bucket::of(&u.a_number, &u.b_number);
-                    state.buckets[usize::from(bucket.index())].push(rated.records.len());
-                    rated.records.push(out);
+                    state.buckets[usize::from(bucket.index())].push(state.accepted.len());
+                    state.accepted.push(out);
                 }
             }
         }
@@ -520,10 +520,18 @@ pub async fn submit(
             crate::stream::advance(ctx, reporter, chunk, &summary, &row_rejects).await?;
     }
     let tx = ctx.tx_id().to_string();
-    // The accepted records of the pair, stored by direction and bucket (`stored`).
+    // The accepted records of the pair, stored by direction and bucket (`stored`), and
+    // their ratings in the same order: the slim event writes those alone, and readers take
+    // the rest from the stored values.
+    let mut directions = Vec::with_capacity(dirs.len());
     for state in &dirs {
-        let Some(rated) = &state.rated else { continue };
+        if state.accepted.is_empty() {
+            continue;
+        }
         let (payer, payee, service) = state.dir;
+        let sheet = state.sheet.as_ref().and_then(Option::as_ref);
+        let currency = state.running.as_ref().and_then(|r| r.currency);
+        let mut ratings = Ratings::new(state.dir, currency, state.accepted.len());
         for (bucket, rows) in (0..BUCKETS).zip(&state.buckets) {
             if rows.is_empty() {
                 continue;
@@ -534,43 +542,35 @@ pub async fn submit(
                 reporter.as_str(),
                 &tx,
             );
-            let records = rows
-                .iter()
-                .map(|&i| {
-                    let r = &rated.records[i];
-                    StoredRecord {
-                        id: r.record_id.as_str(),
-                        a: r.a_number.as_str(),
-                        b: r.b_number.as_str(),
-                        start: r.start,
-                        units: r.units,
-                    }
-                })
-                .collect();
+            let mut records = Vec::with_capacity(rows.len());
+            for &i in rows {
+                let r = &state.accepted[i];
+                records.push(StoredRecord {
+                    id: r.id,
+                    a: r.usage.a_number.as_str(),
+                    b: r.usage.b_number.as_str(),
+                    start: r.usage.start.0,
+                    units: r.usage.units,
+                });
+                // The row of the sheet that rated it, or none (`no_rate`).
+                let row = match (sheet, r.row) {
+                    (Some(s), Some(row)) => (&*s.row(row).prefix, &*s.row(row).destination),
+                    _ => ("", ""),
+                };
+                ratings.push(row, r.billable, r.charge).map_err(|e| {
+                    ContractError::internal(format!("event batch not encoded: {e}"))
+                })?;
+            }
             let value = StoredBatch { reporter, records }
                 .to_stored()
                 .map_err(|e| ContractError::internal(format!("{key:?} not encoded: {e}")))?;
             ctx.put(&key, value)?;
         }
+        directions.push(ratings);
     }
     put_json(ctx, &keys::batch(&tx), &summary)?;
-    // The event's records in the order they are stored, bucket by bucket: the slim form
-    // writes their ratings alone, and readers take the rest from the stored values.
-    let mut directions = Vec::with_capacity(dirs.len());
-    for state in dirs {
-        let Some(mut rated) = state.rated else {
-            continue;
-        };
-        let mut batch_order: Vec<_> = rated.records.drain(..).map(Some).collect();
-        for &i in state.buckets.iter().flatten() {
-            let record = batch_order[i].take().ok_or_else(|| {
-                ContractError::internal(format!("record {i} of a direction in two buckets"))
-            })?;
-            rated.records.push(record);
-        }
-        directions.push(rated);
-    }
-    let event = BatchEvent {
+    // The event's head: its records are the ratings above.
+    let head = BatchEvent::<String> {
         tx_id: tx,
         reporter,
         counterparty,
@@ -578,10 +578,9 @@ pub async fn submit(
         rows: summary.rows,
         accepted: summary.accepted,
         records: Vec::new(),
-        directions,
+        directions: Vec::new(),
     };
-    let payload = event
-        .to_slim_bytes()
+    let payload = crate::binary::slim_bytes(&EventOut::new(&head, directions))
         .map_err(|e| ContractError::internal(format!("event batch not encoded: {e}")))?;
     ctx.set_event(BATCH_EVENT, payload);
     Ok(summary)
