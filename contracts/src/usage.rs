@@ -276,11 +276,16 @@ struct Running {
     charge: Decimal,
 }
 
-/// An accepted record of the pair, rated: its id and usage where the batch's rows lie, and
-/// its rating.
-struct Accepted<'p> {
-    id: &'p str,
-    usage: &'p settlement::cdr::Usage,
+/// An accepted record of the pair, rated: what its stored value keeps, and its rating.
+/// Copied as it is accepted into its bucket's list, so that the values are written from
+/// lists in order rather than gathered from the batch's rows by index (BENCHMARKS.md,
+/// session forty-two).
+struct Accepted {
+    id: SmolStr,
+    a: settlement::number::Number,
+    b: settlement::number::Number,
+    start: i64,
+    units: u64,
     /// The ratesheet row that rated it, if any.
     row: Option<u32>,
     billable: u64,
@@ -288,7 +293,7 @@ struct Accepted<'p> {
 }
 
 /// What a batch holds for one direction of its records.
-struct DirState<'p> {
+struct DirState {
     dir: Direction,
     /// The direction's stated periods, once a record needed them.
     closed: Option<Vec<std::ops::Range<i64>>>,
@@ -296,13 +301,14 @@ struct DirState<'p> {
     sheet: Option<Option<Arc<Ratesheet>>>,
     /// Its running totals, from its first accepted record.
     running: Option<Running>,
-    /// Its accepted records of this pair, rated, in the batch's order.
-    accepted: Vec<Accepted<'p>>,
-    /// Which of `accepted`'s records each bucket keeps (`stored`).
-    buckets: Vec<Vec<usize>>,
+    /// How many records of this pair it accepted.
+    accepted: usize,
+    /// Its accepted records of this pair, rated, by bucket (`stored`), each in the batch's
+    /// order.
+    buckets: Vec<Vec<Accepted>>,
 }
 
-impl DirState<'_> {
+impl DirState {
     /// The index of `dir`'s state in `dirs`, added when it is new.
     fn find(dirs: &mut Vec<Self>, dir: Direction) -> usize {
         if let Some(i) = dirs.iter().position(|s| s.dir == dir) {
@@ -313,8 +319,8 @@ impl DirState<'_> {
             closed: None,
             sheet: None,
             running: None,
-            accepted: Vec::new(),
-            buckets: vec![Vec::new(); usize::from(BUCKETS)],
+            accepted: 0,
+            buckets: (0..BUCKETS).map(|_| Vec::new()).collect(),
         });
         dirs.len() - 1
     }
@@ -378,8 +384,8 @@ pub async fn submit(
     } else {
         ctx.claimed(&seen_keys).await?
     };
-    // The first direction with rated records has room for every valid row: a batch mostly
-    // holds one. Any other grows as it goes.
+    // The first direction with rated records has room, across its buckets, for every valid
+    // row: a batch mostly holds one. Any other grows as it goes.
     let mut room = seen_keys.len();
     // One key per valid row, in the rows' order.
     let mut seen = seen_keys.into_iter().zip(exists);
@@ -442,8 +448,11 @@ pub async fn submit(
                     ContractError::refused(format!("line {line}: units total overflows"))
                 })?;
                 let mut out = Accepted {
-                    id,
-                    usage: u,
+                    id: id.clone(),
+                    a: u.a_number,
+                    b: u.b_number,
+                    start: u.start.0,
+                    units: u.units,
                     row: None,
                     billable: 0,
                     charge: Decimal::ZERO,
@@ -467,12 +476,17 @@ pub async fn submit(
                 // with a third carrier is counted (SPEC §2.4 has no reason to reject it),
                 // but ingest routes such records to their own pair's channel.
                 if u.orig == counterparty || u.term == counterparty {
-                    if state.accepted.is_empty() {
-                        state.accepted.reserve(std::mem::take(&mut room));
+                    if state.accepted == 0 {
+                        // Buckets fill about evenly: each has room for its share and a
+                        // quarter more.
+                        let share = std::mem::take(&mut room) / usize::from(BUCKETS);
+                        for b in &mut state.buckets {
+                            b.reserve(share + share / 4);
+                        }
                     }
+                    state.accepted += 1;
                     let bucket = Bucket::of(&u.a_number, &u.b_number);
-                    state.buckets[usize::from(bucket.index())].push(state.accepted.len());
-                    state.accepted.push(out);
+                    state.buckets[usize::from(bucket.index())].push(out);
                 }
             }
         }
@@ -525,13 +539,13 @@ pub async fn submit(
     // the rest from the stored values.
     let mut directions = Vec::with_capacity(dirs.len());
     for state in &dirs {
-        if state.accepted.is_empty() {
+        if state.accepted == 0 {
             continue;
         }
         let (payer, payee, service) = state.dir;
         let sheet = state.sheet.as_ref().and_then(Option::as_ref);
         let currency = state.running.as_ref().and_then(|r| r.currency);
-        let mut ratings = Ratings::new(state.dir, currency, state.accepted.len());
+        let mut ratings = Ratings::new(state.dir, currency, state.accepted);
         for (bucket, rows) in (0..BUCKETS).zip(&state.buckets) {
             if rows.is_empty() {
                 continue;
@@ -543,14 +557,13 @@ pub async fn submit(
                 &tx,
             );
             let mut records = Vec::with_capacity(rows.len());
-            for &i in rows {
-                let r = &state.accepted[i];
+            for r in rows {
                 records.push(StoredRecord {
-                    id: r.id,
-                    a: r.usage.a_number.as_str(),
-                    b: r.usage.b_number.as_str(),
-                    start: r.usage.start.0,
-                    units: r.usage.units,
+                    id: r.id.as_str(),
+                    a: r.a.as_str(),
+                    b: r.b.as_str(),
+                    start: r.start,
+                    units: r.units,
                 });
                 // The row of the sheet that rated it, or none (`no_rate`).
                 let row = match (sheet, r.row) {
