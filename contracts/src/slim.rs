@@ -38,11 +38,10 @@ pub(crate) struct EventOut<'a> {
 }
 
 impl<'a> EventOut<'a> {
-    /// The event with `head`'s fields before its records (whose own records are not
-    /// written) and `directions`.
-    pub(crate) fn new<T>(head: &'a BatchEvent<T>, directions: Vec<Ratings<'a>>) -> Self {
+    /// The event of `head` and `directions`.
+    pub(crate) fn new(head: HeadOut<'a>, directions: Vec<Ratings<'a>>) -> Self {
         EventOut {
-            head: HeadOut::of(head),
+            head,
             directions: directions.into_iter().map(Ratings::into_out).collect(),
         }
     }
@@ -139,7 +138,7 @@ pub(crate) fn slim<T: AsRef<str>>(event: &BatchEvent<T>) -> Result<EventOut<'_>,
         }
         directions.push(ratings);
     }
-    Ok(EventOut::new(event, directions))
+    Ok(EventOut::new(HeadOut::of(event), directions))
 }
 
 /// An event read from the slim form, before its records are joined to their ratings.

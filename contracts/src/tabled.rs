@@ -25,7 +25,7 @@ use settlement::money::Currency;
 use settlement::service::Service;
 
 use crate::rows::next;
-use crate::usage::{BatchEvent, RatedDirection, RatedRow};
+use crate::usage::{BatchEvent, BatchSummary, RatedDirection, RatedRow};
 
 /// An event's fields before its records, borrowed for writing: the same in the tabled and
 /// the slim form (`slim`). postcard writes a struct as its fields one after the other, so a
@@ -41,6 +41,20 @@ pub(crate) struct HeadOut<'a> {
 }
 
 impl<'a> HeadOut<'a> {
+    /// The head of the event of batch `tx_id`, which `summary` sums up: what `usage.submit`
+    /// announces.
+    pub(crate) fn of_batch(tx_id: &'a str, summary: &'a BatchSummary) -> Self {
+        HeadOut {
+            tx_id,
+            reporter: summary.reporter,
+            counterparty: summary.counterparty,
+            rejected: &summary.rejected,
+            rows: summary.rows,
+            accepted: summary.accepted,
+        }
+    }
+
+    /// `event`'s head.
     pub(crate) fn of<T>(event: &'a BatchEvent<T>) -> Self {
         HeadOut {
             tx_id: &event.tx_id,

@@ -23,6 +23,7 @@ use crate::parsed::ParsedSheets;
 use crate::slim::{EventOut, Ratings};
 use crate::store::{caller, fetch, get_json, put_json};
 use crate::stored::{BUCKETS, Bucket, Direction};
+use crate::tabled::HeadOut;
 use crate::{agreement, keys};
 
 /// `usage.submit`'s request: the other carrier of the channel and the batch, native CSV
@@ -301,8 +302,6 @@ struct DirState {
     sheet: Option<Option<Arc<Ratesheet>>>,
     /// Its running totals, from its first accepted record.
     running: Option<Running>,
-    /// How many records of this pair it accepted.
-    accepted: usize,
     /// Its accepted records of this pair, rated, by bucket (`stored`), each in the batch's
     /// order.
     buckets: Vec<Vec<Accepted>>,
@@ -319,7 +318,6 @@ impl DirState {
             closed: None,
             sheet: None,
             running: None,
-            accepted: 0,
             buckets: (0..BUCKETS).map(|_| Vec::new()).collect(),
         });
         dirs.len() - 1
@@ -476,7 +474,7 @@ pub async fn submit(
                 // with a third carrier is counted (SPEC §2.4 has no reason to reject it),
                 // but ingest routes such records to their own pair's channel.
                 if u.orig == counterparty || u.term == counterparty {
-                    if state.accepted == 0 {
+                    if room > 0 {
                         // Buckets fill about evenly: each has room for its share and a
                         // quarter more.
                         let share = std::mem::take(&mut room) / usize::from(BUCKETS);
@@ -484,7 +482,6 @@ pub async fn submit(
                             b.reserve(share + share / 4);
                         }
                     }
-                    state.accepted += 1;
                     let bucket = Bucket::of(&u.a_number, &u.b_number);
                     state.buckets[usize::from(bucket.index())].push(out);
                 }
@@ -539,13 +536,14 @@ pub async fn submit(
     // the rest from the stored values.
     let mut directions = Vec::with_capacity(dirs.len());
     for state in &dirs {
-        if state.accepted == 0 {
+        let accepted = state.buckets.iter().map(Vec::len).sum();
+        if accepted == 0 {
             continue;
         }
         let (payer, payee, service) = state.dir;
         let sheet = state.sheet.as_ref().and_then(Option::as_ref);
         let currency = state.running.as_ref().and_then(|r| r.currency);
-        let mut ratings = Ratings::new(state.dir, currency, state.accepted);
+        let mut ratings = Ratings::new(state.dir, currency, accepted);
         for (bucket, rows) in (0..BUCKETS).zip(&state.buckets) {
             if rows.is_empty() {
                 continue;
@@ -582,18 +580,8 @@ pub async fn submit(
         directions.push(ratings);
     }
     put_json(ctx, &keys::batch(&tx), &summary)?;
-    // The event's head: its records are the ratings above.
-    let head = BatchEvent::<String> {
-        tx_id: tx,
-        reporter,
-        counterparty,
-        rejected: summary.rejected.clone(),
-        rows: summary.rows,
-        accepted: summary.accepted,
-        records: Vec::new(),
-        directions: Vec::new(),
-    };
-    let payload = crate::binary::slim_bytes(&EventOut::new(&head, directions))
+    let event = EventOut::new(HeadOut::of_batch(&tx, &summary), directions);
+    let payload = crate::binary::slim_bytes(&event)
         .map_err(|e| ContractError::internal(format!("event batch not encoded: {e}")))?;
     ctx.set_event(BATCH_EVENT, payload);
     Ok(summary)
@@ -629,6 +617,7 @@ mod tests {
     use super::*;
     use ledger::contract::{Context, Creator};
     use ledger::identity::Role;
+    use ledger::proto::ContractEvent;
     use ledger::proto::{TxRwSet, Version};
     use ledger::state::{BlockUpdate, SqliteState, StateWrite, WorldState};
 
@@ -641,11 +630,16 @@ A2,voice,alpha,beta,441234567,4930123456,2026-10-01T12:00:00Z,30
 
     /// Submits `CDRS` as alpha over `state`: the summary and what the batch read and wrote.
     async fn submit_over(state: &SqliteState) -> (BatchSummary, TxRwSet) {
-        submit_csv(state, CDRS).await
+        let (summary, (rwset, _)) = submit_csv(state, CDRS).await;
+        (summary, rwset)
     }
 
-    /// Submits `csv` as alpha over `state`.
-    async fn submit_csv(state: &SqliteState, csv: &str) -> (BatchSummary, TxRwSet) {
+    /// Submits `csv` as alpha over `state`: the summary, what the batch read and wrote, and
+    /// its events.
+    async fn submit_csv(
+        state: &SqliteState,
+        csv: &str,
+    ) -> (BatchSummary, (TxRwSet, Vec<ContractEvent>)) {
         let creator = Creator {
             msp_id: "alpha".into(),
             role: Role::Client,
@@ -661,7 +655,24 @@ A2,voice,alpha,beta,441234567,4930123456,2026-10-01T12:00:00Z,30
         let summary = submit(&mut ctx, req, &ParsedSheets::default())
             .await
             .unwrap();
-        (summary, ctx.into_results().0)
+        (summary, ctx.into_results())
+    }
+
+    /// `state` with `value` under `key`, committed in block 0.
+    async fn holding(state: &SqliteState, key: String, value: Vec<u8>) {
+        state
+            .commit(&BlockUpdate {
+                block_num: 0,
+                writes: vec![StateWrite {
+                    namespace: crate::CLEARING.into(),
+                    key,
+                    value: Some(value),
+                    version: Version::default(),
+                }],
+                claims: Vec::new(),
+            })
+            .await
+            .unwrap();
     }
 
     /// beta's general voice sheet: a row for each of `4930` to `4939`, each its own rate
@@ -687,19 +698,8 @@ A2,voice,alpha,beta,441234567,4930123456,2026-10-01T12:00:00Z,30
             version: 1,
             history: Vec::new(),
         };
-        state
-            .commit(&BlockUpdate {
-                block_num: 0,
-                writes: vec![StateWrite {
-                    namespace: crate::CLEARING.into(),
-                    key: keys::sheet("beta", "voice", "*"),
-                    value: Some(serde_json::to_vec(&sheet).unwrap()),
-                    version: Version::default(),
-                }],
-                claims: Vec::new(),
-            })
-            .await
-            .unwrap();
+        let sheet = serde_json::to_vec(&sheet).unwrap();
+        holding(state, keys::sheet("beta", "voice", "*"), sheet).await;
     }
 
     /// The batch event is slim: each record's rating alone, in the order the records are
@@ -730,23 +730,8 @@ A2,voice,alpha,beta,441234567,4930123456,2026-10-01T12:00:00Z,30
                 ));
             }
         }
-        let creator = Creator {
-            msp_id: "alpha".into(),
-            role: Role::Client,
-            name: "client".into(),
-        };
-        let mut ctx = Context::new(crate::CLEARING, &state, creator, 0, "tx1")
-            .with_members(vec!["alpha".into(), "beta".into()]);
-        let req = SubmitBatch {
-            counterparty: CarrierId::parse("beta").unwrap(),
-            csv: csv.into_bytes(),
-            stream: None,
-        };
-        let summary = submit(&mut ctx, req, &ParsedSheets::default())
-            .await
-            .unwrap();
+        let (summary, (rwset, events)) = submit_csv(&state, &csv).await;
         assert_eq!(summary.accepted, 306);
-        let (rwset, events) = ctx.into_results();
         let payload = &events[0].payload;
         let writes: Vec<(&str, Option<&[u8]>)> = rwset.ns_rwsets[0]
             .writes
@@ -841,19 +826,7 @@ A2,voice,alpha,beta,441234567,4930123456,2026-10-01T12:00:00Z,30
     #[tokio::test]
     async fn a_channel_with_seen_keys_goes_on_with_them() {
         let state = SqliteState::in_memory().await.unwrap();
-        state
-            .commit(&BlockUpdate {
-                block_num: 0,
-                writes: vec![StateWrite {
-                    namespace: crate::CLEARING.into(),
-                    key: keys::seen("alpha", "A1"),
-                    value: Some(Vec::new()),
-                    version: Version::default(),
-                }],
-                claims: Vec::new(),
-            })
-            .await
-            .unwrap();
+        holding(&state, keys::seen("alpha", "A1"), Vec::new()).await;
         let (summary, rwset) = submit_over(&state).await;
         assert_eq!(summary.accepted, 1);
         assert_eq!(summary.rejected.get("duplicate"), Some(&2));
@@ -872,19 +845,8 @@ A2,voice,alpha,beta,441234567,4930123456,2026-10-01T12:00:00Z,30
     async fn rows_are_judged_in_order_and_each_direction_kept_on_its_own() {
         let state = SqliteState::in_memory().await.unwrap();
         let september = vec![Period::parse("2026-09-01", "2026-10-01").unwrap()];
-        state
-            .commit(&BlockUpdate {
-                block_num: 0,
-                writes: vec![StateWrite {
-                    namespace: crate::CLEARING.into(),
-                    key: keys::closed("alpha", "beta", "voice"),
-                    value: Some(serde_json::to_vec(&september).unwrap()),
-                    version: Version::default(),
-                }],
-                claims: Vec::new(),
-            })
-            .await
-            .unwrap();
+        let september = serde_json::to_vec(&september).unwrap();
+        holding(&state, keys::closed("alpha", "beta", "voice"), september).await;
         let csv = "record_id,service,orig_carrier,term_carrier,a_number,b_number,start_time,units
 X1,voice,alpha,beta,441234567,4930123456,2026-10-01T10:00:00Z,61
 X1,voice,alpha,beta,441234567,4930123456,2026-09-10T10:00:00Z,61
@@ -893,7 +855,7 @@ Y1,voice,alpha,beta,441234568,4930123456,2026-10-02T10:00:00Z,20
 Z1,voice,beta,alpha,4930123456,441234567,2026-10-03T10:00:00Z,5
 T1,voice,alpha,gamma,441234567,4930123456,2026-10-03T10:00:00Z,7
 ";
-        let (summary, rwset) = submit_csv(&state, csv).await;
+        let (summary, (rwset, _)) = submit_csv(&state, csv).await;
         assert_eq!(summary.accepted, 4);
         assert_eq!(
             summary.rejects,
