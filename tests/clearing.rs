@@ -667,10 +667,23 @@ fn up_serves_the_network_to_other_commands_until_stopped() {
 /// the offline engine computes from the same files, and the ledger they leave checks out.
 #[test]
 fn bench_clearing_with_both_files_at_once_issues_the_offline_statement() {
+    bench_clearing_issues_the_offline_statement(&["--together"]);
+}
+
+/// `bench clearing --varied --scattered-ids`: record ids that do not ascend are claimed and
+/// deduplicated as ascending ones are, so the statement is still the offline engine's (a
+/// duplicate let through would bill its call twice).
+#[test]
+fn bench_clearing_of_scattered_ids_issues_the_offline_statement() {
+    bench_clearing_issues_the_offline_statement(&["--varied", "--scattered-ids"]);
+}
+
+fn bench_clearing_issues_the_offline_statement(flags: &[&str]) {
     let tmp = tempfile::tempdir().unwrap();
     let work = tmp.path().join("bench");
     let out = ok(Command::new(env!("CARGO_BIN_EXE_iclear"))
-        .args(["bench", "clearing", "--records", "3000", "--together"])
+        .args(["bench", "clearing", "--records", "3000"])
+        .args(flags)
         .args(["--batch-size", "500", "--dir"])
         .arg(&work)
         .output()
@@ -696,7 +709,9 @@ fn bench_clearing_with_both_files_at_once_issues_the_offline_statement() {
             && out.contains(&format!("payee file {beta} rows")),
         "{out}"
     );
-    assert_eq!(count("both files at once"), alpha + beta, "{out}");
+    if flags.contains(&"--together") {
+        assert_eq!(count("both files at once"), alpha + beta, "{out}");
+    }
     assert_eq!(count("issue the statement"), alpha + beta, "{out}");
     // The offline engine's amount, e.g. "voice alpha → beta 2026-10-01: amount billed
     // 38494.64 EUR (agreed)", is the issued statement's.

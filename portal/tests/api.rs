@@ -22,6 +22,7 @@ async fn a_month_through_the_api_and_the_permission_matrix() {
             records: 300,
             seed: 7,
             variety: fixtures::Variety::Uniform,
+            ids: fixtures::Ids::Ascending,
         },
         &data,
     )

@@ -154,6 +154,7 @@ async fn a_month_in_the_browser() {
             records: 400,
             seed: 11,
             variety: fixtures::Variety::Uniform,
+            ids: fixtures::Ids::Ascending,
         },
         &data,
     )

@@ -73,6 +73,9 @@ pub struct BenchArgs {
     /// Generate data as varied as real switch exports (`fixtures generate --varied`).
     #[arg(long)]
     pub varied: bool,
+    /// Record ids that do not ascend (`fixtures generate --scattered-ids`).
+    #[arg(long)]
+    pub scattered_ids: bool,
 }
 
 impl BenchArgs {
@@ -85,10 +88,11 @@ pub(super) fn prepare(a: &BenchArgs) -> anyhow::Result<(PathBuf, GenSummary)> {
     let dir = match &a.dir {
         Some(d) => d.clone(),
         None => std::env::temp_dir().join(format!(
-            "iclear-bench-{}-{}{}",
+            "iclear-bench-{}-{}{}{}",
             a.records,
             a.seed,
-            if a.varied { "-varied" } else { "" }
+            if a.varied { "-varied" } else { "" },
+            if a.scattered_ids { "-scattered" } else { "" }
         )),
     };
     std::fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create", dir.display()))?;
@@ -98,6 +102,7 @@ pub(super) fn prepare(a: &BenchArgs) -> anyhow::Result<(PathBuf, GenSummary)> {
             records: a.records,
             seed: a.seed,
             variety: a.variety(),
+            ids: super::fixtures::ids(a.scattered_ids),
         },
         &dir,
     )

@@ -167,6 +167,7 @@ async fn demo(dir: &Path, records: u64, serve: Option<SocketAddr>) -> anyhow::Re
             records,
             seed: 2026,
             variety: fixtures::Variety::Uniform,
+            ids: fixtures::Ids::Ascending,
         },
         &base,
     )?;

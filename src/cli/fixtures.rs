@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use fixtures::{GenConfig, Variety, generate};
+use fixtures::{GenConfig, Ids, Variety, generate};
 
 use super::Failure;
 
@@ -31,11 +31,24 @@ pub struct GenerateArgs {
     /// a few percent of rejected rows of every reason.
     #[arg(long)]
     pub varied: bool,
+    /// Record ids scattered over 64-bit numbers, as hashed or random call references are,
+    /// instead of ascending with each call.
+    #[arg(long)]
+    pub scattered_ids: bool,
 }
 
 impl GenerateArgs {
     fn variety(&self) -> Variety {
         variety(self.varied)
+    }
+}
+
+/// The generator's record ids for a `--scattered-ids` flag.
+pub fn ids(scattered: bool) -> Ids {
+    if scattered {
+        Ids::Scattered
+    } else {
+        Ids::Ascending
     }
 }
 
@@ -57,6 +70,7 @@ pub fn run(cmd: FixturesCmd) -> Result<u8, Failure> {
             records: a.records,
             seed: a.seed,
             variety: a.variety(),
+            ids: ids(a.scattered_ids),
         },
         &a.out,
     )

@@ -159,6 +159,7 @@ where
             records: 300,
             seed: 7,
             variety: fixtures::Variety::Uniform,
+            ids: fixtures::Ids::Ascending,
         },
         data,
     )
