@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use fixtures::{GenConfig, GenSummary, generate};
+use fixtures::{GenSummary, generate};
 use settlement::carrier::CarrierId;
 use settlement::cdr::FormatSpec;
 use settlement::money::{Currency, Rounding};
@@ -70,18 +70,8 @@ pub struct BenchArgs {
     /// Where the data and outputs go (default: a fresh directory under the system's temp).
     #[arg(long)]
     pub dir: Option<PathBuf>,
-    /// Generate data as varied as real switch exports (`fixtures generate --varied`).
-    #[arg(long)]
-    pub varied: bool,
-    /// Record ids that do not ascend (`fixtures generate --scattered-ids`).
-    #[arg(long)]
-    pub scattered_ids: bool,
-}
-
-impl BenchArgs {
-    fn variety(&self) -> fixtures::Variety {
-        super::fixtures::variety(self.varied)
-    }
+    #[command(flatten)]
+    pub shape: super::fixtures::Shape,
 }
 
 pub(super) fn prepare(a: &BenchArgs) -> anyhow::Result<(PathBuf, GenSummary)> {
@@ -91,22 +81,18 @@ pub(super) fn prepare(a: &BenchArgs) -> anyhow::Result<(PathBuf, GenSummary)> {
             "iclear-bench-{}-{}{}{}",
             a.records,
             a.seed,
-            if a.varied { "-varied" } else { "" },
-            if a.scattered_ids { "-scattered" } else { "" }
+            if a.shape.varied { "-varied" } else { "" },
+            if a.shape.scattered_ids {
+                "-scattered"
+            } else {
+                ""
+            }
         )),
     };
     std::fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create", dir.display()))?;
     let t = Instant::now();
-    let s = generate(
-        &GenConfig {
-            records: a.records,
-            seed: a.seed,
-            variety: a.variety(),
-            ids: super::fixtures::ids(a.scattered_ids),
-        },
-        &dir,
-    )
-    .with_context(|| format!("{}: cannot generate", dir.display()))?;
+    let s = generate(&a.shape.config(a.records, a.seed), &dir)
+        .with_context(|| format!("{}: cannot generate", dir.display()))?;
     eprintln!(
         "generated {} + {} rows in {:.2?}",
         s.payer_rows,

@@ -27,6 +27,13 @@ pub struct GenerateArgs {
     /// Where to write (created if missing).
     #[arg(long)]
     pub out: PathBuf,
+    #[command(flatten)]
+    pub shape: Shape,
+}
+
+/// How generated data looks: the flags `fixtures generate` and every `bench` share.
+#[derive(Debug, Args)]
+pub struct Shape {
     /// Vary the lines as real switch exports do: numbers and times in several forms, and
     /// a few percent of rejected rows of every reason.
     #[arg(long)]
@@ -37,27 +44,23 @@ pub struct GenerateArgs {
     pub scattered_ids: bool,
 }
 
-impl GenerateArgs {
-    fn variety(&self) -> Variety {
-        variety(self.varied)
-    }
-}
-
-/// The generator's record ids for a `--scattered-ids` flag.
-pub fn ids(scattered: bool) -> Ids {
-    if scattered {
-        Ids::Scattered
-    } else {
-        Ids::Ascending
-    }
-}
-
-/// The generator's variety for a `--varied` flag.
-pub fn variety(varied: bool) -> Variety {
-    if varied {
-        Variety::Varied
-    } else {
-        Variety::Uniform
+impl Shape {
+    /// The generator's settings for `records` events of `seed`'s stream, in this shape.
+    pub fn config(&self, records: u64, seed: u64) -> GenConfig {
+        GenConfig {
+            records,
+            seed,
+            variety: if self.varied {
+                Variety::Varied
+            } else {
+                Variety::Uniform
+            },
+            ids: if self.scattered_ids {
+                Ids::Scattered
+            } else {
+                Ids::Ascending
+            },
+        }
     }
 }
 
@@ -65,16 +68,8 @@ pub fn run(cmd: FixturesCmd) -> Result<u8, Failure> {
     let FixturesCmd::Generate(a) = cmd;
     std::fs::create_dir_all(&a.out)
         .with_context(|| format!("{}: cannot create", a.out.display()))?;
-    let s = generate(
-        &GenConfig {
-            records: a.records,
-            seed: a.seed,
-            variety: a.variety(),
-            ids: ids(a.scattered_ids),
-        },
-        &a.out,
-    )
-    .with_context(|| format!("{}: cannot write the data set", a.out.display()))?;
+    let s = generate(&a.shape.config(a.records, a.seed), &a.out)
+        .with_context(|| format!("{}: cannot write the data set", a.out.display()))?;
     println!(
         "wrote {} ({} rows), {}, {} ({} rows), {} ({} rows)",
         s.ratesheet.display(),
