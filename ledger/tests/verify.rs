@@ -156,10 +156,13 @@ async fn a_tampered_world_state_is_found() {
         .execute(&pool)
         .await
         .unwrap();
-    sqlx::query("INSERT INTO claims VALUES ('kv', CAST('c9' AS BLOB), 1, 0)")
-        .execute(&pool)
-        .await
-        .unwrap();
+    sqlx::query(
+        "INSERT INTO claims (epoch, ns, key, block_num, tx_num) \
+         VALUES (0, 'kv', CAST('c9' AS BLOB), 1, 0)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
     pool.close().await;
     // And apply a block to beta's state that its chain does not hold.
     let db = peer_dir(dir.path(), "beta", CONSORTIUM_CHANNEL).join("state.sqlite");

@@ -81,11 +81,11 @@ const SALT: [u32; 8] = [
 ];
 
 /// A split-block Bloom filter of a fixed size, over the 64-bit hashes of keys.
-struct Blocks(Vec<Block>);
+pub(super) struct Blocks(Vec<Block>);
 
 impl Blocks {
     /// A filter of `bytes` (at least one block) that holds no key.
-    fn zeroed(bytes: u64) -> Blocks {
+    pub(super) fn zeroed(bytes: u64) -> Blocks {
         let blocks = (bytes / std::mem::size_of::<Block>() as u64).max(1);
         Blocks(vec![Block::default(); blocks as usize])
     }
@@ -102,7 +102,7 @@ impl Blocks {
         SALT.map(|salt| 1 << (low.wrapping_mul(salt) >> 27))
     }
 
-    fn insert(&mut self, hash: u64) {
+    pub(super) fn insert(&mut self, hash: u64) {
         let i = self.block(hash);
         let masks = Self::masks(hash);
         for (word, mask) in self.0[i].0.iter_mut().zip(masks) {
@@ -110,7 +110,7 @@ impl Blocks {
         }
     }
 
-    fn contains(&self, hash: u64) -> bool {
+    pub(super) fn contains(&self, hash: u64) -> bool {
         let masks = Self::masks(hash);
         let block = &self.0[self.block(hash)].0;
         block.iter().zip(masks).all(|(word, mask)| word & mask != 0)
@@ -270,7 +270,7 @@ impl Filters {
 /// foldhash's per-process seed (the address-space layout and a per-thread counter: enough
 /// that nobody outside the process knows it). A key that collides costs a read, never a
 /// wrong answer, so the fallback is no error.
-fn random_key() -> u64 {
+pub(super) fn random_key() -> u64 {
     let mut key = [0u8; 8];
     match openssl::rand::rand_bytes(&mut key) {
         Ok(()) => u64::from_le_bytes(key),

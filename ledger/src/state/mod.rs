@@ -2,6 +2,7 @@
 //! the savepoint (last block applied), behind one trait with a SQLite and a PostgreSQL
 //! implementation.
 
+mod epochs;
 mod key_filter;
 mod pool;
 mod postgres;
@@ -107,6 +108,15 @@ pub enum StateError {
     /// A stored number does not fit.
     #[error("world state holds a corrupt {0}")]
     Corrupt(&'static str),
+    /// A block claims a key claimed before: a claim is made once, which validation makes
+    /// sure of, so a block that does so was not validated against this state.
+    #[error("block claims {key:?} in namespace {namespace:?}, which was claimed before")]
+    ClaimedTwice {
+        /// The claim's namespace.
+        namespace: String,
+        /// The key.
+        key: String,
+    },
     /// A PostgreSQL schema name that is not plain lowercase letters, digits and `_`.
     #[error("`{0}` is not a usable schema name (lowercase letters, digits, `_`)")]
     BadSchema(String),

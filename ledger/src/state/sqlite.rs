@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 use sqlx::{Row, Sqlite, SqlitePool as Pool};
 
+use super::epochs::{CLAIMS_PER_EPOCH, ClaimEpochs, CommitUnderWay};
 use super::key_filter::KeyFilter;
 use super::{
     BlockUpdate, BlockWrites, CHUNK, HistoryEntry, StateClaim, StateEntry, StateError,
@@ -35,9 +36,11 @@ const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS history (ns TEXT NOT NULL, key BLOB NOT NULL, block_num INTEGER NOT NULL, \
      tx_num INTEGER NOT NULL, value BLOB, PRIMARY KEY (ns, key, block_num, tx_num))",
     "CREATE TABLE IF NOT EXISTS savepoint (id INTEGER PRIMARY KEY CHECK (id = 0), block_num INTEGER NOT NULL)",
-    // Claims are small and never read by value: their B-tree cells hold the whole row.
-    "CREATE TABLE IF NOT EXISTS claims (ns TEXT NOT NULL, key BLOB NOT NULL, block_num INTEGER NOT NULL, \
-     tx_num INTEGER NOT NULL, PRIMARY KEY (ns, key)) WITHOUT ROWID",
+    // Claims are small and never read by value: their B-tree cells hold the whole row. They
+    // are keyed by epoch first (module `epochs`). Files made before epochs keep a claims
+    // table keyed by namespace and key alone, and go on with it (`SqliteState::epochs`).
+    "CREATE TABLE IF NOT EXISTS claims (epoch INTEGER NOT NULL, ns TEXT NOT NULL, key BLOB NOT NULL, \
+     block_num INTEGER NOT NULL, tx_num INTEGER NOT NULL, PRIMARY KEY (epoch, ns, key)) WITHOUT ROWID",
 ];
 
 /// A range read's text: `columns` of the namespace's state rows from the start, up to the
@@ -88,6 +91,9 @@ pub struct SqliteState {
     pool: Pool,
     /// Every claim in the file, as a Bloom filter (module `key_filter`).
     claim_filter: KeyFilter,
+    /// The claims table's epochs; none in a file made before them, whose claims are one
+    /// B-tree keyed by namespace and key.
+    epochs: Option<ClaimEpochs>,
     /// Every key of the file's state table, as a Bloom filter.
     key_filter: KeyFilter,
 }
@@ -108,7 +114,7 @@ impl SqliteState {
             .connect_with(opts)
             .await
             .map_err(db("opening SQLite"))?;
-        Self::init(pool).await
+        Self::init(pool, CLAIMS_PER_EPOCH).await
     }
 
     /// A private in-memory database (one connection, so every query sees the same data).
@@ -120,7 +126,22 @@ impl SqliteState {
             .connect_with(opts)
             .await
             .map_err(db("opening SQLite"))?;
-        Self::init(pool).await
+        Self::init(pool, CLAIMS_PER_EPOCH).await
+    }
+
+    /// [`SqliteState::open`] with epochs of `claims_per_epoch` claims, so that tests reach
+    /// many epochs with few claims.
+    #[cfg(test)]
+    pub(crate) async fn open_with_epochs(
+        path: &Path,
+        claims_per_epoch: u64,
+    ) -> Result<Self, StateError> {
+        let pool = pool_options::<Sqlite>()
+            .max_connections(4)
+            .connect_with(sqlite_file_options(path))
+            .await
+            .map_err(db("opening SQLite"))?;
+        Self::init(pool, claims_per_epoch).await
     }
 
     #[cfg(test)]
@@ -128,23 +149,137 @@ impl SqliteState {
         &self.pool
     }
 
-    async fn init(pool: SqlitePool) -> Result<Self, StateError> {
+    async fn init(pool: SqlitePool, claims_per_epoch: u64) -> Result<Self, StateError> {
         for stmt in SCHEMA {
             sqlx::query(*stmt)
                 .execute(&pool)
                 .await
                 .map_err(db("creating the schema"))?;
         }
-        let claims = sqlx::query_as("SELECT ns, key FROM claims").fetch(&pool);
-        let claim_filter = KeyFilter::filled(claims, "reading all claims").await?;
+        let by_epoch: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pragma_table_info('claims') WHERE name = 'epoch')",
+        )
+        .fetch_one(&pool)
+        .await
+        .map_err(db("reading the claims table's columns"))?;
+        let (claim_filter, epochs) = if by_epoch {
+            let epochs = ClaimEpochs::new(claims_per_epoch);
+            let filter = fill_epochs(&pool, &epochs).await?;
+            (filter, Some(epochs))
+        } else {
+            let claims = sqlx::query_as("SELECT ns, key FROM claims").fetch(&pool);
+            (KeyFilter::filled(claims, "reading all claims").await?, None)
+        };
         let keys = sqlx::query_as("SELECT ns, key FROM state").fetch(&pool);
         let key_filter = KeyFilter::filled(keys, "reading all keys").await?;
         Ok(SqliteState {
             pool,
             claim_filter,
+            epochs,
             key_filter,
         })
     }
+}
+
+impl SqliteState {
+    /// Refuses `claims` if any of them was claimed before. One B-tree keyed by namespace
+    /// and key refuses a second claim of a key by itself; a key in an epoch does not
+    /// collide with the same key in another, so a block's claims are looked up first, as
+    /// validation looked them up: only those the table-wide filter lets through and no
+    /// lookup since the last commit sought and found unclaimed (almost always none, since
+    /// validation just sought them).
+    async fn refuse_claims_made_before(
+        &self,
+        epochs: &ClaimEpochs,
+        claims: &[StateClaim],
+    ) -> Result<(), StateError> {
+        let mut by_namespace: HashMap<&str, Vec<String>> = HashMap::new();
+        for c in claims {
+            by_namespace
+                .entry(c.namespace.as_str())
+                .or_default()
+                .push(c.key.clone());
+        }
+        for (namespace, keys) in by_namespace {
+            let keys = self.claim_filter.may_hold(namespace, &keys);
+            let keys = epochs.not_known_unclaimed(namespace, keys);
+            let found = self.sought_in_epochs(epochs, namespace, &keys).await?;
+            if let Some(key) = found.into_iter().next() {
+                return Err(StateError::ClaimedTwice {
+                    namespace: namespace.to_string(),
+                    key,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Which of `keys` `namespace` has claimed, each sought in the epochs whose filter may
+    /// hold it, all in one query; the others are remembered as found unclaimed.
+    async fn sought_in_epochs(
+        &self,
+        epochs: &ClaimEpochs,
+        namespace: &str,
+        keys: &[String],
+    ) -> Result<HashSet<String>, StateError> {
+        let mut out = HashSet::new();
+        if keys.is_empty() {
+            return Ok(out);
+        }
+        let generation = epochs.generation();
+        let pairs = epochs.holders(namespace, keys);
+        for chunk in pairs.chunks(KEY_LIST) {
+            let rows = sqlx::query(CLAIMED_IN_EPOCHS)
+                .bind(epoch_key_list(chunk))
+                .bind(namespace)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db("reading claims"))?;
+            for r in &rows {
+                out.insert(key_string(r.get("key"))?);
+            }
+        }
+        epochs.found_unclaimed(
+            generation,
+            namespace,
+            keys.iter()
+                .filter(|key| !out.contains(*key))
+                .map(String::as_str),
+        );
+        Ok(out)
+    }
+}
+
+/// The table-wide filter of the claims in `pool`'s file and each epoch's, read one row at a
+/// time in the table's order (epoch first); every epoch's claims count as committed.
+async fn fill_epochs(pool: &SqlitePool, epochs: &ClaimEpochs) -> Result<KeyFilter, StateError> {
+    use futures_util::TryStreamExt;
+    let filter = KeyFilter::new();
+    let mut rows = sqlx::query_as::<_, (i64, String, Vec<u8>)>("SELECT epoch, ns, key FROM claims")
+        .fetch(pool);
+    // Each epoch counts as committed once its rows are read, before the next one's first
+    // row makes its filter (whose size depends on the claims before it).
+    let mut current: Option<(u64, u64)> = None;
+    while let Some((epoch, namespace, key)) =
+        rows.try_next().await.map_err(db("reading all claims"))?
+    {
+        let (epoch, key) = (to_u64(epoch)?, key_string(key)?);
+        let held = match current {
+            Some((e, n)) if e == epoch => n,
+            Some((e, n)) => {
+                epochs.committed(e, n);
+                0
+            }
+            None => 0,
+        };
+        filter.add_new([(namespace.as_str(), key.as_str())]);
+        epochs.add(epoch, [(namespace.as_str(), key.as_str())]);
+        current = Some((epoch, held + 1));
+    }
+    if let Some((epoch, claims)) = current {
+        epochs.committed(epoch, claims);
+    }
+    Ok(filter)
 }
 
 fn version(row: &sqlx::sqlite::SqliteRow) -> Result<Version, StateError> {
@@ -152,6 +287,34 @@ fn version(row: &sqlx::sqlite::SqliteRow) -> Result<Version, StateError> {
         block_num: to_u64(row.get("block_num"))?,
         tx_num: to_u64(row.get("tx_num"))?,
     })
+}
+
+/// Which of a list of keys a namespace has claimed, in a file made before epochs.
+const CLAIMED: &str = "SELECT key FROM claims \
+                       WHERE ns = ? AND key IN (SELECT unhex(value) FROM json_each(?))";
+
+/// Which of a list of (epoch, key) pairs a namespace has claimed: a JSON list of pairs, each
+/// an epoch and the key's bytes in hex, sought by the whole primary key, one seek a pair.
+const CLAIMED_IN_EPOCHS: &str = "SELECT c.key FROM json_each(?) AS j \
+     JOIN claims AS c ON c.epoch = j.value ->> 0 AND c.ns = ? AND c.key = unhex(j.value ->> 1)";
+
+/// A JSON list of (epoch, key) pairs, as [`CLAIMED_IN_EPOCHS`] reads them.
+fn epoch_key_list(pairs: &[(u64, &str)]) -> String {
+    let mut list =
+        String::with_capacity(pairs.iter().map(|(_, k)| 2 * k.len() + 26).sum::<usize>() + 2);
+    list.push('[');
+    for (i, (epoch, key)) in pairs.iter().enumerate() {
+        if i > 0 {
+            list.push(',');
+        }
+        list.push('[');
+        list.push_str(&epoch.to_string());
+        list.push_str(",\"");
+        list.push_str(&hex::encode(key));
+        list.push_str("\"]");
+    }
+    list.push(']');
+    list
 }
 
 /// Keys per versions query: one bound value each, so only the statement's size bounds it.
@@ -366,14 +529,28 @@ impl WorldState for SqliteState {
     async fn commit(&self, update: &BlockUpdate) -> Result<(), StateError> {
         let writes = BlockWrites::of(&update.writes);
         let replaced = writes.held_keys(&self.key_filter);
+        let _under_way = CommitUnderWay(self.epochs.as_ref());
+        if let Some(epochs) = &self.epochs {
+            self.refuse_claims_made_before(epochs, &update.claims)
+                .await?;
+        }
         // Into the filters first: no claim or key is ever in the database and not in its
-        // filter.
-        self.claim_filter.add_new(
+        // filter. A block's claims all go to one epoch.
+        let claimed = || {
             update
                 .claims
                 .iter()
-                .map(|c| (c.namespace.as_str(), c.key.as_str())),
-        );
+                .map(|c| (c.namespace.as_str(), c.key.as_str()))
+        };
+        self.claim_filter.add_new(claimed());
+        let epoch = match &self.epochs {
+            Some(epochs) if !update.claims.is_empty() => {
+                let epoch = epochs.for_block(update.claims.len() as u64);
+                epochs.add(epoch, claimed());
+                Some(epoch)
+            }
+            _ => None,
+        };
         self.key_filter.add(
             update
                 .writes
@@ -466,18 +643,41 @@ impl WorldState for SqliteState {
             .claims
             .iter()
             .map(|c| (c.namespace.as_str(), c.version.block_num, c));
-        insert_groups(
-            &mut tx,
-            by_block(claims),
-            (
-                "INSERT INTO claims (ns, key, block_num, tx_num) SELECT ",
-                1,
-                "",
-            ),
-            |q, c| q.bind(c.key.as_bytes()).bind(to_i64(c.version.tx_num)),
-            "writing claims",
-        )
-        .await?;
+        match epoch {
+            Some(epoch) => {
+                let epoch = to_i64(epoch);
+                insert_groups(
+                    &mut tx,
+                    by_block(claims),
+                    (
+                        "INSERT INTO claims (ns, key, epoch, block_num, tx_num) SELECT ",
+                        2,
+                        "",
+                    ),
+                    |q, c| {
+                        q.bind(c.key.as_bytes())
+                            .bind(epoch)
+                            .bind(to_i64(c.version.tx_num))
+                    },
+                    "writing claims",
+                )
+                .await?
+            }
+            None => {
+                insert_groups(
+                    &mut tx,
+                    by_block(claims),
+                    (
+                        "INSERT INTO claims (ns, key, block_num, tx_num) SELECT ",
+                        1,
+                        "",
+                    ),
+                    |q, c| q.bind(c.key.as_bytes()).bind(to_i64(c.version.tx_num)),
+                    "writing claims",
+                )
+                .await?
+            }
+        }
         sqlx::query(
             "INSERT INTO savepoint (id, block_num) VALUES (0, ?) \
              ON CONFLICT (id) DO UPDATE SET block_num = excluded.block_num",
@@ -486,7 +686,11 @@ impl WorldState for SqliteState {
         .execute(&mut *tx)
         .await
         .map_err(db("moving the savepoint"))?;
-        tx.commit().await.map_err(db("committing a block"))
+        tx.commit().await.map_err(db("committing a block"))?;
+        if let (Some(epochs), Some(epoch)) = (&self.epochs, epoch) {
+            epochs.committed(epoch, update.claims.len() as u64);
+        }
+        Ok(())
     }
 
     async fn savepoint(&self) -> Result<Option<u64>, StateError> {
@@ -548,10 +752,13 @@ impl WorldState for SqliteState {
     ) -> Result<HashSet<String>, StateError> {
         let mut out = HashSet::new();
         let keys = self.claim_filter.may_hold(namespace, keys);
-        let sql = "SELECT key FROM claims \
-                   WHERE ns = ? AND key IN (SELECT unhex(value) FROM json_each(?))";
+        // Each key in the epochs that may hold it (module `epochs`), or in the one B-tree
+        // of a file made before epochs.
+        if let Some(epochs) = &self.epochs {
+            return self.sought_in_epochs(epochs, namespace, &keys).await;
+        }
         for r in &self
-            .rows_for_keys(sql, namespace, &keys, "reading claims")
+            .rows_for_keys(CLAIMED, namespace, &keys, "reading claims")
             .await?
         {
             out.insert(key_string(r.get("key"))?);
@@ -594,6 +801,9 @@ impl WorldState for SqliteState {
         }
         tx.commit().await.map_err(db("clearing the state"))?;
         self.claim_filter.clear();
+        if let Some(epochs) = &self.epochs {
+            epochs.clear();
+        }
         self.key_filter.clear();
         Ok(())
     }
@@ -638,18 +848,193 @@ mod tests {
                 .bind(b"a".as_slice())
                 .bind(b"b".as_slice())
                 .bind(i64::from(limit));
-            let details: Vec<String> = q
-                .fetch_all(state.pool())
-                .await
-                .unwrap()
-                .iter()
-                .map(|r| r.get("detail"))
-                .collect();
+            let details = plan_details(&state, q).await;
             assert!(
                 details.iter().any(|d| d.contains("key>? AND key<?")),
                 "{text}: {details:?}"
             );
         }
+    }
+
+    /// The `detail` of each row of a query plan (`EXPLAIN QUERY PLAN`'s rows are id,
+    /// parent, notused and detail).
+    async fn plan_details(state: &SqliteState, q: Bound<'_>) -> Vec<String> {
+        q.fetch_all(state.pool())
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get("detail"))
+            .collect()
+    }
+
+    /// A lookup in an epoch seeks each key by the whole primary key.
+    #[tokio::test]
+    async fn a_claim_is_looked_up_in_its_epoch_by_the_primary_key() {
+        let state = SqliteState::in_memory().await.unwrap();
+        let plan = format!("EXPLAIN QUERY PLAN {CLAIMED_IN_EPOCHS}");
+        let q = sqlx::query(sqlx::AssertSqlSafe(plan))
+            .bind("[[3,\"6b\"]]")
+            .bind("ns");
+        let details = plan_details(&state, q).await;
+        assert!(
+            details
+                .iter()
+                .any(|d| d.contains("PRIMARY KEY (epoch=? AND ns=? AND key=?)")),
+            "{details:?}"
+        );
+    }
+
+    fn claim_at(namespace: &str, key: &str, block_num: u64) -> StateClaim {
+        StateClaim {
+            namespace: namespace.into(),
+            key: key.into(),
+            version: Version {
+                block_num,
+                tx_num: 0,
+            },
+        }
+    }
+
+    async fn claim_block(state: &SqliteState, block_num: u64, keys: &[String]) {
+        state
+            .commit(&BlockUpdate {
+                block_num,
+                writes: Vec::new(),
+                claims: keys.iter().map(|k| claim_at("a", k, block_num)).collect(),
+            })
+            .await
+            .unwrap();
+    }
+
+    async fn epoch_of(state: &SqliteState, key: &str) -> i64 {
+        sqlx::query_scalar("SELECT epoch FROM claims WHERE key = ?")
+            .bind(key.as_bytes())
+            .fetch_one(state.pool())
+            .await
+            .unwrap()
+    }
+
+    /// Claims of scattered keys over many epochs are each found, in their namespace only,
+    /// before and after the state is opened again; a key claimed in one epoch is refused in
+    /// another; and the last epoch fills up before the next one starts.
+    #[tokio::test]
+    async fn claims_in_many_epochs_are_found_and_made_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sqlite");
+        let key = |i: u64| format!("id{:016x}", i.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let keys = |r: std::ops::Range<u64>| -> Vec<String> { r.map(key).collect() };
+        let state = SqliteState::open_with_epochs(&path, 100).await.unwrap();
+        // Two blocks of 40 claims an epoch: a third would pass its 100.
+        for b in 0..30 {
+            claim_block(&state, b, &keys(b * 40..b * 40 + 40)).await;
+        }
+        let epochs: Vec<i64> = sqlx::query_scalar("SELECT DISTINCT epoch FROM claims")
+            .fetch_all(state.pool())
+            .await
+            .unwrap();
+        assert_eq!(epochs, (0..15).collect::<Vec<i64>>());
+        for state in [
+            state,
+            SqliteState::open_with_epochs(&path, 100).await.unwrap(),
+        ] {
+            let found = state.claimed("a", &keys(0..2400)).await.unwrap();
+            assert_eq!(found, keys(0..1200).into_iter().collect::<HashSet<_>>());
+            assert!(state.claimed("b", &keys(0..1200)).await.unwrap().is_empty());
+            let again = state
+                .commit(&BlockUpdate {
+                    block_num: 30,
+                    writes: Vec::new(),
+                    claims: vec![claim_at("a", &key(5_000), 30), claim_at("a", &key(7), 30)],
+                })
+                .await;
+            assert!(
+                matches!(&again, Err(StateError::ClaimedTwice { key: k, .. }) if *k == key(7)),
+                "{again:?}"
+            );
+            assert_eq!(state.savepoint().await.unwrap(), Some(29));
+        }
+        // Opened again, the last epoch (80 claims) takes 20 more; then the next one starts.
+        let state = SqliteState::open_with_epochs(&path, 100).await.unwrap();
+        claim_block(&state, 30, &keys(1200..1220)).await;
+        claim_block(&state, 31, &keys(1220..1221)).await;
+        assert_eq!(epoch_of(&state, &key(1219)).await, 14);
+        assert_eq!(epoch_of(&state, &key(1220)).await, 15);
+        assert_eq!(state.claims().await.unwrap().len(), 1221);
+        state.clear().await.unwrap();
+        assert!(state.claimed("a", &keys(0..1221)).await.unwrap().is_empty());
+        claim_block(&state, 0, &keys(0..1)).await;
+        assert_eq!(epoch_of(&state, &key(0)).await, 0);
+    }
+
+    /// A key a lookup found unclaimed is claimed once: the commit that claims it is not
+    /// checked again for it, and a later block claiming it again is refused, since what a
+    /// lookup found is forgotten at each commit.
+    #[tokio::test]
+    async fn a_key_found_unclaimed_is_still_claimed_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sqlite");
+        let state = SqliteState::open_with_epochs(&path, 2).await.unwrap();
+        let keys: Vec<String> = (0..6).map(|i| format!("k{i}")).collect();
+        for b in 0..3 {
+            claim_block(&state, b, &keys[2 * b as usize..2 * b as usize + 2]).await;
+        }
+        let new = vec!["n".to_string()];
+        assert!(state.claimed("a", &new).await.unwrap().is_empty());
+        claim_block(&state, 3, &new).await;
+        for (b, key) in [(4, "n"), (4, "k0")] {
+            let again = state
+                .commit(&BlockUpdate {
+                    block_num: b,
+                    writes: Vec::new(),
+                    claims: vec![claim_at("a", key, b)],
+                })
+                .await;
+            assert!(
+                matches!(&again, Err(StateError::ClaimedTwice { key: k, .. }) if k == key),
+                "{again:?}"
+            );
+        }
+        assert_eq!(state.savepoint().await.unwrap(), Some(3));
+    }
+
+    /// A file made before epochs keeps its claims table, keyed by namespace and key: its
+    /// claims are found, new ones go into it, and it refuses a key claimed twice itself.
+    #[tokio::test]
+    async fn a_file_made_before_epochs_keeps_its_claims_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sqlite");
+        {
+            let pool = SqlitePool::connect_with(sqlite_file_options(&path))
+                .await
+                .unwrap();
+            for sql in [
+                "CREATE TABLE claims (ns TEXT NOT NULL, key BLOB NOT NULL, \
+                 block_num INTEGER NOT NULL, tx_num INTEGER NOT NULL, PRIMARY KEY (ns, key)) \
+                 WITHOUT ROWID",
+                "INSERT INTO claims VALUES ('a', CAST('old' AS BLOB), 0, 0)",
+                "CREATE TABLE savepoint (id INTEGER PRIMARY KEY CHECK (id = 0), block_num INTEGER NOT NULL)",
+                "INSERT INTO savepoint VALUES (0, 0)",
+            ] {
+                sqlx::query(sql).execute(&pool).await.unwrap();
+            }
+            pool.close().await;
+        }
+        let state = SqliteState::open(&path).await.unwrap();
+        assert!(state.epochs.is_none());
+        let asked = ["old".to_string(), "new".to_string()];
+        let found = state.claimed("a", &asked).await.unwrap();
+        assert_eq!(found, HashSet::from(["old".to_string()]));
+        claim_block(&state, 1, &asked[1..]).await;
+        assert_eq!(state.claimed("a", &asked).await.unwrap().len(), 2);
+        let again = state
+            .commit(&BlockUpdate {
+                block_num: 2,
+                writes: Vec::new(),
+                claims: vec![claim_at("a", "old", 2)],
+            })
+            .await;
+        assert!(matches!(again, Err(StateError::Db { .. })), "{again:?}");
+        assert_eq!(state.claims().await.unwrap().len(), 2);
     }
 
     /// The bundled SQLite is built with `.cargo/config.toml`'s options: no memory statistics
