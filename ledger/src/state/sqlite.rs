@@ -257,26 +257,39 @@ async fn fill_epochs(pool: &SqlitePool, epochs: &ClaimEpochs) -> Result<KeyFilte
     let filter = KeyFilter::new();
     let mut rows = sqlx::query_as::<_, (i64, String, Vec<u8>)>("SELECT epoch, ns, key FROM claims")
         .fetch(pool);
-    // Each epoch counts as committed once its rows are read, before the next one's first
-    // row makes its filter (whose size depends on the claims before it).
+    // A few thousand rows of one epoch at a time go into both filters (one lock and one
+    // pass each, the table-wide filter's fetched ahead), and each epoch counts as committed
+    // once its rows are read, before the next one's first rows make its filter (whose size
+    // depends on the claims before it).
+    const BATCH: usize = 4096;
+    let mut batch: Vec<(String, String)> = Vec::with_capacity(BATCH);
+    let flush = |epoch: u64, batch: &mut Vec<(String, String)>| {
+        let pairs = || batch.iter().map(|(ns, key)| (ns.as_str(), key.as_str()));
+        filter.add_new(pairs());
+        epochs.add(epoch, pairs());
+        batch.clear();
+    };
     let mut current: Option<(u64, u64)> = None;
     while let Some((epoch, namespace, key)) =
         rows.try_next().await.map_err(db("reading all claims"))?
     {
         let (epoch, key) = (to_u64(epoch)?, key_string(key)?);
-        let held = match current {
-            Some((e, n)) if e == epoch => n,
+        current = match current {
+            Some((e, n)) if e == epoch => Some((e, n + 1)),
             Some((e, n)) => {
+                flush(e, &mut batch);
                 epochs.committed(e, n);
-                0
+                Some((epoch, 1))
             }
-            None => 0,
+            None => Some((epoch, 1)),
         };
-        filter.add_new([(namespace.as_str(), key.as_str())]);
-        epochs.add(epoch, [(namespace.as_str(), key.as_str())]);
-        current = Some((epoch, held + 1));
+        batch.push((namespace, key));
+        if batch.len() == BATCH {
+            flush(epoch, &mut batch);
+        }
     }
     if let Some((epoch, claims)) = current {
+        flush(epoch, &mut batch);
         epochs.committed(epoch, claims);
     }
     Ok(filter)
@@ -964,6 +977,40 @@ mod tests {
         assert!(state.claimed("a", &keys(0..1221)).await.unwrap().is_empty());
         claim_block(&state, 0, &keys(0..1)).await;
         assert_eq!(epoch_of(&state, &key(0)).await, 0);
+    }
+
+    /// A state opened again places the next claims where the state that stayed open places
+    /// them, rooms that grow with the table included: the epochs it reads back are the
+    /// ones it wrote.
+    #[tokio::test]
+    async fn a_reopened_state_places_claims_as_one_that_stayed_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let (kept, reopened) = (dir.path().join("k.sqlite"), dir.path().join("r.sqlite"));
+        let key = |i: u64| format!("k{i:05}");
+        let stayed = SqliteState::open_with_epochs(&kept, 10).await.unwrap();
+        let mut again = SqliteState::open_with_epochs(&reopened, 10).await.unwrap();
+        for b in 0..60u64 {
+            let keys: Vec<String> = (b * 7..b * 7 + 7).map(key).collect();
+            claim_block(&stayed, b, &keys).await;
+            claim_block(&again, b, &keys).await;
+            if b % 13 == 12 {
+                drop(again);
+                again = SqliteState::open_with_epochs(&reopened, 10).await.unwrap();
+            }
+        }
+        let sizes = |state: SqliteState| async move {
+            sqlx::query_as::<_, (i64, i64)>(
+                "SELECT epoch, count(*) FROM claims GROUP BY epoch ORDER BY epoch",
+            )
+            .fetch_all(state.pool())
+            .await
+            .unwrap()
+        };
+        let (stayed, again) = (sizes(stayed).await, sizes(again).await);
+        assert_eq!(stayed, again);
+        // 420 claims in blocks of 7: rooms of 10 (one block an epoch) until 160 claims,
+        // then a sixteenth of the claims before.
+        assert!(stayed.iter().any(|&(_, n)| n > 14), "{stayed:?}");
     }
 
     /// A key a lookup found unclaimed is claimed once: the commit that claims it is not
