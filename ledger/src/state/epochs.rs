@@ -27,10 +27,9 @@
 //! gone; and which epoch holds a claim changes nothing a reader can see.
 
 use std::collections::HashSet;
-use std::hash::{BuildHasher, Hasher};
 use std::sync::Mutex;
 
-use super::key_filter::{Blocks, random_key};
+use super::key_filter::{Blocks, key_hash, random_key};
 
 /// The least room of an epoch: its part of the B-tree is about 600 leaf pages, which a
 /// block's claims dirty at most whatever their order (at 10,000 random ids a block, a
@@ -73,16 +72,6 @@ struct Epochs {
     last: u64,
     in_last: u64,
     before_last: u64,
-}
-
-impl Epochs {
-    fn hash(&self, namespace: &str, key: &str) -> u64 {
-        let mut h = self.hasher.build_hasher();
-        h.write(namespace.as_bytes());
-        h.write_u8(0xff);
-        h.write(key.as_bytes());
-        h.finish()
-    }
 }
 
 impl ClaimEpochs {
@@ -139,7 +128,7 @@ impl ClaimEpochs {
         }
         let hashes: Vec<u64> = keys
             .into_iter()
-            .map(|(ns, key)| epochs.hash(ns, key))
+            .map(|key| key_hash(&epochs.hasher, key))
             .collect();
         let filter = &mut epochs.filters[epoch as usize];
         for hash in hashes {
@@ -164,7 +153,10 @@ impl ClaimEpochs {
     /// in epoch order; a key no epoch may hold is in none.
     pub(crate) fn holders<'k>(&self, namespace: &str, keys: &'k [String]) -> Vec<(u64, &'k str)> {
         let epochs = self.lock();
-        let hashes: Vec<u64> = keys.iter().map(|k| epochs.hash(namespace, k)).collect();
+        let hashes: Vec<u64> = keys
+            .iter()
+            .map(|k| key_hash(&epochs.hasher, (namespace, k)))
+            .collect();
         let mut out = Vec::new();
         for (epoch, filter) in epochs.filters.iter().enumerate() {
             for (key, &hash) in keys.iter().zip(&hashes) {

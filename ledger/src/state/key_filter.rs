@@ -53,6 +53,24 @@ pub(crate) const GROWING_KEYS: u64 = 1 << 24;
 /// the first). A key that passes costs a read of the database, never a wrong answer.
 pub(crate) const FIXED_BYTES: usize = 32 << 20;
 
+/// The hash of a key under a filter's `hasher`: the namespace's bytes, `0xff` (never in
+/// UTF-8) and the key's.
+pub(super) fn key_hash(
+    hasher: &foldhash::quality::FixedState,
+    (namespace, key): (&str, &str),
+) -> u64 {
+    let mut h = hasher.build_hasher();
+    h.write(namespace.as_bytes());
+    h.write_u8(0xff);
+    h.write(key.as_bytes());
+    h.finish()
+}
+
+/// Rows a filter filled from a table takes at a time (one lock and one pass, each key's
+/// block fetched ahead): a row at a time, a 59-million-claim node took half as long again
+/// to open (BENCHMARKS.md, session forty-four).
+pub(super) const FILL_BATCH: usize = 4096;
+
 /// The keys of one table of a world state, as Bloom filters over (namespace, key).
 pub(crate) struct KeyFilter(Mutex<Filters>);
 
@@ -180,13 +198,8 @@ impl Filters {
         }
     }
 
-    /// The hash of a key: the namespace's bytes, `0xff` (never in UTF-8) and the key's.
-    fn hash(&self, (namespace, key): (&str, &str)) -> u64 {
-        let mut h = self.hasher.build_hasher();
-        h.write(namespace.as_bytes());
-        h.write_u8(0xff);
-        h.write(key.as_bytes());
-        h.finish()
+    fn hash(&self, key: (&str, &str)) -> u64 {
+        key_hash(&self.hasher, key)
     }
 
     /// Adds a key by its hash.
@@ -288,18 +301,23 @@ impl KeyFilter {
         KeyFilter(Mutex::new(Filters::new(limits)))
     }
 
-    /// A filter of every key a table holds, from its rows of (namespace, key), read one at
-    /// a time; `reading` names them for an error ("reading all claims").
+    /// A filter of every key a table holds, from its rows of (namespace, key), added
+    /// [`FILL_BATCH`] at a time; `reading` names them for an error ("reading all claims").
     pub(crate) async fn filled(
         rows: impl Stream<Item = Result<(String, Vec<u8>), sqlx::Error>>,
         reading: &'static str,
     ) -> Result<KeyFilter, StateError> {
         let filter = KeyFilter::new();
         let mut rows = std::pin::pin!(rows);
+        let mut batch: Vec<(String, String)> = Vec::with_capacity(FILL_BATCH);
         while let Some((namespace, key)) = rows.try_next().await.map_err(db(reading))? {
-            let key = key_string(key)?;
-            filter.add_new([(namespace.as_str(), key.as_str())]);
+            batch.push((namespace, key_string(key)?));
+            if batch.len() == FILL_BATCH {
+                filter.add_new(batch.iter().map(|(ns, key)| (ns.as_str(), key.as_str())));
+                batch.clear();
+            }
         }
+        filter.add_new(batch.iter().map(|(ns, key)| (ns.as_str(), key.as_str())));
         Ok(filter)
     }
 
@@ -339,12 +357,12 @@ impl KeyFilter {
 
     /// Of `keys`, those the table may hold in `namespace`, in their order: every key it
     /// holds is among them.
-    pub(crate) fn may_hold(&self, namespace: &str, keys: &[String]) -> Vec<String> {
+    pub(crate) fn may_hold<K: AsRef<str>>(&self, namespace: &str, keys: &[K]) -> Vec<String> {
         match self.0.lock() {
             Ok(mut filters) => {
                 let hashes: Vec<u64> = keys
                     .iter()
-                    .map(|k| filters.hash((namespace, k.as_str())))
+                    .map(|k| filters.hash((namespace, k.as_ref())))
                     .collect();
                 let mut held = Vec::with_capacity(keys.len());
                 filters.each_fetched_ahead(&hashes, Filters::prefetch_lookup, |f, hash| {
@@ -353,10 +371,10 @@ impl KeyFilter {
                 keys.iter()
                     .zip(held)
                     .filter(|(_, may)| *may)
-                    .map(|(k, _)| k.clone())
+                    .map(|(k, _)| k.as_ref().to_string())
                     .collect()
             }
-            Err(_) => keys.to_vec(),
+            Err(_) => keys.iter().map(|k| k.as_ref().to_string()).collect(),
         }
     }
 

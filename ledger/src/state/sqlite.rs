@@ -10,7 +10,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 use sqlx::{Row, Sqlite, SqlitePool as Pool};
 
 use super::epochs::{CLAIMS_PER_EPOCH, ClaimEpochs, CommitUnderWay};
-use super::key_filter::KeyFilter;
+use super::key_filter::{FILL_BATCH, KeyFilter};
 use super::{
     BlockUpdate, BlockWrites, CHUNK, HistoryEntry, StateClaim, StateEntry, StateError,
     VersionedValue, WorldState, by_block, db, key_string, next_block, pool_options,
@@ -101,6 +101,15 @@ pub struct SqliteState {
 impl SqliteState {
     /// Opens (creating if needed) the database file at `path`.
     pub async fn open(path: &Path) -> Result<Self, StateError> {
+        Self::open_with_epochs(path, CLAIMS_PER_EPOCH).await
+    }
+
+    /// [`SqliteState::open`] with epochs whose least room is `claims_per_epoch` claims
+    /// (tests reach many epochs with few claims).
+    pub(crate) async fn open_with_epochs(
+        path: &Path,
+        claims_per_epoch: u64,
+    ) -> Result<Self, StateError> {
         // A 4 MiB page cache per connection holds the key index's upper levels, which is
         // what seeks need (they never read values). No memory-mapped reads: every
         // connection maps the file on its own, and a statement that reads a period's
@@ -114,7 +123,7 @@ impl SqliteState {
             .connect_with(opts)
             .await
             .map_err(db("opening SQLite"))?;
-        Self::init(pool, CLAIMS_PER_EPOCH).await
+        Self::init(pool, claims_per_epoch).await
     }
 
     /// A private in-memory database (one connection, so every query sees the same data).
@@ -127,21 +136,6 @@ impl SqliteState {
             .await
             .map_err(db("opening SQLite"))?;
         Self::init(pool, CLAIMS_PER_EPOCH).await
-    }
-
-    /// [`SqliteState::open`] with epochs of `claims_per_epoch` claims, so that tests reach
-    /// many epochs with few claims.
-    #[cfg(test)]
-    pub(crate) async fn open_with_epochs(
-        path: &Path,
-        claims_per_epoch: u64,
-    ) -> Result<Self, StateError> {
-        let pool = pool_options::<Sqlite>()
-            .max_connections(4)
-            .connect_with(sqlite_file_options(path))
-            .await
-            .map_err(db("opening SQLite"))?;
-        Self::init(pool, claims_per_epoch).await
     }
 
     #[cfg(test)]
@@ -193,12 +187,12 @@ impl SqliteState {
         epochs: &ClaimEpochs,
         claims: &[StateClaim],
     ) -> Result<(), StateError> {
-        let mut by_namespace: HashMap<&str, Vec<String>> = HashMap::new();
+        let mut by_namespace: HashMap<&str, Vec<&str>> = HashMap::new();
         for c in claims {
             by_namespace
                 .entry(c.namespace.as_str())
                 .or_default()
-                .push(c.key.clone());
+                .push(c.key.as_str());
         }
         for (namespace, keys) in by_namespace {
             let keys = self.claim_filter.may_hold(namespace, &keys);
@@ -257,12 +251,11 @@ async fn fill_epochs(pool: &SqlitePool, epochs: &ClaimEpochs) -> Result<KeyFilte
     let filter = KeyFilter::new();
     let mut rows = sqlx::query_as::<_, (i64, String, Vec<u8>)>("SELECT epoch, ns, key FROM claims")
         .fetch(pool);
-    // A few thousand rows of one epoch at a time go into both filters (one lock and one
-    // pass each, the table-wide filter's fetched ahead), and each epoch counts as committed
-    // once its rows are read, before the next one's first rows make its filter (whose size
-    // depends on the claims before it).
-    const BATCH: usize = 4096;
-    let mut batch: Vec<(String, String)> = Vec::with_capacity(BATCH);
+    // Rows of one epoch go into both filters `FILL_BATCH` at a time, as
+    // `KeyFilter::filled` adds them, and each epoch counts as committed once its rows are
+    // read, before the next one's first rows make its filter (whose size depends on the
+    // claims before it).
+    let mut batch: Vec<(String, String)> = Vec::with_capacity(FILL_BATCH);
     let flush = |epoch: u64, batch: &mut Vec<(String, String)>| {
         let pairs = || batch.iter().map(|(ns, key)| (ns.as_str(), key.as_str()));
         filter.add_new(pairs());
@@ -284,7 +277,7 @@ async fn fill_epochs(pool: &SqlitePool, epochs: &ClaimEpochs) -> Result<KeyFilte
             None => Some((epoch, 1)),
         };
         batch.push((namespace, key));
-        if batch.len() == BATCH {
+        if batch.len() == FILL_BATCH {
             flush(epoch, &mut batch);
         }
     }
@@ -656,41 +649,35 @@ impl WorldState for SqliteState {
             .claims
             .iter()
             .map(|c| (c.namespace.as_str(), c.version.block_num, c));
-        match epoch {
-            Some(epoch) => {
-                let epoch = to_i64(epoch);
-                insert_groups(
-                    &mut tx,
-                    by_block(claims),
-                    (
-                        "INSERT INTO claims (ns, key, epoch, block_num, tx_num) SELECT ",
-                        2,
-                        "",
-                    ),
-                    |q, c| {
-                        q.bind(c.key.as_bytes())
-                            .bind(epoch)
-                            .bind(to_i64(c.version.tx_num))
-                    },
-                    "writing claims",
-                )
-                .await?
-            }
-            None => {
-                insert_groups(
-                    &mut tx,
-                    by_block(claims),
-                    (
-                        "INSERT INTO claims (ns, key, block_num, tx_num) SELECT ",
-                        1,
-                        "",
-                    ),
-                    |q, c| q.bind(c.key.as_bytes()).bind(to_i64(c.version.tx_num)),
-                    "writing claims",
-                )
-                .await?
-            }
-        }
+        // Into the epoch the block's claims were given, or a file made before epochs.
+        let epoch_value = epoch.map(to_i64);
+        let head = match epoch_value {
+            Some(_) => (
+                "INSERT INTO claims (ns, key, epoch, block_num, tx_num) SELECT ",
+                2,
+                "",
+            ),
+            None => (
+                "INSERT INTO claims (ns, key, block_num, tx_num) SELECT ",
+                1,
+                "",
+            ),
+        };
+        insert_groups(
+            &mut tx,
+            by_block(claims),
+            head,
+            |q, c| {
+                let q = q.bind(c.key.as_bytes());
+                let q = match epoch_value {
+                    Some(epoch) => q.bind(epoch),
+                    None => q,
+                };
+                q.bind(to_i64(c.version.tx_num))
+            },
+            "writing claims",
+        )
+        .await?;
         sqlx::query(
             "INSERT INTO savepoint (id, block_num) VALUES (0, ?) \
              ON CONFLICT (id) DO UPDATE SET block_num = excluded.block_num",
