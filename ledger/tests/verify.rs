@@ -146,19 +146,28 @@ async fn a_tampered_world_state_is_found() {
         .await
         .unwrap();
     pool.close().await;
-    // Take a claim out of gamma's state and put in one no transaction made.
+    // Take a claim out of gamma's state (c1 and c2, one transaction's, are a run: it now
+    // starts at c2) and put in one no transaction made.
     let db = peer_dir(dir.path(), "gamma", CONSORTIUM_CHANNEL).join("state.sqlite");
     let pool = ledger::state::pool_options::<sqlx::Sqlite>()
         .connect(&format!("sqlite://{}", db.display()))
         .await
         .unwrap();
-    sqlx::query("DELETE FROM claims WHERE key = CAST('c1' AS BLOB)")
+    sqlx::query("UPDATE claim_runs SET first = 2 WHERE prefix = CAST('c' AS BLOB) AND first = 1")
         .execute(&pool)
         .await
         .unwrap();
     sqlx::query(
         "INSERT INTO claims (epoch, ns, key, block_num, tx_num) \
          VALUES (0, 'kv', CAST('c9' AS BLOB), 1, 0)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    // And a run of claims, r7 to r8, no transaction made (module `state::runs`).
+    sqlx::query(
+        "INSERT INTO claim_runs (ns, prefix, suffix, first, last, block_num, tx_num) \
+         VALUES ('kv', CAST('r' AS BLOB), CAST('' AS BLOB), 7, 8, 1, 0)",
     )
     .execute(&pool)
     .await
@@ -199,6 +208,8 @@ async fn a_tampered_world_state_is_found() {
     );
     for (claim, side) in [
         ("c9", "in the world state but not in the replay"),
+        ("r7", "in the world state but not in the replay"),
+        ("r8", "in the world state but not in the replay"),
         ("c1", "in the replay but not in the world state"),
     ] {
         let line = text

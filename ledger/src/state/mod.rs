@@ -6,6 +6,7 @@ mod epochs;
 mod key_filter;
 mod pool;
 mod postgres;
+mod runs;
 mod sqlite;
 
 pub use pool::{pool_options, sqlite_file_options};

@@ -11,6 +11,7 @@ use sqlx::{Row, Sqlite, SqlitePool as Pool};
 
 use super::epochs::{CLAIMS_PER_EPOCH, ClaimEpochs, CommitUnderWay};
 use super::key_filter::{FILL_BATCH, KeyFilter};
+use super::runs::{self, CLAIMED_IN_RUNS, ClaimRun, Numbered};
 use super::{
     BlockUpdate, BlockWrites, CHUNK, HistoryEntry, StateClaim, StateEntry, StateError,
     VersionedValue, WorldState, by_block, db, key_string, next_block, pool_options,
@@ -41,6 +42,12 @@ const SCHEMA: &[&str] = &[
     // table keyed by namespace and key alone, and go on with it (`SqliteState::epochs`).
     "CREATE TABLE IF NOT EXISTS claims (epoch INTEGER NOT NULL, ns TEXT NOT NULL, key BLOB NOT NULL, \
      block_num INTEGER NOT NULL, tx_num INTEGER NOT NULL, PRIMARY KEY (epoch, ns, key)) WITHOUT ROWID",
+    // A transaction's claims of consecutively numbered keys, a row a run (module `runs`);
+    // a file made before epochs keeps every claim in its claims table.
+    "CREATE TABLE IF NOT EXISTS claim_runs (ns TEXT NOT NULL, prefix BLOB NOT NULL, \
+     suffix BLOB NOT NULL, first INTEGER NOT NULL, last INTEGER NOT NULL, \
+     block_num INTEGER NOT NULL, tx_num INTEGER NOT NULL, \
+     PRIMARY KEY (ns, prefix, suffix, first)) WITHOUT ROWID",
 ];
 
 /// A range read's text: `columns` of the namespace's state rows from the start, up to the
@@ -159,6 +166,7 @@ impl SqliteState {
         let (claim_filter, epochs) = if by_epoch {
             let epochs = ClaimEpochs::new(claims_per_epoch);
             let filter = fill_epochs(&pool, &epochs).await?;
+            fill_runs(&pool, &filter).await?;
             (filter, Some(epochs))
         } else {
             let claims = sqlx::query_as("SELECT ns, key FROM claims").fetch(&pool);
@@ -197,7 +205,7 @@ impl SqliteState {
         for (namespace, keys) in by_namespace {
             let keys = self.claim_filter.may_hold(namespace, &keys);
             let keys = epochs.not_known_unclaimed(namespace, keys);
-            let found = self.sought_in_epochs(epochs, namespace, &keys).await?;
+            let found = self.sought(epochs, namespace, &keys).await?;
             if let Some(key) = found.into_iter().next() {
                 return Err(StateError::ClaimedTwice {
                     namespace: namespace.to_string(),
@@ -208,19 +216,20 @@ impl SqliteState {
         Ok(())
     }
 
-    /// Which of `keys` `namespace` has claimed, each sought in the epochs whose filter may
-    /// hold it, all in one query; the others are remembered as found unclaimed.
-    async fn sought_in_epochs(
+    /// Which of `keys` `namespace` has claimed, each sought in its runs if it is numbered
+    /// and in the epochs whose filter may hold it, all in two queries; the others are
+    /// remembered as found unclaimed.
+    async fn sought(
         &self,
         epochs: &ClaimEpochs,
         namespace: &str,
         keys: &[String],
     ) -> Result<HashSet<String>, StateError> {
-        let mut out = HashSet::new();
         if keys.is_empty() {
-            return Ok(out);
+            return Ok(HashSet::new());
         }
         let generation = epochs.generation();
+        let mut out = self.sought_in_runs(namespace, keys).await?;
         let pairs = epochs.holders(namespace, keys);
         for chunk in pairs.chunks(KEY_LIST) {
             let rows = sqlx::query(CLAIMED_IN_EPOCHS)
@@ -240,6 +249,37 @@ impl SqliteState {
                 .filter(|key| !out.contains(*key))
                 .map(String::as_str),
         );
+        Ok(out)
+    }
+
+    /// Which of `keys` a run of `namespace` holds.
+    async fn sought_in_runs(
+        &self,
+        namespace: &str,
+        keys: &[String],
+    ) -> Result<HashSet<String>, StateError> {
+        let mut out = HashSet::new();
+        let numbered: Vec<(Numbered<'_>, &String)> = keys
+            .iter()
+            .filter_map(|k| Numbered::of(k).map(|n| (n, k)))
+            .collect();
+        for chunk in numbered.chunks(KEY_LIST) {
+            let list: Vec<Numbered<'_>> = chunk.iter().map(|(n, _)| *n).collect();
+            let rows = sqlx::query(CLAIMED_IN_RUNS)
+                .bind(runs::run_key_list(&list))
+                .bind(namespace)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db("reading claim runs"))?;
+            for r in &rows {
+                let at: i64 = r.get("at");
+                let key = usize::try_from(at)
+                    .ok()
+                    .and_then(|at| chunk.get(at))
+                    .ok_or(StateError::Corrupt("claim run lookup's place"))?;
+                out.insert(key.1.clone());
+            }
+        }
         Ok(out)
     }
 }
@@ -286,6 +326,33 @@ async fn fill_epochs(pool: &SqlitePool, epochs: &ClaimEpochs) -> Result<KeyFilte
         epochs.committed(epoch, claims);
     }
     Ok(filter)
+}
+
+/// Adds every key of the runs in `pool`'s file to `filter`, `FILL_BATCH` at a time.
+async fn fill_runs(pool: &SqlitePool, filter: &KeyFilter) -> Result<(), StateError> {
+    use futures_util::TryStreamExt;
+    type RunRow = (String, Vec<u8>, Vec<u8>, i64, i64);
+    let mut rows =
+        sqlx::query_as::<_, RunRow>("SELECT ns, prefix, suffix, first, last FROM claim_runs")
+            .fetch(pool);
+    let mut batch: Vec<(String, String)> = Vec::with_capacity(FILL_BATCH);
+    let flush = |batch: &mut Vec<(String, String)>| {
+        filter.add_new(batch.iter().map(|(ns, key)| (ns.as_str(), key.as_str())));
+        batch.clear();
+    };
+    while let Some((namespace, prefix, suffix, first, last)) =
+        rows.try_next().await.map_err(db("reading claim runs"))?
+    {
+        let (prefix, suffix) = (key_string(prefix)?, key_string(suffix)?);
+        for n in to_u64(first)?..=to_u64(last)? {
+            batch.push((namespace.clone(), runs::key(&prefix, n, &suffix)));
+            if batch.len() == FILL_BATCH {
+                flush(&mut batch);
+            }
+        }
+    }
+    flush(&mut batch);
+    Ok(())
 }
 
 fn version(row: &sqlx::sqlite::SqliteRow) -> Result<Version, StateError> {
@@ -540,19 +607,28 @@ impl WorldState for SqliteState {
             self.refuse_claims_made_before(epochs, &update.claims)
                 .await?;
         }
+        // Runs of consecutively numbered keys are a row each; the other claims go to the
+        // claims table, a block's all to one epoch (a file made before epochs keeps every
+        // claim in its one table).
+        let (runs, alone) = match &self.epochs {
+            Some(_) => runs::runs_of(&update.claims)?,
+            None => (Vec::new(), update.claims.iter().collect()),
+        };
         // Into the filters first: no claim or key is ever in the database and not in its
-        // filter. A block's claims all go to one epoch.
-        let claimed = || {
+        // filter.
+        self.claim_filter.add_new(
             update
                 .claims
                 .iter()
-                .map(|c| (c.namespace.as_str(), c.key.as_str()))
-        };
-        self.claim_filter.add_new(claimed());
+                .map(|c| (c.namespace.as_str(), c.key.as_str())),
+        );
         let epoch = match &self.epochs {
-            Some(epochs) if !update.claims.is_empty() => {
-                let epoch = epochs.for_block(update.claims.len() as u64);
-                epochs.add(epoch, claimed());
+            Some(epochs) if !alone.is_empty() => {
+                let epoch = epochs.for_block(alone.len() as u64);
+                epochs.add(
+                    epoch,
+                    alone.iter().map(|c| (c.namespace.as_str(), c.key.as_str())),
+                );
                 Some(epoch)
             }
             _ => None,
@@ -645,10 +721,9 @@ impl WorldState for SqliteState {
             "writing history",
         )
         .await?;
-        let claims = update
-            .claims
+        let claims = alone
             .iter()
-            .map(|c| (c.namespace.as_str(), c.version.block_num, c));
+            .map(|c| (c.namespace.as_str(), c.version.block_num, *c));
         // Into the epoch the block's claims were given, or a file made before epochs.
         let epoch_value = epoch.map(to_i64);
         let head = match epoch_value {
@@ -678,6 +753,24 @@ impl WorldState for SqliteState {
             "writing claims",
         )
         .await?;
+        insert_groups(
+            &mut tx,
+            by_block(runs.iter().map(|r| (r.namespace, r.version.block_num, r))),
+            (
+                "INSERT INTO claim_runs (ns, prefix, suffix, first, last, block_num, tx_num) SELECT ",
+                4,
+                "",
+            ),
+            |q, r: &ClaimRun<'_>| {
+                q.bind(r.prefix.as_bytes())
+                    .bind(r.suffix.as_bytes())
+                    .bind(to_i64(r.first))
+                    .bind(to_i64(r.last))
+                    .bind(to_i64(r.version.tx_num))
+            },
+            "writing claim runs",
+        )
+        .await?;
         sqlx::query(
             "INSERT INTO savepoint (id, block_num) VALUES (0, ?) \
              ON CONFLICT (id) DO UPDATE SET block_num = excluded.block_num",
@@ -688,7 +781,7 @@ impl WorldState for SqliteState {
         .map_err(db("moving the savepoint"))?;
         tx.commit().await.map_err(db("committing a block"))?;
         if let (Some(epochs), Some(epoch)) = (&self.epochs, epoch) {
-            epochs.committed(epoch, update.claims.len() as u64);
+            epochs.committed(epoch, alone.len() as u64);
         }
         Ok(())
     }
@@ -755,7 +848,7 @@ impl WorldState for SqliteState {
         // Each key in the epochs that may hold it (module `epochs`), or in the one B-tree
         // of a file made before epochs.
         if let Some(epochs) = &self.epochs {
-            return self.sought_in_epochs(epochs, namespace, &keys).await;
+            return self.sought(epochs, namespace, &keys).await;
         }
         for r in &self
             .rows_for_keys(CLAIMED, namespace, &keys, "reading claims")
@@ -767,11 +860,12 @@ impl WorldState for SqliteState {
     }
 
     async fn claims(&self) -> Result<Vec<StateClaim>, StateError> {
-        let rows = sqlx::query("SELECT ns, key, block_num, tx_num FROM claims ORDER BY ns, key")
+        let rows = sqlx::query("SELECT ns, key, block_num, tx_num FROM claims")
             .fetch_all(&self.pool)
             .await
             .map_err(db("reading all claims"))?;
-        rows.iter()
+        let mut all = rows
+            .iter()
             .map(|r| {
                 Ok(StateClaim {
                     namespace: r.get("ns"),
@@ -779,7 +873,26 @@ impl WorldState for SqliteState {
                     version: version(r)?,
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>, StateError>>()?;
+        let runs = sqlx::query(
+            "SELECT ns, prefix, suffix, first, last, block_num, tx_num FROM claim_runs",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("reading all claim runs"))?;
+        for r in &runs {
+            let (prefix, suffix) = (key_string(r.get("prefix"))?, key_string(r.get("suffix"))?);
+            let (first, last) = (to_u64(r.get("first"))?, to_u64(r.get("last"))?);
+            let version = version(r)?;
+            let namespace: String = r.get("ns");
+            all.extend((first..=last).map(|n| StateClaim {
+                namespace: namespace.clone(),
+                key: runs::key(&prefix, n, &suffix),
+                version,
+            }));
+        }
+        all.sort_unstable_by(|a, b| (&a.namespace, &a.key).cmp(&(&b.namespace, &b.key)));
+        Ok(all)
     }
 
     async fn clear(&self) -> Result<(), StateError> {
@@ -793,6 +906,7 @@ impl WorldState for SqliteState {
             "DELETE FROM history",
             "DELETE FROM savepoint",
             "DELETE FROM claims",
+            "DELETE FROM claim_runs",
         ] {
             sqlx::query(t)
                 .execute(&mut *tx)
@@ -882,6 +996,82 @@ mod tests {
                 .any(|d| d.contains("PRIMARY KEY (epoch=? AND ns=? AND key=?)")),
             "{details:?}"
         );
+    }
+
+    /// A lookup in the runs seeks, for each key, the one run of its prefix and suffix that
+    /// may hold it, by the primary key.
+    #[tokio::test]
+    async fn a_numbered_key_is_looked_up_in_its_run_by_the_primary_key() {
+        let state = SqliteState::in_memory().await.unwrap();
+        let plan = format!("EXPLAIN QUERY PLAN {CLAIMED_IN_RUNS}");
+        let q = sqlx::query(sqlx::AssertSqlSafe(plan))
+            .bind("[[\"41\",\"00\",7]]")
+            .bind("ns");
+        let details = plan_details(&state, q).await;
+        assert!(
+            details
+                .iter()
+                .any(|d| d.contains("PRIMARY KEY (ns=? AND prefix=? AND suffix=? AND first<?)")),
+            "{details:?}"
+        );
+    }
+
+    /// A block's consecutively numbered claims are a row a run, and the claims table holds
+    /// only the others: a numbered key without a neighbour, and keys that are not one
+    /// number. After opening the file again, every one of them is found and none is made
+    /// twice.
+    #[tokio::test]
+    async fn numbered_claims_are_a_row_a_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sqlite");
+        let seen = |id: &str| crate::contract::composite_key("seen", &["alpha", id]);
+        // Ids 0..10,000 but every 33rd from the 5th (a batch's rejects): 303 holes between
+        // 304 runs.
+        let ids: Vec<String> = (0..10_000u32)
+            .filter(|i| i % 33 != 5)
+            .map(|i| seen(&format!("A{i}")))
+            .chain(["A20000", "A007", "x"].map(seen))
+            .collect();
+        let state = SqliteState::open(&path).await.unwrap();
+        claim_block(&state, 0, &ids).await;
+        let count = |table: &'static str| {
+            let state = &state;
+            async move {
+                let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                    "SELECT count(*) FROM {table}"
+                )))
+                .fetch_one(state.pool())
+                .await
+                .unwrap();
+                n
+            }
+        };
+        assert_eq!(count("claim_runs").await, 304);
+        assert_eq!(count("claims").await, 3);
+        drop(state);
+        let state = SqliteState::open(&path).await.unwrap();
+        let holes: Vec<String> = (0..10_000u32)
+            .filter(|i| i % 33 == 5)
+            .map(|i| seen(&format!("A{i}")))
+            .collect();
+        let found = state.claimed("a", &ids).await.unwrap();
+        assert_eq!(found.len(), ids.len());
+        assert!(state.claimed("a", &holes).await.unwrap().is_empty());
+        for key in [seen("A9999"), seen("A7"), seen("A20000")] {
+            let again = state
+                .commit(&BlockUpdate {
+                    block_num: 1,
+                    writes: Vec::new(),
+                    claims: vec![claim_at("a", &key, 1)],
+                })
+                .await;
+            assert!(
+                matches!(again, Err(StateError::ClaimedTwice { .. })),
+                "{key:?}: {again:?}"
+            );
+        }
+        claim_block(&state, 1, &holes).await;
+        assert_eq!(state.claims().await.unwrap().len(), ids.len() + holes.len());
     }
 
     fn claim_at(namespace: &str, key: &str, block_num: u64) -> StateClaim {

@@ -40,6 +40,7 @@ pub async fn run_all<F: Fresh>(backend: &F) {
     versions_of_many_keys_at_once(&backend.fresh().await).await;
     a_large_block_over_namespaces_and_transactions(&backend.fresh().await).await;
     claims_are_kept_apart_found_and_cleared(&backend.fresh().await).await;
+    numbered_claims_are_found_listed_and_made_once(&backend.fresh().await).await;
     a_block_writing_a_key_twice_keeps_the_last(&backend.fresh().await).await;
     blocks_apply_in_order_only(&backend.fresh().await).await;
     deletes_remove_keys_and_leave_history(&backend.fresh().await).await;
@@ -586,6 +587,98 @@ async fn claims_are_kept_apart_found_and_cleared(s: &impl WorldState) {
     assert!(s.claimed("a", &asked).await.unwrap().is_empty());
 }
 
+/// The key a contract claims for record `id` of `reporter` (`contracts::keys::seen`).
+fn seen(reporter: &str, id: &str) -> String {
+    ledger::contract::composite_key("seen", &[reporter, id])
+}
+
+/// Claims of consecutively numbered ids, as a switch's call references count up (the
+/// SQLite state keeps them as runs), with holes, in two transactions and beside ids that
+/// are not one number, are found, listed in key order with their versions, and made once:
+/// a key inside an earlier transaction's numbers, or numbers that overlap them, fail the
+/// block.
+async fn numbered_claims_are_found_listed_and_made_once(s: &impl WorldState) {
+    let ids = |r: std::ops::Range<u32>| r.filter(|i| i % 7 != 3).map(|i| format!("A{i}"));
+    let mut claims: Vec<StateClaim> = ids(0..1200)
+        .map(|id| claim("a", &seen("alpha", &id), v(0, 0)))
+        .collect();
+    claims.extend(ids(1200..2000).map(|id| claim("a", &seen("alpha", &id), v(0, 1))));
+    for odd in ["A0045", "R9", "Q", "A12345678901234567890"] {
+        claims.push(claim("a", &seen("alpha", odd), v(0, 1)));
+    }
+    claims.push(claim("b", &seen("alpha", "A3"), v(0, 1)));
+    s.commit(&BlockUpdate {
+        block_num: 0,
+        writes: Vec::new(),
+        claims: claims.clone(),
+    })
+    .await
+    .unwrap();
+    let asked: Vec<String> = [
+        "A0", "A2", "A3", "A1199", "A1200", "A1201", "A1999", "A2000", "A0045",
+    ]
+    .iter()
+    .chain(&["A45", "Q", "A12345678901234567890", "A1234567890123456789"])
+    .map(|id| seen("alpha", id))
+    .collect();
+    let found = s.claimed("a", &asked).await.unwrap();
+    let expected: std::collections::HashSet<String> = [
+        "A0",
+        "A2",
+        "A1199",
+        "A1201",
+        "A1999",
+        "A0045",
+        "Q",
+        "A12345678901234567890",
+    ]
+    .iter()
+    .map(|id| seen("alpha", id))
+    .collect();
+    assert_eq!(found, expected);
+    // `b` claimed A3, a hole of `a`'s numbers.
+    assert_eq!(
+        s.claimed("b", &asked).await.unwrap(),
+        std::collections::HashSet::from([seen("alpha", "A3")])
+    );
+    let mut sorted = claims;
+    sorted.sort();
+    assert_eq!(s.claims().await.unwrap(), sorted);
+    for (block, again) in [
+        (1, vec!["A700"]),
+        (1, vec!["A1999", "A2000", "A2001", "A2002"]),
+        (1, vec!["A3", "A11"]),
+    ] {
+        let refused = s
+            .commit(&BlockUpdate {
+                block_num: block,
+                writes: Vec::new(),
+                claims: again
+                    .iter()
+                    .map(|id| claim("a", &seen("alpha", id), v(block, 0)))
+                    .collect(),
+            })
+            .await;
+        assert!(refused.is_err(), "{again:?} claimed twice");
+        assert_eq!(s.savepoint().await.unwrap(), Some(0));
+    }
+    // The holes and the numbers after the last are still free.
+    let next: Vec<StateClaim> = ["A3", "A10", "A2000", "A2001"]
+        .iter()
+        .map(|id| claim("a", &seen("alpha", id), v(1, 0)))
+        .collect();
+    s.commit(&BlockUpdate {
+        block_num: 1,
+        writes: Vec::new(),
+        claims: next,
+    })
+    .await
+    .unwrap();
+    let found = s.claimed("a", &asked).await.unwrap();
+    assert!(found.contains(&seen("alpha", "A3")) && found.contains(&seen("alpha", "A2000")));
+    assert_eq!(s.claims().await.unwrap().len(), sorted.len() + 4);
+}
+
 /// Claims committed before a state is opened again are found after it, in their
 /// namespace only, and cannot be made twice: the database holds them, and whatever the
 /// state keeps of them in memory is filled from it when it opens. `open` opens the same
@@ -595,7 +688,12 @@ where
     S: WorldState,
     F: std::future::Future<Output = S>,
 {
-    let keys: Vec<String> = (0..3000).map(|i| format!("id{i:05}")).collect();
+    // Ids that are not one number, and ids that count up (a SQLite state keeps the
+    // second as runs).
+    let keys: Vec<String> = (0..3000)
+        .map(|i| format!("id{i:05}"))
+        .chain((0..3000).map(|i| format!("n{i}")))
+        .collect();
     let s = open().await;
     s.commit(&BlockUpdate {
         block_num: 0,
@@ -608,6 +706,7 @@ where
     let s = open().await;
     let mut asked = keys.clone();
     asked.extend((0..3000).map(|i| format!("new{i:05}")));
+    asked.extend((3000..4000).map(|i| format!("n{i}")));
     let found = s.claimed("a", &asked).await.unwrap();
     assert_eq!(found.len(), keys.len());
     assert!(keys.iter().all(|k| found.contains(k)));
@@ -620,6 +719,17 @@ where
         })
         .await;
     assert!(again.is_err(), "a key was claimed twice across a reopening");
+    let again = s
+        .commit(&BlockUpdate {
+            block_num: 1,
+            writes: Vec::new(),
+            claims: vec![claim("a", "n2999", v(1, 0)), claim("a", "n3000", v(1, 0))],
+        })
+        .await;
+    assert!(
+        again.is_err(),
+        "a numbered key was claimed twice across a reopening"
+    );
     // Cleared, then opened again: nothing is claimed any more.
     s.clear().await.unwrap();
     drop(s);
@@ -659,6 +769,7 @@ where
     assert!(s.get("a", "never").await.unwrap().is_none());
     let mut asked = keys.clone();
     asked.extend((0..3000).map(|i| format!("new{i:05}")));
+    asked.extend((3000..4000).map(|i| format!("n{i}")));
     let found = s.versions("a", &asked).await.unwrap();
     assert_eq!(found.len(), keys.len() - 1);
     assert!(
