@@ -353,3 +353,100 @@ pub fn read_alike<E>(
     }
     Some(event)
 }
+
+/// The `claims` target: claims of any keys (a record id is a carrier's bytes) committed to
+/// a fresh SQLite world state, which keeps consecutively numbered keys as runs and the
+/// others a row each, against the model of what was claimed. Every claimed key is found
+/// and listed once with its version, no other key is (the keys one character longer or
+/// shorter, the same key in another namespace), none can be claimed again, and keys not
+/// claimed still can be. Input: keys separated by `\n`, the first byte of each giving the
+/// transaction (its lowest bit) and the rest the key; the first of a repeated key counts.
+pub fn claims_kept(data: &[u8]) {
+    use std::collections::{BTreeMap, HashSet};
+    let mut tx_of: BTreeMap<String, u64> = BTreeMap::new();
+    let mut order = Vec::new();
+    for part in data.split(|b| *b == b'\n').take(4096) {
+        let Some((&tag, key)) = part.split_first() else {
+            continue;
+        };
+        let Ok(key) = std::str::from_utf8(key) else {
+            continue;
+        };
+        if !tx_of.contains_key(key) {
+            tx_of.insert(key.to_string(), u64::from(tag & 1));
+            order.push(key.to_string());
+        }
+    }
+    let claim = |key: &str, block_num: u64, tx_num: u64| ledger::state::StateClaim {
+        namespace: "n".into(),
+        key: key.into(),
+        version: Version { block_num, tx_num },
+    };
+    runtime().block_on(async {
+        let state = SqliteState::in_memory()
+            .await
+            .expect("an in-memory world state opens");
+        let claims = order.iter().map(|k| claim(k, 0, tx_of[k])).collect();
+        state
+            .commit(&BlockUpdate {
+                block_num: 0,
+                writes: Vec::new(),
+                claims,
+            })
+            .await
+            .expect("distinct claims commit");
+        let listed = state.claims().await.expect("claims list");
+        let expected: Vec<_> = tx_of.iter().map(|(k, &tx)| claim(k, 0, tx)).collect();
+        assert_eq!(listed, expected, "claims listed");
+        // Each key, and the keys one character longer or shorter.
+        let mut asked: Vec<String> = order.clone();
+        for k in &order {
+            asked.push(format!("{k}1"));
+            asked.push(format!("{k}0"));
+            let mut shorter = k.clone();
+            shorter.pop();
+            asked.push(shorter);
+        }
+        let found = state.claimed("n", &asked).await.expect("claims read");
+        let want: HashSet<String> = asked
+            .iter()
+            .filter(|k| tx_of.contains_key(*k))
+            .cloned()
+            .collect();
+        assert_eq!(found, want, "claims found");
+        assert!(
+            state
+                .claimed("m", &order)
+                .await
+                .expect("claims read")
+                .is_empty(),
+            "claims found in another namespace"
+        );
+        if let Some(first) = order.first() {
+            let again = state
+                .commit(&BlockUpdate {
+                    block_num: 1,
+                    writes: Vec::new(),
+                    claims: vec![claim(first, 1, 0)],
+                })
+                .await;
+            assert!(again.is_err(), "{first:?} claimed twice");
+        }
+        let mut new: Vec<String> = asked
+            .into_iter()
+            .filter(|k| !tx_of.contains_key(k))
+            .collect();
+        new.sort();
+        new.dedup();
+        state
+            .commit(&BlockUpdate {
+                block_num: 1,
+                writes: Vec::new(),
+                claims: new.iter().map(|k| claim(k, 1, 0)).collect(),
+            })
+            .await
+            .expect("keys never claimed are claimed");
+        let found = state.claimed("n", &new).await.expect("claims read");
+        assert_eq!(found.len(), new.len(), "new claims found");
+    });
+}

@@ -66,6 +66,13 @@ fn the_contract_state_is_set_up_and_seeds_run() {
 }
 
 #[test]
+fn the_claims_seeds_are_kept_as_claimed() {
+    for (_, bytes) in seeds("claims") {
+        iclear_fuzz::claims_kept(&bytes);
+    }
+}
+
+#[test]
 fn the_stored_batch_seeds_read_in_both_forms() {
     use contracts::usage::StoredBatch;
     for (name, bytes) in seeds("stored_batch") {
