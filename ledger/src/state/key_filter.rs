@@ -26,7 +26,7 @@
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Mutex;
 
-use futures_util::{Stream, TryStreamExt};
+use futures_util::{Stream, StreamExt, TryStreamExt};
 
 use super::{StateError, db, key_string};
 
@@ -308,17 +308,35 @@ impl KeyFilter {
         reading: &'static str,
     ) -> Result<KeyFilter, StateError> {
         let filter = KeyFilter::new();
-        let mut rows = std::pin::pin!(rows);
+        filter
+            .add_all(rows.map(|row| {
+                let (namespace, key) = row.map_err(db(reading))?;
+                Ok(std::iter::once((namespace, key_string(key)?)))
+            }))
+            .await?;
+        Ok(filter)
+    }
+
+    /// Adds every (namespace, key) of each item of `keys` (a row's, or a run's), new to the
+    /// filter, [`FILL_BATCH`] at a time (a lock and a pass each): how a state that opens
+    /// fills its filters.
+    pub(crate) async fn add_all<K: IntoIterator<Item = (String, String)>>(
+        &self,
+        keys: impl Stream<Item = Result<K, StateError>>,
+    ) -> Result<(), StateError> {
+        let mut keys = std::pin::pin!(keys);
         let mut batch: Vec<(String, String)> = Vec::with_capacity(FILL_BATCH);
-        while let Some((namespace, key)) = rows.try_next().await.map_err(db(reading))? {
-            batch.push((namespace, key_string(key)?));
-            if batch.len() == FILL_BATCH {
-                filter.add_new(batch.iter().map(|(ns, key)| (ns.as_str(), key.as_str())));
-                batch.clear();
+        while let Some(group) = keys.try_next().await? {
+            for key in group {
+                batch.push(key);
+                if batch.len() == FILL_BATCH {
+                    self.add_new(batch.iter().map(|(ns, key)| (ns.as_str(), key.as_str())));
+                    batch.clear();
+                }
             }
         }
-        filter.add_new(batch.iter().map(|(ns, key)| (ns.as_str(), key.as_str())));
-        Ok(filter)
+        self.add_new(batch.iter().map(|(ns, key)| (ns.as_str(), key.as_str())));
+        Ok(())
     }
 
     /// Remembers keys the table may hold already (the keys a block writes): a key the

@@ -178,15 +178,15 @@ pub(crate) const CLAIMED_IN_RUNS: &str = "SELECT j.key AS at FROM json_each(?1) 
             ORDER BY r.first DESC LIMIT 1) >= j.value ->> 2";
 
 /// The JSON list [`CLAIMED_IN_RUNS`] reads.
-pub(crate) fn run_key_list(keys: &[Numbered<'_>]) -> String {
+pub(crate) fn run_key_list<'a>(keys: impl Iterator<Item = &'a Numbered<'a>> + Clone) -> String {
     let mut list = String::with_capacity(
-        keys.iter()
+        keys.clone()
             .map(|k| 2 * (k.prefix.len() + k.suffix.len()) + 28)
             .sum::<usize>()
             + 2,
     );
     list.push('[');
-    for (i, k) in keys.iter().enumerate() {
+    for (i, k) in keys.enumerate() {
         if i > 0 {
             list.push(',');
         }

@@ -264,9 +264,8 @@ impl SqliteState {
             .filter_map(|k| Numbered::of(k).map(|n| (n, k)))
             .collect();
         for chunk in numbered.chunks(KEY_LIST) {
-            let list: Vec<Numbered<'_>> = chunk.iter().map(|(n, _)| *n).collect();
             let rows = sqlx::query(CLAIMED_IN_RUNS)
-                .bind(runs::run_key_list(&list))
+                .bind(runs::run_key_list(chunk.iter().map(|(n, _)| n)))
                 .bind(namespace)
                 .fetch_all(&self.pool)
                 .await
@@ -328,31 +327,57 @@ async fn fill_epochs(pool: &SqlitePool, epochs: &ClaimEpochs) -> Result<KeyFilte
     Ok(filter)
 }
 
-/// Adds every key of the runs in `pool`'s file to `filter`, `FILL_BATCH` at a time.
+/// Adds every key of the runs in `pool`'s file to `filter`.
 async fn fill_runs(pool: &SqlitePool, filter: &KeyFilter) -> Result<(), StateError> {
-    use futures_util::TryStreamExt;
-    type RunRow = (String, Vec<u8>, Vec<u8>, i64, i64);
-    let mut rows =
-        sqlx::query_as::<_, RunRow>("SELECT ns, prefix, suffix, first, last FROM claim_runs")
-            .fetch(pool);
-    let mut batch: Vec<(String, String)> = Vec::with_capacity(FILL_BATCH);
-    let flush = |batch: &mut Vec<(String, String)>| {
-        filter.add_new(batch.iter().map(|(ns, key)| (ns.as_str(), key.as_str())));
-        batch.clear();
-    };
-    while let Some((namespace, prefix, suffix, first, last)) =
-        rows.try_next().await.map_err(db("reading claim runs"))?
-    {
-        let (prefix, suffix) = (key_string(prefix)?, key_string(suffix)?);
-        for n in to_u64(first)?..=to_u64(last)? {
-            batch.push((namespace.clone(), runs::key(&prefix, n, &suffix)));
-            if batch.len() == FILL_BATCH {
-                flush(&mut batch);
-            }
-        }
+    use futures_util::StreamExt;
+    let runs = sqlx::query(RUNS).fetch(pool).map(|row| {
+        let run = RunRow::read(&row.map_err(db("reading claim runs"))?)?;
+        Ok(run.claims().map(|c| (c.namespace, c.key)))
+    });
+    filter.add_all(runs).await
+}
+
+/// Every row of `claim_runs`, as [`RunRow::read`] reads it.
+const RUNS: &str = "SELECT ns, prefix, suffix, first, last, block_num, tx_num FROM claim_runs";
+
+/// A row of `claim_runs` read back (module `runs`).
+struct RunRow {
+    namespace: String,
+    prefix: String,
+    suffix: String,
+    first: u64,
+    last: u64,
+    version: Version,
+}
+
+impl RunRow {
+    fn read(row: &sqlx::sqlite::SqliteRow) -> Result<RunRow, StateError> {
+        Ok(RunRow {
+            namespace: row.get("ns"),
+            prefix: key_string(row.get("prefix"))?,
+            suffix: key_string(row.get("suffix"))?,
+            first: to_u64(row.get("first"))?,
+            last: to_u64(row.get("last"))?,
+            version: version(row)?,
+        })
     }
-    flush(&mut batch);
-    Ok(())
+
+    /// The claims it holds, in the order of their numbers.
+    fn claims(self) -> impl Iterator<Item = StateClaim> {
+        let RunRow {
+            namespace,
+            prefix,
+            suffix,
+            first,
+            last,
+            version,
+        } = self;
+        (first..=last).map(move |n| StateClaim {
+            namespace: namespace.clone(),
+            key: runs::key(&prefix, n, &suffix),
+            version,
+        })
+    }
 }
 
 fn version(row: &sqlx::sqlite::SqliteRow) -> Result<Version, StateError> {
@@ -874,22 +899,12 @@ impl WorldState for SqliteState {
                 })
             })
             .collect::<Result<Vec<_>, StateError>>()?;
-        let runs = sqlx::query(
-            "SELECT ns, prefix, suffix, first, last, block_num, tx_num FROM claim_runs",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db("reading all claim runs"))?;
+        let runs = sqlx::query(RUNS)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("reading all claim runs"))?;
         for r in &runs {
-            let (prefix, suffix) = (key_string(r.get("prefix"))?, key_string(r.get("suffix"))?);
-            let (first, last) = (to_u64(r.get("first"))?, to_u64(r.get("last"))?);
-            let version = version(r)?;
-            let namespace: String = r.get("ns");
-            all.extend((first..=last).map(|n| StateClaim {
-                namespace: namespace.clone(),
-                key: runs::key(&prefix, n, &suffix),
-                version,
-            }));
+            all.extend(RunRow::read(r)?.claims());
         }
         all.sort_unstable_by(|a, b| (&a.namespace, &a.key).cmp(&(&b.namespace, &b.key)));
         Ok(all)
@@ -981,39 +996,37 @@ mod tests {
             .collect()
     }
 
+    /// Asserts that a claims lookup's text (`list`, a JSON list, then the namespace) plans
+    /// a seek of `seek` ("PRIMARY KEY (…)").
+    async fn assert_lookup_seeks(text: &str, list: &str, seek: &str) {
+        let state = SqliteState::in_memory().await.unwrap();
+        let plan = format!("EXPLAIN QUERY PLAN {text}");
+        let q = sqlx::query(sqlx::AssertSqlSafe(plan)).bind(list).bind("ns");
+        let details = plan_details(&state, q).await;
+        assert!(details.iter().any(|d| d.contains(seek)), "{details:?}");
+    }
+
     /// A lookup in an epoch seeks each key by the whole primary key.
     #[tokio::test]
     async fn a_claim_is_looked_up_in_its_epoch_by_the_primary_key() {
-        let state = SqliteState::in_memory().await.unwrap();
-        let plan = format!("EXPLAIN QUERY PLAN {CLAIMED_IN_EPOCHS}");
-        let q = sqlx::query(sqlx::AssertSqlSafe(plan))
-            .bind("[[3,\"6b\"]]")
-            .bind("ns");
-        let details = plan_details(&state, q).await;
-        assert!(
-            details
-                .iter()
-                .any(|d| d.contains("PRIMARY KEY (epoch=? AND ns=? AND key=?)")),
-            "{details:?}"
-        );
+        assert_lookup_seeks(
+            CLAIMED_IN_EPOCHS,
+            "[[3,\"6b\"]]",
+            "PRIMARY KEY (epoch=? AND ns=? AND key=?)",
+        )
+        .await;
     }
 
     /// A lookup in the runs seeks, for each key, the one run of its prefix and suffix that
     /// may hold it, by the primary key.
     #[tokio::test]
     async fn a_numbered_key_is_looked_up_in_its_run_by_the_primary_key() {
-        let state = SqliteState::in_memory().await.unwrap();
-        let plan = format!("EXPLAIN QUERY PLAN {CLAIMED_IN_RUNS}");
-        let q = sqlx::query(sqlx::AssertSqlSafe(plan))
-            .bind("[[\"41\",\"00\",7]]")
-            .bind("ns");
-        let details = plan_details(&state, q).await;
-        assert!(
-            details
-                .iter()
-                .any(|d| d.contains("PRIMARY KEY (ns=? AND prefix=? AND suffix=? AND first<?)")),
-            "{details:?}"
-        );
+        assert_lookup_seeks(
+            CLAIMED_IN_RUNS,
+            "[[\"41\",\"00\",7]]",
+            "PRIMARY KEY (ns=? AND prefix=? AND suffix=? AND first<?)",
+        )
+        .await;
     }
 
     /// A block's consecutively numbered claims are a row a run, and the claims table holds
