@@ -15,7 +15,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::usage::{BatchEvent, Text};
+use std::convert::Infallible;
+
+use crate::usage::{BatchEvent, DirectionHead, RatedRecord, Text};
 
 /// The first byte of a value in its binary form.
 const BINARY: u8 = 1;
@@ -47,6 +49,25 @@ pub enum FormError {
     /// A slim event's records and the values its transaction stored do not go together.
     #[error("the event's records: {0}")]
     Records(String),
+}
+
+/// Why an event read a record at a time ([`BatchEvent::each_from_tx`]) stopped.
+#[derive(Debug)]
+pub enum Each<E> {
+    /// The event cannot be read.
+    Form(FormError),
+    /// What was handed a record refused it.
+    Stopped(E),
+}
+
+impl Each<Infallible> {
+    /// The form error: nothing else can stop a reader that refuses nothing.
+    pub(crate) fn into_form(self) -> FormError {
+        match self {
+            Each::Form(e) => e,
+            Each::Stopped(never) => match never {},
+        }
+    }
 }
 
 /// `value` in its binary form, written into room for about `expected` bytes (a batch's
@@ -107,6 +128,36 @@ where
         Some((&TABLED, rest)) => Ok(all::<crate::tabled::EventIn<S>>(rest)?.into_event()),
         _ => read(bytes),
     }
+}
+
+/// [`read_event`] handing each rated record to `f` as it is read: a slim event's records are
+/// never gathered (a read model sums them and keeps none); an event of another form carries
+/// its records and is read whole first. The event it gives holds no records.
+fn each_event<'de, S, E>(
+    bytes: &'de [u8],
+    written: impl Fn(&str) -> Option<&'de [u8]>,
+    mut f: impl FnMut(RatedRecord<S>) -> Result<(), E>,
+) -> Result<BatchEvent<S>, Each<E>>
+where
+    S: Deserialize<'de> + Clone,
+    BatchEvent<S>: Deserialize<'de>,
+{
+    let Some((&SLIM, rest)) = bytes.split_first() else {
+        let mut event: BatchEvent<S> = read_event(bytes, written).map_err(Each::Form)?;
+        for r in std::mem::take(&mut event.records) {
+            f(r).map_err(Each::Stopped)?;
+        }
+        for d in &mut event.directions {
+            let direction = (d.payer, d.payee, d.service, d.currency);
+            for row in std::mem::take(&mut d.records) {
+                f(row.rated(direction)).map_err(Each::Stopped)?;
+            }
+        }
+        return Ok(event);
+    };
+    let slim: crate::slim::EventIn<S> = all(rest).map_err(Each::Form)?;
+    let directions: Vec<DirectionHead> = slim.directions().collect();
+    slim.each(written, |d, row| f(row.rated(directions[d])))
 }
 
 /// What a transaction wrote, as a slim event's reader looks it up (`BatchEvent::from_tx`):
@@ -199,6 +250,18 @@ impl<'a> BatchEvent<Text<'a>> {
         written: impl Fn(&str) -> Option<&'a [u8]>,
     ) -> Result<Self, FormError> {
         read_event(payload, written)
+    }
+
+    /// [`BatchEvent::borrowed_from_tx`] handing each rated record to `f` in the order
+    /// [`BatchEvent::rated_records`] gives them, as it is read, instead of gathering them:
+    /// the event it gives holds no records. Every check of the whole read is made; `f`
+    /// may have been handed records before one fails.
+    pub fn each_from_tx<E>(
+        payload: &'a [u8],
+        written: impl Fn(&str) -> Option<&'a [u8]>,
+        f: impl FnMut(RatedRecord<Text<'a>>) -> Result<(), E>,
+    ) -> Result<Self, Each<E>> {
+        each_event(payload, written, f)
     }
 }
 
@@ -663,22 +726,132 @@ pub(crate) mod tests {
         );
     }
 
+    /// A record read a record at a time as its text owned, to compare with one read whole.
+    fn owned(r: RatedRecord<Text<'_>>) -> RatedRecord {
+        let text = |t: Text<'_>| t.0.into_owned();
+        RatedRecord {
+            record_id: text(r.record_id),
+            a_number: text(r.a_number),
+            b_number: text(r.b_number),
+            prefix: text(r.prefix),
+            destination: text(r.destination),
+            payer: r.payer,
+            payee: r.payee,
+            service: r.service,
+            start: r.start,
+            units: r.units,
+            billable: r.billable,
+            charge: r.charge,
+            currency: r.currency,
+        }
+    }
+
+    /// `bytes` read a record at a time: the event it gives and the records, owned.
+    fn each_read<'a>(
+        bytes: &'a [u8],
+        written: impl Fn(&str) -> Option<&'a [u8]>,
+    ) -> Result<(BatchEvent<Text<'a>>, Vec<RatedRecord>), FormError> {
+        let mut records = Vec::new();
+        let event = BatchEvent::each_from_tx(bytes, written, |r| {
+            records.push(owned(r));
+            Ok::<_, Infallible>(())
+        })
+        .map_err(Each::into_form)?;
+        Ok((event, records))
+    }
+
+    /// `e` without its records: what reading it a record at a time gives.
+    fn head<S>(mut e: BatchEvent<S>) -> BatchEvent<S> {
+        e.records.clear();
+        for d in &mut e.directions {
+            d.records.clear();
+        }
+        e
+    }
+
+    /// An event read a record at a time (as a read model sums it) hands on the records of
+    /// the event read whole, in the same order, in every form, and gives the event without
+    /// them; a slim event's records are checked against its stored values alike.
+    #[test]
+    fn an_event_read_a_record_at_a_time_is_the_event_read_whole() {
+        let e = event();
+        let first_form = BatchEvent {
+            records: e.clone().rated_records().collect(),
+            directions: Vec::new(),
+            ..event()
+        };
+        let mut two = e.clone();
+        two.directions[0].records.push(row("4", Decimal::new(9, 1)));
+        let (stored, split) = (stored_values(&e, None), stored_values(&two, Some(1)));
+        let cases = [
+            (e.to_slim_bytes().unwrap(), &stored, &e),
+            (two.to_slim_bytes().unwrap(), &split, &two),
+            (e.to_bytes().unwrap(), &stored, &e),
+            (untabled(&e), &stored, &e),
+            (old_json(&e), &stored, &e),
+            (first_form.to_bytes().unwrap(), &stored, &first_form),
+            (old_json(&first_form), &stored, &first_form),
+        ];
+        for (bytes, stored, whole) in cases {
+            let (event, records) = each_read(&bytes, writes(stored)).unwrap();
+            let expected: Vec<RatedRecord> = whole.clone().rated_records().collect();
+            assert_eq!(records, expected);
+            assert!(!records.is_empty());
+            let read_whole = BatchEvent::borrowed_from_tx(&bytes, writes(stored)).unwrap();
+            assert_eq!(event, head(read_whole));
+        }
+        // What the slim event's whole read refuses, a read a record at a time refuses too.
+        let slim = e.to_slim_bytes().unwrap();
+        let mut fewer = e.clone();
+        fewer.directions[0].records.pop();
+        for stored in [stored_values(&fewer, None), Vec::new()] {
+            let whole = BatchEvent::from_tx(&slim, writes(&stored)).unwrap_err();
+            let each = each_read(&slim, writes(&stored)).unwrap_err();
+            assert_eq!(each.to_string(), whole.to_string());
+        }
+        // What is handed the records may stop the read: its error, after the records
+        // before.
+        let mut handed = 0;
+        let stopped = BatchEvent::each_from_tx(&slim, writes(&stored), |r| {
+            handed += 1;
+            if &*r.record_id == "2" {
+                Err("no room")
+            } else {
+                Ok(())
+            }
+        });
+        assert!(matches!(stopped, Err(Each::Stopped("no room"))));
+        assert_eq!(handed, 2);
+    }
+
     proptest! {
         /// Any bytes after the tag are read or refused, never a panic; a slim event with the
         /// values of `event()`'s batch.
         #[test]
         fn any_bytes_are_read_or_refused(bytes in proptest::collection::vec(any::<u8>(), 0..96)) {
+            let stored = stored_values(&event(), None);
+            // Read a record at a time, any bytes read exactly when they read whole, with the
+            // same records.
+            let alike = |value: &[u8]| -> Result<Option<BatchEvent>, TestCaseError> {
+                let whole = BatchEvent::from_tx(value, writes(&stored));
+                let each = each_read(value, writes(&stored));
+                prop_assert_eq!(whole.is_ok(), each.is_ok());
+                let (Ok(whole), Ok((_, records))) = (whole, each) else {
+                    return Ok(None);
+                };
+                prop_assert_eq!(&records, &whole.clone().rated_records().collect::<Vec<_>>());
+                Ok(Some(whole))
+            };
             for tag in [BINARY, TABLED] {
                 let mut value = vec![tag];
                 value.extend(&bytes);
-                if let Ok(e) = BatchEvent::from_bytes(&value) {
+                if let Some(e) = alike(&value)? {
                     prop_assert_eq!(BatchEvent::from_bytes(&e.to_bytes().unwrap()).unwrap(), e);
                 }
             }
-            let stored = stored_values(&event(), None);
             let mut value = vec![SLIM];
             value.extend(&bytes);
-            if let Ok(e) = BatchEvent::from_tx(&value, writes(&stored)) {
+            if let Some(e) = alike(&value)? {
                 let again = e.to_slim_bytes().unwrap();
                 prop_assert_eq!(BatchEvent::from_tx(&again, writes(&stored)).unwrap(), e);
             }

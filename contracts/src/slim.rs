@@ -14,17 +14,19 @@
 //! copying each rated record whole into the event and then into bucket order cost about
 //! 2 % of the CPU of a clearing (BENCHMARKS.md, session forty-two).
 
+use std::convert::Infallible;
+
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use settlement::carrier::CarrierId;
 use settlement::money::Currency;
 use settlement::service::Service;
 
-use crate::binary::FormError;
+use crate::binary::{Each, FormError};
 use crate::keys;
 use crate::stored::BUCKETS;
 use crate::tabled::{HeadIn, HeadOut, RowTable, TableError, rating};
-use crate::usage::{BatchEvent, RatedDirection, RatedRow, StoredBatch};
+use crate::usage::{BatchEvent, DirectionHead, RatedDirection, RatedRow, StoredBatch};
 
 /// A record's rating: its ratesheet row's place in the direction's table, its billable
 /// units, and its charge's mantissa and scale.
@@ -170,15 +172,50 @@ impl<S: Clone> EventIn<S> {
     where
         S: Deserialize<'de>,
     {
+        let mut rows: Vec<Vec<RatedRow<S>>> = (self.directions.iter())
+            .map(|d| Vec::with_capacity(d.5.len()))
+            .collect();
+        let mut event = self
+            .each(written, |d, row| {
+                rows[d].push(row);
+                Ok::<_, Infallible>(())
+            })
+            .map_err(Each::into_form)?;
+        for (direction, rows) in event.directions.iter_mut().zip(rows) {
+            direction.records = rows;
+        }
+        Ok(event)
+    }
+
+    /// Each direction's payer, payee, service and currency, in order.
+    pub(crate) fn directions(&self) -> impl Iterator<Item = DirectionHead> + '_ {
+        (self.directions.iter()).map(|d| (d.0, d.1, d.2, d.3))
+    }
+
+    /// [`EventIn::join`] handing each record to `f` with its direction's place in the
+    /// event, in order, as it is joined, instead of gathering them: the event it gives has
+    /// its directions without their records.
+    pub(crate) fn each<'de, E>(
+        self,
+        written: impl Fn(&str) -> Option<&'de [u8]>,
+        mut f: impl FnMut(usize, RatedRow<S>) -> Result<(), E>,
+    ) -> Result<BatchEvent<S>, Each<E>>
+    where
+        S: Deserialize<'de>,
+    {
         let (reporter, tx_id) = self.head.batch();
         let mut directions = Vec::with_capacity(self.directions.len());
-        for DirectionIn(payer, payee, service, currency, table, ratings) in self.directions {
+        for (d, DirectionIn(payer, payee, service, currency, table, ratings)) in
+            self.directions.into_iter().enumerate()
+        {
             let refuse = |what: String| {
-                FormError::Records(format!("{payer} to {payee}, {}: {what}", service.as_str()))
+                Each::Form(FormError::Records(format!(
+                    "{payer} to {payee}, {}: {what}",
+                    service.as_str()
+                )))
             };
             let count = ratings.len();
             let mut ratings = ratings.into_iter();
-            let mut records = Vec::with_capacity(count);
             for bucket in 0..BUCKETS {
                 let key = keys::bucketed(
                     (payer.as_str(), payee.as_str(), service.as_str()),
@@ -189,7 +226,7 @@ impl<S: Clone> EventIn<S> {
                 let Some(value) = written(&key) else {
                     continue;
                 };
-                let stored = StoredBatch::<S>::from_stored(value)?;
+                let stored = StoredBatch::<S>::from_stored(value).map_err(Each::Form)?;
                 if stored.reporter != reporter {
                     return Err(refuse(format!(
                         "bucket {bucket} holds {}'s records",
@@ -202,17 +239,21 @@ impl<S: Clone> EventIn<S> {
                     })?;
                     let ((prefix, destination), charge) =
                         rating(&table, place, mantissa, scale).map_err(refuse)?;
-                    records.push(RatedRow {
-                        record_id: r.id,
-                        a_number: r.a,
-                        b_number: r.b,
-                        start: r.start,
-                        units: r.units,
-                        prefix,
-                        destination,
-                        billable,
-                        charge,
-                    });
+                    f(
+                        d,
+                        RatedRow {
+                            record_id: r.id,
+                            a_number: r.a,
+                            b_number: r.b,
+                            start: r.start,
+                            units: r.units,
+                            prefix,
+                            destination,
+                            billable,
+                            charge,
+                        },
+                    )
+                    .map_err(Each::Stopped)?;
                 }
             }
             if ratings.len() > 0 {
@@ -226,7 +267,7 @@ impl<S: Clone> EventIn<S> {
                 payee,
                 service,
                 currency,
-                records,
+                records: Vec::new(),
             });
         }
         Ok(self.head.with(directions))

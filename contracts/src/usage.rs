@@ -181,6 +181,31 @@ pub struct RatedDirection<S = String> {
     pub records: Vec<RatedRow<S>>,
 }
 
+/// Who pays, who is paid, for which service, and in which currency (none when no sheet
+/// applied): what the records of a [`RatedDirection`] share.
+pub type DirectionHead = (CarrierId, CarrierId, Service, Option<Currency>);
+
+impl<S> RatedRow<S> {
+    /// The record of `direction`.
+    pub fn rated(self, (payer, payee, service, currency): DirectionHead) -> RatedRecord<S> {
+        RatedRecord {
+            record_id: self.record_id,
+            payer,
+            payee,
+            service,
+            a_number: self.a_number,
+            b_number: self.b_number,
+            start: self.start,
+            units: self.units,
+            prefix: self.prefix,
+            destination: self.destination,
+            billable: self.billable,
+            charge: self.charge,
+            currency,
+        }
+    }
+}
+
 /// The name `usage.submit` sets its [`BatchEvent`] under, and readers find it by.
 pub const BATCH_EVENT: &str = "batch";
 
@@ -217,22 +242,8 @@ impl<S> BatchEvent<S> {
     /// Every rated record of the batch, whichever form the event has.
     pub fn rated_records(self) -> impl Iterator<Item = RatedRecord<S>> {
         let grouped = self.directions.into_iter().flat_map(|d| {
-            let (payer, payee, service, currency) = (d.payer, d.payee, d.service, d.currency);
-            d.records.into_iter().map(move |r| RatedRecord {
-                record_id: r.record_id,
-                payer,
-                payee,
-                service,
-                a_number: r.a_number,
-                b_number: r.b_number,
-                start: r.start,
-                units: r.units,
-                prefix: r.prefix,
-                destination: r.destination,
-                billable: r.billable,
-                charge: r.charge,
-                currency,
-            })
+            let direction = (d.payer, d.payee, d.service, d.currency);
+            d.records.into_iter().map(move |r| r.rated(direction))
         });
         self.records.into_iter().chain(grouped)
     }

@@ -1,8 +1,8 @@
 //! `contracts::usage::BatchEvent::from_tx` on any payload and any stored value, as a read
 //! model reads a batch's slim event joined to the values its transaction stored: the first
 //! byte says where the payload ends, the rest is the value every key of the transaction is
-//! taken to hold. An event that reads reads the same borrowed, and written again in the slim
-//! form it reads back the same.
+//! taken to hold. An event that reads reads the same borrowed and a record at a time (as the
+//! read model reads it), and written again in the slim form it reads back the same.
 #![no_main]
 
 use contracts::usage::{BatchEvent, Text};
@@ -14,10 +14,12 @@ fuzz_target!(|data: &[u8]| {
     };
     let (payload, stored) = rest.split_at(usize::from(cut).min(rest.len()));
     let written = |_: &str| Some(stored);
-    let Some(event) = iclear_fuzz::read_alike(
+    let event = iclear_fuzz::read_alike(
         BatchEvent::from_tx(payload, written),
         BatchEvent::<Text<'_>>::borrowed_from_tx(payload, written),
-    ) else {
+    );
+    iclear_fuzz::each_alike(event.as_ref(), payload, written);
+    let Some(event) = event else {
         return;
     };
     // Older forms read here too, their records their own: only a slim event (its first

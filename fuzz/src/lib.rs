@@ -322,8 +322,14 @@ pub fn read_alike<E>(
     };
     let owned: Vec<RatedRecord> = event.clone().rated_records().collect();
     let borrowed: Vec<RatedRecord<Text<'_>>> = borrowed.rated_records().collect();
+    same_records(&owned, &borrowed);
+    Some(event)
+}
+
+/// The records of an event read owned and read with its text borrowed are the same.
+fn same_records(owned: &[RatedRecord], borrowed: &[RatedRecord<Text<'_>>]) {
     assert_eq!(owned.len(), borrowed.len());
-    for (o, b) in owned.iter().zip(&borrowed) {
+    for (o, b) in owned.iter().zip(borrowed) {
         assert_eq!(
             [
                 &o.record_id,
@@ -351,7 +357,56 @@ pub fn read_alike<E>(
             )
         );
     }
-    Some(event)
+}
+
+/// A batch event read a record at a time, as a read model sums it
+/// (`BatchEvent::each_from_tx`): it reads exactly when the event read whole (`whole`, if it
+/// read) did, hands on the same records in the same order, and gives the event without them.
+pub fn each_alike<'a>(
+    whole: Option<&BatchEvent>,
+    payload: &'a [u8],
+    written: impl Fn(&str) -> Option<&'a [u8]>,
+) {
+    let mut records = Vec::new();
+    let each = BatchEvent::each_from_tx(payload, written, |r| {
+        records.push(r);
+        Ok::<_, std::convert::Infallible>(())
+    });
+    let (whole, head) = match (whole, each) {
+        (None, Err(_)) => return,
+        (Some(whole), Ok(head)) => (whole, head),
+        (None, Ok(_)) => panic!("read a record at a time but not whole"),
+        (Some(_), Err(_)) => panic!("read whole but not a record at a time"),
+    };
+    let expected: Vec<RatedRecord> = whole.clone().rated_records().collect();
+    same_records(&expected, &records);
+    assert_eq!(
+        (
+            &*head.tx_id,
+            head.reporter,
+            head.counterparty,
+            &head.rejected,
+            head.rows,
+            head.accepted
+        ),
+        (
+            &*whole.tx_id,
+            whole.reporter,
+            whole.counterparty,
+            &whole.rejected,
+            whole.rows,
+            whole.accepted
+        )
+    );
+    assert!(head.records.is_empty());
+    assert_eq!(head.directions.len(), whole.directions.len());
+    for (h, w) in head.directions.iter().zip(&whole.directions) {
+        assert_eq!(
+            (h.payer, h.payee, h.service, h.currency),
+            (w.payer, w.payee, w.service, w.currency)
+        );
+        assert!(h.records.is_empty());
+    }
 }
 
 /// The `claims` target: claims of any keys (a record id is a carrier's bytes) committed to

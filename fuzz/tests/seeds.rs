@@ -87,6 +87,8 @@ fn the_batch_event_seeds_read_in_every_form() {
     use contracts::usage::BatchEvent;
     for (name, bytes) in seeds("batch_event") {
         let event = BatchEvent::from_bytes(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        // Read a record at a time, as the read model reads it, alike.
+        iclear_fuzz::each_alike(Some(&event), &bytes, |_| None);
         assert!(event.rated_records().count() > 0, "{name}");
     }
 }
@@ -99,6 +101,7 @@ fn the_slim_event_seed_reads_joined_to_its_stored_value() {
         let (payload, stored) = rest.split_at(usize::from(cut));
         let event = BatchEvent::from_tx(payload, |_| Some(stored))
             .unwrap_or_else(|e| panic!("{name}: {e}"));
+        iclear_fuzz::each_alike(Some(&event), payload, |_| Some(stored));
         assert_eq!(event.rated_records().count(), 32, "{name}");
     }
 }

@@ -21,7 +21,7 @@ use settlement::service::Service;
 use sqlx::{PgPool, SqlitePool};
 
 use crate::CLEARING;
-use crate::binary::written_by;
+use crate::binary::{Each, written_by};
 use crate::deal::DealRecord;
 use crate::dispute::DisputeRecord;
 use crate::keys;
@@ -601,11 +601,21 @@ fn event(
     let ch = || Val::from(channel);
     match name {
         BATCH_EVENT => {
-            // Its text borrowed: the model sums a record's figures and keeps none of its text.
-            // A slim event's records are the values its transaction stored.
+            // Its text borrowed, its records never gathered: the model sums each record's
+            // figures into its day as it is read and keeps none of its text, so a record
+            // the model cannot hold stops the block. The records stay in the block
+            // (`records`).
             let written = written_by(tx.stored.writes(CLEARING));
-            let b =
-                BatchEvent::borrowed_from_tx(payload, written).map_err(|e| bad(e.to_string()))?;
+            let mut days = Days::default();
+            let mut span = Span::default();
+            let b = BatchEvent::each_from_tx(payload, written, |r| {
+                span.add(r.start);
+                days.add(Direction::of(&r), r.start, Sums::of(&r)?, &r.record_id)
+            })
+            .map_err(|e| match e {
+                Each::Form(e) => bad(e.to_string()),
+                Each::Stopped(e) => e,
+            })?;
             let rejected = serde_json::to_string(&b.rejected).map_err(|e| bad(e.to_string()))?;
             batch.push(
                 "INSERT INTO rm_batches (channel, tx_id, block, reporter, counterparty, rows_total, accepted, rejected) \
@@ -651,17 +661,9 @@ fn event(
                     ],
                 );
             }
-            // The records stay in the block (`records`); each is summed into its day as it
-            // is read, so that a record the model cannot hold stops the block.
-            let (reporter, place) = (b.reporter, tx.place()?);
-            let mut days = Days::default();
-            let mut span = Span::default();
-            for r in b.rated_records() {
-                days.add(Direction::of(&r), r.start, Sums::of(&r)?, &r.record_id)?;
-                span.add(r.start);
-            }
+            let place = tx.place()?;
             span.push(batch, channel, place);
-            days.push(batch, channel, reporter);
+            days.push(batch, channel, b.reporter);
         }
         "statement" => {
             let s: StatementIssued =
@@ -753,10 +755,15 @@ fn event(
     Ok(())
 }
 
-/// One batch's records summed per UTC day and direction, for `rm_daily`. Looked up once a
-/// record on each read model: foldhash rather than SipHash, seeded at random all the same.
+/// One batch's records summed per UTC day and direction, for `rm_daily`. A batch's records
+/// mostly share a day with the one before, so the last day added is asked first; any other
+/// is looked up (foldhash rather than SipHash, seeded at random all the same).
 #[derive(Default)]
-struct Days(HashMap<DayKey, DayTotals, foldhash::fast::RandomState>);
+struct Days {
+    totals: Vec<(DayKey, DayTotals)>,
+    at: HashMap<DayKey, usize, foldhash::fast::RandomState>,
+    last: usize,
+}
 
 /// Day (since 1970-01-01) and direction.
 type DayKey = (i64, Direction);
@@ -793,10 +800,15 @@ impl Days {
         sums: Sums,
         id: &str,
     ) -> Result<(), ReadModelError> {
-        let t = self
-            .0
-            .entry((start.div_euclid(86_400), direction))
-            .or_default();
+        let key = (start.div_euclid(86_400), direction);
+        if self.totals.get(self.last).is_none_or(|(k, _)| *k != key) {
+            let next = self.totals.len();
+            self.last = *self.at.entry(key).or_insert(next);
+            if self.last == next {
+                self.totals.push((key, DayTotals::default()));
+            }
+        }
+        let t = &mut self.totals[self.last].1;
         let overflow = || ReadModelError::Range(format!("a day's totals with {id}"));
         t.records = t.records.checked_add(1).ok_or_else(overflow)?;
         t.units = t.units.checked_add(sums.units).ok_or_else(overflow)?;
@@ -810,7 +822,7 @@ impl Days {
     /// Adds the sums to `rm_daily` (PostgreSQL refuses a sum past 64 bits; SQLite would
     /// turn it into a float, which reading it back refuses as corrupt).
     fn push(self, batch: &mut Batch, channel: &str, reporter: CarrierId) {
-        let mut days: Vec<_> = self.0.into_iter().collect();
+        let mut days = self.totals;
         // One order on every peer and backend.
         days.sort_by(|((a_day, a), _), ((b_day, b), _)| {
             (a_day, a.texts()).cmp(&(b_day, b.texts()))
@@ -902,6 +914,65 @@ fn text_pg(r: &sqlx::postgres::PgRow, i: usize) -> Result<String, ReadModelError
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// A batch's records summed by day and direction are their sums, whatever the
+        /// order of days and directions (the last day added is asked first), each day and
+        /// direction once, in the order first added.
+        #[test]
+        fn days_sum_each_day_and_direction(
+            records in proptest::collection::vec((0i64..4, any::<bool>(), 0i64..1000, -999i64..1000), 0..64)
+        ) {
+            let carrier = |s| CarrierId::parse(s).unwrap();
+            let direction = |sms: bool| Direction {
+                payer: carrier("alpha"),
+                payee: carrier("beta"),
+                service: if sms { Service::Sms } else { Service::Voice },
+                currency: None,
+            };
+            let mut days = Days::default();
+            // ((day, sms), (records, units, charge_nano)), in the order first added.
+            type Summed = ((i64, bool), (i64, i64, i64));
+            let mut expected: Vec<Summed> = Vec::new();
+            for &(day, sms, units, charge_nano) in &records {
+                // A start late in its day: the day is the start's, not the second's.
+                let start = day * 86_400 + 86_399;
+                days.add(direction(sms), start, Sums { units, charge_nano }, "r").unwrap();
+                match expected.iter_mut().find(|(k, _)| *k == (day, sms)) {
+                    Some((_, t)) => *t = (t.0 + 1, t.1 + units, t.2 + charge_nano),
+                    None => expected.push(((day, sms), (1, units, charge_nano))),
+                }
+            }
+            let got: Vec<_> = days
+                .totals
+                .iter()
+                .map(|((day, d), t)| ((*day, d.service == Service::Sms), (t.records, t.units, t.charge_nano)))
+                .collect();
+            prop_assert_eq!(got, expected);
+        }
+    }
+
+    /// A day's totals past 64 bits are refused with the record that overflowed them.
+    #[test]
+    fn a_days_total_past_64_bits_is_refused() {
+        let direction = Direction {
+            payer: CarrierId::parse("alpha").unwrap(),
+            payee: CarrierId::parse("beta").unwrap(),
+            service: Service::Voice,
+            currency: None,
+        };
+        let mut days = Days::default();
+        let huge = Sums {
+            units: i64::MAX,
+            charge_nano: 0,
+        };
+        days.add(direction, 0, huge, "r1").unwrap();
+        // Another day of the same direction has its own totals.
+        days.add(direction, 86_400, huge, "r2").unwrap();
+        let err = days.add(direction, 10, huge, "r3").unwrap_err();
+        assert!(err.to_string().contains("r3"), "{err}");
+    }
 
     /// The writer and every reader of a SQLite read model keep statement journals in
     /// memory (`temp_store` 2), never in temporary files.
