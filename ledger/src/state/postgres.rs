@@ -6,10 +6,12 @@ use std::str::FromStr;
 use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgRow};
+use futures_util::StreamExt;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgRow};
 use sqlx::{ConnectOptions, Connection, Postgres, Row};
 
 use super::key_filter::KeyFilter;
+use super::runs::{self, ClaimRun, Numbered, RUNS, RunRow};
 use super::{
     BlockUpdate, BlockWrites, HistoryEntry, StateClaim, StateEntry, StateError, StateWrite,
     VersionedValue, WorldState, db, key_string, next_block, pool_options, to_i64, to_u64,
@@ -28,7 +30,22 @@ const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS savepoint (id INTEGER PRIMARY KEY CHECK (id = 0), block_num BIGINT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS claims (ns TEXT NOT NULL, key BYTEA NOT NULL, block_num BIGINT NOT NULL, \
      tx_num BIGINT NOT NULL, PRIMARY KEY (ns, key))",
+    // A transaction's claims of consecutively numbered keys, a row a run (module `runs`);
+    // a schema made before runs keeps its claims rows and adds runs from then on.
+    "CREATE TABLE IF NOT EXISTS claim_runs (ns TEXT NOT NULL, prefix BYTEA NOT NULL, \
+     suffix BYTEA NOT NULL, first BIGINT NOT NULL, last BIGINT NOT NULL, \
+     block_num BIGINT NOT NULL, tx_num BIGINT NOT NULL, PRIMARY KEY (ns, prefix, suffix, first))",
 ];
+
+/// Which keys, by their place (from 1) in three arrays of prefixes, suffixes and numbers, a
+/// namespace's runs hold: for each, the run of its prefix and suffix with the greatest
+/// `first` not above its number, one seek of the primary key, and whether its `last`
+/// reaches the number.
+const CLAIMED_IN_RUNS: &str = "SELECT k.at FROM \
+     UNNEST($2::bytea[], $3::bytea[], $4::int8[]) WITH ORDINALITY AS k(prefix, suffix, n, at) \
+     WHERE (SELECT r.last FROM claim_runs AS r \
+            WHERE r.ns = $1 AND r.prefix = k.prefix AND r.suffix = k.suffix AND r.first <= k.n \
+            ORDER BY r.first DESC LIMIT 1) >= k.n";
 
 /// Writes as columns, one array each, for `UNNEST`.
 struct Columns<'a> {
@@ -121,6 +138,11 @@ impl PostgresState {
         }
         let claims = sqlx::query_as("SELECT ns, key FROM claims").fetch(&pool);
         let claim_filter = KeyFilter::filled(claims, "reading all claims").await?;
+        let runs = sqlx::query(RUNS).fetch(&pool).map(|row| {
+            let run = RunRow::read(&row.map_err(db("reading claim runs"))?)?;
+            Ok(run.claims().map(|c| (c.namespace, c.key)))
+        });
+        claim_filter.add_all(runs).await?;
         let keys = sqlx::query_as("SELECT ns, key FROM state").fetch(&pool);
         let key_filter = KeyFilter::filled(keys, "reading all keys").await?;
         Ok(PostgresState {
@@ -129,6 +151,90 @@ impl PostgresState {
             key_filter,
         })
     }
+}
+
+/// Which of `keys` `namespace` has claimed: each sought in the claims table and, if it is
+/// numbered, in its runs.
+async fn claimed_in(
+    conn: &mut PgConnection,
+    namespace: &str,
+    keys: &[String],
+) -> Result<HashSet<String>, StateError> {
+    let mut out = HashSet::new();
+    let rows = sqlx::query("SELECT key FROM claims WHERE ns = $1 AND key = ANY($2)")
+        .bind(namespace)
+        .bind(keys.iter().map(String::as_bytes).collect::<Vec<_>>())
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db("reading claims"))?;
+    for r in &rows {
+        out.insert(key_string(r.get("key"))?);
+    }
+    let numbered: Vec<(Numbered<'_>, &String)> = keys
+        .iter()
+        .filter_map(|k| Numbered::of(k).map(|n| (n, k)))
+        .collect();
+    if numbered.is_empty() {
+        return Ok(out);
+    }
+    let rows = sqlx::query(CLAIMED_IN_RUNS)
+        .bind(namespace)
+        .bind(
+            (numbered.iter())
+                .map(|(n, _)| n.prefix.as_bytes())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            (numbered.iter())
+                .map(|(n, _)| n.suffix.as_bytes())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            (numbered.iter())
+                .map(|(n, _)| to_i64(n.n))
+                .collect::<Vec<_>>(),
+        )
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db("reading claim runs"))?;
+    for r in &rows {
+        let at: i64 = r.get("at");
+        let (_, key) = usize::try_from(at)
+            .ok()
+            .and_then(|at| at.checked_sub(1))
+            .and_then(|i| numbered.get(i))
+            .ok_or(StateError::Corrupt("claim run lookup's place"))?;
+        out.insert((*key).clone());
+    }
+    Ok(out)
+}
+
+/// Writes `runs`, each column as one array.
+async fn insert_runs(conn: &mut PgConnection, runs: &[ClaimRun<'_>]) -> Result<(), StateError> {
+    sqlx::query(
+        "INSERT INTO claim_runs (ns, prefix, suffix, first, last, block_num, tx_num) \
+         SELECT * FROM UNNEST($1::text[], $2::bytea[], $3::bytea[], $4::int8[], $5::int8[], \
+         $6::int8[], $7::int8[])",
+    )
+    .bind(runs.iter().map(|r| r.namespace).collect::<Vec<_>>())
+    .bind(runs.iter().map(|r| r.prefix.as_bytes()).collect::<Vec<_>>())
+    .bind(runs.iter().map(|r| r.suffix.as_bytes()).collect::<Vec<_>>())
+    .bind(runs.iter().map(|r| to_i64(r.first)).collect::<Vec<_>>())
+    .bind(runs.iter().map(|r| to_i64(r.last)).collect::<Vec<_>>())
+    .bind(
+        (runs.iter())
+            .map(|r| to_i64(r.version.block_num))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        (runs.iter())
+            .map(|r| to_i64(r.version.tx_num))
+            .collect::<Vec<_>>(),
+    )
+    .execute(&mut *conn)
+    .await
+    .map_err(db("writing claim runs"))?;
+    Ok(())
 }
 
 fn version(row: &PgRow) -> Result<Version, StateError> {
@@ -274,6 +380,19 @@ impl WorldState for PostgresState {
     async fn commit(&self, update: &BlockUpdate) -> Result<(), StateError> {
         let writes = BlockWrites::of(&update.writes);
         let replaced = writes.held_keys(&self.key_filter);
+        // Runs of consecutively numbered keys are a row each, the other claims a row of the
+        // claims table each. Neither table's key refuses a claim a run already holds, so
+        // the block's claims the filter may hold are sought before any is written.
+        let (runs, alone) = runs::runs_of(&update.claims)?;
+        let mut by_namespace: HashMap<&str, Vec<&str>> = HashMap::new();
+        for c in &update.claims {
+            (by_namespace.entry(c.namespace.as_str()).or_default()).push(c.key.as_str());
+        }
+        let maybe_made: Vec<(&str, Vec<String>)> = by_namespace
+            .into_iter()
+            .map(|(namespace, keys)| (namespace, self.claim_filter.may_hold(namespace, &keys)))
+            .filter(|(_, keys)| !keys.is_empty())
+            .collect();
         // Into the filters first: no claim or key is ever in the database and not in its
         // filter.
         self.claim_filter.add_new(
@@ -302,6 +421,15 @@ impl WorldState for PostgresState {
                 expected,
                 got: update.block_num,
             });
+        }
+        for (namespace, keys) in &maybe_made {
+            let found = claimed_in(&mut tx, namespace, keys).await?;
+            if let Some(key) = found.into_iter().next() {
+                return Err(StateError::ClaimedTwice {
+                    namespace: namespace.to_string(),
+                    key,
+                });
+            }
         }
         // The current values this block replaces or deletes move from their state rows into
         // their history rows, before the state rows change.
@@ -365,34 +493,34 @@ impl WorldState for PostgresState {
             .await
             .map_err(db("writing history"))?;
         }
-        if !update.claims.is_empty() {
-            let claims = &update.claims;
+        if !alone.is_empty() {
             sqlx::query(
                 "INSERT INTO claims (ns, key, block_num, tx_num) \
                  SELECT * FROM UNNEST($1::text[], $2::bytea[], $3::int8[], $4::int8[])",
             )
             .bind(
-                claims
+                alone
                     .iter()
                     .map(|c| c.namespace.as_str())
                     .collect::<Vec<_>>(),
             )
-            .bind(claims.iter().map(|c| c.key.as_bytes()).collect::<Vec<_>>())
+            .bind(alone.iter().map(|c| c.key.as_bytes()).collect::<Vec<_>>())
             .bind(
-                claims
-                    .iter()
+                (alone.iter())
                     .map(|c| to_i64(c.version.block_num))
                     .collect::<Vec<_>>(),
             )
             .bind(
-                claims
-                    .iter()
+                (alone.iter())
                     .map(|c| to_i64(c.version.tx_num))
                     .collect::<Vec<_>>(),
             )
             .execute(&mut *tx)
             .await
             .map_err(db("writing claims"))?;
+        }
+        if !runs.is_empty() {
+            insert_runs(&mut tx, &runs).await?;
         }
         sqlx::query(
             "INSERT INTO savepoint (id, block_num) VALUES (0, $1) \
@@ -462,32 +590,16 @@ impl WorldState for PostgresState {
         namespace: &str,
         keys: &[String],
     ) -> Result<HashSet<String>, StateError> {
-        let mut out = HashSet::new();
         let keys = self.claim_filter.may_hold(namespace, keys);
-        let sql = "SELECT key FROM claims WHERE ns = $1 AND key = ANY($2)";
-        for r in &self
-            .rows_for_keys(sql, namespace, &keys, "reading claims")
-            .await?
-        {
-            out.insert(key_string(r.get("key"))?);
+        if keys.is_empty() {
+            return Ok(HashSet::new());
         }
-        Ok(out)
+        let mut conn = self.pool.acquire().await.map_err(db("reading claims"))?;
+        claimed_in(&mut conn, namespace, &keys).await
     }
 
     async fn claims(&self) -> Result<Vec<StateClaim>, StateError> {
-        let rows = sqlx::query("SELECT ns, key, block_num, tx_num FROM claims ORDER BY ns, key")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db("reading all claims"))?;
-        rows.iter()
-            .map(|r| {
-                Ok(StateClaim {
-                    namespace: r.get("ns"),
-                    key: key_string(r.get("key"))?,
-                    version: version(r)?,
-                })
-            })
-            .collect()
+        runs::all_claims(&self.pool).await
     }
 
     async fn clear(&self) -> Result<(), StateError> {
@@ -497,6 +609,7 @@ impl WorldState for PostgresState {
             "DELETE FROM history",
             "DELETE FROM savepoint",
             "DELETE FROM claims",
+            "DELETE FROM claim_runs",
         ] {
             sqlx::query(t)
                 .execute(&mut *tx)

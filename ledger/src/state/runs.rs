@@ -1,4 +1,4 @@
-//! A SQLite world state's claims of consecutively numbered keys, kept as *runs*: one row
+//! A world state's claims of consecutively numbered keys, kept as *runs*: one row
 //! for `prefix` + `first` … `last` + `suffix`, where a claims table would hold a row a key.
 //!
 //! Carriers number their records: a switch's call references mostly count up, so a batch
@@ -14,21 +14,22 @@
 //! three parts for every `n`, and two runs of the same prefix and suffix hold the same key
 //! only if their numbers overlap. Other keys (`A007`, ids of twenty digits, ids without a
 //! digit), and numbered keys a transaction claims without a neighbour, stay one row each in
-//! the claims table and its epochs (module `epochs`).
+//! the claims table (on SQLite, in its epochs: module `epochs`). SQLite keeps runs in a file
+//! made with epochs, PostgreSQL in every schema.
 //!
 //! *Invariants:* a run is one transaction's claims (they share a version); runs of one
 //! namespace, prefix and suffix never overlap, because no key is claimed twice (validation
-//! refuses it, and `commit` looks every claim up in runs and epochs before it writes), so
+//! refuses it, and `commit` looks every claim up in runs and claims before it writes), so
 //! the run with the greatest `first` not above `n` is the only one that may hold `n`; every
 //! key of every run is in the table-wide claims filter.
 
 use std::collections::BTreeMap;
 
-use super::{StateClaim, StateError};
+use super::{StateClaim, StateError, key_string, to_u64};
 use crate::proto::Version;
 
-/// The most digits of a numbered key's number: every such number fits SQLite's signed
-/// 64-bit integers.
+/// The most digits of a numbered key's number: every such number fits SQLite's and
+/// PostgreSQL's signed 64-bit integers.
 pub(crate) const MAX_DIGITS: usize = 18;
 
 /// A run holds at least this many keys; a transaction's numbered claims that form no run
@@ -100,6 +101,102 @@ impl ClaimRun<'_> {
     pub(crate) fn keys(&self) -> impl Iterator<Item = String> + '_ {
         (self.first..=self.last).map(|n| key(self.prefix, n, self.suffix))
     }
+}
+
+/// A run as a backend reads it back: its claims are those of every number from `first` to
+/// `last`.
+pub(crate) struct RunRow {
+    pub namespace: String,
+    pub prefix: String,
+    pub suffix: String,
+    pub first: u64,
+    pub last: u64,
+    pub version: Version,
+}
+
+/// Every row of `claim_runs`, as [`RunRow::read`] reads it (the same on both backends).
+pub(crate) const RUNS: &str =
+    "SELECT ns, prefix, suffix, first, last, block_num, tx_num FROM claim_runs";
+
+impl RunRow {
+    /// A row of [`RUNS`] read back, from either backend.
+    pub(crate) fn read<R>(row: &R) -> Result<RunRow, StateError>
+    where
+        R: sqlx::Row,
+        &'static str: sqlx::ColumnIndex<R>,
+        for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+        for<'r> Vec<u8>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+        for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    {
+        let number = |column: &'static str| to_u64(row.get::<i64, _>(column));
+        Ok(RunRow {
+            namespace: row.get("ns"),
+            prefix: key_string(row.get("prefix"))?,
+            suffix: key_string(row.get("suffix"))?,
+            first: number("first")?,
+            last: number("last")?,
+            version: Version {
+                block_num: number("block_num")?,
+                tx_num: number("tx_num")?,
+            },
+        })
+    }
+
+    /// The claims it holds, in the order of their numbers.
+    pub(crate) fn claims(self) -> impl Iterator<Item = StateClaim> {
+        let RunRow {
+            namespace,
+            prefix,
+            suffix,
+            first,
+            last,
+            version,
+        } = self;
+        (first..=last).map(move |n| StateClaim {
+            namespace: namespace.clone(),
+            key: key(&prefix, n, &suffix),
+            version,
+        })
+    }
+}
+
+/// Every claim in `pool`, in (namespace, key) order: the rows of its claims table and every
+/// key of every run (the same on both backends).
+pub(crate) async fn all_claims<DB>(pool: &sqlx::Pool<DB>) -> Result<Vec<StateClaim>, StateError>
+where
+    DB: sqlx::Database,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    DB::Arguments: sqlx::IntoArguments<DB>,
+    &'static str: sqlx::ColumnIndex<DB::Row>,
+    for<'r> String: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+    for<'r> Vec<u8>: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+    for<'r> i64: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+{
+    use sqlx::Row;
+    let rows = sqlx::query("SELECT ns, key, block_num, tx_num FROM claims")
+        .fetch_all(pool)
+        .await
+        .map_err(super::db("reading all claims"))?;
+    let mut all = Vec::with_capacity(rows.len());
+    for r in &rows {
+        all.push(StateClaim {
+            namespace: r.get("ns"),
+            key: key_string(r.get("key"))?,
+            version: Version {
+                block_num: to_u64(r.get("block_num"))?,
+                tx_num: to_u64(r.get("tx_num"))?,
+            },
+        });
+    }
+    let runs = sqlx::query(RUNS)
+        .fetch_all(pool)
+        .await
+        .map_err(super::db("reading all claim runs"))?;
+    for r in &runs {
+        all.extend(RunRow::read(r)?.claims());
+    }
+    all.sort_unstable_by(|a, b| (&a.namespace, &a.key).cmp(&(&b.namespace, &b.key)));
+    Ok(all)
 }
 
 /// A block's claims as runs of at least [`MIN_RUN`] consecutive numbers of one

@@ -11,7 +11,7 @@ use sqlx::{Row, Sqlite, SqlitePool as Pool};
 
 use super::epochs::{CLAIMS_PER_EPOCH, ClaimEpochs, CommitUnderWay};
 use super::key_filter::{FILL_BATCH, KeyFilter};
-use super::runs::{self, CLAIMED_IN_RUNS, ClaimRun, Numbered};
+use super::runs::{self, CLAIMED_IN_RUNS, ClaimRun, Numbered, RUNS, RunRow};
 use super::{
     BlockUpdate, BlockWrites, CHUNK, HistoryEntry, StateClaim, StateEntry, StateError,
     VersionedValue, WorldState, by_block, db, key_string, next_block, pool_options,
@@ -335,49 +335,6 @@ async fn fill_runs(pool: &SqlitePool, filter: &KeyFilter) -> Result<(), StateErr
         Ok(run.claims().map(|c| (c.namespace, c.key)))
     });
     filter.add_all(runs).await
-}
-
-/// Every row of `claim_runs`, as [`RunRow::read`] reads it.
-const RUNS: &str = "SELECT ns, prefix, suffix, first, last, block_num, tx_num FROM claim_runs";
-
-/// A row of `claim_runs` read back (module `runs`).
-struct RunRow {
-    namespace: String,
-    prefix: String,
-    suffix: String,
-    first: u64,
-    last: u64,
-    version: Version,
-}
-
-impl RunRow {
-    fn read(row: &sqlx::sqlite::SqliteRow) -> Result<RunRow, StateError> {
-        Ok(RunRow {
-            namespace: row.get("ns"),
-            prefix: key_string(row.get("prefix"))?,
-            suffix: key_string(row.get("suffix"))?,
-            first: to_u64(row.get("first"))?,
-            last: to_u64(row.get("last"))?,
-            version: version(row)?,
-        })
-    }
-
-    /// The claims it holds, in the order of their numbers.
-    fn claims(self) -> impl Iterator<Item = StateClaim> {
-        let RunRow {
-            namespace,
-            prefix,
-            suffix,
-            first,
-            last,
-            version,
-        } = self;
-        (first..=last).map(move |n| StateClaim {
-            namespace: namespace.clone(),
-            key: runs::key(&prefix, n, &suffix),
-            version,
-        })
-    }
 }
 
 fn version(row: &sqlx::sqlite::SqliteRow) -> Result<Version, StateError> {
@@ -885,29 +842,7 @@ impl WorldState for SqliteState {
     }
 
     async fn claims(&self) -> Result<Vec<StateClaim>, StateError> {
-        let rows = sqlx::query("SELECT ns, key, block_num, tx_num FROM claims")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db("reading all claims"))?;
-        let mut all = rows
-            .iter()
-            .map(|r| {
-                Ok(StateClaim {
-                    namespace: r.get("ns"),
-                    key: key_string(r.get("key"))?,
-                    version: version(r)?,
-                })
-            })
-            .collect::<Result<Vec<_>, StateError>>()?;
-        let runs = sqlx::query(RUNS)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db("reading all claim runs"))?;
-        for r in &runs {
-            all.extend(RunRow::read(r)?.claims());
-        }
-        all.sort_unstable_by(|a, b| (&a.namespace, &a.key).cmp(&(&b.namespace, &b.key)));
-        Ok(all)
+        runs::all_claims(&self.pool).await
     }
 
     async fn clear(&self) -> Result<(), StateError> {

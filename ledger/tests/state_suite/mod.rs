@@ -659,7 +659,10 @@ async fn numbered_claims_are_found_listed_and_made_once(s: &impl WorldState) {
                     .collect(),
             })
             .await;
-        assert!(refused.is_err(), "{again:?} claimed twice");
+        assert!(
+            matches!(&refused, Err(StateError::ClaimedTwice { namespace, .. }) if namespace == "a"),
+            "{again:?} claimed twice: {refused:?}"
+        );
         assert_eq!(s.savepoint().await.unwrap(), Some(0));
     }
     // The holes and the numbers after the last are still free.
