@@ -52,11 +52,13 @@ pub enum FormError {
 }
 
 /// Why an event read a record at a time ([`BatchEvent::each_from_tx`]) stopped.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum Each<E> {
     /// The event cannot be read.
+    #[error(transparent)]
     Form(FormError),
     /// What was handed a record refused it.
+    #[error("a record was refused: {0}")]
     Stopped(E),
 }
 
@@ -822,6 +824,8 @@ pub(crate) mod tests {
         });
         assert!(matches!(stopped, Err(Each::Stopped("no room"))));
         assert_eq!(handed, 2);
+        let err = stopped.unwrap_err().to_string();
+        assert_eq!(err, "a record was refused: no room");
     }
 
     proptest! {
