@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use std::convert::Infallible;
 
-use crate::usage::{BatchEvent, DirectionHead, RatedRecord, Text};
+use crate::usage::{BatchEvent, RatedRecord, Text};
 
 /// The first byte of a value in its binary form.
 const BINARY: u8 = 1;
@@ -158,8 +158,7 @@ where
         return Ok(event);
     };
     let slim: crate::slim::EventIn<S> = all(rest).map_err(Each::Form)?;
-    let directions: Vec<DirectionHead> = slim.directions().collect();
-    slim.each(written, |d, row| f(row.rated(directions[d])))
+    slim.each(written, |_, direction, row| f(row.rated(direction)))
 }
 
 /// What a transaction wrote, as a slim event's reader looks it up (`BatchEvent::from_tx`):

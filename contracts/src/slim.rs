@@ -176,7 +176,7 @@ impl<S: Clone> EventIn<S> {
             .map(|d| Vec::with_capacity(d.5.len()))
             .collect();
         let mut event = self
-            .each(written, |d, row| {
+            .each(written, |d, _, row| {
                 rows[d].push(row);
                 Ok::<_, Infallible>(())
             })
@@ -187,18 +187,14 @@ impl<S: Clone> EventIn<S> {
         Ok(event)
     }
 
-    /// Each direction's payer, payee, service and currency, in order.
-    pub(crate) fn directions(&self) -> impl Iterator<Item = DirectionHead> + '_ {
-        (self.directions.iter()).map(|d| (d.0, d.1, d.2, d.3))
-    }
-
     /// [`EventIn::join`] handing each record to `f` with its direction's place in the
-    /// event, in order, as it is joined, instead of gathering them: the event it gives has
-    /// its directions without their records.
+    /// event and its payer, payee, service and currency, in order, as it is joined,
+    /// instead of gathering them: the event it gives has its directions without their
+    /// records.
     pub(crate) fn each<'de, E>(
         self,
         written: impl Fn(&str) -> Option<&'de [u8]>,
-        mut f: impl FnMut(usize, RatedRow<S>) -> Result<(), E>,
+        mut f: impl FnMut(usize, DirectionHead, RatedRow<S>) -> Result<(), E>,
     ) -> Result<BatchEvent<S>, Each<E>>
     where
         S: Deserialize<'de>,
@@ -241,6 +237,7 @@ impl<S: Clone> EventIn<S> {
                         rating(&table, place, mantissa, scale).map_err(refuse)?;
                     f(
                         d,
+                        (payer, payee, service, currency),
                         RatedRow {
                             record_id: r.id,
                             a_number: r.a,

@@ -276,6 +276,30 @@ pub(crate) fn writes_by_block<'a>(
 }
 
 /// The block a state whose savepoint is `savepoint` must apply next.
+/// A block's claims, each namespace's keys together.
+pub(crate) fn claims_by_namespace(claims: &[StateClaim]) -> HashMap<&str, Vec<&str>> {
+    let mut by_namespace: HashMap<&str, Vec<&str>> = HashMap::new();
+    for c in claims {
+        (by_namespace.entry(c.namespace.as_str()).or_default()).push(c.key.as_str());
+    }
+    by_namespace
+}
+
+/// Refuses a block that claims any of `found`, the keys of `namespace` a lookup found
+/// claimed before it.
+pub(crate) fn refuse_made_before(
+    namespace: &str,
+    found: HashSet<String>,
+) -> Result<(), StateError> {
+    match found.into_iter().next() {
+        Some(key) => Err(StateError::ClaimedTwice {
+            namespace: namespace.to_string(),
+            key,
+        }),
+        None => Ok(()),
+    }
+}
+
 pub(crate) fn next_block(savepoint: Option<u64>) -> u64 {
     savepoint.map_or(0, |s| s + 1)
 }

@@ -11,10 +11,11 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgRow};
 use sqlx::{ConnectOptions, Connection, Postgres, Row};
 
 use super::key_filter::KeyFilter;
-use super::runs::{self, ClaimRun, Numbered, RUNS, RunRow};
+use super::runs::{self, ClaimRun, RUNS, RunRow};
 use super::{
     BlockUpdate, BlockWrites, HistoryEntry, StateClaim, StateEntry, StateError, StateWrite,
-    VersionedValue, WorldState, db, key_string, next_block, pool_options, to_i64, to_u64,
+    VersionedValue, WorldState, claims_by_namespace, db, key_string, next_block, pool_options,
+    refuse_made_before, to_i64, to_u64,
 };
 use crate::proto::Version;
 
@@ -37,11 +38,11 @@ const SCHEMA: &[&str] = &[
      block_num BIGINT NOT NULL, tx_num BIGINT NOT NULL, PRIMARY KEY (ns, prefix, suffix, first))",
 ];
 
-/// Which keys, by their place (from 1) in three arrays of prefixes, suffixes and numbers, a
+/// Which keys, by their place (from 0) in three arrays of prefixes, suffixes and numbers, a
 /// namespace's runs hold: for each, the run of its prefix and suffix with the greatest
 /// `first` not above its number, one seek of the primary key, and whether its `last`
 /// reaches the number.
-const CLAIMED_IN_RUNS: &str = "SELECT k.at FROM \
+const CLAIMED_IN_RUNS: &str = "SELECT k.at - 1 AS at FROM \
      UNNEST($2::bytea[], $3::bytea[], $4::int8[]) WITH ORDINALITY AS k(prefix, suffix, n, at) \
      WHERE (SELECT r.last FROM claim_runs AS r \
             WHERE r.ns = $1 AND r.prefix = k.prefix AND r.suffix = k.suffix AND r.first <= k.n \
@@ -170,10 +171,7 @@ async fn claimed_in(
     for r in &rows {
         out.insert(key_string(r.get("key"))?);
     }
-    let numbered: Vec<(Numbered<'_>, &String)> = keys
-        .iter()
-        .filter_map(|k| Numbered::of(k).map(|n| (n, k)))
-        .collect();
+    let numbered = runs::numbered(keys);
     if numbered.is_empty() {
         return Ok(out);
     }
@@ -198,13 +196,7 @@ async fn claimed_in(
         .await
         .map_err(db("reading claim runs"))?;
     for r in &rows {
-        let at: i64 = r.get("at");
-        let (_, key) = usize::try_from(at)
-            .ok()
-            .and_then(|at| at.checked_sub(1))
-            .and_then(|i| numbered.get(i))
-            .ok_or(StateError::Corrupt("claim run lookup's place"))?;
-        out.insert((*key).clone());
+        out.insert(runs::key_at(&numbered, r.get("at"))?.clone());
     }
     Ok(out)
 }
@@ -384,11 +376,7 @@ impl WorldState for PostgresState {
         // claims table each. Neither table's key refuses a claim a run already holds, so
         // the block's claims the filter may hold are sought before any is written.
         let (runs, alone) = runs::runs_of(&update.claims)?;
-        let mut by_namespace: HashMap<&str, Vec<&str>> = HashMap::new();
-        for c in &update.claims {
-            (by_namespace.entry(c.namespace.as_str()).or_default()).push(c.key.as_str());
-        }
-        let maybe_made: Vec<(&str, Vec<String>)> = by_namespace
+        let maybe_made: Vec<(&str, Vec<String>)> = claims_by_namespace(&update.claims)
             .into_iter()
             .map(|(namespace, keys)| (namespace, self.claim_filter.may_hold(namespace, &keys)))
             .filter(|(_, keys)| !keys.is_empty())
@@ -423,13 +411,7 @@ impl WorldState for PostgresState {
             });
         }
         for (namespace, keys) in &maybe_made {
-            let found = claimed_in(&mut tx, namespace, keys).await?;
-            if let Some(key) = found.into_iter().next() {
-                return Err(StateError::ClaimedTwice {
-                    namespace: namespace.to_string(),
-                    key,
-                });
-            }
+            refuse_made_before(namespace, claimed_in(&mut tx, namespace, keys).await?)?;
         }
         // The current values this block replaces or deletes move from their state rows into
         // their history rows, before the state rows change.

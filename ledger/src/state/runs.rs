@@ -70,6 +70,25 @@ impl<'a> Numbered<'a> {
     }
 }
 
+/// The numbered ones of `keys`, each with its parts, in order: what a lookup in runs asks.
+pub(crate) fn numbered(keys: &[String]) -> Vec<(Numbered<'_>, &String)> {
+    keys.iter()
+        .filter_map(|k| Numbered::of(k).map(|n| (n, k)))
+        .collect()
+}
+
+/// The key at `place` (from 0) of the `asked` a lookup in runs was given.
+pub(crate) fn key_at<'a>(
+    asked: &[(Numbered<'_>, &'a String)],
+    place: i64,
+) -> Result<&'a String, StateError> {
+    usize::try_from(place)
+        .ok()
+        .and_then(|place| asked.get(place))
+        .map(|(_, key)| *key)
+        .ok_or(StateError::Corrupt("claim run lookup's place"))
+}
+
 /// The key of number `n` between `prefix` and `suffix`.
 pub(crate) fn key(prefix: &str, n: u64, suffix: &str) -> String {
     let mut key = String::with_capacity(prefix.len() + 20 + suffix.len());

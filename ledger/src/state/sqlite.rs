@@ -11,11 +11,11 @@ use sqlx::{Row, Sqlite, SqlitePool as Pool};
 
 use super::epochs::{CLAIMS_PER_EPOCH, ClaimEpochs, CommitUnderWay};
 use super::key_filter::{FILL_BATCH, KeyFilter};
-use super::runs::{self, CLAIMED_IN_RUNS, ClaimRun, Numbered, RUNS, RunRow};
+use super::runs::{self, CLAIMED_IN_RUNS, ClaimRun, RUNS, RunRow};
 use super::{
     BlockUpdate, BlockWrites, CHUNK, HistoryEntry, StateClaim, StateEntry, StateError,
-    VersionedValue, WorldState, by_block, db, key_string, next_block, pool_options,
-    sqlite_file_options, to_i64, to_u64, writes_by_block,
+    VersionedValue, WorldState, by_block, claims_by_namespace, db, key_string, next_block,
+    pool_options, refuse_made_before, sqlite_file_options, to_i64, to_u64, writes_by_block,
 };
 use crate::proto::Version;
 
@@ -195,23 +195,10 @@ impl SqliteState {
         epochs: &ClaimEpochs,
         claims: &[StateClaim],
     ) -> Result<(), StateError> {
-        let mut by_namespace: HashMap<&str, Vec<&str>> = HashMap::new();
-        for c in claims {
-            by_namespace
-                .entry(c.namespace.as_str())
-                .or_default()
-                .push(c.key.as_str());
-        }
-        for (namespace, keys) in by_namespace {
+        for (namespace, keys) in claims_by_namespace(claims) {
             let keys = self.claim_filter.may_hold(namespace, &keys);
             let keys = epochs.not_known_unclaimed(namespace, keys);
-            let found = self.sought(epochs, namespace, &keys).await?;
-            if let Some(key) = found.into_iter().next() {
-                return Err(StateError::ClaimedTwice {
-                    namespace: namespace.to_string(),
-                    key,
-                });
-            }
+            refuse_made_before(namespace, self.sought(epochs, namespace, &keys).await?)?;
         }
         Ok(())
     }
@@ -259,10 +246,7 @@ impl SqliteState {
         keys: &[String],
     ) -> Result<HashSet<String>, StateError> {
         let mut out = HashSet::new();
-        let numbered: Vec<(Numbered<'_>, &String)> = keys
-            .iter()
-            .filter_map(|k| Numbered::of(k).map(|n| (n, k)))
-            .collect();
+        let numbered = runs::numbered(keys);
         for chunk in numbered.chunks(KEY_LIST) {
             let rows = sqlx::query(CLAIMED_IN_RUNS)
                 .bind(runs::run_key_list(chunk.iter().map(|(n, _)| n)))
@@ -271,12 +255,7 @@ impl SqliteState {
                 .await
                 .map_err(db("reading claim runs"))?;
             for r in &rows {
-                let at: i64 = r.get("at");
-                let key = usize::try_from(at)
-                    .ok()
-                    .and_then(|at| chunk.get(at))
-                    .ok_or(StateError::Corrupt("claim run lookup's place"))?;
-                out.insert(key.1.clone());
+                out.insert(runs::key_at(chunk, r.get("at"))?.clone());
             }
         }
         Ok(out)
