@@ -21,49 +21,9 @@ small="${2:-2000}"
 txs="${3:-10000}"
 bin="$(bash scripts/built-bin.sh --release)"
 work="$(mktemp -d)"
-pids=()
-# Stops the running network's nodes, so that the next phase has the machine to itself.
-stop_nodes() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  pids=()
-}
+# shellcheck source=scripts/nodes-lib.sh
+. scripts/nodes-lib.sh
 
-cleanup() {
-  stop_nodes
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-wait_for() { # wait_for COMMAND...: until it succeeds (60 s)
-  for _ in $(seq 600); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
-  echo "never ready: $*" >&2; return 1
-}
-
-# A fresh network of separate organisations in $work/$1: the ordering organisation and the
-# carriers named after it, founded with the `channel genesis` arguments in $genesis_args.
-network_of() {
-  local net="$work/$1" base_port=$(( 20000 + RANDOM % 20000 ))
-  shift
-  local orgs=(ordering "$@")
-  for i in "${!orgs[@]}"; do
-    local org="${orgs[$i]}" flag=()
-    [ "$org" = ordering ] && flag=(--orderer)
-    "$bin" --dir "$net/$org" org init --org "$org" --address "127.0.0.1:$((base_port + i))" "${flag[@]}" >/dev/null
-  done
-  "$bin" channel genesis $(for o in "${orgs[@]}"; do echo --org "$net/$o/org.json"; done) --out "$net/genesis.json" "${genesis_args[@]}" >/dev/null
-  for org in "${orgs[@]}"; do
-    "$bin" --dir "$net/$org" node start --genesis "$net/genesis.json" >"$net/$org.log" 2>&1 &
-    pids+=($!)
-    [ "$org" = ordering ] && sleep 1
-  done
-  for org in "$@"; do wait_for "$bin" --dir "$net/$org" deal list; done
-}
-genesis_args=()
-# The clearing network: an orderer, alpha, beta, gamma.
-nodes_network() { network_of "$1" alpha beta gamma; }
-
-rate() { sed -n 's/^end to end (submissions and statement): .* = \([0-9]*\) records\/s$/\1/p' "$1"; }
 ratio() { # ratio WHAT IN_PROCESS_OUT NODES_OUT
   local e n; e=$(rate "$2"); n=$(rate "$3")
   awk -v w="$1" -v e="$e" -v n="$n" 'BEGIN { printf "%s end to end: in process %d, nodes %d records/s; nodes / in process: %.2f\n", w, e, n, n/e }'

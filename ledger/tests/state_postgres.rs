@@ -45,14 +45,26 @@ pub fn pg_url() -> Option<String> {
     }
 }
 
+/// A name of `prefix` no run before used: reruns against the same database stay apart.
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}_{}",
+        &ledger::tx::tx_id(&ledger::tx::nonce(), b"")[..12]
+    )
+}
+
+/// Connections to `url` that see `schema`'s tables.
+fn in_schema(url: &str, schema: &str) -> sqlx::postgres::PgConnectOptions {
+    url.parse::<sqlx::postgres::PgConnectOptions>()
+        .unwrap()
+        .options([("search_path", schema)])
+}
+
 #[tokio::test]
 async fn postgres_passes_the_suite() {
     let Some(url) = pg_url() else { return };
     // A unique prefix keeps reruns against the same database apart.
-    let prefix = format!(
-        "suite_{}",
-        &ledger::tx::tx_id(&ledger::tx::nonce(), b"")[..12]
-    );
+    let prefix = unique("suite");
     state_suite::run_all(&Pg {
         url,
         prefix,
@@ -64,10 +76,7 @@ async fn postgres_passes_the_suite() {
 #[tokio::test]
 async fn postgres_claims_are_found_after_reopening() {
     let Some(url) = pg_url() else { return };
-    let schema = format!(
-        "reopen_{}",
-        &ledger::tx::tx_id(&ledger::tx::nonce(), b"")[..12]
-    );
+    let schema = unique("reopen");
     state_suite::claims_are_found_after_reopening(|| async {
         PostgresState::connect(&url, &schema).await.unwrap()
     })
@@ -77,10 +86,7 @@ async fn postgres_claims_are_found_after_reopening() {
 #[tokio::test]
 async fn postgres_keys_are_found_after_reopening() {
     let Some(url) = pg_url() else { return };
-    let schema = format!(
-        "rekeys_{}",
-        &ledger::tx::tx_id(&ledger::tx::nonce(), b"")[..12]
-    );
+    let schema = unique("rekeys");
     state_suite::keys_are_found_after_reopening(|| async {
         PostgresState::connect(&url, &schema).await.unwrap()
     })
@@ -96,10 +102,7 @@ async fn postgres_keeps_consecutive_claims_as_runs() {
     use ledger::state::{BlockUpdate, StateClaim, StateError, WorldState};
     use sqlx::ConnectOptions;
     let Some(url) = pg_url() else { return };
-    let schema = format!(
-        "runs_{}",
-        &ledger::tx::tx_id(&ledger::tx::nonce(), b"")[..12]
-    );
+    let schema = unique("runs");
     let claim = |id: &str, block_num: u64, tx_num: u64| StateClaim {
         namespace: "clearing".into(),
         key: format!("\0seen\0alpha\0{id}\0"),
@@ -117,10 +120,7 @@ async fn postgres_keeps_consecutive_claims_as_runs() {
         })
         .await
         .unwrap();
-    let opts = url
-        .parse::<sqlx::postgres::PgConnectOptions>()
-        .unwrap()
-        .options([("search_path", schema.as_str())]);
+    let opts = in_schema(&url, &schema);
     let mut conn = opts.connect().await.unwrap();
     let count = |table: &'static str| {
         sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
@@ -182,6 +182,132 @@ async fn postgres_keeps_consecutive_claims_as_runs() {
     );
 }
 
+/// A schema's values are kept with lz4 where the server has it, from the schema's first
+/// connect and from the next connect of a schema made before (whose values stay as they
+/// were, and read alike); the history keeps a replaced value the same way.
+#[tokio::test]
+async fn postgres_compresses_values_with_lz4_where_the_server_can() {
+    use ledger::proto::Version;
+    use ledger::state::{BlockUpdate, StateWrite, ValueCompression, WorldState};
+    use sqlx::ConnectOptions;
+    let Some(url) = pg_url() else { return };
+    let schema = unique("lz4");
+    let opts = in_schema(&url, &schema);
+    let mut conn = opts.connect().await.unwrap();
+    // What the server can, asked apart from the code under test.
+    let can = sqlx::query("SET default_toast_compression = lz4")
+        .execute(&mut conn)
+        .await
+        .is_ok();
+    sqlx::query("RESET default_toast_compression")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    // A schema made before: its tables and a value kept with the server's default.
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query(
+        "CREATE TABLE state (ns TEXT NOT NULL, key BYTEA NOT NULL, value BYTEA NOT NULL, \
+         block_num BIGINT NOT NULL, tx_num BIGINT NOT NULL, PRIMARY KEY (ns, key))",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    // Large and compressible, as a batch's stored records are.
+    let value = |n: u32| -> Vec<u8> {
+        (0..20_000)
+            .flat_map(|i| format!("A{i},+4930{n}{i:07};").into_bytes())
+            .collect()
+    };
+    sqlx::query("INSERT INTO state VALUES ('clearing', 'old', $1, 0, 0)")
+        .bind(value(0))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        kept_as(&mut conn, "state", "old", 0).await.as_deref(),
+        Some("pglz")
+    );
+
+    let state = PostgresState::connect(&url, &schema).await.unwrap();
+    let expected = if can {
+        ValueCompression::Lz4
+    } else {
+        ValueCompression::ServerDefault
+    };
+    assert_eq!(state.compression(), expected);
+    let write = |key: &str, v: Vec<u8>, block_num| StateWrite {
+        namespace: "clearing".into(),
+        key: key.into(),
+        value: Some(v),
+        version: Version {
+            block_num,
+            tx_num: 0,
+        },
+    };
+    for (block_num, n) in [(0, 1), (1, 2)] {
+        state
+            .commit(&BlockUpdate {
+                block_num,
+                writes: vec![write("new", value(n), block_num)],
+                claims: Vec::new(),
+            })
+            .await
+            .unwrap();
+    }
+    let now = if can { "lz4" } else { "pglz" };
+    assert_eq!(
+        kept_as(&mut conn, "state", "new", 1).await.as_deref(),
+        Some(now)
+    );
+    // The value block 1 replaced, moved to the history.
+    assert_eq!(
+        kept_as(&mut conn, "history", "new", 0).await.as_deref(),
+        Some(now)
+    );
+    assert_eq!(
+        kept_as(&mut conn, "state", "old", 0).await.as_deref(),
+        Some("pglz")
+    );
+    drop(state);
+    let state = PostgresState::connect(&url, &schema).await.unwrap();
+    assert_eq!(state.compression(), expected);
+    assert_eq!(
+        state.get("clearing", "old").await.unwrap().unwrap().value,
+        value(0)
+    );
+    assert_eq!(
+        state.get("clearing", "new").await.unwrap().unwrap().value,
+        value(2)
+    );
+    let history = state.history("clearing", "new").await.unwrap();
+    assert_eq!(
+        history.iter().map(|h| h.value.clone()).collect::<Vec<_>>(),
+        vec![Some(value(1)), Some(value(2))]
+    );
+}
+
+/// How `table` keeps the value `key` was given at `block_num`: "pglz", "lz4", or none (in
+/// line, uncompressed).
+async fn kept_as(
+    conn: &mut sqlx::PgConnection,
+    table: &str,
+    key: &str,
+    block_num: i64,
+) -> Option<String> {
+    // `table` is one of the test's own names.
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT pg_column_compression(value) FROM {table} WHERE key = $1 AND block_num = $2"
+    )))
+    .bind(key.as_bytes())
+    .bind(block_num)
+    .fetch_one(conn)
+    .await
+    .unwrap()
+}
+
 /// A measurement, not a check (BENCHMARKS.md, session forty-six): 200 blocks of 10,000
 /// ascending ids (every 37th rejected, so a block's claims are 270 runs) looked up and
 /// committed, the claims tables' size and the time to connect again. Run it with
@@ -194,10 +320,7 @@ async fn postgres_claims_volume() {
     use ledger::state::{BlockUpdate, StateClaim, WorldState};
     use sqlx::ConnectOptions;
     let Some(url) = pg_url() else { return };
-    let schema = format!(
-        "volume_{}",
-        &ledger::tx::tx_id(&ledger::tx::nonce(), b"")[..12]
-    );
+    let schema = unique("volume");
     let state = PostgresState::connect(&url, &schema).await.unwrap();
     let started = std::time::Instant::now();
     let mut claims_made = 0;
@@ -226,10 +349,7 @@ async fn postgres_claims_volume() {
             .unwrap();
     }
     let committed = started.elapsed();
-    let opts = url
-        .parse::<sqlx::postgres::PgConnectOptions>()
-        .unwrap()
-        .options([("search_path", schema.as_str())]);
+    let opts = in_schema(&url, &schema);
     let mut conn = opts.connect().await.unwrap();
     let bytes: i64 = sqlx::query_scalar(
         "SELECT COALESCE(sum(pg_total_relation_size(c.oid)), 0)::int8 FROM pg_class AS c \

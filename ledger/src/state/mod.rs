@@ -10,7 +10,7 @@ mod runs;
 mod sqlite;
 
 pub use pool::{pool_options, sqlite_file_options};
-pub use postgres::PostgresState;
+pub use postgres::{PostgresState, ValueCompression};
 pub use sqlite::SqliteState;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
