@@ -5,8 +5,8 @@
 # `iclear node start` processes (an orderer and three carriers on loopback, gRPC with
 # mutual TLS; `bench clearing --nodes`), first with SQLite world states, then with each
 # carrier's world state in a fresh database of one PostgreSQL server on the same machine
-# (started by scripts/with-postgres.sh, stopped and removed at the end). Prints each run
-# the PostgreSQL database's size, and the PostgreSQL / SQLite ratio of every round.
+# (started by scripts/with-postgres.sh, stopped and removed at the end). Prints each run,
+# the PostgreSQL database's size after it, and the PostgreSQL / SQLite ratio of every round.
 #
 #   scripts/bench-nodes-postgres.sh [RECORDS] [ROUNDS]
 #

@@ -45,7 +45,7 @@ const VALUE_COLUMNS: [&str; 2] = ["state", "history"];
 /// 2 kB: every batch's stored records, hundreds of kilobytes each).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ValueCompression {
-    /// lz4: as small as the default here, at a fraction of its CPU.
+    /// lz4: about as small as the default, at a fraction of its CPU.
     Lz4,
     /// The server's default (pglz): a server before 14, or one built without lz4, has no
     /// other.
@@ -180,8 +180,8 @@ impl PostgresState {
 /// Has the schema's values compressed with lz4 from now on, where the server can
 /// (values written before stay as they are, and read alike). PostgreSQL's default, pglz,
 /// compressing each batch's stored records was about 40 % of the server's CPU in a
-/// clearing, and clearing through two peers on PostgreSQL ran 1.18 times as fast with lz4,
-/// its values a little smaller (BENCHMARKS.md, session forty-seven). A server before 14
+/// clearing, and clearing through two peers on PostgreSQL ran 1.19 times as fast with lz4,
+/// the database 7 % larger (BENCHMARKS.md, session forty-seven). A server before 14
 /// has no per-column compression, and one built without lz4 refuses it: both keep their
 /// default, as [`ValueCompression::ServerDefault`] says.
 async fn compress_values(pool: &PgPool) -> Result<ValueCompression, StateError> {
