@@ -74,14 +74,22 @@ struct Columns<'a> {
 impl<'a> Columns<'a> {
     /// The columns of `writes`, each write's value as `value` gives it.
     fn of(writes: &[&'a StateWrite], value: impl Fn(&'a StateWrite) -> Option<&'a [u8]>) -> Self {
+        let (blocks, txs) = version_columns(writes.iter().map(|w| &w.version));
         Columns {
             namespaces: writes.iter().map(|w| w.namespace.as_str()).collect(),
             keys: writes.iter().map(|w| w.key.as_bytes()).collect(),
             values: writes.iter().map(|w| value(w)).collect(),
-            blocks: writes.iter().map(|w| to_i64(w.version.block_num)).collect(),
-            txs: writes.iter().map(|w| to_i64(w.version.tx_num)).collect(),
+            blocks,
+            txs,
         }
     }
+}
+
+/// Rows' versions as two columns, their blocks and their transactions, for `UNNEST`.
+fn version_columns<'a>(versions: impl Iterator<Item = &'a Version>) -> (Vec<i64>, Vec<i64>) {
+    versions
+        .map(|v| (to_i64(v.block_num), to_i64(v.tx_num)))
+        .unzip()
 }
 
 /// World state in a PostgreSQL schema.
@@ -274,6 +282,7 @@ async fn claimed_in(
 
 /// Writes `runs`, each column as one array.
 async fn insert_runs(conn: &mut PgConnection, runs: &[ClaimRun<'_>]) -> Result<(), StateError> {
+    let (blocks, txs) = version_columns(runs.iter().map(|r| &r.version));
     sqlx::query(
         "INSERT INTO claim_runs (ns, prefix, suffix, first, last, block_num, tx_num) \
          SELECT * FROM UNNEST($1::text[], $2::bytea[], $3::bytea[], $4::int8[], $5::int8[], \
@@ -284,16 +293,8 @@ async fn insert_runs(conn: &mut PgConnection, runs: &[ClaimRun<'_>]) -> Result<(
     .bind(runs.iter().map(|r| r.suffix.as_bytes()).collect::<Vec<_>>())
     .bind(runs.iter().map(|r| to_i64(r.first)).collect::<Vec<_>>())
     .bind(runs.iter().map(|r| to_i64(r.last)).collect::<Vec<_>>())
-    .bind(
-        (runs.iter())
-            .map(|r| to_i64(r.version.block_num))
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        (runs.iter())
-            .map(|r| to_i64(r.version.tx_num))
-            .collect::<Vec<_>>(),
-    )
+    .bind(blocks)
+    .bind(txs)
     .execute(&mut *conn)
     .await
     .map_err(db("writing claim runs"))?;
@@ -547,6 +548,7 @@ impl WorldState for PostgresState {
             .map_err(db("writing history"))?;
         }
         if !alone.is_empty() {
+            let (blocks, txs) = version_columns(alone.iter().map(|c| &c.version));
             sqlx::query(
                 "INSERT INTO claims (ns, key, block_num, tx_num) \
                  SELECT * FROM UNNEST($1::text[], $2::bytea[], $3::int8[], $4::int8[])",
@@ -558,16 +560,8 @@ impl WorldState for PostgresState {
                     .collect::<Vec<_>>(),
             )
             .bind(alone.iter().map(|c| c.key.as_bytes()).collect::<Vec<_>>())
-            .bind(
-                (alone.iter())
-                    .map(|c| to_i64(c.version.block_num))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                (alone.iter())
-                    .map(|c| to_i64(c.version.tx_num))
-                    .collect::<Vec<_>>(),
-            )
+            .bind(blocks)
+            .bind(txs)
             .execute(&mut *tx)
             .await
             .map_err(db("writing claims"))?;
