@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use ledger::ledger::BlockEvent;
 use ledger::order::{Delivered, OrderError, OrderingService};
 use ledger::peer::EndorseError;
@@ -221,7 +222,7 @@ impl PeerClient for RemotePeer {
     }
 
     async fn endorse(&self, proposal: &SignedProposal) -> Result<ProposalResponse, EndorseError> {
-        let data = proposal.encode_to_vec();
+        let data = Bytes::from(proposal.encode_to_vec());
         let reply = self
             .backoff
             .retry(|| {
@@ -231,16 +232,14 @@ impl PeerClient for RemotePeer {
             })
             .await
             .map_err(|s| self.err(s))?;
-        ProposalResponse::decode(reply.into_inner().data.as_slice()).map_err(|e| {
-            EndorseError::Remote {
-                peer: self.msp_id.clone(),
-                message: format!("its proposal response does not decode: {e}"),
-            }
+        ProposalResponse::decode(reply.into_inner().data).map_err(|e| EndorseError::Remote {
+            peer: self.msp_id.clone(),
+            message: format!("its proposal response does not decode: {e}"),
         })
     }
 
     async fn evaluate(&self, proposal: &SignedProposal) -> Result<Vec<u8>, EndorseError> {
-        let data = proposal.encode_to_vec();
+        let data = Bytes::from(proposal.encode_to_vec());
         let reply = self
             .backoff
             .retry(|| {
@@ -250,7 +249,7 @@ impl PeerClient for RemotePeer {
             })
             .await
             .map_err(|s| self.err(s))?;
-        Ok(reply.into_inner().data)
+        Ok(Vec::from(reply.into_inner().data))
     }
 
     async fn endorsement_policy(
@@ -444,7 +443,7 @@ impl RemoteOrderer {
 #[async_trait]
 impl OrderingService for RemoteOrderer {
     async fn broadcast(&self, envelope: Envelope) -> Result<(), OrderError> {
-        let data = envelope.encode_to_vec();
+        let data = Bytes::from(envelope.encode_to_vec());
         self.backoff
             .retry(|| {
                 let mut c = self.client.clone();
@@ -468,7 +467,7 @@ impl OrderingService for RemoteOrderer {
             let mut next = from;
             loop {
                 let item = match stream.message().await {
-                    Ok(Some(b)) => Block::decode(prost::bytes::Bytes::from(b.data)).map_err(|e| {
+                    Ok(Some(b)) => Block::decode(b.data).map_err(|e| {
                         OrderError::Malformed(format!("block {next} of `{channel}`: {e}"))
                     }),
                     // The server never ends a stream while it runs: an end is a break.

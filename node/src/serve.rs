@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use ledger::order::OrderingService;
 use ledger::peer::Peer;
 use ledger::proto::{Envelope, SignedProposal};
@@ -27,7 +28,8 @@ pub const MAX_MESSAGE: usize = 64 << 20;
 
 type Streamed<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
-fn decode<M: Message + Default>(bytes: &[u8], what: &str) -> Result<M, Status> {
+/// Decodes `bytes` in place: the message's own byte fields share its buffer.
+fn decode<M: Message + Default>(bytes: Bytes, what: &str) -> Result<M, Status> {
     M::decode(bytes).map_err(|e| Status::invalid_argument(format!("{what} does not decode: {e}")))
 }
 
@@ -76,25 +78,25 @@ impl pb::endorser_server::Endorser for PeerService {
         &self,
         request: Request<pb::Bytes>,
     ) -> Result<Response<pb::Bytes>, Status> {
-        let sp: SignedProposal = decode(&request.into_inner().data, "the signed proposal")?;
+        let sp: SignedProposal = decode(request.into_inner().data, "the signed proposal")?;
         let resp = self
             .peer
             .endorse(&sp)
             .await
             .map_err(|e| endorse_status(&e))?;
         Ok(Response::new(pb::Bytes {
-            data: resp.encode_to_vec(),
+            data: resp.encode_to_vec().into(),
         }))
     }
 
     async fn evaluate(&self, request: Request<pb::Bytes>) -> Result<Response<pb::Bytes>, Status> {
-        let sp: SignedProposal = decode(&request.into_inner().data, "the signed proposal")?;
+        let sp: SignedProposal = decode(request.into_inner().data, "the signed proposal")?;
         let data = self
             .peer
             .evaluate(&sp)
             .await
             .map_err(|e| endorse_status(&e))?;
-        Ok(Response::new(pb::Bytes { data }))
+        Ok(Response::new(pb::Bytes { data: data.into() }))
     }
 
     async fn endorsement_policy(
@@ -279,7 +281,7 @@ impl pb::atomic_broadcast_server::AtomicBroadcast for OrdererService {
     type DeliverStream = Streamed<pb::Bytes>;
 
     async fn broadcast(&self, request: Request<pb::Bytes>) -> Result<Response<pb::Bytes>, Status> {
-        let env: Envelope = decode(&request.into_inner().data, "the envelope")?;
+        let env: Envelope = decode(request.into_inner().data, "the envelope")?;
         self.orderer
             .broadcast(env)
             .await
@@ -310,7 +312,7 @@ impl pb::atomic_broadcast_server::AtomicBroadcast for OrdererService {
                 };
                 let item = match next {
                     Some(Ok(b)) => Ok(pb::Bytes {
-                        data: b.encode_to_vec(),
+                        data: b.encode_to_vec().into(),
                     }),
                     Some(Err(e)) => Err(order_status(&e)),
                     None => Err(Status::internal("the orderer's block stream ended")),
