@@ -622,6 +622,26 @@ fn up_serves_the_network_to_other_commands_until_stopped() {
         err.contains("the deal is in_force: the proposer cannot accept"),
         "{err}"
     );
+    // Bytes that are not a request (no JSON head; attachments whose lengths overflow; more
+    // attachments than a transaction holds) get a refusal that says so, and the server
+    // goes on serving.
+    for garbage in [
+        "usage.submit\n".to_string(),
+        format!(
+            "{{\"message\":{{\"route\":\"orgs\"}},\"attached\":[{},2]}}\n",
+            u64::MAX
+        ),
+        "{\"message\":{\"route\":\"orgs\"},\"attached\":[999999999999]}\n".to_string(),
+    ] {
+        use std::io::{Read as _, Write as _};
+        let mut s = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+        s.write_all(garbage.as_bytes()).unwrap();
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).unwrap();
+        assert!(answer.contains("not a request"), "{garbage:?}: {answer}");
+    }
+    ok(iclear(&net, Some("alpha"), &["deal", "list"]));
     // SIGTERM stops it cleanly; then the network opens in process again.
     let pid = server.id().to_string();
     assert!(

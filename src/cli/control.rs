@@ -13,21 +13,15 @@ use contracts::client::{ClientError, Transport, WireError};
 use ledger::proto::Envelope;
 use node::admin::Admin;
 use prost::Message as _;
-use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::io::{AsyncWriteExt as _, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
+use super::frame::{self, FrameError};
 use super::served::{
     AdminRequest, CallRequest, Request, Response, control_dir, control_socket, network_owner,
-    read_line,
 };
 
-fn received(req: &CallRequest, writes: bool) -> Result<Call, ClientError> {
-    let args = req
-        .args
-        .iter()
-        .map(hex::decode)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ClientError::Usage(format!("an argument is not hex: {e}")))?;
+fn received(req: &CallRequest, args: Vec<Vec<u8>>, writes: bool) -> Result<Call, ClientError> {
     let call = Call::received(&req.function, args)
         .ok_or_else(|| ClientError::Usage(format!("no contract function `{}`", req.function)))?;
     if call.writes != writes {
@@ -79,30 +73,39 @@ async fn administer(admin: Option<&dyn Admin>, request: AdminRequest) -> Respons
     }
 }
 
-async fn answer(net: &dyn Transport, admin: Option<&dyn Admin>, request: Request) -> Response {
+/// The answer to `request` (whose attachments are `attached`), and the bytes it carries.
+async fn answer(
+    net: &dyn Transport,
+    admin: Option<&dyn Admin>,
+    request: Request,
+    attached: Vec<Vec<u8>>,
+) -> (Response, Option<Vec<u8>>) {
     let result = match request {
-        Request::Admin(a) => return administer(admin, a).await,
-        Request::Orgs => return Response::Orgs(net.members()),
-        Request::Submit { call: req, settle } => match received(&req, true) {
+        Request::Admin(a) => return (administer(admin, a).await, None),
+        Request::Orgs => return (Response::Orgs(net.members()), None),
+        Request::Submit { call: req, settle } => match received(&req, attached, true) {
             Ok(call) => net
                 .submit(req.as_carrier, &req.channel, call, settle)
                 .await
-                .map(|p| Response::Payload(hex::encode(p))),
+                .map(|p| (Response::Payload, Some(p))),
             Err(e) => Err(e),
         },
-        Request::Evaluate(req) => match received(&req, false) {
+        Request::Evaluate(req) => match received(&req, attached, false) {
             Ok(call) => net
                 .evaluate(req.as_carrier, &req.channel, call)
                 .await
-                .map(|p| Response::Payload(hex::encode(p))),
+                .map(|p| (Response::Payload, Some(p))),
             Err(e) => Err(e),
         },
-        Request::View { as_carrier, view } => net.view(as_carrier, view).await.map(Response::View),
+        Request::View { as_carrier, view } => net
+            .view(as_carrier, view)
+            .await
+            .map(|v| (Response::View(v), None)),
     };
-    result.unwrap_or_else(|e| Response::Error(WireError::from(&e)))
+    result.unwrap_or_else(|e| (Response::Error(WireError::from(&e)), None))
 }
 
-/// Serves one connection: one request line, one response line.
+/// Serves one connection: one request, one answer.
 async fn connection(
     net: Arc<dyn Transport>,
     admin: Option<Arc<dyn Admin>>,
@@ -110,18 +113,22 @@ async fn connection(
     limit: usize,
 ) -> anyhow::Result<()> {
     let (read, mut write) = stream.into_split();
-    let Some(line) = read_line(&mut BufReader::new(read), limit).await? else {
-        return Ok(());
-    };
-    let response = match serde_json::from_slice::<Request>(&line) {
-        Ok(request) => answer(net.as_ref(), admin.as_deref(), request).await,
-        Err(e) => Response::Error(WireError::from(&ClientError::Usage(format!(
-            "not a request: {e}"
-        )))),
-    };
-    let mut out = serde_json::to_vec(&response)?;
-    out.push(b'\n');
-    write.write_all(&out).await?;
+    let (response, payload) =
+        match frame::read::<_, Request>(&mut BufReader::new(read), limit).await {
+            Ok(None) => return Ok(()),
+            Ok(Some((request, attached))) => {
+                answer(net.as_ref(), admin.as_deref(), request, attached).await
+            }
+            Err(FrameError::Malformed(e)) => (
+                Response::Error(WireError::from(&ClientError::Usage(format!(
+                    "not a request: {e}"
+                )))),
+                None,
+            ),
+            Err(FrameError::Io(e)) => return Err(e.into()),
+        };
+    let attached: Vec<&[u8]> = payload.iter().map(Vec::as_slice).collect();
+    frame::write(&mut write, &response, &attached).await?;
     write.shutdown().await?;
     Ok(())
 }

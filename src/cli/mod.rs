@@ -12,6 +12,7 @@ mod demo;
 
 mod files;
 mod fixtures;
+mod frame;
 mod node_start;
 mod org;
 

@@ -14,7 +14,7 @@ use node::genesis::Genesis;
 use node::org::NodeKind;
 use node::start::{OrdererNode, PeerNode, StateChoice};
 
-use super::served::{control_socket, line_limit};
+use super::served::{control_socket, message_limit};
 use super::session::block_on;
 use super::{Failure, control, usage};
 
@@ -113,7 +113,7 @@ pub fn run(dir: Option<PathBuf>, cmd: NodeCmd) -> Result<u8, Failure> {
                     dir.display(),
                     control_socket(&dir).display()
                 );
-                let limit = line_limit(node.max_tx_bytes());
+                let limit = message_limit(node.max_tx_bytes());
                 let stop = async {
                     tokio::select! {
                         e = node.failed() => Some(e),

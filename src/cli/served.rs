@@ -4,8 +4,9 @@
 //! the network's owner, so only that user's processes reach it — never "any process that
 //! can reach a loopback port" — and a socket left by a stopped `up` answers nothing.
 //!
-//! One request per connection: a JSON line in, a JSON line out. The wire types here are
-//! shared by the server (`cli::up`) and this client, so both sides agree by construction.
+//! One request per connection: a message in, a message out, each a JSON line and the bytes
+//! it carries (`cli::frame`). The wire types here are shared by the server (`cli::control`)
+//! and this client, so both sides agree by construction.
 
 use std::path::{Path, PathBuf};
 
@@ -16,8 +17,10 @@ use ledger::proto::{ChannelConfig, Envelope};
 use prost::Message as _;
 use serde::{Deserialize, Serialize};
 use settlement::carrier::CarrierId;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
+
+use super::frame::{self, FrameError};
 
 /// The directory of the control socket, inside the network's directory.
 pub fn control_dir(dir: &Path) -> PathBuf {
@@ -36,10 +39,9 @@ pub struct CallRequest {
     pub as_carrier: CarrierId,
     /// The channel.
     pub channel: String,
-    /// The contract function.
+    /// The contract function. Its encoded arguments are the request's attachments, in
+    /// order.
     pub function: String,
-    /// Its encoded arguments, hex.
-    pub args: Vec<String>,
 }
 
 /// What a client asks `up`.
@@ -95,8 +97,8 @@ pub enum AdminRequest {
 pub enum Response {
     /// The carriers.
     Orgs(Vec<CarrierId>),
-    /// A call's reply, hex.
-    Payload(String),
+    /// A call's reply: the answer's one attachment.
+    Payload,
     /// A view's answer.
     View(ViewReply),
     /// The channels of an organisation's node.
@@ -109,33 +111,10 @@ pub enum Response {
     Error(WireError),
 }
 
-/// The longest line either side accepts: a transaction the ordering service takes, hex
-/// encoded, and the JSON around it.
-pub fn line_limit(max_tx_bytes: u32) -> usize {
-    2 * max_tx_bytes as usize + (64 << 10)
-}
-
-/// Reads one line of at most `limit` bytes; `None` at the end of the stream.
-pub async fn read_line<R: tokio::io::AsyncBufRead + Unpin>(
-    r: &mut R,
-    limit: usize,
-) -> std::io::Result<Option<Vec<u8>>> {
-    use tokio::io::AsyncReadExt as _;
-    let mut line = Vec::new();
-    let n = r
-        .take(limit as u64 + 1)
-        .read_until(b'\n', &mut line)
-        .await?;
-    if n == 0 {
-        return Ok(None);
-    }
-    if line.last() != Some(&b'\n') {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("a request longer than {limit} bytes, or cut short"),
-        ));
-    }
-    Ok(Some(line))
+/// The most either side reads of a message's JSON line, and again of its attachments: a
+/// transaction the ordering service takes, and room for what surrounds it.
+pub fn message_limit(max_tx_bytes: u32) -> usize {
+    max_tx_bytes as usize + (64 << 10)
 }
 
 /// The owner of the network or organisation in `dir` (of its `network.toml`, or of an
@@ -171,7 +150,7 @@ impl Served {
         let served = Served {
             socket,
             members: std::sync::RwLock::new(Vec::new()),
-            limit: line_limit(u32::MAX / 4),
+            limit: message_limit(u32::MAX / 2),
         };
         // A socket nobody listens on is a stopped server's: connecting is refused at once.
         // Anything else (a server that accepted and then said nothing) is asked again,
@@ -194,8 +173,8 @@ impl Served {
                     continue;
                 }
             };
-            match served.exchange(stream, &Request::Orgs).await {
-                Ok(answer) => {
+            match served.exchange(stream, &Request::Orgs, &[]).await {
+                Ok((answer, _)) => {
                     served.set_members(answer)?;
                     return Ok(Some(served));
                 }
@@ -228,10 +207,19 @@ impl Served {
     }
 
     async fn ask(&self, request: &Request) -> Result<Response, ClientError> {
+        self.ask_with(request, &[]).await.map(|(answer, _)| answer)
+    }
+
+    /// Asks `request` with `attached` bytes; the answer and the bytes it carries.
+    async fn ask_with(
+        &self,
+        request: &Request,
+        attached: &[&[u8]],
+    ) -> Result<(Response, Vec<Vec<u8>>), ClientError> {
         let stream = UnixStream::connect(&self.socket)
             .await
             .map_err(|e| self.unavailable(e))?;
-        self.exchange(stream, request).await
+        self.exchange(stream, request, attached).await
     }
 
     /// One request and its answer on a connected stream.
@@ -239,22 +227,25 @@ impl Served {
         &self,
         stream: UnixStream,
         request: &Request,
-    ) -> Result<Response, ClientError> {
+        attached: &[&[u8]],
+    ) -> Result<(Response, Vec<Vec<u8>>), ClientError> {
         let unavailable = |e: std::io::Error| self.unavailable(e);
         let (read, mut write) = stream.into_split();
-        let mut line = serde_json::to_vec(request)
-            .map_err(|e| ClientError::Fault(format!("request not encoded: {e}")))?;
-        line.push(b'\n');
-        write.write_all(&line).await.map_err(unavailable)?;
-        write.shutdown().await.map_err(unavailable)?;
-        let reply = read_line(&mut BufReader::new(read), self.limit)
+        frame::write(&mut write, request, attached)
             .await
-            .map_err(unavailable)?
-            .ok_or_else(|| {
-                ClientError::Unavailable(format!("{}: no answer", self.socket.display()))
-            })?;
-        serde_json::from_slice(&reply)
-            .map_err(|e| ClientError::Fault(format!("`up`'s answer does not decode: {e}")))
+            .map_err(unavailable)?;
+        write.shutdown().await.map_err(unavailable)?;
+        match frame::read(&mut BufReader::new(read), self.limit).await {
+            Ok(Some(answer)) => Ok(answer),
+            Ok(None) => Err(ClientError::Unavailable(format!(
+                "{}: no answer",
+                self.socket.display()
+            ))),
+            Err(FrameError::Io(e)) => Err(unavailable(e)),
+            Err(FrameError::Malformed(e)) => Err(ClientError::Fault(format!(
+                "`up`'s answer does not decode: {e}"
+            ))),
+        }
     }
 
     /// The channels of the organisation's node.
@@ -304,12 +295,19 @@ impl Served {
         }
     }
 
-    async fn call(&self, request: Request) -> Result<Vec<u8>, ClientError> {
-        match self.ask(&request).await? {
-            Response::Payload(hex) => hex::decode(hex)
-                .map_err(|e| ClientError::Fault(format!("`up`'s reply is not hex: {e}"))),
-            Response::Error(e) => Err(e.into()),
-            other => Err(ClientError::Fault(format!(
+    async fn call(&self, request: Request, args: &[Vec<u8>]) -> Result<Vec<u8>, ClientError> {
+        let attached: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+        match self.ask_with(&request, &attached).await? {
+            (Response::Payload, reply) => <[Vec<u8>; 1]>::try_from(reply)
+                .map(|[payload]| payload)
+                .map_err(|r| {
+                    ClientError::Fault(format!(
+                        "`up`'s reply carries {} attachments, not one",
+                        r.len()
+                    ))
+                }),
+            (Response::Error(e), _) => Err(e.into()),
+            (other, _) => Err(ClientError::Fault(format!(
                 "`up` answered {other:?} to a call"
             ))),
         }
@@ -365,10 +363,14 @@ impl Transport for Served {
         call: Call,
         settle: Settle,
     ) -> Result<Vec<u8>, ClientError> {
-        self.call(Request::Submit {
-            call: call_request(me, channel, call),
-            settle,
-        })
+        let (request, args) = call_request(me, channel, call);
+        self.call(
+            Request::Submit {
+                call: request,
+                settle,
+            },
+            &args,
+        )
         .await
     }
 
@@ -378,8 +380,8 @@ impl Transport for Served {
         channel: &str,
         call: Call,
     ) -> Result<Vec<u8>, ClientError> {
-        self.call(Request::Evaluate(call_request(me, channel, call)))
-            .await
+        let (request, args) = call_request(me, channel, call);
+        self.call(Request::Evaluate(request), &args).await
     }
 
     async fn view(&self, me: CarrierId, view: View) -> Result<ViewReply, ClientError> {
@@ -399,13 +401,14 @@ impl Transport for Served {
     }
 }
 
-fn call_request(me: CarrierId, channel: &str, call: Call) -> CallRequest {
-    CallRequest {
+/// A call's request and its arguments, which travel as the request's attachments.
+fn call_request(me: CarrierId, channel: &str, call: Call) -> (CallRequest, Vec<Vec<u8>>) {
+    let request = CallRequest {
         as_carrier: me,
         channel: channel.to_string(),
         function: call.function.to_string(),
-        args: call.args.iter().map(hex::encode).collect(),
-    }
+    };
+    (request, call.args)
 }
 
 #[cfg(test)]
@@ -422,7 +425,7 @@ mod tests {
 
     #[test]
     fn a_submission_from_a_client_that_does_not_say_what_it_waits_for_waits_for_the_views() {
-        let call = r#""route":"submit","as_carrier":"alpha","channel":"alpha.beta","function":"usage.submit","args":[]"#;
+        let call = r#""route":"submit","as_carrier":"alpha","channel":"alpha.beta","function":"usage.submit""#;
         let (unsaid, settle) = submission(&format!("{{{call}}}"));
         assert_eq!(
             (unsaid.function.as_str(), settle),

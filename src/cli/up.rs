@@ -16,7 +16,7 @@ use clap::Args;
 use contracts::client::{Embedded, Transport};
 
 use super::control;
-use super::served::{control_socket, line_limit};
+use super::served::{control_socket, message_limit};
 use super::session::block_on;
 use super::{Failure, usage};
 
@@ -148,7 +148,7 @@ async fn serve(
         }
         None => None,
     };
-    let limit = line_limit(net.network().config().orderer.absolute_max_bytes);
+    let limit = message_limit(net.network().config().orderer.absolute_max_bytes);
     let listener = control::bind(&dir)?;
     let socket = control_socket(&dir);
     println!(
