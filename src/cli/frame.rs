@@ -186,4 +186,31 @@ mod tests {
             "{err}"
         );
     }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    proptest::proptest! {
+        /// Any attachments read back as written, whatever their bytes.
+        #[test]
+        fn any_attachments_round_trip(attached in proptest::collection::vec(
+            proptest::collection::vec(proptest::num::u8::ANY, 0..300), 0..5)) {
+            let slices: Vec<&[u8]> = attached.iter().map(Vec::as_slice).collect();
+            let (_, back) = block_on(round_trip(&slices, 2000)).unwrap();
+            proptest::prop_assert_eq!(back, attached);
+        }
+
+        /// Any bytes at all are a message, an error, or nothing; never a panic, never more
+        /// attachments than the limit.
+        #[test]
+        fn any_bytes_read_or_are_refused(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..400)) {
+            if let Ok(Some((_, attached))) = block_on(read::<_, Note>(&mut bytes.as_slice(), 100)) {
+                proptest::prop_assert!(attached.iter().map(Vec::len).sum::<usize>() <= 100);
+            }
+        }
+    }
 }
