@@ -1,7 +1,7 @@
-# Separate organisations' nodes for the bench scripts (sourced, not run): `bench-nodes.sh`
-# and `bench-nodes-postgres.sh`. The sourcing script sets `bin` (the iclear binary) and
-# `work` (where networks go, removed with every node stopped when the script exits);
-# `genesis_args` holds extra `channel genesis` arguments and
+# Separate organisations' nodes for the bench scripts (sourced, not run): `bench-nodes.sh`,
+# `bench-nodes-postgres.sh` and `bench-nodes-cpu.sh`. The sourcing script sets `bin` (the
+# iclear binary) and `work` (where networks go, removed with every node stopped when the
+# script exits); `genesis_args` holds extra `channel genesis` arguments and
 # `peer_state` the carriers' `node start --state` (default sqlite).
 
 pids=()
@@ -54,3 +54,14 @@ nodes_network() { network_of "$1" alpha beta gamma; }
 
 # The end-to-end records/s of a `bench clearing` output.
 rate() { sed -n 's/^end to end (submissions and statement): .* = \([0-9]*\) records\/s$/\1/p' "$1"; }
+
+# The CPU seconds each running node has used so far, by its organisation:
+# "ordering 1.51 alpha 6.90 …" (the processes in the order network_of started them).
+nodes_cpu() {
+  local tck i orgs=(ordering "$@")
+  tck=$(getconf CLK_TCK)
+  for i in "${!pids[@]}"; do
+    awk -v org="${orgs[$i]}" -v tck="$tck" '{ printf "%s %.2f ", org, ($14 + $15) / tck }' "/proc/${pids[$i]}/stat"
+  done
+  echo
+}
