@@ -24,7 +24,7 @@ for r in $(seq "$rounds"); do
   "$bin" bench clearing --records "$records" --dir "$work/bench$r" \
     --nodes "$work/month$r/alpha,$work/month$r/beta" > "$work/round$r.out" 2> "$work/round$r.err" ||
     { cat "$work/round$r.err" >&2; exit 1; }
-  cpu=$(nodes_cpu alpha beta gamma)
+  cpu=$(nodes_cpu)
   stop_nodes
   client=$(grep -A1 '^end to end' "$work/round$r.out" | sed -n 's/^  CPU of this process: \([0-9.]*\) s.*/\1/p')
   echo "round $r: end to end $(rate "$work/round$r.out") records/s; CPU (s): client $client $cpu"

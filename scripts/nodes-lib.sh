@@ -5,6 +5,7 @@
 # `peer_state` the carriers' `node start --state` (default sqlite).
 
 pids=()
+pid_orgs=()  # the organisation of each of $pids
 genesis_args=()
 peer_state=sqlite
 
@@ -13,6 +14,7 @@ stop_nodes() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   pids=()
+  pid_orgs=()
 }
 
 cleanup_nodes() {
@@ -44,6 +46,7 @@ network_of() {
     [ "$org" = ordering ] && state=()
     "$bin" --dir "$net/$org" node start --genesis "$net/genesis.json" "${state[@]}" >"$net/$org.log" 2>&1 &
     pids+=($!)
+    pid_orgs+=("$org")
     [ "$org" = ordering ] && sleep 1
   done
   for org in "$@"; do wait_for "$bin" --dir "$net/$org" deal list; done
@@ -56,12 +59,12 @@ nodes_network() { network_of "$1" alpha beta gamma; }
 rate() { sed -n 's/^end to end (submissions and statement): .* = \([0-9]*\) records\/s$/\1/p' "$1"; }
 
 # The CPU seconds each running node has used so far, by its organisation:
-# "ordering 1.51 alpha 6.90 …" (the processes in the order network_of started them).
+# "ordering 1.51 alpha 6.90 …".
 nodes_cpu() {
-  local tck i orgs=(ordering "$@")
+  local tck i
   tck=$(getconf CLK_TCK)
   for i in "${!pids[@]}"; do
-    awk -v org="${orgs[$i]}" -v tck="$tck" '{ printf "%s %.2f ", org, ($14 + $15) / tck }' "/proc/${pids[$i]}/stat"
+    awk -v org="${pid_orgs[$i]}" -v tck="$tck" '{ printf "%s %.2f ", org, ($14 + $15) / tck }' "/proc/${pids[$i]}/stat"
   done
   echo
 }

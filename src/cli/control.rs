@@ -127,8 +127,7 @@ async fn connection(
             ),
             Err(FrameError::Io(e)) => return Err(e.into()),
         };
-    let attached: Vec<&[u8]> = payload.iter().map(Vec::as_slice).collect();
-    frame::write(&mut write, &response, &attached).await?;
+    frame::write(&mut write, &response, payload.as_slice()).await?;
     write.shutdown().await?;
     Ok(())
 }

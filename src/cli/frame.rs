@@ -28,20 +28,20 @@ pub enum FrameError {
 }
 
 /// Writes `message` and its `attached` bytes.
-pub async fn write<W: AsyncWrite + Unpin, T: Serialize>(
+pub async fn write<W: AsyncWrite + Unpin, T: Serialize, A: AsRef<[u8]>>(
     w: &mut W,
     message: &T,
-    attached: &[&[u8]],
+    attached: &[A],
 ) -> std::io::Result<()> {
     let head = Head {
         message,
-        attached: attached.iter().map(|a| a.len() as u64).collect(),
+        attached: attached.iter().map(|a| a.as_ref().len() as u64).collect(),
     };
     let mut line = serde_json::to_vec(&head).map_err(std::io::Error::other)?;
     line.push(b'\n');
     w.write_all(&line).await?;
     for a in attached {
-        w.write_all(a).await?;
+        w.write_all(a.as_ref()).await?;
     }
     w.flush().await
 }
@@ -109,6 +109,17 @@ mod tests {
         read(&mut buf.as_slice(), limit).await.map(|m| m.unwrap())
     }
 
+    /// Why `bytes` are not a message, read with `limit`.
+    async fn refusal(bytes: &[u8], limit: usize) -> FrameError {
+        let mut r = bytes;
+        read::<_, Note>(&mut r, limit).await.unwrap_err()
+    }
+
+    /// Whether `err` says the bytes are malformed, in words containing `why`.
+    fn malformed(err: &FrameError, why: &str) -> bool {
+        matches!(err, FrameError::Malformed(m) if m.contains(why))
+    }
+
     #[tokio::test]
     async fn a_message_and_its_attachments_read_back_as_written() {
         let big = vec![0xA5; 70_000];
@@ -120,7 +131,7 @@ mod tests {
         // Two messages one after the other on one stream stay apart.
         let mut buf = Vec::new();
         for what in ["a", "b"] {
-            write(&mut buf, &Note { what: what.into() }, &[what.as_bytes()])
+            write(&mut buf, &Note { what: what.into() }, &[what])
                 .await
                 .unwrap();
         }
@@ -138,49 +149,34 @@ mod tests {
     #[tokio::test]
     async fn attachments_beyond_the_limit_are_refused_before_they_are_read() {
         let err = round_trip(&[&[1; 600], &[2; 600]], 1000).await.unwrap_err();
-        assert!(
-            matches!(&err, FrameError::Malformed(m) if m.contains("more than 1000")),
-            "{err}"
-        );
+        assert!(malformed(&err, "more than 1000"), "{err}");
         // Lengths that overflow when added are refused, not wrapped.
         let line = format!(
             "{{\"message\":{{\"what\":\"x\"}},\"attached\":[{},{}]}}\n",
             u64::MAX,
             2
         );
-        let err = read::<_, Note>(&mut line.as_bytes(), 1000)
-            .await
-            .unwrap_err();
-        assert!(matches!(err, FrameError::Malformed(_)), "{err}");
+        let err = refusal(line.as_bytes(), 1000).await;
+        assert!(malformed(&err, "more than 1000"), "{err}");
     }
 
     #[tokio::test]
     async fn a_head_too_long_cut_short_or_not_json_is_malformed_and_short_attachments_an_io_error()
     {
         let long = format!("{{\"message\":{{\"what\":\"{}\"}}}}\n", "x".repeat(200));
-        let err = read::<_, Note>(&mut long.as_bytes(), 100)
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(&err, FrameError::Malformed(m) if m.contains("longer than 100")),
-            "{err}"
-        );
-        let err = read::<_, Note>(&mut &b"{\"message\":"[..], 100)
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(&err, FrameError::Malformed(m) if m.contains("cut short")),
-            "{err}"
-        );
-        let err = read::<_, Note>(&mut &b"usage.submit\n"[..], 100)
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(&err, FrameError::Malformed(m) if m.contains("not a message")),
-            "{err}"
-        );
-        let short = b"{\"message\":{\"what\":\"x\"},\"attached\":[10]}\nabc";
-        let err = read::<_, Note>(&mut &short[..], 100).await.unwrap_err();
+        for (bytes, why) in [
+            (long.as_bytes(), "longer than 100"),
+            (&b"{\"message\":"[..], "cut short"),
+            (&b"usage.submit\n"[..], "not a message"),
+        ] {
+            let err = refusal(bytes, 100).await;
+            assert!(malformed(&err, why), "{err}");
+        }
+        let err = refusal(
+            b"{\"message\":{\"what\":\"x\"},\"attached\":[10]}\nabc",
+            100,
+        )
+        .await;
         assert!(
             matches!(&err, FrameError::Io(e) if e.kind() == std::io::ErrorKind::UnexpectedEof),
             "{err}"

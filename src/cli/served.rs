@@ -173,7 +173,7 @@ impl Served {
                     continue;
                 }
             };
-            match served.exchange(stream, &Request::Orgs, &[]).await {
+            match served.exchange::<&[u8]>(stream, &Request::Orgs, &[]).await {
                 Ok((answer, _)) => {
                     served.set_members(answer)?;
                     return Ok(Some(served));
@@ -207,14 +207,16 @@ impl Served {
     }
 
     async fn ask(&self, request: &Request) -> Result<Response, ClientError> {
-        self.ask_with(request, &[]).await.map(|(answer, _)| answer)
+        self.ask_with::<&[u8]>(request, &[])
+            .await
+            .map(|(answer, _)| answer)
     }
 
     /// Asks `request` with `attached` bytes; the answer and the bytes it carries.
-    async fn ask_with(
+    async fn ask_with<A: AsRef<[u8]>>(
         &self,
         request: &Request,
-        attached: &[&[u8]],
+        attached: &[A],
     ) -> Result<(Response, Vec<Vec<u8>>), ClientError> {
         let stream = UnixStream::connect(&self.socket)
             .await
@@ -223,11 +225,11 @@ impl Served {
     }
 
     /// One request and its answer on a connected stream.
-    async fn exchange(
+    async fn exchange<A: AsRef<[u8]>>(
         &self,
         stream: UnixStream,
         request: &Request,
-        attached: &[&[u8]],
+        attached: &[A],
     ) -> Result<(Response, Vec<Vec<u8>>), ClientError> {
         let unavailable = |e: std::io::Error| self.unavailable(e);
         let (read, mut write) = stream.into_split();
@@ -296,8 +298,7 @@ impl Served {
     }
 
     async fn call(&self, request: Request, args: &[Vec<u8>]) -> Result<Vec<u8>, ClientError> {
-        let attached: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
-        match self.ask_with(&request, &attached).await? {
+        match self.ask_with(&request, args).await? {
             (Response::Payload, reply) => <[Vec<u8>; 1]>::try_from(reply)
                 .map(|[payload]| payload)
                 .map_err(|r| {
