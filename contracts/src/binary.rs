@@ -7,9 +7,10 @@
 //! as fast as it can be copied, where JSON scans every string for escapes. Values written
 //! as JSON before (they start with `{`) still read.
 //!
-//! A batch's event is written in the slim form (`slim`, the byte `SLIM` first): each
-//! record's rating alone, its id, numbers, start and units read back from the values its
-//! transaction stores. Events written before in the tabled form (`tabled`, the byte `TABLED`
+//! A batch's event is written in the summed form (`slim`, the byte `SUMMED` first): each
+//! direction's totals by day, then each record's rating alone, its id, numbers, start and
+//! units read back from the values its transaction stores. Events of the slim form (the
+//! byte `SLIM`, the same without the totals) still read. Events written before in the tabled form (`tabled`, the byte `TABLED`
 //! first: each direction's ratesheet rows once, each record whole with its row's place), in
 //! the binary form or in JSON still read, to the same event.
 
@@ -19,14 +20,20 @@ use std::convert::Infallible;
 
 use crate::usage::{BatchEvent, RatedRecord, Text};
 
+pub use crate::slim::{DayTotals, DirectionDays};
+
 /// The first byte of a value in its binary form.
 const BINARY: u8 = 1;
 
 /// The first byte of an event in its tabled form (`tabled`).
 const TABLED: u8 = 2;
 
-/// The first byte of an event in its slim form (`slim`).
-const SLIM: u8 = 3;
+/// The first byte of an event in its slim form (`slim`) as written before the summed form.
+pub(crate) const SLIM: u8 = 3;
+
+/// The first byte of an event in its summed form (`slim`): the slim form with each
+/// direction's totals by day in front of its ratings.
+const SUMMED: u8 = 4;
 
 /// A stored value or an event that cannot be read.
 #[derive(Debug, thiserror::Error)]
@@ -126,6 +133,9 @@ where
     BatchEvent<S>: Deserialize<'de>,
 {
     match bytes.split_first() {
+        Some((&SUMMED, rest)) => {
+            crate::slim::EventIn::from(all::<crate::slim::SummedIn<S>>(rest)?).join(written)
+        }
         Some((&SLIM, rest)) => all::<crate::slim::EventIn<S>>(rest)?.join(written),
         Some((&TABLED, rest)) => Ok(all::<crate::tabled::EventIn<S>>(rest)?.into_event()),
         _ => read(bytes),
@@ -144,22 +154,31 @@ where
     S: Deserialize<'de> + Clone,
     BatchEvent<S>: Deserialize<'de>,
 {
-    let Some((&SLIM, rest)) = bytes.split_first() else {
-        let mut event: BatchEvent<S> = read_event(bytes, written).map_err(Each::Form)?;
-        for r in std::mem::take(&mut event.records) {
-            f(r).map_err(Each::Stopped)?;
-        }
-        for d in &mut event.directions {
-            let direction = (d.payer, d.payee, d.service, d.currency);
-            for row in std::mem::take(&mut d.records) {
-                f(row.rated(direction)).map_err(Each::Stopped)?;
+    let slim: crate::slim::EventIn<S> = match bytes.split_first() {
+        Some((&SUMMED, rest)) => all::<crate::slim::SummedIn<S>>(rest)
+            .map_err(Each::Form)?
+            .into(),
+        Some((&SLIM, rest)) => all(rest).map_err(Each::Form)?,
+        _ => {
+            let mut event: BatchEvent<S> = read_event(bytes, written).map_err(Each::Form)?;
+            for r in std::mem::take(&mut event.records) {
+                f(r).map_err(Each::Stopped)?;
             }
+            for d in &mut event.directions {
+                let direction = (d.payer, d.payee, d.service, d.currency);
+                for row in std::mem::take(&mut d.records) {
+                    f(row.rated(direction)).map_err(Each::Stopped)?;
+                }
+            }
+            return Ok(event);
         }
-        return Ok(event);
     };
-    let slim: crate::slim::EventIn<S> = all(rest).map_err(Each::Form)?;
     slim.each(written, |_, direction, row| f(row.rated(direction)))
 }
+
+/// An event's head (without records) and each direction's totals by day, as
+/// [`BatchEvent::summed`] reads them.
+pub type SummedEvent = (BatchEvent, Vec<DirectionDays>);
 
 /// What a transaction wrote, as a slim event's reader looks it up (`BatchEvent::from_tx`):
 /// the values of `writes` (a transaction's writes of the clearing contract, `None` for a
@@ -199,11 +218,12 @@ impl<T: AsRef<str> + Serialize> BatchEvent<T> {
     }
 }
 
-/// A slim event's payload (`slim`): how `usage.submit` writes the ratings of the records it
-/// stores without gathering each record's text into an event first.
+/// A slim event's payload in the summed form (`slim`): how `usage.submit` writes the
+/// ratings of the records it stores, and their totals by day, without gathering each
+/// record's text into an event first.
 pub(crate) fn slim_bytes(event: &crate::slim::EventOut<'_>) -> Result<Vec<u8>, FormError> {
     tagged(
-        SLIM,
+        SUMMED,
         event,
         SLIM_BYTES_PER_RECORD * event.record_count() + 256,
     )
@@ -235,6 +255,17 @@ impl BatchEvent {
         written: impl Fn(&str) -> Option<&'a [u8]>,
     ) -> Result<BatchEvent, FormError> {
         read_event(payload, written)
+    }
+
+    /// The head of an event in the summed form and each direction's totals by day, read
+    /// without its ratings or the records its transaction stores (which are not looked at):
+    /// how a read model applies a batch. `None` for an event of an older form, whose records
+    /// must be read and summed ([`BatchEvent::each_from_tx`]).
+    pub fn summed(payload: &[u8]) -> Result<Option<SummedEvent>, FormError> {
+        match payload.split_first() {
+            Some((&SUMMED, rest)) => crate::slim::front(rest).map(Some),
+            _ => Ok(None),
+        }
     }
 }
 
@@ -567,7 +598,7 @@ pub(crate) mod tests {
 
     /// The values `usage.submit` would store for `e`'s records: each direction's in bucket
     /// 3, or the first `split` of them in bucket 1 and the rest in bucket 30.
-    fn stored_values(e: &BatchEvent, split: Option<usize>) -> Vec<(String, Vec<u8>)> {
+    pub(crate) fn stored_values(e: &BatchEvent, split: Option<usize>) -> Vec<(String, Vec<u8>)> {
         let mut out = Vec::new();
         for d in &e.directions {
             let records: Vec<StoredRecord> = d
@@ -615,9 +646,14 @@ pub(crate) mod tests {
     fn a_slim_event_reads_back_joined_to_its_stored_records() {
         let e = event();
         let slim = e.to_slim_bytes().unwrap();
-        assert_eq!(slim[0], SLIM);
+        assert_eq!(slim[0], SUMMED);
         let stored = stored_values(&e, None);
         assert_eq!(BatchEvent::from_tx(&slim, writes(&stored)).unwrap(), e);
+        // The slim form before the summed one, without totals by day, reads the same.
+        let unsummed = crate::slim::unsummed_bytes(&e);
+        assert_eq!(unsummed[0], SLIM);
+        assert_eq!(BatchEvent::from_tx(&unsummed, writes(&stored)).unwrap(), e);
+        assert!(slim.len() > unsummed.len());
         let owned: Vec<RatedRecord> = e.clone().rated_records().collect();
         let borrowed: Vec<RatedRecord<Text<'_>>> =
             BatchEvent::borrowed_from_tx(&slim, writes(&stored))
@@ -666,6 +702,199 @@ pub(crate) mod tests {
             first_form.to_slim_bytes(),
             Err(FormError::Records(_))
         ));
+    }
+
+    /// An event with records on two days in one direction and one day in another.
+    pub(crate) fn two_days() -> BatchEvent {
+        let mut e = event();
+        let mut late = row("3", Decimal::new(5, 1));
+        // The last second of the day before: another day.
+        late.start = 1_790_000_000 - 1_790_000_000 % 86_400 - 1;
+        late.units = 7;
+        e.directions[0].records.insert(1, late);
+        e
+    }
+
+    /// A summed event carries each direction's totals by day in front of its ratings, and
+    /// `summed` reads them (and the head) without its ratings or stored records; an event
+    /// of an older form has none.
+    #[test]
+    fn a_summed_event_carries_each_directions_totals_by_day() {
+        let e = two_days();
+        let bytes = e.to_slim_bytes().unwrap();
+        let (head, directions) = BatchEvent::summed(&bytes).unwrap().unwrap();
+        assert_eq!(
+            head,
+            BatchEvent {
+                directions: Vec::new(),
+                ..e.clone()
+            }
+        );
+        let day = 1_790_000_000i64.div_euclid(86_400);
+        let totals =
+            |day, records, units, charge, first_start, last_start| crate::slim::DayTotals {
+                day,
+                records,
+                units,
+                charge,
+                first_start,
+                last_start,
+            };
+        let first = &e.directions[0];
+        assert_eq!(directions.len(), 2);
+        assert_eq!(
+            directions[0].head,
+            (first.payer, first.payee, first.service, first.currency)
+        );
+        // In the order first stored: the first record's day, then the day before.
+        assert_eq!(
+            directions[0].days,
+            vec![
+                totals(
+                    day,
+                    2,
+                    122,
+                    Decimal::new(1234, 4) + Decimal::new(-5, 0),
+                    1_790_000_000,
+                    1_790_000_000
+                ),
+                totals(
+                    day - 1,
+                    1,
+                    7,
+                    Decimal::new(5, 1),
+                    day * 86_400 - 1,
+                    day * 86_400 - 1
+                ),
+            ]
+        );
+        assert_eq!(directions[1].days.len(), 1);
+        // Its records read back whole as before.
+        let stored = stored_values(&e, None);
+        assert_eq!(BatchEvent::from_tx(&bytes, writes(&stored)).unwrap(), e);
+        // Only the front is read: the ratings and the stored records are not looked at.
+        let rest = BatchEvent::summed(&bytes[..bytes.len() - 4]).unwrap();
+        assert_eq!(rest.map(|(_, d)| d), Some(directions));
+        for older in [
+            crate::slim::unsummed_bytes(&e),
+            e.to_bytes().unwrap(),
+            untabled(&e),
+            old_json(&e),
+        ] {
+            assert!(BatchEvent::summed(&older).unwrap().is_none());
+        }
+        for end in 1..bytes.len() / 2 {
+            assert!(BatchEvent::summed(&bytes[..end]).is_err(), "{end}");
+        }
+    }
+
+    /// A summed event whose totals by day are not those of the records its transaction
+    /// stored is refused by every whole read: a record's units, start or rating changed,
+    /// or the totals' directions not the ratings'.
+    #[test]
+    fn a_summed_event_whose_totals_differ_from_its_records_is_refused() {
+        let e = two_days();
+        let bytes = e.to_slim_bytes().unwrap();
+        let refused = |stored: &[(String, Vec<u8>)]| {
+            let whole = BatchEvent::from_tx(&bytes, writes(stored)).unwrap_err();
+            let each =
+                BatchEvent::each_from_tx(&bytes, writes(stored), |_| Ok::<_, Infallible>(()))
+                    .unwrap_err()
+                    .into_form();
+            assert_eq!(whole.to_string(), each.to_string());
+            whole.to_string()
+        };
+        let mut units = e.clone();
+        units.directions[0].records[0].units += 1;
+        assert!(refused(&stored_values(&units, None)).contains("totals by day are not those"));
+        let mut start = e.clone();
+        start.directions[0].records[2].start -= 86_400;
+        assert!(refused(&stored_values(&start, None)).contains("totals by day are not those"));
+        // A rating changed in the event itself: its totals were summed from the other.
+        let mut rating = e.clone();
+        rating.directions[1].records[0].charge = Decimal::new(1, 0);
+        let stored = stored_values(&e, None);
+        let forged = crate::slim::slim(&rating)
+            .unwrap()
+            .with_days_of(crate::slim::slim(&e).unwrap());
+        let forged = slim_bytes(&forged).unwrap();
+        let err = BatchEvent::from_tx(&forged, writes(&stored)).unwrap_err();
+        assert!(
+            err.to_string().contains("totals by day are not those"),
+            "{err}"
+        );
+        // Totals of one direction for an event of two.
+        let mut one = e.clone();
+        one.directions.pop();
+        let forged = crate::slim::slim(&e)
+            .unwrap()
+            .with_days_of(crate::slim::slim(&one).unwrap());
+        let err = BatchEvent::from_tx(&slim_bytes(&forged).unwrap(), writes(&stored)).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("totals by day for 1 directions, ratings for 2"),
+            "{err}"
+        );
+        // The totals of the other direction.
+        let mut other = e.clone();
+        other.directions.swap(0, 1);
+        let forged = crate::slim::slim(&e)
+            .unwrap()
+            .with_days_of(crate::slim::slim(&other).unwrap());
+        let err = BatchEvent::from_tx(&slim_bytes(&forged).unwrap(), writes(&stored)).unwrap_err();
+        assert!(
+            err.to_string().contains("totals by day are not those"),
+            "{err}"
+        );
+    }
+
+    /// Days are UTC days of a record's start, found by a scan among a batch's first few
+    /// and by a hash past them; the totals are each day's, in the order first seen.
+    #[test]
+    fn day_sums_count_each_utc_day_in_the_order_first_seen() {
+        let mut sums = crate::slim::DaySums::default();
+        let starts: Vec<i64> = (0..40)
+            .flat_map(|d: i64| [d * 86_400 - 1, d * 86_400, (39 - d) * 86_400 + 5])
+            .collect();
+        for &s in &starts {
+            sums.add(s, 2, Decimal::new(s, 3)).unwrap();
+        }
+        let mut expected: Vec<(i64, u64, u64, Decimal, i64, i64)> = Vec::new();
+        for &s in &starts {
+            let day = s.div_euclid(86_400);
+            match expected.iter_mut().find(|t| t.0 == day) {
+                Some(t) => {
+                    *t = (
+                        day,
+                        t.1 + 1,
+                        t.2 + 2,
+                        t.3 + Decimal::new(s, 3),
+                        t.4.min(s),
+                        t.5.max(s),
+                    )
+                }
+                None => expected.push((day, 1, 2, Decimal::new(s, 3), s, s)),
+            }
+        }
+        let got: Vec<_> = sums
+            .into_days()
+            .into_iter()
+            .map(|d| {
+                (
+                    d.day,
+                    d.records,
+                    d.units,
+                    d.charge,
+                    d.first_start,
+                    d.last_start,
+                )
+            })
+            .collect();
+        assert_eq!(got, expected);
+        assert_eq!(got[0].0, -1);
+        let mut full = crate::slim::DaySums::default();
+        full.add(0, u64::MAX, Decimal::ZERO).unwrap();
+        assert!(full.add(1, 1, Decimal::ZERO).unwrap_err().contains("day 0"));
     }
 
     /// A slim event whose transaction stored other records than it rates is refused: too

@@ -13,7 +13,17 @@
 //! loop), so the order cannot differ and no record's text is gathered into an event first:
 //! copying each rated record whole into the event and then into bucket order cost about
 //! 2 % of the CPU of a clearing (BENCHMARKS.md, session forty-two).
+//!
+//! The summed form (`binary`'s `SUMMED`, written from session forty-nine on) carries, in
+//! front of the ratings, each direction's totals by UTC day ([`DayTotals`]: records, units,
+//! charges, first and last start), summed by both peers as they rate. A read model applies a
+//! batch from them ([`front`]) without reading its stored records back or its ratings, which
+//! was about a twentieth of a clearing's CPU (BENCHMARKS.md, session forty-nine). A whole
+//! read (the join) sums the records again and refuses an event whose totals differ. Events
+//! of the slim form before it (`SLIM`, no totals) still read, and a read model sums their
+//! records as it joins them.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 
 use rust_decimal::Decimal;
@@ -25,26 +35,149 @@ use settlement::service::Service;
 use crate::binary::{Each, FormError};
 use crate::keys;
 use crate::stored::BUCKETS;
-use crate::tabled::{HeadIn, HeadOut, RowTable, TableError, rating};
+use crate::tabled::{HeadIn, HeadOut, RowTable, rating};
 use crate::usage::{BatchEvent, DirectionHead, RatedDirection, RatedRow, StoredBatch};
 
 /// A record's rating: its ratesheet row's place in the direction's table, its billable
 /// units, and its charge's mantissa and scale.
 type Rating = (u32, u64, i128, u32);
 
-/// The event's fields in the slim form, borrowed for writing.
+/// The records of one direction of a batch that started on one UTC day, summed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayTotals {
+    /// The day, counted from 1970-01-01 (UTC).
+    pub day: i64,
+    /// How many records.
+    pub records: u64,
+    /// Their units.
+    pub units: u64,
+    /// The exact sum of their charges.
+    pub charge: Decimal,
+    /// The earliest start among them, UTC seconds.
+    pub first_start: i64,
+    /// The latest start.
+    pub last_start: i64,
+}
+
+/// [`DayTotals`] as the summed form writes it: day, records, units, the charges' sum's
+/// mantissa and scale, first and last start.
+type DayWire = (i64, u64, u64, i128, u32, i64, i64);
+
+impl DayTotals {
+    fn wire(&self) -> DayWire {
+        (
+            self.day,
+            self.records,
+            self.units,
+            self.charge.mantissa(),
+            self.charge.scale(),
+            self.first_start,
+            self.last_start,
+        )
+    }
+
+    fn from_wire(
+        (day, records, units, mantissa, scale, first_start, last_start): DayWire,
+    ) -> Result<Self, FormError> {
+        let charge = Decimal::try_from_i128_with_scale(mantissa, scale).map_err(|e| {
+            FormError::Records(format!("day {day}: charges {mantissa}e-{scale}: {e}"))
+        })?;
+        Ok(DayTotals {
+            day,
+            records,
+            units,
+            charge,
+            first_start,
+            last_start,
+        })
+    }
+}
+
+/// One direction's records summed by day as they come, each day in the order first seen:
+/// what `usage.submit` writes beside the ratings and what a whole read checks them against.
+#[derive(Debug, Default)]
+pub(crate) struct DaySums {
+    days: Vec<DayTotals>,
+    /// Each day's place in `days`, past the first few.
+    at: HashMap<i64, usize>,
+    /// The place of the day added to last: a batch's records mostly share a day.
+    last: usize,
+}
+
+/// Days a batch's direction is looked through for, one after the other, before they are
+/// looked up by a hash: a batch's records mostly fall on one or two days, but a batch of
+/// records on every day of many years must not cost a scan a record.
+const DAYS_SCANNED: usize = 8;
+
+impl DaySums {
+    /// Adds a record started at `start` (UTC seconds) with these units and charge; a sum
+    /// that overflows is refused.
+    pub(crate) fn add(&mut self, start: i64, units: u64, charge: Decimal) -> Result<(), String> {
+        let day = start.div_euclid(86_400);
+        if self.days.get(self.last).is_none_or(|d| d.day != day) {
+            let found = if self.days.len() <= DAYS_SCANNED {
+                self.days.iter().position(|d| d.day == day)
+            } else {
+                self.at.get(&day).copied()
+            };
+            self.last = match found {
+                Some(place) => place,
+                None => {
+                    self.days.push(DayTotals {
+                        day,
+                        records: 0,
+                        units: 0,
+                        charge: Decimal::ZERO,
+                        first_start: start,
+                        last_start: start,
+                    });
+                    let place = self.days.len() - 1;
+                    if self.days.len() > DAYS_SCANNED {
+                        if self.at.is_empty() {
+                            self.at
+                                .extend(self.days.iter().enumerate().map(|(i, d)| (d.day, i)));
+                        } else {
+                            self.at.insert(day, place);
+                        }
+                    }
+                    place
+                }
+            };
+        }
+        let d = &mut self.days[self.last];
+        let overflow = || format!("the totals of day {day} overflow");
+        d.records = d.records.checked_add(1).ok_or_else(overflow)?;
+        d.units = d.units.checked_add(units).ok_or_else(overflow)?;
+        d.charge = d.charge.checked_add(charge).ok_or_else(overflow)?;
+        d.first_start = d.first_start.min(start);
+        d.last_start = d.last_start.max(start);
+        Ok(())
+    }
+
+    /// The days, in the order first seen.
+    pub(crate) fn into_days(self) -> Vec<DayTotals> {
+        self.days
+    }
+}
+
+/// The event's fields in the summed form, borrowed for writing, in this order: the head and
+/// the totals by day in front, which a read model reads alone ([`front`]), then the
+/// ratings.
 #[derive(Serialize)]
 pub(crate) struct EventOut<'a> {
     head: HeadOut<'a>,
+    days: Vec<DirectionDaysWire>,
     directions: Vec<DirectionOut<'a>>,
 }
 
 impl<'a> EventOut<'a> {
     /// The event of `head` and `directions`.
     pub(crate) fn new(head: HeadOut<'a>, directions: Vec<Ratings<'a>>) -> Self {
+        let (days, directions) = directions.into_iter().map(Ratings::into_out).unzip();
         EventOut {
             head,
-            directions: directions.into_iter().map(Ratings::into_out).collect(),
+            days,
+            directions,
         }
     }
 
@@ -65,13 +198,23 @@ struct DirectionOut<'a>(
     Vec<Rating>,
 );
 
+/// `(payer, payee, service, currency, totals by day)`.
+type DirectionDaysWire = (
+    CarrierId,
+    CarrierId,
+    Service,
+    Option<Currency>,
+    Vec<DayWire>,
+);
+
 /// A direction's ratings as they are written, in the order of its stored records: the
 /// ratesheet rows they were rated by, tabled in the order first used, and each record's
-/// rating with its row's place in the table.
+/// rating with its row's place in the table; and its records' totals by day.
 pub(crate) struct Ratings<'a> {
     direction: (CarrierId, CarrierId, Service, Option<Currency>),
     table: RowTable<'a>,
     ratings: Vec<Rating>,
+    days: DaySums,
 }
 
 impl<'a> Ratings<'a> {
@@ -85,32 +228,41 @@ impl<'a> Ratings<'a> {
             direction: (payer, payee, service, currency),
             table: RowTable::default(),
             ratings: Vec::with_capacity(records),
+            days: DaySums::default(),
         }
     }
 
     /// The next stored record's rating: the ratesheet row `(prefix, destination)` that rated
-    /// it (both empty for none), its billable units and its charge.
+    /// it (both empty for none), its billable units and its charge; and its start and units,
+    /// which its day's totals add.
     pub(crate) fn push(
         &mut self,
         row: (&'a str, &'a str),
         billable: u64,
         charge: Decimal,
-    ) -> Result<(), TableError> {
+        (start, units): (i64, u64),
+    ) -> Result<(), FormError> {
         let place = self.table.place(row)?;
         self.ratings
             .push((place, billable, charge.mantissa(), charge.scale()));
-        Ok(())
+        self.days
+            .add(start, units, charge)
+            .map_err(FormError::Records)
     }
 
-    fn into_out(self) -> DirectionOut<'a> {
+    fn into_out(self) -> (DirectionDaysWire, DirectionOut<'a>) {
         let (payer, payee, service, currency) = self.direction;
-        DirectionOut(
-            payer,
-            payee,
-            service,
-            currency,
-            self.table.into_rows(),
-            self.ratings,
+        let days = self.days.into_days().iter().map(DayTotals::wire).collect();
+        (
+            (payer, payee, service, currency, days),
+            DirectionOut(
+                payer,
+                payee,
+                service,
+                currency,
+                self.table.into_rows(),
+                self.ratings,
+            ),
         )
     }
 }
@@ -136,11 +288,31 @@ pub(crate) fn slim<T: AsRef<str>>(event: &BatchEvent<T>) -> Result<EventOut<'_>,
                 (r.prefix.as_ref(), r.destination.as_ref()),
                 r.billable,
                 r.charge,
+                (r.start, r.units),
             )?;
         }
         directions.push(ratings);
     }
     Ok(EventOut::new(HeadOut::of(event), directions))
+}
+
+#[cfg(test)]
+impl EventOut<'_> {
+    /// This event with `other`'s totals by day: a forged event.
+    pub(crate) fn with_days_of(mut self, other: EventOut<'_>) -> Self {
+        self.days = other.days;
+        self
+    }
+}
+
+/// `event` in the slim form as written before the summed form, without its totals by day
+/// (the byte `SLIM` first): what blocks written before session forty-nine carry.
+#[cfg(test)]
+pub(crate) fn unsummed_bytes<T: AsRef<str>>(event: &BatchEvent<T>) -> Vec<u8> {
+    let out = slim(event).expect("an event of directions");
+    let mut bytes = vec![crate::binary::SLIM];
+    bytes.extend(postcard::to_allocvec(&(&out.head, &out.directions)).expect("written"));
+    bytes
 }
 
 /// An event read from the slim form, before its records are joined to their ratings.
@@ -149,6 +321,64 @@ pub(crate) fn slim<T: AsRef<str>>(event: &BatchEvent<T>) -> Result<EventOut<'_>,
 pub(crate) struct EventIn<S> {
     head: HeadIn,
     directions: Vec<DirectionIn<S>>,
+    /// The totals by day an event of the summed form carries, which the join checks.
+    #[serde(skip)]
+    days: Option<Vec<DirectionDaysWire>>,
+}
+
+/// An event read from the summed form: the slim form's with each direction's totals by day
+/// between its head and its ratings.
+#[derive(Deserialize)]
+#[serde(bound(deserialize = "S: Deserialize<'de>"))]
+pub(crate) struct SummedIn<S> {
+    head: HeadIn,
+    days: Vec<DirectionDaysWire>,
+    directions: Vec<DirectionIn<S>>,
+}
+
+impl<S> From<SummedIn<S>> for EventIn<S> {
+    fn from(e: SummedIn<S>) -> Self {
+        EventIn {
+            head: e.head,
+            directions: e.directions,
+            days: Some(e.days),
+        }
+    }
+}
+
+/// The front of an event of the summed form: its head and totals by day, without its
+/// ratings, which are not read.
+#[derive(Deserialize)]
+struct FrontIn {
+    head: HeadIn,
+    days: Vec<DirectionDaysWire>,
+}
+
+/// One direction's totals by day, read from the front of an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectionDays {
+    /// Who pays, who is paid, the service and the sheet's currency.
+    pub head: DirectionHead,
+    /// Its days, in the order its first records were stored.
+    pub days: Vec<DayTotals>,
+}
+
+/// The head of an event of the summed form (`rest`, after its tag) and each direction's
+/// totals by day, read without its ratings or its stored records: how a read model applies
+/// a batch. Only the front is read; a whole read ([`EventIn::join`]) checks the rest.
+pub(crate) fn front(rest: &[u8]) -> Result<(BatchEvent<String>, Vec<DirectionDays>), FormError> {
+    let (front, _ratings): (FrontIn, _) = postcard::take_from_bytes(rest)?;
+    let mut directions = Vec::with_capacity(front.days.len());
+    for (payer, payee, service, currency, days) in front.days {
+        directions.push(DirectionDays {
+            head: (payer, payee, service, currency),
+            days: days
+                .into_iter()
+                .map(DayTotals::from_wire)
+                .collect::<Result<_, _>>()?,
+        });
+    }
+    Ok((front.head.with(Vec::new()), directions))
 }
 
 #[derive(Deserialize)]
@@ -201,6 +431,19 @@ impl<S: Clone> EventIn<S> {
     {
         let (reporter, tx_id) = self.head.batch();
         let mut directions = Vec::with_capacity(self.directions.len());
+        // An event of the summed form carries a direction's totals by day for each of its
+        // directions, with the same head, in the same order.
+        let mut summed = match self.days {
+            Some(days) if days.len() != self.directions.len() => {
+                return Err(Each::Form(FormError::Records(format!(
+                    "totals by day for {} directions, ratings for {}",
+                    days.len(),
+                    self.directions.len()
+                ))));
+            }
+            Some(days) => Some(days.into_iter()),
+            None => None,
+        };
         for (d, DirectionIn(payer, payee, service, currency, table, ratings)) in
             self.directions.into_iter().enumerate()
         {
@@ -212,6 +455,7 @@ impl<S: Clone> EventIn<S> {
             };
             let count = ratings.len();
             let mut ratings = ratings.into_iter();
+            let mut sums = DaySums::default();
             for bucket in 0..BUCKETS {
                 let key = keys::bucketed(
                     (payer.as_str(), payee.as_str(), service.as_str()),
@@ -235,6 +479,9 @@ impl<S: Clone> EventIn<S> {
                     })?;
                     let ((prefix, destination), charge) =
                         rating(&table, place, mantissa, scale).map_err(refuse)?;
+                    if summed.is_some() {
+                        sums.add(r.start, r.units, charge).map_err(refuse)?;
+                    }
                     f(
                         d,
                         (payer, payee, service, currency),
@@ -258,6 +505,14 @@ impl<S: Clone> EventIn<S> {
                     "{} of its {count} ratings have no stored record",
                     ratings.len()
                 )));
+            }
+            if let Some((p, q, s, c, days)) = summed.as_mut().and_then(Iterator::next) {
+                let counted: Vec<DayWire> = sums.into_days().iter().map(DayTotals::wire).collect();
+                if (p, q, s, c) != (payer, payee, service, currency) || days != counted {
+                    return Err(refuse(
+                        "its totals by day are not those of its records".to_string(),
+                    ));
+                }
             }
             directions.push(RatedDirection {
                 payer,

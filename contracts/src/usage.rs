@@ -579,9 +579,15 @@ pub async fn submit(
                     (Some(s), Some(row)) => (&*s.row(row).prefix, &*s.row(row).destination),
                     _ => ("", ""),
                 };
-                ratings.push(row, r.billable, r.charge).map_err(|e| {
-                    ContractError::internal(format!("event batch not encoded: {e}"))
-                })?;
+                ratings
+                    .push(row, r.billable, r.charge, (r.start, r.units))
+                    .map_err(|e| match e {
+                        // A day's totals past their bounds: the batch's records did it.
+                        crate::binary::FormError::Records(why) => {
+                            ContractError::refused(format!("CDR batch refused: {why}"))
+                        }
+                        e => ContractError::internal(format!("event batch not encoded: {e}")),
+                    })?;
             }
             let value = StoredBatch { reporter, records }
                 .to_stored()

@@ -103,5 +103,13 @@ fn the_slim_event_seed_reads_joined_to_its_stored_value() {
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         iclear_fuzz::each_alike(Some(&event), payload, |_| Some(stored));
         assert_eq!(event.rated_records().count(), 32, "{name}");
+        // The summed form's seed carries its records' totals by day in front.
+        let front = BatchEvent::summed(payload).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(front.is_some(), payload[0] == 4, "{name}");
+        if let Some((_, directions)) = front {
+            let days = directions.iter().flat_map(|d| &d.days);
+            assert_eq!(days.map(|d| d.records).sum::<u64>(), 32, "{name}");
+        }
     }
+    assert_eq!(seeds("slim_event").len(), 2);
 }

@@ -156,7 +156,7 @@ enum Db {
 }
 
 /// A value bound into a statement.
-#[derive(Clone)]
+#[derive(Clone, Debug, PartialEq)]
 enum Val {
     I(i64),
     S(String),
@@ -601,21 +601,53 @@ fn event(
     let ch = || Val::from(channel);
     match name {
         BATCH_EVENT => {
-            // Its text borrowed, its records never gathered: the model sums each record's
-            // figures into its day as it is read and keeps none of its text, so a record
-            // the model cannot hold stops the block. The records stay in the block
-            // (`records`).
-            let written = written_by(tx.stored.writes(CLEARING));
             let mut days = Days::default();
             let mut span = Span::default();
-            let b = BatchEvent::each_from_tx(payload, written, |r| {
-                span.add(r.start);
-                days.add(Direction::of(&r), r.start, Sums::of(&r)?, &r.record_id)
-            })
-            .map_err(|e| match e {
-                Each::Form(e) => bad(e.to_string()),
-                Each::Stopped(e) => e,
-            })?;
+            let b = match BatchEvent::summed(payload).map_err(|e| bad(e.to_string()))? {
+                // The summed form: both peers summed each direction's records by day as
+                // they rated them, and the event carries the totals in front of its ratings;
+                // neither the ratings nor the stored records are read.
+                Some((b, directions)) => {
+                    for d in directions {
+                        let direction = Direction::from(d.head);
+                        for t in d.days {
+                            let records = to_i64(t.records)?;
+                            span.add_day(t.first_start, t.last_start, records);
+                            let sums = Sums {
+                                units: to_i64(t.units)?,
+                                charge_nano: nano(t.charge)?,
+                            };
+                            days.add(direction, t.day, records, sums, &b.tx_id)?;
+                        }
+                    }
+                    b
+                }
+                // An older form: its text borrowed, its records never gathered; the model
+                // sums each record's figures into its day as it is read and keeps none of
+                // its text, so a record the model cannot hold stops the block. The records
+                // stay in the block (`records`).
+                None => {
+                    let written = written_by(tx.stored.writes(CLEARING));
+                    let e = BatchEvent::each_from_tx(payload, written, |r| {
+                        span.add(r.start);
+                        days.add_record(&r)
+                    })
+                    .map_err(|e| match e {
+                        Each::Form(e) => bad(e.to_string()),
+                        Each::Stopped(e) => e,
+                    })?;
+                    BatchEvent {
+                        tx_id: e.tx_id,
+                        reporter: e.reporter,
+                        counterparty: e.counterparty,
+                        rejected: e.rejected,
+                        rows: e.rows,
+                        accepted: e.accepted,
+                        records: Vec::new(),
+                        directions: Vec::new(),
+                    }
+                }
+            };
             let rejected = serde_json::to_string(&b.rejected).map_err(|e| bad(e.to_string()))?;
             batch.push(
                 "INSERT INTO rm_batches (channel, tx_id, block, reporter, counterparty, rows_total, accepted, rejected) \
@@ -792,15 +824,27 @@ impl Sums {
 }
 
 impl Days {
-    /// Adds record `id` of `direction`, started at `start` (UTC seconds).
+    /// Adds record `r`, started at `r.start` (UTC seconds).
+    fn add_record<S: std::ops::Deref<Target = str>>(
+        &mut self,
+        r: &RatedRecord<S>,
+    ) -> Result<(), ReadModelError> {
+        let day = r.start.div_euclid(86_400);
+        let id = &*r.record_id;
+        self.add(Direction::of(r), day, 1, Sums::of(r)?, id)
+    }
+
+    /// Adds `records` records of `direction` started on `day` (since 1970-01-01, UTC) with
+    /// these sums; `what` names them in an error (a record's id, or the batch's).
     fn add(
         &mut self,
         direction: Direction,
-        start: i64,
+        day: i64,
+        records: i64,
         sums: Sums,
-        id: &str,
+        what: &str,
     ) -> Result<(), ReadModelError> {
-        let key = (start.div_euclid(86_400), direction);
+        let key = (day, direction);
         if self.totals.get(self.last).is_none_or(|(k, _)| *k != key) {
             let next = self.totals.len();
             self.last = *self.at.entry(key).or_insert(next);
@@ -809,8 +853,8 @@ impl Days {
             }
         }
         let t = &mut self.totals[self.last].1;
-        let overflow = || ReadModelError::Range(format!("a day's totals with {id}"));
-        t.records = t.records.checked_add(1).ok_or_else(overflow)?;
+        let overflow = || ReadModelError::Range(format!("a day's totals with {what}"));
+        t.records = t.records.checked_add(records).ok_or_else(overflow)?;
         t.units = t.units.checked_add(sums.units).ok_or_else(overflow)?;
         t.charge_nano = t
             .charge_nano
@@ -858,6 +902,17 @@ struct Direction {
     payee: CarrierId,
     service: Service,
     currency: Option<Currency>,
+}
+
+impl From<crate::usage::DirectionHead> for Direction {
+    fn from((payer, payee, service, currency): crate::usage::DirectionHead) -> Direction {
+        Direction {
+            payer,
+            payee,
+            service,
+            currency,
+        }
+    }
 }
 
 impl Direction {
@@ -922,7 +977,7 @@ mod tests {
         /// direction once, in the order first added.
         #[test]
         fn days_sum_each_day_and_direction(
-            records in proptest::collection::vec((0i64..4, any::<bool>(), 0i64..1000, -999i64..1000), 0..64)
+            records in proptest::collection::vec((0i64..4, any::<bool>(), 1i64..4, 0i64..1000, -999i64..1000), 0..64)
         ) {
             let carrier = |s| CarrierId::parse(s).unwrap();
             let direction = |sms: bool| Direction {
@@ -935,13 +990,11 @@ mod tests {
             // ((day, sms), (records, units, charge_nano)), in the order first added.
             type Summed = ((i64, bool), (i64, i64, i64));
             let mut expected: Vec<Summed> = Vec::new();
-            for &(day, sms, units, charge_nano) in &records {
-                // A start late in its day: the day is the start's, not the second's.
-                let start = day * 86_400 + 86_399;
-                days.add(direction(sms), start, Sums { units, charge_nano }, "r").unwrap();
+            for &(day, sms, n, units, charge_nano) in &records {
+                days.add(direction(sms), day, n, Sums { units, charge_nano }, "r").unwrap();
                 match expected.iter_mut().find(|(k, _)| *k == (day, sms)) {
-                    Some((_, t)) => *t = (t.0 + 1, t.1 + units, t.2 + charge_nano),
-                    None => expected.push(((day, sms), (1, units, charge_nano))),
+                    Some((_, t)) => *t = (t.0 + n, t.1 + units, t.2 + charge_nano),
+                    None => expected.push(((day, sms), (n, units, charge_nano))),
                 }
             }
             let got: Vec<_> = days
@@ -953,7 +1006,8 @@ mod tests {
         }
     }
 
-    /// A day's totals past 64 bits are refused with the record that overflowed them.
+    /// A day's totals past 64 bits are refused with what overflowed them: its units, or
+    /// its count of records.
     #[test]
     fn a_days_total_past_64_bits_is_refused() {
         let direction = Direction {
@@ -967,11 +1021,85 @@ mod tests {
             units: i64::MAX,
             charge_nano: 0,
         };
-        days.add(direction, 0, huge, "r1").unwrap();
+        days.add(direction, 0, 1, huge, "r1").unwrap();
         // Another day of the same direction has its own totals.
-        days.add(direction, 86_400, huge, "r2").unwrap();
-        let err = days.add(direction, 10, huge, "r3").unwrap_err();
+        days.add(direction, 1, 1, huge, "r2").unwrap();
+        let err = days.add(direction, 0, 1, huge, "r3").unwrap_err();
         assert!(err.to_string().contains("r3"), "{err}");
+        let none = Sums {
+            units: 0,
+            charge_nano: 0,
+        };
+        days.add(direction, 2, i64::MAX, none, "t1").unwrap();
+        let err = days.add(direction, 2, 1, none, "t2").unwrap_err();
+        assert!(err.to_string().contains("t2"), "{err}");
+    }
+
+    /// A batch applies alike whether its event carries its totals by day (the summed
+    /// form, whose stored records are not read) or its records are summed as they are
+    /// read (the slim form before it): the same statements with the same values.
+    #[test]
+    fn a_summed_batch_applies_as_its_records_summed() {
+        use crate::binary::tests::{stored_values, two_days};
+        use ledger::audit::{NsWrites, TxAudit, TxWrites};
+        use ledger::proto::KvWrite;
+        let e = two_days();
+        let stored = stored_values(&e, Some(1));
+        let tx = |written: bool| StoredTx {
+            audit: TxAudit {
+                index: 2,
+                tx_id: e.tx_id.clone(),
+                code: ValidationCode::Valid,
+                org: "alpha".into(),
+                user: "alpha".into(),
+                timestamp_ms: 0,
+                contract: CLEARING.into(),
+                function: "usage.submit".into(),
+            },
+            events: Vec::new(),
+            written: written.then(|| TxWrites {
+                ns_rwsets: vec![NsWrites {
+                    namespace: CLEARING.into(),
+                    writes: (stored.iter())
+                        .map(|(key, value)| KvWrite {
+                            key: key.clone(),
+                            is_delete: false,
+                            value: value.clone(),
+                        })
+                        .collect(),
+                }],
+            }),
+        };
+        let apply = |stored: &StoredTx, payload: &[u8]| {
+            let mut batch = Batch(Vec::new());
+            let tx = Tx { stored, number: 7 };
+            event("alpha.beta", &tx, BATCH_EVENT, payload, &mut batch).map(|()| batch.0)
+        };
+        let (with, without) = (tx(true), tx(false));
+        let summed = apply(&with, &e.to_slim_bytes().unwrap()).unwrap();
+        let unsummed = crate::slim::unsummed_bytes(&e);
+        assert_eq!(summed, apply(&with, &unsummed).unwrap());
+        // Three days' rows (two of one direction, one of the other) and the set's.
+        let daily = summed
+            .iter()
+            .filter(|(sql, _)| sql.contains("rm_daily"))
+            .count();
+        assert_eq!(daily, 3);
+        let set = summed
+            .iter()
+            .find(|(sql, _)| sql.contains("rm_record_sets"))
+            .unwrap();
+        let first = e.directions[0].records[1].start;
+        assert_eq!(
+            set.1[3..],
+            [Val::I(first), Val::I(1_790_000_000), Val::I(4)]
+        );
+        // The summed form reads no stored record; the slim form cannot go without them.
+        assert_eq!(
+            summed,
+            apply(&without, &e.to_slim_bytes().unwrap()).unwrap()
+        );
+        assert!(apply(&without, &unsummed).is_err());
     }
 
     /// The writer and every reader of a SQLite read model keep statement journals in

@@ -25,10 +25,7 @@ use settlement::money::Currency;
 use settlement::service::Service;
 
 use super::views::{DailyTraffic, day_text, sort_daily};
-use super::{
-    Batch, Days, Db, Direction, ReadModel, ReadModelError, Sums, Val, for_sqlite, from_nano, nano,
-    to_i64,
-};
+use super::{Batch, Days, Db, ReadModel, ReadModelError, Val, for_sqlite, from_nano, nano, to_i64};
 use crate::CLEARING;
 use crate::binary::written_by;
 use crate::usage::{BATCH_EVENT, BatchEvent, RatedRecord};
@@ -72,13 +69,21 @@ pub(super) struct Span {
 
 impl Span {
     pub(super) fn add(&mut self, start: i64) {
-        if self.records == 0 {
-            (self.first, self.last) = (start, start);
-        } else {
-            self.first = self.first.min(start);
-            self.last = self.last.max(start);
+        self.add_day(start, start, 1);
+    }
+
+    /// Adds `records` records started from `first` to `last` (a day's, summed).
+    pub(super) fn add_day(&mut self, first: i64, last: i64, records: i64) {
+        if records == 0 {
+            return;
         }
-        self.records += 1;
+        if self.records == 0 {
+            (self.first, self.last) = (first, last);
+        } else {
+            self.first = self.first.min(first);
+            self.last = self.last.max(last);
+        }
+        self.records += records;
     }
 
     /// Names the transaction at `(block, idx)` as a set of records (nothing when it accepted
@@ -261,13 +266,7 @@ impl ReadModel {
     ) -> Result<Vec<DailyTraffic>, ReadModelError> {
         let mut reporters: HashMap<CarrierId, Days> = HashMap::new();
         self.each_record(channel, (from, to), |_, reporter, r| {
-            let sums = Sums::of(&r)?;
-            reporters.entry(reporter).or_default().add(
-                Direction::of(&r),
-                r.start,
-                sums,
-                &r.record_id,
-            )
+            reporters.entry(reporter).or_default().add_record(&r)
         })
         .await?;
         let count = |n: i64| u64::try_from(n).map_err(|_| ReadModelError::Range(n.to_string()));
