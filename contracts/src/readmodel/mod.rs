@@ -969,7 +969,33 @@ fn text_pg(r: &sqlx::postgres::PgRow, i: usize) -> Result<String, ReadModelError
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ledger::audit::TxAudit;
+    use ledger::proto::ContractEvent;
     use proptest::prelude::*;
+
+    /// A valid `usage.submit` transaction `tx_id` at `index` of its block, as the block
+    /// store gives it, with these events and writes.
+    pub(in crate::readmodel) fn batch_tx(
+        tx_id: &str,
+        index: usize,
+        events: Vec<ContractEvent>,
+        written: Option<ledger::audit::TxWrites>,
+    ) -> StoredTx {
+        StoredTx {
+            audit: TxAudit {
+                index,
+                tx_id: tx_id.into(),
+                code: ValidationCode::Valid,
+                org: "alpha".into(),
+                user: "alpha".into(),
+                timestamp_ms: 0,
+                contract: CLEARING.into(),
+                function: "usage.submit".into(),
+            },
+            events,
+            written,
+        }
+    }
 
     proptest! {
         /// A batch's records summed by day and direction are their sums, whatever the
@@ -1041,23 +1067,12 @@ mod tests {
     #[test]
     fn a_summed_batch_applies_as_its_records_summed() {
         use crate::binary::tests::{stored_values, two_days};
-        use ledger::audit::{NsWrites, TxAudit, TxWrites};
+        use ledger::audit::{NsWrites, TxWrites};
         use ledger::proto::KvWrite;
         let e = two_days();
         let stored = stored_values(&e, Some(1));
-        let tx = |written: bool| StoredTx {
-            audit: TxAudit {
-                index: 2,
-                tx_id: e.tx_id.clone(),
-                code: ValidationCode::Valid,
-                org: "alpha".into(),
-                user: "alpha".into(),
-                timestamp_ms: 0,
-                contract: CLEARING.into(),
-                function: "usage.submit".into(),
-            },
-            events: Vec::new(),
-            written: written.then(|| TxWrites {
+        let tx = |written: bool| {
+            let writes = written.then(|| TxWrites {
                 ns_rwsets: vec![NsWrites {
                     namespace: CLEARING.into(),
                     writes: (stored.iter())
@@ -1068,7 +1083,8 @@ mod tests {
                         })
                         .collect(),
                 }],
-            }),
+            });
+            batch_tx(&e.tx_id, 2, Vec::new(), writes)
         };
         let apply = |stored: &StoredTx, payload: &[u8]| {
             let mut batch = Batch(Vec::new());

@@ -407,11 +407,11 @@ impl ReadModel {
 mod tests {
     use std::sync::Mutex;
 
-    use ledger::audit::TxAudit;
     use ledger::proto::ContractEvent;
 
     use super::*;
     use crate::binary::tests::row;
+    use crate::readmodel::tests::batch_tx;
     use crate::usage::RatedDirection;
     use rust_decimal::Decimal;
 
@@ -500,24 +500,12 @@ mod tests {
             starts: &[i64],
             (name, payload): (&str, Vec<u8>),
         ) {
-            let tx = StoredTx {
-                audit: TxAudit {
-                    index: idx,
-                    tx_id: format!("{block}-{idx}"),
-                    code: ValidationCode::Valid,
-                    org: "alpha".into(),
-                    user: "alpha".into(),
-                    timestamp_ms: 0,
-                    contract: CLEARING.into(),
-                    function: "usage.submit".into(),
-                },
-                events: vec![ContractEvent {
-                    contract: CLEARING.into(),
-                    name: name.into(),
-                    payload,
-                }],
-                written: None,
+            let event = ContractEvent {
+                contract: CLEARING.into(),
+                name: name.into(),
+                payload,
             };
+            let tx = batch_tx(&format!("{block}-{idx}"), idx, vec![event], None);
             self.blocks[channel]
                 .0
                 .lock()
