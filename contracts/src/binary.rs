@@ -848,8 +848,8 @@ pub(crate) mod tests {
         );
     }
 
-    /// Days are UTC days of a record's start, found by a scan among a batch's first few
-    /// and by a hash past them; the totals are each day's, in the order first seen.
+    /// Days are UTC days of a record's start, forty of them asked in and out of order; the
+    /// totals are each day's, in the order first seen.
     #[test]
     fn day_sums_count_each_utc_day_in_the_order_first_seen() {
         let mut sums = crate::slim::DaySums::default();

@@ -14,6 +14,7 @@ pub mod binary;
 pub mod client;
 pub mod deal;
 pub mod dispute;
+mod first_seen;
 mod keys;
 pub mod parsed;
 pub mod partner;

@@ -23,7 +23,6 @@
 //! of the slim form before it (`SLIM`, no totals) still read, and a read model sums their
 //! records as it joins them.
 
-use std::collections::HashMap;
 use std::convert::Infallible;
 
 use rust_decimal::Decimal;
@@ -31,8 +30,10 @@ use serde::{Deserialize, Serialize};
 use settlement::carrier::CarrierId;
 use settlement::money::Currency;
 use settlement::service::Service;
+use settlement::time::Timestamp;
 
 use crate::binary::{Each, FormError};
+use crate::first_seen::FirstSeen;
 use crate::keys;
 use crate::stored::BUCKETS;
 use crate::tabled::{HeadIn, HeadOut, RowTable, rating};
@@ -95,56 +96,24 @@ impl DayTotals {
 
 /// One direction's records summed by day as they come, each day in the order first seen:
 /// what `usage.submit` writes beside the ratings and what a whole read checks them against.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct DaySums {
-    days: Vec<DayTotals>,
-    /// Each day's place in `days`, past the first few.
-    at: HashMap<i64, usize>,
-    /// The place of the day added to last: a batch's records mostly share a day.
-    last: usize,
+    days: FirstSeen<i64, DayTotals>,
 }
-
-/// Days a batch's direction is looked through for, one after the other, before they are
-/// looked up by a hash: a batch's records mostly fall on one or two days, but a batch of
-/// records on every day of many years must not cost a scan a record.
-const DAYS_SCANNED: usize = 8;
 
 impl DaySums {
     /// Adds a record started at `start` (UTC seconds) with these units and charge; a sum
     /// that overflows is refused.
     pub(crate) fn add(&mut self, start: i64, units: u64, charge: Decimal) -> Result<(), String> {
-        let day = start.div_euclid(86_400);
-        if self.days.get(self.last).is_none_or(|d| d.day != day) {
-            let found = if self.days.len() <= DAYS_SCANNED {
-                self.days.iter().position(|d| d.day == day)
-            } else {
-                self.at.get(&day).copied()
-            };
-            self.last = match found {
-                Some(place) => place,
-                None => {
-                    self.days.push(DayTotals {
-                        day,
-                        records: 0,
-                        units: 0,
-                        charge: Decimal::ZERO,
-                        first_start: start,
-                        last_start: start,
-                    });
-                    let place = self.days.len() - 1;
-                    if self.days.len() > DAYS_SCANNED {
-                        if self.at.is_empty() {
-                            self.at
-                                .extend(self.days.iter().enumerate().map(|(i, d)| (d.day, i)));
-                        } else {
-                            self.at.insert(day, place);
-                        }
-                    }
-                    place
-                }
-            };
-        }
-        let d = &mut self.days[self.last];
+        let day = Timestamp(start).day();
+        let d = self.days.entry(day, || DayTotals {
+            day,
+            records: 0,
+            units: 0,
+            charge: Decimal::ZERO,
+            first_start: start,
+            last_start: start,
+        });
         let overflow = || format!("the totals of day {day} overflow");
         d.records = d.records.checked_add(1).ok_or_else(overflow)?;
         d.units = d.units.checked_add(units).ok_or_else(overflow)?;
@@ -157,6 +126,10 @@ impl DaySums {
     /// The days, in the order first seen.
     pub(crate) fn into_days(self) -> Vec<DayTotals> {
         self.days
+            .into_entries()
+            .into_iter()
+            .map(|(_, d)| d)
+            .collect()
     }
 }
 

@@ -242,10 +242,16 @@ impl Timestamp {
 }
 
 impl Timestamp {
+    /// The UTC day it falls on, counted from 1970-01-01 (day 0; a time before it is on a
+    /// negative day).
+    pub fn day(self) -> i64 {
+        self.0.div_euclid(86_400)
+    }
+
     /// Writes `YYYY-MM-DDTHH:MM:SSZ` (SPEC §9) into `out`, without the formatting machinery:
     /// exports write one per record.
     pub fn write_utc(self, out: &mut [u8; 20]) -> &str {
-        let days = self.0.div_euclid(86_400);
+        let days = self.day();
         let rem = self.0.rem_euclid(86_400);
         let (y, m, d) = civil_from_days(days);
         // Parsing keeps years within 0000..=9999.
@@ -308,6 +314,15 @@ impl std::str::FromStr for Zone {
 
 #[cfg(test)]
 mod tests {
+    /// A time's UTC day: its last second is still on it, and a time before 1970 is on a
+    /// negative day, not on day 0.
+    #[test]
+    fn a_times_day_is_its_utc_day() {
+        use super::Timestamp;
+        let days = [-86_401, -1, 0, 86_399, 86_400].map(|s| Timestamp(s).day());
+        assert_eq!(days, [-2, -1, 0, 0, 1]);
+    }
+
     use super::*;
     use proptest::prelude::*;
 

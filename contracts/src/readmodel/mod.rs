@@ -4,7 +4,6 @@
 //! follows the event stream block by block behind a savepoint, and can be rebuilt from the
 //! block store at any time. SQLite by default, PostgreSQL through the same SQL.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -18,12 +17,14 @@ use rust_decimal::prelude::ToPrimitive;
 use settlement::carrier::CarrierId;
 use settlement::money::Currency;
 use settlement::service::Service;
+use settlement::time::Timestamp;
 use sqlx::{PgPool, SqlitePool};
 
 use crate::CLEARING;
 use crate::binary::{Each, written_by};
 use crate::deal::DealRecord;
 use crate::dispute::DisputeRecord;
+use crate::first_seen::FirstSeen;
 use crate::keys;
 use crate::payment::PaymentRecord;
 use crate::ratesheet::{SheetEvent, StoredSheet};
@@ -787,14 +788,11 @@ fn event(
     Ok(())
 }
 
-/// One batch's records summed per UTC day and direction, for `rm_daily`. A batch's records
-/// mostly share a day with the one before, so the last day added is asked first; any other
-/// is looked up (foldhash rather than SipHash, seeded at random all the same).
+/// One batch's records summed per UTC day and direction, for `rm_daily`, in the order first
+/// seen.
 #[derive(Default)]
 struct Days {
-    totals: Vec<(DayKey, DayTotals)>,
-    at: HashMap<DayKey, usize, foldhash::fast::RandomState>,
-    last: usize,
+    totals: FirstSeen<DayKey, DayTotals>,
 }
 
 /// Day (since 1970-01-01) and direction.
@@ -829,9 +827,8 @@ impl Days {
         &mut self,
         r: &RatedRecord<S>,
     ) -> Result<(), ReadModelError> {
-        let day = r.start.div_euclid(86_400);
-        let id = &*r.record_id;
-        self.add(Direction::of(r), day, 1, Sums::of(r)?, id)
+        let day = Timestamp(r.start).day();
+        self.add(Direction::of(r), day, 1, Sums::of(r)?, &r.record_id)
     }
 
     /// Adds `records` records of `direction` started on `day` (since 1970-01-01, UTC) with
@@ -844,15 +841,7 @@ impl Days {
         sums: Sums,
         what: &str,
     ) -> Result<(), ReadModelError> {
-        let key = (day, direction);
-        if self.totals.get(self.last).is_none_or(|(k, _)| *k != key) {
-            let next = self.totals.len();
-            self.last = *self.at.entry(key).or_insert(next);
-            if self.last == next {
-                self.totals.push((key, DayTotals::default()));
-            }
-        }
-        let t = &mut self.totals[self.last].1;
+        let t = self.totals.entry((day, direction), DayTotals::default);
         let overflow = || ReadModelError::Range(format!("a day's totals with {what}"));
         t.records = t.records.checked_add(records).ok_or_else(overflow)?;
         t.units = t.units.checked_add(sums.units).ok_or_else(overflow)?;
@@ -866,7 +855,7 @@ impl Days {
     /// Adds the sums to `rm_daily` (PostgreSQL refuses a sum past 64 bits; SQLite would
     /// turn it into a float, which reading it back refuses as corrupt).
     fn push(self, batch: &mut Batch, channel: &str, reporter: CarrierId) {
-        let mut days = self.totals;
+        let mut days = self.totals.into_entries();
         // One order on every peer and backend.
         days.sort_by(|((a_day, a), _), ((b_day, b), _)| {
             (a_day, a.texts()).cmp(&(b_day, b.texts()))
@@ -1025,6 +1014,7 @@ mod tests {
             }
             let got: Vec<_> = days
                 .totals
+                .entries()
                 .iter()
                 .map(|((day, d), t)| ((*day, d.service == Service::Sms), (t.records, t.units, t.charge_nano)))
                 .collect();

@@ -272,7 +272,7 @@ impl ReadModel {
         let count = |n: i64| u64::try_from(n).map_err(|_| ReadModelError::Range(n.to_string()));
         let mut out = Vec::new();
         for (reporter, days) in reporters {
-            for ((day, d), t) in days.totals {
+            for ((day, d), t) in days.totals.into_entries() {
                 out.push(DailyTraffic {
                     day: day_text(day)?,
                     payer: d.payer,
