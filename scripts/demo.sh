@@ -10,8 +10,10 @@ if ! command -v cargo >/dev/null 2>&1; then
   echo "cargo is not installed: install Rust 1.94 or later (https://rustup.rs) and run this again" >&2
   exit 1
 fi
+# Debian packages the build needs: openssl's headers for the ledger's cryptography, and
+# protoc for the gRPC services of node/ (its build script runs it).
 missing=()
-for pkg in pkg-config libssl-dev; do
+for pkg in pkg-config libssl-dev protobuf-compiler; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
