@@ -377,8 +377,11 @@ type Bound<'a> = sqlx::query::Query<'a, Sqlite, sqlx::sqlite::SqliteArguments>;
 /// The rows of each group inserted with the group's namespace and block bound once per
 /// statement: `head` (`INSERT INTO t (ns, …, block_num, tx_num) SELECT `), then each row's
 /// `values` values and its transaction's number from a `VALUES` list (`bind` binds them),
-/// then `tail`; `CHUNK` rows a statement. The statement's text depends only on its number
-/// of rows, so a full chunk's is written once a call, not a placeholder at a time.
+/// then `tail`; `CHUNK` rows a statement, and what is left as statements of powers of two
+/// rows ([`statement_rows`]). A statement's text depends only on its number of rows, so the
+/// connection's cache of prepared statements holds every text this writes: a text for each
+/// count of rows left over would be prepared anew for nearly every block, and would push the
+/// other statements out of the cache.
 async fn insert_groups<T>(
     tx: &mut sqlx::SqliteConnection,
     groups: Vec<(&str, u64, Vec<&T>)>,
@@ -387,15 +390,20 @@ async fn insert_groups<T>(
     action: &'static str,
 ) -> Result<(), StateError> {
     // Made of the static `head` and `tail` and placeholders only: no value is in the text.
-    // A full chunk's is written when the first one comes (a small block has none).
-    let mut full: Option<std::sync::Arc<str>> = None;
+    // Each count's is written when the first statement of that many rows comes.
+    let mut texts: Vec<(usize, std::sync::Arc<str>)> = Vec::new();
     for (ns, block, group) in groups {
-        for chunk in group.chunks(CHUNK) {
-            let text = if chunk.len() == CHUNK {
-                full.get_or_insert_with(|| insert_text((head, values, tail), CHUNK).into())
-                    .clone()
-            } else {
-                insert_text((head, values, tail), chunk.len()).into()
+        let mut rest = &group[..];
+        for rows in statement_rows(group.len()) {
+            let (chunk, after) = rest.split_at(rows);
+            rest = after;
+            let text = match texts.iter().find(|(n, _)| *n == rows) {
+                Some((_, text)) => text.clone(),
+                None => {
+                    let text: std::sync::Arc<str> = insert_text((head, values, tail), rows).into();
+                    texts.push((rows, text.clone()));
+                    text
+                }
             };
             let mut q = sqlx::query(sqlx::AssertSqlSafe(text))
                 .bind(ns)
@@ -407,6 +415,19 @@ async fn insert_groups<T>(
         }
     }
     Ok(())
+}
+
+/// How [`insert_groups`] cuts `len` rows into statements: `CHUNK` rows while as many are
+/// left, then the rest's binary digits from the largest (`37` is `32, 4, 1`), so that at
+/// most a dozen texts of statements are ever written, whatever the blocks hold.
+fn statement_rows(len: usize) -> impl Iterator<Item = usize> {
+    let rest = len % CHUNK;
+    std::iter::repeat_n(CHUNK, len / CHUNK).chain(
+        (0..usize::BITS)
+            .rev()
+            .map(|bit| 1usize << bit)
+            .filter(move |&rows| rest & rows != 0),
+    )
 }
 
 /// The text of [`insert_groups`]' statement of `rows` rows: `?` for the namespace, each
@@ -873,6 +894,27 @@ mod tests {
         let text = insert_text(("SELECT ", 2, " WHERE true"), CHUNK);
         assert_eq!(text.matches('?').count(), 2 + 3 * CHUNK);
         assert!(text.ends_with("(?, ?, ?)) AS r WHERE true"));
+    }
+
+    /// A group's rows go as statements of `CHUNK` rows, then of powers of two: every row
+    /// once, in order, and only a few counts of rows (so a few texts) for any length.
+    #[test]
+    fn rows_are_cut_into_few_kinds_of_statement() {
+        assert_eq!(statement_rows(0).count(), 0);
+        assert_eq!(statement_rows(37).collect::<Vec<_>>(), [32, 4, 1]);
+        assert_eq!(
+            statement_rows(2 * CHUNK + 5).collect::<Vec<_>>(),
+            [CHUNK, CHUNK, 4, 1]
+        );
+        let mut counts = std::collections::BTreeSet::new();
+        for len in 0..3 * CHUNK {
+            let rows: Vec<usize> = statement_rows(len).collect();
+            assert_eq!(rows.iter().sum::<usize>(), len, "{len}");
+            assert!(rows.iter().all(|&r| r > 0 && r <= CHUNK), "{len}");
+            counts.extend(rows);
+        }
+        // CHUNK and the powers of two below it.
+        assert_eq!(counts.len(), 1 + (CHUNK - 1).ilog2() as usize + 1);
     }
 
     /// A range with an end is read from the index between its two bounds, whatever else its
