@@ -186,6 +186,9 @@ type DirectionDaysWire = (
 pub(crate) struct Ratings<'a> {
     direction: (CarrierId, CarrierId, Service, Option<Currency>),
     table: RowTable<'a>,
+    /// Each sheet row's place in the table, by the row's index in its sheet, once known:
+    /// a row's two strings are hashed once, not once a record.
+    by_row: Vec<Option<u32>>,
     ratings: Vec<Rating>,
     days: DaySums,
 }
@@ -200,6 +203,7 @@ impl<'a> Ratings<'a> {
         Ratings {
             direction: (payer, payee, service, currency),
             table: RowTable::default(),
+            by_row: Vec::new(),
             ratings: Vec::with_capacity(records),
             days: DaySums::default(),
         }
@@ -207,15 +211,31 @@ impl<'a> Ratings<'a> {
 
     /// The next stored record's rating: the ratesheet row `(prefix, destination)` that rated
     /// it (both empty for none), its billable units and its charge; and its start and units,
-    /// which its day's totals add.
+    /// which its day's totals add. `sheet_row` is that row's index in the one sheet that
+    /// rates every record of the direction, where the caller has it: the same index must
+    /// always come with the same row (the table is the same either way).
     pub(crate) fn push(
         &mut self,
-        row: (&'a str, &'a str),
+        (row, sheet_row): ((&'a str, &'a str), Option<u32>),
         billable: u64,
         charge: Decimal,
         (start, units): (i64, u64),
     ) -> Result<(), FormError> {
-        let place = self.table.place(row)?;
+        let place = match sheet_row {
+            None => self.table.place(row)?,
+            Some(i) => match self.by_row.get(i as usize).copied().flatten() {
+                Some(place) => place,
+                None => {
+                    let place = self.table.place(row)?;
+                    let i = i as usize;
+                    if self.by_row.len() <= i {
+                        self.by_row.resize(i + 1, None);
+                    }
+                    self.by_row[i] = Some(place);
+                    place
+                }
+            },
+        };
         self.ratings
             .push((place, billable, charge.mantissa(), charge.scale()));
         self.days
@@ -258,7 +278,7 @@ pub(crate) fn slim<T: AsRef<str>>(event: &BatchEvent<T>) -> Result<EventOut<'_>,
         );
         for r in &dir.records {
             ratings.push(
-                (r.prefix.as_ref(), r.destination.as_ref()),
+                ((r.prefix.as_ref(), r.destination.as_ref()), None),
                 r.billable,
                 r.charge,
                 (r.start, r.units),
@@ -496,5 +516,57 @@ impl<S: Clone> EventIn<S> {
             });
         }
         Ok(self.head.with(directions))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Ratings pushed with their rows' indices in the sheet write the same table and places
+    /// as those pushed with the rows alone, repeats, rows of the same text under two indices
+    /// and records rated by no row included.
+    #[test]
+    fn a_row_found_by_its_index_takes_the_place_its_text_would() {
+        let dir = (
+            CarrierId::parse("alpha").unwrap(),
+            CarrierId::parse("beta").unwrap(),
+            Service::Voice,
+        );
+        let rows: [(&str, &str, Option<u32>); 7] = [
+            ("4930", "Germany Berlin", Some(7)),
+            ("", "", None),
+            ("4930", "Germany Berlin", Some(7)),
+            ("44", "UK", Some(2)),
+            // Another row of the sheet with the same text (another period): one place.
+            ("4930", "Germany Berlin", Some(9)),
+            ("44", "UK", Some(2)),
+            ("", "", None),
+        ];
+        let write = |by_index: bool| {
+            let mut ratings = Ratings::new(dir, None, rows.len());
+            for (n, &(prefix, destination, index)) in rows.iter().enumerate() {
+                let index = index.filter(|_| by_index);
+                let charge = Decimal::new(n as i64, 2);
+                ratings
+                    .push(((prefix, destination), index), 60, charge, (86_400, 60))
+                    .unwrap();
+            }
+            let (days, out) = ratings.into_out();
+            postcard::to_allocvec(&(days, out)).unwrap()
+        };
+        assert_eq!(write(true), write(false));
+        let mut ratings = Ratings::new(dir, None, 1);
+        ratings
+            .push((("4930", "x"), Some(3)), 1, Decimal::ONE, (0, 1))
+            .unwrap();
+        ratings
+            .push((("44", "y"), Some(0)), 1, Decimal::ONE, (0, 1))
+            .unwrap();
+        assert_eq!(ratings.by_row, [Some(1), None, None, Some(0)]);
+        assert_eq!(
+            ratings.ratings.iter().map(|r| r.0).collect::<Vec<_>>(),
+            [0, 1]
+        );
     }
 }

@@ -576,8 +576,10 @@ pub async fn submit(
                 });
                 // The row of the sheet that rated it, or none (`no_rate`).
                 let row = match (sheet, r.row) {
-                    (Some(s), Some(row)) => (&*s.row(row).prefix, &*s.row(row).destination),
-                    _ => ("", ""),
+                    (Some(s), Some(row)) => {
+                        ((&*s.row(row).prefix, &*s.row(row).destination), Some(row))
+                    }
+                    _ => (("", ""), None),
                 };
                 ratings
                     .push(row, r.billable, r.charge, (r.start, r.units))
