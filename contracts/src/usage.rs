@@ -356,8 +356,6 @@ pub async fn submit(
     let mut tally = Tally::default();
     let mut rejects = Vec::new();
     let mut row_rejects = Vec::new();
-    // The ids accepted so far in this batch.
-    let mut in_batch = ExactIds::default();
     // What the batch holds for each direction of its records, in the order first seen: a
     // batch has one or a few, so a record finds its own by comparing, not hashing.
     let mut dirs: Vec<DirState> = Vec::new();
@@ -393,6 +391,9 @@ pub async fn submit(
     } else {
         ctx.claimed(&seen_keys).await?
     };
+    // The ids accepted so far in this batch, with room for every valid row's, so that the
+    // table neither grows nor hashes its ids again on the way.
+    let mut in_batch = ExactIds::with_capacity(seen_keys.len());
     // The first direction with rated records has room, across its buckets, for every valid
     // row: a batch mostly holds one. Any other grows as it goes.
     let mut room = seen_keys.len();
