@@ -186,9 +186,6 @@ type DirectionDaysWire = (
 pub(crate) struct Ratings<'a> {
     direction: (CarrierId, CarrierId, Service, Option<Currency>),
     table: RowTable<'a>,
-    /// Each sheet row's place in the table, by the row's index in its sheet, once known:
-    /// a row's two strings are hashed once, not once a record.
-    by_row: Vec<Option<u32>>,
     ratings: Vec<Rating>,
     days: DaySums,
 }
@@ -203,7 +200,6 @@ impl<'a> Ratings<'a> {
         Ratings {
             direction: (payer, payee, service, currency),
             table: RowTable::default(),
-            by_row: Vec::new(),
             ratings: Vec::with_capacity(records),
             days: DaySums::default(),
         }
@@ -212,8 +208,8 @@ impl<'a> Ratings<'a> {
     /// The next stored record's rating: the ratesheet row `(prefix, destination)` that rated
     /// it (both empty for none), its billable units and its charge; and its start and units,
     /// which its day's totals add. `sheet_row` is that row's index in the one sheet that
-    /// rates every record of the direction, where the caller has it: the same index must
-    /// always come with the same row (the table is the same either way).
+    /// rates every record of the direction, where the caller has it
+    /// ([`RowTable::place_of`]).
     pub(crate) fn push(
         &mut self,
         (row, sheet_row): ((&'a str, &'a str), Option<u32>),
@@ -221,21 +217,7 @@ impl<'a> Ratings<'a> {
         charge: Decimal,
         (start, units): (i64, u64),
     ) -> Result<(), FormError> {
-        let place = match sheet_row {
-            None => self.table.place(row)?,
-            Some(i) => match self.by_row.get(i as usize).copied().flatten() {
-                Some(place) => place,
-                None => {
-                    let place = self.table.place(row)?;
-                    let i = i as usize;
-                    if self.by_row.len() <= i {
-                        self.by_row.resize(i + 1, None);
-                    }
-                    self.by_row[i] = Some(place);
-                    place
-                }
-            },
-        };
+        let place = self.table.place_of(row, sheet_row)?;
         self.ratings
             .push((place, billable, charge.mantissa(), charge.scale()));
         self.days
@@ -556,17 +538,5 @@ mod tests {
             postcard::to_allocvec(&(days, out)).unwrap()
         };
         assert_eq!(write(true), write(false));
-        let mut ratings = Ratings::new(dir, None, 1);
-        ratings
-            .push((("4930", "x"), Some(3)), 1, Decimal::ONE, (0, 1))
-            .unwrap();
-        ratings
-            .push((("44", "y"), Some(0)), 1, Decimal::ONE, (0, 1))
-            .unwrap();
-        assert_eq!(ratings.by_row, [Some(1), None, None, Some(0)]);
-        assert_eq!(
-            ratings.ratings.iter().map(|r| r.0).collect::<Vec<_>>(),
-            [0, 1]
-        );
     }
 }

@@ -142,9 +142,12 @@ fn table<T: AsRef<str>>(dir: &RatedDirection<T>) -> Result<Table<'_>, TableError
 #[derive(Default)]
 pub(crate) struct RowTable<'a> {
     rows: Vec<(&'a str, &'a str)>,
-    // Looked up once a record on each peer: foldhash rather than SipHash, seeded at
-    // random, over rows of a sheet both carriers accepted.
+    // Looked up once a row (or once a record, for a caller without rows' indices) on each
+    // peer: foldhash rather than SipHash, seeded at random, over rows of a sheet both
+    // carriers accepted.
     places: HashMap<(&'a str, &'a str), u32, foldhash::fast::RandomState>,
+    /// Each row's place by the row's index in its sheet, once known ([`RowTable::place_of`]).
+    by_index: Vec<Option<u32>>,
 }
 
 impl<'a> RowTable<'a> {
@@ -156,6 +159,29 @@ impl<'a> RowTable<'a> {
         let p = u32::try_from(self.rows.len()).map_err(|_| TableError)?;
         self.places.insert(row, p);
         self.rows.push(row);
+        Ok(p)
+    }
+
+    /// [`RowTable::place`] of `row`, found by `index`, the row's index in the one sheet
+    /// every row of this table comes from, once that index has been seen: its two strings
+    /// are hashed once a row, not once a record. The same index must always come with the
+    /// same row; the table is the same as without indices.
+    pub(crate) fn place_of(
+        &mut self,
+        row: (&'a str, &'a str),
+        index: Option<u32>,
+    ) -> Result<u32, TableError> {
+        let Some(i) = index.map(|i| i as usize) else {
+            return self.place(row);
+        };
+        if let Some(&Some(p)) = self.by_index.get(i) {
+            return Ok(p);
+        }
+        let p = self.place(row)?;
+        if self.by_index.len() <= i {
+            self.by_index.resize(i + 1, None);
+        }
+        self.by_index[i] = Some(p);
         Ok(p)
     }
 
@@ -364,4 +390,32 @@ pub(crate) fn rating<S: Clone>(
     let charge = Decimal::try_from_i128_with_scale(mantissa, scale)
         .map_err(|e| format!("charge {mantissa}e-{scale}: {e}"))?;
     Ok((row, charge))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A row found by its index takes the place it was given when first seen, and the
+    /// table keeps each row once, in the order first used.
+    #[test]
+    fn a_row_found_by_its_index_keeps_its_place() {
+        let mut table = RowTable::default();
+        let places = [
+            (("4930", "x"), Some(3)),
+            (("44", "y"), Some(0)),
+            (("4930", "x"), Some(3)),
+            // Another index with the same text (another period of the row): one place.
+            (("4930", "x"), Some(5)),
+            (("", ""), None),
+            (("44", "y"), None),
+        ]
+        .map(|(row, index)| table.place_of(row, index).unwrap());
+        assert_eq!(places, [0, 1, 0, 0, 2, 1]);
+        assert_eq!(
+            table.by_index,
+            [Some(1), None, None, Some(0), None, Some(0)]
+        );
+        assert_eq!(table.into_rows(), [("4930", "x"), ("44", "y"), ("", "")]);
+    }
 }
