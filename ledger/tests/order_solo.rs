@@ -126,10 +126,11 @@ async fn a_channel_is_created_only_with_every_members_admin() {
     assert!(e.to_string().contains("`delta` is not a member"), "{e}");
     assert!(orderer.height("alpha.gamma").is_none());
 
-    orderer
-        .broadcast(create(&[&alpha, &gamma], &config))
-        .await
-        .unwrap();
+    let request = create(&[&alpha, &gamma], &config);
+    orderer.broadcast(request.clone()).await.unwrap();
+    // The same request sent again, as by a client whose connection broke after the
+    // orderer took it: told the channel is made, and nothing more is ordered.
+    orderer.broadcast(request.clone()).await.unwrap();
     // A second request for it is an update of the channel that exists, and refused.
     let e = refused(
         orderer
@@ -187,4 +188,7 @@ async fn a_channel_is_created_only_with_every_members_admin() {
         "kept across a restart"
     );
     assert_eq!(again.config("alpha.gamma"), Some(config));
+    // After the restart too: the request is the one the channel's block 0 carries.
+    again.broadcast(request).await.unwrap();
+    assert_eq!(again.height("alpha.gamma"), Some(1));
 }

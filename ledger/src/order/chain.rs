@@ -33,12 +33,23 @@ struct Tip {
     failure: Option<String>,
 }
 
+/// A channel's configuration in force, and which update put it in force.
+#[derive(Clone)]
+pub(crate) struct InForce {
+    /// The configuration.
+    pub(crate) state: Arc<ChannelState>,
+    /// The digest of the signed update (`ConfigUpdateEnvelope`'s bytes) that put it in
+    /// force: the last one the channel's blocks accepted, or the one its block 0 carries.
+    by: Option<Digest>,
+}
+
 /// One channel of an ordering service.
 pub(crate) struct Chain {
     name: String,
     store: Mutex<BlockStore>,
     tip: watch::Sender<Tip>,
-    state: RwLock<Arc<ChannelState>>,
+    /// Read and replaced as one: an admission sees a configuration and its update together.
+    in_force: RwLock<InForce>,
 }
 
 impl Chain {
@@ -56,6 +67,11 @@ impl Chain {
         // Every stored block is checked again (number, hash chain, data hash, the signature
         // of an orderer of the configuration then in force) while the configuration is
         // followed: a rewritten or truncated-and-regrown store is refused, never served.
+        let mut by = genesis
+            .data
+            .iter()
+            .flat_map(|d| d.envelopes.first())
+            .find_map(|env| update_digest(env));
         let cfg = crate::ledger::check_frames(&store, cfg, store.height(), &name, |block, cfg| {
             let mut next = None;
             for env in block.data.iter().flat_map(|d| d.envelopes.iter()) {
@@ -63,12 +79,13 @@ impl Chain {
                     let current = ChannelState::new(next.clone().unwrap_or_else(|| cfg.clone()))?;
                     if let Ok(c) = config::check_update(&current, &update, at) {
                         next = Some(c);
+                        by = update_digest(env);
                     }
                 }
             }
             Ok(next)
         })?;
-        let state = ChannelState::new(cfg)?;
+        let state = Arc::new(ChannelState::new(cfg)?);
         let (tip, _) = watch::channel(Tip {
             height: store.height(),
             last: None,
@@ -78,7 +95,7 @@ impl Chain {
             name,
             store: Mutex::new(store),
             tip,
-            state: RwLock::new(Arc::new(state)),
+            in_force: RwLock::new(InForce { state, by }),
         })
     }
 
@@ -108,13 +125,25 @@ impl Chain {
 
     /// The configuration in force.
     pub(crate) fn state(&self) -> Arc<ChannelState> {
-        self.state.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.in_force().state
     }
 
-    /// Puts `config` in force, as the block just written carried it.
-    pub(crate) fn set_config(&self, config: ChannelConfig) -> Result<(), LedgerError> {
-        let state = ChannelState::new(config)?;
-        *self.state.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(state);
+    /// The configuration in force and the update that put it in force.
+    pub(crate) fn in_force(&self) -> InForce {
+        self.in_force
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Puts `config` in force, as the block just written carried it in the signed update
+    /// whose bytes have the digest `by`.
+    pub(crate) fn set_config(&self, config: ChannelConfig, by: Digest) -> Result<(), LedgerError> {
+        let state = Arc::new(ChannelState::new(config)?);
+        *self.in_force.write().unwrap_or_else(|p| p.into_inner()) = InForce {
+            state,
+            by: Some(by),
+        };
         Ok(())
     }
 
@@ -262,6 +291,8 @@ pub(crate) struct ConfigChange {
     pub(crate) at: i64,
     /// The configuration it makes.
     pub(crate) next: ChannelConfig,
+    /// The digest of the signed update's bytes (`InForce::by` once it is in force).
+    pub(crate) by: Digest,
 }
 
 /// An envelope as a client sent it, its payload decoded once.
@@ -295,6 +326,18 @@ impl<'a> Incoming<'a> {
     /// Whether it is a configuration envelope.
     pub(crate) fn is_config(&self) -> bool {
         self.header.tx_type == TxType::Config as i32
+    }
+
+    /// Whether it is a configuration envelope carrying the signed update in force, sent
+    /// again: a client whose connection broke after the ordering service took its update
+    /// (or made its channel) cannot know it was taken, and sends it once more. Ordered
+    /// already, it is not ordered again (its sequence is no longer the next one) and the
+    /// sender is told it was taken.
+    pub(crate) fn put_in_force(&self, in_force: &InForce) -> bool {
+        self.is_config()
+            && in_force
+                .by
+                .is_some_and(|by| by == Digest::of(self.payload.data))
     }
 
     /// What every envelope must pass against the configuration `state`: its size, its time
@@ -412,6 +455,7 @@ impl<'a> Incoming<'a> {
                 update,
                 at: header.timestamp_ms,
                 next,
+                by: Digest::of(self.payload.data),
             })
         } else {
             None
@@ -422,6 +466,12 @@ impl<'a> Incoming<'a> {
             config,
         })
     }
+}
+
+/// The digest of the signed update an ordered configuration envelope carries.
+fn update_digest(env: &[u8]) -> Option<Digest> {
+    let payload = PayloadView::of_envelope(env).ok()?;
+    (payload.header?.tx_type == TxType::Config as i32).then(|| Digest::of(payload.data))
 }
 
 /// The configuration update an ordered envelope carries, if it is one.

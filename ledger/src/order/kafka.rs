@@ -539,14 +539,14 @@ impl Node {
             }
         };
         // A configuration update was checked against the configuration in force just now.
-        let next_config = admitted.config.map(|change| change.next);
+        let next_config = admitted.config.map(|change| (change.next, change.by));
         let isolated = next_config.is_some();
         for (batch, next) in cut.envelope(offset, admitted.bytes, isolated) {
             self.write(batch, next).await?;
         }
-        if let Some(cfg) = next_config {
+        if let Some((cfg, by)) = next_config {
             self.chain
-                .set_config(cfg)
+                .set_config(cfg, by)
                 .map_err(|e| format!("the configuration it ordered is unusable: {e}"))?;
             *cut = Cutting::new(&self.chain);
         }
@@ -588,7 +588,11 @@ impl OrderingService for KafkaOrderer {
         if let Some(f) = ch.chain.failure() {
             return Err(OrderError::Unavailable(f));
         }
-        let state = ch.chain.state();
+        let in_force = ch.chain.in_force();
+        if incoming.put_in_force(&in_force) {
+            return Ok(());
+        }
+        let state = in_force.state;
         let admitted = incoming.admit(&state, Some(crate::tx::now_ms()))?;
         let msg = KafkaMessage {
             kind: Some(KafkaMessageKind::Regular(KafkaRegular {

@@ -146,7 +146,7 @@ async fn run(ch: Arc<Chain>, mut rx: mpsc::Receiver<Admitted>, identity: Signing
         if let Some(change) = &msg.config {
             // Checked again now: an earlier update may have moved the sequence on.
             match config::check_update(&ch.state(), &change.update, change.at) {
-                Ok(cfg) => accepted_config = Some(cfg),
+                Ok(cfg) => accepted_config = Some((cfg, change.by)),
                 Err(_) => continue,
             }
         }
@@ -160,8 +160,8 @@ async fn run(ch: Arc<Chain>, mut rx: mpsc::Receiver<Admitted>, identity: Signing
                 return;
             }
         }
-        if let Some(cfg) = accepted_config {
-            if let Err(e) = ch.set_config(cfg) {
+        if let Some((cfg, by)) = accepted_config {
+            if let Err(e) = ch.set_config(cfg, by) {
                 ch.fail(format!(
                     "solo orderer: the configuration it ordered is unusable: {e}"
                 ));
@@ -227,7 +227,11 @@ impl OrderingService for SoloOrderer {
         if let Some(f) = ch.chain.failure() {
             return Err(OrderError::Unavailable(f));
         }
-        let admitted = incoming.admit(&ch.chain.state(), Some(crate::tx::now_ms()))?;
+        let in_force = ch.chain.in_force();
+        if incoming.put_in_force(&in_force) {
+            return Ok(());
+        }
+        let admitted = incoming.admit(&in_force.state, Some(crate::tx::now_ms()))?;
         ch.queue
             .send(admitted)
             .await

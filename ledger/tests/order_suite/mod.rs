@@ -241,10 +241,8 @@ async fn configuration_updates_stand_alone_and_take_effect(backend: &impl Backen
     assert!(matches!(err, OrderError::Config { .. }), "{err}");
     n.orderer.broadcast(envelope(&client, 1, 10)).await.unwrap();
     let update = sign_update(&next, &[&admin_a, &admin_b]).unwrap();
-    n.orderer
-        .broadcast(config_envelope(&update, CH, &admin_a, now_ms()).unwrap())
-        .await
-        .unwrap();
+    let sent = config_envelope(&update, CH, &admin_a, now_ms()).unwrap();
+    n.orderer.broadcast(sent.clone()).await.unwrap();
     for t in 2..=6 {
         n.orderer.broadcast(envelope(&client, t, 10)).await.unwrap();
     }
@@ -264,4 +262,23 @@ async fn configuration_updates_stand_alone_and_take_effect(backend: &impl Backen
         vec![2, 3, 4, 5, 6],
         "blocks of 5 after the update"
     );
+    // The update sent again, as by a client whose connection broke after the ordering
+    // service took it: told it was taken, and not ordered a second time.
+    n.orderer.broadcast(sent).await.unwrap();
+    // So is the same signed update in another envelope: it is the one in force.
+    n.orderer
+        .broadcast(config_envelope(&update, CH, &admin_b, now_ms()).unwrap())
+        .await
+        .unwrap();
+    // Signed anew, the same change is another update, of a sequence gone by: stale.
+    let other = sign_update(&next, &[&admin_b, &admin_a]).unwrap();
+    let err = n
+        .orderer
+        .broadcast(config_envelope(&other, CH, &admin_b, now_ms()).unwrap())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("sequence 1, expected 2"), "{err}");
+    n.orderer.broadcast(envelope(&client, 7, 10)).await.unwrap();
+    let after = take(&mut rx, 1).await;
+    assert_eq!(tags(&after[0]), vec![7], "the update is ordered once");
 }
