@@ -426,13 +426,15 @@ impl ChannelLedger {
         let written = staged.write()?;
         self.store().record(written)?;
         self.state.commit(&v.update).await?;
-        // The block just appended is the last of the store.
-        let height = self.store().height();
-        self.committed.store(height, Ordering::Release);
+        // The configuration first: whoever sees the new height sees the configuration the
+        // block put in force (an admin's node waits for a height, then reads it).
         if let Some(config) = v.new_config {
             let next = Arc::new(ChannelState::new(config)?);
             *self.channel.write().unwrap_or_else(|p| p.into_inner()) = next;
         }
+        // The block just appended is the last of the store.
+        let height = self.store().height();
+        self.committed.store(height, Ordering::Release);
         let definitions_changed = v
             .update
             .writes

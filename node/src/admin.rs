@@ -24,8 +24,10 @@ use crate::org::{NodeKind, OrgInfo};
 pub trait Admin: Send + Sync {
     /// The channels the node's peer is a member of.
     async fn channels(&self) -> Vec<String>;
-    /// The configuration in force of `channel`, if the node's peer is a member.
-    async fn config(&self, channel: &str) -> Option<ChannelConfig>;
+    /// The configuration in force of `channel`, if the node's peer is a member: the one
+    /// the ordering service last put in force, which the peer has committed by then (an
+    /// admin derives a change from it, and a change of an older one would be stale).
+    async fn config(&self, channel: &str) -> Result<Option<ChannelConfig>, NodeError>;
     /// Sends a configuration envelope an admin signed — an update of a channel the peer
     /// has, or the creation of one it has not — and waits until it took effect here;
     /// what happened, for the admin.

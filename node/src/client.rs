@@ -455,6 +455,21 @@ impl OrderingService for RemoteOrderer {
         Ok(())
     }
 
+    async fn cut_height(&self, channel: &str) -> Result<u64, OrderError> {
+        let request = pb::ChannelRequest {
+            channel: channel.into(),
+        };
+        self.backoff
+            .retry(|| {
+                let mut c = self.client.clone();
+                let request = request.clone();
+                async move { c.cut_height(request).await }
+            })
+            .await
+            .map(|r| r.into_inner().blocks)
+            .map_err(order_error)
+    }
+
     async fn deliver(
         &self,
         channel: &str,

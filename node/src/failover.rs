@@ -128,6 +128,11 @@ impl OrderingService for Orderers {
         .await
     }
 
+    async fn cut_height(&self, channel: &str) -> Result<u64, OrderError> {
+        self.first(|node| async move { node.cut_height(channel).await })
+            .await
+    }
+
     async fn deliver(
         &self,
         channel: &str,

@@ -289,6 +289,18 @@ impl pb::atomic_broadcast_server::AtomicBroadcast for OrdererService {
         Ok(Response::new(pb::Bytes::default()))
     }
 
+    async fn cut_height(
+        &self,
+        request: Request<pb::ChannelRequest>,
+    ) -> Result<Response<pb::Height>, Status> {
+        let blocks = self
+            .orderer
+            .cut_height(&request.into_inner().channel)
+            .await
+            .map_err(|e| order_status(&e))?;
+        Ok(Response::new(pb::Height { blocks }))
+    }
+
     async fn deliver(
         &self,
         request: Request<pb::SeekInfo>,

@@ -74,6 +74,9 @@ impl OrderingService for Served<RemoteOrderer> {
     ) -> Result<mpsc::Receiver<Delivered>, OrderError> {
         self.client.deliver(channel, from).await
     }
+    async fn cut_height(&self, channel: &str) -> Result<u64, OrderError> {
+        self.client.cut_height(channel).await
+    }
 }
 
 #[async_trait]

@@ -47,12 +47,10 @@ async fn administer(admin: Option<&dyn Admin>, request: AdminRequest) -> Respons
     };
     match request {
         AdminRequest::Channels => Response::Channels(admin.channels().await),
-        AdminRequest::Config { channel } => Response::Config(
-            admin
-                .config(&channel)
-                .await
-                .map(|c| hex::encode(c.encode_to_vec())),
-        ),
+        AdminRequest::Config { channel } => match admin.config(&channel).await {
+            Ok(config) => Response::Config(config.map(|c| hex::encode(c.encode_to_vec()))),
+            Err(e) => Response::Error(WireError::from(&ClientError::Usage(e.to_string()))),
+        },
         AdminRequest::Configure { envelope } => {
             let envelope = match hex::decode(envelope)
                 .ok()

@@ -613,6 +613,10 @@ impl OrderingService for KafkaOrderer {
     ) -> Result<mpsc::Receiver<Delivered>, OrderError> {
         Ok(self.channel(channel)?.chain.deliver(from))
     }
+
+    async fn cut_height(&self, channel: &str) -> Result<u64, OrderError> {
+        Ok(self.channel(channel)?.chain.height())
+    }
 }
 
 #[cfg(test)]

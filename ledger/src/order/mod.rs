@@ -91,6 +91,9 @@ pub trait OrderingService: Send + Sync {
         channel: &str,
         from: u64,
     ) -> Result<mpsc::Receiver<Delivered>, OrderError>;
+    /// Number of blocks cut on `channel` so far, block 0 included: how far a peer must
+    /// have committed to know every configuration the service has put in force.
+    async fn cut_height(&self, channel: &str) -> Result<u64, OrderError>;
 }
 
 /// An orderer node's ordering service, of the kind its channels' configuration names.

@@ -245,4 +245,8 @@ impl OrderingService for SoloOrderer {
     ) -> Result<mpsc::Receiver<Delivered>, OrderError> {
         Ok(self.channel(channel)?.chain.deliver(from))
     }
+
+    async fn cut_height(&self, channel: &str) -> Result<u64, OrderError> {
+        Ok(self.channel(channel)?.chain.height())
+    }
 }

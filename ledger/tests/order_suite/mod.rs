@@ -150,6 +150,11 @@ async fn delivers_one_signed_chain_in_order_to_every_consumer(backend: &impl Bac
         n.orderer.broadcast(envelope(&client, t, 10)).await.unwrap();
     }
     let blocks = take(&mut first, 3).await;
+    assert_eq!(
+        n.orderer.cut_height(CH).await.unwrap(),
+        3,
+        "block 0 and two cut"
+    );
     assert_eq!(blocks[0], n.genesis);
     assert_eq!(
         (tags(&blocks[1]), tags(&blocks[2])),
@@ -206,6 +211,10 @@ async fn refuses_outsiders_oversized_and_unknown_channels(backend: &impl Backend
     ));
     assert!(matches!(
         n.orderer.deliver("nope", 0).await.unwrap_err(),
+        OrderError::UnknownChannel(_)
+    ));
+    assert!(matches!(
+        n.orderer.cut_height("nope").await.unwrap_err(),
         OrderError::UnknownChannel(_)
     ));
     // Timestamps at the ends of i64 are far from the clock, not an overflow.
