@@ -287,9 +287,17 @@ impl ChannelLedger {
         Ok(self.store().block(n)?)
     }
 
-    /// Where and how `tx_id` was committed.
+    /// Where and how `tx_id` was committed, as soon as its block is stored: what the
+    /// duplicate checks need.
     pub fn tx(&self, tx_id: &str) -> Option<TxLocation> {
         self.store().tx(tx_id)
+    }
+
+    /// Where and how `tx_id` was committed, once its block's writes are in the world state
+    /// too: from then on a query or a simulation on this peer sees them. What a client is
+    /// told when it asks whether the transaction is committed here.
+    pub fn committed_tx(&self, tx_id: &str) -> Option<TxLocation> {
+        self.tx(tx_id).filter(|l| l.block < self.committed_height())
     }
 
     /// Number of committed transactions.
@@ -321,13 +329,15 @@ impl ChannelLedger {
         Ok(policy)
     }
 
-    /// A receiver of the validation code of `tx_id`, resolved at once if already committed.
+    /// A receiver of the validation code of `tx_id`, resolved once its block's writes are
+    /// in the world state (`committed_tx`): at once if they are.
     pub fn watch_tx(&self, tx_id: &str) -> oneshot::Receiver<ValidationCode> {
         let (tx, rx) = oneshot::channel();
         let mut waiters = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
-        // Checked under the waiters lock, which commit also takes before notifying, so a
-        // commit cannot slip between the check and the registration.
-        match self.tx(tx_id) {
+        // Checked under the waiters lock, which commit also takes, after it moved the
+        // committed height, before notifying: a commit cannot slip between the check and
+        // the registration.
+        match self.committed_tx(tx_id) {
             Some(loc) => {
                 let _ = tx.send(loc.code);
             }

@@ -39,7 +39,8 @@ pub trait PeerClient: Send + Sync {
         channel: &str,
         tx_id: &str,
     ) -> Result<Option<oneshot::Receiver<ValidationCode>>, EndorseError>;
-    /// The validation code of a committed transaction.
+    /// The validation code of a committed transaction, once its writes are in the peer's
+    /// world state (`ChannelLedger::committed_tx`).
     async fn tx_status(
         &self,
         channel: &str,
@@ -95,7 +96,7 @@ impl PeerClient for Peer {
     ) -> Result<Option<ValidationCode>, EndorseError> {
         Ok(self
             .ledger(channel)
-            .and_then(|l| l.tx(tx_id))
+            .and_then(|l| l.committed_tx(tx_id))
             .map(|l| l.code))
     }
 

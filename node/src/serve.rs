@@ -149,7 +149,7 @@ impl pb::deliver_server::Deliver for PeerService {
             .ledger(&r.channel)
             .ok_or_else(|| endorse_status(&unknown(&self.peer, r.channel.clone())))?;
         Ok(Response::new(pb::TxStatus {
-            code: ledger.tx(&r.tx_id).map(|l| code_of(l.code)),
+            code: ledger.committed_tx(&r.tx_id).map(|l| code_of(l.code)),
         }))
     }
 
