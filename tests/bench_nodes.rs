@@ -84,6 +84,8 @@ fn bench_ledger_drives_the_nodes_of_a_bench_network() {
         &["ledger", "verify", "--against", &org2_address],
     ));
     assert!(compared.contains("consortium"), "{compared}");
+    // The bench ended once every peer had the load's blocks, not only org1's own.
+    assert!(compared.contains("blocks on org1 and org2"), "{compared}");
     // The ordering organisation submits nothing.
     let refused = bench_ledger(&root.path().join("ordering"), "1");
     assert_eq!(refused.status.code(), Some(1), "{refused:?}");

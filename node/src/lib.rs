@@ -68,6 +68,12 @@ pub enum NodeError {
     /// An address does not parse.
     #[error("`{0}` is not a usable address: HOST:PORT")]
     Address(String),
+    /// A peer refused a question, or could not be asked.
+    #[error(transparent)]
+    Peer(#[from] ledger::peer::EndorseError),
+    /// The ordering service refused a question, or could not be asked.
+    #[error(transparent)]
+    Order(#[from] ledger::order::OrderError),
 }
 
 pub(crate) fn read(path: &Path) -> Result<Vec<u8>, NodeError> {

@@ -7,10 +7,12 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use ledger::gateway::Gateway;
 use ledger::identity::SigningIdentity;
 use ledger::network::OrderingMode;
+use ledger::order::OrderingService;
 use ledger::transport::PeerClient;
 
 use crate::NodeError;
@@ -25,6 +27,9 @@ pub struct RemoteClient {
     ordering: OrderingMode,
     own: Arc<RemotePeer>,
     peers: Vec<Arc<dyn PeerClient>>,
+    /// The same peers, for the questions only a peer node answers (its chain's headers).
+    remote: Vec<Arc<RemotePeer>>,
+    orderer: Arc<Orderers>,
     gateway: Arc<Gateway>,
 }
 
@@ -56,26 +61,32 @@ impl RemoteClient {
             &dial(&info.address),
             Backoff::default(),
         )?);
-        let mut peers: Vec<Arc<dyn PeerClient>> = vec![own.clone()];
+        let mut remote = vec![own.clone()];
         for carrier in genesis.carriers.iter().filter(|c| c.org != info.org) {
-            peers.push(Arc::new(RemotePeer::new(
+            remote.push(Arc::new(RemotePeer::new(
                 &carrier.org,
                 &dial(&carrier.address),
                 Backoff::default(),
             )?));
         }
+        let peers: Vec<Arc<dyn PeerClient>> = remote
+            .iter()
+            .map(|p| p.clone() as Arc<dyn PeerClient>)
+            .collect();
         let orderer = Arc::new(Orderers::of_genesis(&genesis, &tls, &trust)?);
         let gateway = Arc::new(Gateway::new(
             SigningIdentity::load(&crypto_dir(dir), "client")?,
             own.clone(),
             peers.clone(),
-            orderer,
+            orderer.clone(),
         ));
         Ok(RemoteClient {
             info,
             ordering: genesis.params.mode,
             own,
             peers,
+            remote,
+            orderer,
             gateway,
         })
     }
@@ -102,16 +113,29 @@ impl RemoteClient {
 
     /// The height of `channel` at this organisation's own peer.
     pub async fn height(&self, channel: &str) -> Result<u64, NodeError> {
-        let hashes = self
-            .own
-            .header_hashes(channel)
-            .await
-            .map_err(|e| NodeError::Serve {
-                addr: self.info.address.clone(),
-                reason: e.to_string(),
-            })?;
-        Ok(hashes.len() as u64)
+        peer_height(&self.own, channel).await
     }
+
+    /// Waits, for at most `limit`, until every carrier's peer has stored as many blocks of
+    /// `channel` as the ordering service had cut when asked; whether they all had.
+    pub async fn settle(&self, channel: &str, limit: Duration) -> Result<bool, NodeError> {
+        let cut = self.orderer.cut_height(channel).await?;
+        let deadline = tokio::time::Instant::now() + limit;
+        for peer in &self.remote {
+            while peer_height(peer, channel).await? < cut {
+                if tokio::time::Instant::now() >= deadline {
+                    return Ok(false);
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// The number of blocks of `channel` `peer` has stored.
+async fn peer_height(peer: &RemotePeer, channel: &str) -> Result<u64, NodeError> {
+    Ok(peer.header_hashes(channel).await?.len() as u64)
 }
 
 /// The signing identities of the organisation in `dir` a transaction's signatures are
