@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use prost::Message;
 use tokio::sync::{broadcast, oneshot};
@@ -280,6 +281,24 @@ impl ChannelLedger {
     /// on this peer sees.
     pub fn committed_height(&self) -> u64 {
         self.committed.load(Ordering::Acquire)
+    }
+
+    /// Waits, for at most `patience`, until this peer has committed `height` blocks, their
+    /// writes in the world state included; else how many it had.
+    pub async fn wait_committed(&self, height: u64, patience: Duration) -> Result<(), u64> {
+        // Subscribed before looking: a commit between the two is not missed (a block's
+        // event is sent after its height is published).
+        let mut commits = self.subscribe();
+        let deadline = tokio::time::Instant::now() + patience;
+        while self.committed_height() < height {
+            match tokio::time::timeout_at(deadline, commits.recv()).await {
+                Ok(Ok(_) | Err(broadcast::error::RecvError::Lagged(_))) => {}
+                Ok(Err(broadcast::error::RecvError::Closed)) | Err(_) => {
+                    return Err(self.committed_height());
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Committed block `n`.

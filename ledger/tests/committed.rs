@@ -1,6 +1,7 @@
 //! When a peer says a transaction is committed: once its block's writes are in the world
 //! state, not as soon as the block is stored. A partner's node asks exactly this before its
-//! carrier's next command runs on the partner's own peer, which must then see the writes.
+//! carrier's next command runs on the partner's own peer, which must then see the writes;
+//! and an admin's node waits for a height (`wait_committed`) the same way.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -118,7 +119,7 @@ fn envelope(creator: &SigningIdentity) -> (String, Envelope) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_transaction_is_committed_once_its_writes_are_in_the_world_state() {
+async fn a_transaction_or_a_height_is_committed_once_its_writes_are_in_the_world_state() {
     let dir = tempfile::tempdir().expect("temp dir");
     let opts = InitOptions {
         pair_channels: false,
@@ -161,6 +162,8 @@ async fn a_transaction_is_committed_once_its_writes_are_in_the_world_state() {
             .expect("ledger"),
     );
     state.held.store(true, Ordering::SeqCst);
+    // Block 0 is committed: a height it reaches is waited for not at all.
+    assert_eq!(peer.wait_committed(1, Duration::ZERO).await, Ok(()));
     let committing = tokio::spawn({
         let peer = peer.clone();
         async move { peer.commit(block).await }
@@ -180,6 +183,15 @@ async fn a_transaction_is_committed_once_its_writes_are_in_the_world_state() {
     );
     let mut watch = peer.watch_tx(&tx_id);
     assert!(watch.try_recv().is_err(), "the watch resolved early");
+    // Waited for in vain, then how far the peer came; a patient wait ends with the commit.
+    assert_eq!(
+        peer.wait_committed(2, Duration::from_millis(50)).await,
+        Err(1)
+    );
+    let waiting = tokio::spawn({
+        let peer = peer.clone();
+        async move { peer.wait_committed(2, Duration::from_secs(10)).await }
+    });
 
     state.gate.add_permits(1);
     committing
@@ -187,6 +199,7 @@ async fn a_transaction_is_committed_once_its_writes_are_in_the_world_state() {
         .expect("the commit ran")
         .expect("the block committed");
     assert_eq!(peer.committed_height(), 2);
+    assert_eq!(waiting.await.expect("the wait ran"), Ok(()));
     let code = peer.committed_tx(&tx_id).expect("committed now").code;
     let watched = tokio::time::timeout(Duration::from_secs(10), watch)
         .await

@@ -35,9 +35,9 @@ struct Tip {
 
 /// A channel's configuration in force, and which update put it in force.
 #[derive(Clone)]
-pub(crate) struct InForce {
+struct InForce {
     /// The configuration.
-    pub(crate) state: Arc<ChannelState>,
+    state: Arc<ChannelState>,
     /// The digest of the signed update (`ConfigUpdateEnvelope`'s bytes) that put it in
     /// force: the last one the channel's blocks accepted, or the one its block 0 carries.
     by: Option<Digest>,
@@ -71,15 +71,18 @@ impl Chain {
             .data
             .iter()
             .flat_map(|d| d.envelopes.first())
-            .find_map(|env| update_digest(env));
+            .find_map(|env| config_payload(env))
+            .map(|(update, _)| Digest::of(update));
         let cfg = crate::ledger::check_frames(&store, cfg, store.height(), &name, |block, cfg| {
             let mut next = None;
             for env in block.data.iter().flat_map(|d| d.envelopes.iter()) {
-                if let Some((update, at)) = config_update_of(env) {
+                if let Some((bytes, at)) = config_payload(env)
+                    && let Ok(update) = ConfigUpdateEnvelope::decode(bytes)
+                {
                     let current = ChannelState::new(next.clone().unwrap_or_else(|| cfg.clone()))?;
                     if let Ok(c) = config::check_update(&current, &update, at) {
                         next = Some(c);
-                        by = update_digest(env);
+                        by = Some(Digest::of(bytes));
                     }
                 }
             }
@@ -129,11 +132,29 @@ impl Chain {
     }
 
     /// The configuration in force and the update that put it in force.
-    pub(crate) fn in_force(&self) -> InForce {
+    fn in_force(&self) -> InForce {
         self.in_force
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// What a broadcast makes of `incoming`, received at `now_ms`: admitted
+    /// ([`Incoming::admit`]) against the configuration in force, returned with it; or
+    /// `None` when it carries the signed update in force, sent again: a client whose
+    /// connection broke after the service took its update (or made its channel) cannot
+    /// know it was taken, and sends it once more. Ordered already, it is not ordered again
+    /// (its sequence is no longer the next one) and the sender is told it was taken.
+    pub(crate) fn admit(
+        &self,
+        incoming: &Incoming<'_>,
+        now_ms: i64,
+    ) -> Result<Option<(Admitted, Arc<ChannelState>)>, OrderError> {
+        let InForce { state, by } = self.in_force();
+        if incoming.is_config() && by.is_some_and(|by| by == Digest::of(incoming.payload.data)) {
+            return Ok(None);
+        }
+        Ok(Some((incoming.admit(&state, Some(now_ms))?, state)))
     }
 
     /// Puts `config` in force, as the block just written carried it in the signed update
@@ -328,18 +349,6 @@ impl<'a> Incoming<'a> {
         self.header.tx_type == TxType::Config as i32
     }
 
-    /// Whether it is a configuration envelope carrying the signed update in force, sent
-    /// again: a client whose connection broke after the ordering service took its update
-    /// (or made its channel) cannot know it was taken, and sends it once more. Ordered
-    /// already, it is not ordered again (its sequence is no longer the next one) and the
-    /// sender is told it was taken.
-    pub(crate) fn put_in_force(&self, in_force: &InForce) -> bool {
-        self.is_config()
-            && in_force
-                .by
-                .is_some_and(|by| by == Digest::of(self.payload.data))
-    }
-
     /// What every envelope must pass against the configuration `state`: its size, its time
     /// when `now_ms` is given (only at admission: ordering itself must not read a clock),
     /// and its creator's signature and membership. Its encoded bytes and its payload's
@@ -468,21 +477,15 @@ impl<'a> Incoming<'a> {
     }
 }
 
-/// The digest of the signed update an ordered configuration envelope carries.
-fn update_digest(env: &[u8]) -> Option<Digest> {
+/// The signed update's bytes an ordered configuration envelope carries, and its time.
+fn config_payload(env: &[u8]) -> Option<(&[u8], i64)> {
     let payload = PayloadView::of_envelope(env).ok()?;
-    (payload.header?.tx_type == TxType::Config as i32).then(|| Digest::of(payload.data))
+    let header = payload.header?;
+    (header.tx_type == TxType::Config as i32).then_some((payload.data, header.timestamp_ms))
 }
 
 /// The configuration update an ordered envelope carries, if it is one.
 pub fn config_update_of(env: &[u8]) -> Option<(ConfigUpdateEnvelope, i64)> {
-    let payload = PayloadView::of_envelope(env).ok()?;
-    let header = payload.header?;
-    if header.tx_type != TxType::Config as i32 {
-        return None;
-    }
-    Some((
-        ConfigUpdateEnvelope::decode(payload.data).ok()?,
-        header.timestamp_ms,
-    ))
+    let (bytes, at) = config_payload(env)?;
+    Some((ConfigUpdateEnvelope::decode(bytes).ok()?, at))
 }

@@ -588,12 +588,9 @@ impl OrderingService for KafkaOrderer {
         if let Some(f) = ch.chain.failure() {
             return Err(OrderError::Unavailable(f));
         }
-        let in_force = ch.chain.in_force();
-        if incoming.put_in_force(&in_force) {
+        let Some((admitted, state)) = ch.chain.admit(&incoming, crate::tx::now_ms())? else {
             return Ok(());
-        }
-        let state = in_force.state;
-        let admitted = incoming.admit(&state, Some(crate::tx::now_ms()))?;
+        };
         let msg = KafkaMessage {
             kind: Some(KafkaMessageKind::Regular(KafkaRegular {
                 envelope: admitted.bytes,

@@ -227,11 +227,9 @@ impl OrderingService for SoloOrderer {
         if let Some(f) = ch.chain.failure() {
             return Err(OrderError::Unavailable(f));
         }
-        let in_force = ch.chain.in_force();
-        if incoming.put_in_force(&in_force) {
+        let Some((admitted, _)) = ch.chain.admit(&incoming, crate::tx::now_ms())? else {
             return Ok(());
-        }
-        let admitted = incoming.admit(&in_force.state, Some(crate::tx::now_ms()))?;
+        };
         ch.queue
             .send(admitted)
             .await
