@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use settlement::carrier::CarrierId;
 use settlement::cdr::{CdrReader, FormatSpec, RejectReason};
-use settlement::intake::{ExactIds, SeenIds, Tally};
+use settlement::intake::{ExactIds, Tally};
 use settlement::period::Period;
 use settlement::ratesheet::Ratesheet;
 use settlement::service::Service;
@@ -407,7 +407,9 @@ pub async fn submit(
                 let (seen_key, committed) = seen
                     .next()
                     .ok_or_else(|| ContractError::refused("a batch row lost its dedupe key"))?;
-                if committed || in_batch.contains(id) {
+                // Looked up once: counted below only if the row is accepted.
+                let entry = in_batch.entry(id);
+                if committed || entry.is_counted() {
                     Err(RejectReason::Duplicate)
                 } else {
                     let d = DirState::find(&mut dirs, (u.orig, u.term, u.service));
@@ -422,9 +424,7 @@ pub async fn submit(
                     if is_closed {
                         Err(RejectReason::PeriodClosed)
                     } else {
-                        // Not in it yet (looked at above): counted now.
-                        let counted = in_batch.first_time(id);
-                        debug_assert!(counted);
+                        entry.count();
                         Ok((id, seen_key, u, d))
                     }
                 }

@@ -99,20 +99,9 @@ impl ExactIds {
         }
     }
 
-    /// Whether `id` counts as accepted already, without counting it.
-    pub fn contains(&self, id: &str) -> bool {
-        let hash = self.hasher.hash_one(id.as_bytes());
-        let arena = &self.arena;
-        self.table
-            .find(hash, |&(start, len)| {
-                &arena[start as usize..start as usize + len as usize] == id.as_bytes()
-            })
-            .is_some()
-    }
-}
-
-impl SeenIds for ExactIds {
-    fn first_time(&mut self, id: &str) -> bool {
+    /// Looks `id` up once: whether it counts already, and, if not, the place to count it
+    /// later ([`IdEntry::count`]) without hashing or looking it up again.
+    pub fn entry<'a>(&'a mut self, id: &'a str) -> IdEntry<'a> {
         let (arena, hasher) = (&self.arena, &self.hasher);
         let get =
             |&(start, len): &(u64, u32)| &arena[start as usize..start as usize + len as usize];
@@ -122,14 +111,53 @@ impl SeenIds for ExactIds {
             |e| get(e) == id.as_bytes(),
             |e| hasher.hash_one(get(e)),
         ) {
-            hashbrown::hash_table::Entry::Occupied(_) => false,
-            hashbrown::hash_table::Entry::Vacant(v) => {
-                // Ids are at most 64 characters, so the length fits.
-                v.insert((self.arena.len() as u64, id.len() as u32));
-                self.arena.extend_from_slice(id.as_bytes());
-                true
-            }
+            hashbrown::hash_table::Entry::Occupied(_) => IdEntry::Counted,
+            hashbrown::hash_table::Entry::Vacant(place) => IdEntry::New {
+                place,
+                arena: &mut self.arena,
+                id,
+            },
         }
+    }
+}
+
+/// An id looked up in [`ExactIds`].
+pub enum IdEntry<'a> {
+    /// It counts as accepted already.
+    Counted,
+    /// It does not count yet.
+    New {
+        /// Where it goes.
+        place: hashbrown::hash_table::VacantEntry<'a, (u64, u32)>,
+        /// The ids' bytes.
+        arena: &'a mut Vec<u8>,
+        /// The id.
+        id: &'a str,
+    },
+}
+
+impl IdEntry<'_> {
+    /// Whether the id counts as accepted already.
+    pub fn is_counted(&self) -> bool {
+        matches!(self, IdEntry::Counted)
+    }
+
+    /// Counts the id as accepted (nothing if it was already).
+    pub fn count(self) {
+        if let IdEntry::New { place, arena, id } = self {
+            // Ids are at most 64 characters, so the length fits.
+            place.insert((arena.len() as u64, id.len() as u32));
+            arena.extend_from_slice(id.as_bytes());
+        }
+    }
+}
+
+impl SeenIds for ExactIds {
+    fn first_time(&mut self, id: &str) -> bool {
+        let entry = self.entry(id);
+        let new = !entry.is_counted();
+        entry.count();
+        new
     }
 }
 
@@ -268,15 +296,20 @@ mod tests {
             }
         }
 
-        /// An id is contained once counted, and looking does not count it.
+        /// An entry says whether its id counts; only counting it makes it count.
         #[test]
-        fn exact_ids_contain_what_was_counted(ids in proptest::collection::vec("[a-e]{1,3}", 0..300)) {
+        fn exact_ids_count_what_an_entry_counted(ids in proptest::collection::vec("[a-e]{1,3}", 0..300)) {
             let mut exact = ExactIds::default();
             let mut model = std::collections::HashSet::new();
             for (k, id) in ids.iter().enumerate() {
-                prop_assert_eq!(exact.contains(id), model.contains(id));
-                // Every other id is only looked at.
-                if k % 2 == 0 {
+                // Every third id is only looked at, every third counted by its entry,
+                // and the rest by `first_time`.
+                let entry = exact.entry(id);
+                prop_assert_eq!(entry.is_counted(), model.contains(id));
+                if k % 3 == 1 {
+                    entry.count();
+                    model.insert(id);
+                } else if k % 3 == 2 {
                     prop_assert_eq!(exact.first_time(id), model.insert(id));
                 }
             }
