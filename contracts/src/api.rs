@@ -186,7 +186,7 @@ use crate::statement::{
 use crate::stream::{StreamPosition, StreamQuery};
 use crate::usage::{BatchQuery, BatchSummary, SubmitBatch};
 
-body_requests!(PublishRatesheet => csv, SubmitBatch => csv, PartBytes => bytes);
+body_requests!(PublishRatesheet => csv, SubmitBatch => rows, PartBytes => bytes);
 
 json_requests!(
     AgreementProposal,

@@ -10,7 +10,8 @@ use ledger::contract::{Context, ContractError};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use settlement::carrier::CarrierId;
-use settlement::cdr::{CdrReader, FormatSpec, RejectReason};
+use settlement::cdr::RejectReason;
+use settlement::cdr::packed::{self, BatchForm, BatchRows};
 use settlement::intake::{ExactIds, Tally};
 use settlement::period::Period;
 use settlement::ratesheet::Ratesheet;
@@ -27,15 +28,15 @@ use crate::tabled::HeadOut;
 use crate::{agreement, keys};
 
 /// `usage.submit`'s request: the other carrier of the channel and the batch, native CSV
-/// with a header, carried as the call's body.
+/// with a header or packed (`settlement::cdr::packed`), carried as the call's body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SubmitBatch {
     /// The other carrier of the channel.
     pub counterparty: CarrierId,
-    /// The records (SPEC §2.1), carried as the call's body, not in the JSON.
+    /// The records (SPEC §2.1) in either form, carried as the call's body, not in the JSON.
     #[serde(skip)]
-    pub csv: Vec<u8>,
+    pub rows: Vec<u8>,
     /// The Kafka offsets the batch covers, when it was consumed from a topic (SPEC §12):
     /// the partition's position moves with the batch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -350,8 +351,8 @@ pub async fn submit(
             "counterparty {counterparty} is not the other carrier of this channel"
         )));
     }
-    let (csv, req_stream) = (req.csv, req.stream);
-    let mut reader = CdrReader::in_memory(&csv, FormatSpec::Native, Some(reporter))
+    let (rows, req_stream) = (req.rows, req.stream);
+    let mut reader = BatchRows::open(&rows, reporter, counterparty)
         .map_err(|e| ContractError::refused(format!("CDR batch refused: {e}")))?;
     let mut tally = Tally::default();
     let mut rejects = Vec::new();
@@ -361,10 +362,13 @@ pub async fn submit(
     let mut dirs: Vec<DirState> = Vec::new();
     // First the rows, then one read for every id the batch could accept: the `duplicate`
     // rule across batches costs one round trip to the world state per batch, not per record.
-    // Sized from the batch's lines (its header and rows, at most), so that it does not grow
-    // by copying itself as the rows come; a body of blank lines reserves no more than
-    // `PARSED_ROOM` rows.
-    let lines = memchr::memchr_iter(b'\n', &csv).count() + 1;
+    // Sized from the batch's lines (its header and rows, at most) or packed records, so that
+    // it does not grow by copying itself as the rows come; a body of blank lines reserves no
+    // more than `PARSED_ROOM` rows.
+    let lines = match BatchForm::of(&rows) {
+        BatchForm::Csv => memchr::memchr_iter(b'\n', &rows).count() + 1,
+        BatchForm::Packed => packed::records_in(&rows),
+    };
     let mut parsed: Vec<(u64, Judged)> = Vec::with_capacity(lines.min(PARSED_ROOM));
     while let Some(row) = reader
         .next_row()
@@ -660,6 +664,14 @@ A2,voice,alpha,beta,441234567,4930123456,2026-10-01T12:00:00Z,30
         state: &SqliteState,
         csv: &str,
     ) -> (BatchSummary, (TxRwSet, Vec<ContractEvent>)) {
+        submit_rows(state, csv.as_bytes().to_vec()).await.unwrap()
+    }
+
+    /// Submits `rows`, a batch in either form, as alpha over `state`.
+    async fn submit_rows(
+        state: &SqliteState,
+        rows: Vec<u8>,
+    ) -> Result<(BatchSummary, (TxRwSet, Vec<ContractEvent>)), ContractError> {
         let creator = Creator {
             msp_id: "alpha".into(),
             role: Role::Client,
@@ -669,13 +681,11 @@ A2,voice,alpha,beta,441234567,4930123456,2026-10-01T12:00:00Z,30
             .with_members(vec!["alpha".into(), "beta".into()]);
         let req = SubmitBatch {
             counterparty: CarrierId::parse("beta").unwrap(),
-            csv: csv.as_bytes().to_vec(),
+            rows,
             stream: None,
         };
-        let summary = submit(&mut ctx, req, &ParsedSheets::default())
-            .await
-            .unwrap();
-        (summary, ctx.into_results())
+        let summary = submit(&mut ctx, req, &ParsedSheets::default()).await?;
+        Ok((summary, ctx.into_results()))
     }
 
     /// `state` with `value` under `key`, committed in block 0.
@@ -855,6 +865,69 @@ A2,voice,alpha,beta,441234567,4930123456,2026-10-01T12:00:00Z,30
         assert!(ns.writes.iter().any(|w| w.key == keys::seen("alpha", "A2")));
         assert!(ns.reads.iter().any(|r| r.key == keys::seen("alpha", "A1")));
         assert!(state.claims().await.unwrap().is_empty());
+    }
+
+    /// A batch packed by its client is judged, stored and told as the same rows in native
+    /// CSV: the same summary, reads, writes and event. A packed record that does not decode
+    /// is `bad_row` at its line; one whose length runs past the batch refuses the batch.
+    #[tokio::test]
+    async fn a_packed_batch_is_judged_and_kept_as_its_csv_is() {
+        use settlement::cdr::{CdrReader, CdrView, FormatSpec};
+        let csv = "record_id,service,orig_carrier,term_carrier,a_number,b_number,start_time,units
+X1,voice,alpha,beta,441234567,4930123456,2026-10-01T10:00:00Z,61
+X1,voice,alpha,beta,441234567,4930123456,2026-09-10T10:00:00Z,61
+Z1,voice,beta,alpha,4930123456,441234567,2026-10-03T10:00:00Z,5
+T1,voice,alpha,gamma,441234567,4930123456,2026-10-03T10:00:00Z,7
+";
+        let (alpha, beta) = (
+            CarrierId::parse("alpha").unwrap(),
+            CarrierId::parse("beta").unwrap(),
+        );
+        let mut rows = packed::PACKED_START.to_vec();
+        let mut reader = CdrReader::new(csv.as_bytes(), FormatSpec::Native, None).unwrap();
+        while let Some(row) = reader.next_row().unwrap() {
+            packed::push_record(&mut rows, &row.outcome.unwrap(), alpha, beta);
+        }
+        let as_csv = submit_csv(&SqliteState::in_memory().await.unwrap(), csv).await;
+        let as_packed = submit_rows(&SqliteState::in_memory().await.unwrap(), rows.clone())
+            .await
+            .unwrap();
+        assert_eq!(as_csv.0.rejects, vec![(3, "duplicate".to_string())]);
+        assert_eq!(as_packed, as_csv);
+
+        // A fifth record that does not decode (one byte of payload), then a sixth.
+        let mut more = rows.clone();
+        more.extend_from_slice(&[1, 0xff]);
+        let mut sixth = CdrReader::new(csv.as_bytes(), FormatSpec::Native, None).unwrap();
+        let z1 = sixth.next_row().unwrap().unwrap().outcome.unwrap();
+        packed::push_record(
+            &mut more,
+            &CdrView {
+                record_id: "W1",
+                ..z1
+            },
+            alpha,
+            beta,
+        );
+        let (summary, _) = submit_rows(&SqliteState::in_memory().await.unwrap(), more)
+            .await
+            .unwrap();
+        assert_eq!(
+            summary.rejects,
+            vec![(3, "duplicate".to_string()), (6, "bad_row".to_string())]
+        );
+        assert_eq!((summary.rows, summary.accepted), (6, 4));
+
+        rows.extend_from_slice(&[40, 1, 2]);
+        let refused = submit_rows(&SqliteState::in_memory().await.unwrap(), rows)
+            .await
+            .unwrap_err();
+        assert!(
+            refused.to_string().contains(
+                "CDR batch unreadable: line 6: the record's length runs past the end of the batch"
+            ),
+            "{refused}"
+        );
     }
 
     /// Within a batch, rows are judged in order: an id accepted earlier makes a later row

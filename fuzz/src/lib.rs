@@ -142,7 +142,7 @@ pub fn setup_calls() -> Vec<(&'static str, &'static str, Vec<Vec<u8>>)> {
             "alpha",
             encoded::<api::Submit>(SubmitBatch {
                 counterparty: beta,
-                csv: fixtures::ALPHA_CDRS.as_bytes().to_vec(),
+                rows: fixtures::ALPHA_CDRS.as_bytes().to_vec(),
                 stream: None,
             }),
         ),
@@ -150,7 +150,7 @@ pub fn setup_calls() -> Vec<(&'static str, &'static str, Vec<Vec<u8>>)> {
             "beta",
             encoded::<api::Submit>(SubmitBatch {
                 counterparty: alpha,
-                csv: fixtures::BETA_CDRS.as_bytes().to_vec(),
+                rows: fixtures::BETA_CDRS.as_bytes().to_vec(),
                 stream: None,
             }),
         ),

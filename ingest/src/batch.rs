@@ -1,5 +1,6 @@
 //! The second stage of the pipeline, whatever the source: valid records cut into
-//! per-counterparty batches of native CSV (SPEC §2.1), each remembering where its rows came
+//! per-counterparty batches, packed (a file's) or native CSV (SPEC §2.1; a stream's), each
+//! remembering where its rows came
 //! from (a file's lines, a partition's offsets) so the ledger's verdicts can be traced back;
 //! and the check that a committed batch's summary accounts for every row sent.
 
@@ -8,18 +9,20 @@ use std::collections::BTreeMap;
 use contracts::{BatchSummary, StreamChunk, SubmitBatch};
 use settlement::carrier::CarrierId;
 use settlement::cdr::RejectReason;
-use settlement::export::NATIVE_HEADER;
+use settlement::cdr::packed::BatchForm;
 use settlement::intake::Tally;
 
 use crate::judge::Record;
 
-/// Records for one counterparty, serialised as a native CSV file.
+/// Records for one counterparty in one form.
 #[derive(Debug)]
 pub struct Batch<O> {
     /// The other carrier of every record.
     pub counterparty: CarrierId,
-    /// Header and rows.
-    pub csv: Vec<u8>,
+    /// The form of its records.
+    pub form: BatchForm,
+    /// The form's preamble (a CSV header, a packed batch's mark) and the records.
+    pub rows: Vec<u8>,
     /// Row `i` of the batch (batch line `i + 2`) came from `origins[i]`.
     pub origins: Vec<O>,
 }
@@ -34,20 +37,36 @@ pub struct Accounted<'a, O> {
 }
 
 impl<O> Batch<O> {
-    /// An empty batch for `counterparty`, room for `capacity` rows.
-    pub fn new(counterparty: CarrierId, capacity: usize) -> Self {
-        let mut csv = Vec::with_capacity(NATIVE_HEADER.len() + capacity.min(1 << 16) * 96);
-        csv.extend_from_slice(NATIVE_HEADER.as_bytes());
+    /// An empty batch of `form` for `counterparty`, room for `capacity` rows.
+    pub fn new(counterparty: CarrierId, form: BatchForm, capacity: usize) -> Self {
+        let preamble = form.preamble();
+        let per_row = match form {
+            BatchForm::Csv => 96,
+            BatchForm::Packed => 48,
+        };
+        let mut rows = Vec::with_capacity(preamble.len() + capacity.min(1 << 16) * per_row);
+        rows.extend_from_slice(preamble);
         Batch {
             counterparty,
-            csv,
+            form,
+            rows,
             origins: Vec::with_capacity(capacity.min(1 << 16)),
         }
     }
 
-    /// Adds one native data line (with its line ending) that came from `origin`.
-    pub fn push(&mut self, line: &[u8], origin: O) {
-        self.csv.extend_from_slice(line);
+    /// Adds `record`, which came from `origin`, if it is of the batch's form; gives it back
+    /// otherwise.
+    pub fn push<'r>(&mut self, record: &'r Record, origin: O) -> Result<(), &'r Record> {
+        if record.form != self.form {
+            return Err(record);
+        }
+        self.append(&record.bytes, origin);
+        Ok(())
+    }
+
+    /// Adds one record's bytes, already known to be of the batch's form.
+    fn append(&mut self, bytes: &[u8], origin: O) {
+        self.rows.extend_from_slice(bytes);
         self.origins.push(origin);
     }
 
@@ -71,7 +90,7 @@ impl<O> Batch<O> {
     pub fn request(&self, stream: Option<StreamChunk>) -> SubmitBatch {
         SubmitBatch {
             counterparty: self.counterparty,
-            csv: self.csv.clone(),
+            rows: self.rows.clone(),
             stream,
         }
     }
@@ -128,15 +147,17 @@ impl<O> Batch<O> {
     }
 }
 
-/// The open batch of each counterparty; a batch is handed out as soon as it is full.
+/// The open batch of each counterparty and form; a batch is handed out as soon as it is
+/// full.
 #[derive(Debug)]
 pub struct Batcher<O> {
     size: usize,
     max_bytes: usize,
-    open: BTreeMap<CarrierId, Batch<O>>,
+    open: BTreeMap<(CarrierId, BatchForm), Batch<O>>,
 }
 
-/// The bytes of native CSV at which a batch is cut whatever its records. A transaction
+/// The bytes of records at which a batch is cut whatever its records (measured as native
+/// CSV; packed records are smaller, and their ids, the longest field, the same). A transaction
 /// carries a record's bytes several times: its line (the call's body), its id again in its
 /// claim's key, and its id and numbers in the stored record (and, before the batch event's
 /// slim form, once more in the event). With the longest records SPEC §2.1 allows
@@ -166,16 +187,20 @@ impl<O> Batcher<O> {
 
     /// Adds a record; returns its counterparty's batch when this record filled it.
     pub fn push(&mut self, record: &Record, origin: O) -> Option<Batch<O>> {
-        let (size, cp) = (self.size, record.counterparty);
-        let batch = self.open.entry(cp).or_insert_with(|| Batch::new(cp, size));
-        batch.push(&record.line, origin);
-        if batch.len() < size && batch.csv.len() < self.max_bytes {
+        let (size, key) = (self.size, (record.counterparty, record.form));
+        let batch = self
+            .open
+            .entry(key)
+            .or_insert_with(|| Batch::new(key.0, key.1, size));
+        // Opened for the record's form.
+        batch.append(&record.bytes, origin);
+        if batch.len() < size && batch.rows.len() < self.max_bytes {
             return None;
         }
-        self.open.remove(&cp)
+        self.open.remove(&key)
     }
 
-    /// The partly filled batches left, in counterparty order.
+    /// The partly filled batches left, in counterparty (then form) order.
     pub fn finish(self) -> Vec<Batch<O>> {
         self.open.into_values().collect()
     }
@@ -185,7 +210,9 @@ impl<O> Batcher<O> {
 mod tests {
     use super::*;
     use crate::judge::Judge;
+    use settlement::cdr::packed::{BatchRows, PACKED_START};
     use settlement::cdr::{CdrReader, FormatSpec};
+    use settlement::export::push_native_record;
 
     const ROWS: &str =
         "units,start_time,b_number,a_number,term_carrier,orig_carrier,service,record_id
@@ -204,24 +231,43 @@ mod tests {
         cut(input, Batcher::new(size))
     }
 
-    fn cut(input: &str, mut b: Batcher<u64>) -> Vec<Batch<u64>> {
-        let mut r = CdrReader::new(input.as_bytes(), FormatSpec::Native, Some(alpha())).unwrap();
+    fn cut(input: &str, b: Batcher<u64>) -> Vec<Batch<u64>> {
         let judge = Judge::new(alpha(), None);
+        cut_as(input, b, |rec| judge.record(rec).unwrap())
+    }
+
+    /// [`cut`] with each record made by `record`.
+    fn cut_as(
+        input: &str,
+        mut b: Batcher<u64>,
+        record: impl Fn(&settlement::cdr::CdrView<'_>) -> Record,
+    ) -> Vec<Batch<u64>> {
+        let mut r = CdrReader::new(input.as_bytes(), FormatSpec::Native, Some(alpha())).unwrap();
         let mut out = vec![];
         while let Some(row) = r.next_row().unwrap() {
-            let rec = judge.record(&row.outcome.unwrap()).unwrap();
-            out.extend(b.push(&rec, row.line));
+            out.extend(b.push(&record(&row.outcome.unwrap()), row.line));
         }
         out.extend(b.finish());
         out
     }
 
+    /// A record as a stream's message is sent: a native line.
+    fn native(rec: &settlement::cdr::CdrView<'_>) -> Record {
+        let mut bytes = Vec::new();
+        push_native_record(&mut bytes, rec);
+        Record {
+            counterparty: rec.usage.counterparty(alpha()),
+            form: BatchForm::Csv,
+            bytes,
+        }
+    }
+
     #[test]
-    fn records_are_normalised_quoted_and_read_back_alike() {
-        let all = batches(ROWS, 10);
+    fn native_records_are_normalised_and_quoted() {
+        let all = cut_as(ROWS, Batcher::new(10), native);
         let text: Vec<_> = all
             .iter()
-            .map(|b| String::from_utf8(b.csv.clone()).unwrap())
+            .map(|b| String::from_utf8(b.rows.clone()).unwrap())
             .collect();
         assert_eq!(
             text,
@@ -233,23 +279,60 @@ mod tests {
                  R2,sms,gamma,alpha,441234567,4930123456,2026-10-01T10:00:00Z,7\n",
             ]
         );
-        // What the contract reads from a batch is what the reader read from the file.
+    }
+
+    /// What the contract reads from a batch, packed (a file's) or native (a stream's), is
+    /// what the reader read from the file; records of the two forms never share a batch.
+    #[test]
+    fn records_read_back_alike_from_their_batches() {
         let mut original = CdrReader::new(ROWS.as_bytes(), FormatSpec::Native, None).unwrap();
         let mut want = vec![];
         while let Some(row) = original.next_row().unwrap() {
             let rec = row.outcome.unwrap();
             want.push((row.line, rec.to_owned()));
         }
-        let mut got = vec![];
-        for b in &all {
-            let mut r = CdrReader::new(&b.csv[..], FormatSpec::Native, None).unwrap();
-            while let Some(row) = r.next_row().unwrap() {
-                let line = b.origin(row.line).unwrap();
-                got.push((*line, row.outcome.unwrap().to_owned()));
+        let judge = Judge::new(alpha(), None);
+        let packed = cut(ROWS, Batcher::new(10));
+        let lines = cut_as(ROWS, Batcher::new(10), native);
+        let mixed = cut_as(ROWS, Batcher::new(10), |rec| {
+            if rec.record_id == "R3" {
+                native(rec)
+            } else {
+                judge.record(rec).unwrap()
             }
+        });
+        for (all, forms) in [
+            (packed, vec![BatchForm::Packed; 2]),
+            (lines, vec![BatchForm::Csv; 2]),
+            (
+                mixed,
+                vec![BatchForm::Csv, BatchForm::Packed, BatchForm::Packed],
+            ),
+        ] {
+            assert_eq!(all.iter().map(|b| b.form).collect::<Vec<_>>(), forms);
+            let mut got = vec![];
+            for b in &all {
+                let mut r = BatchRows::open(&b.rows, alpha(), b.counterparty).unwrap();
+                while let Some(row) = r.next_row().unwrap() {
+                    let line = b.origin(row.line).unwrap();
+                    got.push((*line, row.outcome.unwrap().to_owned()));
+                }
+            }
+            got.sort_by_key(|(line, _)| *line);
+            assert_eq!(got, want);
         }
-        got.sort_by_key(|(line, _)| *line);
-        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn a_record_of_another_form_is_given_back() {
+        let judge = Judge::new(alpha(), None);
+        let mut r = CdrReader::new(ROWS.as_bytes(), FormatSpec::Native, Some(alpha())).unwrap();
+        let rec = r.next_row().unwrap().unwrap().outcome.unwrap();
+        let mut batch = Batch::new(rec.usage.counterparty(alpha()), BatchForm::Csv, 1);
+        let packed = judge.record(&rec).unwrap();
+        assert_eq!(batch.push(&packed, 2), Err(&packed));
+        assert_eq!(batch.push(&native(&rec), 2), Ok(()));
+        assert_eq!(batch.len(), 1);
     }
 
     #[test]
@@ -289,8 +372,14 @@ mod tests {
                 "1,2026-10-01T10:00:00Z,4930123456,441234567,alpha,beta,data,X{i}\n"
             ));
         }
-        let header = NATIVE_HEADER.len();
-        let line = "X0,data,beta,alpha,441234567,4930123456,2026-10-01T10:00:00Z,1\n".len();
+        let header = PACKED_START.len();
+        let judge = Judge::new(alpha(), None);
+        let mut x0 = CdrReader::new(rows.as_bytes(), FormatSpec::Native, None).unwrap();
+        let line = judge
+            .record(&x0.next_row().unwrap().unwrap().outcome.unwrap())
+            .unwrap()
+            .bytes
+            .len();
         let sizes = |max_bytes: usize| -> Vec<usize> {
             cut(&rows, Batcher::with_max_bytes(100, max_bytes))
                 .iter()

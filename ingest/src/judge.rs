@@ -3,8 +3,8 @@
 //! shares no channel with), everything that needs ledger state left to the contract.
 
 use settlement::carrier::CarrierId;
+use settlement::cdr::packed::{self, BatchForm};
 use settlement::cdr::{CdrView, RejectReason};
-use settlement::export::push_native_record;
 
 /// One row of a source as the reporter judged it, with where it came from.
 #[derive(Debug)]
@@ -44,8 +44,12 @@ fn with_channel(counterparty: CarrierId, shared: bool) -> Result<CarrierId, Reje
 pub struct Record {
     /// The other carrier of the record: the channel it goes to.
     pub counterparty: CarrierId,
-    /// The record as a native CSV data line, normalised, with its line ending.
-    pub line: Vec<u8>,
+    /// The form of the batches it goes in: packed for a file's rows, native CSV for a
+    /// stream's messages.
+    pub form: BatchForm,
+    /// The record in that form: packed (`settlement::cdr::packed`), or a native CSV data
+    /// line, normalised, with its line ending.
+    pub bytes: Vec<u8>,
 }
 
 /// Who judges rows and against what; the file and the stream judge alike with it.
@@ -78,12 +82,16 @@ impl Judge {
     }
 
     /// A record the reader accepted (it has checked that the reporter is one of its two
-    /// carriers), judged against the reporter's channels and written as a native line.
+    /// carriers), judged against the reporter's channels and packed.
     pub fn record(&self, rec: &CdrView<'_>) -> Result<Record, RejectReason> {
         let counterparty = self.stated(rec.usage.counterparty(self.reporter))?;
-        let mut line = Vec::with_capacity(96);
-        push_native_record(&mut line, rec);
-        Ok(Record { counterparty, line })
+        let mut bytes = Vec::with_capacity(48);
+        packed::push_record(&mut bytes, rec, self.reporter, counterparty);
+        Ok(Record {
+            counterparty,
+            form: BatchForm::Packed,
+            bytes,
+        })
     }
 
     /// A message judged by `settlement::cdr::message` (counterparty and native line),
@@ -95,7 +103,8 @@ impl Judge {
         let (counterparty, line) = judged?;
         Ok(Record {
             counterparty: self.stated(counterparty)?,
-            line,
+            form: BatchForm::Csv,
+            bytes: line,
         })
     }
 }
@@ -130,7 +139,8 @@ mod tests {
         let judged = |verdict| Judged { origin: 7, verdict };
         let record = |to: &str| Record {
             counterparty: c(to),
-            line: b"x\n".to_vec(),
+            form: BatchForm::Csv,
+            bytes: b"x\n".to_vec(),
         };
         let only_beta = |p: &CarrierId| *p == c("beta");
         assert_eq!(

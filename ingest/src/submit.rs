@@ -432,8 +432,8 @@ mod tests {
     #[async_trait]
     impl BatchSink for Lying {
         async fn submit(&self, batch: SubmitBatch) -> Result<BatchSummary, SinkError> {
-            let (cp, csv) = (batch.counterparty, batch.csv);
-            let rows = csv.iter().filter(|b| **b == b'\n').count() as u64 - 1;
+            let cp = batch.counterparty;
+            let rows = settlement::cdr::packed::records_in(&batch.rows) as u64;
             Ok(BatchSummary {
                 reporter: CarrierId::parse("alpha").unwrap(),
                 counterparty: cp,
@@ -483,9 +483,10 @@ R2,voice,alpha,beta,441234567,4930123456,2026-10-01T10:00:00Z,60
         }
 
         async fn submit(&self, batch: SubmitBatch) -> Result<BatchSummary, SinkError> {
-            let (cp, csv) = (batch.counterparty, batch.csv);
-            let rows = csv.iter().filter(|b| **b == b'\n').count() as u64 - 1;
-            self.0.lock().unwrap().push((cp, csv));
+            let (cp, rows) = (batch.counterparty, batch.rows);
+            let sent = settlement::cdr::packed::records_in(&rows) as u64;
+            self.0.lock().unwrap().push((cp, rows));
+            let rows = sent;
             Ok(BatchSummary {
                 reporter: CarrierId::parse("alpha").unwrap(),
                 counterparty: cp,
@@ -527,10 +528,9 @@ R2,voice,alpha,beta,441234567,4930123456,2026-10-01T10:00:00Z,60
             (3, 2, "bad_carrier=1".into())
         );
         let sent = sink.0.lock().unwrap();
-        assert!(
-            sent.iter().all(|(cp, csv)| cp.as_str() == "beta"
-                && !String::from_utf8_lossy(csv).contains("gamma"))
-        );
+        assert!(sent.iter().all(|(cp, rows)| cp.as_str() == "beta"
+            && !String::from_utf8_lossy(rows).contains("gamma")
+            && settlement::cdr::packed::records_in(rows) > 0));
         let rejects = std::fs::read_to_string(&rejects).unwrap();
         assert!(
             rejects.contains("3,bad_carrier,\"R2,voice,alpha,gamma"),

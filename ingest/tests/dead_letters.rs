@@ -153,7 +153,7 @@ async fn dead_letters_a_stopped_consumer_left_are_sent_by_the_next_once() {
             carrier("beta"),
             SubmitBatch {
                 counterparty: carrier("beta"),
-                csv: csv.into_bytes(),
+                rows: csv.into_bytes(),
                 stream: Some(StreamChunk {
                     topic: TOPIC.into(),
                     partition: 0,

@@ -6,11 +6,12 @@
 use std::time::{Duration, Instant};
 
 use ingest::kafka::{KafkaOptions, MessageFormat, TopicSource};
-use ingest::{CdrSource, FileSource, Judge, Record};
+use ingest::{CdrSource, FileSource, Judge};
 use rdkafka::ClientConfig;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use settlement::carrier::CarrierId;
-use settlement::cdr::{FormatSpec, RejectReason};
+use settlement::cdr::packed::BatchRows;
+use settlement::cdr::{Cdr, FormatSpec, RejectReason};
 use settlement::export::NATIVE_HEADER;
 
 fn c(s: &str) -> CarrierId {
@@ -74,12 +75,39 @@ async fn the_rows_come_out_judged_in_order<C: CdrSource>(
     assert_eq!(got.len(), ROWS.len(), "{}", source.name());
     for (i, (row, (_, want))) in got.iter().zip(ROWS).enumerate() {
         assert_eq!(position(&row.origin), i, "{}: row {i}", source.name());
-        let want = want.map(|(cp, line)| Record {
-            counterparty: c(cp),
-            line: line.as_bytes().to_vec(),
+        // A file's records are packed and a topic's are native lines: each reads back as
+        // the record of its native line.
+        let want = want.map(|(cp, line)| {
+            let mut csv = NATIVE_HEADER.as_bytes().to_vec();
+            csv.extend_from_slice(line.as_bytes());
+            (c(cp), read_back(&csv, c(cp)))
         });
-        assert_eq!(row.verdict, want, "{}: row {i}", source.name());
+        let got = row
+            .verdict
+            .as_ref()
+            .map(|r| {
+                (
+                    r.counterparty,
+                    read_back(&[r.form.preamble(), &r.bytes].concat(), r.counterparty),
+                )
+            })
+            .map_err(|e| *e);
+        assert_eq!(got, want, "{}: row {i}", source.name());
     }
+}
+
+/// The one record of alpha's batch for `counterparty`, `bytes`, in either form.
+fn read_back(bytes: &[u8], counterparty: CarrierId) -> Cdr {
+    let mut rows = BatchRows::open(bytes, c("alpha"), counterparty).unwrap();
+    let rec = rows
+        .next_row()
+        .unwrap()
+        .unwrap()
+        .outcome
+        .unwrap()
+        .to_owned();
+    assert!(rows.next_row().unwrap().is_none());
+    rec
 }
 
 fn judge() -> Judge {

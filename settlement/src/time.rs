@@ -206,6 +206,14 @@ fn parse_rfc3339(b: &[u8]) -> Option<Parsed<'_>> {
 }
 
 impl Timestamp {
+    /// The instant `secs` seconds after the epoch, if its UTC year has four digits (as every
+    /// start time a file can write has).
+    pub fn from_secs(secs: i64) -> Option<Timestamp> {
+        (MIN_SECS..=MAX_SECS)
+            .contains(&secs)
+            .then_some(Timestamp(secs))
+    }
+
     /// Parses an RFC 3339 `date-time` and keeps whole UTC seconds (SPEC §2.1).
     pub fn parse_rfc3339(s: &str) -> Option<Timestamp> {
         parse_rfc3339(s.as_bytes()).map(|p| Timestamp(p.secs))

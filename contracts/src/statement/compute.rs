@@ -347,7 +347,7 @@ mod tests {
                 .with_members(vec!["alpha".into(), "beta".into()]);
             let req = SubmitBatch {
                 counterparty: carrier("beta"),
-                csv: csv(0..60).into_bytes(),
+                rows: csv(0..60).into_bytes(),
                 stream: None,
             };
             let sheets = crate::parsed::ParsedSheets::default();

@@ -163,7 +163,7 @@ pub fn sheet(csv: &str) -> PublishRatesheet {
 pub fn batch(to: &str, csv: &str) -> SubmitBatch {
     SubmitBatch {
         counterparty: carrier(to),
-        csv: csv.as_bytes().to_vec(),
+        rows: csv.as_bytes().to_vec(),
         stream: None,
     }
 }

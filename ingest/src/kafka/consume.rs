@@ -9,6 +9,7 @@ use contracts::client::Clearing;
 use contracts::{BatchSummary, StreamChunk, SubmitBatch};
 use settlement::carrier::CarrierId;
 use settlement::cdr::RejectReason;
+use settlement::cdr::packed::BatchForm;
 
 use super::dead_letter::DeadLetter;
 use super::source::TopicSource;
@@ -217,7 +218,7 @@ async fn open_channels(
     let requests: Vec<_> = closed
         .iter()
         .map(|partner| {
-            Batch::<i64>::new(*partner, 0).request(Some(StreamChunk {
+            Batch::<i64>::new(*partner, BatchForm::Csv, 0).request(Some(StreamChunk {
                 topic: opts.topic.clone(),
                 partition: p,
                 from: at,
@@ -439,13 +440,21 @@ async fn flush(
         if at >= to {
             continue;
         }
-        let mut batch = Batch::new(*partner, part.chunk.len());
+        // Messages are judged into native CSV lines.
+        let mut batch = Batch::new(*partner, BatchForm::Csv, part.chunk.len());
         for row in &part.chunk {
             if let Ok(record) = &row.verdict
                 && record.counterparty == *partner
                 && row.origin.offset >= at
             {
-                batch.push(&record.line, row.origin.offset);
+                batch.push(record, row.origin.offset).map_err(|r| {
+                    KafkaError::Unaccounted(format!(
+                        "offset {}: a record of the {:?} form in a batch of the {:?} form",
+                        row.origin.offset,
+                        r.form,
+                        BatchForm::Csv
+                    ))
+                })?;
             }
         }
         // The reporter's own verdicts are counted once, with the first channel.

@@ -2,6 +2,7 @@
 //! format (SPEC §2).
 
 pub mod message;
+pub mod packed;
 mod reader;
 mod switch;
 
