@@ -42,6 +42,7 @@ on_both_backends!(
     adjustments_never_exceed_what_they_adjust,
     payments_out_of_bounds_are_refused,
     a_stream_position_moves_with_its_batch_and_a_replayed_range_is_refused,
+    numbers_whose_digits_begin_with_00_are_stated_as_reported,
 );
 
 fn d(s: &str) -> Decimal {
@@ -493,6 +494,56 @@ LATE1,voice,alpha,beta,441234567,4930123456,2026-10-20T10:00:00Z,61
         assert_eq!(listed.len(), 1, "{org}");
         assert_eq!(listed[0].amount_billed.to_string(), "5.85");
     }
+}
+
+/// `+0044…` normalises to the digits `0044…` (SPEC §2.3: only a `+` before `00` keeps
+/// them), a number of its own: records of such numbers are stored, bucketed, read back,
+/// matched and stated with those digits, as the offline engine states them.
+async fn numbers_whose_digits_begin_with_00_are_stated_as_reported(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    init(dir.path(), &backend);
+    let net = open(dir.path()).await;
+    net.call::<api::PublishSheet>("beta", sheet(SHEET))
+        .await
+        .unwrap();
+    let header = "record_id,service,orig_carrier,term_carrier,a_number,b_number,start_time,units";
+    let alpha = format!(
+        "{header}
+A1,voice,alpha,beta,+0044123456,+004930123456,2026-10-01T10:00:00Z,61
+A2,voice,alpha,beta,0044123456,4930123456,2026-10-01T11:00:00Z,60
+"
+    );
+    let beta = format!(
+        "{header}
+B1,voice,alpha,beta,+00 44 123456,+00 4930123456,2026-10-01T10:00:01Z,61
+"
+    );
+    net.call::<api::Submit>("alpha", batch("beta", &alpha))
+        .await
+        .unwrap();
+    net.call::<api::Submit>("beta", batch("alpha", &beta))
+        .await
+        .unwrap();
+    net.call::<api::IssueStatement>("alpha", october_id())
+        .await
+        .unwrap();
+    let got = net
+        .call::<api::GetStatement>("beta", october_id())
+        .await
+        .unwrap();
+    // A1 and B1 pair with their `00…` numbers (which no prefix of the sheet rates); A2's
+    // numbers are `44…` and `49…`, and it has no partner.
+    let rows: Vec<&str> = got.discrepancies_csv.lines().skip(1).collect();
+    assert_eq!(
+        rows,
+        [
+            "no_rate,A1,B1,0044123456,004930123456,2026-10-01T10:00:00Z,2026-10-01T10:00:01Z,\
+             61,61,0.0000,0.0000,0.0000",
+            "missing_at_payee,A2,,44123456,4930123456,2026-10-01T11:00:00Z,,60,,0.0100,,-0.0100"
+        ],
+        "{}",
+        got.discrepancies_csv
+    );
 }
 
 fn open_request(line: Option<&str>, claimed: &str) -> OpenRequest {

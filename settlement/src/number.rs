@@ -83,6 +83,13 @@ impl Number {
         })
     }
 
+    /// The number whose [`as_str`](Number::as_str) this is: 6 to 15 ASCII digits, taken as
+    /// they are. (Not [`Number::parse`]: digits that begin with `00`, which only `+00…`
+    /// normalises to, would lose that `00` there.)
+    pub fn from_normalised(digits: &str) -> Option<Number> {
+        Number::from_digits(digits.as_bytes()).filter(|n| n.len >= 6)
+    }
+
     /// The digits, e.g. `491511234567`.
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(self.digits()).unwrap_or_default()
@@ -120,6 +127,18 @@ impl fmt::Debug for Number {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn normalised_digits_read_back_whole() {
+        let kept = Number::parse("+0044 123456").unwrap();
+        assert_eq!(kept.as_str(), "0044123456");
+        assert_eq!(Number::from_normalised(kept.as_str()), Some(kept));
+        // Parsing the digits again would drop the `00` as an exit code.
+        assert_ne!(Number::parse(kept.as_str()), Some(kept));
+        assert_eq!(Number::from_normalised("12345"), None);
+        assert_eq!(Number::from_normalised("+441234567"), None);
+        assert_eq!(Number::from_normalised("1234567890123456"), None);
+    }
 
     fn norm(s: &str) -> Option<String> {
         Number::parse(s).map(|n| n.to_string())
@@ -185,6 +204,13 @@ mod tests {
         #[test]
         fn parse_follows_the_plain_rules(s in "[0-9 +().-]{0,20}") {
             prop_assert_eq!(norm(&s), reference(&s));
+        }
+
+        #[test]
+        fn any_number_reads_back_from_its_digits(s in "[0-9 +().-]{0,24}") {
+            if let Some(n) = Number::parse(&s) {
+                prop_assert_eq!(Number::from_normalised(n.as_str()), Some(n));
+            }
         }
 
         #[test]

@@ -602,7 +602,9 @@ fn usage_of<S: std::ops::Deref<Target = str>>(
     payee: CarrierId,
     service: Service,
 ) -> Result<Usage, ContractError> {
-    let (Some(a_number), Some(b_number)) = (Number::parse(&r.a), Number::parse(&r.b)) else {
+    let (Some(a_number), Some(b_number)) =
+        (Number::from_normalised(&r.a), Number::from_normalised(&r.b))
+    else {
         return Err(ContractError::corrupt(
             keys::records(payer.as_str(), payee.as_str(), service.as_str(), "*", "*"),
             format!("stored record {} has a bad number", &*r.id),
