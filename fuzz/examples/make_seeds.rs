@@ -25,6 +25,13 @@ use ledger::proto::{Block, ContractDefinition, Envelope};
 use ledger::system::config::{next_config, sign_update};
 use ledger::system::lifecycle::LIFECYCLE;
 use prost::Message;
+use settlement::carrier::CarrierId;
+use settlement::cdr::packed::{PACKED_START, push_record};
+use settlement::cdr::{CdrReader, FormatSpec};
+
+fn carrier(s: &str) -> CarrierId {
+    CarrierId::parse(s).unwrap()
+}
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) {
     std::fs::create_dir_all(dir).unwrap();
@@ -199,6 +206,31 @@ async fn main() {
         );
     }
     let iclear = contracts::api::ENCODING;
+    // alpha's October batch packed, as ingest sends a file's records, with a record after
+    // them that does not decode.
+    let (alpha, beta) = (carrier("alpha"), carrier("beta"));
+    let mut packed = PACKED_START.to_vec();
+    let mut rows = CdrReader::new(
+        fixtures::ALPHA_CDRS.as_bytes(),
+        FormatSpec::Native,
+        Some(alpha),
+    )
+    .unwrap();
+    while let Some(row) = rows.next_row().unwrap() {
+        if let Ok(rec) = row.outcome {
+            push_record(&mut packed, &rec, alpha, beta);
+        }
+    }
+    packed.extend_from_slice(&[3, 0xff, 0xff, 0xff]);
+    write(
+        &c,
+        "usage-submit-packed",
+        &call(
+            "alpha",
+            "usage.submit",
+            &[iclear, br#"{"counterparty":"beta"}"#, &packed],
+        ),
+    );
     let october = br#"{"payer":"alpha","payee":"beta","service":"voice","from":"2026-10-01","to":"2026-11-01"}"#;
     write(
         &c,
