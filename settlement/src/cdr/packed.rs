@@ -4,9 +4,9 @@
 //! Both peers of a channel judge every record of a batch again. As native CSV that meant
 //! splitting each line into fields and parsing its time and units as text; packed, a record
 //! is its fields with their lengths in front, its numbers two digits a byte and its start
-//! and units as integers: about half as many bytes, which every party hashes and copies. The checks are those of
-//! SPEC §2.4 in their order, on the same values: a packed record and the native line of the
-//! same record are judged alike (a property test below).
+//! and units as integers: about half as many bytes, which every party hashes and copies.
+//! The checks are those of SPEC §2.4 in their order, on the same values: a packed record and
+//! the native line of the same record are judged alike (a property test below).
 //!
 //! ```text
 //! batch   := 0x00 0x01 record*            (0x00: never the first byte of a CSV header)
@@ -141,7 +141,7 @@ fn push_number(out: &mut Vec<u8>, digits: &[u8]) {
 fn number(digits: u8, packed: &[u8]) -> Option<Number> {
     let n = usize::from(digits);
     let mut text = [0u8; 16];
-    if !(MIN_DIGITS..=text.len() - 1).contains(&n) {
+    if !(MIN_DIGITS..=text.len() - 1).contains(&n) || packed.len() != n.div_ceil(2) {
         return None;
     }
     for (k, &b) in packed.iter().enumerate() {
