@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use settlement::carrier::CarrierId;
 use settlement::cdr::RejectReason;
-use settlement::cdr::packed::{self, BatchForm, BatchRows};
+use settlement::cdr::packed::{self, BatchRows};
 use settlement::intake::{ExactIds, Tally};
 use settlement::period::Period;
 use settlement::ratesheet::Ratesheet;
@@ -365,11 +365,8 @@ pub async fn submit(
     // Sized from the batch's lines (its header and rows, at most) or packed records, so that
     // it does not grow by copying itself as the rows come; a body of blank lines reserves no
     // more than `PARSED_ROOM` rows.
-    let lines = match BatchForm::of(&rows) {
-        BatchForm::Csv => memchr::memchr_iter(b'\n', &rows).count() + 1,
-        BatchForm::Packed => packed::records_in(&rows),
-    };
-    let mut parsed: Vec<(u64, Judged)> = Vec::with_capacity(lines.min(PARSED_ROOM));
+    let room = packed::rows_at_most(&rows).min(PARSED_ROOM);
+    let mut parsed: Vec<(u64, Judged)> = Vec::with_capacity(room);
     while let Some(row) = reader
         .next_row()
         .map_err(|e| ContractError::refused(format!("CDR batch unreadable: {e}")))?

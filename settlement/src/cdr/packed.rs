@@ -23,7 +23,8 @@
 //! payload does not decode to exactly its length is `bad_row`, and the next record is read;
 //! a length that runs past the batch makes the whole batch unreadable.
 
-use super::{CdrReader, CdrView, FormatSpec, ReadError, RejectReason, Usage, valid_record_id};
+use super::reader::{self, RecordFields};
+use super::{CdrReader, CdrView, FormatSpec, ReadError, RejectReason};
 use crate::carrier::CarrierId;
 use crate::number::Number;
 use crate::service::Service;
@@ -103,12 +104,16 @@ pub fn push_record(
     }
 }
 
+/// A service's code in a packed record: its place here.
+const SERVICES: [Service; 3] = [Service::Voice, Service::Sms, Service::Data];
+
+/// Its code; a service missing from [`SERVICES`] would read back as `bad_service`, never
+/// as another.
 fn service_code(s: Service) -> u8 {
-    match s {
-        Service::Voice => 0,
-        Service::Sms => 1,
-        Service::Data => 2,
-    }
+    SERVICES
+        .iter()
+        .position(|&x| x == s)
+        .map_or(u8::MAX, |i| i as u8)
 }
 
 fn zigzag(v: i64) -> u64 {
@@ -162,8 +167,17 @@ fn push_text(out: &mut Vec<u8>, t: &[u8]) {
     out.extend_from_slice(t);
 }
 
-/// How many records a packed batch holds whole, read by their lengths alone: to size what
-/// holds them before they are judged.
+/// At most how many rows a batch of either form holds (a CSV batch's lines, header
+/// included; a packed batch's whole records): to size what holds them before they are
+/// judged.
+pub fn rows_at_most(bytes: &[u8]) -> usize {
+    match BatchForm::of(bytes) {
+        BatchForm::Csv => memchr::memchr_iter(b'\n', bytes).count() + 1,
+        BatchForm::Packed => records_in(bytes),
+    }
+}
+
+/// How many records a packed batch holds whole, read by their lengths alone.
 pub fn records_in(bytes: &[u8]) -> usize {
     let mut r = Reader(bytes.strip_prefix(&PACKED_START[..]).unwrap_or_default());
     let mut n = 0;
@@ -244,52 +258,54 @@ impl<'a> PackedRows<'a> {
         Ok(Some(BatchRow { line, outcome }))
     }
 
-    /// SPEC §2.4's checks up to `bad_units`, in their order, on one record's payload.
+    /// SPEC §2.4's checks up to `bad_units`, in their order ([`reader::judge`]), on one
+    /// record's payload: one that does not decode to exactly its fields, or whose id is not
+    /// UTF-8, is `bad_row` (as a text row that does not split).
     fn judge(&self, payload: &'a [u8]) -> Result<CdrView<'a>, RejectReason> {
-        let f = fields(payload).ok_or(RejectReason::BadRow)?;
-        let record_id = std::str::from_utf8(f.id).map_err(|_| RejectReason::BadRow)?;
-        if !valid_record_id(record_id) {
-            return Err(RejectReason::BadRecordId);
-        }
-        let service = match f.service {
-            0 => Service::Voice,
-            1 => Service::Sms,
-            2 => Service::Data,
-            _ => return Err(RejectReason::BadService),
+        let fields = fields(payload).ok_or(RejectReason::BadRow)?;
+        let record_id = std::str::from_utf8(fields.id).map_err(|_| RejectReason::BadRow)?;
+        let packed = PackedFields {
+            fields,
+            record_id,
+            reporter: self.reporter,
+            counterparty: self.counterparty,
         };
+        reader::judge(&packed, Some(self.reporter))
+    }
+}
+
+/// A decoded record's fields in the batch of `reporter`'s records for `counterparty`.
+struct PackedFields<'a> {
+    fields: Fields<'a>,
+    record_id: &'a str,
+    reporter: CarrierId,
+    counterparty: CarrierId,
+}
+
+impl<'a> RecordFields<'a> for PackedFields<'a> {
+    fn record_id(&self) -> &'a str {
+        self.record_id
+    }
+    fn service(&self) -> Option<Service> {
+        SERVICES.get(usize::from(self.fields.service)).copied()
+    }
+    fn carriers(&self) -> (Option<CarrierId>, Option<CarrierId>) {
         let carrier = |c: Carrier<'_>| match c {
             Carrier::Reporter => Some(self.reporter),
             Carrier::Counterparty => Some(self.counterparty),
             Carrier::Named(t) => CarrierId::parse(std::str::from_utf8(t).ok()?),
         };
-        let (Some(orig), Some(term)) = (carrier(f.orig), carrier(f.term)) else {
-            return Err(RejectReason::BadCarrier);
-        };
-        if orig == term {
-            return Err(RejectReason::BadCarrier);
-        }
-        if self.reporter != orig && self.reporter != term {
-            return Err(RejectReason::NotParty);
-        }
-        let (Some(a_number), Some(b_number)) = (number(f.a.0, f.a.1), number(f.b.0, f.b.1)) else {
-            return Err(RejectReason::BadNumber);
-        };
-        let start = Timestamp::from_secs(unzigzag(f.start)).ok_or(RejectReason::BadTime)?;
-        if f.units > MAX_UNITS {
-            return Err(RejectReason::BadUnits);
-        }
-        Ok(CdrView {
-            record_id,
-            usage: Usage {
-                service,
-                orig,
-                term,
-                a_number,
-                b_number,
-                start,
-                units: f.units,
-            },
-        })
+        (carrier(self.fields.orig), carrier(self.fields.term))
+    }
+    fn numbers(&self) -> (Option<Number>, Option<Number>) {
+        let (a, b) = (self.fields.a, self.fields.b);
+        (number(a.0, a.1), number(b.0, b.1))
+    }
+    fn start(&self) -> Option<Timestamp> {
+        Timestamp::from_secs(unzigzag(self.fields.start))
+    }
+    fn units(&self) -> Option<u64> {
+        (self.fields.units <= MAX_UNITS).then_some(self.fields.units)
     }
 }
 

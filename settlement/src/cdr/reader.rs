@@ -244,38 +244,55 @@ fn check_row<'a>(
                 start_time: f(6),
                 units: f(7),
             };
-            let carriers = (CarrierId::parse(f(2)), CarrierId::parse(f(3)));
-            build(raw, carriers, reporter, Zone::Utc, false)
+            let text = TextFields {
+                raw,
+                carriers: (CarrierId::parse(f(2)), CarrierId::parse(f(3))),
+                zone: Zone::Utc,
+                local_time: false,
+            };
+            judge(&text, reporter)
         }
         Layout::Switch(sl, ctx) => {
-            let raw = switch::raw_record(*sl, fields, text, hashed_id)?;
-            build(
-                raw,
-                (Some(ctx.orig), Some(ctx.term)),
-                reporter,
-                ctx.zone,
-                true,
-            )
+            let text = TextFields {
+                raw: switch::raw_record(*sl, fields, text, hashed_id)?,
+                carriers: (Some(ctx.orig), Some(ctx.term)),
+                zone: ctx.zone,
+                local_time: true,
+            };
+            judge(&text, reporter)
         }
     }
 }
 
-/// Applies the checks of SPEC §2.4 in their order of precedence.
-fn build<'a>(
-    raw: RawRecord<'a>,
-    carriers: (Option<CarrierId>, Option<CarrierId>),
+/// A record's fields as a format holds them, each read as its check of SPEC §2.4 comes
+/// ([`judge`]).
+pub(super) trait RecordFields<'a> {
+    /// The record id as written.
+    fn record_id(&self) -> &'a str;
+    /// The service; `None` when it names none.
+    fn service(&self) -> Option<Service>;
+    /// The originating and terminating carriers; `None` where a field names none.
+    fn carriers(&self) -> (Option<CarrierId>, Option<CarrierId>);
+    /// The calling and called numbers; `None` where a field is not one.
+    fn numbers(&self) -> (Option<Number>, Option<Number>);
+    /// The start time; `None` when the field is not one.
+    fn start(&self) -> Option<Timestamp>;
+    /// The units; `None` when the field is not a count.
+    fn units(&self) -> Option<u64>;
+}
+
+/// Applies the checks of SPEC §2.4 up to `bad_units` in their order of precedence, whatever
+/// the format: their one home (text rows here, packed records in `packed`).
+pub(super) fn judge<'a>(
+    f: &impl RecordFields<'a>,
     reporter: Option<CarrierId>,
-    zone: Zone,
-    local_time: bool,
 ) -> Result<CdrView<'a>, RejectReason> {
-    if !valid_record_id(raw.record_id) {
+    let record_id = f.record_id();
+    if !valid_record_id(record_id) {
         return Err(RejectReason::BadRecordId);
     }
-    let service = match raw.service {
-        Some(s) => Service::parse(s).ok_or(RejectReason::BadService)?,
-        None => Service::Voice,
-    };
-    let (Some(orig), Some(term)) = carriers else {
+    let service = f.service().ok_or(RejectReason::BadService)?;
+    let (Some(orig), Some(term)) = f.carriers() else {
         return Err(RejectReason::BadCarrier);
     };
     if orig == term {
@@ -284,20 +301,13 @@ fn build<'a>(
     if reporter.is_some_and(|r| r != orig && r != term) {
         return Err(RejectReason::NotParty);
     }
-    let (Some(a_number), Some(b_number)) =
-        (Number::parse(raw.a_number), Number::parse(raw.b_number))
-    else {
+    let (Some(a_number), Some(b_number)) = f.numbers() else {
         return Err(RejectReason::BadNumber);
     };
-    let start = if local_time {
-        Timestamp::parse_local(raw.start_time, zone)
-    } else {
-        Timestamp::parse_rfc3339(raw.start_time)
-    }
-    .ok_or(RejectReason::BadTime)?;
-    let units = parse_units(raw.units).ok_or(RejectReason::BadUnits)?;
+    let start = f.start().ok_or(RejectReason::BadTime)?;
+    let units = f.units().ok_or(RejectReason::BadUnits)?;
     Ok(CdrView {
-        record_id: raw.record_id,
+        record_id,
         usage: Usage {
             service,
             orig,
@@ -308,6 +318,45 @@ fn build<'a>(
             units,
         },
     })
+}
+
+/// A text row's fields, with its carriers and how its time is written.
+struct TextFields<'a> {
+    raw: RawRecord<'a>,
+    carriers: (Option<CarrierId>, Option<CarrierId>),
+    zone: Zone,
+    local_time: bool,
+}
+
+impl<'a> RecordFields<'a> for TextFields<'a> {
+    fn record_id(&self) -> &'a str {
+        self.raw.record_id
+    }
+    /// A format without a service column is voice.
+    fn service(&self) -> Option<Service> {
+        self.raw
+            .service
+            .map_or(Some(Service::Voice), Service::parse)
+    }
+    fn carriers(&self) -> (Option<CarrierId>, Option<CarrierId>) {
+        self.carriers
+    }
+    fn numbers(&self) -> (Option<Number>, Option<Number>) {
+        (
+            Number::parse(self.raw.a_number),
+            Number::parse(self.raw.b_number),
+        )
+    }
+    fn start(&self) -> Option<Timestamp> {
+        if self.local_time {
+            Timestamp::parse_local(self.raw.start_time, self.zone)
+        } else {
+            Timestamp::parse_rfc3339(self.raw.start_time)
+        }
+    }
+    fn units(&self) -> Option<u64> {
+        parse_units(self.raw.units)
+    }
 }
 
 #[cfg(test)]

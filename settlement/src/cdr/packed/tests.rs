@@ -1,6 +1,7 @@
 use proptest::prelude::*;
 
 use super::*;
+use crate::cdr::Usage;
 use crate::export::push_native_record;
 
 fn c(s: &str) -> CarrierId {
