@@ -9,6 +9,7 @@ mod common;
 use std::path::Path;
 
 use common::{Node, bin, found, iclear, ok, start_network};
+use ledger::transport::PeerClient;
 use testkit::free_port;
 
 /// An ordering organisation and two carriers founded under `root` (`extra` passed to

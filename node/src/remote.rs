@@ -26,9 +26,7 @@ pub struct RemoteClient {
     info: OrgInfo,
     ordering: OrderingMode,
     own: Arc<RemotePeer>,
-    peers: Vec<Arc<dyn PeerClient>>,
-    /// The same peers, for the questions only a peer node answers (its chain's headers).
-    remote: Vec<Arc<RemotePeer>>,
+    peers: Vec<Arc<RemotePeer>>,
     orderer: Arc<Orderers>,
     gateway: Arc<Gateway>,
 }
@@ -61,23 +59,22 @@ impl RemoteClient {
             &dial(&info.address),
             Backoff::default(),
         )?);
-        let mut remote = vec![own.clone()];
+        let mut peers = vec![own.clone()];
         for carrier in genesis.carriers.iter().filter(|c| c.org != info.org) {
-            remote.push(Arc::new(RemotePeer::new(
+            peers.push(Arc::new(RemotePeer::new(
                 &carrier.org,
                 &dial(&carrier.address),
                 Backoff::default(),
             )?));
         }
-        let peers: Vec<Arc<dyn PeerClient>> = remote
-            .iter()
-            .map(|p| p.clone() as Arc<dyn PeerClient>)
-            .collect();
         let orderer = Arc::new(Orderers::of_genesis(&genesis, &tls, &trust)?);
         let gateway = Arc::new(Gateway::new(
             SigningIdentity::load(&crypto_dir(dir), "client")?,
             own.clone(),
-            peers.clone(),
+            peers
+                .iter()
+                .map(|p| p.clone() as Arc<dyn PeerClient>)
+                .collect(),
             orderer.clone(),
         ));
         Ok(RemoteClient {
@@ -85,7 +82,6 @@ impl RemoteClient {
             ordering: genesis.params.mode,
             own,
             peers,
-            remote,
             orderer,
             gateway,
         })
@@ -107,7 +103,7 @@ impl RemoteClient {
     }
 
     /// The carriers' peers, this organisation's first.
-    pub fn peers(&self) -> &[Arc<dyn PeerClient>] {
+    pub fn peers(&self) -> &[Arc<RemotePeer>] {
         &self.peers
     }
 
@@ -121,7 +117,7 @@ impl RemoteClient {
     pub async fn settle(&self, channel: &str, limit: Duration) -> Result<bool, NodeError> {
         let cut = self.orderer.cut_height(channel).await?;
         let deadline = tokio::time::Instant::now() + limit;
-        for peer in &self.remote {
+        for peer in &self.peers {
             while peer_height(peer, channel).await? < cut {
                 if tokio::time::Instant::now() >= deadline {
                     return Ok(false);
