@@ -41,6 +41,7 @@ pub async fn run_all<F: Fresh>(backend: &F) {
     a_large_block_over_namespaces_and_transactions(&backend.fresh().await).await;
     claims_are_kept_apart_found_and_cleared(&backend.fresh().await).await;
     numbered_claims_are_found_listed_and_made_once(&backend.fresh().await).await;
+    keys_across_many_runs_are_sought_exactly(&backend.fresh().await).await;
     a_block_writing_a_key_twice_keeps_the_last(&backend.fresh().await).await;
     blocks_apply_in_order_only(&backend.fresh().await).await;
     deletes_remove_keys_and_leave_history(&backend.fresh().await).await;
@@ -680,6 +681,89 @@ async fn numbered_claims_are_found_listed_and_made_once(s: &impl WorldState) {
     let found = s.claimed("a", &asked).await.unwrap();
     assert!(found.contains(&seen("alpha", "A3")) && found.contains(&seen("alpha", "A2000")));
     assert_eq!(s.claims().await.unwrap().len(), sorted.len() + 4);
+}
+
+/// Keys sought across many runs, with more runs between their numbers than there are keys
+/// (a state may then seek them one at a time) and with fewer, in holes, inside runs and at
+/// their ends, beside runs of another prefix, suffix and namespace, are found exactly; and
+/// a block claiming such keys again is refused whichever way it is sought.
+async fn keys_across_many_runs_are_sought_exactly(s: &impl WorldState) {
+    // Runs of two: A0 A1, A3 A4, A6 A7, … (each pair its own transaction), and A1000 to
+    // A1099 in one.
+    let mut claims: Vec<StateClaim> = (0..300u64)
+        .flat_map(|i| {
+            [3 * i, 3 * i + 1].map(|n| claim("a", &seen("alpha", &format!("A{n}")), v(0, i)))
+        })
+        .collect();
+    claims.extend((1000..1100).map(|n| claim("a", &seen("alpha", &format!("A{n}")), v(0, 300))));
+    claims.extend((0..50).map(|n| claim("a", &seen("alpha", &format!("B{n}")), v(0, 301))));
+    claims.extend((0..50).map(|n| claim("b", &seen("alpha", &format!("A{n}")), v(0, 302))));
+    claims.extend((2..9).map(|n| claim("a", &format!("x{n}y"), v(0, 303))));
+    s.commit(&BlockUpdate {
+        block_num: 0,
+        writes: Vec::new(),
+        claims,
+    })
+    .await
+    .unwrap();
+    let is_claimed = |id: &str| {
+        id.strip_prefix('A')
+            .and_then(|n| n.parse::<u64>().ok())
+            .is_some_and(|n| (n < 900 && n % 3 != 2) || (1000..1100).contains(&n))
+    };
+    // Few keys over the whole span: more runs than keys between them.
+    let few = [
+        "A0", "A2", "A449", "A451", "A898", "A899", "A950", "A1099", "A1100",
+    ];
+    // Many keys over a short span: fewer runs than keys.
+    let many: Vec<String> = (990..1110).map(|n| format!("A{n}")).collect();
+    // Every number up to past the end, in another order.
+    let all: Vec<String> = (0..1200).rev().map(|n| format!("A{n}")).collect();
+    for ids in [
+        few.iter().map(|id| id.to_string()).collect::<Vec<_>>(),
+        many,
+        all,
+    ] {
+        let asked: Vec<String> = ids.iter().map(|id| seen("alpha", id)).collect();
+        let expected: std::collections::HashSet<String> = ids
+            .iter()
+            .filter(|id| is_claimed(id))
+            .map(|id| seen("alpha", id))
+            .collect();
+        assert_eq!(s.claimed("a", &asked).await.unwrap(), expected, "{ids:?}");
+    }
+    let other: Vec<String> = ["x1y", "x2y", "x8y", "x9y", "x5z", "y5y"]
+        .iter()
+        .map(|k| k.to_string())
+        .collect();
+    assert_eq!(
+        s.claimed("a", &other).await.unwrap(),
+        ["x2y", "x8y"].iter().map(|k| k.to_string()).collect()
+    );
+    assert_eq!(
+        s.claimed("b", &[seen("alpha", "A49"), seen("alpha", "A50")])
+            .await
+            .unwrap(),
+        std::collections::HashSet::from([seen("alpha", "A49")])
+    );
+    // Claimed again: two keys over 300 runs, and a run of new numbers ending in an old one.
+    let agains: [Vec<u64>; 2] = [vec![2, 898], (1100..1150).chain([1000]).collect()];
+    for again in agains {
+        let refused = s
+            .commit(&BlockUpdate {
+                block_num: 1,
+                writes: Vec::new(),
+                claims: again
+                    .iter()
+                    .map(|n| claim("a", &seen("alpha", &format!("A{n}")), v(1, 0)))
+                    .collect(),
+            })
+            .await;
+        assert!(
+            matches!(&refused, Err(StateError::ClaimedTwice { namespace, .. }) if namespace == "a"),
+            "{again:?} claimed twice: {refused:?}"
+        );
+    }
 }
 
 /// Claims committed before a state is opened again are found after it, in their
