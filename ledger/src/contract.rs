@@ -414,24 +414,23 @@ impl<'a> Context<'a> {
 
     /// The read-write set and events of the simulation.
     pub fn into_results(self) -> (TxRwSet, Vec<ContractEvent>) {
+        // Keys found unclaimed that the transaction claimed (before or after) are its claims
+        // only. The two mostly follow the same order (a batch's rows), so a key found
+        // unclaimed is first compared, before the claims are sorted, with the claim after
+        // the last one it matched; those that match none so (a batch's rejected rows, few as
+        // a rule) are searched for among the sorted claims.
         let mut claims = self.claims;
+        let mut next = 0;
+        let mut unclaimed: Vec<String> = (self.unclaimed.into_iter())
+            .filter(|k| {
+                let claimed = claims.get(next) == Some(k);
+                next += usize::from(claimed);
+                !claimed
+            })
+            .collect();
         claims.sort_unstable();
         claims.dedup();
-        // Keys found unclaimed that the transaction claimed (before or after) are its claims
-        // only. The two mostly follow the same order (a batch's rows), so a key is first
-        // compared with the claim after the last one found, and searched for otherwise;
-        // what is left, few keys as a rule, is sorted.
-        let mut unclaimed = self.unclaimed;
-        let mut next = 0;
-        unclaimed.retain(|k| {
-            let at = match claims.get(next) {
-                Some(c) if c == k => next,
-                _ => claims.partition_point(|c| c < k),
-            };
-            let claimed = claims.get(at) == Some(k);
-            next = at + usize::from(claimed);
-            !claimed
-        });
+        unclaimed.retain(|k| claims.binary_search(k).is_err());
         unclaimed.sort_unstable();
         unclaimed.dedup();
         let ns = NsRwSet {

@@ -275,12 +275,29 @@ pub(crate) fn writes_by_block<'a>(
     )
 }
 
-/// The block a state whose savepoint is `savepoint` must apply next.
-/// A block's claims, each namespace's keys together.
-pub(crate) fn claims_by_namespace(claims: &[StateClaim]) -> HashMap<&str, Vec<&str>> {
-    let mut by_namespace: HashMap<&str, Vec<&str>> = HashMap::new();
+/// A block's claims, each namespace's keys together, the namespaces in the order first
+/// seen. A block's claims are mostly one namespace's, so a claim is compared with the
+/// namespace of the one before rather than hashed.
+pub(crate) fn claims_by_namespace(claims: &[StateClaim]) -> Vec<(&str, Vec<&str>)> {
+    let mut by_namespace: Vec<(&str, Vec<&str>)> = Vec::new();
+    let mut last = 0;
     for c in claims {
-        (by_namespace.entry(c.namespace.as_str()).or_default()).push(c.key.as_str());
+        let namespace = c.namespace.as_str();
+        if by_namespace.get(last).is_none_or(|(n, _)| *n != namespace) {
+            last = match by_namespace.iter().position(|(n, _)| *n == namespace) {
+                Some(at) => at,
+                None => {
+                    let room = if by_namespace.is_empty() {
+                        claims.len()
+                    } else {
+                        0
+                    };
+                    by_namespace.push((namespace, Vec::with_capacity(room)));
+                    by_namespace.len() - 1
+                }
+            };
+        }
+        by_namespace[last].1.push(c.key.as_str());
     }
     by_namespace
 }
@@ -300,6 +317,7 @@ pub(crate) fn refuse_made_before(
     }
 }
 
+/// The block a state whose savepoint is `savepoint` must apply next.
 pub(crate) fn next_block(savepoint: Option<u64>) -> u64 {
     savepoint.map_or(0, |s| s + 1)
 }

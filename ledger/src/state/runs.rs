@@ -23,7 +23,7 @@
 //! the run with the greatest `first` not above `n` is the only one that may hold `n`; every
 //! key of every run is in the table-wide claims filter.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 use super::{StateClaim, StateError, key_string, to_u64};
 use crate::proto::Version;
@@ -227,17 +227,32 @@ pub(crate) fn runs_of(
     claims: &[StateClaim],
 ) -> Result<(Vec<ClaimRun<'_>>, Vec<&StateClaim>), StateError> {
     type Group<'a> = (&'a str, &'a str, &'a str);
-    let mut numbered: BTreeMap<Group<'_>, Vec<(u64, Version, usize)>> = BTreeMap::new();
+    // A claim's number, version and place in `claims`.
+    type Member = (u64, Version, usize);
+    // Each group's numbers, the groups in the order first seen: a block's claims are mostly
+    // one group's (a batch's ids), so a claim is compared with the group of the one before
+    // rather than looked up.
+    let mut numbered: Vec<(Group<'_>, Vec<Member>)> = Vec::new();
+    let mut index: HashMap<Group<'_>, usize> = HashMap::new();
+    let mut last = 0;
     let mut alone = vec![false; claims.len()];
     for (i, c) in claims.iter().enumerate() {
-        match Numbered::of(&c.key) {
-            Some(k) => numbered
-                .entry((c.namespace.as_str(), k.prefix, k.suffix))
-                .or_default()
-                .push((k.n, c.version, i)),
-            None => alone[i] = true,
+        let Some(k) = Numbered::of(&c.key) else {
+            alone[i] = true;
+            continue;
+        };
+        let group = (c.namespace.as_str(), k.prefix, k.suffix);
+        if numbered.get(last).is_none_or(|(g, _)| *g != group) {
+            last = *index.entry(group).or_insert_with(|| {
+                let room = if numbered.is_empty() { claims.len() } else { 0 };
+                numbered.push((group, Vec::with_capacity(room)));
+                numbered.len() - 1
+            });
         }
+        numbered[last].1.push((k.n, c.version, i));
     }
+    // Runs in the order of their groups.
+    numbered.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let mut runs = Vec::new();
     for ((namespace, prefix, suffix), mut ns) in numbered {
         ns.sort_unstable();
