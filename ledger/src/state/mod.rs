@@ -275,31 +275,38 @@ pub(crate) fn writes_by_block<'a>(
     )
 }
 
-/// A block's claims, each namespace's keys together, the namespaces in the order first
-/// seen. A block's claims are mostly one namespace's, so a claim is compared with the
-/// namespace of the one before rather than hashed.
-pub(crate) fn claims_by_namespace(claims: &[StateClaim]) -> Vec<(&str, Vec<&str>)> {
-    let mut by_namespace: Vec<(&str, Vec<&str>)> = Vec::new();
+/// Items grouped by the key given with each, the groups in the order first seen, each
+/// keeping its items' order. A block's items mostly share one key (a namespace, a batch's
+/// ids), so an item is compared with the group of the one before and looked up only when
+/// that differs; the first group has room for every item.
+pub(crate) fn grouped<K: Copy + Eq + std::hash::Hash, V>(
+    items: impl IntoIterator<Item = (K, V)>,
+) -> Vec<(K, Vec<V>)> {
+    let items = items.into_iter();
+    let room = items.size_hint().1.unwrap_or(0);
+    let mut groups: Vec<(K, Vec<V>)> = Vec::new();
+    let mut index: HashMap<K, usize> = HashMap::new();
     let mut last = 0;
-    for c in claims {
-        let namespace = c.namespace.as_str();
-        if by_namespace.get(last).is_none_or(|(n, _)| *n != namespace) {
-            last = match by_namespace.iter().position(|(n, _)| *n == namespace) {
-                Some(at) => at,
-                None => {
-                    let room = if by_namespace.is_empty() {
-                        claims.len()
-                    } else {
-                        0
-                    };
-                    by_namespace.push((namespace, Vec::with_capacity(room)));
-                    by_namespace.len() - 1
-                }
-            };
+    for (key, item) in items {
+        if groups.get(last).is_none_or(|(k, _)| *k != key) {
+            last = *index.entry(key).or_insert_with(|| {
+                let room = if groups.is_empty() { room } else { 0 };
+                groups.push((key, Vec::with_capacity(room)));
+                groups.len() - 1
+            });
         }
-        by_namespace[last].1.push(c.key.as_str());
+        groups[last].1.push(item);
     }
-    by_namespace
+    groups
+}
+
+/// A block's claims, each namespace's keys together ([`grouped`]).
+pub(crate) fn claims_by_namespace(claims: &[StateClaim]) -> Vec<(&str, Vec<&str>)> {
+    grouped(
+        claims
+            .iter()
+            .map(|c| (c.namespace.as_str(), c.key.as_str())),
+    )
 }
 
 /// Refuses a block that claims any of `found`, the keys of `namespace` a lookup found
@@ -333,4 +340,27 @@ pub(crate) fn to_u64(v: i64) -> Result<u64, StateError> {
 
 pub(crate) fn key_string(bytes: Vec<u8>) -> Result<String, StateError> {
     String::from_utf8(bytes).map_err(|_| StateError::Corrupt("non-UTF-8 key"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_are_grouped_by_key_in_the_order_first_seen_each_keeping_its_order() {
+        let items = [
+            ("a", 1),
+            ("a", 2),
+            ("b", 3),
+            ("a", 4),
+            ("c", 5),
+            ("b", 6),
+            ("b", 7),
+        ];
+        assert_eq!(
+            grouped(items),
+            [("a", vec![1, 2, 4]), ("b", vec![3, 6, 7]), ("c", vec![5])]
+        );
+        assert!(grouped(Vec::<(u8, u8)>::new()).is_empty());
+    }
 }

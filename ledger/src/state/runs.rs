@@ -23,9 +23,7 @@
 //! the run with the greatest `first` not above `n` is the only one that may hold `n`; every
 //! key of every run is in the table-wide claims filter.
 
-use std::collections::HashMap;
-
-use super::{StateClaim, StateError, key_string, to_u64};
+use super::{StateClaim, StateError, grouped, key_string, to_u64};
 use crate::proto::Version;
 
 /// The most digits of a numbered key's number: every such number fits SQLite's and
@@ -226,31 +224,19 @@ where
 pub(crate) fn runs_of(
     claims: &[StateClaim],
 ) -> Result<(Vec<ClaimRun<'_>>, Vec<&StateClaim>), StateError> {
-    type Group<'a> = (&'a str, &'a str, &'a str);
-    // A claim's number, version and place in `claims`.
-    type Member = (u64, Version, usize);
-    // Each group's numbers, the groups in the order first seen: a block's claims are mostly
-    // one group's (a batch's ids), so a claim is compared with the group of the one before
-    // rather than looked up.
-    let mut numbered: Vec<(Group<'_>, Vec<Member>)> = Vec::new();
-    let mut index: HashMap<Group<'_>, usize> = HashMap::new();
-    let mut last = 0;
+    // Each group's numbered claims (number, version, place in `claims`), the groups by
+    // (namespace, prefix, suffix); the others are alone.
     let mut alone = vec![false; claims.len()];
-    for (i, c) in claims.iter().enumerate() {
+    let mut numbered = grouped(claims.iter().enumerate().filter_map(|(i, c)| {
         let Some(k) = Numbered::of(&c.key) else {
             alone[i] = true;
-            continue;
+            return None;
         };
-        let group = (c.namespace.as_str(), k.prefix, k.suffix);
-        if numbered.get(last).is_none_or(|(g, _)| *g != group) {
-            last = *index.entry(group).or_insert_with(|| {
-                let room = if numbered.is_empty() { claims.len() } else { 0 };
-                numbered.push((group, Vec::with_capacity(room)));
-                numbered.len() - 1
-            });
-        }
-        numbered[last].1.push((k.n, c.version, i));
-    }
+        Some((
+            (c.namespace.as_str(), k.prefix, k.suffix),
+            (k.n, c.version, i),
+        ))
+    }));
     // Runs in the order of their groups.
     numbered.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let mut runs = Vec::new();
