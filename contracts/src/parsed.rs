@@ -139,6 +139,7 @@ mod tests {
                     },
                 }],
                 claims: Vec::new(),
+                claim_runs: Vec::new(),
             })
             .await
             .unwrap();

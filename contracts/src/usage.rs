@@ -697,6 +697,7 @@ A2,voice,alpha,beta,441234567,4930123456,2026-10-01T12:00:00Z,30
                     version: Version::default(),
                 }],
                 claims: Vec::new(),
+                claim_runs: Vec::new(),
             })
             .await
             .unwrap();
@@ -829,8 +830,14 @@ A2,voice,alpha,beta,441234567,4930123456,2026-10-01T12:00:00Z,30
         let (summary, rwset) = submit_over(&state).await;
         assert_eq!((summary.accepted, summary.rejects.len()), (2, 1));
         let ns = &rwset.ns_rwsets[0];
+        // Consecutive ids travel as one run.
+        assert_eq!(ns.claim_runs.len(), 1);
+        let mut claimed: Vec<String> = (ns.claim_runs.iter())
+            .flat_map(ledger::proto::KeyRun::keys)
+            .collect();
+        claimed.extend(ns.claims.iter().cloned());
         assert_eq!(
-            ns.claims,
+            claimed,
             vec![keys::seen("alpha", "A1"), keys::seen("alpha", "A2")]
         );
         assert!(ns.unclaimed.is_empty());

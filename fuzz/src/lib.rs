@@ -215,6 +215,7 @@ pub fn clearing_state() -> &'static SqliteState {
                         block_num: n as u64,
                         writes,
                         claims: Vec::new(),
+                        claim_runs: Vec::new(),
                     })
                     .await
                     .expect("the setup commits");
@@ -416,6 +417,8 @@ pub fn each_alike<'a>(
 /// shorter, the same key in another namespace), none can be claimed again, and keys not
 /// claimed still can be. Input: keys separated by `\n`, the first byte of each giving the
 /// transaction (its lowest bit) and the rest the key; the first of a repeated key counts.
+/// Transaction 1 carries its numbered keys as runs (`ledger::claim_runs`), transaction 0
+/// a key each.
 pub fn claims_kept(data: &[u8]) {
     use std::collections::{BTreeMap, HashSet};
     let mut tx_of: BTreeMap<String, u64> = BTreeMap::new();
@@ -441,12 +444,32 @@ pub fn claims_kept(data: &[u8]) {
         let state = SqliteState::in_memory()
             .await
             .expect("an in-memory world state opens");
-        let claims = order.iter().map(|k| claim(k, 0, tx_of[k])).collect();
+        // Transaction 0's claims a key each, as a block made before runs carries them;
+        // transaction 1's as a simulation makes them, its numbered keys in runs.
+        let mut claims: Vec<_> = (order.iter())
+            .filter(|k| tx_of[*k] == 0)
+            .map(|k| claim(k, 0, 0))
+            .collect();
+        let (runs, alone) = ledger::claim_runs::into_runs(
+            order.iter().filter(|k| tx_of[*k] == 1).cloned().collect(),
+        );
+        claims.extend(alone.iter().map(|k| claim(k, 0, 1)));
+        let claim_runs = (runs.into_iter())
+            .map(|run| ledger::state::StateClaimRun {
+                namespace: "n".into(),
+                run,
+                version: Version {
+                    block_num: 0,
+                    tx_num: 1,
+                },
+            })
+            .collect();
         state
             .commit(&BlockUpdate {
                 block_num: 0,
                 writes: Vec::new(),
                 claims,
+                claim_runs,
             })
             .await
             .expect("distinct claims commit");
@@ -483,6 +506,7 @@ pub fn claims_kept(data: &[u8]) {
                     block_num: 1,
                     writes: Vec::new(),
                     claims: vec![claim(first, 1, 0)],
+                    claim_runs: Vec::new(),
                 })
                 .await;
             assert!(again.is_err(), "{first:?} claimed twice");
@@ -498,6 +522,7 @@ pub fn claims_kept(data: &[u8]) {
                 block_num: 1,
                 writes: Vec::new(),
                 claims: new.iter().map(|k| claim(k, 1, 0)).collect(),
+                claim_runs: Vec::new(),
             })
             .await
             .expect("keys never claimed are claimed");

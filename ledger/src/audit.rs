@@ -219,6 +219,12 @@ pub(crate) mod tests {
                 .map(|i| format!("seen\u{0}alpha\u{0}A{i}"))
                 .collect(),
             unclaimed: vec!["u".into()],
+            claim_runs: vec![crate::proto::KeyRun {
+                prefix: "seen\u{0}alpha\u{0}B".into(),
+                suffix: String::new(),
+                first: 1,
+                last: 9_000,
+            }],
         };
         let whole = ProposalResponsePayload {
             proposal_hash: vec![5; 32],

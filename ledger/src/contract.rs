@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::claim_runs;
 use crate::identity::Role;
 use crate::proto::{ContractEvent, KvRead, KvWrite, NsRwSet, RangeQueryInfo, TxRwSet};
 use crate::reads::{LISTED_READS_MAX, ReadsDigest};
@@ -418,8 +419,8 @@ impl<'a> Context<'a> {
         // only. The two mostly follow the same order (a batch's rows), so a key found
         // unclaimed is first compared, before the claims are sorted, with the claim after
         // the last one it matched; those that match none so (a batch's rejected rows, few as
-        // a rule) are searched for among the sorted claims.
-        let mut claims = self.claims;
+        // a rule) are searched for among the claims' runs and the rest.
+        let claims = self.claims;
         let mut next = 0;
         let mut unclaimed: Vec<String> = (self.unclaimed.into_iter())
             .filter(|k| {
@@ -428,9 +429,9 @@ impl<'a> Context<'a> {
                 !claimed
             })
             .collect();
-        claims.sort_unstable();
-        claims.dedup();
-        unclaimed.retain(|k| claims.binary_search(k).is_err());
+        // Consecutively numbered claims travel as runs (module `claim_runs`).
+        let (claim_runs, claims) = claim_runs::into_runs(claims);
+        unclaimed.retain(|k| !claim_runs::holds(&claim_runs, &claims, k));
         unclaimed.sort_unstable();
         unclaimed.dedup();
         let ns = NsRwSet {
@@ -440,6 +441,7 @@ impl<'a> Context<'a> {
             writes: self.writes.into_values().collect(),
             claims,
             unclaimed,
+            claim_runs,
         };
         (
             TxRwSet {
@@ -501,6 +503,7 @@ mod tests {
                     key: "old".into(),
                     version: Version::default(),
                 }],
+                claim_runs: Vec::new(),
             })
             .await
             .unwrap();
@@ -528,8 +531,8 @@ mod tests {
 
     proptest::proptest! {
         /// Whatever the order and repeats of claims and of keys found unclaimed, the claims
-        /// are the set claimed and the keys relied on the set found minus the claims, each
-        /// sorted.
+        /// (as runs and the rest) are the set claimed, in the form validation accepts, and
+        /// the keys relied on the set found minus the claims, sorted.
         #[test]
         fn claims_and_unclaimed_keys_are_sorted_sets(
             steps in proptest::collection::vec((proptest::bool::ANY, 0u8..40), 0..120),
@@ -556,7 +559,13 @@ mod tests {
             let claimed: BTreeSet<String> = steps.iter().filter(|s| s.0).map(key).collect();
             let found: BTreeSet<String> = steps.iter().filter(|s| !s.0).map(key).collect();
             let ns = &rwset.ns_rwsets[0];
-            proptest::prop_assert_eq!(&ns.claims, &claimed.iter().cloned().collect::<Vec<_>>());
+            // Numbered keys with a neighbour claimed travel as runs.
+            let mut made: Vec<String> =
+                ns.claim_runs.iter().flat_map(crate::proto::KeyRun::keys).collect();
+            made.extend(ns.claims.iter().cloned());
+            proptest::prop_assert_eq!(made.len(), claimed.len());
+            proptest::prop_assert_eq!(&made.into_iter().collect::<BTreeSet<_>>(), &claimed);
+            proptest::prop_assert!(claim_runs::well_formed(ns));
             proptest::prop_assert_eq!(
                 &ns.unclaimed,
                 &found.difference(&claimed).cloned().collect::<Vec<_>>()
@@ -584,6 +593,7 @@ mod tests {
                 block_num: 0,
                 writes: vec![write("k/2"), write("k/1")],
                 claims: Vec::new(),
+                claim_runs: Vec::new(),
             })
             .await
             .unwrap();
@@ -630,6 +640,7 @@ mod tests {
                 block_num: 0,
                 writes,
                 claims: Vec::new(),
+                claim_runs: Vec::new(),
             })
             .await
             .unwrap();

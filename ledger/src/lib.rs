@@ -10,6 +10,7 @@ pub mod bench;
 pub mod block;
 pub mod blockstore;
 pub mod channel;
+pub mod claim_runs;
 pub mod contract;
 pub mod crypto;
 pub mod gateway;

@@ -139,6 +139,30 @@ pub struct NsRwSet {
     /// order: valid only if they are still unclaimed when it commits.
     #[prost(string, repeated, tag = "6")]
     pub unclaimed: Vec<String>,
+    /// Claims of consecutively numbered keys, a run each (`claim_runs`): a batch's record
+    /// ids travel as a few runs, not a key each. In (prefix, suffix, first) order, none
+    /// holding a key of another or of `claims`.
+    #[prost(message, repeated, tag = "7")]
+    pub claim_runs: Vec<KeyRun>,
+}
+
+/// The claims of the keys `prefix` + `first` … `prefix` + `last`, each followed by
+/// `suffix`: numbers in decimal without leading zeros, `prefix` not ending with a digit,
+/// `suffix` holding none, `first` below `last`.
+#[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
+pub struct KeyRun {
+    /// What precedes each key's number.
+    #[prost(string, tag = "1")]
+    pub prefix: String,
+    /// What follows it.
+    #[prost(string, tag = "2")]
+    pub suffix: String,
+    /// The first key's number.
+    #[prost(uint64, tag = "3")]
+    pub first: u64,
+    /// The last key's number.
+    #[prost(uint64, tag = "4")]
+    pub last: u64,
 }
 
 /// All namespaces a transaction touched.

@@ -149,6 +149,7 @@ mod tests {
                     write("s2", "1", 2),
                 ],
                 claims: Vec::new(),
+                claim_runs: Vec::new(),
             })
             .await
             .unwrap();

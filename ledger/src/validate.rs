@@ -13,16 +13,17 @@ use crate::block::{
     BlockError, EnvelopeSplit, check_frame_knowing, payload_digest, payload_digests,
 };
 use crate::channel::{CONFIG_KEY, CONFIG_NAMESPACE, ChannelState};
+use crate::claim_runs;
 use crate::crypto::{Digest, Sha256Stream};
 use crate::identity::{KnownHashes, OwnEndorsements, Principal, Role};
 use crate::policy::Policy;
 use crate::proto::view::{EndorserTransactionView, EnvelopeView, PayloadView, ProposalView};
 use crate::proto::{
-    Block, ChannelConfig, ConfigUpdateEnvelope, ContractEvent, Header, KvWrite,
+    Block, ChannelConfig, ConfigUpdateEnvelope, ContractEvent, Header, KvWrite, NsRwSet,
     ProposalResponsePayload, TxRwSet, TxType, Version,
 };
 use crate::reads::ReadsDigest;
-use crate::state::{BlockUpdate, StateClaim, StateError, StateWrite, WorldState};
+use crate::state::{BlockUpdate, StateClaim, StateClaimRun, StateError, StateWrite, WorldState};
 use crate::system::{config, lifecycle};
 
 /// Fabric's transaction validation codes (same numbers).
@@ -433,6 +434,13 @@ async fn validate_checked(
                             .is_empty();
                     }
                 }
+                if !found && !ns.claim_runs.is_empty() {
+                    found = view
+                        .state
+                        .claimed_in_runs(&ns.namespace, &ns.claim_runs)
+                        .await
+                        .map_err(state_err)?;
+                }
             }
         }
         claimed_before.push(found);
@@ -444,7 +452,7 @@ async fn validate_checked(
         matches!(c, Checked::Endorser { rwset, .. } if rwset
             .ns_rwsets
             .iter()
-            .any(|ns| !ns.claims.is_empty() || !ns.unclaimed.is_empty()))
+            .any(claims_or_relies))
     });
     let mut claimed: HashMap<String, HashSet<String>> = HashMap::new();
 
@@ -500,10 +508,12 @@ async fn validate_checked(
                     && (claimed_before
                         || rwset.ns_rwsets.iter().any(|ns| {
                             claimed.get(&ns.namespace).is_some_and(|keys| {
-                                ns.claims
-                                    .iter()
-                                    .chain(&ns.unclaimed)
-                                    .any(|k| keys.contains(k))
+                                let mut again = (ns.claims.iter().chain(&ns.unclaimed))
+                                    .any(|k| keys.contains(k));
+                                for run in &ns.claim_runs {
+                                    run.each_key(|k| again = again || keys.contains(k));
+                                }
+                                again
                             })
                         })) {
                     ValidationCode::MvccReadConflict
@@ -515,11 +525,14 @@ async fn validate_checked(
                         for w in &ns.writes {
                             written.insert((ns.namespace.clone(), w.key.clone()));
                         }
-                        if !ns.claims.is_empty() && last_claiming.is_some_and(|last| index < last) {
-                            claimed
-                                .entry(ns.namespace.clone())
-                                .or_default()
-                                .extend(ns.claims.iter().cloned());
+                        if claims_or_relies(ns) && last_claiming.is_some_and(|last| index < last) {
+                            let keys = claimed.entry(ns.namespace.clone()).or_default();
+                            keys.extend(ns.claims.iter().cloned());
+                            for run in &ns.claim_runs {
+                                run.each_key(|k| {
+                                    keys.insert(k.to_string());
+                                });
+                            }
                         }
                     }
                     update.transaction(index, rwset);
@@ -748,19 +761,18 @@ fn check_endorser(
     {
         return Err(IllegalWriteset);
     }
-    // Each claim is made once: a namespace's claims come in one list, strictly ascending,
-    // and so do the keys relied on as unclaimed; anything else is not what a peer makes.
+    // Each claim is made once: a transaction claims in one namespace, as runs and a
+    // strictly ascending list of the rest, none holding a key of another, and relies on
+    // keys as unclaimed in a strictly ascending list; anything else is not what a peer
+    // makes (module `claim_runs`).
     let claiming: Vec<_> = rwset
         .ns_rwsets
         .iter()
-        .filter(|ns| !ns.claims.is_empty() || !ns.unclaimed.is_empty())
+        .filter(|ns| claims_or_relies(ns))
         .collect();
-    let ascending = |keys: &[String]| keys.windows(2).all(|w| w[0] < w[1]);
     if claiming.len() > 1
         || (!claiming.is_empty() && rwset.ns_rwsets.len() > 1)
-        || claiming
-            .iter()
-            .any(|ns| !ascending(&ns.claims) || !ascending(&ns.unclaimed))
+        || claiming.iter().any(|ns| !claim_runs::well_formed(ns))
     {
         return Err(IllegalWriteset);
     }
@@ -772,12 +784,10 @@ fn check_endorser(
     if proposal.contract == lifecycle::LIFECYCLE {
         let own = |key: &str| lifecycle::approval_org(key) == Some(creator.msp_id.as_str());
         let writes: Vec<_> = rwset.ns_rwsets.iter().flat_map(|ns| &ns.writes).collect();
-        let reads = rwset.ns_rwsets.iter().any(|ns| {
-            !ns.reads.is_empty()
-                || !ns.range_queries.is_empty()
-                || !ns.claims.is_empty()
-                || !ns.unclaimed.is_empty()
-        });
+        let reads = rwset
+            .ns_rwsets
+            .iter()
+            .any(|ns| !ns.reads.is_empty() || !ns.range_queries.is_empty() || claims_or_relies(ns));
         if creator.role != Role::Admin
             || reads
             || writes.len() != 1
@@ -909,6 +919,11 @@ pub fn block_update(block: &Block) -> BlockUpdate {
 /// Whether each of a namespace's writes in one transaction takes effect: the last write of
 /// each key does, and the writes that take effect apply in their order. A map of each key's
 /// last write keeps this linear.
+/// Whether a namespace's results claim keys or rely on keys as unclaimed.
+fn claims_or_relies(ns: &NsRwSet) -> bool {
+    !ns.claims.is_empty() || !ns.unclaimed.is_empty() || !ns.claim_runs.is_empty()
+}
+
 pub(crate) fn takes_effect(writes: &[KvWrite]) -> Vec<bool> {
     let mut last: HashMap<&str, usize> = HashMap::with_capacity(writes.len());
     for (i, w) in writes.iter().enumerate() {
@@ -927,6 +942,7 @@ pub(crate) struct UpdateBuilder {
     block_num: u64,
     writes: Vec<StateWrite>,
     claims: Vec<StateClaim>,
+    claim_runs: Vec<StateClaimRun>,
 }
 
 impl UpdateBuilder {
@@ -935,6 +951,7 @@ impl UpdateBuilder {
             block_num,
             writes: Vec::new(),
             claims: Vec::new(),
+            claim_runs: Vec::new(),
         }
     }
 
@@ -967,6 +984,12 @@ impl UpdateBuilder {
                     key,
                     version,
                 }));
+            self.claim_runs
+                .extend(ns.claim_runs.into_iter().map(|run| StateClaimRun {
+                    namespace: ns.namespace.clone(),
+                    run,
+                    version,
+                }));
             let effect = takes_effect(&ns.writes);
             self.writes.extend(
                 ns.writes
@@ -988,6 +1011,7 @@ impl UpdateBuilder {
             block_num: self.block_num,
             writes: self.writes,
             claims: self.claims,
+            claim_runs: self.claim_runs,
         }
     }
 }

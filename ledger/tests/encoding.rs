@@ -65,6 +65,21 @@ fn messages_encode_to_the_documented_bytes() {
     };
     // 0a 01 "n" | 2a 01 "a" | 2a 01 "b" | 32 01 "c"
     assert_eq!(hex::encode(ns.encode_to_vec()), "0a016e2a01612a0162320163");
+    let ns = NsRwSet {
+        namespace: "n".into(),
+        claim_runs: vec![ledger::proto::KeyRun {
+            prefix: "A".into(),
+            suffix: String::new(),
+            first: 9,
+            last: 300,
+        }],
+        ..NsRwSet::default()
+    };
+    // 0a 01 "n" | 3a 08 (0a 01 "A" | 18 09 | 20 ac 02)
+    assert_eq!(
+        hex::encode(ns.encode_to_vec()),
+        "0a016e3a080a0141180920ac02"
+    );
 }
 
 #[test]

@@ -117,6 +117,7 @@ async fn postgres_keeps_consecutive_claims_as_runs() {
             block_num: 0,
             writes: Vec::new(),
             claims: claims.clone(),
+            claim_runs: Vec::new(),
         })
         .await
         .unwrap();
@@ -155,6 +156,7 @@ async fn postgres_keeps_consecutive_claims_as_runs() {
                 block_num: 1,
                 writes: Vec::new(),
                 claims: ids.iter().map(|id| claim(id, 1, 0)).collect(),
+                claim_runs: Vec::new(),
             })
             .await;
         assert!(
@@ -169,6 +171,7 @@ async fn postgres_keeps_consecutive_claims_as_runs() {
             claims: (1000..1999)
                 .map(|i| claim(&format!("A{i}"), 1, 0))
                 .collect(),
+            claim_runs: Vec::new(),
         })
         .await
         .unwrap();
@@ -253,6 +256,7 @@ async fn postgres_compresses_values_with_lz4_where_the_server_can() {
                 block_num,
                 writes: vec![write("new", value(n), block_num)],
                 claims: Vec::new(),
+                claim_runs: Vec::new(),
             })
             .await
             .unwrap();
@@ -344,6 +348,7 @@ async fn postgres_claims_volume() {
                 block_num,
                 writes: Vec::new(),
                 claims,
+                claim_runs: Vec::new(),
             })
             .await
             .unwrap();

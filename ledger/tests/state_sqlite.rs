@@ -140,6 +140,7 @@ async fn commit(state: &SqliteState, block_num: u64, writes: Vec<ledger::state::
             block_num,
             writes,
             claims: Vec::new(),
+            claim_runs: Vec::new(),
         })
         .await
         .unwrap();

@@ -723,6 +723,123 @@ async fn claims_repeated_or_out_of_order_are_an_illegal_writeset() {
     assert_eq!(f.commit(vec![env]).await, vec![ValidationCode::Valid]);
 }
 
+/// Numbered keys a transaction claims travel as runs (`NsRwSet::claim_runs`) and are
+/// claimed once all the same: against earlier blocks' runs and keys, within a block, and
+/// against keys relied on as unclaimed; and both peers keep them.
+#[tokio::test]
+async fn claims_carried_as_runs_are_made_once_across_blocks_and_within_one() {
+    let f = fixture().await;
+    let claim = |ids: &[&str]| f.envelope("claim", ids.iter().map(|id| b(id)).collect());
+    let one = claim(&["n10", "n11", "n12", "x"]).await;
+    let carried = edit_tx(&one, &f.id("alpha", "client"), |tx| {
+        let r =
+            ledger::proto::ProposalResponsePayload::decode(tx.response_payload.as_ref()).unwrap();
+        let ns = &r.results.unwrap().ns_rwsets[0];
+        assert_eq!(ns.claims, vec!["x"]);
+        assert_eq!(
+            ns.claim_runs,
+            vec![ledger::proto::KeyRun {
+                prefix: "n".into(),
+                suffix: String::new(),
+                first: 10,
+                last: 12,
+            }]
+        );
+    });
+    drop(carried);
+    // All endorsed while nothing was claimed.
+    let two = claim(&["n12", "n13"]).await.encode_to_vec();
+    let three = claim(&["n8", "n9", "x"]).await.encode_to_vec();
+    let four = claim(&["n9", "n10"]).await.encode_to_vec();
+    let relies = f
+        .envelope("unless_claimed", vec![b("n11"), b("out"), b("1")])
+        .await
+        .encode_to_vec();
+    assert_eq!(
+        f.commit(vec![one.encode_to_vec()]).await,
+        vec![ValidationCode::Valid]
+    );
+    assert_eq!(
+        f.commit(vec![two, three, four]).await,
+        vec![ValidationCode::MvccReadConflict; 3]
+    );
+    let five = claim(&["n20", "n21"]).await.encode_to_vec();
+    let six = claim(&["n21", "n22"]).await.encode_to_vec();
+    let seven = claim(&["n22"]).await.encode_to_vec();
+    let eight = claim(&["n30", "n31"]).await.encode_to_vec();
+    assert_eq!(
+        f.commit(vec![five, six, seven, eight]).await,
+        vec![
+            ValidationCode::Valid,
+            ValidationCode::MvccReadConflict,
+            ValidationCode::Valid,
+            ValidationCode::Valid
+        ]
+    );
+    assert_eq!(
+        f.commit(vec![relies]).await,
+        vec![ValidationCode::MvccReadConflict]
+    );
+    for peer in [&f.alpha, &f.beta] {
+        let p = f
+            .proposal(&f.id("alpha", "client"), "claim", vec![b("n31")])
+            .await;
+        let refused = peer.endorse(p.signed()).await;
+        assert!(
+            refused.is_err_and(|e| e.to_string().contains("key `n31` is claimed")),
+            "a key claimed in a run was claimed again"
+        );
+    }
+}
+
+/// Runs not in the form a peer makes are refused before any key is looked at: runs that
+/// overlap or touch, hold a key of the listed claims, are empty or backwards, do not split
+/// back into their own prefix and suffix, or claim more keys than a transaction could
+/// carry.
+#[tokio::test]
+async fn claim_runs_not_in_a_peers_form_are_an_illegal_writeset() {
+    use ledger::proto::KeyRun;
+    let f = fixture().await;
+    let alpha_client = f.id("alpha", "client");
+    let run = |prefix: &str, first: u64, last: u64| KeyRun {
+        prefix: prefix.into(),
+        suffix: String::new(),
+        first,
+        last,
+    };
+    let edits: Vec<(Vec<KeyRun>, Vec<String>)> = vec![
+        (vec![run("n", 1, 5), run("n", 5, 9)], vec![]),
+        (vec![run("n", 1, 5), run("n", 6, 9)], vec![]),
+        (vec![run("n", 1, 5)], vec!["n3".into()]),
+        (vec![run("n", 5, 5)], vec![]),
+        (vec![run("n", 6, 5)], vec![]),
+        (vec![run("n1", 1, 5)], vec![]),
+        (vec![run("n", 1, 1_000_000_000_000_000_000)], vec![]),
+        (vec![run("n", 1, 1 << 23)], vec![]),
+    ];
+    let mut codes = Vec::new();
+    for (runs, claims) in edits {
+        let env = f.envelope("claim", vec![b("n1"), b("n2")]).await;
+        let env = edit_tx(&env, &alpha_client, |tx| {
+            let mut r =
+                ledger::proto::ProposalResponsePayload::decode(tx.response_payload.as_ref())
+                    .unwrap();
+            let ns = &mut r.results.as_mut().unwrap().ns_rwsets[0];
+            ns.claim_runs = runs.clone();
+            ns.claims = claims.clone();
+            tx.response_payload = r.encode_to_vec().into();
+        });
+        codes.extend(f.commit(vec![env.encode_to_vec()]).await);
+    }
+    assert_eq!(codes, vec![ValidationCode::IllegalWriteset; 8]);
+    // Nothing was claimed: they can still be.
+    let env = f.envelope("claim", vec![b("n1"), b("n2"), b("n3")]).await;
+    assert_eq!(
+        f.commit(vec![env.encode_to_vec()]).await,
+        vec![ValidationCode::Valid]
+    );
+}
+
 #[tokio::test]
 async fn a_key_appearing_in_a_read_range_is_a_phantom() {
     let f = fixture().await;

@@ -188,6 +188,7 @@ async fn a_tampered_world_state_is_found() {
             block_num: next,
             writes: vec![write],
             claims: Vec::new(),
+            claim_runs: Vec::new(),
         })
         .await
         .unwrap();
@@ -313,6 +314,7 @@ async fn a_peer_whose_state_is_ahead_of_its_blocks_refuses_to_start() {
             block_num: next,
             writes: vec![],
             claims: Vec::new(),
+            claim_runs: Vec::new(),
         })
         .await
         .unwrap();

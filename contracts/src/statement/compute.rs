@@ -334,6 +334,7 @@ mod tests {
                     block_num: block,
                     writes,
                     claims: Vec::new(),
+                    claim_runs: Vec::new(),
                 })
                 .await
                 .unwrap();

@@ -29,6 +29,7 @@ use std::sync::Mutex;
 use futures_util::{Stream, StreamExt, TryStreamExt};
 
 use super::{StateError, db, key_string};
+use crate::proto::KeyRun;
 
 /// Keys the growing filter's first stage is sized for; each later stage is sized for three
 /// times as many keys as all the stages before it, so the growing filter grows fourfold: a
@@ -362,6 +363,48 @@ impl KeyFilter {
         if let Ok(mut filters) = self.0.lock() {
             let hashes: Vec<u64> = keys.into_iter().map(|key| filters.hash(key)).collect();
             filters.each_fetched_ahead(&hashes, Filters::prefetch_insert, Filters::insert);
+        }
+    }
+
+    /// [`KeyFilter::add_new`] of each key of each of `runs` (namespace and run), each made
+    /// in one reused buffer.
+    pub(crate) fn add_new_runs<'a>(&self, runs: impl IntoIterator<Item = (&'a str, &'a KeyRun)>) {
+        if let Ok(mut filters) = self.0.lock() {
+            let mut hashes = Vec::new();
+            for (namespace, run) in runs {
+                run.each_key(|key| hashes.push(filters.hash((namespace, key))));
+            }
+            filters.each_fetched_ahead(&hashes, Filters::prefetch_insert, Filters::insert);
+        }
+    }
+
+    /// Of the keys of `runs`, those the table may hold in `namespace`, in their order (see
+    /// [`KeyFilter::may_hold`]): a key is made as a string only if it passes.
+    pub(crate) fn may_hold_runs(&self, namespace: &str, runs: &[KeyRun]) -> Vec<String> {
+        match self.0.lock() {
+            Ok(mut filters) => {
+                let mut hashes = Vec::new();
+                for run in runs {
+                    run.each_key(|key| hashes.push(filters.hash((namespace, key))));
+                }
+                let mut held = Vec::with_capacity(hashes.len());
+                filters.each_fetched_ahead(&hashes, Filters::prefetch_lookup, |f, hash| {
+                    held.push(f.contains_hash(hash))
+                });
+                let mut out = Vec::new();
+                if held.contains(&true) {
+                    let mut held = held.into_iter();
+                    for run in runs {
+                        run.each_key(|key| {
+                            if held.next() == Some(true) {
+                                out.push(key.to_string());
+                            }
+                        });
+                    }
+                }
+                out
+            }
+            Err(_) => runs.iter().flat_map(KeyRun::keys).collect(),
         }
     }
 

@@ -6,7 +6,7 @@ mod epochs;
 mod key_filter;
 mod pool;
 mod postgres;
-mod runs;
+pub(crate) mod runs;
 mod sqlite;
 
 pub use pool::{pool_options, sqlite_file_options};
@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use async_trait::async_trait;
 
-use crate::proto::Version;
+use crate::proto::{KeyRun, Version};
 
 /// A value with the version (block, transaction) that wrote it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,6 +52,29 @@ pub struct StateClaim {
     pub version: Version,
 }
 
+/// A run of numbered keys claimed by a committed transaction (see `NsRwSet::claim_runs`):
+/// one claim a key, carried as the run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StateClaimRun {
+    /// Namespace.
+    pub namespace: String,
+    /// The keys.
+    pub run: KeyRun,
+    /// Block and transaction that claimed them.
+    pub version: Version,
+}
+
+impl StateClaimRun {
+    /// Its claims, a key each.
+    pub fn claims(&self) -> impl Iterator<Item = StateClaim> + '_ {
+        self.run.keys().into_iter().map(|key| StateClaim {
+            namespace: self.namespace.clone(),
+            key,
+            version: self.version,
+        })
+    }
+}
+
 /// All writes and claims of one block's valid transactions, applied at once with the
 /// savepoint.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -62,6 +85,18 @@ pub struct BlockUpdate {
     pub writes: Vec<StateWrite>,
     /// Claims in transaction order; each key claimed at most once, ever.
     pub claims: Vec<StateClaim>,
+    /// Claims of runs of numbered keys, in transaction order; no key of them is in
+    /// `claims`, in another run, or claimed before.
+    pub claim_runs: Vec<StateClaimRun>,
+}
+
+impl BlockUpdate {
+    /// Every claim, a key each: those of `claims` and then each key of each run.
+    pub fn each_claim(&self) -> Vec<StateClaim> {
+        let mut all = self.claims.clone();
+        all.extend(self.claim_runs.iter().flat_map(StateClaimRun::claims));
+        all
+    }
 }
 
 /// One past value of a key; `value: None` is a delete.
@@ -177,6 +212,11 @@ pub trait WorldState: Send + Sync {
         namespace: &str,
         keys: &[String],
     ) -> Result<HashSet<String>, StateError>;
+    /// Whether any key of `runs` is claimed in `namespace`.
+    async fn claimed_in_runs(&self, namespace: &str, runs: &[KeyRun]) -> Result<bool, StateError> {
+        let keys: Vec<String> = runs.iter().flat_map(KeyRun::keys).collect();
+        Ok(!self.claimed(namespace, &keys).await?.is_empty())
+    }
     /// Every claim, ordered by namespace and key.
     async fn claims(&self) -> Result<Vec<StateClaim>, StateError>;
     /// Removes everything, savepoint included, to rebuild from the blocks.

@@ -447,8 +447,15 @@ impl WorldState for PostgresState {
         // Runs of consecutively numbered keys are a row each, the other claims a row of the
         // claims table each. Neither table's key refuses a claim a run already holds, so
         // the block's claims the filter may hold are sought before any is written.
-        let (runs, alone) = runs::runs_of(&update.claims)?;
-        let maybe_made: Vec<(&str, Vec<String>)> = claims_by_namespace(&update.claims)
+        // A run a transaction carries is a key each here: they are grouped into runs
+        // again, with the block's other claims.
+        let claims = if update.claim_runs.is_empty() {
+            std::borrow::Cow::Borrowed(update.claims.as_slice())
+        } else {
+            std::borrow::Cow::Owned(update.each_claim())
+        };
+        let (runs, alone) = runs::runs_of(&claims)?;
+        let maybe_made: Vec<(&str, Vec<String>)> = claims_by_namespace(&claims)
             .into_iter()
             .map(|(namespace, keys)| (namespace, self.claim_filter.may_hold(namespace, &keys)))
             .filter(|(_, keys)| !keys.is_empty())
@@ -456,8 +463,7 @@ impl WorldState for PostgresState {
         // Into the filters first: no claim or key is ever in the database and not in its
         // filter.
         self.claim_filter.add_new(
-            update
-                .claims
+            claims
                 .iter()
                 .map(|c| (c.namespace.as_str(), c.key.as_str())),
         );

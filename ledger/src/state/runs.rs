@@ -23,7 +23,7 @@
 //! the run with the greatest `first` not above `n` is the only one that may hold `n`; every
 //! key of every run is in the table-wide claims filter.
 
-use super::{StateClaim, StateError, grouped, key_string, to_u64};
+use super::{StateClaim, StateClaimRun, StateError, grouped, key_string, to_u64};
 use crate::proto::Version;
 
 /// The most digits of a numbered key's number: every such number fits SQLite's and
@@ -107,7 +107,19 @@ pub(crate) struct ClaimRun<'a> {
     pub version: Version,
 }
 
-impl ClaimRun<'_> {
+impl<'a> ClaimRun<'a> {
+    /// A run as a transaction carried it.
+    pub(crate) fn carried(run: &'a StateClaimRun) -> ClaimRun<'a> {
+        ClaimRun {
+            namespace: &run.namespace,
+            prefix: &run.run.prefix,
+            suffix: &run.run.suffix,
+            first: run.run.first,
+            last: run.run.last,
+            version: run.version,
+        }
+    }
+
     /// How many keys it holds.
     pub(crate) fn len(&self) -> u64 {
         self.last - self.first + 1
@@ -284,6 +296,46 @@ pub(crate) fn runs_of(
     Ok((runs, rest))
 }
 
+/// Refuses a block whose `runs` (in any order; sorted here) hold a key twice, or hold a
+/// key of `alone`: validation refuses a transaction that claims a key twice, or one an
+/// earlier transaction of its block claimed, so such a block was not validated.
+pub(crate) fn refuse_overlaps(
+    runs: &mut [ClaimRun<'_>],
+    alone: &[&StateClaim],
+) -> Result<(), StateError> {
+    fn place<'a>(r: &ClaimRun<'a>) -> (&'a str, &'a str, &'a str, u64) {
+        (r.namespace, r.prefix, r.suffix, r.first)
+    }
+    runs.sort_unstable_by(|a, b| place(a).cmp(&place(b)));
+    let twice = |namespace: &str, key: String| StateError::ClaimedTwice {
+        namespace: namespace.to_string(),
+        key,
+    };
+    for pair in runs.windows(2) {
+        let (a, b) = (&pair[0], &pair[1]);
+        if (a.namespace, a.prefix, a.suffix) == (b.namespace, b.prefix, b.suffix)
+            && a.last >= b.first
+        {
+            return Err(twice(b.namespace, key(b.prefix, b.first, b.suffix)));
+        }
+    }
+    for c in alone {
+        let Some(k) = Numbered::of(&c.key) else {
+            continue;
+        };
+        let at = (c.namespace.as_str(), k.prefix, k.suffix, k.n);
+        let after = runs.partition_point(|r| place(r) <= at);
+        let holder = after.checked_sub(1).map(|i| &runs[i]);
+        if holder.is_some_and(|r| {
+            (r.namespace, r.prefix, r.suffix) == (c.namespace.as_str(), k.prefix, k.suffix)
+                && r.last >= k.n
+        }) {
+            return Err(twice(&c.namespace, c.key.clone()));
+        }
+    }
+    Ok(())
+}
+
 /// Which keys, by their place in a JSON list of `[prefix, suffix, n]` (prefix and suffix
 /// in hex), a namespace's runs hold: for each, the run of its prefix and suffix with the
 /// greatest `first` not above `n`, one seek of the primary key, and whether its `last`
@@ -395,6 +447,42 @@ mod tests {
             ));
         }
         assert!(runs_of(&[claim("a", "A1", 0), claim("b", "A1", 0)]).is_ok());
+    }
+
+    /// A block whose runs, carried or formed from its other claims, hold a key twice, or
+    /// a key of a claim left alone, is refused before anything is written.
+    #[test]
+    fn runs_that_hold_a_key_twice_are_refused() {
+        let run = |ns: &'static str, first, last, tx_num| ClaimRun {
+            namespace: ns,
+            prefix: "A",
+            suffix: "",
+            first,
+            last,
+            version: Version {
+                block_num: 7,
+                tx_num,
+            },
+        };
+        let alone = [
+            claim("n", "A20", 2),
+            claim("n", "B5", 2),
+            claim("m", "A3", 2),
+        ];
+        let alone: Vec<&StateClaim> = alone.iter().collect();
+        let mut apart = vec![run("n", 10, 19, 1), run("n", 1, 9, 0), run("m", 5, 6, 0)];
+        assert!(refuse_overlaps(&mut apart, &alone).is_ok());
+        for (mut runs, twice) in [
+            (vec![run("n", 10, 19, 1), run("n", 1, 10, 0)], "A10"),
+            (vec![run("n", 1, 30, 1), run("n", 5, 6, 0)], "A5"),
+            (vec![run("n", 18, 25, 1)], "A20"),
+            (vec![run("m", 2, 4, 1)], "A3"),
+        ] {
+            assert!(matches!(
+                refuse_overlaps(&mut runs, &alone),
+                Err(StateError::ClaimedTwice { key, .. }) if key == twice
+            ));
+        }
     }
 
     #[test]

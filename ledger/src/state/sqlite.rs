@@ -17,7 +17,7 @@ use super::{
     VersionedValue, WorldState, by_block, claims_by_namespace, db, key_string, next_block,
     pool_options, refuse_made_before, sqlite_file_options, to_i64, to_u64, writes_by_block,
 };
-use crate::proto::Version;
+use crate::proto::{KeyRun, Version};
 
 const DELETE_KEY: &str = "DELETE FROM state WHERE ns = ? AND key = ?";
 
@@ -193,14 +193,43 @@ impl SqliteState {
     async fn refuse_claims_made_before(
         &self,
         epochs: &ClaimEpochs,
-        claims: &[StateClaim],
+        update: &BlockUpdate,
     ) -> Result<(), StateError> {
-        for (namespace, keys) in claims_by_namespace(claims) {
-            let keys = self.claim_filter.may_hold(namespace, &keys);
+        let mut may_hold: Vec<(&str, Vec<String>)> = claims_by_namespace(&update.claims)
+            .into_iter()
+            .map(|(namespace, keys)| (namespace, self.claim_filter.may_hold(namespace, &keys)))
+            .collect();
+        may_hold.extend(update.claim_runs.iter().map(|r| {
+            let keys =
+                (self.claim_filter).may_hold_runs(&r.namespace, std::slice::from_ref(&r.run));
+            (r.namespace.as_str(), keys)
+        }));
+        for (namespace, keys) in may_hold {
             let keys = epochs.not_known_unclaimed(namespace, keys);
             refuse_made_before(namespace, self.sought(epochs, namespace, &keys).await?)?;
         }
         Ok(())
+    }
+
+    /// Which of `keys` (those the claims filter let through) `namespace` has claimed.
+    async fn claimed_among(
+        &self,
+        namespace: &str,
+        keys: &[String],
+    ) -> Result<HashSet<String>, StateError> {
+        // Each key in the epochs that may hold it (module `epochs`), or in the one B-tree
+        // of a file made before epochs.
+        if let Some(epochs) = &self.epochs {
+            return self.sought(epochs, namespace, keys).await;
+        }
+        let mut out = HashSet::new();
+        for r in &self
+            .rows_for_keys(CLAIMED, namespace, keys, "reading claims")
+            .await?
+        {
+            out.insert(key_string(r.get("key"))?);
+        }
+        Ok(out)
     }
 
     /// Which of `keys` `namespace` has claimed, each sought in its runs if it is numbered
@@ -586,15 +615,24 @@ impl WorldState for SqliteState {
         let replaced = writes.held_keys(&self.key_filter);
         let _under_way = CommitUnderWay(self.epochs.as_ref());
         if let Some(epochs) = &self.epochs {
-            self.refuse_claims_made_before(epochs, &update.claims)
-                .await?;
+            self.refuse_claims_made_before(epochs, update).await?;
         }
-        // Runs of consecutively numbered keys are a row each; the other claims go to the
+        // Runs of consecutively numbered keys are a row each, those the transactions
+        // carried and those the block's other claims form; the other claims go to the
         // claims table, a block's all to one epoch (a file made before epochs keeps every
-        // claim in its one table).
+        // claim, a key each, in its one table).
+        let every_claim;
         let (runs, alone) = match &self.epochs {
-            Some(_) => runs::runs_of(&update.claims)?,
-            None => (Vec::new(), update.claims.iter().collect()),
+            Some(_) => {
+                let (mut runs, alone) = runs::runs_of(&update.claims)?;
+                runs.extend(update.claim_runs.iter().map(ClaimRun::carried));
+                runs::refuse_overlaps(&mut runs, &alone)?;
+                (runs, alone)
+            }
+            None => {
+                every_claim = update.each_claim();
+                (Vec::new(), every_claim.iter().collect())
+            }
         };
         // Into the filters first: no claim or key is ever in the database and not in its
         // filter.
@@ -604,6 +642,8 @@ impl WorldState for SqliteState {
                 .iter()
                 .map(|c| (c.namespace.as_str(), c.key.as_str())),
         );
+        (self.claim_filter)
+            .add_new_runs((update.claim_runs.iter()).map(|r| (r.namespace.as_str(), &r.run)));
         let epoch = match &self.epochs {
             Some(epochs) if !alone.is_empty() => {
                 let epoch = epochs.for_block(alone.len() as u64);
@@ -825,20 +865,13 @@ impl WorldState for SqliteState {
         namespace: &str,
         keys: &[String],
     ) -> Result<HashSet<String>, StateError> {
-        let mut out = HashSet::new();
         let keys = self.claim_filter.may_hold(namespace, keys);
-        // Each key in the epochs that may hold it (module `epochs`), or in the one B-tree
-        // of a file made before epochs.
-        if let Some(epochs) = &self.epochs {
-            return self.sought(epochs, namespace, &keys).await;
-        }
-        for r in &self
-            .rows_for_keys(CLAIMED, namespace, &keys, "reading claims")
-            .await?
-        {
-            out.insert(key_string(r.get("key"))?);
-        }
-        Ok(out)
+        self.claimed_among(namespace, &keys).await
+    }
+
+    async fn claimed_in_runs(&self, namespace: &str, runs: &[KeyRun]) -> Result<bool, StateError> {
+        let keys = self.claim_filter.may_hold_runs(namespace, runs);
+        Ok(!self.claimed_among(namespace, &keys).await?.is_empty())
     }
 
     async fn claims(&self) -> Result<Vec<StateClaim>, StateError> {
@@ -1032,6 +1065,7 @@ mod tests {
                     block_num: 1,
                     writes: Vec::new(),
                     claims: vec![claim_at("a", &key, 1)],
+                    claim_runs: Vec::new(),
                 })
                 .await;
             assert!(
@@ -1060,6 +1094,7 @@ mod tests {
                 block_num,
                 writes: Vec::new(),
                 claims: keys.iter().map(|k| claim_at("a", k, block_num)).collect(),
+                claim_runs: Vec::new(),
             })
             .await
             .unwrap();
@@ -1104,6 +1139,7 @@ mod tests {
                     block_num: 30,
                     writes: Vec::new(),
                     claims: vec![claim_at("a", &key(5_000), 30), claim_at("a", &key(7), 30)],
+                    claim_runs: Vec::new(),
                 })
                 .await;
             assert!(
@@ -1180,6 +1216,7 @@ mod tests {
                     block_num: b,
                     writes: Vec::new(),
                     claims: vec![claim_at("a", key, b)],
+                    claim_runs: Vec::new(),
                 })
                 .await;
             assert!(
@@ -1224,6 +1261,7 @@ mod tests {
                 block_num: 2,
                 writes: Vec::new(),
                 claims: vec![claim_at("a", "old", 2)],
+                claim_runs: Vec::new(),
             })
             .await;
         assert!(matches!(again, Err(StateError::Db { .. })), "{again:?}");

@@ -2,7 +2,7 @@
 //! of these functions. Backends instantiate it in their own test file.
 
 use ledger::proto::Version;
-use ledger::state::{BlockUpdate, StateClaim, StateError, StateWrite, WorldState};
+use ledger::state::{BlockUpdate, StateClaim, StateClaimRun, StateError, StateWrite, WorldState};
 
 fn v(block_num: u64, tx_num: u64) -> Version {
     Version { block_num, tx_num }
@@ -42,6 +42,7 @@ pub async fn run_all<F: Fresh>(backend: &F) {
     claims_are_kept_apart_found_and_cleared(&backend.fresh().await).await;
     numbered_claims_are_found_listed_and_made_once(&backend.fresh().await).await;
     keys_across_many_runs_are_sought_exactly(&backend.fresh().await).await;
+    claims_carried_as_runs_are_kept_found_and_made_once(&backend.fresh().await).await;
     a_block_writing_a_key_twice_keeps_the_last(&backend.fresh().await).await;
     blocks_apply_in_order_only(&backend.fresh().await).await;
     deletes_remove_keys_and_leave_history(&backend.fresh().await).await;
@@ -59,6 +60,7 @@ async fn reads_what_was_committed(s: &impl WorldState) {
         block_num: 0,
         writes: vec![put("ns", "a", "1", v(0, 0))],
         claims: Vec::new(),
+        claim_runs: Vec::new(),
     })
     .await
     .unwrap();
@@ -66,6 +68,7 @@ async fn reads_what_was_committed(s: &impl WorldState) {
         block_num: 1,
         writes: vec![put("ns", "a", "2", v(1, 3))],
         claims: Vec::new(),
+        claim_runs: Vec::new(),
     })
     .await
     .unwrap();
@@ -82,6 +85,7 @@ async fn blocks_apply_in_order_only(s: &impl WorldState) {
             block_num: 1,
             writes: vec![],
             claims: Vec::new(),
+            claim_runs: Vec::new(),
         })
         .await;
     assert!(
@@ -98,6 +102,7 @@ async fn blocks_apply_in_order_only(s: &impl WorldState) {
         block_num: 0,
         writes: vec![put("ns", "a", "1", v(0, 0))],
         claims: Vec::new(),
+        claim_runs: Vec::new(),
     })
     .await
     .unwrap();
@@ -107,6 +112,7 @@ async fn blocks_apply_in_order_only(s: &impl WorldState) {
             block_num: 0,
             writes: vec![put("ns", "a", "9", v(0, 0))],
             claims: Vec::new(),
+            claim_runs: Vec::new(),
         })
         .await;
     assert!(
@@ -127,6 +133,7 @@ async fn deletes_remove_keys_and_leave_history(s: &impl WorldState) {
         block_num: 0,
         writes: vec![put("ns", "k", "1", v(0, 0))],
         claims: Vec::new(),
+        claim_runs: Vec::new(),
     })
     .await
     .unwrap();
@@ -134,6 +141,7 @@ async fn deletes_remove_keys_and_leave_history(s: &impl WorldState) {
         block_num: 1,
         writes: vec![put("ns", "k", "2", v(1, 0))],
         claims: Vec::new(),
+        claim_runs: Vec::new(),
     })
     .await
     .unwrap();
@@ -141,6 +149,7 @@ async fn deletes_remove_keys_and_leave_history(s: &impl WorldState) {
         block_num: 2,
         writes: vec![del("ns", "k", v(2, 1))],
         claims: Vec::new(),
+        claim_runs: Vec::new(),
     })
     .await
     .unwrap();
@@ -154,6 +163,7 @@ async fn deletes_remove_keys_and_leave_history(s: &impl WorldState) {
         block_num: 3,
         writes: vec![del("ns", "never", v(3, 0))],
         claims: Vec::new(),
+        claim_runs: Vec::new(),
     })
     .await
     .unwrap();
@@ -171,6 +181,7 @@ async fn deletes_remove_keys_and_leave_history(s: &impl WorldState) {
             block_num,
             writes,
             claims: Vec::new(),
+            claim_runs: Vec::new(),
         })
         .await
         .unwrap();
@@ -219,6 +230,7 @@ async fn ranges_are_ordered_bounded_and_namespaced(s: &impl WorldState) {
         block_num: 0,
         writes,
         claims: Vec::new(),
+        claim_runs: Vec::new(),
     })
     .await
     .unwrap();
@@ -278,6 +290,7 @@ async fn ranges_read_in_pages_and_as_versions_are_the_same_range(s: &impl WorldS
         block_num: 0,
         writes,
         claims: Vec::new(),
+        claim_runs: Vec::new(),
     })
     .await
     .unwrap();
@@ -325,6 +338,7 @@ async fn keys_are_bytes_including_nul(s: &impl WorldState) {
             put("ns", utf, "3", v(0, 2)),
         ],
         claims: Vec::new(),
+        claim_runs: Vec::new(),
     })
     .await
     .unwrap();
@@ -365,6 +379,7 @@ async fn a_large_block_over_namespaces_and_transactions(s: &impl WorldState) {
             block_num: b,
             writes: vec![],
             claims: Vec::new(),
+            claim_runs: Vec::new(),
         })
         .await
         .unwrap();
@@ -373,6 +388,7 @@ async fn a_large_block_over_namespaces_and_transactions(s: &impl WorldState) {
         block_num: 4,
         writes,
         claims: Vec::new(),
+        claim_runs: Vec::new(),
     })
     .await
     .unwrap();
@@ -416,6 +432,7 @@ async fn a_failed_commit_changes_nothing(s: &impl WorldState) {
         block_num: 0,
         writes: vec![put("ns", "a", "1", v(0, 0))],
         claims: Vec::new(),
+        claim_runs: Vec::new(),
     })
     .await
     .unwrap();
@@ -424,6 +441,7 @@ async fn a_failed_commit_changes_nothing(s: &impl WorldState) {
         block_num: 1,
         writes: vec![put("ns", "b", "1", v(1, 0)), put("ns", "b", "2", v(1, 0))],
         claims: Vec::new(),
+        claim_runs: Vec::new(),
     };
     assert!(s.commit(&bad).await.is_err());
     assert_eq!(s.get("ns", "b").await.unwrap(), None);
@@ -432,6 +450,7 @@ async fn a_failed_commit_changes_nothing(s: &impl WorldState) {
         block_num: 1,
         writes: vec![put("ns", "b", "1", v(1, 0))],
         claims: Vec::new(),
+        claim_runs: Vec::new(),
     })
     .await
     .unwrap();
@@ -447,6 +466,7 @@ async fn entries_and_clear(s: &impl WorldState) {
         block_num: 0,
         writes,
         claims: Vec::new(),
+        claim_runs: Vec::new(),
     })
     .await
     .unwrap();
@@ -473,6 +493,7 @@ async fn entries_and_clear(s: &impl WorldState) {
         block_num: 0,
         writes: vec![],
         claims: Vec::new(),
+        claim_runs: Vec::new(),
     })
     .await
     .unwrap();
@@ -487,6 +508,7 @@ async fn versions_of_many_keys_at_once(s: &impl WorldState) {
         block_num: 0,
         writes,
         claims: Vec::new(),
+        claim_runs: Vec::new(),
     })
     .await
     .unwrap();
@@ -512,6 +534,7 @@ async fn a_block_writing_a_key_twice_keeps_the_last(s: &impl WorldState) {
         block_num: 0,
         writes,
         claims: Vec::new(),
+        claim_runs: Vec::new(),
     })
     .await
     .unwrap();
@@ -551,6 +574,7 @@ async fn claims_are_kept_apart_found_and_cleared(s: &impl WorldState) {
         block_num: 0,
         writes: vec![put("a", "c00002", "a value", v(0, 1))],
         claims,
+        claim_runs: Vec::new(),
     })
     .await
     .unwrap();
@@ -578,6 +602,7 @@ async fn claims_are_kept_apart_found_and_cleared(s: &impl WorldState) {
             block_num: 1,
             writes: vec![put("a", "later", "x", v(1, 0))],
             claims: vec![claim("a", "c00007", v(1, 0))],
+            claim_runs: Vec::new(),
         })
         .await;
     assert!(again.is_err(), "a key was claimed twice");
@@ -612,6 +637,7 @@ async fn numbered_claims_are_found_listed_and_made_once(s: &impl WorldState) {
         block_num: 0,
         writes: Vec::new(),
         claims: claims.clone(),
+        claim_runs: Vec::new(),
     })
     .await
     .unwrap();
@@ -658,6 +684,7 @@ async fn numbered_claims_are_found_listed_and_made_once(s: &impl WorldState) {
                     .iter()
                     .map(|id| claim("a", &seen("alpha", id), v(block, 0)))
                     .collect(),
+                claim_runs: Vec::new(),
             })
             .await;
         assert!(
@@ -675,6 +702,7 @@ async fn numbered_claims_are_found_listed_and_made_once(s: &impl WorldState) {
         block_num: 1,
         writes: Vec::new(),
         claims: next,
+        claim_runs: Vec::new(),
     })
     .await
     .unwrap();
@@ -703,6 +731,7 @@ async fn keys_across_many_runs_are_sought_exactly(s: &impl WorldState) {
         block_num: 0,
         writes: Vec::new(),
         claims,
+        claim_runs: Vec::new(),
     })
     .await
     .unwrap();
@@ -757,6 +786,7 @@ async fn keys_across_many_runs_are_sought_exactly(s: &impl WorldState) {
                     .iter()
                     .map(|n| claim("a", &seen("alpha", &format!("A{n}")), v(1, 0)))
                     .collect(),
+                claim_runs: Vec::new(),
             })
             .await;
         assert!(
@@ -786,6 +816,7 @@ where
         block_num: 0,
         writes: Vec::new(),
         claims: keys.iter().map(|k| claim("a", k, v(0, 0))).collect(),
+        claim_runs: Vec::new(),
     })
     .await
     .unwrap();
@@ -803,6 +834,7 @@ where
             block_num: 1,
             writes: Vec::new(),
             claims: vec![claim("a", "id00042", v(1, 0))],
+            claim_runs: Vec::new(),
         })
         .await;
     assert!(again.is_err(), "a key was claimed twice across a reopening");
@@ -811,6 +843,7 @@ where
             block_num: 1,
             writes: Vec::new(),
             claims: vec![claim("a", "n2999", v(1, 0)), claim("a", "n3000", v(1, 0))],
+            claim_runs: Vec::new(),
         })
         .await;
     assert!(
@@ -841,6 +874,7 @@ where
         block_num: 0,
         writes,
         claims: Vec::new(),
+        claim_runs: Vec::new(),
     })
     .await
     .unwrap();
@@ -870,4 +904,129 @@ where
     let s = open().await;
     assert!(s.get("a", "k00001").await.unwrap().is_none());
     assert!(s.versions("a", &keys).await.unwrap().is_empty());
+}
+
+fn key_run(prefix: &str, first: u64, last: u64, suffix: &str) -> ledger::proto::KeyRun {
+    ledger::proto::KeyRun {
+        prefix: prefix.into(),
+        suffix: suffix.into(),
+        first,
+        last,
+    }
+}
+
+fn carried(ns: &str, run: ledger::proto::KeyRun, version: Version) -> StateClaimRun {
+    StateClaimRun {
+        namespace: ns.into(),
+        run,
+        version,
+    }
+}
+
+/// Claims a transaction carried as runs (`NsRwSet::claim_runs`) are kept as a claim a key:
+/// found a key at a time and a run at a time, listed with their versions, and made once,
+/// whether claimed again as a run or as a key, by a later block or within one block.
+async fn claims_carried_as_runs_are_kept_found_and_made_once(s: &impl WorldState) {
+    let k = |n: u64| format!("r/A{n}/x");
+    s.commit(&BlockUpdate {
+        block_num: 0,
+        writes: Vec::new(),
+        claims: vec![claim("a", &k(2000), v(0, 1)), claim("a", "plain", v(0, 1))],
+        claim_runs: vec![
+            carried("a", key_run("r/A", 1000, 1999, "/x"), v(0, 0)),
+            carried("a", key_run("r/A", 5, 9, "/x"), v(0, 2)),
+            carried("b", key_run("r/A", 1000, 1001, "/x"), v(0, 0)),
+        ],
+    })
+    .await
+    .unwrap();
+    let asked: Vec<String> = [4, 5, 9, 10, 999, 1000, 1500, 1999, 2000, 2001]
+        .map(k)
+        .to_vec();
+    let expected: std::collections::HashSet<String> =
+        [5, 9, 1000, 1500, 1999, 2000].map(k).into_iter().collect();
+    assert_eq!(s.claimed("a", &asked).await.unwrap(), expected);
+    for (ns, run, claimed) in [
+        ("a", key_run("r/A", 990, 999, "/x"), false),
+        ("a", key_run("r/A", 1999, 2005, "/x"), true),
+        ("a", key_run("r/A", 2000, 2001, "/x"), true),
+        ("a", key_run("r/A", 2001, 2100, "/x"), false),
+        ("a", key_run("r/A", 1000, 1001, "/y"), false),
+        ("a", key_run("r/B", 1000, 1001, "/x"), false),
+        ("b", key_run("r/A", 1001, 1002, "/x"), true),
+        ("c", key_run("r/A", 1000, 1001, "/x"), false),
+    ] {
+        assert_eq!(
+            s.claimed_in_runs(ns, std::slice::from_ref(&run))
+                .await
+                .unwrap(),
+            claimed,
+            "{ns} {run:?}"
+        );
+    }
+    let all = s.claims().await.unwrap();
+    assert_eq!(all.len(), 1000 + 2 + 5 + 2);
+    assert!(all.contains(&claim("a", &k(1500), v(0, 0))));
+    assert!(all.contains(&claim("a", &k(7), v(0, 2))));
+    assert!(all.contains(&claim("b", &k(1001), v(0, 0))));
+    assert!(all.contains(&claim("a", "plain", v(0, 1))));
+    // Claimed again: by a later block's run over an old run's end, or over an old key;
+    // by a later block's key inside an old run; within one block, by two runs that
+    // overlap, or by a run and a key inside it.
+    let again = [
+        (
+            vec![],
+            vec![carried("a", key_run("r/A", 1990, 2010, "/x"), v(1, 0))],
+        ),
+        (
+            vec![],
+            vec![carried("a", key_run("r/A", 2000, 2001, "/x"), v(1, 0))],
+        ),
+        (vec![claim("a", &k(6), v(1, 0))], vec![]),
+        (
+            vec![],
+            vec![
+                carried("a", key_run("r/A", 3000, 3010, "/x"), v(1, 0)),
+                carried("a", key_run("r/A", 3010, 3020, "/x"), v(1, 1)),
+            ],
+        ),
+        (
+            vec![claim("a", &k(3005), v(1, 1))],
+            vec![carried("a", key_run("r/A", 3000, 3010, "/x"), v(1, 0))],
+        ),
+    ];
+    for (claims, claim_runs) in again {
+        let refused = s
+            .commit(&BlockUpdate {
+                block_num: 1,
+                writes: Vec::new(),
+                claims: claims.clone(),
+                claim_runs: claim_runs.clone(),
+            })
+            .await;
+        assert!(
+            matches!(&refused, Err(StateError::ClaimedTwice { namespace, .. }) if namespace == "a"),
+            "{claims:?} {claim_runs:?}: {refused:?}"
+        );
+    }
+    assert_eq!(s.savepoint().await.unwrap(), Some(0));
+    assert!(
+        !s.claimed_in_runs("a", &[key_run("r/A", 3000, 3020, "/x")])
+            .await
+            .unwrap()
+    );
+    s.commit(&BlockUpdate {
+        block_num: 1,
+        writes: Vec::new(),
+        claims: vec![claim("a", &k(3011), v(1, 1))],
+        claim_runs: vec![carried("a", key_run("r/A", 3000, 3010, "/x"), v(1, 0))],
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        s.claimed("a", &[k(2999), k(3000), k(3010), k(3011), k(3012)])
+            .await
+            .unwrap(),
+        [3000, 3010, 3011].map(k).into_iter().collect()
+    );
 }

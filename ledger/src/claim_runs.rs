@@ -1,0 +1,307 @@
+//! A transaction's claims of consecutively numbered keys, carried as runs ([`KeyRun`])
+//! from the simulation that makes them, through endorsement, ordering and validation, to
+//! the world state that stores them as runs (module `state::runs`).
+//!
+//! A CDR batch claims one key per accepted record id, and a switch's ids mostly count up:
+//! as a key each, those claims were built, sorted, encoded, signed over, decoded and
+//! hashed as strings by every party, about a fifth of the CPU of clearing a million
+//! records (BENCHMARKS.md, session fifty-three). As runs they are a few dozen small
+//! messages a batch; a key is made from its run only where one must be looked at (a
+//! filter's hash), in one reused buffer.
+//!
+//! *The form validation holds every namespace's claims to* ([`well_formed`]): each run's
+//! keys are numbered keys ([`Numbered`]) split into that very prefix, number and suffix;
+//! runs are in (prefix, suffix, first) order, and two runs of one prefix and suffix are
+//! apart by at least one number; `claims` (the keys in no run) are strictly ascending and
+//! none is a key of a run; and the keys claimed number at most [`MAX_TX_CLAIMS`]. So no
+//! key is claimed twice by one transaction, and a hostile run cannot make a peer visit
+//! more keys than a transaction could carry as strings. A transaction made before runs
+//! (every claim a key of `claims`) has that form too.
+
+use crate::proto::{KeyRun, NsRwSet};
+use crate::state::runs::{MIN_RUN, Numbered};
+
+/// The most keys one transaction may claim: more than a transaction of the default
+/// largest size (10 MiB) could carry as keys of `claims`, each at least three bytes.
+pub const MAX_TX_CLAIMS: u64 = 1 << 22;
+
+impl KeyRun {
+    /// How many keys it claims (none if `last` is below `first`).
+    pub fn len(&self) -> u64 {
+        (self.last.saturating_sub(self.first)).saturating_add(u64::from(self.first <= self.last))
+    }
+
+    /// Whether it claims no key.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether it holds the numbered key `k`.
+    pub(crate) fn holds(&self, k: &Numbered<'_>) -> bool {
+        self.prefix == k.prefix
+            && self.suffix == k.suffix
+            && (self.first..=self.last).contains(&k.n)
+    }
+
+    /// Calls `f` with each of its keys, in the order of their numbers, each made in one
+    /// reused buffer.
+    pub fn each_key(&self, mut f: impl FnMut(&str)) {
+        let mut key = String::with_capacity(self.prefix.len() + 20 + self.suffix.len());
+        let mut digits = itoa::Buffer::new();
+        for n in self.first..=self.last {
+            key.clear();
+            key.push_str(&self.prefix);
+            key.push_str(digits.format(n));
+            key.push_str(&self.suffix);
+            f(&key);
+        }
+    }
+
+    /// Its keys, in the order of their numbers: where each must be kept as a string.
+    pub fn keys(&self) -> Vec<String> {
+        let mut keys = Vec::with_capacity(usize::try_from(self.len()).unwrap_or(0));
+        self.each_key(|k| keys.push(k.to_string()));
+        keys
+    }
+}
+
+/// `claims` (in any order, repeats included) as runs of at least [`MIN_RUN`] consecutive
+/// numbers of one prefix and suffix, in (prefix, suffix, first) order and each as long as
+/// the claims allow, and the claims in no run, strictly ascending: the form
+/// [`well_formed`] accepts.
+pub fn into_runs(claims: Vec<String>) -> (Vec<KeyRun>, Vec<String>) {
+    let mut in_run = vec![false; claims.len()];
+    let mut runs = Vec::new();
+    {
+        let mut numbered: Vec<(Numbered<'_>, usize)> = claims
+            .iter()
+            .enumerate()
+            .filter_map(|(i, k)| Numbered::of(k).map(|n| (n, i)))
+            .collect();
+        // A key claimed twice is next to itself, and in the run of its number.
+        numbered.sort_unstable();
+        let mut start = 0;
+        while start < numbered.len() {
+            let (first, _) = numbered[start];
+            let mut end = start + 1;
+            let mut numbers = 1;
+            while end < numbered.len() && {
+                let (prev, next) = (numbered[end - 1].0, numbered[end].0);
+                (prev.prefix, prev.suffix) == (next.prefix, next.suffix)
+                    && (prev.n == next.n || prev.n.checked_add(1) == Some(next.n))
+            } {
+                numbers += u64::from(numbered[end - 1].0.n != numbered[end].0.n);
+                end += 1;
+            }
+            if numbers >= MIN_RUN {
+                runs.push(KeyRun {
+                    prefix: first.prefix.to_string(),
+                    suffix: first.suffix.to_string(),
+                    first: first.n,
+                    last: numbered[end - 1].0.n,
+                });
+                for &(_, i) in &numbered[start..end] {
+                    in_run[i] = true;
+                }
+            }
+            start = end;
+        }
+    }
+    let mut alone: Vec<String> = claims
+        .into_iter()
+        .zip(in_run)
+        .filter_map(|(k, in_run)| (!in_run).then_some(k))
+        .collect();
+    alone.sort_unstable();
+    alone.dedup();
+    (runs, alone)
+}
+
+/// Whether `key` is one of the claims `runs` and `alone` (as [`into_runs`] makes them).
+pub(crate) fn holds(runs: &[KeyRun], alone: &[String], key: &str) -> bool {
+    alone.binary_search_by(|k| k.as_str().cmp(key)).is_ok()
+        || Numbered::of(key).is_some_and(|k| run_holding(runs, &k).is_some())
+}
+
+/// The run of `runs` (in [`well_formed`] order) that holds `k`, if any: the last of its
+/// prefix and suffix whose first number is not above `k`'s.
+fn run_holding<'r>(runs: &'r [KeyRun], k: &Numbered<'_>) -> Option<&'r KeyRun> {
+    let after = runs.partition_point(|r| {
+        (r.prefix.as_str(), r.suffix.as_str(), r.first) <= (k.prefix, k.suffix, k.n)
+    });
+    after
+        .checked_sub(1)
+        .map(|i| &runs[i])
+        .filter(|r| r.holds(k))
+}
+
+/// Whether a namespace's claims have the form a peer makes (module doc): if not, the
+/// transaction is refused before any of its keys is looked at.
+pub fn well_formed(ns: &NsRwSet) -> bool {
+    let ascending = |keys: &[String]| keys.windows(2).all(|w| w[0] < w[1]);
+    if !ascending(&ns.claims) || !ascending(&ns.unclaimed) {
+        return false;
+    }
+    let mut total = ns.claims.len() as u64;
+    for (i, run) in ns.claim_runs.iter().enumerate() {
+        // Its first key splits back into its own prefix and suffix, and so does every
+        // other: the number's digits vary, not where the number lies.
+        let first = format!("{}{}{}", run.prefix, run.first, run.suffix);
+        let splits = Numbered::of(&first)
+            .is_some_and(|k| (k.prefix, k.suffix) == (run.prefix.as_str(), run.suffix.as_str()))
+            && Numbered::of(&format!("{}{}{}", run.prefix, run.last, run.suffix))
+                .is_some_and(|k| k.n == run.last);
+        if !splits || run.last <= run.first {
+            return false;
+        }
+        if let Some(prev) = i.checked_sub(1).map(|p| &ns.claim_runs[p]) {
+            let apart = match (prev.prefix.as_str(), prev.suffix.as_str())
+                .cmp(&(run.prefix.as_str(), run.suffix.as_str()))
+            {
+                std::cmp::Ordering::Less => true,
+                std::cmp::Ordering::Equal => prev.last.saturating_add(1) < run.first,
+                std::cmp::Ordering::Greater => false,
+            };
+            if !apart {
+                return false;
+            }
+        }
+        total = total.saturating_add(run.len());
+    }
+    total <= MAX_TX_CLAIMS
+        && (ns.claim_runs.is_empty()
+            || ns
+                .claims
+                .iter()
+                .filter_map(|k| Numbered::of(k))
+                .all(|k| run_holding(&ns.claim_runs, &k).is_none()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeSet;
+
+    fn run(prefix: &str, first: u64, last: u64, suffix: &str) -> KeyRun {
+        KeyRun {
+            prefix: prefix.into(),
+            suffix: suffix.into(),
+            first,
+            last,
+        }
+    }
+
+    fn ns(runs: Vec<KeyRun>, claims: &[&str]) -> NsRwSet {
+        NsRwSet {
+            namespace: "usage".into(),
+            claims: claims.iter().map(|k| k.to_string()).collect(),
+            claim_runs: runs,
+            ..NsRwSet::default()
+        }
+    }
+
+    #[test]
+    fn consecutive_numbers_become_runs_and_the_rest_stays_keys() {
+        let claims = [
+            "A9", "A10", "A11", "B1", "A13", "A10", "C", "A12", "A007", "B3", "C",
+        ];
+        let (runs, alone) = into_runs(claims.iter().map(|k| k.to_string()).collect());
+        assert_eq!(runs, vec![run("A", 9, 13, "")]);
+        assert_eq!(alone, vec!["A007", "B1", "B3", "C"]);
+        assert!(well_formed(&ns(runs.clone(), &["A007", "B1", "B3", "C"])));
+        for k in ["A9", "A13", "A007", "C"] {
+            assert!(holds(&runs, &alone, k), "{k}");
+        }
+        for k in ["A8", "A14", "B2", "A07", "D"] {
+            assert!(!holds(&runs, &alone, k), "{k}");
+        }
+    }
+
+    #[test]
+    fn a_runs_keys_are_made_from_its_parts() {
+        let r = run("\0seen\0alpha\0A", 98, 101, "\0");
+        assert_eq!(r.len(), 4);
+        assert_eq!(
+            r.keys(),
+            ["98", "99", "100", "101"].map(|n| format!("\0seen\0alpha\0A{n}\0"))
+        );
+        assert_eq!(run("A", 5, 4, "").len(), 0);
+        assert_eq!(run("A", 0, u64::MAX, "").len(), u64::MAX);
+    }
+
+    /// Every form validation refuses: claims a peer never makes, and runs that would make
+    /// a peer visit more keys than a transaction could carry, or claim a key twice.
+    #[test]
+    fn claims_not_in_a_peers_form_are_refused() {
+        let most = 999_999_999_999_999_999;
+        let refused = [
+            ns(vec![run("A", 3, 3, "")], &[]),
+            ns(vec![run("A", 4, 3, "")], &[]),
+            ns(vec![run("A1", 1, 2, "")], &[]),
+            ns(vec![run("A", 1, 2, "x9")], &[]),
+            ns(vec![run("A", 1, most + 1, "")], &[]),
+            ns(vec![run("A", most, most + 1, "")], &[]),
+            ns(vec![run("A", 1, 1 << 23, "")], &[]),
+            ns(vec![run("A", 1, 5, ""), run("A", 5, 9, "")], &[]),
+            ns(vec![run("A", 1, 5, ""), run("A", 6, 9, "")], &[]),
+            ns(vec![run("B", 1, 5, ""), run("A", 7, 9, "")], &[]),
+            ns(vec![run("A", 1, 5, ""), run("A", 1, 5, "")], &[]),
+            ns(vec![run("A", 1, 5, "")], &["A3"]),
+            ns(vec![run("A", 1, 5, "")], &["A5"]),
+            ns(vec![], &["b", "a"]),
+            ns(vec![], &["a", "a"]),
+        ];
+        for n in &refused {
+            assert!(!well_formed(n), "{:?} {:?}", n.claim_runs, n.claims);
+        }
+        let accepted = [
+            ns(
+                vec![run("A", 1, 5, ""), run("A", 7, 9, "")],
+                &["A007", "A6"],
+            ),
+            ns(vec![run("A", 1, 5, ""), run("A", 1, 5, "x")], &["A0"]),
+            ns(vec![run("", 0, 1 << 21, ""), run("A", 1, 2, "")], &[]),
+            ns(vec![run("A", most - 1, most, "")], &[]),
+            ns(vec![], &["a", "b"]),
+        ];
+        for n in &accepted {
+            assert!(well_formed(n), "{:?} {:?}", n.claim_runs, n.claims);
+        }
+    }
+
+    proptest! {
+        /// Whatever the claims' order and repeats, the runs and the rest hold each claim
+        /// once, have the form validation accepts, and hold nothing else.
+        #[test]
+        fn runs_and_the_rest_are_the_claims_in_form(
+            keys in proptest::collection::vec(
+                (prop_oneof![Just("A"), Just("B"), Just("x0"), Just("")], 0u64..40,
+                 prop_oneof![Just(""), Just("\0"), Just("0")]),
+                0..120,
+            ),
+        ) {
+            let claims: Vec<String> =
+                keys.iter().map(|(p, n, s)| format!("{p}{n}{s}")).collect();
+            let (runs, alone) = into_runs(claims.clone());
+            let ns = NsRwSet {
+                claims: alone.clone(),
+                claim_runs: runs.clone(),
+                ..NsRwSet::default()
+            };
+            prop_assert!(well_formed(&ns));
+            let mut made: Vec<String> = runs.iter().flat_map(KeyRun::keys).collect();
+            made.extend(alone.iter().cloned());
+            let set: BTreeSet<String> = claims.iter().cloned().collect();
+            prop_assert_eq!(made.len(), set.len());
+            prop_assert_eq!(made.into_iter().collect::<BTreeSet<_>>(), set.clone());
+            for (p, n, s) in [("A", 40u64, ""), ("B", 99, "\0"), ("C", 1, "")] {
+                let other = format!("{p}{n}{s}");
+                prop_assert_eq!(holds(&runs, &alone, &other), set.contains(&other));
+            }
+            for k in &set {
+                prop_assert!(holds(&runs, &alone, k));
+            }
+        }
+    }
+}
