@@ -19,6 +19,7 @@
 //! (every claim a key of `claims`) has that form too.
 
 use crate::proto::{KeyRun, NsRwSet};
+use crate::state::grouped;
 use crate::state::runs::{MIN_RUN, Numbered};
 
 /// The most keys one transaction may claim: more than a transaction of the default
@@ -73,38 +74,42 @@ pub fn into_runs(claims: Vec<String>) -> (Vec<KeyRun>, Vec<String>) {
     let mut in_run = vec![false; claims.len()];
     let mut runs = Vec::new();
     {
-        let mut numbered: Vec<(Numbered<'_>, usize)> = claims
-            .iter()
-            .enumerate()
-            .filter_map(|(i, k)| Numbered::of(k).map(|n| (n, i)))
-            .collect();
-        // A key claimed twice is next to itself, and in the run of its number.
-        numbered.sort_unstable();
-        let mut start = 0;
-        while start < numbered.len() {
-            let (first, _) = numbered[start];
-            let mut end = start + 1;
-            let mut numbers = 1;
-            while end < numbered.len() && {
-                let (prev, next) = (numbered[end - 1].0, numbered[end].0);
-                (prev.prefix, prev.suffix) == (next.prefix, next.suffix)
-                    && (prev.n == next.n || prev.n.checked_add(1) == Some(next.n))
-            } {
-                numbers += u64::from(numbered[end - 1].0.n != numbered[end].0.n);
-                end += 1;
-            }
-            if numbers >= MIN_RUN {
-                runs.push(KeyRun {
-                    prefix: first.prefix.to_string(),
-                    suffix: first.suffix.to_string(),
-                    first: first.n,
-                    last: numbered[end - 1].0.n,
-                });
-                for &(_, i) in &numbered[start..end] {
-                    in_run[i] = true;
+        // By prefix and suffix first (a batch's ids mostly share one, so each is compared
+        // with the one before, not sorted by its text), then each group's numbers, sorted
+        // as numbers; a key claimed twice is next to itself, and in the run of its number.
+        let mut groups = grouped(
+            claims
+                .iter()
+                .enumerate()
+                .filter_map(|(i, k)| Numbered::of(k).map(|k| ((k.prefix, k.suffix), (k.n, i)))),
+        );
+        groups.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for ((prefix, suffix), mut numbers) in groups {
+            numbers.sort_unstable();
+            let mut start = 0;
+            while start < numbers.len() {
+                let mut end = start + 1;
+                let mut distinct = 1;
+                while end < numbers.len() && {
+                    let (prev, next) = (numbers[end - 1].0, numbers[end].0);
+                    prev == next || prev.checked_add(1) == Some(next)
+                } {
+                    distinct += u64::from(numbers[end - 1].0 != numbers[end].0);
+                    end += 1;
                 }
+                if distinct >= MIN_RUN {
+                    runs.push(KeyRun {
+                        prefix: prefix.to_string(),
+                        suffix: suffix.to_string(),
+                        first: numbers[start].0,
+                        last: numbers[end - 1].0,
+                    });
+                    for &(_, i) in &numbers[start..end] {
+                        in_run[i] = true;
+                    }
+                }
+                start = end;
             }
-            start = end;
         }
     }
     let mut alone: Vec<String> = claims

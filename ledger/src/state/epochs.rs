@@ -30,6 +30,7 @@ use std::collections::HashSet;
 use std::sync::Mutex;
 
 use super::key_filter::{Blocks, key_hash, random_key};
+use crate::proto::KeyRun;
 
 /// The least room of an epoch: its part of the B-tree is about 600 leaf pages, which a
 /// block's claims dirty at most whatever their order (at 10,000 random ids a block, a
@@ -56,10 +57,13 @@ pub(crate) struct ClaimEpochs {
 /// has one writer), so `commit`'s check that a block's claims were not made before need
 /// not seek again the keys validation just sought (each of them a probe of every epoch's
 /// filter and a seek in a few epochs, for about a tenth of a batch's keys once the
-/// table-wide filter holds tens of millions of claims).
+/// table-wide filter holds tens of millions of claims). So for runs a transaction carries
+/// (`NsRwSet::claim_runs`): a run whose every key a lookup found unclaimed is not looked up
+/// again, key by key, by the commit that claims it.
 struct KnownUnclaimed {
     generation: u64,
     keys: HashSet<(String, String)>,
+    runs: HashSet<(String, KeyRun)>,
 }
 
 struct Epochs {
@@ -82,6 +86,7 @@ impl ClaimEpochs {
             known: Mutex::new(KnownUnclaimed {
                 generation: 0,
                 keys: HashSet::new(),
+                runs: HashSet::new(),
             }),
             inner: Mutex::new(Epochs {
                 hasher: foldhash::quality::FixedState::with_seed(random_key()),
@@ -196,6 +201,24 @@ impl ClaimEpochs {
         }
     }
 
+    /// Remembers that a lookup begun at `generation` (read before it asked any filter)
+    /// found no key of `runs` claimed in `namespace`: forgotten at once if a commit came
+    /// since it began.
+    pub(crate) fn found_runs_unclaimed(&self, generation: u64, namespace: &str, runs: &[KeyRun]) {
+        let mut known = self.known();
+        if known.generation == generation {
+            for run in runs {
+                known.runs.insert((namespace.to_string(), run.clone()));
+            }
+        }
+    }
+
+    /// Whether a lookup since the last commit found no key of `run` claimed in `namespace`.
+    pub(crate) fn run_known_unclaimed(&self, namespace: &str, run: &KeyRun) -> bool {
+        let known = self.known();
+        !known.runs.is_empty() && known.runs.contains(&(namespace.to_string(), run.clone()))
+    }
+
     /// `keys` but those found unclaimed since the last commit.
     pub(crate) fn not_known_unclaimed(&self, namespace: &str, keys: Vec<String>) -> Vec<String> {
         let known = self.known();
@@ -213,6 +236,7 @@ impl ClaimEpochs {
         let mut known = self.known();
         known.generation = known.generation.wrapping_add(1);
         known.keys.clear();
+        known.runs.clear();
     }
 
     /// Forgets every claim: only once the table holds none.

@@ -199,11 +199,18 @@ impl SqliteState {
             .into_iter()
             .map(|(namespace, keys)| (namespace, self.claim_filter.may_hold(namespace, &keys)))
             .collect();
-        may_hold.extend(update.claim_runs.iter().map(|r| {
-            let keys =
-                (self.claim_filter).may_hold_runs(&r.namespace, std::slice::from_ref(&r.run));
-            (r.namespace.as_str(), keys)
-        }));
+        // A carried run validation just found unclaimed is not asked of the filter again.
+        may_hold.extend(
+            (update.claim_runs.iter())
+                .filter(|r| !epochs.run_known_unclaimed(&r.namespace, &r.run))
+                .map(|r| {
+                    let run = std::slice::from_ref(&r.run);
+                    (
+                        r.namespace.as_str(),
+                        self.claim_filter.may_hold_runs(&r.namespace, run),
+                    )
+                }),
+        );
         for (namespace, keys) in may_hold {
             let keys = epochs.not_known_unclaimed(namespace, keys);
             refuse_made_before(namespace, self.sought(epochs, namespace, &keys).await?)?;
@@ -870,8 +877,15 @@ impl WorldState for SqliteState {
     }
 
     async fn claimed_in_runs(&self, namespace: &str, runs: &[KeyRun]) -> Result<bool, StateError> {
+        // Read before the filter is asked: a commit that adds keys to it after this moment
+        // makes the answer forgotten (`ClaimEpochs::found_runs_unclaimed`).
+        let generation = self.epochs.as_ref().map(ClaimEpochs::generation);
         let keys = self.claim_filter.may_hold_runs(namespace, runs);
-        Ok(!self.claimed_among(namespace, &keys).await?.is_empty())
+        let claimed = !self.claimed_among(namespace, &keys).await?.is_empty();
+        if let (Some(epochs), Some(generation), false) = (&self.epochs, generation, claimed) {
+            epochs.found_runs_unclaimed(generation, namespace, runs);
+        }
+        Ok(claimed)
     }
 
     async fn claims(&self) -> Result<Vec<StateClaim>, StateError> {
@@ -1225,6 +1239,56 @@ mod tests {
             );
         }
         assert_eq!(state.savepoint().await.unwrap(), Some(3));
+    }
+
+    /// A run a lookup found unclaimed is claimed once: a commit that claims one of its keys
+    /// in between makes the lookup's answer forgotten, and the run's commit is refused.
+    #[tokio::test]
+    async fn a_run_found_unclaimed_is_still_claimed_once() {
+        let state = SqliteState::in_memory().await.unwrap();
+        let run = |first, last| crate::proto::KeyRun {
+            prefix: "r".into(),
+            suffix: String::new(),
+            first,
+            last,
+        };
+        let update =
+            |b: u64, claims: Vec<StateClaim>, run: Option<crate::proto::KeyRun>| BlockUpdate {
+                block_num: b,
+                writes: Vec::new(),
+                claims,
+                claim_runs: (run.into_iter())
+                    .map(|run| crate::state::StateClaimRun {
+                        namespace: "a".into(),
+                        run,
+                        version: Version {
+                            block_num: b,
+                            tx_num: 0,
+                        },
+                    })
+                    .collect(),
+            };
+        assert!(!state.claimed_in_runs("a", &[run(10, 20)]).await.unwrap());
+        (state.commit(&update(0, vec![claim_at("a", "r15", 0)], None)))
+            .await
+            .unwrap();
+        let again = state
+            .commit(&update(1, Vec::new(), Some(run(10, 20))))
+            .await;
+        assert!(
+            matches!(&again, Err(StateError::ClaimedTwice { key, .. }) if key == "r15"),
+            "{again:?}"
+        );
+        // Found unclaimed with nothing committed since: claimed, and then claimed for good.
+        assert!(!state.claimed_in_runs("a", &[run(30, 40)]).await.unwrap());
+        (state.commit(&update(1, Vec::new(), Some(run(30, 40)))))
+            .await
+            .unwrap();
+        assert!(state.claimed_in_runs("a", &[run(40, 41)]).await.unwrap());
+        let again = state
+            .commit(&update(2, Vec::new(), Some(run(30, 40))))
+            .await;
+        assert!(matches!(again, Err(StateError::ClaimedTwice { .. })));
     }
 
     /// A file made before epochs keeps its claims table, keyed by namespace and key: its
