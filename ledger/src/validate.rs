@@ -416,35 +416,6 @@ async fn validate_checked(
         }
     }
 
-    // Whether each transaction claims, or relies on as unclaimed, a key an earlier block
-    // claimed: asked of the lists the transaction carries, as they are (`check_endorser`
-    // holds each strictly ascending), so that no key is copied or sorted.
-    let mut claimed_before = Vec::with_capacity(checked.len());
-    for c in &checked {
-        let mut found = false;
-        if let Checked::Endorser { rwset, .. } = c {
-            for ns in &rwset.ns_rwsets {
-                for keys in [&ns.claims, &ns.unclaimed] {
-                    if !found && !keys.is_empty() {
-                        found = !view
-                            .state
-                            .claimed(&ns.namespace, keys)
-                            .await
-                            .map_err(state_err)?
-                            .is_empty();
-                    }
-                }
-                if !found && !ns.claim_runs.is_empty() {
-                    found = view
-                        .state
-                        .claimed_in_runs(&ns.namespace, &ns.claim_runs)
-                        .await
-                        .map_err(state_err)?;
-                }
-            }
-        }
-        claimed_before.push(found);
-    }
     // The keys claimed by the block's valid transactions so far, for the transactions
     // after them: kept only up to the block's last transaction that claims or relies on
     // unclaimed keys (a block holds one CDR batch, most often, and no set is built).
@@ -466,7 +437,7 @@ async fn validate_checked(
     // The update is built from the read-write sets decoded above, as `block_update` would
     // build it from the stored block.
     let mut update = UpdateBuilder::new(number);
-    for ((index, c), claimed_before) in checked.into_iter().enumerate().zip(claimed_before) {
+    for (index, c) in checked.into_iter().enumerate() {
         let tx_id = c.tx_id().to_string();
         let duplicate = !tx_id.is_empty() && (seen.contains(&tx_id) || (view.is_committed)(&tx_id));
         let (code, events) = match c {
@@ -503,9 +474,13 @@ async fn validate_checked(
                         .map_err(state_err)?,
                 };
                 // A key claimed before, by an earlier block or an earlier transaction of
-                // this one, cannot be claimed again nor relied on as unclaimed.
+                // this one, cannot be claimed again nor relied on as unclaimed. Asked only of
+                // a transaction valid otherwise, so that one that satisfies no policy costs
+                // no lookup of its claims, however many its runs hold.
                 let code = if code == ValidationCode::Valid
-                    && (claimed_before
+                    && (claimed_before(view.state, &rwset)
+                        .await
+                        .map_err(state_err)?
                         || rwset.ns_rwsets.iter().any(|ns| {
                             claimed.get(&ns.namespace).is_some_and(|keys| {
                                 let mut again = (ns.claims.iter().chain(&ns.unclaimed))
@@ -919,6 +894,24 @@ pub fn block_update(block: &Block) -> BlockUpdate {
 /// Whether each of a namespace's writes in one transaction takes effect: the last write of
 /// each key does, and the writes that take effect apply in their order. A map of each key's
 /// last write keeps this linear.
+/// Whether a transaction claims, or relies on as unclaimed, a key an earlier block claimed:
+/// asked of the lists it carries, as they are (`check_endorser` holds each strictly
+/// ascending), so that no key is copied or sorted, and of its runs a run at a time.
+async fn claimed_before(state: &dyn WorldState, rwset: &TxRwSet) -> Result<bool, StateError> {
+    for ns in &rwset.ns_rwsets {
+        for keys in [&ns.claims, &ns.unclaimed] {
+            if !keys.is_empty() && !state.claimed(&ns.namespace, keys).await?.is_empty() {
+                return Ok(true);
+            }
+        }
+        if !ns.claim_runs.is_empty() && state.claimed_in_runs(&ns.namespace, &ns.claim_runs).await?
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// Whether a namespace's results claim keys or rely on keys as unclaimed.
 fn claims_or_relies(ns: &NsRwSet) -> bool {
     !ns.claims.is_empty() || !ns.unclaimed.is_empty() || !ns.claim_runs.is_empty()
