@@ -20,7 +20,7 @@
 
 use crate::proto::{KeyRun, NsRwSet};
 use crate::state::grouped;
-use crate::state::runs::{MIN_RUN, Numbered};
+use crate::state::runs::{MIN_RUN, Numbered, spans};
 
 /// The most keys one transaction may claim: more than a transaction of the default
 /// largest size (10 MiB) could carry as keys of `claims`, each at least three bytes.
@@ -86,29 +86,22 @@ pub fn into_runs(claims: Vec<String>) -> (Vec<KeyRun>, Vec<String>) {
         groups.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         for ((prefix, suffix), mut numbers) in groups {
             numbers.sort_unstable();
-            let mut start = 0;
-            while start < numbers.len() {
-                let mut end = start + 1;
-                let mut distinct = 1;
-                while end < numbers.len() && {
-                    let (prev, next) = (numbers[end - 1].0, numbers[end].0);
-                    prev == next || prev.checked_add(1) == Some(next)
-                } {
-                    distinct += u64::from(numbers[end - 1].0 != numbers[end].0);
-                    end += 1;
-                }
-                if distinct >= MIN_RUN {
+            let joins =
+                |a: &(u64, usize), b: &(u64, usize)| a.0 == b.0 || a.0.checked_add(1) == Some(b.0);
+            for span in spans(&numbers, joins) {
+                let (first, last) = (numbers[span.start].0, numbers[span.end - 1].0);
+                // A span holds every number from its first to its last.
+                if last - first + 1 >= MIN_RUN {
                     runs.push(KeyRun {
                         prefix: prefix.to_string(),
                         suffix: suffix.to_string(),
-                        first: numbers[start].0,
-                        last: numbers[end - 1].0,
+                        first,
+                        last,
                     });
-                    for &(_, i) in &numbers[start..end] {
+                    for &(_, i) in &numbers[span] {
                         in_run[i] = true;
                     }
                 }
-                start = end;
             }
         }
     }

@@ -271,6 +271,24 @@ impl Filters {
         }
     }
 
+    /// Whether the filter may hold each of `hashes`, in their order.
+    fn held(&mut self, hashes: &[u64]) -> Vec<bool> {
+        let mut held = Vec::with_capacity(hashes.len());
+        self.each_fetched_ahead(hashes, Filters::prefetch_lookup, |f, hash| {
+            held.push(f.contains_hash(hash))
+        });
+        held
+    }
+
+    /// The hashes of each key of each of `runs` (namespace and run), in their order.
+    fn run_hashes<'a>(&self, runs: impl IntoIterator<Item = (&'a str, &'a KeyRun)>) -> Vec<u64> {
+        let mut hashes = Vec::new();
+        for (namespace, run) in runs {
+            run.each_key(|key| hashes.push(self.hash((namespace, key))));
+        }
+        hashes
+    }
+
     fn contains_hash(&self, hash: u64) -> bool {
         self.stages.iter().any(|stage| stage.contains(hash))
             || self
@@ -370,10 +388,7 @@ impl KeyFilter {
     /// in one reused buffer.
     pub(crate) fn add_new_runs<'a>(&self, runs: impl IntoIterator<Item = (&'a str, &'a KeyRun)>) {
         if let Ok(mut filters) = self.0.lock() {
-            let mut hashes = Vec::new();
-            for (namespace, run) in runs {
-                run.each_key(|key| hashes.push(filters.hash((namespace, key))));
-            }
+            let hashes = filters.run_hashes(runs);
             filters.each_fetched_ahead(&hashes, Filters::prefetch_insert, Filters::insert);
         }
     }
@@ -383,14 +398,8 @@ impl KeyFilter {
     pub(crate) fn may_hold_runs(&self, namespace: &str, runs: &[KeyRun]) -> Vec<String> {
         match self.0.lock() {
             Ok(mut filters) => {
-                let mut hashes = Vec::new();
-                for run in runs {
-                    run.each_key(|key| hashes.push(filters.hash((namespace, key))));
-                }
-                let mut held = Vec::with_capacity(hashes.len());
-                filters.each_fetched_ahead(&hashes, Filters::prefetch_lookup, |f, hash| {
-                    held.push(f.contains_hash(hash))
-                });
+                let hashes = filters.run_hashes(runs.iter().map(|run| (namespace, run)));
+                let held = filters.held(&hashes);
                 let mut out = Vec::new();
                 if held.contains(&true) {
                     let mut held = held.into_iter();
@@ -425,12 +434,8 @@ impl KeyFilter {
                     .iter()
                     .map(|k| filters.hash((namespace, k.as_ref())))
                     .collect();
-                let mut held = Vec::with_capacity(keys.len());
-                filters.each_fetched_ahead(&hashes, Filters::prefetch_lookup, |f, hash| {
-                    held.push(f.contains_hash(hash))
-                });
                 keys.iter()
-                    .zip(held)
+                    .zip(filters.held(&hashes))
                     .filter(|(_, may)| *may)
                     .map(|(k, _)| k.as_ref().to_string())
                     .collect()

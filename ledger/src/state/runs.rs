@@ -228,6 +228,26 @@ where
     Ok(all)
 }
 
+/// The longest spans of `items` (sorted) in which each item `joins` the one before, in
+/// order: where runs of consecutive numbers begin and end.
+pub(crate) fn spans<'a, T>(
+    items: &'a [T],
+    joins: impl Fn(&T, &T) -> bool + 'a,
+) -> impl Iterator<Item = std::ops::Range<usize>> + 'a {
+    let mut start = 0;
+    std::iter::from_fn(move || {
+        (start < items.len()).then(|| {
+            let mut end = start + 1;
+            while end < items.len() && joins(&items[end - 1], &items[end]) {
+                end += 1;
+            }
+            let span = start..end;
+            start = end;
+            span
+        })
+    })
+}
+
 /// A block's claims as runs of at least [`MIN_RUN`] consecutive numbers of one
 /// transaction, namespace, prefix and suffix, and the claims that are in none, in the
 /// block's order. Every claim is in exactly one of the two. A numbered key the block claims
@@ -260,32 +280,23 @@ pub(crate) fn runs_of(
                 key: claims[pair[1].2].key.clone(),
             });
         }
-        let mut start = 0;
-        while start < ns.len() {
-            let (first, version, _) = ns[start];
-            let mut end = start + 1;
-            while end < ns.len()
-                && ns[end - 1].0.checked_add(1) == Some(ns[end].0)
-                && ns[end].1 == version
-            {
-                end += 1;
-            }
+        for span in spans(&ns, |a, b| a.0.checked_add(1) == Some(b.0) && a.1 == b.1) {
+            let (first, version, _) = ns[span.start];
             let run = ClaimRun {
                 namespace,
                 prefix,
                 suffix,
                 first,
-                last: ns[end - 1].0,
+                last: ns[span.end - 1].0,
                 version,
             };
             if run.len() >= MIN_RUN {
                 runs.push(run);
             } else {
-                for &(_, _, i) in &ns[start..end] {
+                for &(_, _, i) in &ns[span] {
                     alone[i] = true;
                 }
             }
-            start = end;
         }
     }
     let rest = claims
