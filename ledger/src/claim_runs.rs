@@ -44,14 +44,27 @@ impl KeyRun {
             && (self.first..=self.last).contains(&k.n)
     }
 
+    /// Whether each of its keys splits back into its prefix, number and suffix (module
+    /// `state::runs`): true of every run [`well_formed`] accepts. Its first key's split
+    /// decides it, and its last's number: the number's digits vary, not where it lies.
+    pub(crate) fn splits_back(&self) -> bool {
+        let key = |n: u64| format!("{}{n}{}", self.prefix, self.suffix);
+        self.first <= self.last
+            && Numbered::of(&key(self.first)).is_some_and(|k| {
+                (k.prefix, k.suffix, k.n)
+                    == (self.prefix.as_str(), self.suffix.as_str(), self.first)
+            })
+            && Numbered::of(&key(self.last)).is_some_and(|k| k.n == self.last)
+    }
+
     /// Calls `f` with each of its keys, in the order of their numbers, each made in one
-    /// reused buffer.
+    /// reused buffer that keeps the prefix.
     pub fn each_key(&self, mut f: impl FnMut(&str)) {
         let mut key = String::with_capacity(self.prefix.len() + 20 + self.suffix.len());
+        key.push_str(&self.prefix);
         let mut digits = itoa::Buffer::new();
         for n in self.first..=self.last {
-            key.clear();
-            key.push_str(&self.prefix);
+            key.truncate(self.prefix.len());
             key.push_str(digits.format(n));
             key.push_str(&self.suffix);
             f(&key);
@@ -142,14 +155,7 @@ pub fn well_formed(ns: &NsRwSet) -> bool {
     }
     let mut total = ns.claims.len() as u64;
     for (i, run) in ns.claim_runs.iter().enumerate() {
-        // Its first key splits back into its own prefix and suffix, and so does every
-        // other: the number's digits vary, not where the number lies.
-        let first = format!("{}{}{}", run.prefix, run.first, run.suffix);
-        let splits = Numbered::of(&first)
-            .is_some_and(|k| (k.prefix, k.suffix) == (run.prefix.as_str(), run.suffix.as_str()))
-            && Numbered::of(&format!("{}{}{}", run.prefix, run.last, run.suffix))
-                .is_some_and(|k| k.n == run.last);
-        if !splits || run.last <= run.first {
+        if !run.splits_back() || run.last <= run.first {
             return false;
         }
         if let Some(prev) = i.checked_sub(1).map(|p| &ns.claim_runs[p]) {

@@ -28,6 +28,7 @@ use std::sync::Mutex;
 
 use futures_util::{Stream, StreamExt, TryStreamExt};
 
+use super::runs::Numbered;
 use super::{StateError, db, key_string};
 use crate::proto::KeyRun;
 
@@ -54,17 +55,81 @@ pub(crate) const GROWING_KEYS: u64 = 1 << 24;
 /// the first). A key that passes costs a read of the database, never a wrong answer.
 pub(crate) const FIXED_BYTES: usize = 32 << 20;
 
-/// The hash of a key under a filter's `hasher`: the namespace's bytes, `0xff` (never in
-/// UTF-8) and the key's.
+/// The hash of a key under a filter's `hasher`. A numbered key (module `runs`: a decimal
+/// number between a prefix and a suffix) hashes as its number under its *family*'s hash
+/// (namespace, prefix and suffix; [`number_hash`]), so the keys of a run hash without being
+/// made, one multiply each ([`Filters::run_hashes`]); any other key as its namespace's
+/// bytes, `0xff` (never in UTF-8) and its own.
 pub(super) fn key_hash(
     hasher: &foldhash::quality::FixedState,
     (namespace, key): (&str, &str),
 ) -> u64 {
+    match Numbered::of(key) {
+        Some(k) => number_hash(
+            hasher,
+            family_hash(hasher, namespace, k.prefix, k.suffix),
+            k.n,
+        ),
+        None => {
+            let mut h = hasher.build_hasher();
+            h.write(namespace.as_bytes());
+            h.write_u8(0xff);
+            h.write(key.as_bytes());
+            h.finish()
+        }
+    }
+}
+
+/// The hash of the numbered keys of one namespace, prefix and suffix: their bytes apart by
+/// `0xff`, which no UTF-8 text holds.
+fn family_hash(
+    hasher: &foldhash::quality::FixedState,
+    namespace: &str,
+    prefix: &str,
+    suffix: &str,
+) -> u64 {
     let mut h = hasher.build_hasher();
     h.write(namespace.as_bytes());
     h.write_u8(0xff);
-    h.write(key.as_bytes());
+    h.write(prefix.as_bytes());
+    h.write_u8(0xff);
+    h.write(suffix.as_bytes());
     h.finish()
+}
+
+/// The hash of the numbered key `n` of the family whose hash is `family`.
+fn number_hash(hasher: &foldhash::quality::FixedState, family: u64, n: u64) -> u64 {
+    let mut h = hasher.build_hasher();
+    h.write_u64(family);
+    h.write_u64(n);
+    h.finish()
+}
+
+/// [`key_hash`] of each of `keys` (namespace and key), in their order: a numbered key of
+/// the namespace, prefix and suffix of the numbered key before it reuses that family's
+/// hash (a batch's ids mostly share one).
+pub(super) fn key_hashes<'k>(
+    hasher: &foldhash::quality::FixedState,
+    keys: impl IntoIterator<Item = (&'k str, &'k str)>,
+) -> Vec<u64> {
+    let mut last: Option<((&str, &str, &str), u64)> = None;
+    keys.into_iter()
+        .map(|(namespace, key)| match Numbered::of(key) {
+            Some(k) => {
+                let of = (namespace, k.prefix, k.suffix);
+                let family = match last {
+                    Some((was, family)) if was == of => family,
+                    _ => {
+                        let family = family_hash(hasher, namespace, k.prefix, k.suffix);
+                        last = Some((of, family));
+                        family
+                    }
+                };
+                number_hash(hasher, family, k.n)
+            }
+            None => key_hash(hasher, (namespace, key)),
+        })
+        .collect()
 }
 
 /// Rows a filter filled from a table takes at a time (one lock and one pass, each key's
@@ -280,11 +345,19 @@ impl Filters {
         held
     }
 
-    /// The hashes of each key of each of `runs` (namespace and run), in their order.
+    /// The hashes of each key of each of `runs` (namespace and run), in their order: a run
+    /// whose keys split back into its prefix, number and suffix (every run validation lets
+    /// through) as its family's hash and each number, without making a key; any other, key
+    /// by key, which hashes them as [`key_hash`] would too.
     fn run_hashes<'a>(&self, runs: impl IntoIterator<Item = (&'a str, &'a KeyRun)>) -> Vec<u64> {
         let mut hashes = Vec::new();
         for (namespace, run) in runs {
-            run.each_key(|key| hashes.push(self.hash((namespace, key))));
+            if run.splits_back() {
+                let family = family_hash(&self.hasher, namespace, &run.prefix, &run.suffix);
+                hashes.extend((run.first..=run.last).map(|n| number_hash(&self.hasher, family, n)));
+            } else {
+                run.each_key(|key| hashes.push(self.hash((namespace, key))));
+            }
         }
         hashes
     }
@@ -379,7 +452,7 @@ impl KeyFilter {
     /// another in the growing filter's count.
     pub(crate) fn add_new<'a>(&self, keys: impl IntoIterator<Item = (&'a str, &'a str)>) {
         if let Ok(mut filters) = self.0.lock() {
-            let hashes: Vec<u64> = keys.into_iter().map(|key| filters.hash(key)).collect();
+            let hashes = key_hashes(&filters.hasher, keys);
             filters.each_fetched_ahead(&hashes, Filters::prefetch_insert, Filters::insert);
         }
     }
@@ -430,10 +503,10 @@ impl KeyFilter {
     pub(crate) fn may_hold<K: AsRef<str>>(&self, namespace: &str, keys: &[K]) -> Vec<String> {
         match self.0.lock() {
             Ok(mut filters) => {
-                let hashes: Vec<u64> = keys
-                    .iter()
-                    .map(|k| filters.hash((namespace, k.as_ref())))
-                    .collect();
+                let hashes = key_hashes(
+                    &filters.hasher,
+                    keys.iter().map(|k| (namespace, k.as_ref())),
+                );
                 keys.iter()
                     .zip(filters.held(&hashes))
                     .filter(|(_, may)| *may)
@@ -614,6 +687,66 @@ mod tests {
             let one_at_a_time: Vec<String> =
                 mixed.iter().filter(|k| f.may_hold_key("a", k)).cloned().collect();
             proptest::prop_assert_eq!(f.may_hold("a", &mixed), one_at_a_time);
+        }
+    }
+
+    proptest::proptest! {
+        /// A run's keys hash without being made (as their family's hash and each number)
+        /// where they split back into the run's parts, key by key where they do not: either
+        /// way exactly as the same keys given one by one, so a key added in a run is found
+        /// asked alone, and one added alone is found asked in a run.
+        #[test]
+        fn a_runs_keys_hash_as_the_same_keys_alone(
+            runs in proptest::collection::vec(
+                (
+                    "[a-c]{0,2}",
+                    proptest::option::of("[\\x00/A-Z9]{0,4}"),
+                    proptest::option::of("[\\x00x0-9]{0,2}"),
+                    proptest::prop_oneof![0u64..2_000, 999_999_999_999_999_990u64..=u64::MAX - 30],
+                    0u64..25,
+                ),
+                1..6,
+            ),
+        ) {
+            let runs: Vec<(String, KeyRun)> = runs
+                .into_iter()
+                .map(|(ns, prefix, suffix, first, len)| {
+                    let run = KeyRun {
+                        prefix: prefix.unwrap_or_default(),
+                        suffix: suffix.unwrap_or_default(),
+                        first,
+                        last: first + len,
+                    };
+                    (ns, run)
+                })
+                .collect();
+            let keys: Vec<(String, String)> = runs
+                .iter()
+                .flat_map(|(ns, run)| run.keys().into_iter().map(move |k| (ns.clone(), k)))
+                .collect();
+            let as_runs = || runs.iter().map(|(ns, run)| (ns.as_str(), run));
+            let added_as_runs = KeyFilter::new();
+            added_as_runs.add_new_runs(as_runs());
+            let added_alone = KeyFilter::new();
+            added_alone.add_new(keys.iter().map(|(ns, k)| (ns.as_str(), k.as_str())));
+            for (ns, key) in &keys {
+                proptest::prop_assert!(added_as_runs.may_hold_key(ns, key), "{ns:?} {key:?}");
+                proptest::prop_assert_eq!(
+                    added_as_runs.may_hold(ns, std::slice::from_ref(key)),
+                    vec![key.clone()]
+                );
+            }
+            for (ns, run) in &runs {
+                let run = std::slice::from_ref(run);
+                proptest::prop_assert_eq!(added_alone.may_hold_runs(ns, run), run[0].keys());
+            }
+            let filters = added_alone.0.lock().unwrap();
+            proptest::prop_assert_eq!(
+                filters.run_hashes(as_runs()),
+                keys.iter()
+                    .map(|(ns, k)| filters.hash((ns.as_str(), k.as_str())))
+                    .collect::<Vec<_>>()
+            );
         }
     }
 
