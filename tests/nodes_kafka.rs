@@ -53,7 +53,9 @@ fn two_ordering_organisations_on_kafka_clear_a_month_through_orderer_crashes() {
         ("beta", ports[3], false),
         ("gamma", ports[4], false),
     ];
-    let genesis = found(root, &orgs, &["--ordering", "kafka", "--brokers", &brokers]);
+    let mut genesis_args = vec!["--ordering", "kafka", "--brokers", &brokers];
+    genesis_args.extend(common::CRASH_WINDOW);
+    let genesis = found(root, &orgs, &genesis_args);
 
     let mut ordera = Node::new(root.join("ordera"), &genesis, None);
     let mut orderb = Node::new(root.join("orderb"), &genesis, None);

@@ -91,6 +91,25 @@ fn each_organisation_keeps_its_own_keys_and_genesis_is_deterministic() {
         names,
         ["consortium", "alpha.beta", "alpha.gamma", "beta.gamma"]
     );
+    // Blocks are cut after the network's default batch timeout unless one is given.
+    assert_eq!(
+        genesis["params"]["batch_timeout_ms"],
+        ledger::network::OrdererParams::default().batch_timeout_ms
+    );
+    iclear(&[
+        "channel",
+        "genesis",
+        "--org",
+        &o,
+        "--org",
+        &a,
+        "--batch-timeout-ms",
+        "250",
+        "--out",
+        o2,
+    ]);
+    let slower: serde_json::Value = serde_json::from_slice(&std::fs::read(&out2).unwrap()).unwrap();
+    assert_eq!(slower["params"]["batch_timeout_ms"], 250);
     // No ordering organisation, two with solo ordering, Kafka without brokers and brokers
     // without Kafka are usage errors, each saying so.
     let d2 = dir("ordering2");
@@ -138,6 +157,13 @@ fn each_organisation_keeps_its_own_keys_and_genesis_is_deterministic() {
         &["--org", &o, "--org", &a, "--brokers", "k:9092"],
         "--brokers is for --ordering kafka",
     );
+    // A block is cut after at least a millisecond and at most a minute.
+    for ms in ["0", "60001"] {
+        refused(
+            &["--org", &o, "--org", &a, "--batch-timeout-ms", ms],
+            "is not in 1..=60000",
+        );
+    }
     // Kafka ordering with two ordering organisations: both are in every channel's orderer
     // section, and the file is the same whatever the order of the inputs.
     let kafka = [

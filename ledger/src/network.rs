@@ -130,17 +130,23 @@ pub struct OrdererParams {
 
 impl Default for OrdererParams {
     fn default() -> Self {
-        // Fabric's defaults, except a shorter timeout suited to an embedded network, and
-        // blocks of at most half a megabyte preferred (Fabric: 2 MB): a CDR batch's
-        // transaction (5,000 records, about 1 MB) is then cut into a block as soon as it is
-        // ordered, where under 2 MB it waited for the next one or two to arrive, its peers
-        // idle meanwhile (`bench clearing` 1.06 times as fast, BENCHMARKS.md, session
-        // twenty-seven). Small transactions still share blocks.
+        // Fabric's defaults, except a shorter timeout and blocks of at most half a
+        // megabyte preferred (Fabric: 2 MB): a CDR batch's transaction (5,000 records,
+        // about 1 MB) is then cut into a block as soon as it is ordered, where under 2 MB it
+        // waited for the next one or two to arrive, its peers idle meanwhile (`bench
+        // clearing` 1.06 times as fast, BENCHMARKS.md, session twenty-seven). Small
+        // transactions still share blocks. The timeout is what a transaction that arrives
+        // alone waits before its block is cut: an issued statement, a dispute, a payment, a
+        // file's last partial batch, each click of the portal. At 200 ms, two such waits
+        // (a file's last batch, the statement) left both cores idle for about 6 % of `bench
+        // clearing`; at 20 ms a burst of small transactions (a thousand a second) still
+        // shares blocks of a few dozen, cut fifty times a second at most (BENCHMARKS.md,
+        // session fifty-five).
         OrdererParams {
             max_message_count: 500,
             preferred_max_bytes: 512 * 1024,
             absolute_max_bytes: 10 * 1024 * 1024,
-            batch_timeout_ms: 200,
+            batch_timeout_ms: 20,
             mode: OrderingMode::Solo,
         }
     }

@@ -64,6 +64,11 @@ pub struct GenesisArgs {
     /// blocks are cut as `bench ledger` cuts them. Not for a network that clears money.
     #[arg(long)]
     bench: bool,
+    /// How long, in milliseconds, the ordering service waits for more transactions before
+    /// it cuts a block that is neither full nor large: what a transaction that arrives alone
+    /// waits. The network's default unless given (the benchmark's with --bench).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    batch_timeout_ms: Option<u64>,
 }
 
 /// `--ordering`.
@@ -131,7 +136,7 @@ pub fn run_channel(dir: Option<PathBuf>, cmd: ChannelCmd) -> Result<u8, Failure>
         (OrderingArg::Kafka, false) => OrderingMode::Kafka { brokers: a.brokers },
     };
     let mut specs = contracts::specs();
-    let params = if a.bench {
+    let mut params = if a.bench {
         specs.push(ledger::network::ContractSpec {
             name: ledger::sample::KV.into(),
             policy: contracts::POLICY.into(),
@@ -146,6 +151,9 @@ pub fn run_channel(dir: Option<PathBuf>, cmd: ChannelCmd) -> Result<u8, Failure>
             ..OrdererParams::default()
         }
     };
+    if let Some(ms) = a.batch_timeout_ms {
+        params.batch_timeout_ms = ms;
+    }
     let genesis = Genesis::new(orgs, params, specs).map_err(|e| usage(e.to_string()))?;
     let bytes = genesis.to_bytes().map_err(anyhow::Error::from)?;
     std::fs::write(&a.out, bytes).with_context(|| format!("writing `{}`", a.out.display()))?;

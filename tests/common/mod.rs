@@ -173,6 +173,12 @@ pub fn found(root: &Path, orgs: &[(&str, u16, bool)], extra: &[&str]) -> PathBuf
     genesis
 }
 
+/// `channel genesis` arguments for a network that [`through_a_crash`] interrupts: blocks
+/// cut after 200 ms, so that a one-record-a-transaction submission of the small fixture
+/// (four transactions in flight, each alone in its block) takes seconds whatever the
+/// machine's speed, and is still under way when the victim is killed a second into it.
+pub const CRASH_WINDOW: &[&str] = &["--batch-timeout-ms", "200"];
+
 /// The founders of the multi-process tests' network.
 pub const FOUNDERS: [&str; 4] = ["ordering", "alpha", "beta", "gamma"];
 
@@ -190,7 +196,7 @@ pub fn founded_and_running(
         .zip(&ports)
         .map(|(org, port)| (*org, *port, *org == "ordering"))
         .collect();
-    let genesis = found(root, &orgs, &[]);
+    let genesis = found(root, &orgs, CRASH_WINDOW);
     let mut nodes = FOUNDERS.map(|org| {
         let state = if org == "beta" {
             beta_state.clone()
