@@ -137,11 +137,12 @@ impl Default for OrdererParams {
         // clearing` 1.06 times as fast, BENCHMARKS.md, session twenty-seven). Small
         // transactions still share blocks. The timeout is what a transaction that arrives
         // alone waits before its block is cut: an issued statement, a dispute, a payment, a
-        // file's last partial batch, each click of the portal. At 200 ms, two such waits
-        // (a file's last batch, the statement) left both cores idle for about 6 % of `bench
-        // clearing`; at 20 ms a burst of small transactions (a thousand a second) still
-        // shares blocks of a few dozen, cut fifty times a second at most (BENCHMARKS.md,
-        // session fifty-five).
+        // file's last partial batch, each click of the portal. At 200 ms, three such waits
+        // held about 0.6 s of a 7 s `bench clearing` (background work filled most of it) and
+        // a network's setup of three transactions took 0.64 s instead of 0.10; at 20 ms a
+        // burst of small transactions (a thousand a second) still shares blocks, about
+        // twenty to a block, cut fifty times a second at most (BENCHMARKS.md, session
+        // fifty-five).
         OrdererParams {
             max_message_count: 500,
             preferred_max_bytes: 512 * 1024,
