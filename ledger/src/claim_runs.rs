@@ -20,7 +20,7 @@
 
 use crate::proto::{KeyRun, NsRwSet};
 use crate::state::grouped;
-use crate::state::runs::{MIN_RUN, Numbered, spans};
+use crate::state::runs::{MIN_RUN, Numbered, key, spans};
 
 /// The most keys one transaction may claim: more than a transaction of the default
 /// largest size (10 MiB) could carry as keys of `claims`, each at least three bytes.
@@ -48,13 +48,16 @@ impl KeyRun {
     /// `state::runs`): true of every run [`well_formed`] accepts. Its first key's split
     /// decides it, and its last's number: the number's digits vary, not where it lies.
     pub(crate) fn splits_back(&self) -> bool {
-        let key = |n: u64| format!("{}{n}{}", self.prefix, self.suffix);
+        let (first, last) = (
+            key(&self.prefix, self.first, &self.suffix),
+            key(&self.prefix, self.last, &self.suffix),
+        );
         self.first <= self.last
-            && Numbered::of(&key(self.first)).is_some_and(|k| {
+            && Numbered::of(&first).is_some_and(|k| {
                 (k.prefix, k.suffix, k.n)
                     == (self.prefix.as_str(), self.suffix.as_str(), self.first)
             })
-            && Numbered::of(&key(self.last)).is_some_and(|k| k.n == self.last)
+            && Numbered::of(&last).is_some_and(|k| k.n == self.last)
     }
 
     /// Calls `f` with each of its keys, in the order of their numbers, each made in one

@@ -891,9 +891,6 @@ pub fn block_update(block: &Block) -> BlockUpdate {
     update.finish()
 }
 
-/// Whether each of a namespace's writes in one transaction takes effect: the last write of
-/// each key does, and the writes that take effect apply in their order. A map of each key's
-/// last write keeps this linear.
 /// Whether a transaction claims, or relies on as unclaimed, a key an earlier block claimed:
 /// asked of the lists it carries, as they are (`check_endorser` holds each strictly
 /// ascending), so that no key is copied or sorted, and of its runs a run at a time.
@@ -917,6 +914,9 @@ fn claims_or_relies(ns: &NsRwSet) -> bool {
     !ns.claims.is_empty() || !ns.unclaimed.is_empty() || !ns.claim_runs.is_empty()
 }
 
+/// Whether each of a namespace's writes in one transaction takes effect: the last write of
+/// each key does, and the writes that take effect apply in their order. A map of each key's
+/// last write keeps this linear.
 pub(crate) fn takes_effect(writes: &[KvWrite]) -> Vec<bool> {
     let mut last: HashMap<&str, usize> = HashMap::with_capacity(writes.len());
     for (i, w) in writes.iter().enumerate() {

@@ -29,7 +29,7 @@ use std::sync::Mutex;
 use futures_util::{Stream, StreamExt, TryStreamExt};
 
 use super::runs::Numbered;
-use super::{StateError, db, key_string};
+use super::{BlockUpdate, StateClaimRun, StateError, claims_by_namespace, db, key_string};
 use crate::proto::KeyRun;
 
 /// Keys the growing filter's first stage is sized for; each later stage is sized for three
@@ -480,6 +480,33 @@ impl KeyFilter {
             let hashes = filters.run_hashes(runs);
             filters.each_fetched_ahead(&hashes, Filters::prefetch_insert, Filters::insert);
         }
+    }
+
+    /// Remembers a block's claims, listed and carried in runs ([`KeyFilter::add_new`]):
+    /// each was found unclaimed by validation.
+    pub(crate) fn add_claims(&self, update: &BlockUpdate) {
+        self.add_new((update.claims.iter()).map(|c| (c.namespace.as_str(), c.key.as_str())));
+        self.add_new_runs((update.claim_runs.iter()).map(|r| (r.namespace.as_str(), &r.run)));
+    }
+
+    /// Of a block's claims, by namespace, those the table may hold: the only ones that may
+    /// have been made before. Its listed claims, and the keys of each run it carries that
+    /// `ask` keeps (one a lookup since the last commit found unclaimed need not be asked).
+    pub(crate) fn may_hold_claims<'u>(
+        &self,
+        update: &'u BlockUpdate,
+        ask: impl Fn(&StateClaimRun) -> bool,
+    ) -> Vec<(&'u str, Vec<String>)> {
+        let mut may_hold: Vec<(&str, Vec<String>)> = claims_by_namespace(&update.claims)
+            .into_iter()
+            .map(|(namespace, keys)| (namespace, self.may_hold(namespace, &keys)))
+            .collect();
+        may_hold.extend(update.claim_runs.iter().filter(|r| ask(r)).map(|r| {
+            let run = std::slice::from_ref(&r.run);
+            (r.namespace.as_str(), self.may_hold_runs(&r.namespace, run))
+        }));
+        may_hold.retain(|(_, keys)| !keys.is_empty());
+        may_hold
     }
 
     /// Of the keys of `runs`, those the table may hold in `namespace`, in their order (see

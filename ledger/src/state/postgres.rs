@@ -14,8 +14,8 @@ use super::key_filter::KeyFilter;
 use super::runs::{self, ClaimRun, RUNS, RunRow};
 use super::{
     BlockUpdate, BlockWrites, HistoryEntry, StateClaim, StateEntry, StateError, StateWrite,
-    VersionedValue, WorldState, claims_by_namespace, db, key_string, next_block, pool_options,
-    refuse_made_before, to_i64, to_u64,
+    VersionedValue, WorldState, db, key_string, next_block, pool_options, refuse_made_before,
+    to_i64, to_u64,
 };
 use crate::proto::Version;
 
@@ -444,29 +444,15 @@ impl WorldState for PostgresState {
     async fn commit(&self, update: &BlockUpdate) -> Result<(), StateError> {
         let writes = BlockWrites::of(&update.writes);
         let replaced = writes.held_keys(&self.key_filter);
-        // Runs of consecutively numbered keys are a row each, the other claims a row of the
+        // Runs of consecutively numbered keys are a row each, those the transactions
+        // carried and those the block's other claims form, the other claims a row of the
         // claims table each. Neither table's key refuses a claim a run already holds, so
         // the block's claims the filter may hold are sought before any is written.
-        // A run a transaction carries is a key each here: they are grouped into runs
-        // again, with the block's other claims.
-        let claims = if update.claim_runs.is_empty() {
-            std::borrow::Cow::Borrowed(update.claims.as_slice())
-        } else {
-            std::borrow::Cow::Owned(update.each_claim())
-        };
-        let (runs, alone) = runs::runs_of(&claims)?;
-        let maybe_made: Vec<(&str, Vec<String>)> = claims_by_namespace(&claims)
-            .into_iter()
-            .map(|(namespace, keys)| (namespace, self.claim_filter.may_hold(namespace, &keys)))
-            .filter(|(_, keys)| !keys.is_empty())
-            .collect();
+        let (runs, alone) = runs::of_block(update)?;
+        let maybe_made = self.claim_filter.may_hold_claims(update, |_| true);
         // Into the filters first: no claim or key is ever in the database and not in its
         // filter.
-        self.claim_filter.add_new(
-            claims
-                .iter()
-                .map(|c| (c.namespace.as_str(), c.key.as_str())),
-        );
+        self.claim_filter.add_claims(update);
         self.key_filter.add(
             update
                 .writes

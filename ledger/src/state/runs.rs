@@ -23,7 +23,7 @@
 //! the run with the greatest `first` not above `n` is the only one that may hold `n`; every
 //! key of every run is in the table-wide claims filter.
 
-use super::{StateClaim, StateClaimRun, StateError, grouped, key_string, to_u64};
+use super::{BlockUpdate, StateClaim, StateClaimRun, StateError, grouped, key_string, to_u64};
 use crate::proto::Version;
 
 /// The most digits of a numbered key's number: every such number fits SQLite's and
@@ -305,6 +305,18 @@ pub(crate) fn runs_of(
         .filter_map(|(c, alone)| alone.then_some(c))
         .collect();
     Ok((runs, rest))
+}
+
+/// A block's runs — those its transactions carried and those its other claims form — and
+/// the claims in none, as a state that keeps runs stores them: refused if a key is in two
+/// runs, or in a run and among the other claims ([`runs_of`], [`refuse_overlaps`]).
+pub(crate) fn of_block(
+    update: &BlockUpdate,
+) -> Result<(Vec<ClaimRun<'_>>, Vec<&StateClaim>), StateError> {
+    let (mut runs, alone) = runs_of(&update.claims)?;
+    runs.extend(update.claim_runs.iter().map(ClaimRun::carried));
+    refuse_overlaps(&mut runs, &alone)?;
+    Ok((runs, alone))
 }
 
 /// Refuses a block whose `runs` (in any order; sorted here) hold a key twice, or hold a

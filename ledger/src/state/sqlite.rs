@@ -14,8 +14,8 @@ use super::key_filter::{FILL_BATCH, KeyFilter};
 use super::runs::{self, CLAIMED_IN_RUNS, ClaimRun, RUNS, RunRow};
 use super::{
     BlockUpdate, BlockWrites, CHUNK, HistoryEntry, StateClaim, StateEntry, StateError,
-    VersionedValue, WorldState, by_block, claims_by_namespace, db, key_string, next_block,
-    pool_options, refuse_made_before, sqlite_file_options, to_i64, to_u64, writes_by_block,
+    VersionedValue, WorldState, by_block, db, key_string, next_block, pool_options,
+    refuse_made_before, sqlite_file_options, to_i64, to_u64, writes_by_block,
 };
 use crate::proto::{KeyRun, Version};
 
@@ -195,22 +195,10 @@ impl SqliteState {
         epochs: &ClaimEpochs,
         update: &BlockUpdate,
     ) -> Result<(), StateError> {
-        let mut may_hold: Vec<(&str, Vec<String>)> = claims_by_namespace(&update.claims)
-            .into_iter()
-            .map(|(namespace, keys)| (namespace, self.claim_filter.may_hold(namespace, &keys)))
-            .collect();
         // A carried run validation just found unclaimed is not asked of the filter again.
-        may_hold.extend(
-            (update.claim_runs.iter())
-                .filter(|r| !epochs.run_known_unclaimed(&r.namespace, &r.run))
-                .map(|r| {
-                    let run = std::slice::from_ref(&r.run);
-                    (
-                        r.namespace.as_str(),
-                        self.claim_filter.may_hold_runs(&r.namespace, run),
-                    )
-                }),
-        );
+        let may_hold = (self.claim_filter).may_hold_claims(update, |r| {
+            !epochs.run_known_unclaimed(&r.namespace, &r.run)
+        });
         for (namespace, keys) in may_hold {
             let keys = epochs.not_known_unclaimed(namespace, keys);
             refuse_made_before(namespace, self.sought(epochs, namespace, &keys).await?)?;
@@ -630,12 +618,7 @@ impl WorldState for SqliteState {
         // claim, a key each, in its one table).
         let every_claim;
         let (runs, alone) = match &self.epochs {
-            Some(_) => {
-                let (mut runs, alone) = runs::runs_of(&update.claims)?;
-                runs.extend(update.claim_runs.iter().map(ClaimRun::carried));
-                runs::refuse_overlaps(&mut runs, &alone)?;
-                (runs, alone)
-            }
+            Some(_) => runs::of_block(update)?,
             None => {
                 every_claim = update.each_claim();
                 (Vec::new(), every_claim.iter().collect())
@@ -643,14 +626,7 @@ impl WorldState for SqliteState {
         };
         // Into the filters first: no claim or key is ever in the database and not in its
         // filter.
-        self.claim_filter.add_new(
-            update
-                .claims
-                .iter()
-                .map(|c| (c.namespace.as_str(), c.key.as_str())),
-        );
-        (self.claim_filter)
-            .add_new_runs((update.claim_runs.iter()).map(|r| (r.namespace.as_str(), &r.run)));
+        self.claim_filter.add_claims(update);
         let epoch = match &self.epochs {
             Some(epochs) if !alone.is_empty() => {
                 let epoch = epochs.for_block(alone.len() as u64);
