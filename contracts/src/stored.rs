@@ -128,17 +128,19 @@ pub async fn each_unbucketed(
     .await
 }
 
-/// [`each_batch`] of one bucket's values only: `each` must check that every record it
-/// uses is of `bucket` (a record in another bucket is corrupt state).
+/// [`each_batch`] of one bucket's values only, reading about `bytes` of them from the
+/// world state at a time (a bucket's share of a batch is small, so many at once):
+/// `each` must check that every record it uses is of `bucket` (a record in another bucket
+/// is corrupt state).
 pub async fn each_in_bucket(
     ctx: &mut Context<'_>,
     dir: Direction,
     bucket: Bucket,
-    page: u32,
+    bytes: usize,
     mut each: impl FnMut(StoredBatch<Text<'_>>) -> Result<(), ContractError>,
 ) -> Result<(), ContractError> {
     let (start, end) = keys::bucketed_range(attrs(&dir), bucket.0, bucket.0 + 1);
-    ctx.range_each(&start, &end, page, |key, raw| each(decode(&key, &raw)?))
+    ctx.range_each_sized(&start, &end, bytes, |key, raw| each(decode(&key, &raw)?))
         .await
 }
 

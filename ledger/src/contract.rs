@@ -109,6 +109,32 @@ pub struct Creator {
     pub name: String,
 }
 
+/// Entries the first read of [`Context::range_each_sized`] takes.
+pub const FIRST_SIZED_PAGE: u32 = 4;
+
+/// Entries a read of [`Context::range_each_sized`] takes at most.
+pub const MOST_SIZED_PAGE: u32 = 1024;
+
+/// The entries a paged range read has handed over so far, and their values' bytes.
+#[derive(Debug, Default, Clone, Copy)]
+struct Read {
+    entries: u64,
+    bytes: u64,
+}
+
+/// The entries of the next read of [`Context::range_each_sized`] after `read`.
+fn sized_page(bytes: usize, read: Read) -> u32 {
+    match read.entries {
+        0 => FIRST_SIZED_PAGE,
+        n => {
+            let mean = (read.bytes / n).max(1);
+            let fit = (bytes as u64 / mean).clamp(1, u64::from(MOST_SIZED_PAGE));
+            // At most MOST_SIZED_PAGE, a u32.
+            fit as u32
+        }
+    }
+}
+
 /// What a contract reads and writes during one simulation.
 pub struct Context<'a> {
     namespace: &'a str,
@@ -333,19 +359,53 @@ impl<'a> Context<'a> {
         start: &str,
         end: &str,
         page: u32,
+        each: impl FnMut(String, Vec<u8>) -> Result<(), ContractError>,
+    ) -> Result<(), ContractError> {
+        self.range_each_paged(start, end, |_| page.max(1), each)
+            .await
+    }
+
+    /// [`Context::range_each`] reading about `bytes` of values at a time: each read takes
+    /// as many entries as the values read so far average to `bytes` (the first read
+    /// [`FIRST_SIZED_PAGE`] entries, none more than [`MOST_SIZED_PAGE`]). A range of many
+    /// small values is read in a few round trips to the state, one of large values still
+    /// a few values at a time. How the range is paged changes nothing the transaction
+    /// records.
+    pub async fn range_each_sized(
+        &mut self,
+        start: &str,
+        end: &str,
+        bytes: usize,
+        each: impl FnMut(String, Vec<u8>) -> Result<(), ContractError>,
+    ) -> Result<(), ContractError> {
+        self.range_each_paged(start, end, |read| sized_page(bytes, read), each)
+            .await
+    }
+
+    /// [`Context::range_each`] with each read's number of entries given by `page` from
+    /// what was read before it.
+    async fn range_each_paged(
+        &mut self,
+        start: &str,
+        end: &str,
+        mut page: impl FnMut(Read) -> u32,
         mut each: impl FnMut(String, Vec<u8>) -> Result<(), ContractError>,
     ) -> Result<(), ContractError> {
         let mut reads = Vec::new();
         let mut digest = ReadsDigest::new();
         let mut from = start.to_string();
+        let mut read = Read::default();
         loop {
+            let limit = page(read).max(1);
             let found = self
                 .state
-                .range_page(self.namespace, &from, end, page.max(1))
+                .range_page(self.namespace, &from, end, limit)
                 .await?;
-            let full = found.len() >= page.max(1) as usize;
+            let full = found.len() >= limit as usize;
             let mut last = None;
             for (k, v) in found {
+                read.entries += 1;
+                read.bytes += v.value.len() as u64;
                 digest.add(&k, v.version);
                 if reads.len() <= LISTED_READS_MAX {
                     reads.push(KvRead {
@@ -649,6 +709,8 @@ mod tests {
             role: Role::Client,
             name: "client".into(),
         };
+        let start = composite_key("records", &["a"]);
+        let end = format!("{start}\u{10FFFF}");
         let mut whole = Context::new("cc", &state, creator(), 0, "t1");
         let all = whole
             .range_by_partial_composite_key("records", &["a"])
@@ -676,5 +738,35 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!((calls, err.to_string().contains("stop")), (1, true));
+        // Read by size, two one-byte values a read after the first: the same again.
+        let mut sized = Context::new("cc", &state, creator(), 0, "t4");
+        let mut seen = Vec::new();
+        sized
+            .range_each_sized(&start, &end, 2, |k, v| {
+                seen.push((k, v));
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert_eq!(seen, all);
+        let mut whole = Context::new("cc", &state, creator(), 0, "t1");
+        whole
+            .range_by_partial_composite_key("records", &["a"])
+            .await
+            .unwrap();
+        assert_eq!(sized.into_results().0, whole.into_results().0);
+    }
+
+    /// A sized read takes as many entries as fit its bytes at the mean value's size so far,
+    /// at least one and at most [`MOST_SIZED_PAGE`].
+    #[test]
+    fn a_sized_read_takes_what_fits_its_bytes() {
+        let read = |entries, bytes| Read { entries, bytes };
+        assert_eq!(sized_page(1 << 20, read(0, 0)), FIRST_SIZED_PAGE);
+        assert_eq!(sized_page(1 << 20, read(4, 4 * 12_500)), 83);
+        assert_eq!(sized_page(1 << 20, read(4, 4 * (3 << 20))), 1);
+        assert_eq!(sized_page(1 << 20, read(4, 0)), MOST_SIZED_PAGE);
+        assert_eq!(sized_page(0, read(4, 40)), 1);
+        assert_eq!(sized_page(usize::MAX, read(1, 1)), MOST_SIZED_PAGE);
     }
 }

@@ -51,6 +51,13 @@ pub fn set_records_per_pass(n: usize) {
 /// Stored batches read from the world state at a time.
 pub(super) const BATCHES_PER_READ: u32 = 4;
 
+/// Bytes of a bucket's stored values read from the world state at a time. A batch's share
+/// of a bucket is about a thirty-second of the batch (some 12 KB for 10,000 records), so
+/// reading them a few at a time cost a round trip to the state's thread every few dozen
+/// KB: 1,600 a peer at a million records each side, about a twentieth of the statement's CPU
+/// (BENCHMARKS.md, session fifty-six). Two peers computing at once hold two such reads.
+const BUCKET_BYTES_PER_READ: usize = 1 << 20;
+
 /// What a statement is ordered and grouped by.
 pub(super) type Key = (Number, Number);
 
@@ -147,7 +154,7 @@ async fn read(
     for b in 0..BUCKETS {
         let bucket = Bucket::new(b).ok_or_else(|| ContractError::internal("no such bucket"))?;
         let mut records = 0;
-        stored::each_in_bucket(ctx, dir, bucket, BATCHES_PER_READ, |batch| {
+        stored::each_in_bucket(ctx, dir, bucket, BUCKET_BYTES_PER_READ, |batch| {
             records += take(scope, sheet, held, Some(bucket), batch)?;
             Ok(())
         })
