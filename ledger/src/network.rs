@@ -629,6 +629,45 @@ impl Network {
         }
     }
 
+    /// Waits until every peer has committed, on every channel, as many blocks as `org`'s
+    /// peer had committed when asked, their writes in the world states included: what
+    /// `org`'s client saw committed is then in every world state a transaction is simulated
+    /// against. Unlike [`Network::settle`] it does not wait for the blocks cut since, which
+    /// other transactions in flight keep adding: a client that waited for those after each
+    /// of its transactions drained the whole pipeline each time. False if that takes over
+    /// `limit`, if a peer stopped, or if `org` has no peer here.
+    pub async fn settle_with(&self, org: &str, limit: std::time::Duration) -> bool {
+        /// How long a wait goes without looking at the peers' health.
+        const HEALTH_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
+        let Some(own) = self.peers.get(org) else {
+            return false;
+        };
+        let deadline = tokio::time::Instant::now() + limit;
+        for ch in &self.config.channels {
+            let Some(target) = own.ledger(&ch.name).map(|l| l.committed_height()) else {
+                continue;
+            };
+            let ledgers = ch
+                .orgs
+                .iter()
+                .filter_map(|o| self.peers.get(o).and_then(|p| p.ledger(&ch.name)));
+            for ledger in ledgers {
+                loop {
+                    if self.health().is_err() {
+                        return false;
+                    }
+                    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                    match ledger.wait_committed(target, left.min(HEALTH_EVERY)).await {
+                        Ok(()) => break,
+                        Err(_) if left <= HEALTH_EVERY => return false,
+                        Err(_) => {}
+                    }
+                }
+            }
+        }
+        true
+    }
+
     /// An error naming every peer whose delivery stopped (it no longer commits blocks).
     pub fn health(&self) -> Result<(), NetworkError> {
         let stopped = self.stopped.lock().unwrap_or_else(|p| p.into_inner());

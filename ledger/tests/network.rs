@@ -557,7 +557,13 @@ async fn a_peer_that_stops_committing_is_seen_at_once() {
         .await
         .unwrap();
     // Waiting for every peer gives up once one has stopped, and says which and why.
+    let started = std::time::Instant::now();
     assert!(!net.settle(std::time::Duration::from_secs(30)).await);
+    assert!(
+        !net.settle_with("alpha", std::time::Duration::from_secs(30))
+            .await
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
     let err = net.health().unwrap_err().to_string();
     assert!(
         err.contains("beta's peer on `consortium` stopped committing"),
@@ -661,4 +667,48 @@ async fn a_dropped_network_commits_nothing_more() {
         .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
     assert_eq!(heights(), before, "a dropped network's peers committed");
+}
+
+/// A client's wait for the other peers stops at what its own peer had committed: each
+/// peer then holds the client's transaction, and blocks cut after it are not waited for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settling_with_an_organisation_waits_for_what_its_peer_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    common::init(
+        dir.path(),
+        &["alpha", "beta"],
+        "AND('alpha.peer', 'beta.peer')",
+    );
+    let net = Network::open(dir.path(), common::contracts())
+        .await
+        .unwrap();
+    let limit = std::time::Duration::from_secs(10);
+    let height = |org: &str| {
+        net.peer(org)
+            .unwrap()
+            .ledger(CONSORTIUM_CHANNEL)
+            .unwrap()
+            .committed_height()
+    };
+    let gw = net.gateway("alpha").unwrap();
+    for i in 0..5 {
+        let (_, code, _) = gw
+            .submit_transaction(CONSORTIUM_CHANNEL, KV, "incr", vec![b("n")])
+            .await
+            .unwrap();
+        assert_eq!(code, ValidationCode::Valid);
+        let own = height("alpha");
+        assert!(net.settle_with("alpha", limit).await);
+        assert!(height("beta") >= own, "round {i}");
+        // beta's peer sees alpha's write at once.
+        let seen = net
+            .gateway("beta")
+            .unwrap()
+            .evaluate(CONSORTIUM_CHANNEL, KV, "get", vec![b("n")])
+            .await
+            .unwrap();
+        assert_eq!(seen, b(&(i + 1).to_string()));
+    }
+    // No peer here: nothing to settle with.
+    assert!(!net.settle_with("gamma", limit).await);
 }

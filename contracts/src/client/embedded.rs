@@ -127,10 +127,11 @@ impl Embedded {
         }
     }
 
-    /// Waits until every peer has committed what the orderer cut and every read model has
-    /// applied it, or (`Settle::Ledger`) is at most a few blocks short of it.
-    async fn settle(&self, settle: Settle) -> Result<(), ClientError> {
-        if !self.net.settle(SETTLE).await {
+    /// Waits until every peer has committed what `me`'s peer had (the transaction just
+    /// committed there among it) and every read model has applied it, or (`Settle::Ledger`)
+    /// is at most a few blocks short of it.
+    async fn settle(&self, me: CarrierId, settle: Settle) -> Result<(), ClientError> {
+        if !self.net.settle_with(me.as_str(), SETTLE).await {
             return Err(ClientError::Unavailable(format!(
                 "not every peer caught up within {SETTLE:?}"
             )));
@@ -209,7 +210,7 @@ impl Transport for Embedded {
         if code != ValidationCode::Valid {
             return Err(ClientError::Invalid { tx_id: tx, code });
         }
-        self.settle(settle).await?;
+        self.settle(me, settle).await?;
         Ok(response.payload)
     }
 
