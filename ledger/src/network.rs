@@ -13,7 +13,7 @@ use crate::channel::{ChannelError, genesis_block, shared_genesis_block};
 use crate::contract::Contracts;
 use crate::gateway::Gateway;
 use crate::identity::{CertificateAuthority, IdentityError, Role, SigningIdentity};
-use crate::ledger::LedgerError;
+use crate::ledger::{ChannelLedger, LedgerError};
 use crate::order::{Orderer, OrderingService};
 use crate::peer::Peer;
 use crate::proto::{
@@ -612,12 +612,7 @@ impl Network {
             }
             let behind = self.config.channels.iter().any(|ch| {
                 let cut = self.orderer.height(&ch.name).unwrap_or(0);
-                ch.orgs.iter().any(|o| {
-                    self.peers
-                        .get(o)
-                        .and_then(|p| p.ledger(&ch.name))
-                        .is_some_and(|l| l.committed_height() < cut)
-                })
+                self.channel_ledgers(ch).any(|l| l.committed_height() < cut)
             });
             if !behind {
                 return true;
@@ -647,11 +642,7 @@ impl Network {
             let Some(target) = own.ledger(&ch.name).map(|l| l.committed_height()) else {
                 continue;
             };
-            let ledgers = ch
-                .orgs
-                .iter()
-                .filter_map(|o| self.peers.get(o).and_then(|p| p.ledger(&ch.name)));
-            for ledger in ledgers {
+            for ledger in self.channel_ledgers(ch) {
                 loop {
                     if self.health().is_err() {
                         return false;
@@ -666,6 +657,16 @@ impl Network {
             }
         }
         true
+    }
+
+    /// The ledgers of `ch` that its member organisations' peers here keep.
+    fn channel_ledgers<'a>(
+        &'a self,
+        ch: &'a ChannelSpec,
+    ) -> impl Iterator<Item = Arc<ChannelLedger>> + 'a {
+        ch.orgs
+            .iter()
+            .filter_map(|o| self.peers.get(o).and_then(|p| p.ledger(&ch.name)))
     }
 
     /// An error naming every peer whose delivery stopped (it no longer commits blocks).

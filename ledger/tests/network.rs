@@ -15,14 +15,12 @@ fn b(s: &str) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transaction_commits_on_every_peer_and_is_queryable() {
     let dir = tempfile::tempdir().unwrap();
-    common::init(
+    let net = common::open(
         dir.path(),
         &["alpha", "beta", "gamma"],
         "AND('alpha.peer', 'beta.peer')",
-    );
-    let net = Network::open(dir.path(), common::contracts())
-        .await
-        .unwrap();
+    )
+    .await;
     let gw = net.gateway("alpha").unwrap();
     let mut events = gw.events(CONSORTIUM_CHANNEL).await.unwrap();
     let (tx_id, code, _) = gw
@@ -89,10 +87,7 @@ async fn a_transaction_commits_on_every_peer_and_is_queryable() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pair_channel_is_invisible_to_a_third_organisation() {
     let dir = tempfile::tempdir().unwrap();
-    common::init(dir.path(), &["alpha", "beta", "gamma"], "ALL");
-    let net = Network::open(dir.path(), common::contracts())
-        .await
-        .unwrap();
+    let net = common::open(dir.path(), &["alpha", "beta", "gamma"], "ALL").await;
     let ab = pair_channel("alpha", "beta");
     let gw = net.gateway("alpha").unwrap();
     let (_, code, _) = gw
@@ -113,14 +108,12 @@ async fn a_pair_channel_is_invisible_to_a_third_organisation() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn of_concurrent_conflicting_transactions_exactly_one_wins() {
     let dir = tempfile::tempdir().unwrap();
-    common::init(
+    let net = common::open(
         dir.path(),
         &["alpha", "beta"],
         "AND('alpha.peer', 'beta.peer')",
-    );
-    let net = Network::open(dir.path(), common::contracts())
-        .await
-        .unwrap();
+    )
+    .await;
     let gw = net.gateway("alpha").unwrap();
     // All endorse against the same state (counter absent), then all are submitted at once.
     let mut endorsed = Vec::new();
@@ -484,10 +477,7 @@ async fn the_gateway_asks_just_the_peers_the_policy_needs() {
     use ledger::gateway::GatewayError;
     use ledger::peer::EndorseError;
     let dir = tempfile::tempdir().unwrap();
-    common::init(dir.path(), &["alpha", "beta", "gamma"], "MAJORITY");
-    let net = Network::open(dir.path(), common::contracts())
-        .await
-        .unwrap();
+    let net = common::open(dir.path(), &["alpha", "beta", "gamma"], "MAJORITY").await;
     let gw = net.gateway("gamma").unwrap();
     let e = gw
         .endorse(CONSORTIUM_CHANNEL, KV, "put", vec![b("k"), b("v")])
@@ -532,14 +522,12 @@ async fn the_gateway_asks_just_the_peers_the_policy_needs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_that_stops_committing_is_seen_at_once() {
     let dir = tempfile::tempdir().unwrap();
-    common::init(
+    let net = common::open(
         dir.path(),
         &["alpha", "beta"],
         "OR('alpha.peer', 'beta.peer')",
-    );
-    let net = Network::open(dir.path(), common::contracts())
-        .await
-        .unwrap();
+    )
+    .await;
     assert!(net.health().is_ok());
     // beta's world state loses its table behind the peer's back: its next commit fails.
     let db = ledger::network::peer_dir(dir.path(), "beta", CONSORTIUM_CHANNEL).join("state.sqlite");
@@ -574,14 +562,12 @@ async fn a_peer_that_stops_committing_is_seen_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_whose_clock_is_30_days_behind_cannot_move_the_rules_now() {
     let dir = tempfile::tempdir().unwrap();
-    common::init(
+    let net = common::open(
         dir.path(),
         &["alpha", "beta"],
         "AND('alpha.peer', 'beta.peer')",
-    );
-    let net = Network::open(dir.path(), common::contracts())
-        .await
-        .unwrap();
+    )
+    .await;
     let behind: ledger::gateway::Clock =
         std::sync::Arc::new(|| ledger::tx::now_ms() - 30 * 86_400_000);
     let gw = net.gateway("alpha").unwrap().with_clock(behind);
@@ -613,10 +599,7 @@ async fn a_client_whose_clock_is_30_days_behind_cannot_move_the_rules_now() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_network_commits_nothing_more() {
     let dir = tempfile::tempdir().unwrap();
-    common::init(dir.path(), &["alpha", "beta"], "MAJORITY");
-    let net = Network::open(dir.path(), common::contracts())
-        .await
-        .unwrap();
+    let net = common::open(dir.path(), &["alpha", "beta"], "MAJORITY").await;
     let gw = net.gateway("alpha").unwrap();
     let (_, code, _) = gw
         .submit_transaction(CONSORTIUM_CHANNEL, KV, "put", vec![b("k0"), b("v")])
@@ -674,14 +657,12 @@ async fn a_dropped_network_commits_nothing_more() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn settling_with_an_organisation_waits_for_what_its_peer_committed() {
     let dir = tempfile::tempdir().unwrap();
-    common::init(
+    let net = common::open(
         dir.path(),
         &["alpha", "beta"],
         "AND('alpha.peer', 'beta.peer')",
-    );
-    let net = Network::open(dir.path(), common::contracts())
-        .await
-        .unwrap();
+    )
+    .await;
     let limit = std::time::Duration::from_secs(10);
     let height = |org: &str| {
         net.peer(org)

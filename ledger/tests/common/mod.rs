@@ -35,6 +35,15 @@ pub fn init(dir: &Path, orgs: &[&str], policy: &str) -> network::NetworkConfig {
     }
 }
 
+/// A network laid out by [`init`] in `dir`, opened with the test contracts.
+pub async fn open(dir: &Path, orgs: &[&str], policy: &str) -> network::Network {
+    init(dir, orgs, policy);
+    match network::Network::open(dir, contracts()).await {
+        Ok(net) => net,
+        Err(e) => panic!("network open failed: {e}"),
+    }
+}
+
 /// Waits until every peer of `channel` has committed, to its world state too, as many
 /// blocks as `org`'s peer has stored.
 pub async fn wait_synced(net: &network::Network, org: &str, channel: &str) {
