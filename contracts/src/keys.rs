@@ -1,6 +1,7 @@
 //! World-state keys, built with the ledger's composite keys so that parts never run together.
 
 use ledger::contract::composite_key;
+use ledger::key_set::KeySet;
 
 /// The pair's agreement parameters.
 pub fn agreement() -> String {
@@ -21,6 +22,12 @@ pub fn deal(id: &str) -> String {
 /// (`Context::claim`), or on a channel that judged batches before claims, a key.
 pub fn seen(reporter: &str, record_id: &str) -> String {
     composite_key("seen", &[reporter, record_id])
+}
+
+/// The [`seen`] keys of `reporter`'s record ids, gathered as runs as the ids are pushed.
+pub fn seen_set(reporter: &str) -> KeySet {
+    // A composite key's last attribute is followed by NUL alone.
+    KeySet::new(&composite_key("seen", &[reporter]), "\0")
 }
 
 /// Every `seen` key of `reporter`, as `[start, end)`.

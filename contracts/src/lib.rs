@@ -13,6 +13,7 @@ pub mod api;
 pub mod binary;
 pub mod client;
 pub mod deal;
+mod dedupe;
 pub mod dispute;
 mod first_seen;
 mod keys;

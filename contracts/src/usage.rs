@@ -20,6 +20,7 @@ use smol_str::SmolStr;
 
 use settlement::money::Currency;
 
+use crate::dedupe::Dedupe;
 use crate::parsed::ParsedSheets;
 use crate::slim::{EventOut, Ratings};
 use crate::store::{caller, fetch, get_json, put_json};
@@ -377,37 +378,21 @@ pub async fn submit(
                 .map(|rec| (SmolStr::new(rec.record_id), rec.usage)),
         ));
     }
-    let seen_keys: Vec<String> = parsed
-        .iter()
-        .filter_map(|(_, r)| r.as_ref().ok())
-        .map(|(id, _)| keys::seen(reporter.as_str(), id))
-        .collect();
-    // Each accepted id is claimed. A channel that judged batches before claims existed
-    // holds a `seen` key per accepted id instead, and goes on that way: its ids stay
-    // exact, and such a key is never removed, so the channel never changes its kind.
-    let (start, end) = keys::seen_range(reporter.as_str());
-    let by_keys = !ctx.range_is_empty(&start, &end).await?;
-    let exists = if by_keys {
-        ctx.exist(&seen_keys).await?
-    } else {
-        ctx.claimed(&seen_keys).await?
-    };
+    let valid = parsed.iter().filter(|(_, r)| r.is_ok()).count();
+    let ids = (parsed.iter()).filter_map(|(_, r)| r.as_ref().ok().map(|(id, _)| id.as_str()));
+    let mut dedupe = Dedupe::look_up(ctx, reporter, ids).await?;
     // The ids accepted so far in this batch, with room for every valid row's, so that the
     // table neither grows nor hashes its ids again on the way.
-    let mut in_batch = ExactIds::with_capacity(seen_keys.len());
+    let mut in_batch = ExactIds::with_capacity(valid);
     // The first direction with rated records has room, across its buckets, for every valid
     // row: a batch mostly holds one. Any other grows as it goes.
-    let mut room = seen_keys.len();
-    // One key per valid row, in the rows' order.
-    let mut seen = seen_keys.into_iter().zip(exists);
+    let mut room = valid;
     // The rows are read where they lie: a row's usage is larger than a cache line, and
     // moving it out of `parsed` and on through the match cost a copy each time.
     for (row, &(line, ref outcome)) in parsed.iter().enumerate() {
         let rec = match outcome {
             Ok((id, u)) => {
-                let (seen_key, committed) = seen
-                    .next()
-                    .ok_or_else(|| ContractError::refused("a batch row lost its dedupe key"))?;
+                let committed = dedupe.accepted_before(id)?;
                 // Looked up once: counted below only if the row is accepted.
                 let entry = in_batch.entry(id);
                 if committed || entry.is_counted() {
@@ -426,7 +411,7 @@ pub async fn submit(
                         Err(RejectReason::PeriodClosed)
                     } else {
                         entry.count();
-                        Ok((id, seen_key, u, d))
+                        Ok((id, u, d))
                     }
                 }
             }
@@ -438,13 +423,9 @@ pub async fn submit(
                 rejects.push((line, reason.as_str().to_string()));
                 row_rejects.push((row, reason));
             }
-            Ok((id, seen_key, u, d)) => {
+            Ok((id, u, d)) => {
                 tally.accept();
-                if by_keys {
-                    ctx.put(&seen_key, Vec::new())?;
-                } else {
-                    ctx.claim(seen_key)?;
-                }
+                dedupe.accept(ctx, id)?;
                 let state = &mut dirs[d];
                 if state.sheet.is_none() {
                     state.sheet = Some(sheets.sheet_for(ctx, u.term, u.orig, u.service).await?);
@@ -501,6 +482,7 @@ pub async fn submit(
             }
         }
     }
+    dedupe.finish(ctx)?;
     // Charges and rated records in the order of their directions.
     dirs.sort_by_key(|state| state.dir);
     let charges = dirs

@@ -452,6 +452,7 @@ pub fn claims_kept(data: &[u8]) {
             .collect();
         let (runs, alone) = ledger::claim_runs::into_runs(
             order.iter().filter(|k| tx_of[*k] == 1).cloned().collect(),
+            Vec::new(),
         );
         claims.extend(alone.iter().map(|k| claim(k, 0, 1)));
         let claim_runs = (runs.into_iter())

@@ -20,7 +20,7 @@
 
 use crate::proto::{KeyRun, NsRwSet};
 use crate::state::grouped;
-use crate::state::runs::{MIN_RUN, Numbered, key, spans};
+use crate::state::runs::{MIN_RUN, Numbered, key};
 
 /// The most keys one transaction may claim: more than a transaction of the default
 /// largest size (10 MiB) could carry as keys of `claims`, each at least three bytes.
@@ -82,41 +82,53 @@ impl KeyRun {
     }
 }
 
-/// `claims` (in any order, repeats included) as runs of at least [`MIN_RUN`] consecutive
-/// numbers of one prefix and suffix, in (prefix, suffix, first) order and each as long as
-/// the claims allow, and the claims in no run, strictly ascending: the form
-/// [`well_formed`] accepts.
-pub fn into_runs(claims: Vec<String>) -> (Vec<KeyRun>, Vec<String>) {
+/// `claims` (in any order, repeats included) and the keys of `runs` (any numbered runs,
+/// overlapping or not, a single number included) as runs of at least [`MIN_RUN`]
+/// consecutive numbers of one prefix and suffix, in (prefix, suffix, first) order and each
+/// as long as the claims allow, and the claims in no run, strictly ascending: the form
+/// [`well_formed`] accepts. The same keys give the same form, however they were handed in.
+pub fn into_runs(claims: Vec<String>, runs: Vec<KeyRun>) -> (Vec<KeyRun>, Vec<String>) {
     let mut in_run = vec![false; claims.len()];
-    let mut runs = Vec::new();
+    let mut out = Vec::new();
+    let mut short = Vec::new();
     {
         // By prefix and suffix first (a batch's ids mostly share one, so each is compared
-        // with the one before, not sorted by its text), then each group's numbers, sorted
-        // as numbers; a key claimed twice is next to itself, and in the run of its number.
-        let mut groups = grouped(
-            claims
-                .iter()
-                .enumerate()
-                .filter_map(|(i, k)| Numbered::of(k).map(|k| ((k.prefix, k.suffix), (k.n, i)))),
-        );
+        // with the one before, not sorted by its text), then each group's spans of numbers,
+        // sorted; a key claimed twice is next to itself, and in the run of its number.
+        let carried = (runs.iter()).filter(|r| r.first <= r.last).map(|r| {
+            (
+                (r.prefix.as_str(), r.suffix.as_str()),
+                (r.first, r.last, None),
+            )
+        });
+        let numbered = claims.iter().enumerate().filter_map(|(i, k)| {
+            Numbered::of(k).map(|k| ((k.prefix, k.suffix), (k.n, k.n, Some(i))))
+        });
+        let mut groups = grouped(carried.chain(numbered));
         groups.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        for ((prefix, suffix), mut numbers) in groups {
-            numbers.sort_unstable();
-            let joins =
-                |a: &(u64, usize), b: &(u64, usize)| a.0 == b.0 || a.0.checked_add(1) == Some(b.0);
-            for span in spans(&numbers, joins) {
-                let (first, last) = (numbers[span.start].0, numbers[span.end - 1].0);
-                // A span holds every number from its first to its last.
+        for ((prefix, suffix), mut spans) in groups {
+            spans.sort_unstable();
+            let mut next = 0;
+            while next < spans.len() {
+                let (start, first, mut last) = (next, spans[next].0, spans[next].1);
+                next += 1;
+                while next < spans.len() && spans[next].0 <= last.saturating_add(1) {
+                    last = last.max(spans[next].1);
+                    next += 1;
+                }
                 if last - first + 1 >= MIN_RUN {
-                    runs.push(KeyRun {
+                    out.push(KeyRun {
                         prefix: prefix.to_string(),
                         suffix: suffix.to_string(),
                         first,
                         last,
                     });
-                    for &(_, i) in &numbers[span] {
+                    for i in spans[start..next].iter().filter_map(|s| s.2) {
                         in_run[i] = true;
                     }
+                } else if spans[start..next].iter().all(|s| s.2.is_none()) {
+                    // A carried run of one key, with no claim of it as a key.
+                    short.push(key(prefix, first, suffix));
                 }
             }
         }
@@ -125,10 +137,40 @@ pub fn into_runs(claims: Vec<String>) -> (Vec<KeyRun>, Vec<String>) {
         .into_iter()
         .zip(in_run)
         .filter_map(|(k, in_run)| (!in_run).then_some(k))
+        .chain(short)
         .collect();
     alone.sort_unstable();
     alone.dedup();
-    (runs, alone)
+    (out, alone)
+}
+
+/// Calls `f` with each number of `asked` that no run of `runs` holds: `runs` in the
+/// [`well_formed`] order, `asked` any run of numbered keys. One search, then a walk along
+/// the runs of `asked`'s prefix and suffix.
+pub(crate) fn numbers_outside(asked: &KeyRun, runs: &[KeyRun], mut f: impl FnMut(u64)) {
+    let parts = (asked.prefix.as_str(), asked.suffix.as_str());
+    // Runs of one prefix and suffix are apart, so their last numbers ascend as their
+    // first do: the first that may hold a number of `asked` is the first ending at or
+    // after it.
+    let mut i = runs.partition_point(|r| {
+        (r.prefix.as_str(), r.suffix.as_str(), r.last) < (parts.0, parts.1, asked.first)
+    });
+    let mut n = asked.first;
+    while n <= asked.last {
+        let run = runs
+            .get(i)
+            .filter(|r| (r.prefix.as_str(), r.suffix.as_str()) == parts && r.first <= asked.last);
+        let Some(run) = run else {
+            (n..=asked.last).for_each(&mut f);
+            return;
+        };
+        (n..run.first).for_each(&mut f);
+        match run.last.checked_add(1) {
+            Some(after) => n = n.max(after),
+            None => return,
+        }
+        i += 1;
+    }
 }
 
 /// Whether `key` is one of the claims `runs` and `alone` (as [`into_runs`] makes them).
@@ -185,12 +227,13 @@ pub fn well_formed(ns: &NsRwSet) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
     use std::collections::BTreeSet;
 
-    fn run(prefix: &str, first: u64, last: u64, suffix: &str) -> KeyRun {
+    /// The run `prefix + first + suffix` … `prefix + last + suffix`.
+    pub(crate) fn run(prefix: &str, first: u64, last: u64, suffix: &str) -> KeyRun {
         KeyRun {
             prefix: prefix.into(),
             suffix: suffix.into(),
@@ -213,7 +256,7 @@ mod tests {
         let claims = [
             "A9", "A10", "A11", "B1", "A13", "A10", "C", "A12", "A007", "B3", "C",
         ];
-        let (runs, alone) = into_runs(claims.iter().map(|k| k.to_string()).collect());
+        let (runs, alone) = into_runs(claims.iter().map(|k| k.to_string()).collect(), Vec::new());
         assert_eq!(runs, vec![run("A", 9, 13, "")]);
         assert_eq!(alone, vec!["A007", "B1", "B3", "C"]);
         assert!(well_formed(&ns(runs.clone(), &["A007", "B1", "B3", "C"])));
@@ -277,7 +320,83 @@ mod tests {
         }
     }
 
+    #[test]
+    fn carried_runs_merge_with_claims_into_one_form() {
+        let (runs, alone) = into_runs(
+            ["A14", "A3", "B1"].map(String::from).to_vec(),
+            vec![
+                run("A", 5, 9, ""),
+                run("A", 10, 13, ""),
+                run("A", 7, 8, ""),
+                run("B", 3, 3, ""),
+                run("C", 9, 8, ""),
+            ],
+        );
+        assert_eq!(runs, vec![run("A", 5, 14, "")]);
+        assert_eq!(alone, vec!["A3", "B1", "B3"]);
+    }
+
+    #[test]
+    fn numbers_outside_runs_are_the_gaps() {
+        let runs = [
+            run("A", 3, 4, ""),
+            run("A", 7, 9, ""),
+            run("A", 12, 13, ""),
+            run("A", 20, 21, "x"),
+            run("B", 1, 9, ""),
+        ];
+        let outside = |asked: KeyRun| {
+            let mut out = Vec::new();
+            numbers_outside(&asked, &runs, |n| out.push(n));
+            out
+        };
+        assert_eq!(outside(run("A", 1, 14, "")), vec![1, 2, 5, 6, 10, 11, 14]);
+        assert_eq!(outside(run("A", 8, 12, "")), vec![10, 11]);
+        assert_eq!(outside(run("A", 20, 22, "")), vec![20, 21, 22]);
+        assert_eq!(outside(run("B", 2, 5, "")), Vec::<u64>::new());
+        assert_eq!(outside(run("C", 5, 5, "")), vec![5]);
+        let top = [run("A", u64::MAX - 1, u64::MAX, "")];
+        let mut out = Vec::new();
+        numbers_outside(&run("A", u64::MAX - 3, u64::MAX, ""), &top, |n| out.push(n));
+        assert_eq!(out, vec![u64::MAX - 3, u64::MAX - 2]);
+    }
+
     proptest! {
+        /// Claims handed in as runs take the form of the same claims handed in as keys.
+        #[test]
+        fn runs_handed_in_take_the_form_of_their_keys(
+            keys in proptest::collection::vec(
+                (prop_oneof![Just("A"), Just("B"), Just("x0")], 0u64..40), 0..60),
+            carried in proptest::collection::vec(
+                (prop_oneof![Just("A"), Just("B")], 0u64..40, 0u64..6), 0..8),
+        ) {
+            let claims: Vec<String> = keys.iter().map(|(p, n)| format!("{p}{n}")).collect();
+            let runs: Vec<KeyRun> =
+                carried.iter().map(|(p, n, len)| run(p, *n, n + len, "")).collect();
+            let mut as_keys = claims.clone();
+            as_keys.extend(runs.iter().flat_map(KeyRun::keys));
+            prop_assert_eq!(into_runs(claims, runs), into_runs(as_keys, Vec::new()));
+        }
+
+        /// The numbers outside the runs are those no run holds.
+        #[test]
+        fn numbers_outside_are_those_no_run_holds(
+            claims in proptest::collection::vec((prop_oneof![Just("A"), Just("B")], 0u64..50), 0..60),
+            asked in (prop_oneof![Just("A"), Just("B"), Just("C")], 0u64..50, 0u64..20),
+        ) {
+            let (runs, _) = into_runs(
+                claims.iter().map(|(p, n)| format!("{p}{n}")).collect(),
+                Vec::new(),
+            );
+            let asked = run(asked.0, asked.1, asked.1 + asked.2, "");
+            let mut out = Vec::new();
+            numbers_outside(&asked, &runs, |n| out.push(n));
+            let expected: Vec<u64> = (asked.first..=asked.last)
+                .filter(|&n| !runs.iter().any(|r| r.holds(&Numbered { prefix: &asked.prefix, suffix: "", n })))
+                .collect();
+            prop_assert_eq!(out, expected);
+        }
+
         /// Whatever the claims' order and repeats, the runs and the rest hold each claim
         /// once, have the form validation accepts, and hold nothing else.
         #[test]
@@ -290,7 +409,7 @@ mod tests {
         ) {
             let claims: Vec<String> =
                 keys.iter().map(|(p, n, s)| format!("{p}{n}{s}")).collect();
-            let (runs, alone) = into_runs(claims.clone());
+            let (runs, alone) = into_runs(claims.clone(), Vec::new());
             let ns = NsRwSet {
                 claims: alone.clone(),
                 claim_runs: runs.clone(),

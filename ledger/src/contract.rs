@@ -5,15 +5,17 @@
 //! the proposal's timestamp. There is no clock and no randomness in reach, so every
 //! endorsing peer computes the same result from the same state.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
 use crate::claim_runs;
 use crate::identity::Role;
-use crate::proto::{ContractEvent, KvRead, KvWrite, NsRwSet, RangeQueryInfo, TxRwSet};
+use crate::key_set::KeySet;
+use crate::proto::{ContractEvent, KeyRun, KvRead, KvWrite, NsRwSet, RangeQueryInfo, TxRwSet};
 use crate::reads::{LISTED_READS_MAX, ReadsDigest};
+use crate::state::runs;
 use crate::state::{StateError, WorldState};
 
 /// A contract failed; the message goes back to the client and nothing is endorsed.
@@ -150,8 +152,15 @@ pub struct Context<'a> {
     /// that claims in ascending order (a batch's record ids, mostly) leaves them sorted,
     /// and sorting them is then one pass.
     claims: Vec<String>,
+    /// Its claims made as runs ([`Context::claim_set`]), as made.
+    claim_runs: Vec<KeyRun>,
     /// Keys found unclaimed, as found (repeats included) until `into_results`.
     unclaimed: Vec<String>,
+    /// Runs asked about ([`Context::claimed_set`]): their keys not found claimed are
+    /// relied on as unclaimed, unless the transaction claims them.
+    asked_runs: Vec<KeyRun>,
+    /// The keys of `asked_runs` found claimed.
+    found_claimed: HashSet<String>,
     events: Vec<ContractEvent>,
 }
 
@@ -175,7 +184,10 @@ impl<'a> Context<'a> {
             ranges: Vec::new(),
             writes: BTreeMap::new(),
             claims: Vec::new(),
+            claim_runs: Vec::new(),
             unclaimed: Vec::new(),
+            asked_runs: Vec::new(),
+            found_claimed: HashSet::new(),
             events: Vec::new(),
         }
     }
@@ -253,6 +265,40 @@ impl<'a> Context<'a> {
                 is
             })
             .collect())
+    }
+
+    /// Which keys of `set` some committed transaction has claimed, as
+    /// [`Context::claimed`] finds them and with the same record, in one round trip for its
+    /// runs and one for its other keys: a key of a run is made as a string only if the
+    /// claims filter lets it through (almost never, for a new record's id).
+    pub async fn claimed_set(&mut self, set: &KeySet) -> Result<HashSet<String>, ContractError> {
+        let mut found = HashSet::new();
+        if !set.runs().is_empty() {
+            found = self
+                .state
+                .claimed_of_runs(self.namespace, set.runs())
+                .await?;
+            self.asked_runs.extend_from_slice(set.runs());
+            self.found_claimed.extend(found.iter().cloned());
+        }
+        if !set.keys().is_empty() {
+            let by_key = self.state.claimed(self.namespace, set.keys()).await?;
+            (self.unclaimed).extend(set.keys().iter().filter(|k| !by_key.contains(*k)).cloned());
+            found.extend(by_key);
+        }
+        Ok(found)
+    }
+
+    /// Claims every key of `set`, as [`Context::claim`] claims one: its runs travel as
+    /// runs, never made into keys.
+    pub fn claim_set(&mut self, set: KeySet) -> Result<(), ContractError> {
+        let (runs, keys) = set.into_parts();
+        for key in &keys {
+            check_key(key)?;
+        }
+        self.claim_runs.extend(runs);
+        self.claims.extend(keys);
+        Ok(())
     }
 
     /// Claims `key` for good when the transaction commits: valid only if no transaction
@@ -490,8 +536,18 @@ impl<'a> Context<'a> {
             })
             .collect();
         // Consecutively numbered claims travel as runs (module `claim_runs`).
-        let (claim_runs, claims) = claim_runs::into_runs(claims);
+        let (claim_runs, claims) = claim_runs::into_runs(claims, self.claim_runs);
         unclaimed.retain(|k| !claim_runs::holds(&claim_runs, &claims, k));
+        // The keys of runs asked about that are neither claimed now nor found claimed:
+        // made as strings only here, one walk along the claims' runs for each.
+        for asked in &self.asked_runs {
+            claim_runs::numbers_outside(asked, &claim_runs, |n| {
+                let key = runs::key(&asked.prefix, n, &asked.suffix);
+                if !self.found_claimed.contains(&key) && claims.binary_search(&key).is_err() {
+                    unclaimed.push(key);
+                }
+            });
+        }
         unclaimed.sort_unstable();
         unclaimed.dedup();
         let ns = NsRwSet {
@@ -548,25 +604,34 @@ mod tests {
         }
     }
 
+    /// A world state in which block 0 claimed `keys` in namespace `cc`.
+    async fn claimed_before(keys: impl IntoIterator<Item = String>) -> SqliteState {
+        let state = SqliteState::in_memory().await.unwrap();
+        let claims = (keys.into_iter())
+            .map(|key| crate::state::StateClaim {
+                namespace: "cc".into(),
+                key,
+                version: Version::default(),
+            })
+            .collect();
+        state
+            .commit(&BlockUpdate {
+                block_num: 0,
+                writes: Vec::new(),
+                claims,
+                claim_runs: Vec::new(),
+            })
+            .await
+            .unwrap();
+        state
+    }
+
     /// What a simulation learns about claims is recorded for validation: keys it found
     /// unclaimed and did not claim, and its claims, each once and in key order; keys
     /// found claimed need no record.
     #[tokio::test]
     async fn claims_and_keys_relied_on_as_unclaimed_are_recorded() {
-        let state = SqliteState::in_memory().await.unwrap();
-        state
-            .commit(&BlockUpdate {
-                block_num: 0,
-                writes: Vec::new(),
-                claims: vec![crate::state::StateClaim {
-                    namespace: "cc".into(),
-                    key: "old".into(),
-                    version: Version::default(),
-                }],
-                claim_runs: Vec::new(),
-            })
-            .await
-            .unwrap();
+        let state = claimed_before(["old".to_string()]).await;
         let mut ctx = Context::new("cc", &state, client(), 0, "t1");
         let keys: Vec<String> = ["z", "old", "m", "a"].map(String::from).to_vec();
         assert_eq!(
@@ -590,6 +655,72 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// Ids asked about and claimed as sets ([`KeySet`]) leave the read-write set, byte
+        /// for byte, that the same ids' keys asked about and claimed a key each leave,
+        /// whatever the ids, the ones claimed before, and the ones accepted.
+        #[test]
+        fn a_set_of_ids_records_what_its_keys_would(
+            ids in proptest::collection::vec(
+                (proptest::prop_oneof![
+                    proptest::strategy::Just(""), proptest::strategy::Just("A"),
+                    proptest::strategy::Just("B-"), proptest::strategy::Just("x0")],
+                 0u64..40,
+                 proptest::prop_oneof![
+                     proptest::strategy::Just(""), proptest::strategy::Just("z"),
+                     proptest::strategy::Just("07")],
+                 proptest::bool::weighted(0.85)),
+                0..100,
+            ),
+            before in proptest::collection::btree_set(
+                (proptest::prop_oneof![
+                    proptest::strategy::Just("A"), proptest::strategy::Just("x0")], 0u64..40),
+                0..12,
+            ),
+            (prefix, suffix) in proptest::prop_oneof![
+                proptest::strategy::Just(("\0seen\0c\0", "\0")),
+                proptest::strategy::Just(("p1", "")),
+            ],
+        ) {
+            use prost::Message;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let ids: Vec<(String, bool)> =
+                ids.iter().map(|(p, n, s, accept)| (format!("{p}{n}{s}"), *accept)).collect();
+            let set_of = || KeySet::new(prefix, suffix);
+            let (by_key, by_set) = rt.block_on(async {
+                let state =
+                    claimed_before(before.iter().map(|(p, n)| set_of().key(&format!("{p}{n}"))))
+                        .await;
+                let mut ctx = Context::new("cc", &state, client(), 0, "t1");
+                let keys: Vec<String> = ids.iter().map(|(id, _)| set_of().key(id)).collect();
+                let found = ctx.claimed(&keys).await.unwrap();
+                for ((key, (_, accept)), found) in keys.iter().zip(&ids).zip(&found) {
+                    if *accept && !found {
+                        ctx.claim(key.clone()).unwrap();
+                    }
+                }
+                let by_key = ctx.into_results().0;
+                let mut ctx = Context::new("cc", &state, client(), 0, "t1");
+                let mut asked = set_of();
+                ids.iter().for_each(|(id, _)| asked.push(id));
+                let found_in_set = ctx.claimed_set(&asked).await.unwrap();
+                let mut accepted = set_of();
+                for ((id, accept), found) in ids.iter().zip(&found) {
+                    assert_eq!(found_in_set.contains(&asked.key(id)), *found);
+                    if *accept && !found {
+                        accepted.push(id);
+                    }
+                }
+                ctx.claim_set(accepted).unwrap();
+                (by_key, ctx.into_results().0)
+            });
+            proptest::prop_assert!(claim_runs::well_formed(&by_set.ns_rwsets[0]));
+            proptest::prop_assert_eq!(&by_set, &by_key);
+            proptest::prop_assert_eq!(by_set.encode_to_vec(), by_key.encode_to_vec());
+        }
+
         /// Whatever the order and repeats of claims and of keys found unclaimed, the claims
         /// (as runs and the rest) are the set claimed, in the form validation accepts, and
         /// the keys relied on the set found minus the claims, sorted.

@@ -16,6 +16,7 @@ pub mod crypto;
 pub mod gateway;
 pub mod identity;
 pub mod info;
+pub mod key_set;
 pub mod ledger;
 pub mod network;
 pub mod order;

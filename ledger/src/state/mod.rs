@@ -214,8 +214,16 @@ pub trait WorldState: Send + Sync {
     ) -> Result<HashSet<String>, StateError>;
     /// Whether any key of `runs` is claimed in `namespace`.
     async fn claimed_in_runs(&self, namespace: &str, runs: &[KeyRun]) -> Result<bool, StateError> {
+        Ok(!self.claimed_of_runs(namespace, runs).await?.is_empty())
+    }
+    /// Which keys of `runs` are claimed in `namespace`, in one round trip.
+    async fn claimed_of_runs(
+        &self,
+        namespace: &str,
+        runs: &[KeyRun],
+    ) -> Result<HashSet<String>, StateError> {
         let keys: Vec<String> = runs.iter().flat_map(KeyRun::keys).collect();
-        Ok(!self.claimed(namespace, &keys).await?.is_empty())
+        self.claimed(namespace, &keys).await
     }
     /// Every claim, ordered by namespace and key.
     async fn claims(&self) -> Result<Vec<StateClaim>, StateError>;

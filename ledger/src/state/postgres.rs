@@ -17,7 +17,7 @@ use super::{
     VersionedValue, WorldState, db, key_string, next_block, pool_options, refuse_made_before,
     to_i64, to_u64,
 };
-use crate::proto::Version;
+use crate::proto::{KeyRun, Version};
 
 const DELETE_KEY: &str = "DELETE FROM state WHERE ns = $1 AND key = $2";
 
@@ -123,6 +123,19 @@ impl PostgresState {
             .fetch_all(&self.pool)
             .await
             .map_err(db(action))
+    }
+
+    /// Which of `keys` (those the claims filter let through) `namespace` has claimed.
+    async fn claimed_among(
+        &self,
+        namespace: &str,
+        keys: &[String],
+    ) -> Result<HashSet<String>, StateError> {
+        if keys.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let mut conn = self.pool.acquire().await.map_err(db("reading claims"))?;
+        claimed_in(&mut conn, namespace, keys).await
     }
 }
 
@@ -630,11 +643,16 @@ impl WorldState for PostgresState {
         keys: &[String],
     ) -> Result<HashSet<String>, StateError> {
         let keys = self.claim_filter.may_hold(namespace, keys);
-        if keys.is_empty() {
-            return Ok(HashSet::new());
-        }
-        let mut conn = self.pool.acquire().await.map_err(db("reading claims"))?;
-        claimed_in(&mut conn, namespace, &keys).await
+        self.claimed_among(namespace, &keys).await
+    }
+
+    async fn claimed_of_runs(
+        &self,
+        namespace: &str,
+        runs: &[KeyRun],
+    ) -> Result<HashSet<String>, StateError> {
+        let keys = self.claim_filter.may_hold_runs(namespace, runs);
+        self.claimed_among(namespace, &keys).await
     }
 
     async fn claims(&self) -> Result<Vec<StateClaim>, StateError> {

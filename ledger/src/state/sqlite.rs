@@ -856,12 +856,20 @@ impl WorldState for SqliteState {
         // Read before the filter is asked: a commit that adds keys to it after this moment
         // makes the answer forgotten (`ClaimEpochs::found_runs_unclaimed`).
         let generation = self.epochs.as_ref().map(ClaimEpochs::generation);
-        let keys = self.claim_filter.may_hold_runs(namespace, runs);
-        let claimed = !self.claimed_among(namespace, &keys).await?.is_empty();
+        let claimed = !self.claimed_of_runs(namespace, runs).await?.is_empty();
         if let (Some(epochs), Some(generation), false) = (&self.epochs, generation, claimed) {
             epochs.found_runs_unclaimed(generation, namespace, runs);
         }
         Ok(claimed)
+    }
+
+    async fn claimed_of_runs(
+        &self,
+        namespace: &str,
+        runs: &[KeyRun],
+    ) -> Result<HashSet<String>, StateError> {
+        let keys = self.claim_filter.may_hold_runs(namespace, runs);
+        self.claimed_among(namespace, &keys).await
     }
 
     async fn claims(&self) -> Result<Vec<StateClaim>, StateError> {

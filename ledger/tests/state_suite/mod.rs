@@ -946,6 +946,16 @@ async fn claims_carried_as_runs_are_kept_found_and_made_once(s: &impl WorldState
     let expected: std::collections::HashSet<String> =
         [5, 9, 1000, 1500, 1999, 2000].map(k).into_iter().collect();
     assert_eq!(s.claimed("a", &asked).await.unwrap(), expected);
+    // The same keys asked as runs, one of them made of a single key.
+    let runs = [
+        key_run("r/A", 4, 5, "/x"),
+        key_run("r/A", 9, 10, "/x"),
+        key_run("r/A", 999, 1000, "/x"),
+        key_run("r/A", 1500, 1500, "/x"),
+        key_run("r/A", 1999, 2001, "/x"),
+    ];
+    assert_eq!(s.claimed_of_runs("a", &runs).await.unwrap(), expected);
+    assert!(s.claimed_of_runs("c", &runs).await.unwrap().is_empty());
     for (ns, run, claimed) in [
         ("a", key_run("r/A", 990, 999, "/x"), false),
         ("a", key_run("r/A", 1999, 2005, "/x"), true),
