@@ -3,7 +3,10 @@
 //! SQLite storage in a directory of the test's, so that a restart keeps every message.
 //! `tls` makes the certificates a node must refuse (expired, not yet valid).
 
+mod ports;
 pub mod tls;
+
+pub use ports::free_port;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -75,14 +78,6 @@ impl Drop for Proc {
     }
 }
 
-/// A port nobody listens on now.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 /// A tansu broker keeping its data in a directory; killed when dropped.
 pub struct Broker {
     bin: PathBuf,
@@ -123,10 +118,35 @@ impl Broker {
             "tansu",
         );
         self.child = Some(child);
+        let log = self.dir.join("broker.log");
         let deadline = Instant::now() + Duration::from_secs(60);
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "the broker never listened");
+            assert!(
+                Instant::now() < deadline,
+                "the broker never listened (its log: {})",
+                log.display()
+            );
+            self.exited_early(&log);
             std::thread::sleep(Duration::from_millis(100));
+        }
+        // Something else may have been listening on the port: the broker then fails to bind
+        // and leaves, which the connection above did not show.
+        std::thread::sleep(Duration::from_millis(100));
+        self.exited_early(&log);
+    }
+
+    /// Panics, naming its log, if the broker started last has exited.
+    fn exited_early(&mut self, log: &Path) {
+        if let Some(status) = self
+            .child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
+        {
+            panic!(
+                "the broker on port {} exited ({status}) before serving: see {}",
+                self.port,
+                log.display()
+            );
         }
     }
 
