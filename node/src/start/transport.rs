@@ -75,7 +75,8 @@ impl PeerNode {
     }
 
     /// Waits (a while) until the other members' peers on `channel` have committed `tx_id`,
-    /// so the partner's next command sees it; a partner that does not answer is skipped.
+    /// so the partner's next command sees it; a partner that does not answer, or has not
+    /// committed it within [`PARTNERS`], is skipped, and said to be.
     async fn partners_committed(&self, channel: &str, tx_id: &str) {
         let Some(orgs) = self.live.members_of(channel) else {
             return;
@@ -85,10 +86,19 @@ impl PeerNode {
             let Some(partner) = self.live.partner(org) else {
                 continue;
             };
-            while tokio::time::Instant::now() < deadline {
+            loop {
                 match partner.tx_status(channel, tx_id).await {
                     Ok(Some(_)) => break,
-                    Ok(None) => tokio::time::sleep(Duration::from_millis(10)).await,
+                    Ok(None) if tokio::time::Instant::now() < deadline => {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                    Ok(None) => {
+                        eprintln!(
+                            "node: {org}'s peer had not committed {tx_id} within {PARTNERS:?}: \
+                             its next command on `{channel}` may not see it yet"
+                        );
+                        break;
+                    }
                     Err(e) => {
                         eprintln!("node: {org}'s peer did not say whether it has {tx_id}: {e}");
                         break;
