@@ -20,7 +20,7 @@
 
 use crate::proto::{KeyRun, NsRwSet};
 use crate::state::grouped;
-use crate::state::runs::{MIN_RUN, Numbered, key};
+use crate::state::runs::{MIN_RUN, Numbered, key, last_not_after};
 
 /// The most keys one transaction may claim: more than a transaction of the default
 /// largest size (10 MiB) could carry as keys of `claims`, each at least three bytes.
@@ -182,13 +182,11 @@ pub(crate) fn holds(runs: &[KeyRun], alone: &[String], key: &str) -> bool {
 /// The run of `runs` (in [`well_formed`] order) that holds `k`, if any: the last of its
 /// prefix and suffix whose first number is not above `k`'s.
 fn run_holding<'r>(runs: &'r [KeyRun], k: &Numbered<'_>) -> Option<&'r KeyRun> {
-    let after = runs.partition_point(|r| {
-        (r.prefix.as_str(), r.suffix.as_str(), r.first) <= (k.prefix, k.suffix, k.n)
-    });
-    after
-        .checked_sub(1)
-        .map(|i| &runs[i])
-        .filter(|r| r.holds(k))
+    let at = (k.prefix, k.suffix, k.n);
+    last_not_after(runs, |r| {
+        (r.prefix.as_str(), r.suffix.as_str(), r.first) <= at
+    })
+    .filter(|r| r.holds(k))
 }
 
 /// Whether a namespace's claims have the form a peer makes (module doc): if not, the

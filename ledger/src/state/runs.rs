@@ -248,6 +248,14 @@ pub(crate) fn spans<'a, T>(
     })
 }
 
+/// The last of `runs` that `not_after` holds of (true of a first part of `runs`, false of
+/// the rest): sorted by their place, the last whose place is not after a key's is, where
+/// runs of one family never overlap, the only one that may hold that key.
+pub(crate) fn last_not_after<R>(runs: &[R], not_after: impl Fn(&R) -> bool) -> Option<&R> {
+    let after = runs.partition_point(not_after);
+    after.checked_sub(1).map(|i| &runs[i])
+}
+
 /// A block's claims as runs of at least [`MIN_RUN`] consecutive numbers of one
 /// transaction, namespace, prefix and suffix, and the claims that are in none, in the
 /// block's order. Every claim is in exactly one of the two. A numbered key the block claims
@@ -347,9 +355,7 @@ pub(crate) fn refuse_overlaps(
             continue;
         };
         let at = (c.namespace.as_str(), k.prefix, k.suffix, k.n);
-        let after = runs.partition_point(|r| place(r) <= at);
-        let holder = after.checked_sub(1).map(|i| &runs[i]);
-        if holder.is_some_and(|r| {
+        if last_not_after(runs, |r| place(r) <= at).is_some_and(|r| {
             (r.namespace, r.prefix, r.suffix) == (c.namespace.as_str(), k.prefix, k.suffix)
                 && r.last >= k.n
         }) {
