@@ -25,14 +25,18 @@ pub(crate) enum Dedupe {
         exists: std::vec::IntoIter<bool>,
     },
     /// A claim per accepted id.
-    Claims {
-        /// The keys of the batch's ids found claimed (almost always none).
-        found: HashSet<String>,
-        /// The keys of the batch's ids.
-        asked: KeySet,
-        /// The keys of the ids it accepts.
-        accepted: KeySet,
-    },
+    Claims(Box<Claims>),
+}
+
+/// A batch's ids as claims: one of each per batch, kept apart from the enum so that its
+/// other kind does not carry its size.
+pub(crate) struct Claims {
+    /// The keys of the batch's ids found claimed (almost always none).
+    found: HashSet<String>,
+    /// The keys of the batch's ids.
+    asked: KeySet,
+    /// The keys of the ids it accepts.
+    accepted: KeySet,
 }
 
 impl Dedupe {
@@ -48,11 +52,11 @@ impl Dedupe {
             let mut asked = keys::seen_set(reporter.as_str());
             ids.for_each(|id| asked.push(id));
             let found = ctx.claimed_set(&asked).await?;
-            return Ok(Dedupe::Claims {
+            return Ok(Dedupe::Claims(Box::new(Claims {
                 found,
                 accepted: keys::seen_set(reporter.as_str()),
                 asked,
-            });
+            })));
         }
         let keys: Vec<String> = ids.map(|id| keys::seen(reporter.as_str(), id)).collect();
         Ok(Dedupe::Keys {
@@ -68,9 +72,7 @@ impl Dedupe {
             Dedupe::Keys { exists, .. } => exists
                 .next()
                 .ok_or_else(|| ContractError::internal("a batch row lost its dedupe key")),
-            Dedupe::Claims { found, asked, .. } => {
-                Ok(!found.is_empty() && found.contains(&asked.key(id)))
-            }
+            Dedupe::Claims(c) => Ok(!c.found.is_empty() && c.found.contains(&c.asked.key(id))),
         }
     }
 
@@ -80,8 +82,8 @@ impl Dedupe {
             Dedupe::Keys { reporter, .. } => {
                 ctx.put(&keys::seen(reporter.as_str(), id), Vec::new())
             }
-            Dedupe::Claims { accepted, .. } => {
-                accepted.push(id);
+            Dedupe::Claims(c) => {
+                c.accepted.push(id);
                 Ok(())
             }
         }
@@ -91,7 +93,7 @@ impl Dedupe {
     pub(crate) fn finish(self, ctx: &mut Context<'_>) -> Result<(), ContractError> {
         match self {
             Dedupe::Keys { .. } => Ok(()),
-            Dedupe::Claims { accepted, .. } => ctx.claim_set(accepted),
+            Dedupe::Claims(c) => ctx.claim_set(c.accepted),
         }
     }
 }
