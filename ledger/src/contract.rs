@@ -253,18 +253,16 @@ impl<'a> Context<'a> {
     /// unclaimed is recorded, and the transaction is valid only if it is still unclaimed
     /// when it commits (or this transaction claims it).
     pub async fn claimed(&mut self, keys: &[String]) -> Result<Vec<bool>, ContractError> {
+        let found = self.claimed_keys(keys).await?;
+        Ok(keys.iter().map(|k| found.contains(k)).collect())
+    }
+
+    /// Which of `keys` are claimed, each found unclaimed recorded as relied on (one this
+    /// transaction claims too is left out by `into_results`).
+    async fn claimed_keys(&mut self, keys: &[String]) -> Result<HashSet<String>, ContractError> {
         let found = self.state.claimed(self.namespace, keys).await?;
-        Ok(keys
-            .iter()
-            .map(|k| {
-                let is = found.contains(k);
-                // One this transaction claims too is left out by `into_results`.
-                if !is {
-                    self.unclaimed.push(k.clone());
-                }
-                is
-            })
-            .collect())
+        (self.unclaimed).extend(keys.iter().filter(|k| !found.contains(*k)).cloned());
+        Ok(found)
     }
 
     /// Which keys of `set` some committed transaction has claimed, as
@@ -282,9 +280,7 @@ impl<'a> Context<'a> {
             self.found_claimed.extend(found.iter().cloned());
         }
         if !set.keys().is_empty() {
-            let by_key = self.state.claimed(self.namespace, set.keys()).await?;
-            (self.unclaimed).extend(set.keys().iter().filter(|k| !by_key.contains(*k)).cloned());
-            found.extend(by_key);
+            found.extend(self.claimed_keys(set.keys()).await?);
         }
         Ok(found)
     }

@@ -67,12 +67,11 @@ impl KeySet {
         };
         let (prefix, suffix) = (self.prefix.len(), self.suffix.len());
         if let Some(run) = self.runs.last_mut() {
-            // Every run's prefix starts with `prefix` and its suffix ends with `suffix`.
-            let same = run.prefix.len() == prefix + k.prefix.len()
-                && run.prefix.ends_with(k.prefix)
-                && run.suffix.len() == k.suffix.len() + suffix
-                && run.suffix.starts_with(k.suffix);
-            if same && run.last.checked_add(1) == Some(k.n) {
+            // Every run's prefix starts with `prefix` and its suffix ends with `suffix`: what
+            // lies between is its ids' text around the number.
+            let before = &run.prefix[prefix..];
+            let after = &run.suffix[..run.suffix.len() - suffix];
+            if (before, after) == (k.prefix, k.suffix) && run.last.checked_add(1) == Some(k.n) {
                 run.last = k.n;
                 return;
             }

@@ -24,11 +24,7 @@ static HANDED: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
 /// A port nobody listens on now, below the kernel's ephemeral range, that this process has
 /// not handed out before (module doc).
 pub fn free_port() -> u16 {
-    let first_ephemeral = ephemeral_start(
-        std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-            .ok()
-            .as_deref(),
-    );
+    let first_ephemeral = first_ephemeral();
     let mut handed = HANDED.lock().unwrap_or_else(PoisonError::into_inner);
     let span = u32::from(first_ephemeral.saturating_sub(LOWEST));
     if span > 0 {
@@ -61,6 +57,15 @@ fn first_free(candidates: impl Iterator<Item = u16>, handed: &mut BTreeSet<u16>)
     Some(port)
 }
 
+/// The first port of this machine's ephemeral range.
+fn first_ephemeral() -> u16 {
+    ephemeral_start(
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+            .ok()
+            .as_deref(),
+    )
+}
+
 /// The first port of the kernel's ephemeral range, from the text of
 /// `ip_local_port_range` (two numbers), or the kernel's default.
 fn ephemeral_start(range: Option<&str>) -> u16 {
@@ -85,11 +90,7 @@ mod tests {
 
     #[test]
     fn ports_are_below_the_ephemeral_range_and_never_handed_out_twice() {
-        let first_ephemeral = ephemeral_start(
-            std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-                .ok()
-                .as_deref(),
-        );
+        let first_ephemeral = first_ephemeral();
         let ports: Vec<u16> = (0..200).map(|_| free_port()).collect();
         let distinct: BTreeSet<u16> = ports.iter().copied().collect();
         assert_eq!(distinct.len(), ports.len());
