@@ -29,7 +29,9 @@
 use std::collections::HashSet;
 use std::sync::Mutex;
 
+use super::BlockUpdate;
 use super::key_filter::{Blocks, key_hash, random_key};
+use super::known_runs::KnownRuns;
 use crate::proto::KeyRun;
 
 /// The least room of an epoch: its part of the B-tree is about 600 leaf pages, which a
@@ -58,12 +60,22 @@ pub(crate) struct ClaimEpochs {
 /// not seek again the keys validation just sought (each of them a probe of every epoch's
 /// filter and a seek in a few epochs, for about a tenth of a batch's keys once the
 /// table-wide filter holds tens of millions of claims). So for runs a transaction carries
-/// (`NsRwSet::claim_runs`): a run whose every key a lookup found unclaimed is not looked up
-/// again, key by key, by the commit that claims it.
+/// (`NsRwSet::claim_runs`): their numbers found unclaimed are kept across commits, each
+/// commit taking away those it claims (module `known_runs`), so that neither validation nor
+/// the commit looks up again a run the contract found unclaimed when the peer endorsed it.
 struct KnownUnclaimed {
     generation: u64,
     keys: HashSet<(String, String)>,
-    runs: HashSet<(String, KeyRun)>,
+    runs: KnownRuns,
+}
+
+impl KnownUnclaimed {
+    /// Forgets everything found unclaimed: lookups begun before now are not remembered.
+    fn forget(&mut self) {
+        self.generation += 1;
+        self.keys.clear();
+        self.runs.reset(self.generation);
+    }
 }
 
 struct Epochs {
@@ -86,7 +98,7 @@ impl ClaimEpochs {
             known: Mutex::new(KnownUnclaimed {
                 generation: 0,
                 keys: HashSet::new(),
-                runs: HashSet::new(),
+                runs: KnownRuns::default(),
             }),
             inner: Mutex::new(Epochs {
                 hasher: foldhash::quality::FixedState::with_seed(random_key()),
@@ -201,22 +213,45 @@ impl ClaimEpochs {
         }
     }
 
-    /// Remembers that a lookup begun at `generation` (read before it asked any filter)
-    /// found no key of `runs` claimed in `namespace`: forgotten at once if a commit came
-    /// since it began.
-    pub(crate) fn found_runs_unclaimed(&self, generation: u64, namespace: &str, runs: &[KeyRun]) {
+    /// A lookup of `runs` in `namespace` begins, before it asks any filter: the generation
+    /// to pass to [`ClaimEpochs::found_runs_unclaimed`] when it is done.
+    pub(crate) fn runs_lookup_begins(&self, namespace: &str, runs: &[KeyRun]) -> u64 {
         let mut known = self.known();
-        if known.generation == generation {
-            for run in runs {
-                known.runs.insert((namespace.to_string(), run.clone()));
-            }
+        if !known.runs.watch(namespace, runs) {
+            known.forget();
+            known.runs.watch(namespace, runs);
         }
+        known.generation
     }
 
-    /// Whether a lookup since the last commit found no key of `run` claimed in `namespace`.
+    /// Remembers that a lookup of `runs` in `namespace` that began at `generation` found
+    /// only `claimed` of their keys claimed, less what the commits since have claimed.
+    pub(crate) fn found_runs_unclaimed(
+        &self,
+        generation: u64,
+        namespace: &str,
+        runs: &[KeyRun],
+        claimed: &HashSet<String>,
+    ) {
+        self.known()
+            .runs
+            .learn(generation, namespace, runs, claimed);
+    }
+
+    /// Whether a lookup found every key of `run` unclaimed in `namespace`, and no commit
+    /// claimed one since.
     pub(crate) fn run_known_unclaimed(&self, namespace: &str, run: &KeyRun) -> bool {
-        let known = self.known();
-        !known.runs.is_empty() && known.runs.contains(&(namespace.to_string(), run.clone()))
+        self.known().runs.covers(namespace, run)
+    }
+
+    /// A commit of `update` was made: lookups begun before it are not remembered, the keys
+    /// found unclaimed are forgotten, and of the runs' numbers those it claimed.
+    pub(crate) fn block_committed(&self, update: &BlockUpdate) {
+        let mut known = self.known();
+        known.generation += 1;
+        known.keys.clear();
+        let generation = known.generation;
+        known.runs.claimed(generation, update);
     }
 
     /// `keys` but those found unclaimed since the last commit.
@@ -233,10 +268,7 @@ impl ClaimEpochs {
     /// Forgets every key found unclaimed: a commit (made or failed) or a clear is under way
     /// or done, and lookups begun before it are not remembered.
     pub(crate) fn forget_unclaimed(&self) {
-        let mut known = self.known();
-        known.generation = known.generation.wrapping_add(1);
-        known.keys.clear();
-        known.runs.clear();
+        self.known().forget();
     }
 
     /// Forgets every claim: only once the table holds none.
@@ -252,9 +284,19 @@ impl ClaimEpochs {
 }
 
 /// Forgets the keys found unclaimed when dropped: `commit` holds one from its start, so
-/// however the commit ends (made, failed, or its future dropped), no key found unclaimed
-/// before it is taken for unclaimed after it.
+/// however the commit ends (failed, or its future dropped), no key found unclaimed before
+/// it is taken for unclaimed after it; once it is [`CommitUnderWay::made`], only what it
+/// claimed is forgotten.
 pub(crate) struct CommitUnderWay<'a>(pub(crate) Option<&'a ClaimEpochs>);
+
+impl CommitUnderWay<'_> {
+    /// The commit of `update` was made.
+    pub(crate) fn made(mut self, update: &BlockUpdate) {
+        if let Some(epochs) = self.0.take() {
+            epochs.block_committed(update);
+        }
+    }
+}
 
 impl Drop for CommitUnderWay<'_> {
     fn drop(&mut self) {

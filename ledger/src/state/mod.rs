@@ -4,6 +4,7 @@
 
 mod epochs;
 mod key_filter;
+mod known_runs;
 mod pool;
 mod postgres;
 pub(crate) mod runs;

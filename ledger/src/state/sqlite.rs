@@ -608,7 +608,7 @@ impl WorldState for SqliteState {
     async fn commit(&self, update: &BlockUpdate) -> Result<(), StateError> {
         let writes = BlockWrites::of(&update.writes);
         let replaced = writes.held_keys(&self.key_filter);
-        let _under_way = CommitUnderWay(self.epochs.as_ref());
+        let under_way = CommitUnderWay(self.epochs.as_ref());
         if let Some(epochs) = &self.epochs {
             self.refuse_claims_made_before(epochs, update).await?;
         }
@@ -788,6 +788,7 @@ impl WorldState for SqliteState {
         if let (Some(epochs), Some(epoch)) = (&self.epochs, epoch) {
             epochs.committed(epoch, alone.len() as u64);
         }
+        under_way.made(update);
         Ok(())
     }
 
@@ -853,14 +854,16 @@ impl WorldState for SqliteState {
     }
 
     async fn claimed_in_runs(&self, namespace: &str, runs: &[KeyRun]) -> Result<bool, StateError> {
-        // Read before the filter is asked: a commit that adds keys to it after this moment
-        // makes the answer forgotten (`ClaimEpochs::found_runs_unclaimed`).
-        let generation = self.epochs.as_ref().map(ClaimEpochs::generation);
-        let claimed = !self.claimed_of_runs(namespace, runs).await?.is_empty();
-        if let (Some(epochs), Some(generation), false) = (&self.epochs, generation, claimed) {
-            epochs.found_runs_unclaimed(generation, namespace, runs);
-        }
-        Ok(claimed)
+        // Runs a lookup found unclaimed (the contract's, when this peer endorsed them) and
+        // no commit claimed since are not asked of the filters again.
+        let Some(epochs) = &self.epochs else {
+            return Ok(!self.claimed_of_runs(namespace, runs).await?.is_empty());
+        };
+        let unknown: Vec<KeyRun> = (runs.iter())
+            .filter(|r| !epochs.run_known_unclaimed(namespace, r))
+            .cloned()
+            .collect();
+        Ok(!unknown.is_empty() && !self.claimed_of_runs(namespace, &unknown).await?.is_empty())
     }
 
     async fn claimed_of_runs(
@@ -868,8 +871,15 @@ impl WorldState for SqliteState {
         namespace: &str,
         runs: &[KeyRun],
     ) -> Result<HashSet<String>, StateError> {
+        // Begun before the filter is asked: what the commits that end after this moment
+        // claim is taken away from the answer (`ClaimEpochs::found_runs_unclaimed`).
+        let generation = (self.epochs.as_ref()).map(|e| e.runs_lookup_begins(namespace, runs));
         let keys = self.claim_filter.may_hold_runs(namespace, runs);
-        self.claimed_among(namespace, &keys).await
+        let claimed = self.claimed_among(namespace, &keys).await?;
+        if let (Some(epochs), Some(generation)) = (&self.epochs, generation) {
+            epochs.found_runs_unclaimed(generation, namespace, runs, &claimed);
+        }
+        Ok(claimed)
     }
 
     async fn claims(&self) -> Result<Vec<StateClaim>, StateError> {
@@ -1273,6 +1283,192 @@ mod tests {
             .commit(&update(2, Vec::new(), Some(run(30, 40))))
             .await;
         assert!(matches!(again, Err(StateError::ClaimedTwice { .. })));
+    }
+
+    fn run_of(prefix: &str, first: u64, last: u64) -> KeyRun {
+        KeyRun {
+            prefix: prefix.into(),
+            suffix: String::new(),
+            first,
+            last,
+        }
+    }
+
+    fn block_of(b: u64, keys: &[String], runs: &[KeyRun]) -> BlockUpdate {
+        BlockUpdate {
+            block_num: b,
+            writes: Vec::new(),
+            claims: keys.iter().map(|k| claim_at("a", k, b)).collect(),
+            claim_runs: (runs.iter())
+                .map(|run| crate::state::StateClaimRun {
+                    namespace: "a".into(),
+                    run: run.clone(),
+                    version: Version {
+                        block_num: b,
+                        tx_num: 0,
+                    },
+                })
+                .collect(),
+        }
+    }
+
+    /// What a lookup of runs found unclaimed (the contract's, when a peer endorses) holds
+    /// across commits that claim none of it: validation and the commit of the run take it
+    /// as unclaimed. A commit that claims one of its keys, as a key or in a run, takes that
+    /// key away, and only that key.
+    #[tokio::test]
+    async fn runs_found_unclaimed_stay_known_until_a_commit_claims_them() {
+        let state = SqliteState::in_memory().await.unwrap();
+        assert!(
+            (state
+                .claimed_of_runs("a", &[run_of("r", 10, 40)])
+                .await
+                .unwrap())
+            .is_empty()
+        );
+        state
+            .commit(&block_of(0, &["r99".into(), "q15".into()], &[]))
+            .await
+            .unwrap();
+        let epochs = state.epochs.as_ref().unwrap();
+        assert!(epochs.run_known_unclaimed("a", &run_of("r", 10, 40)));
+        state
+            .commit(&block_of(1, &["r15".into()], &[run_of("r", 30, 31)]))
+            .await
+            .unwrap();
+        assert!(!epochs.run_known_unclaimed("a", &run_of("r", 10, 20)));
+        assert!(
+            state
+                .claimed_in_runs("a", &[run_of("r", 10, 20)])
+                .await
+                .unwrap()
+        );
+        assert!(
+            state
+                .claimed_in_runs("a", &[run_of("r", 29, 30)])
+                .await
+                .unwrap()
+        );
+        assert!(epochs.run_known_unclaimed("a", &run_of("r", 16, 29)));
+        assert!(
+            !state
+                .claimed_in_runs("a", &[run_of("r", 16, 29)])
+                .await
+                .unwrap()
+        );
+        state
+            .commit(&block_of(2, &[], &[run_of("r", 16, 29)]))
+            .await
+            .unwrap();
+        assert!(
+            state
+                .claimed_in_runs("a", &[run_of("r", 20, 21)])
+                .await
+                .unwrap()
+        );
+        let again = state
+            .commit(&block_of(3, &[], &[run_of("r", 20, 21)]))
+            .await;
+        assert!(
+            matches!(again, Err(StateError::ClaimedTwice { .. })),
+            "{again:?}"
+        );
+        // A commit that fails forgets everything.
+        assert!(!epochs.run_known_unclaimed("a", &run_of("r", 32, 40)));
+    }
+
+    /// One step of a peer's history against its world state.
+    #[derive(Clone, Debug)]
+    enum ClaimStep {
+        /// A lookup of runs, as the contract asks when its peer endorses.
+        Lookup(Vec<(bool, u64, u64)>),
+        /// Validation asking whether runs were claimed before.
+        Check(Vec<(bool, u64, u64)>),
+        /// A block claiming keys (`r` or `q` and a number; `r1` and a number split as `r`
+        /// and a longer number) and runs.
+        Commit(Vec<(u8, u64)>, Vec<(bool, u64, u64)>),
+    }
+
+    fn claim_step() -> impl proptest::strategy::Strategy<Value = ClaimStep> {
+        use proptest::prelude::*;
+        let span = (any::<bool>(), 0u64..40, 1u64..8).prop_map(|(r, a, n)| (r, a, a + n));
+        let spans = prop::collection::vec(span.clone(), 1..3);
+        prop_oneof![
+            spans.clone().prop_map(ClaimStep::Lookup),
+            spans.clone().prop_map(ClaimStep::Check),
+            (
+                prop::collection::vec((0u8..3, 0u64..40), 0..3),
+                prop::collection::vec(span, 0..2)
+            )
+                .prop_map(|(keys, runs)| ClaimStep::Commit(keys, runs)),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Whatever lookups, checks and commits came before, every answer about a run is
+        /// the one the claimed keys themselves give, and a commit is refused exactly when it
+        /// claims a key claimed before (or twice): what a lookup found unclaimed and kept
+        /// never lets a key be claimed twice.
+        #[test]
+        fn runs_are_answered_as_the_claims_say(
+            steps in proptest::collection::vec(claim_step(), 1..30),
+        ) {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async move {
+                let dir = tempfile::tempdir().unwrap();
+                let state = SqliteState::open_with_epochs(&dir.path().join("s.sqlite"), 4)
+                    .await
+                    .unwrap();
+                let runs = |spans: &[(bool, u64, u64)]| -> Vec<KeyRun> {
+                    (spans.iter())
+                        .map(|&(r, a, b)| run_of(if r { "r" } else { "q" }, a, b))
+                        .collect()
+                };
+                let mut claimed: HashSet<String> = HashSet::new();
+                let mut block = 0;
+                for step in steps {
+                    match step {
+                        ClaimStep::Lookup(spans) => {
+                            let runs = runs(&spans);
+                            let truth: HashSet<String> = (runs.iter())
+                                .flat_map(KeyRun::keys)
+                                .filter(|k| claimed.contains(k))
+                                .collect();
+                            assert_eq!(state.claimed_of_runs("a", &runs).await.unwrap(), truth);
+                        }
+                        ClaimStep::Check(spans) => {
+                            let runs = runs(&spans);
+                            let truth = runs.iter().flat_map(KeyRun::keys).any(|k| claimed.contains(&k));
+                            assert_eq!(
+                                state.claimed_in_runs("a", &runs).await.unwrap(),
+                                truth,
+                                "{runs:?}"
+                            );
+                        }
+                        ClaimStep::Commit(keys, spans) => {
+                            let keys: Vec<String> = (keys.iter())
+                                .map(|&(p, n)| format!("{}{n}", ["r", "q", "r1"][p as usize]))
+                                .collect();
+                            let runs = runs(&spans);
+                            let all: Vec<String> = (keys.iter().cloned())
+                                .chain(runs.iter().flat_map(KeyRun::keys))
+                                .collect();
+                            let fresh: HashSet<&String> = all.iter().collect();
+                            let refused = fresh.len() < all.len()
+                                || all.iter().any(|k| claimed.contains(k));
+                            let made = state.commit(&block_of(block, &keys, &runs)).await;
+                            assert_eq!(made.is_err(), refused, "{keys:?} {runs:?}: {made:?}");
+                            if made.is_ok() {
+                                claimed.extend(all);
+                                block += 1;
+                            }
+                        }
+                    }
+                }
+            });
+        }
     }
 
     /// A file made before epochs keeps its claims table, keyed by namespace and key: its
