@@ -28,7 +28,7 @@ use std::sync::Mutex;
 
 use futures_util::{Stream, StreamExt, TryStreamExt};
 
-use super::runs::Numbered;
+use super::runs::{self, Numbered};
 use super::{BlockUpdate, StateClaimRun, StateError, claims_by_namespace, db, key_string};
 use crate::proto::KeyRun;
 
@@ -518,13 +518,22 @@ impl KeyFilter {
                 let held = filters.held(&hashes);
                 let mut out = Vec::new();
                 if held.contains(&true) {
+                    // In the order `run_hashes` hashed them; only a key that passed is made.
                     let mut held = held.into_iter();
                     for run in runs {
-                        run.each_key(|key| {
-                            if held.next() == Some(true) {
-                                out.push(key.to_string());
+                        if run.splits_back() {
+                            for n in run.first..=run.last {
+                                if held.next() == Some(true) {
+                                    out.push(runs::key(&run.prefix, n, &run.suffix));
+                                }
                             }
-                        });
+                        } else {
+                            run.each_key(|key| {
+                                if held.next() == Some(true) {
+                                    out.push(key.to_string());
+                                }
+                            });
+                        }
                     }
                 }
                 out
@@ -782,6 +791,25 @@ mod tests {
             for (ns, run) in &runs {
                 let run = std::slice::from_ref(run);
                 proptest::prop_assert_eq!(added_alone.may_hold_runs(ns, run), run[0].keys());
+            }
+            // With only some of the keys held: each of them is given, in the run's order,
+            // and nothing that is not a key of the run.
+            let some = KeyFilter::new();
+            let held: Vec<&(String, String)> = keys.iter().step_by(2).collect();
+            some.add_new(held.iter().map(|(ns, k)| (ns.as_str(), k.as_str())));
+            for (ns, run) in &runs {
+                let given = some.may_hold_runs(ns, std::slice::from_ref(run));
+                let all = run.keys();
+                let places: Vec<usize> = (given.iter())
+                    .map(|k| all.iter().position(|a| a == k).unwrap_or(usize::MAX))
+                    .collect();
+                proptest::prop_assert!(places.windows(2).all(|w| w[0] < w[1]), "{given:?}");
+                proptest::prop_assert!(places.iter().all(|&p| p < all.len()), "{given:?}");
+                for (n, k) in &held {
+                    if n == ns && all.contains(k) {
+                        proptest::prop_assert!(given.contains(k), "{k:?} not given");
+                    }
+                }
             }
             let filters = added_alone.0.lock().unwrap();
             proptest::prop_assert_eq!(
