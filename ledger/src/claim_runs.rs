@@ -20,7 +20,10 @@
 
 use crate::proto::{KeyRun, NsRwSet};
 use crate::state::grouped;
-use crate::state::runs::{MIN_RUN, Numbered, key, last_not_after};
+use crate::state::runs::{MAX_DIGITS, MIN_RUN, Numbered, key, last_not_after};
+
+/// The least number with more than `MAX_DIGITS` digits.
+const MOST_DIGITS_BOUND: u64 = 10u64.pow(MAX_DIGITS as u32);
 
 /// The most keys one transaction may claim: more than a transaction of the default
 /// largest size (10 MiB) could carry as keys of `claims`, each at least three bytes.
@@ -47,17 +50,22 @@ impl KeyRun {
     /// Whether each of its keys splits back into its prefix, number and suffix (module
     /// `state::runs`): true of every run [`well_formed`] accepts. Its first key's split
     /// decides it, and its last's number: the number's digits vary, not where it lies.
+    ///
+    /// Without making a key: a key splits at its last run of ASCII digits, which is its
+    /// number's own digits exactly when the suffix holds no ASCII digit and the prefix does
+    /// not end with one (no byte of a longer UTF-8 character is ASCII); and the number
+    /// splits back when it has at most `MAX_DIGITS` digits (it is written without a leading
+    /// zero). The test `splitting_back_is_what_splitting_the_keys_gives` holds this to
+    /// splitting the two keys.
     pub(crate) fn splits_back(&self) -> bool {
-        let (first, last) = (
-            key(&self.prefix, self.first, &self.suffix),
-            key(&self.prefix, self.last, &self.suffix),
-        );
         self.first <= self.last
-            && Numbered::of(&first).is_some_and(|k| {
-                (k.prefix, k.suffix, k.n)
-                    == (self.prefix.as_str(), self.suffix.as_str(), self.first)
-            })
-            && Numbered::of(&last).is_some_and(|k| k.n == self.last)
+            && self.last < MOST_DIGITS_BOUND
+            && !self
+                .prefix
+                .as_bytes()
+                .last()
+                .is_some_and(u8::is_ascii_digit)
+            && !self.suffix.bytes().any(|b| b.is_ascii_digit())
     }
 
     /// Calls `f` with each of its keys, in the order of their numbers, each made in one
@@ -229,6 +237,45 @@ pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
     use std::collections::BTreeSet;
+
+    /// What `splits_back` answers by splitting its first and last keys.
+    fn keys_split_back(run: &KeyRun) -> bool {
+        let (first, last) = (
+            key(&run.prefix, run.first, &run.suffix),
+            key(&run.prefix, run.last, &run.suffix),
+        );
+        run.first <= run.last
+            && Numbered::of(&first).is_some_and(|k| {
+                (k.prefix, k.suffix, k.n) == (run.prefix.as_str(), run.suffix.as_str(), run.first)
+            })
+            && Numbered::of(&last).is_some_and(|k| k.n == run.last)
+    }
+
+    /// A number near a power of ten, or any.
+    fn number() -> impl Strategy<Value = u64> {
+        prop_oneof![
+            (0u32..20, -3i64..3).prop_map(|(p, d)| 10u64.pow(p).saturating_add_signed(d)),
+            any::<u64>(),
+            0u64..1000,
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+
+        #[test]
+        fn splitting_back_is_what_splitting_the_keys_gives(
+            prefix in "[a0-9/é]{0,3}",
+            suffix in "[b.é]{0,2}|[b0-9.é]{0,3}",
+            first in number(),
+            last in prop_oneof![number().prop_map(Some), Just(None)],
+        ) {
+            // The last number near the first, or any.
+            let last = last.unwrap_or(first);
+            let r = run(&prefix, first, last, &suffix);
+            prop_assert_eq!(r.splits_back(), keys_split_back(&r), "{:?}", r);
+        }
+    }
 
     /// The run `prefix + first + suffix` … `prefix + last + suffix`.
     pub(crate) fn run(prefix: &str, first: u64, last: u64, suffix: &str) -> KeyRun {
