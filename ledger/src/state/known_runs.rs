@@ -9,10 +9,11 @@
 //! it is still unclaimed, and validation need not ask the filters about a run it covers.
 //!
 //! *Invariant:* a number held here is unclaimed in the committed state. A lookup adds what
-//! it found only if no commit ended while it looked (the generation of `epochs`); a commit
-//! that ends takes away every number it claimed, and one that fails, or a clear, forgets
-//! everything. Forgetting is always safe (it costs a lookup), so the kept ranges are
-//! bounded by dropping them all.
+//! it found less what the commits that ended while it looked claimed (their claims in the
+//! families it watched from its start are logged; a lookup older than the log adds
+//! nothing); a commit that ends takes away every number it claimed, and one that fails, or
+//! a clear, forgets everything. Forgetting is always safe (it costs a lookup), so the kept
+//! ranges are bounded by dropping them all.
 //!
 //! Only runs whose keys split back into their prefix, number and suffix are kept: each of
 //! their keys is the key `Numbered::of` splits into that family and number, so a commit's

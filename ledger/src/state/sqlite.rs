@@ -195,7 +195,8 @@ impl SqliteState {
         epochs: &ClaimEpochs,
         update: &BlockUpdate,
     ) -> Result<(), StateError> {
-        // A carried run validation just found unclaimed is not asked of the filter again.
+        // A carried run a lookup found unclaimed (the contract's or validation's) and no
+        // commit claimed since is not asked of the filter again (`known_runs`).
         let may_hold = (self.claim_filter).may_hold_claims(update, |r| {
             !epochs.run_known_unclaimed(&r.namespace, &r.run)
         });
