@@ -138,38 +138,34 @@ impl KnownRuns {
                     spans.push((at, n..=n));
                 }
             }
+            // The numbers between a transaction's runs of a family were asked about and not
+            // claimed (its batch's rejects): no lookup of that batch asks about them again,
+            // so they go with it rather than fill the kept ranges one number at a time.
+            let mut hulls: Vec<(u64, usize, RangeInclusive<u64>)> = Vec::new();
             for r in &update.claim_runs {
                 let run = &r.run;
-                if run.splits_back() {
-                    if let Some(at) = self.find(&r.namespace, &run.prefix, &run.suffix) {
-                        spans.push((at, run.first..=run.last));
-                    }
-                } else {
+                if !run.splits_back() {
                     run.each_key(|key| {
                         if let Some((at, n)) = self.family_of(&r.namespace, key) {
                             spans.push((at, n..=n));
                         }
                     });
+                    continue;
+                }
+                let Some(at) = self.find(&r.namespace, &run.prefix, &run.suffix) else {
+                    continue;
+                };
+                spans.push((at, run.first..=run.last));
+                let tx = r.version.tx_num;
+                match hulls.last_mut() {
+                    Some((t, a, hull)) if *t == tx && *a == at => {
+                        *hull = (*hull.start()).min(run.first)..=(*hull.end()).max(run.last);
+                    }
+                    _ => hulls.push((tx, at, run.first..=run.last)),
                 }
             }
             for (at, numbers) in &spans {
                 self.families[*at].numbers.remove(numbers.clone());
-            }
-            // The numbers between a transaction's runs of a family were asked about and not
-            // claimed (its batch's rejects): no lookup of that batch asks about them again,
-            // so they go with it rather than fill the kept ranges one number at a time.
-            let mut hulls: Vec<(u64, usize, RangeInclusive<u64>)> = Vec::new();
-            for r in update.claim_runs.iter().filter(|r| r.run.splits_back()) {
-                let Some(at) = self.find(&r.namespace, &r.run.prefix, &r.run.suffix) else {
-                    continue;
-                };
-                let tx = r.version.tx_num;
-                match hulls.last_mut() {
-                    Some((t, a, hull)) if *t == tx && *a == at => {
-                        *hull = (*hull.start()).min(r.run.first)..=(*hull.end()).max(r.run.last);
-                    }
-                    _ => hulls.push((tx, at, r.run.first..=r.run.last)),
-                }
             }
             for (_, at, hull) in hulls {
                 self.families[at].numbers.remove(hull);
