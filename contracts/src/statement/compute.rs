@@ -116,15 +116,14 @@ pub(super) async fn compute(
     // Records sorted away are a period larger than a pass: they go straight to a file,
     // whose pages the kernel may drop, rather than to memory first.
     let mut held = Held::new(PER_PASS.load(Relaxed), 0);
-    let mut reconcile = |[payer_side, payee_side]: Sides| {
+    let mut reconcile = |[payer_side, payee_side]: &Sides| {
         in_scope = in_scope
             .checked_add((payer_side.len() + payee_side.len()) as u64)
             .ok_or_else(|| refused("the statement's record count does not fit in 64 bits"))?;
-        let pairings = match_records(&payer_side, &payee_side, rules);
-        sums.add(&payer_side, &payee_side, &pairings)
+        let pairings = match_records(payer_side, payee_side, rules);
+        sums.add(payer_side, payee_side, &pairings)
             .map_err(|e| not_computed(&e))?;
-        file.add(&payer_side, &payee_side, &pairings)
-            .map_err(written)
+        file.add(payer_side, payee_side, &pairings).map_err(written)
     };
     read(ctx, &scope, &sheet, &mut held, &mut reconcile).await?;
     Ok(Computed {
@@ -144,7 +143,7 @@ async fn read(
     scope: &StatementScope,
     sheet: &Ratesheet,
     held: &mut Held,
-    pass: &mut impl FnMut(Sides) -> Result<(), ContractError>,
+    pass: &mut impl FnMut(&Sides) -> Result<(), ContractError>,
 ) -> Result<(), ContractError> {
     let dir = (scope.payer, scope.payee, scope.service);
     stored::each_unbucketed(ctx, dir, BATCHES_PER_READ, |batch| {
@@ -449,7 +448,7 @@ mod tests {
                     let mut ids: Vec<String> = Vec::new();
                     let mut groups: Vec<(Key, usize)> = Vec::new();
                     let mut count = 0;
-                    let mut pass = |[p, q]: Sides| {
+                    let mut pass = |[p, q]: &Sides| {
                         assert!(q.is_empty());
                         assert!(!p.is_empty(), "an empty pass");
                         ids.extend(p.iter().map(|r| r.record_id.to_string()));
@@ -547,14 +546,14 @@ mod tests {
             let mut got = Vec::new();
             let mut file = Discrepancies::new(2, if in_a_file { 0 } else { SPILL_AFTER }).unwrap();
             let mut empty = false;
-            let mut pass = |[p, q]: Sides| {
+            let mut pass = |[p, q]: &Sides| {
                 empty |= p.is_empty() && q.is_empty();
-                let pairings = match_records(&p, &q, RULES);
-                for (pairing, named) in pairings.iter().zip(named(&p, &q, &pairings)) {
+                let pairings = match_records(p, q, RULES);
+                for (pairing, named) in pairings.iter().zip(named(p, q, &pairings)) {
                     let r = pairing.payee.map(|k| &q[k as usize]).or(pairing.payer.map(|k| &p[k as usize]));
                     got.push((key_of(r.unwrap()), named));
                 }
-                file.add(&p, &q, &pairings).unwrap();
+                file.add(p, q, &pairings).unwrap();
                 Ok(())
             };
             for &at in order.iter().filter(|&&at| unbucketed(at)) {

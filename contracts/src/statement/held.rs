@@ -24,7 +24,9 @@ use super::scratch::{self, Scratch};
 /// Bytes of frames a spill writes at a time.
 const WRITE_AT: usize = 1 << 20;
 
-/// A pass: the payer's records and the payee's, of whole groups.
+/// A pass: the payer's records and the payee's, of whole groups. A pass is lent: the held
+/// records' room is kept for the next, so that each pass neither grows two vectors of some
+/// 64k records from nothing (copying them as they double) nor faults their pages in again.
 pub(super) type Sides = [Vec<SideRecord>; 2];
 
 /// The records held, and those sorted into the scratch file.
@@ -75,7 +77,7 @@ impl Held {
     pub fn bucket_read(
         &mut self,
         read: usize,
-        pass: impl FnMut(Sides) -> Result<(), ContractError>,
+        pass: impl FnMut(&Sides) -> Result<(), ContractError>,
     ) -> Result<(), ContractError> {
         let spilled = self.scratch.is_some();
         if !self.unbucketed && (spilled || self.len().saturating_add(read) > self.limit) {
@@ -87,11 +89,12 @@ impl Held {
     /// Every bucket has been read: hands on everything held, as passes.
     pub fn finish(
         &mut self,
-        mut pass: impl FnMut(Sides) -> Result<(), ContractError>,
+        mut pass: impl FnMut(&Sides) -> Result<(), ContractError>,
     ) -> Result<(), ContractError> {
         if self.scratch.is_none() {
             if self.len() > 0 {
-                pass(std::mem::take(&mut self.sides))?;
+                pass(&self.sides)?;
+                self.sides.iter_mut().for_each(Vec::clear);
             }
             return Ok(());
         }
@@ -107,14 +110,15 @@ impl Held {
         while let Some(frame) = merge.next().map_err(failed)? {
             let (key, body) = scratch::take_key(frame).map_err(failed)?;
             if last != Some(key) && sides[0].len() + sides[1].len() >= self.limit {
-                pass(std::mem::take(&mut sides))?;
+                pass(&sides)?;
+                sides.iter_mut().for_each(Vec::clear);
             }
             last = Some(key);
             let (side, r) = decode(key, body).map_err(failed)?;
             sides[side].push(r);
         }
         if !sides[0].is_empty() || !sides[1].is_empty() {
-            pass(sides)?;
+            pass(&sides)?;
         }
         Ok(())
     }
@@ -324,7 +328,11 @@ mod tests {
     fn passes(held: &mut Held) -> Vec<[Vec<String>; 2]> {
         let mut got = Vec::new();
         held.finish(|sides| {
-            got.push(sides.map(|s| s.iter().map(|r| r.record_id.to_string()).collect()));
+            got.push(
+                sides
+                    .each_ref()
+                    .map(|s| s.iter().map(|r| r.record_id.to_string()).collect()),
+            );
             Ok(())
         })
         .unwrap();

@@ -21,6 +21,10 @@ use crate::proto::{KeyRun, Version};
 
 const DELETE_KEY: &str = "DELETE FROM state WHERE ns = ? AND key = ?";
 
+/// The versions of a namespace's keys, given as a JSON list of their bytes in hex.
+const VERSIONS_OF_KEYS: &str = "SELECT key, block_num, tx_num FROM state \
+                                WHERE ns = ? AND key IN (SELECT unhex(value) FROM json_each(?))";
+
 // Rowid tables, the value last: a key's index entry holds the key alone, so a seek never
 // reads a large value's overflow pages, and reading a version stops before the value. (As
 // `WITHOUT ROWID` tables, whose B-tree cells hold the whole row, every seek past a stored
@@ -34,6 +38,11 @@ const SCHEMA: &[&str] = &[
     // deletes it and `commit` moves it here: a value is stored once, not twice (a stored
     // batch's records were a third of a peer's file). Rows written before keep their values
     // and read the same.
+    // A key's version without its row: validation reads the versions of every key a
+    // range query read (a statement's ranges span a period's stored batches, each row's
+    // first page a seek into the table and a page read of its own), and reads versions of
+    // keys alone; this index answers both by itself.
+    "CREATE INDEX IF NOT EXISTS state_versions ON state (ns, key, block_num, tx_num)",
     "CREATE TABLE IF NOT EXISTS history (ns TEXT NOT NULL, key BLOB NOT NULL, block_num INTEGER NOT NULL, \
      tx_num INTEGER NOT NULL, value BLOB, PRIMARY KEY (ns, key, block_num, tx_num))",
     "CREATE TABLE IF NOT EXISTS savepoint (id INTEGER PRIMARY KEY CHECK (id = 0), block_num INTEGER NOT NULL)",
@@ -595,10 +604,8 @@ impl WorldState for SqliteState {
     ) -> Result<HashMap<String, Version>, StateError> {
         let keys = self.key_filter.may_hold(namespace, keys);
         let mut out = HashMap::with_capacity(keys.len());
-        let sql = "SELECT key, block_num, tx_num FROM state \
-                   WHERE ns = ? AND key IN (SELECT unhex(value) FROM json_each(?))";
         for r in &self
-            .rows_for_keys(sql, namespace, &keys, "reading versions")
+            .rows_for_keys(VERSIONS_OF_KEYS, namespace, &keys, "reading versions")
             .await?
         {
             out.insert(key_string(r.get("key"))?, version(r)?);
@@ -1538,6 +1545,46 @@ mod tests {
             !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
             "page caches of their own: {options:?}"
         );
+    }
+
+    /// Validation's reads of versions, of a range's keys and of keys alone, are answered
+    /// from the `state_versions` index without reading a row of the table, in a new file
+    /// and in one made before the index.
+    #[tokio::test]
+    async fn versions_are_read_from_the_index_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.sqlite");
+        {
+            let pool = SqlitePool::connect_with(sqlite_file_options(&path))
+                .await
+                .unwrap();
+            sqlx::query(SCHEMA[0]).execute(&pool).await.unwrap();
+            pool.close().await;
+        }
+        let state = SqliteState::open(&path).await.unwrap();
+        // Each query with its parameters bound as its callers bind them.
+        let queries: [(&str, &[&[u8]]); 3] = [
+            (range_text!("key, block_num, tx_num", true), &[b"a", b"b"]),
+            (range_text!("key, block_num, tx_num", false), &[b"a"]),
+            (VERSIONS_OF_KEYS, &[b"[\"61\"]"]),
+        ];
+        for (sql, params) in queries {
+            let explain = format!("EXPLAIN QUERY PLAN {sql}");
+            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(explain)).bind("iclear");
+            for p in params {
+                q = q.bind(*p);
+            }
+            if sql.contains("LIMIT") {
+                q = q.bind(-1i64);
+            }
+            let rows: Vec<(i64, i64, i64, String)> = q.fetch_all(state.pool()).await.unwrap();
+            let plan: Vec<String> = rows.into_iter().map(|r| r.3).collect();
+            assert!(
+                plan.iter()
+                    .any(|p| p.contains("USING COVERING INDEX state_versions")),
+                "{sql}: {plan:?}"
+            );
+        }
     }
 
     /// Every connection of a state in a file keeps its statement journals in memory
