@@ -13,7 +13,9 @@
 //! [`GROWING_KEYS`] keys go to a filter that grows with them, in stages that grow
 //! fourfold (a few megabytes for a small ledger), and every later one to a filter of a
 //! fixed [`FIXED_BYTES`], whose false positives rise, slowly, with the keys past its
-//! design instead of its size.
+//! design instead of its size. Beside the stages, each filter keeps the greatest number it
+//! was given of each family of numbered keys (`ceilings`): a run of keys above its family's
+//! ceiling holds none of them, and is answered without asking the stages about each number.
 //!
 //! *Invariant:* every key the table holds is in its filter. A state fills its filters from
 //! the database when it opens, adds a block's claims and written keys before it commits
@@ -31,6 +33,9 @@ use futures_util::{Stream, StreamExt, TryStreamExt};
 use super::runs::{self, Numbered};
 use super::{BlockUpdate, StateClaimRun, StateError, claims_by_namespace, db, key_string};
 use crate::proto::KeyRun;
+use ceilings::Ceilings;
+
+mod ceilings;
 
 /// Keys the growing filter's first stage is sized for; each later stage is sized for three
 /// times as many keys as all the stages before it, so the growing filter grows fourfold: a
@@ -60,16 +65,22 @@ pub(crate) const FIXED_BYTES: usize = 32 << 20;
 /// (namespace, prefix and suffix; [`number_hash`]), so the keys of a run hash without being
 /// made, one multiply each ([`Filters::run_hashes`]); any other key as its namespace's
 /// bytes, `0xff` (never in UTF-8) and its own.
-pub(super) fn key_hash(
+pub(super) fn key_hash(hasher: &foldhash::quality::FixedState, key: (&str, &str)) -> u64 {
+    numbered_hash(hasher, key, &mut |_, _| {})
+}
+
+/// [`key_hash`], handing a numbered key's family hash and number to `numbered`.
+fn numbered_hash(
     hasher: &foldhash::quality::FixedState,
     (namespace, key): (&str, &str),
+    numbered: &mut impl FnMut(u64, u64),
 ) -> u64 {
     match Numbered::of(key) {
-        Some(k) => number_hash(
-            hasher,
-            family_hash(hasher, namespace, k.prefix, k.suffix),
-            k.n,
-        ),
+        Some(k) => {
+            let family = family_hash(hasher, namespace, k.prefix, k.suffix);
+            numbered(family, k.n);
+            number_hash(hasher, family, k.n)
+        }
         None => {
             let mut h = hasher.build_hasher();
             h.write(namespace.as_bytes());
@@ -107,10 +118,12 @@ fn number_hash(hasher: &foldhash::quality::FixedState, family: u64, n: u64) -> u
 
 /// [`key_hash`] of each of `keys` (namespace and key), in their order: a numbered key of
 /// the namespace, prefix and suffix of the numbered key before it reuses that family's
-/// hash (a batch's ids mostly share one).
-pub(super) fn key_hashes<'k>(
+/// hash (a batch's ids mostly share one). Each numbered key's family hash and number are
+/// handed to `numbered`.
+fn key_hashes<'k>(
     hasher: &foldhash::quality::FixedState,
     keys: impl IntoIterator<Item = (&'k str, &'k str)>,
+    mut numbered: impl FnMut(u64, u64),
 ) -> Vec<u64> {
     let mut last: Option<((&str, &str, &str), u64)> = None;
     keys.into_iter()
@@ -131,6 +144,7 @@ pub(super) fn key_hashes<'k>(
                         family
                     }
                 };
+                numbered(family, k.n);
                 number_hash(hasher, family, k.n)
             }
             None => key_hash(hasher, (namespace, key)),
@@ -254,6 +268,9 @@ struct Filters {
     /// Every key past the first [`GROWING_KEYS`], in a filter of a fixed size once there
     /// is one.
     later: Option<Blocks>,
+    /// The greatest number added of each family of numbered keys: a run above it is
+    /// answered without asking the stages.
+    ceilings: Ceilings,
 }
 
 /// How many keys the growing filter takes, and the fixed filter's size.
@@ -277,6 +294,7 @@ impl Filters {
             capacity: 0,
             grown: 0,
             later: None,
+            ceilings: Ceilings::default(),
         }
     }
 
@@ -361,21 +379,14 @@ impl Filters {
         held
     }
 
-    /// The hashes of each key of each of `runs` (namespace and run), in their order: a run
-    /// whose keys split back into its prefix, number and suffix (every run validation lets
-    /// through) as its family's hash and each number, without making a key; any other, key
-    /// by key, which hashes them as [`key_hash`] would too.
-    fn run_hashes<'a>(&self, runs: impl IntoIterator<Item = (&'a str, &'a KeyRun)>) -> Vec<u64> {
-        let mut hashes = Vec::new();
-        for (namespace, run) in runs {
-            if run.splits_back() {
-                let family = family_hash(&self.hasher, namespace, &run.prefix, &run.suffix);
-                hashes.extend((run.first..=run.last).map(|n| number_hash(&self.hasher, family, n)));
-            } else {
-                run.each_key(|key| hashes.push(self.hash((namespace, key))));
-            }
-        }
-        hashes
+    /// Whether `run`'s keys split back into its family and numbers and its first number is
+    /// above the family's ceiling: then none of them was added.
+    fn above_ceiling(&self, namespace: &str, run: &KeyRun) -> bool {
+        run.splits_back()
+            && (self.ceilings).above(
+                family_hash(&self.hasher, namespace, &run.prefix, &run.suffix),
+                run.first,
+            )
     }
 
     fn contains_hash(&self, hash: u64) -> bool {
@@ -385,6 +396,29 @@ impl Filters {
                 .as_ref()
                 .is_some_and(|later| later.contains(hash))
     }
+}
+
+/// The hashes of each key of each of `runs` (namespace and run), in their order: a run
+/// whose keys split back into its prefix, number and suffix (every run validation lets
+/// through) as its family's hash and each number, without making a key; any other, key by
+/// key, which hashes them as [`key_hash`] would too. Each family hash is handed to
+/// `numbered` with the greatest number of the run's keys of that family.
+fn run_hashes<'a>(
+    hasher: &foldhash::quality::FixedState,
+    runs: impl IntoIterator<Item = (&'a str, &'a KeyRun)>,
+    mut numbered: impl FnMut(u64, u64),
+) -> Vec<u64> {
+    let mut hashes = Vec::new();
+    for (namespace, run) in runs {
+        if run.splits_back() {
+            let family = family_hash(hasher, namespace, &run.prefix, &run.suffix);
+            numbered(family, run.last);
+            hashes.extend((run.first..=run.last).map(|n| number_hash(hasher, family, n)));
+        } else {
+            run.each_key(|key| hashes.push(numbered_hash(hasher, (namespace, key), &mut numbered)));
+        }
+    }
+    hashes
 }
 
 /// A filter's hash key: from OpenSSL's random generator, or, should it fail, from
@@ -453,8 +487,10 @@ impl KeyFilter {
     /// key then goes to the database (see [`KeyFilter::may_hold`]).
     pub(crate) fn add<'a>(&self, keys: impl IntoIterator<Item = (&'a str, &'a str)>) {
         if let Ok(mut filters) = self.0.lock() {
-            for key in keys {
-                let hash = filters.hash(key);
+            let Filters {
+                hasher, ceilings, ..
+            } = &mut *filters;
+            for hash in key_hashes(hasher, keys, |family, n| ceilings.raise(family, n)) {
                 if !filters.contains_hash(hash) {
                     filters.insert(hash);
                 }
@@ -468,7 +504,10 @@ impl KeyFilter {
     /// another in the growing filter's count.
     pub(crate) fn add_new<'a>(&self, keys: impl IntoIterator<Item = (&'a str, &'a str)>) {
         if let Ok(mut filters) = self.0.lock() {
-            let hashes = key_hashes(&filters.hasher, keys);
+            let Filters {
+                hasher, ceilings, ..
+            } = &mut *filters;
+            let hashes = key_hashes(hasher, keys, |family, n| ceilings.raise(family, n));
             filters.each_fetched_ahead(&hashes, Filters::prefetch_insert, Filters::insert);
         }
     }
@@ -477,7 +516,10 @@ impl KeyFilter {
     /// in one reused buffer.
     pub(crate) fn add_new_runs<'a>(&self, runs: impl IntoIterator<Item = (&'a str, &'a KeyRun)>) {
         if let Ok(mut filters) = self.0.lock() {
-            let hashes = filters.run_hashes(runs);
+            let Filters {
+                hasher, ceilings, ..
+            } = &mut *filters;
+            let hashes = run_hashes(hasher, runs, |family, n| ceilings.raise(family, n));
             filters.each_fetched_ahead(&hashes, Filters::prefetch_insert, Filters::insert);
         }
     }
@@ -510,17 +552,25 @@ impl KeyFilter {
     }
 
     /// Of the keys of `runs`, those the table may hold in `namespace`, in their order (see
-    /// [`KeyFilter::may_hold`]): a key is made as a string only if it passes.
+    /// [`KeyFilter::may_hold`]): a key is made as a string only if it passes. A run above
+    /// its family's ceiling holds none, and its keys are not asked of the stages.
     pub(crate) fn may_hold_runs(&self, namespace: &str, runs: &[KeyRun]) -> Vec<String> {
         match self.0.lock() {
             Ok(mut filters) => {
-                let hashes = filters.run_hashes(runs.iter().map(|run| (namespace, run)));
+                let asked: Vec<&KeyRun> = (runs.iter())
+                    .filter(|run| !filters.above_ceiling(namespace, run))
+                    .collect();
+                let hashes = run_hashes(
+                    &filters.hasher,
+                    asked.iter().map(|run| (namespace, *run)),
+                    |_, _| {},
+                );
                 let held = filters.held(&hashes);
                 let mut out = Vec::new();
                 if held.contains(&true) {
                     // In the order `run_hashes` hashed them; only a key that passed is made.
                     let mut held = held.into_iter();
-                    for run in runs {
+                    for run in asked {
                         if run.splits_back() {
                             for n in run.first..=run.last {
                                 if held.next() == Some(true) {
@@ -558,6 +608,7 @@ impl KeyFilter {
                 let hashes = key_hashes(
                     &filters.hasher,
                     keys.iter().map(|k| (namespace, k.as_ref())),
+                    |_, _| {},
                 );
                 keys.iter()
                     .zip(filters.held(&hashes))
@@ -813,11 +864,113 @@ mod tests {
             }
             let filters = added_alone.0.lock().unwrap();
             proptest::prop_assert_eq!(
-                filters.run_hashes(as_runs()),
+                run_hashes(&filters.hasher, as_runs(), |_, _| {}),
                 keys.iter()
                     .map(|(ns, k)| filters.hash((ns.as_str(), k.as_str())))
                     .collect::<Vec<_>>()
             );
+        }
+    }
+
+    fn run(prefix: &str, suffix: &str, first: u64, last: u64) -> KeyRun {
+        KeyRun {
+            prefix: prefix.into(),
+            suffix: suffix.into(),
+            first,
+            last,
+        }
+    }
+
+    /// A run above its family's ceiling (the greatest number added of its namespace,
+    /// prefix and suffix) holds no key added, and is answered so even by a filter so full
+    /// that nearly every absent key passes it; a run that reaches down to the ceiling, or
+    /// of another family, is asked of the filter.
+    #[test]
+    fn a_run_above_its_familys_ceiling_is_answered_without_the_filter() {
+        let full = || {
+            KeyFilter::with(Limits {
+                growing_keys: 0,
+                fixed_bytes: 32,
+            })
+        };
+        let f = full();
+        let added: Vec<String> = (1..=200).map(|i| format!("seen/A{i}")).collect();
+        f.add_new(added.iter().map(|k| ("ns", k.as_str())));
+        let absent: Vec<String> = (201..=300).map(|i| format!("seen/A{i}")).collect();
+        let passed = f.may_hold("ns", &absent).len();
+        assert!(
+            passed > 90,
+            "one block of 200 keys lets {passed} of 100 through"
+        );
+        assert!(
+            f.may_hold_runs("ns", &[run("seen/A", "", 201, 300)])
+                .is_empty()
+        );
+        let reaching = f.may_hold_runs("ns", &[run("seen/A", "", 150, 250)]);
+        assert!(
+            added[149..].iter().all(|k| reaching.contains(k)),
+            "{reaching:?}"
+        );
+        for other in [
+            ("ns2", run("seen/A", "", 201, 300)),
+            ("ns", run("seen/B", "", 201, 300)),
+            ("ns", run("seen/A", "x", 201, 300)),
+        ] {
+            assert!(!f.may_hold_runs(other.0, &[other.1]).is_empty());
+        }
+        // Added as a run, and as state keys are: the ceiling is the greatest of them.
+        let g = full();
+        g.add_new_runs([("ns", &run("seen/A", "", 1, 50))]);
+        g.add([("ns", "seen/A70"), ("ns", "seen/A60")]);
+        assert!(
+            g.may_hold_runs("ns", &[run("seen/A", "", 71, 80)])
+                .is_empty()
+        );
+        let at = g.may_hold_runs("ns", &[run("seen/A", "", 70, 80)]);
+        assert!(at.contains(&"seen/A70".to_string()), "{at:?}");
+        g.clear();
+        g.add_new([("ns", "seen/A5")]);
+        assert!(
+            g.may_hold_runs("ns", &[run("seen/A", "", 6, 80)])
+                .is_empty()
+        );
+    }
+
+    proptest::proptest! {
+        /// However numbered keys were added (alone, as keys the table may hold or as new
+        /// ones, or in runs, some of which do not split back into their family), a run
+        /// asked is given every key added that it holds: a family's ceiling never hides one,
+        /// however full the filter.
+        #[test]
+        fn no_key_added_is_missed_by_a_run(
+            added in proptest::collection::vec((0usize..4, 0u64..300, 0u64..6, 0u8..3), 0..60),
+            asked in proptest::collection::vec((0usize..4, 0u64..320, 0u64..40), 1..20),
+            fixed_blocks in 1usize..4,
+        ) {
+            let families = [("ns", "seen/A", ""), ("ns", "seen/B", "x"), ("ns2", "seen/A", ""), ("ns", "seen/9", "")];
+            let f = KeyFilter::with(Limits { growing_keys: 40, fixed_bytes: fixed_blocks * 32 });
+            let mut keys: Vec<(&str, String)> = Vec::new();
+            for &(family, first, len, how) in &added {
+                let (ns, prefix, suffix) = families[family];
+                let r = run(prefix, suffix, first, first + len);
+                let these: Vec<String> = r.keys();
+                match how {
+                    0 => f.add(these.iter().map(|k| (ns, k.as_str()))),
+                    1 => f.add_new(these.iter().map(|k| (ns, k.as_str()))),
+                    _ => f.add_new_runs([(ns, &r)]),
+                }
+                keys.extend(these.into_iter().map(|k| (ns, k)));
+            }
+            for &(family, first, len) in &asked {
+                let (ns, prefix, suffix) = families[family];
+                let r = run(prefix, suffix, first, first + len);
+                let given = f.may_hold_runs(ns, std::slice::from_ref(&r));
+                for key in r.keys() {
+                    if keys.contains(&(ns, key.clone())) {
+                        proptest::prop_assert!(given.contains(&key), "{ns} {key} missed");
+                    }
+                }
+            }
         }
     }
 
