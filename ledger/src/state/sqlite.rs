@@ -1553,37 +1553,39 @@ mod tests {
     #[tokio::test]
     async fn versions_are_read_from_the_index_alone() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state.sqlite");
+        let before = dir.path().join("before.sqlite");
         {
-            let pool = SqlitePool::connect_with(sqlite_file_options(&path))
+            let pool = SqlitePool::connect_with(sqlite_file_options(&before))
                 .await
                 .unwrap();
             sqlx::query(SCHEMA[0]).execute(&pool).await.unwrap();
             pool.close().await;
         }
-        let state = SqliteState::open(&path).await.unwrap();
         // Each query with its parameters bound as its callers bind them.
         let queries: [(&str, &[&[u8]]); 3] = [
             (range_text!("key, block_num, tx_num", true), &[b"a", b"b"]),
             (range_text!("key, block_num, tx_num", false), &[b"a"]),
             (VERSIONS_OF_KEYS, &[b"[\"61\"]"]),
         ];
-        for (sql, params) in queries {
-            let explain = format!("EXPLAIN QUERY PLAN {sql}");
-            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(explain)).bind("iclear");
-            for p in params {
-                q = q.bind(*p);
+        for path in [dir.path().join("new.sqlite"), before] {
+            let state = SqliteState::open(&path).await.unwrap();
+            for (sql, params) in queries {
+                let explain = format!("EXPLAIN QUERY PLAN {sql}");
+                let mut q = sqlx::query_as(sqlx::AssertSqlSafe(explain)).bind("iclear");
+                for p in params {
+                    q = q.bind(*p);
+                }
+                if sql.contains("LIMIT") {
+                    q = q.bind(-1i64);
+                }
+                let rows: Vec<(i64, i64, i64, String)> = q.fetch_all(state.pool()).await.unwrap();
+                let plan: Vec<String> = rows.into_iter().map(|r| r.3).collect();
+                assert!(
+                    plan.iter()
+                        .any(|p| p.contains("USING COVERING INDEX state_versions")),
+                    "{path:?}, {sql}: {plan:?}"
+                );
             }
-            if sql.contains("LIMIT") {
-                q = q.bind(-1i64);
-            }
-            let rows: Vec<(i64, i64, i64, String)> = q.fetch_all(state.pool()).await.unwrap();
-            let plan: Vec<String> = rows.into_iter().map(|r| r.3).collect();
-            assert!(
-                plan.iter()
-                    .any(|p| p.contains("USING COVERING INDEX state_versions")),
-                "{sql}: {plan:?}"
-            );
         }
     }
 
