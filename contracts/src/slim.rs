@@ -206,13 +206,13 @@ impl<'a> Ratings<'a> {
     }
 
     /// The next stored record's rating: the ratesheet row `(prefix, destination)` that rated
-    /// it (both empty for none), its billable units and its charge; and its start and units,
-    /// which its day's totals add. `sheet_row` is that row's index in the one sheet that
-    /// rates every record of the direction, where the caller has it
-    /// ([`RowTable::place_of`]).
+    /// it (both empty for none), given by `row` when it is needed, its billable units and
+    /// its charge; and its start and units, which its day's totals add. `sheet_row` is that
+    /// row's index in the one sheet that rates every record of the direction, where the
+    /// caller has it ([`RowTable::place_of`]).
     pub(crate) fn push(
         &mut self,
-        (row, sheet_row): ((&'a str, &'a str), Option<u32>),
+        (row, sheet_row): (impl FnOnce() -> (&'a str, &'a str), Option<u32>),
         billable: u64,
         charge: Decimal,
         (start, units): (i64, u64),
@@ -260,7 +260,7 @@ pub(crate) fn slim<T: AsRef<str>>(event: &BatchEvent<T>) -> Result<EventOut<'_>,
         );
         for r in &dir.records {
             ratings.push(
-                ((r.prefix.as_ref(), r.destination.as_ref()), None),
+                (|| (r.prefix.as_ref(), r.destination.as_ref()), None),
                 r.billable,
                 r.charge,
                 (r.start, r.units),
@@ -531,7 +531,7 @@ mod tests {
                 let index = index.filter(|_| by_index);
                 let charge = Decimal::new(n as i64, 2);
                 ratings
-                    .push(((prefix, destination), index), 60, charge, (86_400, 60))
+                    .push((|| (prefix, destination), index), 60, charge, (86_400, 60))
                     .unwrap();
             }
             let (days, out) = ratings.into_out();

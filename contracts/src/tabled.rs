@@ -162,22 +162,22 @@ impl<'a> RowTable<'a> {
         Ok(p)
     }
 
-    /// [`RowTable::place`] of `row`, found by `index`, the row's index in the one sheet
-    /// every row of this table comes from, once that index has been seen: its two strings
-    /// are hashed once a row, not once a record. The same index must always come with the
-    /// same row; the table is the same as without indices.
+    /// [`RowTable::place`] of the row `row` gives, found by `index`, the row's index in the
+    /// one sheet every row of this table comes from, once that index has been seen: its two
+    /// strings are looked up and hashed once a row, not once a record. The same index must
+    /// always come with the same row; the table is the same as without indices.
     pub(crate) fn place_of(
         &mut self,
-        row: (&'a str, &'a str),
+        row: impl FnOnce() -> (&'a str, &'a str),
         index: Option<u32>,
     ) -> Result<u32, TableError> {
         let Some(i) = index.map(|i| i as usize) else {
-            return self.place(row);
+            return self.place(row());
         };
         if let Some(&Some(p)) = self.by_index.get(i) {
             return Ok(p);
         }
-        let p = self.place(row)?;
+        let p = self.place(row())?;
         if self.by_index.len() <= i {
             self.by_index.resize(i + 1, None);
         }
@@ -410,7 +410,7 @@ mod tests {
             (("", ""), None),
             (("44", "y"), None),
         ]
-        .map(|(row, index)| table.place_of(row, index).unwrap());
+        .map(|(row, index)| table.place_of(|| row, index).unwrap());
         assert_eq!(places, [0, 1, 0, 0, 2, 1]);
         assert_eq!(
             table.by_index,

@@ -273,8 +273,38 @@ pub struct BatchSummary {
     pub charges: Vec<ChargeTotal>,
 }
 
-/// A row as the reader judged it: the record's id and usage, or why it was rejected.
-type Judged = Result<(SmolStr, settlement::cdr::Usage), RejectReason>;
+/// A row as the reader judged it: the record, or why it was rejected.
+type Judged = Result<Valid, RejectReason>;
+
+/// A valid row as a batch holds it until its ids are looked up: its usage with the
+/// direction named by its place in the batch's directions rather than by its two carriers
+/// (66 of a usage's 120 bytes). A batch's rows are written once and read back once, and at
+/// 152 bytes a row each was copied by a call to `memcpy` and the batch's rows outgrew the
+/// core's cache (BENCHMARKS.md, session sixty-one).
+struct Valid {
+    id: SmolStr,
+    /// The direction's index in the batch's `dirs`.
+    dir: usize,
+    a_number: settlement::number::Number,
+    b_number: settlement::number::Number,
+    start: settlement::time::Timestamp,
+    units: u64,
+}
+
+impl Valid {
+    /// The usage it was made from, under its direction `(orig, term, service)`.
+    fn usage(&self, (orig, term, service): Direction) -> settlement::cdr::Usage {
+        settlement::cdr::Usage {
+            service,
+            orig,
+            term,
+            a_number: self.a_number,
+            b_number: self.b_number,
+            start: self.start,
+            units: self.units,
+        }
+    }
+}
 
 /// The most rows a batch's parsed rows are sized for before its first row (about 10 MB): a
 /// client's batch is 10,000 rows by default, and a larger one grows from here.
@@ -372,14 +402,21 @@ pub async fn submit(
         .next_row()
         .map_err(|e| ContractError::refused(format!("CDR batch unreadable: {e}")))?
     {
-        parsed.push((
-            row.line,
-            row.outcome
-                .map(|rec| (SmolStr::new(rec.record_id), rec.usage)),
-        ));
+        let judged = row.outcome.map(|rec| {
+            let u = rec.usage;
+            Valid {
+                id: SmolStr::new(rec.record_id),
+                dir: DirState::find(&mut dirs, (u.orig, u.term, u.service)),
+                a_number: u.a_number,
+                b_number: u.b_number,
+                start: u.start,
+                units: u.units,
+            }
+        });
+        parsed.push((row.line, judged));
     }
     let valid = parsed.iter().filter(|(_, r)| r.is_ok()).count();
-    let ids = (parsed.iter()).filter_map(|(_, r)| r.as_ref().ok().map(|(id, _)| id.as_str()));
+    let ids = (parsed.iter()).filter_map(|(_, r)| r.as_ref().ok().map(|v| v.id.as_str()));
     let mut dedupe = Dedupe::look_up(ctx, reporter, ids).await?;
     // The ids accepted so far in this batch, with room for every valid row's, so that the
     // table neither grows nor hashes its ids again on the way.
@@ -387,31 +424,31 @@ pub async fn submit(
     // The first direction with rated records has room, across its buckets, for every valid
     // row: a batch mostly holds one. Any other grows as it goes.
     let mut room = valid;
-    // The rows are read where they lie: a row's usage is larger than a cache line, and
+    // The rows are read where they lie: a row is larger than a cache line, and
     // moving it out of `parsed` and on through the match cost a copy each time.
     for (row, &(line, ref outcome)) in parsed.iter().enumerate() {
         let rec = match outcome {
-            Ok((id, u)) => {
-                let committed = dedupe.accepted_before(id)?;
+            Ok(v) => {
+                let committed = dedupe.accepted_before(&v.id)?;
                 // Looked up once: counted below only if the row is accepted.
-                let entry = in_batch.entry(id);
+                let entry = in_batch.entry(&v.id);
                 if committed || entry.is_counted() {
                     Err(RejectReason::Duplicate)
                 } else {
-                    let d = DirState::find(&mut dirs, (u.orig, u.term, u.service));
+                    let d = v.dir;
                     if dirs[d].closed.is_none() {
-                        dirs[d].closed =
-                            Some(closed_periods(ctx, u.orig, u.term, u.service).await?);
+                        let (orig, term, service) = dirs[d].dir;
+                        dirs[d].closed = Some(closed_periods(ctx, orig, term, service).await?);
                     }
                     let is_closed = dirs[d]
                         .closed
                         .as_ref()
-                        .is_some_and(|ps| ps.iter().any(|r| r.contains(&u.start.0)));
+                        .is_some_and(|ps| ps.iter().any(|r| r.contains(&v.start.0)));
                     if is_closed {
                         Err(RejectReason::PeriodClosed)
                     } else {
                         entry.count();
-                        Ok((id, u, d))
+                        Ok(v)
                     }
                 }
             }
@@ -423,12 +460,13 @@ pub async fn submit(
                 rejects.push((line, reason.as_str().to_string()));
                 row_rejects.push((row, reason));
             }
-            Ok((id, u, d)) => {
+            Ok(v) => {
                 tally.accept();
-                dedupe.accept(ctx, id)?;
-                let state = &mut dirs[d];
+                dedupe.accept(ctx, &v.id)?;
+                let state = &mut dirs[v.dir];
+                let (orig, term, service) = state.dir;
                 if state.sheet.is_none() {
-                    state.sheet = Some(sheets.sheet_for(ctx, u.term, u.orig, u.service).await?);
+                    state.sheet = Some(sheets.sheet_for(ctx, term, orig, service).await?);
                 }
                 let sheet = state.sheet.as_ref().and_then(Option::as_ref);
                 let running = state.running.get_or_insert_with(|| Running {
@@ -436,22 +474,22 @@ pub async fn submit(
                     ..Running::default()
                 });
                 running.records += 1;
-                running.units = running.units.checked_add(u.units).ok_or_else(|| {
+                running.units = running.units.checked_add(v.units).ok_or_else(|| {
                     ContractError::refused(format!("line {line}: units total overflows"))
                 })?;
                 let mut out = Accepted {
-                    id: id.clone(),
-                    a: u.a_number,
-                    b: u.b_number,
-                    start: u.start.0,
-                    units: u.units,
+                    id: v.id.clone(),
+                    a: v.a_number,
+                    b: v.b_number,
+                    start: v.start.0,
+                    units: v.units,
                     row: None,
                     billable: 0,
                     charge: Decimal::ZERO,
                 };
                 if let Some(s) = sheet {
                     let rated = s
-                        .rate(u)
+                        .rate(&v.usage(state.dir))
                         .map_err(|e| ContractError::refused(format!("line {line}: {e}")))?;
                     if rated.row.is_some() {
                         running.rated += 1;
@@ -467,7 +505,7 @@ pub async fn submit(
                 // Only this pair's traffic can be stated on this channel. A valid record
                 // with a third carrier is counted (SPEC §2.4 has no reason to reject it),
                 // but ingest routes such records to their own pair's channel.
-                if u.orig == counterparty || u.term == counterparty {
+                if orig == counterparty || term == counterparty {
                     if room > 0 {
                         // Buckets fill about evenly: each has room for its share and a
                         // quarter more.
@@ -476,7 +514,7 @@ pub async fn submit(
                             b.reserve(share + share / 4);
                         }
                     }
-                    let bucket = Bucket::of(&u.a_number, &u.b_number);
+                    let bucket = Bucket::of(&v.a_number, &v.b_number);
                     state.buckets[usize::from(bucket.index())].push(out);
                 }
             }
@@ -558,15 +596,16 @@ pub async fn submit(
                     start: r.start,
                     units: r.units,
                 });
-                // The row of the sheet that rated it, or none (`no_rate`).
-                let row = match (sheet, r.row) {
-                    (Some(s), Some(row)) => {
-                        ((&*s.row(row).prefix, &*s.row(row).destination), Some(row))
-                    }
-                    _ => (("", ""), None),
+                // The row of the sheet that rated it, or none (`no_rate`): its text is
+                // looked up once a row, not once a record (a sheet's rows are read at
+                // random, each a cache miss).
+                let index = sheet.and(r.row);
+                let text = move || match (sheet, index) {
+                    (Some(s), Some(i)) => (&*s.row(i).prefix, &*s.row(i).destination),
+                    _ => ("", ""),
                 };
                 ratings
-                    .push(row, r.billable, r.charge, (r.start, r.units))
+                    .push((text, index), r.billable, r.charge, (r.start, r.units))
                     .map_err(|e| match e {
                         // A day's totals past their bounds: the batch's records did it.
                         crate::binary::FormError::Records(why) => {
