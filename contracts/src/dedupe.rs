@@ -31,12 +31,16 @@ pub(crate) enum Dedupe {
 /// A batch's ids as claims: one of each per batch, kept apart from the enum so that its
 /// other kind does not carry its size.
 pub(crate) struct Claims {
+    /// Whose ids they are.
+    reporter: CarrierId,
     /// The keys of the batch's ids found claimed (almost always none).
     found: HashSet<String>,
     /// The keys of the batch's ids.
     asked: KeySet,
-    /// The keys of the ids it accepts.
-    accepted: KeySet,
+    /// How many ids were asked about.
+    asked_ids: usize,
+    /// How many of them the batch accepts.
+    accepted_ids: usize,
 }
 
 impl Dedupe {
@@ -50,12 +54,18 @@ impl Dedupe {
         let (start, end) = keys::seen_range(reporter.as_str());
         if ctx.range_is_empty(&start, &end).await? {
             let mut asked = keys::seen_set(reporter.as_str());
-            ids.for_each(|id| asked.push(id));
+            let mut asked_ids = 0;
+            ids.for_each(|id| {
+                asked.push(id);
+                asked_ids += 1;
+            });
             let found = ctx.claimed_set(&asked).await?;
             return Ok(Dedupe::Claims(Box::new(Claims {
+                reporter,
                 found,
-                accepted: keys::seen_set(reporter.as_str()),
                 asked,
+                asked_ids,
+                accepted_ids: 0,
             })));
         }
         let keys: Vec<String> = ids.map(|id| keys::seen(reporter.as_str(), id)).collect();
@@ -76,24 +86,50 @@ impl Dedupe {
         }
     }
 
-    /// Remembers `id` as accepted, once the transaction commits.
+    /// Remembers `id`, a valid row's, as accepted, once the transaction commits.
     pub(crate) fn accept(&mut self, ctx: &mut Context<'_>, id: &str) -> Result<(), ContractError> {
         match self {
             Dedupe::Keys { reporter, .. } => {
                 ctx.put(&keys::seen(reporter.as_str(), id), Vec::new())
             }
             Dedupe::Claims(c) => {
-                c.accepted.push(id);
+                c.accepted_ids += 1;
                 Ok(())
             }
         }
     }
 
-    /// Makes the claims of the ids accepted.
-    pub(crate) fn finish(self, ctx: &mut Context<'_>) -> Result<(), ContractError> {
+    /// Makes the claims of the ids accepted. `accepted` gives them, in the rows' order; it
+    /// is called only when some id looked up was not accepted. The ids accepted are those
+    /// looked up, less the rows rejected, in the same order: as many as were looked up,
+    /// they are the same ids, whose keys are made already, so a batch that accepts every
+    /// valid row (most of them) does not take each id apart a second time.
+    pub(crate) fn finish<'i, I>(
+        self,
+        ctx: &mut Context<'_>,
+        accepted: impl FnOnce() -> I,
+    ) -> Result<(), ContractError>
+    where
+        I: Iterator<Item = &'i str>,
+    {
         match self {
             Dedupe::Keys { .. } => Ok(()),
-            Dedupe::Claims(c) => ctx.claim_set(c.accepted),
+            Dedupe::Claims(c) if c.accepted_ids == c.asked_ids => ctx.claim_set(c.asked),
+            Dedupe::Claims(c) => {
+                let mut set = keys::seen_set(c.reporter.as_str());
+                let mut ids = 0;
+                accepted().for_each(|id| {
+                    set.push(id);
+                    ids += 1;
+                });
+                if ids != c.accepted_ids {
+                    return Err(ContractError::internal(format!(
+                        "a batch accepted {} ids and named {ids}",
+                        c.accepted_ids
+                    )));
+                }
+                ctx.claim_set(set)
+            }
         }
     }
 }

@@ -10,6 +10,7 @@
 mod account;
 pub mod agreement;
 pub mod api;
+mod batch_ids;
 pub mod binary;
 pub mod client;
 pub mod deal;

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use settlement::carrier::CarrierId;
 use settlement::cdr::RejectReason;
 use settlement::cdr::packed::{self, BatchRows};
-use settlement::intake::{ExactIds, Tally};
+use settlement::intake::Tally;
 use settlement::period::Period;
 use settlement::ratesheet::Ratesheet;
 use settlement::service::Service;
@@ -20,6 +20,7 @@ use smol_str::SmolStr;
 
 use settlement::money::Currency;
 
+use crate::batch_ids::BatchIds;
 use crate::dedupe::Dedupe;
 use crate::parsed::ParsedSheets;
 use crate::slim::{EventOut, Ratings};
@@ -418,9 +419,8 @@ pub async fn submit(
     let valid = parsed.iter().filter(|(_, r)| r.is_ok()).count();
     let ids = (parsed.iter()).filter_map(|(_, r)| r.as_ref().ok().map(|v| v.id.as_str()));
     let mut dedupe = Dedupe::look_up(ctx, reporter, ids).await?;
-    // The ids accepted so far in this batch, with room for every valid row's, so that the
-    // table neither grows nor hashes its ids again on the way.
-    let mut in_batch = ExactIds::with_capacity(valid);
+    // The ids accepted so far in this batch, with room for every valid row's.
+    let mut in_batch = BatchIds::with_capacity(valid);
     // The first direction with rated records has room, across its buckets, for every valid
     // row: a batch mostly holds one. Any other grows as it goes.
     let mut room = valid;
@@ -520,7 +520,21 @@ pub async fn submit(
             }
         }
     }
-    dedupe.finish(ctx)?;
+    // The ids accepted: the valid rows', less those rejected (`row_rejects`, in the rows'
+    // order, holds every rejected row).
+    dedupe.finish(ctx, || {
+        let mut rejected = row_rejects.iter().map(|&(row, _)| row).peekable();
+        parsed
+            .iter()
+            .enumerate()
+            .filter_map(move |(row, (_, judged))| {
+                let was_rejected = rejected.next_if_eq(&row).is_some();
+                match judged {
+                    Ok(v) if !was_rejected => Some(v.id.as_str()),
+                    _ => None,
+                }
+            })
+    })?;
     // Charges and rated records in the order of their directions.
     dirs.sort_by_key(|state| state.dir);
     let charges = dirs
@@ -874,6 +888,52 @@ A2,voice,alpha,beta,441234567,4930123456,2026-10-01T12:00:00Z,30
                 .iter()
                 .any(|q| q.start_key == start && q.end_key == end && q.reads.is_empty())
         );
+    }
+
+    /// The ids claimed are the rows accepted, whether every id looked up was accepted (the
+    /// keys made for the lookup are claimed) or some were rejected after it (the accepted
+    /// ids are taken again): an invalid row is never looked up, a duplicate is.
+    #[tokio::test]
+    async fn the_ids_claimed_are_those_accepted_with_or_without_rejects_after_the_lookup() {
+        const HEAD: &str =
+            "record_id,service,orig_carrier,term_carrier,a_number,b_number,start_time,units\n";
+        let row = |id: &str, units: &str| {
+            format!("{id},voice,alpha,beta,441234567,4930123456,2026-10-01T10:00:00Z,{units}\n")
+        };
+        let claimed = |rwset: &TxRwSet| {
+            let ns = &rwset.ns_rwsets[0];
+            let mut claimed: Vec<String> = (ns.claim_runs.iter())
+                .flat_map(ledger::proto::KeyRun::keys)
+                .collect();
+            claimed.extend(ns.claims.iter().cloned());
+            claimed.sort();
+            claimed
+        };
+        let seen = |ids: &[&str]| -> Vec<String> {
+            ids.iter().map(|id| keys::seen("alpha", id)).collect()
+        };
+        // An invalid row between two valid ones: both valid ids were looked up and accepted.
+        let every = [row("A1", "61"), row("A2", "x"), row("A3", "30")].concat();
+        let state = SqliteState::in_memory().await.unwrap();
+        let (summary, (rwset, _)) = submit_csv(&state, &format!("{HEAD}{every}")).await;
+        assert_eq!((summary.accepted, summary.rejects.len()), (2, 1));
+        assert_eq!(claimed(&rwset), seen(&["A1", "A3"]));
+        // The same, and a duplicate of the first after the invalid row: three ids looked up,
+        // two accepted.
+        let some = [
+            row("A1", "61"),
+            row("A2", "x"),
+            row("A1", "30"),
+            row("A3", "30"),
+        ]
+        .concat();
+        let state = SqliteState::in_memory().await.unwrap();
+        let (summary, (rwset, _)) = submit_csv(&state, &format!("{HEAD}{some}")).await;
+        assert_eq!(
+            summary.rejects,
+            vec![(3, "bad_units".to_string()), (4, "duplicate".to_string())]
+        );
+        assert_eq!(claimed(&rwset), seen(&["A1", "A3"]));
     }
 
     /// A channel that judged batches before claims keeps judging by its `seen` keys: an id
