@@ -33,7 +33,7 @@ pub(crate) enum Dedupe {
 pub(crate) struct Claims {
     /// Whose ids they are.
     reporter: CarrierId,
-    /// The keys of the batch's ids found claimed (almost always none).
+    /// The batch's ids whose keys were found claimed (almost always none).
     found: HashSet<String>,
     /// The keys of the batch's ids.
     asked: KeySet,
@@ -59,7 +59,14 @@ impl Dedupe {
                 asked.push(id);
                 asked_ids += 1;
             });
-            let found = ctx.claimed_set(&asked).await?;
+            // Each found by its id, so that a row's id is asked about without making its key.
+            let found = (ctx.claimed_set(&asked).await?.iter())
+                .map(|key| {
+                    asked.id_of(key).map(str::to_owned).ok_or_else(|| {
+                        ContractError::internal(format!("{key:?} is not the key of an id"))
+                    })
+                })
+                .collect::<Result<_, _>>()?;
             return Ok(Dedupe::Claims(Box::new(Claims {
                 reporter,
                 found,
@@ -82,7 +89,7 @@ impl Dedupe {
             Dedupe::Keys { exists, .. } => exists
                 .next()
                 .ok_or_else(|| ContractError::internal("a batch row lost its dedupe key")),
-            Dedupe::Claims(c) => Ok(!c.found.is_empty() && c.found.contains(&c.asked.key(id))),
+            Dedupe::Claims(c) => Ok(c.found.contains(id)),
         }
     }
 

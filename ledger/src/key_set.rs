@@ -105,6 +105,12 @@ impl KeySet {
         [self.prefix.as_str(), id, self.suffix.as_str()].concat()
     }
 
+    /// The id whose key is `key`, if `key` is one of this set's form.
+    pub fn id_of<'k>(&self, key: &'k str) -> Option<&'k str> {
+        key.strip_prefix(self.prefix.as_str())?
+            .strip_suffix(self.suffix.as_str())
+    }
+
     /// Its runs, in the order their first ids came.
     pub fn runs(&self) -> &[KeyRun] {
         &self.runs
@@ -153,6 +159,9 @@ mod tests {
         );
         assert!(set.runs().iter().all(KeyRun::splits_back));
         assert_eq!(set.key("A9"), "\0seen\0alpha\0A9\0");
+        assert_eq!(set.id_of("\0seen\0alpha\0A9\0"), Some("A9"));
+        assert_eq!(set.id_of("\0seen\0beta\0A9\0"), None);
+        assert_eq!(set.id_of("\0seen\0alpha\0A9"), None);
     }
 
     #[test]
@@ -194,6 +203,11 @@ mod tests {
             let mut keys: Vec<String> = ids.iter().map(|id| set.key(id)).collect();
             keys.sort();
             prop_assert_eq!(made, keys);
+            // Each key gives its id back.
+            for id in &ids {
+                let key = set.key(id);
+                prop_assert_eq!(set.id_of(&key), Some(id.as_str()));
+            }
         }
     }
 }
