@@ -44,7 +44,8 @@ impl<'a> BatchIds<'a> {
     pub(crate) fn with_capacity(ids: usize) -> Self {
         BatchIds {
             ascending: Vec::with_capacity(ids),
-            others: ExactIds::with_capacity(0),
+            // Room for a few dozen out of order, which a batch with duplicates has.
+            others: ExactIds::with_capacity(64),
         }
     }
 

@@ -33,8 +33,9 @@ pub(crate) enum Dedupe {
 pub(crate) struct Claims {
     /// Whose ids they are.
     reporter: CarrierId,
-    /// The batch's ids whose keys were found claimed (almost always none).
-    found: HashSet<String>,
+    /// The batch's ids whose keys were found claimed (almost always none), hashed with
+    /// foldhash, seeded at random, since every valid row's id is asked about when any is.
+    found: HashSet<String, foldhash::fast::RandomState>,
     /// The keys of the batch's ids.
     asked: KeySet,
     /// How many ids were asked about.
