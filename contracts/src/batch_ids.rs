@@ -13,7 +13,6 @@ use std::cmp::Ordering;
 use settlement::intake::{ExactIds, IdEntry};
 
 /// The ids accepted so far.
-#[derive(Default)]
 pub(crate) struct BatchIds<'a> {
     /// Those that came after every id accepted before them, in order.
     ascending: Vec<&'a str>,

@@ -38,10 +38,8 @@ pub(crate) struct Claims {
     found: HashSet<String, foldhash::fast::RandomState>,
     /// The keys of the batch's ids.
     asked: KeySet,
-    /// How many ids were asked about.
-    asked_ids: usize,
     /// How many of them the batch accepts.
-    accepted_ids: usize,
+    accepted_ids: u64,
 }
 
 impl Dedupe {
@@ -55,11 +53,7 @@ impl Dedupe {
         let (start, end) = keys::seen_range(reporter.as_str());
         if ctx.range_is_empty(&start, &end).await? {
             let mut asked = keys::seen_set(reporter.as_str());
-            let mut asked_ids = 0;
-            ids.for_each(|id| {
-                asked.push(id);
-                asked_ids += 1;
-            });
+            ids.for_each(|id| asked.push(id));
             // Each found by its id, so that a row's id is asked about without making its key.
             let found = (ctx.claimed_set(&asked).await?.iter())
                 .map(|key| {
@@ -72,7 +66,6 @@ impl Dedupe {
                 reporter,
                 found,
                 asked,
-                asked_ids,
                 accepted_ids: 0,
             })));
         }
@@ -122,18 +115,15 @@ impl Dedupe {
     {
         match self {
             Dedupe::Keys { .. } => Ok(()),
-            Dedupe::Claims(c) if c.accepted_ids == c.asked_ids => ctx.claim_set(c.asked),
+            Dedupe::Claims(c) if c.accepted_ids == c.asked.ids() => ctx.claim_set(c.asked),
             Dedupe::Claims(c) => {
                 let mut set = keys::seen_set(c.reporter.as_str());
-                let mut ids = 0;
-                accepted().for_each(|id| {
-                    set.push(id);
-                    ids += 1;
-                });
-                if ids != c.accepted_ids {
+                accepted().for_each(|id| set.push(id));
+                if set.ids() != c.accepted_ids {
                     return Err(ContractError::internal(format!(
-                        "a batch accepted {} ids and named {ids}",
-                        c.accepted_ids
+                        "a batch accepted {} ids and named {}",
+                        c.accepted_ids,
+                        set.ids()
                     )));
                 }
                 ctx.claim_set(set)

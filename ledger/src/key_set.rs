@@ -121,6 +121,12 @@ impl KeySet {
         &self.keys
     }
 
+    /// How many ids were pushed: each went to exactly one run or key.
+    pub fn ids(&self) -> u64 {
+        let in_runs: u64 = self.runs.iter().map(KeyRun::len).sum();
+        in_runs + self.keys.len() as u64
+    }
+
     /// Whether no id was pushed.
     pub fn is_empty(&self) -> bool {
         self.runs.is_empty() && self.keys.is_empty()
@@ -158,6 +164,7 @@ mod tests {
             ["B12", "A12", "x", "A007", "9-1"].map(|id| set.key(id))
         );
         assert!(set.runs().iter().all(KeyRun::splits_back));
+        assert_eq!(set.ids(), 11);
         assert_eq!(set.key("A9"), "\0seen\0alpha\0A9\0");
         assert_eq!(set.id_of("\0seen\0alpha\0A9\0"), Some("A9"));
         assert_eq!(set.id_of("\0seen\0beta\0A9\0"), None);
@@ -203,6 +210,7 @@ mod tests {
             let mut keys: Vec<String> = ids.iter().map(|id| set.key(id)).collect();
             keys.sort();
             prop_assert_eq!(made, keys);
+            prop_assert_eq!(set.ids(), ids.len() as u64);
             // Each key gives its id back.
             for id in &ids {
                 let key = set.key(id);
