@@ -83,11 +83,53 @@ impl Number {
         })
     }
 
+    /// The number of `count` digits packed two a byte in `packed`, the first in the high
+    /// half, an odd count's last low half `0xF` (the packed batch form,
+    /// `cdr::packed`); `None` unless `packed` is exactly that many bytes of such halves
+    /// and `count` is 6 to 15. The digits go straight into the number, checked a byte at
+    /// a time without a branch.
+    pub fn from_packed_digits(count: u8, packed: &[u8]) -> Option<Number> {
+        let n = usize::from(count);
+        if !(6..=MAX_DIGITS).contains(&n) || packed.len() != n.div_ceil(2) {
+            return None;
+        }
+        let whole = n / 2;
+        // One spare byte so that the pairs cover the array; never written.
+        let mut out = [0u8; MAX_DIGITS + 1];
+        // A half above 9 gains 16 when 6 is added: its fifth bit is set.
+        let mut over = 0u8;
+        for (pair, &b) in out.chunks_exact_mut(2).zip(&packed[..whole]) {
+            let (high, low) = (b >> 4, b & 0xf);
+            over |= (high + 6) | (low + 6);
+            pair[0] = b'0' + high;
+            pair[1] = b'0' + low;
+        }
+        let mut bad = over & 0x10 != 0;
+        if n % 2 == 1 {
+            // An odd count's last byte: a digit, then the padding.
+            let last = packed[whole];
+            bad |= last >> 4 > 9 || last & 0xf != 0xf;
+            out[n - 1] = b'0' + (last >> 4);
+        }
+        if bad {
+            return None;
+        }
+        let mut digits = [0u8; MAX_DIGITS];
+        digits.copy_from_slice(&out[..MAX_DIGITS]);
+        Some(Number { digits, len: count })
+    }
+
     /// The number whose [`as_str`](Number::as_str) this is: 6 to 15 ASCII digits, taken as
     /// they are. (Not [`Number::parse`]: digits that begin with `00`, which only `+00…`
     /// normalises to, would lose that `00` there.)
     pub fn from_normalised(digits: &str) -> Option<Number> {
-        Number::from_digits(digits.as_bytes()).filter(|n| n.len >= 6)
+        Number::from_normalised_bytes(digits.as_bytes())
+    }
+
+    /// [`Number::from_normalised`] of bytes, which need not be text: anything but 6 to 15
+    /// ASCII digits is refused.
+    pub fn from_normalised_bytes(digits: &[u8]) -> Option<Number> {
+        Number::from_digits(digits).filter(|n| n.len >= 6)
     }
 
     /// The digits, e.g. `491511234567`.
@@ -241,5 +283,79 @@ mod tests {
             prop_assert_eq!(Number::from_digits(a.digits()), Some(a));
             prop_assert_eq!(a.cmp(&b), a.digits().cmp(b.digits()));
         }
+
+        /// Packed digits read as the plain rule says: each half a digit, an odd count's
+        /// last half 0xF, exactly the bytes the count needs, 6 to 15 digits; any count and
+        /// bytes, and every number packed.
+        #[test]
+        fn packed_digits_read_as_the_plain_rule(
+            count in 0u8..20,
+            bytes in proptest::collection::vec(
+                prop_oneof![any::<u8>(), (0u8..10, 0u8..10).prop_map(|(h, l)| h << 4 | l)],
+                0..10,
+            ),
+            n in "[0-9]{6,15}",
+        ) {
+            prop_assert_eq!(Number::from_packed_digits(count, &bytes), packed_reference(count, &bytes));
+            let digits = n.as_bytes();
+            let packed: Vec<u8> = digits
+                .chunks(2)
+                .map(|p| (p[0] - b'0') << 4 | p.get(1).map_or(0xf, |d| d - b'0'))
+                .collect();
+            let whole = Number::from_packed_digits(digits.len() as u8, &packed);
+            prop_assert_eq!(whole, Number::from_digits(digits));
+        }
+    }
+
+    /// The packed digits' rule written out plainly.
+    fn packed_reference(count: u8, packed: &[u8]) -> Option<Number> {
+        let n = usize::from(count);
+        if !(6..=15).contains(&n) || packed.len() != n.div_ceil(2) {
+            return None;
+        }
+        let mut text = Vec::new();
+        for (k, &b) in packed.iter().enumerate() {
+            text.push(b >> 4);
+            text.push(b & 0xf);
+            if 2 * k + 1 == n && b & 0xf != 0xf {
+                return None;
+            }
+        }
+        text.truncate(n);
+        if text.iter().any(|&d| d > 9) {
+            return None;
+        }
+        let text: Vec<u8> = text.iter().map(|d| b'0' + d).collect();
+        Number::from_digits(&text)
+    }
+
+    #[test]
+    fn packed_digits_examples() {
+        let n = |s: &str| Number::from_digits(s.as_bytes());
+        assert_eq!(
+            Number::from_packed_digits(6, &[0x12, 0x34, 0x56]),
+            n("123456")
+        );
+        assert_eq!(
+            Number::from_packed_digits(7, &[0x12, 0x34, 0x56, 0x7f]),
+            n("1234567")
+        );
+        assert_eq!(
+            Number::from_packed_digits(7, &[0x12, 0x34, 0x56, 0x70]),
+            None
+        );
+        assert_eq!(
+            Number::from_packed_digits(7, &[0x12, 0x34, 0x56, 0xaf]),
+            None
+        );
+        assert_eq!(Number::from_packed_digits(6, &[0x12, 0x3a, 0x56]), None);
+        assert_eq!(Number::from_packed_digits(6, &[0xa2, 0x34, 0x56]), None);
+        assert_eq!(Number::from_packed_digits(5, &[0x12, 0x34, 0x5f]), None);
+        assert_eq!(Number::from_packed_digits(16, &[0x12; 8]), None);
+        let fifteen = [0x12, 0x34, 0x56, 0x78, 0x90, 0x12, 0x34, 0x5f];
+        assert_eq!(
+            Number::from_packed_digits(15, &fifteen),
+            n("123456789012345")
+        );
     }
 }

@@ -36,9 +36,6 @@ pub const PACKED_START: [u8; 2] = [0x00, 0x01];
 /// The largest number of units SPEC §2.1 allows: fifteen digits.
 const MAX_UNITS: u64 = 999_999_999_999_999;
 
-/// The shortest normalised number (SPEC §2.3).
-const MIN_DIGITS: usize = 6;
-
 /// The form a batch's records are written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum BatchForm {
@@ -140,26 +137,6 @@ fn push_number(out: &mut Vec<u8>, digits: &[u8]) {
         let low = pair.get(1).map_or(0xf, |d| d - b'0');
         out.push((high << 4) | low);
     }
-}
-
-/// The number packed as `digits` and `packed`, if it is a normalised one.
-fn number(digits: u8, packed: &[u8]) -> Option<Number> {
-    let n = usize::from(digits);
-    let mut text = [0u8; 16];
-    if !(MIN_DIGITS..=text.len() - 1).contains(&n) || packed.len() != n.div_ceil(2) {
-        return None;
-    }
-    for (k, &b) in packed.iter().enumerate() {
-        let (high, low) = (b >> 4, b & 0xf);
-        // The last half of an odd count is padding.
-        let low_ok = if 2 * k + 1 == n { low == 0xf } else { low <= 9 };
-        if high > 9 || !low_ok {
-            return None;
-        }
-        text[2 * k] = b'0' + high;
-        text[2 * k + 1] = b'0' + low;
-    }
-    Number::from_digits(&text[..n])
 }
 
 fn push_text(out: &mut Vec<u8>, t: &[u8]) {
@@ -299,7 +276,10 @@ impl<'a> RecordFields<'a> for PackedFields<'a> {
     }
     fn numbers(&self) -> (Option<Number>, Option<Number>) {
         let (a, b) = (self.fields.a, self.fields.b);
-        (number(a.0, a.1), number(b.0, b.1))
+        (
+            Number::from_packed_digits(a.0, a.1),
+            Number::from_packed_digits(b.0, b.1),
+        )
     }
     fn start(&self) -> Option<Timestamp> {
         Timestamp::from_secs(unzigzag(self.fields.start))

@@ -228,9 +228,9 @@ fn each_fault_is_its_reason_in_the_order_of_precedence() {
     // Too few bytes for its digits.
     assert_eq!(verdict(raw(&[8, 0x12, 0x34, 0x56])), Err(BadRow));
     // A number's bytes are exactly its digits' (as the reader takes them), or none.
-    assert!(number(6, &[0x12, 0x34, 0x56]).is_some());
-    assert!(number(6, &[0x12, 0x34]).is_none());
-    assert!(number(6, &[0x12, 0x34, 0x56, 0x78]).is_none());
+    assert!(Number::from_packed_digits(6, &[0x12, 0x34, 0x56]).is_some());
+    assert!(Number::from_packed_digits(6, &[0x12, 0x34]).is_none());
+    assert!(Number::from_packed_digits(6, &[0x12, 0x34, 0x56, 0x78]).is_none());
     let timed = |start: i64, units: u64| {
         Payload::new(b"R1")
             .byte(0)
