@@ -23,7 +23,7 @@ use crate::usage::{BatchEvent, RatedRecord, Text};
 pub use crate::slim::{DayTotals, DirectionDays};
 
 /// The first byte of a value in its binary form.
-const BINARY: u8 = 1;
+pub(crate) const BINARY: u8 = 1;
 
 /// The first byte of an event in its tabled form (`tabled`).
 const TABLED: u8 = 2;

@@ -20,9 +20,13 @@ use settlement::number::Number;
 use settlement::service::Service;
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::binary::{self, FormError};
+use crate::binary::{self, Each, FormError};
 use crate::keys;
 use crate::usage::{StoredBatch, StoredRecord, Text};
+
+mod in_place;
+
+pub use in_place::{RecordRef, each_record};
 
 /// How many buckets a direction's records are kept in.
 pub const BUCKETS: u8 = 32;
@@ -76,6 +80,19 @@ impl<'de, S: Deserialize<'de>> StoredBatch<S> {
     }
 }
 
+impl StoredRecord {
+    /// The record as [`each_record`] hands it on.
+    pub fn in_place(&self) -> RecordRef<'_> {
+        RecordRef {
+            id: &self.id,
+            a: self.a.as_bytes(),
+            b: self.b.as_bytes(),
+            start: self.start,
+            units: self.units,
+        }
+    }
+}
+
 impl StoredRecord<Text<'_>> {
     /// The record with its text owned.
     pub fn into_owned(self) -> StoredRecord {
@@ -118,30 +135,67 @@ pub async fn each_unbucketed(
     page: u32,
     mut each: impl FnMut(StoredBatch<Text<'_>>) -> Result<(), ContractError>,
 ) -> Result<(), ContractError> {
+    unbucketed_values(ctx, dir, page, |key, raw| each(decode(key, raw)?)).await
+}
+
+/// [`each_unbucketed`] a record at a time: `each` is handed the reporter and each record of
+/// every batch kept before buckets, read in place ([`each_record`]).
+pub async fn records_unbucketed(
+    ctx: &mut Context<'_>,
+    dir: Direction,
+    page: u32,
+    mut each: impl FnMut(CarrierId, RecordRef<'_>) -> Result<(), ContractError>,
+) -> Result<(), ContractError> {
+    unbucketed_values(ctx, dir, page, |key, raw| records(key, raw, &mut each)).await
+}
+
+/// Calls `each` with the key and value of every batch of the direction kept before buckets,
+/// reading `page` values at a time.
+async fn unbucketed_values(
+    ctx: &mut Context<'_>,
+    dir: Direction,
+    page: u32,
+    mut each: impl FnMut(&str, &[u8]) -> Result<(), ContractError>,
+) -> Result<(), ContractError> {
     let (payer, payee, service) = attrs(&dir);
     ctx.range_each_by_partial_composite_key(
         "records",
         &[payer, payee, service],
         page,
-        |key, raw| each(decode(&key, &raw)?),
+        |key, raw| each(&key, &raw),
     )
     .await
 }
 
-/// [`each_batch`] of one bucket's values only, reading about `bytes` of them from the
-/// world state at a time (a bucket's share of a batch is small, so many at once):
-/// `each` must check that every record it uses is of `bucket` (a record in another bucket
-/// is corrupt state).
-pub async fn each_in_bucket(
+/// Hands `each` the reporter and each record of every batch's value in one bucket, read in
+/// place ([`each_record`]), reading about `bytes` of values from the world state at a time
+/// (a bucket's share of a batch is small, so many at once): `each` must check that every
+/// record it uses is of `bucket` (a record in another bucket is corrupt state).
+pub async fn records_in_bucket(
     ctx: &mut Context<'_>,
     dir: Direction,
     bucket: Bucket,
     bytes: usize,
-    mut each: impl FnMut(StoredBatch<Text<'_>>) -> Result<(), ContractError>,
+    mut each: impl FnMut(CarrierId, RecordRef<'_>) -> Result<(), ContractError>,
 ) -> Result<(), ContractError> {
     let (start, end) = keys::bucketed_range(attrs(&dir), bucket.0, bucket.0 + 1);
-    ctx.range_each_sized(&start, &end, bytes, |key, raw| each(decode(&key, &raw)?))
-        .await
+    ctx.range_each_sized(&start, &end, bytes, |key, raw| {
+        records(&key, &raw, &mut each)
+    })
+    .await
+}
+
+/// Hands `each` the records of the value stored under `key`; a value that does not read is
+/// corrupt state.
+fn records(
+    key: &str,
+    raw: &[u8],
+    each: impl FnMut(CarrierId, RecordRef<'_>) -> Result<(), ContractError>,
+) -> Result<(), ContractError> {
+    each_record(raw, each).map_err(|e| match e {
+        Each::Form(e) => ContractError::corrupt(key, e),
+        Each::Stopped(e) => e,
+    })
 }
 
 fn decode<'a>(key: &str, raw: &'a [u8]) -> Result<StoredBatch<Text<'a>>, ContractError> {

@@ -18,6 +18,7 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering::Relaxed;
 
 use ledger::contract::{Context, ContractError};
+use settlement::carrier::CarrierId;
 use settlement::cdr::CdrView;
 use settlement::money::Currency;
 use settlement::number::Number;
@@ -28,8 +29,7 @@ use settlement::statement::{Statement, StatementScope, StatementSums};
 use super::held::{Held, Sides};
 use super::runs::{Discrepancies, SPILL_AFTER, SortedRows};
 use super::{StatementId, deal_in_force, refused, usage_of};
-use crate::stored::{self, BUCKETS, Bucket};
-use crate::usage::{StoredBatch, Text};
+use crate::stored::{self, BUCKETS, Bucket, RecordRef};
 use crate::{agreement, ratesheet};
 
 /// The records (both sides) a pass holds, unless set otherwise ([`set_records_per_pass`]):
@@ -146,45 +146,60 @@ async fn read(
     pass: &mut impl FnMut(&Sides) -> Result<(), ContractError>,
 ) -> Result<(), ContractError> {
     let dir = (scope.payer, scope.payee, scope.service);
-    stored::each_unbucketed(ctx, dir, BATCHES_PER_READ, |batch| {
-        take(scope, sheet, held, None, batch).map(drop)
+    let mut take = Take::new(scope, sheet);
+    stored::records_unbucketed(ctx, dir, BATCHES_PER_READ, |reporter, r| {
+        take.record(held, None, reporter, r)
     })
     .await?;
     for b in 0..BUCKETS {
         let bucket = Bucket::new(b).ok_or_else(|| ContractError::internal("no such bucket"))?;
-        let mut records = 0;
-        stored::each_in_bucket(ctx, dir, bucket, BUCKET_BYTES_PER_READ, |batch| {
-            records += take(scope, sheet, held, Some(bucket), batch)?;
-            Ok(())
+        take.taken = 0;
+        stored::records_in_bucket(ctx, dir, bucket, BUCKET_BYTES_PER_READ, |reporter, r| {
+            take.record(held, Some(bucket), reporter, r)
         })
         .await?;
-        held.bucket_read(records, &mut *pass)?;
+        held.bucket_read(take.taken, &mut *pass)?;
     }
     held.finish(pass)
 }
 
-/// Holds the records of `batch` (read from `bucket`, or kept before buckets) that start in
-/// the period, and gives how many. The records' text is borrowed from the stored bytes.
-fn take(
-    scope: &StatementScope,
-    sheet: &Ratesheet,
-    held: &mut Held,
-    bucket: Option<Bucket>,
-    batch: StoredBatch<Text<'_>>,
-) -> Result<usize, ContractError> {
-    let (payer, payee, service) = (scope.payer, scope.payee, scope.service);
-    let (lo, hi) = (
-        scope.period.from().ceil_secs(),
-        scope.period.to().ceil_secs(),
-    );
-    let side = usize::from(batch.reporter != payer);
-    let mut taken = 0;
-    for r in batch
-        .records
-        .iter()
-        .filter(|r| lo <= r.start && r.start < hi)
-    {
-        let usage = usage_of(r, payer, payee, service)?;
+/// Holds the stored records that start in the statement's period, each rated, and counts
+/// them. The records' text is borrowed from the stored bytes.
+struct Take<'s> {
+    scope: &'s StatementScope,
+    sheet: &'s Ratesheet,
+    /// The period's bounds, UTC seconds: `[lo, hi)`.
+    lo: i64,
+    hi: i64,
+    /// The records held since it was last set.
+    taken: usize,
+}
+
+impl<'s> Take<'s> {
+    fn new(scope: &'s StatementScope, sheet: &'s Ratesheet) -> Self {
+        Take {
+            scope,
+            sheet,
+            lo: scope.period.from().ceil_secs(),
+            hi: scope.period.to().ceil_secs(),
+            taken: 0,
+        }
+    }
+
+    /// Holds `r`, `reporter`'s record read from `bucket` (or kept before buckets), if it
+    /// starts in the period.
+    fn record(
+        &mut self,
+        held: &mut Held,
+        bucket: Option<Bucket>,
+        reporter: CarrierId,
+        r: RecordRef<'_>,
+    ) -> Result<(), ContractError> {
+        if !(self.lo <= r.start && r.start < self.hi) {
+            return Ok(());
+        }
+        let (payer, payee, service) = (self.scope.payer, self.scope.payee, self.scope.service);
+        let usage = usage_of(&r, payer, payee, service)?;
         if let Some(bucket) = bucket
             && bucket != Bucket::of(&usage.a_number, &usage.b_number)
         {
@@ -192,21 +207,25 @@ fn take(
                 crate::keys::bucketed(
                     (payer.as_str(), payee.as_str(), service.as_str()),
                     bucket.index(),
-                    batch.reporter.as_str(),
+                    reporter.as_str(),
                     "*",
                 ),
-                format!("stored record {} is not of this bucket", &*r.id),
+                format!("stored record {} is not of this bucket", r.id),
             ));
         }
-        let rated = sheet.rate(&usage).map_err(|e| refused(e.to_string()))?;
+        let rated = self
+            .sheet
+            .rate(&usage)
+            .map_err(|e| refused(e.to_string()))?;
         let record = CdrView {
-            record_id: &r.id,
+            record_id: r.id,
             usage,
         };
+        let side = usize::from(reporter != payer);
         held.push(side, SideRecord::new(&record, rated), bucket.is_some())?;
-        taken += 1;
+        self.taken += 1;
+        Ok(())
     }
-    Ok(taken)
 }
 
 #[cfg(test)]

@@ -29,6 +29,7 @@ use parts::{Cut, Parts};
 
 use crate::deal::{DealRecord, DealState};
 use crate::store::{caller, emit, fetch, get_json, now, put_json, range_json};
+use crate::stored::RecordRef;
 use crate::usage::{BatchSummary, StoredRecord};
 use crate::{account, agreement, keys, ratesheet, stored};
 
@@ -550,7 +551,7 @@ pub async fn rated(ctx: &mut Context<'_>, id: StatementId) -> Result<String, Con
         side.sort_by(|x, y| (x.start, x.id.as_bytes()).cmp(&(y.start, y.id.as_bytes())));
         w.set_reporter(Some(reporter));
         for r in side.iter() {
-            let usage = usage_of(r, payer, payee, service)?;
+            let usage = usage_of(&r.in_place(), payer, payee, service)?;
             let rated = sheet.rate(&usage).map_err(|e| refused(e.to_string()))?;
             w.write(
                 &CdrView {
@@ -596,18 +597,19 @@ async fn stored_records(
 }
 
 /// A stored record of the direction `payer → payee` as the engine's usage.
-fn usage_of<S: std::ops::Deref<Target = str>>(
-    r: &StoredRecord<S>,
+fn usage_of(
+    r: &RecordRef<'_>,
     payer: CarrierId,
     payee: CarrierId,
     service: Service,
 ) -> Result<Usage, ContractError> {
-    let (Some(a_number), Some(b_number)) =
-        (Number::from_normalised(&r.a), Number::from_normalised(&r.b))
-    else {
+    let (Some(a_number), Some(b_number)) = (
+        Number::from_normalised_bytes(r.a),
+        Number::from_normalised_bytes(r.b),
+    ) else {
         return Err(ContractError::corrupt(
             keys::records(payer.as_str(), payee.as_str(), service.as_str(), "*", "*"),
-            format!("stored record {} has a bad number", &*r.id),
+            format!("stored record {} has a bad number", r.id),
         ));
     };
     Ok(Usage {
