@@ -24,9 +24,9 @@ use crate::binary::{self, Each, FormError};
 use crate::keys;
 use crate::usage::{StoredBatch, StoredRecord, Text};
 
-mod in_place;
+mod form;
 
-pub use in_place::{RecordRef, each_record};
+pub use form::{RecordRef, ValueWriter, each_record};
 
 /// How many buckets a direction's records are kept in.
 pub const BUCKETS: u8 = 32;

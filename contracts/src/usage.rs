@@ -25,7 +25,7 @@ use crate::dedupe::Dedupe;
 use crate::parsed::ParsedSheets;
 use crate::slim::{EventOut, Ratings};
 use crate::store::{caller, fetch, get_json, put_json};
-use crate::stored::{BUCKETS, Bucket, Direction};
+use crate::stored::{self, BUCKETS, Bucket, Direction};
 use crate::tabled::HeadOut;
 use crate::{agreement, keys};
 
@@ -601,12 +601,17 @@ pub async fn submit(
                 reporter.as_str(),
                 &tx,
             );
-            let mut records = Vec::with_capacity(rows.len());
+            // Written straight from the rows, in the form `StoredBatch::to_stored` writes.
+            let mut value = stored::ValueWriter::new(
+                reporter,
+                rows.len(),
+                crate::binary::STORED_BYTES_PER_RECORD,
+            );
             for r in rows {
-                records.push(StoredRecord {
+                value.push(stored::RecordRef {
                     id: r.id.as_str(),
-                    a: r.a.as_str(),
-                    b: r.b.as_str(),
+                    a: r.a.digits(),
+                    b: r.b.digits(),
                     start: r.start,
                     units: r.units,
                 });
@@ -628,9 +633,9 @@ pub async fn submit(
                         e => ContractError::internal(format!("event batch not encoded: {e}")),
                     })?;
             }
-            let value = StoredBatch { reporter, records }
-                .to_stored()
-                .map_err(|e| ContractError::internal(format!("{key:?} not encoded: {e}")))?;
+            let value = value.finish().ok_or_else(|| {
+                ContractError::internal(format!("{key:?} not encoded: records miscounted"))
+            })?;
             ctx.put(&key, value)?;
         }
         directions.push(ratings);

@@ -1,8 +1,10 @@
-//! A stored value's records read in place, one at a time, for the statement: each record's
-//! text borrowed from the value and its numbers' digits handed on as bytes, where reading
-//! the value whole (`StoredBatch::from_stored`) gathers every record of it into a vector
-//! first, each string checked as UTF-8 (about a tenth of a statement's own samples,
-//! BENCHMARKS.md, session sixty-two).
+//! A stored value's binary form a record at a time: written by `usage.submit` straight from
+//! a batch's accepted records ([`ValueWriter`]), and read in place for the statement
+//! ([`each_record`]), each record's text borrowed from the value and its numbers' digits
+//! handed on as bytes. Through serde, a value was written from a vector of records gathered
+//! for it, each number turned to text, and read whole into a vector again, each string
+//! checked as UTF-8 (about a tenth of a statement's own samples, BENCHMARKS.md, session
+//! sixty-two).
 //!
 //! The binary form is the postcard layout that `binary` writes for a [`StoredBatch`]:
 //!
@@ -12,11 +14,12 @@
 //! text    := len:varint bytes[len]
 //! ```
 //!
-//! Varints are postcard's: LEB128 of at most ten bytes whose last holds one bit. This reader
-//! accepts what postcard accepts and refuses what it refuses, with postcard's own errors
-//! (a property test below); the one difference is that a record's numbers are not checked
-//! as UTF-8 here, since whoever reads them checks their digits, which refuses more. Values
-//! in the JSON form are read whole and handed on the same way.
+//! Varints are postcard's: LEB128 of at most ten bytes whose last holds one bit. The writer
+//! writes postcard's bytes exactly, and the reader accepts what postcard accepts and refuses
+//! what it refuses, with postcard's own errors (property tests below); the one difference is
+//! that a record's numbers are not checked as UTF-8 when read, since whoever reads them
+//! checks their digits, which refuses more. Values in the JSON form are read whole and
+//! handed on the same way.
 
 use settlement::carrier::CarrierId;
 
@@ -73,6 +76,54 @@ pub fn each_record<E>(
         0 => Ok(()),
         n => Err(Each::Form(FormError::Trailing(n))),
     }
+}
+
+/// A stored value in the binary form, written a record at a time: exactly as many records
+/// as it was opened for.
+pub struct ValueWriter {
+    out: Vec<u8>,
+    /// Records still to come.
+    left: usize,
+}
+
+impl ValueWriter {
+    /// A value of `reporter`'s `count` records, with room for about `bytes_each` a record.
+    pub fn new(reporter: CarrierId, count: usize, bytes_each: usize) -> Self {
+        let mut out = Vec::with_capacity(bytes_each.saturating_mul(count).saturating_add(48));
+        out.push(binary::BINARY);
+        push_text(&mut out, reporter.as_str().as_bytes());
+        push_varint(&mut out, count as u64);
+        ValueWriter { out, left: count }
+    }
+
+    /// Appends the next record.
+    pub fn push(&mut self, r: RecordRef<'_>) {
+        self.left = self.left.wrapping_sub(1);
+        let out = &mut self.out;
+        push_text(out, r.id.as_bytes());
+        push_text(out, r.a);
+        push_text(out, r.b);
+        push_varint(out, ((r.start << 1) ^ (r.start >> 63)) as u64);
+        push_varint(out, r.units);
+    }
+
+    /// The value; `None` unless exactly as many records were pushed as it was opened for.
+    pub fn finish(self) -> Option<Vec<u8>> {
+        (self.left == 0).then_some(self.out)
+    }
+}
+
+fn push_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn push_text(out: &mut Vec<u8>, t: &[u8]) {
+    push_varint(out, t.len() as u64);
+    out.extend_from_slice(t);
 }
 
 /// What is left of a value to read.
@@ -232,7 +283,41 @@ mod tests {
         assert!(read(&long).is_err());
     }
 
+    /// A value written a record at a time, from `b`'s records.
+    fn written(b: &StoredBatch) -> Option<Vec<u8>> {
+        let mut w = ValueWriter::new(b.reporter, b.records.len(), 8);
+        for r in &b.records {
+            w.push(r.in_place());
+        }
+        w.finish()
+    }
+
+    /// Opened for one record more or less than it is given, the writer gives no value.
+    #[test]
+    fn a_value_written_with_too_few_or_too_many_records_is_none() {
+        let b = batch(vec![("1".into(), "441".into(), "492".into(), 5, 6)]);
+        let one = b.records[0].in_place();
+        let w = ValueWriter::new(b.reporter, 2, 8);
+        assert_eq!(w.finish(), None);
+        let mut w = ValueWriter::new(b.reporter, 0, 8);
+        w.push(one);
+        assert_eq!(w.finish(), None);
+        assert_eq!(written(&b), Some(b.to_stored().unwrap()));
+    }
+
     proptest! {
+        /// Any batch written a record at a time is postcard's bytes exactly.
+        #[test]
+        fn any_batch_written_a_record_at_a_time_is_postcards_bytes(
+            records in proptest::collection::vec(
+                ("\\PC{0,12}", "[0-9]{0,15}", "[0-9]{0,15}", any::<i64>(), any::<u64>()),
+                0..20,
+            ),
+        ) {
+            let b = batch(records);
+            prop_assert_eq!(written(&b), Some(b.to_stored().unwrap()));
+        }
+
         /// Any batch reads back in place as it was stored.
         #[test]
         fn any_batch_reads_back_in_place(
