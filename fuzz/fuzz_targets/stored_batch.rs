@@ -1,12 +1,13 @@
 //! `contracts::usage::StoredBatch::from_stored` on any value, as a statement reads a world
 //! state's batch of accepted records (binary, or JSON from before); a batch that reads is
-//! written again and reads back the same. Read in place (`contracts::stored::each_record`,
+//! written again, through serde and a record at a time (`contracts::stored::ValueWriter`)
+//! to the same bytes, and reads back the same. Read in place (`contracts::stored::each_record`,
 //! as a statement reads it), the value gives the same records, or is refused; it reads in
 //! place where it does not read whole only when a number is not UTF-8, which whoever reads
 //! the number refuses.
 #![no_main]
 
-use contracts::stored::each_record;
+use contracts::stored::{ValueWriter, each_record};
 use contracts::usage::{StoredBatch, StoredRecord, Text};
 use libfuzzer_sys::fuzz_target;
 
@@ -58,5 +59,14 @@ fuzz_target!(|data: &[u8]| {
         Some(&owned)
     );
     let again = owned.to_stored().expect("a read batch writes");
+    let mut writer = ValueWriter::new(owned.reporter, owned.records.len(), 0);
+    for r in &owned.records {
+        writer.push(r.in_place());
+    }
+    assert_eq!(
+        writer.finish().as_ref(),
+        Some(&again),
+        "written a record at a time alike"
+    );
     assert_eq!(StoredBatch::<String>::from_stored(&again).ok(), Some(owned));
 });
