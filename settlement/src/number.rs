@@ -71,13 +71,17 @@ impl Number {
     /// The number whose [`digits`](Number::digits) these are, taken as they are (not
     /// normalised again); `None` unless 1 to 15 ASCII digits.
     pub fn from_digits(digits: &[u8]) -> Option<Number> {
-        if digits.is_empty() || digits.len() > MAX_DIGITS || !digits.iter().all(u8::is_ascii_digit)
-        {
+        if digits.is_empty() || digits.len() > MAX_DIGITS {
             return None;
         }
         let mut d = [0u8; MAX_DIGITS];
         d[..digits.len()].copy_from_slice(digits);
-        Some(Number {
+        // Every place checked, without a branch: a digit, or past the end (a zero there).
+        let mut bad = false;
+        for (i, &c) in d.iter().enumerate() {
+            bad |= (c.wrapping_sub(b'0') > 9) & (i < digits.len());
+        }
+        (!bad).then_some(Number {
             digits: d,
             len: digits.len() as u8,
         })
@@ -282,6 +286,19 @@ mod tests {
             let (a, b) = (Number::parse(&a).unwrap(), Number::parse(&b).unwrap());
             prop_assert_eq!(Number::from_digits(a.digits()), Some(a));
             prop_assert_eq!(a.cmp(&b), a.digits().cmp(b.digits()));
+        }
+
+        /// Any bytes are a number's digits exactly when they are 1 to 15 ASCII digits.
+        #[test]
+        fn digits_are_taken_by_the_plain_rule(
+            bytes in proptest::collection::vec(prop_oneof![b'0'..=b'9', any::<u8>()], 0..18),
+        ) {
+            let plain = (1..=15).contains(&bytes.len()) && bytes.iter().all(u8::is_ascii_digit);
+            let n = Number::from_digits(&bytes);
+            prop_assert_eq!(n.is_some(), plain);
+            if let Some(n) = n {
+                prop_assert_eq!(n.digits(), &bytes[..]);
+            }
         }
 
         /// Packed digits read as the plain rule says: each half a digit, an odd count's
