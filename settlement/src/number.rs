@@ -71,17 +71,13 @@ impl Number {
     /// The number whose [`digits`](Number::digits) these are, taken as they are (not
     /// normalised again); `None` unless 1 to 15 ASCII digits.
     pub fn from_digits(digits: &[u8]) -> Option<Number> {
-        if digits.is_empty() || digits.len() > MAX_DIGITS {
+        if digits.is_empty() || digits.len() > MAX_DIGITS || !digits.iter().all(u8::is_ascii_digit)
+        {
             return None;
         }
         let mut d = [0u8; MAX_DIGITS];
         d[..digits.len()].copy_from_slice(digits);
-        // Every place checked, without a branch: a digit, or past the end (a zero there).
-        let mut bad = false;
-        for (i, &c) in d.iter().enumerate() {
-            bad |= (c.wrapping_sub(b'0') > 9) & (i < digits.len());
-        }
-        (!bad).then_some(Number {
+        Some(Number {
             digits: d,
             len: digits.len() as u8,
         })
