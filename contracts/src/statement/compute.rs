@@ -532,6 +532,45 @@ mod tests {
             assert!(matches!(err, ContractError::Corrupt { .. }), "{err}");
             assert!(err.to_string().contains("S1"), "{err}");
         }
+
+        /// A stored value read in place that does not decode, or whose record's number is
+        /// not digits, is corrupt state: the statement stops, naming the value's key or the
+        /// record, and never reconciles without it.
+        #[tokio::test]
+        async fn a_stored_value_that_does_not_read_is_corrupt() {
+            let stray = |a: &str| StoredBatch::<String> {
+                reporter: carrier("alpha"),
+                records: vec![StoredRecord {
+                    id: "S2".into(),
+                    a: a.into(),
+                    b: "493019999".into(),
+                    start: 1_790_848_800,
+                    units: 1,
+                }],
+            };
+            let key = keys::bucketed(("alpha", "beta", "voice"), 3, "alpha", "tx9");
+            let mut torn = stray("441299999").to_stored().unwrap();
+            torn.pop();
+            let not_digits = stray("4412x9999").to_stored().unwrap();
+            let mut not_text = not_digits.clone();
+            let x = not_text.iter().position(|&c| c == b'x').unwrap();
+            not_text[x] = 0xff;
+            for (value, names) in [
+                (torn, "tx9\\0\": the value does not decode"),
+                (not_digits, "S2 has a bad number"),
+                (not_text, "S2 has a bad number"),
+            ] {
+                let state = state(false).await;
+                commit(&state, 1, vec![(key.clone(), value)]).await;
+                let mut ctx = Context::new(crate::CLEARING, &state, alpha(), 0, "tx2");
+                let mut held = Held::new(1000, SPILL_AFTER);
+                let err = read(&mut ctx, &scope(), &sheet(), &mut held, &mut |_| Ok(()))
+                    .await
+                    .unwrap_err();
+                assert!(matches!(err, ContractError::Corrupt { .. }), "{err}");
+                assert!(err.to_string().contains(names), "{err}");
+            }
+        }
     }
 
     proptest! {
