@@ -5,6 +5,9 @@ use std::fmt;
 /// Most digits an E.164 number has.
 const MAX_DIGITS: usize = 15;
 
+/// Fewest digits a normalised number has (SPEC §2.3).
+const MIN_DIGITS: usize = 6;
+
 /// A normalised E.164 number: 6 to 15 ASCII digits, no `+`.
 ///
 /// Inline and `Copy`: every CDR has two and the matcher groups by them.
@@ -25,7 +28,10 @@ impl Number {
             Some((b'+', rest)) => (true, rest),
             _ => (b.len() < 2 || b[0] != b'0' || b[1] != b'0', b),
         };
-        if plain && (6..=MAX_DIGITS).contains(&body.len()) && body.iter().all(u8::is_ascii_digit) {
+        if plain
+            && (MIN_DIGITS..=MAX_DIGITS).contains(&body.len())
+            && body.iter().all(u8::is_ascii_digit)
+        {
             let mut digits = [0u8; MAX_DIGITS];
             digits[..body.len()].copy_from_slice(body);
             return Some(Number {
@@ -57,7 +63,7 @@ impl Number {
         } else {
             &buf[..n]
         };
-        if body.len() < 6 || body.len() > MAX_DIGITS {
+        if body.len() < MIN_DIGITS || body.len() > MAX_DIGITS {
             return None;
         }
         let mut digits = [0u8; MAX_DIGITS];
@@ -90,7 +96,7 @@ impl Number {
     /// a time without a branch.
     pub fn from_packed_digits(count: u8, packed: &[u8]) -> Option<Number> {
         let n = usize::from(count);
-        if !(6..=MAX_DIGITS).contains(&n) || packed.len() != n.div_ceil(2) {
+        if !(MIN_DIGITS..=MAX_DIGITS).contains(&n) || packed.len() != n.div_ceil(2) {
             return None;
         }
         let whole = n / 2;
@@ -129,7 +135,7 @@ impl Number {
     /// [`Number::from_normalised`] of bytes, which need not be text: anything but 6 to 15
     /// ASCII digits is refused.
     pub fn from_normalised_bytes(digits: &[u8]) -> Option<Number> {
-        Number::from_digits(digits).filter(|n| n.len >= 6)
+        Number::from_digits(digits).filter(|n| usize::from(n.len) >= MIN_DIGITS)
     }
 
     /// The digits, e.g. `491511234567`.

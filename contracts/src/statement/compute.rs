@@ -495,6 +495,17 @@ mod tests {
             }
         }
 
+        /// The error of reading `state` for the statement, which must be corrupt state.
+        async fn corrupt(state: &SqliteState) -> ContractError {
+            let mut ctx = Context::new(crate::CLEARING, state, alpha(), 0, "tx2");
+            let mut held = Held::new(1000, SPILL_AFTER);
+            let err = read(&mut ctx, &scope(), &sheet(), &mut held, &mut |_| Ok(()))
+                .await
+                .unwrap_err();
+            assert!(matches!(err, ContractError::Corrupt { .. }), "{err}");
+            err
+        }
+
         /// A record kept in a bucket that is not its own is corrupt state, not a record to
         /// reconcile elsewhere or to skip.
         #[tokio::test]
@@ -524,12 +535,7 @@ mod tests {
                 )],
             )
             .await;
-            let mut ctx = Context::new(crate::CLEARING, &state, alpha(), 0, "tx2");
-            let mut held = Held::new(1000, SPILL_AFTER);
-            let err = read(&mut ctx, &scope(), &sheet(), &mut held, &mut |_| Ok(()))
-                .await
-                .unwrap_err();
-            assert!(matches!(err, ContractError::Corrupt { .. }), "{err}");
+            let err = corrupt(&state).await;
             assert!(err.to_string().contains("S1"), "{err}");
         }
 
@@ -562,12 +568,7 @@ mod tests {
             ] {
                 let state = state(false).await;
                 commit(&state, 1, vec![(key.clone(), value)]).await;
-                let mut ctx = Context::new(crate::CLEARING, &state, alpha(), 0, "tx2");
-                let mut held = Held::new(1000, SPILL_AFTER);
-                let err = read(&mut ctx, &scope(), &sheet(), &mut held, &mut |_| Ok(()))
-                    .await
-                    .unwrap_err();
-                assert!(matches!(err, ContractError::Corrupt { .. }), "{err}");
+                let err = corrupt(&state).await;
                 assert!(err.to_string().contains(names), "{err}");
             }
         }

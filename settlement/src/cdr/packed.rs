@@ -113,15 +113,19 @@ fn service_code(s: Service) -> u8 {
         .map_or(u8::MAX, |i| i as u8)
 }
 
-fn zigzag(v: i64) -> u64 {
+/// `v` zigzag-encoded, small magnitudes small (as protobuf and postcard write signed
+/// integers).
+pub fn zigzag(v: i64) -> u64 {
     ((v << 1) ^ (v >> 63)) as u64
 }
 
-fn unzigzag(v: u64) -> i64 {
+/// The integer [`zigzag`] gave `v` for.
+pub fn unzigzag(v: u64) -> i64 {
     ((v >> 1) as i64) ^ -((v & 1) as i64)
 }
 
-fn push_varint(out: &mut Vec<u8>, mut v: u64) {
+/// Appends `v` as an LEB128 varint, least significant group first (postcard's too).
+pub fn push_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;
@@ -139,7 +143,8 @@ fn push_number(out: &mut Vec<u8>, digits: &[u8]) {
     }
 }
 
-fn push_text(out: &mut Vec<u8>, t: &[u8]) {
+/// Appends `t` with its length in front as a varint (postcard's strings too).
+pub fn push_text(out: &mut Vec<u8>, t: &[u8]) {
     push_varint(out, t.len() as u64);
     out.extend_from_slice(t);
 }
