@@ -165,8 +165,9 @@ pub struct Batcher<O> {
 /// kept a batch under 8 MB, inside a channel's default limit of 10 MiB a transaction; with
 /// the slim event there is more room still. (At 4 MiB a default batch of such records made
 /// an 11.3 MB transaction, refused by the gateway: `ingest/tests/submit.rs`,
-/// `a_default_batch_of_the_longest_records_fits_a_transaction`.) At 10,000 records of
-/// typical length (about 100 bytes) a batch is about 1 MB, and the count cuts it first.
+/// `a_default_batch_of_the_longest_records_fits_a_transaction`.) A file's records of
+/// typical length go packed in about 38 bytes each, so a default batch of 40,000 is about
+/// 1.5 MB and the count cuts it first; CSV lines of about 100 bytes are cut at 2 MiB.
 pub const MAX_BATCH_BYTES: usize = 2 << 20;
 
 impl<O> Batcher<O> {
