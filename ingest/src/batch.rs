@@ -166,8 +166,8 @@ pub struct Batcher<O> {
 /// the slim event there is more room still. (At 4 MiB a default batch of such records made
 /// an 11.3 MB transaction, refused by the gateway: `ingest/tests/submit.rs`,
 /// `a_default_batch_of_the_longest_records_fits_a_transaction`.) A file's records of
-/// typical length go packed in about 38 bytes each, so a default batch of 40,000 is about
-/// 1.5 MB and the count cuts it first; CSV lines of about 100 bytes are cut at 2 MiB.
+/// typical length go packed in about 30 bytes each, so a default batch of 40,000 is about
+/// 1.2 MB and the count cuts it first; CSV lines of about 100 bytes are cut at 2 MiB.
 pub const MAX_BATCH_BYTES: usize = 2 << 20;
 
 impl<O> Batcher<O> {

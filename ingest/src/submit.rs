@@ -24,11 +24,11 @@ use crate::sink::{self, BatchSink, SinkError};
 use crate::source::{CdrSource, FileSource, Line};
 
 /// Records per batch unless told: a transaction's own costs (its signatures, its block,
-/// each state's and read model's commit) shared by more records, at about 1.5 MB of packed
-/// records a batch. A commit's cost is mostly not the records' bytes: a batch's values go
-/// to one key in each of 32 buckets, so each commit rewrites pages all over the state's
-/// B-trees. `bench clearing --records 1000000` cleared 1.25 times as much a second as with
-/// 10,000 (BENCHMARKS.md, session sixty-three), and 7.5–9 % more with 10,000 than with
+/// each state's and read model's commit) shared by more records, at about 1.2 MB of packed
+/// records a batch. Much of a transaction's cost is not its records' bytes: with a quarter
+/// as many transactions for the same records, SQLite's samples in a profile of `bench
+/// clearing --records 1000000` halved. That bench cleared 1.25 times as much a second as
+/// with 10,000 (BENCHMARKS.md, session sixty-three), and 7.5–9 % more with 10,000 than with
 /// 5,000 (session thirty). A batch is also cut at
 /// [`MAX_BATCH_BYTES`](crate::batch::MAX_BATCH_BYTES), so a transaction stays well inside
 /// a channel's limit.
