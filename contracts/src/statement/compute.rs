@@ -52,10 +52,11 @@ pub fn set_records_per_pass(n: usize) {
 pub(super) const BATCHES_PER_READ: u32 = 4;
 
 /// Bytes of a bucket's stored values read from the world state at a time. A batch's share
-/// of a bucket is about a thirty-second of the batch (some 12 KB for 10,000 records, 48 KB for the default 40,000), so
-/// reading them a few at a time cost a round trip to the state's thread every few dozen
-/// KB: 1,600 a peer at a million records each side, about a twentieth of the statement's CPU
-/// (BENCHMARKS.md, session fifty-six). Two peers computing at once hold two such reads.
+/// of a bucket is about a thirty-second of the batch (some 12 KB for 10,000 records, 48 KB
+/// for the default 40,000), so reading them a few at a time cost a round trip to the
+/// state's thread every few dozen KB: 1,600 a peer at a million records each side with
+/// 10,000 a batch, about a twentieth of the statement's CPU (BENCHMARKS.md, session
+/// fifty-six). Two peers computing at once hold two such reads.
 const BUCKET_BYTES_PER_READ: usize = 1 << 20;
 
 /// What a statement is ordered and grouped by.
