@@ -22,7 +22,7 @@
 //! handed on the same way.
 
 use settlement::carrier::CarrierId;
-use settlement::cdr::packed::{push_text, push_varint, unzigzag, zigzag};
+use settlement::cdr::packed::{VarintError, push_text, push_varint, read_varint, unzigzag, zigzag};
 
 use crate::binary::{self, Each, FormError};
 use crate::usage::{StoredBatch, Text};
@@ -133,24 +133,15 @@ impl<'a> Cursor<'a> {
         })
     }
 
-    /// A postcard varint of a `u64`.
+    /// A postcard varint of a `u64`, refused with postcard's error.
     fn varint(&mut self) -> Result<u64, FormError> {
-        let mut v = 0u64;
-        for i in 0..10 {
-            let (&b, rest) = self
-                .0
-                .split_first()
-                .ok_or(postcard::Error::DeserializeUnexpectedEnd)?;
-            self.0 = rest;
-            v |= u64::from(b & 0x7f) << (7 * i);
-            if b & 0x80 == 0 {
-                if i == 9 && b > 1 {
-                    break;
-                }
-                return Ok(v);
+        read_varint(&mut self.0).map_err(|e| {
+            match e {
+                VarintError::End => postcard::Error::DeserializeUnexpectedEnd,
+                VarintError::TooLong => postcard::Error::DeserializeBadVarint,
             }
-        }
-        Err(postcard::Error::DeserializeBadVarint.into())
+            .into()
+        })
     }
 
     /// A text's bytes, not checked as UTF-8.

@@ -143,6 +143,35 @@ fn push_number(out: &mut Vec<u8>, digits: &[u8]) {
     }
 }
 
+/// Why [`read_varint`] read no varint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VarintError {
+    /// The bytes ended first.
+    End,
+    /// Ten bytes without an end, or a tenth byte past 64 bits.
+    TooLong,
+}
+
+/// Takes a LEB128 varint of at most ten bytes that fits 64 bits off the front of `bytes`
+/// (what [`push_varint`] writes; postcard's too, refused alike).
+#[inline]
+pub fn read_varint(bytes: &mut &[u8]) -> Result<u64, VarintError> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let (&b, rest) = bytes.split_first().ok_or(VarintError::End)?;
+        *bytes = rest;
+        let bits = u64::from(b & 0x7f);
+        if shift == 63 && bits > 1 {
+            return Err(VarintError::TooLong);
+        }
+        v |= bits << shift;
+        if b & 0x80 == 0 {
+            return Ok(v);
+        }
+    }
+    Err(VarintError::TooLong)
+}
+
 /// Appends `t` with its length in front as a varint (postcard's strings too).
 pub fn push_text(out: &mut Vec<u8>, t: &[u8]) {
     push_varint(out, t.len() as u64);
@@ -343,21 +372,8 @@ impl<'a> Reader<'a> {
         Some(b)
     }
 
-    /// A LEB128 varint of at most ten bytes that fits 64 bits.
     fn varint(&mut self) -> Option<u64> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let b = self.byte()?;
-            let bits = u64::from(b & 0x7f);
-            if shift == 63 && bits > 1 {
-                return None;
-            }
-            v |= bits << shift;
-            if b & 0x80 == 0 {
-                return Some(v);
-            }
-        }
-        None
+        read_varint(&mut self.0).ok()
     }
 
     fn take(&mut self, n: usize) -> Option<&'a [u8]> {

@@ -308,7 +308,42 @@ fn any_carrier() -> impl Strategy<Value = CarrierId> {
     ]
 }
 
+/// A varint's edges: the greatest `u64` in ten bytes, an eleventh byte or a tenth past 64
+/// bits too long, bytes that end first the end.
+#[test]
+fn a_varint_is_read_to_its_edges() {
+    let mut max = Vec::new();
+    push_varint(&mut max, u64::MAX);
+    assert_eq!(max.len(), 10);
+    let mut rest = &max[..];
+    assert_eq!(read_varint(&mut rest), Ok(u64::MAX));
+    assert!(rest.is_empty());
+    for bad in [
+        &[0xff; 10][..],
+        &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02],
+    ] {
+        assert_eq!(
+            read_varint(&mut &bad[..]),
+            Err(VarintError::TooLong),
+            "{bad:?}"
+        );
+    }
+    assert_eq!(read_varint(&mut &[0x80, 0x80][..]), Err(VarintError::End));
+    assert_eq!(read_varint(&mut &[][..]), Err(VarintError::End));
+}
+
 proptest! {
+    /// Any `u64` reads back as written, and takes exactly its bytes.
+    #[test]
+    fn any_varint_reads_back_as_written(v in any::<u64>(), tail in proptest::collection::vec(any::<u8>(), 0..4)) {
+        let mut bytes = Vec::new();
+        push_varint(&mut bytes, v);
+        bytes.extend_from_slice(&tail);
+        let mut rest = &bytes[..];
+        prop_assert_eq!(read_varint(&mut rest), Ok(v));
+        prop_assert_eq!(rest, &tail[..]);
+    }
+
     /// Any valid record reads back packed exactly as its native line does.
     #[test]
     fn packed_and_native_agree(
